@@ -1,0 +1,3 @@
+//! Benchmark: book.
+
+fn main() {}

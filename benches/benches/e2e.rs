@@ -1,0 +1,3 @@
+//! Benchmark: e2e.
+
+fn main() {}

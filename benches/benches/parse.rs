@@ -1,0 +1,3 @@
+//! Benchmark: parse.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Benchmark: readers.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Benchmark: ring.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Shared helpers for pinion's benchmarks: locating the real recordings in `../shared/data`.

@@ -1,0 +1,1 @@
+//! pinion-engine: stages on pinned threads, connected by SPSC rings, with latency histograms.

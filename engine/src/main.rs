@@ -1,0 +1,3 @@
+//! The `pinion` command.
+
+fn main() {}

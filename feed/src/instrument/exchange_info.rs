@@ -1,0 +1,2 @@
+//! Loading instrument specs from exchange responses: Binance `exchangeInfo` and Bybit
+//! `instruments-info`.

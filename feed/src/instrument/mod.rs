@@ -1,0 +1,307 @@
+//! Instrument specs and the registry that maps a venue's symbol to an [`InstrumentId`].
+//!
+//! A spec fixes the scale of every [`Px`] and [`Qty`] of its instrument: prices count units of
+//! `10^-price_decimals`, quantities units of `10^-qty_decimals`, where the decimals are those of
+//! the tick size and the step size. Filters (min/max price and quantity, min notional) are kept in
+//! the same units so order checks are integer comparisons.
+//!
+//! The registry is built at start-up (from a config, a Binance `exchangeInfo` or Bybit
+//! `instruments-info` response: see [`exchange_info`]) and then only read: a lookup hashes the
+//! symbol bytes and never allocates.
+
+pub mod exchange_info;
+
+use std::collections::HashMap;
+
+use arrayvec::ArrayString;
+
+use crate::decimal::{self, DecimalError, Px, Qty};
+use crate::venue::Venue;
+
+/// A symbol as the exchange writes it in payloads (upper case, `BTCUSDT`).
+pub type Symbol = ArrayString<24>;
+
+/// A compact instrument handle, an index into [`Instruments`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[repr(transparent)]
+pub struct InstrumentId(pub u16);
+
+/// What is wrong with an instrument definition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstrumentError {
+    /// A tick or step size that is not a positive plain decimal.
+    #[error("{symbol}: bad {field} {value:?}: {source}")]
+    BadDecimal {
+        /// The instrument.
+        symbol: String,
+        /// Which field.
+        field: &'static str,
+        /// The text given.
+        value: String,
+        /// Why it failed.
+        source: DecimalError,
+    },
+    /// A tick or step size of zero or below.
+    #[error("{symbol}: {field} must be positive")]
+    NotPositive {
+        /// The instrument.
+        symbol: String,
+        /// Which field.
+        field: &'static str,
+    },
+    /// The symbol is longer than [`Symbol`] holds.
+    #[error("symbol {0:?} is too long")]
+    SymbolTooLong(String),
+    /// The same venue and symbol twice.
+    #[error("{venue} {symbol} is defined twice")]
+    Duplicate {
+        /// The venue.
+        venue: Venue,
+        /// The symbol.
+        symbol: String,
+    },
+    /// More instruments than an [`InstrumentId`] can index.
+    #[error("too many instruments")]
+    TooMany,
+    /// A response that does not have the expected shape.
+    #[error("instrument list: {0}")]
+    Format(String),
+}
+
+/// Everything the engine needs to know about one instrument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstrumentSpec {
+    /// The venue it trades on.
+    pub venue: Venue,
+    /// The exchange's symbol, upper case.
+    pub symbol: Symbol,
+    /// Decimals of the price unit (those of the tick size).
+    pub price_decimals: u8,
+    /// Decimals of the quantity unit (those of the step size).
+    pub qty_decimals: u8,
+    /// The tick size in price units (1 for a power-of-ten tick).
+    pub tick: Px,
+    /// The step (lot) size in quantity units.
+    pub step: Qty,
+    /// Lowest order price allowed (0 = no limit).
+    pub min_price: Px,
+    /// Highest order price allowed (0 = no limit).
+    pub max_price: Px,
+    /// Smallest order quantity (0 = no limit).
+    pub min_qty: Qty,
+    /// Largest order quantity (0 = no limit).
+    pub max_qty: Qty,
+    /// Smallest order notional, in units of `10^-(price_decimals + qty_decimals)` of the quote
+    /// asset (0 = no limit).
+    pub min_notional: i128,
+}
+
+impl InstrumentSpec {
+    /// A spec from the exchange's tick and step size strings (`"0.01000000"`, `"0.00001000"`),
+    /// with no other filters.
+    pub fn new(
+        venue: Venue,
+        symbol: &str,
+        tick_size: &str,
+        step_size: &str,
+    ) -> Result<Self, InstrumentError> {
+        let sym = Symbol::from(&symbol.to_ascii_uppercase())
+            .map_err(|_| InstrumentError::SymbolTooLong(symbol.to_owned()))?;
+        let bad = |field: &'static str, value: &str, source| InstrumentError::BadDecimal {
+            symbol: symbol.to_owned(),
+            field,
+            value: value.to_owned(),
+            source,
+        };
+        let price_decimals = decimal::significant_decimals(tick_size.as_bytes())
+            .map_err(|e| bad("tick size", tick_size, e))?;
+        let qty_decimals = decimal::significant_decimals(step_size.as_bytes())
+            .map_err(|e| bad("step size", step_size, e))?;
+        let tick = Px::parse(tick_size.as_bytes(), price_decimals)
+            .map_err(|e| bad("tick size", tick_size, e))?;
+        let step = Qty::parse(step_size.as_bytes(), qty_decimals)
+            .map_err(|e| bad("step size", step_size, e))?;
+        if tick.0 <= 0 {
+            return Err(InstrumentError::NotPositive {
+                symbol: symbol.to_owned(),
+                field: "tick size",
+            });
+        }
+        if step.0 <= 0 {
+            return Err(InstrumentError::NotPositive {
+                symbol: symbol.to_owned(),
+                field: "step size",
+            });
+        }
+        Ok(Self {
+            venue,
+            symbol: sym,
+            price_decimals,
+            qty_decimals,
+            tick,
+            step,
+            min_price: Px::ZERO,
+            max_price: Px::ZERO,
+            min_qty: Qty::ZERO,
+            max_qty: Qty::ZERO,
+            min_notional: 0,
+        })
+    }
+
+    /// Parses a price of this instrument.
+    #[inline]
+    pub fn px(&self, s: &[u8]) -> Result<Px, DecimalError> {
+        Px::parse(s, self.price_decimals)
+    }
+
+    /// Parses a quantity of this instrument.
+    #[inline]
+    pub fn qty(&self, s: &[u8]) -> Result<Qty, DecimalError> {
+        Qty::parse(s, self.qty_decimals)
+    }
+
+    /// The notional `px × qty` in units of `10^-(price_decimals + qty_decimals)`.
+    #[inline]
+    pub fn notional(&self, px: Px, qty: Qty) -> i128 {
+        i128::from(px.0) * i128::from(qty.0)
+    }
+
+    /// The tick index of a price (`px / tick`); exact when the price is on the tick grid.
+    #[inline]
+    pub fn tick_index(&self, px: Px) -> i64 {
+        if self.tick.0 == 1 {
+            px.0
+        } else {
+            px.0.div_euclid(self.tick.0)
+        }
+    }
+}
+
+/// All instruments the engine knows, indexed by [`InstrumentId`].
+#[derive(Debug, Clone, Default)]
+pub struct Instruments {
+    specs: Vec<InstrumentSpec>,
+    by_symbol: HashMap<(Venue, Symbol), InstrumentId>,
+}
+
+impl Instruments {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an instrument and returns its id.
+    pub fn add(&mut self, spec: InstrumentSpec) -> Result<InstrumentId, InstrumentError> {
+        let key = (spec.venue, spec.symbol);
+        if self.by_symbol.contains_key(&key) {
+            return Err(InstrumentError::Duplicate {
+                venue: spec.venue,
+                symbol: spec.symbol.to_string(),
+            });
+        }
+        let id = InstrumentId(u16::try_from(self.specs.len()).map_err(|_| InstrumentError::TooMany)?);
+        self.specs.push(spec);
+        self.by_symbol.insert(key, id);
+        Ok(id)
+    }
+
+    /// Adds an instrument, or replaces the spec of one already registered under the same venue
+    /// and symbol (keeping its id).
+    pub fn upsert(&mut self, spec: InstrumentSpec) -> Result<InstrumentId, InstrumentError> {
+        match self.by_symbol.get(&(spec.venue, spec.symbol)) {
+            Some(&id) => {
+                self.specs[id.0 as usize] = spec;
+                Ok(id)
+            }
+            None => self.add(spec),
+        }
+    }
+
+    /// The spec of an instrument.
+    #[inline]
+    pub fn get(&self, id: InstrumentId) -> Option<&InstrumentSpec> {
+        self.specs.get(id.0 as usize)
+    }
+
+    /// Looks up a symbol as the exchange writes it in payloads (`BTCUSDT`), or as Binance
+    /// writes it in stream names (`btcusdt`): ASCII case is ignored. Never allocates.
+    #[inline]
+    pub fn lookup(&self, venue: Venue, symbol: &[u8]) -> Option<InstrumentId> {
+        let mut key = Symbol::new();
+        for &c in symbol {
+            if !c.is_ascii() {
+                return None;
+            }
+            key.try_push(char::from(c.to_ascii_uppercase())).ok()?;
+        }
+        self.by_symbol.get(&(venue, key)).copied()
+    }
+
+    /// The number of instruments.
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
+    /// All instruments with their ids.
+    pub fn iter(&self) -> impl Iterator<Item = (InstrumentId, &InstrumentSpec)> {
+        self.specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (InstrumentId(i as u16), s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_scales_follow_tick_and_step() {
+        let s = InstrumentSpec::new(Venue::BinanceSpot, "btcusdt", "0.01000000", "0.00001000")
+            .unwrap();
+        assert_eq!(s.symbol.as_str(), "BTCUSDT");
+        assert_eq!((s.price_decimals, s.tick), (2, Px(1)));
+        assert_eq!((s.qty_decimals, s.step), (5, Qty(1)));
+        assert_eq!(s.px(b"61837.63000000"), Ok(Px(6_183_763)));
+
+        let f = InstrumentSpec::new(Venue::BinanceUsdm, "BTCUSDT", "0.10", "0.001").unwrap();
+        assert_eq!((f.price_decimals, f.tick), (1, Px(1)));
+        assert_eq!(f.px(b"61800.30"), Ok(Px(618_003)));
+
+        let half = InstrumentSpec::new(Venue::BybitLinear, "X", "0.5", "10").unwrap();
+        assert_eq!((half.price_decimals, half.tick), (1, Px(5)));
+        assert_eq!(half.tick_index(Px(15)), 3);
+        assert_eq!((half.qty_decimals, half.step), (0, Qty(10)));
+    }
+
+    #[test]
+    fn bad_specs_are_rejected() {
+        assert!(InstrumentSpec::new(Venue::BinanceSpot, "A", "0", "1").is_err());
+        assert!(InstrumentSpec::new(Venue::BinanceSpot, "A", "1e-2", "1").is_err());
+        assert!(InstrumentSpec::new(Venue::BinanceSpot, "A", "0.01", "-1").is_err());
+    }
+
+    #[test]
+    fn lookup_ignores_case_and_venue_separates() {
+        let mut reg = Instruments::new();
+        let a = reg
+            .add(InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap())
+            .unwrap();
+        let b = reg
+            .add(InstrumentSpec::new(Venue::BinanceUsdm, "BTCUSDT", "0.10", "0.001").unwrap())
+            .unwrap();
+        assert_ne!(a, b);
+        assert_eq!(reg.lookup(Venue::BinanceSpot, b"btcusdt"), Some(a));
+        assert_eq!(reg.lookup(Venue::BinanceUsdm, b"BTCUSDT"), Some(b));
+        assert_eq!(reg.lookup(Venue::BybitSpot, b"BTCUSDT"), None);
+        assert_eq!(reg.lookup(Venue::BinanceSpot, b"ETHUSDT"), None);
+        assert!(reg
+            .add(InstrumentSpec::new(Venue::BinanceSpot, "btcusdt", "0.01", "0.00001").unwrap())
+            .is_err());
+    }
+}

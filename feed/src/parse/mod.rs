@@ -1,0 +1,1 @@
+//! Exchange message parsers (simd-json): raw frames in, [`crate::MarketEvent`]s out.

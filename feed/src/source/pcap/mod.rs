@@ -1,0 +1,1 @@
+//! pcap and pcapng capture replay: TCP reassembly and WebSocket frame decoding.

@@ -1,0 +1,1 @@
+//! A deterministic synthetic market that emits real Binance-format frames.

@@ -1,0 +1,1 @@
+//! pinion-gateway: the venues orders go to.
