@@ -1,0 +1,542 @@
+//! The engine's configuration: TOML read with serde, every table `deny_unknown_fields`, then
+//! checked as a whole by [`Config::validate`], which reports every problem at once with the
+//! file and the key (`replay.toml: placement.threads[1].core: core 7 does not exist (2 cores)`)
+//! and turns the raw text fields into typed [`Settings`].
+//!
+//! Invariants: a mistyped key is an error, never a silent default; the defaults that apply when
+//! a key is left out are the ones written in `configs/replay.toml`, which spells out every key.
+//! Command-line flags override keys through [`Overrides`] (`placement.mode=2`), applied on the
+//! TOML value tree before the typed parse, so an override is checked exactly like the file.
+
+mod overrides;
+mod validate;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+pub use overrides::{Override, Overrides};
+pub use validate::{
+    InputSpec, InstrumentSource, PacingSpec, PlacementSpec, Settings, StageKind, ThreadSpec,
+    WaitSpec,
+};
+
+/// The default main job, embedded so `pinion replay` needs no other file.
+pub const REPLAY_TOML: &str = include_str!("../../../configs/replay.toml");
+
+/// The name the embedded config is reported under.
+pub const REPLAY_TOML_NAME: &str = "replay.toml";
+
+/// One problem found in a config: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The dotted key (`placement.threads[1].core`), or empty for the file as a whole.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Everything wrong with a config, all at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file name (or `replay.toml` for the embedded one).
+    pub origin: String,
+    /// The problems, in the order found.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            if p.key.is_empty() {
+                write!(f, "{}: {}", self.origin, p.message)?;
+            } else {
+                write!(f, "{}: {}: {}", self.origin, p.key, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    fn single(origin: &str, key: &str, message: String) -> Self {
+        Self {
+            origin: origin.to_owned(),
+            problems: vec![Problem {
+                key: key.to_owned(),
+                message,
+            }],
+        }
+    }
+}
+
+/// The whole config file, as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// What to replay.
+    #[serde(default)]
+    pub input: InputConfig,
+    /// How fast to release recorded frames.
+    #[serde(default)]
+    pub pacing: PacingConfig,
+    /// The built-in synthetic market (input `synthetic`).
+    #[serde(default)]
+    pub synthetic: SyntheticConfig,
+    /// Which stages run on which threads and cores, and how idle threads wait.
+    #[serde(default)]
+    pub placement: PlacementConfig,
+    /// Ring sizes between stages.
+    #[serde(default)]
+    pub rings: RingConfig,
+    /// Process-wide runtime settings.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// The strategy and its parameters.
+    #[serde(default)]
+    pub strategy: StrategyConfig,
+    /// Pre-trade risk limits (strategy stage) and hard limits (gateway).
+    #[serde(default)]
+    pub risk: RiskConfig,
+    /// The simulated venue.
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    /// Instruments defined by hand.
+    #[serde(default, rename = "instrument")]
+    pub instruments: Vec<InstrumentConfig>,
+    /// Exchange instrument lists to load specs from.
+    #[serde(default)]
+    pub exchange_info: Vec<ExchangeInfoConfig>,
+    /// Where the final report goes.
+    #[serde(default)]
+    pub report: ReportConfig,
+}
+
+/// `[input]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// `"synthetic"`, or the path of a recording (`.hbt.gz`, cryptofeed `.ws`, `.jsonl.zst`,
+    /// `.pnr`).
+    #[serde(default = "default_source")]
+    pub source: String,
+    /// The venue of connections the recording does not name (`binance-spot`, …).
+    #[serde(default)]
+    pub venue: Option<String>,
+    /// Stop after this many records (0 = the whole input).
+    #[serde(default)]
+    pub max_records: u64,
+    /// The directory relative `exchange_info` paths are read from; empty = the shared data
+    /// directory (`$PINION_DATA_DIR` or `../shared/data`).
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+}
+
+fn default_source() -> String {
+    "synthetic".to_owned()
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        Self {
+            source: default_source(),
+            venue: None,
+            max_records: 0,
+            data_dir: None,
+        }
+    }
+}
+
+/// `[pacing]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacingConfig {
+    /// `"max"` (as fast as possible) or `"paced"`.
+    #[serde(default = "default_pacing_mode")]
+    pub mode: String,
+    /// Paced: recorded inter-arrival times are divided by this (2.0 = twice as fast).
+    #[serde(default = "default_speed")]
+    pub speed: f64,
+    /// Paced: a fixed rate in records per second instead of the recorded times (0 = off).
+    #[serde(default)]
+    pub rate: u64,
+}
+
+fn default_pacing_mode() -> String {
+    "paced".to_owned()
+}
+
+fn default_speed() -> f64 {
+    1.0
+}
+
+impl Default for PacingConfig {
+    fn default() -> Self {
+        Self {
+            mode: default_pacing_mode(),
+            speed: default_speed(),
+            rate: 0,
+        }
+    }
+}
+
+/// `[synthetic]`: the built-in market.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticConfig {
+    /// Seed of the deterministic generator.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Records to generate (after the connect and the snapshot).
+    #[serde(default = "default_synth_records")]
+    pub records: u64,
+    /// Recorded time between records, ns (what `paced` replays at speed 1).
+    #[serde(default = "default_synth_interval")]
+    pub interval_ns: u64,
+}
+
+fn default_seed() -> u64 {
+    7
+}
+
+fn default_synth_records() -> u64 {
+    200_000
+}
+
+fn default_synth_interval() -> u64 {
+    20_000
+}
+
+impl Default for SyntheticConfig {
+    fn default() -> Self {
+        Self {
+            seed: default_seed(),
+            records: default_synth_records(),
+            interval_ns: default_synth_interval(),
+        }
+    }
+}
+
+/// `[placement]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementConfig {
+    /// `"1"` (all four stages fused on one thread), `"2"` (feed+book | strategy+gateway),
+    /// `"4"` (one thread per stage), or `"custom"` (the `threads` list).
+    #[serde(
+        default = "default_placement_mode",
+        deserialize_with = "string_or_integer"
+    )]
+    pub mode: String,
+    /// Cores for the preset modes' threads, in thread order (empty = not pinned).
+    #[serde(default)]
+    pub cores: Vec<usize>,
+    /// The wait strategy of every thread that does not name its own: `"busy-spin"`,
+    /// `"spin-then-yield"` or `"park"`.
+    #[serde(default = "default_wait")]
+    pub wait: String,
+    /// `spin-then-yield`: spins before each yield.
+    #[serde(default = "default_spins")]
+    pub spins: u32,
+    /// `park`: the longest park, µs.
+    #[serde(default = "default_park_us")]
+    pub park_timeout_us: u32,
+    /// `custom`: the threads.
+    #[serde(default)]
+    pub threads: Vec<ThreadConfig>,
+}
+
+/// Accepts `mode = "2"` and `mode = 2` alike: both are natural to write.
+fn string_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Number(i64),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::Text(s) => s,
+        Either::Number(n) => n.to_string(),
+    })
+}
+
+fn default_placement_mode() -> String {
+    "2".to_owned()
+}
+
+fn default_wait() -> String {
+    "spin-then-yield".to_owned()
+}
+
+fn default_spins() -> u32 {
+    1_000
+}
+
+fn default_park_us() -> u32 {
+    50
+}
+
+impl Default for PlacementConfig {
+    fn default() -> Self {
+        Self {
+            mode: default_placement_mode(),
+            cores: Vec::new(),
+            wait: default_wait(),
+            spins: default_spins(),
+            park_timeout_us: default_park_us(),
+            threads: Vec::new(),
+        }
+    }
+}
+
+/// `[[placement.threads]]`: one thread of a custom placement.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadConfig {
+    /// The thread's name (shown in reports and by the OS).
+    pub name: String,
+    /// The core to pin it to (none = not pinned).
+    #[serde(default)]
+    pub core: Option<usize>,
+    /// Its wait strategy (none = `placement.wait`).
+    #[serde(default)]
+    pub wait: Option<String>,
+    /// The stages it runs, in data order: `feed`, `book`, `strategy`, `gateway`.
+    pub stages: Vec<String>,
+}
+
+/// `[rings]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RingConfig {
+    /// Slots of every ring (a power of two).
+    #[serde(default = "default_ring_capacity")]
+    pub capacity: usize,
+}
+
+fn default_ring_capacity() -> usize {
+    4096
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        Self {
+            capacity: default_ring_capacity(),
+        }
+    }
+}
+
+/// `[runtime]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Lock all memory (`mlockall`) at start-up where allowed.
+    #[serde(default)]
+    pub mlockall: bool,
+    /// `SCHED_FIFO` priority for pinned threads (none = normal scheduling).
+    #[serde(default)]
+    pub realtime_priority: Option<i32>,
+    /// Show a progress bar on stderr for runs longer than a second or so.
+    #[serde(default = "default_true")]
+    pub progress: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[strategy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    /// `"imbalance"`.
+    #[serde(default = "default_strategy_kind")]
+    pub kind: String,
+    /// Levels per side the imbalance is computed over.
+    #[serde(default = "default_levels")]
+    pub levels: usize,
+    /// Imbalance (−1…1) beyond which the strategy trades.
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    /// Order quantity, as a decimal string in the instrument's units (`"0.001"`).
+    #[serde(default = "default_order_qty")]
+    pub order_qty: String,
+}
+
+fn default_strategy_kind() -> String {
+    "imbalance".to_owned()
+}
+
+fn default_levels() -> usize {
+    5
+}
+
+fn default_threshold() -> f64 {
+    0.6
+}
+
+fn default_order_qty() -> String {
+    "0.001".to_owned()
+}
+
+impl Default for StrategyConfig {
+    fn default() -> Self {
+        Self {
+            kind: default_strategy_kind(),
+            levels: default_levels(),
+            threshold: default_threshold(),
+            order_qty: default_order_qty(),
+        }
+    }
+}
+
+/// `[risk]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskConfig {
+    /// Largest order quantity, decimal string.
+    #[serde(default = "default_max_qty")]
+    pub max_order_qty: String,
+    /// Largest absolute position, decimal string.
+    #[serde(default = "default_max_position")]
+    pub max_position: String,
+    /// Most orders open at once.
+    #[serde(default = "default_max_open")]
+    pub max_open_orders: u32,
+    /// Orders per second (token bucket).
+    #[serde(default = "default_rate")]
+    pub orders_per_second: u32,
+    /// Price band around the mid, basis points.
+    #[serde(default = "default_band")]
+    pub price_band_bps: u32,
+}
+
+fn default_max_qty() -> String {
+    "0.01".to_owned()
+}
+
+fn default_max_position() -> String {
+    "0.1".to_owned()
+}
+
+fn default_max_open() -> u32 {
+    10
+}
+
+fn default_rate() -> u32 {
+    100
+}
+
+fn default_band() -> u32 {
+    50
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        Self {
+            max_order_qty: default_max_qty(),
+            max_position: default_max_position(),
+            max_open_orders: default_max_open(),
+            orders_per_second: default_rate(),
+            price_band_bps: default_band(),
+        }
+    }
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// `"sim"`: the in-process simulated venue.
+    #[serde(default = "default_gateway_kind")]
+    pub venue: String,
+    /// Simulated venue round trip, µs (acknowledgement and fills come back after it).
+    #[serde(default = "default_sim_latency")]
+    pub latency_us: u64,
+}
+
+fn default_gateway_kind() -> String {
+    "sim".to_owned()
+}
+
+fn default_sim_latency() -> u64 {
+    100
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            venue: default_gateway_kind(),
+            latency_us: default_sim_latency(),
+        }
+    }
+}
+
+/// `[[instrument]]`: an instrument defined by hand.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    /// `binance-spot`, `binance-usdm`, `binance-coinm`, `bybit-spot`, `bybit-linear`,
+    /// `bybit-inverse`.
+    pub venue: String,
+    /// The exchange's symbol (`BTCUSDT`).
+    pub symbol: String,
+    /// Price tick, as the exchange writes it (`"0.01"`).
+    pub tick_size: String,
+    /// Quantity step, as the exchange writes it (`"0.00001"`).
+    pub step_size: String,
+}
+
+/// `[[exchange_info]]`: a saved Binance `exchangeInfo` response to take specs from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeInfoConfig {
+    /// The venue its symbols trade on.
+    pub venue: String,
+    /// The file (plain or `.gz`; the raw JSON body or a `<url> -> <time>: <JSON>` line),
+    /// relative to `input.data_dir`.
+    pub path: PathBuf,
+    /// When true a missing file is reported at start-up and skipped (for the embedded config,
+    /// which must run where the shared data is absent); when false it is a config error.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// `[report]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Write the report as JSON to this file too.
+    #[serde(default)]
+    pub json: Option<PathBuf>,
+    /// Write one `.hgrm` percentile file per histogram into this directory.
+    #[serde(default)]
+    pub hgrm_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Parses a config's text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            ConfigError::single(origin, "", e.to_string().trim_end().replace('\n', "\n  "))
+        })
+    }
+
+    /// Parses a config's text with command-line overrides applied on top.
+    pub fn parse_with(
+        text: &str,
+        origin: &str,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        // Parse the file alone first, so its own errors carry its line numbers.
+        let plain = Self::parse(text, origin)?;
+        if overrides.is_empty() {
+            return Ok(plain);
+        }
+        overrides.apply(text, origin)
+    }
+}
