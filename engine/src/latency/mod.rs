@@ -13,7 +13,7 @@ mod report;
 use hdrhistogram::Histogram;
 
 pub use hgrm::write_percentiles;
-pub use report::{LatencyReport, LatencySummary, format_ns};
+pub use report::{LatencyJson, LatencyReport, LatencySummary, format_ns};
 
 /// Lowest value distinguished from zero, in ns.
 pub const LOWEST_NS: u64 = 1;

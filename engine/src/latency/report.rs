@@ -250,21 +250,23 @@ fn file_stem(name: &str) -> String {
 }
 
 /// Formats a duration in ns with a unit that keeps three significant digits: `850 ns`,
-/// `12.3 µs`, `4.56 ms`, `1.20 s`.
+/// `12.3 µs`, `4.56 ms`, `1.20 s`. Thresholds sit where rounding would carry into a fourth digit,
+/// so 9 999 ns prints as `10.0 µs` and 999 999 ns as `1.00 ms`.
 pub fn format_ns(ns: u64) -> String {
-    let v = ns as f64;
-    let (scaled, unit) = if ns < 1_000 {
+    if ns < 1_000 {
         return format!("{ns} ns");
-    } else if ns < 1_000_000 {
+    }
+    let v = ns as f64;
+    let (scaled, unit) = if v < 999_500.0 {
         (v / 1e3, "µs")
-    } else if ns < 1_000_000_000 {
+    } else if v < 999_500_000.0 {
         (v / 1e6, "ms")
     } else {
         (v / 1e9, "s")
     };
-    let decimals = if scaled < 10.0 {
+    let decimals = if scaled < 9.995 {
         2
-    } else if scaled < 100.0 {
+    } else if scaled < 99.95 {
         1
     } else {
         0
@@ -283,7 +285,10 @@ mod tests {
         assert_eq!(format_ns(12_345), "12.3 µs");
         assert_eq!(format_ns(4_560_000), "4.56 ms");
         assert_eq!(format_ns(1_200_000_000), "1.20 s");
-        assert_eq!(format_ns(999_999), "1000 µs");
+        assert_eq!(format_ns(9_999), "10.0 µs");
+        assert_eq!(format_ns(99_990), "100 µs");
+        assert_eq!(format_ns(999_999), "1.00 ms");
+        assert_eq!(format_ns(59_999_999_999), "60.0 s");
     }
 
     #[test]
