@@ -19,10 +19,15 @@ mod overflow;
 pub mod reference;
 mod side;
 pub mod snapshot;
+pub mod sync;
 pub mod view;
 
 pub use book::{BookConfig, BookStats, OrderBook};
 pub use error::BookError;
 pub use reference::ReferenceBook;
 pub use snapshot::{BookSnapshot, DEFAULT_SNAPSHOT_DEPTH};
+pub use sync::{
+    BookSync, ResyncReason, SequenceRule, SyncConfig, SyncCounters, SyncOutcome, SyncState,
+    TickerCheck,
+};
 pub use view::{BookView, Cross, L2Book, Sweep};
