@@ -219,6 +219,10 @@ pub enum RejectReason {
     MaxNotional = 9,
     /// The venue is not accepting requests (kill switch, halted).
     Halted = 10,
+    /// The order is for an instrument this venue does not trade.
+    UnknownInstrument = 11,
+    /// Too many requests in flight; the gateway's fixed queues are full.
+    Overloaded = 12,
 }
 
 /// The state of an order after the event a report describes.
