@@ -4,10 +4,16 @@
 //! - [`cli`]: the `pinion` command line, turned into config overrides.
 //! - [`runtime`]: stages on pinned threads, rings, wait strategies, the clock.
 //! - [`latency`]: histograms and their reports.
+//! - [`stages`]: the feed, book, strategy and gateway stages.
+//! - [`replay`]: `pinion replay` — building, placing and running the pipeline, and its report.
+//! - [`progress`]: the progress bar's counters and monitor thread.
 //!
 //! The `pinion` binary (`src/main.rs`) is a thin layer over this library.
 
 pub mod cli;
 pub mod config;
 pub mod latency;
+pub mod progress;
+pub mod replay;
 pub mod runtime;
+pub mod stages;

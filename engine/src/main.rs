@@ -3,12 +3,15 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use clap::Parser as _;
 
 use pinion_engine::cli::{Cli, Command, ConfigArgs, ConfigSource};
 use pinion_engine::config::{Config, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::replay::{self, Console};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -27,7 +30,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = load(&args.source, &args.overrides())?;
             replay(settings)
         }
-        Command::Convert(args) => convert(&args.input, &args.output),
+        Command::Convert(args) => {
+            let settings = load(
+                &ConfigSource {
+                    config: None,
+                    set: Vec::new(),
+                },
+                &Overrides::default(),
+            )?;
+            convert(&settings, &args.input, &args.output)
+        }
         Command::Config(args) => config(&args),
     }
 }
@@ -66,10 +78,44 @@ fn config(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn replay(_settings: Settings) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the replay pipeline is not wired into this build yet")
+fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    // Ctrl-C asks the feed to end the stream; the marker then drains every stage, so the report
+    // still comes out. A second Ctrl-C while draining is the same request.
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+    let report = replay::run(&settings, stop, Console::INTERACTIVE)?;
+    print!("{}", report.table());
+    if let Some(path) = &settings.report.json {
+        report
+            .write_json(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    if let Some(dir) = &settings.report.hgrm_dir {
+        let files = report
+            .write_hgrm(dir)
+            .with_context(|| format!("writing .hgrm files into {}", dir.display()))?;
+        eprintln!("{} .hgrm files written to {}", files.len(), dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn convert(_input: &Path, _output: &Path) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("convert is not wired into this build yet")
+fn convert(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<ExitCode> {
+    let summary = replay::convert_recording(settings, input, output)
+        .with_context(|| format!("converting {} to {}", input.display(), output.display()))?;
+    println!(
+        "{} records ({} payload bytes) and {} instruments written to {}",
+        summary.stats.records,
+        summary.stats.payload_bytes,
+        summary.instruments,
+        summary
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
 }

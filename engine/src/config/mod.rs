@@ -19,7 +19,7 @@ use serde::Deserialize;
 pub use overrides::{Override, Overrides};
 pub use validate::{
     InputSpec, InstrumentSource, PacingSpec, PlacementSpec, Settings, StageKind, ThreadSpec,
-    WaitSpec,
+    WaitSpec, machine_cores, with_qty_decimals,
 };
 
 /// The default main job, embedded so `pinion replay` needs no other file.
@@ -365,6 +365,13 @@ pub struct StrategyConfig {
     /// Order quantity, as a decimal string in the instrument's units (`"0.001"`).
     #[serde(default = "default_order_qty")]
     pub order_qty: String,
+    /// A working order older than this is cancelled, ms.
+    #[serde(default = "default_stale_ms")]
+    pub stale_after_ms: u64,
+}
+
+fn default_stale_ms() -> u64 {
+    1_000
 }
 
 fn default_strategy_kind() -> String {
@@ -390,6 +397,7 @@ impl Default for StrategyConfig {
             levels: default_levels(),
             threshold: default_threshold(),
             order_qty: default_order_qty(),
+            stale_after_ms: default_stale_ms(),
         }
     }
 }
@@ -401,6 +409,9 @@ pub struct RiskConfig {
     /// Largest order quantity, decimal string.
     #[serde(default = "default_max_qty")]
     pub max_order_qty: String,
+    /// Largest order notional (price × quantity) in the quote asset, decimal string.
+    #[serde(default = "default_max_notional")]
+    pub max_notional: String,
     /// Largest absolute position, decimal string.
     #[serde(default = "default_max_position")]
     pub max_position: String,
@@ -410,6 +421,9 @@ pub struct RiskConfig {
     /// Orders per second (token bucket).
     #[serde(default = "default_rate")]
     pub orders_per_second: u32,
+    /// Orders that may go at once after a quiet spell (the bucket's size).
+    #[serde(default = "default_burst")]
+    pub order_burst: u32,
     /// Price band around the mid, basis points.
     #[serde(default = "default_band")]
     pub price_band_bps: u32,
@@ -417,6 +431,14 @@ pub struct RiskConfig {
 
 fn default_max_qty() -> String {
     "0.01".to_owned()
+}
+
+fn default_max_notional() -> String {
+    "1000".to_owned()
+}
+
+fn default_burst() -> u32 {
+    10
 }
 
 fn default_max_position() -> String {
@@ -439,9 +461,11 @@ impl Default for RiskConfig {
     fn default() -> Self {
         Self {
             max_order_qty: default_max_qty(),
+            max_notional: default_max_notional(),
             max_position: default_max_position(),
             max_open_orders: default_max_open(),
             orders_per_second: default_rate(),
+            order_burst: default_burst(),
             price_band_bps: default_band(),
         }
     }
@@ -489,6 +513,11 @@ pub struct InstrumentConfig {
     pub tick_size: String,
     /// Quantity step, as the exchange writes it (`"0.00001"`).
     pub step_size: String,
+    /// Decimals of the quantities the venue sends, when finer than the step (Binance Spot
+    /// writes book quantities at the base asset's precision, 8, and books hold levels left over
+    /// from finer steps of the past). Orders still follow the step.
+    #[serde(default)]
+    pub qty_decimals: Option<u8>,
 }
 
 /// `[[exchange_info]]`: a saved Binance `exchangeInfo` response to take specs from.
@@ -504,6 +533,10 @@ pub struct ExchangeInfoConfig {
     /// which must run where the shared data is absent); when false it is a config error.
     #[serde(default)]
     pub optional: bool,
+    /// Decimals of the quantities the venue sends, for every instrument of the file (see
+    /// `[[instrument]]`'s `qty_decimals`).
+    #[serde(default)]
+    pub qty_decimals: Option<u8>,
 }
 
 /// `[report]`.

@@ -161,6 +161,8 @@ pub enum InstrumentSource {
         path: PathBuf,
         /// Whether a missing file is skipped (with a start-up notice).
         optional: bool,
+        /// Quantity decimals for all its instruments, when finer than their steps.
+        qty_decimals: Option<u8>,
     },
 }
 
@@ -429,8 +431,11 @@ impl Config {
                 format!("unknown strategy {:?} (imbalance)", st.kind),
             );
         }
-        if st.levels == 0 || st.levels > 20 {
-            p.add("strategy.levels", format!("{} must be 1..=20", st.levels));
+        if st.levels == 0 || st.levels > pinion_strategy::VIEW_LEVELS {
+            p.add(
+                "strategy.levels",
+                format!("{} must be 1..={}", st.levels, pinion_strategy::VIEW_LEVELS),
+            );
         }
         if !(st.threshold > 0.0 && st.threshold < 1.0) {
             p.add(
@@ -442,6 +447,13 @@ impl Config {
         let rk = &self.risk;
         check_positive_decimal(&mut p, "risk.max_order_qty", &rk.max_order_qty);
         check_positive_decimal(&mut p, "risk.max_position", &rk.max_position);
+        check_positive_decimal(&mut p, "risk.max_notional", &rk.max_notional);
+        if rk.order_burst == 0 {
+            p.add("risk.order_burst", "must be at least 1");
+        }
+        if st.stale_after_ms == 0 {
+            p.add("strategy.stale_after_ms", "must be at least 1");
+        }
         if rk.max_open_orders == 0 {
             p.add("risk.max_open_orders", "must be at least 1");
         }
@@ -469,7 +481,13 @@ impl Config {
             let Some(v) = parse_venue(&mut p, &format!("{key}.venue"), &ic.venue) else {
                 continue;
             };
-            match InstrumentSpec::new(v, &ic.symbol, &ic.tick_size, &ic.step_size) {
+            let spec = InstrumentSpec::new(v, &ic.symbol, &ic.tick_size, &ic.step_size)
+                .map_err(|e| e.to_string())
+                .and_then(|spec| match ic.qty_decimals {
+                    Some(d) => with_qty_decimals(spec, d),
+                    None => Ok(spec),
+                });
+            match spec {
                 Ok(spec) => {
                     if !seen.insert((v, spec.symbol)) {
                         p.add(
@@ -480,7 +498,7 @@ impl Config {
                         instruments.push(spec);
                     }
                 }
-                Err(e) => p.add(key, e.to_string()),
+                Err(e) => p.add(key, e),
             }
         }
 
@@ -507,10 +525,19 @@ impl Config {
                     format!("{} not found", path.display()),
                 );
             }
+            if let Some(d) = ec.qty_decimals
+                && d > pinion_feed::decimal::MAX_DECIMALS
+            {
+                p.add(
+                    format!("{key}.qty_decimals"),
+                    format!("{d} is more than {}", pinion_feed::decimal::MAX_DECIMALS),
+                );
+            }
             instrument_sources.push(InstrumentSource::ExchangeInfo {
                 venue: v,
                 path,
                 optional: ec.optional,
+                qty_decimals: ec.qty_decimals,
             });
         }
 
@@ -627,6 +654,38 @@ impl Config {
     }
 }
 
+/// `spec` with quantities counted in units of `10^-decimals` rather than of its step's
+/// decimals: the step and the quantity filters are rescaled, so order checks are unchanged.
+pub fn with_qty_decimals(mut spec: InstrumentSpec, decimals: u8) -> Result<InstrumentSpec, String> {
+    if decimals > pinion_feed::decimal::MAX_DECIMALS {
+        return Err(format!(
+            "qty_decimals {decimals} is more than {}",
+            pinion_feed::decimal::MAX_DECIMALS
+        ));
+    }
+    if decimals < spec.qty_decimals {
+        return Err(format!(
+            "qty_decimals {decimals} is coarser than the step ({} decimals)",
+            spec.qty_decimals
+        ));
+    }
+    let factor = pinion_feed::decimal::pow10(decimals - spec.qty_decimals);
+    let scale = |v: i64| {
+        v.checked_mul(factor).ok_or_else(|| {
+            format!(
+                "{}: a quantity limit overflows at {decimals} decimals",
+                spec.symbol
+            )
+        })
+    };
+    spec.step = pinion_feed::Qty(scale(spec.step.0)?);
+    spec.min_qty = pinion_feed::Qty(scale(spec.min_qty.0)?);
+    spec.max_qty = pinion_feed::Qty(scale(spec.max_qty.0)?);
+    spec.min_notional = spec.min_notional.saturating_mul(i128::from(factor));
+    spec.qty_decimals = decimals;
+    Ok(spec)
+}
+
 /// The number of cores this process may run on.
 pub fn machine_cores() -> usize {
     core_affinity::get_core_ids()
@@ -667,7 +726,14 @@ mod tests {
                 )
             })
             .collect();
-        assert!(names.contains(&(Venue::BinanceSpot, "BTCUSDT".into(), 2, 5)));
+        // Spot quantities come at 8 decimals; the step stays 0.00001 (1000 units).
+        assert!(names.contains(&(Venue::BinanceSpot, "BTCUSDT".into(), 2, 8)));
+        let spot = s
+            .instruments
+            .iter()
+            .find(|i| i.venue == Venue::BinanceSpot)
+            .unwrap();
+        assert_eq!(spot.step, pinion_feed::Qty(1000));
         assert!(names.contains(&(Venue::BinanceUsdm, "BTCUSDT".into(), 1, 3)));
         assert_eq!(s.instrument_sources.len(), 1);
     }

@@ -1,0 +1,312 @@
+//! `pinion replay`: builds the four stages from validated [`Settings`], places them on threads,
+//! runs them to the end of the input, and gathers the report.
+//!
+//! The stages are connected by bounded rings: feed → book → strategy → gateway, and a reverse
+//! ring gateway → strategy for execution reports. The placement only decides which thread polls
+//! which stage; the stages are the same objects in every placement, which is what lets the
+//! integration tests compare placements on the same input.
+
+mod convert;
+mod input;
+mod report;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use pinion_book::{BookSync, SyncConfig};
+use pinion_feed::parse::Decoder;
+
+pub use convert::{ConvertSummary, convert_recording};
+pub use input::{BOOKS_FOR_ALL_UP_TO, PreparedInput, load_exchange_info, open_source, prepare};
+pub use report::{ReplayReport, Throughput};
+
+use crate::config::{Settings, StageKind, WaitSpec};
+use crate::progress::{ProgressBar, ProgressCounters};
+use crate::runtime::{self, PlacementReport, RuntimeOptions, Stage, ThreadPlan, WaitStrategy};
+use crate::stages::book::{BookStage, FinalBooks};
+use crate::stages::feed::{FeedParts, FeedStage};
+use crate::stages::gateway::GatewayStage;
+use crate::stages::outbox::Outbox;
+use crate::stages::pacing::Pacer;
+use crate::stages::strategy::StrategyStage;
+
+/// Why a replay could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The recording could not be opened or read at start-up.
+    #[error("input: {0}")]
+    Source(#[from] pinion_feed::SourceError),
+    /// An instrument definition is wrong or conflicts.
+    #[error("instruments: {0}")]
+    Instrument(#[from] pinion_feed::instrument::InstrumentError),
+    /// The synthetic market's settings are wrong.
+    #[error(transparent)]
+    Synth(#[from] pinion_feed::synth::SynthError),
+    /// A `.pnr` recording could not be written.
+    #[error("recording: {0}")]
+    Recording(#[from] pinion_feed::recording::RecordingError),
+    /// A book could not be set up.
+    #[error("book: {0}")]
+    Book(#[from] pinion_book::BookError),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// An exchange instrument list that is not one.
+    #[error("{}: {what}", path.display())]
+    ExchangeInfo {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// The input has no instrument the engine can book.
+    #[error("no instrument to trade: the input names none of the configured instruments")]
+    NoInstruments,
+    /// The run failed.
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+}
+
+/// Everything a built pipeline needs to run, before it runs.
+pub struct Pipeline {
+    /// One plan per thread.
+    pub plans: Vec<ThreadPlan>,
+    /// Where the book stage leaves its final books.
+    pub finals: FinalBooks,
+    /// Counters for the progress bar.
+    pub progress: Arc<ProgressCounters>,
+    /// The prepared input's description, notes, instruments and expected size.
+    pub input: PreparedSummary,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("plans", &self.plans)
+            .field("input", &self.input)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the report needs to know about the input.
+#[derive(Debug, Clone)]
+pub struct PreparedSummary {
+    /// A short description.
+    pub description: String,
+    /// Start-up notes.
+    pub notes: Vec<String>,
+    /// Records expected, when known.
+    pub expected_records: Option<u64>,
+    /// The instruments, for naming books in the report.
+    pub instruments: pinion_feed::Instruments,
+}
+
+/// The runtime's wait strategy for a configured one.
+pub fn wait_strategy(w: WaitSpec) -> WaitStrategy {
+    match w {
+        WaitSpec::BusySpin => WaitStrategy::BusySpin,
+        WaitSpec::SpinThenYield { spins } => WaitStrategy::SpinThenYield { spins },
+        WaitSpec::Park { timeout_us } => WaitStrategy::Park { timeout_us },
+    }
+}
+
+/// Builds the stages and thread plans for `settings`. Everything the hot path uses is
+/// allocated here.
+pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, ReplayError> {
+    let prepared = prepare(settings)?;
+    let PreparedInput {
+        source,
+        instruments,
+        conns,
+        books: book_ids,
+        expected_records,
+        notes,
+        description,
+    } = prepared;
+    if book_ids.is_empty() {
+        return Err(ReplayError::NoInstruments);
+    }
+    let cap = settings.ring_capacity;
+    let (feed_tx, feed_rx) = runtime::ring(cap);
+    let (book_tx, book_rx) = runtime::ring(cap);
+    let (order_tx, order_rx) = runtime::ring(cap);
+    let (exec_tx, exec_rx) = runtime::ring(cap);
+
+    let mut books: Vec<Option<BookSync>> = (0..instruments.len()).map(|_| None).collect();
+    for &id in &book_ids {
+        if let Some(spec) = instruments.get(id) {
+            books[usize::from(id.0)] = Some(BookSync::new(spec, id, SyncConfig::default())?);
+        }
+    }
+    let finals: FinalBooks = Arc::new(Mutex::new(Vec::new()));
+    let progress = ProgressCounters::new();
+
+    let feed = FeedStage::new(FeedParts {
+        source,
+        decoder: Decoder::new(instruments.clone()),
+        conns,
+        pacer: Pacer::new(settings.pacing),
+        out: Outbox::new(feed_tx, crate::stages::feed::BURST),
+        stop,
+        progress: Arc::clone(&progress),
+        max_records: settings.max_records,
+    });
+    let book = BookStage::new(
+        feed_rx,
+        Outbox::new(book_tx, 64),
+        books,
+        Arc::clone(&finals),
+    );
+    let strategy = StrategyStage::new(
+        settings,
+        &instruments,
+        &book_ids,
+        book_rx,
+        exec_rx,
+        Outbox::new(order_tx, 64),
+    );
+    let gateway = GatewayStage::new(
+        settings,
+        &instruments,
+        &book_ids,
+        order_rx,
+        Outbox::new(exec_tx, 256),
+        Arc::clone(&progress),
+    );
+
+    let mut stages: [Option<Box<dyn Stage>>; 4] = [
+        Some(Box::new(feed)),
+        Some(Box::new(book)),
+        Some(Box::new(strategy)),
+        Some(Box::new(gateway)),
+    ];
+    let plans = settings
+        .placement
+        .threads
+        .iter()
+        .map(|t| ThreadPlan {
+            name: t.name.clone(),
+            core: t.core,
+            wait: wait_strategy(t.wait),
+            stages: t
+                .stages
+                .iter()
+                .filter_map(|k| stages[stage_index(*k)].take())
+                .collect(),
+        })
+        .collect();
+    Ok(Pipeline {
+        plans,
+        finals,
+        progress,
+        input: PreparedSummary {
+            description,
+            notes,
+            expected_records,
+            instruments,
+        },
+    })
+}
+
+fn stage_index(k: StageKind) -> usize {
+    match k {
+        StageKind::Feed => 0,
+        StageKind::Book => 1,
+        StageKind::Strategy => 2,
+        StageKind::Gateway => 3,
+    }
+}
+
+/// How a replay run talks to the person running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Console {
+    /// Print the start-up placement report and notes to stderr.
+    pub startup: bool,
+    /// Show the progress bar (if the config also asks for it).
+    pub progress: bool,
+}
+
+impl Console {
+    /// Silent (tests, benchmarks).
+    pub const QUIET: Console = Console {
+        startup: false,
+        progress: false,
+    };
+    /// Start-up report and progress bar (the command line).
+    pub const INTERACTIVE: Console = Console {
+        startup: true,
+        progress: true,
+    };
+}
+
+/// Builds and runs the replay of `settings` to the end of its input.
+pub fn run(
+    settings: &Settings,
+    stop: Arc<AtomicBool>,
+    console: Console,
+) -> Result<ReplayReport, ReplayError> {
+    let pipeline = build(settings, Arc::clone(&stop))?;
+    run_pipeline(settings, pipeline, stop, console)
+}
+
+/// Runs a built pipeline.
+pub fn run_pipeline(
+    settings: &Settings,
+    pipeline: Pipeline,
+    stop: Arc<AtomicBool>,
+    console: Console,
+) -> Result<ReplayReport, ReplayError> {
+    let Pipeline {
+        plans,
+        finals,
+        progress,
+        input,
+    } = pipeline;
+    let opts = RuntimeOptions {
+        mlockall: settings.runtime.mlockall,
+        realtime_priority: settings.runtime.realtime_priority,
+        stop,
+    };
+    if console.startup {
+        eprintln!("pinion replay: {} ({})", input.description, settings.origin);
+        for n in &input.notes {
+            eprintln!("  {n}");
+        }
+        eprintln!(
+            "  placement {}, pacing {}, rings {} slots",
+            settings.placement.label,
+            settings.pacing.describe(),
+            settings.ring_capacity
+        );
+    }
+    // A bar redrawn with carriage returns only makes sense on a terminal.
+    let bar = if console.progress
+        && settings.runtime.progress
+        && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    {
+        ProgressBar::start(Arc::clone(&progress), input.expected_records).ok()
+    } else {
+        None
+    };
+    let startup = console.startup;
+    let result = runtime::run_with(plans, &opts, |p: &PlacementReport| {
+        if startup {
+            eprint!("{p}");
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let run = result?;
+    let books = match finals.lock() {
+        Ok(mut v) => std::mem::take(&mut *v),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+    };
+    Ok(ReplayReport::new(settings, input, run, books))
+}

@@ -1,0 +1,242 @@
+//! The book stage: applies events to each instrument's book under its venue's sync rule, sends
+//! the strategy a [`BookSnapshot`] after every committed message, and forwards trades.
+//!
+//! Books exist for the instruments found at start-up (from the config and a scan of the input),
+//! each allocated then; an event for any other instrument is counted and dropped, never
+//! allocated for on the hot path. A [`MarketMsg::Resync`] puts every book last fed by that
+//! connection back to awaiting a snapshot. A snapshot is sent only for a committed message,
+//! carrying the `synced` flag, so the strategy never trades on a book known to be wrong.
+//!
+//! At the end the stage hands each book's final state (levels, sync state, counters) to a
+//! [`FinalBooks`] slot, so a test can compare it with a reference and the report can say how
+//! each book fared.
+
+use std::sync::{Arc, Mutex};
+
+use pinion_book::{
+    BookSync, BookView, DEFAULT_SNAPSHOT_DEPTH, SyncCounters, SyncOutcome, SyncState, TickerCheck,
+};
+use pinion_feed::{ConnId, EventKind, InstrumentId, Level, Side};
+
+use super::msg::{BookMsg, MarketMsg};
+use super::outbox::{Outbox, Stamped};
+use crate::latency::NamedHistogram;
+use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
+
+/// Inputs handled per poll at most, so a thread shared with other stages keeps them moving.
+const BATCH: usize = 64;
+
+/// One book's state at the end of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookFinal {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// Where the sync machine ended.
+    pub state: SyncState,
+    /// What the machine did.
+    pub counters: SyncCounters,
+    /// The last applied update id.
+    pub last_update_id: u64,
+    /// All bid levels, best first.
+    pub bids: Vec<Level>,
+    /// All ask levels, best first.
+    pub asks: Vec<Level>,
+}
+
+/// Where the book stage leaves its books' final states (filled once, in `finish`).
+pub type FinalBooks = Arc<Mutex<Vec<BookFinal>>>;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct BookCounts {
+    events: u64,
+    committed: u64,
+    trades: u64,
+    tickers_matched: u64,
+    tickers_mismatched: u64,
+    no_book: u64,
+    resync_msgs: u64,
+    gaps: u64,
+}
+
+/// The book stage. See the module docs.
+pub struct BookStage {
+    input: RingRx<Stamped<MarketMsg>>,
+    out: Outbox<BookMsg>,
+    /// Indexed by instrument id; `None` for instruments without a book.
+    books: Vec<Option<BookSync>>,
+    /// The connection that last fed each book.
+    fed_by: Vec<Option<ConnId>>,
+    counts: BookCounts,
+    ended: bool,
+    finals: FinalBooks,
+    service: NamedHistogram,
+    hop: NamedHistogram,
+}
+
+impl std::fmt::Debug for BookStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BookStage")
+            .field("books", &self.books.iter().flatten().count())
+            .field("counts", &self.counts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BookStage {
+    /// A stage with `books[id]` for each instrument that has one.
+    pub fn new(
+        input: RingRx<Stamped<MarketMsg>>,
+        out: Outbox<BookMsg>,
+        books: Vec<Option<BookSync>>,
+        finals: FinalBooks,
+    ) -> Self {
+        let n = books.len();
+        Self {
+            input,
+            out,
+            books,
+            fed_by: vec![None; n],
+            counts: BookCounts::default(),
+            ended: false,
+            finals,
+            service: NamedHistogram::new("book.service"),
+            hop: NamedHistogram::new("hop.feed_book"),
+        }
+    }
+
+    #[inline]
+    fn on_event(&mut self, ev: &pinion_feed::MarketEvent) {
+        self.counts.events += 1;
+        if ev.kind == EventKind::Trade {
+            self.counts.trades += 1;
+            self.out.queue(BookMsg::Trade(*ev));
+            return;
+        }
+        let i = usize::from(ev.instrument.0);
+        let Some(Some(sync)) = self.books.get_mut(i) else {
+            self.counts.no_book += 1;
+            return;
+        };
+        self.fed_by[i] = Some(ev.conn);
+        if ev.kind == EventKind::BookTicker {
+            match sync.check_ticker(ev) {
+                TickerCheck::Match => self.counts.tickers_matched += 1,
+                TickerCheck::Mismatch { .. } => self.counts.tickers_mismatched += 1,
+                TickerCheck::NotComparable => {}
+            }
+            return;
+        }
+        match sync.on_event(ev) {
+            SyncOutcome::Applied { committed: true } => {
+                self.counts.committed += 1;
+                self.out
+                    .queue(BookMsg::Book(sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>()));
+            }
+            SyncOutcome::Gap { .. } => self.counts.gaps += 1,
+            _ => {}
+        }
+    }
+
+    fn on_resync(&mut self, conn: ConnId) {
+        self.counts.resync_msgs += 1;
+        for (sync, fed) in self.books.iter_mut().zip(&self.fed_by) {
+            if let (Some(sync), Some(c)) = (sync, fed)
+                && *c == conn
+            {
+                sync.on_reconnect();
+            }
+        }
+    }
+
+    fn publish_finals(&mut self) {
+        let finals: Vec<BookFinal> = self
+            .books
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| b.as_ref().map(|b| (i, b)))
+            .map(|(i, sync)| BookFinal {
+                instrument: InstrumentId(i as u16),
+                state: sync.state(),
+                counters: *sync.counters(),
+                last_update_id: sync.last_update_id(),
+                bids: sync.book().levels(Side::Bid).collect(),
+                asks: sync.book().levels(Side::Ask).collect(),
+            })
+            .collect();
+        // Once, at the end, off the hot path. A poisoned slot only means a reader panicked.
+        match self.finals.lock() {
+            Ok(mut slot) => *slot = finals,
+            Err(poisoned) => *poisoned.into_inner() = finals,
+        }
+    }
+}
+
+impl Stage for BookStage {
+    fn name(&self) -> &'static str {
+        "book"
+    }
+
+    fn poll(&mut self) -> Progress {
+        if !self.out.flush(now_ns()) {
+            return Progress::Idle;
+        }
+        if self.ended {
+            return Progress::Done;
+        }
+        let mut did = false;
+        for _ in 0..BATCH {
+            let Some(Stamped { t_exit, msg }) = self.input.pop() else {
+                break;
+            };
+            did = true;
+            let start = now_ns();
+            self.hop.record_between(t_exit, start);
+            match msg {
+                MarketMsg::Event(ev) => self.on_event(&ev),
+                MarketMsg::Resync { conn, .. } => self.on_resync(conn),
+                MarketMsg::End => {
+                    self.out.queue(BookMsg::End);
+                    self.ended = true;
+                }
+            }
+            let end = now_ns();
+            self.service.record_between(start, end);
+            if !self.out.flush(end) || self.ended {
+                break;
+            }
+        }
+        if did { Progress::Busy } else { Progress::Idle }
+    }
+
+    fn finish(&mut self) -> StageReport {
+        self.publish_finals();
+        let c = self.counts;
+        let mut r = StageReport::new("book");
+        let (mut snapshots, mut resyncs, mut stale) = (0, 0, 0);
+        for s in self.books.iter().flatten() {
+            snapshots += s.counters().snapshots;
+            resyncs += s.counters().resyncs;
+            stale += s.counters().stale;
+        }
+        r.counters = vec![
+            ("events", c.events),
+            ("messages_committed", c.committed),
+            ("trades", c.trades),
+            ("tickers_matched", c.tickers_matched),
+            ("tickers_mismatched", c.tickers_mismatched),
+            ("events_without_book", c.no_book),
+            ("resync_messages", c.resync_msgs),
+            ("gaps", c.gaps),
+            ("snapshots_applied", snapshots),
+            ("resyncs", resyncs),
+            ("stale", stale),
+            ("sent", self.out.sent()),
+            ("backpressure", self.out.backpressure()),
+        ];
+        r.histograms = vec![
+            std::mem::replace(&mut self.service, NamedHistogram::new("book.service")),
+            std::mem::replace(&mut self.hop, NamedHistogram::new("hop.feed_book")),
+        ];
+        r
+    }
+}

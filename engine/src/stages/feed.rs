@@ -1,0 +1,442 @@
+//! The feed stage: reads the source, paces the replay, stamps `t0`, decodes, and sends events
+//! to the book stage.
+//!
+//! `t0` is taken when a frame is released (replay) — right before it is decoded — so decoding
+//! counts toward tick-to-trade exactly as it would after a socket read. In `paced` mode a frame
+//! that is not yet due is copied into a buffer owned by the stage (the source's buffer is only
+//! lent until the next read) and released on a later poll; in `max` mode it is decoded straight
+//! from the source's buffer.
+//!
+//! Connection records (`Connect`, `Disconnect`, `Gap`) become [`MarketMsg::Resync`] so the book
+//! stage resyncs that connection's books. Bad input is counted and skipped: decode errors by the
+//! decoder's own [`DecodeStats`](pinion_feed::parse::DecodeStats), source errors here (a run of
+//! [`MAX_CONSECUTIVE_SOURCE_ERRORS`] errors without a good record ends the stream, since a
+//! source in that state is not going to recover). The stop flag (Ctrl-C) or the record limit
+//! ends the stream early; either way the end-of-stream marker goes down the rings.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pinion_feed::parse::{ConnCtx, Decoded, Decoder};
+use pinion_feed::{ConnId, FrameSource, InstrumentId, Instruments, RawRecord, RecordKind, Venue};
+
+use super::msg::MarketMsg;
+use super::outbox::Outbox;
+use super::pacing::Pacer;
+use crate::latency::NamedHistogram;
+use crate::progress::ProgressCounters;
+use crate::runtime::{Progress, Stage, StageReport, now_ns};
+
+/// Source errors in a row after which the stream is ended.
+pub const MAX_CONSECUTIVE_SOURCE_ERRORS: u32 = 64;
+
+/// The events one frame may produce without the outbox queue growing (a 5000-level snapshot
+/// split into 28-level events is 358).
+pub const BURST: usize = 512;
+
+/// How each connection of the source is decoded.
+#[derive(Debug, Clone)]
+pub struct ConnTable {
+    ctx: Vec<Option<ConnCtx>>,
+    /// The venue of connections the source cannot name.
+    fallback_venue: Option<Venue>,
+    instruments: Instruments,
+}
+
+impl ConnTable {
+    /// A table for `source`'s connections; `fallback_venue` for those it cannot name;
+    /// `instruments` to find each connection's default instrument (for payloads that name
+    /// none, such as the REST snapshots of an hbt recording).
+    pub fn new(
+        source: &dyn FrameSource,
+        fallback_venue: Option<Venue>,
+        instruments: Instruments,
+    ) -> Self {
+        let mut t = Self {
+            ctx: Vec::new(),
+            fallback_venue,
+            instruments,
+        };
+        t.refresh(source);
+        t
+    }
+
+    /// Re-reads the source's connections (a capture discovers them as it goes). Allocates only
+    /// when the source has a connection not seen before.
+    pub fn refresh(&mut self, source: &dyn FrameSource) {
+        for info in source.connections() {
+            let i = usize::from(info.id.0);
+            if self.ctx.len() <= i {
+                self.ctx.resize(i + 1, None);
+            }
+            let venue = info
+                .venue
+                .or_else(|| Venue::from_url(&info.url))
+                .or(self.fallback_venue);
+            self.ctx[i] = venue.map(|v| ConnCtx {
+                venue: v,
+                default_instrument: default_instrument(&self.instruments, v, &info.url),
+            });
+        }
+    }
+
+    /// The decoding context of a connection, if its venue is known.
+    #[inline]
+    pub fn get(&self, conn: ConnId) -> Option<&ConnCtx> {
+        self.ctx.get(usize::from(conn.0)).and_then(Option::as_ref)
+    }
+}
+
+/// The instrument of a connection's symbol-less payloads: the venue's only instrument, else the
+/// longest symbol that appears as a whole word in the connection's URL or file name
+/// (`spot-btcusdt-20240808.hbt.gz`, `…/ws/btcusdt@depth`).
+pub fn default_instrument(
+    instruments: &Instruments,
+    venue: Venue,
+    url: &str,
+) -> Option<InstrumentId> {
+    let mut of_venue = instruments.iter().filter(|(_, s)| s.venue == venue);
+    let first = of_venue.next()?;
+    if of_venue.next().is_none() {
+        return Some(first.0);
+    }
+    let words: Vec<String> = url
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase)
+        .collect();
+    instruments
+        .iter()
+        .filter(|(_, s)| s.venue == venue && words.iter().any(|w| w == s.symbol.as_str()))
+        .max_by_key(|(_, s)| s.symbol.len())
+        .map(|(id, _)| id)
+}
+
+/// A frame read from the source but not yet due (paced replay), in buffers the stage owns.
+#[derive(Debug, Default)]
+struct HeldRecord {
+    due: u64,
+    t_recv: u64,
+    conn: ConnId,
+    kind: Option<RecordKind>,
+    meta: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+/// Counters of the feed stage.
+#[derive(Debug, Default, Clone, Copy)]
+struct FeedCounts {
+    records: u64,
+    frames: u64,
+    events: u64,
+    resyncs: u64,
+    unknown_venue: u64,
+    source_errors: u64,
+    consecutive_errors: u32,
+    stopped_early: u64,
+}
+
+/// The feed stage. See the module docs.
+pub struct FeedStage {
+    source: Box<dyn FrameSource + Send>,
+    decoder: Decoder,
+    conns: ConnTable,
+    pacer: Pacer,
+    out: Outbox<MarketMsg>,
+    held: HeldRecord,
+    stop: Arc<AtomicBool>,
+    progress: Arc<ProgressCounters>,
+    max_records: u64,
+    counts: FeedCounts,
+    last_source_error: Option<String>,
+    ended: bool,
+    /// Per record: release (`t0`) to the last event entering the ring.
+    service: NamedHistogram,
+    /// Paced: how late a frame was released against its schedule.
+    lateness: NamedHistogram,
+}
+
+impl std::fmt::Debug for FeedStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedStage")
+            .field("counts", &self.counts)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything the feed stage is built from.
+pub struct FeedParts {
+    /// The source.
+    pub source: Box<dyn FrameSource + Send>,
+    /// The decoder (holding the instrument registry).
+    pub decoder: Decoder,
+    /// How each connection decodes.
+    pub conns: ConnTable,
+    /// Pacing.
+    pub pacer: Pacer,
+    /// The ring to the book stage.
+    pub out: Outbox<MarketMsg>,
+    /// Set by Ctrl-C.
+    pub stop: Arc<AtomicBool>,
+    /// Counters the progress monitor reads.
+    pub progress: Arc<ProgressCounters>,
+    /// Stop after this many records (0 = all).
+    pub max_records: u64,
+}
+
+impl std::fmt::Debug for FeedParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedParts").finish_non_exhaustive()
+    }
+}
+
+impl FeedStage {
+    /// Builds the stage; everything it needs is allocated here.
+    pub fn new(parts: FeedParts) -> Self {
+        Self {
+            source: parts.source,
+            decoder: parts.decoder,
+            conns: parts.conns,
+            pacer: parts.pacer,
+            out: parts.out,
+            held: HeldRecord {
+                meta: Vec::with_capacity(1 << 10),
+                payload: Vec::with_capacity(1 << 16),
+                ..HeldRecord::default()
+            },
+            stop: parts.stop,
+            progress: parts.progress,
+            max_records: parts.max_records,
+            counts: FeedCounts::default(),
+            last_source_error: None,
+            ended: false,
+            service: NamedHistogram::new("feed.service"),
+            lateness: NamedHistogram::new("feed.release_lateness"),
+        }
+    }
+
+    fn end(&mut self) {
+        self.out.queue(MarketMsg::End);
+        self.ended = true;
+    }
+
+    /// Reads the next record and either handles it now or holds it until it is due.
+    fn read_next(&mut self) {
+        let read = {
+            let Self {
+                source,
+                decoder,
+                conns,
+                pacer,
+                out,
+                held,
+                counts,
+                ..
+            } = self;
+            match source.next_record() {
+                Ok(None) => Read::End,
+                Err(e) => Read::Error(e),
+                Ok(Some(rec)) => {
+                    // The frame is in hand now: this is its `t0` if it is due.
+                    let now = now_ns();
+                    counts.consecutive_errors = 0;
+                    counts.records += 1;
+                    let due = pacer.due(rec.t_recv, now);
+                    let known = conns.get(rec.conn).is_some() || is_connection_record(rec.kind);
+                    if due <= now && known {
+                        handle(decoder, conns, out, counts, &rec, now);
+                        Read::Handled(now)
+                    } else {
+                        held.hold(&rec, due);
+                        Read::Held { known }
+                    }
+                }
+            }
+        };
+        match read {
+            Read::End => self.end(),
+            Read::Error(e) => {
+                self.counts.source_errors += 1;
+                self.counts.consecutive_errors += 1;
+                // Rare, and the only record of what failed: formatting here is acceptable.
+                self.last_source_error = Some(e.to_string());
+                if self.counts.consecutive_errors >= MAX_CONSECUTIVE_SOURCE_ERRORS {
+                    self.end();
+                }
+            }
+            Read::Handled(t0) => {
+                self.service.record_between(t0, now_ns());
+                self.progress.set_records(self.counts.records);
+            }
+            Read::Held { known } => {
+                if !known {
+                    // A connection the source had not announced: look again, once.
+                    self.conns.refresh(&*self.source);
+                }
+                let now = now_ns();
+                if self.held.due <= now {
+                    self.release_held(now);
+                }
+            }
+        }
+    }
+
+    /// Decodes the held record, stamping `t0 = now`.
+    fn release_held(&mut self, now: u64) {
+        let Some(kind) = self.held.kind.take() else {
+            return;
+        };
+        self.lateness.record_between(self.held.due, now);
+        let rec = RawRecord {
+            t_recv: self.held.t_recv,
+            conn: self.held.conn,
+            kind,
+            meta: &self.held.meta,
+            payload: &self.held.payload,
+        };
+        handle(
+            &mut self.decoder,
+            &self.conns,
+            &mut self.out,
+            &mut self.counts,
+            &rec,
+            now,
+        );
+        self.service.record_between(now, now_ns());
+        self.progress.set_records(self.counts.records);
+    }
+}
+
+/// What reading one record led to.
+enum Read {
+    End,
+    Error(pinion_feed::SourceError),
+    Handled(u64),
+    Held { known: bool },
+}
+
+impl HeldRecord {
+    fn hold(&mut self, rec: &RawRecord<'_>, due: u64) {
+        self.due = due;
+        self.t_recv = rec.t_recv;
+        self.conn = rec.conn;
+        self.kind = Some(rec.kind);
+        self.meta.clear();
+        self.meta.extend_from_slice(rec.meta);
+        self.payload.clear();
+        self.payload.extend_from_slice(rec.payload);
+    }
+}
+
+fn is_connection_record(kind: RecordKind) -> bool {
+    matches!(
+        kind,
+        RecordKind::Connect | RecordKind::Disconnect | RecordKind::Gap
+    )
+}
+
+/// Turns one record into messages for the book stage.
+#[inline]
+fn handle(
+    decoder: &mut Decoder,
+    conns: &ConnTable,
+    out: &mut Outbox<MarketMsg>,
+    counts: &mut FeedCounts,
+    rec: &RawRecord<'_>,
+    t0: u64,
+) {
+    if is_connection_record(rec.kind) {
+        counts.resyncs += 1;
+        out.queue(MarketMsg::Resync { conn: rec.conn, t0 });
+        return;
+    }
+    let Some(ctx) = conns.get(rec.conn) else {
+        counts.unknown_venue += 1;
+        return;
+    };
+    counts.frames += 1;
+    // Decode errors and skips are counted by the decoder itself.
+    if let Ok(Decoded::Events(n)) =
+        decoder.decode(ctx, rec, t0, |ev| out.queue(MarketMsg::Event(*ev)))
+    {
+        counts.events += u64::from(n);
+    }
+}
+
+impl Stage for FeedStage {
+    fn name(&self) -> &'static str {
+        "feed"
+    }
+
+    fn poll(&mut self) -> Progress {
+        let now = now_ns();
+        if !self.out.flush(now) {
+            return Progress::Idle;
+        }
+        if self.ended {
+            return Progress::Done;
+        }
+        if self.held.kind.is_some() {
+            if self.stop.load(Ordering::Relaxed) {
+                self.counts.stopped_early = 1;
+                self.held.kind = None;
+                self.end();
+                return Progress::Busy;
+            }
+            if now < self.held.due {
+                return Progress::Idle;
+            }
+            self.release_held(now);
+            self.out.flush(now_ns());
+            return Progress::Busy;
+        }
+        if self.stop.load(Ordering::Relaxed)
+            || (self.max_records != 0 && self.counts.records >= self.max_records)
+        {
+            if self.stop.load(Ordering::Relaxed) {
+                self.counts.stopped_early = 1;
+            }
+            self.end();
+        } else {
+            self.read_next();
+        }
+        self.out.flush(now_ns());
+        Progress::Busy
+    }
+
+    fn finish(&mut self) -> StageReport {
+        let mut r = StageReport::new("feed");
+        let c = self.counts;
+        let stats = *self.decoder.stats();
+        r.counters = vec![
+            ("records", c.records),
+            ("frames", c.frames),
+            ("events", c.events),
+            ("resync_records", c.resyncs),
+            ("unknown_venue", c.unknown_venue),
+            ("source_errors", c.source_errors),
+            ("stopped_early", c.stopped_early),
+            ("messages_decoded", stats.messages.total()),
+            ("records_skipped", stats.skipped.total()),
+            ("decode_errors", stats.errors.total()),
+            ("sent", self.out.sent()),
+            ("backpressure", self.out.backpressure()),
+        ];
+        r.histograms = vec![
+            std::mem::replace(&mut self.service, NamedHistogram::new("feed.service")),
+            std::mem::replace(
+                &mut self.lateness,
+                NamedHistogram::new("feed.release_lateness"),
+            ),
+        ];
+        r
+    }
+}
+
+impl FeedStage {
+    /// The last source error's text, if any (for the report).
+    pub fn last_source_error(&self) -> Option<&str> {
+        self.last_source_error.as_deref()
+    }
+}

@@ -1,0 +1,231 @@
+//! The gateway stage: hands each order to the venue, stamping `t_send`, and returns the venue's
+//! execution reports to the strategy over the reverse ring.
+//!
+//! The venue is the in-process [`SimVenue`] (one per traded instrument), which enforces the
+//! hard limits again (order quantity, open orders, tick and step grid) whatever the strategy
+//! stage checked, and matches against the market views and trades the strategy forwards.
+//!
+//! Histograms: `tick_to_trade` (`t0` of the market data behind an order → the order handed to
+//! the venue), `gateway.service`, `hop.strategy_gateway`.
+
+use std::sync::Arc;
+
+use pinion_feed::{InstrumentId, Instruments};
+use pinion_gateway::{OrderVenue, SimLatency, SimVenue, SimVenueConfig};
+use pinion_strategy::{ExecReport, OrderAction};
+
+use super::msg::OrderMsg;
+use super::outbox::{Outbox, Stamped};
+use super::strategy::trading_params;
+use crate::config::Settings;
+use crate::latency::NamedHistogram;
+use crate::progress::ProgressCounters;
+use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
+
+/// Inputs handled per poll at most.
+const BATCH: usize = 64;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct GatewayCounts {
+    orders: u64,
+    cancels: u64,
+    market_updates: u64,
+    reports: u64,
+    unknown_instrument: u64,
+}
+
+/// The gateway stage. See the module docs.
+pub struct GatewayStage {
+    input: RingRx<Stamped<OrderMsg>>,
+    out: Outbox<ExecReport>,
+    /// Indexed by instrument id.
+    venues: Vec<Option<SimVenue>>,
+    progress: Arc<ProgressCounters>,
+    counts: GatewayCounts,
+    ended: bool,
+    tick_to_trade: NamedHistogram,
+    service: NamedHistogram,
+    hop: NamedHistogram,
+}
+
+impl std::fmt::Debug for GatewayStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayStage")
+            .field("venues", &self.venues.iter().flatten().count())
+            .field("counts", &self.counts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayStage {
+    /// A stage with a simulated venue for each of `traded` whose units can express the
+    /// configured limits.
+    pub fn new(
+        settings: &Settings,
+        instruments: &Instruments,
+        traded: &[InstrumentId],
+        input: RingRx<Stamped<OrderMsg>>,
+        out: Outbox<ExecReport>,
+        progress: Arc<ProgressCounters>,
+    ) -> Self {
+        let half_trip = settings.gateway.latency_us.saturating_mul(1_000) / 2;
+        let mut venues: Vec<Option<SimVenue>> = (0..instruments.len()).map(|_| None).collect();
+        for &id in traded {
+            let Some(spec) = instruments.get(id) else {
+                continue;
+            };
+            if let Ok((_, limits)) = trading_params(settings, spec) {
+                let config = SimVenueConfig {
+                    latency: SimLatency {
+                        request_ns: half_trip,
+                        report_ns: half_trip,
+                    },
+                    max_open_orders: limits.max_open_orders as usize,
+                    max_order_qty: limits.max_order_qty,
+                };
+                venues[usize::from(id.0)] = Some(SimVenue::new(id, spec, config));
+            }
+        }
+        Self {
+            input,
+            out,
+            venues,
+            progress,
+            counts: GatewayCounts::default(),
+            ended: false,
+            tick_to_trade: NamedHistogram::new("tick_to_trade"),
+            service: NamedHistogram::new("gateway.service"),
+            hop: NamedHistogram::new("hop.strategy_gateway"),
+        }
+    }
+
+    #[inline]
+    fn venue(&mut self, id: InstrumentId) -> Option<&mut SimVenue> {
+        self.venues
+            .get_mut(usize::from(id.0))
+            .and_then(Option::as_mut)
+    }
+
+    #[inline]
+    fn on_msg(&mut self, msg: &OrderMsg, now: u64) {
+        match msg {
+            OrderMsg::Order(intent) => {
+                let Some(venue) = self.venue(intent.instrument) else {
+                    self.counts.unknown_instrument += 1;
+                    return;
+                };
+                let t_send = now_ns();
+                venue.submit(intent, t_send);
+                self.tick_to_trade.record_between(intent.t0, t_send);
+                if intent.action == OrderAction::Cancel {
+                    self.counts.cancels += 1;
+                } else {
+                    self.counts.orders += 1;
+                }
+                self.progress.set_orders(self.counts.orders);
+            }
+            OrderMsg::Book(view) => {
+                self.counts.market_updates += 1;
+                if let Some(venue) = self.venue(view.instrument) {
+                    venue.on_book(view, now);
+                }
+            }
+            OrderMsg::Trade(ev) => {
+                self.counts.market_updates += 1;
+                if let Some(venue) = self.venue(ev.instrument) {
+                    venue.on_trade(ev, now);
+                }
+            }
+            OrderMsg::End => self.ended = true,
+        }
+    }
+
+    /// Collects the reports that are due.
+    #[inline]
+    fn collect_reports(&mut self, now: u64) {
+        let Self {
+            venues,
+            out,
+            counts,
+            ..
+        } = self;
+        for venue in venues.iter_mut().flatten() {
+            venue.poll(now, |rep| {
+                counts.reports += 1;
+                out.queue(rep);
+            });
+        }
+    }
+}
+
+impl Stage for GatewayStage {
+    fn name(&self) -> &'static str {
+        "gateway"
+    }
+
+    fn poll(&mut self) -> Progress {
+        let now = now_ns();
+        if !self.out.flush(now) {
+            return Progress::Idle;
+        }
+        if self.ended {
+            return Progress::Done;
+        }
+        let mut did = false;
+        for _ in 0..BATCH {
+            let Some(Stamped { t_exit, msg }) = self.input.pop() else {
+                break;
+            };
+            did = true;
+            let start = now_ns();
+            self.hop.record_between(t_exit, start);
+            self.on_msg(&msg, start);
+            self.service.record_between(start, now_ns());
+            if self.ended {
+                break;
+            }
+        }
+        let sent_before = self.counts.reports;
+        self.collect_reports(now_ns());
+        did |= self.counts.reports != sent_before;
+        self.out.flush(now_ns());
+        if did { Progress::Busy } else { Progress::Idle }
+    }
+
+    fn finish(&mut self) -> StageReport {
+        let c = self.counts;
+        let (mut accepted, mut rejected, mut fills, mut dropped, mut open) = (0, 0, 0, 0, 0);
+        for v in self.venues.iter().flatten() {
+            let s = v.stats();
+            accepted += s.accepted;
+            rejected += s.rejected;
+            fills += s.fills;
+            dropped += s.reports_dropped;
+            open += v.open_orders() as u64;
+        }
+        let mut r = StageReport::new("gateway");
+        r.counters = vec![
+            ("orders_sent", c.orders),
+            ("cancels_sent", c.cancels),
+            ("market_updates", c.market_updates),
+            ("reports", c.reports),
+            ("venue_accepted", accepted),
+            ("venue_rejected", rejected),
+            ("venue_fills", fills),
+            ("venue_reports_dropped", dropped),
+            ("open_at_end", open),
+            ("unknown_instrument", c.unknown_instrument),
+            ("sent", self.out.sent()),
+            ("backpressure", self.out.backpressure()),
+        ];
+        r.histograms = vec![
+            std::mem::replace(
+                &mut self.tick_to_trade,
+                NamedHistogram::new("tick_to_trade"),
+            ),
+            std::mem::replace(&mut self.service, NamedHistogram::new("gateway.service")),
+            std::mem::replace(&mut self.hop, NamedHistogram::new("hop.strategy_gateway")),
+        ];
+        r
+    }
+}

@@ -1,0 +1,21 @@
+//! The four pipeline stages and what connects them.
+//!
+//! - [`feed`]: source read, pacing, `t0`, decode → [`msg::MarketMsg`].
+//! - [`book`]: per-instrument book sync → [`msg::BookMsg`] (snapshots, trades).
+//! - [`strategy`]: strategy and pre-trade risk → [`msg::OrderMsg`]; takes execution reports
+//!   back.
+//! - [`gateway`]: hard limits, the simulated venue, `t_send` and tick-to-trade.
+//! - [`outbox`]: output rings that never block (stages may share a thread with their
+//!   consumer); [`pacing`]: replay release times; [`msg`]: the ring value types.
+//!
+//! Every stage stamps its exit on what it sends and records, per input: its service time and the
+//! ring hop from the producer's exit stamp to its own pop. Every stage passes the end-of-stream
+//! marker on after flushing and then reports `Done`.
+
+pub mod book;
+pub mod feed;
+pub mod gateway;
+pub mod msg;
+pub mod outbox;
+pub mod pacing;
+pub mod strategy;

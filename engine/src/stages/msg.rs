@@ -1,0 +1,56 @@
+//! The values that travel on the rings between stages. All are `Copy` and fixed-size, so a
+//! ring slot holds them by value and nothing on the hot path allocates.
+//!
+//! Every ring carries an explicit end-of-stream variant: shutdown is the marker travelling
+//! through the pipeline, so each stage flushes what came before it and then reports `Done`.
+
+use pinion_book::BookSnapshot;
+use pinion_feed::{ConnId, MarketEvent};
+use pinion_strategy::{BookView, ExecReport, OrderIntent};
+
+/// Feed → book.
+#[derive(Debug, Clone, Copy)]
+#[allow(clippy::large_enum_variant)] // The event is the payload; boxing it would allocate.
+pub enum MarketMsg {
+    /// A decoded event (one part of an exchange message).
+    Event(MarketEvent),
+    /// The connection was reopened, closed, or lost frames: the books it feeds must resync.
+    Resync {
+        /// The connection.
+        conn: ConnId,
+        /// Engine ns when the feed read the record.
+        t0: u64,
+    },
+    /// The source has ended (or the run was stopped).
+    End,
+}
+
+/// Book → strategy.
+#[derive(Debug, Clone, Copy)]
+#[allow(clippy::large_enum_variant)] // Fixed-size ring slots are the point.
+pub enum BookMsg {
+    /// The top of one instrument's book after a committed message.
+    Book(BookSnapshot),
+    /// A trade event, as decoded (the strategy and the simulated venue both take events).
+    Trade(MarketEvent),
+    /// End of stream.
+    End,
+}
+
+/// Strategy → gateway. The simulated venue matches against the real market, so the market the
+/// strategy saw goes to the gateway too, ahead of the orders decided on it.
+#[derive(Debug, Clone, Copy)]
+#[allow(clippy::large_enum_variant)] // Fixed-size ring slots are the point.
+pub enum OrderMsg {
+    /// An order request.
+    Order(OrderIntent),
+    /// The book view the strategy just saw.
+    Book(BookView),
+    /// A trade the strategy just saw.
+    Trade(MarketEvent),
+    /// End of stream.
+    End,
+}
+
+/// Gateway → strategy: an execution report.
+pub type ExecMsg = ExecReport;

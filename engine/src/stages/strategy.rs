@@ -1,0 +1,301 @@
+//! The strategy stage: turns book snapshots into the strategy's [`BookView`], runs one
+//! [`ImbalanceStrategy`] (with its [`PreTradeRisk`]) per traded instrument, and sends the
+//! resulting [`OrderIntent`]s to the gateway. Execution reports come back from the gateway on a
+//! reverse ring and go to the strategy that owns the order.
+//!
+//! The market the strategy saw (each view, each trade) is forwarded to the gateway ahead of the
+//! orders decided on it, so the simulated venue matches against exactly that market.
+//!
+//! Histograms: `strategy.service` per input, `hop.book_strategy` and `hop.gateway_strategy`
+//! (ring hops), and `strategy.t0_to_decision` (`t0` → the strategy's decision on that market
+//! state, for every view, whether or not it traded).
+
+use pinion_book::BookSnapshot;
+use pinion_feed::decimal::{DecimalError, parse_scaled};
+use pinion_feed::{InstrumentId, InstrumentSpec, Instruments, MarketEvent};
+use pinion_strategy::{
+    BookView, ExecReport, ImbalanceParams, ImbalanceStrategy, Intents, OrderIdSource, PreTradeRisk,
+    RiskLimits, Strategy,
+};
+
+use super::msg::{BookMsg, OrderMsg};
+use super::outbox::{Outbox, Stamped};
+use crate::config::Settings;
+use crate::latency::NamedHistogram;
+use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
+
+/// Inputs handled per poll at most.
+const BATCH: usize = 64;
+
+/// Client order ids of instrument `i` start at `(i + 1) << ORDER_ID_SHIFT`, so ids from
+/// different instruments' strategies never collide at the venue.
+const ORDER_ID_SHIFT: u32 = 40;
+
+/// The strategy and risk settings of `settings` in the units of `spec`.
+pub fn trading_params(
+    settings: &Settings,
+    spec: &InstrumentSpec,
+) -> Result<(ImbalanceParams, RiskLimits), DecimalError> {
+    let st = &settings.strategy;
+    let rk = &settings.risk;
+    let order_qty = spec.qty(st.order_qty.as_bytes())?;
+    let max_order_qty = spec.qty(rk.max_order_qty.as_bytes())?;
+    let max_position = spec.qty(rk.max_position.as_bytes())?;
+    let max_notional = parse_scaled(
+        rk.max_notional.as_bytes(),
+        spec.price_decimals.saturating_add(spec.qty_decimals),
+    )?;
+    let params = ImbalanceParams {
+        levels: st.levels,
+        enter_permille: ((st.threshold * 1000.0).round() as i64).clamp(1, 1000),
+        order_qty,
+        max_position,
+        stale_after_ns: st.stale_after_ms.saturating_mul(1_000_000),
+    };
+    let limits = RiskLimits {
+        max_order_qty,
+        max_notional: i128::from(max_notional),
+        max_position,
+        max_open_orders: rk.max_open_orders,
+        orders_per_sec: rk.orders_per_second,
+        order_burst: rk.order_burst,
+        price_band_bps: rk.price_band_bps,
+    };
+    Ok((params, limits))
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct StrategyCounts {
+    views: u64,
+    unsynced_views: u64,
+    trades: u64,
+    exec_reports: u64,
+    intents: u64,
+    untraded_inputs: u64,
+}
+
+/// The strategy stage. See the module docs.
+pub struct StrategyStage {
+    input: RingRx<Stamped<BookMsg>>,
+    execs: RingRx<Stamped<ExecReport>>,
+    out: Outbox<OrderMsg>,
+    /// Indexed by instrument id.
+    strategies: Vec<Option<ImbalanceStrategy>>,
+    /// Instruments whose units cannot express the configured sizes (not traded).
+    untradable: u64,
+    intents: Intents,
+    counts: StrategyCounts,
+    ended: bool,
+    service: NamedHistogram,
+    decision: NamedHistogram,
+    hop_book: NamedHistogram,
+    hop_exec: NamedHistogram,
+}
+
+impl std::fmt::Debug for StrategyStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StrategyStage")
+            .field("strategies", &self.strategies.iter().flatten().count())
+            .field("counts", &self.counts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StrategyStage {
+    /// A stage trading each of `traded` (the instruments that have a book).
+    pub fn new(
+        settings: &Settings,
+        instruments: &Instruments,
+        traded: &[InstrumentId],
+        input: RingRx<Stamped<BookMsg>>,
+        execs: RingRx<Stamped<ExecReport>>,
+        out: Outbox<OrderMsg>,
+    ) -> Self {
+        let mut strategies: Vec<Option<ImbalanceStrategy>> =
+            (0..instruments.len()).map(|_| None).collect();
+        let mut untradable = 0;
+        for &id in traded {
+            let Some(spec) = instruments.get(id) else {
+                continue;
+            };
+            match trading_params(settings, spec) {
+                Ok((params, limits)) => {
+                    let risk = PreTradeRisk::new(limits, spec.clone());
+                    let ids = OrderIdSource::new((u64::from(id.0) + 1) << ORDER_ID_SHIFT);
+                    strategies[usize::from(id.0)] =
+                        Some(ImbalanceStrategy::new(id, params, risk, ids));
+                }
+                Err(_) => untradable += 1,
+            }
+        }
+        Self {
+            input,
+            execs,
+            out,
+            strategies,
+            untradable,
+            intents: Intents::new(),
+            counts: StrategyCounts::default(),
+            ended: false,
+            service: NamedHistogram::new("strategy.service"),
+            decision: NamedHistogram::new("strategy.t0_to_decision"),
+            hop_book: NamedHistogram::new("hop.book_strategy"),
+            hop_exec: NamedHistogram::new("hop.gateway_strategy"),
+        }
+    }
+
+    /// Moves the intents the strategy just wrote into the outbox.
+    #[inline]
+    fn send_intents(&mut self) {
+        for intent in self.intents.drain(..) {
+            self.counts.intents += 1;
+            self.out.queue(OrderMsg::Order(intent));
+        }
+    }
+
+    #[inline]
+    fn on_book(&mut self, snap: &BookSnapshot) {
+        let view = BookView::new(
+            snap.instrument,
+            snap.t0,
+            snap.last_update_id,
+            snap.synced,
+            snap.bids(),
+            snap.asks(),
+        );
+        self.counts.views += 1;
+        if !view.synced {
+            self.counts.unsynced_views += 1;
+        }
+        let Some(Some(strategy)) = self.strategies.get_mut(usize::from(view.instrument.0)) else {
+            self.counts.untraded_inputs += 1;
+            return;
+        };
+        strategy.on_book(&view, &mut self.intents);
+        self.decision.record_between(view.t0, now_ns());
+        // The venue sees the market before the orders decided on it.
+        self.out.queue(OrderMsg::Book(view));
+        self.send_intents();
+    }
+
+    #[inline]
+    fn on_trade(&mut self, ev: &MarketEvent) {
+        self.counts.trades += 1;
+        let Some(Some(strategy)) = self.strategies.get_mut(usize::from(ev.instrument.0)) else {
+            self.counts.untraded_inputs += 1;
+            return;
+        };
+        strategy.on_trade(ev, &mut self.intents);
+        self.out.queue(OrderMsg::Trade(*ev));
+        self.send_intents();
+    }
+
+    #[inline]
+    fn on_exec(&mut self, rep: &ExecReport) {
+        self.counts.exec_reports += 1;
+        if let Some(Some(strategy)) = self.strategies.get_mut(usize::from(rep.instrument.0)) {
+            strategy.on_exec(rep, &mut self.intents);
+            self.send_intents();
+        }
+    }
+}
+
+impl Stage for StrategyStage {
+    fn name(&self) -> &'static str {
+        "strategy"
+    }
+
+    fn poll(&mut self) -> Progress {
+        if !self.out.flush(now_ns()) {
+            return Progress::Idle;
+        }
+        if self.ended {
+            return Progress::Done;
+        }
+        let mut did = false;
+        // Reports first: they change what the strategy may do next.
+        for _ in 0..BATCH {
+            let Some(Stamped { t_exit, msg }) = self.execs.pop() else {
+                break;
+            };
+            did = true;
+            let start = now_ns();
+            self.hop_exec.record_between(t_exit, start);
+            self.on_exec(&msg);
+            let end = now_ns();
+            self.service.record_between(start, end);
+            if !self.out.flush(end) {
+                return Progress::Busy;
+            }
+        }
+        for _ in 0..BATCH {
+            let Some(Stamped { t_exit, msg }) = self.input.pop() else {
+                break;
+            };
+            did = true;
+            let start = now_ns();
+            self.hop_book.record_between(t_exit, start);
+            match msg {
+                BookMsg::Book(snap) => self.on_book(&snap),
+                BookMsg::Trade(ev) => self.on_trade(&ev),
+                BookMsg::End => {
+                    self.out.queue(OrderMsg::End);
+                    self.ended = true;
+                }
+            }
+            let end = now_ns();
+            self.service.record_between(start, end);
+            if !self.out.flush(end) || self.ended {
+                break;
+            }
+        }
+        if did { Progress::Busy } else { Progress::Idle }
+    }
+
+    fn finish(&mut self) -> StageReport {
+        let c = self.counts;
+        let mut totals = pinion_strategy::ImbalanceStats::default();
+        let mut position_fills = 0;
+        for s in self.strategies.iter().flatten() {
+            let st = s.stats();
+            totals.books += st.books;
+            totals.orders += st.orders;
+            totals.cancels += st.cancels;
+            totals.risk_rejects += st.risk_rejects;
+            totals.venue_rejects += st.venue_rejects;
+            totals.fills += st.fills;
+            position_fills += s.position().fills();
+        }
+        let mut r = StageReport::new("strategy");
+        r.counters = vec![
+            ("views", c.views),
+            ("unsynced_views", c.unsynced_views),
+            ("trades", c.trades),
+            ("exec_reports", c.exec_reports),
+            ("intents", c.intents),
+            ("orders", totals.orders),
+            ("cancels", totals.cancels),
+            ("risk_rejects", totals.risk_rejects),
+            ("venue_rejects", totals.venue_rejects),
+            ("fills", totals.fills),
+            ("position_fills", position_fills),
+            ("untraded_inputs", c.untraded_inputs),
+            ("untradable_instruments", self.untradable),
+            ("sent", self.out.sent()),
+            ("backpressure", self.out.backpressure()),
+        ];
+        r.histograms = vec![
+            std::mem::replace(&mut self.service, NamedHistogram::new("strategy.service")),
+            std::mem::replace(
+                &mut self.decision,
+                NamedHistogram::new("strategy.t0_to_decision"),
+            ),
+            std::mem::replace(&mut self.hop_book, NamedHistogram::new("hop.book_strategy")),
+            std::mem::replace(
+                &mut self.hop_exec,
+                NamedHistogram::new("hop.gateway_strategy"),
+            ),
+        ];
+        r
+    }
+}
