@@ -246,7 +246,7 @@ impl FeedStage {
                     let known = conns.get(rec.conn).is_some() || is_connection_record(rec.kind);
                     if due <= now && known {
                         handle(decoder, conns, out, counts, &rec, now);
-                        Read::Handled(now)
+                        Read::Handled { t0: now, due }
                     } else {
                         held.hold(&rec, due);
                         Read::Held { known }
@@ -265,8 +265,11 @@ impl FeedStage {
                     self.end();
                 }
             }
-            Read::Handled(t0) => {
+            Read::Handled { t0, due } => {
                 self.service.record_between(t0, now_ns());
+                if !self.pacer.is_max() {
+                    self.lateness.record_between(due, t0);
+                }
                 self.progress.set_records(self.counts.records);
             }
             Read::Held { known } => {
@@ -312,7 +315,7 @@ impl FeedStage {
 enum Read {
     End,
     Error(pinion_feed::SourceError),
-    Handled(u64),
+    Handled { t0: u64, due: u64 },
     Held { known: bool },
 }
 

@@ -1,0 +1,371 @@
+//! The whole pipeline on the real recordings and on the synthetic market, in each placement:
+//! every message gets through, the counts match what the readers and the decoder see, the books
+//! end exactly as a single-threaded reference (reader + decoder + book sync in one loop) leaves
+//! them, and the report is produced.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use pinion_book::BookSync;
+use pinion_book::BookView as _;
+use pinion_book::SyncConfig;
+use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::replay::{self, Console, ReplayReport};
+use pinion_engine::stages::book::BookFinal;
+use pinion_feed::parse::{Decoded, Decoder};
+use pinion_feed::{ConnId, EventKind, InstrumentId, RecordKind, Side};
+
+/// The embedded config with `overrides` on top, validated.
+fn settings(overrides: &[(&str, &str)]) -> Settings {
+    let mut o = Overrides::default();
+    o.push(Override::string("pacing.mode", "max"));
+    o.push(Override::value("runtime.progress", false));
+    for (k, v) in overrides {
+        o.push(Override::parse(&format!("{k}={v}")).expect("override"));
+    }
+    Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
+        .expect("config parses")
+        .validate(REPLAY_TOML_NAME)
+        .expect("config is valid")
+}
+
+/// What the single-threaded reference saw.
+struct Reference {
+    records: u64,
+    events: u64,
+    messages: u64,
+    trades: u64,
+    books: Vec<BookFinal>,
+}
+
+/// Reader + decoder + book sync in one loop, on the same instruments as the pipeline.
+fn reference(settings: &Settings) -> Reference {
+    let prepared = replay::prepare(settings).expect("input prepares");
+    let mut source = prepared.source;
+    let mut conns = prepared.conns;
+    let mut decoder = Decoder::new(prepared.instruments.clone());
+    let mut books: Vec<Option<BookSync>> = (0..prepared.instruments.len()).map(|_| None).collect();
+    for &id in &prepared.books {
+        let spec = prepared.instruments.get(id).expect("spec");
+        books[usize::from(id.0)] =
+            Some(BookSync::new(spec, id, SyncConfig::default()).expect("book"));
+    }
+    let mut fed_by: Vec<Option<ConnId>> = vec![None; books.len()];
+    let (mut records, mut events, mut trades) = (0u64, 0u64, 0u64);
+    // An owned copy of each record, so the connection table can be refreshed from the source
+    // when a record names a connection it has not announced yet (as the feed stage does).
+    while let Some((t_recv, conn, kind, meta, payload)) =
+        source.next_record().expect("reads").map(|r| {
+            (
+                r.t_recv,
+                r.conn,
+                r.kind,
+                r.meta.to_vec(),
+                r.payload.to_vec(),
+            )
+        })
+    {
+        let rec = pinion_feed::RawRecord {
+            t_recv,
+            conn,
+            kind,
+            meta: &meta,
+            payload: &payload,
+        };
+        if conns.get(conn).is_none() {
+            conns.refresh(&*source);
+        }
+        records += 1;
+        if matches!(
+            rec.kind,
+            RecordKind::Connect | RecordKind::Disconnect | RecordKind::Gap
+        ) {
+            for (b, f) in books.iter_mut().zip(&fed_by) {
+                if let (Some(b), Some(c)) = (b, f)
+                    && *c == rec.conn
+                {
+                    b.on_reconnect();
+                }
+            }
+            continue;
+        }
+        let Some(ctx) = conns.get(rec.conn).copied() else {
+            continue;
+        };
+        let mut out = Vec::new();
+        if let Ok(Decoded::Events(_)) = decoder.decode(&ctx, &rec, 0, |e| out.push(*e)) {
+            for e in &out {
+                events += 1;
+                if e.kind == EventKind::Trade {
+                    trades += 1;
+                    continue;
+                }
+                let i = usize::from(e.instrument.0);
+                if let Some(Some(b)) = books.get_mut(i) {
+                    fed_by[i] = Some(e.conn);
+                    b.on_event(e);
+                }
+            }
+        }
+    }
+    let books = books
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| b.as_ref().map(|b| (i, b)))
+        .map(|(i, b)| BookFinal {
+            instrument: InstrumentId(i as u16),
+            state: b.state(),
+            counters: *b.counters(),
+            last_update_id: b.last_update_id(),
+            bids: b.book().levels(Side::Bid).collect(),
+            asks: b.book().levels(Side::Ask).collect(),
+        })
+        .collect();
+    Reference {
+        records,
+        events,
+        messages: decoder.stats().messages.total(),
+        trades,
+        books,
+    }
+}
+
+fn run(settings: &Settings) -> ReplayReport {
+    replay::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET).expect("replay runs")
+}
+
+/// Everything that must hold between a run and the reference.
+fn check(report: &ReplayReport, reference: &Reference, what: &str) {
+    let c = |stage: &str, name: &str| report.counter(stage, name);
+    assert_eq!(c("feed", "records"), reference.records, "{what}: records");
+    assert_eq!(
+        c("feed", "messages_decoded"),
+        reference.messages,
+        "{what}: messages"
+    );
+    assert_eq!(c("feed", "events"), reference.events, "{what}: events");
+    // Every event reached the book stage and every trade went on to the strategy.
+    assert_eq!(
+        c("book", "events"),
+        reference.events,
+        "{what}: events at the book"
+    );
+    assert_eq!(c("book", "trades"), reference.trades, "{what}: trades");
+    assert_eq!(
+        c("strategy", "trades"),
+        reference.trades,
+        "{what}: trades at the strategy"
+    );
+    // One view per committed message; every intent reached the venue.
+    assert_eq!(
+        c("strategy", "views"),
+        c("book", "messages_committed"),
+        "{what}: views"
+    );
+    assert_eq!(
+        c("gateway", "orders_sent") + c("gateway", "cancels_sent"),
+        c("strategy", "intents"),
+        "{what}: intents at the gateway"
+    );
+    assert_eq!(c("feed", "source_errors"), 0, "{what}: source errors");
+    // The books end exactly as the reference leaves them.
+    assert_eq!(report.books.len(), reference.books.len(), "{what}: books");
+    for (got, want) in report.books.iter().zip(&reference.books) {
+        assert_eq!(got.instrument, want.instrument, "{what}");
+        assert_eq!(
+            got.state, want.state,
+            "{what}: state of {:?}",
+            got.instrument
+        );
+        assert_eq!(got.last_update_id, want.last_update_id, "{what}: update id");
+        assert_eq!(got.counters, want.counters, "{what}: sync counters");
+        assert_eq!(got.bids, want.bids, "{what}: bids of {:?}", got.instrument);
+        assert_eq!(got.asks, want.asks, "{what}: asks of {:?}", got.instrument);
+    }
+    // The report is produced, in text and JSON.
+    let table = report.table();
+    for name in [
+        "tick_to_trade",
+        "hop.feed_book",
+        "book.service",
+        "records/s",
+    ] {
+        assert!(
+            table.contains(name),
+            "{what}: report lacks {name}:\n{table}"
+        );
+    }
+    let json = report.to_json();
+    assert_eq!(
+        json["throughput"]["records"], reference.records,
+        "{what}: json"
+    );
+    assert!(report.throughput.records_per_second() > 0.0);
+}
+
+fn recording(relative: &str, placements: &[(&str, &str)], expect_messages: Option<u64>) {
+    let Some(path) = pinion_feed::testdata::require(relative) else {
+        return;
+    };
+    let path = path.to_string_lossy().into_owned();
+    let base = settings(&[("input.source", &path)]);
+    let reference = reference(&base);
+    if let Some(n) = expect_messages {
+        assert_eq!(reference.messages, n, "{relative}: decoded messages");
+    }
+    for (placement, wait) in placements {
+        let s = settings(&[
+            ("input.source", &path),
+            ("placement.mode", placement),
+            ("placement.wait", wait),
+        ]);
+        let report = run(&s);
+        check(
+            &report,
+            &reference,
+            &format!("{relative} placement {placement} {wait}"),
+        );
+    }
+}
+
+#[test]
+fn binance_spot_recording_in_every_placement() {
+    recording(
+        "binance/spot-btcusdt-20240808.hbt.gz",
+        &[("1", "park"), ("2", "park"), ("4", "spin-then-yield")],
+        Some(41_249),
+    );
+}
+
+#[test]
+fn binance_usdm_recording() {
+    recording(
+        "binance/usdm-btcusdt-20240808.hbt.gz",
+        &[("2", "park"), ("4", "park")],
+        Some(93_954),
+    );
+}
+
+#[test]
+fn binance_multi_symbol_capture() {
+    recording(
+        "binance/spot-multi-20211012.cryptofeed.ws",
+        &[("1", "park"), ("4", "spin-then-yield")],
+        None,
+    );
+}
+
+#[test]
+fn bybit_capture() {
+    recording(
+        "bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst",
+        &[("2", "spin-then-yield"), ("4", "park")],
+        None,
+    );
+}
+
+#[test]
+fn spot_books_end_live_and_trade() {
+    let Some(path) = pinion_feed::testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    let s = settings(&[
+        ("input.source", &path.to_string_lossy()),
+        ("placement.mode", "1"),
+    ]);
+    let report = run(&s);
+    assert_eq!(report.books.len(), 1);
+    let b = &report.books[0];
+    assert_eq!(b.state, pinion_book::SyncState::Live);
+    assert_eq!(b.counters.snapshots, 1);
+    assert_eq!(b.counters.gaps, 0);
+    // 3,451 depth messages: two are older than the snapshot, the rest apply.
+    assert_eq!(report.counter("book", "messages_committed"), 3_449);
+    assert_eq!(report.counter("feed", "decode_errors"), 0);
+    assert!(
+        report.counter("gateway", "orders_sent") > 0,
+        "the strategy traded"
+    );
+    assert!(
+        report
+            .latency
+            .get("tick_to_trade")
+            .is_some_and(|h| h.count() > 0)
+    );
+}
+
+#[test]
+fn synthetic_market_in_every_placement() {
+    let base = settings(&[("synthetic.records", "20000")]);
+    let reference = reference(&base);
+    assert_eq!(reference.records, 20_002);
+    for (placement, wait) in [("1", "park"), ("2", "park"), ("4", "spin-then-yield")] {
+        let s = settings(&[
+            ("synthetic.records", "20000"),
+            ("placement.mode", placement),
+            ("placement.wait", wait),
+        ]);
+        let report = run(&s);
+        check(
+            &report,
+            &reference,
+            &format!("synthetic placement {placement} {wait}"),
+        );
+        assert_eq!(report.books[0].state, pinion_book::SyncState::Live);
+    }
+}
+
+#[test]
+fn paced_replay_holds_the_recorded_rate() {
+    // 2,000 records at 20,000/s take 0.1 s; max pacing takes far less.
+    let s = settings(&[
+        ("synthetic.records", "2000"),
+        ("pacing.mode", "paced"),
+        ("pacing.rate", "20000"),
+        ("placement.mode", "2"),
+        ("placement.wait", "spin-then-yield"),
+    ]);
+    let report = run(&s);
+    assert_eq!(report.counter("feed", "records"), 2_002);
+    assert!(
+        report.throughput.seconds >= 0.099,
+        "{}",
+        report.throughput.seconds
+    );
+    let lateness = report
+        .latency
+        .get("feed.release_lateness")
+        .expect("lateness");
+    assert!(lateness.count() > 1_000);
+}
+
+#[test]
+fn stop_flag_ends_the_stream_with_a_report() {
+    let s = settings(&[("synthetic.records", "100000"), ("placement.mode", "2")]);
+    let stop = Arc::new(AtomicBool::new(true));
+    let report = replay::run(&s, stop, Console::QUIET).expect("replay runs");
+    assert_eq!(report.counter("feed", "stopped_early"), 1);
+    assert!(report.counter("feed", "records") < 100_002);
+    assert!(!report.table().is_empty());
+}
+
+#[test]
+fn report_files_are_written() {
+    let dir = std::env::temp_dir().join(format!("pinion-report-{}", std::process::id()));
+    let s = settings(&[("synthetic.records", "3000"), ("placement.mode", "1")]);
+    let report = run(&s);
+    let json = dir.join("report.json");
+    std::fs::create_dir_all(&dir).expect("dir");
+    report.write_json(&json).expect("json written");
+    let text = std::fs::read_to_string(&json).expect("json read");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json parses");
+    assert_eq!(v["placement"], "1");
+    let files = report.write_hgrm(&dir.join("hgrm")).expect("hgrm written");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("tick_to_trade"))
+    );
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
