@@ -1,3 +1,210 @@
-//! Benchmark: e2e.
+//! End-to-end benchmark: the whole pipeline (reader, parser, book, strategy, simulated venue)
+//! on the real Binance recordings.
+//!
+//! - Throughput: records per second with `max` pacing, placements `1` (fused) and `2`
+//!   (feed+book | strategy+gateway), median of several runs. The in-run baseline is the reader
+//!   and decoder alone in one loop on the same file: the ceiling the pipeline can approach.
+//! - Latency: `paced` replay at a fixed rate with placement `2`; tick-to-trade (`t0` → order
+//!   handed to the venue) and `t0` → strategy decision (every book update, traded or not).
+//!
+//! Figures depend on the machine state printed first (cores, load, governor): on a shared or
+//! loaded host they are upper bounds for latency and lower bounds for throughput. Run with
+//! `cargo bench -p pinion-benches --bench e2e` (or `scripts/bench.sh e2e`). Histograms are
+//! written as `.hgrm` files to `target/e2e-hgrm/`.
 
-fn main() {}
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::latency::format_ns;
+use pinion_engine::replay::{self, Console, ReplayReport};
+use pinion_feed::parse::Decoder;
+
+/// Runs per throughput figure (the median is reported).
+const RUNS: usize = 3;
+/// Paced rate for the latency runs, records per second.
+const PACED_RATE: u64 = 20_000;
+
+fn settings(path: &Path, overrides: &[(&str, &str)]) -> Settings {
+    let mut o = Overrides::default();
+    o.push(Override::string("input.source", path.to_string_lossy()));
+    o.push(Override::value("runtime.progress", false));
+    for (k, v) in overrides {
+        // Values are read as TOML, and as strings when they are not TOML (`max`, `park`).
+        match Override::parse(&format!("{k}={v}")) {
+            Ok(x) => o.push(x),
+            Err(e) => panic!("benchmark override: {e}"),
+        }
+    }
+    match Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
+        .map_err(|e| e.to_string())
+        .and_then(|c| c.validate(REPLAY_TOML_NAME).map_err(|e| e.to_string()))
+    {
+        Ok(s) => s,
+        Err(e) => panic!("benchmark config: {e}"),
+    }
+}
+
+fn run(settings: &Settings) -> ReplayReport {
+    match replay::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET) {
+        Ok(r) => r,
+        Err(e) => panic!("replay failed: {e}"),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Reader + decoder in one loop: records per second (the baseline).
+fn baseline(settings: &Settings) -> f64 {
+    let prepared = match replay::prepare(settings) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    let mut source = prepared.source;
+    let conns = prepared.conns;
+    let mut decoder = Decoder::new(prepared.instruments);
+    let mut events = 0u64;
+    let mut records = 0u64;
+    let start = Instant::now();
+    while let Ok(Some(rec)) = source.next_record() {
+        records += 1;
+        if let Some(ctx) = conns.get(rec.conn) {
+            let _ = decoder.decode(ctx, &rec, 0, |_| events += 1);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    std::hint::black_box(events);
+    records as f64 / secs
+}
+
+fn host_state() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
+    let governor = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "not exposed".into());
+    let isolated = std::fs::read_to_string("/sys/devices/system/cpu/isolated")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "none".into());
+    format!("{cores} cores, load average {load}, governor {governor}, isolated cores {isolated}")
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing and must stay quick.
+    let full = std::env::args().any(|a| a == "--bench");
+    println!("e2e: host: {}", host_state());
+    let files = [
+        "binance/spot-btcusdt-20240808.hbt.gz",
+        "binance/usdm-btcusdt-20240808.hbt.gz",
+    ];
+    let paths: Vec<(String, PathBuf)> = files
+        .iter()
+        .filter_map(|f| pinion_feed::testdata::require(f).map(|p| ((*f).to_owned(), p)))
+        .collect();
+    if paths.is_empty() {
+        println!("e2e: no recordings found; nothing to measure");
+        return;
+    }
+    if !full {
+        // A smoke run: one fused replay of the first recording, so the harness is exercised.
+        let s = settings(
+            &paths[0].1,
+            &[("placement.mode", "1"), ("pacing.mode", "max")],
+        );
+        let r = run(&s);
+        println!("e2e smoke: {} records", r.throughput.records);
+        return;
+    }
+
+    println!();
+    println!("throughput, pacing max (median of {RUNS} runs; baseline = reader + decoder alone)");
+    println!(
+        "{:<40} {:>9} {:<16} {:>14} {:>14} {:>9}",
+        "recording", "placement", "wait", "records/s", "baseline/s", "ratio"
+    );
+    for (name, path) in &paths {
+        let base = median(
+            (0..RUNS)
+                .map(|_| baseline(&settings(path, &[("pacing.mode", "max")])))
+                .collect(),
+        );
+        for (placement, wait) in [("1", "spin-then-yield"), ("2", "spin-then-yield")] {
+            let s = settings(
+                path,
+                &[
+                    ("placement.mode", placement),
+                    ("placement.wait", wait),
+                    ("pacing.mode", "max"),
+                ],
+            );
+            let rate = median(
+                (0..RUNS)
+                    .map(|_| run(&s).throughput.records_per_second())
+                    .collect(),
+            );
+            println!(
+                "{name:<40} {placement:>9} {wait:<16} {rate:>14.0} {base:>14.0} {:>9.2}",
+                rate / base
+            );
+        }
+    }
+
+    println!();
+    println!("latency, pacing paced at {PACED_RATE} records/s, placement 2");
+    println!(
+        "{:<40} {:<16} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "recording",
+        "wait",
+        "orders",
+        "t2t p50",
+        "t2t p99",
+        "t2t max",
+        "decisions",
+        "dec p50",
+        "dec p99"
+    );
+    let hgrm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-hgrm");
+    for (name, path) in &paths {
+        for wait in ["busy-spin", "spin-then-yield"] {
+            let rate = PACED_RATE.to_string();
+            let s = settings(
+                path,
+                &[
+                    ("placement.mode", "2"),
+                    ("placement.wait", wait),
+                    ("pacing.mode", "paced"),
+                    ("pacing.rate", &rate),
+                ],
+            );
+            let r = run(&s);
+            let q = |h: &str, p: f64| r.latency.get(h).map_or(0, |h| h.hist.value_at_quantile(p));
+            let n = |h: &str| r.latency.get(h).map_or(0, |h| h.count());
+            println!(
+                "{name:<40} {wait:<16} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                n("tick_to_trade"),
+                format_ns(q("tick_to_trade", 0.5)),
+                format_ns(q("tick_to_trade", 0.99)),
+                format_ns(q("tick_to_trade", 1.0)),
+                n("strategy.t0_to_decision"),
+                format_ns(q("strategy.t0_to_decision", 0.5)),
+                format_ns(q("strategy.t0_to_decision", 0.99)),
+            );
+            let stem = name.replace('/', "_").replace(".hbt.gz", "");
+            let dir = hgrm.join(format!("{stem}-p2-{wait}"));
+            if let Err(e) = r.write_hgrm(&dir) {
+                println!("  (could not write .hgrm files to {}: {e})", dir.display());
+            }
+        }
+    }
+    println!();
+    println!("histograms: {}", hgrm.display());
+}
