@@ -369,3 +369,30 @@ fn report_files_are_written() {
     );
     let _ = std::fs::remove_dir_all(Path::new(&dir));
 }
+
+#[test]
+fn converted_recording_replays_like_its_original() {
+    let Some(path) = pinion_feed::testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("pinion-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let pnr = dir.join("spot.pnr");
+    let original = settings(&[("input.source", &path.to_string_lossy())]);
+    let summary = replay::convert_recording(&original, &path, &pnr).expect("converts");
+    assert_eq!(summary.stats.records, 41_249);
+    assert_eq!(
+        summary.instruments, 1,
+        "the header names the recording's instrument"
+    );
+
+    let reference = reference(&original);
+    let s = settings(&[
+        ("input.source", &pnr.to_string_lossy()),
+        ("placement.mode", "2"),
+        ("placement.wait", "park"),
+    ]);
+    let report = run(&s);
+    check(&report, &reference, "converted spot recording");
+    let _ = std::fs::remove_dir_all(&dir);
+}
