@@ -9,7 +9,6 @@ use std::sync::atomic::AtomicBool;
 
 use pinion_book::BookSync;
 use pinion_book::BookView as _;
-use pinion_book::SyncConfig;
 use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::replay::{self, Console, ReplayReport};
 use pinion_engine::stages::book::BookFinal;
@@ -48,8 +47,8 @@ fn reference(settings: &Settings) -> Reference {
     let mut books: Vec<Option<BookSync>> = (0..prepared.instruments.len()).map(|_| None).collect();
     for &id in &prepared.books {
         let spec = prepared.instruments.get(id).expect("spec");
-        books[usize::from(id.0)] =
-            Some(BookSync::new(spec, id, SyncConfig::default()).expect("book"));
+        // The same grid choice as the pipeline's (finer for instruments with `px_decimals`).
+        books[usize::from(id.0)] = Some(replay::book_for(settings, spec, id).expect("book"));
     }
     let mut fed_by: Vec<Option<ConnId>> = vec![None; books.len()];
     let (mut records, mut events, mut trades) = (0u64, 0u64, 0u64);
@@ -395,4 +394,24 @@ fn converted_recording_replays_like_its_original() {
     let report = run(&s);
     check(&report, &reference, "converted spot recording");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn multi_symbol_books_all_sync() {
+    let Some(path) = pinion_feed::testdata::require("binance/spot-multi-20211012.cryptofeed.ws")
+    else {
+        return;
+    };
+    let s = settings(&[
+        ("input.source", &path.to_string_lossy()),
+        ("placement.mode", "1"),
+    ]);
+    let report = run(&s);
+    assert_eq!(report.counter("feed", "decode_errors"), 0);
+    // NKNUSDT, BLZETH, LRCBTC and RUNEEUR: four REST snapshots, four live books.
+    assert_eq!(report.books.len(), 4);
+    for b in &report.books {
+        assert_eq!(b.state, pinion_book::SyncState::Live, "{:?}", b.instrument);
+        assert_eq!((b.counters.snapshots, b.counters.gaps), (1, 0));
+    }
 }

@@ -518,6 +518,11 @@ pub struct InstrumentConfig {
     /// from finer steps of the past). Orders still follow the step.
     #[serde(default)]
     pub qty_decimals: Option<u8>,
+    /// Decimals of the prices the venue sends, when finer than the tick (a recording taken
+    /// after a tick change holds deep levels on the old, finer grid). The book then keeps
+    /// levels on this finer grid; orders still follow the tick.
+    #[serde(default)]
+    pub px_decimals: Option<u8>,
 }
 
 /// `[[exchange_info]]`: a saved Binance `exchangeInfo` response to take specs from.

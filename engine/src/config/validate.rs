@@ -191,6 +191,9 @@ pub struct Settings {
     pub gateway: GatewayConfig,
     /// Instruments defined in the config.
     pub instruments: Vec<InstrumentSpec>,
+    /// Instruments whose book keeps levels on the price unit's grid rather than the tick's
+    /// (those given `px_decimals`).
+    pub unit_price_grid: Vec<(Venue, pinion_feed::Symbol)>,
     /// Instrument lists to load.
     pub instrument_sources: Vec<InstrumentSource>,
     /// Report outputs.
@@ -475,6 +478,7 @@ impl Config {
 
         // [[instrument]]
         let mut instruments = Vec::new();
+        let mut unit_price_grid = Vec::new();
         let mut seen = HashSet::new();
         for (i, ic) in self.instruments.iter().enumerate() {
             let key = format!("instrument[{i}]");
@@ -486,6 +490,10 @@ impl Config {
                 .and_then(|spec| match ic.qty_decimals {
                     Some(d) => with_qty_decimals(spec, d),
                     None => Ok(spec),
+                })
+                .and_then(|spec| match ic.px_decimals {
+                    Some(d) => with_px_decimals(spec, d),
+                    None => Ok(spec),
                 });
             match spec {
                 Ok(spec) => {
@@ -495,6 +503,9 @@ impl Config {
                             format!("{v} {} is defined twice", spec.symbol),
                         );
                     } else {
+                        if ic.px_decimals.is_some() {
+                            unit_price_grid.push((v, spec.symbol));
+                        }
                         instruments.push(spec);
                     }
                 }
@@ -559,6 +570,7 @@ impl Config {
             risk: self.risk.clone(),
             gateway: self.gateway.clone(),
             instruments,
+            unit_price_grid,
             instrument_sources,
             report: self.report.clone(),
         })
@@ -683,6 +695,38 @@ pub fn with_qty_decimals(mut spec: InstrumentSpec, decimals: u8) -> Result<Instr
     spec.max_qty = pinion_feed::Qty(scale(spec.max_qty.0)?);
     spec.min_notional = spec.min_notional.saturating_mul(i128::from(factor));
     spec.qty_decimals = decimals;
+    Ok(spec)
+}
+
+/// `spec` with prices counted in units of `10^-decimals` rather than of its tick's decimals:
+/// the tick and the price filters are rescaled, so order checks are unchanged.
+pub fn with_px_decimals(mut spec: InstrumentSpec, decimals: u8) -> Result<InstrumentSpec, String> {
+    if decimals > pinion_feed::decimal::MAX_DECIMALS {
+        return Err(format!(
+            "px_decimals {decimals} is more than {}",
+            pinion_feed::decimal::MAX_DECIMALS
+        ));
+    }
+    if decimals < spec.price_decimals {
+        return Err(format!(
+            "px_decimals {decimals} is coarser than the tick ({} decimals)",
+            spec.price_decimals
+        ));
+    }
+    let factor = pinion_feed::decimal::pow10(decimals - spec.price_decimals);
+    let scale = |v: i64| {
+        v.checked_mul(factor).ok_or_else(|| {
+            format!(
+                "{}: a price limit overflows at {decimals} decimals",
+                spec.symbol
+            )
+        })
+    };
+    spec.tick = pinion_feed::Px(scale(spec.tick.0)?);
+    spec.min_price = pinion_feed::Px(scale(spec.min_price.0)?);
+    spec.max_price = pinion_feed::Px(scale(spec.max_price.0)?);
+    spec.min_notional = spec.min_notional.saturating_mul(i128::from(factor));
+    spec.price_decimals = decimals;
     Ok(spec)
 }
 
@@ -811,6 +855,43 @@ step_size = "1"
         }
         let err = check("[placement]\nmode = \"2\"\ncores = [0]\n").unwrap_err();
         assert!(err.to_string().contains("placement.cores"), "{err}");
+    }
+
+    #[test]
+    fn finer_units_rescale_tick_and_step() {
+        let text = r#"
+[[instrument]]
+venue = "binance-spot"
+symbol = "NKNUSDT"
+tick_size = "0.0001"
+step_size = "1"
+qty_decimals = 8
+px_decimals = 5
+[[instrument]]
+venue = "binance-spot"
+symbol = "BAD"
+tick_size = "0.01"
+step_size = "0.001"
+px_decimals = 1
+"#;
+        let err = check(text).unwrap_err().to_string();
+        assert!(
+            err.contains("instrument[1]: px_decimals 1 is coarser"),
+            "{err}"
+        );
+        let s = check(
+            &text[..text
+                .find("[[instrument]]\nvenue = \"binance-spot\"\nsymbol = \"BAD\"")
+                .unwrap()],
+        )
+        .unwrap();
+        let nkn = &s.instruments[0];
+        assert_eq!((nkn.price_decimals, nkn.tick), (5, pinion_feed::Px(10)));
+        assert_eq!(
+            (nkn.qty_decimals, nkn.step),
+            (8, pinion_feed::Qty(100_000_000))
+        );
+        assert_eq!(s.unit_price_grid.len(), 1);
     }
 
     #[test]

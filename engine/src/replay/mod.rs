@@ -141,7 +141,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Rep
     let mut books: Vec<Option<BookSync>> = (0..instruments.len()).map(|_| None).collect();
     for &id in &book_ids {
         if let Some(spec) = instruments.get(id) {
-            books[usize::from(id.0)] = Some(BookSync::new(spec, id, SyncConfig::default())?);
+            books[usize::from(id.0)] = Some(book_for(settings, spec, id)?);
         }
     }
     let finals: FinalBooks = Arc::new(Mutex::new(Vec::new()));
@@ -212,6 +212,27 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Rep
             instruments,
         },
     })
+}
+
+/// The sync machine and book of one instrument: on its tick's grid, or on the price unit's
+/// grid for instruments configured with finer prices than their tick (`px_decimals`).
+pub fn book_for(
+    settings: &Settings,
+    spec: &pinion_feed::InstrumentSpec,
+    id: pinion_feed::InstrumentId,
+) -> Result<BookSync, ReplayError> {
+    let unit_grid = settings
+        .unit_price_grid
+        .iter()
+        .any(|(v, s)| *v == spec.venue && *s == spec.symbol);
+    let book = if unit_grid {
+        let mut grid = spec.clone();
+        grid.tick = pinion_feed::Px(1);
+        BookSync::new(&grid, id, SyncConfig::default())?
+    } else {
+        BookSync::new(spec, id, SyncConfig::default())?
+    };
+    Ok(book)
 }
 
 fn stage_index(k: StageKind) -> usize {
