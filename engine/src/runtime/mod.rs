@@ -35,7 +35,7 @@ pub use placement::{
 };
 pub use realtime::SettingOutcome;
 pub use ring::{RingRx, RingTx, ring};
-pub use run::{RunReport, STOP_GRACE, run, run_with};
+pub use run::{RunJson, RunReport, STOP_GRACE, StageCounters, run, run_with};
 pub use stage::{Progress, Stage, StageReport};
 pub use wait::{WaitStrategy, Waiter};
 
