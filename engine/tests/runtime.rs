@@ -458,6 +458,55 @@ fn every_placement_shape_gives_the_same_result() {
 }
 
 #[test]
+fn a_fused_blocking_push_before_the_consumer_ever_polled_is_an_error_not_a_hang() {
+    // The producer fills the ring in its first poll, before the consumer has popped anything;
+    // the consumer bound the ring in `start`, so the blocking push knows it would wait forever.
+    struct Flood(RingTx<u64>);
+    impl Stage for Flood {
+        fn name(&self) -> &'static str {
+            "flood"
+        }
+        fn poll(&mut self) -> Progress {
+            for v in 0..100 {
+                self.0.push(v);
+            }
+            Progress::Done
+        }
+        fn finish(&mut self) -> StageReport {
+            StageReport::new("flood")
+        }
+    }
+    struct Bound(RingRx<u64>);
+    impl Stage for Bound {
+        fn name(&self) -> &'static str {
+            "bound"
+        }
+        fn start(&mut self) {
+            self.0.bind_to_current_thread();
+        }
+        fn poll(&mut self) -> Progress {
+            match self.0.pop() {
+                Some(_) => Progress::Busy,
+                None => Progress::Idle,
+            }
+        }
+        fn finish(&mut self) -> StageReport {
+            StageReport::new("bound")
+        }
+    }
+    let (tx, rx) = ring(8);
+    let stages: Vec<Box<dyn Stage>> = vec![Box::new(Flood(tx)), Box::new(Bound(rx))];
+    let plans = PlacementShape::Fused.plans(stages, &[], PARK);
+    match run_within(plans, RuntimeOptions::default(), LIMIT).result {
+        Err(RuntimeError::StagePanicked { stage, message, .. }) => {
+            assert_eq!(stage, "flood");
+            assert!(message.contains("try_push"), "{message}");
+        }
+        other => panic!("expected a panic error, got {other:?}"),
+    }
+}
+
+#[test]
 fn the_steady_state_allocates_nothing() {
     // Fused, every stage, both rings, the histogram and the polling loop share one thread; with
     // one stage per thread the sink's thread is checked on its own, waiting included.

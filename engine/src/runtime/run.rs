@@ -398,6 +398,10 @@ fn drive(
 ) -> bool {
     let mut done = vec![false; stages.len()];
     let mut remaining = stages.len();
+    for (i, stage) in stages.iter_mut().enumerate() {
+        *current = i;
+        stage.start();
+    }
     let mut waiter = Waiter::new(wait);
     while remaining > 0 {
         if abort.load(Ordering::Relaxed) {
