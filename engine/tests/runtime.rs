@@ -5,6 +5,8 @@
 //! The toy pipeline (source → map → sink) carries numbers with an order-sensitive checksum, so a
 //! lost, duplicated or reordered value changes the result.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -16,6 +18,46 @@ use pinion_engine::runtime::{
     PinOutcome, PlacementShape, Progress, RingRx, RingTx, RunReport, RuntimeError, RuntimeOptions,
     Stage, StageReport, ThreadPlan, WaitStrategy, now_ns, placement_report, ring, run, run_with,
 };
+
+/// Counts allocations per thread, so a stage can check that its thread allocated nothing while
+/// the stream was flowing (other tests run in parallel on other threads).
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn allocations_on_this_thread() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+// SAFETY: every method forwards to the system allocator with the caller's arguments unchanged;
+// the counter is a const-initialised thread-local `Cell` that itself never allocates, and
+// `try_with` tolerates calls during thread teardown.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's: `layout` has non-zero size.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this `layout` (via the methods here).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: `ptr`/`layout` come from this allocator; the caller guarantees `new_size`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Values the sink takes before it starts counting allocations (start-up is allowed to allocate).
+const WARM_UP: u64 = 100;
 
 /// What travels through the toy pipeline.
 #[derive(Debug, Clone, Copy)]
@@ -164,6 +206,9 @@ struct Sink {
     checksum: u64,
     hop: NamedHistogram,
     slow: Option<Duration>,
+    /// The thread's allocation count when the warm-up ended.
+    alloc_mark: Option<u64>,
+    steady_allocs: u64,
 }
 
 /// Order-sensitive fold: any reordering, loss or duplicate changes it.
@@ -183,12 +228,20 @@ impl Stage for Sink {
                 self.hop.record_between(t0, now_ns());
                 self.count += 1;
                 self.checksum = fold(self.checksum, v);
+                if self.count == WARM_UP {
+                    self.alloc_mark = Some(allocations_on_this_thread());
+                }
                 if let Some(d) = self.slow {
                     std::thread::sleep(d);
                 }
                 Progress::Busy
             }
-            Some(Msg::End) => Progress::Done,
+            Some(Msg::End) => {
+                if let Some(mark) = self.alloc_mark {
+                    self.steady_allocs = allocations_on_this_thread() - mark;
+                }
+                Progress::Done
+            }
         }
     }
 
@@ -196,6 +249,7 @@ impl Stage for Sink {
         let mut r = StageReport::new("sink");
         r.counters.push(("count", self.count));
         r.counters.push(("checksum", self.checksum));
+        r.counters.push(("steady_allocs", self.steady_allocs));
         r.histograms.push(self.hop.clone());
         r
     }
@@ -244,6 +298,8 @@ impl Toy {
                 checksum: 0,
                 hop: NamedHistogram::new("hop.source_sink"),
                 slow: self.slow_sink,
+                alloc_mark: None,
+                steady_allocs: 0,
             }),
         ]
     }
@@ -399,6 +455,98 @@ fn every_placement_shape_gives_the_same_result() {
         assert_eq!(hop.get("hop.source_sink").map(|h| h.count()), Some(N));
         assert!(outcome.startup.contains("isolated"), "{}", outcome.startup);
     }
+}
+
+#[test]
+fn a_fused_blocking_push_before_the_consumer_ever_polled_is_an_error_not_a_hang() {
+    // The producer fills the ring in its first poll, before the consumer has popped anything;
+    // the consumer bound the ring in `start`, so the blocking push knows it would wait forever.
+    struct Flood(RingTx<u64>);
+    impl Stage for Flood {
+        fn name(&self) -> &'static str {
+            "flood"
+        }
+        fn poll(&mut self) -> Progress {
+            for v in 0..100 {
+                self.0.push(v);
+            }
+            Progress::Done
+        }
+        fn finish(&mut self) -> StageReport {
+            StageReport::new("flood")
+        }
+    }
+    struct Bound(RingRx<u64>);
+    impl Stage for Bound {
+        fn name(&self) -> &'static str {
+            "bound"
+        }
+        fn start(&mut self) {
+            self.0.bind_to_current_thread();
+        }
+        fn poll(&mut self) -> Progress {
+            match self.0.pop() {
+                Some(_) => Progress::Busy,
+                None => Progress::Idle,
+            }
+        }
+        fn finish(&mut self) -> StageReport {
+            StageReport::new("bound")
+        }
+    }
+    let (tx, rx) = ring(8);
+    let stages: Vec<Box<dyn Stage>> = vec![Box::new(Flood(tx)), Box::new(Bound(rx))];
+    let plans = PlacementShape::Fused.plans(stages, &[], PARK);
+    match run_within(plans, RuntimeOptions::default(), LIMIT).result {
+        Err(RuntimeError::StagePanicked { stage, message, .. }) => {
+            assert_eq!(stage, "flood");
+            assert!(message.contains("try_push"), "{message}");
+        }
+        other => panic!("expected a panic error, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_steady_state_allocates_nothing() {
+    // Fused, every stage, both rings, the histogram and the polling loop share one thread; with
+    // one stage per thread the sink's thread is checked on its own, waiting included.
+    for shape in [PlacementShape::Fused, PlacementShape::PerStage] {
+        let toy = Toy::new(20_000);
+        let plans = shape.plans(toy.stages(), &[], PARK);
+        let report = run_within(plans, RuntimeOptions::default(), LIMIT)
+            .result
+            .expect("run");
+        assert_eq!(counter(&report, "sink", "count"), 20_000);
+        assert_eq!(counter(&report, "sink", "steady_allocs"), 0, "{shape:?}");
+    }
+}
+
+#[test]
+fn run_summary_and_json_carry_counters_and_latency() {
+    let toy = Toy::new(1_000);
+    let plans = PlacementShape::Paired.plans(toy.stages(), &[], PARK);
+    let report = run_within(plans, RuntimeOptions::default(), LIMIT)
+        .result
+        .expect("run");
+    let summary = report.summary();
+    assert!(
+        summary.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f == ["sink", "count", "1000"]
+        }),
+        "{summary}"
+    );
+    assert!(summary.contains("hop.source_sink"), "{summary}");
+    let json: pinion_engine::runtime::RunJson =
+        serde_json::from_str(&report.to_json().expect("json")).expect("parse back");
+    assert_eq!(json.placement, report.placement);
+    let sink = json
+        .counters
+        .iter()
+        .find(|s| s.stage == "sink")
+        .expect("sink");
+    assert!(sink.counters.contains(&("count".to_owned(), 1_000)));
+    assert_eq!(json.latency.histograms[0].count, 1_000);
 }
 
 #[test]

@@ -12,7 +12,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +63,20 @@ pub struct RuntimeOptions {
     /// runtime gives the stages [`STOP_GRACE`](super::run::STOP_GRACE) to drain after it is set,
     /// then tears the run down.
     pub stop: Arc<AtomicBool>,
+}
+
+impl RuntimeOptions {
+    /// Makes Ctrl-C (SIGINT, and SIGTERM) set [`RuntimeOptions::stop`], so the feed stage sends
+    /// the end-of-stream marker and the run drains. A second Ctrl-C while stopping exits the
+    /// process at once with status 130. A process can install this only once.
+    pub fn stop_on_ctrl_c(&self) -> Result<(), ctrlc::Error> {
+        let stop = Arc::clone(&self.stop);
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+        })
+    }
 }
 
 /// The ready-made placements.
@@ -149,26 +163,31 @@ impl fmt::Display for PinOutcome {
     }
 }
 
-/// Pins the calling thread to `core`, which must be one of `allowed` (the process's CPU set,
-/// read once before the threads start).
+/// Highest CPU number a pin can name: the size of the kernel's `cpu_set_t` in the C library.
+const CPU_SETSIZE: usize = 1024;
+
+/// Pins the calling thread to `core`. `allowed` (the CPUs the process was started with, read
+/// before any thread was pinned) is only used to explain a failure: the kernel decides.
 pub fn pin_current_thread(core: usize, allowed: &[usize]) -> PinOutcome {
-    if !allowed.contains(&core) {
+    if core >= CPU_SETSIZE {
         return PinOutcome::Failed(format!(
-            "core {core} is not in this process's CPU set ({})",
+            "core {core} is beyond the {CPU_SETSIZE} CPUs a pin can name (allowed: {})",
             CpuList(allowed)
         ));
     }
     if core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
         PinOutcome::Pinned
     } else {
+        let err = std::io::Error::last_os_error();
         PinOutcome::Failed(format!(
-            "sched_setaffinity to core {core}: {}",
-            std::io::Error::last_os_error()
+            "sched_setaffinity to core {core}: {err} (allowed: {})",
+            CpuList(allowed)
         ))
     }
 }
 
-/// The CPUs this process may run on, sorted.
+/// The CPUs the calling thread may run on, sorted. Read it before pinning anything: a thread
+/// spawned by a pinned thread inherits the narrower set.
 pub fn allowed_cores() -> Vec<usize> {
     let mut cores: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()

@@ -5,8 +5,9 @@
 //! [`WaitStrategy`](super::wait::WaitStrategy) until the consumer makes room, and counts each value
 //! that had to wait as one back-pressure event. Stages that may share a thread with their consumer
 //! (the fused placement) must use [`RingTx::try_push`] and hold the value back instead: waiting
-//! for a consumer that runs on the same thread can never end, so `push` detects that case and
-//! panics with a message rather than hanging (the runtime turns the panic into an error).
+//! for a consumer that runs on the same thread can never end, so `push` detects that case (once
+//! the consumer has popped, or bound itself with [`RingRx::bind_to_current_thread`]) and panics
+//! with a message rather than hanging (the runtime turns the panic into an error).
 //!
 //! A producer waiting on a full ring also gives up when the consumer end is dropped (its thread
 //! died) or the run is aborting, so a failure elsewhere never leaves a thread spinning forever.
@@ -178,6 +179,15 @@ impl<T> RingRx<T> {
         }
         // The only pop error is "empty".
         self.rx.pop().ok()
+    }
+
+    /// Records the calling thread as this ring's consumer now rather than at the first pop, so a
+    /// producer on the same thread that finds the ring full before the consumer ever polled
+    /// fails loudly instead of waiting forever. Call it from [`Stage::start`].
+    ///
+    /// [`Stage::start`]: super::stage::Stage::start
+    pub fn bind_to_current_thread(&mut self) {
+        self.register();
     }
 
     #[cold]

@@ -32,7 +32,8 @@ use super::realtime::{self, SettingOutcome};
 use super::stage::{Progress, Stage, StageReport};
 use super::wait::{WaitStrategy, Waiter};
 use super::{RuntimeError, clock};
-use crate::latency::LatencyReport;
+use crate::latency::{LatencyJson, LatencyReport};
+use serde::{Deserialize, Serialize};
 
 /// How long the stages may take to drain after `stop` is set before the run is torn down.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -58,6 +59,79 @@ impl RunReport {
     pub fn stage(&self, name: &str) -> Option<&StageReport> {
         self.stages.iter().find(|s| s.stage == name)
     }
+
+    /// The end-of-run text: wall time, every stage's counters as an aligned table, then the
+    /// latency table.
+    pub fn summary(&self) -> String {
+        let mut out = format!("run: {:.3} s wall\n", self.wall.as_secs_f64());
+        let rows: Vec<(&str, &str, String)> = self
+            .stages
+            .iter()
+            .flat_map(|s| s.counters.iter().map(|(n, v)| (s.stage, *n, v.to_string())))
+            .collect();
+        let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(5);
+        let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(7);
+        let w2 = rows.iter().map(|r| r.2.len()).max().unwrap_or(0).max(5);
+        out.push_str(&format!(
+            "{:<w0$}  {:<w1$}  {:>w2$}\n",
+            "stage", "counter", "value"
+        ));
+        for (stage, name, value) in &rows {
+            out.push_str(&format!("{stage:<w0$}  {name:<w1$}  {value:>w2$}\n"));
+        }
+        out.push('\n');
+        out.push_str(&self.latency().table());
+        out
+    }
+
+    /// The whole report as JSON ([`RunJson`]): placement, counters, latency summaries in ns.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        let latency = self.latency();
+        serde_json::to_string_pretty(&RunJson {
+            wall_ns: u64::try_from(self.wall.as_nanos()).unwrap_or(u64::MAX),
+            placement: self.placement.clone(),
+            counters: self
+                .stages
+                .iter()
+                .map(|s| StageCounters {
+                    stage: s.stage.to_owned(),
+                    counters: s
+                        .counters
+                        .iter()
+                        .map(|(n, v)| ((*n).to_owned(), *v))
+                        .collect(),
+                })
+                .collect(),
+            latency: LatencyJson {
+                unit: "ns".to_owned(),
+                histograms: latency.summaries(),
+            },
+        })
+    }
+}
+
+/// The JSON form of a [`RunReport`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunJson {
+    /// Wall time of the run, ns.
+    pub wall_ns: u64,
+    /// Where each thread ran.
+    pub placement: PlacementReport,
+    /// Counters per stage, in plan order.
+    pub counters: Vec<StageCounters>,
+    /// Merged latency summaries.
+    pub latency: LatencyJson,
+}
+
+/// One stage's counters in [`RunJson`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageCounters {
+    /// Stage name.
+    pub stage: String,
+    /// Counter name and value, in the order the stage reported them.
+    pub counters: Vec<(String, u64)>,
 }
 
 /// Runs `plans` to completion, printing the start-up placement report to stderr once every
@@ -324,6 +398,10 @@ fn drive(
 ) -> bool {
     let mut done = vec![false; stages.len()];
     let mut remaining = stages.len();
+    for (i, stage) in stages.iter_mut().enumerate() {
+        *current = i;
+        stage.start();
+    }
     let mut waiter = Waiter::new(wait);
     while remaining > 0 {
         if abort.load(Ordering::Relaxed) {

@@ -5,6 +5,7 @@
 //! turn (the 2-thread and fused placements) with the same code that runs one stage per core.
 //!
 //! Invariants a stage keeps:
+//! - [`Stage::start`] runs once on the stage's thread before the first poll;
 //! - after it has returned [`Progress::Done`] it is not polled again;
 //! - [`Stage::finish`] is called exactly once, on the stage's own thread, after `Done` (or when
 //!   the run is shut down early), so the histograms it hands back were never shared while it ran.
@@ -29,6 +30,13 @@ pub enum Progress {
 pub trait Stage: Send {
     /// Short static name used in reports and error messages ("feed", "book", ...).
     fn name(&self) -> &'static str;
+
+    /// Called once on the stage's own thread, after pinning and before the first poll. The place
+    /// to bind input rings to the thread ([`RingRx::bind_to_current_thread`]) and to take any
+    /// start-up timestamps. Does nothing by default.
+    ///
+    /// [`RingRx::bind_to_current_thread`]: super::ring::RingRx::bind_to_current_thread
+    fn start(&mut self) {}
 
     /// Does one bounded step of work without blocking. Must not allocate, lock or format once the
     /// run has started.

@@ -8,8 +8,8 @@
 //!
 //! The market behind the frames:
 //! - a fair price in ticks that takes random-walk steps;
-//! - a book kept internally ([`book`]), with levels spaced a few ticks apart and sizes drawn from
-//!   a heavy-tailed distribution; quotes follow the fair price (stale touch levels are cancelled
+//! - a book kept internally (module `book`), with levels spaced a few ticks apart and sizes
+//!   drawn from a heavy-tailed distribution; quotes follow the fair price (stale touch levels are cancelled
 //!   or traded through, the touch is refilled at the fair price), and levels deeper in the book
 //!   change, appear and are cancelled;
 //! - trades at the touch that consume the level's quantity.

@@ -166,12 +166,16 @@ impl SimVenue {
     }
 
     /// A new state of the market's book: stored for matching arrivals, and any resting order
-    /// the opposite best has reached is filled.
+    /// the opposite best has reached is filled. A view that is not synced says nothing
+    /// reliable about the market and is ignored (requests still arrive on time).
     pub fn on_book(&mut self, book: &BookView, now_ns: u64) {
         if book.instrument != self.instrument {
             return;
         }
         self.process_arrivals(now_ns);
+        if !book.synced {
+            return;
+        }
         self.bids.clear();
         self.asks.clear();
         self.bids.extend(book.bids().iter().copied());

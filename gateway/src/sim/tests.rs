@@ -234,6 +234,10 @@ fn trading_through_or_reaching_the_price_fills_the_rest() {
     );
 
     let mut v = resting(OrderSide::Buy, 99, 6);
+    // An unsynced view is not the market: no fill from it.
+    let unsynced = BookView::new(INST, 0, 2, false, &[lv(98, 5)], &[lv(99, 2)]);
+    v.on_book(&unsynced, 190);
+    assert!(drain(&mut v, 195).is_empty());
     let crossed = BookView::new(INST, 0, 2, true, &[lv(98, 5)], &[lv(99, 2)]);
     v.on_book(&crossed, 200);
     let r = drain(&mut v, 250);

@@ -34,19 +34,32 @@ use crate::venue::Venue;
 
 const FORMAT: &str = "cryptofeed-jsonl";
 
+/// A string field, borrowed from the line unless it holds escapes. (A bare `Option<Cow<str>>`
+/// field would always be deserialized owned; the newtype makes serde borrow.)
+#[derive(Debug, Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One line's envelope, borrowed from the line buffer.
 #[derive(Debug, Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow)]
-    t: Cow<'a, str>,
+    t: Text<'a>,
     #[serde(borrow, default)]
-    conn: Option<Cow<'a, str>>,
+    conn: Option<Text<'a>>,
     #[serde(borrow, default)]
     ts: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    addr: Option<Cow<'a, str>>,
+    addr: Option<Text<'a>>,
     #[serde(borrow, default)]
-    url: Option<Cow<'a, str>>,
+    url: Option<Text<'a>>,
     #[serde(borrow, default)]
     data: Option<&'a RawValue>,
 }
@@ -100,7 +113,7 @@ impl<R: BufRead> CryptofeedJsonlReader<R> {
         if reader.read_line()? {
             let text = trim_line_end(&reader.line);
             if let Ok(env) = serde_json::from_slice::<Envelope<'_>>(text)
-                && env.t == "header"
+                && &*env.t == "header"
             {
                 reader.header = Some(String::from_utf8_lossy(text).into_owned());
             } else {
