@@ -21,6 +21,8 @@
 mod binance;
 mod bybit;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod levels;
 mod stats;
 mod tape;
