@@ -113,7 +113,7 @@ impl<R: Read> RecordingReader<R> {
                 self.end -= self.pos;
                 self.pos = 0;
                 if self.buf.len() < need {
-                    self.buf.resize(need.next_power_of_two(), 0);
+                    self.buf.resize(need, 0);
                 }
             }
             match self.input.read(&mut self.buf[self.end..]) {
