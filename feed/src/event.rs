@@ -178,7 +178,10 @@ impl MarketEvent {
         flags: EventFlags(0),
         n_bids: 0,
         n_levels: 0,
-        levels: [Level { px: Px(0), qty: Qty(0) }; MAX_LEVELS],
+        levels: [Level {
+            px: Px(0),
+            qty: Qty(0),
+        }; MAX_LEVELS],
     };
 
     /// The end-of-stream marker.
@@ -286,11 +289,38 @@ mod tests {
     #[test]
     fn push_splits_bids_and_asks() {
         let mut e = MarketEvent::EMPTY;
-        e.push_level(Side::Bid, Level { px: Px(10), qty: Qty(1) }).unwrap();
-        e.push_level(Side::Bid, Level { px: Px(9), qty: Qty(2) }).unwrap();
-        e.push_level(Side::Ask, Level { px: Px(11), qty: Qty(3) }).unwrap();
+        e.push_level(
+            Side::Bid,
+            Level {
+                px: Px(10),
+                qty: Qty(1),
+            },
+        )
+        .unwrap();
+        e.push_level(
+            Side::Bid,
+            Level {
+                px: Px(9),
+                qty: Qty(2),
+            },
+        )
+        .unwrap();
+        e.push_level(
+            Side::Ask,
+            Level {
+                px: Px(11),
+                qty: Qty(3),
+            },
+        )
+        .unwrap();
         assert_eq!(e.bids().len(), 2);
-        assert_eq!(e.asks(), &[Level { px: Px(11), qty: Qty(3) }]);
+        assert_eq!(
+            e.asks(),
+            &[Level {
+                px: Px(11),
+                qty: Qty(3)
+            }]
+        );
         let sides: Vec<Side> = e.sided_levels().map(|(s, _)| s).collect();
         assert_eq!(sides, [Side::Bid, Side::Bid, Side::Ask]);
         for _ in 3..MAX_LEVELS {

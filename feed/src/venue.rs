@@ -35,7 +35,10 @@ impl Venue {
 
     /// Whether the venue is one of Binance's markets.
     pub const fn is_binance(self) -> bool {
-        matches!(self, Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm)
+        matches!(
+            self,
+            Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm
+        )
     }
 
     /// Whether the venue is one of Bybit's markets.
@@ -111,7 +114,9 @@ impl fmt::Display for Venue {
 
 /// A venue name that is not one of [`Venue::name`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown venue {0:?} (expected one of binance-spot, binance-usdm, binance-coinm, bybit-spot, bybit-linear, bybit-inverse)")]
+#[error(
+    "unknown venue {0:?} (expected one of binance-spot, binance-usdm, binance-coinm, bybit-spot, bybit-linear, bybit-inverse)"
+)]
 pub struct UnknownVenue(pub String);
 
 impl FromStr for Venue {

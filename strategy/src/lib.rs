@@ -1,5 +1,56 @@
 //! pinion-strategy: decisions and the order contract.
 //!
-//! The strategy stage sees book snapshots, trades and execution reports, and writes
-//! [`OrderIntent`]s. This crate owns the contract it consumes and produces: `OrderIntent` out,
-//! `ExecReport` in; the gateway implements it.
+//! The strategy stage sees book views, trades and execution reports, and writes
+//! [`OrderIntent`]s into a fixed-capacity [`Intents`] buffer. This crate owns the contract it
+//! produces and consumes ([`order`]: `OrderIntent` out, `ExecReport` in); the gateway implements
+//! it. Its input from the book is [`BookView`], defined here so strategies do not depend on the
+//! book crate's internals.
+//!
+//! - [`order`]: the order contract.
+//! - [`book_view`]: the top-of-book input.
+//! - [`risk`]: pre-trade risk and the exchange's filters.
+//! - [`position`]: position and PnL from fills.
+//! - [`imbalance`]: the order-book imbalance strategy.
+//!
+//! Nothing here allocates after construction, locks or formats on the decision path.
+
+#![forbid(unsafe_code)]
+
+pub mod book_view;
+pub mod imbalance;
+pub mod order;
+pub mod position;
+pub mod risk;
+
+pub use book_view::{BookView, VIEW_LEVELS};
+pub use imbalance::{ImbalanceParams, ImbalanceStats, ImbalanceStrategy};
+pub use order::{
+    ClientOrderId, ExecReport, OrderAction, OrderIdSource, OrderIntent, OrderSide, OrderStatus,
+    OrderType, RejectReason, TimeInForce, VenueOrderId,
+};
+pub use position::Position;
+pub use risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState, TokenBucket};
+
+use pinion_feed::MarketEvent;
+
+/// Most intents one callback may produce.
+pub const MAX_INTENTS: usize = 8;
+
+/// The buffer a strategy writes its intents into; the stage drains it after each callback.
+pub type Intents = arrayvec::ArrayVec<OrderIntent, MAX_INTENTS>;
+
+/// A trading strategy: reacts to market data and execution reports with order intents.
+///
+/// Implementations must not allocate, lock or block; they write at most [`MAX_INTENTS`]
+/// intents per call (a full buffer is the strategy's own bug and must be handled without
+/// panicking, e.g. by not sending).
+pub trait Strategy {
+    /// A new state of an instrument's book.
+    fn on_book(&mut self, book: &BookView, out: &mut Intents);
+
+    /// A trade in the market (a `Trade` [`MarketEvent`]).
+    fn on_trade(&mut self, trade: &MarketEvent, out: &mut Intents);
+
+    /// A report about one of our orders.
+    fn on_exec(&mut self, rep: &ExecReport, out: &mut Intents);
+}

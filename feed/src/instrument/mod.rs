@@ -199,7 +199,8 @@ impl Instruments {
                 symbol: spec.symbol.to_string(),
             });
         }
-        let id = InstrumentId(u16::try_from(self.specs.len()).map_err(|_| InstrumentError::TooMany)?);
+        let id =
+            InstrumentId(u16::try_from(self.specs.len()).map_err(|_| InstrumentError::TooMany)?);
         self.specs.push(spec);
         self.by_symbol.insert(key, id);
         Ok(id)
@@ -262,8 +263,8 @@ mod tests {
 
     #[test]
     fn spec_scales_follow_tick_and_step() {
-        let s = InstrumentSpec::new(Venue::BinanceSpot, "btcusdt", "0.01000000", "0.00001000")
-            .unwrap();
+        let s =
+            InstrumentSpec::new(Venue::BinanceSpot, "btcusdt", "0.01000000", "0.00001000").unwrap();
         assert_eq!(s.symbol.as_str(), "BTCUSDT");
         assert_eq!((s.price_decimals, s.tick), (2, Px(1)));
         assert_eq!((s.qty_decimals, s.step), (5, Qty(1)));
@@ -300,8 +301,9 @@ mod tests {
         assert_eq!(reg.lookup(Venue::BinanceUsdm, b"BTCUSDT"), Some(b));
         assert_eq!(reg.lookup(Venue::BybitSpot, b"BTCUSDT"), None);
         assert_eq!(reg.lookup(Venue::BinanceSpot, b"ETHUSDT"), None);
-        assert!(reg
-            .add(InstrumentSpec::new(Venue::BinanceSpot, "btcusdt", "0.01", "0.00001").unwrap())
-            .is_err());
+        assert!(
+            reg.add(InstrumentSpec::new(Venue::BinanceSpot, "btcusdt", "0.01", "0.00001").unwrap())
+                .is_err()
+        );
     }
 }

@@ -1,1 +1,0 @@
-//! A deterministic synthetic market that emits real Binance-format frames.

@@ -1,0 +1,574 @@
+//! [`SimVenue`]: an in-process simulated venue for replay and backtests.
+//!
+//! **Latency.** A request reaches the venue [`SimLatency::request_ns`] after `submit`; a report
+//! reaches the client [`SimLatency::report_ns`] after the venue event that caused it. Requests
+//! the gateway refuses itself (hard limits, full queues) are answered at once.
+//!
+//! **Matching.** The venue sees the market through [`SimVenue::on_book`] (the top levels of the
+//! real book) and [`SimVenue::on_trade`] (the real trades); our orders never change that market,
+//! except that liquidity we take from the stored top levels is not taken twice.
+//! - On arrival a limit order that crosses the stored opposite levels takes them, best first,
+//!   as taker; a `LimitMaker` that would cross is rejected; what is left of an IOC or market
+//!   order expires, an FOK that cannot fill completely expires untouched, a GTC limit rests.
+//! - A resting order joins the back of its price level: the quantity visible there when it
+//!   starts resting is queued ahead of it. Trades at its price on its side (sells hitting a bid,
+//!   buys lifting an ask) first use up the queue ahead, then fill the order. A later book whose
+//!   level shows less quantity shrinks the queue ahead to that (cancels are assumed to be ahead
+//!   of us, the optimistic reading).
+//! - The market trading through its price (a trade at a worse price for the other side), or
+//!   the opposite best reaching its price in a book update, fills the rest of it at its own
+//!   price, as maker.
+//!
+//! Several of our own orders at one price share a trade's quantity in time priority, each
+//! behind its own visible queue, so a trade can fill more in total than a real queue would give
+//! when our orders are stacked; the strategy here keeps one order at a time.
+//!
+//! **Limits and capacity.** Orders live in a fixed-capacity table ([`MAX_SIM_ORDERS`]); requests
+//! in flight and reports waiting for delivery are fixed-capacity queues, so nothing allocates
+//! per order. Hard limits (quantity, open orders, tick and step grid, instrument) are checked
+//! in `submit`. A report that finds its queue full is counted in
+//! [`SimVenueStats::reports_dropped`]; `submit` refuses new requests (`Overloaded`) well before
+//! that, so it only happens if the caller stops polling while the market keeps filling orders.
+
+use arrayvec::ArrayVec;
+use pinion_feed::{
+    EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Px, Qty,
+};
+use pinion_strategy::{
+    BookView, ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus,
+    OrderType, RejectReason, TimeInForce, VIEW_LEVELS, VenueOrderId,
+};
+
+use crate::OrderVenue;
+
+/// Most orders open at once at a [`SimVenue`].
+pub const MAX_SIM_ORDERS: usize = 64;
+/// Most requests on their way to the venue.
+const MAX_IN_FLIGHT: usize = 128;
+/// Most reports waiting for delivery.
+const MAX_OUTGOING: usize = 512;
+/// Free report slots `submit` insists on: one report per open order per market event, plus the
+/// reports of one request.
+const OUTGOING_HEADROOM: usize = 2 * MAX_SIM_ORDERS;
+
+/// The venue's fixed latencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SimLatency {
+    /// From `submit` to the venue acting on the request, ns.
+    pub request_ns: u64,
+    /// From a venue event to its report reaching the client, ns.
+    pub report_ns: u64,
+}
+
+/// How a [`SimVenue`] behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimVenueConfig {
+    /// Latencies.
+    pub latency: SimLatency,
+    /// Hard limit on open orders (at most [`MAX_SIM_ORDERS`]).
+    pub max_open_orders: usize,
+    /// Hard limit on one order's quantity.
+    pub max_order_qty: Qty,
+}
+
+/// What the venue has done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SimVenueStats {
+    /// Requests submitted.
+    pub submitted: u64,
+    /// Orders accepted.
+    pub accepted: u64,
+    /// Orders and cancels rejected (by the gateway's hard limits or the venue).
+    pub rejected: u64,
+    /// Orders cancelled on request.
+    pub canceled: u64,
+    /// Fills.
+    pub fills: u64,
+    /// Total quantity filled.
+    pub filled_qty: i64,
+    /// Reports lost because the report queue was full (should stay 0).
+    pub reports_dropped: u64,
+}
+
+/// An order resting at the venue.
+#[derive(Debug, Clone, Copy)]
+struct SimOrder {
+    id: ClientOrderId,
+    venue_id: VenueOrderId,
+    side: OrderSide,
+    px: Px,
+    leaves: i64,
+    cum: i64,
+    /// Visible quantity ahead of this order at its price.
+    queue_ahead: i64,
+    /// `t0` of the intent that placed it.
+    t0: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    arrive_ns: u64,
+    intent: OrderIntent,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Outgoing {
+    due_ns: u64,
+    report: ExecReport,
+}
+
+/// The simulated venue for one instrument. See the module docs for the model.
+#[derive(Debug, Clone)]
+pub struct SimVenue {
+    instrument: InstrumentId,
+    tick: Px,
+    step: Qty,
+    config: SimVenueConfig,
+    orders: ArrayVec<SimOrder, MAX_SIM_ORDERS>,
+    in_flight: ArrayVec<InFlight, MAX_IN_FLIGHT>,
+    outgoing: ArrayVec<Outgoing, MAX_OUTGOING>,
+    /// The market's top levels as last seen, best first, minus what our orders took.
+    bids: ArrayVec<Level, VIEW_LEVELS>,
+    asks: ArrayVec<Level, VIEW_LEVELS>,
+    next_venue_id: u64,
+    stats: SimVenueStats,
+}
+
+impl SimVenue {
+    /// A venue trading `instrument` (with the tick and step of `spec`).
+    pub fn new(instrument: InstrumentId, spec: &InstrumentSpec, config: SimVenueConfig) -> Self {
+        Self {
+            instrument,
+            tick: spec.tick,
+            step: spec.step,
+            config: SimVenueConfig {
+                max_open_orders: config.max_open_orders.min(MAX_SIM_ORDERS),
+                ..config
+            },
+            orders: ArrayVec::new(),
+            in_flight: ArrayVec::new(),
+            outgoing: ArrayVec::new(),
+            bids: ArrayVec::new(),
+            asks: ArrayVec::new(),
+            next_venue_id: 1,
+            stats: SimVenueStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SimVenueStats {
+        self.stats
+    }
+
+    /// Orders resting at the venue now.
+    pub fn open_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// A new state of the market's book: stored for matching arrivals, and any resting order
+    /// the opposite best has reached is filled. A view that is not synced says nothing
+    /// reliable about the market and is ignored (requests still arrive on time).
+    pub fn on_book(&mut self, book: &BookView, now_ns: u64) {
+        if book.instrument != self.instrument {
+            return;
+        }
+        self.process_arrivals(now_ns);
+        if !book.synced {
+            return;
+        }
+        self.bids.clear();
+        self.asks.clear();
+        self.bids.extend(book.bids().iter().copied());
+        self.asks.extend(book.asks().iter().copied());
+        let (best_bid, best_ask) = (book.best_bid(), book.best_ask());
+        for i in 0..self.orders.len() {
+            let o = self.orders[i];
+            let reached = match o.side {
+                OrderSide::Buy => best_ask.is_some_and(|a| a.px <= o.px),
+                OrderSide::Sell => best_bid.is_some_and(|b| b.px >= o.px),
+            };
+            if reached {
+                self.fill_resting(i, o.leaves, now_ns);
+                continue;
+            }
+            let own = match o.side {
+                OrderSide::Buy => book.bids(),
+                OrderSide::Sell => book.asks(),
+            };
+            if let Some(visible) = visible_qty(own, o.side, o.px) {
+                self.orders[i].queue_ahead = o.queue_ahead.min(visible);
+            }
+        }
+        self.orders.retain(|o| o.leaves > 0);
+    }
+
+    /// A trade in the market: fills resting orders it trades through, or reaches in the queue.
+    pub fn on_trade(&mut self, trade: &MarketEvent, now_ns: u64) {
+        if trade.kind != EventKind::Trade || trade.instrument != self.instrument {
+            return;
+        }
+        let Some(print) = trade.levels.first().filter(|_| trade.n_levels > 0).copied() else {
+            return;
+        };
+        self.process_arrivals(now_ns);
+        // The buyer was the maker: a seller hit the bids.
+        let sell_aggressor = trade.flags.contains(EventFlags::BUYER_MAKER);
+        let mut at_price = print.qty.0;
+        for i in 0..self.orders.len() {
+            let o = self.orders[i];
+            let (through, same_side) = match o.side {
+                OrderSide::Buy => (print.px < o.px, sell_aggressor),
+                OrderSide::Sell => (print.px > o.px, !sell_aggressor),
+            };
+            if through {
+                self.fill_resting(i, o.leaves, now_ns);
+            } else if print.px == o.px && same_side {
+                let past_queue = at_price - o.queue_ahead;
+                self.orders[i].queue_ahead = (o.queue_ahead - at_price).max(0);
+                if past_queue > 0 {
+                    let qty = past_queue.min(o.leaves);
+                    at_price -= qty;
+                    self.fill_resting(i, qty, now_ns);
+                }
+            }
+        }
+        self.orders.retain(|o| o.leaves > 0);
+    }
+
+    // ---- gateway side -------------------------------------------------------------------
+
+    fn open_and_pending(&self) -> usize {
+        let pending_new = self
+            .in_flight
+            .iter()
+            .filter(|f| f.intent.action == OrderAction::New)
+            .count();
+        self.orders.len() + pending_new
+    }
+
+    /// The gateway's hard limits; `Err` is the reason to refuse.
+    fn hard_limits(&self, intent: &OrderIntent) -> Result<(), RejectReason> {
+        if intent.instrument != self.instrument {
+            return Err(RejectReason::UnknownInstrument);
+        }
+        if self.in_flight.is_full() || self.outgoing.remaining_capacity() < OUTGOING_HEADROOM {
+            return Err(RejectReason::Overloaded);
+        }
+        if intent.action == OrderAction::Cancel {
+            return Ok(());
+        }
+        if intent.qty.0 <= 0 || intent.qty.0 % self.step.0 != 0 {
+            return Err(RejectReason::InvalidQty);
+        }
+        if intent.qty > self.config.max_order_qty {
+            return Err(RejectReason::MaxQty);
+        }
+        if intent.order_type != OrderType::Market
+            && (intent.px.0 <= 0 || intent.px.0 % self.tick.0 != 0)
+        {
+            return Err(RejectReason::InvalidPrice);
+        }
+        if intent.action == OrderAction::New
+            && self.open_and_pending() >= self.config.max_open_orders
+        {
+            return Err(RejectReason::MaxOpenOrders);
+        }
+        Ok(())
+    }
+
+    // ---- venue side ---------------------------------------------------------------------
+
+    /// Queues `report` for delivery at `due_ns`.
+    fn push_report(&mut self, due_ns: u64, report: ExecReport) {
+        if self.outgoing.try_push(Outgoing { due_ns, report }).is_err() {
+            self.stats.reports_dropped += 1;
+        }
+    }
+
+    /// Queues a report of a venue event at `at_ns`; it arrives after the report latency.
+    fn report(&mut self, at_ns: u64, report: ExecReport) {
+        self.push_report(at_ns + self.config.latency.report_ns, report);
+    }
+
+    /// A report about an order that never rested (rejects, or replies about an unknown id),
+    /// made at `at_ns` and delivered at `due_ns`.
+    fn reply(
+        &mut self,
+        at_ns: u64,
+        due_ns: u64,
+        intent: &OrderIntent,
+        id: ClientOrderId,
+        status: OrderStatus,
+    ) {
+        if matches!(
+            status,
+            OrderStatus::Rejected(_) | OrderStatus::CancelRejected(_)
+        ) {
+            self.stats.rejected += 1;
+        }
+        self.push_report(
+            due_ns,
+            ExecReport {
+                client_id: id,
+                venue_id: VenueOrderId(0),
+                instrument: intent.instrument,
+                side: intent.side,
+                status,
+                last_px: Px::ZERO,
+                last_qty: Qty::ZERO,
+                cum_qty: Qty::ZERO,
+                leaves_qty: Qty::ZERO,
+                maker: false,
+                t0: intent.t0,
+                venue_ts: at_ns,
+            },
+        );
+    }
+
+    /// [`SimVenue::reply`] for a venue decision at `at_ns`, delivered after the report latency.
+    fn venue_reply(
+        &mut self,
+        at_ns: u64,
+        intent: &OrderIntent,
+        id: ClientOrderId,
+        status: OrderStatus,
+    ) {
+        self.reply(
+            at_ns,
+            at_ns + self.config.latency.report_ns,
+            intent,
+            id,
+            status,
+        );
+    }
+
+    /// A report about `o` as it is now.
+    fn order_report(
+        &mut self,
+        at_ns: u64,
+        o: &SimOrder,
+        status: OrderStatus,
+        fill: Option<(Px, i64, bool)>,
+    ) {
+        let (last_px, last_qty, maker) = fill.map_or((Px::ZERO, 0, false), |f| f);
+        self.report(
+            at_ns,
+            ExecReport {
+                client_id: o.id,
+                venue_id: o.venue_id,
+                instrument: self.instrument,
+                side: o.side,
+                status,
+                last_px,
+                last_qty: Qty(last_qty),
+                cum_qty: Qty(o.cum),
+                leaves_qty: Qty(if status.is_final() { 0 } else { o.leaves }),
+                maker,
+                t0: o.t0,
+                venue_ts: at_ns,
+            },
+        );
+    }
+
+    fn apply_fill(&mut self, o: &mut SimOrder, px: Px, qty: i64, maker: bool, at_ns: u64) {
+        o.leaves -= qty;
+        o.cum += qty;
+        self.stats.fills += 1;
+        self.stats.filled_qty += qty;
+        let status = if o.leaves == 0 {
+            OrderStatus::Filled
+        } else {
+            OrderStatus::PartiallyFilled
+        };
+        self.order_report(at_ns, o, status, Some((px, qty, maker)));
+    }
+
+    /// Fills `qty` of resting order `i` at its own price, as maker. The caller removes filled
+    /// orders afterwards.
+    fn fill_resting(&mut self, i: usize, qty: i64, at_ns: u64) {
+        let mut o = self.orders[i];
+        let qty = qty.min(o.leaves);
+        if qty > 0 {
+            let px = o.px;
+            self.apply_fill(&mut o, px, qty, true, at_ns);
+        }
+        self.orders[i] = o;
+    }
+
+    fn process_arrivals(&mut self, now_ns: u64) {
+        // Fixed latency and non-decreasing submit times keep the queue in arrival order.
+        while let Some(f) = self.in_flight.first().copied() {
+            if f.arrive_ns > now_ns {
+                break;
+            }
+            self.in_flight.remove(0);
+            self.process(&f.intent, f.arrive_ns);
+        }
+    }
+
+    fn process(&mut self, intent: &OrderIntent, at_ns: u64) {
+        match intent.action {
+            OrderAction::New => self.place(intent, at_ns),
+            OrderAction::Cancel | OrderAction::Replace => {
+                let Some(i) = self.orders.iter().position(|o| o.id == intent.target) else {
+                    let status = OrderStatus::CancelRejected(RejectReason::UnknownOrder);
+                    self.venue_reply(at_ns, intent, intent.target, status);
+                    return;
+                };
+                let o = self.orders.remove(i);
+                self.stats.canceled += 1;
+                let report_for = SimOrder { t0: intent.t0, ..o };
+                self.order_report(at_ns, &report_for, OrderStatus::Canceled, None);
+                if intent.action == OrderAction::Replace {
+                    self.place(intent, at_ns);
+                }
+            }
+        }
+    }
+
+    fn place(&mut self, intent: &OrderIntent, at_ns: u64) {
+        if self.orders.iter().any(|o| o.id == intent.client_id) {
+            let status = OrderStatus::Rejected(RejectReason::DuplicateId);
+            self.venue_reply(at_ns, intent, intent.client_id, status);
+            return;
+        }
+        if self.orders.is_full() {
+            let status = OrderStatus::Rejected(RejectReason::MaxOpenOrders);
+            self.venue_reply(at_ns, intent, intent.client_id, status);
+            return;
+        }
+        let side = intent.side;
+        let market = intent.order_type == OrderType::Market;
+        let crosses = |l: &Level| {
+            market
+                || match side {
+                    OrderSide::Buy => l.px <= intent.px,
+                    OrderSide::Sell => l.px >= intent.px,
+                }
+        };
+        let opposite = match side {
+            OrderSide::Buy => &self.asks,
+            OrderSide::Sell => &self.bids,
+        };
+        let available: i64 = opposite
+            .iter()
+            .take_while(|l| crosses(l))
+            .map(|l| l.qty.0)
+            .sum();
+        if intent.order_type == OrderType::LimitMaker && available > 0 {
+            let status = OrderStatus::Rejected(RejectReason::WouldTakeLiquidity);
+            self.venue_reply(at_ns, intent, intent.client_id, status);
+            return;
+        }
+        if market && available == 0 {
+            let status = OrderStatus::Rejected(RejectReason::NoLiquidity);
+            self.venue_reply(at_ns, intent, intent.client_id, status);
+            return;
+        }
+        let mut o = SimOrder {
+            id: intent.client_id,
+            venue_id: VenueOrderId(self.next_venue_id),
+            side,
+            px: intent.px,
+            leaves: intent.qty.0,
+            cum: 0,
+            queue_ahead: 0,
+            t0: intent.t0,
+        };
+        self.next_venue_id += 1;
+        self.stats.accepted += 1;
+        if intent.tif == TimeInForce::Fok && available < o.leaves {
+            self.order_report(at_ns, &o, OrderStatus::Expired, None);
+            return;
+        }
+        self.order_report(at_ns, &o, OrderStatus::New, None);
+
+        // Take the crossing levels, best first, and remove what was taken from our copy.
+        let mut k = 0;
+        while o.leaves > 0 {
+            let opposite = match side {
+                OrderSide::Buy => &mut self.asks,
+                OrderSide::Sell => &mut self.bids,
+            };
+            let Some(level) = opposite.get(k).copied().filter(|l| crosses(l)) else {
+                break;
+            };
+            let qty = level.qty.0.min(o.leaves);
+            opposite[k].qty.0 -= qty;
+            if opposite[k].qty.0 == 0 {
+                k += 1;
+            }
+            self.apply_fill(&mut o, level.px, qty, false, at_ns);
+        }
+        let opposite = match side {
+            OrderSide::Buy => &mut self.asks,
+            OrderSide::Sell => &mut self.bids,
+        };
+        opposite.retain(|l| l.qty.0 > 0);
+        if o.leaves == 0 {
+            return;
+        }
+        if market || intent.tif != TimeInForce::Gtc {
+            self.order_report(at_ns, &o, OrderStatus::Expired, None);
+            return;
+        }
+        let own = match side {
+            OrderSide::Buy => &self.bids,
+            OrderSide::Sell => &self.asks,
+        };
+        o.queue_ahead = visible_qty(own, side, o.px).unwrap_or(0);
+        // Cannot fail: the table was checked for room above.
+        let _ = self.orders.try_push(o);
+    }
+}
+
+/// The quantity visible at `px` on a best-first side: `Some(0)` when `px` lies within the
+/// levels shown but has none, `None` when it is beyond them (unknown).
+fn visible_qty(levels: &[Level], side: OrderSide, px: Px) -> Option<i64> {
+    if let Some(l) = levels.iter().find(|l| l.px == px) {
+        return Some(l.qty.0);
+    }
+    let worst = levels.last()?;
+    let within = match side {
+        OrderSide::Buy => px > worst.px,
+        OrderSide::Sell => px < worst.px,
+    };
+    within.then_some(0)
+}
+
+impl OrderVenue for SimVenue {
+    fn submit(&mut self, intent: &OrderIntent, now_ns: u64) {
+        self.stats.submitted += 1;
+        self.process_arrivals(now_ns);
+        if let Err(reason) = self.hard_limits(intent) {
+            let (id, status) = match intent.action {
+                OrderAction::Cancel => (intent.target, OrderStatus::CancelRejected(reason)),
+                _ => (intent.client_id, OrderStatus::Rejected(reason)),
+            };
+            // Refused in the gateway: answered now, not after the venue's latencies.
+            self.reply(now_ns, now_ns, intent, id, status);
+            return;
+        }
+        let arrive_ns = now_ns + self.config.latency.request_ns;
+        // Cannot fail: `hard_limits` checked for room.
+        let _ = self.in_flight.try_push(InFlight {
+            arrive_ns,
+            intent: *intent,
+        });
+    }
+
+    fn poll(&mut self, now_ns: u64, mut emit: impl FnMut(ExecReport)) {
+        self.process_arrivals(now_ns);
+        let mut i = 0;
+        while i < self.outgoing.len() {
+            if self.outgoing[i].due_ns <= now_ns {
+                emit(self.outgoing.remove(i).report);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

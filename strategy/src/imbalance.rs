@@ -1,0 +1,512 @@
+//! [`ImbalanceStrategy`]: join the touch on the side the book leans towards.
+//!
+//! Signal: the imbalance over the best `levels` levels, `(bid qty − ask qty) / (bid qty + ask
+//! qty)`, in per-mille. At or above `+enter_permille` the strategy wants to buy, at or below
+//! `−enter_permille` to sell.
+//!
+//! Rules:
+//! - at most one working order at a time; a new one only once the previous is known closed;
+//! - a buy is a limit order at the best bid, a sell at the best ask (joining the queue, never
+//!   crossing the spread);
+//! - the working order is cancelled when the signal flips to the other side, when it has rested
+//!   longer than `stale_after_ns`, or when the book loses sync; one cancel per order;
+//! - nothing is placed while the book is unsynced, or when a fill could take the position past
+//!   `max_position`;
+//! - every intent passes [`PreTradeRisk`] before it is written; a rejected one is counted and
+//!   dropped.
+//!
+//! Position comes from fills in execution reports ([`Position`]).
+
+use pinion_feed::{InstrumentId, MarketEvent, Qty};
+
+use crate::book_view::BookView;
+use crate::order::{
+    ClientOrderId, ExecReport, OrderIdSource, OrderIntent, OrderSide, OrderStatus, OrderType,
+    RejectReason, TimeInForce,
+};
+use crate::position::Position;
+use crate::risk::{PreTradeRisk, RiskState};
+use crate::{Intents, Strategy};
+
+/// Settings of the imbalance strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImbalanceParams {
+    /// Levels per side the imbalance is taken over.
+    pub levels: usize,
+    /// Entry threshold in per-mille of imbalance (`1..=1000`).
+    pub enter_permille: i64,
+    /// Size of each order.
+    pub order_qty: Qty,
+    /// Largest absolute position the strategy will build.
+    pub max_position: Qty,
+    /// A working order older than this (ns of `t0`) is cancelled.
+    pub stale_after_ns: u64,
+}
+
+/// What the strategy has done, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImbalanceStats {
+    /// Book views seen.
+    pub books: u64,
+    /// Orders placed.
+    pub orders: u64,
+    /// Cancels sent.
+    pub cancels: u64,
+    /// Intents stopped by pre-trade risk.
+    pub risk_rejects: u64,
+    /// Orders the venue rejected.
+    pub venue_rejects: u64,
+    /// Fills received.
+    pub fills: u64,
+}
+
+/// The one order the strategy may have open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WorkingOrder {
+    id: ClientOrderId,
+    side: OrderSide,
+    leaves: Qty,
+    sent_t0: u64,
+    cancel_sent: bool,
+}
+
+/// The order-book imbalance strategy for one instrument. See the module docs.
+#[derive(Debug, Clone)]
+pub struct ImbalanceStrategy {
+    instrument: InstrumentId,
+    params: ImbalanceParams,
+    risk: PreTradeRisk,
+    ids: OrderIdSource,
+    position: Position,
+    working: Option<WorkingOrder>,
+    mid: Option<pinion_feed::Px>,
+    stats: ImbalanceStats,
+}
+
+impl ImbalanceStrategy {
+    /// A strategy trading `instrument`, checking every order with `risk`, numbering orders
+    /// from `ids`.
+    pub fn new(
+        instrument: InstrumentId,
+        params: ImbalanceParams,
+        risk: PreTradeRisk,
+        ids: OrderIdSource,
+    ) -> Self {
+        Self {
+            instrument,
+            params,
+            risk,
+            ids,
+            position: Position::new(),
+            working: None,
+            mid: None,
+            stats: ImbalanceStats::default(),
+        }
+    }
+
+    /// Position and PnL.
+    pub fn position(&self) -> &Position {
+        &self.position
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ImbalanceStats {
+        self.stats
+    }
+
+    /// The pre-trade risk (to flip the kill switch).
+    pub fn risk_mut(&mut self) -> &mut PreTradeRisk {
+        &mut self.risk
+    }
+
+    /// Whether an order is open (or on its way).
+    pub fn has_working_order(&self) -> bool {
+        self.working.is_some()
+    }
+
+    fn signal(&self, book: &BookView) -> Option<OrderSide> {
+        let imb = book.imbalance_permille(self.params.levels)?;
+        if imb >= self.params.enter_permille {
+            Some(OrderSide::Buy)
+        } else if imb <= -self.params.enter_permille {
+            Some(OrderSide::Sell)
+        } else {
+            None
+        }
+    }
+
+    fn risk_state(&self, now_ns: u64) -> RiskState {
+        let (open_buy, open_sell) = match self.working {
+            Some(w) if w.side == OrderSide::Buy => (w.leaves, Qty::ZERO),
+            Some(w) => (Qty::ZERO, w.leaves),
+            None => (Qty::ZERO, Qty::ZERO),
+        };
+        RiskState {
+            position: self.position.qty(),
+            open_orders: u32::from(self.working.is_some()),
+            open_buy_qty: open_buy,
+            open_sell_qty: open_sell,
+            mid: self.mid,
+            now_ns,
+        }
+    }
+
+    /// Writes `intent` if risk allows and there is room; returns whether it was written.
+    fn send(&mut self, intent: OrderIntent, out: &mut Intents) -> bool {
+        let state = self.risk_state(intent.t0);
+        if self.risk.check(&intent, &state).is_err() {
+            self.stats.risk_rejects += 1;
+            return false;
+        }
+        out.try_push(intent).is_ok()
+    }
+
+    fn cancel_working(&mut self, t0: u64, out: &mut Intents) {
+        let Some(w) = self.working.filter(|w| !w.cancel_sent) else {
+            return;
+        };
+        let id = self.ids.next_id();
+        let intent = OrderIntent::cancel(t0, id, w.id, self.instrument, w.side);
+        if self.send(intent, out) {
+            self.stats.cancels += 1;
+            if let Some(w) = self.working.as_mut() {
+                w.cancel_sent = true;
+            }
+        }
+    }
+
+    fn is_stale(&self, now: u64) -> bool {
+        self.working
+            .is_some_and(|w| now.saturating_sub(w.sent_t0) > self.params.stale_after_ns)
+    }
+
+    /// Whether a fill of `qty` on `side` keeps the position within the strategy's cap.
+    fn within_cap(&self, side: OrderSide) -> bool {
+        let after = i128::from(self.position.qty().0)
+            + i128::from(side.sign()) * i128::from(self.params.order_qty.0);
+        after.abs() <= i128::from(self.params.max_position.0)
+    }
+}
+
+impl Strategy for ImbalanceStrategy {
+    fn on_book(&mut self, book: &BookView, out: &mut Intents) {
+        if book.instrument != self.instrument {
+            return;
+        }
+        self.stats.books += 1;
+        self.mid = if book.synced { book.mid() } else { None };
+        let signal = if book.synced { self.signal(book) } else { None };
+
+        if let Some(w) = self.working {
+            let flipped = signal == Some(w.side.opposite());
+            if !book.synced || flipped || self.is_stale(book.t0) {
+                self.cancel_working(book.t0, out);
+            }
+            return;
+        }
+        let Some(side) = signal else {
+            return;
+        };
+        if !self.within_cap(side) {
+            return;
+        }
+        let touch = match side {
+            OrderSide::Buy => book.best_bid(),
+            OrderSide::Sell => book.best_ask(),
+        };
+        let Some(touch) = touch else {
+            return;
+        };
+        let id = self.ids.next_id();
+        let intent = OrderIntent::new_limit(
+            book.t0,
+            id,
+            self.instrument,
+            side,
+            touch.px,
+            self.params.order_qty,
+            OrderType::Limit,
+            TimeInForce::Gtc,
+        );
+        if self.send(intent, out) {
+            self.stats.orders += 1;
+            self.working = Some(WorkingOrder {
+                id,
+                side,
+                leaves: intent.qty,
+                sent_t0: book.t0,
+                cancel_sent: false,
+            });
+        }
+    }
+
+    fn on_trade(&mut self, trade: &MarketEvent, out: &mut Intents) {
+        // Trades do not move the signal, but they tell the time: a resting order need not wait
+        // for the next book change to be found stale.
+        if trade.instrument == self.instrument && self.is_stale(trade.t0) {
+            self.cancel_working(trade.t0, out);
+        }
+    }
+
+    fn on_exec(&mut self, rep: &ExecReport, _out: &mut Intents) {
+        if rep.instrument != self.instrument {
+            return;
+        }
+        if rep.is_fill() {
+            self.stats.fills += 1;
+            self.position
+                .apply_fill(rep.side, rep.last_px, rep.last_qty);
+        }
+        let Some(w) = self.working.as_mut().filter(|w| w.id == rep.client_id) else {
+            return;
+        };
+        match rep.status {
+            OrderStatus::New | OrderStatus::PartiallyFilled => w.leaves = rep.leaves_qty,
+            OrderStatus::CancelRejected(RejectReason::UnknownOrder) => self.working = None,
+            // The order is still open: a later flip or staleness may try again.
+            OrderStatus::CancelRejected(_) => w.cancel_sent = false,
+            OrderStatus::Rejected(_) => {
+                self.stats.venue_rejects += 1;
+                self.working = None;
+            }
+            OrderStatus::Filled | OrderStatus::Canceled | OrderStatus::Expired => {
+                self.working = None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::order::{OrderAction, VenueOrderId};
+    use crate::risk::RiskLimits;
+    use pinion_feed::{InstrumentSpec, Level, Px, Venue};
+
+    const INST: InstrumentId = InstrumentId(1);
+
+    fn params() -> ImbalanceParams {
+        ImbalanceParams {
+            levels: 3,
+            enter_permille: 400,
+            order_qty: Qty(100),
+            max_position: Qty(200),
+            stale_after_ns: 1_000_000,
+        }
+    }
+
+    fn strategy() -> ImbalanceStrategy {
+        let spec = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
+        let limits = RiskLimits {
+            max_order_qty: Qty(1_000),
+            max_notional: i128::MAX,
+            max_position: Qty(1_000),
+            max_open_orders: 4,
+            orders_per_sec: 1_000,
+            order_burst: 100,
+            price_band_bps: 100,
+        };
+        ImbalanceStrategy::new(
+            INST,
+            params(),
+            PreTradeRisk::new(limits, spec),
+            OrderIdSource::new(1),
+        )
+    }
+
+    fn lv(px: i64, qty: i64) -> Level {
+        Level {
+            px: Px(px),
+            qty: Qty(qty),
+        }
+    }
+
+    /// A book with the given quantity on each of the top three levels per side.
+    fn book(t0: u64, synced: bool, bid_qty: i64, ask_qty: i64) -> BookView {
+        BookView::new(
+            INST,
+            t0,
+            t0,
+            synced,
+            &[
+                lv(10_000, bid_qty),
+                lv(9_999, bid_qty),
+                lv(9_998, bid_qty),
+                lv(9_990, 1_000_000),
+            ],
+            &[
+                lv(10_001, ask_qty),
+                lv(10_002, ask_qty),
+                lv(10_003, ask_qty),
+            ],
+        )
+    }
+
+    fn run_book(s: &mut ImbalanceStrategy, b: &BookView) -> Intents {
+        let mut out = Intents::new();
+        s.on_book(b, &mut out);
+        out
+    }
+
+    fn report(
+        s: &mut ImbalanceStrategy,
+        id: ClientOrderId,
+        side: OrderSide,
+        status: OrderStatus,
+        fill: i64,
+    ) {
+        let rep = ExecReport {
+            client_id: id,
+            venue_id: VenueOrderId(9),
+            instrument: INST,
+            side,
+            status,
+            last_px: if fill > 0 { Px(10_000) } else { Px::ZERO },
+            last_qty: Qty(fill),
+            cum_qty: Qty(fill),
+            leaves_qty: Qty(0),
+            maker: true,
+            t0: 0,
+            venue_ts: 0,
+        };
+        s.on_exec(&rep, &mut Intents::new());
+    }
+
+    #[test]
+    fn bid_heavy_book_buys_at_the_bid_once() {
+        let mut s = strategy();
+        // (300 - 100) / 400 = 500 per-mille; the deep 4th bid level is not counted.
+        let out = run_book(&mut s, &book(1, true, 100, 33));
+        assert_eq!(out.len(), 1);
+        let o = out[0];
+        assert_eq!(
+            (o.action, o.side, o.px, o.qty),
+            (OrderAction::New, OrderSide::Buy, Px(10_000), Qty(100))
+        );
+        assert_eq!(
+            (o.order_type, o.tif, o.t0, o.instrument),
+            (OrderType::Limit, TimeInForce::Gtc, 1, INST)
+        );
+        // One working order at a time.
+        assert!(run_book(&mut s, &book(2, true, 100, 33)).is_empty());
+        assert_eq!(s.stats().orders, 1);
+    }
+
+    #[test]
+    fn ask_heavy_book_sells_at_the_ask_and_balanced_does_nothing() {
+        let mut s = strategy();
+        assert!(run_book(&mut s, &book(1, true, 100, 100)).is_empty());
+        // Just under the threshold: (100 - 134) / 234 = -145.
+        assert!(run_book(&mut s, &book(1, true, 100, 134)).is_empty());
+        let out = run_book(&mut s, &book(1, true, 10, 100));
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].side, out[0].px), (OrderSide::Sell, Px(10_001)));
+    }
+
+    #[test]
+    fn never_trades_on_an_unsynced_book_and_cancels_on_sync_loss() {
+        let mut s = strategy();
+        assert!(run_book(&mut s, &book(1, false, 1_000, 1)).is_empty());
+        let placed = run_book(&mut s, &book(2, true, 1_000, 1))[0];
+        let out = run_book(&mut s, &book(3, false, 1_000, 1));
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].action, out[0].target),
+            (OrderAction::Cancel, placed.client_id)
+        );
+        assert_ne!(out[0].client_id, placed.client_id);
+        // Only one cancel per order.
+        assert!(run_book(&mut s, &book(4, false, 1_000, 1)).is_empty());
+        assert_eq!(s.stats().cancels, 1);
+    }
+
+    #[test]
+    fn cancels_on_flip_and_when_stale_then_trades_again() {
+        let mut s = strategy();
+        let buy = run_book(&mut s, &book(10, true, 1_000, 1))[0];
+        report(&mut s, buy.client_id, OrderSide::Buy, OrderStatus::New, 0);
+        // Still bid heavy: keep it.
+        assert!(run_book(&mut s, &book(20, true, 1_000, 1)).is_empty());
+        // Flip to ask heavy: cancel.
+        let out = run_book(&mut s, &book(30, true, 1, 1_000));
+        assert_eq!(
+            (out[0].action, out[0].target),
+            (OrderAction::Cancel, buy.client_id)
+        );
+        report(
+            &mut s,
+            buy.client_id,
+            OrderSide::Buy,
+            OrderStatus::Canceled,
+            0,
+        );
+        assert!(!s.has_working_order());
+        // Now it can sell.
+        let sell = run_book(&mut s, &book(40, true, 1, 1_000))[0];
+        assert_eq!(sell.side, OrderSide::Sell);
+        // Stale after 1 ms, found by a trade without any book change.
+        let mut trade = MarketEvent::EMPTY;
+        trade.instrument = INST;
+        trade.t0 = 40 + 1_000_000;
+        let mut out = Intents::new();
+        s.on_trade(&trade, &mut out);
+        assert!(out.is_empty(), "exactly at the limit is not stale yet");
+        trade.t0 += 1;
+        s.on_trade(&trade, &mut out);
+        assert_eq!(
+            (out[0].action, out[0].target),
+            (OrderAction::Cancel, sell.client_id)
+        );
+    }
+
+    #[test]
+    fn fills_move_the_position_and_the_cap_holds() {
+        let mut s = strategy();
+        for t in 0..2 {
+            let o = run_book(&mut s, &book(t, true, 1_000, 1))[0];
+            report(
+                &mut s,
+                o.client_id,
+                OrderSide::Buy,
+                OrderStatus::Filled,
+                100,
+            );
+        }
+        assert_eq!(s.position().qty(), Qty(200));
+        assert_eq!(s.stats().fills, 2);
+        // At the cap: no more buying, but selling is allowed.
+        assert!(run_book(&mut s, &book(5, true, 1_000, 1)).is_empty());
+        let out = run_book(&mut s, &book(6, true, 1, 1_000));
+        assert_eq!(out[0].side, OrderSide::Sell);
+    }
+
+    #[test]
+    fn risk_rejects_are_counted_and_nothing_is_sent() {
+        let mut s = strategy();
+        s.risk_mut().set_kill_switch(true);
+        assert!(run_book(&mut s, &book(1, true, 1_000, 1)).is_empty());
+        assert_eq!(s.stats().risk_rejects, 1);
+        assert!(!s.has_working_order());
+        s.risk_mut().set_kill_switch(false);
+        let o = run_book(&mut s, &book(2, true, 1_000, 1))[0];
+        // A venue reject frees the slot.
+        report(
+            &mut s,
+            o.client_id,
+            OrderSide::Buy,
+            OrderStatus::Rejected(RejectReason::MaxQty),
+            0,
+        );
+        assert!(!s.has_working_order());
+        assert_eq!(s.stats().venue_rejects, 1);
+    }
+
+    #[test]
+    fn other_instruments_are_ignored() {
+        let mut s = strategy();
+        let mut b = book(1, true, 1_000, 1);
+        b.instrument = InstrumentId(7);
+        assert!(run_book(&mut s, &b).is_empty());
+        assert_eq!(s.stats().books, 0);
+    }
+}
