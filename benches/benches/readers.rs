@@ -5,12 +5,14 @@
 //! records: the same session read from different formats has the same records, so records/s
 //! compare directly; the file sizes are printed at setup to turn them into MB/s of input.
 //!
-//! - `gzip-lines`: the in-run baseline, `<ns> <json>` lines through `flate2::GzDecoder` and
-//!   `BufRead::read_until`, the least any reader of the `.hbt.gz` files must do.
+//! - `gzip-lines`: the in-run baseline for the `.hbt.gz` files, `<ns> <json>` lines through
+//!   `flate2::GzDecoder` and `BufRead::read_until`, the least any reader of them must do.
+//! - `hbt`, `cryptofeed-text`, `cryptofeed-jsonl`: the project's readers of those formats, as
+//!   `source::open` picks them.
 //! - `pnr`: the same recording converted (in setup) to pinion's own format, read with
-//!   [`RecordingReader`]: the goal is at least 5× the baseline.
+//!   [`RecordingReader`]: the goal is at least 5× the gzip-lines baseline.
 //!
-//! Room is left for more cases (the other format readers, pcap reassembly) as groups below.
+//! Room is left for pcap reassembly as one more group.
 //! Numbers mean something only on an idle machine; say its state beside them.
 
 use std::fs::File;
@@ -24,13 +26,9 @@ use flate2::read::GzDecoder;
 use pinion_feed::recording::{
     RecordingHeader, RecordingReader, RecordingWriter, Rotation, convert,
 };
-use pinion_feed::{ConnId, ConnInfo, FrameSource, RawRecord, RecordKind, SourceError, testdata};
-
-/// The hbt recordings benchmarked.
-const HBT_FILES: [&str; 2] = [
-    "binance/spot-btcusdt-20240808.hbt.gz",
-    "binance/usdm-btcusdt-20240808.hbt.gz",
-];
+use pinion_feed::{
+    ConnId, ConnInfo, FrameSource, RawRecord, RecordKind, SourceError, source, testdata,
+};
 
 /// The baseline: gzip-compressed `<ns> <json>` lines, one buffer reused for every line.
 struct GzLines {
@@ -110,57 +108,93 @@ fn drain(src: &mut dyn FrameSource) -> (u64, u64) {
     black_box((records, bytes))
 }
 
-/// Converts an hbt file to a `.pnr` in the temp directory.
-fn to_pnr(hbt: &Path) -> PathBuf {
-    let name = hbt.file_name().map_or_else(
+/// Converts a recording (any format [`source::open`] takes) to a `.pnr` in the temp directory.
+fn to_pnr(input: &Path) -> PathBuf {
+    let name = input.file_name().map_or_else(
         || "recording".to_owned(),
         |n| n.to_string_lossy().into_owned(),
     );
     let out = std::env::temp_dir().join(format!("pinion-bench-{}-{name}.pnr", std::process::id()));
-    let mut src = GzLines::open(hbt).expect("open hbt");
+    let mut src = source::open(input).expect("open input");
     let mut writer = RecordingWriter::create(&out, RecordingHeader::new(name, 0), Rotation::NONE)
         .expect("create pnr");
-    convert(&mut src, &mut writer).expect("convert");
+    convert(&mut *src, &mut writer).expect("convert");
     writer.finish().expect("finish pnr");
     out
 }
 
+/// Size of a file in MB, and of a cryptofeed `.ws` with its `.http` beside it.
 fn mb(path: &Path) -> f64 {
-    std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6)
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut total = size(path);
+    if let Some(ws) = path.to_str().and_then(|p| p.strip_suffix(".ws")) {
+        total += size(Path::new(&format!("{ws}.http")));
+    }
+    total as f64 / 1e6
+}
+
+/// One benchmark group: the input read by its own reader (and the gzip-lines baseline for the
+/// hbt files), and the same records read from `.pnr`.
+fn bench_input(c: &mut Criterion, rel: &str, short: &str, reader_name: &str) {
+    let Some(input) = testdata::require(rel) else {
+        return;
+    };
+    let pnr = to_pnr(&input);
+    let (records, _) = drain(&mut *source::open(&input).expect("open input"));
+    let (pnr_records, _) = drain(&mut RecordingReader::open(&pnr).expect("open pnr"));
+    assert_eq!(records, pnr_records, "conversion kept every record");
+    println!(
+        "{rel}: {records} records; input {:.2} MB, pnr {:.2} MB",
+        mb(&input),
+        mb(&pnr)
+    );
+
+    let mut g = c.benchmark_group(format!("read/{short}"));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(records));
+    if rel.ends_with(".hbt.gz") {
+        g.bench_function("gzip-lines", |b| {
+            b.iter(|| drain(&mut GzLines::open(&input).expect("open hbt")));
+        });
+    }
+    g.bench_function(reader_name, |b| {
+        b.iter(|| drain(&mut *source::open(&input).expect("open input")));
+    });
+    g.bench_function("pnr", |b| {
+        b.iter(|| drain(&mut RecordingReader::open(&pnr).expect("open pnr")));
+    });
+    g.finish();
+    let _ = std::fs::remove_file(&pnr);
 }
 
 fn readers(c: &mut Criterion) {
-    for rel in HBT_FILES {
-        let Some(hbt) = testdata::require(rel) else {
-            continue;
-        };
-        let pnr = to_pnr(&hbt);
-        let (records, _) = drain(&mut GzLines::open(&hbt).expect("open hbt"));
-        let (pnr_records, _) = drain(&mut RecordingReader::open(&pnr).expect("open pnr"));
-        assert_eq!(records, pnr_records, "conversion kept every record");
-        println!(
-            "{rel}: {records} records; gzip {:.2} MB, pnr {:.2} MB",
-            mb(&hbt),
-            mb(&pnr)
-        );
-
-        let short = rel
-            .trim_start_matches("binance/")
-            .trim_end_matches(".hbt.gz");
-        let mut g = c.benchmark_group(format!("read/{short}"));
-        g.sample_size(10)
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(4))
-            .throughput(Throughput::Elements(records));
-        g.bench_function("gzip-lines", |b| {
-            b.iter(|| drain(&mut GzLines::open(&hbt).expect("open hbt")));
-        });
-        g.bench_function("pnr", |b| {
-            b.iter(|| drain(&mut RecordingReader::open(&pnr).expect("open pnr")));
-        });
-        g.finish();
-        let _ = std::fs::remove_file(&pnr);
-    }
+    bench_input(
+        c,
+        "binance/spot-btcusdt-20240808.hbt.gz",
+        "spot-btcusdt-hbt",
+        "hbt",
+    );
+    bench_input(
+        c,
+        "binance/usdm-btcusdt-20240808.hbt.gz",
+        "usdm-btcusdt-hbt",
+        "hbt",
+    );
+    bench_input(
+        c,
+        "binance/spot-multi-20211012.cryptofeed.ws",
+        "spot-multi-cryptofeed",
+        "cryptofeed-text",
+    );
+    bench_input(
+        c,
+        "bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst",
+        "bybit-cryptofeed-jsonl",
+        "cryptofeed-jsonl",
+    );
+    // Packet capture reassembly joins here once the pcap source reads through `source::open`.
 }
 
 criterion_group!(benches, readers);
