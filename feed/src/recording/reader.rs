@@ -1,8 +1,8 @@
 //! [`RecordingReader`]: reads a `.pnr` file as a [`FrameSource`].
 //!
 //! The reader fills one buffer in large blocks and lends records straight out of it: no copy and
-//! no allocation per record. The buffer starts at [`READ_BLOCK`] bytes (the file size if smaller) and grows only when a
-//! single record is larger, bounded by the format's length limits.
+//! no allocation per record. The buffer starts at [`READ_BLOCK`] bytes (the file size if
+//! smaller) and grows only when a single record is larger, bounded by the format's length limits.
 //!
 //! Every length is validated (record header check byte, limits) before it sizes a read, so a
 //! corrupt file yields an error rather than a huge allocation or a read past the record. After a
