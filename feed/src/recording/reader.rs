@@ -1,8 +1,8 @@
 //! [`RecordingReader`]: reads a `.pnr` file as a [`FrameSource`].
 //!
 //! The reader fills one buffer in large blocks and lends records straight out of it: no copy and
-//! no allocation per record. The buffer starts at [`READ_BLOCK`] bytes and grows only when a
-//! single record is larger, bounded by the format's length limits.
+//! no allocation per record. The buffer starts at [`READ_BLOCK`] bytes (the file size if
+//! smaller) and grows only when a single record is larger, bounded by the format's length limits.
 //!
 //! Every length is validated (record header check byte, limits) before it sizes a read, so a
 //! corrupt file yields an error rather than a huge allocation or a read past the record. After a
@@ -43,13 +43,23 @@ pub struct RecordingReader<R> {
 impl RecordingReader<File> {
     /// Opens a recording file and reads its header.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SourceError> {
-        Self::new(File::open(path)?)
+        let file = File::open(path)?;
+        // A small file needs no full block: zeroing and faulting in 1 MiB would cost more than
+        // reading it.
+        let len = file.metadata()?.len();
+        let block = usize::try_from(len).map_or(READ_BLOCK, |l| l.clamp(4096, READ_BLOCK));
+        Self::with_block(file, block)
     }
 }
 
 impl<R: Read> RecordingReader<R> {
     /// Reads the header from `input` and positions the reader at the first record.
-    pub fn new(mut input: R) -> Result<Self, SourceError> {
+    pub fn new(input: R) -> Result<Self, SourceError> {
+        Self::with_block(input, READ_BLOCK)
+    }
+
+    /// [`Self::new`] with a first buffer of `block` bytes (it grows for larger records).
+    fn with_block(mut input: R, block: usize) -> Result<Self, SourceError> {
         let mut fixed = [0u8; FILE_HEADER_FIXED_LEN];
         let got = read_full(&mut input, &mut fixed)?;
         if got < FILE_HEADER_FIXED_LEN {
@@ -72,7 +82,7 @@ impl<R: Read> RecordingReader<R> {
             return Err(format::truncated(0));
         }
         let header_len = RecordingHeader::decode_len(&fixed)?;
-        let mut buf = vec![0u8; READ_BLOCK.max(header_len)];
+        let mut buf = vec![0u8; block.max(header_len)];
         buf[..FILE_HEADER_FIXED_LEN].copy_from_slice(&fixed);
         let rest = read_full(&mut input, &mut buf[FILE_HEADER_FIXED_LEN..header_len])?;
         if FILE_HEADER_FIXED_LEN + rest < header_len {
@@ -105,7 +115,7 @@ impl<R: Read> RecordingReader<R> {
     /// many are available.
     fn fill(&mut self, need: usize) -> io::Result<usize> {
         while self.end - self.pos < need && !self.eof {
-            if self.buf.len() - self.pos < need.max(READ_BLOCK / 2) {
+            if self.buf.len() - self.pos < need.max(self.buf.len() / 2) {
                 // Move the unread tail to the front; grow only for a record larger than the
                 // buffer (its length has been validated against the format's limits).
                 self.buf.copy_within(self.pos..self.end, 0);
@@ -113,7 +123,7 @@ impl<R: Read> RecordingReader<R> {
                 self.end -= self.pos;
                 self.pos = 0;
                 if self.buf.len() < need {
-                    self.buf.resize(need.next_power_of_two(), 0);
+                    self.buf.resize(need, 0);
                 }
             }
             match self.input.read(&mut self.buf[self.end..]) {

@@ -11,10 +11,12 @@
 //!
 //! The header of a file is written when its first record arrives (or when the writer finishes an
 //! empty recording), so connections learnt before that still make it into the header, and a
-//! start time of 0 can be taken from the first record.
+//! start time of 0 can be taken from the first record. Connections learnt later (a capture or a
+//! cryptofeed JSONL discovers them as it reads) are put in when the file is closed: the header
+//! is rewritten through a temporary file and a rename.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::record::{ConnId, ConnInfo, RawRecord, RecordKind};
@@ -76,6 +78,8 @@ struct OpenFile {
     bytes: u64,
     /// Receive time of the first record, once there is one.
     first_t: Option<u64>,
+    /// The header as written (once written) and its length.
+    written: Option<(RecordingHeader, u64)>,
 }
 
 /// Writes a recording, possibly as a rotated set of files.
@@ -241,6 +245,7 @@ impl RecordingWriter {
             out: BufWriter::with_capacity(WRITE_BUFFER, f),
             bytes: 0,
             first_t: None,
+            written: None,
         });
         Ok(())
     }
@@ -254,10 +259,12 @@ impl RecordingWriter {
             self.header.start_ns = t_recv;
         }
         let bytes = self.header.encode()?;
+        let written = self.header.clone();
         let file = self.current()?;
         file.out.write_all(&bytes)?;
         file.bytes = bytes.len() as u64;
         file.first_t = Some(t_recv);
+        file.written = Some((written, bytes.len() as u64));
         Ok(())
     }
 
@@ -268,12 +275,43 @@ impl RecordingWriter {
     }
 
     fn close_current(&mut self) -> Result<(), RecordingError> {
-        if let Some(mut f) = self.file.take() {
-            f.out.flush()?;
-            f.out.get_ref().sync_all()?;
+        let Some(mut f) = self.file.take() else {
+            return Ok(());
+        };
+        f.out.flush()?;
+        f.out.get_ref().sync_all()?;
+        if let Some((mut written, header_len)) = f.written
+            && written.connections != self.header.connections
+            && let Some(path) = self.files.last()
+        {
+            written.connections.clone_from(&self.header.connections);
+            rewrite_header(path, &written, header_len)?;
         }
         Ok(())
     }
+}
+
+/// Replaces the header of a closed file: writes the new header and the old file's records to a
+/// temporary file beside it, syncs it and renames it over the old one, so the file is whole at
+/// every moment. Used when a source learnt connections after the header was written (a capture
+/// discovers them as it reads); a copy at close is cheaper than holding records back.
+fn rewrite_header(
+    path: &Path,
+    header: &RecordingHeader,
+    old_header_len: u64,
+) -> Result<(), RecordingError> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut old = File::open(path)?;
+    old.seek(SeekFrom::Start(old_header_len))?;
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER, File::create(&tmp)?);
+    out.write_all(&header.encode()?)?;
+    io::copy(&mut old, &mut out)?;
+    out.flush()?;
+    out.get_ref().sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }
 
 /// `dir/name.pnr` → `dir/name.00003.pnr`.
