@@ -82,9 +82,13 @@ fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     // Ctrl-C asks the feed to end the stream; the marker then drains every stage, so the report
-    // still comes out. A second Ctrl-C while draining is the same request.
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing the Ctrl-C handler")?;
+    // still comes out. A second Ctrl-C while draining exits at once.
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+    })
+    .context("installing the Ctrl-C handler")?;
     let report = replay::run(&settings, stop, Console::INTERACTIVE)?;
     print!("{}", report.table());
     if let Some(path) = &settings.report.json {
