@@ -14,12 +14,31 @@ use crate::config::{Override, Overrides};
 /// latency histograms. `pinion replay` with no arguments runs the built-in main job: the
 /// embedded configs/replay.toml on the built-in synthetic market.
 #[derive(Debug, Parser)]
-#[command(name = "pinion", version, about, long_about)]
+#[command(name = "pinion", version, about, long_about, after_long_help = CONFIG_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The config's shape, for `--help`; `pinion config --show` prints every key with its default.
+const CONFIG_HELP: &str = "\
+Config (TOML; unknown keys are errors; `pinion config --show` prints every key, documented):
+  [input]          source (\"synthetic\" or a recording), venue, max_records, data_dir
+  [pacing]         mode (max | paced), speed, rate
+  [synthetic]      seed, records, interval_ns
+  [placement]      mode (1 | 2 | 4 | custom), cores, wait (busy-spin | spin-then-yield | park),
+                   spins, park_timeout_us, [[placement.threads]] name, core, wait, stages
+  [rings]          capacity
+  [runtime]        mlockall, realtime_priority, progress
+  [strategy]       kind, levels, threshold, order_qty, stale_after_ms
+  [risk]           max_order_qty, max_notional, max_position, max_open_orders,
+                   orders_per_second, order_burst, price_band_bps
+  [gateway]        venue (sim), latency_us
+  [[instrument]]   venue, symbol, tick_size, step_size, qty_decimals, px_decimals
+  [[exchange_info]] venue, path, optional, qty_decimals
+  [report]         json, hgrm_dir
+Flags override keys; `--set key=value` overrides any key.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
