@@ -130,6 +130,7 @@ struct FeedCounts {
     frames: u64,
     events: u64,
     resyncs: u64,
+    http: u64,
     unknown_venue: u64,
     source_errors: u64,
     consecutive_errors: u32,
@@ -354,6 +355,12 @@ fn handle(
         out.queue(MarketMsg::Resync { conn: rec.conn, t0 });
         return;
     }
+    if rec.kind == RecordKind::Http {
+        // Instrument lists and other REST answers were read at start-up; nothing here for the
+        // book (and their connection need not have a venue: one REST client serves several).
+        counts.http += 1;
+        return;
+    }
     let Some(ctx) = conns.get(rec.conn) else {
         counts.unknown_venue += 1;
         return;
@@ -417,6 +424,7 @@ impl Stage for FeedStage {
             ("frames", c.frames),
             ("events", c.events),
             ("resync_records", c.resyncs),
+            ("http_records", c.http),
             ("unknown_venue", c.unknown_venue),
             ("source_errors", c.source_errors),
             ("stopped_early", c.stopped_early),
@@ -426,13 +434,20 @@ impl Stage for FeedStage {
             ("sent", self.out.sent()),
             ("backpressure", self.out.backpressure()),
         ];
-        r.histograms = vec![
-            std::mem::replace(&mut self.service, NamedHistogram::new("feed.service")),
-            std::mem::replace(
+        r.histograms = vec![std::mem::replace(
+            &mut self.service,
+            NamedHistogram::new("feed.service"),
+        )];
+        if !self.pacer.is_max() {
+            r.histograms.push(std::mem::replace(
                 &mut self.lateness,
                 NamedHistogram::new("feed.release_lateness"),
-            ),
-        ];
+            ));
+        }
+        if let Some(e) = &self.last_source_error {
+            // Once, at the end: the counters say how many, this says what the last one was.
+            eprintln!("feed: {} source errors; the last: {e}", c.source_errors);
+        }
         r
     }
 }
