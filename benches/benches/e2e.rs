@@ -106,13 +106,28 @@ fn main() {
         "binance/spot-btcusdt-20240808.hbt.gz",
         "binance/usdm-btcusdt-20240808.hbt.gz",
     ];
-    let paths: Vec<(String, PathBuf)> = files
+    let mut paths: Vec<(String, PathBuf)> = files
         .iter()
         .filter_map(|f| pinion_feed::testdata::require(f).map(|p| ((*f).to_owned(), p)))
         .collect();
     if paths.is_empty() {
         println!("e2e: no recordings found; nothing to measure");
         return;
+    }
+    // The same recordings converted to pinion's own format: the pipeline without gzip and line
+    // splitting in front of it.
+    let pnr_dir = std::env::temp_dir().join(format!("pinion-e2e-{}", std::process::id()));
+    if full && std::fs::create_dir_all(&pnr_dir).is_ok() {
+        let originals: Vec<(String, PathBuf)> = paths.clone();
+        for (name, path) in originals {
+            let stem = name.replace('/', "_").replace(".hbt.gz", "");
+            let out = pnr_dir.join(format!("{stem}.pnr"));
+            let s = settings(&path, &[]);
+            match replay::convert_recording(&s, &path, &out) {
+                Ok(_) => paths.push((format!("{name} (as .pnr)"), out)),
+                Err(e) => println!("e2e: could not convert {name}: {e}"),
+            }
+        }
     }
     if !full {
         // A smoke run: one fused replay of the first recording, so the harness is exercised.
@@ -128,7 +143,7 @@ fn main() {
     println!();
     println!("throughput, pacing max (median of {RUNS} runs; baseline = reader + decoder alone)");
     println!(
-        "{:<40} {:>9} {:<16} {:>14} {:>14} {:>9}",
+        "{:<50} {:>9} {:<16} {:>14} {:>14} {:>9}",
         "recording", "placement", "wait", "records/s", "baseline/s", "ratio"
     );
     for (name, path) in &paths {
@@ -152,7 +167,7 @@ fn main() {
                     .collect(),
             );
             println!(
-                "{name:<40} {placement:>9} {wait:<16} {rate:>14.0} {base:>14.0} {:>9.2}",
+                "{name:<50} {placement:>9} {wait:<16} {rate:>14.0} {base:>14.0} {:>9.2}",
                 rate / base
             );
         }
@@ -173,7 +188,7 @@ fn main() {
         "dec p99"
     );
     let hgrm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-hgrm");
-    for (name, path) in &paths {
+    for (name, path) in paths.iter().filter(|(n, _)| !n.ends_with("(as .pnr)")) {
         for wait in ["busy-spin", "spin-then-yield"] {
             let rate = PACED_RATE.to_string();
             let s = settings(
@@ -207,4 +222,5 @@ fn main() {
     }
     println!();
     println!("histograms: {}", hgrm.display());
+    let _ = std::fs::remove_dir_all(&pnr_dir);
 }
