@@ -27,6 +27,9 @@ use crate::latency::NamedHistogram;
 use crate::progress::ProgressCounters;
 use crate::runtime::{Progress, Stage, StageReport, now_ns};
 
+/// Records read per poll at most.
+const READ_BATCH: usize = 32;
+
 /// Source errors in a row after which the stream is ended.
 pub const MAX_CONSECUTIVE_SOURCE_ERRORS: u32 = 64;
 
@@ -401,15 +404,20 @@ impl Stage for FeedStage {
             self.out.flush(now_ns());
             return Progress::Busy;
         }
-        if self.stop.load(Ordering::Relaxed)
-            || (self.max_records != 0 && self.counts.records >= self.max_records)
-        {
+        // Several records per poll while they are due and the ring takes them: on a shared
+        // thread the other stages then work through batches, not one record per round.
+        for _ in 0..READ_BATCH {
             if self.stop.load(Ordering::Relaxed) {
                 self.counts.stopped_early = 1;
+                self.end();
+            } else if self.max_records != 0 && self.counts.records >= self.max_records {
+                self.end();
+            } else {
+                self.read_next();
             }
-            self.end();
-        } else {
-            self.read_next();
+            if self.ended || self.held.kind.is_some() || !self.out.flush(now_ns()) {
+                break;
+            }
         }
         self.out.flush(now_ns());
         Progress::Busy
