@@ -233,6 +233,7 @@ impl Stage for StrategyStage {
                 break;
             };
             did = true;
+            let intents_before = self.counts.intents;
             let start = now_ns();
             self.hop_book.record_between(t_exit, start);
             match msg {
@@ -245,7 +246,8 @@ impl Stage for StrategyStage {
             }
             let end = now_ns();
             self.service.record_between(start, end);
-            if !self.out.flush(end) || self.ended {
+            // An order goes to the gateway now, not after the rest of the batch.
+            if !self.out.flush(end) || self.ended || self.counts.intents != intents_before {
                 break;
             }
         }
