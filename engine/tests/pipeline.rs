@@ -415,3 +415,46 @@ fn multi_symbol_books_all_sync() {
         assert_eq!((b.counters.snapshots, b.counters.gaps), (1, 0));
     }
 }
+
+#[test]
+fn shipped_configs_are_valid_and_custom_placement_runs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("configs dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let config = Config::parse(&text, &name).unwrap_or_else(|e| panic!("{e}"));
+        // Validated against 2 cores: the CI machine's.
+        let s = config
+            .validate_for(&name, 2, &pinion_feed::testdata::data_dir())
+            .unwrap_or_else(|e| panic!("{e}"));
+        checked += 1;
+        if s.placement.label == "custom" {
+            let mut o = Overrides::default();
+            o.push(Override::string("pacing.mode", "max"));
+            o.push(Override::value("synthetic.records", 5_000));
+            // Busy-spinning on a shared test machine wastes a core; the shape is what counts.
+            o.push(Override::string("placement.threads[0].wait", "park"));
+            let s = Config::parse_with(&text, &name, &o)
+                .expect("parses")
+                .validate_for(&name, 2, &pinion_feed::testdata::data_dir())
+                .expect("valid");
+            let report = run(&s);
+            assert_eq!(report.counter("feed", "records"), 5_002);
+            assert_eq!(report.run.placement.threads.len(), 2);
+        }
+    }
+    assert!(
+        checked >= 2,
+        "only {checked} configs found in {}",
+        dir.display()
+    );
+}
