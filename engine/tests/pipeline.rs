@@ -458,3 +458,59 @@ fn shipped_configs_are_valid_and_custom_placement_runs() {
         dir.display()
     );
 }
+
+#[test]
+fn reconnect_record_resyncs_the_connections_books() {
+    use pinion_feed::recording::{RecordingHeader, RecordingWriter, Rotation};
+    let Some(path) = pinion_feed::testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    // The spot recording with a reconnect of its connection half-way through, and no new
+    // snapshot after it: the book must leave Live and wait for one.
+    let dir = std::env::temp_dir().join(format!("pinion-reconnect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let pnr = dir.join("reconnect.pnr");
+    let mut source = replay::open_source(&path).expect("opens");
+    let mut header = RecordingHeader::new("reconnect test", 0);
+    header.connections = source.connections().to_vec();
+    let mut writer = RecordingWriter::create(&pnr, header, Rotation::NONE).expect("writer");
+    let mut n = 0u64;
+    while let Some(rec) = source.next_record().expect("reads") {
+        n += 1;
+        if n == 20_000 {
+            writer
+                .write_parts(
+                    rec.t_recv,
+                    rec.conn,
+                    RecordKind::Connect,
+                    b"wss://stream.binance.com",
+                    b"",
+                )
+                .expect("write");
+        }
+        writer.write(&rec).expect("write");
+    }
+    writer.finish().expect("finish");
+
+    let s = settings(&[
+        ("input.source", &pnr.to_string_lossy()),
+        ("input.venue", "binance-spot"),
+        ("placement.mode", "2"),
+        ("placement.wait", "park"),
+    ]);
+    let reference = reference(&s);
+    let report = run(&s);
+    check(&report, &reference, "recording with a reconnect");
+    assert_eq!(report.counter("feed", "resync_records"), 1);
+    let b = &report.books[0];
+    assert_eq!(b.counters.resyncs, 1);
+    assert_eq!(
+        b.state,
+        pinion_book::SyncState::AwaitingSnapshot {
+            reason: pinion_book::ResyncReason::Reconnect
+        }
+    );
+    // Views after the reconnect say the book is not synced, so nothing is traded on it.
+    assert!(report.counter("strategy", "views") < 3_449);
+    let _ = std::fs::remove_dir_all(&dir);
+}
