@@ -40,6 +40,9 @@ pub struct GatewayStage {
     out: Outbox<ExecReport>,
     /// Indexed by instrument id.
     venues: Vec<Option<SimVenue>>,
+    /// The ids that have a venue: polled for reports on every round, so the registry's size
+    /// (thousands of instruments from an exchange list) costs nothing here.
+    active: Vec<usize>,
     progress: Arc<ProgressCounters>,
     counts: GatewayCounts,
     ended: bool,
@@ -86,10 +89,17 @@ impl GatewayStage {
                 venues[usize::from(id.0)] = Some(SimVenue::new(id, spec, config));
             }
         }
+        let active = venues
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_some())
+            .map(|(i, _)| i)
+            .collect();
         Self {
             input,
             out,
             venues,
+            active,
             progress,
             counts: GatewayCounts::default(),
             ended: false,
@@ -145,15 +155,18 @@ impl GatewayStage {
     fn collect_reports(&mut self, now: u64) {
         let Self {
             venues,
+            active,
             out,
             counts,
             ..
         } = self;
-        for venue in venues.iter_mut().flatten() {
-            venue.poll(now, |rep| {
-                counts.reports += 1;
-                out.queue(rep);
-            });
+        for &i in active.iter() {
+            if let Some(venue) = venues[i].as_mut() {
+                venue.poll(now, |rep| {
+                    counts.reports += 1;
+                    out.queue(rep);
+                });
+            }
         }
     }
 }
