@@ -127,6 +127,8 @@ pub(super) struct Replay {
     events: VecDeque<Yield>,
     /// Directions with bytes to decode (at most the two of one connection at a time).
     ready: ArrayVec<(usize, usize), 4>,
+    /// Capture time of the latest packet.
+    t_last_packet: u64,
 }
 
 impl Replay {
@@ -139,12 +141,14 @@ impl Replay {
             flows: HashMap::new(),
             events: VecDeque::with_capacity(16),
             ready: ArrayVec::new(),
+            t_last_packet: 0,
         }
     }
 
     /// Reassembles one captured packet's TCP payload and marks its direction ready.
     pub(super) fn on_packet(&mut self, t_ns: u64, link_type: LinkType, frame: &[u8]) {
         self.stats.packets += 1;
+        self.t_last_packet = t_ns;
         let seg = match link::tcp_segment(link_type, frame) {
             Ok(seg) => seg,
             Err(skip) => {
@@ -466,7 +470,7 @@ impl Replay {
     }
 
     /// The capture ended: a direction with a hole, or whose peer acknowledged bytes the capture
-    /// never held, ends with a gap.
+    /// never held, ends with a gap, stamped with the capture's last packet time.
     pub(super) fn finish(&mut self) {
         for c in 0..self.conns.len() {
             for h in 0..2 {
@@ -477,8 +481,7 @@ impl Replay {
                 let missed = half.reasm.has_hole()
                     || half.peer_ack.is_some_and(|a| half.reasm.acked_beyond(a));
                 if missed {
-                    let t = half.t_last;
-                    self.lose(c, h, t);
+                    self.lose(c, h, self.t_last_packet);
                 }
             }
         }
