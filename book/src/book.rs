@@ -1,0 +1,354 @@
+//! [`OrderBook`]: the fixed-array L2 book of one instrument.
+//!
+//! Two [`BookSide`]s, each a window of `2^k` ticks with an occupancy bitset and a bounded sorted
+//! overflow (see [`crate::side`] for the layout and its invariants). Prices are turned into tick
+//! indices with the instrument's tick once, on the way in, and back on the way out; the book
+//! itself works on integers only.
+//!
+//! All memory is allocated by [`OrderBook::new`]; applying levels, committing, re-centring and
+//! every query allocate nothing.
+
+use pinion_feed::{InstrumentSpec, Level, Px, Qty, Side};
+
+use crate::error::BookError;
+use crate::side::{BookSide, SideLevels};
+use crate::view::{BookView, L2Book};
+
+/// The largest tick index the book accepts, in magnitude. Far beyond any real price, and small
+/// enough that window arithmetic on keys never overflows.
+pub const MAX_TICK: i64 = 1 << 60;
+
+/// Start-up settings of an [`OrderBook`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookConfig {
+    /// Ticks covered by each side's window: a power of two from 64 to 2^24. Memory per side is
+    /// about 8 bytes per tick.
+    pub window_ticks: usize,
+    /// Levels per side the overflow holds for prices outside the window.
+    pub overflow_levels: usize,
+}
+
+impl BookConfig {
+    /// The default window: 2^16 ticks per side (512 KiB of quantities). At a 0.01 tick that is
+    /// ±655 price units around the touch, wider than Binance's 1000-level snapshots of BTCUSDT.
+    pub const DEFAULT_WINDOW_TICKS: usize = 1 << 16;
+    /// The default overflow: 4096 levels per side.
+    pub const DEFAULT_OVERFLOW_LEVELS: usize = 4096;
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), BookError> {
+        let w = self.window_ticks;
+        if !w.is_power_of_two() || !(64..=1 << 24).contains(&w) {
+            return Err(BookError::BadWindow(w));
+        }
+        if !(1..=1 << 20).contains(&self.overflow_levels) {
+            return Err(BookError::BadOverflow(self.overflow_levels));
+        }
+        Ok(())
+    }
+}
+
+impl Default for BookConfig {
+    fn default() -> Self {
+        Self {
+            window_ticks: Self::DEFAULT_WINDOW_TICKS,
+            overflow_levels: Self::DEFAULT_OVERFLOW_LEVELS,
+        }
+    }
+}
+
+/// Counters of the book's housekeeping, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BookStats {
+    /// Levels lost (bids, asks) because the overflow was full.
+    pub dropped: [u64; 2],
+    /// Window moves (bids, asks).
+    pub recentres: [u64; 2],
+    /// Levels now held in the overflow (bids, asks).
+    pub in_overflow: [usize; 2],
+}
+
+/// The fixed-array L2 book of one instrument. See the module docs.
+#[derive(Debug, Clone)]
+pub struct OrderBook {
+    bids: BookSide,
+    asks: BookSide,
+    /// The tick size in raw price units.
+    tick: i64,
+    config: BookConfig,
+}
+
+impl OrderBook {
+    /// An empty book for `spec`'s instrument. Allocates all its memory here.
+    pub fn new(spec: &InstrumentSpec, config: BookConfig) -> Result<Self, BookError> {
+        Self::with_tick(spec.tick, config)
+    }
+
+    /// An empty book for prices on a grid of `tick` raw units.
+    pub fn with_tick(tick: Px, config: BookConfig) -> Result<Self, BookError> {
+        config.validate()?;
+        if tick.0 <= 0 {
+            return Err(BookError::BadTick);
+        }
+        Ok(Self {
+            bids: BookSide::new(config.window_ticks, config.overflow_levels),
+            asks: BookSide::new(config.window_ticks, config.overflow_levels),
+            tick: tick.0,
+            config,
+        })
+    }
+
+    /// The settings the book was built with.
+    pub fn config(&self) -> BookConfig {
+        self.config
+    }
+
+    #[inline]
+    fn side(&self, side: Side) -> &BookSide {
+        match side {
+            Side::Bid => &self.bids,
+            Side::Ask => &self.asks,
+        }
+    }
+
+    /// The side's ordering key of `px`: the tick index, negated for asks so that a higher key
+    /// is always a better level.
+    #[inline]
+    fn key(&self, side: Side, px: Px) -> Result<i64, BookError> {
+        let t = if self.tick == 1 {
+            px.0
+        } else {
+            if px.0.rem_euclid(self.tick) != 0 {
+                return Err(BookError::OffTick(px));
+            }
+            px.0.div_euclid(self.tick)
+        };
+        if !(-MAX_TICK..=MAX_TICK).contains(&t) {
+            return Err(BookError::PriceOutOfRange(px));
+        }
+        Ok(match side {
+            Side::Bid => t,
+            Side::Ask => -t,
+        })
+    }
+
+    #[inline]
+    fn px(&self, side: Side, key: i64) -> Px {
+        let t = match side {
+            Side::Bid => key,
+            Side::Ask => -key,
+        };
+        Px(t * self.tick)
+    }
+
+    /// The quantity at `px` on `side` (zero when there is no level there).
+    pub fn qty_at(&self, side: Side, px: Px) -> Qty {
+        match self.key(side, px) {
+            Ok(k) => Qty(self.side(side).qty_at(k)),
+            Err(_) => Qty::ZERO,
+        }
+    }
+
+    /// Housekeeping counters.
+    pub fn stats(&self) -> BookStats {
+        BookStats {
+            dropped: [self.bids.dropped(), self.asks.dropped()],
+            recentres: [self.bids.recentres(), self.asks.recentres()],
+            in_overflow: [self.bids.overflow_len(), self.asks.overflow_len()],
+        }
+    }
+
+    /// Levels lost on both sides because an overflow was full. Non-zero means the book lacks
+    /// some levels far from the touch.
+    pub fn dropped_levels(&self) -> u64 {
+        self.bids.dropped() + self.asks.dropped()
+    }
+
+    /// The price range `[low, high]` the window of `side` covers now, if it is anchored.
+    pub fn window_prices(&self, side: Side) -> Option<(Px, Px)> {
+        let (lo, hi) = self.side(side).window()?;
+        let (a, b) = (self.px(side, lo), self.px(side, hi - 1));
+        Some((a.min(b), a.max(b)))
+    }
+}
+
+/// The levels of one side of an [`OrderBook`], best first.
+#[derive(Debug, Clone)]
+pub struct Levels<'a> {
+    inner: SideLevels<'a>,
+    book: &'a OrderBook,
+    side: Side,
+}
+
+impl Iterator for Levels<'_> {
+    type Item = Level;
+
+    #[inline]
+    fn next(&mut self) -> Option<Level> {
+        self.inner.next().map(|(k, q)| Level {
+            px: self.book.px(self.side, k),
+            qty: Qty(q),
+        })
+    }
+}
+
+impl BookView for OrderBook {
+    #[inline]
+    fn best(&self, side: Side) -> Option<Level> {
+        self.side(side).best().map(|(k, q)| Level {
+            px: self.px(side, k),
+            qty: Qty(q),
+        })
+    }
+
+    #[inline]
+    fn levels(&self, side: Side) -> impl Iterator<Item = Level> + '_ {
+        Levels {
+            inner: self.side(side).iter(),
+            book: self,
+            side,
+        }
+    }
+
+    #[inline]
+    fn len(&self, side: Side) -> usize {
+        self.side(side).len()
+    }
+}
+
+impl L2Book for OrderBook {
+    #[inline]
+    fn set_level(&mut self, side: Side, px: Px, qty: Qty) -> Result<(), BookError> {
+        if qty.0 < 0 {
+            return Err(BookError::NegativeQty);
+        }
+        let key = self.key(side, px)?;
+        match side {
+            Side::Bid => self.bids.set(key, qty.0),
+            Side::Ask => self.asks.set(key, qty.0),
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.bids.clear();
+        self.asks.clear();
+    }
+
+    #[inline]
+    fn commit(&mut self) {
+        self.bids.maintain();
+        self.asks.maintain();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pinion_feed::Venue;
+
+    fn book(tick: &str) -> OrderBook {
+        let spec = InstrumentSpec::new(Venue::BinanceSpot, "TEST", tick, "0.001").unwrap();
+        OrderBook::new(
+            &spec,
+            BookConfig {
+                window_ticks: 256,
+                overflow_levels: 64,
+            },
+        )
+        .unwrap()
+    }
+
+    fn lv(px: i64, qty: i64) -> Level {
+        Level {
+            px: Px(px),
+            qty: Qty(qty),
+        }
+    }
+
+    #[test]
+    fn bids_descend_and_asks_ascend() {
+        let mut b = book("0.01");
+        for (px, q) in [(100, 1), (102, 2), (101, 3)] {
+            b.set_level(Side::Bid, Px(px), Qty(q)).unwrap();
+        }
+        for (px, q) in [(105, 1), (103, 2), (104, 3)] {
+            b.set_level(Side::Ask, Px(px), Qty(q)).unwrap();
+        }
+        let bids: Vec<Level> = b.levels(Side::Bid).collect();
+        let asks: Vec<Level> = b.levels(Side::Ask).collect();
+        assert_eq!(bids, [lv(102, 2), lv(101, 3), lv(100, 1)]);
+        assert_eq!(asks, [lv(103, 2), lv(104, 3), lv(105, 1)]);
+        assert_eq!(b.best_bid(), Some(lv(102, 2)));
+        assert_eq!(b.best_ask(), Some(lv(103, 2)));
+        assert_eq!(b.qty_at(Side::Ask, Px(104)), Qty(3));
+        assert_eq!(b.qty_at(Side::Ask, Px(106)), Qty(0));
+    }
+
+    #[test]
+    fn non_unit_tick_maps_prices_and_refuses_off_grid() {
+        // Tick 0.5 at one decimal: raw tick 5.
+        let mut b = book("0.5");
+        b.set_level(Side::Bid, Px(1005), Qty(1)).unwrap();
+        assert_eq!(
+            b.set_level(Side::Bid, Px(1007), Qty(1)),
+            Err(BookError::OffTick(Px(1007)))
+        );
+        assert_eq!(b.best_bid(), Some(lv(1005, 1)));
+        assert_eq!(
+            b.set_level(Side::Ask, Px(1010), Qty(-1)),
+            Err(BookError::NegativeQty)
+        );
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        let tick = Px(1);
+        for w in [0, 63, 100, 1 << 25] {
+            let c = BookConfig {
+                window_ticks: w,
+                overflow_levels: 8,
+            };
+            assert_eq!(
+                OrderBook::with_tick(tick, c).err(),
+                Some(BookError::BadWindow(w))
+            );
+        }
+        let c = BookConfig {
+            window_ticks: 64,
+            overflow_levels: 0,
+        };
+        assert_eq!(
+            OrderBook::with_tick(tick, c).err(),
+            Some(BookError::BadOverflow(0))
+        );
+        assert_eq!(
+            OrderBook::with_tick(Px(0), BookConfig::default()).err(),
+            Some(BookError::BadTick)
+        );
+    }
+
+    #[test]
+    fn commit_recentres_when_the_price_runs_away() {
+        let mut b = book("0.01");
+        b.set_level(Side::Bid, Px(10_000), Qty(1)).unwrap();
+        b.set_level(Side::Bid, Px(9_990), Qty(2)).unwrap();
+        b.set_level(Side::Ask, Px(10_001), Qty(1)).unwrap();
+        b.commit();
+        // The market jumps 1000 ticks: new levels land in the overflow first.
+        b.set_level(Side::Bid, Px(11_000), Qty(5)).unwrap();
+        b.set_level(Side::Ask, Px(11_001), Qty(6)).unwrap();
+        b.set_level(Side::Ask, Px(10_001), Qty(0)).unwrap();
+        assert_eq!(b.best_bid(), Some(lv(11_000, 5)));
+        assert_eq!(b.best_ask(), Some(lv(11_001, 6)));
+        b.commit();
+        let (lo, hi) = b.window_prices(Side::Bid).unwrap();
+        assert!(lo <= Px(11_000) && Px(11_000) <= hi);
+        let (lo, hi) = b.window_prices(Side::Ask).unwrap();
+        assert!(lo <= Px(11_001) && Px(11_001) <= hi);
+        let bids: Vec<Level> = b.levels(Side::Bid).collect();
+        assert_eq!(bids, [lv(11_000, 5), lv(10_000, 1), lv(9_990, 2)]);
+        assert_eq!(b.stats().in_overflow, [2, 0]);
+        assert_eq!(b.dropped_levels(), 0);
+    }
+}

@@ -1,0 +1,148 @@
+//! [`BookSnapshot`]: the top `K` levels of a book, as the book stage sends them to the
+//! strategy stage over a ring.
+//!
+//! Fixed-size, `Copy` and `#[repr(C)]` so a ring slot holds it by value. It carries the `t0` of
+//! the event that produced it, so tick-to-trade is measured from the frame's arrival, and the
+//! `synced` flag, so a strategy never trades on a book the sync machine knows is wrong.
+
+use pinion_feed::{InstrumentId, Level, Side};
+
+use crate::view::BookView;
+
+/// The number of levels per side in the default snapshot.
+pub const DEFAULT_SNAPSHOT_DEPTH: usize = 10;
+
+/// The top `K` levels per side of one instrument's book. See the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct BookSnapshot<const K: usize = DEFAULT_SNAPSHOT_DEPTH> {
+    /// The venue's update id of the last message applied (`u`, Bybit `u`).
+    pub last_update_id: u64,
+    /// The `t0` of the event that produced this snapshot (engine monotonic ns).
+    pub t0: u64,
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// Whether the book was in sync with the venue when this was taken.
+    pub synced: bool,
+    /// How many of `bids` are used.
+    pub n_bids: u8,
+    /// How many of `asks` are used.
+    pub n_asks: u8,
+    /// The best bids, best first.
+    pub bids: [Level; K],
+    /// The best asks, best first.
+    pub asks: [Level; K],
+}
+
+impl<const K: usize> BookSnapshot<K> {
+    /// An empty, unsynced snapshot.
+    pub const EMPTY: Self = Self {
+        last_update_id: 0,
+        t0: 0,
+        instrument: InstrumentId(0),
+        synced: false,
+        n_bids: 0,
+        n_asks: 0,
+        bids: [Level {
+            px: pinion_feed::Px(0),
+            qty: pinion_feed::Qty(0),
+        }; K],
+        asks: [Level {
+            px: pinion_feed::Px(0),
+            qty: pinion_feed::Qty(0),
+        }; K],
+    };
+
+    /// Takes the top `K` levels of `book`. `K` must be at most 255 (the counts are `u8`).
+    pub fn capture<B: BookView + ?Sized>(
+        book: &B,
+        instrument: InstrumentId,
+        last_update_id: u64,
+        t0: u64,
+        synced: bool,
+    ) -> Self {
+        const {
+            assert!(
+                K <= u8::MAX as usize,
+                "a snapshot holds at most 255 levels a side"
+            )
+        };
+        let mut s = Self::EMPTY;
+        s.instrument = instrument;
+        s.last_update_id = last_update_id;
+        s.t0 = t0;
+        s.synced = synced;
+        s.n_bids = book.top_levels(Side::Bid, &mut s.bids) as u8;
+        s.n_asks = book.top_levels(Side::Ask, &mut s.asks) as u8;
+        s
+    }
+
+    /// The used bid levels, best first.
+    pub fn bids(&self) -> &[Level] {
+        &self.bids[..usize::from(self.n_bids).min(K)]
+    }
+
+    /// The used ask levels, best first.
+    pub fn asks(&self) -> &[Level] {
+        &self.asks[..usize::from(self.n_asks).min(K)]
+    }
+
+    /// The best bid.
+    pub fn best_bid(&self) -> Option<Level> {
+        self.bids().first().copied()
+    }
+
+    /// The best ask.
+    pub fn best_ask(&self) -> Option<Level> {
+        self.asks().first().copied()
+    }
+}
+
+impl<const K: usize> Default for BookSnapshot<K> {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{L2Book, ReferenceBook};
+    use pinion_feed::{Px, Qty};
+
+    #[test]
+    fn snapshot_size_is_pinned() {
+        // 16-byte header (two u64) + 8 bytes of small fields, then 2 × K levels of 16 bytes.
+        assert_eq!(std::mem::size_of::<BookSnapshot>(), 24 + 2 * 10 * 16);
+        assert_eq!(std::mem::size_of::<BookSnapshot<1>>(), 24 + 2 * 16);
+    }
+
+    #[test]
+    fn capture_takes_the_top_levels() {
+        let mut b = ReferenceBook::with_tick(Px(1)).unwrap();
+        for i in 0..15 {
+            b.set_level(Side::Bid, Px(100 - i), Qty(1 + i)).unwrap();
+        }
+        b.set_level(Side::Ask, Px(101), Qty(7)).unwrap();
+        let s: BookSnapshot = BookSnapshot::capture(&b, InstrumentId(3), 42, 99, true);
+        assert_eq!((s.n_bids, s.n_asks), (10, 1));
+        assert_eq!(
+            s.bids()[9],
+            Level {
+                px: Px(91),
+                qty: Qty(10)
+            }
+        );
+        assert_eq!(
+            s.best_ask(),
+            Some(Level {
+                px: Px(101),
+                qty: Qty(7)
+            })
+        );
+        assert_eq!(
+            (s.instrument, s.last_update_id, s.t0, s.synced),
+            (InstrumentId(3), 42, 99, true)
+        );
+    }
+}
