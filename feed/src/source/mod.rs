@@ -1,6 +1,208 @@
 //! Sources of [`crate::RawRecord`]s: recordings in the formats found in the wild, and packet
 //! captures.
+//!
+//! [`open`] picks the reader for a file from its name, so the engine can take any recording as
+//! `--input FILE`. The small helpers here are shared by the line-based readers: exact decimal
+//! seconds to nanoseconds (never through `f64`), venue from a file name, and telling a REST
+//! depth snapshot's URL from other REST requests.
 
 pub mod cryptofeed;
 pub mod hbt;
 pub mod pcap;
+
+use std::path::Path;
+
+use crate::error::SourceError;
+use crate::record::FrameSource;
+use crate::venue::Venue;
+
+/// Opens a recording or capture, choosing the reader from the file name:
+///
+/// | name ends with | reader |
+/// |---|---|
+/// | `.hbt.gz` | [`hbt::HbtReader`] (venue from the `spot-`/`usdm-`/`coinm-` prefix) |
+/// | `.cryptofeed.ws` | [`cryptofeed::CryptofeedTextReader`] (with the `.cryptofeed.http` beside it, if any) |
+/// | `.cryptofeed.jsonl.zst` | [`cryptofeed::CryptofeedJsonlReader`] |
+/// | `.pnr` | pinion's own recording format (not wired here yet) |
+/// | `.pcap`, `.pcapng` | capture replay (not wired here yet) |
+pub fn open(path: &Path) -> Result<Box<dyn FrameSource + Send>, SourceError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.ends_with(".hbt.gz") {
+        Ok(Box::new(hbt::HbtReader::open(path)?))
+    } else if name.ends_with(".cryptofeed.ws") {
+        Ok(Box::new(cryptofeed::CryptofeedTextReader::open(path)?))
+    } else if name.ends_with(".cryptofeed.jsonl.zst") {
+        Ok(Box::new(cryptofeed::CryptofeedJsonlReader::open(path)?))
+    } else if name.ends_with(".pnr") {
+        Err(unsupported(
+            "pnr",
+            "pinion recordings are not wired into open() yet",
+        ))
+    } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+        Err(unsupported(
+            "pcap",
+            "packet captures are not wired into open() yet",
+        ))
+    } else {
+        Err(unsupported(
+            "input",
+            "unknown file type (expected .hbt.gz, .cryptofeed.ws, .cryptofeed.jsonl.zst, .pnr, .pcap or .pcapng)",
+        ))
+    }
+}
+
+fn unsupported(format: &'static str, what: &str) -> SourceError {
+    SourceError::Format {
+        format,
+        position: 0,
+        what: what.to_owned(),
+    }
+}
+
+/// The venue a recording's file name starts with: `spot-` (Binance Spot), `usdm-` (Binance USD-M),
+/// `coinm-` (Binance COIN-M), as the hbt recordings are named.
+pub fn venue_from_file_name(path: &Path) -> Option<Venue> {
+    let name = path.file_name()?.to_str()?;
+    if name.starts_with("spot-") {
+        Some(Venue::BinanceSpot)
+    } else if name.starts_with("usdm-") {
+        Some(Venue::BinanceUsdm)
+    } else if name.starts_with("coinm-") {
+        Some(Venue::BinanceCoinm)
+    } else {
+        None
+    }
+}
+
+/// Whether a REST request URL asks for an order book depth snapshot (Binance `/api/v3/depth`,
+/// `/fapi/v1/depth`, `/dapi/v1/depth`; Bybit `/v5/market/orderbook`), whose response a book syncs
+/// from, rather than some other REST resource.
+pub fn is_depth_snapshot_url(url: &[u8]) -> bool {
+    let path_end = url.iter().position(|&c| c == b'?').unwrap_or(url.len());
+    let path = &url[..path_end];
+    [
+        &b"/api/v3/depth"[..],
+        b"/fapi/v1/depth",
+        b"/dapi/v1/depth",
+        b"/v5/market/orderbook",
+    ]
+    .iter()
+    .any(|p| path.ends_with(p))
+}
+
+/// Decimal seconds since the epoch (`1633998512.0633569`) as nanoseconds, exactly from the
+/// digits. Digits past the ninth decimal are dropped (the time is truncated to the ns). `None` for
+/// anything but `digits(.digits)?` or a time past `u64` ns.
+pub fn seconds_to_ns(text: &[u8]) -> Option<u64> {
+    let (int, frac) = match text.iter().position(|&c| c == b'.') {
+        Some(dot) => (&text[..dot], &text[dot + 1..]),
+        None => (text, &[][..]),
+    };
+    if text.contains(&b'.') && frac.is_empty() {
+        return None;
+    }
+    let secs = parse_u64(int)?;
+    let mut ns: u64 = 0;
+    for i in 0..9 {
+        let d = match frac.get(i) {
+            Some(c) if c.is_ascii_digit() => u64::from(c - b'0'),
+            Some(_) => return None,
+            None => 0,
+        };
+        ns = ns * 10 + d;
+    }
+    if !frac.iter().skip(9).all(u8::is_ascii_digit) {
+        return None;
+    }
+    secs.checked_mul(1_000_000_000)?.checked_add(ns)
+}
+
+/// A non-empty string of ASCII digits as a `u64`; `None` when empty, not digits, or too large.
+pub(crate) fn parse_u64(text: &[u8]) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    text.iter().try_fold(0u64, |acc, &c| {
+        if c.is_ascii_digit() {
+            acc.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// A line without its `\n` or `\r\n` ending.
+pub(crate) fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_convert_exactly() {
+        assert_eq!(
+            seconds_to_ns(b"1633998512.0633569"),
+            Some(1_633_998_512_063_356_900)
+        );
+        assert_eq!(
+            seconds_to_ns(b"1633998511"),
+            Some(1_633_998_511_000_000_000)
+        );
+        assert_eq!(seconds_to_ns(b"1.0000000019"), Some(1_000_000_001));
+        assert_eq!(
+            seconds_to_ns(b"1786310819.5264041"),
+            Some(1_786_310_819_526_404_100)
+        );
+        for bad in [
+            &b""[..],
+            b"1.",
+            b".5",
+            b"1e9",
+            b"-1",
+            b"1.2x",
+            b"99999999999999999999",
+        ] {
+            assert_eq!(seconds_to_ns(bad), None, "{:?}", std::str::from_utf8(bad));
+        }
+    }
+
+    #[test]
+    fn depth_urls_are_recognised() {
+        assert!(is_depth_snapshot_url(
+            b"https://api.binance.com/api/v3/depth?symbol=X&limit=1000"
+        ));
+        assert!(is_depth_snapshot_url(
+            b"https://fapi.binance.com/fapi/v1/depth?symbol=X"
+        ));
+        assert!(is_depth_snapshot_url(
+            b"https://api.bybit.com/v5/market/orderbook?category=linear&symbol=X"
+        ));
+        assert!(!is_depth_snapshot_url(
+            b"https://api.binance.com/api/v3/exchangeInfo"
+        ));
+        assert!(!is_depth_snapshot_url(
+            b"https://api.bybit.com/v5/market/instruments-info?&category=spot"
+        ));
+    }
+
+    #[test]
+    fn file_names_pick_venue_and_reader() {
+        assert_eq!(
+            venue_from_file_name(Path::new("/d/usdm-btcusdt-20240808.hbt.gz")),
+            Some(Venue::BinanceUsdm)
+        );
+        assert_eq!(venue_from_file_name(Path::new("x.hbt.gz")), None);
+        for name in ["a.pnr", "a.pcap", "a.pcapng", "a.txt"] {
+            assert!(matches!(
+                open(Path::new(name)),
+                Err(SourceError::Format { .. })
+            ));
+        }
+    }
+}

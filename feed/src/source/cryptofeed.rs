@@ -1,1 +1,0 @@
-//! Reader for cryptofeed recordings.

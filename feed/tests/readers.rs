@@ -1,0 +1,478 @@
+//! Every reader against the real recordings in `../shared/data` (exact counts from
+//! `data/README.md`, or counted from the files with shell one-liners where the README gives none),
+//! malformed input, and the steady state allocating nothing.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::io::{Cursor, Write};
+use std::path::Path;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use pinion_feed::source::cryptofeed::{CryptofeedJsonlReader, CryptofeedTextReader};
+use pinion_feed::source::hbt::HbtReader;
+use pinion_feed::source::{self, open};
+use pinion_feed::{ConnId, FrameSource, RecordKind, SourceError, Venue, testdata};
+
+/// Counts this thread's allocations, so tests running in parallel do not disturb each other.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_allocation() {
+    // `try_with`: the slot may be gone while the thread is being torn down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
+// `GlobalAlloc` contract holds exactly as it does for `System`; counting touches only a
+// thread-local `Cell` with a const initialiser, which never allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_allocation();
+        // SAFETY: the caller upholds `alloc`'s contract; passed through unchanged.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` through this allocator with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_allocation();
+        // SAFETY: `ptr` came from `System` through this allocator with this layout.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// What a source held, summed up.
+#[derive(Debug, Default)]
+struct Tally {
+    records: u64,
+    kinds: BTreeMap<String, u64>,
+    /// Frames by Binance `stream` or Bybit `topic`.
+    streams: BTreeMap<String, u64>,
+    /// Bybit `orderbook.*` frames by `type`.
+    book_types: BTreeMap<String, u64>,
+    /// `(meta, lastUpdateId)` of each REST snapshot, in order.
+    snapshots: Vec<(String, u64)>,
+    /// `(conn, meta)` of each connect, in order.
+    connects: Vec<(ConnId, String)>,
+    first_t: Option<u64>,
+    last_t: u64,
+    /// Records whose time is below the previous one of the same connection.
+    backwards: u64,
+}
+
+fn tally(src: &mut dyn FrameSource) -> Tally {
+    let mut t = Tally::default();
+    let mut last_by_conn: BTreeMap<ConnId, u64> = BTreeMap::new();
+    while let Some(rec) = src.next_record().expect("the real recordings read cleanly") {
+        t.records += 1;
+        *t.kinds.entry(format!("{:?}", rec.kind)).or_default() += 1;
+        t.first_t.get_or_insert(rec.t_recv);
+        t.last_t = rec.t_recv;
+        let prev = last_by_conn.entry(rec.conn).or_default();
+        if rec.t_recv < *prev {
+            t.backwards += 1;
+        }
+        *prev = rec.t_recv;
+        let meta = String::from_utf8(rec.meta.to_vec()).expect("meta is text");
+        match rec.kind {
+            RecordKind::Frame => {
+                let v: serde_json::Value =
+                    serde_json::from_slice(rec.payload).expect("frames are JSON");
+                let name = v["stream"].as_str().or(v["topic"].as_str()).unwrap_or("?");
+                *t.streams.entry(name.to_owned()).or_default() += 1;
+                if name.starts_with("orderbook.") {
+                    let ty = v["type"].as_str().unwrap_or("?").to_owned();
+                    *t.book_types.entry(ty).or_default() += 1;
+                }
+            }
+            RecordKind::RestSnapshot => {
+                let v: serde_json::Value =
+                    serde_json::from_slice(rec.payload).expect("snapshots are JSON");
+                let id = v["lastUpdateId"].as_u64().expect("Binance snapshot id");
+                t.snapshots.push((meta, id));
+            }
+            RecordKind::Connect => t.connects.push((rec.conn, meta)),
+            _ => {}
+        }
+    }
+    t
+}
+
+fn kinds(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|&(k, n)| (k.to_owned(), n)).collect()
+}
+
+#[test]
+fn binance_spot_hbt_counts_exactly() {
+    let Some(path) = testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    let mut src = open(&path).expect("open by file name");
+    assert_eq!(src.connections().len(), 1);
+    assert_eq!(src.connections()[0].venue, Some(Venue::BinanceSpot));
+    let t = tally(src.as_mut());
+    assert_eq!(t.records, 41_249);
+    assert_eq!(t.kinds, kinds(&[("Frame", 41_248), ("RestSnapshot", 1)]));
+    assert_eq!(
+        t.streams,
+        kinds(&[
+            ("btcusdt@bookTicker", 28_040),
+            ("btcusdt@depth@100ms", 3_451),
+            ("btcusdt@trade", 9_757),
+        ])
+    );
+    assert_eq!(t.snapshots, vec![(String::new(), 50_093_239_218)]);
+    assert_eq!(t.first_t, Some(1_723_161_253_937_085_768));
+    assert_eq!(t.last_t, 1_723_161_599_999_231_384);
+    assert_eq!(t.backwards, 0);
+}
+
+#[test]
+fn binance_usdm_hbt_counts_exactly() {
+    let Some(path) = testdata::require("binance/usdm-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    let mut src = HbtReader::open(&path).expect("open");
+    assert_eq!(src.connections()[0].venue, Some(Venue::BinanceUsdm));
+    let t = tally(&mut src);
+    assert_eq!(t.records, 93_954);
+    assert_eq!(t.kinds, kinds(&[("Frame", 93_953), ("RestSnapshot", 1)]));
+    assert_eq!(
+        t.streams,
+        kinds(&[
+            ("btcusdt@bookTicker", 66_089),
+            ("btcusdt@depth@0ms", 6_551),
+            ("btcusdt@trade", 21_313),
+        ])
+    );
+    assert_eq!(t.snapshots, vec![(String::new(), 5_123_107_852_948)]);
+    assert_eq!(t.first_t, Some(1_723_161_255_030_314_667));
+    assert_eq!(t.last_t, 1_723_161_599_833_492_584);
+    assert_eq!(t.backwards, 0);
+    assert_eq!(src.line_number(), 93_954);
+}
+
+#[test]
+fn cryptofeed_text_capture_merges_ws_and_http() {
+    let Some(path) = testdata::require("binance/spot-multi-20211012.cryptofeed.ws") else {
+        return;
+    };
+    testdata::require("binance/spot-multi-20211012.cryptofeed.http");
+    let mut src = open(&path).expect("open by file name");
+    let conns = src.connections().to_vec();
+    assert_eq!(conns.len(), 2);
+    assert!(conns.iter().all(|c| c.venue == Some(Venue::BinanceSpot)));
+    let t = tally(src.as_mut());
+    // Counted with: tail -n +2 X.cryptofeed.ws | grep -o '"stream":"[^"]*"' | sort | uniq -c
+    assert_eq!(
+        t.streams,
+        kinds(&[
+            ("blzeth@bookTicker", 1),
+            ("blzeth@depth@100ms", 10),
+            ("lrcbtc@aggTrade", 1),
+            ("lrcbtc@bookTicker", 9),
+            ("lrcbtc@depth@100ms", 15),
+            ("lrcbtc@kline_1m", 1),
+            ("nknusdt@aggTrade", 1),
+            ("nknusdt@bookTicker", 74),
+            ("nknusdt@depth@100ms", 150),
+            ("nknusdt@kline_1m", 1),
+            ("runeeur@depth@100ms", 2),
+        ])
+    );
+    assert_eq!(t.records, 1 + 265 + 4);
+    assert_eq!(
+        t.kinds,
+        kinds(&[("Connect", 1), ("Frame", 265), ("RestSnapshot", 4)])
+    );
+    let url = |s: &str| format!("https://api.binance.com/api/v3/depth?symbol={s}&limit=1000");
+    assert_eq!(
+        t.snapshots,
+        vec![
+            (url("NKNUSDT"), 499_869_752),
+            (url("BLZETH"), 281_916_627),
+            (url("LRCBTC"), 259_345_543),
+            (url("RUNEEUR"), 15_602_511),
+        ]
+    );
+    assert_eq!(t.connects.len(), 1);
+    assert!(
+        t.connects[0]
+            .1
+            .starts_with("wss://stream.binance.com:9443/stream?streams=nknusdt@")
+    );
+    // The connect time, exactly from `1633998511.159679`; the last frame at `1633998542.0778618`.
+    assert_eq!(t.first_t, Some(1_633_998_511_159_679_000));
+    assert_eq!(t.last_t, 1_633_998_542_077_861_800);
+    assert_eq!(t.backwards, 0);
+}
+
+#[test]
+fn cryptofeed_text_snapshots_fall_between_frames_by_time() {
+    let Some(path) = testdata::require("binance/spot-multi-20211012.cryptofeed.ws") else {
+        return;
+    };
+    let mut src = CryptofeedTextReader::open(&path).expect("open");
+    let mut prev = 0;
+    let mut snapshot_times = Vec::new();
+    while let Some(rec) = src.next_record().expect("reads") {
+        assert!(rec.t_recv >= prev, "merged stream goes back in time");
+        prev = rec.t_recv;
+        if rec.kind == RecordKind::RestSnapshot {
+            snapshot_times.push(rec.t_recv);
+        }
+    }
+    assert_eq!(
+        snapshot_times,
+        vec![
+            1_633_998_512_320_639_000,
+            1_633_998_514_646_289_800,
+            1_633_998_516_844_380_900,
+            1_633_998_522_743_208_000,
+        ]
+    );
+}
+
+#[test]
+fn bybit_jsonl_capture_counts_exactly() {
+    let Some(path) = testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
+        return;
+    };
+    let mut src = open(&path).expect("open by file name");
+    let t = tally(src.as_mut());
+    assert_eq!(
+        t.kinds,
+        kinds(&[("Connect", 2), ("Frame", 3_227), ("Http", 2)])
+    );
+    let book: u64 = t
+        .streams
+        .iter()
+        .filter(|(k, _)| k.starts_with("orderbook.200."))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(book, 2_148);
+    assert_eq!(t.book_types, kinds(&[("delta", 2_142), ("snapshot", 6)]));
+    assert_eq!(
+        t.connects,
+        vec![
+            (
+                ConnId(1),
+                "wss://stream.bybit.com/v5/public/linear".to_owned()
+            ),
+            (
+                ConnId(2),
+                "wss://stream.bybit.com/v5/public/spot".to_owned()
+            ),
+        ]
+    );
+    // The first record is the linear instruments-info response at 1786310817.601629; the last
+    // frame arrives at 1786310862.023875.
+    assert_eq!(t.first_t, Some(1_786_310_817_601_629_000));
+    assert_eq!(t.last_t, 1_786_310_862_023_875_000);
+    assert_eq!(t.backwards, 0, "each connection's times are non-decreasing");
+
+    let conns = src.connections();
+    assert_eq!(conns.len(), 3);
+    assert_eq!((conns[0].id, conns[0].venue), (ConnId(0), None));
+    assert_eq!(conns[1].venue, Some(Venue::BybitLinear));
+    assert_eq!(conns[2].venue, Some(Venue::BybitSpot));
+}
+
+#[test]
+fn bybit_jsonl_keeps_header_and_exact_frames() {
+    let Some(path) = testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
+        return;
+    };
+    let mut src = CryptofeedJsonlReader::open(&path).expect("open");
+    assert!(
+        src.header()
+            .is_some_and(|h| h.contains("\"exchange\":\"BYBIT\""))
+    );
+    let mut first_frame = None;
+    while let Some(rec) = src.next_record().expect("reads") {
+        if rec.kind == RecordKind::Frame {
+            first_frame = Some((rec.t_recv, rec.payload.to_vec()));
+            break;
+        }
+    }
+    let (t, payload) = first_frame.expect("a frame");
+    assert_eq!(t, 1_786_310_819_526_357_000);
+    assert!(payload.starts_with(br#"{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"#));
+}
+
+/// Reads until the end or the first error; the records before it and the error.
+fn read_to_error(src: &mut dyn FrameSource) -> (u64, Option<SourceError>) {
+    let mut n = 0;
+    loop {
+        match src.next_record() {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => return (n, None),
+            Err(e) => return (n, Some(e)),
+        }
+    }
+}
+
+#[test]
+fn truncated_gzip_is_a_typed_error_at_the_line() {
+    let Some(path) = testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    let bytes = std::fs::read(path).expect("read");
+    let cut = bytes[..bytes.len() / 2].to_vec();
+    let mut src = HbtReader::from_gzip(Cursor::new(cut), Some(Venue::BinanceSpot));
+    let (n, err) = read_to_error(&mut src);
+    assert!(n > 1_000, "the intact part reads ({n} records)");
+    match err {
+        Some(SourceError::Truncated {
+            format: "hbt",
+            position,
+        }) => assert_eq!(position, n + 1),
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+}
+
+#[test]
+fn truncated_zstd_is_a_typed_error() {
+    let Some(path) = testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
+        return;
+    };
+    let bytes = std::fs::read(path).expect("read");
+    let cut = bytes[..bytes.len() / 2].to_vec();
+    let mut src = CryptofeedJsonlReader::from_zstd(Cursor::new(cut)).expect("header reads");
+    let (n, err) = read_to_error(&mut src);
+    assert!(n > 100, "the intact part reads ({n} records)");
+    assert!(
+        matches!(
+            err,
+            Some(SourceError::Truncated { .. } | SourceError::Format { .. })
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_bad_line_in_real_data_names_its_line_and_reading_goes_on() {
+    let Some(path) = testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    // The first 100 real lines with line 50 replaced by a frame that lost its time stamp.
+    let mut reader = HbtReader::open(&path).expect("open");
+    let mut text = Vec::new();
+    for line in 1..=100u64 {
+        let rec = reader.next_record().expect("reads").expect("has 100 lines");
+        if line == 50 {
+            text.extend_from_slice(b"{\"stream\":\"btcusdt@trade\"}\n");
+        } else {
+            text.extend_from_slice(format!("{} ", rec.t_recv).as_bytes());
+            text.extend_from_slice(rec.payload);
+            text.push(b'\n');
+        }
+    }
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(&text).expect("compress");
+    let gz = gz.finish().expect("compress");
+
+    let mut src = HbtReader::from_gzip(Cursor::new(gz), None);
+    let (n, err) = read_to_error(&mut src);
+    assert_eq!(n, 49);
+    match err {
+        Some(SourceError::Format {
+            format: "hbt",
+            position,
+            ..
+        }) => assert_eq!(position, 50),
+        other => panic!("expected Format at line 50, got {other:?}"),
+    }
+    let (rest, err) = read_to_error(&mut src);
+    assert_eq!(rest, 50, "the rest still reads");
+    assert!(err.is_none(), "{err:?}");
+}
+
+#[test]
+fn open_rejects_unknown_and_unwired_formats_without_panicking() {
+    for name in ["x.pnr", "x.pcap", "x.pcapng", "x.json"] {
+        assert!(
+            matches!(open(Path::new(name)), Err(SourceError::Format { .. })),
+            "{name}"
+        );
+    }
+    assert!(matches!(
+        open(Path::new("/nonexistent/spot-x.hbt.gz")),
+        Err(SourceError::Io(_))
+    ));
+    assert_eq!(
+        source::venue_from_file_name(Path::new("coinm-btcusd_perp-20240808.hbt.gz")),
+        Some(Venue::BinanceCoinm)
+    );
+}
+
+#[test]
+fn hbt_steady_state_allocates_nothing() {
+    let Some(path) = testdata::require("binance/usdm-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    let mut src = HbtReader::open(&path).expect("open");
+    // Warm up past the REST snapshot (line 55), the longest line.
+    let mut bytes = 0usize;
+    for _ in 0..1_000 {
+        let rec = src.next_record().expect("reads").expect("more records");
+        bytes += rec.payload.len();
+    }
+    let before = allocations();
+    let mut n = 0u64;
+    while let Some(rec) = src.next_record().expect("reads") {
+        bytes += rec.payload.len();
+        n += 1;
+    }
+    let during = allocations() - before;
+    assert_eq!(n, 93_954 - 1_000);
+    assert!(bytes > 0);
+    assert_eq!(during, 0, "allocations while reading {n} records");
+}
+
+#[test]
+fn jsonl_steady_state_allocates_nothing_per_frame() {
+    let Some(path) = testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
+        return;
+    };
+    let mut src = CryptofeedJsonlReader::open(&path).expect("open");
+    // Warm up past the instruments-info responses (the longest lines).
+    for _ in 0..500 {
+        src.next_record().expect("reads").expect("more records");
+    }
+    // A connection seen for the first time is registered (allocating its name and URL once; the
+    // spot connection's `connect` comes late in this file), so only frames are counted.
+    let (mut frames, mut frame_allocations) = (0u64, 0u64);
+    loop {
+        let before = allocations();
+        let Some(rec) = src.next_record().expect("reads") else {
+            break;
+        };
+        let is_frame = rec.kind == RecordKind::Frame;
+        let used = allocations() - before;
+        if is_frame {
+            frames += 1;
+            frame_allocations += used;
+        }
+    }
+    assert_eq!(frames, 3_227 - (500 - 3));
+    assert_eq!(
+        frame_allocations, 0,
+        "allocations while reading {frames} frames"
+    );
+}
