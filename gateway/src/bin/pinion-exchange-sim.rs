@@ -5,6 +5,10 @@
 //! `/stream?streams=…` and `/ws/<stream>`, REST snapshots at `/api/v3/depth?symbol=…`. Prints
 //! `listening <addr>` on stdout once it accepts connections (scripts read the port from it when
 //! `--listen` asks for port 0), then serves until killed.
+//!
+//! Two helper commands make a loopback capture check possible without other tools
+//! (`scripts/capture-loopback.sh`): `receive` is a client that reads one whole session, and
+//! `compare` checks that a capture's replayed frames are the source's, byte for byte.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -13,13 +17,65 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 use pinion_feed::{ConnId, FrameSource, SourceError};
+use pinion_gateway::exchange_sim::loopback::{compare_frames, fetch_snapshot, receive_session};
 use pinion_gateway::exchange_sim::{FeedConfig, FeedServer, Pacing};
 
 /// Binance market-stream simulator serving a recording or a synthetic market on loopback.
 #[derive(Debug, Parser)]
-#[command(name = "pinion-exchange-sim", version)]
+#[command(
+    name = "pinion-exchange-sim",
+    version,
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Check>,
+    #[command(flatten)]
+    serve: Args,
+}
+
+/// Helpers for checking the simulator's traffic.
+#[derive(Debug, clap::Subcommand)]
+enum Check {
+    /// Read one whole session as a client; print how many frames came and the close code.
+    Receive {
+        /// The simulator's address.
+        #[arg(long)]
+        addr: SocketAddr,
+        /// The stream path and query.
+        #[arg(long, default_value = "/stream")]
+        path: String,
+        /// Also fetch this symbol's REST snapshot (after opening the stream, as Binance
+        /// prescribes) and write it to `--snapshot-out`.
+        #[arg(long, requires = "snapshot_out")]
+        snapshot: Option<String>,
+        /// Where the snapshot body goes.
+        #[arg(long)]
+        snapshot_out: Option<PathBuf>,
+    },
+    /// Replay a capture and compare its frames with the source's; exit 1 when they differ.
+    Compare {
+        /// The recording the simulator served.
+        #[arg(long)]
+        input: PathBuf,
+        /// The capture (.pcap or .pcapng).
+        #[arg(long)]
+        capture: PathBuf,
+        /// Only connections on this TCP port.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Only this connection id of the recording.
+        #[arg(long)]
+        connection: Option<u16>,
+    },
+}
+
+/// Serving settings.
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Recording or capture to serve (.hbt.gz, .cryptofeed.ws, .cryptofeed.jsonl.zst).
     #[arg(
@@ -61,7 +117,85 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve),
+        Some(Check::Receive {
+            addr,
+            path,
+            snapshot,
+            snapshot_out,
+        }) => receive(addr, &path, snapshot.zip(snapshot_out)),
+        Some(Check::Compare {
+            input,
+            capture,
+            port,
+            connection,
+        }) => compare(&input, &capture, port, connection.map(ConnId)),
+    }
+}
+
+fn receive(
+    addr: SocketAddr,
+    path: &str,
+    snapshot: Option<(String, PathBuf)>,
+) -> anyhow::Result<()> {
+    let url = format!("ws://{addr}{path}");
+    // Open the stream first; the session runs on its own thread while the snapshot is fetched.
+    let session = std::thread::spawn(move || receive_session(&url));
+    if let Some((symbol, out)) = snapshot {
+        let body = fetch_snapshot(addr, &symbol).context("fetching the snapshot")?;
+        std::fs::write(&out, body).with_context(|| format!("writing {}", out.display()))?;
+    }
+    let session = session
+        .join()
+        .map_err(|_| anyhow::anyhow!("client thread panicked"))?
+        .context("websocket session")?;
+    println!(
+        "received {} frames, close code {}",
+        session.frames.len(),
+        session
+            .close_code
+            .map_or("none".to_owned(), |c| c.to_string())
+    );
+    Ok(())
+}
+
+fn compare(
+    input: &std::path::Path,
+    capture: &std::path::Path,
+    port: Option<u16>,
+    connection: Option<ConnId>,
+) -> anyhow::Result<()> {
+    let mut source =
+        pinion_feed::source::open(input).with_context(|| format!("opening {}", input.display()))?;
+    let config = PcapConfig {
+        filter: CaptureFilter {
+            ports: port.into_iter().collect(),
+            ..CaptureFilter::default()
+        },
+        ..PcapConfig::default()
+    };
+    let mut replay = PcapSource::open(capture, config)
+        .with_context(|| format!("opening {}", capture.display()))?;
+    let result = compare_frames(source.as_mut(), connection, &mut replay)?;
+    println!(
+        "source frames {}, capture frames {}, serverShutdown {}, capture stats {:?}",
+        result.source_frames,
+        result.capture_frames,
+        result.shutdown_notice,
+        replay.stats()
+    );
+    match result.first_difference {
+        None if result.is_exact() => {
+            println!("capture matches the source byte for byte");
+            Ok(())
+        }
+        first => bail!("capture differs from the source (first difference at frame {first:?})"),
+    }
+}
+
+fn serve(args: Args) -> anyhow::Result<()> {
     let pacing = match args.speed {
         None => Pacing::AsFastAsPossible,
         Some(speed) if speed.is_finite() && speed > 0.0 => Pacing::Recorded { speed },

@@ -19,10 +19,14 @@
 //! whole recording from the start. This is a test peer, not the hot path: one thread per
 //! connection, allocation per message is fine. Plaintext only (`ws://`) for now.
 //!
+//! [`loopback`] is the client side of a loopback check: receive a session, compare a capture's
+//! frames with the source's.
+//!
 //! Invariants: anything a client sends (heads, frames) is bounded and never panics the server; a
 //! bad request is answered with a Binance-style error body and counted in [`FeedServerStats`].
 
 mod http;
+pub mod loopback;
 mod selection;
 mod server;
 mod session;
