@@ -838,6 +838,22 @@ fn fragmented_messages_with_an_interleaved_ping() {
     );
     assert_eq!(source.stats().control_frames, 1);
 
+    let client_only = PcapConfig {
+        filter: CaptureFilter {
+            directions: DirectionFilter::ClientToServer,
+            ..CaptureFilter::default()
+        },
+        ..PcapConfig::default()
+    };
+    let (records, _) = replay(file.clone(), client_only);
+    assert_eq!(
+        records,
+        vec![
+            rec(T0 + 4_000, 0, RecordKind::Connect, "ws://h/", b""),
+            frame(T0 + 30_000, 0, &[1, 2, 3, 4, 5])
+        ]
+    );
+
     let (records, _) = replay(file, both_directions());
     assert_eq!(
         records[2..],
@@ -1093,7 +1109,7 @@ fn fin_and_rst_end_the_stream_with_a_disconnect() {
         records[1..],
         [
             frame(T0 + 10_000, 0, b"x"),
-            rec(T0 + 10_000, 0, RecordKind::Disconnect, "", b"")
+            rec(T0 + 20_000, 0, RecordKind::Disconnect, "", b"")
         ]
     );
 }
@@ -1139,5 +1155,197 @@ fn corrupt_containers_are_typed_errors() {
             }
         ),
         "{err}"
+    );
+}
+
+#[test]
+fn a_reused_port_starts_a_new_connection() {
+    let mut first = default_flow();
+    let mut p = Packets::new();
+    upgrade(&mut first, &mut p, T0, "h", "/one", None);
+    p.push((
+        T0 + 10_000,
+        first.server(&ws_frame(true, false, 1, b"first", SERVER_KEY)),
+    ));
+    p.push((T0 + 11_000, first.server_fin()));
+    // Same addresses and ports, new initial sequence numbers.
+    let mut second = Flow::new("10.1.2.3:51000", "52.68.1.9:9443", 0x0100_0000, 0x0200_0000);
+    upgrade(&mut second, &mut p, T0 + 20_000, "h", "/two", None);
+    p.push((
+        T0 + 30_000,
+        second.server(&ws_frame(true, false, 1, b"second", SERVER_KEY)),
+    ));
+    let (records, source) = replay(
+        pcap_file(false, true, Link::Ethernet(&[]), &p),
+        PcapConfig::default(),
+    );
+    assert_eq!(
+        records,
+        vec![
+            rec(T0 + 4_000, 0, RecordKind::Connect, "ws://h/one", b""),
+            frame(T0 + 10_000, 0, b"first"),
+            rec(T0 + 11_000, 0, RecordKind::Disconnect, "", b""),
+            rec(T0 + 24_000, 1, RecordKind::Connect, "ws://h/two", b""),
+            frame(T0 + 30_000, 1, b"second"),
+        ]
+    );
+    assert_eq!(source.tcp_connections().len(), 2);
+}
+
+#[test]
+fn a_capture_of_the_server_side_only_is_decoded() {
+    let mut flow = default_flow();
+    let mut all = Packets::new();
+    upgrade(&mut flow, &mut all, T0, "h", "/", None);
+    all.push((
+        T0 + 10_000,
+        flow.server(&ws_frame(true, false, 1, b"data", SERVER_KEY)),
+    ));
+    all.push((
+        T0 + 11_000,
+        flow.client(&ws_frame(true, false, 1, b"up", CLIENT_KEY)),
+    ));
+    let server_only: Packets = all
+        .into_iter()
+        .filter(|(_, s)| s.src == flow.server)
+        .collect();
+    let (records, source) = replay(
+        pcap_file(false, true, Link::Ethernet(&[]), &server_only),
+        both_directions(),
+    );
+    assert_eq!(
+        records,
+        vec![
+            rec(T0 + 4_000, 0, RecordKind::Connect, "", b""),
+            rec(T0 + 4_000, 1, RecordKind::Connect, "", b""),
+            frame(T0 + 10_000, 0, b"data"),
+        ]
+    );
+    assert_eq!(
+        source.connections()[0].url,
+        "tcp 52.68.1.9:9443 -> 10.1.2.3:51000 (server->client)"
+    );
+    assert_eq!(source.connections()[0].venue, None);
+}
+
+/// Counts this thread's allocations (tests run on several threads; each counts its own).
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub struct Counting;
+
+    // SAFETY: forwards every call to the system allocator unchanged; only counts.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+            // SAFETY: same contract as the caller's.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: `ptr` came from `System.alloc` with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+            // SAFETY: same contract as the caller's.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    /// Allocations made by this thread so far.
+    pub fn allocations() -> u64 {
+        ALLOCATIONS.with(Cell::get)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+#[test]
+fn replay_allocates_nothing_once_warm() {
+    let before = counting::allocations();
+    let probe = std::hint::black_box(vec![1u8; 64]);
+    assert!(
+        counting::allocations() > before,
+        "the counter sees allocations"
+    );
+    drop(probe);
+    let mut flow = default_flow();
+    let mut p = Packets::new();
+    upgrade(
+        &mut flow,
+        &mut p,
+        T0,
+        "h",
+        "/",
+        Some("permessage-deflate; client_max_window_bits"),
+    );
+    let mut deflater = Deflater::new(false);
+    let mut t = T0 + 10_000;
+    const BLOCKS: u64 = 200;
+    for block in 0..BLOCKS {
+        let mut next = |seg: Segment| {
+            t += 1_000;
+            p.push((t, seg));
+        };
+        // A plain message, a fragmented one with a ping inside, a compressed one.
+        next(flow.server(&ws_frame(true, false, 1, &[b'x'; 200], SERVER_KEY)));
+        let mut bytes = ws_frame(false, false, 1, &[b'a'; 100], SERVER_KEY);
+        bytes.extend(ws_frame(true, false, 9, b"hb", SERVER_KEY));
+        bytes.extend(ws_frame(true, false, 0, &[b'b'; 100], SERVER_KEY));
+        next(flow.server(&bytes));
+        let json = format!(
+            r#"{{"e":"depthUpdate","E":{:06},"b":[["61000.10","0.5"]]}}"#,
+            block
+        );
+        let z = deflater.compress(json.as_bytes());
+        next(flow.server(&ws_frame(true, true, 1, &z, SERVER_KEY)));
+        // A 5 000-byte message in four segments, the last two swapped.
+        let big = ws_frame(true, false, 2, &[7u8; 5_000], SERVER_KEY);
+        let base = flow.server_seq;
+        let part = |from: usize, to: usize| {
+            let mut f = flow.clone();
+            f.server_seq = base.wrapping_add(from as u32);
+            f.seg(false, ACK, big[from..to.min(big.len())].to_vec())
+        };
+        let (a, b, c, d) = (
+            part(0, 1_400),
+            part(1_400, 2_800),
+            part(2_800, 4_200),
+            part(4_200, 9_999),
+        );
+        next(a);
+        next(b);
+        next(d);
+        next(c);
+        flow.server_seq = base.wrapping_add(big.len() as u32);
+    }
+    let file = pcap_file(false, true, Link::Ethernet(&[]), &p);
+    let mut source = PcapSource::new(Cursor::new(file), PcapConfig::default()).expect("header");
+    let mut records = 0u64;
+    let mut warm_allocations = 0;
+    while let Some(r) = source.next_record().expect("record") {
+        assert!(r.kind == RecordKind::Connect || !r.payload.is_empty());
+        records += 1;
+        if records == 1 + 4 * 3 {
+            // Three blocks in: every buffer has grown to its working size.
+            warm_allocations = counting::allocations();
+        }
+    }
+    let steady = counting::allocations() - warm_allocations;
+    assert_eq!(records, 1 + 4 * BLOCKS);
+    assert_eq!(source.stats().out_of_order, BLOCKS);
+    assert_eq!(
+        steady,
+        0,
+        "allocations after warm-up over {} records",
+        records - 13
     );
 }

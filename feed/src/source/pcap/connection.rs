@@ -61,6 +61,8 @@ struct Half {
     peer_ack: Option<u32>,
     /// An RST ended the connection: close once the delivered bytes are decoded.
     reset: bool,
+    /// Capture time of the FIN or RST, once seen.
+    t_end: u64,
 }
 
 impl Half {
@@ -76,6 +78,7 @@ impl Half {
             isn: None,
             peer_ack: None,
             reset: false,
+            t_end: 0,
         }
     }
 
@@ -126,7 +129,7 @@ pub(super) struct Replay {
     flows: HashMap<(SocketAddr, SocketAddr), usize>,
     events: VecDeque<Yield>,
     /// Directions with bytes to decode (at most the two of one connection at a time).
-    ready: ArrayVec<(usize, usize), 4>,
+    ready: ArrayVec<(usize, usize), 8>,
     /// Capture time of the latest packet.
     t_last_packet: u64,
 }
@@ -174,12 +177,12 @@ impl Replay {
             (seg.dst, seg.src)
         };
         let known = self.flows.get(&key).copied().filter(|&c| {
-            // A client SYN with a new ISN on a known 4-tuple: the port was reused.
+            // A client SYN on a known 4-tuple whose stream already started elsewhere: the port
+            // was reused for a new connection.
             let conn = &self.conns[c];
-            let h = usize::from(seg.src != conn.ends[0]);
-            !(syn
-                && !seg.flags.has(TcpFlags::ACK)
-                && conn.halves[h].isn.is_some_and(|i| i != seg.seq))
+            let half = &conn.halves[usize::from(seg.src != conn.ends[0])];
+            let reused = half.reasm.started() && half.isn != Some(seg.seq);
+            !(syn && !seg.flags.has(TcpFlags::ACK) && reused)
         });
         let c = match known {
             Some(c) => c,
@@ -229,6 +232,7 @@ impl Replay {
         if seg.flags.has(TcpFlags::RST) {
             for i in 0..2 {
                 self.conns[c].halves[i].reset = true;
+                self.conns[c].halves[i].t_end = t_ns;
                 self.mark_ready(c, i, t_ns);
             }
             return;
@@ -242,6 +246,12 @@ impl Replay {
                 conn.server = Some(1 - h);
             } else if seg.payload.starts_with(b"HTTP/") {
                 conn.server = Some(h);
+            } else if conn.server.is_some_and(|server| server != h) && conn.upgraded {
+                // Only the client's side is lost; the server's can still be decoded.
+                self.stats.unusable += 1;
+                half.state = StreamState::Unusable(Unusable::MidStream);
+                half.release();
+                return;
             } else {
                 self.unusable(c, Unusable::MidStream);
                 return;
@@ -268,6 +278,7 @@ impl Replay {
         if seg.flags.has(TcpFlags::FIN) {
             half.reasm
                 .set_fin(data_seq.wrapping_add(seg.payload.len() as u32));
+            half.t_end = t_ns;
         }
         if half.stream.len() > before {
             half.t_last = t_ns;
@@ -353,6 +364,11 @@ impl Replay {
         for h in [server, 1 - server] {
             let conn = &mut self.conns[c];
             if !conn.direction_selected(h, self.config.filter.directions) {
+                // The client's side is still read up to its request, for the URL.
+                if h == server {
+                    conn.halves[h].state = StreamState::NotSelected;
+                    conn.halves[h].release();
+                }
                 continue;
             }
             let reset_each_message = deflate.map(|d| {
@@ -507,7 +523,9 @@ impl Replay {
                     half.stream.drain(..half.consumed);
                     half.consumed = 0;
                     if half.reset || half.reasm.finished() {
-                        self.close(c, h, t_ns);
+                        // The end is known when the FIN or RST is captured.
+                        let t_end = t_ns.max(half.t_end);
+                        self.close(c, h, t_end);
                         return self.events.pop_front();
                     }
                 }

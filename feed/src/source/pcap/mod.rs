@@ -16,7 +16,8 @@
 //! A connection is only decoded when its start can be proven, so frame boundaries are never
 //! guessed: either its SYN was captured, or the first payload seen in a direction is the start of
 //! the HTTP upgrade (`GET ` from the client, `HTTP/` from the server). A direction first seen
-//! mid-stream is reported [`Unusable::MidStream`] and skipped. A server response other than
+//! mid-stream is reported [`Unusable::MidStream`] and skipped (the whole connection, unless it
+//! is the client's side of a connection whose `101` was already read). A server response other than
 //! `101` makes the connection [`Unusable::NotUpgraded`].
 //!
 //! # Records
@@ -154,7 +155,8 @@ pub struct PcapStats {
     pub out_of_order: u64,
     /// Directions ended by a hole that was never filled (or a broken deflate context).
     pub gaps: u64,
-    /// Connections that could not be decoded (see [`Unusable`]).
+    /// Connections that could not be decoded, or client directions first seen mid-stream on an
+    /// upgraded connection (see [`Unusable`]).
     pub unusable: u64,
     /// WebSocket connections upgraded.
     pub upgrades: u64,
