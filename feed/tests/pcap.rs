@@ -568,7 +568,10 @@ fn reordered_retransmitted_and_overlapping_segments_reassemble() {
     let mut flow = default_flow();
     let mut p = Packets::new();
     upgrade(&mut flow, &mut p, T0, "h", "/", None);
-    let message: Vec<u8> = (0..3_000u32).map(|i| b'0' + (i % 10) as u8).collect();
+    // Not periodic, so bytes delivered at a wrong offset cannot look right.
+    let message: Vec<u8> = (0..3_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     let bytes = ws_frame(true, false, 1, &message, SERVER_KEY);
     let base = flow.server_seq;
     let at = |off: usize, len: usize| {
@@ -1348,4 +1351,124 @@ fn replay_allocates_nothing_once_warm() {
         "allocations after warm-up over {} records",
         records - 13
     );
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The server's messages as one byte stream, and the messages.
+    fn server_stream(sizes: &[usize]) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut stream = Vec::new();
+        let mut messages = Vec::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            let m: Vec<u8> = (0..n)
+                .map(|j| {
+                    ((i * 7_919 + j) as u32)
+                        .wrapping_mul(2_654_435_761)
+                        .to_be_bytes()[0]
+                })
+                .collect();
+            if i % 3 == 2 && n > 2 {
+                // Every third message in two fragments.
+                stream.extend(ws_frame(false, false, 2, &m[..n / 2], SERVER_KEY));
+                stream.extend(ws_frame(true, false, 0, &m[n / 2..], SERVER_KEY));
+            } else {
+                stream.extend(ws_frame(true, false, 2, &m, SERVER_KEY));
+            }
+            messages.push(m);
+        }
+        (stream, messages)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// However the stream is cut into segments, reordered (within a window) and partly
+        /// sent twice, the messages come out exactly once, in order.
+        #[test]
+        fn any_segmentation_and_reordering_gives_the_same_messages(
+            sizes in prop::collection::vec(0usize..3_000, 1..12),
+            cuts in prop::collection::vec(1usize..1_500, 1..64),
+            swaps in prop::collection::vec((0usize..64, 1usize..4), 0..16),
+            dups in prop::collection::vec((0usize..40_000, 1usize..2_000, 0usize..64), 0..8),
+        ) {
+            let mut flow = default_flow();
+            let mut p = Packets::new();
+            upgrade(&mut flow, &mut p, T0, "h", "/", None);
+            let (stream, messages) = server_stream(&sizes);
+            let base = flow.server_seq;
+            let mut segments = Vec::new();
+            let (mut at, mut i) = (0usize, 0usize);
+            while at < stream.len() {
+                let end = (at + cuts[i % cuts.len()]).min(stream.len());
+                let mut f = flow.clone();
+                f.server_seq = base.wrapping_add(at as u32);
+                segments.push(f.seg(false, ACK, stream[at..end].to_vec()));
+                at = end;
+                i += 1;
+            }
+            for (from, distance) in swaps {
+                let from = from % segments.len();
+                let to = (from + distance).min(segments.len() - 1);
+                segments.swap(from, to);
+            }
+            // Retransmissions cut differently from the originals: they overlap them partly.
+            for (start, len, position) in dups {
+                let start = start % stream.len().max(1);
+                let end = (start + len).min(stream.len());
+                let mut f = flow.clone();
+                f.server_seq = base.wrapping_add(start as u32);
+                let seg = f.seg(false, ACK, stream[start..end].to_vec());
+                segments.insert(position % (segments.len() + 1), seg);
+            }
+            for (k, seg) in segments.into_iter().enumerate() {
+                p.push((T0 + 10_000 + k as u64, seg));
+            }
+            let (records, source) = replay(pcap_file(false, true, Link::Ethernet(&[]), &p), PcapConfig::default());
+            let frames: Vec<Vec<u8>> =
+                records.into_iter().filter(|r| r.kind == RecordKind::Frame).map(|r| r.payload).collect();
+            prop_assert_eq!(frames, messages);
+            prop_assert_eq!(source.stats().gaps, 0);
+        }
+
+        /// Arbitrary bytes where WebSocket frames should be never panic and never stall.
+        #[test]
+        fn garbage_after_the_upgrade_is_survived(
+            chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..20),
+        ) {
+            let mut flow = default_flow();
+            let mut p = Packets::new();
+            upgrade(&mut flow, &mut p, T0, "h", "/", Some("permessage-deflate"));
+            for (k, chunk) in chunks.iter().enumerate() {
+                p.push((T0 + 10_000 + k as u64, flow.server(chunk)));
+            }
+            let (records, _) = replay(pcap_file(false, true, Link::Ethernet(&[]), &p), both_directions());
+            prop_assert_eq!(records[0].kind, RecordKind::Connect);
+        }
+
+        /// Arbitrary bytes as a capture file are an error or a clean end, never a panic.
+        #[test]
+        fn garbage_captures_are_errors_not_panics(
+            head in 0usize..4,
+            body in prop::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let magic: [&[u8]; 4] = [
+                &[0xd4, 0xc3, 0xb2, 0xa1],
+                &[0xa1, 0xb2, 0x3c, 0x4d],
+                &[0x0a, 0x0d, 0x0d, 0x0a],
+                &[0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0],
+            ];
+            let mut file = magic[head].to_vec();
+            file.extend(body);
+            if let Ok(mut source) = PcapSource::new(Cursor::new(file), both_directions()) {
+                for _ in 0..10_000 {
+                    match source.next_record() {
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+        }
+    }
 }
