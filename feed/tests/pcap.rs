@@ -14,7 +14,7 @@ use std::io::Cursor;
 
 use pcap_writer::*;
 use pinion_feed::source::pcap::{
-    CaptureFilter, DirectionFilter, PcapConfig, PcapSource, StreamState, Unusable,
+    CaptureFilter, DirectionFilter, HandshakeError, PcapConfig, PcapSource, StreamState, Unusable,
 };
 use pinion_feed::{ConnId, FrameSource, RecordKind, SourceError, Venue};
 
@@ -1471,4 +1471,24 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn a_tls_session_is_refused_at_once() {
+    let mut flow = default_flow();
+    let mut p = Packets::new();
+    for (i, seg) in flow.open().into_iter().enumerate() {
+        p.push((T0 + i as u64, seg));
+    }
+    // A TLS ClientHello and ServerHello record header: not an HTTP upgrade.
+    p.push((T0 + 10, flow.client(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])));
+    p.push((T0 + 20, flow.server(&[0x16, 0x03, 0x03, 0x00, 0x7a, 0x02])));
+    let (records, source) = replay(
+        pcap_file(false, true, Link::Ethernet(&[]), &p),
+        PcapConfig::default(),
+    );
+    assert!(records.is_empty());
+    let not_http = StreamState::Unusable(Unusable::BadHandshake(HandshakeError::NotHttp));
+    assert_eq!(source.tcp_connections()[0].server_to_client.1, not_http);
+    assert_eq!(source.stats().unusable, 1);
 }

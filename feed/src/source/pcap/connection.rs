@@ -314,6 +314,9 @@ impl Replay {
         let half = &mut conn.halves[h];
         if from_server || conn.url.is_none() {
             let head = &half.stream[half.consumed..];
+            if let Err(e) = handshake::check_start(head, from_server) {
+                return self.unusable(c, Unusable::BadHandshake(e));
+            }
             let len = match handshake::head_len(head, limit) {
                 Ok(Some(len)) => len,
                 Ok(None) => return,
