@@ -1492,3 +1492,59 @@ fn a_tls_session_is_refused_at_once() {
     assert_eq!(source.tcp_connections()[0].server_to_client.1, not_http);
     assert_eq!(source.stats().unusable, 1);
 }
+
+/// Replay speed against reading the container alone, on a generated capture of 200 000
+/// depth-update-sized messages. A measurement, not a check: run it on a quiet machine with
+/// `cargo test --release -p pinion-feed --test pcap replay_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement; run explicitly"]
+fn replay_throughput() {
+    use pinion_feed::source::pcap::file::CaptureReader;
+    use std::time::Instant;
+
+    const MESSAGES: usize = 200_000;
+    let mut flow = default_flow();
+    let mut p = Packets::new();
+    upgrade(&mut flow, &mut p, T0, "h", "/", None);
+    let body = br#"{"e":"depthUpdate","E":1723161600123,"s":"BTCUSDT","U":50093239219,"u":50093239230,"b":[["61000.10","0.512"],["60999.90","1.000"]],"a":[["61000.20","1.250"],["61000.30","0.004"]]}"#;
+    for i in 0..MESSAGES {
+        p.push((
+            T0 + 10_000 + i as u64,
+            flow.server(&ws_frame(true, false, 1, body, SERVER_KEY)),
+        ));
+    }
+    let file = pcap_file(false, true, Link::Ethernet(&[]), &p);
+    let rounds = 5;
+    let (mut container, mut full) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let mut reader = CaptureReader::new(Cursor::new(&file[..])).expect("header");
+        let mut bytes = 0usize;
+        while let Some(packet) = reader.next_packet().expect("packet") {
+            bytes += packet.data.len();
+        }
+        std::hint::black_box(bytes);
+        container.push(start.elapsed().as_nanos() as f64 / MESSAGES as f64);
+
+        let start = Instant::now();
+        let mut source =
+            PcapSource::new(Cursor::new(&file[..]), PcapConfig::default()).expect("header");
+        let mut n = 0usize;
+        while let Some(r) = source.next_record().expect("record") {
+            n += r.payload.len();
+        }
+        std::hint::black_box(n);
+        full.push(start.elapsed().as_nanos() as f64 / MESSAGES as f64);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "per message ({} bytes, {} rounds, medians): container only {:.1} ns, full replay {:.1} ns",
+        body.len(),
+        rounds,
+        median(&mut container),
+        median(&mut full)
+    );
+}
