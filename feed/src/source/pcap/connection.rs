@@ -14,13 +14,15 @@ use std::net::SocketAddr;
 
 use arrayvec::ArrayVec;
 
+mod records;
+
 use super::file::LinkType;
 use super::handshake::{self, DeflateParams};
 use super::link::{self, Skip, TcpFlags};
 use super::tcp::{Reassembly, SegmentKind};
-use super::ws::{Control, FrameDecoder, Step, WsError};
-use super::{DirectionFilter, PcapConfig, PcapStats, StreamState, TcpConnectionReport, Unusable};
-use crate::record::{ConnId, ConnInfo, RawRecord, RecordKind};
+use super::ws::{Control, FrameDecoder};
+use super::{DirectionFilter, PcapConfig, PcapStats, StreamState, Unusable};
+use crate::record::{ConnId, ConnInfo, RecordKind};
 use crate::venue::Venue;
 
 /// Something ready to be handed out as a record.
@@ -132,6 +134,8 @@ pub(super) struct Replay {
     ready: ArrayVec<(usize, usize), 8>,
     /// Capture time of the latest packet.
     t_last_packet: u64,
+    /// The endpoints and index of the connection of the latest packet.
+    last_flow: Option<((SocketAddr, SocketAddr), usize)>,
 }
 
 impl Replay {
@@ -145,6 +149,7 @@ impl Replay {
             events: VecDeque::with_capacity(16),
             ready: ArrayVec::new(),
             t_last_packet: 0,
+            last_flow: None,
         }
     }
 
@@ -176,7 +181,12 @@ impl Replay {
         } else {
             (seg.dst, seg.src)
         };
-        let known = self.flows.get(&key).copied().filter(|&c| {
+        // Packets of one connection come in runs: skip the hash lookup for a repeat.
+        let found = match self.last_flow {
+            Some((k, c)) if k == key => Some(c),
+            _ => self.flows.get(&key).copied(),
+        };
+        let known = found.filter(|&c| {
             // A client SYN on a known 4-tuple whose stream already started elsewhere: the port
             // was reused for a new connection.
             let conn = &self.conns[c];
@@ -187,7 +197,7 @@ impl Replay {
         let c = match known {
             Some(c) => c,
             None if syn || !seg.payload.is_empty() => {
-                if let Some(&old) = self.flows.get(&key) {
+                if let Some(old) = found {
                     self.close_connection(old, t_ns);
                 }
                 self.conns.push(Connection {
@@ -202,6 +212,7 @@ impl Replay {
             }
             None => return,
         };
+        self.last_flow = Some((key, c));
         let h = usize::from(seg.src != self.conns[c].ends[0]);
         let conn = &mut self.conns[c];
         if seg.flags.has(TcpFlags::ACK) {
@@ -504,131 +515,5 @@ impl Replay {
                 }
             }
         }
-    }
-
-    /// The next record to hand out, decoding ready directions as needed.
-    pub(super) fn next_ready(&mut self) -> Option<Yield> {
-        if let Some(event) = self.events.pop_front() {
-            return Some(event);
-        }
-        while let Some(&(c, h)) = self.ready.last() {
-            let half = &mut self.conns[c].halves[h];
-            let (Some(decoder), StreamState::Open) = (half.decoder.as_mut(), half.state) else {
-                self.ready.pop();
-                continue;
-            };
-            let (n, step) = decoder.decode(&half.stream[half.consumed..]);
-            half.consumed += n;
-            let t_ns = half.t_last;
-            match step {
-                Step::NeedMore => {
-                    self.ready.pop();
-                    half.stream.drain(..half.consumed);
-                    half.consumed = 0;
-                    if half.reset || half.reasm.finished() {
-                        // The end is known when the FIN or RST is captured.
-                        let t_end = t_ns.max(half.t_end);
-                        self.close(c, h, t_end);
-                        return self.events.pop_front();
-                    }
-                }
-                Step::Progress => {}
-                Step::Message { .. } => {
-                    self.stats.messages += 1;
-                    return Some(Yield::Message { conn: c, half: h });
-                }
-                Step::Control(control) => {
-                    self.stats.control_frames += 1;
-                    if control == Control::Close {
-                        self.close(c, h, t_ns);
-                    }
-                    if self.config.control_frames {
-                        return Some(Yield::Control {
-                            conn: c,
-                            half: h,
-                            control,
-                        });
-                    }
-                    if let Some(event) = self.events.pop_front() {
-                        return Some(event);
-                    }
-                }
-                Step::Error(e) => self.count_error(e),
-                Step::Fatal(e) => {
-                    self.count_error(e);
-                    self.lose(c, h, t_ns);
-                    return self.events.pop_front();
-                }
-            }
-        }
-        None
-    }
-
-    fn count_error(&mut self, e: WsError) {
-        match e {
-            WsError::MessageTooLarge => self.stats.oversize_messages += 1,
-            _ => self.stats.bad_frames += 1,
-        }
-    }
-
-    /// The record for something [`Replay::next_ready`] returned.
-    pub(super) fn record(&self, y: Yield) -> RawRecord<'_> {
-        match y {
-            Yield::Event {
-                t_ns,
-                conn,
-                half,
-                kind,
-            } => {
-                let c = &self.conns[conn];
-                let meta = match kind {
-                    RecordKind::Connect => c.url.as_deref().unwrap_or("").as_bytes(),
-                    _ => &[],
-                };
-                RawRecord {
-                    t_recv: t_ns,
-                    conn: c.halves[half].id.unwrap_or_default(),
-                    kind,
-                    meta,
-                    payload: &[],
-                }
-            }
-            Yield::Message { conn, half } | Yield::Control { conn, half, .. } => {
-                let h = &self.conns[conn].halves[half];
-                let meta: &[u8] = match y {
-                    Yield::Control { control, .. } => control.name().as_bytes(),
-                    _ => &[],
-                };
-                RawRecord {
-                    t_recv: h.t_last,
-                    conn: h.id.unwrap_or_default(),
-                    kind: RecordKind::Frame,
-                    meta,
-                    payload: h.decoder.as_ref().map_or(&[], |d| d.payload()),
-                }
-            }
-        }
-    }
-
-    /// Every connection with its outcome so far.
-    pub(super) fn reports(&self) -> Vec<TcpConnectionReport> {
-        self.conns
-            .iter()
-            .map(|conn| {
-                let server = conn.server;
-                let client = server.map(|s| 1 - s);
-                let side = |i: Option<usize>| {
-                    let h = &conn.halves[i.unwrap_or(0)];
-                    (h.id, h.state)
-                };
-                TcpConnectionReport {
-                    client: client.map(|i| conn.ends[i]),
-                    server: server.map(|i| conn.ends[i]),
-                    url: conn.url.clone(),
-                    server_to_client: side(server),
-                    client_to_server: side(client.or(Some(1))),
-                }
-            })
-            .collect()
     }
 }
