@@ -27,7 +27,8 @@ pub enum SourceError {
     Truncated {
         /// The format being read.
         format: &'static str,
-        /// Byte offset of the incomplete record.
+        /// Where the incomplete record starts: a byte offset, or the line number for line-based
+        /// formats (as in `Format`).
         position: u64,
     },
     /// A record's checksum does not match its bytes.

@@ -14,13 +14,15 @@ use std::net::SocketAddr;
 
 use arrayvec::ArrayVec;
 
+mod records;
+
 use super::file::LinkType;
 use super::handshake::{self, DeflateParams};
 use super::link::{self, Skip, TcpFlags};
 use super::tcp::{Reassembly, SegmentKind};
-use super::ws::{Control, FrameDecoder, Step, WsError};
-use super::{DirectionFilter, PcapConfig, PcapStats, StreamState, TcpConnectionReport, Unusable};
-use crate::record::{ConnId, ConnInfo, RawRecord, RecordKind};
+use super::ws::{Control, FrameDecoder};
+use super::{DirectionFilter, PcapConfig, PcapStats, StreamState, Unusable};
+use crate::record::{ConnId, ConnInfo, RecordKind};
 use crate::venue::Venue;
 
 /// Something ready to be handed out as a record.
@@ -61,6 +63,8 @@ struct Half {
     peer_ack: Option<u32>,
     /// An RST ended the connection: close once the delivered bytes are decoded.
     reset: bool,
+    /// Capture time of the FIN or RST, once seen.
+    t_end: u64,
 }
 
 impl Half {
@@ -76,6 +80,7 @@ impl Half {
             isn: None,
             peer_ack: None,
             reset: false,
+            t_end: 0,
         }
     }
 
@@ -126,9 +131,11 @@ pub(super) struct Replay {
     flows: HashMap<(SocketAddr, SocketAddr), usize>,
     events: VecDeque<Yield>,
     /// Directions with bytes to decode (at most the two of one connection at a time).
-    ready: ArrayVec<(usize, usize), 4>,
+    ready: ArrayVec<(usize, usize), 8>,
     /// Capture time of the latest packet.
     t_last_packet: u64,
+    /// The endpoints and index of the connection of the latest packet.
+    last_flow: Option<((SocketAddr, SocketAddr), usize)>,
 }
 
 impl Replay {
@@ -142,6 +149,7 @@ impl Replay {
             events: VecDeque::with_capacity(16),
             ready: ArrayVec::new(),
             t_last_packet: 0,
+            last_flow: None,
         }
     }
 
@@ -173,18 +181,23 @@ impl Replay {
         } else {
             (seg.dst, seg.src)
         };
-        let known = self.flows.get(&key).copied().filter(|&c| {
-            // A client SYN with a new ISN on a known 4-tuple: the port was reused.
+        // Packets of one connection come in runs: skip the hash lookup for a repeat.
+        let found = match self.last_flow {
+            Some((k, c)) if k == key => Some(c),
+            _ => self.flows.get(&key).copied(),
+        };
+        let known = found.filter(|&c| {
+            // A client SYN on a known 4-tuple whose stream already started elsewhere: the port
+            // was reused for a new connection.
             let conn = &self.conns[c];
-            let h = usize::from(seg.src != conn.ends[0]);
-            !(syn
-                && !seg.flags.has(TcpFlags::ACK)
-                && conn.halves[h].isn.is_some_and(|i| i != seg.seq))
+            let half = &conn.halves[usize::from(seg.src != conn.ends[0])];
+            let reused = half.reasm.started() && half.isn != Some(seg.seq);
+            !(syn && !seg.flags.has(TcpFlags::ACK) && reused)
         });
         let c = match known {
             Some(c) => c,
             None if syn || !seg.payload.is_empty() => {
-                if let Some(&old) = self.flows.get(&key) {
+                if let Some(old) = found {
                     self.close_connection(old, t_ns);
                 }
                 self.conns.push(Connection {
@@ -199,6 +212,7 @@ impl Replay {
             }
             None => return,
         };
+        self.last_flow = Some((key, c));
         let h = usize::from(seg.src != self.conns[c].ends[0]);
         let conn = &mut self.conns[c];
         if seg.flags.has(TcpFlags::ACK) {
@@ -229,6 +243,7 @@ impl Replay {
         if seg.flags.has(TcpFlags::RST) {
             for i in 0..2 {
                 self.conns[c].halves[i].reset = true;
+                self.conns[c].halves[i].t_end = t_ns;
                 self.mark_ready(c, i, t_ns);
             }
             return;
@@ -242,6 +257,12 @@ impl Replay {
                 conn.server = Some(1 - h);
             } else if seg.payload.starts_with(b"HTTP/") {
                 conn.server = Some(h);
+            } else if conn.server.is_some_and(|server| server != h) && conn.upgraded {
+                // Only the client's side is lost; the server's can still be decoded.
+                self.stats.unusable += 1;
+                half.state = StreamState::Unusable(Unusable::MidStream);
+                half.release();
+                return;
             } else {
                 self.unusable(c, Unusable::MidStream);
                 return;
@@ -268,6 +289,7 @@ impl Replay {
         if seg.flags.has(TcpFlags::FIN) {
             half.reasm
                 .set_fin(data_seq.wrapping_add(seg.payload.len() as u32));
+            half.t_end = t_ns;
         }
         if half.stream.len() > before {
             half.t_last = t_ns;
@@ -303,6 +325,9 @@ impl Replay {
         let half = &mut conn.halves[h];
         if from_server || conn.url.is_none() {
             let head = &half.stream[half.consumed..];
+            if let Err(e) = handshake::check_start(head, from_server) {
+                return self.unusable(c, Unusable::BadHandshake(e));
+            }
             let len = match handshake::head_len(head, limit) {
                 Ok(Some(len)) => len,
                 Ok(None) => return,
@@ -353,6 +378,11 @@ impl Replay {
         for h in [server, 1 - server] {
             let conn = &mut self.conns[c];
             if !conn.direction_selected(h, self.config.filter.directions) {
+                // The client's side is still read up to its request, for the URL.
+                if h == server {
+                    conn.halves[h].state = StreamState::NotSelected;
+                    conn.halves[h].release();
+                }
                 continue;
             }
             let reset_each_message = deflate.map(|d| {
@@ -485,129 +515,5 @@ impl Replay {
                 }
             }
         }
-    }
-
-    /// The next record to hand out, decoding ready directions as needed.
-    pub(super) fn next_ready(&mut self) -> Option<Yield> {
-        if let Some(event) = self.events.pop_front() {
-            return Some(event);
-        }
-        while let Some(&(c, h)) = self.ready.last() {
-            let half = &mut self.conns[c].halves[h];
-            let (Some(decoder), StreamState::Open) = (half.decoder.as_mut(), half.state) else {
-                self.ready.pop();
-                continue;
-            };
-            let (n, step) = decoder.decode(&half.stream[half.consumed..]);
-            half.consumed += n;
-            let t_ns = half.t_last;
-            match step {
-                Step::NeedMore => {
-                    self.ready.pop();
-                    half.stream.drain(..half.consumed);
-                    half.consumed = 0;
-                    if half.reset || half.reasm.finished() {
-                        self.close(c, h, t_ns);
-                        return self.events.pop_front();
-                    }
-                }
-                Step::Progress => {}
-                Step::Message { .. } => {
-                    self.stats.messages += 1;
-                    return Some(Yield::Message { conn: c, half: h });
-                }
-                Step::Control(control) => {
-                    self.stats.control_frames += 1;
-                    if control == Control::Close {
-                        self.close(c, h, t_ns);
-                    }
-                    if self.config.control_frames {
-                        return Some(Yield::Control {
-                            conn: c,
-                            half: h,
-                            control,
-                        });
-                    }
-                    if let Some(event) = self.events.pop_front() {
-                        return Some(event);
-                    }
-                }
-                Step::Error(e) => self.count_error(e),
-                Step::Fatal(e) => {
-                    self.count_error(e);
-                    self.lose(c, h, t_ns);
-                    return self.events.pop_front();
-                }
-            }
-        }
-        None
-    }
-
-    fn count_error(&mut self, e: WsError) {
-        match e {
-            WsError::MessageTooLarge => self.stats.oversize_messages += 1,
-            _ => self.stats.bad_frames += 1,
-        }
-    }
-
-    /// The record for something [`Replay::next_ready`] returned.
-    pub(super) fn record(&self, y: Yield) -> RawRecord<'_> {
-        match y {
-            Yield::Event {
-                t_ns,
-                conn,
-                half,
-                kind,
-            } => {
-                let c = &self.conns[conn];
-                let meta = match kind {
-                    RecordKind::Connect => c.url.as_deref().unwrap_or("").as_bytes(),
-                    _ => &[],
-                };
-                RawRecord {
-                    t_recv: t_ns,
-                    conn: c.halves[half].id.unwrap_or_default(),
-                    kind,
-                    meta,
-                    payload: &[],
-                }
-            }
-            Yield::Message { conn, half } | Yield::Control { conn, half, .. } => {
-                let h = &self.conns[conn].halves[half];
-                let meta: &[u8] = match y {
-                    Yield::Control { control, .. } => control.name().as_bytes(),
-                    _ => &[],
-                };
-                RawRecord {
-                    t_recv: h.t_last,
-                    conn: h.id.unwrap_or_default(),
-                    kind: RecordKind::Frame,
-                    meta,
-                    payload: h.decoder.as_ref().map_or(&[], |d| d.payload()),
-                }
-            }
-        }
-    }
-
-    /// Every connection with its outcome so far.
-    pub(super) fn reports(&self) -> Vec<TcpConnectionReport> {
-        self.conns
-            .iter()
-            .map(|conn| {
-                let server = conn.server;
-                let client = server.map(|s| 1 - s);
-                let side = |i: Option<usize>| {
-                    let h = &conn.halves[i.unwrap_or(0)];
-                    (h.id, h.state)
-                };
-                TcpConnectionReport {
-                    client: client.map(|i| conn.ends[i]),
-                    server: server.map(|i| conn.ends[i]),
-                    url: conn.url.clone(),
-                    server_to_client: side(server),
-                    client_to_server: side(client.or(Some(1))),
-                }
-            })
-            .collect()
     }
 }

@@ -15,6 +15,21 @@ pub enum HandshakeError {
     TooLong,
     /// The request is not a `GET`.
     NotGet,
+    /// The stream does not start like HTTP at all (a TLS session, another protocol).
+    NotHttp,
+}
+
+/// Checks that a direction's first bytes can start an upgrade (`GET ` from the client, `HTTP/`
+/// from the server), so a TLS or other session is refused at once instead of after the head
+/// limit.
+pub fn check_start(stream: &[u8], from_server: bool) -> Result<(), HandshakeError> {
+    let expected: &[u8] = if from_server { b"HTTP/" } else { b"GET " };
+    let n = stream.len().min(expected.len());
+    if stream[..n] == expected[..n] {
+        Ok(())
+    } else {
+        Err(HandshakeError::NotHttp)
+    }
 }
 
 /// `permessage-deflate` parameters agreed in the server's response.
@@ -169,6 +184,12 @@ mod tests {
         assert_eq!(
             parse_request(b"POST / HTTP/1.1\r\n\r\n"),
             Err(HandshakeError::NotGet)
+        );
+        assert_eq!(check_start(b"HTT", true), Ok(()));
+        assert_eq!(check_start(b"GET /", false), Ok(()));
+        assert_eq!(
+            check_start(b"\x16\x03\x01\x02\x00", true),
+            Err(HandshakeError::NotHttp)
         );
     }
 }

@@ -1,22 +1,27 @@
 //! pcap and pcapng capture replay: TCP reassembly and WebSocket frame decoding.
 //!
 //! [`PcapSource`] reads a capture of plaintext WebSocket (`ws://`) sessions and yields each text
-//! or binary message as a [`RecordKind::Frame`] record, stamped with the capture time of the
+//! or binary message as a [`RecordKind::Frame`](crate::RecordKind::Frame) record, stamped with the capture time of the
 //! packet that completed it. The layers, one module each:
 //!
-//! - [`file`]: the pcap / pcapng containers;
+//! - [`file`](mod@file): the pcap / pcapng containers;
 //! - [`link`]: Ethernet (VLAN), Linux cooked v1/v2, raw IP → IPv4/IPv6 → TCP;
 //! - [`tcp`]: per-direction reassembly (reordering, retransmissions, overlaps, holes);
 //! - [`handshake`]: the HTTP upgrade (path, `Host`, status, `permessage-deflate`);
 //! - [`ws`]: WebSocket frames, fragmentation, control frames, inflation;
-//! - `connection`: the per-connection state machine tying them together.
+//! - `connection`: the per-connection state machine tying them together, and handing out
+//!   records that borrow the decoders' buffers.
+//!
+//! `permessage-deflate` window sizes are read from the upgrade but inflation always uses a
+//! 32 KiB window, which decodes any smaller window the sender used.
 //!
 //! # Which connections are replayed
 //!
 //! A connection is only decoded when its start can be proven, so frame boundaries are never
 //! guessed: either its SYN was captured, or the first payload seen in a direction is the start of
 //! the HTTP upgrade (`GET ` from the client, `HTTP/` from the server). A direction first seen
-//! mid-stream is reported [`Unusable::MidStream`] and skipped. A server response other than
+//! mid-stream is reported [`Unusable::MidStream`] and skipped (the whole connection, unless it
+//! is the client's side of a connection whose `101` was already read). A server response other than
 //! `101` makes the connection [`Unusable::NotUpgraded`].
 //!
 //! # Records
@@ -105,7 +110,9 @@ pub struct PcapConfig {
     /// Out-of-order bytes buffered per direction behind a hole (default 4 MiB); beyond that the
     /// hole is declared lost.
     pub max_out_of_order: usize,
-    /// Capture time a hole may stay open before it is declared lost (default 2 s).
+    /// Capture time a hole may stay open before it is declared lost (default 2 s). Checked when
+    /// the direction's next segment arrives; holes still open at the end of the capture are
+    /// gaps whatever their age.
     pub hole_timeout_ns: u64,
     /// Largest HTTP upgrade head (default 16 KiB).
     pub max_handshake: usize,
@@ -154,7 +161,8 @@ pub struct PcapStats {
     pub out_of_order: u64,
     /// Directions ended by a hole that was never filled (or a broken deflate context).
     pub gaps: u64,
-    /// Connections that could not be decoded (see [`Unusable`]).
+    /// Connections that could not be decoded, or client directions first seen mid-stream on an
+    /// upgraded connection (see [`Unusable`]).
     pub unusable: u64,
     /// WebSocket connections upgraded.
     pub upgrades: u64,
