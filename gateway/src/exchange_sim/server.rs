@@ -244,7 +244,8 @@ impl FeedServer {
     }
 
     /// Stops accepting, ends every session (closing it like a `serverShutdown`) and joins the
-    /// threads.
+    /// threads. Sessions notice within a few milliseconds, except one blocked writing to a
+    /// client that does not read: that one ends at [`FeedConfig::write_timeout`].
     pub fn shutdown(mut self) {
         self.stop_and_join();
     }
