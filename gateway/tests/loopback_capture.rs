@@ -11,6 +11,8 @@
 //!   `lo`; the capture, read back with `PcapSource`, yields the same frames byte for byte, and
 //!   decoding them into a synced book gives the same final book as the recording itself. Skips
 //!   when `tcpdump` is missing or cannot capture (fails in CI when it is missing).
+//! - `tls_client_receives_every_frame_and_the_snapshot`: the same over real TLS (`wss://`,
+//!   `https://`) with a self-signed certificate the client trusts.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -528,4 +530,99 @@ fn loopback_capture_replays_to_the_same_frames_and_book() {
         assert!(want.len() > 100, "{side:?}: a real book has depth");
         assert_eq!(from_capture.levels(side), want, "{side:?} levels differ");
     }
+}
+
+// ---- TLS ----
+
+/// A rustls client trusting only the simulator's self-signed certificate.
+fn tls_client(
+    tls: &pinion_gateway::exchange_sim::SelfSignedTls,
+    addr: SocketAddr,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(tls.certificate.clone())
+        .expect("trust the certificate");
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("server name");
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+    rustls::StreamOwned::new(conn, TcpStream::connect(addr).expect("connect"))
+}
+
+#[test]
+fn tls_client_receives_every_frame_and_the_snapshot() {
+    let Some(path) = pinion_feed::testdata::require(RECORDING) else {
+        return;
+    };
+    let recorded = read_recording(&path);
+    let tls = pinion_gateway::exchange_sim::SelfSignedTls::generate(&["localhost", "127.0.0.1"])
+        .expect("certificate");
+    let server = {
+        let path = path.clone();
+        FeedServer::start_tls(
+            "127.0.0.1:0".parse().expect("addr"),
+            FeedConfig::default(),
+            std::sync::Arc::clone(&tls.server_config),
+            move || pinion_feed::source::open(&path),
+        )
+        .expect("start the TLS feed server")
+    };
+    let addr = server.local_addr();
+
+    let stream = tls_client(&tls, addr);
+    let (mut ws, response) = tungstenite::client(
+        format!("wss://localhost:{}/stream?streams={STREAMS}", addr.port()),
+        stream,
+    )
+    .expect("wss handshake");
+    assert_eq!(response.status().as_u16(), 101);
+
+    let mut rest = tls_client(&tls, addr);
+    write!(
+        rest,
+        "GET /api/v3/depth?symbol=BTCUSDT HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut response = Vec::new();
+    rest.read_to_end(&mut response)
+        .expect("https response ends cleanly");
+    assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(response.ends_with(&recorded.snapshot));
+
+    let mut frames = Vec::new();
+    let mut close_code = None;
+    loop {
+        match ws.read() {
+            Ok(Message::Text(text)) => frames.push(text.as_bytes().to_vec()),
+            Ok(Message::Close(frame)) => close_code = frame.map(|f| f.code),
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("wss read failed: {e}"),
+        }
+    }
+    assert_same_frames(&frames, &recorded.frames, "wss client");
+    assert_eq!(close_code, Some(CloseCode::Away));
+
+    // A plaintext client is not served by a TLS listener.
+    let mut plain = TcpStream::connect(addr).expect("connect");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = plain.write_all(b"GET /api/v3/depth?symbol=BTCUSDT HTTP/1.1\r\n\r\n");
+    let mut answer = Vec::new();
+    let asked = Instant::now();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(answer.is_empty(), "a plaintext request got an answer");
+    assert!(asked.elapsed() < Duration::from_secs(2), "dropped at once");
+
+    let stats = server.stats();
+    server.shutdown();
+    assert_eq!((stats.sessions_completed, stats.snapshots_served), (1, 1));
+    assert_eq!(stats.bad_requests, 1);
 }

@@ -1,7 +1,7 @@
 //! `pinion-exchange-sim`: the exchange simulator's market-stream server as a process.
 //!
 //! Serves a recording (`--input FILE`, any format `pinion_feed::source::open` reads) or the
-//! synthetic market (`--synthetic`) on a loopback port, Binance-style: WebSocket streams at
+//! synthetic market (`--synthetic`) on a loopback port, Binance-style, plaintext or TLS (`--tls`): WebSocket streams at
 //! `/stream?streams=…` and `/ws/<stream>`, REST snapshots at `/api/v3/depth?symbol=…`. Prints
 //! `listening <addr>` on stdout once it accepts connections (scripts read the port from it when
 //! `--listen` asks for port 0), then serves until killed.
@@ -21,7 +21,7 @@ use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 use pinion_feed::{ConnId, FrameSource, SourceError};
 use pinion_gateway::exchange_sim::loopback::{compare_frames, fetch_snapshot, receive_session};
-use pinion_gateway::exchange_sim::{FeedConfig, FeedServer, Pacing};
+use pinion_gateway::exchange_sim::{FeedConfig, FeedServer, Pacing, SelfSignedTls};
 
 /// Binance market-stream simulator serving a recording or a synthetic market on loopback.
 #[derive(Debug, Parser)]
@@ -114,6 +114,13 @@ struct Args {
     /// Do not send `serverShutdown` before closing at the end of the source.
     #[arg(long)]
     no_shutdown_notice: bool,
+    /// Serve over TLS (`wss://`, `https://`) with a fresh self-signed certificate for
+    /// `localhost` and `127.0.0.1`.
+    #[arg(long)]
+    tls: bool,
+    /// Write the certificate (PEM) clients must trust here.
+    #[arg(long, requires = "tls")]
+    cert_out: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -211,12 +218,11 @@ fn serve(args: Args) -> anyhow::Result<()> {
         ..FeedConfig::default()
     };
 
-    let server = if let Some(path) = args.input {
+    type Opener =
+        Box<dyn Fn() -> Result<Box<dyn FrameSource + Send>, SourceError> + Send + Sync + 'static>;
+    let (open, what): (Opener, String) = if let Some(path) = args.input {
         let shown = path.display().to_string();
-        FeedServer::start(args.listen, config, move || {
-            pinion_feed::source::open(&path)
-        })
-        .with_context(|| format!("serving {shown}"))?
+        (Box::new(move || pinion_feed::source::open(&path)), shown)
     } else {
         let mut synth = SynthConfig {
             messages: args.messages,
@@ -227,24 +233,39 @@ fn serve(args: Args) -> anyhow::Result<()> {
         }
         // Check the config once here, so the per-session opener cannot fail on it.
         SynthMarket::new(synth.clone()).context("synthetic market config")?;
-        FeedServer::start(args.listen, config, move || {
+        let open = move || {
             let market = SynthMarket::new(synth.clone()).map_err(|e| SourceError::Format {
                 format: "synthetic",
                 position: 0,
                 what: e.to_string(),
             })?;
             Ok(Box::new(market) as Box<dyn FrameSource + Send>)
-        })
-        .context("serving the synthetic market")?
+        };
+        (Box::new(open), "the synthetic market".to_owned())
     };
+    let (server, scheme) = if args.tls {
+        let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"])
+            .context("self-signed certificate")?;
+        if let Some(out) = &args.cert_out {
+            std::fs::write(out, &tls.certificate_pem)
+                .with_context(|| format!("writing {}", out.display()))?;
+        }
+        let server = FeedServer::start_tls(args.listen, config, tls.server_config, open);
+        (server, ("wss", "https"))
+    } else {
+        (FeedServer::start(args.listen, config, open), ("ws", "http"))
+    };
+    let server = server.with_context(|| format!("serving {what}"))?;
 
     let addr = server.local_addr();
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening {addr}")?;
     writeln!(
         out,
-        "streams: ws://{addr}/stream?streams=…  snapshots ({}): http://{addr}/api/v3/depth?symbol=…",
-        server.snapshot_count()
+        "streams: {}://{addr}/stream?streams=…  snapshots ({}): {}://{addr}/api/v3/depth?symbol=…",
+        scheme.0,
+        server.snapshot_count(),
+        scheme.1
     )?;
     out.flush()?;
     drop(out);

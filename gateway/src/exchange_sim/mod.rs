@@ -17,7 +17,8 @@
 //!
 //! Each session reads its own copy of the source (`SourceOpener`), so every client gets the
 //! whole recording from the start. This is a test peer, not the hot path: one thread per
-//! connection, allocation per message is fine. Plaintext only (`ws://`) for now.
+//! connection, allocation per message is fine. Plaintext (`ws://`) or TLS (`wss://`, see
+//! [`FeedServer::start_tls`] and [`SelfSignedTls`]) on the same code path.
 //!
 //! [`loopback`] is the client side of a loopback check: receive a session, compare a capture's
 //! frames with the source's.
@@ -31,10 +32,12 @@ mod selection;
 mod server;
 mod session;
 mod snapshots;
+mod tls;
 
 pub use selection::StreamSelection;
 pub use server::{FeedConfig, FeedServer, FeedServerStats, Pacing, SourceOpener};
 pub use snapshots::SnapshotTable;
+pub use tls::SelfSignedTls;
 
 use std::net::SocketAddr;
 
@@ -57,6 +60,9 @@ pub enum ExchangeSimError {
     /// A setting is out of range.
     #[error("invalid exchange simulator config: {0}")]
     Config(&'static str),
+    /// The TLS identity or config could not be made.
+    #[error("tls: {0}")]
+    Tls(String),
     /// The accepting thread could not be started.
     #[error("cannot start the accept thread: {0}")]
     Spawn(std::io::Error),

@@ -18,6 +18,7 @@ use super::http::{self, RequestHead};
 use super::selection::StreamSelection;
 use super::session;
 use super::snapshots::SnapshotTable;
+use super::tls::Conn;
 
 /// Opens a fresh copy of the source: every session replays it from the start.
 pub type SourceOpener =
@@ -136,6 +137,7 @@ pub(crate) struct Shared {
     pub config: FeedConfig,
     pub open: Box<SourceOpener>,
     pub snapshots: SnapshotTable,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     pub stop: AtomicBool,
     pub counters: Counters,
 }
@@ -153,6 +155,7 @@ impl std::fmt::Debug for Shared {
         f.debug_struct("Shared")
             .field("config", &self.config)
             .field("snapshots", &self.snapshots.len())
+            .field("tls", &self.tls.is_some())
             .field("stop", &self.stop)
             .finish_non_exhaustive()
     }
@@ -166,6 +169,32 @@ impl FeedServer {
     pub fn start<F>(
         listen: SocketAddr,
         config: FeedConfig,
+        open: F,
+    ) -> Result<FeedServer, ExchangeSimError>
+    where
+        F: Fn() -> Result<Box<dyn FrameSource + Send>, SourceError> + Send + Sync + 'static,
+    {
+        Self::start_with(listen, config, None, open)
+    }
+
+    /// Like [`FeedServer::start`], but every connection speaks TLS with `tls` (`wss://`,
+    /// `https://`).
+    pub fn start_tls<F>(
+        listen: SocketAddr,
+        config: FeedConfig,
+        tls: Arc<rustls::ServerConfig>,
+        open: F,
+    ) -> Result<FeedServer, ExchangeSimError>
+    where
+        F: Fn() -> Result<Box<dyn FrameSource + Send>, SourceError> + Send + Sync + 'static,
+    {
+        Self::start_with(listen, config, Some(tls), open)
+    }
+
+    fn start_with<F>(
+        listen: SocketAddr,
+        config: FeedConfig,
+        tls: Option<Arc<rustls::ServerConfig>>,
         open: F,
     ) -> Result<FeedServer, ExchangeSimError>
     where
@@ -191,6 +220,7 @@ impl FeedServer {
             config,
             open: Box::new(open),
             snapshots,
+            tls,
             stop: AtomicBool::new(false),
             counters: Counters::default(),
         });
@@ -296,27 +326,43 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>) {
 }
 
 /// Reads the request head and answers it: a WebSocket session or one REST response.
-fn serve_connection(mut stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.set_write_timeout(Some(shared.config.write_timeout));
+fn serve_connection(tcp: TcpStream, shared: &Shared) {
+    let _ = tcp.set_nodelay(true);
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = tcp.set_write_timeout(Some(shared.config.write_timeout));
+    // A TLS record of a ClientHello starts with 0x16 (handshake). Anything else is a
+    // plaintext client on a TLS port: drop it at once rather than wait for a record that will
+    // never complete.
+    let mut first = [0u8; 1];
+    if shared.tls.is_some() && !matches!(tcp.peek(&mut first), Ok(1) if first[0] == 0x16) {
+        shared.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let Ok(mut stream) = Conn::new(tcp, shared.tls.as_ref()) else {
+        shared.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
     let head = match http::read_head(&mut stream) {
         Ok(head) => head,
         Err(http::HeadError::Closed) => return,
         Err(_) => {
             shared.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
-            let _ = http::respond_error(&mut stream, "400 Bad Request", -1100, "Bad request.");
+            // Over a TLS session that failed, an answer would only wait on the handshake.
+            if let Conn::Plain(_) = stream {
+                let _ = http::respond_error(&mut stream, "400 Bad Request", -1100, "Bad request.");
+            }
             return;
         }
     };
     if head.upgrade_websocket {
         open_session(stream, &head, shared);
     } else {
-        answer_rest(stream, &head, shared);
+        answer_rest(&mut stream, &head, shared);
+        stream.close_notify();
     }
 }
 
-fn open_session(mut stream: TcpStream, head: &RequestHead, shared: &Shared) {
+fn open_session(mut stream: Conn, head: &RequestHead, shared: &Shared) {
     let streams = head.query_param("streams");
     let selection = StreamSelection::from_request(&head.path, streams.as_deref());
     let (Some(selection), Some(key), "GET") = (
@@ -335,17 +381,17 @@ fn open_session(mut stream: TcpStream, head: &RequestHead, shared: &Shared) {
     session::run(stream, selection, shared);
 }
 
-fn answer_rest(mut stream: TcpStream, head: &RequestHead, shared: &Shared) {
+fn answer_rest(stream: &mut Conn, head: &RequestHead, shared: &Shared) {
     let c = &shared.counters;
     if head.method != "GET" || head.path != "/api/v3/depth" {
         c.bad_requests.fetch_add(1, Ordering::Relaxed);
-        let _ = http::respond_error(&mut stream, "404 Not Found", -1000, "Unknown endpoint.");
+        let _ = http::respond_error(stream, "404 Not Found", -1000, "Unknown endpoint.");
         return;
     }
     let Some(symbol) = head.query_param("symbol") else {
         c.bad_requests.fetch_add(1, Ordering::Relaxed);
         let _ = http::respond_error(
-            &mut stream,
+            stream,
             "400 Bad Request",
             -1102,
             "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
@@ -355,16 +401,11 @@ fn answer_rest(mut stream: TcpStream, head: &RequestHead, shared: &Shared) {
     match shared.snapshots.body_for(&symbol) {
         Some(body) => {
             c.snapshots_served.fetch_add(1, Ordering::Relaxed);
-            let _ = http::respond(
-                &mut stream,
-                "200 OK",
-                "application/json;charset=UTF-8",
-                body,
-            );
+            let _ = http::respond(stream, "200 OK", "application/json;charset=UTF-8", body);
         }
         None => {
             c.bad_requests.fetch_add(1, Ordering::Relaxed);
-            let _ = http::respond_error(&mut stream, "400 Bad Request", -1121, "Invalid symbol.");
+            let _ = http::respond_error(stream, "400 Bad Request", -1121, "Invalid symbol.");
         }
     }
 }

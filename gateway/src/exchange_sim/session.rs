@@ -12,7 +12,6 @@
 //! (1001, going away), then waits briefly for the client's close.
 
 use std::io;
-use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +22,7 @@ use tungstenite::{Bytes, Message};
 
 use super::selection::StreamSelection;
 use super::server::{Pacing, Shared};
+use super::tls::Conn;
 
 /// How often the socket is serviced while frames are being sent back to back.
 const SERVICE_EVERY: Duration = Duration::from_millis(20);
@@ -55,7 +55,7 @@ struct Keepalive {
 }
 
 struct Session<'a> {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Conn>,
     shared: &'a Shared,
     keepalive: Keepalive,
     last_service: Instant,
@@ -63,7 +63,7 @@ struct Session<'a> {
 
 /// Runs a session on an upgraded connection until the source ends, the client leaves or the
 /// server stops.
-pub(crate) fn run(stream: TcpStream, selection: StreamSelection, shared: &Shared) {
+pub(crate) fn run(stream: Conn, selection: StreamSelection, shared: &Shared) {
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(MAX_CLIENT_MESSAGE))
         .max_frame_size(Some(MAX_CLIENT_MESSAGE));
@@ -99,6 +99,8 @@ pub(crate) fn run(stream: TcpStream, selection: StreamSelection, shared: &Shared
         }
         Err(Stop::ClientGone | Stop::Io) => {}
     }
+    // Over TLS the client's read of the closed socket must end cleanly, not as a truncation.
+    session.ws.get_mut().close_notify();
 }
 
 impl Session<'_> {
@@ -212,6 +214,7 @@ impl Session<'_> {
     fn read_pending(&mut self) -> Result<(), Stop> {
         self.ws
             .get_ref()
+            .tcp()
             .set_nonblocking(true)
             .map_err(|_| Stop::Io)?;
         let outcome = loop {
@@ -238,6 +241,7 @@ impl Session<'_> {
         };
         self.ws
             .get_ref()
+            .tcp()
             .set_nonblocking(false)
             .map_err(|_| Stop::Io)?;
         outcome
@@ -267,7 +271,7 @@ impl Session<'_> {
         if self.ws.close(Some(frame)).is_err() {
             return false;
         }
-        let _ = self.ws.get_ref().set_read_timeout(Some(CLOSE_WAIT));
+        let _ = self.ws.get_ref().tcp().set_read_timeout(Some(CLOSE_WAIT));
         loop {
             match self.ws.read() {
                 Ok(_) => {}
