@@ -24,7 +24,7 @@ use crate::venue::Venue;
 /// | `.cryptofeed.ws` | [`cryptofeed::CryptofeedTextReader`] (with the `.cryptofeed.http` beside it, if any) |
 /// | `.cryptofeed.jsonl.zst` | [`cryptofeed::CryptofeedJsonlReader`] |
 /// | `.pnr` | pinion's own recording format (not wired here yet) |
-/// | `.pcap`, `.pcapng` | capture replay (not wired here yet) |
+/// | `.pcap`, `.pcapng` | [`pcap::PcapSource`] with the default [`pcap::PcapConfig`]: every WebSocket connection, server to client |
 pub fn open(path: &Path) -> Result<Box<dyn FrameSource + Send>, SourceError> {
     let name = path
         .file_name()
@@ -42,10 +42,10 @@ pub fn open(path: &Path) -> Result<Box<dyn FrameSource + Send>, SourceError> {
             "pinion recordings are not wired into open() yet",
         ))
     } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
-        Err(unsupported(
-            "pcap",
-            "packet captures are not wired into open() yet",
-        ))
+        Ok(Box::new(pcap::PcapSource::open(
+            path,
+            pcap::PcapConfig::default(),
+        )?))
     } else {
         Err(unsupported(
             "input",
@@ -198,11 +198,16 @@ mod tests {
             Some(Venue::BinanceUsdm)
         );
         assert_eq!(venue_from_file_name(Path::new("x.hbt.gz")), None);
-        for name in ["a.pnr", "a.pcap", "a.pcapng", "a.txt"] {
+        for name in ["a.pnr", "a.txt"] {
             assert!(matches!(
                 open(Path::new(name)),
                 Err(SourceError::Format { .. })
             ));
         }
+        // A capture that does not exist is an I/O error from the pcap reader, not "unsupported".
+        assert!(matches!(
+            open(Path::new("/nonexistent/a.pcap")),
+            Err(SourceError::Io(_))
+        ));
     }
 }
