@@ -23,7 +23,7 @@ use crate::venue::Venue;
 /// | `.hbt.gz` | [`hbt::HbtReader`] (venue from the `spot-`/`usdm-`/`coinm-` prefix) |
 /// | `.cryptofeed.ws` | [`cryptofeed::CryptofeedTextReader`] (with the `.cryptofeed.http` beside it, if any) |
 /// | `.cryptofeed.jsonl.zst` | [`cryptofeed::CryptofeedJsonlReader`] |
-/// | `.pnr` | pinion's own recording format (not wired here yet) |
+/// | `.pnr` | [`crate::recording::RecordingReader`], pinion's own format |
 /// | `.pcap`, `.pcapng` | [`pcap::PcapSource`] with the default [`pcap::PcapConfig`]: every WebSocket connection, server to client |
 pub fn open(path: &Path) -> Result<Box<dyn FrameSource + Send>, SourceError> {
     let name = path
@@ -37,10 +37,7 @@ pub fn open(path: &Path) -> Result<Box<dyn FrameSource + Send>, SourceError> {
     } else if name.ends_with(".cryptofeed.jsonl.zst") {
         Ok(Box::new(cryptofeed::CryptofeedJsonlReader::open(path)?))
     } else if name.ends_with(".pnr") {
-        Err(unsupported(
-            "pnr",
-            "pinion recordings are not wired into open() yet",
-        ))
+        Ok(Box::new(crate::recording::RecordingReader::open(path)?))
     } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
         Ok(Box::new(pcap::PcapSource::open(
             path,
@@ -198,12 +195,14 @@ mod tests {
             Some(Venue::BinanceUsdm)
         );
         assert_eq!(venue_from_file_name(Path::new("x.hbt.gz")), None);
-        for name in ["a.pnr", "a.txt"] {
-            assert!(matches!(
-                open(Path::new(name)),
-                Err(SourceError::Format { .. })
-            ));
-        }
+        assert!(matches!(
+            open(Path::new("a.txt")),
+            Err(SourceError::Format { .. })
+        ));
+        assert!(matches!(
+            open(Path::new("/nonexistent/a.pnr")),
+            Err(SourceError::Io(_))
+        ));
         // A capture that does not exist is an I/O error from the pcap reader, not "unsupported".
         assert!(matches!(
             open(Path::new("/nonexistent/a.pcap")),
