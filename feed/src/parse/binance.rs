@@ -10,8 +10,9 @@
 
 use crate::decimal::{Px, Qty};
 use crate::event::{EventFlags, EventKind, Level};
-use crate::instrument::{InstrumentId, InstrumentSpec, Instruments};
+use crate::instrument::{InstrumentId, InstrumentSpec};
 
+use super::resolve::Resolver;
 use super::tape::{Val, opt_ms_as_ns, required};
 use super::{ConnCtx, Decoded, Origin, ParseError, Sink, SkipReason, query_param};
 
@@ -50,20 +51,18 @@ fn parse_stream_name(name: &[u8]) -> Option<(&[u8], Stream)> {
 /// Resolves a symbol to its id and spec, or the skip reason.
 #[inline]
 fn resolve<'r>(
-    instruments: &'r Instruments,
+    reg: &mut Resolver<'r>,
     ctx: &ConnCtx,
     symbol: &[u8],
 ) -> Result<(InstrumentId, &'r InstrumentSpec), SkipReason> {
-    instruments
-        .lookup(ctx.venue, symbol)
-        .and_then(|id| instruments.get(id).map(|spec| (id, spec)))
+    reg.symbol(ctx.venue, symbol)
         .ok_or(SkipReason::UnknownInstrument)
 }
 
 /// Decodes one Binance WebSocket frame.
 pub(super) fn frame<F: FnMut(&crate::MarketEvent)>(
     ctx: &ConnCtx,
-    instruments: &Instruments,
+    reg: &mut Resolver<'_>,
     origin: Origin,
     root: Val<'_, '_>,
     sink: &mut Sink<'_, F>,
@@ -97,7 +96,7 @@ pub(super) fn frame<F: FnMut(&crate::MarketEvent)>(
         if !data.is_object() {
             return Err(ParseError::WrongType("data"));
         }
-        let (id, spec) = match resolve(instruments, ctx, sym) {
+        let (id, spec) = match resolve(reg, ctx, sym) {
             Ok(found) => found,
             Err(reason) => return Ok(Decoded::Skipped(reason)),
         };
@@ -121,11 +120,11 @@ pub(super) fn frame<F: FnMut(&crate::MarketEvent)>(
         None => return Ok(Decoded::Skipped(SkipReason::UnknownStream)),
     };
     let resolved = match symbol {
-        Some(s) => resolve(instruments, ctx, s.str("s")?.as_bytes()),
+        Some(s) => resolve(reg, ctx, s.str("s")?.as_bytes()),
         // Spot partial depth names no symbol: only the connection knows it.
         None => ctx
             .default_instrument
-            .and_then(|id| instruments.get(id).map(|spec| (id, spec)))
+            .and_then(|id| reg.by_id(id))
             .ok_or(SkipReason::UnknownInstrument),
     };
     let (id, spec) = match resolved {
@@ -392,7 +391,7 @@ fn price_qty(
 /// `symbol=`, else the body's `symbol` (COIN-M), else the connection's default.
 pub(super) fn rest_snapshot<F: FnMut(&crate::MarketEvent)>(
     ctx: &ConnCtx,
-    instruments: &Instruments,
+    reg: &mut Resolver<'_>,
     origin: Origin,
     url: &[u8],
     root: Val<'_, '_>,
@@ -417,11 +416,11 @@ pub(super) fn rest_snapshot<F: FnMut(&crate::MarketEvent)>(
         return Ok(Decoded::Skipped(SkipReason::ErrorResponse));
     }
     let resolved = match (query_param(url, b"symbol"), symbol) {
-        (Some(sym), _) => resolve(instruments, ctx, sym),
-        (None, Some(sym)) => resolve(instruments, ctx, sym.str("symbol")?.as_bytes()),
+        (Some(sym), _) => resolve(reg, ctx, sym),
+        (None, Some(sym)) => resolve(reg, ctx, sym.str("symbol")?.as_bytes()),
         (None, None) => ctx
             .default_instrument
-            .and_then(|id| instruments.get(id).map(|spec| (id, spec)))
+            .and_then(|id| reg.by_id(id))
             .ok_or(SkipReason::UnknownInstrument),
     };
     let (id, spec) = match resolved {

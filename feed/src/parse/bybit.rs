@@ -9,8 +9,9 @@
 
 use crate::decimal::{Px, Qty};
 use crate::event::{EventFlags, EventKind, Level};
-use crate::instrument::{InstrumentId, InstrumentSpec, Instruments};
+use crate::instrument::{InstrumentId, InstrumentSpec};
 
+use super::resolve::Resolver;
 use super::tape::{Val, opt_ms_as_ns, required};
 use super::{ConnCtx, Decoded, Origin, ParseError, Sink, SkipReason, query_param};
 
@@ -46,18 +47,17 @@ fn parse_topic(topic: &[u8]) -> Option<(Topic, &[u8])> {
 
 #[inline]
 fn resolve<'r>(
-    instruments: &'r Instruments,
+    reg: &mut Resolver<'r>,
     ctx: &ConnCtx,
     symbol: &[u8],
 ) -> Option<(InstrumentId, &'r InstrumentSpec)> {
-    let id = instruments.lookup(ctx.venue, symbol)?;
-    Some((id, instruments.get(id)?))
+    reg.symbol(ctx.venue, symbol)
 }
 
 /// Decodes one Bybit WebSocket frame.
 pub(super) fn frame<F: FnMut(&crate::MarketEvent)>(
     ctx: &ConnCtx,
-    instruments: &Instruments,
+    reg: &mut Resolver<'_>,
     origin: Origin,
     root: Val<'_, '_>,
     sink: &mut Sink<'_, F>,
@@ -86,7 +86,7 @@ pub(super) fn frame<F: FnMut(&crate::MarketEvent)>(
     let Some((which, symbol)) = parse_topic(topic.str("topic")?.as_bytes()) else {
         return Ok(Decoded::Skipped(SkipReason::UnknownStream));
     };
-    let Some((id, spec)) = resolve(instruments, ctx, symbol) else {
+    let Some((id, spec)) = resolve(reg, ctx, symbol) else {
         return Ok(Decoded::Skipped(SkipReason::UnknownInstrument));
     };
     let exch_ts = opt_ms_as_ns(ts, "ts")?;
@@ -222,7 +222,7 @@ fn trades<F: FnMut(&crate::MarketEvent)>(
 /// connection's default.
 pub(super) fn rest_snapshot<F: FnMut(&crate::MarketEvent)>(
     ctx: &ConnCtx,
-    instruments: &Instruments,
+    reg: &mut Resolver<'_>,
     origin: Origin,
     url: &[u8],
     root: Val<'_, '_>,
@@ -252,11 +252,9 @@ pub(super) fn rest_snapshot<F: FnMut(&crate::MarketEvent)>(
         }
     }
     let resolved = match (query_param(url, b"symbol"), symbol) {
-        (Some(sym), _) => resolve(instruments, ctx, sym),
-        (None, Some(sym)) => resolve(instruments, ctx, sym.str("s")?.as_bytes()),
-        (None, None) => ctx
-            .default_instrument
-            .and_then(|id| instruments.get(id).map(|spec| (id, spec))),
+        (Some(sym), _) => resolve(reg, ctx, sym),
+        (None, Some(sym)) => resolve(reg, ctx, sym.str("s")?.as_bytes()),
+        (None, None) => ctx.default_instrument.and_then(|id| reg.by_id(id)),
     };
     let Some((id, spec)) = resolved else {
         return Ok(Decoded::Skipped(SkipReason::UnknownInstrument));

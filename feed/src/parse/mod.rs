@@ -21,7 +21,10 @@
 mod binance;
 mod bybit;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod levels;
+mod resolve;
 mod stats;
 mod tape;
 
@@ -139,6 +142,7 @@ pub struct Decoder {
     tape: Tape<'static>,
     levels: LevelBuf,
     trades: Vec<bybit::TradeRow>,
+    last_symbol: resolve::LastSymbol,
     stats: DecodeStats,
 }
 
@@ -162,6 +166,7 @@ impl Decoder {
             tape: Tape(Vec::with_capacity(INITIAL_FRAME_CAPACITY / 8)),
             levels: LevelBuf::with_capacity(INITIAL_LEVEL_CAPACITY),
             trades: Vec::with_capacity(INITIAL_TRADE_CAPACITY),
+            last_symbol: resolve::LastSymbol::default(),
             stats: DecodeStats::default(),
         }
     }
@@ -227,6 +232,7 @@ impl Decoder {
             tape,
             levels,
             trades,
+            last_symbol,
             stats,
         } = self;
         // Borrow the kept allocation for this frame's lifetime; it goes back below on every path.
@@ -235,6 +241,7 @@ impl Decoder {
             Err(_) => Err(ParseError::Json),
             Ok(()) => {
                 let root = tape::Val::root(&frame_tape.0);
+                let reg = &mut resolve::Resolver::new(instruments, last_symbol);
                 let origin = Origin {
                     t_recv: rec.t_recv,
                     t0,
@@ -248,13 +255,13 @@ impl Decoder {
                 };
                 match (ctx.venue.is_binance(), rec.kind) {
                     (true, RecordKind::RestSnapshot) => {
-                        binance::rest_snapshot(ctx, instruments, origin, rec.meta, root, &mut sink)
+                        binance::rest_snapshot(ctx, reg, origin, rec.meta, root, &mut sink)
                     }
-                    (true, _) => binance::frame(ctx, instruments, origin, root, &mut sink),
+                    (true, _) => binance::frame(ctx, reg, origin, root, &mut sink),
                     (false, RecordKind::RestSnapshot) => {
-                        bybit::rest_snapshot(ctx, instruments, origin, rec.meta, root, &mut sink)
+                        bybit::rest_snapshot(ctx, reg, origin, rec.meta, root, &mut sink)
                     }
-                    (false, _) => bybit::frame(ctx, instruments, origin, root, &mut sink),
+                    (false, _) => bybit::frame(ctx, reg, origin, root, &mut sink),
                 }
             }
         };
