@@ -1,1 +1,82 @@
-//! Shared helpers for pinion's benchmarks: locating the real recordings in `../shared/data`.
+//! Shared helpers for pinion's benchmarks: loading the real recordings in `../shared/data` into
+//! memory before anything is timed.
+//!
+//! Missing recordings follow [`pinion_feed::testdata::require`]: outside CI a benchmark that
+//! needs one skips with a message; in CI it fails.
+
+use std::io::{BufRead, BufReader};
+
+/// One line of an hbt recording (`<receive ns> <raw JSON>`).
+#[derive(Debug, Clone)]
+pub struct HbtLine {
+    /// Local receive time, ns since the epoch.
+    pub t_recv: u64,
+    /// The raw JSON: a combined-stream envelope, or a bare REST snapshot body.
+    pub json: Vec<u8>,
+}
+
+impl HbtLine {
+    /// Whether this is a combined-stream envelope (the snapshot line is not).
+    pub fn is_stream(&self) -> bool {
+        self.json.starts_with(br#"{"stream""#)
+    }
+}
+
+/// Every line of a gzip hbt recording under the data directory (`"binance/…hbt.gz"`), or
+/// `None` when it is missing (see the module docs).
+///
+/// # Panics
+/// On an unreadable or malformed file: benchmark input must be sound.
+pub fn hbt_lines(relative: &str) -> Option<Vec<HbtLine>> {
+    let path = pinion_feed::testdata::require(relative)?;
+    let file = std::fs::File::open(&path).expect("open recording");
+    let reader = BufReader::new(flate2::read::GzDecoder::new(file));
+    let lines = reader
+        .lines()
+        .map(|line| {
+            let line = line.expect("read recording");
+            let (t, json) = line.split_once(' ').expect("`<ns> <json>` line");
+            HbtLine {
+                t_recv: t.parse().expect("receive time"),
+                json: json.as_bytes().to_vec(),
+            }
+        })
+        .collect();
+    Some(lines)
+}
+
+/// One received frame of a cryptofeed JSONL recording.
+#[derive(Debug, Clone)]
+pub struct JsonlFrame {
+    /// The connection name (`BYBIT.ws.2`).
+    pub conn: String,
+    /// Receive time, ns since the epoch.
+    pub t_recv: u64,
+    /// The frame text.
+    pub data: Vec<u8>,
+}
+
+/// The `recv` frames of a zstd cryptofeed JSONL recording under the data directory, or `None`
+/// when it is missing.
+///
+/// # Panics
+/// On an unreadable or malformed file.
+pub fn jsonl_frames(relative: &str) -> Option<Vec<JsonlFrame>> {
+    let path = pinion_feed::testdata::require(relative)?;
+    let file = std::fs::File::open(&path).expect("open recording");
+    let reader = BufReader::new(zstd::Decoder::new(file).expect("zstd stream"));
+    let mut frames = Vec::new();
+    for line in reader.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(&line.expect("read recording")).expect("JSON line");
+        if v["t"] != "recv" {
+            continue;
+        }
+        frames.push(JsonlFrame {
+            conn: v["conn"].as_str().expect("conn").to_owned(),
+            t_recv: (v["ts"].as_f64().expect("ts") * 1e9) as u64,
+            data: v["data"].as_str().expect("data").as_bytes().to_vec(),
+        });
+    }
+    Some(frames)
+}

@@ -1,1 +1,4 @@
 //! pinion-engine: stages on pinned threads, connected by SPSC rings, with latency histograms.
+
+pub mod latency;
+pub mod runtime;

@@ -1,0 +1,44 @@
+//! Why a frame could not be decoded.
+//!
+//! Every variant is small and `Copy` and names the field at fault with a `&'static str`, so the
+//! hot path can count an error and go on to the next frame without allocating or formatting.
+
+use crate::decimal::DecimalError;
+
+/// A frame that is not a well-formed message of its venue. The decoder counts it in
+/// [`super::DecodeStats`] and stays usable for the next record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The bytes are not valid JSON.
+    #[error("invalid JSON")]
+    Json,
+    /// The frame is longer than [`super::MAX_FRAME_LEN`]; refused before copying it.
+    #[error("frame longer than the decoder accepts")]
+    FrameTooLarge,
+    /// A field the message type requires is absent.
+    #[error("missing field {0:?}")]
+    MissingField(&'static str),
+    /// A field has the wrong JSON type (a number where a string belongs, …).
+    #[error("field {0:?} has the wrong type")]
+    WrongType(&'static str),
+    /// A price or quantity string that is not an exact decimal at the instrument's scale.
+    #[error("field {field:?}: {err}")]
+    BadNumber {
+        /// The field (`"b"`, `"p"`, …).
+        field: &'static str,
+        /// Why the decimal was rejected.
+        err: DecimalError,
+    },
+    /// An id or sequence number that is not a non-negative integer.
+    #[error("field {0:?} is not a valid id")]
+    BadId(&'static str),
+    /// A timestamp that is not a non-negative integer, or too large to express in nanoseconds.
+    #[error("field {0:?} is not a valid time")]
+    BadTime(&'static str),
+    /// A field whose text is not one of the values the venue documents (`type`, `S`, …).
+    #[error("field {0:?} has an unexpected value")]
+    BadValue(&'static str),
+    /// A price level that is not a `[price, quantity]` pair of strings.
+    #[error("field {0:?} holds a malformed price level")]
+    BadLevel(&'static str),
+}

@@ -1,0 +1,152 @@
+//! Entry points for the fuzz targets (`fuzz/`) and the stable fuzz smoke test
+//! (`feed/tests/parse_fuzz_smoke.rs`), so both drive the decoder the same way.
+//!
+//! Each entry point decodes arbitrary bytes and then checks the decoder's own promises, whatever
+//! the input: an error or a skip emits nothing; a decoded message's events run FIRST … LAST with
+//! the count it reported, bids before asks, never more than `MAX_LEVELS`; every record moves
+//! exactly one of the counters. A broken promise panics, which is what a fuzzer looks for; bad
+//! input itself must never panic.
+
+use crate::decimal::{self, MAX_FORMATTED_LEN};
+use crate::event::{MAX_LEVELS, MarketEvent};
+use crate::instrument::{InstrumentSpec, Instruments};
+use crate::record::{ConnId, RawRecord, RecordKind};
+use crate::venue::Venue;
+
+use super::{ConnCtx, Decoded, Decoder, ParseError};
+
+/// A decoder with BTCUSDT/ETHUSDT registered on every venue, and the checks above.
+#[derive(Debug)]
+pub struct Harness {
+    decoder: Decoder,
+    events: Vec<MarketEvent>,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Harness {
+    /// A harness with its instruments registered.
+    ///
+    /// # Panics
+    /// Never in practice: the built-in specs are valid.
+    pub fn new() -> Self {
+        let mut reg = Instruments::new();
+        for venue in Venue::ALL {
+            for (symbol, tick, step) in
+                [("BTCUSDT", "0.01", "0.00000001"), ("ETHUSDT", "0.5", "10")]
+            {
+                let spec =
+                    InstrumentSpec::new(venue, symbol, tick, step).expect("built-in spec is valid");
+                reg.add(spec).expect("built-in specs are distinct");
+            }
+        }
+        Self {
+            decoder: Decoder::new(reg),
+            events: Vec::new(),
+        }
+    }
+
+    /// A Binance Spot WebSocket frame.
+    pub fn binance_spot_frame(&mut self, data: &[u8]) -> Result<Decoded, ParseError> {
+        self.check(Venue::BinanceSpot, RecordKind::Frame, b"", data)
+    }
+
+    /// A Binance USD-M WebSocket frame.
+    pub fn binance_futures_frame(&mut self, data: &[u8]) -> Result<Decoded, ParseError> {
+        self.check(Venue::BinanceUsdm, RecordKind::Frame, b"", data)
+    }
+
+    /// A Bybit linear WebSocket frame.
+    pub fn bybit_frame(&mut self, data: &[u8]) -> Result<Decoded, ParseError> {
+        self.check(Venue::BybitLinear, RecordKind::Frame, b"", data)
+    }
+
+    /// A REST snapshot body; the first byte picks the venue and whether the URL names the
+    /// symbol.
+    pub fn rest_snapshot(&mut self, data: &[u8]) -> Option<Result<Decoded, ParseError>> {
+        let (&selector, body) = data.split_first()?;
+        let venue = Venue::ALL[usize::from(selector) % Venue::ALL.len()];
+        let url: &[u8] = if selector & 0x80 != 0 {
+            b"https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=1000"
+        } else {
+            b""
+        };
+        Some(self.check(venue, RecordKind::RestSnapshot, url, body))
+    }
+
+    /// Decodes and checks; returns the decoder's answer.
+    fn check(
+        &mut self,
+        venue: Venue,
+        kind: RecordKind,
+        meta: &[u8],
+        payload: &[u8],
+    ) -> Result<Decoded, ParseError> {
+        let ctx = ConnCtx {
+            venue,
+            default_instrument: Some(crate::InstrumentId(0)),
+        };
+        let rec = RawRecord {
+            t_recv: 11,
+            conn: ConnId(3),
+            kind,
+            meta,
+            payload,
+        };
+        let before = *self.decoder.stats();
+        self.events.clear();
+        let events = &mut self.events;
+        let res = self.decoder.decode(&ctx, &rec, 13, |e| events.push(*e));
+        let after = self.decoder.stats();
+        let moved = (after.messages.total() - before.messages.total())
+            + (after.skipped.total() - before.skipped.total())
+            + (after.errors.total() - before.errors.total());
+        assert_eq!(moved, 1, "each record moves exactly one counter");
+        match res {
+            Ok(Decoded::Events(n)) => {
+                assert_eq!(n as usize, self.events.len());
+                assert_eq!(after.events - before.events, u64::from(n));
+                check_message(&self.events);
+            }
+            Ok(Decoded::Skipped(_)) | Err(_) => {
+                assert!(self.events.is_empty(), "nothing is emitted for {res:?}");
+            }
+        }
+        res
+    }
+}
+
+/// The events of one decoded record (one book message, or a batch of one-event trades).
+fn check_message(events: &[MarketEvent]) {
+    let mut open = false;
+    for e in events {
+        assert_eq!((e.t_recv, e.t0, e.conn), (11, 13, ConnId(3)));
+        assert!(usize::from(e.n_levels) <= MAX_LEVELS);
+        assert!(e.n_bids <= e.n_levels);
+        assert_eq!(
+            e.is_first(),
+            !open,
+            "FIRST exactly at the start of a message"
+        );
+        open = !e.is_last();
+    }
+    assert!(!open, "the last event carries LAST");
+}
+
+/// A decimal string at a scale taken from the first byte: parsing never panics, and a parsed
+/// value written back out parses to the same value.
+pub fn decimal(data: &[u8]) {
+    let Some((&scale, text)) = data.split_first() else {
+        return;
+    };
+    let decimals = scale % (decimal::MAX_DECIMALS + 3);
+    if let Ok(v) = decimal::parse_scaled(text, decimals) {
+        let mut buf = [0u8; MAX_FORMATTED_LEN];
+        let n = decimal::write_scaled(v, decimals, &mut buf);
+        assert_eq!(decimal::parse_scaled(&buf[..n], decimals), Ok(v));
+    }
+}

@@ -1,0 +1,188 @@
+//! The decoder's steady state allocates nothing: after one warm-up pass over the real Spot and
+//! USD-M recordings (which grows its buffers to the largest message, the 1000-level REST
+//! snapshots), a second pass over every record makes no heap allocation at all.
+//!
+//! A counting global allocator counts allocations made on the test's own thread only, so the
+//! test harness's threads cannot disturb the figure.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{BufRead, BufReader};
+
+use pinion_feed::parse::{ConnCtx, Decoded, Decoder};
+use pinion_feed::{ConnId, InstrumentSpec, Instruments, RawRecord, RecordKind, Venue};
+
+struct CountingAlloc;
+
+thread_local! {
+    /// Allocations made by this thread while counting; `None` when not counting.
+    static ALLOCATIONS: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+fn note_allocation() {
+    // `try_with`: the allocator also runs while thread-locals are being torn down.
+    let _ = ALLOCATIONS.try_with(|c| {
+        if let Some(n) = c.get() {
+            c.set(Some(n + 1));
+        }
+    });
+}
+
+/// Runs `f` and returns how many allocations this thread made meanwhile.
+fn count_allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    ALLOCATIONS.with(|c| c.set(Some(0)));
+    let r = f();
+    let n = ALLOCATIONS.with(|c| c.replace(None)).unwrap_or(0);
+    (r, n)
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only a
+// const-initialised thread-local, which does not allocate.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: as for `alloc`; `ptr` came from this allocator, which is `System`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, which is `System`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+struct Line {
+    venue: Venue,
+    kind: RecordKind,
+    t_recv: u64,
+    json: Vec<u8>,
+}
+
+fn read_hbt(relative: &str, venue: Venue, out: &mut Vec<Line>) -> bool {
+    let Some(path) = pinion_feed::testdata::require(relative) else {
+        return false;
+    };
+    let file = std::fs::File::open(path).expect("open recording");
+    for line in BufReader::new(flate2::read::GzDecoder::new(file)).lines() {
+        let line = line.expect("read line");
+        let (t, json) = line.split_once(' ').expect("`<ns> <json>` line");
+        let kind = if json.starts_with(r#"{"stream""#) {
+            RecordKind::Frame
+        } else {
+            RecordKind::RestSnapshot
+        };
+        out.push(Line {
+            venue,
+            kind,
+            t_recv: t.parse().expect("receive time"),
+            json: json.as_bytes().to_vec(),
+        });
+    }
+    true
+}
+
+/// Decodes every line once; returns the number of events.
+fn decode_all(dec: &mut Decoder, lines: &[Line], ctxs: &[(Venue, ConnCtx)]) -> u64 {
+    let mut events = 0u64;
+    let mut sum_px = 0i64;
+    for line in lines {
+        let Some((_, ctx)) = ctxs.iter().find(|(v, _)| *v == line.venue) else {
+            continue;
+        };
+        let rec = RawRecord {
+            t_recv: line.t_recv,
+            conn: ConnId(line.venue.as_u8().into()),
+            kind: line.kind,
+            meta: b"",
+            payload: &line.json,
+        };
+        let res = dec.decode(ctx, &rec, 0, |e| {
+            events += 1;
+            sum_px = sum_px.wrapping_add(e.levels[0].px.0);
+        });
+        assert!(matches!(res, Ok(Decoded::Events(_))), "{res:?}");
+    }
+    std::hint::black_box(sum_px);
+    events
+}
+
+#[test]
+fn steady_state_decoding_allocates_nothing() {
+    let mut lines = Vec::new();
+    let spot = read_hbt(
+        "binance/spot-btcusdt-20240808.hbt.gz",
+        Venue::BinanceSpot,
+        &mut lines,
+    );
+    let usdm = read_hbt(
+        "binance/usdm-btcusdt-20240808.hbt.gz",
+        Venue::BinanceUsdm,
+        &mut lines,
+    );
+    if !spot && !usdm {
+        return;
+    }
+    let mut reg = Instruments::new();
+    let spot_id = reg
+        .add(InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00000001").unwrap())
+        .unwrap();
+    let usdm_id = reg
+        .add(InstrumentSpec::new(Venue::BinanceUsdm, "BTCUSDT", "0.10", "0.001").unwrap())
+        .unwrap();
+    let ctxs = [
+        (
+            Venue::BinanceSpot,
+            ConnCtx {
+                venue: Venue::BinanceSpot,
+                default_instrument: Some(spot_id),
+            },
+        ),
+        (
+            Venue::BinanceUsdm,
+            ConnCtx {
+                venue: Venue::BinanceUsdm,
+                default_instrument: Some(usdm_id),
+            },
+        ),
+    ];
+    let mut dec = Decoder::new(reg);
+
+    let warm_events = decode_all(&mut dec, &lines, &ctxs);
+
+    let (events, allocations) = count_allocations(|| decode_all(&mut dec, &lines, &ctxs));
+
+    assert_eq!(events, warm_events);
+    assert!(events as usize >= lines.len());
+    assert_eq!(dec.stats().errors.total(), 0);
+    assert_eq!(
+        allocations,
+        0,
+        "decoding {} records ({} events) allocated {} times",
+        lines.len(),
+        events,
+        allocations
+    );
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    // Guards the test above against a counter that never counts.
+    let (v, n) = count_allocations(|| std::hint::black_box(Vec::<u64>::with_capacity(16)));
+    drop(v);
+    assert_eq!(n, 1);
+}

@@ -1,0 +1,161 @@
+//! The fuzz targets' entry points on stable Rust: every parser entry point gets random bytes and
+//! mutations of real-looking frames (bytes replaced, inserted, deleted, the frame cut short),
+//! and the harness checks the decoder's promises on each (see `pinion_feed::parse::fuzzing`).
+//!
+//! This is the fallback `scripts/fuzz-smoke.sh` runs where cargo-fuzz or nightly is missing.
+//! `PROPTEST_CASES` sets the number of inputs per entry point (default 256).
+
+use pinion_feed::parse::fuzzing::{self, Harness};
+use pinion_feed::parse::{Decoded, ParseError, SkipReason};
+use proptest::prelude::*;
+
+const SPOT_SEEDS: &[&str] = &[
+    r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255208,"s":"BTCUSDT","U":50093239189,"u":50093239202,"b":[["61737.63000000","0.00000000"],["61730.17000000","0.00100000"]],"a":[["61837.64000000","1.54698000"]]}}"#,
+    r#"{"stream":"btcusdt@bookTicker","data":{"u":50093239212,"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000","a":"61837.64000000","A":"1.54698000"}}"#,
+    r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#,
+    r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":2,"s":"BTCUSDT","a":26129,"p":"61837.63","q":"4.70443","f":27781,"l":27785,"T":1,"m":false,"M":true}}"#,
+    r#"{"stream":"btcusdt@depth5@100ms","data":{"lastUpdateId":160,"bids":[["0.01","1"]],"asks":[["0.02","2"]]}}"#,
+    r#"{"lastUpdateId":160,"bids":[["0.01","1"]],"asks":[]}"#,
+    r#"{"result":null,"id":1}"#,
+];
+
+const FUTURES_SEEDS: &[&str] = &[
+    r#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1723161256299,"T":1723161256298,"s":"BTCUSDT","U":5123107832006,"u":5123107837557,"pu":5123107831937,"st":1,"b":[["58710.20","0.014"]],"a":[["61800.30","2.510"]]}}"#,
+    r#"{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}}"#,
+    r#"{"e":"trade","E":1723161256322,"T":1723161256322,"s":"BTCUSDT","t":5266583935,"p":"61800.30","q":"0.006","X":"MARKET","m":false}"#,
+];
+
+const BYBIT_SEEDS: &[&str] = &[
+    r#"{"topic":"orderbook.200.BTCUSDT","type":"snapshot","ts":1786310818129,"data":{"s":"BTCUSDT","b":[["65114.20","6.054"],["65114.10","0.002"]],"a":[["65114.30","10.470"]],"u":1,"seq":753843913860},"cts":1786310818128}"#,
+    r#"{"topic":"orderbook.200.ETHUSDT","ts":1786310816618,"type":"delta","data":{"s":"ETHUSDT","b":[["1923.5","10"]],"a":[["1924","0"]],"u":62505425,"seq":112488545865},"cts":1786310816585}"#,
+    r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1786310819681,"data":[{"T":1786310819680,"s":"BTCUSDT","S":"Sell","v":"0.004","p":"65114.20","i":"a9188a0a-82bc-50de-be60-03eedbe3cdd7","seq":753843954913},{"T":1,"S":"Buy","v":"1","p":"1","i":"7","seq":2}]}"#,
+    r#"{"success":true,"ret_msg":"","conn_id":"x","req_id":"","op":"subscribe"}"#,
+];
+
+const SNAPSHOT_SEEDS: &[&str] = &[
+    r#"{"lastUpdateId":50093239218,"bids":[["61837.63000000","3.78826000"],["61837.62000000","0.61700000"]],"asks":[["61837.64000000","1.60520000"]]}"#,
+    r#"{"lastUpdateId":5123107852948,"E":1723161256501,"T":1723161256493,"bids":[["61800.20","2.909"]],"asks":[["61800.30","0.002"]]}"#,
+    r#"{"retCode":0,"retMsg":"OK","result":{"s":"BTCUSDT","b":[["65000.00","1.000"]],"a":[["65000.01","2.000"]],"ts":1,"u":230704,"seq":1432604333,"cts":1},"time":1}"#,
+    r#"{"code":-1121,"msg":"Invalid symbol."}"#,
+];
+
+/// One edit of a frame.
+#[derive(Clone, Debug)]
+enum Edit {
+    Replace(usize, u8),
+    Insert(usize, u8),
+    Delete(usize),
+    Truncate(usize),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    // Bytes that matter to JSON and decimals more often than chance would pick them.
+    let byte = prop_oneof![
+        any::<u8>(),
+        prop::sample::select(b"{}[]\",:.-0123456789eE \\tnul".to_vec()),
+    ];
+    prop_oneof![
+        (any::<usize>(), byte.clone()).prop_map(|(i, b)| Edit::Replace(i, b)),
+        (any::<usize>(), byte).prop_map(|(i, b)| Edit::Insert(i, b)),
+        any::<usize>().prop_map(Edit::Delete),
+        any::<usize>().prop_map(Edit::Truncate),
+    ]
+}
+
+/// A seed with a few edits applied, or random bytes.
+fn input(seeds: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        4 => (prop::sample::select(seeds), prop::collection::vec(edit(), 1..6)).prop_map(
+            |(seed, edits)| {
+                let mut v = seed.as_bytes().to_vec();
+                for e in edits {
+                    let len = v.len().max(1);
+                    match e {
+                        Edit::Replace(i, b) => {
+                            if !v.is_empty() {
+                                v[i % len] = b;
+                            }
+                        }
+                        Edit::Insert(i, b) => v.insert(i % (v.len() + 1), b),
+                        Edit::Delete(i) => {
+                            if !v.is_empty() {
+                                v.remove(i % len);
+                            }
+                        }
+                        Edit::Truncate(i) => v.truncate(i % len),
+                    }
+                }
+                v
+            }
+        ),
+        1 => prop::collection::vec(any::<u8>(), 0..300),
+    ]
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn binance_spot_frame(data in input(SPOT_SEEDS)) {
+        let _ = Harness::new().binance_spot_frame(&data);
+    }
+
+    #[test]
+    fn binance_futures_frame(data in input(FUTURES_SEEDS)) {
+        let _ = Harness::new().binance_futures_frame(&data);
+    }
+
+    #[test]
+    fn bybit_frame(data in input(BYBIT_SEEDS)) {
+        let _ = Harness::new().bybit_frame(&data);
+    }
+
+    #[test]
+    fn rest_snapshot(selector in any::<u8>(), body in input(SNAPSHOT_SEEDS)) {
+        let mut data = vec![selector];
+        data.extend_from_slice(&body);
+        prop_assert!(Harness::new().rest_snapshot(&data).is_some());
+    }
+
+    #[test]
+    fn decimal(scale in any::<u8>(), text in prop_oneof![
+        "-?[0-9]{0,22}(\\.[0-9]{0,20})?",
+        ".{0,30}",
+    ]) {
+        let mut data = vec![scale];
+        data.extend_from_slice(text.as_bytes());
+        fuzzing::decimal(&data);
+    }
+}
+
+#[test]
+fn unmutated_seeds_decode() {
+    // The message seeds decode, so the mutations start from frames that reach deep into the
+    // parsers (the control seeds are the last of their lists).
+    let mut h = Harness::new();
+    let decoded = |r: Result<Decoded, ParseError>| matches!(r, Ok(Decoded::Events(n)) if n > 0);
+    for s in &SPOT_SEEDS[..SPOT_SEEDS.len() - 1] {
+        assert!(decoded(h.binance_spot_frame(s.as_bytes())), "{s}");
+    }
+    for s in FUTURES_SEEDS {
+        assert!(decoded(h.binance_futures_frame(s.as_bytes())), "{s}");
+    }
+    for s in &BYBIT_SEEDS[..BYBIT_SEEDS.len() - 1] {
+        assert!(decoded(h.bybit_frame(s.as_bytes())), "{s}");
+    }
+    assert_eq!(
+        h.bybit_frame(BYBIT_SEEDS[BYBIT_SEEDS.len() - 1].as_bytes()),
+        Ok(Decoded::Skipped(SkipReason::Control))
+    );
+    // Spot snapshot with the URL naming BTCUSDT (selector 0x80 = Binance Spot + URL).
+    let mut body = vec![0x80];
+    body.extend_from_slice(SNAPSHOT_SEEDS[0].as_bytes());
+    assert_eq!(h.rest_snapshot(&body), Some(Ok(Decoded::Events(1))));
+}

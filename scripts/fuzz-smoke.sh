@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Smoke-runs the parser fuzz targets (fuzz/: Binance Spot frame, Binance futures frame, Bybit
+# frame, REST snapshot, decimal) for a short time each, so a parser change that panics on odd
+# input is caught before it ships. Not a substitute for long fuzzing campaigns.
+#
+# Two ways to run, chosen automatically:
+#   fuzz    cargo-fuzz + libFuzzer. Needs a nightly toolchain (sanitizers); installs cargo-fuzz
+#           with `cargo install cargo-fuzz --locked` when it is missing. Each target runs for
+#           FUZZ_SECONDS (default 20) from the corpus in fuzz/corpus/<target>.
+#   stable  Where nightly or cargo-fuzz cannot be had (nightly cannot be downloaded on every
+#           machine): the same entry points driven by proptest with random and mutated frames,
+#           `feed/tests/parse_fuzz_smoke.rs`, PROPTEST_CASES inputs each (default 2000). Runs
+#           on stable everywhere, CI included.
+#
+# Usage: scripts/fuzz-smoke.sh [auto|fuzz|stable]     (default auto: fuzz if possible)
+# Env:   FUZZ_SECONDS, PROPTEST_CASES, FUZZ_TARGETS (space-separated subset)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+MODE="${1:-auto}"
+SECONDS_PER_TARGET="${FUZZ_SECONDS:-20}"
+TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal}"
+
+have_nightly() {
+    rustup toolchain list 2>/dev/null | grep -q '^nightly' ||
+        rustc --version 2>/dev/null | grep -q nightly
+}
+
+ensure_cargo_fuzz() {
+    if cargo fuzz --version >/dev/null 2>&1; then
+        return 0
+    fi
+    echo "fuzz-smoke: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked
+}
+
+run_fuzz() {
+    for target in $TARGETS; do
+        echo "fuzz-smoke: $target for ${SECONDS_PER_TARGET}s" >&2
+        mkdir -p "fuzz/corpus/$target"
+        (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" -- \
+            -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048)
+    done
+}
+
+run_stable() {
+    echo "fuzz-smoke: stable fallback (proptest), ${PROPTEST_CASES:-2000} inputs per entry point" >&2
+    PROPTEST_CASES="${PROPTEST_CASES:-2000}" cargo test -p pinion-feed \
+        --test parse_fuzz_smoke
+}
+
+case "$MODE" in
+    fuzz)
+        have_nightly || { echo "fuzz-smoke: no nightly toolchain" >&2; exit 1; }
+        ensure_cargo_fuzz
+        run_fuzz
+        ;;
+    stable)
+        run_stable
+        ;;
+    auto)
+        if have_nightly && ensure_cargo_fuzz; then
+            run_fuzz
+        else
+            echo "fuzz-smoke: nightly or cargo-fuzz unavailable; using the stable fallback" >&2
+            run_stable
+        fi
+        ;;
+    *)
+        echo "usage: $0 [auto|fuzz|stable]" >&2
+        exit 2
+        ;;
+esac
