@@ -1,7 +1,7 @@
 //! [`OrderBook`]: the fixed-array L2 book of one instrument.
 //!
-//! Two [`BookSide`]s, each a window of `2^k` ticks with an occupancy bitset and a bounded sorted
-//! overflow (see [`crate::side`] for the layout and its invariants). Prices are turned into tick
+//! Two `BookSide`s, each a window of `2^k` ticks with an occupancy bitset and a bounded sorted
+//! overflow (see the `side` module for the layout and its invariants). Prices are turned into tick
 //! indices with the instrument's tick once, on the way in, and back on the way out; the book
 //! itself works on integers only.
 //!

@@ -43,7 +43,7 @@ pub enum SyncState {
     Live,
 }
 
-/// What [`BookSync::on_event`] did with an event.
+/// What [`BookSync::on_event`](crate::BookSync::on_event) did with an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncOutcome {
     /// The event's levels went into the book; `committed` on the last event of a message.
@@ -115,12 +115,12 @@ pub struct SyncCounters {
     pub resyncs: u64,
 }
 
-/// Start-up settings of a [`BookSync`].
+/// Start-up settings of a [`BookSync`](crate::BookSync).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncConfig {
     /// The book's settings.
     pub book: BookConfig,
-    /// Events the pre-snapshot buffer holds (each is a 520-byte [`MarketEvent`]).
+    /// Events the pre-snapshot buffer holds (each is a 520-byte [`MarketEvent`](pinion_feed::MarketEvent)).
     pub buffer_events: usize,
 }
 
