@@ -15,8 +15,9 @@
 //! - `book/sync/<stream>`: the stream through `BookSync` (sequence checks, buffering, commit,
 //!   cross check) from the state right after the snapshot; throughput in messages.
 //!
-//! The array book uses the default window, `BookConfig::DEFAULT_WINDOW_TICKS` (2^16) ticks per
-//! side. Before timing, both books must end equal, so the comparison is of equal work.
+//! The array book uses the default window, `BookConfig::DEFAULT_WINDOW_TICKS` (2^18) ticks per
+//! side; `book/apply` also measures a 2^16 window. Before timing, both books must end equal,
+//! so the comparison is of equal work.
 //!
 //! Machine state: numbers mean something only on a quiet host with a fixed CPU frequency
 //! (performance governor, turbo off) and the bench pinned to an isolated core; on a shared
@@ -34,6 +35,9 @@ use pinion_feed::{
 };
 
 const INST: InstrumentId = InstrumentId(0);
+
+/// The narrower window the apply benchmark also measures, against the default.
+const NARROW_WINDOW_TICKS: usize = 1 << 16;
 
 /// One depth stream, decoded before timing.
 struct Stream {
@@ -301,6 +305,28 @@ fn bench_apply(c: &mut Criterion, stream: &Stream) -> (OrderBook, ReferenceBook)
     g.throughput(Throughput::Elements(stream.levels));
     g.bench_function("array", |b| {
         b.iter(|| apply(&mut arr, black_box(&stream.messages)))
+    });
+    // The same book with a 4x narrower window: more levels in the sorted overflow, whose
+    // inserts and removals shift memory, against a smaller array.
+    let mut narrow = OrderBook::with_tick(
+        stream.tick,
+        BookConfig {
+            window_ticks: NARROW_WINDOW_TICKS,
+            ..BookConfig::default()
+        },
+    )
+    .expect("valid config");
+    load(&mut narrow, &stream.snapshot);
+    apply(&mut narrow, &stream.messages);
+    assert!(narrow.levels(Side::Bid).eq(reference.levels(Side::Bid)));
+    eprintln!(
+        "book bench: {}: levels in the overflow at the end (bids, asks): window 2^18 {:?}, 2^16 {:?}",
+        stream.name,
+        arr.stats().in_overflow,
+        narrow.stats().in_overflow
+    );
+    g.bench_function("array_window_2p16", |b| {
+        b.iter(|| apply(&mut narrow, black_box(&stream.messages)))
     });
     g.bench_function("btreemap", |b| {
         b.iter(|| apply(&mut reference, black_box(&stream.messages)))
