@@ -1,16 +1,23 @@
 //! Benchmark: the array order book against the `BTreeMap` reference, in the same run.
 //!
-//! - `book/apply_levels`: a whole depth stream applied level by level (commit after each
-//!   message); criterion's throughput is in level updates, so the time per element is ns per
-//!   level update.
-//! - `book/apply_messages`: the same stream, throughput in messages (ns per message).
-//! - `book/best_bid_ask`: best bid and ask of a full book.
-//! - `book/sync_stream`: the stream through `BookSync` (sequence checks, commit, cross check).
+//! Input: the real depth streams of `shared/data` — Binance Spot BTCUSDT (`@depth@100ms`, 0.01
+//! tick) and Binance USD-M BTCUSDT (`@depth@0ms`, 0.1 tick), 2024-08-08 — decoded by the
+//! production decoder before anything is timed. When the recordings are missing (outside CI) a
+//! synthetic stream shaped like the Spot one is used instead, and the run says so.
 //!
-//! Input: a synthetic stream shaped like Binance Spot BTCUSDT at a 0.01 tick (a 1000-level
-//! snapshot per side; messages of ~10 updates, most within 50 ticks of the touch, some hundreds
-//! of ticks out, a few thousands; a third removals; the touch random-walking). The array book
-//! uses the default window (`BookConfig::default()`, 2^16 ticks per side).
+//! Per stream:
+//! - `book/apply/<stream>`: the REST snapshot loaded, then every depth message applied level by
+//!   level with a commit after each; throughput is in level updates (ns per level update), and
+//!   the message count printed at start gives ns per message (time per iteration / count).
+//!   Quantities are absolute, so replaying the stream over its own end state does the same work
+//!   each pass: no per-iteration copy of the books.
+//! - `book/best_bid_ask/<stream>`: best bid and ask of the final book.
+//! - `book/sync/<stream>`: the stream through `BookSync` (sequence checks, buffering, commit,
+//!   cross check) from the state right after the snapshot; throughput in messages.
+//!
+//! The array book uses the default window, `BookConfig::DEFAULT_WINDOW_TICKS` (2^18) ticks per
+//! side; `book/apply` also measures a 2^16 window. Before timing, both books must end equal,
+//! so the comparison is of equal work.
 //!
 //! Machine state: numbers mean something only on a quiet host with a fixed CPU frequency
 //! (performance governor, turbo off) and the bench pinned to an isolated core; on a shared
@@ -21,9 +28,110 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use pinion_book::{BookConfig, BookSync, BookView, L2Book, OrderBook, ReferenceBook, SequenceRule};
-use pinion_feed::{EventFlags, EventKind, InstrumentId, Level, MarketEvent, Px, Qty, Side};
+use pinion_feed::parse::{ConnCtx, Decoder};
+use pinion_feed::{
+    ConnId, EventFlags, EventKind, InstrumentId, InstrumentSpec, Instruments, Level, MarketEvent,
+    Px, Qty, RawRecord, RecordKind, Side, Venue,
+};
 
 const INST: InstrumentId = InstrumentId(0);
+
+/// The narrower window the apply benchmark also measures, against the default.
+const NARROW_WINDOW_TICKS: usize = 1 << 16;
+
+/// One depth stream, decoded before timing.
+struct Stream {
+    name: &'static str,
+    tick: Px,
+    rule: SequenceRule,
+    /// Everything up to and including the snapshot, in arrival order (what the sync machine
+    /// sees before the timed part).
+    prelude: Vec<MarketEvent>,
+    /// The snapshot's events.
+    snapshot: Vec<MarketEvent>,
+    /// The depth events after the snapshot.
+    messages: Vec<MarketEvent>,
+    /// Level updates in `messages`.
+    levels: u64,
+    /// Exchange messages in `messages`.
+    n_messages: u64,
+}
+
+impl Stream {
+    fn new(name: &'static str, tick: Px, rule: SequenceRule, events: &[MarketEvent]) -> Self {
+        let mut s = Stream {
+            name,
+            tick,
+            rule,
+            prelude: Vec::new(),
+            snapshot: Vec::new(),
+            messages: Vec::new(),
+            levels: 0,
+            n_messages: 0,
+        };
+        let mut after_snapshot = false;
+        for e in events {
+            match e.kind {
+                EventKind::Snapshot if !after_snapshot => {
+                    s.snapshot.push(*e);
+                    s.prelude.push(*e);
+                    after_snapshot = e.is_last();
+                }
+                EventKind::Depth if after_snapshot => {
+                    s.levels += u64::from(e.n_levels);
+                    s.n_messages += u64::from(e.is_last());
+                    s.messages.push(*e);
+                }
+                EventKind::Depth => s.prelude.push(*e),
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+/// A real Binance BTCUSDT recording, decoded by the production decoder.
+fn real_stream(
+    name: &'static str,
+    relative: &str,
+    venue: Venue,
+    tick: &str,
+    step: &str,
+) -> Option<Stream> {
+    let lines = pinion_benches::hbt_lines(relative)?;
+    let spec = InstrumentSpec::new(venue, "BTCUSDT", tick, step).expect("valid spec");
+    let mut reg = Instruments::new();
+    let id = reg.add(spec.clone()).expect("one instrument");
+    assert_eq!(id, INST);
+    let mut dec = Decoder::new(reg);
+    // The hbt snapshot line has no request URL: the connection names the instrument.
+    let ctx = ConnCtx {
+        venue,
+        default_instrument: Some(id),
+    };
+    let mut events = Vec::new();
+    for line in &lines {
+        let rec = RawRecord {
+            t_recv: line.t_recv,
+            conn: ConnId(0),
+            kind: if line.is_stream() {
+                RecordKind::Frame
+            } else {
+                RecordKind::RestSnapshot
+            },
+            meta: b"",
+            payload: &line.json,
+        };
+        dec.decode(&ctx, &rec, line.t_recv, |e| events.push(*e))
+            .expect("the recording decodes");
+    }
+    Some(Stream::new(
+        name,
+        spec.tick,
+        SequenceRule::for_venue(venue),
+        &events,
+    ))
+}
 
 /// A small deterministic generator (xorshift), so every run sees the same stream.
 struct Rng(u64);
@@ -41,14 +149,9 @@ impl Rng {
     }
 }
 
-/// One depth stream: snapshot events, then depth messages (one event each), chained with
-/// Binance Spot ids so the sync machine accepts them.
-struct Stream {
-    snapshot: Vec<MarketEvent>,
-    messages: Vec<MarketEvent>,
-    levels: u64,
-}
-
+/// A stream shaped like Binance Spot BTCUSDT at a 0.01 tick: a 1000-level snapshot per side,
+/// then messages of 4..16 updates, most within 50 ticks of the touch, some hundreds out, a few
+/// thousands; a third removals; the touch random-walking.
 fn synthetic_stream(n_messages: usize) -> Stream {
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let mut mid: i64 = 6_183_763; // 61837.63 at two decimals
@@ -92,7 +195,6 @@ fn synthetic_stream(n_messages: usize) -> Stream {
     }
 
     let mut messages = Vec::with_capacity(n_messages);
-    let mut levels = 0;
     let mut u = snapshot_id;
     for _ in 0..n_messages {
         // The touch wanders; nothing may rest at `mid` or through it.
@@ -152,140 +254,141 @@ fn synthetic_stream(n_messages: usize) -> Stream {
             )
             .ok();
         }
-        levels += u64::from(e.n_levels);
         messages.push(e);
     }
-    Stream {
-        snapshot,
-        messages,
-        levels,
-    }
+    let mut events = snapshot;
+    events.extend(messages);
+    Stream::new("synthetic", Px(1), SequenceRule::BinanceSpot, &events)
 }
 
 fn load<B: L2Book>(book: &mut B, events: &[MarketEvent]) {
     for e in events {
         for (side, l) in e.sided_levels() {
             book.set_level(side, l.px, l.qty)
-                .expect("synthetic levels are valid");
+                .expect("snapshot levels are valid");
         }
     }
     book.commit();
 }
 
-fn apply<B: L2Book>(book: &mut B, messages: &[MarketEvent]) {
-    for e in messages {
-        for (side, l) in e.sided_levels() {
-            // Levels are valid by construction; an error would show up as a wrong result below.
-            let _ = book.set_level(side, l.px, l.qty);
+fn apply<B: L2Book>(book: &mut B, events: &[MarketEvent]) {
+    for e in events {
+        // Levels are valid (decoded and checked); an error would show up as unequal books.
+        for l in e.bids() {
+            let _ = book.set_level(Side::Bid, l.px, l.qty);
         }
-        book.commit();
+        for l in e.asks() {
+            let _ = book.set_level(Side::Ask, l.px, l.qty);
+        }
+        if e.is_last() {
+            book.commit();
+        }
     }
 }
 
 fn books(stream: &Stream) -> (OrderBook, ReferenceBook) {
-    let mut arr = OrderBook::with_tick(Px(1), BookConfig::default()).expect("valid config");
-    let mut reference = ReferenceBook::with_tick(Px(1)).expect("valid tick");
+    let mut arr = OrderBook::with_tick(stream.tick, BookConfig::default()).expect("valid config");
+    let mut reference = ReferenceBook::with_tick(stream.tick).expect("valid tick");
     load(&mut arr, &stream.snapshot);
     load(&mut reference, &stream.snapshot);
     (arr, reference)
 }
 
-fn bench_apply(c: &mut Criterion, stream: &Stream, name: &str, throughput: Throughput) {
-    let (arr, reference) = books(stream);
-    // The two books must end equal, or the comparison means nothing.
-    {
-        let (mut a, mut r) = (arr.clone(), reference.clone());
-        apply(&mut a, &stream.messages);
-        apply(&mut r, &stream.messages);
-        assert!(a.levels(Side::Bid).eq(r.levels(Side::Bid)));
-        assert!(a.levels(Side::Ask).eq(r.levels(Side::Ask)));
-    }
-    let mut g = c.benchmark_group(name);
-    g.throughput(throughput);
-    g.bench_function("array", |b| {
-        b.iter_batched_ref(
-            || arr.clone(),
-            |book| apply(book, black_box(&stream.messages)),
-            BatchSize::LargeInput,
-        )
-    });
-    g.bench_function("btreemap", |b| {
-        b.iter_batched_ref(
-            || reference.clone(),
-            |book| apply(book, black_box(&stream.messages)),
-            BatchSize::LargeInput,
-        )
-    });
-    g.finish();
-}
-
-fn bench_best(c: &mut Criterion, stream: &Stream) {
+fn bench_apply(c: &mut Criterion, stream: &Stream) -> (OrderBook, ReferenceBook) {
     let (mut arr, mut reference) = books(stream);
+    // The two books must end equal, or the comparison means nothing.
     apply(&mut arr, &stream.messages);
     apply(&mut reference, &stream.messages);
-    let mut g = c.benchmark_group("book/best_bid_ask");
+    assert!(arr.levels(Side::Bid).eq(reference.levels(Side::Bid)));
+    assert!(arr.levels(Side::Ask).eq(reference.levels(Side::Ask)));
+    let mut g = c.benchmark_group(format!("book/apply/{}", stream.name));
+    g.throughput(Throughput::Elements(stream.levels));
+    g.bench_function("array", |b| {
+        b.iter(|| apply(&mut arr, black_box(&stream.messages)))
+    });
+    // The same book with a 4x narrower window: more levels in the sorted overflow, whose
+    // inserts and removals shift memory, against a smaller array.
+    let mut narrow = OrderBook::with_tick(
+        stream.tick,
+        BookConfig {
+            window_ticks: NARROW_WINDOW_TICKS,
+            ..BookConfig::default()
+        },
+    )
+    .expect("valid config");
+    load(&mut narrow, &stream.snapshot);
+    apply(&mut narrow, &stream.messages);
+    assert!(narrow.levels(Side::Bid).eq(reference.levels(Side::Bid)));
+    eprintln!(
+        "book bench: {}: levels in the overflow at the end (bids, asks): window 2^18 {:?}, 2^16 {:?}",
+        stream.name,
+        arr.stats().in_overflow,
+        narrow.stats().in_overflow
+    );
+    g.bench_function("array_window_2p16", |b| {
+        b.iter(|| apply(&mut narrow, black_box(&stream.messages)))
+    });
+    g.bench_function("btreemap", |b| {
+        b.iter(|| apply(&mut reference, black_box(&stream.messages)))
+    });
+    g.finish();
+    (arr, reference)
+}
+
+fn bench_best(c: &mut Criterion, stream: &Stream, arr: &OrderBook, reference: &ReferenceBook) {
+    let mut g = c.benchmark_group(format!("book/best_bid_ask/{}", stream.name));
     g.bench_function("array", |b| {
         b.iter(|| {
-            let book = black_box(&arr);
+            let book = black_box(arr);
             (book.best_bid(), book.best_ask())
         })
     });
     g.bench_function("btreemap", |b| {
         b.iter(|| {
-            let book = black_box(&reference);
+            let book = black_box(reference);
             (book.best_bid(), book.best_ask())
         })
     });
     g.finish();
 }
 
-fn sync_run<B: L2Book + Clone>(proto: &BookSync<B>, stream: &Stream) -> BookSync<B> {
-    let mut s = proto.clone();
-    for e in &stream.snapshot {
+fn ready<B: L2Book>(book: B, stream: &Stream) -> BookSync<B> {
+    let mut s = BookSync::with_book(book, stream.rule, INST, 1024).expect("valid buffer");
+    for e in &stream.prelude {
         s.on_event(e);
     }
     s
 }
 
+fn run_sync<B: L2Book>(s: &mut BookSync<B>, events: &[MarketEvent]) {
+    for e in events {
+        s.on_event(e);
+    }
+    assert!(s.is_synced(), "the stream must stay in sync");
+}
+
 fn bench_sync(c: &mut Criterion, stream: &Stream) {
-    let arr = BookSync::with_book(
-        OrderBook::with_tick(Px(1), BookConfig::default()).expect("valid config"),
-        SequenceRule::BinanceSpot,
-        INST,
-        1024,
-    )
-    .expect("valid buffer");
-    let reference = BookSync::with_book(
-        ReferenceBook::with_tick(Px(1)).expect("valid tick"),
-        SequenceRule::BinanceSpot,
-        INST,
-        1024,
-    )
-    .expect("valid buffer");
-    let (arr, reference) = (sync_run(&arr, stream), sync_run(&reference, stream));
-    let mut g = c.benchmark_group("book/sync_stream");
-    g.throughput(Throughput::Elements(stream.messages.len() as u64));
+    let arr = ready(
+        OrderBook::with_tick(stream.tick, BookConfig::default()).expect("valid config"),
+        stream,
+    );
+    let reference = ready(
+        ReferenceBook::with_tick(stream.tick).expect("valid tick"),
+        stream,
+    );
+    let mut g = c.benchmark_group(format!("book/sync/{}", stream.name));
+    g.throughput(Throughput::Elements(stream.n_messages));
     g.bench_function("array", |b| {
         b.iter_batched_ref(
             || arr.clone(),
-            |s| {
-                for e in black_box(&stream.messages) {
-                    s.on_event(e);
-                }
-                assert!(s.is_synced());
-            },
+            |s| run_sync(s, black_box(&stream.messages)),
             BatchSize::LargeInput,
         )
     });
     g.bench_function("btreemap", |b| {
         b.iter_batched_ref(
             || reference.clone(),
-            |s| {
-                for e in black_box(&stream.messages) {
-                    s.on_event(e);
-                }
-                assert!(s.is_synced());
-            },
+            |s| run_sync(s, black_box(&stream.messages)),
             BatchSize::LargeInput,
         )
     });
@@ -293,27 +396,42 @@ fn bench_sync(c: &mut Criterion, stream: &Stream) {
 }
 
 fn book_benches(c: &mut Criterion) {
-    let stream = synthetic_stream(5_000);
-    eprintln!(
-        "book bench: synthetic stream, {} messages, {} level updates, window {} ticks",
-        stream.messages.len(),
-        stream.levels,
-        BookConfig::DEFAULT_WINDOW_TICKS
-    );
-    bench_apply(
-        c,
-        &stream,
-        "book/apply_levels",
-        Throughput::Elements(stream.levels),
-    );
-    bench_apply(
-        c,
-        &stream,
-        "book/apply_messages",
-        Throughput::Elements(stream.messages.len() as u64),
-    );
-    bench_best(c, &stream);
-    bench_sync(c, &stream);
+    let real = [
+        real_stream(
+            "spot_btcusdt",
+            "binance/spot-btcusdt-20240808.hbt.gz",
+            Venue::BinanceSpot,
+            "0.01",
+            // Book quantities carry the asset's 8 decimals, finer than the lot step.
+            "0.00000001",
+        ),
+        real_stream(
+            "usdm_btcusdt",
+            "binance/usdm-btcusdt-20240808.hbt.gz",
+            Venue::BinanceUsdm,
+            "0.10",
+            "0.001",
+        ),
+    ];
+    let mut streams: Vec<Stream> = real.into_iter().flatten().collect();
+    if streams.is_empty() {
+        eprintln!("book bench: real recordings missing, using the synthetic stream");
+        streams.push(synthetic_stream(5_000));
+    }
+    for stream in &streams {
+        eprintln!(
+            "book bench: {}: {} messages, {} level updates after a {}-event snapshot; \
+             window {} ticks per side",
+            stream.name,
+            stream.n_messages,
+            stream.levels,
+            stream.snapshot.len(),
+            BookConfig::DEFAULT_WINDOW_TICKS
+        );
+        let (arr, reference) = bench_apply(c, stream);
+        bench_best(c, stream, &arr, &reference);
+        bench_sync(c, stream);
+    }
 }
 
 fn config() -> Criterion {

@@ -81,9 +81,9 @@ impl SlotBits {
     pub(crate) fn clear(&mut self, slot: usize) {
         let w = slot / WORD;
         self.leaves[w] &= !(1 << (slot % WORD));
-        if self.leaves[w] == 0 {
-            self.summary[w / WORD] &= !(1 << (w % WORD));
-        }
+        // Clear the summary bit only if the word emptied, without a branch.
+        let emptied = u64::from(self.leaves[w] == 0);
+        self.summary[w / WORD] &= !(emptied << (w % WORD));
     }
 
     /// Whether `slot` is occupied.

@@ -39,9 +39,9 @@ pub(crate) struct BookSide {
     span: i64,
     /// The key at the window's lowest position.
     base: i64,
-    /// Whether `base` means anything: false when the side was created or cleared, until the
-    /// first level arrives.
-    anchored: bool,
+    /// `N` once the window is anchored, 0 while it is not (created or cleared, until the first
+    /// level arrives), so that one unsigned comparison answers "is this key in the window".
+    reach: u64,
     overflow: Overflow,
     /// Room for the levels coming in from the overflow during a re-centre (its capacity).
     scratch: Vec<(i64, i64)>,
@@ -65,7 +65,7 @@ impl BookSide {
             mask: window as u64 - 1,
             span: window as i64,
             base: 0,
-            anchored: false,
+            reach: 0,
             overflow: Overflow::new(overflow),
             scratch: Vec::with_capacity(overflow),
             best: NO_KEY,
@@ -82,7 +82,12 @@ impl BookSide {
 
     #[inline]
     fn in_window(&self, key: i64) -> bool {
-        self.anchored && (key.wrapping_sub(self.base) as u64) < self.span as u64
+        (key.wrapping_sub(self.base) as u64) < self.reach
+    }
+
+    #[inline]
+    fn anchored(&self) -> bool {
+        self.reach != 0
     }
 
     /// The best key and its quantity.
@@ -116,17 +121,16 @@ impl BookSide {
             self.remove(key);
             return;
         }
-        if !self.anchored {
+        if !self.anchored() {
             self.base = key - self.anchor_offset();
-            self.anchored = true;
+            self.reach = self.span as u64;
         }
         if self.in_window(key) {
+            // Branch-free: whether the level is new or an update is a coin flip on real feeds.
             let slot = self.slot(key);
-            if self.qty[slot] == 0 {
-                self.bits.set(slot);
-                self.in_window += 1;
-            }
-            self.qty[slot] = qty;
+            let old = std::mem::replace(&mut self.qty[slot], qty);
+            self.in_window += usize::from(old == 0);
+            self.bits.set(slot);
         } else {
             match self.overflow.upsert(key, qty) {
                 Upsert::Stored => {}
@@ -138,22 +142,19 @@ impl BookSide {
                 }
             }
         }
-        if key > self.best {
-            self.best = key;
-        }
+        self.best = self.best.max(key);
     }
 
     #[inline]
     fn remove(&mut self, key: i64) {
         if self.in_window(key) {
+            // A removal for a level we do not have is normal (the venue sends them); clearing
+            // an empty slot is harmless, so no branch on it. The best level is always held, so
+            // `key == best` below implies the slot was occupied.
             let slot = self.slot(key);
-            if self.qty[slot] == 0 {
-                // A removal for a level we do not have is normal (the venue sends them).
-                return;
-            }
-            self.qty[slot] = 0;
+            let old = std::mem::replace(&mut self.qty[slot], 0);
             self.bits.clear(slot);
-            self.in_window -= 1;
+            self.in_window -= usize::from(old != 0);
         } else if !self.overflow.remove(key) {
             return;
         }
@@ -173,7 +174,7 @@ impl BookSide {
     /// The highest key in the window that is `<= limit`.
     #[inline]
     pub(crate) fn window_highest_le(&self, limit: i64) -> Option<i64> {
-        if !self.anchored || limit < self.base || self.in_window == 0 {
+        if !self.anchored() || limit < self.base || self.in_window == 0 {
             return None;
         }
         let n = self.span as usize;
@@ -195,7 +196,7 @@ impl BookSide {
     /// Called once per committed message.
     #[inline]
     pub(crate) fn maintain(&mut self) {
-        if self.best == NO_KEY || !self.anchored {
+        if self.best == NO_KEY || !self.anchored() {
             return;
         }
         let off = self.best - self.base;
@@ -211,7 +212,7 @@ impl BookSide {
         // in the overflow for the levels the window is about to push out.
         self.overflow
             .take_range(new_base, new_top, &mut self.scratch);
-        if self.anchored {
+        if self.anchored() {
             let old_top = self.base + self.span - 1;
             // Levels above the new top, then levels below the new base, best first.
             let mut limit = old_top;
@@ -229,7 +230,7 @@ impl BookSide {
             }
         }
         self.base = new_base;
-        self.anchored = true;
+        self.reach = self.span as u64;
         // A scratch key cannot share a slot with a level still in the window: both lie in the
         // new window, which maps keys to slots one to one.
         for i in 0..self.scratch.len() {
@@ -263,7 +264,7 @@ impl BookSide {
         self.bits.drain(|slot| qty[slot] = 0);
         self.overflow.clear();
         self.in_window = 0;
-        self.anchored = false;
+        self.reach = 0;
         self.best = NO_KEY;
     }
 
@@ -294,12 +295,13 @@ impl BookSide {
     /// The window's key range `[base, base + N)`, when anchored.
     #[inline]
     pub(crate) fn window(&self) -> Option<(i64, i64)> {
-        self.anchored.then_some((self.base, self.base + self.span))
+        self.anchored()
+            .then_some((self.base, self.base + self.span))
     }
 
     /// All levels as `(key, qty)`, best (highest key) first.
     pub(crate) fn iter(&self) -> SideLevels<'_> {
-        let (above_start, limit) = if self.anchored {
+        let (above_start, limit) = if self.anchored() {
             let top = self.base + self.span - 1;
             (self.overflow.position(top + 1), top)
         } else {
@@ -359,7 +361,7 @@ impl Iterator for SideLevels<'_> {
                         return Some((k, self.side.qty[self.side.slot(k)]));
                     }
                     self.stage = Stage::Below;
-                    self.next = if self.side.anchored {
+                    self.next = if self.side.anchored() {
                         self.side.overflow.position(self.side.base)
                     } else {
                         0

@@ -61,29 +61,81 @@ fn binance_spot_exchange_info_loads_every_symbol_exactly() {
         return;
     };
     let specs = binance_exchange_info(&body, Venue::BinanceSpot).expect("all symbols load");
+    // Quantities are scaled by baseAssetPrecision (8 for all of these), finer than the lot step:
+    // real books carry quantities the step does not divide.
     assert_eq!(specs.len(), 1_695);
 
     let v = Venue::BinanceSpot;
     let expected = [
         (
             "BTCUSDT",
-            (2, 5, 1, 1, 1, 100_000_000, 1, 900_000_000, 100_000_000),
+            (
+                2,
+                8,
+                1,
+                1_000,
+                1,
+                100_000_000,
+                1_000,
+                900_000_000_000,
+                100_000_000_000,
+            ),
         ),
         (
             "NKNUSDT",
-            (4, 0, 1, 1, 1, 10_000_000, 1, 9_000_000, 100_000),
+            (
+                4,
+                8,
+                1,
+                100_000_000,
+                1,
+                10_000_000,
+                100_000_000,
+                900_000_000_000_000,
+                10_000_000_000_000,
+            ),
         ),
         (
             "BLZETH",
-            (8, 0, 1, 1, 1, 100_000_000_000, 1, 90_000_000, 500_000),
+            (
+                8,
+                8,
+                1,
+                100_000_000,
+                1,
+                100_000_000_000,
+                100_000_000,
+                9_000_000_000_000_000,
+                50_000_000_000_000,
+            ),
         ),
         (
             "LRCBTC",
-            (8, 0, 1, 1, 1, 100_000_000_000, 1, 90_000_000, 10_000),
+            (
+                8,
+                8,
+                1,
+                100_000_000,
+                1,
+                100_000_000_000,
+                100_000_000,
+                9_000_000_000_000_000,
+                1_000_000_000_000,
+            ),
         ),
         (
             "RUNEEUR",
-            (3, 1, 1, 1, 1, 10_000_000, 1, 92_224_490, 100_000),
+            (
+                3,
+                8,
+                1,
+                10_000_000,
+                1,
+                10_000_000,
+                10_000_000,
+                922_244_900_000_000,
+                1_000_000_000_000,
+            ),
         ),
     ];
     for (symbol, e) in expected {
@@ -103,7 +155,7 @@ fn binance_spot_exchange_info_loads_every_symbol_exactly() {
         reg.add(s.clone()).expect("no duplicate symbols");
     }
     let id = reg.lookup(v, b"runeeur").expect("RUNEEUR registered");
-    assert_eq!(reg.get(id).map(|s| s.qty_decimals), Some(1));
+    assert_eq!(reg.get(id).map(|s| s.qty_decimals), Some(8));
 }
 
 #[test]

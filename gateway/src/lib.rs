@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod exchange_sim;
 pub mod sim;
 
 pub use sim::{SimLatency, SimVenue, SimVenueConfig, SimVenueStats};

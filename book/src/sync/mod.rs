@@ -23,167 +23,17 @@
 //!
 //! Nothing here allocates after construction: the buffer's capacity is fixed up front.
 
+mod outcome;
 pub mod rule;
 
-use pinion_feed::{EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent};
+use pinion_feed::{EventFlags, EventKind, InstrumentId, InstrumentSpec, MarketEvent, Side};
 
-use crate::book::{BookConfig, OrderBook};
+use crate::book::OrderBook;
 use crate::error::BookError;
 use crate::snapshot::BookSnapshot;
 use crate::view::{Cross, L2Book};
+pub use outcome::{ResyncReason, SyncConfig, SyncCounters, SyncOutcome, SyncState, TickerCheck};
 pub use rule::{MsgIds, SequenceRule, Verdict};
-
-/// Why the machine is waiting for a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResyncReason {
-    /// No snapshot has been seen yet.
-    Start,
-    /// Updates were missed between the book and a message.
-    Gap,
-    /// The book was crossed or locked after a whole message.
-    Crossed,
-    /// The connection was reopened.
-    Reconnect,
-    /// A split message was cut short, so the book holds part of it.
-    Truncated,
-    /// The book refused a level (off the tick grid, out of range, negative quantity).
-    BadLevel,
-    /// Bybit signalled a restart (`u == 1`) on a delta.
-    VenueReset,
-}
-
-/// Where the machine is. See the module docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncState {
-    /// The book is not trusted; a snapshot is needed.
-    AwaitingSnapshot {
-        /// Why.
-        reason: ResyncReason,
-    },
-    /// The book holds a snapshot and waits for the message that bridges it (Binance).
-    Syncing {
-        /// The snapshot's `lastUpdateId`.
-        snapshot_id: u64,
-    },
-    /// The book follows the venue message by message.
-    Live,
-}
-
-/// What [`BookSync::on_event`] did with an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncOutcome {
-    /// The event's levels went into the book; `committed` on the last event of a message.
-    Applied {
-        /// Whether the message is complete and the book consistent.
-        committed: bool,
-    },
-    /// Kept for the coming snapshot.
-    Buffered,
-    /// Older than the book: ignored.
-    Stale,
-    /// A resend of the last message applied: ignored.
-    Duplicate,
-    /// Updates are missing: the machine now awaits a snapshot (the message was buffered when the
-    /// venue buffers).
-    Gap {
-        /// The id the rule wanted.
-        expected: u64,
-        /// The id the message had.
-        got: u64,
-    },
-    /// The book was crossed or locked after the message with this update id: resync.
-    Crossed {
-        /// The venue's update id of the message.
-        update_id: u64,
-    },
-    /// Part of a message was lost: dropped, and a resync if the book held part of it.
-    Truncated,
-    /// The venue restarted its book (Bybit `u == 1` on a delta): resync.
-    VenueReset,
-    /// The book refused a level: resync.
-    Rejected(BookError),
-    /// Dropped because no snapshot has arrived and the venue's messages are not buffered.
-    Unsynced,
-    /// Not a book event (trade, ticker, end of stream) or another instrument's.
-    Ignored,
-}
-
-/// Counts of what the machine did, for reports and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SyncCounters {
-    /// Depth messages applied (committed).
-    pub messages_applied: u64,
-    /// Levels applied (depth and snapshot).
-    pub levels_applied: u64,
-    /// Snapshots applied.
-    pub snapshots: u64,
-    /// Events buffered for a snapshot.
-    pub buffered: u64,
-    /// Stale messages (and stale snapshots) ignored.
-    pub stale: u64,
-    /// Duplicate messages ignored.
-    pub duplicates: u64,
-    /// Gaps found.
-    pub gaps: u64,
-    /// Crossed or locked books found after a message.
-    pub crossed: u64,
-    /// Truncated messages.
-    pub truncated: u64,
-    /// Times the buffer filled up and was emptied.
-    pub buffer_overflows: u64,
-    /// Levels the book refused.
-    pub rejected_levels: u64,
-    /// Bybit restarts signalled on a delta.
-    pub venue_resets: u64,
-    /// Events dropped while unsynced and not buffered.
-    pub unsynced_drops: u64,
-    /// Times the machine went back to awaiting a snapshot.
-    pub resyncs: u64,
-}
-
-/// Start-up settings of a [`BookSync`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SyncConfig {
-    /// The book's settings.
-    pub book: BookConfig,
-    /// Events the pre-snapshot buffer holds (each is a 520-byte [`MarketEvent`]).
-    pub buffer_events: usize,
-}
-
-impl SyncConfig {
-    /// The default buffer: 4096 events (about 2 MiB), minutes of Binance's 100 ms depth stream.
-    pub const DEFAULT_BUFFER_EVENTS: usize = 4096;
-}
-
-impl Default for SyncConfig {
-    fn default() -> Self {
-        Self {
-            book: BookConfig::default(),
-            buffer_events: Self::DEFAULT_BUFFER_EVENTS,
-        }
-    }
-}
-
-/// The result of comparing a `BookTicker` event with the book.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TickerCheck {
-    /// The ticker's `u` is not the last applied depth `u` (or the book is not synced, or it is
-    /// not a ticker of this instrument): nothing to compare.
-    NotComparable,
-    /// Same `u`, and best bid and ask (price and quantity) agree.
-    Match,
-    /// Same `u`, but the best levels differ.
-    Mismatch {
-        /// The book's best bid.
-        book_bid: Option<Level>,
-        /// The book's best ask.
-        book_ask: Option<Level>,
-        /// The ticker's best bid.
-        ticker_bid: Option<Level>,
-        /// The ticker's best ask.
-        ticker_ask: Option<Level>,
-    },
-}
 
 /// What to do with the remaining parts of the message in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -534,19 +384,27 @@ impl<B: L2Book> BookSync<B> {
 
     /// Applies the levels of one part of message `m`; commits on its last part.
     fn apply_part(&mut self, ev: &MarketEvent, m: InFlight) -> SyncOutcome {
-        for (side, l) in ev.sided_levels() {
-            if let Err(e) = self.book.set_level(side, l.px, l.qty) {
-                self.counters.rejected_levels += 1;
-                self.resync(ResyncReason::BadLevel);
-                if !ev.is_last() {
-                    // The rest of this message is of no use now.
-                    self.msg = Some(InFlight {
-                        mode: Mode::Skip(SyncOutcome::Rejected(e)),
-                        ..m
-                    });
-                }
-                return SyncOutcome::Rejected(e);
+        // Bids then asks in two plain loops: cheaper than a chained iterator on the hot path.
+        let applied = ev
+            .bids()
+            .iter()
+            .try_for_each(|l| self.book.set_level(Side::Bid, l.px, l.qty))
+            .and_then(|()| {
+                ev.asks()
+                    .iter()
+                    .try_for_each(|l| self.book.set_level(Side::Ask, l.px, l.qty))
+            });
+        if let Err(e) = applied {
+            self.counters.rejected_levels += 1;
+            self.resync(ResyncReason::BadLevel);
+            if !ev.is_last() {
+                // The rest of this message is of no use now.
+                self.msg = Some(InFlight {
+                    mode: Mode::Skip(SyncOutcome::Rejected(e)),
+                    ..m
+                });
             }
+            return SyncOutcome::Rejected(e);
         }
         self.counters.levels_applied += u64::from(ev.n_levels);
         self.last_t0 = ev.t0;

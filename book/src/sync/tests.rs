@@ -5,6 +5,7 @@ use pinion_feed::{
 };
 
 use super::*;
+use crate::BookConfig;
 use crate::view::BookView;
 
 const INST: InstrumentId = InstrumentId(7);

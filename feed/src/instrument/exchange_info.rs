@@ -88,8 +88,13 @@ struct BinanceExchangeInfo {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct BinanceSymbol {
     symbol: String,
+    /// Spot: the decimals the venue keeps base-asset quantities in. Book quantities are sums of
+    /// orders and can be finer than the lot step (a real BTCUSDT book shows `25.42618900` with a
+    /// step of `0.00001`), so quantities are scaled by this, not by the step.
+    base_asset_precision: Option<u8>,
     filters: Vec<BinanceFilter>,
 }
 
@@ -153,6 +158,11 @@ fn binance_symbol_spec(s: &BinanceSymbol, venue: Venue) -> Result<InstrumentSpec
         .as_deref()
         .ok_or_else(|| missing("stepSize"))?;
     let mut spec = InstrumentSpec::new(venue, &s.symbol, tick, step)?;
+    if let Some(precision) = s.base_asset_precision
+        && precision > spec.qty_decimals
+    {
+        spec = spec.with_qty_decimals(precision)?;
+    }
     // Spot may give both MIN_NOTIONAL and NOTIONAL: the larger is the one that binds.
     let mut min_notional: Option<&str> = None;
     let mut largest = 0i128;

@@ -148,6 +148,39 @@ impl InstrumentSpec {
         })
     }
 
+    /// The same instrument with quantities counted in finer units of `10^-decimals`.
+    ///
+    /// Needed where the venue's books carry quantities finer than the lot step (Binance Spot
+    /// aggregates orders placed by quote amount; its `baseAssetPrecision` is the true scale).
+    /// The step and the quantity filters keep their values, expressed in the new units.
+    pub fn with_qty_decimals(mut self, decimals: u8) -> Result<Self, InstrumentError> {
+        if decimals < self.qty_decimals || decimals > decimal::MAX_DECIMALS {
+            return Err(InstrumentError::BadDecimal {
+                symbol: self.symbol.to_string(),
+                field: "quantity precision",
+                value: decimals.to_string(),
+                source: DecimalError::BadScale(decimals),
+            });
+        }
+        let factor = decimal::pow10(decimals - self.qty_decimals);
+        let overflow = || InstrumentError::BadDecimal {
+            symbol: self.symbol.to_string(),
+            field: "quantity precision",
+            value: decimals.to_string(),
+            source: DecimalError::Overflow,
+        };
+        let scale = |q: Qty| q.0.checked_mul(factor).map(Qty).ok_or_else(overflow);
+        self.step = scale(self.step)?;
+        self.min_qty = scale(self.min_qty)?;
+        self.max_qty = scale(self.max_qty)?;
+        self.min_notional = self
+            .min_notional
+            .checked_mul(i128::from(factor))
+            .ok_or_else(overflow)?;
+        self.qty_decimals = decimals;
+        Ok(self)
+    }
+
     /// Parses a price of this instrument.
     #[inline]
     pub fn px(&self, s: &[u8]) -> Result<Px, DecimalError> {
@@ -278,6 +311,21 @@ mod tests {
         assert_eq!((half.price_decimals, half.tick), (1, Px(5)));
         assert_eq!(half.tick_index(Px(15)), 3);
         assert_eq!((half.qty_decimals, half.step), (0, Qty(10)));
+    }
+
+    #[test]
+    fn finer_quantity_scale_keeps_step_and_filters() {
+        let mut s = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
+        s.min_qty = Qty(1);
+        s.min_notional = 5 * 10i128.pow(2 + 5);
+        let s = s.with_qty_decimals(8).unwrap();
+        assert_eq!(
+            (s.qty_decimals, s.step, s.min_qty),
+            (8, Qty(1000), Qty(1000))
+        );
+        assert_eq!(s.min_notional, 5 * 10i128.pow(2 + 8));
+        assert_eq!(s.qty(b"25.42618900"), Ok(Qty(2_542_618_900)));
+        assert!(s.clone().with_qty_decimals(4).is_err());
     }
 
     #[test]

@@ -23,8 +23,8 @@ use crate::venue::Venue;
 /// | `.hbt.gz` | [`hbt::HbtReader`] (venue from the `spot-`/`usdm-`/`coinm-` prefix) |
 /// | `.cryptofeed.ws` | [`cryptofeed::CryptofeedTextReader`] (with the `.cryptofeed.http` beside it, if any) |
 /// | `.cryptofeed.jsonl.zst` | [`cryptofeed::CryptofeedJsonlReader`] |
-/// | `.pnr` | pinion's own recording format (not wired here yet) |
-/// | `.pcap`, `.pcapng` | capture replay (not wired here yet) |
+/// | `.pnr` | [`crate::recording::RecordingReader`], pinion's own format |
+/// | `.pcap`, `.pcapng` | [`pcap::PcapSource`] with the default [`pcap::PcapConfig`]: every WebSocket connection, server to client |
 pub fn open(path: &Path) -> Result<Box<dyn FrameSource + Send>, SourceError> {
     let name = path
         .file_name()
@@ -37,15 +37,12 @@ pub fn open(path: &Path) -> Result<Box<dyn FrameSource + Send>, SourceError> {
     } else if name.ends_with(".cryptofeed.jsonl.zst") {
         Ok(Box::new(cryptofeed::CryptofeedJsonlReader::open(path)?))
     } else if name.ends_with(".pnr") {
-        Err(unsupported(
-            "pnr",
-            "pinion recordings are not wired into open() yet",
-        ))
+        Ok(Box::new(crate::recording::RecordingReader::open(path)?))
     } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
-        Err(unsupported(
-            "pcap",
-            "packet captures are not wired into open() yet",
-        ))
+        Ok(Box::new(pcap::PcapSource::open(
+            path,
+            pcap::PcapConfig::default(),
+        )?))
     } else {
         Err(unsupported(
             "input",
@@ -198,11 +195,18 @@ mod tests {
             Some(Venue::BinanceUsdm)
         );
         assert_eq!(venue_from_file_name(Path::new("x.hbt.gz")), None);
-        for name in ["a.pnr", "a.pcap", "a.pcapng", "a.txt"] {
-            assert!(matches!(
-                open(Path::new(name)),
-                Err(SourceError::Format { .. })
-            ));
-        }
+        assert!(matches!(
+            open(Path::new("a.txt")),
+            Err(SourceError::Format { .. })
+        ));
+        assert!(matches!(
+            open(Path::new("/nonexistent/a.pnr")),
+            Err(SourceError::Io(_))
+        ));
+        // A capture that does not exist is an I/O error from the pcap reader, not "unsupported".
+        assert!(matches!(
+            open(Path::new("/nonexistent/a.pcap")),
+            Err(SourceError::Io(_))
+        ));
     }
 }

@@ -1,0 +1,274 @@
+//! `pinion-exchange-sim`: the exchange simulator's market-stream server as a process.
+//!
+//! Serves a recording (`--input FILE`, any format `pinion_feed::source::open` reads) or the
+//! synthetic market (`--synthetic`) on a loopback port, Binance-style, plaintext or TLS (`--tls`): WebSocket streams at
+//! `/stream?streams=…` and `/ws/<stream>`, REST snapshots at `/api/v3/depth?symbol=…`. Prints
+//! `listening <addr>` on stdout once it accepts connections (scripts read the port from it when
+//! `--listen` asks for port 0), then serves until killed.
+//!
+//! Two helper commands make a loopback capture check possible without other tools
+//! (`scripts/capture-loopback.sh`): `receive` is a client that reads one whole session, and
+//! `compare` checks that a capture's replayed frames are the source's, byte for byte.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
+use pinion_feed::synth::{SynthConfig, SynthMarket};
+use pinion_feed::{ConnId, FrameSource, SourceError};
+use pinion_gateway::exchange_sim::loopback::{compare_frames, fetch_snapshot, receive_session};
+use pinion_gateway::exchange_sim::{FeedConfig, FeedServer, Pacing, SelfSignedTls};
+
+/// Binance market-stream simulator serving a recording or a synthetic market on loopback.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pinion-exchange-sim",
+    version,
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Check>,
+    #[command(flatten)]
+    serve: Args,
+}
+
+/// Helpers for checking the simulator's traffic.
+#[derive(Debug, clap::Subcommand)]
+enum Check {
+    /// Read one whole session as a client; print how many frames came and the close code.
+    Receive {
+        /// The simulator's address.
+        #[arg(long)]
+        addr: SocketAddr,
+        /// The stream path and query.
+        #[arg(long, default_value = "/stream")]
+        path: String,
+        /// Also fetch this symbol's REST snapshot (after opening the stream, as Binance
+        /// prescribes) and write it to `--snapshot-out`.
+        #[arg(long, requires = "snapshot_out")]
+        snapshot: Option<String>,
+        /// Where the snapshot body goes.
+        #[arg(long)]
+        snapshot_out: Option<PathBuf>,
+    },
+    /// Replay a capture and compare its frames with the source's; exit 1 when they differ.
+    Compare {
+        /// The recording the simulator served.
+        #[arg(long)]
+        input: PathBuf,
+        /// The capture (.pcap or .pcapng).
+        #[arg(long)]
+        capture: PathBuf,
+        /// Only connections on this TCP port.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Only this connection id of the recording.
+        #[arg(long)]
+        connection: Option<u16>,
+    },
+}
+
+/// Serving settings.
+#[derive(Debug, clap::Args)]
+struct Args {
+    /// Recording or capture to serve (.hbt.gz, .cryptofeed.ws, .cryptofeed.jsonl.zst).
+    #[arg(
+        long,
+        conflicts_with = "synthetic",
+        required_unless_present = "synthetic"
+    )]
+    input: Option<PathBuf>,
+    /// Serve the deterministic synthetic BTCUSDT market instead of a recording.
+    #[arg(long)]
+    synthetic: bool,
+    /// Frames the synthetic market generates.
+    #[arg(long, default_value_t = 100_000)]
+    messages: u64,
+    /// Seed of the synthetic market.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    listen: SocketAddr,
+    /// Replay at the recorded pace times this factor; without it, as fast as the client reads.
+    #[arg(long)]
+    speed: Option<f64>,
+    /// Serve only the frames of this connection id of the source.
+    #[arg(long)]
+    connection: Option<u16>,
+    /// Send at most this many frames per session.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Seconds between server pings (0 = no pings).
+    #[arg(long, default_value_t = 20)]
+    ping_interval: u64,
+    /// Seconds a ping may stay unanswered before the session is dropped.
+    #[arg(long, default_value_t = 60)]
+    pong_timeout: u64,
+    /// Do not send `serverShutdown` before closing at the end of the source.
+    #[arg(long)]
+    no_shutdown_notice: bool,
+    /// Serve over TLS (`wss://`, `https://`) with a fresh self-signed certificate for
+    /// `localhost` and `127.0.0.1`.
+    #[arg(long)]
+    tls: bool,
+    /// Write the certificate (PEM) clients must trust here.
+    #[arg(long, requires = "tls")]
+    cert_out: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve),
+        Some(Check::Receive {
+            addr,
+            path,
+            snapshot,
+            snapshot_out,
+        }) => receive(addr, &path, snapshot.zip(snapshot_out)),
+        Some(Check::Compare {
+            input,
+            capture,
+            port,
+            connection,
+        }) => compare(&input, &capture, port, connection.map(ConnId)),
+    }
+}
+
+fn receive(
+    addr: SocketAddr,
+    path: &str,
+    snapshot: Option<(String, PathBuf)>,
+) -> anyhow::Result<()> {
+    let url = format!("ws://{addr}{path}");
+    // Open the stream first; the session runs on its own thread while the snapshot is fetched.
+    let session = std::thread::spawn(move || receive_session(&url));
+    if let Some((symbol, out)) = snapshot {
+        let body = fetch_snapshot(addr, &symbol).context("fetching the snapshot")?;
+        std::fs::write(&out, body).with_context(|| format!("writing {}", out.display()))?;
+    }
+    let session = session
+        .join()
+        .map_err(|_| anyhow::anyhow!("client thread panicked"))?
+        .context("websocket session")?;
+    println!(
+        "received {} frames, close code {}",
+        session.frames.len(),
+        session
+            .close_code
+            .map_or("none".to_owned(), |c| c.to_string())
+    );
+    Ok(())
+}
+
+fn compare(
+    input: &std::path::Path,
+    capture: &std::path::Path,
+    port: Option<u16>,
+    connection: Option<ConnId>,
+) -> anyhow::Result<()> {
+    let mut source =
+        pinion_feed::source::open(input).with_context(|| format!("opening {}", input.display()))?;
+    let config = PcapConfig {
+        filter: CaptureFilter {
+            ports: port.into_iter().collect(),
+            ..CaptureFilter::default()
+        },
+        ..PcapConfig::default()
+    };
+    let mut replay = PcapSource::open(capture, config)
+        .with_context(|| format!("opening {}", capture.display()))?;
+    let result = compare_frames(source.as_mut(), connection, &mut replay)?;
+    println!(
+        "source frames {}, capture frames {}, serverShutdown {}, capture stats {:?}",
+        result.source_frames,
+        result.capture_frames,
+        result.shutdown_notice,
+        replay.stats()
+    );
+    match result.first_difference {
+        None if result.is_exact() => {
+            println!("capture matches the source byte for byte");
+            Ok(())
+        }
+        first => bail!("capture differs from the source (first difference at frame {first:?})"),
+    }
+}
+
+fn serve(args: Args) -> anyhow::Result<()> {
+    let pacing = match args.speed {
+        None => Pacing::AsFastAsPossible,
+        Some(speed) if speed.is_finite() && speed > 0.0 => Pacing::Recorded { speed },
+        Some(speed) => bail!("--speed must be a positive number, got {speed}"),
+    };
+    let config = FeedConfig {
+        connection: args.connection.map(ConnId),
+        pacing,
+        ping_interval: (args.ping_interval > 0).then(|| Duration::from_secs(args.ping_interval)),
+        pong_timeout: Duration::from_secs(args.pong_timeout),
+        shutdown_notice: !args.no_shutdown_notice,
+        max_frames: args.limit,
+        ..FeedConfig::default()
+    };
+
+    type Opener =
+        Box<dyn Fn() -> Result<Box<dyn FrameSource + Send>, SourceError> + Send + Sync + 'static>;
+    let (open, what): (Opener, String) = if let Some(path) = args.input {
+        let shown = path.display().to_string();
+        (Box::new(move || pinion_feed::source::open(&path)), shown)
+    } else {
+        let mut synth = SynthConfig {
+            messages: args.messages,
+            ..SynthConfig::default()
+        };
+        if let Some(seed) = args.seed {
+            synth.seed = seed;
+        }
+        // Check the config once here, so the per-session opener cannot fail on it.
+        SynthMarket::new(synth.clone()).context("synthetic market config")?;
+        let open = move || {
+            let market = SynthMarket::new(synth.clone()).map_err(|e| SourceError::Format {
+                format: "synthetic",
+                position: 0,
+                what: e.to_string(),
+            })?;
+            Ok(Box::new(market) as Box<dyn FrameSource + Send>)
+        };
+        (Box::new(open), "the synthetic market".to_owned())
+    };
+    let (server, scheme) = if args.tls {
+        let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"])
+            .context("self-signed certificate")?;
+        if let Some(out) = &args.cert_out {
+            std::fs::write(out, &tls.certificate_pem)
+                .with_context(|| format!("writing {}", out.display()))?;
+        }
+        let server = FeedServer::start_tls(args.listen, config, tls.server_config, open);
+        (server, ("wss", "https"))
+    } else {
+        (FeedServer::start(args.listen, config, open), ("ws", "http"))
+    };
+    let server = server.with_context(|| format!("serving {what}"))?;
+
+    let addr = server.local_addr();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening {addr}")?;
+    writeln!(
+        out,
+        "streams: {}://{addr}/stream?streams=…  snapshots ({}): {}://{addr}/api/v3/depth?symbol=…",
+        scheme.0,
+        server.snapshot_count(),
+        scheme.1
+    )?;
+    out.flush()?;
+    drop(out);
+    server.wait();
+    Ok(())
+}

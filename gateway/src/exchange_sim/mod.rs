@@ -1,0 +1,69 @@
+//! The exchange simulator's market-stream server: Binance's market-stream protocol on loopback,
+//! serving a recording or the synthetic market.
+//!
+//! [`FeedServer`] listens on one TCP port and speaks two protocols there, told apart by the
+//! request head (an `Upgrade: websocket` header or not):
+//!
+//! - **WebSocket market streams**, `/stream?streams=<s1>/<s2>` (combined) or `/ws/<stream>`
+//!   (raw): every `Frame` record of the source becomes one message, in source order, byte for
+//!   byte as recorded (see `selection` for the filtering by stream name). Pacing is as fast as
+//!   the client reads, or the recorded pace times a speed factor. The server pings on an
+//!   interval and drops a client whose pong does not come back in time; at the end of the
+//!   source it sends `serverShutdown` and closes with 1001, as Binance does before a planned
+//!   shutdown.
+//! - **REST depth snapshots**, `GET /api/v3/depth?symbol=<SYM>`: the source's recorded snapshot
+//!   body (see `snapshots`). Binance serves snapshots over REST while the stream buffers, so a
+//!   client syncs against the simulator exactly as against the exchange.
+//!
+//! Each session reads its own copy of the source (`SourceOpener`), so every client gets the
+//! whole recording from the start. This is a test peer, not the hot path: one thread per
+//! connection, allocation per message is fine. Plaintext (`ws://`) or TLS (`wss://`, see
+//! [`FeedServer::start_tls`] and [`SelfSignedTls`]) on the same code path.
+//!
+//! [`loopback`] is the client side of a loopback check: receive a session, compare a capture's
+//! frames with the source's.
+//!
+//! Invariants: anything a client sends (heads, frames) is bounded and never panics the server; a
+//! bad request is answered with a Binance-style error body and counted in [`FeedServerStats`].
+
+mod http;
+pub mod loopback;
+mod selection;
+mod server;
+mod session;
+mod snapshots;
+mod tls;
+
+pub use selection::StreamSelection;
+pub use server::{FeedConfig, FeedServer, FeedServerStats, Pacing, SourceOpener};
+pub use snapshots::SnapshotTable;
+pub use tls::SelfSignedTls;
+
+use std::net::SocketAddr;
+
+use pinion_feed::SourceError;
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeSimError {
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The source could not be opened or read.
+    #[error("source: {0}")]
+    Source(#[from] SourceError),
+    /// A setting is out of range.
+    #[error("invalid exchange simulator config: {0}")]
+    Config(&'static str),
+    /// The TLS identity or config could not be made.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// The accepting thread could not be started.
+    #[error("cannot start the accept thread: {0}")]
+    Spawn(std::io::Error),
+}
