@@ -177,12 +177,14 @@ impl Stage for GatewayStage {
     }
 
     fn poll(&mut self) -> Progress {
+        // After the end of stream the strategy has stopped reading reports: none can be
+        // delivered any more, so waiting for room in its ring could never end.
+        if self.ended {
+            return Progress::Done;
+        }
         let now = now_ns();
         if !self.out.flush(now) {
             return Progress::Idle;
-        }
-        if self.ended {
-            return Progress::Done;
         }
         let mut did = false;
         for _ in 0..BATCH {
