@@ -206,14 +206,14 @@ impl Stage for StrategyStage {
     }
 
     fn poll(&mut self) -> Progress {
-        if !self.out.flush(now_ns()) {
-            return Progress::Idle;
-        }
-        if self.ended {
+        if self.ended && self.out.flush(now_ns()) {
             return Progress::Done;
         }
         let mut did = false;
-        // Reports first: they change what the strategy may do next.
+        // Reports first: they change what the strategy may do next. They are taken even while
+        // the order ring is full: the gateway may be waiting for room in the report ring, and
+        // each side waiting for the other must never happen. (A report rarely leads to an
+        // intent; one that does waits in the outbox queue.)
         for _ in 0..BATCH {
             let Some(Stamped { t_exit, msg }) = self.execs.pop() else {
                 break;
@@ -222,11 +222,10 @@ impl Stage for StrategyStage {
             let start = now_ns();
             self.hop_exec.record_between(t_exit, start);
             self.on_exec(&msg);
-            let end = now_ns();
-            self.service.record_between(start, end);
-            if !self.out.flush(end) {
-                return Progress::Busy;
-            }
+            self.service.record_between(start, now_ns());
+        }
+        if !self.out.flush(now_ns()) || self.ended {
+            return if did { Progress::Busy } else { Progress::Idle };
         }
         for _ in 0..BATCH {
             let Some(Stamped { t_exit, msg }) = self.input.pop() else {
