@@ -12,7 +12,11 @@
 //! - `pnr`: the same recording converted (in setup) to pinion's own format, read with
 //!   [`RecordingReader`]: the goal is at least 5× the gzip-lines baseline.
 //!
-//! Room is left for pcap reassembly as one more group.
+//! - `pcap`: the real Spot session as a feed server would send it (one WebSocket text frame per
+//!   TCP segment, Ethernet/IPv4, nanosecond pcap), written in setup with the pcap tests' capture
+//!   writer and read back through [`source::open`]: container, link, TCP reassembly and WebSocket
+//!   decoding together.
+//!
 //! Numbers mean something only on an idle machine; say its state beside them.
 
 use std::fs::File;
@@ -23,12 +27,20 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::read::GzDecoder;
+use pcap_writer::{
+    CaptureWriter, ETHERNET, Flow, ethernet, upgrade_request, upgrade_response, ws_frame,
+};
 use pinion_feed::recording::{
     RecordingHeader, RecordingReader, RecordingWriter, Rotation, convert,
 };
 use pinion_feed::{
     ConnId, ConnInfo, FrameSource, RawRecord, RecordKind, SourceError, source, testdata,
 };
+
+/// The capture writer the pcap tests use: built from the specifications, independent of the
+/// reader.
+#[path = "../../feed/tests/support/pcap_writer.rs"]
+mod pcap_writer;
 
 /// The baseline: gzip-compressed `<ns> <json>` lines, one buffer reused for every line.
 struct GzLines {
@@ -169,6 +181,64 @@ fn bench_input(c: &mut Criterion, rel: &str, short: &str, reader_name: &str) {
     let _ = std::fs::remove_file(&pnr);
 }
 
+/// Writes the frames of a recording as a capture of one server → client WebSocket session.
+fn to_pcap(input: &Path) -> (PathBuf, u64) {
+    let mut w = CaptureWriter::pcap(false, true, ETHERNET);
+    let mut flow = Flow::new("127.0.0.1:50000", "127.0.0.1:9443", 1_000, 5_000);
+    let mut t = 1;
+    let put = |w: &mut CaptureWriter, t: u64, seg: pcap_writer::Segment| {
+        w.packet(0, t, &ethernet(&[], &seg.ip()));
+    };
+    for seg in flow.open() {
+        put(&mut w, t, seg);
+    }
+    let req = flow.client(&upgrade_request("127.0.0.1:9443", "/stream"));
+    put(&mut w, t, req);
+    let resp = flow.server(&upgrade_response(101, None));
+    put(&mut w, t, resp);
+    let mut frames = 0;
+    let mut src = source::open(input).expect("open input");
+    while let Some(rec) = src.next_record().expect("input reads") {
+        if rec.kind == RecordKind::Frame {
+            t = rec.t_recv;
+            let seg = flow.server(&ws_frame(true, false, 1, rec.payload, None));
+            put(&mut w, t, seg);
+            frames += 1;
+        }
+    }
+    let out = std::env::temp_dir().join(format!("pinion-bench-{}.pcap", std::process::id()));
+    std::fs::write(&out, w.finish()).expect("write capture");
+    (out, frames)
+}
+
+fn bench_pcap(c: &mut Criterion, rel: &str, short: &str) {
+    let Some(input) = testdata::require(rel) else {
+        return;
+    };
+    let (pcap, frames) = to_pcap(&input);
+    let mut check = source::open(&pcap).expect("open capture");
+    let mut read_frames = 0;
+    while let Some(rec) = check.next_record().expect("capture reads") {
+        read_frames += u64::from(rec.kind == RecordKind::Frame);
+    }
+    assert_eq!(read_frames, frames, "the capture gives back every frame");
+    let (records, _) = drain(&mut *source::open(&pcap).expect("open capture"));
+    println!(
+        "{rel} as pcap: {frames} frames, {records} records; capture {:.2} MB",
+        mb(&pcap)
+    );
+    let mut g = c.benchmark_group(format!("read/{short}"));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(records));
+    g.bench_function("pcap", |b| {
+        b.iter(|| drain(&mut *source::open(&pcap).expect("open capture")));
+    });
+    g.finish();
+    let _ = std::fs::remove_file(&pcap);
+}
+
 fn readers(c: &mut Criterion) {
     bench_input(
         c,
@@ -194,7 +264,11 @@ fn readers(c: &mut Criterion) {
         "bybit-cryptofeed-jsonl",
         "cryptofeed-jsonl",
     );
-    // Packet capture reassembly joins here once the pcap source reads through `source::open`.
+    bench_pcap(
+        c,
+        "binance/spot-btcusdt-20240808.hbt.gz",
+        "spot-btcusdt-pcap",
+    );
 }
 
 criterion_group!(benches, readers);

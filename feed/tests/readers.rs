@@ -404,12 +404,17 @@ fn a_bad_line_in_real_data_names_its_line_and_reading_goes_on() {
 }
 
 #[test]
-fn open_rejects_unknown_and_unwired_formats_without_panicking() {
-    for name in ["x.pnr", "x.pcap", "x.pcapng", "x.json"] {
+fn open_rejects_unknown_formats_and_missing_files_without_panicking() {
+    for name in ["x.json", "x.hbt", "x"] {
         assert!(
             matches!(open(Path::new(name)), Err(SourceError::Format { .. })),
             "{name}"
         );
+    }
+    // Every known format goes to its reader, which reports the missing file.
+    for name in ["x.pnr", "x.pcap", "x.pcapng", "x.cryptofeed.jsonl.zst"] {
+        let path = Path::new("/nonexistent").join(name);
+        assert!(matches!(open(&path), Err(SourceError::Io(_))), "{name}");
     }
     assert!(matches!(
         open(Path::new("/nonexistent/spot-x.hbt.gz")),
