@@ -9,6 +9,8 @@
 //! TOML value tree before the typed parse, so an override is checked exactly like the file.
 
 mod overrides;
+mod settings;
+mod units;
 mod validate;
 
 use std::fmt;
@@ -17,10 +19,12 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use overrides::{Override, Overrides};
-pub use validate::{
+pub use settings::{
     InputSpec, InstrumentSource, PacingSpec, PlacementSpec, Settings, StageKind, ThreadSpec,
-    WaitSpec, machine_cores, with_qty_decimals,
+    WaitSpec,
 };
+pub use units::{with_px_decimals, with_qty_decimals};
+pub use validate::machine_cores;
 
 /// The default main job, embedded so `pinion replay` needs no other file.
 pub const REPLAY_TOML: &str = include_str!("../../../configs/replay.toml");

@@ -155,14 +155,9 @@ struct Scan {
     from_recording: usize,
 }
 
-/// Opens any recording the engine replays: pinion's own `.pnr`, or what
-/// [`pinion_feed::source::open`] reads.
+/// Opens any recording the engine replays (by file name: see [`pinion_feed::source::open`]).
 pub fn open_source(path: &Path) -> Result<Box<dyn FrameSource + Send>, ReplayError> {
-    if path.extension().is_some_and(|e| e == "pnr") {
-        Ok(Box::new(RecordingReader::open(path)?))
-    } else {
-        Ok(pinion_feed::source::open(path)?)
-    }
+    Ok(pinion_feed::source::open(path)?)
 }
 
 /// Counts the records and takes instrument specs from the recording: a `.pnr` header's

@@ -1,0 +1,194 @@
+//! [`Settings`]: a validated config, typed — what the engine runs from. Built only by
+//! [`Config::validate`](super::Config::validate), so every value here has been checked.
+
+use std::path::PathBuf;
+
+use pinion_feed::{InstrumentSpec, Venue};
+
+use super::{GatewayConfig, ReportConfig, RiskConfig, RuntimeConfig, StrategyConfig};
+
+/// A pipeline stage, in data order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StageKind {
+    /// Source read, pacing, parse.
+    Feed,
+    /// Book apply and sync.
+    Book,
+    /// Strategy and pre-trade risk.
+    Strategy,
+    /// Hard limits and the venue.
+    Gateway,
+}
+
+impl StageKind {
+    /// All stages in data order.
+    pub const ALL: [StageKind; 4] = [
+        StageKind::Feed,
+        StageKind::Book,
+        StageKind::Strategy,
+        StageKind::Gateway,
+    ];
+
+    /// The name used in configs and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            StageKind::Feed => "feed",
+            StageKind::Book => "book",
+            StageKind::Strategy => "strategy",
+            StageKind::Gateway => "gateway",
+        }
+    }
+
+    pub(super) fn from_name(s: &str) -> Option<StageKind> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// How an idle thread waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitSpec {
+    /// Spin without pause (an isolated core).
+    BusySpin,
+    /// Spin, then yield the core.
+    SpinThenYield {
+        /// Spins before each yield.
+        spins: u32,
+    },
+    /// Park the thread for up to a timeout.
+    Park {
+        /// The longest park, µs.
+        timeout_us: u32,
+    },
+}
+
+impl WaitSpec {
+    /// The name used in configs and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            WaitSpec::BusySpin => "busy-spin",
+            WaitSpec::SpinThenYield { .. } => "spin-then-yield",
+            WaitSpec::Park { .. } => "park",
+        }
+    }
+}
+
+/// One thread of the placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadSpec {
+    /// Its name.
+    pub name: String,
+    /// The core it is pinned to.
+    pub core: Option<usize>,
+    /// How it waits when idle.
+    pub wait: WaitSpec,
+    /// Its stages in data order.
+    pub stages: Vec<StageKind>,
+}
+
+/// Which stages run on which threads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacementSpec {
+    /// `1`, `2`, `4` or `custom`.
+    pub label: String,
+    /// The threads.
+    pub threads: Vec<ThreadSpec>,
+}
+
+/// How fast recorded frames are released.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PacingSpec {
+    /// As fast as the pipeline takes them.
+    Max,
+    /// At the recorded inter-arrival times divided by `speed`.
+    Recorded {
+        /// 2.0 = twice as fast as recorded.
+        speed: f64,
+    },
+    /// At a fixed rate.
+    Rate {
+        /// Records per second.
+        per_second: u64,
+    },
+}
+
+impl PacingSpec {
+    /// A short description for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            PacingSpec::Max => "max".to_owned(),
+            PacingSpec::Recorded { speed } => format!("paced x{speed}"),
+            PacingSpec::Rate { per_second } => format!("paced {per_second}/s"),
+        }
+    }
+}
+
+/// What to replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSpec {
+    /// The built-in synthetic market.
+    Synthetic {
+        /// Generator seed.
+        seed: u64,
+        /// Records after the connect and snapshot.
+        records: u64,
+        /// Recorded time between records, ns.
+        interval_ns: u64,
+    },
+    /// A recording file.
+    Recording {
+        /// The file.
+        path: PathBuf,
+        /// The venue of connections the recording does not name.
+        venue: Option<Venue>,
+    },
+}
+
+/// Where instrument specs come from, besides the recording itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstrumentSource {
+    /// A saved exchange instrument list.
+    ExchangeInfo {
+        /// The venue of its symbols.
+        venue: Venue,
+        /// The resolved file path.
+        path: PathBuf,
+        /// Whether a missing file is skipped (with a start-up notice).
+        optional: bool,
+        /// Quantity decimals for all its instruments, when finer than their steps.
+        qty_decimals: Option<u8>,
+    },
+}
+
+/// A validated config: what the engine runs from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the config came from (for reports).
+    pub origin: String,
+    /// What to replay.
+    pub input: InputSpec,
+    /// Stop after this many records (0 = all).
+    pub max_records: u64,
+    /// Pacing.
+    pub pacing: PacingSpec,
+    /// Placement.
+    pub placement: PlacementSpec,
+    /// Slots per ring.
+    pub ring_capacity: usize,
+    /// Runtime settings.
+    pub runtime: RuntimeConfig,
+    /// Strategy parameters (decimals checked).
+    pub strategy: StrategyConfig,
+    /// Risk limits (decimals checked).
+    pub risk: RiskConfig,
+    /// Venue settings.
+    pub gateway: GatewayConfig,
+    /// Instruments defined in the config.
+    pub instruments: Vec<InstrumentSpec>,
+    /// Instruments whose book keeps levels on the price unit's grid rather than the tick's
+    /// (those given `px_decimals`).
+    pub unit_price_grid: Vec<(Venue, pinion_feed::Symbol)>,
+    /// Instrument lists to load.
+    pub instrument_sources: Vec<InstrumentSource>,
+    /// Report outputs.
+    pub report: ReportConfig,
+}

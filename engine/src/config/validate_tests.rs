@@ -1,0 +1,174 @@
+//! Unit tests of config validation.
+use super::super::{Config, REPLAY_TOML, REPLAY_TOML_NAME};
+use super::*;
+
+fn check(text: &str) -> Result<Settings, ConfigError> {
+    Config::parse(text, "t.toml")?.validate_for("t.toml", 2, Path::new("/nonexistent"))
+}
+
+#[test]
+fn embedded_replay_config_is_valid() {
+    let cfg = Config::parse(REPLAY_TOML, REPLAY_TOML_NAME).unwrap();
+    let s = cfg
+        .validate_for(REPLAY_TOML_NAME, 2, Path::new("/nonexistent"))
+        .unwrap();
+    assert!(matches!(s.input, InputSpec::Synthetic { .. }));
+    assert_eq!(s.placement.label, "2");
+    assert_eq!(s.placement.threads.len(), 2);
+    // The shipped recordings' instruments are defined.
+    let names: Vec<_> = s
+        .instruments
+        .iter()
+        .map(|i| {
+            (
+                i.venue,
+                i.symbol.to_string(),
+                i.price_decimals,
+                i.qty_decimals,
+            )
+        })
+        .collect();
+    // Spot quantities come at 8 decimals; the step stays 0.00001 (1000 units).
+    assert!(names.contains(&(Venue::BinanceSpot, "BTCUSDT".into(), 2, 8)));
+    let spot = s
+        .instruments
+        .iter()
+        .find(|i| i.venue == Venue::BinanceSpot)
+        .unwrap();
+    assert_eq!(spot.step, pinion_feed::Qty(1000));
+    assert!(names.contains(&(Venue::BinanceUsdm, "BTCUSDT".into(), 1, 3)));
+    assert_eq!(s.instrument_sources.len(), 1);
+}
+
+#[test]
+fn every_problem_is_reported_with_key() {
+    let text = r#"
+[pacing]
+mode = "fast"
+speed = -1.0
+[placement]
+mode = "custom"
+[[placement.threads]]
+name = "a"
+core = 0
+stages = ["feed", "book"]
+[[placement.threads]]
+name = "a"
+core = 7
+wait = "sleepy"
+stages = ["strategy", "book"]
+[rings]
+capacity = 1000
+[[instrument]]
+venue = "binance"
+symbol = "X"
+tick_size = "0.01"
+step_size = "1"
+"#;
+    let err = check(text).unwrap_err();
+    let msg = err.to_string();
+    for expect in [
+        "t.toml: pacing.mode: unknown mode \"fast\"",
+        "t.toml: pacing.speed: -1 must be a positive number",
+        "t.toml: placement.threads[1].name: \"a\" is used twice",
+        "t.toml: placement.threads[1].core: core 7 does not exist (2 cores)",
+        "t.toml: placement.threads[1].wait: unknown wait strategy \"sleepy\"",
+        "t.toml: placement.threads[1].stages[1]: stage book is already on placement.threads[0]",
+        "t.toml: placement.threads: stage gateway is on no thread",
+        "t.toml: rings.capacity: 1000 must be a power of two",
+        "t.toml: instrument[0].venue: unknown venue \"binance\"",
+    ] {
+        assert!(msg.contains(expect), "missing {expect:?} in:\n{msg}");
+    }
+    assert_eq!(err.problems.len(), 9, "{msg}");
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    let err = check("[placement]\nmdoe = \"1\"\n").unwrap_err();
+    assert!(err.to_string().contains("mdoe"), "{err}");
+    let err = check("[nonsense]\n").unwrap_err();
+    assert!(err.to_string().contains("nonsense"), "{err}");
+}
+
+#[test]
+fn presets_place_all_stages() {
+    for (mode, n) in [("1", 1), ("2", 2), ("4", 4)] {
+        let s = check(&format!("[placement]\nmode = {mode}\nwait = \"park\"\n")).unwrap();
+        assert_eq!(s.placement.threads.len(), n);
+        let mut all: Vec<StageKind> = s
+            .placement
+            .threads
+            .iter()
+            .flat_map(|t| t.stages.clone())
+            .collect();
+        all.sort();
+        assert_eq!(all, StageKind::ALL);
+        assert!(
+            s.placement
+                .threads
+                .iter()
+                .all(|t| matches!(t.wait, WaitSpec::Park { timeout_us: 50 }))
+        );
+    }
+    let err = check("[placement]\nmode = \"2\"\ncores = [0]\n").unwrap_err();
+    assert!(err.to_string().contains("placement.cores"), "{err}");
+}
+
+#[test]
+fn finer_units_rescale_tick_and_step() {
+    let text = r#"
+[[instrument]]
+venue = "binance-spot"
+symbol = "NKNUSDT"
+tick_size = "0.0001"
+step_size = "1"
+qty_decimals = 8
+px_decimals = 5
+[[instrument]]
+venue = "binance-spot"
+symbol = "BAD"
+tick_size = "0.01"
+step_size = "0.001"
+px_decimals = 1
+"#;
+    let err = check(text).unwrap_err().to_string();
+    assert!(
+        err.contains("instrument[1]: px_decimals 1 is coarser"),
+        "{err}"
+    );
+    let s = check(
+        &text[..text
+            .find("[[instrument]]\nvenue = \"binance-spot\"\nsymbol = \"BAD\"")
+            .unwrap()],
+    )
+    .unwrap();
+    let nkn = &s.instruments[0];
+    assert_eq!((nkn.price_decimals, nkn.tick), (5, pinion_feed::Px(10)));
+    assert_eq!(
+        (nkn.qty_decimals, nkn.step),
+        (8, pinion_feed::Qty(100_000_000))
+    );
+    assert_eq!(s.unit_price_grid.len(), 1);
+}
+
+#[test]
+fn pacing_modes() {
+    let s = check("[pacing]\nmode = \"max\"\n").unwrap();
+    assert_eq!(s.pacing, PacingSpec::Max);
+    let s = check("[pacing]\nmode = \"paced\"\nspeed = 4.0\n").unwrap();
+    assert_eq!(s.pacing, PacingSpec::Recorded { speed: 4.0 });
+    let s = check("[pacing]\nmode = \"paced\"\nrate = 50000\n").unwrap();
+    assert_eq!(s.pacing, PacingSpec::Rate { per_second: 50_000 });
+    assert!(check("[pacing]\nmode = \"max\"\nrate = 5\n").is_err());
+}
+
+#[test]
+fn missing_recording_is_reported() {
+    let err = check("[input]\nsource = \"/no/such/file.hbt.gz\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("input.source: recording /no/such/file.hbt.gz not found"),
+        "{err}"
+    );
+}
