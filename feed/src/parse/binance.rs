@@ -8,11 +8,11 @@
 //!
 //! Id and time fields per message follow the table in [`crate::event`].
 
-use crate::decimal::{Px, Qty};
 use crate::event::{EventFlags, EventKind, Level};
 use crate::instrument::{InstrumentId, InstrumentSpec};
 
 use super::resolve::Resolver;
+use super::scaled;
 use super::tape::{Val, opt_ms_as_ns, required};
 use super::{ConnCtx, Decoded, Origin, ParseError, Sink, SkipReason, query_param};
 
@@ -371,13 +371,13 @@ fn price_qty(
     qty_field: &'static str,
 ) -> Result<Level, ParseError> {
     Ok(Level {
-        px: Px::parse(px.str(px_field)?.as_bytes(), spec.price_decimals).map_err(|err| {
+        px: scaled::px(px.str(px_field)?.as_bytes(), spec.price_decimals).map_err(|err| {
             ParseError::BadNumber {
                 field: px_field,
                 err,
             }
         })?,
-        qty: Qty::parse(qty.str(qty_field)?.as_bytes(), spec.qty_decimals).map_err(|err| {
+        qty: scaled::qty(qty.str(qty_field)?.as_bytes(), spec.qty_decimals).map_err(|err| {
             ParseError::BadNumber {
                 field: qty_field,
                 err,

@@ -25,6 +25,7 @@ mod error;
 pub mod fuzzing;
 mod levels;
 mod resolve;
+mod scaled;
 mod stats;
 mod tape;
 
