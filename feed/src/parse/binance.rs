@@ -18,7 +18,7 @@ use super::{ConnCtx, Decoded, Origin, ParseError, Sink, SkipReason, query_param}
 
 /// The message types of Binance streams the decoder handles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stream {
+pub(super) enum Stream {
     /// `<sym>@depth`, `@depth@100ms`, `@depth@0ms`: diff depth.
     Depth,
     /// `<sym>@depth5|10|20[@…]`: the top N levels.
@@ -33,7 +33,7 @@ enum Stream {
 
 /// Splits a combined-stream name into the (lower-case) symbol and the message type, or `None`
 /// for streams the decoder does not handle.
-fn parse_stream_name(name: &[u8]) -> Option<(&[u8], Stream)> {
+pub(super) fn parse_stream_name(name: &[u8]) -> Option<(&[u8], Stream)> {
     let at = name.iter().position(|&c| c == b'@')?;
     let (symbol, rest) = (&name[..at], &name[at + 1..]);
     let kind = rest.split(|&c| c == b'@').next().unwrap_or_default();

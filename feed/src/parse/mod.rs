@@ -21,6 +21,7 @@
 mod binance;
 mod bybit;
 mod error;
+mod flat;
 #[doc(hidden)]
 pub mod fuzzing;
 mod levels;
@@ -145,6 +146,8 @@ pub struct Decoder {
     trades: Vec<bybit::TradeRow>,
     last_symbol: resolve::LastSymbol,
     stats: DecodeStats,
+    /// Whether Binance frames try the strict scanner of [`flat`] before simd-json.
+    flat_scanner: bool,
 }
 
 impl std::fmt::Debug for Decoder {
@@ -169,7 +172,16 @@ impl Decoder {
             trades: Vec::with_capacity(INITIAL_TRADE_CAPACITY),
             last_symbol: resolve::LastSymbol::default(),
             stats: DecodeStats::default(),
+            flat_scanner: true,
         }
+    }
+
+    /// Turns the strict scanner for Binance's flat messages (trade, aggTrade, bookTicker) on
+    /// (the default) or off, leaving every frame to simd-json. Both give the same result for
+    /// every input; the switch exists so tests and benchmarks can compare the two paths.
+    pub fn with_flat_scanner(mut self, on: bool) -> Self {
+        self.flat_scanner = on;
+        self
     }
 
     /// The instrument registry the decoder resolves symbols against.
@@ -203,6 +215,25 @@ impl Decoder {
         res
     }
 
+    /// The strict scanner alone on a Binance frame, events discarded and nothing counted: `None`
+    /// when it would fall back. For the equivalence tests in [`fuzzing`].
+    fn flat_only(&mut self, ctx: &ConnCtx, frame: &[u8]) -> Option<Decoded> {
+        let mut counts = MessageCounts::default();
+        let mut sink = Sink {
+            levels: &mut self.levels,
+            trades: &mut self.trades,
+            counts: &mut counts,
+            emit: &mut |_: &MarketEvent| {},
+        };
+        let reg = &mut resolve::Resolver::new(&self.instruments, &mut self.last_symbol);
+        let origin = Origin {
+            t_recv: 0,
+            t0: 0,
+            conn: ConnId(0),
+        };
+        flat::frame(ctx, reg, origin, frame, &mut sink)
+    }
+
     fn decode_record<F: FnMut(&MarketEvent)>(
         &mut self,
         ctx: &ConnCtx,
@@ -221,6 +252,23 @@ impl Decoder {
         if len > MAX_FRAME_LEN {
             return Err(ParseError::FrameTooLarge);
         }
+        let origin = Origin {
+            t_recv: rec.t_recv,
+            t0,
+            conn: rec.conn,
+        };
+        if self.flat_scanner && ctx.venue.is_binance() && rec.kind == RecordKind::Frame {
+            let mut sink = Sink {
+                levels: &mut self.levels,
+                trades: &mut self.trades,
+                counts: &mut self.stats.messages,
+                emit,
+            };
+            let reg = &mut resolve::Resolver::new(&self.instruments, &mut self.last_symbol);
+            if let Some(done) = flat::frame(ctx, reg, origin, rec.payload, &mut sink) {
+                return Ok(done);
+            }
+        }
         // simd-json parses in place and reads up to INPUT_PADDING bytes past the document.
         self.scratch.clear();
         self.scratch.extend_from_slice(rec.payload);
@@ -235,6 +283,7 @@ impl Decoder {
             trades,
             last_symbol,
             stats,
+            flat_scanner: _,
         } = self;
         // Borrow the kept allocation for this frame's lifetime; it goes back below on every path.
         let mut frame_tape = std::mem::replace(tape, Tape(Vec::new())).reset();
@@ -243,11 +292,6 @@ impl Decoder {
             Ok(()) => {
                 let root = tape::Val::root(&frame_tape.0);
                 let reg = &mut resolve::Resolver::new(instruments, last_symbol);
-                let origin = Origin {
-                    t_recv: rec.t_recv,
-                    t0,
-                    conn: rec.conn,
-                };
                 let mut sink = Sink {
                     levels,
                     trades,
