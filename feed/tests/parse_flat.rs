@@ -20,13 +20,18 @@ const FUTURES_TRADE: &str = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E"
 const FUTURES_TICKER: &str = r#"{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}}"#;
 const AGG_TRADE: &str = r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":2,"s":"BTCUSDT","a":26129,"p":"61837.63","q":"4.70443","f":27781,"l":27785,"T":1,"m":false,"M":true}}"#;
 
+const SPOT_DEPTH: &str = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255208,"s":"BTCUSDT","U":50093239189,"u":50093239202,"b":[["61737.63000000","0.00000000"],["61730.17000000","0.00100000"]],"a":[["61837.64000000","1.54698000"]]}}"#;
+const FUTURES_DEPTH: &str = r#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1723161256299,"T":1723161256298,"s":"BTCUSDT","U":5123107832006,"u":5123107837557,"pu":5123107831937,"b":[["58710.20","0.014"]],"a":[["61800.30","2.510"],["61800.40","0.002"]]}}"#;
+
 /// Spot seeds first, then futures.
-const SEEDS: [(Venue, &str); 5] = [
+const SEEDS: [(Venue, &str); 7] = [
     (Venue::BinanceSpot, SPOT_TRADE),
     (Venue::BinanceSpot, SPOT_TICKER),
     (Venue::BinanceSpot, AGG_TRADE),
+    (Venue::BinanceSpot, SPOT_DEPTH),
     (Venue::BinanceUsdm, FUTURES_TRADE),
     (Venue::BinanceUsdm, FUTURES_TICKER),
+    (Venue::BinanceUsdm, FUTURES_DEPTH),
 ];
 
 /// BTCUSDT as in the recordings' exchange responses (Spot quantities at the asset precision).
@@ -42,13 +47,13 @@ fn instruments() -> Instruments {
     reg
 }
 
-/// Decodes every stream frame of a recording both ways; returns (trade, bookTicker) counts and
-/// how many of them the scanner took.
-fn real_recording(relative: &str, venue: Venue) -> Option<[usize; 4]> {
+/// Decodes every stream frame of a recording both ways; returns the (trade, bookTicker, depth)
+/// message counts and how many of each the scanner took.
+fn real_recording(relative: &str, venue: Venue) -> Option<[usize; 6]> {
     let path = pinion_feed::testdata::require(relative)?;
     let file = std::fs::File::open(path).expect("open recording");
     let mut pair = FlatPair::new(instruments());
-    let mut counts = [0usize; 4];
+    let mut counts = [0usize; 6];
     for line in BufReader::new(flate2::read::GzDecoder::new(file)).lines() {
         let line = line.expect("read line");
         let (t, json) = line.split_once(' ').expect("`<ns> <json>` line");
@@ -60,12 +65,13 @@ fn real_recording(relative: &str, venue: Venue) -> Option<[usize; 4]> {
         let slot = match kind {
             Some(EventKind::Trade) => 0,
             Some(EventKind::BookTicker) => 1,
+            Some(EventKind::Depth) => 2,
             _ => continue,
         };
-        assert_eq!(res, Ok(Decoded::Events(1)));
+        assert!(matches!(res, Ok(Decoded::Events(n)) if n as usize == events.len()));
         counts[slot] += 1;
         if pair.scanner_accepts(venue, json.as_bytes()) {
-            counts[slot + 2] += 1;
+            counts[slot + 3] += 1;
         }
     }
     Some(counts)
@@ -73,30 +79,25 @@ fn real_recording(relative: &str, venue: Venue) -> Option<[usize; 4]> {
 
 #[test]
 fn spot_recording_decodes_the_same_both_ways() {
-    let Some([trades, tickers, fast_trades, fast_tickers]) =
+    let Some([trades, tickers, depth, fast @ ..]) =
         real_recording("binance/spot-btcusdt-20240808.hbt.gz", Venue::BinanceSpot)
     else {
         return;
     };
-    assert!(
-        trades > 0 && tickers > 0,
-        "{trades} trades, {tickers} tickers"
-    );
-    assert_eq!((fast_trades, fast_tickers), (trades, tickers));
+    // The counts of shared/data/README.md.
+    assert_eq!((trades, tickers, depth), (9_757, 28_040, 3_451));
+    assert_eq!(fast, [trades, tickers, depth]);
 }
 
 #[test]
 fn usdm_recording_decodes_the_same_both_ways() {
-    let Some([trades, tickers, fast_trades, fast_tickers]) =
+    let Some([trades, tickers, depth, fast @ ..]) =
         real_recording("binance/usdm-btcusdt-20240808.hbt.gz", Venue::BinanceUsdm)
     else {
         return;
     };
-    assert!(
-        trades > 0 && tickers > 0,
-        "{trades} trades, {tickers} tickers"
-    );
-    assert_eq!((fast_trades, fast_tickers), (trades, tickers));
+    assert_eq!((trades, tickers, depth), (21_313, 66_089, 6_551));
+    assert_eq!(fast, [trades, tickers, depth]);
 }
 
 #[test]
@@ -109,14 +110,26 @@ fn seeds_take_the_scanner() {
     }
 }
 
-/// The `"key":value` pairs of a seed's payload, split at top-level commas (values are scalars).
+/// The `"key":value` pairs of a seed's payload, split at the commas outside the level arrays
+/// (the seeds' strings hold no brackets or commas).
 fn pairs(seed: &str) -> (String, Vec<String>) {
     let start = seed.find(r#""data":{"#).expect("envelope") + r#""data":{"#.len();
     let body = &seed[start..seed.len() - 2];
-    (
-        seed[..start].to_owned(),
-        body.split(',').map(str::to_owned).collect(),
-    )
+    let mut out = vec![String::new()];
+    let mut nesting = 0;
+    for c in body.chars() {
+        match c {
+            '[' => nesting += 1,
+            ']' => nesting -= 1,
+            ',' if nesting == 0 => {
+                out.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        out.last_mut().expect("one pair at least").push(c);
+    }
+    (seed[..start].to_owned(), out)
 }
 
 fn rebuild(head: &str, pairs: &[String]) -> String {
@@ -153,6 +166,18 @@ fn variants(seed: &str) -> Vec<(String, bool)> {
         out.push((with(format!("{key}:1.5")), true));
         out.push((with(format!("{key}:[{value}]")), false));
         out.push((with(format!("{key}:{{}}")), false));
+        // Levels: an empty side is inside the subset, odd pairs are not.
+        if value.starts_with('[') {
+            out.push((with(format!("{key}:[]")), true));
+            out.push((with(format!("{key}:[[]]")), false));
+            out.push((with(format!(r#"{key}:[["1"]]"#)), false));
+            out.push((with(format!(r#"{key}:[["1","2","3"]]"#)), false));
+            out.push((with(format!(r#"{key}:[[1,"2"]]"#)), false));
+            out.push((with(format!(r#"{key}:[["1","2"],]"#)), false));
+            out.push((with(format!(r#"{key}:[["1", "2"]]"#)), false));
+            out.push((with(format!(r#"{key}:[["1","-2"]]"#)), true));
+            out.push((with(format!(r#"{key}:[["1","0.000000001"]]"#)), false));
+        }
         // An escape in the key and in a string value: valid JSON, but not the subset.
         if let Some(c) = k.chars().next() {
             out.push((

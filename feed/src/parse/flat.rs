@@ -1,31 +1,35 @@
-//! A strict scanner for Binance's flat messages (`trade`, `aggTrade`, `bookTicker`), tried before
-//! simd-json.
+//! A strict scanner for Binance's fixed-shape stream messages (`trade`, `aggTrade`,
+//! `bookTicker`, `depthUpdate`), tried before simd-json.
 //!
-//! Why: these messages are small (≈150 bytes) and one fixed shape, so the general path spends
-//! most of its time in setup that a document of nested values needs: copying the frame into the
-//! padded scratch buffer, simd-json's two stages and the tape, then a key walk. A profile of
-//! `trade` put about half its time inside simd-json. One left-to-right pass over the bytes that
-//! reads the few fields the event needs does the same job in a fraction of that.
+//! Why: these messages have one shape each, flat but for a depth update's two level arrays, so
+//! the general path spends much of its time on work a document of arbitrary shape needs: the
+//! padded copy into the scratch buffer, simd-json's two stages, strings copied out for
+//! unescaping, the tape, and a key walk. A profile of `trade` put about half its time inside
+//! simd-json. One left-to-right pass over the bytes that reads the fields the event needs does
+//! the same job in a fraction of that.
 //!
 //! How it stays correct: the scanner accepts only a strict subset of JSON, and on anything
 //! outside it returns `None` and the frame goes to the general simd-json path, which then gives
 //! the proper answer (event, skip or typed error). The subset is:
 //! - exactly `{"stream":"<name>","data":{<pairs>}}` with no whitespace anywhere, and nothing
 //!   after the last `}`;
-//! - `<name>` a `trade`, `aggTrade` or `bookTicker` stream of a registered symbol;
+//! - `<name>` a `trade`, `aggTrade`, `bookTicker` or diff `depth` stream of a registered symbol;
 //! - each pair a key and a scalar value: a string, a number in JSON's grammar, `true`, `false`
-//!   or `null` (no nested object or array, even under keys the decoder ignores);
+//!   or `null` (no nested object or array, even under keys the decoder ignores); except that in
+//!   a depth update `b` and then `a` hold arrays of exactly two-string arrays
+//!   `[["price","qty"],…]`;
 //! - strings of printable ASCII only (`0x20..=0x7e`) without `\`: no escapes, no UTF-8 to check;
 //! - every field the message type needs present exactly once, with the type and range the
 //!   general path demands (unsigned integer ids and times, decimal strings valid at the
-//!   instrument's scale, a boolean `m`). A duplicated known key falls back, since the general
-//!   path keeps the last one.
+//!   instrument's scale, a boolean `m`, `pu` on futures). A duplicated known key falls back,
+//!   since the general path keeps the last one.
 //!
-//! Everything the subset accepts is valid JSON, and for it the scanner builds exactly the event
+//! Everything the subset accepts is valid JSON, and for it the scanner builds exactly the events
 //! the general path would (key order and unknown keys do not matter to either). Anything else,
 //! including every malformed frame, takes the general path, so errors are reported in one place
 //! and the same way. Nothing is emitted, and no counter moves, until the whole frame has been
-//! read; the only state touched before that is the resolver's last-symbol memory, a cache.
+//! read; the only state touched before that is the level staging buffer (cleared by whichever
+//! path uses it next) and the resolver's last-symbol memory, a cache.
 //!
 //! `feed/tests/parse_flat.rs` decodes every real message both ways and compares the events, and
 //! feeds the scanner malformed variants (and random edits) to check that it falls back with the
@@ -35,6 +39,7 @@ use crate::event::{EventFlags, EventKind, Level, MarketEvent};
 use crate::instrument::InstrumentSpec;
 
 use super::binance::{Stream, parse_stream_name};
+use super::levels::{LevelBuf, emit_split};
 use super::resolve::Resolver;
 use super::scaled;
 use super::{ConnCtx, Decoded, Origin, Sink};
@@ -62,6 +67,8 @@ enum Scalar<'a> {
     Bool(bool),
     /// `null`.
     Null,
+    /// A depth update's level array, already parsed into the level buffer.
+    Levels,
 }
 
 /// The single-letter keys the three message types read, one slot each.
@@ -94,16 +101,22 @@ enum Key {
     BigB,
     /// Best ask quantity.
     BigA,
+    /// Depth: first update id.
+    BigU,
+    /// Depth: the previous event's last update id (futures).
+    Pu,
 }
 
 /// Number of [`Key`] slots.
-const KEYS: usize = 13;
+const KEYS: usize = 15;
 
 impl Key {
     /// The slot of a key, or `None` for keys none of the three types read.
     #[inline]
     fn of(key: &[u8]) -> Option<Self> {
-        let [c] = key else { return None };
+        let [c] = key else {
+            return (key == b"pu").then_some(Self::Pu);
+        };
         Some(match c {
             b'E' => Self::BigE,
             b'T' => Self::BigT,
@@ -118,6 +131,7 @@ impl Key {
             b'b' => Self::SmallB,
             b'B' => Self::BigB,
             b'A' => Self::BigA,
+            b'U' => Self::BigU,
             _ => return None,
         })
     }
@@ -290,8 +304,47 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// An object of scalar values, keeping the known keys.
-    fn payload(&mut self) -> Option<Payload<'a>> {
+    /// A depth side, `[["price","qty"],…]`, appended to `levels`.
+    fn level_array(
+        &mut self,
+        levels: &mut LevelBuf,
+        spec: &InstrumentSpec,
+        bid: bool,
+    ) -> Option<()> {
+        self.byte(b'[')?;
+        if self.byte(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            self.literal(b"[\"")?;
+            let px = self.string_body()?;
+            self.literal(b",\"")?;
+            let qty = self.string_body()?;
+            self.byte(b']')?;
+            levels.push(
+                bid,
+                Level {
+                    px: scaled::px(px, spec.price_decimals).ok()?,
+                    qty: scaled::qty(qty, spec.qty_decimals).ok()?,
+                },
+            );
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b']' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An object of scalar values, keeping the known keys. With `depth`, the values of `b` and
+    /// then `a` must instead be level arrays, parsed into the buffer, bids first.
+    fn payload(
+        &mut self,
+        mut depth: Option<(&mut LevelBuf, &InstrumentSpec)>,
+    ) -> Option<Payload<'a>> {
         let mut out = Payload {
             vals: [Scalar::Absent; KEYS],
         };
@@ -303,7 +356,18 @@ impl<'a> Scanner<'a> {
             self.byte(b'"')?;
             let key = self.string_body()?;
             self.byte(b':')?;
-            let value = self.scalar()?;
+            let value = match (&mut depth, Key::of(key)) {
+                (Some((levels, spec)), Some(side @ (Key::SmallB | Key::SmallA))) => {
+                    let bid = matches!(side, Key::SmallB);
+                    // Asks after bids only, so the buffer holds bids first.
+                    if !bid && out.get(Key::SmallB) != Scalar::Levels {
+                        return None;
+                    }
+                    self.level_array(levels, spec, bid)?;
+                    Scalar::Levels
+                }
+                _ => self.scalar()?,
+            };
             if let Some(slot) = Key::of(key) {
                 let cell = &mut out.vals[slot as usize];
                 if *cell != Scalar::Absent {
@@ -337,26 +401,49 @@ pub(super) fn frame<F: FnMut(&MarketEvent)>(
     sc.literal(ENVELOPE_HEAD)?;
     let name = sc.string_body()?;
     let (symbol, kind) = parse_stream_name(name)?;
-    if !matches!(kind, Stream::Trade | Stream::AggTrade | Stream::BookTicker) {
+    if kind == Stream::PartialDepth {
         return None;
     }
+    let (id, spec) = reg.symbol(ctx.venue, symbol)?;
     sc.literal(DATA_HEAD)?;
-    let payload = sc.payload()?;
+    let payload = if kind == Stream::Depth {
+        sink.levels.clear();
+        sc.payload(Some((&mut *sink.levels, spec)))?
+    } else {
+        sc.payload(None)?
+    };
     sc.byte(b'}')?;
     if sc.pos != frame.len() {
         return None;
     }
-    let (id, spec) = reg.symbol(ctx.venue, symbol)?;
     let mut header = origin.header(
         id,
         match kind {
             Stream::BookTicker => EventKind::BookTicker,
+            Stream::Depth => EventKind::Depth,
             _ => EventKind::Trade,
         },
     );
     header.exch_ts = payload.opt_ms_as_ns(Key::BigE)?;
     header.trans_ts = payload.opt_ms_as_ns(Key::BigT)?;
     match kind {
+        Stream::Depth => {
+            header.first_id = payload.uint(Key::BigU)?;
+            header.last_id = payload.uint(Key::U)?;
+            // Futures chain events by `pu`; its absence there is the general path's error.
+            header.prev_id = match payload.get(Key::Pu) {
+                Scalar::Absent if !ctx.venue.is_binance_futures() => 0,
+                _ => payload.uint(Key::Pu)?,
+            };
+            if (payload.get(Key::SmallB), payload.get(Key::SmallA))
+                != (Scalar::Levels, Scalar::Levels)
+            {
+                return None;
+            }
+            let n = emit_split(&mut header, sink.levels, sink.emit);
+            sink.counts.depth += 1;
+            Some(Decoded::Events(n))
+        }
         Stream::Trade => {
             header.last_id = payload.uint(Key::SmallT)?;
             let level = payload.level(spec, Key::P, Key::Q)?;

@@ -15,6 +15,10 @@
 //! - JSON key order does not matter (Bybit's differs between markets), and unknown keys are
 //!   ignored (Binance keeps adding them: `st`, `ps`, `nq`, …).
 //!
+//! Binance's fixed-shape stream messages first go through a strict scanner ([`flat`]) that
+//! accepts only a subset of JSON and hands everything else to simd-json, which stays the
+//! general parser; decimal strings of the usual plain shape take a fast path ([`scaled`]).
+//!
 //! Venue specifics live in [`binance`] and [`bybit`]; [`levels`] holds the one routine for level
 //! arrays and the splitting of large messages.
 
@@ -176,8 +180,8 @@ impl Decoder {
         }
     }
 
-    /// Turns the strict scanner for Binance's flat messages (trade, aggTrade, bookTicker) on
-    /// (the default) or off, leaving every frame to simd-json. Both give the same result for
+    /// Turns the strict scanner for Binance's fixed-shape stream messages (trade, aggTrade,
+    /// bookTicker, diff depth) on (the default) or off, leaving every frame to simd-json. Both give the same result for
     /// every input; the switch exists so tests and benchmarks can compare the two paths.
     pub fn with_flat_scanner(mut self, on: bool) -> Self {
         self.flat_scanner = on;

@@ -2,17 +2,17 @@
 //!
 //! Why: a depth message is mostly price and quantity strings, and the general
 //! [`parse_scaled`](crate::decimal::parse_scaled) tracks significant digits, signs and overflow
-//! for every digit. The strings the venues send are one plain shape, `digits.digits` (Binance
-//! Spot fixed at eight decimals: `"61837.63000000"`), and for that shape the work is simpler:
-//! check that the digits past the instrument's scale are all `0`, then read the digits that
-//! count, eight at a time when there are eight.
+//! one digit at a time. The strings the venues send are one plain shape, `digits.digits` with at
+//! most eight decimals (Binance Spot always eight: `"61837.63000000"`). For that shape the
+//! fraction is read as one 64-bit word: eight digits checked and converted with a few word
+//! operations, and the digits past the instrument's scale checked to be zeros with one shift.
 //!
 //! Invariant: [`scaled`] returns `Some` only for strings with no sign, at least one integer
-//! digit, an optional `.` followed by at least one digit, and at most 18 integer digits plus
-//! `decimals` (so the result fits in `i64` without any overflow check); for those it returns
-//! exactly what `parse_scaled` returns. Everything else is `None`, and the callers go to
-//! [`Px::parse`]/[`Qty::parse`], which give the value or the proper [`DecimalError`]. A unit
-//! test and a property test compare the two on both accepted and rejected strings.
+//! digit, an optional `.` followed by at least one digit, and at most 18 integer digits and
+//! `decimals` together (so the result is below 10^18 and no step can overflow); for those it
+//! returns exactly what `parse_scaled` returns. Everything else is `None`, and the callers go to
+//! [`Px::parse`]/[`Qty::parse`], which give the value or the proper [`DecimalError`]. Unit and
+//! property tests compare the two on accepted and rejected strings.
 
 use crate::decimal::{DecimalError, Px, Qty, pow10};
 
@@ -25,8 +25,9 @@ fn eight_digits(word: u64) -> bool {
         == 0x3333_3333_3333_3333
 }
 
-/// The value of eight ASCII digits (first digit in the lowest byte), combined pairwise in three
-/// multiplications: 2 digits per byte pair, 4 per 16-bit pair, 8 in the result.
+/// The value of eight digits, one per byte (ASCII or already 0–9; first digit in the lowest
+/// byte), combined pairwise in three multiplications: 2 digits per byte pair, 4 per 16-bit pair,
+/// 8 in the result.
 #[inline]
 fn eight_digit_value(word: u64) -> u64 {
     let w = word & 0x0F0F_0F0F_0F0F_0F0F;
@@ -60,27 +61,76 @@ fn push_digits(mut acc: u64, mut digits: &[u8]) -> Option<u64> {
 /// otherwise (including every string `parse_scaled` rejects).
 #[inline]
 pub(super) fn scaled(s: &[u8], decimals: u8) -> Option<i64> {
-    let decimals = usize::from(decimals);
-    let int_len = s.iter().position(|&c| c == b'.').unwrap_or(s.len());
-    if int_len == 0 || int_len + decimals > 18 {
+    let d = usize::from(decimals);
+    // The integer digits, up to the dot.
+    let mut int: u64 = 0;
+    let mut i = 0;
+    while let Some(&c) = s.get(i) {
+        let digit = c.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        int = int.wrapping_mul(10).wrapping_add(u64::from(digit));
+        i += 1;
+    }
+    if i == 0 || i + d > 18 {
         return None;
     }
-    let (int, frac) = s.split_at(int_len);
-    let acc = push_digits(0, int)?;
-    let Some((_dot, frac)) = frac.split_first() else {
-        return Some((acc * pow10(decimals as u8) as u64) as i64);
+    // From here the value is below 10^18: no step can overflow.
+    let scale = pow10(decimals) as u64;
+    let frac = match s.get(i) {
+        None => return Some((int * scale) as i64),
+        Some(b'.') => &s[i + 1..],
+        Some(_) => return None,
     };
     if frac.is_empty() {
         return None;
     }
-    let used = frac.len().min(decimals);
+    if frac.len() > 8 {
+        return long_fraction(int, frac, d);
+    }
+    // Up to eight fraction digits, right-padded with zeros to a word: its value is the
+    // fraction's first eight decimals.
+    let word = match frac.first_chunk::<8>() {
+        Some(eight) => u64::from_le_bytes(*eight),
+        None => {
+            // A byte loop: a call to memcpy for a few bytes costs more than the parse.
+            let mut padded = [b'0'; 8];
+            for (p, &c) in padded.iter_mut().zip(frac) {
+                *p = c;
+            }
+            u64::from_le_bytes(padded)
+        }
+    };
+    if !eight_digits(word) {
+        return None;
+    }
+    let digits = word - 0x3030_3030_3030_3030;
+    let frac_value = if d >= 8 {
+        eight_digit_value(digits) * pow10(decimals - 8) as u64
+    } else {
+        // Digits past the scale must be zeros; the first `d` are shifted to the end of the
+        // word, behind zeros, so the word's value is theirs.
+        let kept_bits = 8 * d as u32;
+        if digits.checked_shr(kept_bits).unwrap_or(0) != 0 {
+            return None;
+        }
+        eight_digit_value(digits.checked_shl(64 - kept_bits).unwrap_or(0))
+    };
+    Some((int * scale + frac_value) as i64)
+}
+
+/// The value for more than eight fraction digits: those past the scale must be zeros, the rest
+/// are appended eight at a time.
+#[cold]
+fn long_fraction(int: u64, frac: &[u8], d: usize) -> Option<i64> {
+    let used = frac.len().min(d);
     let (counted, beyond) = frac.split_at(used);
     if beyond.iter().any(|&c| c != b'0') {
         return None;
     }
-    let acc = push_digits(acc, counted)?;
-    // At most 18 digits in all: below 10^18, so the scaling and the cast cannot overflow.
-    Some((acc * pow10((decimals - used) as u8) as u64) as i64)
+    let acc = push_digits(int, counted)?;
+    Some((acc * pow10((d - used) as u8) as u64) as i64)
 }
 
 /// A price at `decimals`: the fast path, else [`Px::parse`] for the value or the error.
