@@ -23,8 +23,11 @@ const AGG_TRADE: &str = r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","
 const SPOT_DEPTH: &str = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255208,"s":"BTCUSDT","U":50093239189,"u":50093239202,"b":[["61737.63000000","0.00000000"],["61730.17000000","0.00100000"]],"a":[["61837.64000000","1.54698000"]]}}"#;
 const FUTURES_DEPTH: &str = r#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1723161256299,"T":1723161256298,"s":"BTCUSDT","U":5123107832006,"u":5123107837557,"pu":5123107831937,"b":[["58710.20","0.014"]],"a":[["61800.30","2.510"],["61800.40","0.002"]]}}"#;
 
-/// Spot seeds first, then futures.
-const SEEDS: [(Venue, &str); 7] = [
+const BYBIT_DELTA: &str = r#"{"topic":"orderbook.200.ETHUSDT","ts":1786310816618,"type":"delta","data":{"s":"ETHUSDT","b":[["1923.5","10"]],"a":[["1924","0"],["1924.5","3"]],"u":62505425,"seq":112488545865},"cts":1786310816585}"#;
+const BYBIT_SNAPSHOT: &str = r#"{"topic":"orderbook.200.BTCUSDT","type":"snapshot","ts":1786310818129,"data":{"s":"BTCUSDT","b":[["65114.20","6.054"],["65114.10","0.002"]],"a":[["65114.30","10.470"]],"u":1,"seq":753843913860},"cts":1786310818128}"#;
+
+/// Binance Spot seeds first, then USD-M, then Bybit linear.
+const SEEDS: [(Venue, &str); 9] = [
     (Venue::BinanceSpot, SPOT_TRADE),
     (Venue::BinanceSpot, SPOT_TICKER),
     (Venue::BinanceSpot, AGG_TRADE),
@@ -32,16 +35,23 @@ const SEEDS: [(Venue, &str); 7] = [
     (Venue::BinanceUsdm, FUTURES_TRADE),
     (Venue::BinanceUsdm, FUTURES_TICKER),
     (Venue::BinanceUsdm, FUTURES_DEPTH),
+    (Venue::BybitLinear, BYBIT_DELTA),
+    (Venue::BybitLinear, BYBIT_SNAPSHOT),
 ];
 
-/// BTCUSDT as in the recordings' exchange responses (Spot quantities at the asset precision).
+/// The recordings' instruments, tick and step as in the exchanges' responses (Binance Spot
+/// quantities at the asset precision).
 fn instruments() -> Instruments {
     let mut reg = Instruments::new();
-    for (venue, tick, step) in [
-        (Venue::BinanceSpot, "0.01", "0.00000001"),
-        (Venue::BinanceUsdm, "0.10", "0.001"),
+    for (venue, symbol, tick, step) in [
+        (Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00000001"),
+        (Venue::BinanceUsdm, "BTCUSDT", "0.10", "0.001"),
+        (Venue::BybitLinear, "BTCUSDT", "0.10", "0.001"),
+        (Venue::BybitLinear, "ETHUSDT", "0.01", "0.01"),
+        (Venue::BybitLinear, "SOLUSDT", "0.010", "0.1"),
+        (Venue::BybitLinear, "DOGEUSDT", "0.00001", "1"),
     ] {
-        reg.add(InstrumentSpec::new(venue, "BTCUSDT", tick, step).expect("spec"))
+        reg.add(InstrumentSpec::new(venue, symbol, tick, step).expect("spec"))
             .expect("register");
     }
     reg
@@ -98,6 +108,41 @@ fn usdm_recording_decodes_the_same_both_ways() {
     };
     assert_eq!((trades, tickers, depth), (21_313, 66_089, 6_551));
     assert_eq!(fast, [trades, tickers, depth]);
+}
+
+#[test]
+fn bybit_recording_decodes_the_same_both_ways() {
+    let Some(path) =
+        pinion_feed::testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst")
+    else {
+        return;
+    };
+    let file = std::fs::File::open(path).expect("open recording");
+    let mut pair = FlatPair::new(instruments());
+    let (mut books, mut scanned, mut frames) = (0, 0, 0);
+    for line in BufReader::new(zstd::Decoder::new(file).expect("zstd")).lines() {
+        let line: serde_json::Value =
+            serde_json::from_str(&line.expect("read line")).expect("json line");
+        // The linear connection; the spot one has no instruments here and is all skips.
+        if line["t"] != "recv" || line["conn"] != "BYBIT.ws.2" {
+            continue;
+        }
+        let data = line["data"].as_str().expect("frame text");
+        frames += 1;
+        let (res, events) = pair.check(Venue::BybitLinear, 1, data.as_bytes());
+        if matches!(
+            events.first().map(|e| e.kind),
+            Some(EventKind::Depth | EventKind::Snapshot)
+        ) {
+            assert!(matches!(res, Ok(Decoded::Events(n)) if n as usize == events.len()));
+            books += 1;
+            if pair.scanner_accepts(Venue::BybitLinear, data.as_bytes()) {
+                scanned += 1;
+            }
+        }
+    }
+    assert!(frames > books && books > 1_000, "{books} books of {frames}");
+    assert_eq!(scanned, books);
 }
 
 #[test]
@@ -247,8 +292,8 @@ fn variants(seed: &str) -> Vec<(String, bool)> {
 }
 
 /// The keys the scanner keeps a slot for (the rest it ignores, as the general path does).
-const KNOWN_KEYS: [&str; 13] = [
-    "E", "T", "t", "p", "q", "m", "a", "f", "l", "u", "b", "B", "A",
+const KNOWN_KEYS: [&str; 16] = [
+    "E", "T", "t", "p", "q", "m", "a", "f", "l", "u", "b", "B", "A", "U", "pu", "seq",
 ];
 
 #[test]
@@ -256,8 +301,38 @@ fn malformed_variants_fall_back_with_the_general_answer() {
     let mut pair = FlatPair::new(instruments());
     let mut errors = 0;
     let mut checked = 0;
+    let bybit = BYBIT_DELTA;
+    // The generated variants assume the Binance envelope, where `data` is the last key; on
+    // Bybit frames only the error check below applies to them, and these are the subset's.
+    let bybit_outside = [
+        bybit.replacen("orderbook.", "orderbook\\u002e", 1),
+        bybit.replacen(r#""ts":"#, r#""ts": "#, 1),
+        bybit.replacen(r#""ts":1786310816618"#, r#""ts":[1]"#, 1),
+        bybit.replacen(r#""type":"delta""#, r#""type":"delta","type":"delta""#, 1),
+        bybit.replacen(r#""ts":"#, r#""topic":"orderbook.200.ETHUSDT","ts":"#, 1),
+        bybit.replacen(
+            r#""cts":"#,
+            r#""data":{"b":[],"a":[],"u":1,"seq":1},"cts":"#,
+            1,
+        ),
+        bybit.replacen(r#""b":[["1923.5","10"]],"#, "", 1).replacen(
+            r#""u":"#,
+            r#""b":[["1923.5","10"]],"u":"#,
+            1,
+        ),
+        format!("{bybit} "),
+    ];
+    for variant in &bybit_outside {
+        let (res, _) = pair.check(Venue::BybitLinear, 3, variant.as_bytes());
+        assert!(
+            !pair.scanner_accepts(Venue::BybitLinear, variant.as_bytes()),
+            "scanner took a frame outside its subset: {variant} ({res:?})"
+        );
+    }
     for (venue, seed) in SEEDS {
+        let binance = venue.is_binance();
         for (variant, may_take) in variants(seed) {
+            let may_take = may_take || !binance;
             let (res, _) = pair.check(venue, 3, variant.as_bytes());
             let took = pair.scanner_accepts(venue, variant.as_bytes());
             if res.is_err() {
@@ -353,7 +428,12 @@ proptest! {
                 Edit::Truncate(i) => v.truncate(i % len),
             }
         }
-        let mut data = vec![u8::from(venue == Venue::BinanceUsdm)];
+        let selector = match venue {
+            Venue::BinanceSpot => 0,
+            Venue::BinanceUsdm => 1,
+            _ => 2,
+        };
+        let mut data = vec![selector];
         data.extend_from_slice(&v);
         fuzzing::flat_equivalence(&mut FlatPair::new(instruments()), &data);
     }

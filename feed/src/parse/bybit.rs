@@ -27,7 +27,7 @@ pub(super) struct TradeRow {
 
 /// The topics the decoder handles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Topic {
+pub(super) enum Topic {
     /// `orderbook.{depth}.{symbol}` (and `orderbook.full.{symbol}`).
     OrderBook,
     /// `publicTrade.{symbol}`.
@@ -35,7 +35,7 @@ enum Topic {
 }
 
 /// Splits a topic into its type and symbol, or `None` for topics the decoder does not handle.
-fn parse_topic(topic: &[u8]) -> Option<(Topic, &[u8])> {
+pub(super) fn parse_topic(topic: &[u8]) -> Option<(Topic, &[u8])> {
     if let Some(rest) = topic.strip_prefix(b"orderbook.") {
         let dot = rest.iter().position(|&c| c == b'.')?;
         let symbol = &rest[dot + 1..];

@@ -225,15 +225,13 @@ impl FlatPair {
     }
 }
 
-/// [`FlatPair::check`] on a Binance frame; the first byte picks Spot or USD-M.
+/// [`FlatPair::check`] on a frame; the first byte picks Binance Spot, Binance USD-M or Bybit
+/// linear.
 pub fn flat_equivalence(pair: &mut FlatPair, data: &[u8]) {
     let Some((&selector, frame)) = data.split_first() else {
         return;
     };
-    let venue = if selector & 1 == 0 {
-        Venue::BinanceSpot
-    } else {
-        Venue::BinanceUsdm
-    };
+    let venue =
+        [Venue::BinanceSpot, Venue::BinanceUsdm, Venue::BybitLinear][usize::from(selector % 3)];
     let _ = pair.check(venue, 7, frame);
 }

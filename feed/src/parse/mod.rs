@@ -15,7 +15,8 @@
 //! - JSON key order does not matter (Bybit's differs between markets), and unknown keys are
 //!   ignored (Binance keeps adding them: `st`, `ps`, `nq`, …).
 //!
-//! Binance's fixed-shape stream messages first go through a strict scanner ([`flat`]) that
+//! The fixed-shape stream messages (Binance trades, tickers and depth, Bybit order books)
+//! first go through a strict scanner ([`flat`]) that
 //! accepts only a subset of JSON and hands everything else to simd-json, which stays the
 //! general parser; decimal strings of the usual plain shape take a fast path ([`scaled`]).
 //!
@@ -180,9 +181,10 @@ impl Decoder {
         }
     }
 
-    /// Turns the strict scanner for Binance's fixed-shape stream messages (trade, aggTrade,
-    /// bookTicker, diff depth) on (the default) or off, leaving every frame to simd-json. Both give the same result for
-    /// every input; the switch exists so tests and benchmarks can compare the two paths.
+    /// Turns the strict scanner for the fixed-shape stream messages (Binance trade, aggTrade,
+    /// bookTicker, diff depth; Bybit order books) on (the default) or off, leaving every frame
+    /// to simd-json. Both give the same result for every input; the switch exists so tests and
+    /// benchmarks can compare the two paths.
     pub fn with_flat_scanner(mut self, on: bool) -> Self {
         self.flat_scanner = on;
         self
@@ -235,7 +237,11 @@ impl Decoder {
             t0: 0,
             conn: ConnId(0),
         };
-        flat::frame(ctx, reg, origin, frame, &mut sink)
+        if ctx.venue.is_binance() {
+            flat::frame(ctx, reg, origin, frame, &mut sink)
+        } else {
+            flat::bybit_frame(ctx, reg, origin, frame, &mut sink)
+        }
     }
 
     fn decode_record<F: FnMut(&MarketEvent)>(
@@ -261,7 +267,7 @@ impl Decoder {
             t0,
             conn: rec.conn,
         };
-        if self.flat_scanner && ctx.venue.is_binance() && rec.kind == RecordKind::Frame {
+        if self.flat_scanner && rec.kind == RecordKind::Frame {
             let mut sink = Sink {
                 levels: &mut self.levels,
                 trades: &mut self.trades,
@@ -269,7 +275,12 @@ impl Decoder {
                 emit,
             };
             let reg = &mut resolve::Resolver::new(&self.instruments, &mut self.last_symbol);
-            if let Some(done) = flat::frame(ctx, reg, origin, rec.payload, &mut sink) {
+            let scanned = if ctx.venue.is_binance() {
+                flat::frame(ctx, reg, origin, rec.payload, &mut sink)
+            } else {
+                flat::bybit_frame(ctx, reg, origin, rec.payload, &mut sink)
+            };
+            if let Some(done) = scanned {
                 return Ok(done);
             }
         }

@@ -1,5 +1,5 @@
-//! A strict scanner for Binance's fixed-shape stream messages (`trade`, `aggTrade`,
-//! `bookTicker`, `depthUpdate`), tried before simd-json.
+//! A strict scanner for the fixed-shape stream messages, tried before simd-json: Binance
+//! `trade`, `aggTrade`, `bookTicker` and `depthUpdate` here, Bybit `orderbook.*` in [`bybit`].
 //!
 //! Why: these messages have one shape each, flat but for a depth update's two level arrays, so
 //! the general path spends much of its time on work a document of arbitrary shape needs: the
@@ -10,7 +10,8 @@
 //!
 //! How it stays correct: the scanner accepts only a strict subset of JSON, and on anything
 //! outside it returns `None` and the frame goes to the general simd-json path, which then gives
-//! the proper answer (event, skip or typed error). The subset is:
+//! the proper answer (event, skip or typed error). The subset (for Binance; Bybit's differs in
+//! its root object, see [`bybit`]) is:
 //! - exactly `{"stream":"<name>","data":{<pairs>}}` with no whitespace anywhere, and nothing
 //!   after the last `}`;
 //! - `<name>` a `trade`, `aggTrade`, `bookTicker` or diff `depth` stream of a registered symbol;
@@ -43,6 +44,10 @@ use super::levels::{LevelBuf, emit_split};
 use super::resolve::Resolver;
 use super::scaled;
 use super::{ConnCtx, Decoded, Origin, Sink};
+
+mod bybit;
+
+pub(super) use bybit::frame as bybit_frame;
 
 /// Nanoseconds per millisecond: Binance sends times in ms.
 const NS_PER_MS: u64 = 1_000_000;
@@ -105,17 +110,23 @@ enum Key {
     BigU,
     /// Depth: the previous event's last update id (futures).
     Pu,
+    /// Bybit order book: the cross sequence.
+    Seq,
 }
 
 /// Number of [`Key`] slots.
-const KEYS: usize = 15;
+const KEYS: usize = 16;
 
 impl Key {
     /// The slot of a key, or `None` for keys none of the three types read.
     #[inline]
     fn of(key: &[u8]) -> Option<Self> {
         let [c] = key else {
-            return (key == b"pu").then_some(Self::Pu);
+            return match key {
+                b"pu" => Some(Self::Pu),
+                b"seq" => Some(Self::Seq),
+                _ => None,
+            };
         };
         Some(match c {
             b'E' => Self::BigE,
@@ -161,11 +172,7 @@ impl<'a> Payload<'a> {
     /// An optional millisecond time in ns: absent is 0, as the general path has it.
     #[inline]
     fn opt_ms_as_ns(&self, key: Key) -> Option<u64> {
-        match self.get(key) {
-            Scalar::Absent => Some(0),
-            Scalar::Uint(ms) => ms.checked_mul(NS_PER_MS),
-            _ => None,
-        }
+        opt_ms_as_ns(self.get(key))
     }
 
     #[inline]
@@ -186,6 +193,16 @@ impl<'a> Payload<'a> {
             px: scaled::px(px, spec.price_decimals).ok()?,
             qty: scaled::qty(qty, spec.qty_decimals).ok()?,
         })
+    }
+}
+
+/// An optional millisecond time in ns: absent is 0, as the general path has it.
+#[inline]
+fn opt_ms_as_ns(v: Scalar<'_>) -> Option<u64> {
+    match v {
+        Scalar::Absent => Some(0),
+        Scalar::Uint(ms) => ms.checked_mul(NS_PER_MS),
+        _ => None,
     }
 }
 
