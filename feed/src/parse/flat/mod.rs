@@ -206,6 +206,27 @@ fn opt_ms_as_ns(v: Scalar<'_>) -> Option<u64> {
     }
 }
 
+/// The word whose every byte is `b`.
+const fn splat(b: u8) -> u64 {
+    u64::from_le_bytes([b; 8])
+}
+
+/// Whether a word of string bytes holds one that ends the plain run: `"`, `\`, a control
+/// character, DEL or a non-ASCII byte. Exact for existence (which byte is not needed).
+#[inline]
+fn special_byte(word: u64) -> bool {
+    const HIGH: u64 = splat(0x80);
+    // A zero byte in `x` sets its high bit in `(x - 0x01…) & !x` (a borrow only ever
+    // propagates past a zero byte, so no false positive in a word without one).
+    let has_zero = |x: u64| x.wrapping_sub(splat(0x01)) & !x & HIGH != 0;
+    let below_space = word.wrapping_sub(splat(0x20)) & !word & HIGH != 0;
+    word & HIGH != 0
+        || below_space
+        || has_zero(word ^ splat(b'"'))
+        || has_zero(word ^ splat(b'\\'))
+        || has_zero(word ^ splat(0x7f))
+}
+
 /// A cursor over the frame's bytes. Every method returns `None` on anything outside the subset.
 struct Scanner<'a> {
     buf: &'a [u8],
@@ -233,6 +254,14 @@ impl<'a> Scanner<'a> {
     #[inline]
     fn string_body(&mut self) -> Option<&'a [u8]> {
         let start = self.pos;
+        // Eight plain bytes at a time; a word holding anything else (the closing quote
+        // included) is finished byte by byte below.
+        while let Some(chunk) = self.buf.get(self.pos..).and_then(|r| r.first_chunk::<8>()) {
+            if special_byte(u64::from_le_bytes(*chunk)) {
+                break;
+            }
+            self.pos += 8;
+        }
         loop {
             match self.peek()? {
                 b'"' => break,
@@ -525,6 +554,28 @@ mod tests {
         assert_eq!(scalar(b"1E+3"), Some(Scalar::OtherNumber));
         for bad in [&b"01"[..], b"-", b"1.", b".5", b"1e", b"1e+", b"+1", b"--1"] {
             assert_eq!(scalar(bad), None, "{:?}", std::str::from_utf8(bad));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn special_bytes_are_found_in_any_word(bytes in proptest::prelude::any::<[u8; 8]>()) {
+            let naive = bytes.iter().any(|&c| matches!(c, b'"' | b'\\' | 0..=0x1f | 0x7f..=0xff));
+            proptest::prop_assert_eq!(special_byte(u64::from_le_bytes(bytes)), naive);
+        }
+
+        #[test]
+        fn special_bytes_in_plain_words(
+            plain in proptest::collection::vec(0x20u8..0x7f, 8),
+            at in 0usize..8,
+            special in proptest::sample::select(vec![b'"', b'\\', 0, 0x1f, 0x7f, 0x80, 0xff]),
+        ) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&plain);
+            let clean = !bytes.iter().any(|&c| c == b'"' || c == b'\\');
+            proptest::prop_assert_eq!(special_byte(u64::from_le_bytes(bytes)), !clean);
+            bytes[at] = special;
+            proptest::prop_assert!(special_byte(u64::from_le_bytes(bytes)));
         }
     }
 
