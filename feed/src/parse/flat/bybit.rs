@@ -8,7 +8,7 @@ use super::super::bybit::{Topic, parse_topic};
 use super::super::levels::emit_split;
 use super::super::resolve::Resolver;
 use super::super::{ConnCtx, Decoded, Origin, Sink};
-use super::{Key, Scalar, Scanner, opt_ms_as_ns};
+use super::{Key, Payload, Scalar, Scanner, opt_ms_as_ns};
 
 /// The literal start of a Bybit topic message.
 const TOPIC_HEAD: &[u8] = br#"{"topic":""#;
@@ -49,7 +49,9 @@ pub(in crate::parse) fn frame<F: FnMut(&MarketEvent)>(
                 return None;
             }
             sink.levels.clear();
-            data = Some(sc.payload(Some((&mut *sink.levels, spec)))?);
+            let mut payload = Payload::EMPTY;
+            sc.payload(&mut payload, Some((&mut *sink.levels, spec)))?;
+            data = Some(payload);
             continue;
         }
         let value = sc.scalar()?;

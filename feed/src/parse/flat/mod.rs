@@ -155,6 +155,11 @@ struct Payload<'a> {
 }
 
 impl<'a> Payload<'a> {
+    /// No key seen yet.
+    const EMPTY: Self = Self {
+        vals: [Scalar::Absent; KEYS],
+    };
+
     #[inline]
     fn get(&self, key: Key) -> Scalar<'a> {
         self.vals[key as usize]
@@ -385,18 +390,17 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// An object of scalar values, keeping the known keys. With `depth`, the values of `b` and
-    /// then `a` must instead be level arrays, parsed into the buffer, bids first.
+    /// An object of scalar values, keeping the known keys in `out` (all absent on entry;
+    /// filled in place, as returning the slots by value costs a copy). With `depth`, the values
+    /// of `b` and then `a` must instead be level arrays, parsed into the buffer, bids first.
     fn payload(
         &mut self,
+        out: &mut Payload<'a>,
         mut depth: Option<(&mut LevelBuf, &InstrumentSpec)>,
-    ) -> Option<Payload<'a>> {
-        let mut out = Payload {
-            vals: [Scalar::Absent; KEYS],
-        };
+    ) -> Option<()> {
         self.byte(b'{')?;
         if self.byte(b'}').is_some() {
-            return Some(out);
+            return Some(());
         }
         loop {
             self.byte(b'"')?;
@@ -425,7 +429,7 @@ impl<'a> Scanner<'a> {
                 b',' => self.pos += 1,
                 b'}' => {
                     self.pos += 1;
-                    return Some(out);
+                    return Some(());
                 }
                 _ => return None,
             }
@@ -452,12 +456,13 @@ pub(super) fn frame<F: FnMut(&MarketEvent)>(
     }
     let (id, spec) = reg.symbol(ctx.venue, symbol)?;
     sc.literal(DATA_HEAD)?;
-    let payload = if kind == Stream::Depth {
+    let mut payload = Payload::EMPTY;
+    if kind == Stream::Depth {
         sink.levels.clear();
-        sc.payload(Some((&mut *sink.levels, spec)))?
+        sc.payload(&mut payload, Some((&mut *sink.levels, spec)))?;
     } else {
-        sc.payload(None)?
-    };
+        sc.payload(&mut payload, None)?;
+    }
     sc.byte(b'}')?;
     if sc.pos != frame.len() {
         return None;
