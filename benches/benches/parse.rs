@@ -5,7 +5,9 @@
 //! the decimal strings, `Vec<[String; 2]>` for levels) and then builds the same
 //! [`MarketEvent`]s with the same `Px`/`Qty` parsing and the same splitting. Before timing, both
 //! sides decode every frame of a case and their events are compared field by field, so the two
-//! do the same work.
+//! do the same work. pinion's side is the decoder as deployed: Binance trades, tickers and depth
+//! and Bybit order books go through its strict scanner, everything else through simd-json
+//! (`feed/src/parse/flat`); the baseline is unchanged.
 //!
 //! Each iteration decodes up to [`MAX_FRAMES`] frames of one type; throughput is in bytes of
 //! frame text, and the benchmark id names the frame count so ns/message = time / count.

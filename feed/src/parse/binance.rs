@@ -8,17 +8,17 @@
 //!
 //! Id and time fields per message follow the table in [`crate::event`].
 
-use crate::decimal::{Px, Qty};
 use crate::event::{EventFlags, EventKind, Level};
 use crate::instrument::{InstrumentId, InstrumentSpec};
 
 use super::resolve::Resolver;
+use super::scaled;
 use super::tape::{Val, opt_ms_as_ns, required};
 use super::{ConnCtx, Decoded, Origin, ParseError, Sink, SkipReason, query_param};
 
 /// The message types of Binance streams the decoder handles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stream {
+pub(super) enum Stream {
     /// `<sym>@depth`, `@depth@100ms`, `@depth@0ms`: diff depth.
     Depth,
     /// `<sym>@depth5|10|20[@…]`: the top N levels.
@@ -33,7 +33,7 @@ enum Stream {
 
 /// Splits a combined-stream name into the (lower-case) symbol and the message type, or `None`
 /// for streams the decoder does not handle.
-fn parse_stream_name(name: &[u8]) -> Option<(&[u8], Stream)> {
+pub(super) fn parse_stream_name(name: &[u8]) -> Option<(&[u8], Stream)> {
     let at = name.iter().position(|&c| c == b'@')?;
     let (symbol, rest) = (&name[..at], &name[at + 1..]);
     let kind = rest.split(|&c| c == b'@').next().unwrap_or_default();
@@ -371,13 +371,13 @@ fn price_qty(
     qty_field: &'static str,
 ) -> Result<Level, ParseError> {
     Ok(Level {
-        px: Px::parse(px.str(px_field)?.as_bytes(), spec.price_decimals).map_err(|err| {
+        px: scaled::px(px.str(px_field)?.as_bytes(), spec.price_decimals).map_err(|err| {
             ParseError::BadNumber {
                 field: px_field,
                 err,
             }
         })?,
-        qty: Qty::parse(qty.str(qty_field)?.as_bytes(), spec.qty_decimals).map_err(|err| {
+        qty: scaled::qty(qty.str(qty_field)?.as_bytes(), spec.qty_decimals).map_err(|err| {
             ParseError::BadNumber {
                 field: qty_field,
                 err,

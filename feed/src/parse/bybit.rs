@@ -7,11 +7,11 @@
 //! [`EventFlags::RESET`]. A `publicTrade` message holds an array of trades, each its own event.
 //! Subscribe replies and pongs carry `op`/`success` and are skipped as control messages.
 
-use crate::decimal::{Px, Qty};
 use crate::event::{EventFlags, EventKind, Level};
 use crate::instrument::{InstrumentId, InstrumentSpec};
 
 use super::resolve::Resolver;
+use super::scaled;
 use super::tape::{Val, opt_ms_as_ns, required};
 use super::{ConnCtx, Decoded, Origin, ParseError, Sink, SkipReason, query_param};
 
@@ -27,7 +27,7 @@ pub(super) struct TradeRow {
 
 /// The topics the decoder handles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Topic {
+pub(super) enum Topic {
     /// `orderbook.{depth}.{symbol}` (and `orderbook.full.{symbol}`).
     OrderBook,
     /// `publicTrade.{symbol}`.
@@ -35,7 +35,7 @@ enum Topic {
 }
 
 /// Splits a topic into its type and symbol, or `None` for topics the decoder does not handle.
-fn parse_topic(topic: &[u8]) -> Option<(Topic, &[u8])> {
+pub(super) fn parse_topic(topic: &[u8]) -> Option<(Topic, &[u8])> {
     if let Some(rest) = topic.strip_prefix(b"orderbook.") {
         let dot = rest.iter().position(|&c| c == b'.')?;
         let symbol = &rest[dot + 1..];
@@ -180,9 +180,9 @@ fn trades<F: FnMut(&crate::MarketEvent)>(
         let px = required(px, "p")?.str("p")?;
         let qty = required(qty, "v")?.str("v")?;
         let level = Level {
-            px: Px::parse(px.as_bytes(), spec.price_decimals)
+            px: scaled::px(px.as_bytes(), spec.price_decimals)
                 .map_err(|err| ParseError::BadNumber { field: "p", err })?,
-            qty: Qty::parse(qty.as_bytes(), spec.qty_decimals)
+            qty: scaled::qty(qty.as_bytes(), spec.qty_decimals)
                 .map_err(|err| ParseError::BadNumber { field: "v", err })?,
         };
         let trade_id = required(trade_id, "i")?.str("i")?;

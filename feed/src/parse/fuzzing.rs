@@ -150,3 +150,88 @@ pub fn decimal(data: &[u8]) {
         assert_eq!(decimal::parse_scaled(&buf[..n], decimals), Ok(v));
     }
 }
+
+/// Two decoders over the same instruments, one trying the strict scanner for Binance's flat
+/// messages first and one leaving everything to simd-json: they must agree on every input.
+#[derive(Debug)]
+pub struct FlatPair {
+    fast: Decoder,
+    general: Decoder,
+    fast_events: Vec<MarketEvent>,
+    general_events: Vec<MarketEvent>,
+}
+
+impl Default for FlatPair {
+    fn default() -> Self {
+        Self::new(Harness::new().decoder.instruments().clone())
+    }
+}
+
+impl FlatPair {
+    /// A pair over `instruments`.
+    pub fn new(instruments: Instruments) -> Self {
+        Self {
+            fast: Decoder::new(instruments.clone()).with_flat_scanner(true),
+            general: Decoder::new(instruments).with_flat_scanner(false),
+            fast_events: Vec::new(),
+            general_events: Vec::new(),
+        }
+    }
+
+    /// Decodes `frame` both ways and panics unless the answers, the events and the counters
+    /// agree. Returns the answer and the events.
+    pub fn check(
+        &mut self,
+        venue: Venue,
+        t_recv: u64,
+        frame: &[u8],
+    ) -> (Result<Decoded, ParseError>, &[MarketEvent]) {
+        let ctx = ConnCtx::new(venue);
+        let rec = RawRecord {
+            t_recv,
+            conn: ConnId(1),
+            kind: RecordKind::Frame,
+            meta: b"",
+            payload: frame,
+        };
+        self.fast_events.clear();
+        self.general_events.clear();
+        let fast_events = &mut self.fast_events;
+        let general_events = &mut self.general_events;
+        let fast = self.fast.decode(&ctx, &rec, 5, |e| fast_events.push(*e));
+        let general = self
+            .general
+            .decode(&ctx, &rec, 5, |e| general_events.push(*e));
+        assert_eq!(
+            fast,
+            general,
+            "answers differ for {:?}",
+            frame.escape_ascii()
+        );
+        assert_eq!(
+            self.fast_events,
+            self.general_events,
+            "events differ for {:?}",
+            frame.escape_ascii()
+        );
+        assert_eq!(self.fast.stats(), self.general.stats(), "counters differ");
+        (fast, &self.fast_events)
+    }
+
+    /// Whether the strict scanner alone decodes `frame` (without falling back); nothing is
+    /// counted either way.
+    pub fn scanner_accepts(&mut self, venue: Venue, frame: &[u8]) -> bool {
+        self.fast.flat_only(&ConnCtx::new(venue), frame).is_some()
+    }
+}
+
+/// [`FlatPair::check`] on a frame; the first byte picks Binance Spot, Binance USD-M or Bybit
+/// linear.
+pub fn flat_equivalence(pair: &mut FlatPair, data: &[u8]) {
+    let Some((&selector, frame)) = data.split_first() else {
+        return;
+    };
+    let venue =
+        [Venue::BinanceSpot, Venue::BinanceUsdm, Venue::BybitLinear][usize::from(selector % 3)];
+    let _ = pair.check(venue, 7, frame);
+}

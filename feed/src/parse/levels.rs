@@ -8,11 +8,11 @@
 //! [`emit_split`] then cuts the levels into events of at most [`MAX_LEVELS`], bids before asks,
 //! all sharing the message's header; the first carries FIRST, the last LAST.
 
-use crate::decimal::{Px, Qty};
 use crate::event::{EventFlags, Level, MAX_LEVELS, MarketEvent};
 use crate::instrument::InstrumentSpec;
 
 use super::ParseError;
+use super::scaled;
 use super::tape::Val;
 
 /// The levels of the message being decoded. Grows to the largest message seen, then is reused.
@@ -67,9 +67,9 @@ impl LevelBuf {
             let px = px.str(field).map_err(|_| ParseError::BadLevel(field))?;
             let qty = qty.str(field).map_err(|_| ParseError::BadLevel(field))?;
             let level = Level {
-                px: Px::parse(px.as_bytes(), spec.price_decimals)
+                px: scaled::px(px.as_bytes(), spec.price_decimals)
                     .map_err(|err| ParseError::BadNumber { field, err })?,
-                qty: Qty::parse(qty.as_bytes(), spec.qty_decimals)
+                qty: scaled::qty(qty.as_bytes(), spec.qty_decimals)
                     .map_err(|err| ParseError::BadNumber { field, err })?,
             };
             self.push(bid, level);
@@ -117,6 +117,7 @@ pub(super) fn emit_split<F: FnMut(&MarketEvent)>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decimal::{Px, Qty};
 
     fn buf(n_bids: usize, n_asks: usize) -> LevelBuf {
         let mut b = LevelBuf::with_capacity(0);

@@ -15,16 +15,23 @@
 //! - JSON key order does not matter (Bybit's differs between markets), and unknown keys are
 //!   ignored (Binance keeps adding them: `st`, `ps`, `nq`, …).
 //!
+//! The fixed-shape stream messages (Binance trades, tickers and depth, Bybit order books)
+//! first go through a strict scanner ([`flat`]) that
+//! accepts only a subset of JSON and hands everything else to simd-json, which stays the
+//! general parser; decimal strings of the usual plain shape take a fast path ([`scaled`]).
+//!
 //! Venue specifics live in [`binance`] and [`bybit`]; [`levels`] holds the one routine for level
 //! arrays and the splitting of large messages.
 
 mod binance;
 mod bybit;
 mod error;
+mod flat;
 #[doc(hidden)]
 pub mod fuzzing;
 mod levels;
 mod resolve;
+mod scaled;
 mod stats;
 mod tape;
 
@@ -144,6 +151,8 @@ pub struct Decoder {
     trades: Vec<bybit::TradeRow>,
     last_symbol: resolve::LastSymbol,
     stats: DecodeStats,
+    /// Whether Binance frames try the strict scanner of [`flat`] before simd-json.
+    flat_scanner: bool,
 }
 
 impl std::fmt::Debug for Decoder {
@@ -168,7 +177,17 @@ impl Decoder {
             trades: Vec::with_capacity(INITIAL_TRADE_CAPACITY),
             last_symbol: resolve::LastSymbol::default(),
             stats: DecodeStats::default(),
+            flat_scanner: true,
         }
+    }
+
+    /// Turns the strict scanner for the fixed-shape stream messages (Binance trade, aggTrade,
+    /// bookTicker, diff depth; Bybit order books) on (the default) or off, leaving every frame
+    /// to simd-json. Both give the same result for every input; the switch exists so tests and
+    /// benchmarks can compare the two paths.
+    pub fn with_flat_scanner(mut self, on: bool) -> Self {
+        self.flat_scanner = on;
+        self
     }
 
     /// The instrument registry the decoder resolves symbols against.
@@ -202,6 +221,29 @@ impl Decoder {
         res
     }
 
+    /// The strict scanner alone on a Binance frame, events discarded and nothing counted: `None`
+    /// when it would fall back. For the equivalence tests in [`fuzzing`].
+    fn flat_only(&mut self, ctx: &ConnCtx, frame: &[u8]) -> Option<Decoded> {
+        let mut counts = MessageCounts::default();
+        let mut sink = Sink {
+            levels: &mut self.levels,
+            trades: &mut self.trades,
+            counts: &mut counts,
+            emit: &mut |_: &MarketEvent| {},
+        };
+        let reg = &mut resolve::Resolver::new(&self.instruments, &mut self.last_symbol);
+        let origin = Origin {
+            t_recv: 0,
+            t0: 0,
+            conn: ConnId(0),
+        };
+        if ctx.venue.is_binance() {
+            flat::frame(ctx, reg, origin, frame, &mut sink)
+        } else {
+            flat::bybit_frame(ctx, reg, origin, frame, &mut sink)
+        }
+    }
+
     fn decode_record<F: FnMut(&MarketEvent)>(
         &mut self,
         ctx: &ConnCtx,
@@ -220,6 +262,28 @@ impl Decoder {
         if len > MAX_FRAME_LEN {
             return Err(ParseError::FrameTooLarge);
         }
+        let origin = Origin {
+            t_recv: rec.t_recv,
+            t0,
+            conn: rec.conn,
+        };
+        if self.flat_scanner && rec.kind == RecordKind::Frame {
+            let mut sink = Sink {
+                levels: &mut self.levels,
+                trades: &mut self.trades,
+                counts: &mut self.stats.messages,
+                emit,
+            };
+            let reg = &mut resolve::Resolver::new(&self.instruments, &mut self.last_symbol);
+            let scanned = if ctx.venue.is_binance() {
+                flat::frame(ctx, reg, origin, rec.payload, &mut sink)
+            } else {
+                flat::bybit_frame(ctx, reg, origin, rec.payload, &mut sink)
+            };
+            if let Some(done) = scanned {
+                return Ok(done);
+            }
+        }
         // simd-json parses in place and reads up to INPUT_PADDING bytes past the document.
         self.scratch.clear();
         self.scratch.extend_from_slice(rec.payload);
@@ -234,6 +298,7 @@ impl Decoder {
             trades,
             last_symbol,
             stats,
+            flat_scanner: _,
         } = self;
         // Borrow the kept allocation for this frame's lifetime; it goes back below on every path.
         let mut frame_tape = std::mem::replace(tape, Tape(Vec::new())).reset();
@@ -242,11 +307,6 @@ impl Decoder {
             Ok(()) => {
                 let root = tape::Val::root(&frame_tape.0);
                 let reg = &mut resolve::Resolver::new(instruments, last_symbol);
-                let origin = Origin {
-                    t_recv: rec.t_recv,
-                    t0,
-                    conn: rec.conn,
-                };
                 let mut sink = Sink {
                     levels,
                     trades,
