@@ -365,6 +365,44 @@ fn truncated_zstd_is_a_typed_error() {
     );
 }
 
+/// Reads on after the first error, as the engine does, and returns how many more errors and
+/// records came before the end. Bounded so a reader that repeats its error fails the test
+/// instead of hanging it.
+fn errors_and_records_after_the_first_error(src: &mut dyn FrameSource) -> (u32, u64) {
+    let (mut errors, mut records) = (0, 0);
+    for _ in 0..1_000 {
+        match src.next_record() {
+            Ok(Some(_)) => records += 1,
+            Ok(None) => return (errors, records),
+            Err(_) => errors += 1,
+        }
+    }
+    panic!("no end after {errors} errors and {records} records past a truncation");
+}
+
+#[test]
+fn after_a_truncated_stream_the_readers_report_the_end() {
+    if let Some(path) = testdata::require("binance/spot-btcusdt-20240808.hbt.gz") {
+        let bytes = std::fs::read(path).expect("read");
+        let cut = bytes[..bytes.len() / 2].to_vec();
+        let mut src = HbtReader::from_gzip(Cursor::new(cut), Some(Venue::BinanceSpot));
+        let (_, err) = read_to_error(&mut src);
+        assert!(
+            matches!(err, Some(SourceError::Truncated { .. })),
+            "{err:?}"
+        );
+        assert_eq!(errors_and_records_after_the_first_error(&mut src), (0, 0));
+    }
+    if let Some(path) = testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") {
+        let bytes = std::fs::read(path).expect("read");
+        let cut = bytes[..bytes.len() / 2].to_vec();
+        let mut src = CryptofeedJsonlReader::from_zstd(Cursor::new(cut)).expect("header reads");
+        let (_, err) = read_to_error(&mut src);
+        assert!(err.is_some());
+        assert_eq!(errors_and_records_after_the_first_error(&mut src), (0, 0));
+    }
+}
+
 #[test]
 fn a_bad_line_in_real_data_names_its_line_and_reading_goes_on() {
     let Some(path) = testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {

@@ -10,8 +10,9 @@
 //! order; a record borrows one line buffer that is cleared and reused, so once it has grown to the
 //! longest line reading allocates nothing. A line that is not `<digits> {…}` is a
 //! [`SourceError::Format`] naming its 1-based line number; input that ends inside the gzip stream
-//! is [`SourceError::Truncated`] at the line being read. After an error the reader may be called
-//! again: it goes on with the next line.
+//! is [`SourceError::Truncated`] at the line being read. After a bad line the reader may be called
+//! again: it goes on with the next line. After an error of the stream itself (truncation, corrupt
+//! gzip) it reports the end, since nothing past that point can be read.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -34,6 +35,8 @@ pub struct HbtReader<R> {
     input: R,
     line: Vec<u8>,
     line_no: u64,
+    /// The stream failed (truncated or corrupt): nothing more can be read.
+    failed: bool,
     connections: [ConnInfo; 1],
 }
 
@@ -75,6 +78,7 @@ impl<R: BufRead> HbtReader<R> {
             // Big enough for the usual frame; REST snapshots grow it once.
             line: Vec::with_capacity(1 << 12),
             line_no: 0,
+            failed: false,
             connections: [ConnInfo {
                 id: ConnId(0),
                 venue,
@@ -106,7 +110,7 @@ impl<R: BufRead> FrameSource for HbtReader<R> {
         loop {
             self.line.clear();
             self.line_no += 1;
-            let n = match self.input.read_until(b'\n', &mut self.line) {
+            let n = match super::read_line(&mut self.input, &mut self.line, &mut self.failed) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     return Err(SourceError::Truncated {

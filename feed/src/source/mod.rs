@@ -10,6 +10,7 @@ pub mod cryptofeed;
 pub mod hbt;
 pub mod pcap;
 
+use std::io::{self, BufRead};
 use std::path::Path;
 
 use crate::error::SourceError;
@@ -132,6 +133,23 @@ pub(crate) fn parse_u64(text: &[u8]) -> Option<u64> {
 }
 
 /// A line without its `\n` or `\r\n` ending.
+/// Reads one line of a line-based recording into `buf` (see [`BufRead::read_until`]).
+///
+/// An error from the stream itself (input that ends inside a compressed stream, corrupt
+/// compressed data, a failed read) cannot be read past: `failed` latches it, and every later call
+/// reports the end (`Ok(0)`). Without that, a caller that reads on after an error would get the
+/// same error forever. A malformed line is the caller's business and does not latch anything.
+pub(crate) fn read_line<R: BufRead>(
+    input: &mut R,
+    buf: &mut Vec<u8>,
+    failed: &mut bool,
+) -> io::Result<usize> {
+    if *failed {
+        return Ok(0);
+    }
+    input.read_until(b'\n', buf).inspect_err(|_| *failed = true)
+}
+
 pub(crate) fn trim_line_end(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)

@@ -70,6 +70,8 @@ pub struct CryptofeedJsonlReader<R> {
     input: R,
     line: Vec<u8>,
     line_no: u64,
+    /// The stream failed (truncated or corrupt): nothing more can be read.
+    failed: bool,
     /// The line in `line` has been read but not yet yielded (the peek done by the constructor).
     replay_line: bool,
     meta: Vec<u8>,
@@ -103,6 +105,7 @@ impl<R: BufRead> CryptofeedJsonlReader<R> {
             input,
             line: Vec::with_capacity(1 << 12),
             line_no: 0,
+            failed: false,
             replay_line: false,
             meta: Vec::with_capacity(256),
             payload: Vec::with_capacity(1 << 12),
@@ -138,22 +141,23 @@ impl<R: BufRead> CryptofeedJsonlReader<R> {
     fn read_line(&mut self) -> Result<bool, SourceError> {
         loop {
             self.line.clear();
-            let n = match self.input.read_until(b'\n', &mut self.line) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return Err(SourceError::Truncated {
-                        format: FORMAT,
-                        position: self.line_no + 1,
-                    });
-                }
-                Err(e) => {
-                    return Err(SourceError::Format {
-                        format: FORMAT,
-                        position: self.line_no + 1,
-                        what: format!("cannot decompress: {e}"),
-                    });
-                }
-            };
+            let n =
+                match crate::source::read_line(&mut self.input, &mut self.line, &mut self.failed) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        return Err(SourceError::Truncated {
+                            format: FORMAT,
+                            position: self.line_no + 1,
+                        });
+                    }
+                    Err(e) => {
+                        return Err(SourceError::Format {
+                            format: FORMAT,
+                            position: self.line_no + 1,
+                            what: format!("cannot decompress: {e}"),
+                        });
+                    }
+                };
             if n == 0 {
                 return Ok(false);
             }

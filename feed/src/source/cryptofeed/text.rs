@@ -70,6 +70,8 @@ struct Lines<R> {
     input: R,
     buf: Vec<u8>,
     line_no: u64,
+    /// The stream failed (truncated or unreadable): nothing more can be read.
+    failed: bool,
     format: &'static str,
 }
 
@@ -79,6 +81,7 @@ impl<R: BufRead> Lines<R> {
             input,
             buf: Vec::with_capacity(1 << 12),
             line_no: 0,
+            failed: false,
             format,
         }
     }
@@ -87,16 +90,17 @@ impl<R: BufRead> Lines<R> {
     fn advance(&mut self) -> Result<bool, SourceError> {
         loop {
             self.buf.clear();
-            let n = self.input.read_until(b'\n', &mut self.buf).map_err(|e| {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    SourceError::Truncated {
-                        format: self.format,
-                        position: self.line_no + 1,
+            let n = crate::source::read_line(&mut self.input, &mut self.buf, &mut self.failed)
+                .map_err(|e| {
+                    if e.kind() == io::ErrorKind::UnexpectedEof {
+                        SourceError::Truncated {
+                            format: self.format,
+                            position: self.line_no + 1,
+                        }
+                    } else {
+                        SourceError::Io(e)
                     }
-                } else {
-                    SourceError::Io(e)
-                }
-            })?;
+                })?;
             if n == 0 {
                 return Ok(false);
             }
