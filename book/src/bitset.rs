@@ -7,6 +7,8 @@
 //!
 //! Invariant: summary bit `w` is set exactly when `leaves[w] != 0`.
 
+use pinion_feed::mem::resident_slice;
+
 /// Bits per word.
 const WORD: usize = 64;
 
@@ -63,8 +65,8 @@ impl SlotBits {
         let n_leaves = len / WORD;
         let n_summary = n_leaves.div_ceil(WORD);
         Self {
-            leaves: vec![0; n_leaves].into_boxed_slice(),
-            summary: vec![0; n_summary].into_boxed_slice(),
+            leaves: resident_slice(0, n_leaves),
+            summary: resident_slice(0, n_summary),
         }
     }
 

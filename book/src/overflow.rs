@@ -9,6 +9,8 @@
 //! dropped and counted: the book then lacks a level far from the touch, never one near it.
 //! Invariant: `len <= capacity`, keys strictly increasing, no zero quantity.
 
+use pinion_feed::mem::prefault_spare;
+
 /// A bounded sorted array of `(key, qty)` levels.
 #[derive(Debug, Clone)]
 pub(crate) struct Overflow {
@@ -31,9 +33,13 @@ pub(crate) enum Upsert {
 impl Overflow {
     /// An empty store of `capacity` levels; the only allocation it ever makes.
     pub(crate) fn new(capacity: usize) -> Self {
+        let mut keys = Vec::with_capacity(capacity);
+        let mut qtys = Vec::with_capacity(capacity);
+        prefault_spare(&mut keys, 0);
+        prefault_spare(&mut qtys, 0);
         Self {
-            keys: Vec::with_capacity(capacity),
-            qtys: Vec::with_capacity(capacity),
+            keys,
+            qtys,
             capacity,
         }
     }

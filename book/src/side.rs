@@ -20,6 +20,8 @@
 //! drifted out of the middle band of the window: the window is re-anchored with the best key at
 //! three quarters of its height, leaving most of the window for depth behind the touch.
 
+use pinion_feed::mem::{prefault_spare, resident_slice};
+
 use crate::bitset::SlotBits;
 use crate::overflow::{Overflow, Upsert};
 
@@ -60,14 +62,18 @@ impl BookSide {
     /// `overflow` levels. All storage is allocated here.
     pub(crate) fn new(window: usize, overflow: usize) -> Self {
         Self {
-            qty: vec![0; window].into_boxed_slice(),
+            qty: resident_slice(0, window),
             bits: SlotBits::new(window),
             mask: window as u64 - 1,
             span: window as i64,
             base: 0,
             reach: 0,
             overflow: Overflow::new(overflow),
-            scratch: Vec::with_capacity(overflow),
+            scratch: {
+                let mut v = Vec::with_capacity(overflow);
+                prefault_spare(&mut v, (0, 0));
+                v
+            },
             best: NO_KEY,
             in_window: 0,
             dropped: 0,

@@ -16,6 +16,7 @@ pub mod decimal;
 pub mod error;
 pub mod event;
 pub mod instrument;
+pub mod mem;
 pub mod parse;
 pub mod record;
 pub mod recording;

@@ -123,7 +123,12 @@ impl<B: L2Book> BookSync<B> {
             },
             last: MsgIds::default(),
             msg: None,
-            buffer: Vec::with_capacity(buffer_events),
+            buffer: {
+                // Mapped now: the buffer fills while awaiting a snapshot, mid-run.
+                let mut v = Vec::with_capacity(buffer_events);
+                pinion_feed::mem::prefault_spare(&mut v, MarketEvent::EMPTY);
+                v
+            },
             buffer_cap: buffer_events,
             counters: SyncCounters::default(),
             last_t0: 0,

@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use pinion_book::{BookSync, SyncConfig};
 use pinion_feed::parse::Decoder;
+use pinion_feed::{InstrumentId, Px, Qty};
+use pinion_strategy::{ClientOrderId, ExecReport, OrderSide, OrderStatus, VenueOrderId};
 
 pub use convert::{ConvertSummary, convert_recording};
 pub use input::{BOOKS_FOR_ALL_UP_TO, PreparedInput, load_exchange_info, open_source, prepare};
@@ -27,7 +29,8 @@ use crate::runtime::{self, PlacementReport, RuntimeOptions, Stage, ThreadPlan, W
 use crate::stages::book::{BookStage, FinalBooks};
 use crate::stages::feed::{FeedParts, FeedStage};
 use crate::stages::gateway::GatewayStage;
-use crate::stages::outbox::Outbox;
+use crate::stages::msg::{BookMsg, MarketMsg, OrderMsg};
+use crate::stages::outbox::{Outbox, Stamped};
 use crate::stages::pacing::Pacer;
 use crate::stages::strategy::StrategyStage;
 
@@ -116,6 +119,27 @@ pub fn wait_strategy(w: WaitSpec) -> WaitStrategy {
     }
 }
 
+/// A ring slot value stamped 0, for writing the rings' memory at start-up.
+fn stamped<T>(msg: T) -> Stamped<T> {
+    Stamped { t_exit: 0, msg }
+}
+
+/// The value the execution-report ring and queue are written with at start-up (never read).
+const EXEC_FILL: ExecReport = ExecReport {
+    client_id: ClientOrderId(0),
+    venue_id: VenueOrderId(0),
+    instrument: InstrumentId(0),
+    side: OrderSide::Buy,
+    status: OrderStatus::New,
+    last_px: Px(0),
+    last_qty: Qty(0),
+    cum_qty: Qty(0),
+    leaves_qty: Qty(0),
+    maker: false,
+    t0: 0,
+    venue_ts: 0,
+};
+
 /// Builds the stages and thread plans for `settings`. Everything the hot path uses is
 /// allocated here.
 pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, ReplayError> {
@@ -133,10 +157,12 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Rep
         return Err(ReplayError::NoInstruments);
     }
     let cap = settings.ring_capacity;
-    let (feed_tx, feed_rx) = runtime::ring(cap);
-    let (book_tx, book_rx) = runtime::ring(cap);
-    let (order_tx, order_rx) = runtime::ring(cap);
-    let (exec_tx, exec_rx) = runtime::ring(cap);
+    // Rings, queues and books are written once here so that their pages are mapped before the
+    // run: a first touch mid-run is a page fault of several µs on the hot path.
+    let (feed_tx, feed_rx) = runtime::ring_resident(cap, stamped(MarketMsg::End));
+    let (book_tx, book_rx) = runtime::ring_resident(cap, stamped(BookMsg::End));
+    let (order_tx, order_rx) = runtime::ring_resident(cap, stamped(OrderMsg::End));
+    let (exec_tx, exec_rx) = runtime::ring_resident(cap, stamped(EXEC_FILL));
 
     let mut books: Vec<Option<BookSync>> = (0..instruments.len()).map(|_| None).collect();
     for &id in &book_ids {
@@ -152,14 +178,14 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Rep
         decoder: Decoder::new(instruments.clone()),
         conns,
         pacer: Pacer::new(settings.pacing),
-        out: Outbox::new(feed_tx, crate::stages::feed::BURST),
+        out: Outbox::new(feed_tx, crate::stages::feed::BURST).prefaulted(MarketMsg::End),
         stop,
         progress: Arc::clone(&progress),
         max_records: settings.max_records,
     });
     let book = BookStage::new(
         feed_rx,
-        Outbox::new(book_tx, 64),
+        Outbox::new(book_tx, 64).prefaulted(BookMsg::End),
         books,
         Arc::clone(&finals),
     );
@@ -169,14 +195,14 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Rep
         &book_ids,
         book_rx,
         exec_rx,
-        Outbox::new(order_tx, 64),
+        Outbox::new(order_tx, 64).prefaulted(OrderMsg::End),
     );
     let gateway = GatewayStage::new(
         settings,
         &instruments,
         &book_ids,
         order_rx,
-        Outbox::new(exec_tx, 256),
+        Outbox::new(exec_tx, 256).prefaulted(EXEC_FILL),
         Arc::clone(&progress),
     );
 

@@ -83,7 +83,7 @@ pub use placement::{
     placement_report,
 };
 pub use realtime::SettingOutcome;
-pub use ring::{RingRx, RingTx, ring};
+pub use ring::{RingRx, RingTx, ring, ring_resident};
 pub use run::{RunJson, RunReport, STOP_GRACE, StageCounters, run, run_with};
 pub use stage::{Progress, Stage, StageReport};
 pub use wait::{WaitStrategy, Waiter};

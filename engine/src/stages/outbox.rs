@@ -42,6 +42,20 @@ impl<T> Outbox<T> {
         }
     }
 
+    /// Writes `fill` into every slot of the queue's capacity and empties it again, so the
+    /// queue's pages are mapped at start-up rather than faulted in on the hot path.
+    pub fn prefaulted(mut self, fill: T) -> Self
+    where
+        T: Copy,
+    {
+        let room = self.queue.capacity();
+        for _ in 0..room {
+            self.queue.push_back(std::hint::black_box(fill));
+        }
+        self.queue.clear();
+        self
+    }
+
     /// Queues a message; it goes out on the next [`Outbox::flush`].
     #[inline]
     pub fn queue(&mut self, msg: T) {
