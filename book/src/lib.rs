@@ -28,6 +28,6 @@ pub use reference::ReferenceBook;
 pub use snapshot::{BookSnapshot, DEFAULT_SNAPSHOT_DEPTH};
 pub use sync::{
     BookSync, ResyncReason, SequenceRule, SyncConfig, SyncCounters, SyncOutcome, SyncState,
-    TickerCheck,
+    TickerCheck, TickerCounters, TickerOutcome,
 };
 pub use view::{BookView, Cross, L2Book, Sweep};

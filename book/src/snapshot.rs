@@ -77,6 +77,47 @@ impl<const K: usize> BookSnapshot<K> {
         s
     }
 
+    /// Takes the top `K` levels of `book` under a newer best bid and ask (from a book ticker
+    /// ahead of the book): `bid` and `ask` go first, then the book's levels behind them. The
+    /// book's levels at or through them are left out, since the venue says they are gone.
+    pub fn capture_with_top<B: BookView + ?Sized>(
+        book: &B,
+        instrument: InstrumentId,
+        top: (Level, Level),
+        update_id: u64,
+        t0: u64,
+        synced: bool,
+    ) -> Self {
+        Self::compose(
+            instrument,
+            top,
+            (book.levels(Side::Bid), book.levels(Side::Ask)),
+            update_id,
+            t0,
+            synced,
+        )
+    }
+
+    /// [`BookSnapshot::capture_with_top`] over given best-first bid and ask levels.
+    pub(crate) fn compose(
+        instrument: InstrumentId,
+        top: (Level, Level),
+        levels: (impl Iterator<Item = Level>, impl Iterator<Item = Level>),
+        update_id: u64,
+        t0: u64,
+        synced: bool,
+    ) -> Self {
+        let (bid, ask) = top;
+        let mut s = Self::EMPTY;
+        s.instrument = instrument;
+        s.last_update_id = update_id;
+        s.t0 = t0;
+        s.synced = synced;
+        s.n_bids = fill_behind(&mut s.bids, bid, levels.0, |px| px < bid.px);
+        s.n_asks = fill_behind(&mut s.asks, ask, levels.1, |px| px > ask.px);
+        s
+    }
+
     /// The used bid levels, best first.
     pub fn bids(&self) -> &[Level] {
         &self.bids[..usize::from(self.n_bids).min(K)]
@@ -98,6 +139,28 @@ impl<const K: usize> BookSnapshot<K> {
     }
 }
 
+/// Writes `best` and then the levels of `rest` (best first) that lie `behind` it into `out`;
+/// returns the count.
+#[inline]
+fn fill_behind<const K: usize>(
+    out: &mut [Level; K],
+    best: Level,
+    rest: impl Iterator<Item = Level>,
+    behind: impl Fn(pinion_feed::Px) -> bool,
+) -> u8 {
+    let Some((first, tail)) = out.split_first_mut() else {
+        return 0;
+    };
+    *first = best;
+    let mut n = 1;
+    // Best first, so the levels to leave out are a prefix.
+    for (slot, l) in tail.iter_mut().zip(rest.skip_while(|l| !behind(l.px))) {
+        *slot = l;
+        n += 1;
+    }
+    n as u8
+}
+
 impl<const K: usize> Default for BookSnapshot<K> {
     fn default() -> Self {
         Self::EMPTY
@@ -115,6 +178,44 @@ mod tests {
         // 16-byte header (two u64) + 8 bytes of small fields, then 2 × K levels of 16 bytes.
         assert_eq!(std::mem::size_of::<BookSnapshot>(), 24 + 2 * 10 * 16);
         assert_eq!(std::mem::size_of::<BookSnapshot<1>>(), 24 + 2 * 16);
+    }
+
+    fn lv(px: i64, qty: i64) -> Level {
+        Level {
+            px: Px(px),
+            qty: Qty(qty),
+        }
+    }
+
+    #[test]
+    fn a_newer_top_goes_first_with_the_book_behind_it() {
+        let mut b = ReferenceBook::with_tick(Px(1)).unwrap();
+        for i in 0..20 {
+            b.set_level(Side::Bid, Px(100 - i), Qty(1)).unwrap();
+        }
+        for i in 0..4 {
+            b.set_level(Side::Ask, Px(101 + i), Qty(1)).unwrap();
+        }
+        let top = |bid, ask| {
+            BookSnapshot::<4>::capture_with_top(&b, InstrumentId(2), (bid, ask), 9, 8, true)
+        };
+        // The bid moved down through two levels; the ask improved inside the spread. The
+        // levels behind come from the book, past what a plain top-4 capture holds.
+        let o = top(lv(98, 5), lv(100, 2));
+        assert_eq!(o.bids(), [lv(98, 5), lv(97, 1), lv(96, 1), lv(95, 1)]);
+        assert_eq!(o.asks(), [lv(100, 2), lv(101, 1), lv(102, 1), lv(103, 1)]);
+        assert_eq!(
+            (o.instrument, o.last_update_id, o.t0, o.synced),
+            (InstrumentId(2), 9, 8, true)
+        );
+        // Same prices, new quantities: one for one.
+        let o = top(lv(100, 9), lv(101, 8));
+        assert_eq!(o.bids(), [lv(100, 9), lv(99, 1), lv(98, 1), lv(97, 1)]);
+        assert_eq!(o.asks(), [lv(101, 8), lv(102, 1), lv(103, 1), lv(104, 1)]);
+        // Through every level of a side: the ticker's level alone on it.
+        let o = top(lv(99, 1), lv(300, 1));
+        assert_eq!(o.asks(), [lv(300, 1)]);
+        assert_eq!(o.n_bids, 4);
     }
 
     #[test]

@@ -19,8 +19,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use pinion_book::{
-    BookConfig, BookSync, BookView, OrderBook, ReferenceBook, ResyncReason, SequenceRule,
-    SyncCounters, SyncOutcome, SyncState, TickerCheck,
+    BookConfig, BookSnapshot, BookSync, BookView, OrderBook, ReferenceBook, ResyncReason,
+    SequenceRule, SyncCounters, SyncOutcome, SyncState, TickerCheck, TickerOutcome,
 };
 use pinion_feed::instrument::exchange_info::{binance_exchange_info, load_instruments_from_source};
 use pinion_feed::parse::{ConnCtx, Decoded, Decoder};
@@ -154,6 +154,10 @@ struct Pair {
     pending: VecDeque<MarketEvent>,
     ticker_match: u64,
     ticker_other: u64,
+    /// A third machine that also takes the tickers ([`BookSync::on_ticker`]), as the engine's
+    /// book stage does: its depth outcomes must equal the others', and every ticker ahead of
+    /// the book must top its snapshot.
+    live: BookSync<OrderBook>,
 }
 
 impl Pair {
@@ -202,6 +206,13 @@ fn pair(spec: &InstrumentSpec, id: InstrumentId) -> Pair {
         pending: VecDeque::new(),
         ticker_match: 0,
         ticker_other: 0,
+        live: BookSync::with_book(
+            OrderBook::new(spec, BookConfig::default()).unwrap(),
+            rule,
+            id,
+            4096,
+        )
+        .unwrap(),
     }
 }
 
@@ -234,6 +245,11 @@ fn replay(relative: &str) -> Option<BTreeMap<String, (SyncState, SyncCounters, u
                 let a = p.arr.on_event(ev);
                 let r = p.reference.on_event(ev);
                 assert_eq!(a, r, "{relative}: outcomes differ");
+                assert_eq!(
+                    p.live.on_event(ev),
+                    a,
+                    "{relative}: tickers changed an outcome"
+                );
                 if a == (SyncOutcome::Applied { committed: true }) {
                     p.committed += 1;
                     assert!(
@@ -247,6 +263,23 @@ fn replay(relative: &str) -> Option<BTreeMap<String, (SyncState, SyncCounters, u
             }
             EventKind::BookTicker => {
                 if let Some(p) = pairs.get_mut(&ev.instrument) {
+                    match p.live.on_ticker(ev) {
+                        TickerOutcome::Ahead => {
+                            let top: BookSnapshot<10> = p.live.snapshot();
+                            assert_eq!(p.live.top_snapshot::<10>(), top, "{relative}: cached top");
+                            assert_eq!(p.live.top_snapshot::<3>(), p.live.snapshot::<3>());
+                            assert_eq!(
+                                (top.best_bid(), top.best_ask(), top.last_update_id),
+                                (ev.ticker_bid(), ev.ticker_ask(), ev.last_id),
+                                "{relative}: a ticker ahead does not top the snapshot"
+                            );
+                            assert!(top.bids().len() > 1 && top.asks().len() > 1);
+                        }
+                        TickerOutcome::Mismatch => {
+                            panic!("{relative}: ticker u={} disagrees", ev.last_id)
+                        }
+                        _ => {}
+                    }
                     if p.arr.state() == SyncState::Live && ev.last_id > p.arr.last_update_id() {
                         p.pending.push_back(*ev);
                     } else {
@@ -262,6 +295,25 @@ fn replay(relative: &str) -> Option<BTreeMap<String, (SyncState, SyncCounters, u
         let spec = reg.get(*id).unwrap();
         let c = *p.arr.counters();
         assert!(same_books(p));
+        let t = *p.live.ticker_counters();
+        assert_eq!(
+            t.mismatched, 0,
+            "{relative}: tickers disagreed with the book"
+        );
+        assert_eq!(
+            *p.live.counters(),
+            c,
+            "{relative}: tickers changed the depth machine"
+        );
+        if p.ticker_match > 0 {
+            // The live machine holds only the newest ticker, so it checks a subset of those
+            // the pending queue does, and must check some.
+            assert!(
+                t.matched > 0 && t.matched <= p.ticker_match + t.ahead,
+                "{relative}: {t:?}"
+            );
+        }
+        eprintln!("{relative} {}: live machine tickers {t:?}", spec.symbol);
         assert_eq!(p.arr.book().dropped_levels(), 0);
         eprintln!(
             "{relative} {} {}: {:?}, {} messages committed, {} levels, tickers matched {} (not comparable {}), \

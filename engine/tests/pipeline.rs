@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use pinion_book::BookSync;
 use pinion_book::BookView as _;
+use pinion_book::{BookSync, TickerOutcome};
 use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::replay::{self, Console, ReplayReport};
 use pinion_engine::stages::book::BookFinal;
@@ -35,6 +35,8 @@ struct Reference {
     events: u64,
     messages: u64,
     trades: u64,
+    /// Book tickers ahead of their book (each one a view for the strategy).
+    tickers_ahead: u64,
     books: Vec<BookFinal>,
 }
 
@@ -51,7 +53,7 @@ fn reference(settings: &Settings) -> Reference {
         books[usize::from(id.0)] = Some(replay::book_for(settings, spec, id).expect("book"));
     }
     let mut fed_by: Vec<Option<ConnId>> = vec![None; books.len()];
-    let (mut records, mut events, mut trades) = (0u64, 0u64, 0u64);
+    let (mut records, mut events, mut trades, mut tickers_ahead) = (0u64, 0u64, 0u64, 0u64);
     // An owned copy of each record, so the connection table can be refreshed from the source
     // when a record names a connection it has not announced yet (as the feed stage does).
     while let Some((t_recv, conn, kind, meta, payload)) =
@@ -103,7 +105,13 @@ fn reference(settings: &Settings) -> Reference {
                 let i = usize::from(e.instrument.0);
                 if let Some(Some(b)) = books.get_mut(i) {
                     fed_by[i] = Some(e.conn);
-                    b.on_event(e);
+                    if e.kind == EventKind::BookTicker {
+                        if b.on_ticker(e) == TickerOutcome::Ahead {
+                            tickers_ahead += 1;
+                        }
+                    } else {
+                        b.on_event(e);
+                    }
                 }
             }
         }
@@ -126,6 +134,7 @@ fn reference(settings: &Settings) -> Reference {
         events,
         messages: decoder.stats().messages.total(),
         trades,
+        tickers_ahead,
         books,
     }
 }
@@ -156,10 +165,21 @@ fn check(report: &ReplayReport, reference: &Reference, what: &str) {
         reference.trades,
         "{what}: trades at the strategy"
     );
-    // One view per committed message; every intent reached the venue.
+    // One view per committed message and per book ticker ahead of its book; no ticker
+    // disagreed with a book; every intent reached the venue.
+    assert_eq!(
+        c("book", "tickers_ahead"),
+        reference.tickers_ahead,
+        "{what}: tickers ahead"
+    );
+    assert_eq!(
+        c("book", "tickers_mismatched"),
+        0,
+        "{what}: ticker mismatches"
+    );
     assert_eq!(
         c("strategy", "views"),
-        c("book", "messages_committed"),
+        c("book", "messages_committed") + c("book", "tickers_ahead") + c("book", "lost_sync"),
         "{what}: views"
     );
     assert_eq!(
@@ -510,7 +530,11 @@ fn reconnect_record_resyncs_the_connections_books() {
             reason: pinion_book::ResyncReason::Reconnect
         }
     );
-    // Views after the reconnect say the book is not synced, so nothing is traded on it.
-    assert!(report.counter("strategy", "views") < 3_449);
+    // Fewer depth messages were committed than in the whole recording, the views after the
+    // reconnect say the book is not synced, and tickers no longer top an unsynced book.
+    assert!(report.counter("book", "messages_committed") < 3_449);
+    assert_eq!(report.counter("book", "lost_sync"), 1);
+    assert!(report.counter("strategy", "unsynced_views") > 0);
+    assert!(report.counter("book", "tickers_unusable") > 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

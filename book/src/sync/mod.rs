@@ -26,13 +26,16 @@
 mod outcome;
 pub mod rule;
 
-use pinion_feed::{EventFlags, EventKind, InstrumentId, InstrumentSpec, MarketEvent, Side};
+use pinion_feed::{EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Side};
 
 use crate::book::OrderBook;
 use crate::error::BookError;
 use crate::snapshot::BookSnapshot;
 use crate::view::{Cross, L2Book};
-pub use outcome::{ResyncReason, SyncConfig, SyncCounters, SyncOutcome, SyncState, TickerCheck};
+pub use outcome::{
+    ResyncReason, SyncConfig, SyncCounters, SyncOutcome, SyncState, TickerCheck, TickerCounters,
+    TickerOutcome,
+};
 pub use rule::{MsgIds, SequenceRule, Verdict};
 
 /// What to do with the remaining parts of the message in flight.
@@ -54,6 +57,62 @@ struct InFlight {
     kind: EventKind,
     ids: MsgIds,
     mode: Mode,
+}
+
+/// An unused cache slot.
+const NO_LEVEL: Level = Level {
+    px: pinion_feed::Px(0),
+    qty: pinion_feed::Qty(0),
+};
+
+/// Levels per side kept in [`TopCache`]: a view's depth plus room for a ticker to move
+/// through a few levels.
+const TOP_CACHE_LEVELS: usize = 24;
+
+/// The book's best levels as of its last change, kept for the views built on book tickers:
+/// several tickers arrive between two depth messages, and each would otherwise walk the book
+/// again for the same levels.
+#[derive(Debug, Clone, Copy)]
+struct TopCache {
+    bids: [Level; TOP_CACHE_LEVELS],
+    asks: [Level; TOP_CACHE_LEVELS],
+    n_bids: usize,
+    n_asks: usize,
+    /// Whether the levels are the book's current ones.
+    valid: bool,
+}
+
+impl TopCache {
+    const EMPTY: TopCache = TopCache {
+        bids: [NO_LEVEL; TOP_CACHE_LEVELS],
+        asks: [NO_LEVEL; TOP_CACHE_LEVELS],
+        n_bids: 0,
+        n_asks: 0,
+        valid: false,
+    };
+
+    /// The cached levels of one side behind `best` (strictly worse), if they are exactly the
+    /// book's first `want` such levels: the cache must reach past them, or hold the whole side.
+    #[inline]
+    fn behind(
+        levels: &[Level],
+        n: usize,
+        want: usize,
+        behind: impl Fn(pinion_feed::Px) -> bool,
+    ) -> Option<&[Level]> {
+        let skip = levels[..n].iter().take_while(|l| !behind(l.px)).count();
+        let rest = &levels[skip..n];
+        (rest.len() >= want || n < TOP_CACHE_LEVELS).then_some(rest)
+    }
+}
+
+/// A book ticker newer than the book: the venue's best bid and ask as of `update_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Bbo {
+    bid: Level,
+    ask: Level,
+    update_id: u64,
+    t0: u64,
 }
 
 /// What the depth logic wants done with an event.
@@ -81,6 +140,10 @@ pub struct BookSync<B: L2Book = OrderBook> {
     buffer: Vec<MarketEvent>,
     buffer_cap: usize,
     counters: SyncCounters,
+    /// The newest book ticker ahead of the book, until the depth stream reaches its id.
+    bbo: Option<Bbo>,
+    top: TopCache,
+    tickers: TickerCounters,
     /// `t0` of the last event that changed the book.
     last_t0: u64,
 }
@@ -131,6 +194,9 @@ impl<B: L2Book> BookSync<B> {
             },
             buffer_cap: buffer_events,
             counters: SyncCounters::default(),
+            bbo: None,
+            top: TopCache::EMPTY,
+            tickers: TickerCounters::default(),
             last_t0: 0,
         })
     }
@@ -170,20 +236,153 @@ impl<B: L2Book> BookSync<B> {
         self.buffer.len()
     }
 
-    /// The top `K` levels, with the `t0` of the last event that changed the book.
+    /// What book tickers have done so far.
+    pub fn ticker_counters(&self) -> &TickerCounters {
+        &self.tickers
+    }
+
+    /// The top `K` levels, with the `t0` of the last event that changed them.
+    ///
+    /// When a book ticker ahead of the book is held (see [`BookSync::on_ticker`]), its best bid
+    /// and ask top the snapshot: the book's levels at or through them are left out (the venue
+    /// says they are gone), the rest follow, and the snapshot carries the ticker's update id
+    /// and, if the ticker came later, its `t0`.
     pub fn snapshot<const K: usize>(&self) -> BookSnapshot<K> {
-        BookSnapshot::capture(
-            &self.book,
-            self.instrument,
-            self.last.last,
-            self.last_t0,
-            self.is_synced(),
-        )
+        match self.bbo {
+            Some(b) => BookSnapshot::capture_with_top(
+                &self.book,
+                self.instrument,
+                (b.bid, b.ask),
+                b.update_id,
+                self.last_t0.max(b.t0),
+                self.is_synced(),
+            ),
+            None => BookSnapshot::capture(
+                &self.book,
+                self.instrument,
+                self.last.last,
+                self.last_t0,
+                self.is_synced(),
+            ),
+        }
+    }
+
+    /// The same snapshot as [`BookSync::snapshot`], built for the hot path: while a ticker ahead
+    /// of the book is held, the book's levels behind it come from a cache of its best levels,
+    /// taken once per book change, instead of a walk of the book per ticker.
+    pub fn top_snapshot<const K: usize>(&mut self) -> BookSnapshot<K> {
+        let Some(b) = self.bbo else {
+            return self.snapshot();
+        };
+        if !self.top.valid {
+            self.top.n_bids = self.book.top_levels(Side::Bid, &mut self.top.bids);
+            self.top.n_asks = self.book.top_levels(Side::Ask, &mut self.top.asks);
+            self.top.valid = true;
+        }
+        let want = K.saturating_sub(1);
+        let t = &self.top;
+        let bids = TopCache::behind(&t.bids, t.n_bids, want, |px| px < b.bid.px);
+        let asks = TopCache::behind(&t.asks, t.n_asks, want, |px| px > b.ask.px);
+        match (bids, asks) {
+            (Some(bids), Some(asks)) => BookSnapshot::compose(
+                self.instrument,
+                (b.bid, b.ask),
+                (bids.iter().copied(), asks.iter().copied()),
+                b.update_id,
+                self.last_t0.max(b.t0),
+                self.is_synced(),
+            ),
+            // The ticker moved through more levels than the cache holds.
+            _ => self.snapshot(),
+        }
+    }
+
+    /// Takes a book ticker (Binance `bookTicker`: the best bid and ask as of update id `u`, sent
+    /// as they change, while a Spot depth stream batches 100 ms).
+    ///
+    /// - Older than the book: [`TickerOutcome::Stale`].
+    /// - The book's own update id: its best levels must equal the book's, the venue's own check
+    ///   of the sync ([`TickerOutcome::Match`]); if they differ the book is wrong and the
+    ///   machine resyncs ([`TickerOutcome::Mismatch`]).
+    /// - Newer: held as the top of the book's snapshots ([`TickerOutcome::Ahead`]) until the
+    ///   depth stream commits a message at or past its id; a message with exactly its id is
+    ///   then checked against it the same way.
+    pub fn on_ticker(&mut self, ev: &MarketEvent) -> TickerOutcome {
+        let out = self.judge_ticker(ev);
+        match out {
+            TickerOutcome::Unusable => self.tickers.unusable += 1,
+            TickerOutcome::Stale => self.tickers.stale += 1,
+            TickerOutcome::Match => self.tickers.matched += 1,
+            TickerOutcome::Mismatch => {
+                self.tickers.mismatched += 1;
+                self.resync(ResyncReason::TickerMismatch);
+            }
+            TickerOutcome::Ahead => self.tickers.ahead += 1,
+        }
+        out
+    }
+
+    fn judge_ticker(&mut self, ev: &MarketEvent) -> TickerOutcome {
+        if ev.kind != EventKind::BookTicker || ev.instrument != self.instrument || !self.is_synced()
+        {
+            return TickerOutcome::Unusable;
+        }
+        let (Some(bid), Some(ask)) = (ev.ticker_bid(), ev.ticker_ask()) else {
+            return TickerOutcome::Unusable;
+        };
+        if bid.px >= ask.px {
+            return TickerOutcome::Unusable;
+        }
+        let u = ev.last_id;
+        if self.bbo.is_some_and(|b| u <= b.update_id) {
+            // An older (or repeated) ticker than the one already held.
+            return TickerOutcome::Stale;
+        }
+        if u < self.last.last {
+            return TickerOutcome::Stale;
+        }
+        if u == self.last.last {
+            return if self.book.best_bid() == Some(bid) && self.book.best_ask() == Some(ask) {
+                TickerOutcome::Match
+            } else {
+                TickerOutcome::Mismatch
+            };
+        }
+        self.bbo = Some(Bbo {
+            bid,
+            ask,
+            update_id: u,
+            t0: ev.t0,
+        });
+        TickerOutcome::Ahead
+    }
+
+    /// After a commit: drops the held ticker once the book has reached its id, checking the
+    /// book against it when the ids are equal. Returns whether the check failed.
+    fn settle_ticker(&mut self) -> bool {
+        let Some(b) = self.bbo else {
+            return false;
+        };
+        if self.last.last < b.update_id {
+            return false;
+        }
+        self.bbo = None;
+        if self.last.last > b.update_id {
+            return false;
+        }
+        if self.book.best_bid() == Some(b.bid) && self.book.best_ask() == Some(b.ask) {
+            self.tickers.matched += 1;
+            false
+        } else {
+            self.tickers.mismatched += 1;
+            true
+        }
     }
 
     /// The connection was reopened: whatever the book holds can no longer be trusted.
     pub fn on_reconnect(&mut self) {
         self.buffer.clear();
+        self.bbo = None;
         self.resync(ResyncReason::Reconnect);
     }
 
@@ -363,6 +562,7 @@ impl<B: L2Book> BookSync<B> {
                     Mode::Skip(SyncOutcome::Stale)
                 } else {
                     self.book.clear();
+                    self.top.valid = false;
                     Mode::Snapshot
                 };
                 let m = InFlight {
@@ -389,6 +589,7 @@ impl<B: L2Book> BookSync<B> {
 
     /// Applies the levels of one part of message `m`; commits on its last part.
     fn apply_part(&mut self, ev: &MarketEvent, m: InFlight) -> SyncOutcome {
+        self.top.valid = false;
         // Bids then asks in two plain loops: cheaper than a chained iterator on the hot path.
         let applied = ev
             .bids()
@@ -439,6 +640,12 @@ impl<B: L2Book> BookSync<B> {
         } else {
             self.counters.messages_applied += 1;
             self.state = SyncState::Live;
+        }
+        if self.settle_ticker() {
+            self.resync(ResyncReason::TickerMismatch);
+            return SyncOutcome::TickerMismatch {
+                update_id: m.ids.last,
+            };
         }
         SyncOutcome::Applied { committed: true }
     }

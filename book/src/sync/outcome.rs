@@ -22,6 +22,8 @@ pub enum ResyncReason {
     Truncated,
     /// The book refused a level (off the tick grid, out of range, negative quantity).
     BadLevel,
+    /// A book ticker with the book's update id showed other best levels than the book.
+    TickerMismatch,
     /// Bybit signalled a restart (`u == 1`) on a delta.
     VenueReset,
 }
@@ -67,6 +69,12 @@ pub enum SyncOutcome {
     },
     /// The book was crossed or locked after the message with this update id: resync.
     Crossed {
+        /// The venue's update id of the message.
+        update_id: u64,
+    },
+    /// The message committed, but the book ticker with the same update id showed other best
+    /// levels: resync.
+    TickerMismatch {
         /// The venue's update id of the message.
         update_id: u64,
     },
@@ -157,4 +165,39 @@ pub enum TickerCheck {
         /// The ticker's best ask.
         ticker_ask: Option<Level>,
     },
+}
+
+/// What [`BookSync::on_ticker`](crate::BookSync::on_ticker) made of a book ticker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickerOutcome {
+    /// Not usable: another instrument's, the book is not synced or a message is in flight, or
+    /// the ticker lacks a side or is itself crossed.
+    Unusable,
+    /// Older than the book: nothing new.
+    Stale,
+    /// The same update id as the book, and the same best bid and ask.
+    Match,
+    /// The same update id as the book but other best levels: the book is wrong, and the machine
+    /// now awaits a snapshot.
+    Mismatch,
+    /// Newer than the book: its best bid and ask now top the book's snapshots until the depth
+    /// stream catches up (and is checked against them then).
+    Ahead,
+}
+
+/// Counts of what [`BookSync::on_ticker`](crate::BookSync::on_ticker) and the later checks did
+/// with book tickers. Kept apart from [`SyncCounters`], which only the depth stream moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TickerCounters {
+    /// Tickers ahead of the book (each became the top of the snapshots).
+    pub ahead: u64,
+    /// Tickers older than the book.
+    pub stale: u64,
+    /// Tickers whose best levels equal the book's at the same update id: right away when the
+    /// book was there first, or when the depth message with the ticker's id was committed.
+    pub matched: u64,
+    /// Tickers that disagree with the book at the same update id (each a resync).
+    pub mismatched: u64,
+    /// Tickers that could not be used (see [`TickerOutcome::Unusable`]).
+    pub unusable: u64,
 }

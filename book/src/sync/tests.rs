@@ -398,21 +398,115 @@ fn stale_snapshot_does_not_replace_a_live_book() {
     assert_eq!(s.book().best_bid(), Some(lv(100, 5)));
 }
 
+fn ticker(u: u64, bid: (i64, i64), ask: (i64, i64)) -> MarketEvent {
+    let mut e = MarketEvent::EMPTY;
+    e.kind = EventKind::BookTicker;
+    e.instrument = INST;
+    e.last_id = u;
+    e.t0 = 5000 + u;
+    e.flags = EventFlags::FIRST | EventFlags::LAST;
+    e.push_level(Side::Bid, lv(bid.0, bid.1)).unwrap();
+    e.push_level(Side::Ask, lv(ask.0, ask.1)).unwrap();
+    e
+}
+
+#[test]
+fn ticker_ahead_tops_the_snapshot_until_the_depth_stream_reaches_it() {
+    let mut s = machine(Venue::BinanceSpot);
+    // Not synced yet: a ticker is of no use.
+    assert_eq!(
+        s.on_ticker(&ticker(9, (100, 1), (102, 1))),
+        TickerOutcome::Unusable
+    );
+    feed(
+        &mut s,
+        &snapshot(10, &[(100, 3), (99, 1), (98, 2)], &[(102, 4), (103, 1)]),
+    );
+    s.on_event(&depth((11, 12, 0), &[(101, 2)], &[]));
+    // Older than the book, then ahead of it: the bid fell through 101 and 100.
+    assert_eq!(
+        s.on_ticker(&ticker(11, (101, 2), (102, 4))),
+        TickerOutcome::Stale
+    );
+    assert_eq!(
+        s.on_ticker(&ticker(15, (99, 7), (102, 4))),
+        TickerOutcome::Ahead
+    );
+    // A ticker older than the one held changes nothing.
+    assert_eq!(
+        s.on_ticker(&ticker(14, (101, 1), (102, 4))),
+        TickerOutcome::Stale
+    );
+    let snap: BookSnapshot = s.snapshot();
+    assert_eq!(snap.bids(), [lv(99, 7), lv(98, 2)]);
+    assert_eq!(snap.asks(), [lv(102, 4), lv(103, 1)]);
+    assert_eq!(
+        (snap.last_update_id, snap.t0, snap.synced),
+        (15, 5015, true)
+    );
+    // A depth message short of the ticker's id: the ticker still tops the snapshot.
+    s.on_event(&depth((13, 13, 0), &[(101, 0)], &[]));
+    let snap: BookSnapshot = s.snapshot();
+    assert_eq!(snap.bids()[0], lv(99, 7));
+    assert_eq!(snap.t0, 5015);
+    // The message with the ticker's id agrees with it: checked, and the ticker is let go.
+    assert_eq!(
+        s.on_event(&depth((14, 15, 0), &[(100, 0), (99, 7)], &[])),
+        SyncOutcome::Applied { committed: true }
+    );
+    let snap: BookSnapshot = s.snapshot();
+    assert_eq!(snap.bids(), [lv(99, 7), lv(98, 2)]);
+    assert_eq!((snap.last_update_id, snap.t0), (15, 1015));
+    let t = *s.ticker_counters();
+    assert_eq!(
+        (t.ahead, t.stale, t.matched, t.mismatched, t.unusable),
+        (1, 2, 1, 0, 1)
+    );
+    // The book's own id with the same best levels: a match on the spot.
+    assert_eq!(
+        s.on_ticker(&ticker(15, (99, 7), (102, 4))),
+        TickerOutcome::Match
+    );
+    // Crossed, or one-sided: not usable.
+    assert_eq!(
+        s.on_ticker(&ticker(16, (103, 1), (102, 4))),
+        TickerOutcome::Unusable
+    );
+}
+
+#[test]
+fn ticker_that_disagrees_with_the_book_at_its_id_forces_resync() {
+    let mut s = machine(Venue::BinanceSpot);
+    feed(&mut s, &snapshot(10, &[(100, 3)], &[(102, 4)]));
+    s.on_event(&depth((11, 12, 0), &[(101, 2)], &[]));
+    // Ahead, then the depth message with its id leaves another best bid: the book is wrong.
+    assert_eq!(
+        s.on_ticker(&ticker(13, (101, 5), (102, 4))),
+        TickerOutcome::Ahead
+    );
+    assert_eq!(
+        s.on_event(&depth((13, 13, 0), &[(101, 4)], &[])),
+        SyncOutcome::TickerMismatch { update_id: 13 }
+    );
+    assert_eq!(s.state(), awaiting(ResyncReason::TickerMismatch));
+    assert!(!s.snapshot::<10>().synced);
+    // At the book's own id, on the spot.
+    let mut s = machine(Venue::BinanceUsdm);
+    feed(&mut s, &snapshot(10, &[(100, 3)], &[(102, 4)]));
+    s.on_event(&depth((9, 12, 8), &[(101, 2)], &[]));
+    assert_eq!(
+        s.on_ticker(&ticker(12, (101, 3), (102, 4))),
+        TickerOutcome::Mismatch
+    );
+    assert_eq!(s.state(), awaiting(ResyncReason::TickerMismatch));
+    assert_eq!(s.ticker_counters().mismatched, 1);
+}
+
 #[test]
 fn ticker_is_checked_only_at_the_same_update_id() {
     let mut s = machine(Venue::BinanceSpot);
     feed(&mut s, &snapshot(10, &[(100, 3)], &[(102, 4)]));
     s.on_event(&depth((11, 12, 0), &[(101, 2)], &[]));
-    let ticker = |u: u64, bid: (i64, i64), ask: (i64, i64)| {
-        let mut e = MarketEvent::EMPTY;
-        e.kind = EventKind::BookTicker;
-        e.instrument = INST;
-        e.last_id = u;
-        e.flags = EventFlags::FIRST | EventFlags::LAST;
-        e.push_level(Side::Bid, lv(bid.0, bid.1)).unwrap();
-        e.push_level(Side::Ask, lv(ask.0, ask.1)).unwrap();
-        e
-    };
     assert_eq!(
         s.check_ticker(&ticker(12, (101, 2), (102, 4))),
         TickerCheck::Match

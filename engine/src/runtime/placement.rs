@@ -302,11 +302,12 @@ impl fmt::Display for PlacementReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "host: allowed cores {}, isolated {}, nohz_full {}; mlockall {}",
+            "host: allowed cores {}, isolated {}, nohz_full {}; mlockall {}; clock {}",
             CpuList(&self.allowed),
             CpuList(&self.host.isolated),
             CpuList(&self.host.nohz_full),
-            self.mlock
+            self.mlock,
+            super::clock::source_name()
         )?;
         for note in &self.host.notes {
             writeln!(f, "  note: {note}")?;

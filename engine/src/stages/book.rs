@@ -1,11 +1,22 @@
 //! The book stage: applies events to each instrument's book under its venue's sync rule, sends
-//! the strategy a [`BookSnapshot`] after every committed message, and forwards trades.
+//! the strategy a [`BookSnapshot`] whenever the top of a book changes, and forwards trades.
 //!
 //! Books exist for the instruments found at start-up (from the config and a scan of the input),
 //! each allocated then; an event for any other instrument is counted and dropped, never
 //! allocated for on the hot path. A [`MarketMsg::Resync`] puts every book last fed by that
-//! connection back to awaiting a snapshot. A snapshot is sent only for a committed message,
-//! carrying the `synced` flag, so the strategy never trades on a book known to be wrong.
+//! connection back to awaiting a snapshot.
+//!
+//! A snapshot goes to the strategy:
+//! - after every committed depth message;
+//! - for every book ticker ahead of its book ([`BookSync::on_ticker`]): Binance's bookTicker
+//!   comes as the best levels change while a Spot depth stream batches 100 ms, so the ticker is
+//!   the freshest top of book there is. It tops the snapshot, over the book's deeper levels,
+//!   until the depth stream reaches its update id, where the book is checked against it;
+//! - once when a book loses sync (gap, crossed book, ticker mismatch, reconnect, …), so the
+//!   strategy pulls its orders at once rather than at the next commit.
+//!
+//! Every snapshot carries the `synced` flag, so the strategy never trades on a book known to be
+//! wrong.
 //!
 //! At the end the stage hands each book's final state (levels, sync state, counters) to a
 //! [`FinalBooks`] slot, so a test can compare it with a reference and the report can say how
@@ -14,7 +25,7 @@
 use std::sync::{Arc, Mutex};
 
 use pinion_book::{
-    BookSync, BookView, DEFAULT_SNAPSHOT_DEPTH, SyncCounters, SyncOutcome, SyncState, TickerCheck,
+    BookSync, BookView, DEFAULT_SNAPSHOT_DEPTH, SyncCounters, SyncOutcome, SyncState, TickerOutcome,
 };
 use pinion_feed::{ConnId, EventKind, InstrumentId, Level, Side};
 
@@ -51,11 +62,11 @@ struct BookCounts {
     events: u64,
     committed: u64,
     trades: u64,
-    tickers_matched: u64,
-    tickers_mismatched: u64,
     no_book: u64,
     resync_msgs: u64,
     gaps: u64,
+    /// Books that went from trusted to awaiting a snapshot (each sent one unsynced view).
+    lost_sync: u64,
 }
 
 /// The book stage. See the module docs.
@@ -119,14 +130,26 @@ impl BookStage {
         };
         self.fed_by[i] = Some(ev.conn);
         if ev.kind == EventKind::BookTicker {
-            match sync.check_ticker(ev) {
-                TickerCheck::Match => self.counts.tickers_matched += 1,
-                TickerCheck::Mismatch { .. } => self.counts.tickers_mismatched += 1,
-                TickerCheck::NotComparable => {}
+            // A ticker ahead of the book is the freshest top of book there is (a Spot depth
+            // stream batches 100 ms; tickers come as the best levels change): the strategy
+            // sees it at once, on top of the book's deeper levels.
+            if sync.on_ticker(ev) == TickerOutcome::Ahead {
+                self.out
+                    .queue(BookMsg::Book(sync.top_snapshot::<DEFAULT_SNAPSHOT_DEPTH>()));
             }
             return;
         }
-        match sync.on_event(ev) {
+        let was_trusted = !matches!(sync.state(), SyncState::AwaitingSnapshot { .. });
+        let outcome = sync.on_event(ev);
+        if was_trusted && matches!(sync.state(), SyncState::AwaitingSnapshot { .. }) {
+            // The book just lost sync (gap, crossed, ticker mismatch, cut message, bad level,
+            // venue reset): the strategy must learn it now and pull its orders, not at the
+            // next commit, which may be minutes away.
+            self.counts.lost_sync += 1;
+            self.out
+                .queue(BookMsg::Book(sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>()));
+        }
+        match outcome {
             SyncOutcome::Applied { committed: true } => {
                 self.counts.committed += 1;
                 self.out
@@ -143,7 +166,14 @@ impl BookStage {
             if let (Some(sync), Some(c)) = (sync, fed)
                 && *c == conn
             {
+                let was_trusted = !matches!(sync.state(), SyncState::AwaitingSnapshot { .. });
                 sync.on_reconnect();
+                if was_trusted {
+                    // An unsynced view, so the strategy pulls its orders now.
+                    self.counts.lost_sync += 1;
+                    self.out
+                        .queue(BookMsg::Book(sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>()));
+                }
             }
         }
     }
@@ -213,20 +243,31 @@ impl Stage for BookStage {
         let c = self.counts;
         let mut r = StageReport::new("book");
         let (mut snapshots, mut resyncs, mut stale) = (0, 0, 0);
+        let mut tickers = pinion_book::TickerCounters::default();
         for s in self.books.iter().flatten() {
             snapshots += s.counters().snapshots;
             resyncs += s.counters().resyncs;
             stale += s.counters().stale;
+            let t = s.ticker_counters();
+            tickers.ahead += t.ahead;
+            tickers.stale += t.stale;
+            tickers.matched += t.matched;
+            tickers.mismatched += t.mismatched;
+            tickers.unusable += t.unusable;
         }
         r.counters = vec![
             ("events", c.events),
             ("messages_committed", c.committed),
             ("trades", c.trades),
-            ("tickers_matched", c.tickers_matched),
-            ("tickers_mismatched", c.tickers_mismatched),
+            ("tickers_ahead", tickers.ahead),
+            ("tickers_stale", tickers.stale),
+            ("tickers_matched", tickers.matched),
+            ("tickers_mismatched", tickers.mismatched),
+            ("tickers_unusable", tickers.unusable),
             ("events_without_book", c.no_book),
             ("resync_messages", c.resync_msgs),
             ("gaps", c.gaps),
+            ("lost_sync", c.lost_sync),
             ("snapshots_applied", snapshots),
             ("resyncs", resyncs),
             ("stale", stale),

@@ -7,8 +7,10 @@
 //! orders decided on it, so the simulated venue matches against exactly that market.
 //!
 //! Histograms: `strategy.service` per input, `hop.book_strategy` and `hop.gateway_strategy`
-//! (ring hops), and `strategy.t0_to_decision` (`t0` → the strategy's decision on that market
-//! state, for every view, whether or not it traded).
+//! (ring hops), `strategy.t0_to_decision` (`t0` → the strategy's decision on that market
+//! state, for every view, whether or not it traded) and `strategy.t0_to_order_decision` (the
+//! same, for the views that led to an order or cancel: the part of tick-to-trade before the
+//! gateway).
 
 use pinion_book::BookSnapshot;
 use pinion_feed::decimal::{DecimalError, parse_scaled};
@@ -88,6 +90,7 @@ pub struct StrategyStage {
     ended: bool,
     service: NamedHistogram,
     decision: NamedHistogram,
+    decision_to_order: NamedHistogram,
     hop_book: NamedHistogram,
     hop_exec: NamedHistogram,
 }
@@ -139,6 +142,7 @@ impl StrategyStage {
             ended: false,
             service: NamedHistogram::new("strategy.service"),
             decision: NamedHistogram::new("strategy.t0_to_decision"),
+            decision_to_order: NamedHistogram::new("strategy.t0_to_order_decision"),
             hop_book: NamedHistogram::new("hop.book_strategy"),
             hop_exec: NamedHistogram::new("hop.gateway_strategy"),
         }
@@ -172,7 +176,11 @@ impl StrategyStage {
             return;
         };
         strategy.on_book(&view, &mut self.intents);
-        self.decision.record_between(view.t0, now_ns());
+        let decided = now_ns();
+        self.decision.record_between(view.t0, decided);
+        if !self.intents.is_empty() {
+            self.decision_to_order.record_between(view.t0, decided);
+        }
         // The venue sees the market before the orders decided on it.
         self.out.queue(OrderMsg::Book(view));
         self.send_intents();
@@ -290,6 +298,10 @@ impl Stage for StrategyStage {
             std::mem::replace(
                 &mut self.decision,
                 NamedHistogram::new("strategy.t0_to_decision"),
+            ),
+            std::mem::replace(
+                &mut self.decision_to_order,
+                NamedHistogram::new("strategy.t0_to_order_decision"),
             ),
             std::mem::replace(&mut self.hop_book, NamedHistogram::new("hop.book_strategy")),
             std::mem::replace(
