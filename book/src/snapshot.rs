@@ -98,6 +98,28 @@ impl<const K: usize> BookSnapshot<K> {
         )
     }
 
+    /// A snapshot of the first `K` of given best-first bid and ask levels.
+    pub(crate) fn from_levels(
+        instrument: InstrumentId,
+        levels: (&[Level], &[Level]),
+        update_id: u64,
+        t0: u64,
+        synced: bool,
+    ) -> Self {
+        let mut s = Self::EMPTY;
+        s.instrument = instrument;
+        s.last_update_id = update_id;
+        s.t0 = t0;
+        s.synced = synced;
+        let nb = levels.0.len().min(K);
+        let na = levels.1.len().min(K);
+        s.bids[..nb].copy_from_slice(&levels.0[..nb]);
+        s.asks[..na].copy_from_slice(&levels.1[..na]);
+        s.n_bids = nb as u8;
+        s.n_asks = na as u8;
+        s
+    }
+
     /// [`BookSnapshot::capture_with_top`] over given best-first bid and ask levels.
     pub(crate) fn compose(
         instrument: InstrumentId,

@@ -252,6 +252,11 @@ fn replay(relative: &str) -> Option<BTreeMap<String, (SyncState, SyncCounters, u
                 );
                 if a == (SyncOutcome::Applied { committed: true }) {
                     p.committed += 1;
+                    assert_eq!(
+                        p.live.top_snapshot::<10>(),
+                        p.live.snapshot::<10>(),
+                        "{relative}: cached view after a commit"
+                    );
                     assert!(
                         same_books(p),
                         "{relative} {}: books differ after update {}",

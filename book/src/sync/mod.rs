@@ -67,7 +67,7 @@ const NO_LEVEL: Level = Level {
 
 /// Levels per side kept in [`TopCache`]: a view's depth plus room for a ticker to move
 /// through a few levels.
-const TOP_CACHE_LEVELS: usize = 24;
+const TOP_CACHE_LEVELS: usize = 16;
 
 /// The book's best levels as of its last change, kept for the views built on book tickers:
 /// several tickers arrive between two depth messages, and each would otherwise walk the book
@@ -267,20 +267,33 @@ impl<B: L2Book> BookSync<B> {
         }
     }
 
-    /// The same snapshot as [`BookSync::snapshot`], built for the hot path: while a ticker ahead
-    /// of the book is held, the book's levels behind it come from a cache of its best levels,
-    /// taken once per book change, instead of a walk of the book per ticker.
+    /// The same snapshot as [`BookSync::snapshot`], built for the hot path from a cache of the
+    /// book's best levels, taken once per book change: the view after a depth message and the
+    /// views of the tickers that follow it then walk the book once between them, not once each.
+    /// Falls back to [`BookSync::snapshot`] when the cache does not reach deep enough.
     pub fn top_snapshot<const K: usize>(&mut self) -> BookSnapshot<K> {
-        let Some(b) = self.bbo else {
-            return self.snapshot();
-        };
         if !self.top.valid {
             self.top.n_bids = self.book.top_levels(Side::Bid, &mut self.top.bids);
             self.top.n_asks = self.book.top_levels(Side::Ask, &mut self.top.asks);
             self.top.valid = true;
         }
-        let want = K.saturating_sub(1);
         let t = &self.top;
+        let synced = self.is_synced();
+        let Some(b) = self.bbo else {
+            // The plain top K, when the cache holds that many or the whole side.
+            let whole = |n: usize| n >= K || n < TOP_CACHE_LEVELS;
+            if !(whole(t.n_bids) && whole(t.n_asks)) {
+                return self.snapshot();
+            }
+            return BookSnapshot::from_levels(
+                self.instrument,
+                (&t.bids[..t.n_bids], &t.asks[..t.n_asks]),
+                self.last.last,
+                self.last_t0,
+                synced,
+            );
+        };
+        let want = K.saturating_sub(1);
         let bids = TopCache::behind(&t.bids, t.n_bids, want, |px| px < b.bid.px);
         let asks = TopCache::behind(&t.asks, t.n_asks, want, |px| px > b.ask.px);
         match (bids, asks) {
@@ -290,7 +303,7 @@ impl<B: L2Book> BookSync<B> {
                 (bids.iter().copied(), asks.iter().copied()),
                 b.update_id,
                 self.last_t0.max(b.t0),
-                self.is_synced(),
+                synced,
             ),
             // The ticker moved through more levels than the cache holds.
             _ => self.snapshot(),

@@ -153,7 +153,7 @@ impl BookStage {
             SyncOutcome::Applied { committed: true } => {
                 self.counts.committed += 1;
                 self.out
-                    .queue(BookMsg::Book(sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>()));
+                    .queue(BookMsg::Book(sync.top_snapshot::<DEFAULT_SNAPSHOT_DEPTH>()));
             }
             SyncOutcome::Gap { .. } => self.counts.gaps += 1,
             _ => {}
