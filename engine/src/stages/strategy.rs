@@ -3,8 +3,9 @@
 //! resulting [`OrderIntent`]s to the gateway. Execution reports come back from the gateway on a
 //! reverse ring and go to the strategy that owns the order.
 //!
-//! The market the strategy saw (each view, each trade) is forwarded to the gateway ahead of the
-//! orders decided on it, so the simulated venue matches against exactly that market.
+//! The market the strategy saw (each view, each trade) is forwarded to the gateway too, so the
+//! simulated venue matches against exactly that market. Orders decided on a view go out ahead
+//! of it: the view is the venue's bookkeeping, the order is the latency that counts.
 //!
 //! Histograms: `strategy.service` per input, `hop.book_strategy` and `hop.gateway_strategy`
 //! (ring hops), `strategy.t0_to_decision` (`t0` → the strategy's decision on that market
@@ -177,13 +178,15 @@ impl StrategyStage {
         };
         strategy.on_book(&view, &mut self.intents);
         let decided = now_ns();
-        self.decision.record_between(view.t0, decided);
         if !self.intents.is_empty() {
+            // Orders go first, and at once; the view for the venue's matching follows (the
+            // simulated venue places an order decided on a view against that view).
+            self.send_intents();
+            self.out.flush(decided);
             self.decision_to_order.record_between(view.t0, decided);
         }
-        // The venue sees the market before the orders decided on it.
+        self.decision.record_between(view.t0, decided);
         self.out.queue(OrderMsg::Book(view));
-        self.send_intents();
     }
 
     #[inline]

@@ -168,12 +168,18 @@ impl SimVenue {
     /// A new state of the market's book: stored for matching arrivals, and any resting order
     /// the opposite best has reached is filled. A view that is not synced says nothing
     /// reliable about the market and is ignored (requests still arrive on time).
+    ///
+    /// Requests that arrived before this state of the market came about (`book.t0`) meet the
+    /// previous one; those due by `now_ns` but later than that meet this one. The strategy sends
+    /// its orders ahead of the view they were decided on, and with no request latency an order
+    /// must still meet that view.
     pub fn on_book(&mut self, book: &BookView, now_ns: u64) {
         if book.instrument != self.instrument {
             return;
         }
-        self.process_arrivals(now_ns);
+        self.process_arrivals(now_ns.min(book.t0.saturating_sub(1)));
         if !book.synced {
+            self.process_arrivals(now_ns);
             return;
         }
         self.bids.clear();
@@ -200,6 +206,7 @@ impl SimVenue {
             }
         }
         self.orders.retain(|o| o.leaves > 0);
+        self.process_arrivals(now_ns);
     }
 
     /// A trade in the market: fills resting orders it trades through, or reaches in the queue.

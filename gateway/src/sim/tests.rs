@@ -361,3 +361,42 @@ fn duplicate_ids_and_a_full_table_are_rejected_by_the_venue() {
         Some(OrderStatus::Rejected(RejectReason::MaxOpenOrders))
     );
 }
+
+#[test]
+fn requests_meet_the_market_as_of_their_arrival() {
+    // Asks at 101 and 102 as of t = 0; at t = 1,000 the 101 ask is gone.
+    let later = |t0: u64| BookView::new(INST, t0, 2, true, &[lv(100, 5), lv(99, 7)], &[lv(102, 4)]);
+    // A buy at 101 that arrived (t = 600) before the market changed meets the old book: it
+    // takes the 101 ask.
+    let mut v = venue(4);
+    v.on_book(&book(), 0);
+    v.submit(&order(1, OrderSide::Buy, 101, 3), 500);
+    v.on_book(&later(1_000), 2_000);
+    let r = drain(&mut v, 2_000);
+    assert_eq!(r.last().map(|r| r.status), Some(OrderStatus::Filled));
+    // With no request latency, an order decided on the later view and sent ahead of it (the
+    // engine's order) meets that view: nothing at 101 any more, so it rests.
+    let spec = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
+    let instant = SimLatency {
+        request_ns: 0,
+        report_ns: 0,
+    };
+    let mut v = SimVenue::new(
+        INST,
+        &spec,
+        SimVenueConfig {
+            latency: instant,
+            max_open_orders: 4,
+            max_order_qty: Qty(1_000),
+        },
+    );
+    v.on_book(&book(), 0);
+    v.submit(&order(2, OrderSide::Buy, 101, 3), 1_500);
+    v.on_book(&later(1_000), 1_600);
+    let r = drain(&mut v, 1_600);
+    assert_eq!(
+        r.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [OrderStatus::New]
+    );
+    assert_eq!(v.open_orders(), 1);
+}
