@@ -36,13 +36,14 @@
 //! feeds the scanner malformed variants (and random edits) to check that it falls back with the
 //! general path's answer.
 
+use crate::decimal::pow10;
 use crate::event::{EventFlags, EventKind, Level, MarketEvent};
 use crate::instrument::InstrumentSpec;
 
 use super::binance::{Stream, parse_stream_name};
 use super::levels::{LevelBuf, emit_split};
 use super::resolve::Resolver;
-use super::scaled;
+use super::scaled::{self, leading_digits, leading_digits_value, splat};
 use super::{ConnCtx, Decoded, Origin, Sink};
 
 mod bybit;
@@ -118,33 +119,35 @@ enum Key {
 const KEYS: usize = 16;
 
 impl Key {
-    /// The slot of a key, or `None` for keys none of the three types read.
+    /// The slot of a one-letter key, by its byte: one load instead of a chain of compares.
+    const BY_LETTER: [Option<Self>; 256] = {
+        let mut table = [None; 256];
+        table[b'E' as usize] = Some(Self::BigE);
+        table[b'T' as usize] = Some(Self::BigT);
+        table[b't' as usize] = Some(Self::SmallT);
+        table[b'p' as usize] = Some(Self::P);
+        table[b'q' as usize] = Some(Self::Q);
+        table[b'm' as usize] = Some(Self::M);
+        table[b'a' as usize] = Some(Self::SmallA);
+        table[b'f' as usize] = Some(Self::F);
+        table[b'l' as usize] = Some(Self::L);
+        table[b'u' as usize] = Some(Self::U);
+        table[b'b' as usize] = Some(Self::SmallB);
+        table[b'B' as usize] = Some(Self::BigB);
+        table[b'A' as usize] = Some(Self::BigA);
+        table[b'U' as usize] = Some(Self::BigU);
+        table
+    };
+
+    /// The slot of a key, or `None` for keys none of the message types read.
     #[inline]
     fn of(key: &[u8]) -> Option<Self> {
-        let [c] = key else {
-            return match key {
-                b"pu" => Some(Self::Pu),
-                b"seq" => Some(Self::Seq),
-                _ => None,
-            };
-        };
-        Some(match c {
-            b'E' => Self::BigE,
-            b'T' => Self::BigT,
-            b't' => Self::SmallT,
-            b'p' => Self::P,
-            b'q' => Self::Q,
-            b'm' => Self::M,
-            b'a' => Self::SmallA,
-            b'f' => Self::F,
-            b'l' => Self::L,
-            b'u' => Self::U,
-            b'b' => Self::SmallB,
-            b'B' => Self::BigB,
-            b'A' => Self::BigA,
-            b'U' => Self::BigU,
-            _ => return None,
-        })
+        match key {
+            [c] => Self::BY_LETTER[usize::from(*c)],
+            b"pu" => Some(Self::Pu),
+            b"seq" => Some(Self::Seq),
+            _ => None,
+        }
     }
 }
 
@@ -211,25 +214,22 @@ fn opt_ms_as_ns(v: Scalar<'_>) -> Option<u64> {
     }
 }
 
-/// The word whose every byte is `b`.
-const fn splat(b: u8) -> u64 {
-    u64::from_le_bytes([b; 8])
-}
-
-/// Whether a word of string bytes holds one that ends the plain run: `"`, `\`, a control
-/// character, DEL or a non-ASCII byte. Exact for existence (which byte is not needed).
+/// The high bit of every byte of a string word that ends the plain run: `"`, `\`, a control
+/// character, DEL or a non-ASCII byte. Exact up to and including the lowest flagged byte, so
+/// `trailing_zeros / 8` is the first such byte's index; bytes above it may be flagged falsely.
 #[inline]
-fn special_byte(word: u64) -> bool {
+fn special_bytes(word: u64) -> u64 {
     const HIGH: u64 = splat(0x80);
-    // A zero byte in `x` sets its high bit in `(x - 0x01…) & !x` (a borrow only ever
-    // propagates past a zero byte, so no false positive in a word without one).
-    let has_zero = |x: u64| x.wrapping_sub(splat(0x01)) & !x & HIGH != 0;
-    let below_space = word.wrapping_sub(splat(0x20)) & !word & HIGH != 0;
-    word & HIGH != 0
-        || below_space
-        || has_zero(word ^ splat(b'"'))
-        || has_zero(word ^ splat(b'\\'))
-        || has_zero(word ^ splat(0x7f))
+    // A zero byte in `x` sets its high bit in `(x - 0x01…) & !x`. A borrow only starts at a
+    // byte below the subtrahend and only moves up, so no byte below the first true hit is
+    // flagged (the same holds for the `< 0x20` test).
+    let zero_bytes = |x: u64| x.wrapping_sub(splat(0x01)) & !x & HIGH;
+    let below_space = word.wrapping_sub(splat(0x20)) & !word & HIGH;
+    (word & HIGH)
+        | below_space
+        | zero_bytes(word ^ splat(b'"'))
+        | zero_bytes(word ^ splat(b'\\'))
+        | zero_bytes(word ^ splat(0x7f))
 }
 
 /// A cursor over the frame's bytes. Every method returns `None` on anything outside the subset.
@@ -255,29 +255,61 @@ impl<'a> Scanner<'a> {
         (self.buf.get(self.pos..end)? == want).then(|| self.pos = end)
     }
 
+    /// The eight bytes from `at` as a little-endian word; bytes past the end read as zero
+    /// (a control character, and no digit, so neither a string nor a number runs into them).
+    #[inline]
+    fn word_at(&self, at: usize) -> u64 {
+        if let Some(chunk) = self.buf.get(at..).and_then(|r| r.first_chunk::<8>()) {
+            return u64::from_le_bytes(*chunk);
+        }
+        // Near the end: the buffer's last word, shifted down so that `at` is its first byte.
+        match self.buf.last_chunk::<8>() {
+            Some(last) if at < self.buf.len() => {
+                u64::from_le_bytes(*last) >> (8 * (at + 8 - self.buf.len()))
+            }
+            _ => self.buf.get(at..).map_or(0, |rest| {
+                rest.iter()
+                    .rev()
+                    .fold(0, |word, &c| word << 8 | u64::from(c))
+            }),
+        }
+    }
+
     /// The rest of a string whose opening quote has been read, without the closing quote.
     #[inline]
     fn string_body(&mut self) -> Option<&'a [u8]> {
         let start = self.pos;
-        // Eight plain bytes at a time; a word holding anything else (the closing quote
-        // included) is finished byte by byte below.
-        while let Some(chunk) = self.buf.get(self.pos..).and_then(|r| r.first_chunk::<8>()) {
-            if special_byte(u64::from_le_bytes(*chunk)) {
+        // Eight bytes at a time up to the first that ends the plain run, which must be the
+        // closing quote: escapes, control characters and non-ASCII go to the general path.
+        loop {
+            let special = special_bytes(self.word_at(self.pos));
+            if special != 0 {
+                self.pos += (special.trailing_zeros() / 8) as usize;
                 break;
             }
             self.pos += 8;
         }
-        loop {
-            match self.peek()? {
-                b'"' => break,
-                // Escapes, control characters and non-ASCII go to the general path.
-                b'\\' | 0..=0x1f | 0x7f..=0xff => return None,
-                _ => self.pos += 1,
-            }
+        self.byte(b'"')?;
+        Some(&self.buf[start..self.pos - 1])
+    }
+
+    /// A key and its colon, `"<key>":`, as its slot (`None` for a key no message type reads).
+    #[inline]
+    fn key(&mut self) -> Option<Option<Key>> {
+        // Most keys are one letter: `"x":` is checked in one word.
+        let [quote, c, close, colon, ..] = self.word_at(self.pos).to_le_bytes();
+        if (quote, close, colon) == (b'"', b'"', b':')
+            && matches!(c, 0x20..=0x7e)
+            && c != b'"'
+            && c != b'\\'
+        {
+            self.pos += 4;
+            return Some(Key::BY_LETTER[usize::from(c)]);
         }
-        let s = &self.buf[start..self.pos];
-        self.pos += 1;
-        Some(s)
+        self.byte(b'"')?;
+        let key = self.string_body()?;
+        self.byte(b':')?;
+        Some(Key::of(key))
     }
 
     /// One or more ASCII digits; returns how many.
@@ -291,8 +323,41 @@ impl<'a> Scanner<'a> {
     }
 
     /// A number in JSON's grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    ///
+    /// The usual value, an id or a time of up to 19 digits (below `u64::MAX`, so no check is
+    /// needed), is read eight digits at a time; anything else goes digit by digit in
+    /// [`Scanner::any_number`], which gives the exact answer.
     #[inline]
     fn number(&mut self) -> Option<Scalar<'a>> {
+        const MAX_FAST_DIGITS: usize = 19;
+        let start = self.pos;
+        let (mut v, mut n) = (0u64, 0);
+        loop {
+            let word = self.word_at(start + n);
+            let k = leading_digits(word);
+            if n + k > MAX_FAST_DIGITS {
+                return self.any_number();
+            }
+            if k < 8 {
+                v = v * pow10(k as u8) as u64 + leading_digits_value(word, k);
+                n += k;
+                break;
+            }
+            v = v * 100_000_000 + leading_digits_value(word, 8);
+            n += 8;
+        }
+        // No digit (a sign), a leading zero, a fraction or an exponent: the general case.
+        let leading_zero = n > 1 && self.buf[start] == b'0';
+        if n == 0 || leading_zero || matches!(self.buf.get(start + n), Some(b'.' | b'e' | b'E')) {
+            return self.any_number();
+        }
+        self.pos = start + n;
+        Some(Scalar::Uint(v))
+    }
+
+    /// [`Scanner::number`] one digit at a time, for every number.
+    #[cold]
+    fn any_number(&mut self) -> Option<Scalar<'a>> {
         let start = self.pos;
         let neg = self.peek() == Some(b'-');
         if neg {
@@ -403,10 +468,8 @@ impl<'a> Scanner<'a> {
             return Some(());
         }
         loop {
-            self.byte(b'"')?;
-            let key = self.string_body()?;
-            self.byte(b':')?;
-            let value = match (&mut depth, Key::of(key)) {
+            let slot = self.key()?;
+            let value = match (&mut depth, slot) {
                 (Some((levels, spec)), Some(side @ (Key::SmallB | Key::SmallA))) => {
                     let bid = matches!(side, Key::SmallB);
                     // Asks after bids only, so the buffer holds bids first.
@@ -418,7 +481,7 @@ impl<'a> Scanner<'a> {
                 }
                 _ => self.scalar()?,
             };
-            if let Some(slot) = Key::of(key) {
+            if let Some(slot) = slot {
                 let cell = &mut out.vals[slot as usize];
                 if *cell != Scalar::Absent {
                     return None;
@@ -552,6 +615,20 @@ mod tests {
             Some(Scalar::Uint(u64::MAX))
         );
         assert_eq!(scalar(b"18446744073709551616"), Some(Scalar::OtherNumber));
+        // Around the word-at-a-time path's limits: 8 and 16 digits, 19 (its last), 20.
+        assert_eq!(scalar(b"12345678"), Some(Scalar::Uint(12_345_678)));
+        assert_eq!(
+            scalar(b"1234567890123456"),
+            Some(Scalar::Uint(1_234_567_890_123_456))
+        );
+        assert_eq!(
+            scalar(b"9999999999999999999"),
+            Some(Scalar::Uint(9_999_999_999_999_999_999))
+        );
+        assert_eq!(
+            scalar(b"10000000000000000000"),
+            Some(Scalar::Uint(10_000_000_000_000_000_000))
+        );
         assert_eq!(scalar(b"-1"), Some(Scalar::OtherNumber));
         assert_eq!(scalar(b"-0"), Some(Scalar::OtherNumber));
         assert_eq!(scalar(b"1.5"), Some(Scalar::OtherNumber));
@@ -562,11 +639,74 @@ mod tests {
         }
     }
 
+    #[test]
+    fn words_past_the_end_read_as_zeros() {
+        let sc = Scanner {
+            buf: b"0123456789",
+            pos: 0,
+        };
+        assert_eq!(sc.word_at(0), u64::from_le_bytes(*b"01234567"));
+        assert_eq!(sc.word_at(3), u64::from_le_bytes(*b"3456789\0"));
+        assert_eq!(sc.word_at(9), u64::from(b'9'));
+        assert_eq!(sc.word_at(10), 0);
+        assert_eq!(sc.word_at(11), 0);
+        let short = Scanner {
+            buf: b"abc",
+            pos: 0,
+        };
+        assert_eq!(short.word_at(1), u64::from_le_bytes(*b"bc\0\0\0\0\0\0"));
+        assert_eq!(short.word_at(3), 0);
+    }
+
+    #[test]
+    fn one_letter_keys_take_the_word_path_exactly() {
+        let key = |text: &[u8]| {
+            let mut sc = Scanner { buf: text, pos: 0 };
+            let slot = sc.key()?;
+            Some((slot.map(|k| k as usize), sc.pos))
+        };
+        assert_eq!(key(br#""E":1"#), Some((Some(Key::BigE as usize), 4)));
+        assert_eq!(key(br#""e":1"#), Some((None, 4)));
+        assert_eq!(key(br#""pu":1"#), Some((Some(Key::Pu as usize), 5)));
+        assert_eq!(key(br#""":1"#), Some((None, 3)));
+        assert_eq!(key(br#""E":"#), Some((Some(Key::BigE as usize), 4)));
+        for bad in [
+            &br#""\":1"#[..],
+            br#"""":1"#,
+            b"\"\x01\":1",
+            b"\"\xc3\xa9\":1",
+            br#""E"1"#,
+            br#""E""#,
+            br#"E":1"#,
+        ] {
+            assert_eq!(key(bad), None, "{:?}", bad.escape_ascii().to_string());
+        }
+    }
+
     proptest::proptest! {
         #[test]
-        fn special_bytes_are_found_in_any_word(bytes in proptest::prelude::any::<[u8; 8]>()) {
-            let naive = bytes.iter().any(|&c| matches!(c, b'"' | b'\\' | 0..=0x1f | 0x7f..=0xff));
-            proptest::prop_assert_eq!(special_byte(u64::from_le_bytes(bytes)), naive);
+        fn numbers_read_by_word_as_by_digit(
+            text in "-?[0-9]{0,22}(\\.[0-9]{0,3})?([eE][+-]?[0-9]{0,3})?[,}\\]\"a]{0,2}",
+        ) {
+            let mut fast = Scanner { buf: text.as_bytes(), pos: 0 };
+            let mut slow = Scanner { buf: text.as_bytes(), pos: 0 };
+            let got = fast.number();
+            proptest::prop_assert_eq!(got, slow.any_number());
+            if got.is_some() {
+                proptest::prop_assert_eq!(fast.pos, slow.pos);
+            }
+        }
+
+        #[test]
+        fn the_first_special_byte_is_found_in_any_word(
+            bytes in proptest::prelude::any::<[u8; 8]>(),
+        ) {
+            let naive = bytes
+                .iter()
+                .position(|&c| matches!(c, b'"' | b'\\' | 0..=0x1f | 0x7f..=0xff))
+                .unwrap_or(8);
+            let found = special_bytes(u64::from_le_bytes(bytes)).trailing_zeros() / 8;
+            proptest::prop_assert_eq!(found as usize, naive);
         }
 
         #[test]
@@ -577,10 +717,11 @@ mod tests {
         ) {
             let mut bytes = [0u8; 8];
             bytes.copy_from_slice(&plain);
-            let clean = !bytes.iter().any(|&c| c == b'"' || c == b'\\');
-            proptest::prop_assert_eq!(special_byte(u64::from_le_bytes(bytes)), !clean);
+            let first = bytes.iter().position(|&c| c == b'"' || c == b'\\').unwrap_or(8);
+            let found = |b: [u8; 8]| (special_bytes(u64::from_le_bytes(b)).trailing_zeros() / 8) as usize;
+            proptest::prop_assert_eq!(found(bytes), first);
             bytes[at] = special;
-            proptest::prop_assert!(special_byte(u64::from_le_bytes(bytes)));
+            proptest::prop_assert_eq!(found(bytes), first.min(at));
         }
     }
 
