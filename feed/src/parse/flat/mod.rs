@@ -276,7 +276,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The rest of a string whose opening quote has been read, without the closing quote.
-    #[inline]
+    #[inline(always)]
     fn string_body(&mut self) -> Option<&'a [u8]> {
         let start = self.pos;
         // Eight bytes at a time up to the first that ends the plain run, which must be the
