@@ -6,6 +6,8 @@
 //! most eight decimals (Binance Spot always eight: `"61837.63000000"`). For that shape the
 //! fraction is read as one 64-bit word: eight digits checked and converted with a few word
 //! operations, and the digits past the instrument's scale checked to be zeros with one shift.
+//! An integer part of up to seven digits is read from one word the same way. The word helpers
+//! are shared with the strict scanner ([`super::flat`]), which reads ids and times with them.
 //!
 //! Invariant: [`scaled`] returns `Some` only for strings with no sign, at least one integer
 //! digit, an optional `.` followed by at least one digit, and at most 18 integer digits and

@@ -6,7 +6,10 @@
 //! padded copy into the scratch buffer, simd-json's two stages, strings copied out for
 //! unescaping, the tape, and a key walk. A profile of `trade` put about half its time inside
 //! simd-json. One left-to-right pass over the bytes that reads the fields the event needs does
-//! the same job in a fraction of that.
+//! the same job in a fraction of that. The pass goes a 64-bit word at a time where it can: a
+//! string's end, a one-letter key with its colon, and up to eight digits of an integer are each
+//! found with a few word operations (the per-byte loops they replace were most of a futures
+//! `bookTicker`'s cost: its three 13-digit integers and three extra keys).
 //!
 //! How it stays correct: the scanner accepts only a strict subset of JSON, and on anything
 //! outside it returns `None` and the frame goes to the general simd-json path, which then gives
