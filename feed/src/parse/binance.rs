@@ -36,15 +36,25 @@ pub(super) enum Stream {
 pub(super) fn parse_stream_name(name: &[u8]) -> Option<(&[u8], Stream)> {
     let at = name.iter().position(|&c| c == b'@')?;
     let (symbol, rest) = (&name[..at], &name[at + 1..]);
-    let kind = rest.split(|&c| c == b'@').next().unwrap_or_default();
-    let stream = match kind {
-        b"depth" => Stream::Depth,
-        b"depth5" | b"depth10" | b"depth20" => Stream::PartialDepth,
-        b"trade" => Stream::Trade,
-        b"aggTrade" => Stream::AggTrade,
-        b"bookTicker" => Stream::BookTicker,
+    // The type runs to the next `@` (an update speed follows) or to the end. Every frame goes
+    // through here, so the candidates are picked by the first letter and compared as prefixes
+    // instead of searching for that `@` and comparing against all of them.
+    let candidates: &[(&[u8], Stream)] = match rest.first()? {
+        b'b' => &[(b"bookTicker", Stream::BookTicker)],
+        b't' => &[(b"trade", Stream::Trade)],
+        b'a' => &[(b"aggTrade", Stream::AggTrade)],
+        b'd' => &[
+            (b"depth", Stream::Depth),
+            (b"depth5", Stream::PartialDepth),
+            (b"depth10", Stream::PartialDepth),
+            (b"depth20", Stream::PartialDepth),
+        ],
         _ => return None,
     };
+    let stream = candidates.iter().find_map(|&(kind, stream)| {
+        let after = rest.strip_prefix(kind)?;
+        matches!(after.first(), None | Some(b'@')).then_some(stream)
+    })?;
     Some((symbol, stream))
 }
 
@@ -467,7 +477,19 @@ mod tests {
             parse_stream_name(b"btcusdt@bookTicker"),
             Some((&b"btcusdt"[..], Stream::BookTicker))
         );
+        assert_eq!(
+            parse_stream_name(b"btcusdt@trade@x"),
+            Some((&b"btcusdt"[..], Stream::Trade))
+        );
         assert_eq!(parse_stream_name(b"btcusdt@kline_1m"), None);
+        assert_eq!(parse_stream_name(b"btcusdt@trades"), None);
+        assert_eq!(parse_stream_name(b"btcusdt@depth2"), None);
+        assert_eq!(
+            parse_stream_name(b"btcusdt@depth@depth5"),
+            Some((&b"btcusdt"[..], Stream::Depth))
+        );
+        assert_eq!(parse_stream_name(b"btcusdt@"), None);
+        assert_eq!(parse_stream_name(b"btcusdt@book"), None);
         assert_eq!(parse_stream_name(b"btcusdt@depth7"), None);
         assert_eq!(parse_stream_name(b"!serverShutdown"), None);
         assert_eq!(parse_stream_name(b""), None);

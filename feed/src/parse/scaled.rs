@@ -6,6 +6,8 @@
 //! most eight decimals (Binance Spot always eight: `"61837.63000000"`). For that shape the
 //! fraction is read as one 64-bit word: eight digits checked and converted with a few word
 //! operations, and the digits past the instrument's scale checked to be zeros with one shift.
+//! An integer part of up to seven digits is read from one word the same way. The word helpers
+//! are shared with the strict scanner ([`super::flat`]), which reads ids and times with them.
 //!
 //! Invariant: [`scaled`] returns `Some` only for strings with no sign, at least one integer
 //! digit, an optional `.` followed by at least one digit, and at most 18 integer digits and
@@ -16,6 +18,11 @@
 
 use crate::decimal::{DecimalError, Px, Qty, pow10};
 
+/// The word whose every byte is `b`.
+pub(super) const fn splat(b: u8) -> u64 {
+    u64::from_le_bytes([b; 8])
+}
+
 /// All eight bytes of a little-endian word are ASCII digits.
 #[inline]
 fn eight_digits(word: u64) -> bool {
@@ -23,6 +30,27 @@ fn eight_digits(word: u64) -> bool {
     // A digit byte is 0x3_ in its high nibble, and adding 6 keeps it there (0x39 + 6 = 0x3f).
     (word & HIGH) | ((word.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4)
         == 0x3333_3333_3333_3333
+}
+
+/// How many ASCII digits a little-endian word starts with (8 when all are).
+///
+/// Each byte is XORed with `'0'`, so digits become 0–9, and a byte is flagged when that is
+/// above 9 (adding 0x76 reaches the high bit) or has the high bit already. A carry out of a
+/// byte only happens for a non-digit and only moves up, so the lowest flag is exact.
+#[inline]
+pub(super) fn leading_digits(word: u64) -> usize {
+    let x = word ^ splat(b'0');
+    let non_digit = (x.wrapping_add(splat(0x76)) | x) & splat(0x80);
+    (non_digit.trailing_zeros() / 8) as usize
+}
+
+/// The value of the first `n` (at most 8) ASCII digits of a little-endian word; the bytes after
+/// them are ignored.
+#[inline]
+pub(super) fn leading_digits_value(word: u64, n: usize) -> u64 {
+    debug_assert!(n <= 8);
+    // The `n` digits shifted to the end of the word, behind zero bytes (leading zeros).
+    eight_digit_value(word.checked_shl(64 - 8 * n as u32).unwrap_or(0))
 }
 
 /// The value of eight digits, one per byte (ASCII or already 0–9; first digit in the lowest
@@ -34,6 +62,30 @@ fn eight_digit_value(word: u64) -> u64 {
     let w = (w.wrapping_mul(10 << 8 | 1)) >> 8;
     let w = ((w & 0x00FF_00FF_00FF_00FF).wrapping_mul(100 << 16 | 1)) >> 16;
     ((w & 0x0000_FFFF_0000_FFFF).wrapping_mul(10_000 << 32 | 1)) >> 32
+}
+
+/// Up to eight bytes as a little-endian word, the missing high bytes `'0'`. Loads of four, two
+/// and one byte instead of a byte loop, which the compiler turns into a call to memcpy.
+#[inline]
+fn zero_padded_word(bytes: &[u8]) -> u64 {
+    if let Some(eight) = bytes.first_chunk::<8>() {
+        return u64::from_le_bytes(*eight);
+    }
+    let n = bytes.len();
+    let (mut word, mut at) = (0u64, 0);
+    if let Some(four) = bytes.first_chunk::<4>() {
+        word = u64::from(u32::from_le_bytes(*four));
+        at = 4;
+    }
+    if let Some(two) = bytes[at..].first_chunk::<2>() {
+        word |= u64::from(u16::from_le_bytes(*two)) << (8 * at);
+        at += 2;
+    }
+    if let Some(&one) = bytes.get(at) {
+        word |= u64::from(one) << (8 * at);
+    }
+    // n < 8 here, so the shift is in range.
+    word | splat(b'0') << (8 * n)
 }
 
 /// Appends ASCII digits to `acc`, or `None` at a non-digit.
@@ -62,16 +114,21 @@ fn push_digits(mut acc: u64, mut digits: &[u8]) -> Option<u64> {
 #[inline]
 pub(super) fn scaled(s: &[u8], decimals: u8) -> Option<i64> {
     let d = usize::from(decimals);
-    // The integer digits, up to the dot.
-    let mut int: u64 = 0;
-    let mut i = 0;
-    while let Some(&c) = s.get(i) {
-        let digit = c.wrapping_sub(b'0');
-        if digit > 9 {
-            break;
+    // The integer digits, up to the dot: from one word when they end inside it.
+    let (mut int, mut i) = (0u64, 0);
+    let first = s.first_chunk::<8>().map(|w| u64::from_le_bytes(*w));
+    match first.map(|w| (w, leading_digits(w))) {
+        Some((word, n)) if n < 8 => (int, i) = (leading_digits_value(word, n), n),
+        _ => {
+            while let Some(&c) = s.get(i) {
+                let digit = c.wrapping_sub(b'0');
+                if digit > 9 {
+                    break;
+                }
+                int = int.wrapping_mul(10).wrapping_add(u64::from(digit));
+                i += 1;
+            }
         }
-        int = int.wrapping_mul(10).wrapping_add(u64::from(digit));
-        i += 1;
     }
     if i == 0 || i + d > 18 {
         return None;
@@ -91,17 +148,7 @@ pub(super) fn scaled(s: &[u8], decimals: u8) -> Option<i64> {
     }
     // Up to eight fraction digits, right-padded with zeros to a word: its value is the
     // fraction's first eight decimals.
-    let word = match frac.first_chunk::<8>() {
-        Some(eight) => u64::from_le_bytes(*eight),
-        None => {
-            // A byte loop: a call to memcpy for a few bytes costs more than the parse.
-            let mut padded = [b'0'; 8];
-            for (p, &c) in padded.iter_mut().zip(frac) {
-                *p = c;
-            }
-            u64::from_le_bytes(padded)
-        }
-    };
+    let word = zero_padded_word(frac);
     if !eight_digits(word) {
         return None;
     }
@@ -203,7 +250,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn short_words_are_padded_with_zeros() {
+        assert_eq!(zero_padded_word(b""), splat(b'0'));
+        assert_eq!(zero_padded_word(b"1"), u64::from_le_bytes(*b"10000000"));
+        assert_eq!(
+            zero_padded_word(b"1234567"),
+            u64::from_le_bytes(*b"12345670")
+        );
+        assert_eq!(
+            zero_padded_word(b"123456789"),
+            u64::from_le_bytes(*b"12345678")
+        );
+    }
+
     proptest! {
+        #[test]
+        fn leading_digits_of_any_word(bytes in any::<[u8; 8]>()) {
+            let n = bytes.iter().position(|c| !c.is_ascii_digit()).unwrap_or(8);
+            let word = u64::from_le_bytes(bytes);
+            prop_assert_eq!(leading_digits(word), n);
+            let value = bytes[..n].iter().fold(0, |v, &c| v * 10 + u64::from(c - b'0'));
+            prop_assert_eq!(leading_digits_value(word, n), value);
+        }
+
+        #[test]
+        fn padded_words_of_any_length(bytes in proptest::collection::vec(any::<u8>(), 0..8)) {
+            let mut padded = [b'0'; 8];
+            padded[..bytes.len()].copy_from_slice(&bytes);
+            prop_assert_eq!(zero_padded_word(&bytes), u64::from_le_bytes(padded));
+        }
+
         #[test]
         fn agrees_with_parse_scaled(
             s in "[0-9]{0,20}(\\.[0-9]{0,20})?",
