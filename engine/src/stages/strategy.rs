@@ -197,8 +197,12 @@ impl StrategyStage {
             return;
         };
         strategy.on_trade(ev, &mut self.intents);
+        if !self.intents.is_empty() {
+            // As for views: the orders first, and at once.
+            self.send_intents();
+            self.out.flush(now_ns());
+        }
         self.out.queue(OrderMsg::Trade(*ev));
-        self.send_intents();
     }
 
     #[inline]
@@ -256,8 +260,12 @@ impl Stage for StrategyStage {
             }
             let end = now_ns();
             self.service.record_between(start, end);
-            // An order goes to the gateway now, not after the rest of the batch.
-            if !self.out.flush(end) || self.ended || self.counts.intents != intents_before {
+            if self.counts.intents != intents_before {
+                // The orders are in the ring already; hand the thread to the gateway now. The
+                // view queued after them goes out on the next poll.
+                break;
+            }
+            if !self.out.flush(end) || self.ended {
                 break;
             }
         }
