@@ -72,6 +72,12 @@ struct BookCounts {
 /// The book stage. See the module docs.
 pub struct BookStage {
     input: RingRx<Stamped<MarketMsg>>,
+    /// Everything else, apart from the input, so a message can be handled in its ring slot.
+    core: BookCore,
+}
+
+/// The book stage's state.
+struct BookCore {
     out: Outbox<BookMsg>,
     /// Indexed by instrument id; `None` for instruments without a book.
     books: Vec<Option<BookSync>>,
@@ -87,8 +93,8 @@ pub struct BookStage {
 impl std::fmt::Debug for BookStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BookStage")
-            .field("books", &self.books.iter().flatten().count())
-            .field("counts", &self.counts)
+            .field("books", &self.core.books.iter().flatten().count())
+            .field("counts", &self.core.counts)
             .finish_non_exhaustive()
     }
 }
@@ -104,15 +110,38 @@ impl BookStage {
         let n = books.len();
         Self {
             input,
-            out,
-            books,
-            fed_by: vec![None; n],
-            counts: BookCounts::default(),
-            ended: false,
-            finals,
-            service: NamedHistogram::new("book.service"),
-            hop: NamedHistogram::new("hop.feed_book"),
+            core: BookCore {
+                out,
+                books,
+                fed_by: vec![None; n],
+                counts: BookCounts::default(),
+                ended: false,
+                finals,
+                service: NamedHistogram::new("book.service"),
+                hop: NamedHistogram::new("hop.feed_book"),
+            },
         }
+    }
+}
+
+impl BookCore {
+    /// Handles one input where it lies in the ring; returns whether to take another in this
+    /// poll.
+    #[inline]
+    fn handle(&mut self, input: &Stamped<MarketMsg>) -> bool {
+        let start = now_ns();
+        self.hop.record_between(input.t_exit, start);
+        match &input.msg {
+            MarketMsg::Event(ev) => self.on_event(ev),
+            MarketMsg::Resync { conn, .. } => self.on_resync(*conn),
+            MarketMsg::End => {
+                self.out.queue(BookMsg::End);
+                self.ended = true;
+            }
+        }
+        let end = now_ns();
+        self.service.record_between(start, end);
+        self.out.flush(end) && !self.ended
     }
 
     #[inline]
@@ -207,31 +236,20 @@ impl Stage for BookStage {
     }
 
     fn poll(&mut self) -> Progress {
-        if !self.out.flush(now_ns()) {
+        let core = &mut self.core;
+        if !core.out.flush(now_ns()) {
             return Progress::Idle;
         }
-        if self.ended {
+        if core.ended {
             return Progress::Done;
         }
         let mut did = false;
         for _ in 0..BATCH {
-            let Some(Stamped { t_exit, msg }) = self.input.pop() else {
+            let Some(more) = self.input.pop_ref(|m| core.handle(m)) else {
                 break;
             };
             did = true;
-            let start = now_ns();
-            self.hop.record_between(t_exit, start);
-            match msg {
-                MarketMsg::Event(ev) => self.on_event(&ev),
-                MarketMsg::Resync { conn, .. } => self.on_resync(conn),
-                MarketMsg::End => {
-                    self.out.queue(BookMsg::End);
-                    self.ended = true;
-                }
-            }
-            let end = now_ns();
-            self.service.record_between(start, end);
-            if !self.out.flush(end) || self.ended {
+            if !more {
                 break;
             }
         }
@@ -239,12 +257,12 @@ impl Stage for BookStage {
     }
 
     fn finish(&mut self) -> StageReport {
-        self.publish_finals();
-        let c = self.counts;
+        self.core.publish_finals();
+        let c = self.core.counts;
         let mut r = StageReport::new("book");
         let (mut snapshots, mut resyncs, mut stale) = (0, 0, 0);
         let mut tickers = pinion_book::TickerCounters::default();
-        for s in self.books.iter().flatten() {
+        for s in self.core.books.iter().flatten() {
             snapshots += s.counters().snapshots;
             resyncs += s.counters().resyncs;
             stale += s.counters().stale;
@@ -271,12 +289,12 @@ impl Stage for BookStage {
             ("snapshots_applied", snapshots),
             ("resyncs", resyncs),
             ("stale", stale),
-            ("sent", self.out.sent()),
-            ("backpressure", self.out.backpressure()),
+            ("sent", self.core.out.sent()),
+            ("backpressure", self.core.out.backpressure()),
         ];
         r.histograms = vec![
-            std::mem::replace(&mut self.service, NamedHistogram::new("book.service")),
-            std::mem::replace(&mut self.hop, NamedHistogram::new("hop.feed_book")),
+            std::mem::replace(&mut self.core.service, NamedHistogram::new("book.service")),
+            std::mem::replace(&mut self.core.hop, NamedHistogram::new("hop.feed_book")),
         ];
         r
     }

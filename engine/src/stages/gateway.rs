@@ -37,6 +37,12 @@ struct GatewayCounts {
 /// The gateway stage. See the module docs.
 pub struct GatewayStage {
     input: RingRx<Stamped<OrderMsg>>,
+    /// Everything else, apart from the input, so a message can be handled in its ring slot.
+    core: GatewayCore,
+}
+
+/// The gateway stage's state.
+struct GatewayCore {
     out: Outbox<ExecReport>,
     /// Indexed by instrument id.
     venues: Vec<Option<SimVenue>>,
@@ -54,8 +60,8 @@ pub struct GatewayStage {
 impl std::fmt::Debug for GatewayStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayStage")
-            .field("venues", &self.venues.iter().flatten().count())
-            .field("counts", &self.counts)
+            .field("venues", &self.core.venues.iter().flatten().count())
+            .field("counts", &self.core.counts)
             .finish_non_exhaustive()
     }
 }
@@ -97,16 +103,29 @@ impl GatewayStage {
             .collect();
         Self {
             input,
-            out,
-            venues,
-            active,
-            progress,
-            counts: GatewayCounts::default(),
-            ended: false,
-            tick_to_trade: NamedHistogram::new("tick_to_trade"),
-            service: NamedHistogram::new("gateway.service"),
-            hop: NamedHistogram::new("hop.strategy_gateway"),
+            core: GatewayCore {
+                out,
+                venues,
+                active,
+                progress,
+                counts: GatewayCounts::default(),
+                ended: false,
+                tick_to_trade: NamedHistogram::new("tick_to_trade"),
+                service: NamedHistogram::new("gateway.service"),
+                hop: NamedHistogram::new("hop.strategy_gateway"),
+            },
         }
+    }
+}
+
+impl GatewayCore {
+    /// Handles one input where it lies in the ring.
+    #[inline]
+    fn handle(&mut self, input: &Stamped<OrderMsg>) {
+        let start = now_ns();
+        self.hop.record_between(input.t_exit, start);
+        self.on_msg(&input.msg, start);
+        self.service.record_between(start, now_ns());
     }
 
     #[inline]
@@ -177,40 +196,37 @@ impl Stage for GatewayStage {
     }
 
     fn poll(&mut self) -> Progress {
+        let core = &mut self.core;
         // After the end of stream the strategy has stopped reading reports: none can be
         // delivered any more, so waiting for room in its ring could never end.
-        if self.ended {
+        if core.ended {
             return Progress::Done;
         }
         let now = now_ns();
-        if !self.out.flush(now) {
+        if !core.out.flush(now) {
             return Progress::Idle;
         }
         let mut did = false;
         for _ in 0..BATCH {
-            let Some(Stamped { t_exit, msg }) = self.input.pop() else {
+            if self.input.pop_ref(|m| core.handle(m)).is_none() {
                 break;
-            };
+            }
             did = true;
-            let start = now_ns();
-            self.hop.record_between(t_exit, start);
-            self.on_msg(&msg, start);
-            self.service.record_between(start, now_ns());
-            if self.ended {
+            if core.ended {
                 break;
             }
         }
-        let sent_before = self.counts.reports;
-        self.collect_reports(now_ns());
-        did |= self.counts.reports != sent_before;
-        self.out.flush(now_ns());
+        let sent_before = core.counts.reports;
+        core.collect_reports(now_ns());
+        did |= core.counts.reports != sent_before;
+        core.out.flush(now_ns());
         if did { Progress::Busy } else { Progress::Idle }
     }
 
     fn finish(&mut self) -> StageReport {
-        let c = self.counts;
+        let c = self.core.counts;
         let (mut accepted, mut rejected, mut fills, mut dropped, mut open) = (0, 0, 0, 0, 0);
-        for v in self.venues.iter().flatten() {
+        for v in self.core.venues.iter().flatten() {
             let s = v.stats();
             accepted += s.accepted;
             rejected += s.rejected;
@@ -230,16 +246,22 @@ impl Stage for GatewayStage {
             ("venue_reports_dropped", dropped),
             ("open_at_end", open),
             ("unknown_instrument", c.unknown_instrument),
-            ("sent", self.out.sent()),
-            ("backpressure", self.out.backpressure()),
+            ("sent", self.core.out.sent()),
+            ("backpressure", self.core.out.backpressure()),
         ];
         r.histograms = vec![
             std::mem::replace(
-                &mut self.tick_to_trade,
+                &mut self.core.tick_to_trade,
                 NamedHistogram::new("tick_to_trade"),
             ),
-            std::mem::replace(&mut self.service, NamedHistogram::new("gateway.service")),
-            std::mem::replace(&mut self.hop, NamedHistogram::new("hop.strategy_gateway")),
+            std::mem::replace(
+                &mut self.core.service,
+                NamedHistogram::new("gateway.service"),
+            ),
+            std::mem::replace(
+                &mut self.core.hop,
+                NamedHistogram::new("hop.strategy_gateway"),
+            ),
         ];
         r
     }

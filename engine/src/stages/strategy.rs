@@ -80,6 +80,12 @@ struct StrategyCounts {
 /// The strategy stage. See the module docs.
 pub struct StrategyStage {
     input: RingRx<Stamped<BookMsg>>,
+    /// Everything else, apart from the input, so a message can be handled in its ring slot.
+    core: StrategyCore,
+}
+
+/// The strategy stage's state.
+struct StrategyCore {
     execs: RingRx<Stamped<ExecReport>>,
     out: Outbox<OrderMsg>,
     /// Indexed by instrument id.
@@ -99,8 +105,8 @@ pub struct StrategyStage {
 impl std::fmt::Debug for StrategyStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StrategyStage")
-            .field("strategies", &self.strategies.iter().flatten().count())
-            .field("counts", &self.counts)
+            .field("strategies", &self.core.strategies.iter().flatten().count())
+            .field("counts", &self.core.counts)
             .finish_non_exhaustive()
     }
 }
@@ -134,19 +140,48 @@ impl StrategyStage {
         }
         Self {
             input,
-            execs,
-            out,
-            strategies,
-            untradable,
-            intents: Intents::new(),
-            counts: StrategyCounts::default(),
-            ended: false,
-            service: NamedHistogram::new("strategy.service"),
-            decision: NamedHistogram::new("strategy.t0_to_decision"),
-            decision_to_order: NamedHistogram::new("strategy.t0_to_order_decision"),
-            hop_book: NamedHistogram::new("hop.book_strategy"),
-            hop_exec: NamedHistogram::new("hop.gateway_strategy"),
+            core: StrategyCore {
+                execs,
+                out,
+                strategies,
+                untradable,
+                intents: Intents::new(),
+                counts: StrategyCounts::default(),
+                ended: false,
+                service: NamedHistogram::new("strategy.service"),
+                decision: NamedHistogram::new("strategy.t0_to_decision"),
+                decision_to_order: NamedHistogram::new("strategy.t0_to_order_decision"),
+                hop_book: NamedHistogram::new("hop.book_strategy"),
+                hop_exec: NamedHistogram::new("hop.gateway_strategy"),
+            },
         }
+    }
+}
+
+impl StrategyCore {
+    /// Handles one input where it lies in the ring; returns whether to take another in this
+    /// poll.
+    #[inline]
+    fn handle(&mut self, input: &Stamped<BookMsg>) -> bool {
+        let intents_before = self.counts.intents;
+        let start = now_ns();
+        self.hop_book.record_between(input.t_exit, start);
+        match &input.msg {
+            BookMsg::Book(snap) => self.on_book(snap),
+            BookMsg::Trade(ev) => self.on_trade(ev),
+            BookMsg::End => {
+                self.out.queue(OrderMsg::End);
+                self.ended = true;
+            }
+        }
+        let end = now_ns();
+        self.service.record_between(start, end);
+        if self.counts.intents != intents_before {
+            // The orders are in the ring already; hand the thread to the gateway now. The
+            // view queued after them goes out on the next poll.
+            return false;
+        }
+        self.out.flush(end) && !self.ended
     }
 
     /// Moves the intents the strategy just wrote into the outbox.
@@ -221,7 +256,8 @@ impl Stage for StrategyStage {
     }
 
     fn poll(&mut self) -> Progress {
-        if self.ended && self.out.flush(now_ns()) {
+        let core = &mut self.core;
+        if core.ended && core.out.flush(now_ns()) {
             return Progress::Done;
         }
         let mut did = false;
@@ -230,42 +266,24 @@ impl Stage for StrategyStage {
         // each side waiting for the other must never happen. (A report rarely leads to an
         // intent; one that does waits in the outbox queue.)
         for _ in 0..BATCH {
-            let Some(Stamped { t_exit, msg }) = self.execs.pop() else {
+            let Some(Stamped { t_exit, msg }) = core.execs.pop() else {
                 break;
             };
             did = true;
             let start = now_ns();
-            self.hop_exec.record_between(t_exit, start);
-            self.on_exec(&msg);
-            self.service.record_between(start, now_ns());
+            core.hop_exec.record_between(t_exit, start);
+            core.on_exec(&msg);
+            core.service.record_between(start, now_ns());
         }
-        if !self.out.flush(now_ns()) || self.ended {
+        if !core.out.flush(now_ns()) || core.ended {
             return if did { Progress::Busy } else { Progress::Idle };
         }
         for _ in 0..BATCH {
-            let Some(Stamped { t_exit, msg }) = self.input.pop() else {
+            let Some(more) = self.input.pop_ref(|m| core.handle(m)) else {
                 break;
             };
             did = true;
-            let intents_before = self.counts.intents;
-            let start = now_ns();
-            self.hop_book.record_between(t_exit, start);
-            match msg {
-                BookMsg::Book(snap) => self.on_book(&snap),
-                BookMsg::Trade(ev) => self.on_trade(&ev),
-                BookMsg::End => {
-                    self.out.queue(OrderMsg::End);
-                    self.ended = true;
-                }
-            }
-            let end = now_ns();
-            self.service.record_between(start, end);
-            if self.counts.intents != intents_before {
-                // The orders are in the ring already; hand the thread to the gateway now. The
-                // view queued after them goes out on the next poll.
-                break;
-            }
-            if !self.out.flush(end) || self.ended {
+            if !more {
                 break;
             }
         }
@@ -273,10 +291,10 @@ impl Stage for StrategyStage {
     }
 
     fn finish(&mut self) -> StageReport {
-        let c = self.counts;
+        let c = self.core.counts;
         let mut totals = pinion_strategy::ImbalanceStats::default();
         let mut position_fills = 0;
-        for s in self.strategies.iter().flatten() {
+        for s in self.core.strategies.iter().flatten() {
             let st = s.stats();
             totals.books += st.books;
             totals.orders += st.orders;
@@ -300,23 +318,29 @@ impl Stage for StrategyStage {
             ("fills", totals.fills),
             ("position_fills", position_fills),
             ("untraded_inputs", c.untraded_inputs),
-            ("untradable_instruments", self.untradable),
-            ("sent", self.out.sent()),
-            ("backpressure", self.out.backpressure()),
+            ("untradable_instruments", self.core.untradable),
+            ("sent", self.core.out.sent()),
+            ("backpressure", self.core.out.backpressure()),
         ];
         r.histograms = vec![
-            std::mem::replace(&mut self.service, NamedHistogram::new("strategy.service")),
             std::mem::replace(
-                &mut self.decision,
+                &mut self.core.service,
+                NamedHistogram::new("strategy.service"),
+            ),
+            std::mem::replace(
+                &mut self.core.decision,
                 NamedHistogram::new("strategy.t0_to_decision"),
             ),
             std::mem::replace(
-                &mut self.decision_to_order,
+                &mut self.core.decision_to_order,
                 NamedHistogram::new("strategy.t0_to_order_decision"),
             ),
-            std::mem::replace(&mut self.hop_book, NamedHistogram::new("hop.book_strategy")),
             std::mem::replace(
-                &mut self.hop_exec,
+                &mut self.core.hop_book,
+                NamedHistogram::new("hop.book_strategy"),
+            ),
+            std::mem::replace(
+                &mut self.core.hop_exec,
                 NamedHistogram::new("hop.gateway_strategy"),
             ),
         ];
