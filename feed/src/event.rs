@@ -273,9 +273,92 @@ impl MarketEvent {
     }
 }
 
+/// One trade print: the part of a `Trade` [`MarketEvent`] that strategies and venues use,
+/// small enough (64 bytes) to pass between stages by value where the full event would be 520.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct TradePrint {
+    /// `t0` of the frame (engine monotonic ns).
+    pub t0: u64,
+    /// When the frame was received (ns since the epoch).
+    pub t_recv: u64,
+    /// The exchange's event time, ns since the epoch; 0 if absent.
+    pub exch_ts: u64,
+    /// The trade time, ns since the epoch; 0 if absent.
+    pub trade_ts: u64,
+    /// The venue's trade id (the last one of an aggregate).
+    pub trade_id: u64,
+    /// The price.
+    pub px: Px,
+    /// The quantity.
+    pub qty: Qty,
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// The buyer was the maker: a seller took the bids.
+    pub buyer_maker: bool,
+}
+
+impl TradePrint {
+    /// The print of a `Trade` event; `None` for any other event, or a trade without its level.
+    #[inline]
+    pub fn from_event(ev: &MarketEvent) -> Option<TradePrint> {
+        if ev.kind != EventKind::Trade || ev.n_levels == 0 {
+            return None;
+        }
+        let l = ev.levels[0];
+        Some(TradePrint {
+            t0: ev.t0,
+            t_recv: ev.t_recv,
+            exch_ts: ev.exch_ts,
+            trade_ts: ev.trans_ts,
+            trade_id: ev.last_id,
+            px: l.px,
+            qty: l.qty,
+            instrument: ev.instrument,
+            buyer_maker: ev.flags.contains(EventFlags::BUYER_MAKER),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trade_print_is_small_and_takes_the_trade_fields() {
+        assert_eq!(std::mem::size_of::<TradePrint>(), 64);
+        let mut e = MarketEvent::EMPTY;
+        e.kind = EventKind::Trade;
+        e.t0 = 5;
+        e.last_id = 77;
+        e.trans_ts = 9;
+        e.instrument = InstrumentId(3);
+        e.flags = EventFlags::BUYER_MAKER;
+        assert_eq!(TradePrint::from_event(&e), None, "no level");
+        e.push_level(
+            Side::Bid,
+            Level {
+                px: Px(100),
+                qty: Qty(2),
+            },
+        )
+        .unwrap();
+        let t = TradePrint::from_event(&e).unwrap();
+        assert_eq!(
+            (
+                t.t0,
+                t.trade_id,
+                t.trade_ts,
+                t.px,
+                t.qty,
+                t.instrument,
+                t.buyer_maker
+            ),
+            (5, 77, 9, Px(100), Qty(2), InstrumentId(3), true)
+        );
+        e.kind = EventKind::BookTicker;
+        assert_eq!(TradePrint::from_event(&e), None);
+    }
 
     #[test]
     fn event_size_is_pinned() {

@@ -27,7 +27,7 @@ pub mod venue;
 
 pub use decimal::{DecimalError, Px, Qty};
 pub use error::{FeedError, SourceError};
-pub use event::{EventFlags, EventKind, Level, MarketEvent, Side};
+pub use event::{EventFlags, EventKind, Level, MarketEvent, Side, TradePrint};
 pub use instrument::{InstrumentId, InstrumentSpec, Instruments, Symbol};
 pub use record::{ConnId, ConnInfo, FrameSource, RawRecord, RecordKind};
 pub use venue::Venue;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 use pinion_feed::{
     EventFlags, EventKind, FrameSource, InstrumentId, InstrumentSpec, Level, MarketEvent, Px, Qty,
-    RecordKind, Side,
+    RecordKind, Side, TradePrint,
 };
 use pinion_gateway::{OrderVenue, SimLatency, SimVenue, SimVenueConfig};
 use pinion_strategy::{
@@ -178,6 +178,7 @@ fn imbalance_strategy_trades_the_synthetic_market_through_the_sim_venue() {
             let px = spec.px(data["p"].as_str().unwrap().as_bytes()).unwrap();
             let qty = spec.qty(data["q"].as_str().unwrap().as_bytes()).unwrap();
             trade.push_level(Side::Bid, Level { px, qty }).unwrap();
+            let trade = TradePrint::from_event(&trade).unwrap();
             venue.on_trade(&trade, now);
             venue.poll(now, |rep| {
                 session.on_report(&rep);

@@ -17,7 +17,7 @@
 //!
 //! Position comes from fills in execution reports ([`Position`]).
 
-use pinion_feed::{InstrumentId, MarketEvent, Qty};
+use pinion_feed::{InstrumentId, Qty, TradePrint};
 
 use crate::book_view::BookView;
 use crate::order::{
@@ -240,7 +240,7 @@ impl Strategy for ImbalanceStrategy {
         }
     }
 
-    fn on_trade(&mut self, trade: &MarketEvent, out: &mut Intents) {
+    fn on_trade(&mut self, trade: &TradePrint, out: &mut Intents) {
         // Trades do not move the signal, but they tell the time: a resting order need not wait
         // for the next book change to be found stale.
         if trade.instrument == self.instrument && self.is_stale(trade.t0) {
@@ -445,9 +445,17 @@ mod tests {
         let sell = run_book(&mut s, &book(40, true, 1, 1_000))[0];
         assert_eq!(sell.side, OrderSide::Sell);
         // Stale after 1 ms, found by a trade without any book change.
-        let mut trade = MarketEvent::EMPTY;
-        trade.instrument = INST;
-        trade.t0 = 40 + 1_000_000;
+        let mut trade = TradePrint {
+            t0: 40 + 1_000_000,
+            t_recv: 0,
+            exch_ts: 0,
+            trade_ts: 0,
+            trade_id: 1,
+            px: Px(100),
+            qty: Qty(1),
+            instrument: INST,
+            buyer_maker: false,
+        };
         let mut out = Intents::new();
         s.on_trade(&trade, &mut out);
         assert!(out.is_empty(), "exactly at the limit is not stale yet");

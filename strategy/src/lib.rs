@@ -31,7 +31,7 @@ pub use order::{
 pub use position::Position;
 pub use risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState, TokenBucket};
 
-use pinion_feed::MarketEvent;
+use pinion_feed::TradePrint;
 
 /// Most intents one callback may produce.
 pub const MAX_INTENTS: usize = 8;
@@ -48,8 +48,8 @@ pub trait Strategy {
     /// A new state of an instrument's book.
     fn on_book(&mut self, book: &BookView, out: &mut Intents);
 
-    /// A trade in the market (a `Trade` [`MarketEvent`]).
-    fn on_trade(&mut self, trade: &MarketEvent, out: &mut Intents);
+    /// A trade in the market.
+    fn on_trade(&mut self, trade: &TradePrint, out: &mut Intents);
 
     /// A report about one of our orders.
     fn on_exec(&mut self, rep: &ExecReport, out: &mut Intents);

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use pinion_book::{
     BookSync, BookView, DEFAULT_SNAPSHOT_DEPTH, SyncCounters, SyncOutcome, SyncState, TickerOutcome,
 };
-use pinion_feed::{ConnId, EventKind, InstrumentId, Level, Side};
+use pinion_feed::{ConnId, EventKind, InstrumentId, Level, Side, TradePrint};
 
 use super::msg::{BookMsg, MarketMsg};
 use super::outbox::{Outbox, Stamped};
@@ -149,7 +149,10 @@ impl BookCore {
         self.counts.events += 1;
         if ev.kind == EventKind::Trade {
             self.counts.trades += 1;
-            self.out.queue(BookMsg::Trade(*ev));
+            // The decoder gives every trade its print; a trade without one carries nothing.
+            if let Some(print) = TradePrint::from_event(ev) {
+                self.out.queue(BookMsg::Trade(print));
+            }
             return;
         }
         let i = usize::from(ev.instrument.0);

@@ -5,7 +5,7 @@
 //! through the pipeline, so each stage flushes what came before it and then reports `Done`.
 
 use pinion_book::BookSnapshot;
-use pinion_feed::{ConnId, MarketEvent};
+use pinion_feed::{ConnId, MarketEvent, TradePrint};
 use pinion_strategy::{BookView, ExecReport, OrderIntent};
 
 /// Feed → book.
@@ -31,8 +31,8 @@ pub enum MarketMsg {
 pub enum BookMsg {
     /// The top of one instrument's book after a committed message.
     Book(BookSnapshot),
-    /// A trade event, as decoded (the strategy and the simulated venue both take events).
-    Trade(MarketEvent),
+    /// A trade print (all the strategy and the simulated venue use of a trade event).
+    Trade(TradePrint),
     /// End of stream.
     End,
 }
@@ -47,7 +47,7 @@ pub enum OrderMsg {
     /// The book view the strategy just saw.
     Book(BookView),
     /// A trade the strategy just saw.
-    Trade(MarketEvent),
+    Trade(TradePrint),
     /// End of stream.
     End,
 }

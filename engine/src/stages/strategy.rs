@@ -15,7 +15,7 @@
 
 use pinion_book::BookSnapshot;
 use pinion_feed::decimal::{DecimalError, parse_scaled};
-use pinion_feed::{InstrumentId, InstrumentSpec, Instruments, MarketEvent};
+use pinion_feed::{InstrumentId, InstrumentSpec, Instruments, TradePrint};
 use pinion_strategy::{
     BookView, ExecReport, ImbalanceParams, ImbalanceStrategy, Intents, OrderIdSource, PreTradeRisk,
     RiskLimits, Strategy,
@@ -225,7 +225,7 @@ impl StrategyCore {
     }
 
     #[inline]
-    fn on_trade(&mut self, ev: &MarketEvent) {
+    fn on_trade(&mut self, ev: &TradePrint) {
         self.counts.trades += 1;
         let Some(Some(strategy)) = self.strategies.get_mut(usize::from(ev.instrument.0)) else {
             self.counts.untraded_inputs += 1;

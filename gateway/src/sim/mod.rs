@@ -31,9 +31,7 @@
 //! that, so it only happens if the caller stops polling while the market keeps filling orders.
 
 use arrayvec::ArrayVec;
-use pinion_feed::{
-    EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Px, Qty,
-};
+use pinion_feed::{InstrumentId, InstrumentSpec, Level, Px, Qty, TradePrint};
 use pinion_strategy::{
     BookView, ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus,
     OrderType, RejectReason, TimeInForce, VIEW_LEVELS, VenueOrderId,
@@ -210,16 +208,13 @@ impl SimVenue {
     }
 
     /// A trade in the market: fills resting orders it trades through, or reaches in the queue.
-    pub fn on_trade(&mut self, trade: &MarketEvent, now_ns: u64) {
-        if trade.kind != EventKind::Trade || trade.instrument != self.instrument {
+    pub fn on_trade(&mut self, print: &TradePrint, now_ns: u64) {
+        if print.instrument != self.instrument {
             return;
         }
-        let Some(print) = trade.levels.first().filter(|_| trade.n_levels > 0).copied() else {
-            return;
-        };
         self.process_arrivals(now_ns);
         // The buyer was the maker: a seller hit the bids.
-        let sell_aggressor = trade.flags.contains(EventFlags::BUYER_MAKER);
+        let sell_aggressor = print.buyer_maker;
         let mut at_price = print.qty.0;
         for i in 0..self.orders.len() {
             let o = self.orders[i];

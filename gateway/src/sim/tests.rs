@@ -55,15 +55,18 @@ fn order(id: u64, side: OrderSide, px: i64, qty: i64) -> OrderIntent {
     )
 }
 
-fn trade(px: i64, qty: i64, seller_aggressor: bool) -> MarketEvent {
-    let mut e = MarketEvent::EMPTY;
-    e.kind = EventKind::Trade;
-    e.instrument = INST;
-    if seller_aggressor {
-        e.flags = EventFlags::BUYER_MAKER;
+fn trade(px: i64, qty: i64, seller_aggressor: bool) -> TradePrint {
+    TradePrint {
+        t0: 0,
+        t_recv: 0,
+        exch_ts: 0,
+        trade_ts: 0,
+        trade_id: 1,
+        px: Px(px),
+        qty: Qty(qty),
+        instrument: INST,
+        buyer_maker: seller_aggressor,
     }
-    let _ = e.push_level(pinion_feed::Side::Bid, lv(px, qty));
-    e
 }
 
 fn drain(v: &mut SimVenue, now: u64) -> Vec<ExecReport> {
