@@ -78,6 +78,12 @@ impl SlotBits {
         self.summary[w / WORD] |= 1 << (w % WORD);
     }
 
+    /// The occupancy word holding slots `64 w ..= 64 w + 63`.
+    #[inline]
+    pub(crate) fn leaf(&self, w: usize) -> u64 {
+        self.leaves[w]
+    }
+
     /// Marks `slot` empty.
     #[inline]
     pub(crate) fn clear(&mut self, slot: usize) {

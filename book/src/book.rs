@@ -217,6 +217,38 @@ impl BookView for OrderBook {
     fn len(&self, side: Side) -> usize {
         self.side(side).len()
     }
+
+    #[inline]
+    fn top_levels_behind(&self, side: Side, px: Px, out: &mut [Level]) -> usize {
+        // Keys strictly worse than `px`'s: below its key. A price off the grid rounds toward
+        // the better side first, so the levels behind it are still exactly those worse.
+        let t = px.0.div_euclid(self.tick);
+        let limit = match side {
+            Side::Bid if px.0.rem_euclid(self.tick) == 0 => t - 1,
+            Side::Bid => t,
+            Side::Ask => -(t + 1),
+        };
+        let mut n = 0;
+        self.side(side).top_at_or_below(limit, out.len(), |k, q| {
+            out[n] = Level {
+                px: self.px(side, k),
+                qty: Qty(q),
+            };
+            n += 1;
+        })
+    }
+
+    #[inline]
+    fn top_levels(&self, side: Side, out: &mut [Level]) -> usize {
+        let mut n = 0;
+        self.side(side).top(out.len(), |k, q| {
+            out[n] = Level {
+                px: self.px(side, k),
+                qty: Qty(q),
+            };
+            n += 1;
+        })
+    }
 }
 
 impl L2Book for OrderBook {

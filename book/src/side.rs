@@ -305,6 +305,79 @@ impl BookSide {
             .then_some((self.base, self.base + self.span))
     }
 
+    /// Calls `f` with the best `max` levels as `(key, qty)`, best first; returns how many.
+    ///
+    /// The same levels as the first `max` of [`BookSide::iter`], found faster for the top of a
+    /// book: it reads the window's occupancy a word (64 keys) at a time down from the best key
+    /// and takes every set bit of a word in turn, where the iterator searches afresh for each
+    /// level. A run of empty words is skipped with one search.
+    #[inline]
+    pub(crate) fn top(&self, max: usize, f: impl FnMut(i64, i64)) -> usize {
+        self.top_at_or_below(i64::MAX, max, f)
+    }
+
+    /// [`BookSide::top`] for the levels with keys at or below `limit` only.
+    #[inline]
+    pub(crate) fn top_at_or_below(
+        &self,
+        limit: i64,
+        max: usize,
+        mut f: impl FnMut(i64, i64),
+    ) -> usize {
+        if max == 0 || self.best == NO_KEY {
+            return 0;
+        }
+        if !self.in_window(self.best) {
+            // The best is in the overflow above the window (until the next re-centre).
+            let mut n = 0;
+            for (k, q) in self.iter().filter(|&(k, _)| k <= limit).take(max) {
+                f(k, q);
+                n += 1;
+            }
+            return n;
+        }
+        // `best` is the highest key held anywhere, so nothing lies above it: start at the
+        // highest window key within the limit, or in the overflow below the window.
+        let mut n = 0;
+        let mut next = if limit >= self.best {
+            Some(self.best)
+        } else {
+            self.window_highest_le(limit)
+        };
+        while let Some(key) = next {
+            let slot = self.slot(key);
+            let bit = slot % 64;
+            // The word's 64 slots hold 64 consecutive keys ending at `key - bit + 63`; those
+            // below the window's base belong to the top of the window (wrapped) and are masked.
+            let word_low = key - bit as i64;
+            let mut m = self.bits.leaf(slot / 64) & (u64::MAX >> (63 - bit));
+            if word_low < self.base {
+                m &= u64::MAX << (self.base - word_low);
+            }
+            while m != 0 {
+                let b = 63 - m.leading_zeros() as usize;
+                f(word_low + b as i64, self.qty[slot - bit + b]);
+                n += 1;
+                if n == max {
+                    return n;
+                }
+                m &= !(1 << b);
+            }
+            next = self.window_highest_le(word_low - 1);
+        }
+        // The window is exhausted: the rest from the overflow below it, best first.
+        let mut i = self
+            .overflow
+            .position(self.base.min(limit.saturating_add(1)));
+        while n < max && i > 0 {
+            i -= 1;
+            let (k, q) = self.overflow.at(i);
+            f(k, q);
+            n += 1;
+        }
+        n
+    }
+
     /// All levels as `(key, qty)`, best (highest key) first.
     pub(crate) fn iter(&self) -> SideLevels<'_> {
         let (above_start, limit) = if self.anchored() {

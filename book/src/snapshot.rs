@@ -88,14 +88,21 @@ impl<const K: usize> BookSnapshot<K> {
         t0: u64,
         synced: bool,
     ) -> Self {
-        Self::compose(
-            instrument,
-            top,
-            (book.levels(Side::Bid), book.levels(Side::Ask)),
-            update_id,
-            t0,
-            synced,
-        )
+        let (bid, ask) = top;
+        let mut s = Self::EMPTY;
+        s.instrument = instrument;
+        s.last_update_id = update_id;
+        s.t0 = t0;
+        s.synced = synced;
+        if let Some((first, rest)) = s.bids.split_first_mut() {
+            *first = bid;
+            s.n_bids = 1 + book.top_levels_behind(Side::Bid, bid.px, rest) as u8;
+        }
+        if let Some((first, rest)) = s.asks.split_first_mut() {
+            *first = ask;
+            s.n_asks = 1 + book.top_levels_behind(Side::Ask, ask.px, rest) as u8;
+        }
+        s
     }
 
     /// A snapshot of the first `K` of given best-first bid and ask levels.

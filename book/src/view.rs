@@ -188,6 +188,21 @@ pub trait BookView {
         Some(signed / mid * 10_000.0)
     }
 
+    /// Copies the best `out.len()` levels of `side` strictly behind `px` (worse than it: below
+    /// it for bids, above it for asks) into `out`; returns how many there were.
+    fn top_levels_behind(&self, side: Side, px: Px, out: &mut [Level]) -> usize {
+        let behind = |l: &Level| match side {
+            Side::Bid => l.px < px,
+            Side::Ask => l.px > px,
+        };
+        let mut n = 0;
+        for (slot, l) in out.iter_mut().zip(self.levels(side).filter(behind)) {
+            *slot = l;
+            n += 1;
+        }
+        n
+    }
+
     /// Copies the best `out.len()` levels of `side` into `out`; returns how many there were.
     fn top_levels(&self, side: Side, out: &mut [Level]) -> usize {
         let mut n = 0;

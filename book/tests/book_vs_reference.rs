@@ -93,6 +93,26 @@ fn assert_same(arr: &OrderBook, reference: &ReferenceBook) -> Result<(), TestCas
             reference.top_levels(side, &mut top_r)
         );
         prop_assert_eq!(top_a, top_r);
+        // Deep enough to run out of the window into the overflow below it.
+        let mut deep_a = [Level::default(); 300];
+        let mut deep_r = [Level::default(); 300];
+        prop_assert_eq!(
+            arr.top_levels(side, &mut deep_a),
+            reference.top_levels(side, &mut deep_r)
+        );
+        prop_assert_eq!(deep_a, deep_r);
+        // Behind a price: each held level's, and one between two of them.
+        for l in r.iter().take(3).chain(r.get(1)) {
+            for px in [l.px, Px(l.px.0 + 1)] {
+                let mut a = [Level::default(); 5];
+                let mut b = [Level::default(); 5];
+                prop_assert_eq!(
+                    arr.top_levels_behind(side, px, &mut a),
+                    reference.top_levels_behind(side, px, &mut b)
+                );
+                prop_assert_eq!(a, b);
+            }
+        }
         for l in r.iter().take(5) {
             prop_assert_eq!(arr.qty_at(side, l.px), l.qty);
         }
