@@ -23,7 +23,7 @@ use pinion_engine::replay::{self, Console, ReplayReport};
 use pinion_feed::parse::Decoder;
 
 /// Runs per throughput figure (the median is reported).
-const RUNS: usize = 3;
+const RUNS: usize = 9;
 /// Paced rate for the latency runs, records per second.
 const PACED_RATE: u64 = 20_000;
 
