@@ -53,6 +53,18 @@ impl<const K: usize> BookSnapshot<K> {
         }; K],
     };
 
+    /// A snapshot with no levels yet and the given header.
+    #[inline]
+    fn empty(instrument: InstrumentId, last_update_id: u64, t0: u64, synced: bool) -> Self {
+        Self {
+            instrument,
+            last_update_id,
+            t0,
+            synced,
+            ..Self::EMPTY
+        }
+    }
+
     /// Takes the top `K` levels of `book`. `K` must be at most 255 (the counts are `u8`).
     pub fn capture<B: BookView + ?Sized>(
         book: &B,
@@ -67,11 +79,7 @@ impl<const K: usize> BookSnapshot<K> {
                 "a snapshot holds at most 255 levels a side"
             )
         };
-        let mut s = Self::EMPTY;
-        s.instrument = instrument;
-        s.last_update_id = last_update_id;
-        s.t0 = t0;
-        s.synced = synced;
+        let mut s = Self::empty(instrument, last_update_id, t0, synced);
         s.n_bids = book.top_levels(Side::Bid, &mut s.bids) as u8;
         s.n_asks = book.top_levels(Side::Ask, &mut s.asks) as u8;
         s
@@ -89,11 +97,7 @@ impl<const K: usize> BookSnapshot<K> {
         synced: bool,
     ) -> Self {
         let (bid, ask) = top;
-        let mut s = Self::EMPTY;
-        s.instrument = instrument;
-        s.last_update_id = update_id;
-        s.t0 = t0;
-        s.synced = synced;
+        let mut s = Self::empty(instrument, update_id, t0, synced);
         if let Some((first, rest)) = s.bids.split_first_mut() {
             *first = bid;
             s.n_bids = 1 + book.top_levels_behind(Side::Bid, bid.px, rest) as u8;
@@ -113,11 +117,7 @@ impl<const K: usize> BookSnapshot<K> {
         t0: u64,
         synced: bool,
     ) -> Self {
-        let mut s = Self::EMPTY;
-        s.instrument = instrument;
-        s.last_update_id = update_id;
-        s.t0 = t0;
-        s.synced = synced;
+        let mut s = Self::empty(instrument, update_id, t0, synced);
         let nb = levels.0.len().min(K);
         let na = levels.1.len().min(K);
         s.bids[..nb].copy_from_slice(&levels.0[..nb]);
@@ -137,11 +137,7 @@ impl<const K: usize> BookSnapshot<K> {
         synced: bool,
     ) -> Self {
         let (bid, ask) = top;
-        let mut s = Self::EMPTY;
-        s.instrument = instrument;
-        s.last_update_id = update_id;
-        s.t0 = t0;
-        s.synced = synced;
+        let mut s = Self::empty(instrument, update_id, t0, synced);
         s.n_bids = fill_behind(&mut s.bids, bid, levels.0, |px| px < bid.px);
         s.n_asks = fill_behind(&mut s.asks, ask, levels.1, |px| px > ask.px);
         s

@@ -5,10 +5,10 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
-use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME};
 use pinion_engine::replay::{self, Console};
+
+mod common;
 
 struct CountingAlloc;
 
@@ -46,41 +46,17 @@ static GLOBAL: CountingAlloc = CountingAlloc;
 #[test]
 fn steady_state_replay_allocates_nothing() {
     const RECORDS: u64 = 60_000;
-    let mut o = Overrides::default();
-    for (k, v) in [
-        ("placement.mode", "\"1\""),
-        ("placement.wait", "\"park\""),
-        ("pacing.mode", "\"max\""),
-        ("runtime.progress", "false"),
-    ] {
-        o.push(Override::parse(&format!("{k}={v}")).expect("override"));
-    }
-    o.push(Override::value("synthetic.records", RECORDS as i64));
-    let settings = Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
-        .expect("parses")
-        .validate(REPLAY_TOML_NAME)
-        .expect("valid");
+    let settings = common::fused_synthetic(RECORDS);
     let stop = Arc::new(AtomicBool::new(false));
     let pipeline = replay::build(&settings, Arc::clone(&stop)).expect("builds");
-    let progress = Arc::clone(&pipeline.progress);
-
-    // Opens the counting window at 40 % of the records and closes it at 90 %. It only sleeps
-    // and reads atomics while the window is open.
-    let window = std::thread::spawn(move || {
-        let mut opened_at = 0;
-        while progress.records() < RECORDS * 4 / 10 {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        COUNTING.store(true, Ordering::SeqCst);
-        opened_at += progress.records();
-        while progress.records() < RECORDS * 9 / 10 {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        COUNTING.store(false, Ordering::SeqCst);
-        (opened_at, progress.records())
-    });
+    let window = common::steady_state_window(
+        Arc::clone(&pipeline.progress),
+        RECORDS,
+        || COUNTING.store(true, Ordering::SeqCst),
+        || COUNTING.store(false, Ordering::SeqCst),
+    );
     let report = replay::run_pipeline(&settings, pipeline, stop, Console::QUIET).expect("runs");
-    let (opened, closed) = window.join().expect("window thread");
+    let (opened, closed, ()) = window.join().expect("window thread");
     let allocations = ALLOCATIONS.load(Ordering::SeqCst);
 
     assert!(

@@ -6,11 +6,11 @@
 //! Alone in its test binary: the count is process-wide.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
-use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME};
 use pinion_engine::replay::{self, Console};
+
+mod common;
 
 /// Minor page faults of the whole process so far.
 fn minor_faults() -> i64 {
@@ -25,39 +25,20 @@ fn minor_faults() -> i64 {
 #[test]
 fn steady_state_replay_takes_no_page_faults() {
     const RECORDS: u64 = 200_000;
-    let mut o = Overrides::default();
-    for (k, v) in [
-        ("placement.mode", "\"1\""),
-        ("placement.wait", "\"park\""),
-        ("pacing.mode", "\"max\""),
-        ("runtime.progress", "false"),
-    ] {
-        o.push(Override::parse(&format!("{k}={v}")).expect("override"));
-    }
-    o.push(Override::value("synthetic.records", RECORDS as i64));
-    let settings = Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
-        .expect("parses")
-        .validate(REPLAY_TOML_NAME)
-        .expect("valid");
+    let settings = common::fused_synthetic(RECORDS);
     let stop = Arc::new(AtomicBool::new(false));
     let pipeline = replay::build(&settings, Arc::clone(&stop)).expect("builds");
-    let progress = Arc::clone(&pipeline.progress);
-
-    // Reads the fault count at 40 % and 90 % of the records; it only sleeps and reads atomics
-    // in between, on a stack that is already mapped.
-    let window = std::thread::spawn(move || {
-        while progress.records() < RECORDS * 4 / 10 {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        let (opened, before) = (progress.records(), minor_faults());
-        while progress.records() < RECORDS * 9 / 10 {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        let after = minor_faults();
-        (opened, progress.records(), after - before)
-    });
+    let before = Arc::new(AtomicI64::new(0));
+    let at_open = Arc::clone(&before);
+    let window = common::steady_state_window(
+        Arc::clone(&pipeline.progress),
+        RECORDS,
+        move || at_open.store(minor_faults(), Ordering::SeqCst),
+        minor_faults,
+    );
     let report = replay::run_pipeline(&settings, pipeline, stop, Console::QUIET).expect("runs");
-    let (opened, closed, faults) = window.join().expect("window thread");
+    let (opened, closed, after) = window.join().expect("window thread");
+    let faults = after - before.load(Ordering::SeqCst);
 
     assert!(
         closed > opened + RECORDS / 4,

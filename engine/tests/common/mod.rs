@@ -1,0 +1,52 @@
+//! Set-up shared by the steady-state tests (`alloc.rs`, `page_faults.rs`): a fused replay of
+//! the synthetic market, and a window over the middle of its records.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::progress::ProgressCounters;
+
+/// The embedded config, fused (placement `1`, park waits, `max` pacing, no progress bar), on
+/// `records` records of the synthetic market.
+pub fn fused_synthetic(records: u64) -> Settings {
+    let mut o = Overrides::default();
+    for (k, v) in [
+        ("placement.mode", "\"1\""),
+        ("placement.wait", "\"park\""),
+        ("pacing.mode", "\"max\""),
+        ("runtime.progress", "false"),
+    ] {
+        o.push(Override::parse(&format!("{k}={v}")).expect("override"));
+    }
+    o.push(Override::value("synthetic.records", records as i64));
+    Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
+        .expect("parses")
+        .validate(REPLAY_TOML_NAME)
+        .expect("valid")
+}
+
+/// A thread that calls `open` once 40 % of `records` have gone through and `close` at 90 %
+/// (after start-up and warm-up, before the end-of-stream flush and the report). In between it
+/// only sleeps and reads atomics. Joins to the record counts at both points and what `close`
+/// returned.
+pub fn steady_state_window<T: Send + 'static>(
+    progress: Arc<ProgressCounters>,
+    records: u64,
+    open: impl FnOnce() + Send + 'static,
+    close: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<(u64, u64, T)> {
+    std::thread::spawn(move || {
+        while progress.records() < records * 4 / 10 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        open();
+        let opened = progress.records();
+        while progress.records() < records * 9 / 10 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let out = close();
+        (opened, progress.records(), out)
+    })
+}
