@@ -371,7 +371,7 @@ fn handle(
     counts.frames += 1;
     // Decode errors and skips are counted by the decoder itself.
     if let Ok(Decoded::Events(n)) =
-        decoder.decode(ctx, rec, t0, |ev| out.queue(MarketMsg::Event(*ev)))
+        decoder.decode(ctx, rec, t0, |ev| out.send(MarketMsg::Event(*ev), now_ns()))
     {
         counts.events += u64::from(n);
     }
