@@ -184,20 +184,8 @@ fn depth_update<F: FnMut(&crate::MarketEvent)>(
     sink: &mut Sink<'_, F>,
     kind: EventKind,
 ) -> Result<Decoded, ParseError> {
-    let (mut e, mut t, mut first, mut last, mut prev, mut bids, mut asks) =
-        (None, None, None, None, None, None, None);
-    for (k, v) in payload.fields("data")? {
-        match k {
-            b"E" => e = Some(v),
-            b"T" => t = Some(v),
-            b"U" => first = Some(v),
-            b"u" => last = Some(v),
-            b"pu" => prev = Some(v),
-            b"b" => bids = Some(v),
-            b"a" => asks = Some(v),
-            _ => {}
-        }
-    }
+    let [e, t, first, last, prev, bids, asks] =
+        payload.pick("data", [b"E", b"T", b"U", b"u", b"pu", b"b", b"a"])?;
     let mut header = origin.header(id, kind);
     header.exch_ts = opt_ms_as_ns(e, "E")?;
     header.trans_ts = opt_ms_as_ns(t, "T")?;
@@ -274,19 +262,8 @@ fn trade<F: FnMut(&crate::MarketEvent)>(
     payload: Val<'_, '_>,
     sink: &mut Sink<'_, F>,
 ) -> Result<Decoded, ParseError> {
-    let (mut e, mut t, mut trade_id, mut px, mut qty, mut maker) =
-        (None, None, None, None, None, None);
-    for (k, v) in payload.fields("data")? {
-        match k {
-            b"E" => e = Some(v),
-            b"T" => t = Some(v),
-            b"t" => trade_id = Some(v),
-            b"p" => px = Some(v),
-            b"q" => qty = Some(v),
-            b"m" => maker = Some(v),
-            _ => {}
-        }
-    }
+    let [e, t, trade_id, px, qty, maker] =
+        payload.pick("data", [b"E", b"T", b"t", b"p", b"q", b"m"])?;
     let mut header = origin.header(id, EventKind::Trade);
     header.exch_ts = opt_ms_as_ns(e, "E")?;
     header.trans_ts = opt_ms_as_ns(t, "T")?;
@@ -305,21 +282,8 @@ fn agg_trade<F: FnMut(&crate::MarketEvent)>(
     payload: Val<'_, '_>,
     sink: &mut Sink<'_, F>,
 ) -> Result<Decoded, ParseError> {
-    let (mut e, mut t, mut agg, mut first, mut last, mut px, mut qty, mut maker) =
-        (None, None, None, None, None, None, None, None);
-    for (k, v) in payload.fields("data")? {
-        match k {
-            b"E" => e = Some(v),
-            b"T" => t = Some(v),
-            b"a" => agg = Some(v),
-            b"f" => first = Some(v),
-            b"l" => last = Some(v),
-            b"p" => px = Some(v),
-            b"q" => qty = Some(v),
-            b"m" => maker = Some(v),
-            _ => {}
-        }
-    }
+    let [e, t, agg, first, last, px, qty, maker] =
+        payload.pick("data", [b"E", b"T", b"a", b"f", b"l", b"p", b"q", b"m"])?;
     let mut header = origin.header(id, EventKind::Trade);
     header.exch_ts = opt_ms_as_ns(e, "E")?;
     header.trans_ts = opt_ms_as_ns(t, "T")?;
@@ -341,20 +305,8 @@ fn book_ticker<F: FnMut(&crate::MarketEvent)>(
     payload: Val<'_, '_>,
     sink: &mut Sink<'_, F>,
 ) -> Result<Decoded, ParseError> {
-    let (mut e, mut t, mut u, mut bp, mut bq, mut ap, mut aq) =
-        (None, None, None, None, None, None, None);
-    for (k, v) in payload.fields("data")? {
-        match k {
-            b"E" => e = Some(v),
-            b"T" => t = Some(v),
-            b"u" => u = Some(v),
-            b"b" => bp = Some(v),
-            b"B" => bq = Some(v),
-            b"a" => ap = Some(v),
-            b"A" => aq = Some(v),
-            _ => {}
-        }
-    }
+    let [e, t, u, bp, bq, ap, aq] =
+        payload.pick("data", [b"E", b"T", b"u", b"b", b"B", b"a", b"A"])?;
     let mut header = origin.header(id, EventKind::BookTicker);
     header.exch_ts = opt_ms_as_ns(e, "E")?;
     header.trans_ts = opt_ms_as_ns(t, "T")?;

@@ -116,16 +116,7 @@ fn book<F: FnMut(&crate::MarketEvent)>(
     sink: &mut Sink<'_, F>,
     restart_resets: bool,
 ) -> Result<Decoded, ParseError> {
-    let (mut bids, mut asks, mut u, mut seq) = (None, None, None, None);
-    for (k, v) in data.fields("data")? {
-        match k {
-            b"b" => bids = Some(v),
-            b"a" => asks = Some(v),
-            b"u" => u = Some(v),
-            b"seq" => seq = Some(v),
-            _ => {}
-        }
-    }
+    let [bids, asks, u, seq] = data.pick("data", [b"b", b"a", b"u", b"seq"])?;
     let u = required(u, "u")?.id("u")?;
     header.first_id = u;
     header.last_id = u;
@@ -159,19 +150,8 @@ fn trades<F: FnMut(&crate::MarketEvent)>(
 ) -> Result<Decoded, ParseError> {
     sink.trades.clear();
     for item in data.items("data")? {
-        let (mut t, mut side, mut qty, mut px, mut trade_id, mut seq) =
-            (None, None, None, None, None, None);
-        for (k, v) in item.fields("data")? {
-            match k {
-                b"T" => t = Some(v),
-                b"S" => side = Some(v),
-                b"v" => qty = Some(v),
-                b"p" => px = Some(v),
-                b"i" => trade_id = Some(v),
-                b"seq" => seq = Some(v),
-                _ => {}
-            }
-        }
+        let [t, side, qty, px, trade_id, seq] =
+            item.pick("data", [b"T", b"S", b"v", b"p", b"i", b"seq"])?;
         let buyer_maker = match required(side, "S")?.str("S")? {
             "Sell" => true,
             "Buy" => false,
@@ -228,29 +208,14 @@ pub(super) fn rest_snapshot<F: FnMut(&crate::MarketEvent)>(
     root: Val<'_, '_>,
     sink: &mut Sink<'_, F>,
 ) -> Result<Decoded, ParseError> {
-    let (mut ret_code, mut result) = (None, None);
-    for (k, v) in root.fields("snapshot")? {
-        match k {
-            b"retCode" => ret_code = Some(v),
-            b"result" => result = Some(v),
-            _ => {}
-        }
-    }
+    let [ret_code, result] = root.pick("snapshot", [b"retCode", b"result"])?;
     if let Some(code) = ret_code
         && code.id("retCode") != Ok(0)
     {
         return Ok(Decoded::Skipped(SkipReason::ErrorResponse));
     }
     let result = required(result, "result")?;
-    let (mut symbol, mut ts, mut cts) = (None, None, None);
-    for (k, v) in result.fields("result")? {
-        match k {
-            b"s" => symbol = Some(v),
-            b"ts" => ts = Some(v),
-            b"cts" => cts = Some(v),
-            _ => {}
-        }
-    }
+    let [symbol, ts, cts] = result.pick("result", [b"s", b"ts", b"cts"])?;
     let resolved = match (query_param(url, b"symbol"), symbol) {
         (Some(sym), _) => resolve(reg, ctx, sym),
         (None, Some(sym)) => resolve(reg, ctx, sym.str("s")?.as_bytes()),

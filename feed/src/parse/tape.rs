@@ -62,6 +62,24 @@ impl<'t, 'i> Val<'t, 'i> {
         }
     }
 
+    /// The values of `keys` in an object, in the order of `keys` (`None` for a key that is
+    /// absent; the last one where a key repeats, as a later value overrides), or
+    /// `WrongType(field)` if this is not an object. Other keys are ignored.
+    #[inline]
+    pub(super) fn pick<const N: usize>(
+        self,
+        field: &'static str,
+        keys: [&[u8]; N],
+    ) -> Result<[Option<Val<'t, 'i>>; N], ParseError> {
+        let mut out = [None; N];
+        for (k, v) in self.fields(field)? {
+            if let Some(i) = keys.iter().position(|&key| key == k) {
+                out[i] = Some(v);
+            }
+        }
+        Ok(out)
+    }
+
     /// The elements of an array, or `WrongType(field)`.
     #[inline]
     pub(super) fn items(self, field: &'static str) -> Result<Items<'t, 'i>, ParseError> {
@@ -204,4 +222,29 @@ pub(super) fn required<'t, 'i>(
 #[inline]
 pub(super) fn opt_ms_as_ns(v: Option<Val<'_, '_>>, field: &'static str) -> Result<u64, ParseError> {
     v.map_or(Ok(0), |v| v.ms_as_ns(field))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pick_takes_the_named_values_last_one_winning() {
+        let mut text = br#"{"a":1,"bb":"x","a":2,"zz":[1,2],"c":true}"#.to_vec();
+        let tape = simd_json::to_tape(&mut text).unwrap();
+        let root = Val::root(&tape.0);
+        let [a, bb, c, missing] = root.pick("t", [b"a", b"bb", b"c", b"d"]).unwrap();
+        assert_eq!(a.map(|v| v.id("a")), Some(Ok(2)));
+        assert_eq!(
+            bb.map(|v| v.str("bb").map(str::to_owned)),
+            Some(Ok("x".to_owned()))
+        );
+        assert_eq!(c.map(|v| v.bool("c")), Some(Ok(true)));
+        assert!(missing.is_none());
+        let [zz] = root.pick("t", [b"zz"]).unwrap();
+        assert!(matches!(
+            zz.unwrap().pick("zz", [b"a"]),
+            Err(ParseError::WrongType("zz"))
+        ));
+    }
 }
