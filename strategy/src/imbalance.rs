@@ -54,6 +54,9 @@ pub struct ImbalanceStats {
     pub cancels: u64,
     /// Intents stopped by pre-trade risk.
     pub risk_rejects: u64,
+    /// Signals not acted on because the order rate was used up (asked before building an
+    /// order, so they are not risk rejects).
+    pub throttled: u64,
     /// Orders the venue rejected.
     pub venue_rejects: u64,
     /// Fills received.
@@ -217,6 +220,10 @@ impl Strategy for ImbalanceStrategy {
         let Some(touch) = touch else {
             return;
         };
+        if !self.risk.order_rate_available(book.t0) {
+            self.stats.throttled += 1;
+            return;
+        }
         let id = self.ids.next_id();
         let intent = OrderIntent::new_limit(
             book.t0,
@@ -486,6 +493,43 @@ mod tests {
         assert!(run_book(&mut s, &book(5, true, 1_000, 1)).is_empty());
         let out = run_book(&mut s, &book(6, true, 1, 1_000));
         assert_eq!(out[0].side, OrderSide::Sell);
+    }
+
+    #[test]
+    fn an_exhausted_order_rate_pauses_without_rejects() {
+        let spec = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
+        let limits = RiskLimits {
+            max_order_qty: Qty(1_000),
+            max_notional: i128::MAX,
+            max_position: Qty(1_000),
+            max_open_orders: 4,
+            orders_per_sec: 1,
+            order_burst: 1,
+            price_band_bps: 100,
+        };
+        let mut s = ImbalanceStrategy::new(
+            INST,
+            params(),
+            PreTradeRisk::new(limits, spec),
+            OrderIdSource::new(1),
+        );
+        let o = run_book(&mut s, &book(1, true, 1_000, 1))[0];
+        report(
+            &mut s,
+            o.client_id,
+            o.side,
+            OrderStatus::Rejected(RejectReason::MaxQty),
+            0,
+        );
+        assert!(!s.has_working_order());
+        // The one token is used: the same signal again is a pause, not a reject.
+        assert!(run_book(&mut s, &book(2, true, 1_000, 1)).is_empty());
+        assert_eq!((s.stats().throttled, s.stats().risk_rejects), (1, 0));
+        // A second later the rate allows an order again.
+        assert_eq!(
+            run_book(&mut s, &book(1_000_000_002, true, 1_000, 1)).len(),
+            1
+        );
     }
 
     #[test]

@@ -195,6 +195,12 @@ impl PreTradeRisk {
         self.rejected
     }
 
+    /// Whether the order rate allows a new order now (without using a token): a strategy asks
+    /// before it builds one, so an exhausted rate is a pause, not a stream of rejects.
+    pub fn order_rate_available(&mut self, now_ns: u64) -> bool {
+        self.bucket.available(now_ns)
+    }
+
     /// Checks `intent`; on success it may be sent (and has used a rate token).
     pub fn check(&mut self, intent: &OrderIntent, state: &RiskState) -> Result<(), RiskReject> {
         let r = self.evaluate(intent, state);

@@ -300,6 +300,7 @@ impl Stage for StrategyStage {
             totals.orders += st.orders;
             totals.cancels += st.cancels;
             totals.risk_rejects += st.risk_rejects;
+            totals.throttled += st.throttled;
             totals.venue_rejects += st.venue_rejects;
             totals.fills += st.fills;
             position_fills += s.position().fills();
@@ -314,6 +315,7 @@ impl Stage for StrategyStage {
             ("orders", totals.orders),
             ("cancels", totals.cancels),
             ("risk_rejects", totals.risk_rejects),
+            ("throttled", totals.throttled),
             ("venue_rejects", totals.venue_rejects),
             ("fills", totals.fills),
             ("position_fills", position_fills),
