@@ -77,26 +77,34 @@ pub(super) fn frame<F: FnMut(&crate::MarketEvent)>(
     root: Val<'_, '_>,
     sink: &mut Sink<'_, F>,
 ) -> Result<Decoded, ParseError> {
-    let mut stream = None;
-    let mut data = None;
-    let mut event_type = None;
-    let mut symbol = None;
-    let mut is_control = false;
-    let mut has_last_update_id = false;
-    let mut has_update_id = false;
-    for (k, v) in root.fields("frame")? {
-        match k {
-            b"stream" => stream = Some(v),
-            b"data" => data = Some(v),
-            b"e" => event_type = Some(v),
-            b"s" => symbol = Some(v),
-            b"u" => has_update_id = true,
-            b"lastUpdateId" => has_last_update_id = true,
-            // Replies to SUBSCRIBE and friends: `{"result":null,"id":1}`, or an error with `code`.
-            b"result" | b"id" | b"code" => is_control = true,
-            _ => {}
-        }
-    }
+    let [
+        stream,
+        data,
+        event_type,
+        symbol,
+        update_id,
+        last_update_id,
+        result,
+        req_id,
+        code,
+    ] = root.pick(
+        "frame",
+        [
+            b"stream",
+            b"data",
+            b"e",
+            b"s",
+            b"u",
+            b"lastUpdateId",
+            b"result",
+            b"id",
+            b"code",
+        ],
+    )?;
+    let has_update_id = update_id.is_some();
+    let has_last_update_id = last_update_id.is_some();
+    // Replies to SUBSCRIBE and friends: `{"result":null,"id":1}`, or an error with `code`.
+    let is_control = result.is_some() || req_id.is_some() || code.is_some();
 
     if let (Some(stream), Some(data)) = (stream, data) {
         let name = stream.str("stream")?.as_bytes();
@@ -220,18 +228,9 @@ fn partial_depth<F: FnMut(&crate::MarketEvent)>(
     payload: Val<'_, '_>,
     sink: &mut Sink<'_, F>,
 ) -> Result<Decoded, ParseError> {
-    let (mut last, mut bids, mut asks) = (None, None, None);
-    let mut futures_form = false;
-    for (k, v) in payload.fields("data")? {
-        match k {
-            b"lastUpdateId" => last = Some(v),
-            b"bids" => bids = Some(v),
-            b"asks" => asks = Some(v),
-            b"e" => futures_form = true,
-            _ => {}
-        }
-    }
-    if futures_form {
+    let [last, bids, asks, event_type] =
+        payload.pick("data", [b"lastUpdateId", b"bids", b"asks", b"e"])?;
+    if event_type.is_some() {
         return depth_update(
             ctx,
             id,
@@ -359,21 +358,20 @@ pub(super) fn rest_snapshot<F: FnMut(&crate::MarketEvent)>(
     root: Val<'_, '_>,
     sink: &mut Sink<'_, F>,
 ) -> Result<Decoded, ParseError> {
-    let (mut e, mut t, mut last, mut bids, mut asks, mut symbol) =
-        (None, None, None, None, None, None);
-    let mut is_error = false;
-    for (k, v) in root.fields("snapshot")? {
-        match k {
-            b"E" => e = Some(v),
-            b"T" => t = Some(v),
-            b"lastUpdateId" => last = Some(v),
-            b"bids" => bids = Some(v),
-            b"asks" => asks = Some(v),
-            b"symbol" => symbol = Some(v),
-            b"code" | b"msg" => is_error = true,
-            _ => {}
-        }
-    }
+    let [e, t, last, bids, asks, symbol, code, msg] = root.pick(
+        "snapshot",
+        [
+            b"E",
+            b"T",
+            b"lastUpdateId",
+            b"bids",
+            b"asks",
+            b"symbol",
+            b"code",
+            b"msg",
+        ],
+    )?;
+    let is_error = code.is_some() || msg.is_some();
     if is_error && last.is_none() {
         return Ok(Decoded::Skipped(SkipReason::ErrorResponse));
     }

@@ -62,19 +62,11 @@ pub(super) fn frame<F: FnMut(&crate::MarketEvent)>(
     root: Val<'_, '_>,
     sink: &mut Sink<'_, F>,
 ) -> Result<Decoded, ParseError> {
-    let (mut topic, mut kind, mut ts, mut cts, mut data) = (None, None, None, None, None);
-    let mut is_control = false;
-    for (k, v) in root.fields("frame")? {
-        match k {
-            b"topic" => topic = Some(v),
-            b"type" => kind = Some(v),
-            b"ts" => ts = Some(v),
-            b"cts" => cts = Some(v),
-            b"data" => data = Some(v),
-            b"op" | b"success" => is_control = true,
-            _ => {}
-        }
-    }
+    let [topic, kind, ts, cts, data, op, success] = root.pick(
+        "frame",
+        [b"topic", b"type", b"ts", b"cts", b"data", b"op", b"success"],
+    )?;
+    let is_control = op.is_some() || success.is_some();
     let Some(topic) = topic else {
         let reason = if is_control {
             SkipReason::Control
