@@ -152,19 +152,26 @@ pub(super) fn scaled(s: &[u8], decimals: u8) -> Option<i64> {
     if !eight_digits(word) {
         return None;
     }
-    let digits = word - 0x3030_3030_3030_3030;
-    let frac_value = if d >= 8 {
-        eight_digit_value(digits) * pow10(decimals - 8) as u64
-    } else {
-        // Digits past the scale must be zeros; the first `d` are shifted to the end of the
-        // word, behind zeros, so the word's value is theirs.
-        let kept_bits = 8 * d as u32;
-        if digits.checked_shr(kept_bits).unwrap_or(0) != 0 {
-            return None;
-        }
-        eight_digit_value(digits.checked_shl(64 - kept_bits).unwrap_or(0))
-    };
+    let frac_value = fraction_value(word - splat(b'0'), decimals)?;
     Some((int * scale + frac_value) as i64)
+}
+
+/// The value at `decimals` of a fraction's first eight digits, given one per byte as 0–9 (first
+/// digit in the lowest byte, missing digits 0); `None` if a digit past the scale is not zero.
+#[inline]
+pub(super) fn fraction_value(digits: u64, decimals: u8) -> Option<u64> {
+    if decimals >= 8 {
+        return Some(eight_digit_value(digits) * pow10(decimals - 8) as u64);
+    }
+    // Digits past the scale must be zeros; the first `decimals` are shifted to the end of the
+    // word, behind zeros, so the word's value is theirs.
+    let kept_bits = 8 * u32::from(decimals);
+    if digits.checked_shr(kept_bits).unwrap_or(0) != 0 {
+        return None;
+    }
+    Some(eight_digit_value(
+        digits.checked_shl(64 - kept_bits).unwrap_or(0),
+    ))
 }
 
 /// The value for more than eight fraction digits: those past the scale must be zeros, the rest

@@ -7,7 +7,7 @@
 //! is itself flagged), so `trailing_zeros / 8` finds that byte. Unit and property tests pin each
 //! one to its byte-by-byte definition.
 
-use crate::decimal::pow10;
+use crate::decimal::{Px, Qty, parse_scaled, pow10};
 use crate::event::Level;
 use crate::instrument::InstrumentSpec;
 
@@ -242,6 +242,73 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The next two bytes are `want`: consumes them.
+    #[inline]
+    fn pair(&mut self, want: [u8; 2]) -> Option<()> {
+        let got = self.buf.get(self.pos..)?.first_chunk::<2>()?;
+        (*got == want).then(|| self.pos += 2)
+    }
+
+    /// The body of a decimal string whose opening quote has been read, converted at `decimals`
+    /// in the same pass that finds its end, for the shape the venues send: one to seven integer
+    /// digits, then either the closing quote or `.`, one to eight fraction digits and the
+    /// closing quote. Moves past the closing quote.
+    ///
+    /// `None`, with the cursor unmoved, for any other string and for a value [`scaled::scaled`]
+    /// does not give; the caller then reads the string the general way. For the strings it
+    /// accepts the value is exactly `scaled`'s (a property test holds the two together).
+    ///
+    /// Why: a depth message is mostly these strings. Finding a string's end and then reading
+    /// its digits again cost twice the word loads and a second pass of checks; here the integer
+    /// and the fraction are each one word, and the checks that find the end are the digit checks.
+    #[inline(always)]
+    fn quoted_decimal(&mut self, decimals: u8) -> Option<i64> {
+        let at = self.pos;
+        let int_word = self.word_at(at);
+        let n = leading_digits(int_word);
+        if n == 0 || n == 8 || n + usize::from(decimals) > 18 {
+            return None;
+        }
+        // Below 10^18 from here (as in `scaled`): nothing overflows.
+        let int = leading_digits_value(int_word, n) * pow10(decimals) as u64;
+        match (int_word >> (8 * n)) as u8 {
+            b'"' => {
+                self.pos = at + n + 1;
+                return Some(int as i64);
+            }
+            b'.' => {}
+            _ => return None,
+        }
+        let frac_at = at + n + 1;
+        let frac_word = self.word_at(frac_at);
+        let f = leading_digits(frac_word);
+        let close = if f < 8 {
+            (frac_word >> (8 * f)) as u8
+        } else {
+            *self.buf.get(frac_at + 8)?
+        };
+        if f == 0 || close != b'"' {
+            return None;
+        }
+        // The f digits as 0–9, the bytes after them cleared (missing digits are zeros).
+        let keep = u64::MAX.checked_shr(64 - 8 * f as u32).unwrap_or(0);
+        let digits = (frac_word ^ splat(b'0')) & keep;
+        let frac = scaled::fraction_value(digits, decimals)?;
+        self.pos = frac_at + f + 1;
+        Some((int + frac) as i64)
+    }
+
+    /// A decimal string's body (opening quote read) at `decimals`: the one-pass read, else the
+    /// string and then [`scaled`]'s general route.
+    #[inline(always)]
+    fn decimal_body(&mut self, decimals: u8) -> Option<i64> {
+        if let Some(v) = self.quoted_decimal(decimals) {
+            return Some(v);
+        }
+        let body = self.string_body()?;
+        scaled::scaled(body, decimals).or_else(|| parse_scaled(body, decimals).ok())
+    }
+
     /// A depth side, `[["price","qty"],…]`, appended to `levels`.
     fn level_array(
         &mut self,
@@ -253,23 +320,24 @@ impl<'a> Scanner<'a> {
         if self.byte(b']').is_some() {
             return Some(());
         }
+        self.pair(*b"[\"")?;
         loop {
-            self.literal(b"[\"")?;
-            let px = self.string_body()?;
-            self.literal(b",\"")?;
-            let qty = self.string_body()?;
-            self.byte(b']')?;
+            let px = self.decimal_body(spec.price_decimals)?;
+            self.pair(*b",\"")?;
+            let qty = self.decimal_body(spec.qty_decimals)?;
             levels.push(
                 bid,
                 Level {
-                    px: scaled::px(px, spec.price_decimals).ok()?,
-                    qty: scaled::qty(qty, spec.qty_decimals).ok()?,
+                    px: Px(px),
+                    qty: Qty(qty),
                 },
             );
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b']' => {
-                    self.pos += 1;
+            // `],["` goes on to the next level's price, `]]` ends the side.
+            let [a, b, c, d, ..] = self.word_at(self.pos).to_le_bytes();
+            match [a, b, c, d] {
+                [b']', b',', b'[', b'"'] => self.pos += 4,
+                [b']', b']', ..] => {
+                    self.pos += 2;
                     return Some(());
                 }
                 _ => return None,
@@ -451,6 +519,84 @@ mod tests {
             proptest::prop_assert_eq!(found(bytes), first);
             bytes[at] = special;
             proptest::prop_assert_eq!(found(bytes), first.min(at));
+        }
+    }
+
+    /// The reference for [`Scanner::decimal_body`]: find the string's end, then convert.
+    fn decimal_by_string(text: &[u8], decimals: u8) -> Option<(i64, usize)> {
+        let mut sc = Scanner { buf: text, pos: 0 };
+        let body = sc.string_body()?;
+        Some((parse_scaled(body, decimals).ok()?, sc.pos))
+    }
+
+    fn decimal_in_one_pass(text: &[u8], decimals: u8) -> Option<(i64, usize)> {
+        let mut sc = Scanner { buf: text, pos: 0 };
+        let v = sc.decimal_body(decimals)?;
+        Some((v, sc.pos))
+    }
+
+    #[test]
+    fn decimals_in_one_pass() {
+        let one = |text: &[u8], d| {
+            let mut sc = Scanner { buf: text, pos: 0 };
+            sc.quoted_decimal(d).map(|v| (v, sc.pos))
+        };
+        assert_eq!(one(br#"61837.63000000","#, 2), Some((6_183_763, 15)));
+        assert_eq!(one(br#"0.00100000"]"#, 5), Some((100, 11)));
+        assert_eq!(one(br#"61800.20""#, 1), Some((618_002, 9)));
+        assert_eq!(one(br#"7""#, 3), Some((7_000, 2)));
+        assert_eq!(
+            one(br#"1234567.12345678""#, 8),
+            Some((123_456_712_345_678, 17))
+        );
+        // Shapes left to the general route, which still reads them (or rejects them).
+        for text in [
+            &br#"12345678.5""#[..],
+            br#"1.123456789""#,
+            br#"61837.63000001""#,
+            br#".5""#,
+            br#"5.""#,
+            br#"-1.5""#,
+            br#"1.5"#,
+            br#"1.5x""#,
+            br#"1e5""#,
+        ] {
+            assert_eq!(one(text, 2), None, "{:?}", text.escape_ascii().to_string());
+        }
+        assert_eq!(
+            decimal_in_one_pass(br#"12345678.5""#, 2),
+            Some((1_234_567_850, 11))
+        );
+        assert_eq!(
+            decimal_in_one_pass(br#"1.123456789""#, 9),
+            Some((1_123_456_789, 12))
+        );
+        assert_eq!(decimal_in_one_pass(br#"-1.5""#, 2), Some((-150, 5)));
+        assert_eq!(decimal_in_one_pass(br#"61837.63000001""#, 2), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decimals_in_one_pass_as_by_string(
+            text in "-?[0-9]{0,10}(\\.[0-9]{0,10})?[\"x.]?[\"\\],]{0,2}",
+            d in 0u8..=19,
+        ) {
+            proptest::prop_assert_eq!(
+                decimal_in_one_pass(text.as_bytes(), d),
+                decimal_by_string(text.as_bytes(), d)
+            );
+        }
+
+        #[test]
+        fn decimals_in_one_pass_on_any_bytes(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"0123456789.\"-e]x\\".to_vec()), 0..24),
+            d in 0u8..=12,
+        ) {
+            proptest::prop_assert_eq!(
+                decimal_in_one_pass(&bytes, d),
+                decimal_by_string(&bytes, d)
+            );
         }
     }
 
