@@ -312,6 +312,21 @@ fn spot_books_end_live_and_trade() {
             .get("tick_to_trade")
             .is_some_and(|h| h.count() > 0)
     );
+    // Every order, and every view, is counted once more under what it was decided on: a view
+    // per committed depth message and per ticker ahead of the book.
+    let count = |name: &str| report.latency.get(name).map_or(0, |h| h.count());
+    for (all, part) in [
+        ("tick_to_trade", "tick_to_trade.on_"),
+        ("strategy.t0_to_decision", "strategy.t0_to_decision.on_"),
+    ] {
+        let split: u64 = ["depth", "ticker", "other"]
+            .iter()
+            .map(|t| count(&format!("{part}{t}")))
+            .sum();
+        assert_eq!(split, count(all), "{all} split by trigger");
+    }
+    assert_eq!(count("strategy.t0_to_decision.on_depth"), 3_449);
+    assert_eq!(count("strategy.t0_to_decision.on_ticker"), 28_037);
 }
 
 #[test]

@@ -29,7 +29,7 @@ use pinion_book::{
 };
 use pinion_feed::{ConnId, EventKind, InstrumentId, Level, Side, TradePrint};
 
-use super::msg::{BookMsg, MarketMsg};
+use super::msg::{BookMsg, MarketMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use crate::latency::NamedHistogram;
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
@@ -166,8 +166,10 @@ impl BookCore {
             // stream batches 100 ms; tickers come as the best levels change): the strategy
             // sees it at once, on top of the book's deeper levels.
             if sync.on_ticker(ev) == TickerOutcome::Ahead {
-                self.out
-                    .queue(BookMsg::Book(sync.top_snapshot::<DEFAULT_SNAPSHOT_DEPTH>()));
+                self.out.queue(BookMsg::Book(
+                    sync.top_snapshot::<DEFAULT_SNAPSHOT_DEPTH>(),
+                    Trigger::Ticker,
+                ));
             }
             return;
         }
@@ -178,14 +180,18 @@ impl BookCore {
             // venue reset): the strategy must learn it now and pull its orders, not at the
             // next commit, which may be minutes away.
             self.counts.lost_sync += 1;
-            self.out
-                .queue(BookMsg::Book(sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>()));
+            self.out.queue(BookMsg::Book(
+                sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>(),
+                Trigger::Other,
+            ));
         }
         match outcome {
             SyncOutcome::Applied { committed: true } => {
                 self.counts.committed += 1;
-                self.out
-                    .queue(BookMsg::Book(sync.top_snapshot::<DEFAULT_SNAPSHOT_DEPTH>()));
+                self.out.queue(BookMsg::Book(
+                    sync.top_snapshot::<DEFAULT_SNAPSHOT_DEPTH>(),
+                    Trigger::Depth,
+                ));
             }
             SyncOutcome::Gap { .. } => self.counts.gaps += 1,
             _ => {}
@@ -203,8 +209,10 @@ impl BookCore {
                 if was_trusted {
                     // An unsynced view, so the strategy pulls its orders now.
                     self.counts.lost_sync += 1;
-                    self.out
-                        .queue(BookMsg::Book(sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>()));
+                    self.out.queue(BookMsg::Book(
+                        sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>(),
+                        Trigger::Other,
+                    ));
                 }
             }
         }

@@ -27,7 +27,7 @@ use crate::latency::NamedHistogram;
 use crate::progress::ProgressCounters;
 use crate::runtime::{Progress, Stage, StageReport, now_ns};
 
-/// Records read per poll at most.
+/// Records read per poll at most (`max` pacing).
 const READ_BATCH: usize = 32;
 
 /// Source errors in a row after which the stream is ended.
@@ -404,9 +404,12 @@ impl Stage for FeedStage {
             self.out.flush(now_ns());
             return Progress::Busy;
         }
-        // Several records per poll while they are due and the ring takes them: on a shared
-        // thread the other stages then work through batches, not one record per round.
-        for _ in 0..READ_BATCH {
+        // `max`: several records per poll while the ring takes them, so on a shared thread the
+        // other stages work through batches, not one record per round. Paced: one, so a feed
+        // that is catching up after a stall does not hold a released frame's events back from
+        // the book while it decodes the frames behind it (that wait counts in their latency).
+        let batch = if self.pacer.is_max() { READ_BATCH } else { 1 };
+        for _ in 0..batch {
             if self.stop.load(Ordering::Relaxed) {
                 self.counts.stopped_early = 1;
                 self.end();

@@ -6,7 +6,8 @@
 //! stage checked, and matches against the market views and trades the strategy forwards.
 //!
 //! Histograms: `tick_to_trade` (`t0` of the market data behind an order → the order handed to
-//! the venue), `gateway.service`, `hop.strategy_gateway`.
+//! the venue), the same split by what the order was decided on (`tick_to_trade.on_depth`,
+//! `.on_ticker`, `.on_other`; those with orders), `gateway.service`, `hop.strategy_gateway`.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use pinion_feed::{InstrumentId, Instruments};
 use pinion_gateway::{OrderVenue, SimLatency, SimVenue, SimVenueConfig};
 use pinion_strategy::{ExecReport, OrderAction};
 
-use super::msg::OrderMsg;
+use super::msg::{OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use super::strategy::trading_params;
 use crate::config::Settings;
@@ -24,6 +25,15 @@ use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
 
 /// Inputs handled per poll at most.
 const BATCH: usize = 64;
+
+/// The names of `tick_to_trade` by [`Trigger`], at the trigger's index.
+const BY_TRIGGER: [&str; 3] = {
+    let mut names = [""; 3];
+    names[Trigger::Depth as usize] = "tick_to_trade.on_depth";
+    names[Trigger::Ticker as usize] = "tick_to_trade.on_ticker";
+    names[Trigger::Other as usize] = "tick_to_trade.on_other";
+    names
+};
 
 #[derive(Debug, Default, Clone, Copy)]
 struct GatewayCounts {
@@ -53,6 +63,8 @@ struct GatewayCore {
     counts: GatewayCounts,
     ended: bool,
     tick_to_trade: NamedHistogram,
+    /// `tick_to_trade` again, by [`Trigger`] (in its order).
+    by_trigger: [NamedHistogram; 3],
     service: NamedHistogram,
     hop: NamedHistogram,
 }
@@ -111,6 +123,7 @@ impl GatewayStage {
                 counts: GatewayCounts::default(),
                 ended: false,
                 tick_to_trade: NamedHistogram::new("tick_to_trade"),
+                by_trigger: BY_TRIGGER.map(NamedHistogram::new),
                 service: NamedHistogram::new("gateway.service"),
                 hop: NamedHistogram::new("hop.strategy_gateway"),
             },
@@ -138,7 +151,7 @@ impl GatewayCore {
     #[inline]
     fn on_msg(&mut self, msg: &OrderMsg, now: u64) {
         match msg {
-            OrderMsg::Order(intent) => {
+            OrderMsg::Order(intent, trigger) => {
                 let Some(venue) = self.venue(intent.instrument) else {
                     self.counts.unknown_instrument += 1;
                     return;
@@ -146,6 +159,7 @@ impl GatewayCore {
                 let t_send = now_ns();
                 venue.submit(intent, t_send);
                 self.tick_to_trade.record_between(intent.t0, t_send);
+                self.by_trigger[*trigger as usize].record_between(intent.t0, t_send);
                 if intent.action == OrderAction::Cancel {
                     self.counts.cancels += 1;
                 } else {
@@ -263,6 +277,13 @@ impl Stage for GatewayStage {
                 NamedHistogram::new("hop.strategy_gateway"),
             ),
         ];
+        // By trigger, those that had orders.
+        for (h, name) in self.core.by_trigger.iter_mut().zip(BY_TRIGGER) {
+            if h.count() > 0 {
+                r.histograms
+                    .push(std::mem::replace(h, NamedHistogram::new(name)));
+            }
+        }
         r
     }
 }

@@ -25,12 +25,26 @@ pub enum MarketMsg {
     End,
 }
 
+/// What a view, or an order decided on it, comes from: tick-to-trade is reported for each, as
+/// the work between the frame and the decision differs by an order of magnitude (a book
+/// ticker is one level; a depth message is parsed and applied in full, up to a thousand
+/// levels, before its view exists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A committed depth message.
+    Depth,
+    /// A book ticker ahead of the book.
+    Ticker,
+    /// Anything else: a trade, an execution report, a book that lost sync.
+    Other,
+}
+
 /// Book → strategy.
 #[derive(Debug, Clone, Copy)]
 #[allow(clippy::large_enum_variant)] // Fixed-size ring slots are the point.
 pub enum BookMsg {
-    /// The top of one instrument's book after a committed message.
-    Book(BookSnapshot),
+    /// The top of one instrument's book, and what brought it about.
+    Book(BookSnapshot, Trigger),
     /// A trade print (all the strategy and the simulated venue use of a trade event).
     Trade(TradePrint),
     /// End of stream.
@@ -42,8 +56,8 @@ pub enum BookMsg {
 #[derive(Debug, Clone, Copy)]
 #[allow(clippy::large_enum_variant)] // Fixed-size ring slots are the point.
 pub enum OrderMsg {
-    /// An order request.
-    Order(OrderIntent),
+    /// An order request, and what it was decided on.
+    Order(OrderIntent, Trigger),
     /// The book view the strategy just saw.
     Book(BookView),
     /// A trade the strategy just saw.

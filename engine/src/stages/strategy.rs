@@ -9,7 +9,8 @@
 //!
 //! Histograms: `strategy.service` per input, `hop.book_strategy` and `hop.gateway_strategy`
 //! (ring hops), `strategy.t0_to_decision` (`t0` → the strategy's decision on that market
-//! state, for every view, whether or not it traded) and `strategy.t0_to_order_decision` (the
+//! state, for every view, whether or not it traded; also split by what brought the view about,
+//! `.on_depth`, `.on_ticker`, `.on_other`) and `strategy.t0_to_order_decision` (the
 //! same, for the views that led to an order or cancel: the part of tick-to-trade before the
 //! gateway).
 
@@ -21,7 +22,7 @@ use pinion_strategy::{
     RiskLimits, Strategy,
 };
 
-use super::msg::{BookMsg, OrderMsg};
+use super::msg::{BookMsg, OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use crate::config::Settings;
 use crate::latency::NamedHistogram;
@@ -33,6 +34,15 @@ const BATCH: usize = 64;
 /// Client order ids of instrument `i` start at `(i + 1) << ORDER_ID_SHIFT`, so ids from
 /// different instruments' strategies never collide at the venue.
 const ORDER_ID_SHIFT: u32 = 40;
+
+/// The names of `strategy.t0_to_decision` by [`Trigger`], at the trigger's index.
+const DECISION_BY_TRIGGER: [&str; 3] = {
+    let mut names = [""; 3];
+    names[Trigger::Depth as usize] = "strategy.t0_to_decision.on_depth";
+    names[Trigger::Ticker as usize] = "strategy.t0_to_decision.on_ticker";
+    names[Trigger::Other as usize] = "strategy.t0_to_decision.on_other";
+    names
+};
 
 /// The strategy and risk settings of `settings` in the units of `spec`.
 pub fn trading_params(
@@ -97,6 +107,8 @@ struct StrategyCore {
     ended: bool,
     service: NamedHistogram,
     decision: NamedHistogram,
+    /// `decision` again, by [`Trigger`] (at its index).
+    decision_by_trigger: [NamedHistogram; 3],
     decision_to_order: NamedHistogram,
     hop_book: NamedHistogram,
     hop_exec: NamedHistogram,
@@ -150,6 +162,7 @@ impl StrategyStage {
                 ended: false,
                 service: NamedHistogram::new("strategy.service"),
                 decision: NamedHistogram::new("strategy.t0_to_decision"),
+                decision_by_trigger: DECISION_BY_TRIGGER.map(NamedHistogram::new),
                 decision_to_order: NamedHistogram::new("strategy.t0_to_order_decision"),
                 hop_book: NamedHistogram::new("hop.book_strategy"),
                 hop_exec: NamedHistogram::new("hop.gateway_strategy"),
@@ -167,7 +180,7 @@ impl StrategyCore {
         let start = now_ns();
         self.hop_book.record_between(input.t_exit, start);
         match &input.msg {
-            BookMsg::Book(snap) => self.on_book(snap),
+            BookMsg::Book(snap, trigger) => self.on_book(snap, *trigger),
             BookMsg::Trade(ev) => self.on_trade(ev),
             BookMsg::End => {
                 self.out.queue(OrderMsg::End);
@@ -186,15 +199,15 @@ impl StrategyCore {
 
     /// Moves the intents the strategy just wrote into the outbox.
     #[inline]
-    fn send_intents(&mut self) {
+    fn send_intents(&mut self, trigger: Trigger) {
         for intent in self.intents.drain(..) {
             self.counts.intents += 1;
-            self.out.queue(OrderMsg::Order(intent));
+            self.out.queue(OrderMsg::Order(intent, trigger));
         }
     }
 
     #[inline]
-    fn on_book(&mut self, snap: &BookSnapshot) {
+    fn on_book(&mut self, snap: &BookSnapshot, trigger: Trigger) {
         let view = BookView::new(
             snap.instrument,
             snap.t0,
@@ -216,11 +229,12 @@ impl StrategyCore {
         if !self.intents.is_empty() {
             // Orders go first, and at once; the view for the venue's matching follows (the
             // simulated venue places an order decided on a view against that view).
-            self.send_intents();
+            self.send_intents(trigger);
             self.out.flush(decided);
             self.decision_to_order.record_between(view.t0, decided);
         }
         self.decision.record_between(view.t0, decided);
+        self.decision_by_trigger[trigger as usize].record_between(view.t0, decided);
         self.out.queue(OrderMsg::Book(view));
     }
 
@@ -234,7 +248,7 @@ impl StrategyCore {
         strategy.on_trade(ev, &mut self.intents);
         if !self.intents.is_empty() {
             // As for views: the orders first, and at once.
-            self.send_intents();
+            self.send_intents(Trigger::Other);
             self.out.flush(now_ns());
         }
         self.out.queue(OrderMsg::Trade(*ev));
@@ -245,7 +259,7 @@ impl StrategyCore {
         self.counts.exec_reports += 1;
         if let Some(Some(strategy)) = self.strategies.get_mut(usize::from(rep.instrument.0)) {
             strategy.on_exec(rep, &mut self.intents);
-            self.send_intents();
+            self.send_intents(Trigger::Other);
         }
     }
 }
@@ -346,6 +360,18 @@ impl Stage for StrategyStage {
                 NamedHistogram::new("hop.gateway_strategy"),
             ),
         ];
+        // By trigger, those that had views.
+        for (h, name) in self
+            .core
+            .decision_by_trigger
+            .iter_mut()
+            .zip(DECISION_BY_TRIGGER)
+        {
+            if h.count() > 0 {
+                r.histograms
+                    .push(std::mem::replace(h, NamedHistogram::new(name)));
+            }
+        }
         r
     }
 }
