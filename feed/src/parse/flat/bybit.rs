@@ -50,7 +50,7 @@ pub(in crate::parse) fn frame<F: FnMut(&MarketEvent)>(
             }
             sink.levels.clear();
             let mut payload = Payload::EMPTY;
-            sc.payload(&mut payload, Some((&mut *sink.levels, spec)))?;
+            sc.payload(&mut payload, spec, Some(&mut *sink.levels))?;
             data = Some(payload);
             continue;
         }

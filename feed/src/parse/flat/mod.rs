@@ -39,6 +39,7 @@
 //! feeds the scanner malformed variants (and random edits) to check that it falls back with the
 //! general path's answer.
 
+use crate::decimal::{Px, Qty, parse_scaled};
 use crate::event::{EventFlags, EventKind, Level, MarketEvent};
 use crate::instrument::InstrumentSpec;
 
@@ -105,6 +106,19 @@ enum Key {
 const KEYS: usize = 16;
 
 impl Key {
+    /// The scale of a string under this key, where it is a price or quantity in any of the
+    /// message types: `p`, `b`, `a` prices; `q`, `B`, `A` quantities. (`a` is also aggTrade's
+    /// id, but a number there, never a string; a depth update's `b` and `a` are level arrays,
+    /// read apart.)
+    #[inline]
+    fn decimals(self, spec: &InstrumentSpec) -> Option<u8> {
+        match self {
+            Self::P | Self::SmallB | Self::SmallA => Some(spec.price_decimals),
+            Self::Q | Self::BigB | Self::BigA => Some(spec.qty_decimals),
+            _ => None,
+        }
+    }
+
     /// The slot of a one-letter key, by its byte: one load instead of a chain of compares.
     const BY_LETTER: [Option<Self>; 256] = {
         let mut table = [None; 256];
@@ -177,15 +191,20 @@ impl<'a> Payload<'a> {
         }
     }
 
-    /// A price and a quantity from two string fields, at the instrument's scale.
+    /// A price and a quantity from two string fields, at the instrument's scale (the scanner
+    /// has converted the usual strings already).
     #[inline]
     fn level(&self, spec: &InstrumentSpec, px: Key, qty: Key) -> Option<Level> {
-        let (Scalar::Str(px), Scalar::Str(qty)) = (self.get(px), self.get(qty)) else {
-            return None;
+        let decimal = |v: Scalar<'_>, decimals: u8| match v {
+            Scalar::Dec(v) => Some(v),
+            Scalar::Str(s) => {
+                scaled::scaled(s, decimals).or_else(|| parse_scaled(s, decimals).ok())
+            }
+            _ => None,
         };
         Some(Level {
-            px: scaled::px(px, spec.price_decimals).ok()?,
-            qty: scaled::qty(qty, spec.qty_decimals).ok()?,
+            px: Px(decimal(self.get(px), spec.price_decimals)?),
+            qty: Qty(decimal(self.get(qty), spec.qty_decimals)?),
         })
     }
 }
@@ -222,9 +241,9 @@ pub(super) fn frame<F: FnMut(&MarketEvent)>(
     let mut payload = Payload::EMPTY;
     if kind == Stream::Depth {
         sink.levels.clear();
-        sc.payload(&mut payload, Some((&mut *sink.levels, spec)))?;
+        sc.payload(&mut payload, spec, Some(&mut *sink.levels))?;
     } else {
-        sc.payload(&mut payload, None)?;
+        sc.payload(&mut payload, spec, None)?;
     }
     sc.byte(b'}')?;
     if sc.pos != frame.len() {

@@ -32,6 +32,9 @@ pub(super) enum Scalar<'a> {
     Null,
     /// A depth update's level array, already parsed into the level buffer.
     Levels,
+    /// A decimal string under a price or quantity key, already converted at that key's scale
+    /// (see [`Key::decimals`]); a string the one-pass read does not take stays a `Str`.
+    Dec(i64),
 }
 
 /// The high bit of every byte of a string word that ends the plain run: `"`, `\`, a control
@@ -346,12 +349,15 @@ impl<'a> Scanner<'a> {
     }
 
     /// An object of scalar values, keeping the known keys in `out` (all absent on entry;
-    /// filled in place, as returning the slots by value costs a copy). With `depth`, the values
-    /// of `b` and then `a` must instead be level arrays, parsed into the buffer, bids first.
+    /// filled in place, as returning the slots by value costs a copy). A string under a price
+    /// or quantity key is converted at `spec`'s scale as it is read. With `levels` (a depth
+    /// update), the values of `b` and then `a` must instead be level arrays, parsed into the
+    /// buffer, bids first.
     pub(super) fn payload(
         &mut self,
         out: &mut Payload<'a>,
-        mut depth: Option<(&mut LevelBuf, &InstrumentSpec)>,
+        spec: &InstrumentSpec,
+        mut levels: Option<&mut LevelBuf>,
     ) -> Option<()> {
         self.byte(b'{')?;
         if self.byte(b'}').is_some() {
@@ -359,8 +365,8 @@ impl<'a> Scanner<'a> {
         }
         loop {
             let slot = self.key()?;
-            let value = match (&mut depth, slot) {
-                (Some((levels, spec)), Some(side @ (Key::SmallB | Key::SmallA))) => {
+            let value = match (&mut levels, slot) {
+                (Some(levels), Some(side @ (Key::SmallB | Key::SmallA))) => {
                     let bid = matches!(side, Key::SmallB);
                     // Asks after bids only, so the buffer holds bids first.
                     if !bid && out.get(Key::SmallB) != Scalar::Levels {
@@ -369,6 +375,16 @@ impl<'a> Scanner<'a> {
                     self.level_array(levels, spec, bid)?;
                     Scalar::Levels
                 }
+                (_, Some(key)) if self.peek() == Some(b'"') => match key.decimals(spec) {
+                    Some(decimals) => {
+                        self.pos += 1;
+                        match self.quoted_decimal(decimals) {
+                            Some(v) => Scalar::Dec(v),
+                            None => Scalar::Str(self.string_body()?),
+                        }
+                    }
+                    None => self.scalar()?,
+                },
                 _ => self.scalar()?,
             };
             if let Some(slot) = slot {
