@@ -8,11 +8,13 @@
 //! [`LatencyReport`] merges them by name afterwards and renders a table, JSON and `.hgrm` files.
 
 mod hgrm;
+mod recorder;
 mod report;
 
 use hdrhistogram::Histogram;
 
 pub use hgrm::write_percentiles;
+pub use recorder::Recorder;
 pub use report::{LatencyJson, LatencyReport, LatencySummary, format_ns};
 
 /// Lowest value distinguished from zero, in ns.

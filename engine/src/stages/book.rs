@@ -31,7 +31,7 @@ use pinion_feed::{ConnId, EventKind, InstrumentId, Level, Side, TradePrint};
 
 use super::msg::{BookMsg, MarketMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
-use crate::latency::NamedHistogram;
+use crate::latency::Recorder;
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
 
 /// Inputs handled per poll at most, so a thread shared with other stages keeps them moving.
@@ -86,8 +86,8 @@ struct BookCore {
     counts: BookCounts,
     ended: bool,
     finals: FinalBooks,
-    service: NamedHistogram,
-    hop: NamedHistogram,
+    service: Recorder,
+    hop: Recorder,
 }
 
 impl std::fmt::Debug for BookStage {
@@ -117,8 +117,8 @@ impl BookStage {
                 counts: BookCounts::default(),
                 ended: false,
                 finals,
-                service: NamedHistogram::new("book.service"),
-                hop: NamedHistogram::new("hop.feed_book"),
+                service: Recorder::new("book.service"),
+                hop: Recorder::new("hop.feed_book"),
             },
         }
     }
@@ -130,7 +130,6 @@ impl BookCore {
     #[inline]
     fn handle(&mut self, input: &Stamped<MarketMsg>) -> bool {
         let start = now_ns();
-        self.hop.record_between(input.t_exit, start);
         match &input.msg {
             MarketMsg::Event(ev) => self.on_event(ev),
             MarketMsg::Resync { conn, .. } => self.on_resync(*conn),
@@ -140,8 +139,11 @@ impl BookCore {
             }
         }
         let end = now_ns();
+        let more = self.out.flush(end) && !self.ended;
+        // Recorded once the output is on its way.
+        self.hop.record_between(input.t_exit, start);
         self.service.record_between(start, end);
-        self.out.flush(end) && !self.ended
+        more
     }
 
     #[inline]
@@ -151,7 +153,7 @@ impl BookCore {
             self.counts.trades += 1;
             // The decoder gives every trade its print; a trade without one carries nothing.
             if let Some(print) = TradePrint::from_event(ev) {
-                self.out.queue(BookMsg::Trade(print));
+                self.out.send(BookMsg::Trade(print), now_ns());
             }
             return;
         }
@@ -166,10 +168,13 @@ impl BookCore {
             // stream batches 100 ms; tickers come as the best levels change): the strategy
             // sees it at once, on top of the book's deeper levels.
             if sync.on_ticker(ev) == TickerOutcome::Ahead {
-                self.out.queue(BookMsg::Book(
-                    sync.top_snapshot::<DEFAULT_SNAPSHOT_DEPTH>(),
-                    Trigger::Ticker,
-                ));
+                self.out.send(
+                    BookMsg::Book(
+                        sync.top_snapshot::<DEFAULT_SNAPSHOT_DEPTH>(),
+                        Trigger::Ticker,
+                    ),
+                    now_ns(),
+                );
             }
             return;
         }
@@ -180,18 +185,21 @@ impl BookCore {
             // venue reset): the strategy must learn it now and pull its orders, not at the
             // next commit, which may be minutes away.
             self.counts.lost_sync += 1;
-            self.out.queue(BookMsg::Book(
-                sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>(),
-                Trigger::Other,
-            ));
+            self.out.send(
+                BookMsg::Book(sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>(), Trigger::Other),
+                now_ns(),
+            );
         }
         match outcome {
             SyncOutcome::Applied { committed: true } => {
                 self.counts.committed += 1;
-                self.out.queue(BookMsg::Book(
-                    sync.top_snapshot::<DEFAULT_SNAPSHOT_DEPTH>(),
-                    Trigger::Depth,
-                ));
+                self.out.send(
+                    BookMsg::Book(
+                        sync.top_snapshot::<DEFAULT_SNAPSHOT_DEPTH>(),
+                        Trigger::Depth,
+                    ),
+                    now_ns(),
+                );
             }
             SyncOutcome::Gap { .. } => self.counts.gaps += 1,
             _ => {}
@@ -209,10 +217,10 @@ impl BookCore {
                 if was_trusted {
                     // An unsynced view, so the strategy pulls its orders now.
                     self.counts.lost_sync += 1;
-                    self.out.queue(BookMsg::Book(
-                        sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>(),
-                        Trigger::Other,
-                    ));
+                    self.out.send(
+                        BookMsg::Book(sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>(), Trigger::Other),
+                        now_ns(),
+                    );
                 }
             }
         }
@@ -303,10 +311,7 @@ impl Stage for BookStage {
             ("sent", self.core.out.sent()),
             ("backpressure", self.core.out.backpressure()),
         ];
-        r.histograms = vec![
-            std::mem::replace(&mut self.core.service, NamedHistogram::new("book.service")),
-            std::mem::replace(&mut self.core.hop, NamedHistogram::new("hop.feed_book")),
-        ];
+        r.histograms = vec![self.core.service.take(), self.core.hop.take()];
         r
     }
 }

@@ -23,7 +23,7 @@ use pinion_feed::{ConnId, FrameSource, InstrumentId, Instruments, RawRecord, Rec
 use super::msg::MarketMsg;
 use super::outbox::Outbox;
 use super::pacing::Pacer;
-use crate::latency::NamedHistogram;
+use crate::latency::Recorder;
 use crate::progress::ProgressCounters;
 use crate::runtime::{Progress, Stage, StageReport, now_ns};
 
@@ -155,9 +155,24 @@ pub struct FeedStage {
     last_source_error: Option<String>,
     ended: bool,
     /// Per record: release (`t0`) to the last event entering the ring.
-    service: NamedHistogram,
+    service: Recorder,
     /// Paced: how late a frame was released against its schedule.
-    lateness: NamedHistogram,
+    lateness: Recorder,
+    /// The last handled record's histogram values, recorded at the start of the next poll:
+    /// its events are in the ring, and the book stage, which may share the thread, should
+    /// have them before the bookkeeping is done.
+    unrecorded: Option<Unrecorded>,
+}
+
+/// See [`FeedStage::unrecorded`].
+#[derive(Debug, Clone, Copy)]
+struct Unrecorded {
+    /// Release time.
+    t0: u64,
+    /// When the last event was in the ring.
+    end: u64,
+    /// When the record was due (paced).
+    due: u64,
 }
 
 impl std::fmt::Debug for FeedStage {
@@ -215,8 +230,9 @@ impl FeedStage {
             counts: FeedCounts::default(),
             last_source_error: None,
             ended: false,
-            service: NamedHistogram::new("feed.service"),
-            lateness: NamedHistogram::new("feed.release_lateness"),
+            service: Recorder::new("feed.service"),
+            lateness: Recorder::new("feed.release_lateness"),
+            unrecorded: None,
         }
     }
 
@@ -270,10 +286,9 @@ impl FeedStage {
                 }
             }
             Read::Handled { t0, due } => {
-                self.service.record_between(t0, now_ns());
-                if !self.pacer.is_max() {
-                    self.lateness.record_between(due, t0);
-                }
+                let end = now_ns();
+                self.record_unrecorded();
+                self.unrecorded = Some(Unrecorded { t0, end, due });
                 self.progress.set_records(self.counts.records);
             }
             Read::Held { known } => {
@@ -289,12 +304,24 @@ impl FeedStage {
         }
     }
 
+    /// Records the values of the last record handled, left for later (see
+    /// [`FeedStage::unrecorded`]).
+    #[inline]
+    fn record_unrecorded(&mut self) {
+        if let Some(u) = self.unrecorded.take() {
+            self.service.record_between(u.t0, u.end);
+            if !self.pacer.is_max() {
+                self.lateness.record_between(u.due, u.t0);
+            }
+        }
+    }
+
     /// Decodes the held record, stamping `t0 = now`.
     fn release_held(&mut self, now: u64) {
         let Some(kind) = self.held.kind.take() else {
             return;
         };
-        self.lateness.record_between(self.held.due, now);
+        let due = self.held.due;
         let rec = RawRecord {
             t_recv: self.held.t_recv,
             conn: self.held.conn,
@@ -310,7 +337,9 @@ impl FeedStage {
             &rec,
             now,
         );
-        self.service.record_between(now, now_ns());
+        let end = now_ns();
+        self.record_unrecorded();
+        self.unrecorded = Some(Unrecorded { t0: now, end, due });
         self.progress.set_records(self.counts.records);
     }
 }
@@ -383,6 +412,7 @@ impl Stage for FeedStage {
     }
 
     fn poll(&mut self) -> Progress {
+        self.record_unrecorded();
         let now = now_ns();
         if !self.out.flush(now) {
             return Progress::Idle;
@@ -427,6 +457,7 @@ impl Stage for FeedStage {
     }
 
     fn finish(&mut self) -> StageReport {
+        self.record_unrecorded();
         let mut r = StageReport::new("feed");
         let c = self.counts;
         let stats = *self.decoder.stats();
@@ -445,15 +476,9 @@ impl Stage for FeedStage {
             ("sent", self.out.sent()),
             ("backpressure", self.out.backpressure()),
         ];
-        r.histograms = vec![std::mem::replace(
-            &mut self.service,
-            NamedHistogram::new("feed.service"),
-        )];
+        r.histograms = vec![self.service.take()];
         if !self.pacer.is_max() {
-            r.histograms.push(std::mem::replace(
-                &mut self.lateness,
-                NamedHistogram::new("feed.release_lateness"),
-            ));
+            r.histograms.push(self.lateness.take());
         }
         if let Some(e) = &self.last_source_error {
             // Once, at the end: the counters say how many, this says what the last one was.

@@ -19,7 +19,7 @@ use super::msg::{OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use super::strategy::trading_params;
 use crate::config::Settings;
-use crate::latency::NamedHistogram;
+use crate::latency::Recorder;
 use crate::progress::ProgressCounters;
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
 
@@ -62,11 +62,11 @@ struct GatewayCore {
     progress: Arc<ProgressCounters>,
     counts: GatewayCounts,
     ended: bool,
-    tick_to_trade: NamedHistogram,
+    tick_to_trade: Recorder,
     /// `tick_to_trade` again, by [`Trigger`] (in its order).
-    by_trigger: [NamedHistogram; 3],
-    service: NamedHistogram,
-    hop: NamedHistogram,
+    by_trigger: [Recorder; 3],
+    service: Recorder,
+    hop: Recorder,
 }
 
 impl std::fmt::Debug for GatewayStage {
@@ -122,10 +122,10 @@ impl GatewayStage {
                 progress,
                 counts: GatewayCounts::default(),
                 ended: false,
-                tick_to_trade: NamedHistogram::new("tick_to_trade"),
-                by_trigger: BY_TRIGGER.map(NamedHistogram::new),
-                service: NamedHistogram::new("gateway.service"),
-                hop: NamedHistogram::new("hop.strategy_gateway"),
+                tick_to_trade: Recorder::new("tick_to_trade"),
+                by_trigger: BY_TRIGGER.map(Recorder::new),
+                service: Recorder::new("gateway.service"),
+                hop: Recorder::new("hop.strategy_gateway"),
             },
         }
     }
@@ -136,8 +136,9 @@ impl GatewayCore {
     #[inline]
     fn handle(&mut self, input: &Stamped<OrderMsg>) {
         let start = now_ns();
-        self.hop.record_between(input.t_exit, start);
         self.on_msg(&input.msg, start);
+        // Recorded once an order is with the venue.
+        self.hop.record_between(input.t_exit, start);
         self.service.record_between(start, now_ns());
     }
 
@@ -264,24 +265,14 @@ impl Stage for GatewayStage {
             ("backpressure", self.core.out.backpressure()),
         ];
         r.histograms = vec![
-            std::mem::replace(
-                &mut self.core.tick_to_trade,
-                NamedHistogram::new("tick_to_trade"),
-            ),
-            std::mem::replace(
-                &mut self.core.service,
-                NamedHistogram::new("gateway.service"),
-            ),
-            std::mem::replace(
-                &mut self.core.hop,
-                NamedHistogram::new("hop.strategy_gateway"),
-            ),
+            self.core.tick_to_trade.take(),
+            self.core.service.take(),
+            self.core.hop.take(),
         ];
         // By trigger, those that had orders.
-        for (h, name) in self.core.by_trigger.iter_mut().zip(BY_TRIGGER) {
+        for h in &mut self.core.by_trigger {
             if h.count() > 0 {
-                r.histograms
-                    .push(std::mem::replace(h, NamedHistogram::new(name)));
+                r.histograms.push(h.take());
             }
         }
         r

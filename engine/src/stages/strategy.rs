@@ -25,7 +25,7 @@ use pinion_strategy::{
 use super::msg::{BookMsg, OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use crate::config::Settings;
-use crate::latency::NamedHistogram;
+use crate::latency::Recorder;
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
 
 /// Inputs handled per poll at most.
@@ -105,13 +105,27 @@ struct StrategyCore {
     intents: Intents,
     counts: StrategyCounts,
     ended: bool,
-    service: NamedHistogram,
-    decision: NamedHistogram,
+    service: Recorder,
+    decision: Recorder,
     /// `decision` again, by [`Trigger`] (at its index).
-    decision_by_trigger: [NamedHistogram; 3],
-    decision_to_order: NamedHistogram,
-    hop_book: NamedHistogram,
-    hop_exec: NamedHistogram,
+    decision_by_trigger: [Recorder; 3],
+    decision_to_order: Recorder,
+    hop_book: Recorder,
+    hop_exec: Recorder,
+    /// The histogram values of the last input, if it led to orders: recorded on the next poll,
+    /// so the gateway, which may share the thread, gets the orders first.
+    unrecorded: Option<Unrecorded>,
+    /// `t0`, decision time and trigger of the view being handled, if it led to orders.
+    order_decision: Option<(u64, u64, Trigger)>,
+}
+
+/// See [`StrategyCore::unrecorded`].
+#[derive(Debug, Clone, Copy)]
+struct Unrecorded {
+    t_exit: u64,
+    start: u64,
+    end: u64,
+    decision: Option<(u64, u64, Trigger)>,
 }
 
 impl std::fmt::Debug for StrategyStage {
@@ -160,12 +174,14 @@ impl StrategyStage {
                 intents: Intents::new(),
                 counts: StrategyCounts::default(),
                 ended: false,
-                service: NamedHistogram::new("strategy.service"),
-                decision: NamedHistogram::new("strategy.t0_to_decision"),
-                decision_by_trigger: DECISION_BY_TRIGGER.map(NamedHistogram::new),
-                decision_to_order: NamedHistogram::new("strategy.t0_to_order_decision"),
-                hop_book: NamedHistogram::new("hop.book_strategy"),
-                hop_exec: NamedHistogram::new("hop.gateway_strategy"),
+                service: Recorder::new("strategy.service"),
+                decision: Recorder::new("strategy.t0_to_decision"),
+                decision_by_trigger: DECISION_BY_TRIGGER.map(Recorder::new),
+                decision_to_order: Recorder::new("strategy.t0_to_order_decision"),
+                hop_book: Recorder::new("hop.book_strategy"),
+                hop_exec: Recorder::new("hop.gateway_strategy"),
+                unrecorded: None,
+                order_decision: None,
             },
         }
     }
@@ -178,7 +194,6 @@ impl StrategyCore {
     fn handle(&mut self, input: &Stamped<BookMsg>) -> bool {
         let intents_before = self.counts.intents;
         let start = now_ns();
-        self.hop_book.record_between(input.t_exit, start);
         match &input.msg {
             BookMsg::Book(snap, trigger) => self.on_book(snap, *trigger),
             BookMsg::Trade(ev) => self.on_trade(ev),
@@ -188,13 +203,36 @@ impl StrategyCore {
             }
         }
         let end = now_ns();
-        self.service.record_between(start, end);
         if self.counts.intents != intents_before {
             // The orders are in the ring already; hand the thread to the gateway now. The
-            // view queued after them goes out on the next poll.
+            // view queued after them, and this input's histogram values, wait for the next
+            // poll.
+            self.unrecorded = Some(Unrecorded {
+                t_exit: input.t_exit,
+                start,
+                end,
+                decision: self.order_decision.take(),
+            });
             return false;
         }
+        self.hop_book.record_between(input.t_exit, start);
+        self.service.record_between(start, end);
         self.out.flush(end) && !self.ended
+    }
+
+    /// Records the values an input that led to orders left for later.
+    #[inline]
+    fn record_unrecorded(&mut self) {
+        let Some(u) = self.unrecorded.take() else {
+            return;
+        };
+        self.hop_book.record_between(u.t_exit, u.start);
+        self.service.record_between(u.start, u.end);
+        if let Some((t0, decided, trigger)) = u.decision {
+            self.decision_to_order.record_between(t0, decided);
+            self.decision.record_between(t0, decided);
+            self.decision_by_trigger[trigger as usize].record_between(t0, decided);
+        }
     }
 
     /// Moves the intents the strategy just wrote into the outbox.
@@ -226,16 +264,19 @@ impl StrategyCore {
         };
         strategy.on_book(&view, &mut self.intents);
         let decided = now_ns();
-        if !self.intents.is_empty() {
+        if self.intents.is_empty() {
+            self.out.send(OrderMsg::Book(view), decided);
+            self.decision.record_between(view.t0, decided);
+            self.decision_by_trigger[trigger as usize].record_between(view.t0, decided);
+        } else {
             // Orders go first, and at once; the view for the venue's matching follows (the
-            // simulated venue places an order decided on a view against that view).
+            // simulated venue places an order decided on a view against that view), and the
+            // decision's histogram values are recorded after the gateway has the orders.
             self.send_intents(trigger);
             self.out.flush(decided);
-            self.decision_to_order.record_between(view.t0, decided);
+            self.order_decision = Some((view.t0, decided, trigger));
+            self.out.queue(OrderMsg::Book(view));
         }
-        self.decision.record_between(view.t0, decided);
-        self.decision_by_trigger[trigger as usize].record_between(view.t0, decided);
-        self.out.queue(OrderMsg::Book(view));
     }
 
     #[inline]
@@ -246,12 +287,14 @@ impl StrategyCore {
             return;
         };
         strategy.on_trade(ev, &mut self.intents);
-        if !self.intents.is_empty() {
+        if self.intents.is_empty() {
+            self.out.send(OrderMsg::Trade(*ev), now_ns());
+        } else {
             // As for views: the orders first, and at once.
             self.send_intents(Trigger::Other);
             self.out.flush(now_ns());
+            self.out.queue(OrderMsg::Trade(*ev));
         }
-        self.out.queue(OrderMsg::Trade(*ev));
     }
 
     #[inline]
@@ -271,6 +314,7 @@ impl Stage for StrategyStage {
 
     fn poll(&mut self) -> Progress {
         let core = &mut self.core;
+        core.record_unrecorded();
         if core.ended && core.out.flush(now_ns()) {
             return Progress::Done;
         }
@@ -305,6 +349,7 @@ impl Stage for StrategyStage {
     }
 
     fn finish(&mut self) -> StageReport {
+        self.core.record_unrecorded();
         let c = self.core.counts;
         let mut totals = pinion_strategy::ImbalanceStats::default();
         let mut position_fills = 0;
@@ -339,37 +384,16 @@ impl Stage for StrategyStage {
             ("backpressure", self.core.out.backpressure()),
         ];
         r.histograms = vec![
-            std::mem::replace(
-                &mut self.core.service,
-                NamedHistogram::new("strategy.service"),
-            ),
-            std::mem::replace(
-                &mut self.core.decision,
-                NamedHistogram::new("strategy.t0_to_decision"),
-            ),
-            std::mem::replace(
-                &mut self.core.decision_to_order,
-                NamedHistogram::new("strategy.t0_to_order_decision"),
-            ),
-            std::mem::replace(
-                &mut self.core.hop_book,
-                NamedHistogram::new("hop.book_strategy"),
-            ),
-            std::mem::replace(
-                &mut self.core.hop_exec,
-                NamedHistogram::new("hop.gateway_strategy"),
-            ),
+            self.core.service.take(),
+            self.core.decision.take(),
+            self.core.decision_to_order.take(),
+            self.core.hop_book.take(),
+            self.core.hop_exec.take(),
         ];
         // By trigger, those that had views.
-        for (h, name) in self
-            .core
-            .decision_by_trigger
-            .iter_mut()
-            .zip(DECISION_BY_TRIGGER)
-        {
+        for h in &mut self.core.decision_by_trigger {
             if h.count() > 0 {
-                r.histograms
-                    .push(std::mem::replace(h, NamedHistogram::new(name)));
+                r.histograms.push(h.take());
             }
         }
         r
