@@ -7,8 +7,9 @@
 //! request URL).
 //!
 //! Invariants: the whole file is one connection, [`ConnId`]`(0)`; records come out in file
-//! order; a record borrows one line buffer that is cleared and reused, so once it has grown to the
-//! longest line reading allocates nothing. A line that is not `<digits> {…}` is a
+//! order; a record borrows its line where it lies in the 64 KiB read buffer, or from a spill
+//! buffer of that size when the line straddles a refill (see [`super::Lines`]), so reading
+//! allocates nothing unless a line is longer than that. A line that is not `<digits> {…}` is a
 //! [`SourceError::Format`] naming its 1-based line number; input that ends inside the gzip stream
 //! is [`SourceError::Truncated`] at the line being read. After a bad line the reader may be called
 //! again: it goes on with the next line. After an error of the stream itself (truncation, corrupt
@@ -32,11 +33,8 @@ const SNAPSHOT_PREFIX: &[u8] = b"{\"lastUpdateId\"";
 /// Reads an hbt recording from any buffered reader of the decompressed text.
 #[derive(Debug)]
 pub struct HbtReader<R> {
-    input: R,
-    line: Vec<u8>,
+    lines: super::Lines<R>,
     line_no: u64,
-    /// The stream failed (truncated or corrupt): nothing more can be read.
-    failed: bool,
     connections: [ConnInfo; 1],
 }
 
@@ -74,11 +72,10 @@ impl<R: BufRead> HbtReader<R> {
     /// [`FrameSource::connections`].
     pub fn from_buf_read(input: R, venue: Option<Venue>, description: String) -> Self {
         Self {
-            input,
-            // Big enough for the usual frame; REST snapshots grow it once.
-            line: Vec::with_capacity(1 << 12),
+            // A line is copied only when it straddles a refill of the 64 KiB read buffer; a
+            // spill buffer as large holds any line up to that size without growing.
+            lines: super::Lines::new(input, 1 << 16),
             line_no: 0,
-            failed: false,
             connections: [ConnInfo {
                 id: ConnId(0),
                 venue,
@@ -91,13 +88,14 @@ impl<R: BufRead> HbtReader<R> {
     pub fn line_number(&self) -> u64 {
         self.line_no
     }
+}
 
-    fn format_error(&self, what: &str) -> SourceError {
-        SourceError::Format {
-            format: FORMAT,
-            position: self.line_no,
-            what: what.to_owned(),
-        }
+/// A [`SourceError::Format`] at line `line_no`.
+fn format_error(line_no: u64, what: &str) -> SourceError {
+    SourceError::Format {
+        format: FORMAT,
+        position: line_no,
+        what: what.to_owned(),
     }
 }
 
@@ -107,54 +105,66 @@ impl<R: BufRead> FrameSource for HbtReader<R> {
     }
 
     fn next_record(&mut self) -> Result<Option<RawRecord<'_>>, SourceError> {
+        // Past blank lines. (The line is taken again below: a borrow that may be returned
+        // cannot be held across the loop.)
         loop {
-            self.line.clear();
             self.line_no += 1;
-            let n = match super::read_line(&mut self.input, &mut self.line, &mut self.failed) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return Err(SourceError::Truncated {
+            let line_no = self.line_no;
+            let stream_error = |e: io::Error| {
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    SourceError::Truncated {
                         format: FORMAT,
-                        position: self.line_no,
-                    });
-                }
-                Err(e) => {
-                    return Err(self.format_error(&format!("cannot decompress: {e}")));
+                        position: line_no,
+                    }
+                } else {
+                    format_error(line_no, &format!("cannot decompress: {e}"))
                 }
             };
-            if n == 0 {
+            if !self.lines.advance().map_err(stream_error)? {
                 self.line_no -= 1;
                 return Ok(None);
             }
-            let text = super::trim_line_end(&self.line);
-            if text.is_empty() {
-                continue;
+            if !super::trim_line_end(self.lines.current().map_err(stream_error)?).is_empty() {
+                break;
             }
-            let Some(space) = text.iter().position(|&c| c == b' ') else {
-                return Err(self.format_error("no space between the time and the JSON"));
-            };
-            let Some(t_recv) = super::parse_u64(&text[..space]) else {
-                return Err(self.format_error("receive time is not a whole number of ns"));
-            };
-            let payload = &text[space + 1..];
-            if payload.first() != Some(&b'{') || payload.last() != Some(&b'}') {
-                return Err(self.format_error("payload is not a complete JSON object"));
-            }
-            let kind = if payload.starts_with(SNAPSHOT_PREFIX) {
-                RecordKind::RestSnapshot
-            } else {
-                RecordKind::Frame
-            };
-            // Re-borrow so the record's lifetime ties to `self.line` only.
-            let text = super::trim_line_end(&self.line);
-            return Ok(Some(RawRecord {
-                t_recv,
-                conn: ConnId(0),
-                kind,
-                meta: &[],
-                payload: &text[space + 1..],
-            }));
         }
+        let line_no = self.line_no;
+        let line = self
+            .lines
+            .current()
+            .map_err(|e| format_error(line_no, &format!("cannot decompress: {e}")))?;
+        let text = super::trim_line_end(line);
+        let Some(space) = text.iter().position(|&c| c == b' ') else {
+            return Err(format_error(
+                line_no,
+                "no space between the time and the JSON",
+            ));
+        };
+        let Some(t_recv) = super::parse_u64(&text[..space]) else {
+            return Err(format_error(
+                line_no,
+                "receive time is not a whole number of ns",
+            ));
+        };
+        let payload = &text[space + 1..];
+        if payload.first() != Some(&b'{') || payload.last() != Some(&b'}') {
+            return Err(format_error(
+                line_no,
+                "payload is not a complete JSON object",
+            ));
+        }
+        let kind = if payload.starts_with(SNAPSHOT_PREFIX) {
+            RecordKind::RestSnapshot
+        } else {
+            RecordKind::Frame
+        };
+        Ok(Some(RawRecord {
+            t_recv,
+            conn: ConnId(0),
+            kind,
+            meta: &[],
+            payload,
+        }))
     }
 }
 
