@@ -158,7 +158,7 @@ pub(super) fn scaled(s: &[u8], decimals: u8) -> Option<i64> {
 
 /// The value at `decimals` of a fraction's first eight digits, given one per byte as 0–9 (first
 /// digit in the lowest byte, missing digits 0); `None` if a digit past the scale is not zero.
-#[inline]
+#[inline(always)]
 pub(super) fn fraction_value(digits: u64, decimals: u8) -> Option<u64> {
     if decimals >= 8 {
         return Some(eight_digit_value(digits) * pow10(decimals - 8) as u64);

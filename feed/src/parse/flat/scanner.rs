@@ -82,7 +82,7 @@ impl<'a> Scanner<'a> {
 
     /// The eight bytes from `at` as a little-endian word; bytes past the end read as zero
     /// (a control character, and no digit, so neither a string nor a number runs into them).
-    #[inline]
+    #[inline(always)]
     fn word_at(&self, at: usize) -> u64 {
         if let Some(chunk) = self.buf.get(at..).and_then(|r| r.first_chunk::<8>()) {
             return u64::from_le_bytes(*chunk);
