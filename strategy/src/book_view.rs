@@ -117,17 +117,65 @@ impl BookView {
     #[inline]
     pub fn imbalance_permille(&self, n: usize) -> Option<i64> {
         let (b, a) = self.depth_qty(n);
-        let total = i128::from(b) + i128::from(a);
-        if total <= 0 {
-            return None;
-        }
-        Some(((i128::from(b) - i128::from(a)) * 1000 / total) as i64)
+        permille(b, a)
     }
+}
+
+/// `1000 × (b − a) / (b + a)`, truncated toward zero; `None` unless `b + a` is positive.
+///
+/// In 64-bit arithmetic whenever it cannot overflow, since a 128-bit division is a library call
+/// and this runs on every view the strategy sees; exactly the 128-bit result either way.
+#[inline]
+fn permille(b: i64, a: i64) -> Option<i64> {
+    let narrow = b
+        .checked_add(a)
+        .zip(b.checked_sub(a).and_then(|d| d.checked_mul(1000)));
+    if let Some((total, diff)) = narrow {
+        return (total > 0).then(|| diff / total);
+    }
+    let total = i128::from(b) + i128::from(a);
+    if total <= 0 {
+        return None;
+    }
+    Some(((i128::from(b) - i128::from(a)) * 1000 / total) as i64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The 128-bit definition.
+    fn permille_wide(b: i64, a: i64) -> Option<i64> {
+        let total = i128::from(b) + i128::from(a);
+        (total > 0).then(|| ((i128::from(b) - i128::from(a)) * 1000 / total) as i64)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn permille_is_the_wide_result(
+            b in proptest::prop_oneof![0i64..1_000_000_000, proptest::prelude::any::<i64>()],
+            a in proptest::prop_oneof![0i64..1_000_000_000, proptest::prelude::any::<i64>()],
+        ) {
+            proptest::prop_assert_eq!(permille(b, a), permille_wide(b, a));
+        }
+    }
+
+    #[test]
+    fn permille_at_the_edges() {
+        for (b, a) in [
+            (i64::MAX, 0),
+            (0, i64::MAX),
+            (i64::MAX, i64::MAX),
+            (i64::MAX / 1000, 1),
+            (i64::MIN, i64::MAX),
+            (3, -1),
+            (-5, 2),
+            (0, 0),
+            (1, 2),
+        ] {
+            assert_eq!(permille(b, a), permille_wide(b, a), "{b} {a}");
+        }
+    }
 
     fn lv(px: i64, qty: i64) -> Level {
         Level {
