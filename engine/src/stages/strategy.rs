@@ -235,12 +235,14 @@ impl StrategyCore {
         }
     }
 
-    /// Moves the intents the strategy just wrote into the outbox.
+    /// Sends the intents the strategy just wrote: straight into the ring when nothing waits in
+    /// the outbox ahead of them.
     #[inline]
     fn send_intents(&mut self, trigger: Trigger) {
+        let now = now_ns();
         for intent in self.intents.drain(..) {
             self.counts.intents += 1;
-            self.out.queue(OrderMsg::Order(intent, trigger));
+            self.out.send(OrderMsg::Order(intent, trigger), now);
         }
     }
 
