@@ -1,11 +1,12 @@
 //! Latency histograms: owned by the stages while they run, merged only for the report.
 //!
-//! Each stage creates its [`NamedHistogram`]s at start-up with fixed bounds
-//! ([`LOWEST_NS`] … [`HIGHEST_NS`], [`SIGNIFICANT_DIGITS`] significant digits) and auto-resize
-//! off, so [`NamedHistogram::record`] never allocates and never fails: a value past the top is
-//! clamped to it (a one-minute latency is already far outside anything the engine should see, and
-//! the report's max shows it). No histogram is shared between threads while the run is going;
-//! [`LatencyReport`] merges them by name afterwards and renders a table, JSON and `.hgrm` files.
+//! Each stage creates its [`Recorder`]s at start-up with fixed bounds ([`LOWEST_NS`] …
+//! [`HIGHEST_NS`], [`SIGNIFICANT_DIGITS`] significant digits), so recording never allocates and
+//! never fails: a value past the top is clamped to it (a one-minute latency is already far
+//! outside anything the engine should see, and the report's max shows it). At the end each
+//! recorder becomes a [`NamedHistogram`], an `hdrhistogram` with the same bounds. No histogram is
+//! shared between threads while the run is going; [`LatencyReport`] merges them by name
+//! afterwards and renders a table, JSON and `.hgrm` files.
 
 mod hgrm;
 mod recorder;
