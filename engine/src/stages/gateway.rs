@@ -26,15 +26,6 @@ use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
 /// Inputs handled per poll at most.
 const BATCH: usize = 64;
 
-/// The names of `tick_to_trade` by [`Trigger`], at the trigger's index.
-const BY_TRIGGER: [&str; 3] = {
-    let mut names = [""; 3];
-    names[Trigger::Depth as usize] = "tick_to_trade.on_depth";
-    names[Trigger::Ticker as usize] = "tick_to_trade.on_ticker";
-    names[Trigger::Other as usize] = "tick_to_trade.on_other";
-    names
-};
-
 #[derive(Debug, Default, Clone, Copy)]
 struct GatewayCounts {
     orders: u64,
@@ -123,7 +114,7 @@ impl GatewayStage {
                 counts: GatewayCounts::default(),
                 ended: false,
                 tick_to_trade: Recorder::new("tick_to_trade"),
-                by_trigger: BY_TRIGGER.map(Recorder::new),
+                by_trigger: Trigger::recorders("tick_to_trade"),
                 service: Recorder::new("gateway.service"),
                 hop: Recorder::new("hop.strategy_gateway"),
             },
@@ -269,12 +260,7 @@ impl Stage for GatewayStage {
             self.core.service.take(),
             self.core.hop.take(),
         ];
-        // By trigger, those that had orders.
-        for h in &mut self.core.by_trigger {
-            if h.count() > 0 {
-                r.histograms.push(h.take());
-            }
-        }
+        Trigger::take_used(&mut self.core.by_trigger, &mut r.histograms);
         r
     }
 }

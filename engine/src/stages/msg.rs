@@ -8,6 +8,8 @@ use pinion_book::BookSnapshot;
 use pinion_feed::{ConnId, MarketEvent, TradePrint};
 use pinion_strategy::{BookView, ExecReport, OrderIntent};
 
+use crate::latency::{NamedHistogram, Recorder};
+
 /// Feed → book.
 #[derive(Debug, Clone, Copy)]
 #[allow(clippy::large_enum_variant)] // The event is the payload; boxing it would allocate.
@@ -37,6 +39,33 @@ pub enum Trigger {
     Ticker,
     /// Anything else: a trade, an execution report, a book that lost sync.
     Other,
+}
+
+impl Trigger {
+    /// Every trigger, each at its index (`trigger as usize`).
+    pub const ALL: [Trigger; 3] = [Trigger::Depth, Trigger::Ticker, Trigger::Other];
+
+    /// One recorder per trigger, at its index, named `<base>.on_<trigger>`.
+    pub fn recorders(base: &str) -> [Recorder; 3] {
+        Self::ALL.map(|t| {
+            let on = match t {
+                Trigger::Depth => "on_depth",
+                Trigger::Ticker => "on_ticker",
+                Trigger::Other => "on_other",
+            };
+            Recorder::new(format!("{base}.{on}"))
+        })
+    }
+
+    /// The histograms of `recorders` that recorded anything, for a stage's report.
+    pub fn take_used(recorders: &mut [Recorder; 3], into: &mut Vec<NamedHistogram>) {
+        into.extend(
+            recorders
+                .iter_mut()
+                .filter(|r| r.count() > 0)
+                .map(Recorder::take),
+        );
+    }
 }
 
 /// Book → strategy.

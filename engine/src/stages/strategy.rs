@@ -35,15 +35,6 @@ const BATCH: usize = 64;
 /// different instruments' strategies never collide at the venue.
 const ORDER_ID_SHIFT: u32 = 40;
 
-/// The names of `strategy.t0_to_decision` by [`Trigger`], at the trigger's index.
-const DECISION_BY_TRIGGER: [&str; 3] = {
-    let mut names = [""; 3];
-    names[Trigger::Depth as usize] = "strategy.t0_to_decision.on_depth";
-    names[Trigger::Ticker as usize] = "strategy.t0_to_decision.on_ticker";
-    names[Trigger::Other as usize] = "strategy.t0_to_decision.on_other";
-    names
-};
-
 /// The strategy and risk settings of `settings` in the units of `spec`.
 pub fn trading_params(
     settings: &Settings,
@@ -176,7 +167,7 @@ impl StrategyStage {
                 ended: false,
                 service: Recorder::new("strategy.service"),
                 decision: Recorder::new("strategy.t0_to_decision"),
-                decision_by_trigger: DECISION_BY_TRIGGER.map(Recorder::new),
+                decision_by_trigger: Trigger::recorders("strategy.t0_to_decision"),
                 decision_to_order: Recorder::new("strategy.t0_to_order_decision"),
                 hop_book: Recorder::new("hop.book_strategy"),
                 hop_exec: Recorder::new("hop.gateway_strategy"),
@@ -392,12 +383,7 @@ impl Stage for StrategyStage {
             self.core.hop_book.take(),
             self.core.hop_exec.take(),
         ];
-        // By trigger, those that had views.
-        for h in &mut self.core.decision_by_trigger {
-            if h.count() > 0 {
-                r.histograms.push(h.take());
-            }
-        }
+        Trigger::take_used(&mut self.core.decision_by_trigger, &mut r.histograms);
         r
     }
 }
