@@ -106,8 +106,6 @@ struct StrategyCore {
     /// The histogram values of the last input, if it led to orders: recorded on the next poll,
     /// so the gateway, which may share the thread, gets the orders first.
     unrecorded: Option<Unrecorded>,
-    /// `t0`, decision time and trigger of the view being handled, if it led to orders.
-    order_decision: Option<(u64, u64, Trigger)>,
 }
 
 /// See [`StrategyCore::unrecorded`].
@@ -172,7 +170,6 @@ impl StrategyStage {
                 hop_book: Recorder::new("hop.book_strategy"),
                 hop_exec: Recorder::new("hop.gateway_strategy"),
                 unrecorded: None,
-                order_decision: None,
             },
         }
     }
@@ -185,14 +182,18 @@ impl StrategyCore {
     fn handle(&mut self, input: &Stamped<BookMsg>) -> bool {
         let intents_before = self.counts.intents;
         let start = now_ns();
-        match &input.msg {
+        let decision = match &input.msg {
             BookMsg::Book(snap, trigger) => self.on_book(snap, *trigger),
-            BookMsg::Trade(ev) => self.on_trade(ev),
+            BookMsg::Trade(ev) => {
+                self.on_trade(ev);
+                None
+            }
             BookMsg::End => {
                 self.out.queue(OrderMsg::End);
                 self.ended = true;
+                None
             }
-        }
+        };
         let end = now_ns();
         if self.counts.intents != intents_before {
             // The orders are in the ring already; hand the thread to the gateway now. The
@@ -202,7 +203,7 @@ impl StrategyCore {
                 t_exit: input.t_exit,
                 start,
                 end,
-                decision: self.order_decision.take(),
+                decision,
             });
             return false;
         }
@@ -237,8 +238,10 @@ impl StrategyCore {
         }
     }
 
+    /// Runs the strategy on a view. Returns the view's `t0`, decision time and trigger when it
+    /// led to orders: those values are recorded after the gateway has the orders.
     #[inline]
-    fn on_book(&mut self, snap: &BookSnapshot, trigger: Trigger) {
+    fn on_book(&mut self, snap: &BookSnapshot, trigger: Trigger) -> Option<(u64, u64, Trigger)> {
         let view = BookView::new(
             snap.instrument,
             snap.t0,
@@ -253,7 +256,7 @@ impl StrategyCore {
         }
         let Some(Some(strategy)) = self.strategies.get_mut(usize::from(view.instrument.0)) else {
             self.counts.untraded_inputs += 1;
-            return;
+            return None;
         };
         strategy.on_book(&view, &mut self.intents);
         let decided = now_ns();
@@ -261,15 +264,14 @@ impl StrategyCore {
             self.out.send(OrderMsg::Book(view), decided);
             self.decision.record_between(view.t0, decided);
             self.decision_by_trigger[trigger as usize].record_between(view.t0, decided);
-        } else {
-            // Orders go first, and at once; the view for the venue's matching follows (the
-            // simulated venue places an order decided on a view against that view), and the
-            // decision's histogram values are recorded after the gateway has the orders.
-            self.send_intents(trigger);
-            self.out.flush(decided);
-            self.order_decision = Some((view.t0, decided, trigger));
-            self.out.queue(OrderMsg::Book(view));
+            return None;
         }
+        // Orders go first, and at once; the view for the venue's matching follows (the
+        // simulated venue places an order decided on a view against that view).
+        self.send_intents(trigger);
+        self.out.flush(decided);
+        self.out.queue(OrderMsg::Book(view));
+        Some((view.t0, decided, trigger))
     }
 
     #[inline]

@@ -16,7 +16,7 @@
 //! [`Px::parse`]/[`Qty::parse`], which give the value or the proper [`DecimalError`]. Unit and
 //! property tests compare the two on accepted and rejected strings.
 
-use crate::decimal::{DecimalError, Px, Qty, pow10};
+use crate::decimal::{DecimalError, Px, Qty, parse_scaled, pow10};
 
 /// The word whose every byte is `b`.
 pub(super) const fn splat(b: u8) -> u64 {
@@ -187,22 +187,25 @@ fn long_fraction(int: u64, frac: &[u8], d: usize) -> Option<i64> {
     Some((acc * pow10((d - used) as u8) as u64) as i64)
 }
 
-/// A price at `decimals`: the fast path, else [`Px::parse`] for the value or the error.
+/// `s` at `decimals`: the fast path, else [`parse_scaled`] for the value or the error.
 #[inline]
-pub(super) fn px(s: &[u8], decimals: u8) -> Result<Px, DecimalError> {
+pub(super) fn value(s: &[u8], decimals: u8) -> Result<i64, DecimalError> {
     match scaled(s, decimals) {
-        Some(v) => Ok(Px(v)),
-        None => Px::parse(s, decimals),
+        Some(v) => Ok(v),
+        None => parse_scaled(s, decimals),
     }
 }
 
-/// A quantity at `decimals`: the fast path, else [`Qty::parse`] for the value or the error.
+/// A price at `decimals` (see [`value`]).
+#[inline]
+pub(super) fn px(s: &[u8], decimals: u8) -> Result<Px, DecimalError> {
+    value(s, decimals).map(Px)
+}
+
+/// A quantity at `decimals` (see [`value`]).
 #[inline]
 pub(super) fn qty(s: &[u8], decimals: u8) -> Result<Qty, DecimalError> {
-    match scaled(s, decimals) {
-        Some(v) => Ok(Qty(v)),
-        None => Qty::parse(s, decimals),
-    }
+    value(s, decimals).map(Qty)
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@
 //! feeds the scanner malformed variants (and random edits) to check that it falls back with the
 //! general path's answer.
 
-use crate::decimal::{Px, Qty, parse_scaled};
+use crate::decimal::{Px, Qty};
 use crate::event::{EventFlags, EventKind, Level, MarketEvent};
 use crate::instrument::InstrumentSpec;
 
@@ -197,9 +197,7 @@ impl<'a> Payload<'a> {
     fn level(&self, spec: &InstrumentSpec, px: Key, qty: Key) -> Option<Level> {
         let decimal = |v: Scalar<'_>, decimals: u8| match v {
             Scalar::Dec(v) => Some(v),
-            Scalar::Str(s) => {
-                scaled::scaled(s, decimals).or_else(|| parse_scaled(s, decimals).ok())
-            }
+            Scalar::Str(s) => scaled::value(s, decimals).ok(),
             _ => None,
         };
         Some(Level {

@@ -7,7 +7,7 @@
 //! is itself flagged), so `trailing_zeros / 8` finds that byte. Unit and property tests pin each
 //! one to its byte-by-byte definition.
 
-use crate::decimal::{Px, Qty, parse_scaled, pow10};
+use crate::decimal::{Px, Qty, pow10};
 use crate::event::Level;
 use crate::instrument::InstrumentSpec;
 
@@ -309,7 +309,7 @@ impl<'a> Scanner<'a> {
             return Some(v);
         }
         let body = self.string_body()?;
-        scaled::scaled(body, decimals).or_else(|| parse_scaled(body, decimals).ok())
+        scaled::value(body, decimals).ok()
     }
 
     /// A depth side, `[["price","qty"],…]`, appended to `levels`.
@@ -409,6 +409,7 @@ impl<'a> Scanner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decimal::parse_scaled;
 
     fn scalar(text: &[u8]) -> Option<Scalar<'_>> {
         let mut sc = Scanner { buf: text, pos: 0 };
