@@ -186,7 +186,8 @@ impl<'a> Payload<'a> {
     #[inline]
     fn bool(&self, key: Key) -> Option<bool> {
         match self.get(key) {
-            Scalar::Bool(b) => Some(b),
+            Scalar::True => Some(true),
+            Scalar::False => Some(false),
             _ => None,
         }
     }
