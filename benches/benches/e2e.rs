@@ -6,7 +6,9 @@
 //!   and decoder alone in one loop on the same file: the ceiling the pipeline can approach.
 //! - Latency: `paced` replay at a fixed rate with placement `2`; tick-to-trade (`t0` → order
 //!   handed to the venue), for all orders and split by what each was decided on (a book
-//!   ticker, or a depth message parsed and applied in full), median of several runs.
+//!   ticker, or a depth message parsed and applied in full), median of several runs. Its in-run
+//!   baseline is the host's own stalls on the same cores (`pinion jitter`): the wait of an event
+//!   arriving at a random moment, which no code on that host can go below.
 //!
 //! Figures depend on the machine state printed first (cores, load, governor): on a shared or
 //! loaded host they are upper bounds for latency and lower bounds for throughput. Run with
@@ -16,11 +18,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::latency::format_ns;
 use pinion_engine::replay::{self, Console, ReplayReport};
+use pinion_engine::runtime::jitter;
+use pinion_engine::runtime::placement::allowed_cores;
 use pinion_feed::parse::Decoder;
 
 /// Runs per throughput figure (the median is reported).
@@ -30,6 +34,8 @@ const PACED_RATE: u64 = 20_000;
 /// Runs per latency figure (the median of each percentile is reported): a run has only a few
 /// hundred orders, so its p99 is its second or third worst and one stalled moment moves it.
 const LATENCY_RUNS: usize = 3;
+/// Seconds of the host-stall baseline.
+const JITTER_SECS: u64 = 4;
 
 fn settings(path: &Path, overrides: &[(&str, &str)]) -> Settings {
     let mut o = Overrides::default();
@@ -255,6 +261,28 @@ fn main() {
             }
         }
     }
+    // The same cores with nothing but a clock-reading thread on each: the waits any thread
+    // there sees from the host alone, the floor under the percentiles above.
+    let allowed = allowed_cores();
+    let cores: Vec<usize> = allowed.iter().copied().take(2).collect();
+    println!();
+    println!(
+        "baseline in the same run: the host's own stalls, one clock-reading thread per core ({}), \
+         all at once, {JITTER_SECS} s; \"wait\" = how long an event arriving at a random moment \
+         waits for the thread to run",
+        cores
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let reports = jitter::measure(
+        &cores,
+        &allowed,
+        Duration::from_secs(JITTER_SECS),
+        jitter::DEFAULT_MIN_GAP_NS,
+    );
+    print!("{}", jitter::table(&reports));
     println!();
     println!("histograms: {}", hgrm.display());
     let _ = std::fs::remove_dir_all(&pnr_dir);

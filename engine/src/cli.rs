@@ -54,6 +54,27 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Check a config (every problem at once, with file and key), or print the embedded one.
     Config(ConfigArgs),
+    /// Measure the host's own stalls: one thread per core only reads the clock, and every gap
+    /// between two reads is time a pipeline thread on that core would lose.
+    ///
+    /// Prints, per core, the gaps of 10 µs and 100 µs or more, the share of time lost to them,
+    /// and the wait of an event arriving at a random moment (p99, p99.9, and the chance of
+    /// waiting 2 µs or 10 µs): the floor under any latency percentile measured on this host.
+    Jitter(JitterArgs),
+}
+
+/// `pinion jitter`.
+#[derive(Debug, Args)]
+pub struct JitterArgs {
+    /// Cores to measure, comma-separated, all at once. Default: every core the process may use.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub cores: Option<Vec<usize>>,
+    /// How long to measure, in seconds.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub seconds: f64,
+    /// Shortest gap counted as a stall, in ns.
+    #[arg(long, default_value_t = crate::runtime::jitter::DEFAULT_MIN_GAP_NS, value_name = "NS")]
+    pub min_gap_ns: u64,
 }
 
 /// Where the config comes from and the generic overrides.

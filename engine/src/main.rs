@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use pinion_engine::cli::{Cli, Command, ConfigArgs, ConfigSource};
+use pinion_engine::cli::{Cli, Command, ConfigArgs, ConfigSource, JitterArgs};
 use pinion_engine::config::{Config, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::replay::{self, Console};
 
@@ -41,7 +41,48 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             convert(&settings, &args.input, &args.output)
         }
         Command::Config(args) => config(&args),
+        Command::Jitter(args) => jitter(&args),
     }
+}
+
+fn jitter(args: &JitterArgs) -> anyhow::Result<ExitCode> {
+    use pinion_engine::runtime::jitter;
+    use pinion_engine::runtime::placement::allowed_cores;
+
+    if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 3600.0) {
+        anyhow::bail!(
+            "--seconds must be above 0 and at most 3600, not {}",
+            args.seconds
+        );
+    }
+    let allowed = allowed_cores();
+    let cores = args.cores.clone().unwrap_or_else(|| allowed.clone());
+    if cores.is_empty() {
+        anyhow::bail!("no cores to measure");
+    }
+    pinion_engine::runtime::clock::start();
+    println!(
+        "jitter: {} thread(s) reading the clock ({}) for {:.1} s; gaps of {} ns or more are stalls",
+        cores.len(),
+        pinion_engine::runtime::clock::source_name(),
+        args.seconds,
+        args.min_gap_ns
+    );
+    let reports = jitter::measure(
+        &cores,
+        &allowed,
+        std::time::Duration::from_secs_f64(args.seconds),
+        args.min_gap_ns,
+    );
+    print!("{}", jitter::table(&reports));
+    let pin_failed = reports
+        .iter()
+        .any(|r| !matches!(r.pin, pinion_engine::runtime::placement::PinOutcome::Pinned));
+    Ok(if pin_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Reads the config named on the command line (or the embedded one), applies the overrides and

@@ -10,6 +10,7 @@
 //! - [`isolation`], [`realtime`]: what the host offers (isolated and tickless cores, memory
 //!   locking, `SCHED_FIFO`).
 //! - [`clock`]: the engine's monotonic nanosecond clock.
+//! - [`jitter`]: the host's own stalls, the floor under every latency figure taken on it.
 //!
 //! A stage that may share a thread with its consumer pushes with [`RingTx::try_push`] and holds a
 //! value back while the ring is full; the end-of-stream marker travels through the rings like any
@@ -67,6 +68,7 @@
 pub mod clock;
 mod context;
 pub mod isolation;
+pub mod jitter;
 pub mod placement;
 pub mod realtime;
 pub mod ring;
