@@ -6,9 +6,11 @@
 //!   and decoder alone in one loop on the same file: the ceiling the pipeline can approach.
 //! - Latency: `paced` replay at a fixed rate with placement `2`; tick-to-trade (`t0` → order
 //!   handed to the venue), for all orders and split by what each was decided on (a book
-//!   ticker, or a depth message parsed and applied in full), median of several runs. Its in-run
-//!   baseline is the host's own stalls on the same cores (`pinion jitter`): the wait of an event
-//!   arriving at a random moment, which no code on that host can go below.
+//!   ticker, or a depth message parsed and applied in full), median of several runs, with the two
+//!   threads pinned to the first two allowed cores. Its in-run baseline is the host's own stalls
+//!   on those cores (`pinion jitter`): the wait of an event arriving at a random moment. A view
+//!   reaches the strategy+gateway thread that way, so that core's wait is a floor under
+//!   tick-to-trade that no code on the host goes below.
 //!
 //! Figures depend on the machine state printed first (cores, load, governor): on a shared or
 //! loaded host they are upper bounds for latency and lower bounds for throughput. Run with
@@ -206,6 +208,18 @@ fn main() {
         "p99"
     );
     let hgrm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-hgrm");
+    // The latency runs pin their two threads to the first two allowed cores, where the host's
+    // stalls are measured afterwards.
+    let allowed = allowed_cores();
+    let cores: Vec<usize> = allowed.iter().copied().take(2).collect();
+    let pinned = format!(
+        "[{}]",
+        cores
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     for (name, path) in paths.iter().filter(|(n, _)| !n.ends_with("(as .pnr)")) {
         for wait in ["busy-spin", "spin-then-yield"] {
             let rate = PACED_RATE.to_string();
@@ -213,6 +227,7 @@ fn main() {
                 path,
                 &[
                     ("placement.mode", "2"),
+                    ("placement.cores", &pinned),
                     ("placement.wait", wait),
                     ("pacing.mode", "paced"),
                     ("pacing.rate", &rate),
@@ -261,28 +276,28 @@ fn main() {
             }
         }
     }
-    // The same cores with nothing but a clock-reading thread on each: the waits any thread
-    // there sees from the host alone, the floor under the percentiles above.
-    let allowed = allowed_cores();
-    let cores: Vec<usize> = allowed.iter().copied().take(2).collect();
+    // The same cores with nothing but a clock-reading thread on each: how long a thread there
+    // waits for the host alone. The strategy+gateway core's wait is a floor under the
+    // tick-to-trade above (each view arrives there at a random moment).
     println!();
-    println!(
-        "baseline in the same run: the host's own stalls, one clock-reading thread per core ({}), \
-         all at once, {JITTER_SECS} s; \"wait\" = how long an event arriving at a random moment \
-         waits for the thread to run",
-        cores
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    let reports = jitter::measure(
-        &cores,
-        &allowed,
-        Duration::from_secs(JITTER_SECS),
-        jitter::DEFAULT_MIN_GAP_NS,
-    );
-    print!("{}", jitter::table(&reports));
+    if cores.len() < 2 {
+        println!("baseline: fewer than two allowed cores ({cores:?}); host stalls not measured");
+    } else {
+        println!(
+            "baseline in the same run: the host's own stalls on the latency runs' cores (feed+book \
+             {}, strategy+gateway {}), one clock-reading thread per core, both at once, \
+             {JITTER_SECS} s; \"wait\" = how long an event arriving at a random moment waits for \
+             the thread to run",
+            cores[0], cores[1]
+        );
+        let reports = jitter::measure(
+            &cores,
+            &allowed,
+            Duration::from_secs(JITTER_SECS),
+            jitter::DEFAULT_MIN_GAP_NS,
+        );
+        print!("{}", jitter::table(&reports));
+    }
     println!();
     println!("histograms: {}", hgrm.display());
     let _ = std::fs::remove_dir_all(&pnr_dir);

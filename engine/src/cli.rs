@@ -59,20 +59,22 @@ pub enum Command {
     ///
     /// Prints, per core, the gaps of 10 µs and 100 µs or more, the share of time lost to them,
     /// and the wait of an event arriving at a random moment (p99, p99.9, and the chance of
-    /// waiting 2 µs or 10 µs): the floor under any latency percentile measured on this host.
+    /// waiting more than 2 µs or 10 µs). A thread handed an event by another thread waits like
+    /// that, so on the cores downstream of the feed it is a floor under tick-to-trade.
     Jitter(JitterArgs),
 }
 
 /// `pinion jitter`.
 #[derive(Debug, Args)]
 pub struct JitterArgs {
-    /// Cores to measure, comma-separated, all at once. Default: every core the process may use.
+    /// Cores to measure, comma-separated, each once, all at once. Default: every core the
+    /// process may use.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub cores: Option<Vec<usize>>,
-    /// How long to measure, in seconds.
+    /// How long to measure, in seconds (0.1 to 3600).
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub seconds: f64,
-    /// Shortest gap counted as a stall, in ns.
+    /// Shortest gap counted as a stall, in ns (1 to 2000).
     #[arg(long, default_value_t = crate::runtime::jitter::DEFAULT_MIN_GAP_NS, value_name = "NS")]
     pub min_gap_ns: u64,
 }

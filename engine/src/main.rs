@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -12,6 +13,8 @@ use clap::Parser as _;
 use pinion_engine::cli::{Cli, Command, ConfigArgs, ConfigSource, JitterArgs};
 use pinion_engine::config::{Config, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::replay::{self, Console};
+use pinion_engine::runtime::placement::{PinOutcome, allowed_cores};
+use pinion_engine::runtime::{clock, jitter};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -46,42 +49,52 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn jitter(args: &JitterArgs) -> anyhow::Result<ExitCode> {
-    use pinion_engine::runtime::jitter;
-    use pinion_engine::runtime::placement::allowed_cores;
-
-    if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 3600.0) {
+    if !(args.seconds.is_finite() && (0.1..=3600.0).contains(&args.seconds)) {
+        anyhow::bail!("--seconds must be from 0.1 to 3600, not {}", args.seconds);
+    }
+    if !(1..=jitter::MAX_MIN_GAP_NS).contains(&args.min_gap_ns) {
         anyhow::bail!(
-            "--seconds must be above 0 and at most 3600, not {}",
-            args.seconds
+            "--min-gap-ns must be from 1 to {} (the table starts at 2 µs), not {}",
+            jitter::MAX_MIN_GAP_NS,
+            args.min_gap_ns
         );
     }
     let allowed = allowed_cores();
     let cores = args.cores.clone().unwrap_or_else(|| allowed.clone());
     if cores.is_empty() {
-        anyhow::bail!("no cores to measure");
+        anyhow::bail!(
+            "no cores to measure: the allowed cores could not be read; name them with --cores"
+        );
     }
-    pinion_engine::runtime::clock::start();
+    // Two threads on one core would each report the other's time slices as host stalls.
+    let mut distinct = cores.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != cores.len() {
+        anyhow::bail!("--cores names a core twice: {cores:?}");
+    }
+    clock::start();
     println!(
         "jitter: {} thread(s) reading the clock ({}) for {:.1} s; gaps of {} ns or more are stalls",
         cores.len(),
-        pinion_engine::runtime::clock::source_name(),
+        clock::source_name(),
         args.seconds,
         args.min_gap_ns
     );
     let reports = jitter::measure(
         &cores,
         &allowed,
-        std::time::Duration::from_secs_f64(args.seconds),
+        Duration::from_secs_f64(args.seconds),
         args.min_gap_ns,
     );
     print!("{}", jitter::table(&reports));
-    let pin_failed = reports
+    let all_pinned = reports
         .iter()
-        .any(|r| !matches!(r.pin, pinion_engine::runtime::placement::PinOutcome::Pinned));
-    Ok(if pin_failed {
-        ExitCode::FAILURE
-    } else {
+        .all(|r| r.error.is_none() && r.pin == PinOutcome::Pinned);
+    Ok(if all_pinned {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 
