@@ -303,14 +303,19 @@ mod tests {
     }
 
     fn strategy() -> ImbalanceStrategy {
+        strategy_with_rate(1_000, 100)
+    }
+
+    /// The test strategy with the order rate limit at `orders_per_sec`, `order_burst`.
+    fn strategy_with_rate(orders_per_sec: u32, order_burst: u32) -> ImbalanceStrategy {
         let spec = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
         let limits = RiskLimits {
             max_order_qty: Qty(1_000),
             max_notional: i128::MAX,
             max_position: Qty(1_000),
             max_open_orders: 4,
-            orders_per_sec: 1_000,
-            order_burst: 100,
+            orders_per_sec,
+            order_burst,
             price_band_bps: 100,
         };
         ImbalanceStrategy::new(
@@ -497,22 +502,7 @@ mod tests {
 
     #[test]
     fn an_exhausted_order_rate_pauses_without_rejects() {
-        let spec = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
-        let limits = RiskLimits {
-            max_order_qty: Qty(1_000),
-            max_notional: i128::MAX,
-            max_position: Qty(1_000),
-            max_open_orders: 4,
-            orders_per_sec: 1,
-            order_burst: 1,
-            price_band_bps: 100,
-        };
-        let mut s = ImbalanceStrategy::new(
-            INST,
-            params(),
-            PreTradeRisk::new(limits, spec),
-            OrderIdSource::new(1),
-        );
+        let mut s = strategy_with_rate(1, 1);
         let o = run_book(&mut s, &book(1, true, 1_000, 1))[0];
         report(
             &mut s,
