@@ -12,7 +12,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use pinion_feed::source::cryptofeed::{CryptofeedJsonlReader, CryptofeedTextReader};
 use pinion_feed::source::hbt::HbtReader;
-use pinion_feed::source::{self, open};
+use pinion_feed::source::{self, Decompress, open};
 use pinion_feed::{ConnId, FrameSource, RecordKind, SourceError, Venue, testdata};
 
 /// Counts this thread's allocations, so tests running in parallel do not disturb each other.
@@ -346,6 +346,82 @@ fn truncated_gzip_is_a_typed_error_at_the_line() {
     }
 }
 
+/// Every record of `path` read both ways, compared field by field.
+fn same_records_inline_and_ahead(path: &Path) -> u64 {
+    let mut inline = source::open_with(path, Decompress::Inline).expect("open inline");
+    let mut ahead = source::open_with(path, Decompress::Ahead).expect("open ahead");
+    assert_eq!(inline.connections(), ahead.connections());
+    let mut n = 0u64;
+    loop {
+        let a = inline.next_record().expect("inline reads");
+        let b = ahead.next_record().expect("read-ahead reads");
+        match (a, b) {
+            (None, None) => return n,
+            (Some(a), Some(b)) => {
+                assert_eq!(
+                    (a.t_recv, a.conn, a.kind, a.meta, a.payload),
+                    (b.t_recv, b.conn, b.kind, b.meta, b.payload),
+                    "record {n}"
+                );
+                n += 1;
+            }
+            (a, b) => panic!(
+                "one ended first at record {n}: inline {:?}, ahead {:?}",
+                a.is_some(),
+                b.is_some()
+            ),
+        }
+    }
+}
+
+#[test]
+fn read_ahead_yields_exactly_the_inline_records() {
+    for (file, records) in [
+        ("binance/spot-btcusdt-20240808.hbt.gz", None),
+        ("binance/usdm-btcusdt-20240808.hbt.gz", Some(93_954)),
+        ("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst", None),
+    ] {
+        let Some(path) = testdata::require(file) else {
+            continue;
+        };
+        let n = same_records_inline_and_ahead(&path);
+        assert!(n > 1_000, "{file}: {n} records");
+        if let Some(want) = records {
+            assert_eq!(n, want, "{file}");
+        }
+    }
+}
+
+#[test]
+fn read_ahead_reports_a_truncated_gzip_as_inline_does() {
+    let Some(path) = testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    let bytes = std::fs::read(path).expect("read");
+    let dir = std::env::temp_dir().join(format!("pinion-read-ahead-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cut_path = dir.join("spot-cut.hbt.gz");
+    std::fs::write(&cut_path, &bytes[..bytes.len() / 2]).expect("write");
+    let mut inline = source::open_with(&cut_path, Decompress::Inline).expect("open");
+    let mut ahead = source::open_with(&cut_path, Decompress::Ahead).expect("open");
+    let (n_inline, err_inline) = read_to_error(&mut *inline);
+    let (n_ahead, err_ahead) = read_to_error(&mut *ahead);
+    assert!(n_inline > 1_000);
+    assert_eq!(n_ahead, n_inline);
+    match (err_inline, err_ahead) {
+        (
+            Some(SourceError::Truncated { position: a, .. }),
+            Some(SourceError::Truncated { position: b, .. }),
+        ) => assert_eq!((a, b), (n_inline + 1, n_inline + 1)),
+        other => panic!("expected Truncated both ways, got {other:?}"),
+    }
+    assert_eq!(
+        errors_and_records_after_the_first_error(&mut *ahead),
+        (0, 0)
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
 #[test]
 fn truncated_zstd_is_a_typed_error() {
     let Some(path) = testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
@@ -469,7 +545,12 @@ fn hbt_steady_state_allocates_nothing() {
     let Some(path) = testdata::require("binance/usdm-btcusdt-20240808.hbt.gz") else {
         return;
     };
-    let mut src = HbtReader::open(&path).expect("open");
+    hbt_reads_without_allocating(HbtReader::open(&path).expect("open"));
+    // The reading thread's side of read-ahead: chunks circulate, none is allocated.
+    hbt_reads_without_allocating(HbtReader::open_read_ahead(&path).expect("open"));
+}
+
+fn hbt_reads_without_allocating<R: std::io::BufRead>(mut src: HbtReader<R>) {
     // Warm up past the REST snapshot (line 55), the longest line.
     let mut bytes = 0usize;
     for _ in 0..1_000 {

@@ -21,6 +21,7 @@ use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
+use super::read_ahead::{CHUNK_BYTES, CHUNKS, ReadAhead};
 use crate::error::SourceError;
 use crate::record::{ConnId, ConnInfo, FrameSource, RawRecord, RecordKind};
 use crate::venue::Venue;
@@ -39,21 +40,39 @@ pub struct HbtReader<R> {
 }
 
 impl HbtReader<BufReader<MultiGzDecoder<File>>> {
-    /// Opens a gzip-compressed recording. The venue comes from the file name's prefix (`spot-`,
-    /// `usdm-`, `coinm-`), or is unknown (`None` in [`FrameSource::connections`]).
+    /// Opens a gzip-compressed recording, inflated as it is read. The venue comes from the file
+    /// name's prefix (`spot-`, `usdm-`, `coinm-`), or is unknown (`None` in
+    /// [`FrameSource::connections`]).
     pub fn open(path: &Path) -> Result<Self, SourceError> {
         let file = File::open(path)?;
-        let venue = super::venue_from_file_name(path);
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
         Ok(Self::from_buf_read(
             BufReader::with_capacity(1 << 16, MultiGzDecoder::new(file)),
-            venue,
-            name,
+            super::venue_from_file_name(path),
+            file_description(path),
         ))
     }
+}
+
+impl HbtReader<ReadAhead> {
+    /// [`HbtReader::open`], with the inflation on a helper thread ahead of the reader (see
+    /// [`ReadAhead`]).
+    pub fn open_read_ahead(path: &Path) -> Result<Self, SourceError> {
+        let file = File::open(path)?;
+        let text = ReadAhead::spawn(MultiGzDecoder::new(file), CHUNK_BYTES, CHUNKS)?;
+        Ok(Self::from_buf_read(
+            text,
+            super::venue_from_file_name(path),
+            file_description(path),
+        ))
+    }
+}
+
+/// A recording's file name, as its connection's description.
+fn file_description(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 impl<R: Read> HbtReader<BufReader<MultiGzDecoder<R>>> {

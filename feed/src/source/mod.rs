@@ -9,6 +9,7 @@
 pub mod cryptofeed;
 pub mod hbt;
 pub mod pcap;
+pub mod read_ahead;
 
 use std::io::{self, BufRead};
 use std::path::Path;
@@ -26,17 +27,50 @@ use crate::venue::Venue;
 /// | `.cryptofeed.jsonl.zst` | [`cryptofeed::CryptofeedJsonlReader`] |
 /// | `.pnr` | [`crate::recording::RecordingReader`], pinion's own format |
 /// | `.pcap`, `.pcapng` | [`pcap::PcapSource`] with the default [`pcap::PcapConfig`]: every WebSocket connection, server to client |
+///
+/// Compressed recordings are decompressed on the reading thread; see [`open_with`].
 pub fn open(path: &Path) -> Result<Box<dyn FrameSource + Send>, SourceError> {
+    open_with(path, Decompress::Inline)
+}
+
+/// Where a compressed recording (`.hbt.gz`, `.cryptofeed.jsonl.zst`) is decompressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Decompress {
+    /// On the thread that reads the records, as it reads them.
+    #[default]
+    Inline,
+    /// On a helper thread, ahead of the reader ([`read_ahead::ReadAhead`]). The records are
+    /// the same; the reading thread no longer pays for the decompression.
+    Ahead,
+}
+
+/// [`open`], with compressed recordings decompressed where `decompress` says. Other formats
+/// are read the same way either way.
+pub fn open_with(
+    path: &Path,
+    decompress: Decompress,
+) -> Result<Box<dyn FrameSource + Send>, SourceError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let ahead = decompress == Decompress::Ahead;
     if name.ends_with(".hbt.gz") {
-        Ok(Box::new(hbt::HbtReader::open(path)?))
+        if ahead {
+            Ok(Box::new(hbt::HbtReader::open_read_ahead(path)?))
+        } else {
+            Ok(Box::new(hbt::HbtReader::open(path)?))
+        }
     } else if name.ends_with(".cryptofeed.ws") {
         Ok(Box::new(cryptofeed::CryptofeedTextReader::open(path)?))
     } else if name.ends_with(".cryptofeed.jsonl.zst") {
-        Ok(Box::new(cryptofeed::CryptofeedJsonlReader::open(path)?))
+        if ahead {
+            Ok(Box::new(
+                cryptofeed::CryptofeedJsonlReader::open_read_ahead(path)?,
+            ))
+        } else {
+            Ok(Box::new(cryptofeed::CryptofeedJsonlReader::open(path)?))
+        }
     } else if name.ends_with(".pnr") {
         Ok(Box::new(crate::recording::RecordingReader::open(path)?))
     } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {

@@ -29,6 +29,7 @@ use serde_json::value::RawValue;
 use super::json_string::unescape_into;
 use crate::error::SourceError;
 use crate::record::{ConnId, ConnInfo, FrameSource, RawRecord, RecordKind};
+use crate::source::read_ahead::{CHUNK_BYTES, CHUNKS, ReadAhead};
 use crate::source::{is_depth_snapshot_url, seconds_to_ns, trim_line_end};
 use crate::venue::Venue;
 
@@ -86,6 +87,15 @@ impl CryptofeedJsonlReader<BufReader<zstd::stream::read::Decoder<'static, BufRea
     /// Opens a zstd-compressed capture.
     pub fn open(path: &Path) -> Result<Self, SourceError> {
         Self::from_zstd(File::open(path)?)
+    }
+}
+
+impl CryptofeedJsonlReader<ReadAhead> {
+    /// [`CryptofeedJsonlReader::open`], with the decompression on a helper thread ahead of the
+    /// reader (see [`ReadAhead`]).
+    pub fn open_read_ahead(path: &Path) -> Result<Self, SourceError> {
+        let decoder = zstd::stream::read::Decoder::new(File::open(path)?)?;
+        Self::new(ReadAhead::spawn(decoder, CHUNK_BYTES, CHUNKS)?)
     }
 }
 
