@@ -2,8 +2,10 @@
 //! on the real Binance recordings.
 //!
 //! - Throughput: records per second with `max` pacing, placements `1` (fused) and `2`
-//!   (feed+book | strategy+gateway), median of several runs. The in-run baseline is the reader
-//!   and decoder alone in one loop on the same file: the ceiling the pipeline can approach.
+//!   (feed+book | strategy+gateway), pinned, median of several runs; a gzip recording both with
+//!   its inflation on the feed's thread and on the read-ahead thread. The in-run baseline is the
+//!   reader and decoder alone in one loop on the same file, decompressing the same way: the
+//!   ceiling the pipeline can approach.
 //! - Latency: `paced` replay at a fixed rate with placement `2`; tick-to-trade (`t0` → order
 //!   handed to the venue), for all orders and split by what each was decided on (a book
 //!   ticker, or a depth message parsed and applied in full), median of several runs, with the two
@@ -152,25 +154,66 @@ fn main() {
         return;
     }
 
+    // Every run is pinned: placement 1's thread to the second allowed core (the first is left
+    // to the read-ahead thread and the rest of the host), placement 2's two threads to the
+    // first two. The latency runs' host-stall baseline is measured on the same two cores.
+    let allowed = allowed_cores();
+    let cores: Vec<usize> = allowed.iter().copied().take(2).collect();
+    let core_list = |cs: &[usize]| {
+        format!(
+            "[{}]",
+            cs.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let pinned = core_list(&cores);
+    let fused_core = core_list(&cores[cores.len().saturating_sub(1)..]);
+
     println!();
-    println!("throughput, pacing max (median of {RUNS} runs; baseline = reader + decoder alone)");
     println!(
-        "{:<50} {:>9} {:<16} {:>14} {:>14} {:>9}",
-        "recording", "placement", "wait", "records/s", "baseline/s", "ratio"
+        "throughput, pacing max, wait spin-then-yield (median of {RUNS} runs; baseline = reader + \
+         decoder alone, decompressing the same way); gzip inflated on the feed's thread \
+         (inline) or on a helper thread ahead of it (ahead)"
+    );
+    println!(
+        "{:<50} {:>9} {:>7} {:<10} {:>14} {:>14} {:>9}",
+        "recording", "placement", "cores", "decompress", "records/s", "baseline/s", "ratio"
     );
     for (name, path) in &paths {
-        let base = median(
-            (0..RUNS)
-                .map(|_| baseline(&settings(path, &[("pacing.mode", "max")])))
-                .collect(),
-        );
-        for (placement, wait) in [("1", "spin-then-yield"), ("2", "spin-then-yield")] {
+        let runs: &[(&str, &str, bool)] = if name.ends_with(".hbt.gz") {
+            &[
+                ("1", "inline", false),
+                ("1", "ahead", true),
+                ("2", "ahead", true),
+            ]
+        } else {
+            &[("1", "-", true), ("2", "-", true)]
+        };
+        let mut base_of = [None, None];
+        for &(placement, decompress, ahead) in runs {
+            let read_ahead = ahead.to_string();
+            let base = *base_of[usize::from(ahead)].get_or_insert_with(|| {
+                let s = settings(
+                    path,
+                    &[("pacing.mode", "max"), ("input.read_ahead", &read_ahead)],
+                );
+                median((0..RUNS).map(|_| baseline(&s)).collect())
+            });
+            let on = if placement == "1" {
+                &fused_core
+            } else {
+                &pinned
+            };
             let s = settings(
                 path,
                 &[
                     ("placement.mode", placement),
-                    ("placement.wait", wait),
+                    ("placement.cores", on),
+                    ("placement.wait", "spin-then-yield"),
                     ("pacing.mode", "max"),
+                    ("input.read_ahead", &read_ahead),
                 ],
             );
             let rate = median(
@@ -179,7 +222,7 @@ fn main() {
                     .collect(),
             );
             println!(
-                "{name:<50} {placement:>9} {wait:<16} {rate:>14.0} {base:>14.0} {:>9.2}",
+                "{name:<50} {placement:>9} {on:>7} {decompress:<10} {rate:>14.0} {base:>14.0} {:>9.2}",
                 rate / base
             );
         }
@@ -208,18 +251,6 @@ fn main() {
         "p99"
     );
     let hgrm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-hgrm");
-    // The latency runs pin their two threads to the first two allowed cores, where the host's
-    // stalls are measured afterwards.
-    let allowed = allowed_cores();
-    let cores: Vec<usize> = allowed.iter().copied().take(2).collect();
-    let pinned = format!(
-        "[{}]",
-        cores
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     for (name, path) in paths.iter().filter(|(n, _)| !n.ends_with("(as .pnr)")) {
         for wait in ["busy-spin", "spin-then-yield"] {
             let rate = PACED_RATE.to_string();

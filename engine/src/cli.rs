@@ -24,7 +24,7 @@ pub struct Cli {
 /// The config's shape, for `--help`; `pinion config --show` prints every key with its default.
 const CONFIG_HELP: &str = "\
 Config (TOML; unknown keys are errors; `pinion config --show` prints every key, documented):
-  [input]          source (\"synthetic\" or a recording), venue, max_records, data_dir
+  [input]          source (\"synthetic\" or a recording), venue, max_records, data_dir, read_ahead
   [pacing]         mode (max | paced), speed, rate
   [synthetic]      seed, records, interval_ns
   [placement]      mode (1 | 2 | 4 | custom), cores, wait (busy-spin | spin-then-yield | park),

@@ -13,6 +13,7 @@ use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOM
 use pinion_engine::replay::{self, Console, ReplayReport};
 use pinion_engine::stages::book::BookFinal;
 use pinion_feed::parse::{Decoded, Decoder};
+use pinion_feed::source::Decompress;
 use pinion_feed::{ConnId, EventKind, InstrumentId, RecordKind, Side};
 
 /// The embedded config with `overrides` on top, validated.
@@ -505,7 +506,7 @@ fn reconnect_record_resyncs_the_connections_books() {
     let dir = std::env::temp_dir().join(format!("pinion-reconnect-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let pnr = dir.join("reconnect.pnr");
-    let mut source = replay::open_source(&path).expect("opens");
+    let mut source = replay::open_source(&path, Decompress::Ahead).expect("opens");
     let mut header = RecordingHeader::new("reconnect test", 0);
     header.connections = source.connections().to_vec();
     let mut writer = RecordingWriter::create(&pnr, header, Rotation::NONE).expect("writer");

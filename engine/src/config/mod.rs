@@ -138,10 +138,18 @@ pub struct InputConfig {
     /// directory (`$PINION_DATA_DIR` or `../shared/data`).
     #[serde(default)]
     pub data_dir: Option<PathBuf>,
+    /// Decompress a compressed recording (`.hbt.gz`, `.jsonl.zst`) on a helper thread ahead
+    /// of the feed, rather than on the feed's own thread.
+    #[serde(default = "default_read_ahead")]
+    pub read_ahead: bool,
 }
 
 fn default_source() -> String {
     "synthetic".to_owned()
+}
+
+fn default_read_ahead() -> bool {
+    true
 }
 
 impl Default for InputConfig {
@@ -151,6 +159,7 @@ impl Default for InputConfig {
             venue: None,
             max_records: 0,
             data_dir: None,
+            read_ahead: default_read_ahead(),
         }
     }
 }

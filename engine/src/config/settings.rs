@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use pinion_feed::source::Decompress;
 use pinion_feed::{InstrumentSpec, Venue};
 
 use super::{GatewayConfig, ReportConfig, RiskConfig, RuntimeConfig, StrategyConfig};
@@ -140,6 +141,8 @@ pub enum InputSpec {
         path: PathBuf,
         /// The venue of connections the recording does not name.
         venue: Option<Venue>,
+        /// Where a compressed recording is decompressed.
+        decompress: Decompress,
     },
 }
 

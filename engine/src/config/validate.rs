@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use pinion_feed::decimal::significant_decimals;
+use pinion_feed::source::Decompress;
 use pinion_feed::{InstrumentSpec, Venue};
 
 use super::settings::{
@@ -136,7 +137,16 @@ impl Config {
                     format!("recording {} not found", path.display()),
                 );
             }
-            InputSpec::Recording { path, venue }
+            let decompress = if self.input.read_ahead {
+                Decompress::Ahead
+            } else {
+                Decompress::Inline
+            };
+            InputSpec::Recording {
+                path,
+                venue,
+                decompress,
+            }
         };
 
         // [pacing]

@@ -8,6 +8,8 @@ use pinion_feed::recording::{
     ConvertStats, InstrumentDef, RecordingHeader, RecordingWriter, Rotation, convert,
 };
 
+use pinion_feed::source::Decompress;
+
 use super::ReplayError;
 use super::input::{open_source, prepare};
 use crate::config::{InputSpec, Settings};
@@ -31,18 +33,22 @@ pub fn convert_recording(
     output: &Path,
 ) -> Result<ConvertSummary, ReplayError> {
     let mut settings = settings.clone();
+    let (venue, decompress) = match &settings.input {
+        InputSpec::Recording {
+            venue, decompress, ..
+        } => (*venue, *decompress),
+        InputSpec::Synthetic { .. } => (None, Decompress::default()),
+    };
     settings.input = InputSpec::Recording {
         path: input.to_path_buf(),
-        venue: match &settings.input {
-            InputSpec::Recording { venue, .. } => *venue,
-            InputSpec::Synthetic { .. } => None,
-        },
+        venue,
+        decompress,
     };
     let prepared = prepare(&settings)?;
-    let mut source = open_source(input)?;
+    let mut source = open_source(input, decompress)?;
     // The recording's start: the first record's receive time.
     let start_ns = {
-        let mut first = open_source(input)?;
+        let mut first = open_source(input, decompress)?;
         match first.next_record() {
             Ok(Some(rec)) => rec.t_recv,
             _ => 0,

@@ -14,6 +14,7 @@ use std::path::Path;
 use pinion_feed::instrument::exchange_info;
 use pinion_feed::parse::{ConnCtx, Decoder};
 use pinion_feed::recording::RecordingReader;
+use pinion_feed::source::Decompress;
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 use pinion_feed::{FrameSource, InstrumentId, InstrumentSpec, Instruments, RecordKind, Venue};
 
@@ -94,7 +95,11 @@ pub fn prepare(settings: &Settings) -> Result<PreparedInput, ReplayError> {
                 description,
             })
         }
-        InputSpec::Recording { path, venue } => {
+        InputSpec::Recording {
+            path,
+            venue,
+            decompress,
+        } => {
             let mut instruments = Instruments::new();
             for src in &settings.instrument_sources {
                 let InstrumentSource::ExchangeInfo {
@@ -113,7 +118,7 @@ pub fn prepare(settings: &Settings) -> Result<PreparedInput, ReplayError> {
                 let n = load_exchange_info(&mut instruments, *venue, path, *qty_decimals)?;
                 notes.push(format!("{n} {venue} instruments from {}", path.display()));
             }
-            let scan = scan_recording(path, &mut instruments)?;
+            let scan = scan_recording(path, *decompress, &mut instruments)?;
             if scan.from_recording > 0 {
                 notes.push(format!(
                     "{} instruments from the recording's instrument lists",
@@ -123,12 +128,17 @@ pub fn prepare(settings: &Settings) -> Result<PreparedInput, ReplayError> {
             for spec in &settings.instruments {
                 instruments.upsert(spec.clone())?;
             }
-            let source = open_source(path)?;
+            let source = open_source(path, *decompress)?;
+            if *decompress == Decompress::Ahead && is_compressed(path) {
+                notes.push(String::from(
+                    "decompressed on a helper thread ahead of the feed (input.read_ahead)",
+                ));
+            }
             let conns = ConnTable::new(&*source, *venue, instruments.clone());
             let books = if instruments.len() <= BOOKS_FOR_ALL_UP_TO {
                 instruments.iter().map(|(id, _)| id).collect()
             } else {
-                let used = instruments_named(path, &conns, &instruments)?;
+                let used = instruments_named(path, *decompress, &conns, &instruments)?;
                 notes.push(format!(
                     "{} of {} instruments appear in the recording: books for those",
                     used.len(),
@@ -155,15 +165,29 @@ struct Scan {
     from_recording: usize,
 }
 
-/// Opens any recording the engine replays (by file name: see [`pinion_feed::source::open`]).
-pub fn open_source(path: &Path) -> Result<Box<dyn FrameSource + Send>, ReplayError> {
-    Ok(pinion_feed::source::open(path)?)
+/// Opens any recording the engine replays (by file name: see [`pinion_feed::source::open`]),
+/// a compressed one decompressed where `decompress` says.
+pub fn open_source(
+    path: &Path,
+    decompress: Decompress,
+) -> Result<Box<dyn FrameSource + Send>, ReplayError> {
+    Ok(pinion_feed::source::open_with(path, decompress)?)
+}
+
+/// Whether the file is one of the compressed recordings [`Decompress`] applies to.
+fn is_compressed(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    name.ends_with(".gz") || name.ends_with(".zst")
 }
 
 /// Counts the records and takes instrument specs from the recording: a `.pnr` header's
 /// instrument table, and the REST instrument lists it holds (Binance `exchangeInfo`, Bybit
 /// `instruments-info`).
-fn scan_recording(path: &Path, instruments: &mut Instruments) -> Result<Scan, ReplayError> {
+fn scan_recording(
+    path: &Path,
+    decompress: Decompress,
+    instruments: &mut Instruments,
+) -> Result<Scan, ReplayError> {
     let mut records = 0u64;
     let mut from_recording = 0usize;
     if path.extension().is_some_and(|e| e == "pnr") {
@@ -173,7 +197,7 @@ fn scan_recording(path: &Path, instruments: &mut Instruments) -> Result<Scan, Re
             from_recording += 1;
         }
     }
-    let mut source = open_source(path)?;
+    let mut source = open_source(path, decompress)?;
     loop {
         let rec = match source.next_record() {
             Ok(Some(rec)) => rec,
@@ -213,10 +237,11 @@ fn scan_recording(path: &Path, instruments: &mut Instruments) -> Result<Scan, Re
 /// Decodes the recording once and returns the instruments its events name.
 fn instruments_named(
     path: &Path,
+    decompress: Decompress,
     conns: &ConnTable,
     instruments: &Instruments,
 ) -> Result<Vec<InstrumentId>, ReplayError> {
-    let mut source = open_source(path)?;
+    let mut source = open_source(path, decompress)?;
     let mut decoder = Decoder::new(instruments.clone());
     let mut seen = vec![false; instruments.len()];
     let mut conns = conns.clone();

@@ -11,6 +11,20 @@ use pinion_engine::progress::ProgressCounters;
 /// The embedded config, fused (placement `1`, park waits, `max` pacing, no progress bar), on
 /// `records` records of the synthetic market.
 pub fn fused_synthetic(records: u64) -> Settings {
+    fused([Override::value("synthetic.records", records as i64)])
+}
+
+/// The embedded config, fused as in [`fused_synthetic`], on a recording, decompressed ahead of
+/// the feed.
+pub fn fused_recording(path: &std::path::Path) -> Settings {
+    fused([
+        Override::value("input.source", path.to_str().expect("a UTF-8 path")),
+        Override::value("input.read_ahead", true),
+    ])
+}
+
+/// The embedded config, fused, with the `input` overrides on top.
+fn fused<const N: usize>(input: [Override; N]) -> Settings {
     let mut o = Overrides::default();
     for (k, v) in [
         ("placement.mode", "\"1\""),
@@ -20,7 +34,9 @@ pub fn fused_synthetic(records: u64) -> Settings {
     ] {
         o.push(Override::parse(&format!("{k}={v}")).expect("override"));
     }
-    o.push(Override::value("synthetic.records", records as i64));
+    for x in input {
+        o.push(x);
+    }
     Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
         .expect("parses")
         .validate(REPLAY_TOML_NAME)
