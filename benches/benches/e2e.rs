@@ -173,9 +173,10 @@ fn main() {
 
     println!();
     println!(
-        "throughput, pacing max, wait spin-then-yield (median of {RUNS} runs; baseline = reader + \
-         decoder alone, decompressing the same way); gzip inflated on the feed's thread \
-         (inline) or on a helper thread ahead of it (ahead)"
+        "throughput, pacing max, wait spin-then-yield (median of {RUNS} rounds, each running \
+         every configuration of a recording once; baseline = reader + decoder alone, \
+         decompressing the same way; ratio = median of the rounds' own ratios); gzip inflated \
+         on the feed's thread (inline) or on a helper thread ahead of it (ahead)"
     );
     println!(
         "{:<50} {:>9} {:>7} {:<10} {:>14} {:>14} {:>9}",
@@ -191,48 +192,71 @@ fn main() {
         } else {
             &[("1", "-", true), ("2", "-", true)]
         };
-        let mut base_of = [None, None];
-        for &(placement, decompress, ahead) in runs {
+        // Every configuration once a round, the baselines too, so each median covers the same
+        // minutes of a host whose speed drifts; the ratio is the median of each round's own.
+        let base_settings = [false, true].map(|ahead| {
             let read_ahead = ahead.to_string();
-            let base = *base_of[usize::from(ahead)].get_or_insert_with(|| {
-                let s = settings(
+            settings(
+                path,
+                &[("pacing.mode", "max"), ("input.read_ahead", &read_ahead)],
+            )
+        });
+        let run_settings: Vec<Settings> = runs
+            .iter()
+            .map(|&(placement, _, ahead)| {
+                let on = if placement == "1" {
+                    &fused_core
+                } else {
+                    &pinned
+                };
+                let read_ahead = ahead.to_string();
+                settings(
                     path,
-                    &[("pacing.mode", "max"), ("input.read_ahead", &read_ahead)],
-                );
-                median((0..RUNS).map(|_| baseline(&s)).collect())
-            });
+                    &[
+                        ("placement.mode", placement),
+                        ("placement.cores", on),
+                        ("placement.wait", "spin-then-yield"),
+                        ("pacing.mode", "max"),
+                        ("input.read_ahead", &read_ahead),
+                    ],
+                )
+            })
+            .collect();
+        let used_bases: Vec<bool> = [false, true]
+            .into_iter()
+            .filter(|&ahead| runs.iter().any(|r| r.2 == ahead))
+            .collect();
+        let mut bases = [Vec::new(), Vec::new()];
+        let mut rates = vec![Vec::new(); runs.len()];
+        for _ in 0..RUNS {
+            for &ahead in &used_bases {
+                bases[usize::from(ahead)].push(baseline(&base_settings[usize::from(ahead)]));
+            }
+            for (rate, s) in rates.iter_mut().zip(&run_settings) {
+                rate.push(run(s).throughput.records_per_second());
+            }
+        }
+        for (&(placement, decompress, ahead), rate) in runs.iter().zip(&rates) {
+            let base = &bases[usize::from(ahead)];
+            let ratio = median(rate.iter().zip(base).map(|(r, b)| r / b).collect());
             let on = if placement == "1" {
                 &fused_core
             } else {
                 &pinned
             };
-            let s = settings(
-                path,
-                &[
-                    ("placement.mode", placement),
-                    ("placement.cores", on),
-                    ("placement.wait", "spin-then-yield"),
-                    ("pacing.mode", "max"),
-                    ("input.read_ahead", &read_ahead),
-                ],
-            );
-            let rate = median(
-                (0..RUNS)
-                    .map(|_| run(&s).throughput.records_per_second())
-                    .collect(),
-            );
             println!(
-                "{name:<50} {placement:>9} {on:>7} {decompress:<10} {rate:>14.0} {base:>14.0} {:>9.2}",
-                rate / base
+                "{name:<50} {placement:>9} {on:>7} {decompress:<10} {:>14.0} {:>14.0} {ratio:>9.2}",
+                median(rate.clone()),
+                median(base.clone()),
             );
         }
     }
 
     println!();
     println!(
-        "latency, pacing paced at {PACED_RATE} records/s, placement 2; each figure the median \
-         of {LATENCY_RUNS} runs; all orders, then those decided on a book ticker and on a depth \
-         commit"
+        "latency, pacing paced at {PACED_RATE} records/s, placement 2, gzip inflated inline; \
+         each figure the median of {LATENCY_RUNS} runs; all orders, then those decided on a \
+         book ticker and on a depth commit"
     );
     println!(
         "{:<40} {:<16} {:>7} {:>9} {:>9} {:>9} {:>9} | {:>6} {:>9} {:>9} | {:>6} {:>9} {:>9}",
@@ -254,6 +278,9 @@ fn main() {
     for (name, path) in paths.iter().filter(|(n, _)| !n.ends_with("(as .pnr)")) {
         for wait in ["busy-spin", "spin-then-yield"] {
             let rate = PACED_RATE.to_string();
+            // Inflation on the feed's thread: the two threads take both cores here, so a
+            // read-ahead thread would have to preempt one of them, while inline inflation comes
+            // before a frame's `t0` and stays outside tick-to-trade.
             let s = settings(
                 path,
                 &[
@@ -262,6 +289,7 @@ fn main() {
                     ("placement.wait", wait),
                     ("pacing.mode", "paced"),
                     ("pacing.rate", &rate),
+                    ("input.read_ahead", "false"),
                 ],
             );
             let runs: Vec<ReplayReport> = (0..LATENCY_RUNS).map(|_| run(&s)).collect();
