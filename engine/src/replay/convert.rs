@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use pinion_feed::recording::{
     ConvertStats, InstrumentDef, RecordingHeader, RecordingWriter, Rotation, convert,
 };
-
 use pinion_feed::source::Decompress;
 
 use super::ReplayError;

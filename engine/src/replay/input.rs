@@ -129,7 +129,7 @@ pub fn prepare(settings: &Settings) -> Result<PreparedInput, ReplayError> {
                 instruments.upsert(spec.clone())?;
             }
             let source = open_source(path, *decompress)?;
-            if *decompress == Decompress::Ahead && is_compressed(path) {
+            if *decompress == Decompress::Ahead && pinion_feed::source::is_compressed(path) {
                 notes.push(String::from(
                     "decompressed on a helper thread ahead of the feed (input.read_ahead)",
                 ));
@@ -172,12 +172,6 @@ pub fn open_source(
     decompress: Decompress,
 ) -> Result<Box<dyn FrameSource + Send>, ReplayError> {
     Ok(pinion_feed::source::open_with(path, decompress)?)
-}
-
-/// Whether the file is one of the compressed recordings [`Decompress`] applies to.
-fn is_compressed(path: &Path) -> bool {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    name.ends_with(".gz") || name.ends_with(".zst")
 }
 
 /// Counts the records and takes instrument specs from the recording: a `.pnr` header's

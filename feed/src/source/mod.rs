@@ -44,18 +44,33 @@ pub enum Decompress {
     Ahead,
 }
 
+/// The name ending of gzip `<ns> <json>` lines, a compressed format.
+const HBT_SUFFIX: &str = ".hbt.gz";
+/// The name ending of zstd cryptofeed JSONL, the other compressed format.
+const JSONL_SUFFIX: &str = ".cryptofeed.jsonl.zst";
+
+/// Whether [`open_with`] reads `path` as a compressed recording, the files [`Decompress`]
+/// applies to.
+pub fn is_compressed(path: &Path) -> bool {
+    let name = file_name(path);
+    name.ends_with(HBT_SUFFIX) || name.ends_with(JSONL_SUFFIX)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// [`open`], with compressed recordings decompressed where `decompress` says. Other formats
 /// are read the same way either way.
 pub fn open_with(
     path: &Path,
     decompress: Decompress,
 ) -> Result<Box<dyn FrameSource + Send>, SourceError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = file_name(path);
     let ahead = decompress == Decompress::Ahead;
-    if name.ends_with(".hbt.gz") {
+    if name.ends_with(HBT_SUFFIX) {
         if ahead {
             Ok(Box::new(hbt::HbtReader::open_read_ahead(path)?))
         } else {
@@ -63,7 +78,7 @@ pub fn open_with(
         }
     } else if name.ends_with(".cryptofeed.ws") {
         Ok(Box::new(cryptofeed::CryptofeedTextReader::open(path)?))
-    } else if name.ends_with(".cryptofeed.jsonl.zst") {
+    } else if name.ends_with(JSONL_SUFFIX) {
         if ahead {
             Ok(Box::new(
                 cryptofeed::CryptofeedJsonlReader::open_read_ahead(path)?,
@@ -395,6 +410,11 @@ mod tests {
             Some(Venue::BinanceUsdm)
         );
         assert_eq!(venue_from_file_name(Path::new("x.hbt.gz")), None);
+        assert!(is_compressed(Path::new("/d/usdm-btcusdt-20240808.hbt.gz")));
+        assert!(is_compressed(Path::new("v5.cryptofeed.jsonl.zst")));
+        for plain in ["a.pnr", "a.cryptofeed.ws", "a.pcap", "a.gz", "a.hbt"] {
+            assert!(!is_compressed(Path::new(plain)), "{plain}");
+        }
         assert!(matches!(
             open(Path::new("a.txt")),
             Err(SourceError::Format { .. })
