@@ -170,6 +170,13 @@ fn main() {
     };
     let pinned = core_list(&cores);
     let fused_core = core_list(&cores[cores.len().saturating_sub(1)..]);
+    let cores_for = |placement: &str| -> &str {
+        if placement == "1" {
+            &fused_core
+        } else {
+            &pinned
+        }
+    };
 
     println!();
     println!(
@@ -204,11 +211,7 @@ fn main() {
         let run_settings: Vec<Settings> = runs
             .iter()
             .map(|&(placement, _, ahead)| {
-                let on = if placement == "1" {
-                    &fused_core
-                } else {
-                    &pinned
-                };
+                let on = cores_for(placement);
                 let read_ahead = ahead.to_string();
                 settings(
                     path,
@@ -239,11 +242,7 @@ fn main() {
         for (&(placement, decompress, ahead), rate) in runs.iter().zip(&rates) {
             let base = &bases[usize::from(ahead)];
             let ratio = median(rate.iter().zip(base).map(|(r, b)| r / b).collect());
-            let on = if placement == "1" {
-                &fused_core
-            } else {
-                &pinned
-            };
+            let on = cores_for(placement);
             println!(
                 "{name:<50} {placement:>9} {on:>7} {decompress:<10} {:>14.0} {:>14.0} {ratio:>9.2}",
                 median(rate.clone()),
