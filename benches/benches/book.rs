@@ -28,11 +28,11 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use pinion_book::{BookConfig, BookSync, BookView, L2Book, OrderBook, ReferenceBook, SequenceRule};
-use pinion_feed::parse::{ConnCtx, Decoder};
-use pinion_feed::{
+use pinion_core::{
     ConnId, EventFlags, EventKind, InstrumentId, InstrumentSpec, Instruments, Level, MarketEvent,
     Px, Qty, RawRecord, RecordKind, Side, Venue,
 };
+use pinion_feed::parse::{ConnCtx, Decoder};
 
 const INST: InstrumentId = InstrumentId(0);
 

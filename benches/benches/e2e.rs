@@ -54,8 +54,14 @@ fn settings(path: &Path, overrides: &[(&str, &str)]) -> Settings {
     }
     match Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
         .map_err(|e| e.to_string())
-        .and_then(|c| c.validate(REPLAY_TOML_NAME).map_err(|e| e.to_string()))
-    {
+        .and_then(|c| {
+            c.validate_for(
+                REPLAY_TOML_NAME,
+                pinion_engine::config::machine_cores(),
+                &pinion_testkit::data::data_dir(),
+            )
+            .map_err(|e| e.to_string())
+        }) {
         Ok(s) => s,
         Err(e) => panic!("benchmark config: {e}"),
     }
@@ -122,7 +128,7 @@ fn main() {
     ];
     let mut paths: Vec<(String, PathBuf)> = files
         .iter()
-        .filter_map(|f| pinion_feed::testdata::require(f).map(|p| ((*f).to_owned(), p)))
+        .filter_map(|f| pinion_testkit::data::require(f).map(|p| ((*f).to_owned(), p)))
         .collect();
     if paths.is_empty() {
         println!("e2e: no recordings found; nothing to measure");

@@ -20,8 +20,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use pinion_core::{ConnId, InstrumentSpec, Instruments, MarketEvent, RawRecord, RecordKind, Venue};
 use pinion_feed::parse::{ConnCtx, Decoder};
-use pinion_feed::{ConnId, InstrumentSpec, Instruments, MarketEvent, RawRecord, RecordKind, Venue};
 
 /// Frames per case and iteration: enough to cover the variety of a recording while keeping an
 /// iteration in the milliseconds.
@@ -31,8 +31,8 @@ mod baseline {
     //! The common way: serde_json into owned structs, then the same events.
     #![allow(non_snake_case)]
 
-    use pinion_feed::event::MAX_LEVELS;
-    use pinion_feed::{
+    use pinion_core::event::MAX_LEVELS;
+    use pinion_core::{
         EventFlags, EventKind, InstrumentId, InstrumentSpec, Instruments, Level, MarketEvent, Px,
         Qty, Venue,
     };
@@ -116,8 +116,8 @@ mod baseline {
         }
     }
 
-    impl From<pinion_feed::DecimalError> for Error {
-        fn from(_: pinion_feed::DecimalError) -> Self {
+    impl From<pinion_core::DecimalError> for Error {
+        fn from(_: pinion_core::DecimalError) -> Self {
             Error
         }
     }

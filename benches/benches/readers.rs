@@ -27,20 +27,15 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::read::GzDecoder;
-use pcap_writer::{
-    CaptureWriter, ETHERNET, Flow, ethernet, upgrade_request, upgrade_response, ws_frame,
-};
+use pinion_core::{ConnId, ConnInfo, RawRecord, RecordKind};
 use pinion_feed::recording::{
     RecordingHeader, RecordingReader, RecordingWriter, Rotation, convert,
 };
-use pinion_feed::{
-    ConnId, ConnInfo, FrameSource, RawRecord, RecordKind, SourceError, source, testdata,
+use pinion_feed::{FrameSource, SourceError, source};
+use pinion_testkit::data;
+use pinion_testkit::pcap_writer::{
+    CaptureWriter, ETHERNET, Flow, ethernet, upgrade_request, upgrade_response, ws_frame,
 };
-
-/// The capture writer the pcap tests use: built from the specifications, independent of the
-/// reader.
-#[path = "../../feed/tests/support/pcap_writer.rs"]
-mod pcap_writer;
 
 /// The baseline: gzip-compressed `<ns> <json>` lines, one buffer reused for every line.
 struct GzLines {
@@ -148,7 +143,7 @@ fn mb(path: &Path) -> f64 {
 /// One benchmark group: the input read by its own reader (and the gzip-lines baseline for the
 /// hbt files), and the same records read from `.pnr`.
 fn bench_input(c: &mut Criterion, rel: &str, short: &str, reader_name: &str) {
-    let Some(input) = testdata::require(rel) else {
+    let Some(input) = data::require(rel) else {
         return;
     };
     let pnr = to_pnr(&input);
@@ -186,7 +181,7 @@ fn to_pcap(input: &Path) -> (PathBuf, u64) {
     let mut w = CaptureWriter::pcap(false, true, ETHERNET);
     let mut flow = Flow::new("127.0.0.1:50000", "127.0.0.1:9443", 1_000, 5_000);
     let mut t = 1;
-    let put = |w: &mut CaptureWriter, t: u64, seg: pcap_writer::Segment| {
+    let put = |w: &mut CaptureWriter, t: u64, seg: pinion_testkit::pcap_writer::Segment| {
         w.packet(0, t, &ethernet(&[], &seg.ip()));
     };
     for seg in flow.open() {
@@ -212,7 +207,7 @@ fn to_pcap(input: &Path) -> (PathBuf, u64) {
 }
 
 fn bench_pcap(c: &mut Criterion, rel: &str, short: &str) {
-    let Some(input) = testdata::require(rel) else {
+    let Some(input) = data::require(rel) else {
         return;
     };
     let (pcap, frames) = to_pcap(&input);

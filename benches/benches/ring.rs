@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use crossbeam::queue::ArrayQueue;
+use pinion_core::MarketEvent;
 use pinion_engine::runtime::isolation::{CpuList, HostIsolation};
 use pinion_engine::runtime::placement::{PinOutcome, allowed_cores, pin_current_thread};
 use pinion_engine::runtime::{RingRx, RingTx, ring};
-use pinion_feed::MarketEvent;
 
 /// Slots per ring: enough that the one-way stream rarely fills, like the pipeline's rings.
 const CAPACITY: usize = 1024;

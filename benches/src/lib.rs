@@ -1,7 +1,7 @@
 //! Shared helpers for pinion's benchmarks: loading the real recordings in `../shared/data` into
 //! memory before anything is timed.
 //!
-//! Missing recordings follow [`pinion_feed::testdata::require`]: outside CI a benchmark that
+//! Missing recordings follow [`pinion_testkit::data::require`]: outside CI a benchmark that
 //! needs one skips with a message; in CI it fails.
 
 use std::io::{BufRead, BufReader};
@@ -28,7 +28,7 @@ impl HbtLine {
 /// # Panics
 /// On an unreadable or malformed file: benchmark input must be sound.
 pub fn hbt_lines(relative: &str) -> Option<Vec<HbtLine>> {
-    let path = pinion_feed::testdata::require(relative)?;
+    let path = pinion_testkit::data::require(relative)?;
     let file = std::fs::File::open(&path).expect("open recording");
     let reader = BufReader::new(flate2::read::GzDecoder::new(file));
     let lines = reader
@@ -62,7 +62,7 @@ pub struct JsonlFrame {
 /// # Panics
 /// On an unreadable or malformed file.
 pub fn jsonl_frames(relative: &str) -> Option<Vec<JsonlFrame>> {
-    let path = pinion_feed::testdata::require(relative)?;
+    let path = pinion_testkit::data::require(relative)?;
     let file = std::fs::File::open(&path).expect("open recording");
     let reader = BufReader::new(zstd::Decoder::new(file).expect("zstd stream"));
     let mut frames = Vec::new();

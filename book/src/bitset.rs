@@ -7,7 +7,7 @@
 //!
 //! Invariant: summary bit `w` is set exactly when `leaves[w] != 0`.
 
-use pinion_feed::mem::resident_slice;
+use pinion_core::mem::resident_slice;
 
 /// Bits per word.
 const WORD: usize = 64;

@@ -8,7 +8,7 @@
 //! All memory is allocated by [`OrderBook::new`]; applying levels, committing, re-centring and
 //! every query allocate nothing.
 
-use pinion_feed::{InstrumentSpec, Level, Px, Qty, Side};
+use pinion_core::{InstrumentSpec, Level, Px, Qty, Side};
 
 use crate::error::BookError;
 use crate::side::{BookSide, SideLevels};
@@ -280,7 +280,7 @@ impl L2Book for OrderBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pinion_feed::Venue;
+    use pinion_core::Venue;
 
     fn book(tick: &str) -> OrderBook {
         let spec = InstrumentSpec::new(Venue::BinanceSpot, "TEST", tick, "0.001").unwrap();

@@ -3,7 +3,7 @@
 //! Errors from applying a level are on the hot path: the enum is small and `Copy`, so the sync
 //! machine can count it and move on without allocating.
 
-use pinion_feed::Px;
+use pinion_core::Px;
 
 /// Why a level or a configuration was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

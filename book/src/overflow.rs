@@ -9,7 +9,7 @@
 //! dropped and counted: the book then lacks a level far from the touch, never one near it.
 //! Invariant: `len <= capacity`, keys strictly increasing, no zero quantity.
 
-use pinion_feed::mem::prefault_spare;
+use pinion_core::mem::prefault_spare;
 
 /// A bounded sorted array of `(key, qty)` levels.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::collections::btree_map;
 use std::iter::Rev;
 
-use pinion_feed::{InstrumentSpec, Level, Px, Qty, Side};
+use pinion_core::{InstrumentSpec, Level, Px, Qty, Side};
 
 use crate::book::MAX_TICK;
 use crate::error::BookError;

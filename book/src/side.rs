@@ -20,7 +20,7 @@
 //! drifted out of the middle band of the window: the window is re-anchored with the best key at
 //! three quarters of its height, leaving most of the window for depth behind the touch.
 
-use pinion_feed::mem::{prefault_spare, resident_slice};
+use pinion_core::mem::{prefault_spare, resident_slice};
 
 use crate::bitset::SlotBits;
 use crate::overflow::{Overflow, Upsert};

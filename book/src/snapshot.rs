@@ -5,7 +5,7 @@
 //! the event that produced it, so tick-to-trade is measured from the frame's arrival, and the
 //! `synced` flag, so a strategy never trades on a book the sync machine knows is wrong.
 
-use pinion_feed::{InstrumentId, Level, Side};
+use pinion_core::{InstrumentId, Level, Side};
 
 use crate::view::BookView;
 
@@ -44,12 +44,12 @@ impl<const K: usize> BookSnapshot<K> {
         n_bids: 0,
         n_asks: 0,
         bids: [Level {
-            px: pinion_feed::Px(0),
-            qty: pinion_feed::Qty(0),
+            px: pinion_core::Px(0),
+            qty: pinion_core::Qty(0),
         }; K],
         asks: [Level {
-            px: pinion_feed::Px(0),
-            qty: pinion_feed::Qty(0),
+            px: pinion_core::Px(0),
+            qty: pinion_core::Qty(0),
         }; K],
     };
 
@@ -171,7 +171,7 @@ fn fill_behind<const K: usize>(
     out: &mut [Level; K],
     best: Level,
     rest: impl Iterator<Item = Level>,
-    behind: impl Fn(pinion_feed::Px) -> bool,
+    behind: impl Fn(pinion_core::Px) -> bool,
 ) -> u8 {
     let Some((first, tail)) = out.split_first_mut() else {
         return 0;
@@ -196,7 +196,7 @@ impl<const K: usize> Default for BookSnapshot<K> {
 mod tests {
     use super::*;
     use crate::{L2Book, ReferenceBook};
-    use pinion_feed::{Px, Qty};
+    use pinion_core::{Px, Qty};
 
     #[test]
     fn snapshot_size_is_pinned() {

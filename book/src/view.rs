@@ -12,7 +12,7 @@
 //! same raw units; exact forms are given beside them where they matter (`mid_x2`,
 //! [`Sweep::notional`]).
 
-use pinion_feed::{Level, Px, Qty, Side};
+use pinion_core::{Level, Px, Qty, Side};
 
 use crate::error::BookError;
 

@@ -4,7 +4,7 @@
 //! use. A second property covers a full overflow: the array book loses only levels it counted.
 
 use pinion_book::{BookConfig, BookView, L2Book, OrderBook, ReferenceBook};
-use pinion_feed::{Level, Px, Qty, Side};
+use pinion_core::{Level, Px, Qty, Side};
 use proptest::prelude::*;
 
 /// One step of a random book history.

@@ -2,46 +2,16 @@
 //! its array book through snapshots, buffering, replay of the buffer, gaps, re-centring, overflow
 //! use, queries and top-of-book snapshots.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use pinion_book::{BookConfig, BookSnapshot, BookSync, BookView, SyncConfig, SyncState};
-use pinion_feed::{
+use pinion_core::{
     EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Px, Qty, Side, Venue,
 };
 
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator unchanged; the thread-local counter is
-// const-initialised, so touching it never allocates or re-enters the allocator.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static ALLOC: pinion_testkit::alloc::CountingAlloc = pinion_testkit::alloc::CountingAlloc;
 
 fn allocations() -> u64 {
-    ALLOCS.with(Cell::get)
+    pinion_testkit::alloc::thread_allocations()
 }
 
 const INST: InstrumentId = InstrumentId(1);

@@ -22,13 +22,15 @@ use pinion_book::{
     BookConfig, BookSnapshot, BookSync, BookView, OrderBook, ReferenceBook, ResyncReason,
     SequenceRule, SyncCounters, SyncOutcome, SyncState, TickerCheck, TickerOutcome,
 };
-use pinion_feed::instrument::exchange_info::{binance_exchange_info, load_instruments_from_source};
-use pinion_feed::parse::{ConnCtx, Decoded, Decoder};
-use pinion_feed::source::cryptofeed::parse_http_line;
-use pinion_feed::{
+use pinion_core::{
     ConnId, EventKind, InstrumentId, InstrumentSpec, Instruments, MarketEvent, RecordKind, Side,
-    Venue, source, testdata,
+    Venue,
 };
+use pinion_feed::exchange_info::{binance_exchange_info, load_instruments_from_source};
+use pinion_feed::parse::{ConnCtx, Decoded, Decoder};
+use pinion_feed::source;
+use pinion_feed::source::cryptofeed::parse_http_line;
+use pinion_testkit::data;
 
 /// What a recording yields, in order: events, and connection (re)opens.
 // Nearly every item is an event; boxing them to shrink the rare reconnect would only add an
@@ -58,7 +60,7 @@ fn instruments(path: &Path) -> Instruments {
         reg.add(InstrumentSpec::new(Venue::BinanceUsdm, "BTCUSDT", "0.10", "0.001").unwrap())
             .unwrap();
     } else if name.starts_with("spot-multi") {
-        let info = testdata::require("binance/spot-exchangeinfo-20211012.json.gz")
+        let info = data::require("binance/spot-exchangeinfo-20211012.json.gz")
             .expect("exchangeInfo beside the multi-symbol capture");
         let file = std::fs::File::open(info).unwrap();
         let mut line = Vec::new();
@@ -125,7 +127,7 @@ fn decode(path: &Path) -> (Vec<Item>, Instruments) {
             venue,
             default_instrument: single,
         };
-        let rec = pinion_feed::RawRecord {
+        let rec = pinion_core::RawRecord {
             t_recv,
             conn,
             kind,
@@ -219,7 +221,7 @@ fn pair(spec: &InstrumentSpec, id: InstrumentId) -> Pair {
 /// Replays a recording; checks the books after every committed message and every comparable
 /// ticker; returns the per-instrument results.
 fn replay(relative: &str) -> Option<BTreeMap<String, (SyncState, SyncCounters, u64, u64)>> {
-    let path = testdata::require(relative)?;
+    let path = data::require(relative)?;
     let (items, reg) = decode(&path);
     let mut pairs: BTreeMap<InstrumentId, Pair> = BTreeMap::new();
     for item in &items {
@@ -413,7 +415,7 @@ fn bybit_linear_and_spot_replay_clean() {
 /// The book messages (FIRST..LAST runs of Depth/Snapshot events) of the first instrument with
 /// depth in a recording.
 fn messages(relative: &str) -> Option<(InstrumentSpec, InstrumentId, Vec<Vec<MarketEvent>>)> {
-    let path = testdata::require(relative)?;
+    let path = data::require(relative)?;
     let (items, reg) = decode(&path);
     let mut msgs: Vec<Vec<MarketEvent>> = Vec::new();
     let mut id = None;
@@ -461,7 +463,7 @@ fn fault_index(msgs: &[Vec<MarketEvent>], synced: &[bool]) -> usize {
     k
 }
 
-fn levels(s: &BookSync) -> Vec<pinion_feed::Level> {
+fn levels(s: &BookSync) -> Vec<pinion_core::Level> {
     s.book()
         .levels(Side::Bid)
         .chain(s.book().levels(Side::Ask))

@@ -2,47 +2,17 @@
 //! with a counting global allocator that counts only while the run is between 40 % and 90 % of
 //! its records (after start-up and warm-up, before the end-of-stream flush and the report).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pinion_engine::config::Settings;
 use pinion_engine::replay::{self, Console, ReplayReport};
+use pinion_testkit::alloc::process_allocations;
 
 mod common;
 
-struct CountingAlloc;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator, which upholds the
-// `GlobalAlloc` contract; the counting touches only atomics and never allocates.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller's layout obligations are passed on as they are.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout (every allocation goes there).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: as for `dealloc`; the new size obligations are the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static ALLOC: pinion_testkit::alloc::CountingAlloc = pinion_testkit::alloc::CountingAlloc;
 
 #[test]
 fn steady_state_replay_allocates_nothing() {
@@ -55,7 +25,7 @@ fn steady_state_replay_allocates_nothing() {
         "the strategy traded"
     );
     // A real recording, inflated on the read-ahead thread (whose allocations count too).
-    if let Some(path) = pinion_feed::testdata::require("binance/usdm-btcusdt-20240808.hbt.gz") {
+    if let Some(path) = pinion_testkit::data::require("binance/usdm-btcusdt-20240808.hbt.gz") {
         const USDM_RECORDS: u64 = 93_954;
         let report = allocations_in_steady_state(&common::fused_recording(&path), USDM_RECORDS);
         assert_eq!(report.counter("feed", "records"), USDM_RECORDS);
@@ -66,18 +36,25 @@ fn steady_state_replay_allocates_nothing() {
 /// Runs `settings` (of `records` records), asserting that nothing allocated between 40 % and
 /// 90 % of them.
 fn allocations_in_steady_state(settings: &Settings, records: u64) -> ReplayReport {
-    ALLOCATIONS.store(0, Ordering::SeqCst);
+    let opened_at = Arc::new(AtomicU64::new(0));
+    let closed_at = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let pipeline = replay::build(settings, Arc::clone(&stop)).expect("builds");
     let window = common::steady_state_window(
         Arc::clone(&pipeline.progress),
         records,
-        || COUNTING.store(true, Ordering::SeqCst),
-        || COUNTING.store(false, Ordering::SeqCst),
+        {
+            let at = Arc::clone(&opened_at);
+            move || at.store(process_allocations(), Ordering::SeqCst)
+        },
+        {
+            let at = Arc::clone(&closed_at);
+            move || at.store(process_allocations(), Ordering::SeqCst)
+        },
     );
     let report = replay::run_pipeline(settings, pipeline, stop, Console::QUIET).expect("runs");
     let (opened, closed, ()) = window.join().expect("window thread");
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst);
+    let allocations = closed_at.load(Ordering::SeqCst) - opened_at.load(Ordering::SeqCst);
     assert!(
         closed > opened + records / 4,
         "window {opened}..{closed} too small"

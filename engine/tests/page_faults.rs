@@ -30,7 +30,7 @@ fn steady_state_replay_takes_no_page_faults() {
     let report = faults_in_steady_state(&common::fused_synthetic(RECORDS), RECORDS);
     assert_eq!(report.counter("feed", "records"), RECORDS + 2);
     // A real recording, inflated on the read-ahead thread (whose faults count too).
-    if let Some(path) = pinion_feed::testdata::require("binance/usdm-btcusdt-20240808.hbt.gz") {
+    if let Some(path) = pinion_testkit::data::require("binance/usdm-btcusdt-20240808.hbt.gz") {
         const USDM_RECORDS: u64 = 93_954;
         let report = faults_in_steady_state(&common::fused_recording(&path), USDM_RECORDS);
         assert_eq!(report.counter("feed", "records"), USDM_RECORDS);

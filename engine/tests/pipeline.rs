@@ -9,12 +9,12 @@ use std::sync::atomic::AtomicBool;
 
 use pinion_book::BookView as _;
 use pinion_book::{BookSync, TickerOutcome};
+use pinion_core::{ConnId, EventKind, InstrumentId, RecordKind, Side};
 use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::replay::{self, Console, ReplayReport};
 use pinion_engine::stages::book::BookFinal;
 use pinion_feed::parse::{Decoded, Decoder};
 use pinion_feed::source::Decompress;
-use pinion_feed::{ConnId, EventKind, InstrumentId, RecordKind, Side};
 
 /// The embedded config with `overrides` on top, validated.
 fn settings(overrides: &[(&str, &str)]) -> Settings {
@@ -26,7 +26,11 @@ fn settings(overrides: &[(&str, &str)]) -> Settings {
     }
     Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
         .expect("config parses")
-        .validate(REPLAY_TOML_NAME)
+        .validate_for(
+            REPLAY_TOML_NAME,
+            pinion_engine::config::machine_cores(),
+            &pinion_testkit::data::data_dir(),
+        )
         .expect("config is valid")
 }
 
@@ -68,7 +72,7 @@ fn reference(settings: &Settings) -> Reference {
             )
         })
     {
-        let rec = pinion_feed::RawRecord {
+        let rec = pinion_core::RawRecord {
             t_recv,
             conn,
             kind,
@@ -225,7 +229,7 @@ fn check(report: &ReplayReport, reference: &Reference, what: &str) {
 }
 
 fn recording(relative: &str, placements: &[(&str, &str)], expect_messages: Option<u64>) {
-    let Some(path) = pinion_feed::testdata::require(relative) else {
+    let Some(path) = pinion_testkit::data::require(relative) else {
         return;
     };
     let path = path.to_string_lossy().into_owned();
@@ -287,7 +291,7 @@ fn bybit_capture() {
 
 #[test]
 fn spot_books_end_live_and_trade() {
-    let Some(path) = pinion_feed::testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+    let Some(path) = pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
         return;
     };
     let s = settings(&[
@@ -407,7 +411,7 @@ fn report_files_are_written() {
 
 #[test]
 fn converted_recording_replays_like_its_original() {
-    let Some(path) = pinion_feed::testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+    let Some(path) = pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("pinion-convert-{}", std::process::id()));
@@ -434,7 +438,7 @@ fn converted_recording_replays_like_its_original() {
 
 #[test]
 fn multi_symbol_books_all_sync() {
-    let Some(path) = pinion_feed::testdata::require("binance/spot-multi-20211012.cryptofeed.ws")
+    let Some(path) = pinion_testkit::data::require("binance/spot-multi-20211012.cryptofeed.ws")
     else {
         return;
     };
@@ -470,7 +474,7 @@ fn shipped_configs_are_valid_and_custom_placement_runs() {
         let config = Config::parse(&text, &name).unwrap_or_else(|e| panic!("{e}"));
         // Validated against 2 cores: the CI machine's.
         let s = config
-            .validate_for(&name, 2, &pinion_feed::testdata::data_dir())
+            .validate_for(&name, 2, &pinion_testkit::data::data_dir())
             .unwrap_or_else(|e| panic!("{e}"));
         checked += 1;
         if s.placement.label == "custom" {
@@ -481,7 +485,7 @@ fn shipped_configs_are_valid_and_custom_placement_runs() {
             o.push(Override::string("placement.threads[0].wait", "park"));
             let s = Config::parse_with(&text, &name, &o)
                 .expect("parses")
-                .validate_for(&name, 2, &pinion_feed::testdata::data_dir())
+                .validate_for(&name, 2, &pinion_testkit::data::data_dir())
                 .expect("valid");
             let report = run(&s);
             assert_eq!(report.counter("feed", "records"), 5_002);
@@ -498,7 +502,7 @@ fn shipped_configs_are_valid_and_custom_placement_runs() {
 #[test]
 fn reconnect_record_resyncs_the_connections_books() {
     use pinion_feed::recording::{RecordingHeader, RecordingWriter, Rotation};
-    let Some(path) = pinion_feed::testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+    let Some(path) = pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
         return;
     };
     // The spot recording with a reconnect of its connection half-way through, and no new

@@ -5,8 +5,6 @@
 //! The toy pipeline (source → map → sink) carries numbers with an order-sensitive checksum, so a
 //! lost, duplicated or reordered value changes the result.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -23,40 +21,12 @@ use pinion_engine::runtime::{
 
 /// Counts allocations per thread, so a stage can check that its thread allocated nothing while
 /// the stream was flowing (other tests run in parallel on other threads).
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
+#[global_allocator]
+static ALLOC: pinion_testkit::alloc::CountingAlloc = pinion_testkit::alloc::CountingAlloc;
 
 fn allocations_on_this_thread() -> u64 {
-    ALLOCATIONS.with(Cell::get)
+    pinion_testkit::alloc::thread_allocations()
 }
-
-// SAFETY: every method forwards to the system allocator with the caller's arguments unchanged;
-// the counter is a const-initialised thread-local `Cell` that itself never allocates, and
-// `try_with` tolerates calls during thread teardown.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's: `layout` has non-zero size.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this `layout` (via the methods here).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: `ptr`/`layout` come from this allocator; the caller guarantees `new_size`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// Values the sink takes before it starts counting allocations (start-up is allowed to allocate).
 const WARM_UP: u64 = 100;

@@ -1,6 +1,6 @@
 //! The feed crate's errors.
 //!
-//! Errors of the hot path ([`crate::DecimalError`] and the parser's error) are small and `Copy`
+//! Errors of the hot path ([`pinion_core::DecimalError`] and the parser's error) are small and `Copy`
 //! so they can be counted without allocating. Source errors (reading files and captures) carry
 //! where in the input the problem is.
 
@@ -49,8 +49,8 @@ pub enum FeedError {
     Source(#[from] SourceError),
     /// An instrument definition is wrong.
     #[error(transparent)]
-    Instrument(#[from] crate::instrument::InstrumentError),
+    Instrument(#[from] pinion_core::instrument::InstrumentError),
     /// A decimal could not be parsed.
     #[error(transparent)]
-    Decimal(#[from] crate::decimal::DecimalError),
+    Decimal(#[from] pinion_core::decimal::DecimalError),
 }

@@ -1,33 +1,25 @@
-//! pinion-feed: everything between the wire and the order book.
+//! pinion-feed: everything between the wire and the order book's input.
 //!
-//! - [`decimal`]: exact scaled-integer prices and quantities ([`Px`], [`Qty`]) parsed straight
-//!   from the exchanges' decimal strings, never through `f64`.
-//! - [`instrument`]: instrument specs (tick, step, filters) and the registry that maps a venue's
-//!   symbol to a compact [`InstrumentId`].
-//! - [`event`]: [`MarketEvent`], the fixed-size `Copy` record that flows through the rings.
-//! - [`record`]: [`RawRecord`], what every source yields: receive time, connection, raw bytes.
+//! - [`parse`]: the venues' messages (Binance Spot and futures, Bybit v5) decoded exactly into
+//!   [`pinion_core::MarketEvent`]s, through simd-json or the strict flat scanner.
+//! - [`source`]: the [`FrameSource`] trait and readers of recordings in the formats found in the
+//!   wild, and of packet captures.
+//! - [`recording`]: pinion's own `.pnr` format and its recorder.
+//! - [`synth`]: the synthetic market.
+//! - [`exchange_info`]: instrument specs from a venue's `exchangeInfo` / `instruments-info`.
 //!
-//! Live and replayed data go through the same parser, so a recording exercises exactly the code
-//! that runs in production.
+//! The vocabulary (prices, instruments, events, raw records) is `pinion-core`'s. Live and
+//! replayed data go through the same parser, so a recording exercises exactly the code that runs
+//! in production.
 
 #![forbid(unsafe_code)]
 
-pub mod decimal;
 pub mod error;
-pub mod event;
-pub mod instrument;
-pub mod mem;
+pub mod exchange_info;
 pub mod parse;
-pub mod record;
 pub mod recording;
 pub mod source;
 pub mod synth;
-pub mod testdata;
-pub mod venue;
 
-pub use decimal::{DecimalError, Px, Qty};
 pub use error::{FeedError, SourceError};
-pub use event::{EventFlags, EventKind, Level, MarketEvent, Side, TradePrint};
-pub use instrument::{InstrumentId, InstrumentSpec, Instruments, Symbol};
-pub use record::{ConnId, ConnInfo, FrameSource, RawRecord, RecordKind};
-pub use venue::Venue;
+pub use source::FrameSource;

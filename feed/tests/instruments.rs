@@ -5,13 +5,14 @@
 use std::io::{BufRead, BufReader};
 
 use flate2::read::GzDecoder;
-use pinion_feed::instrument::exchange_info::{
+use pinion_core::{InstrumentSpec, Instruments, Px, Qty, RecordKind, Symbol, Venue};
+use pinion_feed::FrameSource;
+use pinion_feed::exchange_info::{
     RateLimit, RateLimitInterval, RateLimitKind, binance_exchange_info, binance_rate_limits,
     bybit_instruments_info, load_instruments_from_source,
 };
 use pinion_feed::source::cryptofeed::{CryptofeedJsonlReader, parse_http_line};
-use pinion_feed::testdata;
-use pinion_feed::{FrameSource, InstrumentSpec, Instruments, Px, Qty, RecordKind, Symbol, Venue};
+use pinion_testkit::data;
 
 /// `(price_decimals, qty_decimals, tick, step, min_price, max_price, min_qty, max_qty,
 /// min_notional)`.
@@ -42,7 +43,7 @@ fn find<'a>(specs: &'a [InstrumentSpec], symbol: &str) -> &'a InstrumentSpec {
 
 /// The body of the `exchangeInfo` capture's first line.
 fn exchange_info_body() -> Option<Vec<u8>> {
-    let path = testdata::require("binance/spot-exchangeinfo-20211012.json.gz")?;
+    let path = data::require("binance/spot-exchangeinfo-20211012.json.gz")?;
     let file = std::fs::File::open(path).expect("open exchangeInfo capture");
     let mut line = Vec::new();
     BufReader::new(GzDecoder::new(file))
@@ -224,7 +225,7 @@ fn check_bybit(reg: &Instruments) {
 
 #[test]
 fn bybit_instruments_load_from_the_capture() {
-    let Some(path) = testdata::require(BYBIT) else {
+    let Some(path) = data::require(BYBIT) else {
         return;
     };
     let mut src = CryptofeedJsonlReader::open(&path).expect("open capture");
@@ -239,7 +240,7 @@ fn bybit_instruments_load_from_the_capture() {
 
 #[test]
 fn bybit_responses_parse_directly() {
-    let Some(path) = testdata::require(BYBIT) else {
+    let Some(path) = data::require(BYBIT) else {
         return;
     };
     let mut src = CryptofeedJsonlReader::open(&path).expect("open capture");

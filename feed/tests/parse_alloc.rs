@@ -5,66 +5,20 @@
 //! A counting global allocator counts allocations made on the test's own thread only, so the
 //! test harness's threads cannot disturb the figure.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{BufRead, BufReader};
 
+use pinion_core::{ConnId, InstrumentSpec, Instruments, RawRecord, RecordKind, Venue};
 use pinion_feed::parse::{ConnCtx, Decoded, Decoder};
-use pinion_feed::{ConnId, InstrumentSpec, Instruments, RawRecord, RecordKind, Venue};
 
-struct CountingAlloc;
-
-thread_local! {
-    /// Allocations made by this thread while counting; `None` when not counting.
-    static ALLOCATIONS: Cell<Option<u64>> = const { Cell::new(None) };
-}
-
-fn note_allocation() {
-    // `try_with`: the allocator also runs while thread-locals are being torn down.
-    let _ = ALLOCATIONS.try_with(|c| {
-        if let Some(n) = c.get() {
-            c.set(Some(n + 1));
-        }
-    });
-}
+#[global_allocator]
+static ALLOC: pinion_testkit::alloc::CountingAlloc = pinion_testkit::alloc::CountingAlloc;
 
 /// Runs `f` and returns how many allocations this thread made meanwhile.
 fn count_allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    ALLOCATIONS.with(|c| c.set(Some(0)));
+    let before = pinion_testkit::alloc::thread_allocations();
     let r = f();
-    let n = ALLOCATIONS.with(|c| c.replace(None)).unwrap_or(0);
-    (r, n)
+    (r, pinion_testkit::alloc::thread_allocations() - before)
 }
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only a
-// const-initialised thread-local, which does not allocate.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: as for `alloc`; `ptr` came from this allocator, which is `System`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, which is `System`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
 
 struct Line {
     venue: Venue,
@@ -74,7 +28,7 @@ struct Line {
 }
 
 fn read_hbt(relative: &str, venue: Venue, out: &mut Vec<Line>) -> bool {
-    let Some(path) = pinion_feed::testdata::require(relative) else {
+    let Some(path) = pinion_testkit::data::require(relative) else {
         return false;
     };
     let file = std::fs::File::open(path).expect("open recording");

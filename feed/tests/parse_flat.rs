@@ -9,9 +9,9 @@
 
 use std::io::{BufRead, BufReader};
 
+use pinion_core::{EventKind, InstrumentSpec, Instruments, Venue};
 use pinion_feed::parse::fuzzing::{self, FlatPair};
 use pinion_feed::parse::{Decoded, ParseError};
-use pinion_feed::{EventKind, InstrumentSpec, Instruments, Venue};
 use proptest::prelude::*;
 
 const SPOT_TRADE: &str = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#;
@@ -60,7 +60,7 @@ fn instruments() -> Instruments {
 /// Decodes every stream frame of a recording both ways; returns the (trade, bookTicker, depth)
 /// message counts and how many of each the scanner took.
 fn real_recording(relative: &str, venue: Venue) -> Option<[usize; 6]> {
-    let path = pinion_feed::testdata::require(relative)?;
+    let path = pinion_testkit::data::require(relative)?;
     let file = std::fs::File::open(path).expect("open recording");
     let mut pair = FlatPair::new(instruments());
     let mut counts = [0usize; 6];
@@ -113,7 +113,7 @@ fn usdm_recording_decodes_the_same_both_ways() {
 #[test]
 fn bybit_recording_decodes_the_same_both_ways() {
     let Some(path) =
-        pinion_feed::testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst")
+        pinion_testkit::data::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst")
     else {
         return;
     };

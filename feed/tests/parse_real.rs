@@ -5,11 +5,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use pinion_feed::parse::{ConnCtx, DecodeStats, Decoded, Decoder};
-use pinion_feed::{
+use pinion_core::{
     ConnId, EventKind, InstrumentId, InstrumentSpec, Instruments, Level, MarketEvent, Px, Qty,
     RawRecord, RecordKind, Venue,
 };
+use pinion_feed::parse::{ConnCtx, DecodeStats, Decoded, Decoder};
 
 /// `(receive time, JSON)` of every line of an hbt recording.
 fn hbt_lines(path: &Path) -> Vec<(u64, String)> {
@@ -159,7 +159,7 @@ fn run_binance(path: &Path, venue: Venue, tick: &str, step: &str) -> BinanceRun 
 
 #[test]
 fn binance_spot_recording() {
-    let Some(path) = pinion_feed::testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+    let Some(path) = pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
         return;
     };
     // Quantities use BTC's asset precision (8 decimals), not the 0.00001 lot step: three depth
@@ -238,7 +238,7 @@ fn binance_spot_recording() {
 
 #[test]
 fn binance_usdm_recording() {
-    let Some(path) = pinion_feed::testdata::require("binance/usdm-btcusdt-20240808.hbt.gz") else {
+    let Some(path) = pinion_testkit::data::require("binance/usdm-btcusdt-20240808.hbt.gz") else {
         return;
     };
     let run = run_binance(&path, Venue::BinanceUsdm, "0.10", "0.001");
@@ -322,7 +322,7 @@ fn bybit_instruments(lines: &[serde_json::Value]) -> Instruments {
 #[test]
 fn bybit_recording() {
     let Some(path) =
-        pinion_feed::testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst")
+        pinion_testkit::data::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst")
     else {
         return;
     };
@@ -380,7 +380,7 @@ fn bybit_recording() {
                         first_delta = Some((msg.first, data.to_owned()));
                     }
                 }
-                assert!(!msg.first.flags.contains(pinion_feed::EventFlags::RESET));
+                assert!(!msg.first.flags.contains(pinion_core::EventFlags::RESET));
                 last_u.insert(key, msg.first.last_id);
             }
             other => panic!("unexpected {other:?}"),

@@ -7,16 +7,14 @@
 //! websocket.payload.pong -e websocket.payload.close.status_code -e data.data` and written
 //! here literally; the tests do not run tshark.
 
-#[path = "support/pcap_writer.rs"]
-mod pcap_writer;
-
 use std::io::Cursor;
 
-use pcap_writer::*;
+use pinion_core::{ConnId, RecordKind, Venue};
 use pinion_feed::source::pcap::{
     CaptureFilter, DirectionFilter, HandshakeError, PcapConfig, PcapSource, StreamState, Unusable,
 };
-use pinion_feed::{ConnId, FrameSource, RecordKind, SourceError, Venue};
+use pinion_feed::{FrameSource, SourceError};
+use pinion_testkit::pcap_writer::*;
 
 /// An owned copy of a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +77,7 @@ fn both_directions() -> PcapConfig {
 const CLOSE_1000: &[u8] = &[0x03, 0xe8];
 
 fn real(name: &str, config: PcapConfig) -> Option<(Vec<Rec>, PcapSource)> {
-    let path = pinion_feed::testdata::require(&format!("pcap/{name}"))?;
+    let path = pinion_testkit::data::require(&format!("pcap/{name}"))?;
     let mut source = PcapSource::open(path, config).expect("open capture");
     let records = drain(&mut source);
     Some((records, source))
@@ -1232,51 +1230,15 @@ fn a_capture_of_the_server_side_only_is_decoded() {
 }
 
 /// Counts this thread's allocations (tests run on several threads; each counts its own).
-mod counting {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
-
-    thread_local! {
-        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-    }
-
-    pub struct Counting;
-
-    // SAFETY: forwards every call to the system allocator unchanged; only counts.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-            // SAFETY: same contract as the caller's.
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: `ptr` came from `System.alloc` with this layout.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-            // SAFETY: same contract as the caller's.
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-    }
-
-    /// Allocations made by this thread so far.
-    pub fn allocations() -> u64 {
-        ALLOCATIONS.with(Cell::get)
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: counting::Counting = counting::Counting;
+static ALLOC: pinion_testkit::alloc::CountingAlloc = pinion_testkit::alloc::CountingAlloc;
 
 #[test]
 fn replay_allocates_nothing_once_warm() {
-    let before = counting::allocations();
+    let before = pinion_testkit::alloc::thread_allocations();
     let probe = std::hint::black_box(vec![1u8; 64]);
     assert!(
-        counting::allocations() > before,
+        pinion_testkit::alloc::thread_allocations() > before,
         "the counter sees allocations"
     );
     drop(probe);
@@ -1339,10 +1301,10 @@ fn replay_allocates_nothing_once_warm() {
         records += 1;
         if records == 1 + 4 * 3 {
             // Three blocks in: every buffer has grown to its working size.
-            warm_allocations = counting::allocations();
+            warm_allocations = pinion_testkit::alloc::thread_allocations();
         }
     }
-    let steady = counting::allocations() - warm_allocations;
+    let steady = pinion_testkit::alloc::thread_allocations() - warm_allocations;
     assert_eq!(records, 1 + 4 * BLOCKS);
     assert_eq!(source.stats().out_of_order, BLOCKS);
     assert_eq!(

@@ -2,59 +2,26 @@
 //! `data/README.md`, or counted from the files with shell one-liners where the README gives none),
 //! malformed input, and the steady state allocating nothing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{Cursor, Write};
 use std::path::Path;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use pinion_core::{ConnId, RecordKind, Venue};
 use pinion_feed::source::cryptofeed::{CryptofeedJsonlReader, CryptofeedTextReader};
 use pinion_feed::source::hbt::HbtReader;
 use pinion_feed::source::{self, Decompress, open};
-use pinion_feed::{ConnId, FrameSource, RecordKind, SourceError, Venue, testdata};
+use pinion_feed::{FrameSource, SourceError};
+use pinion_testkit::data;
 
 /// Counts this thread's allocations, so tests running in parallel do not disturb each other.
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_allocation() {
-    // `try_with`: the slot may be gone while the thread is being torn down.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
+#[global_allocator]
+static ALLOC: pinion_testkit::alloc::CountingAlloc = pinion_testkit::alloc::CountingAlloc;
 
 fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
+    pinion_testkit::alloc::thread_allocations()
 }
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract holds exactly as it does for `System`; counting touches only a
-// thread-local `Cell` with a const initialiser, which never allocates.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: the caller upholds `alloc`'s contract; passed through unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` through this allocator with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_allocation();
-        // SAFETY: `ptr` came from `System` through this allocator with this layout.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// What a source held, summed up.
 #[derive(Debug, Default)]
@@ -119,7 +86,7 @@ fn kinds(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
 
 #[test]
 fn binance_spot_hbt_counts_exactly() {
-    let Some(path) = testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+    let Some(path) = data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
         return;
     };
     let mut src = open(&path).expect("open by file name");
@@ -144,7 +111,7 @@ fn binance_spot_hbt_counts_exactly() {
 
 #[test]
 fn binance_usdm_hbt_counts_exactly() {
-    let Some(path) = testdata::require("binance/usdm-btcusdt-20240808.hbt.gz") else {
+    let Some(path) = data::require("binance/usdm-btcusdt-20240808.hbt.gz") else {
         return;
     };
     let mut src = HbtReader::open(&path).expect("open");
@@ -169,10 +136,10 @@ fn binance_usdm_hbt_counts_exactly() {
 
 #[test]
 fn cryptofeed_text_capture_merges_ws_and_http() {
-    let Some(path) = testdata::require("binance/spot-multi-20211012.cryptofeed.ws") else {
+    let Some(path) = data::require("binance/spot-multi-20211012.cryptofeed.ws") else {
         return;
     };
-    testdata::require("binance/spot-multi-20211012.cryptofeed.http");
+    data::require("binance/spot-multi-20211012.cryptofeed.http");
     let mut src = open(&path).expect("open by file name");
     let conns = src.connections().to_vec();
     assert_eq!(conns.len(), 2);
@@ -224,7 +191,7 @@ fn cryptofeed_text_capture_merges_ws_and_http() {
 
 #[test]
 fn cryptofeed_text_snapshots_fall_between_frames_by_time() {
-    let Some(path) = testdata::require("binance/spot-multi-20211012.cryptofeed.ws") else {
+    let Some(path) = data::require("binance/spot-multi-20211012.cryptofeed.ws") else {
         return;
     };
     let mut src = CryptofeedTextReader::open(&path).expect("open");
@@ -250,7 +217,7 @@ fn cryptofeed_text_snapshots_fall_between_frames_by_time() {
 
 #[test]
 fn bybit_jsonl_capture_counts_exactly() {
-    let Some(path) = testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
+    let Some(path) = data::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
         return;
     };
     let mut src = open(&path).expect("open by file name");
@@ -295,7 +262,7 @@ fn bybit_jsonl_capture_counts_exactly() {
 
 #[test]
 fn bybit_jsonl_keeps_header_and_exact_frames() {
-    let Some(path) = testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
+    let Some(path) = data::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
         return;
     };
     let mut src = CryptofeedJsonlReader::open(&path).expect("open");
@@ -329,7 +296,7 @@ fn read_to_error(src: &mut dyn FrameSource) -> (u64, Option<SourceError>) {
 
 #[test]
 fn truncated_gzip_is_a_typed_error_at_the_line() {
-    let Some(path) = testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+    let Some(path) = data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
         return;
     };
     let bytes = std::fs::read(path).expect("read");
@@ -381,7 +348,7 @@ fn read_ahead_yields_exactly_the_inline_records() {
         ("binance/usdm-btcusdt-20240808.hbt.gz", Some(93_954)),
         ("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst", None),
     ] {
-        let Some(path) = testdata::require(file) else {
+        let Some(path) = data::require(file) else {
             continue;
         };
         let n = same_records_inline_and_ahead(&path);
@@ -394,7 +361,7 @@ fn read_ahead_yields_exactly_the_inline_records() {
 
 #[test]
 fn read_ahead_reports_a_truncated_gzip_as_inline_does() {
-    let Some(path) = testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+    let Some(path) = data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
         return;
     };
     let bytes = std::fs::read(path).expect("read");
@@ -424,7 +391,7 @@ fn read_ahead_reports_a_truncated_gzip_as_inline_does() {
 
 #[test]
 fn truncated_zstd_is_a_typed_error() {
-    let Some(path) = testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
+    let Some(path) = data::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
         return;
     };
     let bytes = std::fs::read(path).expect("read");
@@ -458,7 +425,7 @@ fn errors_and_records_after_the_first_error(src: &mut dyn FrameSource) -> (u32, 
 
 #[test]
 fn after_a_truncated_stream_the_readers_report_the_end() {
-    if let Some(path) = testdata::require("binance/spot-btcusdt-20240808.hbt.gz") {
+    if let Some(path) = data::require("binance/spot-btcusdt-20240808.hbt.gz") {
         let bytes = std::fs::read(path).expect("read");
         let cut = bytes[..bytes.len() / 2].to_vec();
         let mut src = HbtReader::from_gzip(Cursor::new(cut), Some(Venue::BinanceSpot));
@@ -469,7 +436,7 @@ fn after_a_truncated_stream_the_readers_report_the_end() {
         );
         assert_eq!(errors_and_records_after_the_first_error(&mut src), (0, 0));
     }
-    if let Some(path) = testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") {
+    if let Some(path) = data::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") {
         let bytes = std::fs::read(path).expect("read");
         let cut = bytes[..bytes.len() / 2].to_vec();
         let mut src = CryptofeedJsonlReader::from_zstd(Cursor::new(cut)).expect("header reads");
@@ -481,7 +448,7 @@ fn after_a_truncated_stream_the_readers_report_the_end() {
 
 #[test]
 fn a_bad_line_in_real_data_names_its_line_and_reading_goes_on() {
-    let Some(path) = testdata::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+    let Some(path) = data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
         return;
     };
     // The first 100 real lines with line 50 replaced by a frame that lost its time stamp.
@@ -542,7 +509,7 @@ fn open_rejects_unknown_formats_and_missing_files_without_panicking() {
 
 #[test]
 fn hbt_steady_state_allocates_nothing() {
-    let Some(path) = testdata::require("binance/usdm-btcusdt-20240808.hbt.gz") else {
+    let Some(path) = data::require("binance/usdm-btcusdt-20240808.hbt.gz") else {
         return;
     };
     hbt_reads_without_allocating(HbtReader::open(&path).expect("open"));
@@ -571,7 +538,7 @@ fn hbt_reads_without_allocating<R: std::io::BufRead>(mut src: HbtReader<R>) {
 
 #[test]
 fn jsonl_steady_state_allocates_nothing_per_frame() {
-    let Some(path) = testdata::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
+    let Some(path) = data::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst") else {
         return;
     };
     let mut src = CryptofeedJsonlReader::open(&path).expect("open");

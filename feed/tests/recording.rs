@@ -2,51 +2,24 @@
 //! truncation detection, and the recorder thread (gaps on a full ring, no allocation on the feed
 //! side).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
+use pinion_core::{ConnId, ConnInfo, RawRecord, RecordKind, Venue};
 use pinion_feed::recording::format::{FILE_HEADER_FIXED_LEN, RECORD_HEADER_LEN, record_len};
 use pinion_feed::recording::{
     ALL_CONNECTIONS, InstrumentDef, Recorder, RecordingHeader, RecordingReader, RecordingWriter,
     Rotation, convert,
 };
-use pinion_feed::{ConnId, ConnInfo, FrameSource, RawRecord, RecordKind, SourceError, Venue};
+use pinion_feed::{FrameSource, SourceError};
 
 // ---------------------------------------------------------------------------------------------
 // Allocation counting, per thread, so the recorder thread's own allocations do not count.
 
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static ALLOC: pinion_testkit::alloc::CountingAlloc = pinion_testkit::alloc::CountingAlloc;
 
 fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
+    pinion_testkit::alloc::thread_allocations()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -670,7 +643,7 @@ fn gaps_on_many_connections_merge_into_one_for_all() {
 /// Converts a real recording to `.pnr`, then reads the original again beside the conversion and
 /// checks every record is identical (time, connection, kind, meta, payload) and the counts match.
 fn real_round_trip(relative: &str) -> Option<pinion_feed::recording::ConvertStats> {
-    let path = pinion_feed::testdata::require(relative)?;
+    let path = pinion_testkit::data::require(relative)?;
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     let dir = TempDir::new(&format!("real-{name}"));
     let out = dir.path("converted.pnr");

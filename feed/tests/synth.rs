@@ -2,55 +2,17 @@
 //! parsed with `serde_json`, the book is rebuilt independently in `BTreeMap`s from the snapshot
 //! and the diffs, and the stream is held to Binance Spot's rules.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 
+use pinion_core::{InstrumentSpec, Px, Qty, RecordKind, Venue};
+use pinion_feed::FrameSource;
 use pinion_feed::synth::{SynthConfig, SynthError, SynthMarket};
-use pinion_feed::{FrameSource, InstrumentSpec, Px, Qty, RecordKind, Venue};
 use serde_json::Value;
 
 // ---- allocation counting (this thread only, so parallel tests do not interfere) ----------
 
-struct CountingAlloc;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // `try_with`: the thread-locals may already be gone while a thread shuts down.
-    let _ = COUNTING.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter only reads
-// and writes const-initialised thread-locals, which never allocate.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: `ptr` was allocated by `System` with this layout.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static ALLOC: pinion_testkit::alloc::CountingAlloc = pinion_testkit::alloc::CountingAlloc;
 
 // ---- helpers ----------------------------------------------------------------------------
 
@@ -393,15 +355,13 @@ fn steady_state_generation_allocates_nothing() {
     for _ in 0..2_000 {
         bytes += m.next_record().unwrap().map_or(0, |r| r.payload.len());
     }
-    ALLOCATIONS.with(|n| n.set(0));
-    COUNTING.with(|on| on.set(true));
+    let before = pinion_testkit::alloc::thread_allocations();
     let mut frames = 0u64;
     while let Some(r) = m.next_record().unwrap() {
         bytes += r.payload.len();
         frames += 1;
     }
-    COUNTING.with(|on| on.set(false));
-    let allocations = ALLOCATIONS.with(Cell::get);
+    let allocations = pinion_testkit::alloc::thread_allocations() - before;
     assert_eq!(frames, 250_000 - 1_998);
     assert!(bytes > 0);
     assert_eq!(

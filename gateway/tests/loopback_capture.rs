@@ -22,12 +22,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pinion_book::{BookSync, BookView, SyncConfig, SyncState};
+use pinion_core::{ConnId, InstrumentSpec, Instruments, RawRecord, RecordKind, Side, Venue};
+use pinion_feed::FrameSource;
 use pinion_feed::parse::{ConnCtx, Decoder};
 use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
 use pinion_feed::synth::{SynthConfig, SynthMarket};
-use pinion_feed::{
-    ConnId, FrameSource, InstrumentSpec, Instruments, RawRecord, RecordKind, Side, Venue,
-};
 use pinion_gateway::exchange_sim::{FeedConfig, FeedServer, Pacing};
 use tungstenite::Message;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -147,7 +146,7 @@ fn assert_same_frames(got: &[Vec<u8>], recorded: &[Vec<u8>], what: &str) {
 
 #[test]
 fn client_receives_every_frame_of_the_recording() {
-    let Some(path) = pinion_feed::testdata::require(RECORDING) else {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
         return;
     };
     let recorded = read_recording(&path);
@@ -186,7 +185,7 @@ fn client_receives_every_frame_of_the_recording() {
 
 #[test]
 fn stream_selection_filters_real_frames() {
-    let Some(path) = pinion_feed::testdata::require(RECORDING) else {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
         return;
     };
     let recorded = read_recording(&path);
@@ -440,14 +439,14 @@ impl BookReplay {
             .expect("decode");
     }
 
-    fn levels(&self, side: Side) -> Vec<pinion_feed::Level> {
+    fn levels(&self, side: Side) -> Vec<pinion_core::Level> {
         self.sync.book().levels(side).collect()
     }
 }
 
 #[test]
 fn loopback_capture_replays_to_the_same_frames_and_book() {
-    let Some(path) = pinion_feed::testdata::require(RECORDING) else {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
         return;
     };
     let Some(tcpdump) = find_tcpdump() else {
@@ -596,7 +595,7 @@ fn tls_client(
 
 #[test]
 fn tls_client_receives_every_frame_and_the_snapshot() {
-    let Some(path) = pinion_feed::testdata::require(RECORDING) else {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
         return;
     };
     let recorded = read_recording(&path);

@@ -9,11 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use pinion_feed::synth::{SynthConfig, SynthMarket};
-use pinion_feed::{
-    EventFlags, EventKind, FrameSource, InstrumentId, InstrumentSpec, Level, MarketEvent, Px, Qty,
-    RecordKind, Side, TradePrint,
+use pinion_core::{
+    EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Px, Qty, RecordKind,
+    Side, TradePrint,
 };
+use pinion_feed::FrameSource;
+use pinion_feed::synth::{SynthConfig, SynthMarket};
 use pinion_gateway::{OrderVenue, SimLatency, SimVenue, SimVenueConfig};
 use pinion_strategy::{
     BookView, ExecReport, ImbalanceParams, ImbalanceStrategy, Intents, OrderIdSource, OrderStatus,

@@ -5,7 +5,7 @@
 //! are best first on each side; a side may hold fewer than [`VIEW_LEVELS`] levels. Analytics are
 //! integer arithmetic on the scaled prices and quantities.
 
-use pinion_feed::{InstrumentId, Level, Px, Qty};
+use pinion_core::{InstrumentId, Level, Px, Qty};
 
 /// Levels per side a view carries.
 pub const VIEW_LEVELS: usize = 10;

@@ -17,7 +17,7 @@
 //!
 //! Position comes from fills in execution reports ([`Position`]).
 
-use pinion_feed::{InstrumentId, Qty, TradePrint};
+use pinion_core::{InstrumentId, Qty, TradePrint};
 
 use crate::book_view::BookView;
 use crate::order::{
@@ -82,7 +82,7 @@ pub struct ImbalanceStrategy {
     ids: OrderIdSource,
     position: Position,
     working: Option<WorkingOrder>,
-    mid: Option<pinion_feed::Px>,
+    mid: Option<pinion_core::Px>,
     stats: ImbalanceStats,
 }
 
@@ -288,7 +288,7 @@ mod tests {
     use super::*;
     use crate::order::{OrderAction, VenueOrderId};
     use crate::risk::RiskLimits;
-    use pinion_feed::{InstrumentSpec, Level, Px, Venue};
+    use pinion_core::{InstrumentSpec, Level, Px, Venue};
 
     const INST: InstrumentId = InstrumentId(1);
 

@@ -31,7 +31,7 @@ pub use order::{
 pub use position::Position;
 pub use risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState, TokenBucket};
 
-use pinion_feed::TradePrint;
+use pinion_core::TradePrint;
 
 /// Most intents one callback may produce.
 pub const MAX_INTENTS: usize = 8;

@@ -11,7 +11,7 @@
 //! [`OrderIntent::target`]. Reports are always about an order (its client id), never about the
 //! cancel request that touched it.
 
-use pinion_feed::{InstrumentId, Px, Qty, Side};
+use pinion_core::{InstrumentId, Px, Qty, Side};
 
 /// A client order id, unique per engine run (from an [`OrderIdSource`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

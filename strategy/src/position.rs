@@ -7,7 +7,7 @@
 //! share of the cost (truncated toward zero, so at most one money unit per close is lost).
 //! Fees are not modelled yet.
 
-use pinion_feed::{Px, Qty};
+use pinion_core::{Px, Qty};
 
 use crate::order::OrderSide;
 

@@ -13,7 +13,7 @@
 //! an open order. A token is only taken when every other rule has passed, so a rejected order
 //! does not use up the rate.
 
-use pinion_feed::{InstrumentSpec, Px, Qty};
+use pinion_core::{InstrumentSpec, Px, Qty};
 
 use crate::order::{OrderAction, OrderIntent, OrderSide, OrderType};
 
@@ -290,7 +290,7 @@ impl PreTradeRisk {
 mod tests {
     use super::*;
     use crate::order::{ClientOrderId, TimeInForce};
-    use pinion_feed::{InstrumentId, Venue};
+    use pinion_core::{InstrumentId, Venue};
 
     fn spec() -> InstrumentSpec {
         // BTCUSDT: tick 0.01 (price unit = tick), step 0.00001; min notional 5 USDT.

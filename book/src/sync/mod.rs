@@ -26,7 +26,7 @@
 mod outcome;
 pub mod rule;
 
-use pinion_feed::{EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Side};
+use pinion_core::{EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Side};
 
 use crate::book::OrderBook;
 use crate::error::BookError;
@@ -61,8 +61,8 @@ struct InFlight {
 
 /// An unused cache slot.
 const NO_LEVEL: Level = Level {
-    px: pinion_feed::Px(0),
-    qty: pinion_feed::Qty(0),
+    px: pinion_core::Px(0),
+    qty: pinion_core::Qty(0),
 };
 
 /// Levels per side kept in [`TopCache`]: a view's depth plus room for a ticker to move
@@ -98,7 +98,7 @@ impl TopCache {
         levels: &[Level],
         n: usize,
         want: usize,
-        behind: impl Fn(pinion_feed::Px) -> bool,
+        behind: impl Fn(pinion_core::Px) -> bool,
     ) -> Option<&[Level]> {
         let skip = levels[..n].iter().take_while(|l| !behind(l.px)).count();
         let rest = &levels[skip..n];
@@ -189,7 +189,7 @@ impl<B: L2Book> BookSync<B> {
             buffer: {
                 // Mapped now: the buffer fills while awaiting a snapshot, mid-run.
                 let mut v = Vec::with_capacity(buffer_events);
-                pinion_feed::mem::prefault_spare(&mut v, MarketEvent::EMPTY);
+                pinion_core::mem::prefault_spare(&mut v, MarketEvent::EMPTY);
                 v
             },
             buffer_cap: buffer_events,

@@ -2,7 +2,7 @@
 //! its settings, and the result of a ticker check. All small and `Copy`, so the hot path can
 //! return and count them without allocating.
 
-use pinion_feed::Level;
+use pinion_core::Level;
 
 use crate::book::BookConfig;
 use crate::error::BookError;
@@ -128,7 +128,7 @@ pub struct SyncCounters {
 pub struct SyncConfig {
     /// The book's settings.
     pub book: BookConfig,
-    /// Events the pre-snapshot buffer holds (each is a 520-byte [`MarketEvent`](pinion_feed::MarketEvent)).
+    /// Events the pre-snapshot buffer holds (each is a 520-byte [`MarketEvent`](pinion_core::MarketEvent)).
     pub buffer_events: usize,
 }
 

@@ -11,7 +11,7 @@
 //!
 //! The functions here are pure: they look at ids only, so each rule is tested on its own.
 
-use pinion_feed::{MarketEvent, Venue};
+use pinion_core::{MarketEvent, Venue};
 
 /// The update ids of one depth message (or of a snapshot: only `last` is meaningful).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,6 +1,6 @@
 //! The sync rules, one by one, on hand-made event sequences.
 
-use pinion_feed::{
+use pinion_core::{
     EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Px, Qty, Side, Venue,
 };
 

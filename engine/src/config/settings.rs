@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use pinion_core::{InstrumentSpec, Venue};
 use pinion_feed::source::Decompress;
-use pinion_feed::{InstrumentSpec, Venue};
 
 use super::{GatewayConfig, ReportConfig, RiskConfig, RuntimeConfig, StrategyConfig};
 
@@ -189,7 +189,7 @@ pub struct Settings {
     pub instruments: Vec<InstrumentSpec>,
     /// Instruments whose book keeps levels on the price unit's grid rather than the tick's
     /// (those given `px_decimals`).
-    pub unit_price_grid: Vec<(Venue, pinion_feed::Symbol)>,
+    pub unit_price_grid: Vec<(Venue, pinion_core::Symbol)>,
     /// Instrument lists to load.
     pub instrument_sources: Vec<InstrumentSource>,
     /// Report outputs.

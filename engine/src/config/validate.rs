@@ -6,9 +6,9 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use pinion_feed::decimal::significant_decimals;
+use pinion_core::decimal::significant_decimals;
+use pinion_core::{InstrumentSpec, Venue};
 use pinion_feed::source::Decompress;
-use pinion_feed::{InstrumentSpec, Venue};
 
 use super::settings::{
     InputSpec, InstrumentSource, PacingSpec, PlacementSpec, Settings, StageKind, ThreadSpec,
@@ -363,11 +363,11 @@ impl Config {
                 );
             }
             if let Some(d) = ec.qty_decimals
-                && d > pinion_feed::decimal::MAX_DECIMALS
+                && d > pinion_core::decimal::MAX_DECIMALS
             {
                 p.add(
                     format!("{key}.qty_decimals"),
-                    format!("{d} is more than {}", pinion_feed::decimal::MAX_DECIMALS),
+                    format!("{d} is more than {}", pinion_core::decimal::MAX_DECIMALS),
                 );
             }
             instrument_sources.push(InstrumentSource::ExchangeInfo {
@@ -402,9 +402,9 @@ impl Config {
         })
     }
 
-    /// [`Config::validate_for`] this machine's cores and the shared data directory.
+    /// [`Config::validate_for`] this machine's cores and [`default_data_dir`].
     pub fn validate(&self, origin: &str) -> Result<Settings, ConfigError> {
-        self.validate_for(origin, machine_cores(), &pinion_feed::testdata::data_dir())
+        self.validate_for(origin, machine_cores(), &default_data_dir())
     }
 
     fn custom_threads(
@@ -499,6 +499,16 @@ pub fn machine_cores() -> usize {
         .filter(|&n| n > 0)
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
         .unwrap_or(1)
+}
+
+/// Where relative `exchange_info` paths are read from when `input.data_dir` is not set:
+/// `$PINION_DATA_DIR`, else `../shared/data` from the working directory (the data directory
+/// beside a checkout, for a command run from the checkout's root).
+pub fn default_data_dir() -> std::path::PathBuf {
+    std::env::var_os("PINION_DATA_DIR").map_or_else(
+        || std::path::Path::new("..").join("shared").join("data"),
+        std::path::PathBuf::from,
+    )
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ fn embedded_replay_config_is_valid() {
         .iter()
         .find(|i| i.venue == Venue::BinanceSpot)
         .unwrap();
-    assert_eq!(spot.step, pinion_feed::Qty(1000));
+    assert_eq!(spot.step, pinion_core::Qty(1000));
     assert!(names.contains(&(Venue::BinanceUsdm, "BTCUSDT".into(), 1, 3)));
     assert_eq!(s.instrument_sources.len(), 1);
 }
@@ -144,10 +144,10 @@ px_decimals = 1
     )
     .unwrap();
     let nkn = &s.instruments[0];
-    assert_eq!((nkn.price_decimals, nkn.tick), (5, pinion_feed::Px(10)));
+    assert_eq!((nkn.price_decimals, nkn.tick), (5, pinion_core::Px(10)));
     assert_eq!(
         (nkn.qty_decimals, nkn.step),
-        (8, pinion_feed::Qty(100_000_000))
+        (8, pinion_core::Qty(100_000_000))
     );
     assert_eq!(s.unit_price_grid.len(), 1);
 }

@@ -66,7 +66,7 @@ impl Recorder {
         let shape = new_histogram();
         Recorder {
             name: name.into(),
-            counts: pinion_feed::mem::resident_slice(0u64, shape.distinct_values()),
+            counts: pinion_core::mem::resident_slice(0u64, shape.distinct_values()),
             clamp_slot: slot(shape.high()),
             total: 0,
         }

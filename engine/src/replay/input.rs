@@ -11,12 +11,13 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use pinion_feed::instrument::exchange_info;
+use pinion_core::{InstrumentId, InstrumentSpec, Instruments, RecordKind, Venue};
+use pinion_feed::FrameSource;
+use pinion_feed::exchange_info;
 use pinion_feed::parse::{ConnCtx, Decoder};
 use pinion_feed::recording::RecordingReader;
 use pinion_feed::source::Decompress;
 use pinion_feed::synth::{SynthConfig, SynthMarket};
-use pinion_feed::{FrameSource, InstrumentId, InstrumentSpec, Instruments, RecordKind, Venue};
 
 use super::ReplayError;
 use crate::config::{InputSpec, InstrumentSource, Settings, with_qty_decimals};

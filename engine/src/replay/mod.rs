@@ -15,8 +15,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use pinion_book::{BookSync, SyncConfig};
+use pinion_core::{InstrumentId, Px, Qty};
 use pinion_feed::parse::Decoder;
-use pinion_feed::{InstrumentId, Px, Qty};
 use pinion_strategy::{ClientOrderId, ExecReport, OrderSide, OrderStatus, VenueOrderId};
 
 pub use convert::{ConvertSummary, convert_recording};
@@ -42,7 +42,7 @@ pub enum ReplayError {
     Source(#[from] pinion_feed::SourceError),
     /// An instrument definition is wrong or conflicts.
     #[error("instruments: {0}")]
-    Instrument(#[from] pinion_feed::instrument::InstrumentError),
+    Instrument(#[from] pinion_core::instrument::InstrumentError),
     /// The synthetic market's settings are wrong.
     #[error(transparent)]
     Synth(#[from] pinion_feed::synth::SynthError),
@@ -107,7 +107,7 @@ pub struct PreparedSummary {
     /// Records expected, when known.
     pub expected_records: Option<u64>,
     /// The instruments, for naming books in the report.
-    pub instruments: pinion_feed::Instruments,
+    pub instruments: pinion_core::Instruments,
 }
 
 /// The runtime's wait strategy for a configured one.
@@ -244,8 +244,8 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Rep
 /// grid for instruments configured with finer prices than their tick (`px_decimals`).
 pub fn book_for(
     settings: &Settings,
-    spec: &pinion_feed::InstrumentSpec,
-    id: pinion_feed::InstrumentId,
+    spec: &pinion_core::InstrumentSpec,
+    id: pinion_core::InstrumentId,
 ) -> Result<BookSync, ReplayError> {
     let unit_grid = settings
         .unit_price_grid
@@ -253,7 +253,7 @@ pub fn book_for(
         .any(|(v, s)| *v == spec.venue && *s == spec.symbol);
     let book = if unit_grid {
         let mut grid = spec.clone();
-        grid.tick = pinion_feed::Px(1);
+        grid.tick = pinion_core::Px(1);
         BookSync::new(&grid, id, SyncConfig::default())?
     } else {
         BookSync::new(spec, id, SyncConfig::default())?

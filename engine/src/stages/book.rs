@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use pinion_book::{
     BookSync, BookView, DEFAULT_SNAPSHOT_DEPTH, SyncCounters, SyncOutcome, SyncState, TickerOutcome,
 };
-use pinion_feed::{ConnId, EventKind, InstrumentId, Level, Side, TradePrint};
+use pinion_core::{ConnId, EventKind, InstrumentId, Level, Side, TradePrint};
 
 use super::msg::{BookMsg, MarketMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
@@ -147,7 +147,7 @@ impl BookCore {
     }
 
     #[inline]
-    fn on_event(&mut self, ev: &pinion_feed::MarketEvent) {
+    fn on_event(&mut self, ev: &pinion_core::MarketEvent) {
         self.counts.events += 1;
         if ev.kind == EventKind::Trade {
             self.counts.trades += 1;

@@ -17,8 +17,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use pinion_core::{ConnId, InstrumentId, Instruments, RawRecord, RecordKind, Venue};
+use pinion_feed::FrameSource;
 use pinion_feed::parse::{ConnCtx, Decoded, Decoder};
-use pinion_feed::{ConnId, FrameSource, InstrumentId, Instruments, RawRecord, RecordKind, Venue};
 
 use super::msg::MarketMsg;
 use super::outbox::Outbox;

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use pinion_feed::{InstrumentId, Instruments};
+use pinion_core::{InstrumentId, Instruments};
 use pinion_gateway::{OrderVenue, SimLatency, SimVenue, SimVenueConfig};
 use pinion_strategy::{ExecReport, OrderAction};
 

@@ -5,7 +5,7 @@
 //! through the pipeline, so each stage flushes what came before it and then reports `Done`.
 
 use pinion_book::BookSnapshot;
-use pinion_feed::{ConnId, MarketEvent, TradePrint};
+use pinion_core::{ConnId, MarketEvent, TradePrint};
 use pinion_strategy::{BookView, ExecReport, OrderIntent};
 
 use crate::latency::{NamedHistogram, Recorder};

@@ -15,8 +15,8 @@
 //! gateway).
 
 use pinion_book::BookSnapshot;
-use pinion_feed::decimal::{DecimalError, parse_scaled};
-use pinion_feed::{InstrumentId, InstrumentSpec, Instruments, TradePrint};
+use pinion_core::decimal::{DecimalError, parse_scaled};
+use pinion_core::{InstrumentId, InstrumentSpec, Instruments, TradePrint};
 use pinion_strategy::{
     BookView, ExecReport, ImbalanceParams, ImbalanceStrategy, Intents, OrderIdSource, PreTradeRisk,
     RiskLimits, Strategy,

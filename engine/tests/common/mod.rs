@@ -39,7 +39,11 @@ fn fused<const N: usize>(input: [Override; N]) -> Settings {
     }
     Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
         .expect("parses")
-        .validate(REPLAY_TOML_NAME)
+        .validate_for(
+            REPLAY_TOML_NAME,
+            pinion_engine::config::machine_cores(),
+            &pinion_testkit::data::data_dir(),
+        )
         .expect("valid")
 }
 

@@ -6,10 +6,10 @@
 //! partial depth, whose payload names neither. Spot bookTicker has no `e`, `E` or `T`; futures
 //! payloads add `T`, `pu` and keys the decoder ignores. Times are milliseconds.
 //!
-//! Id and time fields per message follow the table in [`crate::event`].
+//! Id and time fields per message follow the table in [`pinion_core::event`].
 
-use crate::event::{EventFlags, EventKind, Level};
-use crate::instrument::{InstrumentId, InstrumentSpec};
+use pinion_core::event::{EventFlags, EventKind, Level};
+use pinion_core::instrument::{InstrumentId, InstrumentSpec};
 
 use super::resolve::Resolver;
 use super::scaled;
@@ -70,7 +70,7 @@ fn resolve<'r>(
 }
 
 /// Decodes one Binance WebSocket frame.
-pub(super) fn frame<F: FnMut(&crate::MarketEvent)>(
+pub(super) fn frame<F: FnMut(&pinion_core::MarketEvent)>(
     ctx: &ConnCtx,
     reg: &mut Resolver<'_>,
     origin: Origin,
@@ -164,7 +164,7 @@ fn unknown_or_control(data: Val<'_, '_>) -> Result<SkipReason, ParseError> {
     Ok(SkipReason::UnknownStream)
 }
 
-fn message<F: FnMut(&crate::MarketEvent)>(
+fn message<F: FnMut(&pinion_core::MarketEvent)>(
     ctx: &ConnCtx,
     kind: Stream,
     id: InstrumentId,
@@ -183,7 +183,7 @@ fn message<F: FnMut(&crate::MarketEvent)>(
 }
 
 /// `depthUpdate`: `U`/`u` (and futures `pu`), `E`, futures `T`, bids `b`, asks `a`.
-fn depth_update<F: FnMut(&crate::MarketEvent)>(
+fn depth_update<F: FnMut(&pinion_core::MarketEvent)>(
     ctx: &ConnCtx,
     id: InstrumentId,
     spec: &InstrumentSpec,
@@ -220,7 +220,7 @@ fn depth_update<F: FnMut(&crate::MarketEvent)>(
 
 /// Partial depth: Spot's `{"lastUpdateId","bids","asks"}`, or the futures form, which is a full
 /// `depthUpdate` payload.
-fn partial_depth<F: FnMut(&crate::MarketEvent)>(
+fn partial_depth<F: FnMut(&pinion_core::MarketEvent)>(
     ctx: &ConnCtx,
     id: InstrumentId,
     spec: &InstrumentSpec,
@@ -254,7 +254,7 @@ fn partial_depth<F: FnMut(&crate::MarketEvent)>(
 }
 
 /// `trade`: trade id `t` in `last_id`, `E`, `T`, `p`, `q`, `m` (buyer is maker).
-fn trade<F: FnMut(&crate::MarketEvent)>(
+fn trade<F: FnMut(&pinion_core::MarketEvent)>(
     id: InstrumentId,
     spec: &InstrumentSpec,
     origin: Origin,
@@ -274,7 +274,7 @@ fn trade<F: FnMut(&crate::MarketEvent)>(
 }
 
 /// `aggTrade`: `a` in `seq`, `f`/`l` in `first_id`/`last_id`, `E`, `T`, `p`, `q`, `m`.
-fn agg_trade<F: FnMut(&crate::MarketEvent)>(
+fn agg_trade<F: FnMut(&pinion_core::MarketEvent)>(
     id: InstrumentId,
     spec: &InstrumentSpec,
     origin: Origin,
@@ -297,7 +297,7 @@ fn agg_trade<F: FnMut(&crate::MarketEvent)>(
 }
 
 /// `bookTicker`: `u` in `last_id`, best bid `b`/`B`, best ask `a`/`A`; futures add `E`/`T`.
-fn book_ticker<F: FnMut(&crate::MarketEvent)>(
+fn book_ticker<F: FnMut(&pinion_core::MarketEvent)>(
     id: InstrumentId,
     spec: &InstrumentSpec,
     origin: Origin,
@@ -350,7 +350,7 @@ fn price_qty(
 /// A REST depth snapshot (`GET /api/v3/depth`, `/fapi/v1/depth`, `/dapi/v1/depth`):
 /// `lastUpdateId`, `bids`, `asks`, futures `E`/`T`. The instrument comes from the request URL's
 /// `symbol=`, else the body's `symbol` (COIN-M), else the connection's default.
-pub(super) fn rest_snapshot<F: FnMut(&crate::MarketEvent)>(
+pub(super) fn rest_snapshot<F: FnMut(&pinion_core::MarketEvent)>(
     ctx: &ConnCtx,
     reg: &mut Resolver<'_>,
     origin: Origin,

@@ -7,8 +7,8 @@
 //! [`EventFlags::RESET`]. A `publicTrade` message holds an array of trades, each its own event.
 //! Subscribe replies and pongs carry `op`/`success` and are skipped as control messages.
 
-use crate::event::{EventFlags, EventKind, Level};
-use crate::instrument::{InstrumentId, InstrumentSpec};
+use pinion_core::event::{EventFlags, EventKind, Level};
+use pinion_core::instrument::{InstrumentId, InstrumentSpec};
 
 use super::resolve::Resolver;
 use super::scaled;
@@ -55,7 +55,7 @@ fn resolve<'r>(
 }
 
 /// Decodes one Bybit WebSocket frame.
-pub(super) fn frame<F: FnMut(&crate::MarketEvent)>(
+pub(super) fn frame<F: FnMut(&pinion_core::MarketEvent)>(
     ctx: &ConnCtx,
     reg: &mut Resolver<'_>,
     origin: Origin,
@@ -101,8 +101,8 @@ pub(super) fn frame<F: FnMut(&crate::MarketEvent)>(
 
 /// The `data` object of an order book message or REST snapshot: `b`, `a`, `u`, `seq` (`s` is
 /// ignored: the topic or URL named the instrument). Emits `header` with the levels.
-fn book<F: FnMut(&crate::MarketEvent)>(
-    header: &mut crate::MarketEvent,
+fn book<F: FnMut(&pinion_core::MarketEvent)>(
+    header: &mut pinion_core::MarketEvent,
     spec: &InstrumentSpec,
     data: Val<'_, '_>,
     sink: &mut Sink<'_, F>,
@@ -132,7 +132,7 @@ fn book<F: FnMut(&crate::MarketEvent)>(
 /// `publicTrade`: every element of `data` becomes one Trade event (FIRST|LAST each): `i` in
 /// `last_id` (0 when it is not numeric, as the UUIDs of linear contracts), `T` in `trans_ts`,
 /// `seq` in `seq`, `S == "Sell"` (a selling taker) sets BUYER_MAKER.
-fn trades<F: FnMut(&crate::MarketEvent)>(
+fn trades<F: FnMut(&pinion_core::MarketEvent)>(
     id: InstrumentId,
     spec: &InstrumentSpec,
     origin: Origin,
@@ -192,7 +192,7 @@ fn trades<F: FnMut(&crate::MarketEvent)>(
 /// A REST order book snapshot: `{"retCode":0,"result":{"s","b","a","ts","u","seq","cts"}}`.
 /// The instrument comes from the request URL's `symbol=`, else `result.s`, else the
 /// connection's default.
-pub(super) fn rest_snapshot<F: FnMut(&crate::MarketEvent)>(
+pub(super) fn rest_snapshot<F: FnMut(&pinion_core::MarketEvent)>(
     ctx: &ConnCtx,
     reg: &mut Resolver<'_>,
     origin: Origin,

@@ -3,7 +3,7 @@
 //! Every variant is small and `Copy` and names the field at fault with a `&'static str`, so the
 //! hot path can count an error and go on to the next frame without allocating or formatting.
 
-use crate::decimal::DecimalError;
+use pinion_core::decimal::DecimalError;
 
 /// A frame that is not a well-formed message of its venue. The decoder counts it in
 /// [`super::DecodeStats`] and stays usable for the next record.

@@ -7,11 +7,11 @@
 //! exactly one of the counters. A broken promise panics, which is what a fuzzer looks for; bad
 //! input itself must never panic.
 
-use crate::decimal::{self, MAX_FORMATTED_LEN};
-use crate::event::{MAX_LEVELS, MarketEvent};
-use crate::instrument::{InstrumentSpec, Instruments};
-use crate::record::{ConnId, RawRecord, RecordKind};
-use crate::venue::Venue;
+use pinion_core::decimal::{self, MAX_FORMATTED_LEN};
+use pinion_core::event::{MAX_LEVELS, MarketEvent};
+use pinion_core::instrument::{InstrumentSpec, Instruments};
+use pinion_core::record::{ConnId, RawRecord, RecordKind};
+use pinion_core::venue::Venue;
 
 use super::{ConnCtx, Decoded, Decoder, ParseError};
 
@@ -88,7 +88,7 @@ impl Harness {
     ) -> Result<Decoded, ParseError> {
         let ctx = ConnCtx {
             venue,
-            default_instrument: Some(crate::InstrumentId(0)),
+            default_instrument: Some(pinion_core::InstrumentId(0)),
         };
         let rec = RawRecord {
             t_recv: 11,

@@ -8,8 +8,8 @@
 //! [`emit_split`] then cuts the levels into events of at most [`MAX_LEVELS`], bids before asks,
 //! all sharing the message's header; the first carries FIRST, the last LAST.
 
-use crate::event::{EventFlags, Level, MAX_LEVELS, MarketEvent};
-use crate::instrument::InstrumentSpec;
+use pinion_core::event::{EventFlags, Level, MAX_LEVELS, MarketEvent};
+use pinion_core::instrument::InstrumentSpec;
 
 use super::ParseError;
 use super::scaled;
@@ -117,7 +117,7 @@ pub(super) fn emit_split<F: FnMut(&MarketEvent)>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decimal::{Px, Qty};
+    use pinion_core::decimal::{Px, Qty};
 
     fn buf(n_bids: usize, n_asks: usize) -> LevelBuf {
         let mut b = LevelBuf::with_capacity(0);

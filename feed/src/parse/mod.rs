@@ -4,7 +4,7 @@
 //! venue a frame is from. Frames are parsed with simd-json's tape API into buffers that the
 //! decoder owns and reuses, so once the buffers have grown to the largest message seen, decoding
 //! allocates nothing. Prices and quantities go straight from the exchange's decimal strings to
-//! [`crate::Px`]/[`crate::Qty`] at the instrument's scale, never through `f64`; the instrument is
+//! [`pinion_core::Px`]/[`pinion_core::Qty`] at the instrument's scale, never through `f64`; the instrument is
 //! looked up once per message.
 //!
 //! Invariants:
@@ -43,10 +43,10 @@ use simd_json::{Buffers, INPUT_PADDING, Tape};
 pub use error::ParseError;
 pub use stats::{DecodeStats, ErrorCounts, MessageCounts, SkipCounts};
 
-use crate::event::{EventKind, MarketEvent};
-use crate::instrument::{InstrumentId, Instruments};
-use crate::record::{ConnId, RawRecord, RecordKind};
-use crate::venue::Venue;
+use pinion_core::event::{EventKind, MarketEvent};
+use pinion_core::instrument::{InstrumentId, Instruments};
+use pinion_core::record::{ConnId, RawRecord, RecordKind};
+use pinion_core::venue::Venue;
 
 use levels::LevelBuf;
 
@@ -345,7 +345,7 @@ impl<F: FnMut(&MarketEvent)> Sink<'_, F> {
     fn book(
         &mut self,
         header: &mut MarketEvent,
-        spec: &crate::InstrumentSpec,
+        spec: &pinion_core::InstrumentSpec,
         bids: (tape::Val<'_, '_>, &'static str),
         asks: (tape::Val<'_, '_>, &'static str),
     ) -> Result<u32, ParseError> {
@@ -360,7 +360,7 @@ impl<F: FnMut(&MarketEvent)> Sink<'_, F> {
     fn single_trade(
         &mut self,
         header: &mut MarketEvent,
-        level: crate::Level,
+        level: pinion_core::Level,
         buyer_maker: bool,
     ) -> u32 {
         header.levels[0] = level;
@@ -368,9 +368,9 @@ impl<F: FnMut(&MarketEvent)> Sink<'_, F> {
         header.n_bids = 0;
         header
             .flags
-            .insert(crate::EventFlags::FIRST | crate::EventFlags::LAST);
+            .insert(pinion_core::EventFlags::FIRST | pinion_core::EventFlags::LAST);
         if buyer_maker {
-            header.flags.insert(crate::EventFlags::BUYER_MAKER);
+            header.flags.insert(pinion_core::EventFlags::BUYER_MAKER);
         }
         (self.emit)(header);
         1

@@ -5,8 +5,8 @@
 //! venue) skips the registry's hash lookup on a hit; a miss falls back to
 //! [`Instruments::lookup`], which ignores ASCII case. Only successful lookups are remembered.
 
-use crate::instrument::{InstrumentId, InstrumentSpec, Instruments};
-use crate::venue::Venue;
+use pinion_core::instrument::{InstrumentId, InstrumentSpec, Instruments};
+use pinion_core::venue::Venue;
 
 /// Longest symbol remembered; longer ones always go to the registry.
 const MAX_SYMBOL: usize = 24;

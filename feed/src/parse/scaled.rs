@@ -1,7 +1,7 @@
-//! A fast path for the exchanges' usual decimal strings, in front of [`crate::decimal`].
+//! A fast path for the exchanges' usual decimal strings, in front of [`pinion_core::decimal`].
 //!
 //! Why: a depth message is mostly price and quantity strings, and the general
-//! [`parse_scaled`](crate::decimal::parse_scaled) tracks significant digits, signs and overflow
+//! [`parse_scaled`](pinion_core::decimal::parse_scaled) tracks significant digits, signs and overflow
 //! one digit at a time. The strings the venues send are one plain shape, `digits.digits` with at
 //! most eight decimals (Binance Spot always eight: `"61837.63000000"`). For that shape the
 //! fraction is read as one 64-bit word: eight digits checked and converted with a few word
@@ -16,7 +16,7 @@
 //! [`Px::parse`]/[`Qty::parse`], which give the value or the proper [`DecimalError`]. Unit and
 //! property tests compare the two on accepted and rejected strings.
 
-use crate::decimal::{DecimalError, Px, Qty, parse_scaled, pow10};
+use pinion_core::decimal::{DecimalError, Px, Qty, parse_scaled, pow10};
 
 /// The word whose every byte is `b`.
 pub(super) const fn splat(b: u8) -> u64 {
@@ -211,7 +211,7 @@ pub(super) fn qty(s: &[u8], decimals: u8) -> Result<Qty, DecimalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decimal::parse_scaled;
+    use pinion_core::decimal::parse_scaled;
     use proptest::prelude::*;
 
     /// Whenever the fast path answers, it answers as the general parser does.

@@ -218,7 +218,7 @@ pub(super) fn required<'t, 'i>(
     v.ok_or(ParseError::MissingField(field))
 }
 
-/// An optional millisecond time in nanoseconds (0 when absent, as [`crate::MarketEvent`] says).
+/// An optional millisecond time in nanoseconds (0 when absent, as [`pinion_core::MarketEvent`] says).
 #[inline]
 pub(super) fn opt_ms_as_ns(v: Option<Val<'_, '_>>, field: &'static str) -> Result<u64, ParseError> {
     v.map_or(Ok(0), |v| v.ms_as_ns(field))

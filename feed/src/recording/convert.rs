@@ -4,7 +4,8 @@
 //! order, so a converted recording replays exactly like its original. The connection table of
 //! the files not yet started follows the source's, which may learn connections as it reads.
 
-use crate::record::{FrameSource, RecordKind};
+use crate::source::FrameSource;
+use pinion_core::record::RecordKind;
 
 use super::RecordingError;
 use super::writer::RecordingWriter;

@@ -11,9 +11,9 @@
 //!   [`MAX_META_LEN`] and [`MAX_PAYLOAD_LEN`], so a reader may trust them to size a read.
 
 use crate::error::SourceError;
-use crate::instrument::{InstrumentError, InstrumentSpec, Instruments};
-use crate::record::{ConnId, ConnInfo, RecordKind};
-use crate::venue::Venue;
+use pinion_core::instrument::{InstrumentError, InstrumentSpec, Instruments};
+use pinion_core::record::{ConnId, ConnInfo, RecordKind};
+use pinion_core::venue::Venue;
 
 use super::RecordingError;
 

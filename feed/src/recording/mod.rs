@@ -37,12 +37,12 @@
 //! | H−8 | 4 | CRC32 (IEEE) of bytes `0..H−8` |
 //! | H−4 | 4 | zero |
 //!
-//! Connection entry: connection id `u16`; venue `u8` ([`crate::Venue::as_u8`], `0xFF` when
+//! Connection entry: connection id `u16`; venue `u8` ([`pinion_core::Venue::as_u8`], `0xFF` when
 //! unknown); zero `u8`; URL length `u16`; URL or description, UTF-8.
 //!
 //! Instrument entry: venue `u8`; symbol length `u8`; tick size length `u8`; step size length
 //! `u8`; then the symbol, tick size and step size strings, as the exchange writes them (enough
-//! for [`crate::InstrumentSpec::new`]).
+//! for [`pinion_core::InstrumentSpec::new`]).
 //!
 //! ## Record
 //!
@@ -50,7 +50,7 @@
 //! |---|---|---|
 //! | 0 | 8 | receive time, ns since the Unix epoch, `u64` |
 //! | 8 | 2 | connection id, `u16` |
-//! | 10 | 1 | kind, [`crate::RecordKind`] as `u8` |
+//! | 10 | 1 | kind, [`pinion_core::RecordKind`] as `u8` |
 //! | 11 | 1 | check byte: `0xA5` XOR bytes 0–10 and 12–19 |
 //! | 12 | 4 | meta length `m`, `u32`, at most 1 MiB |
 //! | 16 | 4 | payload length `p`, `u32`, at most 64 MiB |

@@ -15,7 +15,8 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use crate::error::SourceError;
-use crate::record::{ConnInfo, FrameSource, RawRecord};
+use crate::source::FrameSource;
+use pinion_core::record::{ConnInfo, RawRecord};
 
 use super::format::{
     self, FILE_HEADER_FIXED_LEN, RECORD_HEADER_LEN, RecordHeader, RecordingHeader,

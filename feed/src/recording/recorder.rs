@@ -47,7 +47,7 @@ use std::time::Duration;
 use arrayvec::ArrayVec;
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use crate::record::{ConnId, RawRecord, RecordKind};
+use pinion_core::record::{ConnId, RawRecord, RecordKind};
 
 use super::RecordingError;
 use super::format::{MAX_META_LEN, MAX_PAYLOAD_LEN};

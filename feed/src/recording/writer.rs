@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::record::{ConnId, ConnInfo, RawRecord, RecordKind};
+use pinion_core::record::{ConnId, ConnInfo, RawRecord, RecordKind};
 
 use super::RecordingError;
 use super::format::{

@@ -23,8 +23,9 @@ use flate2::read::MultiGzDecoder;
 
 use super::read_ahead::{CHUNK_BYTES, CHUNKS, ReadAhead};
 use crate::error::SourceError;
-use crate::record::{ConnId, ConnInfo, FrameSource, RawRecord, RecordKind};
-use crate::venue::Venue;
+use crate::source::FrameSource;
+use pinion_core::record::{ConnId, ConnInfo, RawRecord, RecordKind};
+use pinion_core::venue::Venue;
 
 const FORMAT: &str = "hbt";
 

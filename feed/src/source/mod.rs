@@ -1,4 +1,4 @@
-//! Sources of [`crate::RawRecord`]s: recordings in the formats found in the wild, and packet
+//! Sources of [`pinion_core::RawRecord`]s: recordings in the formats found in the wild, and packet
 //! captures.
 //!
 //! [`open`] picks the reader for a file from its name, so the engine can take any recording as
@@ -15,8 +15,20 @@ use std::io::{self, BufRead};
 use std::path::Path;
 
 use crate::error::SourceError;
-use crate::record::FrameSource;
-use crate::venue::Venue;
+use pinion_core::Venue;
+
+/// A source of raw records: a live connection, a recording, a capture.
+///
+/// `next_record` lends a record that borrows the source's internal buffer; the buffer is reused,
+/// so reading allocates nothing once it has grown to the largest record.
+pub trait FrameSource {
+    /// The connections this source has seen so far (a recording knows all of them up front;
+    /// a capture may discover more as it reads).
+    fn connections(&self) -> &[pinion_core::ConnInfo];
+
+    /// The next record, `Ok(None)` at the end.
+    fn next_record(&mut self) -> Result<Option<pinion_core::RawRecord<'_>>, SourceError>;
+}
 
 /// Opens a recording or capture, choosing the reader from the file name:
 ///

@@ -6,7 +6,7 @@
 //! size), quantities are in the instrument's quantity units. A level with zero quantity is never
 //! stored.
 
-use crate::event::Side;
+use pinion_core::event::Side;
 
 /// One level of the synthetic book.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

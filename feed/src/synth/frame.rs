@@ -5,7 +5,7 @@
 //! integers. The buffer is cleared, never shrunk, so once it has reached its largest frame
 //! writing allocates nothing.
 
-use crate::decimal::{MAX_DECIMALS, MAX_FORMATTED_LEN, pow10, write_scaled};
+use pinion_core::decimal::{MAX_DECIMALS, MAX_FORMATTED_LEN, pow10, write_scaled};
 
 /// Binance Spot writes every price and quantity with eight decimals.
 const WIRE_DECIMALS: u8 = 8;

@@ -35,9 +35,9 @@ mod rng;
 
 pub use market::SynthMarket;
 
-use crate::decimal::DecimalError;
-use crate::instrument::{InstrumentError, InstrumentSpec};
-use crate::venue::Venue;
+use pinion_core::decimal::DecimalError;
+use pinion_core::instrument::{InstrumentError, InstrumentSpec};
+use pinion_core::venue::Venue;
 
 /// Most levels a side may be configured with.
 pub const MAX_SYNTH_LEVELS: usize = 5000;

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use pinion_core::ConnId;
 use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
 use pinion_feed::synth::{SynthConfig, SynthMarket};
-use pinion_feed::{ConnId, FrameSource, SourceError};
+use pinion_feed::{FrameSource, SourceError};
 use pinion_gateway::exchange_sim::loopback::{compare_frames, fetch_snapshot, receive_session};
 use pinion_gateway::exchange_sim::{FeedConfig, FeedServer, Pacing, SelfSignedTls};
 

@@ -8,7 +8,8 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use pinion_feed::{ConnId, FrameSource, RecordKind, SourceError};
+use pinion_core::{ConnId, RecordKind};
+use pinion_feed::{FrameSource, SourceError};
 use tungstenite::Message;
 
 /// What a client received in one session.

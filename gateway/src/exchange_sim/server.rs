@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use pinion_feed::{ConnId, FrameSource, SourceError};
+use pinion_core::ConnId;
+use pinion_feed::{FrameSource, SourceError};
 
 use super::ExchangeSimError;
 use super::http::{self, RequestHead};

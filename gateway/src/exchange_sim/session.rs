@@ -15,7 +15,8 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use pinion_feed::{RecordKind, SourceError};
+use pinion_core::RecordKind;
+use pinion_feed::SourceError;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
 use tungstenite::{Bytes, Message};

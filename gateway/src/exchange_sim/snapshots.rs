@@ -10,7 +10,8 @@
 //! for any symbol without a snapshot of its own. The body is served as recorded (`limit` is not
 //! applied), so the client parses the exchange's own bytes.
 
-use pinion_feed::{FrameSource, RecordKind, SourceError};
+use pinion_core::RecordKind;
+use pinion_feed::{FrameSource, SourceError};
 
 /// One recorded snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +91,7 @@ fn symbol_of_url(url: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pinion_feed::{ConnId, ConnInfo, RawRecord};
+    use pinion_core::{ConnId, ConnInfo, RawRecord};
 
     /// A source over fixed `(kind, meta, payload)` records.
     struct Fixed {

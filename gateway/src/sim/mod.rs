@@ -31,7 +31,7 @@
 //! that, so it only happens if the caller stops polling while the market keeps filling orders.
 
 use arrayvec::ArrayVec;
-use pinion_feed::{InstrumentId, InstrumentSpec, Level, Px, Qty, TradePrint};
+use pinion_core::{InstrumentId, InstrumentSpec, Level, Px, Qty, TradePrint};
 use pinion_strategy::{
     BookView, ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus,
     OrderType, RejectReason, TimeInForce, VIEW_LEVELS, VenueOrderId,

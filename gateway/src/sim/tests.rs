@@ -2,7 +2,7 @@
 //! taking liquidity on arrival.
 
 use super::*;
-use pinion_feed::Venue;
+use pinion_core::Venue;
 
 const INST: InstrumentId = InstrumentId(2);
 const LAT: SimLatency = SimLatency {

@@ -2,7 +2,7 @@
 //! `topic` first, then `ts`, `type`, `cts` and the `data` object with the level arrays. The
 //! subset and the fallback rule are the module above's.
 
-use crate::event::{EventFlags, EventKind, MarketEvent};
+use pinion_core::event::{EventFlags, EventKind, MarketEvent};
 
 use super::super::bybit::{Topic, parse_topic};
 use super::super::levels::emit_split;

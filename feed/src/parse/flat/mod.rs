@@ -39,9 +39,9 @@
 //! feeds the scanner malformed variants (and random edits) to check that it falls back with the
 //! general path's answer.
 
-use crate::decimal::{Px, Qty};
-use crate::event::{EventFlags, EventKind, Level, MarketEvent};
-use crate::instrument::InstrumentSpec;
+use pinion_core::decimal::{Px, Qty};
+use pinion_core::event::{EventFlags, EventKind, Level, MarketEvent};
+use pinion_core::instrument::InstrumentSpec;
 
 use super::binance::{Stream, parse_stream_name};
 use super::levels::emit_split;

@@ -7,9 +7,9 @@
 //! is itself flagged), so `trailing_zeros / 8` finds that byte. Unit and property tests pin each
 //! one to its byte-by-byte definition.
 
-use crate::decimal::{Px, Qty, pow10};
-use crate::event::Level;
-use crate::instrument::InstrumentSpec;
+use pinion_core::decimal::{Px, Qty, pow10};
+use pinion_core::event::Level;
+use pinion_core::instrument::InstrumentSpec;
 
 use super::super::levels::LevelBuf;
 use super::super::scaled::{self, leading_digits, leading_digits_value, splat};
@@ -413,7 +413,7 @@ impl<'a> Scanner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decimal::parse_scaled;
+    use pinion_core::decimal::parse_scaled;
 
     fn scalar(text: &[u8]) -> Option<Scalar<'_>> {
         let mut sc = Scanner { buf: text, pos: 0 };

@@ -6,10 +6,10 @@ mod binance;
 mod bybit;
 
 pub(super) use super::*;
-pub(super) use crate::decimal::DecimalError;
-pub(super) use crate::event::{EventFlags, Level};
-use crate::instrument::InstrumentSpec;
-use crate::{Px, Qty};
+pub(super) use pinion_core::decimal::DecimalError;
+pub(super) use pinion_core::event::{EventFlags, Level};
+use pinion_core::instrument::InstrumentSpec;
+use pinion_core::{Px, Qty};
 
 pub(super) const SPOT: ConnCtx = ConnCtx::new(Venue::BinanceSpot);
 pub(super) const USDM: ConnCtx = ConnCtx::new(Venue::BinanceUsdm);

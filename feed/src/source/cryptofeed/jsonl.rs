@@ -28,10 +28,11 @@ use serde_json::value::RawValue;
 
 use super::json_string::unescape_into;
 use crate::error::SourceError;
-use crate::record::{ConnId, ConnInfo, FrameSource, RawRecord, RecordKind};
+use crate::source::FrameSource;
 use crate::source::read_ahead::{CHUNK_BYTES, CHUNKS, ReadAhead};
 use crate::source::{is_depth_snapshot_url, seconds_to_ns, trim_line_end};
-use crate::venue::Venue;
+use pinion_core::record::{ConnId, ConnInfo, RawRecord, RecordKind};
+use pinion_core::venue::Venue;
 
 const FORMAT: &str = "cryptofeed-jsonl";
 

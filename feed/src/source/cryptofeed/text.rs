@@ -22,9 +22,10 @@ use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::error::SourceError;
-use crate::record::{ConnId, ConnInfo, FrameSource, RawRecord, RecordKind};
+use crate::source::FrameSource;
 use crate::source::{is_depth_snapshot_url, seconds_to_ns, trim_line_end};
-use crate::venue::Venue;
+use pinion_core::record::{ConnId, ConnInfo, RawRecord, RecordKind};
+use pinion_core::venue::Venue;
 
 const WS_FORMAT: &str = "cryptofeed-ws";
 const HTTP_FORMAT: &str = "cryptofeed-http";

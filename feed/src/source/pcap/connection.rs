@@ -22,8 +22,8 @@ use super::link::{self, Skip, TcpFlags};
 use super::tcp::{Reassembly, SegmentKind};
 use super::ws::{Control, FrameDecoder};
 use super::{DirectionFilter, PcapConfig, PcapStats, StreamState, Unusable};
-use crate::record::{ConnId, ConnInfo, RecordKind};
-use crate::venue::Venue;
+use pinion_core::record::{ConnId, ConnInfo, RecordKind};
+use pinion_core::venue::Venue;
 
 /// Something ready to be handed out as a record.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,7 @@
 //! pcap and pcapng capture replay: TCP reassembly and WebSocket frame decoding.
 //!
 //! [`PcapSource`] reads a capture of plaintext WebSocket (`ws://`) sessions and yields each text
-//! or binary message as a [`RecordKind::Frame`](crate::RecordKind::Frame) record, stamped with the capture time of the
+//! or binary message as a [`RecordKind::Frame`](pinion_core::RecordKind::Frame) record, stamped with the capture time of the
 //! packet that completed it. The layers, one module each:
 //!
 //! - [`file`](mod@file): the pcap / pcapng containers;
@@ -51,7 +51,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use crate::error::SourceError;
-use crate::record::{ConnId, ConnInfo, FrameSource, RawRecord};
+use crate::source::FrameSource;
+use pinion_core::record::{ConnId, ConnInfo, RawRecord};
 
 use connection::Replay;
 use file::CaptureReader;

@@ -6,10 +6,11 @@
 
 use super::{CONN, Phase, SNAPSHOT_DELAY_NS, SynthMarket, TradePrint};
 use crate::error::SourceError;
-use crate::event::Side;
-use crate::record::{ConnInfo, FrameSource, RawRecord, RecordKind};
+use crate::source::FrameSource;
 use crate::synth::book::SynthLevel;
 use crate::synth::frame::{WireScale, push_level, push_u64};
+use pinion_core::event::Side;
+use pinion_core::record::{ConnInfo, RawRecord, RecordKind};
 
 impl SynthMarket {
     fn exchange_ms(&self) -> u64 {

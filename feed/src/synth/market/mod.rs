@@ -17,10 +17,10 @@ use super::book::{SideBook, SynthLevel};
 use super::frame::WireScale;
 use super::rng::{SplitMix64, probability_threshold};
 use super::{MAX_UPDATES_PER_DIFF, SynthConfig, SynthError};
-use crate::event::Side;
-use crate::instrument::InstrumentSpec;
-use crate::record::{ConnId, ConnInfo};
-use crate::venue::Venue;
+use pinion_core::event::Side;
+use pinion_core::instrument::InstrumentSpec;
+use pinion_core::record::{ConnId, ConnInfo};
+use pinion_core::venue::Venue;
 
 /// Distinct levels one diff can carry: each update changes at most two levels (an insert into a
 /// full side also drops its worst level), and a diff closes before this could overflow.
@@ -140,7 +140,7 @@ impl SynthMarket {
 
         // The largest frame is the snapshot or a full diff; a level is at most two quoted
         // decimals plus punctuation.
-        let level_bytes = 2 * (crate::decimal::MAX_FORMATTED_LEN + 2) + 3;
+        let level_bytes = 2 * (pinion_core::decimal::MAX_FORMATTED_LEN + 2) + 3;
         let buf_capacity = 256 + level_bytes * (2 * side_capacity).max(MAX_PENDING);
 
         let mut market = Self {

@@ -4,7 +4,7 @@
 use super::super::ws::{Control, Step, WsError};
 use super::super::{StreamState, TcpConnectionReport};
 use super::{Replay, Yield};
-use crate::record::{RawRecord, RecordKind};
+use pinion_core::record::{RawRecord, RecordKind};
 
 impl Replay {
     /// The next record to hand out, decoding ready directions as needed.

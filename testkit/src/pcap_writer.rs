@@ -12,25 +12,39 @@ use std::net::{IpAddr, SocketAddr};
 
 use flate2::{Compress, Compression, FlushCompress};
 
-/// Link types used by the tests.
+/// Link type: Ethernet.
 pub const ETHERNET: u16 = 1;
+/// Link type: Linux cooked capture v1.
 pub const LINUX_SLL: u16 = 113;
+/// Link type: Linux cooked capture v2.
 pub const LINUX_SLL2: u16 = 276;
 
-/// TCP flags.
+/// TCP flag FIN.
 pub const FIN: u8 = 0x01;
+/// TCP flag SYN.
 pub const SYN: u8 = 0x02;
+/// TCP flag RST.
 pub const RST: u8 = 0x04;
+/// TCP flag PSH.
 pub const PSH: u8 = 0x08;
+/// TCP flag ACK.
 pub const ACK: u8 = 0x10;
 
 /// The container to write.
 #[derive(Debug, Clone, Copy)]
 pub enum Container {
     /// Classic pcap with one link type.
-    Pcap { big_endian: bool, nanos: bool },
+    Pcap {
+        /// Big-endian headers.
+        big_endian: bool,
+        /// Nanosecond time stamps (else microseconds).
+        nanos: bool,
+    },
     /// pcapng with one section.
-    PcapNg { big_endian: bool },
+    PcapNg {
+        /// Big-endian blocks.
+        big_endian: bool,
+    },
 }
 
 /// A capture being written.
@@ -213,11 +227,17 @@ fn pad4(out: &mut Vec<u8>) {
 /// A TCP segment to be wrapped in IP and a link layer.
 #[derive(Debug, Clone)]
 pub struct Segment {
+    /// Source address.
     pub src: SocketAddr,
+    /// Destination address.
     pub dst: SocketAddr,
+    /// Sequence number.
     pub seq: u32,
+    /// Acknowledgement number.
     pub ack: u32,
+    /// TCP flags ([`FIN`], [`SYN`], …).
     pub flags: u8,
+    /// TCP payload.
     pub payload: Vec<u8>,
 }
 
@@ -307,14 +327,19 @@ fn ethertype(ip: &[u8]) -> u16 {
 /// A TCP connection between a client and a server, keeping both sequence numbers.
 #[derive(Debug, Clone)]
 pub struct Flow {
+    /// The client's address.
     pub client: SocketAddr,
+    /// The server's address.
     pub server: SocketAddr,
-    /// Next sequence number of each side.
+    /// The client's next sequence number.
     pub client_seq: u32,
+    /// The server's next sequence number.
     pub server_seq: u32,
 }
 
 impl Flow {
+    /// A connection from `client` to `server` (`"ip:port"`) with the given initial sequence
+    /// numbers.
     pub fn new(client: &str, server: &str, client_isn: u32, server_isn: u32) -> Self {
         Flow {
             client: client.parse().expect("client address"),
@@ -449,6 +474,7 @@ pub struct Deflater {
 }
 
 impl Deflater {
+    /// A deflater; `reset_each_message` when the extension negotiated no context takeover.
     pub fn new(reset_each_message: bool) -> Self {
         Deflater {
             z: Compress::new(Compression::default(), false),

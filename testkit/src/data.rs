@@ -12,9 +12,9 @@ pub fn data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("PINION_DATA_DIR") {
         return PathBuf::from(dir);
     }
-    // feed/ is one level below the workspace root.
-    let feed_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let root = feed_dir.parent().map_or(feed_dir.clone(), PathBuf::from);
+    // testkit/ is one level below the workspace root.
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = crate_dir.parent().map_or(crate_dir.clone(), PathBuf::from);
     root.join("..").join("shared").join("data")
 }
 

@@ -6,10 +6,8 @@
 //! the same units so order checks are integer comparisons.
 //!
 //! The registry is built at start-up (from a config, a Binance `exchangeInfo` or Bybit
-//! `instruments-info` response: see [`exchange_info`]) and then only read: a lookup hashes the
+//! `instruments-info` response, read by the feed crate) and then only read: a lookup hashes the
 //! symbol bytes and never allocates.
-
-pub mod exchange_info;
 
 use std::collections::HashMap;
 

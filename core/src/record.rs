@@ -72,16 +72,3 @@ pub struct ConnInfo {
     /// The URL or a description.
     pub url: String,
 }
-
-/// A source of raw records: a live connection, a recording, a capture.
-///
-/// `next_record` lends a record that borrows the source's internal buffer; the buffer is reused,
-/// so reading allocates nothing once it has grown to the largest record.
-pub trait FrameSource {
-    /// The connections this source has seen so far (a recording knows all of them up front;
-    /// a capture may discover more as it reads).
-    fn connections(&self) -> &[ConnInfo];
-
-    /// The next record, `Ok(None)` at the end.
-    fn next_record(&mut self) -> Result<Option<RawRecord<'_>>, crate::error::SourceError>;
-}

@@ -12,11 +12,12 @@
 
 use serde::Deserialize;
 
-use super::{InstrumentError, InstrumentSpec, Instruments};
-use crate::decimal::{self, DecimalError, Px, Qty};
 use crate::error::{FeedError, SourceError};
-use crate::record::{FrameSource, RecordKind};
-use crate::venue::Venue;
+use crate::source::FrameSource;
+use pinion_core::decimal::{self, DecimalError, Px, Qty};
+use pinion_core::record::RecordKind;
+use pinion_core::venue::Venue;
+use pinion_core::{InstrumentError, InstrumentSpec, Instruments};
 
 /// What a Binance rate limit counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
