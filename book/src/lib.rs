@@ -11,6 +11,7 @@
 //! - [`BookSnapshot`]: the top `K` levels, `Copy`, what the book stage sends to the strategy.
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod bitset;
 pub mod book;

@@ -10,6 +10,8 @@
 //!
 //! The `pinion` binary (`src/main.rs`) is a thin layer over this library.
 
+#![deny(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod latency;

@@ -13,6 +13,7 @@
 //! in production.
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod error;
 pub mod exchange_info;

@@ -6,6 +6,7 @@
 //! trait.
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod exchange_sim;
 pub mod sim;

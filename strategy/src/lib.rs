@@ -15,6 +15,7 @@
 //! Nothing here allocates after construction, locks or formats on the decision path.
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod book_view;
 pub mod imbalance;

@@ -402,7 +402,7 @@ impl Config {
         })
     }
 
-    /// [`Config::validate_for`] this machine's cores and [`default_data_dir`].
+    /// [`Config::validate_for`] this machine's cores and the default data directory.
     pub fn validate(&self, origin: &str) -> Result<Settings, ConfigError> {
         self.validate_for(origin, machine_cores(), &default_data_dir())
     }

@@ -47,7 +47,7 @@ fn slot_value(slot: usize) -> u64 {
 }
 
 /// Latency counts in ns, recorded on the hot path; see the module docs. Never allocates after
-/// [`Recorder::new`], never fails: a value past the last slot counts as [`HIGHEST_NS`], as
+/// [`Recorder::new`], never fails: a value past the last slot counts as [`HIGHEST_NS`](super::HIGHEST_NS), as
 /// `hdrhistogram` clamps it.
 #[derive(Debug, Clone)]
 pub struct Recorder {

@@ -1,7 +1,7 @@
 //! The engine runtime: stages on pinned threads, connected by SPSC rings.
 //!
 //! - [`stage`]: the [`Stage`] trait every pipeline stage implements (`poll` → [`Progress`]).
-//! - [`ring`]: bounded rings between stages; a full ring makes the producer wait, never drop.
+//! - [`ring`](mod@ring): bounded rings between stages; a full ring makes the producer wait, never drop.
 //! - [`wait`]: what an idle thread does ([`WaitStrategy`]).
 //! - [`placement`]: [`ThreadPlan`]s, ready-made [`PlacementShape`]s, pinning, the placement
 //!   report.

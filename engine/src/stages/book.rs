@@ -1,5 +1,5 @@
 //! The book stage: applies events to each instrument's book under its venue's sync rule, sends
-//! the strategy a [`BookSnapshot`] whenever the top of a book changes, and forwards trades.
+//! the strategy a [`BookSnapshot`](pinion_book::BookSnapshot) whenever the top of a book changes, and forwards trades.
 //!
 //! Books exist for the instruments found at start-up (from the config and a scan of the input),
 //! each allocated then; an event for any other instrument is counted and dropped, never

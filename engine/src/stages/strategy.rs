@@ -1,6 +1,6 @@
 //! The strategy stage: turns book snapshots into the strategy's [`BookView`], runs one
 //! [`ImbalanceStrategy`] (with its [`PreTradeRisk`]) per traded instrument, and sends the
-//! resulting [`OrderIntent`]s to the gateway. Execution reports come back from the gateway on a
+//! resulting [`OrderIntent`](pinion_strategy::OrderIntent)s to the gateway. Execution reports come back from the gateway on a
 //! reverse ring and go to the strategy that owns the order.
 //!
 //! The market the strategy saw (each view, each trade) is forwarded to the gateway too, so the

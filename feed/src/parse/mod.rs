@@ -16,11 +16,11 @@
 //!   ignored (Binance keeps adding them: `st`, `ps`, `nq`, …).
 //!
 //! The fixed-shape stream messages (Binance trades, tickers and depth, Bybit order books)
-//! first go through a strict scanner ([`flat`]) that
+//! first go through a strict scanner (`flat`) that
 //! accepts only a subset of JSON and hands everything else to simd-json, which stays the
-//! general parser; decimal strings of the usual plain shape take a fast path ([`scaled`]).
+//! general parser; decimal strings of the usual plain shape take a fast path (`scaled`).
 //!
-//! Venue specifics live in [`binance`] and [`bybit`]; [`levels`] holds the one routine for level
+//! Venue specifics live in `binance` and `bybit`; `levels` holds the one routine for level
 //! arrays and the splitting of large messages.
 
 mod binance;

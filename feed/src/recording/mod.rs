@@ -6,7 +6,7 @@
 //! production input. It is binary and little-endian, made to be read fast: a reader lends each
 //! record straight out of its block buffer, and a record costs one CRC32 to check.
 //!
-//! - [`format`]: the layout below, as code: [`RecordingHeader`], [`RecordHeader`], limits.
+//! - [`format`](mod@format): the layout below, as code: [`RecordingHeader`], [`RecordHeader`], limits.
 //! - [`reader`]: [`RecordingReader`], a [`crate::FrameSource`] over a `.pnr` file.
 //! - [`writer`]: [`RecordingWriter`], buffered, with [`Rotation`] by size or time.
 //! - [`recorder`]: the recorder thread and the feed thread's non-blocking [`RecorderHandle`].

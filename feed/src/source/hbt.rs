@@ -8,7 +8,7 @@
 //!
 //! Invariants: the whole file is one connection, [`ConnId`]`(0)`; records come out in file
 //! order; a record borrows its line where it lies in the 64 KiB read buffer, or from a spill
-//! buffer of that size when the line straddles a refill (see [`super::Lines`]), so reading
+//! buffer of that size when the line straddles a refill (see the line splitter in `source`), so reading
 //! allocates nothing unless a line is longer than that. A line that is not `<digits> {…}` is a
 //! [`SourceError::Format`] naming its 1-based line number; input that ends inside the gzip stream
 //! is [`SourceError::Truncated`] at the line being read. After a bad line the reader may be called
