@@ -30,7 +30,7 @@ chmod a+rwx "$out"
 command -v tcpdump >/dev/null || { echo "tcpdump is not installed (apt-get install tcpdump)" >&2; exit 2; }
 
 echo "building pinion-exchange-sim" >&2
-cargo build --quiet --manifest-path "$root/Cargo.toml" -p pinion-gateway --bin pinion-exchange-sim
+cargo build --quiet --manifest-path "$root/Cargo.toml" -p pinion-exchange-sim --bin pinion-exchange-sim
 sim="$root/target/debug/pinion-exchange-sim"
 
 sim_pid=

@@ -8,7 +8,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod exchange_sim;
 pub mod sim;
 
 pub use sim::{SimLatency, SimVenue, SimVenueConfig, SimVenueStats};

@@ -1,5 +1,7 @@
-//! The exchange simulator's market-stream server: Binance's market-stream protocol on loopback,
-//! serving a recording or the synthetic market.
+//! pinion-exchange-sim: the exchange simulator's market-stream server, Binance's market-stream
+//! protocol on loopback, serving a recording or the synthetic market. The `pinion-exchange-sim`
+//! binary runs it as a process; the engine's crates do not depend on it (the in-process
+//! simulated venue for replay and backtests is `pinion_gateway::sim`).
 //!
 //! [`FeedServer`] listens on one TCP port and speaks two protocols there, told apart by the
 //! request head (an `Upgrade: websocket` header or not):
@@ -25,6 +27,9 @@
 //!
 //! Invariants: anything a client sends (heads, frames) is bounded and never panics the server; a
 //! bad request is answered with a Binance-style error body and counted in [`FeedServerStats`].
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod http;
 pub mod loopback;

@@ -1,10 +1,10 @@
 //! `pinion-exchange-sim`: the exchange simulator's market-stream server as a process.
 //!
 //! Serves a recording (`--input FILE`, any format `pinion_feed::source::open` reads) or the
-//! synthetic market (`--synthetic`) on a loopback port, Binance-style, plaintext or TLS (`--tls`): WebSocket streams at
-//! `/stream?streams=…` and `/ws/<stream>`, REST snapshots at `/api/v3/depth?symbol=…`. Prints
-//! `listening <addr>` on stdout once it accepts connections (scripts read the port from it when
-//! `--listen` asks for port 0), then serves until killed.
+//! synthetic market (`--synthetic`) on a loopback port, Binance-style, plaintext or TLS
+//! (`--tls`): WebSocket streams at `/stream?streams=…` and `/ws/<stream>`, REST snapshots at
+//! `/api/v3/depth?symbol=…`. Prints `listening <addr>` on stdout once it accepts connections
+//! (scripts read the port from it when `--listen` asks for port 0), then serves until killed.
 //!
 //! Two helper commands make a loopback capture check possible without other tools
 //! (`scripts/capture-loopback.sh`): `receive` is a client that reads one whole session, and
@@ -18,11 +18,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use pinion_core::ConnId;
+use pinion_exchange_sim::loopback::{compare_frames, fetch_snapshot, receive_session};
+use pinion_exchange_sim::{FeedConfig, FeedServer, Pacing, SelfSignedTls};
 use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 use pinion_feed::{FrameSource, SourceError};
-use pinion_gateway::exchange_sim::loopback::{compare_frames, fetch_snapshot, receive_session};
-use pinion_gateway::exchange_sim::{FeedConfig, FeedServer, Pacing, SelfSignedTls};
 
 /// Binance market-stream simulator serving a recording or a synthetic market on loopback.
 #[derive(Debug, Parser)]

@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 
 use pinion_book::{BookSync, BookView, SyncConfig, SyncState};
 use pinion_core::{ConnId, InstrumentSpec, Instruments, RawRecord, RecordKind, Side, Venue};
+use pinion_exchange_sim::{FeedConfig, FeedServer, Pacing};
 use pinion_feed::FrameSource;
 use pinion_feed::parse::{ConnCtx, Decoder};
 use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
 use pinion_feed::synth::{SynthConfig, SynthMarket};
-use pinion_gateway::exchange_sim::{FeedConfig, FeedServer, Pacing};
 use tungstenite::Message;
 use tungstenite::protocol::frame::coding::CloseCode;
 
@@ -574,7 +574,7 @@ fn loopback_capture_replays_to_the_same_frames_and_book() {
 
 /// A rustls client trusting only the simulator's self-signed certificate.
 fn tls_client(
-    tls: &pinion_gateway::exchange_sim::SelfSignedTls,
+    tls: &pinion_exchange_sim::SelfSignedTls,
     addr: SocketAddr,
 ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
@@ -599,7 +599,7 @@ fn tls_client_receives_every_frame_and_the_snapshot() {
         return;
     };
     let recorded = read_recording(&path);
-    let tls = pinion_gateway::exchange_sim::SelfSignedTls::generate(&["localhost", "127.0.0.1"])
+    let tls = pinion_exchange_sim::SelfSignedTls::generate(&["localhost", "127.0.0.1"])
         .expect("certificate");
     let server = {
         let path = path.clone();
