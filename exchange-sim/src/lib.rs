@@ -31,17 +31,21 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod config;
 mod http;
 pub mod loopback;
 mod selection;
 mod server;
 mod session;
 mod snapshots;
+mod state;
 mod tls;
 
+pub use config::{FeedConfig, Pacing};
 pub use selection::StreamSelection;
-pub use server::{FeedConfig, FeedServer, FeedServerStats, Pacing, SourceOpener};
+pub use server::FeedServer;
 pub use snapshots::SnapshotTable;
+pub use state::{FeedServerStats, SourceOpener};
 pub use tls::SelfSignedTls;
 
 use std::net::SocketAddr;

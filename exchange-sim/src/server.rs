@@ -1,5 +1,5 @@
-//! [`FeedServer`]: the listener, its settings and counters, and the routing of each connection
-//! to a market-stream session or a REST answer.
+//! [`FeedServer`]: the listener and the routing of each connection to a market-stream session
+//! or a REST answer. Its settings are in `config`, what its threads share in `state`.
 //!
 //! One thread accepts; each connection gets its own thread (this is a test peer, not the hot
 //! path). [`FeedServer::shutdown`] (or dropping the server) stops accepting, tells every session
@@ -7,159 +7,27 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use pinion_core::ConnId;
 use pinion_feed::{FrameSource, SourceError};
 
-use super::ExchangeSimError;
-use super::http::{self, RequestHead};
-use super::selection::StreamSelection;
-use super::session;
-use super::snapshots::SnapshotTable;
-use super::tls::Conn;
+use crate::ExchangeSimError;
+use crate::config::FeedConfig;
+use crate::http::{self, RequestHead};
+use crate::selection::StreamSelection;
+use crate::session;
+use crate::snapshots::SnapshotTable;
+use crate::state::{Counters, FeedServerStats, Shared};
+use crate::tls::Conn;
 
-/// Opens a fresh copy of the source: every session replays it from the start.
-pub type SourceOpener =
-    dyn Fn() -> Result<Box<dyn FrameSource + Send>, SourceError> + Send + Sync + 'static;
-
-/// How fast frames are sent.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Pacing {
-    /// Back to back, as fast as the client reads.
-    AsFastAsPossible,
-    /// At the recorded receive times (`t_recv`) divided by `speed` (2.0 = twice as fast).
-    Recorded {
-        /// The speed factor, finite and positive.
-        speed: f64,
-    },
-}
-
-/// Settings of a [`FeedServer`]. [`FeedConfig::default`] behaves like Binance Spot's
-/// market-stream server, replaying as fast as possible.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeedConfig {
-    /// Serve only frames of this connection of the source; `None` serves every connection's
-    /// frames in source order (the same thing for single-connection recordings).
-    pub connection: Option<ConnId>,
-    /// How fast frames are sent.
-    pub pacing: Pacing,
-    /// Interval between server pings (Binance Spot: 20 s); `None` sends none.
-    pub ping_interval: Option<Duration>,
-    /// A ping not answered with a pong carrying its payload within this time ends the session
-    /// (Binance Spot: 1 minute).
-    pub pong_timeout: Duration,
-    /// Send a `serverShutdown` event before closing at the end of the source, as Binance does
-    /// before a planned shutdown.
-    pub shutdown_notice: bool,
-    /// Send at most this many frames per session.
-    pub max_frames: Option<u64>,
-    /// A client that does not read for this long is dropped (a blocked write times out).
-    pub write_timeout: Duration,
-}
-
-impl Default for FeedConfig {
-    fn default() -> Self {
-        Self {
-            connection: None,
-            pacing: Pacing::AsFastAsPossible,
-            ping_interval: Some(Duration::from_secs(20)),
-            pong_timeout: Duration::from_secs(60),
-            shutdown_notice: true,
-            max_frames: None,
-            write_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-impl FeedConfig {
-    /// Checks the settings that could make a session misbehave.
-    pub fn validate(&self) -> Result<(), ExchangeSimError> {
-        if let Pacing::Recorded { speed } = self.pacing
-            && !(speed.is_finite() && speed > 0.0)
-        {
-            return Err(ExchangeSimError::Config(
-                "pacing speed must be finite and positive",
-            ));
-        }
-        if self.ping_interval.is_some_and(|d| d.is_zero()) {
-            return Err(ExchangeSimError::Config("ping interval must not be zero"));
-        }
-        if self.pong_timeout.is_zero() || self.write_timeout.is_zero() {
-            return Err(ExchangeSimError::Config(
-                "pong and write timeouts must not be zero",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Counters of a running server.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub connections: AtomicU64,
-    pub sessions: AtomicU64,
-    pub sessions_completed: AtomicU64,
-    pub frames_sent: AtomicU64,
-    pub snapshots_served: AtomicU64,
-    pub bad_requests: AtomicU64,
-    pub pings_sent: AtomicU64,
-    pub pong_timeouts: AtomicU64,
-    pub source_errors: AtomicU64,
-}
-
-/// A copy of the server's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FeedServerStats {
-    /// TCP connections accepted.
-    pub connections: u64,
-    /// WebSocket sessions opened.
-    pub sessions: u64,
-    /// Sessions that reached the end of the source and closed it.
-    pub sessions_completed: u64,
-    /// Frames sent, over all sessions.
-    pub frames_sent: u64,
-    /// REST snapshots served.
-    pub snapshots_served: u64,
-    /// Requests answered with an error (bad head, unknown path, unknown symbol).
-    pub bad_requests: u64,
-    /// Pings sent.
-    pub pings_sent: u64,
-    /// Sessions ended because a ping went unanswered.
-    pub pong_timeouts: u64,
-    /// Records the source could not read (skipped), or failures to open it.
-    pub source_errors: u64,
-}
-
-/// What every connection thread shares.
-pub(crate) struct Shared {
-    pub config: FeedConfig,
-    pub open: Box<SourceOpener>,
-    pub snapshots: SnapshotTable,
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-    pub stop: AtomicBool,
-    pub counters: Counters,
-}
-
-/// The market-stream server of the exchange simulator. See the [module docs](super).
+/// The market-stream server of the exchange simulator. See the [crate docs](crate).
 #[derive(Debug)]
 pub struct FeedServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("config", &self.config)
-            .field("snapshots", &self.snapshots.len())
-            .field("tls", &self.tls.is_some())
-            .field("stop", &self.stop)
-            .finish_non_exhaustive()
-    }
 }
 
 impl FeedServer {
@@ -251,19 +119,7 @@ impl FeedServer {
 
     /// The counters so far.
     pub fn stats(&self) -> FeedServerStats {
-        let c = &self.shared.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        FeedServerStats {
-            connections: get(&c.connections),
-            sessions: get(&c.sessions),
-            sessions_completed: get(&c.sessions_completed),
-            frames_sent: get(&c.frames_sent),
-            snapshots_served: get(&c.snapshots_served),
-            bad_requests: get(&c.bad_requests),
-            pings_sent: get(&c.pings_sent),
-            pong_timeouts: get(&c.pong_timeouts),
-            source_errors: get(&c.source_errors),
-        }
+        self.shared.counters.snapshot()
     }
 
     /// Blocks until the server stops (it only stops through [`FeedServer::shutdown`] from

@@ -21,9 +21,10 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
 use tungstenite::{Bytes, Message};
 
-use super::selection::StreamSelection;
-use super::server::{Pacing, Shared};
-use super::tls::Conn;
+use crate::config::Pacing;
+use crate::selection::StreamSelection;
+use crate::state::Shared;
+use crate::tls::Conn;
 
 /// How often the socket is serviced while frames are being sent back to back.
 const SERVICE_EVERY: Duration = Duration::from_millis(20);

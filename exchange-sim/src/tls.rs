@@ -12,13 +12,13 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
-use super::ExchangeSimError;
+use crate::ExchangeSimError;
 
 /// A self-signed server identity: the rustls config to serve with, and the certificate a
 /// client must trust.
 #[derive(Debug, Clone)]
 pub struct SelfSignedTls {
-    /// What [`super::FeedServer::start_tls`] serves with.
+    /// What [`FeedServer::start_tls`](crate::FeedServer::start_tls) serves with.
     pub server_config: Arc<ServerConfig>,
     /// The certificate (DER), for a client's root store.
     pub certificate: CertificateDer<'static>,
