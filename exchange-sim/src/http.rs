@@ -3,11 +3,13 @@
 //!
 //! Every connection starts with an HTTP request. One carrying `Upgrade: websocket` becomes a
 //! market-stream session; any other is a REST call answered once and closed
-//! (`Connection: close`), which is all a test client needs. The head is bounded
-//! ([`MAX_HEAD`]) and read with the socket's read timeout, so a silent or hostile peer costs one
-//! thread for a few seconds at most.
+//! (`Connection: close`), which is all a test client needs. The head is parsed by the
+//! workspace's one HTTP codec (`pinion_net::http`), bounded ([`MAX_HEAD`]) and read with the
+//! socket's read timeout, so a silent or hostile peer costs one thread for a few seconds at most.
 
 use std::io::{self, Read, Write};
+
+use pinion_net::http::{self, HeadRules};
 
 /// Longest request head accepted, protection against a peer that never ends its headers.
 pub(crate) const MAX_HEAD: usize = 16 << 10;
@@ -25,8 +27,8 @@ pub(crate) enum HeadError {
     #[error("request head longer than {MAX_HEAD} bytes")]
     TooLong,
     /// The request line or a header is not HTTP/1.1.
-    #[error("malformed request head")]
-    Malformed,
+    #[error("malformed request head: {0}")]
+    Malformed(&'static str),
 }
 
 /// A parsed request head: what the router needs, nothing more.
@@ -60,54 +62,59 @@ impl RequestHead {
 pub(crate) fn read_head(stream: &mut impl Read) -> Result<RequestHead, HeadError> {
     let mut head = Vec::with_capacity(1024);
     let mut byte = [0u8; 1];
-    // Byte by byte: a head is small, and this never reads into the bytes that follow it.
-    while !head.ends_with(b"\r\n\r\n") {
+    // Byte by byte: a head is small, and this never reads into the bytes that follow it. The
+    // codec runs only when a blank line has just arrived, which is where a head ends.
+    loop {
         if head.len() >= MAX_HEAD {
             return Err(HeadError::TooLong);
         }
         match stream.read(&mut byte) {
             Ok(0) => return Err(HeadError::Closed),
             Ok(_) => head.push(byte[0]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(HeadError::Io(e)),
         }
-    }
-    parse_head(&head)
-}
-
-/// Parses a complete head (request line, headers, blank line).
-pub(crate) fn parse_head(head: &[u8]) -> Result<RequestHead, HeadError> {
-    let text = std::str::from_utf8(head).map_err(|_| HeadError::Malformed)?;
-    let mut lines = text.split("\r\n");
-    let request_line = lines.next().ok_or(HeadError::Malformed)?;
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(HeadError::Malformed);
-    };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
-        return Err(HeadError::Malformed);
-    }
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut upgrade_websocket = false;
-    let mut websocket_key = None;
-    for line in lines.filter(|l| !l.is_empty()) {
-        let (name, value) = line.split_once(':').ok_or(HeadError::Malformed)?;
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("upgrade") {
-            upgrade_websocket = value.eq_ignore_ascii_case("websocket");
-        } else if name.eq_ignore_ascii_case("sec-websocket-key") {
-            websocket_key = Some(value.to_owned());
+        if (head.ends_with(b"\n\n") || head.ends_with(b"\n\r\n"))
+            && let Some(parsed) = parse_head(&head)?
+        {
+            return Ok(parsed);
         }
     }
-    Ok(RequestHead {
-        method: method.to_owned(),
+}
+
+/// Parses the head at the start of `head`; `None` while it is incomplete.
+pub(crate) fn parse_head(head: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+    let parsed = match http::parse_request(head, &HeadRules::strict(MAX_HEAD)) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return Ok(None),
+        Err(http::HeadError::TooLong { .. }) => return Err(HeadError::TooLong),
+        Err(http::HeadError::Malformed { what }) => return Err(HeadError::Malformed(what)),
+        Err(_) => return Err(HeadError::Malformed("unreadable head")),
+    };
+    let target = parsed.target;
+    if !target.starts_with('/') {
+        return Err(HeadError::Malformed("request target is not a path"));
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let upgrade_websocket = parsed
+        .headers
+        .get("upgrade")
+        .is_some_and(|v| v.eq_ignore_ascii_case(b"websocket"));
+    let websocket_key = match parsed.headers.get("sec-websocket-key") {
+        None => None,
+        Some(key) => Some(
+            std::str::from_utf8(key)
+                .map_err(|_| HeadError::Malformed("Sec-WebSocket-Key is not text"))?
+                .to_owned(),
+        ),
+    };
+    Ok(Some(RequestHead {
+        method: parsed.method.to_owned(),
         path: path.to_owned(),
         query: query.to_owned(),
         upgrade_websocket,
         websocket_key,
-    })
+    }))
 }
 
 /// `%XX` sequences decoded; anything malformed is kept as written.
@@ -219,12 +226,20 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
         ));
         assert!(matches!(
             read_head(&mut &b"GET\r\n\r\n"[..]),
-            Err(HeadError::Malformed)
+            Err(HeadError::Malformed(_))
         ));
         assert!(matches!(
             read_head(&mut &b"GET / HTTP/1.1\r\nno colon here\r\n\r\n"[..]),
-            Err(HeadError::Malformed)
+            Err(HeadError::Malformed(_))
         ));
+        assert!(matches!(
+            read_head(&mut &b"GET * HTTP/1.1\r\n\r\n"[..]),
+            Err(HeadError::Malformed(_))
+        ));
+        // The head ends at its blank line: bytes after it are left unread.
+        let mut rest: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /next";
+        assert_eq!(read_head(&mut rest).expect("head").path, "/");
+        assert_eq!(rest, b"GET /next");
         let long = vec![b'a'; MAX_HEAD + 10];
         assert!(matches!(read_head(&mut &long[..]), Err(HeadError::TooLong)));
         assert_eq!(percent_decode("a%4"), "a%4");

@@ -10,7 +10,11 @@ use std::net::{SocketAddr, TcpStream};
 
 use pinion_core::{ConnId, RecordKind};
 use pinion_feed::{FrameSource, SourceError};
+use pinion_net::http::{self, HeadRules};
 use tungstenite::Message;
+
+/// Longest response head the client accepts.
+const MAX_RESPONSE_HEAD: usize = 16 << 10;
 
 /// What a client received in one session.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -49,15 +53,25 @@ pub fn fetch_snapshot(addr: SocketAddr, symbol: &str) -> std::io::Result<Vec<u8>
     )?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
-    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of response head"))?;
-    if !response.starts_with(b"HTTP/1.1 200 ") {
-        return Err(bad("snapshot request was not answered with 200"));
+    body_of_ok(&response)
+        .map(<[u8]>::to_vec)
+        .map_err(|what| std::io::Error::new(std::io::ErrorKind::InvalidData, what))
+}
+
+/// The body of a complete `200` response, or what is wrong with the response.
+fn body_of_ok(response: &[u8]) -> Result<&[u8], String> {
+    let head = match http::parse_response(response, &HeadRules::strict(MAX_RESPONSE_HEAD)) {
+        Ok(Some(head)) => head,
+        Ok(None) => return Err("no end of response head".to_owned()),
+        Err(e) => return Err(e.to_string()),
+    };
+    if head.code != 200 {
+        return Err(format!(
+            "snapshot request was answered with {} {}",
+            head.code, head.reason
+        ));
     }
-    Ok(response[head_end + 4..].to_vec())
+    Ok(&response[head.len..])
 }
 
 /// How a capture's frames compare with the source's.
@@ -160,6 +174,17 @@ mod tests {
     const B: &str = r#"2 {"stream":"x@trade","data":{"t":2}}"#;
     const SNAP: &str = r#"3 {"lastUpdateId":5,"bids":[],"asks":[]}"#;
     const END: &str = r#"4 {"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}"#;
+
+    #[test]
+    fn snapshot_body_only_from_a_complete_200() {
+        let ok =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(body_of_ok(ok), Ok(&b"{}"[..]));
+        let refused = b"HTTP/1.1 400 Bad Request\r\n\r\n{\"code\":-1121}";
+        assert!(body_of_ok(refused).is_err_and(|e| e.contains("400 Bad Request")));
+        assert!(body_of_ok(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n").is_err());
+        assert!(body_of_ok(b"garbage\r\n\r\n").is_err());
+    }
 
     #[test]
     fn same_frames_with_shutdown_notice_are_exact() {

@@ -28,6 +28,7 @@ use pinion_feed::FrameSource;
 use pinion_feed::parse::{ConnCtx, Decoder};
 use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
 use pinion_feed::synth::{SynthConfig, SynthMarket};
+use pinion_net::http::{self, HeadRules};
 use tungstenite::Message;
 use tungstenite::protocol::frame::coding::CloseCode;
 
@@ -72,8 +73,8 @@ fn serve_recording(path: &Path, config: FeedConfig) -> FeedServer {
     .expect("start the feed server")
 }
 
-/// A plain HTTP/1.1 GET; the status line and the body.
-fn http_get(addr: SocketAddr, target: &str) -> (String, Vec<u8>) {
+/// A plain HTTP/1.1 GET; the status code, the `Content-Type` and the body.
+fn http_get(addr: SocketAddr, target: &str) -> (u16, String, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     write!(
         stream,
@@ -82,13 +83,25 @@ fn http_get(addr: SocketAddr, target: &str) -> (String, Vec<u8>) {
     .expect("send request");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("read response");
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response head");
-    let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
-    let status = head.lines().next().unwrap_or_default().to_owned();
-    (status, response[head_end + 4..].to_vec())
+    let (code, content_type, body) = split_response(&response);
+    (code, content_type, body.to_vec())
+}
+
+/// A complete response's status code, `Content-Type` and body, checked against its
+/// `Content-Length`.
+fn split_response(response: &[u8]) -> (u16, String, &[u8]) {
+    let head = http::parse_response(response, &HeadRules::strict(16 << 10))
+        .expect("well-formed response head")
+        .expect("complete response head");
+    let body = &response[head.len..];
+    let length = head
+        .headers
+        .get_str("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .expect("Content-Length");
+    assert_eq!(body.len(), length, "body length");
+    let content_type = head.headers.get_str("content-type").unwrap_or_default();
+    (head.code, content_type.to_owned(), body)
 }
 
 /// What a client got from one session.
@@ -104,8 +117,10 @@ fn receive_all(addr: SocketAddr, target: &str) -> Session {
     let (mut ws, response) =
         tungstenite::connect(format!("ws://{addr}{target}")).expect("websocket connect");
     assert_eq!(response.status().as_u16(), 101);
-    let (status, snapshot) = http_get(addr, "/api/v3/depth?symbol=BTCUSDT&limit=1000");
-    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, content_type, snapshot) =
+        http_get(addr, "/api/v3/depth?symbol=BTCUSDT&limit=1000");
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "application/json;charset=UTF-8");
     let mut frames = Vec::new();
     let mut close_code = None;
     loop {
@@ -166,11 +181,11 @@ fn client_receives_every_frame_of_the_recording() {
     assert_eq!(session.snapshot, recorded.snapshot);
 
     // Unknown symbols and paths are answered with Binance-style errors.
-    let (status, body) = http_get(server.local_addr(), "/api/v3/depth");
-    assert!(status.contains(" 400 "), "{status}");
+    let (status, _, body) = http_get(server.local_addr(), "/api/v3/depth");
+    assert_eq!(status, 400);
     assert!(body.starts_with(br#"{"code":-1102"#));
-    let (status, _) = http_get(server.local_addr(), "/api/v3/ticker");
-    assert!(status.contains(" 404 "), "{status}");
+    let (status, _, _) = http_get(server.local_addr(), "/api/v3/ticker");
+    assert_eq!(status, 404);
 
     let stats = server.stats();
     server.shutdown();
@@ -630,8 +645,9 @@ fn tls_client_receives_every_frame_and_the_snapshot() {
     let mut response = Vec::new();
     rest.read_to_end(&mut response)
         .expect("https response ends cleanly");
-    assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
-    assert!(response.ends_with(&recorded.snapshot));
+    let (status, _, body) = split_response(&response);
+    assert_eq!(status, 200);
+    assert_eq!(body, recorded.snapshot.as_slice());
 
     let mut frames = Vec::new();
     let mut close_code = None;

@@ -328,28 +328,24 @@ impl Replay {
             if let Err(e) = handshake::check_start(head, from_server) {
                 return self.unusable(c, Unusable::BadHandshake(e));
             }
-            let len = match handshake::head_len(head, limit) {
-                Ok(Some(len)) => len,
-                Ok(None) => return,
-                Err(e) => return self.unusable(c, Unusable::BadHandshake(e)),
-            };
-            let head = &head[..len];
             if from_server {
-                match handshake::parse_response(head) {
-                    Ok(r) if r.status == 101 => {
-                        half.consumed += len;
+                match handshake::parse_response(head, limit) {
+                    Ok(None) => {}
+                    Ok(Some(r)) if r.status == 101 => {
+                        half.consumed += r.len;
                         self.upgraded(c, r.deflate, t_ns);
                     }
-                    Ok(r) => self.unusable(c, Unusable::NotUpgraded { status: r.status }),
+                    Ok(Some(r)) => self.unusable(c, Unusable::NotUpgraded { status: r.status }),
                     Err(e) => self.unusable(c, Unusable::BadHandshake(e)),
                 }
                 return;
             }
-            match handshake::parse_request(head) {
-                Ok(r) => {
+            match handshake::parse_request(head, limit) {
+                Ok(None) => return,
+                Ok(Some(r)) => {
                     let host = r.host.as_deref().unwrap_or("");
                     conn.url = Some(format!("ws://{host}{}", r.path));
-                    half.consumed += len;
+                    half.consumed += r.len;
                     self.describe(c);
                 }
                 Err(e) => return self.unusable(c, Unusable::BadHandshake(e)),

@@ -3,8 +3,11 @@
 //! Only what replay needs is read: the request's path and `Host` (to name the connection and
 //! infer the venue), the response's status (anything but `101` leaves the connection unusable),
 //! and the negotiated `permessage-deflate` parameters (RFC 7692) from the response's
-//! `Sec-WebSocket-Extensions`. Header names are compared case-insensitively; a header block
-//! longer than the configured limit is refused rather than buffered without bound.
+//! `Sec-WebSocket-Extensions`. The heads are parsed by the workspace's one HTTP codec
+//! (`pinion_net::http`): header names compare case-insensitively, and a header block longer than
+//! the configured limit is refused rather than buffered without bound.
+
+use pinion_net::http::{self, HeadError, HeadRules};
 
 /// Why an upgrade could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +55,8 @@ pub struct Request {
     pub path: String,
     /// The `Host` header, when present.
     pub host: Option<String>,
+    /// Bytes of the head through its blank line: the client's frames start after it.
+    pub len: usize,
 }
 
 /// What the server's response says.
@@ -61,67 +66,66 @@ pub struct Response {
     pub status: u16,
     /// Negotiated compression, if any.
     pub deflate: Option<DeflateParams>,
+    /// Bytes of the head through its blank line: the server's frames start after it.
+    pub len: usize,
 }
 
-/// The length of the header block (through the blank line) at the start of `stream`, `Ok(None)`
-/// while it is incomplete.
-pub fn head_len(stream: &[u8], limit: usize) -> Result<Option<usize>, HandshakeError> {
-    let searched = &stream[..stream.len().min(limit)];
-    match searched.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(at) => Ok(Some(at + 4)),
-        None if stream.len() >= limit => Err(HandshakeError::TooLong),
-        None => Ok(None),
-    }
+/// A captured head is read for what it says: a header line that is not `name: value` is
+/// skipped rather than making the whole connection unreadable.
+const fn rules(limit: usize) -> HeadRules {
+    HeadRules::lenient(limit)
 }
 
-/// Splits a head into its first line and its `(name, value)` headers.
-fn lines(head: &[u8]) -> Result<(&str, impl Iterator<Item = (&str, &str)>), HandshakeError> {
-    let text = std::str::from_utf8(head).map_err(|_| HandshakeError::Malformed)?;
-    let mut lines = text.split("\r\n");
-    let first = lines.next().ok_or(HandshakeError::Malformed)?;
-    let headers = lines.filter_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        Some((name.trim(), value.trim()))
-    });
-    Ok((first, headers))
-}
-
-/// Reads the client's upgrade request from its complete head.
-pub fn parse_request(head: &[u8]) -> Result<Request, HandshakeError> {
-    let (first, headers) = lines(head)?;
-    let mut parts = first.split(' ');
-    if parts.next() != Some("GET") {
-        return Err(HandshakeError::NotGet);
-    }
-    let path = parts.next().ok_or(HandshakeError::Malformed)?.to_owned();
-    if !parts.next().is_some_and(|v| v.starts_with("HTTP/")) {
-        return Err(HandshakeError::Malformed);
-    }
-    let host = headers
-        .filter(|(name, _)| name.eq_ignore_ascii_case("host"))
-        .map(|(_, value)| value.to_owned())
-        .next();
-    Ok(Request { path, host })
-}
-
-/// Reads the server's response from its complete head.
-pub fn parse_response(head: &[u8]) -> Result<Response, HandshakeError> {
-    let (first, headers) = lines(head)?;
-    let mut parts = first.split(' ');
-    if !parts.next().is_some_and(|v| v.starts_with("HTTP/")) {
-        return Err(HandshakeError::Malformed);
-    }
-    let status = parts
-        .next()
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or(HandshakeError::Malformed)?;
-    let mut deflate = None;
-    for (name, value) in headers {
-        if name.eq_ignore_ascii_case("sec-websocket-extensions") && deflate.is_none() {
-            deflate = value.split(',').find_map(permessage_deflate);
+impl From<HeadError> for HandshakeError {
+    fn from(e: HeadError) -> Self {
+        match e {
+            HeadError::TooLong { .. } => HandshakeError::TooLong,
+            _ => HandshakeError::Malformed,
         }
     }
-    Ok(Response { status, deflate })
+}
+
+/// Reads the client's upgrade request at the start of `stream`; `Ok(None)` while its head is
+/// incomplete (and shorter than `limit`).
+pub fn parse_request(stream: &[u8], limit: usize) -> Result<Option<Request>, HandshakeError> {
+    let Some(head) = http::parse_request(stream, &rules(limit))? else {
+        return Ok(None);
+    };
+    if head.method != "GET" {
+        return Err(HandshakeError::NotGet);
+    }
+    let host = match head.headers.get("host") {
+        Some(value) => Some(
+            std::str::from_utf8(value)
+                .map_err(|_| HandshakeError::Malformed)?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    Ok(Some(Request {
+        path: head.target.to_owned(),
+        host,
+        len: head.len,
+    }))
+}
+
+/// Reads the server's response at the start of `stream`; `Ok(None)` while its head is
+/// incomplete (and shorter than `limit`).
+pub fn parse_response(stream: &[u8], limit: usize) -> Result<Option<Response>, HandshakeError> {
+    let Some(head) = http::parse_response(stream, &rules(limit))? else {
+        return Ok(None);
+    };
+    // The first `permessage-deflate` offer of any extensions header is the agreed one.
+    let deflate = head
+        .headers
+        .all("sec-websocket-extensions")
+        .filter_map(|value| std::str::from_utf8(value).ok())
+        .find_map(|value| value.split(',').find_map(permessage_deflate));
+    Ok(Some(Response {
+        status: head.code,
+        deflate,
+        len: head.len,
+    }))
 }
 
 /// The parameters of one extension element if it is `permessage-deflate`.
@@ -161,17 +165,24 @@ mod tests {
 
     #[test]
     fn request_and_response_are_read() {
-        let req = b"GET /ws/btcusdt@depth HTTP/1.1\r\nhOsT: stream.binance.com:9443\r\nUpgrade: websocket\r\n\r\n";
-        assert_eq!(head_len(req, 1024), Ok(Some(req.len())));
-        assert_eq!(head_len(&req[..20], 1024), Ok(None));
-        assert_eq!(head_len(&req[..20], 10), Err(HandshakeError::TooLong));
-        let r = parse_request(req).expect("request");
+        let req = b"GET /ws/btcusdt@depth HTTP/1.1\r\nhOsT: stream.binance.com:9443\r\nUpgrade: websocket\r\n\r\n\x81\x00";
+        let head = req.len() - 2;
+        for cut in 0..head {
+            assert_eq!(parse_request(&req[..cut], 1024), Ok(None), "cut {cut}");
+        }
+        assert_eq!(parse_request(&req[..20], 10), Err(HandshakeError::TooLong));
+        let r = parse_request(req, 1024)
+            .expect("request")
+            .expect("complete");
         assert_eq!(r.path, "/ws/btcusdt@depth");
         assert_eq!(r.host.as_deref(), Some("stream.binance.com:9443"));
+        assert_eq!(r.len, head);
 
         let resp = b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_max_window_bits=10\r\n\r\n";
-        let r = parse_response(resp).expect("response");
-        assert_eq!(r.status, 101);
+        let r = parse_response(resp, 1024)
+            .expect("response")
+            .expect("complete");
+        assert_eq!((r.status, r.len), (101, resp.len()));
         let d = r.deflate.expect("deflate");
         assert!(d.server_no_context_takeover && !d.client_no_context_takeover);
         assert_eq!(
@@ -179,17 +190,40 @@ mod tests {
             (15, 10)
         );
 
-        let refused = parse_response(b"HTTP/1.1 403 Forbidden\r\n\r\n").expect("response");
+        let refused = parse_response(b"HTTP/1.1 403 Forbidden\r\n\r\n", 1024)
+            .expect("response")
+            .expect("complete");
         assert_eq!((refused.status, refused.deflate), (403, None));
         assert_eq!(
-            parse_request(b"POST / HTTP/1.1\r\n\r\n"),
+            parse_request(b"POST / HTTP/1.1\r\n\r\n", 1024),
             Err(HandshakeError::NotGet)
+        );
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n", 1024),
+            Err(HandshakeError::Malformed)
         );
         assert_eq!(check_start(b"HTT", true), Ok(()));
         assert_eq!(check_start(b"GET /", false), Ok(()));
         assert_eq!(
             check_start(b"\x16\x03\x01\x02\x00", true),
             Err(HandshakeError::NotHttp)
+        );
+    }
+
+    #[test]
+    fn captured_heads_are_read_past_odd_lines() {
+        // A header line without a colon is skipped; the deflate offer of a later extensions
+        // header still counts when an earlier one has none.
+        let resp = b"HTTP/1.1 101 Switching Protocols\r\nweird line\r\n\
+Sec-WebSocket-Extensions: x-other\r\nsec-websocket-extensions: permessage-deflate\r\n\r\n";
+        let r = parse_response(resp, 1024)
+            .expect("response")
+            .expect("complete");
+        assert_eq!(r.status, 101);
+        assert_eq!(r.deflate.map(|d| d.server_max_window_bits), Some(15));
+        assert_eq!(
+            parse_response(b"HTTP/1.1 1x1 Nope\r\n\r\n", 1024),
+            Err(HandshakeError::Malformed)
         );
     }
 }
