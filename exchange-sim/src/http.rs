@@ -158,20 +158,23 @@ pub(crate) fn respond(
     stream.flush()
 }
 
-/// Answers with a Binance-style JSON error body (`{"code":…,"msg":…}`).
+/// A Binance-style error body, `{"code":…,"msg":…}`.
+#[derive(Debug, serde::Serialize)]
+struct ErrorBody<'a> {
+    code: i32,
+    msg: &'a str,
+}
+
+/// Answers with a Binance-style JSON error body (`{"code":…,"msg":…}`), `msg` escaped as JSON
+/// requires.
 pub(crate) fn respond_error(
     stream: &mut impl Write,
     status: &str,
     code: i32,
     msg: &str,
 ) -> io::Result<()> {
-    let body = format!("{{\"code\":{code},\"msg\":\"{msg}\"}}");
-    respond(
-        stream,
-        status,
-        "application/json;charset=UTF-8",
-        body.as_bytes(),
-    )
+    let body = serde_json::to_vec(&ErrorBody { code, msg }).map_err(io::Error::other)?;
+    respond(stream, status, "application/json;charset=UTF-8", &body)
 }
 
 /// Completes the WebSocket upgrade with the `101` response for `key`.
@@ -244,6 +247,34 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
         assert!(matches!(read_head(&mut &long[..]), Err(HeadError::TooLong)));
         assert_eq!(percent_decode("a%4"), "a%4");
         assert_eq!(percent_decode("%zz%40"), "%zz@");
+    }
+
+    #[test]
+    fn error_bodies_are_json_whatever_the_message() {
+        let mut out = Vec::new();
+        respond_error(
+            &mut out,
+            "400 Bad Request",
+            -1102,
+            "Mandatory parameter 'symbol'.",
+        )
+        .expect("write");
+        assert!(out.ends_with(br#"{"code":-1102,"msg":"Mandatory parameter 'symbol'."}"#));
+        let msg = "quote \" backslash \\ newline \n tab \t";
+        let mut out = Vec::new();
+        respond_error(&mut out, "400 Bad Request", -1, msg).expect("write");
+        let head = http::parse_response(&out, &HeadRules::strict(MAX_HEAD))
+            .expect("valid head")
+            .expect("complete head");
+        let body = &out[head.len..];
+        assert_eq!(head.code, 400);
+        assert_eq!(
+            head.headers.get_str("content-length"),
+            Some(body.len().to_string().as_str())
+        );
+        let parsed: serde_json::Value = serde_json::from_slice(body).expect("valid JSON");
+        assert_eq!(parsed["code"], -1);
+        assert_eq!(parsed["msg"], msg);
     }
 
     #[test]

@@ -255,12 +255,9 @@ impl Session<'_> {
         if self.shared.config.shutdown_notice {
             let ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis());
-            let event = format!("{{\"e\":\"serverShutdown\",\"E\":{ms}}}");
-            let text = if selection.is_combined() {
-                format!("{{\"stream\":\"!serverShutdown\",\"data\":{event}}}")
-            } else {
-                event
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let Ok(text) = shutdown_notice(ms, selection.is_combined()) else {
+                return false;
             };
             if self.ws.send(Message::text(text)).is_err() {
                 return false;
@@ -284,6 +281,38 @@ impl Session<'_> {
     }
 }
 
+/// Binance's `serverShutdown` event.
+#[derive(Debug, serde::Serialize)]
+struct ShutdownEvent {
+    e: &'static str,
+    /// Event time, ms since the Unix epoch.
+    #[serde(rename = "E")]
+    event_time_ms: u64,
+}
+
+/// A combined-stream envelope, `{"stream":…,"data":…}`.
+#[derive(Debug, serde::Serialize)]
+struct Envelope<'a, T> {
+    stream: &'a str,
+    data: T,
+}
+
+/// The `serverShutdown` notice at `ms`, in the combined envelope or bare.
+fn shutdown_notice(ms: u64, combined: bool) -> serde_json::Result<String> {
+    let event = ShutdownEvent {
+        e: "serverShutdown",
+        event_time_ms: ms,
+    };
+    if combined {
+        serde_json::to_string(&Envelope {
+            stream: "!serverShutdown",
+            data: event,
+        })
+    } else {
+        serde_json::to_string(&event)
+    }
+}
+
 /// What a tungstenite error means for the session.
 fn classify(e: &tungstenite::Error) -> Stop {
     match e {
@@ -292,5 +321,22 @@ fn classify(e: &tungstenite::Error) -> Stop {
         }
         tungstenite::Error::Protocol(_) => Stop::ClientGone,
         _ => Stop::Io,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_notice_is_binance_shaped() {
+        assert_eq!(
+            shutdown_notice(1_723_161_600_123, true).expect("json"),
+            r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1723161600123}}"#
+        );
+        assert_eq!(
+            shutdown_notice(7, false).expect("json"),
+            r#"{"e":"serverShutdown","E":7}"#
+        );
     }
 }
