@@ -18,6 +18,7 @@ use pinion_engine::runtime::{
     PinOutcome, PlacementShape, Progress, RingRx, RingTx, RunReport, RuntimeError, RuntimeOptions,
     Stage, StageReport, ThreadPlan, WaitStrategy, now_ns, placement_report, ring, run, run_with,
 };
+use pinion_engine::stages::outbox::{Outbox, Stamped};
 
 /// Counts allocations per thread, so a stage can check that its thread allocated nothing while
 /// the stream was flowing (other tests run in parallel on other threads).
@@ -38,38 +39,12 @@ enum Msg {
     End,
 }
 
-/// A ring end with one held-back value, so a stage never blocks (required when producer and
-/// consumer share a thread).
-struct Outlet {
-    tx: RingTx<Msg>,
-    held: Option<Msg>,
-}
+/// The toy stages' output: the pipeline's own outbox (never blocks, so producer and consumer may
+/// share a thread), with room for one held-back message.
+type Outlet = Outbox<Msg>;
 
-impl Outlet {
-    fn new(tx: RingTx<Msg>) -> Outlet {
-        Outlet { tx, held: None }
-    }
-
-    /// Tries to push the held value; true when nothing is held any more.
-    fn flush(&mut self) -> bool {
-        match self.held.take() {
-            None => true,
-            Some(m) => match self.tx.try_push(m) {
-                Ok(()) => true,
-                Err(m) => {
-                    self.held = Some(m);
-                    false
-                }
-            },
-        }
-    }
-
-    /// Sends `m`, holding it back if the ring is full. Only called after `flush` returned true.
-    fn send(&mut self, m: Msg) {
-        if let Err(m) = self.tx.try_push(m) {
-            self.held = Some(m);
-        }
-    }
+fn outlet(tx: RingTx<Stamped<Msg>>) -> Outlet {
+    Outbox::new(tx, 1)
 }
 
 struct Source {
@@ -86,7 +61,7 @@ impl Stage for Source {
     }
 
     fn poll(&mut self) -> Progress {
-        if !self.out.flush() {
+        if !self.out.flush(now_ns()) {
             return Progress::Idle;
         }
         if self.end_sent {
@@ -96,14 +71,18 @@ impl Stage for Source {
             .stop
             .as_ref()
             .is_some_and(|s| s.load(Ordering::Relaxed));
+        let now = now_ns();
         if self.next == self.n || stopping {
-            self.out.send(Msg::End);
+            self.out.send(Msg::End, now);
             self.end_sent = true;
         } else {
-            self.out.send(Msg::Value {
-                v: self.next,
-                t0: now_ns(),
-            });
+            self.out.send(
+                Msg::Value {
+                    v: self.next,
+                    t0: now,
+                },
+                now,
+            );
             self.next += 1;
         }
         Progress::Busy
@@ -112,14 +91,13 @@ impl Stage for Source {
     fn finish(&mut self) -> StageReport {
         let mut r = StageReport::new("source");
         r.counters.push(("sent", self.next));
-        r.counters
-            .push(("backpressure", self.out.tx.backpressure()));
+        r.counters.push(("backpressure", self.out.backpressure()));
         r
     }
 }
 
 struct Map {
-    rx: RingRx<Msg>,
+    rx: RingRx<Stamped<Msg>>,
     out: Outlet,
     end_sent: bool,
     panic_after: Option<u64>,
@@ -136,27 +114,31 @@ impl Stage for Map {
     }
 
     fn poll(&mut self) -> Progress {
-        if !self.out.flush() {
+        let now = now_ns();
+        if !self.out.flush(now) {
             return Progress::Idle;
         }
         if self.end_sent {
             return Progress::Done;
         }
-        match self.rx.pop() {
+        match self.rx.pop().map(|s| s.msg) {
             None => Progress::Idle,
             Some(Msg::Value { v, t0 }) => {
                 self.seen += 1;
                 if self.panic_after == Some(self.seen) {
                     panic!("map stage fails on value {v}");
                 }
-                self.out.send(Msg::Value {
-                    v: map_value(v),
-                    t0,
-                });
+                self.out.send(
+                    Msg::Value {
+                        v: map_value(v),
+                        t0,
+                    },
+                    now,
+                );
                 Progress::Busy
             }
             Some(Msg::End) => {
-                self.out.send(Msg::End);
+                self.out.send(Msg::End, now);
                 self.end_sent = true;
                 Progress::Busy
             }
@@ -166,14 +148,13 @@ impl Stage for Map {
     fn finish(&mut self) -> StageReport {
         let mut r = StageReport::new("map");
         r.counters.push(("seen", self.seen));
-        r.counters
-            .push(("backpressure", self.out.tx.backpressure()));
+        r.counters.push(("backpressure", self.out.backpressure()));
         r
     }
 }
 
 struct Sink {
-    rx: RingRx<Msg>,
+    rx: RingRx<Stamped<Msg>>,
     count: u64,
     checksum: u64,
     hop: NamedHistogram,
@@ -194,7 +175,7 @@ impl Stage for Sink {
     }
 
     fn poll(&mut self) -> Progress {
-        match self.rx.pop() {
+        match self.rx.pop().map(|s| s.msg) {
             None => Progress::Idle,
             Some(Msg::Value { v, t0 }) => {
                 self.hop.record_between(t0, now_ns());
@@ -253,13 +234,13 @@ impl Toy {
             Box::new(Source {
                 n: self.n,
                 next: 0,
-                out: Outlet::new(tx1),
+                out: outlet(tx1),
                 stop: self.stop.clone(),
                 end_sent: false,
             }),
             Box::new(Map {
                 rx: rx1,
-                out: Outlet::new(tx2),
+                out: outlet(tx2),
                 end_sent: false,
                 panic_after: self.panic_after,
                 seen: 0,
@@ -318,13 +299,13 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn tiny_ring_with_slow_consumer_delivers_everything_in_order_and_counts_backpressure() {
-    let (mut tx, mut rx) = ring::<u64>(2);
+    let (tx, mut rx) = ring::<Stamped<u64>>(2);
     const N: u64 = 2_000;
     let consumer = std::thread::spawn(move || {
         let mut got = Vec::with_capacity(N as usize);
         while got.len() < N as usize {
             match rx.pop() {
-                Some(v) => {
+                Some(Stamped { msg: v, .. }) => {
                     got.push(v);
                     if v % 200 == 0 {
                         std::thread::sleep(Duration::from_millis(2));
@@ -335,19 +316,24 @@ fn tiny_ring_with_slow_consumer_delivers_everything_in_order_and_counts_backpres
         }
         got
     });
+    // The producer's side of a stage: send, and take the next value only once the outbox is empty.
+    let mut out = Outbox::new(tx, 1);
     for v in 0..N {
-        tx.push(v);
+        out.send(v, 0);
+        while !out.flush(0) {
+            std::thread::yield_now();
+        }
     }
     let got = consumer.join().expect("consumer thread");
     assert_eq!(got, (0..N).collect::<Vec<_>>());
+    assert_eq!(out.sent(), N);
     // The consumer slept 10 times with the ring full behind it: at least that many waits.
     assert!(
-        tx.backpressure() >= 10,
+        out.backpressure() >= 10,
         "backpressure {}",
-        tx.backpressure()
+        out.backpressure()
     );
-    assert!(tx.backpressure() <= N);
-    assert_eq!(tx.undelivered(), 0);
+    assert!(out.backpressure() <= N);
 }
 
 #[test]
@@ -430,52 +416,67 @@ fn every_placement_shape_gives_the_same_result() {
 }
 
 #[test]
-fn a_fused_blocking_push_before_the_consumer_ever_polled_is_an_error_not_a_hang() {
-    // The producer fills the ring in its first poll, before the consumer has popped anything;
-    // the consumer bound the ring in `start`, so the blocking push knows it would wait forever.
-    struct Flood(RingTx<u64>);
+fn a_fused_producer_that_floods_the_ring_before_the_consumer_polled_completes() {
+    // The producer queues far more than the ring holds in its first poll, before the consumer
+    // on the same thread has popped anything: the outbox holds the rest back, and the run ends
+    // with everything delivered instead of waiting on itself.
+    struct Flood(Outlet, bool);
     impl Stage for Flood {
         fn name(&self) -> &'static str {
             "flood"
         }
         fn poll(&mut self) -> Progress {
-            for v in 0..100 {
-                self.0.push(v);
+            if !self.1 {
+                for v in 0..100 {
+                    self.0.queue(Msg::Value { v, t0: 0 });
+                }
+                self.0.queue(Msg::End);
+                self.1 = true;
             }
-            Progress::Done
+            if self.0.flush(now_ns()) {
+                Progress::Done
+            } else {
+                Progress::Idle
+            }
         }
         fn finish(&mut self) -> StageReport {
-            StageReport::new("flood")
+            let mut r = StageReport::new("flood");
+            r.counters.push(("backpressure", self.0.backpressure()));
+            r
         }
     }
-    struct Bound(RingRx<u64>);
-    impl Stage for Bound {
+    struct Count(RingRx<Stamped<Msg>>, u64);
+    impl Stage for Count {
         fn name(&self) -> &'static str {
-            "bound"
-        }
-        fn start(&mut self) {
-            self.0.bind_to_current_thread();
+            "count"
         }
         fn poll(&mut self) -> Progress {
-            match self.0.pop() {
-                Some(_) => Progress::Busy,
+            match self.0.pop().map(|s| s.msg) {
+                Some(Msg::Value { .. }) => {
+                    self.1 += 1;
+                    Progress::Busy
+                }
+                Some(Msg::End) => Progress::Done,
                 None => Progress::Idle,
             }
         }
         fn finish(&mut self) -> StageReport {
-            StageReport::new("bound")
+            let mut r = StageReport::new("count");
+            r.counters.push(("count", self.1));
+            r
         }
     }
     let (tx, rx) = ring(8);
-    let stages: Vec<Box<dyn Stage>> = vec![Box::new(Flood(tx)), Box::new(Bound(rx))];
+    let stages: Vec<Box<dyn Stage>> = vec![
+        Box::new(Flood(Outbox::new(tx, 128), false)),
+        Box::new(Count(rx, 0)),
+    ];
     let plans = PlacementShape::Fused.plans(stages, &[], PARK);
-    match run_within(plans, RuntimeOptions::default(), LIMIT).result {
-        Err(RuntimeError::StagePanicked { stage, message, .. }) => {
-            assert_eq!(stage, "flood");
-            assert!(message.contains("try_push"), "{message}");
-        }
-        other => panic!("expected a panic error, got {other:?}"),
-    }
+    let report = run_within(plans, RuntimeOptions::default(), LIMIT)
+        .result
+        .expect("run");
+    assert_eq!(counter(&report, "count", "count"), 100);
+    assert!(counter(&report, "flood", "backpressure") >= 1);
 }
 
 #[test]
@@ -543,16 +544,20 @@ fn a_panicking_stage_ends_the_run_with_an_error_in_every_shape() {
 }
 
 #[test]
-fn a_panic_while_a_producer_waits_in_blocking_push_does_not_hang() {
-    // The producer uses the blocking push into a ring whose consumer panics: the producer must
-    // give up (consumer gone) and the run must report the panic.
-    struct Pusher(RingTx<u64>, u64);
+fn a_panic_in_the_consumer_of_a_full_ring_does_not_hang_its_producer() {
+    // The producer keeps sending into a ring whose consumer panics and never pops again: the
+    // producer must be stopped (it never ends by itself) and the run must report the panic.
+    struct Pusher(Outlet, u64);
     impl Stage for Pusher {
         fn name(&self) -> &'static str {
             "pusher"
         }
         fn poll(&mut self) -> Progress {
-            self.0.push(self.1);
+            let now = now_ns();
+            if !self.0.flush(now) {
+                return Progress::Idle;
+            }
+            self.0.send(Msg::Value { v: self.1, t0: now }, now);
             self.1 += 1;
             Progress::Busy
         }
@@ -560,14 +565,14 @@ fn a_panic_while_a_producer_waits_in_blocking_push_does_not_hang() {
             StageReport::new("pusher")
         }
     }
-    struct Breaker(RingRx<u64>);
+    struct Breaker(RingRx<Stamped<Msg>>);
     impl Stage for Breaker {
         fn name(&self) -> &'static str {
             "breaker"
         }
         fn poll(&mut self) -> Progress {
-            match self.0.pop() {
-                Some(100) => panic!("breaker stops at 100"),
+            match self.0.pop().map(|s| s.msg) {
+                Some(Msg::Value { v: 100, .. }) => panic!("breaker stops at 100"),
                 Some(_) => Progress::Busy,
                 None => Progress::Idle,
             }
@@ -577,7 +582,7 @@ fn a_panic_while_a_producer_waits_in_blocking_push_does_not_hang() {
         }
     }
     let (tx, rx) = ring(4);
-    let stages: Vec<Box<dyn Stage>> = vec![Box::new(Pusher(tx, 0)), Box::new(Breaker(rx))];
+    let stages: Vec<Box<dyn Stage>> = vec![Box::new(Pusher(outlet(tx), 0)), Box::new(Breaker(rx))];
     let plans = PlacementShape::PerStage.plans(stages, &[], PARK);
     let r = run_within(plans, RuntimeOptions::default(), LIMIT).result;
     assert!(

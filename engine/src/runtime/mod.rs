@@ -1,7 +1,8 @@
 //! The engine runtime: stages on pinned threads, connected by SPSC rings.
 //!
 //! - [`stage`]: the [`Stage`] trait every pipeline stage implements (`poll` → [`Progress`]).
-//! - [`ring`](mod@ring): bounded rings between stages; a full ring makes the producer wait, never drop.
+//! - [`ring`](mod@ring): bounded rings between stages; a full ring hands the value back, never
+//!   drops it.
 //! - [`wait`]: what an idle thread does ([`WaitStrategy`]).
 //! - [`placement`]: [`ThreadPlan`]s, ready-made [`PlacementShape`]s, pinning, the placement
 //!   report.
@@ -12,9 +13,10 @@
 //! - [`clock`]: the engine's monotonic nanosecond clock.
 //! - [`jitter`]: the host's own stalls, the floor under every latency figure taken on it.
 //!
-//! A stage that may share a thread with its consumer pushes with [`RingTx::try_push`] and holds a
-//! value back while the ring is full; the end-of-stream marker travels through the rings like any
-//! other value:
+//! A stage pushes with [`RingTx::try_push`] and holds a value back while the ring is full (the
+//! pipeline's stages do this through their [`Outbox`](crate::stages::outbox::Outbox)), so it
+//! never waits on a consumer that may run on its own thread; the end-of-stream marker travels
+//! through the rings like any other value:
 //!
 //! ```
 //! use pinion_engine::runtime::*;
@@ -38,7 +40,6 @@
 //! struct Sum { total: u64, rx: RingRx<Option<u32>> }
 //! impl Stage for Sum {
 //!     fn name(&self) -> &'static str { "sum" }
-//!     fn start(&mut self) { self.rx.bind_to_current_thread(); }
 //!     fn poll(&mut self) -> Progress {
 //!         match self.rx.pop() {
 //!             Some(Some(v)) => { self.total += u64::from(v); Progress::Busy }
@@ -66,7 +67,6 @@
 //! error rather than a thread spinning forever.
 
 pub mod clock;
-mod context;
 pub mod isolation;
 pub mod jitter;
 pub mod placement;

@@ -6,7 +6,7 @@
 //! happen:
 //! - a panic in a stage is caught on its thread, the run's abort flag is raised, and that thread's
 //!   stages are dropped, which abandons their rings; every other thread sees the flag on its next
-//!   round (a producer blocked on a full ring sees it too) and stops; [`run`] returns
+//!   round and stops; [`run`] returns
 //!   [`RuntimeError::StagePanicked`];
 //! - after the `stop` flag is set the stages get [`STOP_GRACE`] to drain, then the run is torn
 //!   down and [`RuntimeError::ShutdownTimedOut`] names the threads still running.
@@ -22,7 +22,6 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use super::context;
 use super::isolation::HostIsolation;
 use super::placement::{
     PinOutcome, PlacementReport, RuntimeOptions, ThreadPlacement, ThreadPlan, allowed_cores,
@@ -339,7 +338,6 @@ impl Drop for WakeOnExit {
 
 fn thread_main(plan: ThreadPlan, setup: ThreadSetup) -> ThreadOutcome {
     let _wake = WakeOnExit(setup.supervisor.clone());
-    context::enter(plan.wait, Arc::clone(&setup.abort));
     let pin = match plan.core {
         Some(core) => pin_current_thread(core, &setup.allowed),
         None => PinOutcome::NotRequested,

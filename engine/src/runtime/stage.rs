@@ -32,10 +32,7 @@ pub trait Stage: Send {
     fn name(&self) -> &'static str;
 
     /// Called once on the stage's own thread, after pinning and before the first poll. The place
-    /// to bind input rings to the thread ([`RingRx::bind_to_current_thread`]) and to take any
-    /// start-up timestamps. Does nothing by default.
-    ///
-    /// [`RingRx::bind_to_current_thread`]: super::ring::RingRx::bind_to_current_thread
+    /// to take any start-up timestamps. Does nothing by default.
     fn start(&mut self) {}
 
     /// Does one bounded step of work without blocking. Must not allocate, lock or format once the
