@@ -21,7 +21,6 @@ use serde::Deserialize;
 pub use overrides::{Override, Overrides};
 pub use settings::{
     InputSpec, InstrumentSource, PacingSpec, PlacementSpec, Settings, StageKind, ThreadSpec,
-    WaitSpec,
 };
 pub use units::{with_px_decimals, with_qty_decimals};
 pub use validate::machine_cores;

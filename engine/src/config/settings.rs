@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use pinion_core::{InstrumentSpec, Venue};
 use pinion_feed::source::Decompress;
 
+use crate::runtime::WaitStrategy;
+
 use super::{GatewayConfig, ReportConfig, RiskConfig, RuntimeConfig, StrategyConfig};
 
 /// A pipeline stage, in data order.
@@ -45,34 +47,6 @@ impl StageKind {
     }
 }
 
-/// How an idle thread waits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WaitSpec {
-    /// Spin without pause (an isolated core).
-    BusySpin,
-    /// Spin, then yield the core.
-    SpinThenYield {
-        /// Spins before each yield.
-        spins: u32,
-    },
-    /// Park the thread for up to a timeout.
-    Park {
-        /// The longest park, µs.
-        timeout_us: u32,
-    },
-}
-
-impl WaitSpec {
-    /// The name used in configs and reports.
-    pub const fn name(self) -> &'static str {
-        match self {
-            WaitSpec::BusySpin => "busy-spin",
-            WaitSpec::SpinThenYield { .. } => "spin-then-yield",
-            WaitSpec::Park { .. } => "park",
-        }
-    }
-}
-
 /// One thread of the placement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadSpec {
@@ -81,7 +55,7 @@ pub struct ThreadSpec {
     /// The core it is pinned to.
     pub core: Option<usize>,
     /// How it waits when idle.
-    pub wait: WaitSpec,
+    pub wait: WaitStrategy,
     /// Its stages in data order.
     pub stages: Vec<StageKind>,
 }

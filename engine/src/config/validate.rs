@@ -12,8 +12,9 @@ use pinion_feed::source::Decompress;
 
 use super::settings::{
     InputSpec, InstrumentSource, PacingSpec, PlacementSpec, Settings, StageKind, ThreadSpec,
-    WaitSpec,
 };
+use crate::runtime::WaitStrategy;
+
 use super::units::{with_px_decimals, with_qty_decimals};
 use super::{Config, ConfigError, Problem, SyntheticConfig};
 
@@ -49,11 +50,11 @@ fn check_positive_decimal(p: &mut Problems, key: &str, s: &str) {
     }
 }
 
-fn parse_wait(p: &mut Problems, key: &str, s: &str, spins: u32, park_us: u32) -> WaitSpec {
+fn parse_wait(p: &mut Problems, key: &str, s: &str, spins: u32, park_us: u32) -> WaitStrategy {
     match s {
-        "busy-spin" => WaitSpec::BusySpin,
-        "spin-then-yield" => WaitSpec::SpinThenYield { spins },
-        "park" => WaitSpec::Park {
+        "busy-spin" => WaitStrategy::BusySpin,
+        "spin-then-yield" => WaitStrategy::SpinThenYield { spins },
+        "park" => WaitStrategy::Park {
             timeout_us: park_us,
         },
         other => {
@@ -61,7 +62,7 @@ fn parse_wait(p: &mut Problems, key: &str, s: &str, spins: u32, park_us: u32) ->
                 key,
                 format!("unknown wait strategy {other:?} (busy-spin, spin-then-yield, park)"),
             );
-            WaitSpec::Park {
+            WaitStrategy::Park {
                 timeout_us: park_us,
             }
         }
@@ -411,7 +412,7 @@ impl Config {
         &self,
         p: &mut Problems,
         cores: usize,
-        default_wait: WaitSpec,
+        default_wait: WaitStrategy,
     ) -> Vec<ThreadSpec> {
         let pl = &self.placement;
         if pl.threads.is_empty() {

@@ -108,7 +108,7 @@ fn presets_place_all_stages() {
             s.placement
                 .threads
                 .iter()
-                .all(|t| matches!(t.wait, WaitSpec::Park { timeout_us: 50 }))
+                .all(|t| matches!(t.wait, WaitStrategy::Park { timeout_us: 50 }))
         );
     }
     let err = check("[placement]\nmode = \"2\"\ncores = [0]\n").unwrap_err();

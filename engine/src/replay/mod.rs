@@ -23,9 +23,9 @@ pub use convert::{ConvertSummary, convert_recording};
 pub use input::{BOOKS_FOR_ALL_UP_TO, PreparedInput, load_exchange_info, open_source, prepare};
 pub use report::{ReplayReport, Throughput};
 
-use crate::config::{Settings, StageKind, WaitSpec};
+use crate::config::{Settings, StageKind};
 use crate::progress::{ProgressBar, ProgressCounters};
-use crate::runtime::{self, PlacementReport, RuntimeOptions, Stage, ThreadPlan, WaitStrategy};
+use crate::runtime::{self, PlacementReport, RuntimeOptions, Stage, ThreadPlan};
 use crate::stages::book::{BookStage, FinalBooks};
 use crate::stages::feed::{FeedParts, FeedStage};
 use crate::stages::gateway::GatewayStage;
@@ -108,15 +108,6 @@ pub struct PreparedSummary {
     pub expected_records: Option<u64>,
     /// The instruments, for naming books in the report.
     pub instruments: pinion_core::Instruments,
-}
-
-/// The runtime's wait strategy for a configured one.
-pub fn wait_strategy(w: WaitSpec) -> WaitStrategy {
-    match w {
-        WaitSpec::BusySpin => WaitStrategy::BusySpin,
-        WaitSpec::SpinThenYield { spins } => WaitStrategy::SpinThenYield { spins },
-        WaitSpec::Park { timeout_us } => WaitStrategy::Park { timeout_us },
-    }
 }
 
 /// A ring slot value stamped 0, for writing the rings' memory at start-up.
@@ -219,7 +210,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Rep
         .map(|t| ThreadPlan {
             name: t.name.clone(),
             core: t.core,
-            wait: wait_strategy(t.wait),
+            wait: t.wait,
             stages: t
                 .stages
                 .iter()

@@ -34,6 +34,16 @@ impl WaitStrategy {
     /// A strategy safe on a shared 2-core machine: a short spin, then yield.
     pub const SHARED_HOST: WaitStrategy = WaitStrategy::SpinThenYield { spins: 100 };
 
+    /// The name configs and reports use (`busy-spin`, `spin-then-yield`, `park`); the config
+    /// reads these names, with the counts from `placement.spins` and `placement.park_timeout_us`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            WaitStrategy::BusySpin => "busy-spin",
+            WaitStrategy::SpinThenYield { .. } => "spin-then-yield",
+            WaitStrategy::Park { .. } => "park",
+        }
+    }
+
     /// True if this strategy keeps its core busy when idle (it should only be used on a core
     /// the thread has to itself).
     pub fn spins_forever(self) -> bool {
@@ -115,5 +125,6 @@ mod tests {
         assert_eq!(s, WaitStrategy::Park { timeout_us: 50 });
         let s: WaitStrategy = serde_json::from_str(r#""busy_spin""#).unwrap();
         assert!(s.spins_forever());
+        assert_eq!(s.name(), "busy-spin");
     }
 }
