@@ -15,8 +15,8 @@ use pinion_engine::latency::{
 };
 use pinion_engine::runtime::placement::allowed_cores;
 use pinion_engine::runtime::{
-    PinOutcome, PlacementShape, Progress, RingRx, RingTx, RunReport, RuntimeError, RuntimeOptions,
-    Stage, StageReport, ThreadPlan, WaitStrategy, now_ns, placement_report, ring, run, run_with,
+    PinOutcome, Progress, RingRx, RingTx, RunReport, RuntimeError, RuntimeOptions, Stage,
+    StageReport, ThreadPlan, WaitStrategy, now_ns, placement_report, ring, run, run_with,
 };
 use pinion_engine::stages::outbox::{Outbox, Stamped};
 
@@ -268,6 +268,42 @@ fn cores(threads: usize) -> Vec<usize> {
     allowed.iter().copied().cycle().take(threads).collect()
 }
 
+/// One thread per toy stage.
+const PER_STAGE: &[usize] = &[1, 1, 1];
+/// Two threads: source and map together, the sink alone.
+const PAIRED: &[usize] = &[2, 1];
+/// All three stages on one thread.
+const FUSED: &[usize] = &[3];
+
+/// Groups `stages` (in pipeline order) into threads of `groups[i]` stages each, thread `i` pinned
+/// to `cores[i]` if given and named after its stages (`source+map`).
+fn grouped(
+    groups: &[usize],
+    stages: Vec<Box<dyn Stage>>,
+    cores: &[usize],
+    wait: WaitStrategy,
+) -> Vec<ThreadPlan> {
+    assert_eq!(groups.iter().sum::<usize>(), stages.len());
+    let mut stages = stages.into_iter();
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let stages: Vec<Box<dyn Stage>> = stages.by_ref().take(n).collect();
+            ThreadPlan {
+                name: stages
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join("+"),
+                core: cores.get(i).copied(),
+                wait,
+                stages,
+            }
+        })
+        .collect()
+}
+
 /// Runs the plans on another thread and fails the test if the run does not return in time.
 fn run_within(plans: Vec<ThreadPlan>, opts: RuntimeOptions, limit: Duration) -> RunOutcome {
     let (tx, rx) = mpsc::channel();
@@ -341,7 +377,7 @@ fn backpressure_from_a_slow_stage_is_reported_and_nothing_is_lost() {
     let mut toy = Toy::new(300);
     toy.capacity = 2;
     toy.slow_sink = Some(Duration::from_micros(200));
-    let plans = PlacementShape::PerStage.plans(toy.stages(), &[], PARK);
+    let plans = grouped(PER_STAGE, toy.stages(), &[], PARK);
     let report = run_within(plans, RuntimeOptions::default(), LIMIT)
         .result
         .expect("run");
@@ -353,17 +389,14 @@ fn backpressure_from_a_slow_stage_is_reported_and_nothing_is_lost() {
 #[test]
 fn every_wait_strategy_runs_a_multi_thread_pipeline() {
     let strategies = [
-        (WaitStrategy::BusySpin, PlacementShape::Paired),
-        (
-            WaitStrategy::SpinThenYield { spins: 50 },
-            PlacementShape::PerStage,
-        ),
-        (PARK, PlacementShape::PerStage),
+        (WaitStrategy::BusySpin, PAIRED),
+        (WaitStrategy::SpinThenYield { spins: 50 }, PER_STAGE),
+        (PARK, PER_STAGE),
     ];
     const N: u64 = 5_000;
     for (wait, shape) in strategies {
         let toy = Toy::new(N);
-        let plans = shape.plans(toy.stages(), &[], wait);
+        let plans = grouped(shape, toy.stages(), &[], wait);
         assert!(plans.len() >= 2);
         let report = run_within(plans, RuntimeOptions::default(), LIMIT)
             .result
@@ -381,20 +414,17 @@ fn every_wait_strategy_runs_a_multi_thread_pipeline() {
 fn every_placement_shape_gives_the_same_result() {
     const N: u64 = 20_000;
     let expected = expected_checksum(N);
-    for (shape, threads) in [
-        (PlacementShape::PerStage, 3),
-        (PlacementShape::Paired, 2),
-        (PlacementShape::Fused, 1),
+    for (shape, names) in [
+        (PER_STAGE, &["source", "map", "sink"][..]),
+        (PAIRED, &["source+map", "sink"]),
+        (FUSED, &["source+map+sink"]),
     ] {
+        let threads = shape.len();
         let toy = Toy::new(N);
-        let plans = shape.plans(toy.stages(), &cores(threads), PARK);
+        let plans = grouped(shape, toy.stages(), &cores(threads), PARK);
         assert_eq!(plans.len(), threads);
-        let names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
-        match shape {
-            PlacementShape::PerStage => assert_eq!(names, ["source", "map", "sink"]),
-            PlacementShape::Paired => assert_eq!(names, ["source+map", "sink"]),
-            PlacementShape::Fused => assert_eq!(names, ["source+map+sink"]),
-        }
+        let got: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(got, names);
         let outcome = run_within(plans, RuntimeOptions::default(), LIMIT);
         let report = outcome.result.expect("run");
         assert_eq!(counter(&report, "source", "sent"), N);
@@ -471,7 +501,7 @@ fn a_fused_producer_that_floods_the_ring_before_the_consumer_polled_completes() 
         Box::new(Flood(Outbox::new(tx, 128), false)),
         Box::new(Count(rx, 0)),
     ];
-    let plans = PlacementShape::Fused.plans(stages, &[], PARK);
+    let plans = grouped(&[2], stages, &[], PARK);
     let report = run_within(plans, RuntimeOptions::default(), LIMIT)
         .result
         .expect("run");
@@ -483,9 +513,9 @@ fn a_fused_producer_that_floods_the_ring_before_the_consumer_polled_completes() 
 fn the_steady_state_allocates_nothing() {
     // Fused, every stage, both rings, the histogram and the polling loop share one thread; with
     // one stage per thread the sink's thread is checked on its own, waiting included.
-    for shape in [PlacementShape::Fused, PlacementShape::PerStage] {
+    for shape in [FUSED, PER_STAGE] {
         let toy = Toy::new(20_000);
-        let plans = shape.plans(toy.stages(), &[], PARK);
+        let plans = grouped(shape, toy.stages(), &[], PARK);
         let report = run_within(plans, RuntimeOptions::default(), LIMIT)
             .result
             .expect("run");
@@ -497,7 +527,7 @@ fn the_steady_state_allocates_nothing() {
 #[test]
 fn run_summary_and_json_carry_counters_and_latency() {
     let toy = Toy::new(1_000);
-    let plans = PlacementShape::Paired.plans(toy.stages(), &[], PARK);
+    let plans = grouped(PAIRED, toy.stages(), &[], PARK);
     let report = run_within(plans, RuntimeOptions::default(), LIMIT)
         .result
         .expect("run");
@@ -524,15 +554,11 @@ fn run_summary_and_json_carry_counters_and_latency() {
 
 #[test]
 fn a_panicking_stage_ends_the_run_with_an_error_in_every_shape() {
-    for shape in [
-        PlacementShape::PerStage,
-        PlacementShape::Paired,
-        PlacementShape::Fused,
-    ] {
+    for shape in [PER_STAGE, PAIRED, FUSED] {
         let mut toy = Toy::new(1_000_000);
         toy.panic_after = Some(500);
         toy.capacity = 8;
-        let plans = shape.plans(toy.stages(), &[], PARK);
+        let plans = grouped(shape, toy.stages(), &[], PARK);
         match run_within(plans, RuntimeOptions::default(), LIMIT).result {
             Err(RuntimeError::StagePanicked { stage, message, .. }) => {
                 assert_eq!(stage, "map", "{shape:?}");
@@ -583,7 +609,7 @@ fn a_panic_in_the_consumer_of_a_full_ring_does_not_hang_its_producer() {
     }
     let (tx, rx) = ring(4);
     let stages: Vec<Box<dyn Stage>> = vec![Box::new(Pusher(outlet(tx), 0)), Box::new(Breaker(rx))];
-    let plans = PlacementShape::PerStage.plans(stages, &[], PARK);
+    let plans = grouped(&[1, 1], stages, &[], PARK);
     let r = run_within(plans, RuntimeOptions::default(), LIMIT).result;
     assert!(
         matches!(
@@ -602,7 +628,7 @@ fn stop_makes_the_source_end_early_and_the_run_drains_cleanly() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut toy = Toy::new(u64::MAX);
     toy.stop = Some(Arc::clone(&stop));
-    let plans = PlacementShape::Paired.plans(toy.stages(), &[], PARK);
+    let plans = grouped(PAIRED, toy.stages(), &[], PARK);
     let opts = RuntimeOptions {
         stop: Arc::clone(&stop),
         ..RuntimeOptions::default()
@@ -627,7 +653,7 @@ fn a_stage_that_ignores_stop_is_torn_down_after_the_grace_period() {
     // The source never looks at `stop` and never ends.
     let stop = Arc::new(AtomicBool::new(true));
     let toy = Toy::new(u64::MAX);
-    let plans = PlacementShape::PerStage.plans(toy.stages(), &[], PARK);
+    let plans = grouped(PER_STAGE, toy.stages(), &[], PARK);
     let opts = RuntimeOptions {
         stop,
         ..RuntimeOptions::default()
@@ -643,7 +669,7 @@ fn a_stage_that_ignores_stop_is_torn_down_after_the_grace_period() {
 #[test]
 fn a_failed_pin_is_reported_and_the_run_goes_on() {
     let toy = Toy::new(100);
-    let plans = PlacementShape::Fused.plans(toy.stages(), &[4000], PARK);
+    let plans = grouped(FUSED, toy.stages(), &[4000], PARK);
     let before = placement_report(&plans);
     assert_eq!(before.threads[0].pin, PinOutcome::Planned);
     let outcome = run_within(plans, RuntimeOptions::default(), LIMIT);
@@ -674,7 +700,7 @@ fn a_failed_pin_is_reported_and_the_run_goes_on() {
 fn refused_host_settings_are_messages_not_aborts() {
     // Priority 0 is never valid for SCHED_FIFO, so this is refused on any host.
     let toy = Toy::new(100);
-    let plans = PlacementShape::Fused.plans(toy.stages(), &[], PARK);
+    let plans = grouped(FUSED, toy.stages(), &[], PARK);
     let opts = RuntimeOptions {
         realtime_priority: Some(0),
         ..RuntimeOptions::default()

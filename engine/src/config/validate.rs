@@ -75,7 +75,8 @@ fn check_core(p: &mut Problems, key: &str, core: usize, cores: usize) {
     }
 }
 
-/// The threads of a preset placement.
+/// The threads of a ready-made placement (`mode = "1" | "2" | "4"`); the one place these shapes
+/// are defined.
 fn preset_threads(mode: &str) -> Option<Vec<(&'static str, Vec<StageKind>)>> {
     use StageKind::*;
     Some(match mode {

@@ -4,8 +4,7 @@
 //! - [`ring`](mod@ring): bounded rings between stages; a full ring hands the value back, never
 //!   drops it.
 //! - [`wait`]: what an idle thread does ([`WaitStrategy`]).
-//! - [`placement`]: [`ThreadPlan`]s, ready-made [`PlacementShape`]s, pinning, the placement
-//!   report.
+//! - [`placement`]: [`ThreadPlan`]s, pinning, the placement report.
 //! - [`run`](mod@run): [`run`](fn@run) drives the plans to completion and returns a
 //!   [`RunReport`].
 //! - [`isolation`], [`realtime`]: what the host offers (isolated and tickless cores, memory
@@ -57,7 +56,13 @@
 //! let (tx, rx) = ring(64);
 //! let stages: Vec<Box<dyn Stage>> =
 //!     vec![Box::new(Count { next: 0, held: None, tx }), Box::new(Sum { total: 0, rx })];
-//! let plans = PlacementShape::Fused.plans(stages, &[], WaitStrategy::Park { timeout_us: 50 });
+//! // Both stages on one thread, each value run to completion.
+//! let plans = vec![ThreadPlan {
+//!     name: "count+sum".to_owned(),
+//!     core: None,
+//!     wait: WaitStrategy::Park { timeout_us: 50 },
+//!     stages,
+//! }];
 //! let report = run_with(plans, &RuntimeOptions::default(), |_| {}).unwrap();
 //! assert_eq!(report.stage("sum").and_then(|s| s.counter("total")), Some(499_500));
 //! ```
@@ -81,8 +86,7 @@ use std::time::Duration;
 pub use clock::now_ns;
 pub use isolation::{CpuListError, HostIsolation, parse_cpu_list};
 pub use placement::{
-    PinOutcome, PlacementReport, PlacementShape, RuntimeOptions, ThreadPlacement, ThreadPlan,
-    placement_report,
+    PinOutcome, PlacementReport, RuntimeOptions, ThreadPlacement, ThreadPlan, placement_report,
 };
 pub use realtime::SettingOutcome;
 pub use ring::{RingRx, RingTx, ring, ring_resident};

@@ -1,8 +1,8 @@
 //! Which stages run on which thread, and which core each thread is pinned to.
 //!
 //! A [`ThreadPlan`] is one OS thread: a name, an optional core, a wait strategy and the stages it
-//! runs in turn. The config's placement is turned into plans by the pipeline; [`PlacementShape`]
-//! covers the ready-made shapes (one stage per thread, two threads, everything fused).
+//! runs in turn. The runtime has no shapes of its own: the config's placement (its ready-made
+//! modes `1`, `2`, `4`, or custom threads) is turned into plans by the pipeline.
 //! [`placement_report`] says, before anything runs, where each thread will go and whether that
 //! core is isolated; the same report, with the pin and scheduling outcomes filled in, is printed
 //! when the threads have started and kept in the run's report.
@@ -76,66 +76,6 @@ impl RuntimeOptions {
                 std::process::exit(130);
             }
         })
-    }
-}
-
-/// The ready-made placements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PlacementShape {
-    /// One thread per stage (`4` in the config for the four pipeline stages).
-    PerStage,
-    /// Two threads: the first half of the stages and the second (`2`: feed+book |
-    /// strategy+gateway).
-    Paired,
-    /// Everything on one thread, each event run to completion (`1`).
-    Fused,
-}
-
-impl PlacementShape {
-    /// The shape for a thread count from the config (`4`/`2`/`1`); `None` for any other count.
-    pub fn from_threads(threads: usize) -> Option<PlacementShape> {
-        match threads {
-            4 => Some(PlacementShape::PerStage),
-            2 => Some(PlacementShape::Paired),
-            1 => Some(PlacementShape::Fused),
-            _ => None,
-        }
-    }
-
-    /// Groups `stages` (in pipeline order) into thread plans of this shape. Thread `i` is pinned
-    /// to `cores[i]` if given; threads are named after their stages (`feed+book`).
-    pub fn plans(
-        self,
-        stages: Vec<Box<dyn Stage>>,
-        cores: &[usize],
-        wait: WaitStrategy,
-    ) -> Vec<ThreadPlan> {
-        let n = stages.len();
-        let per_thread = match self {
-            PlacementShape::PerStage => 1,
-            PlacementShape::Paired => n.div_ceil(2),
-            PlacementShape::Fused => n,
-        }
-        .max(1);
-        let mut plans: Vec<ThreadPlan> = Vec::new();
-        for (i, stage) in stages.into_iter().enumerate() {
-            if i % per_thread == 0 {
-                let t = plans.len();
-                plans.push(ThreadPlan {
-                    name: String::new(),
-                    core: cores.get(t).copied(),
-                    wait,
-                    stages: Vec::with_capacity(per_thread),
-                });
-            }
-            if let Some(plan) = plans.last_mut() {
-                plan.stages.push(stage);
-            }
-        }
-        for plan in &mut plans {
-            plan.name = plan.stage_names().join("+");
-        }
-        plans
     }
 }
 
