@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -14,7 +14,7 @@ use pinion_engine::cli::{Cli, Command, ConfigArgs, ConfigSource, JitterArgs};
 use pinion_engine::config::{Config, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::replay::{self, Console};
 use pinion_engine::runtime::placement::{PinOutcome, allowed_cores};
-use pinion_engine::runtime::{clock, jitter};
+use pinion_engine::runtime::{self, clock, jitter};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -134,15 +134,9 @@ fn config(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
 
 fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
     // Ctrl-C asks the feed to end the stream; the marker then drains every stage, so the report
     // still comes out. A second Ctrl-C while draining exits at once.
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::Relaxed) {
-            std::process::exit(130);
-        }
-    })
-    .context("installing the Ctrl-C handler")?;
+    runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
     let report = replay::run(&settings, stop, Console::INTERACTIVE)?;
     print!("{}", report.table());
     if let Some(path) = &settings.report.json {

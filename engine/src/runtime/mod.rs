@@ -90,7 +90,7 @@ pub use placement::{
 };
 pub use realtime::SettingOutcome;
 pub use ring::{RingRx, RingTx, ring, ring_resident};
-pub use run::{RunJson, RunReport, STOP_GRACE, StageCounters, run, run_with};
+pub use run::{RunJson, RunReport, STOP_GRACE, StageCounters, run, run_with, stop_on_ctrl_c};
 pub use stage::{Progress, Stage, StageReport};
 pub use wait::{WaitStrategy, Waiter};
 

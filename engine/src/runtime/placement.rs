@@ -12,7 +12,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,24 +59,10 @@ pub struct RuntimeOptions {
     pub mlockall: bool,
     /// Run every thread under `SCHED_FIFO` at this priority.
     pub realtime_priority: Option<i32>,
-    /// Set by Ctrl-C. The feed stage watches it and sends the end-of-stream marker early; the
+    /// Set by Ctrl-C ([`stop_on_ctrl_c`](super::run::stop_on_ctrl_c)). The feed stage watches it and sends the end-of-stream marker early; the
     /// runtime gives the stages [`STOP_GRACE`](super::run::STOP_GRACE) to drain after it is set,
     /// then tears the run down.
     pub stop: Arc<AtomicBool>,
-}
-
-impl RuntimeOptions {
-    /// Makes Ctrl-C (SIGINT, and SIGTERM) set [`RuntimeOptions::stop`], so the feed stage sends
-    /// the end-of-stream marker and the run drains. A second Ctrl-C while stopping exits the
-    /// process at once with status 130. A process can install this only once.
-    pub fn stop_on_ctrl_c(&self) -> Result<(), ctrlc::Error> {
-        let stop = Arc::clone(&self.stop);
-        ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::Relaxed) {
-                std::process::exit(130);
-            }
-        })
-    }
 }
 
 /// Result of pinning one thread.

@@ -5,11 +5,11 @@
 //! through the rings. The runtime only guarantees that nothing spins forever when that cannot
 //! happen:
 //! - a panic in a stage is caught on its thread, the run's abort flag is raised, and that thread's
-//!   stages are dropped, which abandons their rings; every other thread sees the flag on its next
-//!   round and stops; [`run`] returns
-//!   [`RuntimeError::StagePanicked`];
-//! - after the `stop` flag is set the stages get [`STOP_GRACE`] to drain, then the run is torn
-//!   down and [`RuntimeError::ShutdownTimedOut`] names the threads still running.
+//!   stages are dropped; every other thread sees the flag on its next round and stops; [`run`]
+//!   returns [`RuntimeError::StagePanicked`];
+//! - after the `stop` flag is set (by Ctrl-C, through [`stop_on_ctrl_c`]) the stages get
+//!   [`STOP_GRACE`] to drain, then the run is torn down and [`RuntimeError::ShutdownTimedOut`]
+//!   names the threads still running.
 //!
 //! The release profile builds with `panic = "abort"`; there a panic ends the process at once,
 //! which also cannot hang. The catching matters for tests, benches and debug builds.
@@ -36,6 +36,19 @@ use serde::{Deserialize, Serialize};
 
 /// How long the stages may take to drain after `stop` is set before the run is torn down.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Makes Ctrl-C (SIGINT, and SIGTERM) set `stop`, the flag a run's
+/// [`RuntimeOptions::stop`] shares: the feed stage then sends the end-of-stream marker, every
+/// stage flushes, and the report still comes out. A second Ctrl-C while stopping exits the process
+/// at once with status 130. The one Ctrl-C handler of the process; it can be installed only once.
+pub fn stop_on_ctrl_c(stop: &Arc<AtomicBool>) -> Result<(), ctrlc::Error> {
+    let stop = Arc::clone(stop);
+    ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+    })
+}
 
 /// Everything a run hands back.
 #[derive(Debug)]
