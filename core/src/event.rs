@@ -7,6 +7,9 @@
 //! [`EventFlags::FIRST`], the last [`EventFlags::LAST`], so sequence checks and book commits
 //! happen once per exchange message.
 //!
+//! The end of a stream is not an event: the engine's rings carry their own end marker, which
+//! every stage passes on after flushing.
+//!
 //! The levels are a fixed array plus a length rather than an `arrayvec::ArrayVec`: `ArrayVec`
 //! implements `Drop` and so can never be `Copy`. [`MarketEvent::push_level`] gives the same
 //! bounded-push behaviour.
@@ -20,7 +23,6 @@
 //! | `PartialDepth` | `lastUpdateId` / `u` in `last_id` | top N bids then asks (replaces the top N) |
 //! | `BookTicker` | `u` in `last_id` | `[best bid, best ask]`, `n_bids == 1` |
 //! | `Trade` | trade id in `last_id` (aggregate: `a` in `seq`, `f`/`l` in `first_id`/`last_id`) | one level: price and quantity |
-//! | `EndOfStream` | — | — |
 
 use crate::decimal::{Px, Qty};
 use crate::instrument::InstrumentId;
@@ -76,8 +78,6 @@ pub enum EventKind {
     BookTicker = 3,
     /// A trade (Binance `trade` / `aggTrade`, Bybit `publicTrade`).
     Trade = 4,
-    /// The source has ended: stages flush and stop.
-    EndOfStream = 5,
 }
 
 /// Bit flags of an event.
@@ -183,15 +183,6 @@ impl MarketEvent {
             qty: Qty(0),
         }; MAX_LEVELS],
     };
-
-    /// The end-of-stream marker.
-    pub const fn end_of_stream(t0: u64) -> MarketEvent {
-        let mut e = MarketEvent::EMPTY;
-        e.kind = EventKind::EndOfStream;
-        e.flags = EventFlags(EventFlags::FIRST.0 | EventFlags::LAST.0);
-        e.t0 = t0;
-        e
-    }
 
     /// The bid levels.
     #[inline]

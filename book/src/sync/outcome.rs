@@ -86,7 +86,7 @@ pub enum SyncOutcome {
     Rejected(BookError),
     /// Dropped because no snapshot has arrived and the venue's messages are not buffered.
     Unsynced,
-    /// Not a book event (trade, ticker, end of stream) or another instrument's.
+    /// Not a book event (trade, ticker) or another instrument's.
     Ignored,
 }
 
