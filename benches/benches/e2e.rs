@@ -25,9 +25,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::host::jitter;
 use pinion_engine::latency::format_ns;
 use pinion_engine::replay::{self, Console, ReplayReport};
-use pinion_engine::runtime::jitter;
 use pinion_engine::runtime::placement::allowed_cores;
 use pinion_feed::parse::Decoder;
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use crossbeam::queue::ArrayQueue;
 use pinion_core::MarketEvent;
-use pinion_engine::runtime::isolation::{CpuList, HostIsolation};
+use pinion_engine::host::{CpuList, HostIsolation};
 use pinion_engine::runtime::placement::{PinOutcome, allowed_cores, pin_current_thread};
 use pinion_engine::runtime::{RingRx, RingTx, ring};
 

@@ -75,7 +75,7 @@ pub struct JitterArgs {
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub seconds: f64,
     /// Shortest gap counted as a stall, in ns (1 to 2000).
-    #[arg(long, default_value_t = crate::runtime::jitter::DEFAULT_MIN_GAP_NS, value_name = "NS")]
+    #[arg(long, default_value_t = crate::host::jitter::DEFAULT_MIN_GAP_NS, value_name = "NS")]
     pub min_gap_ns: u64,
 }
 

@@ -3,6 +3,8 @@
 //! - [`config`]: the TOML config, its validation and the typed settings.
 //! - [`cli`]: the `pinion` command line, turned into config overrides.
 //! - [`runtime`]: stages on pinned threads, rings, wait strategies, the clock.
+//! - [`host`]: what the host offers (isolated cores, memory locking, `SCHED_FIFO`) and its own
+//!   stalls (`pinion jitter`).
 //! - [`latency`]: histograms and their reports.
 //! - [`stages`]: the feed, book, strategy and gateway stages.
 //! - [`replay`]: `pinion replay` — building, placing and running the pipeline, and its report.
@@ -14,6 +16,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod host;
 pub mod latency;
 pub mod progress;
 pub mod replay;

@@ -12,9 +12,10 @@ use clap::Parser as _;
 
 use pinion_engine::cli::{Cli, Command, ConfigArgs, ConfigSource, JitterArgs};
 use pinion_engine::config::{Config, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::host::jitter;
 use pinion_engine::replay::{self, Console};
 use pinion_engine::runtime::placement::{PinOutcome, allowed_cores};
-use pinion_engine::runtime::{self, clock, jitter};
+use pinion_engine::runtime::{self, clock};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -7,10 +7,10 @@
 //! - [`placement`]: [`ThreadPlan`]s, pinning, the placement report.
 //! - [`run`](mod@run): [`run`](fn@run) drives the plans to completion and returns a
 //!   [`RunReport`].
-//! - [`isolation`], [`realtime`]: what the host offers (isolated and tickless cores, memory
-//!   locking, `SCHED_FIFO`).
 //! - [`clock`]: the engine's monotonic nanosecond clock.
-//! - [`jitter`]: the host's own stalls, the floor under every latency figure taken on it.
+//!
+//! What the host offers (isolated cores, memory locking, `SCHED_FIFO`) and how quiet it is live
+//! apart, in [`host`](crate::host).
 //!
 //! A stage pushes with [`RingTx::try_push`] and holds a value back while the ring is full (the
 //! pipeline's stages do this through their [`Outbox`](crate::stages::outbox::Outbox)), so it
@@ -72,10 +72,7 @@
 //! error rather than a thread spinning forever.
 
 pub mod clock;
-pub mod isolation;
-pub mod jitter;
 pub mod placement;
-pub mod realtime;
 pub mod ring;
 pub mod run;
 pub mod stage;
@@ -84,11 +81,9 @@ pub mod wait;
 use std::time::Duration;
 
 pub use clock::now_ns;
-pub use isolation::{CpuListError, HostIsolation, parse_cpu_list};
 pub use placement::{
     PinOutcome, PlacementReport, RuntimeOptions, ThreadPlacement, ThreadPlan, placement_report,
 };
-pub use realtime::SettingOutcome;
 pub use ring::{RingRx, RingTx, ring, ring_resident};
 pub use run::{RunJson, RunReport, STOP_GRACE, StageCounters, run, run_with, stop_on_ctrl_c};
 pub use stage::{Progress, Stage, StageReport};

@@ -16,10 +16,9 @@ use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
-use super::isolation::{CpuList, HostIsolation};
-use super::realtime::SettingOutcome;
 use super::stage::Stage;
 use super::wait::WaitStrategy;
+use crate::host::{CpuList, HostIsolation, SettingOutcome};
 
 /// One OS thread of the run.
 pub struct ThreadPlan {

@@ -22,15 +22,15 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use super::isolation::HostIsolation;
 use super::placement::{
     PinOutcome, PlacementReport, RuntimeOptions, ThreadPlacement, ThreadPlan, allowed_cores,
     pin_current_thread,
 };
-use super::realtime::{self, SettingOutcome};
 use super::stage::{Progress, Stage, StageReport};
 use super::wait::{WaitStrategy, Waiter};
 use super::{RuntimeError, clock};
+use crate::host::HostIsolation;
+use crate::host::realtime::{self, SettingOutcome};
 use crate::latency::{LatencyJson, LatencyReport};
 use serde::{Deserialize, Serialize};
 

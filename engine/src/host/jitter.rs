@@ -25,9 +25,9 @@
 use std::thread;
 use std::time::Duration;
 
-use super::clock::now_ns;
-use super::placement::{PinOutcome, pin_current_thread};
 use crate::latency::format_ns;
+use crate::runtime::clock::now_ns;
+use crate::runtime::placement::{PinOutcome, pin_current_thread};
 
 /// Gaps shorter than this are the clock read itself and the loop, not stalls.
 pub const DEFAULT_MIN_GAP_NS: u64 = 1_000;
@@ -297,7 +297,7 @@ mod tests {
 
     #[test]
     fn measures_this_host() {
-        let allowed = super::super::placement::allowed_cores();
+        let allowed = crate::runtime::placement::allowed_cores();
         let core = allowed.first().copied().unwrap_or(0);
         let reports = measure(
             &[core],
