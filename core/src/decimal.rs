@@ -162,6 +162,54 @@ pub fn significant_decimals(s: &[u8]) -> Result<u8, DecimalError> {
     Ok(needed)
 }
 
+/// An exact decimal as a person writes it in a config (`"0.001"`, `"1000"`): `mantissa ×
+/// 10^-scale`, kept at the fewest decimals that write it. Parsed once, when the config is
+/// validated; [`Decimal::in_units`] then gives it in any instrument's units, exactly or not at
+/// all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Decimal {
+    mantissa: i64,
+    scale: u8,
+}
+
+impl Decimal {
+    /// Parses a plain decimal string (`-?digits(.digits)?`).
+    pub fn parse(s: &[u8]) -> Result<Self, DecimalError> {
+        let scale = significant_decimals(s)?;
+        Ok(Self {
+            mantissa: parse_scaled(s, scale)?,
+            scale,
+        })
+    }
+
+    /// Whether the value is above zero.
+    pub const fn is_positive(self) -> bool {
+        self.mantissa > 0
+    }
+
+    /// The value as a count of `10^-decimals` units: exact, or [`DecimalError::TooPrecise`]
+    /// when it has a non-zero digit past `decimals`, or [`DecimalError::Overflow`].
+    pub fn in_units(self, decimals: u8) -> Result<i64, DecimalError> {
+        if decimals > MAX_DECIMALS {
+            return Err(DecimalError::BadScale(decimals));
+        }
+        if self.scale > decimals {
+            return Err(DecimalError::TooPrecise(decimals));
+        }
+        self.mantissa
+            .checked_mul(pow10(decimals - self.scale))
+            .ok_or(DecimalError::Overflow)
+    }
+}
+
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; MAX_FORMATTED_LEN];
+        let n = write_scaled(self.mantissa, self.scale, &mut buf);
+        f.write_str(std::str::from_utf8(&buf[..n]).map_err(|_| fmt::Error)?)
+    }
+}
+
 /// Most bytes [`write_scaled`] can produce: sign, 19 digits, dot, leading `0`.
 pub const MAX_FORMATTED_LEN: usize = 22;
 
@@ -270,6 +318,22 @@ scaled_type!(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_config_decimal_converts_to_any_finer_unit_exactly() {
+        let d = Decimal::parse(b"0.00100").unwrap();
+        assert_eq!(d.to_string(), "0.001");
+        assert!(d.is_positive());
+        assert_eq!(d.in_units(3), Ok(1));
+        assert_eq!(d.in_units(8), Ok(100_000));
+        assert_eq!(d.in_units(2), Err(DecimalError::TooPrecise(2)));
+        assert_eq!(d.in_units(19), Err(DecimalError::BadScale(19)));
+        let big = Decimal::parse(b"9223372036854775807").unwrap();
+        assert_eq!(big.in_units(1), Err(DecimalError::Overflow));
+        assert!(!Decimal::parse(b"-1").unwrap().is_positive());
+        assert!(!Decimal::parse(b"0.000").unwrap().is_positive());
+        assert_eq!(Decimal::parse(b"1e3"), Err(DecimalError::InvalidChar(b'e')));
+    }
     use super::*;
     use proptest::prelude::*;
 

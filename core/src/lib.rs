@@ -27,7 +27,7 @@ pub mod record;
 pub mod venue;
 
 pub use clock::{DataClock, EventClock};
-pub use decimal::{DecimalError, Px, Qty};
+pub use decimal::{Decimal, DecimalError, Px, Qty};
 pub use event::{EventFlags, EventKind, Level, MarketEvent, Side, TradePrint};
 pub use instrument::{InstrumentError, InstrumentId, InstrumentSpec, Instruments, Symbol};
 pub use record::{ConnId, ConnInfo, RawRecord, RecordKind};

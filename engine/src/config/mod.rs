@@ -10,6 +10,7 @@
 
 mod overrides;
 mod settings;
+mod trading;
 mod units;
 mod validate;
 
@@ -22,8 +23,9 @@ pub use overrides::{Override, Overrides};
 pub use settings::{
     InputSpec, InstrumentSource, PacingSpec, PlacementSpec, Settings, StageKind, ThreadSpec,
 };
+pub use trading::{ImbalanceSpec, RiskSpec, StrategyParams, StrategySpec, TradingSpec, VenueSpec};
 pub use units::{with_px_decimals, with_qty_decimals};
-pub use validate::machine_cores;
+pub use validate::{default_data_dir, machine_cores};
 
 /// The default main job, embedded so `pinion replay` needs no other file.
 pub const REPLAY_TOML: &str = include_str!("../../../configs/replay.toml");

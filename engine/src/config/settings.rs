@@ -8,7 +8,8 @@ use pinion_feed::source::Decompress;
 
 use crate::runtime::WaitStrategy;
 
-use super::{GatewayConfig, ReportConfig, RiskConfig, RuntimeConfig, StrategyConfig};
+use super::trading::TradingSpec;
+use super::{ReportConfig, RuntimeConfig};
 
 /// A pipeline stage, in data order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -153,12 +154,8 @@ pub struct Settings {
     pub ring_capacity: usize,
     /// Runtime settings.
     pub runtime: RuntimeConfig,
-    /// Strategy parameters (decimals checked).
-    pub strategy: StrategyConfig,
-    /// Risk limits (decimals checked).
-    pub risk: RiskConfig,
-    /// Venue settings.
-    pub gateway: GatewayConfig,
+    /// The strategy, its risk limits and the venue.
+    pub trading: TradingSpec,
     /// Instruments defined in the config.
     pub instruments: Vec<InstrumentSpec>,
     /// Instruments whose book keeps levels on the price unit's grid rather than the tick's

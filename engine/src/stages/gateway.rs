@@ -17,8 +17,7 @@ use pinion_strategy::{ExecReport, OrderAction};
 
 use super::msg::{OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
-use super::strategy::trading_params;
-use crate::config::Settings;
+use crate::config::{Settings, VenueSpec};
 use crate::latency::Recorder;
 use crate::progress::ProgressCounters;
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
@@ -80,13 +79,15 @@ impl GatewayStage {
         out: Outbox<ExecReport>,
         progress: Arc<ProgressCounters>,
     ) -> Self {
-        let half_trip = settings.gateway.latency_us.saturating_mul(1_000) / 2;
+        let VenueSpec::Sim { round_trip_ns } = settings.trading.venue;
+        let half_trip = round_trip_ns / 2;
         let mut venues: Vec<Option<SimVenue>> = (0..instruments.len()).map(|_| None).collect();
         for &id in traded {
             let Some(spec) = instruments.get(id) else {
                 continue;
             };
-            if let Ok((_, limits)) = trading_params(settings, spec) {
+            // Only instruments the strategy can trade (every configured size expressible).
+            if let Ok((_, limits)) = settings.trading.in_units(spec) {
                 let config = SimVenueConfig {
                     latency: SimLatency {
                         request_ns: half_trip,

@@ -15,16 +15,14 @@
 //! gateway).
 
 use pinion_book::BookSnapshot;
-use pinion_core::decimal::{DecimalError, parse_scaled};
-use pinion_core::{InstrumentId, InstrumentSpec, Instruments, TradePrint};
+use pinion_core::{InstrumentId, Instruments, TradePrint};
 use pinion_strategy::{
-    BookView, ExecReport, ImbalanceParams, ImbalanceStrategy, Intents, OrderIdSource, PreTradeRisk,
-    RiskLimits, Strategy,
+    BookView, ExecReport, ImbalanceStrategy, Intents, OrderIdSource, PreTradeRisk, Strategy,
 };
 
 use super::msg::{BookMsg, OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
-use crate::config::Settings;
+use crate::config::{Settings, StrategyParams};
 use crate::latency::Recorder;
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
 
@@ -34,39 +32,6 @@ const BATCH: usize = 64;
 /// Client order ids of instrument `i` start at `(i + 1) << ORDER_ID_SHIFT`, so ids from
 /// different instruments' strategies never collide at the venue.
 const ORDER_ID_SHIFT: u32 = 40;
-
-/// The strategy and risk settings of `settings` in the units of `spec`.
-pub fn trading_params(
-    settings: &Settings,
-    spec: &InstrumentSpec,
-) -> Result<(ImbalanceParams, RiskLimits), DecimalError> {
-    let st = &settings.strategy;
-    let rk = &settings.risk;
-    let order_qty = spec.qty(st.order_qty.as_bytes())?;
-    let max_order_qty = spec.qty(rk.max_order_qty.as_bytes())?;
-    let max_position = spec.qty(rk.max_position.as_bytes())?;
-    let max_notional = parse_scaled(
-        rk.max_notional.as_bytes(),
-        spec.price_decimals.saturating_add(spec.qty_decimals),
-    )?;
-    let params = ImbalanceParams {
-        levels: st.levels,
-        enter_permille: ((st.threshold * 1000.0).round() as i64).clamp(1, 1000),
-        order_qty,
-        max_position,
-        stale_after_ns: st.stale_after_ms.saturating_mul(1_000_000),
-    };
-    let limits = RiskLimits {
-        max_order_qty,
-        max_notional: i128::from(max_notional),
-        max_position,
-        max_open_orders: rk.max_open_orders,
-        orders_per_sec: rk.orders_per_second,
-        order_burst: rk.order_burst,
-        price_band_bps: rk.price_band_bps,
-    };
-    Ok((params, limits))
-}
 
 #[derive(Debug, Default, Clone, Copy)]
 struct StrategyCounts {
@@ -143,8 +108,8 @@ impl StrategyStage {
             let Some(spec) = instruments.get(id) else {
                 continue;
             };
-            match trading_params(settings, spec) {
-                Ok((params, limits)) => {
+            match settings.trading.in_units(spec) {
+                Ok((StrategyParams::Imbalance(params), limits)) => {
                     let risk = PreTradeRisk::new(limits, spec.clone());
                     let ids = OrderIdSource::new((u64::from(id.0) + 1) << ORDER_ID_SHIFT);
                     strategies[usize::from(id.0)] =

@@ -1,6 +1,7 @@
 //! Unit tests of config validation.
-use super::super::{Config, REPLAY_TOML, REPLAY_TOML_NAME};
+use super::super::{Config, InputSpec, PacingSpec, REPLAY_TOML, REPLAY_TOML_NAME, StageKind};
 use super::*;
+use crate::runtime::WaitStrategy;
 
 fn check(text: &str) -> Result<Settings, ConfigError> {
     Config::parse(text, "t.toml")?.validate_for("t.toml", 2, Path::new("/nonexistent"))
@@ -171,4 +172,51 @@ fn missing_recording_is_reported() {
             .contains("input.source: recording /no/such/file.hbt.gz not found"),
         "{err}"
     );
+}
+
+#[test]
+fn trading_tables_become_typed_specs() {
+    let s = check("").unwrap();
+    let super::super::StrategySpec::Imbalance(im) = s.trading.strategy;
+    assert_eq!((im.levels, im.enter_permille), (5, 600));
+    assert_eq!(im.order_qty.to_string(), "0.001");
+    assert_eq!(im.stale_after_ns, 1_000_000_000);
+    assert_eq!(s.trading.risk.max_notional.to_string(), "1000");
+    assert_eq!(
+        s.trading.venue,
+        super::super::VenueSpec::Sim {
+            round_trip_ns: 100_000
+        }
+    );
+}
+
+#[test]
+fn every_trading_problem_is_reported_with_its_key() {
+    let e = check(
+        r#"
+[strategy]
+kind = "momentum"
+order_qty = "1e-3"
+threshold = 1.5
+[risk]
+max_position = "-1"
+max_notional = "0"
+price_band_bps = 0
+[gateway]
+venue = "binance"
+"#,
+    )
+    .unwrap_err()
+    .to_string();
+    for want in [
+        "t.toml: strategy.threshold: 1.5 must be strictly between 0 and 1",
+        "t.toml: strategy.order_qty: \"1e-3\" is not a plain decimal",
+        "t.toml: strategy.kind: unknown strategy \"momentum\" (imbalance)",
+        "t.toml: risk.max_position: \"-1\" must be positive",
+        "t.toml: risk.max_notional: \"0\" must be positive",
+        "t.toml: risk.price_band_bps: 0 must be 1..=10000",
+        "t.toml: gateway.venue: unknown venue \"binance\" (sim)",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
 }

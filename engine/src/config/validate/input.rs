@@ -1,0 +1,85 @@
+//! `[input]`, `[synthetic]` and `[pacing]`: what to replay, and how fast.
+
+use std::path::PathBuf;
+
+use pinion_feed::source::Decompress;
+
+use super::super::settings::{InputSpec, PacingSpec};
+use super::super::{Config, SyntheticConfig};
+use super::{Problems, parse_venue};
+
+/// What to replay.
+pub(super) fn input(cfg: &Config, p: &mut Problems) -> InputSpec {
+    let venue = cfg
+        .input
+        .venue
+        .as_deref()
+        .and_then(|v| parse_venue(p, "input.venue", v));
+    if cfg.input.source == "synthetic" {
+        let s: &SyntheticConfig = &cfg.synthetic;
+        if s.records == 0 {
+            p.add("synthetic.records", "must be at least 1");
+        }
+        if s.interval_ns == 0 {
+            p.add("synthetic.interval_ns", "must be at least 1");
+        }
+        InputSpec::Synthetic {
+            seed: s.seed,
+            records: s.records,
+            interval_ns: s.interval_ns,
+        }
+    } else {
+        let path = PathBuf::from(&cfg.input.source);
+        if cfg.input.source.is_empty() {
+            p.add(
+                "input.source",
+                "empty (give \"synthetic\" or a recording's path)",
+            );
+        } else if !path.is_file() {
+            p.add(
+                "input.source",
+                format!("recording {} not found", path.display()),
+            );
+        }
+        let decompress = if cfg.input.read_ahead {
+            Decompress::Ahead
+        } else {
+            Decompress::Inline
+        };
+        InputSpec::Recording {
+            path,
+            venue,
+            decompress,
+        }
+    }
+}
+
+/// How fast recorded frames are released.
+pub(super) fn pacing(cfg: &Config, p: &mut Problems) -> PacingSpec {
+    let pc = &cfg.pacing;
+    if !(pc.speed.is_finite() && pc.speed > 0.0) {
+        p.add(
+            "pacing.speed",
+            format!("{} must be a positive number", pc.speed),
+        );
+    }
+    match pc.mode.as_str() {
+        "max" => {
+            if pc.rate != 0 {
+                p.add("pacing.rate", "only applies with pacing.mode = \"paced\"");
+            }
+            PacingSpec::Max
+        }
+        "paced" if pc.rate > 0 => PacingSpec::Rate {
+            per_second: pc.rate,
+        },
+        "paced" => PacingSpec::Recorded { speed: pc.speed },
+        other => {
+            p.add(
+                "pacing.mode",
+                format!("unknown mode {other:?} (max, paced)"),
+            );
+            PacingSpec::Max
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! `[placement]`, `[rings]` and `[runtime]`: which stages run on which threads and cores, how
+//! the threads wait, and the rings between them.
+
+use std::collections::HashSet;
+
+use crate::runtime::WaitStrategy;
+
+use super::super::settings::{PlacementSpec, StageKind, ThreadSpec};
+use super::super::{Config, PlacementConfig};
+use super::{Problems, check_core};
+
+/// The threads of a ready-made placement (`mode = "1" | "2" | "4"`); the one place these shapes
+/// are defined.
+fn preset_threads(mode: &str) -> Option<Vec<(&'static str, Vec<StageKind>)>> {
+    use StageKind::*;
+    Some(match mode {
+        "1" => vec![("pipeline", vec![Feed, Book, Strategy, Gateway])],
+        "2" => vec![
+            ("market", vec![Feed, Book]),
+            ("trading", vec![Strategy, Gateway]),
+        ],
+        "4" => vec![
+            ("feed", vec![Feed]),
+            ("book", vec![Book]),
+            ("strategy", vec![Strategy]),
+            ("gateway", vec![Gateway]),
+        ],
+        _ => return None,
+    })
+}
+
+fn parse_wait(p: &mut Problems, key: &str, s: &str, spins: u32, park_us: u32) -> WaitStrategy {
+    match s {
+        "busy-spin" => WaitStrategy::BusySpin,
+        "spin-then-yield" => WaitStrategy::SpinThenYield { spins },
+        "park" => WaitStrategy::Park {
+            timeout_us: park_us,
+        },
+        other => {
+            p.add(
+                key,
+                format!("unknown wait strategy {other:?} (busy-spin, spin-then-yield, park)"),
+            );
+            WaitStrategy::Park {
+                timeout_us: park_us,
+            }
+        }
+    }
+}
+
+/// Which stages run on which threads, on a machine with `cores` cores.
+pub(super) fn placement(cfg: &Config, p: &mut Problems, cores: usize) -> PlacementSpec {
+    let pl = &cfg.placement;
+    let default_wait = parse_wait(p, "placement.wait", &pl.wait, pl.spins, pl.park_timeout_us);
+    for (i, &core) in pl.cores.iter().enumerate() {
+        check_core(p, &format!("placement.cores[{i}]"), core, cores);
+    }
+    let threads = match preset_threads(&pl.mode) {
+        Some(preset) => {
+            if !pl.threads.is_empty() {
+                p.add(
+                    "placement.threads",
+                    format!("only used with mode = \"custom\" (mode is {:?})", pl.mode),
+                );
+            }
+            if !pl.cores.is_empty() && pl.cores.len() != preset.len() {
+                p.add(
+                    "placement.cores",
+                    format!(
+                        "placement {} has {} threads but {} cores are listed",
+                        pl.mode,
+                        preset.len(),
+                        pl.cores.len()
+                    ),
+                );
+            }
+            preset
+                .into_iter()
+                .enumerate()
+                .map(|(i, (name, stages))| ThreadSpec {
+                    name: name.to_owned(),
+                    core: pl.cores.get(i).copied(),
+                    wait: default_wait,
+                    stages,
+                })
+                .collect()
+        }
+        None if pl.mode == "custom" => custom_threads(pl, p, cores, default_wait),
+        None => {
+            p.add(
+                "placement.mode",
+                format!("unknown placement {:?} (1, 2, 4, custom)", pl.mode),
+            );
+            Vec::new()
+        }
+    };
+    PlacementSpec {
+        label: pl.mode.clone(),
+        threads,
+    }
+}
+
+/// Slots per ring.
+pub(super) fn ring_capacity(cfg: &Config, p: &mut Problems) -> usize {
+    let cap = cfg.rings.capacity;
+    if cap < 16 || !cap.is_power_of_two() {
+        p.add(
+            "rings.capacity",
+            format!("{cap} must be a power of two of at least 16"),
+        );
+    }
+    cap
+}
+
+/// `[runtime]`: only checked; the engine takes the table as it is.
+pub(super) fn runtime(cfg: &Config, p: &mut Problems) {
+    if let Some(prio) = cfg.runtime.realtime_priority
+        && !(1..=99).contains(&prio)
+    {
+        p.add(
+            "runtime.realtime_priority",
+            format!("{prio} is outside SCHED_FIFO's 1..=99"),
+        );
+    }
+}
+
+/// The threads of `mode = "custom"`.
+fn custom_threads(
+    pl: &PlacementConfig,
+    p: &mut Problems,
+    cores: usize,
+    default_wait: WaitStrategy,
+) -> Vec<ThreadSpec> {
+    if pl.threads.is_empty() {
+        p.add(
+            "placement.threads",
+            "mode = \"custom\" needs at least one thread",
+        );
+    }
+    if !pl.cores.is_empty() {
+        p.add(
+            "placement.cores",
+            "not used with mode = \"custom\" (give each thread its core)",
+        );
+    }
+    let mut names = HashSet::new();
+    let mut placed: Vec<(StageKind, usize)> = Vec::new();
+    let mut out = Vec::new();
+    for (i, t) in pl.threads.iter().enumerate() {
+        let key = format!("placement.threads[{i}]");
+        if t.name.is_empty() {
+            p.add(format!("{key}.name"), "empty");
+        } else if !names.insert(t.name.as_str()) {
+            p.add(format!("{key}.name"), format!("{:?} is used twice", t.name));
+        }
+        if let Some(core) = t.core {
+            check_core(p, &format!("{key}.core"), core, cores);
+        }
+        let wait = match &t.wait {
+            Some(w) => parse_wait(p, &format!("{key}.wait"), w, pl.spins, pl.park_timeout_us),
+            None => default_wait,
+        };
+        if t.stages.is_empty() {
+            p.add(format!("{key}.stages"), "a thread needs at least one stage");
+        }
+        let mut stages = Vec::new();
+        for (j, s) in t.stages.iter().enumerate() {
+            let skey = format!("{key}.stages[{j}]");
+            match StageKind::from_name(s) {
+                None => p.add(
+                    skey,
+                    format!("unknown stage {s:?} (feed, book, strategy, gateway)"),
+                ),
+                Some(k) => {
+                    if let Some(&(_, other)) = placed.iter().find(|(pk, _)| *pk == k) {
+                        p.add(
+                            skey,
+                            format!("stage {s} is already on placement.threads[{other}]"),
+                        );
+                    } else {
+                        if stages.last().is_some_and(|&prev| prev > k) {
+                            p.add(
+                                    skey,
+                                    format!("stage {s} listed after a later stage: list a thread's stages in data order (feed, book, strategy, gateway)"),
+                                );
+                        }
+                        placed.push((k, i));
+                        stages.push(k);
+                    }
+                }
+            }
+        }
+        out.push(ThreadSpec {
+            name: t.name.clone(),
+            core: t.core,
+            wait,
+            stages,
+        });
+    }
+    for k in StageKind::ALL {
+        if !pl.threads.is_empty() && !placed.iter().any(|(pk, _)| *pk == k) {
+            p.add(
+                "placement.threads",
+                format!("stage {} is on no thread", k.name()),
+            );
+        }
+    }
+    out
+}
