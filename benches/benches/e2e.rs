@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::host::jitter;
 use pinion_engine::latency::format_ns;
-use pinion_engine::replay::{self, Console, ReplayReport};
+use pinion_engine::pipeline::{self, Console, PipelineReport};
 use pinion_engine::runtime::placement::allowed_cores;
 use pinion_feed::parse::Decoder;
 
@@ -67,8 +67,8 @@ fn settings(path: &Path, overrides: &[(&str, &str)]) -> Settings {
     }
 }
 
-fn run(settings: &Settings) -> ReplayReport {
-    match replay::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET) {
+fn run(settings: &Settings) -> PipelineReport {
+    match pipeline::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET) {
         Ok(r) => r,
         Err(e) => panic!("replay failed: {e}"),
     }
@@ -81,7 +81,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Reader + decoder in one loop: records per second (the baseline).
 fn baseline(settings: &Settings) -> f64 {
-    let prepared = match replay::prepare(settings) {
+    let prepared = match pipeline::prepare(settings) {
         Ok(p) => p,
         Err(e) => panic!("{e}"),
     };
@@ -143,7 +143,7 @@ fn main() {
             let stem = name.replace('/', "_").replace(".hbt.gz", "");
             let out = pnr_dir.join(format!("{stem}.pnr"));
             let s = settings(&path, &[]);
-            match replay::convert_recording(&s, &path, &out) {
+            match pipeline::convert_recording(&s, &path, &out) {
                 Ok(_) => paths.push((format!("{name} (as .pnr)"), out)),
                 Err(e) => println!("e2e: could not convert {name}: {e}"),
             }
@@ -297,7 +297,7 @@ fn main() {
                     ("input.read_ahead", "false"),
                 ],
             );
-            let runs: Vec<ReplayReport> = (0..LATENCY_RUNS).map(|_| run(&s)).collect();
+            let runs: Vec<PipelineReport> = (0..LATENCY_RUNS).map(|_| run(&s)).collect();
             // The median over the runs of one histogram's count or percentile.
             let med = |h: &str, p: Option<f64>| {
                 median(

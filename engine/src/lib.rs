@@ -7,7 +7,7 @@
 //!   stalls (`pinion jitter`).
 //! - [`latency`]: histograms and their reports.
 //! - [`stages`]: the feed, book, strategy and gateway stages.
-//! - [`replay`]: `pinion replay` — building, placing and running the pipeline, and its report.
+//! - [`pipeline`]: building, placing and running the pipeline for any source, and its report.
 //! - [`progress`]: the progress bar's counters and monitor thread.
 //!
 //! The `pinion` binary (`src/main.rs`) is a thin layer over this library.
@@ -18,7 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod host;
 pub mod latency;
+pub mod pipeline;
 pub mod progress;
-pub mod replay;
 pub mod runtime;
 pub mod stages;

@@ -13,7 +13,7 @@ use clap::Parser as _;
 use pinion_engine::cli::{Cli, Command, ConfigArgs, ConfigSource, JitterArgs};
 use pinion_engine::config::{Config, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::host::jitter;
-use pinion_engine::replay::{self, Console};
+use pinion_engine::pipeline::{self, Console};
 use pinion_engine::runtime::placement::{PinOutcome, allowed_cores};
 use pinion_engine::runtime::{self, clock};
 
@@ -138,7 +138,7 @@ fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
     // Ctrl-C asks the feed to end the stream; the marker then drains every stage, so the report
     // still comes out. A second Ctrl-C while draining exits at once.
     runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
-    let report = replay::run(&settings, stop, Console::INTERACTIVE)?;
+    let report = pipeline::run(&settings, stop, Console::INTERACTIVE)?;
     print!("{}", report.table());
     if let Some(path) = &settings.report.json {
         report
@@ -156,7 +156,7 @@ fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
 }
 
 fn convert(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<ExitCode> {
-    let summary = replay::convert_recording(settings, input, output)
+    let summary = pipeline::convert_recording(settings, input, output)
         .with_context(|| format!("converting {} to {}", input.display(), output.display()))?;
     println!(
         "{} records ({} payload bytes) and {} instruments written to {}",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pinion_engine::config::Settings;
-use pinion_engine::replay::{self, Console, ReplayReport};
+use pinion_engine::pipeline::{self, Console, PipelineReport};
 use pinion_testkit::alloc::process_allocations;
 
 mod common;
@@ -35,11 +35,11 @@ fn steady_state_replay_allocates_nothing() {
 
 /// Runs `settings` (of `records` records), asserting that nothing allocated between 40 % and
 /// 90 % of them.
-fn allocations_in_steady_state(settings: &Settings, records: u64) -> ReplayReport {
+fn allocations_in_steady_state(settings: &Settings, records: u64) -> PipelineReport {
     let opened_at = Arc::new(AtomicU64::new(0));
     let closed_at = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let pipeline = replay::build(settings, Arc::clone(&stop)).expect("builds");
+    let pipeline = pipeline::build(settings, Arc::clone(&stop)).expect("builds");
     let window = common::steady_state_window(
         Arc::clone(&pipeline.progress),
         records,
@@ -52,7 +52,7 @@ fn allocations_in_steady_state(settings: &Settings, records: u64) -> ReplayRepor
             move || at.store(process_allocations(), Ordering::SeqCst)
         },
     );
-    let report = replay::run_pipeline(settings, pipeline, stop, Console::QUIET).expect("runs");
+    let report = pipeline::run_pipeline(settings, pipeline, stop, Console::QUIET).expect("runs");
     let (opened, closed, ()) = window.join().expect("window thread");
     let allocations = closed_at.load(Ordering::SeqCst) - opened_at.load(Ordering::SeqCst);
     assert!(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use pinion_engine::config::Settings;
-use pinion_engine::replay::{self, Console, ReplayReport};
+use pinion_engine::pipeline::{self, Console, PipelineReport};
 
 mod common;
 
@@ -39,9 +39,9 @@ fn steady_state_replay_takes_no_page_faults() {
 
 /// Runs `settings` (of `records` records), asserting that the process took no page fault
 /// between 40 % and 90 % of them.
-fn faults_in_steady_state(settings: &Settings, records: u64) -> ReplayReport {
+fn faults_in_steady_state(settings: &Settings, records: u64) -> PipelineReport {
     let stop = Arc::new(AtomicBool::new(false));
-    let pipeline = replay::build(settings, Arc::clone(&stop)).expect("builds");
+    let pipeline = pipeline::build(settings, Arc::clone(&stop)).expect("builds");
     let before = Arc::new(AtomicI64::new(0));
     let at_open = Arc::clone(&before);
     let window = common::steady_state_window(
@@ -50,7 +50,7 @@ fn faults_in_steady_state(settings: &Settings, records: u64) -> ReplayReport {
         move || at_open.store(minor_faults(), Ordering::SeqCst),
         minor_faults,
     );
-    let report = replay::run_pipeline(settings, pipeline, stop, Console::QUIET).expect("runs");
+    let report = pipeline::run_pipeline(settings, pipeline, stop, Console::QUIET).expect("runs");
     let (opened, closed, after) = window.join().expect("window thread");
     let faults = after - before.load(Ordering::SeqCst);
     assert!(

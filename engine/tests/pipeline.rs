@@ -11,7 +11,7 @@ use pinion_book::BookView as _;
 use pinion_book::{BookSync, TickerOutcome};
 use pinion_core::{ConnId, EventKind, InstrumentId, RecordKind, Side};
 use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
-use pinion_engine::replay::{self, Console, ReplayReport};
+use pinion_engine::pipeline::{self, Console, PipelineReport};
 use pinion_engine::stages::book::BookFinal;
 use pinion_feed::parse::{Decoded, Decoder};
 use pinion_feed::source::Decompress;
@@ -47,7 +47,7 @@ struct Reference {
 
 /// Reader + decoder + book sync in one loop, on the same instruments as the pipeline.
 fn reference(settings: &Settings) -> Reference {
-    let prepared = replay::prepare(settings).expect("input prepares");
+    let prepared = pipeline::prepare(settings).expect("input prepares");
     let mut source = prepared.source;
     let mut conns = prepared.conns;
     let mut decoder = Decoder::new(prepared.instruments.clone());
@@ -55,7 +55,7 @@ fn reference(settings: &Settings) -> Reference {
     for &id in &prepared.books {
         let spec = prepared.instruments.get(id).expect("spec");
         // The same grid choice as the pipeline's (finer for instruments with `px_decimals`).
-        books[usize::from(id.0)] = Some(replay::book_for(settings, spec, id).expect("book"));
+        books[usize::from(id.0)] = Some(pipeline::book_for(settings, spec, id).expect("book"));
     }
     let mut fed_by: Vec<Option<ConnId>> = vec![None; books.len()];
     let (mut records, mut events, mut trades, mut tickers_ahead) = (0u64, 0u64, 0u64, 0u64);
@@ -144,12 +144,12 @@ fn reference(settings: &Settings) -> Reference {
     }
 }
 
-fn run(settings: &Settings) -> ReplayReport {
-    replay::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET).expect("replay runs")
+fn run(settings: &Settings) -> PipelineReport {
+    pipeline::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET).expect("replay runs")
 }
 
 /// Everything that must hold between a run and the reference.
-fn check(report: &ReplayReport, reference: &Reference, what: &str) {
+fn check(report: &PipelineReport, reference: &Reference, what: &str) {
     let c = |stage: &str, name: &str| report.counter(stage, name);
     assert_eq!(c("feed", "records"), reference.records, "{what}: records");
     assert_eq!(
@@ -383,7 +383,7 @@ fn paced_replay_holds_the_recorded_rate() {
 fn stop_flag_ends_the_stream_with_a_report() {
     let s = settings(&[("synthetic.records", "100000"), ("placement.mode", "2")]);
     let stop = Arc::new(AtomicBool::new(true));
-    let report = replay::run(&s, stop, Console::QUIET).expect("replay runs");
+    let report = pipeline::run(&s, stop, Console::QUIET).expect("replay runs");
     assert_eq!(report.counter("feed", "stopped_early"), 1);
     assert!(report.counter("feed", "records") < 100_002);
     assert!(!report.table().is_empty());
@@ -418,7 +418,7 @@ fn converted_recording_replays_like_its_original() {
     std::fs::create_dir_all(&dir).expect("dir");
     let pnr = dir.join("spot.pnr");
     let original = settings(&[("input.source", &path.to_string_lossy())]);
-    let summary = replay::convert_recording(&original, &path, &pnr).expect("converts");
+    let summary = pipeline::convert_recording(&original, &path, &pnr).expect("converts");
     assert_eq!(summary.stats.records, 41_249);
     assert_eq!(
         summary.instruments, 1,
@@ -510,7 +510,7 @@ fn reconnect_record_resyncs_the_connections_books() {
     let dir = std::env::temp_dir().join(format!("pinion-reconnect-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let pnr = dir.join("reconnect.pnr");
-    let mut source = replay::open_source(&path, Decompress::Ahead).expect("opens");
+    let mut source = pipeline::open_source(&path, Decompress::Ahead).expect("opens");
     let mut header = RecordingHeader::new("reconnect test", 0);
     header.connections = source.connections().to_vec();
     let mut writer = RecordingWriter::create(&pnr, header, Rotation::NONE).expect("writer");

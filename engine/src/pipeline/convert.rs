@@ -9,7 +9,7 @@ use pinion_feed::recording::{
 };
 use pinion_feed::source::Decompress;
 
-use super::ReplayError;
+use super::PipelineError;
 use super::input::{open_source, prepare};
 use crate::config::{InputSpec, Settings};
 
@@ -30,7 +30,7 @@ pub fn convert_recording(
     settings: &Settings,
     input: &Path,
     output: &Path,
-) -> Result<ConvertSummary, ReplayError> {
+) -> Result<ConvertSummary, PipelineError> {
     let mut settings = settings.clone();
     let (venue, decompress) = match &settings.input {
         InputSpec::Recording {

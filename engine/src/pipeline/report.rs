@@ -47,7 +47,7 @@ impl Throughput {
 
 /// Everything a replay reports. See the module docs.
 #[derive(Debug)]
-pub struct ReplayReport {
+pub struct PipelineReport {
     /// Config origin.
     pub origin: String,
     /// Input description and start-up notes.
@@ -68,7 +68,7 @@ pub struct ReplayReport {
     pub books: Vec<BookFinal>,
 }
 
-impl ReplayReport {
+impl PipelineReport {
     /// Assembles the report.
     pub fn new(
         settings: &Settings,

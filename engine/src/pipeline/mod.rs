@@ -1,5 +1,7 @@
-//! `pinion replay`: builds the four stages from validated [`Settings`], places them on threads,
-//! runs them to the end of the input, and gathers the report.
+//! The pipeline builder, for any source (a recording or the synthetic market today, live
+//! connections next): builds the four stages from validated [`Settings`], places them on
+//! threads, runs them to the end of the input, and gathers the report. `pinion replay` is a thin
+//! layer over it.
 //!
 //! The stages are connected by bounded rings: feed → book → strategy → gateway, and a reverse
 //! ring gateway → strategy for execution reports. The placement only decides which thread polls
@@ -21,7 +23,7 @@ use pinion_strategy::{ClientOrderId, ExecReport, OrderSide, OrderStatus, VenueOr
 
 pub use convert::{ConvertSummary, convert_recording};
 pub use input::{BOOKS_FOR_ALL_UP_TO, PreparedInput, load_exchange_info, open_source, prepare};
-pub use report::{ReplayReport, Throughput};
+pub use report::{PipelineReport, Throughput};
 
 use crate::config::{Settings, StageKind};
 use crate::progress::{ProgressBar, ProgressCounters};
@@ -36,7 +38,7 @@ use crate::stages::strategy::StrategyStage;
 
 /// Why a replay could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
+pub enum PipelineError {
     /// The recording could not be opened or read at start-up.
     #[error("input: {0}")]
     Source(#[from] pinion_feed::SourceError),
@@ -133,7 +135,7 @@ const EXEC_FILL: ExecReport = ExecReport {
 
 /// Builds the stages and thread plans for `settings`. Everything the hot path uses is
 /// allocated here.
-pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, ReplayError> {
+pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, PipelineError> {
     let prepared = prepare(settings)?;
     let PreparedInput {
         source,
@@ -145,7 +147,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Rep
         description,
     } = prepared;
     if book_ids.is_empty() {
-        return Err(ReplayError::NoInstruments);
+        return Err(PipelineError::NoInstruments);
     }
     let cap = settings.ring_capacity;
     // Rings, queues and books are written once here so that their pages are mapped before the
@@ -237,7 +239,7 @@ pub fn book_for(
     settings: &Settings,
     spec: &pinion_core::InstrumentSpec,
     id: pinion_core::InstrumentId,
-) -> Result<BookSync, ReplayError> {
+) -> Result<BookSync, PipelineError> {
     let unit_grid = settings
         .unit_price_grid
         .iter()
@@ -288,7 +290,7 @@ pub fn run(
     settings: &Settings,
     stop: Arc<AtomicBool>,
     console: Console,
-) -> Result<ReplayReport, ReplayError> {
+) -> Result<PipelineReport, PipelineError> {
     let pipeline = build(settings, Arc::clone(&stop))?;
     run_pipeline(settings, pipeline, stop, console)
 }
@@ -299,7 +301,7 @@ pub fn run_pipeline(
     pipeline: Pipeline,
     stop: Arc<AtomicBool>,
     console: Console,
-) -> Result<ReplayReport, ReplayError> {
+) -> Result<PipelineReport, PipelineError> {
     let Pipeline {
         plans,
         finals,
@@ -346,5 +348,5 @@ pub fn run_pipeline(
         Ok(mut v) => std::mem::take(&mut *v),
         Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
     };
-    Ok(ReplayReport::new(settings, input, run, books))
+    Ok(PipelineReport::new(settings, input, run, books))
 }

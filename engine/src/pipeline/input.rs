@@ -19,7 +19,7 @@ use pinion_feed::recording::RecordingReader;
 use pinion_feed::source::Decompress;
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 
-use super::ReplayError;
+use super::PipelineError;
 use crate::config::{InputSpec, InstrumentSource, Settings, with_qty_decimals};
 use crate::stages::feed::ConnTable;
 
@@ -56,7 +56,7 @@ impl std::fmt::Debug for PreparedInput {
 }
 
 /// Opens the input of `settings` and assembles its instruments.
-pub fn prepare(settings: &Settings) -> Result<PreparedInput, ReplayError> {
+pub fn prepare(settings: &Settings) -> Result<PreparedInput, PipelineError> {
     let mut notes = Vec::new();
     match &settings.input {
         InputSpec::Synthetic {
@@ -171,7 +171,7 @@ struct Scan {
 pub fn open_source(
     path: &Path,
     decompress: Decompress,
-) -> Result<Box<dyn FrameSource + Send>, ReplayError> {
+) -> Result<Box<dyn FrameSource + Send>, PipelineError> {
     Ok(pinion_feed::source::open_with(path, decompress)?)
 }
 
@@ -182,7 +182,7 @@ fn scan_recording(
     path: &Path,
     decompress: Decompress,
     instruments: &mut Instruments,
-) -> Result<Scan, ReplayError> {
+) -> Result<Scan, PipelineError> {
     let mut records = 0u64;
     let mut from_recording = 0usize;
     if path.extension().is_some_and(|e| e == "pnr") {
@@ -235,7 +235,7 @@ fn instruments_named(
     decompress: Decompress,
     conns: &ConnTable,
     instruments: &Instruments,
-) -> Result<Vec<InstrumentId>, ReplayError> {
+) -> Result<Vec<InstrumentId>, PipelineError> {
     let mut source = open_source(path, decompress)?;
     let mut decoder = Decoder::new(instruments.clone());
     let mut seen = vec![false; instruments.len()];
@@ -275,8 +275,8 @@ pub fn load_exchange_info(
     venue: Venue,
     path: &Path,
     qty_decimals: Option<u8>,
-) -> Result<usize, ReplayError> {
-    let io = |source| ReplayError::Io {
+) -> Result<usize, PipelineError> {
+    let io = |source| PipelineError::Io {
         path: path.to_path_buf(),
         source,
     };
@@ -290,13 +290,13 @@ pub fn load_exchange_info(
     } else {
         raw
     };
-    let start = text
-        .iter()
-        .position(|&c| c == b'{')
-        .ok_or_else(|| ReplayError::ExchangeInfo {
-            path: path.to_path_buf(),
-            what: "no JSON object in the file".to_owned(),
-        })?;
+    let start =
+        text.iter()
+            .position(|&c| c == b'{')
+            .ok_or_else(|| PipelineError::ExchangeInfo {
+                path: path.to_path_buf(),
+                what: "no JSON object in the file".to_owned(),
+            })?;
     // A saved response is one line; anything after it (a capture tool's notes) is not JSON.
     let end = text[start..]
         .iter()
@@ -309,7 +309,7 @@ pub fn load_exchange_info(
         let spec = match qty_decimals {
             // A symbol whose step is already finer keeps its own scale.
             Some(d) if d > spec.qty_decimals => {
-                with_qty_decimals(spec, d).map_err(|what| ReplayError::ExchangeInfo {
+                with_qty_decimals(spec, d).map_err(|what| PipelineError::ExchangeInfo {
                     path: path.to_path_buf(),
                     what,
                 })?
