@@ -8,7 +8,8 @@
 //!
 //! - [`order`]: the order contract.
 //! - [`book_view`]: the top-of-book input.
-//! - [`risk`]: pre-trade risk and the exchange's filters.
+//! - [`risk`]: pre-trade risk rules and the exchange's filters.
+//! - [`gate`]: the risk gate every intent of every strategy passes.
 //! - [`position`]: position and PnL from fills.
 //! - [`imbalance`]: the order-book imbalance strategy.
 //!
@@ -18,12 +19,14 @@
 #![deny(missing_docs)]
 
 pub mod book_view;
+pub mod gate;
 pub mod imbalance;
 pub mod order;
 pub mod position;
 pub mod risk;
 
 pub use book_view::{BookView, VIEW_LEVELS};
+pub use gate::{GateStats, RiskGate};
 pub use imbalance::{ImbalanceParams, ImbalanceStats, ImbalanceStrategy};
 pub use order::{
     ClientOrderId, ExecReport, OrderAction, OrderIdSource, OrderIntent, OrderSide, OrderStatus,

@@ -223,6 +223,8 @@ pub enum RejectReason {
     UnknownInstrument = 11,
     /// Too many requests in flight; the gateway's fixed queues are full.
     Overloaded = 12,
+    /// Stopped by the engine's own pre-trade risk gate; never sent.
+    Risk = 13,
 }
 
 /// The state of an order after the event a report describes.
