@@ -7,6 +7,9 @@
 //! - [`venue`]: the markets pinion knows ([`Venue`]).
 //! - [`event`]: [`MarketEvent`], the fixed-size `Copy` record that flows through the rings, with
 //!   [`Level`], [`Side`] and [`TradePrint`].
+//! - [`top`]: [`BookTop`], the top `K` levels of a book, the one value the book stage fills and
+//!   the strategy reads, with integer analytics (mid, microprice, spread, imbalance, depth
+//!   within ±bps, sweep and VWAP).
 //! - [`record`]: [`RawRecord`], what every source yields: receive time, connection, raw bytes.
 //! - [`clock`]: event time ([`EventClock`]), which drives simulation, apart from the engine
 //!   clock that stamps latency.
@@ -24,6 +27,7 @@ pub mod event;
 pub mod instrument;
 pub mod mem;
 pub mod record;
+pub mod top;
 pub mod venue;
 
 pub use clock::{DataClock, EventClock};
@@ -31,4 +35,5 @@ pub use decimal::{Decimal, DecimalError, Px, Qty};
 pub use event::{EventFlags, EventKind, Level, MarketEvent, Side, TradePrint};
 pub use instrument::{InstrumentError, InstrumentId, InstrumentSpec, Instruments, Symbol};
 pub use record::{ConnId, ConnInfo, RawRecord, RecordKind};
+pub use top::{BookTop, BpsBand, Sweep, TOP_LEVELS};
 pub use venue::Venue;
