@@ -27,7 +27,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use pinion_book::{BookConfig, BookSync, BookView, L2Book, OrderBook, ReferenceBook, SequenceRule};
+use pinion_book::{
+    BookConfig, BookLevels, BookSync, L2Book, OrderBook, ReferenceBook, SequenceRule,
+};
 use pinion_core::{
     ConnId, EventFlags, EventKind, InstrumentId, InstrumentSpec, Instruments, Level, MarketEvent,
     Px, Qty, RawRecord, RecordKind, Side, Venue,

@@ -11,8 +11,8 @@
 use pinion_core::{InstrumentSpec, Level, Px, Qty, Side};
 
 use crate::error::BookError;
+use crate::levels::{BookLevels, L2Book};
 use crate::side::{BookSide, SideLevels};
-use crate::view::{BookView, L2Book};
 
 /// The largest tick index the book accepts, in magnitude. Far beyond any real price, and small
 /// enough that window arithmetic on keys never overflows.
@@ -195,7 +195,7 @@ impl Iterator for Levels<'_> {
     }
 }
 
-impl BookView for OrderBook {
+impl BookLevels for OrderBook {
     #[inline]
     fn best(&self, side: Side) -> Option<Level> {
         self.side(side).best().map(|(k, q)| Level {

@@ -15,7 +15,7 @@ use pinion_core::{InstrumentSpec, Level, Px, Qty, Side};
 
 use crate::book::MAX_TICK;
 use crate::error::BookError;
-use crate::view::{BookView, L2Book};
+use crate::levels::{BookLevels, L2Book};
 
 /// A `BTreeMap` order book. See the module docs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,7 +74,7 @@ impl Iterator for ReferenceLevels<'_> {
     }
 }
 
-impl BookView for ReferenceBook {
+impl BookLevels for ReferenceBook {
     fn best(&self, side: Side) -> Option<Level> {
         self.levels(side).next()
     }

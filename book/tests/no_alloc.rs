@@ -2,9 +2,10 @@
 //! its array book through snapshots, buffering, replay of the buffer, gaps, re-centring, overflow
 //! use, queries and top-of-book snapshots.
 
-use pinion_book::{BookConfig, BookSnapshot, BookSync, BookView, SyncConfig, SyncState};
+use pinion_book::{BookConfig, BookLevels, BookSync, SyncConfig, SyncState};
 use pinion_core::{
-    EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Px, Qty, Side, Venue,
+    BookTop, EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Px, Qty,
+    Side, Venue,
 };
 
 #[global_allocator]
@@ -116,6 +117,7 @@ fn steady_state_allocates_nothing() {
     };
     let mut sync = BookSync::new(&spec, INST, config).unwrap();
     let mut x = 0x2545_F491_4F6C_DD1D_u64;
+    let mut top: BookTop = BookTop::EMPTY;
 
     // Start-up is allowed to allocate; everything after is not.
     let before = allocations();
@@ -140,10 +142,13 @@ fn steady_state_allocates_nothing() {
             sync.on_event(&depth(u, mid, &mut x));
             let b = sync.book();
             checksum += b.best_bid().map_or(0, |l| l.px.0);
-            checksum += b.depth_within_bps(10).0.0 + b.sweep(Side::Bid, Qty(5_000)).filled.0;
-            checksum += b.imbalance(5).map_or(0, |f| f as i64);
-            let snap: BookSnapshot = sync.snapshot();
-            checksum += i64::from(snap.n_bids);
+            checksum += b.depth_within_bps(10).0.0;
+            sync.write_top(&mut top);
+            checksum += top.bids().len() as i64 + top.sweep(Side::Bid, Qty(5_000)).filled.0;
+            checksum += top.imbalance_permille(5).unwrap_or(0);
+            checksum += top.microprice().map_or(0, |p| p.0) + top.depth_within_bps(10).1.0;
+            sync.write_top_cached(&mut top);
+            checksum += top.mid().map_or(0, |p| p.0);
         }
     }
     let after = allocations();

@@ -19,12 +19,12 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use pinion_book::{
-    BookConfig, BookSnapshot, BookSync, BookView, OrderBook, ReferenceBook, ResyncReason,
-    SequenceRule, SyncCounters, SyncOutcome, SyncState, TickerCheck, TickerOutcome,
+    BookConfig, BookLevels, BookSync, OrderBook, ReferenceBook, ResyncReason, SequenceRule,
+    SyncCounters, SyncOutcome, SyncState, TickerCheck, TickerOutcome,
 };
 use pinion_core::{
-    ConnId, EventKind, InstrumentId, InstrumentSpec, Instruments, MarketEvent, RecordKind, Side,
-    Venue,
+    BookTop, ConnId, EventKind, InstrumentId, InstrumentSpec, Instruments, Level, MarketEvent, Px,
+    Qty, RecordKind, Side, Venue,
 };
 use pinion_feed::exchange_info::{binance_exchange_info, load_instruments_from_source};
 use pinion_feed::parse::{ConnCtx, Decoded, Decoder};
@@ -255,8 +255,8 @@ fn replay(relative: &str) -> Option<BTreeMap<String, (SyncState, SyncCounters, u
                 if a == (SyncOutcome::Applied { committed: true }) {
                     p.committed += 1;
                     assert_eq!(
-                        p.live.top_snapshot::<10>(),
-                        p.live.snapshot::<10>(),
+                        cached_top::<10>(&mut p.live),
+                        p.live.top::<10>(),
                         "{relative}: cached view after a commit"
                     );
                     assert!(
@@ -272,9 +272,13 @@ fn replay(relative: &str) -> Option<BTreeMap<String, (SyncState, SyncCounters, u
                 if let Some(p) = pairs.get_mut(&ev.instrument) {
                     match p.live.on_ticker(ev) {
                         TickerOutcome::Ahead => {
-                            let top: BookSnapshot<10> = p.live.snapshot();
-                            assert_eq!(p.live.top_snapshot::<10>(), top, "{relative}: cached top");
-                            assert_eq!(p.live.top_snapshot::<3>(), p.live.snapshot::<3>());
+                            let top: BookTop<10> = p.live.top();
+                            assert_eq!(
+                                cached_top::<10>(&mut p.live),
+                                top,
+                                "{relative}: cached top"
+                            );
+                            assert_eq!(cached_top::<3>(&mut p.live), p.live.top::<3>());
                             assert_eq!(
                                 (top.best_bid(), top.best_ask(), top.last_update_id),
                                 (ev.ticker_bid(), ev.ticker_ask(), ev.last_id),
@@ -463,6 +467,18 @@ fn fault_index(msgs: &[Vec<MarketEvent>], synced: &[bool]) -> usize {
     k
 }
 
+/// [`BookSync::write_top_cached`] into a top that still holds another book's levels: filling in
+/// place must replace all of them.
+fn cached_top<const K: usize>(s: &mut BookSync) -> BookTop<K> {
+    let stale = [Level {
+        px: Px(1),
+        qty: Qty(1),
+    }; K];
+    let mut top = BookTop::from_levels(InstrumentId(u16::MAX), 1, 1, false, &stale, &stale);
+    s.write_top_cached(&mut top);
+    top
+}
+
 fn levels(s: &BookSync) -> Vec<pinion_core::Level> {
     s.book()
         .levels(Side::Bid)
@@ -508,7 +524,7 @@ fn inject_faults(relative: &str) {
     );
     assert_eq!(s.counters().gaps, 1);
     assert!(synced_after[k..].iter().all(|&x| !x));
-    assert!(!s.snapshot::<10>().synced);
+    assert!(!s.top::<10>().synced);
 
     // Reordered: the later message first is a gap.
     let mut reordered = msgs.clone();

@@ -27,7 +27,10 @@ use crate::instrument::InstrumentId;
 pub const TOP_LEVELS: usize = 10;
 
 /// The top `K` levels per side of one instrument's book, as of one update. See the module docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Two tops are equal when their headers and their held levels are; slots past the counts (left
+/// over from an earlier fill of the same value) do not count.
+#[derive(Debug, Clone, Copy)]
 #[repr(C)]
 pub struct BookTop<const K: usize = TOP_LEVELS> {
     /// The venue's update id of the last message applied (Binance `u`, Bybit `u`), or of the
@@ -291,6 +294,19 @@ impl<const K: usize> BookTop<K> {
         i64::try_from(signed.checked_mul(10_000)?.div_euclid(den)).ok()
     }
 }
+
+impl<const K: usize> PartialEq for BookTop<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.last_update_id == other.last_update_id
+            && self.t0 == other.t0
+            && self.instrument == other.instrument
+            && self.synced == other.synced
+            && self.bids() == other.bids()
+            && self.asks() == other.asks()
+    }
+}
+
+impl<const K: usize> Eq for BookTop<K> {}
 
 impl<const K: usize> Default for BookTop<K> {
     fn default() -> Self {

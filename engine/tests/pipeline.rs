@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use pinion_book::BookView as _;
+use pinion_book::BookLevels as _;
 use pinion_book::{BookSync, TickerOutcome};
 use pinion_core::{ConnId, EventKind, InstrumentId, RecordKind, Side};
 use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};

@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use pinion_book::{BookSync, BookView, SyncConfig, SyncState};
+use pinion_book::{BookLevels, BookSync, SyncConfig, SyncState};
 use pinion_core::{ConnId, InstrumentSpec, Instruments, RawRecord, RecordKind, Side, Venue};
 use pinion_exchange_sim::{FeedConfig, FeedServer, Pacing};
 use pinion_feed::FrameSource;

@@ -26,12 +26,13 @@
 mod outcome;
 pub mod rule;
 
-use pinion_core::{EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Side};
+use pinion_core::{
+    BookTop, EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Side,
+};
 
 use crate::book::OrderBook;
 use crate::error::BookError;
-use crate::snapshot::BookSnapshot;
-use crate::view::{Cross, L2Book};
+use crate::levels::{Cross, L2Book};
 pub use outcome::{
     ResyncReason, SyncConfig, SyncCounters, SyncOutcome, SyncState, TickerCheck, TickerCounters,
     TickerOutcome,
@@ -104,6 +105,14 @@ impl TopCache {
         let rest = &levels[skip..n];
         (rest.len() >= want || n < TOP_CACHE_LEVELS).then_some(rest)
     }
+}
+
+/// Copies as many of `from` as fit to the front of `out`; returns how many.
+#[inline]
+fn copy_prefix(out: &mut [Level], from: &[Level]) -> usize {
+    let n = from.len().min(out.len());
+    out[..n].copy_from_slice(&from[..n]);
+    n
 }
 
 /// A book ticker newer than the book: the venue's best bid and ask as of `update_id`.
@@ -241,37 +250,39 @@ impl<B: L2Book> BookSync<B> {
         &self.tickers
     }
 
-    /// The top `K` levels, with the `t0` of the last event that changed them.
+    /// Writes the top `K` levels into `top`, with the `t0` of the last event that changed them,
+    /// the update id, the instrument and whether the book is in sync.
     ///
     /// When a book ticker ahead of the book is held (see [`BookSync::on_ticker`]), its best bid
-    /// and ask top the snapshot: the book's levels at or through them are left out (the venue
-    /// says they are gone), the rest follow, and the snapshot carries the ticker's update id
-    /// and, if the ticker came later, its `t0`.
-    pub fn snapshot<const K: usize>(&self) -> BookSnapshot<K> {
+    /// and ask top the levels: the book's levels at or through them are left out (the venue
+    /// says they are gone), the rest follow, and `top` carries the ticker's update id and, if
+    /// the ticker came later, its `t0`.
+    pub fn write_top<const K: usize>(&self, top: &mut BookTop<K>) {
+        let synced = self.is_synced();
         match self.bbo {
-            Some(b) => BookSnapshot::capture_with_top(
-                &self.book,
-                self.instrument,
-                (b.bid, b.ask),
-                b.update_id,
-                self.last_t0.max(b.t0),
-                self.is_synced(),
-            ),
-            None => BookSnapshot::capture(
-                &self.book,
-                self.instrument,
-                self.last.last,
-                self.last_t0,
-                self.is_synced(),
-            ),
+            Some(b) => {
+                top.set_header(self.instrument, b.update_id, self.last_t0.max(b.t0), synced);
+                self.book.capture_with_top(top, b.bid, b.ask);
+            }
+            None => {
+                top.set_header(self.instrument, self.last.last, self.last_t0, synced);
+                self.book.capture(top);
+            }
         }
     }
 
-    /// The same snapshot as [`BookSync::snapshot`], built for the hot path from a cache of the
-    /// book's best levels, taken once per book change: the view after a depth message and the
-    /// views of the tickers that follow it then walk the book once between them, not once each.
-    /// Falls back to [`BookSync::snapshot`] when the cache does not reach deep enough.
-    pub fn top_snapshot<const K: usize>(&mut self) -> BookSnapshot<K> {
+    /// [`BookSync::write_top`] into a new value, for callers off the hot path.
+    pub fn top<const K: usize>(&self) -> BookTop<K> {
+        let mut top = BookTop::EMPTY;
+        self.write_top(&mut top);
+        top
+    }
+
+    /// The same as [`BookSync::write_top`], built for the hot path from a cache of the book's
+    /// best levels, taken once per book change: the view after a depth message and the views
+    /// of the tickers that follow it then walk the book once between them, not once each.
+    /// Falls back to [`BookSync::write_top`] when the cache does not reach deep enough.
+    pub fn write_top_cached<const K: usize>(&mut self, top: &mut BookTop<K>) {
         if !self.top.valid {
             self.top.n_bids = self.book.top_levels(Side::Bid, &mut self.top.bids);
             self.top.n_asks = self.book.top_levels(Side::Ask, &mut self.top.asks);
@@ -283,31 +294,23 @@ impl<B: L2Book> BookSync<B> {
             // The plain top K, when the cache holds that many or the whole side.
             let whole = |n: usize| n >= K || n < TOP_CACHE_LEVELS;
             if !(whole(t.n_bids) && whole(t.n_asks)) {
-                return self.snapshot();
+                return self.write_top(top);
             }
-            return BookSnapshot::from_levels(
-                self.instrument,
-                (&t.bids[..t.n_bids], &t.asks[..t.n_asks]),
-                self.last.last,
-                self.last_t0,
-                synced,
-            );
+            top.set_header(self.instrument, self.last.last, self.last_t0, synced);
+            top.copy_side(Side::Bid, &t.bids[..t.n_bids]);
+            top.copy_side(Side::Ask, &t.asks[..t.n_asks]);
+            return;
         };
         let want = K.saturating_sub(1);
         let bids = TopCache::behind(&t.bids, t.n_bids, want, |px| px < b.bid.px);
         let asks = TopCache::behind(&t.asks, t.n_asks, want, |px| px > b.ask.px);
-        match (bids, asks) {
-            (Some(bids), Some(asks)) => BookSnapshot::compose(
-                self.instrument,
-                (b.bid, b.ask),
-                (bids.iter().copied(), asks.iter().copied()),
-                b.update_id,
-                self.last_t0.max(b.t0),
-                synced,
-            ),
+        let (Some(bids), Some(asks)) = (bids, asks) else {
             // The ticker moved through more levels than the cache holds.
-            _ => self.snapshot(),
-        }
+            return self.write_top(top);
+        };
+        top.set_header(self.instrument, b.update_id, self.last_t0.max(b.t0), synced);
+        top.fill_behind(Side::Bid, b.bid, |rest| copy_prefix(rest, bids));
+        top.fill_behind(Side::Ask, b.ask, |rest| copy_prefix(rest, asks));
     }
 
     /// Takes a book ticker (Binance `bookTicker`: the best bid and ask as of update id `u`, sent

@@ -6,7 +6,7 @@ use pinion_core::{
 
 use super::*;
 use crate::BookConfig;
-use crate::view::BookView;
+use crate::levels::BookLevels;
 
 const INST: InstrumentId = InstrumentId(7);
 
@@ -373,7 +373,7 @@ fn reconnect_and_bad_levels_force_resync() {
     assert!(s.is_synced());
     s.on_reconnect();
     assert_eq!(s.state(), awaiting(ResyncReason::Reconnect));
-    assert!(!s.snapshot::<5>().synced);
+    assert!(!s.top::<5>().synced);
 
     let mut s = machine(Venue::BinanceSpot);
     feed(&mut s, &snapshot(10, &[(100, 1)], &[(102, 1)]));
@@ -437,7 +437,7 @@ fn ticker_ahead_tops_the_snapshot_until_the_depth_stream_reaches_it() {
         s.on_ticker(&ticker(14, (101, 1), (102, 4))),
         TickerOutcome::Stale
     );
-    let snap: BookSnapshot = s.snapshot();
+    let snap: BookTop = s.top();
     assert_eq!(snap.bids(), [lv(99, 7), lv(98, 2)]);
     assert_eq!(snap.asks(), [lv(102, 4), lv(103, 1)]);
     assert_eq!(
@@ -446,7 +446,7 @@ fn ticker_ahead_tops_the_snapshot_until_the_depth_stream_reaches_it() {
     );
     // A depth message short of the ticker's id: the ticker still tops the snapshot.
     s.on_event(&depth((13, 13, 0), &[(101, 0)], &[]));
-    let snap: BookSnapshot = s.snapshot();
+    let snap: BookTop = s.top();
     assert_eq!(snap.bids()[0], lv(99, 7));
     assert_eq!(snap.t0, 5015);
     // The message with the ticker's id agrees with it: checked, and the ticker is let go.
@@ -454,7 +454,7 @@ fn ticker_ahead_tops_the_snapshot_until_the_depth_stream_reaches_it() {
         s.on_event(&depth((14, 15, 0), &[(100, 0), (99, 7)], &[])),
         SyncOutcome::Applied { committed: true }
     );
-    let snap: BookSnapshot = s.snapshot();
+    let snap: BookTop = s.top();
     assert_eq!(snap.bids(), [lv(99, 7), lv(98, 2)]);
     assert_eq!((snap.last_update_id, snap.t0), (15, 1015));
     let t = *s.ticker_counters();
@@ -489,7 +489,7 @@ fn ticker_that_disagrees_with_the_book_at_its_id_forces_resync() {
         SyncOutcome::TickerMismatch { update_id: 13 }
     );
     assert_eq!(s.state(), awaiting(ResyncReason::TickerMismatch));
-    assert!(!s.snapshot::<10>().synced);
+    assert!(!s.top::<10>().synced);
     // At the book's own id, on the spot.
     let mut s = machine(Venue::BinanceUsdm);
     feed(&mut s, &snapshot(10, &[(100, 3)], &[(102, 4)]));
@@ -530,7 +530,7 @@ fn snapshot_carries_t0_ids_and_the_synced_flag() {
     let mut s = machine(Venue::BinanceSpot);
     feed(&mut s, &snapshot(10, &[(100, 3), (99, 1)], &[(102, 4)]));
     s.on_event(&depth((11, 12, 0), &[(101, 2)], &[]));
-    let snap: BookSnapshot = s.snapshot();
+    let snap: BookTop = s.top();
     assert!(snap.synced);
     assert_eq!(
         (snap.instrument, snap.last_update_id, snap.t0),

@@ -144,6 +144,14 @@ fn fills_clamp_to_the_slots_and_fill_behind_puts_the_best_first() {
     assert_eq!(t.asks(), [lv(7, 1), lv(8, 2)]);
     t.fill_behind(Side::Ask, lv(6, 1), |_| 50);
     assert_eq!(t.asks().len(), 3);
+    // What lies past the counts is not part of the value.
+    let mut u = BookTop::<3>::EMPTY;
+    u.copy_side(Side::Bid, &t.bids()[..1]);
+    u.copy_side(Side::Ask, t.asks());
+    t.fill(Side::Bid, |_| 1);
+    assert_eq!(t, u);
+    u.t0 = 1;
+    assert_ne!(t, u);
     let mut z = BookTop::<0>::EMPTY;
     z.fill_behind(Side::Bid, lv(1, 1), |_| 5);
     z.fill(Side::Ask, |_| 5);

@@ -1,21 +1,21 @@
 //! The book stage: applies events to each instrument's book under its venue's sync rule, sends
-//! the strategy a [`BookSnapshot`](pinion_book::BookSnapshot) whenever the top of a book changes, and forwards trades.
+//! the strategy a [`BookTop`] whenever the top of a book changes, and forwards trades.
 //!
 //! Books exist for the instruments found at start-up (from the config and a scan of the input),
 //! each allocated then; an event for any other instrument is counted and dropped, never
 //! allocated for on the hot path. A [`MarketMsg::Resync`] puts every book last fed by that
 //! connection back to awaiting a snapshot.
 //!
-//! A snapshot goes to the strategy:
+//! A top of book goes to the strategy:
 //! - after every committed depth message;
 //! - for every book ticker ahead of its book ([`BookSync::on_ticker`]): Binance's bookTicker
 //!   comes as the best levels change while a Spot depth stream batches 100 ms, so the ticker is
-//!   the freshest top of book there is. It tops the snapshot, over the book's deeper levels,
+//!   the freshest top of book there is. It tops the levels sent, over the book's deeper ones,
 //!   until the depth stream reaches its update id, where the book is checked against it;
 //! - once when a book loses sync (gap, crossed book, ticker mismatch, reconnect, …), so the
 //!   strategy pulls its orders at once rather than at the next commit.
 //!
-//! Every snapshot carries the `synced` flag, so the strategy never trades on a book known to be
+//! Every top carries the `synced` flag, so the strategy never trades on a book known to be
 //! wrong.
 //!
 //! At the end the stage hands each book's final state (levels, sync state, counters) to a
@@ -24,10 +24,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use pinion_book::{
-    BookSync, BookView, DEFAULT_SNAPSHOT_DEPTH, SyncCounters, SyncOutcome, SyncState, TickerOutcome,
-};
-use pinion_core::{ConnId, EventKind, InstrumentId, Level, Side, TradePrint};
+use pinion_book::{BookLevels, BookSync, SyncCounters, SyncOutcome, SyncState, TickerOutcome};
+use pinion_core::{BookTop, ConnId, EventKind, InstrumentId, Level, Side, TradePrint};
 
 use super::msg::{BookMsg, MarketMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
@@ -168,13 +166,9 @@ impl BookCore {
             // stream batches 100 ms; tickers come as the best levels change): the strategy
             // sees it at once, on top of the book's deeper levels.
             if sync.on_ticker(ev) == TickerOutcome::Ahead {
-                self.out.send(
-                    BookMsg::Book(
-                        sync.top_snapshot::<DEFAULT_SNAPSHOT_DEPTH>(),
-                        Trigger::Ticker,
-                    ),
-                    now_ns(),
-                );
+                send_top(&mut self.out, Trigger::Ticker, |top| {
+                    sync.write_top_cached(top)
+                });
             }
             return;
         }
@@ -185,21 +179,14 @@ impl BookCore {
             // venue reset): the strategy must learn it now and pull its orders, not at the
             // next commit, which may be minutes away.
             self.counts.lost_sync += 1;
-            self.out.send(
-                BookMsg::Book(sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>(), Trigger::Other),
-                now_ns(),
-            );
+            send_top(&mut self.out, Trigger::Other, |top| sync.write_top(top));
         }
         match outcome {
             SyncOutcome::Applied { committed: true } => {
                 self.counts.committed += 1;
-                self.out.send(
-                    BookMsg::Book(
-                        sync.top_snapshot::<DEFAULT_SNAPSHOT_DEPTH>(),
-                        Trigger::Depth,
-                    ),
-                    now_ns(),
-                );
+                send_top(&mut self.out, Trigger::Depth, |top| {
+                    sync.write_top_cached(top)
+                });
             }
             SyncOutcome::Gap { .. } => self.counts.gaps += 1,
             _ => {}
@@ -217,10 +204,7 @@ impl BookCore {
                 if was_trusted {
                     // An unsynced view, so the strategy pulls its orders now.
                     self.counts.lost_sync += 1;
-                    self.out.send(
-                        BookMsg::Book(sync.snapshot::<DEFAULT_SNAPSHOT_DEPTH>(), Trigger::Other),
-                        now_ns(),
-                    );
+                    send_top(&mut self.out, Trigger::Other, |top| sync.write_top(top));
                 }
             }
         }
@@ -247,6 +231,15 @@ impl BookCore {
             Err(poisoned) => *poisoned.into_inner() = finals,
         }
     }
+}
+
+/// Sends the strategy the [`BookTop`] that `fill` writes: the value the message carries, which
+/// the strategy then reads in its ring slot.
+#[inline]
+fn send_top(out: &mut Outbox<BookMsg>, trigger: Trigger, fill: impl FnOnce(&mut BookTop)) {
+    let mut top = BookTop::EMPTY;
+    fill(&mut top);
+    out.send(BookMsg::Book(top, trigger), now_ns());
 }
 
 impl Stage for BookStage {

@@ -4,8 +4,7 @@
 //! Every ring carries an explicit end-of-stream variant: shutdown is the marker travelling
 //! through the pipeline, so each stage flushes what came before it and then reports `Done`.
 
-use pinion_book::BookSnapshot;
-use pinion_core::{ConnId, MarketEvent, TradePrint};
+use pinion_core::{BookTop, ConnId, MarketEvent, TradePrint};
 use pinion_strategy::{BookView, ExecReport, OrderIntent};
 
 use crate::latency::{NamedHistogram, Recorder};
@@ -73,7 +72,7 @@ impl Trigger {
 #[allow(clippy::large_enum_variant)] // Fixed-size ring slots are the point.
 pub enum BookMsg {
     /// The top of one instrument's book, and what brought it about.
-    Book(BookSnapshot, Trigger),
+    Book(BookTop, Trigger),
     /// A trade print (all the strategy and the simulated venue use of a trade event).
     Trade(TradePrint),
     /// End of stream.

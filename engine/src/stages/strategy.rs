@@ -14,8 +14,7 @@
 //! same, for the views that led to an order or cancel: the part of tick-to-trade before the
 //! gateway).
 
-use pinion_book::BookSnapshot;
-use pinion_core::{InstrumentId, Instruments, TradePrint};
+use pinion_core::{BookTop, InstrumentId, Instruments, TradePrint};
 use pinion_strategy::{
     BookView, ExecReport, ImbalanceStrategy, Intents, OrderIdSource, PreTradeRisk, Strategy,
 };
@@ -206,7 +205,7 @@ impl StrategyCore {
     /// Runs the strategy on a view. Returns the view's `t0`, decision time and trigger when it
     /// led to orders: those values are recorded after the gateway has the orders.
     #[inline]
-    fn on_book(&mut self, snap: &BookSnapshot, trigger: Trigger) -> Option<(u64, u64, Trigger)> {
+    fn on_book(&mut self, snap: &BookTop, trigger: Trigger) -> Option<(u64, u64, Trigger)> {
         let view = BookView::new(
             snap.instrument,
             snap.t0,
