@@ -2,23 +2,23 @@
 //! simulated venue, with every market frame parsed from the real Binance JSON.
 //!
 //! The book stage is not part of this crate, so the test keeps its own reference book
-//! (`BTreeMap`s fed from the snapshot and the depth diffs) and turns it into the strategy's
-//! `BookView`. What is checked is how strategy, risk and venue behave together: orders go out
+//! (`BTreeMap`s fed from the snapshot and the depth diffs) and fills the strategy's `BookTop`
+//! from it. What is checked is how strategy, risk and venue behave together: orders go out
 //! and are acknowledged, fills come back and are the only thing that moves the position, the
 //! position cap holds throughout, and the venue never has to reject what risk let through.
 
 use std::collections::BTreeMap;
 
 use pinion_core::{
-    EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Px, Qty, RecordKind,
-    Side, TradePrint,
+    BookTop, EventFlags, EventKind, InstrumentId, InstrumentSpec, Level, MarketEvent, Px, Qty,
+    RecordKind, Side, TOP_LEVELS, TradePrint,
 };
 use pinion_feed::FrameSource;
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 use pinion_gateway::{OrderVenue, SimLatency, SimVenue, SimVenueConfig};
 use pinion_strategy::{
-    BookView, ExecReport, ImbalanceParams, ImbalanceStrategy, Intents, OrderIdSource, OrderStatus,
-    PreTradeRisk, RiskLimits, Strategy, VIEW_LEVELS,
+    ExecReport, ImbalanceParams, ImbalanceStrategy, Intents, OrderIdSource, OrderStatus,
+    PreTradeRisk, RiskLimits, Strategy,
 };
 use serde_json::Value;
 
@@ -47,17 +47,11 @@ impl RefBook {
         }
     }
 
-    fn view(&self, t0: u64, last_update_id: u64) -> BookView {
+    fn view(&self, t0: u64, last_update_id: u64) -> BookTop {
         let level = |(p, q): (&Px, &Qty)| Level { px: *p, qty: *q };
-        let bids: Vec<Level> = self
-            .bids
-            .iter()
-            .rev()
-            .take(VIEW_LEVELS)
-            .map(level)
-            .collect();
-        let asks: Vec<Level> = self.asks.iter().take(VIEW_LEVELS).map(level).collect();
-        BookView::new(INST, t0, last_update_id, true, &bids, &asks)
+        let bids: Vec<Level> = self.bids.iter().rev().take(TOP_LEVELS).map(level).collect();
+        let asks: Vec<Level> = self.asks.iter().take(TOP_LEVELS).map(level).collect();
+        BookTop::from_levels(INST, last_update_id, t0, true, &bids, &asks)
     }
 }
 

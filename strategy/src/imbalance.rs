@@ -17,9 +17,8 @@
 //!
 //! Position comes from fills in execution reports ([`Position`]).
 
-use pinion_core::{InstrumentId, Qty, TradePrint};
+use pinion_core::{BookTop, InstrumentId, Qty, TradePrint};
 
-use crate::book_view::BookView;
 use crate::order::{
     ClientOrderId, ExecReport, OrderIdSource, OrderIntent, OrderSide, OrderStatus, OrderType,
     RejectReason, TimeInForce,
@@ -127,7 +126,7 @@ impl ImbalanceStrategy {
         self.working.is_some()
     }
 
-    fn signal(&self, book: &BookView) -> Option<OrderSide> {
+    fn signal(&self, book: &BookTop) -> Option<OrderSide> {
         let imb = book.imbalance_permille(self.params.levels)?;
         if imb >= self.params.enter_permille {
             Some(OrderSide::Buy)
@@ -192,7 +191,7 @@ impl ImbalanceStrategy {
 }
 
 impl Strategy for ImbalanceStrategy {
-    fn on_book(&mut self, book: &BookView, out: &mut Intents) {
+    fn on_book(&mut self, book: &BookTop, out: &mut Intents) {
         if book.instrument != self.instrument {
             return;
         }
@@ -334,8 +333,8 @@ mod tests {
     }
 
     /// A book with the given quantity on each of the top three levels per side.
-    fn book(t0: u64, synced: bool, bid_qty: i64, ask_qty: i64) -> BookView {
-        BookView::new(
+    fn book(t0: u64, synced: bool, bid_qty: i64, ask_qty: i64) -> BookTop {
+        BookTop::from_levels(
             INST,
             t0,
             t0,
@@ -354,7 +353,7 @@ mod tests {
         )
     }
 
-    fn run_book(s: &mut ImbalanceStrategy, b: &BookView) -> Intents {
+    fn run_book(s: &mut ImbalanceStrategy, b: &BookTop) -> Intents {
         let mut out = Intents::new();
         s.on_book(b, &mut out);
         out

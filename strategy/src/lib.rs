@@ -1,13 +1,13 @@
 //! pinion-strategy: decisions and the order contract.
 //!
-//! The strategy stage sees book views, trades and execution reports, and writes
+//! The strategy stage sees the top of each book, trades and execution reports, and writes
 //! [`OrderIntent`]s into a fixed-capacity [`Intents`] buffer. This crate owns the contract it
 //! produces and consumes ([`order`]: `OrderIntent` out, `ExecReport` in); the gateway implements
-//! it. Its input from the book is [`BookView`], defined here so strategies do not depend on the
-//! book crate's internals.
+//! it. Its input from the book is [`BookTop`], the shared top-of-book value from `pinion-core`
+//! with its integer analytics, read where the book stage left it: strategies depend on neither
+//! the book crate nor a copy of its output.
 //!
 //! - [`order`]: the order contract.
-//! - [`book_view`]: the top-of-book input.
 //! - [`risk`]: pre-trade risk rules and the exchange's filters.
 //! - [`gate`]: the risk gate every intent of every strategy passes.
 //! - [`position`]: position and PnL from fills.
@@ -18,14 +18,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod book_view;
 pub mod gate;
 pub mod imbalance;
 pub mod order;
 pub mod position;
 pub mod risk;
 
-pub use book_view::{BookView, VIEW_LEVELS};
 pub use gate::{GateStats, RiskGate};
 pub use imbalance::{ImbalanceParams, ImbalanceStats, ImbalanceStrategy};
 pub use order::{
@@ -35,7 +33,7 @@ pub use order::{
 pub use position::Position;
 pub use risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState, TokenBucket};
 
-use pinion_core::TradePrint;
+use pinion_core::{BookTop, TradePrint};
 
 /// Most intents one callback may produce.
 pub const MAX_INTENTS: usize = 8;
@@ -49,8 +47,8 @@ pub type Intents = arrayvec::ArrayVec<OrderIntent, MAX_INTENTS>;
 /// intents per call (a full buffer is the strategy's own bug and must be handled without
 /// panicking, e.g. by not sending).
 pub trait Strategy {
-    /// A new state of an instrument's book.
-    fn on_book(&mut self, book: &BookView, out: &mut Intents);
+    /// A new state of an instrument's book: its top levels, as of `book.t0`.
+    fn on_book(&mut self, book: &BookTop, out: &mut Intents);
 
     /// A trade in the market.
     fn on_trade(&mut self, trade: &TradePrint, out: &mut Intents);

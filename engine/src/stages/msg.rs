@@ -5,7 +5,7 @@
 //! through the pipeline, so each stage flushes what came before it and then reports `Done`.
 
 use pinion_core::{BookTop, ConnId, MarketEvent, TradePrint};
-use pinion_strategy::{BookView, ExecReport, OrderIntent};
+use pinion_strategy::{ExecReport, OrderIntent};
 
 use crate::latency::{NamedHistogram, Recorder};
 
@@ -86,8 +86,8 @@ pub enum BookMsg {
 pub enum OrderMsg {
     /// An order request, and what it was decided on.
     Order(OrderIntent, Trigger),
-    /// The book view the strategy just saw.
-    Book(BookView),
+    /// The top of book the strategy just saw.
+    Book(BookTop),
     /// A trade the strategy just saw.
     Trade(TradePrint),
     /// End of stream.

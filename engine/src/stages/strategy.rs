@@ -1,5 +1,5 @@
-//! The strategy stage: turns book snapshots into the strategy's [`BookView`], runs one
-//! [`ImbalanceStrategy`] (with its [`PreTradeRisk`]) per traded instrument, and sends the
+//! The strategy stage: hands each [`BookTop`] the book stage sent, where it lies in the ring,
+//! to one [`ImbalanceStrategy`] (with its [`PreTradeRisk`]) per traded instrument, and sends the
 //! resulting [`OrderIntent`](pinion_strategy::OrderIntent)s to the gateway. Execution reports come back from the gateway on a
 //! reverse ring and go to the strategy that owns the order.
 //!
@@ -16,7 +16,7 @@
 
 use pinion_core::{BookTop, InstrumentId, Instruments, TradePrint};
 use pinion_strategy::{
-    BookView, ExecReport, ImbalanceStrategy, Intents, OrderIdSource, PreTradeRisk, Strategy,
+    ExecReport, ImbalanceStrategy, Intents, OrderIdSource, PreTradeRisk, Strategy,
 };
 
 use super::msg::{BookMsg, OrderMsg, Trigger};
@@ -147,7 +147,7 @@ impl StrategyCore {
         let intents_before = self.counts.intents;
         let start = now_ns();
         let decision = match &input.msg {
-            BookMsg::Book(snap, trigger) => self.on_book(snap, *trigger),
+            BookMsg::Book(top, trigger) => self.on_book(top, *trigger),
             BookMsg::Trade(ev) => {
                 self.on_trade(ev);
                 None
@@ -202,40 +202,33 @@ impl StrategyCore {
         }
     }
 
-    /// Runs the strategy on a view. Returns the view's `t0`, decision time and trigger when it
-    /// led to orders: those values are recorded after the gateway has the orders.
+    /// Runs the strategy on a top of book, read where it lies in the input ring's slot. Returns
+    /// its `t0`, decision time and trigger when it led to orders: those values are recorded
+    /// after the gateway has the orders.
     #[inline]
-    fn on_book(&mut self, snap: &BookTop, trigger: Trigger) -> Option<(u64, u64, Trigger)> {
-        let view = BookView::new(
-            snap.instrument,
-            snap.t0,
-            snap.last_update_id,
-            snap.synced,
-            snap.bids(),
-            snap.asks(),
-        );
+    fn on_book(&mut self, top: &BookTop, trigger: Trigger) -> Option<(u64, u64, Trigger)> {
         self.counts.views += 1;
-        if !view.synced {
+        if !top.synced {
             self.counts.unsynced_views += 1;
         }
-        let Some(Some(strategy)) = self.strategies.get_mut(usize::from(view.instrument.0)) else {
+        let Some(Some(strategy)) = self.strategies.get_mut(usize::from(top.instrument.0)) else {
             self.counts.untraded_inputs += 1;
             return None;
         };
-        strategy.on_book(&view, &mut self.intents);
+        strategy.on_book(top, &mut self.intents);
         let decided = now_ns();
         if self.intents.is_empty() {
-            self.out.send(OrderMsg::Book(view), decided);
-            self.decision.record_between(view.t0, decided);
-            self.decision_by_trigger[trigger as usize].record_between(view.t0, decided);
+            self.out.send(OrderMsg::Book(*top), decided);
+            self.decision.record_between(top.t0, decided);
+            self.decision_by_trigger[trigger as usize].record_between(top.t0, decided);
             return None;
         }
-        // Orders go first, and at once; the view for the venue's matching follows (the
+        // Orders go first, and at once; the top for the venue's matching follows (the
         // simulated venue places an order decided on a view against that view).
         self.send_intents(trigger);
         self.out.flush(decided);
-        self.out.queue(OrderMsg::Book(view));
-        Some((view.t0, decided, trigger))
+        self.out.queue(OrderMsg::Book(*top));
+        Some((top.t0, decided, trigger))
     }
 
     #[inline]

@@ -31,10 +31,10 @@
 //! that, so it only happens if the caller stops polling while the market keeps filling orders.
 
 use arrayvec::ArrayVec;
-use pinion_core::{InstrumentId, InstrumentSpec, Level, Px, Qty, TradePrint};
+use pinion_core::{BookTop, InstrumentId, InstrumentSpec, Level, Px, Qty, TOP_LEVELS, TradePrint};
 use pinion_strategy::{
-    BookView, ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus,
-    OrderType, RejectReason, TimeInForce, VIEW_LEVELS, VenueOrderId,
+    ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus, OrderType,
+    RejectReason, TimeInForce, VenueOrderId,
 };
 
 use crate::OrderVenue;
@@ -126,8 +126,8 @@ pub struct SimVenue {
     in_flight: ArrayVec<InFlight, MAX_IN_FLIGHT>,
     outgoing: ArrayVec<Outgoing, MAX_OUTGOING>,
     /// The market's top levels as last seen, best first, minus what our orders took.
-    bids: ArrayVec<Level, VIEW_LEVELS>,
-    asks: ArrayVec<Level, VIEW_LEVELS>,
+    bids: ArrayVec<Level, TOP_LEVELS>,
+    asks: ArrayVec<Level, TOP_LEVELS>,
     next_venue_id: u64,
     stats: SimVenueStats,
 }
@@ -171,7 +171,7 @@ impl SimVenue {
     /// previous one; those due by `now_ns` but later than that meet this one. The strategy sends
     /// its orders ahead of the view they were decided on, and with no request latency an order
     /// must still meet that view.
-    pub fn on_book(&mut self, book: &BookView, now_ns: u64) {
+    pub fn on_book(&mut self, book: &BookTop, now_ns: u64) {
         if book.instrument != self.instrument {
             return;
         }

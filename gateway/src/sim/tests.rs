@@ -31,11 +31,11 @@ fn lv(px: i64, qty: i64) -> Level {
 }
 
 /// Bids 100 × 5, 99 × 7; asks 101 × 3, 102 × 4.
-fn book() -> BookView {
-    BookView::new(
+fn book() -> BookTop {
+    BookTop::from_levels(
         INST,
-        0,
         1,
+        0,
         true,
         &[lv(100, 5), lv(99, 7)],
         &[lv(101, 3), lv(102, 4)],
@@ -218,7 +218,7 @@ fn queue_ahead_is_used_up_before_a_fill_at_the_price() {
 fn book_cancels_shrink_the_queue_ahead() {
     let mut v = resting(OrderSide::Buy, 100, 10);
     // The level at 100 drops to 1: at most 1 is still ahead.
-    let thinner = BookView::new(INST, 0, 2, true, &[lv(100, 1)], &[lv(101, 3)]);
+    let thinner = BookTop::from_levels(INST, 2, 0, true, &[lv(100, 1)], &[lv(101, 3)]);
     v.on_book(&thinner, 200);
     v.on_trade(&trade(100, 3, true), 300);
     let r = drain(&mut v, 350);
@@ -238,10 +238,10 @@ fn trading_through_or_reaching_the_price_fills_the_rest() {
 
     let mut v = resting(OrderSide::Buy, 99, 6);
     // An unsynced view is not the market: no fill from it.
-    let unsynced = BookView::new(INST, 0, 2, false, &[lv(98, 5)], &[lv(99, 2)]);
+    let unsynced = BookTop::from_levels(INST, 2, 0, false, &[lv(98, 5)], &[lv(99, 2)]);
     v.on_book(&unsynced, 190);
     assert!(drain(&mut v, 195).is_empty());
-    let crossed = BookView::new(INST, 0, 2, true, &[lv(98, 5)], &[lv(99, 2)]);
+    let crossed = BookTop::from_levels(INST, 2, 0, true, &[lv(98, 5)], &[lv(99, 2)]);
     v.on_book(&crossed, 200);
     let r = drain(&mut v, 250);
     assert_eq!(
@@ -368,7 +368,8 @@ fn duplicate_ids_and_a_full_table_are_rejected_by_the_venue() {
 #[test]
 fn requests_meet_the_market_as_of_their_arrival() {
     // Asks at 101 and 102 as of t = 0; at t = 1,000 the 101 ask is gone.
-    let later = |t0: u64| BookView::new(INST, t0, 2, true, &[lv(100, 5), lv(99, 7)], &[lv(102, 4)]);
+    let later =
+        |t0: u64| BookTop::from_levels(INST, 2, t0, true, &[lv(100, 5), lv(99, 7)], &[lv(102, 4)]);
     // A buy at 101 that arrived (t = 600) before the market changed meets the old book: it
     // takes the 101 ask.
     let mut v = venue(4);

@@ -38,10 +38,10 @@ pub(super) fn trading(cfg: &Config, p: &mut Problems) -> Option<TradingSpec> {
 fn strategy(cfg: &Config, p: &mut Problems) -> Option<StrategySpec> {
     let st = &cfg.strategy;
     let before = p.0.len();
-    if st.levels == 0 || st.levels > pinion_strategy::VIEW_LEVELS {
+    if st.levels == 0 || st.levels > pinion_core::TOP_LEVELS {
         p.add(
             "strategy.levels",
-            format!("{} must be 1..={}", st.levels, pinion_strategy::VIEW_LEVELS),
+            format!("{} must be 1..={}", st.levels, pinion_core::TOP_LEVELS),
         );
     }
     if !(st.threshold > 0.0 && st.threshold < 1.0) {
