@@ -1,7 +1,7 @@
 //! The strategy stage: hands each [`BookTop`] the book stage sent, where it lies in the ring,
 //! to one [`ImbalanceStrategy`] (with its [`PreTradeRisk`]) per traded instrument, and sends the
-//! resulting [`OrderIntent`](pinion_strategy::OrderIntent)s to the gateway. Execution reports come back from the gateway on a
-//! reverse ring and go to the strategy that owns the order.
+//! resulting [`OrderIntent`](pinion_strategy::OrderIntent)s to the gateway. Execution reports
+//! come back from the gateway on a reverse ring and go to the strategy that owns the order.
 //!
 //! The market the strategy saw (each view, each trade) is forwarded to the gateway too, so the
 //! simulated venue matches against exactly that market. Orders decided on a view go out ahead
