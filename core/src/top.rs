@@ -36,8 +36,13 @@ pub struct BookTop<const K: usize = TOP_LEVELS> {
     /// The venue's update id of the last message applied (Binance `u`, Bybit `u`), or of the
     /// book ticker that tops the levels.
     pub last_update_id: u64,
-    /// The `t0` of the market data this state results from (engine monotonic ns).
+    /// The `t0` of the market data this state results from (engine monotonic ns): latency only.
     pub t0: u64,
+    /// Event time of this state: the receive time of the market data it results from (ns since
+    /// the Unix epoch, as the recording or the socket gives it). Staleness and order-rate rules
+    /// run on this clock, so a replay decides the same on any host. The fill methods leave it;
+    /// the book stage stamps it (0 until then).
+    pub t_recv: u64,
     /// The instrument.
     pub instrument: InstrumentId,
     /// Whether the book was in sync with the venue. When false the levels may be wrong and
@@ -60,6 +65,7 @@ impl<const K: usize> BookTop<K> {
         Self {
             last_update_id: 0,
             t0: 0,
+            t_recv: 0,
             instrument: InstrumentId(0),
             synced: false,
             n_bids: 0,
@@ -299,6 +305,7 @@ impl<const K: usize> PartialEq for BookTop<K> {
     fn eq(&self, other: &Self) -> bool {
         self.last_update_id == other.last_update_id
             && self.t0 == other.t0
+            && self.t_recv == other.t_recv
             && self.instrument == other.instrument
             && self.synced == other.synced
             && self.bids() == other.bids()

@@ -47,11 +47,14 @@ impl RefBook {
         }
     }
 
-    fn view(&self, t0: u64, last_update_id: u64) -> BookTop {
+    /// The top of the book at `t` (both its event time and its `t0`).
+    fn view(&self, t: u64, last_update_id: u64) -> BookTop {
         let level = |(p, q): (&Px, &Qty)| Level { px: *p, qty: *q };
         let bids: Vec<Level> = self.bids.iter().rev().take(TOP_LEVELS).map(level).collect();
         let asks: Vec<Level> = self.asks.iter().take(TOP_LEVELS).map(level).collect();
-        BookTop::from_levels(INST, last_update_id, t0, true, &bids, &asks)
+        let mut v = BookTop::from_levels(INST, last_update_id, t, true, &bids, &asks);
+        v.t_recv = t;
+        v
     }
 }
 
@@ -167,6 +170,7 @@ fn imbalance_strategy_trades_the_synthetic_market_through_the_sim_venue() {
             trade.kind = EventKind::Trade;
             trade.instrument = INST;
             trade.t0 = now;
+            trade.t_recv = now;
             if data["m"].as_bool().unwrap() {
                 trade.flags = EventFlags::BUYER_MAKER;
             }

