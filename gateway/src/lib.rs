@@ -2,27 +2,168 @@
 //!
 //! Every venue implements [`OrderVenue`]: the gateway stage hands it [`OrderIntent`]s and polls
 //! it for [`ExecReport`]s (the contract is owned by `pinion-strategy`). [`SimVenue`] is the
-//! in-process simulated venue for replay and backtests; live venues come later behind the same
-//! trait.
+//! in-process simulated venue for replay and backtests; [`AnyVenue`] is the set of venues a
+//! stage can hold, dispatched by `match`, where a live venue is one more variant.
+//!
+//! **Clocks.** A venue says which clock drives it ([`VenueClock`]). A live venue runs on the
+//! wall clock. The simulated venue runs on event time, the receive time of the market data:
+//! requests are submitted at the event time they were decided, its latencies, queue and fills
+//! follow that clock, and its reports are released as the event time the strategy has reached
+//! passes their due time. So a replay gives the same orders and fills on any host.
+//!
+//! **Market tap.** A simulated venue matches against the market the strategy saw, so it
+//! subscribes to the views and trades ([`OrderVenue::taps_market`]); a live venue has the real
+//! market and does not, so nothing but orders crosses the order ring when trading live.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod sim;
 
-pub use sim::{SimLatency, SimVenue, SimVenueConfig, SimVenueStats};
+pub use sim::{SimLatency, SimVenue, SimVenueConfig};
 
+use pinion_core::{BookTop, TradePrint};
 use pinion_strategy::{ExecReport, OrderIntent};
+
+/// The clock a venue runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VenueClock {
+    /// The wall clock: a real venue. Requests go out at once; reports come when it answers.
+    Wall,
+    /// Event time (ns since the Unix epoch, the market data's receive time): a simulated
+    /// venue, whose every time argument is event time.
+    Event,
+}
+
+/// What a venue has done, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VenueStats {
+    /// Requests submitted.
+    pub submitted: u64,
+    /// Orders accepted.
+    pub accepted: u64,
+    /// Orders and cancels rejected (by the gateway's hard limits or the venue).
+    pub rejected: u64,
+    /// Orders cancelled on request.
+    pub canceled: u64,
+    /// Fills.
+    pub fills: u64,
+    /// Total quantity filled.
+    pub filled_qty: i64,
+    /// Reports lost because the report queue was full (should stay 0).
+    pub reports_dropped: u64,
+}
 
 /// A place orders can be sent to.
 ///
-/// Both calls are non-blocking and must not allocate on the hot path. Hard limits are enforced
+/// Every call is non-blocking and must not allocate on the hot path. Hard limits are enforced
 /// here again, whatever the strategy stage checked: a request that breaks one is answered with
-/// a `Rejected` report instead of being sent.
+/// a `Rejected` report instead of being sent. Times are of the venue's [`VenueClock`].
 pub trait OrderVenue {
-    /// Sends `intent` at `now_ns` (engine monotonic ns).
+    /// The clock this venue's times are on.
+    fn clock(&self) -> VenueClock;
+
+    /// Whether the venue subscribes to the market tap (the views and trades the strategy saw,
+    /// in the order it saw them, through [`OrderVenue::on_book`] and [`OrderVenue::on_trade`]).
+    fn taps_market(&self) -> bool {
+        false
+    }
+
+    /// The market reached the state `book` at `at_ns` (only called when tapping the market).
+    fn on_book(&mut self, book: &BookTop, at_ns: u64) {
+        let _ = (book, at_ns);
+    }
+
+    /// A trade happened in the market at `at_ns` (only called when tapping the market).
+    fn on_trade(&mut self, print: &TradePrint, at_ns: u64) {
+        let _ = (print, at_ns);
+    }
+
+    /// Sends `intent`, decided at `now_ns`.
     fn submit(&mut self, intent: &OrderIntent, now_ns: u64);
 
     /// Hands every report that has arrived by `now_ns` to `emit`, oldest first.
     fn poll(&mut self, now_ns: u64, emit: impl FnMut(ExecReport));
+
+    /// Whether nothing is resting, on its way or waiting for delivery: no report can come until
+    /// a new request is submitted.
+    fn is_idle(&self) -> bool;
+
+    /// Orders open at the venue now.
+    fn open_orders(&self) -> usize;
+
+    /// Counters.
+    fn stats(&self) -> VenueStats;
+}
+
+/// The venues a gateway stage can hold, one type for every kind so the stage and the messages
+/// stay the same when one is added (a live Binance venue is the next variant).
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // One per instrument, made at start-up; never moved after.
+pub enum AnyVenue {
+    /// The in-process simulated venue.
+    Sim(SimVenue),
+}
+
+impl OrderVenue for AnyVenue {
+    #[inline]
+    fn clock(&self) -> VenueClock {
+        match self {
+            AnyVenue::Sim(v) => v.clock(),
+        }
+    }
+
+    #[inline]
+    fn taps_market(&self) -> bool {
+        match self {
+            AnyVenue::Sim(v) => v.taps_market(),
+        }
+    }
+
+    #[inline]
+    fn on_book(&mut self, book: &BookTop, at_ns: u64) {
+        match self {
+            AnyVenue::Sim(v) => v.on_book(book, at_ns),
+        }
+    }
+
+    #[inline]
+    fn on_trade(&mut self, print: &TradePrint, at_ns: u64) {
+        match self {
+            AnyVenue::Sim(v) => v.on_trade(print, at_ns),
+        }
+    }
+
+    #[inline]
+    fn submit(&mut self, intent: &OrderIntent, now_ns: u64) {
+        match self {
+            AnyVenue::Sim(v) => v.submit(intent, now_ns),
+        }
+    }
+
+    #[inline]
+    fn poll(&mut self, now_ns: u64, emit: impl FnMut(ExecReport)) {
+        match self {
+            AnyVenue::Sim(v) => v.poll(now_ns, emit),
+        }
+    }
+
+    #[inline]
+    fn is_idle(&self) -> bool {
+        match self {
+            AnyVenue::Sim(v) => v.is_idle(),
+        }
+    }
+
+    fn open_orders(&self) -> usize {
+        match self {
+            AnyVenue::Sim(v) => OrderVenue::open_orders(v),
+        }
+    }
+
+    fn stats(&self) -> VenueStats {
+        match self {
+            AnyVenue::Sim(v) => OrderVenue::stats(v),
+        }
+    }
 }

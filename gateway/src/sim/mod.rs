@@ -1,5 +1,10 @@
 //! [`SimVenue`]: an in-process simulated venue for replay and backtests.
 //!
+//! **Time.** Every time here is event time ([`VenueClock::Event`]): a request is submitted at
+//! the event time it was decided, a market change happens at its receive time, and reports are
+//! due at event times. Nothing reads a clock, so the same market and requests give the same
+//! reports however fast the host runs them.
+//!
 //! **Latency.** A request reaches the venue [`SimLatency::request_ns`] after `submit`; a report
 //! reaches the client [`SimLatency::report_ns`] after the venue event that caused it. Requests
 //! the gateway refuses itself (hard limits, full queues) are answered at once.
@@ -37,7 +42,7 @@ use pinion_strategy::{
     RejectReason, TimeInForce, VenueOrderId,
 };
 
-use crate::OrderVenue;
+use crate::{OrderVenue, VenueClock, VenueStats};
 
 /// Most orders open at once at a [`SimVenue`].
 pub const MAX_SIM_ORDERS: usize = 64;
@@ -67,25 +72,6 @@ pub struct SimVenueConfig {
     pub max_open_orders: usize,
     /// Hard limit on one order's quantity.
     pub max_order_qty: Qty,
-}
-
-/// What the venue has done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SimVenueStats {
-    /// Requests submitted.
-    pub submitted: u64,
-    /// Orders accepted.
-    pub accepted: u64,
-    /// Orders and cancels rejected (by the gateway's hard limits or the venue).
-    pub rejected: u64,
-    /// Orders cancelled on request.
-    pub canceled: u64,
-    /// Fills.
-    pub fills: u64,
-    /// Total quantity filled.
-    pub filled_qty: i64,
-    /// Reports lost because the report queue was full (should stay 0).
-    pub reports_dropped: u64,
 }
 
 /// An order resting at the venue.
@@ -129,7 +115,7 @@ pub struct SimVenue {
     bids: ArrayVec<Level, TOP_LEVELS>,
     asks: ArrayVec<Level, TOP_LEVELS>,
     next_venue_id: u64,
-    stats: SimVenueStats,
+    stats: VenueStats,
 }
 
 impl SimVenue {
@@ -149,33 +135,23 @@ impl SimVenue {
             bids: ArrayVec::new(),
             asks: ArrayVec::new(),
             next_venue_id: 1,
-            stats: SimVenueStats::default(),
+            stats: VenueStats::default(),
         }
     }
 
-    /// Counters.
-    pub fn stats(&self) -> SimVenueStats {
-        self.stats
-    }
-
-    /// Orders resting at the venue now.
-    pub fn open_orders(&self) -> usize {
-        self.orders.len()
-    }
-
-    /// A new state of the market's book: stored for matching arrivals, and any resting order
-    /// the opposite best has reached is filled. A view that is not synced says nothing
-    /// reliable about the market and is ignored (requests still arrive on time).
+    /// A new state of the market's book, reached at `at_ns`: stored for matching arrivals, and
+    /// any resting order the opposite best has reached is filled. A view that is not synced
+    /// says nothing reliable about the market and is ignored (requests still arrive on time).
     ///
-    /// Requests that arrived before this state of the market came about (`book.t0`) meet the
-    /// previous one; those due by `now_ns` but later than that meet this one. The strategy sends
-    /// its orders ahead of the view they were decided on, and with no request latency an order
-    /// must still meet that view.
-    pub fn on_book(&mut self, book: &BookTop, now_ns: u64) {
+    /// Requests that arrived before `at_ns` meet the previous state; those arriving at `at_ns`
+    /// meet this one. The strategy sends its orders ahead of the view they were decided on, so
+    /// with no request latency an order still meets that view.
+    fn on_book_at(&mut self, book: &BookTop, at_ns: u64) {
         if book.instrument != self.instrument {
             return;
         }
-        self.process_arrivals(now_ns.min(book.t0.saturating_sub(1)));
+        self.process_arrivals(at_ns.saturating_sub(1));
+        let now_ns = at_ns;
         if !book.synced {
             self.process_arrivals(now_ns);
             return;
@@ -207,8 +183,9 @@ impl SimVenue {
         self.process_arrivals(now_ns);
     }
 
-    /// A trade in the market: fills resting orders it trades through, or reaches in the queue.
-    pub fn on_trade(&mut self, print: &TradePrint, now_ns: u64) {
+    /// A trade in the market at `now_ns`: fills resting orders it trades through, or reaches in
+    /// the queue.
+    fn on_trade_at(&mut self, print: &TradePrint, now_ns: u64) {
         if print.instrument != self.instrument {
             return;
         }
@@ -539,6 +516,38 @@ fn visible_qty(levels: &[Level], side: OrderSide, px: Px) -> Option<i64> {
 }
 
 impl OrderVenue for SimVenue {
+    fn clock(&self) -> VenueClock {
+        VenueClock::Event
+    }
+
+    /// The simulated venue matches against the market the strategy saw.
+    fn taps_market(&self) -> bool {
+        true
+    }
+
+    #[inline]
+    fn on_book(&mut self, book: &BookTop, at_ns: u64) {
+        self.on_book_at(book, at_ns);
+    }
+
+    #[inline]
+    fn on_trade(&mut self, print: &TradePrint, at_ns: u64) {
+        self.on_trade_at(print, at_ns);
+    }
+
+    #[inline]
+    fn is_idle(&self) -> bool {
+        self.orders.is_empty() && self.in_flight.is_empty() && self.outgoing.is_empty()
+    }
+
+    fn open_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    fn stats(&self) -> VenueStats {
+        self.stats
+    }
+
     fn submit(&mut self, intent: &OrderIntent, now_ns: u64) {
         self.stats.submitted += 1;
         self.process_arrivals(now_ns);

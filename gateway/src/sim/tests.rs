@@ -370,12 +370,12 @@ fn requests_meet_the_market_as_of_their_arrival() {
     // Asks at 101 and 102 as of t = 0; at t = 1,000 the 101 ask is gone.
     let later =
         |t0: u64| BookTop::from_levels(INST, 2, t0, true, &[lv(100, 5), lv(99, 7)], &[lv(102, 4)]);
-    // A buy at 101 that arrived (t = 600) before the market changed meets the old book: it
-    // takes the 101 ask.
+    // A buy at 101 that arrived (t = 600) before the market changed (t = 1,000) meets the old
+    // book: it takes the 101 ask.
     let mut v = venue(4);
     v.on_book(&book(), 0);
     v.submit(&order(1, OrderSide::Buy, 101, 3), 500);
-    v.on_book(&later(1_000), 2_000);
+    v.on_book(&later(1_000), 1_000);
     let r = drain(&mut v, 2_000);
     assert_eq!(r.last().map(|r| r.status), Some(OrderStatus::Filled));
     // With no request latency, an order decided on the later view and sent ahead of it (the
@@ -395,12 +395,47 @@ fn requests_meet_the_market_as_of_their_arrival() {
         },
     );
     v.on_book(&book(), 0);
-    v.submit(&order(2, OrderSide::Buy, 101, 3), 1_500);
-    v.on_book(&later(1_000), 1_600);
-    let r = drain(&mut v, 1_600);
+    v.submit(&order(2, OrderSide::Buy, 101, 3), 1_000);
+    v.on_book(&later(1_000), 1_000);
+    let r = drain(&mut v, 1_000);
     assert_eq!(
         r.iter().map(|r| r.status).collect::<Vec<_>>(),
         [OrderStatus::New]
     );
     assert_eq!(v.open_orders(), 1);
+    // The same request arriving 1 ns before that view meets the old book.
+    let mut v = SimVenue::new(
+        INST,
+        &spec,
+        SimVenueConfig {
+            latency: instant,
+            max_open_orders: 4,
+            max_order_qty: Qty(1_000),
+        },
+    );
+    v.on_book(&book(), 0);
+    v.submit(&order(3, OrderSide::Buy, 101, 3), 999);
+    v.on_book(&later(1_000), 1_000);
+    let r = drain(&mut v, 1_000);
+    assert_eq!(r.last().map(|r| r.status), Some(OrderStatus::Filled));
+}
+
+#[test]
+fn idle_only_when_nothing_rests_travels_or_waits() {
+    let mut v = venue(4);
+    assert!(v.is_idle());
+    v.on_book(&book(), 0);
+    v.submit(&order(1, OrderSide::Buy, 100, 10), 0);
+    assert!(!v.is_idle(), "in flight");
+    let _ = drain(&mut v, 120);
+    assert!(!v.is_idle(), "resting, its ack not yet delivered");
+    let _ = drain(&mut v, 150);
+    assert!(!v.is_idle(), "resting");
+    let cancel = OrderIntent::cancel(20, ClientOrderId(2), ClientOrderId(1), INST, OrderSide::Buy);
+    v.submit(&cancel, 200);
+    let _ = drain(&mut v, 349);
+    assert!(!v.is_idle(), "the cancel's report is on its way");
+    assert_eq!(drain(&mut v, 350)[0].status, OrderStatus::Canceled);
+    assert!(v.is_idle());
+    assert_eq!((v.clock(), v.taps_market()), (VenueClock::Event, true));
 }
