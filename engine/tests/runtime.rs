@@ -73,7 +73,7 @@ impl Stage for Source {
             .is_some_and(|s| s.load(Ordering::Relaxed));
         let now = now_ns();
         if self.next == self.n || stopping {
-            self.out.send(Msg::End, now);
+            self.out.send(Msg::End, 0, now);
             self.end_sent = true;
         } else {
             self.out.send(
@@ -81,6 +81,7 @@ impl Stage for Source {
                     v: self.next,
                     t0: now,
                 },
+                0,
                 now,
             );
             self.next += 1;
@@ -133,12 +134,13 @@ impl Stage for Map {
                         v: map_value(v),
                         t0,
                     },
+                    0,
                     now,
                 );
                 Progress::Busy
             }
             Some(Msg::End) => {
-                self.out.send(Msg::End, now);
+                self.out.send(Msg::End, 0, now);
                 self.end_sent = true;
                 Progress::Busy
             }
@@ -355,7 +357,7 @@ fn tiny_ring_with_slow_consumer_delivers_everything_in_order_and_counts_backpres
     // The producer's side of a stage: send, and take the next value only once the outbox is empty.
     let mut out = Outbox::new(tx, 1);
     for v in 0..N {
-        out.send(v, 0);
+        out.send(v, 0, 0);
         while !out.flush(0) {
             std::thread::yield_now();
         }
@@ -458,9 +460,9 @@ fn a_fused_producer_that_floods_the_ring_before_the_consumer_polled_completes() 
         fn poll(&mut self) -> Progress {
             if !self.1 {
                 for v in 0..100 {
-                    self.0.queue(Msg::Value { v, t0: 0 });
+                    self.0.queue(Msg::Value { v, t0: 0 }, 0);
                 }
-                self.0.queue(Msg::End);
+                self.0.queue(Msg::End, 0);
                 self.1 = true;
             }
             if self.0.flush(now_ns()) {
@@ -583,7 +585,7 @@ fn a_panic_in_the_consumer_of_a_full_ring_does_not_hang_its_producer() {
             if !self.0.flush(now) {
                 return Progress::Idle;
             }
-            self.0.send(Msg::Value { v: self.1, t0: now }, now);
+            self.0.send(Msg::Value { v: self.1, t0: now }, 0, now);
             self.1 += 1;
             Progress::Busy
         }

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use pinion_book::{BookSync, SyncConfig};
 use pinion_core::{InstrumentId, Px, Qty};
 use pinion_feed::parse::Decoder;
+use pinion_gateway::{OrderVenue, VenueClock};
 use pinion_strategy::{ClientOrderId, ExecReport, OrderSide, OrderStatus, VenueOrderId};
 
 pub use convert::{ConvertSummary, convert_recording};
@@ -29,12 +30,13 @@ use crate::config::{Settings, StageKind};
 use crate::progress::{ProgressBar, ProgressCounters};
 use crate::runtime::{self, PlacementReport, RuntimeOptions, Stage, ThreadPlan};
 use crate::stages::book::{BookStage, FinalBooks};
+use crate::stages::event_barrier::EventBarrier;
 use crate::stages::feed::{FeedParts, FeedStage};
-use crate::stages::gateway::GatewayStage;
+use crate::stages::gateway::{GatewayStage, venues_for};
 use crate::stages::msg::{BookMsg, MarketMsg, OrderMsg};
 use crate::stages::outbox::{Outbox, Stamped};
 use crate::stages::pacing::Pacer;
-use crate::stages::strategy::StrategyStage;
+use crate::stages::strategy::{StrategyStage, VenueLink};
 
 /// Why a replay could not run.
 #[derive(Debug, thiserror::Error)]
@@ -112,11 +114,6 @@ pub struct PreparedSummary {
     pub instruments: pinion_core::Instruments,
 }
 
-/// A ring slot value stamped 0, for writing the rings' memory at start-up.
-fn stamped<T>(msg: T) -> Stamped<T> {
-    Stamped { t_exit: 0, msg }
-}
-
 /// The value the execution-report ring and queue are written with at start-up (never read).
 const EXEC_FILL: ExecReport = ExecReport {
     client_id: ClientOrderId(0),
@@ -152,10 +149,10 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     let cap = settings.ring_capacity;
     // Rings, queues and books are written once here so that their pages are mapped before the
     // run: a first touch mid-run is a page fault of several µs on the hot path.
-    let (feed_tx, feed_rx) = runtime::ring_resident(cap, stamped(MarketMsg::End));
-    let (book_tx, book_rx) = runtime::ring_resident(cap, stamped(BookMsg::End));
-    let (order_tx, order_rx) = runtime::ring_resident(cap, stamped(OrderMsg::End));
-    let (exec_tx, exec_rx) = runtime::ring_resident(cap, stamped(EXEC_FILL));
+    let (feed_tx, feed_rx) = runtime::ring_resident(cap, Stamped::unstamped(MarketMsg::End));
+    let (book_tx, book_rx) = runtime::ring_resident(cap, Stamped::unstamped(BookMsg::End));
+    let (order_tx, order_rx) = runtime::ring_resident(cap, Stamped::unstamped(OrderMsg::End));
+    let (exec_tx, exec_rx) = runtime::ring_resident(cap, Stamped::unstamped(EXEC_FILL));
 
     let mut books: Vec<Option<BookSync>> = (0..instruments.len()).map(|_| None).collect();
     for &id in &book_ids {
@@ -182,6 +179,24 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         books,
         Arc::clone(&finals),
     );
+    // The venues decide how the strategy meets them: a simulated venue taps the market and
+    // runs on event time, behind a barrier; a live venue needs neither.
+    let venues = venues_for(settings, &instruments, &book_ids);
+    let link = VenueLink {
+        market_tap: venues.iter().flatten().any(OrderVenue::taps_market),
+        barrier: venues
+            .iter()
+            .flatten()
+            .any(|v| v.clock() == VenueClock::Event)
+            .then(EventBarrier::shared),
+    };
+    let gateway = GatewayStage::new(
+        venues,
+        order_rx,
+        Outbox::new(exec_tx, 256).prefaulted(EXEC_FILL),
+        Arc::clone(&progress),
+        link.barrier.clone(),
+    );
     let strategy = StrategyStage::new(
         settings,
         &instruments,
@@ -189,14 +204,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         book_rx,
         exec_rx,
         Outbox::new(order_tx, 64).prefaulted(OrderMsg::End),
-    );
-    let gateway = GatewayStage::new(
-        settings,
-        &instruments,
-        &book_ids,
-        order_rx,
-        Outbox::new(exec_tx, 256).prefaulted(EXEC_FILL),
-        Arc::clone(&progress),
+        link,
     );
 
     let mut stages: [Option<Box<dyn Stage>>; 4] = [

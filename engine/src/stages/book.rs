@@ -16,7 +16,8 @@
 //!   strategy pulls its orders at once rather than at the next commit.
 //!
 //! Every top carries the `synced` flag, so the strategy never trades on a book known to be
-//! wrong.
+//! wrong, and its event time (the receive time of the market data that brought it about), which
+//! the message carries too.
 //!
 //! At the end the stage hands each book's final state (levels, sync state, counters) to a
 //! [`FinalBooks`] slot, so a test can compare it with a reference and the report can say how
@@ -130,9 +131,9 @@ impl BookCore {
         let start = now_ns();
         match &input.msg {
             MarketMsg::Event(ev) => self.on_event(ev),
-            MarketMsg::Resync { conn, .. } => self.on_resync(*conn),
+            MarketMsg::Resync { conn, .. } => self.on_resync(*conn, input.t_event),
             MarketMsg::End => {
-                self.out.queue(BookMsg::End);
+                self.out.queue(BookMsg::End, 0);
                 self.ended = true;
             }
         }
@@ -151,7 +152,7 @@ impl BookCore {
             self.counts.trades += 1;
             // The decoder gives every trade its print; a trade without one carries nothing.
             if let Some(print) = TradePrint::from_event(ev) {
-                self.out.send(BookMsg::Trade(print), now_ns());
+                self.out.send(BookMsg::Trade(print), ev.t_recv, now_ns());
             }
             return;
         }
@@ -166,7 +167,7 @@ impl BookCore {
             // stream batches 100 ms; tickers come as the best levels change): the strategy
             // sees it at once, on top of the book's deeper levels.
             if sync.on_ticker(ev) == TickerOutcome::Ahead {
-                send_top(&mut self.out, Trigger::Ticker, |top| {
+                send_top(&mut self.out, ev.t_recv, Trigger::Ticker, |top| {
                     sync.write_top_cached(top)
                 });
             }
@@ -179,12 +180,14 @@ impl BookCore {
             // venue reset): the strategy must learn it now and pull its orders, not at the
             // next commit, which may be minutes away.
             self.counts.lost_sync += 1;
-            send_top(&mut self.out, Trigger::Other, |top| sync.write_top(top));
+            send_top(&mut self.out, ev.t_recv, Trigger::Other, |top| {
+                sync.write_top(top)
+            });
         }
         match outcome {
             SyncOutcome::Applied { committed: true } => {
                 self.counts.committed += 1;
-                send_top(&mut self.out, Trigger::Depth, |top| {
+                send_top(&mut self.out, ev.t_recv, Trigger::Depth, |top| {
                     sync.write_top_cached(top)
                 });
             }
@@ -193,7 +196,8 @@ impl BookCore {
         }
     }
 
-    fn on_resync(&mut self, conn: ConnId) {
+    /// The connection `conn` was reopened, closed or lost frames at event time `t_event`.
+    fn on_resync(&mut self, conn: ConnId, t_event: u64) {
         self.counts.resync_msgs += 1;
         for (sync, fed) in self.books.iter_mut().zip(&self.fed_by) {
             if let (Some(sync), Some(c)) = (sync, fed)
@@ -204,7 +208,9 @@ impl BookCore {
                 if was_trusted {
                     // An unsynced view, so the strategy pulls its orders now.
                     self.counts.lost_sync += 1;
-                    send_top(&mut self.out, Trigger::Other, |top| sync.write_top(top));
+                    send_top(&mut self.out, t_event, Trigger::Other, |top| {
+                        sync.write_top(top)
+                    });
                 }
             }
         }
@@ -233,13 +239,19 @@ impl BookCore {
     }
 }
 
-/// Sends the strategy the [`BookTop`] that `fill` writes: the value the message carries, which
-/// the strategy then reads in its ring slot.
+/// Sends the strategy the [`BookTop`] that `fill` writes, stamped with the event time `t_recv`:
+/// the value the message carries, which the strategy then reads in its ring slot.
 #[inline]
-fn send_top(out: &mut Outbox<BookMsg>, trigger: Trigger, fill: impl FnOnce(&mut BookTop)) {
+fn send_top(
+    out: &mut Outbox<BookMsg>,
+    t_recv: u64,
+    trigger: Trigger,
+    fill: impl FnOnce(&mut BookTop),
+) {
     let mut top = BookTop::EMPTY;
     fill(&mut top);
-    out.send(BookMsg::Book(top, trigger), now_ns());
+    top.t_recv = t_recv;
+    out.send(BookMsg::Book(top, trigger), t_recv, now_ns());
 }
 
 impl Stage for BookStage {

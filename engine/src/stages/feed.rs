@@ -238,7 +238,7 @@ impl FeedStage {
     }
 
     fn end(&mut self) {
-        self.out.queue(MarketMsg::End);
+        self.out.queue(MarketMsg::End, 0);
         self.ended = true;
     }
 
@@ -385,7 +385,7 @@ fn handle(
 ) {
     if is_connection_record(rec.kind) {
         counts.resyncs += 1;
-        out.queue(MarketMsg::Resync { conn: rec.conn, t0 });
+        out.queue(MarketMsg::Resync { conn: rec.conn, t0 }, rec.t_recv);
         return;
     }
     if rec.kind == RecordKind::Http {
@@ -400,9 +400,9 @@ fn handle(
     };
     counts.frames += 1;
     // Decode errors and skips are counted by the decoder itself.
-    if let Ok(Decoded::Events(n)) =
-        decoder.decode(ctx, rec, t0, |ev| out.send(MarketMsg::Event(*ev), now_ns()))
-    {
+    if let Ok(Decoded::Events(n)) = decoder.decode(ctx, rec, t0, |ev| {
+        out.send(MarketMsg::Event(*ev), ev.t_recv, now_ns())
+    }) {
         counts.events += u64::from(n);
     }
 }

@@ -1,9 +1,17 @@
 //! The gateway stage: hands each order to the venue, stamping `t_send`, and returns the venue's
 //! execution reports to the strategy over the reverse ring.
 //!
-//! The venue is the in-process [`SimVenue`] (one per traded instrument), which enforces the
-//! hard limits again (order quantity, open orders, tick and step grid) whatever the strategy
-//! stage checked, and matches against the market views and trades the strategy forwards.
+//! The stage is generic over the venue ([`OrderVenue`]; one per traded instrument). The
+//! pipeline uses [`AnyVenue`], today the in-process [`SimVenue`](pinion_gateway::SimVenue),
+//! which enforces the hard limits again (order quantity, open orders, tick and step grid)
+//! whatever the strategy stage checked, and matches against the market views and trades the
+//! strategy forwards (the market tap). A live venue is one more kind of venue, not a change here.
+//!
+//! Venues on the wall clock get the engine clock. Venues on event time get the event time each
+//! message carries (orders: the time they were decided; views and trades: the market's), and
+//! their reports are released through the [`EventBarrier`]: once the order ring is empty after
+//! the strategy published the event time it has reached, the venues move to it, and reports due
+//! before it go out.
 //!
 //! Histograms: `tick_to_trade` (`t0` of the market data behind an order → the order handed to
 //! the venue), the same split by what the order was decided on (`tick_to_trade.on_depth`,
@@ -12,9 +20,10 @@
 use std::sync::Arc;
 
 use pinion_core::{InstrumentId, Instruments};
-use pinion_gateway::{OrderVenue, SimLatency, SimVenue, SimVenueConfig};
+use pinion_gateway::{AnyVenue, OrderVenue, SimLatency, SimVenue, SimVenueConfig, VenueClock};
 use pinion_strategy::{ExecReport, OrderAction};
 
+use super::event_barrier::EventBarrier;
 use super::msg::{OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use crate::config::{Settings, VenueSpec};
@@ -35,22 +44,31 @@ struct GatewayCounts {
 }
 
 /// The gateway stage. See the module docs.
-pub struct GatewayStage {
+pub struct GatewayStage<V: OrderVenue = AnyVenue> {
     input: RingRx<Stamped<OrderMsg>>,
     /// Everything else, apart from the input, so a message can be handled in its ring slot.
-    core: GatewayCore,
+    core: GatewayCore<V>,
 }
 
 /// The gateway stage's state.
-struct GatewayCore {
+struct GatewayCore<V> {
     out: Outbox<ExecReport>,
     /// Indexed by instrument id.
-    venues: Vec<Option<SimVenue>>,
+    venues: Vec<Option<V>>,
     /// The ids that have a venue: polled for reports on every round, so the registry's size
     /// (thousands of instruments from an exchange list) costs nothing here.
     active: Vec<usize>,
     progress: Arc<ProgressCounters>,
     counts: GatewayCounts,
+    /// With event-time venues: where the strategy's event time is published, and where the
+    /// venues' is.
+    barrier: Option<Arc<EventBarrier>>,
+    /// The event time the venues have been moved to (everything before it has happened).
+    venues_at: u64,
+    /// Order messages handled (orders and cancels), for the barrier's quiet mark.
+    orders_handled: u64,
+    /// The last quiet mark published.
+    quiet_published: u64,
     ended: bool,
     tick_to_trade: Recorder,
     /// `tick_to_trade` again, by [`Trigger`] (in its order).
@@ -59,7 +77,7 @@ struct GatewayCore {
     hop: Recorder,
 }
 
-impl std::fmt::Debug for GatewayStage {
+impl<V: OrderVenue> std::fmt::Debug for GatewayStage<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayStage")
             .field("venues", &self.core.venues.iter().flatten().count())
@@ -68,26 +86,24 @@ impl std::fmt::Debug for GatewayStage {
     }
 }
 
-impl GatewayStage {
-    /// A stage with a simulated venue for each of `traded` whose units can express the
-    /// configured limits.
-    pub fn new(
-        settings: &Settings,
-        instruments: &Instruments,
-        traded: &[InstrumentId],
-        input: RingRx<Stamped<OrderMsg>>,
-        out: Outbox<ExecReport>,
-        progress: Arc<ProgressCounters>,
-    ) -> Self {
-        let VenueSpec::Sim { round_trip_ns } = settings.trading.venue;
-        let half_trip = round_trip_ns / 2;
-        let mut venues: Vec<Option<SimVenue>> = (0..instruments.len()).map(|_| None).collect();
-        for &id in traded {
-            let Some(spec) = instruments.get(id) else {
-                continue;
-            };
-            // Only instruments the strategy can trade (every configured size expressible).
-            if let Ok((_, limits)) = settings.trading.in_units(spec) {
+/// The venue the config asks for ([`VenueSpec`]) for each of `traded` the strategy can trade
+/// (every configured size expressible in its units), indexed by instrument id.
+pub fn venues_for(
+    settings: &Settings,
+    instruments: &Instruments,
+    traded: &[InstrumentId],
+) -> Vec<Option<AnyVenue>> {
+    let mut venues: Vec<Option<AnyVenue>> = (0..instruments.len()).map(|_| None).collect();
+    for &id in traded {
+        let Some(spec) = instruments.get(id) else {
+            continue;
+        };
+        let Ok((_, limits)) = settings.trading.in_units(spec) else {
+            continue;
+        };
+        let venue = match settings.trading.venue {
+            VenueSpec::Sim { round_trip_ns } => {
+                let half_trip = round_trip_ns / 2;
                 let config = SimVenueConfig {
                     latency: SimLatency {
                         request_ns: half_trip,
@@ -96,9 +112,24 @@ impl GatewayStage {
                     max_open_orders: limits.max_open_orders as usize,
                     max_order_qty: limits.max_order_qty,
                 };
-                venues[usize::from(id.0)] = Some(SimVenue::new(id, spec, config));
+                AnyVenue::Sim(SimVenue::new(id, spec, config))
             }
-        }
+        };
+        venues[usize::from(id.0)] = Some(venue);
+    }
+    venues
+}
+
+impl<V: OrderVenue> GatewayStage<V> {
+    /// A stage with `venues[id]` for each traded instrument id. With event-time venues,
+    /// `barrier` is the one the strategy stage holds.
+    pub fn new(
+        venues: Vec<Option<V>>,
+        input: RingRx<Stamped<OrderMsg>>,
+        out: Outbox<ExecReport>,
+        progress: Arc<ProgressCounters>,
+        barrier: Option<Arc<EventBarrier>>,
+    ) -> Self {
         let active = venues
             .iter()
             .enumerate()
@@ -113,6 +144,10 @@ impl GatewayStage {
                 active,
                 progress,
                 counts: GatewayCounts::default(),
+                barrier,
+                venues_at: 0,
+                orders_handled: 0,
+                quiet_published: 0,
                 ended: false,
                 tick_to_trade: Recorder::new("tick_to_trade"),
                 by_trigger: Trigger::recorders("tick_to_trade"),
@@ -123,34 +158,40 @@ impl GatewayStage {
     }
 }
 
-impl GatewayCore {
+impl<V: OrderVenue> GatewayCore<V> {
     /// Handles one input where it lies in the ring.
     #[inline]
     fn handle(&mut self, input: &Stamped<OrderMsg>) {
         let start = now_ns();
-        self.on_msg(&input.msg, start);
+        self.on_msg(&input.msg, input.t_event);
         // Recorded once an order is with the venue.
         self.hop.record_between(input.t_exit, start);
         self.service.record_between(start, now_ns());
     }
 
     #[inline]
-    fn venue(&mut self, id: InstrumentId) -> Option<&mut SimVenue> {
+    fn venue(&mut self, id: InstrumentId) -> Option<&mut V> {
         self.venues
             .get_mut(usize::from(id.0))
             .and_then(Option::as_mut)
     }
 
+    /// Handles one message of event time `t_event`.
     #[inline]
-    fn on_msg(&mut self, msg: &OrderMsg, now: u64) {
+    fn on_msg(&mut self, msg: &OrderMsg, t_event: u64) {
         match msg {
             OrderMsg::Order(intent, trigger) => {
+                self.orders_handled += 1;
                 let Some(venue) = self.venue(intent.instrument) else {
                     self.counts.unknown_instrument += 1;
                     return;
                 };
                 let t_send = now_ns();
-                venue.submit(intent, t_send);
+                let at = match venue.clock() {
+                    VenueClock::Event => t_event,
+                    VenueClock::Wall => t_send,
+                };
+                venue.submit(intent, at);
                 self.tick_to_trade.record_between(intent.t0, t_send);
                 self.by_trigger[*trigger as usize].record_between(intent.t0, t_send);
                 if intent.action == OrderAction::Cancel {
@@ -163,41 +204,85 @@ impl GatewayCore {
             OrderMsg::Book(view) => {
                 self.counts.market_updates += 1;
                 if let Some(venue) = self.venue(view.instrument) {
-                    venue.on_book(view, now);
+                    venue.on_book(view, t_event);
                 }
             }
             OrderMsg::Trade(ev) => {
                 self.counts.market_updates += 1;
                 if let Some(venue) = self.venue(ev.instrument) {
-                    venue.on_trade(ev, now);
+                    venue.on_trade(ev, t_event);
                 }
             }
             OrderMsg::End => self.ended = true,
         }
     }
 
-    /// Collects the reports that are due.
+    /// Collects the reports that are due: from wall-clock venues those due now, from event-time
+    /// venues those due before `event_bound` (the event time the strategy has reached, once the
+    /// order ring has been emptied after it was published).
     #[inline]
-    fn collect_reports(&mut self, now: u64) {
+    fn collect_reports(&mut self, event_bound: Option<u64>) {
         let Self {
             venues,
             active,
             out,
             counts,
+            venues_at,
             ..
         } = self;
+        let advance = event_bound.filter(|t| *t > *venues_at);
+        let mut wall_now = None;
         for &i in active.iter() {
-            if let Some(venue) = venues[i].as_mut() {
-                venue.poll(now, |rep| {
-                    counts.reports += 1;
-                    out.queue(rep);
-                });
-            }
+            let Some(venue) = venues[i].as_mut() else {
+                continue;
+            };
+            let (upto, stamp) = match venue.clock() {
+                VenueClock::Event => match advance {
+                    // Everything strictly before `t`.
+                    Some(t) => (t - 1, t),
+                    None => continue,
+                },
+                VenueClock::Wall => {
+                    let now = *wall_now.get_or_insert_with(now_ns);
+                    (now, 0)
+                }
+            };
+            venue.poll(upto, |rep| {
+                counts.reports += 1;
+                out.queue(rep, stamp);
+            });
+        }
+        if let Some(t) = advance {
+            *venues_at = t;
+        }
+    }
+
+    /// Publishes the venues' event time and quiet mark, once their reports are all in the ring.
+    #[inline]
+    fn publish(&mut self) {
+        let Some(barrier) = self.barrier.as_ref() else {
+            return;
+        };
+        if !self.out.is_empty() {
+            return;
+        }
+        if barrier.venue_at() < self.venues_at {
+            barrier.publish_venue_at(self.venues_at);
+        }
+        if self.quiet_published != self.orders_handled
+            && self.active.iter().all(|&i| {
+                self.venues[i]
+                    .as_ref()
+                    .is_none_or(|v| v.clock() == VenueClock::Wall || v.is_idle())
+            })
+        {
+            barrier.publish_quiet_at(self.orders_handled);
+            self.quiet_published = self.orders_handled;
         }
     }
 }
 
-impl Stage for GatewayStage {
+impl<V: OrderVenue + Send> Stage for GatewayStage<V> {
     fn name(&self) -> &'static str {
         "gateway"
     }
@@ -213,9 +298,14 @@ impl Stage for GatewayStage {
         if !core.out.flush(now) {
             return Progress::Idle;
         }
+        // Read before the ring is emptied: every message the strategy sent before reaching
+        // this event time is then handled.
+        let strategy_at = core.barrier.as_ref().map(|b| b.strategy_at());
         let mut did = false;
+        let mut emptied = false;
         for _ in 0..BATCH {
             if self.input.pop_ref(|m| core.handle(m)).is_none() {
+                emptied = true;
                 break;
             }
             did = true;
@@ -224,9 +314,10 @@ impl Stage for GatewayStage {
             }
         }
         let sent_before = core.counts.reports;
-        core.collect_reports(now_ns());
+        core.collect_reports(strategy_at.filter(|_| emptied));
         did |= core.counts.reports != sent_before;
         core.out.flush(now_ns());
+        core.publish();
         if did { Progress::Busy } else { Progress::Idle }
     }
 

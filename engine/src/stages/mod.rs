@@ -5,6 +5,7 @@
 //! - [`strategy`]: strategy and pre-trade risk → [`msg::OrderMsg`]; takes execution reports
 //!   back.
 //! - [`gateway`]: hard limits, the simulated venue, `t_send` and tick-to-trade.
+//! - [`event_barrier`]: keeps the strategy and a simulated venue in event-time order.
 //! - [`outbox`]: output rings that never block (stages may share a thread with their
 //!   consumer); [`pacing`]: replay release times; [`msg`]: the ring value types.
 //!
@@ -13,6 +14,7 @@
 //! marker on after flushing and then reports `Done`.
 
 pub mod book;
+pub mod event_barrier;
 pub mod feed;
 pub mod gateway;
 pub mod msg;

@@ -7,7 +7,8 @@
 //! counted once as back-pressure by the ring; nothing is dropped.
 //!
 //! Every message is stamped with the engine time it entered the ring (`t_exit`), so the consumer
-//! can record the ring hop. The queue is allocated at start-up with room for the largest burst a
+//! can record the ring hop, and with its event time (`t_event`), the market data's receive time
+//! it goes with, which the consumer's simulation and throttles run on. The queue is allocated at start-up with room for the largest burst a
 //! stage produces from one input (a split 1000-level snapshot is about 72 events); a larger burst
 //! grows it once and it stays grown.
 
@@ -15,13 +16,28 @@ use std::collections::VecDeque;
 
 use crate::runtime::RingTx;
 
-/// A message with the time its producer handed it to the ring.
+/// A message with the time its producer handed it to the ring and its event time.
 #[derive(Debug, Clone, Copy)]
 pub struct Stamped<T> {
-    /// Engine ns when the producer pushed it (its exit stamp).
+    /// Engine ns when the producer pushed it (its exit stamp): latency only.
     pub t_exit: u64,
+    /// Event time of the message, ns since the Unix epoch: the receive time of the market data
+    /// it is, or was decided on. An execution report from an event-time venue carries the event
+    /// time it was released at (from a live venue, 0). 0 for the end-of-stream marker.
+    pub t_event: u64,
     /// The message.
     pub msg: T,
+}
+
+impl<T> Stamped<T> {
+    /// `msg` with both stamps 0 (for filling ring memory at start-up).
+    pub const fn unstamped(msg: T) -> Self {
+        Self {
+            t_exit: 0,
+            t_event: 0,
+            msg,
+        }
+    }
 }
 
 /// An output ring with a queue in front. See the module docs.
@@ -53,34 +69,41 @@ impl<T> Outbox<T> {
     {
         let room = self.queue.capacity();
         for _ in 0..room {
-            self.queue.push_back(Stamped {
-                t_exit: 0,
-                msg: std::hint::black_box(fill),
-            });
+            self.queue
+                .push_back(Stamped::unstamped(std::hint::black_box(fill)));
         }
         self.queue.clear();
         self
     }
 
-    /// Sends a message now, stamped `now`, if nothing is queued ahead of it and the ring has
-    /// room; otherwise queues it behind the others. Saves the queue's copy of the message on
-    /// the common path.
+    /// Sends a message of event time `t_event` now, stamped `now`, if nothing is queued ahead of
+    /// it and the ring has room; otherwise queues it behind the others. Saves the queue's copy
+    /// of the message on the common path.
     #[inline]
-    pub fn send(&mut self, msg: T, now: u64) {
+    pub fn send(&mut self, msg: T, t_event: u64, now: u64) {
+        let stamped = Stamped {
+            t_exit: now,
+            t_event,
+            msg,
+        };
         if self.queue.is_empty() {
-            match self.tx.try_push(Stamped { t_exit: now, msg }) {
+            match self.tx.try_push(stamped) {
                 Ok(()) => self.sent += 1,
                 Err(back) => self.queue.push_back(back),
             }
         } else {
-            self.queue.push_back(Stamped { t_exit: now, msg });
+            self.queue.push_back(stamped);
         }
     }
 
-    /// Queues a message; it goes out on the next [`Outbox::flush`].
+    /// Queues a message of event time `t_event`; it goes out on the next [`Outbox::flush`].
     #[inline]
-    pub fn queue(&mut self, msg: T) {
-        self.queue.push_back(Stamped { t_exit: 0, msg });
+    pub fn queue(&mut self, msg: T, t_event: u64) {
+        self.queue.push_back(Stamped {
+            t_exit: 0,
+            t_event,
+            msg,
+        });
     }
 
     /// Moves queued messages into the ring, stamping them `now`, until the ring is full.
@@ -128,7 +151,7 @@ mod tests {
         let (tx, mut rx) = ring::<Stamped<u32>>(4);
         let mut out = Outbox::new(tx, 8);
         for i in 0..6 {
-            out.queue(i);
+            out.queue(i, 100 + u64::from(i));
         }
         assert!(!out.flush(10));
         assert_eq!(out.sent(), 4);
@@ -136,10 +159,10 @@ mod tests {
         let got: Vec<u32> = std::iter::from_fn(|| rx.pop()).map(|s| s.msg).collect();
         assert_eq!(got, [0, 1, 2, 3]);
         assert!(out.flush(20));
-        let rest: Vec<(u64, u32)> = std::iter::from_fn(|| rx.pop())
-            .map(|s| (s.t_exit, s.msg))
+        let rest: Vec<(u64, u64, u32)> = std::iter::from_fn(|| rx.pop())
+            .map(|s| (s.t_exit, s.t_event, s.msg))
             .collect();
-        assert_eq!(rest, [(20, 4), (20, 5)]);
+        assert_eq!(rest, [(20, 104, 4), (20, 105, 5)]);
         assert!(out.is_empty());
     }
 
@@ -147,10 +170,10 @@ mod tests {
     fn send_goes_straight_to_the_ring_unless_something_waits() {
         let (tx, mut rx) = ring::<Stamped<u32>>(2);
         let mut out = Outbox::new(tx, 8);
-        out.send(1, 5);
-        out.send(2, 6);
-        out.send(3, 7); // ring full: queued
-        out.send(4, 8); // behind it, in order
+        out.send(1, 0, 5);
+        out.send(2, 0, 6);
+        out.send(3, 0, 7); // ring full: queued
+        out.send(4, 0, 8); // behind it, in order
         assert_eq!((out.sent(), out.backpressure()), (2, 1));
         let got: Vec<(u64, u32)> = std::iter::from_fn(|| rx.pop())
             .map(|s| (s.t_exit, s.msg))

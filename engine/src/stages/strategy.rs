@@ -3,9 +3,18 @@
 //! resulting [`OrderIntent`](pinion_strategy::OrderIntent)s to the gateway. Execution reports
 //! come back from the gateway on a reverse ring and go to the strategy that owns the order.
 //!
-//! The market the strategy saw (each view, each trade) is forwarded to the gateway too, so the
-//! simulated venue matches against exactly that market. Orders decided on a view go out ahead
-//! of it: the view is the venue's bookkeeping, the order is the latency that counts.
+//! **Market tap.** When the venue taps the market (the simulated venue does), the market the
+//! strategy saw (each view, each trade) is forwarded to the gateway too, so the venue matches
+//! against exactly that market. Orders decided on a view go out ahead of it: the view is the
+//! venue's bookkeeping, the order is the latency that counts. A live venue does not tap the
+//! market and only orders cross the ring.
+//!
+//! **Event time.** The stage keeps an event clock ([`DataClock`]): the latest receive time of the
+//! market data it has taken. Tops of book carry their own ([`BookTop::t_recv`]) to the strategy,
+//! and every message to the gateway carries the clock, so orders go out stamped with the event
+//! time they were decided at. With a simulated venue an [`EventBarrier`] holds each input back until every
+//! report due before its event time has arrived, and those are applied first: the strategy sees
+//! the same reports at the same points on every run and in every placement.
 //!
 //! Histograms: `strategy.service` per input, `hop.book_strategy` and `hop.gateway_strategy`
 //! (ring hops), `strategy.t0_to_decision` (`t0` → the strategy's decision on that market
@@ -14,11 +23,14 @@
 //! same, for the views that led to an order or cancel: the part of tick-to-trade before the
 //! gateway).
 
-use pinion_core::{BookTop, InstrumentId, Instruments, TradePrint};
+use std::sync::Arc;
+
+use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, TradePrint};
 use pinion_strategy::{
-    ExecReport, ImbalanceStrategy, Intents, OrderIdSource, PreTradeRisk, Strategy,
+    ExecReport, ImbalanceStrategy, Intents, OrderIdSource, OrderStatus, PreTradeRisk, Strategy,
 };
 
+use super::event_barrier::EventBarrier;
 use super::msg::{BookMsg, OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use crate::config::{Settings, StrategyParams};
@@ -40,6 +52,42 @@ struct StrategyCounts {
     exec_reports: u64,
     intents: u64,
     untraded_inputs: u64,
+    /// Inputs held back until the venue's reports before their event time were in.
+    barrier_waits: u64,
+    /// A digest of the reports applied, in order (client id, status, fill price and quantity).
+    exec_digest: u64,
+}
+
+/// The digest of nothing: FNV-1a's offset basis.
+const DIGEST_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Folds `word` into an FNV-1a style digest (a word at a time: order-sensitive, no allocation).
+#[inline]
+fn digest(d: u64, word: u64) -> u64 {
+    (d ^ word).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+/// A stable number for a report's status (its reason included).
+fn status_code(s: OrderStatus) -> u64 {
+    match s {
+        OrderStatus::New => 1,
+        OrderStatus::PartiallyFilled => 2,
+        OrderStatus::Filled => 3,
+        OrderStatus::Canceled => 4,
+        OrderStatus::Expired => 5,
+        OrderStatus::Rejected(r) => 0x100 | r as u64,
+        OrderStatus::CancelRejected(r) => 0x200 | r as u64,
+    }
+}
+
+/// How the strategy stage meets the venue: whether the venue taps the market, and the barrier
+/// that keeps a simulated venue's reports in event-time order (none for a live venue).
+#[derive(Debug, Clone, Default)]
+pub struct VenueLink {
+    /// Forward the views and trades the strategy saw to the gateway.
+    pub market_tap: bool,
+    /// Hold each input until the venue's reports due before it are in.
+    pub barrier: Option<Arc<EventBarrier>>,
 }
 
 /// The strategy stage. See the module docs.
@@ -53,6 +101,17 @@ pub struct StrategyStage {
 struct StrategyCore {
     execs: RingRx<Stamped<ExecReport>>,
     out: Outbox<OrderMsg>,
+    /// The latest event time taken: what views and outgoing messages are stamped with.
+    clock: DataClock,
+    link: VenueLink,
+    /// Inputs at or before this event time may be handled: the reports due before it are in.
+    ready_at: u64,
+    /// The last event time published to the barrier.
+    published_at: u64,
+    /// Order messages sent (orders and cancels).
+    orders_sent: u64,
+    /// An input taken from the ring before the barrier let it through.
+    held: Option<Stamped<BookMsg>>,
     /// Indexed by instrument id.
     strategies: Vec<Option<ImbalanceStrategy>>,
     /// Instruments whose units cannot express the configured sizes (not traded).
@@ -91,7 +150,8 @@ impl std::fmt::Debug for StrategyStage {
 }
 
 impl StrategyStage {
-    /// A stage trading each of `traded` (the instruments that have a book).
+    /// A stage trading each of `traded` (the instruments that have a book), meeting the venue
+    /// as `link` says.
     pub fn new(
         settings: &Settings,
         instruments: &Instruments,
@@ -99,6 +159,7 @@ impl StrategyStage {
         input: RingRx<Stamped<BookMsg>>,
         execs: RingRx<Stamped<ExecReport>>,
         out: Outbox<OrderMsg>,
+        link: VenueLink,
     ) -> Self {
         let mut strategies: Vec<Option<ImbalanceStrategy>> =
             (0..instruments.len()).map(|_| None).collect();
@@ -122,10 +183,19 @@ impl StrategyStage {
             core: StrategyCore {
                 execs,
                 out,
+                clock: DataClock::default(),
+                link,
+                ready_at: 0,
+                published_at: 0,
+                orders_sent: 0,
+                held: None,
                 strategies,
                 untradable,
                 intents: Intents::new(),
-                counts: StrategyCounts::default(),
+                counts: StrategyCounts {
+                    exec_digest: DIGEST_START,
+                    ..StrategyCounts::default()
+                },
                 ended: false,
                 service: Recorder::new("strategy.service"),
                 decision: Recorder::new("strategy.t0_to_decision"),
@@ -146,14 +216,15 @@ impl StrategyCore {
     fn handle(&mut self, input: &Stamped<BookMsg>) -> bool {
         let intents_before = self.counts.intents;
         let start = now_ns();
+        let now = self.clock.advance_to(input.t_event);
         let decision = match &input.msg {
-            BookMsg::Book(top, trigger) => self.on_book(top, *trigger),
+            BookMsg::Book(top, trigger) => self.on_book(top, *trigger, now),
             BookMsg::Trade(ev) => {
-                self.on_trade(ev);
+                self.on_trade(ev, now);
                 None
             }
             BookMsg::End => {
-                self.out.queue(OrderMsg::End);
+                self.out.queue(OrderMsg::End, now);
                 self.ended = true;
                 None
             }
@@ -176,6 +247,58 @@ impl StrategyCore {
         self.out.flush(end) && !self.ended
     }
 
+    /// Whether an input of event time `t_event` may be handled now: with a barrier, once every
+    /// report due before it has arrived, and those are applied first. Publishes the input's
+    /// time to the gateway when it is new. The caller has flushed the outbox: everything sent
+    /// before is in the ring.
+    #[inline]
+    fn ready_for(&mut self, t_event: u64) -> bool {
+        let Some(barrier) = self.link.barrier.as_ref() else {
+            return true;
+        };
+        let t = t_event.max(self.clock.now_ns());
+        if t <= self.ready_at {
+            return true;
+        }
+        if t > self.published_at {
+            barrier.publish_strategy_at(t);
+            self.published_at = t;
+        }
+        if !barrier.reports_complete_before(t, self.orders_sent) {
+            return false;
+        }
+        // Orders decided on these reports are decided at `t`, after the time the gateway has
+        // moved its venues to.
+        self.clock.advance_to(t);
+        while let Some(rep) = self.execs.pop() {
+            self.take_report(&rep);
+        }
+        self.ready_at = t;
+        true
+    }
+
+    /// Applies one execution report, recording its hop and service time.
+    #[inline]
+    fn take_report(&mut self, rep: &Stamped<ExecReport>) {
+        let start = now_ns();
+        self.hop_exec.record_between(rep.t_exit, start);
+        self.on_exec(&rep.msg);
+        self.service.record_between(start, now_ns());
+    }
+
+    /// Takes one input from the ring: handled in its slot if the barrier lets it through, held
+    /// otherwise. Returns whether to take another in this poll.
+    #[inline]
+    fn take_input(&mut self, input: &Stamped<BookMsg>) -> bool {
+        if self.ready_for(input.t_event) {
+            self.handle(input)
+        } else {
+            self.counts.barrier_waits += 1;
+            self.held = Some(*input);
+            false
+        }
+    }
+
     /// Records the values an input that led to orders left for later.
     #[inline]
     fn record_unrecorded(&mut self) {
@@ -196,17 +319,25 @@ impl StrategyCore {
     #[inline]
     fn send_intents(&mut self, trigger: Trigger) {
         let now = now_ns();
+        let at = self.clock.now_ns();
         for intent in self.intents.drain(..) {
             self.counts.intents += 1;
-            self.out.send(OrderMsg::Order(intent, trigger), now);
+            self.orders_sent += 1;
+            self.out.send(OrderMsg::Order(intent, trigger), at, now);
         }
     }
 
-    /// Runs the strategy on a top of book, read where it lies in the input ring's slot. Returns
-    /// its `t0`, decision time and trigger when it led to orders: those values are recorded
-    /// after the gateway has the orders.
+    /// Runs the strategy on a top of book at event time `now`, read where it lies in the input
+    /// ring's slot. Returns its `t0`, decision time and trigger when it led to orders: those
+    /// values are recorded after the gateway has the orders.
     #[inline]
-    fn on_book(&mut self, top: &BookTop, trigger: Trigger) -> Option<(u64, u64, Trigger)> {
+    fn on_book(
+        &mut self,
+        top: &BookTop,
+        trigger: Trigger,
+        now: u64,
+    ) -> Option<(u64, u64, Trigger)> {
+        let tap = self.link.market_tap;
         self.counts.views += 1;
         if !top.synced {
             self.counts.unsynced_views += 1;
@@ -218,7 +349,9 @@ impl StrategyCore {
         strategy.on_book(top, &mut self.intents);
         let decided = now_ns();
         if self.intents.is_empty() {
-            self.out.send(OrderMsg::Book(*top), decided);
+            if tap {
+                self.out.send(OrderMsg::Book(*top), now, decided);
+            }
             self.decision.record_between(top.t0, decided);
             self.decision_by_trigger[trigger as usize].record_between(top.t0, decided);
             return None;
@@ -227,31 +360,49 @@ impl StrategyCore {
         // simulated venue places an order decided on a view against that view).
         self.send_intents(trigger);
         self.out.flush(decided);
-        self.out.queue(OrderMsg::Book(*top));
+        if tap {
+            self.out.queue(OrderMsg::Book(*top), now);
+        }
         Some((top.t0, decided, trigger))
     }
 
+    /// Runs the strategy on a trade at event time `now`.
     #[inline]
-    fn on_trade(&mut self, ev: &TradePrint) {
+    fn on_trade(&mut self, ev: &TradePrint, now: u64) {
         self.counts.trades += 1;
         let Some(Some(strategy)) = self.strategies.get_mut(usize::from(ev.instrument.0)) else {
             self.counts.untraded_inputs += 1;
             return;
         };
         strategy.on_trade(ev, &mut self.intents);
+        let tap = self.link.market_tap;
         if self.intents.is_empty() {
-            self.out.send(OrderMsg::Trade(*ev), now_ns());
+            if tap {
+                self.out.send(OrderMsg::Trade(*ev), now, now_ns());
+            }
         } else {
             // As for views: the orders first, and at once.
             self.send_intents(Trigger::Other);
             self.out.flush(now_ns());
-            self.out.queue(OrderMsg::Trade(*ev));
+            if tap {
+                self.out.queue(OrderMsg::Trade(*ev), now);
+            }
         }
     }
 
     #[inline]
     fn on_exec(&mut self, rep: &ExecReport) {
         self.counts.exec_reports += 1;
+        let mut d = self.counts.exec_digest;
+        for word in [
+            rep.client_id.0,
+            status_code(rep.status),
+            rep.last_px.0 as u64,
+            rep.last_qty.0 as u64,
+        ] {
+            d = digest(d, word);
+        }
+        self.counts.exec_digest = d;
         if let Some(Some(strategy)) = self.strategies.get_mut(usize::from(rep.instrument.0)) {
             strategy.on_exec(rep, &mut self.intents);
             self.send_intents(Trigger::Other);
@@ -276,22 +427,33 @@ impl Stage for StrategyStage {
         // each side waiting for the other must never happen. (A report rarely leads to an
         // intent; one that does waits in the outbox queue.)
         for _ in 0..BATCH {
-            let Some(Stamped { t_exit, msg }) = core.execs.pop() else {
+            let Some(rep) = core.execs.pop() else {
                 break;
             };
             did = true;
-            let start = now_ns();
-            core.hop_exec.record_between(t_exit, start);
-            core.on_exec(&msg);
-            core.service.record_between(start, now_ns());
+            core.take_report(&rep);
         }
         if !core.out.flush(now_ns()) || core.ended {
             return if did { Progress::Busy } else { Progress::Idle };
         }
+        if let Some(held) = core.held {
+            if !core.ready_for(held.t_event) {
+                return if did { Progress::Busy } else { Progress::Idle };
+            }
+            core.held = None;
+            did = true;
+            if !core.handle(&held) {
+                return Progress::Busy;
+            }
+        }
         for _ in 0..BATCH {
-            let Some(more) = self.input.pop_ref(|m| core.handle(m)) else {
+            let Some(more) = self.input.pop_ref(|m| core.take_input(m)) else {
                 break;
             };
+            if core.held.is_some() {
+                // Waiting for the venue: idle unless something else was done.
+                break;
+            }
             did = true;
             if !more {
                 break;
@@ -305,7 +467,20 @@ impl Stage for StrategyStage {
         let c = self.core.counts;
         let mut totals = pinion_strategy::ImbalanceStats::default();
         let mut position_fills = 0;
-        for s in self.core.strategies.iter().flatten() {
+        let mut positions = DIGEST_START;
+        for (i, s) in self.core.strategies.iter().enumerate() {
+            let Some(s) = s else {
+                continue;
+            };
+            let p = s.position();
+            for word in [
+                i as u64,
+                p.qty().0 as u64,
+                p.realized() as u64,
+                (p.realized() >> 64) as u64,
+            ] {
+                positions = digest(positions, word);
+            }
             let st = s.stats();
             totals.books += st.books;
             totals.orders += st.orders;
@@ -331,6 +506,9 @@ impl Stage for StrategyStage {
             ("fills", totals.fills),
             ("position_fills", position_fills),
             ("untraded_inputs", c.untraded_inputs),
+            ("barrier_waits", c.barrier_waits),
+            ("exec_digest", c.exec_digest),
+            ("position_digest", positions),
             ("untradable_instruments", self.core.untradable),
             ("sent", self.core.out.sent()),
             ("backpressure", self.core.out.backpressure()),
