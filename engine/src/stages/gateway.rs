@@ -2,7 +2,7 @@
 //! execution reports to the strategy over the reverse ring.
 //!
 //! The stage is generic over the venue ([`OrderVenue`]; one per traded instrument). The
-//! pipeline uses [`AnyVenue`], today the in-process [`SimVenue`](pinion_gateway::SimVenue),
+//! pipeline uses [`AnyVenue`], today the in-process [`SimVenue`],
 //! which enforces the hard limits again (order quantity, open orders, tick and step grid)
 //! whatever the strategy stage checked, and matches against the market views and trades the
 //! strategy forwards (the market tap). A live venue is one more kind of venue, not a change here.

@@ -32,7 +32,7 @@
 //! in flight and reports waiting for delivery are fixed-capacity queues, so nothing allocates
 //! per order. Hard limits (quantity, open orders, tick and step grid, instrument) are checked
 //! in `submit`. A report that finds its queue full is counted in
-//! [`SimVenueStats::reports_dropped`]; `submit` refuses new requests (`Overloaded`) well before
+//! [`VenueStats::reports_dropped`]; `submit` refuses new requests (`Overloaded`) well before
 //! that, so it only happens if the caller stops polling while the market keeps filling orders.
 
 use arrayvec::ArrayVec;
