@@ -17,8 +17,8 @@ use pinion_feed::FrameSource;
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 use pinion_gateway::{OrderVenue, SimLatency, SimVenue, SimVenueConfig};
 use pinion_strategy::{
-    ExecReport, ImbalanceParams, ImbalanceStrategy, Intents, OrderIdSource, OrderStatus,
-    PreTradeRisk, RiskLimits, Strategy,
+    ExecReport, ImbalanceParams, ImbalanceStrategy, Intents, OrderIdSource, OrderStatus, RiskGate,
+    RiskLimits, Strategy,
 };
 use serde_json::Value;
 
@@ -84,9 +84,21 @@ impl Session {
     }
 }
 
-fn send_all(venue: &mut SimVenue, out: &mut Intents, now: u64) {
-    for intent in out.drain(..) {
-        venue.submit(&intent, now);
+/// Passes the strategy's intents through the gate, as the strategy stage does: the venue gets
+/// what it admits, the strategy hears of what it refuses.
+fn send_all(
+    venue: &mut SimVenue,
+    gate: &mut RiskGate,
+    strategy: &mut ImbalanceStrategy,
+    out: &mut Intents,
+    now: u64,
+) {
+    let intents: Vec<_> = out.drain().collect();
+    for intent in intents {
+        match gate.admit(&intent, now) {
+            Ok(()) => venue.submit(&intent, now),
+            Err(_) => strategy.on_exec(&RiskGate::refusal(&intent, now), out),
+        }
     }
 }
 
@@ -118,12 +130,8 @@ fn imbalance_strategy_trades_the_synthetic_market_through_the_sim_venue() {
         order_burst: 10,
         price_band_bps: 20,
     };
-    let mut strategy = ImbalanceStrategy::new(
-        INST,
-        params,
-        PreTradeRisk::new(limits, spec.clone()),
-        OrderIdSource::new(1),
-    );
+    let mut strategy = ImbalanceStrategy::new(INST, params, OrderIdSource::new(1));
+    let mut gate = RiskGate::new(INST, limits, spec.clone());
     let mut venue = SimVenue::new(
         INST,
         &spec,
@@ -162,8 +170,11 @@ fn imbalance_strategy_trades_the_synthetic_market_through_the_sim_venue() {
             venue.on_book(&view, now);
             venue.poll(now, |rep| {
                 session.on_report(&rep);
+                gate.on_exec(&rep);
                 strategy.on_exec(&rep, &mut out);
             });
+            gate.set_mid(view.mid());
+            out.set_new_orders_allowed(gate.order_rate_available(now));
             strategy.on_book(&view, &mut out);
         } else if stream.ends_with("@trade") {
             let mut trade = MarketEvent::EMPTY;
@@ -181,16 +192,19 @@ fn imbalance_strategy_trades_the_synthetic_market_through_the_sim_venue() {
             venue.on_trade(&trade, now);
             venue.poll(now, |rep| {
                 session.on_report(&rep);
+                gate.on_exec(&rep);
                 strategy.on_exec(&rep, &mut out);
             });
+            out.set_new_orders_allowed(gate.order_rate_available(now));
             strategy.on_trade(&trade, &mut out);
         } else {
             venue.poll(now, |rep| {
                 session.on_report(&rep);
+                gate.on_exec(&rep);
                 strategy.on_exec(&rep, &mut out);
             });
         }
-        send_all(&mut venue, &mut out, now);
+        send_all(&mut venue, &mut gate, &mut strategy, &mut out, now);
         let pos = strategy.position().qty().0;
         session.max_abs_position = session.max_abs_position.max(pos.abs());
     }
@@ -214,4 +228,6 @@ fn imbalance_strategy_trades_the_synthetic_market_through_the_sim_venue() {
     let cancel_races = session.rejects;
     assert!(cancel_races <= stats.cancels, "{session:?} {vstats:?}");
     assert_eq!(stats.venue_rejects, 0, "{stats:?}");
+    // The gate's own account of the position agrees with the strategy's.
+    assert_eq!(gate.position().qty(), strategy.position().qty());
 }

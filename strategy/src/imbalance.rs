@@ -15,8 +15,10 @@
 //!   same decisions however fast the host runs it (`t0` only travels on, for latency);
 //! - nothing is placed while the book is unsynced, or when a fill could take the position past
 //!   `max_position`;
-//! - every intent passes [`PreTradeRisk`] before it is written; a rejected one is counted and
-//!   dropped.
+//! - the strategy decides and the stage's [`RiskGate`](crate::RiskGate) polices: every intent
+//!   passes the gate, and one it refuses comes back as a `Rejected(Risk)` report, which frees
+//!   the working slot like any reject. While the order rate is used up
+//!   ([`Intents::new_orders_allowed`]) a signal is a pause, counted, not an order.
 //!
 //! Position comes from fills in execution reports ([`Position`]).
 
@@ -27,7 +29,6 @@ use crate::order::{
     RejectReason, TimeInForce,
 };
 use crate::position::Position;
-use crate::risk::{PreTradeRisk, RiskState};
 use crate::{Intents, Strategy};
 
 /// Settings of the imbalance strategy.
@@ -54,7 +55,7 @@ pub struct ImbalanceStats {
     pub orders: u64,
     /// Cancels sent.
     pub cancels: u64,
-    /// Intents stopped by pre-trade risk.
+    /// Orders the risk gate refused.
     pub risk_rejects: u64,
     /// Signals not acted on because the order rate was used up (asked before building an
     /// order, so they are not risk rejects).
@@ -81,31 +82,21 @@ struct WorkingOrder {
 pub struct ImbalanceStrategy {
     instrument: InstrumentId,
     params: ImbalanceParams,
-    risk: PreTradeRisk,
     ids: OrderIdSource,
     position: Position,
     working: Option<WorkingOrder>,
-    mid: Option<pinion_core::Px>,
     stats: ImbalanceStats,
 }
 
 impl ImbalanceStrategy {
-    /// A strategy trading `instrument`, checking every order with `risk`, numbering orders
-    /// from `ids`.
-    pub fn new(
-        instrument: InstrumentId,
-        params: ImbalanceParams,
-        risk: PreTradeRisk,
-        ids: OrderIdSource,
-    ) -> Self {
+    /// A strategy trading `instrument`, numbering orders from `ids`.
+    pub fn new(instrument: InstrumentId, params: ImbalanceParams, ids: OrderIdSource) -> Self {
         Self {
             instrument,
             params,
-            risk,
             ids,
             position: Position::new(),
             working: None,
-            mid: None,
             stats: ImbalanceStats::default(),
         }
     }
@@ -118,11 +109,6 @@ impl ImbalanceStrategy {
     /// Counters.
     pub fn stats(&self) -> ImbalanceStats {
         self.stats
-    }
-
-    /// The pre-trade risk (to flip the kill switch).
-    pub fn risk_mut(&mut self) -> &mut PreTradeRisk {
-        &mut self.risk
     }
 
     /// Whether an order is open (or on its way).
@@ -141,41 +127,14 @@ impl ImbalanceStrategy {
         }
     }
 
-    fn risk_state(&self, now_ns: u64) -> RiskState {
-        let (open_buy, open_sell) = match self.working {
-            Some(w) if w.side == OrderSide::Buy => (w.leaves, Qty::ZERO),
-            Some(w) => (Qty::ZERO, w.leaves),
-            None => (Qty::ZERO, Qty::ZERO),
-        };
-        RiskState {
-            position: self.position.qty(),
-            open_orders: u32::from(self.working.is_some()),
-            open_buy_qty: open_buy,
-            open_sell_qty: open_sell,
-            mid: self.mid,
-            now_ns,
-        }
-    }
-
-    /// Writes `intent`, decided at event time `now`, if risk allows and there is room; returns
-    /// whether it was written.
-    fn send(&mut self, intent: OrderIntent, now: u64, out: &mut Intents) -> bool {
-        let state = self.risk_state(now);
-        if self.risk.check(&intent, &state).is_err() {
-            self.stats.risk_rejects += 1;
-            return false;
-        }
-        out.try_push(intent).is_ok()
-    }
-
-    /// Cancels the working order (once), decided at event time `now` on data stamped `t0`.
-    fn cancel_working(&mut self, t0: u64, now: u64, out: &mut Intents) {
+    /// Cancels the working order (once), decided on data stamped `t0`.
+    fn cancel_working(&mut self, t0: u64, out: &mut Intents) {
         let Some(w) = self.working.filter(|w| !w.cancel_sent) else {
             return;
         };
         let id = self.ids.next_id();
         let intent = OrderIntent::cancel(t0, id, w.id, self.instrument, w.side);
-        if self.send(intent, now, out) {
+        if out.push(intent) {
             self.stats.cancels += 1;
             if let Some(w) = self.working.as_mut() {
                 w.cancel_sent = true;
@@ -202,13 +161,12 @@ impl Strategy for ImbalanceStrategy {
             return;
         }
         self.stats.books += 1;
-        self.mid = if book.synced { book.mid() } else { None };
         let signal = if book.synced { self.signal(book) } else { None };
 
         if let Some(w) = self.working {
             let flipped = signal == Some(w.side.opposite());
             if !book.synced || flipped || self.is_stale(book.t_recv) {
-                self.cancel_working(book.t0, book.t_recv, out);
+                self.cancel_working(book.t0, out);
             }
             return;
         }
@@ -225,7 +183,7 @@ impl Strategy for ImbalanceStrategy {
         let Some(touch) = touch else {
             return;
         };
-        if !self.risk.order_rate_available(book.t_recv) {
+        if !out.new_orders_allowed() {
             self.stats.throttled += 1;
             return;
         }
@@ -240,7 +198,7 @@ impl Strategy for ImbalanceStrategy {
             OrderType::Limit,
             TimeInForce::Gtc,
         );
-        if self.send(intent, book.t_recv, out) {
+        if out.push(intent) {
             self.stats.orders += 1;
             self.working = Some(WorkingOrder {
                 id,
@@ -256,7 +214,7 @@ impl Strategy for ImbalanceStrategy {
         // Trades do not move the signal, but they tell the time: a resting order need not wait
         // for the next book change to be found stale.
         if trade.instrument == self.instrument && self.is_stale(trade.t_recv) {
-            self.cancel_working(trade.t0, trade.t_recv, out);
+            self.cancel_working(trade.t0, out);
         }
     }
 
@@ -277,6 +235,10 @@ impl Strategy for ImbalanceStrategy {
             OrderStatus::CancelRejected(RejectReason::UnknownOrder) => self.working = None,
             // The order is still open: a later flip or staleness may try again.
             OrderStatus::CancelRejected(_) => w.cancel_sent = false,
+            OrderStatus::Rejected(RejectReason::Risk) => {
+                self.stats.risk_rejects += 1;
+                self.working = None;
+            }
             OrderStatus::Rejected(_) => {
                 self.stats.venue_rejects += 1;
                 self.working = None;
@@ -292,8 +254,7 @@ impl Strategy for ImbalanceStrategy {
 mod tests {
     use super::*;
     use crate::order::{OrderAction, VenueOrderId};
-    use crate::risk::RiskLimits;
-    use pinion_core::{InstrumentSpec, Level, Px, Venue};
+    use pinion_core::{Level, Px};
 
     const INST: InstrumentId = InstrumentId(1);
 
@@ -308,27 +269,7 @@ mod tests {
     }
 
     fn strategy() -> ImbalanceStrategy {
-        strategy_with_rate(1_000, 100)
-    }
-
-    /// The test strategy with the order rate limit at `orders_per_sec`, `order_burst`.
-    fn strategy_with_rate(orders_per_sec: u32, order_burst: u32) -> ImbalanceStrategy {
-        let spec = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
-        let limits = RiskLimits {
-            max_order_qty: Qty(1_000),
-            max_notional: i128::MAX,
-            max_position: Qty(1_000),
-            max_open_orders: 4,
-            orders_per_sec,
-            order_burst,
-            price_band_bps: 100,
-        };
-        ImbalanceStrategy::new(
-            INST,
-            params(),
-            PreTradeRisk::new(limits, spec),
-            OrderIdSource::new(1),
-        )
+        ImbalanceStrategy::new(INST, params(), OrderIdSource::new(1))
     }
 
     fn lv(px: i64, qty: i64) -> Level {
@@ -364,6 +305,14 @@ mod tests {
 
     fn run_book(s: &mut ImbalanceStrategy, b: &BookTop) -> Intents {
         let mut out = Intents::new();
+        s.on_book(b, &mut out);
+        out
+    }
+
+    /// [`run_book`] while the order rate is used up.
+    fn run_book_throttled(s: &mut ImbalanceStrategy, b: &BookTop) -> Intents {
+        let mut out = Intents::new();
+        out.set_new_orders_allowed(false);
         s.on_book(b, &mut out);
         out
     }
@@ -509,37 +458,35 @@ mod tests {
     }
 
     #[test]
-    fn an_exhausted_order_rate_pauses_without_rejects() {
-        let mut s = strategy_with_rate(1, 1);
-        let o = run_book(&mut s, &book(1, true, 1_000, 1))[0];
-        report(
-            &mut s,
-            o.client_id,
-            o.side,
-            OrderStatus::Rejected(RejectReason::MaxQty),
-            0,
-        );
-        assert!(!s.has_working_order());
-        // The one token is used: the same signal again is a pause, not a reject.
-        assert!(run_book(&mut s, &book(2, true, 1_000, 1)).is_empty());
-        assert_eq!((s.stats().throttled, s.stats().risk_rejects), (1, 0));
-        // A second later the rate allows an order again.
+    fn a_used_up_order_rate_is_a_pause_but_cancels_still_go() {
+        let mut s = strategy();
+        assert!(run_book_throttled(&mut s, &book(1, true, 1_000, 1)).is_empty());
+        assert_eq!((s.stats().throttled, s.stats().orders), (1, 0));
+        // With the rate back, the same signal is an order.
+        let o = run_book(&mut s, &book(2, true, 1_000, 1))[0];
+        report(&mut s, o.client_id, o.side, OrderStatus::New, 0);
+        // A flip cancels the working order even while new orders are paused.
+        let out = run_book_throttled(&mut s, &book(3, true, 1, 1_000));
         assert_eq!(
-            run_book(&mut s, &book(1_000_000_002, true, 1_000, 1)).len(),
-            1
+            (out[0].action, out[0].target),
+            (OrderAction::Cancel, o.client_id)
         );
     }
 
     #[test]
-    fn risk_rejects_are_counted_and_nothing_is_sent() {
+    fn a_gate_refusal_frees_the_slot_and_counts_apart_from_venue_rejects() {
         let mut s = strategy();
-        s.risk_mut().set_kill_switch(true);
-        assert!(run_book(&mut s, &book(1, true, 1_000, 1)).is_empty());
-        assert_eq!(s.stats().risk_rejects, 1);
+        let o = run_book(&mut s, &book(1, true, 1_000, 1))[0];
+        report(
+            &mut s,
+            o.client_id,
+            OrderSide::Buy,
+            OrderStatus::Rejected(RejectReason::Risk),
+            0,
+        );
         assert!(!s.has_working_order());
-        s.risk_mut().set_kill_switch(false);
+        assert_eq!((s.stats().risk_rejects, s.stats().venue_rejects), (1, 0));
         let o = run_book(&mut s, &book(2, true, 1_000, 1))[0];
-        // A venue reject frees the slot.
         report(
             &mut s,
             o.client_id,
@@ -548,12 +495,12 @@ mod tests {
             0,
         );
         assert!(!s.has_working_order());
-        assert_eq!(s.stats().venue_rejects, 1);
+        assert_eq!((s.stats().risk_rejects, s.stats().venue_rejects), (1, 1));
     }
 
     #[test]
-    fn staleness_and_the_order_rate_follow_event_time_not_the_engine_clock() {
-        let mut s = strategy_with_rate(1, 1);
+    fn staleness_follows_event_time_not_the_engine_clock() {
+        let mut s = strategy();
         // A slow host: the engine clock (`t0`) runs far ahead of the data's own time.
         let slow = |t: u64, bid: i64, ask: i64| {
             let mut b = book(t, true, bid, ask);
@@ -564,27 +511,12 @@ mod tests {
         report(&mut s, o.client_id, o.side, OrderStatus::New, 0);
         // 0.5 ms of event time later the order is not stale, whatever `t0` says.
         assert!(run_book(&mut s, &slow(500_010, 1_000, 1)).is_empty());
-        // A reject frees the slot; the rate's one token is still used up in event time.
-        report(
-            &mut s,
-            o.client_id,
-            o.side,
-            OrderStatus::Rejected(RejectReason::MaxQty),
-            0,
-        );
-        assert!(run_book(&mut s, &slow(600_000, 1_000, 1)).is_empty());
-        assert_eq!(s.stats().throttled, 1);
-        // The cancel a stale order gets carries the `t0` of the data it was decided on.
-        let o = run_book(&mut s, &slow(1_000_000_010, 1_000, 1))[0];
-        report(&mut s, o.client_id, o.side, OrderStatus::New, 0);
-        let out = run_book(&mut s, &slow(1_001_000_011, 1_000, 1));
+        // Past `stale_after_ns` of event time it is, and the cancel carries the `t0` of the
+        // data it was decided on.
+        let out = run_book(&mut s, &slow(1_000_011, 1_000, 1));
         assert_eq!(
             (out[0].action, out[0].target, out[0].t0),
-            (
-                OrderAction::Cancel,
-                o.client_id,
-                1_001_000_011 + 5_000_000_000
-            )
+            (OrderAction::Cancel, o.client_id, 1_000_011 + 5_000_000_000)
         );
     }
 

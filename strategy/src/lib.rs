@@ -20,12 +20,14 @@
 
 pub mod gate;
 pub mod imbalance;
+pub mod kind;
 pub mod order;
 pub mod position;
 pub mod risk;
 
 pub use gate::{GateStats, RiskGate};
 pub use imbalance::{ImbalanceParams, ImbalanceStats, ImbalanceStrategy};
+pub use kind::{AnyStrategy, StrategyStats};
 pub use order::{
     ClientOrderId, ExecReport, OrderAction, OrderIdSource, OrderIntent, OrderSide, OrderStatus,
     OrderType, RejectReason, TimeInForce, VenueOrderId,
@@ -38,8 +40,83 @@ use pinion_core::{BookTop, TradePrint};
 /// Most intents one callback may produce.
 pub const MAX_INTENTS: usize = 8;
 
-/// The buffer a strategy writes its intents into; the stage drains it after each callback.
-pub type Intents = arrayvec::ArrayVec<OrderIntent, MAX_INTENTS>;
+/// The buffer a strategy writes its intents into; the stage drains it after each callback and
+/// passes every intent through the [`RiskGate`].
+///
+/// It also tells the strategy whether a new order would be admitted by the order rate right
+/// now ([`Intents::new_orders_allowed`]), so a strategy pauses while the rate is used up rather
+/// than deciding orders the gate must refuse. Cancels are always allowed.
+#[derive(Debug, Clone)]
+pub struct Intents {
+    buf: arrayvec::ArrayVec<OrderIntent, MAX_INTENTS>,
+    new_orders_allowed: bool,
+}
+
+impl Default for Intents {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Intents {
+    /// An empty buffer that allows new orders.
+    pub const fn new() -> Self {
+        Self {
+            buf: arrayvec::ArrayVec::new_const(),
+            new_orders_allowed: true,
+        }
+    }
+
+    /// Whether the order rate admits a new order now.
+    #[inline]
+    pub fn new_orders_allowed(&self) -> bool {
+        self.new_orders_allowed
+    }
+
+    /// Sets what [`Intents::new_orders_allowed`] answers (the stage, before each callback).
+    #[inline]
+    pub fn set_new_orders_allowed(&mut self, allowed: bool) {
+        self.new_orders_allowed = allowed;
+    }
+
+    /// Adds `intent`; false when the buffer is full (the intent is not sent).
+    #[inline]
+    pub fn push(&mut self, intent: OrderIntent) -> bool {
+        self.buf.try_push(intent).is_ok()
+    }
+
+    /// The intents written so far, in order.
+    #[inline]
+    pub fn as_slice(&self) -> &[OrderIntent] {
+        &self.buf
+    }
+
+    /// How many intents were written.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing was written.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Takes the intents out, oldest first, leaving the buffer empty.
+    #[inline]
+    pub fn drain(&mut self) -> impl Iterator<Item = OrderIntent> + '_ {
+        self.buf.drain(..)
+    }
+}
+
+impl std::ops::Index<usize> for Intents {
+    type Output = OrderIntent;
+
+    fn index(&self, i: usize) -> &OrderIntent {
+        &self.buf[i]
+    }
+}
 
 /// A trading strategy: reacts to market data and execution reports with order intents.
 ///

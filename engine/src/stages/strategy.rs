@@ -1,7 +1,9 @@
 //! The strategy stage: hands each [`BookTop`] the book stage sent, where it lies in the ring,
-//! to one [`ImbalanceStrategy`] (with its [`PreTradeRisk`]) per traded instrument, and sends the
-//! resulting [`OrderIntent`](pinion_strategy::OrderIntent)s to the gateway. Execution reports
-//! come back from the gateway on a reverse ring and go to the strategy that owns the order.
+//! to the strategy the config chose ([`AnyStrategy`], one instance per traded instrument),
+//! passes every [`OrderIntent`](pinion_strategy::OrderIntent) it writes through that
+//! instrument's [`RiskGate`], and sends what the gate admits to the gateway. A refused intent is
+//! answered to the strategy at once as a `Rejected(Risk)` report. Execution reports come back
+//! from the gateway on a reverse ring and go to the gate and the strategy that own the order.
 //!
 //! **Market tap.** When the venue taps the market (the simulated venue does), the market the
 //! strategy saw (each view, each trade) is forwarded to the gateway too, so the venue matches
@@ -27,7 +29,8 @@ use std::sync::Arc;
 
 use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, TradePrint};
 use pinion_strategy::{
-    ExecReport, ImbalanceStrategy, Intents, OrderIdSource, OrderStatus, PreTradeRisk, Strategy,
+    AnyStrategy, ExecReport, ImbalanceStrategy, Intents, MAX_INTENTS, OrderIdSource, OrderStatus,
+    RiskGate, Strategy, StrategyStats,
 };
 
 use super::event_barrier::EventBarrier;
@@ -113,7 +116,7 @@ struct StrategyCore {
     /// An input taken from the ring before the barrier let it through.
     held: Option<Stamped<BookMsg>>,
     /// Indexed by instrument id.
-    strategies: Vec<Option<ImbalanceStrategy>>,
+    strategies: Vec<Option<Traded>>,
     /// Instruments whose units cannot express the configured sizes (not traded).
     untradable: u64,
     intents: Intents,
@@ -129,6 +132,13 @@ struct StrategyCore {
     /// The histogram values of the last input, if it led to orders: recorded on the next poll,
     /// so the gateway, which may share the thread, gets the orders first.
     unrecorded: Option<Unrecorded>,
+}
+
+/// One traded instrument: its strategy and the gate its intents pass.
+#[derive(Debug)]
+struct Traded {
+    strategy: AnyStrategy,
+    gate: RiskGate,
 }
 
 /// See [`StrategyCore::unrecorded`].
@@ -161,19 +171,24 @@ impl StrategyStage {
         out: Outbox<OrderMsg>,
         link: VenueLink,
     ) -> Self {
-        let mut strategies: Vec<Option<ImbalanceStrategy>> =
-            (0..instruments.len()).map(|_| None).collect();
+        let mut strategies: Vec<Option<Traded>> = (0..instruments.len()).map(|_| None).collect();
         let mut untradable = 0;
         for &id in traded {
             let Some(spec) = instruments.get(id) else {
                 continue;
             };
             match settings.trading.in_units(spec) {
-                Ok((StrategyParams::Imbalance(params), limits)) => {
-                    let risk = PreTradeRisk::new(limits, spec.clone());
+                Ok((params, limits)) => {
                     let ids = OrderIdSource::new((u64::from(id.0) + 1) << ORDER_ID_SHIFT);
-                    strategies[usize::from(id.0)] =
-                        Some(ImbalanceStrategy::new(id, params, risk, ids));
+                    let strategy = match params {
+                        StrategyParams::Imbalance(p) => {
+                            AnyStrategy::Imbalance(ImbalanceStrategy::new(id, p, ids))
+                        }
+                    };
+                    strategies[usize::from(id.0)] = Some(Traded {
+                        strategy,
+                        gate: RiskGate::new(id, limits, spec.clone()),
+                    });
                 }
                 Err(_) => untradable += 1,
             }
@@ -314,17 +329,44 @@ impl StrategyCore {
         }
     }
 
-    /// Sends the intents the strategy just wrote: straight into the ring when nothing waits in
-    /// the outbox ahead of them.
+    /// Passes the intents the strategy of instrument `idx` just wrote through its gate and sends
+    /// what the gate admits: straight into the ring when nothing waits in the outbox ahead of
+    /// them. A refusal goes back to the strategy at once (which may write more intents, which
+    /// pass the gate in turn). Returns how many were sent.
     #[inline]
-    fn send_intents(&mut self, trigger: Trigger) {
-        let now = now_ns();
+    fn send_intents(&mut self, idx: usize, trigger: Trigger) -> u64 {
+        let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+            self.intents.drain().for_each(drop);
+            return 0;
+        };
         let at = self.clock.now_ns();
-        for intent in self.intents.drain(..) {
-            self.counts.intents += 1;
-            self.orders_sent += 1;
-            self.out.send(OrderMsg::Order(intent, trigger), at, now);
+        let mut sent = 0;
+        // Bounded: a strategy answering every refusal with a new intent cannot spin here.
+        for _ in 0..MAX_INTENTS {
+            if self.intents.is_empty() {
+                break;
+            }
+            let mut refused = arrayvec::ArrayVec::<ExecReport, MAX_INTENTS>::new();
+            let now = now_ns();
+            for intent in self.intents.drain() {
+                match traded.gate.admit(&intent, at) {
+                    Ok(()) => {
+                        sent += 1;
+                        self.out.send(OrderMsg::Order(intent, trigger), at, now);
+                    }
+                    Err(_) => refused.push(RiskGate::refusal(&intent, at)),
+                }
+            }
+            self.intents
+                .set_new_orders_allowed(traded.gate.order_rate_available(at));
+            for rep in &refused {
+                traded.strategy.on_exec(rep, &mut self.intents);
+            }
         }
+        self.intents.drain().for_each(drop);
+        self.counts.intents += sent;
+        self.orders_sent += sent;
+        sent
     }
 
     /// Runs the strategy on a top of book at event time `now`, read where it lies in the input
@@ -342,13 +384,20 @@ impl StrategyCore {
         if !top.synced {
             self.counts.unsynced_views += 1;
         }
-        let Some(Some(strategy)) = self.strategies.get_mut(usize::from(top.instrument.0)) else {
+        let idx = usize::from(top.instrument.0);
+        let Some(Some(traded)) = self.strategies.get_mut(idx) else {
             self.counts.untraded_inputs += 1;
             return None;
         };
-        strategy.on_book(top, &mut self.intents);
+        traded
+            .gate
+            .set_mid(if top.synced { top.mid() } else { None });
+        self.intents
+            .set_new_orders_allowed(traded.gate.order_rate_available(now));
+        traded.strategy.on_book(top, &mut self.intents);
+        let sent = self.send_intents(idx, trigger);
         let decided = now_ns();
-        if self.intents.is_empty() {
+        if sent == 0 {
             if tap {
                 self.out.send(OrderMsg::Book(*top), now, decided);
             }
@@ -356,9 +405,8 @@ impl StrategyCore {
             self.decision_by_trigger[trigger as usize].record_between(top.t0, decided);
             return None;
         }
-        // Orders go first, and at once; the top for the venue's matching follows (the
+        // Orders went first, and at once; the top for the venue's matching follows (the
         // simulated venue places an order decided on a view against that view).
-        self.send_intents(trigger);
         self.out.flush(decided);
         if tap {
             self.out.queue(OrderMsg::Book(*top), now);
@@ -370,19 +418,21 @@ impl StrategyCore {
     #[inline]
     fn on_trade(&mut self, ev: &TradePrint, now: u64) {
         self.counts.trades += 1;
-        let Some(Some(strategy)) = self.strategies.get_mut(usize::from(ev.instrument.0)) else {
+        let idx = usize::from(ev.instrument.0);
+        let Some(Some(traded)) = self.strategies.get_mut(idx) else {
             self.counts.untraded_inputs += 1;
             return;
         };
-        strategy.on_trade(ev, &mut self.intents);
+        self.intents
+            .set_new_orders_allowed(traded.gate.order_rate_available(now));
+        traded.strategy.on_trade(ev, &mut self.intents);
         let tap = self.link.market_tap;
-        if self.intents.is_empty() {
+        if self.send_intents(idx, Trigger::Other) == 0 {
             if tap {
                 self.out.send(OrderMsg::Trade(*ev), now, now_ns());
             }
         } else {
-            // As for views: the orders first, and at once.
-            self.send_intents(Trigger::Other);
+            // As for views: the orders went first, and at once.
             self.out.flush(now_ns());
             if tap {
                 self.out.queue(OrderMsg::Trade(*ev), now);
@@ -403,9 +453,14 @@ impl StrategyCore {
             d = digest(d, word);
         }
         self.counts.exec_digest = d;
-        if let Some(Some(strategy)) = self.strategies.get_mut(usize::from(rep.instrument.0)) {
-            strategy.on_exec(rep, &mut self.intents);
-            self.send_intents(Trigger::Other);
+        let idx = usize::from(rep.instrument.0);
+        if let Some(Some(traded)) = self.strategies.get_mut(idx) {
+            traded.gate.on_exec(rep);
+            let now = self.clock.now_ns();
+            self.intents
+                .set_new_orders_allowed(traded.gate.order_rate_available(now));
+            traded.strategy.on_exec(rep, &mut self.intents);
+            self.send_intents(idx, Trigger::Other);
         }
     }
 }
@@ -465,13 +520,19 @@ impl Stage for StrategyStage {
     fn finish(&mut self) -> StageReport {
         self.core.record_unrecorded();
         let c = self.core.counts;
-        let mut totals = pinion_strategy::ImbalanceStats::default();
+        let mut totals = StrategyStats::default();
+        let mut gate = pinion_strategy::GateStats::default();
         let mut position_fills = 0;
         let mut positions = DIGEST_START;
         for (i, s) in self.core.strategies.iter().enumerate() {
             let Some(s) = s else {
                 continue;
             };
+            let gs = s.gate.stats();
+            gate.passed += gs.passed;
+            gate.refused += gs.refused;
+            gate.rate_limited += gs.rate_limited;
+            let s = &s.strategy;
             let p = s.position();
             for word in [
                 i as u64,
@@ -498,9 +559,10 @@ impl Stage for StrategyStage {
             ("trades", c.trades),
             ("exec_reports", c.exec_reports),
             ("intents", c.intents),
-            ("orders", totals.orders),
+            ("orders", totals.orders - totals.risk_rejects),
             ("cancels", totals.cancels),
-            ("risk_rejects", totals.risk_rejects),
+            ("risk_rejects", gate.refused),
+            ("risk_passed", gate.passed),
             ("throttled", totals.throttled),
             ("venue_rejects", totals.venue_rejects),
             ("fills", totals.fills),
