@@ -119,6 +119,46 @@ impl SlotBits {
         }
     }
 
+    /// The sum of `values[s]` over the occupied slots `s` in `[lo, hi]` (inclusive; `hi` below
+    /// the length), saturating. `values` holds one value per slot, never negative (a book
+    /// side's quantities).
+    ///
+    /// Reads one leaf word per 64 slots and takes its set bits in turn. A word's values are
+    /// added wrapping and OR-ed on the way: below 2^57 each, 64 of them cannot overflow, so the
+    /// word's sum is exact and only the total needs saturating (one dependent add per level
+    /// instead of two); a word holding a larger value is summed again, saturating.
+    pub(crate) fn sum_occupied(&self, lo: usize, hi: usize, values: &[i64]) -> i64 {
+        let (wlo, whi) = (lo / WORD, hi / WORD);
+        let mut total = 0i64;
+        for w in wlo..=whi {
+            let mut word = self.leaves[w];
+            if w == wlo {
+                word &= from_bit(lo % WORD);
+            }
+            if w == whi {
+                word &= through_bit(hi % WORD);
+            }
+            let run = &values[w * WORD..(w + 1) * WORD];
+            let (mut sum, mut any, mut m) = (0u64, 0u64, word);
+            while m != 0 {
+                let v = run[m.trailing_zeros() as usize] as u64;
+                sum = sum.wrapping_add(v);
+                any |= v;
+                m &= m - 1;
+            }
+            if any < 1 << 57 {
+                total = total.saturating_add(sum as i64);
+            } else {
+                let mut m = word;
+                while m != 0 {
+                    total = total.saturating_add(run[m.trailing_zeros() as usize]);
+                    m &= m - 1;
+                }
+            }
+        }
+        total
+    }
+
     /// The highest occupied slot in `[lo, hi]` (inclusive; `hi` below the length).
     #[inline]
     pub(crate) fn highest_in(&self, lo: usize, hi: usize) -> Option<usize> {
@@ -193,6 +233,44 @@ mod tests {
         for (s, &want) in set.iter().enumerate() {
             assert_eq!(bits.get(s), want);
         }
+    }
+
+    #[test]
+    fn sum_occupied_matches_a_scan_and_saturates() {
+        let len = 1 << 10;
+        let mut bits = SlotBits::new(len);
+        let mut values = vec![0i64; len];
+        // Dense words, sparse ones, and empty ones.
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for s in (0..300).chain(500..520).chain([700, 763, 764, 1023]) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if s >= 300 || !x.is_multiple_of(4) {
+                bits.set(s);
+                values[s] = 1 + (x % 1_000) as i64;
+            }
+        }
+        let naive =
+            |v: &[i64], lo: usize, hi: usize| (lo..=hi).fold(0i64, |t, s| t.saturating_add(v[s]));
+        for lo in (0..len).step_by(37).chain([0, 63, 64, 512]) {
+            for hi in (lo..len).step_by(53).chain([lo, len - 1]) {
+                assert_eq!(
+                    bits.sum_occupied(lo, hi, &values),
+                    naive(&values, lo, hi),
+                    "{lo}..={hi}"
+                );
+            }
+        }
+        // Values too large to sum a word without overflow: summed again, saturating.
+        for s in [0, 5, 64, 65, 100] {
+            bits.set(s);
+            values[s] = i64::MAX / 3;
+        }
+        for (lo, hi) in [(0, 63), (0, 1023), (60, 130), (64, 64)] {
+            assert_eq!(bits.sum_occupied(lo, hi, &values), naive(&values, lo, hi));
+        }
+        assert_eq!(bits.sum_occupied(0, len - 1, &values), i64::MAX);
     }
 
     #[test]

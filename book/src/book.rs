@@ -7,8 +7,15 @@
 //!
 //! All memory is allocated by [`OrderBook::new`]; applying levels, committing, re-centring and
 //! every query allocate nothing.
+//!
+//! Frequent reads have their own paths here rather than the generic best-first walk of
+//! [`BookLevels`]: the best level (read by the sync machine's cross check after every message)
+//! is cached per side, and depth within a band adds per-word totals and reads the window's
+//! occupancy words directly. Each
+//! answers exactly what the generic method would (the property tests compare them with the
+//! `BTreeMap` reference).
 
-use pinion_core::{InstrumentSpec, Level, Px, Qty, Side};
+use pinion_core::{BpsBand, InstrumentSpec, Level, Px, Qty, Side};
 
 use crate::error::BookError;
 use crate::levels::{BookLevels, L2Book};
@@ -135,6 +142,37 @@ impl OrderBook {
         })
     }
 
+    /// The lowest key of `side` whose price lies within `[lo, hi]` on the passive side of the
+    /// band: bids at or above `lo`, asks at or below `hi` (prices as exact `i128` bounds). Keys
+    /// are bounded by [`MAX_TICK`], so clamping the result just past it keeps every comparison.
+    #[inline]
+    fn key_limit(&self, side: Side, lo: i128, hi: i128) -> i64 {
+        let tick = i128::from(self.tick);
+        let k = match side {
+            // tick ≥ ⌈lo / tick⌉
+            Side::Bid => -((-lo).div_euclid(tick)),
+            // −tick ≥ −⌊hi / tick⌋
+            Side::Ask => -hi.div_euclid(tick),
+        };
+        let bound = i128::from(MAX_TICK) + 1;
+        k.clamp(-bound, bound) as i64
+    }
+
+    /// [`OrderBook::key_limit`] in `i64`, for bounds that fit it (the usual case).
+    #[inline]
+    fn key_limit_i64(&self, side: Side, lo: i64, hi: i64) -> i64 {
+        if self.tick == 1 {
+            return match side {
+                Side::Bid => lo,
+                Side::Ask => -hi,
+            };
+        }
+        match side {
+            Side::Bid => -((-lo).div_euclid(self.tick)),
+            Side::Ask => -hi.div_euclid(self.tick),
+        }
+    }
+
     #[inline]
     fn px(&self, side: Side, key: i64) -> Px {
         let t = match side {
@@ -195,6 +233,11 @@ impl Iterator for Levels<'_> {
     }
 }
 
+/// Twice the mid below this magnitude, and a band of at most this many bps, keep
+/// `mid_x2 × (10⁴ ± bps)` inside `i64`: `2^42 × (10⁴ + 10⁶) < 2^62`.
+const SMALL_MID_X2: u64 = 1 << 42;
+const SMALL_BPS: u32 = 1_000_000;
+
 impl BookLevels for OrderBook {
     #[inline]
     fn best(&self, side: Side) -> Option<Level> {
@@ -202,6 +245,49 @@ impl BookLevels for OrderBook {
             px: self.px(side, k),
             qty: Qty(q),
         })
+    }
+
+    #[inline]
+    fn best_bid(&self) -> Option<Level> {
+        self.best(Side::Bid)
+    }
+
+    #[inline]
+    fn best_ask(&self) -> Option<Level> {
+        self.best(Side::Ask)
+    }
+
+    /// The band of [`BpsBand`] turned into a key limit per side, and each side summed from its
+    /// per-word totals and bitset words: no level-by-level walk. The band's bounds are worked
+    /// out in `i64` when that cannot overflow (the same formula as [`BpsBand::around`], whose
+    /// `i128` divisions are library calls), by [`BpsBand::around`] otherwise.
+    fn depth_within_bps(&self, bps: u32) -> (Qty, Qty) {
+        let (Some(b), Some(a)) = (self.best_bid(), self.best_ask()) else {
+            return (Qty::ZERO, Qty::ZERO);
+        };
+        let Some(m2) = b.px.0.checked_add(a.px.0) else {
+            return (Qty::ZERO, Qty::ZERO);
+        };
+        let (bid_limit, ask_limit) = if m2.unsigned_abs() < SMALL_MID_X2 && bps <= SMALL_BPS {
+            let bps = i64::from(bps);
+            let below = m2 * (10_000 - bps);
+            let lo = below.div_euclid(20_000) + i64::from(below.rem_euclid(20_000) != 0);
+            let hi = (m2 * (10_000 + bps)).div_euclid(20_000);
+            (
+                self.key_limit_i64(Side::Bid, lo, hi),
+                self.key_limit_i64(Side::Ask, lo, hi),
+            )
+        } else {
+            let band = BpsBand::around(m2, bps);
+            (
+                self.key_limit(Side::Bid, band.lo, band.hi),
+                self.key_limit(Side::Ask, band.lo, band.hi),
+            )
+        };
+        (
+            Qty(self.bids.depth_at_or_above(bid_limit)),
+            Qty(self.asks.depth_at_or_above(ask_limit)),
+        )
     }
 
     #[inline]

@@ -68,6 +68,12 @@ impl Overflow {
         self.keys.partition_point(|&k| k < key)
     }
 
+    /// The total quantity of the levels from position `i` up (saturating).
+    #[inline]
+    pub(crate) fn sum_from(&self, i: usize) -> i64 {
+        self.qtys[i..].iter().fold(0, |s, &q| s.saturating_add(q))
+    }
+
     /// Sets the quantity at `key` (`qty > 0`), inserting it if absent.
     pub(crate) fn upsert(&mut self, key: i64, qty: i64) -> Upsert {
         let i = self.position(key);

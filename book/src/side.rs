@@ -13,8 +13,13 @@
 //!   overflow; the overflow never holds a key inside the window;
 //! - a slot's bit is set exactly when its quantity is non-zero;
 //! - `best` is the highest key held anywhere (window or overflow), or [`NO_KEY`] when empty, so
-//!   the best level is right even when it sits in the overflow;
-//! - nothing is lost until the overflow is full; then the worst level goes, and is counted.
+//!   the best level is right even when it sits in the overflow; `best_qty` is its quantity (0
+//!   when empty), so reading the top of the book touches neither the window nor the overflow;
+//! - nothing is lost until the overflow is full; then the worst level goes, and is counted;
+//! - `word_qty[w]` is the total quantity of window slots `64 w ..= 64 w + 63`, kept as each slot
+//!   changes, so depth over a band adds one total per 64 ticks instead of visiting each level.
+//!   It is exact while every quantity stays below [`HUGE_QTY`] (64 of them then sum below
+//!   2^62); `huge` records that one did not, and depth then walks the levels instead.
 //!
 //! Re-centring happens at commit time (after a whole exchange message), when the best key has
 //! drifted out of the middle band of the window: the window is re-anchored with the best key at
@@ -25,6 +30,10 @@ use pinion_core::mem::{prefault_spare, resident_slice};
 use crate::bitset::SlotBits;
 use crate::overflow::{Overflow, Upsert};
 
+/// Quantities from this size on make the per-word totals unsafe to sum (see the module docs).
+/// Far beyond any real quantity: 2^56 raw units is 7·10^8 at 8 decimals.
+pub(crate) const HUGE_QTY: i64 = 1 << 56;
+
 /// The `best` value of an empty side. Keys are bounded well inside `i64` (see
 /// [`crate::book::MAX_TICK`]), so it cannot be a real key.
 pub(crate) const NO_KEY: i64 = i64::MIN;
@@ -34,6 +43,10 @@ pub(crate) const NO_KEY: i64 = i64::MIN;
 pub(crate) struct BookSide {
     /// Quantity per slot; 0 = empty.
     qty: Box<[i64]>,
+    /// Total quantity per 64 slots (one per occupancy leaf word).
+    word_qty: Box<[i64]>,
+    /// Whether a quantity of [`HUGE_QTY`] or more has been set since the last clear.
+    huge: bool,
     bits: SlotBits,
     /// `N - 1`, `N` the window length.
     mask: u64,
@@ -49,6 +62,8 @@ pub(crate) struct BookSide {
     scratch: Vec<(i64, i64)>,
     /// The best key held anywhere, or [`NO_KEY`].
     best: i64,
+    /// The quantity at `best`; 0 when the side is empty.
+    best_qty: i64,
     /// Levels held in the window.
     in_window: usize,
     /// Levels lost because the overflow was full.
@@ -63,6 +78,8 @@ impl BookSide {
     pub(crate) fn new(window: usize, overflow: usize) -> Self {
         Self {
             qty: resident_slice(0, window),
+            word_qty: resident_slice(0, window / 64),
+            huge: false,
             bits: SlotBits::new(window),
             mask: window as u64 - 1,
             span: window as i64,
@@ -75,6 +92,7 @@ impl BookSide {
                 v
             },
             best: NO_KEY,
+            best_qty: 0,
             in_window: 0,
             dropped: 0,
             recentres: 0,
@@ -99,10 +117,7 @@ impl BookSide {
     /// The best key and its quantity.
     #[inline]
     pub(crate) fn best(&self) -> Option<(i64, i64)> {
-        if self.best == NO_KEY {
-            return None;
-        }
-        Some((self.best, self.qty_at(self.best)))
+        (self.best != NO_KEY).then_some((self.best, self.best_qty))
     }
 
     /// The quantity held at `key` (0 if none).
@@ -127,6 +142,8 @@ impl BookSide {
             self.remove(key);
             return;
         }
+        // Here, not only in the window: an overflow level may move into it at a re-centre.
+        self.huge |= qty >= HUGE_QTY;
         if !self.anchored() {
             self.base = key - self.anchor_offset();
             self.reach = self.span as u64;
@@ -135,6 +152,9 @@ impl BookSide {
             // Branch-free: whether the level is new or an update is a coin flip on real feeds.
             let slot = self.slot(key);
             let old = std::mem::replace(&mut self.qty[slot], qty);
+            let total = &mut self.word_qty[slot / 64];
+            // Wrapping: with a huge quantity the totals are not read (see `huge`).
+            *total = total.wrapping_add(qty - old);
             self.in_window += usize::from(old == 0);
             self.bits.set(slot);
         } else {
@@ -148,7 +168,10 @@ impl BookSide {
                 }
             }
         }
-        self.best = self.best.max(key);
+        if key >= self.best {
+            self.best = key;
+            self.best_qty = qty;
+        }
     }
 
     #[inline]
@@ -159,15 +182,26 @@ impl BookSide {
             // `key == best` below implies the slot was occupied.
             let slot = self.slot(key);
             let old = std::mem::replace(&mut self.qty[slot], 0);
+            let total = &mut self.word_qty[slot / 64];
+            *total = total.wrapping_sub(old);
             self.bits.clear(slot);
             self.in_window -= usize::from(old != 0);
         } else if !self.overflow.remove(key) {
             return;
         }
         if key == self.best {
-            let in_window = self.window_highest_le(key - 1).unwrap_or(NO_KEY);
-            let in_overflow = self.overflow.max_key().unwrap_or(NO_KEY);
-            self.best = in_window.max(in_overflow);
+            let in_window = self.window_highest_le(key - 1);
+            let in_overflow = self
+                .overflow
+                .len()
+                .checked_sub(1)
+                .map(|i| self.overflow.at(i));
+            (self.best, self.best_qty) = match (in_window, in_overflow) {
+                (Some(k), Some((o, q))) if o > k => (o, q),
+                (Some(k), _) => (k, self.qty[self.slot(k)]),
+                (None, Some(level)) => level,
+                (None, None) => (NO_KEY, 0),
+            };
         }
     }
 
@@ -244,6 +278,8 @@ impl BookSide {
             let slot = self.slot(k);
             debug_assert_eq!(self.qty[slot], 0);
             self.qty[slot] = q;
+            let total = &mut self.word_qty[slot / 64];
+            *total = total.wrapping_add(q);
             self.bits.set(slot);
             self.in_window += 1;
         }
@@ -256,6 +292,8 @@ impl BookSide {
         let slot = self.slot(key);
         let q = self.qty[slot];
         self.qty[slot] = 0;
+        let total = &mut self.word_qty[slot / 64];
+        *total = total.wrapping_sub(q);
         self.bits.clear(slot);
         self.in_window -= 1;
         match self.overflow.upsert(key, q) {
@@ -267,11 +305,17 @@ impl BookSide {
     /// Removes every level; the window is re-anchored by the next level set.
     pub(crate) fn clear(&mut self) {
         let qty = &mut self.qty;
-        self.bits.drain(|slot| qty[slot] = 0);
+        let word_qty = &mut self.word_qty;
+        self.bits.drain(|slot| {
+            qty[slot] = 0;
+            word_qty[slot / 64] = 0;
+        });
+        self.huge = false;
         self.overflow.clear();
         self.in_window = 0;
         self.reach = 0;
         self.best = NO_KEY;
+        self.best_qty = 0;
     }
 
     /// The number of levels held.
@@ -376,6 +420,63 @@ impl BookSide {
             n += 1;
         }
         n
+    }
+
+    /// The total quantity of the levels with keys at or above `limit` (saturating; quantities
+    /// are never negative).
+    ///
+    /// No level-by-level walk: the window's part adds the per-word totals of the whole words in
+    /// range and takes the levels of the two partial words at its ends from their occupancy
+    /// bits. Overflow levels in range (all outside the window) are summed from their sorted
+    /// store, which is skipped with one comparison when none reaches `limit`.
+    pub(crate) fn depth_at_or_above(&self, limit: i64) -> i64 {
+        if limit > self.best {
+            // Also the empty side: `best` is then `NO_KEY`, below any limit but its own.
+            return 0;
+        }
+        let mut sum = 0;
+        if self.overflow.max_key().is_some_and(|k| k >= limit) {
+            sum = self.overflow.sum_from(self.overflow.position(limit));
+        }
+        if !self.anchored() || self.in_window == 0 {
+            return sum;
+        }
+        // `best` is the highest key anywhere: nothing in the window lies above it.
+        let lo = limit.max(self.base);
+        let hi = self.best.min(self.base + self.span - 1);
+        if lo > hi {
+            return sum;
+        }
+        let (a, b) = (self.slot(lo), self.slot(hi));
+        let window = if a <= b {
+            self.window_sum(a, b)
+        } else {
+            // The range wraps: its upper keys sit in the low slots.
+            let n = self.span as usize;
+            self.window_sum(a, n - 1)
+                .saturating_add(self.window_sum(0, b))
+        };
+        sum.saturating_add(window)
+    }
+
+    /// The total quantity of window slots `[a, b]` (`a <= b`), saturating: the partial words at
+    /// the ends from the occupancy bits, the whole words between from their totals.
+    #[inline]
+    fn window_sum(&self, a: usize, b: usize) -> i64 {
+        let (wa, wb) = (a / 64, b / 64);
+        if self.huge || wb <= wa + 1 {
+            return self.bits.sum_occupied(a, b, &self.qty);
+        }
+        let ends = self
+            .bits
+            .sum_occupied(a, wa * 64 + 63, &self.qty)
+            .saturating_add(self.bits.sum_occupied(wb * 64, b, &self.qty));
+        // Each total is below 2^62 (no huge quantity): an `i128` sum of them cannot overflow.
+        let whole: i128 = self.word_qty[wa + 1..wb]
+            .iter()
+            .map(|&t| i128::from(t))
+            .sum();
+        ends.saturating_add(i64::try_from(whole).unwrap_or(i64::MAX))
     }
 
     /// All levels as `(key, qty)`, best (highest key) first.
@@ -520,6 +621,59 @@ mod tests {
         }
         assert_eq!(s.dropped(), 1);
         assert_eq!(levels(&s), [(1000, 1), (30, 1), (20, 1)]);
+    }
+
+    /// Depth at or above each key of `s`, against a sum over its levels.
+    fn assert_depths(s: &BookSide) {
+        let all = levels(s);
+        for &(limit, _) in &all {
+            let want = all
+                .iter()
+                .filter(|&&(k, _)| k >= limit)
+                .fold(0i64, |t, &(_, q)| t.saturating_add(q));
+            assert_eq!(s.depth_at_or_above(limit), want, "limit {limit}");
+        }
+    }
+
+    #[test]
+    fn depth_sums_words_and_falls_back_for_huge_quantities() {
+        let mut s = BookSide::new(1024, 256);
+        for k in (1000..1700).step_by(3) {
+            s.set(k, k);
+        }
+        s.set(5, 1); // far below: overflow
+        assert_depths(&s);
+        assert_eq!(
+            s.depth_at_or_above(i64::MIN + 1),
+            (1000..1700).step_by(3).sum::<i64>() + 1
+        );
+        for k in (1000..1700).step_by(30) {
+            s.set(k, 0);
+        }
+        s.maintain();
+        assert_depths(&s);
+        // Quantities whose word totals would overflow: the levels are walked, saturating.
+        for k in [1002, 1300, 1301, 1303, 1600] {
+            s.set(k, i64::MAX / 3);
+        }
+        assert_depths(&s);
+        assert_eq!(s.depth_at_or_above(1000), i64::MAX);
+        s.clear();
+        s.set(10, 2);
+        s.set(700, 3);
+        assert!(!s.huge);
+        assert_depths(&s);
+        // A huge quantity set in the overflow, brought into the window by a re-centre.
+        s.set(5_000, i64::MAX / 3);
+        s.set(5_001, i64::MAX / 3);
+        s.set(5_002, i64::MAX / 3);
+        s.maintain();
+        assert_eq!(
+            s.window().map(|(lo, hi)| lo <= 5_000 && 5_002 < hi),
+            Some(true)
+        );
+        assert_depths(&s);
+        assert_eq!(s.depth_at_or_above(700), i64::MAX);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Property tests: random level updates applied to the array book and to the `BTreeMap`
 //! reference give identical books — every level, in order — and identical answers to every
 //! query, including when prices run far outside the window and force re-centring and overflow
-//! use. A second property covers a full overflow: the array book loses only levels it counted.
+//! use. The queries the array book answers by its own paths (best levels, depth within a band)
+//! are asked over bands from nothing to beyond the whole book, at prices small, around zero,
+//! and large enough to leave `i64` arithmetic for the band. A second
+//! property covers a full overflow: the array book loses only levels it counted.
 
 use pinion_book::{BookConfig, BookLevels, L2Book, OrderBook, ReferenceBook};
 use pinion_core::{BookTop, Level, Px, Qty, Side, Sweep};
@@ -46,15 +49,28 @@ fn config() -> impl Strategy<Value = BookConfig> {
     })
 }
 
-/// Applies `ops` to both books with tick `tick`, checking after every commit.
+/// Where prices start, in ticks: a usual price, around zero (negative prices too), and far out
+/// (a mid beyond 2^42 raw units, where the band is worked out in `i128`).
+fn start() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        4 => Just(1_000_000i64),
+        1 => Just(3i64),
+        1 => Just(1i64 << 45),
+        1 => Just(-(1i64 << 45)),
+    ]
+}
+
+/// Applies `ops` to both books with tick `tick`, prices starting around `start` ticks,
+/// checking after every commit.
 fn run(
     ops: &[Op],
     config: BookConfig,
     tick: i64,
+    start: i64,
 ) -> Result<(OrderBook, ReferenceBook), TestCaseError> {
     let mut arr = OrderBook::with_tick(Px(tick), config).unwrap();
     let mut reference = ReferenceBook::with_tick(Px(tick)).unwrap();
-    let mut center: i64 = 1_000_000;
+    let mut center = start;
     for op in ops {
         match *op {
             Op::Set { side, offset, qty } => {
@@ -123,9 +139,30 @@ fn assert_same(arr: &OrderBook, reference: &ReferenceBook) -> Result<(), TestCas
     arr.capture(&mut top_a);
     reference.capture(&mut top_r);
     prop_assert_eq!(top_a, top_r);
+    prop_assert_eq!(arr.best_bid(), reference.best_bid());
+    prop_assert_eq!(arr.best_ask(), reference.best_ask());
     prop_assert_eq!(arr.cross(), reference.cross());
-    for bps in [0, 1, 25, 500] {
-        prop_assert_eq!(arr.depth_within_bps(bps), reference.depth_within_bps(bps));
+    // From nothing, through bands ending on and between levels, past the window into the
+    // overflow, to every level (and past `i64` arithmetic for the band).
+    for bps in [
+        0,
+        1,
+        2,
+        3,
+        7,
+        25,
+        500,
+        10_000,
+        1_000_000,
+        1_000_001,
+        u32::MAX,
+    ] {
+        prop_assert_eq!(
+            arr.depth_within_bps(bps),
+            reference.depth_within_bps(bps),
+            "{} bps",
+            bps
+        );
     }
     for q in [1, 700, 5_000] {
         for side in [Side::Bid, Side::Ask] {
@@ -146,8 +183,9 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..400),
         config in config(),
         tick in prop_oneof![Just(1i64), Just(5i64)],
+        start in start(),
     ) {
-        let (arr, _) = run(&ops, config, tick)?;
+        let (arr, _) = run(&ops, config, tick, start)?;
         prop_assert_eq!(arr.dropped_levels(), 0);
     }
 
