@@ -7,8 +7,10 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::config::{Override, Overrides, Settings};
 use pinion_engine::pipeline::{self, Console, PipelineReport};
+
+mod common;
 
 /// Runs per placement.
 const RUNS: usize = 3;
@@ -21,14 +23,7 @@ fn settings(source: &str, placement: &str) -> Settings {
     o.push(Override::string("placement.mode", placement));
     o.push(Override::string("placement.wait", "park"));
     o.push(Override::value("runtime.progress", false));
-    Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
-        .expect("config parses")
-        .validate_for(
-            REPLAY_TOML_NAME,
-            pinion_engine::config::machine_cores(),
-            &pinion_testkit::data::data_dir(),
-        )
-        .expect("config is valid")
+    common::embedded_with(&o)
 }
 
 /// What must not change from run to run.

@@ -10,11 +10,13 @@ use std::sync::atomic::AtomicBool;
 use pinion_book::BookLevels as _;
 use pinion_book::{BookSync, TickerOutcome};
 use pinion_core::{ConnId, EventKind, InstrumentId, RecordKind, Side};
-use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::config::{Config, Override, Overrides, Settings};
 use pinion_engine::pipeline::{self, Console, PipelineReport};
 use pinion_engine::stages::book::BookFinal;
 use pinion_feed::parse::{Decoded, Decoder};
 use pinion_feed::source::Decompress;
+
+mod common;
 
 /// The embedded config with `overrides` on top, validated.
 fn settings(overrides: &[(&str, &str)]) -> Settings {
@@ -24,14 +26,7 @@ fn settings(overrides: &[(&str, &str)]) -> Settings {
     for (k, v) in overrides {
         o.push(Override::parse(&format!("{k}={v}")).expect("override"));
     }
-    Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
-        .expect("config parses")
-        .validate_for(
-            REPLAY_TOML_NAME,
-            pinion_engine::config::machine_cores(),
-            &pinion_testkit::data::data_dir(),
-        )
-        .expect("config is valid")
+    common::embedded_with(&o)
 }
 
 /// What the single-threaded reference saw.
@@ -311,6 +306,19 @@ fn spot_books_end_live_and_trade() {
         report.counter("gateway", "orders_sent") > 0,
         "the strategy traded"
     );
+    // What the strategy did and earned agrees with what the venue says happened.
+    assert_eq!(report.trading.len(), 1);
+    let t = &report.trading[0];
+    assert_eq!(t.instrument, b.instrument);
+    assert_eq!(t.stats.fills, report.counter("gateway", "venue_fills"));
+    assert_eq!(
+        t.stats.orders - t.stats.risk_rejects,
+        report.counter("gateway", "orders_sent")
+    );
+    assert!(t.stats.fills > 0 && t.mark.is_some());
+    let text = report.table();
+    assert!(text.contains("trading (PnL in the quote asset"), "{text}");
+    assert!(report.to_json()["trading"][0]["realized_pnl"].is_string());
     assert!(
         report
             .latency

@@ -16,7 +16,6 @@ use pinion_core::{InstrumentId, InstrumentSpec, Px, Qty};
 
 use crate::order::{
     ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus, RejectReason,
-    VenueOrderId,
 };
 use crate::position::Position;
 use crate::risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState};
@@ -140,20 +139,7 @@ impl RiskGate {
             OrderAction::New => OrderStatus::Rejected(RejectReason::Risk),
             _ => OrderStatus::CancelRejected(RejectReason::Risk),
         };
-        ExecReport {
-            client_id: intent.client_id,
-            venue_id: VenueOrderId(0),
-            instrument: intent.instrument,
-            side: intent.side,
-            status,
-            last_px: Px::ZERO,
-            last_qty: Qty::ZERO,
-            cum_qty: Qty::ZERO,
-            leaves_qty: Qty::ZERO,
-            maker: false,
-            t0: intent.t0,
-            venue_ts,
-        }
+        ExecReport::refusal(intent, status, venue_ts)
     }
 
     /// Takes a venue's report into account: fills move the position, and an order's open
@@ -200,7 +186,7 @@ impl RiskGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::order::{OrderType, TimeInForce};
+    use crate::order::{OrderType, TimeInForce, VenueOrderId};
     use pinion_core::Venue;
 
     const INST: InstrumentId = InstrumentId(1);

@@ -290,6 +290,25 @@ pub struct ExecReport {
 }
 
 impl ExecReport {
+    /// The answer to `intent` when it was refused before anything traded: `status` is a
+    /// `Rejected` or `CancelRejected`, at `venue_ts`; no fill, nothing open.
+    pub const fn refusal(intent: &OrderIntent, status: OrderStatus, venue_ts: u64) -> Self {
+        Self {
+            client_id: intent.client_id,
+            venue_id: VenueOrderId(0),
+            instrument: intent.instrument,
+            side: intent.side,
+            status,
+            last_px: Px::ZERO,
+            last_qty: Qty::ZERO,
+            cum_qty: Qty::ZERO,
+            leaves_qty: Qty::ZERO,
+            maker: false,
+            t0: intent.t0,
+            venue_ts,
+        }
+    }
+
     /// Whether this report carries a fill.
     #[inline]
     pub const fn is_fill(&self) -> bool {

@@ -13,8 +13,8 @@ mod input;
 mod report;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 
 use pinion_book::{BookSync, SyncConfig};
 use pinion_core::{InstrumentId, Px, Qty};
@@ -36,7 +36,7 @@ use crate::stages::gateway::{GatewayStage, venues_for};
 use crate::stages::msg::{BookMsg, MarketMsg, OrderMsg};
 use crate::stages::outbox::{Outbox, Stamped};
 use crate::stages::pacing::Pacer;
-use crate::stages::strategy::{StrategyStage, VenueLink};
+use crate::stages::strategy::{FinalTrading, StrategyPorts, StrategyStage, VenueLink};
 
 /// Why a replay could not run.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +86,8 @@ pub struct Pipeline {
     pub plans: Vec<ThreadPlan>,
     /// Where the book stage leaves its final books.
     pub finals: FinalBooks,
+    /// Where the strategy stage leaves what each instrument's strategy did and earned.
+    pub trading: FinalTrading,
     /// Counters for the progress bar.
     pub progress: Arc<ProgressCounters>,
     /// The prepared input's description, notes, instruments and expected size.
@@ -160,7 +162,8 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
             books[usize::from(id.0)] = Some(book_for(settings, spec, id)?);
         }
     }
-    let finals: FinalBooks = Arc::new(Mutex::new(Vec::new()));
+    let finals = FinalBooks::new();
+    let trading = FinalTrading::new();
     let progress = ProgressCounters::new();
 
     let feed = FeedStage::new(FeedParts {
@@ -177,7 +180,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         feed_rx,
         Outbox::new(book_tx, 64).prefaulted(BookMsg::End),
         books,
-        Arc::clone(&finals),
+        finals.clone(),
     );
     // The venues decide how the strategy meets them: a simulated venue taps the market and
     // runs on event time, behind a barrier; a live venue needs neither.
@@ -201,10 +204,13 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         settings,
         &instruments,
         &book_ids,
-        book_rx,
-        exec_rx,
-        Outbox::new(order_tx, 64).prefaulted(OrderMsg::End),
+        StrategyPorts {
+            input: book_rx,
+            execs: exec_rx,
+            out: Outbox::new(order_tx, 64).prefaulted(OrderMsg::End),
+        },
         link,
+        trading.clone(),
     );
 
     let mut stages: [Option<Box<dyn Stage>>; 4] = [
@@ -231,6 +237,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     Ok(Pipeline {
         plans,
         finals,
+        trading,
         progress,
         input: PreparedSummary {
             description,
@@ -313,6 +320,7 @@ pub fn run_pipeline(
     let Pipeline {
         plans,
         finals,
+        trading,
         progress,
         input,
     } = pipeline;
@@ -352,9 +360,11 @@ pub fn run_pipeline(
         bar.finish();
     }
     let run = result?;
-    let books = match finals.lock() {
-        Ok(mut v) => std::mem::take(&mut *v),
-        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-    };
-    Ok(PipelineReport::new(settings, input, run, books))
+    Ok(PipelineReport::new(
+        settings,
+        input,
+        run,
+        finals.take(),
+        trading.take(),
+    ))
 }

@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::latency::LatencyReport;
 use crate::runtime::RunReport;
 use crate::stages::book::BookFinal;
+use crate::stages::strategy::TradingFinal;
 
 /// Rates over the run's wall time.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,6 +67,8 @@ pub struct PipelineReport {
     pub throughput: Throughput,
     /// Each book's final state.
     pub books: Vec<BookFinal>,
+    /// What each traded instrument's strategy did and earned.
+    pub trading: Vec<TradingFinal>,
 }
 
 impl PipelineReport {
@@ -75,6 +78,7 @@ impl PipelineReport {
         input: PreparedSummary,
         run: RunReport,
         books: Vec<BookFinal>,
+        trading: Vec<TradingFinal>,
     ) -> Self {
         let c =
             |stage: &str, name: &str| run.stage(stage).and_then(|s| s.counter(name)).unwrap_or(0);
@@ -100,6 +104,7 @@ impl PipelineReport {
             input,
             run,
             books,
+            trading,
         }
     }
 
@@ -168,6 +173,32 @@ impl PipelineReport {
                 );
             }
         }
+        if !self.trading.is_empty() {
+            let _ = writeln!(
+                s,
+                "trading (PnL in the quote asset, before fees; unrealised marked at the last mid):"
+            );
+            for t in &self.trading {
+                let v = TradingView::new(t, self.input.instruments.get(t.instrument));
+                let st = &t.stats;
+                let _ = writeln!(
+                    s,
+                    "  {:<26} {} | orders {} cancels {} fills {} | risk refused {} throttled {} venue rejects {} | position {} | realised {} unrealised {} (mark {})",
+                    v.name,
+                    t.strategy,
+                    st.orders.saturating_sub(st.risk_rejects),
+                    st.cancels,
+                    st.fills,
+                    t.gate.refused,
+                    st.throttled,
+                    st.venue_rejects,
+                    v.position,
+                    v.realized,
+                    v.unrealized,
+                    v.mark
+                );
+            }
+        }
         for w in self.run.placement.warnings() {
             let _ = writeln!(s, "warning: {w}");
         }
@@ -215,6 +246,29 @@ impl PipelineReport {
                 })
             })
             .collect();
+        let trading: Vec<Value> = self
+            .trading
+            .iter()
+            .map(|t| {
+                let spec = self.input.instruments.get(t.instrument);
+                let v = TradingView::new(t, spec);
+                json!({
+                    "venue": spec.map(|s| s.venue.name()),
+                    "symbol": spec.map(|s| s.symbol.to_string()),
+                    "strategy": t.strategy,
+                    "orders": t.stats.orders.saturating_sub(t.stats.risk_rejects),
+                    "cancels": t.stats.cancels,
+                    "fills": t.stats.fills,
+                    "risk_refused": t.gate.refused,
+                    "throttled": t.stats.throttled,
+                    "venue_rejects": t.stats.venue_rejects,
+                    "position": v.position,
+                    "realized_pnl": v.realized,
+                    "unrealized_pnl": v.unrealized,
+                    "mark": v.mark,
+                })
+            })
+            .collect();
         json!({
             "config": self.origin,
             "input": self.input.description,
@@ -233,6 +287,7 @@ impl PipelineReport {
             "latency": latency,
             "stages": stages,
             "books": books,
+            "trading": trading,
             "warnings": self.run.placement.warnings(),
         })
     }
@@ -248,5 +303,78 @@ impl PipelineReport {
     pub fn write_hgrm(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)?;
         self.latency.write_hgrm_files(dir)
+    }
+}
+
+/// One instrument's trading result as decimal strings in the instrument's own terms.
+struct TradingView {
+    name: String,
+    position: String,
+    realized: String,
+    unrealized: String,
+    mark: String,
+}
+
+impl TradingView {
+    fn new(t: &TradingFinal, spec: Option<&pinion_core::InstrumentSpec>) -> Self {
+        let Some(spec) = spec else {
+            return Self {
+                name: format!("#{}", t.instrument.0),
+                position: t.position.0.to_string(),
+                realized: t.realized.to_string(),
+                unrealized: t
+                    .unrealized
+                    .map_or_else(|| "-".to_owned(), |u| u.to_string()),
+                mark: t.mark.map_or_else(|| "-".to_owned(), |m| m.0.to_string()),
+            };
+        };
+        let money = spec.price_decimals.saturating_add(spec.qty_decimals);
+        Self {
+            name: format!("{} {}", spec.venue, spec.symbol),
+            position: scaled_decimal(i128::from(t.position.0), spec.qty_decimals),
+            realized: scaled_decimal(t.realized, money),
+            unrealized: t
+                .unrealized
+                .map_or_else(|| "-".to_owned(), |u| scaled_decimal(u, money)),
+            mark: t.mark.map_or_else(
+                || "-".to_owned(),
+                |m| scaled_decimal(i128::from(m.0), spec.price_decimals),
+            ),
+        }
+    }
+}
+
+/// `value × 10^-decimals` as a plain decimal string, exactly (`-1234`, 2 → `"-12.34"`).
+fn scaled_decimal(value: i128, decimals: u8) -> String {
+    let digits = value.unsigned_abs().to_string();
+    let d = usize::from(decimals);
+    let padded = if digits.len() <= d {
+        format!("{}{digits}", "0".repeat(d + 1 - digits.len()))
+    } else {
+        digits
+    };
+    let (int, frac) = padded.split_at(padded.len() - d);
+    let sign = if value < 0 { "-" } else { "" };
+    if d == 0 {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    }
+}
+
+#[cfg(test)]
+mod trading_tests {
+    use super::scaled_decimal;
+
+    #[test]
+    fn scaled_decimals_are_exact() {
+        assert_eq!(scaled_decimal(-1234, 2), "-12.34");
+        assert_eq!(scaled_decimal(5, 3), "0.005");
+        assert_eq!(scaled_decimal(0, 2), "0.00");
+        assert_eq!(scaled_decimal(-7, 0), "-7");
+        assert_eq!(
+            scaled_decimal(i128::MIN, 10),
+            "-17014118346046923173168730371.5884105728"
+        );
     }
 }

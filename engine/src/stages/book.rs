@@ -23,8 +23,6 @@
 //! [`FinalBooks`] slot, so a test can compare it with a reference and the report can say how
 //! each book fared.
 
-use std::sync::{Arc, Mutex};
-
 use pinion_book::{BookLevels, BookSync, SyncCounters, SyncOutcome, SyncState, TickerOutcome};
 use pinion_core::{BookTop, ConnId, EventKind, InstrumentId, Level, Side, TradePrint};
 
@@ -54,7 +52,7 @@ pub struct BookFinal {
 }
 
 /// Where the book stage leaves its books' final states (filled once, in `finish`).
-pub type FinalBooks = Arc<Mutex<Vec<BookFinal>>>;
+pub type FinalBooks = super::handoff::Handoff<BookFinal>;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct BookCounts {
@@ -231,11 +229,7 @@ impl BookCore {
                 asks: sync.book().levels(Side::Ask).collect(),
             })
             .collect();
-        // Once, at the end, off the hot path. A poisoned slot only means a reader panicked.
-        match self.finals.lock() {
-            Ok(mut slot) => *slot = finals,
-            Err(poisoned) => *poisoned.into_inner() = finals,
-        }
+        self.finals.put(finals);
     }
 }
 

@@ -27,7 +27,7 @@
 
 use std::sync::Arc;
 
-use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, TradePrint};
+use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, Px, Qty, TradePrint};
 use pinion_strategy::{
     AnyStrategy, ExecReport, ImbalanceStrategy, Intents, MAX_INTENTS, OrderIdSource, OrderStatus,
     RiskGate, Strategy, StrategyStats,
@@ -119,6 +119,8 @@ struct StrategyCore {
     strategies: Vec<Option<Traded>>,
     /// Instruments whose units cannot express the configured sizes (not traded).
     untradable: u64,
+    /// Where `finish` leaves each instrument's trading result.
+    finals: FinalTrading,
     intents: Intents,
     counts: StrategyCounts,
     ended: bool,
@@ -139,7 +141,33 @@ struct StrategyCore {
 struct Traded {
     strategy: AnyStrategy,
     gate: RiskGate,
+    /// The mid of the last synced top of book: what the open position is marked at.
+    mark: Option<Px>,
 }
+
+/// What one instrument's strategy did and earned, taken when the stage finishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradingFinal {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// The strategy's kind, as configs name it.
+    pub strategy: &'static str,
+    /// The strategy's counters.
+    pub stats: StrategyStats,
+    /// The risk gate's counters.
+    pub gate: pinion_strategy::GateStats,
+    /// The position at the end.
+    pub position: Qty,
+    /// Realised PnL, in units of `10^-(price_decimals + qty_decimals)` of the quote asset.
+    pub realized: i128,
+    /// PnL of the open position marked at `mark`, same units; `None` without a mark.
+    pub unrealized: Option<i128>,
+    /// The mid of the last synced top of book.
+    pub mark: Option<Px>,
+}
+
+/// Where the strategy stage leaves its instruments' trading results (filled once, in `finish`).
+pub type FinalTrading = super::handoff::Handoff<TradingFinal>;
 
 /// See [`StrategyCore::unrecorded`].
 #[derive(Debug, Clone, Copy)]
@@ -159,18 +187,29 @@ impl std::fmt::Debug for StrategyStage {
     }
 }
 
+/// The strategy stage's connections: its two input rings and its outbox.
+#[derive(Debug)]
+pub struct StrategyPorts {
+    /// Tops of book and trades from the book stage.
+    pub input: RingRx<Stamped<BookMsg>>,
+    /// Execution reports from the gateway.
+    pub execs: RingRx<Stamped<ExecReport>>,
+    /// Orders (and the tapped market) to the gateway.
+    pub out: Outbox<OrderMsg>,
+}
+
 impl StrategyStage {
     /// A stage trading each of `traded` (the instruments that have a book), meeting the venue
-    /// as `link` says.
+    /// as `link` says, and leaving its results in `finals`.
     pub fn new(
         settings: &Settings,
         instruments: &Instruments,
         traded: &[InstrumentId],
-        input: RingRx<Stamped<BookMsg>>,
-        execs: RingRx<Stamped<ExecReport>>,
-        out: Outbox<OrderMsg>,
+        ports: StrategyPorts,
         link: VenueLink,
+        finals: FinalTrading,
     ) -> Self {
+        let StrategyPorts { input, execs, out } = ports;
         let mut strategies: Vec<Option<Traded>> = (0..instruments.len()).map(|_| None).collect();
         let mut untradable = 0;
         for &id in traded {
@@ -188,6 +227,7 @@ impl StrategyStage {
                     strategies[usize::from(id.0)] = Some(Traded {
                         strategy,
                         gate: RiskGate::new(id, limits, spec.clone()),
+                        mark: None,
                     });
                 }
                 Err(_) => untradable += 1,
@@ -206,6 +246,7 @@ impl StrategyStage {
                 held: None,
                 strategies,
                 untradable,
+                finals,
                 intents: Intents::new(),
                 counts: StrategyCounts {
                     exec_digest: DIGEST_START,
@@ -389,9 +430,9 @@ impl StrategyCore {
             self.counts.untraded_inputs += 1;
             return None;
         };
-        traded
-            .gate
-            .set_mid(if top.synced { top.mid() } else { None });
+        let mid = if top.synced { top.mid() } else { None };
+        traded.gate.set_mid(mid);
+        traded.mark = mid.or(traded.mark);
         self.intents
             .set_new_orders_allowed(traded.gate.order_rate_available(now));
         traded.strategy.on_book(top, &mut self.intents);
@@ -552,6 +593,27 @@ impl Stage for StrategyStage {
             totals.fills += st.fills;
             position_fills += s.position().fills();
         }
+        let results: Vec<TradingFinal> = self
+            .core
+            .strategies
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let t = t.as_ref()?;
+                let p = t.strategy.position();
+                Some(TradingFinal {
+                    instrument: InstrumentId(i as u16),
+                    strategy: t.strategy.kind(),
+                    stats: t.strategy.stats(),
+                    gate: t.gate.stats(),
+                    position: p.qty(),
+                    realized: p.realized(),
+                    unrealized: t.mark.map(|m| p.unrealized(m)),
+                    mark: t.mark,
+                })
+            })
+            .collect();
+        self.core.finals.put(results);
         let mut r = StageReport::new("strategy");
         r.counters = vec![
             ("views", c.views),

@@ -1,5 +1,9 @@
-//! Set-up shared by the steady-state tests (`alloc.rs`, `page_faults.rs`): a fused replay of
-//! the synthetic market, and a window over the middle of its records.
+//! Set-up shared by the engine's integration tests: the embedded config under overrides, a
+//! fused replay of the synthetic market or a recording, and a window over the middle of a run's
+//! records (for the steady-state tests).
+
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -37,14 +41,20 @@ fn fused<const N: usize>(input: [Override; N]) -> Settings {
     for x in input {
         o.push(x);
     }
-    Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
-        .expect("parses")
+    embedded_with(&o)
+}
+
+/// The embedded config (`configs/replay.toml`) under `overrides`, validated for this machine
+/// with the real recordings' directory for relative paths.
+pub fn embedded_with(overrides: &Overrides) -> Settings {
+    Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, overrides)
+        .expect("the embedded config parses")
         .validate_for(
             REPLAY_TOML_NAME,
             pinion_engine::config::machine_cores(),
             &pinion_testkit::data::data_dir(),
         )
-        .expect("valid")
+        .expect("the embedded config is valid")
 }
 
 /// A thread that calls `open` once 40 % of `records` have gone through and `close` at 90 %

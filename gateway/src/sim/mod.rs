@@ -289,17 +289,7 @@ impl SimVenue {
             due_ns,
             ExecReport {
                 client_id: id,
-                venue_id: VenueOrderId(0),
-                instrument: intent.instrument,
-                side: intent.side,
-                status,
-                last_px: Px::ZERO,
-                last_qty: Qty::ZERO,
-                cum_qty: Qty::ZERO,
-                leaves_qty: Qty::ZERO,
-                maker: false,
-                t0: intent.t0,
-                venue_ts: at_ns,
+                ..ExecReport::refusal(intent, status, at_ns)
             },
         );
     }
