@@ -247,16 +247,6 @@ impl BookLevels for OrderBook {
         })
     }
 
-    #[inline]
-    fn best_bid(&self) -> Option<Level> {
-        self.best(Side::Bid)
-    }
-
-    #[inline]
-    fn best_ask(&self) -> Option<Level> {
-        self.best(Side::Ask)
-    }
-
     /// The band of [`BpsBand`] turned into a key limit per side, and each side summed from its
     /// per-word totals and bitset words: no level-by-level walk. The band's bounds are worked
     /// out in `i64` when that cannot overflow (the same formula as [`BpsBand::around`], whose

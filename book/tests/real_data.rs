@@ -127,13 +127,7 @@ fn decode(path: &Path) -> (Vec<Item>, Instruments) {
             venue,
             default_instrument: single,
         };
-        let rec = pinion_core::RawRecord {
-            t_recv,
-            conn,
-            kind,
-            meta: &meta,
-            payload: &payload,
-        };
+        let rec = pinion_core::RawRecord::new(t_recv, conn, kind, &meta, &payload);
         let res = dec.decode(&ctx, &rec, t_recv, |e| items.push(Item::Event(*e)));
         assert!(
             matches!(res, Ok(Decoded::Events(_) | Decoded::Skipped(_))),

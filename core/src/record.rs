@@ -62,6 +62,25 @@ pub struct RawRecord<'a> {
     pub payload: &'a [u8],
 }
 
+impl<'a> RawRecord<'a> {
+    /// A record of `kind` received at `t_recv` on `conn`.
+    pub const fn new(
+        t_recv: u64,
+        conn: ConnId,
+        kind: RecordKind,
+        meta: &'a [u8],
+        payload: &'a [u8],
+    ) -> Self {
+        Self {
+            t_recv,
+            conn,
+            kind,
+            meta,
+            payload,
+        }
+    }
+}
+
 /// What a source knows about one of its connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnInfo {

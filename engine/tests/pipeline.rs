@@ -67,13 +67,7 @@ fn reference(settings: &Settings) -> Reference {
             )
         })
     {
-        let rec = pinion_core::RawRecord {
-            t_recv,
-            conn,
-            kind,
-            meta: &meta,
-            payload: &payload,
-        };
+        let rec = pinion_core::RawRecord::new(t_recv, conn, kind, &meta, &payload);
         if conns.get(conn).is_none() {
             conns.refresh(&*source);
         }
@@ -399,11 +393,10 @@ fn stop_flag_ends_the_stream_with_a_report() {
 
 #[test]
 fn report_files_are_written() {
-    let dir = std::env::temp_dir().join(format!("pinion-report-{}", std::process::id()));
+    let dir = common::scratch_dir("report");
     let s = settings(&[("synthetic.records", "3000"), ("placement.mode", "1")]);
     let report = run(&s);
     let json = dir.join("report.json");
-    std::fs::create_dir_all(&dir).expect("dir");
     report.write_json(&json).expect("json written");
     let text = std::fs::read_to_string(&json).expect("json read");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json parses");
@@ -422,8 +415,7 @@ fn converted_recording_replays_like_its_original() {
     let Some(path) = pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("pinion-convert-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = common::scratch_dir("convert");
     let pnr = dir.join("spot.pnr");
     let original = settings(&[("input.source", &path.to_string_lossy())]);
     let summary = pipeline::convert_recording(&original, &path, &pnr).expect("converts");
@@ -515,8 +507,7 @@ fn reconnect_record_resyncs_the_connections_books() {
     };
     // The spot recording with a reconnect of its connection half-way through, and no new
     // snapshot after it: the book must leave Live and wait for one.
-    let dir = std::env::temp_dir().join(format!("pinion-reconnect-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = common::scratch_dir("reconnect");
     let pnr = dir.join("reconnect.pnr");
     let mut source = pipeline::open_source(&path, Decompress::Ahead).expect("opens");
     let mut header = RecordingHeader::new("reconnect test", 0);

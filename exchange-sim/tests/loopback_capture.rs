@@ -73,6 +73,19 @@ fn serve_recording(path: &Path, config: FeedConfig) -> FeedServer {
     .expect("start the feed server")
 }
 
+/// [`serve_recording`] with pings every few ms, so the session also answers keep-alives while
+/// it streams.
+fn serve_pinging(path: &Path) -> FeedServer {
+    serve_recording(
+        path,
+        FeedConfig {
+            ping_interval: Some(Duration::from_millis(5)),
+            pong_timeout: Duration::from_secs(10),
+            ..FeedConfig::default()
+        },
+    )
+}
+
 /// A plain HTTP/1.1 GET; the status code, the `Content-Type` and the body.
 fn http_get(addr: SocketAddr, target: &str) -> (u16, String, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).expect("connect");
@@ -165,15 +178,7 @@ fn client_receives_every_frame_of_the_recording() {
         return;
     };
     let recorded = read_recording(&path);
-    // Pings every few ms so the session also answers keep-alives while streaming.
-    let server = serve_recording(
-        &path,
-        FeedConfig {
-            ping_interval: Some(Duration::from_millis(5)),
-            pong_timeout: Duration::from_secs(10),
-            ..FeedConfig::default()
-        },
-    );
+    let server = serve_pinging(&path);
     assert_eq!(server.snapshot_count(), 1);
     let session = receive_all(server.local_addr(), &format!("/stream?streams={STREAMS}"));
     assert_same_frames(&session.frames, &recorded.frames, "websocket client");
@@ -473,13 +478,7 @@ fn loopback_capture_replays_to_the_same_frames_and_book() {
         return;
     };
     let recorded = read_recording(&path);
-    let server = serve_recording(
-        &path,
-        FeedConfig {
-            ping_interval: Some(Duration::from_millis(5)),
-            ..FeedConfig::default()
-        },
-    );
+    let server = serve_pinging(&path);
     let port = server.local_addr().port();
     // In the shared temp dir: tcpdump drops root and writes as its own user.
     let file = std::env::temp_dir().join(format!(

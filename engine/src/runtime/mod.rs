@@ -84,7 +84,7 @@ pub use clock::now_ns;
 pub use placement::{
     PinOutcome, PlacementReport, RuntimeOptions, ThreadPlacement, ThreadPlan, placement_report,
 };
-pub use ring::{RingRx, RingTx, ring, ring_resident};
+pub use ring::{Batch, RingRx, RingTx, ring, ring_resident};
 pub use run::{RunJson, RunReport, STOP_GRACE, StageCounters, run, run_with, stop_on_ctrl_c};
 pub use stage::{Progress, Stage, StageReport};
 pub use wait::{WaitStrategy, Waiter};

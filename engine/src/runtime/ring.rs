@@ -25,6 +25,15 @@ pub struct RingRx<T> {
     rx: rtrb::Consumer<T>,
 }
 
+/// What one [`RingRx::pop_batch`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    /// Values taken from the ring.
+    pub taken: usize,
+    /// Whether it stopped because the ring was empty.
+    pub emptied: bool,
+}
+
 /// Creates a ring holding up to `capacity` values.
 ///
 /// # Panics
@@ -101,6 +110,29 @@ impl<T> RingRx<T> {
             chunk.commit_all();
         }
         Some(r)
+    }
+
+    /// Handles up to `max` values where they lie, oldest first, with [`RingRx::pop_ref`]:
+    /// stops early when the ring is empty or `f` returns false (after taking that value).
+    #[inline]
+    pub fn pop_batch(&mut self, max: usize, mut f: impl FnMut(&T) -> bool) -> Batch {
+        let mut taken = 0;
+        while taken < max {
+            let Some(more) = self.pop_ref(&mut f) else {
+                return Batch {
+                    taken,
+                    emptied: true,
+                };
+            };
+            taken += 1;
+            if !more {
+                break;
+            }
+        }
+        Batch {
+            taken,
+            emptied: false,
+        }
     }
 
     /// Takes the oldest value, if any.

@@ -261,17 +261,11 @@ impl Stage for BookStage {
         if core.ended {
             return Progress::Done;
         }
-        let mut did = false;
-        for _ in 0..BATCH {
-            let Some(more) = self.input.pop_ref(|m| core.handle(m)) else {
-                break;
-            };
-            did = true;
-            if !more {
-                break;
-            }
+        if self.input.pop_batch(BATCH, |m| core.handle(m)).taken > 0 {
+            Progress::Busy
+        } else {
+            Progress::Idle
         }
-        if did { Progress::Busy } else { Progress::Idle }
     }
 
     fn finish(&mut self) -> StageReport {

@@ -301,18 +301,12 @@ impl<V: OrderVenue + Send> Stage for GatewayStage<V> {
         // Read before the ring is emptied: every message the strategy sent before reaching
         // this event time is then handled.
         let strategy_at = core.barrier.as_ref().map(|b| b.strategy_at());
-        let mut did = false;
-        let mut emptied = false;
-        for _ in 0..BATCH {
-            if self.input.pop_ref(|m| core.handle(m)).is_none() {
-                emptied = true;
-                break;
-            }
-            did = true;
-            if core.ended {
-                break;
-            }
-        }
+        let batch = self.input.pop_batch(BATCH, |m| {
+            core.handle(m);
+            !core.ended
+        });
+        let emptied = batch.emptied;
+        let mut did = batch.taken > 0;
         let sent_before = core.counts.reports;
         core.collect_reports(strategy_at.filter(|_| emptied));
         did |= core.counts.reports != sent_before;

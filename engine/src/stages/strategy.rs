@@ -542,19 +542,9 @@ impl Stage for StrategyStage {
                 return Progress::Busy;
             }
         }
-        for _ in 0..BATCH {
-            let Some(more) = self.input.pop_ref(|m| core.take_input(m)) else {
-                break;
-            };
-            if core.held.is_some() {
-                // Waiting for the venue: idle unless something else was done.
-                break;
-            }
-            did = true;
-            if !more {
-                break;
-            }
-        }
+        let taken = self.input.pop_batch(BATCH, |m| core.take_input(m)).taken;
+        // An input held back waits for the venue: idle unless something else was done.
+        did |= taken > usize::from(core.held.is_some());
         if did { Progress::Busy } else { Progress::Idle }
     }
 

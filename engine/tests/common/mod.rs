@@ -80,3 +80,12 @@ pub fn steady_state_window<T: Send + 'static>(
         (opened, progress.records(), out)
     })
 }
+
+/// A fresh directory for a test's files, `pinion-<name>-<pid>` under the system's temporary
+/// directory.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pinion-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}

@@ -114,20 +114,8 @@ impl RecorderHandle {
             + rec.payload.len();
         if fits_format && let Ok(mut chunk) = self.producer.write_chunk(need) {
             let (first, second) = chunk.as_mut_slices();
-            let mut out = SplitWriter {
-                first,
-                second,
-                pos: 0,
-            };
-            for gap in &self.pending {
-                out.entry(
-                    gap.t_first,
-                    gap.conn,
-                    RecordKind::Gap,
-                    &[],
-                    &gap.lost.to_le_bytes(),
-                );
-            }
+            let mut out = SplitWriter::new(first, second);
+            out.gaps(&self.pending);
             out.entry(rec.t_recv, rec.conn, rec.kind, rec.meta, rec.payload);
             chunk.commit_all();
             self.pending.clear();
@@ -150,20 +138,7 @@ impl RecorderHandle {
             return false;
         };
         let (first, second) = chunk.as_mut_slices();
-        let mut out = SplitWriter {
-            first,
-            second,
-            pos: 0,
-        };
-        for gap in &self.pending {
-            out.entry(
-                gap.t_first,
-                gap.conn,
-                RecordKind::Gap,
-                &[],
-                &gap.lost.to_le_bytes(),
-            );
-        }
+        SplitWriter::new(first, second).gaps(&self.pending);
         chunk.commit_all();
         self.pending.clear();
         true
@@ -222,7 +197,28 @@ struct SplitWriter<'a> {
     pos: usize,
 }
 
-impl SplitWriter<'_> {
+impl<'a> SplitWriter<'a> {
+    fn new(first: &'a mut [u8], second: &'a mut [u8]) -> Self {
+        Self {
+            first,
+            second,
+            pos: 0,
+        }
+    }
+
+    /// One `Gap` entry per pending run of lost records.
+    fn gaps(&mut self, pending: &[PendingGap]) {
+        for gap in pending {
+            self.entry(
+                gap.t_first,
+                gap.conn,
+                RecordKind::Gap,
+                &[],
+                &gap.lost.to_le_bytes(),
+            );
+        }
+    }
+
     fn put(&mut self, mut bytes: &[u8]) {
         if self.pos < self.first.len() {
             let n = bytes.len().min(self.first.len() - self.pos);

@@ -11,12 +11,16 @@ const LAT: SimLatency = SimLatency {
 };
 
 fn venue(max_open_orders: usize) -> SimVenue {
+    venue_with(LAT, max_open_orders)
+}
+
+fn venue_with(latency: SimLatency, max_open_orders: usize) -> SimVenue {
     let spec = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
     SimVenue::new(
         INST,
         &spec,
         SimVenueConfig {
-            latency: LAT,
+            latency,
             max_open_orders,
             max_order_qty: Qty(1_000),
         },
@@ -380,20 +384,11 @@ fn requests_meet_the_market_as_of_their_arrival() {
     assert_eq!(r.last().map(|r| r.status), Some(OrderStatus::Filled));
     // With no request latency, an order decided on the later view and sent ahead of it (the
     // engine's order) meets that view: nothing at 101 any more, so it rests.
-    let spec = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
     let instant = SimLatency {
         request_ns: 0,
         report_ns: 0,
     };
-    let mut v = SimVenue::new(
-        INST,
-        &spec,
-        SimVenueConfig {
-            latency: instant,
-            max_open_orders: 4,
-            max_order_qty: Qty(1_000),
-        },
-    );
+    let mut v = venue_with(instant, 4);
     v.on_book(&book(), 0);
     v.submit(&order(2, OrderSide::Buy, 101, 3), 1_000);
     v.on_book(&later(1_000), 1_000);
@@ -404,15 +399,7 @@ fn requests_meet_the_market_as_of_their_arrival() {
     );
     assert_eq!(v.open_orders(), 1);
     // The same request arriving 1 ns before that view meets the old book.
-    let mut v = SimVenue::new(
-        INST,
-        &spec,
-        SimVenueConfig {
-            latency: instant,
-            max_open_orders: 4,
-            max_order_qty: Qty(1_000),
-        },
-    );
+    let mut v = venue_with(instant, 4);
     v.on_book(&book(), 0);
     v.submit(&order(3, OrderSide::Buy, 101, 3), 999);
     v.on_book(&later(1_000), 1_000);

@@ -454,33 +454,29 @@ impl Replay {
     /// A direction lost data it can never get back: end it with a gap.
     fn lose(&mut self, c: usize, h: usize, t_ns: u64) {
         self.stats.gaps += 1;
-        let half = &mut self.conns[c].halves[h];
-        half.state = StreamState::Gap;
-        half.release();
-        if half.id.is_some() {
-            self.events.push_back(Yield::Event {
-                t_ns,
-                conn: c,
-                half: h,
-                kind: RecordKind::Gap,
-            });
-        }
+        self.end_half(c, h, t_ns, StreamState::Gap, RecordKind::Gap);
     }
 
     /// A direction ended normally (close frame, FIN, RST).
     fn close(&mut self, c: usize, h: usize, t_ns: u64) {
-        let half = &mut self.conns[c].halves[h];
-        if half.ended() {
+        if self.conns[c].halves[h].ended() {
             return;
         }
-        half.state = StreamState::Closed;
+        self.end_half(c, h, t_ns, StreamState::Closed, RecordKind::Disconnect);
+    }
+
+    /// Ends a direction in `state`, releasing its buffers, and tells a reader of its records
+    /// with a `kind` record.
+    fn end_half(&mut self, c: usize, h: usize, t_ns: u64, state: StreamState, kind: RecordKind) {
+        let half = &mut self.conns[c].halves[h];
+        half.state = state;
         half.release();
         if half.id.is_some() {
             self.events.push_back(Yield::Event {
                 t_ns,
                 conn: c,
                 half: h,
-                kind: RecordKind::Disconnect,
+                kind,
             });
         }
     }
