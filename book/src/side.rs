@@ -16,10 +16,6 @@
 //!   the best level is right even when it sits in the overflow; `best_qty` is its quantity (0
 //!   when empty), so reading the top of the book touches neither the window nor the overflow;
 //! - nothing is lost until the overflow is full; then the worst level goes, and is counted;
-//! - `word_qty[w]` is the total quantity of window slots `64 w ..= 64 w + 63`, kept as each slot
-//!   changes, so depth over a band adds one total per 64 ticks instead of visiting each level.
-//!   It is exact while every quantity stays below [`HUGE_QTY`] (64 of them then sum below
-//!   2^62); `huge` records that one did not, and depth then walks the levels instead.
 //!
 //! Re-centring happens at commit time (after a whole exchange message), when the best key has
 //! drifted out of the middle band of the window: the window is re-anchored with the best key at
@@ -30,10 +26,6 @@ use pinion_core::mem::{prefault_spare, resident_slice};
 use crate::bitset::SlotBits;
 use crate::overflow::{Overflow, Upsert};
 
-/// Quantities from this size on make the per-word totals unsafe to sum (see the module docs).
-/// Far beyond any real quantity: 2^56 raw units is 7·10^8 at 8 decimals.
-pub(crate) const HUGE_QTY: i64 = 1 << 56;
-
 /// The `best` value of an empty side. Keys are bounded well inside `i64` (see
 /// [`crate::book::MAX_TICK`]), so it cannot be a real key.
 pub(crate) const NO_KEY: i64 = i64::MIN;
@@ -43,10 +35,6 @@ pub(crate) const NO_KEY: i64 = i64::MIN;
 pub(crate) struct BookSide {
     /// Quantity per slot; 0 = empty.
     qty: Box<[i64]>,
-    /// Total quantity per 64 slots (one per occupancy leaf word).
-    word_qty: Box<[i64]>,
-    /// Whether a quantity of [`HUGE_QTY`] or more has been set since the last clear.
-    huge: bool,
     bits: SlotBits,
     /// `N - 1`, `N` the window length.
     mask: u64,
@@ -78,8 +66,6 @@ impl BookSide {
     pub(crate) fn new(window: usize, overflow: usize) -> Self {
         Self {
             qty: resident_slice(0, window),
-            word_qty: resident_slice(0, window / 64),
-            huge: false,
             bits: SlotBits::new(window),
             mask: window as u64 - 1,
             span: window as i64,
@@ -142,8 +128,6 @@ impl BookSide {
             self.remove(key);
             return;
         }
-        // Here, not only in the window: an overflow level may move into it at a re-centre.
-        self.huge |= qty >= HUGE_QTY;
         if !self.anchored() {
             self.base = key - self.anchor_offset();
             self.reach = self.span as u64;
@@ -152,9 +136,6 @@ impl BookSide {
             // Branch-free: whether the level is new or an update is a coin flip on real feeds.
             let slot = self.slot(key);
             let old = std::mem::replace(&mut self.qty[slot], qty);
-            let total = &mut self.word_qty[slot / 64];
-            // Wrapping: with a huge quantity the totals are not read (see `huge`).
-            *total = total.wrapping_add(qty - old);
             self.in_window += usize::from(old == 0);
             self.bits.set(slot);
         } else {
@@ -182,8 +163,6 @@ impl BookSide {
             // `key == best` below implies the slot was occupied.
             let slot = self.slot(key);
             let old = std::mem::replace(&mut self.qty[slot], 0);
-            let total = &mut self.word_qty[slot / 64];
-            *total = total.wrapping_sub(old);
             self.bits.clear(slot);
             self.in_window -= usize::from(old != 0);
         } else if !self.overflow.remove(key) {
@@ -278,8 +257,6 @@ impl BookSide {
             let slot = self.slot(k);
             debug_assert_eq!(self.qty[slot], 0);
             self.qty[slot] = q;
-            let total = &mut self.word_qty[slot / 64];
-            *total = total.wrapping_add(q);
             self.bits.set(slot);
             self.in_window += 1;
         }
@@ -292,8 +269,6 @@ impl BookSide {
         let slot = self.slot(key);
         let q = self.qty[slot];
         self.qty[slot] = 0;
-        let total = &mut self.word_qty[slot / 64];
-        *total = total.wrapping_sub(q);
         self.bits.clear(slot);
         self.in_window -= 1;
         match self.overflow.upsert(key, q) {
@@ -305,12 +280,7 @@ impl BookSide {
     /// Removes every level; the window is re-anchored by the next level set.
     pub(crate) fn clear(&mut self) {
         let qty = &mut self.qty;
-        let word_qty = &mut self.word_qty;
-        self.bits.drain(|slot| {
-            qty[slot] = 0;
-            word_qty[slot / 64] = 0;
-        });
-        self.huge = false;
+        self.bits.drain(|slot| qty[slot] = 0);
         self.overflow.clear();
         self.in_window = 0;
         self.reach = 0;
@@ -425,9 +395,8 @@ impl BookSide {
     /// The total quantity of the levels with keys at or above `limit` (saturating; quantities
     /// are never negative).
     ///
-    /// No level-by-level walk: the window's part adds the per-word totals of the whole words in
-    /// range and takes the levels of the two partial words at its ends from their occupancy
-    /// bits. Overflow levels in range (all outside the window) are summed from their sorted
+    /// No generic level walk: the window's part reads the occupancy words over the range and
+    /// adds the quantities of their set bits (no per-level bookkeeping on the update path). Overflow levels in range (all outside the window) are summed from their sorted
     /// store, which is skipped with one comparison when none reaches `limit`.
     pub(crate) fn depth_at_or_above(&self, limit: i64) -> i64 {
         if limit > self.best {
@@ -459,24 +428,10 @@ impl BookSide {
         sum.saturating_add(window)
     }
 
-    /// The total quantity of window slots `[a, b]` (`a <= b`), saturating: the partial words at
-    /// the ends from the occupancy bits, the whole words between from their totals.
+    /// The total quantity of window slots `[a, b]` (`a <= b`), saturating.
     #[inline]
     fn window_sum(&self, a: usize, b: usize) -> i64 {
-        let (wa, wb) = (a / 64, b / 64);
-        if self.huge || wb <= wa + 1 {
-            return self.bits.sum_occupied(a, b, &self.qty);
-        }
-        let ends = self
-            .bits
-            .sum_occupied(a, wa * 64 + 63, &self.qty)
-            .saturating_add(self.bits.sum_occupied(wb * 64, b, &self.qty));
-        // Each total is below 2^62 (no huge quantity): an `i128` sum of them cannot overflow.
-        let whole: i128 = self.word_qty[wa + 1..wb]
-            .iter()
-            .map(|&t| i128::from(t))
-            .sum();
-        ends.saturating_add(i64::try_from(whole).unwrap_or(i64::MAX))
+        self.bits.sum_occupied(a, b, &self.qty)
     }
 
     /// All levels as `(key, qty)`, best (highest key) first.
@@ -636,7 +591,7 @@ mod tests {
     }
 
     #[test]
-    fn depth_sums_words_and_falls_back_for_huge_quantities() {
+    fn depth_sums_the_occupied_slots_and_saturates_on_huge_quantities() {
         let mut s = BookSide::new(1024, 256);
         for k in (1000..1700).step_by(3) {
             s.set(k, k);
@@ -652,7 +607,7 @@ mod tests {
         }
         s.maintain();
         assert_depths(&s);
-        // Quantities whose word totals would overflow: the levels are walked, saturating.
+        // Quantities whose sum overflows: the total saturates.
         for k in [1002, 1300, 1301, 1303, 1600] {
             s.set(k, i64::MAX / 3);
         }
@@ -661,7 +616,6 @@ mod tests {
         s.clear();
         s.set(10, 2);
         s.set(700, 3);
-        assert!(!s.huge);
         assert_depths(&s);
         // A huge quantity set in the overflow, brought into the window by a re-centre.
         s.set(5_000, i64::MAX / 3);
