@@ -103,6 +103,12 @@ impl Intents {
         self.buf.is_empty()
     }
 
+    /// Discards the intents written (they are not sent).
+    #[inline]
+    pub fn clear(&mut self) {
+        self.buf.clear();
+    }
+
     /// Takes the intents out, oldest first, leaving the buffer empty.
     #[inline]
     pub fn drain(&mut self) -> impl Iterator<Item = OrderIntent> + '_ {

@@ -377,7 +377,7 @@ impl StrategyCore {
     #[inline]
     fn send_intents(&mut self, idx: usize, trigger: Trigger) -> u64 {
         let Some(Some(traded)) = self.strategies.get_mut(idx) else {
-            self.intents.drain().for_each(drop);
+            self.intents.clear();
             return 0;
         };
         let at = self.clock.now_ns();
@@ -404,7 +404,7 @@ impl StrategyCore {
                 traded.strategy.on_exec(rep, &mut self.intents);
             }
         }
-        self.intents.drain().for_each(drop);
+        self.intents.clear();
         self.counts.intents += sent;
         self.orders_sent += sent;
         sent
