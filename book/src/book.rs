@@ -76,6 +76,10 @@ pub struct BookStats {
     pub recentres: [u64; 2],
     /// Levels now held in the overflow (bids, asks).
     pub in_overflow: [usize; 2],
+    /// Times the book moved to a finer price grid because a price fell between its ticks.
+    pub regrids: u64,
+    /// The grid (tick) the book keeps now, in raw price units.
+    pub tick: i64,
 }
 
 /// The fixed-array L2 book of one instrument. See the module docs.
@@ -86,6 +90,12 @@ pub struct OrderBook {
     /// The tick size in raw price units.
     tick: i64,
     config: BookConfig,
+    /// Moves to a finer grid so far.
+    regrids: u64,
+    /// Levels that a move to a finer grid could not place (beyond [`MAX_TICK`]).
+    regrid_lost: u64,
+    /// The levels being moved by a re-grid; empty between re-grids, its capacity kept.
+    regrid_scratch: Vec<(Side, Px, Qty)>,
 }
 
 impl OrderBook {
@@ -105,7 +115,55 @@ impl OrderBook {
             asks: BookSide::new(config.window_ticks, config.overflow_levels),
             tick: tick.0,
             config,
+            regrids: 0,
+            regrid_lost: 0,
+            regrid_scratch: Vec::new(),
         })
+    }
+
+    /// The grid the book keeps prices on now, in raw price units: the instrument's tick, or a
+    /// finer one after a re-grid.
+    pub fn tick(&self) -> Px {
+        Px(self.tick)
+    }
+
+    /// Moves the book to the coarsest grid that holds both its levels and `px`: the greatest
+    /// common divisor of the tick and the price. Every level keeps its price and quantity; the
+    /// windows re-anchor at the best levels. Rare (a price the instrument's listed tick does
+    /// not allow: a tick changed since the list was taken, or a tick inferred from too few
+    /// prices), counted, and the only book operation that may allocate (the scratch list of
+    /// levels, on the first re-grid).
+    #[cold]
+    fn regrid(&mut self, px: Px) {
+        let fine = gcd(self.tick.unsigned_abs(), px.0.unsigned_abs());
+        let Ok(fine) = i64::try_from(fine) else {
+            return;
+        };
+        if fine <= 0 || fine == self.tick {
+            return;
+        }
+        let mut moved = std::mem::take(&mut self.regrid_scratch);
+        moved.clear();
+        for side in [Side::Bid, Side::Ask] {
+            moved.extend(self.levels(side).map(|l| (side, l.px, l.qty)));
+        }
+        self.bids.clear();
+        self.asks.clear();
+        self.tick = fine;
+        for &(side, px, qty) in &moved {
+            match self.key(side, px) {
+                Ok(key) => match side {
+                    Side::Bid => self.bids.set(key, qty.0),
+                    Side::Ask => self.asks.set(key, qty.0),
+                },
+                Err(_) => self.regrid_lost += 1,
+            }
+        }
+        self.bids.maintain();
+        self.asks.maintain();
+        moved.clear();
+        self.regrid_scratch = moved;
+        self.regrids += 1;
     }
 
     /// The settings the book was built with.
@@ -196,13 +254,15 @@ impl OrderBook {
             dropped: [self.bids.dropped(), self.asks.dropped()],
             recentres: [self.bids.recentres(), self.asks.recentres()],
             in_overflow: [self.bids.overflow_len(), self.asks.overflow_len()],
+            regrids: self.regrids,
+            tick: self.tick,
         }
     }
 
     /// Levels lost on both sides because an overflow was full. Non-zero means the book lacks
     /// some levels far from the touch.
     pub fn dropped_levels(&self) -> u64 {
-        self.bids.dropped() + self.asks.dropped()
+        self.bids.dropped() + self.asks.dropped() + self.regrid_lost
     }
 
     /// The price range `[low, high]` the window of `side` covers now, if it is anchored.
@@ -231,6 +291,13 @@ impl Iterator for Levels<'_> {
             qty: Qty(q),
         })
     }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// Twice the mid below this magnitude, and a band of at most this many bps, keep
@@ -333,7 +400,14 @@ impl L2Book for OrderBook {
         if qty.0 < 0 {
             return Err(BookError::NegativeQty);
         }
-        let key = self.key(side, px)?;
+        let key = match self.key(side, px) {
+            Ok(key) => key,
+            Err(BookError::OffTick(_)) => {
+                self.regrid(px);
+                self.key(side, px)?
+            }
+            Err(e) => return Err(e),
+        };
         match side {
             Side::Bid => self.bids.set(key, qty.0),
             Side::Ask => self.asks.set(key, qty.0),
@@ -397,15 +471,27 @@ mod tests {
     }
 
     #[test]
-    fn non_unit_tick_maps_prices_and_refuses_off_grid() {
+    fn non_unit_tick_maps_prices_and_regrids_off_grid() {
         // Tick 0.5 at one decimal: raw tick 5.
         let mut b = book("0.5");
         b.set_level(Side::Bid, Px(1005), Qty(1)).unwrap();
-        assert_eq!(
-            b.set_level(Side::Bid, Px(1007), Qty(1)),
-            Err(BookError::OffTick(Px(1007)))
-        );
+        b.set_level(Side::Bid, Px(1000), Qty(4)).unwrap();
+        b.set_level(Side::Ask, Px(1020), Qty(2)).unwrap();
+        b.commit();
+        assert_eq!(b.stats().regrids, 0);
+        // 100.7 is between the ticks: the book moves to the 0.1 grid and keeps every level.
+        b.set_level(Side::Bid, Px(1007), Qty(3)).unwrap();
+        b.commit();
+        assert_eq!(b.stats().regrids, 1);
+        assert_eq!(b.tick(), Px(1));
+        let bids: Vec<Level> = b.levels(Side::Bid).collect();
+        assert_eq!(bids, [lv(1007, 3), lv(1005, 1), lv(1000, 4)]);
+        assert_eq!(b.best_ask(), Some(lv(1020, 2)));
+        assert_eq!(b.qty_at(Side::Bid, Px(1005)), Qty(1));
+        b.set_level(Side::Bid, Px(1007), Qty(0)).unwrap();
+        b.commit();
         assert_eq!(b.best_bid(), Some(lv(1005, 1)));
+        assert_eq!(b.dropped_levels(), 0);
         assert_eq!(
             b.set_level(Side::Ask, Px(1010), Qty(-1)),
             Err(BookError::NegativeQty)

@@ -100,7 +100,12 @@ impl L2Book for ReferenceBook {
             return Err(BookError::NegativeQty);
         }
         if px.0.rem_euclid(self.tick) != 0 {
-            return Err(BookError::OffTick(px));
+            // As the array book does: a finer grid that holds the price and every level.
+            let (mut a, mut b) = (self.tick.unsigned_abs(), px.0.unsigned_abs());
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            self.tick = i64::try_from(a).map_err(|_| BookError::OffTick(px))?;
         }
         if !(-MAX_TICK..=MAX_TICK).contains(&px.0.div_euclid(self.tick)) {
             return Err(BookError::PriceOutOfRange(px));

@@ -1,5 +1,10 @@
-//! The venues (exchange and market) pinion speaks to. The venue decides the message formats and
-//! the order book sync rule, so it is fixed per connection.
+//! The venues (exchange, host and market) pinion speaks to. The venue decides the message formats
+//! and the order book sync rule, so it is fixed per connection.
+//!
+//! Binance runs the same protocol on several hosts whose instruments differ (Binance.US and
+//! Binance TR list other symbols, with other tick sizes, than the global exchange; the test
+//! networks have their own lists): each host is its own venue, so an instrument list of one is
+//! never applied to another. [`Venue::market`] gives the market whose rules a venue follows.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,23 +25,49 @@ pub enum Venue {
     BybitLinear = 4,
     /// Bybit v5 inverse contracts (`/v5/public/inverse`).
     BybitInverse = 5,
+    /// Binance.US spot (`stream.binance.us`, `api.binance.us`): Spot's rules, its own symbols.
+    BinanceUs = 6,
+    /// Binance TR spot (`trbinance.com`): Spot's rules, its own symbols.
+    BinanceTr = 7,
+    /// The Binance Spot test network (`testnet.binance.vision`).
+    BinanceSpotTestnet = 8,
+    /// The Binance USD-M futures test network (`binancefuture.com`, `/fapi`).
+    BinanceUsdmTestnet = 9,
+    /// The Binance COIN-M futures test network (`binancefuture.com`, `/dapi`, `dstream`).
+    BinanceCoinmTestnet = 10,
 }
 
 impl Venue {
     /// Every venue, in declaration order.
-    pub const ALL: [Venue; 6] = [
+    pub const ALL: [Venue; 11] = [
         Venue::BinanceSpot,
         Venue::BinanceUsdm,
         Venue::BinanceCoinm,
         Venue::BybitSpot,
         Venue::BybitLinear,
         Venue::BybitInverse,
+        Venue::BinanceUs,
+        Venue::BinanceTr,
+        Venue::BinanceSpotTestnet,
+        Venue::BinanceUsdmTestnet,
+        Venue::BinanceCoinmTestnet,
     ];
 
-    /// Whether the venue is one of Binance's markets.
+    /// The market whose message formats and sync rule the venue follows: a Binance host's
+    /// variant maps to Binance Spot, USD-M or COIN-M; the others to themselves.
+    pub const fn market(self) -> Venue {
+        match self {
+            Venue::BinanceUs | Venue::BinanceTr | Venue::BinanceSpotTestnet => Venue::BinanceSpot,
+            Venue::BinanceUsdmTestnet => Venue::BinanceUsdm,
+            Venue::BinanceCoinmTestnet => Venue::BinanceCoinm,
+            v => v,
+        }
+    }
+
+    /// Whether the venue is one of Binance's markets, on any host.
     pub const fn is_binance(self) -> bool {
         matches!(
-            self,
+            self.market(),
             Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm
         )
     }
@@ -46,9 +77,27 @@ impl Venue {
         !self.is_binance()
     }
 
-    /// Whether the venue is a Binance futures market (depth chained by `pu`).
+    /// Whether the venue is a Binance futures market (depth chained by `pu`), on any host.
     pub const fn is_binance_futures(self) -> bool {
-        matches!(self, Venue::BinanceUsdm | Venue::BinanceCoinm)
+        matches!(self.market(), Venue::BinanceUsdm | Venue::BinanceCoinm)
+    }
+
+    /// The same market on another Binance host: `host` is one of the spot-market variants
+    /// ([`Venue::BinanceSpot`], [`Venue::BinanceUs`], [`Venue::BinanceTr`],
+    /// [`Venue::BinanceSpotTestnet`]) or a testnet futures venue, and `self` the market seen in
+    /// the messages. Binance.US and TR have spot markets only; their futures stay global.
+    pub const fn on_host_of(self, host: Venue) -> Venue {
+        let testnet = matches!(
+            host,
+            Venue::BinanceSpotTestnet | Venue::BinanceUsdmTestnet | Venue::BinanceCoinmTestnet
+        );
+        match (self.market(), host) {
+            (Venue::BinanceSpot, Venue::BinanceUs | Venue::BinanceTr) => host,
+            (Venue::BinanceSpot, _) if testnet => Venue::BinanceSpotTestnet,
+            (Venue::BinanceUsdm, _) if testnet => Venue::BinanceUsdmTestnet,
+            (Venue::BinanceCoinm, _) if testnet => Venue::BinanceCoinmTestnet,
+            (m, _) => m,
+        }
     }
 
     /// The short name used in configs and reports.
@@ -60,13 +109,37 @@ impl Venue {
             Venue::BybitSpot => "bybit-spot",
             Venue::BybitLinear => "bybit-linear",
             Venue::BybitInverse => "bybit-inverse",
+            Venue::BinanceUs => "binance-us",
+            Venue::BinanceTr => "binance-tr",
+            Venue::BinanceSpotTestnet => "binance-spot-testnet",
+            Venue::BinanceUsdmTestnet => "binance-usdm-testnet",
+            Venue::BinanceCoinmTestnet => "binance-coinm-testnet",
         }
     }
 
-    /// Infers the venue from a WebSocket or REST URL, as found in recordings.
+    /// Infers the venue from a WebSocket or REST URL, as found in recordings: the host decides
+    /// the exchange and its variant, the path (or host prefix) the market.
     pub fn from_url(url: &str) -> Option<Venue> {
         let u = url.to_ascii_lowercase();
-        if u.contains("bybit") {
+        let futures = |usdm: Venue, coinm: Venue| {
+            if u.contains("dstream") || u.contains("dapi") {
+                coinm
+            } else {
+                usdm
+            }
+        };
+        if u.contains("binance.us") {
+            Some(Venue::BinanceUs)
+        } else if u.contains("trbinance") || u.contains("binance.tr") || u.contains("binance.me") {
+            Some(Venue::BinanceTr)
+        } else if u.contains("testnet.binance.vision") {
+            Some(Venue::BinanceSpotTestnet)
+        } else if u.contains("binancefuture.com") {
+            Some(futures(
+                Venue::BinanceUsdmTestnet,
+                Venue::BinanceCoinmTestnet,
+            ))
+        } else if u.contains("bybit") {
             if u.contains("/spot") || u.contains("category=spot") {
                 Some(Venue::BybitSpot)
             } else if u.contains("/linear") || u.contains("category=linear") {
@@ -101,6 +174,11 @@ impl Venue {
             3 => Some(Venue::BybitSpot),
             4 => Some(Venue::BybitLinear),
             5 => Some(Venue::BybitInverse),
+            6 => Some(Venue::BinanceUs),
+            7 => Some(Venue::BinanceTr),
+            8 => Some(Venue::BinanceSpotTestnet),
+            9 => Some(Venue::BinanceUsdmTestnet),
+            10 => Some(Venue::BinanceCoinmTestnet),
             _ => None,
         }
     }
@@ -115,7 +193,7 @@ impl fmt::Display for Venue {
 /// A venue name that is not one of [`Venue::name`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown venue {0:?} (expected one of binance-spot, binance-usdm, binance-coinm, bybit-spot, bybit-linear, bybit-inverse)"
+    "unknown venue {0:?} (expected one of binance-spot, binance-usdm, binance-coinm, binance-us, binance-tr, binance-spot-testnet, binance-usdm-testnet, binance-coinm-testnet, bybit-spot, bybit-linear, bybit-inverse)"
 )]
 pub struct UnknownVenue(pub String);
 
@@ -153,6 +231,51 @@ mod tests {
             Some(Venue::BybitSpot)
         );
         assert_eq!(Venue::from_url("wss://example.com"), None);
+        assert_eq!(
+            Venue::from_url("wss://stream.binance.us:9443/stream?streams=btcusd@depth"),
+            Some(Venue::BinanceUs)
+        );
+        assert_eq!(
+            Venue::from_url("https://api.binance.us/api/v3/depth?symbol=BTCUSD"),
+            Some(Venue::BinanceUs)
+        );
+        assert_eq!(
+            Venue::from_url("wss://stream-cloud.trbinance.com/stream?streams=btctry@depth"),
+            Some(Venue::BinanceTr)
+        );
+        assert_eq!(
+            Venue::from_url("wss://stream.testnet.binance.vision/ws"),
+            Some(Venue::BinanceSpotTestnet)
+        );
+        assert_eq!(
+            Venue::from_url("wss://fstream.binancefuture.com/stream"),
+            Some(Venue::BinanceUsdmTestnet)
+        );
+        assert_eq!(
+            Venue::from_url("wss://dstream.binancefuture.com/stream"),
+            Some(Venue::BinanceCoinmTestnet)
+        );
+    }
+
+    #[test]
+    fn host_variants_follow_their_market() {
+        assert_eq!(Venue::BinanceUs.market(), Venue::BinanceSpot);
+        assert!(Venue::BinanceCoinmTestnet.is_binance_futures());
+        assert!(!Venue::BinanceTr.is_binance_futures());
+        assert!(Venue::BinanceSpotTestnet.is_binance());
+        assert_eq!(
+            Venue::BinanceUsdm.on_host_of(Venue::BinanceSpotTestnet),
+            Venue::BinanceUsdmTestnet
+        );
+        assert_eq!(
+            Venue::BinanceSpot.on_host_of(Venue::BinanceUs),
+            Venue::BinanceUs
+        );
+        assert_eq!(
+            Venue::BinanceUsdm.on_host_of(Venue::BinanceUs),
+            Venue::BinanceUsdm
+        );
+        assert_eq!(Venue::BybitLinear.market(), Venue::BybitLinear);
     }
 
     #[test]

@@ -50,7 +50,12 @@ fn reference(settings: &Settings) -> Reference {
     for &id in &prepared.books {
         let spec = prepared.instruments.get(id).expect("spec");
         // The same grid choice as the pipeline's (finer for instruments with `px_decimals`).
-        books[usize::from(id.0)] = Some(pipeline::book_for(settings, spec, id).expect("book"));
+        let grid = prepared
+            .book_ticks
+            .get(usize::from(id.0))
+            .copied()
+            .flatten();
+        books[usize::from(id.0)] = Some(pipeline::book_for(spec, grid, id).expect("book"));
     }
     let mut fed_by: Vec<Option<ConnId>> = vec![None; books.len()];
     let (mut records, mut events, mut trades, mut tickers_ahead) = (0u64, 0u64, 0u64, 0u64);
@@ -121,6 +126,7 @@ fn reference(settings: &Settings) -> Reference {
             last_update_id: b.last_update_id(),
             bids: b.book().levels(Side::Bid).collect(),
             asks: b.book().levels(Side::Ask).collect(),
+            housekeeping: b.book().stats(),
         })
         .collect();
     Reference {

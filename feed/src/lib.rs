@@ -7,6 +7,7 @@
 //! - [`recording`]: pinion's own `.pnr` format and its recorder.
 //! - [`synth`]: the synthetic market.
 //! - [`exchange_info`]: instrument specs from a venue's `exchangeInfo` / `instruments-info`.
+//! - [`survey`]: a first pass over a recording: venues, symbols and number shapes from content.
 //!
 //! The vocabulary (prices, instruments, events, raw records) is `pinion-core`'s. Live and
 //! replayed data go through the same parser, so a recording exercises exactly the code that runs
@@ -20,6 +21,7 @@ pub mod exchange_info;
 pub mod parse;
 pub mod recording;
 pub mod source;
+pub mod survey;
 pub mod synth;
 
 pub use error::{FeedError, SourceError};

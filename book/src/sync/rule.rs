@@ -68,10 +68,12 @@ pub enum SequenceRule {
 impl SequenceRule {
     /// The rule of `venue`.
     pub const fn for_venue(venue: Venue) -> Self {
-        match venue {
-            Venue::BinanceSpot => SequenceRule::BinanceSpot,
-            Venue::BinanceUsdm | Venue::BinanceCoinm => SequenceRule::BinanceFutures,
-            Venue::BybitSpot | Venue::BybitLinear | Venue::BybitInverse => SequenceRule::Bybit,
+        if venue.is_binance_futures() {
+            SequenceRule::BinanceFutures
+        } else if venue.is_binance() {
+            SequenceRule::BinanceSpot
+        } else {
+            SequenceRule::Bybit
         }
     }
 

@@ -59,7 +59,10 @@ pub fn convert_recording(
     );
     let mut header = RecordingHeader::new(name, start_ns);
     header.connections = source.connections().to_vec();
-    for id in &prepared.books {
+    // Specs inferred from the data are left out: the header's instruments are traded as they
+    // are, and an inferred one has no real order filters. A replay of the `.pnr` infers them
+    // again from the same data.
+    for id in &prepared.traded {
         if let Some(spec) = prepared.instruments.get(*id) {
             header.instruments.push(InstrumentDef::from_spec(spec));
         }

@@ -11,16 +11,16 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use pinion_core::{InstrumentId, InstrumentSpec, Instruments, RecordKind, Venue};
+use pinion_core::{InstrumentId, InstrumentSpec, Instruments, Px, Symbol, Venue};
 use pinion_feed::FrameSource;
 use pinion_feed::exchange_info;
-use pinion_feed::parse::{ConnCtx, Decoder};
 use pinion_feed::recording::RecordingReader;
 use pinion_feed::source::Decompress;
+use pinion_feed::survey::{self, NumberShape, Survey, VenueEvidence};
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 
-use super::PipelineError;
-use crate::config::{InputSpec, InstrumentSource, Settings, with_qty_decimals};
+use super::{PipelineError, report};
+use crate::config::{InputSpec, InstrumentSource, Settings, with_px_decimals, with_qty_decimals};
 use crate::stages::feed::ConnTable;
 
 /// Above this many instruments, books are allocated only for those the input names.
@@ -36,6 +36,12 @@ pub struct PreparedInput {
     pub conns: ConnTable,
     /// The instruments that get a book.
     pub books: Vec<InstrumentId>,
+    /// The instruments of `books` a strategy trades: those whose order filters are known
+    /// (not inferred from the recording).
+    pub traded: Vec<InstrumentId>,
+    /// Per instrument, the grid its book keeps when it is not the spec's tick (finer prices
+    /// in the recording, or `px_decimals` in the config).
+    pub book_ticks: Vec<Option<Px>>,
     /// Records the source will yield, when known (for the progress bar).
     pub expected_records: Option<u64>,
     /// What start-up found worth saying (files skipped, instruments loaded).
@@ -57,7 +63,7 @@ impl std::fmt::Debug for PreparedInput {
 
 /// Opens the input of `settings` and assembles its instruments.
 pub fn prepare(settings: &Settings) -> Result<PreparedInput, PipelineError> {
-    let mut notes = Vec::new();
+    let notes = Vec::new();
     match &settings.input {
         InputSpec::Synthetic {
             seed,
@@ -90,6 +96,8 @@ pub fn prepare(settings: &Settings) -> Result<PreparedInput, PipelineError> {
                 instruments,
                 conns,
                 books: vec![synth_id],
+                traded: vec![synth_id],
+                book_ticks: Vec::new(),
                 // The connect and the snapshot come before the stream frames.
                 expected_records: Some(records + 2),
                 notes,
@@ -100,70 +108,345 @@ pub fn prepare(settings: &Settings) -> Result<PreparedInput, PipelineError> {
             path,
             venue,
             decompress,
-        } => {
-            let mut instruments = Instruments::new();
-            for src in &settings.instrument_sources {
-                let InstrumentSource::ExchangeInfo {
-                    venue,
-                    path,
-                    optional,
-                    qty_decimals,
-                } = src;
-                if *optional && !path.is_file() {
-                    notes.push(format!(
-                        "exchange_info {} not found: skipped (optional)",
-                        path.display()
-                    ));
-                    continue;
+        } => prepare_recording(settings, path, *venue, *decompress, notes),
+    }
+}
+
+/// [`prepare`] for a recording: instrument lists, a survey of the recording, the config's
+/// instruments, then specs inferred for what the recording holds and nothing defines.
+fn prepare_recording(
+    settings: &Settings,
+    path: &Path,
+    venue: Option<Venue>,
+    decompress: Decompress,
+    mut notes: Vec<String>,
+) -> Result<PreparedInput, PipelineError> {
+    let mut instruments = Instruments::new();
+    for src in &settings.instrument_sources {
+        let InstrumentSource::ExchangeInfo {
+            venue,
+            path,
+            optional,
+            qty_decimals,
+        } = src;
+        if *optional && !path.is_file() {
+            notes.push(format!(
+                "exchange_info {} not found: skipped (optional)",
+                path.display()
+            ));
+            continue;
+        }
+        let n = load_exchange_info(&mut instruments, *venue, path, *qty_decimals)?;
+        notes.push(format!("{n} {venue} instruments from {}", path.display()));
+    }
+    if path.extension().is_some_and(|e| e == "pnr") {
+        let reader = RecordingReader::open(path)?;
+        let mut n = 0;
+        for (_, spec) in reader.header().instrument_registry()?.iter() {
+            instruments.upsert(spec.clone())?;
+            n += 1;
+        }
+        if n > 0 {
+            notes.push(format!("{n} instruments from the recording's header"));
+        }
+    }
+    let survey = if is_stdin(path) {
+        notes.push(String::from(
+            "standard input is read once: no first pass, so only instruments defined beforehand get a book",
+        ));
+        None
+    } else {
+        let mut first = open_source(path, decompress)?;
+        Some(survey::survey(&mut *first))
+    };
+    if let Some(survey) = &survey {
+        if !survey.listed.is_empty() {
+            notes.push(format!(
+                "{} instruments from the recording's instrument lists",
+                survey.listed.len()
+            ));
+        }
+        for spec in &survey.listed {
+            instruments.upsert(spec.clone())?;
+        }
+        for what in &survey.unreadable_lists {
+            notes.push(format!(
+                "an instrument list in the recording is unreadable: {what}"
+            ));
+        }
+    }
+    for spec in &settings.instruments {
+        instruments.upsert(spec.clone())?;
+    }
+    let mut grids: Vec<(Venue, Symbol, Px)> = settings
+        .unit_price_grid
+        .iter()
+        .map(|&(v, s)| (v, s, Px(1)))
+        .collect();
+    let mut inferred: Vec<(Venue, Symbol)> = Vec::new();
+    if let Some(survey) = &survey {
+        conn_notes(survey, venue, &mut notes);
+        for (&(v, sym), seen) in &survey.instruments {
+            let unit_grid = grids.iter().any(|g| g.0 == v && g.1 == sym);
+            if let Some(spec) = instruments
+                .lookup(v, sym.as_bytes())
+                .and_then(|id| instruments.get(id))
+                .cloned()
+            {
+                let fitted = fit_to_data(spec, &seen.numbers, unit_grid).map_err(|what| {
+                    PipelineError::ExchangeInfo {
+                        path: path.to_path_buf(),
+                        what,
+                    }
+                })?;
+                notes.extend(fitted.note);
+                if let Some(grid) = fitted.grid {
+                    grids.push((v, sym, grid));
                 }
-                let n = load_exchange_info(&mut instruments, *venue, path, *qty_decimals)?;
-                notes.push(format!("{n} {venue} instruments from {}", path.display()));
+                instruments.upsert(fitted.spec)?;
+                continue;
             }
-            let scan = scan_recording(path, *decompress, &mut instruments)?;
-            if scan.from_recording > 0 {
+            let Some(spec) = infer_spec(v, sym, &seen.numbers) else {
                 notes.push(format!(
-                    "{} instruments from the recording's instrument lists",
-                    scan.from_recording
+                    "{v} {sym}: no price to learn its units from: no book"
                 ));
-            }
-            for spec in &settings.instruments {
-                instruments.upsert(spec.clone())?;
-            }
-            let source = open_source(path, *decompress)?;
-            if *decompress == Decompress::Ahead && pinion_feed::source::is_compressed(path) {
-                notes.push(String::from(
-                    "decompressed on a helper thread ahead of the feed (input.read_ahead)",
-                ));
-            }
-            let conns = ConnTable::new(&*source, *venue, instruments.clone());
-            let books = if instruments.len() <= BOOKS_FOR_ALL_UP_TO {
-                instruments.iter().map(|(id, _)| id).collect()
-            } else {
-                let used = instruments_named(path, *decompress, &conns, &instruments)?;
+                continue;
+            };
+            notes.push(format!(
+                "{v} {sym}: defined from the recording (prices to {} decimals on a {} grid, quantities to {} decimals); not traded: its order filters are unknown",
+                spec.price_decimals,
+                report::scaled_decimal(i128::from(spec.tick.0), spec.price_decimals),
+                spec.qty_decimals
+            ));
+            inferred.push((v, sym));
+            instruments.upsert(spec)?;
+        }
+    }
+    let source = open_source(path, decompress)?;
+    if decompress == Decompress::Ahead && pinion_feed::source::is_compressed(path) {
+        notes.push(String::from(
+            "decompressed on a helper thread ahead of the feed (input.read_ahead)",
+        ));
+    }
+    let conns = match &survey {
+        Some(survey) => ConnTable::with_survey(&*source, venue, instruments.clone(), survey),
+        None => ConnTable::new(&*source, venue, instruments.clone()),
+    };
+    let books: Vec<InstrumentId> = match &survey {
+        Some(survey) => {
+            let named: Vec<InstrumentId> = survey
+                .instruments
+                .keys()
+                .filter_map(|(v, sym)| instruments.lookup(*v, sym.as_bytes()))
+                .collect();
+            if instruments.len() > named.len() {
                 notes.push(format!(
                     "{} of {} instruments appear in the recording: books for those",
-                    used.len(),
+                    named.len(),
                     instruments.len()
                 ));
-                used
-            };
-            Ok(PreparedInput {
-                source,
-                instruments,
-                conns,
-                books,
-                expected_records: Some(scan.records),
-                notes,
-                description: path.display().to_string(),
-            })
+            }
+            named
+        }
+        None if instruments.len() <= BOOKS_FOR_ALL_UP_TO => {
+            instruments.iter().map(|(id, _)| id).collect()
+        }
+        None => settings
+            .instruments
+            .iter()
+            .filter_map(|s| instruments.lookup(s.venue, s.symbol.as_bytes()))
+            .collect(),
+    };
+    if books.is_empty() {
+        return Err(PipelineError::NoInstruments(nothing_to_book(
+            survey.as_ref(),
+            &instruments,
+        )));
+    }
+    let traded = books
+        .iter()
+        .copied()
+        .filter(|id| {
+            instruments
+                .get(*id)
+                .is_some_and(|s| !inferred.contains(&(s.venue, s.symbol)))
+        })
+        .collect();
+    let book_ticks = instruments
+        .iter()
+        .map(|(_, spec)| {
+            grids
+                .iter()
+                .rev()
+                .find(|g| g.0 == spec.venue && g.1 == spec.symbol)
+                .map(|g| g.2)
+        })
+        .collect();
+    Ok(PreparedInput {
+        source,
+        instruments,
+        conns,
+        books,
+        traded,
+        book_ticks,
+        expected_records: survey.as_ref().map(|s| s.records),
+        notes,
+        description: path.display().to_string(),
+    })
+}
+
+/// Why a recording gave no instrument a book, from what its survey saw.
+fn nothing_to_book(survey: Option<&Survey>, instruments: &Instruments) -> String {
+    let Some(s) = survey else {
+        return format!(
+            "standard input names none of the {} instruments defined beforehand",
+            instruments.len()
+        );
+    };
+    let mut parts = vec![format!(
+        "{} records, {} of them stream frames on {} connections",
+        s.records,
+        s.frames,
+        s.conns.len()
+    )];
+    if s.bad_records > 0 {
+        parts.push(format!(
+            "{} records unreadable (first: {})",
+            s.bad_records,
+            s.first_error.as_deref().unwrap_or("?")
+        ));
+    }
+    if s.binary_frames > 0 {
+        parts.push(format!(
+            "{} binary frames (Binance SBE is not decoded yet)",
+            s.binary_frames
+        ));
+    }
+    if s.other_frames > 0 {
+        parts.push(format!(
+            "{} frames that are no depth, book ticker or trade message",
+            s.other_frames
+        ));
+    }
+    let unnamed = s
+        .conns
+        .iter()
+        .filter(|c| c.venue.is_none() && c.frames > 0)
+        .count();
+    if unnamed > 0 {
+        parts.push(format!(
+            "{unnamed} connections whose venue nothing tells (name it with --venue)"
+        ));
+    }
+    if !s.instruments.is_empty() {
+        parts.push(format!(
+            "{} instruments named but none with a price to learn its units from",
+            s.instruments.len()
+        ));
+    }
+    parts.join("; ")
+}
+
+/// What start-up says about connections whose venue the recording's content decided against
+/// its source, or could not decide.
+fn conn_notes(survey: &Survey, fallback: Option<Venue>, notes: &mut Vec<String>) {
+    for (i, c) in survey.conns.iter().enumerate() {
+        let venue = c.venue.map_or("?", Venue::name);
+        match c.evidence {
+            VenueEvidence::ShapeOverruledSource(said) => notes.push(format!(
+                "connection {i}: its messages are {venue}'s, not {said}'s as its source says: read as {venue}"
+            )),
+            VenueEvidence::Unknown if c.frames > 0 && fallback.is_none() => notes.push(format!(
+                "connection {i}: nothing in it tells its venue: its records are skipped (--venue names it)"
+            )),
+            _ => {}
         }
     }
 }
 
-/// What a first pass over a recording found.
-struct Scan {
-    records: u64,
-    from_recording: usize,
+/// A spec checked against the recording's numbers, and what changed.
+struct Fitted {
+    spec: InstrumentSpec,
+    /// The grid the book keeps, when it is not the spec's tick.
+    grid: Option<Px>,
+    note: Option<String>,
+}
+
+/// `spec` made able to hold every number the recording has: prices or quantities with more
+/// decimals than its tick or step widen its units (the tick, step and filters are rescaled, so
+/// orders still follow them); prices between its ticks put its book on their finer grid. The
+/// changes are said in the note.
+fn fit_to_data(
+    spec: InstrumentSpec,
+    seen: &NumberShape,
+    unit_grid: bool,
+) -> Result<Fitted, String> {
+    let mut changes = Vec::new();
+    let mut spec = spec;
+    if seen.price_decimals > spec.price_decimals {
+        changes.push(format!(
+            "prices to {} decimals (the tick has {})",
+            seen.price_decimals, spec.price_decimals
+        ));
+        spec = with_px_decimals(spec, seen.price_decimals)?;
+    }
+    if seen.qty_decimals > spec.qty_decimals {
+        changes.push(format!(
+            "quantities to {} decimals (the step has {})",
+            seen.qty_decimals, spec.qty_decimals
+        ));
+        spec = with_qty_decimals(spec, seen.qty_decimals)?;
+    }
+    // A unit grid set in the config (`px_decimals`) stays one unit at any precision.
+    let tick = if unit_grid { Px(1) } else { spec.tick };
+    let grid = match seen.grid_in(spec.price_decimals) {
+        Some(g) if g > 0 && g % tick.0 != 0 => {
+            let fine = Px(gcd(tick.0, g));
+            changes.push(format!(
+                "prices between its ticks: the book keeps a {} grid, orders the tick {}",
+                report::scaled_decimal(i128::from(fine.0), spec.price_decimals),
+                report::scaled_decimal(i128::from(spec.tick.0), spec.price_decimals)
+            ));
+            Some(fine)
+        }
+        _ => unit_grid.then_some(tick),
+    };
+    let note = (!changes.is_empty()).then(|| {
+        format!(
+            "{} {}: the recording has {}",
+            spec.venue,
+            spec.symbol,
+            changes.join("; ")
+        )
+    });
+    Ok(Fitted { spec, grid, note })
+}
+
+/// A spec for an instrument nobody defined, from the recording's numbers: its price and
+/// quantity units from the most decimals it sends, its book's grid from its prices. The step is
+/// one quantity unit and there are no filters: such an instrument is replayed, not traded.
+fn infer_spec(venue: Venue, symbol: Symbol, seen: &NumberShape) -> Option<InstrumentSpec> {
+    if seen.prices == 0 {
+        return None;
+    }
+    let tick = seen.grid_in(seen.price_decimals)?;
+    let mut spec = InstrumentSpec::new(venue, symbol.as_str(), "1", "1").ok()?;
+    spec.price_decimals = seen.price_decimals;
+    spec.qty_decimals = seen.qty_decimals;
+    spec.tick = Px(tick.max(1));
+    Some(spec)
+}
+
+/// Whether the input is standard input (`-`), which can be read only once.
+fn is_stdin(path: &Path) -> bool {
+    path == Path::new("-")
+}
+
+fn gcd(mut a: i64, mut b: i64) -> i64 {
+    while b != 0 {
+        (a, b) = (b, a.rem_euclid(b));
+    }
+    a.abs()
 }
 
 /// Opens any recording the engine replays (by file name: see [`pinion_feed::source::open`]),
@@ -173,99 +456,6 @@ pub fn open_source(
     decompress: Decompress,
 ) -> Result<Box<dyn FrameSource + Send>, PipelineError> {
     Ok(pinion_feed::source::open_with(path, decompress)?)
-}
-
-/// Counts the records and takes instrument specs from the recording: a `.pnr` header's
-/// instrument table, and the REST instrument lists it holds (Binance `exchangeInfo`, Bybit
-/// `instruments-info`).
-fn scan_recording(
-    path: &Path,
-    decompress: Decompress,
-    instruments: &mut Instruments,
-) -> Result<Scan, PipelineError> {
-    let mut records = 0u64;
-    let mut from_recording = 0usize;
-    if path.extension().is_some_and(|e| e == "pnr") {
-        let reader = RecordingReader::open(path)?;
-        for (_, spec) in reader.header().instrument_registry()?.iter() {
-            instruments.upsert(spec.clone())?;
-            from_recording += 1;
-        }
-    }
-    let mut source = open_source(path, decompress)?;
-    loop {
-        let rec = match source.next_record() {
-            Ok(Some(rec)) => rec,
-            Ok(None) => break,
-            // The run itself counts and reports bad records; the scan just goes past them.
-            Err(_) => {
-                records += 1;
-                continue;
-            }
-        };
-        records += 1;
-        if rec.kind != RecordKind::Http {
-            continue;
-        }
-        let url = String::from_utf8_lossy(rec.meta);
-        let Some(venue) = Venue::from_url(&url) else {
-            continue;
-        };
-        let specs = if url.contains("exchangeInfo") && venue.is_binance() {
-            exchange_info::binance_exchange_info(rec.payload, venue)?
-        } else if url.contains("instruments-info") && venue.is_bybit() {
-            exchange_info::bybit_instruments_info(rec.payload, venue)?
-        } else {
-            continue;
-        };
-        for spec in specs {
-            instruments.upsert(spec)?;
-            from_recording += 1;
-        }
-    }
-    Ok(Scan {
-        records,
-        from_recording,
-    })
-}
-
-/// Decodes the recording once and returns the instruments its events name.
-fn instruments_named(
-    path: &Path,
-    decompress: Decompress,
-    conns: &ConnTable,
-    instruments: &Instruments,
-) -> Result<Vec<InstrumentId>, PipelineError> {
-    let mut source = open_source(path, decompress)?;
-    let mut decoder = Decoder::new(instruments.clone());
-    let mut seen = vec![false; instruments.len()];
-    let mut conns = conns.clone();
-    loop {
-        let ctx: Option<ConnCtx>;
-        {
-            let rec = match source.next_record() {
-                Ok(Some(rec)) => rec,
-                Ok(None) => break,
-                Err(_) => continue,
-            };
-            ctx = conns.get(rec.conn).copied();
-            if let Some(ctx) = ctx {
-                let _ = decoder.decode(&ctx, &rec, 0, |ev| {
-                    if let Some(s) = seen.get_mut(usize::from(ev.instrument.0)) {
-                        *s = true;
-                    }
-                });
-                continue;
-            }
-        }
-        conns.refresh(&*source);
-    }
-    Ok(seen
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| **s)
-        .map(|(i, _)| InstrumentId(i as u16))
-        .collect())
 }
 
 /// Adds the instruments of a saved Binance `exchangeInfo` response (plain or gzip; the bare

@@ -72,9 +72,9 @@ pub enum PipelineError {
         /// What is wrong.
         what: String,
     },
-    /// The input has no instrument the engine can book.
-    #[error("no instrument to trade: the input names none of the configured instruments")]
-    NoInstruments,
+    /// The input has no instrument the engine can book; says what the input held instead.
+    #[error("nothing to book in the input: {0}")]
+    NoInstruments(String),
     /// The run failed.
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
@@ -141,12 +141,16 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         instruments,
         conns,
         books: book_ids,
+        traded,
+        book_ticks,
         expected_records,
         notes,
         description,
     } = prepared;
     if book_ids.is_empty() {
-        return Err(PipelineError::NoInstruments);
+        return Err(PipelineError::NoInstruments(String::from(
+            "the input names no instrument",
+        )));
     }
     let cap = settings.ring_capacity;
     // Rings, queues and books are written once here so that their pages are mapped before the
@@ -159,7 +163,8 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     let mut books: Vec<Option<BookSync>> = (0..instruments.len()).map(|_| None).collect();
     for &id in &book_ids {
         if let Some(spec) = instruments.get(id) {
-            books[usize::from(id.0)] = Some(book_for(settings, spec, id)?);
+            let grid = book_ticks.get(usize::from(id.0)).copied().flatten();
+            books[usize::from(id.0)] = Some(book_for(spec, grid, id)?);
         }
     }
     let finals = FinalBooks::new();
@@ -184,7 +189,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     );
     // The venues decide how the strategy meets them: a simulated venue taps the market and
     // runs on event time, behind a barrier; a live venue needs neither.
-    let venues = venues_for(settings, &instruments, &book_ids);
+    let venues = venues_for(settings, &instruments, &traded);
     let link = VenueLink {
         market_tap: venues.iter().flatten().any(OrderVenue::taps_market),
         barrier: venues
@@ -203,7 +208,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     let strategy = StrategyStage::new(
         settings,
         &instruments,
-        &book_ids,
+        &traded,
         StrategyPorts {
             input: book_rx,
             execs: exec_rx,
@@ -248,23 +253,21 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     })
 }
 
-/// The sync machine and book of one instrument: on its tick's grid, or on the price unit's
-/// grid for instruments configured with finer prices than their tick (`px_decimals`).
+/// The sync machine and book of one instrument: on its tick's grid, or on `grid` where the
+/// recording or the config (`px_decimals`) has prices between its ticks (see
+/// [`PreparedInput::book_ticks`]).
 pub fn book_for(
-    settings: &Settings,
     spec: &pinion_core::InstrumentSpec,
+    grid: Option<Px>,
     id: pinion_core::InstrumentId,
 ) -> Result<BookSync, PipelineError> {
-    let unit_grid = settings
-        .unit_price_grid
-        .iter()
-        .any(|(v, s)| *v == spec.venue && *s == spec.symbol);
-    let book = if unit_grid {
-        let mut grid = spec.clone();
-        grid.tick = pinion_core::Px(1);
-        BookSync::new(&grid, id, SyncConfig::default())?
-    } else {
-        BookSync::new(spec, id, SyncConfig::default())?
+    let book = match grid {
+        Some(tick) => {
+            let mut on_grid = spec.clone();
+            on_grid.tick = tick;
+            BookSync::new(&on_grid, id, SyncConfig::default())?
+        }
+        None => BookSync::new(spec, id, SyncConfig::default())?,
     };
     Ok(book)
 }

@@ -171,6 +171,22 @@ impl PipelineReport {
                     c.resyncs,
                     c.stale
                 );
+                let h = &b.housekeeping;
+                if h.regrids > 0 {
+                    let _ = writeln!(
+                        s,
+                        "  {:<26} prices between its ticks: the book moved to a finer grid {} times",
+                        "", h.regrids
+                    );
+                }
+                let dropped = h.dropped[0] + h.dropped[1];
+                if dropped > 0 {
+                    let _ = writeln!(
+                        s,
+                        "  {:<26} {dropped} far levels dropped: the book's overflow was full",
+                        ""
+                    );
+                }
             }
         }
         if !self.trading.is_empty() {
@@ -345,7 +361,7 @@ impl TradingView {
 }
 
 /// `value × 10^-decimals` as a plain decimal string, exactly (`-1234`, 2 → `"-12.34"`).
-fn scaled_decimal(value: i128, decimals: u8) -> String {
+pub(crate) fn scaled_decimal(value: i128, decimals: u8) -> String {
     let digits = value.unsigned_abs().to_string();
     let d = usize::from(decimals);
     let padded = if digits.len() <= d {

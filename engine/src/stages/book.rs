@@ -49,6 +49,8 @@ pub struct BookFinal {
     pub bids: Vec<Level>,
     /// All ask levels, best first.
     pub asks: Vec<Level>,
+    /// The book's housekeeping: levels dropped for want of room, moves to a finer price grid.
+    pub housekeeping: pinion_book::BookStats,
 }
 
 /// Where the book stage leaves its books' final states (filled once, in `finish`).
@@ -227,6 +229,7 @@ impl BookCore {
                 last_update_id: sync.last_update_id(),
                 bids: sync.book().levels(Side::Bid).collect(),
                 asks: sync.book().levels(Side::Ask).collect(),
+                housekeeping: sync.book().stats(),
             })
             .collect();
         self.finals.put(finals);

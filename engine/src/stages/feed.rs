@@ -45,6 +45,9 @@ pub struct ConnTable {
     /// The venue of connections the source cannot name.
     fallback_venue: Option<Venue>,
     instruments: Instruments,
+    /// What a first pass over the recording decided per connection (see
+    /// [`pinion_feed::survey`]): its venue and the symbol of payloads that name none.
+    planned: Vec<Option<(Venue, Option<pinion_core::Symbol>)>>,
 }
 
 impl ConnTable {
@@ -60,6 +63,29 @@ impl ConnTable {
             ctx: Vec::new(),
             fallback_venue,
             instruments,
+            planned: Vec::new(),
+        };
+        t.refresh(source);
+        t
+    }
+
+    /// A table whose connections take the venue and default symbol a survey of the same
+    /// recording found (where it found one), else as [`ConnTable::new`].
+    pub fn with_survey(
+        source: &dyn FrameSource,
+        fallback_venue: Option<Venue>,
+        instruments: Instruments,
+        survey: &pinion_feed::survey::Survey,
+    ) -> Self {
+        let mut t = Self {
+            ctx: Vec::new(),
+            fallback_venue,
+            instruments,
+            planned: survey
+                .conns
+                .iter()
+                .map(|c| c.venue.map(|v| (v, c.default_symbol)))
+                .collect(),
         };
         t.refresh(source);
         t
@@ -72,6 +98,15 @@ impl ConnTable {
             let i = usize::from(info.id.0);
             if self.ctx.len() <= i {
                 self.ctx.resize(i + 1, None);
+            }
+            if let Some(Some((venue, symbol))) = self.planned.get(i) {
+                let by_symbol = symbol.and_then(|s| self.instruments.lookup(*venue, s.as_bytes()));
+                self.ctx[i] = Some(ConnCtx {
+                    venue: *venue,
+                    default_instrument: by_symbol
+                        .or_else(|| default_instrument(&self.instruments, *venue, &info.url)),
+                });
+                continue;
             }
             let venue = info
                 .venue

@@ -1,0 +1,283 @@
+//! Recordings nobody configured pinion for: instruments defined from the data, venues and
+//! symbols from the content, never from the file's name.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::pipeline::{self, Console, PipelineReport};
+
+/// The embedded config with its instrument definitions and lists taken out, fused, `max`
+/// pacing, on `input`, plus `extra` TOML (instrument tables) and `set` overrides.
+fn bare(input: &Path, extra: &str, set: &[(&str, &str)]) -> Settings {
+    let start = REPLAY_TOML
+        .find("# Instruments of the shipped recordings.")
+        .expect("the embedded config's instrument section");
+    let end = REPLAY_TOML.find("[report]").expect("the report table");
+    let text = format!("{}{extra}\n{}", &REPLAY_TOML[..start], &REPLAY_TOML[end..]);
+    let mut o = Overrides::default();
+    for (k, v) in [
+        ("placement.mode", "\"1\""),
+        ("placement.wait", "\"park\""),
+        ("pacing.mode", "\"max\""),
+        ("runtime.progress", "false"),
+    ]
+    .into_iter()
+    .chain(set.iter().copied())
+    {
+        o.push(Override::parse(&format!("{k}={v}")).expect("override"));
+    }
+    o.push(Override::value(
+        "input.source",
+        input.to_str().expect("a UTF-8 path"),
+    ));
+    Config::parse_with(&text, REPLAY_TOML_NAME, &o)
+        .expect("parses")
+        .validate_for(
+            REPLAY_TOML_NAME,
+            pinion_engine::config::machine_cores(),
+            &pinion_testkit::data::data_dir(),
+        )
+        .expect("valid")
+}
+
+fn run(settings: &Settings) -> PipelineReport {
+    pipeline::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET).expect("replays")
+}
+
+/// Each book as text: venue, symbol, state, last update id and every level as exact decimals.
+fn books(report: &PipelineReport) -> Vec<String> {
+    let mut out: Vec<String> = report
+        .books
+        .iter()
+        .map(|b| {
+            let spec = report.input.instruments.get(b.instrument).expect("spec");
+            let px = |l: &pinion_core::Level| {
+                format!(
+                    "{}x{}",
+                    decimal(i128::from(l.px.0), spec.price_decimals),
+                    decimal(i128::from(l.qty.0), spec.qty_decimals)
+                )
+            };
+            format!(
+                "{} {} {:?} {} bids[{}] asks[{}]",
+                spec.venue,
+                spec.symbol,
+                b.state,
+                b.last_update_id,
+                b.bids.iter().map(px).collect::<Vec<_>>().join(" "),
+                b.asks.iter().map(px).collect::<Vec<_>>().join(" ")
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `units × 10^-decimals` written with its trailing zeros (and point) dropped.
+fn decimal(units: i128, decimals: u8) -> String {
+    let neg = units < 0;
+    let digits = units.unsigned_abs().to_string();
+    let d = usize::from(decimals);
+    let padded = format!("{digits:0>width$}", width = d + 1);
+    let (int, frac) = padded.split_at(padded.len() - d);
+    let frac = frac.trim_end_matches('0');
+    let sign = if neg { "-" } else { "" };
+    if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    common::scratch_dir(name)
+}
+
+/// Writes `<ns> <json>` lines, gzip-compressed.
+fn hbt(path: &Path, lines: &[String]) {
+    let file = std::fs::File::create(path).expect("create");
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    for l in lines {
+        writeln!(gz, "{l}").expect("write");
+    }
+    gz.finish().expect("finish");
+}
+
+/// A Binance depth diff in a combined-stream envelope.
+fn depth(
+    t: u64,
+    sym: &str,
+    first: u64,
+    last: u64,
+    pu: Option<u64>,
+    bids: &str,
+    asks: &str,
+) -> String {
+    let pu = pu.map(|p| format!(",\"pu\":{p}")).unwrap_or_default();
+    format!(
+        "{t} {{\"stream\":\"{}@depth@100ms\",\"data\":{{\"e\":\"depthUpdate\",\"E\":{},\"s\":\"{sym}\",\"U\":{first},\"u\":{last}{pu},\"b\":[{bids}],\"a\":[{asks}]}}}}",
+        sym.to_ascii_lowercase(),
+        t / 1_000_000
+    )
+}
+
+fn snapshot(t: u64, id: u64, bids: &str, asks: &str) -> String {
+    format!("{t} {{\"lastUpdateId\":{id},\"bids\":[{bids}],\"asks\":[{asks}]}}")
+}
+
+#[test]
+fn an_unconfigured_instrument_gets_its_tick_from_the_price_grid() {
+    let dir = scratch("grid");
+    let path = dir.join("capture.hbt.gz");
+    let t = 1_700_000_000_000_000_000u64;
+    hbt(
+        &path,
+        &[
+            depth(
+                t,
+                "ZZZUSDT",
+                99,
+                100,
+                None,
+                r#"["10.05000000","1.50000000"]"#,
+                "",
+            ),
+            snapshot(
+                t + 1,
+                100,
+                r#"["10.05000000","1.50000000"],["10.00000000","2.00000000"]"#,
+                r#"["10.15000000","3.00000000"],["10.20000000","1.00000000"]"#,
+            ),
+            depth(
+                t + 2,
+                "ZZZUSDT",
+                101,
+                102,
+                None,
+                r#"["10.10000000","1.25000000"]"#,
+                r#"["10.20000000","0.00000000"]"#,
+            ),
+            depth(
+                t + 3,
+                "ZZZUSDT",
+                103,
+                103,
+                None,
+                "",
+                r#"["10.35000000","4.00000000"]"#,
+            ),
+        ],
+    );
+    let report = run(&bare(&path, "", &[]));
+    let notes = report.input.notes.join("\n");
+    assert!(
+        notes.contains("binance-spot ZZZUSDT: defined from the recording (prices to 2 decimals on a 0.05 grid, quantities to 2 decimals); not traded"),
+        "{notes}"
+    );
+    assert_eq!(
+        books(&report),
+        ["binance-spot ZZZUSDT Live 103 bids[10.1x1.25 10.05x1.5 10x2] asks[10.15x3 10.35x4]"]
+    );
+    // Not traded: its order filters are unknown.
+    assert!(report.trading.is_empty());
+}
+
+#[test]
+fn a_price_between_the_listed_ticks_moves_the_book_to_a_finer_grid() {
+    let dir = scratch("finer");
+    let path = dir.join("capture.hbt.gz");
+    let t = 1_700_000_000_000_000_000u64;
+    hbt(
+        &path,
+        &[
+            snapshot(
+                t,
+                100,
+                r#"["10.10000000","1.00000000"]"#,
+                r#"["10.30000000","2.00000000"]"#,
+            ),
+            depth(
+                t + 1,
+                "ZZZUSDT",
+                101,
+                101,
+                None,
+                r#"["10.15000000","1.00000000"]"#,
+                "",
+            ),
+            depth(t + 2, "ZZZUSDT", 102, 102, None, r#"["10.125","0.5"]"#, ""),
+        ],
+    );
+    let listed = "[[instrument]]\nvenue = \"binance-spot\"\nsymbol = \"ZZZUSDT\"\ntick_size = \"0.1\"\nstep_size = \"0.001\"\n";
+    let report = run(&bare(&path, listed, &[]));
+    let notes = report.input.notes.join("\n");
+    assert!(
+        notes.contains(
+            "binance-spot ZZZUSDT: the recording has prices to 3 decimals (the tick has 1)"
+        ),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("the book keeps a 0.025 grid, orders the tick 0.1"),
+        "{notes}"
+    );
+    assert_eq!(
+        books(&report),
+        ["binance-spot ZZZUSDT Live 102 bids[10.15x1 10.125x0.5 10.1x1] asks[10.3x2]"]
+    );
+    // Its filters are listed: it is traded, on its real tick.
+    assert_eq!(report.trading.len(), 1);
+}
+
+#[test]
+fn the_venue_comes_from_the_messages_not_the_name() {
+    let dir = scratch("shape");
+    let t = 1_700_000_000_000_000_000u64;
+    let futures = |sym: &str| {
+        vec![
+            depth(
+                t,
+                sym,
+                90,
+                100,
+                Some(89),
+                r#"["100.0","1"]"#,
+                r#"["100.1","1"]"#,
+            ),
+            format!(
+                "{} {{\"lastUpdateId\":100,\"E\":1,\"T\":1,\"bids\":[[\"100.0\",\"1\"]],\"asks\":[[\"100.1\",\"1\"]]}}",
+                t + 1
+            ),
+            depth(t + 2, sym, 101, 105, Some(100), r#"["100.0","2"]"#, ""),
+        ]
+    };
+    // A USD-M recording named as if it were Spot's: the messages (`pu`) win.
+    let misnamed = dir.join("spot-ethusdt-20240101.hbt.gz");
+    hbt(&misnamed, &futures("ETHUSDT"));
+    let report = run(&bare(&misnamed, "", &[]));
+    assert_eq!(
+        books(&report),
+        ["binance-usdm ETHUSDT Live 105 bids[100x2] asks[100.1x1]"]
+    );
+    assert!(
+        report
+            .input
+            .notes
+            .iter()
+            .any(|n| n.contains("not binance-spot's as its source says")),
+        "{:?}",
+        report.input.notes
+    );
+    // COIN-M by its symbol; the snapshot's symbol from the only depth stream.
+    let coinm = dir.join("a.hbt.gz");
+    hbt(&coinm, &futures("BTCUSD_PERP"));
+    assert_eq!(
+        books(&run(&bare(&coinm, "", &[]))),
+        ["binance-coinm BTCUSD_PERP Live 105 bids[100x2] asks[100.1x1]"]
+    );
+}
