@@ -512,10 +512,16 @@ fn loopback_capture_replays_to_the_same_frames_and_book() {
     let mut pcap = PcapSource::open(&file, config).expect("open capture");
     let mut replayed: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut connects = 0;
+    let mut snapshots: Vec<(u64, String, Vec<u8>)> = Vec::new();
     while let Some(rec) = pcap.next_record().expect("read capture") {
         match rec.kind {
             RecordKind::Frame => replayed.push((rec.t_recv, rec.payload.to_vec())),
             RecordKind::Connect => connects += 1,
+            RecordKind::RestSnapshot => snapshots.push((
+                rec.t_recv,
+                String::from_utf8_lossy(rec.meta).into_owned(),
+                rec.payload.to_vec(),
+            )),
             _ => {}
         }
     }
@@ -527,8 +533,18 @@ fn loopback_capture_replays_to_the_same_frames_and_book() {
     }
     assert_eq!(connects, 1);
     assert_eq!(stats.upgrades, 1);
-    // The REST connection is seen, and not mistaken for a WebSocket.
-    assert_eq!(stats.unusable, 1);
+    // The REST connection is read as REST: its snapshot is a record, with its request's URL.
+    assert_eq!(
+        (stats.unusable, stats.http_connections, stats.http_responses),
+        (0, 1, 1)
+    );
+    assert_eq!(snapshots.len(), 1);
+    let (snapshot_t, snapshot_url, snapshot) = &snapshots[0];
+    assert!(
+        snapshot_url.ends_with("/api/v3/depth?symbol=BTCUSDT&limit=1000"),
+        "{snapshot_url}"
+    );
+    assert_eq!(snapshot, &session.snapshot);
     assert_eq!((stats.gaps, stats.bad_frames, stats.truncated), (0, 0, 0));
     assert!(
         stats.control_frames > 0,
@@ -551,11 +567,18 @@ fn loopback_capture_replays_to_the_same_frames_and_book() {
     while let Some(rec) = source.next_record().expect("read recording") {
         from_recording.feed(rec.kind, rec.t_recv, rec.payload);
     }
+    // The capture alone, in capture order: the snapshot arrives while the stream buffers.
     let mut from_capture = BookReplay::new();
-    let first_t = replayed.first().map_or(0, |(t, _)| *t);
-    from_capture.feed(RecordKind::RestSnapshot, first_t, &session.snapshot);
+    let mut snapshot_fed = false;
     for (t, frame) in &replayed {
+        if !snapshot_fed && *t >= *snapshot_t {
+            from_capture.feed(RecordKind::RestSnapshot, *snapshot_t, snapshot);
+            snapshot_fed = true;
+        }
         from_capture.feed(RecordKind::Frame, *t, frame);
+    }
+    if !snapshot_fed {
+        from_capture.feed(RecordKind::RestSnapshot, *snapshot_t, snapshot);
     }
 
     for replay in [&from_recording, &from_capture] {

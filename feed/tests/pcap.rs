@@ -1510,3 +1510,61 @@ fn replay_throughput() {
         median(&mut full)
     );
 }
+
+/// A real capture of a feed handler's session: the REST snapshot it synced from, on its own
+/// connection, is a `RestSnapshot` record with its request's URL, between the stream's frames.
+#[test]
+fn real_rest_snapshot_beside_the_stream_is_a_record() {
+    let Some(path) = pinion_testkit::data::require("binance/sbe/spot-btcusdt-20240808.sbe.pcap")
+    else {
+        return;
+    };
+    let mut source = PcapSource::open(&path, PcapConfig::default()).expect("opens");
+    let mut snapshots = Vec::new();
+    let mut frames = 0u64;
+    let mut frames_before_snapshot = 0u64;
+    while let Some(rec) = source.next_record().expect("reads") {
+        match rec.kind {
+            RecordKind::RestSnapshot => {
+                frames_before_snapshot = frames;
+                snapshots.push((
+                    rec.conn,
+                    String::from_utf8_lossy(rec.meta).into_owned(),
+                    rec.payload.to_vec(),
+                ));
+            }
+            RecordKind::Frame => frames += 1,
+            _ => {}
+        }
+    }
+    let stats = *source.stats();
+    assert_eq!(
+        (stats.http_connections, stats.http_responses, stats.unusable),
+        (1, 1, 0)
+    );
+    assert_eq!(snapshots.len(), 1);
+    let (conn, url, body) = &snapshots[0];
+    assert!(
+        url.starts_with("http://") && url.ends_with("/api/v3/depth?symbol=BTCUSDT&limit=1000"),
+        "{url}"
+    );
+    assert!(
+        body.starts_with(b"{\"lastUpdateId\":50093239218,"),
+        "{}",
+        String::from_utf8_lossy(&body[..body.len().min(60)])
+    );
+    // The stream's connection and the REST one are told apart.
+    let stream_conns: Vec<ConnId> = source
+        .connections()
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| id != conn)
+        .collect();
+    assert_eq!(stream_conns.len(), 1);
+    assert_eq!(
+        frames,
+        41_248 + 1,
+        "the binary frames and the subscribe reply"
+    );
+    assert!(frames_before_snapshot < frames);
+}

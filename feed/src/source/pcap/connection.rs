@@ -17,7 +17,8 @@ use arrayvec::ArrayVec;
 mod records;
 
 use super::file::LinkType;
-use super::handshake::{self, DeflateParams};
+use super::handshake::{self, DeflateParams, HandshakeError};
+use super::http_exchange;
 use super::link::{self, Skip, TcpFlags};
 use super::tcp::{Reassembly, SegmentKind};
 use super::ws::{Control, FrameDecoder};
@@ -43,6 +44,27 @@ pub(super) enum Yield {
         half: usize,
         control: Control,
     },
+    /// A REST response, complete: the oldest of `Replay::http_done`.
+    Http,
+}
+
+/// A REST exchange read whole, waiting to be handed out.
+#[derive(Debug)]
+pub(super) struct HttpDone {
+    pub(super) t_ns: u64,
+    pub(super) id: ConnId,
+    pub(super) url: String,
+    pub(super) body: Vec<u8>,
+}
+
+/// A connection carrying plain HTTP requests and responses (no upgrade).
+#[derive(Debug)]
+struct HttpConn {
+    id: ConnId,
+    /// URLs of the requests not answered yet, oldest first.
+    pending: VecDeque<String>,
+    /// `http://host`, for responses whose request was not captured.
+    base: String,
 }
 
 /// One direction: the bytes sent by `Connection::ends[i]`.
@@ -107,6 +129,8 @@ struct Connection {
     /// `ws://host/path`, once the request is read.
     url: Option<String>,
     upgraded: bool,
+    /// Set when the first request asked for no upgrade: the connection carries REST exchanges.
+    http: Option<HttpConn>,
 }
 
 impl Connection {
@@ -136,6 +160,10 @@ pub(super) struct Replay {
     t_last_packet: u64,
     /// The endpoints and index of the connection of the latest packet.
     last_flow: Option<((SocketAddr, SocketAddr), usize)>,
+    /// REST responses read whole, in the order their [`Yield::Http`] events were queued.
+    http_done: VecDeque<HttpDone>,
+    /// The response handed out last (what [`Replay::record`] lends).
+    pub(super) http_current: Option<HttpDone>,
 }
 
 impl Replay {
@@ -150,7 +178,18 @@ impl Replay {
             ready: ArrayVec::new(),
             t_last_packet: 0,
             last_flow: None,
+            http_done: VecDeque::new(),
+            http_current: None,
         }
+    }
+
+    /// The next queued event; a REST response's becomes the one [`Replay::record`] lends.
+    pub(super) fn pop_event(&mut self) -> Option<Yield> {
+        let event = self.events.pop_front()?;
+        if let Yield::Http = event {
+            self.http_current = self.http_done.pop_front();
+        }
+        Some(event)
     }
 
     /// Reassembles one captured packet's TCP payload and marks its direction ready.
@@ -206,6 +245,7 @@ impl Replay {
                     halves: [Half::new(&self.config), Half::new(&self.config)],
                     url: None,
                     upgraded: false,
+                    http: None,
                 });
                 self.flows.insert(key, self.conns.len() - 1);
                 self.conns.len() - 1
@@ -319,6 +359,9 @@ impl Replay {
 
     /// Reads the upgrade head of a direction, if complete.
     fn upgrade_step(&mut self, c: usize, h: usize, t_ns: u64) {
+        if self.conns[c].http.is_some() {
+            return self.http_step(c, h, t_ns);
+        }
         let limit = self.config.max_handshake;
         let conn = &mut self.conns[c];
         let from_server = conn.server == Some(h);
@@ -342,6 +385,10 @@ impl Replay {
             }
             match handshake::parse_request(head, limit) {
                 Ok(None) => return,
+                Ok(Some(r)) if !r.upgrade => {
+                    let host = r.host.as_deref().unwrap_or("");
+                    return self.start_http(c, h, host, t_ns);
+                }
                 Ok(Some(r)) => {
                     let host = r.host.as_deref().unwrap_or("");
                     conn.url = Some(format!("ws://{host}{}", r.path));
@@ -364,6 +411,94 @@ impl Replay {
         } else if half.stream.len() > self.config.max_message + limit {
             self.unusable(c, Unusable::UpgradeNotSeen);
         }
+    }
+
+    /// The connection's first request asked for no upgrade: read it as REST exchanges, under
+    /// one connection id (that of the server's direction, whose responses become records).
+    fn start_http(&mut self, c: usize, h: usize, host: &str, t_ns: u64) {
+        let Ok(id) = u16::try_from(self.infos.len()) else {
+            return self.unusable(c, Unusable::TooManyConnections);
+        };
+        let conn = &mut self.conns[c];
+        let base = format!("http://{host}");
+        let server = conn.server.unwrap_or(1 - h);
+        let (from, to) = (conn.ends[server], conn.ends[1 - server]);
+        self.infos.push(ConnInfo {
+            id: ConnId(id),
+            venue: Venue::from_url(&base),
+            url: format!("{base} ({from} -> {to}, server->client, REST)"),
+        });
+        conn.url = Some(base.clone());
+        conn.http = Some(HttpConn {
+            id: ConnId(id),
+            pending: VecDeque::new(),
+            base,
+        });
+        self.stats.http_connections += 1;
+        self.http_step(c, h, t_ns);
+    }
+
+    /// Reads what a REST connection's direction has: the client's requests (their URLs), the
+    /// server's responses (each a record once whole).
+    fn http_step(&mut self, c: usize, h: usize, t_ns: u64) {
+        let limit = self.config.max_handshake;
+        let max_body = self.config.max_message;
+        let conn = &mut self.conns[c];
+        let from_server = conn.server == Some(h);
+        let serve_responses =
+            conn.direction_selected(h, self.config.filter.directions) || !from_server;
+        let Some(http) = conn.http.as_mut() else {
+            return;
+        };
+        let half = &mut conn.halves[h];
+        let ended = half.reset || half.reasm.finished();
+        loop {
+            let rest = &half.stream[half.consumed..];
+            if rest.is_empty() {
+                break;
+            }
+            if !from_server {
+                match http_exchange::request(rest, limit) {
+                    Ok(Some((url, len))) => {
+                        http.pending.push_back(url);
+                        half.consumed += len;
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        self.stats.bad_http += 1;
+                        return self.unusable(c, Unusable::BadHandshake(HandshakeError::Malformed));
+                    }
+                }
+                continue;
+            }
+            match http_exchange::response(rest, ended, limit, max_body) {
+                Ok(Some(r)) => {
+                    half.consumed += r.len;
+                    let url = http
+                        .pending
+                        .pop_front()
+                        .unwrap_or_else(|| http.base.clone());
+                    if (100..200).contains(&r.status) || !serve_responses {
+                        continue;
+                    }
+                    self.stats.http_responses += 1;
+                    self.http_done.push_back(HttpDone {
+                        t_ns,
+                        id: http.id,
+                        url,
+                        body: r.body,
+                    });
+                    self.events.push_back(Yield::Http);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    self.stats.bad_http += 1;
+                    return self.unusable(c, Unusable::BadHandshake(HandshakeError::Malformed));
+                }
+            }
+        }
+        half.stream.drain(..half.consumed);
+        half.consumed = 0;
     }
 
     /// The server accepted the upgrade: set up decoders and ids for the selected directions.

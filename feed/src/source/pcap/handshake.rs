@@ -55,6 +55,8 @@ pub struct Request {
     pub path: String,
     /// The `Host` header, when present.
     pub host: Option<String>,
+    /// Whether it asks for a WebSocket (`Upgrade: websocket`); a plain REST request does not.
+    pub upgrade: bool,
     /// Bytes of the head through its blank line: the client's frames start after it.
     pub len: usize,
 }
@@ -102,9 +104,16 @@ pub fn parse_request(stream: &[u8], limit: usize) -> Result<Option<Request>, Han
         ),
         None => None,
     };
+    let upgrade = head.headers.all("upgrade").any(|v| {
+        std::str::from_utf8(v).is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+        })
+    });
     Ok(Some(Request {
         path: head.target.to_owned(),
         host,
+        upgrade,
         len: head.len,
     }))
 }

@@ -9,6 +9,8 @@
 //! - [`tcp`]: per-direction reassembly (reordering, retransmissions, overlaps, holes);
 //! - [`handshake`]: the HTTP upgrade (path, `Host`, status, `permessage-deflate`);
 //! - [`ws`]: WebSocket frames, fragmentation, control frames, inflation;
+//! - [`http_exchange`]: plain REST requests and responses (a depth snapshot fetched beside the
+//!   streams), bodies by length, chunks or close, `gzip`/`deflate` decoded;
 //! - `connection`: the per-connection state machine tying them together, and handing out
 //!   records that borrow the decoders' buffers.
 //!
@@ -22,7 +24,8 @@
 //! the HTTP upgrade (`GET ` from the client, `HTTP/` from the server). A direction first seen
 //! mid-stream is reported [`Unusable::MidStream`] and skipped (the whole connection, unless it
 //! is the client's side of a connection whose `101` was already read). A server response other than
-//! `101` makes the connection [`Unusable::NotUpgraded`].
+//! `101` to an upgrade request makes the connection [`Unusable::NotUpgraded`]. A connection whose
+//! first request asks for no upgrade is REST: see [`http_exchange`].
 //!
 //! # Records
 //!
@@ -34,6 +37,12 @@
 //! context breaks), after which nothing more is decoded from that direction — bytes after a hole
 //! are never passed on.
 //!
+//! A REST connection gets one [`ConnId`] when its first request is read, and yields one record
+//! per response, stamped with the packet that completed it: a `RestSnapshot` when the request
+//! asked for an order book depth snapshot, else an `Http` record; `meta` is the request's URL
+//! (`http://host/path?query`), `payload` the decoded body. So a capture of a feed handler that
+//! synced its books from REST replays with the snapshot it synced from.
+//!
 //! Container errors are [`SourceError`]s; everything about TCP and WebSocket is a
 //! per-connection outcome ([`StreamState`]) and a counter in [`PcapStats`], never an error or a
 //! panic.
@@ -41,6 +50,7 @@
 mod connection;
 pub mod file;
 pub mod handshake;
+pub mod http_exchange;
 pub mod link;
 pub mod tcp;
 pub mod ws;
@@ -167,6 +177,14 @@ pub struct PcapStats {
     pub unusable: u64,
     /// WebSocket connections upgraded.
     pub upgrades: u64,
+    /// Connections of plain HTTP requests and responses (REST), read as such.
+    pub http_connections: u64,
+    /// REST responses read whole and handed out as records (`RestSnapshot` for a depth
+    /// snapshot's URL, else `Http`; `meta` is the request's URL).
+    pub http_responses: u64,
+    /// REST exchanges that could not be read (a broken head, chunk or content coding, a body
+    /// over [`PcapConfig::max_message`]); the connection is then unusable.
+    pub bad_http: u64,
     /// Text and binary messages decoded.
     pub messages: u64,
     /// Ping, pong and close frames.

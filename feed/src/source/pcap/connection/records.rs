@@ -9,7 +9,7 @@ use pinion_core::record::{RawRecord, RecordKind};
 impl Replay {
     /// The next record to hand out, decoding ready directions as needed.
     pub(in crate::source::pcap) fn next_ready(&mut self) -> Option<Yield> {
-        if let Some(event) = self.events.pop_front() {
+        if let Some(event) = self.pop_event() {
             return Some(event);
         }
         while let Some(&(c, h)) = self.ready.last() {
@@ -30,7 +30,7 @@ impl Replay {
                         // The end is known when the FIN or RST is captured.
                         let t_end = t_ns.max(half.t_end);
                         self.close(c, h, t_end);
-                        return self.events.pop_front();
+                        return self.pop_event();
                     }
                 }
                 Step::Progress => {}
@@ -50,7 +50,7 @@ impl Replay {
                             control,
                         });
                     }
-                    if let Some(event) = self.events.pop_front() {
+                    if let Some(event) = self.pop_event() {
                         return Some(event);
                     }
                 }
@@ -58,7 +58,7 @@ impl Replay {
                 Step::Fatal(e) => {
                     self.count_error(e);
                     self.lose(c, h, t_ns);
-                    return self.events.pop_front();
+                    return self.pop_event();
                 }
             }
         }
@@ -94,6 +94,26 @@ impl Replay {
                     payload: &[],
                 }
             }
+            Yield::Http => match &self.http_current {
+                Some(done) => RawRecord {
+                    t_recv: done.t_ns,
+                    conn: done.id,
+                    kind: if crate::source::is_depth_snapshot_url(done.url.as_bytes()) {
+                        RecordKind::RestSnapshot
+                    } else {
+                        RecordKind::Http
+                    },
+                    meta: done.url.as_bytes(),
+                    payload: &done.body,
+                },
+                None => RawRecord {
+                    t_recv: self.t_last_packet,
+                    conn: Default::default(),
+                    kind: RecordKind::Http,
+                    meta: &[],
+                    payload: &[],
+                },
+            },
             Yield::Message { conn, half } | Yield::Control { conn, half, .. } => {
                 let h = &self.conns[conn].halves[half];
                 let meta: &[u8] = match y {
