@@ -31,6 +31,20 @@ pub enum SourceError {
         /// formats (as in `Format`).
         position: u64,
     },
+    /// The input is none of the formats the reader picker knows (see `source::open`).
+    #[error(
+        "unrecognised input: {container} starting `{seen}` is {why}; known formats: {known}",
+        known = crate::source::sniff::KNOWN_FORMATS
+    )]
+    UnknownFormat {
+        /// What held the text that was looked at: `plain text`, `gzip text`, `zstd text`,
+        /// `zip entry`.
+        container: &'static str,
+        /// What was wrong with it.
+        why: &'static str,
+        /// The input's first bytes, escaped and cut short.
+        seen: String,
+    },
     /// A record's checksum does not match its bytes.
     #[error("{format}: checksum mismatch in record at {position}")]
     Checksum {

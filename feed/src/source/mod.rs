@@ -1,15 +1,21 @@
 //! Sources of [`pinion_core::RawRecord`]s: recordings in the formats found in the wild, and packet
 //! captures.
 //!
-//! [`open`] picks the reader for a file from its name, so the engine can take any recording as
-//! `--input FILE`. The small helpers here are shared by the line-based readers: exact decimal
-//! seconds to nanoseconds (never through `f64`), venue from a file name, and telling a REST
-//! depth snapshot's URL from other REST requests.
+//! [`open`] picks the reader for a file, or for standard input, from its content (never from
+//! its name), so the engine can take any recording as `--input FILE`. The small helpers here are
+//! shared by the line-based readers: exact decimal seconds to nanoseconds (never through `f64`),
+//! venue from a file name (a hint only), and telling a REST depth snapshot's URL from other REST
+//! requests.
 
 pub mod cryptofeed;
 pub mod hbt;
+pub mod json_lines;
 pub mod pcap;
+mod pick;
 pub mod read_ahead;
+pub mod sniff;
+
+pub use pick::{STDIN_PATH, is_compressed, is_stdin};
 
 use std::io::{self, BufRead};
 use std::path::Path;
@@ -30,95 +36,45 @@ pub trait FrameSource {
     fn next_record(&mut self) -> Result<Option<pinion_core::RawRecord<'_>>, SourceError>;
 }
 
-/// Opens a recording or capture, choosing the reader from the file name:
+/// Opens a recording or capture, a file or standard input (`-`), choosing the reader from the
+/// content: the first bytes, then the first line of the (decompressed) text. A recording renamed
+/// to any name opens exactly as under its own; see [`sniff`] for the rules.
 ///
-/// | name ends with | reader |
+/// | content | reader |
 /// |---|---|
-/// | `.hbt.gz` | [`hbt::HbtReader`] (venue from the `spot-`/`usdm-`/`coinm-` prefix) |
-/// | `.cryptofeed.ws` | [`cryptofeed::CryptofeedTextReader`] (with the `.cryptofeed.http` beside it, if any) |
-/// | `.cryptofeed.jsonl.zst` | [`cryptofeed::CryptofeedJsonlReader`] |
-/// | `.pnr` | [`crate::recording::RecordingReader`], pinion's own format |
-/// | `.pcap`, `.pcapng` | [`pcap::PcapSource`] with the default [`pcap::PcapConfig`]: every WebSocket connection, server to client |
+/// | `<ns> <json>` lines, plain or gzip (`*.hbt`, `*.hbt.gz`) | [`hbt::HbtReader`] (venue from a `spot-`/`usdm-`/`coinm-` name prefix, else unknown) |
+/// | JSON lines of venue messages, each optionally after a time stamp; plain, gzip, zstd or the first file of a zip (Bybit `*_ob500.data.zip`) | [`json_lines::JsonLinesReader`] (venue unknown) |
+/// | a `<url> <-> <time>` first line (`*.cryptofeed.ws`) | [`cryptofeed::CryptofeedTextReader`], with the `.http` companion found by [`cryptofeed::companion_paths`], if any |
+/// | cryptofeed JSONL records (`*.cryptofeed.jsonl.zst`) | [`cryptofeed::CryptofeedJsonlReader`] |
+/// | pinion's magic (`*.pnr`) | [`crate::recording::RecordingReader`] |
+/// | pcap or pcapng magic | [`pcap::PcapSource`] with the default [`pcap::PcapConfig`]: every WebSocket connection, server to client |
 ///
-/// Compressed recordings are decompressed on the reading thread; see [`open_with`].
+/// Anything else is [`SourceError::UnknownFormat`], quoting the first bytes and naming the
+/// formats known. Compressed text is decompressed on the reading thread; see [`open_with`].
+/// Standard input is read once, from the front: a zip cannot be read from it.
 pub fn open(path: &Path) -> Result<Box<dyn FrameSource + Send>, SourceError> {
     open_with(path, Decompress::Inline)
 }
 
-/// Where a compressed recording (`.hbt.gz`, `.cryptofeed.jsonl.zst`) is decompressed.
+/// Where compressed text (gzip, zstd, zip) is decompressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Decompress {
     /// On the thread that reads the records, as it reads them.
     #[default]
     Inline,
     /// On a helper thread, ahead of the reader ([`read_ahead::ReadAhead`]). The records are
-    /// the same; the reading thread no longer pays for the decompression.
+    /// the same; the reading thread no longer pays for the decompression. Standard input is
+    /// read ahead the same way when it is compressed.
     Ahead,
 }
 
-/// The name ending of gzip `<ns> <json>` lines, a compressed format.
-const HBT_SUFFIX: &str = ".hbt.gz";
-/// The name ending of zstd cryptofeed JSONL, the other compressed format.
-const JSONL_SUFFIX: &str = ".cryptofeed.jsonl.zst";
-
-/// Whether [`open_with`] reads `path` as a compressed recording, the files [`Decompress`]
-/// applies to.
-pub fn is_compressed(path: &Path) -> bool {
-    let name = file_name(path);
-    name.ends_with(HBT_SUFFIX) || name.ends_with(JSONL_SUFFIX)
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// [`open`], with compressed recordings decompressed where `decompress` says. Other formats
-/// are read the same way either way.
+/// [`open`], with compressed text decompressed where `decompress` says. Other formats are read
+/// the same way either way.
 pub fn open_with(
     path: &Path,
     decompress: Decompress,
 ) -> Result<Box<dyn FrameSource + Send>, SourceError> {
-    let name = file_name(path);
-    let ahead = decompress == Decompress::Ahead;
-    if name.ends_with(HBT_SUFFIX) {
-        if ahead {
-            Ok(Box::new(hbt::HbtReader::open_read_ahead(path)?))
-        } else {
-            Ok(Box::new(hbt::HbtReader::open(path)?))
-        }
-    } else if name.ends_with(".cryptofeed.ws") {
-        Ok(Box::new(cryptofeed::CryptofeedTextReader::open(path)?))
-    } else if name.ends_with(JSONL_SUFFIX) {
-        if ahead {
-            Ok(Box::new(
-                cryptofeed::CryptofeedJsonlReader::open_read_ahead(path)?,
-            ))
-        } else {
-            Ok(Box::new(cryptofeed::CryptofeedJsonlReader::open(path)?))
-        }
-    } else if name.ends_with(".pnr") {
-        Ok(Box::new(crate::recording::RecordingReader::open(path)?))
-    } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
-        Ok(Box::new(pcap::PcapSource::open(
-            path,
-            pcap::PcapConfig::default(),
-        )?))
-    } else {
-        Err(unsupported(
-            "input",
-            "unknown file type (expected .hbt.gz, .cryptofeed.ws, .cryptofeed.jsonl.zst, .pnr, .pcap or .pcapng)",
-        ))
-    }
-}
-
-fn unsupported(format: &'static str, what: &str) -> SourceError {
-    SourceError::Format {
-        format,
-        position: 0,
-        what: what.to_owned(),
-    }
+    pick::open_with(path, decompress)
 }
 
 /// The venue a recording's file name starts with: `spot-` (Binance Spot), `usdm-` (Binance USD-M),
@@ -416,29 +372,25 @@ mod tests {
     }
 
     #[test]
-    fn file_names_pick_venue_and_reader() {
+    fn file_names_give_a_venue_hint_only() {
         assert_eq!(
             venue_from_file_name(Path::new("/d/usdm-btcusdt-20240808.hbt.gz")),
             Some(Venue::BinanceUsdm)
         );
         assert_eq!(venue_from_file_name(Path::new("x.hbt.gz")), None);
-        assert!(is_compressed(Path::new("/d/usdm-btcusdt-20240808.hbt.gz")));
-        assert!(is_compressed(Path::new("v5.cryptofeed.jsonl.zst")));
-        for plain in ["a.pnr", "a.cryptofeed.ws", "a.pcap", "a.gz", "a.hbt"] {
-            assert!(!is_compressed(Path::new(plain)), "{plain}");
+        // Names say nothing about compression: files that do not exist are not compressed.
+        assert!(!is_compressed(Path::new("/nonexistent/a.hbt.gz")));
+        assert!(!is_compressed(Path::new(STDIN_PATH)));
+        assert!(is_stdin(Path::new("-")) && !is_stdin(Path::new("./-")));
+        for missing in [
+            "/nonexistent/a.txt",
+            "/nonexistent/a.pnr",
+            "/nonexistent/a.pcap",
+        ] {
+            assert!(
+                matches!(open(Path::new(missing)), Err(SourceError::Io(_))),
+                "{missing}"
+            );
         }
-        assert!(matches!(
-            open(Path::new("a.txt")),
-            Err(SourceError::Format { .. })
-        ));
-        assert!(matches!(
-            open(Path::new("/nonexistent/a.pnr")),
-            Err(SourceError::Io(_))
-        ));
-        // A capture that does not exist is an I/O error from the pcap reader, not "unsupported".
-        assert!(matches!(
-            open(Path::new("/nonexistent/a.pcap")),
-            Err(SourceError::Io(_))
-        ));
     }
 }

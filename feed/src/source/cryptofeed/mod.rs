@@ -6,4 +6,4 @@ pub mod jsonl;
 pub mod text;
 
 pub use jsonl::CryptofeedJsonlReader;
-pub use text::{CryptofeedTextReader, HttpLine, parse_http_line};
+pub use text::{CryptofeedTextReader, HttpLine, companion_paths, open_companion, parse_http_line};

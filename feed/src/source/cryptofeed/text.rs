@@ -1,5 +1,5 @@
 //! Reader for cryptofeed's raw text captures: `X.cryptofeed.ws` plus, when present,
-//! `X.cryptofeed.http`.
+//! `X.cryptofeed.http` (or, for a renamed capture, the companions [`companion_paths`] lists).
 //!
 //! The `.ws` file starts with `<url> <-> <connect time, s>` and then holds one
 //! `<receive time, s.fraction>: <frame text>` a line. The `.http` file holds one
@@ -156,25 +156,39 @@ pub struct CryptofeedTextReader<W, H> {
 }
 
 impl CryptofeedTextReader<BufReader<File>, BufReader<File>> {
-    /// Opens `X.cryptofeed.ws` and, when it exists, the `X.cryptofeed.http` beside it.
+    /// Opens a `.ws` capture and, when one exists, its `.http` companion (see
+    /// [`open_companion`]).
     pub fn open(ws_path: &Path) -> Result<Self, SourceError> {
         let ws = BufReader::with_capacity(1 << 16, File::open(ws_path)?);
-        let http_path = http_path_for(ws_path);
-        let http = match http_path.as_deref().map(File::open) {
-            Some(Ok(f)) => Some(BufReader::with_capacity(1 << 16, f)),
-            Some(Err(e)) if e.kind() == io::ErrorKind::NotFound => None,
-            Some(Err(e)) => return Err(e.into()),
-            None => None,
-        };
-        Self::new(ws, http)
+        Self::new(ws, open_companion(ws_path)?)
     }
 }
 
-/// `X.cryptofeed.http` for `X.cryptofeed.ws`.
-fn http_path_for(ws_path: &Path) -> Option<PathBuf> {
-    let name = ws_path.file_name()?.to_str()?;
-    let stem = name.strip_suffix(".ws")?;
-    Some(ws_path.with_file_name(format!("{stem}.http")))
+/// Where a `.ws` capture's REST responses may be, in the order they are looked for: the path
+/// with its last extension replaced by `.http` (`X.cryptofeed.ws` → `X.cryptofeed.http`, a
+/// renamed `q7.dat` → `q7.http`), then the path with `.http` added (`q7.dat.http`). A candidate
+/// that is the capture itself is left out.
+pub fn companion_paths(ws_path: &Path) -> Vec<PathBuf> {
+    let mut added = ws_path.as_os_str().to_owned();
+    added.push(".http");
+    let mut paths: Vec<PathBuf> = [ws_path.with_extension("http"), PathBuf::from(added)]
+        .into_iter()
+        .filter(|p| p != ws_path)
+        .collect();
+    paths.dedup();
+    paths
+}
+
+/// The first of [`companion_paths`] that exists, opened; `None` when none does.
+pub fn open_companion(ws_path: &Path) -> Result<Option<BufReader<File>>, SourceError> {
+    for path in companion_paths(ws_path) {
+        match File::open(&path) {
+            Ok(f) => return Ok(Some(BufReader::with_capacity(1 << 16, f))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
 }
 
 impl<W: BufRead, H: BufRead> CryptofeedTextReader<W, H> {
@@ -379,6 +393,21 @@ mod tests {
             b"https://api.binance.com/api/v3/depth?symbol=A&limit=5"
         );
         assert_eq!(snap.payload, b"{\"lastUpdateId\":1}");
+    }
+
+    #[test]
+    fn companions_by_extension_then_appended() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(
+            companion_paths(Path::new("/d/x.cryptofeed.ws")),
+            [p("/d/x.cryptofeed.http"), p("/d/x.cryptofeed.ws.http")]
+        );
+        assert_eq!(
+            companion_paths(Path::new("q7.dat")),
+            [p("q7.http"), p("q7.dat.http")]
+        );
+        assert_eq!(companion_paths(Path::new("q7")), [p("q7.http")]);
+        assert_eq!(companion_paths(Path::new("a.http")), [p("a.http.http")]);
     }
 
     #[test]
