@@ -26,10 +26,6 @@
 
 use std::io::{self, BufRead};
 
-use serde::Deserialize;
-use serde::de::IgnoredAny;
-use serde_json::value::RawValue;
-
 use crate::error::SourceError;
 use crate::source::FrameSource;
 use crate::source::sniff::split_stamp;
@@ -103,59 +99,133 @@ pub fn stamp_to_ns(stamp: &[u8]) -> Option<u64> {
     parse_u64(stamp)?.checked_mul(per_unit)
 }
 
-/// The time fields of a message, borrowed from the line.
-#[derive(Debug, Deserialize)]
-struct TimeFields<'a> {
-    #[serde(borrow)]
-    ts: Option<&'a RawValue>,
-    #[serde(borrow, rename = "E")]
-    event_time: Option<&'a RawValue>,
-    #[serde(borrow)]
-    time: Option<&'a RawValue>,
-    #[serde(borrow)]
-    data: Option<&'a RawValue>,
+/// The values of the wanted top-level keys of a JSON object (`None` for each one absent), found
+/// by skipping every other value without reading it; `None` when the text is not an object
+/// whose top level can be followed.
+///
+/// Why not serde_json: it skips a nested array or object with a stack it allocates for each
+/// parse, and a venue message is all nested arrays. This reads nothing it does not need, and
+/// allocates nothing; what the message says is for the parser to judge, later.
+fn top_level<'a, const N: usize>(
+    json: &'a [u8],
+    keys: [&[u8]; N],
+) -> Option<[Option<&'a [u8]>; N]> {
+    let mut found = [None; N];
+    let mut at = skip_ws(json, 0);
+    if json.get(at) != Some(&b'{') {
+        return None;
+    }
+    at = skip_ws(json, at + 1);
+    if json.get(at) == Some(&b'}') {
+        return (skip_ws(json, at + 1) == json.len()).then_some(found);
+    }
+    loop {
+        if json.get(at) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_string(json, at)?;
+        let key = &json[at + 1..key_end - 1];
+        at = skip_ws(json, key_end);
+        if json.get(at) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(json, at + 1);
+        let end = skip_value(json, start)?;
+        if let Some(i) = keys.iter().position(|k| *k == key) {
+            found[i] = Some(&json[start..end]);
+        }
+        at = skip_ws(json, end);
+        match json.get(at) {
+            Some(b',') => at = skip_ws(json, at + 1),
+            Some(b'}') => return (skip_ws(json, at + 1) == json.len()).then_some(found),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(json: &[u8], mut at: usize) -> usize {
+    while json
+        .get(at)
+        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        at += 1;
+    }
+    at
+}
+
+/// The end (one past the closing quote) of the string starting at `at`.
+fn skip_string(json: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    loop {
+        i += memchr::memchr2(b'"', b'\\', json.get(i..)?)?;
+        if json[i] == b'"' {
+            return Some(i + 1);
+        }
+        i += 2;
+    }
+}
+
+/// The end of the value starting at `at`: a string, a nested array or object (brackets
+/// counted, strings skipped), or a scalar running to the next `,`, `}`, `]` or space.
+fn skip_value(json: &[u8], at: usize) -> Option<usize> {
+    match *json.get(at)? {
+        b'"' => skip_string(json, at),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = at;
+            loop {
+                match *json.get(i)? {
+                    b'"' => {
+                        i = skip_string(json, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let len = json[at..]
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))
+                .unwrap_or(json.len() - at);
+            (len > 0).then_some(at + len)
+        }
+    }
 }
 
 /// A JSON whole number of milliseconds as ns; `None` for anything else.
-fn ms_to_ns(raw: Option<&RawValue>) -> Option<u64> {
-    parse_u64(raw?.get().as_bytes())?.checked_mul(1_000_000)
+fn ms_to_ns(raw: Option<&[u8]>) -> Option<u64> {
+    parse_u64(raw?)?.checked_mul(1_000_000)
 }
 
-/// The message's own time (see the module docs), `Ok(None)` when it has none, `Err` when the
-/// line is not a JSON object.
-fn message_time(payload: &[u8]) -> Result<Option<u64>, serde_json::Error> {
-    let top: TimeFields<'_> = serde_json::from_slice(payload)?;
-    if let Some(t) = ms_to_ns(top.ts).or_else(|| ms_to_ns(top.event_time)) {
+/// The message's own time (see the module docs), `Ok(None)` when it has none, `Err(())` when
+/// the line is not a JSON object.
+fn message_time(payload: &[u8]) -> Result<Option<u64>, ()> {
+    let [ts, event_time, time, data] =
+        top_level(payload, [b"ts", b"E", b"time", b"data"]).ok_or(())?;
+    if let Some(t) = ms_to_ns(ts).or_else(|| ms_to_ns(event_time)) {
         return Ok(Some(t));
     }
-    let inner = top
-        .data
-        .filter(|d| d.get().starts_with('{'))
-        .and_then(|d| serde_json::from_str::<TimeFields<'_>>(d.get()).ok())
-        .and_then(|d| ms_to_ns(d.event_time));
-    Ok(inner.or_else(|| ms_to_ns(top.time)))
-}
-
-/// A Bybit REST response's `result`, as far as telling an order book from other resources.
-#[derive(Debug, Deserialize)]
-struct BybitRest<'a> {
-    #[serde(borrow)]
-    result: Option<&'a RawValue>,
-}
-
-#[derive(Debug, Deserialize)]
-struct BookSides {
-    b: Option<IgnoredAny>,
-    a: Option<IgnoredAny>,
+    let inner = data
+        .filter(|d| d.first() == Some(&b'{'))
+        .and_then(|d| top_level(d, [b"E"]))
+        .and_then(|[e]| ms_to_ns(e));
+    Ok(inner.or_else(|| ms_to_ns(time)))
 }
 
 /// Whether a Bybit REST response holds an order book (`result` with `b` and `a`).
 fn is_bybit_rest_book(payload: &[u8]) -> bool {
-    serde_json::from_slice::<BybitRest<'_>>(payload)
-        .ok()
-        .and_then(|r| r.result)
-        .and_then(|r| serde_json::from_str::<BookSides>(r.get()).ok())
-        .is_some_and(|s| s.b.is_some() && s.a.is_some())
+    top_level(payload, [b"result"])
+        .and_then(|[r]| top_level(r?, [b"b", b"a"]))
+        .is_some_and(|[b, a]| b.is_some() && a.is_some())
 }
 
 impl<R: BufRead> FrameSource for JsonLinesReader<R> {
@@ -222,8 +292,11 @@ impl<R: BufRead> FrameSource for JsonLinesReader<R> {
                 .ok_or_else(|| format_error(line_no, "time stamp is past the range of ns"))?,
             None => match message_time(payload) {
                 Ok(t) => t.unwrap_or(self.last_t),
-                Err(e) => {
-                    return Err(format_error(line_no, &format!("not a JSON object: {e}")));
+                Err(()) => {
+                    return Err(format_error(
+                        line_no,
+                        "not a JSON object (its keys and values cannot be followed)",
+                    ));
                 }
             },
         };
@@ -340,8 +413,42 @@ mod tests {
     }
 
     #[test]
+    fn top_level_keys_are_found_past_nested_values() {
+        let json = br#"{"a":[[1,"x]"],{"ts":9}],"s":"q\"ts\"", "ts" : 17 ,"d":{"E":3},"n":null}"#;
+        let [ts, e, d, n, missing] = top_level(json, [b"ts", b"E", b"d", b"n", b"zz"]).unwrap();
+        assert_eq!(ts, Some(&b"17"[..]));
+        assert_eq!(e, None, "only the top level");
+        assert_eq!(d, Some(&br#"{"E":3}"#[..]));
+        assert_eq!(n, Some(&b"null"[..]));
+        assert_eq!(missing, None);
+        assert_eq!(top_level(b"{}", [b"a"]), Some([None]));
+        for bad in [
+            &b""[..],
+            b"[]",
+            b"{",
+            b"{\"a\"}",
+            b"{\"a\":}",
+            b"{\"a\":1,}",
+            b"{\"a\":[1}",
+            b"{\"a\":\"x}",
+            b"{\"a\":1}x",
+            b"{\"a\":\"\\",
+        ] {
+            assert_eq!(top_level(bad, [b"a"]), None, "{}", bad.escape_ascii());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn top_level_never_panics(bytes in proptest::collection::vec(
+            proptest::sample::select(b"{}[]\":,\\ ab1".to_vec()), 0..64)) {
+            let _ = top_level(&bytes, [b"a", b"b"]);
+        }
+    }
+
+    #[test]
     fn bad_lines_name_their_line_and_reading_goes_on() {
-        let text = "{\"ts\":1}\nx {}\n12x {}\n1 [1]\n{\"a\":\n{\"a\" 1}\n99999999999999999999 {}\n{\"ts\":2}\n";
+        let text = "{\"ts\":1}\nx {}\n12x {}\n1 [1]\n{\"a\":}\n{\"a\" 1}\n99999999999999999999 {}\n{\"ts\":2}\n";
         let got = records(text);
         assert_eq!(got.len(), 8);
         for (i, r) in got.iter().enumerate().take(7).skip(1) {

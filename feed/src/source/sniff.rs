@@ -21,6 +21,8 @@
 //!
 //! Anything else is [`SourceError::UnknownFormat`], with the first bytes seen.
 
+use std::fmt::Write as _;
+
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
@@ -277,14 +279,26 @@ pub fn line_shape(line: &[u8]) -> LineShape {
 /// How many bytes of an input an error quotes.
 const QUOTED: usize = 48;
 
-/// The first bytes of an input as printable text for an error: escaped, cut to a few dozen bytes
-/// (marked `…`), `(empty)` when there are none.
+/// The first bytes of an input as printable text for an error: printable ASCII as it is, other
+/// bytes escaped (`\n`, `\x00`), cut to a few dozen bytes (marked `…`), `(empty)` when there
+/// are none.
 pub fn quote_start(bytes: &[u8]) -> String {
     if bytes.is_empty() {
         return String::from("(empty)");
     }
-    let shown = &bytes[..bytes.len().min(QUOTED)];
-    let mut out: String = shown.escape_ascii().to_string();
+    let mut out = String::new();
+    for &b in &bytes[..bytes.len().min(QUOTED)] {
+        match b {
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b'\\' => out.push_str("\\\\"),
+            b' '..=b'~' => out.push(char::from(b)),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
     if bytes.len() > QUOTED {
         out.push('…');
     }
@@ -398,7 +412,7 @@ mod tests {
     #[test]
     fn quotes_are_escaped_and_cut() {
         assert_eq!(quote_start(b""), "(empty)");
-        assert_eq!(quote_start(b"a\x00\n"), "a\\x00\\n");
+        assert_eq!(quote_start(b"a\x00\n\"\\\xff"), "a\\x00\\n\"\\\\\\xff");
         let long = quote_start(&[b'x'; 100]);
         assert!(long.ends_with('…') && long.len() == QUOTED + '…'.len_utf8());
     }

@@ -59,6 +59,57 @@ fn bybit_snapshot_and_delta() {
     assert_eq!(dec.stats().messages.depth, 1);
 }
 
+/// Bybit's historical files (`*_ob500.data.zip`) and the `orderbook.500` stream: a 500-level
+/// snapshot comes out whole, cut into events of at most `MAX_LEVELS`, bids before asks, and a
+/// delta after it as usual. The topic's depth is not looked at.
+#[test]
+fn bybit_ob500_snapshot_and_delta() {
+    use pinion_core::event::MAX_LEVELS;
+    let mut dec = decoder();
+    let side = |first: u32, step: i32| {
+        (0..500)
+            .map(|i| {
+                let px = i64::from(first) + i64::from(step) * i;
+                format!("[\"{}.{}\",\"0.{:03}\"]", px / 10, px % 10, i % 999 + 1)
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let json = format!(
+        r#"{{"topic":"orderbook.500.BTCUSDT","type":"snapshot","ts":1723161600123,"data":{{"s":"BTCUSDT","b":[{}],"a":[{}],"u":1234,"seq":99}},"cts":1723161600120}}"#,
+        side(650_000, -1),
+        side(650_001, 1)
+    );
+    let (res, evs) = frame(&mut dec, &BYBIT_LINEAR, &json);
+    let n = 1000usize.div_ceil(MAX_LEVELS);
+    assert_eq!(res, Ok(Decoded::Events(u32::try_from(n).unwrap())));
+    assert_eq!(evs.len(), n);
+    let bids: Vec<Level> = evs.iter().flat_map(|e| e.bids().iter().copied()).collect();
+    let asks: Vec<Level> = evs.iter().flat_map(|e| e.asks().iter().copied()).collect();
+    assert_eq!((bids.len(), asks.len()), (500, 500));
+    assert_eq!((bids[0], bids[499]), (lvl(650_000, 1), lvl(649_501, 500)));
+    assert_eq!((asks[0], asks[499]), (lvl(650_001, 1), lvl(650_500, 500)));
+    assert!(
+        evs.iter()
+            .all(|e| e.kind == EventKind::Snapshot && e.last_id == 1234)
+    );
+    assert!(
+        evs[0].flags.contains(EventFlags::FIRST) && evs[n - 1].flags.contains(EventFlags::LAST)
+    );
+    assert_eq!(evs[0].exch_ts, 1_723_161_600_123_000_000);
+
+    let (res, evs) = frame(
+        &mut dec,
+        &BYBIT_LINEAR,
+        r#"{"topic":"orderbook.500.BTCUSDT","type":"delta","ts":1723161600223,"data":{"s":"BTCUSDT","b":[["65000.0","0"]],"a":[["65000.2","1.5"]],"u":1235,"seq":100},"cts":1723161600220}"#,
+    );
+    assert_eq!(res, Ok(Decoded::Events(1)));
+    assert_eq!(evs[0].kind, EventKind::Depth);
+    assert_eq!((evs[0].first_id, evs[0].last_id), (1235, 1235));
+    assert_eq!(evs[0].bids(), &[lvl(650_000, 0)]);
+    assert_eq!(evs[0].asks(), &[lvl(650_002, 1_500)]);
+}
+
 #[test]
 fn bybit_restart_snapshot_sets_reset() {
     let mut dec = decoder();
