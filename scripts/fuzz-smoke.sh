@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Smoke-runs the parser fuzz targets (fuzz/: Binance Spot frame, Binance futures frame, Bybit
-# frame, REST snapshot, decimal) for a short time each, so a parser change that panics on odd
-# input is caught before it ships. Not a substitute for long fuzzing campaigns.
+# Smoke-runs the fuzz targets (fuzz/: Binance Spot frame, Binance futures frame, Bybit frame,
+# REST snapshot, decimal; `input`, the reader picker with every recording reader) for a short
+# time each, so a parser or reader change that panics on odd input is caught before it ships.
+# Not a substitute for long fuzzing campaigns.
 #
 # Two ways to run, chosen automatically:
 #   fuzz    cargo-fuzz + libFuzzer. Needs a nightly toolchain (sanitizers); installs cargo-fuzz
 #           with `cargo install cargo-fuzz --locked` when it is missing. Each target runs for
 #           FUZZ_SECONDS (default 20) from the corpus in fuzz/corpus/<target>.
 #   stable  Where nightly or cargo-fuzz cannot be had (nightly cannot be downloaded on every
-#           machine): the same entry points driven by proptest with random and mutated frames,
+#           machine): the same entry points driven by proptest with random and mutated inputs,
 #           `feed/tests/parse_fuzz_smoke.rs`, PROPTEST_CASES inputs each (default 2000). Runs
 #           on stable everywhere, CI included.
 #
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 MODE="${1:-auto}"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-20}"
-TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence}"
+TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input}"
 
 have_nightly() {
     rustup toolchain list 2>/dev/null | grep -q '^nightly' ||

@@ -2,6 +2,10 @@
 //! mutations of real-looking frames (bytes replaced, inserted, deleted, the frame cut short),
 //! and the harness checks the decoder's promises on each (see `pinion_feed::parse::fuzzing`).
 //!
+//! The input picker and every recording reader get the same treatment through
+//! `pinion_feed::source::fuzzing` (small recordings of each text format, plain or compressed,
+//! edited before or after compression, and random bytes behind each magic number).
+//!
 //! This is the fallback `scripts/fuzz-smoke.sh` runs where cargo-fuzz or nightly is missing.
 //! `PROPTEST_CASES` sets the number of inputs per entry point (default 256).
 
@@ -62,33 +66,79 @@ fn edit() -> impl Strategy<Value = Edit> {
     ]
 }
 
+/// `v` with `edits` applied.
+fn apply(mut v: Vec<u8>, edits: Vec<Edit>) -> Vec<u8> {
+    for e in edits {
+        let len = v.len().max(1);
+        match e {
+            Edit::Replace(i, b) => {
+                if !v.is_empty() {
+                    v[i % len] = b;
+                }
+            }
+            Edit::Insert(i, b) => v.insert(i % (v.len() + 1), b),
+            Edit::Delete(i) => {
+                if !v.is_empty() {
+                    v.remove(i % len);
+                }
+            }
+            Edit::Truncate(i) => v.truncate(i % len),
+        }
+    }
+    v
+}
+
 /// A seed with a few edits applied, or random bytes.
 fn input(seeds: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        4 => (prop::sample::select(seeds), prop::collection::vec(edit(), 1..6)).prop_map(
-            |(seed, edits)| {
-                let mut v = seed.as_bytes().to_vec();
-                for e in edits {
-                    let len = v.len().max(1);
-                    match e {
-                        Edit::Replace(i, b) => {
-                            if !v.is_empty() {
-                                v[i % len] = b;
-                            }
-                        }
-                        Edit::Insert(i, b) => v.insert(i % (v.len() + 1), b),
-                        Edit::Delete(i) => {
-                            if !v.is_empty() {
-                                v.remove(i % len);
-                            }
-                        }
-                        Edit::Truncate(i) => v.truncate(i % len),
-                    }
+        4 => (prop::sample::select(seeds), prop::collection::vec(edit(), 1..6))
+            .prop_map(|(seed, edits)| apply(seed.as_bytes().to_vec(), edits)),
+        1 => prop::collection::vec(any::<u8>(), 0..300),
+    ]
+}
+
+/// Small recordings of every text format the reader picker knows.
+const RECORDING_SEEDS: &[&str] = &[
+    "1723161253937085768 {\"stream\":\"a\",\"data\":{}}\n1723161253937085769 {\"lastUpdateId\":1,\"bids\":[],\"asks\":[]}\n",
+    "1723161253.5\t{\"topic\":\"orderbook.500.BTCUSDT\",\"type\":\"delta\",\"ts\":1,\"data\":{\"b\":[[\"1\",\"2\"]],\"a\":[]}}\n{\"e\":\"trade\",\"E\":1723161254500}\n",
+    "{\"retCode\":0,\"result\":{\"b\":[],\"a\":[]},\"time\":1}\n{\"stream\":\"x\",\"data\":{\"E\":5}}\n",
+    "wss://stream.binance.com:9443/stream?streams=a <-> 10.5\n11.25: {\"stream\":\"a\"}\n",
+    "{\"t\":\"header\",\"format\":2}\n{\"t\":\"connect\",\"conn\":\"W.2\",\"ts\":11,\"addr\":\"wss://x\"}\n{\"t\":\"recv\",\"conn\":\"W.2\",\"ts\":11.1,\"data\":\"{\\\"topic\\\":1}\"}\n",
+];
+
+/// A recording seed, edited, then stored plain, gzip or zstd, or gzip with the edits made to
+/// the compressed bytes; or random bytes behind a magic number the picker knows.
+fn recording() -> impl Strategy<Value = Vec<u8>> {
+    use std::io::Write;
+    let magic = prop::sample::select(vec![
+        &b"\x1f\x8b"[..],
+        b"\x28\xb5\x2f\xfd",
+        b"\xd4\xc3\xb2\xa1",
+        b"\x0a\x0d\x0d\x0a",
+        b"\x89PNR\r\n\x1a\n",
+        b"",
+    ]);
+    prop_oneof![
+        4 => (input(RECORDING_SEEDS), 0u8..4, prop::collection::vec(edit(), 1..4)).prop_map(
+            |(text, how, edits)| {
+                let gzip = |t: &[u8]| {
+                    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    e.write_all(t).expect("in memory");
+                    e.finish().expect("in memory")
+                };
+                match how {
+                    0 => text,
+                    1 => gzip(&text),
+                    2 => zstd::encode_all(&text[..], 1).expect("in memory"),
+                    _ => apply(gzip(&text), edits),
                 }
-                v
             }
         ),
-        1 => prop::collection::vec(any::<u8>(), 0..300),
+        1 => (magic, prop::collection::vec(any::<u8>(), 0..300)).prop_map(|(m, rest)| {
+            let mut v = m.to_vec();
+            v.extend_from_slice(&rest);
+            v
+        }),
     ]
 }
 
@@ -125,6 +175,11 @@ proptest! {
     }
 
     #[test]
+    fn recording_input(data in recording()) {
+        let _ = pinion_feed::source::fuzzing::read_input(&data);
+    }
+
+    #[test]
     fn decimal(scale in any::<u8>(), text in prop_oneof![
         "-?[0-9]{0,22}(\\.[0-9]{0,20})?",
         ".{0,30}",
@@ -132,6 +187,14 @@ proptest! {
         let mut data = vec![scale];
         data.extend_from_slice(text.as_bytes());
         fuzzing::decimal(&data);
+    }
+}
+
+#[test]
+fn unmutated_recording_seeds_read_whole() {
+    for seed in RECORDING_SEEDS {
+        let o = pinion_feed::source::fuzzing::read_input(seed.as_bytes());
+        assert!(o.opened && o.records >= 2 && o.errors == 0, "{seed}: {o:?}");
     }
 }
 

@@ -8,6 +8,7 @@
 //! requests.
 
 pub mod cryptofeed;
+pub mod fuzzing;
 pub mod hbt;
 pub mod json_lines;
 pub mod pcap;
@@ -15,7 +16,7 @@ mod pick;
 pub mod read_ahead;
 pub mod sniff;
 
-pub use pick::{STDIN_PATH, is_compressed, is_stdin};
+pub use pick::{STDIN_PATH, is_compressed, is_stdin, open_reader};
 
 use std::io::{self, BufRead};
 use std::path::Path;

@@ -70,14 +70,6 @@ struct Naming {
 
 impl Naming {
     fn of(path: &Path) -> Self {
-        if is_stdin(path) {
-            return Self {
-                path: None,
-                description: String::from("stdin"),
-                venue: None,
-                empty_as: None,
-            };
-        }
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -113,19 +105,7 @@ pub(super) fn open_with(
     let naming = Naming::of(path);
     let ahead = decompress == Decompress::Ahead;
     if is_stdin(path) {
-        let mut input = Peeked::new(io::stdin());
-        input.fill_to(MAGIC_LEN);
-        if Container::sniff(input.head()) == Container::Zip {
-            return Err(SourceError::Format {
-                format: "zip",
-                position: 0,
-                what: String::from(
-                    "a zip archive cannot be read from standard input (its directory is at \
-                     the end): pass the file, or its entry (`unzip -p FILE`)",
-                ),
-            });
-        }
-        return open_stream(input, &naming, ahead);
+        return open_reader(io::stdin(), "stdin", decompress);
     }
     let mut input = Peeked::new(File::open(path)?);
     input.fill_to(MAGIC_LEN);
@@ -138,6 +118,37 @@ pub(super) fn open_with(
         }
         _ => open_stream(input, &naming, ahead),
     }
+}
+
+/// Opens a recording or capture read from `input` (a pipe, a socket, bytes in memory), choosing
+/// the reader from the content as [`super::open_with`] does; `description` names it in the
+/// connections. The input is read once, from the front, so a zip archive (whose directory is at
+/// its end) is refused: pass its file to [`super::open_with`] instead. A cryptofeed text capture
+/// read so has no `.http` companion.
+pub fn open_reader<R: Read + Send + 'static>(
+    input: R,
+    description: &str,
+    decompress: Decompress,
+) -> Result<Box<dyn FrameSource + Send>, SourceError> {
+    let naming = Naming {
+        path: None,
+        description: description.to_owned(),
+        venue: None,
+        empty_as: None,
+    };
+    let mut input = Peeked::new(input);
+    input.fill_to(MAGIC_LEN);
+    if Container::sniff(input.head()) == Container::Zip {
+        return Err(SourceError::Format {
+            format: "zip",
+            position: 0,
+            what: String::from(
+                "a zip archive cannot be read as a stream (its directory is at the end): \
+                 pass the file, or its entry (`unzip -p FILE`)",
+            ),
+        });
+    }
+    open_stream(input, &naming, decompress == Decompress::Ahead)
 }
 
 /// Opens a non-zip input whose first bytes are in `input`'s head.
@@ -164,7 +175,7 @@ fn open_stream<R: Read + Send + 'static>(
             naming,
             ahead,
         ),
-        // Only standard input gets here with a zip, and it was refused above.
+        // Only a stream gets here with a zip, and `open_reader` refused it.
         Container::Zip | Container::Text => open_text(input, Container::Text, naming, ahead),
     }
 }
