@@ -50,7 +50,7 @@ pub enum Command {
     /// `pinion config --show`). Every flag overrides one config key, named in its help; any
     /// other key can be set with --set. Latency figures are meaningful with --pacing paced.
     Replay(Box<ReplayArgs>),
-    /// Convert a recording (.hbt.gz, cryptofeed .ws, .jsonl.zst) into pinion's own .pnr format.
+    /// Convert a recording (any format pinion reads) into pinion's own .pnr format.
     Convert(ConvertArgs),
     /// Check a config (every problem at once, with file and key), or print the embedded one.
     Config(ConfigArgs),
@@ -98,7 +98,8 @@ pub struct ReplayArgs {
     /// The config and generic overrides.
     #[command(flatten)]
     pub source: ConfigSource,
-    /// The recording to replay, or `synthetic` [input.source].
+    /// The recording to replay (any format pinion reads, told from its content; `-` for
+    /// standard input), or `synthetic` [input.source].
     #[arg(short, long, value_name = "FILE")]
     pub input: Option<String>,
     /// The venue of connections the recording does not name, e.g. binance-spot [input.venue].
@@ -204,7 +205,8 @@ fn to_int(v: u64) -> toml::Value {
 /// `pinion convert`.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// The recording to read (.hbt.gz, cryptofeed .ws with its .http beside it, .jsonl.zst).
+    /// The recording to read (any format pinion reads, told from its content; a cryptofeed .ws
+    /// with its .http beside it).
     #[arg(short, long, value_name = "FILE")]
     pub input: PathBuf,
     /// The .pnr file to write.

@@ -125,8 +125,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputConfig {
-    /// `"synthetic"`, or the path of a recording (`.hbt.gz`, cryptofeed `.ws`, `.jsonl.zst`,
-    /// `.pnr`).
+    /// `"synthetic"`, or the path of a recording in any format `pinion_feed::source::open`
+    /// reads (told from the content), or `-` for standard input.
     #[serde(default = "default_source")]
     pub source: String,
     /// The venue of connections the recording does not name (`binance-spot`, …).
@@ -139,8 +139,8 @@ pub struct InputConfig {
     /// directory (`$PINION_DATA_DIR` or `../shared/data`).
     #[serde(default)]
     pub data_dir: Option<PathBuf>,
-    /// Decompress a compressed recording (`.hbt.gz`, `.jsonl.zst`) on a helper thread ahead
-    /// of the feed, rather than on the feed's own thread.
+    /// Decompress a compressed recording (gzip, zstd, zip) on a helper thread ahead of the
+    /// feed, rather than on the feed's own thread.
     #[serde(default = "default_read_ahead")]
     pub read_ahead: bool,
 }

@@ -16,7 +16,7 @@ mod pick;
 pub mod read_ahead;
 pub mod sniff;
 
-pub use pick::{STDIN_PATH, is_compressed, is_stdin, open_reader};
+pub use pick::{STDIN_PATH, container_of, is_compressed, is_stdin, open_reader};
 
 use std::io::{self, BufRead};
 use std::path::Path;

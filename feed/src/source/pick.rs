@@ -40,19 +40,23 @@ pub fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == STDIN_PATH
 }
 
+/// The container of the file at `path` (gzip, zstd, zip, pcap, pcapng, `.pnr`, or text), from
+/// its first bytes, as [`super::open_with`] tells it; say, to read a `.pnr` header whatever the
+/// file is called. Not for standard input, which this would consume.
+pub fn container_of(path: &Path) -> io::Result<Container> {
+    let mut input = Peeked::new(File::open(path)?);
+    input.fill_to(MAGIC_LEN);
+    if let Some(e) = input.error.take() {
+        return Err(e);
+    }
+    Ok(Container::sniff(input.head()))
+}
+
 /// Whether [`super::open_with`] reads `path` as compressed text (gzip, zstd or zip, from the
 /// first bytes), the inputs [`Decompress`] applies to. `false` for standard input, which cannot
 /// be looked at without being consumed, and for a file that cannot be read.
 pub fn is_compressed(path: &Path) -> bool {
-    if is_stdin(path) {
-        return false;
-    }
-    let Ok(file) = File::open(path) else {
-        return false;
-    };
-    let mut input = Peeked::new(file);
-    input.fill_to(MAGIC_LEN);
-    Container::sniff(input.head()).is_compressed()
+    !is_stdin(path) && container_of(path).is_ok_and(Container::is_compressed)
 }
 
 /// What the name of an input tells, none of it about its format.

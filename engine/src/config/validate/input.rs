@@ -35,7 +35,7 @@ pub(super) fn input(cfg: &Config, p: &mut Problems) -> InputSpec {
                 "input.source",
                 "empty (give \"synthetic\" or a recording's path)",
             );
-        } else if !path.is_file() {
+        } else if !pinion_feed::source::is_stdin(&path) && !path.is_file() {
             p.add(
                 "input.source",
                 format!("recording {} not found", path.display()),
