@@ -186,6 +186,34 @@ fn every_real_recording_reads_the_same_under_a_meaningless_name() {
     }
 }
 
+/// A `.pnr` made from a real recording reads the same renamed, and says what it is.
+#[test]
+fn a_renamed_pnr_reads_the_same() {
+    use pinion_feed::recording::{RecordingHeader, RecordingWriter, Rotation, convert};
+    let Some(hbt) = data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    let dir = TempDir::new("pnr");
+    let pnr = dir.join("spot.pnr");
+    let mut src = source::open(&hbt).expect("opens");
+    let mut w = RecordingWriter::create(&pnr, RecordingHeader::new("spot", 0), Rotation::NONE)
+        .expect("create");
+    convert(&mut *src, &mut w).expect("convert");
+    w.finish().expect("finish");
+    let renamed = dir.join("m4");
+    fs::copy(&pnr, &renamed).expect("copy");
+    assert_eq!(
+        source::container_of(&renamed).expect("readable"),
+        source::sniff::Container::Pnr
+    );
+    let mut a = source::open(&hbt).expect("original");
+    let mut b = source::open(&renamed).expect("renamed");
+    assert_eq!(assert_same_records(&mut *a, &mut *b, "pnr"), 41_249);
+    let (n, h) = digest(&mut *source::open(&renamed).expect("renamed"));
+    let got = read_through_stdin(&renamed, "inline");
+    assert!(got.starts_with(&format!("records={n} digest={h:016x}")), "{got}");
+}
+
 #[test]
 fn a_renamed_cryptofeed_text_capture_finds_its_http_companion() {
     let (Some(ws), Some(http)) = (
