@@ -211,7 +211,10 @@ fn a_renamed_pnr_reads_the_same() {
     assert_eq!(assert_same_records(&mut *a, &mut *b, "pnr"), 41_249);
     let (n, h) = digest(&mut *source::open(&renamed).expect("renamed"));
     let got = read_through_stdin(&renamed, "inline");
-    assert!(got.starts_with(&format!("records={n} digest={h:016x}")), "{got}");
+    assert!(
+        got.starts_with(&format!("records={n} digest={h:016x}")),
+        "{got}"
+    );
 }
 
 #[test]
