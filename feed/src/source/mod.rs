@@ -2,7 +2,8 @@
 //! captures.
 //!
 //! [`open`] picks the reader for a file, or for standard input, from its content (never from
-//! its name), so the engine can take any recording as `--input FILE`. The small helpers here are
+//! its name), so the engine can take any recording as `--input FILE` ([`open_reader`] does the
+//! same for any byte stream). The small helpers here are
 //! shared by the line-based readers: exact decimal seconds to nanoseconds (never through `f64`),
 //! venue from a file name (a hint only), and telling a REST depth snapshot's URL from other REST
 //! requests.

@@ -106,11 +106,11 @@ pub(super) fn open_with(
     path: &Path,
     decompress: Decompress,
 ) -> Result<Box<dyn FrameSource + Send>, SourceError> {
-    let naming = Naming::of(path);
-    let ahead = decompress == Decompress::Ahead;
     if is_stdin(path) {
         return open_reader(io::stdin(), "stdin", decompress);
     }
+    let naming = Naming::of(path);
+    let ahead = decompress == Decompress::Ahead;
     let mut input = Peeked::new(File::open(path)?);
     input.fill_to(MAGIC_LEN);
     match Container::sniff(input.head()) {
