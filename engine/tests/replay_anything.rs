@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use pinion_book::SyncState;
 use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::pipeline::{self, Console, PipelineReport};
 
@@ -92,6 +93,22 @@ fn decimal(units: i128, decimals: u8) -> String {
     } else {
         format!("{sign}{int}.{frac}")
     }
+}
+
+/// The feed's and book's counters of a report: what was read, decoded and applied.
+fn market_counts(report: &PipelineReport) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for s in &report.run.stages {
+        if s.stage != "feed" && s.stage != "book" {
+            continue;
+        }
+        for &(k, v) in &s.counters {
+            if k != "sent" && k != "backpressure" {
+                out.push((format!("{}.{k}", s.stage), v));
+            }
+        }
+    }
+    out
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -279,5 +296,135 @@ fn the_venue_comes_from_the_messages_not_the_name() {
     assert_eq!(
         books(&run(&bare(&coinm, "", &[]))),
         ["binance-coinm BTCUSD_PERP Live 105 bids[100x2] asks[100.1x1]"]
+    );
+}
+
+#[test]
+fn renamed_recordings_replay_like_their_originals_with_no_config() {
+    let dir = scratch("renamed");
+    let shipped: [(&str, Option<&str>); 4] = [
+        ("binance/spot-btcusdt-20240808.hbt.gz", None),
+        ("binance/usdm-btcusdt-20240808.hbt.gz", None),
+        (
+            "binance/spot-multi-20211012.cryptofeed.ws",
+            Some("binance/spot-multi-20211012.cryptofeed.http"),
+        ),
+        ("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst", None),
+    ];
+    for (i, (rel, companion)) in shipped.iter().enumerate() {
+        let Some(original) = pinion_testkit::data::require(rel) else {
+            continue;
+        };
+        let renamed = dir.join(format!("r{i}.dat"));
+        std::fs::copy(&original, &renamed).expect("copy");
+        if let Some(c) = companion {
+            let Some(c) = pinion_testkit::data::require(c) else {
+                continue;
+            };
+            std::fs::copy(c, dir.join(format!("r{i}.http"))).expect("copy");
+        }
+        let configured = run(&common::fused_recording(&original));
+        let as_named = run(&bare(&original, "", &[]));
+        let as_renamed = run(&bare(&renamed, "", &[]));
+        assert!(!as_renamed.books.is_empty(), "{rel}: no book");
+        assert_eq!(books(&as_named), books(&as_renamed), "{rel}: final books");
+        assert_eq!(
+            market_counts(&as_named),
+            market_counts(&as_renamed),
+            "{rel}: counts"
+        );
+        // With no instrument configured, the books are those of the configured run.
+        assert_eq!(
+            books(&configured),
+            books(&as_renamed),
+            "{rel}: books vs configured"
+        );
+        for b in &as_renamed.books {
+            assert_eq!(b.state, SyncState::Live, "{rel}: every book syncs");
+            assert_eq!(b.counters.gaps, 0, "{rel}: no gap");
+        }
+    }
+}
+
+#[test]
+fn a_host_keeps_its_own_instruments() {
+    // A Binance.US capture: the global exchange's instrument list does not apply to it.
+    let dir = scratch("host");
+    let ws = dir.join("us.ws");
+    let http = dir.join("us.http");
+    let body = r#"{"lastUpdateId":100,"bids":[["30000.12","0.5"]],"asks":[["30000.57","0.25"]]}"#;
+    std::fs::write(
+        &http,
+        format!("https://api.binance.us/api/v3/depth?symbol=BTCUSDT&limit=1000 -> 1700000000.5: {body}\n"),
+    )
+    .expect("write");
+    let frame = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1700000001000,"s":"BTCUSDT","U":101,"u":101,"b":[["30000.13","1.125"]],"a":[]}}"#;
+    std::fs::write(
+        &ws,
+        format!("wss://stream.binance.us:9443/stream?streams=btcusdt@depth@100ms <-> 1700000000.0\n1700000000.1: {frame}\n1700000001.0: {frame}\n"),
+    )
+    .expect("write");
+    // The embedded config defines binance-spot BTCUSDT (tick 0.01) and loads the global list.
+    let settings = common::fused_recording(&ws);
+    let report = run(&settings);
+    let notes = report.input.notes.join("\n");
+    assert!(
+        notes.contains("binance-us BTCUSDT: defined from the recording"),
+        "{notes}"
+    );
+    assert_eq!(
+        books(&report),
+        ["binance-us BTCUSDT Live 101 bids[30000.13x1.125 30000.12x0.5] asks[30000.57x0.25]"]
+    );
+}
+
+#[test]
+fn standard_input_replays_with_its_snapshot_placed_by_the_stream() {
+    use std::io::Read as _;
+    use std::process::{Command, Stdio};
+    let Some(path) = pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    let mut text = Vec::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).expect("open"))
+        .read_to_end(&mut text)
+        .expect("inflate");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .args([
+            "replay",
+            "--input",
+            "-",
+            "--venue",
+            "binance-spot",
+            "--pacing",
+            "max",
+            "-p",
+            "1",
+            "--no-progress",
+        ])
+        .env("PINION_DATA_DIR", pinion_testkit::data::data_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs pinion");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(&text));
+    let out = child.wait_with_output().expect("finishes");
+    writer.join().expect("writer").expect("writes stdin");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The hbt snapshot names no symbol: it is placed by the only depth stream before it.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("binance-spot BTCUSDT") && l.contains(" bids "))
+        .unwrap_or_else(|| {
+            panic!(
+                "no book line in:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(
+        line.contains("50093421584") && line.contains("1209 bids 2196 asks"),
+        "{line}"
     );
 }

@@ -139,7 +139,10 @@ fn prepare_recording(
         let n = load_exchange_info(&mut instruments, *venue, path, *qty_decimals)?;
         notes.push(format!("{n} {venue} instruments from {}", path.display()));
     }
-    if path.extension().is_some_and(|e| e == "pnr") {
+    let is_pnr = !pinion_feed::source::is_stdin(path)
+        && pinion_feed::source::container_of(path)
+            .is_ok_and(|c| c == pinion_feed::source::sniff::Container::Pnr);
+    if is_pnr {
         let reader = RecordingReader::open(path)?;
         let mut n = 0;
         for (_, spec) in reader.header().instrument_registry()?.iter() {
@@ -150,9 +153,9 @@ fn prepare_recording(
             notes.push(format!("{n} instruments from the recording's header"));
         }
     }
-    let survey = if is_stdin(path) {
+    let survey = if pinion_feed::source::is_stdin(path) {
         notes.push(String::from(
-            "standard input is read once: no first pass, so only instruments defined beforehand get a book",
+            "standard input is read once, with no first pass: only instruments defined beforehand get a book, and a connection whose URL names no venue needs --venue",
         ));
         None
     } else {
@@ -435,11 +438,6 @@ fn infer_spec(venue: Venue, symbol: Symbol, seen: &NumberShape) -> Option<Instru
     spec.qty_decimals = seen.qty_decimals;
     spec.tick = Px(tick.max(1));
     Some(spec)
-}
-
-/// Whether the input is standard input (`-`), which can be read only once.
-fn is_stdin(path: &Path) -> bool {
-    path == Path::new("-")
 }
 
 fn gcd(mut a: i64, mut b: i64) -> i64 {

@@ -48,6 +48,22 @@ pub struct ConnTable {
     /// What a first pass over the recording decided per connection (see
     /// [`pinion_feed::survey`]): its venue and the symbol of payloads that name none.
     planned: Vec<Option<(Venue, Option<pinion_core::Symbol>)>>,
+    /// Per connection: whether its default instrument is still to be learnt from its depth
+    /// stream (no first pass could tell it: standard input).
+    learning: Vec<Learn>,
+}
+
+/// Where learning a connection's default instrument from its traffic stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Learn {
+    /// Decided at start-up (or nothing to learn).
+    Fixed,
+    /// No depth stream seen yet.
+    Open,
+    /// One depth stream seen: its instrument is the default.
+    Learned,
+    /// Several depth streams: payloads naming none cannot be placed.
+    Ambiguous,
 }
 
 impl ConnTable {
@@ -64,6 +80,7 @@ impl ConnTable {
             fallback_venue,
             instruments,
             planned: Vec::new(),
+            learning: Vec::new(),
         };
         t.refresh(source);
         t
@@ -86,6 +103,7 @@ impl ConnTable {
                 .iter()
                 .map(|c| c.venue.map(|v| (v, c.default_symbol)))
                 .collect(),
+            learning: Vec::new(),
         };
         t.refresh(source);
         t
@@ -98,6 +116,11 @@ impl ConnTable {
             let i = usize::from(info.id.0);
             if self.ctx.len() <= i {
                 self.ctx.resize(i + 1, None);
+                self.learning.resize(i + 1, Learn::Fixed);
+            }
+            if self.learning[i] != Learn::Fixed && self.ctx[i].is_some() {
+                // Learning (or learnt) from its traffic: keep what it found.
+                continue;
             }
             if let Some(Some((venue, symbol))) = self.planned.get(i) {
                 let by_symbol = symbol.and_then(|s| self.instruments.lookup(*venue, s.as_bytes()));
@@ -116,6 +139,40 @@ impl ConnTable {
                 venue: v,
                 default_instrument: default_instrument(&self.instruments, v, &info.url),
             });
+            if self.ctx[i].is_some_and(|c| c.default_instrument.is_none()) {
+                self.learning[i] = Learn::Open;
+            }
+        }
+    }
+
+    /// Whether `conn`'s depth events should be shown to [`ConnTable::saw_depth`]: its
+    /// default instrument was not decided at start-up.
+    #[inline]
+    pub fn learning(&self, conn: ConnId) -> bool {
+        matches!(
+            self.learning.get(usize::from(conn.0)),
+            Some(Learn::Open | Learn::Learned)
+        )
+    }
+
+    /// A depth event of `instrument` came on `conn`: the first makes it the default of
+    /// payloads that name none (a REST snapshot body interleaved with the stream); a second
+    /// instrument makes the connection ambiguous, and the default is dropped.
+    pub fn saw_depth(&mut self, conn: ConnId, instrument: pinion_core::InstrumentId) {
+        let i = usize::from(conn.0);
+        let (Some(learn), Some(Some(ctx))) = (self.learning.get_mut(i), self.ctx.get_mut(i)) else {
+            return;
+        };
+        match *learn {
+            Learn::Open => {
+                ctx.default_instrument = Some(instrument);
+                *learn = Learn::Learned;
+            }
+            Learn::Learned if ctx.default_instrument != Some(instrument) => {
+                ctx.default_instrument = None;
+                *learn = Learn::Ambiguous;
+            }
+            _ => {}
         }
     }
 
@@ -367,7 +424,7 @@ impl FeedStage {
         };
         handle(
             &mut self.decoder,
-            &self.conns,
+            &mut self.conns,
             &mut self.out,
             &mut self.counts,
             &rec,
@@ -412,7 +469,7 @@ fn is_connection_record(kind: RecordKind) -> bool {
 #[inline]
 fn handle(
     decoder: &mut Decoder,
-    conns: &ConnTable,
+    conns: &mut ConnTable,
     out: &mut Outbox<MarketMsg>,
     counts: &mut FeedCounts,
     rec: &RawRecord<'_>,
@@ -434,11 +491,19 @@ fn handle(
         return;
     };
     counts.frames += 1;
+    let learning = conns.learning(rec.conn);
+    let mut depth_of = None;
     // Decode errors and skips are counted by the decoder itself.
     if let Ok(Decoded::Events(n)) = decoder.decode(ctx, rec, t0, |ev| {
+        if learning && ev.kind == pinion_core::EventKind::Depth {
+            depth_of = Some(ev.instrument);
+        }
         out.send(MarketMsg::Event(*ev), ev.t_recv, now_ns())
     }) {
         counts.events += u64::from(n);
+    }
+    if let Some(id) = depth_of {
+        conns.saw_depth(rec.conn, id);
     }
 }
 
