@@ -11,6 +11,7 @@
 use pinion_core::event::{EventFlags, EventKind, Level};
 use pinion_core::instrument::{InstrumentId, InstrumentSpec};
 
+use super::levels::{ZeroQty, check_range};
 use super::resolve::Resolver;
 use super::scaled;
 use super::tape::{Val, opt_ms_as_ns, required};
@@ -322,7 +323,8 @@ fn book_ticker<F: FnMut(&pinion_core::MarketEvent)>(
     Ok(Decoded::Events(1))
 }
 
-/// A price and a quantity from two string fields.
+/// A price and a quantity from two string fields (a trade's, or one side of a best bid/ask):
+/// both above zero.
 #[inline]
 fn price_qty(
     spec: &InstrumentSpec,
@@ -331,7 +333,7 @@ fn price_qty(
     qty: Val<'_, '_>,
     qty_field: &'static str,
 ) -> Result<Level, ParseError> {
-    Ok(Level {
+    let level = Level {
         px: scaled::px(px.str(px_field)?.as_bytes(), spec.price_decimals).map_err(|err| {
             ParseError::BadNumber {
                 field: px_field,
@@ -344,7 +346,8 @@ fn price_qty(
                 err,
             }
         })?,
-    })
+    };
+    check_range(level, px_field, qty_field, ZeroQty::Invalid)
 }
 
 /// A REST depth snapshot (`GET /api/v3/depth`, `/fapi/v1/depth`, `/dapi/v1/depth`):

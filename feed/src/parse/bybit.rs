@@ -10,6 +10,7 @@
 use pinion_core::event::{EventFlags, EventKind, Level};
 use pinion_core::instrument::{InstrumentId, InstrumentSpec};
 
+use super::levels::{ZeroQty, check_range};
 use super::resolve::Resolver;
 use super::scaled;
 use super::tape::{Val, opt_ms_as_ns, required};
@@ -157,6 +158,7 @@ fn trades<F: FnMut(&pinion_core::MarketEvent)>(
             qty: scaled::qty(qty.as_bytes(), spec.qty_decimals)
                 .map_err(|err| ParseError::BadNumber { field: "v", err })?,
         };
+        let level = check_range(level, "p", "v", ZeroQty::Invalid)?;
         let trade_id = required(trade_id, "i")?.str("i")?;
         sink.trades.push(TradeRow {
             level,

@@ -41,4 +41,48 @@ pub enum ParseError {
     /// A price level that is not a `[price, quantity]` pair of strings.
     #[error("field {0:?} holds a malformed price level")]
     BadLevel(&'static str),
+    /// A well-formed price or quantity outside what the venue can mean: a price at or below
+    /// zero anywhere; a trade's or best bid/ask's quantity at or below zero; a book level's
+    /// quantity below zero (zero there deletes the level and is valid).
+    #[error("field {field:?} is {seen}: {}", seen.rule())]
+    OutOfRange {
+        /// The field (`"p"`, `"B"`, `"b"` for a bid level, …).
+        field: &'static str,
+        /// Whether the value was zero or negative.
+        seen: Sign,
+    },
+}
+
+/// What was wrong with a value that had to be positive (see [`ParseError::OutOfRange`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sign {
+    /// Zero where only a positive value is valid.
+    Zero,
+    /// Below zero.
+    Negative,
+}
+
+impl Sign {
+    /// The sign of a value that failed its check: `Zero` for 0, else `Negative`.
+    #[inline]
+    pub(super) fn of(value: i64) -> Self {
+        if value == 0 { Self::Zero } else { Self::Negative }
+    }
+
+    /// The rule the value broke, for the error text.
+    fn rule(self) -> &'static str {
+        match self {
+            Self::Zero => "prices, and trade and best bid/ask quantities, must be above zero",
+            Self::Negative => "prices and quantities cannot be negative",
+        }
+    }
+}
+
+impl std::fmt::Display for Sign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Zero => "zero",
+            Self::Negative => "negative",
+        })
+    }
 }

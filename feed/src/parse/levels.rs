@@ -5,12 +5,18 @@
 //! into the reusable buffer before anything is emitted, so a malformed level late in a large
 //! snapshot rejects the whole message: the book never sees a FIRST without its LAST.
 //!
+//! Every price must be above zero, and so must the quantity of a trade or a best bid/ask; a
+//! book level's quantity may be zero (the level is deleted) but not negative. [`in_range`] is
+//! the one check, used by both parsing paths: the general one returns its error, the strict
+//! scanner falls back to the general one on anything it refuses.
+//!
 //! [`emit_split`] then cuts the levels into events of at most [`MAX_LEVELS`], bids before asks,
 //! all sharing the message's header; the first carries FIRST, the last LAST.
 
 use pinion_core::event::{EventFlags, Level, MAX_LEVELS, MarketEvent};
 use pinion_core::instrument::InstrumentSpec;
 
+use super::error::Sign;
 use super::ParseError;
 use super::scaled;
 use super::tape::Val;
@@ -72,10 +78,49 @@ impl LevelBuf {
                 qty: scaled::qty(qty.as_bytes(), spec.qty_decimals)
                     .map_err(|err| ParseError::BadNumber { field, err })?,
             };
+            check_range(level, field, field, ZeroQty::Deletes)?;
             self.push(bid, level);
         }
         Ok(())
     }
+}
+
+/// Whether a zero quantity is valid: it deletes a book level; a trade or a best bid/ask has
+/// none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ZeroQty {
+    /// A book level: zero deletes it.
+    Deletes,
+    /// A trade or best bid/ask: zero is an error.
+    Invalid,
+}
+
+/// Whether `level` is in range (see the module docs).
+#[inline]
+pub(super) fn in_range(level: Level, zero_qty: ZeroQty) -> bool {
+    level.px.0 > 0 && (level.qty.0 > 0 || (level.qty.0 == 0 && zero_qty == ZeroQty::Deletes))
+}
+
+/// [`in_range`], as the error naming the field at fault.
+#[inline]
+pub(super) fn check_range(
+    level: Level,
+    px_field: &'static str,
+    qty_field: &'static str,
+    zero_qty: ZeroQty,
+) -> Result<Level, ParseError> {
+    if in_range(level, zero_qty) {
+        return Ok(level);
+    }
+    let (field, value) = if level.px.0 <= 0 {
+        (px_field, level.px.0)
+    } else {
+        (qty_field, level.qty.0)
+    };
+    Err(ParseError::OutOfRange {
+        field,
+        seen: Sign::of(value),
+    })
 }
 
 /// Emits `header` carrying `buf`'s levels, split into as many events as needed (at least one).

@@ -40,7 +40,7 @@ mod tests;
 
 use simd_json::{Buffers, INPUT_PADDING, Tape};
 
-pub use error::ParseError;
+pub use error::{ParseError, Sign};
 pub use stats::{DecodeStats, ErrorCounts, MessageCounts, SkipCounts};
 
 use pinion_core::event::{EventKind, MarketEvent};

@@ -96,6 +96,8 @@ pub struct ErrorCounts {
     pub bad_value: u64,
     /// [`ParseError::BadLevel`].
     pub bad_level: u64,
+    /// [`ParseError::OutOfRange`].
+    pub out_of_range: u64,
 }
 
 impl ErrorCounts {
@@ -110,6 +112,7 @@ impl ErrorCounts {
             ParseError::BadTime(_) => &mut self.bad_time,
             ParseError::BadValue(_) => &mut self.bad_value,
             ParseError::BadLevel(_) => &mut self.bad_level,
+            ParseError::OutOfRange { .. } => &mut self.out_of_range,
         };
         *c += 1;
     }
@@ -125,6 +128,7 @@ impl ErrorCounts {
             + self.bad_time
             + self.bad_value
             + self.bad_level
+            + self.out_of_range
     }
 }
 

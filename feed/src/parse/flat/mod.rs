@@ -25,7 +25,8 @@
 //! - strings of printable ASCII only (`0x20..=0x7e`) without `\`: no escapes, no UTF-8 to check;
 //! - every field the message type needs present exactly once, with the type and range the
 //!   general path demands (unsigned integer ids and times, decimal strings valid at the
-//!   instrument's scale, a boolean `m`, `pu` on futures). A duplicated known key falls back,
+//!   instrument's scale and in range — prices and trade or ticker quantities above zero, level
+//!   quantities not negative —, a boolean `m`, `pu` on futures). A duplicated known key falls back,
 //!   since the general path keeps the last one.
 //!
 //! Everything the subset accepts is valid JSON, and for it the scanner builds exactly the events
@@ -44,7 +45,7 @@ use pinion_core::event::{EventFlags, EventKind, Level, MarketEvent};
 use pinion_core::instrument::InstrumentSpec;
 
 use super::binance::{Stream, parse_stream_name};
-use super::levels::emit_split;
+use super::levels::{ZeroQty, emit_split, in_range};
 use super::resolve::Resolver;
 use super::scaled;
 use super::{ConnCtx, Decoded, Origin, Sink};
@@ -193,7 +194,8 @@ impl<'a> Payload<'a> {
     }
 
     /// A price and a quantity from two string fields, at the instrument's scale (the scanner
-    /// has converted the usual strings already).
+    /// has converted the usual strings already): a trade's or one side of a best bid/ask, so
+    /// both above zero (anything else is the general path's error).
     #[inline]
     fn level(&self, spec: &InstrumentSpec, px: Key, qty: Key) -> Option<Level> {
         let decimal = |v: Scalar<'_>, decimals: u8| match v {
@@ -201,10 +203,11 @@ impl<'a> Payload<'a> {
             Scalar::Str(s) => scaled::value(s, decimals).ok(),
             _ => None,
         };
-        Some(Level {
+        let level = Level {
             px: Px(decimal(self.get(px), spec.price_decimals)?),
             qty: Qty(decimal(self.get(qty), spec.qty_decimals)?),
-        })
+        };
+        in_range(level, ZeroQty::Invalid).then_some(level)
     }
 }
 

@@ -11,7 +11,7 @@ use pinion_core::decimal::{Px, Qty, pow10};
 use pinion_core::event::Level;
 use pinion_core::instrument::InstrumentSpec;
 
-use super::super::levels::LevelBuf;
+use super::super::levels::{LevelBuf, ZeroQty, in_range};
 use super::super::scaled::{self, leading_digits, leading_digits_value, splat};
 use super::{Key, Payload};
 
@@ -332,13 +332,15 @@ impl<'a> Scanner<'a> {
             let px = self.decimal_body(spec.price_decimals)?;
             self.pair(*b",\"")?;
             let qty = self.decimal_body(spec.qty_decimals)?;
-            levels.push(
-                bid,
-                Level {
-                    px: Px(px),
-                    qty: Qty(qty),
-                },
-            );
+            let level = Level {
+                px: Px(px),
+                qty: Qty(qty),
+            };
+            // Out of range is the general path's error.
+            if !in_range(level, ZeroQty::Deletes) {
+                return None;
+            }
+            levels.push(bid, level);
             // `],["` goes on to the next level's price, `]]` ends the side.
             let [a, b, c, d, ..] = self.word_at(self.pos).to_le_bytes();
             match [a, b, c, d] {
