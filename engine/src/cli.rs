@@ -25,11 +25,11 @@ pub struct Cli {
 const CONFIG_HELP: &str = "\
 Config (TOML; unknown keys are errors; `pinion config --show` prints every key, documented):
   [input]          source (\"synthetic\" or a recording), venue, max_records, data_dir, read_ahead
-  [pacing]         mode (max | paced), speed, rate
+  [pacing]         mode (max | paced), speed, rate, max_wait_ms
   [synthetic]      seed, records, interval_ns
   [placement]      mode (1 | 2 | 4 | custom), cores, wait (busy-spin | spin-then-yield | park),
                    spins, park_timeout_us, [[placement.threads]] name, core, wait, stages
-  [rings]          capacity
+  [rings]          capacity (a power of two, 16 to 2^20)
   [runtime]        mlockall, realtime_priority, progress
   [strategy]       kind, levels, threshold, order_qty, stale_after_ms
   [risk]           max_order_qty, max_notional, max_position, max_open_orders,

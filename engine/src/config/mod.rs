@@ -25,7 +25,7 @@ pub use settings::{
 };
 pub use trading::{ImbalanceSpec, RiskSpec, StrategyParams, StrategySpec, TradingSpec, VenueSpec};
 pub use units::{with_px_decimals, with_qty_decimals};
-pub use validate::{default_data_dir, machine_cores};
+pub use validate::{MAX_RING_CAPACITY, default_data_dir, machine_cores};
 
 /// The default main job, embedded so `pinion replay` needs no other file.
 pub const REPLAY_TOML: &str = include_str!("../../../configs/replay.toml");
@@ -178,6 +178,14 @@ pub struct PacingConfig {
     /// Paced: a fixed rate in records per second instead of the recorded times (0 = off).
     #[serde(default)]
     pub rate: u64,
+    /// Paced: the longest wait for one frame, ms; a longer gap in the recording (a quiet
+    /// night, a capture paused and resumed) is cut to it and counted (0 = no cap).
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+}
+
+fn default_max_wait_ms() -> u64 {
+    1_000
 }
 
 fn default_pacing_mode() -> String {
@@ -194,6 +202,7 @@ impl Default for PacingConfig {
             mode: default_pacing_mode(),
             speed: default_speed(),
             rate: 0,
+            max_wait_ms: default_max_wait_ms(),
         }
     }
 }

@@ -79,21 +79,45 @@ pub enum PacingSpec {
     Recorded {
         /// 2.0 = twice as fast as recorded.
         speed: f64,
+        /// The longest wait between two frames, ns; longer gaps are cut to it (`None`: never).
+        max_wait_ns: Option<u64>,
     },
     /// At a fixed rate.
     Rate {
         /// Records per second.
         per_second: u64,
+        /// The longest wait between two frames, ns (`None`: never cut).
+        max_wait_ns: Option<u64>,
     },
 }
 
 impl PacingSpec {
     /// A short description for reports.
     pub fn describe(&self) -> String {
+        let cap = |max: &Option<u64>| {
+            max.map_or_else(String::new, |ns| {
+                format!(", waits cut at {} ms", ns / 1_000_000)
+            })
+        };
         match self {
             PacingSpec::Max => "max".to_owned(),
-            PacingSpec::Recorded { speed } => format!("paced x{speed}"),
-            PacingSpec::Rate { per_second } => format!("paced {per_second}/s"),
+            PacingSpec::Recorded { speed, max_wait_ns } => {
+                format!("paced x{speed}{}", cap(max_wait_ns))
+            }
+            PacingSpec::Rate {
+                per_second,
+                max_wait_ns,
+            } => format!("paced {per_second}/s{}", cap(max_wait_ns)),
+        }
+    }
+
+    /// The longest wait between two frames, if paced and capped.
+    pub fn max_wait_ns(&self) -> Option<u64> {
+        match self {
+            PacingSpec::Max => None,
+            PacingSpec::Recorded { max_wait_ns, .. } | PacingSpec::Rate { max_wait_ns, .. } => {
+                *max_wait_ns
+            }
         }
     }
 }

@@ -138,6 +138,14 @@ impl PipelineReport {
             t.events_per_second(),
             t.orders
         );
+        let jumps = self.counter("feed", "pacing_jumps");
+        if jumps > 0 {
+            let _ = writeln!(
+                s,
+                "pacing: {jumps} recorded gaps longer than pacing.max_wait_ms were cut, skipping {:.3} s of waiting",
+                self.counter("feed", "pacing_skipped_ns") as f64 / 1e9
+            );
+        }
         let _ = writeln!(s);
         s.push_str(&self.latency.table());
         let _ = writeln!(s);

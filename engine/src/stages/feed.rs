@@ -571,6 +571,8 @@ impl Stage for FeedStage {
             ("unknown_venue", c.unknown_venue),
             ("source_errors", c.source_errors),
             ("stopped_early", c.stopped_early),
+            ("pacing_jumps", self.pacer.jumps()),
+            ("pacing_skipped_ns", self.pacer.skipped_ns()),
             ("messages_decoded", stats.messages.total()),
             ("records_skipped", stats.skipped.total()),
             ("decode_errors", stats.errors.total()),

@@ -66,7 +66,11 @@ impl Sign {
     /// The sign of a value that failed its check: `Zero` for 0, else `Negative`.
     #[inline]
     pub(super) fn of(value: i64) -> Self {
-        if value == 0 { Self::Zero } else { Self::Negative }
+        if value == 0 {
+            Self::Zero
+        } else {
+            Self::Negative
+        }
     }
 
     /// The rule the value broke, for the error text.

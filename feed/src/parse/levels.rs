@@ -16,8 +16,8 @@
 use pinion_core::event::{EventFlags, Level, MAX_LEVELS, MarketEvent};
 use pinion_core::instrument::InstrumentSpec;
 
-use super::error::Sign;
 use super::ParseError;
+use super::error::Sign;
 use super::scaled;
 use super::tape::Val;
 

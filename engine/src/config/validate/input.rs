@@ -54,6 +54,10 @@ pub(super) fn input(cfg: &Config, p: &mut Problems) -> InputSpec {
     }
 }
 
+/// The largest `pacing.max_wait_ms` other than 0 (no cap): a day. Larger is surely a mistake
+/// (a value in µs or ns), and a day in ns is far from overflowing.
+const MAX_WAIT_MS: u64 = 86_400_000;
+
 /// How fast recorded frames are released.
 pub(super) fn pacing(cfg: &Config, p: &mut Problems) -> PacingSpec {
     let pc = &cfg.pacing;
@@ -63,6 +67,17 @@ pub(super) fn pacing(cfg: &Config, p: &mut Problems) -> PacingSpec {
             format!("{} must be a positive number", pc.speed),
         );
     }
+    let max_wait_ns = match pc.max_wait_ms {
+        0 => None,
+        ms if ms > MAX_WAIT_MS => {
+            p.add(
+                "pacing.max_wait_ms",
+                format!("{ms} is above {MAX_WAIT_MS} (a day); 0 means no cap"),
+            );
+            None
+        }
+        ms => Some(ms * 1_000_000),
+    };
     match pc.mode.as_str() {
         "max" => {
             if pc.rate != 0 {
@@ -72,8 +87,12 @@ pub(super) fn pacing(cfg: &Config, p: &mut Problems) -> PacingSpec {
         }
         "paced" if pc.rate > 0 => PacingSpec::Rate {
             per_second: pc.rate,
+            max_wait_ns,
         },
-        "paced" => PacingSpec::Recorded { speed: pc.speed },
+        "paced" => PacingSpec::Recorded {
+            speed: pc.speed,
+            max_wait_ns,
+        },
         other => {
             p.add(
                 "pacing.mode",

@@ -14,6 +14,8 @@ mod instruments;
 mod placement;
 mod trading;
 
+pub use placement::MAX_RING_CAPACITY;
+
 use std::path::Path;
 
 use pinion_core::Venue;

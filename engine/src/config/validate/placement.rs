@@ -108,9 +108,34 @@ pub(super) fn ring_capacity(cfg: &Config, p: &mut Problems) -> usize {
             "rings.capacity",
             format!("{cap} must be a power of two of at least 16"),
         );
+    } else if cap > MAX_RING_CAPACITY {
+        p.add(
+            "rings.capacity",
+            format!(
+                "{cap} is above the largest ring, {MAX_RING_CAPACITY} slots (2^20): every ring \
+                 is allocated and written through at start-up, and 2^20 feed slots are already \
+                 about {} MiB",
+                (MAX_RING_CAPACITY * FEED_SLOT_BYTES) >> 20
+            ),
+        );
     }
     cap
 }
+
+/// The largest `rings.capacity`: 2^20 slots.
+///
+/// Why this bound: every ring is allocated and written through at start-up (so no page is first
+/// touched mid-run), and the feed → book ring's slot holds a whole market event, about half a
+/// KiB, so 2^20 slots already take about half a GiB. That is also far more than a ring has to
+/// absorb: at the busiest venue's peak of a few hundred thousand messages a second it is
+/// seconds of data, and a deeper queue only adds queueing delay in front of the book. Above it,
+/// a mistyped value (a digit too many, a size in bytes) would end in an allocation failure or
+/// an out-of-memory kill instead of a config error.
+pub const MAX_RING_CAPACITY: usize = 1 << 20;
+
+/// The size of a feed → book ring slot.
+const FEED_SLOT_BYTES: usize =
+    size_of::<crate::stages::outbox::Stamped<crate::stages::msg::MarketMsg>>();
 
 /// `[runtime]`: only checked; the engine takes the table as it is.
 pub(super) fn runtime(cfg: &Config, p: &mut Problems) {

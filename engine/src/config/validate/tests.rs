@@ -158,10 +158,59 @@ fn pacing_modes() {
     let s = check("[pacing]\nmode = \"max\"\n").unwrap();
     assert_eq!(s.pacing, PacingSpec::Max);
     let s = check("[pacing]\nmode = \"paced\"\nspeed = 4.0\n").unwrap();
-    assert_eq!(s.pacing, PacingSpec::Recorded { speed: 4.0 });
-    let s = check("[pacing]\nmode = \"paced\"\nrate = 50000\n").unwrap();
-    assert_eq!(s.pacing, PacingSpec::Rate { per_second: 50_000 });
+    assert_eq!(
+        s.pacing,
+        PacingSpec::Recorded {
+            speed: 4.0,
+            max_wait_ns: Some(1_000_000_000)
+        }
+    );
+    let s = check("[pacing]\nmode = \"paced\"\nrate = 50000\nmax_wait_ms = 0\n").unwrap();
+    assert_eq!(
+        s.pacing,
+        PacingSpec::Rate {
+            per_second: 50_000,
+            max_wait_ns: None
+        }
+    );
     assert!(check("[pacing]\nmode = \"max\"\nrate = 5\n").is_err());
+    let s = check("[pacing]\nmax_wait_ms = 250\n").unwrap();
+    assert_eq!(s.pacing.max_wait_ns(), Some(250_000_000));
+    assert_eq!(s.pacing.describe(), "paced x1, waits cut at 250 ms");
+    let err = check("[pacing]\nmax_wait_ms = 86400001\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("t.toml: pacing.max_wait_ms: 86400001 is above 86400000"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ring_capacity_is_bounded() {
+    assert_eq!(
+        check("[rings]\ncapacity = 1048576\n")
+            .unwrap()
+            .ring_capacity,
+        MAX_RING_CAPACITY
+    );
+    let err = check("[rings]\ncapacity = 2097152\n").unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "t.toml: rings.capacity: 2097152 is above the largest ring, 1048576 slots (2^20)"
+        ),
+        "{err}"
+    );
+    // What the message says of the memory is the slot's real size.
+    let slot = size_of::<crate::stages::outbox::Stamped<crate::stages::msg::MarketMsg>>();
+    assert!((512..=1024).contains(&slot), "{slot}");
+    assert!(
+        err.to_string()
+            .contains(&format!("about {} MiB", (slot << 20) >> 20)),
+        "{err}"
+    );
+    // Still a power of two of at least 16.
+    assert!(check("[rings]\ncapacity = 8\n").is_err());
+    assert!(check("[rings]\ncapacity = 4097\n").is_err());
 }
 
 #[test]
