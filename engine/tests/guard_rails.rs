@@ -153,3 +153,103 @@ fn max_pacing_counts_no_jumps() {
     assert!(report.counter("feed", "records") > 500);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The embedded config, as `pinion convert` loads it.
+fn convert_settings() -> Settings {
+    common::embedded_with(&Overrides::default())
+}
+
+fn refused(input: &std::path::Path, output: &std::path::Path) -> String {
+    match pipeline::convert_recording(&convert_settings(), input, output) {
+        Err(e @ pipeline::PipelineError::OutputIsInput { .. }) => e.to_string(),
+        other => panic!("{} → {}: {other:?}", input.display(), output.display()),
+    }
+}
+
+#[test]
+fn convert_refuses_to_write_over_its_input() {
+    let dir = common::scratch_dir("convert-self");
+    let (input, _) = recording_with_holes(&dir, 200, &[]);
+    let before = std::fs::read(&input).expect("read input");
+    let sub = dir.join("sub");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let hard = dir.join("hard.pnr");
+    std::fs::hard_link(&input, &hard).expect("hard link");
+    let soft = dir.join("soft.pnr");
+    std::os::unix::fs::symlink(&input, &soft).expect("symlink");
+    let soft_dir = dir.join("linked-dir");
+    std::os::unix::fs::symlink(&dir, &soft_dir).expect("symlink to the directory");
+    let name = input.file_name().expect("name");
+    for output in [
+        input.clone(),
+        dir.join(".").join(name),
+        sub.join("..").join(name),
+        hard.clone(),
+        soft.clone(),
+        soft_dir.join(name),
+    ] {
+        let text = refused(&input, &output);
+        assert!(text.contains("is the input"), "{text}");
+        // The other way round too: a link as the input, the file as the output.
+        refused(&output, &input);
+    }
+    assert_eq!(std::fs::read(&input).expect("read input"), before);
+    // A cryptofeed capture's `.http` is read too.
+    let ws = dir.join("cap.cryptofeed.ws");
+    let http = dir.join("cap.cryptofeed.http");
+    std::fs::write(&ws, "x").expect("write");
+    std::fs::write(&http, "y").expect("write");
+    assert!(refused(&ws, &http).contains("cap.cryptofeed.http"));
+    // Nothing but the files made here: no temporary file was left.
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "cap.cryptofeed.http",
+            "cap.cryptofeed.ws",
+            "hard.pnr",
+            "holes.pnr",
+            "linked-dir",
+            "soft.pnr",
+            "sub"
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_failed_convert_leaves_the_output_as_it_was() {
+    let dir = common::scratch_dir("convert-fail");
+    let (input, _) = recording_with_holes(&dir, 2_000, &[]);
+    // A byte flipped half-way: that record fails its checksum and the conversion stops there.
+    let mut bytes = std::fs::read(&input).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    let damaged = dir.join("damaged.pnr");
+    std::fs::write(&damaged, &bytes).expect("write");
+    let output = dir.join("out.pnr");
+    std::fs::write(&output, b"an older file").expect("write");
+    let err = pipeline::convert_recording(&convert_settings(), &damaged, &output)
+        .expect_err("a damaged record stops the conversion");
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    assert_eq!(std::fs::read(&output).expect("read"), b"an older file");
+    let stray: Vec<_> = std::fs::read_dir(&dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+
+    // A good conversion replaces it, and says it wrote the output (not a temporary name).
+    let summary =
+        pipeline::convert_recording(&convert_settings(), &input, &output).expect("converts");
+    assert_eq!(summary.files, [output.clone()]);
+    assert_eq!(summary.stats.records, 2_002);
+    let reader = pinion_feed::recording::RecordingReader::open(&output).expect("a recording");
+    assert_eq!(reader.header().instruments.len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,7 +1,14 @@
 //! `pinion convert`: any recording the engine replays into pinion's own `.pnr` format, with
 //! the instruments it trades written into the header so the `.pnr` replays without the config
 //! or the exchange's instrument lists.
+//!
+//! Guard rails: the output may not be a file the conversion reads (the same path once
+//! resolved, or the same file by device and inode, through a hard link or a symbolic link),
+//! and it is written to a temporary file in the output's directory and renamed over the output
+//! only once complete and synced. A failed conversion leaves the output as it was (absent, or
+//! the old file) and removes the temporary file.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use pinion_feed::recording::{
@@ -43,6 +50,7 @@ pub fn convert_recording(
         venue,
         decompress,
     };
+    check_output_is_not_input(input, output)?;
     let prepared = prepare(&settings)?;
     let mut source = open_source(input, decompress)?;
     // The recording's start: the first record's receive time.
@@ -68,12 +76,113 @@ pub fn convert_recording(
         }
     }
     let instruments = header.instruments.len();
-    let mut writer = RecordingWriter::create(output, header, Rotation::NONE)?;
-    let stats = convert(&mut *source, &mut writer)?;
-    let files = writer.finish()?;
+    let tmp = temporary_beside(output);
+    let written = RecordingWriter::create(&tmp, header, Rotation::NONE)
+        .map_err(PipelineError::from)
+        .and_then(|mut writer| {
+            let stats = convert(&mut *source, &mut writer)?;
+            writer.finish()?;
+            Ok(stats)
+        })
+        .and_then(|stats| {
+            std::fs::rename(&tmp, output).map_err(|source| PipelineError::Io {
+                path: output.to_path_buf(),
+                source,
+            })?;
+            Ok(stats)
+        });
+    let stats = match written {
+        Ok(stats) => stats,
+        Err(e) => {
+            // Nothing half-written stays behind; the output was never touched.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    // The rename is durable once the directory is synced (best effort: not every file
+    // system lets a directory be opened for it).
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
     Ok(ConvertSummary {
         stats,
         instruments,
-        files,
+        files: vec![output.to_path_buf()],
     })
+}
+
+/// The files a conversion of `input` reads: the recording, and for a cryptofeed `.ws`
+/// capture the `.http` beside it (as its reader opens it).
+fn files_read(input: &Path) -> Vec<PathBuf> {
+    let mut files = vec![input.to_path_buf()];
+    if let Some(stem) = input
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".ws"))
+    {
+        files.push(input.with_file_name(format!("{stem}.http")));
+    }
+    files
+}
+
+/// Refuses an `output` that is one of the files a conversion of `input` reads: the same path
+/// once resolved (`.`, `..`, symbolic links), or the same file by device and inode (a hard
+/// link, or a symbolic link to it).
+pub fn check_output_is_not_input(input: &Path, output: &Path) -> Result<(), PipelineError> {
+    let out_resolved = resolve(output);
+    let out_meta = std::fs::metadata(output).ok();
+    for read in files_read(input) {
+        let Ok(in_meta) = std::fs::metadata(&read) else {
+            continue;
+        };
+        let same_path = out_resolved.is_some() && out_resolved == resolve(&read);
+        let same_file = out_meta
+            .as_ref()
+            .is_some_and(|out| same_inode(out, &in_meta));
+        if same_path || same_file {
+            return Err(PipelineError::OutputIsInput {
+                input: read,
+                output: output.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `path` with every symbolic link and `.`/`..` resolved; for a file that does not exist yet,
+/// its resolved directory joined with its name.
+fn resolve(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = path.canonicalize() {
+        return Some(p);
+    }
+    let name = path.file_name()?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
+        _ => std::env::current_dir().ok()?,
+    };
+    Some(dir.join(name))
+}
+
+#[cfg(unix)]
+fn same_inode(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_inode(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    // The resolved paths are compared on every platform; file identity only where the OS
+    // exposes it this simply.
+    false
+}
+
+/// A temporary name in `output`'s directory (so the final rename stays on one file system):
+/// `.<name>.<pid>.tmp`.
+fn temporary_beside(output: &Path) -> PathBuf {
+    let name = output
+        .file_name()
+        .map_or_else(|| "recording".into(), |n| n.to_string_lossy().into_owned());
+    output.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }

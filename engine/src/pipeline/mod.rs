@@ -22,7 +22,7 @@ use pinion_feed::parse::Decoder;
 use pinion_gateway::{OrderVenue, VenueClock};
 use pinion_strategy::{ClientOrderId, ExecReport, OrderSide, OrderStatus, VenueOrderId};
 
-pub use convert::{ConvertSummary, convert_recording};
+pub use convert::{ConvertSummary, check_output_is_not_input, convert_recording};
 pub use input::{BOOKS_FOR_ALL_UP_TO, PreparedInput, load_exchange_info, open_source, prepare};
 pub use report::{PipelineReport, Throughput};
 
@@ -71,6 +71,18 @@ pub enum PipelineError {
         path: PathBuf,
         /// What is wrong.
         what: String,
+    },
+    /// `convert` was asked to write over a file it reads.
+    #[error(
+        "the output {} is the input {} (the same file): converting would destroy it; choose another output",
+        output.display(),
+        input.display()
+    )]
+    OutputIsInput {
+        /// The file the conversion reads.
+        input: PathBuf,
+        /// The output as given.
+        output: PathBuf,
     },
     /// The input has no instrument the engine can book; says what the input held instead.
     #[error("nothing to book in the input: {0}")]
