@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Override, Overrides};
+use crate::config::{Config, Override, Overrides};
 
 /// pinion: a low-latency crypto trading engine.
 ///
@@ -197,6 +197,119 @@ impl ReplayArgs {
     }
 }
 
+/// Two settings that cannot both apply, one of them a flag: rather than ignore one, the command
+/// refuses both and says why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{flag} cannot go with {other}: {why}")]
+pub struct FlagConflict {
+    /// The flag as given (`--speed 2`).
+    pub flag: String,
+    /// What it conflicts with: another flag as given, or the config key it contradicts.
+    pub other: String,
+    /// Why the two do not go together.
+    pub why: &'static str,
+}
+
+impl ReplayArgs {
+    /// Flags that another flag, or the config they override, would leave without effect.
+    /// `config` is the config with these flags applied, not yet validated, so a key that
+    /// comes from a flag is named by its flag and one from the file by its key.
+    pub fn check_conflicts(&self, config: &Config) -> Result<(), FlagConflict> {
+        let conflict = |flag: String, other: String, why| Err(FlagConflict { flag, other, why });
+        let pacing = &config.pacing;
+        let mode = || match &self.pacing {
+            Some(m) => format!("--pacing {m}"),
+            None => format!("pacing.mode = {:?} in the config", pacing.mode),
+        };
+        if pacing.mode == "max" {
+            if let Some(v) = self.speed {
+                return conflict(
+                    format!("--speed {v}"),
+                    mode(),
+                    "the speed scales a paced replay's waits, and max pacing does not wait",
+                );
+            }
+            if let Some(v) = self.rate {
+                return conflict(
+                    format!("--rate {v}"),
+                    mode(),
+                    "a rate paces the replay, and max pacing releases every frame at once",
+                );
+            }
+        }
+        if let Some(v) = self.speed
+            && pacing.rate > 0
+        {
+            let other = match self.rate {
+                Some(r) => format!("--rate {r}"),
+                None => format!("pacing.rate = {} in the config", pacing.rate),
+            };
+            return conflict(
+                format!("--speed {v}"),
+                other,
+                "a fixed rate ignores the recorded times the speed would scale",
+            );
+        }
+        let input = || match &self.input {
+            Some(i) => format!("--input {i}"),
+            None => format!("input.source = {:?} in the config", config.input.source),
+        };
+        let synthetic = config.input.source == "synthetic";
+        if let Some(v) = self.records
+            && !synthetic
+        {
+            return conflict(
+                format!("--records {v}"),
+                input(),
+                "--records sets the length of the synthetic market; a recording is replayed \
+                 to its end (--max-records stops it early)",
+            );
+        }
+        if let Some(v) = &self.venue
+            && synthetic
+        {
+            return conflict(
+                format!("--venue {v}"),
+                input(),
+                "--venue names the venue of a recording's connections; the synthetic market is \
+                 Binance Spot",
+            );
+        }
+        let placement = || match &self.placement {
+            Some(p) => format!("--placement {p}"),
+            None => "placement.mode = \"custom\" in the config".to_owned(),
+        };
+        if config.placement.mode == "custom" {
+            if let Some(cores) = &self.cores {
+                return conflict(
+                    format!("--cores {}", join(cores)),
+                    placement(),
+                    "a custom placement's threads name their own cores ([[placement.threads]] core)",
+                );
+            }
+            if let Some(w) = &self.wait
+                && !config.placement.threads.is_empty()
+                && config.placement.threads.iter().all(|t| t.wait.is_some())
+            {
+                return conflict(
+                    format!("--wait {w}"),
+                    placement(),
+                    "every thread of the custom placement names its own wait strategy",
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn join(values: &[usize]) -> String {
+    values
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// TOML integers are i64; larger values saturate (and then fail validation where it matters).
 fn to_int(v: u64) -> toml::Value {
     toml::Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
@@ -233,6 +346,114 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// `pinion replay <flags>` against the embedded config, or against `file` when given.
+    fn conflicts(flags: &[&str], file: Option<&str>) -> Result<(), FlagConflict> {
+        let cli = Cli::parse_from(["pinion", "replay"].iter().chain(flags));
+        let Command::Replay(args) = cli.command else {
+            panic!("not replay");
+        };
+        let text = file.unwrap_or(crate::config::REPLAY_TOML);
+        let config = Config::parse_with(text, "t.toml", &args.overrides()).expect("parses");
+        args.check_conflicts(&config)
+    }
+
+    #[test]
+    fn conflicting_flags_are_refused_with_the_reason() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--speed", "2", "--pacing", "max"],
+                "--speed 2 cannot go with --pacing max: the speed scales",
+            ),
+            (
+                &["--pacing", "max", "--rate", "1000"],
+                "--rate 1000 cannot go with --pacing max: a rate paces",
+            ),
+            (
+                &["--speed", "2", "--rate", "1000"],
+                "--speed 2 cannot go with --rate 1000: a fixed rate ignores",
+            ),
+            (
+                &["--input", "day.hbt.gz", "--records", "5"],
+                "--records 5 cannot go with --input day.hbt.gz: --records sets the length of the \
+                 synthetic market",
+            ),
+            (
+                &["--venue", "binance-usdm"],
+                "--venue binance-usdm cannot go with input.source = \"synthetic\" in the config",
+            ),
+            (
+                &["--input", "synthetic", "--venue", "binance-usdm"],
+                "--venue binance-usdm cannot go with --input synthetic",
+            ),
+            (
+                &["--placement", "custom", "--cores", "0,1"],
+                "--cores 0,1 cannot go with --placement custom",
+            ),
+        ];
+        for (flags, want) in cases {
+            let err = conflicts(flags, None).expect_err(&format!("{flags:?}"));
+            assert!(err.to_string().starts_with(want), "{flags:?}: {err}");
+        }
+        // The same flags alone, or with what they need, are fine.
+        for flags in [
+            &["--speed", "2"][..],
+            &["--pacing", "paced", "--rate", "1000"],
+            &["--pacing", "max"],
+            &["--records", "5"],
+            &["--input", "synthetic", "--records", "5"],
+            &[
+                "--input",
+                "day.hbt.gz",
+                "--venue",
+                "binance-usdm",
+                "--max-records",
+                "9",
+            ],
+            &["--placement", "2", "--cores", "0,1"],
+        ] {
+            assert_eq!(conflicts(flags, None), Ok(()), "{flags:?}");
+        }
+    }
+
+    #[test]
+    fn a_flag_the_config_file_would_ignore_names_the_key() {
+        let max = "[pacing]\nmode = \"max\"\n";
+        let err = conflicts(&["--speed", "3"], Some(max)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--speed 3 cannot go with pacing.mode = \"max\" in the config: the speed scales a \
+             paced replay's waits, and max pacing does not wait"
+        );
+        // `--pacing paced` on the command line overrides the file: no conflict.
+        assert_eq!(
+            conflicts(&["--speed", "3", "--pacing", "paced"], Some(max)),
+            Ok(())
+        );
+        let rate = "[pacing]\nmode = \"paced\"\nrate = 500\n";
+        let err = conflicts(&["--speed", "3"], Some(rate)).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--speed 3 cannot go with pacing.rate = 500 in the config"),
+            "{err}"
+        );
+        let recording = "[input]\nsource = \"day.hbt.gz\"\n";
+        let err = conflicts(&["--records", "7"], Some(recording)).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--records 7 cannot go with input.source = \"day.hbt.gz\""),
+            "{err}"
+        );
+        let custom = "[placement]\nmode = \"custom\"\n[[placement.threads]]\nname = \"a\"\n\
+                      wait = \"park\"\nstages = [\"feed\", \"book\", \"strategy\", \"gateway\"]\n";
+        let err = conflicts(&["--wait", "busy-spin"], Some(custom)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("every thread of the custom placement names its own wait"),
+            "{err}"
+        );
+        assert_eq!(conflicts(&["--wait", "busy-spin"], None), Ok(()));
     }
 
     #[test]

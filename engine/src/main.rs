@@ -31,8 +31,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Replay(args) => {
-            let settings = load(&args.source, &args.overrides())?;
-            replay(settings)
+            let (config, origin) = parse(&args.source, &args.overrides())?;
+            args.check_conflicts(&config)?;
+            replay(config.validate(&origin)?)
         }
         Command::Convert(args) => {
             let settings = load(
@@ -102,6 +103,13 @@ fn jitter(args: &JitterArgs) -> anyhow::Result<ExitCode> {
 /// Reads the config named on the command line (or the embedded one), applies the overrides and
 /// validates it; every problem is printed at once.
 fn load(source: &ConfigSource, overrides: &Overrides) -> anyhow::Result<Settings> {
+    let (config, origin) = parse(source, overrides)?;
+    Ok(config.validate(&origin)?)
+}
+
+/// Reads the config named on the command line (or the embedded one) and applies the
+/// overrides; returns it with the name it is reported under.
+fn parse(source: &ConfigSource, overrides: &Overrides) -> anyhow::Result<(Config, String)> {
     let (text, origin) = match &source.config {
         Some(path) => (
             std::fs::read_to_string(path)
@@ -114,7 +122,7 @@ fn load(source: &ConfigSource, overrides: &Overrides) -> anyhow::Result<Settings
         None => (REPLAY_TOML.to_owned(), REPLAY_TOML_NAME.to_owned()),
     };
     let config = Config::parse_with(&text, &origin, overrides)?;
-    Ok(config.validate(&origin)?)
+    Ok((config, origin))
 }
 
 fn config(args: &ConfigArgs) -> anyhow::Result<ExitCode> {

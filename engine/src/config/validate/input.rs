@@ -78,17 +78,37 @@ pub(super) fn pacing(cfg: &Config, p: &mut Problems) -> PacingSpec {
         }
         ms => Some(ms * 1_000_000),
     };
+    // A speed other than 1 that nothing would use is a mistake, as a rate under `max` is.
+    let speed_set = pc.speed.is_finite() && pc.speed > 0.0 && pc.speed != 1.0;
     match pc.mode.as_str() {
         "max" => {
             if pc.rate != 0 {
                 p.add("pacing.rate", "only applies with pacing.mode = \"paced\"");
             }
+            if speed_set {
+                p.add(
+                    "pacing.speed",
+                    format!("{} only applies with pacing.mode = \"paced\"", pc.speed),
+                );
+            }
             PacingSpec::Max
         }
-        "paced" if pc.rate > 0 => PacingSpec::Rate {
-            per_second: pc.rate,
-            max_wait_ns,
-        },
+        "paced" if pc.rate > 0 => {
+            if speed_set {
+                p.add(
+                    "pacing.speed",
+                    format!(
+                        "{} is not used: pacing.rate = {} releases frames at a fixed rate, not at \
+                         the recorded times the speed scales",
+                        pc.speed, pc.rate
+                    ),
+                );
+            }
+            PacingSpec::Rate {
+                per_second: pc.rate,
+                max_wait_ns,
+            }
+        }
         "paced" => PacingSpec::Recorded {
             speed: pc.speed,
             max_wait_ns,

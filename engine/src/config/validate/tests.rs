@@ -174,6 +174,20 @@ fn pacing_modes() {
         }
     );
     assert!(check("[pacing]\nmode = \"max\"\nrate = 5\n").is_err());
+    // A speed nothing would use is an error too, as the rate is.
+    let err = check("[pacing]\nmode = \"max\"\nspeed = 2.0\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("t.toml: pacing.speed: 2 only applies with pacing.mode = \"paced\""),
+        "{err}"
+    );
+    let err = check("[pacing]\nmode = \"paced\"\nspeed = 2.0\nrate = 10\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("t.toml: pacing.speed: 2 is not used: pacing.rate = 10"),
+        "{err}"
+    );
+    assert!(check("[pacing]\nmode = \"max\"\nspeed = 1.0\n").is_ok());
     let s = check("[pacing]\nmax_wait_ms = 250\n").unwrap();
     assert_eq!(s.pacing.max_wait_ns(), Some(250_000_000));
     assert_eq!(s.pacing.describe(), "paced x1, waits cut at 250 ms");
