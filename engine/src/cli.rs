@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Override, Overrides};
+use crate::pipeline::DumpPoints;
 
 /// pinion: a low-latency crypto trading engine.
 ///
@@ -52,6 +53,14 @@ pub enum Command {
     Replay(Box<ReplayArgs>),
     /// Convert a recording (any format pinion reads) into pinion's own .pnr format.
     Convert(ConvertArgs),
+    /// Print the books after message N, or after every N messages, and at the end, so they can
+    /// be checked against another tool.
+    ///
+    /// The input goes through the same decoder and book sync as `pinion replay`, on one thread
+    /// and without pacing; a message is one input record, counted from 1. Each book is shown
+    /// with its sync state (`live`, `syncing`, `awaiting_snapshot:<reason>`), its last update
+    /// id and its best levels as exact decimals. Takes the same config options as replay.
+    Book(BookArgs),
     /// Check a config (every problem at once, with file and key), or print the embedded one.
     Config(ConfigArgs),
     /// Measure the host's own stalls: one thread per core only reads the clock, and every gap
@@ -313,6 +322,64 @@ fn join(values: &[usize]) -> String {
 /// TOML integers are i64; larger values saturate (and then fail validation where it matters).
 fn to_int(v: u64) -> toml::Value {
     toml::Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// `pinion book`.
+#[derive(Debug, Args)]
+pub struct BookArgs {
+    /// The config and generic overrides.
+    #[command(flatten)]
+    pub source: ConfigSource,
+    /// The recording to read, or `synthetic` [input.source].
+    #[arg(short, long, value_name = "FILE")]
+    pub input: String,
+    /// The venue of connections the recording does not name, e.g. binance-spot [input.venue].
+    #[arg(long, value_name = "VENUE")]
+    pub venue: Option<String>,
+    /// Show the books after message N (counted from 1), and at the end.
+    #[arg(long, value_name = "N", conflicts_with = "every",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub at: Option<u64>,
+    /// Show the books after every N-th message, and at the end.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub every: Option<u64>,
+    /// Levels shown per side (1 to 100000).
+    #[arg(long, value_name = "K", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BOOK_DEPTH))]
+    pub depth: u64,
+    /// Also write every point as one JSON object a line to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// No text on stdout (with --json, only the file is written).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// The most levels per side `pinion book --depth` shows.
+pub const MAX_BOOK_DEPTH: u64 = 100_000;
+
+impl BookArgs {
+    /// The flags as config overrides, the generic `--set` ones last (they win).
+    pub fn overrides(&self) -> Overrides {
+        let mut o = Overrides::default();
+        o.push(Override::string("input.source", self.input.clone()));
+        if let Some(v) = &self.venue {
+            o.push(Override::string("input.venue", v.clone()));
+        }
+        for s in &self.source.set {
+            o.push(s.clone());
+        }
+        o
+    }
+
+    /// When to show the books.
+    pub fn points(&self) -> DumpPoints {
+        match (self.at, self.every) {
+            (Some(n), _) => DumpPoints::At(n),
+            (_, Some(n)) => DumpPoints::Every(n),
+            (None, None) => DumpPoints::End,
+        }
+    }
 }
 
 /// `pinion convert`.

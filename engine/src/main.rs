@@ -10,10 +10,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use pinion_engine::cli::{Cli, Command, ConfigArgs, ConfigSource, JitterArgs};
+use pinion_engine::cli::{BookArgs, Cli, Command, ConfigArgs, ConfigSource, JitterArgs};
 use pinion_engine::config::{Config, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::host::jitter;
-use pinion_engine::pipeline::{self, Console};
+use pinion_engine::pipeline::{self, Console, DumpPoints};
 use pinion_engine::runtime::placement::{PinOutcome, allowed_cores};
 use pinion_engine::runtime::{self, clock};
 
@@ -44,6 +44,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &Overrides::default(),
             )?;
             convert(&settings, &args.input, &args.output)
+        }
+        Command::Book(args) => {
+            let settings = load(&args.source, &args.overrides())?;
+            book(&settings, &args)
         }
         Command::Config(args) => config(&args),
         Command::Jitter(args) => jitter(&args),
@@ -178,5 +182,64 @@ fn convert(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<E
             .collect::<Vec<_>>()
             .join(", ")
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn book(settings: &Settings, args: &BookArgs) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    // Opened before the replay, so a path that cannot be written is found at once.
+    let mut json = match &args.json {
+        Some(path) => Some((
+            std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+            ),
+            path,
+        )),
+        None => None,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let depth = usize::try_from(args.depth).unwrap_or(usize::MAX);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| pipeline::PipelineError::Io { path, source }
+    };
+    let summary = pipeline::replay_books(settings, args.points(), depth, |point| {
+        if !args.quiet {
+            stdout
+                .write_all(point.text().as_bytes())
+                .map_err(io(Path::new("stdout")))?;
+        }
+        if let Some((out, path)) = &mut json {
+            serde_json::to_writer(&mut *out, point)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(io(path))?;
+        }
+        Ok(())
+    })?;
+    if let Some((mut out, path)) = json {
+        out.flush()
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!(
+        "pinion book: {} messages, {} points; {} decode errors, {} source errors{}",
+        summary.messages,
+        summary.points,
+        summary.decode_errors,
+        summary.source_errors,
+        summary
+            .last_source_error
+            .as_ref()
+            .map_or_else(String::new, |e| format!(" (the last: {e})"))
+    );
+    if let DumpPoints::At(n) = args.points()
+        && n > summary.messages
+    {
+        eprintln!(
+            "pinion book: the input has {} messages, so there is no message {n}: the books shown are the end's",
+            summary.messages
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@
 //! which stage; the stages are the same objects in every placement, which is what lets the
 //! integration tests compare placements on the same input.
 
+mod book_dump;
 mod convert;
 mod input;
 mod report;
@@ -22,6 +23,9 @@ use pinion_feed::parse::Decoder;
 use pinion_gateway::{OrderVenue, VenueClock};
 use pinion_strategy::{ClientOrderId, ExecReport, OrderSide, OrderStatus, VenueOrderId};
 
+pub use book_dump::{
+    BookDumpSummary, BookPoint, BookView, DumpPoints, LevelText, replay_books, sync_state_word,
+};
 pub use convert::{ConvertSummary, check_output_is_not_input, convert_recording};
 pub use input::{BOOKS_FOR_ALL_UP_TO, PreparedInput, load_exchange_info, open_source, prepare};
 pub use report::{PipelineReport, Throughput};
