@@ -31,7 +31,9 @@ fn key(s: &str) -> i128 {
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
     assert!(frac.len() <= 18, "{s}");
     let digits = format!("{int}{frac:0<18}");
-    digits.parse().unwrap_or_else(|_| panic!("not a decimal: {s}"))
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("not a decimal: {s}"))
 }
 
 /// A decimal string without trailing fraction zeros (`"61837.63000000"` → `"61837.63"`,
@@ -133,7 +135,10 @@ impl Reader {
                 if stale {
                     return;
                 }
-                assert!(bridges, "the first event after the snapshot {lid} does not bridge it: U {first} u {last}");
+                assert!(
+                    bridges,
+                    "the first event after the snapshot {lid} does not bridge it: U {first} u {last}"
+                );
             }
             State::Live => {
                 let follows = match self.rule {
@@ -201,7 +206,14 @@ fn compare(relative: &str, rule: Rule) -> Option<u64> {
     let json = dir.join("points.jsonl");
     let out = Command::new(env!("CARGO_BIN_EXE_pinion"))
         .env("PINION_DATA_DIR", pinion_testkit::data::data_dir())
-        .args(["book", "--every", "1", "--quiet", "--depth", &DEPTH.to_string()])
+        .args([
+            "book",
+            "--every",
+            "1",
+            "--quiet",
+            "--depth",
+            &DEPTH.to_string(),
+        ])
         .arg("--input")
         .arg(&path)
         .arg("--json")
@@ -236,15 +248,25 @@ fn compare(relative: &str, rule: Rule) -> Option<u64> {
         )
         .expect("a JSON point");
         assert_eq!(point["message"], n);
-        assert_eq!(point["t_recv"].as_u64().map(|v| v.to_string()).as_deref(), Some(t));
+        assert_eq!(
+            point["t_recv"].as_u64().map(|v| v.to_string()).as_deref(),
+            Some(t)
+        );
         let books = point["books"].as_array().expect("books");
         assert_eq!(books.len(), 1, "one instrument in {relative}");
         let book = &books[0];
         assert_eq!(book["symbol"], "BTCUSDT");
-        assert_eq!(book["state"], reader.state_word(), "state after message {n}");
+        assert_eq!(
+            book["state"],
+            reader.state_word(),
+            "state after message {n}"
+        );
         if reader.state == State::Live {
             live_points += 1;
-            assert_eq!(book["last_update_id"], reader.last_u, "update id after message {n}");
+            assert_eq!(
+                book["last_update_id"], reader.last_u,
+                "update id after message {n}"
+            );
         }
         let (bids, asks) = reader.top();
         assert_eq!(levels(&book["bids"]), bids, "bids after message {n}");
@@ -299,7 +321,10 @@ fn at_prints_one_point_and_the_end() {
         end.contains("binance-spot BTCUSDT: live, update 50093421584, 3 bids 3 asks shown"),
         "{end}"
     );
-    assert!(end.contains("1.00870000 61685.99 | 61686.00 2.29327000"), "{end}");
+    assert!(
+        end.contains("1.00870000 61685.99 | 61686.00 2.29327000"),
+        "{end}"
+    );
     // Flags checked before anything runs.
     let out = Command::new(env!("CARGO_BIN_EXE_pinion"))
         .args(["book", "--at", "5", "--every", "2", "--input"])

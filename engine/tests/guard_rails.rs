@@ -247,7 +247,7 @@ fn a_failed_convert_leaves_the_output_as_it_was() {
     // A good conversion replaces it, and says it wrote the output (not a temporary name).
     let summary =
         pipeline::convert_recording(&convert_settings(), &input, &output).expect("converts");
-    assert_eq!(summary.files, [output.clone()]);
+    assert_eq!(summary.files, std::slice::from_ref(&output));
     assert_eq!(summary.stats.records, 2_002);
     let reader = pinion_feed::recording::RecordingReader::open(&output).expect("a recording");
     assert_eq!(reader.header().instruments.len(), 1);
