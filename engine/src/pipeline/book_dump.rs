@@ -287,10 +287,13 @@ pub fn replay_books(
         instruments,
         mut conns,
         books: book_ids,
+        book_ticks,
         ..
     } = prepare(settings)?;
     if book_ids.is_empty() {
-        return Err(PipelineError::NoInstruments);
+        return Err(PipelineError::NoInstruments(String::from(
+            "the input names no instrument",
+        )));
     }
     let mut books = Books {
         books: (0..instruments.len()).map(|_| None).collect(),
@@ -298,7 +301,8 @@ pub fn replay_books(
     };
     for &id in &book_ids {
         if let Some(spec) = instruments.get(id) {
-            books.books[usize::from(id.0)] = Some(book_for(settings, spec, id)?);
+            let grid = book_ticks.get(usize::from(id.0)).copied().flatten();
+            books.books[usize::from(id.0)] = Some(book_for(spec, grid, id)?);
         }
     }
     let mut decoder = Decoder::new(instruments.clone());
