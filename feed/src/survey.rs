@@ -668,6 +668,39 @@ mod tests {
         assert_eq!(n.grid_in(3), Some(50));
     }
 
+    /// Lines in the shapes the survey reads, each cut and bit-flipped everywhere: the survey
+    /// never panics and always counts every record.
+    #[test]
+    fn damaged_messages_are_passed_over() {
+        let lines = [
+            r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[["1.5","2"]],"a":[["1.6","0"]]}}"#,
+            r#"{"lastUpdateId":5,"E":1,"T":1,"bids":[["1.5","2"],[1.4,3]],"asks":[]}"#,
+            r#"{"u":3,"s":"BTCUSD_PERP","b":"1.5","B":"1","a":"1.6","A":"2"}"#,
+            r#"{"topic":"orderbook.500.BTCUSD","type":"snapshot","data":{"s":"BTCUSD","b":[["1","2"]],"a":[],"u":1}}"#,
+            r#"{"topic":"publicTrade.ETHUSDT","data":[{"s":"ETHUSDT","p":"3.25","v":"0.1","L":"PlusTick"}]}"#,
+        ];
+        let mut text = String::new();
+        let mut n = 0u64;
+        for (i, line) in lines.iter().enumerate() {
+            for cut in 0..=line.len() {
+                let mut bytes = line.as_bytes()[..cut].to_vec();
+                if let Some(b) = bytes.get_mut(cut.wrapping_mul(7 + i) % cut.max(1)) {
+                    *b ^= 0x20;
+                }
+                let s = String::from_utf8_lossy(&bytes).replace('\n', " ");
+                text.push_str(&format!("{} {s}\n", 1_000_000_000 + n));
+                n += 1;
+            }
+        }
+        let mut src = crate::source::hbt::HbtReader::from_buf_read(
+            std::io::Cursor::new(text.into_bytes()),
+            None,
+            String::from("damaged"),
+        );
+        let s = survey(&mut src);
+        assert_eq!(s.records, n);
+    }
+
     #[test]
     fn contract_symbols_are_recognised() {
         assert!(is_coinm_symbol("BTCUSD_PERP"));

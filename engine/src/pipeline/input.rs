@@ -196,12 +196,18 @@ fn prepare_recording(
                 .and_then(|id| instruments.get(id))
                 .cloned()
             {
-                let fitted = fit_to_data(spec, &seen.numbers, unit_grid).map_err(|what| {
-                    PipelineError::ExchangeInfo {
-                        path: path.to_path_buf(),
-                        what,
-                    }
-                })?;
+                let fitted = match fit_to_data(spec.clone(), &seen.numbers, unit_grid) {
+                    Ok(fitted) => fitted,
+                    // Numbers no unit can hold with this spec's limits (an absurd price in a
+                    // damaged file): the spec stands, and the decoder counts what it refuses.
+                    Err(what) => Fitted {
+                        spec,
+                        grid: None,
+                        note: Some(format!(
+                            "{v} {sym}: the recording's numbers do not fit: {what}"
+                        )),
+                    },
+                };
                 notes.extend(fitted.note);
                 if let Some(grid) = fitted.grid {
                     grids.push((v, sym, grid));
