@@ -38,8 +38,20 @@ Config (TOML; unknown keys are errors; `pinion config --show` prints every key, 
   [gateway]        venue (sim), latency_us
   [[instrument]]   venue, symbol, tick_size, step_size, qty_decimals, px_decimals
   [[exchange_info]] venue, path, optional, qty_decimals
-  [report]         json, hgrm_dir
+  [report]         json, hgrm_dir, errors_out, allow_damaged
 Flags override keys; `--set key=value` overrides any key.";
+
+/// `pinion replay`'s exit codes, for `--help` (the README has the same table).
+const REPLAY_EXIT_CODES: &str = "\
+Exit codes:
+  0    the input replayed cleanly (or was damaged and --allow-damaged accepts it)
+  1    the replay could not run: bad config, unreadable input, a report path that cannot be
+       written (checked before the run), a failure during the run
+  2    command-line usage error
+  3    the input was damaged: source or decode errors, or a book fed depth data that never
+       synced or ended unsynced (the report's warnings say which; --errors-out FILE lists every
+       problem)
+  130  stopped by Ctrl-C (the report still covers what was replayed)";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -50,6 +62,7 @@ pub enum Command {
     /// Without --config the embedded configs/replay.toml is used (print it with
     /// `pinion config --show`). Every flag overrides one config key, named in its help; any
     /// other key can be set with --set. Latency figures are meaningful with --pacing paced.
+    #[command(after_long_help = REPLAY_EXIT_CODES)]
     Replay(Box<ReplayArgs>),
     /// Convert a recording (any format pinion reads) into pinion's own .pnr format.
     Convert(ConvertArgs),
@@ -147,6 +160,14 @@ pub struct ReplayArgs {
     /// Write one .hgrm percentile file per histogram into DIR [report.hgrm_dir].
     #[arg(long, value_name = "DIR")]
     pub hgrm_dir: Option<PathBuf>,
+    /// Write every problem with the input, one JSON object a line, into FILE
+    /// [report.errors_out].
+    #[arg(long, value_name = "FILE")]
+    pub errors_out: Option<PathBuf>,
+    /// Exit 0 even if the input was damaged or a book did not end synced
+    /// [report.allow_damaged = true].
+    #[arg(long)]
+    pub allow_damaged: bool,
     /// No progress bar [runtime.progress = false].
     #[arg(long)]
     pub no_progress: bool,
@@ -195,6 +216,15 @@ impl ReplayArgs {
         }
         if let Some(v) = &self.hgrm_dir {
             o.push(Override::string("report.hgrm_dir", v.display().to_string()));
+        }
+        if let Some(v) = &self.errors_out {
+            o.push(Override::string(
+                "report.errors_out",
+                v.display().to_string(),
+            ));
+        }
+        if self.allow_damaged {
+            o.push(Override::value("report.allow_damaged", true));
         }
         if self.no_progress {
             o.push(Override::value("runtime.progress", false));

@@ -8,6 +8,7 @@
 //! - [`latency`]: histograms and their reports.
 //! - [`stages`]: the feed, book, strategy and gateway stages.
 //! - [`pipeline`]: building, placing and running the pipeline for any source, and its report.
+//! - [`problems`]: what went wrong with the input, counted, sampled and written out.
 //! - [`progress`]: the progress bar's counters and monitor thread.
 //!
 //! The `pinion` binary (`src/main.rs`) is a thin layer over this library.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod host;
 pub mod latency;
 pub mod pipeline;
+pub mod problems;
 pub mod progress;
 pub mod runtime;
 pub mod stages;

@@ -1,5 +1,8 @@
 //! The `pinion` command: parses the command line, loads and validates the config, and hands
 //! the typed settings to the library. The only place `anyhow` is used.
+//!
+//! `pinion replay`'s exit codes are listed in its `--help` and the README: 0 clean, 1 could not
+//! run, 2 usage, [`EXIT_DAMAGED`] damaged input, [`EXIT_INTERRUPTED`] after Ctrl-C.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -16,6 +19,11 @@ use pinion_engine::host::jitter;
 use pinion_engine::pipeline::{self, Console, DumpPoints};
 use pinion_engine::runtime::placement::{PinOutcome, allowed_cores};
 use pinion_engine::runtime::{self, clock};
+
+/// The input was damaged or a book did not end synced (and `--allow-damaged` was not given).
+const EXIT_DAMAGED: u8 = 3;
+/// Stopped by Ctrl-C: 128 + SIGINT, as shells report it.
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -150,8 +158,20 @@ fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
     // Ctrl-C asks the feed to end the stream; the marker then drains every stage, so the report
     // still comes out. A second Ctrl-C while draining exits at once.
     runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
-    let report = pipeline::run(&settings, stop, Console::INTERACTIVE)?;
+    let report = pipeline::run(&settings, Arc::clone(&stop), Console::INTERACTIVE)?;
     print!("{}", report.table());
+    // Ctrl-C, even one that came after the input had ended, says the user cut the run short.
+    let code = if report.stopped_early() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if report.damage().is_damaged() && !settings.report.allow_damaged {
+        eprintln!(
+            "pinion: the input was damaged ({}); exit code {EXIT_DAMAGED} (--allow-damaged accepts it)",
+            report.damage().reasons.join("; ")
+        );
+        ExitCode::from(EXIT_DAMAGED)
+    } else {
+        ExitCode::SUCCESS
+    };
     if let Some(path) = &settings.report.json {
         report
             .write_json(path)
@@ -164,7 +184,10 @@ fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing .hgrm files into {}", dir.display()))?;
         eprintln!("{} .hgrm files written to {}", files.len(), dir.display());
     }
-    Ok(ExitCode::SUCCESS)
+    if let Some((path, Ok(n))) = &report.errors_out {
+        eprintln!("{n} problems written to {}", path.display());
+    }
+    Ok(code)
 }
 
 fn convert(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<ExitCode> {

@@ -31,6 +31,48 @@ fn steady_state_replay_allocates_nothing() {
         assert_eq!(report.counter("feed", "records"), USDM_RECORDS);
         assert_eq!(report.counter("book", "gaps"), 0);
     }
+    // Decode errors all along: each one counted, sampled and described in place.
+    if let Some(path) = pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz") {
+        let dir = common::scratch_dir("alloc-damaged");
+        let damaged = dir.join("spot-btcusdt-damaged.hbt.gz");
+        let lines = damage_every_trade(&path, &damaged, 20);
+        let report = allocations_in_steady_state(&common::fused_recording(&damaged), lines);
+        assert_eq!(report.counter("feed", "records"), lines);
+        assert!(
+            report
+                .problems
+                .of_class(pinion_engine::problems::ProblemClass::Decode)
+                > 400
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Copies the gzip hbt recording `from` to `to` with the price of every `n`th trade made
+/// unreadable; returns its line count.
+fn damage_every_trade(from: &std::path::Path, to: &std::path::Path, n: usize) -> u64 {
+    use std::io::{BufRead as _, Write as _};
+    let input = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+        std::fs::File::open(from).expect("recording opens"),
+    ));
+    let mut out = flate2::write::GzEncoder::new(
+        std::fs::File::create(to).expect("create"),
+        flate2::Compression::fast(),
+    );
+    let (mut lines, mut trades) = (0u64, 0usize);
+    for line in input.lines() {
+        let mut line = line.expect("recording reads");
+        if line.contains("@trade\"") {
+            trades += 1;
+            if trades % n == 0 {
+                line = line.replacen("\"p\":\"", "\"p\":\"x", 1);
+            }
+        }
+        writeln!(out, "{line}").expect("write");
+        lines += 1;
+    }
+    out.finish().expect("gzip ends");
+    lines
 }
 
 /// Runs `settings` (of `records` records), asserting that nothing allocated between 40 % and

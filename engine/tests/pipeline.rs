@@ -12,7 +12,7 @@ use pinion_book::{BookSync, TickerOutcome};
 use pinion_core::{ConnId, EventKind, InstrumentId, RecordKind, Side};
 use pinion_engine::config::{Config, Override, Overrides, Settings};
 use pinion_engine::pipeline::{self, Console, PipelineReport};
-use pinion_engine::stages::book::BookFinal;
+use pinion_engine::stages::book::{BookFinal, BookSeen};
 use pinion_feed::parse::{Decoded, Decoder};
 use pinion_feed::source::Decompress;
 
@@ -58,6 +58,7 @@ fn reference(settings: &Settings) -> Reference {
         books[usize::from(id.0)] = Some(pipeline::book_for(spec, grid, id).expect("book"));
     }
     let mut fed_by: Vec<Option<ConnId>> = vec![None; books.len()];
+    let mut seen = vec![BookSeen::default(); books.len()];
     let (mut records, mut events, mut trades, mut tickers_ahead) = (0u64, 0u64, 0u64, 0u64);
     // An owned copy of each record, so the connection table can be refreshed from the source
     // when a record names a connection it has not announced yet (as the feed stage does).
@@ -109,6 +110,7 @@ fn reference(settings: &Settings) -> Reference {
                             tickers_ahead += 1;
                         }
                     } else {
+                        seen[i].count(e.kind);
                         b.on_event(e);
                     }
                 }
@@ -127,6 +129,7 @@ fn reference(settings: &Settings) -> Reference {
             bids: b.book().levels(Side::Bid).collect(),
             asks: b.book().levels(Side::Ask).collect(),
             housekeeping: b.book().stats(),
+            seen: seen[i],
         })
         .collect();
     Reference {
@@ -201,6 +204,11 @@ fn check(report: &PipelineReport, reference: &Reference, what: &str) {
         assert_eq!(got.counters, want.counters, "{what}: sync counters");
         assert_eq!(got.bids, want.bids, "{what}: bids of {:?}", got.instrument);
         assert_eq!(got.asks, want.asks, "{what}: asks of {:?}", got.instrument);
+        assert_eq!(
+            got.seen, want.seen,
+            "{what}: events at {:?}",
+            got.instrument
+        );
     }
     // The report is produced, in text and JSON.
     let table = report.table();

@@ -25,4 +25,4 @@ pub mod survey;
 pub mod synth;
 
 pub use error::{FeedError, SourceError};
-pub use source::FrameSource;
+pub use source::{FrameSource, SourceLine};

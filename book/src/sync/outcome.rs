@@ -28,6 +28,23 @@ pub enum ResyncReason {
     VenueReset,
 }
 
+impl ResyncReason {
+    /// A stable lower-case word for reports (`gap`, `ticker_mismatch`, …); never changes with
+    /// the code's spelling.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Gap => "gap",
+            Self::Crossed => "crossed",
+            Self::Reconnect => "reconnect",
+            Self::Truncated => "truncated",
+            Self::BadLevel => "bad_level",
+            Self::TickerMismatch => "ticker_mismatch",
+            Self::VenueReset => "venue_reset",
+        }
+    }
+}
+
 /// Where the machine is. See the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncState {
@@ -43,6 +60,28 @@ pub enum SyncState {
     },
     /// The book follows the venue message by message.
     Live,
+}
+
+impl SyncState {
+    /// A stable word for reports: `live`; `syncing` (a snapshot held, waiting for the message
+    /// that bridges it); `awaiting_snapshot` (none seen yet); `awaiting_snapshot:<reason>`
+    /// after losing sync, with the reason's [`ResyncReason::name`] (`awaiting_snapshot:gap`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Syncing { .. } => "syncing",
+            Self::AwaitingSnapshot { reason } => match reason {
+                ResyncReason::Start => "awaiting_snapshot",
+                ResyncReason::Gap => "awaiting_snapshot:gap",
+                ResyncReason::Crossed => "awaiting_snapshot:crossed",
+                ResyncReason::Reconnect => "awaiting_snapshot:reconnect",
+                ResyncReason::Truncated => "awaiting_snapshot:truncated",
+                ResyncReason::BadLevel => "awaiting_snapshot:bad_level",
+                ResyncReason::TickerMismatch => "awaiting_snapshot:ticker_mismatch",
+                ResyncReason::VenueReset => "awaiting_snapshot:venue_reset",
+            },
+        }
+    }
 }
 
 /// What [`BookSync::on_event`](crate::BookSync::on_event) did with an event.
@@ -200,4 +239,38 @@ pub struct TickerCounters {
     pub mismatched: u64,
     /// Tickers that could not be used (see [`TickerOutcome::Unusable`]).
     pub unusable: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_names_are_stable_and_distinct() {
+        let reasons = [
+            ResyncReason::Start,
+            ResyncReason::Gap,
+            ResyncReason::Crossed,
+            ResyncReason::Reconnect,
+            ResyncReason::Truncated,
+            ResyncReason::BadLevel,
+            ResyncReason::TickerMismatch,
+            ResyncReason::VenueReset,
+        ];
+        let mut names: Vec<&str> = reasons
+            .iter()
+            .map(|&reason| SyncState::AwaitingSnapshot { reason }.name())
+            .collect();
+        for (r, n) in reasons.iter().zip(&names).skip(1) {
+            assert_eq!(*n, format!("awaiting_snapshot:{}", r.name()));
+        }
+        assert_eq!(names[0], "awaiting_snapshot");
+        names.push(SyncState::Live.name());
+        names.push(SyncState::Syncing { snapshot_id: 7 }.name());
+        assert_eq!(names[names.len() - 2..], ["live", "syncing"]);
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n);
+    }
 }

@@ -577,6 +577,14 @@ pub struct ReportConfig {
     /// Write one `.hgrm` percentile file per histogram into this directory.
     #[serde(default)]
     pub hgrm_dir: Option<PathBuf>,
+    /// Write every problem with the input (source, decode, sync), one JSON object a line,
+    /// into this file.
+    #[serde(default)]
+    pub errors_out: Option<PathBuf>,
+    /// Exit 0 even when the input was damaged or a book did not end synced (the warnings are
+    /// still printed).
+    #[serde(default)]
+    pub allow_damaged: bool,
 }
 
 impl Config {

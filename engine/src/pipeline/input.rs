@@ -19,7 +19,7 @@ use pinion_feed::source::Decompress;
 use pinion_feed::survey::{self, NumberShape, Survey, VenueEvidence};
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 
-use super::{PipelineError, report};
+use super::{PipelineError, findings};
 use crate::config::{InputSpec, InstrumentSource, Settings, with_px_decimals, with_qty_decimals};
 use crate::stages::feed::ConnTable;
 
@@ -224,7 +224,7 @@ fn prepare_recording(
             notes.push(format!(
                 "{v} {sym}: defined from the recording (prices to {} decimals on a {} grid, quantities to {} decimals); not traded: its order filters are unknown",
                 spec.price_decimals,
-                report::scaled_decimal(i128::from(spec.tick.0), spec.price_decimals),
+                findings::scaled_decimal(i128::from(spec.tick.0), spec.price_decimals),
                 spec.qty_decimals
             ));
             inferred.push((v, sym));
@@ -413,8 +413,8 @@ fn fit_to_data(
             let fine = Px(gcd(tick.0, g));
             changes.push(format!(
                 "prices between its ticks: the book keeps a {} grid, orders the tick {}",
-                report::scaled_decimal(i128::from(fine.0), spec.price_decimals),
-                report::scaled_decimal(i128::from(spec.tick.0), spec.price_decimals)
+                findings::scaled_decimal(i128::from(fine.0), spec.price_decimals),
+                findings::scaled_decimal(i128::from(spec.tick.0), spec.price_decimals)
             ));
             Some(fine)
         }

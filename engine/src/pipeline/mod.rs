@@ -10,7 +10,9 @@
 
 mod book_dump;
 mod convert;
+mod findings;
 mod input;
+mod outputs;
 mod report;
 
 use std::path::PathBuf;
@@ -27,16 +29,20 @@ pub use book_dump::{
     BookDumpSummary, BookPoint, BookView, DumpPoints, LevelText, replay_books, sync_state_word,
 };
 pub use convert::{ConvertSummary, check_output_is_not_input, convert_recording};
+pub use findings::{BookSummary, Damage};
 pub use input::{BOOKS_FOR_ALL_UP_TO, PreparedInput, load_exchange_info, open_source, prepare};
 pub use report::{PipelineReport, Throughput};
 
 use crate::config::{Settings, StageKind};
+use crate::problems::errors_out::ErrorsOut;
+use crate::problems::{ProblemLog, ProblemSummary};
 use crate::progress::{ProgressBar, ProgressCounters};
 use crate::runtime::{self, PlacementReport, RuntimeOptions, Stage, ThreadPlan};
 use crate::stages::book::{BookStage, FinalBooks};
 use crate::stages::event_barrier::EventBarrier;
 use crate::stages::feed::{FeedParts, FeedStage};
 use crate::stages::gateway::{GatewayStage, venues_for};
+use crate::stages::handoff::Handoff;
 use crate::stages::msg::{BookMsg, MarketMsg, OrderMsg};
 use crate::stages::outbox::{Outbox, Stamped};
 use crate::stages::pacing::Pacer;
@@ -60,6 +66,18 @@ pub enum PipelineError {
     /// A book could not be set up.
     #[error("book: {0}")]
     Book(#[from] pinion_book::BookError),
+    /// A report output cannot be written (checked before the run starts).
+    #[error("{what}: {}: {problem}: {source}", path.display())]
+    ReportPath {
+        /// The flag and config key.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// What could not be done.
+        problem: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -108,6 +126,10 @@ pub struct Pipeline {
     pub progress: Arc<ProgressCounters>,
     /// The prepared input's description, notes, instruments and expected size.
     pub input: PreparedSummary,
+    /// Where the feed and book stages leave their problems' counts and samples.
+    pub problems: Handoff<ProblemSummary>,
+    /// The `--errors-out` writer, when asked for.
+    pub errors_out: Option<ErrorsOut>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -151,6 +173,8 @@ const EXEC_FILL: ExecReport = ExecReport {
 /// Builds the stages and thread plans for `settings`. Everything the hot path uses is
 /// allocated here.
 pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, PipelineError> {
+    // Before anything slow: a report that cannot be written is found now, not after the run.
+    let errors_file = outputs::check(&settings.report)?;
     let prepared = prepare(settings)?;
     let PreparedInput {
         source,
@@ -186,6 +210,21 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     let finals = FinalBooks::new();
     let trading = FinalTrading::new();
     let progress = ProgressCounters::new();
+    let problems = Handoff::new();
+    let (errors_out, mut problem_rings) = match (errors_file, &settings.report.errors_out) {
+        (Some(file), Some(path)) => {
+            let (w, txs) = ErrorsOut::start(file, path, instruments.clone(), 2).map_err(|e| {
+                PipelineError::Io {
+                    path: path.clone(),
+                    source: e,
+                }
+            })?;
+            (Some(w), txs.into_iter().map(Some).collect())
+        }
+        _ => (None, vec![None, None]),
+    };
+    let book_ring = problem_rings.pop().flatten();
+    let feed_ring = problem_rings.pop().flatten();
 
     let feed = FeedStage::new(FeedParts {
         source,
@@ -196,12 +235,16 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         stop,
         progress: Arc::clone(&progress),
         max_records: settings.max_records,
+        problems: ProblemLog::new(instruments.len(), feed_ring),
+        problem_summary: problems.clone(),
     });
     let book = BookStage::new(
         feed_rx,
         Outbox::new(book_tx, 64).prefaulted(BookMsg::End),
         books,
         finals.clone(),
+        ProblemLog::new(instruments.len(), book_ring),
+        problems.clone(),
     );
     // The venues decide how the strategy meets them: a simulated venue taps the market and
     // runs on event time, behind a barrier; a live venue needs neither.
@@ -266,6 +309,8 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
             expected_records,
             instruments,
         },
+        problems,
+        errors_out,
     })
 }
 
@@ -342,6 +387,8 @@ pub fn run_pipeline(
         trading,
         progress,
         input,
+        problems,
+        errors_out,
     } = pipeline;
     let opts = RuntimeOptions {
         mlockall: settings.runtime.mlockall,
@@ -379,11 +426,12 @@ pub fn run_pipeline(
         bar.finish();
     }
     let run = result?;
-    Ok(PipelineReport::new(
-        settings,
-        input,
-        run,
-        finals.take(),
-        trading.take(),
-    ))
+    // The stages have finished and let go of their rings: the writer drains them and ends.
+    let errors_out = errors_out.map(|w| {
+        let path = w.path().to_path_buf();
+        (path, w.finish().map_err(|e| e.to_string()))
+    });
+    let mut report = PipelineReport::new(settings, input, run, finals.take(), trading.take());
+    report.set_problems(ProblemSummary::merge(problems.take()), errors_out);
+    Ok(report)
 }

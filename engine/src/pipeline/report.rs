@@ -1,6 +1,7 @@
 //! The final report of a replay: throughput, the latency table (every histogram merged by
-//! name), each stage's counters, and how each book ended; as text, as JSON, and as `.hgrm`
-//! files. Built once after the run, off the hot path.
+//! name), each stage's counters, the input's problems, how each book ended, and the warnings
+//! (see [`super::findings`]); as text, as JSON, and as `.hgrm` files. Built once after the run,
+//! off the hot path.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -8,8 +9,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::PreparedSummary;
+use super::findings::{self, BookSummary, Damage, WarningInputs, scaled_decimal};
 use crate::config::Settings;
 use crate::latency::LatencyReport;
+use crate::problems::ProblemSummary;
 use crate::runtime::RunReport;
 use crate::stages::book::BookFinal;
 use crate::stages::strategy::TradingFinal;
@@ -69,6 +72,10 @@ pub struct PipelineReport {
     pub books: Vec<BookFinal>,
     /// What each traded instrument's strategy did and earned.
     pub trading: Vec<TradingFinal>,
+    /// Every problem with the input, counted and sampled.
+    pub problems: ProblemSummary,
+    /// The `--errors-out` file and what its writer returned (problems written, or why not).
+    pub errors_out: Option<(PathBuf, Result<u64, String>)>,
 }
 
 impl PipelineReport {
@@ -105,9 +112,53 @@ impl PipelineReport {
             run,
             books,
             trading,
+            problems: ProblemSummary::default(),
+            errors_out: None,
         }
     }
 
+    /// Adds the stages' problems and the errors file's outcome.
+    pub fn set_problems(
+        &mut self,
+        problems: ProblemSummary,
+        errors_out: Option<(PathBuf, Result<u64, String>)>,
+    ) {
+        self.problems = problems;
+        self.errors_out = errors_out;
+    }
+
+    /// Whether the run was stopped before the end of its input (Ctrl-C).
+    pub fn stopped_early(&self) -> bool {
+        self.counter("feed", "stopped_early") > 0
+    }
+
+    /// Why the input counts as damaged, if it does (see [`Damage`]).
+    pub fn damage(&self) -> Damage {
+        Damage::of(&self.problems, &self.books, &self.input.instruments)
+    }
+
+    /// Each book's final top of book and state, in words and exact decimals.
+    pub fn book_summaries(&self) -> Vec<BookSummary> {
+        self.books
+            .iter()
+            .map(|b| BookSummary::of(b, self.input.instruments.get(b.instrument)))
+            .collect()
+    }
+
+    /// Every warning: about the input and the run first, then the host's.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = findings::warnings(&WarningInputs {
+            problems: &self.problems,
+            books: &self.books,
+            instruments: &self.input.instruments,
+            latency: &self.latency,
+            stopped_early: self.stopped_early(),
+            records: self.throughput.records,
+            errors_out: self.errors_out.as_ref(),
+        });
+        w.extend(self.run.placement.warnings());
+        w
+    }
     /// A counter of a stage (0 if absent).
     pub fn counter(&self, stage: &str, name: &str) -> u64 {
         self.run
@@ -158,19 +209,21 @@ impl PipelineReport {
                 .collect();
             let _ = writeln!(s, "  {:<9} {}", st.stage, list.join(" "));
         }
+        s.push_str(&findings::problems_text(
+            &self.problems,
+            &self.input.instruments,
+        ));
         if !self.books.is_empty() {
             let _ = writeln!(s, "books:");
-            for b in &self.books {
-                let name = self.input.instruments.get(b.instrument).map_or_else(
-                    || format!("#{}", b.instrument.0),
-                    |i| format!("{} {}", i.venue, i.symbol),
-                );
+            for (b, sum) in self.books.iter().zip(self.book_summaries()) {
                 let c = &b.counters;
                 let _ = writeln!(
                     s,
-                    "  {name:<26} {:?} update {} | {} bids {} asks | applied {} snapshots {} gaps {} resyncs {} stale {}",
-                    b.state,
+                    "  {:<26} {} update {} | {} | {} bids {} asks | applied {} snapshots {} gaps {} resyncs {} stale {}",
+                    sum.name,
+                    sum.state,
                     b.last_update_id,
+                    sum.top_text(),
                     b.bids.len(),
                     b.asks.len(),
                     c.messages_applied,
@@ -223,7 +276,7 @@ impl PipelineReport {
                 );
             }
         }
-        for w in self.run.placement.warnings() {
+        for w in self.warnings() {
             let _ = writeln!(s, "warning: {w}");
         }
         s
@@ -254,12 +307,20 @@ impl PipelineReport {
         let books: Vec<Value> = self
             .books
             .iter()
-            .map(|b| {
+            .zip(self.book_summaries())
+            .map(|(b, sum)| {
                 let spec = self.input.instruments.get(b.instrument);
+                let top = sum.top_json();
                 json!({
                     "venue": spec.map(|s| s.venue.name()),
                     "symbol": spec.map(|s| s.symbol.to_string()),
-                    "state": format!("{:?}", b.state),
+                    "state": sum.state,
+                    "best_bid": top["best_bid"],
+                    "best_ask": top["best_ask"],
+                    "spread": top["spread"],
+                    "mid": top["mid"],
+                    "depth_events": b.seen.depth_events,
+                    "snapshot_events": b.seen.snapshot_events,
                     "last_update_id": b.last_update_id,
                     "bid_levels": b.bids.len(),
                     "ask_levels": b.asks.len(),
@@ -312,7 +373,14 @@ impl PipelineReport {
             "stages": stages,
             "books": books,
             "trading": trading,
-            "warnings": self.run.placement.warnings(),
+            "problems": findings::problems_json(
+                &self.problems,
+                &self.input.instruments,
+                self.errors_out.as_ref(),
+            ),
+            "damaged": self.damage().reasons,
+            "stopped_early": self.stopped_early(),
+            "warnings": self.warnings(),
         })
     }
 
@@ -365,40 +433,5 @@ impl TradingView {
                 |m| scaled_decimal(i128::from(m.0), spec.price_decimals),
             ),
         }
-    }
-}
-
-/// `value × 10^-decimals` as a plain decimal string, exactly (`-1234`, 2 → `"-12.34"`).
-pub(crate) fn scaled_decimal(value: i128, decimals: u8) -> String {
-    let digits = value.unsigned_abs().to_string();
-    let d = usize::from(decimals);
-    let padded = if digits.len() <= d {
-        format!("{}{digits}", "0".repeat(d + 1 - digits.len()))
-    } else {
-        digits
-    };
-    let (int, frac) = padded.split_at(padded.len() - d);
-    let sign = if value < 0 { "-" } else { "" };
-    if d == 0 {
-        format!("{sign}{int}")
-    } else {
-        format!("{sign}{int}.{frac}")
-    }
-}
-
-#[cfg(test)]
-mod trading_tests {
-    use super::scaled_decimal;
-
-    #[test]
-    fn scaled_decimals_are_exact() {
-        assert_eq!(scaled_decimal(-1234, 2), "-12.34");
-        assert_eq!(scaled_decimal(5, 3), "0.005");
-        assert_eq!(scaled_decimal(0, 2), "0.00");
-        assert_eq!(scaled_decimal(-7, 0), "-7");
-        assert_eq!(
-            scaled_decimal(i128::MIN, 10),
-            "-17014118346046923173168730371.5884105728"
-        );
     }
 }

@@ -19,16 +19,22 @@
 //! wrong, and its event time (the receive time of the market data that brought it about), which
 //! the message carries too.
 //!
-//! At the end the stage hands each book's final state (levels, sync state, counters) to a
-//! [`FinalBooks`] slot, so a test can compare it with a reference and the report can say how
-//! each book fared.
+//! Every loss of sync (gap, crossed book, ticker mismatch, cut message, refused level, venue
+//! reset, a reconnect under a live book) is also a [`Problem`] in the stage's [`ProblemLog`],
+//! logged on that path only.
+//!
+//! At the end the stage hands each book's final state (levels, sync state, counters, how many
+//! depth and snapshot events reached it) to a [`FinalBooks`] slot, so a test can compare it with
+//! a reference and the report can say how each book fared.
 
 use pinion_book::{BookLevels, BookSync, SyncCounters, SyncOutcome, SyncState, TickerOutcome};
 use pinion_core::{BookTop, ConnId, EventKind, InstrumentId, Level, Side, TradePrint};
 
+use super::handoff::Handoff;
 use super::msg::{BookMsg, MarketMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use crate::latency::Recorder;
+use crate::problems::{Problem, ProblemKind, ProblemLog, ProblemSummary, Subject};
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
 
 /// Inputs handled per poll at most, so a thread shared with other stages keeps them moving.
@@ -51,6 +57,29 @@ pub struct BookFinal {
     pub asks: Vec<Level>,
     /// The book's housekeeping: levels dropped for want of room, moves to a finer price grid.
     pub housekeeping: pinion_book::BookStats,
+    /// What reached the book.
+    pub seen: BookSeen,
+}
+
+/// How many book events of each sort reached one book (tickers and trades aside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BookSeen {
+    /// Incremental depth events.
+    pub depth_events: u64,
+    /// Full-book events: snapshots and top-N books.
+    pub snapshot_events: u64,
+}
+
+impl BookSeen {
+    /// Counts one book event.
+    #[inline]
+    pub fn count(&mut self, kind: EventKind) {
+        if kind == EventKind::Depth {
+            self.depth_events += 1;
+        } else {
+            self.snapshot_events += 1;
+        }
+    }
 }
 
 /// Where the book stage leaves its books' final states (filled once, in `finish`).
@@ -82,7 +111,12 @@ struct BookCore {
     books: Vec<Option<BookSync>>,
     /// The connection that last fed each book.
     fed_by: Vec<Option<ConnId>>,
+    /// What reached each book, by instrument.
+    seen: Vec<BookSeen>,
     counts: BookCounts,
+    /// Every loss of sync, counted and sampled.
+    problems: ProblemLog,
+    problem_summary: Handoff<ProblemSummary>,
     ended: bool,
     finals: FinalBooks,
     service: Recorder,
@@ -99,12 +133,15 @@ impl std::fmt::Debug for BookStage {
 }
 
 impl BookStage {
-    /// A stage with `books[id]` for each instrument that has one.
+    /// A stage with `books[id]` for each instrument that has one; sync problems go to
+    /// `problems`, whose summary is left in `problem_summary` at the end.
     pub fn new(
         input: RingRx<Stamped<MarketMsg>>,
         out: Outbox<BookMsg>,
         books: Vec<Option<BookSync>>,
         finals: FinalBooks,
+        problems: ProblemLog,
+        problem_summary: Handoff<ProblemSummary>,
     ) -> Self {
         let n = books.len();
         Self {
@@ -113,7 +150,10 @@ impl BookStage {
                 out,
                 books,
                 fed_by: vec![None; n],
+                seen: vec![BookSeen::default(); n],
                 counts: BookCounts::default(),
+                problems,
+                problem_summary,
                 ended: false,
                 finals,
                 service: Recorder::new("book.service"),
@@ -166,13 +206,24 @@ impl BookCore {
             // A ticker ahead of the book is the freshest top of book there is (a Spot depth
             // stream batches 100 ms; tickers come as the best levels change): the strategy
             // sees it at once, on top of the book's deeper levels.
-            if sync.on_ticker(ev) == TickerOutcome::Ahead {
-                send_top(&mut self.out, ev.t_recv, Trigger::Ticker, |top| {
-                    sync.write_top_cached(top)
-                });
+            match sync.on_ticker(ev) {
+                TickerOutcome::Ahead => {
+                    send_top(&mut self.out, ev.t_recv, Trigger::Ticker, |top| {
+                        sync.write_top_cached(top)
+                    });
+                }
+                TickerOutcome::Mismatch => log_sync_problem(
+                    &mut self.problems,
+                    ev,
+                    &SyncOutcome::TickerMismatch {
+                        update_id: ev.last_id,
+                    },
+                ),
+                _ => {}
             }
             return;
         }
+        self.seen[i].count(ev.kind);
         let was_trusted = !matches!(sync.state(), SyncState::AwaitingSnapshot { .. });
         let outcome = sync.on_event(ev);
         if was_trusted && matches!(sync.state(), SyncState::AwaitingSnapshot { .. }) {
@@ -191,15 +242,25 @@ impl BookCore {
                     sync.write_top_cached(top)
                 });
             }
-            SyncOutcome::Gap { .. } => self.counts.gaps += 1,
-            _ => {}
+            SyncOutcome::Applied { committed: false }
+            | SyncOutcome::Buffered
+            | SyncOutcome::Stale
+            | SyncOutcome::Duplicate
+            | SyncOutcome::Unsynced
+            | SyncOutcome::Ignored => {}
+            problem => {
+                if matches!(problem, SyncOutcome::Gap { .. }) {
+                    self.counts.gaps += 1;
+                }
+                log_sync_problem(&mut self.problems, ev, &problem);
+            }
         }
     }
 
     /// The connection `conn` was reopened, closed or lost frames at event time `t_event`.
     fn on_resync(&mut self, conn: ConnId, t_event: u64) {
         self.counts.resync_msgs += 1;
-        for (sync, fed) in self.books.iter_mut().zip(&self.fed_by) {
+        for (i, (sync, fed)) in self.books.iter_mut().zip(&self.fed_by).enumerate() {
             if let (Some(sync), Some(c)) = (sync, fed)
                 && *c == conn
             {
@@ -208,6 +269,7 @@ impl BookCore {
                 if was_trusted {
                     // An unsynced view, so the strategy pulls its orders now.
                     self.counts.lost_sync += 1;
+                    log_reconnect(&mut self.problems, InstrumentId(i as u16), conn, t_event);
                     send_top(&mut self.out, t_event, Trigger::Other, |top| {
                         sync.write_top(top)
                     });
@@ -230,9 +292,62 @@ impl BookCore {
                 bids: sync.book().levels(Side::Bid).collect(),
                 asks: sync.book().levels(Side::Ask).collect(),
                 housekeeping: sync.book().stats(),
+                seen: self.seen[i],
             })
             .collect();
         self.finals.put(finals);
+        self.problems.close();
+        self.problem_summary.push(self.problems.summary());
+    }
+}
+
+/// Logs a sync outcome that is a problem, about the event's instrument. Out of line, so the
+/// event path's code stays small.
+#[cold]
+#[inline(never)]
+fn log_sync_problem(log: &mut ProblemLog, ev: &pinion_core::MarketEvent, outcome: &SyncOutcome) {
+    let kind = ProblemKind::of_sync(outcome).unwrap_or(ProblemKind::Gap);
+    let mut p = Problem::new(kind, Subject::Instrument(ev.instrument))
+        .with_detail(format_args!("{}", SyncDetail(outcome)));
+    p.t_recv = Some(ev.t_recv);
+    log.record(p);
+}
+
+/// Logs that a live book's connection reopened, closed or lost frames.
+#[cold]
+#[inline(never)]
+fn log_reconnect(log: &mut ProblemLog, instrument: InstrumentId, conn: ConnId, t_event: u64) {
+    let mut p = Problem::new(ProblemKind::Reconnect, Subject::Instrument(instrument)).with_detail(
+        format_args!(
+            "connection {} was reopened, closed or lost frames under a synced book",
+            conn.0
+        ),
+    );
+    p.t_recv = Some(t_event);
+    log.record(p);
+}
+
+/// A sync problem in words.
+struct SyncDetail<'a>(&'a SyncOutcome);
+
+impl std::fmt::Display for SyncDetail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            SyncOutcome::Gap { expected, got } => {
+                write!(f, "updates missed: expected update {expected}, got {got}")
+            }
+            SyncOutcome::Crossed { update_id } => {
+                write!(f, "book crossed or locked after update {update_id}")
+            }
+            SyncOutcome::TickerMismatch { update_id } => write!(
+                f,
+                "the book ticker of update {update_id} shows other best levels than the book"
+            ),
+            SyncOutcome::Truncated => f.write_str("a split message was cut short"),
+            SyncOutcome::VenueReset => f.write_str("the venue restarted its book (u = 1)"),
+            SyncOutcome::Rejected(e) => write!(f, "level refused: {e}"),
+            other => write!(f, "{other:?}"),
+        }
     }
 }
 

@@ -11,20 +11,25 @@
 //! stage resyncs that connection's books. Bad input is counted and skipped: decode errors by the
 //! decoder's own [`DecodeStats`](pinion_feed::parse::DecodeStats), source errors here (a run of
 //! [`MAX_CONSECUTIVE_SOURCE_ERRORS`] errors without a good record ends the stream, since a
-//! source in that state is not going to recover). The stop flag (Ctrl-C) or the record limit
-//! ends the stream early; either way the end-of-stream marker goes down the rings.
+//! source in that state is not going to recover). Each of them, and each frame of a connection
+//! whose venue is unknown, is also a [`Problem`] in the stage's [`ProblemLog`]: counted by kind
+//! and instrument, with its record number, line and raw text, on the error path only. The stop
+//! flag (Ctrl-C) or the record limit ends the stream early; either way the end-of-stream marker
+//! goes down the rings.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinion_core::{ConnId, InstrumentId, Instruments, RawRecord, RecordKind, Venue};
 use pinion_feed::FrameSource;
-use pinion_feed::parse::{ConnCtx, Decoded, Decoder};
+use pinion_feed::parse::{ConnCtx, Decoded, Decoder, SkipReason};
 
+use super::handoff::Handoff;
 use super::msg::MarketMsg;
 use super::outbox::Outbox;
 use super::pacing::Pacer;
 use crate::latency::Recorder;
+use crate::problems::{Problem, ProblemKind, ProblemLog, ProblemSummary, Subject};
 use crate::progress::ProgressCounters;
 use crate::runtime::{Progress, Stage, StageReport, now_ns};
 
@@ -230,6 +235,8 @@ struct FeedCounts {
     unknown_venue: u64,
     source_errors: u64,
     consecutive_errors: u32,
+    /// Records whose decoding was a problem (decode errors, REST error bodies).
+    decode_problems: u64,
     stopped_early: u64,
 }
 
@@ -246,6 +253,14 @@ pub struct FeedStage {
     max_records: u64,
     counts: FeedCounts,
     last_source_error: Option<String>,
+    /// Every problem, counted and sampled.
+    problems: ProblemLog,
+    /// The problem the record in hand turned out to be, completed with the source's line once
+    /// the record's borrow of the source has ended. Boxed (at start-up) so the stage's hot
+    /// fields stay close together.
+    pending: Box<Option<Problem>>,
+    /// Where the log's summary goes at the end.
+    problem_summary: Handoff<ProblemSummary>,
     ended: bool,
     /// Per record: release (`t0`) to the last event entering the ring.
     service: Recorder,
@@ -295,6 +310,10 @@ pub struct FeedParts {
     pub progress: Arc<ProgressCounters>,
     /// Stop after this many records (0 = all).
     pub max_records: u64,
+    /// Where source and decode problems are counted (and sent to `--errors-out`).
+    pub problems: ProblemLog,
+    /// Where the problems' summary goes at the end.
+    pub problem_summary: Handoff<ProblemSummary>,
 }
 
 impl std::fmt::Debug for FeedParts {
@@ -322,6 +341,9 @@ impl FeedStage {
             max_records: parts.max_records,
             counts: FeedCounts::default(),
             last_source_error: None,
+            problems: parts.problems,
+            pending: Box::new(None),
+            problem_summary: parts.problem_summary,
             ended: false,
             service: Recorder::new("feed.service"),
             lateness: Recorder::new("feed.release_lateness"),
@@ -345,6 +367,7 @@ impl FeedStage {
                 out,
                 held,
                 counts,
+                pending,
                 ..
             } = self;
             match source.next_record() {
@@ -358,7 +381,7 @@ impl FeedStage {
                     let due = pacer.due(rec.t_recv, now);
                     let known = conns.get(rec.conn).is_some() || is_connection_record(rec.kind);
                     if due <= now && known {
-                        handle(decoder, conns, out, counts, &rec, now);
+                        handle(decoder, conns, out, counts, pending, &rec, now);
                         Read::Handled { t0: now, due }
                     } else {
                         held.hold(&rec, due);
@@ -372,6 +395,7 @@ impl FeedStage {
             Read::Error(e) => {
                 self.counts.source_errors += 1;
                 self.counts.consecutive_errors += 1;
+                self.source_problem(&e);
                 // Rare, and the only record of what failed: formatting here is acceptable.
                 self.last_source_error = Some(e.to_string());
                 if self.counts.consecutive_errors >= MAX_CONSECUTIVE_SOURCE_ERRORS {
@@ -380,6 +404,7 @@ impl FeedStage {
             }
             Read::Handled { t0, due } => {
                 let end = now_ns();
+                self.record_pending();
                 self.record_unrecorded();
                 self.unrecorded = Some(Unrecorded { t0, end, due });
                 self.progress.set_records(self.counts.records);
@@ -394,6 +419,55 @@ impl FeedStage {
                     self.release_held(now);
                 }
             }
+        }
+    }
+
+    /// The ordinal of the last item the source gave: records and read errors, in order.
+    fn ordinal(&self) -> u64 {
+        self.counts.records + self.counts.source_errors
+    }
+
+    /// Logs a read error, with the line it came from where the format has lines.
+    #[cold]
+    #[inline(never)]
+    fn source_problem(&mut self, e: &pinion_feed::SourceError) {
+        let mut p = Problem::new(ProblemKind::of_source(e), Subject::Input).with_detail(e);
+        p.record = Some(self.ordinal());
+        if let Some(line) = self.source.last_line() {
+            p.line = Some(line.number);
+            p = p.with_text(line.text);
+        } else {
+            p.position = match e {
+                pinion_feed::SourceError::Io(_)
+                | pinion_feed::SourceError::UnknownFormat { .. } => None,
+                pinion_feed::SourceError::Format { position, .. }
+                | pinion_feed::SourceError::Truncated { position, .. }
+                | pinion_feed::SourceError::Checksum { position, .. } => Some(*position),
+            };
+        }
+        self.problems.record(p);
+    }
+
+    /// Logs the problem the last handled record was, if any.
+    #[inline]
+    fn record_pending(&mut self) {
+        // Tested in place: taking the option would move the whole problem for every record.
+        if self.pending.is_some() {
+            self.log_pending();
+        }
+    }
+
+    /// Logs the pending problem with the source's line for it (the source has not moved on: a
+    /// held record is released before the next read).
+    #[cold]
+    #[inline(never)]
+    fn log_pending(&mut self) {
+        if let Some(mut p) = self.pending.take() {
+            p.record = Some(self.ordinal());
+            if let Some(line) = self.source.last_line() {
+                p.line = Some(line.number);
+            }
+            self.problems.record(p);
         }
     }
 
@@ -427,10 +501,12 @@ impl FeedStage {
             &mut self.conns,
             &mut self.out,
             &mut self.counts,
+            &mut self.pending,
             &rec,
             now,
         );
         let end = now_ns();
+        self.record_pending();
         self.record_unrecorded();
         self.unrecorded = Some(Unrecorded { t0: now, end, due });
         self.progress.set_records(self.counts.records);
@@ -465,13 +541,15 @@ fn is_connection_record(kind: RecordKind) -> bool {
     )
 }
 
-/// Turns one record into messages for the book stage.
+/// Turns one record into messages for the book stage; a record that is a problem is left in
+/// `pending` for the caller to log.
 #[inline]
 fn handle(
     decoder: &mut Decoder,
     conns: &mut ConnTable,
     out: &mut Outbox<MarketMsg>,
     counts: &mut FeedCounts,
+    pending: &mut Option<Problem>,
     rec: &RawRecord<'_>,
     t0: u64,
 ) {
@@ -488,23 +566,83 @@ fn handle(
     }
     let Some(ctx) = conns.get(rec.conn) else {
         counts.unknown_venue += 1;
+        unknown_venue_problem(pending, rec);
         return;
     };
     counts.frames += 1;
     let learning = conns.learning(rec.conn);
     let mut depth_of = None;
-    // Decode errors and skips are counted by the decoder itself.
-    if let Ok(Decoded::Events(n)) = decoder.decode(ctx, rec, t0, |ev| {
+    // Decode errors and skips are counted by the decoder itself; the problems among them are
+    // logged too.
+    match decoder.decode(ctx, rec, t0, |ev| {
         if learning && ev.kind == pinion_core::EventKind::Depth {
             depth_of = Some(ev.instrument);
         }
         out.send(MarketMsg::Event(*ev), ev.t_recv, now_ns())
     }) {
-        counts.events += u64::from(n);
+        Ok(Decoded::Events(n)) => counts.events += u64::from(n),
+        Ok(Decoded::Skipped(SkipReason::ErrorResponse)) => {
+            counts.decode_problems += 1;
+            decode_problem(
+                pending,
+                ProblemKind::RestError,
+                "a REST error body where an order book snapshot was expected",
+                decoder,
+                ctx,
+                rec,
+            );
+        }
+        Ok(Decoded::Skipped(_)) => {}
+        Err(e) => {
+            counts.decode_problems += 1;
+            decode_problem(pending, ProblemKind::of_parse(e), e, decoder, ctx, rec);
+        }
     }
     if let Some(id) = depth_of {
         conns.saw_depth(rec.conn, id);
     }
+}
+
+/// Leaves in `pending` a record that could not be decoded, about the instrument it named if the
+/// decoder got that far (a REST snapshot is its connection's default instrument's), else its
+/// connection. Out of line, so the record path's code stays small.
+#[cold]
+#[inline(never)]
+fn decode_problem(
+    pending: &mut Option<Problem>,
+    kind: ProblemKind,
+    detail: impl std::fmt::Display,
+    decoder: &Decoder,
+    ctx: &ConnCtx,
+    rec: &RawRecord<'_>,
+) {
+    let instrument = decoder
+        .last_instrument()
+        .or(if rec.kind == RecordKind::RestSnapshot {
+            ctx.default_instrument
+        } else {
+            None
+        });
+    let subject = instrument.map_or(Subject::Connection(rec.conn), Subject::Instrument);
+    let mut p = Problem::new(kind, subject)
+        .with_detail(detail)
+        .with_text(rec.payload);
+    p.t_recv = Some(rec.t_recv);
+    *pending = Some(p);
+}
+
+/// Leaves in `pending` a frame of a connection whose venue nobody could name.
+#[cold]
+#[inline(never)]
+fn unknown_venue_problem(pending: &mut Option<Problem>, rec: &RawRecord<'_>) {
+    let mut p = Problem::new(ProblemKind::UnknownVenue, Subject::Connection(rec.conn))
+        .with_detail(format_args!(
+            "the venue of connection {} is unknown (name it with --venue)",
+            rec.conn.0
+        ))
+        .with_text(rec.payload);
+    p.t_recv = Some(rec.t_recv);
+    *pending = Some(p);
 }
 
 impl Stage for FeedStage {
@@ -576,6 +714,7 @@ impl Stage for FeedStage {
             ("messages_decoded", stats.messages.total()),
             ("records_skipped", stats.skipped.total()),
             ("decode_errors", stats.errors.total()),
+            ("decode_problems", c.decode_problems),
             ("sent", self.out.sent()),
             ("backpressure", self.out.backpressure()),
         ];
@@ -583,10 +722,9 @@ impl Stage for FeedStage {
         if !self.pacer.is_max() {
             r.histograms.push(self.lateness.take());
         }
-        if let Some(e) = &self.last_source_error {
-            // Once, at the end: the counters say how many, this says what the last one was.
-            eprintln!("feed: {} source errors; the last: {e}", c.source_errors);
-        }
+        // The report shows the problems themselves; the writer may finish once this lets go.
+        self.problems.close();
+        self.problem_summary.push(self.problems.summary());
         r
     }
 }

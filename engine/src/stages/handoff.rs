@@ -32,6 +32,14 @@ impl<T> Handoff<T> {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = values;
     }
 
+    /// Adds `value` to what the slot holds (for slots several stages fill).
+    pub fn push(&self, value: T) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(value);
+    }
+
     /// Takes what the slot holds, leaving it empty.
     pub fn take(&self) -> Vec<T> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))

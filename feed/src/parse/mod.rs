@@ -195,6 +195,12 @@ impl Decoder {
         &self.instruments
     }
 
+    /// The instrument the last record given to [`Decoder::decode`] named, if decoding got as
+    /// far as resolving it: what a report of a frame that failed says it was about.
+    pub fn last_instrument(&self) -> Option<InstrumentId> {
+        self.last_symbol.frame
+    }
+
     /// What the decoder has counted so far.
     pub fn stats(&self) -> &DecodeStats {
         &self.stats
@@ -212,6 +218,7 @@ impl Decoder {
         t0: u64,
         mut emit: F,
     ) -> Result<Decoded, ParseError> {
+        self.last_symbol.frame = None;
         let res = self.decode_record(ctx, rec, t0, &mut emit);
         match res {
             Ok(Decoded::Events(n)) => self.stats.events += u64::from(n),

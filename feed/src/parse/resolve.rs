@@ -4,6 +4,9 @@
 //! most often the previous message's. Remembering the last symbol resolved (exact bytes and
 //! venue) skips the registry's hash lookup on a hit; a miss falls back to
 //! [`Instruments::lookup`], which ignores ASCII case. Only successful lookups are remembered.
+//!
+//! It also remembers the instrument the current frame resolved to (reset per frame by the
+//! decoder), so a frame that fails after naming its symbol is reported against its instrument.
 
 use pinion_core::instrument::{InstrumentId, InstrumentSpec, Instruments};
 use pinion_core::venue::Venue;
@@ -18,6 +21,8 @@ pub(super) struct LastSymbol {
     len: usize,
     bytes: [u8; MAX_SYMBOL],
     id: InstrumentId,
+    /// The instrument the frame being decoded resolved to, if it got that far.
+    pub(super) frame: Option<InstrumentId>,
 }
 
 /// The registry plus the remembered last symbol, for one frame.
@@ -52,6 +57,7 @@ impl<'a> Resolver<'a> {
                 len: symbol.len(),
                 bytes,
                 id,
+                frame: None,
             };
         }
         self.by_id(id)
@@ -59,8 +65,10 @@ impl<'a> Resolver<'a> {
 
     /// The spec of an id (a connection's default instrument).
     #[inline]
-    pub(super) fn by_id(&self, id: InstrumentId) -> Option<(InstrumentId, &'a InstrumentSpec)> {
-        self.instruments.get(id).map(|spec| (id, spec))
+    pub(super) fn by_id(&mut self, id: InstrumentId) -> Option<(InstrumentId, &'a InstrumentSpec)> {
+        let spec = self.instruments.get(id)?;
+        self.last.frame = Some(id);
+        Some((id, spec))
     }
 }
 

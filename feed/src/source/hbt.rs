@@ -186,6 +186,12 @@ impl<R: BufRead> FrameSource for HbtReader<R> {
             payload,
         }))
     }
+
+    fn last_line(&mut self) -> Option<super::SourceLine<'_>> {
+        let number = self.line_no;
+        let text = super::trim_line_end(self.lines.current().ok()?);
+        Some(super::SourceLine { number, text })
+    }
 }
 
 #[cfg(test)]
@@ -222,5 +228,14 @@ mod tests {
             }
         }
         assert_eq!(r.next_record().unwrap().unwrap().t_recv, 4);
+    }
+
+    #[test]
+    fn the_last_line_is_the_one_that_failed() {
+        let mut r = reader("1 {}\n\nx {}\r\n");
+        assert!(r.next_record().unwrap().is_some());
+        assert!(r.next_record().is_err());
+        let line = r.last_line().expect("a line-based format");
+        assert_eq!((line.number, line.text), (3, &b"x {}"[..]));
     }
 }

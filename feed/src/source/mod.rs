@@ -36,6 +36,23 @@ pub trait FrameSource {
 
     /// The next record, `Ok(None)` at the end.
     fn next_record(&mut self) -> Result<Option<pinion_core::RawRecord<'_>>, SourceError>;
+
+    /// For line-based formats, the line the last record or error came from: its 1-based
+    /// number and its text (without the line end), for reports that point at a bad record.
+    /// `None` where the format has no lines or the line is gone. Not for the hot path: called
+    /// only after an error.
+    fn last_line(&mut self) -> Option<SourceLine<'_>> {
+        None
+    }
+}
+
+/// A line of a line-based recording, as [`FrameSource::last_line`] gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLine<'a> {
+    /// 1-based line number.
+    pub number: u64,
+    /// The line's bytes, without the line end.
+    pub text: &'a [u8],
 }
 
 /// Opens a recording or capture, a file or standard input (`-`), choosing the reader from the

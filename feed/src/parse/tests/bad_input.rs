@@ -148,3 +148,28 @@ fn query_params() {
     assert_eq!(query_param(b"https://x/depth", b"symbol"), None);
     assert_eq!(query_param(b"", b"symbol"), None);
 }
+
+#[test]
+fn a_failed_frame_names_its_instrument_once_resolved() {
+    let mut dec = decoder();
+    // Resolved from its symbol, then a price that is not a number.
+    let (res, _) = frame(
+        &mut dec,
+        &USDM,
+        r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":4,"p":"x1","q":"1","T":1,"m":true}}"#,
+    );
+    assert!(matches!(res, Err(ParseError::BadNumber { field: "p", .. })));
+    assert_eq!(dec.last_instrument(), Some(InstrumentId(1)));
+    // Broken before any symbol: no instrument, not the previous frame's.
+    let (res, _) = frame(&mut dec, &USDM, r#"{"stream":}"#);
+    assert_eq!(res, Err(ParseError::Json));
+    assert_eq!(dec.last_instrument(), None);
+    // A good frame names its instrument too.
+    let (res, _) = frame(
+        &mut dec,
+        &SPOT,
+        r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":4,"p":"1.00","q":"1","T":1,"m":true}}"#,
+    );
+    assert_eq!(res, Ok(Decoded::Events(1)));
+    assert_eq!(dec.last_instrument(), Some(InstrumentId(0)));
+}

@@ -279,6 +279,13 @@ impl<R: BufRead> FrameSource for CryptofeedJsonlReader<R> {
             }));
         }
     }
+
+    fn last_line(&mut self) -> Option<crate::source::SourceLine<'_>> {
+        Some(crate::source::SourceLine {
+            number: self.line_no,
+            text: trim_line_end(&self.line),
+        })
+    }
 }
 
 /// The id for a connection name, registering it on first sight. Takes the fields rather than
