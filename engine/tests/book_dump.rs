@@ -165,7 +165,7 @@ impl Reader {
 
     fn state_word(&self) -> &'static str {
         match self.state {
-            State::Awaiting => "awaiting_snapshot:start",
+            State::Awaiting => "awaiting_snapshot",
             State::Syncing(_) => "syncing",
             State::Live => "live",
         }

@@ -15,7 +15,7 @@
 
 use std::fmt::Write as _;
 
-use pinion_book::{BookLevels as _, BookSync, ResyncReason, SyncState};
+use pinion_book::{BookLevels as _, BookSync};
 use pinion_core::decimal::{MAX_FORMATTED_LEN, write_scaled};
 use pinion_core::{
     ConnId, EventKind, InstrumentId, Instruments, MarketEvent, RawRecord, RecordKind, Side,
@@ -59,8 +59,8 @@ pub struct BookView {
     pub venue: String,
     /// The exchange's symbol.
     pub symbol: String,
-    /// The sync state as a stable word: `live`, `syncing`, or `awaiting_snapshot:<reason>`
-    /// (see [`sync_state_word`]).
+    /// The sync state as a stable word, as the replay's report writes it: `live`, `syncing`,
+    /// `awaiting_snapshot` or `awaiting_snapshot:<reason>` (see [`pinion_book::SyncState::name`]).
     pub state: String,
     /// The last applied update id (0 before the first snapshot).
     pub last_update_id: u64,
@@ -142,29 +142,6 @@ pub struct BookDumpSummary {
     pub source_gave_up: bool,
 }
 
-/// A stable word for a sync state: `live`, `syncing`, `awaiting_snapshot:<reason>` with the
-/// reason `start`, `gap`, `crossed`, `reconnect`, `truncated`, `bad_level`,
-/// `ticker_mismatch` or `venue_reset`.
-pub fn sync_state_word(state: SyncState) -> String {
-    match state {
-        SyncState::Live => "live".to_owned(),
-        SyncState::Syncing { .. } => "syncing".to_owned(),
-        SyncState::AwaitingSnapshot { reason } => format!(
-            "awaiting_snapshot:{}",
-            match reason {
-                ResyncReason::Start => "start",
-                ResyncReason::Gap => "gap",
-                ResyncReason::Crossed => "crossed",
-                ResyncReason::Reconnect => "reconnect",
-                ResyncReason::Truncated => "truncated",
-                ResyncReason::BadLevel => "bad_level",
-                ResyncReason::TickerMismatch => "ticker_mismatch",
-                ResyncReason::VenueReset => "venue_reset",
-            }
-        ),
-    }
-}
-
 /// The books of a dump, indexed by instrument id, and which connection last fed each.
 struct Books {
     books: Vec<Option<BookSync>>,
@@ -222,7 +199,7 @@ impl Books {
                 Some(BookView {
                     venue: spec.venue.name().to_owned(),
                     symbol: spec.symbol.to_string(),
-                    state: sync_state_word(sync.state()),
+                    state: sync.state().name().to_owned(),
                     last_update_id: sync.last_update_id(),
                     bids: side(Side::Bid),
                     asks: side(Side::Ask),
@@ -417,18 +394,7 @@ mod tests {
     }
 
     #[test]
-    fn state_words_are_stable() {
-        assert_eq!(sync_state_word(SyncState::Live), "live");
-        assert_eq!(
-            sync_state_word(SyncState::Syncing { snapshot_id: 4 }),
-            "syncing"
-        );
-        assert_eq!(
-            sync_state_word(SyncState::AwaitingSnapshot {
-                reason: ResyncReason::Gap
-            }),
-            "awaiting_snapshot:gap"
-        );
+    fn decimals_are_exact() {
         assert_eq!(decimal(6_183_763, 2), "61837.63");
         assert_eq!(decimal(5, 8), "0.00000005");
     }

@@ -25,9 +25,7 @@ use pinion_feed::parse::Decoder;
 use pinion_gateway::{OrderVenue, VenueClock};
 use pinion_strategy::{ClientOrderId, ExecReport, OrderSide, OrderStatus, VenueOrderId};
 
-pub use book_dump::{
-    BookDumpSummary, BookPoint, BookView, DumpPoints, LevelText, replay_books, sync_state_word,
-};
+pub use book_dump::{BookDumpSummary, BookPoint, BookView, DumpPoints, LevelText, replay_books};
 pub use convert::{ConvertSummary, check_output_is_not_input, convert_recording};
 pub use findings::{BookSummary, Damage};
 pub use input::{BOOKS_FOR_ALL_UP_TO, PreparedInput, load_exchange_info, open_source, prepare};
