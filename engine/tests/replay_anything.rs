@@ -389,7 +389,7 @@ fn a_host_keeps_its_own_instruments() {
 }
 
 #[test]
-fn standard_input_replays_with_its_snapshot_placed_by_the_stream() {
+fn standard_input_replays_with_no_flag_but_its_own() {
     use std::io::Read as _;
     use std::process::{Command, Stdio};
     let Some(path) = pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
@@ -404,8 +404,6 @@ fn standard_input_replays_with_its_snapshot_placed_by_the_stream() {
             "replay",
             "--input",
             "-",
-            "--venue",
-            "binance-spot",
             "--pacing",
             "max",
             "-p",
@@ -423,7 +421,8 @@ fn standard_input_replays_with_its_snapshot_placed_by_the_stream() {
     let out = child.wait_with_output().expect("finishes");
     writer.join().expect("writer").expect("writes stdin");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    // The hbt snapshot names no symbol: it is placed by the only depth stream before it.
+    // Its venue comes from its messages' shape and the hbt snapshot, which names no symbol, is
+    // placed by the only depth stream: both learnt from the head read ahead of the replay.
     let line = stdout
         .lines()
         .find(|l| l.contains("binance-spot BTCUSDT") && l.contains(" bids "))

@@ -16,12 +16,19 @@ use pinion_feed::FrameSource;
 use pinion_feed::exchange_info;
 use pinion_feed::recording::RecordingReader;
 use pinion_feed::source::Decompress;
+use pinion_feed::source::prefetch::Prefetched;
 use pinion_feed::survey::{self, NumberShape, Survey, VenueEvidence};
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 
 use super::{PipelineError, findings};
 use crate::config::{InputSpec, InstrumentSource, Settings, with_px_decimals, with_qty_decimals};
 use crate::stages::feed::ConnTable;
+
+/// Records of standard input read ahead and looked at before its replay (it has no first
+/// pass): enough for the snapshots and every stream's first messages of a usual capture.
+pub const STDIN_HEAD_RECORDS: usize = 100_000;
+/// The byte budget of that head: it is held in memory until replayed.
+pub const STDIN_HEAD_BYTES: usize = 256 << 20;
 
 /// Above this many instruments, books are allocated only for those the input names.
 pub const BOOKS_FOR_ALL_UP_TO: usize = 64;
@@ -153,15 +160,29 @@ fn prepare_recording(
             notes.push(format!("{n} instruments from the recording's header"));
         }
     }
+    // Standard input can be read once only: its head is read ahead and looked at in place of
+    // a first pass over the whole, then replayed with the rest.
+    let mut stdin_source: Option<Box<dyn FrameSource + Send>> = None;
     let survey = if pinion_feed::source::is_stdin(path) {
-        notes.push(String::from(
-            "standard input is read once, with no first pass: only instruments defined beforehand get a book, and a connection whose URL names no venue needs --venue",
-        ));
-        None
+        let head = Prefetched::new(
+            open_source(path, decompress)?,
+            STDIN_HEAD_RECORDS,
+            STDIN_HEAD_BYTES,
+        );
+        let survey = survey::survey(&mut head.head());
+        if !head.is_whole() {
+            notes.push(format!(
+                "standard input is read once: its first {} records were looked at for venues and instruments; an instrument that appears only after them gets no book",
+                head.head_len()
+            ));
+        }
+        stdin_source = Some(Box::new(head));
+        survey
     } else {
         let mut first = open_source(path, decompress)?;
-        Some(survey::survey(&mut *first))
+        survey::survey(&mut *first)
     };
+    let survey = Some(survey);
     if let Some(survey) = &survey {
         if !survey.listed.is_empty() {
             notes.push(format!(
@@ -231,7 +252,10 @@ fn prepare_recording(
             instruments.upsert(spec)?;
         }
     }
-    let source = open_source(path, decompress)?;
+    let source = match stdin_source {
+        Some(source) => source,
+        None => open_source(path, decompress)?,
+    };
     if decompress == Decompress::Ahead && pinion_feed::source::is_compressed(path) {
         notes.push(String::from(
             "decompressed on a helper thread ahead of the feed (input.read_ahead)",

@@ -14,6 +14,7 @@ pub mod hbt;
 pub mod json_lines;
 pub mod pcap;
 mod pick;
+pub mod prefetch;
 pub mod read_ahead;
 pub mod sniff;
 
@@ -53,6 +54,20 @@ pub struct SourceLine<'a> {
     pub number: u64,
     /// The line's bytes, without the line end.
     pub text: &'a [u8],
+}
+
+impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
+    fn connections(&self) -> &[pinion_core::ConnInfo] {
+        (**self).connections()
+    }
+
+    fn next_record(&mut self) -> Result<Option<pinion_core::RawRecord<'_>>, SourceError> {
+        (**self).next_record()
+    }
+
+    fn last_line(&mut self) -> Option<SourceLine<'_>> {
+        (**self).last_line()
+    }
 }
 
 /// Opens a recording or capture, a file or standard input (`-`), choosing the reader from the
