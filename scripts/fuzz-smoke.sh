@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Smoke-runs the fuzz targets (fuzz/: Binance Spot frame, Binance futures frame, Bybit frame,
-# REST snapshot, decimal; `input`, the reader picker with every recording reader) for a short
-# time each, so a parser or reader change that panics on odd input is caught before it ships.
-# Not a substitute for long fuzzing campaigns.
+# REST snapshot, decimal; `input`, the reader picker with every recording reader; `survey`, the
+# start-up pass over a recording; `http_exchange`, REST inside captures) for a short time each,
+# so a parser or reader change that panics on odd input is caught before it ships. Not a
+# substitute for long fuzzing campaigns.
 #
 # Two ways to run, chosen automatically:
-#   fuzz    cargo-fuzz + libFuzzer. Needs a nightly toolchain (sanitizers); installs cargo-fuzz
-#           with `cargo install cargo-fuzz --locked` when it is missing. Each target runs for
-#           FUZZ_SECONDS (default 20) from the corpus in fuzz/corpus/<target>.
-#   stable  Where nightly or cargo-fuzz cannot be had (nightly cannot be downloaded on every
-#           machine): the same entry points driven by proptest with random and mutated inputs,
+#   fuzz    cargo-fuzz + libFuzzer (AddressSanitizer, coverage). On a nightly toolchain if there
+#           is one, else on the stable one with RUSTC_BOOTSTRAP=1 set for the fuzz build alone;
+#           installs cargo-fuzz with `cargo install cargo-fuzz --locked` when it is missing.
+#           Each target runs for FUZZ_SECONDS (default 20) from the corpus in
+#           fuzz/corpus/<target>.
+#   stable  Where cargo-fuzz cannot be had: the same entry points driven by proptest with random and mutated inputs,
 #           `feed/tests/parse_fuzz_smoke.rs`, PROPTEST_CASES inputs each (default 2000). Runs
 #           on stable everywhere, CI included.
 #
@@ -21,7 +23,7 @@ cd "$(dirname "$0")/.."
 
 MODE="${1:-auto}"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-20}"
-TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input}"
+TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange}"
 
 have_nightly() {
     rustup toolchain list 2>/dev/null | grep -q '^nightly' ||
@@ -36,11 +38,23 @@ ensure_cargo_fuzz() {
     cargo install cargo-fuzz --locked
 }
 
+# cargo-fuzz needs nightly features (sanitizers, coverage flags). Without a nightly toolchain
+# the stable one is told to allow them with RUSTC_BOOTSTRAP=1 — for the fuzz build alone: the
+# variable is set on that one command, never for the product's build.
 run_fuzz() {
+    local toolchain=()
+    local bootstrap=()
+    if have_nightly; then
+        toolchain=(+nightly)
+        echo "fuzz-smoke: libFuzzer on the nightly toolchain" >&2
+    else
+        bootstrap=(env RUSTC_BOOTSTRAP=1)
+        echo "fuzz-smoke: libFuzzer on the stable toolchain (RUSTC_BOOTSTRAP=1 for the fuzz build only)" >&2
+    fi
     for target in $TARGETS; do
         echo "fuzz-smoke: $target for ${SECONDS_PER_TARGET}s" >&2
         mkdir -p "fuzz/corpus/$target"
-        (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" -- \
+        (cd fuzz && "${bootstrap[@]}" cargo "${toolchain[@]}" fuzz run -O "$target" "corpus/$target" -- \
             -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048)
     done
 }
@@ -53,7 +67,6 @@ run_stable() {
 
 case "$MODE" in
     fuzz)
-        have_nightly || { echo "fuzz-smoke: no nightly toolchain" >&2; exit 1; }
         ensure_cargo_fuzz
         run_fuzz
         ;;
@@ -61,10 +74,10 @@ case "$MODE" in
         run_stable
         ;;
     auto)
-        if have_nightly && ensure_cargo_fuzz; then
+        if ensure_cargo_fuzz; then
             run_fuzz
         else
-            echo "fuzz-smoke: nightly or cargo-fuzz unavailable; using the stable fallback" >&2
+            echo "fuzz-smoke: cargo-fuzz unavailable; using the stable fallback" >&2
             run_stable
         fi
         ;;

@@ -97,6 +97,14 @@ fn input(seeds: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// REST requests and responses as a capture holds them: by length, chunked, until close.
+const HTTP_SEEDS: &[&str] = &[
+    "GET /api/v3/depth?symbol=BTCUSDT&limit=1000 HTTP/1.1\r\nHost: api.binance.com\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Length: 22\r\n\r\n{\"lastUpdateId\":1,\"b\":[]}",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n",
+    "HTTP/1.0 200 OK\r\nContent-Encoding: deflate\r\n\r\nxyz",
+];
+
 /// Small recordings of every text format the reader picker knows.
 const RECORDING_SEEDS: &[&str] = &[
     "1723161253937085768 {\"stream\":\"a\",\"data\":{}}\n1723161253937085769 {\"lastUpdateId\":1,\"bids\":[],\"asks\":[]}\n",
@@ -177,6 +185,16 @@ proptest! {
     #[test]
     fn recording_input(data in recording()) {
         let _ = pinion_feed::source::fuzzing::read_input(&data);
+    }
+
+    #[test]
+    fn recording_survey(data in recording()) {
+        let _ = pinion_feed::source::fuzzing::survey_input(&data);
+    }
+
+    #[test]
+    fn rest_exchange(data in input(HTTP_SEEDS)) {
+        pinion_feed::source::fuzzing::http_exchange(&data);
     }
 
     #[test]

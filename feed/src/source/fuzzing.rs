@@ -55,6 +55,46 @@ pub fn read_input(data: &[u8]) -> InputOutcome {
     panic!("reading did not end after {MAX_READS} reads: {outcome:?}");
 }
 
+/// Opens `data` as a stream and runs the start-up survey over it (see [`crate::survey`]),
+/// checking that it counts every record the reader gives and names only listed connections.
+pub fn survey_input(data: &[u8]) -> Option<crate::survey::Survey> {
+    let mut src = open_reader(Cursor::new(data.to_vec()), "fuzz", Decompress::Inline).ok()?;
+    let s = crate::survey::survey(&mut src);
+    assert!(s.bad_records <= s.records, "more bad records than records");
+    assert!(
+        s.binary_frames + s.other_frames <= s.frames,
+        "more unread frames than frames"
+    );
+    for ((_, sym), i) in &s.instruments {
+        assert!(!sym.is_empty(), "an instrument with no symbol");
+        assert!(
+            i.numbers.price_decimals <= crate::survey::SURVEY_DECIMALS
+                && i.numbers.qty_decimals <= crate::survey::SURVEY_DECIMALS,
+            "decimals beyond the survey's scale"
+        );
+    }
+    Some(s)
+}
+
+/// Arbitrary bytes as one direction of a REST exchange in a capture: read as a request and as
+/// a response, ended or not, checking that what is read is never longer than what was given
+/// and that a body respects the limit.
+pub fn http_exchange(data: &[u8]) {
+    use super::pcap::http_exchange::{request, response};
+    const LIMIT: usize = 4096;
+    const MAX_BODY: usize = 1 << 16;
+    if let Ok(Some((url, len))) = request(data, LIMIT) {
+        assert!(len <= data.len(), "a request longer than its bytes");
+        assert!(url.starts_with("http://"), "a URL that is not http: {url}");
+    }
+    for ended in [false, true] {
+        if let Ok(Some(r)) = response(data, ended, LIMIT, MAX_BODY) {
+            assert!(r.len <= data.len(), "a response longer than its bytes");
+            assert!(r.body.len() <= MAX_BODY, "a body over the limit");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
