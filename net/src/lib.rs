@@ -2,6 +2,11 @@
 //!
 //! - [`http`]: HTTP/1.1 request and response heads (`httparse`), as read by the exchange
 //!   simulator's listener, its loopback client, and the pcap reader skipping a WebSocket upgrade.
+//! - [`wss`]: the WebSocket-over-TLS client the live feed connects with: `mio` sockets driven
+//!   from the caller's poll loop, `rustls`, `tungstenite`.
+//!
+//! `mio` and `rustls` are re-exported: a caller drives [`wss`] with `mio`'s poll and gives it
+//! `rustls` roots, and must use the same versions.
 //!
 //! It depends on no other pinion crate, so the lowest crate that needs it (`pinion-feed`) can.
 
@@ -9,3 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod http;
+pub mod wss;
+
+pub use mio;
+pub use rustls;

@@ -1,0 +1,566 @@
+//! A WebSocket client over TLS on a non-blocking `mio` socket, driven from the caller's poll
+//! loop: the transport of the live market feed (and later the order gateway).
+//!
+//! [`WssConnection::connect`] resolves the host (DNS runs here, at connect time, never on the
+//! read path), starts a non-blocking TCP connect and registers the socket with the caller's
+//! [`mio::Registry`] under the caller's token, for both readiness directions, edge-triggered.
+//! From then on the caller hands every event for that token to [`WssConnection::poll_ready`],
+//! which advances the connection as far as the socket allows and returns:
+//!
+//! 1. TCP connect (the next resolved address if one fails); `TCP_NODELAY` is set and read back,
+//!    a socket where it does not read back as on is an error;
+//! 2. the TLS handshake from the shared [`client_config`] (SNI and certificate verification
+//!    against the endpoint's host name, always; a reconnect from the same config resumes the
+//!    session when the server agrees, see [`WssConnection::handshake_kind`]);
+//! 3. the WebSocket upgrade (tungstenite's client handshake, resumed on each event while it
+//!    would block);
+//! 4. open: every text or binary message is handed to the caller's callback with its receive
+//!    stamp, until the socket has nothing more. A ping is answered in the same call with a pong
+//!    echoing its payload; a close from the server is answered and ends the connection with
+//!    [`Status::Closed`] and the server's code.
+//!
+//! No threads, no async runtime: everything happens inside `connect` and `poll_ready`, on the
+//! caller's thread. Because the registration is edge-triggered, `poll_ready` always reads until
+//! the socket would block.
+//!
+//! Receive stamps are nanoseconds on the monotonic clock since the [`WssSettings::clock_origin`]
+//! the caller chose, taken right after the socket read that brought the message's last bytes
+//! (see `stream` for where kernel `SO_TIMESTAMPING` stamps would replace them).
+//!
+//! Allocation on the read path: tungstenite's frame reader splits message payloads off its
+//! preallocated read buffer without allocating, and hands them out as borrowed slices here. rustls
+//! copies the plaintext of every TLS record it decrypts into a fresh `Vec` (its buffered
+//! `ClientConnection` API), so a connection allocates once per received TLS record, not per
+//! message; the loopback test measures the figure.
+
+mod endpoint;
+mod error;
+mod stream;
+mod tls;
+
+pub use endpoint::Endpoint;
+pub use error::WssError;
+pub use tls::client_config;
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind};
+use tungstenite::handshake::client::ClientHandshake;
+use tungstenite::handshake::{HandshakeError, MidHandshake};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::frame::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+use stream::TlsStream;
+
+/// What every connection is made with: prepared once, shared by every connect and reconnect.
+#[derive(Debug, Clone)]
+pub struct WssSettings {
+    /// The TLS client config (see [`client_config`]); its session store is what lets a
+    /// reconnect resume.
+    pub tls: Arc<ClientConfig>,
+    /// WebSocket limits and buffers (tungstenite's: message and frame size limits against a
+    /// hostile peer, read buffer size).
+    pub websocket: WebSocketConfig,
+    /// Receive stamps count nanoseconds from this instant.
+    pub clock_origin: Instant,
+}
+
+impl WssSettings {
+    /// Settings for a market-data connection: tungstenite's defaults except a 16 MiB limit on
+    /// a message (the largest depth snapshot over a WebSocket API is well under it; the
+    /// default 64 MiB is more than a feed should buffer for one peer), stamps counted from now.
+    pub fn new(tls: Arc<ClientConfig>) -> Self {
+        WssSettings {
+            tls,
+            websocket: WebSocketConfig::default()
+                .max_message_size(Some(16 << 20))
+                .max_frame_size(Some(16 << 20)),
+            clock_origin: Instant::now(),
+        }
+    }
+}
+
+/// A message as received: borrowed for the callback only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received<'a> {
+    /// The payload, text as UTF-8 bytes.
+    pub payload: &'a [u8],
+    /// A binary message (else text).
+    pub binary: bool,
+    /// Receive stamp: ns since [`WssSettings::clock_origin`], taken at the socket read that
+    /// brought the message's last bytes.
+    pub t_recv_ns: u64,
+}
+
+/// Where a connection stands after [`WssConnection::poll_ready`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// TCP, TLS or the WebSocket upgrade is under way.
+    Connecting,
+    /// Messages flow.
+    Open,
+    /// The WebSocket close handshake is done (or the connection was closed here); nothing more
+    /// will come.
+    Closed {
+        /// The close code the server sent, if any.
+        code: Option<u16>,
+    },
+}
+
+/// Counters of one connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WssStats {
+    /// Text and binary messages handed to the callback.
+    pub messages: u64,
+    /// Their payload bytes.
+    pub payload_bytes: u64,
+    /// Bytes read from the socket (TLS records and handshakes).
+    pub socket_bytes: u64,
+    /// Pings received (each answered with a pong).
+    pub pings: u64,
+    /// Pongs received.
+    pub pongs: u64,
+}
+
+/// The phase of a connection, holding what that phase needs.
+enum Phase {
+    /// TCP connect in progress.
+    Tcp(TlsStream),
+    /// TLS handshake in progress.
+    Tls(TlsStream),
+    /// WebSocket upgrade in progress.
+    Upgrade(MidHandshake<ClientHandshake<TlsStream>>),
+    /// Open.
+    Open(Box<WebSocket<TlsStream>>),
+    /// Closed cleanly, or failed (the error was returned once).
+    Done,
+}
+
+impl Phase {
+    fn name(&self) -> &'static str {
+        match self {
+            Phase::Tcp(_) => "tcp",
+            Phase::Tls(_) => "tls",
+            Phase::Upgrade(_) => "upgrade",
+            Phase::Open(_) => "open",
+            Phase::Done => "done",
+        }
+    }
+}
+
+impl fmt::Debug for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One WebSocket-over-TLS client connection. See the [module docs](self).
+#[derive(Debug)]
+pub struct WssConnection {
+    endpoint: Endpoint,
+    settings: WssSettings,
+    server_name: ServerName<'static>,
+    registry: Registry,
+    token: Token,
+    /// Resolved addresses; `next_addr` is the one to try after the current one fails.
+    addrs: Vec<SocketAddr>,
+    next_addr: usize,
+    peer: SocketAddr,
+    phase: Phase,
+    nodelay: bool,
+    handshake_kind: Option<HandshakeKind>,
+    close_code: Option<u16>,
+    stats: WssStats,
+}
+
+impl WssConnection {
+    /// Resolves `endpoint`'s host, starts a non-blocking TCP connect to its first address and
+    /// registers the socket with `registry` under `token`. Returns at once; the connection
+    /// proceeds in [`WssConnection::poll_ready`].
+    pub fn connect(
+        endpoint: &Endpoint,
+        settings: &WssSettings,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Self, WssError> {
+        let host = endpoint.host();
+        let addrs: Vec<SocketAddr> = (host, endpoint.port())
+            .to_socket_addrs()
+            .map_err(|source| WssError::Dns {
+                host: host.to_owned(),
+                source,
+            })?
+            .collect();
+        let Some(&first) = addrs.first() else {
+            return Err(WssError::NoAddress {
+                host: host.to_owned(),
+            });
+        };
+        let server_name =
+            ServerName::try_from(host.to_owned()).map_err(|_| WssError::ServerName {
+                host: host.to_owned(),
+            })?;
+        let registry = registry.try_clone().map_err(WssError::Io)?;
+        let mut conn = WssConnection {
+            endpoint: endpoint.clone(),
+            settings: settings.clone(),
+            server_name,
+            registry,
+            token,
+            addrs,
+            next_addr: 0,
+            peer: first,
+            phase: Phase::Done,
+            nodelay: false,
+            handshake_kind: None,
+            close_code: None,
+            stats: WssStats::default(),
+        };
+        conn.phase = Phase::Tcp(conn.start_tcp()?);
+        Ok(conn)
+    }
+
+    /// Connects to the next resolved address that accepts a connect call.
+    fn start_tcp(&mut self) -> Result<TlsStream, WssError> {
+        loop {
+            let Some(&addr) = self.addrs.get(self.next_addr) else {
+                // `connect` resolved at least one address, so a failure was recorded first.
+                return Err(WssError::Tcp {
+                    addr: self.peer,
+                    source: io::ErrorKind::NotConnected.into(),
+                });
+            };
+            self.next_addr += 1;
+            self.peer = addr;
+            let mut tcp = match TcpStream::connect(addr) {
+                Ok(tcp) => tcp,
+                Err(source) if self.next_addr >= self.addrs.len() => {
+                    return Err(WssError::Tcp { addr, source });
+                }
+                Err(_) => continue,
+            };
+            self.registry
+                .register(
+                    &mut tcp,
+                    self.token,
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .map_err(WssError::Io)?;
+            let tls =
+                ClientConnection::new(Arc::clone(&self.settings.tls), self.server_name.clone())
+                    .map_err(|error| WssError::Tls {
+                        host: self.endpoint.host().to_owned(),
+                        error,
+                    })?;
+            return Ok(TlsStream::new(tcp, tls, self.settings.clock_origin));
+        }
+    }
+
+    /// Advances the connection on a readiness `event` for its token: through connect, TLS and
+    /// the upgrade, then reads every message the socket holds, calling `on_message` for each
+    /// text or binary one, answers pings, and writes out whatever is pending. An error ends the
+    /// connection (later calls answer [`Status::Closed`]); the caller reconnects.
+    pub fn poll_ready<F>(&mut self, event: &Event, mut on_message: F) -> Result<Status, WssError>
+    where
+        F: FnMut(Received<'_>),
+    {
+        if event.token() != self.token {
+            return Ok(self.status());
+        }
+        let outcome = self.advance(&mut on_message);
+        if outcome.is_err() {
+            self.phase = Phase::Done;
+        }
+        outcome
+    }
+
+    fn advance(&mut self, on_message: &mut dyn FnMut(Received<'_>)) -> Result<Status, WssError> {
+        loop {
+            self.phase = match std::mem::replace(&mut self.phase, Phase::Done) {
+                Phase::Tcp(stream) => match self.tcp_connected(stream)? {
+                    Ok(stream) => Phase::Tls(stream),
+                    Err(pending) => {
+                        self.phase = pending;
+                        return Ok(Status::Connecting);
+                    }
+                },
+                Phase::Tls(mut stream) => match stream.handshake() {
+                    Ok(false) => {
+                        self.phase = Phase::Tls(stream);
+                        return Ok(Status::Connecting);
+                    }
+                    Ok(true) => {
+                        self.handshake_kind = stream.tls.handshake_kind();
+                        self.upgraded(tungstenite::client::client_with_config(
+                            self.endpoint.url(),
+                            stream,
+                            Some(self.settings.websocket),
+                        ))?
+                    }
+                    Err(e) => return Err(self.io_error(e)),
+                },
+                Phase::Upgrade(mid) => self.upgraded(mid.handshake())?,
+                Phase::Open(mut ws) => {
+                    let status = self.read_open(&mut ws, on_message)?;
+                    if status == Status::Open {
+                        self.phase = Phase::Open(ws);
+                    }
+                    return Ok(status);
+                }
+                Phase::Done => return Ok(self.status()),
+            };
+            if let Phase::Upgrade(_) = self.phase {
+                return Ok(Status::Connecting);
+            }
+        }
+    }
+
+    /// `Ok(Ok(stream))` once TCP is connected (and `TCP_NODELAY` checked), `Ok(Err(phase))`
+    /// while the connect is pending (on this or the next address).
+    fn tcp_connected(&mut self, stream: TlsStream) -> Result<Result<TlsStream, Phase>, WssError> {
+        let failure = match stream.tcp.take_error() {
+            Ok(Some(e)) | Err(e) => Some(e),
+            Ok(None) => match stream.tcp.peer_addr() {
+                Ok(_) => None,
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    return Ok(Err(Phase::Tcp(stream)));
+                }
+                Err(e) => Some(e),
+            },
+        };
+        if let Some(source) = failure {
+            if self.next_addr >= self.addrs.len() {
+                return Err(WssError::Tcp {
+                    addr: self.peer,
+                    source,
+                });
+            }
+            drop(stream);
+            return Ok(Err(Phase::Tcp(self.start_tcp()?)));
+        }
+        let addr = self.peer;
+        stream
+            .tcp
+            .set_nodelay(true)
+            .map_err(|e| WssError::NoDelay { addr, why: Some(e) })?;
+        match stream.tcp.nodelay() {
+            Ok(true) => self.nodelay = true,
+            Ok(false) => return Err(WssError::NoDelay { addr, why: None }),
+            Err(e) => return Err(WssError::NoDelay { addr, why: Some(e) }),
+        }
+        Ok(Ok(stream))
+    }
+
+    /// The phase after a step of the WebSocket upgrade.
+    fn upgraded(
+        &mut self,
+        step: Result<
+            (
+                WebSocket<TlsStream>,
+                tungstenite::handshake::client::Response,
+            ),
+            HandshakeError<ClientHandshake<TlsStream>>,
+        >,
+    ) -> Result<Phase, WssError> {
+        match step {
+            Ok((ws, _response)) => Ok(Phase::Open(Box::new(ws))),
+            Err(HandshakeError::Interrupted(mid)) => Ok(Phase::Upgrade(mid)),
+            Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                Err(WssError::HandshakeStatus {
+                    status: response.status().as_u16(),
+                })
+            }
+            Err(HandshakeError::Failure(tungstenite::Error::Io(e))) => Err(self.io_error(e)),
+            Err(HandshakeError::Failure(e)) => Err(WssError::Handshake(e)),
+        }
+    }
+
+    /// Reads until the socket would block, then flushes (the pongs queued by pings among them).
+    fn read_open(
+        &mut self,
+        ws: &mut WebSocket<TlsStream>,
+        on_message: &mut dyn FnMut(Received<'_>),
+    ) -> Result<Status, WssError> {
+        loop {
+            match ws.read() {
+                Ok(Message::Text(text)) => {
+                    let payload = text.as_bytes();
+                    self.count(payload.len());
+                    on_message(Received {
+                        payload,
+                        binary: false,
+                        t_recv_ns: ws.get_ref().last_read_ns,
+                    });
+                }
+                Ok(Message::Binary(bytes)) => {
+                    self.count(bytes.len());
+                    on_message(Received {
+                        payload: &bytes,
+                        binary: true,
+                        t_recv_ns: ws.get_ref().last_read_ns,
+                    });
+                }
+                // tungstenite has queued the pong with the same payload; the next `read` (or
+                // the flush below) writes it, within this call.
+                Ok(Message::Ping(_)) => self.stats.pings += 1,
+                Ok(Message::Pong(_)) => self.stats.pongs += 1,
+                // tungstenite queues the answering close; reading on ends at the server's EOF.
+                Ok(Message::Close(frame)) => self.close_code = frame.map(|f| u16::from(f.code)),
+                Ok(Message::Frame(_)) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Ok(self.closed(ws));
+                }
+                Err(e) => return Err(self.open_error(e)),
+            }
+        }
+        self.stats.socket_bytes = ws.get_ref().bytes_read;
+        match ws.flush() {
+            Ok(()) => Ok(Status::Open),
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                Ok(Status::Open)
+            }
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                Ok(self.closed(ws))
+            }
+            Err(e) => Err(self.open_error(e)),
+        }
+    }
+
+    fn count(&mut self, len: usize) {
+        self.stats.messages += 1;
+        self.stats.payload_bytes += len as u64;
+    }
+
+    fn closed(&mut self, ws: &mut WebSocket<TlsStream>) -> Status {
+        self.stats.socket_bytes = ws.get_ref().bytes_read;
+        let stream = ws.get_mut();
+        stream.tls.send_close_notify();
+        let _ = stream.write_records();
+        Status::Closed {
+            code: self.close_code,
+        }
+    }
+
+    /// Sends a text message (a subscription request). Queued and written as far as the socket
+    /// takes it; the rest goes out on the next writable event.
+    pub fn send_text(&mut self, text: &str) -> Result<(), WssError> {
+        let Phase::Open(ws) = &mut self.phase else {
+            return Err(WssError::NotOpen);
+        };
+        match ws.send(Message::text(text)) {
+            Ok(()) => Ok(()),
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => {
+                let e = self.open_error(e);
+                self.phase = Phase::Done;
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts the close handshake with code 1000; keep polling until [`Status::Closed`].
+    pub fn close(&mut self) -> Result<(), WssError> {
+        let Phase::Open(ws) = &mut self.phase else {
+            return Err(WssError::NotOpen);
+        };
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        match ws.close(Some(frame)).and_then(|()| ws.flush()) {
+            Ok(()) => Ok(()),
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => Ok(()),
+            Err(e) => {
+                let e = self.open_error(e);
+                self.phase = Phase::Done;
+                Err(e)
+            }
+        }
+    }
+
+    /// Where the connection stands.
+    pub fn status(&self) -> Status {
+        match self.phase {
+            Phase::Tcp(_) | Phase::Tls(_) | Phase::Upgrade(_) => Status::Connecting,
+            Phase::Open(_) => Status::Open,
+            Phase::Done => Status::Closed {
+                code: self.close_code,
+            },
+        }
+    }
+
+    /// Whether `TCP_NODELAY` read back as on after connect (a connection where it does not
+    /// fails instead).
+    pub fn nodelay(&self) -> bool {
+        self.nodelay
+    }
+
+    /// How the TLS handshake went: `Full`, or `Resumed` when a reconnect from the same config
+    /// resumed an earlier session. `None` before the handshake completes.
+    pub fn handshake_kind(&self) -> Option<HandshakeKind> {
+        self.handshake_kind
+    }
+
+    /// The address connected to (or being tried).
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> WssStats {
+        self.stats
+    }
+
+    /// The error for a socket-level failure: TLS when rustls's error is inside.
+    fn io_error(&self, e: io::Error) -> WssError {
+        let host = self.endpoint.host();
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(rustls::Error::InvalidCertificate(error)) => WssError::CertificateNotTrusted {
+                host: host.to_owned(),
+                error: error.clone(),
+            },
+            Some(error) => WssError::Tls {
+                host: host.to_owned(),
+                error: error.clone(),
+            },
+            None => match e.kind() {
+                io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe => WssError::Reset,
+                _ => WssError::Io(e),
+            },
+        }
+    }
+
+    /// The error for a failure once open.
+    fn open_error(&self, e: tungstenite::Error) -> WssError {
+        match e {
+            tungstenite::Error::Io(e) => self.io_error(e),
+            tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            ) => WssError::Reset,
+            e => WssError::Protocol(e),
+        }
+    }
+}
