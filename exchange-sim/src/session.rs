@@ -231,7 +231,12 @@ impl Session<'_> {
                         self.keepalive.awaiting = None;
                     }
                 }
-                Ok(Message::Close(_)) => break Err(Stop::ClientGone),
+                // tungstenite has queued the answering close; it must go out before the session
+                // ends, or the client sees its close unanswered.
+                Ok(Message::Close(_)) => {
+                    let _ = self.ws.flush();
+                    break Err(Stop::ClientGone);
+                }
                 // Requests (SUBSCRIBE…) and the client's pings (answered by tungstenite) need
                 // nothing more here.
                 Ok(_) => {}

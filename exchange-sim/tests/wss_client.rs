@@ -14,6 +14,10 @@
 //!   resumes the first one's TLS session.
 //! - `reading_allocates_per_tls_record_not_per_message`: the allocation count per received
 //!   message after warm-up, measured with the counting allocator.
+//! - `refused_upgrades_and_sends_before_open_are_errors`: an unknown path is
+//!   `HandshakeStatus { 404 }`; sending before the connection is open is `NotOpen`.
+//! - `the_client_can_close_first`: a close from the client is answered with its code and ends
+//!   the connection cleanly mid-recording.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -365,4 +369,72 @@ fn reading_allocates_per_tls_record_not_per_message() {
         allocations < messages / 4,
         "{allocations} allocations for {messages} messages"
     );
+}
+
+#[test]
+fn refused_upgrades_and_sends_before_open_are_errors() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let server = serve_recording_tls(&path, FeedConfig::default(), &tls);
+    let settings = trusting(&tls);
+    let unknown = Endpoint::parse(&format!(
+        "wss://localhost:{}/no/such/path",
+        server.local_addr().port()
+    ))
+    .expect("endpoint");
+    let (mut conn, outcome) = drive(
+        &unknown,
+        &settings,
+        |_| panic!("opened on an unknown path"),
+        |_| {},
+    );
+    assert!(
+        matches!(outcome, Err(WssError::HandshakeStatus { status: 404 })),
+        "{outcome:?}"
+    );
+    assert_eq!(conn.status(), Status::Closed { code: None });
+    assert!(matches!(conn.send_text("{}"), Err(WssError::NotOpen)));
+
+    let poll = Poll::new().expect("poll");
+    let mut early = WssConnection::connect(
+        &endpoint("localhost", &server),
+        &settings,
+        poll.registry(),
+        TOKEN,
+    )
+    .expect("connect");
+    assert_eq!(early.status(), Status::Connecting);
+    assert!(matches!(early.send_text("{}"), Err(WssError::NotOpen)));
+    drop(early);
+    server.shutdown();
+}
+
+#[test]
+fn the_client_can_close_first() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let config = FeedConfig {
+        pacing: Pacing::Recorded { speed: 1.0 },
+        ..FeedConfig::default()
+    };
+    let server = serve_recording_tls(&path, config, &tls);
+    let (conn, outcome) = drive(
+        &endpoint("localhost", &server),
+        &trusting(&tls),
+        |conn| conn.close().expect("start the close handshake"),
+        |_| {},
+    );
+    let stats = server.stats();
+    server.shutdown();
+    // The server echoes the client's code and ends the session long before the recording's end.
+    assert_eq!(
+        outcome.expect("clean close"),
+        Status::Closed { code: Some(1000) }
+    );
+    assert!(conn.stats().messages < FRAMES as u64);
+    assert_eq!((stats.sessions, stats.sessions_completed), (1, 0));
 }
