@@ -11,7 +11,8 @@
 //! - `pings_are_answered_with_their_payload`: the simulator pings every 20 ms and drops a
 //!   client whose pong does not echo the latest ping within 300 ms; the session runs to its end.
 //! - `reconnect_resumes_the_tls_session`: a second connection from the same client config
-//!   resumes the first one's TLS session.
+//!   resumes the first one's TLS session (it also starts with a refused address and goes on to
+//!   the next).
 //! - `reading_allocates_per_tls_record_not_per_message`: the allocation count per received
 //!   message after warm-up, measured with the counting allocator.
 //! - `refused_upgrades_and_sends_before_open_are_errors`: an unknown path is
@@ -19,6 +20,7 @@
 //! - `the_client_can_close_first`: a close from the client is answered with its code and ends
 //!   the connection cleanly mid-recording.
 
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,13 +94,27 @@ fn endpoint(host: &str, server: &FeedServer) -> Endpoint {
 fn drive(
     endpoint: &Endpoint,
     settings: &WssSettings,
+    on_open: impl FnMut(&mut WssConnection),
+    on_message: impl FnMut(Received<'_>),
+) -> (WssConnection, Result<Status, WssError>) {
+    drive_to(endpoint, None, settings, on_open, on_message)
+}
+
+/// [`drive`], connecting to `addrs` when given instead of resolving the endpoint's host.
+fn drive_to(
+    endpoint: &Endpoint,
+    addrs: Option<Vec<SocketAddr>>,
+    settings: &WssSettings,
     mut on_open: impl FnMut(&mut WssConnection),
     mut on_message: impl FnMut(Received<'_>),
 ) -> (WssConnection, Result<Status, WssError>) {
     let mut poll = Poll::new().expect("poll");
     let mut events = Events::with_capacity(16);
-    let mut conn =
-        WssConnection::connect(endpoint, settings, poll.registry(), TOKEN).expect("connect");
+    let mut conn = match addrs {
+        None => WssConnection::connect(endpoint, settings, poll.registry(), TOKEN),
+        Some(addrs) => WssConnection::connect_to(endpoint, addrs, settings, poll.registry(), TOKEN),
+    }
+    .expect("connect");
     let deadline = Instant::now() + SESSION_DEADLINE;
     let mut opened = false;
     loop {
@@ -293,15 +309,21 @@ fn reconnect_resumes_the_tls_session() {
     let server = serve_recording_tls(&path, config, &tls);
     let settings = trusting(&tls);
     let endpoint = endpoint("localhost", &server);
+    // A port nothing listens on: the first connect is refused and the next address is tried.
+    let refused = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr")
+    };
     let mut kinds = Vec::new();
-    for _ in 0..2 {
+    for addrs in [None, Some(vec![refused, server.local_addr()])] {
         let mut messages = 0u64;
-        let (conn, outcome) = drive(&endpoint, &settings, |_| {}, |_| messages += 1);
+        let (conn, outcome) = drive_to(&endpoint, addrs, &settings, |_| {}, |_| messages += 1);
         assert_eq!(
             outcome.expect("clean end"),
             Status::Closed { code: Some(1001) }
         );
         assert_eq!(messages, 200 + 1);
+        assert_eq!(conn.peer_addr(), server.local_addr());
         kinds.push(conn.handshake_kind());
     }
     // A fresh config has no session to resume.

@@ -4,6 +4,8 @@
 //! an address may change between connects) and it is the TLS server name (SNI and the name the
 //! certificate must be valid for), so it never becomes an IP address silently.
 
+use std::net::{SocketAddr, ToSocketAddrs};
+
 use super::WssError;
 
 /// A `wss://host[:port]/path?query` endpoint.
@@ -92,6 +94,26 @@ impl Endpoint {
         &self.target
     }
 
+    /// Resolves the host (a blocking resolver call; an IP literal needs none): every address,
+    /// in the resolver's order. [`WssConnection::connect`](super::WssConnection::connect) calls
+    /// it; a loop that must not wait on DNS resolves on another thread and connects with
+    /// [`WssConnection::connect_to`](super::WssConnection::connect_to).
+    pub fn resolve(&self) -> Result<Vec<SocketAddr>, WssError> {
+        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|source| WssError::Dns {
+                host: self.host.clone(),
+                source,
+            })?
+            .collect();
+        if addrs.is_empty() {
+            return Err(WssError::NoAddress {
+                host: self.host.clone(),
+            });
+        }
+        Ok(addrs)
+    }
+
     /// The URL again, as the WebSocket handshake request is built from it.
     pub(crate) fn url(&self) -> String {
         if self.host.contains(':') {
@@ -119,6 +141,11 @@ mod tests {
         let e = Endpoint::parse("wss://[::1]:8443?x=1").expect("valid");
         assert_eq!((e.host(), e.port(), e.target()), ("::1", 8443, "/?x=1"));
         assert_eq!(e.url(), "wss://[::1]:8443/?x=1");
+        // An IP literal resolves to itself without asking a resolver.
+        assert_eq!(
+            e.resolve().expect("literal"),
+            vec![SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 8443))]
+        );
     }
 
     #[test]

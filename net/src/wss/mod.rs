@@ -2,7 +2,7 @@
 //! loop: the transport of the live market feed (and later the order gateway).
 //!
 //! [`WssConnection::connect`] resolves the host (DNS runs here, at connect time, never on the
-//! read path), starts a non-blocking TCP connect and registers the socket with the caller's
+//! read path; [`WssConnection::connect_to`] takes addresses resolved elsewhere), starts a non-blocking TCP connect and registers the socket with the caller's
 //! [`mio::Registry`] under the caller's token, for both readiness directions, edge-triggered.
 //! From then on the caller hands every event for that token to [`WssConnection::poll_ready`],
 //! which advances the connection as far as the socket allows and returns:
@@ -29,9 +29,17 @@
 //!
 //! Allocation on the read path: tungstenite's frame reader splits message payloads off its
 //! preallocated read buffer without allocating, and hands them out as borrowed slices here. rustls
-//! copies the plaintext of every TLS record it decrypts into a fresh `Vec` (its buffered
-//! `ClientConnection` API), so a connection allocates once per received TLS record, not per
-//! message; the loopback test measures the figure.
+//! (0.23) copies the plaintext of every TLS record it decrypts into a fresh `Vec`, so a
+//! connection allocates once per received TLS record (up to 16 KiB of messages), not per
+//! message: about 0.026 allocations per message on the Binance Spot recording over loopback
+//! (`exchange-sim/tests/wss_client.rs` measures it). rustls's unbuffered API copies the same
+//! way in this version (in-place decryption is still to come there); reaching zero needs that,
+//! or kernel TLS (rustls's `kernel` connections) so the socket read yields plaintext.
+//!
+//! tungstenite also zero-fills the free part of its read buffer (up to
+//! [`WebSocketConfig::read_buffer_size`], 128 KiB by default) before each socket read: no
+//! allocation, but a memset per read that a smaller buffer makes cheaper; to be tuned with the
+//! wire-to-book benchmark.
 
 mod endpoint;
 mod error;
@@ -44,7 +52,7 @@ pub use tls::client_config;
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -184,23 +192,31 @@ pub struct WssConnection {
 }
 
 impl WssConnection {
-    /// Resolves `endpoint`'s host, starts a non-blocking TCP connect to its first address and
-    /// registers the socket with `registry` under `token`. Returns at once; the connection
-    /// proceeds in [`WssConnection::poll_ready`].
+    /// Resolves `endpoint`'s host (blocking for as long as the resolver takes), starts a
+    /// non-blocking TCP connect to its first address and registers the socket with `registry`
+    /// under `token`. Returns at once after that; the connection proceeds in
+    /// [`WssConnection::poll_ready`].
     pub fn connect(
         endpoint: &Endpoint,
         settings: &WssSettings,
         registry: &Registry,
         token: Token,
     ) -> Result<Self, WssError> {
+        let addrs = endpoint.resolve()?;
+        Self::connect_to(endpoint, addrs, settings, registry, token)
+    }
+
+    /// [`WssConnection::connect`] with the host already resolved (by [`Endpoint::resolve`],
+    /// possibly on another thread): tries `addrs` in order, the next when a connect fails. The
+    /// endpoint's host is still the TLS server name.
+    pub fn connect_to(
+        endpoint: &Endpoint,
+        addrs: Vec<SocketAddr>,
+        settings: &WssSettings,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Self, WssError> {
         let host = endpoint.host();
-        let addrs: Vec<SocketAddr> = (host, endpoint.port())
-            .to_socket_addrs()
-            .map_err(|source| WssError::Dns {
-                host: host.to_owned(),
-                source,
-            })?
-            .collect();
         let Some(&first) = addrs.first() else {
             return Err(WssError::NoAddress {
                 host: host.to_owned(),
