@@ -19,6 +19,11 @@
 //!   `HandshakeStatus { 404 }`; sending before the connection is open is `NotOpen`.
 //! - `the_client_can_close_first`: a close from the client is answered with its code and ends
 //!   the connection cleanly mid-recording.
+//! - `a_ping_is_answered_with_its_payload_at_once` (a scripted tungstenite server on a thread):
+//!   20 pings, each echoed with its own payload within the poll turn that read it (about 20 µs
+//!   on loopback); the server's close without a TLS close_notify after it is still a clean end.
+//! - `a_connection_dropped_without_a_close_is_a_reset`: the message before the drop arrives,
+//!   then the connection fails with `Reset`.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -30,7 +35,7 @@ use pinion_exchange_sim::{FeedConfig, FeedServer, Pacing, SelfSignedTls};
 use pinion_feed::FrameSource;
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 use pinion_net::mio::{Events, Poll, Token};
-use pinion_net::rustls::{CertificateError, HandshakeKind, RootCertStore};
+use pinion_net::rustls::{self, CertificateError, HandshakeKind, RootCertStore};
 use pinion_net::wss::{
     self, Endpoint, Received, Status, WssConnection, WssError, WssSettings, WssStats,
 };
@@ -459,4 +464,95 @@ fn the_client_can_close_first() {
     );
     assert!(conn.stats().messages < FRAMES as u64);
     assert_eq!((stats.sessions, stats.sessions_completed), (1, 0));
+}
+
+// ---- against a scripted server ----
+
+/// A TLS WebSocket server for one connection on its own thread, running `script` once the
+/// upgrade is done; what the script returns comes back from the join.
+fn scripted_server<T: Send + 'static>(
+    tls: &SelfSignedTls,
+    script: impl FnOnce(&mut ServerSocket) -> T + Send + 'static,
+) -> (SocketAddr, std::thread::JoinHandle<T>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let config = Arc::clone(&tls.server_config);
+    let handle = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().expect("accept");
+        // Without it the server's small frames would wait on the client's delayed ACKs.
+        tcp.set_nodelay(true).expect("TCP_NODELAY");
+        let conn = rustls::ServerConnection::new(config).expect("server connection");
+        let mut ws =
+            tungstenite::accept(rustls::StreamOwned::new(conn, tcp)).expect("websocket accept");
+        script(&mut ws)
+    });
+    (addr, handle)
+}
+
+type ServerSocket =
+    tungstenite::WebSocket<rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>>;
+
+#[test]
+fn a_ping_is_answered_with_its_payload_at_once() {
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let (addr, server) = scripted_server(&tls, |ws| {
+        let mut delays = Vec::new();
+        for i in 0..20u32 {
+            let payload = format!("pinion-ping-{i}");
+            let sent = Instant::now();
+            ws.send(tungstenite::Message::Ping(payload.clone().into()))
+                .expect("ping");
+            match ws.read().expect("read the pong") {
+                tungstenite::Message::Pong(echo) => {
+                    assert_eq!(echo.as_ref(), payload.as_bytes(), "pong payload");
+                    delays.push(sent.elapsed());
+                }
+                other => panic!("expected a pong, got {other:?}"),
+            }
+        }
+        let normal = tungstenite::protocol::CloseFrame {
+            code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+            reason: "".into(),
+        };
+        ws.close(Some(normal)).expect("close");
+        while ws.read().is_ok() {}
+        // Dropped without a TLS close_notify: after the close frames that is a clean end.
+        delays
+    });
+    let endpoint = Endpoint::parse(&format!("wss://localhost:{}/", addr.port())).expect("url");
+    let (conn, outcome) = drive(&endpoint, &trusting(&tls), |_| {}, |_| {});
+    let delays = server.join().expect("server thread");
+    assert_eq!(
+        outcome.expect("clean end"),
+        Status::Closed { code: Some(1000) }
+    );
+    assert_eq!(conn.stats().pings, 20);
+    let worst = delays.iter().max().expect("delays");
+    eprintln!("ping to pong on loopback over TLS: worst of 20 {worst:?} ({delays:?})");
+    // Answered in the poll turn that read the ping: on loopback that is well under this bound
+    // even on a loaded machine; a pong left for a later turn would wait for the 100 ms poll
+    // timeout of the test's loop.
+    assert!(*worst < Duration::from_millis(50), "{worst:?}");
+}
+
+#[test]
+fn a_connection_dropped_without_a_close_is_a_reset() {
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let (addr, server) = scripted_server(&tls, |ws| {
+        ws.send(tungstenite::Message::text("last words"))
+            .expect("send");
+        // Dropping the socket sends neither a WebSocket close nor a TLS close_notify.
+    });
+    let endpoint = Endpoint::parse(&format!("wss://localhost:{}/", addr.port())).expect("url");
+    let mut got = Vec::new();
+    let (conn, outcome) = drive(
+        &endpoint,
+        &trusting(&tls),
+        |_| {},
+        |m| got.push(m.payload.to_vec()),
+    );
+    server.join().expect("server thread");
+    assert!(matches!(outcome, Err(WssError::Reset)), "{outcome:?}");
+    assert_eq!(got, [b"last words".to_vec()]);
+    assert_eq!(conn.status(), Status::Closed { code: None });
 }

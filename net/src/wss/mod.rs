@@ -437,7 +437,14 @@ impl WssConnection {
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                     return Ok(self.closed(ws));
                 }
-                Err(e) => return Err(self.open_error(e)),
+                Err(e) => {
+                    return match self.open_error(e) {
+                        // The close frames have delimited the data already: a TCP end without
+                        // TLS close_notify after them loses nothing.
+                        WssError::Reset if !ws.can_read() => Ok(self.closed(ws)),
+                        e => Err(e),
+                    };
+                }
             }
         }
         self.stats.socket_bytes = ws.get_ref().bytes_read;
