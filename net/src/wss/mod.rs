@@ -48,19 +48,18 @@ mod tls;
 
 pub use endpoint::Endpoint;
 pub use error::WssError;
-pub use tls::client_config;
+pub use tls::{TlsClientConfig, client_config};
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, HandshakeKind};
+use rustls::{ClientConnection, HandshakeKind};
 use tungstenite::handshake::client::ClientHandshake;
 use tungstenite::handshake::{HandshakeError, MidHandshake};
 use tungstenite::protocol::WebSocketConfig;
@@ -75,7 +74,7 @@ use stream::TlsStream;
 pub struct WssSettings {
     /// The TLS client config (see [`client_config`]); its session store is what lets a
     /// reconnect resume.
-    pub tls: Arc<ClientConfig>,
+    pub tls: TlsClientConfig,
     /// WebSocket limits and buffers (tungstenite's: message and frame size limits against a
     /// hostile peer, read buffer size).
     pub websocket: WebSocketConfig,
@@ -87,7 +86,7 @@ impl WssSettings {
     /// Settings for a market-data connection: tungstenite's defaults except a 16 MiB limit on
     /// a message (the largest depth snapshot over a WebSocket API is well under it; the
     /// default 64 MiB is more than a feed should buffer for one peer), stamps counted from now.
-    pub fn new(tls: Arc<ClientConfig>) -> Self {
+    pub fn new(tls: TlsClientConfig) -> Self {
         WssSettings {
             tls,
             websocket: WebSocketConfig::default()
@@ -272,12 +271,11 @@ impl WssConnection {
                     Interest::READABLE | Interest::WRITABLE,
                 )
                 .map_err(WssError::Io)?;
-            let tls =
-                ClientConnection::new(Arc::clone(&self.settings.tls), self.server_name.clone())
-                    .map_err(|error| WssError::Tls {
-                        host: self.endpoint.host().to_owned(),
-                        error,
-                    })?;
+            let tls = ClientConnection::new(self.settings.tls.rustls(), self.server_name.clone())
+                .map_err(|error| WssError::Tls {
+                host: self.endpoint.host().to_owned(),
+                error,
+            })?;
             return Ok(TlsStream::new(tcp, tls, self.settings.clock_origin));
         }
     }
