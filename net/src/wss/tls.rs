@@ -4,10 +4,9 @@
 //! the choice does not depend on which rustls features other crates enable; TLS 1.2 and 1.3;
 //! the server's certificate is verified against the caller's roots and the endpoint's host name
 //! (no way to turn that off: only [`client_config`] makes a [`TlsClientConfig`]); SNI is sent.
-//! Session resumption is rustls's default, an
-//! in-memory store of tickets per server name, which lives in the config: a reconnect made from
-//! the same config (or a clone) resumes the session (an abbreviated handshake) when the server
-//! agrees.
+//! Session resumption is rustls's default, an in-memory store of tickets per server name, which
+//! lives in the config: a reconnect made from the same config (or a clone) resumes the session
+//! (an abbreviated handshake) when the server agrees.
 
 use std::sync::Arc;
 
