@@ -9,7 +9,7 @@
 //! - `untrusted_certificates_are_refused`: a server certificate not in the trust store, and
 //!   one not valid for the host name, each fail as `CertificateNotTrusted`; no session opens.
 //! - `pings_are_answered_with_their_payload`: the simulator pings every 20 ms and drops a
-//!   client whose pong does not echo the latest ping within 300 ms; the session runs to its end.
+//!   client whose pong does not echo the latest ping within 1 s; the session runs to its end.
 //! - `reconnect_resumes_the_tls_session`: a second connection from the same client config
 //!   resumes the first one's TLS session (it also starts with a refused address and goes on to
 //!   the next).
@@ -264,8 +264,8 @@ fn pings_are_answered_with_their_payload() {
     let config = FeedConfig {
         pacing: Pacing::Recorded { speed: 1.0 },
         ping_interval: Some(Duration::from_millis(20)),
-        pong_timeout: Duration::from_millis(300),
-        max_frames: Some(1_500),
+        pong_timeout: Duration::from_secs(1),
+        max_frames: Some(2_500),
         ..FeedConfig::default()
     };
     let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
@@ -289,15 +289,15 @@ fn pings_are_answered_with_their_payload() {
     let stats = server.stats();
     server.shutdown();
     // A pong that did not echo the latest ping's payload would not count, and the session
-    // would end with 1008 after 300 ms, long before its ~1.5 s of frames.
+    // would end with 1008 after 1 s, well before its ~2.5 s of frames.
     assert_eq!(
         outcome.expect("clean end"),
         Status::Closed { code: Some(1001) }
     );
     assert_eq!(stats.pong_timeouts, 0);
     assert_eq!(stats.sessions_completed, 1);
-    assert_eq!(messages, 1_500 + 1, "every frame and serverShutdown");
-    assert!(stats.pings_sent >= 20, "{} pings", stats.pings_sent);
+    assert_eq!(messages, 2_500 + 1, "every frame and serverShutdown");
+    assert!(stats.pings_sent >= 50, "{} pings", stats.pings_sent);
     assert_eq!(conn.stats().pings, stats.pings_sent);
 }
 
@@ -529,10 +529,10 @@ fn a_ping_is_answered_with_its_payload_at_once() {
     assert_eq!(conn.stats().pings, 20);
     let worst = delays.iter().max().expect("delays");
     eprintln!("ping to pong on loopback over TLS: worst of 20 {worst:?} ({delays:?})");
-    // Answered in the poll turn that read the ping: on loopback that is well under this bound
-    // even on a loaded machine; a pong left for a later turn would wait for the 100 ms poll
-    // timeout of the test's loop.
-    assert!(*worst < Duration::from_millis(50), "{worst:?}");
+    // Answered in the poll turn that read the ping (tens of microseconds on loopback). A pong
+    // left for a later turn would never go: nothing else arrives to cause one, and the session
+    // would hit the test's deadline. The bound only allows for a loaded machine's scheduling.
+    assert!(*worst < Duration::from_millis(500), "{worst:?}");
 }
 
 #[test]
