@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use pinion_book::SyncState;
-use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::config::{Config, Override, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::pipeline::{self, Console, PipelineReport};
 
 /// The embedded config with its instrument definitions and lists taken out, fused, `max`
@@ -20,16 +20,8 @@ fn bare(input: &Path, extra: &str, set: &[(&str, &str)]) -> Settings {
         .expect("the embedded config's instrument section");
     let end = REPLAY_TOML.find("[report]").expect("the report table");
     let text = format!("{}{extra}\n{}", &REPLAY_TOML[..start], &REPLAY_TOML[end..]);
-    let mut o = Overrides::default();
-    for (k, v) in [
-        ("placement.mode", "\"1\""),
-        ("placement.wait", "\"park\""),
-        ("pacing.mode", "\"max\""),
-        ("runtime.progress", "false"),
-    ]
-    .into_iter()
-    .chain(set.iter().copied())
-    {
+    let mut o = common::fused_overrides();
+    for (k, v) in set {
         o.push(Override::parse(&format!("{k}={v}")).expect("override"));
     }
     o.push(Override::value(

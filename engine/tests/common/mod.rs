@@ -27,8 +27,8 @@ pub fn fused_recording(path: &std::path::Path) -> Settings {
     ])
 }
 
-/// The embedded config, fused, with the `input` overrides on top.
-fn fused<const N: usize>(input: [Override; N]) -> Settings {
+/// The overrides of a fused run: placement `1`, park waits, `max` pacing, no progress bar.
+pub fn fused_overrides() -> Overrides {
     let mut o = Overrides::default();
     for (k, v) in [
         ("placement.mode", "\"1\""),
@@ -38,6 +38,12 @@ fn fused<const N: usize>(input: [Override; N]) -> Settings {
     ] {
         o.push(Override::parse(&format!("{k}={v}")).expect("override"));
     }
+    o
+}
+
+/// The embedded config, fused, with the `input` overrides on top.
+fn fused<const N: usize>(input: [Override; N]) -> Settings {
+    let mut o = fused_overrides();
     for x in input {
         o.push(x);
     }

@@ -16,7 +16,7 @@
 //! gzip) it reports the end, since nothing past that point can be read.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
@@ -125,35 +125,11 @@ impl<R: BufRead> FrameSource for HbtReader<R> {
     }
 
     fn next_record(&mut self) -> Result<Option<RawRecord<'_>>, SourceError> {
-        // Past blank lines. (The line is taken again below: a borrow that may be returned
-        // cannot be held across the loop.)
-        loop {
-            self.line_no += 1;
-            let line_no = self.line_no;
-            let stream_error = |e: io::Error| {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    SourceError::Truncated {
-                        format: FORMAT,
-                        position: line_no,
-                    }
-                } else {
-                    format_error(line_no, &format!("cannot decompress: {e}"))
-                }
-            };
-            if !self.lines.advance().map_err(stream_error)? {
-                self.line_no -= 1;
-                return Ok(None);
-            }
-            if !super::trim_line_end(self.lines.current().map_err(stream_error)?).is_empty() {
-                break;
-            }
+        if !self.lines.advance_past_blank(&mut self.line_no, FORMAT)? {
+            return Ok(None);
         }
         let line_no = self.line_no;
-        let line = self
-            .lines
-            .current()
-            .map_err(|e| format_error(line_no, &format!("cannot decompress: {e}")))?;
-        let text = super::trim_line_end(line);
+        let text = self.lines.current_text(line_no, FORMAT)?;
         let Some(space) = text.iter().position(|&c| c == b' ') else {
             return Err(format_error(
                 line_no,

@@ -24,12 +24,12 @@
 //! line number, and reading may go on after it; an error of the stream itself (truncation,
 //! corrupt compression) ends the input.
 
-use std::io::{self, BufRead};
+use std::io::BufRead;
 
 use crate::error::SourceError;
 use crate::source::FrameSource;
 use crate::source::sniff::split_stamp;
-use crate::source::{parse_u64, seconds_to_ns, trim_line_end};
+use crate::source::{parse_u64, seconds_to_ns};
 use pinion_core::record::{ConnId, ConnInfo, RawRecord, RecordKind};
 use pinion_core::venue::Venue;
 
@@ -234,35 +234,11 @@ impl<R: BufRead> FrameSource for JsonLinesReader<R> {
     }
 
     fn next_record(&mut self) -> Result<Option<RawRecord<'_>>, SourceError> {
-        // Past blank lines. (The line is taken again below: a borrow that may be returned
-        // cannot be held across the loop.)
-        loop {
-            self.line_no += 1;
-            let line_no = self.line_no;
-            let stream_error = |e: io::Error| {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    SourceError::Truncated {
-                        format: FORMAT,
-                        position: line_no,
-                    }
-                } else {
-                    format_error(line_no, &format!("cannot decompress: {e}"))
-                }
-            };
-            if !self.lines.advance().map_err(stream_error)? {
-                self.line_no -= 1;
-                return Ok(None);
-            }
-            if !trim_line_end(self.lines.current().map_err(stream_error)?).is_empty() {
-                break;
-            }
+        if !self.lines.advance_past_blank(&mut self.line_no, FORMAT)? {
+            return Ok(None);
         }
         let line_no = self.line_no;
-        let line = self
-            .lines
-            .current()
-            .map_err(|e| format_error(line_no, &format!("cannot decompress: {e}")))?;
-        let text = trim_line_end(line);
+        let text = self.lines.current_text(line_no, FORMAT)?;
         let (stamp, payload) = match text.first() {
             Some(b'{') => (None, text),
             Some(c) if c.is_ascii_digit() => match split_stamp(text) {

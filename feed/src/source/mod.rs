@@ -200,6 +200,15 @@ pub(crate) fn read_line<R: BufRead>(
     input.read_until(b'\n', buf).inspect_err(|_| *failed = true)
 }
 
+/// A stream error met at line `line_no`, as a format error that says so.
+fn cannot_decompress(format: &'static str, line_no: u64, e: &io::Error) -> SourceError {
+    SourceError::Format {
+        format,
+        position: line_no,
+        what: format!("cannot decompress: {e}"),
+    }
+}
+
 /// The lines of a buffered reader, each lent straight from the reader's buffer when it lies
 /// whole in it, and copied into a spill buffer only when it straddles a refill.
 ///
@@ -279,6 +288,48 @@ impl<R: BufRead> Lines<R> {
         // only hands them back: no read happens.
         let buf = self.input.fill_buf()?;
         Ok(buf.get(..self.lent).unwrap_or(buf))
+    }
+
+    /// Moves to the next line that is not blank, counting every line read in `line_no`;
+    /// `Ok(false)` at the end. An error of the stream is [`SourceError::Truncated`] when the
+    /// input ends inside a compressed stream, else a [`SourceError::Format`] at the line.
+    pub(crate) fn advance_past_blank(
+        &mut self,
+        line_no: &mut u64,
+        format: &'static str,
+    ) -> Result<bool, SourceError> {
+        loop {
+            *line_no += 1;
+            let n = *line_no;
+            let stream_error = |e: io::Error| {
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    SourceError::Truncated {
+                        format,
+                        position: n,
+                    }
+                } else {
+                    cannot_decompress(format, n, &e)
+                }
+            };
+            if !self.advance().map_err(stream_error)? {
+                *line_no -= 1;
+                return Ok(false);
+            }
+            if !trim_line_end(self.current().map_err(stream_error)?).is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The current line without its line end, for line `line_no` of a `format` recording.
+    pub(crate) fn current_text(
+        &mut self,
+        line_no: u64,
+        format: &'static str,
+    ) -> Result<&[u8], SourceError> {
+        self.current()
+            .map(trim_line_end)
+            .map_err(|e| cannot_decompress(format, line_no, &e))
     }
 }
 
