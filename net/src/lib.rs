@@ -15,6 +15,8 @@
 
 pub mod http;
 #[cfg(feature = "wss")]
+pub mod sockopt;
+#[cfg(feature = "wss")]
 pub mod wss;
 
 #[cfg(feature = "wss")]

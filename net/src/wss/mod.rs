@@ -7,8 +7,9 @@
 //! From then on the caller hands every event for that token to [`WssConnection::poll_ready`],
 //! which advances the connection as far as the socket allows and returns:
 //!
-//! 1. TCP connect (the next resolved address if one fails); `TCP_NODELAY` is set and read back,
-//!    a socket where it does not read back as on is an error;
+//! 1. TCP connect (the next resolved address if one fails); `TCP_NODELAY` and the optional
+//!    [`WssSettings::socket`] options are set and read back (see [`crate::sockopt`]), a socket
+//!    where `TCP_NODELAY` does not read back as on is an error;
 //! 2. the TLS handshake from the shared [`client_config`] (SNI and certificate verification
 //!    against the endpoint's host name, always; a reconnect from the same config resumes the
 //!    session when the server agrees, see [`WssConnection::handshake_kind`]);
@@ -67,6 +68,7 @@ use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
+use crate::sockopt::{self, SocketOptions, SocketReport};
 use stream::TlsStream;
 
 /// What every connection is made with: prepared once, shared by every connect and reconnect.
@@ -80,6 +82,8 @@ pub struct WssSettings {
     pub websocket: WebSocketConfig,
     /// Receive stamps count nanoseconds from this instant.
     pub clock_origin: Instant,
+    /// Socket options applied after the TCP connect, besides `TCP_NODELAY` (always on).
+    pub socket: SocketOptions,
 }
 
 impl WssSettings {
@@ -93,6 +97,7 @@ impl WssSettings {
                 .max_message_size(Some(16 << 20))
                 .max_frame_size(Some(16 << 20)),
             clock_origin: Instant::now(),
+            socket: SocketOptions::default(),
         }
     }
 }
@@ -185,6 +190,7 @@ pub struct WssConnection {
     peer: SocketAddr,
     phase: Phase,
     nodelay: bool,
+    socket_report: Option<SocketReport>,
     handshake_kind: Option<HandshakeKind>,
     close_code: Option<u16>,
     stats: WssStats,
@@ -237,6 +243,7 @@ impl WssConnection {
             peer: first,
             phase: Phase::Done,
             nodelay: false,
+            socket_report: None,
             handshake_kind: None,
             close_code: None,
             stats: WssStats::default(),
@@ -362,16 +369,21 @@ impl WssConnection {
             drop(stream);
             return Ok(Err(Phase::Tcp(self.start_tcp()?)));
         }
-        let addr = self.peer;
-        stream
-            .tcp
-            .set_nodelay(true)
-            .map_err(|e| WssError::NoDelay { addr, why: Some(e) })?;
-        match stream.tcp.nodelay() {
-            Ok(true) => self.nodelay = true,
-            Ok(false) => return Err(WssError::NoDelay { addr, why: None }),
-            Err(e) => return Err(WssError::NoDelay { addr, why: Some(e) }),
+        let report = sockopt::apply(&stream.tcp, &self.settings.socket);
+        self.socket_report = Some(report);
+        if !report.nodelay_on() {
+            return Err(WssError::NoDelay {
+                addr: self.peer,
+                why: match report.nodelay {
+                    sockopt::Setting::Failed { kind, os_error, .. } => Some(match os_error {
+                        Some(code) => io::Error::from_raw_os_error(code),
+                        None => kind.into(),
+                    }),
+                    _ => None,
+                },
+            });
         }
+        self.nodelay = true;
         Ok(Ok(stream))
     }
 
@@ -526,6 +538,11 @@ impl WssConnection {
     /// fails instead).
     pub fn nodelay(&self) -> bool {
         self.nodelay
+    }
+
+    /// The socket options asked for and read back after the TCP connect; `None` before it.
+    pub fn socket_report(&self) -> Option<SocketReport> {
+        self.socket_report
     }
 
     /// How the TLS handshake went: `Full`, or `Resumed` when a reconnect from the same config
