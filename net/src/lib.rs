@@ -13,7 +13,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod backoff;
 pub mod http;
+pub mod ratelimit;
 #[cfg(feature = "wss")]
 pub mod sockopt;
 #[cfg(feature = "wss")]
