@@ -44,6 +44,9 @@ pub(crate) struct RequestHead {
     pub upgrade_websocket: bool,
     /// `Sec-WebSocket-Key`, when present.
     pub websocket_key: Option<String>,
+    /// Whether the client asked to close the connection after the response
+    /// (`Connection: close`).
+    pub close: bool,
 }
 
 impl RequestHead {
@@ -108,7 +111,12 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<Option<RequestHead>, HeadError> 
                 .to_owned(),
         ),
     };
+    let close = parsed.headers.get("connection").is_some_and(|v| {
+        v.split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    });
     Ok(Some(RequestHead {
+        close,
         method: parsed.method.to_owned(),
         path: path.to_owned(),
         query: query.to_owned(),

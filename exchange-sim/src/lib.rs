@@ -33,6 +33,7 @@
 
 mod config;
 mod http;
+pub mod live;
 pub mod loopback;
 mod selection;
 mod server;
@@ -42,6 +43,10 @@ mod state;
 mod tls;
 
 pub use config::{FeedConfig, Pacing};
+pub use live::{
+    Fault, FaultPlan, InstrumentInfo, LiveConfig, LiveExchange, LivePacing, LiveStats, LiveVenue,
+    TruthBook,
+};
 pub use selection::StreamSelection;
 pub use server::FeedServer;
 pub use snapshots::SnapshotTable;

@@ -71,7 +71,7 @@ impl StreamSelection {
 }
 
 /// `(stream name, data)` of a combined-stream envelope; `None` for anything else.
-fn split_envelope(frame: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(crate) fn split_envelope(frame: &[u8]) -> Option<(&[u8], &[u8])> {
     let rest = frame.strip_prefix(ENVELOPE_PREFIX)?;
     let name_end = rest.iter().position(|&c| c == b'"')?;
     let (name, rest) = rest.split_at(name_end);

@@ -303,7 +303,7 @@ struct Envelope<'a, T> {
 }
 
 /// The `serverShutdown` notice at `ms`, in the combined envelope or bare.
-fn shutdown_notice(ms: u64, combined: bool) -> serde_json::Result<String> {
+pub(crate) fn shutdown_notice(ms: u64, combined: bool) -> serde_json::Result<String> {
     let event = ShutdownEvent {
         e: "serverShutdown",
         event_time_ms: ms,

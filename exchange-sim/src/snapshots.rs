@@ -79,7 +79,7 @@ impl SnapshotTable {
 }
 
 /// The `symbol` query parameter of a recorded request URL, upper-cased.
-fn symbol_of_url(url: &[u8]) -> Option<String> {
+pub(crate) fn symbol_of_url(url: &[u8]) -> Option<String> {
     let url = std::str::from_utf8(url).ok()?;
     let (_, query) = url.split_once('?')?;
     query.split('&').find_map(|pair| {

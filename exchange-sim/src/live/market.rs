@@ -1,0 +1,537 @@
+//! The market thread: reads the source once, keeps the truth book per symbol, and releases
+//! frames on the configured clock to the sessions subscribed to their streams.
+//!
+//! A frame's stream is the name in its combined envelope, or, for a raw payload, one made from
+//! its event type and symbol (`depthUpdate` → `<sym>@depth`, `trade` → `<sym>@trade`, …). Its
+//! symbol is the stream name's part before `@`, upper-cased. A symbol is seeded by its first
+//! REST snapshot (a snapshot whose URL is unknown, as in hbt files, seeds the next symbol whose
+//! diff arrives unseeded) and opens at the first diff that bridges the snapshot: Spot
+//! `U ≤ lastUpdateId+1 ≤ u`, futures (diffs carrying `pu`) `U ≤ lastUpdateId ≤ u`. Frames of a
+//! symbol before it opens are not released. Streams with no symbol (`!…@arr`) are released as
+//! they come.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::TrySendError;
+use std::time::{Duration, Instant};
+
+use pinion_core::RecordKind;
+use pinion_feed::{FrameSource, SourceError};
+
+use super::LiveShared;
+use super::truth::{Book, Dec, History, Side};
+use crate::selection::split_envelope;
+use crate::snapshots::symbol_of_url;
+
+/// Longest sleep while pacing, so a stop is noticed in time.
+const PACING_SLICE: Duration = Duration::from_millis(10);
+
+/// One released frame, shared by every session it goes to.
+#[derive(Debug)]
+pub(crate) struct LiveFrame {
+    /// Stream name.
+    pub stream: String,
+    /// Its number within the stream, from 1.
+    pub seq: u64,
+    /// The combined-stream envelope `{"stream":…,"data":…}`.
+    pub text: String,
+    /// Where the raw payload lies in `text`.
+    pub data: Range<usize>,
+}
+
+impl LiveFrame {
+    /// The text a session sends: the envelope, or the bare payload.
+    pub fn body(&self, combined: bool) -> &str {
+        if combined {
+            &self.text
+        } else {
+            self.text.get(self.data.clone()).unwrap_or_default()
+        }
+    }
+}
+
+/// One symbol's state.
+#[derive(Debug, Clone)]
+pub(crate) struct SymbolState {
+    pub book: Book,
+    pub history: History,
+    pub seeded: bool,
+    pub open: bool,
+    /// `E` of the last applied diff.
+    pub event_time: Option<u64>,
+    /// `T` of the last applied diff (futures).
+    pub transaction_time: Option<u64>,
+    /// Most fractional digits seen in prices and quantities.
+    pub px_decimals: usize,
+    pub qty_decimals: usize,
+}
+
+impl SymbolState {
+    fn new(history: usize) -> Self {
+        SymbolState {
+            book: Book::default(),
+            history: History::new(history),
+            seeded: false,
+            open: false,
+            event_time: None,
+            transaction_time: None,
+            px_decimals: 0,
+            qty_decimals: 0,
+        }
+    }
+
+    fn note_decimals(&mut self, px: &str, qty: &str) {
+        if let (Ok(p), Ok(q)) = (Dec::parse(px), Dec::parse(qty)) {
+            self.px_decimals = self.px_decimals.max(p.decimals());
+            self.qty_decimals = self.qty_decimals.max(q.decimals());
+        }
+    }
+}
+
+/// What the market knows; behind the shared mutex.
+#[derive(Debug)]
+pub(crate) struct MarketState {
+    pub symbols: HashMap<String, SymbolState>,
+    /// A snapshot with no symbol, waiting for the next unseeded symbol's diff.
+    pending_unnamed: Option<Vec<u8>>,
+    pub exhausted: bool,
+    pub running: bool,
+    pub released: u64,
+    /// The source's recorded `exchangeInfo` body, when it has one.
+    pub exchange_info: Option<Vec<u8>>,
+    history: usize,
+    stream_seq: HashMap<String, u64>,
+}
+
+/// A REST depth body.
+#[derive(Debug, serde::Deserialize)]
+struct SnapshotBody<'a> {
+    #[serde(rename = "lastUpdateId")]
+    last_update_id: u64,
+    #[serde(borrow)]
+    bids: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(borrow)]
+    asks: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+/// A depth diff payload.
+#[derive(Debug, serde::Deserialize)]
+struct Diff<'a> {
+    #[serde(rename = "U")]
+    first: u64,
+    u: u64,
+    pu: Option<u64>,
+    #[serde(rename = "E")]
+    event_time: Option<u64>,
+    #[serde(rename = "T")]
+    transaction_time: Option<u64>,
+    #[serde(borrow)]
+    b: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(borrow)]
+    a: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+/// The head of a raw payload: event type and symbol.
+#[derive(Debug, serde::Deserialize)]
+struct RawHead<'a> {
+    #[serde(borrow)]
+    e: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    s: Option<Cow<'a, str>>,
+}
+
+/// A frame's place in the market.
+#[derive(Debug)]
+struct Classified {
+    stream: String,
+    symbol: Option<String>,
+    diff: bool,
+    /// The combined envelope (`None`: the payload is one already).
+    text: Option<String>,
+    data: Range<usize>,
+}
+
+impl MarketState {
+    /// A market keeping `history` diffs per symbol; `running` false holds it.
+    pub fn new(history: usize, running: bool) -> Self {
+        MarketState {
+            symbols: HashMap::new(),
+            pending_unnamed: None,
+            exhausted: false,
+            running,
+            released: 0,
+            exchange_info: None,
+            history,
+            stream_seq: HashMap::new(),
+        }
+    }
+
+    /// The open symbols, sorted.
+    pub fn open_symbols(&self) -> Vec<String> {
+        let mut open: Vec<String> = self
+            .symbols
+            .iter()
+            .filter(|(_, s)| s.open)
+            .map(|(k, _)| k.clone())
+            .collect();
+        open.sort();
+        open
+    }
+
+    /// Takes a REST snapshot record: seeds its symbol unless that symbol is open already.
+    fn take_snapshot(&mut self, url: &[u8], body: &[u8]) -> Result<(), ()> {
+        match symbol_of_url(url) {
+            Some(symbol) => {
+                let history = self.history;
+                let state = self
+                    .symbols
+                    .entry(symbol)
+                    .or_insert_with(|| SymbolState::new(history));
+                if !state.open {
+                    seed(state, body)?;
+                }
+                Ok(())
+            }
+            None => {
+                serde_json::from_slice::<SnapshotBody<'_>>(body).map_err(|_| ())?;
+                self.pending_unnamed = Some(body.to_vec());
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether a frame might be released (so it is worth waiting for its time).
+    fn might_release(&self, c: &Classified) -> bool {
+        let Some(symbol) = &c.symbol else { return true };
+        match self.symbols.get(symbol) {
+            Some(s) if s.open => true,
+            Some(s) if c.diff => s.seeded || self.pending_unnamed.is_some(),
+            _ => c.diff && self.pending_unnamed.is_some(),
+        }
+    }
+
+    /// Applies a frame to the truth and numbers it: the frame to broadcast, whether a symbol
+    /// opened, or `None` when it is not released.
+    fn release(
+        &mut self,
+        c: Classified,
+        payload: &[u8],
+        shared: &LiveShared,
+    ) -> Option<(Arc<LiveFrame>, bool)> {
+        let mut opened = false;
+        let text = match c.text {
+            Some(text) => text,
+            None => std::str::from_utf8(payload).ok()?.to_owned(),
+        };
+        if let Some(symbol) = &c.symbol {
+            if c.diff {
+                let data = text.get(c.data.clone())?;
+                let Ok(diff) = serde_json::from_str::<Diff<'_>>(data) else {
+                    shared.count(|k| &k.source_errors);
+                    return None;
+                };
+                let history = self.history;
+                let state = self
+                    .symbols
+                    .entry(symbol.clone())
+                    .or_insert_with(|| SymbolState::new(history));
+                if !state.seeded {
+                    let body = self.pending_unnamed.take()?;
+                    seed(state, &body).ok()?;
+                }
+                let last = state.book.last_update_id;
+                if !state.open {
+                    let bridges = if diff.pu.is_some() {
+                        diff.first <= last && last <= diff.u
+                    } else {
+                        diff.first <= last + 1 && last < diff.u
+                    };
+                    if !bridges {
+                        return None;
+                    }
+                    state.open = true;
+                    opened = true;
+                    apply(state, &diff, shared);
+                } else if diff.u > last {
+                    let continues = match diff.pu {
+                        Some(pu) => pu == last,
+                        None => diff.first == last + 1,
+                    };
+                    if !continues {
+                        shared.count(|k| &k.source_gaps);
+                    }
+                    apply(state, &diff, shared);
+                }
+            } else if !self.symbols.get(symbol).is_some_and(|s| s.open) {
+                return None;
+            }
+        }
+        let seq = self.stream_seq.entry(c.stream.clone()).or_insert(0);
+        *seq += 1;
+        self.released += 1;
+        Some((
+            Arc::new(LiveFrame {
+                stream: c.stream,
+                seq: *seq,
+                text,
+                data: c.data,
+            }),
+            opened,
+        ))
+    }
+}
+
+/// Seeds a symbol's book from a snapshot body.
+fn seed(state: &mut SymbolState, body: &[u8]) -> Result<(), ()> {
+    let snapshot: SnapshotBody<'_> = serde_json::from_slice(body).map_err(|_| ())?;
+    let mut book = Book {
+        last_update_id: snapshot.last_update_id,
+        ..Book::default()
+    };
+    for (side, levels) in [(Side::Bid, &snapshot.bids), (Side::Ask, &snapshot.asks)] {
+        for (px, qty) in levels {
+            book.set(side, px, qty).map_err(|_| ())?;
+            state.note_decimals(px, qty);
+        }
+    }
+    state.book = book;
+    state.history = History::new(state.history_cap());
+    state.seeded = true;
+    Ok(())
+}
+
+impl SymbolState {
+    fn history_cap(&self) -> usize {
+        self.history.cap()
+    }
+}
+
+fn apply(state: &mut SymbolState, diff: &Diff<'_>, shared: &LiveShared) {
+    for (px, qty) in diff.b.iter().chain(diff.a.iter()) {
+        state.note_decimals(px, qty);
+    }
+    let (undo, bad) = state.book.apply(
+        diff.u,
+        diff.b.iter().map(|(p, q)| (p.as_ref(), q.as_ref())),
+        diff.a.iter().map(|(p, q)| (p.as_ref(), q.as_ref())),
+    );
+    if bad > 0 {
+        shared
+            .counters
+            .source_errors
+            .fetch_add(bad, Ordering::Relaxed);
+    }
+    state.history.push(undo);
+    state.event_time = diff.event_time.or(state.event_time);
+    state.transaction_time = diff.transaction_time.or(state.transaction_time);
+}
+
+/// Finds a frame's stream, symbol and payload.
+fn classify(payload: &[u8]) -> Option<Classified> {
+    let (stream, text, data) = match split_envelope(payload) {
+        Some((name, data)) => {
+            let start = data.as_ptr() as usize - payload.as_ptr() as usize;
+            (
+                std::str::from_utf8(name).ok()?.to_owned(),
+                None,
+                start..start + data.len(),
+            )
+        }
+        None => {
+            let raw = std::str::from_utf8(payload).ok()?;
+            let head: RawHead<'_> = serde_json::from_str(raw).ok()?;
+            let symbol = head.s?.to_ascii_lowercase();
+            let kind = match head.e.as_deref() {
+                Some("depthUpdate") => "depth",
+                Some(other) => other,
+                None => "bookTicker",
+            };
+            let stream = format!("{symbol}@{kind}");
+            let prefix = format!("{{\"stream\":\"{stream}\",\"data\":");
+            let start = prefix.len();
+            let text = format!("{prefix}{raw}}}");
+            (stream, Some(text), start..start + raw.len())
+        }
+    };
+    let (symbol, kind) = match stream.split_once('@') {
+        Some((s, kind)) if !s.starts_with('!') && !s.is_empty() => {
+            (Some(s.to_ascii_uppercase()), kind)
+        }
+        _ => (None, ""),
+    };
+    let diff = kind == "depth" || kind.starts_with("depth@");
+    Some(Classified {
+        stream,
+        symbol,
+        diff,
+        text,
+        data,
+    })
+}
+
+/// Release times.
+struct Clock {
+    pacing: super::LivePacing,
+    start: Option<Instant>,
+    first_t: u64,
+    n: u64,
+}
+
+impl Clock {
+    /// Sleeps until the next frame (received at `t_recv`) is due; false when stopping.
+    fn wait(&mut self, t_recv: u64, shared: &LiveShared) -> bool {
+        let now = Instant::now();
+        let start = *self.start.get_or_insert_with(|| {
+            self.first_t = t_recv;
+            now
+        });
+        let offset = match self.pacing {
+            super::LivePacing::AsFastAsPossible => None,
+            super::LivePacing::Recorded { speed } => Some(Duration::from_nanos(
+                (t_recv.saturating_sub(self.first_t) as f64 / speed) as u64,
+            )),
+            super::LivePacing::Rate { frames_per_sec } => {
+                Duration::try_from_secs_f64(self.n as f64 / frames_per_sec).ok()
+            }
+        };
+        self.n += 1;
+        let Some(due) = offset.and_then(|o| start.checked_add(o)) else {
+            return !shared.stop.load(Ordering::Relaxed);
+        };
+        loop {
+            if shared.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= due {
+                return true;
+            }
+            std::thread::sleep((due - now).min(PACING_SLICE));
+        }
+    }
+}
+
+/// Runs the market to the end of the source, then marks it exhausted.
+pub(crate) fn run(mut source: Box<dyn FrameSource + Send>, shared: &LiveShared) {
+    {
+        let mut market = shared.market();
+        while !market.running && !shared.stop.load(Ordering::SeqCst) {
+            market = shared
+                .market_changed
+                .wait_timeout(market, Duration::from_millis(50))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+    let mut clock = Clock {
+        pacing: shared.config.pacing,
+        start: None,
+        first_t: 0,
+        n: 0,
+    };
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let rec = match source.next_record() {
+            Ok(Some(rec)) => rec,
+            Ok(None) => break,
+            Err(SourceError::Format { .. } | SourceError::Checksum { .. }) => {
+                shared.count(|k| &k.source_errors);
+                continue;
+            }
+            Err(_) => {
+                shared.count(|k| &k.source_errors);
+                break;
+            }
+        };
+        match rec.kind {
+            RecordKind::RestSnapshot => {
+                if shared.market().take_snapshot(rec.meta, rec.payload).is_err() {
+                    shared.count(|k| &k.source_errors);
+                }
+            }
+            RecordKind::Http => {
+                if rec.meta.windows(12).any(|w| w == b"exchangeInfo") {
+                    shared.market().exchange_info = Some(rec.payload.to_vec());
+                }
+            }
+            RecordKind::Frame => {
+                let Some(c) = classify(rec.payload) else {
+                    shared.count(|k| &k.source_errors);
+                    continue;
+                };
+                if !shared.market().might_release(&c) {
+                    shared.count(|k| &k.frames_before_open);
+                    continue;
+                }
+                if !clock.wait(rec.t_recv, shared) {
+                    break;
+                }
+                let released = shared.market().release(c, rec.payload, shared);
+                match released {
+                    Some((frame, opened)) => {
+                        shared.count(|k| &k.frames_released);
+                        if opened {
+                            shared.market_changed.notify_all();
+                        }
+                        broadcast(&frame, shared);
+                    }
+                    None => shared.count(|k| &k.frames_before_open),
+                }
+            }
+            _ => {}
+        }
+    }
+    shared.market().exhausted = true;
+    shared.market_changed.notify_all();
+}
+
+/// Queues a frame to every session subscribed to its stream; a full queue disconnects the
+/// session.
+fn broadcast(frame: &Arc<LiveFrame>, shared: &LiveShared) {
+    let mut sessions = shared.sessions();
+    sessions.retain(|link| {
+        if link.gone.load(Ordering::Relaxed) {
+            return false;
+        }
+        if !link.wants(&frame.stream) {
+            return true;
+        }
+        match link.tx.try_send(Arc::clone(frame)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                link.slow.store(true, Ordering::SeqCst);
+                shared.count(|k| &k.slow_disconnects);
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_and_symbols_from_envelopes_and_raw_payloads() {
+        let c = classify(br#"{"stream":"btcusdt@depth@100ms","data":{"U":1}}"#).expect("frame");
+        assert_eq!(c.stream, "btcusdt@depth@100ms");
+        assert_eq!(c.symbol.as_deref(), Some("BTCUSDT"));
+        assert!(c.diff);
+        let raw = br#"{"e":"trade","s":"ETHUSDT","t":1}"#;
+        let c = classify(raw).expect("frame");
+        assert_eq!(c.stream, "ethusdt@trade");
+        let text = c.text.expect("envelope built");
+        assert_eq!(&text[c.data.clone()], std::str::from_utf8(raw).expect("utf8"));
+        assert!(text.starts_with(r#"{"stream":"ethusdt@trade","data":{"#));
+        assert!(!classify(br#"{"stream":"x@depth20@100ms","data":{}}"#).expect("f").diff);
+        assert_eq!(classify(br#"{"stream":"!miniTicker@arr","data":[]}"#).expect("f").symbol, None);
+        assert!(classify(b"\xff\xfe").is_none());
+        assert!(classify(b"{\"e\":\"trade\"}").is_none());
+    }
+}
