@@ -374,7 +374,10 @@ mod tests {
                     .iter()
                     .take_while(|&&u| u < t + 300 * SEC)
                     .count();
-                assert!(in_window <= 30, "seed {seed}: {in_window} attempts from {t}");
+                assert!(
+                    in_window <= 30,
+                    "seed {seed}: {in_window} attempts from {t}"
+                );
             }
             // The budget, not the backoff, sets the pace: about 30 per 5 minutes.
             assert!(attempts.len() >= 12 * 30 && attempts.len() <= 12 * 30 + 30);

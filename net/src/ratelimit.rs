@@ -324,8 +324,14 @@ mod tests {
         }
         assert_eq!(w.used(t0), 3000);
         let boundary = t0 - t0 % MIN + MIN;
-        assert_eq!(w.try_take(1, t0), Err(Wait::WindowFull { until_ns: boundary }));
-        assert_eq!(w.try_take(1, boundary - 1), Err(Wait::WindowFull { until_ns: boundary }));
+        assert_eq!(
+            w.try_take(1, t0),
+            Err(Wait::WindowFull { until_ns: boundary })
+        );
+        assert_eq!(
+            w.try_take(1, boundary - 1),
+            Err(Wait::WindowFull { until_ns: boundary })
+        );
         w.try_take(250, boundary).expect("a new window");
         assert_eq!(w.used(boundary), 250);
         assert_eq!(
@@ -344,7 +350,10 @@ mod tests {
         w.try_take(50, t).expect("fits");
         // Another process on the IP has used 2900.
         w.observe(2950, t + SEC);
-        assert_eq!(w.try_take(100, t + SEC), Err(Wait::WindowFull { until_ns: 6 * MIN }));
+        assert_eq!(
+            w.try_take(100, t + SEC),
+            Err(Wait::WindowFull { until_ns: 6 * MIN })
+        );
         w.try_take(50, t + SEC).expect("exactly the rest");
         // A lower server count (a local take whose request never arrived) lowers it too.
         w.observe(10, t + 2 * SEC);
@@ -385,7 +394,10 @@ mod tests {
         assert_eq!(w.paused_until(t), Some(4 * MIN));
         w.observe_response(418, None, Some(Duration::from_secs(120)), t);
         assert!(w.banned(t));
-        assert_eq!(w.try_take(1, 4 * MIN).map_err(|e| e.until_ns()), Err(Some(t + 120 * SEC)));
+        assert_eq!(
+            w.try_take(1, 4 * MIN).map_err(|e| e.until_ns()),
+            Err(Some(t + 120 * SEC))
+        );
         assert!(!w.banned(t + 120 * SEC));
         // An ordinary answer only corrects the count.
         w.observe_response(200, Some(42), None, t + 120 * SEC);
