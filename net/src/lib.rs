@@ -2,6 +2,15 @@
 //!
 //! - [`http`]: HTTP/1.1 request and response heads (`httparse`), as read by the exchange
 //!   simulator's listener, its loopback client, and the pcap reader skipping a WebSocket upgrade.
+//! - [`rest`]: REST over HTTPS/1.1. Its response reader is pure (bytes in, response out) and
+//!   always built; the blocking keep-alive client for snapshots and `exchangeInfo` comes with
+//!   feature `wss`.
+//! - [`ratelimit`]: fixed-window request weight (corrected by the server's count, paused by
+//!   429/418) and a pacer for a stream's control messages.
+//! - [`backoff`]: reconnect delays (capped exponential, full jitter, reset only after healthy
+//!   data) under a per-IP connection-attempt budget.
+//! - `sockopt` (feature `wss`): `TCP_NODELAY` and optional buffer, quick-ack and busy-poll
+//!   options, set and read back, reported per socket.
 //! - `wss` (feature `wss`, on by default): the WebSocket-over-TLS client the live feed connects
 //!   with: `mio` sockets driven from the caller's poll loop, `rustls`, `tungstenite`. With it,
 //!   `mio` and `rustls` are re-exported: a caller drives `wss` with `mio`'s poll and gives it
@@ -16,6 +25,7 @@
 pub mod backoff;
 pub mod http;
 pub mod ratelimit;
+pub mod rest;
 #[cfg(feature = "wss")]
 pub mod sockopt;
 #[cfg(feature = "wss")]

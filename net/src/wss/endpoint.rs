@@ -21,13 +21,21 @@ impl Endpoint {
     /// written in brackets (`wss://[::1]:9443/ws`). Anything else (another scheme, user info, a
     /// fragment, an empty host, a bad port) is [`WssError::Endpoint`].
     pub fn parse(url: &str) -> Result<Self, WssError> {
+        Self::parse_scheme(url, "wss://", "the scheme is not wss://")
+    }
+
+    /// [`Endpoint::parse`] for a URL of `scheme` (`https://` for the REST client: the same
+    /// host, port and target rules over the same TLS).
+    pub(crate) fn parse_scheme(
+        url: &str,
+        scheme: &str,
+        wrong_scheme: &'static str,
+    ) -> Result<Self, WssError> {
         let bad = |what: &'static str| WssError::Endpoint {
             url: url.to_owned(),
             what,
         };
-        let rest = url
-            .strip_prefix("wss://")
-            .ok_or_else(|| bad("the scheme is not wss://"))?;
+        let rest = url.strip_prefix(scheme).ok_or_else(|| bad(wrong_scheme))?;
         let (authority, target) = match rest.find(['/', '?']) {
             Some(at) => (&rest[..at], &rest[at..]),
             None => (rest, "/"),
