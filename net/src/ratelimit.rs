@@ -78,6 +78,28 @@ impl Wait {
     }
 }
 
+/// The request weight of a Binance Spot `GET /api/v3/depth` for `limit` levels (5, 25, 50,
+/// 250 for up to 100, 500, 1000, 5000; the server caps a larger limit at 5000).
+pub fn spot_depth_weight(limit: u32) -> u32 {
+    match limit {
+        0..=100 => 5,
+        101..=500 => 25,
+        501..=1000 => 50,
+        _ => 250,
+    }
+}
+
+/// The request weight of a Binance USD-M `GET /fapi/v1/depth` for `limit` levels (2, 5, 10, 20
+/// for up to 50, 100, 500, 1000).
+pub fn usdm_depth_weight(limit: u32) -> u32 {
+    match limit {
+        0..=50 => 2,
+        51..=100 => 5,
+        101..=500 => 10,
+        _ => 20,
+    }
+}
+
 /// Fixed-window weight accounting: `share` of `limit` per `window`. See the
 /// [module docs](self).
 #[derive(Debug, Clone)]
@@ -290,6 +312,18 @@ mod tests {
 
     fn spot() -> WeightWindow {
         WeightWindow::new(6000, 0.5, Duration::from_secs(60)).expect("valid")
+    }
+
+    #[test]
+    fn depth_weights_follow_the_published_tables() {
+        let spot: Vec<u32> = [1, 100, 101, 500, 501, 1000, 1001, 5000, 9999]
+            .map(spot_depth_weight)
+            .to_vec();
+        assert_eq!(spot, [5, 5, 25, 25, 50, 50, 250, 250, 250]);
+        let usdm: Vec<u32> = [5, 50, 51, 100, 101, 500, 501, 1000]
+            .map(usdm_depth_weight)
+            .to_vec();
+        assert_eq!(usdm, [2, 2, 5, 5, 10, 10, 20, 20]);
     }
 
     #[test]

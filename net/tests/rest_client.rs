@@ -14,6 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use pinion_net::http::{self, HeadRules};
+use pinion_net::ratelimit::{Wait, WeightWindow};
 use pinion_net::rest::{Phase, ReadError, ReadLimits, RestClient, RestError, RestSettings};
 use pinion_net::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use pinion_net::rustls::{self, HandshakeKind, RootCertStore, ServerConfig, ServerConnection};
@@ -351,6 +352,21 @@ Content-Length: {}\r\n\r\n{body}",
     assert_eq!(r.retry_after, Some(Duration::from_secs(7)));
     assert_eq!(r.used_weight_1m, Some(6001));
     assert!(r.body.starts_with(b"{\"code\":-1003"));
+    // The weight window takes the server's count and stops every request for 7 s.
+    let mut window = WeightWindow::new(6000, 0.5, Duration::from_secs(60)).expect("window");
+    // Two seconds before a minute boundary: the pause outlasts the window.
+    let now_ns = 1_000 * 60_000_000_000 + 58_000_000_000;
+    r.apply_to(&mut window, now_ns);
+    assert_eq!(window.used(now_ns), 6001);
+    let resume = now_ns + 7_000_000_000;
+    assert_eq!(
+        window.try_take(1, now_ns + 3_000_000_000),
+        Err(Wait::Paused {
+            until_ns: resume,
+            status: 429
+        })
+    );
+    window.try_take(5, resume).expect("after Retry-After");
     assert_eq!(client.stats().retries, 0, "a 429 is never retried here");
     assert_eq!(server.heads.lock().expect("heads").len(), 1);
 }

@@ -11,6 +11,7 @@ use rustls::{ClientConnection, HandshakeKind};
 
 use super::error::Phase;
 use super::{ReadLimits, ResponseHeaders, ResponseReader, RestError};
+use crate::ratelimit::WeightWindow;
 use crate::sockopt::{self, SocketOptions, SocketReport};
 use crate::wss::{Endpoint, TlsClientConfig, WssError};
 
@@ -22,7 +23,8 @@ pub struct RestSettings {
     pub tls: TlsClientConfig,
     /// Longest TCP connect, per resolved address.
     pub connect_timeout: Duration,
-    /// Longest wait for the socket to take bytes (TLS handshake and request).
+    /// Longest wait for the socket to take bytes (TLS handshake and request); the handshake's
+    /// reads wait at most [`RestSettings::read_timeout`] each.
     pub write_timeout: Duration,
     /// Longest wait for the next bytes from the server.
     pub read_timeout: Duration,
@@ -75,6 +77,14 @@ pub struct RestResponse {
     /// A kept-alive connection had been closed by the server, and the request was sent again
     /// on a fresh one.
     pub retried: bool,
+}
+
+impl RestResponse {
+    /// Applies what this response, received at `now_ns` (on the window's clock), says about
+    /// the request-weight limit: the server's count, and a pause for a 429 or 418.
+    pub fn apply_to(&self, window: &mut WeightWindow, now_ns: u64) {
+        window.observe_response(self.status, self.used_weight_1m, self.retry_after, now_ns);
+    }
 }
 
 /// Counters of one client.

@@ -243,7 +243,7 @@ enum State {
 /// or a [`ReadError`] that says what was seen, never a panic (fuzzed: `fuzz/fuzz_targets/
 /// http_response.rs`). Bytes after a complete response stay unread ([`ResponseReader::leftover`]):
 /// this client never pipelines, so a caller treats them as a reason not to reuse the
-/// connection.
+/// connection. They are counted, not kept.
 #[derive(Debug, Clone)]
 pub struct ResponseReader {
     limits: ReadLimits,
@@ -256,6 +256,8 @@ pub struct ResponseReader {
     keep_alive: bool,
     declared: Option<u64>,
     received: u64,
+    /// Bytes fed after the response completed (counted, not kept).
+    leftover: usize,
 }
 
 impl ResponseReader {
@@ -271,6 +273,7 @@ impl ResponseReader {
             keep_alive: false,
             declared: None,
             received: 0,
+            leftover: 0,
         }
     }
 
@@ -284,6 +287,7 @@ impl ResponseReader {
         self.keep_alive = false;
         self.declared = None;
         self.received = 0;
+        self.leftover = 0;
     }
 
     /// Bytes fed since the last reset.
@@ -293,11 +297,7 @@ impl ResponseReader {
 
     /// Bytes fed after the complete response (a server answering more than was asked).
     pub fn leftover(&self) -> usize {
-        if self.state == State::Done {
-            self.buf.len()
-        } else {
-            0
-        }
+        self.leftover
     }
 
     /// Feeds bytes read from the connection. `Ok(Some(response))` once the response is
@@ -306,7 +306,7 @@ impl ResponseReader {
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<Response>, ReadError> {
         self.received += bytes.len() as u64;
         if self.state == State::Done {
-            self.buf.extend_from_slice(bytes);
+            self.leftover = self.leftover.saturating_add(bytes.len());
             return Ok(None);
         }
         // Body bytes go straight to the body; only heads and framing lines are buffered.
@@ -356,16 +356,18 @@ impl ResponseReader {
         rest: &[u8],
     ) -> Result<Option<Response>, ReadError> {
         self.buf.clear();
-        self.buf.extend_from_slice(rest);
         match done {
             Ok(true) => {
                 self.state = State::Done;
+                self.leftover = rest.len();
                 Ok(Some(self.take()))
             }
-            Ok(false) => Ok(None),
+            Ok(false) => {
+                self.buf.extend_from_slice(rest);
+                Ok(None)
+            }
             Err(e) => {
                 self.state = State::Done;
-                self.buf.clear();
                 Err(e)
             }
         }
