@@ -8,6 +8,7 @@
 //! - [`synth`]: the synthetic market.
 //! - [`exchange_info`]: instrument specs from a venue's `exchangeInfo` / `instruments-info`.
 //! - [`survey`]: a first pass over a recording: venues, symbols and number shapes from content.
+//! - [`live`]: the venues' live market streams as a source (feature `live`).
 //!
 //! The vocabulary (prices, instruments, events, raw records) is `pinion-core`'s. Live and
 //! replayed data go through the same parser, so a recording exercises exactly the code that runs
@@ -18,6 +19,7 @@
 
 pub mod error;
 pub mod exchange_info;
+pub mod live;
 pub mod parse;
 pub mod recording;
 pub mod source;

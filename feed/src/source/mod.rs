@@ -35,8 +35,15 @@ pub trait FrameSource {
     /// a capture may discover more as it reads).
     fn connections(&self) -> &[pinion_core::ConnInfo];
 
-    /// The next record, `Ok(None)` at the end.
+    /// The next record; `Ok(None)` at the end, or for a live source (see
+    /// [`FrameSource::at_end`]) when nothing has arrived yet.
     fn next_record(&mut self) -> Result<Option<pinion_core::RawRecord<'_>>, SourceError>;
+
+    /// Whether `Ok(None)` from [`FrameSource::next_record`] is the end of the input (a file,
+    /// a capture), or only "nothing now" (a live session, which ends when it is stopped).
+    fn at_end(&self) -> bool {
+        true
+    }
 
     /// For line-based formats, the line the last record or error came from: its 1-based
     /// number and its text (without the line end), for reports that point at a bad record.
@@ -67,6 +74,10 @@ impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
 
     fn last_line(&mut self) -> Option<SourceLine<'_>> {
         (**self).last_line()
+    }
+
+    fn at_end(&self) -> bool {
+        (**self).at_end()
     }
 }
 
