@@ -64,6 +64,15 @@ pub enum Command {
     /// other key can be set with --set. Latency figures are meaningful with --pacing paced.
     #[command(after_long_help = REPLAY_EXIT_CODES)]
     Replay(Box<ReplayArgs>),
+    /// Connect to the venue's live market streams (the `[live]` table of the config) and run them
+    /// through book, strategy and the simulated venue (paper trading), with the same report as
+    /// replay plus each connection's counters.
+    ///
+    /// Runs until Ctrl-C or --duration. Books sync by the venue's rule: the depth stream
+    /// buffers, a REST snapshot is fetched, a gap resyncs that symbol alone, a lost connection
+    /// is reopened with backoff. --endpoint and --rest-endpoint point it at another server (the
+    /// exchange simulator), --ca-file trusts that server's certificate.
+    Live(Box<LiveArgs>),
     /// Convert a recording (any format pinion reads) into pinion's own .pnr format.
     Convert(ConvertArgs),
     /// Print the books after message N, or after every N messages, and at the end, so they can
@@ -99,6 +108,82 @@ pub struct JitterArgs {
     /// Shortest gap counted as a stall, in ns (1 to 2000).
     #[arg(long, default_value_t = crate::host::jitter::DEFAULT_MIN_GAP_NS, value_name = "NS")]
     pub min_gap_ns: u64,
+}
+
+/// `pinion live`.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// The config and generic overrides (the config must have a `[live]` table).
+    #[command(flatten)]
+    pub source: ConfigSource,
+    /// The WebSocket base to connect to instead of the config's [live.ws_url].
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// The REST base instead of the config's [live.rest_url].
+    #[arg(long, value_name = "URL")]
+    pub rest_endpoint: Option<String>,
+    /// Also trust the certificates in this PEM file [live.ca_file].
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Stop after this many seconds [live.duration_s].
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Record the session to this .pnr file [live.record].
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Placement: 1, 2, 4 or custom [placement.mode].
+    #[arg(short, long, value_name = "MODE")]
+    pub placement: Option<String>,
+    /// Wait strategy of every thread [placement.wait].
+    #[arg(short, long, value_name = "WAIT")]
+    pub wait: Option<String>,
+    /// Write the final report as JSON too [report.json].
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    /// Write the final books (state, last update id, every level) as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub books_out: Option<PathBuf>,
+    /// No progress bar [runtime.progress = false].
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl LiveArgs {
+    /// The flags as config overrides, the generic `--set` ones last (they win).
+    pub fn overrides(&self) -> Overrides {
+        let mut o = Overrides::default();
+        if let Some(v) = &self.endpoint {
+            o.push(Override::string("live.ws_url", v.clone()));
+        }
+        if let Some(v) = &self.rest_endpoint {
+            o.push(Override::string("live.rest_url", v.clone()));
+        }
+        if let Some(v) = &self.ca_file {
+            o.push(Override::string("live.ca_file", v.display().to_string()));
+        }
+        if let Some(v) = self.duration {
+            o.push(Override::value("live.duration_s", toml::Value::Float(v)));
+        }
+        if let Some(v) = &self.record {
+            o.push(Override::string("live.record", v.display().to_string()));
+        }
+        if let Some(v) = &self.placement {
+            o.push(Override::string("placement.mode", v.clone()));
+        }
+        if let Some(v) = &self.wait {
+            o.push(Override::string("placement.wait", v.clone()));
+        }
+        if let Some(v) = &self.report_json {
+            o.push(Override::string("report.json", v.display().to_string()));
+        }
+        if self.no_progress {
+            o.push(Override::value("runtime.progress", false));
+        }
+        for s in &self.source.set {
+            o.push(s.clone());
+        }
+        o
+    }
 }
 
 /// Where the config comes from and the generic overrides.

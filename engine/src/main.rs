@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use pinion_engine::cli::{BookArgs, Cli, Command, ConfigArgs, ConfigSource, JitterArgs};
+use pinion_engine::cli::{BookArgs, Cli, Command, ConfigArgs, ConfigSource, JitterArgs, LiveArgs};
 use pinion_engine::config::{Config, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::host::jitter;
 use pinion_engine::pipeline::{self, Console, DumpPoints};
@@ -43,6 +43,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             args.check_conflicts(&config)?;
             replay(config.validate(&origin)?)
         }
+        Command::Live(args) => live(&args),
         Command::Convert(args) => {
             let settings = load(
                 &ConfigSource {
@@ -188,6 +189,60 @@ fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
         eprintln!("{n} problems written to {}", path.display());
     }
     Ok(code)
+}
+
+/// `pinion live`: the config's `[live]` table through the whole pipeline until Ctrl-C or the
+/// duration.
+fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
+    if args.source.config.is_none() {
+        anyhow::bail!(
+            "pinion live needs --config FILE with a [live] table (see configs/live-*.toml)"
+        );
+    }
+    let (settings, duration) = pipeline::for_live(load(&args.source, &args.overrides())?)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
+    let timer_stop = Arc::clone(&stop);
+    if let Some(d) = duration {
+        std::thread::Builder::new()
+            .name("pinion-duration".into())
+            .spawn(move || {
+                std::thread::sleep(d);
+                timer_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            })
+            .context("starting the duration timer")?;
+    }
+    let report = pipeline::run(&settings, Arc::clone(&stop), Console::INTERACTIVE)?;
+    print!("{}", report.table());
+    if let Some(path) = &args.books_out {
+        let books = pipeline::final_books(&report);
+        let text = serde_json::to_string_pretty(&books).context("serialising the books")?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("books written to {}", path.display());
+    }
+    if let Some(path) = &settings.report.json {
+        report
+            .write_json(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    // A live session ends by being stopped: with a duration, that is its clean end.
+    if duration.is_none() {
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    let unsynced: Vec<String> = pipeline::final_books(&report)
+        .into_iter()
+        .filter(|b| b.state != "live")
+        .map(|b| format!("{} {} {}", b.venue, b.symbol, b.state))
+        .collect();
+    if !unsynced.is_empty() {
+        eprintln!(
+            "pinion: books not live at the end: {}; exit code {EXIT_DAMAGED}",
+            unsynced.join(", ")
+        );
+        return Ok(ExitCode::from(EXIT_DAMAGED));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn convert(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<ExitCode> {

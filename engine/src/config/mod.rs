@@ -8,6 +8,7 @@
 //! Command-line flags override keys through [`Overrides`] (`placement.mode=2`), applied on the
 //! TOML value tree before the typed parse, so an override is checked exactly like the file.
 
+mod live;
 mod overrides;
 mod settings;
 mod trading;
@@ -19,9 +20,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use live::LiveConfig;
 pub use overrides::{Override, Overrides};
 pub use settings::{
-    InputSpec, InstrumentSource, PacingSpec, PlacementSpec, Settings, StageKind, ThreadSpec,
+    InputSpec, InstrumentSource, LiveSettings, PacingSpec, PlacementSpec, Settings, StageKind,
+    ThreadSpec,
 };
 pub use trading::{ImbalanceSpec, RiskSpec, StrategyParams, StrategySpec, TradingSpec, VenueSpec};
 pub use units::{with_px_decimals, with_qty_decimals};
@@ -119,6 +122,9 @@ pub struct Config {
     /// Where the final report goes.
     #[serde(default)]
     pub report: ReportConfig,
+    /// Live market data (`pinion live`).
+    #[serde(default)]
+    pub live: Option<LiveConfig>,
 }
 
 /// `[input]`.

@@ -123,7 +123,7 @@ impl PacingSpec {
 }
 
 /// What to replay.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum InputSpec {
     /// The built-in synthetic market.
     Synthetic {
@@ -134,6 +134,8 @@ pub enum InputSpec {
         /// Recorded time between records, ns.
         interval_ns: u64,
     },
+    /// The venue's live streams (`pinion live`).
+    Live(Box<LiveSettings>),
     /// A recording file.
     Recording {
         /// The file.
@@ -189,4 +191,21 @@ pub struct Settings {
     pub instrument_sources: Vec<InstrumentSource>,
     /// Report outputs.
     pub report: ReportConfig,
+    /// `[live]`, when the config has it (`pinion live` runs from it).
+    pub live: Option<LiveSettings>,
+}
+
+/// `[live]`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveSettings {
+    /// The connections and their behaviour.
+    pub spec: pinion_feed::live::LiveSpec,
+    /// Extra trusted certificates (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// The instrument list cache.
+    pub exchange_info_cache: Option<PathBuf>,
+    /// Record the session to this `.pnr` file.
+    pub record: Option<PathBuf>,
+    /// Stop after this long.
+    pub duration: Option<std::time::Duration>,
 }

@@ -43,7 +43,7 @@ pub fn convert_recording(
         InputSpec::Recording {
             venue, decompress, ..
         } => (*venue, *decompress),
-        InputSpec::Synthetic { .. } => (None, Decompress::default()),
+        InputSpec::Synthetic { .. } | InputSpec::Live(_) => (None, Decompress::default()),
     };
     settings.input = InputSpec::Recording {
         path: input.to_path_buf(),

@@ -55,6 +55,19 @@ pub struct PreparedInput {
     pub notes: Vec<String>,
     /// A short description of the input.
     pub description: String,
+    /// A live input's links to the book stage and its counters.
+    pub live: Option<LiveParts>,
+}
+
+/// What a live input shares with the rest of the pipeline.
+#[derive(Debug)]
+pub struct LiveParts {
+    /// The book stage tells the source which books need a snapshot.
+    pub requests: std::sync::Arc<pinion_feed::live::SnapshotRequests>,
+    /// The connections' counters, for the report.
+    pub counters: std::sync::Arc<pinion_feed::live::LiveCounters>,
+    /// The recorder thread writing the session to `.pnr`, when asked for.
+    pub recorder: Option<pinion_feed::recording::Recorder>,
 }
 
 impl std::fmt::Debug for PreparedInput {
@@ -109,8 +122,10 @@ pub fn prepare(settings: &Settings) -> Result<PreparedInput, PipelineError> {
                 expected_records: Some(records + 2),
                 notes,
                 description,
+                live: None,
             })
         }
+        InputSpec::Live(live) => super::live::prepare_live(settings, live),
         InputSpec::Recording {
             path,
             venue,
@@ -325,6 +340,7 @@ fn prepare_recording(
         expected_records: survey.as_ref().map(|s| s.records),
         notes,
         description: path.display().to_string(),
+        live: None,
     })
 }
 

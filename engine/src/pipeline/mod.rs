@@ -12,6 +12,7 @@ mod book_dump;
 mod convert;
 mod findings;
 mod input;
+mod live;
 mod outputs;
 mod report;
 
@@ -28,7 +29,10 @@ use pinion_strategy::{ClientOrderId, ExecReport, OrderSide, OrderStatus, VenueOr
 pub use book_dump::{BookDumpSummary, BookPoint, BookView, DumpPoints, LevelText, replay_books};
 pub use convert::{ConvertSummary, check_output_is_not_input, convert_recording};
 pub use findings::{BookSummary, Damage};
-pub use input::{BOOKS_FOR_ALL_UP_TO, PreparedInput, load_exchange_info, open_source, prepare};
+pub use input::{
+    BOOKS_FOR_ALL_UP_TO, LiveParts, PreparedInput, load_exchange_info, open_source, prepare,
+};
+pub use live::{final_books, for_live, trust};
 pub use report::{PipelineReport, Throughput};
 
 use crate::config::{Settings, StageKind};
@@ -104,6 +108,9 @@ pub enum PipelineError {
         /// The output as given.
         output: PathBuf,
     },
+    /// A live session could not start.
+    #[error("live: {0}")]
+    Live(String),
     /// The input has no instrument the engine can book; says what the input held instead.
     #[error("nothing to book in the input: {0}")]
     NoInstruments(String),
@@ -128,6 +135,8 @@ pub struct Pipeline {
     pub problems: Handoff<ProblemSummary>,
     /// The `--errors-out` writer, when asked for.
     pub errors_out: Option<ErrorsOut>,
+    /// A live session's recorder, shut down once the stages are done.
+    pub recorder: Option<pinion_feed::recording::Recorder>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -150,6 +159,8 @@ pub struct PreparedSummary {
     pub expected_records: Option<u64>,
     /// The instruments, for naming books in the report.
     pub instruments: pinion_core::Instruments,
+    /// A live input's connection counters.
+    pub live: Option<Arc<pinion_feed::live::LiveCounters>>,
 }
 
 /// The value the execution-report ring and queue are written with at start-up (never read).
@@ -184,6 +195,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         expected_records,
         notes,
         description,
+        live,
     } = prepared;
     if book_ids.is_empty() {
         return Err(PipelineError::NoInstruments(String::from(
@@ -236,7 +248,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         problems: ProblemLog::new(instruments.len(), feed_ring),
         problem_summary: problems.clone(),
     });
-    let book = BookStage::new(
+    let mut book = BookStage::new(
         feed_rx,
         Outbox::new(book_tx, 64).prefaulted(BookMsg::End),
         books,
@@ -244,6 +256,9 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         ProblemLog::new(instruments.len(), book_ring),
         problems.clone(),
     );
+    if let Some(live) = &live {
+        book = book.with_snapshot_requests(Arc::clone(&live.requests));
+    }
     // The venues decide how the strategy meets them: a simulated venue taps the market and
     // runs on event time, behind a barrier; a live venue needs neither.
     let venues = venues_for(settings, &instruments, &traded);
@@ -306,9 +321,11 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
             notes,
             expected_records,
             instruments,
+            live: live.as_ref().map(|l| Arc::clone(&l.counters)),
         },
         problems,
         errors_out,
+        recorder: live.and_then(|l| l.recorder),
     })
 }
 
@@ -387,6 +404,7 @@ pub fn run_pipeline(
         input,
         problems,
         errors_out,
+        recorder,
     } = pipeline;
     let opts = RuntimeOptions {
         mlockall: settings.runtime.mlockall,
@@ -424,6 +442,23 @@ pub fn run_pipeline(
         bar.finish();
     }
     let run = result?;
+    let mut input = input;
+    // The feed stage has let go of the recorder's ring: what it queued is written out now.
+    if let Some(recorder) = recorder {
+        input.notes.push(match recorder.shutdown() {
+            Ok(r) => format!(
+                "recorded {} records ({} lost to a full ring) to {}",
+                r.records,
+                r.dropped,
+                r.files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Err(e) => format!("the recording failed: {e}"),
+        });
+    }
     // The stages have finished and let go of their rings: the writer drains them and ends.
     let errors_out = errors_out.map(|w| {
         let path = w.path().to_path_buf();

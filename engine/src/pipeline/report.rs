@@ -173,7 +173,12 @@ impl PipelineReport {
         let t = &self.throughput;
         let _ = writeln!(
             s,
-            "pinion replay: {} | placement {} ({}) | pacing {}",
+            "pinion {}: {} | placement {} ({}) | pacing {}",
+            if self.input.live.is_some() {
+                "live"
+            } else {
+                "replay"
+            },
             self.input.description,
             self.placement,
             self.waits.join(", "),
@@ -208,6 +213,11 @@ impl PipelineReport {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             let _ = writeln!(s, "  {:<9} {}", st.stage, list.join(" "));
+        }
+        if let Some(live) = &self.input.live {
+            for (k, v) in live_counters(live) {
+                let _ = writeln!(s, "  {k:<9} {v}");
+            }
         }
         s.push_str(&findings::problems_text(
             &self.problems,
@@ -284,6 +294,18 @@ impl PipelineReport {
 
     /// The report as JSON.
     pub fn to_json(&self) -> Value {
+        let mut v = self.to_json_base();
+        if let (Some(live), Value::Object(map)) = (&self.input.live, &mut v) {
+            let conns: serde_json::Map<String, Value> = live_counters(live)
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            map.insert("live".to_owned(), Value::Object(conns));
+        }
+        v
+    }
+
+    fn to_json_base(&self) -> Value {
         let t = &self.throughput;
         let latency: Value = self
             .latency
@@ -434,4 +456,41 @@ impl TradingView {
             ),
         }
     }
+}
+
+/// A live source's counters as `(name, "k=v k=v …")` rows: one per connection, one for the
+/// snapshots.
+fn live_counters(live: &pinion_feed::live::LiveCounters) -> Vec<(String, String)> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut rows = Vec::new();
+    for (i, c) in live.conns.iter().enumerate() {
+        let fields = [
+            ("attempts", c.attempts.load(Relaxed)),
+            ("opens", c.opens.load(Relaxed)),
+            ("reconnects", c.reconnects.load(Relaxed)),
+            ("frames", c.frames.load(Relaxed)),
+            ("bytes", c.bytes.load(Relaxed)),
+            ("subscribes", c.subscribes.load(Relaxed)),
+            ("ack_timeouts", c.ack_timeouts.load(Relaxed)),
+            ("refused", c.refused.load(Relaxed)),
+            ("idle_timeouts", c.idle_timeouts.load(Relaxed)),
+            ("stale_streams", c.stale_streams.load(Relaxed)),
+            ("pings", c.pings.load(Relaxed)),
+            ("shutdown_notices", c.shutdown_notices.load(Relaxed)),
+            ("last_close_code", c.last_close_code.load(Relaxed)),
+        ];
+        let text: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        rows.push((format!("conn{i}"), text.join(" ")));
+    }
+    let snaps = [
+        ("requests", live.snapshot_requests.load(Relaxed)),
+        ("fetched", live.snapshots.load(Relaxed)),
+        ("failed", live.snapshot_failures.load(Relaxed)),
+        ("watchdog", live.snapshot_watchdog.load(Relaxed)),
+        ("rest_weight", live.rest_weight.load(Relaxed)),
+        ("rate_limited", live.rest_rate_limited.load(Relaxed)),
+    ];
+    let text: Vec<String> = snaps.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    rows.push(("snapshots".to_owned(), text.join(" ")));
+    rows
 }

@@ -30,6 +30,10 @@
 use pinion_book::{BookLevels, BookSync, SyncCounters, SyncOutcome, SyncState, TickerOutcome};
 use pinion_core::{BookTop, ConnId, EventKind, InstrumentId, Level, Side, TradePrint};
 
+use std::sync::Arc;
+
+use pinion_feed::live::SnapshotRequests;
+
 use super::handoff::Handoff;
 use super::msg::{BookMsg, MarketMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
@@ -121,6 +125,11 @@ struct BookCore {
     finals: FinalBooks,
     service: Recorder,
     hop: Recorder,
+    /// Live input: where each book's need for a snapshot, and whether it is live, is told to
+    /// the source.
+    requests: Option<Arc<SnapshotRequests>>,
+    /// Per instrument, whether it was last published live.
+    published_live: Vec<bool>,
 }
 
 impl std::fmt::Debug for BookStage {
@@ -158,12 +167,43 @@ impl BookStage {
                 finals,
                 service: Recorder::new("book.service"),
                 hop: Recorder::new("hop.feed_book"),
+                requests: None,
+                published_live: vec![false; n],
             },
         }
     }
 }
 
+impl BookStage {
+    /// Tells `requests` (a live source's) when a book needs a snapshot and whether it is live.
+    pub fn with_snapshot_requests(mut self, requests: Arc<SnapshotRequests>) -> Self {
+        self.core.requests = Some(requests);
+        self
+    }
+}
+
 impl BookCore {
+    /// Tells a live source about book `i` after it handled something: a book that just lost
+    /// its trust needs a snapshot, and a change of liveness is published.
+    #[inline]
+    fn publish(&mut self, i: usize, lost: bool) {
+        let Some(requests) = &self.requests else {
+            return;
+        };
+        let Some(Some(sync)) = self.books.get(i) else {
+            return;
+        };
+        let id = InstrumentId(i as u16);
+        if lost {
+            requests.request(id);
+        }
+        let live = sync.state() == SyncState::Live;
+        if self.published_live[i] != live {
+            self.published_live[i] = live;
+            requests.set_live(id, live);
+        }
+    }
+
     /// Handles one input where it lies in the ring; returns whether to take another in this
     /// poll.
     #[inline]
@@ -171,7 +211,9 @@ impl BookCore {
         let start = now_ns();
         match &input.msg {
             MarketMsg::Event(ev) => self.on_event(ev),
-            MarketMsg::Resync { conn, .. } => self.on_resync(*conn, input.t_event),
+            MarketMsg::Resync {
+                conn, instrument, ..
+            } => self.on_resync(*conn, *instrument, input.t_event),
             MarketMsg::End => {
                 self.out.queue(BookMsg::End, 0);
                 self.ended = true;
@@ -225,8 +267,16 @@ impl BookCore {
         }
         self.seen[i].count(ev.kind);
         let was_trusted = !matches!(sync.state(), SyncState::AwaitingSnapshot { .. });
+        let was_live = sync.state() == SyncState::Live;
         let outcome = sync.on_event(ev);
-        if was_trusted && matches!(sync.state(), SyncState::AwaitingSnapshot { .. }) {
+        let lost = was_trusted && matches!(sync.state(), SyncState::AwaitingSnapshot { .. });
+        if self.requests.is_some() && (lost || was_live != (sync.state() == SyncState::Live)) {
+            self.publish(i, lost);
+        }
+        let Some(Some(sync)) = self.books.get_mut(i) else {
+            return;
+        };
+        if lost {
             // The book just lost sync (gap, crossed, ticker mismatch, cut message, bad level,
             // venue reset): the strategy must learn it now and pull its orders, not at the
             // next commit, which may be minutes away.
@@ -257,10 +307,14 @@ impl BookCore {
         }
     }
 
-    /// The connection `conn` was reopened, closed or lost frames at event time `t_event`.
-    fn on_resync(&mut self, conn: ConnId, t_event: u64) {
+    /// The connection `conn` was reopened, closed or lost frames at event time `t_event`; with
+    /// `only`, that instrument's stream alone went stale.
+    fn on_resync(&mut self, conn: ConnId, only: Option<InstrumentId>, t_event: u64) {
         self.counts.resync_msgs += 1;
         for (i, (sync, fed)) in self.books.iter_mut().zip(&self.fed_by).enumerate() {
+            if only.is_some_and(|id| usize::from(id.0) != i) {
+                continue;
+            }
             if let (Some(sync), Some(c)) = (sync, fed)
                 && *c == conn
             {
@@ -273,6 +327,14 @@ impl BookCore {
                     send_top(&mut self.out, t_event, Trigger::Other, |top| {
                         sync.write_top(top)
                     });
+                }
+            }
+        }
+        if self.requests.is_some() {
+            for i in 0..self.books.len() {
+                let fed = self.fed_by[i] == Some(conn) && self.books[i].is_some();
+                if fed && only.is_none_or(|id| usize::from(id.0) == i) {
+                    self.publish(i, true);
                 }
             }
         }

@@ -356,8 +356,9 @@ impl FeedStage {
         self.ended = true;
     }
 
-    /// Reads the next record and either handles it now or holds it until it is due.
-    fn read_next(&mut self) {
+    /// Reads the next record and either handles it now or holds it until it is due; false when
+    /// a live source had nothing.
+    fn read_next(&mut self) -> bool {
         let read = {
             let Self {
                 source,
@@ -370,7 +371,9 @@ impl FeedStage {
                 pending,
                 ..
             } = self;
+            let live = !source.at_end();
             match source.next_record() {
+                Ok(None) if live => Read::Idle,
                 Ok(None) => Read::End,
                 Err(e) => Read::Error(e),
                 Ok(Some(rec)) => {
@@ -391,6 +394,7 @@ impl FeedStage {
             }
         };
         match read {
+            Read::Idle => return false,
             Read::End => self.end(),
             Read::Error(e) => {
                 self.counts.source_errors += 1;
@@ -420,6 +424,7 @@ impl FeedStage {
                 }
             }
         }
+        true
     }
 
     /// The ordinal of the last item the source gave: records and read errors, in order.
@@ -515,10 +520,17 @@ impl FeedStage {
 
 /// What reading one record led to.
 enum Read {
+    /// A live source has nothing now.
+    Idle,
     End,
     Error(pinion_feed::SourceError),
-    Handled { t0: u64, due: u64 },
-    Held { known: bool },
+    Handled {
+        t0: u64,
+        due: u64,
+    },
+    Held {
+        known: bool,
+    },
 }
 
 impl HeldRecord {
@@ -555,7 +567,22 @@ fn handle(
 ) {
     if is_connection_record(rec.kind) {
         counts.resyncs += 1;
-        out.queue(MarketMsg::Resync { conn: rec.conn, t0 }, rec.t_recv);
+        // A gap record naming a symbol (a live stream found stale) concerns that book alone.
+        let instrument = if rec.kind == RecordKind::Gap && !rec.meta.is_empty() {
+            conns
+                .get(rec.conn)
+                .and_then(|ctx| decoder.instruments().lookup(ctx.venue, rec.meta))
+        } else {
+            None
+        };
+        out.queue(
+            MarketMsg::Resync {
+                conn: rec.conn,
+                instrument,
+                t0,
+            },
+            rec.t_recv,
+        );
         return;
     }
     if rec.kind == RecordKind::Http {
@@ -678,14 +705,20 @@ impl Stage for FeedStage {
         // that is catching up after a stall does not hold a released frame's events back from
         // the book while it decodes the frames behind it (that wait counts in their latency).
         let batch = if self.pacer.is_max() { READ_BATCH } else { 1 };
-        for _ in 0..batch {
+        for i in 0..batch {
             if self.stop.load(Ordering::Relaxed) {
                 self.counts.stopped_early = 1;
                 self.end();
             } else if self.max_records != 0 && self.counts.records >= self.max_records {
                 self.end();
-            } else {
-                self.read_next();
+            } else if !self.read_next() {
+                // A live source with nothing now: the thread's wait strategy takes over.
+                self.out.flush(now_ns());
+                return if i == 0 {
+                    Progress::Idle
+                } else {
+                    Progress::Busy
+                };
             }
             if self.ended || self.held.kind.is_some() || !self.out.flush(now_ns()) {
                 break;

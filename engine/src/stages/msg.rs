@@ -4,7 +4,7 @@
 //! Every ring carries an explicit end-of-stream variant: shutdown is the marker travelling
 //! through the pipeline, so each stage flushes what came before it and then reports `Done`.
 
-use pinion_core::{BookTop, ConnId, MarketEvent, TradePrint};
+use pinion_core::{BookTop, ConnId, InstrumentId, MarketEvent, TradePrint};
 use pinion_strategy::{ExecReport, OrderIntent};
 
 use crate::latency::{NamedHistogram, Recorder};
@@ -19,6 +19,9 @@ pub enum MarketMsg {
     Resync {
         /// The connection.
         conn: ConnId,
+        /// Only this instrument's book (a stream of it went stale); `None`: every book the
+        /// connection fed.
+        instrument: Option<InstrumentId>,
         /// Engine ns when the feed read the record.
         t0: u64,
     },

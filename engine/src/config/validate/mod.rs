@@ -11,6 +11,7 @@
 
 mod input;
 mod instruments;
+mod live;
 mod placement;
 mod trading;
 
@@ -70,6 +71,7 @@ impl Config {
         let trading = trading::trading(self, &mut p);
         let (instruments, unit_price_grid) = instruments::instruments(self, &mut p);
         let instrument_sources = instruments::instrument_sources(self, &mut p, default_data_dir);
+        let live = live::live(self, &mut p);
         match trading {
             Some(trading) if p.0.is_empty() => Ok(Settings {
                 origin: origin.to_owned(),
@@ -84,6 +86,7 @@ impl Config {
                 unit_price_grid,
                 instrument_sources,
                 report: self.report.clone(),
+                live,
             }),
             _ => Err(ConfigError {
                 origin: origin.to_owned(),

@@ -1,0 +1,110 @@
+//! `[live]`: what `pinion live` connects to and how its connections behave.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// `[live]`, as written. Every duration is in milliseconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveConfig {
+    /// The venue (`binance-spot`, `binance-usdm`, `binance-coinm`, `bybit-spot`,
+    /// `bybit-linear`, or a test network).
+    pub venue: String,
+    /// The WebSocket base: `wss://stream.binance.com:9443/stream`.
+    pub ws_url: String,
+    /// The REST base: `https://api.binance.com`.
+    pub rest_url: String,
+    /// The venue's symbols.
+    pub symbols: Vec<String>,
+    /// Stream suffixes for every symbol (`depth@100ms`, `bookTicker`, `trade`).
+    pub streams: Vec<String>,
+    /// Levels per REST snapshot.
+    #[serde(default = "default_snapshot_limit")]
+    pub snapshot_limit: u32,
+    /// A PEM file of extra trusted certificates (the exchange simulator's); the public roots
+    /// are always trusted.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Where the venue's instrument list is cached: written after a fetch at start-up, read
+    /// when the fetch fails.
+    #[serde(default)]
+    pub exchange_info_cache: Option<PathBuf>,
+    /// Record everything received to this `.pnr` file.
+    #[serde(default)]
+    pub record: Option<PathBuf>,
+    /// Stop after this many seconds (0: run until Ctrl-C).
+    #[serde(default)]
+    pub duration_s: f64,
+    /// Streams per connection at most (0: the venue's limit).
+    #[serde(default)]
+    pub max_streams_per_connection: usize,
+    /// Control messages per second at most (0: the venue's limit less a margin).
+    #[serde(default)]
+    pub control_messages_per_sec: f64,
+    /// Ack deadline.
+    #[serde(default = "default_ack_ms")]
+    pub ack_timeout_ms: u64,
+    /// Nothing read for this long: reconnect.
+    #[serde(default = "default_idle_ms")]
+    pub read_idle_timeout_ms: u64,
+    /// A depth stream silent this long while its connection flows is stale (0: off).
+    #[serde(default = "default_stale_ms")]
+    pub stream_stale_ms: u64,
+    /// Healthy data for this long resets the reconnect backoff.
+    #[serde(default = "default_healthy_ms")]
+    pub healthy_after_ms: u64,
+    /// First reconnect delay cap.
+    #[serde(default = "default_backoff_base_ms")]
+    pub reconnect_base_ms: u64,
+    /// Largest reconnect delay.
+    #[serde(default = "default_backoff_cap_ms")]
+    pub reconnect_cap_ms: u64,
+    /// Replace each connection this long after it opened, make-before-break (0: never; a
+    /// `serverShutdown` notice still does). The venue cuts at 24 h.
+    #[serde(default = "default_rotate_s")]
+    pub rotate_after_s: f64,
+    /// Up to this much is added to `rotate_after_s` at random.
+    #[serde(default = "default_rotate_jitter_s")]
+    pub rotate_jitter_s: f64,
+    /// Share of the venue's request-weight limit this session may use.
+    #[serde(default = "default_weight_share")]
+    pub rest_weight_share: f64,
+    /// Seeds the reconnect jitter.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_snapshot_limit() -> u32 {
+    1000
+}
+fn default_ack_ms() -> u64 {
+    5000
+}
+fn default_idle_ms() -> u64 {
+    30_000
+}
+fn default_stale_ms() -> u64 {
+    5000
+}
+fn default_healthy_ms() -> u64 {
+    30_000
+}
+fn default_backoff_base_ms() -> u64 {
+    250
+}
+fn default_backoff_cap_ms() -> u64 {
+    30_000
+}
+fn default_rotate_s() -> f64 {
+    82_800.0
+}
+fn default_rotate_jitter_s() -> f64 {
+    600.0
+}
+fn default_weight_share() -> f64 {
+    0.5
+}
+fn default_seed() -> u64 {
+    1
+}

@@ -1,0 +1,293 @@
+//! `pinion live` end to end on loopback, over real TLS, against the exchange simulator's live
+//! market serving a real recording: every book must end `live` and equal, level by level and
+//! at the same update id, to the simulator's own book — through dropped diffs, resets,
+//! half-open sockets, 1008 closes, server shutdowns and rotations.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pinion_engine::config::{Config, Overrides};
+use pinion_engine::pipeline::{self, BookView, Console, PipelineReport};
+use pinion_exchange_sim::SelfSignedTls;
+use pinion_exchange_sim::live::{FaultPlan, LiveConfig, LiveExchange, LivePacing, TruthBook};
+
+/// A running simulator and the file holding its certificate.
+struct Sim {
+    exchange: LiveExchange,
+    cert: PathBuf,
+    _dir: TempDir,
+}
+
+/// A directory removed at the end.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "pinion-live-{tag}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The simulator serving the synthetic market (`messages` frames).
+fn start_synthetic(messages: u64, faults: &str, seed: u64, frames_per_sec: f64) -> Sim {
+    start_sim_with(faults, seed, frames_per_sec, move || {
+        let config = pinion_feed::synth::SynthConfig {
+            seed,
+            messages,
+            ..pinion_feed::synth::SynthConfig::default()
+        };
+        let market = pinion_feed::synth::SynthMarket::new(config)
+            .map_err(|e| pinion_feed::SourceError::Io(std::io::Error::other(e.to_string())))?;
+        Ok(Box::new(market) as Box<dyn pinion_feed::FrameSource + Send>)
+    })
+}
+
+fn start_sim_with(
+    faults: &str,
+    seed: u64,
+    frames_per_sec: f64,
+    open: impl Fn() -> Result<Box<dyn pinion_feed::FrameSource + Send>, pinion_feed::SourceError>
+    + Send
+    + Sync
+    + 'static,
+) -> Sim {
+    let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
+    let dir = TempDir::new("sim");
+    let cert = dir.0.join("sim-cert.pem");
+    std::fs::write(&cert, &tls.certificate_pem).expect("write cert");
+    let mut config = LiveConfig::spot();
+    config.pacing = LivePacing::Rate { frames_per_sec };
+    config.start_held = true;
+    // Pings keep an idle market's connections alive under the tests' short idle timeout.
+    config.ping_interval = Some(Duration::from_millis(300));
+    config.faults = FaultPlan::parse(faults, seed).expect("fault spec");
+    let exchange = LiveExchange::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        config,
+        Some(Arc::clone(&tls.server_config)),
+        open,
+    )
+    .expect("simulator");
+    Sim {
+        exchange,
+        cert,
+        _dir: dir,
+    }
+}
+
+/// A live config for the simulator at `addr`, with `extra` `[live]` keys.
+fn live_config(addr: std::net::SocketAddr, cert: &Path, extra: &str) -> String {
+    format!(
+        r#"
+[live]
+venue = "binance-spot"
+ws_url = "wss://localhost:{port}/stream"
+rest_url = "https://localhost:{port}"
+symbols = ["BTCUSDT"]
+streams = ["depth@100ms", "bookTicker", "trade"]
+ca_file = "{cert}"
+reconnect_base_ms = 20
+reconnect_cap_ms = 500
+read_idle_timeout_ms = 1500
+stream_stale_ms = 0
+ack_timeout_ms = 1000
+{extra}
+
+[placement]
+mode = "2"
+wait = "park"
+
+[runtime]
+progress = false
+
+[[instrument]]
+venue = "binance-spot"
+symbol = "BTCUSDT"
+tick_size = "0.01"
+step_size = "0.00001"
+qty_decimals = 8
+"#,
+        port = addr.port(),
+        cert = cert.display(),
+    )
+}
+
+/// Runs `pinion live` on `config` until the simulator has released its whole source and the
+/// session has had `settle` to take the rest in; returns the report.
+fn run_session(sim: &Sim, config: &str, settle: Duration) -> PipelineReport {
+    let config =
+        Config::parse_with(config, "live-test.toml", &Overrides::default()).expect("config parses");
+    let settings = config.validate("live-test.toml").expect("config valid");
+    let (settings, _) = pipeline::for_live(settings).expect("live settings");
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || pipeline::run(&settings, stop, Console::QUIET))
+    };
+    // Let the session connect and subscribe before the market opens.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.exchange.stats().control_requests == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sim.exchange.release();
+    assert!(
+        sim.exchange.wait_exhausted(Duration::from_secs(120)),
+        "the simulator did not release its whole source in time"
+    );
+    std::thread::sleep(settle);
+    stop.store(true, Ordering::Relaxed);
+    let report = runner
+        .join()
+        .expect("pipeline thread")
+        .expect("the live session ran");
+    eprintln!("{}", report.table());
+    eprintln!("simulator: {:?}", sim.exchange.stats());
+    report
+}
+
+fn levels(v: &[[String; 2]]) -> Vec<(String, String)> {
+    v.iter().map(|[p, q]| (p.clone(), q.clone())).collect()
+}
+
+/// The session's book of `symbol` is live and equal to the simulator's, level by level, at the
+/// same update id.
+fn assert_equal_to_truth(books: &[BookView], truth: &TruthBook) {
+    let book = books
+        .iter()
+        .find(|b| b.symbol == truth.symbol)
+        .unwrap_or_else(|| panic!("no book for {}", truth.symbol));
+    assert_eq!(book.state, "live", "{} ended {}", book.symbol, book.state);
+    assert_eq!(
+        book.last_update_id, truth.last_update_id,
+        "{}: update id",
+        book.symbol
+    );
+    assert_eq!(levels(&book.bids), truth.bids, "{}: bids", book.symbol);
+    assert_eq!(levels(&book.asks), truth.asks, "{}: asks", book.symbol);
+}
+
+fn counter(report: &PipelineReport, stage: &str, name: &str) -> u64 {
+    report
+        .run
+        .stages
+        .iter()
+        .filter(|s| s.stage == stage)
+        .flat_map(|s| s.counters.iter())
+        .find(|(k, _)| *k == name)
+        .map_or(0, |(_, v)| *v)
+}
+
+fn live_counter(
+    report: &PipelineReport,
+    read: impl Fn(&pinion_feed::live::LiveCounters) -> u64,
+) -> u64 {
+    report.input.live.as_deref().map_or(0, read)
+}
+
+#[test]
+fn a_clean_synthetic_session_ends_equal_to_the_venue() {
+    let sim = start_synthetic(30_000, "", 11, 20_000.0);
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "");
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let c = &report.input.live.as_ref().expect("live counters").conns[0];
+    assert_eq!(
+        c.opens.load(Ordering::Relaxed),
+        1,
+        "one connection, never lost"
+    );
+    assert_eq!(c.reconnects.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        live_counter(&report, |l| l.snapshots.load(Ordering::Relaxed)),
+        1,
+        "one snapshot"
+    );
+    assert_eq!(counter(&report, "feed", "decode_errors"), 0);
+    assert!(
+        counter(&report, "strategy", "orders") > 0,
+        "the strategy traded on the live book"
+    );
+}
+
+#[test]
+fn a_dropped_diff_resyncs_that_book_from_a_new_snapshot() {
+    let sim = start_synthetic(40_000, "drop:btcusdt@depth@100ms:200", 2, 20_000.0);
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "");
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let book = &report.books[0];
+    assert!(
+        book.counters.gaps >= 1,
+        "the gap was seen: {:?}",
+        book.counters
+    );
+    assert!(
+        live_counter(&report, |l| l.snapshots.load(Ordering::Relaxed)) >= 2,
+        "a second snapshot resynced it"
+    );
+    let c = &report.input.live.as_ref().expect("live counters").conns[0];
+    assert_eq!(
+        c.reconnects.load(Ordering::Relaxed),
+        0,
+        "no reconnect for a gap"
+    );
+}
+
+#[test]
+fn a_reset_mid_frame_reconnects_and_resyncs() {
+    let sim = start_synthetic(40_000, "rst:3000#0", 3, 20_000.0);
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "");
+    let report = run_session(&sim, &config, Duration::from_millis(2000));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let c = &report.input.live.as_ref().expect("live counters").conns[0];
+    assert_eq!(c.opens.load(Ordering::Relaxed), 2, "reopened once");
+    assert_eq!(c.reconnects.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn a_half_open_socket_is_found_by_the_idle_timeout() {
+    let sim = start_synthetic(40_000, "halfopen:2000#0", 4, 20_000.0);
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "");
+    let report = run_session(&sim, &config, Duration::from_millis(3000));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let c = &report.input.live.as_ref().expect("live counters").conns[0];
+    assert!(c.idle_timeouts.load(Ordering::Relaxed) >= 1);
+    assert!(c.opens.load(Ordering::Relaxed) >= 2);
+}
+
+#[test]
+fn a_server_shutdown_rotates_make_before_break_without_an_unsynced_view() {
+    // The notice 500 ms into the first session, the close a second later.
+    let sim = start_synthetic(40_000, "shutdown:500:1000#0", 5, 20_000.0);
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "");
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let live = report.input.live.as_ref().expect("live counters");
+    assert_eq!(live.rotations.load(Ordering::Relaxed), 1, "one rotation");
+    assert_eq!(live.conns[0].reconnects.load(Ordering::Relaxed), 0);
+    let book = &report.books[0];
+    assert_eq!(book.counters.gaps, 0, "no gap across the rotation");
+    assert_eq!(
+        book.counters.resyncs, 0,
+        "the book never left live across the rotation: {:?}",
+        book.counters
+    );
+}
