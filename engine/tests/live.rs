@@ -72,7 +72,7 @@ fn start_sim_with(
     config.pacing = LivePacing::Rate { frames_per_sec };
     config.start_held = true;
     // Pings keep an idle market's connections alive under the tests' short idle timeout.
-    config.ping_interval = Some(Duration::from_millis(300));
+    config.ping_interval = Some(Duration::from_millis(1000));
     config.faults = FaultPlan::parse(faults, seed).expect("fault spec");
     let exchange = LiveExchange::start(
         "127.0.0.1:0".parse().expect("addr"),
@@ -290,4 +290,130 @@ fn a_server_shutdown_rotates_make_before_break_without_an_unsynced_view() {
         "the book never left live across the rotation: {:?}",
         book.counters
     );
+}
+
+#[test]
+fn a_1008_close_reconnects_and_resyncs() {
+    let sim = start_synthetic(40_000, "close1008:5000#0", 6, 20_000.0);
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "");
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let c = &report.input.live.as_ref().expect("live counters").conns[0];
+    assert_eq!(c.opens.load(Ordering::Relaxed), 2);
+    assert_eq!(c.policy_closes.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn connections_killed_after_the_handshake_back_off_and_then_sync() {
+    let sim = start_synthetic(30_000, "kill:4", 7, 20_000.0);
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "");
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let c = &report.input.live.as_ref().expect("live counters").conns[0];
+    assert_eq!(
+        c.attempts.load(Ordering::Relaxed),
+        5,
+        "four killed, the fifth held"
+    );
+    assert_eq!(sim.exchange.stats().fault_kills, 4);
+}
+
+#[test]
+fn a_missing_ack_is_asked_again() {
+    let sim = start_synthetic(30_000, "noack:1#0", 8, 20_000.0);
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "");
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let c = &report.input.live.as_ref().expect("live counters").conns[0];
+    assert_eq!(c.ack_timeouts.load(Ordering::Relaxed), 1);
+    assert_eq!(c.subscribes.load(Ordering::Relaxed), 2);
+    assert_eq!(c.reconnects.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn a_snapshot_older_than_the_buffered_diffs_is_fetched_again() {
+    // 250 updates back: older than anything buffered at that point, so the book must ask again.
+    let sim = start_synthetic(30_000, "stalesnap:250:1", 9, 5_000.0);
+    // The market runs before the session joins, so the stale answer predates its buffer.
+    sim.exchange.release();
+    assert!(sim.exchange.wait_released(5_000, Duration::from_secs(30)));
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "");
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    assert_eq!(sim.exchange.stats().fault_stale_snapshots, 1);
+    assert!(
+        live_counter(&report, |l| l.snapshots.load(Ordering::Relaxed)) >= 2,
+        "the stale snapshot was replaced"
+    );
+}
+
+#[test]
+fn a_slow_snapshot_is_bridged_by_the_buffered_diffs() {
+    let sim = start_synthetic(30_000, "slowsnap:700:1", 10, 20_000.0);
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "");
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    assert_eq!(sim.exchange.stats().fault_slow_snapshots, 1);
+    assert_eq!(
+        live_counter(&report, |l| l.snapshots.load(Ordering::Relaxed)),
+        1,
+        "the one slow snapshot was enough"
+    );
+}
+
+#[test]
+fn a_silent_depth_stream_resyncs_that_book_alone() {
+    let sim = start_synthetic(40_000, "mute:btcusdt@depth@100ms:300#0", 12, 20_000.0);
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "")
+        .replace("stream_stale_ms = 0", "stream_stale_ms = 400");
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let c = &report.input.live.as_ref().expect("live counters").conns[0];
+    assert!(
+        c.stale_streams.load(Ordering::Relaxed) >= 1,
+        "the silence was seen"
+    );
+    assert_eq!(
+        c.reconnects.load(Ordering::Relaxed),
+        0,
+        "the connection was kept"
+    );
+    let book = &report.books[0];
+    assert!(book.counters.resyncs >= 1, "the book was marked unsynced");
+}
+
+#[test]
+fn a_server_certificate_not_in_the_trust_store_is_refused() {
+    let sim = start_synthetic(5_000, "", 13, 20_000.0);
+    // Trust another certificate than the one the simulator serves.
+    let other = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
+    let dir = TempDir::new("stranger");
+    let cert = dir.0.join("other.pem");
+    std::fs::write(&cert, &other.certificate_pem).expect("write cert");
+    let config = live_config(sim.exchange.local_addr(), &cert, "");
+    let config = Config::parse_with(&config, "live-test.toml", &Overrides::default())
+        .expect("config parses");
+    let settings = config.validate("live-test.toml").expect("config valid");
+    let (settings, _) = pipeline::for_live(settings).expect("live settings");
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || pipeline::run(&settings, stop, Console::QUIET))
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    let report = runner.join().expect("thread").expect("ran");
+    let c = &report.input.live.as_ref().expect("live counters").conns[0];
+    assert!(c.attempts.load(Ordering::Relaxed) >= 2, "it kept trying");
+    assert_eq!(
+        c.opens.load(Ordering::Relaxed),
+        0,
+        "never with that certificate"
+    );
+    assert_eq!(sim.exchange.stats().ws_sessions, 0);
+    assert_ne!(report.books[0].state.name(), "live");
 }

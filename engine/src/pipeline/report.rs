@@ -478,6 +478,7 @@ fn live_counters(live: &pinion_feed::live::LiveCounters) -> Vec<(String, String)
             ("pings", c.pings.load(Relaxed)),
             ("shutdown_notices", c.shutdown_notices.load(Relaxed)),
             ("last_close_code", c.last_close_code.load(Relaxed)),
+            ("policy_closes", c.policy_closes.load(Relaxed)),
         ];
         let text: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
         rows.push((format!("conn{i}"), text.join(" ")));
@@ -487,6 +488,7 @@ fn live_counters(live: &pinion_feed::live::LiveCounters) -> Vec<(String, String)
         ("fetched", live.snapshots.load(Relaxed)),
         ("failed", live.snapshot_failures.load(Relaxed)),
         ("watchdog", live.snapshot_watchdog.load(Relaxed)),
+        ("rotations", live.rotations.load(Relaxed)),
         ("rest_weight", live.rest_weight.load(Relaxed)),
         ("rate_limited", live.rest_rate_limited.load(Relaxed)),
     ];

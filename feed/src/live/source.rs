@@ -27,6 +27,8 @@ const TIMER_EVERY: Duration = Duration::from_millis(2);
 const SNAPSHOT_WATCHDOG: Duration = Duration::from_secs(3);
 /// Readiness events taken per poll.
 const EVENTS: usize = 64;
+/// The WebSocket close code for a policy violation (Binance: too many incoming messages).
+const CLOSE_POLICY: u16 = 1008;
 /// A rotation whose twin failed is tried again after this.
 const ROTATION_RETRY: Duration = Duration::from_secs(60);
 /// Connection attempts per [`CONNECT_BUDGET_WINDOW`] at most (Binance: 300 per 5 minutes per
@@ -135,6 +137,9 @@ pub struct ConnCounters {
     pub shutdown_notices: AtomicU64,
     /// The last close code the server sent (0 = none).
     pub last_close_code: AtomicU64,
+    /// Closes for a policy violation (1008: too many messages); each halves the connection's
+    /// control-message rate.
+    pub policy_closes: AtomicU64,
 }
 
 /// Counters of the whole source.
@@ -170,6 +175,10 @@ struct LiveConn {
     acks: Vec<PendingAck>,
     next_id: u64,
     pacer: MessagePacer,
+    /// Control messages per second it may send (halved by each 1008 close).
+    control_rate: u32,
+    /// Pongs sent and not yet counted by the pacer.
+    control_debt: u64,
     reconnect: Reconnect,
     last_rx: Instant,
     next_ping: Instant,
@@ -395,6 +404,8 @@ impl LiveSource {
                 next_id: 1,
                 pacer: MessagePacer::new(spec.control_messages_per_sec as u32, 1)
                     .map_err(|e| LiveError::Config(e.to_string()))?,
+                control_rate: spec.control_messages_per_sec as u32,
+                control_debt: 0,
                 reconnect: Reconnect::new(
                     BackoffPolicy {
                         base: spec.reconnect_base,
@@ -528,7 +539,7 @@ impl LiveSource {
         let mut got = false;
         let was_open = matches!(conn.state, ConnState::Open { .. });
         // Anything read counts as life, server pings included (they never reach the callback).
-        let read_before = ws.stats().socket_bytes;
+        let before = ws.stats();
         let result = ws.poll_ready(ev, |m| {
             got = true;
             let t_recv = wall_origin + m.t_recv_ns;
@@ -582,13 +593,14 @@ impl LiveSource {
                 Frame::Other => queue.push(t_recv, conn_id, RecordKind::Frame, b"", m.payload),
             }
         });
-        if got
-            || conn
-                .ws
-                .as_ref()
-                .is_some_and(|ws| ws.stats().socket_bytes != read_before)
-        {
+        let after = conn.ws.as_ref().map(WssConnection::stats);
+        if got || after.is_some_and(|a| a.socket_bytes != before.socket_bytes) {
             conn.last_rx = now;
+        }
+        // Pongs go out at once (the transport answers pings in the same turn), but they count
+        // against the venue's message limit: they are paid for before the next control message.
+        if let Some(a) = after {
+            conn.control_debt += a.pongs.saturating_sub(before.pongs);
         }
         if shutdown {
             counters.shutdown_notices.fetch_add(1, Ordering::Relaxed);
@@ -612,6 +624,17 @@ impl LiveSource {
                     self.counters.conns[slot]
                         .last_close_code
                         .store(u64::from(code), Ordering::Relaxed);
+                }
+                if code == Some(CLOSE_POLICY) {
+                    // The venue says this connection sent too much: send less from now on.
+                    self.counters.conns[slot]
+                        .policy_closes
+                        .fetch_add(1, Ordering::Relaxed);
+                    let rate = self.conns[c].control_rate.div_ceil(2).max(1);
+                    self.conns[c].control_rate = rate;
+                    if let Ok(p) = MessagePacer::new(rate, 1) {
+                        self.conns[c].pacer = p;
+                    }
                 }
                 self.drop_conn(c, now);
             }
@@ -843,7 +866,7 @@ impl LiveSource {
         let twin = self.conns.len();
         let old = &self.conns[c];
         let spec = &self.spec;
-        let Ok(pacer) = MessagePacer::new(spec.control_messages_per_sec as u32, 1) else {
+        let Ok(pacer) = MessagePacer::new(old.control_rate, 1) else {
             return;
         };
         let conn = LiveConn {
@@ -856,6 +879,8 @@ impl LiveSource {
             acks: Vec::new(),
             next_id: 1,
             pacer,
+            control_rate: old.control_rate,
+            control_debt: 0,
             reconnect: old.reconnect.clone(),
             last_rx: now,
             next_ping: now,
@@ -1031,8 +1056,15 @@ impl LiveSource {
             }
             conn.next_ping = now + spec.client_ping_every;
         }
+        // Pongs already sent take their share of the message budget first.
+        while conn.control_debt > 0 && conn.pacer.try_send(now_ns).is_ok() {
+            conn.control_debt -= 1;
+        }
         // (Un)subscriptions, batched and paced.
-        while !conn.todo.is_empty() && conn.pacer.next_allowed(now_ns) <= now_ns {
+        while !conn.todo.is_empty()
+            && conn.control_debt == 0
+            && conn.pacer.next_allowed(now_ns) <= now_ns
+        {
             let subscribe = conn.todo[0].0;
             let per_msg = protocol::streams_per_message(self.protocol);
             let mut batch = Vec::with_capacity(per_msg);
