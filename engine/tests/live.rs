@@ -64,6 +64,19 @@ fn start_sim_with(
     + Sync
     + 'static,
 ) -> Sim {
+    start_sim_tuned(faults, seed, frames_per_sec, |_| {}, open)
+}
+
+fn start_sim_tuned(
+    faults: &str,
+    seed: u64,
+    frames_per_sec: f64,
+    tune: impl FnOnce(&mut LiveConfig),
+    open: impl Fn() -> Result<Box<dyn pinion_feed::FrameSource + Send>, pinion_feed::SourceError>
+    + Send
+    + Sync
+    + 'static,
+) -> Sim {
     let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
     let dir = TempDir::new("sim");
     let cert = dir.0.join("sim-cert.pem");
@@ -73,6 +86,7 @@ fn start_sim_with(
     config.start_held = true;
     // Pings keep an idle market's connections alive under the tests' short idle timeout.
     config.ping_interval = Some(Duration::from_millis(1000));
+    tune(&mut config);
     config.faults = FaultPlan::parse(faults, seed).expect("fault spec");
     let exchange = LiveExchange::start(
         "127.0.0.1:0".parse().expect("addr"),
@@ -165,6 +179,12 @@ fn levels(v: &[[String; 2]]) -> Vec<(String, String)> {
 /// The session's book of `symbol` is live and equal to the simulator's, level by level, at the
 /// same update id.
 fn assert_equal_to_truth(books: &[BookView], truth: &TruthBook) {
+    assert_top_equal_to_truth(books, truth, usize::MAX);
+}
+
+/// As [`assert_equal_to_truth`], for the best `depth` levels per side only: a book built from
+/// a snapshot of limited depth knows nothing deeper than the snapshot reached.
+fn assert_top_equal_to_truth(books: &[BookView], truth: &TruthBook, depth: usize) {
     let book = books
         .iter()
         .find(|b| b.symbol == truth.symbol)
@@ -175,8 +195,19 @@ fn assert_equal_to_truth(books: &[BookView], truth: &TruthBook) {
         "{}: update id",
         book.symbol
     );
-    assert_eq!(levels(&book.bids), truth.bids, "{}: bids", book.symbol);
-    assert_eq!(levels(&book.asks), truth.asks, "{}: asks", book.symbol);
+    let top = |v: Vec<(String, String)>| v.into_iter().take(depth).collect::<Vec<_>>();
+    assert_eq!(
+        top(levels(&book.bids)),
+        top(truth.bids.clone()),
+        "{}: bids",
+        book.symbol
+    );
+    assert_eq!(
+        top(levels(&book.asks)),
+        top(truth.asks.clone()),
+        "{}: asks",
+        book.symbol
+    );
 }
 
 fn counter(report: &PipelineReport, stage: &str, name: &str) -> u64 {
@@ -416,4 +447,274 @@ fn a_server_certificate_not_in_the_trust_store_is_refused() {
     );
     assert_eq!(sim.exchange.stats().ws_sessions, 0);
     assert_ne!(report.books[0].state.name(), "live");
+}
+
+#[test]
+fn connections_rotate_before_the_venue_cuts_them_and_the_book_never_leaves_live() {
+    // The venue cuts every session at 2.5 s (its 24 h, shortened); the session replaces each
+    // connection after 1 s, well before.
+    let sim = start_synthetic(60_000, "maxage:2500", 14, 15_000.0);
+    let config = live_config(
+        sim.exchange.local_addr(),
+        &sim.cert,
+        "rotate_after_s = 1.0\nrotate_jitter_s = 0.2",
+    );
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let live = report.input.live.as_ref().expect("live counters");
+    assert!(
+        live.rotations.load(Ordering::Relaxed) >= 2,
+        "rotated on age"
+    );
+    assert_eq!(
+        live.conns[0].reconnects.load(Ordering::Relaxed),
+        0,
+        "never cut"
+    );
+    assert_eq!(
+        sim.exchange.stats().fault_max_age,
+        0,
+        "no session reached the cut"
+    );
+    let book = &report.books[0];
+    assert_eq!(
+        book.counters.resyncs, 0,
+        "never unsynced: {:?}",
+        book.counters
+    );
+    assert_eq!(counter(&report, "strategy", "unsynced_views"), 0);
+}
+
+/// One record, owned.
+struct Owned {
+    t_recv: u64,
+    kind: pinion_core::RecordKind,
+    meta: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+/// Several synthetic markets (one symbol each) merged by receive time into one source, as a
+/// venue with many symbols.
+struct Merged {
+    sources: Vec<pinion_feed::synth::SynthMarket>,
+    heads: Vec<Option<Owned>>,
+    out: Option<Owned>,
+    conns: Vec<pinion_core::ConnInfo>,
+}
+
+impl Merged {
+    fn new(symbols: usize, messages: u64) -> Self {
+        let sources: Vec<_> = (0..symbols)
+            .map(|i| {
+                pinion_feed::synth::SynthMarket::new(pinion_feed::synth::SynthConfig {
+                    seed: 100 + i as u64,
+                    symbol: format!("S{i}USDT"),
+                    messages,
+                    // A book no deeper than the 100-level snapshots the test asks for.
+                    levels: 40,
+                    ..pinion_feed::synth::SynthConfig::default()
+                })
+                .expect("synthetic market")
+            })
+            .collect();
+        let conns = pinion_feed::FrameSource::connections(&sources[0]).to_vec();
+        let mut m = Merged {
+            heads: (0..symbols).map(|_| None).collect(),
+            sources,
+            out: None,
+            conns,
+        };
+        for i in 0..symbols {
+            m.refill(i);
+        }
+        m
+    }
+
+    fn refill(&mut self, i: usize) {
+        self.heads[i] = pinion_feed::FrameSource::next_record(&mut self.sources[i])
+            .expect("synthetic record")
+            .map(|r| Owned {
+                t_recv: r.t_recv,
+                kind: r.kind,
+                meta: r.meta.to_vec(),
+                payload: r.payload.to_vec(),
+            });
+    }
+}
+
+impl pinion_feed::FrameSource for Merged {
+    fn connections(&self) -> &[pinion_core::ConnInfo] {
+        &self.conns
+    }
+
+    fn next_record(
+        &mut self,
+    ) -> Result<Option<pinion_core::RawRecord<'_>>, pinion_feed::SourceError> {
+        let next = self
+            .heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().map(|h| (h.t_recv, i)))
+            .min();
+        let Some((_, i)) = next else {
+            return Ok(None);
+        };
+        self.out = self.heads[i].take();
+        self.refill(i);
+        Ok(self.out.as_ref().map(|o| {
+            pinion_core::RawRecord::new(
+                o.t_recv,
+                pinion_core::ConnId(0),
+                o.kind,
+                &o.meta,
+                &o.payload,
+            )
+        }))
+    }
+}
+
+/// A config with `symbols` synthetic symbols, each with its instrument.
+fn many_symbols_config(sim: &Sim, symbols: usize, extra: &str) -> String {
+    let names: Vec<String> = (0..symbols).map(|i| format!("\"S{i}USDT\"")).collect();
+    let mut config = live_config(sim.exchange.local_addr(), &sim.cert, extra).replace(
+        "symbols = [\"BTCUSDT\"]",
+        &format!("symbols = [{}]", names.join(", ")),
+    );
+    for i in 0..symbols {
+        config.push_str(&format!(
+            "\n[[instrument]]\nvenue = \"binance-spot\"\nsymbol = \"S{i}USDT\"\ntick_size = \"0.01\"\nstep_size = \"0.00001\"\nqty_decimals = 8\n"
+        ));
+    }
+    config
+}
+
+#[test]
+fn snapshots_after_a_mass_reconnect_stay_inside_the_weight_budget() {
+    const SYMBOLS: usize = 30;
+    // Each snapshot weighs 5 (limit 100); the session may spend half of 200 per 2 s window:
+    // 20 snapshots a window, so 30 symbols need two windows, and again after the reset.
+    let sim = start_sim_tuned(
+        "rst:4000#0",
+        15,
+        15_000.0,
+        |c| {
+            c.weight_limit = 200;
+            c.weight_window = Duration::from_secs(2);
+        },
+        || Ok(Box::new(Merged::new(SYMBOLS, 5_000)) as Box<dyn pinion_feed::FrameSource + Send>),
+    );
+    let config = many_symbols_config(
+        &sim,
+        SYMBOLS,
+        "snapshot_limit = 100\nrest_weight_limit = 200\nrest_weight_window_s = 2\nrest_weight_share = 0.5",
+    )
+    .replace(
+        "streams = [\"depth@100ms\", \"bookTicker\", \"trade\"]",
+        "streams = [\"depth@100ms\"]",
+    );
+    let report = run_session(&sim, &config, Duration::from_millis(5000));
+    let books = pipeline::final_books(&report);
+    for i in 0..SYMBOLS {
+        let truth = sim.exchange.truth(&format!("S{i}USDT")).expect("truth");
+        assert_equal_to_truth(&books, &truth);
+    }
+    let live = report.input.live.as_ref().expect("live counters");
+    assert_eq!(live.conns[0].reconnects.load(Ordering::Relaxed), 1);
+    assert!(live.snapshots.load(Ordering::Relaxed) >= 2 * SYMBOLS as u64);
+    // The simulator's own count per window: the snapshots never took more than the share (the
+    // instrument list at start-up, 20, comes on top in the first window).
+    let windows = sim.exchange.stats().weight_windows;
+    assert!(
+        windows.len() >= 3,
+        "spread over several windows: {windows:?}"
+    );
+    for w in &windows {
+        assert!(w.used <= 100 + 20, "window over budget: {windows:?}");
+    }
+}
+
+/// The REST side of a source whose snapshots do not matter to the test.
+struct Offline;
+
+impl pinion_feed::live::Fetch for Offline {
+    fn get(&mut self, _path: &str) -> Result<pinion_feed::live::Answer, String> {
+        Err("offline".to_owned())
+    }
+}
+
+#[test]
+fn resubscribing_a_thousand_streams_stays_under_the_message_limit() {
+    // 500 symbols × 2 streams: 1,000 streams on one connection, sent in batches under the
+    // venue's 5 messages a second, then all again after the connection is reset.
+    let sim = start_synthetic(100_000, "rst:8000#0", 16, 10_000.0);
+    sim.exchange.release();
+    let addr = sim.exchange.local_addr();
+    let symbols: Vec<String> = (0..500)
+        .map(|i| {
+            if i == 0 {
+                "BTCUSDT".to_owned()
+            } else {
+                format!("X{i}USDT")
+            }
+        })
+        .collect();
+    let mut spec = pinion_feed::live::LiveSpec::new(
+        pinion_core::Venue::BinanceSpot,
+        &format!("wss://localhost:{}/stream", addr.port()),
+        &format!("https://localhost:{}", addr.port()),
+        symbols.clone(),
+        vec!["depth@100ms".to_owned(), "trade".to_owned()],
+    );
+    spec.reconnect_base = Duration::from_millis(20);
+    spec.stream_stale_after = Duration::ZERO;
+    let tls = pipeline::trust(Some(&sim.cert)).expect("trust");
+    let ids: Vec<pinion_core::InstrumentId> = (0..symbols.len())
+        .map(|i| pinion_core::InstrumentId(i as u16))
+        .collect();
+    let requests = Arc::new(pinion_feed::live::SnapshotRequests::new(ids.len()));
+    let mut source = pinion_feed::live::LiveSource::new(
+        spec,
+        pinion_net::wss::WssSettings::new(tls),
+        Box::new(Offline),
+        &ids,
+        requests,
+    )
+    .expect("source");
+    let counters = source.counters();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut frames = 0u64;
+    while Instant::now() < deadline {
+        match pinion_feed::FrameSource::next_record(&mut source) {
+            Ok(Some(r)) if r.kind == pinion_core::RecordKind::Frame => frames += 1,
+            Ok(_) => std::thread::sleep(Duration::from_micros(200)),
+            Err(e) => panic!("live source: {e}"),
+        }
+        let c = &counters.conns[0];
+        if c.opens.load(Ordering::Relaxed) == 2 && c.subscribes.load(Ordering::Relaxed) == 10 {
+            // Give the last acks a moment to arrive.
+            let settle = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < settle {
+                let _ = pinion_feed::FrameSource::next_record(&mut source);
+            }
+            break;
+        }
+    }
+    let c = &counters.conns[0];
+    let stats = sim.exchange.stats();
+    assert_eq!(
+        c.opens.load(Ordering::Relaxed),
+        2,
+        "reset once and reopened"
+    );
+    assert_eq!(
+        c.subscribes.load(Ordering::Relaxed),
+        10,
+        "5 batches of 200, twice"
+    );
+    assert_eq!(c.ack_timeouts.load(Ordering::Relaxed), 0);
+    assert_eq!(c.refused.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.message_rate_closes, 0, "never over the venue's limit");
+    assert_eq!(stats.control_errors, 0);
+    assert!(frames > 0);
 }

@@ -67,6 +67,12 @@ pub struct LiveConfig {
     /// Up to this much is added to `rotate_after_s` at random.
     #[serde(default = "default_rotate_jitter_s")]
     pub rotate_jitter_s: f64,
+    /// The venue's request-weight limit per window (0: the venue's, 6000 Spot, 2400 futures).
+    #[serde(default)]
+    pub rest_weight_limit: u32,
+    /// The window it counts over, seconds.
+    #[serde(default = "default_weight_window_s")]
+    pub rest_weight_window_s: f64,
     /// Share of the venue's request-weight limit this session may use.
     #[serde(default = "default_weight_share")]
     pub rest_weight_share: f64,
@@ -101,6 +107,9 @@ fn default_rotate_s() -> f64 {
 }
 fn default_rotate_jitter_s() -> f64 {
     600.0
+}
+fn default_weight_window_s() -> f64 {
+    60.0
 }
 fn default_weight_share() -> f64 {
     0.5

@@ -82,8 +82,10 @@ pub struct LiveSpec {
     pub snapshot_limit: u32,
     /// Streams per connection at most (Binance Spot allows 1024, futures 200 to be safe).
     pub max_streams_per_connection: usize,
-    /// Control messages (subscriptions, pings) per second at most, under the venue's limit
-    /// (Spot 5/s: 4; futures 10/s: 8).
+    /// Control messages (subscriptions, pings; pongs are paid for too) per second at most,
+    /// well under the venue's limit (Spot 5/s: 3; futures 10/s: 6). The venue counts them as
+    /// it reads them, so messages paced at 4/s that bunch up in transit, plus a pong, can make
+    /// six in its second: the margin absorbs that.
     pub control_messages_per_sec: f64,
     /// How long an ack may take before the request is sent again.
     pub ack_timeout: Duration,
@@ -110,6 +112,8 @@ pub struct LiveSpec {
     pub client_ping_every: Duration,
     /// The venue's request-weight limit per minute (Spot 6000, futures 2400).
     pub rest_weight_limit: u32,
+    /// The window that limit counts over (Binance: one minute, aligned to the clock).
+    pub rest_weight_window: Duration,
     /// The share of it this session may use (the rest is left for other clients of the IP).
     pub rest_weight_share: f64,
     /// Seeds the jitter.
@@ -135,7 +139,7 @@ impl LiveSpec {
             streams,
             snapshot_limit: 1000,
             max_streams_per_connection: if futures { 200 } else { 1024 },
-            control_messages_per_sec: if futures { 8.0 } else { 4.0 },
+            control_messages_per_sec: if futures { 6.0 } else { 3.0 },
             ack_timeout: Duration::from_secs(5),
             read_idle_timeout: Duration::from_secs(30),
             stream_stale_after: Duration::from_secs(5),
@@ -147,6 +151,7 @@ impl LiveSpec {
             rotate_jitter: Duration::from_secs(600),
             client_ping_every: Duration::from_secs(20),
             rest_weight_limit: if futures { 2400 } else { 6000 },
+            rest_weight_window: Duration::from_secs(60),
             rest_weight_share: 0.5,
             seed: 1,
         }
@@ -175,6 +180,9 @@ impl LiveSpec {
             || self.connect_timeout.is_zero()
         {
             return bad("timeouts must not be zero");
+        }
+        if self.rest_weight_window.is_zero() || self.rest_weight_limit == 0 {
+            return bad("the request-weight limit and its window must not be zero");
         }
         if self.reconnect_cap < self.reconnect_base {
             return bad("reconnect_cap must not be below reconnect_base");

@@ -426,7 +426,7 @@ impl LiveSource {
         let window = WeightWindow::new(
             spec.rest_weight_limit,
             spec.rest_weight_share,
-            Duration::from_secs(60),
+            spec.rest_weight_window,
         )
         .map_err(|e| LiveError::Config(e.to_string()))?;
         let worker = Worker::spawn(spec.rest_url.clone(), rest, window).map_err(LiveError::Io)?;

@@ -44,6 +44,17 @@ pub(super) fn live(config: &Config, p: &mut Problems) -> Option<LiveSettings> {
     }
     let secs = |v: f64| Duration::from_secs_f64(if v.is_finite() { v.max(0.0) } else { 0.0 });
     spec.rotate_after = secs(l.rotate_after_s);
+    if l.rest_weight_limit > 0 {
+        spec.rest_weight_limit = l.rest_weight_limit;
+    }
+    if !(l.rest_weight_window_s.is_finite() && l.rest_weight_window_s > 0.0) {
+        p.add(
+            "live.rest_weight_window_s",
+            "must be a positive number of seconds",
+        );
+    } else {
+        spec.rest_weight_window = secs(l.rest_weight_window_s);
+    }
     spec.rotate_jitter = secs(l.rotate_jitter_s);
     spec.seed = l.seed;
     if !l.ws_url.starts_with("wss://") {
