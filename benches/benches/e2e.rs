@@ -102,26 +102,10 @@ fn baseline(settings: &Settings) -> f64 {
     records as f64 / secs
 }
 
-fn host_state() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into());
-    let governor = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "not exposed".into());
-    let isolated = std::fs::read_to_string("/sys/devices/system/cpu/isolated")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "none".into());
-    format!("{cores} cores, load average {load}, governor {governor}, isolated cores {isolated}")
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing and must stay quick.
     let full = std::env::args().any(|a| a == "--bench");
-    println!("e2e: host: {}", host_state());
+    println!("e2e: host: {}", pinion_benches::host_state());
     let files = [
         "binance/spot-btcusdt-20240808.hbt.gz",
         "binance/usdm-btcusdt-20240808.hbt.gz",

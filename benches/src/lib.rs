@@ -1,5 +1,5 @@
 //! Shared helpers for pinion's benchmarks: loading the real recordings in `../shared/data` into
-//! memory before anything is timed.
+//! memory before anything is timed, and the host state every benchmark prints first.
 //!
 //! Missing recordings follow [`pinion_testkit::data::require`]: outside CI a benchmark that
 //! needs one skips with a message; in CI it fails.
@@ -79,4 +79,22 @@ pub fn jsonl_frames(relative: &str) -> Option<Vec<JsonlFrame>> {
         });
     }
     Some(frames)
+}
+
+/// The machine state benchmark figures depend on, in one line: cores, load average, CPU
+/// frequency governor, isolated cores.
+pub fn host_state() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
+    let governor = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "not exposed".into());
+    let isolated = std::fs::read_to_string("/sys/devices/system/cpu/isolated")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "none".into());
+    format!("{cores} cores, load average {load}, governor {governor}, isolated cores {isolated}")
 }
