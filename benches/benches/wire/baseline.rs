@@ -1,10 +1,12 @@
 //! The baseline: what a typical Rust client of Binance's streams runs, doing the same work.
 //!
 //! - Transport: a tokio current-thread runtime on the client's own thread, tokio-tungstenite
-//!   over tokio-rustls (`connect_async_tls_with_config` with a rustls connector), `TCP_NODELAY`
-//!   on, the same WebSocket limits as pinion's, and a rustls client config built the way
-//!   pinion's is: the ring provider, the same safe protocol versions, the simulator's
-//!   certificate as the only root.
+//!   over tokio-rustls (`client_async_tls_with_config` with a rustls connector) on a tokio
+//!   `TcpStream` with `TCP_NODELAY` on, the same WebSocket limits as pinion's, and a rustls
+//!   client config built the way pinion's is: the ring provider, the same safe protocol
+//!   versions, the simulator's certificate as the only root. The socket is wrapped to note the
+//!   instant each read returns bytes (one relaxed store), as pinion's stream does, so the
+//!   baseline's latency splits the same way into written → read and read → applied.
 //! - Decoding: the stream name picks the message type (a prefix check), then `serde_json`
 //!   deserialises the frame into typed structs with owned `String`s, the usual shape (the parse
 //!   benchmark's baseline uses the same structs); prices and quantities go through the same
@@ -20,8 +22,12 @@
 #![allow(non_snake_case)]
 
 use std::collections::BTreeMap;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_util::StreamExt;
@@ -30,9 +36,11 @@ use pinion_net::rustls::pki_types::CertificateDer;
 use pinion_net::rustls::{self, ClientConfig, RootCertStore};
 use pinion_testkit::alloc::thread_allocations;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{Connector, connect_async_tls_with_config};
+use tokio_tungstenite::{Connector, client_async_tls_with_config};
 
 use crate::workload::Workload;
 use crate::{ClientRun, Job, Tally, ns_since};
@@ -254,6 +262,47 @@ impl PeerBook {
     }
 }
 
+/// A socket that notes when its last read returned bytes, in ns since `origin`.
+struct StampedTcp {
+    tcp: TcpStream,
+    origin: Instant,
+    last_read_ns: Arc<AtomicU64>,
+}
+
+impl AsyncRead for StampedTcp {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let out = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        if matches!(out, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.last_read_ns
+                .store(ns_since(self.origin), Ordering::Relaxed);
+        }
+        out
+    }
+}
+
+impl AsyncWrite for StampedTcp {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
 /// Connects to `addr`, trusting `cert`, and consumes `job.frames` messages on a current-thread
 /// tokio runtime on the calling thread.
 ///
@@ -285,19 +334,28 @@ pub fn run(
     let mut book = PeerBook::from_snapshot(workload).expect("the snapshot");
     let stamps = if job.stamp_each { job.frames } else { 0 };
     let mut applied = vec![0u64; stamps];
+    let mut read = vec![0u64; stamps];
+    let last_read_ns = Arc::new(AtomicU64::new(0));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
         .expect("tokio runtime");
     let (received, first_ns, last_ns, allocs, work_allocs) = runtime.block_on(async {
-        let (mut ws, _) = connect_async_tls_with_config(
+        let tcp = TcpStream::connect(addr).await.expect("baseline: connect");
+        tcp.set_nodelay(true).expect("baseline: TCP_NODELAY");
+        let stream = StampedTcp {
+            tcp,
+            origin,
+            last_read_ns: Arc::clone(&last_read_ns),
+        };
+        let (mut ws, _) = client_async_tls_with_config(
             url,
+            stream,
             Some(ws_config),
-            true,
             Some(Connector::Rustls(Arc::new(config))),
         )
         .await
-        .expect("baseline: connect");
+        .expect("baseline: TLS and WebSocket handshake");
         let (mut received, mut first_ns, mut last_ns) = (0usize, 0u64, 0u64);
         let (mut allocs_from, mut allocs_to, mut work_allocs) = (0u64, 0u64, 0u64);
         while received < job.frames {
@@ -337,6 +395,9 @@ pub fn run(
             if let Some(slot) = applied.get_mut(i) {
                 *slot = t;
             }
+            if let Some(slot) = read.get_mut(i) {
+                *slot = last_read_ns.load(Ordering::Relaxed);
+            }
             last_ns = t;
             allocs_to = after;
         }
@@ -356,7 +417,7 @@ pub fn run(
     ClientRun {
         frames: received,
         applied,
-        read: Vec::new(),
+        read,
         first_ns,
         last_ns,
         allocs,

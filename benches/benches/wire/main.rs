@@ -25,9 +25,11 @@
 //!    before each write on the same `Instant` clock the client stamps with once the frame's
 //!    events are applied. `applied − written` of every frame after a warm-up goes into an HDR
 //!    histogram per run; the figures are the median over rounds of each run's percentiles, and
-//!    the ratio the median of the rounds' own pinion/baseline ratios. pinion's receive stamp
-//!    splits its figure into written → read (kernel, wake-up) and read → applied (TLS,
-//!    WebSocket, decoding, book).
+//!    the ratio the median of the rounds' own pinion/baseline ratios. Each side also stamps the
+//!    socket read that brought a frame's last bytes, which splits its figure into written →
+//!    read (the kernel's loopback path and the client's wake-up, much the same for both and
+//!    where this host's stalls land) and read → applied (TLS, WebSocket, decoding, book: the
+//!    clients' own stacks).
 //! 2. **Throughput**: the writer sends bookTicker frames (about 150 bytes) back to back; one
 //!    client thread reads, decodes and applies them; frames/s from the first frame's arrival to
 //!    the last one applied.
@@ -37,7 +39,11 @@
 //!
 //! The writer runs pinned to the first allowed core and the clients to the second when there
 //! are two; both clients wait in `epoll_wait`, not spinning. After the rounds the host's own
-//! stalls on those two cores are measured (`pinion jitter`): the floor under any latency here.
+//! stalls on those two cores are measured (`pinion jitter`, ordinary threads): the floor under
+//! any latency here. On a host shared with other work, `-- --fifo` runs the writer and the
+//! clients under SCHED_FIFO (needs the privilege; the writer spins, so other work on its core
+//! gets only the kernel's real-time throttling share while the benchmark runs): the waking
+//! client then preempts whatever else runs on its core, as on a tuned host.
 //!
 //! Run: `cargo bench -p pinion-benches --bench wire` (`-- --quick` for a short smoke run;
 //! `cargo test --benches` also runs the quick mode). Results: a table on stdout and
@@ -54,7 +60,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use pinion_engine::host::jitter;
+use pinion_engine::host::{SettingOutcome, jitter, realtime};
 use pinion_engine::latency::format_ns;
 use pinion_engine::runtime::placement::{PinOutcome, allowed_cores, pin_current_thread};
 use pinion_exchange_sim::SelfSignedTls;
@@ -187,12 +193,15 @@ impl Side {
 
 /// The round's order: pinion first in even rounds.
 fn order(round: usize) -> [Side; 2] {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         [Side::Pinion, Side::Baseline]
     } else {
         [Side::Baseline, Side::Pinion]
     }
 }
+
+/// SCHED_FIFO priority of the writer and client threads with `--fifo`.
+const FIFO_PRIORITY: i32 = 10;
 
 /// Where the threads run.
 #[derive(Debug, Clone)]
@@ -200,10 +209,12 @@ struct Placement {
     allowed: Vec<usize>,
     writer: Option<usize>,
     client: Option<usize>,
+    /// Run the writer and the clients under SCHED_FIFO at this priority.
+    fifo: Option<i32>,
 }
 
 impl Placement {
-    fn new() -> Self {
+    fn new(fifo: Option<i32>) -> Self {
         let allowed = allowed_cores();
         let (writer, client) = match allowed.as_slice() {
             [a, b, ..] => (Some(*a), Some(*b)),
@@ -213,16 +224,23 @@ impl Placement {
             allowed,
             writer,
             client,
+            fifo,
         }
     }
 
     fn pin(&self, core: Option<usize>) -> impl FnOnce() + Send + 'static {
         let allowed = self.allowed.clone();
+        let fifo = self.fifo;
         move || {
             if let Some(core) = core
                 && let PinOutcome::Failed(why) = pin_current_thread(core, &allowed)
             {
                 eprintln!("wire: could not pin to core {core}: {why}");
+            }
+            if let Some(priority) = fifo
+                && let SettingOutcome::Refused(why) = realtime::set_fifo_priority(priority)
+            {
+                panic!("wire: --fifo asked for, but SCHED_FIFO was refused: {why}");
             }
         }
     }
@@ -380,6 +398,7 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: a smoke run then.
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
+    let fifo = args.iter().any(|a| a == "--fifo").then_some(FIFO_PRIORITY);
     let settings = if quick { QUICK } else { FULL };
     println!("wire: host: {}", pinion_benches::host_state());
     let Some(workload) = Workload::load(settings.paced_frames, settings.ticker_frames) else {
@@ -406,7 +425,7 @@ fn main() {
         workload,
         tls,
         gaps_ns: Arc::new(gaps_ns),
-        placement: Placement::new(),
+        placement: Placement::new(fifo),
         origin: Instant::now(),
         warm_up: settings.warm_up,
     };
@@ -414,7 +433,7 @@ fn main() {
     println!(
         "wire: {} mode; writer on core {:?}, clients on core {:?} (allowed {:?}); paced stream \
          {} frames ({} depth, {} bookTicker) one every {}–{} µs; ticker run {} frames; first {} \
-         frames of each run left out",
+         frames of each run left out; scheduling {}",
         if quick { "quick" } else { "full" },
         p.writer,
         p.client,
@@ -426,6 +445,10 @@ fn main() {
         hi,
         bench.tickers.len(),
         bench.warm_up,
+        match fifo {
+            Some(p) => format!("SCHED_FIFO {p} (writer and clients)"),
+            None => "the default (CFS)".to_owned(),
+        },
     );
 
     // One untimed round of each, so both sides' code and the kernel's paths are warm.
@@ -443,8 +466,10 @@ fn main() {
     // ---- latency ----
     let mut lat = [LatencySeries::default(), LatencySeries::default()];
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); 5];
-    let mut split_wire = Vec::new();
-    let mut split_stack = Vec::new();
+    // Per side: written → read and read → applied.
+    let mut split_wire: [Vec<Percentiles>; 2] = [Vec::new(), Vec::new()];
+    let mut split_stack: [Vec<Percentiles>; 2] = [Vec::new(), Vec::new()];
+    let mut stack_ratios: Vec<Vec<f64>> = vec![Vec::new(); 5];
     println!();
     println!("latency rounds (write → applied; p50 / p99 per run):");
     for round in 0..settings.latency_rounds {
@@ -459,12 +484,25 @@ fn main() {
         let n_counted = (a.frames - bench.warm_up) as f64;
         let pa = Percentiles::of(&latencies(&a.applied, &wa, bench.warm_up));
         let pb = Percentiles::of(&latencies(&b.applied, &wb, bench.warm_up));
-        split_wire.push(Percentiles::of(&latencies(&a.read, &wa, bench.warm_up)));
-        split_stack.push(Percentiles::of(&latencies(
-            &a.applied,
-            &a.read,
-            bench.warm_up,
-        )));
+        for (k, (run, written)) in [(&a, &wa), (&b, &wb)].into_iter().enumerate() {
+            split_wire[k].push(Percentiles::of(&latencies(
+                &run.read,
+                written,
+                bench.warm_up,
+            )));
+            split_stack[k].push(Percentiles::of(&latencies(
+                &run.applied,
+                &run.read,
+                bench.warm_up,
+            )));
+        }
+        let (sa, sb) = (
+            split_stack[0][round].values(),
+            split_stack[1][round].values(),
+        );
+        for (k, (x, y)) in sa.iter().zip(sb).enumerate() {
+            stack_ratios[k].push(*x as f64 / y as f64);
+        }
         for (k, (x, y)) in pa.values().iter().zip(pb.values()).enumerate() {
             ratios[k].push(*x as f64 / y as f64);
         }
@@ -579,9 +617,16 @@ fn main() {
     );
     let split_med =
         |v: &[Percentiles], k: usize| median_u64(v.iter().map(|p| p.values()[k]).collect());
+    println!(
+        "split at the socket read that brought the frame's last bytes: written → read is the \
+         kernel and the wake-up, read → applied the client's own stack (TLS, WebSocket, \
+         decoding, book)"
+    );
     for (name, v) in [
-        ("  pinion: written → read", &split_wire),
-        ("  pinion: read → applied", &split_stack),
+        ("pinion: written → read", &split_wire[0]),
+        ("baseline: written → read", &split_wire[1]),
+        ("pinion: read → applied", &split_stack[0]),
+        ("baseline: read → applied", &split_stack[1]),
     ] {
         println!(
             "{name:<34} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -592,6 +637,15 @@ fn main() {
             format_ns(split_med(v, 4)),
         );
     }
+    println!(
+        "{:<34} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+        "ratio read → applied",
+        med(&stack_ratios[0]),
+        med(&stack_ratios[1]),
+        med(&stack_ratios[2]),
+        med(&stack_ratios[3]),
+        med(&stack_ratios[4]),
+    );
     println!();
     println!(
         "allocations per frame on the client thread after warm-up (median over rounds): \
@@ -673,9 +727,15 @@ fn main() {
         .zip(&ratios)
         .map(|((name, _), r)| (name.to_string(), json!(med(r))))
         .collect();
+    let stack_ratio_json: serde_json::Map<String, serde_json::Value> = Percentiles::QUANTILES
+        .iter()
+        .zip(&stack_ratios)
+        .map(|((name, _), r)| (name.to_string(), json!(med(r))))
+        .collect();
     let report = json!({
         "host": pinion_benches::host_state(),
         "mode": if quick { "quick" } else { "full" },
+        "sched_fifo_priority": fifo,
         "cores": { "allowed": bench.placement.allowed, "writer": bench.placement.writer, "client": bench.placement.client },
         "latency": {
             "rounds": settings.latency_rounds,
@@ -685,8 +745,13 @@ fn main() {
             "pinion": side_json(&lat[0]),
             "baseline": side_json(&lat[1]),
             "ratio_median_of_rounds": ratio_json,
-            "pinion_written_to_read_p50_ns": split_med(&split_wire, 0),
-            "pinion_read_to_applied_p50_ns": split_med(&split_stack, 0),
+            "pinion_written_to_read_p50_ns": split_med(&split_wire[0], 0),
+            "baseline_written_to_read_p50_ns": split_med(&split_wire[1], 0),
+            "pinion_read_to_applied_p50_ns": split_med(&split_stack[0], 0),
+            "baseline_read_to_applied_p50_ns": split_med(&split_stack[1], 0),
+            "pinion_read_to_applied_p99_ns": split_med(&split_stack[0], 2),
+            "baseline_read_to_applied_p99_ns": split_med(&split_stack[1], 2),
+            "read_to_applied_ratio_median_of_rounds": stack_ratio_json,
         },
         "throughput": {
             "rounds": settings.throughput_rounds,
