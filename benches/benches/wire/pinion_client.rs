@@ -3,8 +3,9 @@
 //! [`Decoder`] and its events applied through [`BookSync`] (the engine's book stage calls the
 //! same `on_event` / `on_ticker`) into the array [`OrderBook`](pinion_book::OrderBook).
 //!
-//! The loop waits in `epoll_wait` (a poll with a timeout), as the baseline's runtime does: on
-//! this 2-core host a spinning client would fight the writer for a core.
+//! The loop waits in `epoll_wait` (a poll with a timeout), as the baseline's runtime does, or,
+//! with `busy_poll`, polls without waiting, as pinion's busy-spin wait strategy does on an
+//! isolated core: no wake-up on the path, at the price of a whole core.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -90,7 +91,8 @@ impl Consumer<'_> {
     }
 }
 
-/// Connects to `addr`, trusting `cert`, and consumes `job.frames` messages.
+/// Connects to `addr`, trusting `cert`, and consumes `job.frames` messages, waiting in
+/// `epoll_wait` between them or, with `busy_poll`, polling without waiting.
 ///
 /// # Panics
 /// When the connection fails or ends early, or a frame does not decode: the two sides must do
@@ -101,6 +103,7 @@ pub fn run(
     workload: &Workload,
     job: &Job,
     origin: Instant,
+    busy_poll: bool,
 ) -> ClientRun {
     let mut roots = RootCertStore::empty();
     roots.add(cert.clone()).expect("trust the certificate");
@@ -145,9 +148,13 @@ pub fn run(
         WssConnection::connect_to(&endpoint, vec![addr], &settings, poll.registry(), TOKEN)
             .expect("connect");
     let deadline = Instant::now() + DEADLINE;
+    let wait = if busy_poll {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(100)
+    };
     while c.received < job.frames {
-        poll.poll(&mut events, Some(Duration::from_millis(100)))
-            .expect("poll");
+        poll.poll(&mut events, Some(wait)).expect("poll");
         for event in &events {
             match conn.poll_ready(event, |m| c.on_message(m)) {
                 Ok(Status::Connecting | Status::Open) => {}
