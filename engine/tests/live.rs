@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 use pinion_engine::config::{Config, Overrides};
 use pinion_engine::pipeline::{self, BookView, Console, PipelineReport};
 use pinion_exchange_sim::SelfSignedTls;
+use pinion_testkit::alloc::{CountingAlloc, thread_allocations};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 use pinion_exchange_sim::live::{FaultPlan, LiveConfig, LiveExchange, LivePacing, TruthBook};
 
 /// A running simulator and the file holding its certificate.
@@ -717,4 +721,138 @@ fn resubscribing_a_thousand_streams_stays_under_the_message_limit() {
     assert_eq!(stats.message_rate_closes, 0, "never over the venue's limit");
     assert_eq!(stats.control_errors, 0);
     assert!(frames > 0);
+}
+
+#[test]
+fn a_recorded_live_session_replays_to_the_same_books() {
+    // A session with a gap and a reconnect in it, recorded to .pnr, then replayed from the file
+    // through the same pipeline: the same records, so the same books.
+    let sim = start_synthetic(
+        30_000,
+        "drop:btcusdt@depth@100ms:100,rst:6000#0",
+        17,
+        20_000.0,
+    );
+    let dir = TempDir::new("record");
+    let pnr = dir.0.join("session.pnr");
+    let config = live_config(
+        sim.exchange.local_addr(),
+        &sim.cert,
+        &format!("record = \"{}\"", pnr.display()),
+    );
+    let live = run_session(&sim, &config, Duration::from_millis(1500));
+    let live_books = pipeline::final_books(&live);
+    assert_equal_to_truth(&live_books, &sim.exchange.truth("BTCUSDT").expect("truth"));
+    assert!(
+        live.input.notes.iter().any(|n| n.starts_with("recorded ")),
+        "{:?}",
+        live.input.notes
+    );
+
+    let replay = format!(
+        "[input]\nsource = \"{}\"\n[pacing]\nmode = \"max\"\n[runtime]\nprogress = false\n",
+        pnr.display()
+    );
+    let settings = Config::parse_with(&replay, "replay-test.toml", &Overrides::default())
+        .expect("parses")
+        .validate("replay-test.toml")
+        .expect("valid");
+    let replayed = pipeline::run(&settings, Arc::new(AtomicBool::new(false)), Console::QUIET)
+        .expect("replay ran");
+    let replayed_books = pipeline::final_books(&replayed);
+    assert_eq!(
+        replayed_books, live_books,
+        "the replay ends where the session ended"
+    );
+    assert_eq!(
+        replayed.books[0].counters.gaps, live.books[0].counters.gaps,
+        "the same gap, at the same place"
+    );
+    assert_eq!(
+        replayed.books[0].counters.resyncs,
+        live.books[0].counters.resyncs
+    );
+}
+
+#[test]
+fn reading_live_frames_allocates_only_per_tls_record() {
+    // The simulator writes back to back, so TLS records carry many frames: an allocation per
+    // frame anywhere on the read path would show as one or more per frame.
+    let sim = start_sim_tuned(
+        "",
+        18,
+        1.0,
+        |c| c.pacing = LivePacing::AsFastAsPossible,
+        || {
+            let market = pinion_feed::synth::SynthMarket::new(pinion_feed::synth::SynthConfig {
+                seed: 18,
+                messages: 200_000,
+                ..pinion_feed::synth::SynthConfig::default()
+            })
+            .map_err(|e| pinion_feed::SourceError::Io(std::io::Error::other(e.to_string())))?;
+            Ok(Box::new(market) as Box<dyn pinion_feed::FrameSource + Send>)
+        },
+    );
+    let addr = sim.exchange.local_addr();
+    let mut spec = pinion_feed::live::LiveSpec::new(
+        pinion_core::Venue::BinanceSpot,
+        &format!("wss://localhost:{}/stream", addr.port()),
+        &format!("https://localhost:{}", addr.port()),
+        vec!["BTCUSDT".to_owned()],
+        vec![
+            "depth@100ms".to_owned(),
+            "bookTicker".to_owned(),
+            "trade".to_owned(),
+        ],
+    );
+    spec.stream_stale_after = Duration::ZERO;
+    let tls = pipeline::trust(Some(&sim.cert)).expect("trust");
+    let requests = Arc::new(pinion_feed::live::SnapshotRequests::new(1));
+    let mut source = pinion_feed::live::LiveSource::new(
+        spec,
+        pinion_net::wss::WssSettings::new(tls),
+        Box::new(Offline),
+        &[pinion_core::InstrumentId(0)],
+        requests,
+    )
+    .expect("source");
+    const WARM_UP: u64 = 20_000;
+    const MEASURED: u64 = 100_000;
+    let mut frames = 0u64;
+    let mut bytes = 0u64;
+    let mut at_warm = 0;
+    let mut released = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while frames < WARM_UP + MEASURED && Instant::now() < deadline {
+        if !released && sim.exchange.stats().control_requests > 0 {
+            sim.exchange.release();
+            released = true;
+        }
+        match pinion_feed::FrameSource::next_record(&mut source) {
+            Ok(Some(r)) if r.kind == pinion_core::RecordKind::Frame => {
+                frames += 1;
+                if frames > WARM_UP {
+                    bytes += r.payload.len() as u64;
+                }
+                if frames == WARM_UP {
+                    at_warm = thread_allocations();
+                }
+            }
+            Ok(_) => {}
+            Err(e) => panic!("live source: {e}"),
+        }
+    }
+    let allocations = thread_allocations() - at_warm;
+    assert_eq!(frames, WARM_UP + MEASURED, "every frame came");
+    // rustls copies each TLS record it decrypts (up to 16 KiB of frames) into a new buffer:
+    // that, and nothing per frame, is what may allocate.
+    let records_at_least = bytes / 16_384;
+    let per_frame = allocations as f64 / MEASURED as f64;
+    eprintln!(
+        "{allocations} allocations over {MEASURED} frames ({per_frame:.4} a frame), {bytes} bytes: at least {records_at_least} TLS records"
+    );
+    assert!(
+        per_frame < 0.2,
+        "{per_frame:.4} allocations a frame: something on the read path allocates per frame"
+    );
 }
