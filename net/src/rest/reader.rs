@@ -450,6 +450,13 @@ impl ResponseReader {
             }
         };
         let len = head.len;
+        if !(100..=599).contains(&head.code) {
+            // httparse takes any three digits; RFC 9110 §15 defines 100 to 599 only.
+            return Err(ReadError::BadHead {
+                what: "status code outside 100-599",
+                seen: Seen::quote(input),
+            });
+        }
         self.status = head.code;
         self.headers = ResponseHeaders {
             fields: head

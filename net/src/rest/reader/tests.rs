@@ -236,6 +236,23 @@ fn broken_framing_and_codings_are_errors_that_quote_what_was_seen() {
     .concat();
     let err = read_whole(&long).expect_err("bad header");
     assert!(err.to_string().len() < 160, "{err}");
+    // Three digits, but no status code (found by the fuzz target).
+    for line in [
+        &b"HTTP/1.0 043 x\r\n\r\n"[..],
+        b"HTTP/1.1 600 x\r\nContent-Length: 0\r\n\r\n",
+    ] {
+        assert!(
+            matches!(
+                read_whole(line),
+                Err(ReadError::BadHead {
+                    what: "status code outside 100-599",
+                    ..
+                })
+            ),
+            "{}",
+            line.escape_ascii()
+        );
+    }
     let too_long = [b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &[b'a'; 5000]].concat();
     assert!(matches!(
         read_whole(&too_long),
