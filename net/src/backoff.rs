@@ -5,7 +5,7 @@
 //! `[0, min(cap, base · 2ⁿ)]` ("full jitter"): many clients cut at once spread out instead of
 //! reconnecting in lockstep. The failure count goes back to zero only once a connection has
 //! carried data for [`BackoffPolicy::healthy_after`] since it connected
-//! ([`Reconnect::on_data`]); a connect alone never resets it, so a server that accepts and then
+//! ([`Reconnect::on_healthy`]); a connect alone never resets it, so a server that accepts and then
 //! drops every connection sees the delays keep growing rather than a reconnect storm.
 //!
 //! Independently, [`AttemptBudget`] holds connection attempts to `max` per sliding `window`
@@ -149,7 +149,7 @@ impl AttemptBudget {
 ///
 /// Call [`Reconnect::schedule`] when a connection is lost or an attempt fails, wait until the
 /// time it answers, then [`Reconnect::on_attempt`] as the connect starts,
-/// [`Reconnect::on_connected`] when it is up, [`Reconnect::on_data`] for data received, and
+/// [`Reconnect::on_connected`] when it is up, [`Reconnect::on_healthy`] for data received, and
 /// [`Reconnect::on_disconnect`] when it goes down.
 #[derive(Debug, Clone)]
 pub struct Reconnect {
@@ -204,7 +204,7 @@ impl Reconnect {
     /// Data arrived at `now_ns`. Once the connection has been up for
     /// [`BackoffPolicy::healthy_after`], the failure count resets; answers whether it is
     /// (now) healthy.
-    pub fn on_data(&mut self, now_ns: u64) -> bool {
+    pub fn on_healthy(&mut self, now_ns: u64) -> bool {
         if let Some(at) = self.connected_at_ns
             && !self.healthy
             && now_ns.saturating_sub(at) >= nanos(self.policy.healthy_after)
@@ -310,21 +310,21 @@ mod tests {
             r.on_attempt(now).expect("within budget");
             r.on_connected(now);
             // Data flows, but for less than the healthy stretch.
-            assert!(!r.on_data(now + 9 * SEC));
+            assert!(!r.on_healthy(now + 9 * SEC));
             r.on_disconnect(now + 9 * SEC);
             now += 9 * SEC;
         }
         assert_eq!(r.failures(), 5);
         now = r.schedule(now);
         r.on_connected(now);
-        assert!(!r.on_data(now));
+        assert!(!r.on_healthy(now));
         assert_eq!(r.failures(), 6);
-        assert!(r.on_data(now + 10 * SEC));
+        assert!(r.on_healthy(now + 10 * SEC));
         assert_eq!(r.failures(), 0);
         // Data before any connect (or after a disconnect) resets nothing.
         r.on_disconnect(now + 11 * SEC);
         let _ = r.schedule(now + 11 * SEC);
-        assert!(!r.on_data(now + 100 * SEC));
+        assert!(!r.on_healthy(now + 100 * SEC));
         assert_eq!(r.failures(), 1);
     }
 
@@ -365,7 +365,7 @@ mod tests {
                 r.on_attempt(at).expect("schedule keeps within the budget");
                 attempts.push(at);
                 r.on_connected(at + MS);
-                r.on_data(at + 2 * MS);
+                r.on_healthy(at + 2 * MS);
                 r.on_disconnect(at + 2 * MS);
                 now = at + 2 * MS;
             }
