@@ -276,6 +276,94 @@ fn keep_alive_reuses_one_connection_with_nodelay_on() {
     );
 }
 
+/// `body` as a chunked response, in chunks of the sizes in `sizes` taken in turn.
+fn chunked_response(body: &[u8], sizes: &[usize]) -> Vec<u8> {
+    let mut out =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nx-mbx-used-weight-1m: 50\r\n\r\n"
+            .to_vec();
+    for (i, piece) in body.chunks(sizes[0]).enumerate() {
+        // Re-cut each piece by the next size too, so chunk boundaries fall anywhere.
+        for part in piece.chunks(sizes[i % sizes.len()]) {
+            out.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+            out.extend_from_slice(part);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+#[test]
+fn real_snapshots_and_exchange_info_arrive_byte_for_byte_over_one_connection() {
+    let Some(info) = pinion_testkit::data::require("binance/spot-exchangeinfo-20211012.json.gz")
+    else {
+        return;
+    };
+    let Some(snapshots) =
+        pinion_testkit::data::require("binance/spot-multi-20211012.cryptofeed.http")
+    else {
+        return;
+    };
+    let mut exchange_info = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(info).expect("open"))
+        .read_to_end(&mut exchange_info)
+        .expect("gunzip");
+    // `<url> -> <time>: <body>` a line.
+    let text = std::fs::read_to_string(snapshots).expect("read");
+    let mut exchanges: Vec<(String, Vec<u8>)> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let (url, rest) = line.split_once(" -> ").expect("url");
+            let (_, body) = rest.split_once(": ").expect("body");
+            let target = url.strip_prefix("https://api.binance.com").expect("host");
+            (target.to_owned(), body.as_bytes().to_vec())
+        })
+        .collect();
+    assert!(exchanges.len() >= 4, "four snapshots in the recording");
+    exchanges.push(("/api/v3/exchangeInfo".to_owned(), exchange_info));
+    let bodies: Vec<Vec<u8>> = exchanges.iter().map(|(_, b)| b.clone()).collect();
+    let id = identity();
+    let server = serve(Arc::clone(&id.config), move |_, request| {
+        let body = &bodies[request];
+        if request % 2 == 0 {
+            Reply::Send(
+                [
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nx-mbx-used-weight-1m: 50\r\n\r\n",
+                        body.len()
+                    )
+                    .as_bytes(),
+                    body,
+                ]
+                .concat(),
+            )
+        } else {
+            Reply::Send(chunked_response(body, &[8191, 1, 16384, 77]))
+        }
+    });
+    let mut client = RestClient::new(&server.url(), settings_trusting(&id.cert)).expect("client");
+    for (target, body) in &exchanges {
+        let r = client.get(target).expect("response");
+        assert_eq!(r.status, 200);
+        assert!(
+            r.body == *body,
+            "{target}: {} bytes, expected {}",
+            r.body.len(),
+            body.len()
+        );
+        assert_eq!(r.used_weight_1m, Some(50));
+    }
+    assert_eq!(server.accepts.load(Ordering::SeqCst), 1);
+    let heads = server.heads.lock().expect("heads");
+    for ((target, _), head) in exchanges.iter().zip(heads.iter()) {
+        assert!(
+            head.starts_with(&format!("GET {target} HTTP/1.1\r\n")),
+            "{head}"
+        );
+    }
+}
+
 #[test]
 fn chunked_bodies_arrive_whole_across_writes() {
     let id = identity();
