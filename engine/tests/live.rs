@@ -17,11 +17,16 @@ use pinion_testkit::alloc::{CountingAlloc, thread_allocations};
 static ALLOC: CountingAlloc = CountingAlloc;
 use pinion_exchange_sim::live::{FaultPlan, LiveConfig, LiveExchange, LivePacing, TruthBook};
 
+/// Serialises the sessions of the tests in this file.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A running simulator and the file holding its certificate.
 struct Sim {
     exchange: LiveExchange,
     cert: PathBuf,
     _dir: TempDir,
+    /// Dropped last, after the simulator: the next test starts once this one is gone.
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
 
 /// A directory removed at the end.
@@ -81,6 +86,11 @@ fn start_sim_tuned(
     + Sync
     + 'static,
 ) -> Sim {
+    // One test at a time: each runs a simulator and a whole pipeline, and on a small machine
+    // several at once would measure the machine rather than the session.
+    let one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
     let dir = TempDir::new("sim");
     let cert = dir.0.join("sim-cert.pem");
@@ -103,6 +113,7 @@ fn start_sim_tuned(
         exchange,
         cert,
         _dir: dir,
+        _one_at_a_time: one,
     }
 }
 
@@ -165,7 +176,29 @@ fn run_session(sim: &Sim, config: &str, settle: Duration) -> PipelineReport {
         sim.exchange.wait_exhausted(Duration::from_secs(120)),
         "the simulator did not release its whole source in time"
     );
-    std::thread::sleep(settle);
+    // Then until the session has been quiet for a second (nothing sent to it, no snapshot,
+    // no new session: a late reconnect and resync are done), and at least `settle`.
+    let started = Instant::now();
+    let activity = |s: &pinion_exchange_sim::live::LiveStats| {
+        (
+            s.frames_sent,
+            s.snapshots_served,
+            s.ws_sessions,
+            s.control_requests,
+        )
+    };
+    let mut last = activity(&sim.exchange.stats());
+    let mut quiet_since = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = activity(&sim.exchange.stats());
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() >= Duration::from_secs(1) && started.elapsed() >= settle {
+            break;
+        }
+    }
     stop.store(true, Ordering::Relaxed);
     let report = runner
         .join()
@@ -638,6 +671,10 @@ fn snapshots_after_a_mass_reconnect_stay_inside_the_weight_budget() {
     }
 }
 
+/// A gap hold long enough for a loaded 2-core host, where one feed's thread can be descheduled
+/// for tens of ms while the other's runs.
+const LOADED_HOST_GAP_HOLD: &str = "gap_hold_ms = 500";
+
 /// The REST side of a source whose snapshots do not matter to the test.
 struct Offline;
 
@@ -855,4 +892,71 @@ fn reading_live_frames_allocates_only_per_tls_record() {
         per_frame < 0.2,
         "{per_frame:.4} allocations a frame: something on the read path allocates per frame"
     );
+}
+
+#[test]
+fn redundant_feeds_fill_each_others_gaps() {
+    // Two connections to the simulator, each losing its own depth diffs: the first every
+    // 100th, the second every 100th from the 150th, and both the 500th. Merged by update id,
+    // the book sees exactly one gap: the diff both lost.
+    let stream = "btcusdt@depth@100ms";
+    let mut faults: Vec<String> = (1..=10)
+        .map(|k| format!("drop:{stream}:{}#0", k * 100))
+        .collect();
+    faults.extend((1..=9).map(|k| format!("drop:{stream}:{}#1", k * 100 + 50)));
+    faults.push(format!("drop:{stream}:500#1"));
+    let sim = start_synthetic(40_000, &faults.join(","), 19, 20_000.0);
+    let port = sim.exchange.local_addr().port();
+    let config = live_config(
+        sim.exchange.local_addr(),
+        &sim.cert,
+        &format!("redundant_ws_url = \"wss://localhost:{port}/stream\"\n{LOADED_HOST_GAP_HOLD}"),
+    );
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let live = report.input.live.as_ref().expect("live counters");
+    assert_eq!(sim.exchange.stats().fault_drops, 20);
+    let book = &report.books[0];
+    assert_eq!(
+        book.counters.gaps, 1,
+        "only the diff both feeds lost: {:?}",
+        book.counters
+    );
+    assert_eq!(live.gaps_unfilled.load(Ordering::Relaxed), 1);
+    for c in &live.conns {
+        assert!(
+            c.first_arrivals.load(Ordering::Relaxed) > 0,
+            "each feed won some"
+        );
+        assert!(c.duplicates.load(Ordering::Relaxed) > 0, "and lost some");
+    }
+}
+
+#[test]
+fn a_redundant_feed_lost_costs_the_books_nothing() {
+    let sim = start_synthetic(40_000, "rst:3000#0", 20, 20_000.0);
+    let port = sim.exchange.local_addr().port();
+    let config = live_config(
+        sim.exchange.local_addr(),
+        &sim.cert,
+        &format!("redundant_ws_url = \"wss://localhost:{port}/stream\"\n{LOADED_HOST_GAP_HOLD}"),
+    );
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let live = report.input.live.as_ref().expect("live counters");
+    let lost: u64 = live
+        .conns
+        .iter()
+        .map(|c| c.reconnects.load(Ordering::Relaxed))
+        .sum();
+    assert_eq!(lost, 1, "one feed was reset");
+    let book = &report.books[0];
+    assert_eq!(
+        book.counters.resyncs, 0,
+        "the other feed carried the book: {:?}",
+        book.counters
+    );
+    assert_eq!(counter(&report, "strategy", "unsynced_views"), 0);
 }

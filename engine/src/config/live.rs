@@ -13,6 +13,14 @@ pub struct LiveConfig {
     pub venue: String,
     /// The WebSocket base: `wss://stream.binance.com:9443/stream`.
     pub ws_url: String,
+    /// A second WebSocket base carrying the same streams: every connection gets a partner
+    /// there and the two are merged by update id (Binance only). The same URL as `ws_url`
+    /// makes a second connection to the same host.
+    #[serde(default)]
+    pub redundant_ws_url: Option<String>,
+    /// How long a message that skips ahead on one feed waits for the other to fill the gap.
+    #[serde(default = "default_gap_hold_ms")]
+    pub gap_hold_ms: u64,
     /// The REST base: `https://api.binance.com`.
     pub rest_url: String,
     /// The venue's symbols.
@@ -83,6 +91,9 @@ pub struct LiveConfig {
 
 fn default_snapshot_limit() -> u32 {
     1000
+}
+fn default_gap_hold_ms() -> u64 {
+    50
 }
 fn default_ack_ms() -> u64 {
     5000

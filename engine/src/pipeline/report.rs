@@ -479,6 +479,12 @@ fn live_counters(live: &pinion_feed::live::LiveCounters) -> Vec<(String, String)
             ("shutdown_notices", c.shutdown_notices.load(Relaxed)),
             ("last_close_code", c.last_close_code.load(Relaxed)),
             ("policy_closes", c.policy_closes.load(Relaxed)),
+            ("first_arrivals", c.first_arrivals.load(Relaxed)),
+            ("duplicates", c.duplicates.load(Relaxed)),
+            (
+                "mean_lead_ns",
+                c.lead_ns.load(Relaxed) / c.leads.load(Relaxed).max(1),
+            ),
         ];
         let text: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
         rows.push((format!("conn{i}"), text.join(" ")));
@@ -489,6 +495,8 @@ fn live_counters(live: &pinion_feed::live::LiveCounters) -> Vec<(String, String)
         ("failed", live.snapshot_failures.load(Relaxed)),
         ("watchdog", live.snapshot_watchdog.load(Relaxed)),
         ("rotations", live.rotations.load(Relaxed)),
+        ("gaps_filled", live.gaps_filled.load(Relaxed)),
+        ("gaps_unfilled", live.gaps_unfilled.load(Relaxed)),
         ("rest_weight", live.rest_weight.load(Relaxed)),
         ("rate_limited", live.rest_rate_limited.load(Relaxed)),
     ];

@@ -28,6 +28,13 @@
 //!   the book ask again: that is the `lastUpdateId` retry. Bybit's snapshots come in the stream:
 //!   a resync there renews the book's subscription.
 //!
+//! - **Redundant feeds** (optional): each connection gets a partner carrying the same streams
+//!   (another host, or a second connection to the same one). Each stream's messages are merged
+//!   by update id (trade id for trades): the first arrival is handed on, the later copy
+//!   dropped and its lag counted as the first feed's edge; a message that skips ahead on one
+//!   feed waits briefly for the other to fill the gap. A feed that drops while its partner
+//!   carries on costs the books nothing.
+//!
 //! Every record the source yields — frames, snapshots, connection records — is an ordinary
 //! [`RawRecord`](pinion_core::RawRecord), so a live session recorded to `.pnr` replays bit for
 //! bit through the same code.
@@ -71,6 +78,14 @@ pub struct LiveSpec {
     /// The WebSocket base: `wss://stream.binance.com:9443/stream` (Binance combined streams,
     /// subscribed by message), `wss://stream.bybit.com/v5/public/spot`.
     pub ws_url: String,
+    /// A second WebSocket base carrying the same streams (or the same URL again, for a second
+    /// connection): every connection gets a partner there, and each stream's messages are
+    /// merged by update id, first arrival wins, a gap on one filled from the other before it
+    /// counts as a gap. Binance only.
+    pub redundant_ws_url: Option<String>,
+    /// How long a message that skips ahead on one feed is held for the other feed to fill the
+    /// gap, before the book is given it (and resyncs).
+    pub gap_hold: Duration,
     /// The REST base for snapshots: `https://api.binance.com`.
     pub rest_url: String,
     /// The venue's symbols (`BTCUSDT`).
@@ -134,6 +149,8 @@ impl LiveSpec {
         LiveSpec {
             venue,
             ws_url: ws_url.to_owned(),
+            redundant_ws_url: None,
+            gap_hold: Duration::from_millis(50),
             rest_url: rest_url.trim_end_matches('/').to_owned(),
             symbols,
             streams,
@@ -183,6 +200,11 @@ impl LiveSpec {
         }
         if self.rest_weight_window.is_zero() || self.rest_weight_limit == 0 {
             return bad("the request-weight limit and its window must not be zero");
+        }
+        if self.redundant_ws_url.is_some() && self.venue.is_bybit() {
+            return bad(
+                "redundant feeds are for Binance streams (Bybit's carry no update ids to merge by)",
+            );
         }
         if self.reconnect_cap < self.reconnect_base {
             return bad("reconnect_cap must not be below reconnect_base");

@@ -140,6 +140,14 @@ pub struct ConnCounters {
     /// Closes for a policy violation (1008: too many messages); each halves the connection's
     /// control-message rate.
     pub policy_closes: AtomicU64,
+    /// Redundant feeds: messages this feed brought first.
+    pub first_arrivals: AtomicU64,
+    /// Redundant feeds: messages this feed brought after the other (dropped).
+    pub duplicates: AtomicU64,
+    /// Redundant feeds: the sum of this feed's leads over the other on the same message, ns.
+    pub lead_ns: AtomicU64,
+    /// Redundant feeds: how many leads `lead_ns` sums.
+    pub leads: AtomicU64,
 }
 
 /// Counters of the whole source.
@@ -153,6 +161,10 @@ pub struct LiveCounters {
     pub snapshots: AtomicU64,
     /// Make-before-break rotations done.
     pub rotations: AtomicU64,
+    /// Redundant feeds: gaps on one feed that the other filled.
+    pub gaps_filled: AtomicU64,
+    /// Redundant feeds: gaps neither feed filled in time (the book resyncs).
+    pub gaps_unfilled: AtomicU64,
     /// Snapshot fetches that failed.
     pub snapshot_failures: AtomicU64,
     /// Snapshots given again because a book stayed unsynced.
@@ -191,6 +203,38 @@ struct LiveConn {
     rotate_at: Option<Instant>,
     /// A twin's frames, held until the switch.
     held: RecordQueue,
+    /// Where it connects.
+    endpoint: Endpoint,
+    /// Its URL, for the connect record.
+    url: String,
+    /// Redundant feeds: the connection carrying the same streams elsewhere.
+    partner: Option<usize>,
+    /// Whether it checks its streams for silence (one of a redundant pair does).
+    primary: bool,
+    /// Lost while its partner carried on: the books were not told (they go on, fed by the
+    /// partner); they are if the partner is lost too before this one is back.
+    silent_loss: bool,
+}
+
+/// One redundant feed's message waiting for the other feed to fill the gap before it.
+#[derive(Debug)]
+struct HeldFrame {
+    t_recv: u64,
+    conn: ConnId,
+    payload: Vec<u8>,
+}
+
+/// Per stream, merging redundant feeds.
+#[derive(Debug, Default)]
+struct Arb {
+    /// The last id handed on (depth `u`, trade id, ticker `u`).
+    last: Option<u64>,
+    /// When it was handed on, and by which connection slot (for the arrival edge).
+    last_at: Option<(Instant, usize)>,
+    /// Messages that skip ahead of `last`, in arrival order.
+    held: VecDeque<HeldFrame>,
+    /// When the oldest held message must be handed on regardless.
+    hold_until: Option<Instant>,
 }
 
 /// A connection's part in a make-before-break rotation.
@@ -211,6 +255,24 @@ enum Role {
 struct Overlap {
     old_last: Option<u64>,
     twin_first: Option<u64>,
+}
+
+/// What merging redundant feeds does with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Merge {
+    /// New: hand it on.
+    Forward,
+    /// The other feed brought it first.
+    Duplicate,
+    /// It skips ahead: wait for the other feed to fill the gap.
+    Hold,
+}
+
+/// A message's ids as merging reads them (see [`LiveSource::message_ids`]).
+#[derive(Debug, Clone, Copy)]
+struct MsgIds {
+    chain: Option<u64>,
+    last: Option<u64>,
 }
 
 /// Binance ids read from a depth or trade frame during a rotation: `U`, `u`, `pu`, and the
@@ -255,7 +317,6 @@ pub struct LiveSource {
     venue: Venue,
     protocol: Protocol,
     spec: LiveSpec,
-    endpoint: Endpoint,
     settings: WssSettings,
     poll: Poll,
     events: Events,
@@ -286,6 +347,10 @@ pub struct LiveSource {
     rotations: u64,
     /// Jitter for rotation times.
     jitter: SplitMix64,
+    /// Redundant feeds: per stream, the merge state (empty without them).
+    arbs: Vec<Arb>,
+    /// Redundant feeds: this turn's frames, before the merge.
+    incoming: RecordQueue,
 }
 
 impl std::fmt::Debug for LiveSource {
@@ -394,6 +459,11 @@ impl LiveSource {
                 url: spec.ws_url.clone(),
             });
             conns.push(LiveConn {
+                endpoint: endpoint.clone(),
+                url: spec.ws_url.clone(),
+                partner: None,
+                primary: true,
+                silent_loss: false,
                 id,
                 token: Token(c),
                 ws: None,
@@ -423,6 +493,57 @@ impl LiveSource {
                 held: RecordQueue::with_capacity(0, 0),
             });
         }
+        if let Some(url) = &spec.redundant_ws_url {
+            let second = Endpoint::parse(url).map_err(|e| LiveError::Config(e.to_string()))?;
+            for c in 0..n_conns {
+                let p = conns.len();
+                let id = ConnId(
+                    u16::try_from(p)
+                        .map_err(|_| LiveError::Config("too many connections".into()))?,
+                );
+                infos.push(ConnInfo {
+                    id,
+                    venue: Some(venue),
+                    url: url.clone(),
+                });
+                let partner = LiveConn {
+                    id,
+                    token: Token(p),
+                    endpoint: second.clone(),
+                    url: url.clone(),
+                    partner: Some(c),
+                    primary: false,
+                    silent_loss: false,
+                    ws: None,
+                    state: ConnState::Waiting { at: now },
+                    streams: conns[c].streams.clone(),
+                    todo: VecDeque::new(),
+                    acks: Vec::new(),
+                    next_id: 1,
+                    pacer: conns[c].pacer.clone(),
+                    control_rate: conns[c].control_rate,
+                    control_debt: 0,
+                    reconnect: Reconnect::new(
+                        BackoffPolicy {
+                            base: spec.reconnect_base,
+                            cap: spec.reconnect_cap,
+                            healthy_after: spec.healthy_after,
+                        },
+                        SplitMix64::new(spec.seed ^ (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                        AttemptBudget::new(CONNECT_BUDGET, CONNECT_BUDGET_WINDOW),
+                    ),
+                    last_rx: now,
+                    next_ping: now,
+                    slot: n_conns + c,
+                    role: Role::Normal,
+                    rotate_at: None,
+                    held: RecordQueue::with_capacity(0, 0),
+                };
+                conns[c].partner = Some(p);
+                conns.push(partner);
+            }
+        }
+        let n_slots = conns.len();
         let window = WeightWindow::new(
             spec.rest_weight_limit,
             spec.rest_weight_share,
@@ -431,15 +552,16 @@ impl LiveSource {
         .map_err(|e| LiveError::Config(e.to_string()))?;
         let worker = Worker::spawn(spec.rest_url.clone(), rest, window).map_err(LiveError::Io)?;
         let counters = Arc::new(LiveCounters {
-            conns: (0..n_conns).map(|_| ConnCounters::default()).collect(),
+            conns: (0..n_slots).map(|_| ConnCounters::default()).collect(),
             ..LiveCounters::default()
         });
         let elapsed = u64::try_from(settings.clock_origin.elapsed().as_nanos()).unwrap_or(0);
         let jitter_seed = spec.seed.rotate_left(17);
+        let redundant = spec.redundant_ws_url.is_some();
+        let n_streams = streams.len();
         Ok(Self {
             venue,
             protocol,
-            endpoint,
             settings,
             poll,
             events: Events::with_capacity(EVENTS),
@@ -463,6 +585,12 @@ impl LiveSource {
             last_trade: Vec::new(),
             rotations: 0,
             jitter: SplitMix64::new(jitter_seed),
+            arbs: if redundant {
+                (0..n_streams).map(|_| Arb::default()).collect()
+            } else {
+                Vec::new()
+            },
+            incoming: RecordQueue::with_capacity(if redundant { 1 << 20 } else { 0 }, 1024),
         })
     }
 
@@ -531,6 +659,8 @@ impl LiveSource {
         let wall_origin = self.wall_origin;
         let conn_id = conn.id;
         let role = conn.role;
+        let paired = conn.partner.is_some();
+        let incoming = &mut self.incoming;
         let held = &mut conn.held;
         let overlap = &mut self.overlap;
         let last_trade = &mut self.last_trade;
@@ -581,6 +711,9 @@ impl LiveSource {
                             }
                             queue.push(t_recv, conn_id, RecordKind::Frame, b"", m.payload);
                         }
+                        (_, Some(_)) if paired => {
+                            incoming.push(t_recv, conn_id, RecordKind::Frame, b"", m.payload);
+                        }
                         _ => queue.push(t_recv, conn_id, RecordKind::Frame, b"", m.payload),
                     }
                 }
@@ -608,6 +741,9 @@ impl LiveSource {
             if conn.role == Role::Normal {
                 conn.rotate_at = Some(now);
             }
+        }
+        if !self.incoming.is_empty() {
+            self.merge(slot, now);
         }
         for (id, ok) in acked {
             self.on_ack(c, id, ok, now);
@@ -642,6 +778,177 @@ impl LiveSource {
         }
     }
 
+    /// Redundant feeds: hands on this turn's frames from connection slot `slot` that are new,
+    /// drops those the other feed brought first, and holds those that skip ahead.
+    fn merge(&mut self, slot: usize, now: Instant) {
+        let mut incoming = std::mem::replace(&mut self.incoming, RecordQueue::with_capacity(0, 0));
+        while let Some(rec) = incoming.pop() {
+            let stream = match protocol::classify(self.protocol, rec.payload) {
+                Frame::Data(name) => self.by_name.get(name).copied(),
+                _ => None,
+            };
+            let Some(s) = stream else {
+                self.queue
+                    .push(rec.t_recv, rec.conn, rec.kind, rec.meta, rec.payload);
+                continue;
+            };
+            let ids = self.message_ids(s, rec.payload);
+            match self.verdict(s, ids) {
+                Merge::Forward => {
+                    self.forward(s, slot, ids, now);
+                    self.queue
+                        .push(rec.t_recv, rec.conn, rec.kind, rec.meta, rec.payload);
+                    self.flush_held(s, now);
+                }
+                Merge::Duplicate => self.count_duplicate(s, slot, ids, now),
+                Merge::Hold => {
+                    let gap_hold = self.spec.gap_hold;
+                    let arb = &mut self.arbs[s];
+                    if arb.held.is_empty() {
+                        arb.hold_until = Some(now + gap_hold);
+                    }
+                    arb.held.push_back(HeldFrame {
+                        t_recv: rec.t_recv,
+                        conn: rec.conn,
+                        payload: rec.payload.to_vec(),
+                    });
+                }
+            }
+        }
+        incoming.recycle();
+        self.incoming = incoming;
+    }
+
+    /// The ids merging goes by: for a depth message the id its predecessor must end with
+    /// (`U - 1` on Spot, `pu` on futures) and its own last (`u`); for anything else its id
+    /// (trade id, or a ticker's `u`) as both.
+    fn message_ids(&self, s: usize, payload: &[u8]) -> MsgIds {
+        let ids = FrameIds::of(payload);
+        if self.streams[s].kind == StreamKind::Depth {
+            let chain = if self.venue.is_binance_futures() {
+                ids.prev
+            } else {
+                ids.first.map(|u| u.saturating_sub(1))
+            };
+            MsgIds {
+                chain,
+                last: ids.last,
+            }
+        } else {
+            let id = ids.trade.or(ids.last);
+            MsgIds {
+                chain: id,
+                last: id,
+            }
+        }
+    }
+
+    fn verdict(&self, s: usize, ids: MsgIds) -> Merge {
+        let arb = &self.arbs[s];
+        let (Some(last), Some(end)) = (arb.last, ids.last) else {
+            return Merge::Forward;
+        };
+        if end <= last {
+            return Merge::Duplicate;
+        }
+        match (self.streams[s].kind, ids.chain) {
+            // A depth message that does not continue the last one handed on: the other feed
+            // may still bring what is missing.
+            (StreamKind::Depth, Some(chain)) if chain > last => Merge::Hold,
+            _ => Merge::Forward,
+        }
+    }
+
+    fn forward(&mut self, s: usize, slot: usize, ids: MsgIds, now: Instant) {
+        let arb = &mut self.arbs[s];
+        if let Some(end) = ids.last {
+            arb.last = Some(arb.last.map_or(end, |l| l.max(end)));
+            arb.last_at = Some((now, slot));
+        }
+        self.counters.conns[slot]
+            .first_arrivals
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_duplicate(&mut self, s: usize, slot: usize, ids: MsgIds, now: Instant) {
+        let c = &self.counters;
+        c.conns[slot].duplicates.fetch_add(1, Ordering::Relaxed);
+        let arb = &self.arbs[s];
+        // The copy of the message last handed on: how far behind the first feed this one was.
+        if let (Some((at, first)), Some(last), Some(end)) = (arb.last_at, arb.last, ids.last)
+            && end == last
+            && first != slot
+        {
+            let lead = u64::try_from(now.duration_since(at).as_nanos()).unwrap_or(u64::MAX);
+            c.conns[first].lead_ns.fetch_add(lead, Ordering::Relaxed);
+            c.conns[first].leads.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands on held messages of stream `s` that now continue it (the other feed filled the
+    /// gap); drops those it brought meanwhile.
+    fn flush_held(&mut self, s: usize, now: Instant) {
+        let mut filled = false;
+        while let Some(front) = self.arbs[s].held.front() {
+            let ids = self.message_ids(s, &front.payload);
+            match self.verdict(s, ids) {
+                Merge::Hold => break,
+                verdict => {
+                    let Some(h) = self.arbs[s].held.pop_front() else {
+                        break;
+                    };
+                    if verdict == Merge::Forward {
+                        let slot = self.slot_of(h.conn);
+                        self.forward(s, slot, ids, now);
+                        self.queue
+                            .push(h.t_recv, h.conn, RecordKind::Frame, b"", &h.payload);
+                    }
+                    filled = true;
+                }
+            }
+        }
+        let arb = &mut self.arbs[s];
+        if arb.held.is_empty() {
+            arb.hold_until = None;
+            if filled {
+                self.counters.gaps_filled.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Hands on, in order, held messages whose wait is over: the gap was on both feeds, and
+    /// the book will see it.
+    fn release_expired_holds(&mut self, now: Instant) {
+        for s in 0..self.arbs.len() {
+            if self.arbs[s].hold_until.is_none_or(|t| now < t) {
+                continue;
+            }
+            self.arbs[s].hold_until = None;
+            self.counters.gaps_unfilled.fetch_add(1, Ordering::Relaxed);
+            while let Some(h) = self.arbs[s].held.pop_front() {
+                let ids = self.message_ids(s, &h.payload);
+                if self.verdict(s, ids) == Merge::Duplicate {
+                    continue;
+                }
+                let slot = self.slot_of(h.conn);
+                let arb = &mut self.arbs[s];
+                if let Some(end) = ids.last {
+                    arb.last = Some(arb.last.map_or(end, |l| l.max(end)));
+                    arb.last_at = Some((now, slot));
+                }
+                self.queue
+                    .push(h.t_recv, h.conn, RecordKind::Frame, b"", &h.payload);
+            }
+        }
+    }
+
+    fn slot_of(&self, conn: ConnId) -> usize {
+        self.conns
+            .iter()
+            .find(|c| c.id == conn)
+            .map_or(0, |c| c.slot)
+    }
+
     fn on_open(&mut self, c: usize, now: Instant) {
         let Some(slot) = self.conns.get(c).map(|conn| conn.slot) else {
             return;
@@ -652,6 +959,7 @@ impl LiveSource {
         conn.state = ConnState::Open { since: now };
         conn.last_rx = now;
         conn.reconnect.on_connected(now_ns);
+        conn.silent_loss = false;
         if conn.role == Role::Normal {
             conn.rotate_at = due;
         }
@@ -660,7 +968,7 @@ impl LiveSource {
             .opens
             .fetch_add(1, Ordering::Relaxed);
         let t = wall_ns();
-        let url = self.spec.ws_url.as_bytes();
+        let url = conn.url.as_bytes();
         self.queue.push(t, conn.id, RecordKind::Connect, url, b"");
         conn.todo.clear();
         conn.acks.clear();
@@ -771,12 +1079,31 @@ impl LiveSource {
         for &s in &conn.streams {
             self.streams[s].sub = Sub::Off;
         }
-        if was_open {
-            self.counters.conns[slot]
-                .reconnects
-                .fetch_add(1, Ordering::Relaxed);
-            self.queue
-                .push(wall_ns(), conn.id, RecordKind::Disconnect, b"", b"");
+        if !was_open {
+            return;
+        }
+        self.counters.conns[slot]
+            .reconnects
+            .fetch_add(1, Ordering::Relaxed);
+        let id = conn.id;
+        let partner = conn.partner;
+        match partner {
+            // The partner carries the same streams on: the books go on, fed by it.
+            Some(p) if matches!(self.conns[p].state, ConnState::Open { .. }) => {
+                self.conns[c].silent_loss = true;
+            }
+            _ => {
+                self.queue
+                    .push(wall_ns(), id, RecordKind::Disconnect, b"", b"");
+                // Both feeds are down now: books last fed by the partner lose sync too.
+                if let Some(p) = partner
+                    && std::mem::take(&mut self.conns[p].silent_loss)
+                {
+                    let pid = self.conns[p].id;
+                    self.queue
+                        .push(wall_ns(), pid, RecordKind::Disconnect, b"", b"");
+                }
+            }
         }
     }
 
@@ -785,6 +1112,9 @@ impl LiveSource {
             self.conn_timers(c, now);
         }
         self.snapshot_timers(now);
+        if !self.arbs.is_empty() {
+            self.release_expired_holds(now);
+        }
         while let Some(outcome) = self.worker.poll() {
             self.on_outcome(outcome, now);
         }
@@ -820,7 +1150,7 @@ impl LiveSource {
                     .attempts
                     .fetch_add(1, Ordering::Relaxed);
                 match WssConnection::connect(
-                    &self.endpoint,
+                    &conn.endpoint,
                     &self.settings,
                     self.poll.registry(),
                     conn.token,
@@ -847,7 +1177,17 @@ impl LiveSource {
                 self.open_timers(c, since, now);
                 match self.conns[c].role {
                     Role::Normal if self.conns[c].rotate_at.is_some_and(|t| now >= t) => {
-                        self.start_rotation(c, now);
+                        match self.conns[c].partner {
+                            // Its partner carries the streams meanwhile: reconnect this one.
+                            Some(p) if matches!(self.conns[p].state, ConnState::Open { .. }) => {
+                                self.conns[c].rotate_at = None;
+                                self.counters.rotations.fetch_add(1, Ordering::Relaxed);
+                                self.drop_conn(c, now);
+                                self.conns[c].state = ConnState::Waiting { at: now };
+                            }
+                            Some(_) => self.conns[c].rotate_at = Some(now + ROTATION_RETRY / 6),
+                            None => self.start_rotation(c, now),
+                        }
                     }
                     Role::Retiring { twin } => self.try_switch(c, twin, now),
                     _ => {}
@@ -865,11 +1205,15 @@ impl LiveSource {
         };
         let twin = self.conns.len();
         let old = &self.conns[c];
-        let spec = &self.spec;
         let Ok(pacer) = MessagePacer::new(old.control_rate, 1) else {
             return;
         };
         let conn = LiveConn {
+            endpoint: old.endpoint.clone(),
+            url: old.url.clone(),
+            partner: None,
+            primary: old.primary,
+            silent_loss: false,
             id: ConnId(id),
             token: Token(twin),
             ws: None,
@@ -892,7 +1236,7 @@ impl LiveSource {
         self.infos.push(ConnInfo {
             id: ConnId(id),
             venue: Some(self.venue),
-            url: spec.ws_url.clone(),
+            url: old.url.clone(),
         });
         self.overlap.resize(self.streams.len(), Overlap::default());
         self.last_trade.resize(self.streams.len(), None);
@@ -999,7 +1343,7 @@ impl LiveSource {
         let conn = &mut self.conns[c];
         // Data within the last timer turns: the stretch of healthy data grows.
         if now.duration_since(conn.last_rx) < spec.read_idle_timeout.min(Duration::from_secs(1)) {
-            conn.reconnect.on_data(now_ns);
+            conn.reconnect.on_healthy(now_ns);
         }
         let _ = since;
         // Acks that did not come: ask again.
@@ -1018,7 +1362,7 @@ impl LiveSource {
             }
         }
         // Depth streams silent while the connection is alive.
-        if !spec.stream_stale_after.is_zero() && conn.role == Role::Normal {
+        if !spec.stream_stale_after.is_zero() && conn.role == Role::Normal && conn.primary {
             for &s in &conn.streams {
                 let st = &mut self.streams[s];
                 if st.kind == StreamKind::Depth

@@ -21,6 +21,16 @@ pub(super) fn live(config: &Config, p: &mut Problems) -> Option<LiveSettings> {
         l.streams.iter().map(|s| s.trim().to_owned()).collect(),
     );
     spec.snapshot_limit = l.snapshot_limit;
+    spec.redundant_ws_url = l.redundant_ws_url.clone();
+    spec.gap_hold = ms(l.gap_hold_ms);
+    if let Some(url) = &l.redundant_ws_url
+        && !url.starts_with("wss://")
+    {
+        p.add(
+            "live.redundant_ws_url",
+            format!("{url:?}: must be a wss:// URL"),
+        );
+    }
     if l.max_streams_per_connection > 0 {
         spec.max_streams_per_connection = l.max_streams_per_connection;
     }
