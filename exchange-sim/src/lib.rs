@@ -35,6 +35,7 @@ mod config;
 mod http;
 pub mod live;
 pub mod loopback;
+mod merged;
 mod selection;
 mod server;
 mod session;
@@ -47,6 +48,7 @@ pub use live::{
     Fault, FaultPlan, InstrumentInfo, LiveConfig, LiveExchange, LivePacing, LiveStats, LiveVenue,
     TruthBook,
 };
+pub use merged::MergedSource;
 pub use selection::StreamSelection;
 pub use server::FeedServer;
 pub use snapshots::SnapshotTable;

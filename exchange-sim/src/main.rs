@@ -19,7 +19,10 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use pinion_core::ConnId;
 use pinion_exchange_sim::loopback::{compare_frames, fetch_snapshot, receive_session};
-use pinion_exchange_sim::{FeedConfig, FeedServer, Pacing, SelfSignedTls};
+use pinion_exchange_sim::{
+    FaultPlan, FeedConfig, FeedServer, LiveConfig, LiveExchange, LivePacing, LiveVenue,
+    MergedSource, Pacing, SelfSignedTls,
+};
 use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
 use pinion_feed::synth::{SynthConfig, SynthMarket};
 use pinion_feed::{FrameSource, SourceError};
@@ -39,9 +42,12 @@ struct Cli {
     serve: Args,
 }
 
-/// Helpers for checking the simulator's traffic.
+/// The live exchange, and helpers for checking the simulator's traffic.
 #[derive(Debug, clap::Subcommand)]
 enum Check {
+    /// Run the live exchange model: one shared market that clients join, subscribe to,
+    /// snapshot over REST and meet faults on.
+    Live(LiveArgs),
     /// Read one whole session as a client; print how many frames came and the close code.
     Receive {
         /// The simulator's address.
@@ -124,10 +130,68 @@ struct Args {
     cert_out: Option<PathBuf>,
 }
 
+/// Settings of the live exchange.
+#[derive(Debug, clap::Args)]
+struct LiveArgs {
+    /// Recording to serve (.hbt.gz, .cryptofeed.ws, .cryptofeed.jsonl.zst).
+    #[arg(
+        long,
+        conflicts_with = "synthetic",
+        required_unless_present = "synthetic"
+    )]
+    input: Option<PathBuf>,
+    /// Serve the deterministic synthetic market instead of a recording.
+    #[arg(long)]
+    synthetic: bool,
+    /// Symbols of the synthetic market (BTCUSDT, ETHUSDT, … then SYN<i>USDT).
+    #[arg(long, default_value_t = 1)]
+    symbols: usize,
+    /// Frames each synthetic symbol generates.
+    #[arg(long, default_value_t = 100_000)]
+    messages: u64,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    listen: SocketAddr,
+    /// The market played: spot, usdm or coinm (limits and defaults).
+    #[arg(long, default_value = "spot")]
+    venue: String,
+    /// Serve over TLS with a fresh self-signed certificate for localhost and 127.0.0.1.
+    #[arg(long)]
+    tls: bool,
+    /// Write the certificate (PEM) clients must trust here.
+    #[arg(long, requires = "tls")]
+    cert_out: Option<PathBuf>,
+    /// Release frames at the recorded pace times this factor.
+    #[arg(long, conflicts_with = "rate")]
+    speed: Option<f64>,
+    /// Release this many frames per second (without --speed or --rate: as fast as possible).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Faults to inject, e.g. `drop:btcusdt@depth@100ms:37#0,rst:500,shutdown:2000`.
+    #[arg(long, default_value = "")]
+    faults: String,
+    /// Seed of the random faults (and of the synthetic market, when given).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Milliseconds between server pings (0 = none; default: the venue's).
+    #[arg(long)]
+    ping_interval_ms: Option<u64>,
+    /// REST weight budget per IP per minute (default: the venue's).
+    #[arg(long)]
+    weight_limit: Option<u64>,
+    /// Streams per connection (default: the venue's).
+    #[arg(long)]
+    max_streams: Option<usize>,
+    /// Frames a session may fall behind before it is dropped.
+    #[arg(long)]
+    session_queue: Option<usize>,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => serve(cli.serve),
+        Some(Check::Live(args)) => live(args),
         Some(Check::Receive {
             addr,
             path,
@@ -201,6 +265,109 @@ fn compare(
         }
         first => bail!("capture differs from the source (first difference at frame {first:?})"),
     }
+}
+
+/// Synthetic symbol names: familiar ones first.
+fn synthetic_symbol(i: usize) -> String {
+    const NAMES: [&str; 5] = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT"];
+    NAMES
+        .get(i)
+        .map_or_else(|| format!("SYN{i}USDT"), |n| (*n).to_owned())
+}
+
+fn live(args: LiveArgs) -> anyhow::Result<()> {
+    let venue = match args.venue.as_str() {
+        "spot" => LiveVenue::Spot,
+        "usdm" => LiveVenue::UsdM,
+        "coinm" => LiveVenue::CoinM,
+        other => bail!("--venue must be spot, usdm or coinm, got {other}"),
+    };
+    let mut config = LiveConfig::for_venue(venue);
+    config.pacing = match (args.speed, args.rate) {
+        (Some(speed), _) => LivePacing::Recorded { speed },
+        (None, Some(frames_per_sec)) => LivePacing::Rate { frames_per_sec },
+        (None, None) => LivePacing::AsFastAsPossible,
+    };
+    let seed = args.seed.unwrap_or(0);
+    config.faults = FaultPlan::parse(&args.faults, seed).context("--faults")?;
+    if let Some(ms) = args.ping_interval_ms {
+        config.ping_interval = (ms > 0).then(|| Duration::from_millis(ms));
+    }
+    if let Some(w) = args.weight_limit {
+        config.weight_limit = w;
+    }
+    if let Some(m) = args.max_streams {
+        config.max_streams = m;
+    }
+    if let Some(q) = args.session_queue {
+        config.session_queue = q;
+    }
+    let tls = if args.tls {
+        let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"])
+            .context("self-signed certificate")?;
+        if let Some(out) = &args.cert_out {
+            std::fs::write(out, &tls.certificate_pem)
+                .with_context(|| format!("writing {}", out.display()))?;
+        }
+        Some(tls.server_config)
+    } else {
+        None
+    };
+    let (exchange, what) = if let Some(path) = args.input {
+        let shown = path.display().to_string();
+        let exchange = LiveExchange::start(args.listen, config, tls, move || {
+            pinion_feed::source::open(&path)
+        });
+        (exchange, shown)
+    } else {
+        if args.symbols == 0 {
+            bail!("--symbols must be at least 1");
+        }
+        let configs: Vec<SynthConfig> = (0..args.symbols)
+            .map(|i| {
+                let mut c = SynthConfig {
+                    messages: args.messages,
+                    symbol: synthetic_symbol(i),
+                    ..SynthConfig::default()
+                };
+                c.seed = args.seed.map_or(c.seed, |s| s) ^ (i as u64).wrapping_mul(0x9E37_79B9);
+                c
+            })
+            .collect();
+        for c in &configs {
+            SynthMarket::new(c.clone()).context("synthetic market config")?;
+        }
+        let exchange = LiveExchange::start(args.listen, config, tls, move || {
+            let mut sources: Vec<Box<dyn FrameSource + Send>> = Vec::new();
+            for c in &configs {
+                let market = SynthMarket::new(c.clone()).map_err(|e| SourceError::Format {
+                    format: "synthetic",
+                    position: 0,
+                    what: e.to_string(),
+                })?;
+                sources.push(Box::new(market));
+            }
+            Ok(Box::new(MergedSource::new(sources)) as Box<dyn FrameSource + Send>)
+        });
+        (exchange, format!("{} synthetic symbol(s)", args.symbols))
+    };
+    let exchange = exchange.with_context(|| format!("serving {what}"))?;
+    let addr = exchange.local_addr();
+    let (ws, http) = if args.tls {
+        ("wss", "https")
+    } else {
+        ("ws", "http")
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening {addr}")?;
+    writeln!(
+        out,
+        "live market of {what}: {ws}://{addr}/stream  {http}://{addr}/api/v3/depth?symbol=…  {http}://{addr}/sim/stats"
+    )?;
+    out.flush()?;
+    drop(out);
+    exchange.wait();
+    Ok(())
 }
 
 fn serve(args: Args) -> anyhow::Result<()> {

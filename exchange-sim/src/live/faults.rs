@@ -221,7 +221,10 @@ fn parse_item(item: &str) -> Result<Fault, FaultSpecError> {
     let (body, target) = match item.rsplit_once('#') {
         Some((body, s)) => (
             body,
-            Target::Session(s.parse().map_err(|_| err("session after # is not a number"))?),
+            Target::Session(
+                s.parse()
+                    .map_err(|_| err("session after # is not a number"))?,
+            ),
         ),
         None => (item, Target::All),
     };
@@ -258,7 +261,9 @@ fn parse_item(item: &str) -> Result<Fault, FaultSpecError> {
         if target == Target::All {
             Ok(fault)
         } else {
-            Err(err("this fault concerns the whole server; it takes no #session"))
+            Err(err(
+                "this fault concerns the whole server; it takes no #session",
+            ))
         }
     };
     match kind {

@@ -11,7 +11,7 @@
 //! they come.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -104,6 +104,24 @@ pub(crate) struct MarketState {
     pub exchange_info: Option<Vec<u8>>,
     history: usize,
     stream_seq: HashMap<String, u64>,
+    /// Frames of symbols not seeded yet, as a client buffers them while its snapshot is on
+    /// the way: `(t_recv, payload)` per symbol, and the symbols in the order they began.
+    buffers: HashMap<String, VecDeque<(u64, Vec<u8>)>>,
+    buffer_order: Vec<String>,
+}
+
+/// Most frames buffered per unseeded symbol (older ones are dropped).
+const MAX_BUFFERED: usize = 200_000;
+
+/// What the market does with a frame.
+#[derive(Debug, PartialEq, Eq)]
+enum Admit {
+    /// Keep it until the symbol's snapshot arrives.
+    Buffer,
+    /// Not released (its symbol is not open and it cannot open it).
+    Skip,
+    /// Wait for its time, then try to release it.
+    Release,
 }
 
 /// A REST depth body.
@@ -166,6 +184,45 @@ impl MarketState {
             exchange_info: None,
             history,
             stream_seq: HashMap::new(),
+            buffers: HashMap::new(),
+            buffer_order: Vec::new(),
+        }
+    }
+
+    /// Keeps a frame of an unseeded symbol.
+    fn buffer(&mut self, symbol: &str, t_recv: u64, payload: &[u8]) {
+        let buffer = self.buffers.entry(symbol.to_owned()).or_default();
+        if buffer.is_empty() && !self.buffer_order.iter().any(|s| s == symbol) {
+            self.buffer_order.push(symbol.to_owned());
+        }
+        if buffer.len() == MAX_BUFFERED {
+            buffer.pop_front();
+        }
+        buffer.push_back((t_recv, payload.to_vec()));
+    }
+
+    /// The buffered frames of a symbol just seeded, in order.
+    fn unbuffer(&mut self, symbol: &str) -> VecDeque<(u64, Vec<u8>)> {
+        self.buffer_order.retain(|s| s != symbol);
+        self.buffers.remove(symbol).unwrap_or_default()
+    }
+
+    /// What to do with a frame.
+    fn admit(&self, c: &Classified) -> Admit {
+        let Some(symbol) = &c.symbol else {
+            return Admit::Release;
+        };
+        match self.symbols.get(symbol) {
+            Some(s) if s.open => Admit::Release,
+            Some(s) if s.seeded => {
+                if c.diff {
+                    Admit::Release
+                } else {
+                    Admit::Skip
+                }
+            }
+            _ if c.diff && self.pending_unnamed.is_some() => Admit::Release,
+            _ => Admit::Buffer,
         }
     }
 
@@ -181,36 +238,38 @@ impl MarketState {
         open
     }
 
-    /// Takes a REST snapshot record: seeds its symbol unless that symbol is open already.
-    fn take_snapshot(&mut self, url: &[u8], body: &[u8]) -> Result<(), ()> {
-        match symbol_of_url(url) {
-            Some(symbol) => {
-                let history = self.history;
-                let state = self
-                    .symbols
-                    .entry(symbol)
-                    .or_insert_with(|| SymbolState::new(history));
-                if !state.open {
-                    seed(state, body)?;
-                }
-                Ok(())
-            }
+    /// Takes a REST snapshot record: seeds its symbol unless that symbol is open already. A
+    /// snapshot with no symbol seeds the first symbol buffering without one, or waits for the
+    /// next unseeded symbol's diff. The symbol seeded, if any.
+    fn take_snapshot(&mut self, url: &[u8], body: &[u8]) -> Result<Option<String>, ()> {
+        let symbol = match symbol_of_url(url) {
+            Some(symbol) => symbol,
             None => {
                 serde_json::from_slice::<SnapshotBody<'_>>(body).map_err(|_| ())?;
-                self.pending_unnamed = Some(body.to_vec());
-                Ok(())
+                let waiting = self
+                    .buffer_order
+                    .iter()
+                    .find(|s| !self.symbols.get(*s).is_some_and(|st| st.seeded))
+                    .cloned();
+                match waiting {
+                    Some(symbol) => symbol,
+                    None => {
+                        self.pending_unnamed = Some(body.to_vec());
+                        return Ok(None);
+                    }
+                }
             }
+        };
+        let history = self.history;
+        let state = self
+            .symbols
+            .entry(symbol.clone())
+            .or_insert_with(|| SymbolState::new(history));
+        if state.open {
+            return Ok(None);
         }
-    }
-
-    /// Whether a frame might be released (so it is worth waiting for its time).
-    fn might_release(&self, c: &Classified) -> bool {
-        let Some(symbol) = &c.symbol else { return true };
-        match self.symbols.get(symbol) {
-            Some(s) if s.open => true,
-            Some(s) if c.diff => s.seeded || self.pending_unnamed.is_some(),
-            _ => c.diff && self.pending_unnamed.is_some(),
-        }
+        seed(state, body)?;
+        Ok(Some(symbol))
     }
 
     /// Applies a frame to the truth and numbers it: the frame to broadcast, whether a symbol
@@ -432,58 +491,81 @@ pub(crate) fn run(mut source: Box<dyn FrameSource + Send>, shared: &LiveShared) 
         first_t: 0,
         n: 0,
     };
+    // Buffered frames of a symbol just seeded go through the market before the source's next.
+    let mut ready: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
     loop {
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }
-        let rec = match source.next_record() {
-            Ok(Some(rec)) => rec,
-            Ok(None) => break,
-            Err(SourceError::Format { .. } | SourceError::Checksum { .. }) => {
-                shared.count(|k| &k.source_errors);
-                continue;
-            }
-            Err(_) => {
-                shared.count(|k| &k.source_errors);
-                break;
+        let (t_recv, payload) = match ready.pop_front() {
+            Some(frame) => frame,
+            None => {
+                let rec = match source.next_record() {
+                    Ok(Some(rec)) => rec,
+                    Ok(None) => break,
+                    Err(SourceError::Format { .. } | SourceError::Checksum { .. }) => {
+                        shared.count(|k| &k.source_errors);
+                        continue;
+                    }
+                    Err(_) => {
+                        shared.count(|k| &k.source_errors);
+                        break;
+                    }
+                };
+                match rec.kind {
+                    RecordKind::RestSnapshot => {
+                        let mut market = shared.market();
+                        match market.take_snapshot(rec.meta, rec.payload) {
+                            Ok(Some(symbol)) => ready.extend(market.unbuffer(&symbol)),
+                            Ok(None) => {}
+                            Err(()) => shared.count(|k| &k.source_errors),
+                        }
+                        continue;
+                    }
+                    RecordKind::Http => {
+                        if rec.meta.windows(12).any(|w| w == b"exchangeInfo") {
+                            shared.market().exchange_info = Some(rec.payload.to_vec());
+                        }
+                        continue;
+                    }
+                    RecordKind::Frame => (rec.t_recv, rec.payload.to_vec()),
+                    _ => continue,
+                }
             }
         };
-        match rec.kind {
-            RecordKind::RestSnapshot => {
-                if shared.market().take_snapshot(rec.meta, rec.payload).is_err() {
-                    shared.count(|k| &k.source_errors);
-                }
-            }
-            RecordKind::Http => {
-                if rec.meta.windows(12).any(|w| w == b"exchangeInfo") {
-                    shared.market().exchange_info = Some(rec.payload.to_vec());
-                }
-            }
-            RecordKind::Frame => {
-                let Some(c) = classify(rec.payload) else {
-                    shared.count(|k| &k.source_errors);
-                    continue;
-                };
-                if !shared.market().might_release(&c) {
+        let Some(c) = classify(&payload) else {
+            shared.count(|k| &k.source_errors);
+            continue;
+        };
+        {
+            let mut market = shared.market();
+            match market.admit(&c) {
+                Admit::Release => {}
+                Admit::Skip => {
                     shared.count(|k| &k.frames_before_open);
                     continue;
                 }
-                if !clock.wait(rec.t_recv, shared) {
-                    break;
-                }
-                let released = shared.market().release(c, rec.payload, shared);
-                match released {
-                    Some((frame, opened)) => {
-                        shared.count(|k| &k.frames_released);
-                        if opened {
-                            shared.market_changed.notify_all();
-                        }
-                        broadcast(&frame, shared);
+                Admit::Buffer => {
+                    if let Some(symbol) = &c.symbol {
+                        market.buffer(symbol, t_recv, &payload);
                     }
-                    None => shared.count(|k| &k.frames_before_open),
+                    continue;
                 }
             }
-            _ => {}
+        }
+        if !clock.wait(t_recv, shared) {
+            break;
+        }
+        let released = shared.market().release(c, &payload, shared);
+        match released {
+            Some((frame, opened)) => {
+                shared.count(|k| &k.frames_released);
+                if opened {
+                    shared.market_changed.notify_all();
+                }
+                broadcast(&frame, shared);
+            }
+            None => shared.count(|k| &k.frames_before_open),
         }
     }
     shared.market().exhausted = true;
@@ -527,10 +609,22 @@ mod tests {
         let c = classify(raw).expect("frame");
         assert_eq!(c.stream, "ethusdt@trade");
         let text = c.text.expect("envelope built");
-        assert_eq!(&text[c.data.clone()], std::str::from_utf8(raw).expect("utf8"));
+        assert_eq!(
+            &text[c.data.clone()],
+            std::str::from_utf8(raw).expect("utf8")
+        );
         assert!(text.starts_with(r#"{"stream":"ethusdt@trade","data":{"#));
-        assert!(!classify(br#"{"stream":"x@depth20@100ms","data":{}}"#).expect("f").diff);
-        assert_eq!(classify(br#"{"stream":"!miniTicker@arr","data":[]}"#).expect("f").symbol, None);
+        assert!(
+            !classify(br#"{"stream":"x@depth20@100ms","data":{}}"#)
+                .expect("f")
+                .diff
+        );
+        assert_eq!(
+            classify(br#"{"stream":"!miniTicker@arr","data":[]}"#)
+                .expect("f")
+                .symbol,
+            None
+        );
         assert!(classify(b"\xff\xfe").is_none());
         assert!(classify(b"{\"e\":\"trade\"}").is_none());
     }

@@ -163,7 +163,9 @@ impl LiveConfig {
         let positive = |x: f64| x.is_finite() && x > 0.0;
         match self.pacing {
             LivePacing::Recorded { speed } if !positive(speed) => {
-                return Err(ExchangeSimError::Config("speed must be finite and positive"));
+                return Err(ExchangeSimError::Config(
+                    "speed must be finite and positive",
+                ));
             }
             LivePacing::Rate { frames_per_sec } if !positive(frames_per_sec) => {
                 return Err(ExchangeSimError::Config("rate must be finite and positive"));

@@ -25,6 +25,9 @@ use super::{LiveShared, now_ms};
 use crate::http::{self, RequestHead};
 use crate::tls::Conn;
 
+/// How long a keep-alive connection may stay idle between requests.
+const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(60);
+
 /// The API family a path belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Family {
@@ -57,6 +60,8 @@ impl Response {
 
 /// Serves requests on one connection, starting with `head`.
 pub(crate) fn serve(mut stream: Conn, head: RequestHead, shared: &LiveShared, ip: IpAddr) {
+    // An idle keep-alive connection is kept this long, as a web front end would.
+    let _ = stream.tcp().set_read_timeout(Some(KEEP_ALIVE_IDLE));
     let mut head = head;
     loop {
         shared.count(|c| &c.rest_requests);
@@ -130,7 +135,10 @@ fn answer(head: &RequestHead, shared: &LiveShared, ip: IpAddr) -> Response {
     match endpoint {
         "ping" => weighed(shared, ip, 1, || Response::json("200 OK", b"{}".to_vec())),
         "time" => weighed(shared, ip, 1, || {
-            Response::json("200 OK", format!("{{\"serverTime\":{}}}", now_ms()).into_bytes())
+            Response::json(
+                "200 OK",
+                format!("{{\"serverTime\":{}}}", now_ms()).into_bytes(),
+            )
         }),
         "exchangeInfo" => {
             let weight = if family == Family::Spot { 20 } else { 1 };
@@ -145,9 +153,16 @@ fn answer(head: &RequestHead, shared: &LiveShared, ip: IpAddr) -> Response {
 }
 
 /// Charges `weight` to `ip`'s window; the answer `make` gives, or 429 past the budget.
-fn weighed(shared: &LiveShared, ip: IpAddr, weight: u64, make: impl FnOnce() -> Response) -> Response {
+fn weighed(
+    shared: &LiveShared,
+    ip: IpAddr,
+    weight: u64,
+    make: impl FnOnce() -> Response,
+) -> Response {
     let config = &shared.config;
-    let window_ms = u64::try_from(config.weight_window.as_millis()).unwrap_or(u64::MAX).max(1);
+    let window_ms = u64::try_from(config.weight_window.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     let now = now_ms();
     let window = now / window_ms;
     let used = {
@@ -174,7 +189,8 @@ fn weighed(shared: &LiveShared, ip: IpAddr, weight: u64, make: impl FnOnce() -> 
         );
         let mut r = Response::error("429 Too Many Requests", -1003, &msg);
         let retry_ms = (window + 1) * window_ms - now;
-        r.headers.push(("Retry-After", retry_ms.div_ceil(1000).to_string()));
+        r.headers
+            .push(("Retry-After", retry_ms.div_ceil(1000).to_string()));
         weight_headers(&mut r);
         return r;
     }

@@ -33,7 +33,8 @@ const BATCH: usize = 256;
 /// How long the client may take to answer the final close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// The methods Binance's stream servers know, as its error message lists them.
-const METHODS: &str = "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`";
+const METHODS: &str =
+    "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`";
 
 /// The market's handle on a session: its subscriptions and its queue.
 #[derive(Debug)]
@@ -97,7 +98,8 @@ type RequestError = (Option<Value>, i64, String);
 
 /// Parses one control message as Binance's stream server does.
 fn parse_request(text: &str) -> Result<(Value, Request), RequestError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| (None, 3, format!("Invalid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| (None, 3, format!("Invalid JSON: {e}")))?;
     let Some(obj) = value.as_object() else {
         return Err((None, 2, "Invalid request: expected a JSON object".into()));
     };
@@ -106,9 +108,7 @@ fn parse_request(text: &str) -> Result<(Value, Request), RequestError> {
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() && n.as_i64().is_some() => {
             Value::Number(n.clone())
         }
-        Some(Value::String(s))
-            if s.len() <= 36 && s.bytes().all(|b| b.is_ascii_alphanumeric()) =>
-        {
+        Some(Value::String(s)) if s.len() <= 36 && s.bytes().all(|b| b.is_ascii_alphanumeric()) => {
             Value::String(s.clone())
         }
         _ => {
@@ -132,7 +132,9 @@ fn parse_request(text: &str) -> Result<(Value, Request), RequestError> {
     let params = obj.get("params");
     let names = |params: Option<&Value>| -> Result<Vec<String>, RequestError> {
         let Some(Value::Array(items)) = params else {
-            return Err(bad("Invalid request: params must be a list of stream names".into()));
+            return Err(bad(
+                "Invalid request: params must be a list of stream names".into(),
+            ));
         };
         items
             .iter()
@@ -260,7 +262,10 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared, ip
     };
     if initial.len() > config.max_streams {
         shared.count(|c| &c.bad_requests);
-        let msg = format!("Too many streams; at most {} per connection.", config.max_streams);
+        let msg = format!(
+            "Too many streams; at most {} per connection.",
+            config.max_streams
+        );
         let _ = http::respond_error(&mut stream, "400 Bad Request", -1000, &msg);
         return;
     }
@@ -270,7 +275,10 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared, ip
                 let mut rest = shared.rest();
                 let attempts = rest.attempts.entry(ip).or_default();
                 let now = Instant::now();
-                while attempts.front().is_some_and(|t| now.duration_since(*t) >= *window) {
+                while attempts
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= *window)
+                {
                     attempts.pop_front();
                 }
                 attempts.push_back(now);
@@ -287,22 +295,21 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared, ip
             }
         }
     }
-    if http::respond_switching(&mut stream, key).is_err() {
-        return;
-    }
-    shared.count(|c| &c.ws_sessions);
+    // Whether it is killed, its index and its registration are settled before the `101`, so
+    // a client that has its handshake back is numbered and subscribed (numbers follow the
+    // order in which clients completed their handshakes).
     let kill = config.faults.faults.iter().find_map(|f| match f {
         Fault::KillAfterHandshake { count } => Some(*count),
         _ => None,
     });
-    if let Some(count) = kill
-        && shared.kills.fetch_add(1, Ordering::SeqCst) < count
-    {
+    let killed = kill.is_some_and(|count| shared.kills.fetch_add(1, Ordering::SeqCst) < count);
+    if killed {
+        let _ = http::respond_switching(&mut stream, key);
+        shared.count(|c| &c.ws_sessions);
         shared.count(|c| &c.fault_kills);
         let _ = stream.tcp().shutdown(Shutdown::Both);
         return;
     }
-    let index = shared.next_session.fetch_add(1, Ordering::SeqCst);
     let (tx, rx) = std::sync::mpsc::sync_channel(config.session_queue);
     let link = Arc::new(SessionLink {
         subs: Mutex::new(initial.iter().cloned().collect()),
@@ -310,7 +317,16 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared, ip
         slow: AtomicBool::new(false),
         gone: AtomicBool::new(false),
     });
-    shared.sessions().push(Arc::clone(&link));
+    let index = {
+        let mut sessions = shared.sessions();
+        sessions.push(Arc::clone(&link));
+        shared.next_session.fetch_add(1, Ordering::SeqCst)
+    };
+    if http::respond_switching(&mut stream, key).is_err() {
+        link.gone.store(true, Ordering::SeqCst);
+        return;
+    }
+    shared.count(|c| &c.ws_sessions);
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(MAX_CLIENT_MESSAGE))
         .max_frame_size(Some(MAX_CLIENT_MESSAGE));
@@ -795,13 +811,35 @@ mod tests {
         );
         assert_eq!(err_code("{nope").0, 3);
         assert!(err_code("{nope").1.starts_with("Invalid JSON: "));
-        assert_eq!(err_code(r#"{"params":[],"id":1}"#).1, "Invalid request: missing field `method`");
-        assert!(err_code(r#"{"method":"SUBSCRIB","id":1}"#).1.contains("unknown variant `SUBSCRIB`"));
-        assert_eq!(err_code(r#"{"method":"SUBSCRIBE","params":[],"id":1.5}"#).0, 2);
-        assert_eq!(err_code(r#"{"method":"SUBSCRIBE","params":[],"id":"a-b"}"#).0, 2);
-        assert_eq!(err_code(r#"{"method":"SUBSCRIBE","params":[1],"id":1}"#).0, 2);
-        assert_eq!(err_code(r#"{"method":"SET_PROPERTY","params":["x",true],"id":1}"#).0, 0);
-        assert_eq!(err_code(r#"{"method":"SET_PROPERTY","params":["combined",1],"id":1}"#).0, 1);
+        assert_eq!(
+            err_code(r#"{"params":[],"id":1}"#).1,
+            "Invalid request: missing field `method`"
+        );
+        assert!(
+            err_code(r#"{"method":"SUBSCRIB","id":1}"#)
+                .1
+                .contains("unknown variant `SUBSCRIB`")
+        );
+        assert_eq!(
+            err_code(r#"{"method":"SUBSCRIBE","params":[],"id":1.5}"#).0,
+            2
+        );
+        assert_eq!(
+            err_code(r#"{"method":"SUBSCRIBE","params":[],"id":"a-b"}"#).0,
+            2
+        );
+        assert_eq!(
+            err_code(r#"{"method":"SUBSCRIBE","params":[1],"id":1}"#).0,
+            2
+        );
+        assert_eq!(
+            err_code(r#"{"method":"SET_PROPERTY","params":["x",true],"id":1}"#).0,
+            0
+        );
+        assert_eq!(
+            err_code(r#"{"method":"SET_PROPERTY","params":["combined",1],"id":1}"#).0,
+            1
+        );
         assert_eq!(err_code("[1,2]").0, 2);
     }
 

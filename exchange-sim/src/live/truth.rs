@@ -129,7 +129,12 @@ impl Book {
     }
 
     /// Sets one level (quantity zero removes it) and returns its previous state.
-    pub fn set(&mut self, side: Side, px: &str, qty: &str) -> Result<(Dec, Option<Level>), DecError> {
+    pub fn set(
+        &mut self,
+        side: Side,
+        px: &str,
+        qty: &str,
+    ) -> Result<(Dec, Option<Level>), DecError> {
         let key = Dec::parse(px)?;
         let value = Dec::parse(qty)?;
         let map = self.side_mut(side);
@@ -161,7 +166,10 @@ impl Book {
             levels: Vec::new(),
         };
         let mut bad = 0;
-        for (side, levels) in [(Side::Bid, bids.into_iter().collect::<Vec<_>>()), (Side::Ask, asks.into_iter().collect())] {
+        for (side, levels) in [
+            (Side::Bid, bids.into_iter().collect::<Vec<_>>()),
+            (Side::Ask, asks.into_iter().collect()),
+        ] {
             for (px, qty) in levels {
                 match self.set(side, px, qty) {
                     Ok((key, prev)) => undo.levels.push((side, key, prev)),
@@ -286,7 +294,15 @@ mod tests {
         assert_eq!(d("0.00001000").decimals(), 5);
         assert!(d("0.1") < d("0.10000001"));
         assert!(d("100") > d("99.999999999999999999"));
-        for bad in ["", ".5", "-1", "1e5", "1.2.3", "0.0000000000000000001", "abc"] {
+        for bad in [
+            "",
+            ".5",
+            "-1",
+            "1e5",
+            "1.2.3",
+            "0.0000000000000000001",
+            "abc",
+        ] {
             assert!(Dec::parse(bad).is_err(), "{bad}");
         }
         assert!(Dec::parse(&"9".repeat(40)).is_err());
@@ -298,12 +314,19 @@ mod tests {
         book.apply(10, [("100.0", "1.0"), ("99.5", "2")], [("101", "3")]);
         let before = book.clone();
         let mut history = History::new(4);
-        let (undo, bad) = book.apply(11, [("100.00", "0"), ("99.0", "4")], [("101", "1.5"), ("x", "1")]);
+        let (undo, bad) = book.apply(
+            11,
+            [("100.00", "0"), ("99.0", "4")],
+            [("101", "1.5"), ("x", "1")],
+        );
         assert_eq!(bad, 1);
         history.push(undo);
         let view = book.truth("T", 10);
         assert_eq!(view.last_update_id, 11);
-        assert_eq!(view.bids, vec![("99.5".into(), "2".into()), ("99".into(), "4".into())]);
+        assert_eq!(
+            view.bids,
+            vec![("99.5".into(), "2".into()), ("99".into(), "4".into())]
+        );
         assert_eq!(view.asks, vec![("101".into(), "1.5".into())]);
         assert_eq!(history.rewind(&book, 1), before);
         assert_eq!(history.rewind(&book, 0), book);
