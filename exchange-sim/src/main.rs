@@ -358,13 +358,13 @@ fn live(args: LiveArgs) -> anyhow::Result<()> {
     } else {
         ("ws", "http")
     };
+    // One write: a reader that takes the first line and goes away must not end the server.
+    let banner = format!(
+        "listening {addr}\nlive market of {what}: {ws}://{addr}/stream  \
+         {http}://{addr}/api/v3/depth?symbol=…  {http}://{addr}/sim/stats\n"
+    );
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening {addr}")?;
-    writeln!(
-        out,
-        "live market of {what}: {ws}://{addr}/stream  {http}://{addr}/api/v3/depth?symbol=…  {http}://{addr}/sim/stats"
-    )?;
-    out.flush()?;
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     drop(out);
     exchange.wait();
     Ok(())

@@ -476,6 +476,10 @@ fn frames_come_only_after_the_ack_and_bad_requests_get_binance_errors() {
 #[test]
 fn rest_weight_is_charged_and_the_budget_answers_429() {
     let Some(sim) = spot(|c| {
+        // One frame a second: the book hardly moves while it is asked for.
+        c.pacing = LivePacing::Rate {
+            frames_per_sec: 1.0,
+        };
         c.weight_limit = 80;
         c.weight_window = Duration::from_secs(3600);
     }) else {
@@ -490,7 +494,18 @@ fn rest_weight_is_charged_and_the_budget_answers_429() {
     let r = https.get("/fapi/v1/depth?symbol=BTCUSDT&limit=1000");
     assert_eq!(r.headers["x-mbx-used-weight-1m"], "20");
     assert!(r.body["E"].as_u64().is_some() && r.body["T"].as_u64().is_some());
-    assert_eq!(r.body["bids"].as_array().map(Vec::len), Some(1000));
+    let truth = sim.exchange.truth_depth("BTCUSDT", 1000).expect("truth");
+    if r.body["lastUpdateId"].as_u64() == Some(truth.last_update_id) {
+        assert_eq!(
+            r.body["bids"].as_array().map(Vec::len),
+            Some(truth.bids.len())
+        );
+        assert_eq!(
+            r.body["asks"].as_array().map(Vec::len),
+            Some(truth.asks.len())
+        );
+    }
+    assert!(r.body["bids"].as_array().map(Vec::len) > Some(900));
     assert_eq!(https.get("/fapi/v1/depth?symbol=BTCUSDT&limit=7").code, 400);
     assert_eq!(https.get("/api/v3/depth?limit=5").body["code"], -1102);
     // An unknown symbol is still charged the request's weight.
@@ -581,6 +596,9 @@ fn connection_faults_do_what_they_say() {
         c.start_held = true;
         // Pongs count against the 5 messages a second, so pings come no faster than 4 a second.
         c.ping_interval = Some(Duration::from_millis(300));
+        // Sessions wait unread while others are checked; their pongs then come in a burst,
+        // which must not trip the message limit (tested on its own above).
+        c.max_messages_per_sec = 1000;
         c.faults = FaultPlan::parse(
             "rst:5#0,halfopen:5#1,close1008:5#2,shutdown:400:300#3,maxage:900#4",
             0,
@@ -590,8 +608,9 @@ fn connection_faults_do_what_they_say() {
         return;
     };
     let path = format!("/stream?streams={DEPTH}");
-    let mut ws: Vec<Ws> = (0..5).map(|_| sim.ws(&path)).collect();
+    // Before the first connection: every session's age is at most this.
     let opened = Instant::now();
+    let mut ws: Vec<Ws> = (0..5).map(|_| sim.ws(&path)).collect();
     sim.exchange.release();
     let texts = |ws: &mut Ws, n: usize| {
         for _ in 0..n {
@@ -705,4 +724,305 @@ fn slow_and_stale_snapshots() {
     );
     let s = sim.exchange.stats();
     assert_eq!((s.fault_slow_snapshots, s.fault_stale_snapshots), (1, 1));
+}
+
+const USDM: &str = "binance/usdm-btcusdt-20240808.hbt.gz";
+const USDM_DEPTH: &str = "btcusdt@depth@0ms";
+
+/// Price as a number, for range checks only (the books compare as text).
+fn px(s: &str) -> f64 {
+    s.parse().expect("price")
+}
+
+#[test]
+fn a_futures_client_syncs_by_the_pu_chain() {
+    let Some(path) = pinion_testkit::data::require(USDM) else {
+        return;
+    };
+    let mut config = LiveConfig::usdm();
+    config.pacing = LivePacing::Rate {
+        frames_per_sec: 20_000.0,
+    };
+    let sim = start(path, config);
+    assert!(sim.exchange.wait_released(20_000, Duration::from_secs(60)));
+    assert!(!sim.exchange.is_exhausted());
+    // The futures route prefix is accepted.
+    let mut ws = sim.ws("/public/stream");
+    send(
+        &mut ws,
+        &format!(r#"{{"method":"SUBSCRIBE","params":["{USDM_DEPTH}"],"id":1}}"#),
+    );
+    assert_eq!(next(&mut ws), Got::Text(r#"{"result":null,"id":1}"#.into()));
+    let mut buffered = Vec::new();
+    while buffered.len() < 3 {
+        match next(&mut ws) {
+            Got::Text(t) => buffered.push(diff_of(&t).expect("diff")),
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut https = sim.https();
+    let snap = https.get("/fapi/v1/depth?symbol=BTCUSDT&limit=1000");
+    assert_eq!(snap.headers["x-mbx-used-weight-1m"], "20");
+    let b = &snap.body;
+    assert!(b["E"].as_u64().is_some() && b["T"].as_u64().is_some());
+    let lu = b["lastUpdateId"].as_u64().expect("id");
+    let mut book = RefBook::from_levels(lu, &b["bids"], &b["asks"]);
+    let low_bid = px(b["bids"][999][0].as_str().expect("1000 bids"));
+    let high_ask = px(b["asks"][999][0].as_str().expect("1000 asks"));
+    // The futures rule: drop u < lu; the first applied has U <= lu <= u; then pu == previous u.
+    let mut prev_u: Option<u64> = None;
+    let mut apply = |book: &mut RefBook, (first, last, data): (u64, u64, Value)| {
+        if last < book.id && prev_u.is_none() {
+            return;
+        }
+        match prev_u {
+            None => assert!(first <= book.id && book.id <= last, "bridging diff"),
+            Some(p) => assert_eq!(data["pu"].as_u64(), Some(p), "pu chain"),
+        }
+        book.set(&data["b"], &data["a"]);
+        book.id = last;
+        prev_u = Some(last);
+    };
+    for d in buffered {
+        apply(&mut book, d);
+    }
+    assert!(sim.exchange.wait_exhausted(Duration::from_secs(120)));
+    let final_id = sim.exchange.truth("BTCUSDT").expect("truth").last_update_id;
+    while book.id < final_id {
+        match next(&mut ws) {
+            Got::Text(t) => apply(&mut book, diff_of(&t).expect("diff")),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Within the snapshot's price range every level is known exactly.
+    let truth = sim_book(&mut https, "BTCUSDT");
+    assert_eq!(truth.id, book.id);
+    let within = |m: &BTreeMap<String, String>, bids: bool| -> BTreeMap<String, String> {
+        m.iter()
+            .filter(|(p, _)| {
+                if bids {
+                    px(p) >= low_bid
+                } else {
+                    px(p) <= high_ask
+                }
+            })
+            .map(|(p, q)| (p.clone(), q.clone()))
+            .collect()
+    };
+    assert_eq!(within(&book.bids, true), within(&truth.bids, true));
+    assert_eq!(within(&book.asks, false), within(&truth.asks, false));
+    let known = within(&truth.bids, true).len() + within(&truth.asks, false).len();
+    assert!(known > 1000, "{known} levels compared");
+    assert_eq!(sim.exchange.stats().source_gaps, 0);
+}
+
+#[test]
+fn a_client_that_does_not_read_is_dropped_as_slow() {
+    let Some(path) = pinion_testkit::data::require(USDM) else {
+        return;
+    };
+    let mut config = LiveConfig::usdm();
+    config.start_held = true;
+    config.session_queue = 256;
+    let sim = start(path, config);
+    let mut ws = sim.ws("/stream?streams=btcusdt@depth@0ms/btcusdt@bookTicker/btcusdt@trade");
+    sim.exchange.release();
+    assert!(sim.exchange.wait_exhausted(Duration::from_secs(120)));
+    assert_eq!(sim.exchange.stats().slow_disconnects, 1);
+    // What was in flight arrives, then the connection ends without a close frame.
+    set_timeout(&ws, Duration::from_secs(10));
+    let mut frames = 0u64;
+    let end = loop {
+        match next(&mut ws) {
+            Got::Text(_) => frames += 1,
+            other => break other,
+        }
+    };
+    assert!(matches!(end, Got::Broken | Got::Close(None)), "{end:?}");
+    assert!(frames < sim.exchange.stats().frames_released);
+}
+
+#[test]
+fn a_multi_symbol_synthetic_market_serves_every_symbol() {
+    use pinion_exchange_sim::MergedSource;
+    use pinion_feed::FrameSource;
+    use pinion_feed::synth::{SynthConfig, SynthMarket};
+
+    let symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"];
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let mut config = LiveConfig::spot();
+    config.start_held = true;
+    let exchange = LiveExchange::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        config,
+        Some(tls.server_config.clone()),
+        move || {
+            let sources = symbols
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let market = SynthMarket::new(SynthConfig {
+                        symbol: (*s).to_owned(),
+                        messages: 3_000,
+                        seed: 11 + i as u64,
+                        ..SynthConfig::default()
+                    })
+                    .expect("synthetic market");
+                    Box::new(market) as Box<dyn FrameSource + Send>
+                })
+                .collect();
+            Ok(Box::new(MergedSource::new(sources)) as Box<dyn FrameSource + Send>)
+        },
+    )
+    .expect("start");
+    let mut roots = RootCertStore::empty();
+    roots.add(tls.certificate.clone()).expect("trust");
+    let sim = Sim {
+        exchange,
+        client: Arc::new(
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        ),
+    };
+    let streams: Vec<String> = symbols
+        .iter()
+        .map(|s| format!("{}@depth@100ms", s.to_lowercase()))
+        .collect();
+    let mut ws = sim.ws(&format!("/stream?streams={}", streams.join("/")));
+    sim.exchange.release();
+    assert!(sim.exchange.wait_exhausted(Duration::from_secs(60)));
+    let mut https = sim.https();
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    for s in symbols {
+        let truth = sim_book(&mut https, s);
+        let depth = https
+            .get(&format!("/api/v3/depth?symbol={s}&limit=5000"))
+            .body;
+        assert_eq!(
+            RefBook::from_levels(
+                depth["lastUpdateId"].as_u64().expect("id"),
+                &depth["bids"],
+                &depth["asks"]
+            ),
+            truth
+        );
+        last.insert(s.to_lowercase(), truth.id);
+    }
+    // Every symbol's diffs arrive, each chain contiguous, up to that symbol's final id.
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    while seen.iter().filter(|(s, u)| last.get(*s) == Some(u)).count() < symbols.len() {
+        let Got::Text(t) = next(&mut ws) else {
+            panic!("stream ended early")
+        };
+        let v: Value = serde_json::from_str(&t).expect("json");
+        let symbol = v["stream"]
+            .as_str()
+            .expect("stream")
+            .split('@')
+            .next()
+            .expect("symbol")
+            .to_owned();
+        let (first, u) = (
+            v["data"]["U"].as_u64().expect("U"),
+            v["data"]["u"].as_u64().expect("u"),
+        );
+        if let Some(prev) = seen.get(&symbol) {
+            assert_eq!(first, prev + 1, "{symbol}");
+        }
+        seen.insert(symbol, u);
+    }
+    assert_eq!(
+        sim.exchange.stats().open_symbols,
+        symbols.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    );
+    let info = https.get("/api/v3/exchangeInfo").body;
+    assert_eq!(info["symbols"].as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn the_live_command_prints_its_address_and_certificate() {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    use std::io::BufRead;
+
+    let dir = std::env::temp_dir().join(format!("pinion-sim-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let pem = dir.join("sim.pem");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pinion-exchange-sim"))
+        .args([
+            "live",
+            "--synthetic",
+            "--symbols",
+            "2",
+            "--messages",
+            "2000",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--rate", "5000", "--tls", "--cert-out"])
+        .arg(&pem)
+        .args(["--faults", "kill:1", "--seed", "3"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the binary");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("listening ")
+        .expect("listening line")
+        .parse()
+        .expect("address");
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&pem).expect("PEM"))
+        .expect("trust");
+    let client = Arc::new(
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let connect = || {
+        let tcp = TcpStream::connect(addr).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let conn = ClientConnection::new(
+            Arc::clone(&client),
+            ServerName::try_from("localhost").expect("name"),
+        )
+        .expect("tls");
+        let url = format!("wss://localhost:{}/ws", addr.port());
+        tungstenite::client::client(url, StreamOwned::new(conn, tcp))
+            .map(|(ws, _)| ws)
+            .map_err(|e| e.to_string())
+    };
+    // The first connection is killed right after its handshake (a loaded machine may see the
+    // end before the handshake's answer is read); the second one is served.
+    if let Ok(mut killed) = connect() {
+        assert!(matches!(next(&mut killed), Got::Broken | Got::Close(None)));
+    }
+    let mut ws = connect().unwrap_or_else(|e| panic!("second connection: {e}"));
+    send(
+        &mut ws,
+        r#"{"method":"SUBSCRIBE","params":["ethusdt@trade"],"id":2}"#,
+    );
+    assert_eq!(next(&mut ws), Got::Text(r#"{"result":null,"id":2}"#.into()));
+    let outcome = next(&mut ws);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    match outcome {
+        Got::Text(t) => assert!(
+            t.starts_with(r#"{"e":"trade","#) && t.contains(r#""s":"ETHUSDT""#),
+            "{t}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }

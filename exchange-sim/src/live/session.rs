@@ -307,7 +307,7 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared, ip
         let _ = http::respond_switching(&mut stream, key);
         shared.count(|c| &c.ws_sessions);
         shared.count(|c| &c.fault_kills);
-        let _ = stream.tcp().shutdown(Shutdown::Both);
+        end_abruptly(&stream);
         return;
     }
     let (tx, rx) = std::sync::mpsc::sync_channel(config.session_queue);
@@ -388,6 +388,19 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared, ip
     if notify {
         session.ws.get_mut().close_notify();
     }
+}
+
+/// Ends a connection without a close frame or TLS close_notify: a FIN, then whatever the
+/// client still sends is read and dropped for a moment, so the bytes already written (the
+/// `101`, part of a frame) reach it before the socket goes (an unread receive buffer at close
+/// would make the kernel answer with a reset that can overtake them).
+fn end_abruptly(stream: &Conn) {
+    let mut tcp = stream.tcp();
+    let _ = tcp.shutdown(Shutdown::Write);
+    let _ = tcp.set_nonblocking(false);
+    let _ = tcp.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut sink = [0u8; 4096];
+    while matches!(tcp.read(&mut sink), Ok(n) if n > 0) {}
 }
 
 /// Which sessions a fault hits (server-wide faults: all).
@@ -744,7 +757,7 @@ impl Session<'_> {
         let _ = conn.write_all(&head);
         let _ = conn.write_all(&body[..len / 2]);
         let _ = conn.flush();
-        let _ = conn.tcp().shutdown(Shutdown::Both);
+        end_abruptly(conn);
     }
 
     /// Sends nothing more and keeps the socket until the client leaves or the server stops.
