@@ -28,7 +28,7 @@
 //! This is a test peer: one thread per connection, allocation per message. Nothing a client
 //! sends panics the server: every request is bounded and a bad one gets an error answer.
 
-mod faults;
+pub mod faults;
 mod market;
 mod rest;
 mod session;

@@ -570,10 +570,10 @@ impl Session<'_> {
                 break Err(End::RateLimit);
             }
             match message {
-                Message::Pong(payload) => {
-                    if self.awaiting.as_ref().is_some_and(|(p, _)| *p == payload) {
-                        self.awaiting = None;
-                    }
+                Message::Pong(payload)
+                    if self.awaiting.as_ref().is_some_and(|(p, _)| *p == payload) =>
+                {
+                    self.awaiting = None;
                 }
                 Message::Text(text) => requests.push(text.as_str().to_owned()),
                 Message::Binary(bytes) => {
