@@ -1026,3 +1026,93 @@ fn the_live_command_prints_its_address_and_certificate() {
         other => panic!("{other:?}"),
     }
 }
+
+/// One run with `rdrop` on the depth stream, `noack:1` and `mute` on the trades: the depth
+/// diffs session 0 received, and the number of trades it got.
+fn random_drop_run(seed: u64) -> (Vec<(u64, u64)>, usize) {
+    let spec = format!("rdrop:{DEPTH}:100#0,noack:1#0,mute:btcusdt@trade:5#0");
+    let sim = spot(|c| {
+        // The session's queue holds every frame it subscribed to, so it cannot overflow.
+        c.pacing = LivePacing::AsFastAsPossible;
+        c.start_held = true;
+        c.faults = FaultPlan::parse(&spec, seed).expect("spec");
+    })
+    .expect("recording present");
+    let mut ws = sim.ws("/stream");
+    send(
+        &mut ws,
+        &format!(r#"{{"method":"SUBSCRIBE","params":["{DEPTH}","btcusdt@trade"],"id":1}}"#),
+    );
+    send(&mut ws, r#"{"method":"LIST_SUBSCRIPTIONS","id":2}"#);
+    // The first request is carried out but not answered: the first answer is the second's.
+    assert_eq!(
+        next(&mut ws),
+        Got::Text(format!(
+            r#"{{"result":["{DEPTH}","btcusdt@trade"],"id":2}}"#
+        ))
+    );
+    sim.exchange.release();
+    assert!(sim.exchange.wait_exhausted(Duration::from_secs(120)));
+    let last = sim.exchange.truth("BTCUSDT").expect("truth").last_update_id;
+    let (mut diffs, mut trades) = (Vec::new(), 0);
+    set_timeout(&ws, Duration::from_secs(2));
+    loop {
+        match next(&mut ws) {
+            Got::Text(t) if t.contains("@trade") => trades += 1,
+            Got::Text(t) => {
+                let (first, u, _) = diff_of(&t).expect("diff");
+                diffs.push((first, u));
+            }
+            Got::Timeout => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    let stats = sim.exchange.stats();
+    assert_eq!(stats.fault_no_acks, 1);
+    assert!(stats.fault_muted > 1000);
+    assert_eq!(
+        stats.fault_random_drops + diffs.len() as u64,
+        RELEASED_DIFFS
+    );
+    (diffs, trades)
+}
+
+/// Depth diffs the market releases: the recording's first two end before the snapshot's id.
+const RELEASED_DIFFS: u64 = 3_451 - 2;
+
+#[test]
+fn random_faults_are_the_same_for_the_same_seed() {
+    if pinion_testkit::data::require(RECORDING).is_none() {
+        return;
+    }
+    let (a, trades) = random_drop_run(5);
+    let (b, _) = random_drop_run(5);
+    let (c, _) = random_drop_run(6);
+    assert_eq!(trades, 5, "the muted stream stops after its 5th frame");
+    assert_eq!(a, b, "same seed, same drops");
+    assert_ne!(a, c, "another seed, other drops");
+    // About one in ten is dropped.
+    let dropped = RELEASED_DIFFS - a.len() as u64;
+    assert!((200..500).contains(&dropped), "{dropped} dropped");
+}
+
+#[test]
+fn a_client_that_does_not_answer_pings_is_dropped() {
+    let Some(sim) = spot(|c| {
+        c.ping_interval = Some(Duration::from_millis(200));
+        c.pong_timeout = Duration::from_millis(500);
+    }) else {
+        return;
+    };
+    let mut ws = sim.ws("/ws");
+    // Not reading means not answering the pings.
+    std::thread::sleep(Duration::from_millis(1500));
+    let end = loop {
+        match next(&mut ws) {
+            Got::Text(t) => panic!("nothing was subscribed: {t}"),
+            other => break other,
+        }
+    };
+    assert_eq!(end, Got::Close(Some(1008)));
+    assert_eq!(sim.exchange.stats().pong_timeouts, 1);
+}
