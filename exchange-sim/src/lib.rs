@@ -17,10 +17,18 @@
 //!   body (see `snapshots`). Binance serves snapshots over REST while the stream buffers, so a
 //!   client syncs against the simulator exactly as against the exchange.
 //!
-//! Each session reads its own copy of the source (`SourceOpener`), so every client gets the
-//! whole recording from the start. This is a test peer, not the hot path: one thread per
+//! In this replay mode each session reads its own copy of the source (`SourceOpener`), so
+//! every client gets the whole recording from the start. This is a test peer, not the hot path: one thread per
 //! connection, allocation per message is fine. Plaintext (`ws://`) or TLS (`wss://`, see
 //! [`FeedServer::start_tls`] and [`SelfSignedTls`]) on the same code path.
+//!
+//! [`LiveExchange`] (module [`live`]) is the other mode: a **live exchange model**. One market
+//! thread runs the source once on a clock and keeps an exact truth book per symbol; clients
+//! join the running market, subscribe with `SUBSCRIBE`/`UNSUBSCRIBE`/`LIST_SUBSCRIPTIONS`,
+//! fetch REST depth snapshots of the *current* book (with Binance's weights and budget), and
+//! meet seeded faults ([`FaultPlan`]). Tests compare a client's book with
+//! [`LiveExchange::truth`] or `GET /sim/book`. [`MergedSource`] runs several single-symbol
+//! sources (the synthetic market) as one market.
 //!
 //! [`loopback`] is the client side of a loopback check: receive a session, compare a capture's
 //! frames with the source's.

@@ -6,6 +6,11 @@
 //! `/api/v3/depth?symbol=…`. Prints `listening <addr>` on stdout once it accepts connections
 //! (scripts read the port from it when `--listen` asks for port 0), then serves until killed.
 //!
+//! `pinion-exchange-sim live …` runs the live exchange model instead (one shared market that
+//! clients join mid-stream; see `pinion_exchange_sim::live`): `--input FILE | --synthetic
+//! [--symbols N]`, `--listen`, `--tls --cert-out PEM`, `--speed X | --rate N`, `--faults SPEC`,
+//! `--seed N`, `--venue spot|usdm|coinm`. It prints `listening <addr>` the same way.
+//!
 //! Two helper commands make a loopback capture check possible without other tools
 //! (`scripts/capture-loopback.sh`): `receive` is a client that reads one whole session, and
 //! `compare` checks that a capture's replayed frames are the source's, byte for byte.

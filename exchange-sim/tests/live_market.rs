@@ -1116,3 +1116,93 @@ fn a_client_that_does_not_answer_pings_is_dropped() {
     assert_eq!(end, Got::Close(Some(1008)));
     assert_eq!(sim.exchange.stats().pong_timeouts, 1);
 }
+
+#[test]
+fn four_symbols_of_a_real_recording_each_open_at_their_own_snapshot() {
+    let Some(path) = pinion_testkit::data::require("binance/spot-multi-20211012.cryptofeed.ws")
+    else {
+        return;
+    };
+    // The recording's last diff id per symbol, read independently of the simulator.
+    let mut source = pinion_feed::source::open(&path).expect("open");
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    while let Some(rec) = source.next_record().expect("read") {
+        let Ok(text) = std::str::from_utf8(rec.payload) else {
+            continue;
+        };
+        if let Some((_, u, data)) = diff_of(text) {
+            last.insert(data["s"].as_str().expect("symbol").to_owned(), u);
+        }
+    }
+    assert_eq!(last.len(), 4);
+    let mut config = LiveConfig::spot();
+    config.pacing = LivePacing::AsFastAsPossible;
+    let sim = start(path, config);
+    assert!(sim.exchange.wait_exhausted(Duration::from_secs(60)));
+    let stats = sim.exchange.stats();
+    assert_eq!(stats.open_symbols, last.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(stats.source_gaps, 0);
+    let mut https = sim.https();
+    for (symbol, u) in &last {
+        let truth = sim.exchange.truth(symbol).expect("truth");
+        assert_eq!(truth.last_update_id, *u, "{symbol}");
+        let best_bid: f64 = truth.bids[0].0.parse().expect("bid");
+        let best_ask: f64 = truth.asks[0].0.parse().expect("ask");
+        assert!(best_bid < best_ask, "{symbol} is not crossed");
+        let depth = https
+            .get(&format!("/api/v3/depth?symbol={symbol}&limit=5000"))
+            .body;
+        assert_eq!(depth["lastUpdateId"].as_u64(), Some(*u));
+        // The REST body keeps the exchange's spelling (eight decimals).
+        let p = depth["bids"][0][0].as_str().expect("price");
+        assert_eq!(p.split('.').nth(1).map(str::len), Some(8), "{p}");
+        assert_eq!(norm(p), truth.bids[0].0);
+    }
+}
+
+#[test]
+fn the_stream_count_per_connection_is_capped() {
+    let Some(sim) = spot(|c| c.max_streams = 3) else {
+        return;
+    };
+    assert_eq!(
+        sim.try_ws("/stream?streams=a@trade/b@trade/c@trade/d@trade")
+            .err(),
+        Some(Some(400))
+    );
+    let mut ws = sim.ws("/stream?streams=a@trade/b@trade");
+    send(
+        &mut ws,
+        r#"{"method":"SUBSCRIBE","params":["c@trade","d@trade"],"id":9}"#,
+    );
+    let Got::Text(t) = next(&mut ws) else {
+        panic!("no answer")
+    };
+    let v: Value = serde_json::from_str(&t).expect("json");
+    assert_eq!(
+        (v["error"]["code"].as_i64(), v["id"].as_i64()),
+        (Some(2), Some(9))
+    );
+    send(
+        &mut ws,
+        r#"{"method":"SUBSCRIBE","params":["c@trade","a@trade"],"id":10}"#,
+    );
+    assert_eq!(
+        next(&mut ws),
+        Got::Text(r#"{"result":null,"id":10}"#.into())
+    );
+    send(
+        &mut ws,
+        r#"{"method":"UNSUBSCRIBE","params":["a@trade"],"id":11}"#,
+    );
+    assert_eq!(
+        next(&mut ws),
+        Got::Text(r#"{"result":null,"id":11}"#.into())
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    send(&mut ws, r#"{"method":"LIST_SUBSCRIPTIONS","id":12}"#);
+    assert_eq!(
+        next(&mut ws),
+        Got::Text(r#"{"result":["b@trade","c@trade"],"id":12}"#.into())
+    );
+}

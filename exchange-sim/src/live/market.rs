@@ -3,9 +3,12 @@
 //!
 //! A frame's stream is the name in its combined envelope, or, for a raw payload, one made from
 //! its event type and symbol (`depthUpdate` → `<sym>@depth`, `trade` → `<sym>@trade`, …). Its
-//! symbol is the stream name's part before `@`, upper-cased. A symbol is seeded by its first
-//! REST snapshot (a snapshot whose URL is unknown, as in hbt files, seeds the next symbol whose
-//! diff arrives unseeded) and opens at the first diff that bridges the snapshot: Spot
+//! symbol is the stream name's part before `@`, upper-cased. Until a symbol is seeded by its
+//! first REST snapshot its frames are buffered, as the recorder buffered them while the
+//! snapshot was on the way (in a recording the bridging diff usually comes *before* the
+//! snapshot); the snapshot then replays the buffer through the market. A snapshot whose URL
+//! is unknown (hbt files) seeds the first symbol buffering, or else the next symbol whose diff
+//! arrives. The symbol opens at the first diff that bridges the snapshot: Spot
 //! `U ≤ lastUpdateId+1 ≤ u`, futures (diffs carrying `pu`) `U ≤ lastUpdateId ≤ u`. Frames of a
 //! symbol before it opens are not released. Streams with no symbol (`!…@arr`) are released as
 //! they come.
