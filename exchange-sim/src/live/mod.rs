@@ -324,6 +324,9 @@ pub(crate) struct LiveShared {
     pub rest: Mutex<RestState>,
     pub next_session: AtomicU64,
     pub kills: AtomicU64,
+    /// Sockets of the REST connections open now, so a stop can end their idle waits.
+    pub rest_sockets: Mutex<Vec<(u64, TcpStream)>>,
+    pub next_rest: AtomicU64,
 }
 
 impl LiveShared {
@@ -425,6 +428,8 @@ impl LiveExchange {
             rest: Mutex::new(RestState::default()),
             next_session: AtomicU64::new(0),
             kills: AtomicU64::new(0),
+            rest_sockets: Mutex::new(Vec::new()),
+            next_rest: AtomicU64::new(0),
         });
         let market = {
             let shared = Arc::clone(&shared);
@@ -549,6 +554,16 @@ impl LiveExchange {
     fn stop_and_join(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.market_changed.notify_all();
+        // REST connections idle between requests wait in a read: end it.
+        for (_, socket) in self
+            .shared
+            .rest_sockets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();

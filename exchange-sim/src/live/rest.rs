@@ -62,24 +62,45 @@ impl Response {
 pub(crate) fn serve(mut stream: Conn, head: RequestHead, shared: &LiveShared, ip: IpAddr) {
     // An idle keep-alive connection is kept this long, as a web front end would.
     let _ = stream.tcp().set_read_timeout(Some(KEEP_ALIVE_IDLE));
+    let id = shared.next_rest.fetch_add(1, Ordering::SeqCst);
+    if let Ok(socket) = stream.tcp().try_clone() {
+        let mut sockets = shared
+            .rest_sockets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        sockets.push((id, socket));
+    }
+    serve_requests(&mut stream, head, shared, ip);
+    shared
+        .rest_sockets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(i, _)| *i != id);
+    stream.close_notify();
+}
+
+fn serve_requests(stream: &mut Conn, head: RequestHead, shared: &LiveShared, ip: IpAddr) {
     let mut head = head;
     loop {
         shared.count(|c| &c.rest_requests);
         let keep = !head.close && !head.upgrade_websocket;
         let response = answer(&head, shared, ip);
-        if write(&mut stream, &response, keep).is_err() || !keep {
+        if write(stream, &response, keep).is_err() || !keep {
             break;
         }
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }
-        match http::read_head(&mut stream) {
+        match http::read_head(stream) {
             Ok(next) => head = next,
             Err(http::HeadError::Closed | http::HeadError::Io(_)) => break,
             Err(_) => {
                 shared.count(|c| &c.bad_requests);
                 let _ = write(
-                    &mut stream,
+                    stream,
                     &Response::error("400 Bad Request", -1100, "Bad request."),
                     false,
                 );
@@ -87,7 +108,6 @@ pub(crate) fn serve(mut stream: Conn, head: RequestHead, shared: &LiveShared, ip
             }
         }
     }
-    stream.close_notify();
 }
 
 fn write(stream: &mut Conn, response: &Response, keep: bool) -> io::Result<()> {
