@@ -1207,3 +1207,83 @@ fn the_stream_count_per_connection_is_capped() {
         Got::Text(r#"{"result":["b@trade","c@trade"],"id":12}"#.into())
     );
 }
+
+#[test]
+fn a_bybit_client_gets_a_snapshot_from_the_truth_then_deltas() {
+    let Some(path) =
+        pinion_testkit::data::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst")
+    else {
+        return;
+    };
+    let mut config = LiveConfig::spot();
+    config.pacing = LivePacing::Rate {
+        frames_per_sec: 1_000.0,
+    };
+    let sim = start(path, config);
+    assert!(
+        sim.exchange
+            .wait_open("linear:BTCUSDT", Duration::from_secs(30))
+    );
+    assert!(sim.exchange.wait_released(800, Duration::from_secs(30)));
+    assert!(!sim.exchange.is_exhausted());
+    let mut ws = sim.ws("/v5/public/linear");
+    send(
+        &mut ws,
+        r#"{"op":"subscribe","args":["orderbook.200.BTCUSDT"],"req_id":"s1"}"#,
+    );
+    assert_eq!(
+        next(&mut ws),
+        Got::Text(
+            r#"{"success":true,"ret_msg":"","conn_id":"sim-0","req_id":"s1","op":"subscribe"}"#
+                .into()
+        )
+    );
+    let Got::Text(first) = next(&mut ws) else {
+        panic!("no snapshot")
+    };
+    let snapshot: Value = serde_json::from_str(&first).expect("json");
+    assert_eq!(snapshot["topic"], "orderbook.200.BTCUSDT");
+    assert_eq!(snapshot["type"], "snapshot");
+    let data = &snapshot["data"];
+    assert!(data["b"].as_array().map(Vec::len) > Some(100));
+    let mut book = RefBook::from_levels(data["u"].as_u64().expect("u"), &data["b"], &data["a"]);
+    send(&mut ws, r#"{"op":"ping","req_id":"p1"}"#);
+    let (mut deltas, mut pong) = (0, false);
+    assert!(sim.exchange.wait_exhausted(Duration::from_secs(60)));
+    let last = sim
+        .exchange
+        .truth("LINEAR:BTCUSDT")
+        .expect("truth")
+        .last_update_id;
+    while book.id < last {
+        let Got::Text(t) = next(&mut ws) else {
+            panic!("stream ended before {last}")
+        };
+        let v: Value = serde_json::from_str(&t).expect("json");
+        if v["op"] == "ping" {
+            assert_eq!(v["ret_msg"], "pong");
+            assert_eq!(v["req_id"], "p1");
+            pong = true;
+            continue;
+        }
+        assert_eq!(
+            v["topic"], "orderbook.200.BTCUSDT",
+            "only the subscribed topic"
+        );
+        assert_eq!(v["type"], "delta");
+        let u = v["data"]["u"].as_u64().expect("u");
+        assert_eq!(u, book.id + 1, "each delta follows the snapshot's u");
+        book.set(&v["data"]["b"], &v["data"]["a"]);
+        book.id = u;
+        deltas += 1;
+    }
+    assert!(pong && deltas > 10, "{deltas} deltas");
+    let mut https = sim.https();
+    assert_eq!(sim_book(&mut https, "linear:BTCUSDT"), book);
+    // The spot book of the same symbol is another book.
+    assert_ne!(
+        sim.exchange.truth("spot:BTCUSDT").map(|t| t.last_update_id),
+        Some(last)
+    );
+    assert_eq!(sim.exchange.stats().source_gaps, 0);
+}

@@ -43,6 +43,8 @@ pub(crate) struct LiveFrame {
     pub text: String,
     /// Where the raw payload lies in `text`.
     pub data: Range<usize>,
+    /// A Bybit book message's `u` (sessions skip those their snapshot already holds).
+    pub update_id: Option<u64>,
 }
 
 impl LiveFrame {
@@ -173,6 +175,8 @@ struct Classified {
     /// The combined envelope (`None`: the payload is one already).
     text: Option<String>,
     data: Range<usize>,
+    /// A Bybit `orderbook.*` message: whether it is a snapshot (else a delta).
+    bybit_book: Option<bool>,
 }
 
 impl MarketState {
@@ -212,6 +216,9 @@ impl MarketState {
 
     /// What to do with a frame.
     fn admit(&self, c: &Classified) -> Admit {
+        if c.bybit_book.is_some() {
+            return Admit::Release;
+        }
         let Some(symbol) = &c.symbol else {
             return Admit::Release;
         };
@@ -284,11 +291,51 @@ impl MarketState {
         shared: &LiveShared,
     ) -> Option<(Arc<LiveFrame>, bool)> {
         let mut opened = false;
+        let mut update_id = None;
         let text = match c.text {
             Some(text) => text,
             None => std::str::from_utf8(payload).ok()?.to_owned(),
         };
-        if let Some(symbol) = &c.symbol {
+        if let (Some(snapshot), Some(symbol)) = (c.bybit_book, &c.symbol) {
+            let Ok(message) = serde_json::from_str::<BybitBookMessage<'_>>(&text) else {
+                shared.count(|k| &k.source_errors);
+                return None;
+            };
+            let history = self.history;
+            let state = self
+                .symbols
+                .entry(symbol.clone())
+                .or_insert_with(|| SymbolState::new(history));
+            let book = &message.data;
+            if snapshot {
+                state.book = Book::default();
+                state.history = History::new(history);
+                state.seeded = true;
+                opened = !state.open;
+                state.open = true;
+            } else if !state.open {
+                return None;
+            } else if book.u != state.book.last_update_id + 1 {
+                shared.count(|k| &k.source_gaps);
+            }
+            for (px, qty) in book.b.iter().chain(book.a.iter()) {
+                state.note_decimals(px, qty);
+            }
+            let (undo, bad) = state.book.apply(
+                book.u,
+                book.b.iter().map(|(p, q)| (p.as_ref(), q.as_ref())),
+                book.a.iter().map(|(p, q)| (p.as_ref(), q.as_ref())),
+            );
+            if bad > 0 {
+                shared
+                    .counters
+                    .source_errors
+                    .fetch_add(bad, Ordering::Relaxed);
+            }
+            state.history.push(undo);
+            state.event_time = message.ts.or(state.event_time);
+            update_id = Some(book.u);
+        } else if let Some(symbol) = &c.symbol {
             if c.diff {
                 let data = text.get(c.data.clone())?;
                 let Ok(diff) = serde_json::from_str::<Diff<'_>>(data) else {
@@ -340,6 +387,7 @@ impl MarketState {
                 seq: *seq,
                 text,
                 data: c.data,
+                update_id,
             }),
             opened,
         ))
@@ -431,7 +479,68 @@ fn classify(payload: &[u8]) -> Option<Classified> {
         diff,
         text,
         data,
+        bybit_book: None,
     })
+}
+
+/// The head of a Bybit v5 public message.
+#[derive(Debug, serde::Deserialize)]
+struct BybitHead<'a> {
+    #[serde(borrow)]
+    topic: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+}
+
+/// A Bybit message on a connection of `category` (`linear`, `spot`, …): its stream is
+/// `<category>:<topic>`; an `orderbook.<depth>.<symbol>` message belongs to the book keyed
+/// `<CATEGORY>:<SYMBOL>`.
+fn classify_bybit(payload: &[u8], category: &str) -> Option<Classified> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let head: BybitHead<'_> = serde_json::from_str(text).ok()?;
+    let stream = format!("{category}:{}", head.topic);
+    let mut parts = head.topic.split('.');
+    let (symbol, bybit_book) = match (parts.next(), parts.next(), parts.next()) {
+        (Some("orderbook"), Some(_), Some(symbol)) => (
+            Some(format!("{category}:{symbol}").to_ascii_uppercase()),
+            Some(head.kind.as_deref() == Some("snapshot")),
+        ),
+        _ => (None, None),
+    };
+    Some(Classified {
+        stream,
+        symbol,
+        diff: false,
+        text: None,
+        data: 0..payload.len(),
+        bybit_book,
+    })
+}
+
+/// A Bybit book message's data.
+#[derive(Debug, serde::Deserialize)]
+struct BybitBook<'a> {
+    #[serde(borrow)]
+    b: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(borrow)]
+    a: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    u: u64,
+}
+
+/// The Bybit book message around [`BybitBook`].
+#[derive(Debug, serde::Deserialize)]
+struct BybitBookMessage<'a> {
+    #[serde(borrow)]
+    data: BybitBook<'a>,
+    ts: Option<u64>,
+}
+
+/// The category a Bybit connection URL names (`…/v5/public/linear` → `linear`).
+fn bybit_category(url: &[u8]) -> Option<String> {
+    let url = std::str::from_utf8(url).ok()?;
+    let (_, rest) = url.split_once("/v5/public/")?;
+    let category = rest.split(['/', '?']).next()?;
+    (!category.is_empty()).then(|| category.to_ascii_lowercase())
 }
 
 /// Release times.
@@ -496,10 +605,13 @@ pub(crate) fn run(mut source: Box<dyn FrameSource + Send>, shared: &LiveShared) 
     };
     // Buffered frames of a symbol just seeded go through the market before the source's next.
     let mut ready: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+    // Bybit connections of the source: category by connection id.
+    let mut categories: HashMap<u16, String> = HashMap::new();
     loop {
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }
+        let mut bybit_ready: Option<Classified> = None;
         let (t_recv, payload) = match ready.pop_front() {
             Some(frame) => frame,
             None => {
@@ -531,12 +643,32 @@ pub(crate) fn run(mut source: Box<dyn FrameSource + Send>, shared: &LiveShared) 
                         }
                         continue;
                     }
-                    RecordKind::Frame => (rec.t_recv, rec.payload.to_vec()),
+                    RecordKind::Connect => {
+                        if let Some(category) = bybit_category(rec.meta) {
+                            categories.insert(rec.conn.0, category);
+                        }
+                        continue;
+                    }
+                    RecordKind::Frame => {
+                        if let Some(category) = categories.get(&rec.conn.0) {
+                            // Bybit: topic messages only (the recorded op answers are not
+                            // market data).
+                            match classify_bybit(rec.payload, category) {
+                                Some(c) => bybit_ready = Some(c),
+                                None => continue,
+                            }
+                        }
+                        (rec.t_recv, rec.payload.to_vec())
+                    }
                     _ => continue,
                 }
             }
         };
-        let Some(c) = classify(&payload) else {
+        let classified = match bybit_ready.take() {
+            Some(c) => Some(c),
+            None => classify(&payload),
+        };
+        let Some(c) = classified else {
             shared.count(|k| &k.source_errors);
             continue;
         };

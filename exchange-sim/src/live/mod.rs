@@ -22,6 +22,12 @@
 //!   `x-mbx-used-weight-1m` header and a per-IP budget answered with 429; `exchangeInfo`,
 //!   `ping`, `time`; the inspection endpoints `/sim/book` and `/sim/stats`. Keep-alive: many
 //!   requests on one connection.
+//! - **Bybit v5 public** on `/v5/public/<category>` (`linear`, `spot`) from a Bybit recording:
+//!   `{"op":"subscribe","args":[…],"req_id":…}` answered `{"success":true,…,"op":"subscribe"}`,
+//!   `{"op":"ping"}` answered with `ret_msg` `pong`; subscribing to `orderbook.<N>.<SYMBOL>`
+//!   sends a `snapshot` of N levels from the truth, then the recorded `delta`s that follow it.
+//!   Bybit books are keyed `<CATEGORY>:<SYMBOL>` (`truth("linear:BTCUSDT")`,
+//!   `/sim/book?symbol=linear:BTCUSDT`); only topics the recording has carry data.
 //! - **Faults** ([`FaultPlan`]), seeded and deterministic, each counted in [`LiveStats`] when
 //!   applied.
 //!

@@ -218,6 +218,91 @@ fn error_reply(id: Option<&Value>, code: i64, msg: &str) -> String {
     .unwrap_or_default()
 }
 
+/// A Bybit op answer, `{"success":…,"ret_msg":…,"conn_id":…,"req_id":…,"op":…}`.
+fn bybit_reply(
+    success: bool,
+    ret_msg: &str,
+    conn_id: &str,
+    req_id: Option<&Value>,
+    op: &str,
+) -> String {
+    #[derive(serde::Serialize)]
+    struct Reply<'a> {
+        success: bool,
+        ret_msg: &'a str,
+        conn_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        req_id: Option<&'a Value>,
+        op: &'a str,
+    }
+    serde_json::to_string(&Reply {
+        success,
+        ret_msg,
+        conn_id,
+        req_id,
+        op,
+    })
+    .unwrap_or_default()
+}
+
+/// A Bybit `snapshot` message of `orderbook.<depth>.<symbol>` from the truth, and its `u`;
+/// `None` for other topics or a book not open yet.
+fn bybit_snapshot(
+    market: &super::market::MarketState,
+    category: &str,
+    topic: &str,
+) -> Option<(String, u64)> {
+    #[derive(serde::Serialize)]
+    struct Data<'a> {
+        s: &'a str,
+        b: Vec<[&'a str; 2]>,
+        a: Vec<[&'a str; 2]>,
+        u: u64,
+        seq: u64,
+    }
+    #[derive(serde::Serialize)]
+    struct Snapshot<'a> {
+        topic: &'a str,
+        #[serde(rename = "type")]
+        kind: &'a str,
+        ts: u64,
+        data: Data<'a>,
+        cts: u64,
+    }
+    let mut parts = topic.split('.');
+    let (Some("orderbook"), Some(depth), Some(symbol), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let depth: usize = depth.parse().ok()?;
+    let key = format!("{category}:{symbol}").to_ascii_uppercase();
+    let state = market.symbols.get(&key).filter(|s| s.open)?;
+    let book = &state.book;
+    let now = now_ms();
+    let text = serde_json::to_string(&Snapshot {
+        topic,
+        kind: "snapshot",
+        ts: now,
+        data: Data {
+            s: symbol,
+            b: book
+                .bids_best_first(depth)
+                .map(super::truth::Level::pair)
+                .collect(),
+            a: book
+                .asks_best_first(depth)
+                .map(super::truth::Level::pair)
+                .collect(),
+            u: book.last_update_id,
+            seq: 0,
+        },
+        cts: now,
+    })
+    .ok()?;
+    Some((text, book.last_update_id))
+}
+
 /// The streams a request path asks for, and whether the session is combined; `None` for a
 /// path that is not a stream endpoint.
 fn streams_of_path(head: &RequestHead) -> Option<(bool, Vec<String>)> {
@@ -251,11 +336,19 @@ fn streams_of_path(head: &RequestHead) -> Option<(bool, Vec<String>)> {
 /// Handles an upgrade request: the checks before the `101`, then the session.
 pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared, ip: IpAddr) {
     let config = &shared.config;
-    let (Some((combined, initial)), Some(key), "GET") = (
-        streams_of_path(head),
-        head.websocket_key.as_deref(),
-        head.method.as_str(),
-    ) else {
+    let bybit = head
+        .path
+        .strip_prefix("/v5/public/")
+        .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map(str::to_owned);
+    let path = if bybit.is_some() {
+        Some((false, Vec::new()))
+    } else {
+        streams_of_path(head)
+    };
+    let (Some((combined, initial)), Some(key), "GET") =
+        (path, head.websocket_key.as_deref(), head.method.as_str())
+    else {
         shared.count(|c| &c.bad_requests);
         let _ = http::respond_error(&mut stream, "404 Not Found", -1000, "Unknown stream path.");
         return;
@@ -356,6 +449,8 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared, ip
         requests: 0,
         held: None,
         shutdown_at: None,
+        bybit,
+        floors: std::collections::HashMap::new(),
     };
     let end = match session.drive() {
         Err(end) => end,
@@ -447,6 +542,10 @@ struct Session<'a> {
     requests: u64,
     held: Option<Arc<LiveFrame>>,
     shutdown_at: Option<Instant>,
+    /// A Bybit v5 session: its category (`linear`, `spot`).
+    bybit: Option<String>,
+    /// Bybit: per book stream, the `u` of the snapshot sent on subscribe.
+    floors: std::collections::HashMap<String, u64>,
 }
 
 /// What a tungstenite error means for the session.
@@ -566,7 +665,8 @@ impl Session<'_> {
             {
                 self.incoming.pop_front();
             }
-            if self.incoming.len() > self.shared.config.max_messages_per_sec {
+            if self.bybit.is_none() && self.incoming.len() > self.shared.config.max_messages_per_sec
+            {
                 break Err(End::RateLimit);
             }
             match message {
@@ -592,6 +692,9 @@ impl Session<'_> {
 
     /// Answers one control message and carries it out.
     fn answer(&mut self, text: &str) -> Result<(), End> {
+        if let Some(category) = self.bybit.clone() {
+            return self.answer_bybit(text, &category);
+        }
         self.requests += 1;
         self.shared.count(|c| &c.control_requests);
         let k = self.requests;
@@ -656,9 +759,78 @@ impl Session<'_> {
         }
     }
 
+    /// Answers a Bybit v5 public request: `subscribe` (a book topic gets a snapshot from the
+    /// truth right after the answer), `unsubscribe`, `ping`.
+    fn answer_bybit(&mut self, text: &str, category: &str) -> Result<(), End> {
+        self.shared.count(|c| &c.control_requests);
+        let conn_id = format!("sim-{}", self.index);
+        let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let op = value["op"].as_str().unwrap_or_default().to_owned();
+        let req_id = value.get("req_id").cloned();
+        let reply = |ws: &mut WebSocket<Conn>, success: bool, msg: &str| -> Result<(), End> {
+            let text = bybit_reply(success, msg, &conn_id, req_id.as_ref(), &op);
+            ws.send(Message::text(text)).map_err(|e| classify(&e))
+        };
+        let args: Option<Vec<String>> = value["args"].as_array().and_then(|a| {
+            a.iter()
+                .map(|v| {
+                    v.as_str()
+                        .filter(|s| !s.is_empty() && s.len() <= 200)
+                        .map(str::to_owned)
+                })
+                .collect()
+        });
+        match (op.as_str(), args) {
+            ("ping", _) => reply(&mut self.ws, true, "pong"),
+            ("subscribe", Some(args)) => {
+                let streams: Vec<String> = args.iter().map(|a| format!("{category}:{a}")).collect();
+                if self.order.len() + streams.len() > self.shared.config.max_streams {
+                    self.shared.count(|c| &c.control_errors);
+                    return reply(&mut self.ws, false, "error:too many topics");
+                }
+                reply(&mut self.ws, true, "")?;
+                for (arg, stream) in args.iter().zip(streams) {
+                    let snapshot = {
+                        // Under the market's lock: no update is applied between the snapshot
+                        // and the subscription, and later deltas the snapshot holds are skipped.
+                        let market = self.shared.market();
+                        let snapshot = bybit_snapshot(&market, category, arg);
+                        self.link.add(std::slice::from_ref(&stream));
+                        snapshot
+                    };
+                    if !self.order.contains(&stream) {
+                        self.order.push(stream.clone());
+                    }
+                    if let Some((text, u)) = snapshot {
+                        self.floors.insert(stream, u);
+                        self.ws
+                            .send(Message::text(text))
+                            .map_err(|e| classify(&e))?;
+                    }
+                }
+                Ok(())
+            }
+            ("unsubscribe", Some(args)) => {
+                let streams: Vec<String> = args.iter().map(|a| format!("{category}:{a}")).collect();
+                self.link.remove(&streams);
+                self.order.retain(|s| !streams.contains(s));
+                reply(&mut self.ws, true, "")
+            }
+            _ => {
+                self.shared.count(|c| &c.control_errors);
+                reply(&mut self.ws, false, "error:handler not found")
+            }
+        }
+    }
+
     /// Sends one queued frame, through the stream faults.
     fn deliver(&mut self, frame: Arc<LiveFrame>) -> Result<(), End> {
         if !self.link.wants(&frame.stream) {
+            return Ok(());
+        }
+        if let (Some(u), Some(floor)) = (frame.update_id, self.floors.get(&frame.stream))
+            && u <= *floor
+        {
             return Ok(());
         }
         let seed = self.shared.config.faults.seed;

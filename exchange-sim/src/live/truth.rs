@@ -104,6 +104,13 @@ pub(crate) struct Level {
     pub qty_text: String,
 }
 
+impl Level {
+    /// `[price, quantity]` as the exchange wrote them.
+    pub fn pair(&self) -> [&str; 2] {
+        [self.px_text.as_str(), self.qty_text.as_str()]
+    }
+}
+
 /// One symbol's book as the simulator knows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Book {
