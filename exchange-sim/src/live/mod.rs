@@ -123,6 +123,10 @@ pub struct LiveConfig {
     pub weight_limit: u64,
     /// The fixed weight window (Binance: one minute, aligned to the clock).
     pub weight_window: Duration,
+    /// WebSocket connection attempts allowed per IP within the window (Binance: 300 per
+    /// 5 minutes); past it the upgrade is answered 429 (code -1034). `None`: no budget. A
+    /// `connbudget` fault replaces it.
+    pub connection_attempts: Option<(u64, Duration)>,
     /// Diffs kept per symbol for stale snapshots.
     pub history: usize,
     /// Instruments for a synthesised `exchangeInfo`; empty = derived from the prices and
@@ -148,6 +152,7 @@ impl LiveConfig {
             max_streams: if spot { 1024 } else { 200 },
             weight_limit: if spot { 6000 } else { 2400 },
             weight_window: Duration::from_secs(60),
+            connection_attempts: Some((300, Duration::from_secs(300))),
             history: 256,
             instruments: Vec::new(),
             faults: FaultPlan::none(),

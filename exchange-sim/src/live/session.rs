@@ -362,30 +362,37 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared, ip
         let _ = http::respond_error(&mut stream, "400 Bad Request", -1000, &msg);
         return;
     }
-    for fault in &config.faults.faults {
-        if let Fault::ConnectionBudget { max, window } = fault {
-            let over = {
-                let mut rest = shared.rest();
-                let attempts = rest.attempts.entry(ip).or_default();
-                let now = Instant::now();
-                while attempts
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= *window)
-                {
-                    attempts.pop_front();
-                }
-                attempts.push_back(now);
-                attempts.len() as u64 > *max
-            };
-            if over {
-                shared.count(|c| &c.connection_429);
-                let msg = format!(
-                    "Too many new connections; current limit is {max} per {} ms.",
-                    window.as_millis()
-                );
-                let _ = http::respond_error(&mut stream, "429 Too Many Requests", -1034, &msg);
-                return;
+    let budget = config
+        .faults
+        .faults
+        .iter()
+        .find_map(|f| match f {
+            Fault::ConnectionBudget { max, window } => Some((*max, *window)),
+            _ => None,
+        })
+        .or(config.connection_attempts);
+    if let Some((max, window)) = budget {
+        let over = {
+            let mut rest = shared.rest();
+            let attempts = rest.attempts.entry(ip).or_default();
+            let now = Instant::now();
+            while attempts
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= window)
+            {
+                attempts.pop_front();
             }
+            attempts.push_back(now);
+            attempts.len() as u64 > max
+        };
+        if over {
+            shared.count(|c| &c.connection_429);
+            let msg = format!(
+                "Too many new connections; current limit is {max} per {} ms.",
+                window.as_millis()
+            );
+            let _ = http::respond_error(&mut stream, "429 Too Many Requests", -1034, &msg);
+            return;
         }
     }
     // Whether it is killed, its index and its registration are settled before the `101`, so
