@@ -17,6 +17,9 @@ use pinion_testkit::alloc::{CountingAlloc, thread_allocations};
 static ALLOC: CountingAlloc = CountingAlloc;
 use pinion_exchange_sim::live::{FaultPlan, LiveConfig, LiveExchange, LivePacing, TruthBook};
 
+const SPOT: &str = "binance/spot-btcusdt-20240808.hbt.gz";
+const USDM: &str = "binance/usdm-btcusdt-20240808.hbt.gz";
+
 /// Serialises the sessions of the tests in this file.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -48,6 +51,14 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The simulator serving a recording.
+fn start_sim(recording: &Path, faults: &str, seed: u64, frames_per_sec: f64) -> Sim {
+    let path = recording.to_path_buf();
+    start_sim_with(faults, seed, frames_per_sec, move || {
+        pinion_feed::source::open(&path)
+    })
 }
 
 /// The simulator serving the synthetic market (`messages` frames).
@@ -959,4 +970,103 @@ fn a_redundant_feed_lost_costs_the_books_nothing() {
         book.counters
     );
     assert_eq!(counter(&report, "strategy", "unsynced_views"), 0);
+}
+
+#[test]
+fn a_session_on_the_real_spot_recording_ends_equal_to_the_venue() {
+    let Some(path) = pinion_testkit::data::require(SPOT) else {
+        return;
+    };
+    let sim = start_sim(&path, "drop:btcusdt@depth@100ms:1500", 21, 20_000.0);
+    // The whole book: snapshots of 5,000 levels reach past the recording's deepest level.
+    let config = live_config(
+        sim.exchange.local_addr(),
+        &sim.cert,
+        "snapshot_limit = 5000",
+    );
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_eq!(
+        truth.last_update_id, 50_093_421_584,
+        "the recording's own final book"
+    );
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let book = &report.books[0];
+    assert_eq!(book.counters.gaps, 1, "the dropped diff, and only it");
+    assert_eq!(counter(&report, "feed", "decode_errors"), 0);
+}
+
+#[test]
+fn a_session_on_the_real_usdm_recording_follows_the_pu_chain() {
+    let Some(path) = pinion_testkit::data::require(USDM) else {
+        return;
+    };
+    let path2 = path.clone();
+    let sim = start_sim_tuned(
+        "rst:20000#0",
+        22,
+        20_000.0,
+        |c| {
+            let pacing = c.pacing;
+            let ping = c.ping_interval;
+            let held = c.start_held;
+            *c = LiveConfig::usdm();
+            c.pacing = pacing;
+            c.ping_interval = ping;
+            c.start_held = held;
+        },
+        move || pinion_feed::source::open(&path2),
+    );
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "")
+        // The recording carries the unbatched depth stream, `@depth@0ms`.
+        .replace("venue = \"binance-spot\"", "venue = \"binance-usdm\"")
+        .replace(
+            "streams = [\"depth@100ms\", \"bookTicker\", \"trade\"]",
+            "streams = [\"depth@0ms\", \"bookTicker\"]",
+        )
+        .replace("tick_size = \"0.01\"", "tick_size = \"0.10\"")
+        .replace(
+            "step_size = \"0.00001\"\nqty_decimals = 8",
+            "step_size = \"0.001\"",
+        );
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    // Futures snapshots stop at 1,000 levels: the best 200 a side are exact.
+    assert_top_equal_to_truth(&pipeline::final_books(&report), &truth, 200);
+    let c = &report.input.live.as_ref().expect("live counters").conns[0];
+    assert_eq!(c.reconnects.load(Ordering::Relaxed), 1, "the reset");
+    assert_eq!(counter(&report, "feed", "decode_errors"), 0);
+}
+
+const BYBIT: &str = "bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst";
+
+#[test]
+fn a_bybit_session_on_the_real_recording_ends_equal_to_the_venue() {
+    let Some(path) = pinion_testkit::data::require(BYBIT) else {
+        return;
+    };
+    let sim = start_sim(&path, "", 23, 20_000.0);
+    let port = sim.exchange.local_addr().port();
+    let config = live_config(sim.exchange.local_addr(), &sim.cert, "")
+        .replace("venue = \"binance-spot\"", "venue = \"bybit-linear\"")
+        .replace(
+            &format!("wss://localhost:{port}/stream"),
+            &format!("wss://localhost:{port}/v5/public/linear"),
+        )
+        .replace(
+            "streams = [\"depth@100ms\", \"bookTicker\", \"trade\"]",
+            "streams = [\"orderbook.200\", \"publicTrade\"]",
+        )
+        .replace("tick_size = \"0.01\"", "tick_size = \"0.10\"")
+        .replace(
+            "step_size = \"0.00001\"\nqty_decimals = 8",
+            "step_size = \"0.001\"",
+        );
+    let report = run_session(&sim, &config, Duration::from_millis(1500));
+    let mut truth = sim.exchange.truth("linear:BTCUSDT").expect("truth");
+    truth.symbol = "BTCUSDT".to_owned();
+    assert_equal_to_truth(&pipeline::final_books(&report), &truth);
+    let c = &report.input.live.as_ref().expect("live counters").conns[0];
+    assert_eq!(c.refused.load(Ordering::Relaxed), 0);
+    assert_eq!(counter(&report, "feed", "decode_errors"), 0);
 }
