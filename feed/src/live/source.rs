@@ -187,6 +187,8 @@ struct LiveConn {
     acks: Vec<PendingAck>,
     next_id: u64,
     pacer: MessagePacer,
+    /// When a message (not a ping) last came: streams silent while others flow are stale.
+    last_data: Instant,
     /// Control messages per second it may send (halved by each 1008 close).
     control_rate: u32,
     /// Pongs sent and not yet counted by the pacer.
@@ -486,6 +488,7 @@ impl LiveSource {
                     AttemptBudget::new(CONNECT_BUDGET, CONNECT_BUDGET_WINDOW),
                 ),
                 last_rx: now,
+                last_data: now,
                 next_ping: now,
                 slot: c,
                 role: Role::Normal,
@@ -533,6 +536,7 @@ impl LiveSource {
                         AttemptBudget::new(CONNECT_BUDGET, CONNECT_BUDGET_WINDOW),
                     ),
                     last_rx: now,
+                    last_data: now,
                     next_ping: now,
                     slot: n_conns + c,
                     role: Role::Normal,
@@ -729,6 +733,9 @@ impl LiveSource {
         let after = conn.ws.as_ref().map(WssConnection::stats);
         if got || after.is_some_and(|a| a.socket_bytes != before.socket_bytes) {
             conn.last_rx = now;
+        }
+        if got {
+            conn.last_data = now;
         }
         // Pongs go out at once (the transport answers pings in the same turn), but they count
         // against the venue's message limit: they are paid for before the next control message.
@@ -958,6 +965,7 @@ impl LiveSource {
         let conn = &mut self.conns[c];
         conn.state = ConnState::Open { since: now };
         conn.last_rx = now;
+        conn.last_data = now;
         conn.reconnect.on_connected(now_ns);
         conn.silent_loss = false;
         if conn.role == Role::Normal {
@@ -1227,6 +1235,7 @@ impl LiveSource {
             control_debt: 0,
             reconnect: old.reconnect.clone(),
             last_rx: now,
+            last_data: now,
             next_ping: now,
             slot: old.slot,
             role: Role::Twin { of: c },
@@ -1362,13 +1371,16 @@ impl LiveSource {
             }
         }
         // Depth streams silent while the connection is alive.
+        // The others flow: data came within the last quarter of the threshold (a second at
+        // most), not merely a little after this stream's last message (a market going quiet).
+        let flowing = (spec.stream_stale_after / 4).min(Duration::from_secs(1));
         if !spec.stream_stale_after.is_zero() && conn.role == Role::Normal && conn.primary {
             for &s in &conn.streams {
                 let st = &mut self.streams[s];
                 if st.kind == StreamKind::Depth
                     && st.sub == Sub::Active
                     && now.duration_since(st.last_frame) > spec.stream_stale_after
-                    && now.duration_since(conn.last_rx) < spec.stream_stale_after
+                    && now.duration_since(conn.last_data) < flowing
                 {
                     self.counters.conns[slot]
                         .stale_streams
