@@ -2,7 +2,8 @@
 # Smoke-runs the fuzz targets (fuzz/: Binance Spot frame, Binance futures frame, Bybit frame,
 # REST snapshot, decimal; `input`, the reader picker with every recording reader; `survey`, the
 # start-up pass over a recording; `http_exchange`, REST inside captures; `http_response`, the
-# REST client's response reader) for a short time each,
+# REST client's response reader; `live_frame`, the live source's first look at a frame) for a
+# short time each,
 # so a parser or reader change that panics on odd input is caught before it ships. Not a
 # substitute for long fuzzing campaigns.
 #
@@ -24,7 +25,7 @@ cd "$(dirname "$0")/.."
 
 MODE="${1:-auto}"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-20}"
-TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange http_response}"
+TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange http_response live_frame}"
 
 have_nightly() {
     rustup toolchain list 2>/dev/null | grep -q '^nightly' ||
