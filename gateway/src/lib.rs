@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod binance;
 pub mod sim;
 
 pub use sim::{SimLatency, SimVenue, SimVenueConfig};

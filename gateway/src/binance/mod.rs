@@ -1,0 +1,13 @@
+//! Binance Spot order entry over the WebSocket API: the pure core, with no network.
+//!
+//! The session layer (socket, TLS, WebSocket framing) is a thin shell over these modules:
+//!
+//! * [`sign`]: HMAC-SHA256 and Ed25519 signatures over the payloads Binance defines, and the
+//!   [`sign::Credentials`] read from the environment.
+//! * [`client_id`]: pinion's [`ClientOrderId`](pinion_strategy::ClientOrderId) ↔ Binance's
+//!   `clientOrderId` text, with a per-run prefix.
+//!
+//! Every module is tested against the exchange's own documented examples.
+
+pub mod client_id;
+pub mod sign;
