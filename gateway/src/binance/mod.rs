@@ -6,8 +6,10 @@
 //!   [`sign::Credentials`] read from the environment.
 //! * [`client_id`]: pinion's [`ClientOrderId`](pinion_strategy::ClientOrderId) ↔ Binance's
 //!   `clientOrderId` text, with a per-run prefix.
+//! * [`template`]: pre-serialised WS API requests with fixed-width slots patched per order.
 //!
 //! Every module is tested against the exchange's own documented examples.
 
 pub mod client_id;
 pub mod sign;
+pub mod template;
