@@ -76,3 +76,26 @@ fn patched_orders_allocate_nothing_in_every_signing_mode() {
         assert_ne!(check, 0);
     }
 }
+
+#[test]
+fn reading_order_acks_and_execution_reports_allocates_nothing() {
+    use pinion_gateway::binance::wire::{Frame, UserEvent, parse_frame};
+    let report = r#"{"subscriptionId":0,"event":{"e":"executionReport","E":1499405658658,"s":"ETHBTC","c":"mUvoqJxFIILMdfAW5iGSOW","S":"BUY","o":"LIMIT","f":"GTC","q":"1.00000000","p":"0.10264410","P":"0.00000000","F":"0.00000000","g":-1,"C":"","x":"TRADE","X":"PARTIALLY_FILLED","r":"NONE","i":4293153,"l":"0.50000000","z":"0.50000000","L":"0.10264410","n":"0","N":null,"T":1499405658657,"t":12,"I":8641984,"w":true,"m":false,"M":false,"O":1499405658657,"Z":"0.05132205","Y":"0.05132205","Q":"0.00000000","W":1499405658657,"V":"NONE"}}"#;
+    let ack = r#"{"id":42,"status":200,"result":{"symbol":"BTCUSDT","orderId":12510053279,"orderListId":-1,"clientOrderId":"p0miskr280-0000000000001","transactTime":1655716096505},"rateLimits":[{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":50,"count":12},{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000,"count":1}]}"#;
+    let mut sum = 0u64;
+    let before = thread_allocations();
+    for _ in 0..100 {
+        if let Frame::Event {
+            event: UserEvent::ExecutionReport(raw),
+            ..
+        } = parse_frame(report).unwrap()
+        {
+            sum += raw.typed(8, 8).unwrap().cum_qty.0 as u64;
+        }
+        if let Frame::Response(r) = parse_frame(ack).unwrap() {
+            sum += r.order_ack().unwrap().order_id + u64::from(r.rate_limits.0[0].count);
+        }
+    }
+    assert_eq!(thread_allocations() - before, 0);
+    assert_eq!(sum, 100 * (50_000_000 + 12_510_053_279 + 12));
+}

@@ -7,9 +7,12 @@
 //! * [`client_id`]: pinion's [`ClientOrderId`](pinion_strategy::ClientOrderId) ↔ Binance's
 //!   `clientOrderId` text, with a per-run prefix.
 //! * [`template`]: pre-serialised WS API requests with fixed-width slots patched per order.
+//! * [`wire`]: responses (with their `rateLimits`) and user data events, read without copying;
+//!   failures classified so an unknown outcome is never taken for a rejection.
 //!
 //! Every module is tested against the exchange's own documented examples.
 
 pub mod client_id;
 pub mod sign;
 pub mod template;
+pub mod wire;
