@@ -225,6 +225,9 @@ pub enum RejectReason {
     Overloaded = 12,
     /// Stopped by the engine's own pre-trade risk gate; never sent.
     Risk = 13,
+    /// Refused by the venue for a reason none of the codes above names (the gateway keeps the
+    /// venue's own error code for the log).
+    Venue = 14,
 }
 
 /// The state of an order after the event a report describes.

@@ -6,6 +6,8 @@
 //!   [`sign::Credentials`] read from the environment.
 //! * [`client_id`]: pinion's [`ClientOrderId`](pinion_strategy::ClientOrderId) ↔ Binance's
 //!   `clientOrderId` text, with a per-run prefix.
+//! * [`orders`]: the state of every order, merged from answers, user data and queries, with
+//!   `Unknown` for outcomes that cannot be known yet.
 //! * [`template`]: pre-serialised WS API requests with fixed-width slots patched per order.
 //! * [`wire`]: responses (with their `rateLimits`) and user data events, read without copying;
 //!   failures classified so an unknown outcome is never taken for a rejection.
@@ -13,6 +15,7 @@
 //! Every module is tested against the exchange's own documented examples.
 
 pub mod client_id;
+pub mod orders;
 pub mod sign;
 pub mod template;
 pub mod wire;
