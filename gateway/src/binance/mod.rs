@@ -6,6 +6,8 @@
 //!   [`sign::Credentials`] read from the environment.
 //! * [`client_id`]: pinion's [`ClientOrderId`](pinion_strategy::ClientOrderId) ↔ Binance's
 //!   `clientOrderId` text, with a per-run prefix.
+//! * [`clock`]: the exchange's clock offset from `time` answers (minimum-RTT filter), the drift
+//!   alarm, and the `-1021` reset.
 //! * [`limits`]: exact fixed-window rate-limit counters, corrected by the server's counts, with
 //!   the 429/418 discipline.
 //! * [`orders`]: the state of every order, merged from answers, user data and queries, with
@@ -17,6 +19,7 @@
 //! Every module is tested against the exchange's own documented examples.
 
 pub mod client_id;
+pub mod clock;
 pub mod limits;
 pub mod orders;
 pub mod sign;
