@@ -14,7 +14,7 @@ impl Rng {
     }
     /// A one-way delay, µs: mostly 200 µs..5 ms, sometimes a 50..250 ms queueing spike.
     fn delay(&mut self) -> u64 {
-        if self.next() % 10 == 0 {
+        if self.next().is_multiple_of(10) {
             50_000 + self.next() % 200_000
         } else {
             200 + self.next() % 4_800

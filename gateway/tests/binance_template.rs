@@ -385,18 +385,18 @@ fn per_request_signatures_cover_exactly_the_params_sent() {
             Err(TemplateError::NoSigner { .. })
         ));
     }
-    let cancel = params_of(&templates[1].write(&values, Some(&signer)).unwrap().to_vec());
+    let cancel = params_of(templates[1].write(&values, Some(&signer)).unwrap());
     assert_eq!(cancel["orderId"], 12_569_099_453u64);
     assert!(!cancel.contains_key("origClientOrderId"));
-    let cancel = params_of(&templates[2].write(&values, Some(&signer)).unwrap().to_vec());
+    let cancel = params_of(templates[2].write(&values, Some(&signer)).unwrap());
     assert_eq!(cancel["origClientOrderId"], "p0miskr280-0000000000001");
-    let cr = params_of(&templates[3].write(&values, Some(&signer)).unwrap().to_vec());
+    let cr = params_of(templates[3].write(&values, Some(&signer)).unwrap());
     assert_eq!(cr["cancelReplaceMode"], "STOP_ON_FAILURE");
     assert_eq!(cr["cancelOrderId"], 12_569_099_453u64);
     assert_eq!(cr["newOrderRespType"], "ACK");
-    let amend = params_of(&templates[4].write(&values, Some(&signer)).unwrap().to_vec());
+    let amend = params_of(templates[4].write(&values, Some(&signer)).unwrap());
     assert_eq!(amend["newQty"], "0.00007");
-    let trades = params_of(&templates[8].write(&values, Some(&signer)).unwrap().to_vec());
+    let trades = params_of(templates[8].write(&values, Some(&signer)).unwrap());
     assert_eq!(trades["fromId"], 55);
 }
 

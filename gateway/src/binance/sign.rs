@@ -392,7 +392,7 @@ fn pem_private_key_der(pem: &str) -> Result<Vec<u8>, SignError> {
     let len = pem[start..].find(END).ok_or(SignError::NotPem {
         what: "no `-----END PRIVATE KEY-----` line",
     })?;
-    let der = decode_base64(pem[start..start + len].as_bytes())?;
+    let der = decode_base64(&pem.as_bytes()[start..start + len])?;
     if der.is_empty() {
         return Err(SignError::NotPem { what: "empty body" });
     }

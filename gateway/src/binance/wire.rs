@@ -699,6 +699,7 @@ pub struct BalanceUpdate<'a> {
 
 /// A user data (or session) event.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // Made and consumed per frame on the stack; a box would allocate.
 pub enum UserEvent<'a> {
     /// An order changed.
     ExecutionReport(RawExecutionReport<'a>),
@@ -725,6 +726,7 @@ pub enum UserEvent<'a> {
 
 /// A frame from the WS API.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // Made and consumed per frame on the stack; a box would allocate.
 pub enum Frame<'a> {
     /// The answer to a request.
     Response(Response<'a>),
