@@ -308,3 +308,57 @@ fn successful_order_methods_cost_no_weight_and_failures_do() {
         Some(2)
     );
 }
+
+/// The real Spot `exchangeInfo` of the recordings (2021: 1200 weight/min, 50 orders/10 s,
+/// 160 000 orders/day, 6100 raw requests/5 min).
+fn recorded_limits() -> Option<Vec<RateLimit>> {
+    use std::io::{BufRead, BufReader};
+    let path = pinion_testkit::data::require("binance/spot-exchangeinfo-20211012.json.gz")?;
+    let file = std::fs::File::open(path).expect("open exchangeInfo capture");
+    let mut line = Vec::new();
+    BufReader::new(flate2::read::GzDecoder::new(file))
+        .read_until(b'\n', &mut line)
+        .expect("read exchangeInfo capture");
+    // `<url> -> <time>: <json>`
+    let body = &line[line.iter().position(|&b| b == b'{').expect("a JSON body")..];
+    Some(pinion_feed::exchange_info::binance_rate_limits(body).expect("rate limits parse"))
+}
+
+#[test]
+fn seeded_from_the_recorded_exchange_info() {
+    let Some(limits) = recorded_limits() else {
+        return;
+    };
+    let mut l = RateLimiter::new(&limits).unwrap();
+    // 2021-10-11 12:00:05.000 UTC: the 10 s window ends at :10.
+    let t0 = 1_633_953_605_000;
+    for i in 0..50 {
+        l.try_send(Method::OrderPlace, t0 + i).unwrap();
+    }
+    assert!(matches!(
+        l.try_send(Method::OrderPlace, t0 + 4_999),
+        Err(Refusal::WouldExceed {
+            kind: RateLimitKind::Orders,
+            window_ms: 10_000,
+            limit: 50,
+            ..
+        })
+    ));
+    l.try_send(Method::OrderPlace, t0 + 5_000).unwrap();
+    assert_eq!(
+        l.count(RateLimitKind::Orders, 86_400_000, t0 + 5_000),
+        Some(51)
+    );
+    assert_eq!(
+        l.count(RateLimitKind::RequestWeight, 60_000, t0 + 5_000),
+        Some(51)
+    );
+    // 1200 weight a minute: 57 more account.status (20 each) fit until the minute turns at
+    // 12:01:00, 55 s later.
+    let mut sent = 0;
+    while l.try_send(Method::AccountStatus, t0 + 6_000).is_ok() {
+        sent += 1;
+    }
+    assert_eq!(sent, (1_200 - 51) / 20);
+    l.try_send(Method::AccountStatus, t0 + 55_000).unwrap();
+}

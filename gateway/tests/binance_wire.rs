@@ -74,6 +74,16 @@ fn trade_with_stp_fields_and_expiry() {
     assert_eq!(r.cum_quote, Decimal::parse(b"123.67527").unwrap());
     assert_eq!(r.prevented_qty, Some(Qty(100)));
     assert_eq!(r.raw.counter_order_id, Some(37));
+    assert_eq!(r.raw.trade_group_id, Some(1));
+    assert_eq!(r.raw.counter_symbol, Some("BTCUSDT"));
+    assert_eq!(
+        (
+            r.raw.prevented_exec_qty,
+            r.raw.prevented_exec_px,
+            r.raw.prevented_exec_quote
+        ),
+        (Some("0.001"), Some("61837.64"), Some("61.83764"))
+    );
     assert_eq!(r.raw.expiry_reason, Some("NONE"));
 }
 

@@ -542,6 +542,21 @@ pub struct RawExecutionReport<'a> {
     /// Counter order id (STP only).
     #[serde(rename = "U", default)]
     pub counter_order_id: Option<u64>,
+    /// Trade group id (STP only).
+    #[serde(rename = "u", default)]
+    pub trade_group_id: Option<u64>,
+    /// Counter symbol (STP only).
+    #[serde(rename = "Cs", default)]
+    pub counter_symbol: Option<&'a str>,
+    /// Prevented execution quantity (STP only).
+    #[serde(rename = "pl", default)]
+    pub prevented_exec_qty: Option<&'a str>,
+    /// Prevented execution price (STP only).
+    #[serde(rename = "pL", default)]
+    pub prevented_exec_px: Option<&'a str>,
+    /// Prevented execution quote quantity (STP only).
+    #[serde(rename = "pY", default)]
+    pub prevented_exec_quote: Option<&'a str>,
     /// Expiry reason (when expired).
     #[serde(rename = "eR", default)]
     pub expiry_reason: Option<&'a str>,
