@@ -574,3 +574,95 @@ fn a_fill_before_the_ack_and_a_cancel_racing_a_fill() {
     );
     assert_eq!(t.stats().foreign, 1);
 }
+
+#[test]
+fn cancel_replace_legs() {
+    const NEW: ClientOrderId = ClientOrderId(3);
+    let replace = OrderIntent {
+        client_id: NEW,
+        target: ORDER,
+        action: pinion_strategy::OrderAction::Replace,
+        ..intent(8)
+    };
+    let c = id_text(ORDER);
+    // 409: the cancel went through, the new order did not.
+    let mut t = table();
+    let mut out = Vec::new();
+    t.submit(&intent(10), 0).unwrap();
+    feed(
+        &mut t,
+        &report(&c, "", "NEW", "NEW", 0, 0, 10, 1, -1),
+        &mut out,
+    );
+    t.submit(&replace, 1).unwrap();
+    assert_eq!(t.get(ORDER).unwrap().state, OrderState::PendingReplace);
+    assert_eq!(t.get(NEW).unwrap().state, OrderState::PendingNew);
+    respond(
+        &mut t,
+        RequestKind::CancelReplace { new: NEW },
+        ORDER,
+        r#"{"id":4,"status":409,"error":{"code":-2021,"msg":"Order cancel-replace partially failed.","data":{"cancelResult":"SUCCESS","newOrderResult":"FAILURE"}}}"#,
+        2,
+        &mut out,
+    );
+    assert_eq!(
+        t.get(NEW).unwrap().state,
+        OrderState::Rejected(RejectReason::Venue)
+    );
+    assert_eq!(
+        t.get(ORDER).unwrap().state,
+        OrderState::PendingReplace,
+        "closed by user data"
+    );
+    let cancel_id = id_text(ClientOrderId(77));
+    feed(
+        &mut t,
+        &report(&cancel_id, &c, "CANCELED", "CANCELED", 0, 0, 10, 2, -1),
+        &mut out,
+    );
+    assert_eq!(t.get(ORDER).unwrap().state, OrderState::Canceled);
+    // 400 -2022: neither leg: the old order is back to working, the new one refused.
+    let mut t = table();
+    t.submit(&intent(10), 0).unwrap();
+    feed(
+        &mut t,
+        &report(&c, "", "NEW", "NEW", 0, 0, 10, 1, -1),
+        &mut out,
+    );
+    t.submit(&replace, 1).unwrap();
+    out.clear();
+    respond(
+        &mut t,
+        RequestKind::CancelReplace { new: NEW },
+        ORDER,
+        r#"{"id":4,"status":400,"error":{"code":-2022,"msg":"Order cancel-replace failed.","data":{"cancelResult":"FAILURE","newOrderResult":"NOT_ATTEMPTED"}}}"#,
+        2,
+        &mut out,
+    );
+    assert_eq!(t.get(ORDER).unwrap().state, OrderState::New);
+    assert!(matches!(t.get(NEW).unwrap().state, OrderState::Rejected(_)));
+    assert_eq!(out.len(), 2);
+    assert!(matches!(out[0].status, OrderStatus::CancelRejected(_)));
+    // Another replace of the working order goes; one of an unknown order is refused unsent.
+    assert_eq!(
+        t.submit(
+            &OrderIntent {
+                client_id: ClientOrderId(5),
+                ..replace
+            },
+            3
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        t.submit(
+            &OrderIntent {
+                client_id: ClientOrderId(6),
+                target: ClientOrderId(99),
+                ..replace
+            },
+            3
+        ),
+        Err(RejectReason::UnknownOrder)
+    );
+}
