@@ -1,4 +1,5 @@
-//! Patching an order request allocates nothing once the templates are built.
+//! The order path allocates nothing once set up: patching requests, reading answers and
+//! events, tracking orders and rate limits.
 
 use pinion_core::{Px, Qty};
 use pinion_gateway::binance::client_id::{CLIENT_ID_LEN, ClientIdCodec, RunEpoch};
@@ -98,4 +99,72 @@ fn reading_order_acks_and_execution_reports_allocates_nothing() {
     }
     assert_eq!(thread_allocations() - before, 0);
     assert_eq!(sum, 100 * (50_000_000 + 12_510_053_279 + 12));
+}
+
+#[test]
+fn tracking_orders_and_limits_allocates_nothing() {
+    use pinion_core::InstrumentId;
+    use pinion_feed::exchange_info::{RateLimit, RateLimitInterval, RateLimitKind};
+    use pinion_gateway::binance::limits::{Method, RateLimiter};
+    use pinion_gateway::binance::orders::{OrderTable, OrderTableConfig, RequestKind};
+    use pinion_gateway::binance::wire::{Frame, UserEvent, parse_frame};
+    use pinion_strategy::OrderIntent;
+
+    let codec = ClientIdCodec::new(RunEpoch::new(1_764_921_600_000).unwrap());
+    let mut table = OrderTable::new(codec, InstrumentId(0), 2, 5, OrderTableConfig::default());
+    let mut limiter = RateLimiter::new(&[RateLimit {
+        kind: RateLimitKind::Orders,
+        interval: RateLimitInterval::Second,
+        interval_num: 10,
+        limit: 1_000_000,
+    }])
+    .unwrap();
+    // Frames for order k are written before counting, into one preallocated buffer each.
+    let mut frames = Vec::new();
+    for k in 0..200u64 {
+        let mut id = [0u8; CLIENT_ID_LEN];
+        codec.encode(ClientOrderId(k), &mut id);
+        let c = std::str::from_utf8(&id).unwrap().to_owned();
+        let ack = format!(
+            r#"{{"id":{k},"status":200,"result":{{"symbol":"BTCUSDT","orderId":{k},"orderListId":-1,"clientOrderId":"{c}","transactTime":1}},"rateLimits":[{{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":1000000,"count":{k}}}]}}"#
+        );
+        let fill = format!(
+            r#"{{"subscriptionId":0,"event":{{"e":"executionReport","E":1,"s":"BTCUSDT","c":"{c}","S":"BUY","o":"LIMIT","f":"GTC","q":"0.00100","p":"100.00","P":"0.00","F":"0.00000","g":-1,"C":"","x":"TRADE","X":"FILLED","r":"NONE","i":{k},"l":"0.00100","z":"0.00100","L":"100.00","n":"0","N":null,"T":2,"t":{k},"I":{k},"w":false,"m":true,"M":true,"O":1,"Z":"0.1","Y":"0.1","Q":"0","V":"NONE"}}}}"#
+        );
+        frames.push((ack, fill));
+    }
+    let mut fills = 0i64;
+    let before = thread_allocations();
+    for (k, (ack, fill)) in frames.iter().enumerate() {
+        let intent = OrderIntent::new_limit(
+            0,
+            ClientOrderId(k as u64),
+            InstrumentId(0),
+            OrderSide::Buy,
+            Px(10_000),
+            Qty(100),
+            OrderType::Limit,
+            TimeInForce::Gtc,
+        );
+        let ticket = limiter.try_send(Method::OrderPlace, 1_000).unwrap();
+        table.submit(&intent, 1_000).unwrap();
+        if let Ok(Frame::Response(r)) = parse_frame(ack) {
+            table.on_response(RequestKind::Place, intent.client_id, &r, 1_001, |_| {});
+            limiter.on_response(ticket, &r, 1_001);
+        }
+        if let Ok(Frame::Event {
+            event: UserEvent::ExecutionReport(raw),
+            ..
+        }) = parse_frame(fill)
+        {
+            let (p, q) = table.decimals();
+            let rep = raw.typed(p, q).unwrap();
+            table.on_execution(&rep, |r| fills += r.last_qty.0);
+        }
+        if k % 50 == 49 {
+            table.sweep_closed();
+        }
+    }
+    assert_eq!(thread_allocations() - before, 0);
+    assert_eq!(fills, 200 * 100);
 }
