@@ -84,6 +84,19 @@ pub struct LiveConfig {
     /// Share of the venue's request-weight limit this session may use.
     #[serde(default = "default_weight_share")]
     pub rest_weight_share: f64,
+    /// `SO_BUSY_POLL` on every socket, µs (0: the system's default). Busy-polls the NIC queue
+    /// from the read call; pays off on isolated cores.
+    #[serde(default)]
+    pub busy_poll_us: u32,
+    /// `SO_RCVBUF`, bytes (0: the kernel's autotuning).
+    #[serde(default)]
+    pub recv_buffer: usize,
+    /// `SO_SNDBUF`, bytes (0: the kernel's autotuning).
+    #[serde(default)]
+    pub send_buffer: usize,
+    /// `TCP_QUICKACK` on every socket.
+    #[serde(default)]
+    pub quickack: bool,
     /// Seeds the reconnect jitter.
     #[serde(default = "default_seed")]
     pub seed: u64,

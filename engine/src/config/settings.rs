@@ -200,6 +200,8 @@ pub struct Settings {
 pub struct LiveSettings {
     /// The connections and their behaviour.
     pub spec: pinion_feed::live::LiveSpec,
+    /// Options for every socket (besides `TCP_NODELAY`, always on).
+    pub socket: pinion_net::sockopt::SocketOptions,
     /// Extra trusted certificates (PEM).
     pub ca_file: Option<PathBuf>,
     /// The instrument list cache.

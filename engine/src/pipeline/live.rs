@@ -127,6 +127,7 @@ pub(super) fn prepare_live(
     let tls = trust(live.ca_file.as_deref())?;
     let mut rest = RestSettings::new(tls.clone());
     rest.request_timeout = Duration::from_secs(30);
+    rest.socket = live.socket;
     let mut client = RestClient::new(&spec.rest_url, rest.clone()).map_err(live_error)?;
 
     let mut instruments = Instruments::new();
@@ -168,9 +169,11 @@ pub(super) fn prepare_live(
         })
         .collect::<Result<_, _>>()?;
     let requests = Arc::new(SnapshotRequests::new(instruments.len()));
+    let mut wss = WssSettings::new(tls);
+    wss.socket = live.socket;
     let mut source = LiveSource::new(
         spec.clone(),
-        WssSettings::new(tls),
+        wss,
         Box::new(RestFetch(client)),
         &ids,
         Arc::clone(&requests),

@@ -85,8 +85,15 @@ pub(super) fn live(config: &Config, p: &mut Problems) -> Option<LiveSettings> {
     if let Err(e) = spec.validate() {
         p.add("live", e.to_string());
     }
+    let socket = pinion_net::sockopt::SocketOptions {
+        recv_buffer: (l.recv_buffer > 0).then_some(l.recv_buffer),
+        send_buffer: (l.send_buffer > 0).then_some(l.send_buffer),
+        quickack: l.quickack,
+        busy_poll_us: (l.busy_poll_us > 0).then_some(l.busy_poll_us),
+    };
     Some(LiveSettings {
         spec,
+        socket,
         ca_file: l.ca_file.clone(),
         exchange_info_cache: l.exchange_info_cache.clone(),
         record: l.record.clone(),
