@@ -151,6 +151,18 @@ fn config(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         settings.placement.label,
         settings.pacing.describe()
     );
+    if let Some(live) = &settings.live {
+        let spec = &live.spec;
+        println!(
+            "  [live] for `pinion live`: {} {} via {} ({} streams a symbol: {}), snapshots from {}",
+            spec.venue,
+            spec.symbols.join(","),
+            spec.ws_url,
+            spec.streams.len(),
+            spec.streams.join(","),
+            spec.rest_url
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
