@@ -6,6 +6,7 @@
 # Equal books after a reset and a rotation also mean no update was lost or applied twice.
 #
 #   scripts/live-loopback.sh [SECONDS] [SEED]     (defaults: 20 s, seed 7)
+#   LIVE_LOOPBACK_PROFILE=dev scripts/live-loopback.sh 15 7    (the dev build; default release)
 #
 # Exit 0 on a pass, 1 on a mismatch or a failed run. The last line is a one-line summary.
 # Needs curl and python3 (CI installs them).
@@ -23,8 +24,10 @@ if ! [[ "$seed" =~ ^[0-9]+$ ]]; then
     exit 1
 fi
 
-cargo build --release -q -p pinion-exchange-sim -p pinion-engine
-bin=target/release
+# LIVE_LOOPBACK_PROFILE=dev reuses the test build (CI has just built it); the default is release.
+profile="${LIVE_LOOPBACK_PROFILE:-release}"
+cargo build -q --profile "$profile" -p pinion-exchange-sim -p pinion-engine
+if [ "$profile" = dev ]; then bin=target/debug; else bin="target/$profile"; fi
 
 dir="$(mktemp -d)"
 sim_pid=""
