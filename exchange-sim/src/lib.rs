@@ -50,6 +50,7 @@ mod session;
 mod snapshots;
 mod state;
 mod tls;
+pub mod wsapi;
 
 pub use config::{FeedConfig, Pacing};
 pub use live::{
@@ -62,6 +63,7 @@ pub use server::FeedServer;
 pub use snapshots::SnapshotTable;
 pub use state::{FeedServerStats, SourceOpener};
 pub use tls::SelfSignedTls;
+pub use wsapi::{OrderFault, OrderFaultPlan, WsApiConfig};
 
 use std::net::SocketAddr;
 

@@ -134,6 +134,8 @@ pub struct LiveConfig {
     pub instruments: Vec<InstrumentInfo>,
     /// The faults to inject.
     pub faults: FaultPlan,
+    /// The WebSocket API (order entry) at `/ws-api/v3`; `None` leaves the path unserved.
+    pub ws_api: Option<crate::wsapi::WsApiConfig>,
 }
 
 impl LiveConfig {
@@ -156,6 +158,7 @@ impl LiveConfig {
             history: 256,
             instruments: Vec::new(),
             faults: FaultPlan::none(),
+            ws_api: None,
         }
     }
 
@@ -338,6 +341,8 @@ pub(crate) struct LiveShared {
     /// Sockets of the REST connections open now, so a stop can end their idle waits.
     pub rest_sockets: Mutex<Vec<(u64, TcpStream)>>,
     pub next_rest: AtomicU64,
+    /// The WS API's simulated account.
+    pub ws_api: crate::wsapi::AccountCell,
 }
 
 impl LiveShared {
@@ -428,6 +433,7 @@ impl LiveExchange {
             })?;
         let held = config.start_held;
         let history = config.history;
+        let ws_api = crate::wsapi::AccountCell::new(config.ws_api.as_ref());
         let shared = Arc::new(LiveShared {
             config,
             tls,
@@ -441,6 +447,7 @@ impl LiveExchange {
             kills: AtomicU64::new(0),
             rest_sockets: Mutex::new(Vec::new()),
             next_rest: AtomicU64::new(0),
+            ws_api,
         });
         let market = {
             let shared = Arc::clone(&shared);
@@ -545,6 +552,11 @@ impl LiveExchange {
         }
     }
 
+    /// The WS API account's balances now, `(asset, free, locked)`, amounts normalised.
+    pub fn ws_api_balances(&self) -> Vec<(String, String, String)> {
+        self.shared.ws_api.balances()
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> LiveStats {
         self.shared.stats()
@@ -643,7 +655,9 @@ fn serve_connection(tcp: TcpStream, shared: &Arc<LiveShared>) {
             return;
         }
     };
-    if head.upgrade_websocket {
+    if head.upgrade_websocket && head.path == crate::wsapi::WS_API_PATH {
+        crate::wsapi::open(stream, &head, shared);
+    } else if head.upgrade_websocket {
         session::open(stream, &head, shared, ip);
     } else {
         rest::serve(stream, head, shared, ip);

@@ -62,6 +62,16 @@ impl Dec {
         Ok(Dec(units + frac_units))
     }
 
+    /// The value in units of 10⁻¹⁸ (for the order simulator's arithmetic).
+    pub(crate) const fn units(self) -> u128 {
+        self.0
+    }
+
+    /// A value of `units` × 10⁻¹⁸.
+    pub(crate) const fn from_units(units: u128) -> Dec {
+        Dec(units)
+    }
+
     /// Whether it is zero.
     pub fn is_zero(self) -> bool {
         self.0 == 0

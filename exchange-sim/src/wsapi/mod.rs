@@ -1,0 +1,1484 @@
+//! Binance Spot's WebSocket API on the live exchange: order entry against the truth book.
+//!
+//! Path `/ws-api/v3` on [`LiveExchange`](crate::LiveExchange)'s listener (plaintext or TLS),
+//! enabled by [`LiveConfig::ws_api`](crate::LiveConfig::ws_api). One request per text frame,
+//! `{"id":…,"method":…,"params":{…}}`, answered `{"id":…,"status":200,"result":…,"rateLimits":[…]}`
+//! or `{"id":…,"status":4xx,"error":{"code":…,"msg":…},"rateLimits":[…]}` with the exchange's
+//! codes and messages.
+//!
+//! Methods: `time`, `session.logon` (Ed25519 over the sorted params, checked with `ring`
+//! against [`WsApiConfig::ed25519_public_key`]), `session.status`, `order.place` (`LIMIT`,
+//! `LIMIT_MAKER`, `MARKET`; `GTC`/`IOC`/`FOK`; `ACK`/`RESULT`/`FULL`), `order.cancel`,
+//! `openOrders.cancelAll`, `order.status`, `openOrders.status`, `userDataStream.subscribe`.
+//! Account requests on a logged-on session need no signature; otherwise they carry `apiKey`
+//! and an HMAC-SHA256 (hex) `signature` checked against [`WsApiConfig::hmac_secret`]. Every
+//! signed request's `timestamp` must be within `recvWindow` (default 5000 ms) and not more
+//! than 1 s ahead.
+//!
+//! **Matching** is against the truth book of the symbol, which the simulated exchange treats
+//! as its own liquidity and never changes: an incoming order fills level by level against the
+//! opposite side up to its limit price and quantity (each level at most once per order). A
+//! resting order fills in full at its own price once the truth's best opposite price reaches
+//! it (checked by every WS API session between requests, every 20 ms). Filters come from
+//! [`LiveConfig::instruments`](crate::LiveConfig::instruments) when the symbol is listed there.
+//! Commission is zero.
+//!
+//! **User data**: `userDataStream.subscribe` on a logged-on session; `executionReport` (one
+//! `TRADE` per match) and `outboundAccountPosition` after each balance change, wrapped as
+//! `{"subscriptionId":N,"event":{…}}`.
+//!
+//! **Rate limits**: `REQUEST_WEIGHT` (per minute) and, on order requests, `ORDERS` (per 10 s
+//! and per day), fixed windows aligned to the clock, for the one simulated account. Successful
+//! order requests weigh 0, failed ones 1.
+//!
+//! **Faults**: [`OrderFaultPlan`].
+
+mod faults;
+
+pub use faults::{OrderFault, OrderFaultError, OrderFaultPlan};
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::Shutdown;
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tungstenite::Message;
+use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
+
+use crate::http::{self, RequestHead};
+use crate::live::{Dec, LiveShared, now_ms};
+use crate::tls::Conn;
+
+/// The path of the WebSocket API.
+pub const WS_API_PATH: &str = "/ws-api/v3";
+
+/// Largest request frame accepted.
+const MAX_REQUEST: usize = 64 << 10;
+/// Units of [`Dec`] per 1.
+const ONE: u128 = 1_000_000_000_000_000_000;
+/// How long a session waits for a request before it looks at resting orders again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The simulated account and its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsApiConfig {
+    /// The API key requests must name.
+    pub api_key: String,
+    /// The Ed25519 public key (32 raw bytes) `session.logon` is checked against; `None`
+    /// refuses every logon.
+    pub ed25519_public_key: Option<Vec<u8>>,
+    /// The HMAC secret per-request signatures are checked against; `None` refuses them.
+    pub hmac_secret: Option<String>,
+    /// Start balances, `(asset, free)`.
+    pub balances: Vec<(String, String)>,
+    /// `REQUEST_WEIGHT` per minute.
+    pub weight_limit: u32,
+    /// `ORDERS` per 10 s.
+    pub orders_per_10s: u32,
+    /// `ORDERS` per day.
+    pub orders_per_day: u32,
+    /// Faults of the order path.
+    pub faults: OrderFaultPlan,
+}
+
+impl WsApiConfig {
+    /// Binance Spot's limits, no keys, no balances, no faults.
+    pub fn new(api_key: &str) -> Self {
+        WsApiConfig {
+            api_key: api_key.to_owned(),
+            ed25519_public_key: None,
+            hmac_secret: None,
+            balances: Vec::new(),
+            weight_limit: 6000,
+            orders_per_10s: 50,
+            orders_per_day: 160_000,
+            faults: OrderFaultPlan::none(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Buy => "BUY",
+            Side::Sell => "SELL",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Order {
+    symbol: String,
+    order_id: u64,
+    client_id: String,
+    side: Side,
+    ty: &'static str,
+    tif: &'static str,
+    price: Dec,
+    qty: Dec,
+    executed: Dec,
+    cum_quote: Dec,
+    status: &'static str,
+    stp: String,
+    created: u64,
+    updated: u64,
+    working: Option<u64>,
+}
+
+impl Order {
+    fn is_open(&self) -> bool {
+        matches!(self.status, "NEW" | "PARTIALLY_FILLED")
+    }
+
+    fn remaining(&self) -> Dec {
+        Dec::from_units(self.qty.units() - self.executed.units())
+    }
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    session: u64,
+    id: u32,
+    outbox: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    index: u64,
+    count: u32,
+}
+
+impl Window {
+    fn at(&mut self, index: u64) -> &mut u32 {
+        if self.index != index {
+            *self = Window { index, count: 0 };
+        }
+        &mut self.count
+    }
+}
+
+/// The simulated account: orders, balances, subscribers, counters.
+#[derive(Debug)]
+pub(crate) struct Account {
+    config: Option<WsApiConfig>,
+    orders: Vec<Order>,
+    next_order_id: u64,
+    next_trade_id: u64,
+    next_exec_id: u64,
+    next_session: u64,
+    next_subscription: u32,
+    places: u64,
+    /// `asset → (free, locked)`.
+    balances: BTreeMap<String, (Dec, Dec)>,
+    subscribers: Vec<Subscriber>,
+    weight: Window,
+    orders_10s: Window,
+    orders_day: Window,
+}
+
+/// The account behind its lock.
+#[derive(Debug)]
+pub(crate) struct AccountCell(Mutex<Account>);
+
+impl AccountCell {
+    /// The account of `config` (`None`: the WS API is off).
+    pub(crate) fn new(config: Option<&WsApiConfig>) -> Self {
+        let mut balances = BTreeMap::new();
+        for (asset, free) in config.map(|c| c.balances.as_slice()).unwrap_or(&[]) {
+            let free = Dec::parse(free).unwrap_or_default();
+            balances.insert(asset.to_ascii_uppercase(), (free, Dec::default()));
+        }
+        AccountCell(Mutex::new(Account {
+            config: config.cloned(),
+            orders: Vec::new(),
+            next_order_id: 1,
+            next_trade_id: 1,
+            next_exec_id: 1,
+            next_session: 0,
+            next_subscription: 0,
+            places: 0,
+            balances,
+            subscribers: Vec::new(),
+            weight: Window::default(),
+            orders_10s: Window::default(),
+            orders_day: Window::default(),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Account> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Balances now, `(asset, free, locked)` normalised (for tests and inspection).
+    pub(crate) fn balances(&self) -> Vec<(String, String, String)> {
+        self.lock()
+            .balances
+            .iter()
+            .map(|(a, (f, l))| (a.clone(), f.normalized(), l.normalized()))
+            .collect()
+    }
+}
+
+/// A request refused: status, code, message (and `data`).
+#[derive(Debug)]
+struct Refusal {
+    status: u16,
+    code: i32,
+    msg: String,
+    data: Option<Value>,
+}
+
+fn refuse(code: i32, msg: impl Into<String>) -> Refusal {
+    Refusal {
+        status: 400,
+        code,
+        msg: msg.into(),
+        data: None,
+    }
+}
+
+fn mandatory(name: &str) -> Refusal {
+    refuse(
+        -1102,
+        format!("Mandatory parameter '{name}' was not sent, was empty/null, or malformed."),
+    )
+}
+
+/// What a handled request leads to.
+enum Next {
+    Answer(String),
+    Reset,
+}
+
+/// One connected WS API session.
+struct Session<'a> {
+    shared: &'a LiveShared,
+    id: u64,
+    logged_on: bool,
+    connected: u64,
+    authorized: Option<u64>,
+}
+
+/// Upgrades and serves one WS API connection until it ends.
+pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared) {
+    let enabled = shared.ws_api.lock().config.is_some();
+    let (Some(key), "GET", true) = (head.websocket_key.as_deref(), head.method.as_str(), enabled)
+    else {
+        shared.count(|c| &c.bad_requests);
+        let _ = http::respond_error(&mut stream, "404 Not Found", -1000, "Unknown path.");
+        return;
+    };
+    if http::respond_switching(&mut stream, key).is_err() {
+        return;
+    }
+    shared.count(|c| &c.ws_sessions);
+    let _ = stream.tcp().set_read_timeout(Some(POLL));
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_REQUEST))
+        .max_frame_size(Some(MAX_REQUEST));
+    let mut ws = WebSocket::from_raw_socket(stream, Role::Server, Some(ws_config));
+    let id = {
+        let mut account = shared.ws_api.lock();
+        account.next_session += 1;
+        account.next_session
+    };
+    let mut session = Session {
+        shared,
+        id,
+        logged_on: false,
+        connected: now_ms(),
+        authorized: None,
+    };
+    let reset = session.run(&mut ws);
+    shared.ws_api.lock().subscribers.retain(|s| s.session != id);
+    if reset {
+        let _ = ws.get_ref().tcp().shutdown(Shutdown::Both);
+    } else {
+        let _ = ws.close(None);
+        let _ = ws.flush();
+        ws.get_mut().close_notify();
+    }
+}
+
+impl Session<'_> {
+    /// Serves until the client goes (false) or a reset fault ends it (true).
+    fn run(&mut self, ws: &mut WebSocket<Conn>) -> bool {
+        loop {
+            if self.shared.stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            match ws.read() {
+                Ok(Message::Text(text)) => {
+                    let fill_first = self.fill_first();
+                    let next = self.handle(text.as_str());
+                    if fill_first && self.send_events(ws).is_err() {
+                        return false;
+                    }
+                    match next {
+                        Next::Reset => return true,
+                        Next::Answer(answer) => {
+                            if ws.send(Message::text(answer)).is_err() {
+                                return false;
+                            }
+                        }
+                    }
+                }
+                Ok(Message::Close(_)) => return false,
+                Ok(Message::Binary(_)) => {
+                    let answer = self.error_answer(
+                        &Value::Null,
+                        &refuse(-1100, "Binary frames are not accepted."),
+                    );
+                    if ws.send(Message::text(answer)).is_err() {
+                        return false;
+                    }
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return false,
+            }
+            sweep(self.shared);
+            if self.send_events(ws).is_err() {
+                return false;
+            }
+        }
+    }
+
+    fn fill_first(&self) -> bool {
+        self.shared
+            .ws_api
+            .lock()
+            .config
+            .as_ref()
+            .is_some_and(|c| c.faults.fill_first())
+    }
+
+    fn send_events(&self, ws: &mut WebSocket<Conn>) -> tungstenite::Result<()> {
+        let events: Vec<String> = {
+            let mut account = self.shared.ws_api.lock();
+            account
+                .subscribers
+                .iter_mut()
+                .filter(|s| s.session == self.id)
+                .flat_map(|s| std::mem::take(&mut s.outbox))
+                .collect()
+        };
+        for event in events {
+            ws.write(Message::text(event))?;
+        }
+        match ws.flush() {
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// The rateLimits array after charging `weight` (and an order when `order`).
+    fn rate_limits(&self, weight: u32, order: bool) -> Value {
+        let now = now_ms();
+        let mut account = self.shared.ws_api.lock();
+        let (wl, o10, oday) = account.config.as_ref().map_or((6000, 50, 160_000), |c| {
+            (c.weight_limit, c.orders_per_10s, c.orders_per_day)
+        });
+        let w = account.weight.at(now / 60_000);
+        *w = w.saturating_add(weight);
+        let w = *w;
+        let mut limits = vec![limit_entry("REQUEST_WEIGHT", "MINUTE", 1, wl, w)];
+        if order {
+            let a = *account.orders_10s.at(now / 10_000);
+            let b = *account.orders_day.at(now / 86_400_000);
+            limits.push(limit_entry("ORDERS", "SECOND", 10, o10, a));
+            limits.push(limit_entry("ORDERS", "DAY", 1, oday, b));
+        }
+        Value::Array(limits)
+    }
+
+    fn error_answer(&self, id: &Value, r: &Refusal) -> String {
+        let mut error = json!({"code": r.code, "msg": r.msg});
+        if let Some(data) = &r.data {
+            error["data"] = data.clone();
+        }
+        json!({"id": id, "status": r.status, "error": error,
+               "rateLimits": self.rate_limits(1, false)})
+        .to_string()
+    }
+
+    fn handle(&mut self, text: &str) -> Next {
+        let request: Value = match serde_json::from_str(text) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                return Next::Answer(self.error_answer(
+                    &Value::Null,
+                    &refuse(
+                        -1102,
+                        "Mandatory parameter 'method' was not sent, was empty/null, or malformed.",
+                    ),
+                ));
+            }
+        };
+        let id = request.get("id").cloned().unwrap_or(Value::Null);
+        if !matches!(id, Value::Null | Value::String(_) | Value::Number(_)) {
+            return Next::Answer(self.error_answer(&Value::Null, &mandatory("id")));
+        }
+        let Some(method) = request.get("method").and_then(Value::as_str) else {
+            return Next::Answer(self.error_answer(&id, &mandatory("method")));
+        };
+        let empty = Map::new();
+        let params = match request.get("params") {
+            None => &empty,
+            Some(Value::Object(p)) => p,
+            Some(_) => return Next::Answer(self.error_answer(&id, &mandatory("params"))),
+        };
+        let order_method = matches!(method, "order.place" | "order.cancel");
+        match self.dispatch(method, params) {
+            Ok(Outcome::Result(result)) => {
+                let weight = if order_method {
+                    0
+                } else {
+                    method_weight(method)
+                };
+                let limits = self.rate_limits(weight, method == "order.place");
+                Next::Answer(
+                    json!({"id": id, "status": 200, "result": result, "rateLimits": limits})
+                        .to_string(),
+                )
+            }
+            Ok(Outcome::Reset) => Next::Reset,
+            Err(r) => {
+                let weight = if order_method {
+                    1
+                } else {
+                    method_weight(method)
+                };
+                let mut error = json!({"code": r.code, "msg": r.msg});
+                if let Some(data) = &r.data {
+                    error["data"] = data.clone();
+                }
+                let limits = self.rate_limits(weight, method == "order.place");
+                Next::Answer(
+                    json!({"id": id, "status": r.status, "error": error, "rateLimits": limits})
+                        .to_string(),
+                )
+            }
+        }
+    }
+
+    fn dispatch(&mut self, method: &str, params: &Map<String, Value>) -> Result<Outcome, Refusal> {
+        let spec = method_spec(method).ok_or_else(|| refuse(-1020, "Unsupported operation."))?;
+        let p = Params::read(params, spec)?;
+        self.check_limits(method)?;
+        match method {
+            "time" => Ok(Outcome::Result(json!({"serverTime": now_ms()}))),
+            "session.logon" => self.logon(&p),
+            "session.status" => Ok(Outcome::Result(self.status_result())),
+            "userDataStream.subscribe" => {
+                if !self.logged_on {
+                    return Err(refuse(
+                        -2015,
+                        "Invalid API-key, IP, or permissions for action.",
+                    ));
+                }
+                let mut account = self.shared.ws_api.lock();
+                let sub = account.next_subscription;
+                account.next_subscription += 1;
+                account.subscribers.push(Subscriber {
+                    session: self.id,
+                    id: sub,
+                    outbox: Vec::new(),
+                });
+                Ok(Outcome::Result(json!({"subscriptionId": sub})))
+            }
+            _ => {
+                self.authorize(&p)?;
+                match method {
+                    "order.place" => self.place(&p),
+                    "order.cancel" => cancel(self.shared, &p).map(Outcome::Result),
+                    "openOrders.cancelAll" => cancel_all(self.shared, &p).map(Outcome::Result),
+                    "order.status" => order_status(self.shared, &p).map(Outcome::Result),
+                    _ => Ok(Outcome::Result(open_orders(self.shared, &p))),
+                }
+            }
+        }
+    }
+
+    fn check_limits(&self, method: &str) -> Result<(), Refusal> {
+        let now = now_ms();
+        let mut account = self.shared.ws_api.lock();
+        let Some(config) = account.config.clone() else {
+            return Ok(());
+        };
+        if *account.weight.at(now / 60_000) >= config.weight_limit {
+            return Err(Refusal {
+                status: 429,
+                code: -1003,
+                msg: format!(
+                    "Too many requests; current limit of IP is {} requests per minute.",
+                    config.weight_limit
+                ),
+                data: Some(json!({"retryAfter": (now / 60_000 + 1) * 60_000})),
+            });
+        }
+        if method == "order.place" {
+            let a = account.orders_10s.at(now / 10_000);
+            if *a >= config.orders_per_10s {
+                return Err(Refusal {
+                    status: 429,
+                    code: -1015,
+                    msg: format!(
+                        "Too many new orders; current limit is {} orders per TEN_SECONDS.",
+                        config.orders_per_10s
+                    ),
+                    data: Some(json!({"retryAfter": (now / 10_000 + 1) * 10_000})),
+                });
+            }
+            *a += 1;
+            *account.orders_day.at(now / 86_400_000) += 1;
+        }
+        Ok(())
+    }
+
+    fn status_result(&self) -> Value {
+        let api_key = self
+            .logged_on
+            .then(|| {
+                self.shared
+                    .ws_api
+                    .lock()
+                    .config
+                    .as_ref()
+                    .map(|c| c.api_key.clone())
+            })
+            .flatten();
+        json!({
+            "apiKey": api_key,
+            "authorizedSince": self.authorized,
+            "connectedSince": self.connected,
+            "returnRateLimits": true,
+            "serverTime": now_ms(),
+            "userDataStream": self.shared.ws_api.lock().subscribers.iter().any(|s| s.session == self.id),
+        })
+    }
+
+    fn logon(&mut self, p: &Params) -> Result<Outcome, Refusal> {
+        let config = self.shared.ws_api.lock().config.clone();
+        let config = config
+            .ok_or_else(|| refuse(-2015, "Invalid API-key, IP, or permissions for action."))?;
+        check_time(p)?;
+        if p.get("apiKey") != Some(config.api_key.as_str()) {
+            return Err(refuse(
+                -2015,
+                "Invalid API-key, IP, or permissions for action.",
+            ));
+        }
+        let signature = p.get("signature").ok_or_else(|| mandatory("signature"))?;
+        let key = config
+            .ed25519_public_key
+            .as_ref()
+            .ok_or_else(|| refuse(-4056, "HMAC_SHA256 API key is not supported."))?;
+        let sig = base64_decode(signature)
+            .ok_or_else(|| refuse(-1022, "Signature for this request is not valid."))?;
+        let payload = p.payload();
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
+            .verify(payload.as_bytes(), &sig)
+            .map_err(|_| refuse(-1022, "Signature for this request is not valid."))?;
+        self.logged_on = true;
+        let now = now_ms();
+        self.authorized = Some(now);
+        Ok(Outcome::Result(self.status_result()))
+    }
+
+    /// Checks the signature and timing of an account request.
+    fn authorize(&self, p: &Params) -> Result<(), Refusal> {
+        check_time(p)?;
+        if self.logged_on {
+            return Ok(());
+        }
+        let config = self.shared.ws_api.lock().config.clone();
+        let config = config
+            .ok_or_else(|| refuse(-2015, "Invalid API-key, IP, or permissions for action."))?;
+        let api_key = p.get("apiKey").ok_or_else(|| mandatory("apiKey"))?;
+        if api_key != config.api_key {
+            return Err(refuse(
+                -2015,
+                "Invalid API-key, IP, or permissions for action.",
+            ));
+        }
+        let signature = p.get("signature").ok_or_else(|| mandatory("signature"))?;
+        let secret = config
+            .hmac_secret
+            .ok_or_else(|| refuse(-1022, "Signature for this request is not valid."))?;
+        let sig = hex_decode(signature)
+            .ok_or_else(|| refuse(-1022, "Signature for this request is not valid."))?;
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+        ring::hmac::verify(&key, p.payload().as_bytes(), &sig)
+            .map_err(|_| refuse(-1022, "Signature for this request is not valid."))
+    }
+
+    fn place(&mut self, p: &Params) -> Result<Outcome, Refusal> {
+        let fault = {
+            let mut account = self.shared.ws_api.lock();
+            account.places += 1;
+            let n = account.places;
+            account.config.as_ref().and_then(|c| c.faults.for_place(n))
+        };
+        let timeout = || {
+            Refusal {
+            status: 408,
+            code: -1007,
+            msg: "Timeout waiting for response from backend server. Send status unknown; execution status unknown.".into(),
+            data: None,
+        }
+        };
+        match fault {
+            Some(OrderFault::Reset { .. }) => return Ok(Outcome::Reset),
+            Some(OrderFault::TimeoutNotExecuted { .. }) => return Err(timeout()),
+            Some(OrderFault::RateLimited { .. }) => {
+                return Err(Refusal {
+                    status: 429,
+                    code: -1015,
+                    msg: "Too many new orders; current limit is 50 orders per TEN_SECONDS.".into(),
+                    data: Some(json!({"retryAfter": now_ms() + 1000})),
+                });
+            }
+            _ => {}
+        }
+        let result = place(self.shared, p)?;
+        if matches!(fault, Some(OrderFault::TimeoutExecuted { .. })) {
+            return Err(timeout());
+        }
+        Ok(Outcome::Result(result))
+    }
+}
+
+enum Outcome {
+    Result(Value),
+    Reset,
+}
+
+fn limit_entry(kind: &str, interval: &str, num: u32, limit: u32, count: u32) -> Value {
+    json!({"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": limit, "count": count})
+}
+
+fn method_weight(method: &str) -> u32 {
+    match method {
+        "order.status" => 4,
+        "openOrders.status" => 6,
+        "session.logon" | "session.status" | "userDataStream.subscribe" => 2,
+        _ => 1,
+    }
+}
+
+/// Parameters every signed request may carry.
+const SIGNED: [&str; 4] = ["apiKey", "signature", "timestamp", "recvWindow"];
+
+/// `(allowed, mandatory, signed)` per method.
+fn method_spec(method: &str) -> Option<(&'static [&'static str], &'static [&'static str], bool)> {
+    Some(match method {
+        "time" | "session.status" | "userDataStream.subscribe" => (&[], &[], false),
+        "session.logon" => (&[], &["apiKey", "signature", "timestamp"], true),
+        "order.place" => (
+            &[
+                "symbol",
+                "side",
+                "type",
+                "timeInForce",
+                "price",
+                "quantity",
+                "newClientOrderId",
+                "newOrderRespType",
+                "selfTradePreventionMode",
+            ],
+            &["symbol", "side", "type"],
+            true,
+        ),
+        "order.cancel" => (
+            &[
+                "symbol",
+                "orderId",
+                "origClientOrderId",
+                "newClientOrderId",
+                "cancelRestrictions",
+            ],
+            &["symbol"],
+            true,
+        ),
+        "order.status" => (
+            &["symbol", "orderId", "origClientOrderId"],
+            &["symbol"],
+            true,
+        ),
+        "openOrders.cancelAll" => (&["symbol"], &["symbol"], true),
+        "openOrders.status" => (&["symbol"], &[], true),
+        _ => return None,
+    })
+}
+
+/// A request's params as text (strings raw, numbers and booleans as JSON writes them).
+struct Params(BTreeMap<String, String>);
+
+impl Params {
+    fn read(
+        params: &Map<String, Value>,
+        (allowed, required, signed): (&[&str], &[&str], bool),
+    ) -> Result<Params, Refusal> {
+        let mut out = BTreeMap::new();
+        for (name, value) in params {
+            let known =
+                allowed.contains(&name.as_str()) || (signed && SIGNED.contains(&name.as_str()));
+            if !known {
+                return Err(refuse(-1103, "An unknown parameter was sent."));
+            }
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                Value::Null => continue,
+                _ => {
+                    return Err(refuse(
+                        -1100,
+                        format!(
+                            "Illegal characters found in parameter '{name}'; legal range is a string, number or boolean."
+                        ),
+                    ));
+                }
+            };
+            if text.is_empty() {
+                return Err(refuse(-1105, format!("Parameter '{name}' was empty.")));
+            }
+            out.insert(name.clone(), text);
+        }
+        for name in required {
+            if !out.contains_key(*name) {
+                return Err(mandatory(name));
+            }
+        }
+        if signed && !out.contains_key("timestamp") {
+            return Err(mandatory("timestamp"));
+        }
+        Ok(Params(out))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// The signature payload: every param but `signature`, sorted, `k=v` joined with `&`.
+    fn payload(&self) -> String {
+        let mut out = String::new();
+        for (k, v) in self.0.iter().filter(|(k, _)| *k != "signature") {
+            if !out.is_empty() {
+                out.push('&');
+            }
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
+        }
+        out
+    }
+
+    fn dec(&self, name: &str) -> Result<Option<Dec>, Refusal> {
+        self.get(name)
+            .map(|t| {
+                Dec::parse(t).map_err(|_| {
+                    refuse(
+                        -1100,
+                        format!("Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    fn u64(&self, name: &str) -> Result<Option<u64>, Refusal> {
+        self.get(name)
+            .map(|t| t.parse::<u64>().map_err(|_| mandatory(name)))
+            .transpose()
+    }
+}
+
+fn check_time(p: &Params) -> Result<(), Refusal> {
+    let ts = p.u64("timestamp")?.ok_or_else(|| mandatory("timestamp"))?;
+    let window_us: u64 = match p.get("recvWindow") {
+        None => 5_000_000,
+        Some(t) => {
+            let w = Dec::parse(t).map_err(|_| mandatory("recvWindow"))?;
+            let us = w.units() / (ONE / 1000);
+            if us > 60_000_000 || w.units() % (ONE / 1000) != 0 {
+                return Err(refuse(
+                    -1102,
+                    "'recvWindow' contains unexpected value. Cannot be greater than 60000.",
+                ));
+            }
+            us as u64
+        }
+    };
+    let now = now_ms();
+    if ts > now + 1000 {
+        return Err(refuse(
+            -1021,
+            "Timestamp for this request was 1000ms ahead of the server's time.",
+        ));
+    }
+    if (now - ts) * 1000 > window_us {
+        return Err(refuse(
+            -1021,
+            "Timestamp for this request is outside of the recvWindow.",
+        ));
+    }
+    Ok(())
+}
+
+/// `a × b` in [`Dec`] units (exact when both have at most 9 decimals).
+fn mul(a: Dec, b: Dec) -> Dec {
+    let r = (a.units() / 1_000_000_000).saturating_mul(b.units() / 1_000_000_000);
+    Dec::from_units(r)
+}
+
+fn add(a: Dec, b: Dec) -> Dec {
+    Dec::from_units(a.units().saturating_add(b.units()))
+}
+
+fn sub(a: Dec, b: Dec) -> Dec {
+    Dec::from_units(a.units().saturating_sub(b.units()))
+}
+
+/// `(base, quote)` of a spot symbol, by its quote suffix.
+fn assets(symbol: &str) -> (String, String) {
+    for quote in [
+        "USDT", "USDC", "FDUSD", "TUSD", "BUSD", "EUR", "TRY", "BTC", "ETH", "BNB",
+    ] {
+        if let Some(base) = symbol.strip_suffix(quote).filter(|b| !b.is_empty()) {
+            return (base.to_owned(), quote.to_owned());
+        }
+    }
+    let mid = symbol.len() / 2;
+    (symbol[..mid].to_owned(), symbol[mid..].to_owned())
+}
+
+/// The opposite side of the truth, best first, and the side's best price on the same side.
+fn truth_levels(shared: &LiveShared, symbol: &str, side: Side) -> Option<Vec<(Dec, Dec)>> {
+    let market = shared.market();
+    let s = market.symbols.get(symbol).filter(|s| s.seeded)?;
+    let levels: Vec<(Dec, Dec)> = match side {
+        Side::Buy => s
+            .book
+            .asks
+            .iter()
+            .take(200)
+            .map(|(p, l)| (*p, l.qty))
+            .collect(),
+        Side::Sell => s
+            .book
+            .bids
+            .iter()
+            .rev()
+            .take(200)
+            .map(|(p, l)| (*p, l.qty))
+            .collect(),
+    };
+    Some(levels)
+}
+
+fn crosses(side: Side, limit: Dec, level: Dec) -> bool {
+    match side {
+        Side::Buy => level <= limit,
+        Side::Sell => level >= limit,
+    }
+}
+
+fn filters(shared: &LiveShared, symbol: &str, price: Option<Dec>, qty: Dec) -> Result<(), Refusal> {
+    let Some(info) = shared
+        .config
+        .instruments
+        .iter()
+        .find(|i| i.symbol == symbol)
+    else {
+        return Ok(());
+    };
+    let tick = Dec::parse(&info.tick_size).unwrap_or_default();
+    let step = Dec::parse(&info.step_size).unwrap_or_default();
+    let min_notional = Dec::parse(&info.min_notional).unwrap_or_default();
+    if let Some(price) = price {
+        if price.is_zero() || (!tick.is_zero() && price.units() % tick.units() != 0) {
+            return Err(refuse(-1013, "Filter failure: PRICE_FILTER"));
+        }
+        if mul(price, qty) < min_notional {
+            return Err(refuse(-1013, "Filter failure: NOTIONAL"));
+        }
+    }
+    if qty.is_zero() || (!step.is_zero() && qty.units() % step.units() != 0) {
+        return Err(refuse(-1013, "Filter failure: LOT_SIZE"));
+    }
+    Ok(())
+}
+
+fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
+    let symbol = p.get("symbol").unwrap_or_default().to_ascii_uppercase();
+    let side = match p.get("side") {
+        Some("BUY") => Side::Buy,
+        Some("SELL") => Side::Sell,
+        _ => return Err(refuse(-1117, "Invalid side.")),
+    };
+    let ty: &'static str = match p.get("type") {
+        Some("LIMIT") => "LIMIT",
+        Some("LIMIT_MAKER") => "LIMIT_MAKER",
+        Some("MARKET") => "MARKET",
+        _ => return Err(refuse(-1116, "Invalid orderType.")),
+    };
+    let not_required =
+        |name: &str| refuse(-1106, format!("Parameter '{name}' sent when not required."));
+    let tif: &'static str = match (ty, p.get("timeInForce")) {
+        ("LIMIT", Some("GTC")) => "GTC",
+        ("LIMIT", Some("IOC")) => "IOC",
+        ("LIMIT", Some("FOK")) => "FOK",
+        ("LIMIT", Some(_)) => return Err(refuse(-1115, "Invalid timeInForce.")),
+        ("LIMIT", None) => return Err(mandatory("timeInForce")),
+        (_, Some(_)) => return Err(not_required("timeInForce")),
+        ("MARKET", None) => "GTC",
+        _ => "GTC",
+    };
+    let price = p.dec("price")?;
+    if ty == "MARKET" && price.is_some() {
+        return Err(not_required("price"));
+    }
+    if ty != "MARKET" && price.is_none() {
+        return Err(mandatory("price"));
+    }
+    let qty = p.dec("quantity")?.ok_or_else(|| mandatory("quantity"))?;
+    let resp_type = match p.get("newOrderRespType") {
+        None => "FULL",
+        Some(t @ ("ACK" | "RESULT" | "FULL")) => match t {
+            "ACK" => "ACK",
+            "RESULT" => "RESULT",
+            _ => "FULL",
+        },
+        Some(_) => {
+            return Err(refuse(
+                -1102,
+                "Mandatory parameter 'newOrderRespType' was not sent, was empty/null, or malformed.",
+            ));
+        }
+    };
+    let stp = p
+        .get("selfTradePreventionMode")
+        .unwrap_or("EXPIRE_MAKER")
+        .to_owned();
+    let levels =
+        truth_levels(shared, &symbol, side).ok_or_else(|| refuse(-1121, "Invalid symbol."))?;
+    filters(shared, &symbol, price, qty)?;
+    let limit = price.unwrap_or_default();
+    let market = ty == "MARKET";
+    // The walk: which levels this order takes, in order.
+    let mut fills: Vec<(Dec, Dec)> = Vec::new();
+    let mut left = qty;
+    for (px, avail) in &levels {
+        if left.is_zero() || (!market && !crosses(side, limit, *px)) {
+            break;
+        }
+        let take = left.min(*avail);
+        fills.push((*px, take));
+        left = sub(left, take);
+    }
+    if ty == "LIMIT_MAKER" && !fills.is_empty() {
+        return Err(refuse(-2010, "Order would immediately match and take."));
+    }
+    if tif == "FOK" && !left.is_zero() {
+        fills.clear();
+        left = qty;
+    }
+    let (base, quote) = assets(&symbol);
+    let now = now_ms();
+    let mut account = shared.ws_api.lock();
+    let client_id = match p.get("newClientOrderId") {
+        Some(c) => c.to_owned(),
+        None => format!("sim{}", account.next_order_id),
+    };
+    if account
+        .orders
+        .iter()
+        .any(|o| o.is_open() && o.symbol == symbol && o.client_id == client_id)
+    {
+        return Err(refuse(-2010, "Duplicate order sent."));
+    }
+    // Funds: the taker part at its fill prices, the resting part at its limit.
+    let taken_quote = fills
+        .iter()
+        .fold(Dec::default(), |acc, (px, q)| add(acc, mul(*px, *q)));
+    let taken_qty = fills
+        .iter()
+        .fold(Dec::default(), |acc, (_, q)| add(acc, *q));
+    let rests = ty != "MARKET" && tif == "GTC" && !left.is_zero();
+    let resting_lock = if rests {
+        match side {
+            Side::Buy => mul(limit, left),
+            Side::Sell => left,
+        }
+    } else {
+        Dec::default()
+    };
+    let (spend_asset, need) = match side {
+        Side::Buy => (&quote, add(taken_quote, resting_lock)),
+        Side::Sell => (&base, add(taken_qty, resting_lock)),
+    };
+    let free = account
+        .balances
+        .get(spend_asset)
+        .map_or(Dec::default(), |b| b.0);
+    if free < need {
+        return Err(refuse(
+            -2010,
+            "Account has insufficient balance for requested action.",
+        ));
+    }
+    let order_id = account.next_order_id;
+    account.next_order_id += 1;
+    let mut order = Order {
+        symbol: symbol.clone(),
+        order_id,
+        client_id,
+        side,
+        ty,
+        tif,
+        price: limit,
+        qty,
+        executed: Dec::default(),
+        cum_quote: Dec::default(),
+        status: "NEW",
+        stp,
+        created: now,
+        updated: now,
+        working: Some(now),
+    };
+    let mut events = vec![report(&mut account, &order, "NEW", None, now)];
+    let mut fill_json = Vec::new();
+    for (px, q) in &fills {
+        order.executed = add(order.executed, *q);
+        order.cum_quote = add(order.cum_quote, mul(*px, *q));
+        order.status = if order.remaining().is_zero() {
+            "FILLED"
+        } else {
+            "PARTIALLY_FILLED"
+        };
+        let trade_id = account.next_trade_id;
+        account.next_trade_id += 1;
+        events.push(report(
+            &mut account,
+            &order,
+            "TRADE",
+            Some((*px, *q, trade_id, false)),
+            now,
+        ));
+        fill_json.push(
+            json!({"price": px.normalized(), "qty": q.normalized(), "commission": "0",
+                              "commissionAsset": quote, "tradeId": trade_id}),
+        );
+    }
+    if !left.is_zero() && !rests {
+        order.status = "EXPIRED";
+        events.push(report(&mut account, &order, "EXPIRED", None, now));
+    }
+    // Balances.
+    let (take_from, give_to, paid, got) = match side {
+        Side::Buy => (&quote, &base, taken_quote, taken_qty),
+        Side::Sell => (&base, &quote, taken_qty, taken_quote),
+    };
+    {
+        let b = account.balances.entry(take_from.clone()).or_default();
+        b.0 = sub(b.0, add(paid, resting_lock));
+        b.1 = add(b.1, resting_lock);
+        let g = account.balances.entry(give_to.clone()).or_default();
+        g.0 = add(g.0, got);
+    }
+    let moved = !fills.is_empty() || rests;
+    if moved {
+        let position = account_position(&account, &[&base, &quote], now);
+        events.push(position);
+    }
+    account.orders.push(order.clone());
+    publish(&mut account, events);
+    drop(account);
+    let mut result = json!({"symbol": symbol, "orderId": order_id, "orderListId": -1,
+        "clientOrderId": order.client_id, "transactTime": now});
+    if resp_type != "ACK" {
+        let extra = order_fields(&order);
+        if let (Value::Object(r), Value::Object(e)) = (&mut result, extra) {
+            r.extend(e);
+        }
+        if resp_type == "FULL" {
+            result["fills"] = Value::Array(fill_json);
+        }
+    }
+    Ok(result)
+}
+
+fn order_fields(o: &Order) -> Value {
+    json!({"price": fixed(o.price), "origQty": fixed(o.qty), "executedQty": fixed(o.executed),
+        "origQuoteOrderQty": "0.00000000", "cummulativeQuoteQty": fixed(o.cum_quote),
+        "status": o.status, "timeInForce": o.tif, "type": o.ty, "side": o.side.name(),
+        "workingTime": o.working.map_or(-1, |w| w as i64), "selfTradePreventionMode": o.stp})
+}
+
+/// Decimal text with at least 8 decimals, as the exchange writes amounts.
+fn fixed(d: Dec) -> String {
+    let text = d.normalized();
+    let decimals = d.decimals();
+    if decimals >= 8 {
+        return text;
+    }
+    let pad = "0".repeat(8 - decimals);
+    if decimals == 0 {
+        format!("{text}.{pad}")
+    } else {
+        format!("{text}{pad}")
+    }
+}
+
+/// One `executionReport`; `fill` is `(price, qty, trade id, maker)`.
+fn report(
+    account: &mut Account,
+    o: &Order,
+    x: &str,
+    fill: Option<(Dec, Dec, u64, bool)>,
+    now: u64,
+) -> Value {
+    report_with(account, o, x, fill, now, None)
+}
+
+fn report_with(
+    account: &mut Account,
+    o: &Order,
+    x: &str,
+    fill: Option<(Dec, Dec, u64, bool)>,
+    now: u64,
+    cancel_id: Option<&str>,
+) -> Value {
+    let exec_id = account.next_exec_id;
+    account.next_exec_id += 1;
+    let (last_px, last_qty, trade_id, maker) = fill.map_or(
+        (Dec::default(), Dec::default(), -1i64, false),
+        |(p, q, t, m)| (p, q, t as i64, m),
+    );
+    let (_, quote) = assets(&o.symbol);
+    let (c, big_c) = match cancel_id {
+        Some(id) => (id.to_owned(), o.client_id.clone()),
+        None => (o.client_id.clone(), String::new()),
+    };
+    let mut event = json!({
+        "e": "executionReport", "E": now, "s": o.symbol, "c": c, "S": o.side.name(),
+        "o": o.ty, "f": o.tif, "q": fixed(o.qty), "p": fixed(o.price), "P": "0.00000000",
+        "F": "0.00000000", "g": -1, "C": big_c, "x": x, "X": o.status, "r": "NONE",
+        "i": o.order_id, "l": fixed(last_qty), "z": fixed(o.executed), "L": fixed(last_px),
+        "n": "0", "N": if fill.is_some() { Value::String(quote) } else { Value::Null },
+        "T": now, "t": trade_id, "I": exec_id, "w": o.is_open(), "m": maker, "M": false,
+        "O": o.created, "Z": fixed(o.cum_quote), "Y": fixed(mul(last_px, last_qty)),
+        "Q": "0.00000000", "V": o.stp,
+    });
+    if let Some(w) = o.working {
+        event["W"] = json!(w);
+    }
+    event
+}
+
+fn account_position(account: &Account, assets: &[&String], now: u64) -> Value {
+    let balances: Vec<Value> = assets
+        .iter()
+        .map(|a| {
+            let (f, l) = account.balances.get(*a).copied().unwrap_or_default();
+            json!({"a": a, "f": fixed(f), "l": fixed(l)})
+        })
+        .collect();
+    json!({"e": "outboundAccountPosition", "E": now, "u": now, "B": balances})
+}
+
+fn publish(account: &mut Account, events: Vec<Value>) {
+    for sub in &mut account.subscribers {
+        for event in &events {
+            sub.outbox
+                .push(json!({"subscriptionId": sub.id, "event": event}).to_string());
+        }
+    }
+}
+
+/// Finds an order of `symbol` by `orderId` or `origClientOrderId`.
+fn find(
+    account: &Account,
+    symbol: &str,
+    p: &Params,
+    open_only: bool,
+) -> Result<Option<usize>, Refusal> {
+    let by_id = p.u64("orderId")?;
+    let by_client = p.get("origClientOrderId");
+    if by_id.is_none() && by_client.is_none() {
+        return Err(refuse(
+            -1102,
+            "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+        ));
+    }
+    Ok(account.orders.iter().rposition(|o| {
+        o.symbol == symbol
+            && (!open_only || o.is_open())
+            && by_id.is_none_or(|id| o.order_id == id)
+            && by_client.is_none_or(|c| o.client_id == c)
+    }))
+}
+
+fn unlock(account: &mut Account, o: &Order) {
+    let (base, quote) = assets(&o.symbol);
+    let (asset, amount) = match o.side {
+        Side::Buy => (quote, mul(o.price, o.remaining())),
+        Side::Sell => (base, o.remaining()),
+    };
+    let b = account.balances.entry(asset).or_default();
+    b.1 = sub(b.1, amount);
+    b.0 = add(b.0, amount);
+}
+
+fn cancel_one(account: &mut Account, at: usize, cancel_id: &str, now: u64) -> (Value, Vec<Value>) {
+    let order = account.orders[at].clone();
+    unlock(account, &order);
+    let o = &mut account.orders[at];
+    o.status = "CANCELED";
+    o.updated = now;
+    let o = o.clone();
+    let (base, quote) = assets(&o.symbol);
+    let events = vec![
+        report_with(account, &o, "CANCELED", None, now, Some(cancel_id)),
+        account_position(account, &[&base, &quote], now),
+    ];
+    let mut result = json!({"symbol": o.symbol, "origClientOrderId": o.client_id,
+        "orderId": o.order_id, "orderListId": -1, "clientOrderId": cancel_id, "transactTime": now});
+    if let (Value::Object(r), Value::Object(e)) = (&mut result, order_fields(&o)) {
+        r.extend(e);
+    }
+    (result, events)
+}
+
+fn cancel_id(account: &Account, p: &Params) -> String {
+    p.get("newClientOrderId").map_or_else(
+        || format!("simcancel{}", account.next_exec_id),
+        str::to_owned,
+    )
+}
+
+fn cancel(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
+    let symbol = p.get("symbol").unwrap_or_default().to_ascii_uppercase();
+    let now = now_ms();
+    let mut account = shared.ws_api.lock();
+    let at =
+        find(&account, &symbol, p, true)?.ok_or_else(|| refuse(-2011, "Unknown order sent."))?;
+    let id = cancel_id(&account, p);
+    let (result, events) = cancel_one(&mut account, at, &id, now);
+    publish(&mut account, events);
+    Ok(result)
+}
+
+fn cancel_all(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
+    let symbol = p.get("symbol").unwrap_or_default().to_ascii_uppercase();
+    let now = now_ms();
+    let mut account = shared.ws_api.lock();
+    let open: Vec<usize> = (0..account.orders.len())
+        .filter(|&i| account.orders[i].symbol == symbol && account.orders[i].is_open())
+        .collect();
+    if open.is_empty() {
+        return Err(refuse(-2011, "Unknown order sent."));
+    }
+    let mut results = Vec::new();
+    for at in open {
+        let id = cancel_id(&account, p);
+        let (result, events) = cancel_one(&mut account, at, &id, now);
+        publish(&mut account, events);
+        results.push(result);
+    }
+    Ok(Value::Array(results))
+}
+
+fn snapshot(o: &Order) -> Value {
+    let mut v = json!({"symbol": o.symbol, "orderId": o.order_id, "orderListId": -1,
+        "clientOrderId": o.client_id, "stopPrice": "0.00000000", "icebergQty": "0.00000000",
+        "time": o.created, "updateTime": o.updated, "isWorking": o.working.is_some()});
+    if let (Value::Object(r), Value::Object(e)) = (&mut v, order_fields(o)) {
+        r.extend(e);
+    }
+    v
+}
+
+fn order_status(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
+    let symbol = p.get("symbol").unwrap_or_default().to_ascii_uppercase();
+    let account = shared.ws_api.lock();
+    let at =
+        find(&account, &symbol, p, false)?.ok_or_else(|| refuse(-2013, "Order does not exist."))?;
+    Ok(snapshot(&account.orders[at]))
+}
+
+fn open_orders(shared: &LiveShared, p: &Params) -> Value {
+    let symbol = p.get("symbol").map(str::to_ascii_uppercase);
+    let account = shared.ws_api.lock();
+    Value::Array(
+        account
+            .orders
+            .iter()
+            .filter(|o| o.is_open() && symbol.as_ref().is_none_or(|s| *s == o.symbol))
+            .map(snapshot)
+            .collect(),
+    )
+}
+
+/// Fills resting orders the truth has crossed: in full, at the order's price, as maker.
+pub(crate) fn sweep(shared: &LiveShared) {
+    let symbols: Vec<String> = {
+        let account = shared.ws_api.lock();
+        let mut s: Vec<String> = account
+            .orders
+            .iter()
+            .filter(|o| o.is_open())
+            .map(|o| o.symbol.clone())
+            .collect();
+        s.dedup();
+        s
+    };
+    if symbols.is_empty() {
+        return;
+    }
+    let best: Vec<(String, Option<Dec>, Option<Dec>)> = {
+        let market = shared.market();
+        symbols
+            .into_iter()
+            .map(|sym| {
+                let book = market.symbols.get(&sym).map(|s| &s.book);
+                let bid = book.and_then(|b| b.bids.keys().next_back().copied());
+                let ask = book.and_then(|b| b.asks.keys().next().copied());
+                (sym, bid, ask)
+            })
+            .collect()
+    };
+    let now = now_ms();
+    let mut account = shared.ws_api.lock();
+    let mut events = Vec::new();
+    for at in 0..account.orders.len() {
+        let o = &account.orders[at];
+        if !o.is_open() {
+            continue;
+        }
+        let Some((_, bid, ask)) = best.iter().find(|(s, _, _)| *s == o.symbol) else {
+            continue;
+        };
+        let crossed = match o.side {
+            Side::Buy => ask.is_some_and(|a| a <= o.price),
+            Side::Sell => bid.is_some_and(|b| b >= o.price),
+        };
+        if !crossed {
+            continue;
+        }
+        let q = o.remaining();
+        let (base, quote) = assets(&o.symbol);
+        let notional = mul(o.price, q);
+        {
+            let (pay, pay_amt, get, get_amt) = match o.side {
+                Side::Buy => (&quote, notional, &base, q),
+                Side::Sell => (&base, q, &quote, notional),
+            };
+            let b = account.balances.entry(pay.clone()).or_default();
+            b.1 = sub(b.1, pay_amt);
+            let g = account.balances.entry(get.clone()).or_default();
+            g.0 = add(g.0, get_amt);
+        }
+        let trade_id = account.next_trade_id;
+        account.next_trade_id += 1;
+        let o = &mut account.orders[at];
+        o.executed = o.qty;
+        o.cum_quote = add(o.cum_quote, notional);
+        o.status = "FILLED";
+        o.updated = now;
+        let o = o.clone();
+        let px = o.price;
+        events.push(report(
+            &mut account,
+            &o,
+            "TRADE",
+            Some((px, q, trade_id, true)),
+            now,
+        ));
+        events.push(account_position(&account, &[&base, &quote], now));
+    }
+    if !events.is_empty() {
+        publish(&mut account, events);
+    }
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    let nib = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| Some(nib(pair[0])? << 4 | nib(pair[1])?))
+        .collect()
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |b: u8| -> Option<u32> {
+        Some(match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let body = text.trim_end_matches('=');
+    if text.len() % 4 != 0 || text.len() - body.len() > 2 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &b in body.as_bytes() {
+        acc = (acc << 6) | value(b)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codecs() {
+        assert_eq!(base64_decode("aGVsbG8="), Some(b"hello".to_vec()));
+        assert_eq!(base64_decode("aGVsbG8"), None);
+        assert_eq!(hex_decode("0aff"), Some(vec![10, 255]));
+        assert_eq!(hex_decode("0g"), None);
+        assert_eq!(fixed(Dec::parse("1.5").unwrap()), "1.50000000");
+        assert_eq!(assets("BTCUSDT"), ("BTC".into(), "USDT".into()));
+        let p = Dec::parse("61837.63").unwrap();
+        let q = Dec::parse("0.002").unwrap();
+        assert_eq!(mul(p, q).normalized(), "123.67526");
+    }
+}
