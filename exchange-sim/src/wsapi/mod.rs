@@ -175,7 +175,6 @@ pub(crate) struct Account {
     next_trade_id: u64,
     next_exec_id: u64,
     next_session: u64,
-    next_subscription: u32,
     places: u64,
     /// `asset → (free, locked)`.
     balances: BTreeMap<String, (Dec, Dec)>,
@@ -204,7 +203,6 @@ impl AccountCell {
             next_trade_id: 1,
             next_exec_id: 1,
             next_session: 0,
-            next_subscription: 0,
             places: 0,
             balances,
             subscribers: Vec::new(),
@@ -498,8 +496,14 @@ impl Session<'_> {
                     ));
                 }
                 let mut account = self.shared.ws_api.lock();
-                let sub = account.next_subscription;
-                account.next_subscription += 1;
+                // Numbered per connection, from 0.
+                let sub = account
+                    .subscribers
+                    .iter()
+                    .filter(|s| s.session == self.id)
+                    .map(|s| s.id + 1)
+                    .max()
+                    .unwrap_or(0);
                 account.subscribers.push(Subscriber {
                     session: self.id,
                     id: sub,
