@@ -826,7 +826,7 @@ fn check_time(p: &Params) -> Result<(), Refusal> {
         Some(t) => {
             let w = Dec::parse(t).map_err(|_| mandatory("recvWindow"))?;
             let us = w.units() / (ONE / 1000);
-            if us > 60_000_000 || w.units() % (ONE / 1000) != 0 {
+            if us > 60_000_000 || !w.units().is_multiple_of(ONE / 1000) {
                 return Err(refuse(
                     -1102,
                     "'recvWindow' contains unexpected value. Cannot be greater than 60000.",
@@ -842,7 +842,7 @@ fn check_time(p: &Params) -> Result<(), Refusal> {
             "Timestamp for this request was 1000ms ahead of the server's time.",
         ));
     }
-    if (now - ts) * 1000 > window_us {
+    if now.saturating_sub(ts) * 1000 > window_us {
         return Err(refuse(
             -1021,
             "Timestamp for this request is outside of the recvWindow.",
@@ -922,14 +922,14 @@ fn filters(shared: &LiveShared, symbol: &str, price: Option<Dec>, qty: Dec) -> R
     let step = Dec::parse(&info.step_size).unwrap_or_default();
     let min_notional = Dec::parse(&info.min_notional).unwrap_or_default();
     if let Some(price) = price {
-        if price.is_zero() || (!tick.is_zero() && price.units() % tick.units() != 0) {
+        if price.is_zero() || (!tick.is_zero() && !price.units().is_multiple_of(tick.units())) {
             return Err(refuse(-1013, "Filter failure: PRICE_FILTER"));
         }
         if mul(price, qty) < min_notional {
             return Err(refuse(-1013, "Filter failure: NOTIONAL"));
         }
     }
-    if qty.is_zero() || (!step.is_zero() && qty.units() % step.units() != 0) {
+    if qty.is_zero() || (!step.is_zero() && !qty.units().is_multiple_of(step.units())) {
         return Err(refuse(-1013, "Filter failure: LOT_SIZE"));
     }
     Ok(())
@@ -1429,7 +1429,7 @@ pub(crate) fn sweep(shared: &LiveShared) {
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let nib = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
@@ -1451,7 +1451,7 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
         } as u32)
     };
     let body = text.trim_end_matches('=');
-    if text.len() % 4 != 0 || text.len() - body.len() > 2 {
+    if !text.len().is_multiple_of(4) || text.len() - body.len() > 2 {
         return None;
     }
     let mut out = Vec::with_capacity(body.len() * 3 / 4);
