@@ -49,6 +49,10 @@ struct Sim {
 }
 
 fn start(path: PathBuf, faults: &str) -> Sim {
+    start_at(path, faults, 5.0)
+}
+
+fn start_at(path: PathBuf, faults: &str, frames_per_sec: f64) -> Sim {
     let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
     let ed = Signer::ed25519_pem(TEST_ONLY_ED25519_PEM).expect("key");
     let mut api = WsApiConfig::new(API_KEY);
@@ -60,9 +64,7 @@ fn start(path: PathBuf, faults: &str) -> Sim {
     ];
     api.faults = OrderFaultPlan::parse(faults).expect("faults");
     let mut config = LiveConfig::spot();
-    config.pacing = LivePacing::Rate {
-        frames_per_sec: 5.0,
-    };
+    config.pacing = LivePacing::Rate { frames_per_sec };
     config.instruments = vec![InstrumentInfo {
         symbol: "BTCUSDT".into(),
         tick_size: "0.01".into(),
@@ -394,6 +396,7 @@ fn a_marketable_order_fills_against_the_truth() {
         None,
     );
     assert_eq!(response(&text).failure(), None, "{text}");
+    assert!(events.is_empty(), "events come after the answer");
     let all = reports(&mut ws, events, 2);
     let trades: Vec<_> = all.iter().filter(|e| e["x"] == "TRADE").collect();
     assert!(!trades.is_empty());
@@ -565,4 +568,156 @@ fn order_faults_do_what_they_say() {
     let mut ws = sim.ws();
     logon(&mut ws);
     assert_eq!(open_ids(&mut ws, &mut open, 10), ["f1"]);
+}
+
+#[test]
+fn fill_first_sends_the_reports_before_the_answer() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let sim = start(path, "fillfirst");
+    let mut ws = sim.ws();
+    logon(&mut ws);
+    let c = ctx(Signing::LoggedOn);
+    let mut place = c
+        .order_place(OrderSide::Sell, OrderType::Market, TimeInForce::Gtc)
+        .expect("place");
+    let (text, events) = call(
+        &mut ws,
+        &mut place,
+        SlotValues {
+            request_id: 3,
+            qty: qty("0.1"),
+            client_id: b"ff1",
+            timestamp_ms: now_ms(),
+            ..SlotValues::default()
+        },
+        None,
+    );
+    assert_eq!(response(&text).failure(), None, "{text}");
+    let kinds: Vec<String> = reports(&mut ws, events.clone(), 0)
+        .iter()
+        .map(|e| e["x"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds.first().map(String::as_str), Some("NEW"), "{events:?}");
+    assert!(kinds.iter().any(|k| k == "TRADE"), "{events:?}");
+    assert!(events.iter().any(|e| e.contains("outboundAccountPosition")));
+    // Filters: off-tick price, off-step quantity, too small a notional.
+    let mut limit = c
+        .order_place(OrderSide::Buy, OrderType::Limit, TimeInForce::Gtc)
+        .expect("limit");
+    for (price, q, filter) in [
+        ("100.005", "0.01", "PRICE_FILTER"),
+        ("100", "0.000001", "LOT_SIZE"),
+        ("100", "0.01", "NOTIONAL"),
+    ] {
+        let mut c3 = c.clone();
+        c3.price_decimals = 3;
+        c3.qty_decimals = 6;
+        let mut t = c3
+            .order_place(OrderSide::Buy, OrderType::Limit, TimeInForce::Gtc)
+            .expect("t");
+        let (text, _) = call(
+            &mut ws,
+            &mut t,
+            SlotValues {
+                request_id: 4,
+                price: Px::parse(price.as_bytes(), 3).unwrap(),
+                qty: Qty::parse(q.as_bytes(), 6).unwrap(),
+                client_id: b"flt",
+                timestamp_ms: now_ms(),
+                ..SlotValues::default()
+            },
+            None,
+        );
+        assert!(
+            text.contains(&format!("Filter failure: {filter}")),
+            "{text}"
+        );
+        assert!(text.contains("-1013"), "{text}");
+    }
+    // A failed order request is charged weight 1, a successful one 0.
+    let weight = |text: &str| response(text).rate_limits.0[0].count;
+    let (ok, _) = call(
+        &mut ws,
+        &mut limit,
+        SlotValues {
+            request_id: 5,
+            price: px(100.0),
+            qty: qty("0.1"),
+            client_id: b"w1",
+            timestamp_ms: now_ms(),
+            ..SlotValues::default()
+        },
+        None,
+    );
+    let (failed, _) = call(
+        &mut ws,
+        &mut limit,
+        SlotValues {
+            request_id: 6,
+            price: px(100.0),
+            qty: qty("0.1"),
+            client_id: b"w1",
+            timestamp_ms: now_ms(),
+            ..SlotValues::default()
+        },
+        None,
+    );
+    assert_eq!(response(&failed).failure(), Some(Failure::Duplicate));
+    assert_eq!(weight(&failed), weight(&ok) + 1, "{ok} {failed}");
+    assert_eq!(response(&ok).rate_limits.0.len(), 3, "{ok}");
+}
+
+#[test]
+fn resting_orders_fill_when_the_truth_crosses_them() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let sim = start_at(path, "", 500.0);
+    let mut ws = sim.ws();
+    logon(&mut ws);
+    let c = ctx(Signing::LoggedOn);
+    let (bid, ask) = best(&sim);
+    for (id, (side, price, cid)) in (3..).zip([
+        (OrderSide::Buy, bid, &b"rb"[..]),
+        (OrderSide::Sell, ask, &b"rs"[..]),
+    ]) {
+        let mut t = c
+            .order_place(side, OrderType::Limit, TimeInForce::Gtc)
+            .expect("t");
+        let (text, _) = call(
+            &mut ws,
+            &mut t,
+            SlotValues {
+                request_id: id,
+                price: px(price),
+                qty: qty("0.01"),
+                client_id: cid,
+                timestamp_ms: now_ms(),
+                ..SlotValues::default()
+            },
+            None,
+        );
+        assert_eq!(response(&text).failure(), None, "{text}");
+    }
+    // The market moves a tick either way within seconds: one of the two fills, as maker, at
+    // its own price, in full.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut trade = None;
+    while trade.is_none() && Instant::now() < deadline {
+        if let Ok(Message::Text(t)) = ws.read() {
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).expect("json");
+            if v["event"]["x"] == "TRADE" {
+                trade = Some(v["event"].clone());
+            }
+        }
+    }
+    let trade = trade.expect("a resting order filled");
+    assert_eq!(trade["m"], true);
+    assert_eq!(trade["X"], "FILLED");
+    assert_eq!(trade["L"], trade["p"]);
+    assert_eq!(trade["l"], "0.01000000");
+    assert_eq!(trade["z"], "0.01000000");
+    assert_eq!(trade["w"], false);
 }

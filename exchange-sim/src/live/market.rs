@@ -692,6 +692,8 @@ pub(crate) fn run(mut source: Box<dyn FrameSource + Send>, shared: &LiveShared) 
             break;
         }
         let released = shared.market().release(c, &payload, shared);
+        // Resting WS API orders the new truth crosses fill now, frame by frame.
+        crate::wsapi::sweep(shared);
         match released {
             Some((frame, opened)) => {
                 shared.count(|k| &k.frames_released);

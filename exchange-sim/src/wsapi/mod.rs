@@ -19,7 +19,8 @@
 //! as its own liquidity and never changes: an incoming order fills level by level against the
 //! opposite side up to its limit price and quantity (each level at most once per order). A
 //! resting order fills in full at its own price once the truth's best opposite price reaches
-//! it (checked by every WS API session between requests, every 20 ms). Filters come from
+//! it (checked after every frame the market releases, and by every WS API session between
+//! requests). Filters come from
 //! [`LiveConfig::instruments`](crate::LiveConfig::instruments) when the symbol is listed there.
 //! Commission is zero.
 //!
@@ -909,7 +910,15 @@ fn crosses(side: Side, limit: Dec, level: Dec) -> bool {
     }
 }
 
-fn filters(shared: &LiveShared, symbol: &str, price: Option<Dec>, qty: Dec) -> Result<(), Refusal> {
+/// `PRICE_FILTER`, `LOT_SIZE`, then `NOTIONAL` (of `notional`: price × quantity for a limit
+/// order, the quote the walk takes for a market order), as the exchange orders them.
+fn filters(
+    shared: &LiveShared,
+    symbol: &str,
+    price: Option<Dec>,
+    qty: Dec,
+    notional: Dec,
+) -> Result<(), Refusal> {
     let Some(info) = shared
         .config
         .instruments
@@ -921,16 +930,16 @@ fn filters(shared: &LiveShared, symbol: &str, price: Option<Dec>, qty: Dec) -> R
     let tick = Dec::parse(&info.tick_size).unwrap_or_default();
     let step = Dec::parse(&info.step_size).unwrap_or_default();
     let min_notional = Dec::parse(&info.min_notional).unwrap_or_default();
-    if let Some(price) = price {
-        if price.is_zero() || (!tick.is_zero() && !price.units().is_multiple_of(tick.units())) {
-            return Err(refuse(-1013, "Filter failure: PRICE_FILTER"));
-        }
-        if mul(price, qty) < min_notional {
-            return Err(refuse(-1013, "Filter failure: NOTIONAL"));
-        }
+    let off_tick =
+        |p: Dec| p.is_zero() || (!tick.is_zero() && !p.units().is_multiple_of(tick.units()));
+    if price.is_some_and(off_tick) {
+        return Err(refuse(-1013, "Filter failure: PRICE_FILTER"));
     }
     if qty.is_zero() || (!step.is_zero() && !qty.units().is_multiple_of(step.units())) {
         return Err(refuse(-1013, "Filter failure: LOT_SIZE"));
+    }
+    if notional < min_notional {
+        return Err(refuse(-1013, "Filter failure: NOTIONAL"));
     }
     Ok(())
 }
@@ -988,7 +997,6 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         .to_owned();
     let levels =
         truth_levels(shared, &symbol, side).ok_or_else(|| refuse(-1121, "Invalid symbol."))?;
-    filters(shared, &symbol, price, qty)?;
     let limit = price.unwrap_or_default();
     let market = ty == "MARKET";
     // The walk: which levels this order takes, in order.
@@ -1002,6 +1010,11 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         fills.push((*px, take));
         left = sub(left, take);
     }
+    let walked = fills
+        .iter()
+        .fold(Dec::default(), |acc, (px, q)| add(acc, mul(*px, *q)));
+    let notional = price.map_or(walked, |p| mul(p, qty));
+    filters(shared, &symbol, price, qty, notional)?;
     if ty == "LIMIT_MAKER" && !fills.is_empty() {
         return Err(refuse(-2010, "Order would immediately match and take."));
     }
