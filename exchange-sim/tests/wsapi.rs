@@ -427,6 +427,55 @@ fn a_marketable_order_fills_against_the_truth() {
         (usdt.parse::<f64>().unwrap() - (100_000.0 - quote)).abs() < 1e-6,
         "{usdt}"
     );
+    // IOC that cannot fill expires at once and moves nothing.
+    let mut ioc = c
+        .order_place(OrderSide::Buy, OrderType::Limit, TimeInForce::Ioc)
+        .expect("ioc");
+    let (bid, _) = best(&sim);
+    let (text, events) = call(
+        &mut ws,
+        &mut ioc,
+        SlotValues {
+            request_id: 4,
+            price: px((bid * 0.5).floor()),
+            qty: qty("0.01"),
+            client_id: b"ioc1",
+            timestamp_ms: now_ms(),
+            ..SlotValues::default()
+        },
+        None,
+    );
+    assert_eq!(response(&text).failure(), None, "{text}");
+    let expired = reports(&mut ws, events, 2);
+    assert_eq!(expired[0]["x"], "NEW");
+    assert_eq!(expired[1]["x"], "EXPIRED");
+    assert_eq!(expired[1]["X"], "EXPIRED");
+    assert_eq!(sim.balance("USDT").0, usdt);
+    // FULL answers carry the fills.
+    let full = format!(
+        r#"{{"id":"f","method":"order.place","params":{{"symbol":"BTCUSDT","side":"SELL","type":"MARKET","quantity":"0.2","newOrderRespType":"FULL","timestamp":{}}}}}"#,
+        now_ms()
+    );
+    ws.send(Message::text(full)).expect("send");
+    let text = loop {
+        let Message::Text(t) = ws.read().expect("read") else {
+            continue;
+        };
+        if t.as_str().contains(r#""id":"f""#) {
+            break t.as_str().to_owned();
+        }
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let result = &v["result"];
+    assert_eq!(result["status"], "FILLED", "{text}");
+    let filled: f64 = result["fills"]
+        .as_array()
+        .expect("fills")
+        .iter()
+        .map(|f| f["qty"].as_str().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!((filled - 0.2).abs() < 1e-9, "{text}");
+    assert_eq!(result["executedQty"], "0.20000000");
 }
 
 #[test]
