@@ -53,6 +53,15 @@ fn start(path: PathBuf, faults: &str) -> Sim {
 }
 
 fn start_at(path: PathBuf, faults: &str, frames_per_sec: f64) -> Sim {
+    start_with(path, faults, frames_per_sec, |_| {})
+}
+
+fn start_with(
+    path: PathBuf,
+    faults: &str,
+    frames_per_sec: f64,
+    tune: impl FnOnce(&mut WsApiConfig),
+) -> Sim {
     let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
     let ed = Signer::ed25519_pem(TEST_ONLY_ED25519_PEM).expect("key");
     let mut api = WsApiConfig::new(API_KEY);
@@ -63,6 +72,7 @@ fn start_at(path: PathBuf, faults: &str, frames_per_sec: f64) -> Sim {
         ("BTC".to_owned(), "1".to_owned()),
     ];
     api.faults = OrderFaultPlan::parse(faults).expect("faults");
+    tune(&mut api);
     let mut config = LiveConfig::spot();
     config.pacing = LivePacing::Rate { frames_per_sec };
     config.instruments = vec![InstrumentInfo {
@@ -769,4 +779,62 @@ fn resting_orders_fill_when_the_truth_crosses_them() {
     assert_eq!(trade["l"], "0.01000000");
     assert_eq!(trade["z"], "0.01000000");
     assert_eq!(trade["w"], false);
+}
+
+#[test]
+fn order_and_weight_limits_answer_429_with_retry_after() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let sim = start_with(path, "", 5.0, |api| {
+        api.orders_per_10s = 2;
+        api.weight_limit = 12;
+    });
+    let mut ws = sim.ws();
+    logon(&mut ws);
+    let c = ctx(Signing::LoggedOn);
+    let mut place = c
+        .order_place(OrderSide::Buy, OrderType::Limit, TimeInForce::Gtc)
+        .expect("place");
+    let (bid, _) = best(&sim);
+    let mut answers = Vec::new();
+    for (id, cid) in (3..).zip([&b"l1"[..], b"l2", b"l3"]) {
+        let v = SlotValues {
+            request_id: id,
+            price: px((bid * 0.5).floor()),
+            qty: qty("0.01"),
+            client_id: cid,
+            timestamp_ms: now_ms(),
+            ..SlotValues::default()
+        };
+        answers.push(call(&mut ws, &mut place, v, None).0);
+    }
+    assert_eq!(response(&answers[0]).failure(), None, "{}", answers[0]);
+    assert_eq!(response(&answers[1]).failure(), None, "{}", answers[1]);
+    let third = response(&answers[2]);
+    assert_eq!(third.status, 429, "{}", answers[2]);
+    assert_eq!(third.failure(), Some(Failure::RateLimited));
+    let Err(e) = &third.outcome else {
+        panic!("refused")
+    };
+    assert_eq!(e.code, -1015);
+    assert!(e.retry_after_ms().is_some_and(|t| t > now_ms()));
+    // Weight: logon 2 + subscribe 2 + the refused order 1 = 5; `openOrders.status` weighs 6,
+    // so the next one is over 12.
+    let mut open = c.open_orders_status().expect("open");
+    let v = |id| SlotValues {
+        request_id: id,
+        timestamp_ms: now_ms(),
+        ..SlotValues::default()
+    };
+    let (first, _) = call(&mut ws, &mut open, v(10), None);
+    assert_eq!(response(&first).failure(), None, "{first}");
+    assert_eq!(response(&first).rate_limits.0[0].count, 11, "{first}");
+    let (second, _) = call(&mut ws, &mut open, v(11), None);
+    let r = response(&second);
+    assert_eq!(r.status, 429, "{second}");
+    let Err(e) = &r.outcome else {
+        panic!("refused")
+    };
+    assert_eq!(e.code, -1003);
 }

@@ -531,7 +531,14 @@ impl Session<'_> {
         let Some(config) = account.config.clone() else {
             return Ok(());
         };
-        if *account.weight.at(now / 60_000) >= config.weight_limit {
+        // A request that would take the window past the limit is refused (order requests are
+        // counted at the weight a failure costs).
+        if account
+            .weight
+            .at(now / 60_000)
+            .saturating_add(method_weight(method))
+            > config.weight_limit
+        {
             return Err(Refusal {
                 status: 429,
                 code: -1003,
