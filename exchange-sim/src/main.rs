@@ -9,7 +9,9 @@
 //! `pinion-exchange-sim live …` runs the live exchange model instead (one shared market that
 //! clients join mid-stream; see `pinion_exchange_sim::live`): `--input FILE | --synthetic
 //! [--symbols N]`, `--listen`, `--tls --cert-out PEM`, `--speed X | --rate N`, `--faults SPEC`,
-//! `--seed N`, `--venue spot|usdm|coinm`. It prints `listening <addr>` the same way.
+//! `--seed N`, `--venue spot|usdm|coinm`, and the WS API (order entry at `/ws-api/v3`):
+//! `--ws-api-key K [--ws-api-ed25519-pub PEM] [--ws-api-hmac-secret S] [--ws-api-balance
+//! ASSET=AMOUNT]… [--order-faults SPEC]`. It prints `listening <addr>` the same way.
 //!
 //! Two helper commands make a loopback capture check possible without other tools
 //! (`scripts/capture-loopback.sh`): `receive` is a client that reads one whole session, and
@@ -24,9 +26,10 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use pinion_core::ConnId;
 use pinion_exchange_sim::loopback::{compare_frames, fetch_snapshot, receive_session};
+use pinion_exchange_sim::wsapi::ed25519_public_key_from_pem;
 use pinion_exchange_sim::{
     FaultPlan, FeedConfig, FeedServer, LiveConfig, LiveExchange, LivePacing, LiveVenue,
-    MergedSource, Pacing, SelfSignedTls,
+    MergedSource, OrderFaultPlan, Pacing, SelfSignedTls, WsApiConfig,
 };
 use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
 use pinion_feed::synth::{SynthConfig, SynthMarket};
@@ -52,7 +55,7 @@ struct Cli {
 enum Check {
     /// Run the live exchange model: one shared market that clients join, subscribe to,
     /// snapshot over REST and meet faults on.
-    Live(LiveArgs),
+    Live(Box<LiveArgs>),
     /// Read one whole session as a client; print how many frames came and the close code.
     Receive {
         /// The simulator's address.
@@ -190,13 +193,28 @@ struct LiveArgs {
     /// Frames a session may fall behind before it is dropped.
     #[arg(long)]
     session_queue: Option<usize>,
+    /// Serve the WS API (order entry) at `/ws-api/v3` for this API key.
+    #[arg(long)]
+    ws_api_key: Option<String>,
+    /// The Ed25519 public key (`-----BEGIN PUBLIC KEY-----` PEM file) `session.logon` checks.
+    #[arg(long, requires = "ws_api_key")]
+    ws_api_ed25519_pub: Option<PathBuf>,
+    /// The HMAC secret per-request signatures are checked against.
+    #[arg(long, requires = "ws_api_key")]
+    ws_api_hmac_secret: Option<String>,
+    /// A start balance `ASSET=AMOUNT` (repeatable).
+    #[arg(long, requires = "ws_api_key")]
+    ws_api_balance: Vec<String>,
+    /// Order-path faults, e.g. `o1007:3,oreset:5,fillfirst`.
+    #[arg(long, requires = "ws_api_key", default_value = "")]
+    order_faults: String,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => serve(cli.serve),
-        Some(Check::Live(args)) => live(args),
+        Some(Check::Live(args)) => live(*args),
         Some(Check::Receive {
             addr,
             path,
@@ -306,6 +324,24 @@ fn live(args: LiveArgs) -> anyhow::Result<()> {
     }
     if let Some(q) = args.session_queue {
         config.session_queue = q;
+    }
+    if let Some(key) = &args.ws_api_key {
+        let mut api = WsApiConfig::new(key);
+        if let Some(path) = &args.ws_api_ed25519_pub {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            api.ed25519_public_key =
+                Some(ed25519_public_key_from_pem(&pem).context("--ws-api-ed25519-pub")?);
+        }
+        api.hmac_secret = args.ws_api_hmac_secret.clone();
+        for item in &args.ws_api_balance {
+            let Some((asset, amount)) = item.split_once('=') else {
+                bail!("--ws-api-balance wants ASSET=AMOUNT, got {item}");
+            };
+            api.balances.push((asset.to_owned(), amount.to_owned()));
+        }
+        api.faults = OrderFaultPlan::parse(&args.order_faults).context("--order-faults")?;
+        config.ws_api = Some(api);
     }
     let tls = if args.tls {
         let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"])

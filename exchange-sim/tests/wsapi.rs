@@ -838,3 +838,21 @@ fn order_and_weight_limits_answer_429_with_retry_after() {
     };
     assert_eq!(e.code, -1003);
 }
+
+/// `openssl pkey -pubout` of [`TEST_ONLY_ED25519_PEM`]: the form a simulator's operator is
+/// given.
+const TEST_ONLY_ED25519_PUB_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAcwt8xQe0irDKhD9yqdY6Bp9+yZcTNwxoP5N29VO55uE=
+-----END PUBLIC KEY-----
+";
+
+#[test]
+fn the_public_key_pem_is_the_signing_keys() {
+    let signer = Signer::ed25519_pem(TEST_ONLY_ED25519_PEM).expect("key");
+    let key = pinion_exchange_sim::wsapi::ed25519_public_key_from_pem(TEST_ONLY_ED25519_PUB_PEM)
+        .expect("public key");
+    assert_eq!(Some(key.as_slice()), signer.ed25519_public_key());
+    assert!(
+        pinion_exchange_sim::wsapi::ed25519_public_key_from_pem(TEST_ONLY_ED25519_PEM).is_err()
+    );
+}

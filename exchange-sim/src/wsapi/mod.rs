@@ -1448,6 +1448,42 @@ pub(crate) fn sweep(shared: &LiveShared) {
     }
 }
 
+/// Why a public key file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an Ed25519 public key PEM ({why})")]
+pub struct PublicKeyError {
+    /// What is wrong.
+    pub why: &'static str,
+}
+
+/// The 32 raw bytes of an Ed25519 public key in a `-----BEGIN PUBLIC KEY-----` PEM
+/// (`openssl pkey -pubout`: SubjectPublicKeyInfo, OID 1.3.101.112).
+pub fn ed25519_public_key_from_pem(pem: &str) -> Result<Vec<u8>, PublicKeyError> {
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| *l != "-----BEGIN PUBLIC KEY-----")
+        .skip(1)
+        .take_while(|l| *l != "-----END PUBLIC KEY-----")
+        .collect();
+    if body.is_empty() {
+        return Err(PublicKeyError {
+            why: "no PUBLIC KEY block",
+        });
+    }
+    let der = base64_decode(&body).ok_or(PublicKeyError { why: "bad base64" })?;
+    // SEQUENCE { SEQUENCE { OID 1.3.101.112 } BIT STRING { 0, key } }.
+    const PREFIX: [u8; 12] = [
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    match der.strip_prefix(&PREFIX[..]) {
+        Some(key) if key.len() == 32 => Ok(key.to_vec()),
+        _ => Err(PublicKeyError {
+            why: "not an Ed25519 SubjectPublicKeyInfo",
+        }),
+    }
+}
+
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
