@@ -53,7 +53,7 @@ fn start(path: PathBuf, faults: &str) -> Sim {
 }
 
 fn start_at(path: PathBuf, faults: &str, frames_per_sec: f64) -> Sim {
-    start_with(path, faults, frames_per_sec, |_| {})
+    start_with(path, faults, frames_per_sec, |_| {}, |_| {})
 }
 
 fn start_with(
@@ -61,6 +61,7 @@ fn start_with(
     faults: &str,
     frames_per_sec: f64,
     tune: impl FnOnce(&mut WsApiConfig),
+    tune_live: impl FnOnce(&mut LiveConfig),
 ) -> Sim {
     let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
     let ed = Signer::ed25519_pem(TEST_ONLY_ED25519_PEM).expect("key");
@@ -82,6 +83,7 @@ fn start_with(
         min_notional: "5".into(),
     }];
     config.ws_api = Some(api);
+    tune_live(&mut config);
     let exchange = LiveExchange::start(
         "127.0.0.1:0".parse().expect("addr"),
         config,
@@ -786,10 +788,16 @@ fn order_and_weight_limits_answer_429_with_retry_after() {
     let Some(path) = pinion_testkit::data::require(RECORDING) else {
         return;
     };
-    let sim = start_with(path, "", 5.0, |api| {
-        api.orders_per_10s = 2;
-        api.weight_limit = 12;
-    });
+    let sim = start_with(
+        path,
+        "",
+        5.0,
+        |api| {
+            api.orders_per_10s = 2;
+            api.weight_limit = 12;
+        },
+        |_| {},
+    );
     let mut ws = sim.ws();
     logon(&mut ws);
     let c = ctx(Signing::LoggedOn);
@@ -855,4 +863,25 @@ fn the_public_key_pem_is_the_signing_keys() {
     assert!(
         pinion_exchange_sim::wsapi::ed25519_public_key_from_pem(TEST_ONLY_ED25519_PEM).is_err()
     );
+}
+
+#[test]
+fn sessions_are_pinged() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let sim = start_with(
+        path,
+        "",
+        5.0,
+        |_| {},
+        |live| live.ping_interval = Some(Duration::from_millis(100)),
+    );
+    let mut ws = sim.ws();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut pinged = false;
+    while !pinged && Instant::now() < deadline {
+        pinged = matches!(ws.read().expect("read"), Message::Ping(_));
+    }
+    assert!(pinged);
 }

@@ -28,6 +28,8 @@
 //! `TRADE` per match) and `outboundAccountPosition` after each balance change, wrapped as
 //! `{"subscriptionId":N,"event":{…}}`.
 //!
+//! Sessions are pinged every [`LiveConfig::ping_interval`](crate::LiveConfig::ping_interval).
+//!
 //! **Rate limits**: `REQUEST_WEIGHT` (per minute) and, on order requests, `ORDERS` (per 10 s
 //! and per day), fixed windows aligned to the clock, for the one simulated account. Successful
 //! order requests weigh 0, failed ones 1.
@@ -311,9 +313,24 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared) {
 impl Session<'_> {
     /// Serves until the client goes (false) or a reset fault ends it (true).
     fn run(&mut self, ws: &mut WebSocket<Conn>) -> bool {
+        // Pings as the market sessions send them (the client's pongs are read and dropped;
+        // its own pings are answered by the WebSocket layer).
+        let interval = self.shared.config.ping_interval;
+        let mut next_ping = interval.map(|d| std::time::Instant::now() + d);
         loop {
             if self.shared.stop.load(Ordering::SeqCst) {
                 return false;
+            }
+            if let (Some(at), Some(d)) = (next_ping, interval)
+                && std::time::Instant::now() >= at
+            {
+                next_ping = Some(at + d);
+                if ws
+                    .write(Message::Ping(now_ms().to_string().into()))
+                    .is_err()
+                {
+                    return false;
+                }
             }
             match ws.read() {
                 Ok(Message::Text(text)) => {
