@@ -463,6 +463,33 @@ fn a_marketable_order_fills_against_the_truth() {
     assert_eq!(expired[1]["x"], "EXPIRED");
     assert_eq!(expired[1]["X"], "EXPIRED");
     assert_eq!(sim.balance("USDT").0, usdt);
+    // FOK that the whole book cannot fill expires without a trade.
+    let mut fok = c
+        .order_place(OrderSide::Buy, OrderType::Limit, TimeInForce::Fok)
+        .expect("fok");
+    let (_, ask) = best(&sim);
+    let (text, events) = call(
+        &mut ws,
+        &mut fok,
+        SlotValues {
+            request_id: 5,
+            price: px((ask * 1.5).floor()),
+            qty: qty("100000"),
+            client_id: b"fok1",
+            timestamp_ms: now_ms(),
+            ..SlotValues::default()
+        },
+        None,
+    );
+    assert_eq!(response(&text).failure(), None, "{text}");
+    let fok_reports = reports(&mut ws, events, 2);
+    let kinds: Vec<&str> = fok_reports
+        .iter()
+        .map(|e| e["x"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["NEW", "EXPIRED"]);
+    assert_eq!(fok_reports[1]["z"], "0.00000000");
+    assert_eq!(sim.balance("USDT").0, usdt);
     // FULL answers carry the fills.
     let full = format!(
         r#"{{"id":"f","method":"order.place","params":{{"symbol":"BTCUSDT","side":"SELL","type":"MARKET","quantity":"0.2","newOrderRespType":"FULL","timestamp":{}}}}}"#,
