@@ -22,10 +22,20 @@ const MAX_OPS: usize = 48;
 
 /// One step of the history.
 enum Op {
-    /// A snapshot with last update id `last + back_off` (may be older than the book).
-    Snapshot { ahead: i16, levels: Vec<(Side, i16, u16)>, per: usize },
+    /// A snapshot with last update id `last + ahead` (may be older than the book).
+    Snapshot {
+        ahead: i16,
+        levels: Vec<(Side, i16, u16)>,
+        per: usize,
+    },
     /// A diff whose first id is `last + 1 + skip` (skip 0 is in order, negative overlaps).
-    Diff { skip: i8, span: u8, levels: Vec<(Side, i16, u16)>, per: usize, drop_last: bool },
+    Diff {
+        skip: i8,
+        span: u8,
+        levels: Vec<(Side, i16, u16)>,
+        per: usize,
+        drop_last: bool,
+    },
     /// The connection was reopened.
     Reconnect,
     /// The market moves: prices drawn from here on are shifted.
@@ -36,11 +46,23 @@ fn levels(u: &mut Unstructured<'_>) -> Result<Vec<(Side, i16, u16)>> {
     let n = u.int_in_range(0..=64usize)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let side = if bool::arbitrary(u)? { Side::Bid } else { Side::Ask };
+        let side = if bool::arbitrary(u)? {
+            Side::Bid
+        } else {
+            Side::Ask
+        };
         // Mostly near the touch; a quarter of the time anywhere in ±32k ticks.
-        let offset = if u.ratio(1, 4)? { i16::arbitrary(u)? } else { i16::from(i8::arbitrary(u)?) };
+        let offset = if u.ratio(1, 4)? {
+            i16::arbitrary(u)?
+        } else {
+            i16::from(i8::arbitrary(u)?)
+        };
         // Removals common.
-        let qty = if u.ratio(1, 3)? { 0 } else { u16::arbitrary(u)? };
+        let qty = if u.ratio(1, 3)? {
+            0
+        } else {
+            u16::arbitrary(u)?
+        };
         out.push((side, offset, qty));
     }
     Ok(out)
@@ -73,8 +95,11 @@ fn message(
     levels: &[(Side, i16, u16)],
     per: usize,
 ) -> Vec<MarketEvent> {
-    let chunks: Vec<&[(Side, i16, u16)]> =
-        if levels.is_empty() { vec![&[]] } else { levels.chunks(per).collect() };
+    let chunks: Vec<&[(Side, i16, u16)]> = if levels.is_empty() {
+        vec![&[]]
+    } else {
+        levels.chunks(per).collect()
+    };
     let n = chunks.len();
     chunks
         .into_iter()
@@ -93,8 +118,12 @@ fn message(
                 e.flags.insert(EventFlags::LAST);
             }
             for &(side, offset, qty) in chunk {
-                let level = Level { px: Px((center + i64::from(offset)) * TICK), qty: Qty(i64::from(qty)) };
-                e.push_level(side, level).expect("chunks are at most MAX_LEVELS");
+                let level = Level {
+                    px: Px((center + i64::from(offset)) * TICK),
+                    qty: Qty(i64::from(qty)),
+                };
+                e.push_level(side, level)
+                    .expect("chunks are at most MAX_LEVELS");
             }
             e
         })
@@ -102,9 +131,17 @@ fn message(
 }
 
 fn assert_same_book(arr: &BookSync<OrderBook>, reference: &BookSync<ReferenceBook>) {
-    assert_eq!(arr.book().dropped_levels(), 0, "the overflow was sized never to fill");
+    assert_eq!(
+        arr.book().dropped_levels(),
+        0,
+        "the overflow was sized never to fill"
+    );
     for side in [Side::Bid, Side::Ask] {
-        assert_eq!(arr.book().len(side), reference.book().len(side), "{side:?} level count");
+        assert_eq!(
+            arr.book().len(side),
+            reference.book().len(side),
+            "{side:?} level count"
+        );
         assert!(
             arr.book().levels(side).eq(reference.book().levels(side)),
             "{side:?} levels differ"
@@ -114,7 +151,10 @@ fn assert_same_book(arr: &BookSync<OrderBook>, reference: &BookSync<ReferenceBoo
 }
 
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
-    let config = BookConfig { window_ticks: 64, overflow_levels: 4_096 };
+    let config = BookConfig {
+        window_ticks: 64,
+        overflow_levels: 4_096,
+    };
     let arr_book = OrderBook::with_tick(Px(TICK), config).expect("valid config");
     let ref_book = ReferenceBook::with_tick(Px(TICK)).expect("valid tick");
     let buffer = u.int_in_range(1..=16usize)?;
@@ -134,7 +174,13 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 let id = last.saturating_add_signed(i64::from(ahead)).max(1);
                 message(EventKind::Snapshot, (0, id), center, &levels, per)
             }
-            Op::Diff { skip, span, levels, per, drop_last } => {
+            Op::Diff {
+                skip,
+                span,
+                levels,
+                per,
+                drop_last,
+            } => {
                 let first = (last + 1).saturating_add_signed(i64::from(skip)).max(1);
                 let end = first + u64::from(span);
                 last = last.max(end);

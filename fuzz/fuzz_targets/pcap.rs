@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, capture)) = data.split_first() else {
         return;
     };
-    let mut config = PcapConfig { control_frames: mode & 1 != 0, ..PcapConfig::default() };
+    let mut config = PcapConfig {
+        control_frames: mode & 1 != 0,
+        ..PcapConfig::default()
+    };
     if mode & 2 != 0 {
         config.max_message = 256;
         config.max_out_of_order = 512;
@@ -29,10 +32,16 @@ fuzz_target!(|data: &[u8]| {
         match src.next_record() {
             Ok(Some(rec)) => {
                 let conn = rec.conn;
-                assert!(src.connections().iter().any(|c| c.id == conn), "record on unlisted {conn:?}");
+                assert!(
+                    src.connections().iter().any(|c| c.id == conn),
+                    "record on unlisted {conn:?}"
+                );
             }
             Ok(None) => {
-                assert!(matches!(src.next_record(), Ok(None)), "the end did not stay the end");
+                assert!(
+                    matches!(src.next_record(), Ok(None)),
+                    "the end did not stay the end"
+                );
                 let _ = src.tcp_connections();
                 let _ = src.stats();
                 return;

@@ -42,7 +42,11 @@ fn header(u: &mut Unstructured<'_>) -> Result<RecordingHeader> {
             2 => Some(Venue::BinanceUsdm),
             _ => Some(Venue::BybitSpot),
         };
-        h.connections.push(ConnInfo { id: ConnId(u16::arbitrary(u)?), venue, url: String::arbitrary(u)? });
+        h.connections.push(ConnInfo {
+            id: ConnId(u16::arbitrary(u)?),
+            venue,
+            url: String::arbitrary(u)?,
+        });
     }
     Ok(h)
 }
@@ -75,7 +79,10 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     assert_eq!(reader.header().connections, header.connections);
     assert_eq!(reader.connections(), header.connections.as_slice());
     for want in &records {
-        let got = reader.next_record().expect("the writer's records read back").expect("no early end");
+        let got = reader
+            .next_record()
+            .expect("the writer's records read back")
+            .expect("no early end");
         let got = Rec {
             t_recv: got.t_recv,
             conn: got.conn.0,
@@ -85,7 +92,10 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         };
         assert_eq!(&got, want);
     }
-    assert!(reader.next_record().expect("a clean end").is_none(), "nothing after the last record");
+    assert!(
+        reader.next_record().expect("a clean end").is_none(),
+        "nothing after the last record"
+    );
     Ok(())
 }
 
