@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 
 MODE="${1:-auto}"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-20}"
-TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange http_response live_frame book_differential pnr_roundtrip pnr_read pcap wsapi_frame}"
+TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange http_response live_frame book_differential pnr_roundtrip pnr_read pcap wsapi_frame config_toml}"
 
 have_nightly() {
     rustup toolchain list 2>/dev/null | grep -q '^nightly' ||
