@@ -2,8 +2,11 @@
 # Smoke-runs the fuzz targets (fuzz/: Binance Spot frame, Binance futures frame, Bybit frame,
 # REST snapshot, decimal; `input`, the reader picker with every recording reader; `survey`, the
 # start-up pass over a recording; `http_exchange`, REST inside captures; `http_response`, the
-# REST client's response reader; `live_frame`, the live source's first look at a frame) for a
-# short time each,
+# REST client's response reader; `live_frame`, the live source's first look at a frame;
+# `book_differential`, the array book against the reference under one sync machine;
+# `pnr_roundtrip` and `pnr_read`, the recording writer and reader; `pcap`, captures through
+# PcapSource; `wsapi_frame`, WS API replies; `config_toml`, the config and its validation) for
+# a short time each, with fuzz/dict/json.dict or http.dict where the input is such text,
 # so a parser or reader change that panics on odd input is caught before it ships. Not a
 # substitute for long fuzzing campaigns.
 #
@@ -43,6 +46,17 @@ ensure_cargo_fuzz() {
 # cargo-fuzz needs nightly features (sanitizers, coverage flags). Without a nightly toolchain
 # the stable one is told to allow them with RUSTC_BOOTSTRAP=1 — for the fuzz build alone: the
 # variable is set on that one command, never for the product's build.
+# The dictionary a target's input is written in, if any (as in scripts/fuzz-campaign.sh).
+dict_args() {
+    case "$1" in
+        binance_spot_frame | binance_futures_frame | bybit_frame | flat_equivalence | live_frame | \
+            rest_snapshot | wsapi_frame | survey | input)
+            echo "-dict=dict/json.dict" ;;
+        http_exchange | http_response | pcap)
+            echo "-dict=dict/http.dict" ;;
+    esac
+}
+
 run_fuzz() {
     local toolchain=()
     local bootstrap=()
@@ -57,7 +71,7 @@ run_fuzz() {
         echo "fuzz-smoke: $target for ${SECONDS_PER_TARGET}s" >&2
         mkdir -p "fuzz/corpus/$target"
         (cd fuzz && "${bootstrap[@]}" cargo "${toolchain[@]}" fuzz run -O "$target" "corpus/$target" -- \
-            -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048)
+            -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 $(dict_args "$target"))
     done
 }
 
