@@ -53,7 +53,7 @@ dict_for() {
         binance_spot_frame | binance_futures_frame | bybit_frame | flat_equivalence | live_frame | \
             rest_snapshot | wsapi_frame | survey | input)
             echo "dict/json.dict" ;;
-        http_exchange | http_response | pcap)
+        http_exchange | http_response | pcap | pcap_tcp)
             echo "dict/http.dict" ;;
         *) echo "" ;;
     esac

@@ -5,7 +5,8 @@
 # REST client's response reader; `live_frame`, the live source's first look at a frame;
 # `book_differential`, the array book against the reference under one sync machine;
 # `pnr_roundtrip` and `pnr_read`, the recording writer and reader; `pcap`, captures through
-# PcapSource; `wsapi_frame`, WS API replies; `config_toml`, the config and its validation) for
+# PcapSource, and `pcap_tcp`, one WebSocket connection whose TCP segments arrive in any order;
+# `wsapi_frame`, WS API replies; `config_toml`, the config and its validation) for
 # a short time each, with fuzz/dict/json.dict or http.dict where the input is such text,
 # so a parser or reader change that panics on odd input is caught before it ships. Not a
 # substitute for long fuzzing campaigns.
@@ -28,7 +29,7 @@ cd "$(dirname "$0")/.."
 
 MODE="${1:-auto}"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-20}"
-TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange http_response live_frame book_differential pnr_roundtrip pnr_read pcap wsapi_frame config_toml}"
+TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange http_response live_frame book_differential pnr_roundtrip pnr_read pcap wsapi_frame config_toml pcap_tcp}"
 
 have_nightly() {
     rustup toolchain list 2>/dev/null | grep -q '^nightly' ||
@@ -52,7 +53,7 @@ dict_args() {
         binance_spot_frame | binance_futures_frame | bybit_frame | flat_equivalence | live_frame | \
             rest_snapshot | wsapi_frame | survey | input)
             echo "-dict=dict/json.dict" ;;
-        http_exchange | http_response | pcap)
+        http_exchange | http_response | pcap | pcap_tcp)
             echo "-dict=dict/http.dict" ;;
     esac
 }
