@@ -173,6 +173,17 @@ if not written:
     print("fuzz-corpus: nothing new", file=sys.stderr)
 PY
 
+# The committed seeds (fuzz/seeds/<target>/, hand-made, 64 KiB budget) for what no recording holds.
+for dir in fuzz/seeds/*/; do
+    target="$(basename "$dir")"
+    if [ $# -eq 0 ] || [[ " $* " == *" $target "* ]]; then
+        mkdir -p "fuzz/corpus/$target"
+        cp -n "$dir"* "fuzz/corpus/$target/"
+    fi
+done
+size=$(du -sk fuzz/seeds | cut -f1)
+[ "$size" -le 64 ] || echo "fuzz-corpus: fuzz/seeds is ${size} KiB, over its 64 KiB budget" >&2
+
 # .pnr seeds: the captures converted with pinion's own writer, when a pinion binary is built.
 want_pnr=1
 if [ $# -gt 0 ]; then
