@@ -160,6 +160,43 @@ for path in sorted(glob.glob(f"{DATA}/pcap/*.pcap")):
     put("input", cap)
     put("survey", cap)
 
+# .pnr seeds written here by the layout in feed/src/recording/mod.rs (CRCs and check bytes
+# right), so pnr_read starts past the checks that stop blind mutation.
+import struct, zlib
+
+def pnr(records, source=b"seed", url=b"wss://stream.binance.com:9443/ws"):
+    conn = struct.pack("<HBBH", 0, 0, 0, len(url)) + url
+    body = source + conn
+    h = 40 + len(body)
+    h = (h + 7) // 8 * 8 + 8
+    fixed = b"\x89PNR\r\n\x1a\n" + struct.pack("<HHIQIHHII", 1, 0, h, 1_700_000_000_000_000_000, 0, 1, 0, len(source), 0)
+    head = fixed + body
+    head += b"\0" * (h - 8 - len(head))
+    out = head + struct.pack("<II", zlib.crc32(head), 0)
+    for i, (kind, meta, payload) in enumerate(records):
+        rh = bytearray(struct.pack("<QHBBIII", 1_700_000_000_000_000_000 + i, 0, kind, 0, len(meta), len(payload), 0))
+        x = 0xA5
+        for j in list(range(0, 11)) + list(range(12, 20)):
+            x ^= rh[j]
+        rh[11] = x
+        n = 24 + len(meta) + len(payload)
+        pad = b"\0" * ((n + 7) // 8 * 8 - n)
+        crc = zlib.crc32(bytes(rh[:20]) + meta + payload + pad)
+        rh[20:24] = struct.pack("<I", crc)
+        out += bytes(rh) + meta + payload + pad
+    return out
+
+frames = []
+for path in (f"{DATA}/binance/spot-btcusdt-20240808.hbt.gz",):
+    if os.path.exists(path):
+        frames = [l.split(b" ", 1)[-1][:4096] for l in lines_of(path, 64) if l]
+if frames:
+    put("pnr_read", pnr([(0, b"", f) for f in frames[:8]]))
+    put("pnr_read", pnr([(3, b"wss://stream.binance.com:9443/ws", b"")] + [(0, b"", f) for f in frames[8:16]] + [(4, b"", b"")]))
+    put("pnr_read", pnr([(1, b"https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=5", frames[0]), (5, b"", b"")]))
+    put("input", pnr([(0, b"", f) for f in frames[:8]]))
+    put("survey", pnr([(0, b"", f) for f in frames[:8]]))
+
 # The shipped configs, alone and with an override after the NUL.
 for path in sorted(glob.glob(f"{CONFIGS}/*.toml")):
     with open(path, "rb") as f:
