@@ -218,6 +218,67 @@ struct LiveConn {
     silent_loss: bool,
 }
 
+impl LiveConn {
+    /// Connection number `index` (its id and poll token) to `endpoint`, carrying `streams`,
+    /// counted in `slot`, down and due to connect at `now`; a plain, primary connection until
+    /// the caller says otherwise.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        index: usize,
+        endpoint: Endpoint,
+        url: String,
+        streams: Vec<usize>,
+        pacer: MessagePacer,
+        control_rate: u32,
+        reconnect: Reconnect,
+        slot: usize,
+        now: Instant,
+    ) -> Result<LiveConn, LiveError> {
+        let id =
+            u16::try_from(index).map_err(|_| LiveError::Config("too many connections".into()))?;
+        Ok(LiveConn {
+            id: ConnId(id),
+            token: Token(index),
+            ws: None,
+            state: ConnState::Waiting { at: now },
+            streams,
+            todo: VecDeque::new(),
+            acks: Vec::new(),
+            next_id: 1,
+            pacer,
+            last_data: now,
+            control_rate,
+            control_debt: 0,
+            reconnect,
+            last_rx: now,
+            next_ping: now,
+            slot,
+            role: Role::Normal,
+            rotate_at: None,
+            held: RecordQueue::with_capacity(0, 0),
+            endpoint,
+            url,
+            partner: None,
+            primary: true,
+            silent_loss: false,
+        })
+    }
+}
+
+/// The reconnect schedule of connection number `index`: the spec's backoff, jitter seeded per
+/// connection, the per-IP attempt budget.
+fn reconnect_for(spec: &LiveSpec, index: usize) -> Reconnect {
+    Reconnect::new(
+        BackoffPolicy {
+            base: spec.reconnect_base,
+            cap: spec.reconnect_cap,
+            healthy_after: spec.healthy_after,
+        },
+        SplitMix64::new(spec.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        AttemptBudget::new(CONNECT_BUDGET, CONNECT_BUDGET_WINDOW),
+    )
+}
+
 /// One redundant feed's message waiting for the other feed to fill the gap before it.
 #[derive(Debug)]
 struct HeldFrame {
@@ -452,97 +513,47 @@ impl LiveSource {
             for &s in &members {
                 streams[s].conn = c;
             }
-            let id = ConnId(
-                u16::try_from(c).map_err(|_| LiveError::Config("too many connections".into()))?,
-            );
+            let conn = LiveConn::new(
+                c,
+                endpoint.clone(),
+                spec.ws_url.clone(),
+                members,
+                MessagePacer::new(spec.control_messages_per_sec as u32, 1)
+                    .map_err(|e| LiveError::Config(e.to_string()))?,
+                spec.control_messages_per_sec as u32,
+                reconnect_for(&spec, c),
+                c,
+                now,
+            )?;
             infos.push(ConnInfo {
-                id,
+                id: conn.id,
                 venue: Some(venue),
                 url: spec.ws_url.clone(),
             });
-            conns.push(LiveConn {
-                endpoint: endpoint.clone(),
-                url: spec.ws_url.clone(),
-                partner: None,
-                primary: true,
-                silent_loss: false,
-                id,
-                token: Token(c),
-                ws: None,
-                state: ConnState::Waiting { at: now },
-                streams: members,
-                todo: VecDeque::new(),
-                acks: Vec::new(),
-                next_id: 1,
-                pacer: MessagePacer::new(spec.control_messages_per_sec as u32, 1)
-                    .map_err(|e| LiveError::Config(e.to_string()))?,
-                control_rate: spec.control_messages_per_sec as u32,
-                control_debt: 0,
-                reconnect: Reconnect::new(
-                    BackoffPolicy {
-                        base: spec.reconnect_base,
-                        cap: spec.reconnect_cap,
-                        healthy_after: spec.healthy_after,
-                    },
-                    SplitMix64::new(spec.seed ^ (c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-                    AttemptBudget::new(CONNECT_BUDGET, CONNECT_BUDGET_WINDOW),
-                ),
-                last_rx: now,
-                last_data: now,
-                next_ping: now,
-                slot: c,
-                role: Role::Normal,
-                rotate_at: None,
-                held: RecordQueue::with_capacity(0, 0),
-            });
+            conns.push(conn);
         }
         if let Some(url) = &spec.redundant_ws_url {
             let second = Endpoint::parse(url).map_err(|e| LiveError::Config(e.to_string()))?;
             for c in 0..n_conns {
                 let p = conns.len();
-                let id = ConnId(
-                    u16::try_from(p)
-                        .map_err(|_| LiveError::Config("too many connections".into()))?,
-                );
+                let mut partner = LiveConn::new(
+                    p,
+                    second.clone(),
+                    url.clone(),
+                    conns[c].streams.clone(),
+                    conns[c].pacer.clone(),
+                    conns[c].control_rate,
+                    reconnect_for(&spec, p),
+                    n_conns + c,
+                    now,
+                )?;
+                partner.partner = Some(c);
+                partner.primary = false;
                 infos.push(ConnInfo {
-                    id,
+                    id: partner.id,
                     venue: Some(venue),
                     url: url.clone(),
                 });
-                let partner = LiveConn {
-                    id,
-                    token: Token(p),
-                    endpoint: second.clone(),
-                    url: url.clone(),
-                    partner: Some(c),
-                    primary: false,
-                    silent_loss: false,
-                    ws: None,
-                    state: ConnState::Waiting { at: now },
-                    streams: conns[c].streams.clone(),
-                    todo: VecDeque::new(),
-                    acks: Vec::new(),
-                    next_id: 1,
-                    pacer: conns[c].pacer.clone(),
-                    control_rate: conns[c].control_rate,
-                    control_debt: 0,
-                    reconnect: Reconnect::new(
-                        BackoffPolicy {
-                            base: spec.reconnect_base,
-                            cap: spec.reconnect_cap,
-                            healthy_after: spec.healthy_after,
-                        },
-                        SplitMix64::new(spec.seed ^ (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-                        AttemptBudget::new(CONNECT_BUDGET, CONNECT_BUDGET_WINDOW),
-                    ),
-                    last_rx: now,
-                    last_data: now,
-                    next_ping: now,
-                    slot: n_conns + c,
-                    role: Role::Normal,
-                    rotate_at: None,
-                    held: RecordQueue::with_capacity(0, 0),
-                };
                 conns[c].partner = Some(p);
                 conns.push(partner);
             }
@@ -1207,43 +1218,31 @@ impl LiveSource {
     /// Opens a twin of connection `c` (a new connection id, the same streams); `c` keeps
     /// carrying its streams until the twin has caught up (see [`LiveSource::try_switch`]).
     fn start_rotation(&mut self, c: usize, now: Instant) {
-        let Ok(id) = u16::try_from(self.conns.len()) else {
-            self.conns[c].rotate_at = None;
-            return;
-        };
         let twin = self.conns.len();
         let old = &self.conns[c];
         let Ok(pacer) = MessagePacer::new(old.control_rate, 1) else {
             return;
         };
-        let conn = LiveConn {
-            endpoint: old.endpoint.clone(),
-            url: old.url.clone(),
-            partner: None,
-            primary: old.primary,
-            silent_loss: false,
-            id: ConnId(id),
-            token: Token(twin),
-            ws: None,
-            state: ConnState::Waiting { at: now },
-            streams: old.streams.clone(),
-            todo: VecDeque::new(),
-            acks: Vec::new(),
-            next_id: 1,
+        let Ok(mut conn) = LiveConn::new(
+            twin,
+            old.endpoint.clone(),
+            old.url.clone(),
+            old.streams.clone(),
             pacer,
-            control_rate: old.control_rate,
-            control_debt: 0,
-            reconnect: old.reconnect.clone(),
-            last_rx: now,
-            last_data: now,
-            next_ping: now,
-            slot: old.slot,
-            role: Role::Twin { of: c },
-            rotate_at: None,
-            held: RecordQueue::with_capacity(1 << 20, 1024),
+            old.control_rate,
+            old.reconnect.clone(),
+            old.slot,
+            now,
+        ) else {
+            // No connection id left: this one is kept as it is.
+            self.conns[c].rotate_at = None;
+            return;
         };
+        conn.primary = old.primary;
+        conn.role = Role::Twin { of: c };
+        conn.held = RecordQueue::with_capacity(1 << 20, 1024);
         self.infos.push(ConnInfo {
-            id: ConnId(id),
+            id: conn.id,
             venue: Some(self.venue),
             url: old.url.clone(),
         });
