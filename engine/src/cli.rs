@@ -146,6 +146,16 @@ pub struct LiveArgs {
     /// No progress bar [runtime.progress = false].
     #[arg(long)]
     pub no_progress: bool,
+    /// Send the strategy's orders to the venue over its WebSocket API ([live.orders]), with
+    /// the key named there; without it orders go to the simulated venue.
+    #[arg(long)]
+    pub trade: bool,
+    /// The WebSocket API URL instead of the config's [live.orders.ws_api_url].
+    #[arg(long, value_name = "URL")]
+    pub ws_api_endpoint: Option<String>,
+    /// Write what the order venue knows at the end (orders, fills, balances) as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub account_out: Option<PathBuf>,
 }
 
 impl LiveArgs {
@@ -157,6 +167,9 @@ impl LiveArgs {
         }
         if let Some(v) = &self.rest_endpoint {
             o.push(Override::string("live.rest_url", v.clone()));
+        }
+        if let Some(v) = &self.ws_api_endpoint {
+            o.push(Override::string("live.orders.ws_api_url", v.clone()));
         }
         if let Some(v) = &self.ca_file {
             o.push(Override::string("live.ca_file", v.display().to_string()));

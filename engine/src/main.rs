@@ -211,7 +211,11 @@ fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
             "pinion live needs --config FILE with a [live] table (see configs/live-*.toml)"
         );
     }
-    let (settings, duration) = pipeline::for_live(load(&args.source, &args.overrides())?)?;
+    let mut settings = load(&args.source, &args.overrides())?;
+    if let Some(live) = settings.live.as_mut() {
+        live.trade = args.trade;
+    }
+    let (settings, duration) = pipeline::for_live(settings)?;
     let stop = Arc::new(AtomicBool::new(false));
     runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
     let timer_stop = Arc::clone(&stop);
@@ -237,6 +241,12 @@ fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
             .write_json(path)
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("report written to {}", path.display());
+    }
+    if let Some(path) = &args.account_out {
+        let text = serde_json::to_string_pretty(&pipeline::accounts_json(&report))
+            .context("serialising the account")?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("account written to {}", path.display());
     }
     // A live session ends by being stopped: with a duration, that is its clean end.
     if duration.is_none() {

@@ -95,15 +95,73 @@ pub trait OrderVenue {
 
     /// Counters.
     fn stats(&self) -> VenueStats;
+
+    /// The run is ending: finish what the venue must before it is dropped (a live venue
+    /// cancels its open orders and waits up to `grace_ns` for the exchange to confirm). Called
+    /// until it returns true; reports can no longer be delivered.
+    fn wind_down(&mut self, grace_ns: u64) -> bool {
+        let _ = grace_ns;
+        true
+    }
+}
+
+/// The limits a venue enforces again on every request, whatever the strategy stage checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HardLimits {
+    /// The instrument the venue trades.
+    pub instrument: pinion_core::InstrumentId,
+    /// Price grid, in price units.
+    pub tick: pinion_core::Px,
+    /// Quantity grid, in quantity units.
+    pub step: pinion_core::Qty,
+    /// Largest order quantity.
+    pub max_order_qty: pinion_core::Qty,
+    /// Most open (or pending) orders.
+    pub max_open_orders: usize,
+}
+
+impl HardLimits {
+    /// Why `intent` may not be sent with `open` orders open or pending, if it may not.
+    #[inline]
+    pub fn check(
+        &self,
+        intent: &OrderIntent,
+        open: usize,
+    ) -> Result<(), pinion_strategy::RejectReason> {
+        use pinion_strategy::{OrderAction, OrderType, RejectReason};
+        if intent.instrument != self.instrument {
+            return Err(RejectReason::UnknownInstrument);
+        }
+        if intent.action == OrderAction::Cancel {
+            return Ok(());
+        }
+        if intent.qty.0 <= 0 || intent.qty.0 % self.step.0.max(1) != 0 {
+            return Err(RejectReason::InvalidQty);
+        }
+        if intent.qty > self.max_order_qty {
+            return Err(RejectReason::MaxQty);
+        }
+        if intent.order_type != OrderType::Market
+            && (intent.px.0 <= 0 || intent.px.0 % self.tick.0.max(1) != 0)
+        {
+            return Err(RejectReason::InvalidPrice);
+        }
+        if intent.action == OrderAction::New && open >= self.max_open_orders {
+            return Err(RejectReason::MaxOpenOrders);
+        }
+        Ok(())
+    }
 }
 
 /// The venues a gateway stage can hold, one type for every kind so the stage and the messages
 /// stay the same when one is added (a live Binance venue is the next variant).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // One per instrument, made at start-up; never moved after.
 pub enum AnyVenue {
     /// The in-process simulated venue.
     Sim(SimVenue),
+    /// Binance Spot over the WebSocket API.
+    Binance(binance::BinanceVenue),
 }
 
 impl OrderVenue for AnyVenue {
@@ -111,6 +169,7 @@ impl OrderVenue for AnyVenue {
     fn clock(&self) -> VenueClock {
         match self {
             AnyVenue::Sim(v) => v.clock(),
+            AnyVenue::Binance(v) => v.clock(),
         }
     }
 
@@ -118,6 +177,7 @@ impl OrderVenue for AnyVenue {
     fn taps_market(&self) -> bool {
         match self {
             AnyVenue::Sim(v) => v.taps_market(),
+            AnyVenue::Binance(v) => v.taps_market(),
         }
     }
 
@@ -125,6 +185,7 @@ impl OrderVenue for AnyVenue {
     fn on_book(&mut self, book: &BookTop, at_ns: u64) {
         match self {
             AnyVenue::Sim(v) => v.on_book(book, at_ns),
+            AnyVenue::Binance(v) => v.on_book(book, at_ns),
         }
     }
 
@@ -132,6 +193,7 @@ impl OrderVenue for AnyVenue {
     fn on_trade(&mut self, print: &TradePrint, at_ns: u64) {
         match self {
             AnyVenue::Sim(v) => v.on_trade(print, at_ns),
+            AnyVenue::Binance(v) => v.on_trade(print, at_ns),
         }
     }
 
@@ -139,6 +201,7 @@ impl OrderVenue for AnyVenue {
     fn submit(&mut self, intent: &OrderIntent, now_ns: u64) {
         match self {
             AnyVenue::Sim(v) => v.submit(intent, now_ns),
+            AnyVenue::Binance(v) => v.submit(intent, now_ns),
         }
     }
 
@@ -146,6 +209,7 @@ impl OrderVenue for AnyVenue {
     fn poll(&mut self, now_ns: u64, emit: impl FnMut(ExecReport)) {
         match self {
             AnyVenue::Sim(v) => v.poll(now_ns, emit),
+            AnyVenue::Binance(v) => v.poll(now_ns, emit),
         }
     }
 
@@ -153,18 +217,28 @@ impl OrderVenue for AnyVenue {
     fn is_idle(&self) -> bool {
         match self {
             AnyVenue::Sim(v) => v.is_idle(),
+            AnyVenue::Binance(v) => v.is_idle(),
         }
     }
 
     fn open_orders(&self) -> usize {
         match self {
             AnyVenue::Sim(v) => OrderVenue::open_orders(v),
+            AnyVenue::Binance(v) => OrderVenue::open_orders(v),
         }
     }
 
     fn stats(&self) -> VenueStats {
         match self {
             AnyVenue::Sim(v) => OrderVenue::stats(v),
+            AnyVenue::Binance(v) => OrderVenue::stats(v),
+        }
+    }
+
+    fn wind_down(&mut self, grace_ns: u64) -> bool {
+        match self {
+            AnyVenue::Sim(v) => v.wind_down(grace_ns),
+            AnyVenue::Binance(v) => v.wind_down(grace_ns),
         }
     }
 }

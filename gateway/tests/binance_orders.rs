@@ -301,7 +301,7 @@ fn run(s: &Scenario) -> (OrderTable, Vec<ExecReport>, Truth) {
     t.check_timeouts(now);
     if s.stream_cut.is_some() {
         // The session saw user data stop: reconcile.
-        t.reconcile_all(now);
+        t.reconcile_all(now, |_| false);
     }
     let mut due = Vec::new();
     t.due_queries(now, |id, order_id| due.push((id, order_id)));

@@ -228,6 +228,9 @@ pub enum RejectReason {
     /// Refused by the venue for a reason none of the codes above names (the gateway keeps the
     /// venue's own error code for the log).
     Venue = 14,
+    /// The venue's session is down, or not ready (logging on, reconciling): refused at once,
+    /// never queued to go out late.
+    NotConnected = 15,
 }
 
 /// The state of an order after the event a report describes.

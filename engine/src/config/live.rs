@@ -100,6 +100,68 @@ pub struct LiveConfig {
     /// Seeds the reconnect jitter.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// `[live.orders]`: order entry over the venue's WebSocket API, used by
+    /// `pinion live --trade`.
+    #[serde(default)]
+    pub orders: Option<LiveOrdersConfig>,
+}
+
+/// `[live.orders]`, as written: where orders go and how they are authenticated. Every duration
+/// is in milliseconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveOrdersConfig {
+    /// The WS API URL: `wss://ws-api.binance.com:443/ws-api/v3`.
+    pub ws_api_url: String,
+    /// `ed25519` (logs on; orders carry no signature) or `hmac` (every request signed).
+    pub key_kind: String,
+    /// The environment variable holding the API key.
+    pub api_key_env: String,
+    /// The environment variable holding the secret: the Ed25519 private key as PKCS#8 PEM, or
+    /// the HMAC secret.
+    pub secret_env: String,
+    /// `recvWindow`, ms with up to three decimals (0: the exchange's default, 5000).
+    #[serde(default = "default_recv_window_ms")]
+    pub recv_window_ms: f64,
+    /// Self-trade prevention mode (`EXPIRE_TAKER`, `EXPIRE_MAKER`, `EXPIRE_BOTH`, `DECREMENT`,
+    /// `NONE`); unset: the symbol's default.
+    #[serde(default)]
+    pub stp_mode: Option<String>,
+    /// Orders found open at start-up that this run did not place: `cancel` or `keep`.
+    #[serde(default = "default_open_orders")]
+    pub open_orders: String,
+    /// Cancel every open order of the traded symbols when the run ends.
+    #[serde(default = "default_true")]
+    pub cancel_on_exit: bool,
+    /// An answer later than this makes the order's outcome unknown.
+    #[serde(default = "default_answer_timeout_ms")]
+    pub answer_timeout_ms: u64,
+    /// How long after an outcome became unknown to ask `order.status` (past the exchange's own
+    /// 10 s backend timeout).
+    #[serde(default = "default_query_after_ms")]
+    pub query_after_ms: u64,
+    /// Most connects per 5 minutes (the exchange allows 300 per IP).
+    #[serde(default = "default_connects")]
+    pub connects_per_5min: usize,
+}
+
+fn default_recv_window_ms() -> f64 {
+    1000.0
+}
+fn default_open_orders() -> String {
+    "cancel".to_owned()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_answer_timeout_ms() -> u64 {
+    2000
+}
+fn default_query_after_ms() -> u64 {
+    11_000
+}
+fn default_connects() -> usize {
+    60
 }
 
 fn default_snapshot_limit() -> u32 {

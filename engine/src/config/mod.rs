@@ -23,8 +23,8 @@ use serde::Deserialize;
 pub use live::LiveConfig;
 pub use overrides::{Override, Overrides};
 pub use settings::{
-    InputSpec, InstrumentSource, LiveSettings, PacingSpec, PlacementSpec, Settings, StageKind,
-    ThreadSpec,
+    InputSpec, InstrumentSource, LiveSettings, OrderEntrySettings, PacingSpec, PlacementSpec,
+    Settings, StageKind, ThreadSpec,
 };
 pub use trading::{ImbalanceSpec, RiskSpec, StrategyParams, StrategySpec, TradingSpec, VenueSpec};
 pub use units::{with_px_decimals, with_qty_decimals};

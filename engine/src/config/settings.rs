@@ -210,4 +210,33 @@ pub struct LiveSettings {
     pub record: Option<PathBuf>,
     /// Stop after this long.
     pub duration: Option<std::time::Duration>,
+    /// `[live.orders]`, checked.
+    pub orders: Option<OrderEntrySettings>,
+    /// Send the strategy's orders to the venue (`pinion live --trade`); otherwise they go to
+    /// the simulated venue.
+    pub trade: bool,
+}
+
+/// `[live.orders]`, checked. The secrets themselves are read from the environment when the
+/// venue is made, never kept here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderEntrySettings {
+    /// The WS API URL.
+    pub ws_api_url: String,
+    /// Key kind and the variables naming the key and secret.
+    pub credentials: pinion_gateway::binance::sign::CredentialsConfig,
+    /// `recvWindow`.
+    pub recv_window: Option<pinion_gateway::binance::template::RecvWindow>,
+    /// Self-trade prevention mode.
+    pub stp_mode: Option<pinion_gateway::binance::template::StpMode>,
+    /// Orders found open at start-up.
+    pub open_orders: pinion_gateway::binance::OpenOrdersPolicy,
+    /// Cancel open orders when the run ends.
+    pub cancel_on_exit: bool,
+    /// Answer deadline, ms.
+    pub answer_timeout_ms: u64,
+    /// Query delay for unknown outcomes, ms.
+    pub query_after_ms: u64,
+    /// Connects per 5 minutes.
+    pub connects_per_5min: usize,
 }

@@ -68,6 +68,10 @@ pub struct LiveParts {
     pub counters: std::sync::Arc<pinion_feed::live::LiveCounters>,
     /// The recorder thread writing the session to `.pnr`, when asked for.
     pub recorder: Option<pinion_feed::recording::Recorder>,
+    /// The TLS client config every connection of the session shares (the order venue's too).
+    pub tls: pinion_net::wss::TlsClientConfig,
+    /// The venue's request limits from its instrument list (empty: not given).
+    pub rate_limits: Vec<pinion_feed::exchange_info::RateLimit>,
 }
 
 impl std::fmt::Debug for PreparedInput {

@@ -3,7 +3,7 @@
 //! [`LiveSource`] that the feed stage reads like any recording.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pinion_core::{InstrumentId, Instruments, Venue};
@@ -17,10 +17,21 @@ use pinion_net::rustls::pki_types::CertificateDer;
 use pinion_net::rustls::pki_types::pem::PemObject as _;
 use pinion_net::wss::{TlsClientConfig, WssSettings, client_config};
 
+use pinion_gateway::AnyVenue;
+use pinion_gateway::binance::client_id::RunEpoch;
+use pinion_gateway::binance::clock::ClockConfig;
+use pinion_gateway::binance::orders::OrderTableConfig;
+use pinion_gateway::binance::sign::Credentials;
+use pinion_gateway::binance::{AccountSummary, BinanceConfig, BinanceVenue};
+use pinion_net::backoff::BackoffPolicy;
+
 use super::PipelineError;
 use super::input::PreparedInput;
 use crate::config::{LiveSettings, Settings, with_qty_decimals};
 use crate::stages::feed::ConnTable;
+
+/// Where an order venue leaves its [`AccountSummary`] when the run ends.
+pub type AccountSlot = Arc<Mutex<Option<AccountSummary>>>;
 
 /// The recorder's ring: a few seconds of a busy session.
 const RECORDER_RING_BYTES: usize = 64 << 20;
@@ -131,7 +142,11 @@ pub(super) fn prepare_live(
     let mut client = RestClient::new(&spec.rest_url, rest.clone()).map_err(live_error)?;
 
     let mut instruments = Instruments::new();
+    let mut rate_limits = Vec::new();
     if let Some(body) = instrument_list(&mut client, live, &mut notes)? {
+        if !venue.is_bybit() {
+            rate_limits = exchange_info::binance_rate_limits(&body).unwrap_or_default();
+        }
         let specs = if venue.is_bybit() {
             exchange_info::bybit_instruments_info(&body, venue)?
         } else {
@@ -169,7 +184,7 @@ pub(super) fn prepare_live(
         })
         .collect::<Result<_, _>>()?;
     let requests = Arc::new(SnapshotRequests::new(instruments.len()));
-    let mut wss = WssSettings::new(tls);
+    let mut wss = WssSettings::new(tls.clone());
     wss.socket = live.socket;
     let mut source = LiveSource::new(
         spec.clone(),
@@ -218,8 +233,114 @@ pub(super) fn prepare_live(
             requests,
             counters,
             recorder,
+            tls,
+            rate_limits,
         }),
     })
+}
+
+/// Binance Spot's published request limits, for when the instrument list did not come with
+/// them: 6000 weight a minute, 50 orders per 10 s, 160 000 a day, 61 000 raw requests per
+/// 5 minutes. The server's counts correct them on every answer.
+fn spot_rate_limits() -> Vec<exchange_info::RateLimit> {
+    use exchange_info::{RateLimit, RateLimitInterval, RateLimitKind};
+    let limit = |kind, interval, interval_num, limit| RateLimit {
+        kind,
+        interval,
+        interval_num,
+        limit,
+    };
+    vec![
+        limit(
+            RateLimitKind::RequestWeight,
+            RateLimitInterval::Minute,
+            1,
+            6000,
+        ),
+        limit(RateLimitKind::Orders, RateLimitInterval::Second, 10, 50),
+        limit(RateLimitKind::Orders, RateLimitInterval::Day, 1, 160_000),
+        limit(
+            RateLimitKind::RawRequests,
+            RateLimitInterval::Minute,
+            5,
+            61_000,
+        ),
+    ]
+}
+
+/// What `pinion live --trade` sends orders to: a [`BinanceVenue`] per traded instrument, each
+/// with its own WS API session, and where each leaves its account summary at the end.
+pub(super) fn trading_venues(
+    settings: &Settings,
+    live: &LiveSettings,
+    parts: &super::input::LiveParts,
+    instruments: &Instruments,
+    traded: &[InstrumentId],
+) -> Result<(Vec<Option<AnyVenue>>, Vec<AccountSlot>), PipelineError> {
+    let Some(orders) = &live.orders else {
+        return Err(live_error(
+            "--trade needs a [live.orders] table (where orders go and which key signs them)",
+        ));
+    };
+    if live.spec.venue.market() != Venue::BinanceSpot {
+        return Err(live_error(format_args!(
+            "--trade: order entry is built for Binance Spot; {} is not",
+            live.spec.venue
+        )));
+    }
+    let rate_limits = if parts.rate_limits.is_empty() {
+        spot_rate_limits()
+    } else {
+        parts.rate_limits.clone()
+    };
+    let epoch = RunEpoch::now();
+    let mut venues: Vec<Option<AnyVenue>> = (0..instruments.len()).map(|_| None).collect();
+    let mut slots = Vec::new();
+    for (n, &id) in traded.iter().enumerate() {
+        let Some(spec) = instruments.get(id) else {
+            continue;
+        };
+        let (_, limits) = settings.trading.in_units(spec).map_err(live_error)?;
+        let credentials = Credentials::from_env(&orders.credentials)
+            .map_err(|e| live_error(format_args!("live.orders: {e}")))?;
+        let mut wss = WssSettings::new(parts.tls.clone());
+        wss.socket = live.socket;
+        let summary = Arc::new(Mutex::new(None));
+        let config = BinanceConfig {
+            url: orders.ws_api_url.clone(),
+            wss,
+            credentials,
+            instrument: id,
+            spec: spec.clone(),
+            recv_window: orders.recv_window,
+            stp_mode: orders.stp_mode,
+            rate_limits: rate_limits.clone(),
+            orders: OrderTableConfig {
+                capacity: OrderTableConfig::default().capacity,
+                answer_timeout_ms: orders.answer_timeout_ms,
+                query_after_ms: orders.query_after_ms,
+            },
+            clock: ClockConfig::default(),
+            open_orders: orders.open_orders,
+            cancel_on_exit: orders.cancel_on_exit,
+            reconnect: BackoffPolicy {
+                base: live.spec.reconnect_base,
+                cap: live.spec.reconnect_cap,
+                healthy_after: live.spec.healthy_after,
+            },
+            connects_per_5min: orders.connects_per_5min,
+            seed: live.spec.seed.wrapping_add(n as u64),
+            epoch,
+            max_open_orders: limits.max_open_orders as usize,
+            max_order_qty: limits.max_order_qty,
+            summary: Arc::clone(&summary),
+        };
+        let venue = BinanceVenue::new(config)
+            .map_err(|e| live_error(format_args!("live.orders {}: {e}", orders.ws_api_url)))?;
+        venues[usize::from(id.0)] = Some(AnyVenue::Binance(venue));
+        slots.push(summary);
+    }
+    Ok((venues, slots))
 }
 
 /// A decimal string without trailing zeros after the point (`"61836.50000"` → `"61836.5"`),
@@ -284,4 +405,79 @@ pub fn for_live(mut settings: Settings) -> Result<(Settings, Option<Duration>), 
     settings.pacing = crate::config::PacingSpec::Max;
     settings.max_records = 0;
     Ok((settings, duration))
+}
+
+/// What each order venue knew at the end of `pinion live --trade`, as JSON: per symbol, every
+/// order (client id, exchange id, side, price, quantity, filled, state), the balances user
+/// data gave, and the session's counters. Prices and quantities are exact decimals.
+pub fn accounts_json(report: &super::PipelineReport) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let dec = |v: i64, d: u8| trimmed(super::findings::scaled_decimal(i128::from(v), d));
+    let accounts: Vec<Value> = report
+        .input
+        .accounts
+        .iter()
+        .filter_map(|slot| slot.lock().ok().and_then(|s| s.clone()))
+        .map(|a| {
+            let orders: Vec<Value> = a
+                .orders
+                .iter()
+                .map(|o| {
+                    json!({
+                        "client_order_id": o.client_order_id,
+                        "order_id": o.order_id,
+                        "side": pinion_gateway::binance::template::side_name(o.side),
+                        "price": dec(o.price.0, a.price_decimals),
+                        "qty": dec(o.qty.0, a.qty_decimals),
+                        "filled": dec(o.filled.0, a.qty_decimals),
+                        "state": format!("{:?}", o.state),
+                    })
+                })
+                .collect();
+            let balances: Vec<Value> = a
+                .balances
+                .iter()
+                .map(|b| {
+                    json!({
+                        "asset": b.asset.as_str(),
+                        "free": b.free.to_string(),
+                        "locked": b.locked.to_string(),
+                    })
+                })
+                .collect();
+            let s = a.session;
+            let t = a.table;
+            json!({
+                "symbol": a.symbol,
+                "orders": orders,
+                "balances": balances,
+                "clock_offset_us": a.clock_offset_us,
+                "session": {
+                    "connects": s.connects,
+                    "ready": s.ready,
+                    "disconnects": s.disconnects,
+                    "logon_refused": s.logon_refused,
+                    "requests": s.requests,
+                    "answers": s.answers,
+                    "bad_frames": s.bad_frames,
+                    "not_connected": s.not_connected,
+                    "rate_refused": s.rate_refused,
+                    "foreign_open": s.foreign_open,
+                    "cancel_all": s.cancel_all,
+                    "reconciled_fills": s.reconciled_fills,
+                    "status_queries": s.status_queries,
+                    "last_error": s.last_error,
+                },
+                "orders_table": {
+                    "duplicate_executions": t.duplicate_executions,
+                    "stale_executions": t.stale_executions,
+                    "foreign": t.foreign,
+                    "unknown": t.unknown,
+                    "timestamp_rejects": t.timestamp_rejects,
+                    "overfills": t.overfills,
+                },
+            })
+        })
+        .collect();
+    Value::Array(accounts)
 }

@@ -32,7 +32,7 @@ pub use findings::{BookSummary, Damage};
 pub use input::{
     BOOKS_FOR_ALL_UP_TO, LiveParts, PreparedInput, load_exchange_info, open_source, prepare,
 };
-pub use live::{final_books, for_live, trust};
+pub use live::{accounts_json, final_books, for_live, trust};
 pub use report::{PipelineReport, Throughput};
 
 use crate::config::{Settings, StageKind};
@@ -161,6 +161,8 @@ pub struct PreparedSummary {
     pub instruments: pinion_core::Instruments,
     /// A live input's connection counters.
     pub live: Option<Arc<pinion_feed::live::LiveCounters>>,
+    /// Where each order venue of `pinion live --trade` leaves its account summary.
+    pub accounts: Vec<live::AccountSlot>,
 }
 
 /// The value the execution-report ring and queue are written with at start-up (never read).
@@ -261,7 +263,14 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     }
     // The venues decide how the strategy meets them: a simulated venue taps the market and
     // runs on event time, behind a barrier; a live venue needs neither.
-    let venues = venues_for(settings, &instruments, &traded);
+    let trade = settings.live.as_ref().filter(|l| l.trade);
+    let (venues, accounts) = match (&live, trade) {
+        (Some(parts), Some(l)) => live::trading_venues(settings, l, parts, &instruments, &traded)?,
+        (None, Some(_)) => {
+            return Err(PipelineError::Live("--trade needs a live input".to_owned()));
+        }
+        _ => (venues_for(settings, &instruments, &traded), Vec::new()),
+    };
     let link = VenueLink {
         market_tap: venues.iter().flatten().any(OrderVenue::taps_market),
         barrier: venues
@@ -322,6 +331,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
             expected_records,
             instruments,
             live: live.as_ref().map(|l| Arc::clone(&l.counters)),
+            accounts,
         },
         problems,
         errors_out,

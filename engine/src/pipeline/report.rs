@@ -302,6 +302,9 @@ impl PipelineReport {
                 .collect();
             map.insert("live".to_owned(), Value::Object(conns));
         }
+        if let (false, Value::Object(map)) = (self.input.accounts.is_empty(), &mut v) {
+            map.insert("accounts".to_owned(), super::live::accounts_json(self));
+        }
         v
     }
 

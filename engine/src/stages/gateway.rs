@@ -31,6 +31,10 @@ use crate::latency::Recorder;
 use crate::progress::ProgressCounters;
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
 
+/// How long a venue may take at the end to have its open orders cancelled: within the
+/// runtime's grace for a stopped run.
+const WIND_DOWN_GRACE_NS: u64 = 3_000_000_000;
+
 /// Inputs handled per poll at most.
 const BATCH: usize = 64;
 
@@ -290,9 +294,16 @@ impl<V: OrderVenue + Send> Stage for GatewayStage<V> {
     fn poll(&mut self) -> Progress {
         let core = &mut self.core;
         // After the end of stream the strategy has stopped reading reports: none can be
-        // delivered any more, so waiting for room in its ring could never end.
+        // delivered any more, so waiting for room in its ring could never end. A live venue
+        // still cancels what it has open before the stage is done.
         if core.ended {
-            return Progress::Done;
+            let mut done = true;
+            for &i in &core.active {
+                if let Some(v) = core.venues[i].as_mut() {
+                    done &= v.wind_down(WIND_DOWN_GRACE_NS);
+                }
+            }
+            return if done { Progress::Done } else { Progress::Busy };
         }
         let now = now_ns();
         if !core.out.flush(now) {

@@ -24,4 +24,10 @@ pub mod limits;
 pub mod orders;
 pub mod sign;
 pub mod template;
+pub mod venue;
 pub mod wire;
+
+pub use venue::{
+    AccountSummary, AssetBalance, BinanceConfig, BinanceVenue, OpenOrdersPolicy, OrderSummary,
+    SessionStats, VenueError,
+};

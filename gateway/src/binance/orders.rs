@@ -39,7 +39,7 @@ use pinion_strategy::{
 };
 
 use super::client_id::{ClientIdCodec, ClientIdKind};
-use super::wire::{ExecType, ExecutionReport, Failure, Response, VenueStatus};
+use super::wire::{ExecType, ExecutionReport, Failure, OrderSnapshot, Response, VenueStatus};
 
 /// Where an order stands, as far as pinion knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -463,30 +463,9 @@ impl OrderTable {
                 let Some(i) = self.index(id) else { return };
                 match failure {
                     None => {
-                        let Ok(snap) = resp.order_snapshot() else {
-                            return;
-                        };
-                        let (Ok(status), Ok(cum)) = (
-                            VenueStatus::parse(snap.status),
-                            Qty::parse(snap.executed_qty.as_bytes(), self.qty_decimals),
-                        ) else {
-                            return;
-                        };
-                        self.orders[i].order_id = Some(snap.order_id);
-                        let px = self.orders[i].price;
-                        // A query does not say at which prices the fills were: the order's
-                        // limit price stands in (myTrades gives the exact ones).
-                        self.apply(
-                            i,
-                            status,
-                            cum,
-                            px,
-                            false,
-                            now_ms,
-                            RejectReason::Venue,
-                            &mut emit,
-                        );
-                        self.orders[i].query_at_ms = None;
+                        if let Ok(snap) = resp.order_snapshot() {
+                            self.apply_snapshot(i, &snap, now_ms, &mut emit);
+                        }
                     }
                     // The exchange has no such order, past the time it could still act on
                     // the request: it was never placed.
@@ -514,6 +493,98 @@ impl OrderTable {
                 }
             }
         }
+    }
+
+    /// An order as the exchange lists it (`openOrders.status` after a reconnect): the state and
+    /// cumulative quantity it gives are applied as an execution would be. `false` when the
+    /// order is not this table's (another run's, another program's, or one already swept).
+    pub fn on_snapshot(
+        &mut self,
+        snap: &OrderSnapshot<'_>,
+        now_ms: u64,
+        mut emit: impl FnMut(ExecReport),
+    ) -> bool {
+        let Ok(ClientIdKind::Ours(id)) = self.codec.decode(snap.client_order_id.as_bytes()) else {
+            return false;
+        };
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        self.apply_snapshot(i, snap, now_ms, &mut emit);
+        true
+    }
+
+    fn apply_snapshot(
+        &mut self,
+        i: usize,
+        snap: &OrderSnapshot<'_>,
+        now_ms: u64,
+        emit: &mut impl FnMut(ExecReport),
+    ) {
+        let (Ok(status), Ok(cum)) = (
+            VenueStatus::parse(snap.status),
+            Qty::parse(snap.executed_qty.as_bytes(), self.qty_decimals),
+        ) else {
+            return;
+        };
+        self.orders[i].order_id = Some(snap.order_id);
+        let px = self.orders[i].price;
+        // A snapshot does not say at which prices the fills were: the order's limit price
+        // stands in (myTrades, applied first on a reconnect, gives the exact ones).
+        self.apply(i, status, cum, px, false, now_ms, RejectReason::Venue, emit);
+        self.orders[i].query_at_ms = None;
+    }
+
+    /// One of the account's trades as `myTrades` lists it (after a reconnect, for fills the
+    /// interrupted user data did not bring): its quantity is added to the order's cumulative
+    /// quantity at its own price, so a later `executionReport` or snapshot for the same fill
+    /// adds nothing. The order stays open until an event or a snapshot closes it. `false` when
+    /// the trade is not of an order in this table.
+    pub fn on_trade(
+        &mut self,
+        order_id: u64,
+        px: Px,
+        qty: Qty,
+        maker: bool,
+        ts_ms: u64,
+        mut emit: impl FnMut(ExecReport),
+    ) -> bool {
+        let Some(i) = self
+            .orders
+            .iter()
+            .position(|o| o.order_id == Some(order_id))
+        else {
+            return false;
+        };
+        let o = &self.orders[i];
+        if o.state.is_final() {
+            return false;
+        }
+        let cum = Qty(o.cum_qty.0.saturating_add(qty.0));
+        let status = if cum >= o.qty {
+            VenueStatus::Filled
+        } else {
+            VenueStatus::PartiallyFilled
+        };
+        self.apply(
+            i,
+            status,
+            cum,
+            px,
+            maker,
+            ts_ms,
+            RejectReason::Venue,
+            &mut emit,
+        );
+        true
+    }
+
+    /// Whether any order's answer, or its unknown outcome, is still to be resolved.
+    pub fn unresolved(&self) -> usize {
+        self.orders
+            .iter()
+            .filter(|o| !o.state.is_final() && (!o.answered || o.state == OrderState::Unknown))
+            .count()
     }
 
     fn report_accepted(&mut self, i: usize, ts_ms: u64, emit: &mut impl FnMut(ExecReport)) {
@@ -778,7 +849,9 @@ impl OrderTable {
             o.state = OrderState::Unknown;
             o.working = OrderState::Unknown;
         }
-        o.query_at_ms = Some(now_ms + query_after);
+        // The exchange stops acting on a request a fixed time after it was sent, not after
+        // the loss was noticed.
+        o.query_at_ms = Some(o.sent_ms.saturating_add(query_after).max(now_ms));
     }
 
     /// The connection dropped at `now_ms`: every unanswered request's outcome is unknown.
@@ -803,13 +876,20 @@ impl OrderTable {
         }
     }
 
-    /// User data was interrupted (a reconnect, `eventStreamTerminated`): every order not
-    /// closed is due an `order.status` now, since events may have been missed.
-    pub fn reconcile_all(&mut self, now_ms: u64) {
+    /// User data was interrupted (a reconnect, `eventStreamTerminated`) and the open orders
+    /// have been listed: every order not closed that `listed` does not hold (by exchange order
+    /// id) is due an `order.status` now, since events may have been missed. An order whose
+    /// outcome is unknown keeps its later query time: the exchange may still act on its request
+    /// until then, so an earlier "no such order" would prove nothing.
+    pub fn reconcile_all(&mut self, now_ms: u64, listed: impl Fn(u64) -> bool) {
         for o in &mut self.orders {
-            if !o.state.is_final() {
-                o.query_at_ms = Some(now_ms);
+            if o.state.is_final() || o.order_id.is_some_and(&listed) {
+                continue;
             }
+            o.query_at_ms = Some(match o.query_at_ms {
+                Some(at) if o.state == OrderState::Unknown => at,
+                _ => now_ms,
+            });
         }
     }
 

@@ -750,6 +750,14 @@ impl SymbolContext {
         self.build("myTrades", p, true)
     }
 
+    /// `myTrades` with `limit=1` and no start: the account's latest trade on the symbol, whose
+    /// id is where a later reconciliation's [`SymbolContext::my_trades`] starts.
+    pub fn my_trades_latest(&self) -> Result<RequestTemplate, TemplateError> {
+        let mut p = self.symbol_param();
+        p.push(Param::number("limit", "1"));
+        self.build("myTrades", p, true)
+    }
+
     /// `account.status` (balances).
     pub fn account_status(&self) -> Result<RequestTemplate, TemplateError> {
         self.build("account.status", Vec::new(), true)
@@ -772,6 +780,21 @@ pub fn session_logon(
 /// `userDataStream.subscribe` (on a logged-on session; no params).
 pub fn user_data_stream_subscribe() -> Result<RequestTemplate, TemplateError> {
     RequestTemplate::new("userDataStream.subscribe", &[], 0, 0)
+}
+
+/// `userDataStream.subscribe.signature`: user data without a logon, for keys that cannot log
+/// on (HMAC), signed per request.
+pub fn user_data_stream_subscribe_signature(
+    api_key: &str,
+    recv_window: Option<RecvWindow>,
+) -> Result<RequestTemplate, TemplateError> {
+    let mut p = vec![Param::text("apiKey", api_key)];
+    if let Some(w) = recv_window {
+        p.push(Param::number("recvWindow", &w.literal()));
+    }
+    p.push(Param::slot("timestamp", Slot::Timestamp));
+    p.push(Param::signature());
+    RequestTemplate::new("userDataStream.subscribe.signature", &p, 0, 0)
 }
 
 /// `time` (the server's clock, for the offset estimate; no params).

@@ -227,32 +227,19 @@ impl SimVenue {
 
     /// The gateway's hard limits; `Err` is the reason to refuse.
     fn hard_limits(&self, intent: &OrderIntent) -> Result<(), RejectReason> {
-        if intent.instrument != self.instrument {
-            return Err(RejectReason::UnknownInstrument);
-        }
-        if self.in_flight.is_full() || self.outgoing.remaining_capacity() < OUTGOING_HEADROOM {
+        if intent.instrument == self.instrument
+            && (self.in_flight.is_full() || self.outgoing.remaining_capacity() < OUTGOING_HEADROOM)
+        {
             return Err(RejectReason::Overloaded);
         }
-        if intent.action == OrderAction::Cancel {
-            return Ok(());
+        crate::HardLimits {
+            instrument: self.instrument,
+            tick: self.tick,
+            step: self.step,
+            max_order_qty: self.config.max_order_qty,
+            max_open_orders: self.config.max_open_orders,
         }
-        if intent.qty.0 <= 0 || intent.qty.0 % self.step.0 != 0 {
-            return Err(RejectReason::InvalidQty);
-        }
-        if intent.qty > self.config.max_order_qty {
-            return Err(RejectReason::MaxQty);
-        }
-        if intent.order_type != OrderType::Market
-            && (intent.px.0 <= 0 || intent.px.0 % self.tick.0 != 0)
-        {
-            return Err(RejectReason::InvalidPrice);
-        }
-        if intent.action == OrderAction::New
-            && self.open_and_pending() >= self.config.max_open_orders
-        {
-            return Err(RejectReason::MaxOpenOrders);
-        }
-        Ok(())
+        .check(intent, self.open_and_pending())
     }
 
     // ---- venue side ---------------------------------------------------------------------

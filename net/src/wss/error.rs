@@ -72,6 +72,10 @@ pub enum WssError {
         /// The rustls error.
         error: rustls::Error,
     },
+    /// TLS would not take a whole prepared frame (its send buffer is full: the peer stopped
+    /// reading); the connection was ended, since half a frame cannot be taken back.
+    #[error("send buffer full: the peer is not reading")]
+    SendBufferFull,
     /// The server answered the WebSocket upgrade with another status than 101.
     #[error("websocket upgrade refused with HTTP {status}")]
     HandshakeStatus {

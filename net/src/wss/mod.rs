@@ -52,7 +52,7 @@ pub use error::WssError;
 pub use tls::{TlsClientConfig, client_config};
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -70,6 +70,38 @@ use tungstenite::{Message, WebSocket};
 
 use crate::sockopt::{self, SocketOptions, SocketReport};
 use stream::TlsStream;
+
+/// Room reserved for a prepared frame: order requests are a few hundred bytes.
+const FRAME_CAPACITY: usize = 4096;
+
+/// A seed for masking keys that differs between connections and runs.
+fn mask_seed(origin: Instant) -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    since ^ (origin.elapsed().as_nanos() as u64).rotate_left(32)
+}
+
+/// Writes one final, masked text frame carrying `payload` into `out` (cleared first), as RFC
+/// 6455 §5.2 lays it out: FIN and opcode 1, the mask bit and the shortest length form, the
+/// 4-byte masking key, the payload XORed with it.
+pub fn encode_masked_text(payload: &[u8], mask: [u8; 4], out: &mut Vec<u8>) {
+    out.clear();
+    out.push(0x81);
+    let len = payload.len();
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if let Ok(short) = u16::try_from(len) {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&short.to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+}
 
 /// What every connection is made with: prepared once, shared by every connect and reconnect.
 #[derive(Debug, Clone)]
@@ -194,6 +226,10 @@ pub struct WssConnection {
     handshake_kind: Option<HandshakeKind>,
     close_code: Option<u16>,
     stats: WssStats,
+    /// The frame [`WssConnection::send_text_prepared`] builds, kept for the next one.
+    frame: Vec<u8>,
+    /// Masking keys of the frames built here.
+    masks: crate::backoff::SplitMix64,
 }
 
 impl WssConnection {
@@ -247,6 +283,8 @@ impl WssConnection {
             handshake_kind: None,
             close_code: None,
             stats: WssStats::default(),
+            frame: Vec::with_capacity(FRAME_CAPACITY),
+            masks: crate::backoff::SplitMix64::new(mask_seed(settings.clock_origin)),
         };
         conn.phase = Phase::Tcp(conn.start_tcp()?);
         Ok(conn)
@@ -502,6 +540,66 @@ impl WssConnection {
         }
     }
 
+    /// Sends a text message without allocating: the masked frame is built in a buffer this
+    /// connection keeps, and handed straight to TLS, then written to the socket as far as it
+    /// takes it (the rest goes out on the next writable event). The order path's sender.
+    ///
+    /// Messages queued by tungstenite (a pong, a close) go first; while they cannot, this falls
+    /// back to [`WssConnection::send_text`], which queues behind them. Should TLS refuse part
+    /// of the frame (its send buffer full: the peer has stopped reading), the connection ends
+    /// with [`WssError::SendBufferFull`]: half a frame cannot be taken back.
+    pub fn send_text_prepared(&mut self, text: &str) -> Result<(), WssError> {
+        let Phase::Open(ws) = &mut self.phase else {
+            return Err(WssError::NotOpen);
+        };
+        match ws.flush() {
+            Ok(()) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                return self.send_text(text);
+            }
+            Err(e) => {
+                let e = self.open_error(e);
+                self.phase = Phase::Done;
+                return Err(e);
+            }
+        }
+        let mask = (self.masks.next_u64() as u32).to_be_bytes();
+        encode_masked_text(text.as_bytes(), mask, &mut self.frame);
+        let stream = ws.get_mut();
+        let mut at = 0;
+        while at < self.frame.len() {
+            match stream.tls.writer().write(&self.frame[at..]) {
+                Ok(0) => match stream.write_records() {
+                    Ok(()) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.phase = Phase::Done;
+                        return Err(WssError::SendBufferFull);
+                    }
+                    Err(e) => {
+                        let e = self.io_error(e);
+                        self.phase = Phase::Done;
+                        return Err(e);
+                    }
+                },
+                Ok(n) => at += n,
+                Err(e) => {
+                    let e = self.io_error(e);
+                    self.phase = Phase::Done;
+                    return Err(e);
+                }
+            }
+        }
+        match stream.write_records() {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => {
+                let e = self.io_error(e);
+                self.phase = Phase::Done;
+                Err(e)
+            }
+        }
+    }
+
     /// Starts the close handshake with code 1000; keep polling until [`Status::Closed`].
     pub fn close(&mut self) -> Result<(), WssError> {
         let Phase::Open(ws) = &mut self.phase else {
@@ -599,6 +697,37 @@ impl WssConnection {
                 tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
             ) => WssError::Reset,
             e => WssError::Protocol(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode_masked_text;
+    use tungstenite::protocol::frame::FrameHeader;
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    /// Every length form decodes, with tungstenite's own reader, to the same payload.
+    #[test]
+    fn prepared_frames_read_back() {
+        let mut out = Vec::new();
+        for len in [0usize, 1, 125, 126, 127, 300, 65_535, 65_536, 70_000] {
+            let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mask = [0x12, 0x34, 0x56, (len % 251) as u8];
+            encode_masked_text(&payload, mask, &mut out);
+            let mut cursor = std::io::Cursor::new(&out[..]);
+            let (header, length) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
+            assert!(header.is_final);
+            assert_eq!(header.opcode, OpCode::Data(Data::Text));
+            assert_eq!(header.mask, Some(mask));
+            assert_eq!(length, len as u64);
+            let at = cursor.position() as usize;
+            let body: Vec<u8> = out[at..]
+                .iter()
+                .zip(mask.iter().cycle())
+                .map(|(b, m)| b ^ m)
+                .collect();
+            assert_eq!(body, payload, "length {len}");
         }
     }
 }

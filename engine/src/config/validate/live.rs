@@ -6,7 +6,11 @@ use pinion_feed::live::LiveSpec;
 
 use super::{Problems, parse_venue};
 use crate::config::Config;
-use crate::config::settings::LiveSettings;
+use crate::config::live::LiveOrdersConfig;
+use crate::config::settings::{LiveSettings, OrderEntrySettings};
+use pinion_gateway::binance::OpenOrdersPolicy;
+use pinion_gateway::binance::sign::{CredentialsConfig, KeyKind};
+use pinion_gateway::binance::template::{RecvWindow, StpMode};
 
 /// Checks `[live]`, when there is one.
 pub(super) fn live(config: &Config, p: &mut Problems) -> Option<LiveSettings> {
@@ -91,7 +95,10 @@ pub(super) fn live(config: &Config, p: &mut Problems) -> Option<LiveSettings> {
         quickack: l.quickack,
         busy_poll_us: (l.busy_poll_us > 0).then_some(l.busy_poll_us),
     };
+    let orders = l.orders.as_ref().and_then(|o| orders(o, p));
     Some(LiveSettings {
+        orders,
+        trade: false,
         spec,
         socket,
         ca_file: l.ca_file.clone(),
@@ -99,5 +106,100 @@ pub(super) fn live(config: &Config, p: &mut Problems) -> Option<LiveSettings> {
         record: l.record.clone(),
         duration: (l.duration_s > 0.0 && l.duration_s.is_finite())
             .then(|| Duration::from_secs_f64(l.duration_s)),
+    })
+}
+
+/// Checks `[live.orders]`.
+fn orders(o: &LiveOrdersConfig, p: &mut Problems) -> Option<OrderEntrySettings> {
+    if !o.ws_api_url.starts_with("wss://") {
+        p.add(
+            "live.orders.ws_api_url",
+            format!("{:?}: must be a wss:// URL", o.ws_api_url),
+        );
+    }
+    let kind = match o.key_kind.as_str() {
+        "ed25519" => Some(KeyKind::Ed25519),
+        "hmac" => Some(KeyKind::Hmac),
+        other => {
+            p.add(
+                "live.orders.key_kind",
+                format!("{other:?}: must be \"ed25519\" or \"hmac\""),
+            );
+            None
+        }
+    };
+    for (key, name) in [
+        ("live.orders.api_key_env", &o.api_key_env),
+        ("live.orders.secret_env", &o.secret_env),
+    ] {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            p.add(
+                key,
+                format!("{name:?}: must name an environment variable (letters, digits, _)"),
+            );
+        }
+    }
+    let recv_window = if !(o.recv_window_ms.is_finite() && o.recv_window_ms >= 0.0) {
+        p.add(
+            "live.orders.recv_window_ms",
+            "must be a number of ms, 0 or more",
+        );
+        None
+    } else if o.recv_window_ms == 0.0 {
+        None
+    } else {
+        match RecvWindow::from_micros((o.recv_window_ms * 1000.0).round() as u64) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                p.add("live.orders.recv_window_ms", e.to_string());
+                None
+            }
+        }
+    };
+    let stp_mode = match o.stp_mode.as_deref() {
+        None => None,
+        Some("NONE") => Some(StpMode::None),
+        Some("EXPIRE_TAKER") => Some(StpMode::ExpireTaker),
+        Some("EXPIRE_MAKER") => Some(StpMode::ExpireMaker),
+        Some("EXPIRE_BOTH") => Some(StpMode::ExpireBoth),
+        Some("DECREMENT") => Some(StpMode::Decrement),
+        Some(other) => {
+            p.add(
+                "live.orders.stp_mode",
+                format!(
+                    "{other:?}: one of NONE, EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH, DECREMENT"
+                ),
+            );
+            None
+        }
+    };
+    let open_orders = match o.open_orders.as_str() {
+        "cancel" => OpenOrdersPolicy::CancelAll,
+        "keep" => OpenOrdersPolicy::Keep,
+        other => {
+            p.add(
+                "live.orders.open_orders",
+                format!("{other:?}: must be \"cancel\" or \"keep\""),
+            );
+            OpenOrdersPolicy::CancelAll
+        }
+    };
+    if o.answer_timeout_ms == 0 {
+        p.add("live.orders.answer_timeout_ms", "must be above 0");
+    }
+    Some(OrderEntrySettings {
+        ws_api_url: o.ws_api_url.clone(),
+        credentials: CredentialsConfig {
+            kind: kind?,
+            api_key_env: o.api_key_env.clone(),
+            secret_env: o.secret_env.clone(),
+        },
+        recv_window,
+        stp_mode,
+        open_orders,
+        cancel_on_exit: o.cancel_on_exit,
+        answer_timeout_ms: o.answer_timeout_ms,
+        query_after_ms: o.query_after_ms,
+        connects_per_5min: o.connects_per_5min,
     })
 }

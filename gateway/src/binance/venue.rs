@@ -1,0 +1,1381 @@
+//! The Binance Spot venue: one WebSocket API session on the gateway thread, behind
+//! [`OrderVenue`].
+//!
+//! **The session.** A non-blocking [`WssConnection`] polled with a zero timeout on every
+//! [`OrderVenue::poll`]. After each connect it goes through the same steps before a single order
+//! may go out:
+//!
+//! 1. `time`, until the clock offset estimate is warm ([`ClockOffset`]): every timestamp sent is
+//!    the exchange's time, and a tight `recvWindow` holds;
+//! 2. `session.logon` with an Ed25519 key (orders then carry no signature); with an HMAC key
+//!    there is no logon and every request is signed;
+//! 3. user data on the same connection: `userDataStream.subscribe` (logged on) or
+//!    `userDataStream.subscribe.signature`;
+//! 4. reconciliation: `openOrders.status` (each of this run's orders listed there takes the
+//!    state and filled quantity listed) and `myTrades` from the last trade seen (fills the
+//!    interruption hid, each at its own price); then an `order.status` for each order still
+//!    open here that the list does not hold. On the first connect, orders an earlier run (or
+//!    anyone) left open are cancelled with `openOrders.cancelAll` or kept, as
+//!    [`OpenOrdersPolicy`] says, and the latest trade id is taken as where later
+//!    reconciliations start.
+//!
+//! Only then is the venue ready. An intent that arrives before, or while the session is down,
+//! is refused at once with [`RejectReason::NotConnected`]: never queued to go out late.
+//!
+//! **Orders.** Each intent is checked against the hard limits, the rate-limit model
+//! ([`RateLimiter`]; a refusal is [`RejectReason::Overloaded`], or [`RejectReason::Halted`]
+//! under a ban) and the order table ([`OrderTable`]), then its request is written from a
+//! pre-built template ([`RequestTemplate`]) into a frame this venue keeps, stamped with the
+//! exchange's time as the bytes are written, and sent: no allocation. Answers and user data
+//! update the table, which emits the strategy's reports; an answer that does not come in time,
+//! or a connection lost after the bytes left, makes the outcome *unknown* until user data or
+//! `order.status` resolves it (see [`super::orders`]).
+//!
+//! **Disconnects.** Every unanswered request becomes unknown, its rate-limit charge stays, and
+//! the session reconnects with capped, jittered backoff under a per-window attempt budget.
+//!
+//! **At the end** ([`OrderVenue::wind_down`]) every open order of the symbol is cancelled with
+//! `openOrders.cancelAll` (when configured), the venue waits for the cancels to show in user
+//! data, and writes its [`AccountSummary`] for the run's report.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arrayvec::{ArrayString, ArrayVec};
+use pinion_core::decimal::Decimal;
+use pinion_core::{InstrumentId, InstrumentSpec, Px, Qty};
+use pinion_feed::exchange_info::RateLimit;
+use pinion_net::backoff::{AttemptBudget, BackoffPolicy, Reconnect, SplitMix64};
+use pinion_net::mio::{Events, Poll, Token};
+use pinion_net::wss::{Endpoint, Status, WssConnection, WssError, WssSettings};
+use pinion_strategy::{
+    ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus, OrderType,
+    RejectReason, TimeInForce, VenueOrderId,
+};
+use serde::Deserialize;
+
+use super::client_id::{CLIENT_ID_LEN, ClientIdCodec, ClientIdKind, RunEpoch};
+use super::clock::{ClockConfig, ClockOffset};
+use super::limits::{LimitsError, Method, RateLimiter, Refusal, Ticket};
+use super::orders::{OrderState, OrderTable, OrderTableConfig, RequestKind};
+use super::sign::{Credentials, KeyKind};
+use super::template::{
+    self, OrderRef, RecvWindow, RequestTemplate, Signing, SlotValues, StpMode, SymbolContext,
+    TemplateError,
+};
+use super::wire::{self, Failure, Frame, ResponseId, UserEvent};
+use crate::{HardLimits, OrderVenue, VenueClock, VenueStats};
+
+const TOKEN: Token = Token(0);
+/// Reports a submit can leave for the next poll (refusals).
+const QUEUED: usize = 64;
+/// Requests awaiting an answer (the rate limiter tracks as many).
+const PENDING: usize = super::limits::MAX_IN_FLIGHT;
+/// Balances kept.
+const BALANCES: usize = 16;
+
+/// What to do with orders found open on the first connect that this run did not place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenOrdersPolicy {
+    /// Cancel every open order of the symbol (`openOrders.cancelAll`) before trading.
+    CancelAll,
+    /// Leave them; they are counted in the summary and never touched.
+    Keep,
+}
+
+/// Everything a [`BinanceVenue`] is made from.
+#[derive(Debug)]
+pub struct BinanceConfig {
+    /// The WS API URL (`wss://ws-api.binance.com:443/ws-api/v3`).
+    pub url: String,
+    /// TLS, socket options and the receive clock's origin.
+    pub wss: WssSettings,
+    /// The key; an Ed25519 key logs on, an HMAC key signs every request.
+    pub credentials: Credentials,
+    /// The instrument traded here.
+    pub instrument: InstrumentId,
+    /// Its spec (symbol, decimals, filters).
+    pub spec: InstrumentSpec,
+    /// `recvWindow`, or the exchange's default.
+    pub recv_window: Option<RecvWindow>,
+    /// Self-trade prevention mode, or the symbol's default.
+    pub stp_mode: Option<StpMode>,
+    /// `exchangeInfo.rateLimits`.
+    pub rate_limits: Vec<RateLimit>,
+    /// Order table settings (capacity, answer timeout, query delay).
+    pub orders: OrderTableConfig,
+    /// Clock offset estimator settings.
+    pub clock: ClockConfig,
+    /// Orders found open on the first connect.
+    pub open_orders: OpenOrdersPolicy,
+    /// Cancel every open order of the symbol when the run ends.
+    pub cancel_on_exit: bool,
+    /// Reconnect delays.
+    pub reconnect: BackoffPolicy,
+    /// Most connects in 5 minutes (the exchange allows 300 per IP).
+    pub connects_per_5min: usize,
+    /// Seed of the reconnect jitter.
+    pub seed: u64,
+    /// This run's epoch, the prefix of every client order id.
+    pub epoch: RunEpoch,
+    /// Hard limit: open orders.
+    pub max_open_orders: usize,
+    /// Hard limit: order quantity.
+    pub max_order_qty: Qty,
+    /// Where the final [`AccountSummary`] is written.
+    pub summary: Arc<Mutex<Option<AccountSummary>>>,
+}
+
+/// Why a venue could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum VenueError {
+    /// A request template could not be built.
+    #[error("request template: {0}")]
+    Template(#[from] TemplateError),
+    /// The rate limits could not be modelled.
+    #[error("rate limits: {0}")]
+    Limits(#[from] LimitsError),
+    /// The endpoint is not usable.
+    #[error("endpoint: {0}")]
+    Endpoint(#[from] WssError),
+    /// The poller could not be made.
+    #[error("poller: {0}")]
+    Poll(std::io::Error),
+}
+
+/// Counters of the session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Connection attempts.
+    pub connects: u64,
+    /// Sessions that became ready (reconciled).
+    pub ready: u64,
+    /// Connections lost or closed.
+    pub disconnects: u64,
+    /// Logons refused (the key, its permissions, or its IP).
+    pub logon_refused: u64,
+    /// Requests written.
+    pub requests: u64,
+    /// Answers matched to a request.
+    pub answers: u64,
+    /// Frames that could not be read, or answers to no request of ours.
+    pub bad_frames: u64,
+    /// Intents refused because the session was not ready.
+    pub not_connected: u64,
+    /// Intents refused by the rate-limit model before sending.
+    pub rate_refused: u64,
+    /// Orders this run did not place found open on the first connect.
+    pub foreign_open: u64,
+    /// `openOrders.cancelAll` sent.
+    pub cancel_all: u64,
+    /// Fills learnt from `myTrades` during reconciliation.
+    pub reconciled_fills: u64,
+    /// `order.status` queries sent.
+    pub status_queries: u64,
+    /// The last error code the exchange answered (0: none).
+    pub last_error: i32,
+}
+
+/// One asset's balance, as the last `outboundAccountPosition` gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssetBalance {
+    /// The asset.
+    pub asset: ArrayString<16>,
+    /// Free.
+    pub free: Decimal,
+    /// Locked in open orders.
+    pub locked: Decimal,
+}
+
+/// One order as the venue knows it at the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderSummary {
+    /// The client order id as sent.
+    pub client_order_id: String,
+    /// The exchange's order id, when known.
+    pub order_id: Option<u64>,
+    /// Side.
+    pub side: OrderSide,
+    /// Limit price.
+    pub price: Px,
+    /// Order quantity.
+    pub qty: Qty,
+    /// Filled.
+    pub filled: Qty,
+    /// State.
+    pub state: OrderState,
+}
+
+/// What the venue knows at the end of a run: for the report, and for checking against the
+/// exchange's own account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    /// The symbol.
+    pub symbol: String,
+    /// Price decimals of `price` fields.
+    pub price_decimals: u8,
+    /// Quantity decimals of `qty` fields.
+    pub qty_decimals: u8,
+    /// Every order still tracked (closed orders are kept for the summary).
+    pub orders: Vec<OrderSummary>,
+    /// Balances from user data.
+    pub balances: Vec<AssetBalance>,
+    /// Session counters.
+    pub session: SessionStats,
+    /// Order table counters.
+    pub table: super::orders::OrderTableStats,
+    /// The clock offset at the end, µs (exchange − local).
+    pub clock_offset_us: Option<i64>,
+}
+
+/// What a request in flight was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Time,
+    Logon,
+    Subscribe,
+    OpenOrders,
+    LatestTrade,
+    TradesSince,
+    CancelAll,
+    Order(RequestKind, ClientOrderId),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    id: u64,
+    kind: Kind,
+    ticket: Option<Ticket>,
+    sent_us: u64,
+}
+
+/// Where the session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Down {
+        retry_at_ns: u64,
+    },
+    Connecting,
+    Clock,
+    Logon,
+    Subscribe,
+    Lists,
+    Queries,
+    Ready,
+    /// The run is ending: cancels are out, waiting for them to show.
+    Closing {
+        until_ns: u64,
+    },
+    Closed,
+}
+
+/// The request templates of the symbol.
+#[derive(Debug)]
+struct Templates {
+    /// `order.place` by [`place_index`].
+    place: Vec<RequestTemplate>,
+    /// `order.cancelReplace` by [`place_index`], naming the old order by id and by client id.
+    replace_by_id: Vec<RequestTemplate>,
+    replace_by_client: Vec<RequestTemplate>,
+    cancel_by_id: RequestTemplate,
+    cancel_by_client: RequestTemplate,
+    status_by_id: RequestTemplate,
+    status_by_client: RequestTemplate,
+    open_orders: RequestTemplate,
+    trades_since: RequestTemplate,
+    latest_trade: RequestTemplate,
+    cancel_all: RequestTemplate,
+    logon: Option<RequestTemplate>,
+    subscribe: RequestTemplate,
+    time: RequestTemplate,
+}
+
+fn place_index(side: OrderSide, ty: OrderType, tif: TimeInForce) -> usize {
+    side as usize * 9 + ty as usize * 3 + tif as usize
+}
+
+const SIDES: [OrderSide; 2] = [OrderSide::Buy, OrderSide::Sell];
+const TYPES: [OrderType; 3] = [OrderType::Limit, OrderType::LimitMaker, OrderType::Market];
+const TIFS: [TimeInForce; 3] = [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok];
+
+impl Templates {
+    fn new(
+        ctx: &SymbolContext,
+        credentials: &Credentials,
+        logon: bool,
+    ) -> Result<Self, TemplateError> {
+        let mut place = Vec::with_capacity(18);
+        let mut replace_by_id = Vec::with_capacity(18);
+        let mut replace_by_client = Vec::with_capacity(18);
+        for side in SIDES {
+            for ty in TYPES {
+                for tif in TIFS {
+                    place.push(ctx.order_place(side, ty, tif)?);
+                    replace_by_id.push(ctx.order_cancel_replace(
+                        OrderRef::OrderId,
+                        side,
+                        ty,
+                        tif,
+                    )?);
+                    replace_by_client.push(ctx.order_cancel_replace(
+                        OrderRef::ClientId,
+                        side,
+                        ty,
+                        tif,
+                    )?);
+                }
+            }
+        }
+        let (logon, subscribe) = if logon {
+            (
+                Some(template::session_logon(
+                    credentials.api_key(),
+                    ctx.recv_window,
+                )?),
+                template::user_data_stream_subscribe()?,
+            )
+        } else {
+            (
+                None,
+                template::user_data_stream_subscribe_signature(
+                    credentials.api_key(),
+                    ctx.recv_window,
+                )?,
+            )
+        };
+        Ok(Self {
+            place,
+            replace_by_id,
+            replace_by_client,
+            cancel_by_id: ctx.order_cancel(OrderRef::OrderId)?,
+            cancel_by_client: ctx.order_cancel(OrderRef::ClientId)?,
+            status_by_id: ctx.order_status(OrderRef::OrderId)?,
+            status_by_client: ctx.order_status(OrderRef::ClientId)?,
+            open_orders: ctx.open_orders_status()?,
+            trades_since: ctx.my_trades()?,
+            latest_trade: ctx.my_trades_latest()?,
+            cancel_all: ctx.open_orders_cancel_all()?,
+            logon,
+            subscribe,
+            time: template::time()?,
+        })
+    }
+}
+
+/// Which template a request is written from.
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Place(usize),
+    ReplaceById(usize),
+    ReplaceByClient(usize),
+    CancelById,
+    CancelByClient,
+    StatusById,
+    StatusByClient,
+    OpenOrders,
+    TradesSince,
+    LatestTrade,
+    CancelAll,
+    Logon,
+    Subscribe,
+    Time,
+}
+
+/// A trade as `myTrades` lists it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MyTrade<'a> {
+    symbol: &'a str,
+    id: u64,
+    order_id: u64,
+    price: &'a str,
+    qty: &'a str,
+    time: u64,
+    is_maker: bool,
+}
+
+/// The Binance Spot venue for one symbol. See the module docs.
+pub struct BinanceVenue {
+    conn: Option<WssConnection>,
+    poll: Poll,
+    events: Events,
+    core: Core,
+}
+
+impl std::fmt::Debug for BinanceVenue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BinanceVenue")
+            .field("symbol", &self.core.symbol)
+            .field("step", &self.core.step)
+            .field("session", &self.core.session)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything but the connection and its poller.
+struct Core {
+    endpoint: Endpoint,
+    addrs: Vec<std::net::SocketAddr>,
+    wss: WssSettings,
+    credentials: Credentials,
+    logon: bool,
+    symbol: String,
+    instrument: InstrumentId,
+    hard: HardLimits,
+    codec: ClientIdCodec,
+    table: OrderTable,
+    limiter: RateLimiter,
+    clock: ClockOffset,
+    templates: Templates,
+    reconnect: Reconnect,
+    origin: Instant,
+    step: Step,
+    /// Whether the current step's requests are out.
+    step_sent: bool,
+    first_connect: bool,
+    open_orders_policy: OpenOrdersPolicy,
+    cancel_on_exit: bool,
+    foreign_found: bool,
+    /// The session must start over (logon or subscription refused).
+    restart: bool,
+    next_id: u64,
+    pending: ArrayVec<Pending, PENDING>,
+    queued: ArrayVec<ExecReport, QUEUED>,
+    last_trade_id: Option<u64>,
+    balances: ArrayVec<AssetBalance, BALANCES>,
+    stats: VenueStats,
+    session: SessionStats,
+    summary: Arc<Mutex<Option<AccountSummary>>>,
+    price_decimals: u8,
+    qty_decimals: u8,
+}
+
+fn wall_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+impl BinanceVenue {
+    /// A venue for `config`'s symbol; resolves the endpoint's host here (start-up), and makes
+    /// every template. Connects on the first poll.
+    pub fn new(config: BinanceConfig) -> Result<Self, VenueError> {
+        let endpoint = Endpoint::parse(&config.url)?;
+        let addrs = endpoint.resolve()?;
+        let logon = config.credentials.signer().kind() == KeyKind::Ed25519;
+        let signing = if logon {
+            Signing::LoggedOn
+        } else {
+            Signing::PerRequest {
+                api_key: config.credentials.api_key().to_owned(),
+            }
+        };
+        let spec = &config.spec;
+        let ctx = SymbolContext {
+            symbol: spec.symbol.as_str().to_owned(),
+            price_decimals: spec.price_decimals,
+            qty_decimals: spec.qty_decimals,
+            recv_window: config.recv_window,
+            stp_mode: config.stp_mode,
+            signing,
+        };
+        let templates = Templates::new(&ctx, &config.credentials, logon)?;
+        let codec = ClientIdCodec::new(config.epoch);
+        let table = OrderTable::new(
+            codec,
+            config.instrument,
+            spec.price_decimals,
+            spec.qty_decimals,
+            config.orders,
+        );
+        let reconnect = Reconnect::new(
+            config.reconnect,
+            SplitMix64::new(config.seed),
+            AttemptBudget::new(
+                config.connects_per_5min.max(1),
+                std::time::Duration::from_secs(300),
+            ),
+        );
+        let poll = Poll::new().map_err(VenueError::Poll)?;
+        let core = Core {
+            endpoint,
+            addrs,
+            origin: config.wss.clock_origin,
+            wss: config.wss,
+            credentials: config.credentials,
+            logon,
+            symbol: ctx.symbol,
+            instrument: config.instrument,
+            hard: HardLimits {
+                instrument: config.instrument,
+                tick: spec.tick,
+                step: spec.step,
+                max_order_qty: config.max_order_qty,
+                max_open_orders: config.max_open_orders,
+            },
+            codec,
+            table,
+            limiter: RateLimiter::new(&config.rate_limits)?,
+            clock: ClockOffset::new(config.clock),
+            templates,
+            reconnect,
+            step: Step::Down { retry_at_ns: 0 },
+            step_sent: false,
+            first_connect: true,
+            open_orders_policy: config.open_orders,
+            cancel_on_exit: config.cancel_on_exit,
+            foreign_found: false,
+            restart: false,
+            next_id: 1,
+            pending: ArrayVec::new(),
+            queued: ArrayVec::new(),
+            last_trade_id: None,
+            balances: ArrayVec::new(),
+            stats: VenueStats::default(),
+            session: SessionStats::default(),
+            summary: config.summary,
+            price_decimals: spec.price_decimals,
+            qty_decimals: spec.qty_decimals,
+        };
+        Ok(Self {
+            conn: None,
+            poll,
+            events: Events::with_capacity(16),
+            core,
+        })
+    }
+
+    /// Whether orders may be sent now.
+    pub fn is_ready(&self) -> bool {
+        self.core.step == Step::Ready
+    }
+
+    /// Session counters.
+    pub fn session_stats(&self) -> SessionStats {
+        self.core.session
+    }
+
+    /// The order table.
+    pub fn table(&self) -> &OrderTable {
+        &self.core.table
+    }
+
+    /// Balances from user data.
+    pub fn balances(&self) -> &[AssetBalance] {
+        &self.core.balances
+    }
+
+    /// What the venue knows now (allocates: for reports, off the order path).
+    pub fn summary(&self) -> AccountSummary {
+        self.core.summary()
+    }
+
+    /// Reads the socket, handles every frame, reconnects when due and moves the session on.
+    fn service(&mut self, emit: &mut dyn FnMut(ExecReport)) {
+        let Self {
+            conn,
+            poll,
+            events,
+            core,
+        } = self;
+        let now_ns = core.now_ns();
+        if let Step::Down { retry_at_ns } = core.step
+            && now_ns >= retry_at_ns
+        {
+            core.connect(conn, poll, now_ns);
+        }
+        let Some(c) = conn.as_mut() else {
+            return;
+        };
+        if poll.poll(events, Some(std::time::Duration::ZERO)).is_err() {
+            return;
+        }
+        let mut outcome = Ok(c.status());
+        for event in events.iter() {
+            outcome = c.poll_ready(event, |msg| {
+                if !msg.binary {
+                    core.on_frame(msg.payload, emit);
+                }
+            });
+            if outcome.is_err() {
+                break;
+            }
+        }
+        match outcome {
+            Ok(Status::Open) => {
+                if core.step == Step::Connecting {
+                    core.reconnect.on_connected(now_ns);
+                    core.enter(Step::Clock);
+                }
+                core.advance(c, emit);
+            }
+            Ok(Status::Connecting) => {}
+            Ok(Status::Closed { code }) => {
+                let _ = code;
+                *conn = None;
+                core.on_disconnect();
+            }
+            Err(_) => {
+                *conn = None;
+                core.on_disconnect();
+            }
+        }
+        if core.restart {
+            core.restart = false;
+            if let Some(mut c) = conn.take() {
+                let _ = c.close();
+            }
+            core.on_disconnect();
+        }
+    }
+}
+
+impl Core {
+    fn now_ns(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
+
+    fn enter(&mut self, step: Step) {
+        self.step = step;
+        self.step_sent = false;
+    }
+
+    fn connect(&mut self, conn: &mut Option<WssConnection>, poll: &Poll, now_ns: u64) {
+        if let Err(next) = self.reconnect.on_attempt(now_ns) {
+            self.step = Step::Down { retry_at_ns: next };
+            return;
+        }
+        self.session.connects += 1;
+        match WssConnection::connect_to(
+            &self.endpoint,
+            self.addrs.clone(),
+            &self.wss,
+            poll.registry(),
+            TOKEN,
+        ) {
+            Ok(c) => {
+                *conn = Some(c);
+                self.step = Step::Connecting;
+            }
+            Err(_) => {
+                self.step = Step::Down {
+                    retry_at_ns: self.reconnect.schedule(now_ns),
+                };
+            }
+        }
+    }
+
+    fn on_disconnect(&mut self) {
+        let now_ms = wall_us() / 1000;
+        self.session.disconnects += 1;
+        self.table.on_disconnect(now_ms);
+        for p in self.pending.drain(..) {
+            if let Some(t) = p.ticket {
+                self.limiter.on_lost(t);
+            }
+        }
+        let now_ns = self.now_ns();
+        self.reconnect.on_disconnect(now_ns);
+        self.step = match self.step {
+            Step::Closing { .. } | Step::Closed => Step::Closed,
+            _ => Step::Down {
+                retry_at_ns: self.reconnect.schedule(now_ns),
+            },
+        };
+    }
+
+    /// The exchange's time now, ms (local time until the offset is known).
+    fn exchange_ms(&self, now_us: u64) -> u64 {
+        self.clock.server_time_ms(now_us).unwrap_or(now_us / 1000)
+    }
+
+    /// Writes a request from `which` with `values` (its id and timestamp filled in here) and
+    /// records it as `kind`. `Err` when the connection failed (it is then gone).
+    fn send(
+        &mut self,
+        conn: &mut WssConnection,
+        which: Which,
+        mut values: SlotValues<'_>,
+        kind: Kind,
+        ticket: Option<Ticket>,
+    ) -> Result<(), WssError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        values.request_id = id;
+        let now_us = wall_us();
+        values.timestamp_ms = self.exchange_ms(now_us);
+        let signer = self.credentials.signer();
+        let t = match which {
+            Which::Place(i) => &mut self.templates.place[i],
+            Which::ReplaceById(i) => &mut self.templates.replace_by_id[i],
+            Which::ReplaceByClient(i) => &mut self.templates.replace_by_client[i],
+            Which::CancelById => &mut self.templates.cancel_by_id,
+            Which::CancelByClient => &mut self.templates.cancel_by_client,
+            Which::StatusById => &mut self.templates.status_by_id,
+            Which::StatusByClient => &mut self.templates.status_by_client,
+            Which::OpenOrders => &mut self.templates.open_orders,
+            Which::TradesSince => &mut self.templates.trades_since,
+            Which::LatestTrade => &mut self.templates.latest_trade,
+            Which::CancelAll => &mut self.templates.cancel_all,
+            Which::Logon => match self.templates.logon.as_mut() {
+                Some(t) => t,
+                None => &mut self.templates.time,
+            },
+            Which::Subscribe => &mut self.templates.subscribe,
+            Which::Time => &mut self.templates.time,
+        };
+        let text = match t.write(&values, Some(signer)) {
+            Ok(bytes) => std::str::from_utf8(bytes).unwrap_or(""),
+            // Only a missing signer fails, and there always is one.
+            Err(_) => "",
+        };
+        conn.send_text_prepared(text)?;
+        self.session.requests += 1;
+        // Room: the limiter refuses more than the table holds.
+        let _ = self.pending.try_push(Pending {
+            id,
+            kind,
+            ticket,
+            sent_us: now_us,
+        });
+        Ok(())
+    }
+
+    /// Sends a request that is not an order, charged to the rate limits. `false` when it could
+    /// not go (limits or a failed connection).
+    fn request(
+        &mut self,
+        conn: &mut WssConnection,
+        which: Which,
+        method: Method,
+        kind: Kind,
+    ) -> bool {
+        let from_id = match kind {
+            Kind::TradesSince => self.last_trade_id.map_or(0, |t| t + 1),
+            _ => 0,
+        };
+        self.request_with(
+            conn,
+            which,
+            method,
+            kind,
+            SlotValues {
+                from_id,
+                ..SlotValues::default()
+            },
+        )
+    }
+
+    fn request_with(
+        &mut self,
+        conn: &mut WssConnection,
+        which: Which,
+        method: Method,
+        kind: Kind,
+        values: SlotValues<'_>,
+    ) -> bool {
+        let now_ms = wall_us() / 1000;
+        let Ok(ticket) = self.limiter.try_send(method, now_ms) else {
+            return false;
+        };
+        match self.send(conn, which, values, kind, Some(ticket)) {
+            Ok(()) => true,
+            Err(_) => {
+                self.limiter.on_lost(ticket);
+                false
+            }
+        }
+    }
+
+    fn has_pending(&self, f: impl Fn(Kind) -> bool) -> bool {
+        self.pending.iter().any(|p| f(p.kind))
+    }
+
+    /// Moves the session through its steps, sending what the current one needs.
+    fn advance(&mut self, conn: &mut WssConnection, emit: &mut dyn FnMut(ExecReport)) {
+        let now_us = wall_us();
+        loop {
+            let before = (self.step, self.step_sent);
+            match self.step {
+                Step::Clock => {
+                    if self.clock.offset_us().is_some() {
+                        self.enter(if self.logon {
+                            Step::Logon
+                        } else {
+                            Step::Subscribe
+                        });
+                    } else if !self.has_pending(|k| k == Kind::Time) {
+                        self.request(conn, Which::Time, Method::Time, Kind::Time);
+                    }
+                }
+                Step::Logon => {
+                    if !self.step_sent {
+                        self.step_sent =
+                            self.request(conn, Which::Logon, Method::SessionLogon, Kind::Logon);
+                    }
+                }
+                Step::Subscribe => {
+                    if !self.step_sent {
+                        self.step_sent = self.request(
+                            conn,
+                            Which::Subscribe,
+                            Method::UserDataStreamSubscribe,
+                            Kind::Subscribe,
+                        );
+                    }
+                }
+                Step::Lists => {
+                    if !self.step_sent {
+                        let trades = if self.last_trade_id.is_some() {
+                            (Which::TradesSince, Kind::TradesSince)
+                        } else {
+                            (Which::LatestTrade, Kind::LatestTrade)
+                        };
+                        self.step_sent =
+                            self.request(
+                                conn,
+                                Which::OpenOrders,
+                                Method::OpenOrdersStatus,
+                                Kind::OpenOrders,
+                            ) && self.request(conn, trades.0, Method::MyTrades, trades.1);
+                    } else if !self.has_pending(|k| {
+                        matches!(k, Kind::OpenOrders | Kind::TradesSince | Kind::LatestTrade)
+                    }) {
+                        self.enter(Step::Queries);
+                    }
+                }
+                Step::Queries => {
+                    if !self.step_sent {
+                        if self.first_connect
+                            && self.foreign_found
+                            && self.open_orders_policy == OpenOrdersPolicy::CancelAll
+                        {
+                            self.session.cancel_all += 1;
+                            self.request(
+                                conn,
+                                Which::CancelAll,
+                                Method::OpenOrdersCancelAll,
+                                Kind::CancelAll,
+                            );
+                        }
+                        self.send_due_queries(conn, now_us / 1000);
+                        self.step_sent = true;
+                    } else if !self.has_pending(|k| {
+                        matches!(k, Kind::CancelAll | Kind::Order(RequestKind::Status, _))
+                    }) {
+                        self.first_connect = false;
+                        self.session.ready += 1;
+                        self.enter(Step::Ready);
+                    }
+                }
+                Step::Ready => {
+                    let now_ms = now_us / 1000;
+                    self.table.check_timeouts(now_ms);
+                    self.send_due_queries(conn, now_ms);
+                    if self.clock.wants_sample(now_us) && !self.has_pending(|k| k == Kind::Time) {
+                        self.request(conn, Which::Time, Method::Time, Kind::Time);
+                    }
+                }
+                Step::Closing { .. } => {
+                    let now_ms = now_us / 1000;
+                    self.table.check_timeouts(now_ms);
+                    self.send_due_queries(conn, now_ms);
+                }
+                Step::Down { .. } | Step::Connecting | Step::Closed => {}
+            }
+            if (self.step, self.step_sent) == before {
+                break;
+            }
+        }
+        self.flush_queued(emit);
+    }
+
+    fn send_due_queries(&mut self, conn: &mut WssConnection, now_ms: u64) {
+        let mut due: ArrayVec<(ClientOrderId, Option<u64>), 16> = ArrayVec::new();
+        self.table.due_queries(now_ms, |id, order_id| {
+            let _ = due.try_push((id, order_id));
+        });
+        for (id, order_id) in due {
+            let mut text = [0u8; CLIENT_ID_LEN];
+            self.codec.encode(id, &mut text);
+            let (which, values) = match order_id {
+                Some(order_id) => (
+                    Which::StatusById,
+                    SlotValues {
+                        order_id,
+                        ..SlotValues::default()
+                    },
+                ),
+                None => (
+                    Which::StatusByClient,
+                    SlotValues {
+                        orig_client_id: &text,
+                        ..SlotValues::default()
+                    },
+                ),
+            };
+            self.session.status_queries += 1;
+            self.request_with(
+                conn,
+                which,
+                Method::OrderStatus,
+                Kind::Order(RequestKind::Status, id),
+                values,
+            );
+        }
+    }
+
+    fn flush_queued(&mut self, emit: &mut dyn FnMut(ExecReport)) {
+        for r in self.queued.drain(..) {
+            emit(r);
+        }
+    }
+
+    /// Refuses `intent` with `reason`: reported on the next poll.
+    fn refuse(&mut self, intent: &OrderIntent, reason: RejectReason) {
+        let (client_id, status) = match intent.action {
+            OrderAction::Cancel => (intent.target, OrderStatus::CancelRejected(reason)),
+            _ => (intent.client_id, OrderStatus::Rejected(reason)),
+        };
+        let report = ExecReport {
+            client_id,
+            venue_id: VenueOrderId(0),
+            instrument: self.instrument,
+            side: intent.side,
+            status,
+            last_px: Px::ZERO,
+            last_qty: Qty::ZERO,
+            cum_qty: Qty::ZERO,
+            leaves_qty: Qty::ZERO,
+            maker: false,
+            t0: intent.t0,
+            venue_ts: 0,
+        };
+        count(&mut self.stats, &report);
+        if self.queued.try_push(report).is_err() {
+            self.stats.reports_dropped += 1;
+        }
+    }
+
+    fn submit(&mut self, conn: Option<&mut WssConnection>, intent: &OrderIntent) {
+        self.stats.submitted += 1;
+        if let Err(reason) = self.hard.check(intent, self.table.open_count()) {
+            return self.refuse(intent, reason);
+        }
+        let (Some(conn), Step::Ready) = (conn, self.step) else {
+            self.session.not_connected += 1;
+            return self.refuse(intent, RejectReason::NotConnected);
+        };
+        let now_ms = wall_us() / 1000;
+        let method = match intent.action {
+            OrderAction::New => Method::OrderPlace,
+            OrderAction::Cancel => Method::OrderCancel,
+            OrderAction::Replace => Method::OrderCancelReplace,
+        };
+        if let Err(refusal) = self.limiter.check(method, now_ms) {
+            self.session.rate_refused += 1;
+            let reason = match refusal {
+                Refusal::Banned { .. } => RejectReason::Halted,
+                _ => RejectReason::Overloaded,
+            };
+            return self.refuse(intent, reason);
+        }
+        // Which order a cancel or replace names, and how.
+        let target_order_id = match intent.action {
+            OrderAction::New => None,
+            _ => self.table.get(intent.target).and_then(|o| o.order_id),
+        };
+        if let Err(reason) = self.table.submit(intent, now_ms) {
+            return self.refuse(intent, reason);
+        }
+        let Ok(ticket) = self.limiter.try_send(method, now_ms) else {
+            // `check` just let it through; a window cannot have filled since.
+            self.table.on_lost(intent.target, now_ms);
+            return;
+        };
+        let mut own = [0u8; CLIENT_ID_LEN];
+        let mut target = [0u8; CLIENT_ID_LEN];
+        self.codec.encode(intent.client_id, &mut own);
+        self.codec.encode(intent.target, &mut target);
+        let ix = place_index(intent.side, intent.order_type, intent.tif);
+        let (which, kind) = match (intent.action, target_order_id) {
+            (OrderAction::New, _) => (
+                Which::Place(ix),
+                Kind::Order(RequestKind::Place, intent.client_id),
+            ),
+            (OrderAction::Cancel, Some(_)) => (
+                Which::CancelById,
+                Kind::Order(RequestKind::Cancel, intent.target),
+            ),
+            (OrderAction::Cancel, None) => (
+                Which::CancelByClient,
+                Kind::Order(RequestKind::Cancel, intent.target),
+            ),
+            (OrderAction::Replace, Some(_)) => (
+                Which::ReplaceById(ix),
+                Kind::Order(
+                    RequestKind::CancelReplace {
+                        new: intent.client_id,
+                    },
+                    intent.target,
+                ),
+            ),
+            (OrderAction::Replace, None) => (
+                Which::ReplaceByClient(ix),
+                Kind::Order(
+                    RequestKind::CancelReplace {
+                        new: intent.client_id,
+                    },
+                    intent.target,
+                ),
+            ),
+        };
+        let values = SlotValues {
+            price: intent.px,
+            qty: intent.qty,
+            client_id: &own,
+            orig_client_id: &target,
+            order_id: target_order_id.unwrap_or(0),
+            ..SlotValues::default()
+        };
+        if self.send(conn, which, values, kind, Some(ticket)).is_err() {
+            // The bytes may or may not have left: unknown, resolved after the reconnect.
+            self.limiter.on_lost(ticket);
+            self.table.on_lost(intent.target, now_ms);
+            if intent.action == OrderAction::Replace {
+                self.table.on_lost(intent.client_id, now_ms);
+            }
+        }
+    }
+
+    /// One text frame from the exchange.
+    fn on_frame(&mut self, payload: &[u8], emit: &mut dyn FnMut(ExecReport)) {
+        let Ok(text) = std::str::from_utf8(payload) else {
+            self.session.bad_frames += 1;
+            return;
+        };
+        let frame = match wire::parse_frame(text) {
+            Ok(f) => f,
+            Err(_) => {
+                self.session.bad_frames += 1;
+                return;
+            }
+        };
+        let now_us = wall_us();
+        let now_ms = now_us / 1000;
+        match frame {
+            Frame::Response(resp) => {
+                let ResponseId::Num(id) = resp.id else {
+                    // `null`: the server speaks unasked (a revoked session): start over.
+                    self.session.bad_frames += 1;
+                    return;
+                };
+                let Some(at) = self.pending.iter().position(|p| p.id == id) else {
+                    self.session.bad_frames += 1;
+                    return;
+                };
+                let p = self.pending.remove(at);
+                self.session.answers += 1;
+                if let Some(t) = p.ticket {
+                    self.limiter.on_response(t, &resp, now_ms);
+                }
+                let failure = resp.failure();
+                if let Err(e) = &resp.outcome {
+                    self.session.last_error = e.code;
+                }
+                if failure == Some(Failure::Timestamp) {
+                    self.clock.on_timestamp_rejected();
+                }
+                match p.kind {
+                    Kind::Time => {
+                        if let Ok(server_ms) = resp.server_time() {
+                            self.clock.on_time(p.sent_us, now_us, server_ms);
+                        }
+                    }
+                    Kind::Logon => match failure {
+                        None => self.enter(Step::Subscribe),
+                        Some(_) => {
+                            self.session.logon_refused += 1;
+                            self.restart = true;
+                        }
+                    },
+                    Kind::Subscribe => match failure {
+                        None => self.enter(Step::Lists),
+                        Some(_) => self.restart = true,
+                    },
+                    Kind::OpenOrders => self.on_open_orders(&resp, now_ms, emit),
+                    Kind::LatestTrade | Kind::TradesSince => {
+                        self.on_trades(&resp, p.kind == Kind::TradesSince, emit)
+                    }
+                    Kind::CancelAll => {}
+                    Kind::Order(kind, id) => {
+                        let stats = &mut self.stats;
+                        self.table.on_response(kind, id, &resp, now_ms, |r| {
+                            count(stats, &r);
+                            emit(r)
+                        });
+                    }
+                }
+            }
+            Frame::Event { event, .. } => match event {
+                UserEvent::ExecutionReport(raw) => {
+                    if raw.symbol != self.symbol {
+                        return;
+                    }
+                    let Ok(rep) = raw.typed(self.price_decimals, self.qty_decimals) else {
+                        self.session.bad_frames += 1;
+                        return;
+                    };
+                    if let Some(t) = rep.trade_id {
+                        self.last_trade_id = Some(self.last_trade_id.map_or(t, |l| l.max(t)));
+                    }
+                    let stats = &mut self.stats;
+                    self.table.on_execution(&rep, |r| {
+                        count(stats, &r);
+                        emit(r)
+                    });
+                }
+                UserEvent::AccountPosition(pos) => {
+                    for b in &pos.balances.0 {
+                        self.set_balance(b.asset, b.free, b.locked);
+                    }
+                }
+                UserEvent::StreamTerminated { .. } => {
+                    if matches!(self.step, Step::Ready | Step::Queries | Step::Lists) {
+                        self.enter(Step::Subscribe);
+                    }
+                }
+                UserEvent::ServerShutdown { .. } | UserEvent::BalanceUpdate(_) => {}
+                UserEvent::Other { .. } => {}
+            },
+        }
+    }
+
+    fn set_balance(&mut self, asset: &str, free: &str, locked: &str) {
+        let (Ok(name), Ok(free), Ok(locked)) = (
+            ArrayString::<16>::from(asset),
+            Decimal::parse(free.as_bytes()),
+            Decimal::parse(locked.as_bytes()),
+        ) else {
+            self.session.bad_frames += 1;
+            return;
+        };
+        match self.balances.iter_mut().find(|b| b.asset == name) {
+            Some(b) => {
+                b.free = free;
+                b.locked = locked;
+            }
+            None => {
+                let _ = self.balances.try_push(AssetBalance {
+                    asset: name,
+                    free,
+                    locked,
+                });
+            }
+        }
+    }
+
+    fn on_open_orders(
+        &mut self,
+        resp: &wire::Response<'_>,
+        now_ms: u64,
+        emit: &mut dyn FnMut(ExecReport),
+    ) {
+        let Ok(list) = resp.open_orders() else {
+            // Not listed: every open order is queried instead.
+            self.table.reconcile_all(now_ms, |_| false);
+            return;
+        };
+        let stats = &mut self.stats;
+        for snap in &list {
+            if snap.symbol != self.symbol {
+                continue;
+            }
+            let ours = self.table.on_snapshot(snap, now_ms, |r| {
+                count(stats, &r);
+                emit(r)
+            });
+            if !ours && self.first_connect {
+                match self.codec.decode(snap.client_order_id.as_bytes()) {
+                    Ok(ClientIdKind::Ours(_)) => {}
+                    _ => {
+                        self.foreign_found = true;
+                        self.session.foreign_open += 1;
+                    }
+                }
+            }
+        }
+        self.table
+            .reconcile_all(now_ms, |id| list.iter().any(|s| s.order_id == id));
+    }
+
+    fn on_trades(
+        &mut self,
+        resp: &wire::Response<'_>,
+        apply: bool,
+        emit: &mut dyn FnMut(ExecReport),
+    ) {
+        let Ok(raw) = &resp.outcome else { return };
+        let Ok(trades) = serde_json::from_str::<Vec<MyTrade<'_>>>(raw.get()) else {
+            self.session.bad_frames += 1;
+            return;
+        };
+        let stats = &mut self.stats;
+        for t in &trades {
+            if t.symbol != self.symbol {
+                continue;
+            }
+            self.last_trade_id = Some(self.last_trade_id.map_or(t.id, |l| l.max(t.id)));
+            if !apply {
+                continue;
+            }
+            let (Ok(px), Ok(qty)) = (
+                Px::parse(t.price.as_bytes(), self.price_decimals),
+                Qty::parse(t.qty.as_bytes(), self.qty_decimals),
+            ) else {
+                self.session.bad_frames += 1;
+                continue;
+            };
+            if self
+                .table
+                .on_trade(t.order_id, px, qty, t.is_maker, t.time, |r| {
+                    count(stats, &r);
+                    emit(r)
+                })
+            {
+                self.session.reconciled_fills += 1;
+            }
+        }
+        if self.last_trade_id.is_none() {
+            // No trade yet: every later one is new.
+            self.last_trade_id = Some(0);
+        }
+    }
+
+    fn summary(&self) -> AccountSummary {
+        let orders = self
+            .table
+            .orders()
+            .iter()
+            .map(|o| {
+                let mut text = [0u8; CLIENT_ID_LEN];
+                self.codec.encode(o.client_id, &mut text);
+                OrderSummary {
+                    client_order_id: String::from_utf8_lossy(&text).into_owned(),
+                    order_id: o.order_id,
+                    side: o.side,
+                    price: o.price,
+                    qty: o.qty,
+                    filled: o.cum_qty,
+                    state: o.state,
+                }
+            })
+            .collect();
+        AccountSummary {
+            symbol: self.symbol.clone(),
+            price_decimals: self.price_decimals,
+            qty_decimals: self.qty_decimals,
+            orders,
+            balances: self.balances.to_vec(),
+            session: self.session,
+            table: self.table.stats(),
+            clock_offset_us: self.clock.offset_us(),
+        }
+    }
+
+    fn publish_summary(&self) {
+        if let Ok(mut slot) = self.summary.lock() {
+            *slot = Some(self.summary());
+        }
+    }
+}
+
+/// Counts a report in the venue's stats.
+fn count(stats: &mut VenueStats, r: &ExecReport) {
+    match r.status {
+        OrderStatus::New => stats.accepted += 1,
+        OrderStatus::Rejected(_) | OrderStatus::CancelRejected(_) => stats.rejected += 1,
+        OrderStatus::Canceled => stats.canceled += 1,
+        _ => {}
+    }
+    if r.last_qty.0 > 0 {
+        stats.fills += 1;
+        stats.filled_qty += r.last_qty.0;
+    }
+}
+
+impl OrderVenue for BinanceVenue {
+    fn clock(&self) -> VenueClock {
+        VenueClock::Wall
+    }
+
+    fn submit(&mut self, intent: &OrderIntent, _now_ns: u64) {
+        self.core.submit(self.conn.as_mut(), intent);
+    }
+
+    fn poll(&mut self, _now_ns: u64, mut emit: impl FnMut(ExecReport)) {
+        self.core.flush_queued(&mut emit);
+        self.service(&mut emit);
+    }
+
+    fn is_idle(&self) -> bool {
+        self.core.pending.is_empty()
+            && self.core.queued.is_empty()
+            && self.core.table.open_count() == 0
+    }
+
+    fn open_orders(&self) -> usize {
+        self.core.table.open_count()
+    }
+
+    fn stats(&self) -> VenueStats {
+        self.core.stats
+    }
+
+    fn wind_down(&mut self, grace_ns: u64) -> bool {
+        let now_ns = self.core.now_ns();
+        match self.core.step {
+            Step::Closed => {}
+            Step::Closing { until_ns } => {
+                let done = self.core.table.open_count() == 0 && self.core.pending.is_empty();
+                if done || now_ns >= until_ns {
+                    self.core.step = Step::Closed;
+                    if let Some(c) = self.conn.as_mut() {
+                        let _ = c.close();
+                    }
+                }
+            }
+            step => {
+                let ready = step == Step::Ready;
+                if ready
+                    && self.core.cancel_on_exit
+                    && self.core.table.open_count() > 0
+                    && let Some(c) = self.conn.as_mut()
+                {
+                    self.core.session.cancel_all += 1;
+                    self.core.request(
+                        c,
+                        Which::CancelAll,
+                        Method::OpenOrdersCancelAll,
+                        Kind::CancelAll,
+                    );
+                }
+                self.core.step = if ready {
+                    Step::Closing {
+                        until_ns: now_ns.saturating_add(grace_ns),
+                    }
+                } else {
+                    Step::Closed
+                };
+            }
+        }
+        if self.core.step == Step::Closed {
+            self.core.publish_summary();
+            return true;
+        }
+        // Reports can no longer reach the strategy; the table still takes them.
+        self.service(&mut |_| {});
+        false
+    }
+}
