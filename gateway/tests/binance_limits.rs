@@ -362,3 +362,26 @@ fn seeded_from_the_recorded_exchange_info() {
     assert_eq!(sent, (1_200 - 51) / 20);
     l.try_send(Method::AccountStatus, t0 + 55_000).unwrap();
 }
+
+/// An order sent just before a window boundary and read by the server just after it is counted
+/// in the new window: its `transactTime` says so, and the new window's count takes it, so the
+/// next window's last order is refused here rather than by the server.
+#[test]
+fn an_order_read_after_the_boundary_it_was_sent_before_counts_in_the_new_window() {
+    let mut l = RateLimiter::new(&limits()).unwrap();
+    let t0 = 1_000_000_000; // a 10 s window starts here
+    let t = l.try_send(Method::OrderPlace, t0 - 1).unwrap();
+    let text = format!(
+        r#"{{"id":1,"status":200,"result":{{"symbol":"BTCUSDT","orderId":1,"orderListId":-1,"clientOrderId":"x","transactTime":{}}},"rateLimits":[{{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":5,"count":1}}]}}"#,
+        t0 + 1
+    );
+    l.on_response(t, &answer(&text), t0 + 2);
+    assert_eq!(l.count(RateLimitKind::Orders, 10_000, t0 + 2), Some(1));
+    for i in 0..4 {
+        l.try_send(Method::OrderPlace, t0 + 3 + i).unwrap();
+    }
+    assert!(matches!(
+        l.try_send(Method::OrderPlace, t0 + 10),
+        Err(Refusal::WouldExceed { count: 5, .. })
+    ));
+}

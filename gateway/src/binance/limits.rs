@@ -376,7 +376,12 @@ impl RateLimiter {
             }
             _ => {}
         }
-        // The server's counts win.
+        // The server's counts win. They are of the window the server was in when it read the
+        // request, which only an accepted order's `transactTime` tells.
+        let server_ms = match resp.failure() {
+            None if ticket.method.places_orders() => resp.order_ack().ok().map(|a| a.transact_time),
+            _ => None,
+        };
         for server in &resp.rate_limits.0 {
             let len_ms = u64::from(server.interval_num) * server.interval.seconds() * 1000;
             let Some(w) = self
@@ -388,7 +393,12 @@ impl RateLimiter {
             };
             w.limit = server.limit;
             w.roll(now_ms);
-            if !w.holds(&ticket) {
+            // Sent in an earlier window but read by the server in this one (it crossed the
+            // boundary on its way): the server's count is this window's, and the local count
+            // never had it.
+            let crossed = server_ms
+                .is_some_and(|ms| ms / len_ms == w.bucket && ticket.sent_ms / len_ms < w.bucket);
+            if !w.holds(&ticket) && !crossed {
                 continue;
             }
             let bucket = w.bucket;
