@@ -54,8 +54,8 @@ pub mod wsapi;
 
 pub use config::{FeedConfig, Pacing};
 pub use live::{
-    Fault, FaultPlan, InstrumentInfo, LiveConfig, LiveExchange, LivePacing, LiveStats, LiveVenue,
-    TruthBook,
+    Dec, Fault, FaultPlan, InstrumentInfo, LiveConfig, LiveExchange, LivePacing, LiveStats,
+    LiveVenue, TruthBook,
 };
 pub use merged::MergedSource;
 pub use selection::StreamSelection;
@@ -63,7 +63,9 @@ pub use server::FeedServer;
 pub use snapshots::SnapshotTable;
 pub use state::{FeedServerStats, SourceOpener};
 pub use tls::SelfSignedTls;
-pub use wsapi::{OrderFault, OrderFaultPlan, WsApiConfig};
+pub use wsapi::{
+    OrderFault, OrderFaultPlan, SimAccount, SimBalance, SimOrder, SimTrade, WsApiConfig,
+};
 
 use std::net::SocketAddr;
 

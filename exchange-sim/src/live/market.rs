@@ -692,8 +692,13 @@ pub(crate) fn run(mut source: Box<dyn FrameSource + Send>, shared: &LiveShared) 
             break;
         }
         let released = shared.market().release(c, &payload, shared);
-        // Resting WS API orders the new truth crosses fill now, frame by frame.
-        crate::wsapi::sweep(shared);
+        // Resting WS API orders move with the new truth (and its trades), frame by frame.
+        crate::wsapi::after_frame(
+            shared,
+            released
+                .as_ref()
+                .map(|(frame, _)| (frame.stream.as_str(), frame.body(false))),
+        );
         match released {
             Some((frame, opened)) => {
                 shared.count(|k| &k.frames_released);

@@ -20,7 +20,8 @@
 //! - **REST** (`rest`): `/api/v3/depth`, `/fapi/v1/depth`, `/dapi/v1/depth` from the truth book
 //!   at its current update id, with the venue's limits and weights, the
 //!   `x-mbx-used-weight-1m` header and a per-IP budget answered with 429; `exchangeInfo`,
-//!   `ping`, `time`; the inspection endpoints `/sim/book` and `/sim/stats`. Keep-alive: many
+//!   `ping`, `time`; the inspection endpoints `/sim/book`, `/sim/stats` and `/sim/account`
+//!   (the WS API account, see [`wsapi`](crate::wsapi)). Keep-alive: many
 //!   requests on one connection.
 //! - **Bybit v5 public** on `/v5/public/<category>` (`linear`, `spot`) from a Bybit recording:
 //!   `{"op":"subscribe","args":[…],"req_id":…}` answered `{"success":true,…,"op":"subscribe"}`,
@@ -555,6 +556,12 @@ impl LiveExchange {
     /// The WS API account's balances now, `(asset, free, locked)`, amounts normalised.
     pub fn ws_api_balances(&self) -> Vec<(String, String, String)> {
         self.shared.ws_api.balances()
+    }
+
+    /// Every order, trade and balance of the WS API account, as `/sim/account` serves them
+    /// (see [`SimAccount`](crate::wsapi::SimAccount)).
+    pub fn sim_account(&self) -> crate::wsapi::SimAccount {
+        self.shared.ws_api.snapshot()
     }
 
     /// The counters so far.

@@ -1,6 +1,6 @@
 //! The live exchange's REST side: depth snapshots from the truth book, `exchangeInfo`, `ping`,
-//! `time`, the inspection endpoints `/sim/book` and `/sim/stats`, with Binance's request
-//! weights and a per-IP budget per fixed window. One connection serves requests until the
+//! `time`, the inspection endpoints `/sim/book`, `/sim/stats` and `/sim/account`, with
+//! Binance's request weights and a per-IP budget per fixed window. One connection serves requests until the
 //! client asks to close (`Connection: close`), goes quiet for the read timeout, or leaves.
 //!
 //! Depth (`/api/v3/depth` Spot, `/fapi/v1/depth` USD-M, `/dapi/v1/depth` COIN-M):
@@ -137,6 +137,10 @@ fn answer(head: &RequestHead, shared: &LiveShared, ip: IpAddr) -> Response {
     let path = head.path.as_str();
     if path == "/sim/book" {
         return sim_book(head, shared);
+    }
+    if path == "/sim/account" {
+        let body = serde_json::to_vec(&shared.ws_api.snapshot()).unwrap_or_default();
+        return Response::json("200 OK", body);
     }
     if path == "/sim/stats" {
         let body = serde_json::to_vec(&shared.stats()).unwrap_or_default();

@@ -16,17 +16,58 @@
 //! than 1 s ahead.
 //!
 //! **Matching** is against the truth book of the symbol, which the simulated exchange treats
-//! as its own liquidity and never changes: an incoming order fills level by level against the
-//! opposite side up to its limit price and quantity (each level at most once per order). A
-//! resting order fills in full at its own price once the truth's best opposite price reaches
-//! it (checked after every frame the market releases, and by every WS API session between
-//! requests). Filters come from
+//! as its own liquidity and never changes. An incoming order walks the opposite side up to its
+//! limit price and quantity (each level at most once per order), as taker. Its remainder, when
+//! it rests (`GTC`), joins the queue at its price behind the quantity the truth shows there on
+//! its own side at arrival (`ahead`). After every frame the market releases (on the market
+//! thread, so each truth state is seen once, in order, and a given source and order arrival
+//! give the same fills), each resting order moves:
+//!
+//! - a **trade print** (`<symbol>@trade`, `@aggTrade`) at its price whose maker was on its
+//!   side (`m` true for a bid) first takes the queue ahead; what exceeds it fills the order
+//!   (partially if less than its remainder). The traded quantity is remembered as *credit*.
+//! - a **shrink of the truth level** at its price is first explained by that credit (the depth
+//!   showing the trades already counted); the rest were cancels, spread over the level in
+//!   proportion: the queue ahead shrinks by `ahead × cancelled ÷ level`. Cancels never fill.
+//!   Growth joins behind. The queue ahead is never more than the level shows.
+//! - in a market whose trades the source does not carry (no print seen for the symbol yet),
+//!   every shrink of the level counts as traded: it takes the queue ahead first, the excess
+//!   fills the order.
+//! - a print **beyond** its price (below a bid, above an ask), or the truth's best opposite
+//!   price at or through its price, fills its whole remainder.
+//!
+//! Maker fills are at the order's price, `m` true. Each fill is one `executionReport`
+//! `TRADE` (`l`, `z`, `L`, `Y`, `n`, `N`, `t`, `I`, `w`, `m`, status `PARTIALLY_FILLED` or
+//! `FILLED`) followed by an `outboundAccountPosition`. Filters come from
 //! [`LiveConfig::instruments`](crate::LiveConfig::instruments) when the symbol is listed there.
-//! Commission is zero.
+//!
+//! **Commission**: [`WsApiConfig::maker_commission`] and [`WsApiConfig::taker_commission`]
+//! (rates, default 0), charged per fill in the asset received (base on a buy, quote on a
+//! sell), deducted from what is credited, and shown as `n`/`N`, in `fills`, in `myTrades`
+//! and in `/sim/account`.
 //!
 //! **User data**: `userDataStream.subscribe` on a logged-on session; `executionReport` (one
 //! `TRADE` per match) and `outboundAccountPosition` after each balance change, wrapped as
 //! `{"subscriptionId":N,"event":{…}}`.
+//!
+//! **Inspection**: `GET /sim/account` on the same listener (and
+//! [`LiveExchange::sim_account`](crate::LiveExchange::sim_account), typed: [`SimAccount`])
+//! answers every order the account ever had, every trade and the balances, amounts as
+//! normalised decimal strings (no trailing zeros):
+//!
+//! ```text
+//! {"orders":[{"symbol":"BTCUSDT","orderId":1,"clientOrderId":"c1","side":"BUY",
+//!             "type":"LIMIT","price":"61837.63","origQty":"0.01","executedQty":"0.01",
+//!             "cummulativeQuoteQty":"618.3763","status":"FILLED"}],
+//!  "trades":[{"symbol":"BTCUSDT","id":1,"orderId":1,"price":"61837.63","qty":"0.01",
+//!             "quoteQty":"618.3763","isBuyer":true,"isMaker":true,"commission":"0.000005",
+//!             "commissionAsset":"BTC","time":1723161240123}],
+//!  "balances":[{"asset":"BTC","free":"1.009995","locked":"0"},
+//!              {"asset":"USDT","free":"99381.6237","locked":"0"}]}
+//! ```
+//!
+//! Orders by `orderId`, trades by `id`, balances by asset. The shape is kept stable for the
+//! end-to-end comparison.
 //!
 //! Sessions are pinged every [`LiveConfig::ping_interval`](crate::LiveConfig::ping_interval).
 //!
@@ -37,10 +78,12 @@
 //! **Faults**: [`OrderFaultPlan`].
 
 mod faults;
+mod snapshot;
 
 pub use faults::{OrderFault, OrderFaultError, OrderFaultPlan};
+pub use snapshot::{SimAccount, SimBalance, SimOrder, SimTrade};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::Shutdown;
 use std::sync::atomic::Ordering;
@@ -85,6 +128,10 @@ pub struct WsApiConfig {
     pub orders_per_day: u32,
     /// Faults of the order path.
     pub faults: OrderFaultPlan,
+    /// Commission rate of maker fills (`0.001` = 0.1 %), charged in the asset received.
+    pub maker_commission: Dec,
+    /// Commission rate of taker fills, charged in the asset received.
+    pub taker_commission: Dec,
 }
 
 impl WsApiConfig {
@@ -99,6 +146,8 @@ impl WsApiConfig {
             orders_per_10s: 50,
             orders_per_day: 160_000,
             faults: OrderFaultPlan::none(),
+            maker_commission: Dec::default(),
+            taker_commission: Dec::default(),
         }
     }
 }
@@ -135,6 +184,12 @@ struct Order {
     created: u64,
     updated: u64,
     working: Option<u64>,
+    /// Quantity queued ahead of the order at its price (resting orders).
+    ahead: Dec,
+    /// The truth's quantity at the order's price on its side when last looked at.
+    level_seen: Dec,
+    /// Quantity traded at the order's price that the truth's level has not shown yet.
+    credit: Dec,
 }
 
 impl Order {
@@ -145,6 +200,22 @@ impl Order {
     fn remaining(&self) -> Dec {
         Dec::from_units(self.qty.units() - self.executed.units())
     }
+}
+
+/// One trade of the account.
+#[derive(Debug, Clone)]
+struct Trade {
+    symbol: String,
+    id: u64,
+    order_id: u64,
+    price: Dec,
+    qty: Dec,
+    quote: Dec,
+    commission: Dec,
+    commission_asset: String,
+    time: u64,
+    buyer: bool,
+    maker: bool,
 }
 
 #[derive(Debug)]
@@ -185,6 +256,15 @@ pub(crate) struct Account {
     weight: Window,
     orders_10s: Window,
     orders_day: Window,
+    trades: Vec<Trade>,
+    /// Symbols whose trades the market has released (queues move by trades there).
+    trade_symbols: BTreeSet<String>,
+    /// `revoke`: the API key no longer works.
+    revoked: bool,
+    /// `o429burst`: the last 429's `retryAfter`.
+    retry_until: u64,
+    /// `o429burst`: the ban's end.
+    banned_until: u64,
 }
 
 /// The account behind its lock.
@@ -212,6 +292,11 @@ impl AccountCell {
             weight: Window::default(),
             orders_10s: Window::default(),
             orders_day: Window::default(),
+            trades: Vec::new(),
+            trade_symbols: BTreeSet::new(),
+            revoked: false,
+            retry_until: 0,
+            banned_until: 0,
         }))
     }
 
@@ -226,6 +311,59 @@ impl AccountCell {
             .iter()
             .map(|(a, (f, l))| (a.clone(), f.normalized(), l.normalized()))
             .collect()
+    }
+
+    /// Every order, trade and balance (`/sim/account`).
+    pub(crate) fn snapshot(&self) -> SimAccount {
+        let account = self.lock();
+        let mut orders: Vec<SimOrder> = account
+            .orders
+            .iter()
+            .map(|o| SimOrder {
+                symbol: o.symbol.clone(),
+                order_id: o.order_id,
+                client_order_id: o.client_id.clone(),
+                side: o.side.name().to_owned(),
+                order_type: o.ty.to_owned(),
+                price: o.price.normalized(),
+                orig_qty: o.qty.normalized(),
+                executed_qty: o.executed.normalized(),
+                cummulative_quote_qty: o.cum_quote.normalized(),
+                status: o.status.to_owned(),
+            })
+            .collect();
+        orders.sort_by_key(|o| o.order_id);
+        let trades = account
+            .trades
+            .iter()
+            .map(|t| SimTrade {
+                symbol: t.symbol.clone(),
+                id: t.id,
+                order_id: t.order_id,
+                price: t.price.normalized(),
+                qty: t.qty.normalized(),
+                quote_qty: t.quote.normalized(),
+                is_buyer: t.buyer,
+                is_maker: t.maker,
+                commission: t.commission.normalized(),
+                commission_asset: t.commission_asset.clone(),
+                time: t.time,
+            })
+            .collect();
+        let balances = account
+            .balances
+            .iter()
+            .map(|(a, (f, l))| SimBalance {
+                asset: a.clone(),
+                free: f.normalized(),
+                locked: l.normalized(),
+            })
+            .collect();
+        SimAccount {
+            orders,
+            trades,
+            balances,
+        }
     }
 }
 
@@ -267,6 +405,8 @@ struct Session<'a> {
     logged_on: bool,
     connected: u64,
     authorized: Option<u64>,
+    /// `olate`: how long the answer being made waits.
+    late: Option<Duration>,
 }
 
 /// Upgrades and serves one WS API connection until it ends.
@@ -298,6 +438,7 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared) {
         logged_on: false,
         connected: now_ms(),
         authorized: None,
+        late: None,
     };
     let reset = session.run(&mut ws);
     shared.ws_api.lock().subscribers.retain(|s| s.session != id);
@@ -339,6 +480,16 @@ impl Session<'_> {
                     if fill_first && self.send_events(ws).is_err() {
                         return false;
                     }
+                    // `olate`: the answer waits while user data keeps flowing.
+                    if let Some(delay) = self.late.take() {
+                        let until = std::time::Instant::now() + delay;
+                        while std::time::Instant::now() < until {
+                            if self.send_events(ws).is_err() {
+                                return false;
+                            }
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    }
                     match next {
                         Next::Reset => return true,
                         Next::Answer(answer) => {
@@ -366,11 +517,22 @@ impl Session<'_> {
                     ) => {}
                 Err(_) => return false,
             }
-            sweep(self.shared);
             if self.send_events(ws).is_err() {
                 return false;
             }
         }
+    }
+
+    /// The simulator's clock: now, off by the `skew` fault.
+    fn server_now(&self) -> u64 {
+        let skew = self
+            .shared
+            .ws_api
+            .lock()
+            .config
+            .as_ref()
+            .map_or(0, |c| c.faults.skew_ms());
+        now_ms().saturating_add_signed(skew)
     }
 
     fn fill_first(&self) -> bool {
@@ -501,9 +663,22 @@ impl Session<'_> {
     fn dispatch(&mut self, method: &str, params: &Map<String, Value>) -> Result<Outcome, Refusal> {
         let spec = method_spec(method).ok_or_else(|| refuse(-1020, "Unsupported operation."))?;
         let p = Params::read(params, spec)?;
+        {
+            let account = self.shared.ws_api.lock();
+            let now = now_ms();
+            if now < account.banned_until {
+                return Err(banned(account.banned_until));
+            }
+            if account.revoked && method != "time" {
+                return Err(refuse(
+                    -2015,
+                    "Invalid API-key, IP, or permissions for action.",
+                ));
+            }
+        }
         self.check_limits(method)?;
         match method {
-            "time" => Ok(Outcome::Result(json!({"serverTime": now_ms()}))),
+            "time" => Ok(Outcome::Result(json!({"serverTime": self.server_now()}))),
             "session.logon" => self.logon(&p),
             "session.status" => Ok(Outcome::Result(self.status_result())),
             "userDataStream.subscribe" => {
@@ -602,7 +777,7 @@ impl Session<'_> {
             "authorizedSince": self.authorized,
             "connectedSince": self.connected,
             "returnRateLimits": true,
-            "serverTime": now_ms(),
+            "serverTime": self.server_now(),
             "userDataStream": self.shared.ws_api.lock().subscribers.iter().any(|s| s.session == self.id),
         })
     }
@@ -611,7 +786,7 @@ impl Session<'_> {
         let config = self.shared.ws_api.lock().config.clone();
         let config = config
             .ok_or_else(|| refuse(-2015, "Invalid API-key, IP, or permissions for action."))?;
-        check_time(p)?;
+        check_time(p, self.server_now())?;
         if p.get("apiKey") != Some(config.api_key.as_str()) {
             return Err(refuse(
                 -2015,
@@ -637,7 +812,7 @@ impl Session<'_> {
 
     /// Checks the signature and timing of an account request.
     fn authorize(&self, p: &Params) -> Result<(), Refusal> {
-        check_time(p)?;
+        check_time(p, self.server_now())?;
         if self.logged_on {
             return Ok(());
         }
@@ -663,10 +838,16 @@ impl Session<'_> {
     }
 
     fn place(&mut self, p: &Params) -> Result<Outcome, Refusal> {
+        let now = now_ms();
         let fault = {
             let mut account = self.shared.ws_api.lock();
             account.places += 1;
             let n = account.places;
+            // `o429burst`: an order sent before the last 429's `retryAfter` gets a ban.
+            if now < account.retry_until {
+                account.banned_until = now + BAN_MS;
+                return Err(banned(account.banned_until));
+            }
             account.config.as_ref().and_then(|c| c.faults.for_place(n))
         };
         let timeout = || {
@@ -677,24 +858,67 @@ impl Session<'_> {
             data: None,
         }
         };
+        let server_error = || Refusal {
+            status: 500,
+            code: -1000,
+            msg: "An unknown error occurred while processing the request.".into(),
+            data: None,
+        };
         match fault {
             Some(OrderFault::Reset { .. }) => return Ok(Outcome::Reset),
             Some(OrderFault::TimeoutNotExecuted { .. }) => return Err(timeout()),
+            Some(OrderFault::ServerErrorNotExecuted { .. }) => return Err(server_error()),
             Some(OrderFault::RateLimited { .. }) => {
                 return Err(Refusal {
                     status: 429,
                     code: -1015,
                     msg: "Too many new orders; current limit is 50 orders per TEN_SECONDS.".into(),
-                    data: Some(json!({"retryAfter": now_ms() + 1000})),
+                    data: Some(json!({"retryAfter": now + 1000})),
+                });
+            }
+            Some(OrderFault::Burst429 { .. }) => {
+                let retry = now + RETRY_MS;
+                self.shared.ws_api.lock().retry_until = retry;
+                return Err(Refusal {
+                    status: 429,
+                    code: -1015,
+                    msg: "Too many new orders; current limit is 50 orders per TEN_SECONDS.".into(),
+                    data: Some(json!({"retryAfter": retry})),
                 });
             }
             _ => {}
         }
         let result = place(self.shared, p)?;
-        if matches!(fault, Some(OrderFault::TimeoutExecuted { .. })) {
-            return Err(timeout());
+        match fault {
+            Some(OrderFault::TimeoutExecuted { .. }) => Err(timeout()),
+            Some(OrderFault::ServerErrorExecuted { .. }) => Err(server_error()),
+            Some(OrderFault::Late { ms, .. }) => {
+                self.late = Some(Duration::from_millis(ms));
+                Ok(Outcome::Result(result))
+            }
+            Some(OrderFault::Revoke { .. }) => {
+                self.shared.ws_api.lock().revoked = true;
+                Ok(Outcome::Result(result))
+            }
+            _ => Ok(Outcome::Result(result)),
         }
-        Ok(Outcome::Result(result))
+    }
+}
+
+/// `o429burst`: how long a 429 asks the client to wait.
+const RETRY_MS: u64 = 1000;
+/// `o429burst`: how long a ban lasts.
+const BAN_MS: u64 = 5000;
+
+/// The 418 of a banned client.
+fn banned(until: u64) -> Refusal {
+    Refusal {
+        status: 418,
+        code: -1003,
+        msg: format!(
+            "Way too much request weight used; IP banned until {until}. Please use WebSocket Streams for live updates to avoid bans."
+        ),
+        data: Some(json!({"retryAfter": until})),
     }
 }
 
@@ -844,7 +1068,7 @@ impl Params {
     }
 }
 
-fn check_time(p: &Params) -> Result<(), Refusal> {
+fn check_time(p: &Params, now: u64) -> Result<(), Refusal> {
     let ts = p.u64("timestamp")?.ok_or_else(|| mandatory("timestamp"))?;
     let window_us: u64 = match p.get("recvWindow") {
         None => 5_000_000,
@@ -860,7 +1084,6 @@ fn check_time(p: &Params) -> Result<(), Refusal> {
             us as u64
         }
     };
-    let now = now_ms();
     if ts > now + 1000 {
         return Err(refuse(
             -1021,
@@ -903,28 +1126,38 @@ fn assets(symbol: &str) -> (String, String) {
     (symbol[..mid].to_owned(), symbol[mid..].to_owned())
 }
 
-/// The opposite side of the truth, best first, and the side's best price on the same side.
-fn truth_levels(shared: &LiveShared, symbol: &str, side: Side) -> Option<Vec<(Dec, Dec)>> {
+/// The opposite side of the truth, best first, and the quantity the truth shows at `limit`
+/// on the order's own side (the queue a resting order joins).
+fn truth_levels(
+    shared: &LiveShared,
+    symbol: &str,
+    side: Side,
+    limit: Dec,
+) -> Option<(Vec<(Dec, Dec)>, Dec)> {
     let market = shared.market();
     let s = market.symbols.get(symbol).filter(|s| s.seeded)?;
-    let levels: Vec<(Dec, Dec)> = match side {
-        Side::Buy => s
-            .book
-            .asks
-            .iter()
-            .take(200)
-            .map(|(p, l)| (*p, l.qty))
-            .collect(),
-        Side::Sell => s
-            .book
-            .bids
-            .iter()
-            .rev()
-            .take(200)
-            .map(|(p, l)| (*p, l.qty))
-            .collect(),
+    let (levels, own): (Vec<(Dec, Dec)>, _) = match side {
+        Side::Buy => (
+            s.book
+                .asks
+                .iter()
+                .take(200)
+                .map(|(p, l)| (*p, l.qty))
+                .collect(),
+            s.book.bids.get(&limit),
+        ),
+        Side::Sell => (
+            s.book
+                .bids
+                .iter()
+                .rev()
+                .take(200)
+                .map(|(p, l)| (*p, l.qty))
+                .collect(),
+            s.book.asks.get(&limit),
+        ),
     };
-    Some(levels)
+    Some((levels, own.map_or(Dec::default(), |l| l.qty)))
 }
 
 fn crosses(side: Side, limit: Dec, level: Dec) -> bool {
@@ -1019,9 +1252,9 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         .get("selfTradePreventionMode")
         .unwrap_or("EXPIRE_MAKER")
         .to_owned();
-    let levels =
-        truth_levels(shared, &symbol, side).ok_or_else(|| refuse(-1121, "Invalid symbol."))?;
     let limit = price.unwrap_or_default();
+    let (levels, own_level) = truth_levels(shared, &symbol, side, limit)
+        .ok_or_else(|| refuse(-1121, "Invalid symbol."))?;
     let market = ty == "MARKET";
     // The walk: which levels this order takes, in order.
     let mut fills: Vec<(Dec, Dec)> = Vec::new();
@@ -1092,7 +1325,7 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
     }
     let order_id = account.next_order_id;
     account.next_order_id += 1;
-    let mut order = Order {
+    let order = Order {
         symbol: symbol.clone(),
         order_id,
         client_id,
@@ -1108,53 +1341,39 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         created: now,
         updated: now,
         working: Some(now),
+        // The queue it joins: what the truth shows at its price on its side now.
+        ahead: own_level,
+        level_seen: own_level,
+        credit: Dec::default(),
     };
+    account.orders.push(order.clone());
+    let at = account.orders.len() - 1;
     let mut events = vec![report(&mut account, &order, "NEW", None, now)];
+    if rests {
+        let b = account.balances.entry(spend_asset.clone()).or_default();
+        b.0 = sub(b.0, resting_lock);
+        b.1 = add(b.1, resting_lock);
+        if fills.is_empty() {
+            events.push(account_position(&account, &[&base, &quote], now));
+        }
+    }
     let mut fill_json = Vec::new();
     for (px, q) in &fills {
-        order.executed = add(order.executed, *q);
-        order.cum_quote = add(order.cum_quote, mul(*px, *q));
-        order.status = if order.remaining().is_zero() {
-            "FILLED"
-        } else {
-            "PARTIALLY_FILLED"
-        };
-        let trade_id = account.next_trade_id;
-        account.next_trade_id += 1;
-        events.push(report(
-            &mut account,
-            &order,
-            "TRADE",
-            Some((*px, *q, trade_id, false)),
-            now,
-        ));
-        fill_json.push(
-            json!({"price": px.normalized(), "qty": q.normalized(), "commission": "0",
-                              "commissionAsset": quote, "tradeId": trade_id}),
-        );
+        execute(&mut account, at, *px, *q, false, now, &mut events);
+        if let Some(t) = account.trades.last() {
+            fill_json.push(json!({"price": fixed(t.price), "qty": fixed(t.qty),
+                "commission": fixed(t.commission), "commissionAsset": t.commission_asset,
+                "tradeId": t.id}));
+        }
     }
     if !left.is_zero() && !rests {
-        order.status = "EXPIRED";
-        events.push(report(&mut account, &order, "EXPIRED", None, now));
+        let o = &mut account.orders[at];
+        o.status = "EXPIRED";
+        o.updated = now;
+        let o = o.clone();
+        events.push(report(&mut account, &o, "EXPIRED", None, now));
     }
-    // Balances.
-    let (take_from, give_to, paid, got) = match side {
-        Side::Buy => (&quote, &base, taken_quote, taken_qty),
-        Side::Sell => (&base, &quote, taken_qty, taken_quote),
-    };
-    {
-        let b = account.balances.entry(take_from.clone()).or_default();
-        b.0 = sub(b.0, add(paid, resting_lock));
-        b.1 = add(b.1, resting_lock);
-        let g = account.balances.entry(give_to.clone()).or_default();
-        g.0 = add(g.0, got);
-    }
-    let moved = !fills.is_empty() || rests;
-    if moved {
-        let position = account_position(&account, &[&base, &quote], now);
-        events.push(position);
-    }
-    account.orders.push(order.clone());
+    let order = account.orders[at].clone();
     publish(&mut account, events);
     drop(account);
     let mut result = json!({"symbol": symbol, "orderId": order_id, "orderListId": -1,
@@ -1169,6 +1388,74 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         }
     }
     Ok(result)
+}
+
+/// Executes `q` of the order at `at` at `px` (as maker: a resting order, paid from its lock);
+/// records the trade with its commission, moves the balances, and queues the order's
+/// `executionReport` `TRADE` and an `outboundAccountPosition`.
+fn execute(
+    account: &mut Account,
+    at: usize,
+    px: Dec,
+    q: Dec,
+    maker: bool,
+    now: u64,
+    events: &mut Vec<Value>,
+) {
+    let rate = account.config.as_ref().map_or(Dec::default(), |c| {
+        if maker {
+            c.maker_commission
+        } else {
+            c.taker_commission
+        }
+    });
+    let o = &account.orders[at];
+    let (side, symbol, order_id) = (o.side, o.symbol.clone(), o.order_id);
+    let (base, quote) = assets(&symbol);
+    let notional = mul(px, q);
+    let (pay, pay_amount, get, get_amount) = match side {
+        Side::Buy => (&quote, notional, &base, q),
+        Side::Sell => (&base, q, &quote, notional),
+    };
+    let commission = mul(get_amount, rate);
+    {
+        let b = account.balances.entry(pay.clone()).or_default();
+        if maker {
+            b.1 = sub(b.1, pay_amount);
+        } else {
+            b.0 = sub(b.0, pay_amount);
+        }
+        let g = account.balances.entry(get.clone()).or_default();
+        g.0 = add(g.0, sub(get_amount, commission));
+    }
+    let id = account.next_trade_id;
+    account.next_trade_id += 1;
+    let trade = Trade {
+        symbol,
+        id,
+        order_id,
+        price: px,
+        qty: q,
+        quote: notional,
+        commission,
+        commission_asset: get.clone(),
+        time: now,
+        buyer: side == Side::Buy,
+        maker,
+    };
+    let o = &mut account.orders[at];
+    o.executed = add(o.executed, q);
+    o.cum_quote = add(o.cum_quote, notional);
+    o.status = if o.remaining().is_zero() {
+        "FILLED"
+    } else {
+        "PARTIALLY_FILLED"
+    };
+    o.updated = now;
+    let o = o.clone();
+    events.push(report_with(account, &o, "TRADE", Some(&trade), now, None));
+    account.trades.push(trade);
+    events.push(account_position(account, &[&base, &quote], now));
 }
 
 fn order_fields(o: &Order) -> Value {
@@ -1193,34 +1480,29 @@ fn fixed(d: Dec) -> String {
     }
 }
 
-/// One `executionReport`; `fill` is `(price, qty, trade id, maker)`.
-fn report(
-    account: &mut Account,
-    o: &Order,
-    x: &str,
-    fill: Option<(Dec, Dec, u64, bool)>,
-    now: u64,
-) -> Value {
+/// One `executionReport`; `fill` is the trade of a `TRADE`.
+fn report(account: &mut Account, o: &Order, x: &str, fill: Option<&Trade>, now: u64) -> Value {
     report_with(account, o, x, fill, now, None)
 }
 
+/// One `executionReport`; `ids` overrides `(c, C)` (a cancel's new id and the order's, or an
+/// amendment's new id and the old one).
 fn report_with(
     account: &mut Account,
     o: &Order,
     x: &str,
-    fill: Option<(Dec, Dec, u64, bool)>,
+    fill: Option<&Trade>,
     now: u64,
-    cancel_id: Option<&str>,
+    ids: Option<(&str, &str)>,
 ) -> Value {
     let exec_id = account.next_exec_id;
     account.next_exec_id += 1;
-    let (last_px, last_qty, trade_id, maker) = fill.map_or(
-        (Dec::default(), Dec::default(), -1i64, false),
-        |(p, q, t, m)| (p, q, t as i64, m),
+    let (last_px, last_qty, trade_id, maker, commission) = fill.map_or(
+        (Dec::default(), Dec::default(), -1i64, false, Dec::default()),
+        |t| (t.price, t.qty, t.id as i64, t.maker, t.commission),
     );
-    let (_, quote) = assets(&o.symbol);
-    let (c, big_c) = match cancel_id {
-        Some(id) => (id.to_owned(), o.client_id.clone()),
+    let (c, big_c) = match ids {
+        Some((c, big_c)) => (c.to_owned(), big_c.to_owned()),
         None => (o.client_id.clone(), String::new()),
     };
     let mut event = json!({
@@ -1228,7 +1510,8 @@ fn report_with(
         "o": o.ty, "f": o.tif, "q": fixed(o.qty), "p": fixed(o.price), "P": "0.00000000",
         "F": "0.00000000", "g": -1, "C": big_c, "x": x, "X": o.status, "r": "NONE",
         "i": o.order_id, "l": fixed(last_qty), "z": fixed(o.executed), "L": fixed(last_px),
-        "n": "0", "N": if fill.is_some() { Value::String(quote) } else { Value::Null },
+        "n": if fill.is_some() { fixed(commission) } else { "0".to_owned() },
+        "N": fill.map_or(Value::Null, |t| Value::String(t.commission_asset.clone())),
         "T": now, "t": trade_id, "I": exec_id, "w": o.is_open(), "m": maker, "M": false,
         "O": o.created, "Z": fixed(o.cum_quote), "Y": fixed(mul(last_px, last_qty)),
         "Q": "0.00000000", "V": o.stp,
@@ -1251,6 +1534,10 @@ fn account_position(account: &Account, assets: &[&String], now: u64) -> Value {
 }
 
 fn publish(account: &mut Account, events: Vec<Value>) {
+    // `revoke`: a revoked key's user data stops.
+    if account.revoked {
+        return;
+    }
     for sub in &mut account.subscribers {
         for event in &events {
             sub.outbox
@@ -1302,7 +1589,14 @@ fn cancel_one(account: &mut Account, at: usize, cancel_id: &str, now: u64) -> (V
     let o = o.clone();
     let (base, quote) = assets(&o.symbol);
     let events = vec![
-        report_with(account, &o, "CANCELED", None, now, Some(cancel_id)),
+        report_with(
+            account,
+            &o,
+            "CANCELED",
+            None,
+            now,
+            Some((cancel_id, &o.client_id)),
+        ),
         account_position(account, &[&base, &quote], now),
     ];
     let mut result = json!({"symbol": o.symbol, "origClientOrderId": o.client_id,
@@ -1383,82 +1677,156 @@ fn open_orders(shared: &LiveShared, p: &Params) -> Value {
     )
 }
 
-/// Fills resting orders the truth has crossed: in full, at the order's price, as maker.
-pub(crate) fn sweep(shared: &LiveShared) {
-    let symbols: Vec<String> = {
-        let account = shared.ws_api.lock();
-        let mut s: Vec<String> = account
-            .orders
-            .iter()
-            .filter(|o| o.is_open())
-            .map(|o| o.symbol.clone())
-            .collect();
-        s.dedup();
-        s
-    };
-    if symbols.is_empty() {
+/// A trade the market released: `(symbol, price, quantity, buyer is maker)`.
+type PrintedTrade = (String, Dec, Dec, bool);
+
+/// Reads a `<symbol>@trade` or `<symbol>@aggTrade` payload.
+fn printed_trade(stream: &str, data: &str) -> Option<PrintedTrade> {
+    #[derive(serde::Deserialize)]
+    struct Print<'a> {
+        p: &'a str,
+        q: &'a str,
+        m: bool,
+    }
+    let (symbol, kind) = stream.split_once('@')?;
+    if kind != "trade" && kind != "aggTrade" {
+        return None;
+    }
+    let print: Print<'_> = serde_json::from_str(data).ok()?;
+    Some((
+        symbol.to_ascii_uppercase(),
+        Dec::parse(print.p).ok()?,
+        Dec::parse(print.q).ok()?,
+        print.m,
+    ))
+}
+
+/// `a × b ÷ c` in [`Dec`] units, rounded down (`c` not zero).
+fn mul_div(a: Dec, b: Dec, c: Dec) -> Dec {
+    const G: u128 = 1_000_000_000;
+    let (a9, b9, c9) = (a.units() / G, b.units() / G, (c.units() / G).max(1));
+    let product = a9.saturating_mul(b9);
+    Dec::from_units(
+        product
+            .checked_mul(G)
+            .map_or_else(|| (product / c9).saturating_mul(G), |p| p / c9),
+    )
+}
+
+/// One resting order's queue after one released frame: `trade` is a print of its symbol
+/// `(price, quantity, buyer is maker)`, `own` the truth's quantity at its price on its side
+/// now. Returns the quantity the frame fills (before capping at what remains) and whether the
+/// order was gone through (its whole remainder fills).
+fn advance(
+    o: &mut Order,
+    trade: Option<(Dec, Dec, bool)>,
+    own: Dec,
+    trades_move_queues: bool,
+) -> (Dec, bool) {
+    let mut fill = Dec::default();
+    let mut through = false;
+    // A trade at the order's price, on its side of the book, takes the queue ahead first;
+    // one beyond its price went through it.
+    if let Some((px, q, buyer_maker)) = trade {
+        let (ours, beyond) = match o.side {
+            Side::Buy => (buyer_maker, px < o.price),
+            Side::Sell => (!buyer_maker, px > o.price),
+        };
+        if beyond {
+            through = true;
+        } else if px == o.price && ours {
+            o.credit = add(o.credit, q);
+            if o.ahead >= q {
+                o.ahead = sub(o.ahead, q);
+            } else {
+                fill = sub(q, o.ahead);
+                o.ahead = Dec::default();
+            }
+        }
+    }
+    if own < o.level_seen {
+        let shrink = sub(o.level_seen, own);
+        if trades_move_queues {
+            // Trades already counted explain the shrink first; the rest were cancels, spread
+            // over the level in proportion (the part ahead shrinks by ahead ÷ level of them).
+            let explained = shrink.min(o.credit);
+            o.credit = sub(o.credit, explained);
+            let cancelled = sub(shrink, explained);
+            if !cancelled.is_zero() {
+                let cut = mul_div(o.ahead, cancelled, o.level_seen);
+                o.ahead = sub(o.ahead, cut);
+            }
+        } else if o.ahead >= shrink {
+            // No trades in this market: every shrink counts as traded.
+            o.ahead = sub(o.ahead, shrink);
+        } else {
+            fill = add(fill, sub(shrink, o.ahead));
+            o.ahead = Dec::default();
+        }
+    }
+    o.level_seen = own;
+    // Whatever is queued ahead is displayed at the price.
+    o.ahead = o.ahead.min(own);
+    (fill, through)
+}
+
+/// Moves the resting orders after the market released a frame (`(stream, payload)`, `None`
+/// when the frame was not released): the queue model of the [module docs](self). Runs on the
+/// market thread only, with the market locked, so every order sees each truth state once.
+pub(crate) fn after_frame(shared: &LiveShared, frame: Option<(&str, &str)>) {
+    let printed = frame.and_then(|(stream, data)| printed_trade(stream, data));
+    let market = shared.market();
+    let mut account = shared.ws_api.lock();
+    if let Some((symbol, ..)) = &printed
+        && !account.trade_symbols.contains(symbol)
+    {
+        account.trade_symbols.insert(symbol.clone());
+    }
+    if !account.orders.iter().any(Order::is_open) {
         return;
     }
-    let best: Vec<(String, Option<Dec>, Option<Dec>)> = {
-        let market = shared.market();
-        symbols
-            .into_iter()
-            .map(|sym| {
-                let book = market.symbols.get(&sym).map(|s| &s.book);
-                let bid = book.and_then(|b| b.bids.keys().next_back().copied());
-                let ask = book.and_then(|b| b.asks.keys().next().copied());
-                (sym, bid, ask)
-            })
-            .collect()
-    };
     let now = now_ms();
-    let mut account = shared.ws_api.lock();
     let mut events = Vec::new();
     for at in 0..account.orders.len() {
-        let o = &account.orders[at];
-        if !o.is_open() {
+        if !account.orders[at].is_open() {
             continue;
         }
-        let Some((_, bid, ask)) = best.iter().find(|(s, _, _)| *s == o.symbol) else {
-            continue;
-        };
-        let crossed = match o.side {
-            Side::Buy => ask.is_some_and(|a| a <= o.price),
-            Side::Sell => bid.is_some_and(|b| b >= o.price),
-        };
-        if !crossed {
-            continue;
-        }
-        let q = o.remaining();
-        let (base, quote) = assets(&o.symbol);
-        let notional = mul(o.price, q);
-        {
-            let (pay, pay_amt, get, get_amt) = match o.side {
-                Side::Buy => (&quote, notional, &base, q),
-                Side::Sell => (&base, q, &quote, notional),
-            };
-            let b = account.balances.entry(pay.clone()).or_default();
-            b.1 = sub(b.1, pay_amt);
-            let g = account.balances.entry(get.clone()).or_default();
-            g.0 = add(g.0, get_amt);
-        }
-        let trade_id = account.next_trade_id;
-        account.next_trade_id += 1;
+        let trades_move_queues = account.trade_symbols.contains(&account.orders[at].symbol);
         let o = &mut account.orders[at];
-        o.executed = o.qty;
-        o.cum_quote = add(o.cum_quote, notional);
-        o.status = "FILLED";
-        o.updated = now;
-        let o = o.clone();
-        let px = o.price;
-        events.push(report(
-            &mut account,
-            &o,
-            "TRADE",
-            Some((px, q, trade_id, true)),
-            now,
-        ));
-        events.push(account_position(&account, &[&base, &quote], now));
+        let Some(book) = market
+            .symbols
+            .get(&o.symbol)
+            .filter(|s| s.seeded)
+            .map(|s| &s.book)
+        else {
+            continue;
+        };
+        let (own, crossed) = match o.side {
+            Side::Buy => (
+                book.bids.get(&o.price),
+                book.asks.keys().next().is_some_and(|a| *a <= o.price),
+            ),
+            Side::Sell => (
+                book.asks.get(&o.price),
+                book.bids.keys().next_back().is_some_and(|b| *b >= o.price),
+            ),
+        };
+        let own = own.map_or(Dec::default(), |l| l.qty);
+        let trade = printed
+            .as_ref()
+            .filter(|(symbol, ..)| *symbol == o.symbol)
+            .map(|(_, px, q, m)| (*px, *q, *m));
+        let (fill, through) = advance(o, trade, own, trades_move_queues);
+        let remaining = o.remaining();
+        let q = if through || crossed {
+            remaining
+        } else {
+            fill.min(remaining)
+        };
+        if !q.is_zero() {
+            let px = o.price;
+            execute(&mut account, at, px, q, true, now, &mut events);
+        }
     }
     if !events.is_empty() {
         publish(&mut account, events);
@@ -1557,5 +1925,106 @@ mod tests {
         let p = Dec::parse("61837.63").unwrap();
         let q = Dec::parse("0.002").unwrap();
         assert_eq!(mul(p, q).normalized(), "123.67526");
+        assert_eq!(mul_div(d("2"), d("1"), d("4")), d("0.5"));
+        assert_eq!(mul_div(d("3"), d("1000000"), d("3000000")), d("1"));
+    }
+
+    fn d(text: &str) -> Dec {
+        Dec::parse(text).unwrap()
+    }
+
+    /// A resting order of `qty` at `price` behind `level` displayed there.
+    fn resting(side: Side, price: &str, qty: &str, level: &str) -> Order {
+        Order {
+            symbol: "BTCUSDT".into(),
+            order_id: 1,
+            client_id: "c".into(),
+            side,
+            ty: "LIMIT",
+            tif: "GTC",
+            price: d(price),
+            qty: d(qty),
+            executed: Dec::default(),
+            cum_quote: Dec::default(),
+            status: "NEW",
+            stp: "NONE".into(),
+            created: 0,
+            updated: 0,
+            working: Some(0),
+            ahead: d(level),
+            level_seen: d(level),
+            credit: Dec::default(),
+        }
+    }
+
+    #[test]
+    fn trades_at_the_price_take_the_queue_ahead_first() {
+        let mut o = resting(Side::Buy, "100", "0.5", "2");
+        // A sell aggressor (buyer maker) prints 1.5 at 100: 0.5 still ahead, nothing fills.
+        let sell = |q| Some((d("100"), d(q), true));
+        assert_eq!(advance(&mut o, sell("1.5"), d("2"), true), (d("0"), false));
+        assert_eq!((o.ahead, o.credit), (d("0.5"), d("1.5")));
+        // The depth then shows the trade (2 → 0.5): explained, the queue does not move again.
+        assert_eq!(advance(&mut o, None, d("0.5"), true), (d("0"), false));
+        assert_eq!((o.ahead, o.credit), (d("0.5"), d("0")));
+        // A buy aggressor at 100 is not the bid side trading: ignored.
+        assert_eq!(
+            advance(&mut o, Some((d("100"), d("9"), false)), d("0.5"), true),
+            (d("0"), false)
+        );
+        assert_eq!(o.ahead, d("0.5"));
+        // 0.7 more: 0.5 ahead, then 0.2 fills the order.
+        assert_eq!(
+            advance(&mut o, sell("0.7"), d("0.5"), true),
+            (d("0.2"), false)
+        );
+        assert_eq!(o.ahead, d("0"));
+        // A print below the price went through it.
+        assert_eq!(
+            advance(&mut o, Some((d("99.99"), d("0.001"), true)), d("0"), true),
+            (d("0"), true)
+        );
+    }
+
+    #[test]
+    fn sells_queue_on_buyer_aggressor_prints() {
+        let mut o = resting(Side::Sell, "100", "1", "0.3");
+        assert_eq!(
+            advance(&mut o, Some((d("100"), d("0.5"), true)), d("0.3"), true),
+            (d("0"), false)
+        );
+        assert_eq!(
+            advance(&mut o, Some((d("100"), d("0.5"), false)), d("0.3"), true),
+            (d("0.2"), false)
+        );
+        assert_eq!(
+            advance(&mut o, Some((d("100.01"), d("0.1"), false)), d("0"), true),
+            (d("0"), true)
+        );
+    }
+
+    #[test]
+    fn cancels_cut_the_queue_ahead_in_proportion() {
+        let mut o = resting(Side::Buy, "100", "1", "4");
+        o.ahead = d("2");
+        // 1 of the 4 displayed leaves with no trade: half of the level is ahead, 0.5 of it.
+        assert_eq!(advance(&mut o, None, d("3"), true), (d("0"), false));
+        assert_eq!(o.ahead, d("1.5"));
+        // Growth joins behind.
+        assert_eq!(advance(&mut o, None, d("10"), true), (d("0"), false));
+        assert_eq!((o.ahead, o.level_seen), (d("1.5"), d("10")));
+        // The level gone: nothing is ahead any more, and nothing filled.
+        assert_eq!(advance(&mut o, None, d("0"), true), (d("0"), false));
+        assert_eq!(o.ahead, d("0"));
+    }
+
+    #[test]
+    fn without_trades_depletion_is_traded() {
+        let mut o = resting(Side::Buy, "100", "2", "3");
+        o.ahead = d("1");
+        assert_eq!(advance(&mut o, None, d("2.5"), false), (d("0"), false));
+        assert_eq!(o.ahead, d("0.5"));
+        assert_eq!(advance(&mut o, None, d("0.5"), false), (d("1.5"), false));
+        assert_eq!(o.ahead, d("0"));
     }
 }
