@@ -467,6 +467,8 @@ pub fn accounts_json(report: &super::PipelineReport) -> serde_json::Value {
                     "reconciled_fills": s.reconciled_fills,
                     "status_queries": s.status_queries,
                     "last_error": s.last_error,
+                    "rate_limited": s.rate_limited,
+                    "banned": s.banned,
                 },
                 "orders_table": {
                     "duplicate_executions": t.duplicate_executions,

@@ -174,6 +174,10 @@ pub struct SessionStats {
     pub status_queries: u64,
     /// The last error code the exchange answered (0: none).
     pub last_error: i32,
+    /// Answers 429 (a request class stopped until `retryAfter`).
+    pub rate_limited: u64,
+    /// Answers 418 (the IP banned: everything stops until it lifts).
+    pub banned: u64,
 }
 
 /// One asset's balance, as the last `outboundAccountPosition` gave it.
@@ -1084,8 +1088,11 @@ impl Core {
                 if let Err(e) = &resp.outcome {
                     self.session.last_error = e.code;
                 }
-                if failure == Some(Failure::Timestamp) {
-                    self.clock.on_timestamp_rejected();
+                match failure {
+                    Some(Failure::Timestamp) => self.clock.on_timestamp_rejected(),
+                    Some(Failure::RateLimited) => self.session.rate_limited += 1,
+                    Some(Failure::Banned) => self.session.banned += 1,
+                    _ => {}
                 }
                 match p.kind {
                     Kind::Time => {

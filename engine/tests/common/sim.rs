@@ -1,0 +1,272 @@
+//! What the loopback tests against the exchange simulator share: a simulator over TLS with
+//! its certificate on disk, one session at a time, a live config pointing at it, and the
+//! report's counters.
+
+#![allow(dead_code)] // Each test binary uses part of it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pinion_engine::config::{Config, Overrides};
+use pinion_engine::pipeline::{self, BookView, Console, PipelineReport};
+use pinion_exchange_sim::SelfSignedTls;
+use pinion_exchange_sim::live::{FaultPlan, LiveConfig, LiveExchange, LivePacing, TruthBook};
+
+/// Serialises the sessions of the tests in this file.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A running simulator and the file holding its certificate.
+pub struct Sim {
+    pub exchange: LiveExchange,
+    pub cert: PathBuf,
+    pub dir: TempDir,
+    /// Dropped last, after the simulator: the next test starts once this one is gone.
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+}
+
+/// A directory removed at the end.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pinion-live-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The simulator serving a recording.
+pub fn start_sim(recording: &Path, faults: &str, seed: u64, frames_per_sec: f64) -> Sim {
+    let path = recording.to_path_buf();
+    start_sim_with(faults, seed, frames_per_sec, move || {
+        pinion_feed::source::open(&path)
+    })
+}
+
+/// The simulator serving the synthetic market (`messages` frames).
+pub fn start_synthetic(messages: u64, faults: &str, seed: u64, frames_per_sec: f64) -> Sim {
+    start_sim_with(faults, seed, frames_per_sec, move || {
+        let config = pinion_feed::synth::SynthConfig {
+            seed,
+            messages,
+            ..pinion_feed::synth::SynthConfig::default()
+        };
+        let market = pinion_feed::synth::SynthMarket::new(config)
+            .map_err(|e| pinion_feed::SourceError::Io(std::io::Error::other(e.to_string())))?;
+        Ok(Box::new(market) as Box<dyn pinion_feed::FrameSource + Send>)
+    })
+}
+
+pub fn start_sim_with(
+    faults: &str,
+    seed: u64,
+    frames_per_sec: f64,
+    open: impl Fn() -> Result<Box<dyn pinion_feed::FrameSource + Send>, pinion_feed::SourceError>
+    + Send
+    + Sync
+    + 'static,
+) -> Sim {
+    start_sim_tuned(faults, seed, frames_per_sec, |_| {}, open)
+}
+
+pub fn start_sim_tuned(
+    faults: &str,
+    seed: u64,
+    frames_per_sec: f64,
+    tune: impl FnOnce(&mut LiveConfig),
+    open: impl Fn() -> Result<Box<dyn pinion_feed::FrameSource + Send>, pinion_feed::SourceError>
+    + Send
+    + Sync
+    + 'static,
+) -> Sim {
+    // One test at a time: each runs a simulator and a whole pipeline, and on a small machine
+    // several at once would measure the machine rather than the session.
+    let one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
+    let dir = TempDir::new("sim");
+    let cert = dir.0.join("sim-cert.pem");
+    std::fs::write(&cert, &tls.certificate_pem).expect("write cert");
+    let mut config = LiveConfig::spot();
+    config.pacing = LivePacing::Rate { frames_per_sec };
+    config.start_held = true;
+    // Pings keep an idle market's connections alive under the tests' short idle timeout.
+    config.ping_interval = Some(Duration::from_millis(1000));
+    tune(&mut config);
+    config.faults = FaultPlan::parse(faults, seed).expect("fault spec");
+    let exchange = LiveExchange::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        config,
+        Some(Arc::clone(&tls.server_config)),
+        open,
+    )
+    .expect("simulator");
+    Sim {
+        exchange,
+        cert,
+        dir,
+        _one_at_a_time: one,
+    }
+}
+
+/// A live config for the simulator at `addr`, with `extra` `[live]` keys.
+pub fn live_config(addr: std::net::SocketAddr, cert: &Path, extra: &str) -> String {
+    format!(
+        r#"
+[live]
+venue = "binance-spot"
+ws_url = "wss://localhost:{port}/stream"
+rest_url = "https://localhost:{port}"
+symbols = ["BTCUSDT"]
+streams = ["depth@100ms", "bookTicker", "trade"]
+ca_file = "{cert}"
+reconnect_base_ms = 20
+reconnect_cap_ms = 500
+read_idle_timeout_ms = 1500
+stream_stale_ms = 0
+ack_timeout_ms = 1000
+{extra}
+
+[placement]
+mode = "2"
+wait = "park"
+
+[runtime]
+progress = false
+
+[[instrument]]
+venue = "binance-spot"
+symbol = "BTCUSDT"
+tick_size = "0.01"
+step_size = "0.00001"
+qty_decimals = 8
+"#,
+        port = addr.port(),
+        cert = cert.display(),
+    )
+}
+
+/// Runs `pinion live` on `config` until the simulator has released its whole source and the
+/// session has had `settle` to take the rest in; returns the report.
+pub fn run_session(sim: &Sim, config: &str, settle: Duration) -> PipelineReport {
+    let config =
+        Config::parse_with(config, "live-test.toml", &Overrides::default()).expect("config parses");
+    let settings = config.validate("live-test.toml").expect("config valid");
+    let (settings, _) = pipeline::for_live(settings).expect("live settings");
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || pipeline::run(&settings, stop, Console::QUIET))
+    };
+    // Let the session connect and subscribe before the market opens.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.exchange.stats().control_requests == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sim.exchange.release();
+    assert!(
+        sim.exchange.wait_exhausted(Duration::from_secs(120)),
+        "the simulator did not release its whole source in time"
+    );
+    // Then until the session has been quiet for a second (nothing sent to it, no snapshot,
+    // no new session: a late reconnect and resync are done), and at least `settle`.
+    let started = Instant::now();
+    let activity = |s: &pinion_exchange_sim::live::LiveStats| {
+        (
+            s.frames_sent,
+            s.snapshots_served,
+            s.ws_sessions,
+            s.control_requests,
+        )
+    };
+    let mut last = activity(&sim.exchange.stats());
+    let mut quiet_since = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = activity(&sim.exchange.stats());
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() >= Duration::from_secs(1) && started.elapsed() >= settle {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let report = runner
+        .join()
+        .expect("pipeline thread")
+        .expect("the live session ran");
+    eprintln!("{}", report.table());
+    eprintln!("simulator: {:?}", sim.exchange.stats());
+    report
+}
+
+pub fn levels(v: &[[String; 2]]) -> Vec<(String, String)> {
+    v.iter().map(|[p, q]| (p.clone(), q.clone())).collect()
+}
+
+/// The session's book of `symbol` is live and equal to the simulator's, level by level, at the
+/// same update id.
+pub fn assert_equal_to_truth(books: &[BookView], truth: &TruthBook) {
+    assert_top_equal_to_truth(books, truth, usize::MAX);
+}
+
+/// As [`assert_equal_to_truth`], for the best `depth` levels per side only: a book built from
+/// a snapshot of limited depth knows nothing deeper than the snapshot reached.
+pub fn assert_top_equal_to_truth(books: &[BookView], truth: &TruthBook, depth: usize) {
+    let book = books
+        .iter()
+        .find(|b| b.symbol == truth.symbol)
+        .unwrap_or_else(|| panic!("no book for {}", truth.symbol));
+    assert_eq!(book.state, "live", "{} ended {}", book.symbol, book.state);
+    assert_eq!(
+        book.last_update_id, truth.last_update_id,
+        "{}: update id",
+        book.symbol
+    );
+    let top = |v: Vec<(String, String)>| v.into_iter().take(depth).collect::<Vec<_>>();
+    assert_eq!(
+        top(levels(&book.bids)),
+        top(truth.bids.clone()),
+        "{}: bids",
+        book.symbol
+    );
+    assert_eq!(
+        top(levels(&book.asks)),
+        top(truth.asks.clone()),
+        "{}: asks",
+        book.symbol
+    );
+}
+
+pub fn counter(report: &PipelineReport, stage: &str, name: &str) -> u64 {
+    report
+        .run
+        .stages
+        .iter()
+        .filter(|s| s.stage == stage)
+        .flat_map(|s| s.counters.iter())
+        .find(|(k, _)| *k == name)
+        .map_or(0, |(_, v)| *v)
+}
+
+pub fn live_counter(
+    report: &PipelineReport,
+    read: impl Fn(&pinion_feed::live::LiveCounters) -> u64,
+) -> u64 {
+    report.input.live.as_deref().map_or(0, read)
+}

@@ -1,0 +1,329 @@
+//! `pinion live --trade` end to end on loopback, over real TLS: the simulator's market → book →
+//! strategy → orders over the simulator's WS API → execution reports → position. After every
+//! run, with or without seeded order faults, pinion's orders, fills, balances and position must
+//! equal the simulator's account: each order's filled quantity and final state, every balance,
+//! and the net position from the exchange's own trades.
+//!
+//! The runs use the `pinion` binary itself, with the key in its environment as a user would set
+//! it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::sim::*;
+use pinion_exchange_sim::live::LiveConfig;
+use pinion_exchange_sim::wsapi::{OrderFaultPlan, SimAccount, WsApiConfig};
+use serde_json::Value;
+
+const API_KEY: &str = "pinionTestKey0123456789abcdefXYZ";
+
+/// An Ed25519 key pair: the PKCS#8 PEM pinion signs with, and the raw public key the
+/// simulator checks against.
+fn ed25519_key() -> (String, Vec<u8>) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("ed25519 key");
+    (key.serialize_pem(), key.public_key_raw().to_vec())
+}
+
+/// What one `pinion live --trade` run left behind.
+struct Run {
+    code: Option<i32>,
+    account: Value,
+    report: Value,
+    sim: SimAccount,
+    stderr: String,
+}
+
+/// The simulator's synthetic market with the WS API enabled (`order_faults` in its grammar),
+/// and `pinion live --trade` against it for `seconds`.
+fn trade(order_faults: &str, seconds: f64, extra: &str) -> Run {
+    let (pem, public) = ed25519_key();
+    let faults = OrderFaultPlan::parse(order_faults).expect("order faults");
+    let sim = start_sim_tuned(
+        "",
+        5,
+        2_000.0,
+        |c: &mut LiveConfig| {
+            let mut api = WsApiConfig::new(API_KEY);
+            api.ed25519_public_key = Some(public);
+            api.balances = vec![
+                ("BTC".to_owned(), "10".to_owned()),
+                ("USDT".to_owned(), "1000000".to_owned()),
+            ];
+            api.faults = faults;
+            c.ws_api = Some(api);
+        },
+        || {
+            let config = pinion_feed::synth::SynthConfig {
+                seed: 5,
+                messages: 400_000,
+                ..pinion_feed::synth::SynthConfig::default()
+            };
+            let market = pinion_feed::synth::SynthMarket::new(config)
+                .map_err(|e| pinion_feed::SourceError::Io(std::io::Error::other(e.to_string())))?;
+            Ok(Box::new(market) as Box<dyn pinion_feed::FrameSource + Send>)
+        },
+    );
+    let addr = sim.exchange.local_addr();
+    let dir = &sim.dir.0;
+    let config = format!(
+        "{}
+[live.orders]
+ws_api_url = \"wss://localhost:{port}/ws-api/v3\"
+key_kind = \"ed25519\"
+api_key_env = \"PINION_TEST_API_KEY\"
+secret_env = \"PINION_TEST_SECRET\"
+recv_window_ms = 5000
+answer_timeout_ms = 1000
+query_after_ms = 1500
+{extra}
+
+[risk]
+max_order_qty = \"0.01\"
+max_notional = \"1000\"
+max_position = \"0.1\"
+max_open_orders = 10
+orders_per_second = 3
+order_burst = 5
+price_band_bps = 50
+",
+        live_config(addr, &sim.cert, ""),
+        port = addr.port(),
+    );
+    let config_path = dir.join("trade.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let account_path = dir.join("account.json");
+    let report_path = dir.join("report.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .arg("live")
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--trade")
+        .arg("--duration")
+        .arg(seconds.to_string())
+        .arg("--no-progress")
+        .arg("--account-out")
+        .arg(&account_path)
+        .arg("--report-json")
+        .arg(&report_path)
+        .env("PINION_TEST_API_KEY", API_KEY)
+        .env("PINION_TEST_SECRET", &pem)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pinion runs");
+    // The market opens once the session has subscribed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.exchange.stats().control_requests == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sim.exchange.release();
+    let out = {
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+        }
+        let status = child.wait().expect("pinion exits");
+        (status.code(), stderr)
+    };
+    let read = |p: &Path| -> Value {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null)
+    };
+    Run {
+        code: out.0,
+        account: read(&account_path),
+        report: read(&report_path),
+        sim: sim.exchange.sim_account(),
+        stderr: out.1,
+    }
+}
+
+/// A decimal string as an exact integer count of 1e-8.
+fn units(s: &str) -> i128 {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let neg = int.starts_with('-');
+    let int: i128 = int.trim_start_matches('-').parse().unwrap_or(0);
+    let mut f = frac.to_owned();
+    f.truncate(8);
+    while f.len() < 8 {
+        f.push('0');
+    }
+    let v = int * 100_000_000 + f.parse::<i128>().unwrap_or(0);
+    if neg { -v } else { v }
+}
+
+/// The venue status pinion's final state must be, for an order the exchange has.
+fn state_for(status: &str) -> &'static str {
+    match status {
+        "FILLED" => "Filled",
+        "CANCELED" => "Canceled",
+        "EXPIRED" | "EXPIRED_IN_MATCH" => "Expired",
+        "PARTIALLY_FILLED" => "PartiallyFilled",
+        _ => "New",
+    }
+}
+
+/// pinion's orders, fills, balances and position equal the simulator's account.
+fn assert_matches_the_exchange(run: &Run) {
+    assert_eq!(
+        run.code,
+        Some(0),
+        "pinion live --trade failed:\n{}",
+        run.stderr
+    );
+    let account = &run.account[0];
+    let ours: BTreeMap<&str, &Value> = account["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .map(|o| (o["client_order_id"].as_str().unwrap_or(""), o))
+        .collect();
+    assert!(!run.sim.orders.is_empty(), "no order reached the exchange");
+    for o in &run.sim.orders {
+        let mine = ours
+            .get(o.client_order_id.as_str())
+            .unwrap_or_else(|| panic!("the exchange has {} which pinion lost", o.client_order_id));
+        assert_eq!(
+            units(mine["filled"].as_str().unwrap_or("")),
+            units(&o.executed_qty),
+            "{}: filled",
+            o.client_order_id
+        );
+        assert_eq!(
+            mine["state"].as_str(),
+            Some(state_for(&o.status)),
+            "{}: state (the exchange says {})",
+            o.client_order_id,
+            o.status
+        );
+    }
+    // What pinion tracked and the exchange never had was refused, never left unknown.
+    for (id, o) in &ours {
+        if !run.sim.orders.iter().any(|s| s.client_order_id == *id) {
+            let state = o["state"].as_str().unwrap_or("");
+            assert!(
+                state.starts_with("Rejected"),
+                "{id}: not at the exchange, yet {state}"
+            );
+        }
+    }
+    // Balances, asset by asset.
+    for b in &run.sim.balances {
+        let mine = account["balances"]
+            .as_array()
+            .and_then(|v| v.iter().find(|x| x["asset"] == b.asset.as_str()))
+            .unwrap_or_else(|| panic!("no balance of {}", b.asset));
+        assert_eq!(
+            units(mine["free"].as_str().unwrap_or("")),
+            units(&b.free),
+            "{} free",
+            b.asset
+        );
+        assert_eq!(
+            units(mine["locked"].as_str().unwrap_or("")),
+            units(&b.locked),
+            "{} locked",
+            b.asset
+        );
+    }
+    // Position from the exchange's trades = the strategy's position.
+    let net: i128 = run
+        .sim
+        .trades
+        .iter()
+        .map(|t| if t.is_buyer { 1 } else { -1 } * units(&t.qty))
+        .sum();
+    let position = run.report["trading"][0]["position"]
+        .as_str()
+        .map(units)
+        .expect("position in the report");
+    assert_eq!(position, net, "position");
+}
+
+#[test]
+fn a_clean_session_trades_and_ends_equal_to_the_exchange() {
+    let run = trade("", 8.0, "");
+    assert_matches_the_exchange(&run);
+    assert!(!run.sim.trades.is_empty(), "nothing traded");
+    let s = &run.account[0]["session"];
+    assert_eq!(s["disconnects"], 0);
+    assert_eq!(s["ready"], 1);
+    assert_eq!(run.account[0]["orders_table"]["unknown"], 0);
+}
+
+/// Each client order id appears once at the exchange: nothing was placed twice.
+fn assert_no_order_twice(run: &Run) {
+    let mut seen = std::collections::BTreeSet::new();
+    for o in &run.sim.orders {
+        assert!(
+            seen.insert(o.client_order_id.as_str()),
+            "{} placed twice",
+            o.client_order_id
+        );
+    }
+}
+
+fn session(run: &Run, key: &str) -> u64 {
+    run.account[0]["session"][key].as_u64().unwrap_or(0)
+}
+
+fn table(run: &Run, key: &str) -> u64 {
+    run.account[0]["orders_table"][key].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn an_order_answered_1007_but_executed_ends_as_exactly_one_order_with_exact_fills() {
+    let run = trade("o1007:3", 8.0, "");
+    assert_matches_the_exchange(&run);
+    assert_no_order_twice(&run);
+    assert!(table(&run, "unknown") >= 1, "the outcome was unknown first");
+}
+
+#[test]
+fn an_order_answered_1007_and_not_executed_ends_refused_after_the_query() {
+    let run = trade("o1007x:3", 8.0, "");
+    assert_matches_the_exchange(&run);
+    assert_no_order_twice(&run);
+    assert!(table(&run, "unknown") >= 1);
+    assert!(session(&run, "status_queries") >= 1, "it was asked about");
+}
+
+#[test]
+fn a_reset_after_an_order_was_read_reconnects_reconciles_and_loses_nothing() {
+    let run = trade("oreset:3", 9.0, "");
+    assert_matches_the_exchange(&run);
+    assert_no_order_twice(&run);
+    assert_eq!(session(&run, "disconnects"), 1);
+    assert_eq!(session(&run, "ready"), 2, "ready again after the reconnect");
+    assert!(table(&run, "unknown") >= 1);
+}
+
+#[test]
+fn a_429_stops_new_orders_until_retry_after_and_never_reaches_a_ban() {
+    let run = trade("o429:3", 8.0, "");
+    assert_matches_the_exchange(&run);
+    assert_eq!(session(&run, "rate_limited"), 1, "one 429");
+    assert_eq!(session(&run, "banned"), 0, "no ban followed");
+    assert!(
+        run.account[0]["orders"]
+            .as_array()
+            .expect("orders")
+            .iter()
+            .any(|o| o["state"] == "Rejected(Overloaded)"),
+        "the refused order is known as refused"
+    );
+}
+
+#[test]
+fn fills_that_arrive_before_the_answer_count_once() {
+    let run = trade("fillfirst", 8.0, "");
+    assert_matches_the_exchange(&run);
+    assert_no_order_twice(&run);
+    assert!(!run.sim.trades.is_empty(), "nothing traded");
+}
