@@ -19,7 +19,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -71,6 +71,16 @@ enum Check {
         /// Where the snapshot body goes.
         #[arg(long)]
         snapshot_out: Option<PathBuf>,
+    },
+    /// Make an Ed25519 key pair for the WS API: the private key as PKCS#8 PEM (what pinion
+    /// signs with) and the public key as PEM (what `live --ws-api-ed25519-pub` checks).
+    Keygen {
+        /// Where the private key goes (written owner-only).
+        #[arg(long)]
+        private_out: PathBuf,
+        /// Where the public key goes.
+        #[arg(long)]
+        public_out: PathBuf,
     },
     /// Replay a capture and compare its frames with the source's; exit 1 when they differ.
     Compare {
@@ -210,11 +220,34 @@ struct LiveArgs {
     order_faults: String,
 }
 
+/// `keygen`: an Ed25519 pair, the private half readable by its owner only.
+fn keygen(private_out: &Path, public_out: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).context("generating the key")?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(private_out)
+        .with_context(|| format!("creating {}", private_out.display()))?;
+    file.write_all(key.serialize_pem().as_bytes())
+        .with_context(|| format!("writing {}", private_out.display()))?;
+    std::fs::write(public_out, key.public_key_pem())
+        .with_context(|| format!("writing {}", public_out.display()))?;
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => serve(cli.serve),
         Some(Check::Live(args)) => live(*args),
+        Some(Check::Keygen {
+            private_out,
+            public_out,
+        }) => keygen(&private_out, &public_out),
         Some(Check::Receive {
             addr,
             path,

@@ -422,7 +422,15 @@ pub fn run_pipeline(
         stop,
     };
     if console.startup {
-        eprintln!("pinion replay: {} ({})", input.description, settings.origin);
+        let command = if input.live.is_some() {
+            "live"
+        } else {
+            "replay"
+        };
+        eprintln!(
+            "pinion {command}: {} ({})",
+            input.description, settings.origin
+        );
         for n in &input.notes {
             eprintln!("  {n}");
         }

@@ -152,7 +152,8 @@ impl PipelineReport {
             books: &self.books,
             instruments: &self.input.instruments,
             latency: &self.latency,
-            stopped_early: self.stopped_early(),
+            // A live session ends by being stopped: that is no warning there.
+            stopped_early: self.stopped_early() && self.input.live.is_none(),
             records: self.throughput.records,
             errors_out: self.errors_out.as_ref(),
         });
