@@ -1,0 +1,246 @@
+//! pinion's Binance venue ([`BinanceVenue`]) driven directly against the simulator's WS API over
+//! TLS on loopback: the session's steps before the first order, refusals while not ready, what
+//! the order path allocates, and signing with an HMAC key (no logon, every request signed).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pinion_core::{InstrumentId, InstrumentSpec, Px, Qty, Venue};
+use pinion_exchange_sim::SelfSignedTls;
+use pinion_exchange_sim::live::{LiveConfig, LiveExchange};
+use pinion_exchange_sim::wsapi::WsApiConfig;
+use pinion_gateway::OrderVenue;
+use pinion_gateway::binance::client_id::RunEpoch;
+use pinion_gateway::binance::clock::ClockConfig;
+use pinion_gateway::binance::orders::{OrderState, OrderTableConfig};
+use pinion_gateway::binance::sign::{Credentials, KeyKind};
+use pinion_gateway::binance::{BinanceConfig, BinanceVenue, OpenOrdersPolicy};
+use pinion_net::backoff::BackoffPolicy;
+use pinion_net::rustls::RootCertStore;
+use pinion_net::wss::{self, WssSettings};
+use pinion_strategy::{
+    ClientOrderId, ExecReport, OrderIntent, OrderSide, OrderStatus, OrderType, RejectReason,
+    TimeInForce,
+};
+use pinion_testkit::alloc::{CountingAlloc, thread_allocations};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+const API_KEY: &str = "venueTestKey0123456789";
+const HMAC_SECRET: &str = "venueTestSecretabcdefghijklmnopqrstuvwxyz0123";
+const BTCUSDT: InstrumentId = InstrumentId(0);
+
+fn spec() -> InstrumentSpec {
+    InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").expect("spec")
+}
+
+/// The simulator's synthetic market, open, with the WS API for one account.
+fn exchange(tls: &SelfSignedTls, api: WsApiConfig) -> LiveExchange {
+    let mut config = LiveConfig::spot();
+    config.start_held = true;
+    config.ws_api = Some(api);
+    let sim = LiveExchange::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        config,
+        Some(Arc::clone(&tls.server_config)),
+        || {
+            let market = pinion_feed::synth::SynthMarket::new(pinion_feed::synth::SynthConfig {
+                messages: 1000,
+                ..pinion_feed::synth::SynthConfig::default()
+            })
+            .map_err(|e| pinion_feed::SourceError::Io(std::io::Error::other(e.to_string())))?;
+            Ok(Box::new(market) as Box<dyn pinion_feed::FrameSource + Send>)
+        },
+    )
+    .expect("simulator");
+    sim.release();
+    assert!(
+        sim.wait_open("BTCUSDT", Duration::from_secs(10)),
+        "the market opens"
+    );
+    sim
+}
+
+fn api(public_key: Option<Vec<u8>>, hmac: bool) -> WsApiConfig {
+    let mut api = WsApiConfig::new(API_KEY);
+    api.ed25519_public_key = public_key;
+    api.hmac_secret = hmac.then(|| HMAC_SECRET.to_owned());
+    api.balances = vec![
+        ("BTC".to_owned(), "1".to_owned()),
+        ("USDT".to_owned(), "100000".to_owned()),
+    ];
+    api
+}
+
+fn venue(tls: &SelfSignedTls, sim: &LiveExchange, credentials: Credentials) -> BinanceVenue {
+    let mut roots = RootCertStore::empty();
+    roots.add(tls.certificate.clone()).expect("trust");
+    let wss = WssSettings::new(wss::client_config(roots).expect("client config"));
+    BinanceVenue::new(BinanceConfig {
+        url: format!("wss://localhost:{}/ws-api/v3", sim.local_addr().port()),
+        wss,
+        credentials,
+        instrument: BTCUSDT,
+        spec: spec(),
+        recv_window: None,
+        stp_mode: None,
+        rate_limits: Vec::new(),
+        orders: OrderTableConfig::default(),
+        clock: ClockConfig {
+            warm_up: 2,
+            ..ClockConfig::default()
+        },
+        open_orders: OpenOrdersPolicy::CancelAll,
+        cancel_on_exit: true,
+        reconnect: BackoffPolicy {
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(200),
+            healthy_after: Duration::from_secs(5),
+        },
+        connects_per_5min: 50,
+        seed: 1,
+        epoch: RunEpoch::now(),
+        max_open_orders: 64,
+        max_order_qty: Qty(1_000_000),
+        summary: Arc::new(Mutex::new(None)),
+    })
+    .expect("venue")
+}
+
+/// Polls until `done` or the deadline, collecting reports.
+fn poll_until(
+    v: &mut BinanceVenue,
+    reports: &mut Vec<ExecReport>,
+    mut done: impl FnMut(&BinanceVenue, &[ExecReport]) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done(v, reports) {
+        assert!(Instant::now() < deadline, "timed out: {v:?}");
+        v.poll(0, |r| reports.push(r));
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// A buy below the market (about 61 800): it rests.
+fn resting_buy(id: u64) -> OrderIntent {
+    OrderIntent::new_limit(
+        id,
+        ClientOrderId(id),
+        BTCUSDT,
+        OrderSide::Buy,
+        Px(6_000_000), // 60000.00
+        Qty(100),      // 0.001
+        OrderType::Limit,
+        TimeInForce::Gtc,
+    )
+}
+
+fn ed25519() -> (Credentials, Vec<u8>) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("key");
+    let credentials =
+        Credentials::new(KeyKind::Ed25519, API_KEY, &key.serialize_pem()).expect("credentials");
+    (credentials, key.public_key_raw().to_vec())
+}
+
+#[test]
+fn orders_wait_for_the_session_and_the_order_path_allocates_only_in_tls() {
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let (credentials, public) = ed25519();
+    let sim = exchange(&tls, api(Some(public), false));
+    let mut v = venue(&tls, &sim, credentials);
+    let mut reports = Vec::new();
+
+    // Before the session is ready: refused at once, never queued.
+    v.submit(&resting_buy(1), 0);
+    v.poll(0, |r| reports.push(r));
+    assert_eq!(
+        reports[0].status,
+        OrderStatus::Rejected(RejectReason::NotConnected)
+    );
+    assert_eq!(v.session_stats().not_connected, 1);
+
+    poll_until(&mut v, &mut reports, |v, _| v.is_ready());
+    let s = v.session_stats();
+    assert_eq!((s.connects, s.ready, s.logon_refused), (1, 1, 0));
+
+    // Orders, each answered before the next: what a submit and the polls until its answer
+    // allocate on this thread.
+    const N: u64 = 40;
+    let mut submit_allocs = 0;
+    let mut poll_allocs = 0;
+    for id in 2..2 + N {
+        let before = thread_allocations();
+        v.submit(&resting_buy(id), 0);
+        submit_allocs += thread_allocations() - before;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let before = thread_allocations();
+            let mut accepted = false;
+            let mut status = None;
+            v.poll(0, |r| {
+                if r.client_id == ClientOrderId(id) {
+                    status = Some(r.status);
+                }
+            });
+            if let Some(status) = status {
+                let error = v.session_stats().last_error;
+                assert_eq!(status, OrderStatus::New, "order {id}: error {error}");
+                accepted = true;
+            }
+            poll_allocs += thread_allocations() - before;
+            if accepted {
+                break;
+            }
+            assert!(Instant::now() < deadline, "order {id} not answered");
+        }
+    }
+    let per_submit = submit_allocs as f64 / N as f64;
+    let per_answer = poll_allocs as f64 / N as f64;
+    eprintln!("allocations: {per_submit:.2} per order written, {per_answer:.2} per answer read");
+    // rustls encrypts each record into a fresh buffer (one per order written), and decrypts
+    // each record received into one; an order brings three messages here (the answer, its
+    // executionReport, the account position), each in its own record. The order path's own
+    // code (template, frame, table, limits, parsing) adds none.
+    assert!(
+        per_submit <= 1.0,
+        "{per_submit} allocations per order written"
+    );
+    assert!(
+        per_answer <= 5.0,
+        "{per_answer} allocations per answer read"
+    );
+
+    let open = v.table().open_count();
+    assert_eq!(open as u64, N, "every order rests");
+    let sim_orders = sim.sim_account().orders;
+    assert_eq!(sim_orders.len() as u64, N);
+    for o in &sim_orders {
+        assert_eq!(o.status, "NEW");
+    }
+
+    // The end: every open order cancelled, confirmed by user data.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !v.wind_down(3_000_000_000) {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    assert!(
+        v.table()
+            .orders()
+            .iter()
+            .all(|o| o.state == OrderState::Canceled),
+        "all cancelled: {:?}",
+        v.table()
+            .orders()
+            .iter()
+            .map(|o| o.state)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        sim.sim_account()
+            .orders
+            .iter()
+            .all(|o| o.status == "CANCELED")
+    );
+}
