@@ -255,6 +255,12 @@ fn a_clean_session_trades_and_ends_equal_to_the_exchange() {
     assert_eq!(s["disconnects"], 0);
     assert_eq!(s["ready"], 1);
     assert_eq!(run.account[0]["orders_table"]["unknown"], 0);
+    assert!(session(&run, "limit_checks") > 0, "counts were compared");
+    assert_eq!(
+        session(&run, "limit_drift"),
+        0,
+        "the rate-limit model predicted the exchange's every count"
+    );
 }
 
 /// Each client order id appears once at the exchange: nothing was placed twice.

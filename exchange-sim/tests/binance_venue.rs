@@ -85,7 +85,7 @@ fn venue(tls: &SelfSignedTls, sim: &LiveExchange, credentials: Credentials) -> B
         spec: spec(),
         recv_window: None,
         stp_mode: None,
-        rate_limits: Vec::new(),
+        rate_limits: pinion_gateway::binance::limits::spot_defaults(),
         orders: OrderTableConfig::default(),
         clock: ClockConfig {
             warm_up: 2,
@@ -209,6 +209,13 @@ fn orders_wait_for_the_session_and_the_order_path_allocates_only_in_tls() {
     assert!(
         per_answer <= 5.0,
         "{per_answer} allocations per answer read"
+    );
+
+    let s = v.session_stats();
+    assert!(s.limit_checks >= N, "{s:?}");
+    assert_eq!(
+        s.limit_drift, 0,
+        "the rate-limit model predicted every count: {s:?}"
     );
 
     let open = v.table().open_count();

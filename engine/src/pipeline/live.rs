@@ -239,35 +239,6 @@ pub(super) fn prepare_live(
     })
 }
 
-/// Binance Spot's published request limits, for when the instrument list did not come with
-/// them: 6000 weight a minute, 50 orders per 10 s, 160 000 a day, 61 000 raw requests per
-/// 5 minutes. The server's counts correct them on every answer.
-fn spot_rate_limits() -> Vec<exchange_info::RateLimit> {
-    use exchange_info::{RateLimit, RateLimitInterval, RateLimitKind};
-    let limit = |kind, interval, interval_num, limit| RateLimit {
-        kind,
-        interval,
-        interval_num,
-        limit,
-    };
-    vec![
-        limit(
-            RateLimitKind::RequestWeight,
-            RateLimitInterval::Minute,
-            1,
-            6000,
-        ),
-        limit(RateLimitKind::Orders, RateLimitInterval::Second, 10, 50),
-        limit(RateLimitKind::Orders, RateLimitInterval::Day, 1, 160_000),
-        limit(
-            RateLimitKind::RawRequests,
-            RateLimitInterval::Minute,
-            5,
-            61_000,
-        ),
-    ]
-}
-
 /// What `pinion live --trade` sends orders to: a [`BinanceVenue`] per traded instrument, each
 /// with its own WS API session, and where each leaves its account summary at the end.
 pub(super) fn trading_venues(
@@ -289,7 +260,7 @@ pub(super) fn trading_venues(
         )));
     }
     let rate_limits = if parts.rate_limits.is_empty() {
-        spot_rate_limits()
+        pinion_gateway::binance::limits::spot_defaults()
     } else {
         parts.rate_limits.clone()
     };
@@ -469,6 +440,8 @@ pub fn accounts_json(report: &super::PipelineReport) -> serde_json::Value {
                     "last_error": s.last_error,
                     "rate_limited": s.rate_limited,
                     "banned": s.banned,
+                    "limit_checks": s.limit_checks,
+                    "limit_drift": s.limit_drift,
                 },
                 "orders_table": {
                     "duplicate_executions": t.duplicate_executions,

@@ -114,6 +114,35 @@ impl Method {
     }
 }
 
+/// Binance Spot's published request limits, for when `exchangeInfo` did not come with them:
+/// 6000 weight a minute, 50 orders per 10 s, 160 000 a day, 61 000 raw requests per 5 minutes.
+/// The server's counts correct them on every answer.
+pub fn spot_defaults() -> Vec<RateLimit> {
+    use pinion_feed::exchange_info::RateLimitInterval;
+    let limit = |kind, interval, interval_num, limit| RateLimit {
+        kind,
+        interval,
+        interval_num,
+        limit,
+    };
+    vec![
+        limit(
+            RateLimitKind::RequestWeight,
+            RateLimitInterval::Minute,
+            1,
+            6000,
+        ),
+        limit(RateLimitKind::Orders, RateLimitInterval::Second, 10, 50),
+        limit(RateLimitKind::Orders, RateLimitInterval::Day, 1, 160_000),
+        limit(
+            RateLimitKind::RawRequests,
+            RateLimitInterval::Minute,
+            5,
+            61_000,
+        ),
+    ]
+}
+
 /// Why a request may not be sent now. Small and `Copy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {

@@ -178,6 +178,11 @@ pub struct SessionStats {
     pub rate_limited: u64,
     /// Answers 418 (the IP banned: everything stops until it lifts).
     pub banned: u64,
+    /// Answers whose `rateLimits` counts differed from the local model's prediction, taken
+    /// when nothing else was in flight (so the two must agree exactly).
+    pub limit_drift: u64,
+    /// Answers whose counts were compared so.
+    pub limit_checks: u64,
 }
 
 /// One asset's balance, as the last `outboundAccountPosition` gave it.
@@ -1083,6 +1088,9 @@ impl Core {
                 self.session.answers += 1;
                 if let Some(t) = p.ticket {
                     self.limiter.on_response(t, &resp, now_ms);
+                    if self.pending.is_empty() {
+                        self.check_limits(&resp, now_ms);
+                    }
                 }
                 let failure = resp.failure();
                 if let Err(e) = &resp.outcome {
@@ -1156,6 +1164,19 @@ impl Core {
                 UserEvent::ServerShutdown { .. } | UserEvent::BalanceUpdate(_) => {}
                 UserEvent::Other { .. } => {}
             },
+        }
+    }
+
+    /// With nothing else in flight, the local model must predict the server's counts exactly.
+    fn check_limits(&mut self, resp: &wire::Response<'_>, now_ms: u64) {
+        for server in &resp.rate_limits.0 {
+            let len_ms = u64::from(server.interval_num) * server.interval.seconds() * 1000;
+            if let Some(local) = self.limiter.count(server.kind, len_ms, now_ms) {
+                self.session.limit_checks += 1;
+                if local != server.count {
+                    self.session.limit_drift += 1;
+                }
+            }
         }
     }
 
