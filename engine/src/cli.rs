@@ -153,6 +153,9 @@ pub struct LiveArgs {
     /// The WebSocket API URL instead of the config's [live.orders.ws_api_url].
     #[arg(long, value_name = "URL")]
     pub ws_api_endpoint: Option<String>,
+    /// Record every frame the order session receives to this .pnr file [live.orders.record].
+    #[arg(long, value_name = "FILE")]
+    pub record_orders: Option<PathBuf>,
     /// Write what the order venue knows at the end (orders, fills, balances) as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub account_out: Option<PathBuf>,
@@ -167,6 +170,12 @@ impl LiveArgs {
         }
         if let Some(v) = &self.rest_endpoint {
             o.push(Override::string("live.rest_url", v.clone()));
+        }
+        if let Some(v) = &self.record_orders {
+            o.push(Override::string(
+                "live.orders.record",
+                v.display().to_string(),
+            ));
         }
         if let Some(v) = &self.ws_api_endpoint {
             o.push(Override::string("live.orders.ws_api_url", v.clone()));

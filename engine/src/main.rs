@@ -162,6 +162,22 @@ fn config(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             spec.streams.join(","),
             spec.rest_url
         );
+        if let Some(o) = &live.orders {
+            println!(
+                "  [live.orders] for `pinion live --trade`: {} with a {:?} key from ${} (secret from ${}), \
+                 recvWindow {}, open orders at start: {:?}, cancel on exit: {}",
+                o.ws_api_url,
+                o.credentials.kind,
+                o.credentials.api_key_env,
+                o.credentials.secret_env,
+                o.recv_window.map_or_else(
+                    || "the venue's default".to_owned(),
+                    |w| format!("{} ms", w.as_micros() as f64 / 1000.0)
+                ),
+                o.open_orders,
+                o.cancel_on_exit
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,9 @@ struct Run {
     report: Value,
     sim: SimAccount,
     stderr: String,
+    /// The order session's frames as recorded (`--record-orders`).
+    orders_pnr: Vec<u8>,
+    _sim: Sim,
 }
 
 /// The simulator's synthetic market with the WS API enabled (`order_faults` in its grammar),
@@ -97,6 +100,7 @@ price_band_bps = 50
     std::fs::write(&config_path, config).expect("write config");
     let account_path = dir.join("account.json");
     let report_path = dir.join("report.json");
+    let pnr_path = dir.join("orders.pnr");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pinion"))
         .arg("live")
         .arg("--config")
@@ -109,6 +113,8 @@ price_band_bps = 50
         .arg(&account_path)
         .arg("--report-json")
         .arg(&report_path)
+        .arg("--record-orders")
+        .arg(&pnr_path)
         .env("PINION_TEST_API_KEY", API_KEY)
         .env("PINION_TEST_SECRET", &pem)
         .stdout(std::process::Stdio::null())
@@ -141,6 +147,8 @@ price_band_bps = 50
         report: read(&report_path),
         sim: sim.exchange.sim_account(),
         stderr: out.1,
+        orders_pnr: std::fs::read(&pnr_path).unwrap_or_default(),
+        _sim: sim,
     }
 }
 
@@ -256,11 +264,39 @@ fn a_clean_session_trades_and_ends_equal_to_the_exchange() {
     assert_eq!(s["ready"], 1);
     assert_eq!(run.account[0]["orders_table"]["unknown"], 0);
     assert!(session(&run, "limit_checks") > 0, "counts were compared");
+    // The order session's frames were recorded, the API key masked.
+    let frames = recorded_frames(&run);
+    assert!(
+        frames.len() >= run.sim.orders.len(),
+        "{} frames recorded for {} orders",
+        frames.len(),
+        run.sim.orders.len()
+    );
+    assert!(frames.iter().any(|f| f.contains("executionReport")));
+    assert!(
+        !run.orders_pnr
+            .windows(API_KEY.len())
+            .any(|w| w == API_KEY.as_bytes()),
+        "the API key is in the recording"
+    );
     assert_eq!(
         session(&run, "limit_drift"),
         0,
         "the rate-limit model predicted the exchange's every count"
     );
+}
+
+/// The text frames of the order session's recording.
+fn recorded_frames(run: &Run) -> Vec<String> {
+    let path = run._sim.dir.0.join("orders.pnr");
+    let mut source = pinion_feed::source::open(&path).expect("the recording opens");
+    let mut frames = Vec::new();
+    while let Some(rec) = source.next_record().expect("the recording reads") {
+        if rec.kind == pinion_core::RecordKind::Frame {
+            frames.push(String::from_utf8_lossy(rec.payload).into_owned());
+        }
+    }
+    frames
 }
 
 /// Each client order id appears once at the exchange: nothing was placed twice.

@@ -143,6 +143,10 @@ pub struct LiveOrdersConfig {
     /// Most connects per 5 minutes (the exchange allows 300 per IP).
     #[serde(default = "default_connects")]
     pub connects_per_5min: usize,
+    /// Record every frame the order session receives (API key masked) to this `.pnr` file
+    /// (with several symbols, one file each, the symbol added to the name).
+    #[serde(default)]
+    pub record: Option<PathBuf>,
 }
 
 fn default_recv_window_ms() -> f64 {

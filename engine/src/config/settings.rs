@@ -239,4 +239,6 @@ pub struct OrderEntrySettings {
     pub query_after_ms: u64,
     /// Connects per 5 minutes.
     pub connects_per_5min: usize,
+    /// Record the order session's frames here.
+    pub record: Option<PathBuf>,
 }

@@ -247,7 +247,7 @@ pub(super) fn trading_venues(
     parts: &super::input::LiveParts,
     instruments: &Instruments,
     traded: &[InstrumentId],
-) -> Result<(Vec<Option<AnyVenue>>, Vec<AccountSlot>), PipelineError> {
+) -> Result<TradingVenues, PipelineError> {
     let Some(orders) = &live.orders else {
         return Err(live_error(
             "--trade needs a [live.orders] table (where orders go and which key signs them)",
@@ -267,6 +267,7 @@ pub(super) fn trading_venues(
     let epoch = RunEpoch::now();
     let mut venues: Vec<Option<AnyVenue>> = (0..instruments.len()).map(|_| None).collect();
     let mut slots = Vec::new();
+    let mut recorders = Vec::new();
     for (n, &id) in traded.iter().enumerate() {
         let Some(spec) = instruments.get(id) else {
             continue;
@@ -277,6 +278,22 @@ pub(super) fn trading_venues(
         let mut wss = WssSettings::new(parts.tls.clone());
         wss.socket = live.socket;
         let summary = Arc::new(Mutex::new(None));
+        let capture = match &orders.record {
+            Some(path) => {
+                let path = if traded.len() == 1 {
+                    path.clone()
+                } else {
+                    with_symbol(path, spec.symbol.as_str())
+                };
+                let mut header = RecordingHeader::new("live-orders", 0);
+                header.instruments.push(InstrumentDef::from_spec(spec));
+                let writer = RecordingWriter::create(&path, header, Rotation::NONE)?;
+                let (handle, recorder) = Recorder::spawn(writer, RECORDER_RING_BYTES)?;
+                recorders.push(recorder);
+                Some(handle)
+            }
+            None => None,
+        };
         let config = BinanceConfig {
             url: orders.ws_api_url.clone(),
             wss,
@@ -305,13 +322,40 @@ pub(super) fn trading_venues(
             max_open_orders: limits.max_open_orders as usize,
             max_order_qty: limits.max_order_qty,
             summary: Arc::clone(&summary),
+            capture,
         };
         let venue = BinanceVenue::new(config)
             .map_err(|e| live_error(format_args!("live.orders {}: {e}", orders.ws_api_url)))?;
         venues[usize::from(id.0)] = Some(AnyVenue::Binance(venue));
         slots.push(summary);
     }
-    Ok((venues, slots))
+    Ok(TradingVenues {
+        venues,
+        accounts: slots,
+        recorders,
+    })
+}
+
+/// What [`trading_venues`] makes.
+pub(super) struct TradingVenues {
+    /// By instrument id.
+    pub venues: Vec<Option<AnyVenue>>,
+    /// Where each leaves its account summary.
+    pub accounts: Vec<AccountSlot>,
+    /// The recorders of the order sessions' frames, when asked for.
+    pub recorders: Vec<Recorder>,
+}
+
+/// `path` with `-SYMBOL` before its extension.
+fn with_symbol(path: &Path, symbol: &str) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{symbol}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{symbol}"),
+    };
+    path.with_file_name(name)
 }
 
 /// A decimal string without trailing zeros after the point (`"61836.50000"` → `"61836.5"`),

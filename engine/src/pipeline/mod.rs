@@ -137,6 +137,8 @@ pub struct Pipeline {
     pub errors_out: Option<ErrorsOut>,
     /// A live session's recorder, shut down once the stages are done.
     pub recorder: Option<pinion_feed::recording::Recorder>,
+    /// The order sessions' recorders, likewise.
+    pub order_recorders: Vec<pinion_feed::recording::Recorder>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -264,12 +266,19 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     // The venues decide how the strategy meets them: a simulated venue taps the market and
     // runs on event time, behind a barrier; a live venue needs neither.
     let trade = settings.live.as_ref().filter(|l| l.trade);
-    let (venues, accounts) = match (&live, trade) {
-        (Some(parts), Some(l)) => live::trading_venues(settings, l, parts, &instruments, &traded)?,
+    let (venues, accounts, order_recorders) = match (&live, trade) {
+        (Some(parts), Some(l)) => {
+            let t = live::trading_venues(settings, l, parts, &instruments, &traded)?;
+            (t.venues, t.accounts, t.recorders)
+        }
         (None, Some(_)) => {
             return Err(PipelineError::Live("--trade needs a live input".to_owned()));
         }
-        _ => (venues_for(settings, &instruments, &traded), Vec::new()),
+        _ => (
+            venues_for(settings, &instruments, &traded),
+            Vec::new(),
+            Vec::new(),
+        ),
     };
     let link = VenueLink {
         market_tap: venues.iter().flatten().any(OrderVenue::taps_market),
@@ -336,6 +345,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         problems,
         errors_out,
         recorder: live.and_then(|l| l.recorder),
+        order_recorders,
     })
 }
 
@@ -415,6 +425,7 @@ pub fn run_pipeline(
         problems,
         errors_out,
         recorder,
+        order_recorders,
     } = pipeline;
     let opts = RuntimeOptions {
         mlockall: settings.runtime.mlockall,
@@ -462,7 +473,7 @@ pub fn run_pipeline(
     let run = result?;
     let mut input = input;
     // The feed stage has let go of the recorder's ring: what it queued is written out now.
-    if let Some(recorder) = recorder {
+    for recorder in recorder.into_iter().chain(order_recorders) {
         input.notes.push(match recorder.shutdown() {
             Ok(r) => format!(
                 "recorded {} records ({} lost to a full ring) to {}",

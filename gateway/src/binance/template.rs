@@ -515,6 +515,11 @@ impl RecvWindow {
         Ok(Self(micros))
     }
 
+    /// The window in µs.
+    pub const fn as_micros(self) -> u64 {
+        self.0
+    }
+
     /// The JSON literal in its shortest form (`100`, `100.5`, `0.25`): the exchange signs the
     /// value as text, and a parser that re-renders the number must get the same text back.
     fn literal(self) -> String {

@@ -43,8 +43,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arrayvec::{ArrayString, ArrayVec};
 use pinion_core::decimal::Decimal;
-use pinion_core::{InstrumentId, InstrumentSpec, Px, Qty};
+use pinion_core::{ConnId, InstrumentId, InstrumentSpec, Px, Qty, RawRecord, RecordKind};
 use pinion_feed::exchange_info::RateLimit;
+use pinion_feed::recording::RecorderHandle;
 use pinion_net::backoff::{AttemptBudget, BackoffPolicy, Reconnect, SplitMix64};
 use pinion_net::mio::{Events, Poll, Token};
 use pinion_net::wss::{Endpoint, Status, WssConnection, WssError, WssSettings};
@@ -124,6 +125,10 @@ pub struct BinanceConfig {
     pub max_order_qty: Qty,
     /// Where the final [`AccountSummary`] is written.
     pub summary: Arc<Mutex<Option<AccountSummary>>>,
+    /// Records every frame received (answers and user data; the API key masked) and every
+    /// connect and disconnect, for fixtures from a real venue. Off the order path's cost only
+    /// as far as a copy into the recorder's ring goes.
+    pub capture: Option<RecorderHandle>,
 }
 
 /// Why a venue could not be made.
@@ -424,6 +429,7 @@ impl std::fmt::Debug for BinanceVenue {
 /// Everything but the connection and its poller.
 struct Core {
     endpoint: Endpoint,
+    url: String,
     addrs: Vec<std::net::SocketAddr>,
     wss: WssSettings,
     credentials: Credentials,
@@ -455,6 +461,9 @@ struct Core {
     stats: VenueStats,
     session: SessionStats,
     summary: Arc<Mutex<Option<AccountSummary>>>,
+    capture: Option<RecorderHandle>,
+    /// Where a captured frame is copied to have the API key masked.
+    scratch: Vec<u8>,
     price_decimals: u8,
     qty_decimals: u8,
 }
@@ -509,6 +518,7 @@ impl BinanceVenue {
         let poll = Poll::new().map_err(VenueError::Poll)?;
         let core = Core {
             endpoint,
+            url: config.url.clone(),
             addrs,
             origin: config.wss.clock_origin,
             wss: config.wss,
@@ -544,6 +554,12 @@ impl BinanceVenue {
             stats: VenueStats::default(),
             session: SessionStats::default(),
             summary: config.summary,
+            scratch: if config.capture.is_some() {
+                Vec::with_capacity(1 << 16)
+            } else {
+                Vec::new()
+            },
+            capture: config.capture,
             price_decimals: spec.price_decimals,
             qty_decimals: spec.qty_decimals,
         };
@@ -666,6 +682,11 @@ impl Core {
             Ok(c) => {
                 *conn = Some(c);
                 self.step = Step::Connecting;
+                if self.capture.is_some() {
+                    let url = std::mem::take(&mut self.url);
+                    self.capture(RecordKind::Connect, url.as_bytes(), b"");
+                    self.url = url;
+                }
             }
             Err(_) => {
                 self.step = Step::Down {
@@ -676,6 +697,7 @@ impl Core {
     }
 
     fn on_disconnect(&mut self) {
+        self.capture(RecordKind::Disconnect, b"", b"");
         let now_ms = wall_us() / 1000;
         self.session.disconnects += 1;
         self.table.on_disconnect(now_ms);
@@ -1058,8 +1080,29 @@ impl Core {
         }
     }
 
+    /// Hands a record to the capture, the API key masked wherever it appears.
+    fn capture(&mut self, kind: RecordKind, meta: &[u8], payload: &[u8]) {
+        let Some(handle) = self.capture.as_mut() else {
+            return;
+        };
+        let key = self.credentials.api_key().as_bytes();
+        self.scratch.clear();
+        self.scratch.extend_from_slice(payload);
+        let mut at = 0;
+        while let Some(i) = self.scratch[at..].windows(key.len()).position(|w| w == key) {
+            let start = at + i;
+            self.scratch[start..start + key.len()].fill(b'*');
+            at = start + key.len();
+        }
+        let t = wall_us().saturating_mul(1000);
+        handle.record(&RawRecord::new(t, ConnId(0), kind, meta, &self.scratch));
+    }
+
     /// One text frame from the exchange.
     fn on_frame(&mut self, payload: &[u8], emit: &mut dyn FnMut(ExecReport)) {
+        if self.capture.is_some() {
+            self.capture(RecordKind::Frame, b"", payload);
+        }
         let Ok(text) = std::str::from_utf8(payload) else {
             self.session.bad_frames += 1;
             return;

@@ -201,5 +201,6 @@ fn orders(o: &LiveOrdersConfig, p: &mut Problems) -> Option<OrderEntrySettings> 
         answer_timeout_ms: o.answer_timeout_ms,
         query_after_ms: o.query_after_ms,
         connects_per_5min: o.connects_per_5min,
+        record: o.record.clone(),
     })
 }
