@@ -9,7 +9,13 @@
 //! Methods: `time`, `session.logon` (Ed25519 over the sorted params, checked with `ring`
 //! against [`WsApiConfig::ed25519_public_key`]), `session.status`, `order.place` (`LIMIT`,
 //! `LIMIT_MAKER`, `MARKET`; `GTC`/`IOC`/`FOK`; `ACK`/`RESULT`/`FULL`), `order.cancel`,
-//! `openOrders.cancelAll`, `order.status`, `openOrders.status`, `userDataStream.subscribe`.
+//! `openOrders.cancelAll`, `order.status`, `openOrders.status`, `userDataStream.subscribe`,
+//! `order.cancelReplace` (`STOP_ON_FAILURE`/`ALLOW_FAILURE`, `cancelRestrictions`; `-2021`
+//! with status 409 when one half failed, `-2022` with 400 when the cancel stopped it or both
+//! failed, `data` as documented), `order.amend.keepPriority` (quantity decrease only; the
+//! order keeps its queue position; `executionReport` `x`=`REPLACED`), `myTrades`
+//! (`orderId`, `fromId`, `startTime`/`endTime`, `limit`) and `account.status`
+//! (`omitZeroBalances`; commission in basis points and `commissionRates`).
 //! Account requests on a logged-on session need no signature; otherwise they carry `apiKey`
 //! and an HMAC-SHA256 (hex) `signature` checked against [`WsApiConfig::hmac_secret`]. Every
 //! signed request's `timestamp` must be within `recvWindow` (default 5000 ms) and not more
@@ -73,11 +79,15 @@
 //!
 //! **Rate limits**: `REQUEST_WEIGHT` (per minute) and, on order requests, `ORDERS` (per 10 s
 //! and per day), fixed windows aligned to the clock, for the one simulated account. Successful
-//! order requests weigh 0, failed ones 1.
+//! order requests (`order.place`, `order.cancel`, `openOrders.cancelAll`,
+//! `order.cancelReplace`) weigh 0, failed ones 1; `order.amend.keepPriority` weighs 4 (0 when
+//! it ends the order), `order.status` 4, `openOrders.status` 6, `myTrades` 20 (5 with
+//! `orderId`), `account.status` 20. `order.place` and `order.cancelReplace` count as orders.
 //!
 //! **Faults**: [`OrderFaultPlan`].
 
 mod faults;
+mod methods;
 mod snapshot;
 
 pub use faults::{OrderFault, OrderFaultError, OrderFaultPlan};
@@ -626,15 +636,22 @@ impl Session<'_> {
             Some(Value::Object(p)) => p,
             Some(_) => return Next::Answer(self.error_answer(&id, &mandatory("params"))),
         };
-        let order_method = matches!(method, "order.place" | "order.cancel");
+        // Successful order requests weigh 0 (an amendment only when it ends the order).
+        let order_method = matches!(
+            method,
+            "order.place" | "order.cancel" | "openOrders.cancelAll" | "order.cancelReplace"
+        );
+        let counts_order = matches!(method, "order.place" | "order.cancelReplace");
         match self.dispatch(method, params) {
             Ok(Outcome::Result(result)) => {
-                let weight = if order_method {
+                let ended = method == "order.amend.keepPriority"
+                    && result["amendedOrder"]["status"] == "EXPIRED";
+                let weight = if order_method || ended {
                     0
                 } else {
-                    method_weight(method)
+                    method_weight(method, params)
                 };
-                let limits = self.rate_limits(weight, method == "order.place");
+                let limits = self.rate_limits(weight, counts_order);
                 Next::Answer(
                     json!({"id": id, "status": 200, "result": result, "rateLimits": limits})
                         .to_string(),
@@ -645,13 +662,13 @@ impl Session<'_> {
                 let weight = if order_method {
                     1
                 } else {
-                    method_weight(method)
+                    method_weight(method, params)
                 };
                 let mut error = json!({"code": r.code, "msg": r.msg});
                 if let Some(data) = &r.data {
                     error["data"] = data.clone();
                 }
-                let limits = self.rate_limits(weight, method == "order.place");
+                let limits = self.rate_limits(weight, counts_order);
                 Next::Answer(
                     json!({"id": id, "status": r.status, "error": error, "rateLimits": limits})
                         .to_string(),
@@ -676,7 +693,7 @@ impl Session<'_> {
                 ));
             }
         }
-        self.check_limits(method)?;
+        self.check_limits(method, params)?;
         match method {
             "time" => Ok(Outcome::Result(json!({"serverTime": self.server_now()}))),
             "session.logon" => self.logon(&p),
@@ -711,13 +728,23 @@ impl Session<'_> {
                     "order.cancel" => cancel(self.shared, &p).map(Outcome::Result),
                     "openOrders.cancelAll" => cancel_all(self.shared, &p).map(Outcome::Result),
                     "order.status" => order_status(self.shared, &p).map(Outcome::Result),
+                    "order.cancelReplace" => {
+                        methods::cancel_replace(self.shared, &p).map(Outcome::Result)
+                    }
+                    "order.amend.keepPriority" => {
+                        methods::amend(self.shared, &p).map(Outcome::Result)
+                    }
+                    "myTrades" => methods::my_trades(self.shared, &p).map(Outcome::Result),
+                    "account.status" => {
+                        Ok(Outcome::Result(methods::account_status(self.shared, &p)))
+                    }
                     _ => Ok(Outcome::Result(open_orders(self.shared, &p))),
                 }
             }
         }
     }
 
-    fn check_limits(&self, method: &str) -> Result<(), Refusal> {
+    fn check_limits(&self, method: &str, params: &Map<String, Value>) -> Result<(), Refusal> {
         let now = now_ms();
         let mut account = self.shared.ws_api.lock();
         let Some(config) = account.config.clone() else {
@@ -728,7 +755,7 @@ impl Session<'_> {
         if account
             .weight
             .at(now / 60_000)
-            .saturating_add(method_weight(method))
+            .saturating_add(method_weight(method, params))
             > config.weight_limit
         {
             return Err(Refusal {
@@ -741,7 +768,7 @@ impl Session<'_> {
                 data: Some(json!({"retryAfter": (now / 60_000 + 1) * 60_000})),
             });
         }
-        if method == "order.place" {
+        if matches!(method, "order.place" | "order.cancelReplace") {
             let a = account.orders_10s.at(now / 10_000);
             if *a >= config.orders_per_10s {
                 return Err(Refusal {
@@ -931,9 +958,11 @@ fn limit_entry(kind: &str, interval: &str, num: u32, limit: u32, count: u32) -> 
     json!({"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": limit, "count": count})
 }
 
-fn method_weight(method: &str) -> u32 {
+fn method_weight(method: &str, params: &Map<String, Value>) -> u32 {
     match method {
-        "order.status" => 4,
+        "myTrades" if params.contains_key("orderId") => 5,
+        "myTrades" | "account.status" => 20,
+        "order.status" | "order.amend.keepPriority" => 4,
         "openOrders.status" => 6,
         "session.logon" | "session.status" | "userDataStream.subscribe" => 2,
         _ => 1,
@@ -981,6 +1010,51 @@ fn method_spec(method: &str) -> Option<(&'static [&'static str], &'static [&'sta
         ),
         "openOrders.cancelAll" => (&["symbol"], &["symbol"], true),
         "openOrders.status" => (&["symbol"], &[], true),
+        "order.cancelReplace" => (
+            &[
+                "symbol",
+                "cancelReplaceMode",
+                "cancelOrderId",
+                "cancelOrigClientOrderId",
+                "cancelNewClientOrderId",
+                "side",
+                "type",
+                "timeInForce",
+                "price",
+                "quantity",
+                "newClientOrderId",
+                "newOrderRespType",
+                "selfTradePreventionMode",
+                "cancelRestrictions",
+                "orderRateLimitExceededMode",
+            ],
+            &["symbol", "cancelReplaceMode", "side", "type"],
+            true,
+        ),
+        "order.amend.keepPriority" => (
+            &[
+                "symbol",
+                "orderId",
+                "origClientOrderId",
+                "newClientOrderId",
+                "newQty",
+            ],
+            &["symbol", "newQty"],
+            true,
+        ),
+        "myTrades" => (
+            &[
+                "symbol",
+                "orderId",
+                "startTime",
+                "endTime",
+                "fromId",
+                "limit",
+            ],
+            &["symbol"],
+            true,
+        ),
+        "account.status" => (&["omitZeroBalances"], &[], true),
         _ => return None,
     })
 }
@@ -1620,6 +1694,18 @@ fn cancel(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
     let mut account = shared.ws_api.lock();
     let at =
         find(&account, &symbol, p, true)?.ok_or_else(|| refuse(-2011, "Unknown order sent."))?;
+    match (p.get("cancelRestrictions"), account.orders[at].status) {
+        (None, _)
+        | (Some("ONLY_NEW"), "NEW")
+        | (Some("ONLY_PARTIALLY_FILLED"), "PARTIALLY_FILLED") => {}
+        (Some("ONLY_NEW" | "ONLY_PARTIALLY_FILLED"), _) => {
+            return Err(refuse(
+                -2011,
+                "Order was not canceled due to cancel restrictions.",
+            ));
+        }
+        (Some(_), _) => return Err(refuse(-1145, "Invalid cancelRestrictions")),
+    }
     let id = cancel_id(&account, p);
     let (result, events) = cancel_one(&mut account, at, &id, now);
     publish(&mut account, events);
