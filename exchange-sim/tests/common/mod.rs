@@ -147,19 +147,23 @@ impl Client {
     }
 
     pub fn logon(&mut self) {
+        let r = self.logon_at(now_ms());
+        assert_eq!(r["status"], 200, "{r}");
+        let r = self.call("userDataStream.subscribe", json!({}));
+        assert_eq!(r["status"], 200, "{r}");
+    }
+
+    /// `session.logon` with `timestamp` `ts`; the answer.
+    pub fn logon_at(&mut self, ts: u64) -> Value {
         let signer = Signer::ed25519_pem(TEST_ONLY_ED25519_PEM).expect("key");
-        let ts = now_ms();
         let payload = format!("apiKey={API_KEY}&timestamp={ts}");
         let mut buf: SignatureBuf = [0; std::mem::size_of::<SignatureBuf>()];
         let sig =
             String::from_utf8(signer.sign(payload.as_bytes(), &mut buf).to_vec()).expect("utf8");
-        let r = self.call(
+        self.call(
             "session.logon",
             json!({"apiKey": API_KEY, "timestamp": ts, "signature": sig}),
-        );
-        assert_eq!(r["status"], 200, "{r}");
-        let r = self.call("userDataStream.subscribe", json!({}));
-        assert_eq!(r["status"], 200, "{r}");
+        )
     }
 
     /// Reads events until `done` holds for them (or `within`).
