@@ -200,6 +200,8 @@ struct Order {
     level_seen: Dec,
     /// Quantity traded at the order's price that the truth's level has not shown yet.
     credit: Dec,
+    /// Why it expired (`expiryReason`, `eR`), when it did.
+    expiry: Option<&'static str>,
 }
 
 impl Order {
@@ -1419,6 +1421,7 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         ahead: own_level,
         level_seen: own_level,
         credit: Dec::default(),
+        expiry: None,
     };
     account.orders.push(order.clone());
     let at = account.orders.len() - 1;
@@ -1444,6 +1447,13 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         let o = &mut account.orders[at];
         o.status = "EXPIRED";
         o.updated = now;
+        o.expiry = Some(if market {
+            "INSUFFICIENT_LIQUIDITY"
+        } else if tif == "FOK" {
+            "UNFILLED_FOK_ORDER_EXPIRED"
+        } else {
+            "UNFILLED_IOC_QUANTITY_EXPIRED"
+        });
         let o = o.clone();
         events.push(report(&mut account, &o, "EXPIRED", None, now));
     }
@@ -1533,10 +1543,15 @@ fn execute(
 }
 
 fn order_fields(o: &Order) -> Value {
-    json!({"price": fixed(o.price), "origQty": fixed(o.qty), "executedQty": fixed(o.executed),
-        "origQuoteOrderQty": "0.00000000", "cummulativeQuoteQty": fixed(o.cum_quote),
-        "status": o.status, "timeInForce": o.tif, "type": o.ty, "side": o.side.name(),
-        "workingTime": o.working.map_or(-1, |w| w as i64), "selfTradePreventionMode": o.stp})
+    let mut v = json!({"price": fixed(o.price), "origQty": fixed(o.qty),
+        "executedQty": fixed(o.executed), "origQuoteOrderQty": "0.00000000",
+        "cummulativeQuoteQty": fixed(o.cum_quote), "status": o.status, "timeInForce": o.tif,
+        "type": o.ty, "side": o.side.name(), "workingTime": o.working.map_or(-1, |w| w as i64),
+        "selfTradePreventionMode": o.stp});
+    if let Some(reason) = o.expiry {
+        v["expiryReason"] = json!(reason);
+    }
+    v
 }
 
 /// Decimal text with at least 8 decimals, as the exchange writes amounts.
@@ -1592,6 +1607,9 @@ fn report_with(
     });
     if let Some(w) = o.working {
         event["W"] = json!(w);
+    }
+    if let Some(reason) = o.expiry {
+        event["eR"] = json!(reason);
     }
     event
 }
@@ -1675,7 +1693,9 @@ fn cancel_one(account: &mut Account, at: usize, cancel_id: &str, now: u64) -> (V
     ];
     let mut result = json!({"symbol": o.symbol, "origClientOrderId": o.client_id,
         "orderId": o.order_id, "orderListId": -1, "clientOrderId": cancel_id, "transactTime": now});
-    if let (Value::Object(r), Value::Object(e)) = (&mut result, order_fields(&o)) {
+    if let (Value::Object(r), Value::Object(mut e)) = (&mut result, order_fields(&o)) {
+        // A cancel's answer carries no workingTime.
+        e.remove("workingTime");
         r.extend(e);
     }
     (result, events)
@@ -1860,6 +1880,9 @@ fn advance(
 /// when the frame was not released): the queue model of the [module docs](self). Runs on the
 /// market thread only, with the market locked, so every order sees each truth state once.
 pub(crate) fn after_frame(shared: &LiveShared, frame: Option<(&str, &str)>) {
+    if shared.config.ws_api.is_none() {
+        return;
+    }
     let printed = frame.and_then(|(stream, data)| printed_trade(stream, data));
     let market = shared.market();
     let mut account = shared.ws_api.lock();
@@ -2040,6 +2063,7 @@ mod tests {
             ahead: d(level),
             level_seen: d(level),
             credit: Dec::default(),
+            expiry: None,
         }
     }
 
