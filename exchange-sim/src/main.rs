@@ -11,7 +11,8 @@
 //! [--symbols N]`, `--listen`, `--tls --cert-out PEM`, `--speed X | --rate N`, `--faults SPEC`,
 //! `--seed N`, `--venue spot|usdm|coinm`, and the WS API (order entry at `/ws-api/v3`):
 //! `--ws-api-key K [--ws-api-ed25519-pub PEM] [--ws-api-hmac-secret S] [--ws-api-balance
-//! ASSET=AMOUNT]… [--order-faults SPEC]`. It prints `listening <addr>` the same way.
+//! ASSET=AMOUNT]… [--ws-api-maker-commission R] [--ws-api-taker-commission R] [--order-faults
+//! SPEC]`. It prints `listening <addr>` the same way.
 //!
 //! Two helper commands make a loopback capture check possible without other tools
 //! (`scripts/capture-loopback.sh`): `receive` is a client that reads one whole session, and
@@ -28,7 +29,7 @@ use pinion_core::ConnId;
 use pinion_exchange_sim::loopback::{compare_frames, fetch_snapshot, receive_session};
 use pinion_exchange_sim::wsapi::ed25519_public_key_from_pem;
 use pinion_exchange_sim::{
-    FaultPlan, FeedConfig, FeedServer, LiveConfig, LiveExchange, LivePacing, LiveVenue,
+    Dec, FaultPlan, FeedConfig, FeedServer, LiveConfig, LiveExchange, LivePacing, LiveVenue,
     MergedSource, OrderFaultPlan, Pacing, SelfSignedTls, WsApiConfig,
 };
 use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
@@ -215,6 +216,12 @@ struct LiveArgs {
     /// A start balance `ASSET=AMOUNT` (repeatable).
     #[arg(long, requires = "ws_api_key")]
     ws_api_balance: Vec<String>,
+    /// Commission rate of maker fills, e.g. `0.001` (charged in the asset received).
+    #[arg(long, requires = "ws_api_key", default_value = "0")]
+    ws_api_maker_commission: String,
+    /// Commission rate of taker fills, e.g. `0.001` (charged in the asset received).
+    #[arg(long, requires = "ws_api_key", default_value = "0")]
+    ws_api_taker_commission: String,
     /// Order-path faults, e.g. `o1007:3,oreset:5,fillfirst`.
     #[arg(long, requires = "ws_api_key", default_value = "")]
     order_faults: String,
@@ -371,8 +378,13 @@ fn live(args: LiveArgs) -> anyhow::Result<()> {
             let Some((asset, amount)) = item.split_once('=') else {
                 bail!("--ws-api-balance wants ASSET=AMOUNT, got {item}");
             };
+            Dec::parse(amount).with_context(|| format!("--ws-api-balance {item}"))?;
             api.balances.push((asset.to_owned(), amount.to_owned()));
         }
+        api.maker_commission =
+            Dec::parse(&args.ws_api_maker_commission).context("--ws-api-maker-commission")?;
+        api.taker_commission =
+            Dec::parse(&args.ws_api_taker_commission).context("--ws-api-taker-commission")?;
         api.faults = OrderFaultPlan::parse(&args.order_faults).context("--order-faults")?;
         config.ws_api = Some(api);
     }
