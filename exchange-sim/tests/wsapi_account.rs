@@ -6,9 +6,11 @@
 //!   resting order; `/sim/account` (HTTP) equals [`LiveExchange::sim_account`], its trades equal
 //!   the `TRADE` reports (`t`, `l`, `L`, `n`, `N`), commission is charged in the asset received
 //!   at the taker rate, and the balances are exactly start ± fills − commission.
-//! - `resting_orders_fill_behind_their_queue`: a bid joined at the best bid fills as maker,
-//!   possibly in parts, each part one `TRADE` report followed by an `outboundAccountPosition`,
+//! - `resting_orders_fill_behind_their_queue`: orders joined at both best levels; the one the
+//!   market reaches fills as maker, possibly in parts, each part one `TRADE` report followed by an `outboundAccountPosition`,
 //!   with the maker rate charged, and `/sim/account` agreeing to the last unit.
+//! - `bad_balances_and_rates_are_refused_at_start`: a balance that is not a decimal, a rate of
+//!   1 or more.
 
 mod common;
 
@@ -213,4 +215,30 @@ fn resting_orders_fill_behind_their_queue() {
         (f(u) - usdt).abs() < 1e-6 && (f(ul) - usdt_locked).abs() < 1e-6,
         "{account:?}"
     );
+}
+
+#[test]
+fn bad_balances_and_rates_are_refused_at_start() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    for (balance, rate, why) in [
+        ("12,5", "0", "WS API start balances must be decimals"),
+        ("1", "1", "WS API commission rates must be below 1"),
+    ] {
+        let mut api = pinion_exchange_sim::WsApiConfig::new(API_KEY);
+        api.balances = vec![("USDT".into(), balance.into())];
+        api.taker_commission = Dec::parse(rate).unwrap();
+        let mut config = pinion_exchange_sim::LiveConfig::spot();
+        config.ws_api = Some(api);
+        let path = path.clone();
+        let err = pinion_exchange_sim::LiveExchange::start(
+            "127.0.0.1:0".parse().unwrap(),
+            config,
+            None,
+            move || pinion_feed::source::open(&path),
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains(why), "{err}");
+    }
 }

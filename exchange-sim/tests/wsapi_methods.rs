@@ -3,7 +3,8 @@
 //!
 //! - `cancel_replace_answers_each_outcome_as_documented`: both succeed (200); the cancel fails
 //!   in `STOP_ON_FAILURE` (400 `-2022`, `NOT_ATTEMPTED`, no order placed); one half fails in
-//!   `ALLOW_FAILURE` (409 `-2021`, the other half done); both fail (400 `-2022`). Locks follow.
+//!   `ALLOW_FAILURE` (409 `-2021`, the other half done); both fail (400 `-2022`); a new order
+//!   the filters refuse fails the request (`-1013`) before anything is cancelled. Locks follow.
 //! - `cancel_restrictions_are_checked`: `ONLY_PARTIALLY_FILLED` on a `NEW` order is `-2011`,
 //!   `ONLY_NEW` cancels it, an unknown value is `-1145`.
 //! - `amend_keep_priority_lowers_the_quantity_in_place`: the same order id, the new client
@@ -154,6 +155,17 @@ fn cancel_replace_answers_each_outcome_as_documented() {
     );
     assert_eq!(r["error"]["data"]["cancelResult"], "FAILURE");
     assert_eq!(r["error"]["data"]["newOrderResult"], "FAILURE");
+    // A new order the filters refuse: refused as order.place would be, nothing cancelled.
+    let bad = json!({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                     "price": px(bid - 450.0), "quantity": "0.000001"});
+    let r = replace(&mut c, "ALLOW_FAILURE", "r2", bad);
+    assert_eq!(
+        (r["status"].clone(), r["error"]["code"].clone()),
+        (json!(400), json!(-1013)),
+        "{r}"
+    );
+    assert_eq!(r["error"]["msg"], "Filter failure: LOT_SIZE");
+    assert_eq!(status_of(&sim, "r2").as_deref(), Some("NEW"));
     // Only r2 is open: its lock is all that is locked.
     let account = same_account(&sim);
     let (_, locked) = balance(&account, "USDT");

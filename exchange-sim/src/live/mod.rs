@@ -201,6 +201,19 @@ impl LiveConfig {
                 "queue, message rate and stream limits must be positive",
             ));
         }
+        if let Some(api) = &self.ws_api {
+            if api.balances.iter().any(|(_, a)| Dec::parse(a).is_err()) {
+                return Err(ExchangeSimError::Config(
+                    "WS API start balances must be decimals",
+                ));
+            }
+            let one = Dec::parse("1").unwrap_or_default();
+            if api.maker_commission >= one || api.taker_commission >= one {
+                return Err(ExchangeSimError::Config(
+                    "WS API commission rates must be below 1",
+                ));
+            }
+        }
         Ok(())
     }
 }

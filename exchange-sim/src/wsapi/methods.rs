@@ -5,13 +5,15 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{
-    Account, Params, Refusal, Side, add, cancel, find, fixed, mandatory, mul, place, publish,
+    Account, Params, Refusal, Side, add, cancel, find, fixed, mandatory, mul, place, plan, publish,
     refuse, report_with, sub,
 };
 use crate::live::{Dec, LiveShared, now_ms};
 
 /// `order.cancelReplace`: `order.cancel` then `order.place`, not transactional; the answer
-/// and the `-2021`/`-2022` failures as the exchange gives them.
+/// and the `-2021`/`-2022` failures as the exchange gives them. The new order's parameters
+/// and filters are checked first: when they fail, the request fails as `order.place` would
+/// and nothing is cancelled.
 pub(super) fn cancel_replace(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
     let stop_on_failure = match p.get("cancelReplaceMode") {
         Some("STOP_ON_FAILURE") => true,
@@ -52,6 +54,8 @@ pub(super) fn cancel_replace(shared: &LiveShared, p: &Params) -> Result<Value, R
         ("selfTradePreventionMode", "selfTradePreventionMode"),
     ]);
     let error_of = |r: &Refusal| json!({"code": r.code, "msg": r.msg});
+    // Filters are checked before either half runs: a new order they refuse cancels nothing.
+    plan(shared, &place_params)?;
     let cancelled = cancel(shared, &cancel_params);
     if let (Err(e), true) = (&cancelled, stop_on_failure) {
         return Err(Refusal {

@@ -1277,7 +1277,27 @@ fn filters(
     Ok(())
 }
 
-fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
+/// A new order checked against its parameters and filters, and its walk of the truth.
+struct Plan {
+    symbol: String,
+    side: Side,
+    ty: &'static str,
+    tif: &'static str,
+    price: Option<Dec>,
+    qty: Dec,
+    resp_type: &'static str,
+    stp: String,
+    /// The taker fills `(price, quantity)`, best first.
+    fills: Vec<(Dec, Dec)>,
+    /// What the walk leaves.
+    left: Dec,
+    /// The truth's quantity at its price on its own side.
+    own_level: Dec,
+}
+
+/// Reads and checks a new order (parameters, symbol, filters) and walks the truth; what the
+/// exchange checks before the matching engine sees the order.
+fn plan(shared: &LiveShared, p: &Params) -> Result<Plan, Refusal> {
     let symbol = p.get("symbol").unwrap_or_default().to_ascii_uppercase();
     let side = match p.get("side") {
         Some("BUY") => Side::Buy,
@@ -1348,6 +1368,37 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         .fold(Dec::default(), |acc, (px, q)| add(acc, mul(*px, *q)));
     let notional = price.map_or(walked, |p| mul(p, qty));
     filters(shared, &symbol, price, qty, notional)?;
+    Ok(Plan {
+        symbol,
+        side,
+        ty,
+        tif,
+        price,
+        qty,
+        resp_type,
+        stp,
+        fills,
+        left,
+        own_level,
+    })
+}
+
+fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
+    let Plan {
+        symbol,
+        side,
+        ty,
+        tif,
+        price,
+        qty,
+        resp_type,
+        stp,
+        mut fills,
+        mut left,
+        own_level,
+    } = plan(shared, p)?;
+    let limit = price.unwrap_or_default();
+    let market = ty == "MARKET";
     if ty == "LIMIT_MAKER" && !fills.is_empty() {
         return Err(refuse(-2010, "Order would immediately match and take."));
     }
