@@ -258,12 +258,36 @@ fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("report written to {}", path.display());
     }
+    let accounts = pipeline::accounts_json(&report);
     if let Some(path) = &args.account_out {
-        let text = serde_json::to_string_pretty(&pipeline::accounts_json(&report))
-            .context("serialising the account")?;
+        let text = serde_json::to_string_pretty(&accounts).context("serialising the account")?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("account written to {}", path.display());
     }
+    // Orders whose state is not known at the end make the run unclean, whatever the books.
+    let unresolved: Vec<String> = accounts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| {
+            let symbol = a["symbol"].as_str().unwrap_or("?").to_owned();
+            a["orders"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|o| {
+                    let state = o["state"].as_str().unwrap_or("");
+                    state == "Unknown" || state.starts_with("Pending")
+                })
+                .map(move |o| {
+                    format!(
+                        "{symbol} {} {}",
+                        o["client_order_id"].as_str().unwrap_or("?"),
+                        o["state"].as_str().unwrap_or("?")
+                    )
+                })
+        })
+        .collect();
     // A live session ends by being stopped: with a duration, that is its clean end.
     if duration.is_none() {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
@@ -273,6 +297,14 @@ fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
         .filter(|b| b.state != "live")
         .map(|b| format!("{} {} {}", b.venue, b.symbol, b.state))
         .collect();
+    if !unresolved.is_empty() {
+        eprintln!(
+            "pinion: {} orders not resolved at the end: {}; exit code {EXIT_DAMAGED}",
+            unresolved.len(),
+            unresolved.join(", ")
+        );
+        return Ok(ExitCode::from(EXIT_DAMAGED));
+    }
     if !unsynced.is_empty() {
         eprintln!(
             "pinion: books not live at the end: {}; exit code {EXIT_DAMAGED}",

@@ -369,3 +369,102 @@ fn fills_that_arrive_before_the_answer_count_once() {
     assert_no_order_twice(&run);
     assert!(!run.sim.trades.is_empty(), "nothing traded");
 }
+
+#[test]
+fn a_5xx_with_the_order_executed_resolves_from_user_data() {
+    let run = trade("o5xx:3", 8.0, "");
+    assert_matches_the_exchange(&run);
+    assert_no_order_twice(&run);
+    assert!(table(&run, "unknown") >= 1);
+}
+
+#[test]
+fn a_5xx_with_the_order_not_executed_ends_refused_after_the_query() {
+    let run = trade("o5xxx:3", 8.0, "");
+    assert_matches_the_exchange(&run);
+    assert_no_order_twice(&run);
+    assert!(table(&run, "unknown") >= 1);
+    assert!(session(&run, "status_queries") >= 1);
+}
+
+#[test]
+fn an_answer_past_the_deadline_is_unknown_until_user_data_says() {
+    let run = trade("olate:3:2500", 9.0, "");
+    assert_matches_the_exchange(&run);
+    assert_no_order_twice(&run);
+    assert!(
+        table(&run, "unknown") >= 1,
+        "the late answer made it unknown"
+    );
+}
+
+#[test]
+fn a_skewed_exchange_clock_is_measured_and_every_timestamp_holds() {
+    // 8 s ahead, beyond the 5 s recvWindow: local timestamps would all be refused.
+    let run = trade("skew:8000", 8.0, "");
+    assert_matches_the_exchange(&run);
+    let offset = run.account[0]["clock_offset_us"]
+        .as_i64()
+        .expect("an offset");
+    assert!(
+        (offset - 8_000_000).abs() < 200_000,
+        "offset {offset} µs, the exchange runs 8 s ahead"
+    );
+    assert_eq!(table(&run, "timestamp_rejects"), 0);
+}
+
+#[test]
+fn a_burst_of_429s_is_waited_out_and_never_becomes_a_ban() {
+    let run = trade("o429burst:3:3", 9.0, "");
+    assert_matches_the_exchange(&run);
+    assert_eq!(
+        session(&run, "rate_limited"),
+        3,
+        "three 429s, one per retryAfter"
+    );
+    assert_eq!(session(&run, "banned"), 0, "no ban");
+}
+
+#[test]
+fn a_revoked_key_leaves_open_orders_unknown_never_guessed_and_the_run_unclean() {
+    let run = trade("revoke:4", 8.0, "");
+    assert_eq!(
+        run.code,
+        Some(3),
+        "orders not resolved make the run unclean:\n{}",
+        run.stderr
+    );
+    assert!(session(&run, "unauthorized") >= 1);
+    let ours = run.account[0]["orders"].as_array().expect("orders");
+    let mut unknown = 0;
+    for o in &run.sim.orders {
+        let mine = ours
+            .iter()
+            .find(|m| m["client_order_id"] == o.client_order_id.as_str())
+            .unwrap_or_else(|| panic!("{} lost", o.client_order_id));
+        let state = mine["state"].as_str().unwrap_or("");
+        if state == "Unknown" {
+            unknown += 1;
+            continue;
+        }
+        // Whatever pinion still claims to know is what the exchange has.
+        assert_eq!(state, state_for(&o.status), "{}", o.client_order_id);
+        assert_eq!(
+            units(mine["filled"].as_str().unwrap_or("")),
+            units(&o.executed_qty),
+            "{}",
+            o.client_order_id
+        );
+    }
+    let open_at_exchange = run
+        .sim
+        .orders
+        .iter()
+        .filter(|o| o.status == "NEW" || o.status == "PARTIALLY_FILLED")
+        .count();
+    assert!(
+        unknown >= open_at_exchange,
+        "{open_at_exchange} orders still open at the exchange, {unknown} unknown to pinion"
+    );
+    assert!(run.stderr.contains("not resolved"), "{}", run.stderr);
+}

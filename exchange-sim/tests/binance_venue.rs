@@ -228,7 +228,7 @@ fn orders_wait_for_the_session_and_the_order_path_allocates_only_in_tls() {
 
     // The end: every open order cancelled, confirmed by user data.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !v.wind_down(3_000_000_000) {
+    while !v.wind_down(3_000_000_000, |r| reports.push(r)) {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_micros(200));
     }

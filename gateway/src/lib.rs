@@ -97,10 +97,10 @@ pub trait OrderVenue {
     fn stats(&self) -> VenueStats;
 
     /// The run is ending: finish what the venue must before it is dropped (a live venue
-    /// cancels its open orders and waits up to `grace_ns` for the exchange to confirm). Called
-    /// until it returns true; reports can no longer be delivered.
-    fn wind_down(&mut self, grace_ns: u64) -> bool {
-        let _ = grace_ns;
+    /// cancels its open orders and waits up to `grace_ns` for the exchange to confirm), handing
+    /// every report that still comes to `emit`. Called until it returns true.
+    fn wind_down(&mut self, grace_ns: u64, emit: impl FnMut(ExecReport)) -> bool {
+        let _ = (grace_ns, emit);
         true
     }
 }
@@ -235,10 +235,10 @@ impl OrderVenue for AnyVenue {
         }
     }
 
-    fn wind_down(&mut self, grace_ns: u64) -> bool {
+    fn wind_down(&mut self, grace_ns: u64, emit: impl FnMut(ExecReport)) -> bool {
         match self {
-            AnyVenue::Sim(v) => v.wind_down(grace_ns),
-            AnyVenue::Binance(v) => v.wind_down(grace_ns),
+            AnyVenue::Sim(v) => v.wind_down(grace_ns, emit),
+            AnyVenue::Binance(v) => v.wind_down(grace_ns, emit),
         }
     }
 }

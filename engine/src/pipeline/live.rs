@@ -484,6 +484,7 @@ pub fn accounts_json(report: &super::PipelineReport) -> serde_json::Value {
                     "last_error": s.last_error,
                     "rate_limited": s.rate_limited,
                     "banned": s.banned,
+                    "unauthorized": s.unauthorized,
                     "limit_checks": s.limit_checks,
                     "limit_drift": s.limit_drift,
                 },

@@ -287,14 +287,22 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
             .flatten()
             .any(|v| v.clock() == VenueClock::Event)
             .then(EventBarrier::shared),
+        venues_done: venues
+            .iter()
+            .flatten()
+            .any(|v| v.clock() == VenueClock::Wall)
+            .then(|| Arc::new(AtomicBool::new(false))),
     };
-    let gateway = GatewayStage::new(
+    let mut gateway = GatewayStage::new(
         venues,
         order_rx,
         Outbox::new(exec_tx, 256).prefaulted(EXEC_FILL),
         Arc::clone(&progress),
         link.barrier.clone(),
     );
+    if let Some(flag) = &link.venues_done {
+        gateway = gateway.with_venues_done(Arc::clone(flag));
+    }
     let strategy = StrategyStage::new(
         settings,
         &instruments,

@@ -18,6 +18,7 @@
 //! `.on_ticker`, `.on_other`; those with orders), `gateway.service`, `hop.strategy_gateway`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinion_core::{InstrumentId, Instruments};
 use pinion_gateway::{AnyVenue, OrderVenue, SimLatency, SimVenue, SimVenueConfig, VenueClock};
@@ -74,6 +75,9 @@ struct GatewayCore<V> {
     /// The last quiet mark published.
     quiet_published: u64,
     ended: bool,
+    /// With wall-clock venues: set once they have wound down and their last reports are in the
+    /// ring, so the strategy knows no report can come any more.
+    venues_done: Option<Arc<AtomicBool>>,
     tick_to_trade: Recorder,
     /// `tick_to_trade` again, by [`Trigger`] (in its order).
     by_trigger: [Recorder; 3],
@@ -153,12 +157,22 @@ impl<V: OrderVenue> GatewayStage<V> {
                 orders_handled: 0,
                 quiet_published: 0,
                 ended: false,
+                venues_done: None,
                 tick_to_trade: Recorder::new("tick_to_trade"),
                 by_trigger: Trigger::recorders("tick_to_trade"),
                 service: Recorder::new("gateway.service"),
                 hop: Recorder::new("hop.strategy_gateway"),
             },
         }
+    }
+}
+
+impl<V: OrderVenue> GatewayStage<V> {
+    /// Tells the strategy through `flag` when the venues have wound down at the end (see
+    /// [`VenueLink::venues_done`](super::strategy::VenueLink::venues_done)).
+    pub fn with_venues_done(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.core.venues_done = Some(flag);
+        self
     }
 }
 
@@ -261,6 +275,37 @@ impl<V: OrderVenue> GatewayCore<V> {
         }
     }
 
+    /// After the end of stream: each venue finishes (a live one cancels what it has open), its
+    /// last reports go to the strategy, and once every report is in the ring the strategy is
+    /// told the venues are done.
+    fn wind_down(&mut self) -> Progress {
+        let mut done = true;
+        let Self {
+            venues,
+            active,
+            out,
+            counts,
+            ..
+        } = self;
+        for &i in active.iter() {
+            if let Some(v) = venues[i].as_mut() {
+                done &= v.wind_down(WIND_DOWN_GRACE_NS, |rep| {
+                    counts.reports += 1;
+                    out.queue(rep, 0);
+                });
+            }
+        }
+        let flushed = out.flush(now_ns());
+        match &self.venues_done {
+            Some(flag) if done && flushed => {
+                flag.store(true, Ordering::Release);
+                Progress::Done
+            }
+            None if done => Progress::Done,
+            _ => Progress::Busy,
+        }
+    }
+
     /// Publishes the venues' event time and quiet mark, once their reports are all in the ring.
     #[inline]
     fn publish(&mut self) {
@@ -297,13 +342,7 @@ impl<V: OrderVenue + Send> Stage for GatewayStage<V> {
         // delivered any more, so waiting for room in its ring could never end. A live venue
         // still cancels what it has open before the stage is done.
         if core.ended {
-            let mut done = true;
-            for &i in &core.active {
-                if let Some(v) = core.venues[i].as_mut() {
-                    done &= v.wind_down(WIND_DOWN_GRACE_NS);
-                }
-            }
-            return if done { Progress::Done } else { Progress::Busy };
+            return core.wind_down();
         }
         let now = now_ns();
         if !core.out.flush(now) {

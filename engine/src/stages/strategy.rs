@@ -26,6 +26,7 @@
 //! gateway).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, Px, Qty, TradePrint};
 use pinion_strategy::{
@@ -91,6 +92,11 @@ pub struct VenueLink {
     pub market_tap: bool,
     /// Hold each input until the venue's reports due before it are in.
     pub barrier: Option<Arc<EventBarrier>>,
+    /// With wall-clock venues: set by the gateway once its venues have wound down at the end
+    /// and their last reports are in the ring. Until then, after the end of input, reports are
+    /// still applied (a fill during the final cancels counts), and the strategy's intents are
+    /// dropped.
+    pub venues_done: Option<Arc<AtomicBool>>,
 }
 
 /// The strategy stage. See the module docs.
@@ -501,7 +507,12 @@ impl StrategyCore {
             self.intents
                 .set_new_orders_allowed(traded.gate.order_rate_available(now));
             traded.strategy.on_exec(rep, &mut self.intents);
-            self.send_intents(idx, Trigger::Other);
+            if self.ended {
+                // After the end nothing more is sent.
+                self.intents.clear();
+            } else {
+                self.send_intents(idx, Trigger::Other);
+            }
         }
     }
 }
@@ -515,7 +526,23 @@ impl Stage for StrategyStage {
         let core = &mut self.core;
         core.record_unrecorded();
         if core.ended && core.out.flush(now_ns()) {
-            return Progress::Done;
+            let Some(flag) = core.link.venues_done.clone() else {
+                return Progress::Done;
+            };
+            // Read before draining: reports in the ring when the flag was set are taken now.
+            let done = flag.load(Ordering::Acquire);
+            let mut did = false;
+            while let Some(rep) = core.execs.pop() {
+                did = true;
+                core.take_report(&rep);
+            }
+            return if done {
+                Progress::Done
+            } else if did {
+                Progress::Busy
+            } else {
+                Progress::Idle
+            };
         }
         let mut did = false;
         // Reports first: they change what the strategy may do next. They are taken even while

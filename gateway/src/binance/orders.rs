@@ -631,9 +631,10 @@ impl OrderTable {
                 o.query_at_ms = Some(now_ms + query_after);
                 return;
             }
-            Failure::Refused | Failure::CancelUnknownOrder | Failure::Timestamp => {
-                reject_reason(code, msg)
-            }
+            Failure::Refused
+            | Failure::CancelUnknownOrder
+            | Failure::Timestamp
+            | Failure::Unauthorized => reject_reason(code, msg),
             Failure::RateLimited => RejectReason::Overloaded,
             Failure::Banned => RejectReason::Halted,
         };
@@ -852,6 +853,23 @@ impl OrderTable {
         // The exchange stops acting on a request a fixed time after it was sent, not after
         // the loss was noticed.
         o.query_at_ms = Some(o.sent_ms.saturating_add(query_after).max(now_ms));
+    }
+
+    /// User data can no longer be had (the key was revoked): every order not closed is now
+    /// unknown, queried (in vain until the key works again) after the usual delay.
+    pub fn lose_track_of_all(&mut self, now_ms: u64) {
+        let query_after = self.config.query_after_ms;
+        for o in &mut self.orders {
+            if o.state.is_final() {
+                continue;
+            }
+            if o.state != OrderState::Unknown {
+                self.stats.unknown += 1;
+            }
+            o.state = OrderState::Unknown;
+            o.working = OrderState::Unknown;
+            o.query_at_ms = Some(now_ms + query_after);
+        }
     }
 
     /// The connection dropped at `now_ms`: every unanswered request's outcome is unknown.

@@ -183,6 +183,8 @@ pub struct SessionStats {
     pub rate_limited: u64,
     /// Answers 418 (the IP banned: everything stops until it lifts).
     pub banned: u64,
+    /// Answers saying the key may not do this (`-2015`: revoked, wrong IP, no permission).
+    pub unauthorized: u64,
     /// Answers whose `rateLimits` counts differed from the local model's prediction, taken
     /// when nothing else was in flight (so the two must agree exactly).
     pub limit_drift: u64,
@@ -1143,6 +1145,14 @@ impl Core {
                     Some(Failure::Timestamp) => self.clock.on_timestamp_rejected(),
                     Some(Failure::RateLimited) => self.session.rate_limited += 1,
                     Some(Failure::Banned) => self.session.banned += 1,
+                    Some(Failure::Unauthorized) => {
+                        // The key no longer works: user data has stopped, so nothing open can
+                        // be watched any more. Every open order is unknown, and the session
+                        // starts over (its logon fails until the key works again).
+                        self.session.unauthorized += 1;
+                        self.table.lose_track_of_all(now_ms);
+                        self.restart = true;
+                    }
                     _ => {}
                 }
                 match p.kind {
@@ -1404,7 +1414,7 @@ impl OrderVenue for BinanceVenue {
         self.core.stats
     }
 
-    fn wind_down(&mut self, grace_ns: u64) -> bool {
+    fn wind_down(&mut self, grace_ns: u64, mut emit: impl FnMut(ExecReport)) -> bool {
         let now_ns = self.core.now_ns();
         match self.core.step {
             Step::Closed => {}
@@ -1445,8 +1455,7 @@ impl OrderVenue for BinanceVenue {
             self.core.publish_summary();
             return true;
         }
-        // Reports can no longer reach the strategy; the table still takes them.
-        self.service(&mut |_| {});
+        self.service(&mut emit);
         false
     }
 }

@@ -226,6 +226,9 @@ pub enum Failure {
     Banned,
     /// 409: `order.cancelReplace` partly succeeded; read the legs.
     PartialSuccess,
+    /// `-2015` / `-2014` / `-1002`: the key is not (or no longer) allowed to do this: revoked,
+    /// wrong IP, missing permission. The request did nothing, and user data has stopped.
+    Unauthorized,
 }
 
 impl Failure {
@@ -240,6 +243,7 @@ impl Failure {
             (_, -1021) => Failure::Timestamp,
             (_, -2011) if msg.starts_with("Unknown order") => Failure::CancelUnknownOrder,
             (_, -2010) if msg.starts_with("Duplicate order") => Failure::Duplicate,
+            (_, -2015 | -2014 | -1002) => Failure::Unauthorized,
             _ => Failure::Refused,
         }
     }
