@@ -104,6 +104,7 @@ fn venue(tls: &SelfSignedTls, sim: &LiveExchange, credentials: Credentials) -> B
         max_open_orders: 64,
         max_order_qty: Qty(1_000_000),
         summary: Arc::new(Mutex::new(None)),
+        capture: None,
     })
     .expect("venue")
 }
