@@ -10,6 +10,7 @@
 //! against [`WsApiConfig::ed25519_public_key`]), `session.status`, `order.place` (`LIMIT`,
 //! `LIMIT_MAKER`, `MARKET`; `GTC`/`IOC`/`FOK`; `ACK`/`RESULT`/`FULL`), `order.cancel`,
 //! `openOrders.cancelAll`, `order.status`, `openOrders.status`, `userDataStream.subscribe`,
+//! `userDataStream.subscribe.signature` (user data without a logon, the request signed),
 //! `order.cancelReplace` (`STOP_ON_FAILURE`/`ALLOW_FAILURE`, `cancelRestrictions`; `-2021`
 //! with status 409 when one half failed, `-2022` with 400 when the cancel stopped it or both
 //! failed, `data` as documented), `order.amend.keepPriority` (quantity decrease only; the
@@ -707,21 +708,12 @@ impl Session<'_> {
                         "Invalid API-key, IP, or permissions for action.",
                     ));
                 }
-                let mut account = self.shared.ws_api.lock();
-                // Numbered per connection, from 0.
-                let sub = account
-                    .subscribers
-                    .iter()
-                    .filter(|s| s.session == self.id)
-                    .map(|s| s.id + 1)
-                    .max()
-                    .unwrap_or(0);
-                account.subscribers.push(Subscriber {
-                    session: self.id,
-                    id: sub,
-                    outbox: Vec::new(),
-                });
-                Ok(Outcome::Result(json!({"subscriptionId": sub})))
+                Ok(self.subscribe())
+            }
+            // User data without a logon: the request itself is signed (HMAC keys).
+            "userDataStream.subscribe.signature" => {
+                self.authorize(&p)?;
+                Ok(self.subscribe())
             }
             _ => {
                 self.authorize(&p)?;
@@ -809,6 +801,24 @@ impl Session<'_> {
             "serverTime": self.server_now(),
             "userDataStream": self.shared.ws_api.lock().subscribers.iter().any(|s| s.session == self.id),
         })
+    }
+
+    /// Adds a user data subscription on this session; ids are numbered per connection, from 0.
+    fn subscribe(&self) -> Outcome {
+        let mut account = self.shared.ws_api.lock();
+        let sub = account
+            .subscribers
+            .iter()
+            .filter(|s| s.session == self.id)
+            .map(|s| s.id + 1)
+            .max()
+            .unwrap_or(0);
+        account.subscribers.push(Subscriber {
+            session: self.id,
+            id: sub,
+            outbox: Vec::new(),
+        });
+        Outcome::Result(json!({"subscriptionId": sub}))
     }
 
     fn logon(&mut self, p: &Params) -> Result<Outcome, Refusal> {
@@ -966,7 +976,10 @@ fn method_weight(method: &str, params: &Map<String, Value>) -> u32 {
         "myTrades" | "account.status" => 20,
         "order.status" | "order.amend.keepPriority" => 4,
         "openOrders.status" => 6,
-        "session.logon" | "session.status" | "userDataStream.subscribe" => 2,
+        "session.logon"
+        | "session.status"
+        | "userDataStream.subscribe"
+        | "userDataStream.subscribe.signature" => 2,
         _ => 1,
     }
 }
@@ -978,7 +991,9 @@ const SIGNED: [&str; 4] = ["apiKey", "signature", "timestamp", "recvWindow"];
 fn method_spec(method: &str) -> Option<(&'static [&'static str], &'static [&'static str], bool)> {
     Some(match method {
         "time" | "session.status" | "userDataStream.subscribe" => (&[], &[], false),
-        "session.logon" => (&[], &["apiKey", "signature", "timestamp"], true),
+        "session.logon" | "userDataStream.subscribe.signature" => {
+            (&[], &["apiKey", "signature", "timestamp"], true)
+        }
         "order.place" => (
             &[
                 "symbol",
