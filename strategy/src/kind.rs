@@ -6,9 +6,17 @@
 
 use pinion_core::{BookTop, TradePrint};
 
-use crate::imbalance::{ImbalanceStats, ImbalanceStrategy};
-use crate::order::ExecReport;
+use pinion_core::InstrumentId;
+
+use crate::grid::{Grid, GridParams};
+use crate::imbalance::{ImbalanceParams, ImbalanceStats, ImbalanceStrategy};
+use crate::market_making::{MarketMaking, MarketMakingParams};
+use crate::momentum::{Momentum, MomentumParams};
+use crate::order::{ExecReport, OrderIdSource};
 use crate::position::Position;
+use crate::quote_chase::{QuoteChase, QuoteChaseParams};
+use crate::slots::OrderSlots;
+use crate::spread_capture::{SpreadCapture, SpreadCaptureParams};
 use crate::{Intents, Strategy};
 
 /// One strategy instance, of any kind.
@@ -16,6 +24,47 @@ use crate::{Intents, Strategy};
 pub enum AnyStrategy {
     /// Order-book imbalance ([`ImbalanceStrategy`]).
     Imbalance(ImbalanceStrategy),
+    /// Market making with inventory skew ([`MarketMaking`]).
+    MarketMaking(MarketMaking),
+    /// Quoting inside a wide spread ([`SpreadCapture`]).
+    SpreadCapture(SpreadCapture),
+    /// Maker-only chasing of the touch ([`QuoteChase`]).
+    QuoteChase(QuoteChase),
+    /// Moving-average momentum ([`Momentum`]).
+    Momentum(Momentum),
+    /// A price grid ([`Grid`]).
+    Grid(Grid),
+}
+
+/// Any strategy's parameters, in one instrument's units: what [`AnyStrategy::new`] builds from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrategyParams {
+    /// See [`AnyStrategy::Imbalance`].
+    Imbalance(ImbalanceParams),
+    /// See [`AnyStrategy::MarketMaking`].
+    MarketMaking(MarketMakingParams),
+    /// See [`AnyStrategy::SpreadCapture`].
+    SpreadCapture(SpreadCaptureParams),
+    /// See [`AnyStrategy::QuoteChase`].
+    QuoteChase(QuoteChaseParams),
+    /// See [`AnyStrategy::Momentum`].
+    Momentum(MomentumParams),
+    /// See [`AnyStrategy::Grid`].
+    Grid(GridParams),
+}
+
+/// Dispatches `$body` to the strategy inside `$s`, whatever its kind, as `$x`.
+macro_rules! each {
+    ($s:expr, $x:ident => $body:expr) => {
+        match $s {
+            AnyStrategy::Imbalance($x) => $body,
+            AnyStrategy::MarketMaking($x) => $body,
+            AnyStrategy::SpreadCapture($x) => $body,
+            AnyStrategy::QuoteChase($x) => $body,
+            AnyStrategy::Momentum($x) => $body,
+            AnyStrategy::Grid($x) => $body,
+        }
+    };
 }
 
 /// A strategy's counters, whatever its kind, for reports.
@@ -52,17 +101,52 @@ impl From<ImbalanceStats> for StrategyStats {
 }
 
 impl AnyStrategy {
+    /// The strategy `params` describe, trading `instrument`, numbering orders from `ids`.
+    pub fn new(instrument: InstrumentId, params: StrategyParams, ids: OrderIdSource) -> Self {
+        match params {
+            StrategyParams::Imbalance(p) => {
+                AnyStrategy::Imbalance(ImbalanceStrategy::new(instrument, p, ids))
+            }
+            StrategyParams::MarketMaking(p) => {
+                AnyStrategy::MarketMaking(MarketMaking::new(instrument, p, ids))
+            }
+            StrategyParams::SpreadCapture(p) => {
+                AnyStrategy::SpreadCapture(SpreadCapture::new(instrument, p, ids))
+            }
+            StrategyParams::QuoteChase(p) => {
+                AnyStrategy::QuoteChase(QuoteChase::new(instrument, p, ids))
+            }
+            StrategyParams::Momentum(p) => AnyStrategy::Momentum(Momentum::new(instrument, p, ids)),
+            StrategyParams::Grid(p) => AnyStrategy::Grid(Grid::new(instrument, p, ids)),
+        }
+    }
+
     /// The strategy's counters.
     pub fn stats(&self) -> StrategyStats {
         match self {
             AnyStrategy::Imbalance(s) => s.stats().into(),
+            AnyStrategy::MarketMaking(s) => s.stats(),
+            AnyStrategy::SpreadCapture(s) => s.stats(),
+            AnyStrategy::QuoteChase(s) => s.stats(),
+            AnyStrategy::Momentum(s) => s.stats(),
+            AnyStrategy::Grid(s) => s.stats(),
         }
     }
 
     /// The position as the strategy counts it.
     pub fn position(&self) -> &Position {
+        each!(self, s => s.position())
+    }
+
+    /// The strategy's orders by slot, for the kinds that keep them in [`OrderSlots`].
+    pub fn orders(&self) -> Option<&OrderSlots> {
         match self {
-            AnyStrategy::Imbalance(s) => s.position(),
+            AnyStrategy::Imbalance(_) => None,
+            AnyStrategy::MarketMaking(s) => Some(s.orders()),
+            AnyStrategy::SpreadCapture(s) => Some(s.orders()),
+            AnyStrategy::QuoteChase(s) => Some(s.orders()),
+            AnyStrategy::Momentum(s) => Some(s.orders()),
+            AnyStrategy::Grid(s) => Some(s.orders()),
         }
     }
 
@@ -70,6 +154,11 @@ impl AnyStrategy {
     pub fn kind(&self) -> &'static str {
         match self {
             AnyStrategy::Imbalance(_) => "imbalance",
+            AnyStrategy::MarketMaking(_) => "market-making",
+            AnyStrategy::SpreadCapture(_) => "spread-capture",
+            AnyStrategy::QuoteChase(_) => "quote-chase",
+            AnyStrategy::Momentum(_) => "momentum",
+            AnyStrategy::Grid(_) => "grid",
         }
     }
 }
@@ -77,22 +166,16 @@ impl AnyStrategy {
 impl Strategy for AnyStrategy {
     #[inline]
     fn on_book(&mut self, book: &BookTop, out: &mut Intents) {
-        match self {
-            AnyStrategy::Imbalance(s) => s.on_book(book, out),
-        }
+        each!(self, s => s.on_book(book, out))
     }
 
     #[inline]
     fn on_trade(&mut self, trade: &TradePrint, out: &mut Intents) {
-        match self {
-            AnyStrategy::Imbalance(s) => s.on_trade(trade, out),
-        }
+        each!(self, s => s.on_trade(trade, out))
     }
 
     #[inline]
     fn on_exec(&mut self, rep: &ExecReport, out: &mut Intents) {
-        match self {
-            AnyStrategy::Imbalance(s) => s.on_exec(rep, out),
-        }
+        each!(self, s => s.on_exec(rep, out))
     }
 }

@@ -11,7 +11,15 @@
 //! - [`risk`]: pre-trade risk rules and the exchange's filters.
 //! - [`gate`]: the risk gate every intent of every strategy passes.
 //! - [`position`]: position and PnL from fills.
+//! - [`slots`]: a strategy's orders by slot and what the reports say about each, shared by
+//!   every strategy below but the imbalance one.
+//! - [`price`]: price arithmetic for quoting (ppm offsets, the tick).
 //! - [`imbalance`]: the order-book imbalance strategy.
+//! - [`market_making`]: market making with inventory skew and a quote ladder.
+//! - [`spread_capture`]: quoting inside a wide spread.
+//! - [`quote_chase`]: maker-only chasing of the touch up to a limit.
+//! - [`momentum`]: short against long moving averages, with an RSI filter.
+//! - [`grid`]: buy low / sell high on fixed price levels.
 //!
 //! Nothing here allocates after construction, locks or formats on the decision path.
 
@@ -19,21 +27,36 @@
 #![deny(missing_docs)]
 
 pub mod gate;
+pub mod grid;
 pub mod imbalance;
 pub mod kind;
+pub mod market_making;
+pub mod momentum;
 pub mod order;
 pub mod position;
+pub mod price;
+pub mod quote_chase;
 pub mod risk;
+pub mod slots;
+pub mod spread_capture;
+#[cfg(test)]
+mod testbook;
 
 pub use gate::{GateStats, RiskGate};
+pub use grid::{Grid, GridParams, GridSpacing};
 pub use imbalance::{ImbalanceParams, ImbalanceStats, ImbalanceStrategy};
-pub use kind::{AnyStrategy, StrategyStats};
+pub use kind::{AnyStrategy, StrategyParams, StrategyStats};
+pub use market_making::{FairPrice, MarketMaking, MarketMakingParams};
+pub use momentum::{Momentum, MomentumParams, PriceSource, RsiFilter};
 pub use order::{
     ClientOrderId, ExecReport, OrderAction, OrderIdSource, OrderIntent, OrderSide, OrderStatus,
     OrderType, RejectReason, TimeInForce, VenueOrderId,
 };
 pub use position::Position;
+pub use quote_chase::{QuoteChase, QuoteChaseParams};
 pub use risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState, TokenBucket};
+pub use slots::{OrderSlots, OrderState, Quote};
+pub use spread_capture::{SpreadCapture, SpreadCaptureParams};
 
 use pinion_core::{BookTop, TradePrint};
 
