@@ -11,6 +11,7 @@
 mod live;
 mod overrides;
 mod settings;
+mod strategies;
 mod trading;
 mod units;
 mod validate;
@@ -26,7 +27,13 @@ pub use settings::{
     InputSpec, InstrumentSource, LiveSettings, OrderEntrySettings, PacingSpec, PlacementSpec,
     Settings, StageKind, ThreadSpec,
 };
-pub use trading::{ImbalanceSpec, RiskSpec, StrategyParams, StrategySpec, TradingSpec, VenueSpec};
+pub use strategies::{
+    GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,
+};
+pub use trading::{
+    GridSpec, ImbalanceSpec, MarketMakingSpec, MomentumSpec, QuoteChaseSpec, RiskSpec,
+    SpreadCaptureSpec, StrategyParams, StrategySpec, TradingSpec, VenueSpec,
+};
 pub use units::{with_px_decimals, with_qty_decimals};
 pub use validate::{MAX_RING_CAPACITY, default_data_dir, machine_cores};
 
@@ -382,7 +389,8 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyConfig {
-    /// `"imbalance"`.
+    /// `"imbalance"`, `"market-making"`, `"spread-capture"`, `"quote-chase"`, `"momentum"`
+    /// or `"grid"`.
     #[serde(default = "default_strategy_kind")]
     pub kind: String,
     /// Levels per side the imbalance is computed over.
@@ -397,6 +405,21 @@ pub struct StrategyConfig {
     /// A working order older than this is cancelled, ms.
     #[serde(default = "default_stale_ms")]
     pub stale_after_ms: u64,
+    /// `[strategy.market_making]`.
+    #[serde(default)]
+    pub market_making: Option<MarketMakingConfig>,
+    /// `[strategy.spread_capture]`.
+    #[serde(default)]
+    pub spread_capture: Option<SpreadCaptureConfig>,
+    /// `[strategy.quote_chase]`.
+    #[serde(default)]
+    pub quote_chase: Option<QuoteChaseConfig>,
+    /// `[strategy.momentum]`.
+    #[serde(default)]
+    pub momentum: Option<MomentumConfig>,
+    /// `[strategy.grid]`.
+    #[serde(default)]
+    pub grid: Option<GridConfig>,
 }
 
 fn default_stale_ms() -> u64 {
@@ -427,6 +450,11 @@ impl Default for StrategyConfig {
             threshold: default_threshold(),
             order_qty: default_order_qty(),
             stale_after_ms: default_stale_ms(),
+            market_making: None,
+            spread_capture: None,
+            quote_chase: None,
+            momentum: None,
+            grid: None,
         }
     }
 }

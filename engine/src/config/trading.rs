@@ -7,14 +7,114 @@
 //! that says the instrument cannot express them. This is the one place config values become
 //! instrument units: the strategy stage and the venue both take the result.
 
-use pinion_core::{Decimal, DecimalError, InstrumentSpec, Qty};
-use pinion_strategy::{ImbalanceParams, RiskLimits};
+use pinion_core::{Decimal, DecimalError, InstrumentSpec, Px, Qty};
+use pinion_strategy::{
+    FairPrice, GridParams, GridSpacing, ImbalanceParams, MarketMakingParams, MomentumParams,
+    OrderSide, PriceSource, QuoteChaseParams, RiskLimits, RsiFilter, SpreadCaptureParams,
+};
+
+pub use pinion_strategy::StrategyParams;
 
 /// The strategy a config selects, with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StrategySpec {
     /// `kind = "imbalance"`: join the touch on the side the book leans towards.
     Imbalance(ImbalanceSpec),
+    /// `kind = "market-making"`: quote both sides around a fair price, skewed by inventory.
+    MarketMaking(MarketMakingSpec),
+    /// `kind = "spread-capture"`: quote inside a wide spread.
+    SpreadCapture(SpreadCaptureSpec),
+    /// `kind = "quote-chase"`: work a quantity as a maker at the touch.
+    QuoteChase(QuoteChaseSpec),
+    /// `kind = "momentum"`: short against long moving averages.
+    Momentum(MomentumSpec),
+    /// `kind = "grid"`: buy low and sell high on fixed price levels.
+    Grid(GridSpec),
+}
+
+/// The market-making strategy's parameters, checked (distances in ppm of a price).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarketMakingSpec {
+    /// What the quotes are centred on.
+    pub fair: FairPrice,
+    /// Distance of the innermost quotes from the centre, ppm.
+    pub half_spread_ppm: i64,
+    /// Shift of the centre at a full position, ppm.
+    pub skew_ppm: i64,
+    /// Move of the fair price that moves the quotes, ppm.
+    pub requote_ppm: i64,
+    /// Quotes per side.
+    pub levels: usize,
+    /// Extra distance of each further level, ppm.
+    pub level_step_ppm: i64,
+    /// Size of each quote.
+    pub order_qty: Decimal,
+}
+
+/// The spread-capture strategy's parameters, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpreadCaptureSpec {
+    /// Spread at or above which it quotes, ppm of the mid.
+    pub enter_spread_ppm: i64,
+    /// Spread below which it steps back, ppm.
+    pub exit_spread_ppm: i64,
+    /// Ticks inside the touch.
+    pub improve_ticks: i64,
+    /// Size of each quote.
+    pub order_qty: Decimal,
+}
+
+/// The quote-chasing strategy's parameters, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuoteChaseSpec {
+    /// Side of the first chase.
+    pub side: OrderSide,
+    /// Quantity each chase works.
+    pub qty: Decimal,
+    /// Ticks the order improves on the touch.
+    pub improve_ticks: i64,
+    /// Absolute price limit.
+    pub limit_price: Option<Decimal>,
+    /// Limit relative to the touch at the chase's start, ppm.
+    pub limit_ppm: Option<i64>,
+    /// Event time after which a chase gives up, ns.
+    pub give_up_ns: u64,
+    /// Start the next chase when one ends.
+    pub cycle: bool,
+}
+
+/// The momentum strategy's parameters, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MomentumSpec {
+    /// Which prices are sampled.
+    pub source: PriceSource,
+    /// Sample length, event-time ns.
+    pub sample_ns: u64,
+    /// Samples of the short average.
+    pub short_samples: usize,
+    /// Samples of the long average.
+    pub long_samples: usize,
+    /// Gap between the averages that makes a signal, ppm.
+    pub min_gap_ppm: i64,
+    /// The RSI filter, if any.
+    pub rsi: Option<RsiFilter>,
+    /// Size of the target position.
+    pub order_qty: Decimal,
+}
+
+/// The grid strategy's parameters, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GridSpec {
+    /// The lowest level's price.
+    pub lower: Decimal,
+    /// The highest level's price.
+    pub upper: Decimal,
+    /// Number of levels.
+    pub levels: usize,
+    /// How they are spaced.
+    pub spacing: GridSpacing,
+    /// Size of each order.
+    pub order_qty: Decimal,
 }
 
 /// The imbalance strategy's parameters, checked.
@@ -70,13 +170,6 @@ pub struct TradingSpec {
     pub venue: VenueSpec,
 }
 
-/// A strategy's parameters in one instrument's units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StrategyParams {
-    /// See [`StrategySpec::Imbalance`].
-    Imbalance(ImbalanceParams),
-}
-
 impl TradingSpec {
     /// The strategy's parameters and the risk limits in the units of `spec`; an error when the
     /// instrument's units cannot express a configured quantity exactly (or it overflows).
@@ -85,13 +178,65 @@ impl TradingSpec {
         spec: &InstrumentSpec,
     ) -> Result<(StrategyParams, RiskLimits), DecimalError> {
         let limits = self.risk.in_units(spec)?;
+        let qty = |d: Decimal| d.in_units(spec.qty_decimals).map(Qty);
+        let px = |d: Decimal| d.in_units(spec.price_decimals).map(Px);
+        let (max_position, tick) = (limits.max_position, spec.tick);
         let params = match self.strategy {
             StrategySpec::Imbalance(im) => StrategyParams::Imbalance(ImbalanceParams {
                 levels: im.levels,
                 enter_permille: im.enter_permille,
-                order_qty: Qty(im.order_qty.in_units(spec.qty_decimals)?),
-                max_position: limits.max_position,
+                order_qty: qty(im.order_qty)?,
+                max_position,
                 stale_after_ns: im.stale_after_ns,
+            }),
+            StrategySpec::MarketMaking(m) => StrategyParams::MarketMaking(MarketMakingParams {
+                fair: m.fair,
+                half_spread_ppm: m.half_spread_ppm,
+                skew_ppm: m.skew_ppm,
+                requote_ppm: m.requote_ppm,
+                levels: m.levels,
+                level_step_ppm: m.level_step_ppm,
+                order_qty: qty(m.order_qty)?,
+                max_position,
+                tick,
+            }),
+            StrategySpec::SpreadCapture(c) => StrategyParams::SpreadCapture(SpreadCaptureParams {
+                enter_spread_ppm: c.enter_spread_ppm,
+                exit_spread_ppm: c.exit_spread_ppm,
+                improve_ticks: c.improve_ticks,
+                order_qty: qty(c.order_qty)?,
+                max_position,
+                tick,
+            }),
+            StrategySpec::QuoteChase(c) => StrategyParams::QuoteChase(QuoteChaseParams {
+                side: c.side,
+                qty: qty(c.qty)?,
+                improve_ticks: c.improve_ticks,
+                limit_px: c.limit_price.map(px).transpose()?,
+                limit_ppm: c.limit_ppm,
+                give_up_ns: c.give_up_ns,
+                cycle: c.cycle,
+                max_position,
+                tick,
+            }),
+            StrategySpec::Momentum(m) => StrategyParams::Momentum(MomentumParams {
+                source: m.source,
+                sample_ns: m.sample_ns,
+                short_samples: m.short_samples,
+                long_samples: m.long_samples,
+                min_gap_ppm: m.min_gap_ppm,
+                rsi: m.rsi,
+                order_qty: qty(m.order_qty)?,
+                max_position,
+            }),
+            StrategySpec::Grid(g) => StrategyParams::Grid(GridParams {
+                lower: px(g.lower)?,
+                upper: px(g.upper)?,
+                levels: g.levels,
+                spacing: g.spacing,
+                order_qty: qty(g.order_qty)?,
+                max_position,
+                tick,
             }),
         };
         Ok((params, limits))
@@ -149,7 +294,9 @@ mod tests {
     #[test]
     fn converts_into_each_instruments_units() {
         let btc = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
-        let (StrategyParams::Imbalance(p), l) = trading().in_units(&btc).unwrap();
+        let (StrategyParams::Imbalance(p), l) = trading().in_units(&btc).unwrap() else {
+            panic!("the imbalance strategy");
+        };
         assert_eq!(p.order_qty, Qty(100));
         assert_eq!(p.max_position, Qty(10_000));
         assert_eq!(l.max_order_qty, Qty(1_000));
@@ -161,5 +308,37 @@ mod tests {
             trading().in_units(&coarse),
             Err(DecimalError::TooPrecise(0))
         );
+    }
+
+    #[test]
+    fn grid_and_chase_prices_take_the_instruments_price_units() {
+        let btc = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
+        let mut t = trading();
+        t.strategy = StrategySpec::Grid(GridSpec {
+            lower: d("60000"),
+            upper: d("62000.5"),
+            levels: 5,
+            spacing: GridSpacing::Geometric,
+            order_qty: d("0.002"),
+        });
+        let (StrategyParams::Grid(g), _) = t.in_units(&btc).unwrap() else {
+            panic!("the grid strategy");
+        };
+        assert_eq!(
+            (g.lower, g.upper, g.tick),
+            (Px(6_000_000), Px(6_200_050), Px(1))
+        );
+        assert_eq!((g.order_qty, g.max_position), (Qty(200), Qty(10_000)));
+        t.strategy = StrategySpec::QuoteChase(QuoteChaseSpec {
+            side: OrderSide::Sell,
+            qty: d("0.001"),
+            improve_ticks: 1,
+            limit_price: Some(d("61000.001")),
+            limit_ppm: None,
+            give_up_ns: 1,
+            cycle: false,
+        });
+        // A limit finer than the tick cannot be expressed.
+        assert_eq!(t.in_units(&btc), Err(DecimalError::TooPrecise(2)));
     }
 }

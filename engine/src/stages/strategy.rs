@@ -30,14 +30,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, Px, Qty, TradePrint};
 use pinion_strategy::{
-    AnyStrategy, ExecReport, ImbalanceStrategy, Intents, MAX_INTENTS, OrderIdSource, OrderStatus,
-    RiskGate, Strategy, StrategyStats,
+    AnyStrategy, ExecReport, Intents, MAX_INTENTS, OrderIdSource, OrderStatus, RiskGate, Strategy,
+    StrategyStats,
 };
 
 use super::event_barrier::EventBarrier;
 use super::msg::{BookMsg, OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
-use crate::config::{Settings, StrategyParams};
+use crate::config::Settings;
 use crate::latency::Recorder;
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
 
@@ -225,11 +225,7 @@ impl StrategyStage {
             match settings.trading.in_units(spec) {
                 Ok((params, limits)) => {
                     let ids = OrderIdSource::new((u64::from(id.0) + 1) << ORDER_ID_SHIFT);
-                    let strategy = match params {
-                        StrategyParams::Imbalance(p) => {
-                            AnyStrategy::Imbalance(ImbalanceStrategy::new(id, p, ids))
-                        }
-                    };
+                    let strategy = AnyStrategy::new(id, params, ids);
                     strategies[usize::from(id.0)] = Some(Traded {
                         strategy,
                         gate: RiskGate::new(id, limits, spec.clone()),

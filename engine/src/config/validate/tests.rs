@@ -240,7 +240,9 @@ fn missing_recording_is_reported() {
 #[test]
 fn trading_tables_become_typed_specs() {
     let s = check("").unwrap();
-    let super::super::StrategySpec::Imbalance(im) = s.trading.strategy;
+    let super::super::StrategySpec::Imbalance(im) = s.trading.strategy else {
+        panic!("the default strategy is imbalance");
+    };
     assert_eq!((im.levels, im.enter_permille), (5, 600));
     assert_eq!(im.order_qty.to_string(), "0.001");
     assert_eq!(im.stale_after_ns, 1_000_000_000);
@@ -258,7 +260,7 @@ fn every_trading_problem_is_reported_with_its_key() {
     let e = check(
         r#"
 [strategy]
-kind = "momentum"
+kind = "imbalance"
 order_qty = "1e-3"
 threshold = 1.5
 [risk]
@@ -274,7 +276,6 @@ venue = "binance"
     for want in [
         "t.toml: strategy.threshold: 1.5 must be strictly between 0 and 1",
         "t.toml: strategy.order_qty: \"1e-3\" is not a plain decimal",
-        "t.toml: strategy.kind: unknown strategy \"momentum\" (imbalance)",
         "t.toml: risk.max_position: \"-1\" must be positive",
         "t.toml: risk.max_notional: \"0\" must be positive",
         "t.toml: risk.price_band_bps: 0 must be 1..=10000",

@@ -3,8 +3,19 @@
 
 use pinion_core::Decimal;
 
-use super::super::Config;
-use super::super::trading::{ImbalanceSpec, RiskSpec, StrategySpec, TradingSpec, VenueSpec};
+use pinion_strategy::grid::MAX_GRID_LEVELS;
+use pinion_strategy::market_making::MAX_LADDER;
+use pinion_strategy::momentum::MAX_SAMPLES;
+use pinion_strategy::{FairPrice, GridSpacing, OrderSide, PriceSource, RsiFilter};
+
+use super::super::strategies::{
+    GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,
+};
+use super::super::trading::{
+    GridSpec, ImbalanceSpec, MarketMakingSpec, MomentumSpec, QuoteChaseSpec, RiskSpec,
+    SpreadCaptureSpec, StrategySpec, TradingSpec, VenueSpec,
+};
+use super::super::{Config, StrategyConfig};
 use super::Problems;
 
 /// A decimal that must be above zero; `None` (and a problem) otherwise.
@@ -38,6 +49,60 @@ pub(super) fn trading(cfg: &Config, p: &mut Problems) -> Option<TradingSpec> {
 fn strategy(cfg: &Config, p: &mut Problems) -> Option<StrategySpec> {
     let st = &cfg.strategy;
     let before = p.0.len();
+    let order_qty = positive_decimal(p, "strategy.order_qty", &st.order_qty);
+    let tables = [
+        ("market_making", "market-making", st.market_making.is_some()),
+        (
+            "spread_capture",
+            "spread-capture",
+            st.spread_capture.is_some(),
+        ),
+        ("quote_chase", "quote-chase", st.quote_chase.is_some()),
+        ("momentum", "momentum", st.momentum.is_some()),
+        ("grid", "grid", st.grid.is_some()),
+    ];
+    for (table, kind, present) in tables {
+        if present && st.kind != kind {
+            p.add(
+                format!("strategy.{table}"),
+                format!("set, but strategy.kind is {:?} (not {kind:?})", st.kind),
+            );
+        }
+    }
+    let spec = match st.kind.as_str() {
+        "imbalance" => imbalance(st, p, order_qty),
+        "market-making" => {
+            market_making(&st.market_making.clone().unwrap_or_default(), p, order_qty)
+                .map(StrategySpec::MarketMaking)
+        }
+        "spread-capture" => {
+            spread_capture(&st.spread_capture.clone().unwrap_or_default(), p, order_qty)
+                .map(StrategySpec::SpreadCapture)
+        }
+        "quote-chase" => quote_chase(&st.quote_chase.clone().unwrap_or_default(), p, order_qty)
+            .map(StrategySpec::QuoteChase),
+        "momentum" => momentum(&st.momentum.clone().unwrap_or_default(), p, order_qty)
+            .map(StrategySpec::Momentum),
+        "grid" => grid(&st.grid.clone().unwrap_or_default(), p, order_qty).map(StrategySpec::Grid),
+        other => {
+            p.add(
+                "strategy.kind",
+                format!(
+                    "unknown strategy {other:?} (imbalance, market-making, spread-capture, \
+                     quote-chase, momentum, grid)"
+                ),
+            );
+            None
+        }
+    };
+    if p.0.len() == before { spec } else { None }
+}
+
+fn imbalance(
+    st: &StrategyConfig,
+    p: &mut Problems,
+    order_qty: Option<Decimal>,
+) -> Option<StrategySpec> {
     if st.levels == 0 || st.levels > pinion_core::TOP_LEVELS {
         p.add(
             "strategy.levels",
@@ -53,23 +118,240 @@ fn strategy(cfg: &Config, p: &mut Problems) -> Option<StrategySpec> {
     if st.stale_after_ms == 0 {
         p.add("strategy.stale_after_ms", "must be at least 1");
     }
-    let order_qty = positive_decimal(p, "strategy.order_qty", &st.order_qty);
-    match st.kind.as_str() {
-        "imbalance" if p.0.len() == before => Some(StrategySpec::Imbalance(ImbalanceSpec {
-            levels: st.levels,
-            enter_permille: ((st.threshold * 1000.0).round() as i64).clamp(1, 1000),
-            order_qty: order_qty?,
-            stale_after_ns: st.stale_after_ms.saturating_mul(1_000_000),
-        })),
-        "imbalance" => None,
-        other => {
+    Some(StrategySpec::Imbalance(ImbalanceSpec {
+        levels: st.levels,
+        enter_permille: ((st.threshold * 1000.0).round() as i64).clamp(1, 1000),
+        order_qty: order_qty?,
+        stale_after_ns: st.stale_after_ms.saturating_mul(1_000_000),
+    }))
+}
+
+/// A distance in basis points as parts per million: finite, `0..=10000` bps, and above zero
+/// when `positive`; `None` (and a problem) otherwise.
+fn bps(p: &mut Problems, key: &str, v: f64, positive: bool) -> Option<i64> {
+    let ok = v.is_finite() && v <= 10_000.0 && if positive { v > 0.0 } else { v >= 0.0 };
+    if !ok {
+        let range = if positive { "above 0" } else { "at least 0" };
+        p.add(key, format!("{v} must be {range} and at most 10000 (bps)"));
+        return None;
+    }
+    Some((v * 100.0).round() as i64)
+}
+
+/// One of `choices` (config spelling, value); `None` (and a problem naming them) otherwise.
+fn choice<T: Copy>(p: &mut Problems, key: &str, v: &str, choices: &[(&str, T)]) -> Option<T> {
+    if let Some((_, t)) = choices.iter().find(|(name, _)| *name == v) {
+        return Some(*t);
+    }
+    let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+    p.add(key, format!("{v:?} is not one of {}", names.join(", ")));
+    None
+}
+
+/// A count in `lo..=hi`; `None` (and a problem) otherwise.
+fn count(p: &mut Problems, key: &str, v: usize, lo: usize, hi: usize) -> Option<usize> {
+    if (lo..=hi).contains(&v) {
+        Some(v)
+    } else {
+        p.add(key, format!("{v} must be {lo}..={hi}"));
+        None
+    }
+}
+
+fn market_making(
+    c: &MarketMakingConfig,
+    p: &mut Problems,
+    order_qty: Option<Decimal>,
+) -> Option<MarketMakingSpec> {
+    let k = |name: &str| format!("strategy.market_making.{name}");
+    let fair = choice(
+        p,
+        &k("fair"),
+        &c.fair,
+        &[
+            ("mid", FairPrice::Mid),
+            ("microprice", FairPrice::Microprice),
+        ],
+    );
+    let half = bps(p, &k("half_spread_bps"), c.half_spread_bps, true);
+    let skew = bps(p, &k("skew_bps"), c.skew_bps, false);
+    let requote = bps(p, &k("requote_bps"), c.requote_bps, false);
+    let levels = count(p, &k("levels"), c.levels, 1, MAX_LADDER);
+    let step = bps(p, &k("level_step_bps"), c.level_step_bps, false);
+    let (fair, half_spread_ppm, skew_ppm, requote_ppm, levels, level_step_ppm) =
+        (fair?, half?, skew?, requote?, levels?, step?);
+    Some(MarketMakingSpec {
+        fair,
+        half_spread_ppm,
+        skew_ppm,
+        requote_ppm,
+        levels,
+        level_step_ppm,
+        order_qty: order_qty?,
+    })
+}
+
+fn spread_capture(
+    c: &SpreadCaptureConfig,
+    p: &mut Problems,
+    order_qty: Option<Decimal>,
+) -> Option<SpreadCaptureSpec> {
+    let k = |name: &str| format!("strategy.spread_capture.{name}");
+    let enter = bps(p, &k("enter_spread_bps"), c.enter_spread_bps, true);
+    let exit = bps(p, &k("exit_spread_bps"), c.exit_spread_bps, false);
+    if let (Some(enter), Some(exit)) = (enter, exit)
+        && exit > enter
+    {
+        p.add(
+            k("exit_spread_bps"),
+            format!(
+                "{} must be at most enter_spread_bps ({})",
+                c.exit_spread_bps, c.enter_spread_bps
+            ),
+        );
+    }
+    let improve = count(p, &k("improve_ticks"), c.improve_ticks as usize, 0, 1_000);
+    let (enter_spread_ppm, exit_spread_ppm, improve_ticks) = (enter?, exit?, improve? as i64);
+    Some(SpreadCaptureSpec {
+        enter_spread_ppm,
+        exit_spread_ppm,
+        improve_ticks,
+        order_qty: order_qty?,
+    })
+}
+
+fn quote_chase(
+    c: &QuoteChaseConfig,
+    p: &mut Problems,
+    order_qty: Option<Decimal>,
+) -> Option<QuoteChaseSpec> {
+    let k = |name: &str| format!("strategy.quote_chase.{name}");
+    let side = choice(
+        p,
+        &k("side"),
+        &c.side,
+        &[("buy", OrderSide::Buy), ("sell", OrderSide::Sell)],
+    );
+    let improve = count(p, &k("improve_ticks"), c.improve_ticks as usize, 0, 1_000);
+    let limit_price = c
+        .limit_price
+        .as_deref()
+        .map(|s| positive_decimal(p, &k("limit_price"), s));
+    let limit = bps(p, &k("limit_bps"), c.limit_bps, false);
+    if c.give_up_ms == 0 {
+        p.add(k("give_up_ms"), "must be at least 1");
+    }
+    let (side, improve_ticks, limit_bps) = (side?, improve? as i64, limit?);
+    let limit_price = match limit_price {
+        Some(d) => Some(d?),
+        None => None,
+    };
+    let give_up_ns = c.give_up_ms.saturating_mul(1_000_000);
+    let cycle = c.cycle;
+    Some(QuoteChaseSpec {
+        side,
+        qty: order_qty?,
+        improve_ticks,
+        limit_price,
+        limit_ppm: (limit_bps > 0).then_some(limit_bps),
+        give_up_ns,
+        cycle,
+    })
+}
+
+fn momentum(
+    c: &MomentumConfig,
+    p: &mut Problems,
+    order_qty: Option<Decimal>,
+) -> Option<MomentumSpec> {
+    let k = |name: &str| format!("strategy.momentum.{name}");
+    let source = choice(
+        p,
+        &k("source"),
+        &c.source,
+        &[("trades", PriceSource::Trades), ("mid", PriceSource::Mid)],
+    );
+    if c.sample_ms == 0 {
+        p.add(k("sample_ms"), "must be at least 1");
+    }
+    let long = count(p, &k("long_samples"), c.long_samples, 2, MAX_SAMPLES);
+    let short = count(
+        p,
+        &k("short_samples"),
+        c.short_samples,
+        1,
+        c.long_samples.saturating_sub(1).max(1),
+    );
+    let gap = bps(p, &k("min_gap_bps"), c.min_gap_bps, false);
+    let period = count(p, &k("rsi_period"), c.rsi_period, 0, MAX_SAMPLES - 1);
+    if c.rsi_overbought > 100 || c.rsi_oversold >= c.rsi_overbought {
+        p.add(
+            k("rsi_overbought"),
+            format!(
+                "oversold {} and overbought {} must satisfy oversold < overbought <= 100",
+                c.rsi_oversold, c.rsi_overbought
+            ),
+        );
+    }
+    let rsi = (c.rsi_period > 0).then_some(RsiFilter {
+        period: c.rsi_period,
+        overbought: i64::from(c.rsi_overbought),
+        oversold: i64::from(c.rsi_oversold),
+    });
+    let (source, long_samples, short_samples, min_gap_ppm, _) =
+        (source?, long?, short?, gap?, period?);
+    let sample_ns = c.sample_ms.saturating_mul(1_000_000);
+    Some(MomentumSpec {
+        source,
+        sample_ns,
+        short_samples,
+        long_samples,
+        min_gap_ppm,
+        rsi,
+        order_qty: order_qty?,
+    })
+}
+
+fn grid(c: &GridConfig, p: &mut Problems, order_qty: Option<Decimal>) -> Option<GridSpec> {
+    let k = |name: &str| format!("strategy.grid.{name}");
+    let price = |p: &mut Problems, name: &str, v: &Option<String>| match v {
+        Some(s) => positive_decimal(p, &k(name), s),
+        None => {
             p.add(
-                "strategy.kind",
-                format!("unknown strategy {other:?} (imbalance)"),
+                k(name),
+                "is required for the grid (a price, as a decimal string)",
             );
             None
         }
+    };
+    let lower = price(p, "lower", &c.lower);
+    let upper = price(p, "upper", &c.upper);
+    // Both parsed as plain decimals, so as floating point they compare as written.
+    let as_f64 = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<f64>().ok());
+    if let (Some(_), Some(_), Some(lo), Some(hi)) =
+        (lower, upper, as_f64(&c.lower), as_f64(&c.upper))
+        && hi <= lo
+    {
+        p.add(k("upper"), format!("{hi} must be above lower ({lo})"));
     }
+    let levels = count(p, &k("levels"), c.levels, 2, MAX_GRID_LEVELS);
+    let spacing = choice(
+        p,
+        &k("spacing"),
+        &c.spacing,
+        &[
+            ("arithmetic", GridSpacing::Arithmetic),
+            ("geometric", GridSpacing::Geometric),
+        ],
+    );
+    let (lower, upper, levels, spacing) = (lower?, upper?, levels?, spacing?);
+    Some(GridSpec {
+        lower,
+        upper,
+        levels,
+        spacing,
+        order_qty: order_qty?,
+    })
 }
 
 fn risk(cfg: &Config, p: &mut Problems) -> Option<RiskSpec> {
@@ -117,5 +399,145 @@ fn venue(cfg: &Config, p: &mut Problems) -> Option<VenueSpec> {
             p.add("gateway.venue", format!("unknown venue {other:?} (sim)"));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn spec(strategy: &str) -> Result<StrategySpec, String> {
+        let text = format!("[strategy]\n{strategy}");
+        let cfg = Config::parse(&text, "t.toml").map_err(|e| e.to_string())?;
+        cfg.validate_for("t.toml", 2, Path::new("/nonexistent"))
+            .map(|s| s.trading.strategy)
+            .map_err(|e| e.to_string())
+    }
+
+    fn d(s: &str) -> Decimal {
+        Decimal::parse(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn each_kind_takes_its_table_or_its_defaults() {
+        assert_eq!(
+            spec(
+                "kind = \"market-making\"\norder_qty = \"0.002\"\n[strategy.market_making]\nfair = \"microprice\"\nlevels = 3\nhalf_spread_bps = 0.25\n"
+            ),
+            Ok(StrategySpec::MarketMaking(MarketMakingSpec {
+                fair: FairPrice::Microprice,
+                half_spread_ppm: 25,
+                skew_ppm: 100,
+                requote_ppm: 50,
+                levels: 3,
+                level_step_ppm: 100,
+                order_qty: d("0.002"),
+            }))
+        );
+        assert_eq!(
+            spec("kind = \"spread-capture\"\n"),
+            Ok(StrategySpec::SpreadCapture(SpreadCaptureSpec {
+                enter_spread_ppm: 100,
+                exit_spread_ppm: 50,
+                improve_ticks: 1,
+                order_qty: d("0.001"),
+            }))
+        );
+        assert_eq!(
+            spec(
+                "kind = \"quote-chase\"\n[strategy.quote_chase]\nside = \"sell\"\nlimit_price = \"61000.5\"\nlimit_bps = 0\n"
+            ),
+            Ok(StrategySpec::QuoteChase(QuoteChaseSpec {
+                side: OrderSide::Sell,
+                qty: d("0.001"),
+                improve_ticks: 0,
+                limit_price: Some(d("61000.5")),
+                limit_ppm: None,
+                give_up_ns: 2_000_000_000,
+                cycle: true,
+            }))
+        );
+        assert_eq!(
+            spec("kind = \"momentum\"\n[strategy.momentum]\nrsi_period = 0\nsource = \"mid\"\n"),
+            Ok(StrategySpec::Momentum(MomentumSpec {
+                source: PriceSource::Mid,
+                sample_ns: 100_000_000,
+                short_samples: 10,
+                long_samples: 50,
+                min_gap_ppm: 50,
+                rsi: None,
+                order_qty: d("0.001"),
+            }))
+        );
+        assert_eq!(
+            spec(
+                "kind = \"grid\"\n[strategy.grid]\nlower = \"60000\"\nupper = \"62000\"\nspacing = \"geometric\"\n"
+            ),
+            Ok(StrategySpec::Grid(GridSpec {
+                lower: d("60000"),
+                upper: d("62000"),
+                levels: 10,
+                spacing: GridSpacing::Geometric,
+                order_qty: d("0.001"),
+            }))
+        );
+    }
+
+    #[test]
+    fn every_strategy_problem_is_named_by_its_key() {
+        let e = spec("kind = \"grid\"\n[strategy.grid]\nupper = \"-3\"\nlevels = 99\nspacing = \"log\"\n[strategy.momentum]\n").unwrap_err();
+        for want in [
+            "t.toml: strategy.momentum: set, but strategy.kind is \"grid\" (not \"momentum\")",
+            "t.toml: strategy.grid.lower: is required for the grid",
+            "t.toml: strategy.grid.upper: \"-3\" must be positive",
+            "t.toml: strategy.grid.levels: 99 must be 2..=32",
+            "t.toml: strategy.grid.spacing: \"log\" is not one of arithmetic, geometric",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        let e =
+            spec("kind = \"grid\"\n[strategy.grid]\nlower = \"5\"\nupper = \"4.5\"\n").unwrap_err();
+        assert!(
+            e.contains("strategy.grid.upper: 4.5 must be above lower (5)"),
+            "{e}"
+        );
+        let e = spec("kind = \"market-making\"\n[strategy.market_making]\nhalf_spread_bps = 0\nfair = \"last\"\nlevels = 0\n").unwrap_err();
+        for want in [
+            "strategy.market_making.half_spread_bps: 0 must be above 0 and at most 10000 (bps)",
+            "strategy.market_making.fair: \"last\" is not one of mid, microprice",
+            "strategy.market_making.levels: 0 must be 1..=8",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        let e = spec("kind = \"spread-capture\"\n[strategy.spread_capture]\nenter_spread_bps = 1\nexit_spread_bps = 2\n").unwrap_err();
+        assert!(
+            e.contains(
+                "strategy.spread_capture.exit_spread_bps: 2 must be at most enter_spread_bps (1)"
+            ),
+            "{e}"
+        );
+        let e = spec("kind = \"momentum\"\n[strategy.momentum]\nshort_samples = 50\nlong_samples = 50\nsample_ms = 0\nrsi_oversold = 80\n").unwrap_err();
+        for want in [
+            "strategy.momentum.short_samples: 50 must be 1..=49",
+            "strategy.momentum.sample_ms: must be at least 1",
+            "strategy.momentum.rsi_overbought: oversold 80 and overbought 70",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        let e = spec("kind = \"quote-chase\"\n[strategy.quote_chase]\nside = \"up\"\ngive_up_ms = 0\nlimit_price = \"x\"\n").unwrap_err();
+        for want in [
+            "strategy.quote_chase.side: \"up\" is not one of buy, sell",
+            "strategy.quote_chase.give_up_ms: must be at least 1",
+            "strategy.quote_chase.limit_price: \"x\" is not a plain decimal",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        let e = spec("kind = \"martingale\"\n").unwrap_err();
+        assert!(e.contains("strategy.kind: unknown strategy \"martingale\" (imbalance, market-making, spread-capture, quote-chase, momentum, grid)"), "{e}");
+        let e = spec("kind = \"grid\"\n[strategy.grid]\nlower = \"1\"\nupper = \"2\"\nlevel = 3\n")
+            .unwrap_err();
+        assert!(e.contains("unknown field `level`"), "{e}");
     }
 }
