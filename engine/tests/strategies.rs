@@ -1,0 +1,123 @@
+//! Each strategy's shipped config (`configs/replay-<kind>.toml`) replayed on the real recording
+//! it names, through the whole pipeline and the simulated venue: the strategy the config
+//! selects is the one that runs, it places orders and gets fills, what it counts agrees with
+//! what the venue says happened, and two runs in different placements give the same reports,
+//! fills and positions.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use pinion_engine::config::{Config, Override, Overrides, Settings};
+use pinion_engine::pipeline::{self, Console, PipelineReport};
+
+/// The recording the shipped configs name, from the repository root.
+const RECORDING: &str = "binance/spot-btcusdt-20240808.hbt.gz";
+
+/// `configs/replay-<kind>.toml` on the recording at `source`, in `placement`, with park waits
+/// (the CI machine has two cores) and no progress bar.
+fn settings(kind: &str, source: &str, placement: &str) -> Settings {
+    let name = format!("replay-{kind}.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../configs")
+        .join(&name);
+    let text = std::fs::read_to_string(&path).expect("the shipped config");
+    let mut o = Overrides::default();
+    o.push(Override::string("input.source", source));
+    o.push(Override::string("placement.mode", placement));
+    o.push(Override::string("placement.wait", "park"));
+    o.push(Override::value("runtime.progress", false));
+    Config::parse_with(&text, &name, &o)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .validate_for(&name, 2, &pinion_testkit::data::data_dir())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// What must not change from run to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Outcome {
+    orders: u64,
+    cancels: u64,
+    fills: u64,
+    exec_reports: u64,
+    exec_digest: u64,
+    position_digest: u64,
+    position: i64,
+    realized: i128,
+}
+
+fn outcome(kind: &str, r: &PipelineReport) -> Outcome {
+    let c = |stage: &str, name: &str| r.counter(stage, name);
+    assert_eq!(r.trading.len(), 1, "{kind}: one traded instrument");
+    let t = &r.trading[0];
+    assert_eq!(t.strategy, kind, "the config's strategy runs");
+    // What the strategy counts agrees with the venue.
+    assert_eq!(t.stats.fills, c("gateway", "venue_fills"), "{kind}: fills");
+    assert_eq!(
+        t.stats.orders - t.stats.risk_rejects,
+        c("gateway", "orders_sent"),
+        "{kind}: orders past the gate reach the venue"
+    );
+    assert_eq!(t.stats.cancels, c("gateway", "cancels_sent"), "{kind}");
+    assert_eq!(c("gateway", "venue_reports_dropped"), 0, "{kind}");
+    Outcome {
+        orders: c("gateway", "orders_sent"),
+        cancels: c("gateway", "cancels_sent"),
+        fills: c("gateway", "venue_fills"),
+        exec_reports: c("strategy", "exec_reports"),
+        exec_digest: c("strategy", "exec_digest"),
+        position_digest: c("strategy", "position_digest"),
+        position: t.position.0,
+        realized: t.realized,
+    }
+}
+
+/// Runs `kind` twice (fused, then on two threads) and checks both runs.
+fn replay(kind: &str, want_cancels: bool) {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let source = path.to_string_lossy().into_owned();
+    let mut first: Option<Outcome> = None;
+    for placement in ["1", "2"] {
+        let s = settings(kind, &source, placement);
+        let report = pipeline::run(&s, Arc::new(AtomicBool::new(false)), Console::QUIET)
+            .expect("replay runs");
+        let got = outcome(kind, &report);
+        eprintln!("{kind} placement {placement}: {got:?}");
+        assert!(got.orders > 0, "{kind}: the strategy must trade");
+        assert!(got.fills > 0, "{kind}: some orders must fill");
+        assert_eq!(got.cancels > 0, want_cancels, "{kind}: cancels");
+        match &first {
+            None => first = Some(got),
+            Some(f) => assert_eq!(&got, f, "{kind}: placement {placement} differs"),
+        }
+    }
+}
+
+#[test]
+fn market_making_replays_deterministically() {
+    replay("market-making", true);
+}
+
+#[test]
+fn spread_capture_replays_deterministically() {
+    replay("spread-capture", true);
+}
+
+#[test]
+fn quote_chase_replays_deterministically() {
+    replay("quote-chase", true);
+}
+
+/// Momentum sends immediate-or-cancel orders: nothing rests, nothing is cancelled.
+#[test]
+fn momentum_replays_deterministically() {
+    replay("momentum", false);
+}
+
+/// The grid's orders rest on their levels until filled: none is cancelled on a synced book.
+#[test]
+fn grid_replays_deterministically() {
+    replay("grid", false);
+}
