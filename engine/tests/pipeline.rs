@@ -492,7 +492,10 @@ fn shipped_configs_are_valid_and_custom_placement_runs() {
         if config.input.source != "synthetic" && source.is_relative() {
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
             let Some(rel) = source.strip_prefix("../shared/data").ok() else {
-                panic!("{name}: recording {} is not under ../shared/data", source.display());
+                panic!(
+                    "{name}: recording {} is not under ../shared/data",
+                    source.display()
+                );
             };
             let Some(found) = pinion_testkit::data::require(&rel.to_string_lossy()) else {
                 continue;

@@ -1,8 +1,8 @@
 //! Each strategy's shipped config (`configs/replay-<kind>.toml`) replayed on the real recording
 //! it names, through the whole pipeline and the simulated venue: the strategy the config
-//! selects is the one that runs, it places orders and gets fills, what it counts agrees with
-//! what the venue says happened, and two runs in different placements give the same reports,
-//! fills and positions.
+//! selects is the one that runs, it places orders and gets fills, the risk gate refuses none of
+//! them, what it counts agrees with what the venue says happened, and two runs in different
+//! placements give the same reports, fills and positions.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -60,6 +60,9 @@ fn outcome(kind: &str, r: &PipelineReport) -> Outcome {
     );
     assert_eq!(t.stats.cancels, c("gateway", "cancels_sent"), "{kind}");
     assert_eq!(c("gateway", "venue_reports_dropped"), 0, "{kind}");
+    // The strategy spends the order rate it is told about and stays inside its limits: the
+    // gate has nothing to refuse.
+    assert_eq!(t.gate.refused, 0, "{kind}: {:?}", t.gate);
     Outcome {
         orders: c("gateway", "orders_sent"),
         cancels: c("gateway", "cancels_sent"),

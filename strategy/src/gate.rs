@@ -86,6 +86,12 @@ impl RiskGate {
         self.risk.order_rate_available(now_ns)
     }
 
+    /// How many new orders the order rate allows at `now_ns`, without using any: what
+    /// [`Intents::set_new_order_budget`](crate::Intents::set_new_order_budget) takes.
+    pub fn order_tokens(&mut self, now_ns: u64) -> u32 {
+        self.risk.order_tokens(now_ns)
+    }
+
     /// The position as the gate counts it (from fills).
     pub fn position(&self) -> &Position {
         &self.position

@@ -69,10 +69,17 @@ pub const MAX_INTENTS: usize = 8;
 /// It also tells the strategy whether a new order would be admitted by the order rate right
 /// now ([`Intents::new_orders_allowed`]), so a strategy pauses while the rate is used up rather
 /// than deciding orders the gate must refuse. Cancels are always allowed.
+///
+/// The rate is a budget of new orders for the callback: [`Intents::set_new_order_budget`] gives
+/// the number of order-rate tokens available; [`Intents::set_new_orders_allowed`] knows only
+/// whether there is at least one, and allows one. Each new order (or replace) written uses one,
+/// so a strategy that places several orders in one callback stops when the budget is spent
+/// instead of sending orders the gate would refuse.
 #[derive(Debug, Clone)]
 pub struct Intents {
     buf: arrayvec::ArrayVec<OrderIntent, MAX_INTENTS>,
-    new_orders_allowed: bool,
+    new_order_budget: u32,
+    new_orders_written: u32,
 }
 
 impl Default for Intents {
@@ -82,30 +89,45 @@ impl Default for Intents {
 }
 
 impl Intents {
-    /// An empty buffer that allows new orders.
+    /// An empty buffer with no order-rate limit.
     pub const fn new() -> Self {
         Self {
             buf: arrayvec::ArrayVec::new_const(),
-            new_orders_allowed: true,
+            new_order_budget: u32::MAX,
+            new_orders_written: 0,
         }
     }
 
-    /// Whether the order rate admits a new order now.
+    /// Whether the order rate admits a new order now (counting those written in this callback).
     #[inline]
     pub fn new_orders_allowed(&self) -> bool {
-        self.new_orders_allowed
+        self.new_orders_written < self.new_order_budget
     }
 
-    /// Sets what [`Intents::new_orders_allowed`] answers (the stage, before each callback).
+    /// Sets whether the order rate admits a new order (the stage, before each callback): when it
+    /// does, one new order may be written.
     #[inline]
     pub fn set_new_orders_allowed(&mut self, allowed: bool) {
-        self.new_orders_allowed = allowed;
+        self.set_new_order_budget(u32::from(allowed));
+    }
+
+    /// Sets how many new orders the order rate admits now (the stage, before each callback).
+    #[inline]
+    pub fn set_new_order_budget(&mut self, budget: u32) {
+        self.new_order_budget = budget;
+        self.new_orders_written = 0;
     }
 
     /// Adds `intent`; false when the buffer is full (the intent is not sent).
     #[inline]
     pub fn push(&mut self, intent: OrderIntent) -> bool {
-        self.buf.try_push(intent).is_ok()
+        if self.buf.try_push(intent).is_err() {
+            return false;
+        }
+        if intent.action != OrderAction::Cancel {
+            self.new_orders_written = self.new_orders_written.saturating_add(1);
+        }
+        true
     }
 
     /// The intents written so far, in order.
@@ -161,4 +183,50 @@ pub trait Strategy {
 
     /// A report about one of our orders.
     fn on_exec(&mut self, rep: &ExecReport, out: &mut Intents);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pinion_core::{InstrumentId, Px, Qty};
+
+    fn new_order(id: u64) -> OrderIntent {
+        OrderIntent::new_limit(
+            0,
+            ClientOrderId(id),
+            InstrumentId(0),
+            OrderSide::Buy,
+            Px(1),
+            Qty(1),
+            OrderType::Limit,
+            TimeInForce::Gtc,
+        )
+    }
+
+    #[test]
+    fn the_new_order_budget_is_spent_by_new_orders_only() {
+        let mut out = Intents::new();
+        assert!(out.new_orders_allowed(), "no limit by default");
+        out.set_new_order_budget(2);
+        assert!(out.push(new_order(1)));
+        assert!(out.new_orders_allowed());
+        assert!(out.push(OrderIntent::cancel(
+            0,
+            ClientOrderId(9),
+            ClientOrderId(1),
+            InstrumentId(0),
+            OrderSide::Buy
+        )));
+        assert!(out.new_orders_allowed(), "a cancel uses no budget");
+        assert!(out.push(new_order(2)));
+        assert!(!out.new_orders_allowed());
+        // Knowing only that a token is there allows one order.
+        out.set_new_orders_allowed(true);
+        assert!(out.new_orders_allowed());
+        out.push(new_order(3));
+        assert!(!out.new_orders_allowed());
+        out.set_new_orders_allowed(false);
+        assert!(!out.new_orders_allowed());
+        assert_eq!(out.len(), 4);
+    }
 }

@@ -142,6 +142,12 @@ impl TokenBucket {
         self.level >= NANO
     }
 
+    /// Whole tokens available now (without taking any).
+    pub fn tokens(&mut self, now_ns: u64) -> u32 {
+        self.refill(now_ns);
+        u32::try_from(self.level / NANO).unwrap_or(u32::MAX)
+    }
+
     /// Takes a token if one is available.
     pub fn try_take(&mut self, now_ns: u64) -> bool {
         if self.available(now_ns) {
@@ -199,6 +205,11 @@ impl PreTradeRisk {
     /// before it builds one, so an exhausted rate is a pause, not a stream of rejects.
     pub fn order_rate_available(&mut self, now_ns: u64) -> bool {
         self.bucket.available(now_ns)
+    }
+
+    /// How many new orders the order rate allows now (without using any).
+    pub fn order_tokens(&mut self, now_ns: u64) -> u32 {
+        self.bucket.tokens(now_ns)
     }
 
     /// Checks `intent`; on success it may be sent (and has used a rate token).
@@ -506,6 +517,7 @@ mod tests {
         );
         // A long quiet spell refills only up to the burst.
         st.now_ns += 60 * NANO;
+        assert_eq!(r.order_tokens(st.now_ns), 3);
         for _ in 0..3 {
             assert_eq!(r.check(&buy(6_000_000, 100), &st), Ok(()));
         }

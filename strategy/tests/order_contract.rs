@@ -1,8 +1,8 @@
 //! The order contract under random markets and random venue answers: whatever the sequence of
 //! views, trades and execution reports, no strategy cancels an order the venue has not
 //! acknowledged as open (or one whose cancel is still on its way), reuses a client id, places a
-//! second order in a slot whose order is not known closed, or places anything while the order
-//! rate is used up.
+//! second order in a slot whose order is not known closed, or places more new orders in one
+//! callback than the order rate admits.
 //!
 //! The test keeps its own account of every order from the intents it saw and the reports it
 //! gave back (a small venue that answers at random, as a real one may: acknowledge, reject,
@@ -37,8 +37,8 @@ enum Step {
     Trade { dpx: i64 },
     /// The venue answers the order picked by `pick` (among those it can answer) with `what`.
     Venue { pick: usize, what: u8 },
-    /// The order rate is used up (or available again).
-    Throttle(bool),
+    /// The order rate admits this many new orders a callback from now on.
+    Budget(u32),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -54,7 +54,7 @@ fn step() -> impl Strategy<Value = Step> {
         ),
         1 => (-200i64..200).prop_map(|dpx| Step::Trade { dpx }),
         5 => (any::<usize>(), 0u8..8).prop_map(|(pick, what)| Step::Venue { pick, what }),
-        1 => prop::bool::weighted(0.2).prop_map(Step::Throttle),
+        1 => prop_oneof![Just(0u32), Just(1), Just(2), Just(8)].prop_map(Step::Budget),
     ]
 }
 
@@ -87,14 +87,22 @@ impl Venue {
         }
     }
 
-    /// Checks the intents the strategy just wrote and records them.
-    fn take(&mut self, s: &AnyStrategy, out: &mut Intents, allowed: bool) {
+    /// Checks the intents the strategy just wrote, with `budget` new orders allowed, and
+    /// records them.
+    fn take(&mut self, s: &AnyStrategy, out: &mut Intents, budget: u32) {
         let intents: Vec<OrderIntent> = out.drain().collect();
+        let news = intents
+            .iter()
+            .filter(|i| i.action == OrderAction::New)
+            .count();
+        assert!(
+            news <= budget as usize,
+            "{news} new orders with a budget of {budget}: {intents:?}"
+        );
         for i in intents {
             assert!(self.ids.insert(i.client_id), "client id reused: {i:?}");
             match i.action {
                 OrderAction::New => {
-                    assert!(allowed, "a new order while the rate is used up: {i:?}");
                     assert!(i.qty.0 > 0 && i.px.0 > 0, "empty order {i:?}");
                     let slot = s
                         .orders()
@@ -296,11 +304,11 @@ fn kinds() -> Vec<StrategyParams> {
 fn run(params: StrategyParams, steps: &[Step]) {
     let mut s = AnyStrategy::new(INST, params, OrderIdSource::new(1));
     let mut venue = Venue::new();
-    let (mut t, mut mid, mut allowed) = (0u64, 100_000i64, true);
+    let (mut t, mut mid, mut budget) = (0u64, 100_000i64, 8u32);
     let mut out = Intents::new();
     for st in steps {
         t += 7;
-        out.set_new_orders_allowed(allowed);
+        out.set_new_order_budget(budget);
         match *st {
             Step::Book {
                 dmid,
@@ -331,10 +339,9 @@ fn run(params: StrategyParams, steps: &[Step]) {
                     s.on_exec(&rep, &mut out);
                 }
             }
-            Step::Throttle(used_up) => allowed = !used_up,
+            Step::Budget(b) => budget = b,
         }
-        let allowed_now = out.new_orders_allowed();
-        venue.take(&s, &mut out, allowed_now);
+        venue.take(&s, &mut out, budget);
     }
     // The strategy's own account agrees with the test's on every order.
     let slots = s.orders().expect("slots");
