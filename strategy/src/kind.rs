@@ -20,7 +20,16 @@ use crate::spread_capture::{SpreadCapture, SpreadCaptureParams};
 use crate::{Intents, Strategy};
 
 /// One strategy instance, of any kind.
+///
+/// Its size is its largest kind's (a few KiB: fixed order slots, a momentum sample ring). Each
+/// instance is built once per traded instrument and stays where the stage put it, so nothing
+/// copies it on the decision path; boxing the large kinds would only add an indirection to
+/// every call.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per instrument and never moved on the decision path"
+)]
 pub enum AnyStrategy {
     /// Order-book imbalance ([`ImbalanceStrategy`]).
     Imbalance(ImbalanceStrategy),
