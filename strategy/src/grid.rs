@@ -20,10 +20,9 @@ use arrayvec::ArrayVec;
 use pinion_core::{BookTop, InstrumentId, Px, Qty, TradePrint};
 
 use crate::order::{ExecReport, OrderIdSource, OrderSide};
-use crate::position::Position;
 use crate::price::floor_tick;
 use crate::slots::{MAX_SLOTS, OrderSlots, OrderState, Quote};
-use crate::{Intents, Strategy, StrategyStats};
+use crate::{Intents, Strategy};
 
 /// Most grid levels.
 pub const MAX_GRID_LEVELS: usize = MAX_SLOTS;
@@ -107,19 +106,9 @@ impl Grid {
         }
     }
 
-    /// The orders and what is known about them.
+    /// The orders, what is known about them, the position and the counters.
     pub fn orders(&self) -> &OrderSlots {
         &self.orders
-    }
-
-    /// Position and PnL.
-    pub fn position(&self) -> &Position {
-        self.orders.position()
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> StrategyStats {
-        self.orders.stats()
     }
 
     /// The level prices, lowest first.
@@ -340,8 +329,8 @@ mod tests {
             &mut Intents::new(),
         );
         assert_eq!((s.wants(1), s.round_trips()), (Some(OrderSide::Buy), 1));
-        assert_eq!(s.position().qty(), Qty(0));
-        assert_eq!(s.position().realized(), 150 * 10);
+        assert_eq!(s.orders().position().qty(), Qty(0));
+        assert_eq!(s.orders().position().realized(), 150 * 10);
         // The buy at level 1 waits while the market is below it (it would take).
         assert!(run(&mut s, 4, 99_700, 99_800).is_empty());
         let out = run(&mut s, 5, 99_990, 100_010);

@@ -132,30 +132,34 @@ impl AnyStrategy {
 
     /// The strategy's counters.
     pub fn stats(&self) -> StrategyStats {
-        match self {
-            AnyStrategy::Imbalance(s) => s.stats().into(),
-            AnyStrategy::MarketMaking(s) => s.stats(),
-            AnyStrategy::SpreadCapture(s) => s.stats(),
-            AnyStrategy::QuoteChase(s) => s.stats(),
-            AnyStrategy::Momentum(s) => s.stats(),
-            AnyStrategy::Grid(s) => s.stats(),
+        match self.slots() {
+            Ok(o) => o.stats(),
+            Err(s) => s.stats().into(),
         }
     }
 
     /// The position as the strategy counts it.
     pub fn position(&self) -> &Position {
-        each!(self, s => s.position())
+        match self.slots() {
+            Ok(o) => o.position(),
+            Err(s) => s.position(),
+        }
     }
 
     /// The strategy's orders by slot, for the kinds that keep them in [`OrderSlots`].
     pub fn orders(&self) -> Option<&OrderSlots> {
+        self.slots().ok()
+    }
+
+    /// The orders by slot (every kind but the imbalance one, which keeps its one order itself).
+    fn slots(&self) -> Result<&OrderSlots, &ImbalanceStrategy> {
         match self {
-            AnyStrategy::Imbalance(_) => None,
-            AnyStrategy::MarketMaking(s) => Some(s.orders()),
-            AnyStrategy::SpreadCapture(s) => Some(s.orders()),
-            AnyStrategy::QuoteChase(s) => Some(s.orders()),
-            AnyStrategy::Momentum(s) => Some(s.orders()),
-            AnyStrategy::Grid(s) => Some(s.orders()),
+            AnyStrategy::Imbalance(s) => Err(s),
+            AnyStrategy::MarketMaking(s) => Ok(s.orders()),
+            AnyStrategy::SpreadCapture(s) => Ok(s.orders()),
+            AnyStrategy::QuoteChase(s) => Ok(s.orders()),
+            AnyStrategy::Momentum(s) => Ok(s.orders()),
+            AnyStrategy::Grid(s) => Ok(s.orders()),
         }
     }
 

@@ -21,10 +21,9 @@
 use pinion_core::{BookTop, InstrumentId, Px, Qty, TradePrint};
 
 use crate::order::{ExecReport, OrderIdSource, OrderSide};
-use crate::position::Position;
 use crate::price::{ceil_tick, distance_ppm, floor_tick, ppm_of};
 use crate::slots::{OrderSlots, Quote};
-use crate::{Intents, Strategy, StrategyStats};
+use crate::{Intents, Strategy};
 
 /// Most ladder levels a side.
 pub const MAX_LADDER: usize = 8;
@@ -80,19 +79,9 @@ impl MarketMaking {
         }
     }
 
-    /// The orders and what is known about them.
+    /// The orders, what is known about them, the position and the counters.
     pub fn orders(&self) -> &OrderSlots {
         &self.orders
-    }
-
-    /// Position and PnL.
-    pub fn position(&self) -> &Position {
-        self.orders.position()
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> StrategyStats {
-        self.orders.stats()
     }
 
     /// The fair price quotes are centred on now.
@@ -302,7 +291,7 @@ mod tests {
             ),
             &mut Intents::new(),
         );
-        assert_eq!(s.position().qty(), Qty(10));
+        assert_eq!(s.orders().position().qty(), Qty(10));
         let out = run(&mut s, &book(2, 99_990, 100_010));
         // The ask (100,100) no longer matches 100,000: cancelled; the bid slot is requoted at
         // 99,800.
@@ -375,7 +364,7 @@ mod tests {
         paused.set_new_orders_allowed(false);
         s.on_book(&book(1, 99_990, 100_010), &mut paused);
         assert!(paused.is_empty());
-        assert_eq!(s.stats().throttled, 2);
+        assert_eq!(s.orders().stats().throttled, 2);
         let first = run(&mut s, &book(2, 99_990, 100_010));
         ack_all(&mut s, &first);
         let mut b = book(3, 99_990, 100_010);

@@ -21,9 +21,8 @@
 use pinion_core::{BookTop, InstrumentId, Px, Qty, TradePrint};
 
 use crate::order::{ExecReport, OrderIdSource, OrderSide, OrderType, TimeInForce};
-use crate::position::Position;
 use crate::slots::{OrderSlots, Quote};
-use crate::{Intents, Strategy, StrategyStats};
+use crate::{Intents, Strategy};
 
 /// Most samples kept (the long window's limit).
 pub const MAX_SAMPLES: usize = 256;
@@ -180,19 +179,9 @@ impl Momentum {
         }
     }
 
-    /// The orders and what is known about them.
+    /// The orders, what is known about them, the position and the counters.
     pub fn orders(&self) -> &OrderSlots {
         &self.orders
-    }
-
-    /// Position and PnL.
-    pub fn position(&self) -> &Position {
-        self.orders.position()
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> StrategyStats {
-        self.orders.stats()
     }
 
     /// The position the strategy is working towards.

@@ -14,10 +14,9 @@
 use pinion_core::{BookTop, InstrumentId, Px, Qty, TradePrint};
 
 use crate::order::{ExecReport, OrderIdSource, OrderSide};
-use crate::position::Position;
 use crate::price::spread_ppm;
 use crate::slots::{OrderSlots, Quote};
-use crate::{Intents, Strategy, StrategyStats};
+use crate::{Intents, Strategy};
 
 /// Settings of the spread-capture strategy (quantities and prices in the instrument's units).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,19 +53,9 @@ impl SpreadCapture {
         }
     }
 
-    /// The orders and what is known about them.
+    /// The orders, what is known about them, the position and the counters.
     pub fn orders(&self) -> &OrderSlots {
         &self.orders
-    }
-
-    /// Position and PnL.
-    pub fn position(&self) -> &Position {
-        self.orders.position()
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> StrategyStats {
-        self.orders.stats()
     }
 
     /// Whether the spread is wide enough to quote in.
