@@ -11,7 +11,7 @@
 //! counts.
 //!
 //! Time is event time (the receive time of the market data). A chase older than `give_up_ns`
-//! cancels its order and ends once nothing is open. With `cycle`, an ended chase starts the
+//! (found by a view or a trade) cancels its order and ends once nothing is open. With `cycle`, an ended chase starts the
 //! next one at once: after a completed chase on the other side (so a buy is followed by the
 //! sell that flattens it), after a given-up one on the same side; without it, the strategy
 //! stops after the first chase.
@@ -209,7 +209,16 @@ impl Strategy for QuoteChase {
         self.orders.reconcile(0, want, book.t0, book.t_recv, out);
     }
 
-    fn on_trade(&mut self, _trade: &TradePrint, _out: &mut Intents) {}
+    fn on_trade(&mut self, trade: &TradePrint, out: &mut Intents) {
+        // Trades tell the time too: a chase past its time cancels without waiting for a view
+        // (it ends on the next view, once nothing is open).
+        if trade.instrument == self.orders.instrument()
+            && let Some(c) = self.chase
+            && trade.t_recv.saturating_sub(c.started_at) > self.params.give_up_ns
+        {
+            self.orders.cancel(0, trade.t0, out);
+        }
+    }
 
     fn on_exec(&mut self, rep: &ExecReport, _out: &mut Intents) {
         self.orders.on_exec(rep);
