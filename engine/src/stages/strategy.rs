@@ -401,7 +401,7 @@ impl StrategyCore {
                 }
             }
             self.intents
-                .set_new_orders_allowed(traded.gate.order_rate_available(at));
+                .set_new_order_budget(traded.gate.order_tokens(at));
             for rep in &refused {
                 traded.strategy.on_exec(rep, &mut self.intents);
             }
@@ -436,7 +436,7 @@ impl StrategyCore {
         traded.gate.set_mid(mid);
         traded.mark = mid.or(traded.mark);
         self.intents
-            .set_new_orders_allowed(traded.gate.order_rate_available(now));
+            .set_new_order_budget(traded.gate.order_tokens(now));
         traded.strategy.on_book(top, &mut self.intents);
         let sent = self.send_intents(idx, trigger);
         let decided = now_ns();
@@ -467,7 +467,7 @@ impl StrategyCore {
             return;
         };
         self.intents
-            .set_new_orders_allowed(traded.gate.order_rate_available(now));
+            .set_new_order_budget(traded.gate.order_tokens(now));
         traded.strategy.on_trade(ev, &mut self.intents);
         let tap = self.link.market_tap;
         if self.send_intents(idx, Trigger::Other) == 0 {
@@ -501,7 +501,7 @@ impl StrategyCore {
             traded.gate.on_exec(rep);
             let now = self.clock.now_ns();
             self.intents
-                .set_new_orders_allowed(traded.gate.order_rate_available(now));
+                .set_new_order_budget(traded.gate.order_tokens(now));
             traded.strategy.on_exec(rep, &mut self.intents);
             if self.ended {
                 // After the end nothing more is sent.
