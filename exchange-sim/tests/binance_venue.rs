@@ -252,3 +252,41 @@ fn orders_wait_for_the_session_and_the_order_path_allocates_only_in_tls() {
             .all(|o| o.status == "CANCELED")
     );
 }
+
+#[test]
+fn an_hmac_key_signs_every_request_and_gets_user_data_by_signature() {
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let sim = exchange(&tls, api(None, true));
+    let credentials = Credentials::new(KeyKind::Hmac, API_KEY, HMAC_SECRET).expect("credentials");
+    let mut v = venue(&tls, &sim, credentials);
+    let mut reports = Vec::new();
+    poll_until(&mut v, &mut reports, |v, _| v.is_ready());
+    for id in 1..=3 {
+        v.submit(&resting_buy(id), 0);
+    }
+    // Each order is answered, and its NEW execution report (user data) arrives too.
+    poll_until(&mut v, &mut reports, |v, _| {
+        v.table().orders().len() == 3
+            && v.table()
+                .orders()
+                .iter()
+                .all(|o| o.state == OrderState::New)
+    });
+    let s = v.session_stats();
+    assert_eq!(s.logon_refused, 0);
+    assert!(
+        reports.iter().all(|r| r.status == OrderStatus::New),
+        "{reports:?}"
+    );
+    assert_eq!(sim.sim_account().orders.len(), 3);
+    // A wrong secret is refused: the signature check is real.
+    let bad = Credentials::new(KeyKind::Hmac, API_KEY, "not-the-secret").expect("credentials");
+    let mut w = venue(&tls, &sim, bad);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline && !w.is_ready() {
+        w.poll(0, |_| {});
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(!w.is_ready(), "a bad signature must not get a session");
+    assert!(w.session_stats().last_error != 0);
+}
