@@ -468,3 +468,26 @@ fn a_revoked_key_leaves_open_orders_unknown_never_guessed_and_the_run_unclean() 
     );
     assert!(run.stderr.contains("not resolved"), "{}", run.stderr);
 }
+
+#[test]
+fn failures_in_a_row_open_the_breaker_and_it_holds_new_orders_back() {
+    let run = trade(
+        "o5xxx:3,o5xxx:4,o5xxx:5",
+        9.0,
+        "breaker_failures = 3\nbreaker_open_ms = 2000",
+    );
+    assert_matches_the_exchange(&run);
+    assert_eq!(
+        session(&run, "breaker_opened"),
+        1,
+        "three 5xx in a row opened it"
+    );
+    assert!(
+        session(&run, "breaker_refused") >= 1,
+        "new orders were held back while it was open"
+    );
+    assert!(
+        run.sim.orders.len() > 2,
+        "the probe closed it again and trading went on"
+    );
+}

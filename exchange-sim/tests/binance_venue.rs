@@ -101,6 +101,7 @@ fn venue(tls: &SelfSignedTls, sim: &LiveExchange, credentials: Credentials) -> B
         connects_per_5min: 50,
         seed: 1,
         epoch: RunEpoch::now(),
+        breaker: pinion_gateway::binance::breaker::BreakerConfig::default(),
         max_open_orders: 64,
         max_order_qty: Qty(1_000_000),
         summary: Arc::new(Mutex::new(None)),

@@ -105,7 +105,9 @@ pub trait OrderVenue {
     }
 }
 
-/// The limits a venue enforces again on every request, whatever the strategy stage checked.
+/// The limits a venue enforces again on every request, whatever the strategy stage checked:
+/// the exchange's filters (price and quantity grid and range, minimum notional) and the
+/// engine's hard limits (order quantity, open orders).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HardLimits {
     /// The instrument the venue trades.
@@ -114,13 +116,46 @@ pub struct HardLimits {
     pub tick: pinion_core::Px,
     /// Quantity grid, in quantity units.
     pub step: pinion_core::Qty,
-    /// Largest order quantity.
+    /// The exchange's price range (0: no bound).
+    pub min_price: pinion_core::Px,
+    /// See `min_price`.
+    pub max_price: pinion_core::Px,
+    /// The exchange's smallest order quantity (0: none).
+    pub min_qty: pinion_core::Qty,
+    /// The exchange's smallest notional, in price units × quantity units (0: none).
+    pub min_notional: i128,
+    /// Largest order quantity: the engine's limit, or the exchange's when that is lower.
     pub max_order_qty: pinion_core::Qty,
     /// Most open (or pending) orders.
     pub max_open_orders: usize,
 }
 
 impl HardLimits {
+    /// The limits of `instrument` with the exchange filters of `spec`.
+    pub fn new(
+        instrument: pinion_core::InstrumentId,
+        spec: &pinion_core::InstrumentSpec,
+        max_order_qty: pinion_core::Qty,
+        max_open_orders: usize,
+    ) -> Self {
+        let max_order_qty = if spec.max_qty.0 > 0 {
+            max_order_qty.min(spec.max_qty)
+        } else {
+            max_order_qty
+        };
+        Self {
+            instrument,
+            tick: spec.tick,
+            step: spec.step,
+            min_price: spec.min_price,
+            max_price: spec.max_price,
+            min_qty: spec.min_qty,
+            min_notional: spec.min_notional,
+            max_order_qty,
+            max_open_orders,
+        }
+    }
+
     /// Why `intent` may not be sent with `open` orders open or pending, if it may not.
     #[inline]
     pub fn check(
@@ -135,16 +170,25 @@ impl HardLimits {
         if intent.action == OrderAction::Cancel {
             return Ok(());
         }
-        if intent.qty.0 <= 0 || intent.qty.0 % self.step.0.max(1) != 0 {
+        if intent.qty.0 <= 0 || intent.qty.0 % self.step.0.max(1) != 0 || intent.qty < self.min_qty
+        {
             return Err(RejectReason::InvalidQty);
         }
         if intent.qty > self.max_order_qty {
             return Err(RejectReason::MaxQty);
         }
-        if intent.order_type != OrderType::Market
-            && (intent.px.0 <= 0 || intent.px.0 % self.tick.0.max(1) != 0)
-        {
-            return Err(RejectReason::InvalidPrice);
+        if intent.order_type != OrderType::Market {
+            let px = intent.px;
+            if px.0 <= 0
+                || px.0 % self.tick.0.max(1) != 0
+                || px < self.min_price
+                || (self.max_price.0 > 0 && px > self.max_price)
+            {
+                return Err(RejectReason::InvalidPrice);
+            }
+            if i128::from(px.0) * i128::from(intent.qty.0) < self.min_notional {
+                return Err(RejectReason::MaxNotional);
+            }
         }
         if intent.action == OrderAction::New && open >= self.max_open_orders {
             return Err(RejectReason::MaxOpenOrders);

@@ -143,6 +143,13 @@ pub struct LiveOrdersConfig {
     /// Most connects per 5 minutes (the exchange allows 300 per IP).
     #[serde(default = "default_connects")]
     pub connects_per_5min: usize,
+    /// Failures in a row (lost connections, answers of unknown outcome, answers not in time)
+    /// that open the circuit breaker, which then holds new orders back (0: never).
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before one order goes as a probe.
+    #[serde(default = "default_breaker_open_ms")]
+    pub breaker_open_ms: u64,
     /// Record every frame the order session receives (API key masked) to this `.pnr` file
     /// (with several symbols, one file each, the symbol added to the name).
     #[serde(default)]
@@ -163,6 +170,12 @@ fn default_answer_timeout_ms() -> u64 {
 }
 fn default_query_after_ms() -> u64 {
     11_000
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_open_ms() -> u64 {
+    5000
 }
 fn default_connects() -> usize {
     60

@@ -241,4 +241,6 @@ pub struct OrderEntrySettings {
     pub connects_per_5min: usize,
     /// Record the order session's frames here.
     pub record: Option<PathBuf>,
+    /// The circuit breaker in front of new orders.
+    pub breaker: pinion_gateway::binance::breaker::BreakerConfig,
 }

@@ -319,6 +319,7 @@ pub(super) fn trading_venues(
             connects_per_5min: orders.connects_per_5min,
             seed: live.spec.seed.wrapping_add(n as u64),
             epoch,
+            breaker: orders.breaker,
             max_open_orders: limits.max_open_orders as usize,
             max_order_qty: limits.max_order_qty,
             summary: Arc::clone(&summary),
@@ -487,6 +488,9 @@ pub fn accounts_json(report: &super::PipelineReport) -> serde_json::Value {
                     "unauthorized": s.unauthorized,
                     "limit_checks": s.limit_checks,
                     "limit_drift": s.limit_drift,
+                    "breaker_opened": s.breaker_opened,
+                    "breaker_refused": s.breaker_refused,
+                    "clock_drift_alarm": s.clock_drift_alarm,
                 },
                 "orders_table": {
                     "duplicate_executions": t.duplicate_executions,

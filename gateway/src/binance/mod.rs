@@ -18,6 +18,7 @@
 //!
 //! Every module is tested against the exchange's own documented examples.
 
+pub mod breaker;
 pub mod client_id;
 pub mod clock;
 pub mod limits;

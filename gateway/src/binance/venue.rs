@@ -55,6 +55,7 @@ use pinion_strategy::{
 };
 use serde::Deserialize;
 
+use super::breaker::{BreakerConfig, CircuitBreaker};
 use super::client_id::{CLIENT_ID_LEN, ClientIdCodec, ClientIdKind, RunEpoch};
 use super::clock::{ClockConfig, ClockOffset};
 use super::limits::{LimitsError, Method, RateLimiter, Refusal, Ticket};
@@ -119,6 +120,8 @@ pub struct BinanceConfig {
     pub seed: u64,
     /// This run's epoch, the prefix of every client order id.
     pub epoch: RunEpoch,
+    /// The circuit breaker in front of new orders.
+    pub breaker: BreakerConfig,
     /// Hard limit: open orders.
     pub max_open_orders: usize,
     /// Hard limit: order quantity.
@@ -190,6 +193,12 @@ pub struct SessionStats {
     pub limit_drift: u64,
     /// Answers whose counts were compared so.
     pub limit_checks: u64,
+    /// Times the circuit breaker opened.
+    pub breaker_opened: u64,
+    /// New orders refused while it was open.
+    pub breaker_refused: u64,
+    /// Whether the clock offset moved by more than the alarm threshold at some point.
+    pub clock_drift_alarm: bool,
 }
 
 /// One asset's balance, as the last `outboundAccountPosition` gave it.
@@ -443,6 +452,7 @@ struct Core {
     table: OrderTable,
     limiter: RateLimiter,
     clock: ClockOffset,
+    breaker: CircuitBreaker,
     templates: Templates,
     reconnect: Reconnect,
     origin: Instant,
@@ -528,17 +538,17 @@ impl BinanceVenue {
             logon,
             symbol: ctx.symbol,
             instrument: config.instrument,
-            hard: HardLimits {
-                instrument: config.instrument,
-                tick: spec.tick,
-                step: spec.step,
-                max_order_qty: config.max_order_qty,
-                max_open_orders: config.max_open_orders,
-            },
+            hard: HardLimits::new(
+                config.instrument,
+                spec,
+                config.max_order_qty,
+                config.max_open_orders,
+            ),
             codec,
             table,
             limiter: RateLimiter::new(&config.rate_limits)?,
             clock: ClockOffset::new(config.clock),
+            breaker: CircuitBreaker::new(config.breaker),
             templates,
             reconnect,
             step: Step::Down { retry_at_ns: 0 },
@@ -709,6 +719,8 @@ impl Core {
             }
         }
         let now_ns = self.now_ns();
+        self.breaker.on_failure(now_ns);
+        self.session.breaker_opened = self.breaker.times_opened();
         self.reconnect.on_disconnect(now_ns);
         self.step = match self.step {
             Step::Closing { .. } | Step::Closed => Step::Closed,
@@ -904,7 +916,16 @@ impl Core {
                 }
                 Step::Ready => {
                     let now_ms = now_us / 1000;
+                    let unknown = self.table.stats().unknown;
                     self.table.check_timeouts(now_ms);
+                    if self.table.stats().unknown > unknown {
+                        // No answer in time: a failure of the venue as much as a 5xx.
+                        self.breaker.on_failure(self.now_ns());
+                        self.session.breaker_opened = self.breaker.times_opened();
+                    }
+                    if self.clock.drift_alarm() {
+                        self.session.clock_drift_alarm = true;
+                    }
                     self.send_due_queries(conn, now_ms);
                     if self.clock.wants_sample(now_us) && !self.has_pending(|k| k == Kind::Time) {
                         self.request(conn, Which::Time, Method::Time, Kind::Time);
@@ -1000,6 +1021,10 @@ impl Core {
             self.session.not_connected += 1;
             return self.refuse(intent, RejectReason::NotConnected);
         };
+        if intent.action != OrderAction::Cancel && !self.breaker.allow_order(self.now_ns()) {
+            self.session.breaker_refused += 1;
+            return self.refuse(intent, RejectReason::Halted);
+        }
         let now_ms = wall_us() / 1000;
         let method = match intent.action {
             OrderAction::New => Method::OrderPlace,
@@ -1178,6 +1203,16 @@ impl Core {
                     }
                     Kind::CancelAll => {}
                     Kind::Order(kind, id) => {
+                        if kind != RequestKind::Status {
+                            match failure {
+                                None => self.breaker.on_success(),
+                                Some(Failure::Unknown) => {
+                                    self.breaker.on_failure(self.now_ns());
+                                    self.session.breaker_opened = self.breaker.times_opened();
+                                }
+                                Some(_) => {}
+                            }
+                        }
                         let stats = &mut self.stats;
                         self.table.on_response(kind, id, &resp, now_ms, |r| {
                             count(stats, &r);

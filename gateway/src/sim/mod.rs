@@ -232,10 +232,15 @@ impl SimVenue {
         {
             return Err(RejectReason::Overloaded);
         }
+        // The grid and the engine's limits; the exchange's other filters are the risk gate's.
         crate::HardLimits {
             instrument: self.instrument,
             tick: self.tick,
             step: self.step,
+            min_price: Px::ZERO,
+            max_price: Px::ZERO,
+            min_qty: Qty::ZERO,
+            min_notional: 0,
             max_order_qty: self.config.max_order_qty,
             max_open_orders: self.config.max_open_orders,
         }

@@ -202,5 +202,9 @@ fn orders(o: &LiveOrdersConfig, p: &mut Problems) -> Option<OrderEntrySettings> 
         query_after_ms: o.query_after_ms,
         connects_per_5min: o.connects_per_5min,
         record: o.record.clone(),
+        breaker: pinion_gateway::binance::breaker::BreakerConfig {
+            threshold: o.breaker_failures,
+            open_for_ns: o.breaker_open_ms.saturating_mul(1_000_000),
+        },
     })
 }
