@@ -165,6 +165,15 @@ fn orders_wait_for_the_session_and_the_order_path_allocates_only_in_tls() {
     poll_until(&mut v, &mut reports, |v, _| v.is_ready());
     let s = v.session_stats();
     assert_eq!((s.connects, s.ready, s.logon_refused), (1, 1, 0));
+    // The balances come with the reconciliation, before any order changed them.
+    let balance = |asset: &str| {
+        v.balances()
+            .iter()
+            .find(|b| b.asset.as_str() == asset)
+            .map(|b| (b.free.to_string(), b.locked.to_string()))
+    };
+    assert_eq!(balance("BTC"), Some(("1".to_owned(), "0".to_owned())), "{s:?}");
+    assert_eq!(balance("USDT"), Some(("100000".to_owned(), "0".to_owned())));
 
     // Orders, each answered before the next: what a submit and the polls until its answer
     // allocate on this thread.

@@ -767,6 +767,16 @@ impl SymbolContext {
     pub fn account_status(&self) -> Result<RequestTemplate, TemplateError> {
         self.build("account.status", Vec::new(), true)
     }
+
+    /// `account.status` with `omitZeroBalances=true`: the balances a reconciliation starts
+    /// from, without the hundreds of empty ones a real account lists.
+    pub fn account_balances(&self) -> Result<RequestTemplate, TemplateError> {
+        self.build(
+            "account.status",
+            vec![Param::number("omitZeroBalances", "true")],
+            true,
+        )
+    }
 }
 
 /// `session.logon`: always signed (with an Ed25519 key, which the exchange requires).

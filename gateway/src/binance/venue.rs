@@ -262,6 +262,7 @@ enum Kind {
     OpenOrders,
     LatestTrade,
     TradesSince,
+    Account,
     CancelAll,
     Order(RequestKind, ClientOrderId),
 }
@@ -309,6 +310,7 @@ struct Templates {
     open_orders: RequestTemplate,
     trades_since: RequestTemplate,
     latest_trade: RequestTemplate,
+    account: RequestTemplate,
     cancel_all: RequestTemplate,
     logon: Option<RequestTemplate>,
     subscribe: RequestTemplate,
@@ -379,6 +381,7 @@ impl Templates {
             open_orders: ctx.open_orders_status()?,
             trades_since: ctx.my_trades()?,
             latest_trade: ctx.my_trades_latest()?,
+            account: ctx.account_balances()?,
             cancel_all: ctx.open_orders_cancel_all()?,
             logon,
             subscribe,
@@ -400,6 +403,7 @@ enum Which {
     OpenOrders,
     TradesSince,
     LatestTrade,
+    Account,
     CancelAll,
     Logon,
     Subscribe,
@@ -762,6 +766,7 @@ impl Core {
             Which::OpenOrders => &mut self.templates.open_orders,
             Which::TradesSince => &mut self.templates.trades_since,
             Which::LatestTrade => &mut self.templates.latest_trade,
+            Which::Account => &mut self.templates.account,
             Which::CancelAll => &mut self.templates.cancel_all,
             Which::Logon => match self.templates.logon.as_mut() {
                 Some(t) => t,
@@ -877,15 +882,31 @@ impl Core {
                         } else {
                             (Which::LatestTrade, Kind::LatestTrade)
                         };
-                        self.step_sent =
-                            self.request(
-                                conn,
+                        // Each request once, even when the limits hold one back for a turn.
+                        let lists = [
+                            (
                                 Which::OpenOrders,
                                 Method::OpenOrdersStatus,
                                 Kind::OpenOrders,
-                            ) && self.request(conn, trades.0, Method::MyTrades, trades.1);
+                            ),
+                            (trades.0, Method::MyTrades, trades.1),
+                            (Which::Account, Method::AccountStatus, Kind::Account),
+                        ];
+                        let mut all = true;
+                        for (which, method, kind) in lists {
+                            if !self.has_pending(|k| k == kind) {
+                                all &= self.request(conn, which, method, kind);
+                            }
+                        }
+                        self.step_sent = all;
                     } else if !self.has_pending(|k| {
-                        matches!(k, Kind::OpenOrders | Kind::TradesSince | Kind::LatestTrade)
+                        matches!(
+                            k,
+                            Kind::OpenOrders
+                                | Kind::TradesSince
+                                | Kind::LatestTrade
+                                | Kind::Account
+                        )
                     }) {
                         self.enter(Step::Queries);
                     }
@@ -1201,6 +1222,7 @@ impl Core {
                     Kind::LatestTrade | Kind::TradesSince => {
                         self.on_trades(&resp, p.kind == Kind::TradesSince, emit)
                     }
+                    Kind::Account => self.on_account(&resp),
                     Kind::CancelAll => {}
                     Kind::Order(kind, id) => {
                         if kind != RequestKind::Status {
@@ -1289,6 +1311,29 @@ impl Core {
                     locked,
                 });
             }
+        }
+    }
+
+    /// `account.status`: every balance, as a reconciliation's starting point.
+    fn on_account(&mut self, resp: &wire::Response<'_>) {
+        #[derive(Deserialize)]
+        struct Balance<'a> {
+            asset: &'a str,
+            free: &'a str,
+            locked: &'a str,
+        }
+        #[derive(Deserialize)]
+        struct Account<'a> {
+            #[serde(borrow)]
+            balances: Vec<Balance<'a>>,
+        }
+        let Ok(raw) = &resp.outcome else { return };
+        let Ok(account) = serde_json::from_str::<Account<'_>>(raw.get()) else {
+            self.session.bad_frames += 1;
+            return;
+        };
+        for b in &account.balances {
+            self.set_balance(b.asset, b.free, b.locked);
         }
     }
 
