@@ -172,7 +172,11 @@ fn orders_wait_for_the_session_and_the_order_path_allocates_only_in_tls() {
             .find(|b| b.asset.as_str() == asset)
             .map(|b| (b.free.to_string(), b.locked.to_string()))
     };
-    assert_eq!(balance("BTC"), Some(("1".to_owned(), "0".to_owned())), "{s:?}");
+    assert_eq!(
+        balance("BTC"),
+        Some(("1".to_owned(), "0".to_owned())),
+        "{s:?}"
+    );
     assert_eq!(balance("USDT"), Some(("100000".to_owned(), "0".to_owned())));
 
     // Orders, each answered before the next: what a submit and the polls until its answer
@@ -299,4 +303,40 @@ fn an_hmac_key_signs_every_request_and_gets_user_data_by_signature() {
     }
     assert!(!w.is_ready(), "a bad signature must not get a session");
     assert!(w.session_stats().last_error != 0);
+}
+
+#[test]
+fn an_amendment_lowers_a_resting_order_at_the_exchange_and_keeps_its_id() {
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let (credentials, public) = ed25519();
+    let sim = exchange(&tls, api(Some(public), false));
+    let mut v = venue(&tls, &sim, credentials);
+    let mut reports = Vec::new();
+    poll_until(&mut v, &mut reports, |v, _| v.is_ready());
+    let mut buy = resting_buy(7);
+    buy.qty = Qty(300); // 0.003
+    v.submit(&buy, 0);
+    poll_until(&mut v, &mut reports, |v, _| {
+        v.table().get(ClientOrderId(7)).map(|o| o.state) == Some(OrderState::New)
+    });
+    let mut amend = buy;
+    amend.action = pinion_strategy::OrderAction::Amend;
+    amend.qty = Qty(100);
+    reports.clear();
+    v.submit(&amend, 0);
+    poll_until(&mut v, &mut reports, |_, r| {
+        r.iter()
+            .any(|r| r.client_id == ClientOrderId(7) && r.leaves_qty == Qty(100))
+    });
+    let o = v.table().get(ClientOrderId(7)).expect("the order");
+    assert_eq!((o.state, o.qty), (OrderState::New, Qty(100)));
+    let at_exchange = sim.sim_account().orders;
+    assert_eq!(at_exchange.len(), 1);
+    assert_eq!(at_exchange[0].orig_qty, "0.001");
+    assert_eq!(at_exchange[0].status, "NEW");
+    let summary = v.summary();
+    assert_eq!(
+        at_exchange[0].client_order_id, summary.orders[0].client_order_id,
+        "the order kept its client id"
+    );
 }

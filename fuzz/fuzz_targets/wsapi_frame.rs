@@ -1,7 +1,7 @@
 //! Fuzz target: arbitrary text as a frame from Binance's WebSocket API (responses and user data
 //! events) through `pinion_gateway::binance::wire::parse_frame` and `parse_event`, then every
 //! typed view of what was read: a response's failure, order ack, order snapshot, open orders,
-//! server time and subscription id, and an execution report's typed view at the price and
+//! server time, subscription id, trades and account balances, and an execution report's typed view at the price and
 //! quantity decimals the first byte picks. None may panic.
 
 #![no_main]
@@ -32,6 +32,8 @@ fuzz_target!(|data: &[u8]| {
             let _ = r.open_orders();
             let _ = r.server_time();
             let _ = r.subscription_id();
+            let _ = r.my_trades();
+            let _ = r.account_balances();
         }
         Ok(Frame::Event { event: e, .. }) => event(&e, price_decimals, qty_decimals),
         Err(_) => {}

@@ -170,6 +170,13 @@ impl HardLimits {
         if intent.action == OrderAction::Cancel {
             return Ok(());
         }
+        if intent.action == OrderAction::Amend {
+            return if intent.qty.0 > 0 && intent.qty.0 % self.step.0.max(1) == 0 {
+                Ok(())
+            } else {
+                Err(RejectReason::InvalidQty)
+            };
+        }
         if intent.qty.0 <= 0 || intent.qty.0 % self.step.0.max(1) != 0 || intent.qty < self.min_qty
         {
             return Err(RejectReason::InvalidQty);

@@ -6,8 +6,8 @@ use pinion_gateway::binance::client_id::{CLIENT_ID_LEN, ClientIdCodec, RunEpoch}
 use pinion_gateway::binance::orders::{OrderState, OrderTable, OrderTableConfig, RequestKind};
 use pinion_gateway::binance::wire::{Frame, UserEvent, parse_frame};
 use pinion_strategy::{
-    ClientOrderId, ExecReport, OrderIntent, OrderSide, OrderStatus, OrderType, RejectReason,
-    TimeInForce,
+    ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus, OrderType,
+    RejectReason, TimeInForce,
 };
 use proptest::prelude::*;
 
@@ -664,5 +664,100 @@ fn cancel_replace_legs() {
             3
         ),
         Err(RejectReason::UnknownOrder)
+    );
+}
+
+fn amend(qty: i64) -> OrderIntent {
+    let mut a = intent(qty);
+    a.action = OrderAction::Amend;
+    a
+}
+
+const ACK: &str = r#"{"id":1,"status":200,"result":{"symbol":"BTCUSDT","orderId":900,"orderListId":-1,"clientOrderId":"x","transactTime":1}}"#;
+
+#[test]
+fn an_amendment_lowers_the_quantity_and_keeps_the_order() {
+    let mut t = table();
+    let mut out = Vec::new();
+    t.submit(&intent(10), 0).unwrap();
+    respond(&mut t, RequestKind::Place, ORDER, ACK, 1, &mut out);
+    out.clear();
+    // Only down, and not below what is filled; only while the order is open.
+    assert_eq!(t.submit(&amend(10), 2), Err(RejectReason::InvalidQty));
+    assert_eq!(t.submit(&amend(0), 2), Err(RejectReason::InvalidQty));
+    t.submit(&amend(6), 2).unwrap();
+    assert_eq!(t.get(ORDER).unwrap().state, OrderState::PendingReplace);
+    assert_eq!(
+        t.submit(&amend(5), 2),
+        Err(RejectReason::UnknownOrder),
+        "one at a time"
+    );
+    respond(
+        &mut t,
+        RequestKind::Amend,
+        ORDER,
+        r#"{"id":2,"status":200,"result":{"transactTime":3}}"#,
+        3,
+        &mut out,
+    );
+    let o = t.get(ORDER).unwrap();
+    assert_eq!(
+        (o.state, o.qty, o.leaves_qty()),
+        (OrderState::New, Qty(6), Qty(6))
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].status, out[0].leaves_qty),
+        (OrderStatus::New, Qty(6))
+    );
+    // A refusal leaves it as it was, and says so.
+    out.clear();
+    t.submit(&amend(3), 4).unwrap();
+    respond(
+        &mut t,
+        RequestKind::Amend,
+        ORDER,
+        r#"{"id":3,"status":400,"error":{"code":-2038,"msg":"Order amend (quantity increase) rejected."}}"#,
+        5,
+        &mut out,
+    );
+    let o = t.get(ORDER).unwrap();
+    assert_eq!((o.state, o.qty), (OrderState::New, Qty(6)));
+    assert!(matches!(out[0].status, OrderStatus::CancelRejected(_)));
+}
+
+#[test]
+fn an_amendment_of_unknown_outcome_is_settled_by_the_order_as_listed() {
+    let mut t = table();
+    let mut out = Vec::new();
+    t.submit(&intent(10), 0).unwrap();
+    respond(&mut t, RequestKind::Place, ORDER, ACK, 1, &mut out);
+    t.submit(&amend(4), 2).unwrap();
+    respond(
+        &mut t,
+        RequestKind::Amend,
+        ORDER,
+        r#"{"id":2,"status":400,"error":{"code":-1007,"msg":"Timeout waiting for response from backend server. Send status unknown; execution status unknown."}}"#,
+        3,
+        &mut out,
+    );
+    assert_eq!(t.get(ORDER).unwrap().qty, Qty(10), "not known yet");
+    let listed = format!(
+        r#"{{"id":3,"status":200,"result":{{"symbol":"BTCUSDT","orderId":{ORDER_ID},"orderListId":-1,"clientOrderId":"{}","price":"100.00","origQty":"0.004","executedQty":"0.000","cummulativeQuoteQty":"0","status":"NEW","timeInForce":"GTC","type":"LIMIT","side":"BUY"}}}}"#,
+        id_text(ORDER)
+    );
+    respond(
+        &mut t,
+        RequestKind::Status,
+        ORDER,
+        &listed,
+        20_000,
+        &mut out,
+    );
+    let o = t.get(ORDER).unwrap();
+    assert_eq!(
+        (o.qty, o.leaves_qty()),
+        (Qty(4), Qty(4)),
+        "the amendment took effect"
     );
 }

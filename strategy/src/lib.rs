@@ -124,7 +124,7 @@ impl Intents {
         if self.buf.try_push(intent).is_err() {
             return false;
         }
-        if intent.action != OrderAction::Cancel {
+        if matches!(intent.action, OrderAction::New | OrderAction::Replace) {
             self.new_orders_written = self.new_orders_written.saturating_add(1);
         }
         true

@@ -93,6 +93,11 @@ pub enum OrderAction {
     Cancel = 1,
     /// Cancel [`OrderIntent::target`] and place a new order (Binance `order.cancelReplace`).
     Replace = 2,
+    /// Reduce [`OrderIntent::target`]'s quantity to [`OrderIntent::qty`], keeping its place in
+    /// the queue (Binance `order.amend.keepPriority`). The order keeps its client id
+    /// (`client_id` is `target`'s). Answered with a report of the order at its new quantity
+    /// (`New` or `PartiallyFilled`, `leaves_qty` reduced), or `CancelRejected` when refused.
+    Amend = 3,
 }
 
 /// The order type (Binance Spot names).

@@ -222,7 +222,8 @@ impl PreTradeRisk {
     }
 
     fn evaluate(&mut self, intent: &OrderIntent, state: &RiskState) -> Result<(), RiskReject> {
-        if intent.action == OrderAction::Cancel {
+        // Cancels and quantity reductions only lower the exposure.
+        if matches!(intent.action, OrderAction::Cancel | OrderAction::Amend) {
             return Ok(());
         }
         if self.killed {

@@ -136,7 +136,9 @@ impl Venue {
                     assert!(!o.cancel_on_way, "second cancel on its way: {i:?}");
                     o.cancel_on_way = true;
                 }
-                OrderAction::Replace => panic!("no strategy here replaces: {i:?}"),
+                OrderAction::Replace | OrderAction::Amend => {
+                    panic!("no strategy here replaces or amends: {i:?}")
+                }
             }
         }
     }

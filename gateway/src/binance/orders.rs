@@ -119,6 +119,8 @@ pub struct Order {
     accepted_reported: bool,
     /// The exchange's last error code for it (0 = none).
     pub last_error: i32,
+    /// The quantity an amendment on its way asks for.
+    amend_qty: Qty,
 }
 
 impl Order {
@@ -146,6 +148,8 @@ pub enum RequestKind {
     },
     /// `order.status`.
     Status,
+    /// `order.amend.keepPriority`: the order's quantity down, its place kept.
+    Amend,
 }
 
 /// Settings.
@@ -329,6 +333,23 @@ impl OrderTable {
     pub fn submit(&mut self, intent: &OrderIntent, now_ms: u64) -> Result<(), RejectReason> {
         match intent.action {
             OrderAction::New => self.insert(intent, now_ms),
+            OrderAction::Amend => {
+                let i = self
+                    .index(intent.target)
+                    .ok_or(RejectReason::UnknownOrder)?;
+                let o = &mut self.orders[i];
+                if !matches!(o.state, OrderState::New | OrderState::PartiallyFilled) {
+                    return Err(RejectReason::UnknownOrder);
+                }
+                if intent.qty >= o.qty || intent.qty <= o.cum_qty {
+                    return Err(RejectReason::InvalidQty);
+                }
+                o.amend_qty = intent.qty;
+                o.state = OrderState::PendingReplace;
+                o.sent_ms = now_ms;
+                o.answered = false;
+                Ok(())
+            }
             OrderAction::Cancel | OrderAction::Replace => {
                 let i = self
                     .index(intent.target)
@@ -375,6 +396,7 @@ impl OrderTable {
             answered: false,
             accepted_reported: false,
             last_error: 0,
+            amend_qty: Qty::ZERO,
         });
         Ok(())
     }
@@ -422,6 +444,32 @@ impl OrderTable {
                 let Some(i) = self.index(id) else { return };
                 self.orders[i].answered = true;
                 self.cancel_answered(i, failure, code, msg, now_ms, &mut emit);
+            }
+            RequestKind::Amend => {
+                let Some(i) = self.index(id) else { return };
+                self.orders[i].answered = true;
+                match failure {
+                    None => {
+                        let o = &mut self.orders[i];
+                        if o.state.is_final() {
+                            return;
+                        }
+                        // The amendment is done: the new quantity, the same place in the queue.
+                        o.qty = o.amend_qty.max(o.cum_qty);
+                        if o.state == OrderState::PendingReplace {
+                            o.state = o.working;
+                        }
+                        let o = *o;
+                        let status = status_of(o.state);
+                        emit(self.report(&o, status, Px::ZERO, Qty::ZERO, false, now_ms));
+                    }
+                    // Whether it was applied is not known: the order's own state says, later.
+                    Some(Failure::Unknown) => {
+                        self.stats.unknown += 1;
+                        self.orders[i].query_at_ms = Some(now_ms + self.config.query_after_ms);
+                    }
+                    Some(_) => self.cancel_answered(i, failure, code, msg, now_ms, &mut emit),
+                }
             }
             RequestKind::CancelReplace { new } => {
                 let target = self.index(id);
@@ -528,6 +576,13 @@ impl OrderTable {
             return;
         };
         self.orders[i].order_id = Some(snap.order_id);
+        if let Ok(orig) = Qty::parse(snap.orig_qty.as_bytes(), self.qty_decimals)
+            && orig < self.orders[i].qty
+            && orig >= self.orders[i].cum_qty
+        {
+            // An amendment whose answer was lost took effect.
+            self.orders[i].qty = orig;
+        }
         let px = self.orders[i].price;
         // A snapshot does not say at which prices the fills were: the order's limit price
         // stands in (myTrades, applied first on a reconnect, gives the exact ones).

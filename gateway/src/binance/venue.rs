@@ -53,7 +53,6 @@ use pinion_strategy::{
     ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus, OrderType,
     RejectReason, TimeInForce, VenueOrderId,
 };
-use serde::Deserialize;
 
 use super::breaker::{BreakerConfig, CircuitBreaker};
 use super::client_id::{CLIENT_ID_LEN, ClientIdCodec, ClientIdKind, RunEpoch};
@@ -305,6 +304,8 @@ struct Templates {
     replace_by_client: Vec<RequestTemplate>,
     cancel_by_id: RequestTemplate,
     cancel_by_client: RequestTemplate,
+    amend_by_id: RequestTemplate,
+    amend_by_client: RequestTemplate,
     status_by_id: RequestTemplate,
     status_by_client: RequestTemplate,
     open_orders: RequestTemplate,
@@ -376,6 +377,8 @@ impl Templates {
             replace_by_client,
             cancel_by_id: ctx.order_cancel(OrderRef::OrderId)?,
             cancel_by_client: ctx.order_cancel(OrderRef::ClientId)?,
+            amend_by_id: ctx.order_amend_keep_priority(OrderRef::OrderId)?,
+            amend_by_client: ctx.order_amend_keep_priority(OrderRef::ClientId)?,
             status_by_id: ctx.order_status(OrderRef::OrderId)?,
             status_by_client: ctx.order_status(OrderRef::ClientId)?,
             open_orders: ctx.open_orders_status()?,
@@ -398,6 +401,8 @@ enum Which {
     ReplaceByClient(usize),
     CancelById,
     CancelByClient,
+    AmendById,
+    AmendByClient,
     StatusById,
     StatusByClient,
     OpenOrders,
@@ -408,19 +413,6 @@ enum Which {
     Logon,
     Subscribe,
     Time,
-}
-
-/// A trade as `myTrades` lists it.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MyTrade<'a> {
-    symbol: &'a str,
-    id: u64,
-    order_id: u64,
-    price: &'a str,
-    qty: &'a str,
-    time: u64,
-    is_maker: bool,
 }
 
 /// The Binance Spot venue for one symbol. See the module docs.
@@ -761,6 +753,8 @@ impl Core {
             Which::ReplaceByClient(i) => &mut self.templates.replace_by_client[i],
             Which::CancelById => &mut self.templates.cancel_by_id,
             Which::CancelByClient => &mut self.templates.cancel_by_client,
+            Which::AmendById => &mut self.templates.amend_by_id,
+            Which::AmendByClient => &mut self.templates.amend_by_client,
             Which::StatusById => &mut self.templates.status_by_id,
             Which::StatusByClient => &mut self.templates.status_by_client,
             Which::OpenOrders => &mut self.templates.open_orders,
@@ -1051,6 +1045,7 @@ impl Core {
             OrderAction::New => Method::OrderPlace,
             OrderAction::Cancel => Method::OrderCancel,
             OrderAction::Replace => Method::OrderCancelReplace,
+            OrderAction::Amend => Method::OrderAmendKeepPriority,
         };
         if let Err(refusal) = self.limiter.check(method, now_ms) {
             self.session.rate_refused += 1;
@@ -1091,6 +1086,14 @@ impl Core {
                 Which::CancelByClient,
                 Kind::Order(RequestKind::Cancel, intent.target),
             ),
+            (OrderAction::Amend, Some(_)) => (
+                Which::AmendById,
+                Kind::Order(RequestKind::Amend, intent.target),
+            ),
+            (OrderAction::Amend, None) => (
+                Which::AmendByClient,
+                Kind::Order(RequestKind::Amend, intent.target),
+            ),
             (OrderAction::Replace, Some(_)) => (
                 Which::ReplaceById(ix),
                 Kind::Order(
@@ -1113,7 +1116,12 @@ impl Core {
         let values = SlotValues {
             price: intent.px,
             qty: intent.qty,
-            client_id: &own,
+            // An amended order keeps its client id: the new one sent is its own.
+            client_id: if intent.action == OrderAction::Amend {
+                &target
+            } else {
+                &own
+            },
             orig_client_id: &target,
             order_id: target_order_id.unwrap_or(0),
             ..SlotValues::default()
@@ -1316,23 +1324,14 @@ impl Core {
 
     /// `account.status`: every balance, as a reconciliation's starting point.
     fn on_account(&mut self, resp: &wire::Response<'_>) {
-        #[derive(Deserialize)]
-        struct Balance<'a> {
-            asset: &'a str,
-            free: &'a str,
-            locked: &'a str,
+        if resp.outcome.is_err() {
+            return;
         }
-        #[derive(Deserialize)]
-        struct Account<'a> {
-            #[serde(borrow)]
-            balances: Vec<Balance<'a>>,
-        }
-        let Ok(raw) = &resp.outcome else { return };
-        let Ok(account) = serde_json::from_str::<Account<'_>>(raw.get()) else {
+        let Ok(balances) = resp.account_balances() else {
             self.session.bad_frames += 1;
             return;
         };
-        for b in &account.balances {
+        for b in &balances {
             self.set_balance(b.asset, b.free, b.locked);
         }
     }
@@ -1377,8 +1376,10 @@ impl Core {
         apply: bool,
         emit: &mut dyn FnMut(ExecReport),
     ) {
-        let Ok(raw) = &resp.outcome else { return };
-        let Ok(trades) = serde_json::from_str::<Vec<MyTrade<'_>>>(raw.get()) else {
+        if resp.outcome.is_err() {
+            return;
+        }
+        let Ok(trades) = resp.my_trades() else {
             self.session.bad_frames += 1;
             return;
         };

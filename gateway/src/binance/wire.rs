@@ -348,6 +348,26 @@ impl<'a> Response<'a> {
         self.result_as::<T>("time result").map(|t| t.server_time)
     }
 
+    /// `myTrades`: the account's trades (off the hot path, after a reconnect: allocates the
+    /// list).
+    pub fn my_trades(&self) -> Result<Vec<MyTrade<'a>>, WireError> {
+        match self.outcome {
+            Ok(raw) => serde_json::from_str(raw.get()).map_err(json_error("my trades")),
+            Err(_) => Err(WireError::NoResult("my trades")),
+        }
+    }
+
+    /// `account.status`'s balances (off the hot path: allocates the list).
+    pub fn account_balances(&self) -> Result<Vec<AccountBalance<'a>>, WireError> {
+        #[derive(Deserialize)]
+        struct Account<'a> {
+            #[serde(borrow)]
+            balances: Vec<AccountBalance<'a>>,
+        }
+        self.result_as::<Account<'a>>("account status")
+            .map(|a| a.balances)
+    }
+
     /// `userDataStream.subscribe`'s `subscriptionId`.
     pub fn subscription_id(&self) -> Result<u32, WireError> {
         #[derive(Deserialize)]
@@ -358,6 +378,37 @@ impl<'a> Response<'a> {
         self.result_as::<S>("subscribe result")
             .map(|s| s.subscription_id)
     }
+}
+
+/// A trade as `myTrades` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MyTrade<'a> {
+    /// Symbol.
+    pub symbol: &'a str,
+    /// Trade id.
+    pub id: u64,
+    /// The order it filled.
+    pub order_id: u64,
+    /// Price.
+    pub price: &'a str,
+    /// Base quantity.
+    pub qty: &'a str,
+    /// Execution time, ms.
+    pub time: u64,
+    /// Whether the account's order was the resting one.
+    pub is_maker: bool,
+}
+
+/// One balance as `account.status` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct AccountBalance<'a> {
+    /// Asset.
+    pub asset: &'a str,
+    /// Free.
+    pub free: &'a str,
+    /// Locked.
+    pub locked: &'a str,
 }
 
 /// Binance's execution type `x`.

@@ -370,6 +370,32 @@ impl SimVenue {
     fn process(&mut self, intent: &OrderIntent, at_ns: u64) {
         match intent.action {
             OrderAction::New => self.place(intent, at_ns),
+            OrderAction::Amend => {
+                // The quantity goes down and the order keeps its place (and its queue ahead).
+                let Some(i) = self.orders.iter().position(|o| o.id == intent.target) else {
+                    let status = OrderStatus::CancelRejected(RejectReason::UnknownOrder);
+                    self.venue_reply(at_ns, intent, intent.target, status);
+                    return;
+                };
+                let o = self.orders[i];
+                let leaves = intent.qty.0 - o.cum;
+                if intent.qty.0 >= o.cum + o.leaves || leaves <= 0 {
+                    let status = OrderStatus::CancelRejected(RejectReason::InvalidQty);
+                    self.venue_reply(at_ns, intent, intent.target, status);
+                    return;
+                }
+                self.orders[i].leaves = leaves;
+                let o = SimOrder {
+                    t0: intent.t0,
+                    ..self.orders[i]
+                };
+                let status = if o.cum > 0 {
+                    OrderStatus::PartiallyFilled
+                } else {
+                    OrderStatus::New
+                };
+                self.order_report(at_ns, &o, status, None);
+            }
             OrderAction::Cancel | OrderAction::Replace => {
                 let Some(i) = self.orders.iter().position(|o| o.id == intent.target) else {
                     let status = OrderStatus::CancelRejected(RejectReason::UnknownOrder);
