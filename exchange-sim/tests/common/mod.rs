@@ -13,6 +13,7 @@ use pinion_exchange_sim::{
     Dec, InstrumentInfo, LiveConfig, LiveExchange, LivePacing, OrderFaultPlan, SelfSignedTls,
     SimAccount, WsApiConfig,
 };
+use pinion_feed::{FrameSource, SourceError};
 use pinion_gateway::binance::sign::{SignatureBuf, Signer};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
@@ -36,10 +37,7 @@ pub struct Sim {
 }
 
 pub fn start(path: PathBuf, faults: &str, frames_per_sec: f64, maker: &str, taker: &str) -> Sim {
-    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
-    let ed = Signer::ed25519_pem(TEST_ONLY_ED25519_PEM).expect("key");
     let mut api = WsApiConfig::new(API_KEY);
-    api.ed25519_public_key = ed.ed25519_public_key().map(<[u8]>::to_vec);
     api.balances = vec![
         ("USDT".to_owned(), "1000000".to_owned()),
         ("BTC".to_owned(), "10".to_owned()),
@@ -47,8 +45,25 @@ pub fn start(path: PathBuf, faults: &str, frames_per_sec: f64, maker: &str, take
     api.faults = OrderFaultPlan::parse(faults).expect("faults");
     api.maker_commission = Dec::parse(maker).expect("maker");
     api.taker_commission = Dec::parse(taker).expect("taker");
+    start_from(
+        move || pinion_feed::source::open(&path),
+        api,
+        LivePacing::Rate { frames_per_sec },
+        &["BTCUSDT"],
+    )
+}
+
+/// The live exchange on the source `open` gives, with `api` (its Ed25519 key set here), once
+/// every one of `symbols` is open.
+pub fn start_from<F>(open: F, mut api: WsApiConfig, pacing: LivePacing, symbols: &[&str]) -> Sim
+where
+    F: Fn() -> Result<Box<dyn FrameSource + Send>, SourceError>,
+{
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let ed = Signer::ed25519_pem(TEST_ONLY_ED25519_PEM).expect("key");
+    api.ed25519_public_key = ed.ed25519_public_key().map(<[u8]>::to_vec);
     let mut config = LiveConfig::spot();
-    config.pacing = LivePacing::Rate { frames_per_sec };
+    config.pacing = pacing;
     config.instruments = vec![InstrumentInfo {
         symbol: "BTCUSDT".into(),
         tick_size: "0.01".into(),
@@ -60,10 +75,15 @@ pub fn start(path: PathBuf, faults: &str, frames_per_sec: f64, maker: &str, take
         "127.0.0.1:0".parse().expect("addr"),
         config,
         Some(Arc::clone(&tls.server_config)),
-        move || pinion_feed::source::open(&path),
+        open,
     )
     .expect("start");
-    assert!(exchange.wait_open("BTCUSDT", Duration::from_secs(20)));
+    for symbol in symbols {
+        assert!(
+            exchange.wait_open(symbol, Duration::from_secs(20)),
+            "{symbol}"
+        );
+    }
     let mut roots = RootCertStore::empty();
     roots.add(tls.certificate.clone()).expect("trust");
     let client =
