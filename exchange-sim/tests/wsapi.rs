@@ -790,24 +790,33 @@ fn resting_orders_fill_when_the_truth_crosses_them() {
         assert_eq!(response(&text).failure(), None, "{text}");
     }
     // The market moves a tick either way within seconds: one of the two fills, as maker, at
-    // its own price, in full.
+    // its own price, in full (in one part or several, as the queue gives it).
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut trade = None;
-    while trade.is_none() && Instant::now() < deadline {
+    let mut trades: Vec<serde_json::Value> = Vec::new();
+    while !trades.iter().any(|t| t["X"] == "FILLED") && Instant::now() < deadline {
         if let Ok(Message::Text(t)) = ws.read() {
             let v: serde_json::Value = serde_json::from_str(t.as_str()).expect("json");
             if v["event"]["x"] == "TRADE" {
-                trade = Some(v["event"].clone());
+                trades.push(v["event"].clone());
             }
         }
     }
-    let trade = trade.expect("a resting order filled");
-    assert_eq!(trade["m"], true);
-    assert_eq!(trade["X"], "FILLED");
-    assert_eq!(trade["L"], trade["p"]);
-    assert_eq!(trade["l"], "0.01000000");
-    assert_eq!(trade["z"], "0.01000000");
-    assert_eq!(trade["w"], false);
+    let done = trades
+        .iter()
+        .find(|t| t["X"] == "FILLED")
+        .expect("a resting order filled");
+    let parts: Vec<&serde_json::Value> = trades.iter().filter(|t| t["c"] == done["c"]).collect();
+    let sum: f64 = parts
+        .iter()
+        .map(|t| t["l"].as_str().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!((sum - 0.01).abs() < 1e-12, "{parts:?}");
+    for t in &parts {
+        assert_eq!(t["m"], true);
+        assert_eq!(t["L"], t["p"]);
+    }
+    assert_eq!(done["z"], "0.01000000");
+    assert_eq!(done["w"], false);
 }
 
 #[test]

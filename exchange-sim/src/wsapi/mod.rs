@@ -36,7 +36,10 @@
 //! - a **shrink of the truth level** at its price is first explained by that credit (the depth
 //!   showing the trades already counted); the rest were cancels, spread over the level in
 //!   proportion: the queue ahead shrinks by `ahead × cancelled ÷ level`. Cancels never fill.
-//!   Growth joins behind. The queue ahead is never more than the level shows.
+//!   Growth joins behind. The queue ahead is never more than the level shows. (This expects
+//!   prints before the depth that shows them, as Binance sends them; a shrink released
+//!   before its print counts as cancels and the print then takes the queue again, so such a
+//!   source fills a little early.)
 //! - in a market whose trades the source does not carry (no print seen for the symbol yet),
 //!   every shrink of the level counts as traded: it takes the queue ahead first, the excess
 //!   fills the order.
