@@ -39,15 +39,17 @@ pub mod faults;
 mod market;
 mod rest;
 mod session;
+pub mod tap;
 mod truth;
 
 pub use faults::{Fault, FaultPlan, FaultSpecError, Target};
+pub use tap::WireTap;
 pub use truth::{Dec, DecError, TruthBook};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -357,6 +359,8 @@ pub(crate) struct LiveShared {
     pub next_rest: AtomicU64,
     /// The WS API's simulated account.
     pub ws_api: crate::wsapi::AccountCell,
+    /// Where frame writes and order reads are stamped, once installed.
+    pub tap: OnceLock<Arc<WireTap>>,
 }
 
 impl LiveShared {
@@ -462,6 +466,7 @@ impl LiveExchange {
             rest_sockets: Mutex::new(Vec::new()),
             next_rest: AtomicU64::new(0),
             ws_api,
+            tap: OnceLock::new(),
         });
         let market = {
             let shared = Arc::clone(&shared);
@@ -488,6 +493,12 @@ impl LiveExchange {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Stamps every market frame written and every `order.place` read from now on into `tap`
+    /// (see [`tap`](self::tap)); false when a tap was installed already.
+    pub fn tap_wire(&self, tap: Arc<WireTap>) -> bool {
+        self.shared.tap.set(tap).is_ok()
     }
 
     /// Starts a market held by [`LiveConfig::start_held`]; nothing when it runs already.

@@ -910,6 +910,9 @@ impl Session<'_> {
                 _ => {}
             }
         }
+        if let Some(tap) = self.shared.tap.get() {
+            tap.frame_written();
+        }
         self.ws
             .write(Message::text(frame.body(self.combined).to_owned()))
             .map_err(|e| classify(&e))?;
