@@ -491,6 +491,9 @@ impl Session<'_> {
             }
             match ws.read() {
                 Ok(Message::Text(text)) => {
+                    if let Some(tap) = self.shared.tap.get() {
+                        tap.request_read(text.as_str());
+                    }
                     let fill_first = self.fill_first();
                     let next = self.handle(text.as_str());
                     if fill_first && self.send_events(ws).is_err() {
