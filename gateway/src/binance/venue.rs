@@ -228,6 +228,9 @@ pub struct OrderSummary {
     pub filled: Qty,
     /// State.
     pub state: OrderState,
+    /// `t0` of the market data that caused it (engine monotonic ns): the start of its
+    /// tick-to-trade.
+    pub t0: u64,
 }
 
 /// What the venue knows at the end of a run: for the report, and for checking against the
@@ -1431,6 +1434,7 @@ impl Core {
                     qty: o.qty,
                     filled: o.cum_qty,
                     state: o.state,
+                    t0: o.t0,
                 }
             })
             .collect();
