@@ -496,7 +496,7 @@ impl LiveExchange {
     }
 
     /// Stamps every market frame written and every `order.place` read from now on into `tap`
-    /// (see [`tap`](self::tap)); false when a tap was installed already.
+    /// (see [`tap`]); false when a tap was installed already.
     pub fn tap_wire(&self, tap: Arc<WireTap>) -> bool {
         self.shared.tap.set(tap).is_ok()
     }
