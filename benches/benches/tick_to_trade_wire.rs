@@ -36,6 +36,10 @@
 //!   which counts cancels too;
 //! - **jitter**: per core, the wait of a random arrival (p50, p99) and the longest stall.
 //!
+//! A round in which the strategy stopped trading early (its one working order never closed,
+//! so no new one could go) measured too few orders to count: it is reported with what the
+//! venue saw and replaced, up to a few times.
+//!
 //! Run: `cargo bench -p pinion-benches --bench tick_to_trade_wire` (`-- --quick` for a short
 //! smoke run, also what `cargo test --benches` runs; `-- --wait park|spin-then-yield|busy-spin` for the pipeline threads' wait,
 //! default spin-then-yield, the setting for a shared host). Results: a table on stdout and
@@ -73,7 +77,10 @@ const SECRET_ENV: &str = "PINION_BENCH_W2W_SECRET";
 /// The run's settings.
 #[derive(Debug, Clone, Copy)]
 struct Settings {
+    /// Rounds that count.
     rounds: usize,
+    /// Rounds with fewer measured orders than this stalled (see [`Round::stalled`]).
+    min_orders: u64,
     /// Market frames per second (fixed gap).
     frames_per_sec: f64,
     /// How long the market runs per round; the jitter measurement after it runs as long.
@@ -82,15 +89,20 @@ struct Settings {
 
 const FULL: Settings = Settings {
     rounds: 7,
+    min_orders: 50,
     frames_per_sec: 2_000.0,
-    market: Duration::from_millis(1_500),
+    market: Duration::from_millis(1_200),
 };
 
 const QUICK: Settings = Settings {
     rounds: 2,
+    min_orders: 20,
     frames_per_sec: 2_000.0,
     market: Duration::from_millis(1_000),
 };
+
+/// Rounds run at most beyond `rounds`, to replace stalled ones.
+const EXTRA_ROUNDS: usize = 3;
 
 /// Orders at the start of each round left out of the wire figures (first writes on fresh
 /// connections, first page touches); pinion's own histogram cannot leave them out.
@@ -146,6 +158,9 @@ struct Round {
     frames: u64,
     /// Per jitter core: (core, p50 wait, p99 wait, longest stall).
     jitter: Vec<(usize, u64, u64, u64)>,
+    /// Why the round does not count: the strategy stopped trading early (its one working
+    /// order never closed), so too few orders were measured. What the venue saw, to say why.
+    stalled: Option<String>,
 }
 
 fn main() {
@@ -184,7 +199,11 @@ fn main() {
     let allowed = allowed_cores();
     let cores: Vec<usize> = allowed.iter().copied().take(2).collect();
     let mut rounds = Vec::with_capacity(settings.rounds);
-    for n in 0..settings.rounds {
+    let mut stalled = Vec::new();
+    for n in 0..settings.rounds + EXTRA_ROUNDS {
+        if rounds.len() == settings.rounds {
+            break;
+        }
         let mut round = run_round(&settings, n as u64, &public, &wait);
         let floor = jitter::measure(
             &cores,
@@ -214,9 +233,15 @@ fn main() {
             format_ns(round.guard_ns),
             round.frames,
         );
-        rounds.push(round);
+        if round.wire.count < settings.min_orders {
+            let why = round.stalled.take().unwrap_or_default();
+            println!("round {n} stalled, not counted: {why}");
+            stalled.push(why);
+        } else {
+            rounds.push(round);
+        }
     }
-    report(&settings, &wait, &rounds);
+    report(&settings, &wait, &rounds, &stalled);
 }
 
 /// One simulator and one session: the round's orders matched to their frames.
@@ -296,7 +321,18 @@ fn run_round(settings: &Settings, n: u64, public: &[u8], wait: &str) -> Round {
         .join()
         .expect("pipeline thread")
         .expect("the session ran");
-    let round = attribute(&tap, &report);
+    let mut round = attribute(&tap, &report);
+    if let Some(why) = round.stalled.as_mut() {
+        // The exchange's side of the orders pinion still had open.
+        for o in exchange.sim_account().orders {
+            if why.contains(&o.client_order_id) {
+                why.push_str(&format!(
+                    "; the exchange has {} {} executed {} of {}",
+                    o.client_order_id, o.status, o.executed_qty, o.orig_qty
+                ));
+            }
+        }
+    }
     drop(exchange);
     let _ = std::fs::remove_dir_all(&dir);
     round
@@ -370,6 +406,7 @@ fn attribute(tap: &WireTap, report: &PipelineReport) -> Round {
     let mut frames = tap.frames();
     frames.sort_unstable();
     let mut t0_of = std::collections::HashMap::new();
+    let mut stalled = None;
     for slot in &report.input.accounts {
         if let Some(summary) = slot.lock().ok().and_then(|s| s.clone()) {
             if summary.orders.len() >= VENUE_TABLE {
@@ -378,6 +415,20 @@ fn attribute(tap: &WireTap, report: &PipelineReport) -> Round {
                     summary.orders.len()
                 );
             }
+            let open: Vec<String> = summary
+                .orders
+                .iter()
+                .filter(|o| !o.state.is_final())
+                .map(|o| format!("{} {:?}", o.client_order_id, o.state))
+                .collect();
+            stalled = Some(format!(
+                "{} orders; not closed: [{}]; the venue's last error {}, bad frames {}, ready {}",
+                summary.orders.len(),
+                open.join(", "),
+                summary.session.last_error,
+                summary.session.bad_frames,
+                summary.session.ready,
+            ));
             for o in summary.orders {
                 if o.t0 != 0 {
                     t0_of.insert(o.client_order_id, o.t0);
@@ -408,7 +459,7 @@ fn attribute(tap: &WireTap, report: &PipelineReport) -> Round {
     let (mut wire, mut inbound, mut outbound) = (Vec::new(), Vec::new(), Vec::new());
     let mut unattributed = 0;
     for &(t0, read) in &pairs {
-        let Some(w) = before(t0 - guard_ns) else {
+        let Some(w) = before(t0.saturating_sub(guard_ns)) else {
             unattributed += 1;
             continue;
         };
@@ -439,6 +490,7 @@ fn attribute(tap: &WireTap, report: &PipelineReport) -> Round {
         unattributed,
         frames: frames.len() as u64,
         jitter: Vec::new(),
+        stalled,
     }
 }
 
@@ -447,13 +499,14 @@ fn median(mut v: Vec<u64>) -> u64 {
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
-fn report(settings: &Settings, wait: &str, rounds: &[Round]) {
+fn report(settings: &Settings, wait: &str, rounds: &[Round], stalled: &[String]) {
     let med = |f: &dyn Fn(&Round) -> u64| median(rounds.iter().map(f).collect());
-    let series: [(&str, &dyn Fn(&Round) -> Pct); 4] = [
-        ("wire-to-wire (sim write → sim read)", &|r| r.wire),
-        ("  in: write → t0", &|r| r.inbound),
-        ("  out: t0 → sim read", &|r| r.outbound),
-        ("pinion tick_to_trade (t0 → venue)", &|r| r.tick_to_trade),
+    type Pick = fn(&Round) -> Pct;
+    let series: [(&str, Pick); 4] = [
+        ("wire-to-wire (sim write → sim read)", |r| r.wire),
+        ("  in: write → t0", |r| r.inbound),
+        ("  out: t0 → sim read", |r| r.outbound),
+        ("pinion tick_to_trade (t0 → venue)", |r| r.tick_to_trade),
     ];
     println!();
     println!(
@@ -509,8 +562,15 @@ fn report(settings: &Settings, wait: &str, rounds: &[Round]) {
         format_ns(med(&|r| r.guard_ns)),
         format_ns((1e9 / settings.frames_per_sec) as u64),
     );
+    if !stalled.is_empty() {
+        println!(
+            "{} round(s) stalled and were replaced (see above)",
+            stalled.len()
+        );
+    }
     let out = json!({
         "rounds": rounds.len(),
+        "stalled_rounds": stalled,
         "frames_per_sec": settings.frames_per_sec,
         "market_secs": settings.market.as_secs_f64(),
         "placement": "2",
