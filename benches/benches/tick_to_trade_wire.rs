@@ -1,7 +1,8 @@
 //! Wire-to-wire tick-to-trade on loopback: from the moment the exchange simulator writes a market
 //! frame to the moment it reads the `order.place` that frame caused, with pinion's whole live
 //! path in between — TLS WebSocket feed, decoder, book, strategy, risk, the Binance venue's
-//! request encoding and signing-free send over the simulator's WS API (logged on with Ed25519).
+//! request encoding and its send over the simulator's WS API (a session logged on with
+//! Ed25519, so orders carry no signature of their own).
 //!
 //! Each round starts a fresh simulator (`LiveExchange`, the synthetic BTCUSDT market paced at a
 //! fixed rate, the WS API on) and a fresh `pinion live --trade` session in this process
@@ -21,15 +22,16 @@
 //! feed stage had in hand the frame the decision was made on. The cause is the latest frame
 //! written at or before `t0 − L`, where `L` is the round's smallest `t0 − write` over its orders
 //! (a frame written less than `L` before `t0` cannot have been read by then; `L` is at most the
-//! true minimum, so the true cause is never excluded). A frame whose trip was slower than the
-//! gap to the next frame is still mistaken for that next one: the frame gap (see the settings)
-//! bounds how far this can shorten a figure, and the split below shows which side it is on.
+//! true minimum, so the true cause is never excluded). A frame whose trip took longer than the
+//! gap to the next frame is still mistaken for that next one, and its figure comes out shorter
+//! by about a gap (or several): the `in` tail below cannot go much past the frame gap, printed
+//! beside it. The `out` part does not depend on the attribution.
 //!
 //! Figures per round (after its first few orders), then the median over rounds of each:
 //!
 //! - **wire-to-wire**: sim read − write of the causing frame (the headline);
 //! - **in** (write → `t0`): the simulator's TLS write, loopback, pinion's wake-up, read, TLS and
-//!   WebSocket decoding, until the feed stage has the frame (depends on the attribution);
+//!   WebSocket framing, until the feed stage has the frame (depends on the attribution);
 //! - **out** (`t0` → sim read): decode, book, hop, strategy, risk, encode, TLS write, loopback,
 //!   the simulator's wake-up and read (exact: no attribution);
 //! - **pinion tick_to_trade**: pinion's own histogram (`t0` → the order handed to the venue),
@@ -40,11 +42,13 @@
 //! so no new one could go) measured too few orders to count: it is reported with what the
 //! venue saw and replaced, up to a few times.
 //!
-//! Run: `cargo bench -p pinion-benches --bench tick_to_trade_wire` (`-- --quick` for a short
-//! smoke run, also what `cargo test --benches` runs; `-- --wait park|spin-then-yield|busy-spin` for the pipeline threads' wait,
-//! default spin-then-yield, the setting for a shared host). Results: a table on stdout and
-//! `target/tick-to-trade-wire-bench.json`. On a shared machine the absolute numbers say little;
-//! read them against the jitter floor beside them.
+//! Run: `cargo bench -p pinion-benches --bench tick_to_trade_wire`. Options after `--`:
+//! `--quick` for a short smoke run (also what `cargo test --benches` runs); `--wait park`,
+//! `spin-then-yield` or `busy-spin` for the pipeline threads' wait (default spin-then-yield,
+//! the setting for a shared host); `--tables` to print each session's own report; `--rate N` for N market frames a second instead of 2000 (a
+//! wider gap between frames leaves less room for mistaking the cause). Results: a table on
+//! stdout and `target/tick-to-trade-wire-bench.json`. On a shared machine the absolute numbers
+//! say little; read them against the jitter floor beside them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -167,7 +171,16 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: a smoke run then.
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
-    let settings = if quick { QUICK } else { FULL };
+    let mut settings = if quick { QUICK } else { FULL };
+    if let Some(rate) = args
+        .iter()
+        .position(|a| a == "--rate")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|r| r.parse::<f64>().ok())
+        .filter(|r| r.is_finite() && *r >= 10.0)
+    {
+        settings.frames_per_sec = rate;
+    }
     let wait = args
         .iter()
         .position(|a| a == "--wait")
@@ -321,6 +334,9 @@ fn run_round(settings: &Settings, n: u64, public: &[u8], wait: &str) -> Round {
         .join()
         .expect("pipeline thread")
         .expect("the session ran");
+    if std::env::args().any(|a| a == "--tables") {
+        println!("{}", report.table());
+    }
     let mut round = attribute(&tap, &report);
     if let Some(why) = round.stalled.as_mut() {
         // The exchange's side of the orders pinion still had open.
