@@ -38,9 +38,10 @@
 //!   which counts cancels too;
 //! - **jitter**: per core, the wait of a random arrival (p50, p99) and the longest stall.
 //!
-//! A round in which the strategy stopped trading early (its one working order never closed,
-//! so no new one could go) measured too few orders to count: it is reported with what the
-//! venue saw and replaced, up to a few times.
+//! A round that measured too few orders does not count: it is reported with what the venue and
+//! the exchange saw and replaced, up to a few times. The usual cause is the strategy stopping
+//! early (its one working order never closed, so no new one could go); a starved host is the
+//! other.
 //!
 //! Run: `cargo bench -p pinion-benches --bench tick_to_trade_wire`. Options after `--`:
 //! `--quick` for a short smoke run (also what `cargo test --benches` runs); `--wait park`,
@@ -83,7 +84,7 @@ const SECRET_ENV: &str = "PINION_BENCH_W2W_SECRET";
 struct Settings {
     /// Rounds that count.
     rounds: usize,
-    /// Rounds with fewer measured orders than this stalled (see [`Round::stalled`]).
+    /// Rounds with fewer measured orders than this do not count (see [`Round::stalled`]).
     min_orders: u64,
     /// Market frames per second (fixed gap).
     frames_per_sec: f64,
@@ -162,8 +163,8 @@ struct Round {
     frames: u64,
     /// Per jitter core: (core, p50 wait, p99 wait, longest stall).
     jitter: Vec<(usize, u64, u64, u64)>,
-    /// Why the round does not count: the strategy stopped trading early (its one working
-    /// order never closed), so too few orders were measured. What the venue saw, to say why.
+    /// What the venue saw (orders, those not closed, its last error): said when the round
+    /// measured too few orders to count.
     stalled: Option<String>,
 }
 
@@ -248,7 +249,10 @@ fn main() {
         );
         if round.wire.count < settings.min_orders {
             let why = round.stalled.take().unwrap_or_default();
-            println!("round {n} stalled, not counted: {why}");
+            println!(
+                "round {n}: {} orders measured, fewer than {}, not counted: {why}",
+                round.wire.count, settings.min_orders
+            );
             stalled.push(why);
         } else {
             rounds.push(round);
@@ -580,7 +584,7 @@ fn report(settings: &Settings, wait: &str, rounds: &[Round], stalled: &[String])
     );
     if !stalled.is_empty() {
         println!(
-            "{} round(s) stalled and were replaced (see above)",
+            "{} round(s) had too few orders and were replaced (see above)",
             stalled.len()
         );
     }
