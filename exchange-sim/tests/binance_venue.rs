@@ -74,6 +74,15 @@ fn api(public_key: Option<Vec<u8>>, hmac: bool) -> WsApiConfig {
 }
 
 fn venue(tls: &SelfSignedTls, sim: &LiveExchange, credentials: Credentials) -> BinanceVenue {
+    venue_with(tls, sim, credentials, OrderTableConfig::default())
+}
+
+fn venue_with(
+    tls: &SelfSignedTls,
+    sim: &LiveExchange,
+    credentials: Credentials,
+    orders: OrderTableConfig,
+) -> BinanceVenue {
     let mut roots = RootCertStore::empty();
     roots.add(tls.certificate.clone()).expect("trust");
     let wss = WssSettings::new(wss::client_config(roots).expect("client config"));
@@ -86,7 +95,7 @@ fn venue(tls: &SelfSignedTls, sim: &LiveExchange, credentials: Credentials) -> B
         recv_window: None,
         stp_mode: None,
         rate_limits: pinion_gateway::binance::limits::spot_defaults(),
-        orders: OrderTableConfig::default(),
+        orders,
         clock: ClockConfig {
             warm_up: 2,
             ..ClockConfig::default()
@@ -339,4 +348,42 @@ fn an_amendment_lowers_a_resting_order_at_the_exchange_and_keeps_its_id() {
         at_exchange[0].client_order_id, summary.orders[0].client_order_id,
         "the order kept its client id"
     );
+}
+
+#[test]
+fn closed_orders_make_room_so_a_long_session_never_fills_its_table() {
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let (credentials, public) = ed25519();
+    let sim = exchange(&tls, api(Some(public), false));
+    let orders = OrderTableConfig {
+        capacity: 8,
+        ..OrderTableConfig::default()
+    };
+    let mut v = venue_with(&tls, &sim, credentials, orders);
+    let mut reports = Vec::new();
+    poll_until(&mut v, &mut reports, |v, _| v.is_ready());
+    // Twenty orders through a table of eight: each placed, then cancelled.
+    for n in 0..20u64 {
+        let id = ClientOrderId(100 + 2 * n);
+        v.submit(&resting_buy(id.0), 0);
+        poll_until(&mut v, &mut reports, |v, _| {
+            v.table().get(id).map(|o| o.state) == Some(OrderState::New)
+        });
+        let cancel =
+            OrderIntent::cancel(0, ClientOrderId(101 + 2 * n), id, BTCUSDT, OrderSide::Buy);
+        v.submit(&cancel, 0);
+        poll_until(&mut v, &mut reports, |v, _| {
+            v.table()
+                .get(id)
+                .is_none_or(|o| o.state == OrderState::Canceled)
+        });
+    }
+    assert!(
+        !reports
+            .iter()
+            .any(|r| r.status == OrderStatus::Rejected(RejectReason::Overloaded)),
+        "a full table refused an order"
+    );
+    assert!(v.table().stats().swept > 0);
+    assert_eq!(sim.sim_account().orders.len(), 20);
 }

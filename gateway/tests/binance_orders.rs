@@ -761,3 +761,30 @@ fn an_amendment_of_unknown_outcome_is_settled_by_the_order_as_listed() {
         "the amendment took effect"
     );
 }
+
+/// An acceptance later than the query that found no such order: the order stays closed (the
+/// strategy was told it was refused, and a closed order is never reopened), and the
+/// contradiction is counted.
+#[test]
+fn an_acceptance_after_the_query_found_no_order_never_reopens_it() {
+    let mut t = table();
+    let mut out = Vec::new();
+    t.submit(&intent(10), 0).unwrap();
+    t.on_lost(ORDER, 1);
+    let mut due = Vec::new();
+    t.due_queries(20_000, |id, _| due.push(id));
+    assert_eq!(due, vec![ORDER]);
+    respond(
+        &mut t,
+        RequestKind::Status,
+        ORDER,
+        r#"{"id":3,"status":400,"error":{"code":-2013,"msg":"Order does not exist."}}"#,
+        20_001,
+        &mut out,
+    );
+    assert!(matches!(out[0].status, OrderStatus::Rejected(_)));
+    out.clear();
+    respond(&mut t, RequestKind::Place, ORDER, ACK, 20_002, &mut out);
+    assert!(out.is_empty(), "reopened: {out:?}");
+    assert_eq!(t.stats().contradictions, 1);
+}

@@ -499,6 +499,8 @@ pub fn accounts_json(report: &super::PipelineReport) -> serde_json::Value {
                     "unknown": t.unknown,
                     "timestamp_rejects": t.timestamp_rejects,
                     "overfills": t.overfills,
+                    "swept": t.swept,
+                    "contradictions": t.contradictions,
                 },
             })
         })

@@ -206,6 +206,9 @@ struct Order {
     credit: Dec,
     /// Why it expired (`expiryReason`, `eR`), when it did.
     expiry: Option<&'static str>,
+    /// The quantity grid its fills keep to: the symbol's step size, or the exchange's base
+    /// precision (10⁻⁸) when the symbol has no filters here.
+    step: Dec,
 }
 
 impl Order {
@@ -1494,6 +1497,7 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         level_seen: own_level,
         credit: Dec::default(),
         expiry: None,
+        step: lot_step(shared, &symbol),
     };
     account.orders.push(order.clone());
     let at = account.orders.len() - 1;
@@ -1879,6 +1883,25 @@ fn printed_trade(stream: &str, data: &str) -> Option<PrintedTrade> {
     ))
 }
 
+/// The symbol's step size, or 10⁻⁸ (the base asset precision Binance Spot quotes quantities
+/// at) when it has no filters here.
+fn lot_step(shared: &LiveShared, symbol: &str) -> Dec {
+    shared
+        .config
+        .instruments
+        .iter()
+        .find(|i| i.symbol == symbol)
+        .and_then(|i| Dec::parse(&i.step_size).ok())
+        .filter(|s| !s.is_zero())
+        .unwrap_or(Dec::from_units(10_000_000_000))
+}
+
+/// `d` rounded down to a multiple of `step`.
+fn floor_to(d: Dec, step: Dec) -> Dec {
+    let s = step.units().max(1);
+    Dec::from_units(d.units() / s * s)
+}
+
 /// `a × b ÷ c` in [`Dec`] units, rounded down (`c` not zero).
 fn mul_div(a: Dec, b: Dec, c: Dec) -> Dec {
     const G: u128 = 1_000_000_000;
@@ -2002,7 +2025,8 @@ pub(crate) fn after_frame(shared: &LiveShared, frame: Option<(&str, &str)>) {
         let q = if through || crossed {
             remaining
         } else {
-            fill.min(remaining)
+            // The queue model's shares of a level are not on the lot grid; a fill is.
+            floor_to(fill.min(remaining), o.step)
         };
         if !q.is_zero() {
             let px = o.price;
@@ -2136,6 +2160,7 @@ mod tests {
             level_seen: d(level),
             credit: Dec::default(),
             expiry: None,
+            step: Dec::parse("0.00001").expect("step"),
         }
     }
 

@@ -189,6 +189,11 @@ pub struct OrderTableStats {
     pub timestamp_rejects: u64,
     /// Execution reports whose `z` exceeded the order quantity (clamped).
     pub overfills: u64,
+    /// Closed orders forgotten to make room ([`OrderTable::sweep_closed`]).
+    pub swept: u64,
+    /// Answers that said an order closed as refused was accepted after all (the exchange
+    /// contradicting an earlier answer); the order stays closed here.
+    pub contradictions: u64,
 }
 
 const RECENT_EXECUTIONS: usize = 256;
@@ -295,7 +300,14 @@ impl OrderTable {
     /// Forgets closed orders (call when idle; their late duplicates are then counted as
     /// foreign-to-the-table and dropped).
     pub fn sweep_closed(&mut self) {
+        let before = self.orders.len();
         self.orders.retain(|o| !o.state.is_final());
+        self.stats.swept += (before - self.orders.len()) as u64;
+    }
+
+    /// Most orders tracked at once.
+    pub fn capacity(&self) -> usize {
+        self.config.capacity
     }
 
     fn index(&self, id: ClientOrderId) -> Option<usize> {
@@ -643,6 +655,16 @@ impl OrderTable {
     }
 
     fn report_accepted(&mut self, i: usize, ts_ms: u64, emit: &mut impl FnMut(ExecReport)) {
+        if self.orders[i].state.is_final() {
+            // An acceptance after the order was closed (an answer later than the query that
+            // found no such order): the strategy was told it closed, and a closed order is
+            // never reopened. Counted, for the operator to look at.
+            if !self.orders[i].accepted_reported {
+                self.orders[i].accepted_reported = true;
+                self.stats.contradictions += 1;
+            }
+            return;
+        }
         if !self.orders[i].accepted_reported {
             self.orders[i].accepted_reported = true;
             let r = self.report(
@@ -908,6 +930,29 @@ impl OrderTable {
         // The exchange stops acting on a request a fixed time after it was sent, not after
         // the loss was noticed.
         o.query_at_ms = Some(o.sent_ms.saturating_add(query_after).max(now_ms));
+    }
+
+    /// An event about the order whose client id is `text` (`c` or `C`) could not be read: what
+    /// it said is lost, so the order's state is unknown until a query or a later event settles
+    /// it. `false` when the id is not of an order here.
+    pub fn lose_track_of(&mut self, text: &str, now_ms: u64) -> bool {
+        let Ok(ClientIdKind::Ours(id)) = self.codec.decode(text.as_bytes()) else {
+            return false;
+        };
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        let o = &mut self.orders[i];
+        if o.state.is_final() {
+            return true;
+        }
+        if o.state != OrderState::Unknown {
+            self.stats.unknown += 1;
+        }
+        o.state = OrderState::Unknown;
+        o.working = OrderState::Unknown;
+        o.query_at_ms = Some(now_ms);
+        true
     }
 
     /// User data can no longer be had (the key was revoked): every order not closed is now

@@ -934,6 +934,11 @@ impl Core {
                 }
                 Step::Ready => {
                     let now_ms = now_us / 1000;
+                    // Closed orders are kept for the summary until the table is three
+                    // quarters full; then they make room (a full table refuses new orders).
+                    if self.table.orders().len() * 4 >= self.table.capacity() * 3 {
+                        self.table.sweep_closed();
+                    }
                     let unknown = self.table.stats().unknown;
                     self.table.check_timeouts(now_ms);
                     if self.table.stats().unknown > unknown {
@@ -1260,7 +1265,12 @@ impl Core {
                         return;
                     }
                     let Ok(rep) = raw.typed(self.price_decimals, self.qty_decimals) else {
+                        // What it said about the order is lost: the order is unknown until
+                        // a query settles it, never left pending on a report not read.
                         self.session.bad_frames += 1;
+                        if !self.table.lose_track_of(raw.orig_client_id, now_ms) {
+                            self.table.lose_track_of(raw.client_id, now_ms);
+                        }
                         return;
                     };
                     if let Some(t) = rep.trade_id {
