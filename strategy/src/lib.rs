@@ -52,7 +52,7 @@ pub use order::{
     ClientOrderId, ExecReport, OrderAction, OrderIdSource, OrderIntent, OrderSide, OrderStatus,
     OrderType, RejectReason, TimeInForce, VenueOrderId,
 };
-pub use position::Position;
+pub use position::{FeeRates, Position};
 pub use quote_chase::{QuoteChase, QuoteChaseParams};
 pub use risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState, TokenBucket};
 pub use slots::{OrderSlots, OrderState, Quote};

@@ -5,11 +5,47 @@
 //! in `i128` so no realistic book can overflow. Cost is kept as a total, not a per-unit average,
 //! so repeated fills at one price lose nothing; closing part of a position takes a pro-rata
 //! share of the cost (truncated toward zero, so at most one money unit per close is lost).
-//! Fees are not modelled yet.
+//!
+//! **Fees.** [`Position::apply_fill_paying`] charges each fill its fee from [`FeeRates`] (maker
+//! or taker, a fraction of the fill's notional, negative for a rebate), in the same money units,
+//! kept apart from the realised PnL: realised PnL is gross, [`Position::net`] subtracts the
+//! fees. The rate is an integer in units of `10^-8` of the notional (1 bps = 10 000), so the fee
+//! of a fill is exact but for one rounding (half away from zero) per fill. Linear instruments
+//! only: a fee in the quote asset, the quantity in the base asset.
 
 use pinion_core::{Px, Qty};
 
 use crate::order::OrderSide;
+
+/// Fee rates of one venue: what a fill pays, as a fraction of its notional.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeeRates {
+    /// A resting order's fill (the maker), in units of `10^-8` of the notional; negative is a
+    /// rebate.
+    pub maker_e8: i64,
+    /// An order that took liquidity (the taker), same units.
+    pub taker_e8: i64,
+}
+
+impl FeeRates {
+    /// One basis point in the rates' units.
+    pub const BPS: i64 = 10_000;
+
+    /// No fees.
+    pub const ZERO: FeeRates = FeeRates {
+        maker_e8: 0,
+        taker_e8: 0,
+    };
+
+    /// The fee of a fill of `notional` money units: positive is paid, negative received.
+    #[inline]
+    pub fn fee(&self, notional: i128, maker: bool) -> i128 {
+        let rate = i128::from(if maker { self.maker_e8 } else { self.taker_e8 });
+        let scaled = notional * rate;
+        let half = 50_000_000 * scaled.signum();
+        (scaled + half) / 100_000_000
+    }
+}
 
 /// Position and PnL of one instrument.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -18,6 +54,8 @@ pub struct Position {
     cost: i128,
     realized: i128,
     fills: u64,
+    fees: i128,
+    volume: i128,
 }
 
 impl Position {
@@ -28,6 +66,8 @@ impl Position {
             cost: 0,
             realized: 0,
             fills: 0,
+            fees: 0,
+            volume: 0,
         }
     }
 
@@ -55,12 +95,50 @@ impl Position {
         self.fills
     }
 
-    /// Applies a fill of `qty` at `px`.
+    /// Fees paid so far (negative: rebates received), in money units.
+    #[inline]
+    pub const fn fees(&self) -> i128 {
+        self.fees
+    }
+
+    /// Notional traded so far (price × quantity of every fill), in money units.
+    #[inline]
+    pub const fn volume(&self) -> i128 {
+        self.volume
+    }
+
+    /// Net PnL: realised and unrealised (at `mark`, when there is one) less the fees.
+    #[inline]
+    pub fn net(&self, mark: Option<Px>) -> i128 {
+        self.realized + mark.map_or(0, |m| self.unrealized(m)) - self.fees
+    }
+
+    /// Applies a fill of `qty` at `px` and charges it the fee `rates` set for a maker or a
+    /// taker; returns that fee.
+    pub fn apply_fill_paying(
+        &mut self,
+        side: OrderSide,
+        px: Px,
+        qty: Qty,
+        maker: bool,
+        rates: &FeeRates,
+    ) -> i128 {
+        if qty.0 <= 0 {
+            return 0;
+        }
+        let fee = rates.fee(i128::from(px.0) * i128::from(qty.0), maker);
+        self.fees += fee;
+        self.apply_fill(side, px, qty);
+        fee
+    }
+
+    /// Applies a fill of `qty` at `px`, without a fee.
     pub fn apply_fill(&mut self, side: OrderSide, px: Px, qty: Qty) {
         if qty.0 <= 0 {
             return;
         }
         self.fills += 1;
+        self.volume += i128::from(px.0) * i128::from(qty.0);
         let dir = side.sign();
         let px = i128::from(px.0);
         let mut rest = qty.0;
@@ -118,6 +196,49 @@ mod tests {
         assert_eq!(p.qty(), Qty(3));
         assert_eq!(p.unrealized(Px(200)), 30);
         p.apply_fill(OrderSide::Buy, Px(1), Qty(0));
+        assert_eq!(p.fills(), 2);
+    }
+
+    #[test]
+    fn fees_are_charged_per_fill_by_maker_or_taker() {
+        // BTCUSDT units: price 0.01, quantity 0.00001, money 1e-7 USDT.
+        // Maker 0.1 % (10 bps), taker 0.2 %, and a 0.5 bps rebate variant.
+        let rates = FeeRates {
+            maker_e8: 10 * FeeRates::BPS,
+            taker_e8: 20 * FeeRates::BPS,
+        };
+        let mut p = Position::new();
+        // Buy 0.002 BTC at 60 000.00 as taker: notional 120 USDT, fee 0.24 USDT.
+        let fee = p.apply_fill_paying(OrderSide::Buy, Px(6_000_000), Qty(200), false, &rates);
+        assert_eq!(fee, 2_400_000);
+        // Sell it at 60 100.00 as maker: notional 120.2 USDT, fee 0.1202 USDT; gross +0.2.
+        let fee = p.apply_fill_paying(OrderSide::Sell, Px(6_010_000), Qty(200), true, &rates);
+        assert_eq!(fee, 1_202_000);
+        assert_eq!(p.realized(), 2_000_000);
+        assert_eq!(p.fees(), 3_602_000);
+        assert_eq!(p.net(None), 2_000_000 - 3_602_000);
+        assert_eq!(p.volume(), 1_200_000_000 + 1_202_000_000);
+        assert_eq!(p.fills(), 2);
+        // A rebate is received: a negative fee.
+        let rebate = FeeRates {
+            maker_e8: -FeeRates::BPS / 2,
+            taker_e8: 0,
+        };
+        assert_eq!(rebate.fee(1_200_000_000, true), -60_000);
+        assert_eq!(rebate.fee(1_200_000_000, false), 0);
+        // Rounding: half a money unit away from zero, either sign.
+        let one_e8 = FeeRates {
+            maker_e8: 1,
+            taker_e8: -1,
+        };
+        assert_eq!(one_e8.fee(50_000_000, true), 1);
+        assert_eq!(one_e8.fee(49_999_999, true), 0);
+        assert_eq!(one_e8.fee(50_000_000, false), -1);
+        // No quantity, no fee and no fill.
+        assert_eq!(
+            p.apply_fill_paying(OrderSide::Buy, Px(1), Qty(0), false, &rates),
+            0
+        );
         assert_eq!(p.fills(), 2);
     }
 }
