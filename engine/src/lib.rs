@@ -9,12 +9,14 @@
 //! - [`stages`]: the feed, book, strategy and gateway stages.
 //! - [`pipeline`]: building, placing and running the pipeline for any source, and its report.
 //! - [`problems`]: what went wrong with the input, counted, sampled and written out.
+//! - [`backtest`]: fills and equity recorded during a run, and the backtest report.
 //! - [`progress`]: the progress bar's counters and monitor thread.
 //!
 //! The `pinion` binary (`src/main.rs`) is a thin layer over this library.
 
 #![deny(missing_docs)]
 
+pub mod backtest;
 pub mod cli;
 pub mod config;
 pub mod host;

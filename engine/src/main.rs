@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use pinion_engine::cli::{BookArgs, Cli, Command, ConfigArgs, ConfigSource, JitterArgs, LiveArgs};
+use pinion_engine::cli::{
+    BacktestArgs, BookArgs, Cli, Command, ConfigArgs, ConfigSource, JitterArgs, LiveArgs,
+};
 use pinion_engine::config::{Config, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::host::jitter;
 use pinion_engine::pipeline::{self, Console, DumpPoints};
@@ -43,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             args.check_conflicts(&config)?;
             replay(config.validate(&origin)?)
         }
+        Command::Backtest(args) => backtest(&args),
         Command::Live(args) => live(&args),
         Command::Convert(args) => {
             let settings = load(
@@ -217,6 +220,35 @@ fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
         eprintln!("{n} problems written to {}", path.display());
     }
     Ok(code)
+}
+
+/// `pinion backtest`: the replay on the simulated venue, measured, and its files.
+fn backtest(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
+    let settings = load(&args.source, &args.overrides())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
+    let (report, bt) =
+        pinion_engine::backtest::run(&settings, Arc::clone(&stop), Console::INTERACTIVE)?;
+    print!("{}", report.table());
+    println!();
+    print!("{}", bt.table());
+    if let Some(dir) = &args.out {
+        let files = pinion_engine::backtest::write_all(dir, &bt, &report)?;
+        eprintln!("{} files written to {}", files.len(), dir.display());
+    }
+    Ok(
+        if report.stopped_early() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+            ExitCode::from(EXIT_INTERRUPTED)
+        } else if report.damage().is_damaged() && !settings.report.allow_damaged {
+            eprintln!(
+                "pinion: the input was damaged ({}); exit code {EXIT_DAMAGED} (--allow-damaged accepts it)",
+                report.damage().reasons.join("; ")
+            );
+            ExitCode::from(EXIT_DAMAGED)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 /// `pinion live`: the config's `[live]` table through the whole pipeline until Ctrl-C or the

@@ -9,6 +9,7 @@
 //! TOML value tree before the typed parse, so an override is checked exactly like the file.
 
 mod live;
+mod money;
 mod overrides;
 mod settings;
 mod strategies;
@@ -22,6 +23,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use live::LiveConfig;
+pub use money::{
+    BacktestConfig, BacktestSpec, FeeSchedule, FeesConfig, MAX_RECORDED, VenueFeesConfig,
+};
 pub use overrides::{Override, Overrides};
 pub use settings::{
     InputSpec, InstrumentSource, LiveSettings, OrderEntrySettings, PacingSpec, PlacementSpec,
@@ -129,6 +133,12 @@ pub struct Config {
     /// Where the final report goes.
     #[serde(default)]
     pub report: ReportConfig,
+    /// Fee rates per venue.
+    #[serde(default)]
+    pub fees: FeesConfig,
+    /// How `pinion backtest` samples and measures a run.
+    #[serde(default)]
+    pub backtest: BacktestConfig,
     /// Live market data (`pinion live`).
     #[serde(default)]
     pub live: Option<LiveConfig>,

@@ -9,6 +9,7 @@ use pinion_feed::source::Decompress;
 use crate::runtime::WaitStrategy;
 
 use super::trading::TradingSpec;
+use super::money::{BacktestSpec, FeeSchedule};
 use super::{ReportConfig, RuntimeConfig};
 
 /// A pipeline stage, in data order.
@@ -191,6 +192,10 @@ pub struct Settings {
     pub instrument_sources: Vec<InstrumentSource>,
     /// Report outputs.
     pub report: ReportConfig,
+    /// Fee rates per venue.
+    pub fees: FeeSchedule,
+    /// How a backtest samples and measures the run.
+    pub backtest: BacktestSpec,
     /// `[live]`, when the config has it (`pinion live` runs from it).
     pub live: Option<LiveSettings>,
 }

@@ -28,7 +28,7 @@ use pinion_strategy::{ClientOrderId, ExecReport, OrderSide, OrderStatus, VenueOr
 
 pub use book_dump::{BookDumpSummary, BookPoint, BookView, DumpPoints, LevelText, replay_books};
 pub use convert::{ConvertSummary, check_output_is_not_input, convert_recording};
-pub use findings::{BookSummary, Damage};
+pub use findings::{BookSummary, Damage, scaled_decimal};
 pub use input::{
     BOOKS_FOR_ALL_UP_TO, LiveParts, PreparedInput, load_exchange_info, open_source, prepare,
 };

@@ -264,26 +264,30 @@ impl PipelineReport {
         if !self.trading.is_empty() {
             let _ = writeln!(
                 s,
-                "trading (PnL in the quote asset, before fees; unrealised marked at the last mid):"
+                "trading (PnL in the quote asset; unrealised marked at the last mid; net = realised + unrealised - fees):"
             );
             for t in &self.trading {
                 let v = TradingView::new(t, self.input.instruments.get(t.instrument));
                 let st = &t.stats;
                 let _ = writeln!(
                     s,
-                    "  {:<26} {} | orders {} cancels {} fills {} | risk refused {} throttled {} venue rejects {} | position {} | realised {} unrealised {} (mark {})",
+                    "  {:<26} {} | orders {} cancels {} fills {} ({} maker) | risk refused {} throttled {} venue rejects {} | position {} | realised {} unrealised {} (mark {}) | gross {} fees {} net {}",
                     v.name,
                     t.strategy,
                     st.orders.saturating_sub(st.risk_rejects),
                     st.cancels,
                     st.fills,
+                    t.maker_fills,
                     t.gate.refused,
                     st.throttled,
                     st.venue_rejects,
                     v.position,
                     v.realized,
                     v.unrealized,
-                    v.mark
+                    v.mark,
+                    v.gross,
+                    v.fees,
+                    v.net
                 );
             }
         }
@@ -377,6 +381,10 @@ impl PipelineReport {
                     "realized_pnl": v.realized,
                     "unrealized_pnl": v.unrealized,
                     "mark": v.mark,
+                    "gross_pnl": v.gross,
+                    "fees": v.fees,
+                    "net_pnl": v.net,
+                    "maker_fills": t.maker_fills,
                 })
             })
             .collect();
@@ -425,16 +433,21 @@ impl PipelineReport {
 }
 
 /// One instrument's trading result as decimal strings in the instrument's own terms.
-struct TradingView {
-    name: String,
-    position: String,
-    realized: String,
-    unrealized: String,
-    mark: String,
+pub(crate) struct TradingView {
+    pub(crate) name: String,
+    pub(crate) position: String,
+    pub(crate) realized: String,
+    pub(crate) unrealized: String,
+    pub(crate) mark: String,
+    /// Realised and unrealised, before fees.
+    pub(crate) gross: String,
+    pub(crate) fees: String,
+    pub(crate) net: String,
 }
 
 impl TradingView {
-    fn new(t: &TradingFinal, spec: Option<&pinion_core::InstrumentSpec>) -> Self {
+    pub(crate) fn new(t: &TradingFinal, spec: Option<&pinion_core::InstrumentSpec>) -> Self {
+        let gross = t.realized + t.unrealized.unwrap_or(0);
         let Some(spec) = spec else {
             return Self {
                 name: format!("#{}", t.instrument.0),
@@ -444,6 +457,9 @@ impl TradingView {
                     .unrealized
                     .map_or_else(|| "-".to_owned(), |u| u.to_string()),
                 mark: t.mark.map_or_else(|| "-".to_owned(), |m| m.0.to_string()),
+                gross: gross.to_string(),
+                fees: t.fees.to_string(),
+                net: t.net().to_string(),
             };
         };
         let money = spec.price_decimals.saturating_add(spec.qty_decimals);
@@ -458,6 +474,9 @@ impl TradingView {
                 || "-".to_owned(),
                 |m| scaled_decimal(i128::from(m.0), spec.price_decimals),
             ),
+            gross: scaled_decimal(gross, money),
+            fees: scaled_decimal(t.fees, money),
+            net: scaled_decimal(t.net(), money),
         }
     }
 }

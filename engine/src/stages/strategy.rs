@@ -30,13 +30,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, Px, Qty, TradePrint};
 use pinion_strategy::{
-    AnyStrategy, ExecReport, Intents, MAX_INTENTS, OrderIdSource, OrderStatus, RiskGate, Strategy,
-    StrategyStats,
+    AnyStrategy, ExecReport, FeeRates, Intents, MAX_INTENTS, OrderIdSource, OrderStatus, Position,
+    RiskGate, Strategy, StrategyStats,
 };
 
 use super::event_barrier::EventBarrier;
 use super::msg::{BookMsg, OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
+use crate::backtest::Tape;
 use crate::config::Settings;
 use crate::latency::Recorder;
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
@@ -149,6 +150,14 @@ struct Traded {
     gate: RiskGate,
     /// The mid of the last synced top of book: what the open position is marked at.
     mark: Option<Px>,
+    /// The account: every fill of the instrument, charged its fee.
+    ledger: Position,
+    /// The venue's fee rates.
+    fees: FeeRates,
+    /// Fills and equity samples for a backtest (`None` unless asked for).
+    tape: Option<Tape>,
+    /// Fills as maker.
+    maker_fills: u64,
 }
 
 /// What one instrument's strategy did and earned, taken when the stage finishes.
@@ -164,12 +173,30 @@ pub struct TradingFinal {
     pub gate: pinion_strategy::GateStats,
     /// The position at the end.
     pub position: Qty,
-    /// Realised PnL, in units of `10^-(price_decimals + qty_decimals)` of the quote asset.
+    /// Realised PnL before fees, in units of `10^-(price_decimals + qty_decimals)` of the
+    /// quote asset.
     pub realized: i128,
     /// PnL of the open position marked at `mark`, same units; `None` without a mark.
     pub unrealized: Option<i128>,
     /// The mid of the last synced top of book.
     pub mark: Option<Px>,
+    /// Fees paid (negative: rebates received), same units.
+    pub fees: i128,
+    /// Notional traded, same units.
+    pub volume: i128,
+    /// Fills as maker (the rest took liquidity).
+    pub maker_fills: u64,
+    /// The fee rates charged.
+    pub fee_rates: FeeRates,
+    /// The fills and equity samples recorded for a backtest (empty otherwise).
+    pub tape: Tape,
+}
+
+impl TradingFinal {
+    /// Net PnL: realised and unrealised less fees, in money units.
+    pub fn net(&self) -> i128 {
+        self.realized + self.unrealized.unwrap_or(0) - self.fees
+    }
 }
 
 /// Where the strategy stage leaves its instruments' trading results (filled once, in `finish`).
@@ -226,10 +253,17 @@ impl StrategyStage {
                 Ok((params, limits)) => {
                     let ids = OrderIdSource::new((u64::from(id.0) + 1) << ORDER_ID_SHIFT);
                     let strategy = AnyStrategy::new(id, params, ids);
+                    let bt = &settings.backtest;
                     strategies[usize::from(id.0)] = Some(Traded {
                         strategy,
                         gate: RiskGate::new(id, limits, spec.clone()),
                         mark: None,
+                        ledger: Position::new(),
+                        fees: settings.fees.for_venue(spec.venue),
+                        tape: bt.record.then(|| {
+                            Tape::with_capacity(bt.max_fills, bt.max_samples, bt.period_ns)
+                        }),
+                        maker_fills: 0,
                     });
                 }
                 Err(_) => untradable += 1,
@@ -435,6 +469,9 @@ impl StrategyCore {
         let mid = if top.synced { top.mid() } else { None };
         traded.gate.set_mid(mid);
         traded.mark = mid.or(traded.mark);
+        if let (Some(tape), Some(mid)) = (traded.tape.as_mut(), mid) {
+            tape.sample(now, mid, &traded.ledger, false);
+        }
         self.intents
             .set_new_order_budget(traded.gate.order_tokens(now));
         traded.strategy.on_book(top, &mut self.intents);
@@ -498,6 +535,20 @@ impl StrategyCore {
         self.counts.exec_digest = d;
         let idx = usize::from(rep.instrument.0);
         if let Some(Some(traded)) = self.strategies.get_mut(idx) {
+            if rep.last_qty.0 > 0 {
+                let fill = (rep.side, rep.last_px, rep.last_qty, rep.maker);
+                let fee = traded.ledger.apply_fill_paying(
+                    rep.side,
+                    rep.last_px,
+                    rep.last_qty,
+                    rep.maker,
+                    &traded.fees,
+                );
+                traded.maker_fills += u64::from(rep.maker);
+                if let Some(tape) = traded.tape.as_mut() {
+                    tape.fill(rep.venue_ts, fill, fee, &traded.ledger);
+                }
+            }
             traded.gate.on_exec(rep);
             let now = self.clock.now_ns();
             self.intents
@@ -606,14 +657,20 @@ impl Stage for StrategyStage {
             totals.fills += st.fills;
             position_fills += s.position().fills();
         }
+        let now = self.core.clock.now_ns();
         let results: Vec<TradingFinal> = self
             .core
             .strategies
-            .iter()
+            .iter_mut()
             .enumerate()
             .filter_map(|(i, t)| {
-                let t = t.as_ref()?;
-                let p = t.strategy.position();
+                let t = t.as_mut()?;
+                let p = t.ledger;
+                let mut tape = t.tape.take().unwrap_or_default();
+                if let Some(mark) = t.mark {
+                    // The account as the run ends, whatever the period.
+                    tape.sample(now, mark, &p, true);
+                }
                 Some(TradingFinal {
                     instrument: InstrumentId(i as u16),
                     strategy: t.strategy.kind(),
@@ -623,6 +680,11 @@ impl Stage for StrategyStage {
                     realized: p.realized(),
                     unrealized: t.mark.map(|m| p.unrealized(m)),
                     mark: t.mark,
+                    fees: p.fees(),
+                    volume: p.volume(),
+                    maker_fills: t.maker_fills,
+                    fee_rates: t.fees,
+                    tape,
                 })
             })
             .collect();

@@ -72,8 +72,14 @@ impl Config {
         let (instruments, unit_price_grid) = instruments::instruments(self, &mut p);
         let instrument_sources = instruments::instrument_sources(self, &mut p, default_data_dir);
         let live = live::live(self, &mut p);
-        match trading {
-            Some(trading) if p.0.is_empty() => Ok(Settings {
+        let mut money = Vec::new();
+        let fees = super::money::fees(&self.fees, &mut money);
+        let backtest = super::money::backtest(&self.backtest, &mut money);
+        for (key, message) in money {
+            p.add(key, message);
+        }
+        match (trading, backtest) {
+            (Some(trading), Some(backtest)) if p.0.is_empty() => Ok(Settings {
                 origin: origin.to_owned(),
                 input,
                 max_records: self.input.max_records,
@@ -86,6 +92,8 @@ impl Config {
                 unit_price_grid,
                 instrument_sources,
                 report: self.report.clone(),
+                fees,
+                backtest,
                 live,
             }),
             _ => Err(ConfigError {

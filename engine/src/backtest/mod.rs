@@ -1,0 +1,33 @@
+//! `pinion backtest`: a replay on the simulated venue, measured. The strategy stage records
+//! every fill and the equity once per period of event time into a [`Tape`] allocated before the
+//! run; after it, this module turns the tapes into the report's figures, the CSV files and the
+//! plots.
+
+pub mod figures;
+mod output;
+mod plots;
+mod report;
+mod tape;
+
+pub use output::{BacktestError, write_all, write_equity, write_fills};
+pub use report::{BacktestReport, Figures, InstrumentResult};
+pub use tape::{EquitySample, FillRecord, Tape};
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::config::Settings;
+use crate::pipeline::{self, Console, PipelineError, PipelineReport};
+
+/// Runs `settings` as a backtest: the replay with fills and equity recorded, then measured.
+pub fn run(
+    settings: &Settings,
+    stop: Arc<AtomicBool>,
+    console: Console,
+) -> Result<(PipelineReport, BacktestReport), PipelineError> {
+    let mut settings = settings.clone();
+    settings.backtest.record = true;
+    let report = pipeline::run(&settings, stop, console)?;
+    let bt = BacktestReport::new(&report, &settings.backtest);
+    Ok((report, bt))
+}
