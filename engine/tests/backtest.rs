@@ -1,0 +1,240 @@
+//! `pinion backtest` on the real recording with the shipped configs
+//! (`configs/backtest-<kind>.toml`): the report's figures agree with an independent reckoning
+//! from the files it writes (fills.csv, equity.csv), the fees are the configured rate of every
+//! fill's notional, two runs in different placements give equal `trading` objects and
+//! identical fills.csv, and the plots are SVG documents with something drawn in them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use pinion_engine::backtest::{self, BacktestReport};
+use pinion_engine::config::{Config, Override, Overrides, Settings};
+use pinion_engine::pipeline::{Console, PipelineReport};
+use serde_json::Value;
+
+mod common;
+
+/// The recording the shipped configs name, from the repository root.
+const RECORDING: &str = "binance/spot-btcusdt-20240808.hbt.gz";
+
+/// `configs/backtest-<kind>.toml` on the recording at `source`, in `placement`, with park
+/// waits (the CI machine has two cores) and no progress bar.
+fn settings(kind: &str, source: &Path, placement: &str) -> Settings {
+    let name = format!("backtest-{kind}.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../configs")
+        .join(&name);
+    let text = std::fs::read_to_string(&path).expect("the shipped config");
+    let mut o = Overrides::default();
+    o.push(Override::string(
+        "input.source",
+        source.to_str().expect("a UTF-8 path"),
+    ));
+    o.push(Override::string("placement.mode", placement));
+    o.push(Override::string("placement.wait", "park"));
+    o.push(Override::value("runtime.progress", false));
+    Config::parse_with(&text, &name, &o)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .validate_for(&name, 2, &pinion_testkit::data::data_dir())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs the backtest and writes its files into a fresh directory.
+fn run(settings: &Settings, tag: &str) -> (PipelineReport, BacktestReport, PathBuf) {
+    let (report, bt) = backtest::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET)
+        .expect("the backtest runs");
+    let dir = common::scratch_dir(tag);
+    let files = backtest::write_all(&dir, &bt, &report).expect("the files are written");
+    assert!(files.len() >= 6, "{files:?}");
+    (report, bt, dir)
+}
+
+fn read_json(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
+
+/// A CSV file as rows of named cells.
+fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).expect("the CSV file");
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .expect("a header")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            assert_eq!(cells.len(), header.len(), "{l}");
+            header
+                .iter()
+                .cloned()
+                .zip(cells.iter().map(|c| (*c).to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+fn num(v: &str) -> f64 {
+    v.parse().unwrap_or_else(|_| panic!("{v:?} is a number"))
+}
+
+fn json_num(v: &Value) -> f64 {
+    match v {
+        Value::String(s) => num(s),
+        Value::Number(n) => n.as_f64().expect("a number"),
+        other => panic!("{other} is not a number"),
+    }
+}
+
+fn close(a: f64, b: f64, tol: f64, what: &str) {
+    assert!((a - b).abs() <= tol, "{what}: {a} against {b}");
+}
+
+#[test]
+fn the_report_agrees_with_an_independent_reckoning_from_its_files() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let (report, bt, dir) = run(&settings("market-making", &path, "1"), "backtest-mm");
+    let doc = read_json(&dir);
+    let total = &doc["trading"]["total"];
+    let inst = &doc["trading"]["instruments"][0];
+    let fills = read_csv(&dir.join("fills.csv"));
+    assert!(fills.len() > 50, "the strategy traded: {} fills", fills.len());
+    assert_eq!(json_num(&total["fills"]) as usize, fills.len());
+    assert_eq!(inst["fills_not_recorded"], 0);
+    assert_eq!(
+        fills.iter().filter(|f| f["maker"] == "true").count() as f64,
+        json_num(&total["maker_fills"])
+    );
+
+    // Realised PnL by average cost, fees at 10 bps of each notional, in floats.
+    let (mut qty, mut cost, mut realized, mut fees, mut volume) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
+    for f in &fills {
+        let (px, q) = (num(&f["price"]), num(&f["qty"]));
+        let dir = if f["side"] == "buy" { 1.0 } else { -1.0 };
+        let fee = num(&f["fee"]);
+        close(fee, px * q * 0.001, 1e-10, "a fill's fee is 10 bps of its notional");
+        fees += fee;
+        volume += px * q;
+        let mut rest = q;
+        if qty != 0.0 && qty.signum() != dir {
+            let closed = rest.min(qty.abs());
+            let removed = cost * closed / qty.abs();
+            realized += qty.signum() * px * closed - removed;
+            cost -= removed;
+            qty += dir * closed;
+            rest -= closed;
+            if qty.abs() < 1e-12 {
+                (qty, cost) = (0.0, 0.0);
+            }
+        }
+        if rest > 0.0 {
+            qty += dir * rest;
+            cost += px * dir * rest;
+        }
+        close(qty, num(&f["position"]), 1e-9, "position after a fill");
+        close(realized, num(&f["realized_pnl"]), 1e-6, "realised PnL after a fill");
+    }
+    close(realized, json_num(&total["realized_pnl"]), 1e-6, "realised PnL");
+    close(fees, json_num(&total["fees"]), 1e-6, "fees");
+    close(volume, json_num(&total["volume"]), 1e-6, "volume");
+    close(fees, volume * 0.001, 1e-6, "fees are 10 bps of the volume");
+    let mark = json_num(&inst["mark"]);
+    let unrealized = qty * mark - cost;
+    close(unrealized, json_num(&total["unrealized_pnl"]), 1e-6, "unrealised");
+    let net = realized + unrealized - fees;
+    close(net, json_num(&total["net_pnl"]), 1e-6, "net PnL");
+    close(net / 10_000.0, json_num(&total["return"]), 1e-12, "return");
+    assert!(fees > 0.0);
+
+    // Drawdown and its duration from the equity series.
+    let equity = read_csv(&dir.join("equity.csv"));
+    assert!(equity.len() > 100, "{} samples", equity.len());
+    let t_first: u64 = equity[0]["time_ns"].parse().unwrap();
+    let t_last: u64 = equity.last().unwrap()["time_ns"].parse().unwrap();
+    // The high so far (0 at the start) and the largest fall from it: its size, the high it
+    // fell from and when that was, and when equity was back at that high.
+    let (mut peak, mut peak_t) = (0.0f64, t_first);
+    let (mut max_dd, mut dd_high, mut dd_from, mut recovered) = (0.0f64, 0.0f64, t_first, None);
+    for s in &equity {
+        let (t, e) = (s["time_ns"].parse::<u64>().unwrap(), num(&s["equity"]));
+        close(
+            e,
+            num(&s["realized_pnl"]) + num(&s["unrealized_pnl"]) - num(&s["fees"]),
+            1e-9,
+            "equity is net PnL",
+        );
+        if e > peak {
+            (peak, peak_t) = (e, t);
+        }
+        if peak - e > max_dd {
+            (max_dd, dd_high, dd_from, recovered) = (peak - e, peak, peak_t, None);
+        } else if max_dd > 0.0 && recovered.is_none() && e >= dd_high {
+            recovered = Some(t);
+        }
+    }
+    close(max_dd, json_num(&total["max_drawdown"]), 1e-9, "max drawdown");
+    let duration = recovered.unwrap_or(t_last) - dd_from;
+    assert_eq!(json_num(&total["max_drawdown_duration_ns"]) as u64, duration);
+    let last = equity.last().unwrap();
+    close(num(&last["equity"]), net, 1e-9, "the last sample is the final account");
+
+    // The replay's own table says the same in gross, fees and net.
+    let table = report.table();
+    let line = table
+        .lines()
+        .find(|l| l.contains("market-making |"))
+        .expect("the trading line");
+    for want in ["gross ", "fees ", "net "] {
+        assert!(line.contains(want), "{line}");
+    }
+    assert!(line.contains(&format!("fees {}", inst["fees"].as_str().unwrap())), "{line}");
+    assert!(bt.table().contains("net PnL"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn two_runs_in_different_placements_are_identical() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let (_, _, a) = run(&settings("imbalance", &path, "1"), "backtest-det-1");
+    let (_, _, b) = run(&settings("imbalance", &path, "2"), "backtest-det-2");
+    let (ja, jb) = (read_json(&a), read_json(&b));
+    assert_eq!(ja["trading"], jb["trading"]);
+    assert!(json_num(&ja["trading"]["total"]["fills"]) > 10.0);
+    let fa = std::fs::read(a.join("fills.csv")).unwrap();
+    assert_eq!(fa, std::fs::read(b.join("fills.csv")).unwrap());
+    assert_eq!(
+        std::fs::read(a.join("equity.csv")).unwrap(),
+        std::fs::read(b.join("equity.csv")).unwrap()
+    );
+    // The plots: SVG documents with the series drawn in them.
+    for dir in [&a, &b] {
+        for name in [
+            "equity.svg",
+            "position-binance-spot-BTCUSDT.svg",
+            "price-binance-spot-BTCUSDT.svg",
+        ] {
+            let svg = std::fs::read_to_string(dir.join(name)).expect("the plot");
+            assert!(svg.starts_with("<svg"), "{name}");
+            assert!(svg.trim_end().ends_with("</svg>"), "{name}");
+            assert_eq!(
+                svg.matches("<text").count(),
+                svg.matches("</text>").count(),
+                "{name}"
+            );
+            assert!(svg.contains("<polyline") || svg.contains("<path"), "{name}");
+        }
+        let price = std::fs::read_to_string(dir.join("price-binance-spot-BTCUSDT.svg")).unwrap();
+        // One marker per fill: buys as filled triangles, sells as crosses.
+        assert!(price.contains("<polygon"), "the buys are marked");
+    }
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}
