@@ -39,6 +39,8 @@ Config (TOML; unknown keys are errors; `pinion config --show` prints every key, 
   [[instrument]]   venue, symbol, tick_size, step_size, qty_decimals, px_decimals
   [[exchange_info]] venue, path, optional, qty_decimals
   [report]         json, hgrm_dir, errors_out, allow_damaged
+  [fees]           maker_bps, taker_bps, [fees.venues.<venue>] maker_bps, taker_bps
+  [backtest]       period_ms, capital, max_fills, max_samples
 Flags override keys; `--set key=value` overrides any key.";
 
 /// `pinion replay`'s exit codes, for `--help` (the README has the same table).
@@ -68,7 +70,7 @@ pub enum Command {
     /// measure what it earned: net PnL (gross, fees), return, Sharpe and Sortino, drawdown, win
     /// rate, profit factor, fills, maker share, orders and cancels.
     ///
-    /// The same run as `pinion replay` (pacing `max` unless --set says otherwise), with every fill and the equity recorded in event time ([backtest] table).
+    /// The same run as `pinion replay` (pacing `max` unless --set says otherwise), with every fill and the equity recorded in event time (the `[backtest]` table).
     /// Prints the replay's report and the backtest's table; --out DIR also writes report.json,
     /// fills.csv, equity.csv and SVG plots there. Exit codes as for replay.
     #[command(after_long_help = REPLAY_EXIT_CODES)]

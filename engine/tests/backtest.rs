@@ -104,7 +104,11 @@ fn the_report_agrees_with_an_independent_reckoning_from_its_files() {
     let total = &doc["trading"]["total"];
     let inst = &doc["trading"]["instruments"][0];
     let fills = read_csv(&dir.join("fills.csv"));
-    assert!(fills.len() > 50, "the strategy traded: {} fills", fills.len());
+    assert!(
+        fills.len() > 50,
+        "the strategy traded: {} fills",
+        fills.len()
+    );
     assert_eq!(json_num(&total["fills"]) as usize, fills.len());
     assert_eq!(inst["fills_not_recorded"], 0);
     assert_eq!(
@@ -118,7 +122,12 @@ fn the_report_agrees_with_an_independent_reckoning_from_its_files() {
         let (px, q) = (num(&f["price"]), num(&f["qty"]));
         let dir = if f["side"] == "buy" { 1.0 } else { -1.0 };
         let fee = num(&f["fee"]);
-        close(fee, px * q * 0.001, 1e-10, "a fill's fee is 10 bps of its notional");
+        close(
+            fee,
+            px * q * 0.001,
+            1e-10,
+            "a fill's fee is 10 bps of its notional",
+        );
         fees += fee;
         volume += px * q;
         let mut rest = q;
@@ -138,15 +147,30 @@ fn the_report_agrees_with_an_independent_reckoning_from_its_files() {
             cost += px * dir * rest;
         }
         close(qty, num(&f["position"]), 1e-9, "position after a fill");
-        close(realized, num(&f["realized_pnl"]), 1e-6, "realised PnL after a fill");
+        close(
+            realized,
+            num(&f["realized_pnl"]),
+            1e-6,
+            "realised PnL after a fill",
+        );
     }
-    close(realized, json_num(&total["realized_pnl"]), 1e-6, "realised PnL");
+    close(
+        realized,
+        json_num(&total["realized_pnl"]),
+        1e-6,
+        "realised PnL",
+    );
     close(fees, json_num(&total["fees"]), 1e-6, "fees");
     close(volume, json_num(&total["volume"]), 1e-6, "volume");
     close(fees, volume * 0.001, 1e-6, "fees are 10 bps of the volume");
     let mark = json_num(&inst["mark"]);
     let unrealized = qty * mark - cost;
-    close(unrealized, json_num(&total["unrealized_pnl"]), 1e-6, "unrealised");
+    close(
+        unrealized,
+        json_num(&total["unrealized_pnl"]),
+        1e-6,
+        "unrealised",
+    );
     let net = realized + unrealized - fees;
     close(net, json_num(&total["net_pnl"]), 1e-6, "net PnL");
     close(net / 10_000.0, json_num(&total["return"]), 1e-12, "return");
@@ -178,11 +202,24 @@ fn the_report_agrees_with_an_independent_reckoning_from_its_files() {
             recovered = Some(t);
         }
     }
-    close(max_dd, json_num(&total["max_drawdown"]), 1e-9, "max drawdown");
+    close(
+        max_dd,
+        json_num(&total["max_drawdown"]),
+        1e-9,
+        "max drawdown",
+    );
     let duration = recovered.unwrap_or(t_last) - dd_from;
-    assert_eq!(json_num(&total["max_drawdown_duration_ns"]) as u64, duration);
+    assert_eq!(
+        json_num(&total["max_drawdown_duration_ns"]) as u64,
+        duration
+    );
     let last = equity.last().unwrap();
-    close(num(&last["equity"]), net, 1e-9, "the last sample is the final account");
+    close(
+        num(&last["equity"]),
+        net,
+        1e-9,
+        "the last sample is the final account",
+    );
 
     // The replay's own table says the same in gross, fees and net.
     let table = report.table();
@@ -193,7 +230,10 @@ fn the_report_agrees_with_an_independent_reckoning_from_its_files() {
     for want in ["gross ", "fees ", "net "] {
         assert!(line.contains(want), "{line}");
     }
-    assert!(line.contains(&format!("fees {}", inst["fees"].as_str().unwrap())), "{line}");
+    assert!(
+        line.contains(&format!("fees {}", inst["fees"].as_str().unwrap())),
+        "{line}"
+    );
     assert!(bt.table().contains("net PnL"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -91,11 +91,7 @@ fn equity_plot(path: &Path, equity: &[(f64, f64)]) -> DrawResult {
         .y_label_area_size(70)
         .build_cartesian_2d(x, span(drawdown.iter().map(|p| p.1).chain([0.0])))?;
     c.configure_mesh().x_desc("event time, s").draw()?;
-    c.draw_series(AreaSeries::new(
-        drawdown.iter().copied(),
-        0.0,
-        RED.mix(0.3),
-    ))?;
+    c.draw_series(AreaSeries::new(drawdown.iter().copied(), 0.0, RED.mix(0.3)))?;
     root.present()?;
     Ok(())
 }

@@ -76,12 +76,7 @@ impl Figures {
         Self::ratio(self.cancels, self.orders)
     }
 
-    fn from_series(
-        &mut self,
-        series: &[EquityPoint],
-        period_ns: u64,
-        capital_units: f64,
-    ) -> &mut Self {
+    fn measure(&mut self, series: &[EquityPoint], period_ns: u64, capital_units: f64) -> &mut Self {
         let returns = figures::period_returns(series, period_ns, capital_units);
         (self.sharpe, self.sortino) = figures::sharpe_sortino(&returns, period_ns);
         self.periods = returns.len();
@@ -172,7 +167,13 @@ impl BacktestReport {
                     s.price_decimals,
                     s.qty_decimals,
                 ),
-                None => (format!("#{}", t.instrument.0), String::new(), String::new(), 0, 0),
+                None => (
+                    format!("#{}", t.instrument.0),
+                    String::new(),
+                    String::new(),
+                    0,
+                    0,
+                ),
             };
             let md = pd.saturating_add(qd);
             let mut f = Figures {
@@ -193,7 +194,7 @@ impl BacktestReport {
                 wins: figures::wins(t.tape.fills()),
             };
             let series = figures::equity_series(t.tape.samples());
-            f.from_series(&series, spec.period_ns, spec.capital * pow10(md) as f64);
+            f.measure(&series, spec.period_ns, spec.capital * pow10(md) as f64);
             instruments.push(InstrumentResult {
                 name,
                 venue,
@@ -245,7 +246,11 @@ impl BacktestReport {
             series.push((figures::equity_series(i.trading.tape.samples()), k));
         }
         let total_equity = figures::total_series(&series);
-        total.from_series(&total_equity, spec.period_ns, spec.capital * pow10(md) as f64);
+        total.measure(
+            &total_equity,
+            spec.period_ns,
+            spec.capital * pow10(md) as f64,
+        );
         Self {
             instruments,
             total,
@@ -310,30 +315,52 @@ impl BacktestReport {
         let opt = |v: Option<f64>, digits: usize| {
             v.map_or_else(|| "-".to_owned(), |x| format!("{x:.digits$}"))
         };
-        let pct = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |x| format!("{:.2} %", x * 100.0));
+        let pct =
+            |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |x| format!("{:.2} %", x * 100.0));
         type Cell<'a> = Box<dyn Fn(&Figures) -> String + 'a>;
         let rows: Vec<(&str, Cell<'_>)> = vec![
             ("gross PnL", Box::new(|f: &Figures| f.money(f.gross()))),
             ("fees", Box::new(|f: &Figures| f.money(f.fees))),
             ("net PnL", Box::new(|f: &Figures| f.money(f.net()))),
             ("  realised", Box::new(|f: &Figures| f.money(f.realized))),
-            ("  unrealised", Box::new(|f: &Figures| f.money(f.unrealized))),
+            (
+                "  unrealised",
+                Box::new(|f: &Figures| f.money(f.unrealized)),
+            ),
             ("return", Box::new(move |f: &Figures| pct(Some(f.return_)))),
-            ("sharpe (annualised)", Box::new(move |f: &Figures| opt(f.sharpe, 2))),
-            ("sortino (annualised)", Box::new(move |f: &Figures| opt(f.sortino, 2))),
-            ("max drawdown", Box::new(|f: &Figures| f.money(f.drawdown.max))),
+            (
+                "sharpe (annualised)",
+                Box::new(move |f: &Figures| opt(f.sharpe, 2)),
+            ),
+            (
+                "sortino (annualised)",
+                Box::new(move |f: &Figures| opt(f.sortino, 2)),
+            ),
+            (
+                "max drawdown",
+                Box::new(|f: &Figures| f.money(f.drawdown.max)),
+            ),
             (
                 "  duration",
                 Box::new(|f: &Figures| format!("{:.3} s", f.drawdown.duration_ns as f64 / 1e9)),
             ),
             ("win rate", Box::new(move |f: &Figures| pct(f.wins.rate()))),
-            ("profit factor", Box::new(move |f: &Figures| opt(f.wins.profit_factor(), 3))),
+            (
+                "profit factor",
+                Box::new(move |f: &Figures| opt(f.wins.profit_factor(), 3)),
+            ),
             ("fills", Box::new(|f: &Figures| f.fills.to_string())),
-            ("maker share", Box::new(move |f: &Figures| pct(f.maker_share()))),
+            (
+                "maker share",
+                Box::new(move |f: &Figures| pct(f.maker_share())),
+            ),
             ("volume", Box::new(|f: &Figures| f.money(f.volume))),
             ("orders", Box::new(|f: &Figures| f.orders.to_string())),
             ("cancels", Box::new(|f: &Figures| f.cancels.to_string())),
-            ("cancels / orders", Box::new(move |f: &Figures| opt(f.cancel_ratio(), 3))),
+            (
+                "cancels / orders",
+                Box::new(move |f: &Figures| opt(f.cancel_ratio(), 3)),
+            ),
         ];
         let mut s = String::new();
         let _ = writeln!(

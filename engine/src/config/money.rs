@@ -126,7 +126,10 @@ pub(super) fn fees(cfg: &FeesConfig, problems: &mut Vec<(String, String)>) -> Fe
         if bps.is_finite() && bps.abs() <= 1_000.0 {
             (bps * FeeRates::BPS as f64).round() as i64
         } else {
-            problems.push((key, format!("{bps} must be a number of bps from -1000 to 1000")));
+            problems.push((
+                key,
+                format!("{bps} must be a number of bps from -1000 to 1000"),
+            ));
             0
         }
     };
@@ -235,7 +238,11 @@ mod tests {
         let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["backtest.period_ms", "backtest.capital", "backtest.max_fills"]
+            [
+                "backtest.period_ms",
+                "backtest.capital",
+                "backtest.max_fills"
+            ]
         );
         assert!(toml::from_str::<BacktestConfig>("period = 1").is_err());
     }

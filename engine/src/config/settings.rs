@@ -8,8 +8,8 @@ use pinion_feed::source::Decompress;
 
 use crate::runtime::WaitStrategy;
 
-use super::trading::TradingSpec;
 use super::money::{BacktestSpec, FeeSchedule};
+use super::trading::TradingSpec;
 use super::{ReportConfig, RuntimeConfig};
 
 /// A pipeline stage, in data order.
