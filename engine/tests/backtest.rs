@@ -21,7 +21,13 @@ const RECORDING: &str = "binance/spot-btcusdt-20240808.hbt.gz";
 /// `configs/backtest-<kind>.toml` on the recording at `source`, in `placement`, with park
 /// waits (the CI machine has two cores) and no progress bar.
 fn settings(kind: &str, source: &Path, placement: &str) -> Settings {
-    let name = format!("backtest-{kind}.toml");
+    config(&format!("backtest-{kind}.toml"), source, placement, &[])
+}
+
+/// The shipped config `name` on the recording at `source`, in `placement`, with park waits, no
+/// progress bar and the `extra` overrides (`key=value`, values as TOML).
+fn config(name: &str, source: &Path, placement: &str, extra: &[&str]) -> Settings {
+    let name = name.to_owned();
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../configs")
         .join(&name);
@@ -34,6 +40,9 @@ fn settings(kind: &str, source: &Path, placement: &str) -> Settings {
     o.push(Override::string("placement.mode", placement));
     o.push(Override::string("placement.wait", "park"));
     o.push(Override::value("runtime.progress", false));
+    for e in extra {
+        o.push(Override::parse(e).expect("an override"));
+    }
     Config::parse_with(&text, &name, &o)
         .unwrap_or_else(|e| panic!("{e}"))
         .validate_for(&name, 2, &pinion_testkit::data::data_dir())
@@ -277,4 +286,49 @@ fn two_runs_in_different_placements_are_identical() {
     }
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
+}
+
+/// The fee of `notional` money units at `bps`, by hand: rounded half away from zero.
+fn fee_by_hand(notional: i128, bps: i128) -> i128 {
+    let scaled = notional * bps;
+    (scaled + 5_000 * scaled.signum()) / 10_000
+}
+
+#[test]
+fn fees_follow_the_venues_maker_and_taker_rates() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    // The venue's own rates win over the defaults: a maker rebate of 1 bps, 7 bps for a taker.
+    let rates = [
+        "fees.maker_bps=2.0",
+        "fees.taker_bps=3.0",
+        "fees.venues.binance-spot.maker_bps=-1.0",
+        "fees.venues.binance-spot.taker_bps=7.0",
+    ];
+    // Momentum takes liquidity; market making rests.
+    for (name, maker) in [
+        ("replay-momentum.toml", false),
+        ("replay-market-making.toml", true),
+    ] {
+        let settings = config(name, &path, "1", &rates);
+        let (report, _) =
+            backtest::run(&settings, Arc::new(AtomicBool::new(false)), Console::QUIET)
+                .expect("the backtest runs");
+        let t = &report.trading[0];
+        let fills = t.tape.fills();
+        assert!(fills.len() > 10, "{name}: {} fills", fills.len());
+        let bps = if maker { -1 } else { 7 };
+        let mut total = 0;
+        for f in fills {
+            assert_eq!(f.maker, maker, "{name}");
+            let notional = i128::from(f.px.0) * i128::from(f.qty.0);
+            assert_eq!(f.fee, fee_by_hand(notional, bps), "{name}: {f:?}");
+            total += f.fee;
+            assert_eq!(f.fees, total, "{name}: fees so far");
+        }
+        assert_eq!(t.fees, total, "{name}");
+        assert_eq!(t.net(), t.realized + t.unrealized.unwrap_or(0) - total);
+        assert_eq!(total.signum(), if maker { -1 } else { 1 }, "{name}");
+    }
 }

@@ -160,6 +160,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn record_sizes_are_pinned() {
+        // What `backtest.max_fills` and `backtest.max_samples` cost per entry (replay.toml says).
+        assert_eq!(std::mem::size_of::<FillRecord>(), 96);
+        assert_eq!(std::mem::size_of::<EquitySample>(), 80);
+    }
+
+    #[test]
     fn samples_once_per_period_and_stops_when_full() {
         let mut ledger = Position::new();
         let mut tape = Tape::with_capacity(1, 3, 1_000);
