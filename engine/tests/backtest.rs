@@ -222,6 +222,30 @@ fn the_report_agrees_with_an_independent_reckoning_from_its_files() {
         json_num(&total["max_drawdown_duration_ns"]) as u64,
         duration
     );
+    // Sharpe and Sortino: the equity at the end of each second (carried over seconds without
+    // a sample), differenced, over the capital; annualised over 365 days of seconds.
+    let period = 1_000_000_000u64;
+    let (k0, k1) = (t_first / period, t_last / period);
+    let mut returns = Vec::new();
+    let (mut i, mut e_end, mut e_prev) = (0, 0.0f64, 0.0f64);
+    for k in k0..=k1 {
+        while i < equity.len() && equity[i]["time_ns"].parse::<u64>().unwrap() < (k + 1) * period {
+            e_end = num(&equity[i]["equity"]);
+            i += 1;
+        }
+        returns.push((e_end - e_prev) / 10_000.0);
+        e_prev = e_end;
+    }
+    let n = returns.len() as f64;
+    let mean = returns.iter().sum::<f64>() / n;
+    let sd = (returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let down = (returns.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / n).sqrt();
+    let year = (365.0f64 * 86_400.0).sqrt();
+    assert_eq!(json_num(&total["periods"]), n);
+    let sharpe = json_num(&total["sharpe"]);
+    close(sharpe, mean / sd * year, sharpe.abs() * 1e-6, "Sharpe");
+    let sortino = json_num(&total["sortino"]);
+    close(sortino, mean / down * year, sortino.abs() * 1e-6, "Sortino");
     let last = equity.last().unwrap();
     close(
         num(&last["equity"]),

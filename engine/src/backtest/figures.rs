@@ -70,40 +70,68 @@ pub fn drawdown(series: &[EquityPoint]) -> Drawdown {
     best
 }
 
-/// Per-period returns of `series` over `capital` (same money units), periods of `period_ns`.
-pub fn period_returns(series: &[EquityPoint], period_ns: u64, capital: f64) -> Vec<f64> {
-    let (Some(first), Some(last)) = (series.first(), series.last()) else {
-        return Vec::new();
-    };
-    let period_ns = period_ns.max(1);
-    let (k0, k1) = (first.0 / period_ns, last.0 / period_ns);
-    let mut out = Vec::with_capacity(usize::try_from(k1 - k0 + 1).unwrap_or(0));
-    let (mut i, mut equity, mut prev) = (0, 0i128, 0i128);
-    for k in k0..=k1 {
-        let end = (k + 1) * period_ns;
-        while i < series.len() && series[i].0 < end {
-            equity = series[i].1;
-            i += 1;
-        }
-        out.push((equity - prev) as f64 / capital);
-        prev = equity;
-    }
-    out
+/// The sums Sharpe and Sortino are taken from, over per-period returns.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ReturnStats {
+    /// Periods.
+    pub n: u64,
+    /// Sum of the returns.
+    pub sum: f64,
+    /// Sum of their squares.
+    pub sum_sq: f64,
+    /// Sum of the squares of the negative ones.
+    pub down_sq: f64,
 }
 
-/// Sharpe and Sortino of `returns`, annualised for periods of `period_ns` (see the module
-/// docs).
-pub fn sharpe_sortino(returns: &[f64], period_ns: u64) -> (Option<f64>, Option<f64>) {
-    let n = returns.len();
-    if n < 2 {
-        return (None, None);
+impl ReturnStats {
+    fn add(&mut self, r: f64) {
+        self.n += 1;
+        self.sum += r;
+        self.sum_sq += r * r;
+        self.down_sq += r.min(0.0) * r.min(0.0);
     }
-    let scale = (YEAR_NS / period_ns.max(1) as f64).sqrt();
-    let mean = returns.iter().sum::<f64>() / n as f64;
-    let var = returns.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / (n - 1) as f64;
-    let down = returns.iter().map(|r| r.min(0.0) * r.min(0.0)).sum::<f64>() / n as f64;
-    let ratio = |d: f64| (d > 0.0).then(|| mean / d.sqrt() * scale);
-    (ratio(var), ratio(down))
+
+    /// Sharpe and Sortino, annualised for periods of `period_ns` (see the module docs).
+    pub fn sharpe_sortino(&self, period_ns: u64) -> (Option<f64>, Option<f64>) {
+        if self.n < 2 {
+            return (None, None);
+        }
+        let n = self.n as f64;
+        let scale = (YEAR_NS / period_ns.max(1) as f64).sqrt();
+        let mean = self.sum / n;
+        let var = ((self.sum_sq - n * mean * mean) / (n - 1.0)).max(0.0);
+        let down = self.down_sq / n;
+        // A spread below the sums' rounding is no spread.
+        let tiny = 1e-12 * (self.sum_sq / n).max(f64::MIN_POSITIVE);
+        let ratio = |d: f64| (d > tiny).then(|| mean / d.sqrt() * scale);
+        (ratio(var), ratio(down))
+    }
+}
+
+/// The per-period returns of `series` over `capital` (same money units), periods of
+/// `period_ns`, summed as they go: periods without a sample add a zero return each, counted in
+/// one step, so a long recording with a short period costs no memory.
+pub fn period_returns(series: &[EquityPoint], period_ns: u64, capital: f64) -> ReturnStats {
+    let mut stats = ReturnStats::default();
+    let Some(first) = series.first() else {
+        return stats;
+    };
+    let period_ns = period_ns.max(1);
+    // The period being summed, the equity at its end so far, and at the end of the one before.
+    let (mut k, mut equity, mut prev) = (first.0 / period_ns, 0i128, 0i128);
+    for &(t, e) in series {
+        let kt = t / period_ns;
+        if kt > k {
+            stats.add((equity - prev) as f64 / capital);
+            prev = equity;
+            // Periods with no sample: equity unchanged.
+            stats.n += kt - k - 1;
+            k = kt;
+        }
+        equity = e;
+    }
+    stats.add((equity - prev) as f64 / capital);
+    stats
 }
 
 /// Win rate and profit factor of the closing fills.
@@ -212,13 +240,22 @@ mod tests {
     fn returns_carry_equity_over_empty_periods() {
         let s = [(1_500, 10), (1_900, 20), (4_100, 0)];
         let r = period_returns(&s, 1_000, 100.0);
-        assert_eq!(r, [0.2, 0.0, 0.0, -0.2]);
-        let (sharpe, sortino) = sharpe_sortino(&r, 1_000);
-        assert_eq!(sharpe, Some(0.0));
-        assert_eq!(sortino, Some(0.0));
-        let (sharpe, sortino) = sharpe_sortino(&[0.1, 0.1], 1_000);
+        // Returns 0.2, 0, 0, -0.2.
+        assert_eq!(r.n, 4);
+        assert!((r.sum).abs() < 1e-15 && (r.sum_sq - 0.08).abs() < 1e-15);
+        assert!((r.down_sq - 0.04).abs() < 1e-15);
+        let (sharpe, sortino) = r.sharpe_sortino(1_000);
+        assert_eq!(sharpe.map(f64::abs), Some(0.0));
+        assert_eq!(sortino.map(f64::abs), Some(0.0));
+        let stats = |rs: &[f64]| {
+            let mut s = ReturnStats::default();
+            rs.iter().for_each(|&r| s.add(r));
+            s
+        };
+        let (sharpe, sortino) = stats(&[0.1, 0.1]).sharpe_sortino(1_000);
         assert_eq!((sharpe, sortino), (None, None));
-        let (sharpe, sortino) = sharpe_sortino(&[0.2, -0.1], YEAR_NS as u64);
+        assert_eq!(stats(&[0.1]).sharpe_sortino(1), (None, None));
+        let (sharpe, sortino) = stats(&[0.2, -0.1]).sharpe_sortino(YEAR_NS as u64);
         // Mean 0.05; sd √0.045; downside √(0.01 / 2).
         assert!((sharpe.unwrap() - 0.05 / 0.045f64.sqrt()).abs() < 1e-12);
         assert!((sortino.unwrap() - 0.05 / 0.005f64.sqrt()).abs() < 1e-12);

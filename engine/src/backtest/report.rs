@@ -40,7 +40,7 @@ pub struct Figures {
     /// Annualised Sortino.
     pub sortino: Option<f64>,
     /// Periods the returns were taken over.
-    pub periods: usize,
+    pub periods: u64,
     /// The largest drawdown of equity.
     pub drawdown: Drawdown,
     /// The closing fills.
@@ -78,8 +78,8 @@ impl Figures {
 
     fn measure(&mut self, series: &[EquityPoint], period_ns: u64, capital_units: f64) -> &mut Self {
         let returns = figures::period_returns(series, period_ns, capital_units);
-        (self.sharpe, self.sortino) = figures::sharpe_sortino(&returns, period_ns);
-        self.periods = returns.len();
+        (self.sharpe, self.sortino) = returns.sharpe_sortino(period_ns);
+        self.periods = returns.n;
         self.drawdown = figures::drawdown(series);
         self.return_ = self.net() as f64 / capital_units;
         self
