@@ -256,6 +256,14 @@ pub struct BacktestArgs {
     /// No progress bar [runtime.progress = false].
     #[arg(long)]
     pub no_progress: bool,
+    /// Sweep a config key over values: `--sweep strategy.threshold=0.5,0.6,0.7`. Repeatable;
+    /// every combination runs (fused on one thread each, --jobs at once) and one summary table
+    /// is printed (and written to DIR/sweep.csv with --out).
+    #[arg(long, value_name = "KEY=A,B,C", value_parser = crate::backtest::sweep::SweepAxis::parse)]
+    pub sweep: Vec<crate::backtest::sweep::SweepAxis>,
+    /// Sweep runs at once (default: the cores this process may use).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 impl BacktestArgs {

@@ -224,6 +224,9 @@ fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
 
 /// `pinion backtest`: the replay on the simulated venue, measured, and its files.
 fn backtest(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
+    if !args.sweep.is_empty() {
+        return sweep(args);
+    }
     let settings = load(&args.source, &args.overrides())?;
     let stop = Arc::new(AtomicBool::new(false));
     runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
@@ -249,6 +252,45 @@ fn backtest(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         },
     )
+}
+
+/// `pinion backtest --sweep`: every combination, checked first, then run in parallel.
+fn sweep(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
+    use pinion_engine::backtest::sweep;
+    use pinion_engine::config::Override;
+    let mut runs = Vec::new();
+    for combo in sweep::combinations(&args.sweep) {
+        let mut o = args.overrides();
+        // One thread per run: the runs themselves are the parallelism.
+        o.push(Override::string("placement.mode", "1"));
+        o.push(Override::string("placement.wait", "park"));
+        o.push(Override::value("runtime.progress", false));
+        let label: Vec<String> = combo
+            .iter()
+            .map(|c| format!("{}={}", c.key, c.value))
+            .collect();
+        o.0.extend(combo);
+        let settings = load(&args.source, &o).with_context(|| label.join(" "))?;
+        runs.push((label, settings));
+    }
+    let jobs = args.jobs.unwrap_or_else(|| allowed_cores().len()).max(1);
+    eprintln!("pinion backtest: {} runs, {jobs} at once", runs.len());
+    let stop = Arc::new(AtomicBool::new(false));
+    runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
+    let rows = sweep::run(runs, jobs, &stop);
+    print!("{}", sweep::table(&rows));
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("sweep.csv");
+        std::fs::write(&path, sweep::csv(&rows, &args.sweep))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("summary written to {}", path.display());
+    }
+    Ok(if rows.iter().all(|r| r.outcome.is_ok()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `pinion live`: the config's `[live]` table through the whole pipeline until Ctrl-C or the

@@ -356,3 +356,53 @@ fn fees_follow_the_venues_maker_and_taker_rates() {
         assert_eq!(total.signum(), if maker { -1 } else { 1 }, "{name}");
     }
 }
+
+#[test]
+fn a_sweep_runs_every_combination_in_parallel_with_the_single_runs_figures() {
+    use pinion_engine::backtest::sweep::{self, SweepAxis};
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let axes = [
+        SweepAxis::parse("strategy.threshold=0.55,0.6").unwrap(),
+        SweepAxis::parse("fees.maker_bps=0,10").unwrap(),
+    ];
+    let runs: Vec<(Vec<String>, Settings)> = sweep::combinations(&axes)
+        .into_iter()
+        .map(|combo| {
+            let extra: Vec<String> = combo
+                .iter()
+                .map(|c| format!("{}={}", c.key, c.value))
+                .collect();
+            let refs: Vec<&str> = extra.iter().map(String::as_str).collect();
+            let settings = config("backtest-imbalance.toml", &path, "1", &refs);
+            (extra, settings)
+        })
+        .collect();
+    let rows = sweep::run(runs, 2, &Arc::new(AtomicBool::new(false)));
+    assert_eq!(rows.len(), 4);
+    assert_eq!(
+        rows[3].label,
+        ["strategy.threshold=0.6", "fees.maker_bps=10"]
+    );
+    let figures: Vec<_> = rows
+        .iter()
+        .map(|r| r.outcome.clone().expect("the run"))
+        .collect();
+    // The shipped config is the last combination: the same figures as its own run.
+    let (_, single) = backtest::run(
+        &settings("imbalance", &path, "2"),
+        Arc::new(AtomicBool::new(false)),
+        Console::QUIET,
+    )
+    .unwrap();
+    assert_eq!(figures[3], single.total);
+    // Fees change the net, not what the strategy did.
+    assert_eq!(figures[2].gross(), figures[3].gross());
+    assert_eq!(figures[2].fees, 0);
+    assert!(figures[3].fees > 0);
+    assert_ne!(figures[0].fills, 0);
+    let csv = sweep::csv(&rows, &axes);
+    assert_eq!(csv.lines().count(), 5);
+    assert!(csv.starts_with("strategy.threshold,fees.maker_bps,net_pnl,"));
+}

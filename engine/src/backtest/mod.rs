@@ -7,6 +7,7 @@ pub mod figures;
 mod output;
 mod plots;
 mod report;
+pub mod sweep;
 mod tape;
 
 pub use output::{BacktestError, write_all, write_equity, write_fills};
