@@ -433,20 +433,20 @@ impl PipelineReport {
 }
 
 /// One instrument's trading result as decimal strings in the instrument's own terms.
-pub(crate) struct TradingView {
-    pub(crate) name: String,
-    pub(crate) position: String,
-    pub(crate) realized: String,
-    pub(crate) unrealized: String,
-    pub(crate) mark: String,
+struct TradingView {
+    name: String,
+    position: String,
+    realized: String,
+    unrealized: String,
+    mark: String,
     /// Realised and unrealised, before fees.
-    pub(crate) gross: String,
-    pub(crate) fees: String,
-    pub(crate) net: String,
+    gross: String,
+    fees: String,
+    net: String,
 }
 
 impl TradingView {
-    pub(crate) fn new(t: &TradingFinal, spec: Option<&pinion_core::InstrumentSpec>) -> Self {
+    fn new(t: &TradingFinal, spec: Option<&pinion_core::InstrumentSpec>) -> Self {
         let gross = t.realized + t.unrealized.unwrap_or(0);
         let Some(spec) = spec else {
             return Self {

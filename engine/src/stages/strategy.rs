@@ -18,6 +18,12 @@
 //! report due before its event time has arrived, and those are applied first: the strategy sees
 //! the same reports at the same points on every run and in every placement.
 //!
+//! **Account.** Every fill report of an instrument is also booked in that instrument's ledger
+//! (a [`Position`] charged the venue's maker or taker fee from `[fees]`), which is what the
+//! report's position, PnL and fees come from. For `pinion backtest` the stage also records each
+//! fill and, once per period of event time, the account marked at the mid, into a
+//! [`Tape`] allocated here at start-up, handed over in [`TradingFinal::tape`].
+//!
 //! Histograms: `strategy.service` per input, `hop.book_strategy` and `hop.gateway_strategy`
 //! (ring hops), `strategy.t0_to_decision` (`t0` → the strategy's decision on that market
 //! state, for every view, whether or not it traded; also split by what brought the view about,
