@@ -406,3 +406,35 @@ fn a_sweep_runs_every_combination_in_parallel_with_the_single_runs_figures() {
     assert_eq!(csv.lines().count(), 5);
     assert!(csv.starts_with("strategy.threshold,fees.maker_bps,net_pnl,"));
 }
+
+#[test]
+fn every_strategy_has_a_backtest_config_with_binance_spot_fees() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    for kind in [
+        "imbalance",
+        "market-making",
+        "spread-capture",
+        "quote-chase",
+        "momentum",
+        "grid",
+    ] {
+        let name = format!("backtest-{kind}.toml");
+        let text = std::fs::read_to_string(dir.join(&name)).expect("the shipped config");
+        // Its recording, as the test finds it (the config names it from the repository root).
+        let s = config(&name, &path, "1", &[]);
+        let rates = s.fees.for_venue(pinion_core::Venue::BinanceSpot);
+        assert_eq!(
+            (rates.maker_e8, rates.taker_e8),
+            (100_000, 100_000),
+            "{name}"
+        );
+        assert!(
+            text.contains(&format!("kind = \"{kind}\"")),
+            "{name} runs its strategy"
+        );
+        assert!(text.contains(RECORDING), "{name} names the recording");
+    }
+}
