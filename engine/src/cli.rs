@@ -170,6 +170,10 @@ pub struct LiveArgs {
     /// Write what the order venue knows at the end (orders, fills, balances) as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub account_out: Option<PathBuf>,
+    /// Serve Prometheus metrics, /health and /ready on this local address (`127.0.0.1:9464`)
+    /// [metrics.listen].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 impl LiveArgs {
@@ -211,6 +215,9 @@ impl LiveArgs {
         }
         if self.no_progress {
             o.push(Override::value("runtime.progress", false));
+        }
+        if let Some(v) = &self.metrics_listen {
+            o.push(Override::string("metrics.listen", v.clone()));
         }
         for s in &self.source.set {
             o.push(s.clone());
@@ -352,6 +359,10 @@ pub struct ReplayArgs {
     /// No progress bar [runtime.progress = false].
     #[arg(long)]
     pub no_progress: bool,
+    /// Serve Prometheus metrics, /health and /ready on this local address (`127.0.0.1:9464`)
+    /// [metrics.listen].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 impl ReplayArgs {
@@ -409,6 +420,9 @@ impl ReplayArgs {
         }
         if self.no_progress {
             o.push(Override::value("runtime.progress", false));
+        }
+        if let Some(v) = &self.metrics_listen {
+            o.push(Override::string("metrics.listen", v.clone()));
         }
         for s in &self.source.set {
             o.push(s.clone());

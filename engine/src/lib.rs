@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod host;
 pub mod latency;
+pub mod metrics;
 pub mod pipeline;
 pub mod problems;
 pub mod progress;

@@ -28,7 +28,7 @@ pub use money::{
 };
 pub use overrides::{Override, Overrides};
 pub use settings::{
-    InputSpec, InstrumentSource, LiveSettings, OrderEntrySettings, PacingSpec, PlacementSpec,
+    InputSpec, InstrumentSource, LiveSettings, MetricsSettings, OrderEntrySettings, PacingSpec, PlacementSpec,
     Settings, StageKind, ThreadSpec,
 };
 pub use strategies::{
@@ -142,6 +142,9 @@ pub struct Config {
     /// Live market data (`pinion live`).
     #[serde(default)]
     pub live: Option<LiveConfig>,
+    /// The metrics endpoint and the periodic status line.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// `[input]`.
@@ -393,6 +396,19 @@ pub struct RuntimeConfig {
 
 fn default_true() -> bool {
     true
+}
+
+/// `[metrics]`: the Prometheus endpoint and the status line, both off unless asked for.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Local address to serve `/metrics`, `/health` and `/ready` on (`127.0.0.1:9464`); left
+    /// out: no endpoint.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Seconds between one-line status reports on stderr (0 = none).
+    #[serde(default)]
+    pub status_interval_s: u64,
 }
 
 /// `[strategy]`.

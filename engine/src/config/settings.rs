@@ -198,6 +198,17 @@ pub struct Settings {
     pub backtest: BacktestSpec,
     /// `[live]`, when the config has it (`pinion live` runs from it).
     pub live: Option<LiveSettings>,
+    /// `[metrics]`, checked.
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MetricsSettings {
+    /// Where to serve the endpoint; `None`: not served.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Time between status lines on stderr; `None`: none.
+    pub status_interval: Option<std::time::Duration>,
 }
 
 /// `[live]`, checked.

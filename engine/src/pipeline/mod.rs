@@ -36,6 +36,7 @@ pub use live::{accounts_json, final_books, for_live, trust};
 pub use report::{PipelineReport, Throughput};
 
 use crate::config::{Settings, StageKind};
+use crate::metrics::{BookStates, Monitor, Sources};
 use crate::problems::errors_out::ErrorsOut;
 use crate::problems::{ProblemLog, ProblemSummary};
 use crate::progress::{ProgressBar, ProgressCounters};
@@ -108,6 +109,9 @@ pub enum PipelineError {
         /// The output as given.
         output: PathBuf,
     },
+    /// The metrics endpoint could not start.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// A live session could not start.
     #[error("live: {0}")]
     Live(String),
@@ -139,6 +143,8 @@ pub struct Pipeline {
     pub recorder: Option<pinion_feed::recording::Recorder>,
     /// The order sessions' recorders, likewise.
     pub order_recorders: Vec<pinion_feed::recording::Recorder>,
+    /// What the metrics thread reads, when `[metrics]` asks for the endpoint or the status line.
+    pub metrics: Option<Sources>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -263,6 +269,12 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     if let Some(live) = &live {
         book = book.with_snapshot_requests(Arc::clone(&live.requests));
     }
+    // The book stage publishes its books' states only when something reads them.
+    let metrics_on = settings.metrics.listen.is_some() || settings.metrics.status_interval.is_some();
+    let book_states = metrics_on.then(|| BookStates::new(instruments.len()));
+    if let Some(states) = &book_states {
+        book = book.with_states(Arc::clone(states));
+    }
     // The venues decide how the strategy meets them: a simulated venue taps the market and
     // runs on event time, behind a barrier; a live venue needs neither.
     let trade = settings.live.as_ref().filter(|l| l.trade);
@@ -322,7 +334,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         Some(Box::new(strategy)),
         Some(Box::new(gateway)),
     ];
-    let plans = settings
+    let plans: Vec<ThreadPlan> = settings
         .placement
         .threads
         .iter()
@@ -337,11 +349,23 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
                 .collect(),
         })
         .collect();
+    let metrics = book_states.map(|books| Sources {
+        command: if live.is_some() { "live" } else { "replay" },
+        threads: plans.iter().map(|p| p.name.clone()).collect(),
+        instruments: instruments.clone(),
+        progress: Arc::clone(&progress),
+        books,
+        live: live.as_ref().map(|l| Arc::clone(&l.counters)),
+        requests: live.as_ref().map(|l| Arc::clone(&l.requests)),
+        started: std::time::Instant::now(),
+        ended: Arc::new(AtomicBool::new(false)),
+    });
     Ok(Pipeline {
         plans,
         finals,
         trading,
         progress,
+        metrics,
         input: PreparedSummary {
             description,
             notes,
@@ -434,6 +458,7 @@ pub fn run_pipeline(
         errors_out,
         recorder,
         order_recorders,
+        metrics,
     } = pipeline;
     let opts = RuntimeOptions {
         mlockall: settings.runtime.mlockall,
@@ -469,6 +494,20 @@ pub fn run_pipeline(
     } else {
         None
     };
+    // Bound before the stages start, so a taken port fails the run before it begins.
+    let monitor = match metrics {
+        Some(mut sources) => {
+            sources.started = std::time::Instant::now();
+            let m = Monitor::start(&settings.metrics, sources)?;
+            if console.startup
+                && let Some(addr) = m.addr()
+            {
+                eprintln!("  metrics on http://{addr}/metrics (/health, /ready)");
+            }
+            Some(m)
+        }
+        None => None,
+    };
     let startup = console.startup;
     let result = runtime::run_with(plans, &opts, |p: &PlacementReport| {
         if startup {
@@ -477,6 +516,10 @@ pub fn run_pipeline(
     });
     if let Some(bar) = bar {
         bar.finish();
+    }
+    if let Some(m) = monitor {
+        m.stages_ended();
+        m.stop();
     }
     let run = result?;
     let mut input = input;

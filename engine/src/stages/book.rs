@@ -38,6 +38,7 @@ use super::handoff::Handoff;
 use super::msg::{BookMsg, MarketMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use crate::latency::Recorder;
+use crate::metrics::{BookState, BookStates};
 use crate::problems::{Problem, ProblemKind, ProblemLog, ProblemSummary, Subject};
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
 
@@ -130,6 +131,10 @@ struct BookCore {
     requests: Option<Arc<SnapshotRequests>>,
     /// Per instrument, whether it was last published live.
     published_live: Vec<bool>,
+    /// Where each book's sync state is published for the metrics thread, when it runs.
+    states: Option<Arc<BookStates>>,
+    /// Per instrument, the state last published there.
+    published_state: Vec<BookState>,
 }
 
 impl std::fmt::Debug for BookStage {
@@ -169,6 +174,8 @@ impl BookStage {
                 hop: Recorder::new("hop.feed_book"),
                 requests: None,
                 published_live: vec![false; n],
+                states: None,
+                published_state: vec![BookState::None; n],
             },
         }
     }
@@ -182,7 +189,39 @@ impl BookStage {
     }
 }
 
+impl BookStage {
+    /// Publishes each book's sync state to `states` as it changes, and counts its losses of
+    /// sync there, for the metrics thread.
+    pub fn with_states(mut self, states: Arc<BookStates>) -> Self {
+        self.core.states = Some(states);
+        for i in 0..self.core.books.len() {
+            self.core.note_state(i, false);
+        }
+        self
+    }
+}
+
 impl BookCore {
+    /// Publishes book `i`'s state when it changed since the last time, and a loss of sync:
+    /// a compare per event and, rarely, a relaxed store.
+    #[inline]
+    fn note_state(&mut self, i: usize, lost: bool) {
+        let Some(states) = &self.states else {
+            return;
+        };
+        let Some(Some(sync)) = self.books.get(i) else {
+            return;
+        };
+        if lost {
+            states.lost(i);
+        }
+        let state = BookState::of(sync.state());
+        if self.published_state[i] != state {
+            self.published_state[i] = state;
+            states.set(i, state);
+        }
+    }
+
     /// Tells a live source about book `i` after it handled something: a book that just lost
     /// its trust needs a snapshot, and a change of liveness is published.
     #[inline]
@@ -273,6 +312,7 @@ impl BookCore {
         if self.requests.is_some() && (lost || was_live != (sync.state() == SyncState::Live)) {
             self.publish(i, lost);
         }
+        self.note_state(i, lost);
         let Some(Some(sync)) = self.books.get_mut(i) else {
             return;
         };
@@ -323,10 +363,21 @@ impl BookCore {
                 if was_trusted {
                     // An unsynced view, so the strategy pulls its orders now.
                     self.counts.lost_sync += 1;
+                    if let Some(states) = &self.states {
+                        states.lost(i);
+                    }
                     log_reconnect(&mut self.problems, InstrumentId(i as u16), conn, t_event);
                     send_top(&mut self.out, t_event, Trigger::Other, |top| {
                         sync.write_top(top)
                     });
+                }
+            }
+        }
+        if self.states.is_some() {
+            for i in 0..self.books.len() {
+                let fed = self.fed_by[i] == Some(conn) && self.books[i].is_some();
+                if fed && only.is_none_or(|id| usize::from(id.0) == i) {
+                    self.note_state(i, false);
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! exactly once, and nothing downstream re-parses them.
 //!
 //! - [`input`]: `[input]`, `[synthetic]`, `[pacing]`
-//! - [`placement`]: `[placement]`, `[rings]`, `[runtime]`
+//! - [`placement`]: `[placement]`, `[rings]`, `[runtime]`, `[metrics]`
 //! - [`trading`]: `[strategy]`, `[risk]`, `[gateway]`
 //! - [`instruments`]: `[[instrument]]`, `[[exchange_info]]`
 
@@ -68,6 +68,7 @@ impl Config {
         let placement = placement::placement(self, &mut p, cores);
         let ring_capacity = placement::ring_capacity(self, &mut p);
         placement::runtime(self, &mut p);
+        let metrics = placement::metrics(self, &mut p);
         let trading = trading::trading(self, &mut p);
         let (instruments, unit_price_grid) = instruments::instruments(self, &mut p);
         let instrument_sources = instruments::instrument_sources(self, &mut p, default_data_dir);
@@ -95,6 +96,7 @@ impl Config {
                 fees,
                 backtest,
                 live,
+                metrics,
             }),
             _ => Err(ConfigError {
                 origin: origin.to_owned(),

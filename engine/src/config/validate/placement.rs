@@ -1,11 +1,11 @@
-//! `[placement]`, `[rings]` and `[runtime]`: which stages run on which threads and cores, how
-//! the threads wait, and the rings between them.
+//! `[placement]`, `[rings]`, `[runtime]` and `[metrics]`: which stages run on which threads and
+//! cores, how the threads wait, the rings between them, and where the metrics are served.
 
 use std::collections::HashSet;
 
 use crate::runtime::WaitStrategy;
 
-use super::super::settings::{PlacementSpec, StageKind, ThreadSpec};
+use super::super::settings::{MetricsSettings, PlacementSpec, StageKind, ThreadSpec};
 use super::super::{Config, PlacementConfig};
 use super::{Problems, check_core};
 
@@ -146,6 +146,42 @@ pub(super) fn runtime(cfg: &Config, p: &mut Problems) {
             "runtime.realtime_priority",
             format!("{prio} is outside SCHED_FIFO's 1..=99"),
         );
+    }
+}
+
+/// The longest status interval accepted: a day (a larger value is a mistyped unit).
+const MAX_STATUS_INTERVAL_S: u64 = 86_400;
+
+/// `[metrics]`: the endpoint's address must be an IP and port (a name would need a lookup,
+/// and the endpoint is meant for a local address), and the interval a sane number of seconds.
+pub(super) fn metrics(cfg: &Config, p: &mut Problems) -> MetricsSettings {
+    let m = &cfg.metrics;
+    let listen = m
+        .listen
+        .as_deref()
+        .and_then(|s| match s.parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                p.add(
+                    "metrics.listen",
+                    format!("\"{s}\" is not an IP address and port (like \"127.0.0.1:9464\")"),
+                );
+                None
+            }
+        });
+    if m.status_interval_s > MAX_STATUS_INTERVAL_S {
+        p.add(
+            "metrics.status_interval_s",
+            format!(
+                "{} s is more than a day ({MAX_STATUS_INTERVAL_S} s)",
+                m.status_interval_s
+            ),
+        );
+    }
+    MetricsSettings {
+        listen,
+        status_interval: (m.status_interval_s > 0)
+            .then(|| std::time::Duration::from_secs(m.status_interval_s)),
     }
 }
 

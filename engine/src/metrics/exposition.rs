@@ -1,0 +1,472 @@
+//! Prometheus text exposition, format 0.0.4: each family once, with its `# HELP` and `# TYPE`
+//! lines, then its samples. Names follow the conventions: `pinion_` first, counters end in
+//! `_total`, units are base units in the name (`_seconds`, `_bytes`).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use pinion_core::InstrumentId;
+use pinion_feed::live::ConnCounters;
+
+use super::{BookState, Sources};
+
+/// A family's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only grows (resets when the process restarts).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+}
+
+impl MetricKind {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Counter => "counter",
+            Self::Gauge => "gauge",
+        }
+    }
+}
+
+/// A family the engine exports: its name, type and help text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Family {
+    /// The metric name.
+    pub name: &'static str,
+    /// Its type.
+    pub kind: MetricKind,
+    /// One line saying what it counts.
+    pub help: &'static str,
+}
+
+const fn counter(name: &'static str, help: &'static str) -> Family {
+    Family {
+        name,
+        kind: MetricKind::Counter,
+        help,
+    }
+}
+
+const fn gauge(name: &'static str, help: &'static str) -> Family {
+    Family {
+        name,
+        kind: MetricKind::Gauge,
+        help,
+    }
+}
+
+const INFO: Family = gauge(
+    "pinion_info",
+    "Always 1; the command that runs (replay or live).",
+);
+const UPTIME: Family = gauge("pinion_uptime_seconds", "Seconds since the run started.");
+const THREADS: Family = gauge("pinion_stage_threads", "Stage threads planned.");
+const THREADS_RUNNING: Family = gauge(
+    "pinion_stage_threads_running",
+    "Stage threads running now (0 once the stages have finished).",
+);
+const RECORDS: Family = counter(
+    "pinion_feed_records_total",
+    "Records the feed stage has read.",
+);
+const ORDERS: Family = counter(
+    "pinion_gateway_orders_sent_total",
+    "Orders the gateway stage has sent to its venues.",
+);
+const BOOK_STATE: Family = gauge(
+    "pinion_book_state",
+    "1 for the book's current sync state (awaiting_snapshot, syncing, live), 0 for the others.",
+);
+const BOOK_LIVE: Family = gauge(
+    "pinion_book_live",
+    "1 when the book follows the venue message by message.",
+);
+const BOOK_LOSSES: Family = counter(
+    "pinion_book_sync_losses_total",
+    "Times the book lost its sync (gap, crossed book, reconnect...).",
+);
+const BOOK_SNAPSHOT_REQUESTS: Family = counter(
+    "pinion_book_snapshot_requests_total",
+    "Snapshots the book stage asked the live source for, by book.",
+);
+
+/// The whole-source counters of a live input: (family, counter).
+const LIVE: [(Family, fn(&pinion_feed::live::LiveCounters) -> &AtomicU64); 9] = [
+    (
+        counter(
+            "pinion_live_snapshot_requests_total",
+            "Snapshots the book stage asked for.",
+        ),
+        |c| &c.snapshot_requests,
+    ),
+    (
+        counter("pinion_live_snapshots_total", "Snapshots handed to the book."),
+        |c| &c.snapshots,
+    ),
+    (
+        counter(
+            "pinion_live_snapshot_failures_total",
+            "Snapshot fetches that failed.",
+        ),
+        |c| &c.snapshot_failures,
+    ),
+    (
+        counter(
+            "pinion_live_snapshot_watchdog_total",
+            "Snapshots given again because a book stayed unsynced.",
+        ),
+        |c| &c.snapshot_watchdog,
+    ),
+    (
+        counter(
+            "pinion_live_rotations_total",
+            "Make-before-break connection rotations done.",
+        ),
+        |c| &c.rotations,
+    ),
+    (
+        counter(
+            "pinion_live_gaps_filled_total",
+            "Redundant feeds: gaps on one feed that the other filled.",
+        ),
+        |c| &c.gaps_filled,
+    ),
+    (
+        counter(
+            "pinion_live_gaps_unfilled_total",
+            "Redundant feeds: gaps neither feed filled in time.",
+        ),
+        |c| &c.gaps_unfilled,
+    ),
+    (
+        counter(
+            "pinion_live_rest_weight_total",
+            "REST request weight spent against the venue's limit.",
+        ),
+        |c| &c.rest_weight,
+    ),
+    (
+        counter(
+            "pinion_live_rest_rate_limited_total",
+            "REST answers 429 or 418 (rate limited or banned).",
+        ),
+        |c| &c.rest_rate_limited,
+    ),
+];
+
+/// The per-connection counters of a live input: (family, counter).
+const CONN: [(Family, fn(&ConnCounters) -> &AtomicU64); 16] = [
+    (
+        counter(
+            "pinion_live_connection_attempts_total",
+            "Connection attempts.",
+        ),
+        |c| &c.attempts,
+    ),
+    (
+        counter(
+            "pinion_live_connection_opens_total",
+            "Times the connection opened.",
+        ),
+        |c| &c.opens,
+    ),
+    (
+        counter(
+            "pinion_live_connection_reconnects_total",
+            "Times the connection was lost or closed and reopened.",
+        ),
+        |c| &c.reconnects,
+    ),
+    (
+        counter(
+            "pinion_live_connection_frames_total",
+            "Data frames received.",
+        ),
+        |c| &c.frames,
+    ),
+    (
+        counter(
+            "pinion_live_connection_received_bytes_total",
+            "Payload bytes received.",
+        ),
+        |c| &c.bytes,
+    ),
+    (
+        counter(
+            "pinion_live_connection_subscribes_total",
+            "Subscription messages sent.",
+        ),
+        |c| &c.subscribes,
+    ),
+    (
+        counter(
+            "pinion_live_connection_ack_timeouts_total",
+            "Subscription acks that never came in time.",
+        ),
+        |c| &c.ack_timeouts,
+    ),
+    (
+        counter(
+            "pinion_live_connection_refused_total",
+            "Requests the venue refused.",
+        ),
+        |c| &c.refused,
+    ),
+    (
+        counter(
+            "pinion_live_connection_idle_timeouts_total",
+            "Times nothing at all was read for the idle timeout.",
+        ),
+        |c| &c.idle_timeouts,
+    ),
+    (
+        counter(
+            "pinion_live_connection_stale_streams_total",
+            "Streams found silent while others flowed.",
+        ),
+        |c| &c.stale_streams,
+    ),
+    (
+        counter(
+            "pinion_live_connection_pings_total",
+            "Application pings sent.",
+        ),
+        |c| &c.pings,
+    ),
+    (
+        counter(
+            "pinion_live_connection_server_shutdowns_total",
+            "serverShutdown notices received.",
+        ),
+        |c| &c.shutdown_notices,
+    ),
+    (
+        counter(
+            "pinion_live_connection_policy_closes_total",
+            "Closes for a policy violation (1008).",
+        ),
+        |c| &c.policy_closes,
+    ),
+    (
+        counter(
+            "pinion_live_connection_first_arrivals_total",
+            "Redundant feeds: messages this feed brought first.",
+        ),
+        |c| &c.first_arrivals,
+    ),
+    (
+        counter(
+            "pinion_live_connection_duplicates_total",
+            "Redundant feeds: messages this feed brought after the other.",
+        ),
+        |c| &c.duplicates,
+    ),
+    (
+        counter(
+            "pinion_live_connection_leads_total",
+            "Redundant feeds: messages on which this feed led the other.",
+        ),
+        |c| &c.leads,
+    ),
+];
+
+const CONN_LEAD: Family = counter(
+    "pinion_live_connection_lead_seconds_total",
+    "Redundant feeds: the sum of this feed's leads over the other.",
+);
+const CONN_CLOSE_CODE: Family = gauge(
+    "pinion_live_connection_last_close_code",
+    "The last WebSocket close code the server sent (0: none).",
+);
+
+/// Every family the engine can export (those of a live input only when the input is live).
+pub fn families() -> Vec<Family> {
+    let mut all = vec![
+        INFO,
+        UPTIME,
+        THREADS,
+        THREADS_RUNNING,
+        RECORDS,
+        ORDERS,
+        BOOK_STATE,
+        BOOK_LIVE,
+        BOOK_LOSSES,
+        BOOK_SNAPSHOT_REQUESTS,
+    ];
+    all.extend(LIVE.iter().map(|(f, _)| *f));
+    all.extend(CONN.iter().map(|(f, _)| *f));
+    all.extend([CONN_LEAD, CONN_CLOSE_CODE]);
+    all
+}
+
+/// Writes families and samples into a string.
+struct Out {
+    text: String,
+}
+
+impl Out {
+    fn family(&mut self, f: &Family) {
+        let _ = writeln!(self.text, "# HELP {} {}", f.name, escape_help(f.help));
+        let _ = writeln!(self.text, "# TYPE {} {}", f.name, f.kind.name());
+    }
+
+    fn sample(&mut self, f: &Family, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.text.push_str(f.name);
+        if !labels.is_empty() {
+            self.text.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(',');
+                }
+                let _ = write!(self.text, "{k}=\"");
+                escape_label(&mut self.text, v);
+                self.text.push('"');
+            }
+            self.text.push('}');
+        }
+        let _ = writeln!(self.text, " {value}");
+    }
+
+    fn single(&mut self, f: &Family, value: impl std::fmt::Display) {
+        self.family(f);
+        self.sample(f, &[], value);
+    }
+}
+
+/// A HELP text escapes backslashes and line feeds.
+fn escape_help(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// A label value escapes backslashes, double quotes and line feeds.
+fn escape_label(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The exposition of everything `src` can read now.
+pub fn render(src: &Sources) -> String {
+    let mut out = Out {
+        text: String::with_capacity(8 << 10),
+    };
+    out.family(&INFO);
+    out.sample(&INFO, &[("command", src.command)], 1);
+    out.single(&UPTIME, format_args!("{:.3}", src.uptime().as_secs_f64()));
+    out.single(&THREADS, src.threads.len());
+    out.single(&THREADS_RUNNING, src.threads_running());
+    out.single(&RECORDS, src.progress.records());
+    out.single(&ORDERS, src.progress.orders());
+
+    let books: Vec<(InstrumentId, String, String, BookState)> = src
+        .instruments
+        .iter()
+        .map(|(id, spec)| {
+            (
+                id,
+                spec.venue.to_string(),
+                spec.symbol.as_str().to_owned(),
+                src.books.state(usize::from(id.0)),
+            )
+        })
+        .filter(|b| b.3 != BookState::None)
+        .collect();
+    out.family(&BOOK_STATE);
+    for (_, venue, sym, state) in &books {
+        for s in [
+            BookState::AwaitingSnapshot,
+            BookState::Syncing,
+            BookState::Live,
+        ] {
+            let labels = [
+                ("venue", venue.as_str()),
+                ("instrument", sym.as_str()),
+                ("state", s.name()),
+            ];
+            out.sample(&BOOK_STATE, &labels, u8::from(*state == s));
+        }
+    }
+    out.family(&BOOK_LIVE);
+    for (_, venue, sym, state) in &books {
+        let labels = [("venue", venue.as_str()), ("instrument", sym.as_str())];
+        out.sample(&BOOK_LIVE, &labels, u8::from(*state == BookState::Live));
+    }
+    out.family(&BOOK_LOSSES);
+    for (id, venue, sym, _) in &books {
+        let labels = [("venue", venue.as_str()), ("instrument", sym.as_str())];
+        out.sample(&BOOK_LOSSES, &labels, src.books.losses(usize::from(id.0)));
+    }
+    if let Some(requests) = &src.requests {
+        out.family(&BOOK_SNAPSHOT_REQUESTS);
+        for (id, venue, sym, _) in &books {
+            let labels = [("venue", venue.as_str()), ("instrument", sym.as_str())];
+            out.sample(&BOOK_SNAPSHOT_REQUESTS, &labels, requests.requested(*id));
+        }
+    }
+
+    if let Some(live) = &src.live {
+        for (f, get) in &LIVE {
+            out.single(f, get(live).load(Ordering::Relaxed));
+        }
+        let names: Vec<String> = (0..live.conns.len()).map(|i| i.to_string()).collect();
+        for (f, get) in &CONN {
+            out.family(f);
+            for (c, name) in live.conns.iter().zip(&names) {
+                out.sample(f, &[("conn", name)], get(c).load(Ordering::Relaxed));
+            }
+        }
+        out.family(&CONN_LEAD);
+        for (c, name) in live.conns.iter().zip(&names) {
+            let secs = c.lead_ns.load(Ordering::Relaxed) as f64 / 1e9;
+            out.sample(&CONN_LEAD, &[("conn", name)], secs);
+        }
+        out.family(&CONN_CLOSE_CODE);
+        for (c, name) in live.conns.iter().zip(&names) {
+            let code = c.last_close_code.load(Ordering::Relaxed);
+            out.sample(&CONN_CLOSE_CODE, &[("conn", name)], code);
+        }
+    }
+    out.text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_conventions() {
+        let all = families();
+        for f in &all {
+            assert!(f.name.starts_with("pinion_"), "{}", f.name);
+            assert_eq!(
+                f.kind == MetricKind::Counter,
+                f.name.ends_with("_total"),
+                "{}",
+                f.name
+            );
+            assert!(
+                f.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{}",
+                f.name
+            );
+        }
+        let mut names: Vec<_> = all.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "a family twice");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut s = String::new();
+        escape_label(&mut s, "a\"b\\c\nd");
+        assert_eq!(s, "a\\\"b\\\\c\\nd");
+    }
+}
