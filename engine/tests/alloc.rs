@@ -24,6 +24,12 @@ fn steady_state_replay_allocates_nothing() {
         report.counter("gateway", "orders_sent") > 0,
         "the strategy traded"
     );
+    // With the metrics endpoint up (and nobody scraping), the book stage publishes its books'
+    // states: that hook allocates nothing either.
+    let mut with_metrics = common::fused_synthetic(RECORDS);
+    with_metrics.metrics.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let report = allocations_in_steady_state(&with_metrics, RECORDS);
+    assert_eq!(report.counter("feed", "records"), RECORDS + 2);
     // A real recording, inflated on the read-ahead thread (whose allocations count too).
     if let Some(path) = pinion_testkit::data::require("binance/usdm-btcusdt-20240808.hbt.gz") {
         const USDM_RECORDS: u64 = 93_954;
