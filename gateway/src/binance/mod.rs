@@ -13,6 +13,7 @@
 //! * [`orders`]: the state of every order, merged from answers, user data and queries, with
 //!   `Unknown` for outcomes that cannot be known yet.
 //! * [`template`]: pre-serialised WS API requests with fixed-width slots patched per order.
+//! * [`mirror`]: the session's readiness and counters, published for other threads.
 //! * [`wire`]: responses (with their `rateLimits`) and user data events, read without copying;
 //!   failures classified so an unknown outcome is never taken for a rejection.
 //!
@@ -22,6 +23,7 @@ pub mod breaker;
 pub mod client_id;
 pub mod clock;
 pub mod limits;
+pub mod mirror;
 pub mod orders;
 pub mod sign;
 pub mod template;

@@ -58,6 +58,7 @@ use super::breaker::{BreakerConfig, CircuitBreaker};
 use super::client_id::{CLIENT_ID_LEN, ClientIdCodec, ClientIdKind, RunEpoch};
 use super::clock::{ClockConfig, ClockOffset};
 use super::limits::{LimitsError, Method, RateLimiter, Refusal, Ticket};
+use super::mirror::SessionMirror;
 use super::orders::{OrderState, OrderTable, OrderTableConfig, RequestKind};
 use super::sign::{Credentials, KeyKind};
 use super::template::{
@@ -471,6 +472,9 @@ struct Core {
     balances: ArrayVec<AssetBalance, BALANCES>,
     stats: VenueStats,
     session: SessionStats,
+    /// The session as last published to `mirror`, and whether it was ready.
+    published: (SessionStats, bool),
+    mirror: Arc<SessionMirror>,
     summary: Arc<Mutex<Option<AccountSummary>>>,
     capture: Option<RecorderHandle>,
     /// Where a captured frame is copied to have the API key masked.
@@ -564,6 +568,8 @@ impl BinanceVenue {
             balances: ArrayVec::new(),
             stats: VenueStats::default(),
             session: SessionStats::default(),
+            published: (SessionStats::default(), false),
+            mirror: Arc::new(SessionMirror::default()),
             summary: config.summary,
             scratch: if config.capture.is_some() {
                 Vec::with_capacity(1 << 16)
@@ -590,6 +596,11 @@ impl BinanceVenue {
     /// Session counters.
     pub fn session_stats(&self) -> SessionStats {
         self.core.session
+    }
+
+    /// The session's readiness and counters for other threads, published as they change.
+    pub fn session_mirror(&self) -> Arc<SessionMirror> {
+        Arc::clone(&self.core.mirror)
     }
 
     /// The order table.
@@ -1493,6 +1504,11 @@ impl OrderVenue for BinanceVenue {
     fn poll(&mut self, _now_ns: u64, mut emit: impl FnMut(ExecReport)) {
         self.core.flush_queued(&mut emit);
         self.service(&mut emit);
+        let now = (self.core.session, self.core.step == Step::Ready);
+        if now != self.core.published {
+            self.core.published = now;
+            self.core.mirror.store(now.1, &now.0);
+        }
     }
 
     fn is_idle(&self) -> bool {
