@@ -129,9 +129,7 @@ fn parse_exposition(text: &str) -> Exposition {
         }
         assert!(!line.starts_with('#'), "unexpected comment: {line}");
         let (series, value) = line.rsplit_once(' ').expect("a sample has a value");
-        let value: f64 = value
-            .parse()
-            .unwrap_or_else(|_| panic!("value in {line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("value in {line}"));
         let (name, labels) = match series.split_once('{') {
             Some((name, rest)) => {
                 let inner = rest.strip_suffix('}').expect("labels end with }");
@@ -161,7 +159,9 @@ fn parse_exposition(text: &str) -> Exposition {
 fn parse_labels(mut s: &str, line: &str) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
     while !s.is_empty() {
-        let (k, rest) = s.split_once("=\"").unwrap_or_else(|| panic!("label in {line}"));
+        let (k, rest) = s
+            .split_once("=\"")
+            .unwrap_or_else(|| panic!("label in {line}"));
         let mut value = String::new();
         let mut chars = rest.char_indices();
         let end = loop {
@@ -204,7 +204,11 @@ fn assert_conventions(e: &Exposition) {
     for (name, kind) in &e.types {
         assert!(name.starts_with("pinion_"), "{name}");
         assert!(e.helps.contains_key(name), "{name} has no HELP");
-        assert_eq!(kind == "counter", name.ends_with("_total"), "{name}: {kind}");
+        assert_eq!(
+            kind == "counter",
+            name.ends_with("_total"),
+            "{name}: {kind}"
+        );
         assert_eq!(declared.get(name.as_str()), Some(&kind.as_str()), "{name}");
     }
     for s in &e.samples {
@@ -228,7 +232,9 @@ fn require_tool(name: &str) -> Option<PathBuf> {
             std::env::var_os("CI").is_none(),
             "{name} is not installed (Debian package `prometheus`); CI must have it"
         );
-        eprintln!("skipping the {name} check: {name} is not installed (Debian package `prometheus`)");
+        eprintln!(
+            "skipping the {name} check: {name} is not installed (Debian package `prometheus`)"
+        );
     }
     found
 }
@@ -258,13 +264,20 @@ fn promtool_accepts(text: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "promtool refused the exposition: {said}\n{text}");
+    assert!(
+        out.status.success(),
+        "promtool refused the exposition: {said}\n{text}"
+    );
     assert!(said.trim().is_empty(), "promtool complained: {said}");
 }
 
 /// The embedded config on the synthetic market, paced at `rate` records a second, with
 /// `extra` overrides.
-fn replay_settings(records: u64, rate: u64, extra: &[(&str, &str)]) -> pinion_engine::config::Settings {
+fn replay_settings(
+    records: u64,
+    rate: u64,
+    extra: &[(&str, &str)],
+) -> pinion_engine::config::Settings {
     let mut o = Overrides::default();
     for (k, v) in [
         ("placement.mode", "\"2\"".to_owned()),
@@ -325,7 +338,10 @@ fn a_running_replay_is_served_and_parses() {
         e.value("pinion_book_state", &[("state", "live")]),
         Some(1.0)
     );
-    assert!(e.values("pinion_live_connection_frames_total").is_empty(), "no live input");
+    assert!(
+        e.values("pinion_live_connection_frames_total").is_empty(),
+        "no live input"
+    );
 
     // Counters move between scrapes while the replay runs.
     let first = e.value("pinion_feed_records_total", &[]).expect("records");
@@ -336,8 +352,14 @@ fn a_running_replay_is_served_and_parses() {
         .expect("records");
     assert!(later > first, "records {first} then {later}");
 
-    assert_eq!(get(addr, "/health").expect("health"), (200, "ok\n".to_owned()));
-    assert_eq!(get(addr, "/ready").expect("ready"), (200, "ready\n".to_owned()));
+    assert_eq!(
+        get(addr, "/health").expect("health"),
+        (200, "ok\n".to_owned())
+    );
+    assert_eq!(
+        get(addr, "/ready").expect("ready"),
+        (200, "ready\n".to_owned())
+    );
     assert_eq!(get(addr, "/metrics?x=1").expect("query").0, 200);
     assert_eq!(get(addr, "/nothing").expect("404").0, 404);
     assert_eq!(request(addr, "POST", "/metrics").expect("405").0, 405);
@@ -377,23 +399,34 @@ fn health_and_ready_say_why_not() {
         "{}",
         ready.body
     );
-    assert!(ready.body.contains("stage thread(s) not running"), "{}", ready.body);
+    assert!(
+        ready.body.contains("stage thread(s) not running"),
+        "{}",
+        ready.body
+    );
     // A thread of that name running is what /health looks for.
     let mut named = src.clone();
     named.threads = vec!["probe-thread".to_owned()];
     let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started) = std::sync::mpsc::channel::<()>();
     let probe = std::thread::Builder::new()
         .name("probe-thread".to_owned())
         .spawn(move || {
+            // The thread has its name once its body runs.
+            let _ = started_tx.send(());
             let _ = rx.recv();
         })
         .expect("spawn");
+    started.recv().expect("the probe thread started");
     assert_eq!(respond(&named, "GET", "/health").code, 200);
     src.books.set(0, BookState::Live);
     assert_eq!(respond(&named, "GET", "/ready").code, 200);
     src.books.set(0, BookState::Syncing);
     let ready = respond(&named, "GET", "/ready");
-    assert_eq!(ready.body, "not ready:\nbook binance-spot BTCUSDT is syncing\n");
+    assert_eq!(
+        ready.body,
+        "not ready:\nbook binance-spot BTCUSDT is syncing\n"
+    );
     drop(tx);
     probe.join().expect("probe");
     assert_eq!(respond(&named, "GET", "/health").code, 503);
@@ -416,29 +449,45 @@ fn the_config_and_flags_are_checked() {
     assert_eq!(s.metrics.listen, None, "off by default");
     assert_eq!(s.metrics.status_interval, None);
     let mut o = Overrides::default();
-    o.push(Override::string("metrics.listen", "localhost:9464".to_owned()));
+    o.push(Override::string(
+        "metrics.listen",
+        "localhost:9464".to_owned(),
+    ));
     o.push(Override::value("metrics.status_interval_s", 100_000i64));
     let err = Config::parse_with(pinion_engine::config::REPLAY_TOML, "replay.toml", &o)
         .expect("parses")
         .validate("replay.toml")
         .expect_err("refused");
     let text = err.to_string();
-    assert!(text.contains("metrics.listen: \"localhost:9464\" is not an IP address and port"), "{text}");
+    assert!(
+        text.contains("metrics.listen: \"localhost:9464\" is not an IP address and port"),
+        "{text}"
+    );
     assert!(text.contains("metrics.status_interval_s"), "{text}");
     // The flag on both commands.
     use clap::Parser as _;
     for cmd in ["replay", "live"] {
-        let cli = pinion_engine::cli::Cli::try_parse_from(["pinion", cmd, "--metrics-listen", "127.0.0.1:9999"])
-            .expect("the flag parses");
+        let cli = pinion_engine::cli::Cli::try_parse_from([
+            "pinion",
+            cmd,
+            "--metrics-listen",
+            "127.0.0.1:9999",
+        ])
+        .expect("the flag parses");
         let dbg = format!("{cli:?}");
-        assert!(dbg.contains("metrics_listen: Some(\"127.0.0.1:9999\")"), "{dbg}");
+        assert!(
+            dbg.contains("metrics_listen: Some(\"127.0.0.1:9999\")"),
+            "{dbg}"
+        );
     }
     // A port already taken fails the run before it starts, naming the key.
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let listen = format!("\"{}\"", taken.local_addr().expect("addr"));
     let settings = replay_settings(1000, 0, &[("metrics.listen", &listen)]);
     match pipeline::run(&settings, Arc::new(AtomicBool::new(false)), Console::QUIET) {
-        Err(PipelineError::Metrics(e)) => assert!(e.to_string().starts_with("metrics.listen "), "{e}"),
+        Err(PipelineError::Metrics(e)) => {
+            assert!(e.to_string().starts_with("metrics.listen "), "{e}")
+        }
         other => panic!("expected a bind error, got {other:?}"),
     }
 }
@@ -460,7 +509,11 @@ fn dashboard_names() -> BTreeSet<String> {
     let json: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
     let mut exprs = Vec::new();
     collect_exprs(&json, &mut exprs);
-    assert!(exprs.len() >= 8, "only {} queries in the dashboard", exprs.len());
+    assert!(
+        exprs.len() >= 8,
+        "only {} queries in the dashboard",
+        exprs.len()
+    );
     let mut names = BTreeSet::new();
     for e in &exprs {
         let mut rest = e.as_str();
@@ -541,7 +594,10 @@ fn a_live_session_is_scraped_by_prometheus_and_the_dashboard_matches() {
     // The engine's own view: live families, per connection.
     let deadline = Instant::now() + Duration::from_secs(20);
     let (text, e) = loop {
-        assert!(Instant::now() < deadline, "the live book was never served live");
+        assert!(
+            Instant::now() < deadline,
+            "the live book was never served live"
+        );
         std::thread::sleep(Duration::from_millis(100));
         let Ok((200, text)) = get(addr, "/metrics") else {
             continue;
@@ -556,24 +612,52 @@ fn a_live_session_is_scraped_by_prometheus_and_the_dashboard_matches() {
     assert_conventions(&e);
     promtool_accepts(&text);
     assert_eq!(e.value("pinion_info", &[("command", "live")]), Some(1.0));
-    assert_eq!(e.value("pinion_live_connection_opens_total", &[("conn", "0")]), Some(1.0));
-    assert_eq!(e.value("pinion_live_connection_reconnects_total", &[("conn", "0")]), Some(0.0));
-    assert!(e.value("pinion_live_connection_received_bytes_total", &[("conn", "0")]) > Some(10_000.0));
+    assert_eq!(
+        e.value("pinion_live_connection_opens_total", &[("conn", "0")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        e.value("pinion_live_connection_reconnects_total", &[("conn", "0")]),
+        Some(0.0)
+    );
+    assert!(
+        e.value(
+            "pinion_live_connection_received_bytes_total",
+            &[("conn", "0")]
+        ) > Some(10_000.0)
+    );
     assert_eq!(e.value("pinion_live_snapshots_total", &[]), Some(1.0));
     // The first snapshot is the source's own; the book stage asks only after a loss.
     assert_eq!(
-        e.value("pinion_book_snapshot_requests_total", &[("instrument", "BTCUSDT")]),
+        e.value(
+            "pinion_book_snapshot_requests_total",
+            &[("instrument", "BTCUSDT")]
+        ),
         Some(0.0)
     );
-    assert_eq!(get(addr, "/ready").expect("ready"), (200, "ready\n".to_owned()));
+    assert_eq!(
+        get(addr, "/ready").expect("ready"),
+        (200, "ready\n".to_owned())
+    );
 
     // Every name the dashboard queries is exported, and every family exported is declared.
     let exported: BTreeSet<String> = e.types.keys().cloned().collect();
-    let declared: BTreeSet<String> = families().iter().map(|f| f.name.to_owned()).collect();
-    assert_eq!(exported, declared, "a live session exports every family");
+    let declared: BTreeSet<String> = families()
+        .iter()
+        .map(|f| f.name.to_owned())
+        .filter(|n| !n.starts_with("pinion_order_session_"))
+        .collect();
+    assert_eq!(
+        exported, declared,
+        "a live session exports every family but the order sessions'"
+    );
     let used = dashboard_names();
-    let unknown: Vec<_> = used.difference(&exported).collect();
-    assert!(unknown.is_empty(), "the dashboard queries names never exported: {unknown:?}");
+    let all: BTreeSet<String> = families().iter().map(|f| f.name.to_owned()).collect();
+    let unknown: Vec<_> = used.difference(&all).collect();
+    assert!(
+        unknown.is_empty(),
+        "the dashboard queries names never exported: {unknown:?}"
+    );
 
     // A real Prometheus server scrapes it, and its HTTP API returns the series.
     if let Some(prometheus) = require_tool("prometheus") {
@@ -591,7 +675,10 @@ fn a_live_session_is_scraped_by_prometheus_and_the_dashboard_matches() {
         let _server = Killed(
             Command::new(prometheus)
                 .arg(format!("--config.file={}", config.display()))
-                .arg(format!("--storage.tsdb.path={}", dir.0.join("data").display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.0.join("data").display()
+                ))
                 .arg(format!("--web.listen-address={prom}"))
                 .stdout(log.try_clone().expect("log"))
                 .stderr(log)
@@ -615,7 +702,8 @@ fn a_live_session_is_scraped_by_prometheus_and_the_dashboard_matches() {
             }
         }
         let log = std::fs::read_to_string(dir.0.join("prometheus.log")).unwrap_or_default();
-        let frames = found.unwrap_or_else(|| panic!("Prometheus never had the series; its log:\n{log}"));
+        let frames =
+            found.unwrap_or_else(|| panic!("Prometheus never had the series; its log:\n{log}"));
         assert!(frames > 100.0, "frames {frames}");
         assert_eq!(
             prometheus_value(prom, "pinion_book_live{instrument=\"BTCUSDT\"}"),
@@ -624,6 +712,137 @@ fn a_live_session_is_scraped_by_prometheus_and_the_dashboard_matches() {
     }
 
     stop.store(true, Ordering::Relaxed);
-    let report = runner.join().expect("runner").expect("the live session ran");
+    let report = runner
+        .join()
+        .expect("runner")
+        .expect("the live session ran");
     assert_eq!(report.books.len(), 1);
+}
+
+const API_KEY: &str = "pinionTestKey0123456789abcdefXYZ";
+
+#[test]
+fn a_trading_session_exports_its_order_session_and_is_ready_once_reconciled() {
+    use pinion_exchange_sim::live::LiveConfig;
+    use pinion_exchange_sim::wsapi::WsApiConfig;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("ed25519 key");
+    let (pem, public) = (key.serialize_pem(), key.public_key_raw().to_vec());
+    let sim = common::sim::start_sim_tuned(
+        "",
+        5,
+        2_000.0,
+        |c: &mut LiveConfig| {
+            let mut api = WsApiConfig::new(API_KEY);
+            api.ed25519_public_key = Some(public);
+            api.balances = vec![
+                ("BTC".to_owned(), "10".to_owned()),
+                ("USDT".to_owned(), "1000000".to_owned()),
+            ];
+            c.ws_api = Some(api);
+        },
+        || {
+            let config = pinion_feed::synth::SynthConfig {
+                seed: 5,
+                messages: 400_000,
+                ..pinion_feed::synth::SynthConfig::default()
+            };
+            let market = pinion_feed::synth::SynthMarket::new(config)
+                .map_err(|e| pinion_feed::SourceError::Io(std::io::Error::other(e.to_string())))?;
+            Ok(Box::new(market) as Box<dyn pinion_feed::FrameSource + Send>)
+        },
+    );
+    let addr = sim.exchange.local_addr();
+    let metrics = free_addr();
+    let config = format!(
+        "{}
+[live.orders]
+ws_api_url = \"wss://localhost:{port}/ws-api/v3\"
+key_kind = \"ed25519\"
+api_key_env = \"PINION_TEST_API_KEY\"
+secret_env = \"PINION_TEST_SECRET\"
+
+[risk]
+max_order_qty = \"0.01\"
+max_notional = \"1000\"
+max_position = \"0.1\"
+max_open_orders = 10
+orders_per_second = 3
+order_burst = 5
+price_band_bps = 50
+",
+        live_config(addr, &sim.cert, ""),
+        port = addr.port(),
+    );
+    let config_path = sim.dir.0.join("trade-metrics.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_pinion"))
+            .arg("live")
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--trade")
+            .arg("--duration")
+            .arg("8")
+            .arg("--no-progress")
+            .arg("--metrics-listen")
+            .arg(metrics.to_string())
+            .env("PINION_TEST_API_KEY", API_KEY)
+            .env("PINION_TEST_SECRET", &pem)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pinion runs"),
+    );
+    // Before the market opens the book cannot be live: /ready says so.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.exchange.stats().control_requests == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (code, body) = get(metrics, "/ready").expect("ready before the market");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("book binance-spot BTCUSDT is"), "{body}");
+    sim.exchange.release();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let book = [("venue", "binance-spot"), ("instrument", "BTCUSDT")];
+    let (text, e) = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the order session was never served ready with answers"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let Ok((200, text)) = get(metrics, "/metrics") else {
+            continue;
+        };
+        let e = parse_exposition(&text);
+        if e.value("pinion_order_session_ready", &book) == Some(1.0)
+            && e.value("pinion_book_live", &book) == Some(1.0)
+            && e.value("pinion_order_session_answers_total", &book) > Some(0.0)
+        {
+            break (text, e);
+        }
+    };
+    assert_conventions(&e);
+    promtool_accepts(&text);
+    let exported: BTreeSet<String> = e.types.keys().cloned().collect();
+    let declared: BTreeSet<String> = families().iter().map(|f| f.name.to_owned()).collect();
+    assert_eq!(exported, declared, "a trading session exports every family");
+    assert_eq!(
+        e.value("pinion_order_session_reconciled_total", &book),
+        Some(1.0)
+    );
+    assert_eq!(
+        e.value("pinion_order_session_logons_refused_total", &book),
+        Some(0.0)
+    );
+    assert!(
+        e.value("pinion_order_session_requests_total", &book)
+            >= e.value("pinion_order_session_answers_total", &book)
+    );
+    assert_eq!(
+        get(metrics, "/ready").expect("ready"),
+        (200, "ready\n".to_owned())
+    );
+    let status = child.0.wait().expect("pinion exits");
+    assert!(status.success(), "pinion live --trade: {status}");
 }

@@ -28,8 +28,8 @@ pub use money::{
 };
 pub use overrides::{Override, Overrides};
 pub use settings::{
-    InputSpec, InstrumentSource, LiveSettings, MetricsSettings, OrderEntrySettings, PacingSpec, PlacementSpec,
-    Settings, StageKind, ThreadSpec,
+    InputSpec, InstrumentSource, LiveSettings, MetricsSettings, OrderEntrySettings, PacingSpec,
+    PlacementSpec, Settings, StageKind, ThreadSpec,
 };
 pub use strategies::{
     GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use pinion_core::InstrumentId;
 use pinion_feed::live::ConnCounters;
+use pinion_gateway::binance::SessionStats;
 
 use super::{BookState, Sources};
 
@@ -100,7 +101,10 @@ const LIVE: [(Family, fn(&pinion_feed::live::LiveCounters) -> &AtomicU64); 9] = 
         |c| &c.snapshot_requests,
     ),
     (
-        counter("pinion_live_snapshots_total", "Snapshots handed to the book."),
+        counter(
+            "pinion_live_snapshots_total",
+            "Snapshots handed to the book.",
+        ),
         |c| &c.snapshots,
     ),
     (
@@ -270,6 +274,142 @@ const CONN: [(Family, fn(&ConnCounters) -> &AtomicU64); 16] = [
     ),
 ];
 
+/// An order session's counters (`pinion live --trade`): (family, counter).
+const SESSION: [(Family, fn(&SessionStats) -> u64); 18] = [
+    (
+        counter(
+            "pinion_order_session_connects_total",
+            "Order session connection attempts.",
+        ),
+        |s| s.connects,
+    ),
+    (
+        counter(
+            "pinion_order_session_reconciled_total",
+            "Times the order session became ready (logged on, subscribed, reconciled).",
+        ),
+        |s| s.ready,
+    ),
+    (
+        counter(
+            "pinion_order_session_disconnects_total",
+            "Order session connections lost or closed.",
+        ),
+        |s| s.disconnects,
+    ),
+    (
+        counter(
+            "pinion_order_session_logons_refused_total",
+            "Logons refused (the key, its permissions, or its IP).",
+        ),
+        |s| s.logon_refused,
+    ),
+    (
+        counter("pinion_order_session_requests_total", "Requests written."),
+        |s| s.requests,
+    ),
+    (
+        counter(
+            "pinion_order_session_answers_total",
+            "Answers matched to a request.",
+        ),
+        |s| s.answers,
+    ),
+    (
+        counter(
+            "pinion_order_session_bad_frames_total",
+            "Frames that could not be read, or answers to no request of ours.",
+        ),
+        |s| s.bad_frames,
+    ),
+    (
+        counter(
+            "pinion_order_session_refused_not_ready_total",
+            "Order intents refused because the session was not ready.",
+        ),
+        |s| s.not_connected,
+    ),
+    (
+        counter(
+            "pinion_order_session_refused_rate_total",
+            "Order intents refused by the rate-limit model before sending.",
+        ),
+        |s| s.rate_refused,
+    ),
+    (
+        counter(
+            "pinion_order_session_foreign_open_orders_total",
+            "Orders this run did not place found open on the first connect.",
+        ),
+        |s| s.foreign_open,
+    ),
+    (
+        counter(
+            "pinion_order_session_cancel_all_total",
+            "openOrders.cancelAll requests sent.",
+        ),
+        |s| s.cancel_all,
+    ),
+    (
+        counter(
+            "pinion_order_session_reconciled_fills_total",
+            "Fills learnt from myTrades during reconciliation.",
+        ),
+        |s| s.reconciled_fills,
+    ),
+    (
+        counter(
+            "pinion_order_session_status_queries_total",
+            "order.status queries sent.",
+        ),
+        |s| s.status_queries,
+    ),
+    (
+        counter(
+            "pinion_order_session_rate_limited_total",
+            "Answers 429: a request class stopped until retryAfter.",
+        ),
+        |s| s.rate_limited,
+    ),
+    (
+        counter(
+            "pinion_order_session_banned_total",
+            "Answers 418: the IP banned until it lifts.",
+        ),
+        |s| s.banned,
+    ),
+    (
+        counter(
+            "pinion_order_session_unauthorized_total",
+            "Answers saying the key may not do this (-2015).",
+        ),
+        |s| s.unauthorized,
+    ),
+    (
+        counter(
+            "pinion_order_session_limit_drift_total",
+            "Answers whose rateLimits counts differed from the local model's prediction.",
+        ),
+        |s| s.limit_drift,
+    ),
+    (
+        counter(
+            "pinion_order_session_limit_checks_total",
+            "Answers whose rateLimits counts were compared with the local model.",
+        ),
+        |s| s.limit_checks,
+    ),
+];
+
+const SESSION_READY: Family = gauge(
+    "pinion_order_session_ready",
+    "1 when the order session is logged on, subscribed and reconciled.",
+);
+const SESSION_ERROR: Family = gauge(
+    "pinion_order_session_last_error_code",
+    "The last error code the exchange answered (0: none).",
+);
+
 const CONN_LEAD: Family = counter(
     "pinion_live_connection_lead_seconds_total",
     "Redundant feeds: the sum of this feed's leads over the other.",
@@ -279,7 +419,8 @@ const CONN_CLOSE_CODE: Family = gauge(
     "The last WebSocket close code the server sent (0: none).",
 );
 
-/// Every family the engine can export (those of a live input only when the input is live).
+/// Every family the engine can export (those of a live input only when the input is live, those
+/// of order sessions only when trading).
 pub fn families() -> Vec<Family> {
     let mut all = vec![
         INFO,
@@ -296,6 +437,9 @@ pub fn families() -> Vec<Family> {
     all.extend(LIVE.iter().map(|(f, _)| *f));
     all.extend(CONN.iter().map(|(f, _)| *f));
     all.extend([CONN_LEAD, CONN_CLOSE_CODE]);
+    all.push(SESSION_READY);
+    all.extend(SESSION.iter().map(|(f, _)| *f));
+    all.push(SESSION_ERROR);
     all
 }
 
@@ -429,6 +573,36 @@ pub fn render(src: &Sources) -> String {
         for (c, name) in live.conns.iter().zip(&names) {
             let code = c.last_close_code.load(Ordering::Relaxed);
             out.sample(&CONN_CLOSE_CODE, &[("conn", name)], code);
+        }
+    }
+    if !src.sessions.is_empty() {
+        let sessions: Vec<(String, String, bool, SessionStats)> = src
+            .sessions
+            .iter()
+            .map(|(id, m)| {
+                let (venue, sym) = src.instruments.get(*id).map_or_else(
+                    || (String::new(), String::new()),
+                    |s| (s.venue.to_string(), s.symbol.as_str().to_owned()),
+                );
+                (venue, sym, m.is_ready(), m.stats())
+            })
+            .collect();
+        out.family(&SESSION_READY);
+        for (venue, sym, ready, _) in &sessions {
+            let labels = [("venue", venue.as_str()), ("instrument", sym.as_str())];
+            out.sample(&SESSION_READY, &labels, u8::from(*ready));
+        }
+        for (f, get) in &SESSION {
+            out.family(f);
+            for (venue, sym, _, stats) in &sessions {
+                let labels = [("venue", venue.as_str()), ("instrument", sym.as_str())];
+                out.sample(f, &labels, get(stats));
+            }
+        }
+        out.family(&SESSION_ERROR);
+        for (venue, sym, _, stats) in &sessions {
+            let labels = [("venue", venue.as_str()), ("instrument", sym.as_str())];
+            out.sample(&SESSION_ERROR, &labels, stats.last_error);
         }
     }
     out.text

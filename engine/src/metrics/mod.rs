@@ -3,8 +3,9 @@
 //! local address, and another prints a one-line status on stderr every few seconds.
 //!
 //! Everything here reads what the stages already publish with relaxed atomic stores on their own
-//! cache lines ([`ProgressCounters`], a live source's [`LiveCounters`] and [`SnapshotRequests`]),
-//! plus [`BookStates`], which the book stage writes only when a book's sync state changes. The
+//! cache lines ([`ProgressCounters`], a live source's [`LiveCounters`] and [`SnapshotRequests`],
+//! an order session's [`SessionMirror`]), plus [`BookStates`], which the book stage writes only
+//! when a book's sync state changes. The
 //! stages never wait for, lock against or format for this module: a scrape reads a snapshot of
 //! numbers that may be a few microseconds apart from each other, which is what a scrape is.
 //!
@@ -26,8 +27,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pinion_book::SyncState;
-use pinion_core::Instruments;
+use pinion_core::{InstrumentId, Instruments};
 use pinion_feed::live::{LiveCounters, SnapshotRequests};
+use pinion_gateway::binance::mirror::SessionMirror;
 
 use crate::config::MetricsSettings;
 use crate::progress::ProgressCounters;
@@ -163,6 +165,8 @@ pub struct Sources {
     pub live: Option<Arc<LiveCounters>>,
     /// A live input's snapshot requests, by instrument.
     pub requests: Option<Arc<SnapshotRequests>>,
+    /// `pinion live --trade`: each order session's state, by the instrument it trades.
+    pub sessions: Vec<(InstrumentId, Arc<SessionMirror>)>,
     /// When the run started.
     pub started: Instant,
     /// Set once the stages have finished.
@@ -197,7 +201,8 @@ impl Sources {
         }
     }
 
-    /// Readiness: `Ok` when the process is live and every book is live; otherwise every reason.
+    /// Readiness: `Ok` when the process is live, every book is live and every order session is
+    /// ready (logged on, subscribed, reconciled); otherwise every reason.
     pub fn ready(&self) -> Result<(), Vec<String>> {
         let mut reasons = Vec::new();
         if let Err(e) = self.health() {
@@ -212,6 +217,15 @@ impl Sources {
                     spec.symbol.as_str(),
                     state.name()
                 ));
+            }
+        }
+        for (id, session) in &self.sessions {
+            if !session.is_ready() {
+                let name = self
+                    .instruments
+                    .get(*id)
+                    .map_or_else(String::new, |s| s.symbol.as_str().to_owned());
+                reasons.push(format!("order session {name} is not ready"));
             }
         }
         if reasons.is_empty() {

@@ -59,6 +59,13 @@ pub fn status_line(src: &Sources, records_per_s: f64) -> String {
             c.conns.len()
         ));
     }
+    if !src.sessions.is_empty() {
+        let ready = src.sessions.iter().filter(|(_, m)| m.is_ready()).count();
+        line.push_str(&format!(
+            ", order sessions {ready}/{} ready",
+            src.sessions.len()
+        ));
+    }
     line.push_str(&format!(
         ", threads {}/{}",
         src.threads_running(),

@@ -20,6 +20,7 @@ use pinion_net::wss::{TlsClientConfig, WssSettings, client_config};
 use pinion_gateway::AnyVenue;
 use pinion_gateway::binance::client_id::RunEpoch;
 use pinion_gateway::binance::clock::ClockConfig;
+use pinion_gateway::binance::mirror::SessionMirror;
 use pinion_gateway::binance::orders::OrderTableConfig;
 use pinion_gateway::binance::sign::Credentials;
 use pinion_gateway::binance::{AccountSummary, BinanceConfig, BinanceVenue};
@@ -267,6 +268,7 @@ pub(super) fn trading_venues(
     let epoch = RunEpoch::now();
     let mut venues: Vec<Option<AnyVenue>> = (0..instruments.len()).map(|_| None).collect();
     let mut slots = Vec::new();
+    let mut sessions = Vec::new();
     let mut recorders = Vec::new();
     for (n, &id) in traded.iter().enumerate() {
         let Some(spec) = instruments.get(id) else {
@@ -327,6 +329,7 @@ pub(super) fn trading_venues(
         };
         let venue = BinanceVenue::new(config)
             .map_err(|e| live_error(format_args!("live.orders {}: {e}", orders.ws_api_url)))?;
+        sessions.push((id, venue.session_mirror()));
         venues[usize::from(id.0)] = Some(AnyVenue::Binance(venue));
         slots.push(summary);
     }
@@ -334,6 +337,7 @@ pub(super) fn trading_venues(
         venues,
         accounts: slots,
         recorders,
+        sessions,
     })
 }
 
@@ -345,6 +349,8 @@ pub(super) struct TradingVenues {
     pub accounts: Vec<AccountSlot>,
     /// The recorders of the order sessions' frames, when asked for.
     pub recorders: Vec<Recorder>,
+    /// Each order session's state for the metrics thread, by instrument.
+    pub sessions: Vec<(InstrumentId, Arc<SessionMirror>)>,
 }
 
 /// `path` with `-SYMBOL` before its extension.

@@ -270,7 +270,8 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         book = book.with_snapshot_requests(Arc::clone(&live.requests));
     }
     // The book stage publishes its books' states only when something reads them.
-    let metrics_on = settings.metrics.listen.is_some() || settings.metrics.status_interval.is_some();
+    let metrics_on =
+        settings.metrics.listen.is_some() || settings.metrics.status_interval.is_some();
     let book_states = metrics_on.then(|| BookStates::new(instruments.len()));
     if let Some(states) = &book_states {
         book = book.with_states(Arc::clone(states));
@@ -278,16 +279,17 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     // The venues decide how the strategy meets them: a simulated venue taps the market and
     // runs on event time, behind a barrier; a live venue needs neither.
     let trade = settings.live.as_ref().filter(|l| l.trade);
-    let (venues, accounts, order_recorders) = match (&live, trade) {
+    let (venues, accounts, order_recorders, sessions) = match (&live, trade) {
         (Some(parts), Some(l)) => {
             let t = live::trading_venues(settings, l, parts, &instruments, &traded)?;
-            (t.venues, t.accounts, t.recorders)
+            (t.venues, t.accounts, t.recorders, t.sessions)
         }
         (None, Some(_)) => {
             return Err(PipelineError::Live("--trade needs a live input".to_owned()));
         }
         _ => (
             venues_for(settings, &instruments, &traded),
+            Vec::new(),
             Vec::new(),
             Vec::new(),
         ),
@@ -357,6 +359,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         books,
         live: live.as_ref().map(|l| Arc::clone(&l.counters)),
         requests: live.as_ref().map(|l| Arc::clone(&l.requests)),
+        sessions,
         started: std::time::Instant::now(),
         ended: Arc::new(AtomicBool::new(false)),
     });
