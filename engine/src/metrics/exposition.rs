@@ -91,8 +91,15 @@ const BOOK_SNAPSHOT_REQUESTS: Family = counter(
     "Snapshots the book stage asked the live source for, by book.",
 );
 
+/// Where a whole-source counter of a live input is.
+type SourceCounter = fn(&pinion_feed::live::LiveCounters) -> &AtomicU64;
+/// Where a connection's counter is.
+type ConnCounter = fn(&ConnCounters) -> &AtomicU64;
+/// An order session's counter.
+type SessionCounter = fn(&SessionStats) -> u64;
+
 /// The whole-source counters of a live input: (family, counter).
-const LIVE: [(Family, fn(&pinion_feed::live::LiveCounters) -> &AtomicU64); 9] = [
+const LIVE: [(Family, SourceCounter); 9] = [
     (
         counter(
             "pinion_live_snapshot_requests_total",
@@ -159,7 +166,7 @@ const LIVE: [(Family, fn(&pinion_feed::live::LiveCounters) -> &AtomicU64); 9] = 
 ];
 
 /// The per-connection counters of a live input: (family, counter).
-const CONN: [(Family, fn(&ConnCounters) -> &AtomicU64); 16] = [
+const CONN: [(Family, ConnCounter); 16] = [
     (
         counter(
             "pinion_live_connection_attempts_total",
@@ -275,7 +282,7 @@ const CONN: [(Family, fn(&ConnCounters) -> &AtomicU64); 16] = [
 ];
 
 /// An order session's counters (`pinion live --trade`): (family, counter).
-const SESSION: [(Family, fn(&SessionStats) -> u64); 18] = [
+const SESSION: [(Family, SessionCounter); 18] = [
     (
         counter(
             "pinion_order_session_connects_total",
