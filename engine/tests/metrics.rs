@@ -846,3 +846,55 @@ price_band_bps = 50
     let status = child.0.wait().expect("pinion exits");
     assert!(status.success(), "pinion live --trade: {status}");
 }
+
+#[test]
+fn the_status_line_comes_every_interval_on_stderr() {
+    // 50 000 records at 20 000/s: two and a half seconds, a line a second.
+    let out = Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .args([
+            "replay",
+            "--records",
+            "50000",
+            "--pacing",
+            "paced",
+            "--rate",
+            "20000",
+            "--no-progress",
+            "--set",
+            "metrics.status_interval_s=1",
+        ])
+        .stdout(Stdio::null())
+        .output()
+        .expect("pinion runs");
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("pinion replay ") && l.contains(" records ("))
+        .collect();
+    assert!(lines.len() >= 2, "status lines: {lines:?}\n{stderr}");
+    for l in &lines {
+        assert!(l.contains("books 1/1 live"), "{l}");
+        assert!(l.contains("threads 2/2"), "{l}");
+    }
+    // Off by default: no status line.
+    let out = Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .args([
+            "replay",
+            "--records",
+            "20000",
+            "--pacing",
+            "paced",
+            "--rate",
+            "20000",
+            "--no-progress",
+        ])
+        .stdout(Stdio::null())
+        .output()
+        .expect("pinion runs");
+    assert!(out.status.success());
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains(" records ("),
+        "a status line without [metrics] status_interval_s"
+    );
+}
