@@ -148,6 +148,11 @@ pub struct ConnCounters {
     pub lead_ns: AtomicU64,
     /// Redundant feeds: how many leads `lead_ns` sums.
     pub leads: AtomicU64,
+    /// 1 while a connection serving this slot is open, else 0 (kept by the source's timers).
+    pub connected: AtomicU64,
+    /// When a connection serving this slot last brought a message (or opened), wall clock ns
+    /// since the Unix epoch; 0 before the first (kept by the source's timers).
+    pub last_data_unix_ns: AtomicU64,
 }
 
 /// Counters of the whole source.
@@ -1144,6 +1149,31 @@ impl LiveSource {
         self.counters
             .rest_rate_limited
             .store(rest.rate_limited, Ordering::Relaxed);
+        self.publish_liveness(now);
+    }
+
+    /// Per counters slot, for readers on other threads: whether a connection serving it is
+    /// open, and when one last brought data.
+    fn publish_liveness(&self, now: Instant) {
+        let wall = wall_ns();
+        for (slot, counters) in self.counters.conns.iter().enumerate() {
+            let mut open = false;
+            let mut last: Option<Instant> = None;
+            for conn in self.conns.iter().filter(|c| c.slot == slot) {
+                if matches!(conn.state, ConnState::Open { .. }) {
+                    open = true;
+                    last = Some(last.map_or(conn.last_data, |l| l.max(conn.last_data)));
+                }
+            }
+            counters.connected.store(u64::from(open), Ordering::Relaxed);
+            if let Some(last) = last {
+                let age = u64::try_from(now.saturating_duration_since(last).as_nanos())
+                    .unwrap_or(u64::MAX);
+                counters
+                    .last_data_unix_ns
+                    .store(wall.saturating_sub(age), Ordering::Relaxed);
+            }
+        }
     }
 
     fn conn_timers(&mut self, c: usize, now: Instant) {
