@@ -617,6 +617,20 @@ fn a_live_session_is_scraped_by_prometheus_and_the_dashboard_matches() {
         Some(1.0)
     );
     assert_eq!(
+        e.value("pinion_live_connection_up", &[("conn", "0")]),
+        Some(1.0)
+    );
+    let age = e
+        .value(
+            "pinion_live_connection_last_message_age_seconds",
+            &[("conn", "0")],
+        )
+        .expect("a message came");
+    assert!(
+        (0.0..2.0).contains(&age),
+        "last message {age} s ago while the market flows"
+    );
+    assert_eq!(
         e.value("pinion_live_connection_reconnects_total", &[("conn", "0")]),
         Some(0.0)
     );

@@ -421,6 +421,14 @@ const CONN_LEAD: Family = counter(
     "pinion_live_connection_lead_seconds_total",
     "Redundant feeds: the sum of this feed's leads over the other.",
 );
+const CONN_UP: Family = gauge(
+    "pinion_live_connection_up",
+    "1 while the connection (or the rotation twin serving it) is open.",
+);
+const CONN_AGE: Family = gauge(
+    "pinion_live_connection_last_message_age_seconds",
+    "Seconds since the connection last brought a message (absent before the first).",
+);
 const CONN_CLOSE_CODE: Family = gauge(
     "pinion_live_connection_last_close_code",
     "The last WebSocket close code the server sent (0: none).",
@@ -443,7 +451,7 @@ pub fn families() -> Vec<Family> {
     ];
     all.extend(LIVE.iter().map(|(f, _)| *f));
     all.extend(CONN.iter().map(|(f, _)| *f));
-    all.extend([CONN_LEAD, CONN_CLOSE_CODE]);
+    all.extend([CONN_UP, CONN_AGE, CONN_LEAD, CONN_CLOSE_CODE]);
     all.push(SESSION_READY);
     all.extend(SESSION.iter().map(|(f, _)| *f));
     all.push(SESSION_ERROR);
@@ -569,6 +577,22 @@ pub fn render(src: &Sources) -> String {
             out.family(f);
             for (c, name) in live.conns.iter().zip(&names) {
                 out.sample(f, &[("conn", name)], get(c).load(Ordering::Relaxed));
+            }
+        }
+        out.family(&CONN_UP);
+        for (c, name) in live.conns.iter().zip(&names) {
+            let up = c.connected.load(Ordering::Relaxed);
+            out.sample(&CONN_UP, &[("conn", name)], up);
+        }
+        out.family(&CONN_AGE);
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        for (c, name) in live.conns.iter().zip(&names) {
+            let last = c.last_data_unix_ns.load(Ordering::Relaxed);
+            if last > 0 {
+                let age = wall.saturating_sub(last) as f64 / 1e9;
+                out.sample(&CONN_AGE, &[("conn", name)], age);
             }
         }
         out.family(&CONN_LEAD);
