@@ -282,7 +282,7 @@ const CONN: [(Family, ConnCounter); 16] = [
 ];
 
 /// An order session's counters (`pinion live --trade`): (family, counter).
-const SESSION: [(Family, SessionCounter); 18] = [
+const SESSION: [(Family, SessionCounter); 20] = [
     (
         counter(
             "pinion_order_session_connects_total",
@@ -405,6 +405,20 @@ const SESSION: [(Family, SessionCounter); 18] = [
             "Answers whose rateLimits counts were compared with the local model.",
         ),
         |s| s.limit_checks,
+    ),
+    (
+        counter(
+            "pinion_order_session_breaker_opened_total",
+            "Times the circuit breaker in front of new orders opened.",
+        ),
+        |s| s.breaker_opened,
+    ),
+    (
+        counter(
+            "pinion_order_session_breaker_refused_total",
+            "New orders refused while the circuit breaker was open.",
+        ),
+        |s| s.breaker_refused,
     ),
 ];
 

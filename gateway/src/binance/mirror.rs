@@ -16,7 +16,7 @@ pub struct SessionMirror {
     counters: [AtomicU64; COUNTERS],
 }
 
-const COUNTERS: usize = 18;
+const COUNTERS: usize = 21;
 
 /// The counters of a [`SessionStats`] in a fixed order.
 fn counters(s: &SessionStats) -> [u64; COUNTERS] {
@@ -39,6 +39,9 @@ fn counters(s: &SessionStats) -> [u64; COUNTERS] {
         s.unauthorized,
         s.limit_drift,
         s.limit_checks,
+        s.breaker_opened,
+        s.breaker_refused,
+        u64::from(s.clock_drift_alarm),
     ]
 }
 
@@ -81,6 +84,9 @@ impl SessionMirror {
             unauthorized: c[15],
             limit_drift: c[16],
             limit_checks: c[17],
+            breaker_opened: c[18],
+            breaker_refused: c[19],
+            clock_drift_alarm: c[20] != 0,
         }
     }
 }
@@ -112,6 +118,9 @@ mod tests {
             unauthorized: 16,
             limit_drift: 17,
             limit_checks: 18,
+            breaker_opened: 19,
+            breaker_refused: 20,
+            clock_drift_alarm: true,
         };
         assert!(!m.is_ready());
         m.store(true, &s);
