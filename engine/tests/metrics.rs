@@ -733,60 +733,14 @@ fn a_live_session_is_scraped_by_prometheus_and_the_dashboard_matches() {
     assert_eq!(report.books.len(), 1);
 }
 
-const API_KEY: &str = "pinionTestKey0123456789abcdefXYZ";
+const API_KEY: &str = common::sim::TRADE_API_KEY;
 
 #[test]
 fn a_trading_session_exports_its_order_session_and_is_ready_once_reconciled() {
-    use pinion_exchange_sim::live::LiveConfig;
-    use pinion_exchange_sim::wsapi::WsApiConfig;
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("ed25519 key");
-    let (pem, public) = (key.serialize_pem(), key.public_key_raw().to_vec());
-    let sim = common::sim::start_sim_tuned(
-        "",
-        5,
-        2_000.0,
-        |c: &mut LiveConfig| {
-            let mut api = WsApiConfig::new(API_KEY);
-            api.ed25519_public_key = Some(public);
-            api.balances = vec![
-                ("BTC".to_owned(), "10".to_owned()),
-                ("USDT".to_owned(), "1000000".to_owned()),
-            ];
-            c.ws_api = Some(api);
-        },
-        || {
-            let config = pinion_feed::synth::SynthConfig {
-                seed: 5,
-                messages: 400_000,
-                ..pinion_feed::synth::SynthConfig::default()
-            };
-            let market = pinion_feed::synth::SynthMarket::new(config)
-                .map_err(|e| pinion_feed::SourceError::Io(std::io::Error::other(e.to_string())))?;
-            Ok(Box::new(market) as Box<dyn pinion_feed::FrameSource + Send>)
-        },
-    );
-    let addr = sim.exchange.local_addr();
+    let (pem, public) = common::sim::ed25519_key();
+    let sim = common::sim::start_trading_sim(public, "");
     let metrics = free_addr();
-    let config = format!(
-        "{}
-[live.orders]
-ws_api_url = \"wss://localhost:{port}/ws-api/v3\"
-key_kind = \"ed25519\"
-api_key_env = \"PINION_TEST_API_KEY\"
-secret_env = \"PINION_TEST_SECRET\"
-
-[risk]
-max_order_qty = \"0.01\"
-max_notional = \"1000\"
-max_position = \"0.1\"
-max_open_orders = 10
-orders_per_second = 3
-order_burst = 5
-price_band_bps = 50
-",
-        live_config(addr, &sim.cert, ""),
-        port = addr.port(),
-    );
+    let config = common::sim::trading_config(&sim, "");
     let config_path = sim.dir.0.join("trade-metrics.toml");
     std::fs::write(&config_path, config).expect("write config");
     let mut child = Killed(

@@ -15,18 +15,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::sim::*;
-use pinion_exchange_sim::live::LiveConfig;
-use pinion_exchange_sim::wsapi::{OrderFaultPlan, SimAccount, WsApiConfig};
+use pinion_exchange_sim::wsapi::SimAccount;
 use serde_json::Value;
 
-const API_KEY: &str = "pinionTestKey0123456789abcdefXYZ";
-
-/// An Ed25519 key pair: the PKCS#8 PEM pinion signs with, and the raw public key the
-/// simulator checks against.
-fn ed25519_key() -> (String, Vec<u8>) {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("ed25519 key");
-    (key.serialize_pem(), key.public_key_raw().to_vec())
-}
+const API_KEY: &str = TRADE_API_KEY;
 
 /// What one `pinion live --trade` run left behind.
 struct Run {
@@ -44,57 +36,11 @@ struct Run {
 /// and `pinion live --trade` against it for `seconds`.
 fn trade(order_faults: &str, seconds: f64, extra: &str) -> Run {
     let (pem, public) = ed25519_key();
-    let faults = OrderFaultPlan::parse(order_faults).expect("order faults");
-    let sim = start_sim_tuned(
-        "",
-        5,
-        2_000.0,
-        |c: &mut LiveConfig| {
-            let mut api = WsApiConfig::new(API_KEY);
-            api.ed25519_public_key = Some(public);
-            api.balances = vec![
-                ("BTC".to_owned(), "10".to_owned()),
-                ("USDT".to_owned(), "1000000".to_owned()),
-            ];
-            api.faults = faults;
-            c.ws_api = Some(api);
-        },
-        || {
-            let config = pinion_feed::synth::SynthConfig {
-                seed: 5,
-                messages: 400_000,
-                ..pinion_feed::synth::SynthConfig::default()
-            };
-            let market = pinion_feed::synth::SynthMarket::new(config)
-                .map_err(|e| pinion_feed::SourceError::Io(std::io::Error::other(e.to_string())))?;
-            Ok(Box::new(market) as Box<dyn pinion_feed::FrameSource + Send>)
-        },
-    );
-    let addr = sim.exchange.local_addr();
+    let sim = start_trading_sim(public, order_faults);
     let dir = &sim.dir.0;
-    let config = format!(
-        "{}
-[live.orders]
-ws_api_url = \"wss://localhost:{port}/ws-api/v3\"
-key_kind = \"ed25519\"
-api_key_env = \"PINION_TEST_API_KEY\"
-secret_env = \"PINION_TEST_SECRET\"
-recv_window_ms = 5000
-answer_timeout_ms = 1000
-query_after_ms = 1500
-{extra}
-
-[risk]
-max_order_qty = \"0.01\"
-max_notional = \"1000\"
-max_position = \"0.1\"
-max_open_orders = 10
-orders_per_second = 3
-order_burst = 5
-price_band_bps = 50
-",
-        live_config(addr, &sim.cert, ""),
-        port = addr.port(),
+    let config = trading_config(
+        &sim,
+        &format!("recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n{extra}"),
     );
     let config_path = dir.join("trade.toml");
     std::fs::write(&config_path, config).expect("write config");

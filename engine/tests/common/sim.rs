@@ -270,3 +270,74 @@ pub fn live_counter(
 ) -> u64 {
     report.input.live.as_deref().map_or(0, read)
 }
+
+/// The API key the trading tests' simulated account answers to.
+pub const TRADE_API_KEY: &str = "pinionTestKey0123456789abcdefXYZ";
+
+/// An Ed25519 key pair: the PKCS#8 PEM pinion signs with, and the raw public key the
+/// simulator checks against.
+pub fn ed25519_key() -> (String, Vec<u8>) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("ed25519 key");
+    (key.serialize_pem(), key.public_key_raw().to_vec())
+}
+
+/// The simulator's synthetic market (seed 5, 2000 frames a second, held until released) with
+/// the WS API for one account holding 10 BTC and 1 000 000 USDT, checking logons against
+/// `public_key`, with `order_faults` in its grammar.
+pub fn start_trading_sim(public_key: Vec<u8>, order_faults: &str) -> Sim {
+    let faults =
+        pinion_exchange_sim::wsapi::OrderFaultPlan::parse(order_faults).expect("order faults");
+    start_sim_tuned(
+        "",
+        5,
+        2_000.0,
+        |c: &mut LiveConfig| {
+            let mut api = pinion_exchange_sim::wsapi::WsApiConfig::new(TRADE_API_KEY);
+            api.ed25519_public_key = Some(public_key);
+            api.balances = vec![
+                ("BTC".to_owned(), "10".to_owned()),
+                ("USDT".to_owned(), "1000000".to_owned()),
+            ];
+            api.faults = faults;
+            c.ws_api = Some(api);
+        },
+        || {
+            let config = pinion_feed::synth::SynthConfig {
+                seed: 5,
+                messages: 400_000,
+                ..pinion_feed::synth::SynthConfig::default()
+            };
+            let market = pinion_feed::synth::SynthMarket::new(config)
+                .map_err(|e| pinion_feed::SourceError::Io(std::io::Error::other(e.to_string())))?;
+            Ok(Box::new(market) as Box<dyn pinion_feed::FrameSource + Send>)
+        },
+    )
+}
+
+/// A live config trading on `sim`'s WS API with the key from `PINION_TEST_API_KEY` and
+/// `PINION_TEST_SECRET`, `[live.orders]` keys `orders` added, and risk limits paced under the
+/// venue's 50 orders per 10 s.
+pub fn trading_config(sim: &Sim, orders: &str) -> String {
+    let addr = sim.exchange.local_addr();
+    format!(
+        "{}
+[live.orders]
+ws_api_url = \"wss://localhost:{port}/ws-api/v3\"
+key_kind = \"ed25519\"
+api_key_env = \"PINION_TEST_API_KEY\"
+secret_env = \"PINION_TEST_SECRET\"
+{orders}
+
+[risk]
+max_order_qty = \"0.01\"
+max_notional = \"1000\"
+max_position = \"0.1\"
+max_open_orders = 10
+orders_per_second = 3
+order_burst = 5
+price_band_bps = 50
+",
+        live_config(addr, &sim.cert, ""),
+        port = addr.port(),
+    )
+}
