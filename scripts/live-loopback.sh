@@ -13,32 +13,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-run_s="${1:-20}"
-seed="${2:-7}"
-if ! [[ "$run_s" =~ ^[0-9]+$ ]] || [ "$run_s" -lt 12 ]; then
-    echo "live-loopback: SECONDS must be a whole number, 12 or more" >&2
-    exit 1
-fi
-if ! [[ "$seed" =~ ^[0-9]+$ ]]; then
-    echo "live-loopback: SEED must be a whole number" >&2
-    exit 1
-fi
-
+. scripts/lib/loopback.sh
+loopback_args live-loopback 12 "$@"
 # LIVE_LOOPBACK_PROFILE=dev reuses the test build (CI has just built it); the default is release.
-profile="${LIVE_LOOPBACK_PROFILE:-release}"
-cargo build -q --profile "$profile" -p pinion-exchange-sim -p pinion-engine
-if [ "$profile" = dev ]; then bin=target/debug; else bin="target/$profile"; fi
-
-dir="$(mktemp -d)"
-sim_pid=""
-cleanup() {
-    if [ -n "$sim_pid" ]; then
-        kill "$sim_pid" 2>/dev/null || true
-        wait "$sim_pid" 2>/dev/null || true
-    fi
-    rm -rf "$dir"
-}
-trap cleanup EXIT
+loopback_build "${LIVE_LOOPBACK_PROFILE:-release}"
+loopback_scratch
 
 # The market runs for all but the last 6 s of the session, which are left for the session to
 # catch up after its faults; then it stays open, idle, with pings.
@@ -51,22 +30,8 @@ rst_after=$(( 6000 + (seed * 977) % 4000 ))
 shutdown_ms=$(( 2000 + (seed * 131) % 1000 ))
 faults="drop:btcusdt@depth@100ms:${drop_at},rst:${rst_after}#0,shutdown:${shutdown_ms}:1000#1"
 
-"$bin/pinion-exchange-sim" live --synthetic --messages "$messages" --rate "$rate" \
-    --listen 127.0.0.1:0 --tls --cert-out "$dir/cert.pem" --faults "$faults" --seed "$seed" \
-    --ping-interval-ms 1000 >"$dir/sim.out" 2>"$dir/sim.err" &
-sim_pid=$!
-for _ in $(seq 1 100); do
-    grep -q '^listening ' "$dir/sim.out" 2>/dev/null && break
-    sleep 0.1
-done
-addr="$(awk '/^listening /{print $2; exit}' "$dir/sim.out")"
-if [ -z "$addr" ]; then
-    echo "live-loopback: the simulator did not start:" >&2
-    cat "$dir/sim.err" >&2
-    echo "live-loopback: FAIL (no simulator)"
-    exit 1
-fi
-port="${addr##*:}"
+loopback_start_sim live-loopback --synthetic --messages "$messages" --rate "$rate" \
+    --faults "$faults" --seed "$seed" --ping-interval-ms 1000
 
 set +e
 "$bin/pinion" live --config configs/live-binance-spot.toml \

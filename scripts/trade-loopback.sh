@@ -19,31 +19,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-run_s="${1:-20}"
-seed="${2:-7}"
-if ! [[ "$run_s" =~ ^[0-9]+$ ]] || [ "$run_s" -lt 10 ]; then
-    echo "trade-loopback: SECONDS must be a whole number, 10 or more" >&2
-    exit 1
-fi
-if ! [[ "$seed" =~ ^[0-9]+$ ]]; then
-    echo "trade-loopback: SEED must be a whole number" >&2
-    exit 1
-fi
-
-profile="${TRADE_LOOPBACK_PROFILE:-release}"
-cargo build -q --profile "$profile" -p pinion-exchange-sim -p pinion-engine
-if [ "$profile" = dev ]; then bin=target/debug; else bin="target/$profile"; fi
-
-dir="$(mktemp -d)"
-sim_pid=""
-cleanup() {
-    if [ -n "$sim_pid" ]; then
-        kill "$sim_pid" 2>/dev/null || true
-        wait "$sim_pid" 2>/dev/null || true
-    fi
-    rm -rf "$dir"
-}
-trap cleanup EXIT
+. scripts/lib/loopback.sh
+loopback_args trade-loopback 10 "$@"
+loopback_build "${TRADE_LOOPBACK_PROFILE:-release}"
+loopback_scratch
 
 "$bin/pinion-exchange-sim" keygen --private-out "$dir/key.pem" --public-out "$dir/pub.pem"
 api_key="pinionLoopback$(printf '%08d' "$seed")"
@@ -59,24 +38,10 @@ faults="o1007:${k1},o1007x:${k2},o429:${k3},oreset:${k4}"
 # The market runs for the whole session; the strategy trades on it.
 rate=2000
 messages=$(( rate * (run_s + 10) ))
-"$bin/pinion-exchange-sim" live --synthetic --messages "$messages" --rate "$rate" \
-    --listen 127.0.0.1:0 --tls --cert-out "$dir/cert.pem" --seed "$seed" \
-    --ping-interval-ms 1000 --ws-api-key "$api_key" --ws-api-ed25519-pub "$dir/pub.pem" \
-    --ws-api-balance BTC=10 --ws-api-balance USDT=1000000 --order-faults "$faults" \
-    >"$dir/sim.out" 2>"$dir/sim.err" &
-sim_pid=$!
-for _ in $(seq 1 100); do
-    grep -q '^listening ' "$dir/sim.out" 2>/dev/null && break
-    sleep 0.1
-done
-addr="$(awk '/^listening /{print $2; exit}' "$dir/sim.out")"
-if [ -z "$addr" ]; then
-    echo "trade-loopback: the simulator did not start:" >&2
-    cat "$dir/sim.err" >&2
-    echo "trade-loopback: FAIL (no simulator)"
-    exit 1
-fi
-port="${addr##*:}"
+loopback_start_sim trade-loopback --synthetic --messages "$messages" --rate "$rate" \
+    --seed "$seed" --ping-interval-ms 1000 --ws-api-key "$api_key" \
+    --ws-api-ed25519-pub "$dir/pub.pem" --ws-api-balance BTC=10 --ws-api-balance USDT=1000000 \
+    --order-faults "$faults"
 
 # Orders paced under the venue's 50 per 10 s; unknown outcomes asked about after 1.5 s (the
 # simulator acts on a request at once, so nothing is gained by waiting the venue's 10 s).
