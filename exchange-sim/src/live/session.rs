@@ -697,13 +697,19 @@ impl Session<'_> {
         outcome.map(|()| requests)
     }
 
-    /// Answers one control message and carries it out.
+    /// Answers one control message and carries it out, then counts it: a test that opens the
+    /// market once a request is counted finds the subscription in place, not about to be.
     fn answer(&mut self, text: &str) -> Result<(), End> {
-        if let Some(category) = self.bybit.clone() {
-            return self.answer_bybit(text, &category);
-        }
-        self.requests += 1;
+        let outcome = match self.bybit.clone() {
+            Some(category) => self.answer_bybit(text, &category),
+            None => self.answer_binance(text),
+        };
         self.shared.count(|c| &c.control_requests);
+        outcome
+    }
+
+    fn answer_binance(&mut self, text: &str) -> Result<(), End> {
+        self.requests += 1;
         let k = self.requests;
         let silent = self
             .faults
@@ -769,7 +775,6 @@ impl Session<'_> {
     /// Answers a Bybit v5 public request: `subscribe` (a book topic gets a snapshot from the
     /// truth right after the answer), `unsubscribe`, `ping`.
     fn answer_bybit(&mut self, text: &str, category: &str) -> Result<(), End> {
-        self.shared.count(|c| &c.control_requests);
         let conn_id = format!("sim-{}", self.index);
         let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         let op = value["op"].as_str().unwrap_or_default().to_owned();
