@@ -1,6 +1,7 @@
 //! pinion-engine: the engine around the stage crates.
 //!
 //! - [`config`]: the TOML config, its validation and the typed settings.
+//! - [`control`]: kill, pause and cancel-all from off the hot path, and the account board.
 //! - [`cli`]: the `pinion` command line, turned into config overrides.
 //! - [`runtime`]: stages on pinned threads, rings, wait strategies, the clock.
 //! - [`host`]: what the host offers (isolated cores, memory locking, `SCHED_FIFO`) and its own
@@ -19,6 +20,7 @@
 pub mod backtest;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod host;
 pub mod latency;
 pub mod metrics;

@@ -1,0 +1,487 @@
+//! The engine's control seam: how anything off the hot path (a signal, the config, the operator
+//! bot, the metrics thread) stops or steers trading, and reads what trading has done, without
+//! touching a stage's state.
+//!
+//! **Commands** are atomics the strategy stage reads once per poll ([`ControlReader::poll`]):
+//! - **kill** ([`Control::kill`]): latched. The stage turns every risk gate's kill switch on,
+//!   cancels every order its gates know to be open, and stops asking the strategies for
+//!   decisions; reports are still applied. It cannot be undone while the engine runs. SIGUSR1
+//!   sets it ([`Control::kill_on_signal`]), as does `[risk] kill_switch = true` at start.
+//! - **pause** / **resume**: while paused the strategies are not asked for decisions (no new
+//!   orders, no cancels of their own); open orders stay where they are.
+//! - **cancel all** ([`Control::cancel_all`]): once per request, every open order is cancelled.
+//!   The strategies see the cancellations as reports and may quote again unless paused.
+//!
+//! **The account board** ([`AccountBoard`]): after every view and every report the strategy
+//! stage writes each instrument's position, PnL, fees, volume and open orders into a slot of
+//! atomics under a sequence number, a seqlock in safe code: the writer never waits, a reader
+//! retries while a write is under way. Nothing is allocated after start-up.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering, fence};
+
+use pinion_core::{InstrumentId, Instruments};
+
+/// Why trading was killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum KillReason {
+    /// An operator asked (the bot or the control endpoint).
+    Operator = 1,
+    /// SIGUSR1.
+    Signal = 2,
+    /// `[risk] kill_switch = true`.
+    Config = 3,
+    /// The loss limit was reached.
+    LossLimit = 4,
+    /// The drawdown limit was reached.
+    Drawdown = 5,
+}
+
+impl KillReason {
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => Self::Operator,
+            2 => Self::Signal,
+            3 => Self::Config,
+            4 => Self::LossLimit,
+            5 => Self::Drawdown,
+            _ => return None,
+        })
+    }
+
+    /// The name reports and metrics use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Signal => "signal",
+            Self::Config => "config",
+            Self::LossLimit => "loss_limit",
+            Self::Drawdown => "drawdown",
+        }
+    }
+}
+
+impl std::fmt::Display for KillReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the stage did with the commands, for reports and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ControlStats {
+    /// Cancel-all requests made.
+    pub cancel_all_requests: u64,
+    /// Cancels the stage sent on its own (kill and cancel-all), not the strategies'.
+    pub control_cancels: u64,
+    /// Whether the stage has applied a kill.
+    pub kill_applied: bool,
+}
+
+/// The shared control block. See the module docs.
+#[derive(Debug)]
+pub struct Control {
+    kill: AtomicU8,
+    /// Set by SIGUSR1 (a signal handler may only store a flag).
+    signal: Arc<AtomicBool>,
+    paused: AtomicBool,
+    cancel_all: AtomicU64,
+    control_cancels: AtomicU64,
+    kill_applied: AtomicBool,
+    board: AccountBoard,
+}
+
+impl Control {
+    /// A control block for `instruments`, nothing requested.
+    pub fn new(instruments: &Instruments) -> Arc<Self> {
+        Arc::new(Self {
+            kill: AtomicU8::new(0),
+            signal: Arc::new(AtomicBool::new(false)),
+            paused: AtomicBool::new(false),
+            cancel_all: AtomicU64::new(0),
+            control_cancels: AtomicU64::new(0),
+            kill_applied: AtomicBool::new(false),
+            board: AccountBoard::new(instruments),
+        })
+    }
+
+    /// Kills trading (latched; the first reason is kept).
+    pub fn kill(&self, reason: KillReason) {
+        let _ = self
+            .kill
+            .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Makes SIGUSR1 kill trading. The handler only stores a flag; the stage reads it.
+    pub fn kill_on_signal(&self) -> std::io::Result<()> {
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&self.signal))
+            .map(|_| ())
+    }
+
+    /// Why trading was killed, if it was.
+    pub fn kill_reason(&self) -> Option<KillReason> {
+        if self.signal.load(Ordering::Relaxed) {
+            self.kill(KillReason::Signal);
+        }
+        KillReason::from_code(self.kill.load(Ordering::Acquire))
+    }
+
+    /// Stops new decisions until [`Control::resume`].
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::Release);
+    }
+
+    /// Lets the strategies decide again.
+    pub fn resume(&self) {
+        self.paused.store(false, Ordering::Release);
+    }
+
+    /// Whether decisions are paused.
+    pub fn paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    /// Asks the stage to cancel every open order once.
+    pub fn cancel_all(&self) {
+        self.cancel_all.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// What the stage did with the commands.
+    pub fn stats(&self) -> ControlStats {
+        ControlStats {
+            cancel_all_requests: self.cancel_all.load(Ordering::Acquire),
+            control_cancels: self.control_cancels.load(Ordering::Acquire),
+            kill_applied: self.kill_applied.load(Ordering::Acquire),
+        }
+    }
+
+    /// Each instrument's account as the strategy stage last wrote it.
+    pub fn board(&self) -> &AccountBoard {
+        &self.board
+    }
+
+    /// The reader the strategy stage polls.
+    pub fn reader(self: &Arc<Self>) -> ControlReader {
+        ControlReader {
+            control: Arc::clone(self),
+            cancel_all_seen: self.cancel_all.load(Ordering::Acquire),
+            killed: false,
+        }
+    }
+}
+
+/// What the strategy stage must do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Commands {
+    /// Kill newly requested: switch the gates off and cancel everything (reported once).
+    pub kill: Option<KillReason>,
+    /// Killed (now or before): ask the strategies for nothing.
+    pub killed: bool,
+    /// Paused: ask the strategies for nothing.
+    pub paused: bool,
+    /// Cancel every open order (reported once per request).
+    pub cancel_all: bool,
+}
+
+impl Commands {
+    /// Whether the strategies may decide.
+    #[inline]
+    pub const fn may_decide(&self) -> bool {
+        !self.killed && !self.paused
+    }
+}
+
+/// The strategy stage's side of [`Control`]: three relaxed loads a poll.
+#[derive(Debug)]
+pub struct ControlReader {
+    control: Arc<Control>,
+    cancel_all_seen: u64,
+    killed: bool,
+}
+
+impl ControlReader {
+    /// The commands to carry out now.
+    #[inline]
+    pub fn poll(&mut self) -> Commands {
+        let c = &*self.control;
+        let mut out = Commands {
+            paused: c.paused.load(Ordering::Relaxed),
+            killed: self.killed,
+            ..Commands::default()
+        };
+        if !self.killed && (c.kill.load(Ordering::Relaxed) != 0 || c.signal.load(Ordering::Relaxed))
+        {
+            self.killed = true;
+            out.killed = true;
+            out.kill = c.kill_reason();
+            c.kill_applied.store(true, Ordering::Release);
+        }
+        let requested = c.cancel_all.load(Ordering::Relaxed);
+        if requested != self.cancel_all_seen {
+            self.cancel_all_seen = requested;
+            out.cancel_all = true;
+        }
+        out
+    }
+
+    /// Counts `n` cancels the stage sent on its own.
+    #[inline]
+    pub fn count_cancels(&self, n: u64) {
+        if n > 0 {
+            self.control.control_cancels.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The board to write the account to.
+    #[inline]
+    pub fn board(&self) -> &AccountBoard {
+        &self.control.board
+    }
+
+    /// Kills trading from the stage itself (a loss or drawdown limit reached).
+    pub fn kill(&self, reason: KillReason) {
+        self.control.kill(reason);
+    }
+}
+
+/// One instrument's account, as written to the board. Money in units of
+/// `10^-(price_decimals + qty_decimals)` of the quote asset, quantities in units of
+/// `10^-qty_decimals`, as in the strategy stage's ledger (saturated to `i64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccountView {
+    /// Signed position.
+    pub position: i64,
+    /// Realised PnL before fees.
+    pub realized: i64,
+    /// Unrealised PnL at the mark (0 without one).
+    pub unrealized: i64,
+    /// Fees paid (negative: rebates).
+    pub fees: i64,
+    /// Notional traded.
+    pub volume: i64,
+    /// The mark (mid) price, 0 without one.
+    pub mark: i64,
+    /// Orders open (sent and not known closed).
+    pub open_orders: u64,
+    /// Fills.
+    pub fills: u64,
+    /// Orders sent.
+    pub orders: u64,
+    /// Event time of the write, ns.
+    pub at_ns: u64,
+}
+
+impl AccountView {
+    /// Net PnL: realised and unrealised less fees.
+    pub const fn net(&self) -> i64 {
+        self.realized
+            .saturating_add(self.unrealized)
+            .saturating_sub(self.fees)
+    }
+}
+
+/// A slot of [`AccountBoard`]: the fields of an [`AccountView`] under a sequence number.
+#[derive(Debug, Default)]
+struct Slot {
+    seq: AtomicU64,
+    fields: [AtomicI64; 10],
+}
+
+/// Every instrument's [`AccountView`]. See the module docs.
+#[derive(Debug)]
+pub struct AccountBoard {
+    slots: Vec<Slot>,
+    /// `(symbol, price decimals, qty decimals)` per instrument, fixed at start.
+    names: Vec<(String, u8, u8)>,
+}
+
+impl AccountBoard {
+    fn new(instruments: &Instruments) -> Self {
+        let names = instruments
+            .iter()
+            .map(|(_, s)| (s.symbol.to_string(), s.price_decimals, s.qty_decimals))
+            .collect::<Vec<_>>();
+        Self {
+            slots: (0..names.len()).map(|_| Slot::default()).collect(),
+            names,
+        }
+    }
+
+    /// Instruments on the board.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the board has no instrument.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The symbol and the price and quantity decimals of `id`.
+    pub fn name(&self, id: InstrumentId) -> Option<(&str, u8, u8)> {
+        self.names
+            .get(usize::from(id.0))
+            .map(|(s, p, q)| (s.as_str(), *p, *q))
+    }
+
+    /// Writes `view` for `id` (one writer: the strategy stage).
+    #[inline]
+    pub fn write(&self, id: InstrumentId, view: &AccountView) {
+        let Some(slot) = self.slots.get(usize::from(id.0)) else {
+            return;
+        };
+        let seq = slot.seq.load(Ordering::Relaxed);
+        slot.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        let values = [
+            view.position,
+            view.realized,
+            view.unrealized,
+            view.fees,
+            view.volume,
+            view.mark,
+            view.open_orders as i64,
+            view.fills as i64,
+            view.orders as i64,
+            view.at_ns as i64,
+        ];
+        for (f, v) in slot.fields.iter().zip(values) {
+            f.store(v, Ordering::Relaxed);
+        }
+        slot.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Reads `id`'s account: a consistent copy of one write (`None` for an unknown id).
+    pub fn read(&self, id: InstrumentId) -> Option<AccountView> {
+        let slot = self.slots.get(usize::from(id.0))?;
+        loop {
+            let before = slot.seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let v: [i64; 10] = std::array::from_fn(|i| slot.fields[i].load(Ordering::Relaxed));
+            fence(Ordering::Acquire);
+            if slot.seq.load(Ordering::Relaxed) == before {
+                return Some(AccountView {
+                    position: v[0],
+                    realized: v[1],
+                    unrealized: v[2],
+                    fees: v[3],
+                    volume: v[4],
+                    mark: v[5],
+                    open_orders: v[6] as u64,
+                    fills: v[7] as u64,
+                    orders: v[8] as u64,
+                    at_ns: v[9] as u64,
+                });
+            }
+        }
+    }
+}
+
+/// Clamps a ledger value into the board's `i64`.
+#[inline]
+pub fn saturate(v: i128) -> i64 {
+    v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instruments() -> Instruments {
+        let mut all = Instruments::new();
+        let spec = pinion_core::InstrumentSpec::new(
+            pinion_core::Venue::BinanceSpot,
+            "BTCUSDT",
+            "0.01",
+            "0.00001",
+        )
+        .expect("spec");
+        all.add(spec).expect("add");
+        all
+    }
+
+    #[test]
+    fn the_first_kill_reason_is_kept_and_reported_once() {
+        let c = Control::new(&instruments());
+        let mut r = c.reader();
+        assert_eq!(r.poll(), Commands::default());
+        c.kill(KillReason::LossLimit);
+        c.kill(KillReason::Operator);
+        let first = r.poll();
+        assert_eq!(first.kill, Some(KillReason::LossLimit));
+        assert!(first.killed && !first.may_decide());
+        let second = r.poll();
+        assert_eq!(second.kill, None);
+        assert!(second.killed);
+        assert_eq!(c.kill_reason(), Some(KillReason::LossLimit));
+        assert!(c.stats().kill_applied);
+    }
+
+    #[test]
+    fn each_cancel_all_request_is_seen_once_and_pause_is_a_level() {
+        let c = Control::new(&instruments());
+        let mut r = c.reader();
+        c.cancel_all();
+        c.pause();
+        let p = r.poll();
+        assert!(p.cancel_all && p.paused && !p.may_decide());
+        let p = r.poll();
+        assert!(!p.cancel_all && p.paused);
+        c.resume();
+        c.cancel_all();
+        c.cancel_all();
+        let p = r.poll();
+        assert!(p.cancel_all && p.may_decide());
+        assert!(!r.poll().cancel_all);
+    }
+
+    #[test]
+    fn the_signal_flag_kills_with_its_reason() {
+        let c = Control::new(&instruments());
+        let mut r = c.reader();
+        c.signal.store(true, Ordering::SeqCst);
+        assert_eq!(r.poll().kill, Some(KillReason::Signal));
+    }
+
+    #[test]
+    fn a_reader_never_sees_half_a_write() {
+        let c = Control::new(&instruments());
+        let writer = Arc::clone(&c);
+        let id = InstrumentId(0);
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&done);
+        let t = std::thread::spawn(move || {
+            let mut n = 0i64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let v = AccountView {
+                    position: n,
+                    realized: n,
+                    unrealized: -n,
+                    fees: 2 * n,
+                    at_ns: n as u64,
+                    ..AccountView::default()
+                };
+                writer.board().write(id, &v);
+            }
+        });
+        let mut last = 0;
+        for _ in 0..200_000 {
+            let v = c.board().read(id).expect("instrument");
+            assert_eq!(
+                (v.realized, v.unrealized, v.fees),
+                (v.position, -v.position, 2 * v.position)
+            );
+            assert!(v.position >= last, "a write never goes back");
+            last = v.position;
+        }
+        done.store(true, Ordering::Relaxed);
+        t.join().expect("writer");
+        assert!(c.board().read(InstrumentId(7)).is_none());
+        assert_eq!(c.board().name(id).map(|n| n.0), Some("BTCUSDT"));
+    }
+}
