@@ -113,10 +113,11 @@ impl Control {
             .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst);
     }
 
-    /// Makes SIGUSR1 kill trading. The handler only stores a flag; the stage reads it.
-    pub fn kill_on_signal(&self) -> std::io::Result<()> {
+    /// Makes SIGUSR1 kill trading until the returned registration is undone
+    /// (`signal_hook::low_level::unregister`). The handler only stores a flag; the stage reads
+    /// it.
+    pub fn kill_on_signal(&self) -> std::io::Result<signal_hook::SigId> {
         signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&self.signal))
-            .map(|_| ())
     }
 
     /// Why trading was killed, if it was.

@@ -124,3 +124,42 @@ fn momentum_replays_deterministically() {
 fn grid_replays_deterministically() {
     replay("grid", false);
 }
+
+/// `[risk] kill_switch = true`: the run starts killed, the strategy is never asked, nothing is
+/// sent, and the report says why.
+#[test]
+fn a_run_started_with_the_kill_switch_sends_nothing() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let name = "replay-market-making.toml";
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../configs")
+            .join(name),
+    )
+    .expect("the shipped config");
+    let mut o = Overrides::default();
+    o.push(Override::string("input.source", &*path.to_string_lossy()));
+    o.push(Override::string("placement.mode", "1"));
+    o.push(Override::string("placement.wait", "park"));
+    o.push(Override::value("runtime.progress", false));
+    o.push(Override::value("risk.kill_switch", true));
+    let s = Config::parse_with(&text, name, &o)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .validate_for(name, 2, &pinion_testkit::data::data_dir())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report =
+        pipeline::run(&s, Arc::new(AtomicBool::new(false)), Console::QUIET).expect("replay runs");
+    assert_eq!(report.counter("gateway", "orders_sent"), 0);
+    assert_eq!(report.trading[0].stats.orders, 0, "the strategy was asked");
+    assert!(
+        report.counter("strategy", "views") > 0,
+        "the market still flowed"
+    );
+    assert_eq!(
+        report.control.killed,
+        Some(pinion_engine::control::KillReason::Config)
+    );
+    assert_eq!(report.to_json()["control"]["killed"], "config");
+}

@@ -35,13 +35,25 @@ struct Run {
 /// The simulator's synthetic market with the WS API enabled (`order_faults` in its grammar),
 /// and `pinion live --trade` against it for `seconds`.
 fn trade(order_faults: &str, seconds: f64, extra: &str) -> Run {
+    trade_with(order_faults, seconds, extra, "", |_, _| {})
+}
+
+/// [`trade`], with `more` appended to the config (whole sections), and `during` called with
+/// the simulator and the process id once the market is released.
+fn trade_with(
+    order_faults: &str,
+    seconds: f64,
+    extra: &str,
+    more: &str,
+    during: impl FnOnce(&Sim, u32),
+) -> Run {
     let (pem, public) = ed25519_key();
     let sim = start_trading_sim(public, order_faults);
     let dir = &sim.dir.0;
     let config = trading_config(
         &sim,
         &format!("recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n{extra}"),
-    );
+    ) + more;
     let config_path = dir.join("trade.toml");
     std::fs::write(&config_path, config).expect("write config");
     let account_path = dir.join("account.json");
@@ -73,6 +85,7 @@ fn trade(order_faults: &str, seconds: f64, extra: &str) -> Run {
         std::thread::sleep(Duration::from_millis(5));
     }
     sim.exchange.release();
+    during(&sim, child.id());
     let out = {
         let mut stderr = String::new();
         if let Some(mut e) = child.stderr.take() {
@@ -435,5 +448,59 @@ fn failures_in_a_row_open_the_breaker_and_it_holds_new_orders_back() {
     assert!(
         run.sim.orders.len() > 2,
         "the probe closed it again and trading went on"
+    );
+}
+
+#[test]
+fn sigusr1_kills_trading_cancels_every_resting_order_and_nothing_new_is_sent() {
+    // Market making keeps quotes resting; the session does not cancel on exit, so whatever
+    // the exchange has open at the end was left there by the kill, not by the wind-down.
+    let strategy = "
+[strategy]
+kind = \"market-making\"
+order_qty = \"0.001\"
+
+[strategy.market_making]
+fair = \"mid\"
+half_spread_bps = 1.0
+skew_bps = 0.0
+requote_bps = 5.0
+levels = 1
+level_step_bps = 0.5
+";
+    let mut at_kill = 0;
+    let mut after_kill = 0;
+    let run = trade_with("", 9.0, "cancel_on_exit = false", strategy, |sim, pid| {
+        let resting = |sim: &Sim| {
+            sim.exchange
+                .sim_account()
+                .orders
+                .iter()
+                .filter(|o| o.status == "NEW" || o.status == "PARTIALLY_FILLED")
+                .count()
+        };
+        // Quotes rest, then the operator kills trading.
+        let deadline = Instant::now() + Duration::from_secs(6);
+        while resting(sim) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(resting(sim) > 0, "no quote rested before the kill");
+        std::thread::sleep(Duration::from_millis(500));
+        // SAFETY: a plain kill(2) on the child's pid.
+        let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR1) };
+        assert_eq!(sent, 0, "SIGUSR1 sent");
+        std::thread::sleep(Duration::from_millis(1500));
+        at_kill = sim.exchange.sim_account().orders.len();
+        assert_eq!(resting(sim), 0, "an order still rests after the kill");
+        std::thread::sleep(Duration::from_secs(2));
+        after_kill = sim.exchange.sim_account().orders.len();
+    });
+    assert_matches_the_exchange(&run);
+    assert_eq!(at_kill, after_kill, "orders were placed after the kill");
+    assert_eq!(run.report["control"]["killed"], "signal", "{}", run.stderr);
+    assert!(
+        run.report["control"]["control_cancels"].as_u64() > Some(0),
+        "{}",
+        run.report["control"]
     );
 }

@@ -102,6 +102,12 @@ impl RiskGate {
         self.open.len()
     }
 
+    /// The orders let through and not yet seen closed: their ids and sides, in no particular
+    /// order. What a kill or a cancel-all cancels.
+    pub fn open_ids(&self) -> impl Iterator<Item = (ClientOrderId, OrderSide)> + '_ {
+        self.open.iter().map(|o| (o.id, o.side))
+    }
+
     /// Counters.
     pub fn stats(&self) -> GateStats {
         self.stats

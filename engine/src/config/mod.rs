@@ -510,6 +510,10 @@ pub struct RiskConfig {
     /// Price band around the mid, basis points.
     #[serde(default = "default_band")]
     pub price_band_bps: u32,
+    /// Start with the kill switch on: no new orders, only cancels (`SIGUSR1` and the operator
+    /// bot turn it on while running).
+    #[serde(default)]
+    pub kill_switch: bool,
 }
 
 fn default_max_qty() -> String {
@@ -550,6 +554,7 @@ impl Default for RiskConfig {
             orders_per_second: default_rate(),
             order_burst: default_burst(),
             price_band_bps: default_band(),
+            kill_switch: false,
         }
     }
 }

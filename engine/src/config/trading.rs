@@ -147,6 +147,8 @@ pub struct RiskSpec {
     pub order_burst: u32,
     /// Largest distance of a limit price from the mid, basis points.
     pub price_band_bps: u32,
+    /// Start with the kill switch on.
+    pub kill_switch: bool,
 }
 
 /// Where orders go.
@@ -284,6 +286,7 @@ mod tests {
                 orders_per_second: 100,
                 order_burst: 10,
                 price_band_bps: 50,
+                kill_switch: false,
             },
             venue: VenueSpec::Sim {
                 round_trip_ns: 100_000,

@@ -33,9 +33,10 @@ pub use input::{
     BOOKS_FOR_ALL_UP_TO, LiveParts, PreparedInput, load_exchange_info, open_source, prepare,
 };
 pub use live::{accounts_json, final_books, for_live, trust};
-pub use report::{PipelineReport, Throughput};
+pub use report::{ControlOutcome, PipelineReport, Throughput};
 
 use crate::config::{Settings, StageKind};
+use crate::control::{Control, KillReason};
 use crate::metrics::{BookStates, Monitor, Sources};
 use crate::problems::errors_out::ErrorsOut;
 use crate::problems::{ProblemLog, ProblemSummary};
@@ -145,6 +146,8 @@ pub struct Pipeline {
     pub order_recorders: Vec<pinion_feed::recording::Recorder>,
     /// What the metrics thread reads, when `[metrics]` asks for the endpoint or the status line.
     pub metrics: Option<Sources>,
+    /// Kill, pause and cancel-all, and each instrument's account as trading goes.
+    pub control: Arc<Control>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -317,6 +320,12 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     if let Some(flag) = &link.venues_done {
         gateway = gateway.with_venues_done(Arc::clone(flag));
     }
+    // Kill, pause and cancel-all reach the strategy stage through the control block: from the
+    // config, from SIGUSR1 and from whatever the caller hands it to (the operator bot).
+    let control = Control::new(&instruments);
+    if settings.trading.risk.kill_switch {
+        control.kill(KillReason::Config);
+    }
     let strategy = StrategyStage::new(
         settings,
         &instruments,
@@ -328,7 +337,8 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         },
         link,
         trading.clone(),
-    );
+    )
+    .with_control(control.reader());
 
     let mut stages: [Option<Box<dyn Stage>>; 4] = [
         Some(Box::new(feed)),
@@ -381,6 +391,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         errors_out,
         recorder: live.and_then(|l| l.recorder),
         order_recorders,
+        control,
     })
 }
 
@@ -462,7 +473,10 @@ pub fn run_pipeline(
         recorder,
         order_recorders,
         metrics,
+        control,
     } = pipeline;
+    // SIGUSR1 kills trading for the length of the run.
+    let on_signal = control.kill_on_signal().ok();
     let opts = RuntimeOptions {
         mlockall: settings.runtime.mlockall,
         realtime_priority: settings.runtime.realtime_priority,
@@ -547,7 +561,14 @@ pub fn run_pipeline(
         let path = w.path().to_path_buf();
         (path, w.finish().map_err(|e| e.to_string()))
     });
+    if let Some(id) = on_signal {
+        signal_hook::low_level::unregister(id);
+    }
     let mut report = PipelineReport::new(settings, input, run, finals.take(), trading.take());
     report.set_problems(ProblemSummary::merge(problems.take()), errors_out);
+    report.control = ControlOutcome {
+        killed: control.kill_reason(),
+        stats: control.stats(),
+    };
     Ok(report)
 }

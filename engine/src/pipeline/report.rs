@@ -76,6 +76,17 @@ pub struct PipelineReport {
     pub problems: ProblemSummary,
     /// The `--errors-out` file and what its writer returned (problems written, or why not).
     pub errors_out: Option<(PathBuf, Result<u64, String>)>,
+    /// Why trading was killed, if it was, and what the control block did.
+    pub control: ControlOutcome,
+}
+
+/// What the control block ([`crate::control`]) did in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ControlOutcome {
+    /// Why trading was killed, if it was.
+    pub killed: Option<crate::control::KillReason>,
+    /// The stage's counters.
+    pub stats: crate::control::ControlStats,
 }
 
 impl PipelineReport {
@@ -114,6 +125,7 @@ impl PipelineReport {
             trading,
             problems: ProblemSummary::default(),
             errors_out: None,
+            control: ControlOutcome::default(),
         }
     }
 
@@ -291,6 +303,13 @@ impl PipelineReport {
                 );
             }
         }
+        if let Some(reason) = self.control.killed {
+            let _ = writeln!(
+                s,
+                "kill switch: on ({reason}); {} open orders cancelled by it",
+                self.control.stats.control_cancels
+            );
+        }
         for w in self.warnings() {
             let _ = writeln!(s, "warning: {w}");
         }
@@ -407,6 +426,11 @@ impl PipelineReport {
             "stages": stages,
             "books": books,
             "trading": trading,
+            "control": {
+                "killed": self.control.killed.map(|r| r.as_str()),
+                "control_cancels": self.control.stats.control_cancels,
+                "cancel_all_requests": self.control.stats.cancel_all_requests,
+            },
             "problems": findings::problems_json(
                 &self.problems,
                 &self.input.instruments,

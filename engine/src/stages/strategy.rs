@@ -24,6 +24,12 @@
 //! fill and, once per period of event time, the account marked at the mid, into a
 //! [`Tape`] allocated here at start-up, handed over in [`TradingFinal::tape`].
 //!
+//! **Control.** Once a poll the stage reads the [`Control`](crate::control::Control) block:
+//! a kill switches every gate off, cancels every order the gates know open and stops asking
+//! the strategies for decisions (reports are still applied); a pause stops the decisions alone;
+//! a cancel-all cancels what is open. After every report, and every view that moves the mark,
+//! the instrument's account is written to the control block's board for the bot and metrics.
+//!
 //! Histograms: `strategy.service` per input, `hop.book_strategy` and `hop.gateway_strategy`
 //! (ring hops), `strategy.t0_to_decision` (`t0` → the strategy's decision on that market
 //! state, for every view, whether or not it traded; also split by what brought the view about,
@@ -36,8 +42,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, Px, Qty, TradePrint};
 use pinion_strategy::{
-    AnyStrategy, ExecReport, FeeRates, Intents, MAX_INTENTS, OrderIdSource, OrderStatus, Position,
-    RiskGate, Strategy, StrategyStats,
+    AnyStrategy, ExecReport, FeeRates, Intents, MAX_INTENTS, OrderIdSource, OrderIntent,
+    OrderStatus, Position, RiskGate, Strategy, StrategyStats,
 };
 
 use super::event_barrier::EventBarrier;
@@ -45,6 +51,7 @@ use super::msg::{BookMsg, OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use crate::backtest::Tape;
 use crate::config::Settings;
+use crate::control::{AccountView, Commands, ControlReader, saturate};
 use crate::latency::Recorder;
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
 
@@ -54,6 +61,10 @@ const BATCH: usize = 64;
 /// Client order ids of instrument `i` start at `(i + 1) << ORDER_ID_SHIFT`, so ids from
 /// different instruments' strategies never collide at the venue.
 const ORDER_ID_SHIFT: u32 = 40;
+
+/// The stage's own cancels (kill, cancel-all) of instrument `i` take ids from
+/// `((i + 1) << ORDER_ID_SHIFT) | CONTROL_ID_BIT`, apart from the strategy's.
+const CONTROL_ID_BIT: u64 = 1 << 39;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct StrategyCounts {
@@ -147,6 +158,10 @@ struct StrategyCore {
     /// The histogram values of the last input, if it led to orders: recorded on the next poll,
     /// so the gateway, which may share the thread, gets the orders first.
     unrecorded: Option<Unrecorded>,
+    /// Kill, pause and cancel-all from off the hot path, and the account board.
+    control: Option<ControlReader>,
+    /// The commands as last polled.
+    commands: Commands,
 }
 
 /// One traded instrument: its strategy and the gate its intents pass.
@@ -164,6 +179,8 @@ struct Traded {
     tape: Option<Tape>,
     /// Fills as maker.
     maker_fills: u64,
+    /// Ids of the stage's own cancels.
+    control_ids: OrderIdSource,
 }
 
 /// What one instrument's strategy did and earned, taken when the stage finishes.
@@ -270,6 +287,9 @@ impl StrategyStage {
                             Tape::with_capacity(bt.max_fills, bt.max_samples, bt.period_ns)
                         }),
                         maker_fills: 0,
+                        control_ids: OrderIdSource::new(
+                            ((u64::from(id.0) + 1) << ORDER_ID_SHIFT) | CONTROL_ID_BIT,
+                        ),
                     });
                 }
                 Err(_) => untradable += 1,
@@ -302,8 +322,16 @@ impl StrategyStage {
                 hop_book: Recorder::new("hop.book_strategy"),
                 hop_exec: Recorder::new("hop.gateway_strategy"),
                 unrecorded: None,
+                control: None,
+                commands: Commands::default(),
             },
         }
+    }
+
+    /// Takes commands from `control` (read once a poll) and writes the account to its board.
+    pub fn with_control(mut self, control: ControlReader) -> Self {
+        self.core.control = Some(control);
+        self
     }
 }
 
@@ -397,6 +425,79 @@ impl StrategyCore {
         }
     }
 
+    /// Polls the control block (three relaxed loads) and carries out what it asks: a kill
+    /// switches every gate off and cancels every order the gates know open; a cancel-all
+    /// cancels them. Returns whether anything was sent.
+    #[inline]
+    fn take_commands(&mut self) -> bool {
+        let Some(reader) = self.control.as_mut() else {
+            return false;
+        };
+        if self.ended {
+            // The gateway winds its venues down after the end; nothing more is sent.
+            return false;
+        }
+        let commands = reader.poll();
+        self.commands = commands;
+        if commands.kill.is_none() && !commands.cancel_all {
+            return false;
+        }
+        if commands.kill.is_some() {
+            for t in self.strategies.iter_mut().flatten() {
+                t.gate.set_kill_switch(true);
+            }
+        }
+        let sent = self.cancel_everything();
+        if let Some(reader) = &self.control {
+            reader.count_cancels(sent);
+        }
+        sent > 0
+    }
+
+    /// Sends a cancel for every order the gates know open (pending ones too: the venue takes
+    /// requests in order). The strategies see the cancellations as reports. Rare: the outbox
+    /// queue may grow past its start-up capacity here.
+    fn cancel_everything(&mut self) -> u64 {
+        let at = self.clock.now_ns();
+        let now = now_ns();
+        let mut sent = 0;
+        for t in self.strategies.iter_mut().flatten() {
+            let instrument = t.gate.instrument();
+            for (target, side) in t.gate.open_ids() {
+                let id = t.control_ids.next_id();
+                let cancel = OrderIntent::cancel(now, id, target, instrument, side);
+                self.out
+                    .send(OrderMsg::Order(cancel, Trigger::Other), at, now);
+                sent += 1;
+            }
+        }
+        self.orders_sent += sent;
+        self.counts.intents += sent;
+        sent
+    }
+
+    /// Writes instrument `idx`'s account to the control board, if there is one.
+    #[inline]
+    fn publish(&self, idx: usize) {
+        let (Some(reader), Some(Some(t))) = (&self.control, self.strategies.get(idx)) else {
+            return;
+        };
+        let p = &t.ledger;
+        let view = AccountView {
+            position: p.qty().0,
+            realized: saturate(p.realized()),
+            unrealized: t.mark.map_or(0, |m| saturate(p.unrealized(m))),
+            fees: saturate(p.fees()),
+            volume: saturate(p.volume()),
+            mark: t.mark.map_or(0, |m| m.0),
+            open_orders: t.gate.open_orders() as u64,
+            fills: p.fills(),
+            orders: t.strategy.stats().orders,
+            at_ns: self.clock.now_ns(),
+        };
+        reader.board().write(t.gate.instrument(), &view);
+    }
+
     /// Records the values an input that led to orders left for later.
     #[inline]
     fn record_unrecorded(&mut self) {
@@ -474,14 +575,22 @@ impl StrategyCore {
         };
         let mid = if top.synced { top.mid() } else { None };
         traded.gate.set_mid(mid);
+        let moved = mid.is_some() && mid != traded.mark;
         traded.mark = mid.or(traded.mark);
         if let (Some(tape), Some(mid)) = (traded.tape.as_mut(), mid) {
             tape.sample(now, mid, &traded.ledger, false);
         }
-        self.intents
-            .set_new_order_budget(traded.gate.order_tokens(now));
-        traded.strategy.on_book(top, &mut self.intents);
-        let sent = self.send_intents(idx, trigger);
+        let sent = if self.commands.may_decide() {
+            self.intents
+                .set_new_order_budget(traded.gate.order_tokens(now));
+            traded.strategy.on_book(top, &mut self.intents);
+            self.send_intents(idx, trigger)
+        } else {
+            0
+        };
+        if moved {
+            self.publish(idx);
+        }
         let decided = now_ns();
         if sent == 0 {
             if tap {
@@ -509,11 +618,16 @@ impl StrategyCore {
             self.counts.untraded_inputs += 1;
             return;
         };
-        self.intents
-            .set_new_order_budget(traded.gate.order_tokens(now));
-        traded.strategy.on_trade(ev, &mut self.intents);
         let tap = self.link.market_tap;
-        if self.send_intents(idx, Trigger::Other) == 0 {
+        let sent = if self.commands.may_decide() {
+            self.intents
+                .set_new_order_budget(traded.gate.order_tokens(now));
+            traded.strategy.on_trade(ev, &mut self.intents);
+            self.send_intents(idx, Trigger::Other)
+        } else {
+            0
+        };
+        if sent == 0 {
             if tap {
                 self.out.send(OrderMsg::Trade(*ev), now, now_ns());
             }
@@ -560,12 +674,13 @@ impl StrategyCore {
             self.intents
                 .set_new_order_budget(traded.gate.order_tokens(now));
             traded.strategy.on_exec(rep, &mut self.intents);
-            if self.ended {
-                // After the end nothing more is sent.
+            if self.ended || !self.commands.may_decide() {
+                // After the end, and while killed or paused, nothing more is sent.
                 self.intents.clear();
             } else {
                 self.send_intents(idx, Trigger::Other);
             }
+            self.publish(idx);
         }
     }
 }
@@ -578,6 +693,7 @@ impl Stage for StrategyStage {
     fn poll(&mut self) -> Progress {
         let core = &mut self.core;
         core.record_unrecorded();
+        let commanded = core.take_commands();
         if core.ended && core.out.flush(now_ns()) {
             let Some(flag) = core.link.venues_done.clone() else {
                 return Progress::Done;
@@ -597,7 +713,7 @@ impl Stage for StrategyStage {
                 Progress::Idle
             };
         }
-        let mut did = false;
+        let mut did = commanded;
         // Reports first: they change what the strategy may do next. They are taken even while
         // the order ring is full: the gateway may be waiting for room in the report ring, and
         // each side waiting for the other must never happen. (A report rarely leads to an

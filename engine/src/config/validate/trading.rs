@@ -386,6 +386,7 @@ fn risk(cfg: &Config, p: &mut Problems) -> Option<RiskSpec> {
         orders_per_second: rk.orders_per_second,
         order_burst: rk.order_burst,
         price_band_bps: rk.price_band_bps,
+        kill_switch: rk.kill_switch,
     })
 }
 
