@@ -799,6 +799,21 @@ fn a_trading_session_exports_its_order_session_and_is_ready_once_reconciled() {
         e.value("pinion_order_session_reconciled_total", &book),
         Some(1.0)
     );
+    // The account and the kill switch, from the control board.
+    let inst = [("instrument", "BTCUSDT")];
+    assert_eq!(e.value("pinion_kill_switch", &[]), Some(0.0));
+    assert_eq!(e.value("pinion_trading_paused", &[]), Some(0.0));
+    for name in [
+        "pinion_position",
+        "pinion_net_pnl",
+        "pinion_open_orders",
+        "pinion_fills_total",
+    ] {
+        assert!(
+            e.value(name, &inst).is_some(),
+            "{name} for BTCUSDT:\n{text}"
+        );
+    }
     assert_eq!(
         e.value("pinion_order_session_logons_refused_total", &book),
         Some(0.0)

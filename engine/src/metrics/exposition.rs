@@ -448,6 +448,44 @@ const CONN_CLOSE_CODE: Family = gauge(
     "The last WebSocket close code the server sent (0: none).",
 );
 
+const KILLED: Family = gauge(
+    "pinion_kill_switch",
+    "1 while the kill switch is on (no new orders; open ones were cancelled), with its reason.",
+);
+const PAUSED: Family = gauge(
+    "pinion_trading_paused",
+    "1 while an operator has paused the strategies' decisions.",
+);
+const CONTROL_CANCELS: Family = counter(
+    "pinion_control_cancels_total",
+    "Cancels sent by a kill or a cancel-all rather than by a strategy.",
+);
+const POSITION: Family = gauge(
+    "pinion_position",
+    "Signed position, in the instrument's base unit (contracts for futures).",
+);
+const REALIZED: Family = gauge(
+    "pinion_realized_pnl",
+    "Realised PnL before fees, in the quote asset.",
+);
+const UNREALIZED: Family = gauge(
+    "pinion_unrealized_pnl",
+    "PnL of the open position marked at the mid, in the quote asset.",
+);
+const FEES: Family = gauge(
+    "pinion_fees_paid",
+    "Fees paid (negative: rebates received), in the quote asset.",
+);
+const NET: Family = gauge(
+    "pinion_net_pnl",
+    "Realised plus unrealised PnL less fees, in the quote asset.",
+);
+const OPEN_ORDERS: Family = gauge(
+    "pinion_open_orders",
+    "Orders sent and not yet known closed.",
+);
+const FILLS: Family = counter("pinion_fills_total", "Fills applied to the position.");
+
 /// Every family the engine can export (those of a live input only when the input is live, those
 /// of order sessions only when trading).
 pub fn families() -> Vec<Family> {
@@ -469,6 +507,18 @@ pub fn families() -> Vec<Family> {
     all.push(SESSION_READY);
     all.extend(SESSION.iter().map(|(f, _)| *f));
     all.push(SESSION_ERROR);
+    all.extend([
+        KILLED,
+        PAUSED,
+        CONTROL_CANCELS,
+        POSITION,
+        REALIZED,
+        UNREALIZED,
+        FEES,
+        NET,
+        OPEN_ORDERS,
+        FILLS,
+    ]);
     all
 }
 
@@ -650,7 +700,62 @@ pub fn render(src: &Sources) -> String {
             out.sample(&SESSION_ERROR, &labels, stats.last_error);
         }
     }
+    if let Some(control) = &src.control {
+        trading(&mut out, control);
+    }
     out.text
+}
+
+/// The kill switch, the pause, and each traded instrument's account from the control board.
+fn trading(out: &mut Out, control: &crate::control::Control) {
+    out.family(&KILLED);
+    match control.kill_reason() {
+        Some(r) => out.sample(&KILLED, &[("reason", r.as_str())], 1),
+        None => out.sample(&KILLED, &[], 0),
+    }
+    out.single(&PAUSED, u8::from(control.paused()));
+    out.single(&CONTROL_CANCELS, control.stats().control_cancels);
+    let board = control.board();
+    let accounts: Vec<(String, f64, f64, crate::control::AccountView)> = (0..board.len())
+        .filter_map(|i| {
+            let id = InstrumentId(i as u16);
+            let (sym, pd, qd) = board.name(id)?;
+            let v = board.read(id)?;
+            // Written at least once: the instrument is traded and its stage has run.
+            (v.at_ns > 0).then(|| {
+                let q = 10f64.powi(i32::from(qd));
+                (sym.to_owned(), q, q * 10f64.powi(i32::from(pd)), v)
+            })
+        })
+        .collect();
+    let money: [(&Family, fn(&crate::control::AccountView) -> i64); 4] = [
+        (&REALIZED, |v| v.realized),
+        (&UNREALIZED, |v| v.unrealized),
+        (&FEES, |v| v.fees),
+        (&NET, |v| v.net()),
+    ];
+    out.family(&POSITION);
+    for (sym, q, _, v) in &accounts {
+        out.sample(
+            &POSITION,
+            &[("instrument", sym.as_str())],
+            v.position as f64 / q,
+        );
+    }
+    for (f, get) in money {
+        out.family(f);
+        for (sym, _, m, v) in &accounts {
+            out.sample(f, &[("instrument", sym.as_str())], get(v) as f64 / m);
+        }
+    }
+    out.family(&OPEN_ORDERS);
+    for (sym, _, _, v) in &accounts {
+        out.sample(&OPEN_ORDERS, &[("instrument", sym.as_str())], v.open_orders);
+    }
+    out.family(&FILLS);
+    for (sym, _, _, v) in &accounts {
+        out.sample(&FILLS, &[("instrument", sym.as_str())], v.fills);
+    }
 }
 
 #[cfg(test)]

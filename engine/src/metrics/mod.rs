@@ -171,6 +171,8 @@ pub struct Sources {
     pub started: Instant,
     /// Set once the stages have finished.
     pub ended: Arc<AtomicBool>,
+    /// The kill switch, the pause and each instrument's account.
+    pub control: Option<Arc<crate::control::Control>>,
 }
 
 impl Sources {

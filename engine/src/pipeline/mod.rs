@@ -372,6 +372,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         sessions,
         started: std::time::Instant::now(),
         ended: Arc::new(AtomicBool::new(false)),
+        control: Some(Arc::clone(&control)),
     });
     Ok(Pipeline {
         plans,
