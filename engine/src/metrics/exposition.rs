@@ -706,6 +706,9 @@ pub fn render(src: &Sources) -> String {
     out.text
 }
 
+/// Reads one money figure of an account.
+type MoneyOf = fn(&crate::control::AccountView) -> i64;
+
 /// The kill switch, the pause, and each traded instrument's account from the control board.
 fn trading(out: &mut Out, control: &crate::control::Control) {
     out.family(&KILLED);
@@ -728,7 +731,7 @@ fn trading(out: &mut Out, control: &crate::control::Control) {
             })
         })
         .collect();
-    let money: [(&Family, fn(&crate::control::AccountView) -> i64); 4] = [
+    let money: [(&Family, MoneyOf); 4] = [
         (&REALIZED, |v| v.realized),
         (&UNREALIZED, |v| v.unrealized),
         (&FEES, |v| v.fees),
