@@ -163,3 +163,70 @@ fn a_run_started_with_the_kill_switch_sends_nothing() {
     );
     assert_eq!(report.to_json()["control"]["killed"], "config");
 }
+
+/// Market making with engine-held exits on the real recording: stops and take-profits fire,
+/// each closes the position with an IOC through the touch, and the run is the same in both
+/// placements, exits included.
+#[test]
+fn protective_exits_fire_close_the_position_and_replay_deterministically() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let source = path.to_string_lossy().into_owned();
+    let mut first = None;
+    for placement in ["1", "2"] {
+        let name = "replay-market-making.toml";
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../configs")
+                .join(name),
+        )
+        .expect("the shipped config");
+        let mut o = Overrides::default();
+        o.push(Override::string("input.source", &*source));
+        o.push(Override::string("placement.mode", placement));
+        o.push(Override::string("placement.wait", "park"));
+        o.push(Override::value("runtime.progress", false));
+        o.push(Override::value("protection.stop_loss_bps", 1.0));
+        o.push(Override::value("protection.take_profit_bps", 1.5));
+        o.push(Override::value("protection.trailing_bps", 1.0));
+        o.push(Override::value("protection.cooldown_ms", 200));
+        let s = Config::parse_with(&text, name, &o)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .validate_for(name, 2, &pinion_testkit::data::data_dir())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let report = pipeline::run(&s, Arc::new(AtomicBool::new(false)), Console::QUIET)
+            .expect("replay runs");
+        let t = &report.trading[0];
+        let x = t.exits;
+        eprintln!("placement {placement}: {x:?}, position {:?}", t.position);
+        assert!(x.stop_losses + x.trailing_stops > 0, "no stop fired: {x:?}");
+        assert!(x.take_profits > 0, "no take-profit fired: {x:?}");
+        let fired = x.stop_losses + x.take_profits + x.trailing_stops;
+        assert!(
+            x.closing_orders + x.closing_refused >= fired,
+            "every exit sends a close: {x:?}"
+        );
+        // The closes reach the venue: the gateway saw the strategy's orders and the closes
+        // (and the cancels that went with them).
+        let strategy_orders = t.stats.orders - t.stats.risk_rejects;
+        assert!(
+            report.counter("gateway", "orders_sent") >= strategy_orders + x.closing_orders,
+            "closing orders reach the venue"
+        );
+        let c = |stage: &str, name: &str| report.counter(stage, name);
+        assert_eq!(t.stats.fills, c("gateway", "venue_fills"), "fills");
+        let got = (
+            x,
+            t.position,
+            t.realized,
+            c("gateway", "orders_sent"),
+            c("strategy", "exec_digest"),
+            c("strategy", "position_digest"),
+        );
+        match &first {
+            None => first = Some(got),
+            Some(f) => assert_eq!(&got, f, "placement {placement} differs"),
+        }
+    }
+}

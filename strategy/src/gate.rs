@@ -92,6 +92,11 @@ impl RiskGate {
         self.risk.order_tokens(now_ns)
     }
 
+    /// The limits it enforces.
+    pub fn limits(&self) -> &RiskLimits {
+        self.risk.limits()
+    }
+
     /// The position as the gate counts it (from fills).
     pub fn position(&self) -> &Position {
         &self.position

@@ -14,6 +14,7 @@
 //! - [`slots`]: a strategy's orders by slot and what the reports say about each, shared by
 //!   every strategy below but the imbalance one.
 //! - [`price`]: price arithmetic for quoting (ppm offsets, the tick).
+//! - [`protect`]: stop-loss, take-profit and trailing stops held by the engine.
 //! - [`imbalance`]: the order-book imbalance strategy.
 //! - [`market_making`]: market making with inventory skew and a quote ladder.
 //! - [`spread_capture`]: quoting inside a wide spread.
@@ -35,6 +36,7 @@ pub mod momentum;
 pub mod order;
 pub mod position;
 pub mod price;
+pub mod protect;
 pub mod quote_chase;
 pub mod risk;
 pub mod slots;
@@ -53,6 +55,7 @@ pub use order::{
     OrderType, RejectReason, TimeInForce, VenueOrderId,
 };
 pub use position::{FeeRates, Position};
+pub use protect::{Exit, ExitKind, ProtectParams, ProtectStats, Protector};
 pub use quote_chase::{QuoteChase, QuoteChaseParams};
 pub use risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState, TokenBucket};
 pub use slots::{OrderSlots, OrderState, Quote};

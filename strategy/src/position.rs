@@ -89,6 +89,13 @@ impl Position {
         i128::from(self.qty) * i128::from(mark.0) - self.cost
     }
 
+    /// The average entry price of the open position (its cost over its size, toward zero),
+    /// `None` when flat.
+    #[inline]
+    pub fn avg_price(&self) -> Option<Px> {
+        (self.qty != 0).then(|| Px((self.cost / i128::from(self.qty)) as i64))
+    }
+
     /// Fills applied.
     #[inline]
     pub const fn fills(&self) -> u64 {

@@ -11,6 +11,7 @@
 mod live;
 mod money;
 mod overrides;
+mod protection;
 mod settings;
 mod strategies;
 mod trading;
@@ -27,6 +28,7 @@ pub use money::{
     BacktestConfig, BacktestSpec, FeeSchedule, FeesConfig, MAX_RECORDED, VenueFeesConfig,
 };
 pub use overrides::{Override, Overrides};
+pub use protection::ProtectionConfig;
 pub use settings::{
     InputSpec, InstrumentSource, LiveSettings, MetricsSettings, OrderEntrySettings, PacingSpec,
     PlacementSpec, Settings, StageKind, ThreadSpec,
@@ -136,6 +138,9 @@ pub struct Config {
     /// Fee rates per venue.
     #[serde(default)]
     pub fees: FeesConfig,
+    /// `[protection]`: stop-loss, take-profit and trailing stop held by the engine.
+    #[serde(default)]
+    pub protection: ProtectionConfig,
     /// How `pinion backtest` samples and measures a run.
     #[serde(default)]
     pub backtest: BacktestConfig,

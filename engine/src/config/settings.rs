@@ -194,6 +194,8 @@ pub struct Settings {
     pub report: ReportConfig,
     /// Fee rates per venue.
     pub fees: FeeSchedule,
+    /// The position's protective exits (`[protection]`).
+    pub protection: pinion_strategy::ProtectParams,
     /// How a backtest samples and measures the run.
     pub backtest: BacktestSpec,
     /// `[live]`, when the config has it (`pinion live` runs from it).

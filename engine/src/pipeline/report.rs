@@ -301,6 +301,19 @@ impl PipelineReport {
                     v.fees,
                     v.net
                 );
+                let x = &t.exits;
+                if x.closing_orders + x.closing_refused > 0 {
+                    let _ = writeln!(
+                        s,
+                        "  {:<26} exits: {} stop-loss, {} take-profit, {} trailing; {} closing orders ({} refused by risk)",
+                        "",
+                        x.stop_losses,
+                        x.take_profits,
+                        x.trailing_stops,
+                        x.closing_orders,
+                        x.closing_refused
+                    );
+                }
             }
         }
         if let Some(reason) = self.control.killed {
@@ -404,6 +417,13 @@ impl PipelineReport {
                     "fees": v.fees,
                     "net_pnl": v.net,
                     "maker_fills": t.maker_fills,
+                    "exits": {
+                        "stop_losses": t.exits.stop_losses,
+                        "take_profits": t.exits.take_profits,
+                        "trailing_stops": t.exits.trailing_stops,
+                        "closing_orders": t.exits.closing_orders,
+                        "closing_refused": t.exits.closing_refused,
+                    },
                 })
             })
             .collect();

@@ -43,7 +43,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, Px, Qty, TradePrint};
 use pinion_strategy::{
     AnyStrategy, ExecReport, FeeRates, Intents, MAX_INTENTS, OrderIdSource, OrderIntent,
-    OrderStatus, Position, RiskGate, Strategy, StrategyStats,
+    OrderStatus, OrderType, Position, ProtectStats, Protector, RiskGate, Strategy, StrategyStats,
+    TimeInForce,
 };
 
 use super::event_barrier::EventBarrier;
@@ -179,8 +180,10 @@ struct Traded {
     tape: Option<Tape>,
     /// Fills as maker.
     maker_fills: u64,
-    /// Ids of the stage's own cancels.
+    /// Ids of the stage's own orders (kill and cancel-all cancels, protective closes).
     control_ids: OrderIdSource,
+    /// The position's protective exits.
+    protect: Protector,
 }
 
 /// What one instrument's strategy did and earned, taken when the stage finishes.
@@ -213,6 +216,8 @@ pub struct TradingFinal {
     pub fee_rates: FeeRates,
     /// The fills and equity samples recorded for a backtest (empty otherwise).
     pub tape: Tape,
+    /// What the protective exits did.
+    pub exits: ProtectStats,
 }
 
 impl TradingFinal {
@@ -290,6 +295,7 @@ impl StrategyStage {
                         control_ids: OrderIdSource::new(
                             ((u64::from(id.0) + 1) << ORDER_ID_SHIFT) | CONTROL_ID_BIT,
                         ),
+                        protect: Protector::new(settings.protection, spec.tick),
                     });
                 }
                 Err(_) => untradable += 1,
@@ -462,14 +468,53 @@ impl StrategyCore {
         let now = now_ns();
         let mut sent = 0;
         for t in self.strategies.iter_mut().flatten() {
-            let instrument = t.gate.instrument();
-            for (target, side) in t.gate.open_ids() {
-                let id = t.control_ids.next_id();
-                let cancel = OrderIntent::cancel(now, id, target, instrument, side);
+            sent += cancel_open(t, &mut self.out, at, now);
+        }
+        self.orders_sent += sent;
+        self.counts.intents += sent;
+        sent
+    }
+
+    /// Checks instrument `idx`'s protective exits against `top`: when one fires, the
+    /// instrument's open orders are cancelled and the position is closed by an IOC limit
+    /// through the touch (its size capped by the order limit; what is left is closed on a later
+    /// view). Returns the orders sent.
+    fn protect(&mut self, idx: usize, top: &BookTop, now: u64) -> u64 {
+        let Some(Some(t)) = self.strategies.get_mut(idx) else {
+            return 0;
+        };
+        let Some(exit) = t.protect.on_top(
+            t.ledger.qty(),
+            t.ledger.avg_price(),
+            top.best_bid().map(|l| l.px),
+            top.best_ask().map(|l| l.px),
+            now,
+        ) else {
+            return 0;
+        };
+        let at = self.clock.now_ns();
+        let wall = now_ns();
+        let mut sent = cancel_open(t, &mut self.out, at, wall);
+        let qty = pinion_core::Qty(exit.qty.0.min(t.gate.limits().max_order_qty.0));
+        let id = t.control_ids.next_id();
+        let close = OrderIntent::new_limit(
+            top.t0,
+            id,
+            t.gate.instrument(),
+            exit.side,
+            exit.px,
+            qty,
+            OrderType::Limit,
+            TimeInForce::Ioc,
+        );
+        match t.gate.admit(&close, at) {
+            Ok(()) => {
                 self.out
-                    .send(OrderMsg::Order(cancel, Trigger::Other), at, now);
+                    .send(OrderMsg::Order(close, Trigger::Other), at, wall);
+                t.protect.sent(id);
                 sent += 1;
             }
+            Err(_) => t.protect.refused(),
         }
         self.orders_sent += sent;
         self.counts.intents += sent;
@@ -580,14 +625,21 @@ impl StrategyCore {
         if let (Some(tape), Some(mid)) = (traded.tape.as_mut(), mid) {
             tape.sample(now, mid, &traded.ledger, false);
         }
-        let sent = if self.commands.may_decide() {
-            self.intents
-                .set_new_order_budget(traded.gate.order_tokens(now));
-            traded.strategy.on_book(top, &mut self.intents);
-            self.send_intents(idx, trigger)
+        let protecting = top.synced && traded.protect.params().any();
+        let mut sent = if protecting {
+            self.protect(idx, top, now)
         } else {
             0
         };
+        let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+            return None;
+        };
+        if self.commands.may_decide() && traded.protect.strategy_may_decide(now) {
+            self.intents
+                .set_new_order_budget(traded.gate.order_tokens(now));
+            traded.strategy.on_book(top, &mut self.intents);
+            sent += self.send_intents(idx, trigger);
+        }
         if moved {
             self.publish(idx);
         }
@@ -619,7 +671,7 @@ impl StrategyCore {
             return;
         };
         let tap = self.link.market_tap;
-        let sent = if self.commands.may_decide() {
+        let sent = if self.commands.may_decide() && traded.protect.strategy_may_decide(now) {
             self.intents
                 .set_new_order_budget(traded.gate.order_tokens(now));
             traded.strategy.on_trade(ev, &mut self.intents);
@@ -670,11 +722,15 @@ impl StrategyCore {
                 }
             }
             traded.gate.on_exec(rep);
+            traded
+                .protect
+                .on_report(rep.client_id, rep.status.is_final());
             let now = self.clock.now_ns();
             self.intents
                 .set_new_order_budget(traded.gate.order_tokens(now));
             traded.strategy.on_exec(rep, &mut self.intents);
-            if self.ended || !self.commands.may_decide() {
+            if self.ended || !self.commands.may_decide() || !traded.protect.strategy_may_decide(now)
+            {
                 // After the end, and while killed or paused, nothing more is sent.
                 self.intents.clear();
             } else {
@@ -683,6 +739,20 @@ impl StrategyCore {
             self.publish(idx);
         }
     }
+}
+
+/// Sends a cancel for every order `t`'s gate knows open, with ids of the stage's own; returns
+/// how many.
+fn cancel_open(t: &mut Traded, out: &mut Outbox<OrderMsg>, at: u64, now: u64) -> u64 {
+    let instrument = t.gate.instrument();
+    let mut sent = 0;
+    for (target, side) in t.gate.open_ids() {
+        let id = t.control_ids.next_id();
+        let cancel = OrderIntent::cancel(now, id, target, instrument, side);
+        out.send(OrderMsg::Order(cancel, Trigger::Other), at, now);
+        sent += 1;
+    }
+    sent
 }
 
 impl Stage for StrategyStage {
@@ -807,6 +877,7 @@ impl Stage for StrategyStage {
                     maker_fills: t.maker_fills,
                     fee_rates: t.fees,
                     tape,
+                    exits: t.protect.stats(),
                 })
             })
             .collect();

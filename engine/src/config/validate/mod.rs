@@ -76,6 +76,7 @@ impl Config {
         let mut money = Vec::new();
         let fees = super::money::fees(&self.fees, &mut money);
         let backtest = super::money::backtest(&self.backtest, &mut money);
+        let protection = super::protection::protection(&self.protection, &mut money);
         for (key, message) in money {
             p.add(key, message);
         }
@@ -94,6 +95,7 @@ impl Config {
                 instrument_sources,
                 report: self.report.clone(),
                 fees,
+                protection,
                 backtest,
                 live,
                 metrics,
