@@ -21,7 +21,7 @@
 pub mod binance;
 pub mod sim;
 
-pub use sim::{SimLatency, SimVenue, SimVenueConfig};
+pub use sim::{LatencyModel, LatencyTable, QueueModel, SimLatency, SimVenue, SimVenueConfig};
 
 use pinion_core::{BookTop, TradePrint};
 use pinion_strategy::{ExecReport, OrderIntent};

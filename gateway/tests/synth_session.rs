@@ -15,7 +15,7 @@ use pinion_core::{
 };
 use pinion_feed::FrameSource;
 use pinion_feed::synth::{SynthConfig, SynthMarket};
-use pinion_gateway::{OrderVenue, SimLatency, SimVenue, SimVenueConfig};
+use pinion_gateway::{OrderVenue, QueueModel, SimLatency, SimVenue, SimVenueConfig};
 use pinion_strategy::{
     ExecReport, ImbalanceParams, ImbalanceStrategy, Intents, OrderIdSource, OrderStatus, RiskGate,
     RiskLimits, Strategy,
@@ -136,10 +136,9 @@ fn imbalance_strategy_trades_the_synthetic_market_through_the_sim_venue() {
         INST,
         &spec,
         SimVenueConfig {
-            latency: SimLatency {
-                request_ns: 300_000,
-                report_ns: 300_000,
-            },
+            latency: SimLatency::constant(300_000, 300_000),
+            queue: QueueModel::Conservative,
+            seed: 1,
             max_open_orders: 2,
             max_order_qty: Qty(1_000),
         },

@@ -5,9 +5,11 @@
 //! due at event times. Nothing reads a clock, so the same market and requests give the same
 //! reports however fast the host runs them.
 //!
-//! **Latency.** A request reaches the venue [`SimLatency::request_ns`] after `submit`; a report
-//! reaches the client [`SimLatency::report_ns`] after the venue event that caused it. Requests
-//! the gateway refuses itself (hard limits, full queues) are answered at once.
+//! **Latency.** A request reaches the venue its [`SimLatency::request`] latency after `submit`; a
+//! report reaches the client its [`SimLatency::report`] latency after the venue event that
+//! caused it. Each latency is a constant or a seeded draw ([`latency`]); requests, and reports,
+//! each keep the order they were sent in, as on one connection, so a cancel never overtakes its
+//! order. Requests the gateway refuses itself (hard limits, full queues) are answered at once.
 //!
 //! **Matching.** The venue sees the market through [`SimVenue::on_book`] (the top levels of the
 //! real book) and [`SimVenue::on_trade`] (the real trades); our orders never change that market,
@@ -17,9 +19,9 @@
 //!   order expires, an FOK that cannot fill completely expires untouched, a GTC limit rests.
 //! - A resting order joins the back of its price level: the quantity visible there when it
 //!   starts resting is queued ahead of it. Trades at its price on its side (sells hitting a bid,
-//!   buys lifting an ask) first use up the queue ahead, then fill the order. A later book whose
-//!   level shows less quantity shrinks the queue ahead to that (cancels are assumed to be ahead
-//!   of us, the optimistic reading).
+//!   buys lifting an ask) first use up the queue ahead, then fill the order. What a later book
+//!   whose level shows less quantity does to the queue ahead is the configured [`QueueModel`]
+//!   ([`queue`]); in every model the queue ahead never exceeds the level's size.
 //! - The market trading through its price (a trade at a worse price for the other side), or
 //!   the opposite best reaching its price in a book update, fills the rest of it at its own
 //!   price, as maker.
@@ -44,6 +46,16 @@ use pinion_strategy::{
 
 use crate::{OrderVenue, VenueClock, VenueStats};
 
+pub mod latency;
+pub mod queue;
+mod rng;
+
+pub use latency::{HgrmError, HgrmRow, LatencyModel, LatencyTable, MAX_HGRM_ROWS, SimLink};
+pub use queue::QueueModel;
+pub use rng::SplitMix64;
+
+use queue::QueueSpot;
+
 /// Most orders open at once at a [`SimVenue`].
 pub const MAX_SIM_ORDERS: usize = 64;
 /// Most requests on their way to the venue.
@@ -54,13 +66,23 @@ const MAX_OUTGOING: usize = 512;
 /// reports of one request.
 const OUTGOING_HEADROOM: usize = 2 * MAX_SIM_ORDERS;
 
-/// The venue's fixed latencies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The venue's latencies, one model per direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SimLatency {
-    /// From `submit` to the venue acting on the request, ns.
-    pub request_ns: u64,
-    /// From a venue event to its report reaching the client, ns.
-    pub report_ns: u64,
+    /// From `submit` to the venue acting on the request (order entry).
+    pub request: LatencyModel,
+    /// From a venue event to its report reaching the client (responses).
+    pub report: LatencyModel,
+}
+
+impl SimLatency {
+    /// Constant latencies, ns.
+    pub const fn constant(request_ns: u64, report_ns: u64) -> Self {
+        Self {
+            request: LatencyModel::constant(request_ns),
+            report: LatencyModel::constant(report_ns),
+        }
+    }
 }
 
 /// How a [`SimVenue`] behaves.
@@ -68,6 +90,11 @@ pub struct SimLatency {
 pub struct SimVenueConfig {
     /// Latencies.
     pub latency: SimLatency,
+    /// How cancels at a resting order's price move it forward.
+    pub queue: QueueModel,
+    /// Seed of the latency draws. Each instrument's venue draws its own streams from it, so
+    /// the same seed gives the same draws on every run.
+    pub seed: u64,
     /// Hard limit on open orders (at most [`MAX_SIM_ORDERS`]).
     pub max_open_orders: usize,
     /// Hard limit on one order's quantity.
@@ -83,8 +110,8 @@ struct SimOrder {
     px: Px,
     leaves: i64,
     cum: i64,
-    /// Visible quantity ahead of this order at its price.
-    queue_ahead: i64,
+    /// Where it stands in its level's queue.
+    queue: QueueSpot,
     /// `t0` of the intent that placed it.
     t0: u64,
 }
@@ -114,6 +141,10 @@ pub struct SimVenue {
     /// The market's top levels as last seen, best first, minus what our orders took.
     bids: ArrayVec<Level, TOP_LEVELS>,
     asks: ArrayVec<Level, TOP_LEVELS>,
+    /// Requests on their way to the venue.
+    request_link: SimLink,
+    /// Reports on their way back.
+    report_link: SimLink,
     next_venue_id: u64,
     stats: VenueStats,
 }
@@ -121,7 +152,16 @@ pub struct SimVenue {
 impl SimVenue {
     /// A venue trading `instrument` (with the tick and step of `spec`).
     pub fn new(instrument: InstrumentId, spec: &InstrumentSpec, config: SimVenueConfig) -> Self {
+        let stream = u64::from(instrument.0) * 2;
         Self {
+            request_link: SimLink::new(
+                config.latency.request,
+                SplitMix64::stream(config.seed, stream),
+            ),
+            report_link: SimLink::new(
+                config.latency.report,
+                SplitMix64::stream(config.seed, stream + 1),
+            ),
             instrument,
             tick: spec.tick,
             step: spec.step,
@@ -175,9 +215,10 @@ impl SimVenue {
                 OrderSide::Buy => book.bids(),
                 OrderSide::Sell => book.asks(),
             };
-            if let Some(visible) = visible_qty(own, o.side, o.px) {
-                self.orders[i].queue_ahead = o.queue_ahead.min(visible);
-            }
+            let visible = visible_qty(own, o.side, o.px);
+            self.orders[i]
+                .queue
+                .on_level(self.config.queue, visible);
         }
         self.orders.retain(|o| o.leaves > 0);
         self.process_arrivals(now_ns);
@@ -202,8 +243,7 @@ impl SimVenue {
             if through {
                 self.fill_resting(i, o.leaves, now_ns);
             } else if print.px == o.px && same_side {
-                let past_queue = at_price - o.queue_ahead;
-                self.orders[i].queue_ahead = (o.queue_ahead - at_price).max(0);
+                let past_queue = self.orders[i].queue.on_trade(print.qty.0, at_price);
                 if past_queue > 0 {
                     let qty = past_queue.min(o.leaves);
                     at_price -= qty;
@@ -258,7 +298,8 @@ impl SimVenue {
 
     /// Queues a report of a venue event at `at_ns`; it arrives after the report latency.
     fn report(&mut self, at_ns: u64, report: ExecReport) {
-        self.push_report(at_ns + self.config.latency.report_ns, report);
+        let due_ns = self.report_link.deliver(at_ns);
+        self.push_report(due_ns, report);
     }
 
     /// A report about an order that never rested (rejects, or replies about an unknown id),
@@ -294,13 +335,8 @@ impl SimVenue {
         id: ClientOrderId,
         status: OrderStatus,
     ) {
-        self.reply(
-            at_ns,
-            at_ns + self.config.latency.report_ns,
-            intent,
-            id,
-            status,
-        );
+        let due_ns = self.report_link.deliver(at_ns);
+        self.reply(at_ns, due_ns, intent, id, status);
     }
 
     /// A report about `o` as it is now.
@@ -357,7 +393,7 @@ impl SimVenue {
     }
 
     fn process_arrivals(&mut self, now_ns: u64) {
-        // Fixed latency and non-decreasing submit times keep the queue in arrival order.
+        // The request link delivers in the order sent, so the queue is in arrival order.
         while let Some(f) = self.in_flight.first().copied() {
             if f.arrive_ns > now_ns {
                 break;
@@ -459,7 +495,7 @@ impl SimVenue {
             px: intent.px,
             leaves: intent.qty.0,
             cum: 0,
-            queue_ahead: 0,
+            queue: QueueSpot::join(None),
             t0: intent.t0,
         };
         self.next_venue_id += 1;
@@ -503,7 +539,7 @@ impl SimVenue {
             OrderSide::Buy => &self.bids,
             OrderSide::Sell => &self.asks,
         };
-        o.queue_ahead = visible_qty(own, side, o.px).unwrap_or(0);
+        o.queue = QueueSpot::join(visible_qty(own, side, o.px));
         // Cannot fail: the table was checked for room above.
         let _ = self.orders.try_push(o);
     }
@@ -568,7 +604,7 @@ impl OrderVenue for SimVenue {
             self.reply(now_ns, now_ns, intent, id, status);
             return;
         }
-        let arrive_ns = now_ns + self.config.latency.request_ns;
+        let arrive_ns = self.request_link.deliver(now_ns);
         // Cannot fail: `hard_limits` checked for room.
         let _ = self.in_flight.try_push(InFlight {
             arrive_ns,

@@ -5,10 +5,7 @@ use super::*;
 use pinion_core::Venue;
 
 const INST: InstrumentId = InstrumentId(2);
-const LAT: SimLatency = SimLatency {
-    request_ns: 100,
-    report_ns: 50,
-};
+const LAT: SimLatency = SimLatency::constant(100, 50);
 
 fn venue(max_open_orders: usize) -> SimVenue {
     venue_with(LAT, max_open_orders)
@@ -21,6 +18,8 @@ fn venue_with(latency: SimLatency, max_open_orders: usize) -> SimVenue {
         &spec,
         SimVenueConfig {
             latency,
+            queue: QueueModel::Conservative,
+            seed: 1,
             max_open_orders,
             max_order_qty: Qty(1_000),
         },
@@ -147,6 +146,8 @@ fn off_grid_prices_and_quantities_are_rejected() {
     let spec = InstrumentSpec::new(Venue::BinanceSpot, "X", "0.05", "0.5").unwrap();
     let cfg = SimVenueConfig {
         latency: LAT,
+        queue: QueueModel::Conservative,
+        seed: 1,
         max_open_orders: 4,
         max_order_qty: Qty(1_000),
     };
@@ -384,10 +385,7 @@ fn requests_meet_the_market_as_of_their_arrival() {
     assert_eq!(r.last().map(|r| r.status), Some(OrderStatus::Filled));
     // With no request latency, an order decided on the later view and sent ahead of it (the
     // engine's order) meets that view: nothing at 101 any more, so it rests.
-    let instant = SimLatency {
-        request_ns: 0,
-        report_ns: 0,
-    };
+    let instant = SimLatency::constant(0, 0);
     let mut v = venue_with(instant, 4);
     v.on_book(&book(), 0);
     v.submit(&order(2, OrderSide::Buy, 101, 3), 1_000);
