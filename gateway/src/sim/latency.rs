@@ -259,7 +259,9 @@ impl SimLink {
                 // `as` saturates: a huge draw becomes u64::MAX, never wraps.
                 (self.mu + self.sigma * z).exp().round() as u64
             }
-            LatencyModel::Histogram(ref table) => table.value_at(1 + self.rng.below(PERCENTILE_ONE)),
+            LatencyModel::Histogram(ref table) => {
+                table.value_at(1 + self.rng.below(PERCENTILE_ONE))
+            }
         }
     }
 

@@ -216,9 +216,7 @@ impl SimVenue {
                 OrderSide::Sell => book.asks(),
             };
             let visible = visible_qty(own, o.side, o.px);
-            self.orders[i]
-                .queue
-                .on_level(self.config.queue, visible);
+            self.orders[i].queue.on_level(self.config.queue, visible);
         }
         self.orders.retain(|o| o.leaves > 0);
         self.process_arrivals(now_ns);

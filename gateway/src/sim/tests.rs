@@ -424,3 +424,5 @@ fn idle_only_when_nothing_rests_travels_or_waits() {
     assert!(v.is_idle());
     assert_eq!((v.clock(), v.taps_market()), (VenueClock::Event, true));
 }
+
+mod models;
