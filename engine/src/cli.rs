@@ -35,7 +35,7 @@ Config (TOML; unknown keys are errors; `pinion config --show` prints every key, 
   [strategy]       kind, levels, threshold, order_qty, stale_after_ms
   [risk]           max_order_qty, max_notional, max_position, max_open_orders,
                    orders_per_second, order_burst, price_band_bps
-  [gateway]        venue (sim), latency_us
+  [gateway]        venue (sim), latency_us, entry_latency, response_latency, queue_model, seed
   [[instrument]]   venue, symbol, tick_size, step_size, qty_decimals, px_decimals
   [[exchange_info]] venue, path, optional, qty_decimals
   [report]         json, hgrm_dir, errors_out, allow_damaged

@@ -13,6 +13,7 @@ mod money;
 mod overrides;
 mod protection;
 mod settings;
+mod sim;
 mod strategies;
 mod trading;
 mod units;
@@ -33,6 +34,7 @@ pub use settings::{
     InputSpec, InstrumentSource, LiveSettings, MetricsSettings, OrderEntrySettings, PacingSpec,
     PlacementSpec, Settings, StageKind, ThreadSpec,
 };
+pub use sim::{LatencyConfig, MAX_SIM_LATENCY_US, SimSpec, parse_queue_model};
 pub use strategies::{
     GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,
 };
@@ -571,9 +573,34 @@ pub struct GatewayConfig {
     /// `"sim"`: the in-process simulated venue.
     #[serde(default = "default_gateway_kind")]
     pub venue: String,
-    /// Simulated venue round trip, µs (acknowledgement and fills come back after it).
+    /// Simulated venue round trip, µs, split evenly between the two directions: the constant
+    /// latency of each direction not given a model below.
     #[serde(default = "default_sim_latency")]
     pub latency_us: u64,
+    /// Latency from sending a request to the venue acting on it (order entry); default: half
+    /// of `latency_us`.
+    #[serde(default)]
+    pub entry_latency: Option<LatencyConfig>,
+    /// Latency from a venue event to its report reaching the engine (responses); default: half
+    /// of `latency_us`.
+    #[serde(default)]
+    pub response_latency: Option<LatencyConfig>,
+    /// How cancels at a resting order's price move it forward: `"conservative"` (only trades
+    /// do; the venue's original model), `"optimistic"` (every cancel is ahead of us),
+    /// `"power:<n>"` or `"log"` (hftbacktest's probabilistic models).
+    #[serde(default = "default_queue_model")]
+    pub queue_model: String,
+    /// Seed of the drawn latencies: the same seed gives the same run.
+    #[serde(default = "default_sim_seed")]
+    pub seed: u64,
+}
+
+fn default_queue_model() -> String {
+    "conservative".to_owned()
+}
+
+fn default_sim_seed() -> u64 {
+    1
 }
 
 fn default_gateway_kind() -> String {
@@ -589,6 +616,10 @@ impl Default for GatewayConfig {
         Self {
             venue: default_gateway_kind(),
             latency_us: default_sim_latency(),
+            entry_latency: None,
+            response_latency: None,
+            queue_model: default_queue_model(),
+            seed: default_sim_seed(),
         }
     }
 }

@@ -154,11 +154,8 @@ pub struct RiskSpec {
 /// Where orders go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VenueSpec {
-    /// `venue = "sim"`: the in-process simulated venue.
-    Sim {
-        /// Round trip of a request and its answer, ns.
-        round_trip_ns: u64,
-    },
+    /// `venue = "sim"`: the in-process simulated venue, with its models.
+    Sim(super::SimSpec),
 }
 
 /// What one instrument trades with: the strategy, its risk and the venue.
@@ -288,9 +285,7 @@ mod tests {
                 price_band_bps: 50,
                 kill_switch: false,
             },
-            venue: VenueSpec::Sim {
-                round_trip_ns: 100_000,
-            },
+            venue: VenueSpec::Sim(crate::config::SimSpec::round_trip(100_000)),
         }
     }
 

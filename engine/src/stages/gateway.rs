@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinion_core::{InstrumentId, Instruments};
-use pinion_gateway::{AnyVenue, OrderVenue, SimLatency, SimVenue, SimVenueConfig, VenueClock};
+use pinion_gateway::{AnyVenue, OrderVenue, SimVenue, SimVenueConfig, VenueClock};
 use pinion_strategy::{ExecReport, OrderAction};
 
 use super::event_barrier::EventBarrier;
@@ -110,13 +110,11 @@ pub fn venues_for(
             continue;
         };
         let venue = match settings.trading.venue {
-            VenueSpec::Sim { round_trip_ns } => {
-                let half_trip = round_trip_ns / 2;
+            VenueSpec::Sim(sim) => {
                 let config = SimVenueConfig {
-                    latency: SimLatency {
-                        request_ns: half_trip,
-                        report_ns: half_trip,
-                    },
+                    latency: sim.latency,
+                    queue: sim.queue,
+                    seed: sim.seed,
                     max_open_orders: limits.max_open_orders as usize,
                     max_order_qty: limits.max_order_qty,
                 };

@@ -6,7 +6,7 @@
 //!
 //! - [`input`]: `[input]`, `[synthetic]`, `[pacing]`
 //! - [`placement`]: `[placement]`, `[rings]`, `[runtime]`, `[metrics]`
-//! - [`trading`]: `[strategy]`, `[risk]`, `[gateway]`
+//! - [`trading`]: `[strategy]`, `[risk]`, and [`venue`]: `[gateway]`
 //! - [`instruments`]: `[[instrument]]`, `[[exchange_info]]`
 
 mod input;
@@ -14,6 +14,7 @@ mod instruments;
 mod live;
 mod placement;
 mod trading;
+mod venue;
 
 pub use placement::MAX_RING_CAPACITY;
 

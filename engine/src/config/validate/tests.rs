@@ -249,9 +249,7 @@ fn trading_tables_become_typed_specs() {
     assert_eq!(s.trading.risk.max_notional.to_string(), "1000");
     assert_eq!(
         s.trading.venue,
-        super::super::VenueSpec::Sim {
-            round_trip_ns: 100_000
-        }
+        super::super::VenueSpec::Sim(super::super::SimSpec::round_trip(100_000))
     );
 }
 

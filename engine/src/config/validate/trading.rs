@@ -13,7 +13,7 @@ use super::super::strategies::{
 };
 use super::super::trading::{
     GridSpec, ImbalanceSpec, MarketMakingSpec, MomentumSpec, QuoteChaseSpec, RiskSpec,
-    SpreadCaptureSpec, StrategySpec, TradingSpec, VenueSpec,
+    SpreadCaptureSpec, StrategySpec, TradingSpec,
 };
 use super::super::{Config, StrategyConfig};
 use super::Problems;
@@ -38,7 +38,7 @@ fn positive_decimal(p: &mut Problems, key: &str, s: &str) -> Option<Decimal> {
 pub(super) fn trading(cfg: &Config, p: &mut Problems) -> Option<TradingSpec> {
     let strategy = strategy(cfg, p);
     let risk = risk(cfg, p);
-    let venue = venue(cfg, p);
+    let venue = super::venue::venue(cfg, p);
     Some(TradingSpec {
         strategy: strategy?,
         risk: risk?,
@@ -388,19 +388,6 @@ fn risk(cfg: &Config, p: &mut Problems) -> Option<RiskSpec> {
         price_band_bps: rk.price_band_bps,
         kill_switch: rk.kill_switch,
     })
-}
-
-fn venue(cfg: &Config, p: &mut Problems) -> Option<VenueSpec> {
-    let gw = &cfg.gateway;
-    match gw.venue.as_str() {
-        "sim" => Some(VenueSpec::Sim {
-            round_trip_ns: gw.latency_us.saturating_mul(1_000),
-        }),
-        other => {
-            p.add("gateway.venue", format!("unknown venue {other:?} (sim)"));
-            None
-        }
-    }
 }
 
 #[cfg(test)]
