@@ -2,7 +2,8 @@
 //! (`configs/backtest-<kind>.toml`): the report's figures agree with an independent reckoning
 //! from the files it writes (fills.csv, equity.csv), the fees are the configured rate of every
 //! fill's notional, two runs in different placements give equal `trading` objects and
-//! identical fills.csv, and the plots are SVG documents with something drawn in them.
+//! identical fills.csv (with the constant latency, and with drawn latencies and a probabilistic
+//! queue model), and the plots are SVG documents with something drawn in them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -437,4 +438,84 @@ fn every_strategy_has_a_backtest_config_with_binance_spot_fees() {
         );
         assert!(text.contains(RECORDING), "{name} names the recording");
     }
+}
+
+/// The market-making backtest with a lognormal order-entry latency, a uniform response latency,
+/// `queue`, `seed` and the `extra` overrides.
+fn with_models(path: &Path, placement: &str, queue: &str, seed: u64, extra: &[&str]) -> Settings {
+    let queue = format!("gateway.queue_model={queue:?}");
+    let seed = format!("gateway.seed={seed}");
+    let mut keys = vec![
+        r#"gateway.entry_latency={ kind = "lognormal", median_us = 150, p99_us = 900 }"#,
+        r#"gateway.response_latency={ kind = "uniform", min_us = 20, max_us = 400 }"#,
+        &queue,
+        &seed,
+    ];
+    keys.extend_from_slice(extra);
+    config("backtest-market-making.toml", path, placement, &keys)
+}
+
+#[test]
+fn drawn_latencies_and_queue_models_repeat_exactly_and_order_as_expected() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    // Drawn latencies and power:3, twice, in different placements: the same run.
+    let (_, _, a) = run(
+        &with_models(&path, "1", "power:3", 7, &[]),
+        "backtest-models-1",
+    );
+    let (_, _, b) = run(
+        &with_models(&path, "2", "power:3", 7, &[]),
+        "backtest-models-2",
+    );
+    let (ja, jb) = (read_json(&a), read_json(&b));
+    assert_eq!(ja["trading"], jb["trading"]);
+    assert!(json_num(&ja["trading"]["total"]["fills"]) > 10.0);
+    assert_eq!(
+        std::fs::read(a.join("fills.csv")).unwrap(),
+        std::fs::read(b.join("fills.csv")).unwrap()
+    );
+    // Another seed draws other latencies: the orders meet the market at other times.
+    let (_, _, c) = run(
+        &with_models(&path, "1", "power:3", 8, &[]),
+        "backtest-models-3",
+    );
+    assert_ne!(
+        std::fs::read(a.join("fills.csv")).unwrap(),
+        std::fs::read(c.join("fills.csv")).unwrap()
+    );
+    for dir in [a, b, c] {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    // The queue models on the same latencies. A strategy whose quotes follow its position
+    // (skew, the position limit) trades differently once its fills differ, so fills are
+    // compared with the quotes cut loose from the position: then each order waits behind at
+    // least as much under the conservative reading as under the optimistic one.
+    let open_loop = [
+        r#"risk.max_position="1""#,
+        "strategy.market_making.skew_bps=0.0",
+    ];
+    let figures = |queue: &str| {
+        let (_, bt) = backtest::run(
+            &with_models(&path, "1", queue, 7, &open_loop),
+            Arc::new(AtomicBool::new(false)),
+            Console::QUIET,
+        )
+        .expect("the backtest runs");
+        (bt.total.fills, bt.total.volume)
+    };
+    let conservative = figures("conservative");
+    let power = figures("power:3");
+    let optimistic = figures("optimistic");
+    assert!(conservative.0 > 50, "{conservative:?}");
+    assert!(
+        conservative.0 <= power.0 && power.0 <= optimistic.0,
+        "fills: conservative {conservative:?}, power:3 {power:?}, optimistic {optimistic:?}"
+    );
+    assert!(
+        conservative.1 < optimistic.1,
+        "volume: conservative {conservative:?}, optimistic {optimistic:?}"
+    );
 }
