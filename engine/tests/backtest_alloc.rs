@@ -1,7 +1,8 @@
 //! A backtest's steady state allocates nothing: recording every fill (with its fee) and the
 //! equity samples goes into buffers allocated before the run. The market-making backtest on the
 //! real recording, fused, with a counting global allocator that counts only while the run is
-//! between 40 % and 90 % of its records.
+//! between 40 % and 90 % of its records. The simulated venue draws its latencies (lognormal
+//! entry, uniform response) and reads its queue by `power:3`, so its models are counted too.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +32,13 @@ fn recording_fills_and_equity_allocates_nothing() {
     .expect("the shipped config");
     let mut o: Overrides = common::fused_overrides();
     o.push(Override::string("input.source", path.to_str().unwrap()));
+    for model in [
+        r#"gateway.entry_latency={ kind = "lognormal", median_us = 150, p99_us = 900 }"#,
+        r#"gateway.response_latency={ kind = "uniform", min_us = 20, max_us = 400 }"#,
+        r#"gateway.queue_model="power:3""#,
+    ] {
+        o.push(Override::parse(model).expect("an override"));
+    }
     let mut settings = Config::parse_with(&text, name, &o)
         .unwrap_or_else(|e| panic!("{e}"))
         .validate_for(name, 2, &pinion_testkit::data::data_dir())
