@@ -46,9 +46,12 @@ use pinion_strategy::{
 
 use crate::{OrderVenue, VenueClock, VenueStats};
 
+mod config;
 pub mod latency;
 pub mod queue;
 mod rng;
+
+pub use config::{SimLatency, SimVenueConfig};
 
 pub use latency::{HgrmError, HgrmRow, LatencyModel, LatencyTable, MAX_HGRM_ROWS, SimLink};
 pub use queue::QueueModel;
@@ -65,41 +68,6 @@ const MAX_OUTGOING: usize = 512;
 /// Free report slots `submit` insists on: one report per open order per market event, plus the
 /// reports of one request.
 const OUTGOING_HEADROOM: usize = 2 * MAX_SIM_ORDERS;
-
-/// The venue's latencies, one model per direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SimLatency {
-    /// From `submit` to the venue acting on the request (order entry).
-    pub request: LatencyModel,
-    /// From a venue event to its report reaching the client (responses).
-    pub report: LatencyModel,
-}
-
-impl SimLatency {
-    /// Constant latencies, ns.
-    pub const fn constant(request_ns: u64, report_ns: u64) -> Self {
-        Self {
-            request: LatencyModel::constant(request_ns),
-            report: LatencyModel::constant(report_ns),
-        }
-    }
-}
-
-/// How a [`SimVenue`] behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SimVenueConfig {
-    /// Latencies.
-    pub latency: SimLatency,
-    /// How cancels at a resting order's price move it forward.
-    pub queue: QueueModel,
-    /// Seed of the latency draws. Each instrument's venue draws its own streams from it, so
-    /// the same seed gives the same draws on every run.
-    pub seed: u64,
-    /// Hard limit on open orders (at most [`MAX_SIM_ORDERS`]).
-    pub max_open_orders: usize,
-    /// Hard limit on one order's quantity.
-    pub max_order_qty: Qty,
-}
 
 /// An order resting at the venue.
 #[derive(Debug, Clone, Copy)]
