@@ -293,3 +293,63 @@ fn the_same_seed_gives_the_same_reports_and_another_seed_other_times() {
     let qty = |r: &[ExecReport]| r.iter().map(|r| r.last_qty.0).sum::<i64>();
     assert_eq!(qty(&a), qty(&b));
 }
+
+mod queue_bounds {
+    use proptest::prelude::*;
+
+    use crate::sim::QueueModel;
+    use crate::sim::queue::QueueSpot;
+
+    /// A book showing the level at `Some(qty)` (or beyond the levels shown), or a trade.
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        Level(Option<i64>),
+        Trade(i64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            proptest::option::weighted(0.9, 0i64..200).prop_map(Step::Level),
+            (1i64..50).prop_map(Step::Trade),
+        ]
+    }
+
+    proptest! {
+        /// In every model the queue ahead stays between 0 and the level last shown, and the
+        /// conservative reading never has less ahead than the optimistic one.
+        #[test]
+        fn the_queue_ahead_stays_within_the_level_and_the_models_order(
+            start in proptest::option::of(0i64..200),
+            steps in proptest::collection::vec(step(), 0..60),
+        ) {
+            let models = [
+                QueueModel::Conservative,
+                QueueModel::Power(1),
+                QueueModel::Power(3),
+                QueueModel::Log,
+                QueueModel::Optimistic,
+            ];
+            let mut spots = models.map(|_| QueueSpot::join(start));
+            let mut shown = start;
+            for s in steps {
+                for (spot, model) in spots.iter_mut().zip(models) {
+                    match s {
+                        Step::Level(v) => spot.on_level(model, v),
+                        Step::Trade(q) => {
+                            spot.on_trade(q, q);
+                        }
+                    }
+                }
+                if let Step::Level(Some(v)) = s {
+                    shown = Some(v);
+                }
+                for spot in &spots {
+                    prop_assert!(spot.ahead >= 0);
+                    // Nothing is ahead of an order that joined beyond the levels shown.
+                    prop_assert!(spot.ahead <= shown.unwrap_or(0), "{spots:?}");
+                }
+                prop_assert!(spots[0].ahead >= spots[4].ahead, "{spots:?}");
+            }
+        }
+    }
+}
