@@ -92,6 +92,30 @@ pub struct InstrumentSpec {
     /// Smallest order notional, in units of `10^-(price_decimals + qty_decimals)` of the quote
     /// asset (0 = no limit).
     pub min_notional: i128,
+    /// An inverse contract (Binance COIN-M, Bybit inverse): each contract is worth this many
+    /// units of the quote currency, quantities count contracts, and PnL and fees are in the base
+    /// asset, in units of `10^-INVERSE_MONEY_DECIMALS`. `None`: linear (quantities in the base
+    /// asset, money in the quote asset).
+    pub inverse_contract_size: Option<u32>,
+}
+
+/// Decimals of the money unit of an inverse contract's PnL and fees (in its base asset).
+pub const INVERSE_MONEY_DECIMALS: u8 = 12;
+
+/// The contract size a venue's inverse symbol has unless its `exchangeInfo` says otherwise:
+/// Binance COIN-M BTC contracts are 100 USD and every other 10 USD; Bybit's inverse contracts are
+/// 1 USD. `None` for linear venues.
+pub fn default_inverse_contract_size(venue: Venue, symbol: &str) -> Option<u32> {
+    match venue {
+        Venue::BinanceCoinm | Venue::BinanceCoinmTestnet
+            if symbol.to_ascii_uppercase().starts_with("BTC") =>
+        {
+            Some(100)
+        }
+        Venue::BinanceCoinm | Venue::BinanceCoinmTestnet => Some(10),
+        Venue::BybitInverse => Some(1),
+        _ => None,
+    }
 }
 
 impl InstrumentSpec {
@@ -143,7 +167,30 @@ impl InstrumentSpec {
             min_qty: Qty::ZERO,
             max_qty: Qty::ZERO,
             min_notional: 0,
+            inverse_contract_size: default_inverse_contract_size(venue, symbol),
         })
+    }
+
+    /// Decimals of the money unit PnL, fees and notional values are counted in: those of a
+    /// price unit times a quantity unit for a linear instrument (quote asset), or
+    /// [`INVERSE_MONEY_DECIMALS`] for an inverse contract (base asset).
+    pub fn money_decimals(&self) -> u8 {
+        if self.inverse_contract_size.is_some() {
+            INVERSE_MONEY_DECIMALS
+        } else {
+            self.price_decimals.saturating_add(self.qty_decimals)
+        }
+    }
+
+    /// For an inverse contract, `K` such that `qty × K / px` is the base-asset value of `qty`
+    /// contracts at `px`, in money units: `size × 10^(price_decimals + INVERSE_MONEY_DECIMALS -
+    /// qty_decimals)`. `None` for a linear instrument (or a scale past `i128`).
+    pub fn inverse_value_factor(&self) -> Option<i128> {
+        let size = i128::from(self.inverse_contract_size?);
+        let up = i32::from(self.price_decimals) + i32::from(INVERSE_MONEY_DECIMALS)
+            - i32::from(self.qty_decimals);
+        let scale = 10i128.checked_pow(u32::try_from(up).ok()?)?;
+        size.checked_mul(scale)
     }
 
     /// The same instrument with quantities counted in finer units of `10^-decimals`.
@@ -191,10 +238,16 @@ impl InstrumentSpec {
         Qty::parse(s, self.qty_decimals)
     }
 
-    /// The notional `px × qty` in units of `10^-(price_decimals + qty_decimals)`.
+    /// The notional in the quote currency, in units of `10^-(price_decimals + qty_decimals)`:
+    /// `px × qty`, or for an inverse contract its face value, `qty × size` (whatever the price).
     #[inline]
     pub fn notional(&self, px: Px, qty: Qty) -> i128 {
-        i128::from(px.0) * i128::from(qty.0)
+        match self.inverse_contract_size {
+            None => i128::from(px.0) * i128::from(qty.0),
+            Some(size) => {
+                i128::from(qty.0) * i128::from(size) * decimal::pow10(self.price_decimals) as i128
+            }
+        }
     }
 
     /// The tick index of a price (`px / tick`); exact when the price is on the tick grid.

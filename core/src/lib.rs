@@ -33,7 +33,10 @@ pub mod venue;
 pub use clock::{DataClock, EventClock};
 pub use decimal::{Decimal, DecimalError, Px, Qty};
 pub use event::{EventFlags, EventKind, Level, MarketEvent, Side, TradePrint};
-pub use instrument::{InstrumentError, InstrumentId, InstrumentSpec, Instruments, Symbol};
+pub use instrument::{
+    INVERSE_MONEY_DECIMALS, InstrumentError, InstrumentId, InstrumentSpec, Instruments, Symbol,
+    default_inverse_contract_size,
+};
 pub use record::{ConnId, ConnInfo, RawRecord, RecordKind};
 pub use top::{BookTop, BpsBand, Sweep, TOP_LEVELS};
 pub use venue::Venue;

@@ -247,7 +247,7 @@ impl ControlReader {
 }
 
 /// One instrument's account, as written to the board. Money in units of
-/// `10^-(price_decimals + qty_decimals)` of the quote asset, quantities in units of
+/// `10^-money_decimals` ([`AccountBoard::name`]), quantities in units of
 /// `10^-qty_decimals`, as in the strategy stage's ledger (saturated to `i64`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AccountView {
@@ -293,15 +293,22 @@ struct Slot {
 #[derive(Debug)]
 pub struct AccountBoard {
     slots: Vec<Slot>,
-    /// `(symbol, price decimals, qty decimals)` per instrument, fixed at start.
-    names: Vec<(String, u8, u8)>,
+    /// `(symbol, price decimals, qty decimals, money decimals)` per instrument, fixed at start.
+    names: Vec<(String, u8, u8, u8)>,
 }
 
 impl AccountBoard {
     fn new(instruments: &Instruments) -> Self {
         let names = instruments
             .iter()
-            .map(|(_, s)| (s.symbol.to_string(), s.price_decimals, s.qty_decimals))
+            .map(|(_, s)| {
+                (
+                    s.symbol.to_string(),
+                    s.price_decimals,
+                    s.qty_decimals,
+                    s.money_decimals(),
+                )
+            })
             .collect::<Vec<_>>();
         Self {
             slots: (0..names.len()).map(|_| Slot::default()).collect(),
@@ -319,11 +326,12 @@ impl AccountBoard {
         self.slots.is_empty()
     }
 
-    /// The symbol and the price and quantity decimals of `id`.
-    pub fn name(&self, id: InstrumentId) -> Option<(&str, u8, u8)> {
+    /// The symbol of `id`, and the decimals of its prices, quantities and money (PnL and fees:
+    /// the quote asset, or the base asset for an inverse contract).
+    pub fn name(&self, id: InstrumentId) -> Option<(&str, u8, u8, u8)> {
         self.names
             .get(usize::from(id.0))
-            .map(|(s, p, q)| (s.as_str(), *p, *q))
+            .map(|(s, p, q, m)| (s.as_str(), *p, *q, *m))
     }
 
     /// Writes `view` for `id` (one writer: the strategy stage).

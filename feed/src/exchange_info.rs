@@ -96,6 +96,8 @@ struct BinanceSymbol {
     /// orders and can be finer than the lot step (a real BTCUSDT book shows `25.42618900` with a
     /// step of `0.00001`), so quantities are scaled by this, not by the step.
     base_asset_precision: Option<u8>,
+    /// COIN-M: the quote-currency value of one contract.
+    contract_size: Option<u32>,
     filters: Vec<BinanceFilter>,
 }
 
@@ -190,6 +192,14 @@ fn binance_symbol_spec(s: &BinanceSymbol, venue: Venue) -> Result<InstrumentSpec
         min_notional,
     };
     Fields { symbol: &s.symbol }.apply(&mut spec, &filters)?;
+    if spec.inverse_contract_size.is_some()
+        && let Some(size) = s.contract_size
+    {
+        if size == 0 {
+            return Err(format_error(format!("{}: contractSize 0", s.symbol)));
+        }
+        spec.inverse_contract_size = Some(size);
+    }
     Ok(spec)
 }
 
@@ -507,6 +517,34 @@ mod tests {
             Ok(100_000_000_000_000_000)
         );
         assert!(scaled_bound("1e5", 2, Bound::Min).is_err());
+    }
+
+    #[test]
+    fn coinm_contract_sizes_come_from_exchange_info_or_the_venues_rule() {
+        let json = br#"{"symbols":[
+            {"symbol":"ETHUSD_PERP","contractSize":10,"filters":[
+                {"filterType":"PRICE_FILTER","tickSize":"0.01","minPrice":"0","maxPrice":"0"},
+                {"filterType":"LOT_SIZE","stepSize":"1","minQty":"1","maxQty":"0"}]},
+            {"symbol":"BTCUSD_PERP","filters":[
+                {"filterType":"PRICE_FILTER","tickSize":"0.1","minPrice":"0","maxPrice":"0"},
+                {"filterType":"LOT_SIZE","stepSize":"1","minQty":"1","maxQty":"0"}]},
+            {"symbol":"DOGEUSD_PERP","contractSize":7,"filters":[
+                {"filterType":"PRICE_FILTER","tickSize":"0.000001","minPrice":"0","maxPrice":"0"},
+                {"filterType":"LOT_SIZE","stepSize":"1","minQty":"1","maxQty":"0"}]}]}"#;
+        let specs = binance_exchange_info(json, Venue::BinanceCoinm).expect("parses");
+        let sizes: Vec<_> = specs.iter().map(|s| s.inverse_contract_size).collect();
+        assert_eq!(sizes, [Some(10), Some(100), Some(7)]);
+        // Linear venues ignore the field.
+        let usdm = binance_exchange_info(json, Venue::BinanceUsdm).expect("parses");
+        assert!(usdm.iter().all(|s| s.inverse_contract_size.is_none()));
+        // 3 BTCUSD contracts (300 USD) at 60 000.0: 0.005 BTC, in 10^-12 units.
+        let btc = &specs[1];
+        let k = btc.inverse_value_factor().expect("inverse");
+        assert_eq!(3 * k / 600_000, 5_000_000_000);
+        assert_eq!(
+            btc.notional(pinion_core::Px(600_000), pinion_core::Qty(3)),
+            3_000
+        );
     }
 
     #[test]

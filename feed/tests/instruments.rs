@@ -31,6 +31,7 @@ fn spec(venue: Venue, symbol: &str, e: Expected) -> InstrumentSpec {
         min_qty: Qty(e.6),
         max_qty: Qty(e.7),
         min_notional: e.8,
+        inverse_contract_size: pinion_core::default_inverse_contract_size(venue, symbol),
     }
 }
 

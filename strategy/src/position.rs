@@ -10,10 +10,16 @@
 //! or taker, a fraction of the fill's notional, negative for a rebate), in the same money units,
 //! kept apart from the realised PnL: realised PnL is gross, [`Position::net`] subtracts the
 //! fees. The rate is an integer in units of `10^-8` of the notional (1 bps = 10 000), so the fee
-//! of a fill is exact but for one rounding (half away from zero) per fill. Linear instruments
-//! only: a fee in the quote asset, the quantity in the base asset.
+//! of a fill is exact but for one rounding (half away from zero) per fill.
+//!
+//! **Inverse contracts** ([`Position::for_instrument`] of a COIN-M or Bybit inverse spec):
+//! quantities count contracts of a fixed quote value, and money is in the base asset, in units
+//! of `10^-INVERSE_MONEY_DECIMALS`. A fill's value is `-qty × size / px` (its base-asset value,
+//! negative so that the same average-cost arithmetic applies): a long then realises
+//! `qty × size × (1/entry − 1/exit)`, and fees are charged on `qty × size / px`. Each fill's
+//! value is truncated to the money unit.
 
-use pinion_core::{Px, Qty};
+use pinion_core::{InstrumentSpec, Px, Qty};
 
 use crate::order::OrderSide;
 
@@ -56,6 +62,9 @@ pub struct Position {
     fills: u64,
     fees: i128,
     volume: i128,
+    /// 0 for a linear instrument; else the inverse contract's value factor
+    /// ([`InstrumentSpec::inverse_value_factor`]).
+    inverse_k: i128,
 }
 
 impl Position {
@@ -68,6 +77,28 @@ impl Position {
             fills: 0,
             fees: 0,
             volume: 0,
+            inverse_k: 0,
+        }
+    }
+
+    /// Flat, in the money of `spec`: an inverse contract counts its PnL in the base asset.
+    pub fn for_instrument(spec: &InstrumentSpec) -> Self {
+        Self {
+            inverse_k: spec.inverse_value_factor().unwrap_or(0),
+            ..Self::new()
+        }
+    }
+
+    /// The money value of `q` units at `px`: `px × q` for a linear instrument, `-q × K / px`
+    /// for an inverse contract.
+    #[inline]
+    fn value(&self, px: i128, q: i128) -> i128 {
+        if self.inverse_k == 0 {
+            px * q
+        } else if px > 0 {
+            -(q * self.inverse_k / px)
+        } else {
+            0
         }
     }
 
@@ -86,14 +117,27 @@ impl Position {
     /// Unrealised PnL of the open position marked at `mark`, in money units.
     #[inline]
     pub fn unrealized(&self, mark: Px) -> i128 {
-        i128::from(self.qty) * i128::from(mark.0) - self.cost
+        if self.qty == 0 {
+            return 0;
+        }
+        let q = i128::from(self.qty);
+        q.signum() * self.value(i128::from(mark.0), q.abs()) - self.cost
     }
 
     /// The average entry price of the open position (its cost over its size, toward zero),
     /// `None` when flat.
     #[inline]
     pub fn avg_price(&self) -> Option<Px> {
-        (self.qty != 0).then(|| Px((self.cost / i128::from(self.qty)) as i64))
+        if self.qty == 0 {
+            return None;
+        }
+        let q = i128::from(self.qty);
+        if self.inverse_k == 0 {
+            return Some(Px((self.cost / q) as i64));
+        }
+        // cost = -q × K / avg (signed with the position): avg = q × K / -cost.
+        let c = self.cost.abs();
+        (c > 0).then(|| Px((q.abs() * self.inverse_k / c) as i64))
     }
 
     /// Fills applied.
@@ -133,7 +177,7 @@ impl Position {
         if qty.0 <= 0 {
             return 0;
         }
-        let fee = rates.fee(i128::from(px.0) * i128::from(qty.0), maker);
+        let fee = rates.fee(self.value(i128::from(px.0), i128::from(qty.0)).abs(), maker);
         self.fees += fee;
         self.apply_fill(side, px, qty);
         fee
@@ -145,15 +189,16 @@ impl Position {
             return;
         }
         self.fills += 1;
-        self.volume += i128::from(px.0) * i128::from(qty.0);
-        let dir = side.sign();
         let px = i128::from(px.0);
+        self.volume += self.value(px, i128::from(qty.0)).abs();
+        let dir = side.sign();
         let mut rest = qty.0;
         if self.qty != 0 && self.qty.signum() != dir {
             // Closing (part of) the position against its pro-rata cost.
             let closed = rest.min(self.qty.abs());
             let removed = self.cost * i128::from(closed) / i128::from(self.qty.abs());
-            self.realized += i128::from(self.qty.signum()) * px * i128::from(closed) - removed;
+            self.realized +=
+                i128::from(self.qty.signum()) * self.value(px, i128::from(closed)) - removed;
             self.cost -= removed;
             self.qty += dir * closed;
             rest -= closed;
@@ -163,7 +208,7 @@ impl Position {
         }
         if rest > 0 {
             self.qty += dir * rest;
-            self.cost += px * i128::from(dir * rest);
+            self.cost += i128::from(dir) * self.value(px, i128::from(rest));
         }
     }
 }
@@ -171,6 +216,44 @@ impl Position {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn btcusd_perp() -> InstrumentSpec {
+        InstrumentSpec::new(pinion_core::Venue::BinanceCoinm, "BTCUSD_PERP", "0.1", "1")
+            .expect("spec")
+    }
+
+    #[test]
+    fn an_inverse_long_earns_size_times_the_difference_of_reciprocals_in_the_base_asset() {
+        // 10 BTCUSD contracts (100 USD each) bought at 50 000, sold at 60 000:
+        // 1000 × (1/50 000 − 1/60 000) = 0.00333333333333 BTC (12 decimals, truncated).
+        let mut p = Position::for_instrument(&btcusd_perp());
+        p.apply_fill(OrderSide::Buy, Px(500_000), Qty(10));
+        assert_eq!(p.avg_price(), Some(Px(500_000)));
+        // Marked at 40 000: 1000 × (1/50 000 − 1/40 000) = −0.005 BTC.
+        assert_eq!(p.unrealized(Px(400_000)), -5_000_000_000);
+        p.apply_fill(OrderSide::Sell, Px(600_000), Qty(10));
+        assert_eq!(p.realized(), 20_000_000_000 - 16_666_666_666);
+        assert_eq!(p.qty(), Qty(0));
+        // Volume: 0.02 + 0.01666666666 BTC.
+        assert_eq!(p.volume(), 20_000_000_000 + 16_666_666_666);
+    }
+
+    #[test]
+    fn an_inverse_short_gains_when_the_price_falls_and_pays_fees_in_base() {
+        let mut p = Position::for_instrument(&btcusd_perp());
+        let rates = FeeRates {
+            maker_e8: 2 * FeeRates::BPS,
+            taker_e8: 5 * FeeRates::BPS,
+        };
+        // Short 4 contracts (400 USD) at 40 000: 0.01 BTC of value; 5 bps taker = 0.000005 BTC.
+        let fee = p.apply_fill_paying(OrderSide::Sell, Px(400_000), Qty(4), false, &rates);
+        assert_eq!(fee, 5_000_000);
+        assert_eq!(p.avg_price(), Some(Px(400_000)));
+        // Bought back at 32 000: 400 × (1/32 000 − 1/40 000) = 0.0025 BTC.
+        p.apply_fill(OrderSide::Buy, Px(320_000), Qty(4));
+        assert_eq!(p.realized(), 2_500_000_000);
+        assert_eq!(p.net(None), 2_500_000_000 - 5_000_000);
+    }
 
     #[test]
     fn round_trip_long_realises_the_difference() {

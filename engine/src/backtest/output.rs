@@ -78,7 +78,7 @@ pub fn write_fills(path: &Path, instruments: &[InstrumentResult]) -> std::io::Re
         "time_ns,venue,symbol,side,price,qty,maker,fee,position,realized_pnl,fees_total"
     )?;
     for i in instruments {
-        let md = i.price_decimals.saturating_add(i.qty_decimals);
+        let md = i.figures.money_decimals;
         for f in i.trading.tape.fills() {
             writeln!(
                 w,
@@ -108,7 +108,7 @@ pub fn write_equity(path: &Path, instruments: &[InstrumentResult]) -> std::io::R
         "time_ns,venue,symbol,mid,position,realized_pnl,fees,unrealized_pnl,equity"
     )?;
     for i in instruments {
-        let md = i.price_decimals.saturating_add(i.qty_decimals);
+        let md = i.figures.money_decimals;
         for s in i.trading.tape.samples() {
             writeln!(
                 w,

@@ -159,13 +159,14 @@ impl BacktestReport {
         let mut instruments = Vec::new();
         for t in &report.trading {
             let spec_i = report.input.instruments.get(t.instrument);
-            let (name, venue, symbol, pd, qd) = match spec_i {
+            let (name, venue, symbol, pd, qd, md) = match spec_i {
                 Some(s) => (
                     format!("{} {}", s.venue, s.symbol),
                     s.venue.name().to_owned(),
                     s.symbol.to_string(),
                     s.price_decimals,
                     s.qty_decimals,
+                    s.money_decimals(),
                 ),
                 None => (
                     format!("#{}", t.instrument.0),
@@ -173,9 +174,9 @@ impl BacktestReport {
                     String::new(),
                     0,
                     0,
+                    0,
                 ),
             };
-            let md = pd.saturating_add(qd);
             let mut f = Figures {
                 money_decimals: md,
                 realized: t.realized,

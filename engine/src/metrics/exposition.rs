@@ -466,19 +466,19 @@ const POSITION: Family = gauge(
 );
 const REALIZED: Family = gauge(
     "pinion_realized_pnl",
-    "Realised PnL before fees, in the quote asset.",
+    "Realised PnL before fees, in the quote asset (the base asset for inverse contracts).",
 );
 const UNREALIZED: Family = gauge(
     "pinion_unrealized_pnl",
-    "PnL of the open position marked at the mid, in the quote asset.",
+    "PnL of the open position marked at the mid, in the quote asset (base for inverse contracts).",
 );
 const FEES: Family = gauge(
     "pinion_fees_paid",
-    "Fees paid (negative: rebates received), in the quote asset.",
+    "Fees paid (negative: rebates received), in the quote asset (base for inverse contracts).",
 );
 const NET: Family = gauge(
     "pinion_net_pnl",
-    "Realised plus unrealised PnL less fees, in the quote asset.",
+    "Realised plus unrealised PnL less fees, in the quote asset (base for inverse contracts).",
 );
 const OPEN_ORDERS: Family = gauge(
     "pinion_open_orders",
@@ -722,12 +722,12 @@ fn trading(out: &mut Out, control: &crate::control::Control) {
     let accounts: Vec<(String, f64, f64, crate::control::AccountView)> = (0..board.len())
         .filter_map(|i| {
             let id = InstrumentId(i as u16);
-            let (sym, pd, qd) = board.name(id)?;
+            let (sym, _, qd, md) = board.name(id)?;
             let v = board.read(id)?;
             // Written at least once: the instrument is traded and its stage has run.
             (v.at_ns > 0).then(|| {
                 let q = 10f64.powi(i32::from(qd));
-                (sym.to_owned(), q, q * 10f64.powi(i32::from(pd)), v)
+                (sym.to_owned(), q, 10f64.powi(i32::from(md)), v)
             })
         })
         .collect();

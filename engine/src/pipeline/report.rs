@@ -276,7 +276,7 @@ impl PipelineReport {
         if !self.trading.is_empty() {
             let _ = writeln!(
                 s,
-                "trading (PnL in the quote asset; unrealised marked at the last mid; net = realised + unrealised - fees):"
+                "trading (PnL in the quote asset, in the base asset for inverse contracts; unrealised marked at the last mid; net = realised + unrealised - fees):"
             );
             for t in &self.trading {
                 let v = TradingView::new(t, self.input.instruments.get(t.instrument));
@@ -506,7 +506,7 @@ impl TradingView {
                 net: t.net().to_string(),
             };
         };
-        let money = spec.price_decimals.saturating_add(spec.qty_decimals);
+        let money = spec.money_decimals();
         Self {
             name: format!("{} {}", spec.venue, spec.symbol),
             position: scaled_decimal(i128::from(t.position.0), spec.qty_decimals),

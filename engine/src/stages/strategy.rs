@@ -1,6 +1,6 @@
 //! The strategy stage: hands each [`BookTop`] the book stage sent, where it lies in the ring,
 //! to the strategy the config chose ([`AnyStrategy`], one instance per traded instrument),
-//! passes every [`OrderIntent`](pinion_strategy::OrderIntent) it writes through that
+//! passes every [`OrderIntent`] it writes through that
 //! instrument's [`RiskGate`], and sends what the gate admits to the gateway. A refused intent is
 //! answered to the strategy at once as a `Rejected(Risk)` report. Execution reports come back
 //! from the gateway on a reverse ring and go to the gate and the strategy that own the order.
@@ -286,7 +286,7 @@ impl StrategyStage {
                         strategy,
                         gate: RiskGate::new(id, limits, spec.clone()),
                         mark: None,
-                        ledger: Position::new(),
+                        ledger: Position::for_instrument(spec),
                         fees: settings.fees.for_venue(spec.venue),
                         tape: bt.record.then(|| {
                             Tape::with_capacity(bt.max_fills, bt.max_samples, bt.period_ns)
