@@ -35,6 +35,10 @@
 //! over the file that finds its instruments, run, report; hftbacktest: building the backtest from
 //! the rows, which copies them, the loop, and closing it).
 //!
+//! One more pinion row, `read + decode only`, times the common input read from its file and
+//! decoded into market events with nothing after it: the part of pinion's run that hftbacktest's,
+//! reading rows converted beforehand, does not do.
+//!
 //! Method, for a noisy shared host: every configuration runs once (unmeasured, its outcome
 //! checked), then [`DEFAULT_ROUNDS`] rounds (`PINION_BENCH_ROUNDS` to change; one round under
 //! `cargo test --benches`), each round running every configuration once with the starting one
@@ -398,6 +402,40 @@ fn pinion_pass(settings: &Settings) -> Pass {
     }
 }
 
+/// pinion's input alone: the common input read from its file and decoded into market events,
+/// as the feed stage does, with nothing after it (no book, strategy or venue).
+fn decode_pass(input: &Input) -> Pass {
+    let t = Instant::now();
+    let mut reg = Instruments::new();
+    let id = reg.add(spec()).expect("one instrument");
+    let mut dec = Decoder::new(reg);
+    let ctx = ConnCtx {
+        venue: Venue::BinanceSpot,
+        default_instrument: Some(id),
+    };
+    let mut source = pinion_feed::source::open(&input.common).expect("the plain copy opens");
+    let mut events = 0u64;
+    while let Some(rec) = source.next_record().expect("the plain copy reads") {
+        let t_recv = rec.t_recv;
+        dec.decode(&ctx, &rec, t_recv, |e| {
+            events += 1;
+            std::hint::black_box(e);
+        })
+        .expect("the recording decodes");
+    }
+    assert!(
+        events >= input.depth_messages + input.trades,
+        "every message decoded"
+    );
+    let run = t.elapsed().as_secs_f64();
+    Pass {
+        run,
+        total: run,
+        orders: 0,
+        fills: 0,
+    }
+}
+
 fn hft_pass(input: &Input) -> Pass {
     let t = Instant::now();
     let tick = HFT_TICK;
@@ -511,6 +549,8 @@ fn quote_around_mid<MD: MarketDepth>(hbt: &mut Backtest<MD>, tick: f64) -> u64 {
 /// One configuration of the comparison.
 struct Contender<'a> {
     name: String,
+    /// Whether it runs a strategy (and must place orders and get fills).
+    trades: bool,
     pass: Box<dyn FnMut() -> Pass + 'a>,
 }
 
@@ -568,17 +608,25 @@ fn main() {
         let s = settings(kind, &input.common, &placement);
         contenders.push(Contender {
             name: format!("pinion {kind}"),
+            trades: true,
             pass: Box::new(move || pinion_pass(&s)),
         });
     }
     let full = settings("market-making", &input.full, &placement);
     contenders.push(Contender {
         name: "pinion market-making, +bookTicker".to_owned(),
+        trades: true,
         pass: Box::new(move || pinion_pass(&full)),
     });
     let input_ref = &input;
     contenders.push(Contender {
+        name: "pinion read + decode only".to_owned(),
+        trades: false,
+        pass: Box::new(move || decode_pass(input_ref)),
+    });
+    contenders.push(Contender {
         name: "hftbacktest market-making".to_owned(),
+        trades: true,
         pass: Box::new(move || hft_pass(input_ref)),
     });
     let base = 0;
@@ -586,7 +634,7 @@ fn main() {
 
     // One unmeasured pass each: warms the page cache and checks that every one trades.
     let first: Vec<Pass> = contenders.iter_mut().map(|c| (c.pass)()).collect();
-    for (c, p) in contenders.iter().zip(&first) {
+    for (c, p) in contenders.iter().zip(&first).filter(|(c, _)| c.trades) {
         assert!(p.orders > 0, "{}: no orders", c.name);
         assert!(p.fills > 0, "{}: no fills", c.name);
     }
