@@ -41,6 +41,8 @@ Config (TOML; unknown keys are errors; `pinion config --show` prints every key, 
   [report]         json, hgrm_dir, errors_out, allow_damaged
   [fees]           maker_bps, taker_bps, [fees.venues.<venue>] maker_bps, taker_bps
   [backtest]       period_ms, capital, max_fills, max_samples
+  [log]            level, targets, file, format (json | text), capacity; PINION_LOG overrides
+  [history]        db (the trade-history SQLite file; `pinion history` reads it)
 Flags override keys; `--set key=value` overrides any key.";
 
 /// `pinion replay`'s exit codes, for `--help` (the README has the same table).
@@ -104,6 +106,62 @@ pub enum Command {
     /// waiting more than 2 µs or 10 µs). A thread handed an event by another thread waits like
     /// that, so on the cores downstream of the feed it is a floor under tick-to-trade.
     Jitter(JitterArgs),
+    /// Read the trade history that `pinion backtest --history DB` and `pinion live --history DB`
+    /// write: the fills, or the PnL by day or by instrument, as a table or as CSV.
+    ///
+    /// Times are Unix nanoseconds, a UTC date (2025-12-05) or an RFC 3339 UTC time
+    /// (2025-12-05T20:20:00Z); --from is inclusive, --to exclusive. Money is exact decimals of the
+    /// quote asset.
+    History(HistoryArgs),
+}
+
+/// `pinion history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The history file.
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+    /// What to show.
+    #[command(subcommand)]
+    pub query: HistoryQuery,
+}
+
+/// What `pinion history` shows.
+#[derive(Debug, Subcommand)]
+pub enum HistoryQuery {
+    /// Every fill, in the order applied, with the account after it (the columns of fills.csv).
+    Fills {
+        /// Fills at or after this time.
+        #[arg(long, value_name = "T", value_parser = parse_time)]
+        from: Option<u64>,
+        /// Fills before this time.
+        #[arg(long, value_name = "T", value_parser = parse_time)]
+        to: Option<u64>,
+        /// Only this symbol's fills (BTCUSDT).
+        #[arg(long, value_name = "SYMBOL")]
+        instrument: Option<String>,
+        /// CSV instead of a table.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Realised, unrealised, fees and net PnL summed by UTC day or by instrument.
+    Pnl {
+        /// Group by `day` or by `instrument`.
+        #[arg(long, value_enum, default_value = "day")]
+        by: crate::ops::history::query::PnlBy,
+        /// CSV instead of a table.
+        #[arg(long)]
+        csv: bool,
+    },
+}
+
+fn parse_time(s: &str) -> Result<u64, String> {
+    crate::ops::civil::parse_time(s).ok_or_else(|| {
+        format!(
+            "\"{s}\" is not a time: Unix nanoseconds, a UTC date (2025-12-05) or a UTC time \
+             (2025-12-05T20:20:00Z)"
+        )
+    })
 }
 
 /// `pinion jitter`.
@@ -174,6 +232,9 @@ pub struct LiveArgs {
     /// [metrics.listen].
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<String>,
+    /// Record the session's orders, fills and daily PnL in this SQLite file [history.db].
+    #[arg(long, value_name = "DB")]
+    pub history: Option<PathBuf>,
 }
 
 impl LiveArgs {
@@ -218,6 +279,9 @@ impl LiveArgs {
         }
         if let Some(v) = &self.metrics_listen {
             o.push(Override::string("metrics.listen", v.clone()));
+        }
+        if let Some(v) = &self.history {
+            o.push(Override::string("history.db", v.display().to_string()));
         }
         for s in &self.source.set {
             o.push(s.clone());
@@ -271,6 +335,9 @@ pub struct BacktestArgs {
     /// Sweep runs at once (default: the cores this process may use).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Record the run's fills and daily PnL in this SQLite file [history.db].
+    #[arg(long, value_name = "DB")]
+    pub history: Option<PathBuf>,
 }
 
 impl BacktestArgs {
@@ -294,6 +361,9 @@ impl BacktestArgs {
         }
         if self.no_progress {
             o.push(Override::value("runtime.progress", false));
+        }
+        if let Some(v) = &self.history {
+            o.push(Override::string("history.db", v.display().to_string()));
         }
         for s in &self.source.set {
             o.push(s.clone());

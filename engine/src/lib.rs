@@ -11,6 +11,7 @@
 //! - [`pipeline`]: building, placing and running the pipeline for any source, and its report.
 //! - [`problems`]: what went wrong with the input, counted, sampled and written out.
 //! - [`backtest`]: fills and equity recorded during a run, and the backtest report.
+//! - [`ops`]: running it for real: the structured log and the trade history.
 //! - [`progress`]: the progress bar's counters and monitor thread.
 //!
 //! The `pinion` binary (`src/main.rs`) is a thin layer over this library.
@@ -24,6 +25,7 @@ pub mod control;
 pub mod host;
 pub mod latency;
 pub mod metrics;
+pub mod ops;
 pub mod pipeline;
 pub mod problems;
 pub mod progress;

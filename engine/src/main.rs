@@ -14,10 +14,13 @@ use anyhow::Context as _;
 use clap::Parser as _;
 
 use pinion_engine::cli::{
-    BacktestArgs, BookArgs, Cli, Command, ConfigArgs, ConfigSource, JitterArgs, LiveArgs,
+    BacktestArgs, BookArgs, Cli, Command, ConfigArgs, ConfigSource, HistoryArgs, HistoryQuery,
+    JitterArgs, LiveArgs,
 };
 use pinion_engine::config::{Config, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::host::jitter;
+use pinion_engine::ops::history::{HistoryWriter, RunBatch, query};
+use pinion_engine::ops::{events, log};
 use pinion_engine::pipeline::{self, Console, DumpPoints};
 use pinion_engine::runtime::placement::{PinOutcome, allowed_cores};
 use pinion_engine::runtime::{self, clock};
@@ -63,7 +66,139 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Config(args) => config(&args),
         Command::Jitter(args) => jitter(&args),
+        Command::History(args) => history_command(&args),
     }
+}
+
+/// Starts the structured log as the config's `[log]` and `PINION_LOG` say.
+fn start_log(settings: &Settings) -> anyhow::Result<log::Logger> {
+    let s = settings
+        .log
+        .clone()
+        .with_env()
+        .map_err(anyhow::Error::msg)?;
+    Ok(log::init(&s)?)
+}
+
+/// Writes out what the log still holds and says what it could not keep.
+fn end_log(logger: log::Logger) {
+    let s = logger.finish();
+    if s.dropped > 0 {
+        eprintln!(
+            "pinion: {} log records dropped (the log ring was full: log.capacity)",
+            s.dropped
+        );
+    }
+    if s.write_errors > 0 {
+        eprintln!(
+            "pinion: {} log records could not be written",
+            s.write_errors
+        );
+    }
+}
+
+/// Opens the history file the settings name, before the run, so a bad path fails at once.
+fn start_history(settings: &Settings) -> anyhow::Result<Option<HistoryWriter>> {
+    settings
+        .history
+        .as_deref()
+        .map(|p| HistoryWriter::start(p).context("opening the trade history"))
+        .transpose()
+}
+
+/// Writes `batch` with `writer` and says what it added.
+fn write_history(writer: HistoryWriter, batch: RunBatch) -> anyhow::Result<()> {
+    let path = writer.path().to_path_buf();
+    writer.send(batch)?;
+    for w in writer.finish()? {
+        eprintln!(
+            "history: run {} ({} orders, {} fills, {} instrument-days) written to {}",
+            w.run,
+            w.orders,
+            w.fills,
+            w.days,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn unix_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Records the error of a run that failed, then hands it on.
+fn logged<T>(result: anyhow::Result<T>) -> anyhow::Result<T> {
+    if let Err(e) = &result {
+        log::emit(
+            log::Level::Error,
+            "pinion::run",
+            format!("{e:#}"),
+            Vec::new(),
+        );
+    }
+    result
+}
+
+/// `pinion history`: the fills or the PnL from a history file.
+fn history_command(args: &HistoryArgs) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    if !args.db.exists() {
+        anyhow::bail!("{}: no such history file", args.db.display());
+    }
+    let conn = query::open_read(&args.db)?;
+    let mut text = String::new();
+    match &args.query {
+        HistoryQuery::Fills {
+            from,
+            to,
+            instrument,
+            csv,
+        } => {
+            let filter = query::FillFilter {
+                from_ns: *from,
+                to_ns: *to,
+                symbol: instrument.clone(),
+            };
+            let rows = query::fills(&conn, &args.db, &filter)?;
+            if *csv {
+                text.push_str(&query::csv_line(&query::FILL_COLUMNS));
+                for r in &rows {
+                    text.push_str(&query::csv_line(r));
+                }
+            } else {
+                let rows: Vec<Vec<&str>> = rows
+                    .iter()
+                    .map(|r| r.iter().map(String::as_str).collect())
+                    .collect();
+                text = query::table(&query::FILL_COLUMNS, &rows);
+            }
+        }
+        HistoryQuery::Pnl { by, csv } => {
+            let rows = query::pnl(&conn, &args.db, *by)?;
+            let key = match by {
+                query::PnlBy::Day => "day",
+                query::PnlBy::Instrument => "instrument",
+            };
+            let header: Vec<&str> = std::iter::once(key).chain(query::PNL_COLUMNS).collect();
+            let cells: Vec<Vec<String>> = rows.iter().map(query::PnlRow::cells).collect();
+            if *csv {
+                text.push_str(&query::csv_line(&header));
+                for r in &cells {
+                    text.push_str(&query::csv_line(r));
+                }
+            } else {
+                text = query::table(&header, &cells);
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to stdout")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn jitter(args: &JitterArgs) -> anyhow::Result<ExitCode> {
@@ -186,11 +321,20 @@ fn config(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
+    let logger = start_log(&settings)?;
+    let code = logged(replay_logged(settings));
+    end_log(logger);
+    code
+}
+
+fn replay_logged(settings: Settings) -> anyhow::Result<ExitCode> {
+    events::started("replay", &settings);
     let stop = Arc::new(AtomicBool::new(false));
     // Ctrl-C asks the feed to end the stream; the marker then drains every stage, so the report
     // still comes out. A second Ctrl-C while draining exits at once.
     runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
     let report = pipeline::run(&settings, Arc::clone(&stop), Console::INTERACTIVE)?;
+    events::ended("replay", &report);
     print!("{}", report.table());
     // Ctrl-C, even one that came after the input had ended, says the user cut the run short.
     let code = if report.stopped_early() || stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -225,19 +369,47 @@ fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
 /// `pinion backtest`: the replay on the simulated venue, measured, and its files.
 fn backtest(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
     if !args.sweep.is_empty() {
+        if args.history.is_some() {
+            anyhow::bail!(
+                "--history cannot go with --sweep: the sweep's runs are compared in its summary, \
+                 not recorded one by one"
+            );
+        }
         return sweep(args);
     }
     let settings = load(&args.source, &args.overrides())?;
+    let logger = start_log(&settings)?;
+    let code = logged(backtest_logged(args, &settings));
+    end_log(logger);
+    code
+}
+
+fn backtest_logged(args: &BacktestArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let settings = settings.clone();
+    let history = start_history(&settings)?;
+    events::started("backtest", &settings);
+    let started = unix_now_ns();
     let stop = Arc::new(AtomicBool::new(false));
     runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
     let (report, bt) =
         pinion_engine::backtest::run(&settings, Arc::clone(&stop), Console::INTERACTIVE)?;
+    events::ended("backtest", &report);
     print!("{}", report.table());
     println!();
     print!("{}", bt.table());
     if let Some(dir) = &args.out {
         let files = pinion_engine::backtest::write_all(dir, &bt, &report)?;
         eprintln!("{} files written to {}", files.len(), dir.display());
+    }
+    if let Some(writer) = history {
+        let batch = RunBatch::new(
+            "backtest",
+            started,
+            &report.origin,
+            &report.input.description,
+            &bt,
+        );
+        write_history(writer, batch)?;
     }
     Ok(
         if report.stopped_early() || stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -305,7 +477,21 @@ fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
     if let Some(live) = settings.live.as_mut() {
         live.trade = args.trade;
     }
+    let logger = start_log(&settings)?;
+    let code = logged(live_logged(args, settings));
+    end_log(logger);
+    code
+}
+
+fn live_logged(args: &LiveArgs, mut settings: Settings) -> anyhow::Result<ExitCode> {
+    let history = start_history(&settings)?;
+    if history.is_some() {
+        // The fills reach the history from the strategy stage's tape, kept only when asked.
+        settings.backtest.record = true;
+    }
     let (settings, duration) = pipeline::for_live(settings)?;
+    events::started("live", &settings);
+    let started = unix_now_ns();
     let stop = Arc::new(AtomicBool::new(false));
     runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
     let timer_stop = Arc::clone(&stop);
@@ -319,6 +505,7 @@ fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
             .context("starting the duration timer")?;
     }
     let report = pipeline::run(&settings, Arc::clone(&stop), Console::INTERACTIVE)?;
+    events::ended("live", &report);
     print!("{}", report.table());
     if let Some(path) = &args.books_out {
         let books = pipeline::final_books(&report);
@@ -337,6 +524,22 @@ fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
         let text = serde_json::to_string_pretty(&accounts).context("serialising the account")?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("account written to {}", path.display());
+    }
+    if let Some(writer) = history {
+        let bt = pinion_engine::backtest::BacktestReport::new(&report, &settings.backtest);
+        let venue = settings
+            .live
+            .as_ref()
+            .map_or_else(String::new, |l| l.spec.venue.name().to_owned());
+        let batch = RunBatch::new(
+            "live",
+            started,
+            &report.origin,
+            &report.input.description,
+            &bt,
+        )
+        .with_accounts(&venue, &accounts);
+        write_history(writer, batch)?;
     }
     // Orders whose state is not known at the end make the run unclean, whatever the books.
     let unresolved: Vec<String> = accounts

@@ -10,6 +10,7 @@
 
 mod live;
 mod money;
+mod ops;
 mod overrides;
 mod protection;
 mod settings;
@@ -28,6 +29,7 @@ pub use live::LiveConfig;
 pub use money::{
     BacktestConfig, BacktestSpec, FeeSchedule, FeesConfig, MAX_RECORDED, VenueFeesConfig,
 };
+pub use ops::{HistoryConfig, LogConfig, MAX_LOG_CAPACITY};
 pub use overrides::{Override, Overrides};
 pub use protection::ProtectionConfig;
 pub use settings::{
@@ -152,6 +154,12 @@ pub struct Config {
     /// The metrics endpoint and the periodic status line.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// The structured log.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// The trade-history file.
+    #[serde(default)]
+    pub history: HistoryConfig,
 }
 
 /// `[input]`.

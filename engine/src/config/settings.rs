@@ -202,6 +202,10 @@ pub struct Settings {
     pub live: Option<LiveSettings>,
     /// `[metrics]`, checked.
     pub metrics: MetricsSettings,
+    /// `[log]`, checked (`PINION_LOG` not yet applied).
+    pub log: crate::ops::log::LogSettings,
+    /// `[history] db`: the trade-history file runs write to; `None`: none.
+    pub history: Option<PathBuf>,
 }
 
 /// `[metrics]`, checked.

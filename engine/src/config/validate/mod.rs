@@ -78,6 +78,7 @@ impl Config {
         let fees = super::money::fees(&self.fees, &mut money);
         let backtest = super::money::backtest(&self.backtest, &mut money);
         let protection = super::protection::protection(&self.protection, &mut money);
+        let log = super::ops::log(&self.log, &mut money);
         for (key, message) in money {
             p.add(key, message);
         }
@@ -100,6 +101,8 @@ impl Config {
                 backtest,
                 live,
                 metrics,
+                log,
+                history: self.history.db.clone(),
             }),
             _ => Err(ConfigError {
                 origin: origin.to_owned(),

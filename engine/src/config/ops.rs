@@ -1,0 +1,165 @@
+//! `[log]` and `[history]`: where the structured log goes and which records it keeps, and the
+//! trade-history file. Checked here into [`LogSettings`] and a path; `PINION_LOG` is applied on
+//! top by the command ([`LogSettings::with_env`]), after the config is valid.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::ops::log::{DEFAULT_CAPACITY, Filter, Format, LevelFilter, LogSettings};
+
+/// The most records the log ring may hold (each slot is a record's size, ~100 bytes).
+pub const MAX_LOG_CAPACITY: usize = 1 << 20;
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// The level every target keeps: off, error, warn, info, debug, trace.
+    #[serde(default = "default_level")]
+    pub level: String,
+    /// Levels of particular targets and those under them (`"pinion::live" = "debug"`).
+    #[serde(default)]
+    pub targets: BTreeMap<String, String>,
+    /// The file records are appended to; left out: standard error.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// `"json"` (one object a line) or `"text"`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Records the ring holds before new ones are dropped (and counted).
+    #[serde(default = "default_capacity")]
+    pub capacity: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: default_level(),
+            targets: BTreeMap::new(),
+            file: None,
+            format: default_format(),
+            capacity: default_capacity(),
+        }
+    }
+}
+
+fn default_level() -> String {
+    "warn".into()
+}
+
+fn default_format() -> String {
+    "json".into()
+}
+
+fn default_capacity() -> usize {
+    DEFAULT_CAPACITY
+}
+
+/// `[history]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// The SQLite file runs record their orders, fills and daily PnL in; left out: none.
+    #[serde(default)]
+    pub db: Option<PathBuf>,
+}
+
+/// Checks `[log]`.
+pub(super) fn log(cfg: &LogConfig, problems: &mut Vec<(String, String)>) -> LogSettings {
+    let mut filter = Filter::default();
+    match cfg.level.parse::<LevelFilter>() {
+        Ok(l) => filter = Filter::new(l),
+        Err(e) => problems.push(("log.level".into(), e.to_string())),
+    }
+    for (target, level) in &cfg.targets {
+        let key = format!("log.targets.\"{target}\"");
+        if target.trim().is_empty() || target.contains([',', '=']) {
+            problems.push((
+                key,
+                format!("\"{target}\" is not a target (like \"pinion::live\")"),
+            ));
+            continue;
+        }
+        match level.parse::<LevelFilter>() {
+            Ok(l) => filter.set_target(target, l),
+            Err(e) => problems.push((key, e.to_string())),
+        }
+    }
+    let format = match cfg.format.as_str() {
+        "json" => Format::Json,
+        "text" => Format::Text,
+        other => {
+            problems.push((
+                "log.format".into(),
+                format!("\"{other}\" is not a log format (json, text)"),
+            ));
+            Format::Json
+        }
+    };
+    if !(16..=MAX_LOG_CAPACITY).contains(&cfg.capacity) {
+        problems.push((
+            "log.capacity".into(),
+            format!("{} records: from 16 to {MAX_LOG_CAPACITY}", cfg.capacity),
+        ));
+    }
+    LogSettings {
+        filter,
+        file: cfg.file.clone(),
+        format,
+        capacity: cfg.capacity,
+    }
+}
+
+impl LogSettings {
+    /// These settings with `PINION_LOG` applied, when it is set; an error names the variable.
+    pub fn with_env(mut self) -> Result<Self, String> {
+        if let Some(spec) = std::env::var_os(crate::ops::log::ENV_VAR) {
+            let spec = spec.to_string_lossy();
+            self.filter
+                .apply(&spec)
+                .map_err(|e| format!("{}={spec}: {e}", crate::ops::log::ENV_VAR))?;
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::log::Level;
+
+    #[test]
+    fn log_tables_are_checked_key_by_key() {
+        let cfg: LogConfig = toml::from_str(
+            "level = \"info\"\nformat = \"text\"\n[targets]\n\"pinion::live\" = \"trace\"",
+        )
+        .expect("parses");
+        let mut p = Vec::new();
+        let s = log(&cfg, &mut p);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(s.format, Format::Text);
+        assert!(s.filter.allows(Level::Trace, "pinion::live"));
+        assert!(!s.filter.allows(Level::Debug, "pinion::run"));
+        let cfg: LogConfig = toml::from_str(
+            "level = \"loud\"\nformat = \"xml\"\ncapacity = 1\n[targets]\n\"a=b\" = \"info\"\nx = \"y\"",
+        )
+        .expect("parses");
+        let mut p = Vec::new();
+        log(&cfg, &mut p);
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "log.level",
+                "log.targets.\"a=b\"",
+                "log.targets.\"x\"",
+                "log.format",
+                "log.capacity"
+            ]
+        );
+        assert!(toml::from_str::<LogConfig>("levle = \"info\"").is_err());
+        assert!(toml::from_str::<HistoryConfig>("database = \"x.db\"").is_err());
+    }
+}

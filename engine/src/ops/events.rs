@@ -1,0 +1,237 @@
+//! The engine's lifecycle as log records. Everything here runs on the command's thread, before
+//! the stages start or after they have ended: the stages count what happens to them (connects,
+//! reconnects, resyncs, refusals) on their own cache lines and hand the counts over at the end,
+//! and these records report the counts. Targets: `pinion::run` (start, config, end),
+//! `pinion::live` (market-data connections and books), `pinion::trade` (orders, the order
+//! session).
+//!
+//! Credentials are named by the environment variables they are read from, never by value.
+
+use serde_json::{Value, json};
+
+use super::log::{self, Level};
+use crate::config::{InputSpec, Settings};
+use crate::pipeline::{PipelineReport, accounts_json};
+
+const RUN: &str = "pinion::run";
+const LIVE: &str = "pinion::live";
+const TRADE: &str = "pinion::trade";
+
+/// `command` is about to run from `settings`.
+pub fn started(command: &'static str, settings: &Settings) {
+    if log::enabled(Level::Info, RUN) {
+        let input = match (&settings.live, &settings.input) {
+            (Some(l), _) => format!("{} {}", l.spec.venue, l.spec.symbols.join(",")),
+            (None, InputSpec::Recording { path, .. }) => path.display().to_string(),
+            (None, InputSpec::Synthetic { seed, records, .. }) => {
+                format!("synthetic ({records} records, seed {seed})")
+            }
+            (None, InputSpec::Live(l)) => format!("{} {}", l.spec.venue, l.spec.symbols.join(",")),
+        };
+        log::emit(
+            Level::Info,
+            RUN,
+            format!("pinion {command} starting"),
+            vec![
+                ("command", command.into()),
+                ("config", settings.origin.clone().into()),
+                ("input", input.into()),
+                ("version", env!("CARGO_PKG_VERSION").into()),
+            ],
+        );
+    }
+    if log::enabled(Level::Debug, RUN) {
+        log::emit(
+            Level::Debug,
+            RUN,
+            "config",
+            vec![
+                ("placement", settings.placement.label.clone().into()),
+                ("pacing", settings.pacing.describe().into()),
+                ("ring_capacity", settings.ring_capacity.into()),
+                ("instruments", settings.instruments.len().into()),
+                (
+                    "history",
+                    settings
+                        .history
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .into(),
+                ),
+                (
+                    "metrics",
+                    settings.metrics.listen.map(|a| a.to_string()).into(),
+                ),
+            ],
+        );
+    }
+    if let Some(live) = &settings.live
+        && log::enabled(Level::Debug, LIVE)
+    {
+        log::emit(
+            Level::Debug,
+            LIVE,
+            "market data",
+            vec![
+                ("venue", live.spec.venue.to_string().into()),
+                ("ws_url", live.spec.ws_url.clone().into()),
+                ("rest_url", live.spec.rest_url.clone().into()),
+                ("symbols", json!(live.spec.symbols)),
+                ("streams", json!(live.spec.streams)),
+            ],
+        );
+        if let Some(o) = live.orders.as_ref().filter(|_| live.trade) {
+            log::emit(
+                Level::Debug,
+                TRADE,
+                "order entry",
+                vec![
+                    ("ws_api_url", o.ws_api_url.clone().into()),
+                    ("key_kind", format!("{:?}", o.credentials.kind).into()),
+                    ("api_key_env", o.credentials.api_key_env.clone().into()),
+                    ("secret_env", o.credentials.secret_env.clone().into()),
+                    ("cancel_on_exit", o.cancel_on_exit.into()),
+                ],
+            );
+        }
+    }
+}
+
+/// The run of `command` ended with `report`: its connections, books, orders and end summary.
+pub fn ended(command: &'static str, report: &PipelineReport) {
+    let instruments = &report.input.instruments;
+    let name = |id: pinion_core::InstrumentId| {
+        instruments.get(id).map_or_else(
+            || format!("#{}", id.0),
+            |s| format!("{} {}", s.venue, s.symbol),
+        )
+    };
+    if let Some(live) = &report.input.live {
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        for (i, c) in live.conns.iter().enumerate() {
+            let reconnects = load(&c.reconnects);
+            let level = if reconnects > 0 {
+                Level::Warn
+            } else {
+                Level::Info
+            };
+            log::emit(
+                level,
+                LIVE,
+                format!(
+                    "connection {i}: {} opens, {reconnects} reconnects",
+                    load(&c.opens)
+                ),
+                vec![
+                    ("connection", i.into()),
+                    ("attempts", load(&c.attempts).into()),
+                    ("opens", load(&c.opens).into()),
+                    ("reconnects", reconnects.into()),
+                    ("frames", load(&c.frames).into()),
+                    ("refused", load(&c.refused).into()),
+                    ("idle_timeouts", load(&c.idle_timeouts).into()),
+                ],
+            );
+        }
+        log::emit(
+            Level::Info,
+            LIVE,
+            "snapshots",
+            vec![
+                ("requests", load(&live.snapshot_requests).into()),
+                ("taken", load(&live.snapshots).into()),
+                ("failures", load(&live.snapshot_failures).into()),
+                ("gaps_filled", load(&live.gaps_filled).into()),
+                ("gaps_unfilled", load(&live.gaps_unfilled).into()),
+            ],
+        );
+    }
+    for b in &report.books {
+        let c = &b.counters;
+        // A book synced more than once had to resync: a gap, a crossed book, a lost connection.
+        let resyncs = c.snapshots.saturating_sub(1);
+        if resyncs > 0 || c.gaps > 0 {
+            log::emit(
+                Level::Warn,
+                LIVE,
+                format!("{}: {resyncs} resyncs, {} gaps", name(b.instrument), c.gaps),
+                vec![
+                    ("instrument", name(b.instrument).into()),
+                    ("snapshots", c.snapshots.into()),
+                    ("gaps", c.gaps.into()),
+                    ("crossed", c.crossed.into()),
+                    ("state", format!("{:?}", b.state).into()),
+                ],
+            );
+        }
+    }
+    for t in &report.trading {
+        let s = &t.stats;
+        if t.gate.refused > 0 || s.venue_rejects > 0 {
+            log::emit(
+                Level::Warn,
+                TRADE,
+                format!(
+                    "{}: {} orders refused by the risk gate, {} by the venue",
+                    name(t.instrument),
+                    t.gate.refused,
+                    s.venue_rejects
+                ),
+                vec![
+                    ("instrument", name(t.instrument).into()),
+                    ("risk_refused", t.gate.refused.into()),
+                    ("rate_limited", t.gate.rate_limited.into()),
+                    ("venue_rejects", s.venue_rejects.into()),
+                    ("throttled", s.throttled.into()),
+                ],
+            );
+        }
+    }
+    if !report.input.accounts.is_empty() {
+        for a in accounts_json(report).as_array().into_iter().flatten() {
+            let s = &a["session"];
+            let n = |k: &str| s[k].as_u64().unwrap_or(0);
+            let trouble =
+                n("disconnects") + n("logon_refused") + n("rate_refused") + n("breaker_opened");
+            let mut fields: Vec<(&'static str, Value)> = vec![("symbol", a["symbol"].clone())];
+            for k in [
+                "connects",
+                "disconnects",
+                "logon_refused",
+                "requests",
+                "rate_refused",
+                "breaker_opened",
+                "breaker_refused",
+                "reconciled_fills",
+            ] {
+                fields.push((k, n(k).into()));
+            }
+            fields.push(("orders", a["orders"].as_array().map_or(0, Vec::len).into()));
+            log::emit(
+                if trouble > 0 {
+                    Level::Warn
+                } else {
+                    Level::Info
+                },
+                TRADE,
+                "order session",
+                fields,
+            );
+        }
+    }
+    let orders: u64 = report.trading.iter().map(|t| t.stats.orders).sum();
+    let fills: u64 = report.trading.iter().map(|t| t.stats.fills).sum();
+    log::emit(
+        Level::Info,
+        RUN,
+        format!("pinion {command} ended"),
+        vec![
+            ("command", command.into()),
+            ("wall_s", report.run.wall.as_secs_f64().into()),
+            ("orders", orders.into()),
+            ("fills", fills.into()),
+            ("damaged", report.damage().is_damaged().into()),
+            ("log_records_dropped", log::dropped().into()),
+        ],
+    );
+}

@@ -1,0 +1,106 @@
+//! One instrument's PnL cut into UTC days of event time, from what the run recorded: the fills
+//! (each with the realised PnL and fees after it) and the equity samples (each with the
+//! unrealised PnL at the mid). Every figure is a change over the day, in money units, so the
+//! days of a run add up exactly to the run's figures: the last day closes on the run's final
+//! account (the one the report shows), not on its last sample.
+
+use std::collections::BTreeMap;
+
+use crate::backtest::InstrumentResult;
+
+use super::super::civil::DAY_NS;
+
+/// One instrument's day, as changes over the day in money units (`10^-money_decimals` of the
+/// quote asset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayPnl {
+    /// Days since 1970-01-01 (UTC) of the event time.
+    pub day: u64,
+    /// Fills on that day.
+    pub fills: u64,
+    /// Notional traded that day.
+    pub volume: i128,
+    /// Realised PnL made that day (gross of fees).
+    pub realized: i128,
+    /// Fees paid that day.
+    pub fees: i128,
+    /// Change of the unrealised PnL over the day.
+    pub unrealized: i128,
+}
+
+impl DayPnl {
+    /// Net PnL of the day: realised and the change of unrealised, less fees.
+    pub fn net(&self) -> i128 {
+        self.realized + self.unrealized - self.fees
+    }
+}
+
+/// The account as it stood at some point: cumulative realised, fees, and unrealised.
+#[derive(Debug, Clone, Copy, Default)]
+struct Close {
+    realized: i128,
+    fees: i128,
+    unrealized: i128,
+}
+
+/// `instrument`'s days, in order. A run with no fills and no samples has none.
+pub fn days(instrument: &InstrumentResult) -> Vec<DayPnl> {
+    let tape = &instrument.trading.tape;
+    // Per day: the account at its last event, and the fills and volume in it.
+    let mut by_day: BTreeMap<u64, (Close, u64, i128, u64)> = BTreeMap::new();
+    let mut last = Close::default();
+    // Fills and samples merged in event time (each list is in order already).
+    let (fills, samples) = (tape.fills(), tape.samples());
+    let (mut i, mut j) = (0, 0);
+    while i < fills.len() || j < samples.len() {
+        let take_fill = j >= samples.len() || (i < fills.len() && fills[i].t_ns <= samples[j].t_ns);
+        let (t, fill) = if take_fill {
+            let f = &fills[i];
+            i += 1;
+            last.realized = f.realized;
+            last.fees = f.fees;
+            (f.t_ns, Some(i128::from(f.px.0) * i128::from(f.qty.0)))
+        } else {
+            let s = &samples[j];
+            j += 1;
+            last = Close {
+                realized: s.realized,
+                fees: s.fees,
+                unrealized: s.unrealized,
+            };
+            (s.t_ns, None)
+        };
+        let e = by_day.entry(t / DAY_NS).or_insert((last, 0, 0, t));
+        e.0 = last;
+        e.3 = t;
+        if let Some(notional) = fill {
+            e.1 += 1;
+            e.2 += notional;
+        }
+    }
+    // The last day closes on the final account, so the days sum to the run's figures.
+    let t = &instrument.trading;
+    if let Some((_, e)) = by_day.iter_mut().next_back() {
+        e.0 = Close {
+            realized: t.realized,
+            fees: t.fees,
+            unrealized: t.unrealized.unwrap_or(0),
+        };
+    }
+    let mut prev = Close::default();
+    by_day
+        .into_iter()
+        .map(|(day, (close, fills, volume, _))| {
+            let d = DayPnl {
+                day,
+                fills,
+                volume,
+                realized: close.realized - prev.realized,
+                fees: close.fees - prev.fees,
+                unrealized: close.unrealized - prev.unrealized,
+            };
+            prev = close;
+            d
+        })
+        .collect()
+}

@@ -1,0 +1,449 @@
+//! The trade history: a SQLite file (`--history DB`, `[history] db`) that keeps, run after run,
+//! the orders, the fills and each instrument's PnL per UTC day, for `pinion history` to read.
+//!
+//! Invariants:
+//! - The stages never touch it. A [`HistoryWriter`] owns the connection on a thread of its own
+//!   and takes [`RunBatch`]es over a channel; each batch is one transaction, so a run is in the
+//!   file whole or not at all. The file is opened (and its schema checked or created) before the
+//!   run starts, so a path that cannot be written fails the command before anything trades.
+//! - What is written is what the run already recorded for its report, taken after the run: the
+//!   strategy stage keeps the fills on its preallocated tape (see [`crate::backtest::Tape`]) and
+//!   hands it over only when it finishes, and there is no path that would let it hand fills out
+//!   while it runs without a ring of its own. So fills reach the file at the end of a run, not
+//!   as they happen; a run that is killed (not stopped) leaves nothing here. Orders are known
+//!   one by one only from a live venue's account (`pinion live --trade`): a backtest's simulated
+//!   venue keeps counts, which the `runs` table holds.
+//! - Money is stored exactly: prices, quantities and money as the same decimal strings as
+//!   `fills.csv`, and the day figures as integer money units with their decimals, so sums are
+//!   exact. A figure too large for SQLite's 64-bit integer is an error, never rounded.
+//! - The schema is versioned with `PRAGMA user_version` ([`SCHEMA_VERSION`]); a file written by
+//!   a newer pinion is refused rather than misread. The journal is WAL, so `pinion history` can
+//!   read while a run writes.
+
+mod days;
+pub mod query;
+
+pub use days::{DayPnl, days};
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, params};
+
+use crate::backtest::{BacktestReport, InstrumentResult};
+use crate::pipeline::scaled_decimal;
+
+/// The schema version this pinion writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    started_unix_ns INTEGER NOT NULL,
+    command TEXT NOT NULL,
+    config TEXT NOT NULL,
+    input TEXT NOT NULL,
+    orders INTEGER NOT NULL,
+    cancels INTEGER NOT NULL,
+    fills INTEGER NOT NULL,
+    fills_not_recorded INTEGER NOT NULL
+);
+CREATE TABLE orders (
+    run INTEGER NOT NULL REFERENCES runs(id),
+    venue TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    client_order_id TEXT NOT NULL,
+    order_id INTEGER,
+    side TEXT NOT NULL,
+    price TEXT NOT NULL,
+    qty TEXT NOT NULL,
+    filled TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE TABLE fills (
+    run INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    time_ns INTEGER NOT NULL,
+    venue TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    price TEXT NOT NULL,
+    qty TEXT NOT NULL,
+    maker INTEGER NOT NULL,
+    fee TEXT NOT NULL,
+    position TEXT NOT NULL,
+    realized_pnl TEXT NOT NULL,
+    fees_total TEXT NOT NULL,
+    PRIMARY KEY (run, seq)
+);
+CREATE INDEX fills_time ON fills (time_ns);
+CREATE TABLE daily_pnl (
+    run INTEGER NOT NULL REFERENCES runs(id),
+    day TEXT NOT NULL,
+    venue TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    money_decimals INTEGER NOT NULL,
+    fills INTEGER NOT NULL,
+    volume INTEGER NOT NULL,
+    realized INTEGER NOT NULL,
+    fees INTEGER NOT NULL,
+    unrealized INTEGER NOT NULL,
+    net INTEGER NOT NULL,
+    PRIMARY KEY (run, day, venue, symbol)
+);
+";
+
+/// What went wrong with the history file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HistoryError {
+    /// SQLite refused something.
+    #[error("{}: {source}", path.display())]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// The file was written by a pinion with a newer schema.
+    #[error(
+        "{}: schema version {found}, this pinion reads version {SCHEMA_VERSION} and older",
+        path.display()
+    )]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+    },
+    /// A figure does not fit SQLite's 64-bit integers.
+    #[error("{what} {value} does not fit a 64-bit integer")]
+    TooLarge {
+        /// Which figure.
+        what: &'static str,
+        /// Its value.
+        value: i128,
+    },
+    /// The writer thread is gone (it failed on an earlier batch, or could not start).
+    #[error("the history writer stopped: {0}")]
+    Writer(String),
+}
+
+fn sqlite(path: &Path) -> impl FnOnce(rusqlite::Error) -> HistoryError + '_ {
+    move |source| HistoryError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn int(what: &'static str, value: i128) -> Result<i64, HistoryError> {
+    i64::try_from(value).map_err(|_| HistoryError::TooLarge { what, value })
+}
+
+fn uint(what: &'static str, value: u64) -> Result<i64, HistoryError> {
+    int(what, i128::from(value))
+}
+
+/// Opens (creating if needed) the history at `path`: WAL journal, schema created or checked.
+pub fn open(path: &Path) -> Result<Connection, HistoryError> {
+    let err = sqlite(path);
+    let conn = Connection::open(path).map_err(sqlite(path))?;
+    (|| {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(())
+    })()
+    .map_err(err)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sqlite(path))?;
+    match version {
+        0 => {
+            let tx = conn.unchecked_transaction().map_err(sqlite(path))?;
+            tx.execute_batch(SCHEMA).map_err(sqlite(path))?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(sqlite(path))?;
+            tx.commit().map_err(sqlite(path))?;
+        }
+        SCHEMA_VERSION => {}
+        found => {
+            return Err(HistoryError::Version {
+                path: path.to_path_buf(),
+                found,
+            });
+        }
+    }
+    Ok(conn)
+}
+
+/// One order as a live venue's account knows it at the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRow {
+    /// The venue's config name.
+    pub venue: String,
+    /// The symbol.
+    pub symbol: String,
+    /// Our client order id.
+    pub client_order_id: String,
+    /// The venue's id, once it gave one.
+    pub order_id: Option<i64>,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Limit price, exact decimal.
+    pub price: String,
+    /// Quantity, exact decimal.
+    pub qty: String,
+    /// Filled quantity, exact decimal.
+    pub filled: String,
+    /// The order's state at the end.
+    pub state: String,
+}
+
+/// Everything one run adds to the history: one transaction.
+#[derive(Debug, Clone)]
+pub struct RunBatch {
+    /// When the run started, ns since the Unix epoch.
+    pub started_unix_ns: u64,
+    /// `backtest` or `live`.
+    pub command: &'static str,
+    /// The config's name.
+    pub config: String,
+    /// The input's description.
+    pub input: String,
+    /// The traded instruments, with their fills and final account.
+    pub instruments: Vec<InstrumentResult>,
+    /// The live account's orders (empty for a backtest).
+    pub orders: Vec<OrderRow>,
+}
+
+impl RunBatch {
+    /// The batch of a run measured as `bt`.
+    pub fn new(
+        command: &'static str,
+        started_unix_ns: u64,
+        config: &str,
+        input: &str,
+        bt: &BacktestReport,
+    ) -> Self {
+        Self {
+            started_unix_ns,
+            command,
+            config: config.to_owned(),
+            input: input.to_owned(),
+            instruments: bt.instruments.clone(),
+            orders: Vec::new(),
+        }
+    }
+
+    /// The orders of `pinion live --trade`'s accounts ([`crate::pipeline::accounts_json`]).
+    pub fn with_accounts(mut self, venue: &str, accounts: &serde_json::Value) -> Self {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        for a in accounts.as_array().into_iter().flatten() {
+            for o in a["orders"].as_array().into_iter().flatten() {
+                self.orders.push(OrderRow {
+                    venue: venue.to_owned(),
+                    symbol: text(&a["symbol"]),
+                    client_order_id: text(&o["client_order_id"]),
+                    order_id: o["order_id"].as_i64(),
+                    side: text(&o["side"]),
+                    price: text(&o["price"]),
+                    qty: text(&o["qty"]),
+                    filled: text(&o["filled"]),
+                    state: text(&o["state"]),
+                });
+            }
+        }
+        self
+    }
+}
+
+/// What a run added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Written {
+    /// The run's id in the `runs` table.
+    pub run: i64,
+    /// Orders written.
+    pub orders: u64,
+    /// Fills written.
+    pub fills: u64,
+    /// Instrument-days written.
+    pub days: u64,
+}
+
+/// Writes `batch` into `conn` in one transaction.
+pub fn write(
+    conn: &mut Connection,
+    path: &Path,
+    batch: &RunBatch,
+) -> Result<Written, HistoryError> {
+    let tx = conn.transaction().map_err(sqlite(path))?;
+    let mut w = Written::default();
+    let sum = |f: fn(&InstrumentResult) -> u64| batch.instruments.iter().map(f).sum::<u64>();
+    tx.execute(
+        "INSERT INTO runs (started_unix_ns, command, config, input, orders, cancels, fills,
+                           fills_not_recorded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            uint("start time", batch.started_unix_ns)?,
+            batch.command,
+            batch.config,
+            batch.input,
+            uint("orders", sum(|i| i.figures.orders))?,
+            uint("cancels", sum(|i| i.figures.cancels))?,
+            uint("fills", sum(|i| i.figures.fills))?,
+            uint(
+                "fills not recorded",
+                sum(|i| i.trading.tape.fills_dropped())
+            )?,
+        ],
+    )
+    .map_err(sqlite(path))?;
+    w.run = tx.last_insert_rowid();
+    {
+        let mut ins = tx
+            .prepare("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+            .map_err(sqlite(path))?;
+        for o in &batch.orders {
+            ins.execute(params![
+                w.run,
+                o.venue,
+                o.symbol,
+                o.client_order_id,
+                o.order_id,
+                o.side,
+                o.price,
+                o.qty,
+                o.filled,
+                o.state
+            ])
+            .map_err(sqlite(path))?;
+            w.orders += 1;
+        }
+        let mut ins = tx
+            .prepare(
+                "INSERT INTO fills VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )
+            .map_err(sqlite(path))?;
+        for i in &batch.instruments {
+            let md = i.price_decimals.saturating_add(i.qty_decimals);
+            for f in i.trading.tape.fills() {
+                ins.execute(params![
+                    w.run,
+                    uint("fill number", w.fills)?,
+                    uint("fill time", f.t_ns)?,
+                    i.venue,
+                    i.symbol,
+                    side_name(f.side),
+                    scaled_decimal(i128::from(f.px.0), i.price_decimals),
+                    scaled_decimal(i128::from(f.qty.0), i.qty_decimals),
+                    f.maker,
+                    scaled_decimal(f.fee, md),
+                    scaled_decimal(i128::from(f.position.0), i.qty_decimals),
+                    scaled_decimal(f.realized, md),
+                    scaled_decimal(f.fees, md),
+                ])
+                .map_err(sqlite(path))?;
+                w.fills += 1;
+            }
+        }
+        let mut ins = tx
+            .prepare("INSERT INTO daily_pnl VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
+            .map_err(sqlite(path))?;
+        for i in &batch.instruments {
+            let md = i.price_decimals.saturating_add(i.qty_decimals);
+            for d in days(i) {
+                ins.execute(params![
+                    w.run,
+                    super::civil::date(d.day * super::civil::DAY_NS),
+                    i.venue,
+                    i.symbol,
+                    md,
+                    uint("day fills", d.fills)?,
+                    int("day volume", d.volume)?,
+                    int("day realised PnL", d.realized)?,
+                    int("day fees", d.fees)?,
+                    int("day unrealised PnL", d.unrealized)?,
+                    int("day net PnL", d.net())?,
+                ])
+                .map_err(sqlite(path))?;
+                w.days += 1;
+            }
+        }
+    }
+    tx.commit().map_err(sqlite(path))?;
+    Ok(w)
+}
+
+fn side_name(side: pinion_strategy::OrderSide) -> &'static str {
+    match side {
+        pinion_strategy::OrderSide::Buy => "buy",
+        pinion_strategy::OrderSide::Sell => "sell",
+    }
+}
+
+/// The history's writer thread: batches in over a channel, one transaction each. See the
+/// module docs.
+#[derive(Debug)]
+pub struct HistoryWriter {
+    path: PathBuf,
+    tx: Option<mpsc::Sender<RunBatch>>,
+    thread: Option<JoinHandle<Result<Vec<Written>, HistoryError>>>,
+}
+
+impl HistoryWriter {
+    /// Opens the history at `path` (here, so a bad path fails at once) and starts the writer.
+    pub fn start(path: &Path) -> Result<Self, HistoryError> {
+        let mut conn = open(path)?;
+        let (tx, rx) = mpsc::channel::<RunBatch>();
+        let thread_path = path.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("pinion-history".into())
+            .spawn(move || {
+                let mut written = Vec::new();
+                for batch in rx {
+                    written.push(write(&mut conn, &thread_path, &batch)?);
+                }
+                Ok(written)
+            })
+            .map_err(|e| HistoryError::Writer(e.to_string()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The file written to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues `batch` for writing; returns at once.
+    pub fn send(&self, batch: RunBatch) -> Result<(), HistoryError> {
+        self.tx
+            .as_ref()
+            .ok_or_else(|| HistoryError::Writer("already finished".into()))?
+            .send(batch)
+            .map_err(|_| HistoryError::Writer("it failed on an earlier batch".into()))
+    }
+
+    /// Waits until every queued batch is written; what each added.
+    pub fn finish(mut self) -> Result<Vec<Written>, HistoryError> {
+        drop(self.tx.take());
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(HistoryError::Writer("the writer thread panicked".into())),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+impl Drop for HistoryWriter {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Reading the history back for `pinion history`: the fills in a time range or of one
+//! instrument, and the PnL summed by day or by instrument, as a table or as CSV. Sums are done
+//! here in exact integers (each instrument's money brought to the finest decimals among those
+//! summed), not by SQLite.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{HistoryError, SCHEMA_VERSION, sqlite};
+use crate::pipeline::scaled_decimal;
+
+/// Opens the history at `path` for reading only; it must exist and have a schema this pinion
+/// reads.
+pub fn open_read(path: &Path) -> Result<Connection, HistoryError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite(path))?;
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sqlite(path))?;
+    if found != SCHEMA_VERSION {
+        return Err(HistoryError::Version {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    Ok(conn)
+}
+
+/// Which fills to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FillFilter {
+    /// From this time on (ns since the Unix epoch, inclusive).
+    pub from_ns: Option<u64>,
+    /// Before this time (exclusive).
+    pub to_ns: Option<u64>,
+    /// Only this symbol.
+    pub symbol: Option<String>,
+}
+
+/// The columns of a fill, as in `fills.csv`.
+pub const FILL_COLUMNS: [&str; 11] = [
+    "time_ns",
+    "venue",
+    "symbol",
+    "side",
+    "price",
+    "qty",
+    "maker",
+    "fee",
+    "position",
+    "realized_pnl",
+    "fees_total",
+];
+
+/// The fills `filter` picks, run by run in the order they were applied; each row's cells in
+/// [`FILL_COLUMNS`] order.
+pub fn fills(
+    conn: &Connection,
+    path: &Path,
+    filter: &FillFilter,
+) -> Result<Vec<[String; 11]>, HistoryError> {
+    let as_int = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    let mut stmt = conn
+        .prepare(
+            "SELECT time_ns, venue, symbol, side, price, qty, maker, fee, position, realized_pnl,
+                    fees_total
+             FROM fills
+             WHERE (?1 IS NULL OR time_ns >= ?1) AND (?2 IS NULL OR time_ns < ?2)
+               AND (?3 IS NULL OR symbol = ?3)
+             ORDER BY run, seq",
+        )
+        .map_err(sqlite(path))?;
+    let rows = stmt
+        .query_map(
+            rusqlite::params![as_int(filter.from_ns), as_int(filter.to_ns), filter.symbol],
+            |r| {
+                Ok([
+                    r.get::<_, i64>(0)?.to_string(),
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get::<_, bool>(6)?.to_string(),
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                ])
+            },
+        )
+        .map_err(sqlite(path))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(sqlite(path))
+}
+
+/// How `pinion history pnl` groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PnlBy {
+    /// One row per UTC day, every instrument summed.
+    Day,
+    /// One row per instrument, every day summed.
+    Instrument,
+}
+
+/// One row of `pinion history pnl`: exact decimal strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PnlRow {
+    /// The day (`2025-12-05`) or the instrument (`binance-spot BTCUSDT`).
+    pub key: String,
+    /// Fills.
+    pub fills: u64,
+    /// Realised PnL, gross of fees.
+    pub realized: String,
+    /// Fees.
+    pub fees: String,
+    /// Change of unrealised PnL.
+    pub unrealized: String,
+    /// Net PnL.
+    pub net: String,
+}
+
+/// The columns of a [`PnlRow`] after its key.
+pub const PNL_COLUMNS: [&str; 5] = ["fills", "realized_pnl", "fees", "unrealized_pnl", "net_pnl"];
+
+/// The PnL of every run in the file, grouped `by`.
+pub fn pnl(conn: &Connection, path: &Path, by: PnlBy) -> Result<Vec<PnlRow>, HistoryError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT day, venue, symbol, money_decimals, fills, realized, fees, unrealized, net
+             FROM daily_pnl",
+        )
+        .map_err(sqlite(path))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u8>(3)?,
+                r.get::<_, i64>(4)?,
+                [r.get::<_, i64>(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
+            ))
+        })
+        .map_err(sqlite(path))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sqlite(path))?;
+    let decimals = rows.iter().map(|r| r.3).max().unwrap_or(0);
+    // Per key: fills and the four money sums at `decimals`.
+    let mut groups: BTreeMap<String, (u64, [i128; 4])> = BTreeMap::new();
+    for (day, venue, symbol, md, fills, money) in rows {
+        let key = match by {
+            PnlBy::Day => day,
+            PnlBy::Instrument => format!("{venue} {symbol}"),
+        };
+        let scale = 10i128.pow(u32::from(decimals.saturating_sub(md)));
+        let g = groups.entry(key).or_default();
+        g.0 += u64::try_from(fills).unwrap_or(0);
+        for (sum, v) in g.1.iter_mut().zip(money) {
+            *sum += i128::from(v) * scale;
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(key, (fills, m))| PnlRow {
+            key,
+            fills,
+            realized: scaled_decimal(m[0], decimals),
+            fees: scaled_decimal(m[1], decimals),
+            unrealized: scaled_decimal(m[2], decimals),
+            net: scaled_decimal(m[3], decimals),
+        })
+        .collect())
+}
+
+/// `cells` as one CSV line; a cell with a comma, quote or line break is quoted.
+pub fn csv_line<S: AsRef<str>>(cells: &[S]) -> String {
+    let mut line = String::new();
+    for (i, c) in cells.iter().enumerate() {
+        let c = c.as_ref();
+        if i > 0 {
+            line.push(',');
+        }
+        if c.contains([',', '"', '\n', '\r']) {
+            let _ = write!(line, "\"{}\"", c.replace('"', "\"\""));
+        } else {
+            line.push_str(c);
+        }
+    }
+    line.push('\n');
+    line
+}
+
+/// `header` and `rows` as a table with right-aligned columns.
+pub fn table<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.as_ref().chars().count());
+        }
+    }
+    let mut s = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut l = String::new();
+        for (w, c) in widths.iter().zip(cells) {
+            let _ = write!(l, "{c:>w$}  ");
+        }
+        s.push_str(l.trim_end());
+        s.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for r in rows {
+        line(&mut r.iter().map(AsRef::as_ref));
+    }
+    s
+}
+
+impl PnlRow {
+    /// The row's cells, key first.
+    pub fn cells(&self) -> Vec<String> {
+        vec![
+            self.key.clone(),
+            self.fills.to_string(),
+            self.realized.clone(),
+            self.fees.clone(),
+            self.unrealized.clone(),
+            self.net.clone(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_only_what_needs_it() {
+        assert_eq!(
+            csv_line(&["a", "b,c", "say \"x\""]),
+            "a,\"b,c\",\"say \"\"x\"\"\"\n"
+        );
+    }
+
+    #[test]
+    fn tables_align_right() {
+        let t = table(&["day", "net"], &[vec!["2025-12-05", "-1.5"]]);
+        assert_eq!(t, "       day   net\n2025-12-05  -1.5\n");
+    }
+}
