@@ -504,7 +504,14 @@ fn live_logged(args: &LiveArgs, mut settings: Settings) -> anyhow::Result<ExitCo
             })
             .context("starting the duration timer")?;
     }
-    let report = pipeline::run(&settings, Arc::clone(&stop), Console::INTERACTIVE)?;
+    let built = pipeline::build(&settings, Arc::clone(&stop))?;
+    // Connections and resyncs are logged as they happen, read from the feed's counters.
+    let watch = built.input.live.clone().and_then(events::LiveWatch::start);
+    let report = pipeline::run_pipeline(&settings, built, Arc::clone(&stop), Console::INTERACTIVE);
+    if let Some(w) = watch {
+        w.stop();
+    }
+    let report = report?;
     events::ended("live", &report);
     print!("{}", report.table());
     if let Some(path) = &args.books_out {

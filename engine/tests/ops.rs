@@ -4,7 +4,7 @@
 //!   for row, its days add up exactly to the report's net PnL, and `pinion history … --csv`
 //!   reads back what was written; a second run adds to the file.
 //! - `pinion live --trade` against the exchange simulator with the log at `trace` into a file:
-//!   the lifecycle records are there and neither the API key nor the secret is, anywhere; the
+//!   the lifecycle records are there (connections logged as they open) and neither the API key nor the secret is, anywhere; the
 //!   session's orders reach the history.
 //! - Bad `[log]` keys and a bad `PINION_LOG` are refused with the key or the variable named; a
 //!   history file from a newer schema is refused.
@@ -422,7 +422,13 @@ fn a_trading_session_at_trace_level_logs_no_secret_and_its_orders_reach_the_hist
     assert!(has("pinion::run", "pinion live starting"), "{text}");
     assert!(has("pinion::trade", "order entry"), "{text}");
     assert!(has("pinion::trade", "order session"), "{text}");
-    assert!(has("pinion::live", "connection 0"), "{text}");
+    // As it happened, from the watch on the feed's counters, and in the end summary.
+    assert!(has("pinion::live", "connection 0: connected"), "{text}");
+    assert!(has("pinion::live", "book snapshot taken"), "{text}");
+    assert!(
+        has("pinion::live", "connection 0: 1 opens, 0 reconnects"),
+        "{text}"
+    );
     assert!(has("pinion::run", "pinion live ended"), "{text}");
     // The credentials are named by their variables, never given.
     let entry = records

@@ -235,3 +235,185 @@ pub fn ended(command: &'static str, report: &PipelineReport) {
         ],
     );
 }
+
+/// How often [`LiveWatch`] reads the counters.
+const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A thread that reads a live source's counters a few times a second, the way the metrics
+/// thread does (relaxed loads of what the feed stage already publishes), and logs each change
+/// as it comes: a connection opened or reopened, a snapshot taken or failed, a gap that makes a
+/// book resync. The feed stage neither knows nor waits; a change is logged within
+/// [`WATCH_PERIOD`], several of one kind in one period as one record with the count.
+#[derive(Debug)]
+pub struct LiveWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The counters [`LiveWatch`] follows, as last read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Seen {
+    /// Per connection: opens, reconnects, refused, idle timeouts.
+    conns: Vec<[u64; 4]>,
+    /// Snapshots taken, failed, gaps unfilled, watchdog re-requests, REST 429/418.
+    source: [u64; 5],
+}
+
+fn read(live: &pinion_feed::live::LiveCounters) -> Seen {
+    use std::sync::atomic::Ordering::Relaxed;
+    Seen {
+        conns: live
+            .conns
+            .iter()
+            .map(|c| {
+                [
+                    c.opens.load(Relaxed),
+                    c.reconnects.load(Relaxed),
+                    c.refused.load(Relaxed),
+                    c.idle_timeouts.load(Relaxed),
+                ]
+            })
+            .collect(),
+        source: [
+            live.snapshots.load(Relaxed),
+            live.snapshot_failures.load(Relaxed),
+            live.gaps_unfilled.load(Relaxed),
+            live.snapshot_watchdog.load(Relaxed),
+            live.rest_rate_limited.load(Relaxed),
+        ],
+    }
+}
+
+/// Logs what changed from `before` to `now`.
+fn log_changes(before: &Seen, now: &Seen) {
+    const CONN: [(&str, Level, &str); 4] = [
+        ("opens", Level::Info, "connected"),
+        ("reconnects", Level::Warn, "connection lost, reconnecting"),
+        ("refused", Level::Warn, "request refused by the venue"),
+        (
+            "idle_timeouts",
+            Level::Warn,
+            "nothing read for the idle timeout",
+        ),
+    ];
+    for (i, (b, n)) in before.conns.iter().zip(&now.conns).enumerate() {
+        for (k, &(name, level, msg)) in CONN.iter().enumerate() {
+            if n[k] > b[k] {
+                log::emit(
+                    level,
+                    LIVE,
+                    format!("connection {i}: {msg}"),
+                    vec![
+                        ("connection", i.into()),
+                        ("new", (n[k] - b[k]).into()),
+                        (name, n[k].into()),
+                    ],
+                );
+            }
+        }
+    }
+    const SOURCE: [(&str, Level, &str); 5] = [
+        ("snapshots", Level::Info, "book snapshot taken"),
+        ("snapshot_failures", Level::Warn, "book snapshot failed"),
+        (
+            "gaps_unfilled",
+            Level::Warn,
+            "gap in the stream: the book resyncs",
+        ),
+        (
+            "snapshot_watchdog",
+            Level::Warn,
+            "a book stayed unsynced: snapshot again",
+        ),
+        (
+            "rest_rate_limited",
+            Level::Warn,
+            "REST request rate-limited (429/418)",
+        ),
+    ];
+    for (k, &(name, level, msg)) in SOURCE.iter().enumerate() {
+        let (b, n) = (before.source[k], now.source[k]);
+        if n > b {
+            log::emit(
+                level,
+                LIVE,
+                msg,
+                vec![("new", (n - b).into()), (name, n.into())],
+            );
+        }
+    }
+}
+
+impl LiveWatch {
+    /// Starts following `live`, if the log keeps `pinion::live` records at all (else `None`:
+    /// no thread).
+    pub fn start(live: std::sync::Arc<pinion_feed::live::LiveCounters>) -> Option<Self> {
+        if !log::enabled(Level::Warn, LIVE) {
+            return None;
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("pinion-watch".into())
+            .spawn(move || {
+                let mut seen = Seen {
+                    conns: vec![[0; 4]; live.conns.len()],
+                    source: [0; 5],
+                };
+                loop {
+                    let done = flag.load(std::sync::atomic::Ordering::Acquire);
+                    let now = read(&live);
+                    log_changes(&seen, &now);
+                    seen = now;
+                    if done {
+                        break;
+                    }
+                    std::thread::park_timeout(WATCH_PERIOD);
+                }
+            })
+            .ok()?;
+        Some(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Reads the counters a last time and stops.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.stop.store(true, std::sync::atomic::Ordering::Release);
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for LiveWatch {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watch_reads_what_the_feed_publishes() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let live = pinion_feed::live::LiveCounters {
+            conns: (0..2).map(|_| Default::default()).collect(),
+            ..Default::default()
+        };
+        live.conns[1].reconnects.store(3, Relaxed);
+        live.conns[0].opens.store(1, Relaxed);
+        live.gaps_unfilled.store(2, Relaxed);
+        let seen = read(&live);
+        assert_eq!(seen.conns, [[1, 0, 0, 0], [0, 3, 0, 0]]);
+        assert_eq!(seen.source, [0, 0, 2, 0, 0]);
+    }
+}
