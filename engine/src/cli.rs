@@ -107,7 +107,8 @@ pub enum Command {
     /// that, so on the cores downstream of the feed it is a floor under tick-to-trade.
     Jitter(JitterArgs),
     /// Read the trade history that `pinion backtest --history DB` and `pinion live --history DB`
-    /// write: the fills, or the PnL by day or by instrument, as a table or as CSV.
+    /// (or any run whose config sets `[history] db`) write: the fills, or the PnL by day or by
+    /// instrument, as a table or as CSV.
     ///
     /// Times are Unix nanoseconds, a UTC date (2025-12-05) or an RFC 3339 UTC time
     /// (2025-12-05T20:20:00Z); --from is inclusive, --to exclusive. Money is exact decimals of the

@@ -129,9 +129,11 @@ fn unix_now_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// Records the error of a run that failed, then hands it on.
+/// Records the error of a run that failed in the log file, then hands it on (to stderr).
 fn logged<T>(result: anyhow::Result<T>) -> anyhow::Result<T> {
-    if let Err(e) = &result {
+    if let Err(e) = &result
+        && log::to_file()
+    {
         log::emit(
             log::Level::Error,
             "pinion::run",
@@ -327,8 +329,14 @@ fn replay(settings: Settings) -> anyhow::Result<ExitCode> {
     code
 }
 
-fn replay_logged(settings: Settings) -> anyhow::Result<ExitCode> {
+fn replay_logged(mut settings: Settings) -> anyhow::Result<ExitCode> {
+    let history = start_history(&settings)?;
+    if history.is_some() {
+        // The fills reach the history from the strategy stage's tape, kept only when asked.
+        settings.backtest.record = true;
+    }
     events::started("replay", &settings);
+    let started = unix_now_ns();
     let stop = Arc::new(AtomicBool::new(false));
     // Ctrl-C asks the feed to end the stream; the marker then drains every stage, so the report
     // still comes out. A second Ctrl-C while draining exits at once.
@@ -336,6 +344,17 @@ fn replay_logged(settings: Settings) -> anyhow::Result<ExitCode> {
     let report = pipeline::run(&settings, Arc::clone(&stop), Console::INTERACTIVE)?;
     events::ended("replay", &report);
     print!("{}", report.table());
+    if let Some(writer) = history {
+        let bt = pinion_engine::backtest::BacktestReport::new(&report, &settings.backtest);
+        let batch = RunBatch::new(
+            "replay",
+            started,
+            &report.origin,
+            &report.input.description,
+            &bt,
+        );
+        write_history(writer, batch)?;
+    }
     // Ctrl-C, even one that came after the input had ended, says the user cut the run short.
     let code = if report.stopped_early() || stop.load(std::sync::atomic::Ordering::Relaxed) {
         ExitCode::from(EXIT_INTERRUPTED)
@@ -443,6 +462,13 @@ fn sweep(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
             .collect();
         o.0.extend(combo);
         let settings = load(&args.source, &o).with_context(|| label.join(" "))?;
+        if let Some(db) = &settings.history {
+            anyhow::bail!(
+                "history.db = {:?} in the config cannot go with --sweep: the sweep's runs are \
+                 compared in its summary, not recorded one by one",
+                db.display().to_string()
+            );
+        }
         runs.push((label, settings));
     }
     let jobs = args.jobs.unwrap_or_else(|| allowed_cores().len()).max(1);

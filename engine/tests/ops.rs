@@ -473,3 +473,61 @@ fn a_trading_session_at_trace_level_logs_no_secret_and_its_orders_reach_the_hist
         "the API key is in the history"
     );
 }
+
+#[test]
+fn a_replay_with_a_history_key_records_its_fills_and_a_sweep_refuses_one() {
+    let dir = common::scratch_dir("ops-replay-history");
+    let db = dir.join("replay.db");
+    let set_db = format!("history.db=\"{}\"", db.display());
+    let report = dir.join("report.json");
+    ok(
+        pinion(&[
+            "replay",
+            "--records",
+            "20000",
+            "--no-progress",
+            "--set",
+            &set_db,
+        ])
+        .arg("--report-json")
+        .arg(&report)
+        .output()
+        .unwrap(),
+        "pinion replay",
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report.json")).unwrap();
+    let fills: u64 = report["trading"]
+        .as_array()
+        .expect("trading rows")
+        .iter()
+        .map(|t| t["fills"].as_u64().expect("fills"))
+        .sum();
+    assert!(fills > 0, "{}", report["trading"]);
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let (command, recorded): (String, i64) = conn
+        .query_row("SELECT command, fills FROM runs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM fills", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        (command.as_str(), recorded, rows),
+        ("replay", fills as i64, fills as i64)
+    );
+    let out = pinion(&[
+        "backtest",
+        "--sweep",
+        "strategy.threshold=0.5,0.6",
+        "--set",
+        &set_db,
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot go with --sweep"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

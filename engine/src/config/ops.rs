@@ -46,7 +46,7 @@ impl Default for LogConfig {
 }
 
 fn default_level() -> String {
-    "warn".into()
+    "error".into()
 }
 
 fn default_format() -> String {

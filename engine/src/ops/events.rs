@@ -1,7 +1,7 @@
-//! The engine's lifecycle as log records. Everything here runs on the command's thread, before
-//! the stages start or after they have ended: the stages count what happens to them (connects,
-//! reconnects, resyncs, refusals) on their own cache lines and hand the counts over at the end,
-//! and these records report the counts. Targets: `pinion::run` (start, config, end),
+//! The engine's lifecycle as log records, never emitted from a stage: the stages count what
+//! happens to them (connects, reconnects, resyncs, refusals) on their own cache lines. The live
+//! feed publishes its counts while it runs, and [`LiveWatch`] logs their changes as they come;
+//! the rest are handed over at the end, and [`ended`] reports them. Targets: `pinion::run` (start, config, end),
 //! `pinion::live` (market-data connections and books), `pinion::trade` (orders, the order
 //! session).
 //!
@@ -148,8 +148,7 @@ pub fn ended(command: &'static str, report: &PipelineReport) {
     }
     for b in &report.books {
         let c = &b.counters;
-        // A book synced more than once had to resync: a gap, a crossed book, a lost connection.
-        let resyncs = c.snapshots.saturating_sub(1);
+        let resyncs = c.resyncs;
         if resyncs > 0 || c.gaps > 0 {
             log::emit(
                 Level::Warn,
@@ -158,6 +157,7 @@ pub fn ended(command: &'static str, report: &PipelineReport) {
                 vec![
                     ("instrument", name(b.instrument).into()),
                     ("snapshots", c.snapshots.into()),
+                    ("resyncs", resyncs.into()),
                     ("gaps", c.gaps.into()),
                     ("crossed", c.crossed.into()),
                     ("state", format!("{:?}", b.state).into()),

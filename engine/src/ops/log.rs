@@ -134,7 +134,7 @@ pub struct Filter {
 
 impl Default for Filter {
     fn default() -> Self {
-        Self::new(LevelFilter::at(Level::Warn))
+        Self::new(LevelFilter::at(Level::Error))
     }
 }
 
@@ -152,7 +152,7 @@ impl Filter {
     pub fn set_target(&mut self, target: &str, level: LevelFilter) {
         self.targets.retain(|(t, _)| t != target);
         self.targets.push((target.to_owned(), level));
-        self.targets.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.targets.sort_by_key(|t| std::cmp::Reverse(t.0.len()));
     }
 
     /// Applies a `PINION_LOG`-style spec on top: comma-separated `LEVEL` (the default) or
@@ -350,6 +350,8 @@ struct Shared {
     written: AtomicU64,
     write_errors: AtomicU64,
     stop: AtomicBool,
+    /// Whether records go to standard error (no file).
+    stderr: bool,
 }
 
 static LOGGER: OnceLock<(Arc<Shared>, std::thread::Thread)> = OnceLock::new();
@@ -376,6 +378,12 @@ pub fn emit(
             .push(Record::now(level, target, message, fields));
         thread.unpark();
     }
+}
+
+/// Whether the log is set up and writes to a file (not standard error): a message the command
+/// prints on stderr anyway then need not be a record there too.
+pub fn to_file() -> bool {
+    LOGGER.get().is_some_and(|(s, _)| !s.stderr)
 }
 
 /// Records dropped so far because the ring was full (0 without a log).
@@ -415,6 +423,7 @@ pub fn init(settings: &LogSettings) -> Result<Logger, LogError> {
         written: AtomicU64::new(0),
         write_errors: AtomicU64::new(0),
         stop: AtomicBool::new(false),
+        stderr: settings.file.is_none(),
     });
     let format = settings.format;
     let worker = Arc::clone(&shared);
