@@ -243,7 +243,7 @@ const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(200);
 /// thread does (relaxed loads of what the feed stage already publishes), and logs each change
 /// as it comes: a connection opened or reopened, a snapshot taken or failed, a gap that makes a
 /// book resync. The feed stage neither knows nor waits; a change is logged within
-/// [`WATCH_PERIOD`], several of one kind in one period as one record with the count.
+/// a fifth of a second, several of one kind in one period as one record with the count.
 #[derive(Debug)]
 pub struct LiveWatch {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
