@@ -532,7 +532,9 @@ fn live_logged(args: &LiveArgs, mut settings: Settings) -> anyhow::Result<ExitCo
     }
     let built = pipeline::build(&settings, Arc::clone(&stop))?;
     // Connections and resyncs are logged as they happen, read from the feed's counters.
-    let watch = built.input.live.clone().and_then(events::LiveWatch::start);
+    let watch = built.input.live.clone().and_then(|live| {
+        events::LiveWatch::start(live, built.sessions.clone(), &built.input.instruments)
+    });
     let report = pipeline::run_pipeline(&settings, built, Arc::clone(&stop), Console::INTERACTIVE);
     if let Some(w) = watch {
         w.stop();

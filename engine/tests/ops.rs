@@ -425,6 +425,7 @@ fn a_trading_session_at_trace_level_logs_no_secret_and_its_orders_reach_the_hist
     // As it happened, from the watch on the feed's counters, and in the end summary.
     assert!(has("pinion::live", "connection 0: connected"), "{text}");
     assert!(has("pinion::live", "book snapshot taken"), "{text}");
+    assert!(has("pinion::trade", ": order session connected"), "{text}");
     assert!(
         has("pinion::live", "connection 0: 1 opens, 0 reconnects"),
         "{text}"

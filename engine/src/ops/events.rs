@@ -9,6 +9,8 @@
 
 use serde_json::{Value, json};
 
+use pinion_gateway::binance::mirror::SessionMirror;
+
 use super::log::{self, Level};
 use crate::config::{InputSpec, Settings};
 use crate::pipeline::{PipelineReport, accounts_json};
@@ -240,9 +242,10 @@ pub fn ended(command: &'static str, report: &PipelineReport) {
 const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// A thread that reads a live source's counters a few times a second, the way the metrics
-/// thread does (relaxed loads of what the feed stage already publishes), and logs each change
-/// as it comes: a connection opened or reopened, a snapshot taken or failed, a gap that makes a
-/// book resync. The feed stage neither knows nor waits; a change is logged within
+/// thread does (relaxed loads of what the feed stage and the order sessions already publish),
+/// and logs each change as it comes: a connection opened or reopened, a snapshot taken or
+/// failed, a gap that makes a book resync, an order session's logon, loss, refusals (rate,
+/// authorisation, ban) and circuit breaker. No stage knows or waits; a change is logged within
 /// a fifth of a second, several of one kind in one period as one record with the count.
 #[derive(Debug)]
 pub struct LiveWatch {
@@ -257,11 +260,61 @@ struct Seen {
     conns: Vec<[u64; 4]>,
     /// Snapshots taken, failed, gaps unfilled, watchdog re-requests, REST 429/418.
     source: [u64; 5],
+    /// Per order session: the counters of [`SESSION`].
+    sessions: Vec<[u64; 7]>,
+}
+
+/// An order session's counters the watch logs: name, level, message.
+const SESSION: [(&str, Level, &str); 7] = [
+    ("connects", Level::Info, "order session connected"),
+    (
+        "disconnects",
+        Level::Warn,
+        "order session lost, reconnecting",
+    ),
+    ("logon_refused", Level::Error, "order session logon refused"),
+    (
+        "rate_refused",
+        Level::Warn,
+        "orders refused for the rate limit",
+    ),
+    (
+        "unauthorized",
+        Level::Error,
+        "orders refused: not authorised",
+    ),
+    ("banned", Level::Error, "the venue banned this IP (418)"),
+    (
+        "breaker_opened",
+        Level::Warn,
+        "circuit breaker opened: orders held",
+    ),
+];
+
+type Sessions = [(pinion_core::InstrumentId, std::sync::Arc<SessionMirror>)];
+
+fn read_sessions(sessions: &Sessions) -> Vec<[u64; 7]> {
+    sessions
+        .iter()
+        .map(|(_, m)| {
+            let s = m.stats();
+            [
+                s.connects,
+                s.disconnects,
+                s.logon_refused,
+                s.rate_refused,
+                s.unauthorized,
+                s.banned,
+                s.breaker_opened,
+            ]
+        })
+        .collect()
 }
 
 fn read(live: &pinion_feed::live::LiveCounters) -> Seen {
     use std::sync::atomic::Ordering::Relaxed;
     Seen {
+        sessions: Vec::new(),
         conns: live
             .conns
             .iter()
@@ -284,8 +337,24 @@ fn read(live: &pinion_feed::live::LiveCounters) -> Seen {
     }
 }
 
-/// Logs what changed from `before` to `now`.
-fn log_changes(before: &Seen, now: &Seen) {
+/// Logs what changed from `before` to `now`; `names` are the order sessions' instruments.
+fn log_changes(before: &Seen, now: &Seen, names: &[String]) {
+    for ((b, n), name) in before.sessions.iter().zip(&now.sessions).zip(names) {
+        for (k, &(counter, level, msg)) in SESSION.iter().enumerate() {
+            if n[k] > b[k] {
+                log::emit(
+                    level,
+                    TRADE,
+                    format!("{name}: {msg}"),
+                    vec![
+                        ("instrument", name.clone().into()),
+                        ("new", (n[k] - b[k]).into()),
+                        (counter, n[k].into()),
+                    ],
+                );
+            }
+        }
+    }
     const CONN: [(&str, Level, &str); 4] = [
         ("opens", Level::Info, "connected"),
         ("reconnects", Level::Warn, "connection lost, reconnecting"),
@@ -345,12 +414,25 @@ fn log_changes(before: &Seen, now: &Seen) {
 }
 
 impl LiveWatch {
-    /// Starts following `live`, if the log keeps `pinion::live` records at all (else `None`:
-    /// no thread).
-    pub fn start(live: std::sync::Arc<pinion_feed::live::LiveCounters>) -> Option<Self> {
-        if !log::enabled(Level::Warn, LIVE) {
+    /// Starts following `live` and the order `sessions` (with `instruments` for their names),
+    /// if the log keeps records of either (else `None`: no thread).
+    pub fn start(
+        live: std::sync::Arc<pinion_feed::live::LiveCounters>,
+        sessions: Vec<(pinion_core::InstrumentId, std::sync::Arc<SessionMirror>)>,
+        instruments: &pinion_core::Instruments,
+    ) -> Option<Self> {
+        if !log::enabled(Level::Error, LIVE) && !log::enabled(Level::Error, TRADE) {
             return None;
         }
+        let names: Vec<String> = sessions
+            .iter()
+            .map(|(id, _)| {
+                instruments.get(*id).map_or_else(
+                    || format!("#{}", id.0),
+                    |s| format!("{} {}", s.venue, s.symbol),
+                )
+            })
+            .collect();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = std::sync::Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -359,11 +441,13 @@ impl LiveWatch {
                 let mut seen = Seen {
                     conns: vec![[0; 4]; live.conns.len()],
                     source: [0; 5],
+                    sessions: vec![[0; 7]; sessions.len()],
                 };
                 loop {
                     let done = flag.load(std::sync::atomic::Ordering::Acquire);
-                    let now = read(&live);
-                    log_changes(&seen, &now);
+                    let mut now = read(&live);
+                    now.sessions = read_sessions(&sessions);
+                    log_changes(&seen, &now, &names);
                     seen = now;
                     if done {
                         break;

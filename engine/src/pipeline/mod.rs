@@ -148,6 +148,12 @@ pub struct Pipeline {
     pub metrics: Option<Sources>,
     /// Kill, pause and cancel-all, and each instrument's account as trading goes.
     pub control: Arc<Control>,
+    /// `pinion live --trade`: each order session's published state, by the instrument it trades
+    /// (the log's watch reads it as the metrics thread does).
+    pub sessions: Vec<(
+        InstrumentId,
+        Arc<pinion_gateway::binance::mirror::SessionMirror>,
+    )>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -361,6 +367,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
                 .collect(),
         })
         .collect();
+    let watched_sessions = sessions.clone();
     let metrics = book_states.map(|books| Sources {
         command: if live.is_some() { "live" } else { "replay" },
         threads: plans.iter().map(|p| p.name.clone()).collect(),
@@ -393,6 +400,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         recorder: live.and_then(|l| l.recorder),
         order_recorders,
         control,
+        sessions: watched_sessions,
     })
 }
 
@@ -475,6 +483,7 @@ pub fn run_pipeline(
         order_recorders,
         metrics,
         control,
+        sessions: _,
     } = pipeline;
     // SIGUSR1 kills trading for the length of the run.
     let on_signal = control.kill_on_signal().ok();
