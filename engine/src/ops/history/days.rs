@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::backtest::InstrumentResult;
+use crate::backtest::{InstrumentResult, Tape};
 
 use super::super::civil::DAY_NS;
 
@@ -45,9 +45,21 @@ struct Close {
 
 /// `instrument`'s days, in order. A run with no fills and no samples has none.
 pub fn days(instrument: &InstrumentResult) -> Vec<DayPnl> {
-    let tape = &instrument.trading.tape;
+    let t = &instrument.trading;
+    days_of(
+        &t.tape,
+        Close {
+            realized: t.realized,
+            fees: t.fees,
+            unrealized: t.unrealized.unwrap_or(0),
+        },
+    )
+}
+
+/// The days of `tape`, the last closing on `end`.
+fn days_of(tape: &Tape, end: Close) -> Vec<DayPnl> {
     // Per day: the account at its last event, and the fills and volume in it.
-    let mut by_day: BTreeMap<u64, (Close, u64, i128, u64)> = BTreeMap::new();
+    let mut by_day: BTreeMap<u64, (Close, u64, i128)> = BTreeMap::new();
     let mut last = Close::default();
     // Fills and samples merged in event time (each list is in order already).
     let (fills, samples) = (tape.fills(), tape.samples());
@@ -70,27 +82,21 @@ pub fn days(instrument: &InstrumentResult) -> Vec<DayPnl> {
             };
             (s.t_ns, None)
         };
-        let e = by_day.entry(t / DAY_NS).or_insert((last, 0, 0, t));
+        let e = by_day.entry(t / DAY_NS).or_insert((last, 0, 0));
         e.0 = last;
-        e.3 = t;
         if let Some(notional) = fill {
             e.1 += 1;
             e.2 += notional;
         }
     }
     // The last day closes on the final account, so the days sum to the run's figures.
-    let t = &instrument.trading;
     if let Some((_, e)) = by_day.iter_mut().next_back() {
-        e.0 = Close {
-            realized: t.realized,
-            fees: t.fees,
-            unrealized: t.unrealized.unwrap_or(0),
-        };
+        e.0 = end;
     }
     let mut prev = Close::default();
     by_day
         .into_iter()
-        .map(|(day, (close, fills, volume, _))| {
+        .map(|(day, (close, fills, volume))| {
             let d = DayPnl {
                 day,
                 fills,
@@ -103,4 +109,55 @@ pub fn days(instrument: &InstrumentResult) -> Vec<DayPnl> {
             d
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pinion_core::{Px, Qty};
+    use pinion_strategy::{FeeRates, OrderSide, Position};
+
+    #[test]
+    fn days_cut_at_utc_midnight_and_sum_to_the_final_account() {
+        let day = |d: u64, h: u64| d * DAY_NS + h * 3_600 * 1_000_000_000;
+        let mut ledger = Position::new();
+        let mut tape = Tape::with_capacity(8, 8, 1_000_000_000);
+        // Half a percent: a fee of 1 on each of the two fills' notionals (200 and 210).
+        let rates = FeeRates {
+            maker_e8: 500_000,
+            taker_e8: 500_000,
+        };
+        let fill = |t: u64, side, px: i64, ledger: &mut Position, tape: &mut Tape| {
+            let fee = ledger.apply_fill_paying(side, Px(px), Qty(2), true, &rates);
+            assert_eq!(fee, 1);
+            tape.fill(t, (side, Px(px), Qty(2), true), fee, ledger);
+        };
+        // Day 20 000: buy 2 at 100, marked at 103 in the evening.
+        fill(day(20_000, 9), OrderSide::Buy, 100, &mut ledger, &mut tape);
+        tape.sample(day(20_000, 22), Px(103), &ledger, false);
+        // Day 20 001: nothing traded, marked at 101.
+        tape.sample(day(20_001, 12), Px(101), &ledger, false);
+        // Day 20 002: sell 2 at 105; the run ends marked flat.
+        fill(day(20_002, 1), OrderSide::Sell, 105, &mut ledger, &mut tape);
+        let end = Close {
+            realized: ledger.realized(),
+            fees: ledger.fees(),
+            unrealized: 0,
+        };
+        let days = days_of(&tape, end);
+        let got: Vec<(u64, u64, i128, i128, i128, i128)> = days
+            .iter()
+            .map(|d| (d.day, d.fills, d.realized, d.fees, d.unrealized, d.net()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (20_000, 1, 0, 1, 6, 5),
+                (20_001, 0, 0, 0, -4, -4),
+                (20_002, 1, 10, 1, -2, 7),
+            ]
+        );
+        assert_eq!(days.iter().map(DayPnl::net).sum::<i128>(), 10 - 2);
+        assert_eq!(days[0].volume, 200);
+    }
 }
