@@ -262,8 +262,13 @@ fn a_history_from_a_newer_schema_or_a_missing_file_is_refused() {
     let conn = rusqlite::Connection::open(&db).expect("create");
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
+    let empty = dir.join("empty.db");
+    rusqlite::Connection::open(&empty)
+        .and_then(|c| c.execute_batch("CREATE TABLE t (x)"))
+        .expect("an SQLite file of something else");
     for (file, want) in [
         (db.clone(), "schema version 99"),
+        (empty.clone(), "not a pinion history"),
         (dir.join("absent.db"), "no such history file"),
     ] {
         let out = pinion(&["history", "--db", file.to_str().unwrap(), "pnl"])
@@ -273,18 +278,24 @@ fn a_history_from_a_newer_schema_or_a_missing_file_is_refused() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{err}");
     }
-    // A backtest asked to write into it refuses before it runs.
-    let out = pinion(&[
-        "backtest",
-        "--history",
-        db.to_str().unwrap(),
-        "--no-progress",
-    ])
-    .output()
-    .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("schema version 99"));
-    assert!(out.stdout.is_empty());
+    // A backtest asked to write into either refuses before it runs.
+    for (file, want) in [
+        (&db, "schema version 99"),
+        (&dir.join("empty.db"), "not a pinion history"),
+    ] {
+        let out = pinion(&[
+            "backtest",
+            "--history",
+            file.to_str().unwrap(),
+            "--no-progress",
+        ])
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{err}");
+        assert!(out.stdout.is_empty());
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

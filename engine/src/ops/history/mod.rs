@@ -117,6 +117,12 @@ pub enum HistoryError {
         /// Its `user_version`.
         found: i64,
     },
+    /// The file is an SQLite database but not a pinion history.
+    #[error("{}: not a pinion history (no schema version)", path.display())]
+    NotHistory {
+        /// The file.
+        path: PathBuf,
+    },
     /// A figure does not fit SQLite's 64-bit integers.
     #[error("{what} {value} does not fit a 64-bit integer")]
     TooLarge {
@@ -161,6 +167,15 @@ pub fn open(path: &Path) -> Result<Connection, HistoryError> {
         .map_err(sqlite(path))?;
     match version {
         0 => {
+            // A new file, not someone else's database that happens to have no version.
+            let tables: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(sqlite(path))?;
+            if tables > 0 {
+                return Err(HistoryError::NotHistory {
+                    path: path.to_path_buf(),
+                });
+            }
             let tx = conn.unchecked_transaction().map_err(sqlite(path))?;
             tx.execute_batch(SCHEMA).map_err(sqlite(path))?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)

@@ -23,6 +23,11 @@ pub fn open_read(path: &Path) -> Result<Connection, HistoryError> {
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(sqlite(path))?;
+    if found == 0 {
+        return Err(HistoryError::NotHistory {
+            path: path.to_path_buf(),
+        });
+    }
     if found != SCHEMA_VERSION {
         return Err(HistoryError::Version {
             path: path.to_path_buf(),
