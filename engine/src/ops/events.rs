@@ -101,6 +101,20 @@ pub fn started(command: &'static str, settings: &Settings) {
 
 /// The run of `command` ended with `report`: its connections, books, orders and end summary.
 pub fn ended(command: &'static str, report: &PipelineReport) {
+    if let Some(reason) = report.control.killed {
+        log::emit(
+            Level::Error,
+            TRADE,
+            format!("kill switch on ({reason}): no new orders, open ones cancelled"),
+            vec![
+                ("reason", reason.as_str().to_owned().into()),
+                (
+                    "control_cancels",
+                    report.control.stats.control_cancels.into(),
+                ),
+            ],
+        );
+    }
     let instruments = &report.input.instruments;
     let name = |id: pinion_core::InstrumentId| {
         instruments.get(id).map_or_else(
