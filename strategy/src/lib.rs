@@ -11,6 +11,7 @@
 //! - [`risk`]: pre-trade risk rules and the exchange's filters.
 //! - [`gate`]: the risk gate every intent of every strategy passes.
 //! - [`position`]: position and PnL from fills.
+//! - [`money`]: loss and drawdown limits on net PnL, and order sizing.
 //! - [`slots`]: a strategy's orders by slot and what the reports say about each, shared by
 //!   every strategy below but the imbalance one.
 //! - [`price`]: price arithmetic for quoting (ppm offsets, the tick).
@@ -33,6 +34,7 @@ pub mod imbalance;
 pub mod kind;
 pub mod market_making;
 pub mod momentum;
+pub mod money;
 pub mod order;
 pub mod position;
 pub mod price;
@@ -50,6 +52,7 @@ pub use imbalance::{ImbalanceParams, ImbalanceStats, ImbalanceStrategy};
 pub use kind::{AnyStrategy, StrategyParams, StrategyStats};
 pub use market_making::{FairPrice, MarketMaking, MarketMakingParams};
 pub use momentum::{Momentum, MomentumParams, PriceSource, RsiFilter};
+pub use money::{Breach, Edge, LossGuard, LossLimits, RoundTrips, Sizer, Sizing};
 pub use order::{
     ClientOrderId, ExecReport, OrderAction, OrderIdSource, OrderIntent, OrderSide, OrderStatus,
     OrderType, RejectReason, TimeInForce, VenueOrderId,
