@@ -154,7 +154,7 @@ impl Strategy for Grid {
         if !self.started {
             self.start(bid.px, ask.px);
         }
-        let qty = self.params.order_qty;
+        let qty = out.order_qty(self.params.order_qty);
         for (i, &px) in self.prices.iter().enumerate() {
             let side = self.want[i];
             if self.orders.live(i).is_some_and(|o| Some(o.side) == side) {

@@ -148,9 +148,9 @@ impl ImbalanceStrategy {
     }
 
     /// Whether a fill of `qty` on `side` keeps the position within the strategy's cap.
-    fn within_cap(&self, side: OrderSide) -> bool {
-        let after = i128::from(self.position.qty().0)
-            + i128::from(side.sign()) * i128::from(self.params.order_qty.0);
+    fn within_cap(&self, side: OrderSide, qty: Qty) -> bool {
+        let after =
+            i128::from(self.position.qty().0) + i128::from(side.sign()) * i128::from(qty.0);
         after.abs() <= i128::from(self.params.max_position.0)
     }
 }
@@ -173,7 +173,8 @@ impl Strategy for ImbalanceStrategy {
         let Some(side) = signal else {
             return;
         };
-        if !self.within_cap(side) {
+        let qty = out.order_qty(self.params.order_qty);
+        if qty.0 <= 0 || !self.within_cap(side, qty) {
             return;
         }
         let touch = match side {
@@ -194,7 +195,7 @@ impl Strategy for ImbalanceStrategy {
             self.instrument,
             side,
             touch.px,
-            self.params.order_qty,
+            qty,
             OrderType::Limit,
             TimeInForce::Gtc,
         );

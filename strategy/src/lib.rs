@@ -64,7 +64,7 @@ pub use risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState, TokenBucket};
 pub use slots::{OrderSlots, OrderState, Quote};
 pub use spread_capture::{SpreadCapture, SpreadCaptureParams};
 
-use pinion_core::{BookTop, TradePrint};
+use pinion_core::{BookTop, Qty, TradePrint};
 
 /// Most intents one callback may produce.
 pub const MAX_INTENTS: usize = 8;
@@ -81,11 +81,19 @@ pub const MAX_INTENTS: usize = 8;
 /// whether there is at least one, and allows one. Each new order (or replace) written uses one,
 /// so a strategy that places several orders in one callback stops when the budget is spent
 /// instead of sending orders the gate would refuse.
+///
+/// **Order size.** The stage may also say how large a new order should be now
+/// ([`Intents::set_order_qty`], from the sizing rule of `[risk.sizing]`:
+/// [`Sizer`](money::Sizer)); a strategy asks [`Intents::order_qty`] with its own configured
+/// size, which is what it gets when the stage says nothing. The size is the strategy's unit of
+/// exposure (each quote, each grid order, the momentum target, a chase); a size of zero means
+/// no new exposure now (the equity is gone), and a strategy then opens nothing.
 #[derive(Debug, Clone)]
 pub struct Intents {
     buf: arrayvec::ArrayVec<OrderIntent, MAX_INTENTS>,
     new_order_budget: u32,
     new_orders_written: u32,
+    order_qty: Option<Qty>,
 }
 
 impl Default for Intents {
@@ -101,7 +109,22 @@ impl Intents {
             buf: arrayvec::ArrayVec::new_const(),
             new_order_budget: u32::MAX,
             new_orders_written: 0,
+            order_qty: None,
         }
+    }
+
+    /// The size a new order should have: what the stage set, or `configured` (the strategy's
+    /// own) when it set none.
+    #[inline]
+    pub fn order_qty(&self, configured: Qty) -> Qty {
+        self.order_qty.unwrap_or(configured)
+    }
+
+    /// Sets the size of new orders (the stage, before each callback); `None` leaves it to each
+    /// strategy's own configuration.
+    #[inline]
+    pub fn set_order_qty(&mut self, qty: Option<Qty>) {
+        self.order_qty = qty;
     }
 
     /// Whether the order rate admits a new order now (counting those written in this callback).
@@ -194,7 +217,7 @@ pub trait Strategy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pinion_core::{InstrumentId, Px, Qty};
+    use pinion_core::{InstrumentId, Px};
 
     fn new_order(id: u64) -> OrderIntent {
         OrderIntent::new_limit(

@@ -107,9 +107,16 @@ impl MarketMaking {
 
     /// The quote of ladder level `k` on `side`, or none when its fill (and those inside it)
     /// could take the position past the cap.
-    fn quote(&self, book: &BookTop, anchor: Px, k: usize, side: OrderSide) -> Option<Quote> {
+    fn quote(
+        &self,
+        book: &BookTop,
+        anchor: Px,
+        k: usize,
+        side: OrderSide,
+        qty: Qty,
+    ) -> Option<Quote> {
         let p = &self.params;
-        let inside = i128::from(p.order_qty.0) * (k as i128 + 1);
+        let inside = i128::from(qty.0) * (k as i128 + 1);
         let worst = i128::from(self.orders.position().qty().0) + i128::from(side.sign()) * inside;
         if worst.abs() > i128::from(p.max_position.0) {
             return None;
@@ -130,7 +137,7 @@ impl MarketMaking {
                 ceil_tick(centre.saturating_add(offset).max(passive), p.tick)
             }
         };
-        Some(Quote::maker(side, px, p.order_qty))
+        Some(Quote::maker(side, px, qty))
     }
 }
 
@@ -150,9 +157,10 @@ impl Strategy for MarketMaking {
             _ => fair,
         };
         self.anchor = Some(anchor);
+        let qty = out.order_qty(self.params.order_qty);
         for k in 0..self.params.levels {
             for (slot, side) in [(2 * k, OrderSide::Buy), (2 * k + 1, OrderSide::Sell)] {
-                let want = self.quote(book, anchor, k, side);
+                let want = self.quote(book, anchor, k, side, qty);
                 self.orders.reconcile(slot, want, book.t0, book.t_recv, out);
             }
         }

@@ -189,7 +189,8 @@ impl Momentum {
         Qty(self.target)
     }
 
-    fn observe(&mut self, t: u64, px: Px) {
+    /// Takes a price at `t`; a signal sets the target to `size` (capped by the position limit).
+    fn observe(&mut self, t: u64, px: Px, size: Qty) {
         if !self.samples.observe(t / self.params.sample_ns, px.0) {
             return;
         }
@@ -205,7 +206,7 @@ impl Momentum {
         }
         let gap = (short - long) * 1_000_000 / long;
         let rsi = p.rsi.map(|r| (r, self.samples.rsi(r.period)));
-        let size = p.order_qty.0.min(p.max_position.0);
+        let size = size.0.min(p.max_position.0).max(0);
         if gap > i128::from(p.min_gap_ppm) && rsi.is_none_or(|(r, v)| v < r.overbought) {
             self.target = size;
         } else if gap < -i128::from(p.min_gap_ppm) && rsi.is_none_or(|(r, v)| v > r.oversold) {
@@ -226,7 +227,7 @@ impl Strategy for Momentum {
         if self.params.source == PriceSource::Mid
             && let Some(mid) = book.mid()
         {
-            self.observe(book.t_recv, mid);
+            self.observe(book.t_recv, mid, out.order_qty(self.params.order_qty));
         }
         let bucket = book.t_recv / self.params.sample_ns;
         let diff = self.target - self.orders.position().qty().0;
@@ -253,10 +254,10 @@ impl Strategy for Momentum {
         }
     }
 
-    fn on_trade(&mut self, trade: &TradePrint, _out: &mut Intents) {
+    fn on_trade(&mut self, trade: &TradePrint, out: &mut Intents) {
         if trade.instrument == self.orders.instrument() && self.params.source == PriceSource::Trades
         {
-            self.observe(trade.t_recv, trade.px);
+            self.observe(trade.t_recv, trade.px, out.order_qty(self.params.order_qty));
         }
     }
 

@@ -65,6 +65,8 @@ struct Chase {
     side: OrderSide,
     /// The position when it started: what is done is measured from it.
     start_position: Qty,
+    /// The quantity it works (the size when it started).
+    qty: Qty,
     started_at: u64,
     limit: Px,
 }
@@ -114,10 +116,10 @@ impl QuoteChase {
     /// What the chase under way still has to do.
     fn remaining(&self, c: &Chase) -> Qty {
         let moved = (self.orders.position().qty().0 - c.start_position.0) * c.side.sign();
-        Qty((self.params.qty.0 - moved).max(0))
+        Qty((c.qty.0 - moved).max(0))
     }
 
-    fn start(&mut self, book: &BookTop) -> Option<Chase> {
+    fn start(&mut self, book: &BookTop, qty: Qty) -> Option<Chase> {
         let p = &self.params;
         let side = self.next_side;
         let touch = book.best(side.book_side())?.px;
@@ -132,6 +134,7 @@ impl QuoteChase {
         Some(Chase {
             side,
             start_position: self.orders.position().qty(),
+            qty,
             started_at: book.t_recv,
             limit,
         })
@@ -184,7 +187,7 @@ impl Strategy for QuoteChase {
             return;
         }
         if self.chase.is_none() && !self.stopped {
-            self.chase = self.start(book);
+            self.chase = self.start(book, out.order_qty(self.params.qty));
         }
         let Some(c) = self.chase else {
             return;

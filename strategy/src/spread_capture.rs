@@ -88,7 +88,7 @@ impl Strategy for SpreadCapture {
             None => false,
         };
         let quotes = if self.active { self.quotes(book) } else { None };
-        let qty = self.params.order_qty;
+        let qty = out.order_qty(self.params.order_qty);
         for (slot, side) in [(0, OrderSide::Buy), (1, OrderSide::Sell)] {
             let want = quotes.and_then(|(bid, ask)| {
                 let px = if side == OrderSide::Buy { bid } else { ask };
@@ -166,6 +166,22 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn the_size_the_stage_sets_replaces_the_configured_one() {
+        let mut s = sc();
+        let mut out = Intents::new();
+        out.set_order_qty(Some(Qty(6)));
+        s.on_book(&book(1, 99_950, 100_050), &mut out);
+        let sizes: Vec<_> = out.as_slice().iter().map(|o| o.qty).collect();
+        assert_eq!(sizes, [Qty(6), Qty(6)]);
+        // A size of zero opens nothing.
+        let mut s = sc();
+        let mut out = Intents::new();
+        out.set_order_qty(Some(Qty::ZERO));
+        s.on_book(&book(1, 99_950, 100_050), &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]
