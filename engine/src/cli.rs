@@ -34,7 +34,10 @@ Config (TOML; unknown keys are errors; `pinion config --show` prints every key, 
   [runtime]        mlockall, realtime_priority, progress
   [strategy]       kind, levels, threshold, order_qty, stale_after_ms
   [risk]           max_order_qty, max_notional, max_position, max_open_orders,
-                   orders_per_second, order_burst, price_band_bps
+                   orders_per_second, order_burst, price_band_bps, max_daily_loss,
+                   max_total_loss, max_drawdown, [risk.portfolio] the same three,
+                   [risk.sizing] kind (fixed | fraction | kelly), capital, fraction,
+                   kelly_scale, max_fraction, min_trades
   [gateway]        venue (sim), latency_us, entry_latency, response_latency, queue_model, seed
   [[instrument]]   venue, symbol, tick_size, step_size, qty_decimals, px_decimals
   [[exchange_info]] venue, path, optional, qty_decimals

@@ -277,31 +277,34 @@ impl RoundTrips {
     }
 }
 
-/// How order sizes are chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// Parts per million: shares of equity and of the Kelly fraction are written in them.
+pub const PPM: u32 = 1_000_000;
+
+/// How order sizes are chosen. Shares are in parts per million ([`PPM`] is the whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sizing {
     /// The strategy's own configured size.
     #[default]
     Fixed,
     /// `fraction × equity / price`.
     Fraction {
-        /// Share of equity per order (`0 < fraction <= 1`).
-        fraction: f64,
+        /// Share of equity per order, ppm (`1..=PPM`).
+        fraction_ppm: u32,
     },
     /// `scale × kelly × equity / price`, the Kelly fraction from the strategy's closed round
     /// trips; the strategy's own size until `min_trades` have closed, and never below it.
     Kelly {
-        /// Share of the Kelly fraction bet (`0.5` is "half Kelly").
-        scale: f64,
-        /// Largest share of equity per order, whatever the edge.
-        max_fraction: f64,
+        /// Share of the Kelly fraction bet, ppm (`500_000` is "half Kelly").
+        scale_ppm: u32,
+        /// Largest share of equity per order whatever the edge, ppm.
+        max_fraction_ppm: u32,
         /// Round trips needed before the edge is trusted.
         min_trades: u64,
     },
 }
 
 /// Sizes orders for one instrument. See the module docs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sizer {
     sizing: Sizing,
     /// Starting capital, money units.
@@ -360,12 +363,13 @@ impl Sizer {
         let equity = self.capital.saturating_add(net);
         let fraction = match self.sizing {
             Sizing::Fixed => return self.capped(self.floor.0 as f64),
-            Sizing::Fraction { fraction } => fraction,
+            Sizing::Fraction { fraction_ppm } => share(fraction_ppm),
             Sizing::Kelly {
-                scale,
-                max_fraction,
+                scale_ppm,
+                max_fraction_ppm,
                 min_trades,
             } => {
+                let (scale, max_fraction) = (share(scale_ppm), share(max_fraction_ppm));
                 let edge = self.trips.edge();
                 let kelly = if edge.trips() >= min_trades {
                     edge.kelly().unwrap_or(0.0)
@@ -387,7 +391,8 @@ impl Sizer {
         self.capped(fraction * equity as f64 / px.0 as f64)
     }
 
-    /// `qty` rounded down to the step and capped.
+    /// `qty` rounded down to the step and capped (a float only here, and exact for any
+    /// quantity below 2^53 units).
     fn capped(&self, qty: f64) -> Qty {
         let q = if qty.is_finite() && qty > 0.0 {
             (qty.min(self.cap.0 as f64)) as i64
@@ -396,6 +401,11 @@ impl Sizer {
         };
         Qty(q - q % self.step.0)
     }
+}
+
+/// A ppm share as a fraction of one.
+fn share(ppm: u32) -> f64 {
+    f64::from(ppm) / f64::from(PPM)
 }
 
 #[cfg(test)]
@@ -551,7 +561,7 @@ mod tests {
         assert_eq!(fixed.size(-capital, px), Qty(100));
         // 1 % of 10 000 USDT = 100 USDT = 0.002 BTC at 50 000.
         let frac = Sizer::new(
-            Sizing::Fraction { fraction: 0.01 },
+            Sizing::Fraction { fraction_ppm: 10_000 },
             capital,
             floor,
             step,
@@ -566,7 +576,7 @@ mod tests {
         assert_eq!(frac.size(-capital, px), Qty::ZERO);
         // Capped by the order limit (on the step).
         let capped = Sizer::new(
-            Sizing::Fraction { fraction: 1.0 },
+            Sizing::Fraction { fraction_ppm: PPM },
             capital,
             floor,
             step,
@@ -576,8 +586,8 @@ mod tests {
         assert_eq!(capped.size(0, px), Qty(1_000));
         let mut kelly = Sizer::new(
             Sizing::Kelly {
-                scale: 0.5,
-                max_fraction: 0.02,
+                scale_ppm: 500_000,
+                max_fraction_ppm: 20_000,
                 min_trades: 4,
             },
             capital,
@@ -598,8 +608,8 @@ mod tests {
         // A looser cap: a third of 10 000 USDT at 50 000 = 0.0666.. BTC, to the step.
         let mut loose = kelly;
         loose.sizing = Sizing::Kelly {
-            scale: 0.5,
-            max_fraction: 1.0,
+            scale_ppm: 500_000,
+            max_fraction_ppm: PPM,
             min_trades: 4,
         };
         assert_eq!(loose.size(0, px), Qty(6_660));

@@ -41,8 +41,9 @@ pub use strategies::{
     GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,
 };
 pub use trading::{
-    GridSpec, ImbalanceSpec, MarketMakingSpec, MomentumSpec, QuoteChaseSpec, RiskSpec,
-    SpreadCaptureSpec, StrategyParams, StrategySpec, TradingSpec, VenueSpec,
+    GridSpec, ImbalanceSpec, LossSpec, MarketMakingSpec, MoneyRules, MomentumSpec,
+    QuoteChaseSpec, RiskSpec, SizingSpec, SpreadCaptureSpec, StrategyParams, StrategySpec,
+    TradingSpec, VenueSpec,
 };
 pub use units::{with_px_decimals, with_qty_decimals};
 pub use validate::{MAX_RING_CAPACITY, default_data_dir, machine_cores};
@@ -529,6 +530,88 @@ pub struct RiskConfig {
     /// bot turn it on while running).
     #[serde(default)]
     pub kill_switch: bool,
+    /// Largest loss of net PnL (realised and unrealised at the mid, less fees) of one
+    /// instrument within a UTC day of event time, in the quote asset, decimal string; left
+    /// out: no limit. Reaching it kills trading (`loss_limit`).
+    #[serde(default)]
+    pub max_daily_loss: Option<String>,
+    /// Largest loss of one instrument's net PnL since the start; left out: no limit.
+    #[serde(default)]
+    pub max_total_loss: Option<String>,
+    /// Largest fall of one instrument's net PnL from its highest; left out: no limit. Reaching
+    /// it kills trading (`drawdown`).
+    #[serde(default)]
+    pub max_drawdown: Option<String>,
+    /// `[risk.portfolio]`: the same limits on the sum over every instrument the strategy stage
+    /// trades (one quote asset assumed).
+    #[serde(default)]
+    pub portfolio: LossConfig,
+    /// `[risk.sizing]`: how large orders are; left out: each strategy's own `order_qty`.
+    #[serde(default)]
+    pub sizing: SizingConfig,
+}
+
+/// `[risk.portfolio]`: loss limits on the net PnL of all instruments together, in the quote
+/// asset, decimal strings; each left out is off.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossConfig {
+    /// Largest loss within a UTC day of event time.
+    #[serde(default)]
+    pub max_daily_loss: Option<String>,
+    /// Largest loss since the start.
+    #[serde(default)]
+    pub max_total_loss: Option<String>,
+    /// Largest fall from the highest net PnL.
+    #[serde(default)]
+    pub max_drawdown: Option<String>,
+}
+
+/// `[risk.sizing]`: how large each new order is, per instrument. Every size is rounded down to
+/// the instrument's step and capped by `max_order_qty` and `max_position`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizingConfig {
+    /// `"fixed"` (the strategy's `order_qty`), `"fraction"` (`fraction × equity / price`) or
+    /// `"kelly"` (`kelly_scale × Kelly fraction × equity / price`, from the strategy's closed
+    /// round trips, never below `order_qty`).
+    #[serde(default = "default_sizing_kind")]
+    pub kind: String,
+    /// Starting capital per instrument, in the quote asset, decimal string: equity is this plus
+    /// the instrument's net PnL. Required by `fraction` and `kelly`.
+    #[serde(default)]
+    pub capital: Option<String>,
+    /// `fraction`: the share of equity each order is worth (`0 < fraction <= 1`).
+    #[serde(default)]
+    pub fraction: Option<f64>,
+    /// `kelly`: the share of the Kelly fraction bet (`0.5`, "half Kelly", when left out).
+    #[serde(default)]
+    pub kelly_scale: Option<f64>,
+    /// `kelly`: the largest share of equity per order, whatever the edge (`0.05` when left
+    /// out).
+    #[serde(default)]
+    pub max_fraction: Option<f64>,
+    /// `kelly`: round trips closed before the edge is trusted; until then orders are
+    /// `order_qty` (`20` when left out).
+    #[serde(default)]
+    pub min_trades: Option<u64>,
+}
+
+fn default_sizing_kind() -> String {
+    "fixed".to_owned()
+}
+
+impl Default for SizingConfig {
+    fn default() -> Self {
+        Self {
+            kind: default_sizing_kind(),
+            capital: None,
+            fraction: None,
+            kelly_scale: None,
+            max_fraction: None,
+            min_trades: None,
+        }
+    }
 }
 
 fn default_max_qty() -> String {
@@ -570,6 +653,11 @@ impl Default for RiskConfig {
             order_burst: default_burst(),
             price_band_bps: default_band(),
             kill_switch: false,
+            max_daily_loss: None,
+            max_total_loss: None,
+            max_drawdown: None,
+            portfolio: LossConfig::default(),
+            sizing: SizingConfig::default(),
         }
     }
 }

@@ -9,8 +9,9 @@
 
 use pinion_core::{Decimal, DecimalError, InstrumentSpec, Px, Qty};
 use pinion_strategy::{
-    FairPrice, GridParams, GridSpacing, ImbalanceParams, MarketMakingParams, MomentumParams,
-    OrderSide, PriceSource, QuoteChaseParams, RiskLimits, RsiFilter, SpreadCaptureParams,
+    FairPrice, GridParams, GridSpacing, ImbalanceParams, LossLimits, MarketMakingParams,
+    MomentumParams, OrderSide, PriceSource, QuoteChaseParams, RiskLimits, RsiFilter, Sizer,
+    Sizing, SpreadCaptureParams,
 };
 
 pub use pinion_strategy::StrategyParams;
@@ -149,6 +150,58 @@ pub struct RiskSpec {
     pub price_band_bps: u32,
     /// Start with the kill switch on.
     pub kill_switch: bool,
+    /// Loss limits of each instrument.
+    pub loss: LossSpec,
+    /// Loss limits of all instruments together.
+    pub portfolio: LossSpec,
+    /// How orders are sized.
+    pub sizing: SizingSpec,
+}
+
+/// Loss limits in the quote asset, checked (each positive); `None` is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LossSpec {
+    /// Largest loss of net PnL within a UTC day of event time.
+    pub max_daily_loss: Option<Decimal>,
+    /// Largest loss of net PnL since the start.
+    pub max_total_loss: Option<Decimal>,
+    /// Largest fall of net PnL from its highest.
+    pub max_drawdown: Option<Decimal>,
+}
+
+impl LossSpec {
+    /// Whether every limit is off.
+    pub const fn is_off(&self) -> bool {
+        self.max_daily_loss.is_none() && self.max_total_loss.is_none() && self.max_drawdown.is_none()
+    }
+
+    /// The limits in money units of `10^-decimals` of the quote asset.
+    pub fn at_scale(&self, decimals: u8) -> Result<LossLimits, DecimalError> {
+        let units = |d: Option<Decimal>| d.map(|d| d.in_units(decimals).map(i128::from)).transpose();
+        Ok(LossLimits {
+            max_daily_loss: units(self.max_daily_loss)?,
+            max_total_loss: units(self.max_total_loss)?,
+            max_drawdown: units(self.max_drawdown)?,
+        })
+    }
+}
+
+/// How orders are sized, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SizingSpec {
+    /// The rule.
+    pub sizing: Sizing,
+    /// Starting capital per instrument in the quote asset (set for every rule but `Fixed`).
+    pub capital: Option<Decimal>,
+}
+
+/// One instrument's money rules in its own units: what [`TradingSpec::money_in_units`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoneyRules {
+    /// The instrument's loss limits, in its money units.
+    pub loss: LossLimits,
+    /// Its order sizing.
+    pub sizer: Sizer,
 }
 
 /// Where orders go.
@@ -240,6 +293,42 @@ impl TradingSpec {
         };
         Ok((params, limits))
     }
+
+    /// The loss limits and the sizing of one instrument in the units of `spec` (money in units
+    /// of `10^-(price_decimals + qty_decimals)` of the quote asset); an error when they cannot
+    /// be expressed.
+    pub fn money_in_units(&self, spec: &InstrumentSpec) -> Result<MoneyRules, DecimalError> {
+        let money = spec.price_decimals.saturating_add(spec.qty_decimals);
+        let limits = self.risk.in_units(spec)?;
+        let floor = Qty(self.order_qty().in_units(spec.qty_decimals)?);
+        let capital = match self.risk.sizing.capital {
+            Some(c) => i128::from(c.in_units(money)?),
+            None => 0,
+        };
+        Ok(MoneyRules {
+            loss: self.risk.loss.at_scale(money)?,
+            sizer: Sizer::new(
+                self.risk.sizing.sizing,
+                capital,
+                floor,
+                spec.step,
+                limits.max_order_qty,
+                limits.max_position,
+            ),
+        })
+    }
+
+    /// The strategy's own order size.
+    fn order_qty(&self) -> Decimal {
+        match self.strategy {
+            StrategySpec::Imbalance(s) => s.order_qty,
+            StrategySpec::MarketMaking(s) => s.order_qty,
+            StrategySpec::SpreadCapture(s) => s.order_qty,
+            StrategySpec::QuoteChase(s) => s.qty,
+            StrategySpec::Momentum(s) => s.order_qty,
+            StrategySpec::Grid(s) => s.order_qty,
+        }
+    }
 }
 
 impl RiskSpec {
@@ -284,6 +373,9 @@ mod tests {
                 order_burst: 10,
                 price_band_bps: 50,
                 kill_switch: false,
+                loss: LossSpec::default(),
+                portfolio: LossSpec::default(),
+                sizing: SizingSpec::default(),
             },
             venue: VenueSpec::Sim(crate::config::SimSpec::round_trip(100_000)),
         }
@@ -306,6 +398,46 @@ mod tests {
             trading().in_units(&coarse),
             Err(DecimalError::TooPrecise(0))
         );
+    }
+
+    #[test]
+    fn loss_limits_and_sizing_take_the_instruments_money_units() {
+        let btc = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
+        let mut t = trading();
+        t.risk.loss = LossSpec {
+            max_daily_loss: Some(d("12.5")),
+            max_total_loss: None,
+            max_drawdown: Some(d("100")),
+        };
+        t.risk.sizing = SizingSpec {
+            sizing: Sizing::Fraction {
+                fraction_ppm: 10_000,
+            },
+            capital: Some(d("10000")),
+        };
+        let m = t.money_in_units(&btc).unwrap();
+        // Money at 2 + 5 decimals: 12.5 USDT is 125 000 000 units.
+        assert_eq!(
+            m.loss,
+            LossLimits {
+                max_daily_loss: Some(125_000_000),
+                max_total_loss: None,
+                max_drawdown: Some(1_000_000_000),
+            }
+        );
+        // 1 % of 10 000 USDT at 50 000.00 is 0.002 BTC; capped by max_order_qty (0.01).
+        assert_eq!(m.sizer.size(0, Px(5_000_000)), Qty(200));
+        assert_eq!(m.sizer.size(0, Px(50_000)), Qty(1_000));
+        // The portfolio's limits on a finer common scale.
+        assert_eq!(
+            t.risk.loss.at_scale(9).unwrap().max_daily_loss,
+            Some(12_500_000_000)
+        );
+        // Fixed sizing: the strategy's own size.
+        t.risk.sizing = SizingSpec::default();
+        let m = t.money_in_units(&btc).unwrap();
+        assert!(m.sizer.is_fixed());
+        assert_eq!(m.sizer.size(0, Px(5_000_000)), Qty(100));
     }
 
     #[test]

@@ -6,16 +6,17 @@ use pinion_core::Decimal;
 use pinion_strategy::grid::MAX_GRID_LEVELS;
 use pinion_strategy::market_making::MAX_LADDER;
 use pinion_strategy::momentum::MAX_SAMPLES;
-use pinion_strategy::{FairPrice, GridSpacing, OrderSide, PriceSource, RsiFilter};
+use pinion_strategy::money::PPM;
+use pinion_strategy::{FairPrice, GridSpacing, OrderSide, PriceSource, RsiFilter, Sizing};
 
 use super::super::strategies::{
     GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,
 };
 use super::super::trading::{
-    GridSpec, ImbalanceSpec, MarketMakingSpec, MomentumSpec, QuoteChaseSpec, RiskSpec,
-    SpreadCaptureSpec, StrategySpec, TradingSpec,
+    GridSpec, ImbalanceSpec, LossSpec, MarketMakingSpec, MomentumSpec, QuoteChaseSpec, RiskSpec,
+    SizingSpec, SpreadCaptureSpec, StrategySpec, TradingSpec,
 };
-use super::super::{Config, StrategyConfig};
+use super::super::{Config, SizingConfig, StrategyConfig};
 use super::Problems;
 
 /// A decimal that must be above zero; `None` (and a problem) otherwise.
@@ -375,6 +376,18 @@ fn risk(cfg: &Config, p: &mut Problems) -> Option<RiskSpec> {
             format!("{} must be 1..=10000", rk.price_band_bps),
         );
     }
+    let loss = loss_limits(
+        p,
+        "risk",
+        [&rk.max_daily_loss, &rk.max_total_loss, &rk.max_drawdown],
+    );
+    let pf = &rk.portfolio;
+    let portfolio = loss_limits(
+        p,
+        "risk.portfolio",
+        [&pf.max_daily_loss, &pf.max_total_loss, &pf.max_drawdown],
+    );
+    let sizing = sizing(&rk.sizing, p);
     if p.0.len() != before {
         return None;
     }
@@ -387,6 +400,120 @@ fn risk(cfg: &Config, p: &mut Problems) -> Option<RiskSpec> {
         order_burst: rk.order_burst,
         price_band_bps: rk.price_band_bps,
         kill_switch: rk.kill_switch,
+        loss,
+        portfolio,
+        sizing: sizing?,
+    })
+}
+
+/// `max_daily_loss`, `max_total_loss` and `max_drawdown` under `table`: each a positive
+/// decimal or left out (a problem each otherwise, and that limit off).
+fn loss_limits(p: &mut Problems, table: &str, keys: [&Option<String>; 3]) -> LossSpec {
+    let [daily, total, drawdown] = keys;
+    let mut limit = |name: &str, v: &Option<String>| {
+        v.as_deref()
+            .and_then(|s| positive_decimal(p, &format!("{table}.{name}"), s))
+    };
+    LossSpec {
+        max_daily_loss: limit("max_daily_loss", daily),
+        max_total_loss: limit("max_total_loss", total),
+        max_drawdown: limit("max_drawdown", drawdown),
+    }
+}
+
+/// A share of one, `0 < v <= 1`, as ppm (at least 1); `None` (and a problem) otherwise.
+fn share_ppm(p: &mut Problems, key: &str, v: f64) -> Option<u32> {
+    let ppm = (v * f64::from(PPM)).round();
+    if v.is_finite() && v > 0.0 && v <= 1.0 && ppm >= 1.0 {
+        Some(ppm as u32)
+    } else {
+        p.add(key, format!("{v} must be above 0 (at least 0.000001) and at most 1"));
+        None
+    }
+}
+
+fn sizing(c: &SizingConfig, p: &mut Problems) -> Option<SizingSpec> {
+    let k = |name: &str| format!("risk.sizing.{name}");
+    let before = p.0.len();
+    let only_for = |p: &mut Problems, name: &str, set: bool, kinds: &str| {
+        if set {
+            p.add(
+                k(name),
+                format!("set, but risk.sizing.kind is {:?} (it is for {kinds})", c.kind),
+            );
+        }
+    };
+    let kelly = c.kind == "kelly";
+    let fraction = c.kind == "fraction";
+    only_for(p, "capital", c.capital.is_some() && !kelly && !fraction, "fraction, kelly");
+    only_for(p, "fraction", c.fraction.is_some() && !fraction, "fraction");
+    for (name, set) in [
+        ("kelly_scale", c.kelly_scale.is_some()),
+        ("max_fraction", c.max_fraction.is_some()),
+        ("min_trades", c.min_trades.is_some()),
+    ] {
+        only_for(p, name, set && !kelly, "kelly");
+    }
+    let capital = if kelly || fraction {
+        match c.capital.as_deref() {
+            Some(s) => positive_decimal(p, &k("capital"), s),
+            None => {
+                p.add(
+                    k("capital"),
+                    format!(
+                        "is required when risk.sizing.kind is {:?} (the starting capital in \
+                         the quote asset, as a decimal string)",
+                        c.kind
+                    ),
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let sizing = match c.kind.as_str() {
+        "fixed" => Some(Sizing::Fixed),
+        "fraction" => match c.fraction {
+            Some(f) => share_ppm(p, &k("fraction"), f).map(|fraction_ppm| Sizing::Fraction {
+                fraction_ppm,
+            }),
+            None => {
+                p.add(
+                    k("fraction"),
+                    "is required when risk.sizing.kind is \"fraction\" (a share of equity)",
+                );
+                None
+            }
+        },
+        "kelly" => {
+            let scale = share_ppm(p, &k("kelly_scale"), c.kelly_scale.unwrap_or(0.5));
+            let max = share_ppm(p, &k("max_fraction"), c.max_fraction.unwrap_or(0.05));
+            let min_trades = c.min_trades.unwrap_or(20);
+            if min_trades == 0 {
+                p.add(k("min_trades"), "must be at least 1");
+            }
+            let (scale_ppm, max_fraction_ppm) = (scale?, max?);
+            Some(Sizing::Kelly {
+                scale_ppm,
+                max_fraction_ppm,
+                min_trades,
+            })
+        }
+        other => {
+            p.add(
+                k("kind"),
+                format!("unknown sizing {other:?} (fixed, fraction, kelly)"),
+            );
+            None
+        }
+    };
+    if p.0.len() != before {
+        return None;
+    }
+    Some(SizingSpec {
+        sizing: sizing?,
+        capital,
     })
 }
 
@@ -471,6 +598,76 @@ mod tests {
                 order_qty: d("0.001"),
             }))
         );
+    }
+
+    fn risk(text: &str) -> Result<RiskSpec, String> {
+        let cfg = Config::parse(text, "t.toml").map_err(|e| e.to_string())?;
+        cfg.validate_for("t.toml", 2, Path::new("/nonexistent"))
+            .map(|s| s.trading.risk)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn loss_limits_and_sizing_are_read_and_checked() {
+        let r = risk(
+            "[risk]\nmax_daily_loss = \"50\"\nmax_drawdown = \"20.5\"\n[risk.portfolio]\nmax_total_loss = \"200\"\n[risk.sizing]\nkind = \"kelly\"\ncapital = \"5000\"\nmin_trades = 8\n",
+        )
+        .unwrap();
+        assert_eq!(
+            r.loss,
+            LossSpec {
+                max_daily_loss: Some(d("50")),
+                max_total_loss: None,
+                max_drawdown: Some(d("20.5")),
+            }
+        );
+        assert_eq!(
+            r.portfolio,
+            LossSpec {
+                max_total_loss: Some(d("200")),
+                ..LossSpec::default()
+            }
+        );
+        assert_eq!(
+            r.sizing,
+            SizingSpec {
+                sizing: Sizing::Kelly {
+                    scale_ppm: 500_000,
+                    max_fraction_ppm: 50_000,
+                    min_trades: 8,
+                },
+                capital: Some(d("5000")),
+            }
+        );
+        // Left out: no limit and the strategy's own size.
+        let r = risk("").unwrap();
+        assert!(r.loss.is_off() && r.portfolio.is_off());
+        assert_eq!(r.sizing, SizingSpec::default());
+        let e = risk(
+            "[risk]\nmax_daily_loss = \"-5\"\nmax_total_loss = \"lots\"\n[risk.portfolio]\nmax_drawdown = \"0\"\n[risk.sizing]\nkind = \"fraction\"\nfraction = 1.5\nmin_trades = 3\n",
+        )
+        .unwrap_err();
+        for want in [
+            "t.toml: risk.max_daily_loss: \"-5\" must be positive",
+            "t.toml: risk.max_total_loss: \"lots\" is not a plain decimal",
+            "t.toml: risk.portfolio.max_drawdown: \"0\" must be positive",
+            "t.toml: risk.sizing.fraction: 1.5 must be above 0 (at least 0.000001) and at most 1",
+            "t.toml: risk.sizing.capital: is required when risk.sizing.kind is \"fraction\"",
+            "t.toml: risk.sizing.min_trades: set, but risk.sizing.kind is \"fraction\" (it is for kelly)",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        let e = risk("[risk.sizing]\nkind = \"martingale\"\ncapital = \"1\"\n").unwrap_err();
+        assert!(
+            e.contains("risk.sizing.kind: unknown sizing \"martingale\" (fixed, fraction, kelly)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("risk.sizing.capital: set, but risk.sizing.kind is \"martingale\""),
+            "{e}"
+        );
+        let e = risk("[risk.portfolio]\nmax_loss = \"1\"\n").unwrap_err();
+        assert!(e.contains("unknown field `max_loss`"), "{e}");
     }
 
     #[test]
