@@ -52,7 +52,7 @@ pub use imbalance::{ImbalanceParams, ImbalanceStats, ImbalanceStrategy};
 pub use kind::{AnyStrategy, StrategyParams, StrategyStats};
 pub use market_making::{FairPrice, MarketMaking, MarketMakingParams};
 pub use momentum::{Momentum, MomentumParams, PriceSource, RsiFilter};
-pub use money::{Breach, Edge, LossGuard, LossLimits, RoundTrips, Sizer, Sizing};
+pub use money::{Breach, Edge, LossGuard, LossLimits, LossWatch, RoundTrips, Sizer, Sizing};
 pub use order::{
     ClientOrderId, ExecReport, OrderAction, OrderIdSource, OrderIntent, OrderSide, OrderStatus,
     OrderType, RejectReason, TimeInForce, VenueOrderId,

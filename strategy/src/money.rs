@@ -183,6 +183,106 @@ impl LossGuard {
     }
 }
 
+/// One instrument under a [`LossWatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Watched {
+    guard: LossGuard,
+    /// Decimals of the instrument's money units.
+    decimals: u8,
+    /// Its last net PnL, on the portfolio's scale.
+    net: i128,
+}
+
+/// The loss limits of every instrument the strategy stage trades, and of their sum (the
+/// portfolio), on one common scale. Slots are allocated at start-up ([`LossWatch::watch`]);
+/// observing allocates nothing.
+#[derive(Debug, Clone)]
+pub struct LossWatch {
+    watched: Vec<Option<Watched>>,
+    portfolio: LossGuard,
+    /// Decimals of the portfolio's money units: at least each instrument's.
+    scale: u8,
+    /// Sum of the instruments' last net PnL, on that scale.
+    total: i128,
+}
+
+impl LossWatch {
+    /// Room for instruments `0..instruments`, with the portfolio's `limits` in money units of
+    /// `10^-scale` of the quote asset; `scale` must be at least each instrument's decimals (a
+    /// finer instrument's figures are truncated to it).
+    pub fn new(instruments: usize, limits: LossLimits, scale: u8) -> Self {
+        Self {
+            watched: vec![None; instruments],
+            portfolio: LossGuard::new(limits),
+            scale,
+            total: 0,
+        }
+    }
+
+    /// Watches instrument `idx` (money in units of `10^-decimals`) under `limits`.
+    pub fn watch(&mut self, idx: usize, limits: LossLimits, decimals: u8) {
+        if let Some(slot) = self.watched.get_mut(idx) {
+            *slot = Some(Watched {
+                guard: LossGuard::new(limits),
+                decimals,
+                net: 0,
+            });
+        }
+    }
+
+    /// Whether no limit is set anywhere: observing can be skipped.
+    pub fn is_off(&self) -> bool {
+        self.portfolio.limits().is_off()
+            && self
+                .watched
+                .iter()
+                .flatten()
+                .all(|w| w.guard.limits().is_off())
+    }
+
+    /// Takes instrument `idx`'s net PnL `net` (its own money units) at event time `event_ns`;
+    /// returns a limit reached by this observation, the instrument's own first, then the
+    /// portfolio's (each guard trips once).
+    #[inline]
+    pub fn observe(&mut self, idx: usize, event_ns: u64, net: i128) -> Option<Breach> {
+        let Some(Some(w)) = self.watched.get_mut(idx) else {
+            return None;
+        };
+        let own = w.guard.observe(event_ns, net);
+        let scaled = rescale(net, w.decimals, self.scale);
+        self.total = self.total.saturating_add(scaled.saturating_sub(w.net));
+        w.net = scaled;
+        let all = self.portfolio.observe(event_ns, self.total);
+        own.or(all)
+    }
+
+    /// The limit instrument `idx` reached and when, if it did.
+    pub fn breach_of(&self, idx: usize) -> Option<(Breach, u64)> {
+        self.watched.get(idx).copied().flatten()?.guard.breach()
+    }
+
+    /// The limit the portfolio reached and when, if it did.
+    pub fn portfolio_breach(&self) -> Option<(Breach, u64)> {
+        self.portfolio.breach()
+    }
+
+    /// Limits reached so far: by instruments, and by the portfolio (0 or 1).
+    pub fn breaches(&self) -> (u64, u64) {
+        let own = self
+            .watched
+            .iter()
+            .flatten()
+            .filter(|w| w.guard.breach().is_some())
+            .count() as u64;
+        (own, u64::from(self.portfolio.breach().is_some()))
+    }
+
+    /// The portfolio's net PnL, money units of `10^-scale`.
+    pub const fn total(&self) -> i128 {
+        self.total
+    }
+}
+
 /// Win rate and average win and loss of closed round trips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Edge {
@@ -493,6 +593,35 @@ mod tests {
                 assert_eq!(b, Breach::TotalLoss);
             }
         }
+    }
+
+    #[test]
+    fn the_portfolio_adds_instruments_on_one_scale() {
+        // Instrument 0 counts money at 7 decimals, instrument 2 at 6; the portfolio at 7.
+        let mut w = LossWatch::new(3, LossLimits {
+            max_total_loss: Some(100_000_000), // 10.0
+            ..LossLimits::OFF
+        }, 7);
+        w.watch(0, LossLimits {
+            max_drawdown: Some(60_000_000), // 6.0
+            ..LossLimits::OFF
+        }, 7);
+        w.watch(2, LossLimits::OFF, 6);
+        assert!(!w.is_off());
+        assert_eq!(w.observe(1, 1, -1 << 100), None, "not watched");
+        assert_eq!(w.observe(0, 1, -40_000_000), None); // −4.0
+        assert_eq!(w.observe(2, 2, -5_000_000), None); // −5.0: −9.0 in all
+        assert_eq!(w.total(), -90_000_000);
+        // Instrument 0 recovers to −3.5 and instrument 2 falls to −6.5: −10.0.
+        assert_eq!(w.observe(0, 3, -35_000_000), None);
+        assert_eq!(w.observe(2, 4, -6_500_000), Some(Breach::TotalLoss));
+        assert_eq!(w.portfolio_breach(), Some((Breach::TotalLoss, 4)));
+        // Instrument 0's own drawdown of 6.0 from its peak (zero) comes later, and counts.
+        assert_eq!(w.observe(0, 5, -60_000_000), Some(Breach::Drawdown));
+        assert_eq!(w.breach_of(0), Some((Breach::Drawdown, 5)));
+        assert_eq!(w.breach_of(2), None);
+        assert_eq!(w.breaches(), (1, 1));
+        assert!(LossWatch::new(2, LossLimits::OFF, 0).is_off());
     }
 
     #[test]

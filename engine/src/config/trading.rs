@@ -175,15 +175,47 @@ impl LossSpec {
         self.max_daily_loss.is_none() && self.max_total_loss.is_none() && self.max_drawdown.is_none()
     }
 
-    /// The limits in money units of `10^-decimals` of the quote asset.
+    /// The limits in money units of `10^-decimals` of the quote asset; an error when one has
+    /// a digit finer than that.
     pub fn at_scale(&self, decimals: u8) -> Result<LossLimits, DecimalError> {
-        let units = |d: Option<Decimal>| d.map(|d| d.in_units(decimals).map(i128::from)).transpose();
+        let units = |d: Option<Decimal>| d.map(|d| money(d, decimals)).transpose();
         Ok(LossLimits {
             max_daily_loss: units(self.max_daily_loss)?,
             max_total_loss: units(self.max_total_loss)?,
             max_drawdown: units(self.max_drawdown)?,
         })
     }
+
+    /// The limits on the finest scale of `decimals` and their own, and that scale: what the
+    /// portfolio's figures are added up on, so no limit has to be rounded.
+    pub fn at_least_scale(&self, decimals: u8) -> (LossLimits, u8) {
+        let own = [self.max_daily_loss, self.max_total_loss, self.max_drawdown]
+            .into_iter()
+            .flatten()
+            .map(|d| (0..=MAX_SCALE).find(|&k| d.in_units(k).is_ok()).unwrap_or(MAX_SCALE))
+            .max()
+            .unwrap_or(0);
+        let scale = decimals.max(own);
+        let limits = self.at_scale(scale).unwrap_or(LossLimits {
+            // Unreachable: every limit is expressible at `scale` by construction.
+            max_daily_loss: Some(0),
+            max_total_loss: Some(0),
+            max_drawdown: Some(0),
+        });
+        (limits, scale)
+    }
+}
+
+/// The finest scale a config decimal can have.
+const MAX_SCALE: u8 = pinion_core::decimal::MAX_DECIMALS;
+
+/// `d` as a count of `10^-decimals` units of money, in `i128` (saturating, so a limit beyond
+/// any account is simply never reached); an error when `d` is finer than that.
+fn money(d: Decimal, decimals: u8) -> Result<i128, DecimalError> {
+    let (k, v) = (0..=decimals.min(MAX_SCALE))
+        .find_map(|k| d.in_units(k).ok().map(|v| (k, v)))
+        .ok_or(DecimalError::TooPrecise(decimals))?;
+    Ok(pinion_strategy::money::rescale(i128::from(v), k, decimals))
 }
 
 /// How orders are sized, checked.
@@ -428,11 +460,23 @@ mod tests {
         // 1 % of 10 000 USDT at 50 000.00 is 0.002 BTC; capped by max_order_qty (0.01).
         assert_eq!(m.sizer.size(0, Px(5_000_000)), Qty(200));
         assert_eq!(m.sizer.size(0, Px(50_000)), Qty(1_000));
-        // The portfolio's limits on a finer common scale.
+        // The portfolio's limits on a finer common scale, and beyond what an i64 holds.
         assert_eq!(
             t.risk.loss.at_scale(9).unwrap().max_daily_loss,
             Some(12_500_000_000)
         );
+        assert_eq!(
+            t.risk.loss.at_scale(20).unwrap().max_drawdown,
+            Some(100 * 10i128.pow(20))
+        );
+        assert_eq!(t.risk.loss.at_scale(0), Err(DecimalError::TooPrecise(0)));
+        // The finest of the instruments' scale and the limits' own: 12.5 needs one decimal.
+        assert_eq!(t.risk.loss.at_least_scale(0).1, 1);
+        assert_eq!(
+            t.risk.loss.at_least_scale(0).0.max_daily_loss,
+            Some(125)
+        );
+        assert_eq!(t.risk.loss.at_least_scale(7).1, 7);
         // Fixed sizing: the strategy's own size.
         t.risk.sizing = SizingSpec::default();
         let m = t.money_in_units(&btc).unwrap();
