@@ -519,3 +519,151 @@ fn drawn_latencies_and_queue_models_repeat_exactly_and_order_as_expected() {
         "volume: conservative {conservative:?}, optimistic {optimistic:?}"
     );
 }
+
+/// A fill row's event time, ns.
+fn fill_time(f: &std::collections::HashMap<String, String>) -> u64 {
+    f["time_ns"].parse().expect("a time")
+}
+
+/// `[risk] max_total_loss` of 0.5 USDT on market making: the limit trips at one event, kills
+/// trading through the control block (`loss_limit`), and from then on nothing new is sent:
+/// every fill after it is of an order already out, within the venue's round trip, and up to the
+/// breach the run is the unlimited run, fill for fill.
+#[test]
+fn a_loss_limit_kills_trading_at_the_event_that_reaches_it() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let free = config("backtest-market-making.toml", &path, "1", &[]);
+    let (_, _, free_dir) = run(&free, "backtest-loss-free");
+    let limited = config(
+        "backtest-market-making.toml",
+        &path,
+        "2",
+        &["risk.max_total_loss=\"0.5\""],
+    );
+    let (report, _, dir) = run(&limited, "backtest-loss-limited");
+    assert_eq!(
+        report.control.killed,
+        Some(pinion_engine::control::KillReason::LossLimit)
+    );
+    let doc = read_json(&dir);
+    assert_eq!(doc["run"]["control"]["killed"], "loss_limit");
+    let t = &report.trading[0];
+    let Some((breach, at)) = t.loss_breach else {
+        panic!("no breach recorded: {:?}", t.loss_breach);
+    };
+    assert_eq!(breach, pinion_strategy::Breach::TotalLoss);
+    let counters = &report
+        .run
+        .stages
+        .iter()
+        .find(|s| s.stage == "strategy")
+        .expect("the strategy stage")
+        .counters;
+    let counter = |name: &str| counters.iter().find(|c| c.0 == name).map(|c| c.1);
+    assert_eq!(counter("loss_breaches"), Some(1));
+    assert_eq!(counter("portfolio_loss_breaches"), Some(0));
+    assert!(report.control.stats.kill_applied);
+    // The quotes resting at the breach (three, here) were cancelled by the kill.
+    assert!(report.control.stats.control_cancels >= 1);
+
+    let fills = read_csv(&dir.join("fills.csv"));
+    let free_fills = read_csv(&free_dir.join("fills.csv"));
+    let before: Vec<_> = fills.iter().filter(|f| fill_time(f) <= at).collect();
+    let free_before: Vec<_> = free_fills.iter().filter(|f| fill_time(f) <= at).collect();
+    assert!(before.len() > 5, "{} fills before the breach", before.len());
+    assert_eq!(
+        before, free_before,
+        "the limit changes nothing before it trips"
+    );
+    assert!(
+        free_fills.len() > fills.len(),
+        "the unlimited run traded on: {} fills against {}",
+        free_fills.len(),
+        fills.len()
+    );
+    // After the breach: only orders already out may still fill, within the round trip (the
+    // cancels are on their way), and no more of them than the quotes resting (2 levels a side).
+    // The config's venue: constant latencies, 100 µs there and back.
+    let round_trip = 100_000;
+    assert_eq!(
+        limited.trading.venue,
+        pinion_engine::config::VenueSpec::Sim(pinion_engine::config::SimSpec::round_trip(
+            round_trip
+        ))
+    );
+    let after: Vec<_> = fills.iter().filter(|f| fill_time(f) > at).collect();
+    assert!(after.len() <= 4, "{} fills after the breach", after.len());
+    for f in &after {
+        assert!(
+            fill_time(f) <= at + round_trip,
+            "a fill at {} ns, {} ns after the breach",
+            fill_time(f),
+            fill_time(f) - at
+        );
+    }
+    // The position at the end is the one the last fill left.
+    let last = fills.last().expect("fills");
+    close(
+        num(&last["position"]),
+        json_num(&doc["trading"]["instruments"][0]["position"]),
+        1e-12,
+        "the position stays where the last fill left it",
+    );
+    // The guard sees every move of the mark; the equity samples see some: none of the unlimited
+    // run's samples shows the loss of 0.5 before the guard tripped.
+    let equity = read_csv(&free_dir.join("equity.csv"));
+    let first_seen = equity
+        .iter()
+        .find(|s| num(&s["equity"]) <= -0.5)
+        .map(|s| s["time_ns"].parse::<u64>().expect("a time"));
+    assert!(
+        first_seen.is_some_and(|t| t >= at),
+        "{first_seen:?} before {at}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&free_dir);
+}
+
+/// `[risk.sizing] kind = "fraction"`: each quote is 1.2 % of the equity (10 000 USDT plus the
+/// net PnL, a few USDT either way here) at the mid, about 0.00196 BTC at 61 000, instead of the
+/// config's 0.001; rounded down to the 0.00001 step.
+#[test]
+fn fraction_sizing_sizes_quotes_from_equity() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let s = config(
+        "backtest-market-making.toml",
+        &path,
+        "1",
+        &[
+            "risk.sizing.kind=\"fraction\"",
+            "risk.sizing.capital=\"10000\"",
+            "risk.sizing.fraction=0.012",
+        ],
+    );
+    let (_, _, dir) = run(&s, "backtest-fraction");
+    let fills = read_csv(&dir.join("fills.csv"));
+    assert!(fills.len() > 20, "{} fills", fills.len());
+    for f in &fills {
+        let (q, px) = (num(&f["qty"]), num(&f["price"]));
+        // The equity is within 50 USDT of the capital over this run; the mid within 0.1 % of
+        // the fill's price.
+        let most = 0.012 * 10_050.0 / (px * 0.999);
+        assert!(q <= most + 1e-12, "a fill of {q} at {px}, above {most}");
+        close(
+            (q * 1e5).round(),
+            q * 1e5,
+            1e-6,
+            "the quantity is on the step",
+        );
+    }
+    let largest = fills.iter().map(|f| num(&f["qty"])).fold(0.0, f64::max);
+    assert!(
+        largest > 0.0019,
+        "whole quotes filled at the fraction's size: {largest}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -149,8 +149,7 @@ impl ImbalanceStrategy {
 
     /// Whether a fill of `qty` on `side` keeps the position within the strategy's cap.
     fn within_cap(&self, side: OrderSide, qty: Qty) -> bool {
-        let after =
-            i128::from(self.position.qty().0) + i128::from(side.sign()) * i128::from(qty.0);
+        let after = i128::from(self.position.qty().0) + i128::from(side.sign()) * i128::from(qty.0);
         after.abs() <= i128::from(self.params.max_position.0)
     }
 }

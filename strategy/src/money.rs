@@ -62,7 +62,9 @@ impl LossLimits {
 
     /// Whether every limit is off.
     pub const fn is_off(&self) -> bool {
-        self.max_daily_loss.is_none() && self.max_total_loss.is_none() && self.max_drawdown.is_none()
+        self.max_daily_loss.is_none()
+            && self.max_total_loss.is_none()
+            && self.max_drawdown.is_none()
     }
 
     /// The same limits on another money scale (see [`rescale`]).
@@ -598,14 +600,22 @@ mod tests {
     #[test]
     fn the_portfolio_adds_instruments_on_one_scale() {
         // Instrument 0 counts money at 7 decimals, instrument 2 at 6; the portfolio at 7.
-        let mut w = LossWatch::new(3, LossLimits {
-            max_total_loss: Some(100_000_000), // 10.0
-            ..LossLimits::OFF
-        }, 7);
-        w.watch(0, LossLimits {
-            max_drawdown: Some(60_000_000), // 6.0
-            ..LossLimits::OFF
-        }, 7);
+        let mut w = LossWatch::new(
+            3,
+            LossLimits {
+                max_total_loss: Some(100_000_000), // 10.0
+                ..LossLimits::OFF
+            },
+            7,
+        );
+        w.watch(
+            0,
+            LossLimits {
+                max_drawdown: Some(60_000_000), // 6.0
+                ..LossLimits::OFF
+            },
+            7,
+        );
         w.watch(2, LossLimits::OFF, 6);
         assert!(!w.is_off());
         assert_eq!(w.observe(1, 1, -1 << 100), None, "not watched");
@@ -668,7 +678,10 @@ mod tests {
         );
         // W = 1/3, R = 17 / 4.5: kelly = 1/3 − (2/3)(4.5/17).
         let k = r.edge().kelly().unwrap();
-        assert!((k - (1.0 / 3.0 - 2.0 / 3.0 * 4.5 / 17.0)).abs() < 1e-12, "{k}");
+        assert!(
+            (k - (1.0 / 3.0 - 2.0 / 3.0 * 4.5 / 17.0)).abs() < 1e-12,
+            "{k}"
+        );
         assert_eq!(Edge::default().kelly(), None);
     }
 
@@ -690,7 +703,9 @@ mod tests {
         assert_eq!(fixed.size(-capital, px), Qty(100));
         // 1 % of 10 000 USDT = 100 USDT = 0.002 BTC at 50 000.
         let frac = Sizer::new(
-            Sizing::Fraction { fraction_ppm: 10_000 },
+            Sizing::Fraction {
+                fraction_ppm: 10_000,
+            },
             capital,
             floor,
             step,

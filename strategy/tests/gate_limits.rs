@@ -117,11 +117,7 @@ struct Account {
 
 impl Account {
     fn open_qty(&self, side: OrderSide) -> i64 {
-        self.open
-            .iter()
-            .filter(|o| o.1 == side)
-            .map(|o| o.2)
-            .sum()
+        self.open.iter().filter(|o| o.1 == side).map(|o| o.2).sum()
     }
 
     /// Every limit an admitted order of `intent` must keep, with the account as it was.
@@ -130,28 +126,43 @@ impl Account {
         assert!(!self.killed, "admitted after the kill: {intent:?}");
         let q = intent.qty.0;
         assert!(q > 0 && q % STEP == 0, "quantity {q} off the step");
-        assert!(q >= s.min_qty.0 && q <= s.max_qty.0, "quantity {q} outside the exchange's range");
+        assert!(
+            q >= s.min_qty.0 && q <= s.max_qty.0,
+            "quantity {q} outside the exchange's range"
+        );
         assert!(q <= l.max_order_qty.0, "quantity {q} above the order limit");
         let px = if intent.order_type == OrderType::Market {
             mid.expect("a market order needs a mid").0
         } else {
             let px = intent.px.0;
             assert!(px > 0 && px % TICK == 0, "price {px} off the tick");
-            let mid = mid.expect("a limit order needs a mid to check the band against").0;
+            let mid = mid
+                .expect("a limit order needs a mid to check the band against")
+                .0;
             assert!(
-                i128::from((px - mid).abs()) * 10_000 <= i128::from(l.price_band_bps) * i128::from(mid),
+                i128::from((px - mid).abs()) * 10_000
+                    <= i128::from(l.price_band_bps) * i128::from(mid),
                 "price {px} outside the band around {mid}"
             );
             px
         };
         let notional = i128::from(px) * i128::from(q);
-        assert!(notional <= l.max_notional, "notional {notional} above the limit");
-        assert!(notional >= s.min_notional, "notional {notional} below the exchange's minimum");
+        assert!(
+            notional <= l.max_notional,
+            "notional {notional} above the limit"
+        );
+        assert!(
+            notional >= s.min_notional,
+            "notional {notional} below the exchange's minimum"
+        );
         let worst = match intent.side {
             OrderSide::Buy => self.position + self.open_qty(OrderSide::Buy) + q,
             OrderSide::Sell => self.open_qty(OrderSide::Sell) + q - self.position,
         };
-        assert!(worst <= l.max_position.0, "worst-case position {worst} above the limit");
+        assert!(
+            worst <= l.max_position.0,
+            "worst-case position {worst} above the limit"
+        );
         if intent.action == OrderAction::New {
             assert!(
                 self.open.len() < l.max_open_orders as usize,
@@ -172,7 +183,14 @@ impl Account {
     }
 }
 
-fn report(id: ClientOrderId, side: OrderSide, status: OrderStatus, px: i64, last: i64, leaves: i64) -> ExecReport {
+fn report(
+    id: ClientOrderId,
+    side: OrderSide,
+    status: OrderStatus,
+    px: i64,
+    last: i64,
+    leaves: i64,
+) -> ExecReport {
     ExecReport {
         client_id: id,
         venue_id: VenueOrderId(id.0),
@@ -206,7 +224,12 @@ fn run(steps: &[Step]) {
             }
             Step::New { .. } | Step::Replace { .. } => {
                 let intent = match *step {
-                    Step::New { buy, dpx, qty, market } => {
+                    Step::New {
+                        buy,
+                        dpx,
+                        qty,
+                        market,
+                    } => {
                         let side = if buy { OrderSide::Buy } else { OrderSide::Sell };
                         let base = mid.map_or(MID, |m| m.0);
                         let mut i = OrderIntent::new_limit(
@@ -216,8 +239,16 @@ fn run(steps: &[Step]) {
                             side,
                             Px(base + dpx),
                             Qty(qty),
-                            if market { OrderType::Market } else { OrderType::Limit },
-                            if market { TimeInForce::Ioc } else { TimeInForce::Gtc },
+                            if market {
+                                OrderType::Market
+                            } else {
+                                OrderType::Limit
+                            },
+                            if market {
+                                TimeInForce::Ioc
+                            } else {
+                                TimeInForce::Gtc
+                            },
                         );
                         if market {
                             i.px = Px::ZERO;
@@ -225,7 +256,8 @@ fn run(steps: &[Step]) {
                         i
                     }
                     Step::Replace { pick, dpx, qty } => {
-                        let Some(&(target, side, _)) = acc.open.get(pick % acc.open.len().max(1)) else {
+                        let Some(&(target, side, _)) = acc.open.get(pick % acc.open.len().max(1))
+                        else {
                             continue;
                         };
                         let mut i = OrderIntent::new_limit(
@@ -278,7 +310,11 @@ fn run(steps: &[Step]) {
                 let (id, side, leaves) = acc.open[i];
                 let q = (leaves * i64::from(part) / 1_000).max(1);
                 let rest = leaves - q;
-                let status = if rest == 0 { OrderStatus::Filled } else { OrderStatus::PartiallyFilled };
+                let status = if rest == 0 {
+                    OrderStatus::Filled
+                } else {
+                    OrderStatus::PartiallyFilled
+                };
                 gate.on_exec(&report(id, side, status, prices[&id], q, rest));
                 acc.position += side.sign() * q;
                 if rest == 0 {
@@ -306,7 +342,11 @@ fn run(steps: &[Step]) {
                 acc.killed = true;
             }
         }
-        assert_eq!(gate.position().qty(), Qty(acc.position), "the gate's position");
+        assert_eq!(
+            gate.position().qty(),
+            Qty(acc.position),
+            "the gate's position"
+        );
         assert_eq!(gate.open_orders(), acc.open.len(), "the gate's open orders");
     }
     assert_eq!(admitted_after_kill, 0);
@@ -340,10 +380,22 @@ fn each_limit_is_reached_by_some_sequence() {
         )
     };
     let t = NANO;
-    assert_eq!(gate.admit(&buy(1, 0, 1_010), t), Err(RiskReject::MaxOrderQty));
-    assert_eq!(gate.admit(&buy(2, 500, 1_000), t), Err(RiskReject::MaxNotional));
-    assert_eq!(gate.admit(&buy(2, -4_000, 1_010), t), Err(RiskReject::MaxOrderQty));
-    assert_eq!(gate.admit(&buy(3, 5_005, 100), t), Err(RiskReject::PriceBand));
+    assert_eq!(
+        gate.admit(&buy(1, 0, 1_010), t),
+        Err(RiskReject::MaxOrderQty)
+    );
+    assert_eq!(
+        gate.admit(&buy(2, 500, 1_000), t),
+        Err(RiskReject::MaxNotional)
+    );
+    assert_eq!(
+        gate.admit(&buy(2, -4_000, 1_010), t),
+        Err(RiskReject::MaxOrderQty)
+    );
+    assert_eq!(
+        gate.admit(&buy(3, 5_005, 100), t),
+        Err(RiskReject::PriceBand)
+    );
     assert_eq!(gate.admit(&buy(4, 3, 100), t), Err(RiskReject::OffTick));
     assert_eq!(gate.admit(&buy(5, 0, 105), t), Err(RiskReject::OffStep));
     assert_eq!(gate.admit(&buy(6, 0, 800), t), Ok(()));
@@ -353,7 +405,10 @@ fn each_limit_is_reached_by_some_sequence() {
     assert_eq!(gate.admit(&buy(9, 0, 100), t), Err(RiskReject::RateLimited));
     let t = t + NANO;
     // 2400 open: 200 more would pass 2500.
-    assert_eq!(gate.admit(&buy(10, 0, 200), t), Err(RiskReject::MaxPosition));
+    assert_eq!(
+        gate.admit(&buy(10, 0, 200), t),
+        Err(RiskReject::MaxPosition)
+    );
     assert_eq!(gate.admit(&buy(11, 0, 100), t), Ok(()));
     let sell = OrderIntent {
         side: OrderSide::Sell,

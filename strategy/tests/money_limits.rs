@@ -22,7 +22,12 @@ fn reference(limits: &LossLimits, series: &[(u64, i128)]) -> Option<(usize, Brea
             .rev()
             .find(|(u, _)| u / NS_PER_DAY < day)
             .map_or(0, |&(_, n)| n);
-        let peak = series[..=i].iter().map(|&(_, n)| n).max().unwrap_or(0).max(0);
+        let peak = series[..=i]
+            .iter()
+            .map(|&(_, n)| n)
+            .max()
+            .unwrap_or(0)
+            .max(0);
         let reached = |l: Option<i128>, loss: i128| l.is_some_and(|m| loss >= m);
         if reached(limits.max_total_loss, -net) {
             return Some((i, Breach::TotalLoss));

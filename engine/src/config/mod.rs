@@ -41,9 +41,8 @@ pub use strategies::{
     GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,
 };
 pub use trading::{
-    GridSpec, ImbalanceSpec, LossSpec, MarketMakingSpec, MoneyRules, MomentumSpec,
-    QuoteChaseSpec, RiskSpec, SizingSpec, SpreadCaptureSpec, StrategyParams, StrategySpec,
-    TradingSpec, VenueSpec,
+    GridSpec, ImbalanceSpec, LossSpec, MarketMakingSpec, MomentumSpec, MoneyRules, QuoteChaseSpec,
+    RiskSpec, SizingSpec, SpreadCaptureSpec, StrategyParams, StrategySpec, TradingSpec, VenueSpec,
 };
 pub use units::{with_px_decimals, with_qty_decimals};
 pub use validate::{MAX_RING_CAPACITY, default_data_dir, machine_cores};

@@ -10,8 +10,8 @@
 use pinion_core::{Decimal, DecimalError, InstrumentSpec, Px, Qty};
 use pinion_strategy::{
     FairPrice, GridParams, GridSpacing, ImbalanceParams, LossLimits, MarketMakingParams,
-    MomentumParams, OrderSide, PriceSource, QuoteChaseParams, RiskLimits, RsiFilter, Sizer,
-    Sizing, SpreadCaptureParams,
+    MomentumParams, OrderSide, PriceSource, QuoteChaseParams, RiskLimits, RsiFilter, Sizer, Sizing,
+    SpreadCaptureParams,
 };
 
 pub use pinion_strategy::StrategyParams;
@@ -172,7 +172,9 @@ pub struct LossSpec {
 impl LossSpec {
     /// Whether every limit is off.
     pub const fn is_off(&self) -> bool {
-        self.max_daily_loss.is_none() && self.max_total_loss.is_none() && self.max_drawdown.is_none()
+        self.max_daily_loss.is_none()
+            && self.max_total_loss.is_none()
+            && self.max_drawdown.is_none()
     }
 
     /// The limits in money units of `10^-decimals` of the quote asset; an error when one has
@@ -192,7 +194,11 @@ impl LossSpec {
         let own = [self.max_daily_loss, self.max_total_loss, self.max_drawdown]
             .into_iter()
             .flatten()
-            .map(|d| (0..=MAX_SCALE).find(|&k| d.in_units(k).is_ok()).unwrap_or(MAX_SCALE))
+            .map(|d| {
+                (0..=MAX_SCALE)
+                    .find(|&k| d.in_units(k).is_ok())
+                    .unwrap_or(MAX_SCALE)
+            })
             .max()
             .unwrap_or(0);
         let scale = decimals.max(own);
@@ -472,10 +478,7 @@ mod tests {
         assert_eq!(t.risk.loss.at_scale(0), Err(DecimalError::TooPrecise(0)));
         // The finest of the instruments' scale and the limits' own: 12.5 needs one decimal.
         assert_eq!(t.risk.loss.at_least_scale(0).1, 1);
-        assert_eq!(
-            t.risk.loss.at_least_scale(0).0.max_daily_loss,
-            Some(125)
-        );
+        assert_eq!(t.risk.loss.at_least_scale(0).0.max_daily_loss, Some(125));
         assert_eq!(t.risk.loss.at_least_scale(7).1, 7);
         // Fixed sizing: the strategy's own size.
         t.risk.sizing = SizingSpec::default();

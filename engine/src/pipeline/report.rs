@@ -424,6 +424,7 @@ impl PipelineReport {
                         "closing_orders": t.exits.closing_orders,
                         "closing_refused": t.exits.closing_refused,
                     },
+                    "loss_breach": t.loss_breach.map(|(b, at)| json!({"limit": b.as_str(), "at_ns": at})),
                 })
             })
             .collect();

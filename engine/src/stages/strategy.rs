@@ -30,6 +30,14 @@
 //! a cancel-all cancels what is open. After every report, and every view that moves the mark,
 //! the instrument's account is written to the control block's board for the bot and metrics.
 //!
+//! **Money.** After every fill and every move of the mark, each instrument's net PnL goes to
+//! its loss guard and to the portfolio's ([`LossWatch`], `[risk]` and `[risk.portfolio]`), at
+//! the stage's event time; a limit reached kills trading through the control block
+//! (`loss_limit`, or `drawdown`) and the kill is carried out at once, before anything else is
+//! decided, so the same event trips it on every run. Before each decision the instrument's
+//! [`Sizer`] (`[risk.sizing]`) puts the size of new orders into the [`Intents`] the strategy
+//! writes to; with fixed sizing it leaves each strategy's own.
+//!
 //! Histograms: `strategy.service` per input, `hop.book_strategy` and `hop.gateway_strategy`
 //! (ring hops), `strategy.t0_to_decision` (`t0` → the strategy's decision on that market
 //! state, for every view, whether or not it traded; also split by what brought the view about,
@@ -42,9 +50,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, Px, Qty, TradePrint};
 use pinion_strategy::{
-    AnyStrategy, ExecReport, FeeRates, Intents, MAX_INTENTS, OrderIdSource, OrderIntent,
-    OrderStatus, OrderType, Position, ProtectStats, Protector, RiskGate, Strategy, StrategyStats,
-    TimeInForce,
+    AnyStrategy, Breach, ExecReport, FeeRates, Intents, LossWatch, MAX_INTENTS, OrderIdSource,
+    OrderIntent, OrderStatus, OrderType, Position, ProtectStats, Protector, RiskGate, Sizer,
+    Strategy, StrategyStats, TimeInForce,
 };
 
 use super::event_barrier::EventBarrier;
@@ -52,7 +60,7 @@ use super::msg::{BookMsg, OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use crate::backtest::Tape;
 use crate::config::Settings;
-use crate::control::{AccountView, Commands, ControlReader, saturate};
+use crate::control::{AccountView, Commands, ControlReader, KillReason, saturate};
 use crate::latency::Recorder;
 use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
 
@@ -163,6 +171,10 @@ struct StrategyCore {
     control: Option<ControlReader>,
     /// The commands as last polled.
     commands: Commands,
+    /// Loss limits of each instrument and of the portfolio.
+    losses: LossWatch,
+    /// Whether any loss limit is set (else nothing is observed).
+    watch_losses: bool,
 }
 
 /// One traded instrument: its strategy and the gate its intents pass.
@@ -184,6 +196,28 @@ struct Traded {
     control_ids: OrderIdSource,
     /// The position's protective exits.
     protect: Protector,
+    /// The size of new orders.
+    sizer: Sizer,
+}
+
+impl Traded {
+    /// The position and the realised PnL less fees: what a round trip is measured on.
+    fn booked(&self) -> (Qty, i128) {
+        (
+            self.ledger.qty(),
+            self.ledger.realized() - self.ledger.fees(),
+        )
+    }
+
+    /// The size new orders should have now, or `None` for the strategy's own.
+    #[inline]
+    fn order_qty(&self) -> Option<Qty> {
+        if self.sizer.is_fixed() {
+            return None;
+        }
+        self.mark
+            .map(|m| self.sizer.size(self.ledger.net(Some(m)), m))
+    }
 }
 
 /// What one instrument's strategy did and earned, taken when the stage finishes.
@@ -218,6 +252,8 @@ pub struct TradingFinal {
     pub tape: Tape,
     /// What the protective exits did.
     pub exits: ProtectStats,
+    /// The instrument's own loss limit reached, and the event time it was reached at.
+    pub loss_breach: Option<(Breach, u64)>,
 }
 
 impl TradingFinal {
@@ -273,12 +309,29 @@ impl StrategyStage {
         let StrategyPorts { input, execs, out } = ports;
         let mut strategies: Vec<Option<Traded>> = (0..instruments.len()).map(|_| None).collect();
         let mut untradable = 0;
+        // The portfolio adds money up on the finest scale of any traded instrument.
+        let finest = traded
+            .iter()
+            .filter_map(|&id| instruments.get(id))
+            .map(|s| s.price_decimals.saturating_add(s.qty_decimals))
+            .max()
+            .unwrap_or(0);
+        let (portfolio, scale) = settings.trading.risk.portfolio.at_least_scale(finest);
+        let mut losses = LossWatch::new(instruments.len(), portfolio, scale);
         for &id in traded {
             let Some(spec) = instruments.get(id) else {
                 continue;
             };
-            match settings.trading.in_units(spec) {
-                Ok((params, limits)) => {
+            let units = settings
+                .trading
+                .in_units(spec)
+                .and_then(|(params, limits)| {
+                    Ok((params, limits, settings.trading.money_in_units(spec)?))
+                });
+            match units {
+                Ok((params, limits, money)) => {
+                    let decimals = spec.price_decimals.saturating_add(spec.qty_decimals);
+                    losses.watch(usize::from(id.0), money.loss, decimals);
                     let ids = OrderIdSource::new((u64::from(id.0) + 1) << ORDER_ID_SHIFT);
                     let strategy = AnyStrategy::new(id, params, ids);
                     let bt = &settings.backtest;
@@ -296,6 +349,7 @@ impl StrategyStage {
                             ((u64::from(id.0) + 1) << ORDER_ID_SHIFT) | CONTROL_ID_BIT,
                         ),
                         protect: Protector::new(settings.protection, spec.tick),
+                        sizer: money.sizer,
                     });
                 }
                 Err(_) => untradable += 1,
@@ -330,6 +384,8 @@ impl StrategyStage {
                 unrecorded: None,
                 control: None,
                 commands: Commands::default(),
+                watch_losses: !losses.is_off(),
+                losses,
             },
         }
     }
@@ -521,6 +577,30 @@ impl StrategyCore {
         sent
     }
 
+    /// Takes instrument `idx`'s net PnL at event time `now` into the loss limits; a limit
+    /// reached kills trading at once (see the module docs).
+    #[inline]
+    fn watch_loss(&mut self, idx: usize, now: u64) {
+        if !self.watch_losses {
+            return;
+        }
+        let Some(Some(t)) = self.strategies.get(idx) else {
+            return;
+        };
+        let net = t.ledger.net(t.mark);
+        let Some(breach) = self.losses.observe(idx, now, net) else {
+            return;
+        };
+        let reason = match breach {
+            Breach::Drawdown => KillReason::Drawdown,
+            Breach::DailyLoss | Breach::TotalLoss => KillReason::LossLimit,
+        };
+        if let Some(reader) = &self.control {
+            reader.kill(reason);
+        }
+        self.take_commands();
+    }
+
     /// Writes instrument `idx`'s account to the control board, if there is one.
     #[inline]
     fn publish(&self, idx: usize) {
@@ -625,6 +705,12 @@ impl StrategyCore {
         if let (Some(tape), Some(mid)) = (traded.tape.as_mut(), mid) {
             tape.sample(now, mid, &traded.ledger, false);
         }
+        if moved {
+            self.watch_loss(idx, now);
+        }
+        let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+            return None;
+        };
         let protecting = top.synced && traded.protect.params().any();
         let mut sent = if protecting {
             self.protect(idx, top, now)
@@ -637,6 +723,7 @@ impl StrategyCore {
         if self.commands.may_decide() && traded.protect.strategy_may_decide(now) {
             self.intents
                 .set_new_order_budget(traded.gate.order_tokens(now));
+            self.intents.set_order_qty(traded.order_qty());
             traded.strategy.on_book(top, &mut self.intents);
             sent += self.send_intents(idx, trigger);
         }
@@ -674,6 +761,7 @@ impl StrategyCore {
         let sent = if self.commands.may_decide() && traded.protect.strategy_may_decide(now) {
             self.intents
                 .set_new_order_budget(traded.gate.order_tokens(now));
+            self.intents.set_order_qty(traded.order_qty());
             traded.strategy.on_trade(ev, &mut self.intents);
             self.send_intents(idx, Trigger::Other)
         } else {
@@ -707,7 +795,9 @@ impl StrategyCore {
         self.counts.exec_digest = d;
         let idx = usize::from(rep.instrument.0);
         if let Some(Some(traded)) = self.strategies.get_mut(idx) {
-            if rep.last_qty.0 > 0 {
+            let filled = rep.last_qty.0 > 0;
+            if filled {
+                let before = traded.booked();
                 let fill = (rep.side, rep.last_px, rep.last_qty, rep.maker);
                 let fee = traded.ledger.apply_fill_paying(
                     rep.side,
@@ -720,14 +810,23 @@ impl StrategyCore {
                 if let Some(tape) = traded.tape.as_mut() {
                     tape.fill(rep.venue_ts, fill, fee, &traded.ledger);
                 }
+                let after = traded.booked();
+                traded.sizer.on_fill(before, after);
             }
             traded.gate.on_exec(rep);
             traded
                 .protect
                 .on_report(rep.client_id, rep.status.is_final());
             let now = self.clock.now_ns();
+            if filled {
+                self.watch_loss(idx, now);
+            }
+            let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+                return;
+            };
             self.intents
                 .set_new_order_budget(traded.gate.order_tokens(now));
+            self.intents.set_order_qty(traded.order_qty());
             traded.strategy.on_exec(rep, &mut self.intents);
             if self.ended || !self.commands.may_decide() || !traded.protect.strategy_may_decide(now)
             {
@@ -878,6 +977,7 @@ impl Stage for StrategyStage {
                     fee_rates: t.fees,
                     tape,
                     exits: t.protect.stats(),
+                    loss_breach: self.core.losses.breach_of(i),
                 })
             })
             .collect();
@@ -902,6 +1002,8 @@ impl Stage for StrategyStage {
             ("exec_digest", c.exec_digest),
             ("position_digest", positions),
             ("untradable_instruments", self.core.untradable),
+            ("loss_breaches", self.core.losses.breaches().0),
+            ("portfolio_loss_breaches", self.core.losses.breaches().1),
             ("sent", self.core.out.sent()),
             ("backpressure", self.core.out.backpressure()),
         ];

@@ -427,7 +427,10 @@ fn share_ppm(p: &mut Problems, key: &str, v: f64) -> Option<u32> {
     if v.is_finite() && v > 0.0 && v <= 1.0 && ppm >= 1.0 {
         Some(ppm as u32)
     } else {
-        p.add(key, format!("{v} must be above 0 (at least 0.000001) and at most 1"));
+        p.add(
+            key,
+            format!("{v} must be above 0 (at least 0.000001) and at most 1"),
+        );
         None
     }
 }
@@ -439,13 +442,21 @@ fn sizing(c: &SizingConfig, p: &mut Problems) -> Option<SizingSpec> {
         if set {
             p.add(
                 k(name),
-                format!("set, but risk.sizing.kind is {:?} (it is for {kinds})", c.kind),
+                format!(
+                    "set, but risk.sizing.kind is {:?} (it is for {kinds})",
+                    c.kind
+                ),
             );
         }
     };
     let kelly = c.kind == "kelly";
     let fraction = c.kind == "fraction";
-    only_for(p, "capital", c.capital.is_some() && !kelly && !fraction, "fraction, kelly");
+    only_for(
+        p,
+        "capital",
+        c.capital.is_some() && !kelly && !fraction,
+        "fraction, kelly",
+    );
     only_for(p, "fraction", c.fraction.is_some() && !fraction, "fraction");
     for (name, set) in [
         ("kelly_scale", c.kelly_scale.is_some()),
@@ -475,9 +486,8 @@ fn sizing(c: &SizingConfig, p: &mut Problems) -> Option<SizingSpec> {
     let sizing = match c.kind.as_str() {
         "fixed" => Some(Sizing::Fixed),
         "fraction" => match c.fraction {
-            Some(f) => share_ppm(p, &k("fraction"), f).map(|fraction_ppm| Sizing::Fraction {
-                fraction_ppm,
-            }),
+            Some(f) => share_ppm(p, &k("fraction"), f)
+                .map(|fraction_ppm| Sizing::Fraction { fraction_ppm }),
             None => {
                 p.add(
                     k("fraction"),
