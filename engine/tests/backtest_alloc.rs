@@ -2,7 +2,9 @@
 //! equity samples goes into buffers allocated before the run. The market-making backtest on the
 //! real recording, fused, with a counting global allocator that counts only while the run is
 //! between 40 % and 90 % of its records. The simulated venue draws its latencies (lognormal
-//! entry, uniform response) and reads its queue by `power:3`, so its models are counted too.
+//! entry, uniform response) and reads its queue by `power:3`, so its models are counted too;
+//! loss limits are watched (set too wide to trip) and orders sized by Kelly, so the guards and
+//! the sizer run on every fill and every move of the mark inside the window.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +38,13 @@ fn recording_fills_and_equity_allocates_nothing() {
         r#"gateway.entry_latency={ kind = "lognormal", median_us = 150, p99_us = 900 }"#,
         r#"gateway.response_latency={ kind = "uniform", min_us = 20, max_us = 400 }"#,
         r#"gateway.queue_model="power:3""#,
+        r#"risk.max_daily_loss="1000""#,
+        r#"risk.max_drawdown="1000""#,
+        r#"risk.portfolio.max_total_loss="1000""#,
+        r#"risk.sizing.kind="kelly""#,
+        r#"risk.sizing.capital="10000""#,
+        "risk.sizing.max_fraction=0.01",
+        "risk.sizing.min_trades=5",
     ] {
         o.push(Override::parse(model).expect("an override"));
     }
