@@ -84,7 +84,7 @@ pub const MAX_INTENTS: usize = 8;
 ///
 /// **Order size.** The stage may also say how large a new order should be now
 /// ([`Intents::set_order_qty`], from the sizing rule of `[risk.sizing]`:
-/// [`Sizer`](money::Sizer)); a strategy asks [`Intents::order_qty`] with its own configured
+/// [`Sizer`]); a strategy asks [`Intents::order_qty`] with its own configured
 /// size, which is what it gets when the stage says nothing. The size is the strategy's unit of
 /// exposure (each quote, each grid order, the momentum target, a chase); a size of zero means
 /// no new exposure now (the equity is gone), and a strategy then opens nothing.
