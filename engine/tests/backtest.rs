@@ -667,3 +667,55 @@ fn fraction_sizing_sizes_quotes_from_equity() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The same loss of 0.5 USDT as a drawdown limit, and as the portfolio's total-loss limit: the
+/// drawdown (measured from a peak at or above zero) trips no later than the total loss and kills
+/// with its own reason; the portfolio, here one instrument, trips at the very event the
+/// instrument's own limit does, so the two runs fill alike.
+#[test]
+fn drawdown_and_portfolio_limits_trip_where_they_should() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let limited = |key: &str| {
+        let s = config("backtest-market-making.toml", &path, "1", &[key]);
+        let (report, _, dir) = run(&s, "backtest-limits");
+        let fills = std::fs::read(dir.join("fills.csv")).expect("fills.csv");
+        let _ = std::fs::remove_dir_all(&dir);
+        let counters = report
+            .run
+            .stages
+            .iter()
+            .find(|s| s.stage == "strategy")
+            .expect("the strategy stage")
+            .counters
+            .clone();
+        let counter = move |name: &str| counters.iter().find(|c| c.0 == name).map(|c| c.1);
+        (
+            report.control.killed,
+            report.trading[0].loss_breach,
+            counter("loss_breaches"),
+            counter("portfolio_loss_breaches"),
+            fills,
+        )
+    };
+    use pinion_engine::control::KillReason;
+    use pinion_strategy::Breach;
+    let total = limited("risk.max_total_loss=\"0.5\"");
+    let drawdown = limited("risk.max_drawdown=\"0.5\"");
+    let portfolio = limited("risk.portfolio.max_total_loss=\"0.5\"");
+    let (Some((Breach::TotalLoss, at_total)), Some((Breach::Drawdown, at_drawdown))) =
+        (total.1, drawdown.1)
+    else {
+        panic!("breaches: total {:?}, drawdown {:?}", total.1, drawdown.1);
+    };
+    assert_eq!(drawdown.0, Some(KillReason::Drawdown));
+    assert!(at_drawdown <= at_total, "{at_drawdown} after {at_total}");
+    assert_eq!(portfolio.0, Some(KillReason::LossLimit));
+    assert_eq!(portfolio.1, None, "the instrument has no limit of its own");
+    assert_eq!((portfolio.2, portfolio.3), (Some(0), Some(1)));
+    assert_eq!(
+        portfolio.4, total.4,
+        "the same fills as the instrument's own limit"
+    );
+}
