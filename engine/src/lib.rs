@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: the TOML config, its validation and the typed settings.
 //! - [`control`]: kill, pause and cancel-all from off the hot path, and the account board.
+//! - [`bot`]: the operator bot (Telegram): commands through [`control`], alerts.
 //! - [`cli`]: the `pinion` command line, turned into config overrides.
 //! - [`runtime`]: stages on pinned threads, rings, wait strategies, the clock.
 //! - [`host`]: what the host offers (isolated cores, memory locking, `SCHED_FIFO`) and its own
@@ -19,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod backtest;
+pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod control;

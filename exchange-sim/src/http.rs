@@ -47,6 +47,8 @@ pub(crate) struct RequestHead {
     /// Whether the client asked to close the connection after the response
     /// (`Connection: close`).
     pub close: bool,
+    /// `Content-Length`, when sent (a body follows the head).
+    pub content_length: Option<usize>,
 }
 
 impl RequestHead {
@@ -115,8 +117,16 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<Option<RequestHead>, HeadError> 
         v.split(|&b| b == b',')
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
     });
+    let content_length = match parsed.headers.get_str("content-length") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<usize>()
+                .map_err(|_| HeadError::Malformed("Content-Length is not a number"))?,
+        ),
+    };
     Ok(Some(RequestHead {
         close,
+        content_length,
         method: parsed.method.to_owned(),
         path: path.to_owned(),
         query: query.to_owned(),
@@ -126,7 +136,7 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<Option<RequestHead>, HeadError> 
 }
 
 /// `%XX` sequences decoded; anything malformed is kept as written.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod botapi;
 mod config;
 mod http;
 pub mod live;
@@ -52,6 +53,7 @@ mod state;
 mod tls;
 pub mod wsapi;
 
+pub use botapi::{BotApiConfig, BotApiFake, BotApiStats, DownMode, SentMessage};
 pub use config::{FeedConfig, Pacing};
 pub use live::{
     Dec, Fault, FaultPlan, InstrumentInfo, LiveConfig, LiveExchange, LivePacing, LiveStats,

@@ -14,6 +14,9 @@
 //! ASSET=AMOUNT]… [--ws-api-maker-commission R] [--ws-api-taker-commission R] [--order-faults
 //! SPEC]`. It prints `listening <addr>` the same way.
 //!
+//! `pinion-exchange-sim bot-api [--listen ADDR] [--token-env VAR] [--cert-out PEM]` runs the
+//! fake Telegram Bot API over TLS (see `pinion_exchange_sim::botapi`) for the operator bot.
+//!
 //! Two helper commands make a loopback capture check possible without other tools
 //! (`scripts/capture-loopback.sh`): `receive` is a client that reads one whole session, and
 //! `compare` checks that a capture's replayed frames are the source's, byte for byte.
@@ -29,7 +32,7 @@ use pinion_core::ConnId;
 use pinion_exchange_sim::loopback::{compare_frames, fetch_snapshot, receive_session};
 use pinion_exchange_sim::wsapi::ed25519_public_key_from_pem;
 use pinion_exchange_sim::{
-    Dec, FaultPlan, FeedConfig, FeedServer, LiveConfig, LiveExchange, LivePacing, LiveVenue,
+    BotApiConfig, BotApiFake, Dec, FaultPlan, FeedConfig, FeedServer, LiveConfig, LiveExchange, LivePacing, LiveVenue,
     MergedSource, OrderFaultPlan, Pacing, SelfSignedTls, WsApiConfig,
 };
 use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
@@ -57,6 +60,19 @@ enum Check {
     /// Run the live exchange model: one shared market that clients join, subscribe to,
     /// snapshot over REST and meet faults on.
     Live(Box<LiveArgs>),
+    /// Run the fake Telegram Bot API over TLS (`getUpdates`, `sendMessage`, and the test
+    /// controls `/fake/inject`, `/fake/sent`, `/fake/down`).
+    BotApi {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// The environment variable holding the bot token the fake accepts.
+        #[arg(long, default_value = "PINION_BOT_TOKEN")]
+        token_env: String,
+        /// Write the certificate (PEM) clients must trust here.
+        #[arg(long)]
+        cert_out: Option<PathBuf>,
+    },
     /// Read one whole session as a client; print how many frames came and the close code.
     Receive {
         /// The simulator's address.
@@ -251,6 +267,11 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve),
         Some(Check::Live(args)) => live(*args),
+        Some(Check::BotApi {
+            listen,
+            token_env,
+            cert_out,
+        }) => bot_api(listen, &token_env, cert_out.as_deref()),
         Some(Check::Keygen {
             private_out,
             public_out,
@@ -268,6 +289,25 @@ fn main() -> anyhow::Result<()> {
             connection,
         }) => compare(&input, &capture, port, connection.map(ConnId)),
     }
+}
+
+fn bot_api(listen: SocketAddr, token_env: &str, cert_out: Option<&Path>) -> anyhow::Result<()> {
+    // The token is read from the environment, never from the command line (where `ps` shows
+    // it), and never printed.
+    let token = std::env::var(token_env)
+        .with_context(|| format!("the bot token: environment variable {token_env} is not set"))?;
+    let tls =
+        SelfSignedTls::generate(&["localhost", "127.0.0.1"]).context("self-signed certificate")?;
+    if let Some(out) = cert_out {
+        std::fs::write(out, &tls.certificate_pem)
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    let fake = BotApiFake::start(listen, BotApiConfig::new(&token), tls.server_config)
+        .context("starting the bot API fake")?;
+    println!("listening {}", fake.local_addr());
+    std::io::stdout().flush().context("stdout")?;
+    fake.wait();
+    Ok(())
 }
 
 fn receive(

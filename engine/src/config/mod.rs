@@ -8,6 +8,7 @@
 //! Command-line flags override keys through [`Overrides`] (`placement.mode=2`), applied on the
 //! TOML value tree before the typed parse, so an override is checked exactly like the file.
 
+mod bot;
 mod live;
 mod money;
 mod ops;
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use bot::{BotConfig, BotSettings};
 pub use live::LiveConfig;
 pub use money::{
     BacktestConfig, BacktestSpec, FeeSchedule, FeesConfig, MAX_RECORDED, VenueFeesConfig,
@@ -160,6 +162,9 @@ pub struct Config {
     /// The trade-history file.
     #[serde(default)]
     pub history: HistoryConfig,
+    /// The operator bot (`[bot]`; absent: no bot).
+    #[serde(default)]
+    pub bot: Option<BotConfig>,
 }
 
 /// `[input]`.

@@ -206,6 +206,8 @@ pub struct Settings {
     pub log: crate::ops::log::LogSettings,
     /// `[history] db`: the trade-history file runs write to; `None`: none.
     pub history: Option<PathBuf>,
+    /// `[bot]`, checked, when the config has it.
+    pub bot: Option<super::BotSettings>,
 }
 
 /// `[metrics]`, checked.

@@ -1052,6 +1052,7 @@ mod tests {
             upgrade_websocket: true,
             websocket_key: None,
             close: false,
+            content_length: None,
         };
         assert_eq!(streams_of_path(&head("/ws", "")), Some((false, vec![])));
         assert_eq!(

@@ -74,6 +74,15 @@ impl Config {
         let (instruments, unit_price_grid) = instruments::instruments(self, &mut p);
         let instrument_sources = instruments::instrument_sources(self, &mut p, default_data_dir);
         let live = live::live(self, &mut p);
+        let bot = self.bot.as_ref().and_then(|b| {
+            b.check()
+                .map_err(|problems| {
+                    for (key, message) in problems {
+                        p.add(key, message);
+                    }
+                })
+                .ok()
+        });
         let mut money = Vec::new();
         let fees = super::money::fees(&self.fees, &mut money);
         let backtest = super::money::backtest(&self.backtest, &mut money);
@@ -103,6 +112,7 @@ impl Config {
                 metrics,
                 log,
                 history: self.history.db.clone(),
+                bot,
             }),
             _ => Err(ConfigError {
                 origin: origin.to_owned(),

@@ -1,0 +1,275 @@
+//! Alerts: what changed since the last look, read off the control block and the published
+//! counters every tick (a few loads; nothing on the hot path knows it is watched).
+//!
+//! - the kill switch, once, with its reason;
+//! - feed reconnects, unfilled gaps, order-session disconnects and books losing sync (each a
+//!   count that went up);
+//! - fills, gathered for the coalescing window after the first one, then one note for all;
+//! - heartbeat loss: a stage thread gone, or (live) no record for the heartbeat time; and its
+//!   return;
+//! - a periodic summary.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use pinion_core::InstrumentId;
+
+use super::commands::{BotContext, Commands, fixed};
+
+/// What the watcher is told to watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertSettings {
+    /// Fill alerts, gathered for this long (`None`: none).
+    pub fills: Option<Duration>,
+    /// No record for this long in a live run is a heartbeat loss (`None`: not watched).
+    pub heartbeat: Option<Duration>,
+    /// A summary this often (`None`: none).
+    pub summary: Option<Duration>,
+}
+
+/// The counts last seen.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Seen {
+    reconnects: u64,
+    gaps_unfilled: u64,
+    session_disconnects: u64,
+    losses: Vec<u64>,
+    fills: Vec<u64>,
+}
+
+/// The watcher. See the module docs.
+#[derive(Debug)]
+pub struct Alerts {
+    settings: AlertSettings,
+    killed: bool,
+    seen: Seen,
+    fills_since: Option<Instant>,
+    fills_reported: Vec<u64>,
+    heartbeat_lost: bool,
+    last_records: u64,
+    records_moved: Instant,
+    next_summary: Option<Instant>,
+}
+
+impl Alerts {
+    /// Starts watching `ctx` from its current counts (nothing already counted is an alert).
+    pub fn new(settings: AlertSettings, ctx: &BotContext, now: Instant) -> Self {
+        let seen = read(ctx);
+        Alerts {
+            settings,
+            killed: ctx.control.kill_reason().is_some(),
+            fills_reported: seen.fills.clone(),
+            seen,
+            fills_since: None,
+            heartbeat_lost: false,
+            last_records: ctx.sources.as_ref().map_or(0, |s| s.progress.records()),
+            records_moved: now,
+            next_summary: settings.summary.map(|d| now + d),
+        }
+    }
+
+    /// The alerts due at `now`.
+    pub fn check(&mut self, commands: &Commands, now: Instant) -> Vec<String> {
+        let ctx = commands.context();
+        let mut out = Vec::new();
+        if !self.killed
+            && let Some(r) = ctx.control.kill_reason()
+        {
+            self.killed = true;
+            out.push(format!("KILL SWITCH: trading killed ({r})."));
+        }
+        let now_seen = read(ctx);
+        let up = |a: u64, b: u64| a.saturating_sub(b);
+        let n = up(now_seen.reconnects, self.seen.reconnects);
+        if n > 0 {
+            out.push(format!(
+                "Feed: {n} reconnect(s) ({} in all).",
+                now_seen.reconnects
+            ));
+        }
+        let n = up(now_seen.gaps_unfilled, self.seen.gaps_unfilled);
+        if n > 0 {
+            out.push(format!("Feed: {n} gap(s) neither feed filled; books resync."));
+        }
+        let n = up(now_seen.session_disconnects, self.seen.session_disconnects);
+        if n > 0 {
+            out.push(format!("Orders: {n} order session disconnect(s)."));
+        }
+        let board = ctx.control.board();
+        for (i, (&now_l, &was)) in now_seen.losses.iter().zip(&self.seen.losses).enumerate() {
+            if now_l > was {
+                let name = board
+                    .name(InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)))
+                    .map_or_else(|| format!("#{i}"), |n| n.0.to_owned());
+                out.push(format!(
+                    "Book {name} lost sync {} time(s) ({now_l} in all); resyncing.",
+                    now_l - was
+                ));
+            }
+        }
+        if let Some(window) = self.settings.fills {
+            if self.fills_since.is_none() && now_seen.fills != self.fills_reported {
+                self.fills_since = Some(now);
+            }
+            if self.fills_since.is_some_and(|t| now.saturating_duration_since(t) >= window) {
+                self.fills_since = None;
+                let mut parts = Vec::new();
+                for (i, (&f, &was)) in now_seen.fills.iter().zip(&self.fills_reported).enumerate()
+                {
+                    if f <= was {
+                        continue;
+                    }
+                    let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
+                    if let (Some(v), Some((sym, _, q))) = (board.read(id), board.name(id)) {
+                        parts.push(format!(
+                            "{sym} +{} (position {})",
+                            f - was,
+                            fixed(v.position, q)
+                        ));
+                    }
+                }
+                self.fills_reported.clone_from(&now_seen.fills);
+                if !parts.is_empty() {
+                    out.push(format!("Fills: {}", parts.join(", ")));
+                }
+            }
+        }
+        self.seen = now_seen;
+        self.heartbeat(ctx, now, &mut out);
+        if let Some(next) = self.next_summary
+            && now >= next
+        {
+            self.next_summary = self.settings.summary.map(|d| now + d);
+            out.push(format!(
+                "Summary\n{}\n{}",
+                commands.status(),
+                commands.pnl()
+            ));
+        }
+        out
+    }
+
+    fn heartbeat(&mut self, ctx: &BotContext, now: Instant, out: &mut Vec<String>) {
+        let Some(s) = &ctx.sources else {
+            return;
+        };
+        if s.ended.load(Ordering::Relaxed) {
+            return;
+        }
+        let records = s.progress.records();
+        if records != self.last_records {
+            self.last_records = records;
+            self.records_moved = now;
+        }
+        let stalled = s.command == "live"
+            && self
+                .settings
+                .heartbeat
+                .is_some_and(|h| now.saturating_duration_since(self.records_moved) >= h);
+        let problem = match s.health() {
+            Err(e) => Some(e),
+            Ok(()) if stalled => Some(format!(
+                "no market data for {} s",
+                now.saturating_duration_since(self.records_moved).as_secs()
+            )),
+            Ok(()) => None,
+        };
+        match (problem, self.heartbeat_lost) {
+            (Some(why), false) => {
+                self.heartbeat_lost = true;
+                out.push(format!("HEARTBEAT LOST: {why}."));
+            }
+            (None, true) => {
+                self.heartbeat_lost = false;
+                out.push("Heartbeat back: the stages run and data flows.".to_owned());
+            }
+            _ => {}
+        }
+    }
+}
+
+fn read(ctx: &BotContext) -> Seen {
+    let board = ctx.control.board();
+    let fills = (0..board.len())
+        .map(|i| {
+            board
+                .read(InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)))
+                .map_or(0, |v| v.fills)
+        })
+        .collect();
+    let Some(s) = &ctx.sources else {
+        return Seen {
+            fills,
+            ..Seen::default()
+        };
+    };
+    let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let (reconnects, gaps_unfilled) = s.live.as_ref().map_or((0, 0), |live| {
+        (
+            live.conns.iter().map(|c| l(&c.reconnects)).sum(),
+            l(&live.gaps_unfilled),
+        )
+    });
+    Seen {
+        reconnects,
+        gaps_unfilled,
+        session_disconnects: s.sessions.iter().map(|(_, m)| m.stats().disconnects).sum(),
+        losses: (0..s.books.len()).map(|i| s.books.losses(i)).collect(),
+        fills,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::{AccountView, Control, KillReason};
+
+    #[test]
+    fn a_kill_is_told_once_and_fills_are_gathered_into_one_note() {
+        let mut all = pinion_core::Instruments::new();
+        for sym in ["BTCUSDT", "ETHUSDT"] {
+            let spec = pinion_core::InstrumentSpec::new(
+                pinion_core::Venue::BinanceSpot,
+                sym,
+                "0.01",
+                "0.0001",
+            )
+            .expect("spec");
+            all.add(spec).expect("add");
+        }
+        let ctx = BotContext {
+            control: Control::new(&all),
+            sources: None,
+            limits: Vec::new(),
+        };
+        let c = std::sync::Arc::clone(&ctx.control);
+        let cmds = Commands::new(ctx.clone(), Duration::from_secs(5));
+        let t0 = Instant::now();
+        let settings = AlertSettings {
+            fills: Some(Duration::from_secs(2)),
+            heartbeat: None,
+            summary: None,
+        };
+        let mut alerts = Alerts::new(settings, &ctx, t0);
+        assert!(alerts.check(&cmds, t0).is_empty());
+        for n in 1..=5 {
+            c.board().write(
+                InstrumentId(0),
+                &AccountView {
+                    fills: n,
+                    position: n as i64 * 10,
+                    ..AccountView::default()
+                },
+            );
+            let due = alerts.check(&cmds, t0 + Duration::from_millis(100 * n));
+            assert!(due.is_empty(), "fills wait for the window: {due:?}");
+        }
+        let due = alerts.check(&cmds, t0 + Duration::from_millis(2200));
+        assert_eq!(due, vec!["Fills: BTCUSDT +5 (position 0.005)".to_owned()]);
+        assert!(alerts.check(&cmds, t0 + Duration::from_secs(10)).is_empty());
+        c.kill(KillReason::Operator);
+        let due = alerts.check(&cmds, t0 + Duration::from_secs(11));
+        assert_eq!(due, vec!["KILL SWITCH: trading killed (operator).".to_owned()]);
+        assert!(alerts.check(&cmds, t0 + Duration::from_secs(12)).is_empty());
+    }
+}

@@ -1,0 +1,457 @@
+//! The operator's commands: what a message asks for, and the answer, read from the control
+//! block, its account board and the counters the stages publish (never a stage's state).
+//!
+//! `/kill` takes two steps: `/kill` asks, and `/kill confirm` (or `yes` / `confirm` from the same
+//! user within the confirmation window) does it; `/kill confirm` on its own does it at once.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pinion_core::InstrumentId;
+
+use crate::control::{Control, KillReason};
+use crate::metrics::{BookState, Sources};
+
+/// What the commands read.
+#[derive(Debug, Clone)]
+pub struct BotContext {
+    /// The engine's control block.
+    pub control: Arc<Control>,
+    /// The counters the stages publish, when the pipeline shares them.
+    pub sources: Option<Sources>,
+    /// The risk limits in force, one line each, for `/limits`.
+    pub limits: Vec<String>,
+}
+
+/// A command, as parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `/status`.
+    Status,
+    /// `/positions`.
+    Positions,
+    /// `/pnl`.
+    Pnl,
+    /// `/orders`.
+    Orders,
+    /// `/book SYMBOL` (`None`: every book).
+    Book(Option<String>),
+    /// `/pause`.
+    Pause,
+    /// `/resume`.
+    Resume,
+    /// `/cancelall`.
+    CancelAll,
+    /// `/kill` (`true`: `/kill confirm`).
+    Kill(bool),
+    /// `yes` / `confirm` / `/confirm`: confirms a pending `/kill`.
+    Confirm,
+    /// `/limits`.
+    Limits,
+    /// `/help` or `/start`.
+    Help,
+    /// Anything else: what was sent.
+    Unknown(String),
+}
+
+impl Command {
+    /// Parses a message's text: `/name[@bot] [args]`, case-insensitive.
+    pub fn parse(text: &str) -> Self {
+        let text = text.trim();
+        let mut words = text.split_whitespace();
+        let first = words.next().unwrap_or("").to_ascii_lowercase();
+        let name = first.split('@').next().unwrap_or("");
+        let arg = words.next();
+        match name {
+            "/status" => Self::Status,
+            "/positions" => Self::Positions,
+            "/pnl" => Self::Pnl,
+            "/orders" => Self::Orders,
+            "/book" => Self::Book(arg.map(str::to_ascii_uppercase)),
+            "/pause" => Self::Pause,
+            "/resume" => Self::Resume,
+            "/cancelall" => Self::CancelAll,
+            "/kill" => Self::Kill(arg.is_some_and(|a| a.eq_ignore_ascii_case("confirm"))),
+            "yes" | "confirm" | "/confirm" => Self::Confirm,
+            "/limits" => Self::Limits,
+            "/help" | "/start" => Self::Help,
+            _ => Self::Unknown(crate::bot::api::clip(text, 40).to_owned()),
+        }
+    }
+}
+
+/// The commands' state: the kills asked for and not yet confirmed.
+#[derive(Debug)]
+pub struct Commands {
+    ctx: BotContext,
+    confirm_within: Duration,
+    pending_kills: HashMap<i64, Instant>,
+}
+
+/// The help text.
+pub const HELP: &str = "pinion operator commands:\n\
+/status: trading state, uptime, counters\n\
+/positions: position and mark per instrument\n\
+/pnl: realised, unrealised, fees and net per instrument\n\
+/orders: open orders, orders sent, fills\n\
+/book SYMBOL: a book's sync state\n\
+/pause, /resume: stop or restart new decisions (open orders stay)\n\
+/cancelall: cancel every open order once\n\
+/kill: kill trading (asks to confirm: /kill confirm)\n\
+/limits: the risk limits in force\n\
+/help: this";
+
+impl Commands {
+    /// Commands over `ctx`; a `/kill` must be confirmed within `confirm_within`.
+    pub fn new(ctx: BotContext, confirm_within: Duration) -> Self {
+        Commands {
+            ctx,
+            confirm_within,
+            pending_kills: HashMap::new(),
+        }
+    }
+
+    /// What the commands read.
+    pub fn context(&self) -> &BotContext {
+        &self.ctx
+    }
+
+    /// Carries out `command` from `user` at `now`; the answer.
+    pub fn run(&mut self, user: i64, command: &Command, now: Instant) -> String {
+        let c = &self.ctx.control;
+        match command {
+            Command::Status => self.status(),
+            Command::Positions => self.positions(),
+            Command::Pnl => self.pnl(),
+            Command::Orders => self.orders(),
+            Command::Book(symbol) => self.book(symbol.as_deref()),
+            Command::Pause => {
+                c.pause();
+                "Paused: no new decisions; open orders stay. /resume to trade again.".to_owned()
+            }
+            Command::Resume => {
+                c.resume();
+                match c.kill_reason() {
+                    Some(r) => format!("Resumed, but trading is killed ({r}): nothing will trade."),
+                    None => "Resumed: the strategies decide again.".to_owned(),
+                }
+            }
+            Command::CancelAll => {
+                c.cancel_all();
+                format!(
+                    "Cancel-all requested (request #{}).",
+                    c.stats().cancel_all_requests
+                )
+            }
+            Command::Kill(true) => {
+                self.pending_kills.remove(&user);
+                kill(c)
+            }
+            Command::Kill(false) => {
+                if let Some(r) = c.kill_reason() {
+                    return format!("Trading is already killed ({r}).");
+                }
+                self.pending_kills.insert(user, now + self.confirm_within);
+                format!(
+                    "Kill trading? Every order is cancelled and nothing trades until restart.\n\
+Reply /kill confirm (or yes) within {} s.",
+                    self.confirm_within.as_secs_f64().round()
+                )
+            }
+            Command::Confirm => match self.pending_kills.remove(&user) {
+                Some(deadline) if now <= deadline => kill(c),
+                Some(_) => "The kill request expired: nothing was done. Send /kill again.".to_owned(),
+                None => "Nothing to confirm.".to_owned(),
+            },
+            Command::Limits => {
+                if self.ctx.limits.is_empty() {
+                    "No risk limits were given to the bot.".to_owned()
+                } else {
+                    format!("Risk limits:\n{}", self.ctx.limits.join("\n"))
+                }
+            }
+            Command::Help => HELP.to_owned(),
+            Command::Unknown(text) => format!("Unknown command {text:?}. /help lists them."),
+        }
+    }
+
+    /// `/status`.
+    pub fn status(&self) -> String {
+        let c = &self.ctx.control;
+        let mut out = String::new();
+        let state = match (c.kill_reason(), c.paused()) {
+            (Some(r), _) => format!("KILLED ({r})"),
+            (None, true) => "PAUSED".to_owned(),
+            (None, false) => "trading".to_owned(),
+        };
+        let _ = writeln!(out, "State: {state}");
+        let stats = c.stats();
+        let _ = writeln!(
+            out,
+            "Kill applied: {}; cancel-all requests {}; control cancels {}",
+            if stats.kill_applied { "yes" } else { "no" },
+            stats.cancel_all_requests,
+            stats.control_cancels
+        );
+        let board = c.board();
+        let (mut open, mut fills, mut orders, mut net) = (0u64, 0u64, 0u64, Vec::new());
+        for i in 0..board.len() {
+            let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
+            if let (Some(v), Some((sym, p, q))) = (board.read(id), board.name(id)) {
+                open += v.open_orders;
+                fills += v.fills;
+                orders += v.orders;
+                if v.orders > 0 || v.position != 0 {
+                    net.push(format!("{sym} {}", fixed(v.net(), p + q)));
+                }
+            }
+        }
+        let _ = writeln!(out, "Orders sent {orders}, open {open}, fills {fills}");
+        if !net.is_empty() {
+            let _ = writeln!(out, "Net PnL: {}", net.join(", "));
+        }
+        if let Some(s) = &self.ctx.sources {
+            let up = s.uptime().as_secs();
+            let _ = writeln!(
+                out,
+                "{} up {}h{:02}m{:02}s, records {}",
+                s.command,
+                up / 3600,
+                up / 60 % 60,
+                up % 60,
+                s.progress.records()
+            );
+            let books: Vec<_> = (0..s.books.len())
+                .map(|i| s.books.state(i))
+                .filter(|b| *b != BookState::None)
+                .collect();
+            let live = books.iter().filter(|b| **b == BookState::Live).count();
+            let _ = writeln!(out, "Books live {live}/{}", books.len());
+            if let Some(l) = &s.live {
+                let connected: u64 = l
+                    .conns
+                    .iter()
+                    .map(|c| c.connected.load(std::sync::atomic::Ordering::Relaxed))
+                    .sum();
+                let _ = writeln!(out, "Feed connections up {connected}/{}", l.conns.len());
+            }
+            if let Err(e) = s.health() {
+                let _ = writeln!(out, "Health: {e}");
+            }
+        }
+        out.trim_end().to_owned()
+    }
+
+    fn each(&self, mut line: impl FnMut(&str, u8, u8, &crate::control::AccountView) -> String) -> String {
+        let board = self.ctx.control.board();
+        let mut out = Vec::new();
+        for i in 0..board.len() {
+            let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
+            if let (Some(v), Some((sym, p, q))) = (board.read(id), board.name(id)) {
+                out.push(line(sym, p, q, &v));
+            }
+        }
+        if out.is_empty() {
+            "No instruments.".to_owned()
+        } else {
+            out.join("\n")
+        }
+    }
+
+    /// `/positions`.
+    pub fn positions(&self) -> String {
+        self.each(|sym, p, q, v| {
+            format!(
+                "{sym}: position {} @ mark {}",
+                fixed(v.position, q),
+                if v.mark == 0 { "-".to_owned() } else { fixed(v.mark, p) }
+            )
+        })
+    }
+
+    /// `/pnl`.
+    pub fn pnl(&self) -> String {
+        let mut total: i64 = 0;
+        let mut scale = None;
+        let mut same_scale = true;
+        let lines = self.each(|sym, p, q, v| {
+            total = total.saturating_add(v.net());
+            if scale.is_some_and(|s| s != p + q) {
+                same_scale = false;
+            }
+            scale = Some(p + q);
+            format!(
+                "{sym}: realised {} unrealised {} fees {} net {} (volume {})",
+                fixed(v.realized, p + q),
+                fixed(v.unrealized, p + q),
+                fixed(v.fees, p + q),
+                fixed(v.net(), p + q),
+                fixed(v.volume, p + q)
+            )
+        });
+        match scale {
+            Some(s) if same_scale => format!("{lines}\nTotal net {}", fixed(total, s)),
+            _ => lines,
+        }
+    }
+
+    /// `/orders`.
+    pub fn orders(&self) -> String {
+        self.each(|sym, _, _, v| {
+            format!(
+                "{sym}: open {}, sent {}, fills {}",
+                v.open_orders, v.orders, v.fills
+            )
+        })
+    }
+
+    /// `/book SYMBOL`.
+    pub fn book(&self, symbol: Option<&str>) -> String {
+        let board = self.ctx.control.board();
+        let mut out = Vec::new();
+        for i in 0..board.len() {
+            let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
+            let Some((sym, p, _)) = board.name(id) else {
+                continue;
+            };
+            if symbol.is_some_and(|s| !s.eq_ignore_ascii_case(sym)) {
+                continue;
+            }
+            let mark = board.read(id).map_or(0, |v| v.mark);
+            let mut line = format!(
+                "{sym}: mid {}",
+                if mark == 0 { "-".to_owned() } else { fixed(mark, p) }
+            );
+            if let Some(s) = &self.ctx.sources {
+                let _ = write!(
+                    line,
+                    ", {}, lost sync {} times",
+                    s.books.state(i).name(),
+                    s.books.losses(i)
+                );
+            }
+            out.push(line);
+        }
+        match (out.is_empty(), symbol) {
+            (true, Some(s)) => format!("No book for {s}. /status lists the instruments."),
+            (true, None) => "No books.".to_owned(),
+            _ => out.join("\n"),
+        }
+    }
+}
+
+fn kill(c: &Control) -> String {
+    if let Some(r) = c.kill_reason() {
+        return format!("Trading is already killed ({r}).");
+    }
+    c.kill(KillReason::Operator);
+    "KILLED: every open order is being cancelled and nothing trades until restart.".to_owned()
+}
+
+/// `v · 10^-decimals` as a decimal number.
+pub fn fixed(v: i64, decimals: u8) -> String {
+    let d = u32::from(decimals.min(18));
+    let unit = 10i128.pow(d);
+    let v = i128::from(v);
+    let (int, frac) = (v.abs() / unit, v.abs() % unit);
+    let sign = if v < 0 { "-" } else { "" };
+    if d == 0 {
+        return format!("{sign}{int}");
+    }
+    let frac = format!("{frac:0width$}", width = d as usize);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::AccountView;
+
+    fn ctx() -> BotContext {
+        let mut all = pinion_core::Instruments::new();
+        let spec = pinion_core::InstrumentSpec::new(
+            pinion_core::Venue::BinanceSpot,
+            "BTCUSDT",
+            "0.01",
+            "0.00001",
+        )
+        .expect("spec");
+        all.add(spec).expect("add");
+        BotContext {
+            control: Control::new(&all),
+            sources: None,
+            limits: vec!["max position 0.01".into()],
+        }
+    }
+
+    #[test]
+    fn commands_parse_with_bot_names_case_and_arguments() {
+        assert_eq!(Command::parse("/status@pinion_bot"), Command::Status);
+        assert_eq!(Command::parse(" /KILL Confirm "), Command::Kill(true));
+        assert_eq!(Command::parse("/kill"), Command::Kill(false));
+        assert_eq!(Command::parse("/book btcusdt"), Command::Book(Some("BTCUSDT".into())));
+        assert_eq!(Command::parse("yes"), Command::Confirm);
+        assert_eq!(Command::parse("hello"), Command::Unknown("hello".into()));
+    }
+
+    #[test]
+    fn a_kill_needs_a_confirmation_in_time() {
+        let mut cmds = Commands::new(ctx(), Duration::from_secs(30));
+        let t0 = Instant::now();
+        let c = Arc::clone(&cmds.context().control);
+        cmds.run(1, &Command::Kill(false), t0);
+        assert_eq!(c.kill_reason(), None);
+        // Another user's "yes" confirms nothing of user 1's.
+        assert_eq!(cmds.run(2, &Command::Confirm, t0), "Nothing to confirm.");
+        let late = cmds.run(1, &Command::Confirm, t0 + Duration::from_secs(31));
+        assert!(late.contains("expired"), "{late}");
+        assert_eq!(c.kill_reason(), None);
+        cmds.run(1, &Command::Kill(false), t0 + Duration::from_secs(40));
+        cmds.run(1, &Command::Confirm, t0 + Duration::from_secs(41));
+        assert_eq!(c.kill_reason(), Some(KillReason::Operator));
+    }
+
+    #[test]
+    fn answers_read_the_board_in_the_instruments_units() {
+        let mut cmds = Commands::new(ctx(), Duration::from_secs(30));
+        let c = Arc::clone(&cmds.context().control);
+        c.board().write(
+            InstrumentId(0),
+            &AccountView {
+                position: 150,      // 0.0015 BTC
+                realized: -123_456, // -0.0123456 (7 decimals)
+                fees: 1_000,
+                mark: 6_543_210,
+                open_orders: 2,
+                fills: 3,
+                orders: 9,
+                ..AccountView::default()
+            },
+        );
+        let t = Instant::now();
+        assert_eq!(
+            cmds.run(1, &Command::Positions, t),
+            "BTCUSDT: position 0.0015 @ mark 65432.1"
+        );
+        assert!(cmds.run(1, &Command::Pnl, t).contains("net -0.0124456"));
+        assert_eq!(cmds.run(1, &Command::Orders, t), "BTCUSDT: open 2, sent 9, fills 3");
+        assert!(cmds.run(1, &Command::Book(Some("ETHUSDT".into())), t).starts_with("No book"));
+        assert!(cmds.run(1, &Command::Limits, t).contains("max position"));
+        cmds.run(1, &Command::Pause, t);
+        assert!(c.paused());
+        assert!(cmds.run(1, &Command::Status, t).starts_with("State: PAUSED"));
+        cmds.run(1, &Command::Resume, t);
+        assert!(!c.paused());
+        cmds.run(1, &Command::CancelAll, t);
+        assert_eq!(c.stats().cancel_all_requests, 1);
+        assert_eq!(fixed(-5, 3), "-0.005");
+        assert_eq!(fixed(1200, 2), "12");
+    }
+}
