@@ -1,0 +1,262 @@
+//! The operator bot against the exchange simulator's Bot API fake, over real TLS on loopback:
+//! commands through the control block, the whitelist, the kill confirmation and its timeout,
+//! alert coalescing, and an outage of the API with the alerts delivered after it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pinion_core::{InstrumentSpec, Instruments, Venue};
+use pinion_engine::bot::{BotContext, BotHandle};
+use pinion_engine::config::BotSettings;
+use pinion_engine::control::{Control, KillReason};
+use pinion_exchange_sim::{BotApiConfig, BotApiFake, DownMode, SelfSignedTls, SentMessage};
+
+const TOKEN: &str = "123456:TEST-token_for_the_fake";
+const OPERATOR: i64 = 4242;
+const STRANGER: i64 = 666;
+
+/// The bot is declared first so that it stops before the fake does.
+struct Rig {
+    bot: Option<BotHandle>,
+    fake: BotApiFake,
+    control: Arc<Control>,
+    cert: PathBuf,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.cert);
+    }
+}
+
+fn rig(tune: impl FnOnce(&mut BotSettings)) -> Rig {
+    let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
+    let fake = BotApiFake::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        BotApiConfig::new(TOKEN),
+        Arc::clone(&tls.server_config),
+    )
+    .expect("fake");
+    let cert = std::env::temp_dir().join(format!(
+        "pinion-bot-{}-{}.pem",
+        std::process::id(),
+        fake.local_addr().port()
+    ));
+    std::fs::write(&cert, &tls.certificate_pem).expect("write cert");
+    // The same trust path as the pipeline's: the public roots plus the configured file.
+    let trust = pinion_engine::pipeline::trust(Some(&cert)).expect("trust");
+    let mut instruments = Instruments::new();
+    let spec =
+        InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").expect("spec");
+    instruments.add(spec).expect("add");
+    let control = Control::new(&instruments);
+    let mut settings = BotSettings::new(&fake.base_url(), vec![OPERATOR]);
+    settings.poll_timeout = Duration::from_secs(1);
+    settings.fill_alerts = None;
+    settings.heartbeat = None;
+    settings.summary = None;
+    settings.backoff_cap = Duration::from_secs(1);
+    tune(&mut settings);
+    let ctx = BotContext {
+        control: Arc::clone(&control),
+        sources: None,
+        limits: vec!["max position 0.01 BTC".to_owned()],
+    };
+    let bot = BotHandle::start(&settings, TOKEN, trust, ctx).expect("bot");
+    Rig {
+        fake,
+        control,
+        bot: Some(bot),
+        cert,
+    }
+}
+
+impl Rig {
+    fn bot(&self) -> &BotHandle {
+        self.bot.as_ref().expect("running")
+    }
+
+    fn to(&self, chat: i64) -> Vec<SentMessage> {
+        self.fake
+            .sent()
+            .into_iter()
+            .filter(|m| m.chat_id == chat)
+            .collect()
+    }
+
+    /// Sends `text` as the operator and waits for the reply that contains `expect`.
+    fn ask(&self, text: &str, expect: &str) -> String {
+        let before = self.to(OPERATOR).len();
+        self.fake.inject(OPERATOR, text);
+        let found = wait_for(Duration::from_secs(10), || {
+            self.to(OPERATOR)[before..]
+                .iter()
+                .find(|m| m.text.contains(expect))
+                .map(|m| m.text.clone())
+        });
+        found.unwrap_or_else(|| {
+            panic!(
+                "no reply to {text:?} containing {expect:?}; sent: {:?}",
+                self.fake.sent()
+            )
+        })
+    }
+}
+
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    u64::try_from(since.as_millis()).expect("ms fit")
+}
+
+fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn commands_reach_the_control_block_and_a_kill_needs_its_confirmation() {
+    let rig = rig(|_| {});
+    rig.ask("/pause", "Paused");
+    assert!(rig.control.paused());
+    let status = rig.ask("/status", "State:");
+    assert!(status.starts_with("State: PAUSED"), "{status}");
+    rig.ask("/resume", "Resumed");
+    assert!(!rig.control.paused());
+    rig.ask("/cancelall", "Cancel-all requested");
+    assert_eq!(rig.control.stats().cancel_all_requests, 1);
+    rig.ask("/limits", "max position 0.01 BTC");
+    rig.ask("/positions", "BTCUSDT: position 0");
+    rig.ask("/book BTCUSDT", "BTCUSDT: mid -");
+    rig.ask("/help", "/kill");
+    rig.ask("/kill", "Reply /kill confirm");
+    assert_eq!(rig.control.kill_reason(), None, "a /kill alone kills nothing");
+    rig.ask("/kill confirm", "KILLED");
+    assert_eq!(rig.control.kill_reason(), Some(KillReason::Operator));
+    // The kill switch is also raised as an alert.
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            rig.to(OPERATOR)
+                .iter()
+                .any(|m| m.text.contains("KILL SWITCH: trading killed (operator)"))
+                .then_some(())
+        })
+        .is_some(),
+        "kill alert: {:?}",
+        rig.fake.sent()
+    );
+    let all = rig.fake.sent();
+    assert!(all.iter().all(|m| !m.text.contains(TOKEN)));
+    let stats = rig.bot().stats();
+    assert_eq!(stats.ignored, 0);
+    assert_eq!(stats.commands, 10, "{stats:?}");
+}
+
+#[test]
+fn only_the_configured_users_are_answered_and_strangers_are_counted() {
+    let rig = rig(|_| {});
+    rig.fake.inject(STRANGER, "/kill confirm");
+    rig.fake.inject(STRANGER, "/pause");
+    rig.fake.inject_in(STRANGER, OPERATOR, "/cancelall");
+    // The operator's message comes after the strangers': once it is answered, theirs were read.
+    rig.ask("/status", "State: trading");
+    assert_eq!(rig.bot().stats().ignored, 3);
+    assert_eq!(rig.control.kill_reason(), None);
+    assert!(!rig.control.paused());
+    assert_eq!(rig.control.stats().cancel_all_requests, 0);
+    assert!(rig.to(STRANGER).is_empty(), "{:?}", rig.to(STRANGER));
+    assert_eq!(rig.fake.pending_updates(), 0, "every update is confirmed");
+}
+
+#[test]
+fn a_kill_confirmation_that_comes_too_late_does_nothing() {
+    // Replies to one chat are paced a second apart, so the window is longer than that.
+    let rig = rig(|s| s.kill_confirm = Duration::from_secs(2));
+    rig.ask("/kill", "within 2 s");
+    std::thread::sleep(Duration::from_millis(2200));
+    rig.ask("yes", "expired");
+    assert_eq!(rig.control.kill_reason(), None);
+    // And a confirmation in time does it.
+    rig.ask("/kill", "Reply /kill confirm");
+    rig.ask("yes", "KILLED");
+    assert_eq!(rig.control.kill_reason(), Some(KillReason::Operator));
+}
+
+#[test]
+fn a_burst_of_alerts_arrives_as_at_most_two_messages() {
+    let rig = rig(|_| {});
+    for i in 0..20 {
+        rig.bot().alert(&format!("alert number {i:02}"));
+    }
+    let messages = wait_for(Duration::from_secs(10), || {
+        let to = rig.to(OPERATOR);
+        let n: usize = to
+            .iter()
+            .map(|m| m.text.matches("alert number").count())
+            .sum();
+        (n == 20).then_some(to)
+    })
+    .unwrap_or_else(|| panic!("not all alerts arrived: {:?}", rig.fake.sent()));
+    assert!(messages.len() <= 2, "{} messages: {messages:?}", messages.len());
+    // In the order raised.
+    let text: String = messages.iter().map(|m| m.text.as_str()).collect();
+    let order: Vec<usize> = (0..20)
+        .map(|i| text.find(&format!("alert number {i:02}")).expect("present"))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(rig.bot().stats().alerts, 20);
+}
+
+#[test]
+fn alerts_raised_while_the_api_is_down_arrive_after_it_returns() {
+    let rig = rig(|_| {});
+    // Answered before the outage: the bot is polling.
+    rig.ask("/status", "State:");
+    for (round, mode) in [DownMode::Refuse, DownMode::BadGateway, DownMode::Close]
+        .into_iter()
+        .enumerate()
+    {
+        let outage = Duration::from_millis(2500);
+        let before = rig.to(OPERATOR).len();
+        rig.fake.go_down(outage, mode);
+        let back_ms = now_ms() + 2400;
+        std::thread::sleep(Duration::from_millis(100));
+        for i in 0..5 {
+            rig.bot().alert(&format!("round {round} outage alert {i}"));
+        }
+        // A command sent while the API is away is read once it returns.
+        rig.fake.inject(OPERATOR, "/orders");
+        let delivered = wait_for(Duration::from_secs(15), || {
+            let after = rig.to(OPERATOR)[before..].to_vec();
+            let alerts: usize = after
+                .iter()
+                .map(|m| m.text.matches(&format!("round {round} outage alert")).count())
+                .sum();
+            let answered = after.iter().any(|m| m.text.contains("BTCUSDT: open 0"));
+            (alerts == 5 && answered).then_some(after)
+        })
+        .unwrap_or_else(|| panic!("{mode:?}: not delivered: {:?}", rig.fake.sent()));
+        assert!(
+            delivered.iter().all(|m| m.at_ms >= back_ms),
+            "{mode:?}: delivered only after the outage: {delivered:?}"
+        );
+        let with_alerts = delivered
+            .iter()
+            .filter(|m| m.text.contains("outage alert"))
+            .count();
+        assert!(with_alerts <= 2, "{mode:?}: coalesced, got {delivered:?}");
+    }
+    let stats = rig.bot().stats();
+    assert!(stats.send_failures + stats.poll_failures >= 3, "{stats:?}");
+    assert_eq!(stats.pending, 0);
+}
