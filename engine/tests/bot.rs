@@ -260,3 +260,99 @@ fn alerts_raised_while_the_api_is_down_arrive_after_it_returns() {
     assert!(stats.send_failures + stats.poll_failures >= 3, "{stats:?}");
     assert_eq!(stats.pending, 0);
 }
+
+/// Kills the child if the test ends early.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn pinion_replay_answers_the_bot_and_reports_the_operators_kill() {
+    let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
+    let fake = BotApiFake::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        BotApiConfig::new(TOKEN),
+        Arc::clone(&tls.server_config),
+    )
+    .expect("fake");
+    let dir = std::env::temp_dir().join(format!("pinion-bot-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cert = dir.join("fake.pem");
+    std::fs::write(&cert, &tls.certificate_pem).expect("write cert");
+    let config = dir.join("bot.toml");
+    // The synthetic market paced over about 20 s: time for a few commands.
+    std::fs::write(
+        &config,
+        format!(
+            "[synthetic]\nrecords = 40000\ninterval_ns = 500000\n\n\
+[runtime]\nprogress = false\n\n\
+[bot]\napi_url = \"{}\"\nca_file = \"{}\"\nusers = [{OPERATOR}]\npoll_timeout_s = 1\n",
+            fake.base_url(),
+            cert.display()
+        ),
+    )
+    .expect("write config");
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_pinion"))
+            .args(["replay", "--no-progress", "--config"])
+            .arg(&config)
+            .env("PINION_BOT_TOKEN", TOKEN)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("pinion runs"),
+    );
+    let polled = wait_for(Duration::from_secs(30), || (fake.stats().polls > 0).then_some(()));
+    assert!(polled.is_some(), "the bot never polled");
+    let reply = |text: &str, expect: &str| {
+        let before = fake.sent().len();
+        fake.inject(OPERATOR, text);
+        wait_for(Duration::from_secs(15), || {
+            fake.sent()[before..]
+                .iter()
+                .find(|m| m.text.contains(expect))
+                .map(|m| m.text.clone())
+        })
+        .unwrap_or_else(|| panic!("no {expect:?} for {text:?}: {:?}", fake.sent()))
+    };
+    let status = reply("/status", "State: trading");
+    assert!(status.contains("replay up"), "the pipeline's counters: {status}");
+    reply("/book BTCUSDT", "BTCUSDT: mid");
+    reply("/kill confirm", "KILLED");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let exit = loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "pinion did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    use std::io::Read as _;
+    if let Some(mut s) = child.0.stdout.take() {
+        s.read_to_string(&mut stdout).expect("stdout");
+    }
+    if let Some(mut s) = child.0.stderr.take() {
+        s.read_to_string(&mut stderr).expect("stderr");
+    }
+    assert!(exit.success(), "pinion failed: {stderr}");
+    assert!(
+        stdout.contains("kill switch: on (operator)"),
+        "the report shows the kill:\n{stdout}"
+    );
+    assert!(
+        fake.sent()
+            .iter()
+            .any(|m| m.text.contains("The run ended (trading was killed: operator)")),
+        "{:?}",
+        fake.sent()
+    );
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN), "the token is never printed");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -376,8 +376,10 @@ impl Bot {
                 .outbox
                 .flush(now, |chat, text| api.send_message(chat, text));
             self.note_send(failed, now);
-            if stopping_until.is_none() && stop.load(Ordering::Relaxed) {
+            if stopping_until.is_none() && stop.load(Ordering::SeqCst) {
+                // One more round first: what was raised just before the stop is taken in.
                 stopping_until = Some(now + STOP_GRACE);
+                continue;
             }
             if let Some(until) = stopping_until
                 && (self.outbox.pending() == 0 || now >= until)

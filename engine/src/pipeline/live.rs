@@ -62,24 +62,29 @@ fn live_error(what: impl std::fmt::Display) -> PipelineError {
 
 /// The roots `pinion live` trusts: the public ones, plus `ca_file`'s certificates.
 pub fn trust(ca_file: Option<&Path>) -> Result<TlsClientConfig, PipelineError> {
+    trust_for("live.ca_file", ca_file)
+}
+
+/// The public roots plus `ca_file`'s certificates; problems name `key` (`bot.ca_file`).
+pub fn trust_for(key: &str, ca_file: Option<&Path>) -> Result<TlsClientConfig, PipelineError> {
     let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     if let Some(path) = ca_file {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| live_error(format_args!("live.ca_file {}: {e}", path.display())))?
+            .map_err(|e| live_error(format_args!("{key} {}: {e}", path.display())))?
             .collect::<Result<_, _>>()
-            .map_err(|e| live_error(format_args!("live.ca_file {}: {e}", path.display())))?;
+            .map_err(|e| live_error(format_args!("{key} {}: {e}", path.display())))?;
         if certs.is_empty() {
             return Err(live_error(format_args!(
-                "live.ca_file {}: no certificate in it",
+                "{key} {}: no certificate in it",
                 path.display()
             )));
         }
         for cert in certs {
             roots
                 .add(cert)
-                .map_err(|e| live_error(format_args!("live.ca_file {}: {e}", path.display())))?;
+                .map_err(|e| live_error(format_args!("{key} {}: {e}", path.display())))?;
         }
     }
     client_config(roots).map_err(live_error)

@@ -116,6 +116,9 @@ pub enum PipelineError {
     /// A live session could not start.
     #[error("live: {0}")]
     Live(String),
+    /// The operator bot could not start.
+    #[error("bot: {0}")]
+    Bot(String),
     /// The input has no instrument the engine can book; says what the input held instead.
     #[error("nothing to book in the input: {0}")]
     NoInstruments(String),
@@ -279,8 +282,9 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         book = book.with_snapshot_requests(Arc::clone(&live.requests));
     }
     // The book stage publishes its books' states only when something reads them.
-    let metrics_on =
-        settings.metrics.listen.is_some() || settings.metrics.status_interval.is_some();
+    let metrics_on = settings.metrics.listen.is_some()
+        || settings.metrics.status_interval.is_some()
+        || settings.bot.is_some();
     let book_states = metrics_on.then(|| BookStates::new(instruments.len()));
     if let Some(states) = &book_states {
         book = book.with_states(Arc::clone(states));
@@ -521,6 +525,11 @@ pub fn run_pipeline(
     } else {
         None
     };
+    // The operator bot reads what the metrics read, and steers through the control block.
+    let bot = match &settings.bot {
+        Some(b) => Some(start_bot(b, settings, &control, metrics.clone())?),
+        None => None,
+    };
     // Bound before the stages start, so a taken port fails the run before it begins.
     let monitor = match metrics {
         Some(mut sources) => {
@@ -580,5 +589,47 @@ pub fn run_pipeline(
         killed: control.kill_reason(),
         stats: control.stats(),
     };
+    if let Some(bot) = bot {
+        bot.alert(&match control.kill_reason() {
+            Some(r) => format!("The run ended (trading was killed: {r})."),
+            None => "The run ended.".to_owned(),
+        });
+        let stats = bot.stop();
+        report.input.notes.push(format!(
+            "operator bot: {} commands, {} messages from others ignored, {} alerts, {} messages sent ({} still queued)",
+            stats.commands, stats.ignored, stats.alerts, stats.sent, stats.pending
+        ));
+    }
     Ok(report)
+}
+
+/// Starts the operator bot: its token from the environment, the public roots plus
+/// `bot.ca_file`, the risk limits for `/limits`.
+fn start_bot(
+    b: &crate::config::BotSettings,
+    settings: &Settings,
+    control: &Arc<Control>,
+    sources: Option<Sources>,
+) -> Result<crate::bot::BotHandle, PipelineError> {
+    let bot_error = |e: &dyn std::fmt::Display| PipelineError::Bot(e.to_string());
+    let token = crate::bot::token_from_env(b).map_err(|e| bot_error(&e))?;
+    let tls = live::trust_for("bot.ca_file", b.ca_file.as_deref()).map_err(|e| match e {
+        PipelineError::Live(m) => PipelineError::Bot(m),
+        other => other,
+    })?;
+    let r = &settings.trading.risk;
+    let limits = vec![
+        format!("max order qty {}", r.max_order_qty),
+        format!("max notional {}", r.max_notional),
+        format!("max position {}", r.max_position),
+        format!("max open orders {}", r.max_open_orders),
+        format!("orders per second {} (burst {})", r.orders_per_second, r.order_burst),
+        format!("price band {} bps", r.price_band_bps),
+    ];
+    let ctx = crate::bot::BotContext {
+        control: Arc::clone(control),
+        sources,
+        limits,
+    };
+    crate::bot::BotHandle::start(b, &token, tls, ctx).map_err(|e| bot_error(&e))
 }
