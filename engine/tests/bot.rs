@@ -47,8 +47,7 @@ fn rig(tune: impl FnOnce(&mut BotSettings)) -> Rig {
     // The same trust path as the pipeline's: the public roots plus the configured file.
     let trust = pinion_engine::pipeline::trust(Some(&cert)).expect("trust");
     let mut instruments = Instruments::new();
-    let spec =
-        InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").expect("spec");
+    let spec = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").expect("spec");
     instruments.add(spec).expect("add");
     let control = Control::new(&instruments);
     let mut settings = BotSettings::new(&fake.base_url(), vec![OPERATOR]);
@@ -140,7 +139,11 @@ fn commands_reach_the_control_block_and_a_kill_needs_its_confirmation() {
     rig.ask("/book BTCUSDT", "BTCUSDT: mid -");
     rig.ask("/help", "/kill");
     rig.ask("/kill", "Reply /kill confirm");
-    assert_eq!(rig.control.kill_reason(), None, "a /kill alone kills nothing");
+    assert_eq!(
+        rig.control.kill_reason(),
+        None,
+        "a /kill alone kills nothing"
+    );
     rig.ask("/kill confirm", "KILLED");
     assert_eq!(rig.control.kill_reason(), Some(KillReason::Operator));
     // The kill switch is also raised as an alert.
@@ -207,7 +210,11 @@ fn a_burst_of_alerts_arrives_as_at_most_two_messages() {
         (n == 20).then_some(to)
     })
     .unwrap_or_else(|| panic!("not all alerts arrived: {:?}", rig.fake.sent()));
-    assert!(messages.len() <= 2, "{} messages: {messages:?}", messages.len());
+    assert!(
+        messages.len() <= 2,
+        "{} messages: {messages:?}",
+        messages.len()
+    );
     // In the order raised.
     let text: String = messages.iter().map(|m| m.text.as_str()).collect();
     let order: Vec<usize> = (0..20)
@@ -240,7 +247,11 @@ fn alerts_raised_while_the_api_is_down_arrive_after_it_returns() {
             let after = rig.to(OPERATOR)[before..].to_vec();
             let alerts: usize = after
                 .iter()
-                .map(|m| m.text.matches(&format!("round {round} outage alert")).count())
+                .map(|m| {
+                    m.text
+                        .matches(&format!("round {round} outage alert"))
+                        .count()
+                })
                 .sum();
             let answered = after.iter().any(|m| m.text.contains("BTCUSDT: open 0"));
             (alerts == 5 && answered).then_some(after)
@@ -307,7 +318,9 @@ fn pinion_replay_answers_the_bot_and_reports_the_operators_kill() {
             .spawn()
             .expect("pinion runs"),
     );
-    let polled = wait_for(Duration::from_secs(30), || (fake.stats().polls > 0).then_some(()));
+    let polled = wait_for(Duration::from_secs(30), || {
+        (fake.stats().polls > 0).then_some(())
+    });
     assert!(polled.is_some(), "the bot never polled");
     let reply = |text: &str, expect: &str| {
         let before = fake.sent().len();
@@ -321,7 +334,10 @@ fn pinion_replay_answers_the_bot_and_reports_the_operators_kill() {
         .unwrap_or_else(|| panic!("no {expect:?} for {text:?}: {:?}", fake.sent()))
     };
     let status = reply("/status", "State: trading");
-    assert!(status.contains("replay up"), "the pipeline's counters: {status}");
+    assert!(
+        status.contains("replay up"),
+        "the pipeline's counters: {status}"
+    );
     reply("/book BTCUSDT", "BTCUSDT: mid");
     reply("/kill confirm", "KILLED");
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -347,12 +363,15 @@ fn pinion_replay_answers_the_bot_and_reports_the_operators_kill() {
         "the report shows the kill:\n{stdout}"
     );
     assert!(
-        fake.sent()
-            .iter()
-            .any(|m| m.text.contains("The run ended (trading was killed: operator)")),
+        fake.sent().iter().any(|m| m
+            .text
+            .contains("The run ended (trading was killed: operator)")),
         "{:?}",
         fake.sent()
     );
-    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN), "the token is never printed");
+    assert!(
+        !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
+        "the token is never printed"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -30,6 +30,10 @@
 //! [`LiveExchange::truth`] or `GET /sim/book`. [`MergedSource`] runs several single-symbol
 //! sources (the synthetic market) as one market.
 //!
+//! [`BotApiFake`] (module [`botapi`]) is a fake of the Telegram Bot API over TLS for the
+//! engine's operator bot: long-polled updates, recorded messages, injected user messages and an
+//! outage on demand.
+//!
 //! [`loopback`] is the client side of a loopback check: receive a session, compare a capture's
 //! frames with the source's.
 //!

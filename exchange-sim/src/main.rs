@@ -32,8 +32,8 @@ use pinion_core::ConnId;
 use pinion_exchange_sim::loopback::{compare_frames, fetch_snapshot, receive_session};
 use pinion_exchange_sim::wsapi::ed25519_public_key_from_pem;
 use pinion_exchange_sim::{
-    BotApiConfig, BotApiFake, Dec, FaultPlan, FeedConfig, FeedServer, LiveConfig, LiveExchange, LivePacing, LiveVenue,
-    MergedSource, OrderFaultPlan, Pacing, SelfSignedTls, WsApiConfig,
+    BotApiConfig, BotApiFake, Dec, FaultPlan, FeedConfig, FeedServer, LiveConfig, LiveExchange,
+    LivePacing, LiveVenue, MergedSource, OrderFaultPlan, Pacing, SelfSignedTls, WsApiConfig,
 };
 use pinion_feed::source::pcap::{CaptureFilter, PcapConfig, PcapSource};
 use pinion_feed::synth::{SynthConfig, SynthMarket};

@@ -49,7 +49,8 @@ fn get(c: &mut RestClient, path: &str) -> (u16, Value) {
 /// A POST with a JSON body over TLS (the REST client only GETs).
 fn post(addr: SocketAddr, tls: &Arc<rustls::ClientConfig>, path: &str, body: &str) -> (u16, Value) {
     let tcp = TcpStream::connect(addr).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
     let conn = rustls::ClientConnection::new(Arc::clone(tls), name).expect("tls");
     let mut s = rustls::StreamOwned::new(conn, tcp);
@@ -76,17 +77,35 @@ fn a_long_poll_waits_for_a_message_and_the_offset_confirms_it() {
     let (fake, tls, raw) = start();
     let mut c = client(&fake, &tls);
     let (status, v) = get(&mut c, &format!("/bot{TOKEN}/getUpdates?timeout=0"));
-    assert_eq!((status, v["ok"].as_bool(), v["result"].as_array().map(Vec::len)), (200, Some(true), Some(0)));
+    assert_eq!(
+        (
+            status,
+            v["ok"].as_bool(),
+            v["result"].as_array().map(Vec::len)
+        ),
+        (200, Some(true), Some(0))
+    );
     let addr = fake.local_addr();
     let injector = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(400));
-        post(addr, &raw, "/fake/inject", r#"{"user_id":7,"text":"/status"}"#)
+        post(
+            addr,
+            &raw,
+            "/fake/inject",
+            r#"{"user_id":7,"text":"/status"}"#,
+        )
     });
     let started = Instant::now();
-    let (status, v) = get(&mut c, &format!("/bot{TOKEN}/getUpdates?offset=0&timeout=5"));
+    let (status, v) = get(
+        &mut c,
+        &format!("/bot{TOKEN}/getUpdates?offset=0&timeout=5"),
+    );
     let waited = started.elapsed();
     assert_eq!(status, 200);
-    assert!(waited >= Duration::from_millis(350) && waited < Duration::from_secs(4), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(350) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
     let (inject_status, injected) = injector.join().expect("injector");
     assert_eq!(inject_status, 200, "{injected}");
     let updates = v["result"].as_array().expect("updates");
@@ -100,7 +119,10 @@ fn a_long_poll_waits_for_a_message_and_the_offset_confirms_it() {
     // Not confirmed yet: asked again, it comes again.
     let (_, again) = get(&mut c, &format!("/bot{TOKEN}/getUpdates?timeout=0"));
     assert_eq!(again["result"][0]["update_id"].as_u64(), Some(id));
-    let (_, after) = get(&mut c, &format!("/bot{TOKEN}/getUpdates?offset={}&timeout=0", id + 1));
+    let (_, after) = get(
+        &mut c,
+        &format!("/bot{TOKEN}/getUpdates?offset={}&timeout=0", id + 1),
+    );
     assert_eq!(after["result"].as_array().map(Vec::len), Some(0));
     assert_eq!(fake.pending_updates(), 0);
     let second = fake.inject(8, "hello");
@@ -112,7 +134,10 @@ fn a_long_poll_waits_for_a_message_and_the_offset_confirms_it() {
 fn messages_are_recorded_and_a_wrong_token_is_refused() {
     let (fake, tls, raw) = start();
     let mut c = client(&fake, &tls);
-    let (status, v) = get(&mut c, &format!("/bot{TOKEN}/sendMessage?chat_id=-5&text=hi%20there%0A%E2%9C%93"));
+    let (status, v) = get(
+        &mut c,
+        &format!("/bot{TOKEN}/sendMessage?chat_id=-5&text=hi%20there%0A%E2%9C%93"),
+    );
     assert_eq!((status, v["ok"].as_bool()), (200, Some(true)), "{v}");
     assert_eq!(v["result"]["text"], "hi there\n✓");
     let (status, v) = get(&mut c, "/botWRONG/sendMessage?chat_id=1&text=x");
@@ -132,7 +157,10 @@ fn messages_are_recorded_and_a_wrong_token_is_refused() {
     assert_eq!(status, 200);
     let sent = sent.as_array().expect("list");
     assert_eq!(sent.len(), 2);
-    assert_eq!((sent[0]["chat_id"].as_i64(), sent[0]["text"].as_str()), (Some(-5), Some("hi there\n✓")));
+    assert_eq!(
+        (sent[0]["chat_id"].as_i64(), sent[0]["text"].as_str()),
+        (Some(-5), Some("hi there\n✓"))
+    );
     assert_eq!(fake.sent()[1].text, "from a JSON body");
     assert_eq!(fake.stats().unauthorized, 1);
 }
@@ -145,7 +173,12 @@ fn the_api_goes_down_in_each_mode_and_comes_back() {
     let poll = format!("/bot{TOKEN}/getUpdates?timeout=0");
 
     // 502 for every Bot API call, asked for over HTTP.
-    let (status, _) = post(addr, &raw, "/fake/down", r#"{"ms":600,"mode":"bad_gateway"}"#);
+    let (status, _) = post(
+        addr,
+        &raw,
+        "/fake/down",
+        r#"{"ms":600,"mode":"bad_gateway"}"#,
+    );
     assert_eq!(status, 200);
     assert!(fake.is_down());
     let (status, v) = get(&mut c, &poll);

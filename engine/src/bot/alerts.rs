@@ -89,7 +89,9 @@ impl Alerts {
         }
         let n = up(now_seen.gaps_unfilled, self.seen.gaps_unfilled);
         if n > 0 {
-            out.push(format!("Feed: {n} gap(s) neither feed filled; books resync."));
+            out.push(format!(
+                "Feed: {n} gap(s) neither feed filled; books resync."
+            ));
         }
         let n = up(now_seen.session_disconnects, self.seen.session_disconnects);
         if n > 0 {
@@ -111,11 +113,13 @@ impl Alerts {
             if self.fills_since.is_none() && now_seen.fills != self.fills_reported {
                 self.fills_since = Some(now);
             }
-            if self.fills_since.is_some_and(|t| now.saturating_duration_since(t) >= window) {
+            if self
+                .fills_since
+                .is_some_and(|t| now.saturating_duration_since(t) >= window)
+            {
                 self.fills_since = None;
                 let mut parts = Vec::new();
-                for (i, (&f, &was)) in now_seen.fills.iter().zip(&self.fills_reported).enumerate()
-                {
+                for (i, (&f, &was)) in now_seen.fills.iter().zip(&self.fills_reported).enumerate() {
                     if f <= was {
                         continue;
                     }
@@ -269,7 +273,10 @@ mod tests {
         assert!(alerts.check(&cmds, t0 + Duration::from_secs(10)).is_empty());
         c.kill(KillReason::Operator);
         let due = alerts.check(&cmds, t0 + Duration::from_secs(11));
-        assert_eq!(due, vec!["KILL SWITCH: trading killed (operator).".to_owned()]);
+        assert_eq!(
+            due,
+            vec!["KILL SWITCH: trading killed (operator).".to_owned()]
+        );
         assert!(alerts.check(&cmds, t0 + Duration::from_secs(12)).is_empty());
     }
 }

@@ -208,11 +208,14 @@ impl BotApi {
         };
         let reply: Result<Reply<T>, _> = serde_json::from_slice(&response.body);
         match (response.status, reply) {
-            (200, Ok(Reply {
-                ok: true,
-                result: Some(result),
-                ..
-            })) => Ok(result),
+            (
+                200,
+                Ok(Reply {
+                    ok: true,
+                    result: Some(result),
+                    ..
+                }),
+            ) => Ok(result),
             (401, _) => Err(ApiError::Unauthorized),
             (status, Ok(reply)) if status == 429 || reply.error_code == Some(429) => {
                 let secs = reply

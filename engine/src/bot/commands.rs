@@ -162,7 +162,9 @@ Reply /kill confirm (or yes) within {} s.",
             }
             Command::Confirm => match self.pending_kills.remove(&user) {
                 Some(deadline) if now <= deadline => kill(c),
-                Some(_) => "The kill request expired: nothing was done. Send /kill again.".to_owned(),
+                Some(_) => {
+                    "The kill request expired: nothing was done. Send /kill again.".to_owned()
+                }
                 None => "Nothing to confirm.".to_owned(),
             },
             Command::Limits => {
@@ -244,7 +246,10 @@ Reply /kill confirm (or yes) within {} s.",
         out.trim_end().to_owned()
     }
 
-    fn each(&self, mut line: impl FnMut(&str, u8, u8, &crate::control::AccountView) -> String) -> String {
+    fn each(
+        &self,
+        mut line: impl FnMut(&str, u8, u8, &crate::control::AccountView) -> String,
+    ) -> String {
         let board = self.ctx.control.board();
         let mut out = Vec::new();
         for i in 0..board.len() {
@@ -266,7 +271,11 @@ Reply /kill confirm (or yes) within {} s.",
             format!(
                 "{sym}: position {} @ mark {}",
                 fixed(v.position, q),
-                if v.mark == 0 { "-".to_owned() } else { fixed(v.mark, p) }
+                if v.mark == 0 {
+                    "-".to_owned()
+                } else {
+                    fixed(v.mark, p)
+                }
             )
         })
     }
@@ -322,7 +331,11 @@ Reply /kill confirm (or yes) within {} s.",
             let mark = board.read(id).map_or(0, |v| v.mark);
             let mut line = format!(
                 "{sym}: mid {}",
-                if mark == 0 { "-".to_owned() } else { fixed(mark, p) }
+                if mark == 0 {
+                    "-".to_owned()
+                } else {
+                    fixed(mark, p)
+                }
             );
             if let Some(s) = &self.ctx.sources {
                 let _ = write!(
@@ -396,7 +409,10 @@ mod tests {
         assert_eq!(Command::parse("/status@pinion_bot"), Command::Status);
         assert_eq!(Command::parse(" /KILL Confirm "), Command::Kill(true));
         assert_eq!(Command::parse("/kill"), Command::Kill(false));
-        assert_eq!(Command::parse("/book btcusdt"), Command::Book(Some("BTCUSDT".into())));
+        assert_eq!(
+            Command::parse("/book btcusdt"),
+            Command::Book(Some("BTCUSDT".into()))
+        );
         assert_eq!(Command::parse("yes"), Command::Confirm);
         assert_eq!(Command::parse("hello"), Command::Unknown("hello".into()));
     }
@@ -441,12 +457,21 @@ mod tests {
             "BTCUSDT: position 0.0015 @ mark 65432.1"
         );
         assert!(cmds.run(1, &Command::Pnl, t).contains("net -0.0124456"));
-        assert_eq!(cmds.run(1, &Command::Orders, t), "BTCUSDT: open 2, sent 9, fills 3");
-        assert!(cmds.run(1, &Command::Book(Some("ETHUSDT".into())), t).starts_with("No book"));
+        assert_eq!(
+            cmds.run(1, &Command::Orders, t),
+            "BTCUSDT: open 2, sent 9, fills 3"
+        );
+        assert!(
+            cmds.run(1, &Command::Book(Some("ETHUSDT".into())), t)
+                .starts_with("No book")
+        );
         assert!(cmds.run(1, &Command::Limits, t).contains("max position"));
         cmds.run(1, &Command::Pause, t);
         assert!(c.paused());
-        assert!(cmds.run(1, &Command::Status, t).starts_with("State: PAUSED"));
+        assert!(
+            cmds.run(1, &Command::Status, t)
+                .starts_with("State: PAUSED")
+        );
         cmds.run(1, &Command::Resume, t);
         assert!(!c.paused());
         cmds.run(1, &Command::CancelAll, t);

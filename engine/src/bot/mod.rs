@@ -177,10 +177,12 @@ impl BotHandle {
         };
         let main = {
             let (flag, counters, s) = (Arc::clone(&stop), Arc::clone(&counters), settings.clone());
-            let spawned = std::thread::Builder::new().name("bot".into()).spawn(move || {
-                let mut bot = Bot::new(send_api, &s, ctx, counters);
-                bot.run(&events_rx, &alerts_rx, &flag);
-            });
+            let spawned = std::thread::Builder::new()
+                .name("bot".into())
+                .spawn(move || {
+                    let mut bot = Bot::new(send_api, &s, ctx, counters);
+                    bot.run(&events_rx, &alerts_rx, &flag);
+                });
             match spawned {
                 Ok(h) => h,
                 Err(e) => {

@@ -257,7 +257,12 @@ mod tests {
             "api_url = \"http://x/bot\"\nusers = []\npoll_timeout_s = 90\nkill_confirm_s = -1",
         )
         .expect("parse");
-        let keys: Vec<String> = bad.check().expect_err("invalid").into_iter().map(|p| p.0).collect();
+        let keys: Vec<String> = bad
+            .check()
+            .expect_err("invalid")
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
         assert_eq!(
             keys,
             [
@@ -269,6 +274,9 @@ mod tests {
             ]
         );
         let s = BotSettings::new("https://127.0.0.1:8443", vec![7]);
-        assert_eq!((s.api_url.as_str(), s.users.as_slice()), ("https://127.0.0.1:8443", &[7][..]));
+        assert_eq!(
+            (s.api_url.as_str(), s.users.as_slice()),
+            ("https://127.0.0.1:8443", &[7][..])
+        );
     }
 }

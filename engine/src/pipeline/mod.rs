@@ -623,7 +623,10 @@ fn start_bot(
         format!("max notional {}", r.max_notional),
         format!("max position {}", r.max_position),
         format!("max open orders {}", r.max_open_orders),
-        format!("orders per second {} (burst {})", r.orders_per_second, r.order_burst),
+        format!(
+            "orders per second {} (burst {})",
+            r.orders_per_second, r.order_burst
+        ),
         format!("price band {} bps", r.price_band_bps),
     ];
     let ctx = crate::bot::BotContext {

@@ -352,7 +352,8 @@ impl Drop for BotApiFake {
 
 /// A listener that polls (non-blocking), so the accept thread sees stop and down requests.
 fn bind(addr: SocketAddr) -> Result<TcpListener, ExchangeSimError> {
-    let listener = TcpListener::bind(addr).map_err(|source| ExchangeSimError::Bind { addr, source })?;
+    let listener =
+        TcpListener::bind(addr).map_err(|source| ExchangeSimError::Bind { addr, source })?;
     listener
         .set_nonblocking(true)
         .map_err(|source| ExchangeSimError::Bind { addr, source })?;

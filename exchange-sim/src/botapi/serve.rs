@@ -245,7 +245,11 @@ fn route(head: &RequestHead, body: &[u8], shared: &Shared, conn: u64) -> Option<
         "sendMessage" => Some(send_message(&params, shared)),
         _ => {
             shared.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
-            Some(Reply::api_error("404 Not Found", 404, "Not Found: method not found"))
+            Some(Reply::api_error(
+                "404 Not Found",
+                404,
+                "Not Found: method not found",
+            ))
         }
     }
 }
@@ -302,10 +306,10 @@ impl Params {
 fn form(text: &str) -> Vec<(String, Value)> {
     text.split('&')
         .filter(|p| !p.is_empty())
-        .filter_map(|pair| {
+        .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = percent_decode(&v.replace('+', " "));
-            Some((percent_decode(k), Value::String(v)))
+            (percent_decode(k), Value::String(v))
         })
         .collect()
 }
