@@ -225,6 +225,21 @@ fn a_burst_of_alerts_arrives_as_at_most_two_messages() {
 }
 
 #[test]
+fn a_message_as_long_as_the_api_allows_arrives_whole() {
+    let rig = rig(|_| {});
+    let long = format!("long: {}", "é€\n".repeat(1363));
+    assert_eq!(long.chars().count(), 4095);
+    rig.bot().alert(&long);
+    let got = wait_for(Duration::from_secs(10), || {
+        rig.to(OPERATOR)
+            .into_iter()
+            .find(|m| m.text.starts_with("long: "))
+    })
+    .unwrap_or_else(|| panic!("not delivered: {:?}", rig.fake.stats()));
+    assert_eq!(got.text, long);
+}
+
+#[test]
 fn alerts_raised_while_the_api_is_down_arrive_after_it_returns() {
     let rig = rig(|_| {});
     // Answered before the outage: the bot is polling.

@@ -48,8 +48,12 @@ pub struct Alerts {
     heartbeat_lost: bool,
     last_records: u64,
     records_moved: Instant,
+    next_health: Instant,
     next_summary: Option<Instant>,
 }
+
+/// How often the stage threads are looked for (a read of `/proc/self/task`).
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
 impl Alerts {
     /// Starts watching `ctx` from its current counts (nothing already counted is an alert).
@@ -64,6 +68,7 @@ impl Alerts {
             heartbeat_lost: false,
             last_records: ctx.sources.as_ref().map_or(0, |s| s.progress.records()),
             records_moved: now,
+            next_health: now,
             next_summary: settings.summary.map(|d| now + d),
         }
     }
@@ -157,9 +162,10 @@ impl Alerts {
         let Some(s) = &ctx.sources else {
             return;
         };
-        if s.ended.load(Ordering::Relaxed) {
+        if s.ended.load(Ordering::Relaxed) || now < self.next_health {
             return;
         }
+        self.next_health = now + HEALTH_EVERY;
         let records = s.progress.records();
         if records != self.last_records {
             self.last_records = records;

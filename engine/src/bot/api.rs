@@ -1,6 +1,6 @@
 //! The Bot API client: `getUpdates` and `sendMessage` over the workspace's blocking HTTPS
-//! client ([`RestClient`]: certificate verification always on), parameters in the query string
-//! (the API takes them there as well as in a body).
+//! client ([`RestClient`]: certificate verification always on); `getUpdates`'s parameters in
+//! the query string, `sendMessage`'s in a JSON body (a long text would not fit a URL).
 //!
 //! The token is part of every path (`/bot<TOKEN>/<method>`). It never leaves this module in
 //! text: [`ApiError`] holds no path, and every message that came from below is passed through
@@ -155,7 +155,7 @@ impl BotApi {
             "offset={offset}&timeout={}&allowed_updates=%5B%22message%22%5D",
             timeout.as_secs()
         );
-        let raw: Vec<RawUpdate> = self.call("getUpdates", &query)?;
+        let raw: Vec<RawUpdate> = self.call("getUpdates", &query, None)?;
         Ok(raw
             .into_iter()
             .map(|u| match u.message {
@@ -178,27 +178,39 @@ impl BotApi {
 
     /// Sends `text` (cut to [`MAX_TEXT`] characters) to `chat_id`.
     pub fn send_message(&mut self, chat_id: i64, text: &str) -> Result<(), ApiError> {
-        let text = clip(text, MAX_TEXT);
-        let mut query = format!("chat_id={chat_id}&disable_web_page_preview=true&text=");
-        percent_encode(text, &mut query);
-        let _: serde_json::Value = self.call("sendMessage", &query)?;
+        // A JSON body: a message of 4096 characters would make too long a query string.
+        let body = serde_json::json!({
+            "chat_id": chat_id,
+            "text": clip(text, MAX_TEXT),
+            "disable_web_page_preview": true,
+        });
+        let body = serde_json::to_vec(&body).map_err(|e| ApiError::Body(e.to_string()))?;
+        let _: serde_json::Value = self.call("sendMessage", "", Some(&body))?;
         Ok(())
     }
 
-    /// `GET /bot<TOKEN>/<method>?<query>`, its JSON answer's `result`.
+    /// `GET /bot<TOKEN>/<method>?<query>`, or a `POST` of the JSON `body`; the answer's
+    /// `result`.
     fn call<T: serde::de::DeserializeOwned>(
         &mut self,
         method: &str,
         query: &str,
+        body: Option<&[u8]>,
     ) -> Result<T, ApiError> {
         self.path.clear();
         self.path.push_str("/bot");
         self.path.push_str(&self.token);
         self.path.push('/');
         self.path.push_str(method);
-        self.path.push('?');
-        self.path.push_str(query);
-        let response = match self.client.get(&self.path) {
+        if !query.is_empty() {
+            self.path.push('?');
+            self.path.push_str(query);
+        }
+        let sent = match body {
+            None => self.client.get(&self.path),
+            Some(body) => self.client.post(&self.path, "application/json", body),
+        };
+        let response = match sent {
             Ok(r) => r,
             Err(e) => {
                 // A failed connection is not reused.
@@ -261,20 +273,6 @@ fn clip_bytes(b: &[u8], max: usize) -> &[u8] {
     &b[..b.len().min(max)]
 }
 
-/// Appends `text` percent-encoded for a query value (everything but `A-Z a-z 0-9 - . _ ~`).
-pub fn percent_encode(text: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in text.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,10 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn text_is_percent_encoded_and_clipped_on_characters() {
-        let mut out = String::new();
-        percent_encode("a b&c=d/é\n~", &mut out);
-        assert_eq!(out, "a%20b%26c%3Dd%2F%C3%A9%0A~");
+    fn text_is_clipped_on_characters() {
         assert_eq!(clip("ééé", 2), "éé");
         assert_eq!(clip("ab", 5), "ab");
     }

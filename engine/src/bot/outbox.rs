@@ -250,6 +250,35 @@ mod tests {
     }
 
     #[test]
+    fn the_global_rate_holds_across_chats() {
+        let t0 = Instant::now();
+        let pacing = Pacing {
+            global: 3,
+            ..PACING
+        };
+        let mut out = Outbox::new(pacing);
+        for chat in 0..5 {
+            out.push(chat, format!("to {chat}"));
+        }
+        let mut sent = Vec::new();
+        out.flush(t0, |c, _| {
+            sent.push(c);
+            Ok(())
+        });
+        assert_eq!(sent, [0, 1, 2], "three a second overall");
+        out.flush(t0 + Duration::from_millis(999), |c, _| {
+            sent.push(c);
+            Ok(())
+        });
+        assert_eq!(sent.len(), 3);
+        out.flush(t0 + Duration::from_secs(1), |c, _| {
+            sent.push(c);
+            Ok(())
+        });
+        assert_eq!(sent, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
     fn a_failure_keeps_the_notes_and_backs_off() {
         let t0 = Instant::now();
         let mut out = Outbox::new(PACING);

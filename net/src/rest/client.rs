@@ -185,20 +185,60 @@ impl RestClient {
     /// byte came), sends the request once more on a fresh connection, and never retries
     /// anything else.
     pub fn get(&mut self, path_and_query: &str) -> Result<RestResponse, RestError> {
+        self.request_with("GET", path_and_query, None)
+    }
+
+    /// `POST path_and_query` with `body` of `content_type` (a JSON call whose parameters are
+    /// too long for a query string). Connection reuse and the one retry are as for
+    /// [`RestClient::get`]: the retry happens only when the kept-alive connection turned out
+    /// closed before any response byte, so the server never answered the first send.
+    pub fn post(
+        &mut self,
+        path_and_query: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<RestResponse, RestError> {
+        if content_type.bytes().any(|b| b.is_ascii_control()) {
+            return Err(RestError::Target {
+                what: "the content type holds a control character",
+            });
+        }
+        self.request_with("POST", path_and_query, Some((content_type, body)))
+    }
+
+    fn request_with(
+        &mut self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<RestResponse, RestError> {
         check_target(path_and_query)?;
         let started = Instant::now();
         let deadline = started + self.settings.request_timeout;
         self.request.clear();
-        write!(
-            self.request,
-            "GET {path_and_query} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\n\
-Accept: application/json\r\nAccept-Encoding: identity\r\nConnection: keep-alive\r\n\r\n",
-            self.host_header, self.settings.user_agent
-        )
-        .map_err(|source| RestError::Io {
+        let io = |source| RestError::Io {
             phase: Phase::Write,
             source,
-        })?;
+        };
+        write!(
+            self.request,
+            "{method} {path_and_query} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\n\
+Accept: application/json\r\nAccept-Encoding: identity\r\nConnection: keep-alive\r\n",
+            self.host_header, self.settings.user_agent
+        )
+        .map_err(io)?;
+        if let Some((content_type, body)) = body {
+            write!(
+                self.request,
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+                body.len()
+            )
+            .map_err(io)?;
+        }
+        self.request.extend_from_slice(b"\r\n");
+        if let Some((_, body)) = body {
+            self.request.extend_from_slice(body);
+        }
         let reused = self.conn.is_some();
         let mut retried = false;
         let outcome = match self.attempt(deadline) {
