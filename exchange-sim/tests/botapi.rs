@@ -222,3 +222,77 @@ fn the_api_goes_down_in_each_mode_and_comes_back() {
     let (status, _) = post(addr, &raw, "/fake/down", r#"{"ms":1,"mode":"sideways"}"#);
     assert_eq!(status, 400);
 }
+
+/// Kills the child if the test ends early.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_binary_serves_the_fake_with_the_token_from_the_environment() {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+
+    let cert = std::env::temp_dir().join(format!("pinion-botapi-bin-{}.pem", std::process::id()));
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_pinion-exchange-sim"))
+            .args(["bot-api", "--listen", "127.0.0.1:0", "--cert-out"])
+            .arg(&cert)
+            .env("PINION_BOT_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the simulator runs"),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    assert!(!line.contains(TOKEN));
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&cert).expect("pem") {
+        roots.add(c.expect("certificate")).expect("root");
+    }
+    let mut c = RestClient::new(
+        &format!("https://{addr}"),
+        RestSettings::new(client_config(roots).expect("tls")),
+    )
+    .expect("client");
+    let (status, me) = get(&mut c, &format!("/bot{TOKEN}/getMe"));
+    assert_eq!(
+        (status, me["result"]["is_bot"].as_bool()),
+        (200, Some(true))
+    );
+    assert_eq!(get(&mut c, "/botnope/getMe").0, 401);
+    drop(child);
+    let _ = std::fs::remove_file(&cert);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_pinion-exchange-sim"))
+        .args([
+            "bot-api",
+            "--listen",
+            "127.0.0.1:0",
+            "--token-env",
+            "PINION_TEST_NO_SUCH_VAR",
+        ])
+        .env_remove("PINION_TEST_NO_SUCH_VAR")
+        .output()
+        .expect("the simulator runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("PINION_TEST_NO_SUCH_VAR is not set"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -28,6 +28,8 @@ pub fn run(
 ) -> Result<(PipelineReport, BacktestReport), PipelineError> {
     let mut settings = settings.clone();
     settings.backtest.record = true;
+    // A backtest is offline (a sweep runs several at once): no operator bot polls for it.
+    settings.bot = None;
     let report = pipeline::run(&settings, stop, console)?;
     let bt = BacktestReport::new(&report, &settings.backtest);
     Ok((report, bt))

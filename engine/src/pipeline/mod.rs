@@ -527,7 +527,13 @@ pub fn run_pipeline(
     };
     // The operator bot reads what the metrics read, and steers through the control block.
     let bot = match &settings.bot {
-        Some(b) => Some(start_bot(b, settings, &control, metrics.clone())?),
+        Some(b) => {
+            let sources = metrics.clone().map(|mut s| {
+                s.started = std::time::Instant::now();
+                s
+            });
+            Some(start_bot(b, settings, &control, sources)?)
+        }
         None => None,
     };
     // Bound before the stages start, so a taken port fails the run before it begins.
