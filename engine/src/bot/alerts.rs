@@ -285,4 +285,74 @@ mod tests {
         );
         assert!(alerts.check(&cmds, t0 + Duration::from_secs(12)).is_empty());
     }
+
+    #[test]
+    fn reconnects_resyncs_and_a_stalled_feed_are_told_once_each() {
+        use crate::metrics::{BookStates, Sources};
+        use crate::progress::ProgressCounters;
+        use pinion_feed::live::{ConnCounters, LiveCounters};
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+
+        let mut all = pinion_core::Instruments::new();
+        let spec = pinion_core::InstrumentSpec::new(
+            pinion_core::Venue::BinanceSpot,
+            "BTCUSDT",
+            "0.01",
+            "0.0001",
+        )
+        .expect("spec");
+        all.add(spec).expect("add");
+        let live = Arc::new(LiveCounters {
+            conns: vec![ConnCounters::default(), ConnCounters::default()],
+            ..LiveCounters::default()
+        });
+        let books = BookStates::new(1);
+        let progress = ProgressCounters::new();
+        let control = Control::new(&all);
+        let ctx = BotContext {
+            control: Arc::clone(&control),
+            sources: Some(Sources {
+                command: "live",
+                threads: Vec::new(),
+                instruments: all,
+                progress: Arc::clone(&progress),
+                books: Arc::clone(&books),
+                live: Some(Arc::clone(&live)),
+                requests: None,
+                sessions: Vec::new(),
+                started: Instant::now(),
+                ended: Arc::new(AtomicBool::new(false)),
+                control: Some(control),
+            }),
+            limits: Vec::new(),
+        };
+        let cmds = Commands::new(ctx.clone(), Duration::from_secs(5));
+        let t0 = Instant::now();
+        let settings = AlertSettings {
+            fills: None,
+            heartbeat: Some(Duration::from_secs(3)),
+            summary: None,
+        };
+        let mut alerts = Alerts::new(settings, &ctx, t0);
+        progress.set_records(10);
+        assert!(alerts.check(&cmds, t0).is_empty());
+        live.conns[1].reconnects.fetch_add(2, Ordering::Relaxed);
+        books.lost(0);
+        let due = alerts.check(&cmds, t0 + Duration::from_secs(1));
+        assert_eq!(
+            due,
+            [
+                "Feed: 2 reconnect(s) (2 in all).",
+                "Book BTCUSDT lost sync 1 time(s) (1 in all); resyncing."
+            ]
+        );
+        // No record for the heartbeat time: told once, then its return.
+        let due = alerts.check(&cmds, t0 + Duration::from_secs(4));
+        assert_eq!(due, ["HEARTBEAT LOST: no market data for 4 s."]);
+        assert!(alerts.check(&cmds, t0 + Duration::from_secs(6)).is_empty());
+        progress.set_records(11);
+        let due = alerts.check(&cmds, t0 + Duration::from_secs(8));
+        assert_eq!(due, ["Heartbeat back: the stages run and data flows."]);
+    }
 }
