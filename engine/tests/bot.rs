@@ -390,3 +390,38 @@ fn pinion_replay_answers_the_bot_and_reports_the_operators_kill() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_run_with_a_bot_and_no_token_fails_before_it_starts_and_says_which_variable() {
+    let dir = std::env::temp_dir().join(format!("pinion-bot-notoken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("bot.toml");
+    std::fs::write(
+        &config,
+        "[bot]\napi_url = \"https://127.0.0.1:9\"\ntoken_env = \"PINION_TEST_NO_TOKEN\"\nusers = [1]\n",
+    )
+    .expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .args(["replay", "--no-progress", "--config"])
+        .arg(&config)
+        .env_remove("PINION_TEST_NO_TOKEN")
+        .output()
+        .expect("pinion runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("bot.token_env: the environment variable PINION_TEST_NO_TOKEN is not set"),
+        "{stderr}"
+    );
+    // A config without users is refused with its key.
+    std::fs::write(&config, "[bot]\nusers = []\n").expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .args(["replay", "--no-progress", "--config"])
+        .arg(&config)
+        .output()
+        .expect("pinion runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("bot.users: no user id"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
