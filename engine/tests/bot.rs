@@ -244,9 +244,14 @@ fn alerts_raised_while_the_api_is_down_arrive_after_it_returns() {
     let rig = rig(|_| {});
     // Answered before the outage: the bot is polling.
     rig.ask("/status", "State:");
-    for (round, mode) in [DownMode::Refuse, DownMode::BadGateway, DownMode::Close]
-        .into_iter()
-        .enumerate()
+    for (round, mode) in [
+        DownMode::Refuse,
+        DownMode::BadGateway,
+        DownMode::Close,
+        DownMode::TooManyRequests,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let outage = Duration::from_millis(2500);
         let before = rig.to(OPERATOR).len();
@@ -283,7 +288,7 @@ fn alerts_raised_while_the_api_is_down_arrive_after_it_returns() {
         assert!(with_alerts <= 2, "{mode:?}: coalesced, got {delivered:?}");
     }
     let stats = rig.bot().stats();
-    assert!(stats.send_failures + stats.poll_failures >= 3, "{stats:?}");
+    assert!(stats.send_failures + stats.poll_failures >= 4, "{stats:?}");
     assert_eq!(stats.pending, 0);
 }
 

@@ -202,6 +202,14 @@ fn the_api_goes_down_in_each_mode_and_comes_back() {
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(get(&mut c, &poll).0, 200);
 
+    // 429 with the API's retry_after: the seconds left, rounded up.
+    fake.go_down(Duration::from_millis(1500), DownMode::TooManyRequests);
+    let (status, v) = get(&mut c, &poll);
+    assert_eq!(status, 429);
+    assert_eq!(v["parameters"]["retry_after"].as_u64(), Some(2), "{v}");
+    std::thread::sleep(Duration::from_millis(1600));
+    assert_eq!(get(&mut c, &poll).0, 200);
+
     // A long poll under way ends when the API goes down.
     let waiter = {
         let tls = tls.clone();

@@ -15,10 +15,12 @@
 //! - `POST /fake/inject` `{"user_id":…,"text":…}` (optional `chat_id`, default the user's
 //!   private chat, whose id is the user's): queues a message from that user.
 //! - `GET /fake/sent`: every message sent so far, as `[{"chat_id":…,"text":…,"at_ms":…}]`.
-//! - `POST /fake/down` `{"ms":…,"mode":"refuse"|"close"|"bad_gateway"}`: the API goes down for
-//!   that long. `refuse` closes the listening socket (connections are refused), `close` accepts
-//!   and drops each connection before TLS, `bad_gateway` answers every Bot API call `502`. Open
-//!   connections and waiting long polls end at once in every mode.
+//! - `POST /fake/down` `{"ms":…,"mode":"refuse"|"close"|"bad_gateway"|"too_many_requests"}`:
+//!   the API goes down for that long. `refuse` closes the listening socket (connections are
+//!   refused), `close` accepts and drops each connection before TLS, `bad_gateway` answers every
+//!   Bot API call `502`, `too_many_requests` answers `429` with the API's
+//!   `parameters.retry_after`. Open connections and waiting long polls end at once in every
+//!   mode.
 //!
 //! [`BotApiFake`] is the same as a library API for tests ([`BotApiFake::inject`],
 //! [`BotApiFake::sent`], [`BotApiFake::go_down`]). One thread accepts, one thread per
@@ -70,15 +72,19 @@ pub enum DownMode {
     Close,
     /// Every Bot API call is answered `502 Bad Gateway`.
     BadGateway,
+    /// Every Bot API call is answered `429 Too Many Requests` with `retry_after`: the seconds
+    /// left of the spell, rounded up.
+    TooManyRequests,
 }
 
 impl DownMode {
-    /// `refuse`, `close` or `bad_gateway`.
+    /// `refuse`, `close`, `bad_gateway` or `too_many_requests`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "refuse" => Some(Self::Refuse),
             "close" => Some(Self::Close),
             "bad_gateway" => Some(Self::BadGateway),
+            "too_many_requests" => Some(Self::TooManyRequests),
             _ => None,
         }
     }
@@ -175,11 +181,16 @@ impl Shared {
         self.board.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The mode while down now, else `None`.
+    /// The mode while down now and the time left, else `None`.
     fn down(&self) -> Option<DownMode> {
+        self.down_for().map(|(mode, _)| mode)
+    }
+
+    fn down_for(&self) -> Option<(DownMode, Duration)> {
         let mut board = self.board();
+        let now = Instant::now();
         match board.down_until {
-            Some((until, mode)) if Instant::now() < until => Some(mode),
+            Some((until, mode)) if now < until => Some((mode, until - now)),
             Some(_) => {
                 board.down_until = None;
                 None

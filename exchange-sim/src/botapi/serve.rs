@@ -198,15 +198,21 @@ fn route(head: &RequestHead, body: &[u8], shared: &Shared, conn: u64) -> Option<
     if let Some(control) = head.path.strip_prefix("/fake/") {
         return Some(fake_control(control, head, body, shared, conn));
     }
-    let down = shared.down();
-    match down {
-        Some(DownMode::Refuse | DownMode::Close) => return None,
-        Some(DownMode::BadGateway) => {
+    match shared.down_for() {
+        Some((DownMode::Refuse | DownMode::Close, _)) => return None,
+        Some((DownMode::BadGateway, _)) => {
             shared
                 .counters
                 .failed_while_down
                 .fetch_add(1, Ordering::Relaxed);
             return Some(Reply::api_error("502 Bad Gateway", 502, "Bad Gateway"));
+        }
+        Some((DownMode::TooManyRequests, left)) => {
+            shared
+                .counters
+                .failed_while_down
+                .fetch_add(1, Ordering::Relaxed);
+            return Some(too_many(left));
         }
         None => {}
     }
@@ -347,6 +353,9 @@ fn get_updates(params: &Params, shared: &Shared) -> Option<Reply> {
             Some((until, DownMode::BadGateway)) if Instant::now() < until => {
                 return Some(Reply::api_error("502 Bad Gateway", 502, "Bad Gateway"));
             }
+            Some((until, DownMode::TooManyRequests)) if Instant::now() < until => {
+                return Some(too_many(until.saturating_duration_since(Instant::now())));
+            }
             Some((until, _)) if Instant::now() < until => return None,
             _ => {}
         }
@@ -362,6 +371,20 @@ fn get_updates(params: &Params, shared: &Shared) -> Option<Reply> {
     }
     let result: Vec<Value> = board.updates.iter().take(limit).map(update_json).collect();
     Some(Reply::ok(Value::Array(result)))
+}
+
+/// The API's 429: `retry_after` is the seconds left, rounded up.
+fn too_many(left: Duration) -> Reply {
+    let secs = left.as_millis().div_ceil(1000).max(1);
+    Reply::json(
+        "429 Too Many Requests",
+        &json!({
+            "ok": false,
+            "error_code": 429,
+            "description": format!("Too Many Requests: retry after {secs}"),
+            "parameters": {"retry_after": secs},
+        }),
+    )
 }
 
 fn update_json(u: &Update) -> Value {
@@ -463,7 +486,7 @@ fn fake_control(
                         shared.go_down(Duration::from_millis(d.ms), mode, conn);
                         Reply::ok(json!({"down_ms": d.ms}))
                     }
-                    None => bad("mode is one of refuse, close, bad_gateway"),
+                    None => bad("mode is one of refuse, close, bad_gateway, too_many_requests"),
                 },
                 Err(e) => bad(&format!("down wants {{ms, mode}}: {e}")),
             }
