@@ -184,9 +184,9 @@ fn only_the_configured_users_are_answered_and_strangers_are_counted() {
 #[test]
 fn a_kill_confirmation_that_comes_too_late_does_nothing() {
     // Replies to one chat are paced a second apart, so the window is longer than that.
-    let rig = rig(|s| s.kill_confirm = Duration::from_secs(2));
-    rig.ask("/kill", "within 2 s");
-    std::thread::sleep(Duration::from_millis(2200));
+    let rig = rig(|s| s.kill_confirm = Duration::from_secs(3));
+    rig.ask("/kill", "within 3 s");
+    std::thread::sleep(Duration::from_millis(3200));
     rig.ask("yes", "expired");
     assert_eq!(rig.control.kill_reason(), None);
     // And a confirmation in time does it.
