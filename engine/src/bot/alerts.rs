@@ -129,7 +129,7 @@ impl Alerts {
                         continue;
                     }
                     let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
-                    if let (Some(v), Some((sym, _, q))) = (board.read(id), board.name(id)) {
+                    if let (Some(v), Some((sym, _, q, _))) = (board.read(id), board.name(id)) {
                         parts.push(format!(
                             "{sym} +{} (position {})",
                             f - was,

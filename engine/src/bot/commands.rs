@@ -201,12 +201,12 @@ Reply /kill confirm (or yes) within {} s.",
         let (mut open, mut fills, mut orders, mut net) = (0u64, 0u64, 0u64, Vec::new());
         for i in 0..board.len() {
             let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
-            if let (Some(v), Some((sym, p, q))) = (board.read(id), board.name(id)) {
+            if let (Some(v), Some((sym, _, _, m))) = (board.read(id), board.name(id)) {
                 open += v.open_orders;
                 fills += v.fills;
                 orders += v.orders;
                 if v.orders > 0 || v.position != 0 {
-                    net.push(format!("{sym} {}", fixed(v.net(), p + q)));
+                    net.push(format!("{sym} {}", fixed(v.net(), m)));
                 }
             }
         }
@@ -248,14 +248,14 @@ Reply /kill confirm (or yes) within {} s.",
 
     fn each(
         &self,
-        mut line: impl FnMut(&str, u8, u8, &crate::control::AccountView) -> String,
+        mut line: impl FnMut(&str, u8, u8, u8, &crate::control::AccountView) -> String,
     ) -> String {
         let board = self.ctx.control.board();
         let mut out = Vec::new();
         for i in 0..board.len() {
             let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
-            if let (Some(v), Some((sym, p, q))) = (board.read(id), board.name(id)) {
-                out.push(line(sym, p, q, &v));
+            if let (Some(v), Some((sym, p, q, m))) = (board.read(id), board.name(id)) {
+                out.push(line(sym, p, q, m, &v));
             }
         }
         if out.is_empty() {
@@ -267,7 +267,7 @@ Reply /kill confirm (or yes) within {} s.",
 
     /// `/positions`.
     pub fn positions(&self) -> String {
-        self.each(|sym, p, q, v| {
+        self.each(|sym, p, q, _, v| {
             format!(
                 "{sym}: position {} @ mark {}",
                 fixed(v.position, q),
@@ -285,19 +285,19 @@ Reply /kill confirm (or yes) within {} s.",
         let mut total: i64 = 0;
         let mut scale = None;
         let mut same_scale = true;
-        let lines = self.each(|sym, p, q, v| {
+        let lines = self.each(|sym, _, _, m, v| {
             total = total.saturating_add(v.net());
-            if scale.is_some_and(|s| s != p + q) {
+            if scale.is_some_and(|s| s != m) {
                 same_scale = false;
             }
-            scale = Some(p + q);
+            scale = Some(m);
             format!(
                 "{sym}: realised {} unrealised {} fees {} net {} (volume {})",
-                fixed(v.realized, p + q),
-                fixed(v.unrealized, p + q),
-                fixed(v.fees, p + q),
-                fixed(v.net(), p + q),
-                fixed(v.volume, p + q)
+                fixed(v.realized, m),
+                fixed(v.unrealized, m),
+                fixed(v.fees, m),
+                fixed(v.net(), m),
+                fixed(v.volume, m)
             )
         });
         match scale {
@@ -308,7 +308,7 @@ Reply /kill confirm (or yes) within {} s.",
 
     /// `/orders`.
     pub fn orders(&self) -> String {
-        self.each(|sym, _, _, v| {
+        self.each(|sym, _, _, _, v| {
             format!(
                 "{sym}: open {}, sent {}, fills {}",
                 v.open_orders, v.orders, v.fills
@@ -322,7 +322,7 @@ Reply /kill confirm (or yes) within {} s.",
         let mut out = Vec::new();
         for i in 0..board.len() {
             let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
-            let Some((sym, p, _)) = board.name(id) else {
+            let Some((sym, p, _, _)) = board.name(id) else {
                 continue;
             };
             if symbol.is_some_and(|s| !s.eq_ignore_ascii_case(sym)) {
