@@ -8,7 +8,8 @@
 # PcapSource, and `pcap_tcp`, one WebSocket connection whose TCP segments arrive in any order;
 # `wsapi_frame`, WS API replies; `config_toml`, the config and its validation; `order_table`,
 # the order state machine under any sequence of answers and events; `hgrm`, the simulated
-# venue's latency-histogram reader) for
+# venue's latency-histogram reader; `bot_text`, the operator bot's commands, clipping and token
+# masking) for
 # a short time each, with fuzz/dict/json.dict or http.dict where the input is such text,
 # so a parser or reader change that panics on odd input is caught before it ships. Not a
 # substitute for long fuzzing campaigns.
@@ -31,7 +32,7 @@ cd "$(dirname "$0")/.."
 
 MODE="${1:-auto}"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-20}"
-TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange http_response live_frame book_differential pnr_roundtrip pnr_read pcap wsapi_frame config_toml pcap_tcp order_table hgrm}"
+TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange http_response live_frame book_differential pnr_roundtrip pnr_read pcap wsapi_frame config_toml pcap_tcp order_table hgrm bot_text}"
 
 have_nightly() {
     rustup toolchain list 2>/dev/null | grep -q '^nightly' ||

@@ -252,10 +252,13 @@ impl BotApi {
             }),
             (status, Err(_)) => Err(ApiError::Refused {
                 status,
-                description: mask(
-                    &String::from_utf8_lossy(clip_bytes(&response.body, 200)),
-                    &self.token,
-                ),
+                // Masked whole, then clipped: a clip first could cut the token in two and
+                // leave its first part unmasked.
+                description: clip(
+                    &mask(&String::from_utf8_lossy(&response.body), &self.token),
+                    200,
+                )
+                .to_owned(),
             }),
         }
     }
@@ -267,10 +270,6 @@ pub fn clip(text: &str, max: usize) -> &str {
         Some((at, _)) => &text[..at],
         None => text,
     }
-}
-
-fn clip_bytes(b: &[u8], max: usize) -> &[u8] {
-    &b[..b.len().min(max)]
 }
 
 #[cfg(test)]
