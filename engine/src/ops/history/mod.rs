@@ -341,7 +341,7 @@ pub fn write(
             )
             .map_err(sqlite(path))?;
         for i in &batch.instruments {
-            let md = i.price_decimals.saturating_add(i.qty_decimals);
+            let md = i.figures.money_decimals;
             for f in i.trading.tape.fills() {
                 ins.execute(params![
                     w.run,
@@ -366,7 +366,7 @@ pub fn write(
             .prepare("INSERT INTO daily_pnl VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
             .map_err(sqlite(path))?;
         for i in &batch.instruments {
-            let md = i.price_decimals.saturating_add(i.qty_decimals);
+            let md = i.figures.money_decimals;
             for d in days(i) {
                 ins.execute(params![
                     w.run,
