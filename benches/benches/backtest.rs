@@ -39,6 +39,11 @@
 //! decoded into market events with nothing after it: the part of pinion's run that hftbacktest's,
 //! reading rows converted beforehand, does not do.
 //!
+//! And `market-making, predecoded`: pinion's market making on the common input decoded into
+//! memory beforehand (what `pinion backtest --sweep --predecode` shares between its runs),
+//! outside the timing, as hftbacktest's rows are converted outside its timing. Its `run` is the
+//! like-for-like comparison with hftbacktest's loop: both start from decoded rows in memory.
+//!
 //! Method, for a noisy shared host: every configuration runs once (unmeasured, its outcome
 //! checked), then [`DEFAULT_ROUNDS`] rounds (`PINION_BENCH_ROUNDS` to change; one round under
 //! `cargo test --benches`), each round running every configuration once with the starting one
@@ -76,7 +81,7 @@ use pinion_core::{
 };
 use pinion_engine::backtest;
 use pinion_engine::config::{Config, Override, Overrides, Settings};
-use pinion_engine::pipeline::Console;
+use pinion_engine::pipeline::{Console, DecodedInput};
 use pinion_feed::parse::{ConnCtx, Decoder};
 
 /// The recording the shipped configs name.
@@ -402,6 +407,27 @@ fn pinion_pass(settings: &Settings) -> Pass {
     }
 }
 
+/// [`pinion_pass`] on the input decoded beforehand (`pinion backtest --sweep --predecode`):
+/// the decoded messages are built once, outside the timing, as hftbacktest's rows are.
+fn pinion_decoded_pass(settings: &Settings, decoded: &DecodedInput) -> Pass {
+    let t = Instant::now();
+    let (report, _) = backtest::run_decoded(
+        settings,
+        decoded,
+        Arc::new(AtomicBool::new(false)),
+        Console::QUIET,
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", settings.origin));
+    let total = t.elapsed().as_secs_f64();
+    let stats = report.trading[0].stats;
+    Pass {
+        run: report.throughput.seconds,
+        total,
+        orders: report.throughput.orders,
+        fills: stats.fills,
+    }
+}
+
 /// pinion's input alone: the common input read from its file and decoded into market events,
 /// as the feed stage does, with nothing after it (no book, strategy or venue).
 fn decode_pass(input: &Input) -> Pass {
@@ -617,6 +643,13 @@ fn main() {
         name: "pinion market-making, +bookTicker".to_owned(),
         trades: true,
         pass: Box::new(move || pinion_pass(&full)),
+    });
+    let mm = settings("market-making", &input.common, &placement);
+    let decoded = pinion_engine::pipeline::predecode(&mm).expect("the common input decodes");
+    contenders.push(Contender {
+        name: "pinion market-making, predecoded".to_owned(),
+        trades: true,
+        pass: Box::new(move || pinion_decoded_pass(&mm, &decoded)),
     });
     let input_ref = &input;
     contenders.push(Contender {

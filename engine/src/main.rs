@@ -475,7 +475,12 @@ fn sweep(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
     eprintln!("pinion backtest: {} runs, {jobs} at once", runs.len());
     let stop = Arc::new(AtomicBool::new(false));
     runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
-    let rows = sweep::run(runs, jobs, &stop);
+    let decoded = if args.predecode {
+        Some(predecode_for(&runs)?)
+    } else {
+        None
+    };
+    let rows = sweep::run(runs, jobs, &stop, decoded.as_ref());
     print!("{}", sweep::table(&rows));
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -489,6 +494,37 @@ fn sweep(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--predecode`: the sweep's input decoded once, after checking every run decodes the same.
+fn predecode_for(
+    runs: &[(Vec<String>, Settings)],
+) -> anyhow::Result<pinion_engine::pipeline::DecodedInput> {
+    let Some((_, first)) = runs.first() else {
+        anyhow::bail!("--predecode: the sweep has no run");
+    };
+    for (label, s) in runs {
+        if s.input != first.input
+            || s.instruments != first.instruments
+            || s.instrument_sources != first.instrument_sources
+            || s.max_records != first.max_records
+        {
+            anyhow::bail!(
+                "--predecode: {} changes what the input decodes to (input, instruments or \
+                 max_records), so the runs cannot share one decoding",
+                label.join(" ")
+            );
+        }
+    }
+    let started = std::time::Instant::now();
+    let decoded = pinion_engine::pipeline::predecode(first)?;
+    eprintln!(
+        "pinion backtest: input decoded once, {} messages ({} MiB) in {:.1} s",
+        decoded.tape.len(),
+        decoded.tape.bytes() >> 20,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(decoded)
 }
 
 /// `pinion live`: the config's `[live]` table through the whole pipeline until Ctrl-C or the

@@ -313,6 +313,63 @@ fn two_runs_in_different_placements_are_identical() {
     let _ = std::fs::remove_dir_all(&b);
 }
 
+/// A run on the recording decoded beforehand (what `--sweep --predecode` shares between its
+/// runs) is the run that decodes as it goes: the same `trading` object, fills and equity, the
+/// same feed counters, in another placement too.
+#[test]
+fn a_run_on_the_predecoded_input_equals_the_run_that_decodes() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let plain = settings("market-making", &path, "1");
+    let (report_a, _, a) = run(&plain, "backtest-predecoded-a");
+    let decoded = pinion_engine::pipeline::predecode(&plain).expect("the input decodes");
+    assert!(decoded.tape.len() > 10_000, "{}", decoded.tape.len());
+    for (placement, tag) in [
+        ("1", "backtest-predecoded-b"),
+        ("2", "backtest-predecoded-c"),
+    ] {
+        let (report_b, bt) = backtest::run_decoded(
+            &settings("market-making", &path, placement),
+            &decoded,
+            Arc::new(AtomicBool::new(false)),
+            Console::QUIET,
+        )
+        .expect("the run on the decoded input");
+        let b = common::scratch_dir(tag);
+        backtest::write_all(&b, &bt, &report_b).expect("the files are written");
+        let (ja, jb) = (read_json(&a), read_json(&b));
+        assert_eq!(ja["trading"], jb["trading"]);
+        assert!(json_num(&ja["trading"]["total"]["fills"]) > 10.0);
+        for file in ["fills.csv", "equity.csv"] {
+            assert_eq!(
+                std::fs::read(a.join(file)).unwrap(),
+                std::fs::read(b.join(file)).unwrap(),
+                "{file}"
+            );
+        }
+        for counter in [
+            "records",
+            "frames",
+            "events",
+            "messages_decoded",
+            "decode_errors",
+        ] {
+            assert_eq!(
+                report_a.counter("feed", counter),
+                report_b.counter("feed", counter),
+                "{counter}"
+            );
+        }
+        assert_eq!(
+            report_a.counter("book", "events"),
+            report_b.counter("book", "events")
+        );
+        let _ = std::fs::remove_dir_all(&b);
+    }
+    let _ = std::fs::remove_dir_all(&a);
+}
+
 /// The fee of `notional` money units at `bps`, by hand: rounded half away from zero.
 fn fee_by_hand(notional: i128, bps: i128) -> i128 {
     let scaled = notional * bps;
@@ -380,8 +437,25 @@ fn a_sweep_runs_every_combination_in_parallel_with_the_single_runs_figures() {
             (extra, settings)
         })
         .collect();
-    let rows = sweep::run(runs, 2, &Arc::new(AtomicBool::new(false)));
+    // Decoded once, shared by the runs: the same figures as each run decoding for itself.
+    let decoded = pinion_engine::pipeline::predecode(&runs[0].1).expect("the input decodes");
+    let shared = sweep::run(
+        runs.clone(),
+        2,
+        &Arc::new(AtomicBool::new(false)),
+        Some(&decoded),
+    );
+    let rows = sweep::run(runs, 2, &Arc::new(AtomicBool::new(false)), None);
     assert_eq!(rows.len(), 4);
+    for (a, b) in rows.iter().zip(&shared) {
+        assert_eq!(a.label, b.label);
+        assert_eq!(
+            a.outcome.as_ref().expect("the run"),
+            b.outcome.as_ref().expect("the run on the decoded input"),
+            "{:?}",
+            a.label
+        );
+    }
     assert_eq!(
         rows[3].label,
         ["strategy.threshold=0.6", "fees.maker_bps=10"]

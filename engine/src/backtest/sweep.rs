@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::report::Figures;
 use crate::config::{Override, Settings};
-use crate::pipeline::{Console, PipelineError, scaled_decimal};
+use crate::pipeline::{Console, DecodedInput, PipelineError, scaled_decimal};
 
 /// One swept key and its values, from `key=a,b,c`.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +75,7 @@ pub fn run(
     runs: Vec<(Vec<String>, Settings)>,
     jobs: usize,
     stop: &Arc<AtomicBool>,
+    decoded: Option<&DecodedInput>,
 ) -> Vec<SweepRow> {
     let next = AtomicUsize::new(0);
     let rows: Mutex<Vec<Option<SweepRow>>> = Mutex::new(vec![None; runs.len()]);
@@ -86,9 +87,14 @@ pub fn run(
                     let Some((label, settings)) = runs.get(i) else {
                         break;
                     };
-                    let outcome = super::run(settings, Arc::clone(stop), Console::QUIET)
-                        .map(|(_, bt)| bt.total)
-                        .map_err(|e: PipelineError| e.to_string());
+                    let outcome = match decoded {
+                        Some(input) => {
+                            super::run_decoded(settings, input, Arc::clone(stop), Console::QUIET)
+                        }
+                        None => super::run(settings, Arc::clone(stop), Console::QUIET),
+                    }
+                    .map(|(_, bt)| bt.total)
+                    .map_err(|e: PipelineError| e.to_string());
                     let row = SweepRow {
                         label: label.clone(),
                         outcome,

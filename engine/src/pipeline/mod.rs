@@ -50,6 +50,7 @@ use crate::stages::handoff::Handoff;
 use crate::stages::msg::{BookMsg, MarketMsg, OrderMsg};
 use crate::stages::outbox::{Outbox, Stamped};
 use crate::stages::pacing::Pacer;
+use crate::stages::predecoded::{Predecoded, PredecodedFeed};
 use crate::stages::strategy::{FinalTrading, StrategyPorts, StrategyStage, VenueLink};
 
 /// Why a replay could not run.
@@ -201,6 +202,71 @@ const EXEC_FILL: ExecReport = ExecReport {
     venue_ts: 0,
 };
 
+/// A recording's input decoded once ([`predecode`]), to run [`build_predecoded`] pipelines on
+/// as often as wanted: the decoded messages and what start-up found about the input. Cloning it
+/// shares the messages.
+#[derive(Debug, Clone)]
+pub struct DecodedInput {
+    /// The messages.
+    pub tape: Arc<Predecoded>,
+    instruments: pinion_core::Instruments,
+    books: Vec<InstrumentId>,
+    traded: Vec<InstrumentId>,
+    book_ticks: Vec<Option<Px>>,
+    notes: Vec<String>,
+    description: String,
+}
+
+/// Decodes the input of `settings` (a recording or synthetic data, not a live input) into
+/// memory, with the same decoder, connection table and problem counting a run uses, so that
+/// pipelines built on it with [`build_predecoded`] skip the decoding and give the same results.
+/// Settings that change what the input decodes to (input, venue, instruments, `max_records`)
+/// must be the same for those pipelines; the rest (strategy, risk, venue models) may differ.
+pub fn predecode(settings: &Settings) -> Result<DecodedInput, PipelineError> {
+    let PreparedInput {
+        source,
+        instruments,
+        conns,
+        books,
+        traded,
+        book_ticks,
+        expected_records: _,
+        notes,
+        description,
+        live,
+    } = prepare(settings)?;
+    if live.is_some() {
+        return Err(PipelineError::Live(
+            "a live input cannot be decoded ahead of its run".to_owned(),
+        ));
+    }
+    let (tx, rx) = runtime::ring(settings.ring_capacity.max(64));
+    let progress = ProgressCounters::new();
+    let problems = Handoff::new();
+    let feed = FeedStage::new(FeedParts {
+        source,
+        decoder: Decoder::new(instruments.clone()),
+        conns,
+        pacer: Pacer::new(crate::config::PacingSpec::Max),
+        out: Outbox::new(tx, crate::stages::feed::BURST),
+        stop: Arc::new(AtomicBool::new(false)),
+        progress: Arc::clone(&progress),
+        max_records: settings.max_records,
+        problems: ProblemLog::new(instruments.len(), None),
+        problem_summary: problems.clone(),
+    });
+    let tape = Predecoded::decode(feed, rx, &problems, &progress);
+    Ok(DecodedInput {
+        tape: Arc::new(tape),
+        instruments,
+        books,
+        traded,
+        book_ticks,
+        notes,
+        description,
+    })
+}
+
 /// Builds the stages and thread plans for `settings`. Everything the hot path uses is
 /// allocated here.
 pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, PipelineError> {
@@ -219,6 +285,97 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
         description,
         live,
     } = prepared;
+    assemble(
+        settings,
+        stop,
+        errors_file,
+        Assembly {
+            feed: FeedInput::Source { source, conns },
+            instruments,
+            book_ids,
+            traded,
+            book_ticks,
+            expected_records,
+            notes,
+            description,
+            live,
+        },
+    )
+}
+
+/// Builds a pipeline for `settings` whose feed sends the messages of `input` (see
+/// [`predecode`]) instead of reading and decoding a source. Pacing must be `max`.
+pub fn build_predecoded(
+    settings: &Settings,
+    stop: Arc<AtomicBool>,
+    input: &DecodedInput,
+) -> Result<Pipeline, PipelineError> {
+    if settings.pacing != crate::config::PacingSpec::Max {
+        return Err(PipelineError::Live(
+            "a decoded input runs at pacing max only".to_owned(),
+        ));
+    }
+    let errors_file = outputs::check(&settings.report)?;
+    let expected_records = Some(input.tape.records());
+    assemble(
+        settings,
+        stop,
+        errors_file,
+        Assembly {
+            feed: FeedInput::Decoded(Arc::clone(&input.tape)),
+            instruments: input.instruments.clone(),
+            book_ids: input.books.clone(),
+            traded: input.traded.clone(),
+            book_ticks: input.book_ticks.clone(),
+            expected_records,
+            notes: input.notes.clone(),
+            description: input.description.clone(),
+            live: None,
+        },
+    )
+}
+
+/// Where the feed stage's messages come from.
+enum FeedInput {
+    /// A source, read and decoded as the run goes.
+    Source {
+        source: Box<dyn pinion_feed::FrameSource + Send>,
+        conns: crate::stages::feed::ConnTable,
+    },
+    /// Messages decoded beforehand.
+    Decoded(Arc<Predecoded>),
+}
+
+/// The prepared input a pipeline is assembled from.
+struct Assembly {
+    feed: FeedInput,
+    instruments: pinion_core::Instruments,
+    book_ids: Vec<InstrumentId>,
+    traded: Vec<InstrumentId>,
+    book_ticks: Vec<Option<Px>>,
+    expected_records: Option<u64>,
+    notes: Vec<String>,
+    description: String,
+    live: Option<input::LiveParts>,
+}
+
+fn assemble(
+    settings: &Settings,
+    stop: Arc<AtomicBool>,
+    errors_file: Option<std::fs::File>,
+    a: Assembly,
+) -> Result<Pipeline, PipelineError> {
+    let Assembly {
+        feed: feed_input,
+        instruments,
+        book_ids,
+        traded,
+        book_ticks,
+        expected_records,
+        notes,
+        description,
+        live,
+    } = a;
     if book_ids.is_empty() {
         return Err(PipelineError::NoInstruments(String::from(
             "the input names no instrument",
@@ -258,18 +415,28 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     let book_ring = problem_rings.pop().flatten();
     let feed_ring = problem_rings.pop().flatten();
 
-    let feed = FeedStage::new(FeedParts {
-        source,
-        decoder: Decoder::new(instruments.clone()),
-        conns,
-        pacer: Pacer::new(settings.pacing),
-        out: Outbox::new(feed_tx, crate::stages::feed::BURST).prefaulted(MarketMsg::End),
-        stop,
-        progress: Arc::clone(&progress),
-        max_records: settings.max_records,
-        problems: ProblemLog::new(instruments.len(), feed_ring),
-        problem_summary: problems.clone(),
-    });
+    let feed_out = Outbox::new(feed_tx, crate::stages::feed::BURST).prefaulted(MarketMsg::End);
+    let feed: Box<dyn Stage> = match feed_input {
+        FeedInput::Source { source, conns } => Box::new(FeedStage::new(FeedParts {
+            source,
+            decoder: Decoder::new(instruments.clone()),
+            conns,
+            pacer: Pacer::new(settings.pacing),
+            out: feed_out,
+            stop,
+            progress: Arc::clone(&progress),
+            max_records: settings.max_records,
+            problems: ProblemLog::new(instruments.len(), feed_ring),
+            problem_summary: problems.clone(),
+        })),
+        FeedInput::Decoded(tape) => Box::new(PredecodedFeed::new(
+            tape,
+            feed_out,
+            stop,
+            Arc::clone(&progress),
+            problems.clone(),
+        )),
+    };
     let mut book = BookStage::new(
         feed_rx,
         Outbox::new(book_tx, 64).prefaulted(BookMsg::End),
@@ -351,7 +518,7 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
     .with_control(control.reader());
 
     let mut stages: [Option<Box<dyn Stage>>; 4] = [
-        Some(Box::new(feed)),
+        Some(feed),
         Some(Box::new(book)),
         Some(Box::new(strategy)),
         Some(Box::new(gateway)),

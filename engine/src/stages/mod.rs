@@ -22,4 +22,5 @@ pub mod handoff;
 pub mod msg;
 pub mod outbox;
 pub mod pacing;
+pub mod predecoded;
 pub mod strategy;
