@@ -736,4 +736,15 @@ fn main() {
          {mm:.3} -> {}",
         if mm > 1.0 { "met" } else { "not met" }
     );
+    let decoded = contenders
+        .iter()
+        .position(|c| c.name.ends_with("predecoded"))
+        .map(|i| ratio(&run[i], &run[hft]));
+    if let Some(r) = decoded {
+        eprintln!(
+            "      like for like (both loops on rows decoded in memory beforehand): run ratio \
+             {r:.3} -> {}",
+            if r > 1.0 { "met" } else { "not met" }
+        );
+    }
 }
