@@ -142,11 +142,14 @@ fn parse_exposition(text: &str) -> Exposition {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "name {name}"
         );
-        assert_eq!(
-            current.as_deref(),
-            Some(name),
-            "sample {name} outside its family's block"
-        );
+        // A histogram's series are its name with `_bucket`, `_sum` or `_count`.
+        let family = current.as_deref().unwrap_or_default();
+        let of_family = name == family
+            || (e.types.get(family).map(String::as_str) == Some("histogram")
+                && ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|suffix| name.strip_suffix(suffix) == Some(family)));
+        assert!(of_family, "sample {name} outside its family's block");
         e.samples.push(Sample {
             name: name.to_owned(),
             labels,
@@ -197,6 +200,7 @@ fn assert_conventions(e: &Exposition) {
                 match f.kind {
                     pinion_engine::metrics::MetricKind::Counter => "counter",
                     pinion_engine::metrics::MetricKind::Gauge => "gauge",
+                    pinion_engine::metrics::MetricKind::Histogram => "histogram",
                 },
             )
         })
@@ -213,7 +217,7 @@ fn assert_conventions(e: &Exposition) {
     }
     for s in &e.samples {
         assert!(s.value.is_finite(), "{s:?}");
-        if e.types[&s.name] == "counter" {
+        if e.types.get(&s.name).map(String::as_str) == Some("counter") {
             assert!(s.value >= 0.0, "{s:?}");
         }
     }
@@ -342,6 +346,52 @@ fn a_running_replay_is_served_and_parses() {
         e.values("pinion_live_connection_frames_total").is_empty(),
         "no live input"
     );
+
+    // Each stage's running counters, and the rings between them.
+    for stage in ["feed", "book", "strategy", "gateway"] {
+        let m = e.value("pinion_stage_messages_total", &[("stage", stage)]);
+        assert!(m.is_some(), "{stage}: no messages counter");
+        assert!(
+            e.value("pinion_stage_backpressure_total", &[("stage", stage)])
+                .is_some()
+        );
+        assert!(e.value("pinion_stage_errors_total", &[("stage", stage)]) == Some(0.0));
+    }
+    for stage in ["feed", "book", "strategy"] {
+        let m = e.value("pinion_stage_messages_total", &[("stage", stage)]);
+        assert!(m > Some(100.0), "{stage}: {m:?} messages");
+    }
+    assert!(
+        e.value("pinion_stage_input_queued", &[("stage", "book")])
+            .is_some()
+    );
+    assert!(
+        e.value("pinion_stage_input_queued", &[("stage", "feed")])
+            .is_none()
+    );
+    assert!(e.value("pinion_ring_capacity", &[]) > Some(0.0));
+    // The latency histograms while they record: cumulative buckets ending at +Inf = count.
+    assert_eq!(e.types["pinion_latency_seconds"], "histogram");
+    let hop = [("name", "hop.feed_book")];
+    let count = e
+        .value("pinion_latency_seconds_count", &hop)
+        .expect("hop.feed_book is exported");
+    assert!(count > 100.0, "{count}");
+    let buckets: Vec<&Sample> = e
+        .samples
+        .iter()
+        .filter(|s| {
+            s.name == "pinion_latency_seconds_bucket"
+                && s.labels.get("name").map(String::as_str) == Some("hop.feed_book")
+        })
+        .collect();
+    assert_eq!(buckets.last().expect("buckets").labels["le"], "+Inf");
+    assert_eq!(buckets.last().expect("buckets").value, count);
+    assert!(
+        buckets.windows(2).all(|w| w[0].value <= w[1].value),
+        "cumulative"
+    );
+    assert!(e.value("pinion_latency_seconds_sum", &hop) > Some(0.0));
 
     // Counters move between scrapes while the replay runs.
     let first = e.value("pinion_feed_records_total", &[]).expect("records");
@@ -666,7 +716,17 @@ fn a_live_session_is_scraped_by_prometheus_and_the_dashboard_matches() {
         "a live session exports every family but the order sessions'"
     );
     let used = dashboard_names();
-    let all: BTreeSet<String> = families().iter().map(|f| f.name.to_owned()).collect();
+    // A histogram is queried by its series: `_bucket`, `_sum`, `_count`.
+    let all: BTreeSet<String> = families()
+        .iter()
+        .flat_map(|f| {
+            let mut names = vec![f.name.to_owned()];
+            if f.kind == pinion_engine::metrics::MetricKind::Histogram {
+                names.extend(["_bucket", "_sum", "_count"].map(|s| format!("{}{s}", f.name)));
+            }
+            names
+        })
+        .collect();
     let unknown: Vec<_> = used.difference(&all).collect();
     assert!(
         unknown.is_empty(),

@@ -324,6 +324,9 @@ mod tests {
                 started: Instant::now(),
                 ended: Arc::new(AtomicBool::new(false)),
                 control: Some(control),
+                stages: Vec::new(),
+                latency: Vec::new(),
+                ring_capacity: 0,
             }),
             limits: Vec::new(),
         };

@@ -15,7 +15,7 @@ mod report;
 use hdrhistogram::Histogram;
 
 pub use hgrm::write_percentiles;
-pub use recorder::Recorder;
+pub use recorder::{LatencyBuckets, LiveLatency, Recorder};
 pub use report::{LatencyJson, LatencyReport, LatencySummary, format_ns};
 
 /// Lowest value distinguished from zero, in ns.

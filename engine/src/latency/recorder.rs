@@ -10,6 +10,9 @@
 //! by recording each slot's lowest value with its count: the result is the histogram that
 //! recording every value into it would have given (a test holds the two equal).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use hdrhistogram::Histogram;
 
 #[cfg(test)]
@@ -49,14 +52,39 @@ fn slot_value(slot: usize) -> u64 {
 /// Latency counts in ns, recorded on the hot path; see the module docs. Never allocates after
 /// [`Recorder::new`], never fails: a value past the last slot counts as [`HIGHEST_NS`](super::HIGHEST_NS), as
 /// `hdrhistogram` clamps it.
-#[derive(Debug, Clone)]
+///
+/// The counts are atomics with one writer (the recorder's stage), each incremented by a relaxed
+/// load and store, which compile to the plain increment a `u64` would; [`Recorder::live`]
+/// shares them read-only with the metrics thread, which reads them while the run goes.
+#[derive(Debug)]
 pub struct Recorder {
     name: String,
-    counts: Box<[u64]>,
+    counts: Arc<[AtomicU64]>,
     /// Where a value past the last slot counts: the slot of the histogram's highest trackable
     /// value, as `hdrhistogram` clamps.
     clamp_slot: usize,
     total: u64,
+}
+
+/// Counts allocated and written once, so their pages are mapped before the run.
+fn resident_counts(len: usize) -> Arc<[AtomicU64]> {
+    (0..len).map(|_| AtomicU64::new(0)).collect()
+}
+
+impl Clone for Recorder {
+    /// A recorder with the same name and counts so far, counting apart from this one from now on.
+    fn clone(&self) -> Recorder {
+        let counts = resident_counts(self.counts.len());
+        for (to, from) in counts.iter().zip(self.counts.iter()) {
+            to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        Recorder {
+            name: self.name.clone(),
+            counts,
+            clamp_slot: self.clamp_slot,
+            total: self.total,
+        }
+    }
 }
 
 impl Recorder {
@@ -66,7 +94,7 @@ impl Recorder {
         let shape = new_histogram();
         Recorder {
             name: name.into(),
-            counts: pinion_core::mem::resident_slice(0u64, shape.distinct_values()),
+            counts: resident_counts(shape.distinct_values()),
             clamp_slot: slot(shape.high()),
             total: 0,
         }
@@ -81,8 +109,9 @@ impl Recorder {
         } else {
             self.clamp_slot
         };
-        if let Some(c) = self.counts.get_mut(i) {
-            *c += 1;
+        if let Some(c) = self.counts.get(i) {
+            // One writer: a load and a store, not a read-modify-write.
+            c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
         self.total += 1;
     }
@@ -99,20 +128,81 @@ impl Recorder {
         self.total
     }
 
+    /// A read-only view of the counts as they are being recorded, for the metrics thread.
+    pub fn live(&self) -> LiveLatency {
+        LiveLatency {
+            name: self.name.clone(),
+            counts: Arc::clone(&self.counts),
+        }
+    }
+
     /// The values recorded so far as a report histogram; the recorder starts again empty.
     /// Off the hot path (at the end of a run): builds an `hdrhistogram`.
     pub fn take(&mut self) -> NamedHistogram {
         let mut hist: Histogram<u64> = new_histogram();
-        for (i, c) in self.counts.iter_mut().enumerate() {
-            if *c != 0 {
-                hist.saturating_record_n(slot_value(i), *c);
-                *c = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            let n = c.swap(0, Ordering::Relaxed);
+            if n != 0 {
+                hist.saturating_record_n(slot_value(i), n);
             }
         }
         self.total = 0;
         NamedHistogram {
             name: self.name.clone(),
             hist,
+        }
+    }
+}
+
+/// A [`Recorder`]'s counts read while it records (see [`Recorder::live`]): each slot is read
+/// on its own, so a read taken while values arrive may count a value in one slot and not yet
+/// in another — right for monitoring, which is its use.
+#[derive(Debug, Clone)]
+pub struct LiveLatency {
+    name: String,
+    counts: Arc<[AtomicU64]>,
+}
+
+/// A [`LiveLatency`] read into cumulative buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyBuckets {
+    /// Per upper bound given, the values at or below it (each slot counted at its lowest
+    /// value, 1 % resolution).
+    pub cumulative: Vec<u64>,
+    /// Values recorded.
+    pub count: u64,
+    /// Their sum, ns (each slot's values at its lowest value).
+    pub sum_ns: u128,
+}
+
+impl LiveLatency {
+    /// The recorder's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The counts now, cumulated at each of `bounds_ns` (ascending).
+    pub fn buckets(&self, bounds_ns: &[u64]) -> LatencyBuckets {
+        let mut cumulative = vec![0u64; bounds_ns.len()];
+        let (mut count, mut sum_ns) = (0u64, 0u128);
+        for (i, c) in self.counts.iter().enumerate() {
+            let n = c.load(Ordering::Relaxed);
+            if n == 0 {
+                continue;
+            }
+            let v = slot_value(i);
+            count += n;
+            sum_ns += u128::from(v) * u128::from(n);
+            for (b, cum) in bounds_ns.iter().zip(cumulative.iter_mut()) {
+                if v <= *b {
+                    *cum += n;
+                }
+            }
+        }
+        LatencyBuckets {
+            cumulative,
+            count,
+            sum_ns,
         }
     }
 }
@@ -184,6 +274,33 @@ mod tests {
         let mut r = Recorder::new("r");
         r.record_between(10, 5);
         assert_eq!(r.take().hist.count_at(0), 1);
+    }
+
+    #[test]
+    fn the_live_view_reads_the_counts_as_they_are_recorded() {
+        let mut r = Recorder::new("r");
+        let live = r.live();
+        assert_eq!(live.name(), "r");
+        for v in [100, 900, 1_000, 5_000, 2_000_000] {
+            r.record(v);
+        }
+        let b = live.buckets(&[1_000, 10_000, 1_000_000_000]);
+        assert_eq!(b.count, 5);
+        assert_eq!(b.cumulative, [3, 4, 5]);
+        // Each value at its slot's lowest value: within 1 %.
+        let exact = 100 + 900 + 1_000 + 5_000 + 2_000_000;
+        assert!(
+            b.sum_ns <= exact && b.sum_ns * 100 >= exact * 99,
+            "{}",
+            b.sum_ns
+        );
+        // A clone counts apart; taking the report empties what the live view sees.
+        let mut c = r.clone();
+        c.record(1);
+        assert_eq!(live.buckets(&[]).count, 5);
+        let _ = r.take();
+        assert_eq!(live.buckets(&[]).count, 0);
+        assert_eq!(c.take().hist.len(), 6);
     }
 
     proptest! {

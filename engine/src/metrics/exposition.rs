@@ -18,6 +18,8 @@ pub enum MetricKind {
     Counter,
     /// Goes up and down.
     Gauge,
+    /// Cumulative buckets (`_bucket{le=...}`), `_sum` and `_count`.
+    Histogram,
 }
 
 impl MetricKind {
@@ -25,6 +27,7 @@ impl MetricKind {
         match self {
             Self::Counter => "counter",
             Self::Gauge => "gauge",
+            Self::Histogram => "histogram",
         }
     }
 }
@@ -74,6 +77,61 @@ const ORDERS: Family = counter(
     "pinion_gateway_orders_sent_total",
     "Orders the gateway stage has sent to its venues.",
 );
+const STAGE_MESSAGES: Family = counter(
+    "pinion_stage_messages_total",
+    "Messages a stage has handled (feed: events decoded; book: events applied; strategy: views, \
+     trades and reports; gateway: orders, cancels and reports).",
+);
+const STAGE_ERRORS: Family = counter(
+    "pinion_stage_errors_total",
+    "Bad input and refusals a stage counted (feed: decode, source and unknown-venue problems; \
+     book: lost syncs and events without a book; strategy: intents the risk gate refused; \
+     gateway: orders for an unknown instrument).",
+);
+const STAGE_BACKPRESSURE: Family = counter(
+    "pinion_stage_backpressure_total",
+    "Times a stage found its output ring full.",
+);
+const STAGE_QUEUED: Family = gauge(
+    "pinion_stage_input_queued",
+    "Messages waiting in a stage's input ring when it last looked (ring occupancy).",
+);
+const RING_CAPACITY: Family = gauge(
+    "pinion_ring_capacity",
+    "Slots of each ring between the stages.",
+);
+const LATENCY: Family = Family {
+    name: "pinion_latency_seconds",
+    kind: MetricKind::Histogram,
+    help: "The stages' latency histograms (the report's names: tick_to_trade, hop.*, *.service, \
+           ...), in seconds, since the run started.",
+};
+/// The histogram's upper bounds, ns: 1-2-5 steps from 1 µs to 10 s.
+const LATENCY_BOUNDS_NS: [u64; 22] = [
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    50_000,
+    100_000,
+    200_000,
+    500_000,
+    1_000_000,
+    2_000_000,
+    5_000_000,
+    10_000_000,
+    20_000_000,
+    50_000_000,
+    100_000_000,
+    200_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_000_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
 const BOOK_STATE: Family = gauge(
     "pinion_book_state",
     "1 for the book's current sync state (awaiting_snapshot, syncing, live), 0 for the others.",
@@ -496,6 +554,12 @@ pub fn families() -> Vec<Family> {
         THREADS_RUNNING,
         RECORDS,
         ORDERS,
+        STAGE_MESSAGES,
+        STAGE_ERRORS,
+        STAGE_BACKPRESSURE,
+        STAGE_QUEUED,
+        RING_CAPACITY,
+        LATENCY,
         BOOK_STATE,
         BOOK_LIVE,
         BOOK_LOSSES,
@@ -534,7 +598,13 @@ impl Out {
     }
 
     fn sample(&mut self, f: &Family, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        self.text.push_str(f.name);
+        self.sample_as(f.name, labels, value);
+    }
+
+    /// A sample of a family's series named apart from it (a histogram's `_bucket`, `_sum`,
+    /// `_count`).
+    fn sample_as(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.text.push_str(name);
         if !labels.is_empty() {
             self.text.push('{');
             for (i, (k, v)) in labels.iter().enumerate() {
@@ -573,6 +643,59 @@ fn escape_label(out: &mut String, v: &str) {
     }
 }
 
+/// Each stage's running counters, the rings' size and the latency histograms.
+fn stages(out: &mut Out, src: &Sources) {
+    if src.stages.is_empty() {
+        return;
+    }
+    let counts: Vec<(&str, crate::runtime::LiveCounts)> =
+        src.stages.iter().map(|s| (s.name(), s.load())).collect();
+    out.family(&STAGE_MESSAGES);
+    for (name, c) in &counts {
+        out.sample(&STAGE_MESSAGES, &[("stage", name)], c.messages);
+    }
+    out.family(&STAGE_ERRORS);
+    for (name, c) in &counts {
+        out.sample(&STAGE_ERRORS, &[("stage", name)], c.errors);
+    }
+    out.family(&STAGE_BACKPRESSURE);
+    for (name, c) in &counts {
+        out.sample(&STAGE_BACKPRESSURE, &[("stage", name)], c.backpressure);
+    }
+    out.family(&STAGE_QUEUED);
+    for (name, c) in counts.iter().filter(|(name, _)| *name != "feed") {
+        out.sample(&STAGE_QUEUED, &[("stage", name)], c.input_queued);
+    }
+    out.single(&RING_CAPACITY, src.ring_capacity);
+    out.family(&LATENCY);
+    let bounds: Vec<String> = LATENCY_BOUNDS_NS
+        .iter()
+        .map(|ns| format!("{}", *ns as f64 / 1e9))
+        .collect();
+    for h in &src.latency {
+        let b = h.buckets(&LATENCY_BOUNDS_NS);
+        let name = h.name();
+        for (le, n) in bounds.iter().zip(&b.cumulative) {
+            out.sample_as(
+                "pinion_latency_seconds_bucket",
+                &[("name", name), ("le", le)],
+                n,
+            );
+        }
+        out.sample_as(
+            "pinion_latency_seconds_bucket",
+            &[("name", name), ("le", "+Inf")],
+            b.count,
+        );
+        out.sample_as(
+            "pinion_latency_seconds_sum",
+            &[("name", name)],
+            format_args!("{:.9}", b.sum_ns as f64 / 1e9),
+        );
+        out.sample_as("pinion_latency_seconds_count", &[("name", name)], b.count);
+    }
+}
+
 /// The exposition of everything `src` can read now.
 pub fn render(src: &Sources) -> String {
     let mut out = Out {
@@ -585,6 +708,7 @@ pub fn render(src: &Sources) -> String {
     out.single(&THREADS_RUNNING, src.threads_running());
     out.single(&RECORDS, src.progress.records());
     out.single(&ORDERS, src.progress.orders());
+    stages(&mut out, src);
 
     let books: Vec<(InstrumentId, String, String, BookState)> = src
         .instruments

@@ -13,8 +13,10 @@
 //! `/proc/self/task` with its name, so a stage thread that died (a panic ends it) makes `/health`
 //! fail while the rest of the process runs on.
 //!
-//! Not exported (not readable while running without touching the hot path): the latency
-//! histograms, which each stage owns and hands over at the end of the run.
+//! The stages publish their running counters into [`StageLive`](crate::runtime::StageLive)
+//! slots after each busy poll (only when something reads them), and share their latency
+//! recorders' counts read-only ([`LiveLatency`](crate::latency::LiveLatency)), exported as
+//! Prometheus histograms.
 
 mod exposition;
 mod server;
@@ -173,6 +175,12 @@ pub struct Sources {
     pub ended: Arc<AtomicBool>,
     /// The kill switch, the pause and each instrument's account.
     pub control: Option<Arc<crate::control::Control>>,
+    /// Each stage's running counters.
+    pub stages: Vec<Arc<crate::runtime::StageLive>>,
+    /// The stages' latency recorders, read while they record.
+    pub latency: Vec<crate::latency::LiveLatency>,
+    /// Slots of each ring between the stages.
+    pub ring_capacity: usize,
 }
 
 impl Sources {

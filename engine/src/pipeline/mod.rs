@@ -41,7 +41,7 @@ use crate::metrics::{BookStates, Monitor, Sources};
 use crate::problems::errors_out::ErrorsOut;
 use crate::problems::{ProblemLog, ProblemSummary};
 use crate::progress::{ProgressBar, ProgressCounters};
-use crate::runtime::{self, PlacementReport, RuntimeOptions, Stage, ThreadPlan};
+use crate::runtime::{self, PlacementReport, Published, RuntimeOptions, Stage, ThreadPlan};
 use crate::stages::book::{BookStage, FinalBooks};
 use crate::stages::event_barrier::EventBarrier;
 use crate::stages::feed::{FeedParts, FeedStage};
@@ -523,6 +523,20 @@ fn assemble(
         Some(Box::new(strategy)),
         Some(Box::new(gateway)),
     ];
+    // With something reading them, each stage publishes its running counters after its busy
+    // polls, and its latency recorders are shared read-only.
+    let mut stage_live = Vec::new();
+    let mut latency_live = Vec::new();
+    if metrics_on {
+        for slot in &mut stages {
+            if let Some(stage) = slot.take() {
+                latency_live.extend(stage.live_latency());
+                let (wrapped, live) = Published::wrap(stage);
+                stage_live.push(live);
+                *slot = Some(wrapped);
+            }
+        }
+    }
     let plans: Vec<ThreadPlan> = settings
         .placement
         .threads
@@ -551,6 +565,9 @@ fn assemble(
         started: std::time::Instant::now(),
         ended: Arc::new(AtomicBool::new(false)),
         control: Some(Arc::clone(&control)),
+        stages: stage_live,
+        latency: latency_live,
+        ring_capacity: cap,
     });
     Ok(Pipeline {
         plans,

@@ -86,7 +86,7 @@ pub use placement::{
 };
 pub use ring::{Batch, RingRx, RingTx, ring, ring_resident};
 pub use run::{RunJson, RunReport, STOP_GRACE, StageCounters, run, run_with, stop_on_ctrl_c};
-pub use stage::{Progress, Stage, StageReport};
+pub use stage::{LiveCounts, Progress, Published, Stage, StageLive, StageReport};
 pub use wait::{WaitStrategy, Waiter};
 
 /// Why a run failed.

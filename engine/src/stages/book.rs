@@ -37,10 +37,10 @@ use pinion_feed::live::SnapshotRequests;
 use super::handoff::Handoff;
 use super::msg::{BookMsg, MarketMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
-use crate::latency::Recorder;
+use crate::latency::{LiveLatency, Recorder};
 use crate::metrics::{BookState, BookStates};
 use crate::problems::{Problem, ProblemKind, ProblemLog, ProblemSummary, Subject};
-use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
+use crate::runtime::{LiveCounts, Progress, RingRx, Stage, StageReport, now_ns};
 
 /// Inputs handled per poll at most, so a thread shared with other stages keeps them moving.
 const BATCH: usize = 64;
@@ -497,6 +497,20 @@ impl Stage for BookStage {
         } else {
             Progress::Idle
         }
+    }
+
+    fn live_counts(&self) -> Option<LiveCounts> {
+        let c = &self.core.counts;
+        Some(LiveCounts {
+            messages: c.events,
+            errors: c.lost_sync + c.no_book,
+            backpressure: self.core.out.backpressure(),
+            input_queued: self.input.len() as u64,
+        })
+    }
+
+    fn live_latency(&self) -> Vec<LiveLatency> {
+        vec![self.core.service.live(), self.core.hop.live()]
     }
 
     fn finish(&mut self) -> StageReport {

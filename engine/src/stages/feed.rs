@@ -28,10 +28,10 @@ use super::handoff::Handoff;
 use super::msg::MarketMsg;
 use super::outbox::Outbox;
 use super::pacing::Pacer;
-use crate::latency::Recorder;
+use crate::latency::{LiveLatency, Recorder};
 use crate::problems::{Problem, ProblemKind, ProblemLog, ProblemSummary, Subject};
 use crate::progress::ProgressCounters;
-use crate::runtime::{Progress, Stage, StageReport, now_ns};
+use crate::runtime::{LiveCounts, Progress, Stage, StageReport, now_ns};
 
 /// Records read per poll at most (`max` pacing).
 const READ_BATCH: usize = 32;
@@ -726,6 +726,20 @@ impl Stage for FeedStage {
         }
         self.out.flush(now_ns());
         Progress::Busy
+    }
+
+    fn live_counts(&self) -> Option<LiveCounts> {
+        let c = &self.counts;
+        Some(LiveCounts {
+            messages: c.events,
+            errors: c.decode_problems + c.source_errors + c.unknown_venue,
+            backpressure: self.out.backpressure(),
+            input_queued: 0,
+        })
+    }
+
+    fn live_latency(&self) -> Vec<LiveLatency> {
+        vec![self.service.live(), self.lateness.live()]
     }
 
     fn finish(&mut self) -> StageReport {

@@ -28,9 +28,9 @@ use super::event_barrier::EventBarrier;
 use super::msg::{OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use crate::config::{Settings, VenueSpec};
-use crate::latency::Recorder;
+use crate::latency::{LiveLatency, Recorder};
 use crate::progress::ProgressCounters;
-use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
+use crate::runtime::{LiveCounts, Progress, RingRx, Stage, StageReport, now_ns};
 
 /// How long a venue may take at the end to have its open orders cancelled: within the
 /// runtime's grace for a stopped run.
@@ -361,6 +361,23 @@ impl<V: OrderVenue + Send> Stage for GatewayStage<V> {
         core.out.flush(now_ns());
         core.publish();
         if did { Progress::Busy } else { Progress::Idle }
+    }
+
+    fn live_counts(&self) -> Option<LiveCounts> {
+        let c = &self.core.counts;
+        Some(LiveCounts {
+            messages: c.orders + c.cancels + c.reports,
+            errors: c.unknown_instrument,
+            backpressure: self.core.out.backpressure(),
+            input_queued: self.input.len() as u64,
+        })
+    }
+
+    fn live_latency(&self) -> Vec<LiveLatency> {
+        let c = &self.core;
+        let mut v = vec![c.tick_to_trade.live(), c.service.live(), c.hop.live()];
+        v.extend(c.by_trigger.iter().map(Recorder::live));
+        v
     }
 
     fn finish(&mut self) -> StageReport {

@@ -23,7 +23,7 @@ use super::msg::MarketMsg;
 use super::outbox::{Outbox, Stamped};
 use crate::problems::ProblemSummary;
 use crate::progress::ProgressCounters;
-use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
+use crate::runtime::{LiveCounts, Progress, RingRx, Stage, StageReport, now_ns};
 
 /// Messages sent per poll at most, as the feed stage reads records in `max` pacing.
 const SEND_BATCH: usize = 64;
@@ -221,6 +221,15 @@ impl Stage for PredecodedFeed {
         }
         self.out.flush(now_ns());
         Progress::Busy
+    }
+
+    fn live_counts(&self) -> Option<LiveCounts> {
+        Some(LiveCounts {
+            messages: self.next as u64,
+            errors: 0,
+            backpressure: self.out.backpressure(),
+            input_queued: 0,
+        })
     }
 
     fn finish(&mut self) -> StageReport {

@@ -61,8 +61,8 @@ use super::outbox::{Outbox, Stamped};
 use crate::backtest::Tape;
 use crate::config::Settings;
 use crate::control::{AccountView, Commands, ControlReader, KillReason, saturate};
-use crate::latency::Recorder;
-use crate::runtime::{Progress, RingRx, Stage, StageReport, now_ns};
+use crate::latency::{LiveLatency, Recorder};
+use crate::runtime::{LiveCounts, Progress, RingRx, Stage, StageReport, now_ns};
 
 /// Inputs handled per poll at most.
 const BATCH: usize = 64;
@@ -85,6 +85,8 @@ struct StrategyCounts {
     untraded_inputs: u64,
     /// Inputs held back until the venue's reports before their event time were in.
     barrier_waits: u64,
+    /// Intents the risk gates refused.
+    refused: u64,
     /// A digest of the reports applied, in order (client id, status, fill price and quantity).
     exec_digest: u64,
 }
@@ -668,6 +670,7 @@ impl StrategyCore {
             }
             self.intents
                 .set_new_order_budget(traded.gate.order_tokens(at));
+            self.counts.refused += refused.len() as u64;
             for rep in &refused {
                 traded.strategy.on_exec(rep, &mut self.intents);
             }
@@ -911,6 +914,29 @@ impl Stage for StrategyStage {
         // An input held back waits for the venue: idle unless something else was done.
         did |= taken > usize::from(core.held.is_some());
         if did { Progress::Busy } else { Progress::Idle }
+    }
+
+    fn live_counts(&self) -> Option<LiveCounts> {
+        let c = &self.core.counts;
+        Some(LiveCounts {
+            messages: c.views + c.trades + c.exec_reports,
+            errors: c.refused,
+            backpressure: self.core.out.backpressure(),
+            input_queued: self.input.len() as u64,
+        })
+    }
+
+    fn live_latency(&self) -> Vec<LiveLatency> {
+        let c = &self.core;
+        let mut v = vec![
+            c.service.live(),
+            c.decision.live(),
+            c.decision_to_order.live(),
+            c.hop_book.live(),
+            c.hop_exec.live(),
+        ];
+        v.extend(c.decision_by_trigger.iter().map(Recorder::live));
+        v
     }
 
     fn finish(&mut self) -> StageReport {
