@@ -45,6 +45,8 @@ mod truth;
 pub use faults::{Fault, FaultPlan, FaultSpecError, Target};
 pub use tap::WireTap;
 pub use truth::{Dec, DecError, TruthBook};
+pub(crate) use market::MarketState;
+pub(crate) use truth::Book;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};

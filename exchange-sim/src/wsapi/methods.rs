@@ -52,6 +52,8 @@ pub(super) fn cancel_replace(shared: &LiveShared, p: &Params) -> Result<Value, R
         ("newClientOrderId", "newClientOrderId"),
         ("newOrderRespType", "newOrderRespType"),
         ("selfTradePreventionMode", "selfTradePreventionMode"),
+        ("stopPrice", "stopPrice"),
+        ("trailingDelta", "trailingDelta"),
     ]);
     let error_of = |r: &Refusal| json!({"code": r.code, "msg": r.msg});
     // Filters are checked before either half runs: a new order they refuse cancels nothing.
@@ -142,8 +144,15 @@ pub(super) fn amend(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
     } else {
         sub(old.qty, new_qty)
     };
-    release(&mut account, &old.symbol, old.side, old.price, released);
+    // What the order's lock gives back (a waiting market buy holds none).
+    let amount = match old.side {
+        Side::Buy => mul(old.price, released),
+        Side::Sell => released,
+    }
+    .min(old.lock);
+    release(&mut account, &old.symbol, old.side, amount);
     let o = &mut account.orders[at];
+    o.lock = sub(o.lock, amount);
     o.qty = if ends { o.executed } else { new_qty };
     o.client_id = new_id.clone();
     o.updated = now;
@@ -178,12 +187,12 @@ pub(super) fn amend(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
     )
 }
 
-/// Moves `qty` of a resting order's lock back to free.
-fn release(account: &mut Account, symbol: &str, side: Side, price: Dec, qty: Dec) {
+/// Moves `amount` of a resting order's lock back to free.
+fn release(account: &mut Account, symbol: &str, side: Side, amount: Dec) {
     let (base, quote) = super::assets(symbol);
-    let (asset, amount) = match side {
-        Side::Buy => (quote, mul(price, qty)),
-        Side::Sell => (base, qty),
+    let asset = match side {
+        Side::Buy => quote,
+        Side::Sell => base,
     };
     let b = account.balances.entry(asset).or_default();
     b.1 = sub(b.1, amount);

@@ -90,7 +90,9 @@
 //!
 //! **Faults**: [`OrderFaultPlan`].
 
+mod contingent;
 mod faults;
+mod lists;
 mod methods;
 mod snapshot;
 
@@ -209,11 +211,23 @@ struct Order {
     /// The quantity grid its fills keep to: the symbol's step size, or the exchange's base
     /// precision (10⁻⁸) when the symbol has no filters here.
     step: Dec,
+    /// The trigger of a contingent order (`STOP_LOSS`, `TAKE_PROFIT` and their `_LIMIT`s).
+    trigger: Option<contingent::Trigger>,
+    /// The order list it belongs to (`orderListId`).
+    list: Option<u64>,
+    /// What the account holds locked for it, in the asset it pays with.
+    lock: Dec,
 }
 
 impl Order {
+    /// Not ended: on the book, waiting for its trigger, or pending in an order list.
     fn is_open(&self) -> bool {
-        matches!(self.status, "NEW" | "PARTIALLY_FILLED")
+        matches!(self.status, "NEW" | "PARTIALLY_FILLED" | "PENDING_NEW")
+    }
+
+    /// On the book (`w`): open and working.
+    fn on_book(&self) -> bool {
+        matches!(self.status, "NEW" | "PARTIALLY_FILLED") && self.working.is_some()
     }
 
     fn remaining(&self) -> Dec {
@@ -284,6 +298,11 @@ pub(crate) struct Account {
     retry_until: u64,
     /// `o429burst`: the ban's end.
     banned_until: u64,
+    /// Order lists, by `orderListId`.
+    lists: Vec<lists::OrderList>,
+    next_list_id: u64,
+    /// The last trade price the market released, per symbol (what stops trigger on).
+    last_price: BTreeMap<String, Dec>,
 }
 
 /// The account behind its lock.
@@ -316,6 +335,9 @@ impl AccountCell {
             revoked: false,
             retry_until: 0,
             banned_until: 0,
+            lists: Vec::new(),
+            next_list_id: 1,
+            last_price: BTreeMap::new(),
         }))
     }
 
@@ -651,9 +673,16 @@ impl Session<'_> {
         // Successful order requests weigh 0 (an amendment only when it ends the order).
         let order_method = matches!(
             method,
-            "order.place" | "order.cancel" | "openOrders.cancelAll" | "order.cancelReplace"
+            "order.place"
+                | "order.cancel"
+                | "openOrders.cancelAll"
+                | "order.cancelReplace"
+                | "orderList.place.oco"
+                | "orderList.place.oto"
+                | "orderList.place.otoco"
+                | "orderList.cancel"
         );
-        let counts_order = matches!(method, "order.place" | "order.cancelReplace");
+        let counts_order = counts_as_order(method);
         match self.dispatch(method, params) {
             Ok(Outcome::Result(result)) => {
                 let ended = method == "order.amend.keepPriority"
@@ -741,6 +770,18 @@ impl Session<'_> {
                     "account.status" => {
                         Ok(Outcome::Result(methods::account_status(self.shared, &p)))
                     }
+                    "orderList.place.oco" => {
+                        lists::place(self.shared, &p, lists::Kind::Oco).map(Outcome::Result)
+                    }
+                    "orderList.place.oto" => {
+                        lists::place(self.shared, &p, lists::Kind::Oto).map(Outcome::Result)
+                    }
+                    "orderList.place.otoco" => {
+                        lists::place(self.shared, &p, lists::Kind::Otoco).map(Outcome::Result)
+                    }
+                    "orderList.cancel" => lists::cancel(self.shared, &p).map(Outcome::Result),
+                    "orderList.status" => lists::status(self.shared, &p).map(Outcome::Result),
+                    "openOrderLists.status" => Ok(Outcome::Result(lists::open_lists(self.shared))),
                     _ => Ok(Outcome::Result(open_orders(self.shared, &p))),
                 }
             }
@@ -771,7 +812,7 @@ impl Session<'_> {
                 data: Some(json!({"retryAfter": (now / 60_000 + 1) * 60_000})),
             });
         }
-        if matches!(method, "order.place" | "order.cancelReplace") {
+        if counts_as_order(method) {
             let a = account.orders_10s.at(now / 10_000);
             if *a >= config.orders_per_10s {
                 return Err(Refusal {
@@ -979,12 +1020,24 @@ fn limit_entry(kind: &str, interval: &str, num: u32, limit: u32, count: u32) -> 
     json!({"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": limit, "count": count})
 }
 
+/// Whether a request counts against the `ORDERS` limits.
+fn counts_as_order(method: &str) -> bool {
+    matches!(
+        method,
+        "order.place"
+            | "order.cancelReplace"
+            | "orderList.place.oco"
+            | "orderList.place.oto"
+            | "orderList.place.otoco"
+    )
+}
+
 fn method_weight(method: &str, params: &Map<String, Value>) -> u32 {
     match method {
         "myTrades" if params.contains_key("orderId") => 5,
         "myTrades" | "account.status" => 20,
-        "order.status" | "order.amend.keepPriority" => 4,
-        "openOrders.status" => 6,
+        "order.status" | "order.amend.keepPriority" | "orderList.status" => 4,
+        "openOrders.status" | "openOrderLists.status" => 6,
         "session.logon"
         | "session.status"
         | "userDataStream.subscribe"
@@ -1014,6 +1067,8 @@ fn method_spec(method: &str) -> Option<(&'static [&'static str], &'static [&'sta
                 "newClientOrderId",
                 "newOrderRespType",
                 "selfTradePreventionMode",
+                "stopPrice",
+                "trailingDelta",
             ],
             &["symbol", "side", "type"],
             true,
@@ -1053,6 +1108,8 @@ fn method_spec(method: &str) -> Option<(&'static [&'static str], &'static [&'sta
                 "selfTradePreventionMode",
                 "cancelRestrictions",
                 "orderRateLimitExceededMode",
+                "stopPrice",
+                "trailingDelta",
             ],
             &["symbol", "cancelReplaceMode", "side", "type"],
             true,
@@ -1081,6 +1138,114 @@ fn method_spec(method: &str) -> Option<(&'static [&'static str], &'static [&'sta
             true,
         ),
         "account.status" => (&["omitZeroBalances"], &[], true),
+        "orderList.place.oco" => (
+            &[
+                "symbol",
+                "listClientOrderId",
+                "side",
+                "quantity",
+                "aboveType",
+                "aboveClientOrderId",
+                "abovePrice",
+                "aboveStopPrice",
+                "aboveTrailingDelta",
+                "aboveTimeInForce",
+                "belowType",
+                "belowClientOrderId",
+                "belowPrice",
+                "belowStopPrice",
+                "belowTrailingDelta",
+                "belowTimeInForce",
+                "newOrderRespType",
+                "selfTradePreventionMode",
+            ],
+            &["symbol", "side", "quantity", "aboveType", "belowType"],
+            true,
+        ),
+        "orderList.place.oto" => (
+            &[
+                "symbol",
+                "listClientOrderId",
+                "newOrderRespType",
+                "selfTradePreventionMode",
+                "workingType",
+                "workingSide",
+                "workingClientOrderId",
+                "workingPrice",
+                "workingQuantity",
+                "workingTimeInForce",
+                "pendingType",
+                "pendingSide",
+                "pendingClientOrderId",
+                "pendingPrice",
+                "pendingStopPrice",
+                "pendingTrailingDelta",
+                "pendingQuantity",
+                "pendingTimeInForce",
+            ],
+            &[
+                "symbol",
+                "workingType",
+                "workingSide",
+                "workingPrice",
+                "workingQuantity",
+                "pendingType",
+                "pendingSide",
+                "pendingQuantity",
+            ],
+            true,
+        ),
+        "orderList.place.otoco" => (
+            &[
+                "symbol",
+                "listClientOrderId",
+                "newOrderRespType",
+                "selfTradePreventionMode",
+                "workingType",
+                "workingSide",
+                "workingClientOrderId",
+                "workingPrice",
+                "workingQuantity",
+                "workingTimeInForce",
+                "pendingSide",
+                "pendingQuantity",
+                "pendingAboveType",
+                "pendingAboveClientOrderId",
+                "pendingAbovePrice",
+                "pendingAboveStopPrice",
+                "pendingAboveTrailingDelta",
+                "pendingAboveTimeInForce",
+                "pendingBelowType",
+                "pendingBelowClientOrderId",
+                "pendingBelowPrice",
+                "pendingBelowStopPrice",
+                "pendingBelowTrailingDelta",
+                "pendingBelowTimeInForce",
+            ],
+            &[
+                "symbol",
+                "workingType",
+                "workingSide",
+                "workingPrice",
+                "workingQuantity",
+                "pendingSide",
+                "pendingQuantity",
+                "pendingAboveType",
+            ],
+            true,
+        ),
+        "orderList.cancel" => (
+            &[
+                "symbol",
+                "orderListId",
+                "listClientOrderId",
+                "newClientOrderId",
+            ],
+            &["symbol"],
+            true,
+        ),
+        "orderList.status" => (&["origClientOrderId", "orderListId"], &[], true),
+        "openOrderLists.status" => (&[], &[], true),
         _ => return None,
     })
 }
@@ -1226,8 +1391,32 @@ fn assets(symbol: &str) -> (String, String) {
     (symbol[..mid].to_owned(), symbol[mid..].to_owned())
 }
 
-/// The opposite side of the truth, best first, and the quantity the truth shows at `limit`
-/// on the order's own side (the queue a resting order joins).
+/// The opposite side of `book`, best first (at most 200 levels), and the quantity it shows at
+/// `limit` on the order's own side (the queue a resting order joins).
+fn book_levels(book: &crate::live::Book, side: Side, limit: Dec) -> (Vec<(Dec, Dec)>, Dec) {
+    let (levels, own): (Vec<(Dec, Dec)>, _) = match side {
+        Side::Buy => (
+            book.asks
+                .iter()
+                .take(200)
+                .map(|(p, l)| (*p, l.qty))
+                .collect(),
+            book.bids.get(&limit),
+        ),
+        Side::Sell => (
+            book.bids
+                .iter()
+                .rev()
+                .take(200)
+                .map(|(p, l)| (*p, l.qty))
+                .collect(),
+            book.asks.get(&limit),
+        ),
+    };
+    (levels, own.map_or(Dec::default(), |l| l.qty))
+}
+
+/// [`book_levels`] of the symbol's truth book, when it is seeded.
 fn truth_levels(
     shared: &LiveShared,
     symbol: &str,
@@ -1236,28 +1425,7 @@ fn truth_levels(
 ) -> Option<(Vec<(Dec, Dec)>, Dec)> {
     let market = shared.market();
     let s = market.symbols.get(symbol).filter(|s| s.seeded)?;
-    let (levels, own): (Vec<(Dec, Dec)>, _) = match side {
-        Side::Buy => (
-            s.book
-                .asks
-                .iter()
-                .take(200)
-                .map(|(p, l)| (*p, l.qty))
-                .collect(),
-            s.book.bids.get(&limit),
-        ),
-        Side::Sell => (
-            s.book
-                .bids
-                .iter()
-                .rev()
-                .take(200)
-                .map(|(p, l)| (*p, l.qty))
-                .collect(),
-            s.book.asks.get(&limit),
-        ),
-    };
-    Some((levels, own.map_or(Dec::default(), |l| l.qty)))
+    Some(book_levels(&s.book, side, limit))
 }
 
 fn crosses(side: Side, limit: Dec, level: Dec) -> bool {
@@ -1267,12 +1435,40 @@ fn crosses(side: Side, limit: Dec, level: Dec) -> bool {
     }
 }
 
-/// `PRICE_FILTER`, `LOT_SIZE`, then `NOTIONAL` (of `notional`: price × quantity for a limit
-/// order, the quote the walk takes for a market order), as the exchange orders them.
+/// The taker walk of `qty` over `levels` (the opposite side, best first): every level a market
+/// order reaches, or a limit order's `limit` crosses. A `fok` walk that cannot take all of
+/// `qty` takes nothing. Returns the fills `(price, quantity)` and what is left.
+fn walk(
+    levels: &[(Dec, Dec)],
+    side: Side,
+    market: bool,
+    limit: Dec,
+    qty: Dec,
+    fok: bool,
+) -> (Vec<(Dec, Dec)>, Dec) {
+    let mut fills: Vec<(Dec, Dec)> = Vec::new();
+    let mut left = qty;
+    for (px, avail) in levels {
+        if left.is_zero() || (!market && !crosses(side, limit, *px)) {
+            break;
+        }
+        let take = left.min(*avail);
+        fills.push((*px, take));
+        left = sub(left, take);
+    }
+    if fok && !left.is_zero() {
+        return (Vec::new(), qty);
+    }
+    (fills, left)
+}
+
+/// `PRICE_FILTER` (of `price` and `stopPrice`), `LOT_SIZE`, then `NOTIONAL` (of `notional`:
+/// price × quantity for a limit order, the quote the walk takes for a market order), as the
+/// exchange orders them.
 fn filters(
     shared: &LiveShared,
     symbol: &str,
-    price: Option<Dec>,
+    prices: [Option<Dec>; 2],
     qty: Dec,
     notional: Dec,
 ) -> Result<(), Refusal> {
@@ -1289,7 +1485,7 @@ fn filters(
     let min_notional = Dec::parse(&info.min_notional).unwrap_or_default();
     let off_tick =
         |p: Dec| p.is_zero() || (!tick.is_zero() && !p.units().is_multiple_of(tick.units()));
-    if price.is_some_and(off_tick) {
+    if prices.iter().flatten().any(|p| off_tick(*p)) {
         return Err(refuse(-1013, "Filter failure: PRICE_FILTER"));
     }
     if qty.is_zero() || (!step.is_zero() && !qty.units().is_multiple_of(step.units())) {
@@ -1311,12 +1507,14 @@ struct Plan {
     qty: Dec,
     resp_type: &'static str,
     stp: String,
-    /// The taker fills `(price, quantity)`, best first.
+    /// The taker fills `(price, quantity)`, best first (none for a contingent order).
     fills: Vec<(Dec, Dec)>,
     /// What the walk leaves.
     left: Dec,
     /// The truth's quantity at its price on its own side.
     own_level: Dec,
+    /// The trigger of a contingent order.
+    trigger: Option<contingent::Trigger>,
 }
 
 /// Reads and checks a new order (parameters, symbol, filters) and walks the truth; what the
@@ -1332,35 +1530,41 @@ fn plan(shared: &LiveShared, p: &Params) -> Result<Plan, Refusal> {
         Some("LIMIT") => "LIMIT",
         Some("LIMIT_MAKER") => "LIMIT_MAKER",
         Some("MARKET") => "MARKET",
+        Some("STOP_LOSS") => "STOP_LOSS",
+        Some("STOP_LOSS_LIMIT") => "STOP_LOSS_LIMIT",
+        Some("TAKE_PROFIT") => "TAKE_PROFIT",
+        Some("TAKE_PROFIT_LIMIT") => "TAKE_PROFIT_LIMIT",
         _ => return Err(refuse(-1116, "Invalid orderType.")),
     };
     let not_required =
         |name: &str| refuse(-1106, format!("Parameter '{name}' sent when not required."));
-    let tif: &'static str = match (ty, p.get("timeInForce")) {
-        ("LIMIT", Some("GTC")) => "GTC",
-        ("LIMIT", Some("IOC")) => "IOC",
-        ("LIMIT", Some("FOK")) => "FOK",
-        ("LIMIT", Some(_)) => return Err(refuse(-1115, "Invalid timeInForce.")),
-        ("LIMIT", None) => return Err(mandatory("timeInForce")),
-        (_, Some(_)) => return Err(not_required("timeInForce")),
-        ("MARKET", None) => "GTC",
-        _ => "GTC",
+    let timed = contingent::timed(ty);
+    let tif: &'static str = match (timed, p.get("timeInForce")) {
+        (true, Some("GTC")) => "GTC",
+        (true, Some("IOC")) => "IOC",
+        (true, Some("FOK")) => "FOK",
+        (true, Some(_)) => return Err(refuse(-1115, "Invalid timeInForce.")),
+        (true, None) => return Err(mandatory("timeInForce")),
+        (false, Some(_)) => return Err(not_required("timeInForce")),
+        (false, None) => "GTC",
     };
     let price = p.dec("price")?;
-    if ty == "MARKET" && price.is_some() {
+    let market_like = contingent::market_like(ty);
+    if market_like && price.is_some() {
         return Err(not_required("price"));
     }
-    if ty != "MARKET" && price.is_none() {
+    if !market_like && price.is_none() {
         return Err(mandatory("price"));
     }
     let qty = p.dec("quantity")?.ok_or_else(|| mandatory("quantity"))?;
+    let trigger = contingent::read(p, ty)?;
     let resp_type = match p.get("newOrderRespType") {
+        // `MARKET` and `LIMIT` answer `FULL` by default, the contingent types `ACK`.
+        None if trigger.is_some() => "ACK",
         None => "FULL",
-        Some(t @ ("ACK" | "RESULT" | "FULL")) => match t {
-            "ACK" => "ACK",
-            "RESULT" => "RESULT",
-            _ => "FULL",
-        },
+        Some("ACK") => "ACK",
+        Some("RESULT") => "RESULT",
+        Some("FULL") => "FULL",
         Some(_) => {
             return Err(refuse(
                 -1102,
@@ -1375,23 +1579,21 @@ fn plan(shared: &LiveShared, p: &Params) -> Result<Plan, Refusal> {
     let limit = price.unwrap_or_default();
     let (levels, own_level) = truth_levels(shared, &symbol, side, limit)
         .ok_or_else(|| refuse(-1121, "Invalid symbol."))?;
-    let market = ty == "MARKET";
-    // The walk: which levels this order takes, in order.
-    let mut fills: Vec<(Dec, Dec)> = Vec::new();
-    let mut left = qty;
-    for (px, avail) in &levels {
-        if left.is_zero() || (!market && !crosses(side, limit, *px)) {
-            break;
-        }
-        let take = left.min(*avail);
-        fills.push((*px, take));
-        left = sub(left, take);
-    }
-    let walked = fills
+    // The walk: which levels this order takes, in order (a contingent order takes none yet).
+    let (fills, left) = if trigger.is_some() {
+        (Vec::new(), qty)
+    } else {
+        walk(&levels, side, market_like, limit, qty, false)
+    };
+    let walked = walk(&levels, side, true, limit, qty, false)
+        .0
         .iter()
         .fold(Dec::default(), |acc, (px, q)| add(acc, mul(*px, *q)));
-    let notional = price.map_or(walked, |p| mul(p, qty));
-    filters(shared, &symbol, price, qty, notional)?;
+    let stop = trigger.and_then(|t| t.stop);
+    let notional = price
+        .or(stop)
+        .map_or(walked, |p| mul(p, qty));
+    filters(shared, &symbol, [price, stop], qty, notional)?;
     Ok(Plan {
         symbol,
         side,
@@ -1404,33 +1606,64 @@ fn plan(shared: &LiveShared, p: &Params) -> Result<Plan, Refusal> {
         fills,
         left,
         own_level,
+        trigger,
     })
 }
 
+/// A new order of `plan`, numbered `order_id`: on the book from `now` (a contingent order
+/// waits off it), queued behind what the truth shows at its price.
+fn order_of(plan: &Plan, order_id: u64, client_id: &str, now: u64, step: Dec) -> Order {
+    Order {
+        symbol: plan.symbol.clone(),
+        order_id,
+        client_id: client_id.to_owned(),
+        side: plan.side,
+        ty: plan.ty,
+        tif: plan.tif,
+        price: plan.price.unwrap_or_default(),
+        qty: plan.qty,
+        executed: Dec::default(),
+        cum_quote: Dec::default(),
+        status: "NEW",
+        stp: plan.stp.clone(),
+        created: now,
+        updated: now,
+        working: plan.trigger.is_none().then_some(now),
+        ahead: plan.own_level,
+        level_seen: plan.own_level,
+        credit: Dec::default(),
+        expiry: None,
+        step,
+        trigger: plan.trigger,
+        list: None,
+        lock: Dec::default(),
+    }
+}
+
 fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
+    let plan = plan(shared, p)?;
     let Plan {
-        symbol,
+        ref symbol,
         side,
         ty,
         tif,
         price,
         qty,
         resp_type,
-        stp,
-        mut fills,
-        mut left,
-        own_level,
-    } = plan(shared, p)?;
+        ref fills,
+        left,
+        ..
+    } = plan;
     let limit = price.unwrap_or_default();
-    let market = ty == "MARKET";
     if ty == "LIMIT_MAKER" && !fills.is_empty() {
         return Err(refuse(-2010, "Order would immediately match and take."));
     }
-    if tif == "FOK" && !left.is_zero() {
-        fills.clear();
-        left = qty;
-    }
-    let (base, quote) = assets(&symbol);
+    let (fills, left) = if tif == "FOK" && !left.is_zero() {
+        (Vec::new(), qty)
+    } else {
+        (fills.clone(), left)
+    };
+    let (base, quote) = assets(symbol);
     let now = now_ms();
     let mut account = shared.ws_api.lock();
     let client_id = match p.get("newClientOrderId") {
@@ -1440,25 +1673,29 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
     if account
         .orders
         .iter()
-        .any(|o| o.is_open() && o.symbol == symbol && o.client_id == client_id)
+        .any(|o| o.is_open() && o.symbol == *symbol && o.client_id == client_id)
     {
         return Err(refuse(-2010, "Duplicate order sent."));
     }
-    // Funds: the taker part at its fill prices, the resting part at its limit.
+    let mut order = order_of(&plan, 0, &client_id, now, lot_step(shared, symbol));
+    if let Some(t) = order.trigger.as_mut() {
+        let last = account.last_price.get(symbol).copied();
+        contingent::arm(t, side, ty, last, now)?;
+    }
+    // Funds: the taker part at its fill prices, the resting part at its limit; a contingent
+    // order what it locks while it waits.
     let taken_quote = fills
         .iter()
         .fold(Dec::default(), |acc, (px, q)| add(acc, mul(*px, *q)));
     let taken_qty = fills
         .iter()
         .fold(Dec::default(), |acc, (_, q)| add(acc, *q));
-    let rests = ty != "MARKET" && tif == "GTC" && !left.is_zero();
-    let resting_lock = if rests {
-        match side {
-            Side::Buy => mul(limit, left),
-            Side::Sell => left,
-        }
-    } else {
-        Dec::default()
+    let rests = !contingent::market_like(ty) && tif == "GTC" && !left.is_zero();
+    let resting_lock = match (order.trigger.is_some(), rests, side) {
+        (true, ..) => contingent::waiting_need(&order),
+        (false, false, _) => Dec::default(),
+        (false, true, Side::Buy) => mul(limit, left),
+        (false, true, Side::Sell) => left,
     };
     let (spend_asset, need) = match side {
         Side::Buy => (&quote, add(taken_quote, resting_lock)),
@@ -1476,63 +1713,20 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
     }
     let order_id = account.next_order_id;
     account.next_order_id += 1;
-    let order = Order {
-        symbol: symbol.clone(),
-        order_id,
-        client_id,
-        side,
-        ty,
-        tif,
-        price: limit,
-        qty,
-        executed: Dec::default(),
-        cum_quote: Dec::default(),
-        status: "NEW",
-        stp,
-        created: now,
-        updated: now,
-        working: Some(now),
-        // The queue it joins: what the truth shows at its price on its side now.
-        ahead: own_level,
-        level_seen: own_level,
-        credit: Dec::default(),
-        expiry: None,
-        step: lot_step(shared, &symbol),
-    };
+    order.order_id = order_id;
     account.orders.push(order.clone());
     let at = account.orders.len() - 1;
     let mut events = vec![report(&mut account, &order, "NEW", None, now)];
-    if rests {
-        let b = account.balances.entry(spend_asset.clone()).or_default();
-        b.0 = sub(b.0, resting_lock);
-        b.1 = add(b.1, resting_lock);
-        if fills.is_empty() {
+    let fill_json = if order.trigger.is_some() {
+        // It waits off the book, its funds locked.
+        contingent::take_lock(&mut account, at, resting_lock);
+        if !resting_lock.is_zero() {
             events.push(account_position(&account, &[&base, &quote], now));
         }
-    }
-    let mut fill_json = Vec::new();
-    for (px, q) in &fills {
-        execute(&mut account, at, *px, *q, false, now, &mut events);
-        if let Some(t) = account.trades.last() {
-            fill_json.push(json!({"price": fixed(t.price), "qty": fixed(t.qty),
-                "commission": fixed(t.commission), "commissionAsset": t.commission_asset,
-                "tradeId": t.id}));
-        }
-    }
-    if !left.is_zero() && !rests {
-        let o = &mut account.orders[at];
-        o.status = "EXPIRED";
-        o.updated = now;
-        o.expiry = Some(if market {
-            "INSUFFICIENT_LIQUIDITY"
-        } else if tif == "FOK" {
-            "UNFILLED_FOK_ORDER_EXPIRED"
-        } else {
-            "UNFILLED_IOC_QUANTITY_EXPIRED"
-        });
-        let o = o.clone();
-        events.push(report(&mut account, &o, "EXPIRED", None, now));
-    }
+        Vec::new()
+    } else {
+        work(&mut account, at, &fills, left, now, &mut events)
+    };
     let order = account.orders[at].clone();
     publish(&mut account, events);
     drop(account);
@@ -1548,6 +1742,57 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         }
     }
     Ok(result)
+}
+
+/// Works the order at `at` as a taker: executes `fills` (its walk of the truth), rests what
+/// is `left` when it is a `GTC` limit (locking its funds) or expires it. The caller checked
+/// the funds. Queues the reports; returns the trades as a `FULL` answer's `fills`.
+fn work(
+    account: &mut Account,
+    at: usize,
+    fills: &[(Dec, Dec)],
+    left: Dec,
+    now: u64,
+    events: &mut Vec<Value>,
+) -> Vec<Value> {
+    let o = account.orders[at].clone();
+    let (base, quote) = assets(&o.symbol);
+    let market = contingent::market_like(o.ty);
+    let rests = !market && o.tif == "GTC" && !left.is_zero();
+    if rests {
+        let lock = match o.side {
+            Side::Buy => mul(o.price, left),
+            Side::Sell => left,
+        };
+        contingent::take_lock(account, at, lock);
+        if fills.is_empty() {
+            events.push(account_position(account, &[&base, &quote], now));
+        }
+    }
+    let mut fill_json = Vec::new();
+    for (px, q) in fills {
+        execute(account, at, *px, *q, false, now, events);
+        if let Some(t) = account.trades.last() {
+            fill_json.push(json!({"price": fixed(t.price), "qty": fixed(t.qty),
+                "commission": fixed(t.commission), "commissionAsset": t.commission_asset,
+                "tradeId": t.id}));
+        }
+    }
+    if !left.is_zero() && !rests {
+        let o = &mut account.orders[at];
+        o.status = "EXPIRED";
+        o.updated = now;
+        o.expiry = Some(if market {
+            "INSUFFICIENT_LIQUIDITY"
+        } else if o.tif == "FOK" {
+            "UNFILLED_FOK_ORDER_EXPIRED"
+        } else {
+            "UNFILLED_IOC_QUANTITY_EXPIRED"
+        });
+        let o = o.clone();
+        events.push(report(account, &o, "EXPIRED", None, now));
+    }
+    fill_json
 }
 
 /// Executes `q` of the order at `at` at `px` (as maker: a resting order, paid from its lock);
@@ -1606,13 +1851,20 @@ fn execute(
     let o = &mut account.orders[at];
     o.executed = add(o.executed, q);
     o.cum_quote = add(o.cum_quote, notional);
+    if maker {
+        o.lock = sub(o.lock, pay_amount);
+    }
     o.status = if o.remaining().is_zero() {
         "FILLED"
     } else {
         "PARTIALLY_FILLED"
     };
     o.updated = now;
-    let o = o.clone();
+    // A filled order keeps no lock (an OCO leg may hold more than its own need).
+    if o.status == "FILLED" && !o.lock.is_zero() {
+        contingent::release_lock(account, at);
+    }
+    let o = account.orders[at].clone();
     events.push(report_with(account, &o, "TRADE", Some(&trade), now, None));
     account.trades.push(trade);
     events.push(account_position(account, &[&base, &quote], now));
@@ -1624,6 +1876,15 @@ fn order_fields(o: &Order) -> Value {
         "cummulativeQuoteQty": fixed(o.cum_quote), "status": o.status, "timeInForce": o.tif,
         "type": o.ty, "side": o.side.name(), "workingTime": o.working.map_or(-1, |w| w as i64),
         "selfTradePreventionMode": o.stp});
+    if let Some(stop) = lists::stop_text(o) {
+        v["stopPrice"] = json!(stop);
+    }
+    if let Some(t) = o.trigger
+        && let Some(delta) = t.delta
+    {
+        v["trailingDelta"] = json!(delta);
+        v["trailingTime"] = json!(t.since.map_or(-1, |s| s as i64));
+    }
     if let Some(reason) = o.expiry {
         v["expiryReason"] = json!(reason);
     }
@@ -1672,17 +1933,27 @@ fn report_with(
     };
     let mut event = json!({
         "e": "executionReport", "E": now, "s": o.symbol, "c": c, "S": o.side.name(),
-        "o": o.ty, "f": o.tif, "q": fixed(o.qty), "p": fixed(o.price), "P": "0.00000000",
-        "F": "0.00000000", "g": -1, "C": big_c, "x": x, "X": o.status, "r": "NONE",
+        "o": o.ty, "f": o.tif, "q": fixed(o.qty), "p": fixed(o.price),
+        "P": fixed(o.trigger.and_then(|t| t.stop).unwrap_or_default()),
+        "F": "0.00000000", "g": o.list.map_or(-1, |l| l as i64), "C": big_c, "x": x,
+        "X": o.status, "r": "NONE",
         "i": o.order_id, "l": fixed(last_qty), "z": fixed(o.executed), "L": fixed(last_px),
         "n": if fill.is_some() { fixed(commission) } else { "0".to_owned() },
         "N": fill.map_or(Value::Null, |t| Value::String(t.commission_asset.clone())),
-        "T": now, "t": trade_id, "I": exec_id, "w": o.is_open(), "m": maker, "M": false,
+        "T": now, "t": trade_id, "I": exec_id, "w": o.on_book(), "m": maker, "M": false,
         "O": o.created, "Z": fixed(o.cum_quote), "Y": fixed(mul(last_px, last_qty)),
         "Q": "0.00000000", "V": o.stp,
     });
     if let Some(w) = o.working {
         event["W"] = json!(w);
+    }
+    if let Some(t) = o.trigger
+        && let Some(delta) = t.delta
+    {
+        event["d"] = json!(delta);
+        if let Some(since) = t.since {
+            event["D"] = json!(since);
+        }
     }
     if let Some(reason) = o.expiry {
         event["eR"] = json!(reason);
@@ -1737,20 +2008,8 @@ fn find(
     }))
 }
 
-fn unlock(account: &mut Account, o: &Order) {
-    let (base, quote) = assets(&o.symbol);
-    let (asset, amount) = match o.side {
-        Side::Buy => (quote, mul(o.price, o.remaining())),
-        Side::Sell => (base, o.remaining()),
-    };
-    let b = account.balances.entry(asset).or_default();
-    b.1 = sub(b.1, amount);
-    b.0 = add(b.0, amount);
-}
-
 fn cancel_one(account: &mut Account, at: usize, cancel_id: &str, now: u64) -> (Value, Vec<Value>) {
-    let order = account.orders[at].clone();
-    unlock(account, &order);
+    contingent::release_lock(account, at);
     let o = &mut account.orders[at];
     o.status = "CANCELED";
     o.updated = now;
@@ -1768,7 +2027,8 @@ fn cancel_one(account: &mut Account, at: usize, cancel_id: &str, now: u64) -> (V
         account_position(account, &[&base, &quote], now),
     ];
     let mut result = json!({"symbol": o.symbol, "origClientOrderId": o.client_id,
-        "orderId": o.order_id, "orderListId": -1, "clientOrderId": cancel_id, "transactTime": now});
+        "orderId": o.order_id, "orderListId": o.list.map_or(-1, |l| l as i64),
+        "clientOrderId": cancel_id, "transactTime": now});
     if let (Value::Object(r), Value::Object(mut e)) = (&mut result, order_fields(&o)) {
         // A cancel's answer carries no workingTime.
         e.remove("workingTime");
@@ -1778,10 +2038,13 @@ fn cancel_one(account: &mut Account, at: usize, cancel_id: &str, now: u64) -> (V
 }
 
 fn cancel_id(account: &Account, p: &Params) -> String {
-    p.get("newClientOrderId").map_or_else(
-        || format!("simcancel{}", account.next_exec_id),
-        str::to_owned,
-    )
+    p.get("newClientOrderId")
+        .map_or_else(|| cancel_id_for(account), str::to_owned)
+}
+
+/// A generated cancel client id.
+fn cancel_id_for(account: &Account) -> String {
+    format!("simcancel{}", account.next_exec_id)
 }
 
 fn cancel(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
@@ -1802,6 +2065,16 @@ fn cancel(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         }
         (Some(_), _) => return Err(refuse(-1145, "Invalid cancelRestrictions")),
     }
+    // An order of a list takes the whole list with it, answered as `orderList.cancel`.
+    if let Some(li) = account.orders[at]
+        .list
+        .and_then(|id| account.lists.iter().position(|l| l.id == id && !l.done))
+    {
+        let mut events = Vec::new();
+        let answer = lists::cancel_list(&mut account, li, now, &mut events);
+        publish(&mut account, events);
+        return Ok(answer);
+    }
     let id = cancel_id(&account, p);
     let (result, events) = cancel_one(&mut account, at, &id, now);
     publish(&mut account, events);
@@ -1820,8 +2093,23 @@ fn cancel_all(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
     }
     let mut results = Vec::new();
     for at in open {
-        let id = cancel_id(&account, p);
-        let (result, events) = cancel_one(&mut account, at, &id, now);
+        if !account.orders[at].is_open() {
+            // Gone with its list.
+            continue;
+        }
+        let mut events = Vec::new();
+        let in_list = account.orders[at]
+            .list
+            .and_then(|id| account.lists.iter().position(|l| l.id == id && !l.done));
+        let result = match in_list {
+            Some(li) => lists::cancel_list(&mut account, li, now, &mut events),
+            None => {
+                let id = cancel_id(&account, p);
+                let (result, evs) = cancel_one(&mut account, at, &id, now);
+                events = evs;
+                result
+            }
+        };
         publish(&mut account, events);
         results.push(result);
     }
@@ -1829,9 +2117,10 @@ fn cancel_all(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
 }
 
 fn snapshot(o: &Order) -> Value {
-    let mut v = json!({"symbol": o.symbol, "orderId": o.order_id, "orderListId": -1,
+    let mut v = json!({"symbol": o.symbol, "orderId": o.order_id,
+        "orderListId": o.list.map_or(-1, |l| l as i64),
         "clientOrderId": o.client_id, "stopPrice": "0.00000000", "icebergQty": "0.00000000",
-        "time": o.created, "updateTime": o.updated, "isWorking": o.working.is_some()});
+        "time": o.created, "updateTime": o.updated, "isWorking": o.on_book()});
     if let (Value::Object(r), Value::Object(e)) = (&mut v, order_fields(o)) {
         r.extend(e);
     }
@@ -1981,10 +2270,11 @@ pub(crate) fn after_frame(shared: &LiveShared, frame: Option<(&str, &str)>) {
     let printed = frame.and_then(|(stream, data)| printed_trade(stream, data));
     let market = shared.market();
     let mut account = shared.ws_api.lock();
-    if let Some((symbol, ..)) = &printed
-        && !account.trade_symbols.contains(symbol)
-    {
-        account.trade_symbols.insert(symbol.clone());
+    if let Some((symbol, px, ..)) = &printed {
+        if !account.trade_symbols.contains(symbol) {
+            account.trade_symbols.insert(symbol.clone());
+        }
+        account.last_price.insert(symbol.clone(), *px);
     }
     if !account.orders.iter().any(Order::is_open) {
         return;
@@ -1992,7 +2282,7 @@ pub(crate) fn after_frame(shared: &LiveShared, frame: Option<(&str, &str)>) {
     let now = now_ms();
     let mut events = Vec::new();
     for at in 0..account.orders.len() {
-        if !account.orders[at].is_open() {
+        if !account.orders[at].on_book() {
             continue;
         }
         let trades_move_queues = account.trade_symbols.contains(&account.orders[at].symbol);
@@ -2032,6 +2322,19 @@ pub(crate) fn after_frame(shared: &LiveShared, frame: Option<(&str, &str)>) {
             let px = o.price;
             execute(&mut account, at, px, q, true, now, &mut events);
         }
+    }
+    // The print is the last price: waiting orders of its symbol may trigger (after the
+    // resting orders took their share of it), then the lists follow what moved.
+    if let Some((symbol, px, ..)) = &printed {
+        let book = market
+            .symbols
+            .get(symbol)
+            .filter(|s| s.seeded)
+            .map(|s| &s.book);
+        contingent::on_trade(&mut account, symbol, *px, book, now, &mut events);
+    }
+    if account.lists.iter().any(|l| !l.done) {
+        lists::settle(&mut account, &market, now, &mut events);
     }
     if !events.is_empty() {
         publish(&mut account, events);
@@ -2161,6 +2464,9 @@ mod tests {
             credit: Dec::default(),
             expiry: None,
             step: Dec::parse("0.00001").expect("step"),
+            trigger: None,
+            list: None,
+            lock: Dec::default(),
         }
     }
 
