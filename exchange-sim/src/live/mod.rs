@@ -43,10 +43,10 @@ pub mod tap;
 mod truth;
 
 pub use faults::{Fault, FaultPlan, FaultSpecError, Target};
-pub use tap::WireTap;
-pub use truth::{Dec, DecError, TruthBook};
 pub(crate) use market::MarketState;
+pub use tap::WireTap;
 pub(crate) use truth::Book;
+pub use truth::{Dec, DecError, TruthBook};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};

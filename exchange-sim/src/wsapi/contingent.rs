@@ -427,8 +427,7 @@ mod tests {
 
     /// Runs `path` through `t`; the index of the trade that triggers it.
     fn run(t: &mut Trigger, side: Side, ty: &str, path: &[&str]) -> Option<usize> {
-        path.iter()
-            .position(|px| observe(t, side, ty, d(px), 1))
+        path.iter().position(|px| observe(t, side, ty, d(px), 1))
     }
 
     #[test]
@@ -454,7 +453,9 @@ mod tests {
         // Stop 44,000, 500 BIPS: the fall to 37,000 is ignored, tracking starts at 44,000,
         // 46,000 is not enough, the low moves to 42,000, 44,100 triggers.
         let mut t = trailing(Some("44000"), 500);
-        let path = ["40000", "37000", "44000", "45000", "46000", "42000", "44099", "44100"];
+        let path = [
+            "40000", "37000", "44000", "45000", "46000", "42000", "44099", "44100",
+        ];
         assert_eq!(run(&mut t, Side::Buy, "STOP_LOSS_LIMIT", &path), Some(7));
         assert_eq!(t.best, Some(d("42000")));
     }
@@ -469,7 +470,9 @@ mod tests {
     #[test]
     fn scenario_c_and_d_take_profits() {
         let mut t = trailing(Some("38000"), 850);
-        let path = ["42000", "38000", "37000", "39000", "38000", "40144", "40145"];
+        let path = [
+            "42000", "38000", "37000", "39000", "38000", "40144", "40145",
+        ];
         assert_eq!(run(&mut t, Side::Buy, "TAKE_PROFIT_LIMIT", &path), Some(6));
         let mut t = trailing(Some("42000"), 750);
         let path = [
@@ -497,7 +500,10 @@ mod tests {
             fired: false,
         };
         let r = arm(&mut t, Side::Sell, "STOP_LOSS", Some(d("99")), 0).unwrap_err();
-        assert_eq!((r.code, r.msg.as_str()), (-2010, "Order would trigger immediately."));
+        assert_eq!(
+            (r.code, r.msg.as_str()),
+            (-2010, "Order would trigger immediately.")
+        );
         assert!(arm(&mut t, Side::Sell, "STOP_LOSS", Some(d("101")), 0).is_ok());
         assert!(arm(&mut t, Side::Sell, "STOP_LOSS", None, 0).is_ok());
     }

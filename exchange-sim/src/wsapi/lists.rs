@@ -99,7 +99,10 @@ fn oco_leg(p: &Params, prefix: &str, side: &str, qty: &str) -> Params {
         (name("ClientOrderId"), "newClientOrderId"),
         (side.to_owned(), "side"),
         (qty.to_owned(), "quantity"),
-        ("selfTradePreventionMode".to_owned(), "selfTradePreventionMode"),
+        (
+            "selfTradePreventionMode".to_owned(),
+            "selfTradePreventionMode",
+        ),
     ];
     let names: Vec<(&str, &str)> = names.iter().map(|(a, b)| (a.as_str(), *b)).collect();
     leg(p, &names)
@@ -120,52 +123,86 @@ fn working_leg(p: &Params) -> Params {
     )
 }
 
-/// Checks an OCO pair (`above`, `below`) as the exchange does; returns them stop-loss leg
-/// first.
-fn check_pair(
-    above: (Plan, Params),
-    below: (Plan, Params),
-    last: Option<Dec>,
-) -> Result<[(Plan, Params); 2], Refusal> {
-    let ok_type = |t: &str| {
+fn stop_loss(t: &str) -> bool {
+    t.starts_with("STOP_LOSS")
+}
+
+/// Checks the types of an OCO pair and where they sit, before anything else.
+fn check_types(
+    side: Option<&str>,
+    above: Option<&str>,
+    below: Option<&str>,
+) -> Result<(), Refusal> {
+    let ok_type = |t: Option<&str>| {
         matches!(
             t,
-            "STOP_LOSS" | "STOP_LOSS_LIMIT" | "LIMIT_MAKER" | "TAKE_PROFIT" | "TAKE_PROFIT_LIMIT"
+            Some(
+                "STOP_LOSS"
+                    | "STOP_LOSS_LIMIT"
+                    | "LIMIT_MAKER"
+                    | "TAKE_PROFIT"
+                    | "TAKE_PROFIT_LIMIT"
+            )
         )
     };
-    if !ok_type(above.0.ty) || !ok_type(below.0.ty) {
+    let (Some(above), Some(below)) = (above, below) else {
+        return Err(refuse(-1158, "Order type not supported in OCO."));
+    };
+    if !ok_type(Some(above)) || !ok_type(Some(below)) {
         return Err(refuse(-1158, "Order type not supported in OCO."));
     }
-    if above.0.ty == "LIMIT_MAKER" && below.0.ty == "LIMIT_MAKER" {
+    if above == "LIMIT_MAKER" && below == "LIMIT_MAKER" {
         return Err(refuse(-1168, "At least one OCO order must be contingent."));
     }
-    let stop_loss = |t: &str| t.starts_with("STOP_LOSS");
-    if stop_loss(above.0.ty) == stop_loss(below.0.ty) {
+    if stop_loss(above) == stop_loss(below) {
         return Err(refuse(-1158, "Order type not supported in OCO."));
     }
-    let side = above.0.side;
-    // The limit-side leg (limit maker or take profit) and the stop-loss leg where they belong.
-    let (limit_leg, stop_leg, limit_is_above) = if stop_loss(above.0.ty) {
-        (&below.0, &above.0, false)
-    } else {
-        (&above.0, &below.0, true)
+    let side = match side {
+        Some("BUY") => Side::Buy,
+        Some("SELL") => Side::Sell,
+        _ => return Err(refuse(-1117, "Invalid side.")),
     };
-    let maker = limit_leg.ty == "LIMIT_MAKER";
+    // The limit-side leg (limit maker or take profit) must be below on a buy, above on a sell.
+    let limit_is_above = !stop_loss(above);
+    let maker = if limit_is_above { above } else { below } == "LIMIT_MAKER";
     match (side, limit_is_above, maker) {
         (Side::Buy, true, true) => {
             return Err(refuse(-1165, "A limit order in a buy OCO must be below."));
         }
         (Side::Buy, true, false) => {
-            return Err(refuse(-1198, "A take profit order in a buy OCO must be below."));
+            return Err(refuse(
+                -1198,
+                "A take profit order in a buy OCO must be below.",
+            ));
         }
         (Side::Sell, false, true) => {
             return Err(refuse(-1166, "A limit order in a sell OCO must be above."));
         }
         (Side::Sell, false, false) => {
-            return Err(refuse(-1199, "A take profit order in a sell OCO must be above."));
+            return Err(refuse(
+                -1199,
+                "A take profit order in a sell OCO must be above.",
+            ));
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// Checks an OCO pair's prices (`above`, `below`, types already checked) as the exchange
+/// does; returns them stop-loss leg first.
+fn check_pair(
+    above: (Plan, Params),
+    below: (Plan, Params),
+    last: Option<Dec>,
+) -> Result<[(Plan, Params); 2], Refusal> {
+    let side = above.0.side;
+    let (limit_leg, stop_leg) = if stop_loss(above.0.ty) {
+        (&below.0, &above.0)
+    } else {
+        (&above.0, &below.0)
+    };
+    let maker = limit_leg.ty == "LIMIT_MAKER";
     if !limit_leg.fills.is_empty() && maker {
         return Err(refuse(-2010, "Order would immediately match and take."));
     }
@@ -230,6 +267,7 @@ pub(super) fn place(shared: &LiveShared, p: &Params, kind: Kind) -> Result<Value
     }
     match kind {
         Kind::Oco => {
+            check_types(p.get("side"), p.get("aboveType"), p.get("belowType"))?;
             let above = planned(shared, oco_leg(p, "above", "side", "quantity"))?;
             let below = planned(shared, oco_leg(p, "below", "side", "quantity"))?;
             legs.extend(check_pair(above, below, last)?);
@@ -240,6 +278,11 @@ pub(super) fn place(shared: &LiveShared, p: &Params, kind: Kind) -> Result<Value
                     return Err(mandatory(name));
                 }
             }
+            check_types(
+                p.get("pendingSide"),
+                p.get("pendingAboveType"),
+                p.get("pendingBelowType"),
+            )?;
             let above = planned(
                 shared,
                 oco_leg(p, "pendingAbove", "pendingSide", "pendingQuantity"),
@@ -279,13 +322,11 @@ pub(super) fn place(shared: &LiveShared, p: &Params, kind: Kind) -> Result<Value
     let market = shared.market();
     let mut account = shared.ws_api.lock();
     // Client ids: unique among open orders and open lists.
-    let mut next = account.next_order_id;
     let mut ids = Vec::new();
-    for (_, lp) in &legs {
+    for (next, (_, lp)) in (account.next_order_id..).zip(&legs) {
         let id = lp
             .get("newClientOrderId")
             .map_or_else(|| format!("sim{next}"), str::to_owned);
-        next += 1;
         if ids.contains(&id)
             || account
                 .orders
@@ -316,10 +357,13 @@ pub(super) fn place(shared: &LiveShared, p: &Params, kind: Kind) -> Result<Value
         .collect();
     let (pay, need) = if working {
         let w = &legs[0].0;
-        let taken = w.fills.iter().fold(Dec::default(), |acc, (px, q)| match w.side {
-            Side::Buy => super::add(acc, super::mul(*px, *q)),
-            Side::Sell => super::add(acc, *q),
-        });
+        let taken = w
+            .fills
+            .iter()
+            .fold(Dec::default(), |acc, (px, q)| match w.side {
+                Side::Buy => super::add(acc, super::mul(*px, *q)),
+                Side::Sell => super::add(acc, *q),
+            });
         let rests = w.tif == "GTC" && !w.left.is_zero();
         let resting = match (rests, w.side) {
             (false, _) => Dec::default(),
@@ -331,11 +375,7 @@ pub(super) fn place(shared: &LiveShared, p: &Params, kind: Kind) -> Result<Value
             super::add(taken, resting),
         )
     } else {
-        let need = shapes
-            .iter()
-            .map(needs)
-            .max()
-            .unwrap_or_default();
+        let need = shapes.iter().map(needs).max().unwrap_or_default();
         (contingent::pay_asset(&shapes[0]), need)
     };
     let free = account.balances.get(&pay).map_or(Dec::default(), |b| b.0);
@@ -395,9 +435,12 @@ pub(super) fn place(shared: &LiveShared, p: &Params, kind: Kind) -> Result<Value
         let w = &legs[0].0;
         fills = work(&mut account, ats[0], &w.fills, w.left, now, &mut events);
     } else {
-        // The OCO's one lock, spread so the legs together hold the larger need.
+        // The OCO's one lock, spread so the legs together hold the larger need: a limit maker
+        // its own, the waiting leg the rest.
         let mut held = Dec::default();
-        for &at in &ats {
+        let mut by_kind = ats.clone();
+        by_kind.sort_by_key(|&at| is_contingent(account.orders[at].ty));
+        for &at in &by_kind {
             let lock = sub(needs(&account.orders[at]), held);
             contingent::take_lock(&mut account, at, lock);
             held = super::add(held, lock);
@@ -414,7 +457,9 @@ pub(super) fn place(shared: &LiveShared, p: &Params, kind: Kind) -> Result<Value
             r.extend(e);
         }
         if resp_type == "FULL" {
-            let mine = if ats.first().is_some_and(|&a| account.orders[a].order_id == o.order_id)
+            let mine = if ats
+                .first()
+                .is_some_and(|&a| account.orders[a].order_id == o.order_id)
                 && working
             {
                 fills.clone()
@@ -463,7 +508,11 @@ fn list_json(
         .filter_map(|id| at_of(account, *id).map(|at| &account.orders[at]))
         .collect();
     let status = if list.done { "ALL_DONE" } else { "EXECUTING" };
-    let kind = if list.done { "ALL_DONE" } else { "EXEC_STARTED" };
+    let kind = if list.done {
+        "ALL_DONE"
+    } else {
+        "EXEC_STARTED"
+    };
     let mut v = json!({"orderListId": list.id, "contingencyType": list.contingency,
         "listStatusType": kind, "listOrderStatus": status, "listClientOrderId": list.client_id,
         "transactionTime": now, "symbol": list.symbol,
@@ -559,6 +608,10 @@ pub(super) fn settle(
                     .collect();
                 let w = &account.orders[ats[0]];
                 if !pending.is_empty() && w.status == "FILLED" {
+                    // Orders for the book first (they lock their own need), then the waiting
+                    // ones lock what the pair needs beyond that.
+                    let mut pending = pending;
+                    pending.sort_by_key(|&a| is_contingent(account.orders[a].ty));
                     let mut held = Dec::default();
                     for a in pending {
                         if account.orders[a].status != "PENDING_NEW" {
@@ -649,7 +702,9 @@ fn find_list(account: &Account, p: &Params, client_param: &str) -> Result<Option
     if by_id.is_none() && by_client.is_none() {
         return Err(refuse(
             -1102,
-            format!("Param '{client_param}' or 'orderListId' must be sent, but both were empty/null!"),
+            format!(
+                "Param '{client_param}' or 'orderListId' must be sent, but both were empty/null!"
+            ),
         ));
     }
     Ok(account.lists.iter().rposition(|l| {

@@ -8,7 +8,13 @@
 //!
 //! Methods: `time`, `session.logon` (Ed25519 over the sorted params, checked with `ring`
 //! against [`WsApiConfig::ed25519_public_key`]), `session.status`, `order.place` (`LIMIT`,
-//! `LIMIT_MAKER`, `MARKET`; `GTC`/`IOC`/`FOK`; `ACK`/`RESULT`/`FULL`), `order.cancel`,
+//! `LIMIT_MAKER`, `MARKET`, and the contingent `STOP_LOSS`, `STOP_LOSS_LIMIT`, `TAKE_PROFIT`,
+//! `TAKE_PROFIT_LIMIT` with `stopPrice` and/or `trailingDelta`, which trigger on the trade
+//! prints as `contingent` describes; `GTC`/`IOC`/`FOK`; `ACK`/`RESULT`/`FULL`, `ACK` by
+//! default for the contingent types), the order lists `orderList.place.oco`,
+//! `orderList.place.oto`, `orderList.place.otoco`, `orderList.cancel`, `orderList.status` and
+//! `openOrderLists.status` (`lists` has their rules and events), `order.cancel` (an order of a
+//! list cancels the list),
 //! `openOrders.cancelAll`, `order.status`, `openOrders.status`, `userDataStream.subscribe`,
 //! `userDataStream.subscribe.signature` (user data without a logon, the request signed),
 //! `order.cancelReplace` (`STOP_ON_FAILURE`/`ALLOW_FAILURE`, `cancelRestrictions`; `-2021`
@@ -58,7 +64,13 @@
 //!
 //! **User data**: `userDataStream.subscribe` on a logged-on session; `executionReport` (one
 //! `TRADE` per match) and `outboundAccountPosition` after each balance change, wrapped as
-//! `{"subscriptionId":N,"event":{…}}`.
+//! `{"subscriptionId":N,"event":{…}}`; `listStatus` for order lists. Reports carry the stop
+//! price (`P`), the list (`g`), whether the order is on the book (`w`, with `W` once it is),
+//! and for trailing stops `d` and, once tracking, `D`.
+//!
+//! **Last price**: the last trade print the market released for the symbol; it is what stop
+//! orders trigger on and what new stops and OCO prices are checked against. A source without
+//! prints has none: stops are then not checked against it and never trigger.
 //!
 //! **Inspection**: `GET /sim/account` on the same listener (and
 //! [`LiveExchange::sim_account`](crate::LiveExchange::sim_account), typed: [`SimAccount`])
@@ -84,9 +96,11 @@
 //! **Rate limits**: `REQUEST_WEIGHT` (per minute) and, on order requests, `ORDERS` (per 10 s
 //! and per day), fixed windows aligned to the clock, for the one simulated account. Successful
 //! order requests (`order.place`, `order.cancel`, `openOrders.cancelAll`,
-//! `order.cancelReplace`) weigh 0, failed ones 1; `order.amend.keepPriority` weighs 4 (0 when
-//! it ends the order), `order.status` 4, `openOrders.status` 6, `myTrades` 20 (5 with
-//! `orderId`), `account.status` 20. `order.place` and `order.cancelReplace` count as orders.
+//! `order.cancelReplace`, the `orderList.place.*` and `orderList.cancel`) weigh 0, failed ones
+//! 1; `order.amend.keepPriority` weighs 4 (0 when it ends the order), `order.status` and
+//! `orderList.status` 4, `openOrders.status` and `openOrderLists.status` 6, `myTrades` 20 (5
+//! with `orderId`), `account.status` 20. `order.place`, `order.cancelReplace` and the list
+//! placements count as orders.
 //!
 //! **Faults**: [`OrderFaultPlan`].
 
@@ -1590,9 +1604,7 @@ fn plan(shared: &LiveShared, p: &Params) -> Result<Plan, Refusal> {
         .iter()
         .fold(Dec::default(), |acc, (px, q)| add(acc, mul(*px, *q)));
     let stop = trigger.and_then(|t| t.stop);
-    let notional = price
-        .or(stop)
-        .map_or(walked, |p| mul(p, qty));
+    let notional = price.or(stop).map_or(walked, |p| mul(p, qty));
     filters(shared, &symbol, [price, stop], qty, notional)?;
     Ok(Plan {
         symbol,
@@ -1848,12 +1860,28 @@ fn execute(
         buyer: side == Side::Buy,
         maker,
     };
+    if maker {
+        // Paid from its lock; what it lacks, from the lock its order list holds for it (an
+        // OCO's legs share one).
+        let own = account.orders[at].lock.min(pay_amount);
+        account.orders[at].lock = sub(account.orders[at].lock, own);
+        let mut short = sub(pay_amount, own);
+        if let Some(list) = account.orders[at].list {
+            for other in account.orders.iter_mut() {
+                if short.is_zero() {
+                    break;
+                }
+                if other.list == Some(list) && other.order_id != order_id {
+                    let part = other.lock.min(short);
+                    other.lock = sub(other.lock, part);
+                    short = sub(short, part);
+                }
+            }
+        }
+    }
     let o = &mut account.orders[at];
     o.executed = add(o.executed, q);
     o.cum_quote = add(o.cum_quote, notional);
-    if maker {
-        o.lock = sub(o.lock, pay_amount);
-    }
     o.status = if o.remaining().is_zero() {
         "FILLED"
     } else {
