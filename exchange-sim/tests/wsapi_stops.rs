@@ -56,17 +56,16 @@ struct Gate {
 }
 
 impl Gate {
-    /// Opens the next gate and waits until the source reached the one after it (every record
-    /// between them released and its orders moved) or ran out.
-    fn step(&self, sim: &Sim) {
+    /// Opens the next gate and waits until the source reached the one after it or ran out.
+    /// The market thread asks for a record only after it moved the orders on the one before,
+    /// so every record between the gates has then been released and acted on.
+    fn step(&self) {
         let n = self.opened.fetch_add(1, Ordering::SeqCst) + 1;
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.waiting.load(Ordering::SeqCst) <= n {
             assert!(Instant::now() < deadline, "gate {n} not reached");
             std::thread::sleep(Duration::from_millis(2));
         }
-        // The market thread moves the orders after it asked for the next record: wait for it.
-        let _ = sim.exchange.wait_exhausted(Duration::from_millis(30));
     }
 }
 
@@ -426,7 +425,7 @@ fn contingent_orders_are_accepted_or_refused_as_documented() {
     assert_eq!(ok(&r)["status"], "CANCELED");
     assert_eq!(ok(&r)["stopPrice"], "100.50000000");
     assert_eq!(locked(&sim, "USDT"), "9.94");
-    gate.step(&sim);
+    gate.step();
 }
 
 #[test]
@@ -504,10 +503,10 @@ fn stops_trigger_on_the_last_trade_for_each_side_and_type() {
             .collect()
     };
     // 100.20 and 100.49: nothing reaches a stop.
-    gate.step(&sim);
+    gate.step();
     assert_eq!(waiting(&mut c).len(), 8);
     // 100.50.
-    gate.step(&sim);
+    gate.step();
     let mut left = waiting(&mut c);
     left.sort();
     assert_eq!(left, ["b-tp", "b-tpl", "s-sl", "s-sll"]);
@@ -562,9 +561,9 @@ fn stops_trigger_on_the_last_trade_for_each_side_and_type() {
     // Its lock: 99.00 × 0.1; the waiting buy take-profit limit 100.01 × 0.1.
     assert_eq!(locked(&sim, "USDT"), "19.901");
     // 99.60, 99.51: nothing; 99.50: the other four.
-    gate.step(&sim);
+    gate.step();
     assert_eq!(waiting(&mut c).len(), 4);
-    gate.step(&sim);
+    gate.step();
     assert!(waiting(&mut c).is_empty());
     c.events_until(Duration::from_secs(5), |e| {
         e.iter()
@@ -625,14 +624,14 @@ fn trailing_stops_track_the_best_price_from_activation() {
                "trailingDelta": 100, "newClientOrderId": "ts", "newOrderRespType": "RESULT"}),
     );
     assert_eq!(ok(&r)["trailingTime"], -1, "{r}");
-    gate.step(&sim);
+    gate.step();
     assert_eq!(order_status(&mut c, "ts")["trailingTime"], -1);
-    gate.step(&sim);
+    gate.step();
     let q = order_status(&mut c, "ts");
     assert!(q["trailingTime"].as_i64().unwrap() > 0, "{q}");
     assert_eq!(q["status"], "NEW");
     assert_eq!(q["isWorking"], false);
-    gate.step(&sim);
+    gate.step();
     let q = order_status(&mut c, "ts");
     assert_eq!(q["status"], "FILLED", "{q}");
     // The buy, placed now (last price 99.59), with no stop price.
@@ -643,9 +642,9 @@ fn trailing_stops_track_the_best_price_from_activation() {
                "newClientOrderId": "tb", "newOrderRespType": "RESULT"}),
     );
     assert!(ok(&r)["trailingTime"].as_i64().unwrap() > 0, "{r}");
-    gate.step(&sim);
+    gate.step();
     assert_eq!(order_status(&mut c, "tb")["isWorking"], false);
-    gate.step(&sim);
+    gate.step();
     let q = order_status(&mut c, "tb");
     assert_eq!(q["status"], "FILLED", "{q}");
     c.events_until(Duration::from_secs(5), |e| {
@@ -830,7 +829,7 @@ fn oco_one_leg_takes_the_other_out() {
     c.events.clear();
     // A print at 100.60 goes through the limit maker at 100.50: it fills, the stop-loss leg
     // expires, the list is done.
-    gate.step(&sim);
+    gate.step();
     c.events_until(Duration::from_secs(5), |e| {
         list_statuses(e).iter().any(|(l, _)| l == "ALL_DONE")
     });
@@ -856,7 +855,7 @@ fn oco_one_leg_takes_the_other_out() {
     let full = ok(&r);
     assert_eq!(full["orderReports"][0]["fills"], json!([]), "{r}");
     assert_eq!(locked(&sim, "USDT"), "9.95");
-    gate.step(&sim);
+    gate.step();
     c.events_until(Duration::from_secs(5), |e| {
         list_statuses(e).iter().any(|(l, _)| l == "ALL_DONE")
     });
@@ -966,7 +965,7 @@ fn oto_and_otoco_place_pending_orders_when_the_working_order_fills() {
     // Locked: p1's 0.1 BTC and the working bid's 9.99 USDT; nothing for the pending pair.
     assert_eq!(locked(&sim, "BTC"), "0.1");
     assert_eq!(locked(&sim, "USDT"), "9.99");
-    gate.step(&sim);
+    gate.step();
     assert_eq!(order_status(&mut c, "w2")["status"], "FILLED");
     assert_eq!(order_status(&mut c, "up")["isWorking"], true);
     assert_eq!(order_status(&mut c, "down")["isWorking"], false);
@@ -976,7 +975,7 @@ fn oto_and_otoco_place_pending_orders_when_the_working_order_fills() {
     let open = ok(&open).as_array().unwrap().clone();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0]["listClientOrderId"], "otoco");
-    gate.step(&sim);
+    gate.step();
     c.events_until(Duration::from_secs(5), |e| {
         list_statuses(e).iter().any(|(l, _)| l == "ALL_DONE")
     });
@@ -1158,5 +1157,5 @@ fn order_lists_are_queried_and_cancelled() {
             "{id}"
         );
     }
-    gate.step(&sim);
+    gate.step();
 }

@@ -2352,7 +2352,12 @@ pub(crate) fn after_frame(shared: &LiveShared, frame: Option<(&str, &str)>) {
         }
     }
     // The print is the last price: waiting orders of its symbol may trigger (after the
-    // resting orders took their share of it), then the lists follow what moved.
+    // resting orders took their share of it), then the lists follow what moved. An OCO leg
+    // that just traded takes its waiting sibling out before the print can trigger it.
+    let lists_open = account.lists.iter().any(|l| !l.done);
+    if lists_open {
+        lists::settle(&mut account, &market, now, &mut events);
+    }
     if let Some((symbol, px, ..)) = &printed {
         let book = market
             .symbols
