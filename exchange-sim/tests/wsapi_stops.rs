@@ -24,6 +24,10 @@
 //! - `order_lists_are_queried_and_cancelled`: `orderList.status`, `openOrderLists.status`,
 //!   `orderList.cancel` by client id, `order.cancel` of one leg cancelling its list, unknown
 //!   lists refused.
+//! - `partial_fills_cancels_and_refusals_at_trigger`: an OCO limit maker that fills in part
+//!   takes the stop out (the list done, the lock down to what it still sells); an OTO
+//!   cancelled with its order pending; a triggered market buy that cannot pay expires
+//!   (`REJECTED`).
 
 mod common;
 
@@ -99,9 +103,11 @@ impl FrameSource for Scripted {
     }
 }
 
-/// A step of the script: a trade print, or a gate.
+/// A step of the script: a print of 0.001 by a seller, a print `(price, quantity, buyer is
+/// maker)`, or a gate.
 enum Step {
     Print(&'static str),
+    Trade(&'static str, &'static str, bool),
     Gate,
 }
 use Step::{Gate as G, Print as P};
@@ -119,12 +125,13 @@ fn market(steps: Vec<Step>) -> (Sim, Gate) {
             .to_string(),
         ),
         diff(101),
-        print(1, "100.00"),
+        print(1, "100.00", "0.001", true),
     ];
     let mut gates = vec![records.len()];
     for step in steps {
         match step {
-            Step::Print(px) => records.push(print(records.len() as u64, px)),
+            Step::Print(px) => records.push(print(records.len() as u64, px, "0.001", true)),
+            Step::Trade(px, qty, m) => records.push(print(records.len() as u64, px, qty, m)),
             Step::Gate => gates.push(records.len()),
         }
     }
@@ -169,10 +176,10 @@ fn diff(u: u64) -> (RecordKind, String, String) {
     )
 }
 
-/// A print of 0.001 at `price` (a seller aggressor, so a bid at the price would be queued).
-fn print(id: u64, price: &str) -> (RecordKind, String, String) {
+/// A print of `qty` at `price`; `buyer_maker`: a seller was the aggressor.
+fn print(id: u64, price: &str, qty: &str, buyer_maker: bool) -> (RecordKind, String, String) {
     let data = json!({"e": "trade", "E": id, "s": "BTCUSDT", "t": id, "p": price,
-                      "q": "0.001", "T": id, "m": true, "M": true});
+                      "q": qty, "T": id, "m": buyer_maker, "M": true});
     (
         RecordKind::Frame,
         String::new(),
@@ -1158,4 +1165,121 @@ fn order_lists_are_queried_and_cancelled() {
         );
     }
     gate.step();
+}
+
+#[test]
+fn partial_fills_cancels_and_refusals_at_trigger() {
+    let (sim, gate) = market(vec![
+        // A buyer takes 0.04 at 100.50: the OCO's limit maker (nothing queued ahead of it).
+        Step::Trade("100.50", "0.04", false),
+        G,
+        P("99.40"),
+        G,
+        P("100.60"),
+        G,
+        P("100.70"),
+    ]);
+    let mut c = sim.client();
+    c.logon();
+    let r = call(
+        &mut c,
+        "orderList.place.oco",
+        json!({"side": "SELL", "quantity": "0.1", "listClientOrderId": "part",
+               "aboveType": "LIMIT_MAKER", "abovePrice": "100.50", "aboveClientOrderId": "lm",
+               "belowType": "STOP_LOSS", "belowStopPrice": "99.50", "belowClientOrderId": "sl"}),
+    );
+    ok(&r);
+    // An OTO whose working bid rests; cancelled before it fills.
+    let r = call(
+        &mut c,
+        "orderList.place.oto",
+        json!({"listClientOrderId": "gone", "workingType": "LIMIT", "workingSide": "BUY",
+               "workingPrice": "99.50", "workingQuantity": "0.1", "workingTimeInForce": "GTC",
+               "workingClientOrderId": "w", "pendingType": "LIMIT_MAKER",
+               "pendingSide": "SELL", "pendingPrice": "100.80", "pendingQuantity": "0.1",
+               "pendingClientOrderId": "p"}),
+    );
+    ok(&r);
+    assert_eq!(locked(&sim, "USDT"), "9.95");
+    let r = call(
+        &mut c,
+        "orderList.cancel",
+        json!({"listClientOrderId": "gone"}),
+    );
+    let statuses: Vec<Value> = ok(&r)["orderReports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("CANCELED"), json!("CANCELED")]);
+    assert_eq!(order_status(&mut c, "p")["status"], "CANCELED");
+    assert_eq!(locked(&sim, "USDT"), "0");
+    // A market buy stop (nothing locked while it waits), then a bid that locks 9,919.80 of the
+    // 10,000 USDT: with the 10.05 the limit maker brings, 90.25 is free when the stop triggers,
+    // short of the 100.01 it must pay, so it expires.
+    ok(&place(
+        &mut c,
+        json!({"side": "BUY", "type": "STOP_LOSS", "quantity": "1", "stopPrice": "100.70",
+               "newClientOrderId": "poor"}),
+    ));
+    ok(&place(
+        &mut c,
+        json!({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "price": "99.00",
+               "quantity": "100.2", "newClientOrderId": "big"}),
+    ));
+    // 0.04 of the limit maker fills: the stop-loss leg expires, the list is done, the limit
+    // maker keeps working with the lock of what it still sells.
+    gate.step();
+    let q = order_status(&mut c, "lm");
+    assert_eq!(
+        (q["status"].clone(), q["executedQty"].clone()),
+        (json!("PARTIALLY_FILLED"), json!("0.04000000"))
+    );
+    let q = order_status(&mut c, "sl");
+    assert_eq!(
+        (q["status"].clone(), q["expiryReason"].clone()),
+        (json!("EXPIRED"), json!("OCO_TRIGGER"))
+    );
+    let status = call(
+        &mut c,
+        "orderList.status",
+        json!({"origClientOrderId": "part"}),
+    );
+    assert_eq!(ok(&status)["listOrderStatus"], "ALL_DONE");
+    assert_eq!(locked(&sim, "BTC"), "0.06");
+    // 99.40 would have triggered the stop: it is gone.
+    gate.step();
+    assert_eq!(order_status(&mut c, "sl")["status"], "EXPIRED");
+    // 100.60 goes through the rest of the limit maker.
+    gate.step();
+    assert_eq!(order_status(&mut c, "lm")["status"], "FILLED");
+    assert_eq!(locked(&sim, "BTC"), "0");
+    // 100.70 triggers the buy stop, which cannot pay.
+    gate.step();
+    let q = order_status(&mut c, "poor");
+    assert_eq!(
+        (
+            q["status"].clone(),
+            q["expiryReason"].clone(),
+            q["executedQty"].clone()
+        ),
+        (json!("EXPIRED"), json!("REJECTED"), json!("0.00000000"))
+    );
+    c.events_until(Duration::from_secs(5), |e| {
+        e.iter().any(|e| e["c"] == "poor" && e["x"] == "EXPIRED")
+    });
+    assert_eq!(
+        transitions(&c.events, "poor"),
+        [s("NEW", "NEW"), s("EXPIRED", "EXPIRED")]
+    );
+    let account = same_account(&sim);
+    trades_match_reports(&account, &c.events);
+    // The limit maker's two fills; nothing else traded.
+    assert_eq!(account.trades.len(), 2);
+    assert_eq!(locked(&sim, "USDT"), "9919.8");
+    assert_eq!(
+        balance(&account, "USDT").0,
+        pinion_exchange_sim::Dec::parse("90.25").unwrap()
+    );
 }
