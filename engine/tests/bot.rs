@@ -359,6 +359,8 @@ fn pinion_replay_answers_the_bot_and_reports_the_operators_kill() {
         "the pipeline's counters: {status}"
     );
     reply("/book BTCUSDT", "BTCUSDT: mid");
+    reply("/kill confirm", "Nothing to confirm");
+    reply("/kill", "Reply /kill confirm");
     reply("/kill confirm", "KILLED");
     let deadline = Instant::now() + Duration::from_secs(90);
     let exit = loop {

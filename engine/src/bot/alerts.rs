@@ -4,6 +4,8 @@
 //! - the kill switch, once, with its reason;
 //! - feed reconnects, unfilled gaps, order-session disconnects and books losing sync (each a
 //!   count that went up);
+//! - order sessions' answers 429 and 418 and circuit-breaker openings, and intents the risk
+//!   gates refused (the strategy stage's published errors);
 //! - fills, gathered for the coalescing window after the first one, then one note for all;
 //! - heartbeat loss: a stage thread gone, or (live) no record for the heartbeat time; and its
 //!   return;
@@ -33,6 +35,14 @@ struct Seen {
     reconnects: u64,
     gaps_unfilled: u64,
     session_disconnects: u64,
+    /// Order sessions' answers 429 (a request class stopped until retryAfter).
+    rate_limited: u64,
+    /// Order sessions' answers 418 (the IP banned).
+    banned: u64,
+    /// Times an order session's circuit breaker opened.
+    breaker_opened: u64,
+    /// Intents the strategies' risk gates refused.
+    refused: u64,
     losses: Vec<u64>,
     fills: Vec<u64>,
 }
@@ -101,6 +111,31 @@ impl Alerts {
         let n = up(now_seen.session_disconnects, self.seen.session_disconnects);
         if n > 0 {
             out.push(format!("Orders: {n} order session disconnect(s)."));
+        }
+        let n = up(now_seen.rate_limited, self.seen.rate_limited);
+        if n > 0 {
+            out.push(format!(
+                "Orders: RATE LIMITED (429) {n} time(s); that request class waits for retryAfter."
+            ));
+        }
+        let n = up(now_seen.banned, self.seen.banned);
+        if n > 0 {
+            out.push(format!(
+                "Orders: IP BANNED (418) {n} time(s); no request until the ban lifts."
+            ));
+        }
+        let n = up(now_seen.breaker_opened, self.seen.breaker_opened);
+        if n > 0 {
+            out.push(format!(
+                "Orders: circuit breaker opened {n} time(s); new orders are refused while it is open."
+            ));
+        }
+        let n = up(now_seen.refused, self.seen.refused);
+        if n > 0 {
+            out.push(format!(
+                "Risk: {n} intent(s) refused by the risk limits ({} in all). /limits shows them.",
+                now_seen.refused
+            ));
         }
         let board = ctx.control.board();
         for (i, (&now_l, &was)) in now_seen.losses.iter().zip(&self.seen.losses).enumerate() {
@@ -220,10 +255,21 @@ fn read(ctx: &BotContext) -> Seen {
             l(&live.gaps_unfilled),
         )
     });
+    let sessions: Vec<pinion_gateway::binance::SessionStats> =
+        s.sessions.iter().map(|(_, m)| m.stats()).collect();
     Seen {
         reconnects,
         gaps_unfilled,
-        session_disconnects: s.sessions.iter().map(|(_, m)| m.stats().disconnects).sum(),
+        session_disconnects: sessions.iter().map(|st| st.disconnects).sum(),
+        rate_limited: sessions.iter().map(|st| st.rate_limited).sum(),
+        banned: sessions.iter().map(|st| st.banned).sum(),
+        breaker_opened: sessions.iter().map(|st| st.breaker_opened).sum(),
+        refused: s
+            .stages
+            .iter()
+            .filter(|st| st.name() == "strategy")
+            .map(|st| st.load().errors)
+            .sum(),
         losses: (0..s.books.len()).map(|i| s.books.losses(i)).collect(),
         fills,
     }
@@ -310,6 +356,8 @@ mod tests {
         let books = BookStates::new(1);
         let progress = ProgressCounters::new();
         let control = Control::new(&all);
+        let session = Arc::new(pinion_gateway::binance::mirror::SessionMirror::default());
+        let strategy = crate::runtime::StageLive::new("strategy");
         let ctx = BotContext {
             control: Arc::clone(&control),
             sources: Some(Sources {
@@ -320,11 +368,11 @@ mod tests {
                 books: Arc::clone(&books),
                 live: Some(Arc::clone(&live)),
                 requests: None,
-                sessions: Vec::new(),
+                sessions: vec![(InstrumentId(0), Arc::clone(&session))],
                 started: Instant::now(),
                 ended: Arc::new(AtomicBool::new(false)),
                 control: Some(control),
-                stages: Vec::new(),
+                stages: vec![Arc::clone(&strategy)],
                 latency: Vec::new(),
                 ring_capacity: 0,
             }),
@@ -357,5 +405,29 @@ mod tests {
         progress.set_records(11);
         let due = alerts.check(&cmds, t0 + Duration::from_secs(8));
         assert_eq!(due, ["Heartbeat back: the stages run and data flows."]);
+        // The order session's 429s, 418s and breaker, and the risk gates' refusals.
+        let stats = pinion_gateway::binance::SessionStats {
+            rate_limited: 2,
+            banned: 1,
+            breaker_opened: 1,
+            ..Default::default()
+        };
+        session.store(true, &stats);
+        strategy.store(crate::runtime::LiveCounts {
+            errors: 5,
+            ..Default::default()
+        });
+        let due = alerts.check(&cmds, t0 + Duration::from_secs(9));
+        assert_eq!(
+            due,
+            [
+                "Orders: RATE LIMITED (429) 2 time(s); that request class waits for retryAfter.",
+                "Orders: IP BANNED (418) 1 time(s); no request until the ban lifts.",
+                "Orders: circuit breaker opened 1 time(s); new orders are refused while it is open.",
+                "Risk: 5 intent(s) refused by the risk limits (5 in all). /limits shows them.",
+            ]
+        );
+        // Told once: nothing new, nothing said.
+        assert!(alerts.check(&cmds, t0 + Duration::from_secs(10)).is_empty());
     }
 }

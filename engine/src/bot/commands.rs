@@ -2,7 +2,8 @@
 //! block, its account board and the counters the stages publish (never a stage's state).
 //!
 //! `/kill` takes two steps: `/kill` asks, and `/kill confirm` (or `yes` / `confirm` from the same
-//! user within the confirmation window) does it; `/kill confirm` on its own does it at once.
+//! user within the confirmation window) does it; `/kill confirm` without an earlier `/kill` does
+//! nothing, so no single message kills.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -145,10 +146,15 @@ impl Commands {
                     c.stats().cancel_all_requests
                 )
             }
-            Command::Kill(true) => {
-                self.pending_kills.remove(&user);
-                kill(c)
-            }
+            // `/kill confirm` is the confirmation of an earlier `/kill`, never a kill in one
+            // message: a pasted or mistyped command must not skip the step.
+            Command::Kill(true) | Command::Confirm => match self.pending_kills.remove(&user) {
+                Some(deadline) if now <= deadline => kill(c),
+                Some(_) => {
+                    "The kill request expired: nothing was done. Send /kill again.".to_owned()
+                }
+                None => "Nothing to confirm: send /kill first.".to_owned(),
+            },
             Command::Kill(false) => {
                 if let Some(r) = c.kill_reason() {
                     return format!("Trading is already killed ({r}).");
@@ -160,13 +166,6 @@ Reply /kill confirm (or yes) within {} s.",
                     self.confirm_within.as_secs_f64().round()
                 )
             }
-            Command::Confirm => match self.pending_kills.remove(&user) {
-                Some(deadline) if now <= deadline => kill(c),
-                Some(_) => {
-                    "The kill request expired: nothing was done. Send /kill again.".to_owned()
-                }
-                None => "Nothing to confirm.".to_owned(),
-            },
             Command::Limits => {
                 if self.ctx.limits.is_empty() {
                     "No risk limits were given to the bot.".to_owned()
@@ -425,12 +424,19 @@ mod tests {
         cmds.run(1, &Command::Kill(false), t0);
         assert_eq!(c.kill_reason(), None);
         // Another user's "yes" confirms nothing of user 1's.
-        assert_eq!(cmds.run(2, &Command::Confirm, t0), "Nothing to confirm.");
+        assert_eq!(
+            cmds.run(2, &Command::Confirm, t0),
+            "Nothing to confirm: send /kill first."
+        );
+        // Nor does `/kill confirm` sent on its own, by anyone.
+        let alone = cmds.run(3, &Command::Kill(true), t0);
+        assert!(alone.starts_with("Nothing to confirm"), "{alone}");
+        assert_eq!(c.kill_reason(), None);
         let late = cmds.run(1, &Command::Confirm, t0 + Duration::from_secs(31));
         assert!(late.contains("expired"), "{late}");
         assert_eq!(c.kill_reason(), None);
         cmds.run(1, &Command::Kill(false), t0 + Duration::from_secs(40));
-        cmds.run(1, &Command::Confirm, t0 + Duration::from_secs(41));
+        cmds.run(1, &Command::Kill(true), t0 + Duration::from_secs(41));
         assert_eq!(c.kill_reason(), Some(KillReason::Operator));
     }
 
