@@ -269,6 +269,12 @@ pub struct AccountView {
     pub fills: u64,
     /// Orders sent.
     pub orders: u64,
+    /// Cancels sent.
+    pub cancels: u64,
+    /// Orders the risk gate refused.
+    pub risk_rejects: u64,
+    /// Orders the venue rejected.
+    pub venue_rejects: u64,
     /// Event time of the write, ns.
     pub at_ns: u64,
 }
@@ -286,7 +292,7 @@ impl AccountView {
 #[derive(Debug, Default)]
 struct Slot {
     seq: AtomicU64,
-    fields: [AtomicI64; 10],
+    fields: [AtomicI64; 13],
 }
 
 /// Every instrument's [`AccountView`]. See the module docs.
@@ -353,6 +359,9 @@ impl AccountBoard {
             view.open_orders as i64,
             view.fills as i64,
             view.orders as i64,
+            view.cancels as i64,
+            view.risk_rejects as i64,
+            view.venue_rejects as i64,
             view.at_ns as i64,
         ];
         for (f, v) in slot.fields.iter().zip(values) {
@@ -370,7 +379,7 @@ impl AccountBoard {
                 std::hint::spin_loop();
                 continue;
             }
-            let v: [i64; 10] = std::array::from_fn(|i| slot.fields[i].load(Ordering::Relaxed));
+            let v: [i64; 13] = std::array::from_fn(|i| slot.fields[i].load(Ordering::Relaxed));
             fence(Ordering::Acquire);
             if slot.seq.load(Ordering::Relaxed) == before {
                 return Some(AccountView {
@@ -383,7 +392,10 @@ impl AccountBoard {
                     open_orders: v[6] as u64,
                     fills: v[7] as u64,
                     orders: v[8] as u64,
-                    at_ns: v[9] as u64,
+                    cancels: v[9] as u64,
+                    risk_rejects: v[10] as u64,
+                    venue_rejects: v[11] as u64,
+                    at_ns: v[12] as u64,
                 });
             }
         }

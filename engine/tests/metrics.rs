@@ -874,6 +874,18 @@ fn a_trading_session_exports_its_order_session_and_is_ready_once_reconciled() {
             "{name} for BTCUSDT:\n{text}"
         );
     }
+    for outcome in [
+        "sent",
+        "cancel_sent",
+        "refused_by_risk",
+        "rejected_by_venue",
+    ] {
+        let labels = [("instrument", "BTCUSDT"), ("outcome", outcome)];
+        assert!(
+            e.value("pinion_orders_total", &labels).is_some(),
+            "orders {outcome}"
+        );
+    }
     assert_eq!(
         e.value("pinion_order_session_logons_refused_total", &book),
         Some(0.0)

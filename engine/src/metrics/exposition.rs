@@ -543,6 +543,11 @@ const OPEN_ORDERS: Family = gauge(
     "Orders sent and not yet known closed.",
 );
 const FILLS: Family = counter("pinion_fills_total", "Fills applied to the position.");
+const ORDER_OUTCOMES: Family = counter(
+    "pinion_orders_total",
+    "The strategies' orders by outcome: sent, cancel_sent, refused_by_risk (the risk gate), \
+     rejected_by_venue.",
+);
 
 /// Every family the engine can export (those of a live input only when the input is live, those
 /// of order sessions only when trading).
@@ -582,6 +587,7 @@ pub fn families() -> Vec<Family> {
         NET,
         OPEN_ORDERS,
         FILLS,
+        ORDER_OUTCOMES,
     ]);
     all
 }
@@ -882,6 +888,18 @@ fn trading(out: &mut Out, control: &crate::control::Control) {
     out.family(&FILLS);
     for (sym, _, _, v) in &accounts {
         out.sample(&FILLS, &[("instrument", sym.as_str())], v.fills);
+    }
+    out.family(&ORDER_OUTCOMES);
+    for (sym, _, _, v) in &accounts {
+        for (outcome, n) in [
+            ("sent", v.orders),
+            ("cancel_sent", v.cancels),
+            ("refused_by_risk", v.risk_rejects),
+            ("rejected_by_venue", v.venue_rejects),
+        ] {
+            let labels = [("instrument", sym.as_str()), ("outcome", outcome)];
+            out.sample(&ORDER_OUTCOMES, &labels, n);
+        }
     }
 }
 

@@ -610,6 +610,7 @@ impl StrategyCore {
             return;
         };
         let p = &t.ledger;
+        let stats = t.strategy.stats();
         let view = AccountView {
             position: p.qty().0,
             realized: saturate(p.realized()),
@@ -619,7 +620,10 @@ impl StrategyCore {
             mark: t.mark.map_or(0, |m| m.0),
             open_orders: t.gate.open_orders() as u64,
             fills: p.fills(),
-            orders: t.strategy.stats().orders,
+            orders: stats.orders,
+            cancels: stats.cancels,
+            risk_rejects: stats.risk_rejects,
+            venue_rejects: stats.venue_rejects,
             at_ns: self.clock.now_ns(),
         };
         reader.board().write(t.gate.instrument(), &view);
