@@ -302,6 +302,19 @@ impl Drop for Child {
     }
 }
 
+/// `GET /metrics` from the engine's endpoint: the body of a 200, or `None`.
+fn scrape(addr: std::net::SocketAddr) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
 #[test]
 fn pinion_replay_answers_the_bot_and_reports_the_operators_kill() {
     let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
@@ -316,12 +329,16 @@ fn pinion_replay_answers_the_bot_and_reports_the_operators_kill() {
     let cert = dir.join("fake.pem");
     std::fs::write(&cert, &tls.certificate_pem).expect("write cert");
     let config = dir.join("bot.toml");
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
     // The synthetic market paced over about 20 s: time for a few commands.
     std::fs::write(
         &config,
         format!(
             "[synthetic]\nrecords = 40000\ninterval_ns = 500000\n\n\
 [runtime]\nprogress = false\n\n\
+[metrics]\nlisten = \"{metrics}\"\n\n\
 [bot]\napi_url = \"{}\"\nca_file = \"{}\"\nusers = [{OPERATOR}]\npoll_timeout_s = 1\n",
             fake.base_url(),
             cert.display()
@@ -359,6 +376,22 @@ fn pinion_replay_answers_the_bot_and_reports_the_operators_kill() {
         "the pipeline's counters: {status}"
     );
     reply("/book BTCUSDT", "BTCUSDT: mid");
+    // A stranger's kill is refused unanswered, and the metrics count it.
+    fake.inject(STRANGER, "/kill confirm");
+    let ignored = wait_for(Duration::from_secs(15), || {
+        let text = scrape(metrics)?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("pinion_bot_ignored_total "))?;
+        (line == "pinion_bot_ignored_total 1").then(|| text)
+    })
+    .unwrap_or_else(|| panic!("the stranger was never counted: {:?}", scrape(metrics)));
+    assert!(
+        ignored.contains("pinion_bot_commands_total 2\n"),
+        "/status and /book were counted:\n{ignored}"
+    );
+    assert!(ignored.contains("pinion_kill_switch 0\n"), "{ignored}");
+    assert!(fake.sent().iter().all(|m| m.chat_id != STRANGER));
     reply("/kill confirm", "Nothing to confirm");
     reply("/kill", "Reply /kill confirm");
     reply("/kill confirm", "KILLED");

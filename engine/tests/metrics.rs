@@ -709,11 +709,11 @@ fn a_live_session_is_scraped_by_prometheus_and_the_dashboard_matches() {
     let declared: BTreeSet<String> = families()
         .iter()
         .map(|f| f.name.to_owned())
-        .filter(|n| !n.starts_with("pinion_order_session_"))
+        .filter(|n| !n.starts_with("pinion_order_session_") && !n.starts_with("pinion_bot_"))
         .collect();
     assert_eq!(
         exported, declared,
-        "a live session exports every family but the order sessions'"
+        "a live session without a bot exports every family but the order sessions' and the bot's"
     );
     let used = dashboard_names();
     // A histogram is queried by its series: `_bucket`, `_sum`, `_count`.
@@ -853,8 +853,15 @@ fn a_trading_session_exports_its_order_session_and_is_ready_once_reconciled() {
     assert_conventions(&e);
     promtool_accepts(&text);
     let exported: BTreeSet<String> = e.types.keys().cloned().collect();
-    let declared: BTreeSet<String> = families().iter().map(|f| f.name.to_owned()).collect();
-    assert_eq!(exported, declared, "a trading session exports every family");
+    let declared: BTreeSet<String> = families()
+        .iter()
+        .map(|f| f.name.to_owned())
+        .filter(|n| !n.starts_with("pinion_bot_"))
+        .collect();
+    assert_eq!(
+        exported, declared,
+        "a trading session without a bot exports every family but the bot's"
+    );
     assert_eq!(
         e.value("pinion_order_session_reconciled_total", &book),
         Some(1.0)

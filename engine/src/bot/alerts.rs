@@ -375,6 +375,7 @@ mod tests {
                 stages: vec![Arc::clone(&strategy)],
                 latency: Vec::new(),
                 ring_capacity: 0,
+                bot: None,
             }),
             limits: Vec::new(),
         };

@@ -120,8 +120,10 @@ pub struct BotStats {
     pub pending: u64,
 }
 
+/// The bot's counters as its threads keep them; [`BotHandle::counters`] shares them with the
+/// metrics endpoint, which reads them with [`BotCounters::stats`].
 #[derive(Debug, Default)]
-struct Counters {
+pub struct BotCounters {
     updates: AtomicU64,
     commands: AtomicU64,
     ignored: AtomicU64,
@@ -131,6 +133,25 @@ struct Counters {
     send_failures: AtomicU64,
     poll_failures: AtomicU64,
     pending: AtomicU64,
+}
+
+impl BotCounters {
+    /// What the bot has done so far.
+    pub fn stats(&self) -> BotStats {
+        let c = self;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        BotStats {
+            updates: l(&c.updates),
+            commands: l(&c.commands),
+            ignored: l(&c.ignored),
+            alerts: l(&c.alerts),
+            sent: l(&c.sent),
+            coalesced: l(&c.coalesced),
+            send_failures: l(&c.send_failures),
+            poll_failures: l(&c.poll_failures),
+            pending: l(&c.pending),
+        }
+    }
 }
 
 /// What the poller hands the bot thread.
@@ -150,7 +171,7 @@ pub struct BotHandle {
     main: Option<JoinHandle<()>>,
     poller: Option<JoinHandle<()>>,
     alerts: Sender<String>,
-    counters: Arc<Counters>,
+    counters: Arc<BotCounters>,
 }
 
 impl BotHandle {
@@ -165,7 +186,7 @@ impl BotHandle {
         let poll_api = BotApi::new(&settings.api_url, token, tls.clone(), poll_wait)?;
         let send_api = BotApi::new(&settings.api_url, token, tls, Duration::from_secs(15))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(BotCounters::default());
         let (events_tx, events_rx) = mpsc::channel();
         let (alerts_tx, alerts_rx) = mpsc::channel();
         let poller = {
@@ -207,19 +228,12 @@ impl BotHandle {
 
     /// What the bot has done so far.
     pub fn stats(&self) -> BotStats {
-        let c = &self.counters;
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        BotStats {
-            updates: l(&c.updates),
-            commands: l(&c.commands),
-            ignored: l(&c.ignored),
-            alerts: l(&c.alerts),
-            sent: l(&c.sent),
-            coalesced: l(&c.coalesced),
-            send_failures: l(&c.send_failures),
-            poll_failures: l(&c.poll_failures),
-            pending: l(&c.pending),
-        }
+        self.counters.stats()
+    }
+
+    /// The counters themselves, to be read while the bot runs (the metrics endpoint).
+    pub fn counters(&self) -> Arc<BotCounters> {
+        Arc::clone(&self.counters)
     }
 
     /// Stops the bot: the bot thread raises the last alerts (a kill at the end of a run) and
@@ -278,7 +292,7 @@ fn poll(
     s: &BotSettings,
     events: &Sender<Event>,
     stop: &AtomicBool,
-    counters: &Counters,
+    counters: &BotCounters,
 ) {
     let mut offset = 0u64;
     let mut failures = 0u32;
@@ -322,7 +336,7 @@ struct Bot {
     commands: Commands,
     alerts: alerts::Alerts,
     outbox: Outbox,
-    counters: Arc<Counters>,
+    counters: Arc<BotCounters>,
     /// Since when the API has been failing, as this thread has seen it.
     down_since: Option<Instant>,
     /// Messages sent at the last look.
@@ -330,7 +344,7 @@ struct Bot {
 }
 
 impl Bot {
-    fn new(api: BotApi, s: &BotSettings, ctx: BotContext, counters: Arc<Counters>) -> Self {
+    fn new(api: BotApi, s: &BotSettings, ctx: BotContext, counters: Arc<BotCounters>) -> Self {
         let now = Instant::now();
         let alert_settings = AlertSettings {
             fills: s.fill_alerts,

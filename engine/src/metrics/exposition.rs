@@ -549,8 +549,62 @@ const ORDER_OUTCOMES: Family = counter(
      rejected_by_venue.",
 );
 
+/// The operator bot's counters: (family, what of its stats).
+const BOT: [(Family, fn(&crate::bot::BotStats) -> u64); 8] = [
+    (
+        counter(
+            "pinion_bot_updates_total",
+            "Messages the operator bot received, from anyone.",
+        ),
+        |s| s.updates,
+    ),
+    (
+        counter(
+            "pinion_bot_commands_total",
+            "Commands the operator bot carried out for its configured users.",
+        ),
+        |s| s.commands,
+    ),
+    (
+        counter(
+            "pinion_bot_ignored_total",
+            "Messages from users the bot is not configured to answer, refused unanswered.",
+        ),
+        |s| s.ignored,
+    ),
+    (
+        counter("pinion_bot_alerts_total", "Alerts the operator bot raised."),
+        |s| s.alerts,
+    ),
+    (
+        counter("pinion_bot_sent_total", "Messages the operator bot sent."),
+        |s| s.sent,
+    ),
+    (
+        counter(
+            "pinion_bot_send_failures_total",
+            "Sends to the Bot API that failed.",
+        ),
+        |s| s.send_failures,
+    ),
+    (
+        counter(
+            "pinion_bot_poll_failures_total",
+            "getUpdates polls of the Bot API that failed.",
+        ),
+        |s| s.poll_failures,
+    ),
+    (
+        gauge(
+            "pinion_bot_pending",
+            "Notes waiting to be sent (the API's pace or an outage holds them).",
+        ),
+        |s| s.pending,
+    ),
+];
+
 /// Every family the engine can export (those of a live input only when the input is live, those
-/// of order sessions only when trading).
+/// of order sessions only when trading, the bot's only when it runs).
 pub fn families() -> Vec<Family> {
     let mut all = vec![
         INFO,
@@ -589,6 +643,7 @@ pub fn families() -> Vec<Family> {
         FILLS,
         ORDER_OUTCOMES,
     ]);
+    all.extend(BOT.iter().map(|(f, _)| *f));
     all
 }
 
@@ -832,6 +887,12 @@ pub fn render(src: &Sources) -> String {
     }
     if let Some(control) = &src.control {
         trading(&mut out, control);
+    }
+    if let Some(bot) = &src.bot {
+        let stats = bot.stats();
+        for (f, get) in &BOT {
+            out.single(f, get(&stats));
+        }
     }
     out.text
 }

@@ -181,6 +181,8 @@ pub struct Sources {
     pub latency: Vec<crate::latency::LiveLatency>,
     /// Slots of each ring between the stages.
     pub ring_capacity: usize,
+    /// The operator bot's counters, when the bot runs.
+    pub bot: Option<Arc<crate::bot::BotCounters>>,
 }
 
 impl Sources {

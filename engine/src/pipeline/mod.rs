@@ -568,6 +568,7 @@ fn assemble(
         stages: stage_live,
         latency: latency_live,
         ring_capacity: cap,
+        bot: None,
     });
     Ok(Pipeline {
         plans,
@@ -724,6 +725,7 @@ pub fn run_pipeline(
     let monitor = match metrics {
         Some(mut sources) => {
             sources.started = std::time::Instant::now();
+            sources.bot = bot.as_ref().map(crate::bot::BotHandle::counters);
             let m = Monitor::start(&settings.metrics, sources)?;
             if console.startup
                 && let Some(addr) = m.addr()
