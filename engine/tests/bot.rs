@@ -383,7 +383,7 @@ fn pinion_replay_answers_the_bot_and_reports_the_operators_kill() {
         let line = text
             .lines()
             .find(|l| l.starts_with("pinion_bot_ignored_total "))?;
-        (line == "pinion_bot_ignored_total 1").then(|| text)
+        (line == "pinion_bot_ignored_total 1").then_some(text)
     })
     .unwrap_or_else(|| panic!("the stranger was never counted: {:?}", scrape(metrics)));
     assert!(

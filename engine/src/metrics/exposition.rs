@@ -549,8 +549,11 @@ const ORDER_OUTCOMES: Family = counter(
      rejected_by_venue.",
 );
 
+/// One of the operator bot's counters.
+type BotCounter = fn(&crate::bot::BotStats) -> u64;
+
 /// The operator bot's counters: (family, what of its stats).
-const BOT: [(Family, fn(&crate::bot::BotStats) -> u64); 8] = [
+const BOT: [(Family, BotCounter); 8] = [
     (
         counter(
             "pinion_bot_updates_total",
