@@ -1,32 +1,33 @@
 //! What the operations side costs the hot path: the end-to-end pipeline on a real Binance
 //! recording with the metrics endpoint, the structured log, the trade history and the operator
-//! bot all on, against the same run with all of them off, interleaved round by round in one run.
+//! bot all on, against the same run with all of them off, interleaved round by round in one run,
+//! with a second "off" side as the control (how far two identical sides differ on this host).
 //!
 //! - Throughput: pacing `max`, placement 2 (feed+book | strategy+gateway) pinned to the first
 //!   two allowed cores, the recording converted to `.pnr` first (so inflation does not hide the
 //!   stages). Reported: each side's median records/s and the median of the rounds' own on/off
-//!   ratios.
+//!   ratios, and the control's.
 //! - Latency: pacing `paced` at 20 000 records/s, placement 2 pinned, wait spin-then-yield,
-//!   gzip inflated inline (as the e2e benchmark's latency runs); tick-to-trade p50 and p99 of each side (median over the
-//!   rounds), and the median of the rounds' own p50 differences, beside the spread of the off
-//!   side's p50 over the rounds (the noise the difference is read against).
+//!   gzip inflated inline (as the e2e benchmark's latency runs); tick-to-trade p50 and p99 of
+//!   each side (median over the rounds), and the median of the rounds' own p50 differences,
+//!   on - off and the control's.
 //!
 //! "On" is what a production `pinion replay` runs with: `[metrics] listen` (scraped once a
 //! second from outside, as Prometheus would), `[log] level = "info"` to a JSON file,
 //! `[history] db` (which also keeps the strategy's fill tape), and `[bot]` against the
 //! simulator's Bot API fake in this process, with an operator sending `/status` once a second.
 //! "Off" has none of them. Each run is a child process of its own (the log is process-wide, so
-//! an "off" run in a process where it was once on would not be off), started alike for both
-//! sides; which side goes first alternates from round to round, so a host whose speed drifts
-//! favours neither.
+//! an "off" run in a process where it was once on would not be off), started alike for every
+//! side; which side goes first rotates from round to round, so a host whose speed drifts favours
+//! none.
 //!
 //! The "on" runs are checked to have done their work (the endpoint answered, the bot answered
 //! `/status`, the history holds the run): a side that silently did nothing would measure nothing.
 //!
 //! `cargo bench -p pinion-benches --bench ops_cost` (`PINION_BENCH_ROUNDS`, default 7;
 //! `PINION_BENCH_MAX_RECORDS`: where the latency runs stop, default the whole recording; the
-//! throughput runs always read all of it). Figures depend on the machine state
-//! printed first: on a shared or loaded host, read the ratio, not the absolute figures.
+//! throughput runs always read all of it). Figures depend on the machine state printed first:
+//! on a shared or loaded host, read the ratios beside the control's, not the absolute figures.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -138,25 +139,23 @@ fn main() {
         full,
     };
 
-    let mut tput = [Vec::new(), Vec::new()];
-    let mut lat = [Vec::new(), Vec::new()];
+    // Side 0: off; side 1: on; side 2: off again, the control: how far two identical sides
+    // differ on this host is the noise any on/off difference is read against.
+    let mut tput = [Vec::new(), Vec::new(), Vec::new()];
+    let mut lat = [Vec::new(), Vec::new(), Vec::new()];
     let mut seen = Seen::default();
     for round in 0..rounds {
-        // Off first in even rounds, on first in odd ones.
-        let order = if round % 2 == 0 {
-            [false, true]
-        } else {
-            [true, false]
-        };
+        // Which side goes first rotates from round to round.
+        let order = [0, 1, 2].map(|k| (k + round) % 3);
         for kind in ["throughput", "latency"] {
-            for on in order {
+            for side in order {
+                let on = side == 1;
                 let input = if kind == "throughput" { &pnr } else { &path };
                 let (run, s) = env.run(&fake, kind, on, input, round);
                 if on {
                     seen.scrapes += s.scrapes;
                     seen.answers += s.answers;
                 }
-                let side = usize::from(on);
                 if kind == "throughput" {
                     tput[side].push(run);
                 } else {
@@ -169,56 +168,72 @@ fn main() {
 
     println!();
     println!(
-        "{RECORDING}, {rounds} rounds, each running off and on once per measure (alternating \
-         which goes first), every run a process of its own; placement 2 pinned to {}; on = \
-         metrics endpoint scraped every 1 s + log at info to a file + history db + bot polled \
-         with /status every 1 s; off = none",
+        "{RECORDING}, {rounds} rounds, each running off, on and off again (the control) once per \
+         measure, the first rotating, every run a process of its own; placement 2 pinned to {}; \
+         on = metrics endpoint scraped every 1 s + log at info to a file + history db + bot \
+         polled with /status every 1 s; off = none",
         env.pinned
     );
     let rate = |side: &[Run]| median(side.iter().map(|r| r.records_per_s).collect());
-    let ratio = median(
-        tput[1]
-            .iter()
-            .zip(&tput[0])
-            .map(|(on, off)| on.records_per_s / off.records_per_s)
-            .collect(),
-    );
-    println!(
-        "throughput (pacing max, .pnr): off {:.0} records/s, on {:.0} records/s, on/off ratio \
-         {ratio:.3} (median of the rounds' ratios; per round: {})",
-        rate(&tput[0]),
-        rate(&tput[1]),
-        tput[1]
-            .iter()
-            .zip(&tput[0])
-            .map(|(on, off)| format!("{:.3}", on.records_per_s / off.records_per_s))
+    let best = |side: &[Run]| side.iter().map(|r| r.records_per_s).fold(0.0, f64::max);
+    let ratios = |a: &[Run], b: &[Run]| -> Vec<f64> {
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| a.records_per_s / b.records_per_s)
+            .collect()
+    };
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.3}"))
             .collect::<Vec<_>>()
             .join(" ")
+    };
+    let on_off = ratios(&tput[1], &tput[0]);
+    let control = ratios(&tput[2], &tput[0]);
+    println!(
+        "throughput (pacing max, .pnr), records/s median (best): off {:.0} ({:.0}), on {:.0} \
+         ({:.0}), off again {:.0} ({:.0})",
+        rate(&tput[0]),
+        best(&tput[0]),
+        rate(&tput[1]),
+        best(&tput[1]),
+        rate(&tput[2]),
+        best(&tput[2]),
+    );
+    println!(
+        "  on/off ratio {:.3} (median of the rounds' ratios: {}); control off-again/off {:.3} \
+         ({})",
+        median(on_off.clone()),
+        list(&on_off),
+        median(control.clone()),
+        list(&control),
     );
     let p = |side: &[Run], f: fn(&Run) -> f64| median(side.iter().map(f).collect());
-    let diff = median(
-        lat[1]
-            .iter()
-            .zip(&lat[0])
-            .map(|(on, off)| on.p50_ns - off.p50_ns)
-            .collect(),
-    );
-    let off_p50: Vec<f64> = lat[0].iter().map(|r| r.p50_ns).collect();
-    let spread = off_p50.iter().copied().fold(f64::MIN, f64::max)
-        - off_p50.iter().copied().fold(f64::MAX, f64::min);
+    let diff = |a: &[Run], b: &[Run]| -> String {
+        let d = median(a.iter().zip(b).map(|(a, b)| a.p50_ns - b.p50_ns).collect());
+        format!(
+            "{}{}",
+            if d < 0.0 { "-" } else { "+" },
+            format_ns(d.abs() as u64)
+        )
+    };
     println!(
-        "tick-to-trade (paced {PACED_RATE}/s, spin-then-yield, gzip inline): off p50 {} p99 {} ({} orders), on \
-         p50 {} p99 {} ({} orders); on-off p50 median of the rounds' differences {}{} (the off \
-         side's p50 spans {} over the rounds)",
+        "tick-to-trade (paced {PACED_RATE}/s, spin-then-yield, gzip inline), median over the \
+         rounds: off p50 {} p99 {} ({} orders), on p50 {} p99 {} ({} orders), off again p50 {} \
+         p99 {}",
         format_ns(p(&lat[0], |r| r.p50_ns) as u64),
         format_ns(p(&lat[0], |r| r.p99_ns) as u64),
         p(&lat[0], |r| r.orders as f64),
         format_ns(p(&lat[1], |r| r.p50_ns) as u64),
         format_ns(p(&lat[1], |r| r.p99_ns) as u64),
         p(&lat[1], |r| r.orders as f64),
-        if diff < 0.0 { "-" } else { "+" },
-        format_ns(diff.abs() as u64),
-        format_ns(spread.max(0.0) as u64),
+        format_ns(p(&lat[2], |r| r.p50_ns) as u64),
+        format_ns(p(&lat[2], |r| r.p99_ns) as u64),
+    );
+    println!(
+        "  p50 on-off {} (median of the rounds' differences); control off-again-off {}",
+        diff(&lat[1], &lat[0]),
+        diff(&lat[2], &lat[0]),
     );
     println!(
         "the on runs were served: {} metrics scrapes answered, {} bot answers to /status",
