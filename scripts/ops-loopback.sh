@@ -14,13 +14,14 @@
 #   - the restarted run ends cleanly (exit 0), its log and history written.
 #
 # After the restart, without a journal the engine knows only what reconciliation tells it: the
-# balances (account.status) and the orders of its new run. So the check is that every order of
-# the killed run ended terminal at the exchange (none left open: the start-up cancels them), that
+# balances (account.status) and the orders of its new run. So the check is that no order of the
+# killed run is still open at the exchange once the restarted engine is ready (the start-up
+# cancels them; the engine quotes, so one is open at the kill), that
 # every order of the new run is known to the engine with the exchange's state and filled
 # quantity, that every balance equals the exchange's (the killed run's fills included), and that
 # the new run's position equals the net of its trades at the exchange. With a `[journal]` block
-# (JOURNAL_BLOCK below, the one place to add it), the killed run's orders must be known too and
-# the position must equal the net of every trade.
+# (JOURNAL_BLOCK below, the one place to add it; OPS_LOOPBACK_JOURNAL sets it), the killed run's
+# orders must be known too and the position must equal the net of every trade.
 #
 #   scripts/ops-loopback.sh [SECONDS] [SEED]     (defaults: 20 s, seed 7; each run of the engine
 #                                                 trades about SECONDS)
@@ -43,10 +44,12 @@ done
 loopback_build "${OPS_LOOPBACK_PROFILE:-release}"
 loopback_scratch
 
-# The engine's journal, once it has one: the TOML added to the engine's config (a `[journal]`
-# table; "$dir" is the run's scratch directory). Empty: no journal, and the restart is checked
-# against reconciliation alone.
+# The engine's journal, once it has one: the TOML added to the engine's config, a `[journal]`
+# table (in OPS_LOOPBACK_JOURNAL, @DIR@ stands for the run's scratch directory, e.g.
+# $'[journal]\npath = "@DIR@/journal"'). Empty: no journal, and the restart is checked against
+# reconciliation alone.
 JOURNAL_BLOCK="${OPS_LOOPBACK_JOURNAL:-}"
+JOURNAL_BLOCK="${JOURNAL_BLOCK//@DIR@/$dir}"
 
 operator=4242
 stranger=666
@@ -263,7 +266,9 @@ run1_orders="$(sim_orders "$dir/sim-killed.json")"
 [ "$run1_up" = 1 ] && [ "$run1_orders" -eq 0 ] && fail "run 1: no order reached the exchange before the kill"
 
 # ---- run 2: the restart; reconciled, then killed by the operator through the bot.
-start_engine 2 "$run_s"
+# Ten seconds more than SECONDS, so a slow start-up on a loaded host still leaves the operator's
+# kill time to be asked, confirmed and seen before the run ends.
+start_engine 2 $(( run_s + 10 ))
 kill_reply=""
 confirm_reply=""
 if wait_ready 2; then
@@ -387,7 +392,7 @@ if log_lines == 0:
     problems.append("the log has no record")
 
 open_at_kill = sum(o["status"] in open_states for o in killed["orders"])
-summary = ("killed run: %d orders acked (%s sent, %d open at the kill), %d trades; restarted run: %d orders, %d trades, "
+summary = ("killed run: %d orders at the exchange (%s handed to its gateway, %d open at the kill), %d trades; restarted run: %d orders, %d trades, "
            "position %s; bot: status, stranger refused, kill confirmed; log %d records; journal %s") % (
     len(run1_ids), run1_sent, open_at_kill, len(run1_trades), len(run2_order_ids),
     len(sim["trades"]) - len(run1_trades), format(position, "f"), log_lines, "on" if journal else "off")
