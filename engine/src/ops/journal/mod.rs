@@ -1,0 +1,164 @@
+//! The trading journal (`[journal] path`): every order request, execution report, fill and
+//! position change of a `pinion live --trade` session, appended to a file as it happens, so a
+//! session that dies (SIGKILL, a crash, a power cut) restarts where it was.
+//!
+//! **Writing.** The strategy stage, which sees every order it sends and every report it
+//! applies, pushes each as a fixed-size [`Record`] into a ring ([`JournalTx::push`]: no
+//! allocation, no lock, no system call). A writer thread of its own drains the ring, frames the
+//! records ([`frame`]: length, CRC, payload) and appends them, then calls `fsync` as the
+//! [`FsyncPolicy`] says: after every batch it wrote (`every`), at most once per interval
+//! (`interval`), or never (`never`: the page cache decides; a killed process loses nothing,
+//! a power cut may).
+//!
+//! **A full ring.** The hot path never waits for the disk, so the ring can fill. It holds
+//! [`JournalSettings::capacity`] records (65 536 by default), far more than can be in flight
+//! at once: the gateway holds at most `MAX_IN_FLIGHT` requests per venue, the venue allows
+//! tens of orders a second, and the writer drains the ring in microseconds per record. If it
+//! fills all the same (the disk stalls, the writer failed), an *order* whose record does not
+//! fit is not sent at all: the strategy gets it back refused (`Rejected(Overloaded)`), so no
+//! order is ever at the venue without its request in the journal's ring. A *report* that does
+//! not fit cannot be refused; it is counted ([`JournalTx::overflow`]), the run's notes call it
+//! an error, and the next start recovers what it said from the venue, since its order is
+//! journaled.
+//!
+//! **What survives.** A record pushed before the process is killed is on disk once the writer
+//! has written it (the page cache survives the process); with `fsync = "every"` it survives a
+//! power cut once synced, which follows the write by one `fsync`. What the venue acknowledged
+//! in the last instant before a kill may still be in the ring: those orders are journaled
+//! requests whose outcome is missing, and restart settles them with the venue.
+//!
+//! **Restart.** [`open`] reads the file ([`frame::scan`]), cuts a torn last frame off, and
+//! rebuilds the state ([`Recovered`]): per instrument, the fills in order (the ledger is
+//! replayed from them, fees charged as before), every order and its last known state and
+//! filled quantity, and the highest client ids used. The new session keeps the journal's run
+//! epoch (the prefix of its client order ids), so the orders an earlier session left open are
+//! this session's to track; its own ids resume past the highest journaled by
+//! [`RESUME_GAP`], so an id sent but never journaled is never used twice. The venue takes the
+//! open orders into its order table, and its reconciliation after connect (the open-order
+//! list, then `order.status` for each one the list does not hold) moves each to what the
+//! exchange says, reporting fills and closes the session missed to the strategy stage, which
+//! books and journals them like any others.
+
+pub mod frame;
+mod recover;
+mod writer;
+
+pub use recover::{InstrumentLog, JournaledOrder, Recovered, resume_from};
+pub use writer::{Journal, JournalSummary, JournalTx, open};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pinion_core::{InstrumentId, Qty};
+use pinion_strategy::{ExecReport, OrderIntent};
+
+/// How far past the highest journaled client id a restarted session's ids start: more than any
+/// number of orders that could have been sent and not yet written when the session died (the
+/// ring's capacity at most, and the venue's order rate limits allow far fewer a day).
+pub const RESUME_GAP: u64 = 1 << 20;
+
+/// The default ring capacity, in records.
+pub const DEFAULT_CAPACITY: usize = 1 << 16;
+
+/// One journaled event. Small and `Copy`: it crosses the ring by value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    /// A session started on this journal.
+    Session(Session),
+    /// An order request handed to the gateway (new, cancel, replace, amend).
+    Order(OrderIntent),
+    /// An execution report from the venue, as the strategy stage applied it (fills are the
+    /// reports with a quantity).
+    Report(ExecReport),
+    /// The instrument's position after a fill.
+    Position(PositionChange),
+}
+
+/// The start of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// The run epoch of the session's client order ids.
+    pub epoch: u64,
+    /// Its start, ns since the Unix epoch.
+    pub started_unix_ns: u64,
+}
+
+/// An instrument's account after a fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PositionChange {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// The position.
+    pub qty: Qty,
+    /// Realised PnL before fees, in money units of the instrument.
+    pub realized: i128,
+    /// Fees paid, same units.
+    pub fees: i128,
+    /// The venue's time of the fill, ns.
+    pub venue_ts: u64,
+}
+
+/// When the writer calls `fsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// After every batch written.
+    Every,
+    /// At most once per this interval, when something was written.
+    Interval(Duration),
+    /// Never while the session runs (once at its clean end).
+    Never,
+}
+
+/// `[journal]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalSettings {
+    /// The journal file (created when missing, appended to when not).
+    pub path: PathBuf,
+    /// When to `fsync`.
+    pub fsync: FsyncPolicy,
+    /// Records the ring holds.
+    pub capacity: usize,
+}
+
+/// What went wrong with a journal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// The file could not be opened, read, written or synced.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file does not start with the journal's magic bytes.
+    #[error("not a pinion journal (its first bytes are not PNJRNL01)")]
+    NotJournal,
+    /// A frame in the middle of the file fails its check: the journal is damaged, and nothing
+    /// after it is read.
+    #[error("journal damaged at byte {offset}: {why}")]
+    Corrupt {
+        /// The frame's offset in the file.
+        offset: u64,
+        /// What was wrong.
+        why: &'static str,
+    },
+    /// A frame passed its CRC but is not a record this pinion knows.
+    #[error("journal record at byte {offset} is not readable: {why}")]
+    BadRecord {
+        /// The frame's offset in the file.
+        offset: u64,
+        /// What was wrong.
+        why: &'static str,
+    },
+    /// The journal's run epoch cannot prefix client order ids.
+    #[error("journal run epoch {0} is out of range")]
+    Epoch(u64),
+    /// The writer thread stopped on an error or could not start.
+    #[error("the journal writer stopped: {0}")]
+    Writer(String),
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,304 @@
+use std::time::Duration;
+
+use pinion_core::{InstrumentId, Px, Qty};
+use pinion_strategy::{
+    ClientOrderId, ExecReport, OrderIntent, OrderSide, OrderStatus, OrderType, RejectReason,
+    TimeInForce, VenueOrderId,
+};
+
+use super::frame::{self, FRAME_HEADER, MAGIC, scan};
+use super::*;
+
+fn order(id: u64, side: OrderSide, px: i64, qty: i64) -> OrderIntent {
+    OrderIntent::new_limit(
+        7,
+        ClientOrderId(id),
+        InstrumentId(0),
+        side,
+        Px(px),
+        Qty(qty),
+        OrderType::Limit,
+        TimeInForce::Gtc,
+    )
+}
+
+fn report(id: u64, status: OrderStatus, last: (i64, i64), cum: i64, leaves: i64) -> ExecReport {
+    ExecReport {
+        client_id: ClientOrderId(id),
+        venue_id: VenueOrderId(900 + id),
+        instrument: InstrumentId(0),
+        side: OrderSide::Buy,
+        status,
+        last_px: Px(last.0),
+        last_qty: Qty(last.1),
+        cum_qty: Qty(cum),
+        leaves_qty: Qty(leaves),
+        maker: true,
+        t0: 7,
+        venue_ts: 1_700_000_000_000_000_000,
+    }
+}
+
+/// One record of every kind and every status.
+fn sample() -> Vec<Record> {
+    let mut v = vec![
+        Record::Session(Session {
+            epoch: 1_733_400_000_000,
+            started_unix_ns: 1_733_400_000_000_000_123,
+        }),
+        Record::Order(order(1 << 40 | 1, OrderSide::Buy, 6_000_000, 100)),
+        Record::Order(OrderIntent::cancel(
+            9,
+            ClientOrderId(1 << 40 | 1 << 39 | 1),
+            ClientOrderId(1 << 40 | 1),
+            InstrumentId(0),
+            OrderSide::Sell,
+        )),
+        Record::Position(PositionChange {
+            instrument: InstrumentId(3),
+            qty: Qty(-42),
+            realized: -(1i128 << 90),
+            fees: 12345,
+            venue_ts: 99,
+        }),
+    ];
+    for status in [
+        OrderStatus::New,
+        OrderStatus::PartiallyFilled,
+        OrderStatus::Filled,
+        OrderStatus::Canceled,
+        OrderStatus::Expired,
+        OrderStatus::Rejected(RejectReason::NotConnected),
+        OrderStatus::CancelRejected(RejectReason::UnknownOrder),
+    ] {
+        v.push(Record::Report(report(5, status, (6_000_001, 40), 40, 60)));
+    }
+    v
+}
+
+fn bytes_of(records: &[Record]) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    for r in records {
+        out.extend_from_slice(frame::encode(r).as_bytes());
+    }
+    out
+}
+
+#[test]
+fn every_record_reads_back_as_written() {
+    let records = sample();
+    let bytes = bytes_of(&records);
+    let s = scan(&bytes).expect("reads");
+    assert_eq!(s.records, records);
+    assert_eq!(s.valid_len, bytes.len() as u64);
+    assert_eq!(s.torn, 0);
+}
+
+#[test]
+fn a_torn_last_frame_is_cut_off_at_every_length() {
+    let records = sample();
+    let whole = bytes_of(&records);
+    let last = frame::encode(records.last().expect("records")).as_bytes().len();
+    let before = whole.len() - last;
+    // Every cut inside the last frame: the frames before it read, the rest is torn.
+    for cut in before + 1..whole.len() {
+        let s = scan(&whole[..cut]).expect("a torn tail is not an error");
+        assert_eq!(s.records, records[..records.len() - 1], "cut at {cut}");
+        assert_eq!(s.valid_len, before as u64);
+        assert_eq!(s.torn, (cut - before) as u64);
+    }
+    // A whole last frame with damaged bytes (a write that reached the disk in part).
+    let mut damaged = whole.clone();
+    let n = damaged.len();
+    damaged[n - 3] ^= 0x5a;
+    let s = scan(&damaged).expect("torn");
+    assert_eq!(s.records.len(), records.len() - 1);
+    assert_eq!(s.torn, last as u64);
+    // Blocks allocated and never written read as zeros after the last frame.
+    let mut zeros = whole.clone();
+    zeros.extend_from_slice(&[0; 4096]);
+    let s = scan(&zeros).expect("torn");
+    assert_eq!(s.records, records);
+    assert_eq!(s.torn, 4096);
+}
+
+#[test]
+fn damage_in_the_middle_is_a_typed_error_naming_the_frame() {
+    let records = sample();
+    let whole = bytes_of(&records);
+    let first = frame::encode(&records[0]).as_bytes().len();
+    let second_at = MAGIC.len() + first;
+    // A payload byte of the second frame.
+    let mut bytes = whole.clone();
+    bytes[second_at + FRAME_HEADER + 3] ^= 1;
+    match scan(&bytes) {
+        Err(JournalError::Corrupt { offset, .. }) => assert_eq!(offset, second_at as u64),
+        other => panic!("{other:?}"),
+    }
+    // Its length.
+    let mut bytes = whole.clone();
+    bytes[second_at] = 200;
+    assert!(matches!(
+        scan(&bytes),
+        Err(JournalError::Corrupt { offset, .. }) if offset == second_at as u64
+    ));
+    // A length that still fits, pointing into the next frame: the CRC covers the length.
+    let mut bytes = whole;
+    bytes[second_at] -= 1;
+    assert!(matches!(scan(&bytes), Err(JournalError::Corrupt { .. })));
+}
+
+#[test]
+fn a_file_that_is_not_a_journal_is_refused_and_a_torn_header_is_empty() {
+    assert!(matches!(
+        scan(b"SQLite format 3\0"),
+        Err(JournalError::NotJournal)
+    ));
+    assert!(matches!(scan(b"PNX"), Err(JournalError::NotJournal)));
+    let s = scan(&MAGIC[..5]).expect("a header cut short is an empty journal");
+    assert!(s.records.is_empty());
+    assert_eq!((s.valid_len, s.torn), (0, 5));
+    assert!(scan(b"").expect("empty").records.is_empty());
+}
+
+#[test]
+fn a_record_with_a_good_crc_but_unknown_content_is_a_bad_record() {
+    // Kind 9, framed properly.
+    let payload = [9u8, 0, 0];
+    let len = (payload.len() as u32).to_le_bytes();
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len);
+    h.update(&payload);
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&len);
+    bytes.extend_from_slice(&h.finalize().to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    assert!(matches!(
+        scan(&bytes),
+        Err(JournalError::BadRecord { offset: 8, .. })
+    ));
+}
+
+fn temp_path(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("pinion-journal-{tag}-{}", std::process::id()))
+}
+
+#[test]
+fn the_writer_appends_across_sessions_and_a_torn_tail_is_cut_on_open() {
+    let path = temp_path("writer");
+    let _ = std::fs::remove_file(&path);
+    let settings = JournalSettings {
+        path: path.clone(),
+        fsync: FsyncPolicy::Interval(Duration::from_millis(5)),
+        capacity: 64,
+    };
+    let records = sample();
+    let (journal, mut tx, recovered) = open(&settings).expect("opens");
+    assert!(!recovered.is_resumed());
+    for r in &records {
+        assert!(tx.push(*r));
+    }
+    let summary = journal.finish().expect("finishes");
+    assert_eq!(summary.records, records.len() as u64);
+    assert!(summary.syncs >= 1);
+    // A kill in the middle of the next write.
+    let mut bytes = std::fs::read(&path).expect("reads");
+    let partial = frame::encode(&records[1]);
+    bytes.extend_from_slice(&partial.as_bytes()[..20]);
+    std::fs::write(&path, &bytes).expect("writes");
+    let (journal, mut tx, recovered) = open(&settings).expect("reopens");
+    assert_eq!(recovered.torn, 20);
+    assert_eq!(recovered.sessions, 1);
+    assert_eq!(recovered.records, records.len() as u64);
+    assert!(tx.push(records[1]));
+    journal.finish().expect("finishes");
+    let s = scan(&std::fs::read(&path).expect("reads")).expect("whole");
+    assert_eq!(s.torn, 0);
+    assert_eq!(s.records.len(), records.len() + 1);
+    assert_eq!(s.records[records.len()], records[1]);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_full_ring_refuses_and_counts_never_blocks() {
+    let path = temp_path("full");
+    let _ = std::fs::remove_file(&path);
+    let settings = JournalSettings {
+        path: path.clone(),
+        fsync: FsyncPolicy::Never,
+        capacity: 16,
+    };
+    let (journal, mut tx, _) = open(&settings).expect("opens");
+    let r = sample()[1];
+    let mut refused = 0;
+    for _ in 0..100_000 {
+        if !tx.push(r) {
+            refused += 1;
+        }
+    }
+    assert_eq!(tx.overflow(), refused);
+    let summary = journal.finish().expect("finishes");
+    assert_eq!(summary.overflow, refused);
+    assert_eq!(summary.records + refused, 100_000);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn the_state_rebuilt_knows_open_orders_fills_and_ids() {
+    let base = 1u64 << 40;
+    let records = vec![
+        Record::Session(Session {
+            epoch: 77,
+            started_unix_ns: 1,
+        }),
+        Record::Order(order(base + 1, OrderSide::Buy, 100, 10)),
+        Record::Report(report(base + 1, OrderStatus::New, (0, 0), 0, 10)),
+        Record::Report(report(
+            base + 1,
+            OrderStatus::PartiallyFilled,
+            (100, 4),
+            4,
+            6,
+        )),
+        Record::Order(order(base + 2, OrderSide::Buy, 101, 5)),
+        Record::Report(report(base + 2, OrderStatus::Filled, (101, 5), 5, 0)),
+        Record::Order(order(base + 3, OrderSide::Sell, 102, 5)),
+        Record::Order(OrderIntent::cancel(
+            3,
+            ClientOrderId(base | 1 << 39),
+            ClientOrderId(base + 2),
+            InstrumentId(0),
+            OrderSide::Buy,
+        )),
+        Record::Report(report(
+            base + 2,
+            OrderStatus::CancelRejected(RejectReason::UnknownOrder),
+            (0, 0),
+            5,
+            0,
+        )),
+        Record::Session(Session {
+            epoch: 78,
+            started_unix_ns: 2,
+        }),
+    ];
+    let r = Recovered::from_records(&records);
+    assert_eq!(r.epoch, Some(77), "the first session's epoch is kept");
+    assert_eq!(r.sessions, 2);
+    let log = r.instrument(0).expect("instrument 0");
+    assert_eq!(log.fills.len(), 2);
+    assert_eq!(log.max_strategy_id, Some(base + 3));
+    assert_eq!(log.max_control_id, Some(base | 1 << 39));
+    let open: Vec<_> = log.open_orders().map(|o| o.client_id.0).collect();
+    assert_eq!(open, vec![base + 1, base + 3]);
+    let o1 = log.orders[&(base + 1)];
+    assert_eq!((o1.cum_qty, o1.venue_id), (Qty(4), Some(901 + base)));
+    assert_eq!(log.orders[&(base + 3)].status, None, "never answered");
+    assert_eq!(
+        log.orders[&(base + 2)].status,
+        Some(OrderStatus::Filled),
+        "a refused cancel leaves the order as it was"
+    );
+    assert_eq!(resume_from(base, log.max_strategy_id), base + 4 + RESUME_GAP);
+    assert_eq!(resume_from(base, None), base + RESUME_GAP);
+}

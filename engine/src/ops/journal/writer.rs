@@ -1,0 +1,236 @@
+//! Opening a journal (read, cut a torn tail, rebuild) and its writer thread.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::frame::{self, MAGIC};
+use super::{FsyncPolicy, JournalError, JournalSettings, Record, Recovered, Session};
+use crate::runtime::{RingRx, RingTx, ring_resident};
+
+/// Bytes the writer gathers before a `write`.
+const BATCH_BYTES: usize = 1 << 16;
+
+/// How long the writer sleeps when the ring is empty.
+const IDLE: Duration = Duration::from_micros(50);
+
+/// The stages' end of the journal: pushes records into the ring. See the module docs.
+#[derive(Debug)]
+pub struct JournalTx {
+    ring: RingTx<Record>,
+    overflow: Arc<AtomicU64>,
+}
+
+impl JournalTx {
+    /// Pushes `record`; `false` (and counted) when the ring is full. Never blocks, never
+    /// allocates.
+    #[inline]
+    pub fn push(&mut self, record: Record) -> bool {
+        match self.ring.try_push(record) {
+            Ok(()) => true,
+            Err(_) => {
+                self.overflow.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Records that did not fit the ring.
+    pub fn overflow(&self) -> u64 {
+        self.overflow.load(Ordering::Relaxed)
+    }
+}
+
+/// What a journal's writer did in a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JournalSummary {
+    /// Records written.
+    pub records: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// `fsync` calls.
+    pub syncs: u64,
+    /// Records that did not fit the ring (orders among them were refused, not sent).
+    pub overflow: u64,
+}
+
+/// The owner of a journal's writer thread.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    overflow: Arc<AtomicU64>,
+    thread: Option<JoinHandle<Result<JournalSummary, JournalError>>>,
+}
+
+/// Opens (creating if missing) the journal `settings` names: reads every record, cuts a torn
+/// last frame off, rebuilds the state, and starts the writer appending after the last whole
+/// frame. Fails on a file that is not a journal or is damaged in the middle.
+pub fn open(settings: &JournalSettings) -> Result<(Journal, JournalTx, Recovered), JournalError> {
+    let path = settings.path.clone();
+    let io = |source| JournalError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io)?;
+    let scan = frame::scan(&bytes)?;
+    let recovered = Recovered::from_scan(&scan);
+    if scan.valid_len == 0 {
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.write_all(MAGIC).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        sync_dir(&path);
+    } else {
+        if scan.torn > 0 {
+            file.set_len(scan.valid_len).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        file.seek(SeekFrom::Start(scan.valid_len)).map_err(io)?;
+    }
+    let (tx, rx) = ring_resident(
+        settings.capacity.max(16),
+        Record::Session(Session {
+            epoch: 0,
+            started_unix_ns: 0,
+        }),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let overflow = Arc::new(AtomicU64::new(0));
+    let writer = Writer {
+        file,
+        path: path.clone(),
+        policy: settings.fsync,
+        rx,
+        stop: Arc::clone(&stop),
+    };
+    let thread = std::thread::Builder::new()
+        .name("pinion-journal".into())
+        .spawn(move || writer.run())
+        .map_err(|e| JournalError::Writer(e.to_string()))?;
+    Ok((
+        Journal {
+            path,
+            stop,
+            overflow: Arc::clone(&overflow),
+            thread: Some(thread),
+        },
+        JournalTx { ring: tx, overflow },
+        recovered,
+    ))
+}
+
+/// Makes a newly created file's directory entry durable (best effort: not every file system
+/// lets a directory be opened).
+fn sync_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+impl Journal {
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Once the stages have finished: the writer drains the ring, syncs and ends.
+    pub fn finish(mut self) -> Result<JournalSummary, JournalError> {
+        self.stop.store(true, Ordering::Release);
+        let mut summary = match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r?,
+            Some(Err(_)) => return Err(JournalError::Writer("the writer thread panicked".into())),
+            None => JournalSummary::default(),
+        };
+        summary.overflow = self.overflow.load(Ordering::Relaxed);
+        Ok(summary)
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Writer {
+    file: File,
+    path: PathBuf,
+    policy: FsyncPolicy,
+    rx: RingRx<Record>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Writer {
+    fn run(mut self) -> Result<JournalSummary, JournalError> {
+        let mut summary = JournalSummary::default();
+        let mut buf: Vec<u8> = Vec::with_capacity(BATCH_BYTES + frame::FRAME_HEADER + 128);
+        let mut unsynced = false;
+        let mut last_sync = Instant::now();
+        loop {
+            // Read before draining: whatever was pushed before the stop is written.
+            let stopping = self.stop.load(Ordering::Acquire);
+            let mut taken = 0u64;
+            while buf.len() < BATCH_BYTES {
+                let Some(r) = self.rx.pop() else { break };
+                buf.extend_from_slice(frame::encode(&r).as_bytes());
+                taken += 1;
+            }
+            if !buf.is_empty() {
+                self.file.write_all(&buf).map_err(|e| self.io(e))?;
+                summary.records += taken;
+                summary.bytes += buf.len() as u64;
+                buf.clear();
+                unsynced = true;
+            }
+            let due = match self.policy {
+                FsyncPolicy::Every => true,
+                FsyncPolicy::Interval(d) => last_sync.elapsed() >= d,
+                FsyncPolicy::Never => false,
+            };
+            if unsynced && due {
+                self.file.sync_data().map_err(|e| self.io(e))?;
+                summary.syncs += 1;
+                unsynced = false;
+                last_sync = Instant::now();
+            }
+            if taken == 0 {
+                if stopping {
+                    break;
+                }
+                std::thread::sleep(IDLE);
+            }
+        }
+        if unsynced {
+            self.file.sync_data().map_err(|e| self.io(e))?;
+            summary.syncs += 1;
+        }
+        Ok(summary)
+    }
+
+    fn io(&self, source: std::io::Error) -> JournalError {
+        JournalError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
