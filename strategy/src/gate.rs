@@ -113,6 +113,15 @@ impl RiskGate {
         self.open.iter().map(|o| (o.id, o.side))
     }
 
+    /// Counts an order placed before a restart (known from a journal) as open, with `leaves`
+    /// still to fill, as if it had been let through now. Ignored when already known or when no
+    /// room is left.
+    pub fn restore_open(&mut self, id: ClientOrderId, side: OrderSide, leaves: Qty) {
+        if self.open.len() < self.open.capacity() && !self.open.iter().any(|o| o.id == id) {
+            self.open.push(Open { id, side, leaves });
+        }
+    }
+
     /// Counters.
     pub fn stats(&self) -> GateStats {
         self.stats

@@ -31,7 +31,7 @@ pub use live::LiveConfig;
 pub use money::{
     BacktestConfig, BacktestSpec, FeeSchedule, FeesConfig, MAX_RECORDED, VenueFeesConfig,
 };
-pub use ops::{HistoryConfig, LogConfig, MAX_LOG_CAPACITY};
+pub use ops::{HistoryConfig, JournalConfig, LogConfig, MAX_JOURNAL_CAPACITY, MAX_LOG_CAPACITY};
 pub use overrides::{Override, Overrides};
 pub use protection::ProtectionConfig;
 pub use settings::{
@@ -162,6 +162,9 @@ pub struct Config {
     /// The trade-history file.
     #[serde(default)]
     pub history: HistoryConfig,
+    /// The trading journal of `pinion live --trade` (absent: none).
+    #[serde(default)]
+    pub journal: Option<JournalConfig>,
     /// The operator bot (`[bot]`; absent: no bot).
     #[serde(default)]
     pub bot: Option<BotConfig>,

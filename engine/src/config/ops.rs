@@ -1,5 +1,5 @@
-//! `[log]` and `[history]`: where the structured log goes and which records it keeps, and the
-//! trade-history file. Checked here into [`LogSettings`] and a path; `PINION_LOG` is applied on
+//! `[log]`, `[history]` and `[journal]`: where the structured log goes and which records it
+//! keeps, the trade-history file, and the trading journal. Checked here into [`LogSettings`] and a path; `PINION_LOG` is applied on
 //! top by the command ([`LogSettings::with_env`]), after the config is valid.
 
 use std::collections::BTreeMap;
@@ -66,6 +66,84 @@ pub struct HistoryConfig {
     pub db: Option<PathBuf>,
 }
 
+/// `[journal]`: the trading journal of `pinion live --trade` (see [`crate::ops::journal`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// The journal file: created when missing, resumed when not.
+    pub path: PathBuf,
+    /// When the writer calls `fsync`: `"every"` batch written, at most once per `interval_ms`
+    /// (`"interval"`), or `"never"` (the page cache decides; once at a clean end).
+    #[serde(default = "default_fsync")]
+    pub fsync: String,
+    /// The interval of `fsync = "interval"`, ms.
+    #[serde(default = "default_interval_ms")]
+    pub interval_ms: u64,
+    /// Records the ring between the strategy stage and the writer holds.
+    #[serde(default = "default_journal_capacity")]
+    pub capacity: usize,
+}
+
+fn default_fsync() -> String {
+    "every".into()
+}
+
+fn default_interval_ms() -> u64 {
+    100
+}
+
+fn default_journal_capacity() -> usize {
+    crate::ops::journal::DEFAULT_CAPACITY
+}
+
+/// The most records the journal ring may hold (a record slot is ~100 bytes).
+pub const MAX_JOURNAL_CAPACITY: usize = 1 << 22;
+
+/// Checks `[journal]`.
+pub(super) fn journal(
+    cfg: &JournalConfig,
+    problems: &mut Vec<(String, String)>,
+) -> crate::ops::journal::JournalSettings {
+    use crate::ops::journal::FsyncPolicy;
+    let fsync = match cfg.fsync.as_str() {
+        "every" => FsyncPolicy::Every,
+        "never" => FsyncPolicy::Never,
+        "interval" => {
+            if !(1..=60_000).contains(&cfg.interval_ms) {
+                problems.push((
+                    "journal.interval_ms".into(),
+                    format!("{} ms: from 1 to 60000", cfg.interval_ms),
+                ));
+            }
+            FsyncPolicy::Interval(std::time::Duration::from_millis(cfg.interval_ms))
+        }
+        other => {
+            problems.push((
+                "journal.fsync".into(),
+                format!("\"{other}\" is not an fsync policy (every, interval, never)"),
+            ));
+            FsyncPolicy::Every
+        }
+    };
+    if cfg.path.as_os_str().is_empty() {
+        problems.push(("journal.path".into(), "empty: name the journal file".into()));
+    }
+    if !(1024..=MAX_JOURNAL_CAPACITY).contains(&cfg.capacity) {
+        problems.push((
+            "journal.capacity".into(),
+            format!(
+                "{} records: from 1024 to {MAX_JOURNAL_CAPACITY}",
+                cfg.capacity
+            ),
+        ));
+    }
+    crate::ops::journal::JournalSettings {
+        path: cfg.path.clone(),
+        fsync,
+        capacity: cfg.capacity,
+    }
+}
+
 /// Checks `[log]`.
 pub(super) fn log(cfg: &LogConfig, problems: &mut Vec<(String, String)>) -> LogSettings {
     let mut filter = Filter::default();
@@ -128,6 +206,24 @@ impl LogSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn journal_tables_are_checked_key_by_key() {
+        use crate::ops::journal::FsyncPolicy;
+        let cfg: JournalConfig =
+            toml::from_str("path = \"j.bin\"\nfsync = \"interval\"\ninterval_ms = 20").expect("parses");
+        let mut p = Vec::new();
+        let s = journal(&cfg, &mut p);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(s.fsync, FsyncPolicy::Interval(std::time::Duration::from_millis(20)));
+        let cfg: JournalConfig =
+            toml::from_str("path = \"\"\nfsync = \"sometimes\"\ncapacity = 3").expect("parses");
+        let mut p = Vec::new();
+        journal(&cfg, &mut p);
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["journal.fsync", "journal.path", "journal.capacity"]);
+        assert!(toml::from_str::<JournalConfig>("path = \"j\"\nfsynk = \"every\"").is_err());
+    }
     use crate::ops::log::Level;
 
     #[test]

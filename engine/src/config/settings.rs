@@ -206,6 +206,8 @@ pub struct Settings {
     pub log: crate::ops::log::LogSettings,
     /// `[history] db`: the trade-history file runs write to; `None`: none.
     pub history: Option<PathBuf>,
+    /// `[journal]`, checked: the trading journal `pinion live --trade` appends to and resumes.
+    pub journal: Option<crate::ops::journal::JournalSettings>,
     /// `[bot]`, checked, when the config has it.
     pub bot: Option<super::BotSettings>,
 }

@@ -21,7 +21,7 @@ use pinion_gateway::AnyVenue;
 use pinion_gateway::binance::client_id::RunEpoch;
 use pinion_gateway::binance::clock::ClockConfig;
 use pinion_gateway::binance::mirror::SessionMirror;
-use pinion_gateway::binance::orders::OrderTableConfig;
+use pinion_gateway::binance::orders::{Adopted, OrderTableConfig};
 use pinion_gateway::binance::sign::Credentials;
 use pinion_gateway::binance::{AccountSummary, BinanceConfig, BinanceVenue};
 use pinion_net::backoff::BackoffPolicy;
@@ -253,6 +253,7 @@ pub(super) fn trading_venues(
     parts: &super::input::LiveParts,
     instruments: &Instruments,
     traded: &[InstrumentId],
+    recovered: Option<&crate::ops::journal::Recovered>,
 ) -> Result<TradingVenues, PipelineError> {
     let Some(orders) = &live.orders else {
         return Err(live_error(
@@ -270,7 +271,13 @@ pub(super) fn trading_venues(
     } else {
         parts.rate_limits.clone()
     };
-    let epoch = RunEpoch::now();
+    // A resumed journal keeps its epoch: the orders its earlier sessions left open are then
+    // this session's to track (its own ids resume past theirs).
+    let epoch = match recovered.and_then(|r| r.epoch) {
+        Some(e) => RunEpoch::new(e).map_err(|e| live_error(format_args!("journal: {e}")))?,
+        None => RunEpoch::now(),
+    };
+    let mut adopted = 0;
     let mut venues: Vec<Option<AnyVenue>> = (0..instruments.len()).map(|_| None).collect();
     let mut slots = Vec::new();
     let mut sessions = Vec::new();
@@ -332,8 +339,19 @@ pub(super) fn trading_venues(
             summary: Arc::clone(&summary),
             capture,
         };
-        let venue = BinanceVenue::new(config)
+        let mut venue = BinanceVenue::new(config)
             .map_err(|e| live_error(format_args!("live.orders {}: {e}", orders.ws_api_url)))?;
+        if let Some(log) = recovered.and_then(|r| r.instrument(id.0)) {
+            adopted += venue.adopt(log.open_orders().map(|o| Adopted {
+                client_id: o.client_id,
+                order_id: o.venue_id,
+                side: o.side,
+                price: o.px,
+                qty: o.qty,
+                cum_qty: o.cum_qty,
+                t0: o.t0,
+            }));
+        }
         sessions.push((id, venue.session_mirror()));
         venues[usize::from(id.0)] = Some(AnyVenue::Binance(venue));
         slots.push(summary);
@@ -343,6 +361,8 @@ pub(super) fn trading_venues(
         accounts: slots,
         recorders,
         sessions,
+        epoch: epoch.get(),
+        adopted,
     })
 }
 
@@ -356,6 +376,10 @@ pub(super) struct TradingVenues {
     pub recorders: Vec<Recorder>,
     /// Each order session's state for the metrics thread, by instrument.
     pub sessions: Vec<(InstrumentId, Arc<SessionMirror>)>,
+    /// The run epoch of the session's client order ids.
+    pub epoch: u64,
+    /// Orders a journal's earlier sessions left open, taken in by the venues to reconcile.
+    pub adopted: usize,
 }
 
 /// `path` with `-SYMBOL` before its extension.

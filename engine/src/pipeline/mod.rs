@@ -158,6 +158,8 @@ pub struct Pipeline {
         InstrumentId,
         Arc<pinion_gateway::binance::mirror::SessionMirror>,
     )>,
+    /// `pinion live --trade` with a `[journal]`: its writer, finished once the stages are.
+    pub journal: Option<crate::ops::journal::Journal>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -459,10 +461,40 @@ fn assemble(
     // The venues decide how the strategy meets them: a simulated venue taps the market and
     // runs on event time, behind a barrier; a live venue needs neither.
     let trade = settings.live.as_ref().filter(|l| l.trade);
-    let (venues, accounts, order_recorders, sessions) = match (&live, trade) {
+    let mut notes = notes;
+    // The journal is read (and a torn tail cut) before anything connects: the venues resume
+    // its epoch and take in its open orders, the strategy stage its ledger.
+    let mut journal = None;
+    if let Some(j) = &settings.journal {
+        if trade.is_some() && live.is_some() {
+            let (writer, tx, recovered) = crate::ops::journal::open(j)
+                .map_err(|e| PipelineError::Live(format!("journal {}: {e}", j.path.display())))?;
+            journal = Some((writer, tx, recovered));
+        } else {
+            notes.push(format!(
+                "[journal] {} not used: it journals `pinion live --trade` only",
+                j.path.display()
+            ));
+        }
+    }
+    let recovered = journal.as_ref().map(|(_, _, r)| r);
+    let (venues, accounts, order_recorders, sessions, epoch) = match (&live, trade) {
         (Some(parts), Some(l)) => {
-            let t = live::trading_venues(settings, l, parts, &instruments, &traded)?;
-            (t.venues, t.accounts, t.recorders, t.sessions)
+            let t = live::trading_venues(settings, l, parts, &instruments, &traded, recovered)?;
+            if let Some(r) = recovered.filter(|r| r.is_resumed()) {
+                notes.push(format!(
+                    "journal resumed: {} sessions, {} records{}; {} orders left open taken to reconcile with the venue",
+                    r.sessions,
+                    r.records,
+                    if r.torn > 0 {
+                        format!(" ({} bytes of a torn last record cut off)", r.torn)
+                    } else {
+                        String::new()
+                    },
+                    t.adopted
+                ));
+            }
+            (t.venues, t.accounts, t.recorders, t.sessions, t.epoch)
         }
         (None, Some(_)) => {
             return Err(PipelineError::Live("--trade needs a live input".to_owned()));
@@ -472,6 +504,7 @@ fn assemble(
             Vec::new(),
             Vec::new(),
             Vec::new(),
+            0,
         ),
     };
     let link = VenueLink {
@@ -503,7 +536,7 @@ fn assemble(
     if settings.trading.risk.kill_switch {
         control.kill(KillReason::Config);
     }
-    let strategy = StrategyStage::new(
+    let mut strategy = StrategyStage::resumed(
         settings,
         &instruments,
         &traded,
@@ -514,8 +547,26 @@ fn assemble(
         },
         link,
         trading.clone(),
+        recovered,
     )
     .with_control(control.reader());
+    let journal = match journal {
+        Some((writer, mut tx, _)) => {
+            let started_unix_ns = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            tx.push(crate::ops::journal::Record::Session(
+                crate::ops::journal::Session {
+                    epoch,
+                    started_unix_ns,
+                },
+            ));
+            strategy = strategy.with_journal(tx);
+            notes.push(format!("journaling to {}", writer.path().display()));
+            Some(writer)
+        }
+        None => None,
+    };
 
     let mut stages: [Option<Box<dyn Stage>>; 4] = [
         Some(feed),
@@ -590,6 +641,7 @@ fn assemble(
         order_recorders,
         control,
         sessions: watched_sessions,
+        journal,
     })
 }
 
@@ -673,6 +725,7 @@ pub fn run_pipeline(
         metrics,
         control,
         sessions: _,
+        journal,
     } = pipeline;
     // SIGUSR1 kills trading for the length of the run.
     let on_signal = control.kill_on_signal().ok();
@@ -765,6 +818,21 @@ pub fn run_pipeline(
                     .join(", ")
             ),
             Err(e) => format!("the recording failed: {e}"),
+        });
+    }
+    // The stages have finished: the journal's writer drains its ring, syncs and ends.
+    if let Some(j) = journal {
+        let path = j.path().display().to_string();
+        input.notes.push(match j.finish() {
+            Ok(s) if s.overflow == 0 => format!(
+                "journal {path}: {} records, {} bytes, {} fsyncs",
+                s.records, s.bytes, s.syncs
+            ),
+            Ok(s) => format!(
+                "journal {path}: {} records, {} bytes, {} fsyncs; ERROR: {} records did not fit its ring (orders among them were refused, reports are recovered from the venue on the next start)",
+                s.records, s.bytes, s.syncs, s.overflow
+            ),
+            Err(e) => format!("journal {path}: ERROR: {e}"),
         });
     }
     // The stages have finished and let go of their rings: the writer drains them and ends.

@@ -38,6 +38,13 @@
 //! [`Sizer`] (`[risk.sizing]`) puts the size of new orders into the [`Intents`] the strategy
 //! writes to; with fixed sizing it leaves each strategy's own.
 //!
+//! **Journal.** With a journal (`[journal]`, `pinion live --trade`), every order sent to the
+//! gateway is pushed to its ring first, and every report applied, and every position after a
+//! fill (see [`crate::ops::journal`]). An order that does not fit the ring is not sent: it is
+//! answered `Rejected(Overloaded)` at once. A stage resumed from a journal starts with the
+//! ledger and gate the journaled fills add up to, the journaled open orders counted open, and
+//! client ids past the highest journaled.
+//!
 //! Histograms: `strategy.service` per input, `hop.book_strategy` and `hop.gateway_strategy`
 //! (ring hops), `strategy.t0_to_decision` (`t0` → the strategy's decision on that market
 //! state, for every view, whether or not it traded; also split by what brought the view about,
@@ -62,6 +69,7 @@ use crate::backtest::Tape;
 use crate::config::Settings;
 use crate::control::{AccountView, Commands, ControlReader, KillReason, saturate};
 use crate::latency::{LiveLatency, Recorder};
+use crate::ops::journal::{JournalTx, PositionChange, Record, Recovered, resume_from};
 use crate::runtime::{LiveCounts, Progress, RingRx, Stage, StageReport, now_ns};
 
 /// Inputs handled per poll at most.
@@ -89,6 +97,8 @@ struct StrategyCounts {
     refused: u64,
     /// A digest of the reports applied, in order (client id, status, fill price and quantity).
     exec_digest: u64,
+    /// Orders not sent because the journal's ring was full.
+    journal_refused: u64,
 }
 
 /// The digest of nothing: FNV-1a's offset basis.
@@ -177,6 +187,11 @@ struct StrategyCore {
     losses: LossWatch,
     /// Whether any loss limit is set (else nothing is observed).
     watch_losses: bool,
+    /// Where orders, reports and positions are journaled (`pinion live --trade` with a
+    /// `[journal]`).
+    journal: Option<JournalTx>,
+    /// Instruments whose replayed ledger differs from the last position journaled.
+    journal_mismatch: u64,
 }
 
 /// One traded instrument: its strategy and the gate its intents pass.
@@ -209,6 +224,35 @@ impl Traded {
             self.ledger.qty(),
             self.ledger.realized() - self.ledger.fees(),
         )
+    }
+
+    /// Replays a journal's fills of this instrument into the ledger, the sizer and the gate,
+    /// and counts its open orders open at the gate. `false` when the ledger then differs from
+    /// the last position journaled (the fees changed in between, or records were lost).
+    fn replay(&mut self, log: &crate::ops::journal::InstrumentLog) -> bool {
+        for rep in &log.fills {
+            let before = self.booked();
+            self.ledger.apply_fill_paying(
+                rep.side,
+                rep.last_px,
+                rep.last_qty,
+                rep.maker,
+                &self.fees,
+            );
+            self.maker_fills += u64::from(rep.maker);
+            let after = self.booked();
+            self.sizer.on_fill(before, after);
+            self.gate.on_exec(rep);
+        }
+        for o in log.open_orders() {
+            self.gate
+                .restore_open(o.client_id, o.side, Qty((o.qty.0 - o.cum_qty.0).max(0)));
+        }
+        log.last_position.is_none_or(|p| {
+            p.qty == self.ledger.qty()
+                && p.realized == self.ledger.realized()
+                && p.fees == self.ledger.fees()
+        })
     }
 
     /// The size new orders should have now, or `None` for the strategy's own.
@@ -308,6 +352,22 @@ impl StrategyStage {
         link: VenueLink,
         finals: FinalTrading,
     ) -> Self {
+        Self::resumed(settings, instruments, traded, ports, link, finals, None)
+    }
+
+    /// [`StrategyStage::new`], resuming what `recovered` (a journal's state) holds: each
+    /// instrument's ledger and gate position replayed from its fills, its open orders counted
+    /// open by the gate, and client ids starting past the highest journaled.
+    pub fn resumed(
+        settings: &Settings,
+        instruments: &Instruments,
+        traded: &[InstrumentId],
+        ports: StrategyPorts,
+        link: VenueLink,
+        finals: FinalTrading,
+        recovered: Option<&Recovered>,
+    ) -> Self {
+        let mut journal_mismatch = 0;
         let StrategyPorts { input, execs, out } = ports;
         let mut strategies: Vec<Option<Traded>> = (0..instruments.len()).map(|_| None).collect();
         let mut untradable = 0;
@@ -334,10 +394,20 @@ impl StrategyStage {
                 Ok((params, limits, money)) => {
                     let decimals = spec.price_decimals.saturating_add(spec.qty_decimals);
                     losses.watch(usize::from(id.0), money.loss, decimals);
-                    let ids = OrderIdSource::new((u64::from(id.0) + 1) << ORDER_ID_SHIFT);
-                    let strategy = AnyStrategy::new(id, params, ids);
+                    let base = (u64::from(id.0) + 1) << ORDER_ID_SHIFT;
+                    let log = recovered
+                        .filter(|r| r.is_resumed())
+                        .map(|r| r.instrument(id.0).cloned().unwrap_or_default());
+                    let (first, first_control) = match &log {
+                        Some(l) => (
+                            resume_from(base, l.max_strategy_id),
+                            resume_from(base | CONTROL_ID_BIT, l.max_control_id),
+                        ),
+                        None => (base, base | CONTROL_ID_BIT),
+                    };
+                    let strategy = AnyStrategy::new(id, params, OrderIdSource::new(first));
                     let bt = &settings.backtest;
-                    strategies[usize::from(id.0)] = Some(Traded {
+                    let mut t = Traded {
                         strategy,
                         gate: RiskGate::new(id, limits, spec.clone()),
                         mark: None,
@@ -347,12 +417,16 @@ impl StrategyStage {
                             Tape::with_capacity(bt.max_fills, bt.max_samples, bt.period_ns)
                         }),
                         maker_fills: 0,
-                        control_ids: OrderIdSource::new(
-                            ((u64::from(id.0) + 1) << ORDER_ID_SHIFT) | CONTROL_ID_BIT,
-                        ),
+                        control_ids: OrderIdSource::new(first_control),
                         protect: Protector::new(settings.protection, spec.tick),
                         sizer: money.sizer,
-                    });
+                    };
+                    if let Some(log) = &log
+                        && !t.replay(log)
+                    {
+                        journal_mismatch += 1;
+                    }
+                    strategies[usize::from(id.0)] = Some(t);
                 }
                 Err(_) => untradable += 1,
             }
@@ -388,8 +462,16 @@ impl StrategyStage {
                 commands: Commands::default(),
                 watch_losses: !losses.is_off(),
                 losses,
+                journal: None,
+                journal_mismatch,
             },
         }
+    }
+
+    /// Journals every order, report and position change into `journal` (see the module docs).
+    pub fn with_journal(mut self, journal: JournalTx) -> Self {
+        self.core.journal = Some(journal);
+        self
     }
 
     /// Takes commands from `control` (read once a poll) and writes the account to its board.
@@ -526,7 +608,7 @@ impl StrategyCore {
         let now = now_ns();
         let mut sent = 0;
         for t in self.strategies.iter_mut().flatten() {
-            sent += cancel_open(t, &mut self.out, at, now);
+            sent += cancel_open(t, &mut self.out, &mut self.journal, at, now);
         }
         self.orders_sent += sent;
         self.counts.intents += sent;
@@ -552,7 +634,7 @@ impl StrategyCore {
         };
         let at = self.clock.now_ns();
         let wall = now_ns();
-        let mut sent = cancel_open(t, &mut self.out, at, wall);
+        let mut sent = cancel_open(t, &mut self.out, &mut self.journal, at, wall);
         let qty = pinion_core::Qty(exit.qty.0.min(t.gate.limits().max_order_qty.0));
         let id = t.control_ids.next_id();
         let close = OrderIntent::new_limit(
@@ -566,11 +648,16 @@ impl StrategyCore {
             TimeInForce::Ioc,
         );
         match t.gate.admit(&close, at) {
-            Ok(()) => {
+            Ok(()) if journal_order(&mut self.journal, &close) => {
                 self.out
                     .send(OrderMsg::Order(close, Trigger::Other), at, wall);
                 t.protect.sent(id);
                 sent += 1;
+            }
+            Ok(()) => {
+                self.counts.journal_refused += 1;
+                t.gate.on_exec(&unjournaled(&close, at));
+                t.protect.refused();
             }
             Err(_) => t.protect.refused(),
         }
@@ -665,9 +752,16 @@ impl StrategyCore {
             let now = now_ns();
             for intent in self.intents.drain() {
                 match traded.gate.admit(&intent, at) {
-                    Ok(()) => {
+                    Ok(()) if journal_order(&mut self.journal, &intent) => {
                         sent += 1;
                         self.out.send(OrderMsg::Order(intent, trigger), at, now);
+                    }
+                    Ok(()) => {
+                        // Never at the venue without its record: refused as overloaded.
+                        self.counts.journal_refused += 1;
+                        let rep = unjournaled(&intent, at);
+                        traded.gate.on_exec(&rep);
+                        refused.push(rep);
                     }
                     Err(_) => refused.push(RiskGate::refusal(&intent, at)),
                 }
@@ -790,6 +884,11 @@ impl StrategyCore {
     #[inline]
     fn on_exec(&mut self, rep: &ExecReport) {
         self.counts.exec_reports += 1;
+        if let Some(j) = self.journal.as_mut() {
+            // A report that does not fit is counted there; its order is journaled, and a
+            // restart settles it with the venue.
+            j.push(Record::Report(*rep));
+        }
         let mut d = self.counts.exec_digest;
         for word in [
             rep.client_id.0,
@@ -819,6 +918,15 @@ impl StrategyCore {
                 }
                 let after = traded.booked();
                 traded.sizer.on_fill(before, after);
+                if let Some(j) = self.journal.as_mut() {
+                    j.push(Record::Position(PositionChange {
+                        instrument: rep.instrument,
+                        qty: traded.ledger.qty(),
+                        realized: traded.ledger.realized(),
+                        fees: traded.ledger.fees(),
+                        venue_ts: rep.venue_ts,
+                    }));
+                }
             }
             traded.gate.on_exec(rep);
             traded
@@ -848,17 +956,48 @@ impl StrategyCore {
 }
 
 /// Sends a cancel for every order `t`'s gate knows open, with ids of the stage's own; returns
-/// how many.
-fn cancel_open(t: &mut Traded, out: &mut Outbox<OrderMsg>, at: u64, now: u64) -> u64 {
+/// how many. A cancel that does not fit the journal's ring is not sent (the kill switch
+/// already holds new orders back; a later cancel-all may try again).
+fn cancel_open(
+    t: &mut Traded,
+    out: &mut Outbox<OrderMsg>,
+    journal: &mut Option<JournalTx>,
+    at: u64,
+    now: u64,
+) -> u64 {
     let instrument = t.gate.instrument();
     let mut sent = 0;
     for (target, side) in t.gate.open_ids() {
         let id = t.control_ids.next_id();
         let cancel = OrderIntent::cancel(now, id, target, instrument, side);
+        if !journal_order(journal, &cancel) {
+            continue;
+        }
         out.send(OrderMsg::Order(cancel, Trigger::Other), at, now);
         sent += 1;
     }
     sent
+}
+
+/// Pushes `intent` into the journal's ring, if there is a journal; `false` when the ring is
+/// full and the intent must not be sent.
+#[inline]
+fn journal_order(journal: &mut Option<JournalTx>, intent: &OrderIntent) -> bool {
+    journal
+        .as_mut()
+        .is_none_or(|j| j.push(Record::Order(*intent)))
+}
+
+/// The report for an intent the gate let through that could not be journaled: refused as
+/// overloaded, so it closes at the gate and the strategy sees it never opened.
+fn unjournaled(intent: &OrderIntent, at: u64) -> ExecReport {
+    let status = match intent.action {
+        pinion_strategy::OrderAction::New => {
+            OrderStatus::Rejected(pinion_strategy::RejectReason::Overloaded)
+        }
+        _ => OrderStatus::CancelRejected(pinion_strategy::RejectReason::Overloaded),
+    };
+    ExecReport::refusal(intent, status, at)
 }
 
 impl Stage for StrategyStage {
@@ -1032,6 +1171,12 @@ impl Stage for StrategyStage {
             ("exec_digest", c.exec_digest),
             ("position_digest", positions),
             ("untradable_instruments", self.core.untradable),
+            ("journal_refused", c.journal_refused),
+            (
+                "journal_overflow",
+                self.core.journal.as_ref().map_or(0, JournalTx::overflow),
+            ),
+            ("journal_mismatch", self.core.journal_mismatch),
             ("loss_breaches", self.core.losses.breaches().0),
             ("portfolio_loss_breaches", self.core.losses.breaches().1),
             ("sent", self.core.out.sent()),

@@ -134,6 +134,25 @@ impl Order {
     }
 }
 
+/// An order placed before a restart, for [`OrderTable::adopt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adopted {
+    /// pinion's id.
+    pub client_id: ClientOrderId,
+    /// The exchange's id, when known.
+    pub order_id: Option<u64>,
+    /// Side.
+    pub side: OrderSide,
+    /// Limit price.
+    pub price: Px,
+    /// Order quantity.
+    pub qty: Qty,
+    /// Filled, as far as the engine knows.
+    pub cum_qty: Qty,
+    /// `t0` of the intent that placed it.
+    pub t0: u64,
+}
+
 /// What a request was, for [`OrderTable::on_response`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestKind {
@@ -407,6 +426,38 @@ impl OrderTable {
             query_at_ms: None,
             answered: false,
             accepted_reported: false,
+            last_error: 0,
+            amend_qty: Qty::ZERO,
+        });
+        Ok(())
+    }
+
+    /// Takes in an order placed before a restart (known from the engine's journal; its id of
+    /// this table's epoch), `cum_qty` of it filled as far as the journal knows, so that the
+    /// reconciliation after connect moves it to what the exchange says: its state is unknown
+    /// and it is due an `order.status` at once, unless the open-order list settles it first.
+    /// `Err` when its id is tracked already or the table is full.
+    pub fn adopt(&mut self, order: Adopted) -> Result<(), RejectReason> {
+        if self.index(order.client_id).is_some() {
+            return Err(RejectReason::DuplicateId);
+        }
+        if self.orders.len() >= self.config.capacity {
+            return Err(RejectReason::Overloaded);
+        }
+        self.orders.push(Order {
+            client_id: order.client_id,
+            order_id: order.order_id,
+            side: order.side,
+            price: order.price,
+            qty: order.qty,
+            cum_qty: order.cum_qty,
+            state: OrderState::Unknown,
+            working: OrderState::Unknown,
+            t0: order.t0,
+            sent_ms: 0,
+            query_at_ms: Some(0),
+            answered: true,
+            accepted_reported: true,
             last_error: 0,
             amend_qty: Qty::ZERO,
         });

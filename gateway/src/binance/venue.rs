@@ -588,6 +588,17 @@ impl BinanceVenue {
         })
     }
 
+    /// Takes in orders an earlier session of this epoch left open (from the engine's journal):
+    /// tracked from now on, and settled with the exchange by the reconciliation after the
+    /// first connect, before any new order goes out. Returns how many were taken (an order
+    /// already tracked, or one past the table's capacity, is not).
+    pub fn adopt(&mut self, orders: impl IntoIterator<Item = super::orders::Adopted>) -> usize {
+        orders
+            .into_iter()
+            .filter(|o| self.core.table.adopt(*o).is_ok())
+            .count()
+    }
+
     /// Whether orders may be sent now.
     pub fn is_ready(&self) -> bool {
         self.core.step == Step::Ready

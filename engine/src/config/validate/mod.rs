@@ -88,6 +88,10 @@ impl Config {
         let backtest = super::money::backtest(&self.backtest, &mut money);
         let protection = super::protection::protection(&self.protection, &mut money);
         let log = super::ops::log(&self.log, &mut money);
+        let journal = self
+            .journal
+            .as_ref()
+            .map(|j| super::ops::journal(j, &mut money));
         for (key, message) in money {
             p.add(key, message);
         }
@@ -112,6 +116,7 @@ impl Config {
                 metrics,
                 log,
                 history: self.history.db.clone(),
+                journal,
                 bot,
             }),
             _ => Err(ConfigError {

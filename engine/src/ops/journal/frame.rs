@@ -215,6 +215,10 @@ fn reason_of(code: u8) -> Option<RejectReason> {
 }
 
 fn status_of(code: u8, reason: u8) -> Option<OrderStatus> {
+    // A reason only with a refusal: one byte, one meaning, so a record re-encodes as read.
+    if reason != 0 && !matches!(code, 6 | 7) {
+        return None;
+    }
     Some(match code {
         1 => OrderStatus::New,
         2 => OrderStatus::PartiallyFilled,

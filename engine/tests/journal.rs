@@ -1,0 +1,256 @@
+//! The trading journal under SIGKILL: `pinion live --trade` runs against the exchange
+//! simulator on one journal, is killed with SIGKILL at seeded random points, and is started
+//! again each time on the same journal. Then:
+//!
+//! - every journal read after a kill holds everything the one before held (nothing written is
+//!   lost, a torn tail is all a kill may leave);
+//! - every order the exchange ever had is in the journal, its filled quantity and final state
+//!   equal to the exchange's (orders left open by a killed session were reconciled by the next
+//!   one, and what that learned was journaled);
+//! - the position the last session reports, and the one the journal's fills add up to, equal
+//!   the net of the exchange's trades;
+//! - no client order id reached the exchange twice.
+//!
+//! The runs use the `pinion` binary itself, as `engine/tests/trade.rs` does.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::sim::*;
+use pinion_engine::ops::journal::{Recovered, frame};
+use pinion_exchange_sim::wsapi::SimAccount;
+use pinion_gateway::binance::client_id::{ClientIdCodec, ClientIdKind, RunEpoch};
+use pinion_strategy::OrderStatus;
+use serde_json::Value;
+
+/// Quotes rest (so a kill leaves orders open at the exchange) and fill as the market moves.
+const STRATEGY: &str = "
+[strategy]
+kind = \"market-making\"
+order_qty = \"0.001\"
+
+[strategy.market_making]
+fair = \"mid\"
+half_spread_bps = 0.5
+skew_bps = 0.0
+requote_bps = 2.0
+levels = 1
+level_step_bps = 0.5
+";
+
+/// A small deterministic generator for the kill points.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..hi` ms.
+    fn ms(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.next() % (hi - lo))
+    }
+}
+
+fn spawn(config: &Path, pem: &str, seconds: f64, dir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .arg("live")
+        .arg("--config")
+        .arg(config)
+        .arg("--trade")
+        .arg("--duration")
+        .arg(seconds.to_string())
+        .arg("--no-progress")
+        .arg("--account-out")
+        .arg(dir.join("account.json"))
+        .arg("--report-json")
+        .arg(dir.join("report.json"))
+        .env("PINION_TEST_API_KEY", TRADE_API_KEY)
+        .env("PINION_TEST_SECRET", pem)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pinion runs")
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut s = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut s);
+    }
+    s
+}
+
+fn read_json(p: &Path) -> Value {
+    std::fs::read_to_string(p)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// A decimal string as an exact integer count of 1e-8.
+fn units(s: &str) -> i64 {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let neg = int.starts_with('-');
+    let int: i64 = int.trim_start_matches('-').parse().unwrap_or(0);
+    let mut f = frac.to_owned();
+    f.truncate(8);
+    while f.len() < 8 {
+        f.push('0');
+    }
+    let v = int * 100_000_000 + f.parse::<i64>().unwrap_or(0);
+    if neg { -v } else { v }
+}
+
+/// The journal's status for an order the exchange ended with `status`.
+fn closed_as(status: &str) -> Option<OrderStatus> {
+    match status {
+        "FILLED" => Some(OrderStatus::Filled),
+        "CANCELED" => Some(OrderStatus::Canceled),
+        "EXPIRED" | "EXPIRED_IN_MATCH" => Some(OrderStatus::Expired),
+        _ => None,
+    }
+}
+
+fn net_of(sim: &SimAccount) -> i64 {
+    sim.trades
+        .iter()
+        .map(|t| if t.is_buyer { 1 } else { -1 } * units(&t.qty))
+        .sum()
+}
+
+#[test]
+fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
+    let (pem, public) = ed25519_key();
+    let sim = start_trading_sim(public, "");
+    let dir = sim.dir.0.clone();
+    let journal = dir.join("journal.bin");
+    let config = trading_config(
+        &sim,
+        "recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n",
+    ) + STRATEGY
+        + &format!(
+            "\n[journal]\npath = \"{}\"\nfsync = \"every\"\n",
+            journal.display()
+        );
+    let config_path = dir.join("trade.toml");
+    std::fs::write(&config_path, config).expect("write config");
+
+    let mut rng = SplitMix(0x5eed_0017);
+    let kills = 3;
+    let mut before: Vec<frame::Scan> = Vec::new();
+    for k in 0..kills {
+        let mut child = spawn(&config_path, &pem, 60.0, &dir);
+        if k == 0 {
+            // The market opens once the first session has subscribed.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while sim.exchange.stats().control_requests == 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            sim.exchange.release();
+        }
+        std::thread::sleep(rng.ms(2_500, 6_000));
+        // SAFETY: a plain kill(2) on the child's pid.
+        let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+        assert_eq!(sent, 0, "SIGKILL sent");
+        let status = child.wait().expect("pinion ends");
+        assert_eq!(status.code(), None, "killed, not ended: {}", stderr_of(&mut child));
+        let bytes = std::fs::read(&journal).expect("the journal exists");
+        let scan = frame::scan(&bytes).expect("a killed session leaves a readable journal");
+        if let Some(prev) = before.last() {
+            assert!(
+                scan.records.len() >= prev.records.len()
+                    && scan.records[..prev.records.len()] == prev.records[..],
+                "kill {k}: the journal lost records the last one had"
+            );
+        }
+        let sessions = Recovered::from_scan(&scan).sessions;
+        assert_eq!(sessions, k + 1, "kill {k}: one session record per start");
+        before.push(scan);
+    }
+
+    // A last session, which ends cleanly (cancelling what is open).
+    let mut child = spawn(&config_path, &pem, 6.0, &dir);
+    let stderr = stderr_of(&mut child);
+    let status = child.wait().expect("pinion ends");
+    assert_eq!(status.code(), Some(0), "the last session failed:\n{stderr}");
+    assert!(stderr.contains("journal resumed"), "{stderr}");
+
+    let exchange = sim.exchange.sim_account();
+    let bytes = std::fs::read(&journal).expect("journal");
+    let scan = frame::scan(&bytes).expect("the journal reads");
+    assert_eq!(scan.torn, 0, "a clean end leaves no torn tail");
+    let recovered = Recovered::from_scan(&scan);
+    assert_eq!(recovered.sessions, kills + 1);
+    let epoch = RunEpoch::new(recovered.epoch.expect("an epoch")).expect("epoch");
+    let codec = ClientIdCodec::new(epoch);
+    let log = recovered.instrument(0).expect("instrument 0 journaled");
+
+    assert!(!exchange.orders.is_empty(), "no order reached the exchange");
+    assert!(!exchange.trades.is_empty(), "nothing traded");
+    let mut seen = BTreeSet::new();
+    let mut cancelled = 0;
+    for o in &exchange.orders {
+        assert!(
+            seen.insert(o.client_order_id.clone()),
+            "{} placed twice",
+            o.client_order_id
+        );
+        let id = match codec.decode(o.client_order_id.as_bytes()) {
+            Ok(ClientIdKind::Ours(id)) => id,
+            other => panic!("{}: not of the journal's epoch: {other:?}", o.client_order_id),
+        };
+        let mine = log
+            .orders
+            .get(&id.0)
+            .unwrap_or_else(|| panic!("the exchange has {} which the journal lost", o.client_order_id));
+        assert_eq!(
+            mine.cum_qty.0,
+            units(&o.executed_qty),
+            "{}: filled",
+            o.client_order_id
+        );
+        let want = closed_as(&o.status)
+            .unwrap_or_else(|| panic!("{} still {} after a clean end", o.client_order_id, o.status));
+        assert_eq!(mine.status, Some(want), "{}", o.client_order_id);
+        if o.status == "CANCELED" {
+            cancelled += 1;
+        }
+    }
+    assert!(cancelled > 0, "no order rested to be cancelled");
+
+    // Positions: the exchange's trades, the last session's report, the journal's fills.
+    let net = net_of(&exchange);
+    let report = read_json(&dir.join("report.json"));
+    let position = report["trading"][0]["position"]
+        .as_str()
+        .map(units)
+        .expect("position in the report");
+    assert_eq!(position, net, "the last session's position");
+    let journaled: i64 = log.fills.iter().map(|f| f.side.sign() * f.last_qty.0).sum();
+    assert_eq!(journaled, net, "the journal's fills");
+    let last = log.last_position.expect("a position journaled");
+    assert_eq!(last.qty.0, net, "the last position journaled");
+    // Every trade the exchange made is one journaled fill (the same count per order).
+    let mut trades_per_order: BTreeMap<u64, i64> = BTreeMap::new();
+    for t in &exchange.trades {
+        *trades_per_order.entry(t.order_id).or_default() += units(&t.qty);
+    }
+    for (order_id, qty) in trades_per_order {
+        let filled: i64 = log
+            .orders
+            .values()
+            .filter(|o| o.venue_id == Some(order_id))
+            .map(|o| o.cum_qty.0)
+            .sum();
+        assert_eq!(filled, qty, "order {order_id}: journaled fills");
+    }
+}
