@@ -46,6 +46,7 @@ Config (TOML; unknown keys are errors; `pinion config --show` prints every key, 
   [backtest]       period_ms, capital, max_fills, max_samples
   [log]            level, targets, file, format (json | text), capacity; PINION_LOG overrides
   [history]        db (the trade-history SQLite file; `pinion history` reads it)
+  [journal]        path, fsync (every | interval | never), interval_ms, capacity (live --trade)
 Flags override keys; `--set key=value` overrides any key.";
 
 /// `pinion replay`'s exit codes, for `--help` (the README has the same table).

@@ -120,6 +120,18 @@ fn closed_as(status: &str) -> Option<OrderStatus> {
     }
 }
 
+/// The orders a resumed session said it took over from the journal to reconcile.
+fn left_open(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| {
+            let (_, rest) = l.split_once("; ")?;
+            let n = rest.strip_suffix(" orders left open taken to reconcile with the venue")?;
+            n.trim().parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 fn net_of(sim: &SimAccount) -> i64 {
     sim.trades
         .iter()
@@ -147,6 +159,7 @@ fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
     let mut rng = SplitMix(0x5eed_0017);
     let kills = 3;
     let mut before: Vec<frame::Scan> = Vec::new();
+    let mut adopted = 0;
     for k in 0..kills {
         let mut child = spawn(&config_path, &pem, 60.0, &dir);
         if k == 0 {
@@ -162,7 +175,12 @@ fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
         let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
         assert_eq!(sent, 0, "SIGKILL sent");
         let status = child.wait().expect("pinion ends");
-        assert_eq!(status.code(), None, "killed, not ended: {}", stderr_of(&mut child));
+        let stderr = stderr_of(&mut child);
+        assert_eq!(status.code(), None, "killed, not ended: {stderr}");
+        if k > 0 {
+            assert!(stderr.contains("journal resumed"), "kill {k}: {stderr}");
+            adopted += left_open(&stderr);
+        }
         let bytes = std::fs::read(&journal).expect("the journal exists");
         let scan = frame::scan(&bytes).expect("a killed session leaves a readable journal");
         if let Some(prev) = before.last() {
@@ -175,6 +193,8 @@ fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
         let sessions = Recovered::from_scan(&scan).sessions;
         assert_eq!(sessions, k + 1, "kill {k}: one session record per start");
         before.push(scan);
+        // The exchange goes on while pinion is down: resting orders may fill meanwhile.
+        std::thread::sleep(rng.ms(200, 1_500));
     }
 
     // A last session, which ends cleanly (cancelling what is open).
@@ -183,6 +203,11 @@ fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
     let status = child.wait().expect("pinion ends");
     assert_eq!(status.code(), Some(0), "the last session failed:\n{stderr}");
     assert!(stderr.contains("journal resumed"), "{stderr}");
+    adopted += left_open(&stderr);
+    assert!(
+        adopted > 0,
+        "no kill left an order open for the next session to reconcile"
+    );
 
     let exchange = sim.exchange.sim_account();
     let bytes = std::fs::read(&journal).expect("journal");
@@ -206,26 +231,39 @@ fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
         );
         let id = match codec.decode(o.client_order_id.as_bytes()) {
             Ok(ClientIdKind::Ours(id)) => id,
-            other => panic!("{}: not of the journal's epoch: {other:?}", o.client_order_id),
+            other => panic!(
+                "{}: not of the journal's epoch: {other:?}",
+                o.client_order_id
+            ),
         };
-        let mine = log
-            .orders
-            .get(&id.0)
-            .unwrap_or_else(|| panic!("the exchange has {} which the journal lost", o.client_order_id));
+        let mine = log.orders.get(&id.0).unwrap_or_else(|| {
+            panic!(
+                "the exchange has {} which the journal lost",
+                o.client_order_id
+            )
+        });
         assert_eq!(
             mine.cum_qty.0,
             units(&o.executed_qty),
             "{}: filled",
             o.client_order_id
         );
-        let want = closed_as(&o.status)
-            .unwrap_or_else(|| panic!("{} still {} after a clean end", o.client_order_id, o.status));
+        let want = closed_as(&o.status).unwrap_or_else(|| {
+            panic!("{} still {} after a clean end", o.client_order_id, o.status)
+        });
         assert_eq!(mine.status, Some(want), "{}", o.client_order_id);
         if o.status == "CANCELED" {
             cancelled += 1;
         }
     }
     assert!(cancelled > 0, "no order rested to be cancelled");
+    eprintln!(
+        "journal: {} records over {} sessions; the exchange had {} orders, {} trades; {adopted} orders taken over by a restarted session",
+        scan.records.len(),
+        recovered.sessions,
+        exchange.orders.len(),
+        exchange.trades.len()
+    );
 
     // Positions: the exchange's trades, the last session's report, the journal's fills.
     let net = net_of(&exchange);

@@ -211,11 +211,15 @@ mod tests {
     fn journal_tables_are_checked_key_by_key() {
         use crate::ops::journal::FsyncPolicy;
         let cfg: JournalConfig =
-            toml::from_str("path = \"j.bin\"\nfsync = \"interval\"\ninterval_ms = 20").expect("parses");
+            toml::from_str("path = \"j.bin\"\nfsync = \"interval\"\ninterval_ms = 20")
+                .expect("parses");
         let mut p = Vec::new();
         let s = journal(&cfg, &mut p);
         assert!(p.is_empty(), "{p:?}");
-        assert_eq!(s.fsync, FsyncPolicy::Interval(std::time::Duration::from_millis(20)));
+        assert_eq!(
+            s.fsync,
+            FsyncPolicy::Interval(std::time::Duration::from_millis(20))
+        );
         let cfg: JournalConfig =
             toml::from_str("path = \"\"\nfsync = \"sometimes\"\ncapacity = 3").expect("parses");
         let mut p = Vec::new();

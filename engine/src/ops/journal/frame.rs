@@ -407,7 +407,8 @@ pub fn scan(bytes: &[u8]) -> Result<Scan, JournalError> {
         }
         let len_bytes: [u8; 4] = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
         let len = u32::from_le_bytes(len_bytes) as usize;
-        let stored = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
+        let stored =
+            u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
         if len == 0 || len > MAX_PAYLOAD {
             return Err(JournalError::Corrupt {
                 offset,

@@ -153,7 +153,10 @@ impl Recovered {
                     }
                 }
                 Record::Position(p) => {
-                    r.instruments.entry(p.instrument.0).or_default().last_position = Some(*p);
+                    r.instruments
+                        .entry(p.instrument.0)
+                        .or_default()
+                        .last_position = Some(*p);
                 }
             }
         }

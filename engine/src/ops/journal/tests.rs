@@ -98,7 +98,9 @@ fn every_record_reads_back_as_written() {
 fn a_torn_last_frame_is_cut_off_at_every_length() {
     let records = sample();
     let whole = bytes_of(&records);
-    let last = frame::encode(records.last().expect("records")).as_bytes().len();
+    let last = frame::encode(records.last().expect("records"))
+        .as_bytes()
+        .len();
     let before = whole.len() - last;
     // Every cut inside the last frame: the frames before it read, the rest is torn.
     for cut in before + 1..whole.len() {
@@ -299,6 +301,9 @@ fn the_state_rebuilt_knows_open_orders_fills_and_ids() {
         Some(OrderStatus::Filled),
         "a refused cancel leaves the order as it was"
     );
-    assert_eq!(resume_from(base, log.max_strategy_id), base + 4 + RESUME_GAP);
+    assert_eq!(
+        resume_from(base, log.max_strategy_id),
+        base + 4 + RESUME_GAP
+    );
     assert_eq!(resume_from(base, None), base + RESUME_GAP);
 }
