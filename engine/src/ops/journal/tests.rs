@@ -307,3 +307,49 @@ fn the_state_rebuilt_knows_open_orders_fills_and_ids() {
     );
     assert_eq!(resume_from(base, None), base + RESUME_GAP);
 }
+
+mod reader_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The reader's contract on any bytes (what `fuzz/fuzz_targets/journal_read.rs` checks
+    /// under libFuzzer): it never panics; what it accepts re-encodes to exactly the bytes it
+    /// kept, and kept and torn bytes make up the whole input.
+    fn check(bytes: &[u8]) {
+        let Ok(s) = scan(bytes) else { return };
+        assert_eq!(s.valid_len + s.torn, bytes.len() as u64);
+        if s.valid_len > 0 {
+            assert_eq!(bytes_of(&s.records)[..], bytes[..s.valid_len as usize]);
+        } else {
+            assert!(s.records.is_empty());
+        }
+        let _ = Recovered::from_scan(&s);
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_after_the_magic(tail in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend_from_slice(&tail);
+            check(&bytes);
+        }
+
+        #[test]
+        fn a_journal_with_bytes_flipped_cut_or_appended(
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+            cut in any::<usize>(),
+            extra in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let mut bytes = bytes_of(&sample());
+            for (at, x) in flips {
+                let n = bytes.len();
+                bytes[at % n] ^= x;
+            }
+            let keep = cut % (bytes.len() + 1);
+            bytes.truncate(keep);
+            bytes.extend_from_slice(&extra);
+            check(&bytes);
+        }
+    }
+}
