@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::sim::*;
-use pinion_engine::ops::journal::{Recovered, frame};
+use pinion_engine::ops::journal::{Record, Recovered, frame};
 use pinion_exchange_sim::wsapi::SimAccount;
 use pinion_gateway::binance::client_id::{ClientIdCodec, ClientIdKind, RunEpoch};
 use pinion_strategy::OrderStatus;
@@ -257,8 +257,35 @@ fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
         }
     }
     assert!(cancelled > 0, "no order rested to be cancelled");
+    // Reports a session journaled about orders an earlier session placed: what it learned by
+    // reconciling.
+    let mut session = 0;
+    let mut placed_in: BTreeMap<u64, u64> = BTreeMap::new();
+    let (mut learned, mut learned_fills) = (0, 0);
+    for r in &scan.records {
+        match r {
+            Record::Session(_) => session += 1,
+            Record::Order(o) => {
+                placed_in.entry(o.client_id.0).or_insert(session);
+            }
+            Record::Report(rep) => {
+                if placed_in
+                    .get(&rep.client_id.0)
+                    .is_some_and(|&s| s < session)
+                {
+                    learned += 1;
+                    learned_fills += u64::from(rep.is_fill());
+                }
+            }
+            Record::Position(_) => {}
+        }
+    }
+    assert!(
+        learned > 0,
+        "no restarted session reported on an order an earlier one placed"
+    );
     eprintln!(
-        "journal: {} records over {} sessions; the exchange had {} orders, {} trades; {adopted} orders taken over by a restarted session",
+        "journal: {} records over {} sessions; the exchange had {} orders, {} trades; {adopted} orders taken over by a restarted session, {learned} reports on them ({learned_fills} fills)",
         scan.records.len(),
         recovered.sessions,
         exchange.orders.len(),
