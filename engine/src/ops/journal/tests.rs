@@ -353,3 +353,10 @@ mod reader_properties {
         }
     }
 }
+
+#[test]
+fn a_record_fits_a_small_ring_slot() {
+    // The ring holds `capacity` of these: 65 536 slots of at most 112 bytes is 7 MiB.
+    assert!(std::mem::size_of::<Record>() <= 112);
+    assert!(frame::encode(&sample()[4]).as_bytes().len() <= FRAME_HEADER + frame::MAX_PAYLOAD);
+}
