@@ -194,7 +194,7 @@ fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
         assert_eq!(sessions, k + 1, "kill {k}: one session record per start");
         before.push(scan);
         // The exchange goes on while pinion is down: resting orders may fill meanwhile.
-        std::thread::sleep(rng.ms(200, 1_500));
+        std::thread::sleep(rng.ms(1_000, 4_000));
     }
 
     // A last session, which ends cleanly (cancelling what is open).

@@ -76,7 +76,8 @@ const PENDING: usize = super::limits::MAX_IN_FLIGHT;
 /// Balances kept.
 const BALANCES: usize = 16;
 
-/// What to do with orders found open on the first connect that this run did not place.
+/// What to do with orders found open on the first connect that this run did not place (an
+/// earlier session's, taken in with [`BinanceVenue::adopt`], included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenOrdersPolicy {
     /// Cancel every open order of the symbol (`openOrders.cancelAll`) before trading.
@@ -463,6 +464,8 @@ struct Core {
     open_orders_policy: OpenOrdersPolicy,
     cancel_on_exit: bool,
     foreign_found: bool,
+    /// Orders an earlier session of this epoch left open were taken in ([`BinanceVenue::adopt`]).
+    adopted: bool,
     /// The session must start over (logon or subscription refused).
     restart: bool,
     next_id: u64,
@@ -560,6 +563,7 @@ impl BinanceVenue {
             open_orders_policy: config.open_orders,
             cancel_on_exit: config.cancel_on_exit,
             foreign_found: false,
+            adopted: false,
             restart: false,
             next_id: 1,
             pending: ArrayVec::new(),
@@ -590,13 +594,17 @@ impl BinanceVenue {
 
     /// Takes in orders an earlier session of this epoch left open (from the engine's journal):
     /// tracked from now on, and settled with the exchange by the reconciliation after the
-    /// first connect, before any new order goes out. Returns how many were taken (an order
-    /// already tracked, or one past the table's capacity, is not).
+    /// first connect, before any new order goes out; then, like any order this session did not
+    /// place, cancelled or kept as [`OpenOrdersPolicy`] says (their cancellations and any fills
+    /// are reported). Returns how many were taken (an order already tracked, or one past the
+    /// table's capacity, is not).
     pub fn adopt(&mut self, orders: impl IntoIterator<Item = super::orders::Adopted>) -> usize {
-        orders
+        let n = orders
             .into_iter()
             .filter(|o| self.core.table.adopt(*o).is_ok())
-            .count()
+            .count();
+        self.core.adopted |= n > 0;
+        n
     }
 
     /// Whether orders may be sent now.
@@ -933,7 +941,7 @@ impl Core {
                 Step::Queries => {
                     if !self.step_sent {
                         if self.first_connect
-                            && self.foreign_found
+                            && (self.foreign_found || self.adopted && self.table.open_count() > 0)
                             && self.open_orders_policy == OpenOrdersPolicy::CancelAll
                         {
                             self.session.cancel_all += 1;

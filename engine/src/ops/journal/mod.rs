@@ -37,7 +37,9 @@
 //! open orders into its order table, and its reconciliation after connect (the open-order
 //! list, then `order.status` for each one the list does not hold) moves each to what the
 //! exchange says, reporting fills and closes the session missed to the strategy stage, which
-//! books and journals them like any others.
+//! books and journals them like any others. Those still open are then cancelled before the
+//! first new order (`[live.orders] open_orders = "cancel"`, the default: the new session's
+//! strategy did not place them and would never manage them), or kept and tracked (`"keep"`).
 
 pub mod frame;
 mod recover;
