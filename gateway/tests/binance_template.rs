@@ -348,6 +348,7 @@ fn per_request_signatures_cover_exactly_the_params_sent() {
         order_id: 12_569_099_453,
         from_id: 55,
         timestamp_ms: 1_764_921_600_123,
+        ..SlotValues::default()
     };
     for t in &mut templates {
         let method = t.method();

@@ -12,7 +12,10 @@
 //!   the 429/418 discipline.
 //! * [`orders`]: the state of every order, merged from answers, user data and queries, with
 //!   `Unknown` for outcomes that cannot be known yet.
-//! * [`template`]: pre-serialised WS API requests with fixed-width slots patched per order.
+//! * [`template`]: pre-serialised WS API requests with fixed-width slots patched per order,
+//!   parameters of protective orders and order lists left out (blanked) when absent.
+//! * [`contingent`]: protective orders (stop loss, take profit, trailing) and order lists
+//!   (OCO, OTO, OTOCO) as a caller asks for them, checked against the documented parameters.
 //! * [`mirror`]: the session's readiness and counters, published for other threads.
 //! * [`wire`]: responses (with their `rateLimits`) and user data events, read without copying;
 //!   failures classified so an unknown outcome is never taken for a rejection.
@@ -22,6 +25,7 @@
 pub mod breaker;
 pub mod client_id;
 pub mod clock;
+pub mod contingent;
 pub mod limits;
 pub mod mirror;
 pub mod orders;

@@ -29,46 +29,129 @@ use super::sign::{ED25519_B64_LEN, SignatureBuf, Signer};
 
 /// What varies per request: each slot is a fixed-width hole in the template text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
 pub enum Slot {
     /// The request `id` (a JSON integer).
-    RequestId = 0,
+    RequestId,
     /// A price (a JSON string, the instrument's price decimals).
-    Price = 1,
+    Price,
     /// A quantity (a JSON string, the instrument's quantity decimals).
-    Qty = 2,
+    Qty,
     /// The client order id of the order (or cancel) this request creates (a string, ≤ 36).
-    ClientId = 3,
+    ClientId,
     /// The client order id of the order acted on (a string, ≤ 36).
-    OrigClientId = 4,
+    OrigClientId,
     /// The exchange's order id of the order acted on (an integer).
-    OrderId = 5,
+    OrderId,
     /// A trade id to start from (`myTrades` `fromId`, an integer).
-    FromId = 6,
+    FromId,
     /// `timestamp`, ms since the Unix epoch (an integer), stamped when the bytes are written.
-    Timestamp = 7,
+    Timestamp,
+    /// An order list's client id, `listClientOrderId` (a string, ≤ 36).
+    ListClientId,
+    /// The exchange's order list id, `orderListId` (an integer).
+    OrderListId,
+    /// One field of one order of a request that may carry several (an order list's legs, or
+    /// the one order of an `order.place` of any type): see [`Leg`].
+    Leg(Leg, LegField),
 }
 
-const SLOT_KINDS: usize = 8;
+/// Which order of a request a [`Slot::Leg`] belongs to. The exchange names the orders of a list
+/// by their role; the legs are those roles in the order the request lists them:
+///
+/// | request                 | [`Leg::A`] | [`Leg::B`]      | [`Leg::C`]      |
+/// |-------------------------|------------|-----------------|-----------------|
+/// | `order.place` (any type)| the order  |                 |                 |
+/// | `orderList.place.oco`   | `above…`   | `below…`        |                 |
+/// | `orderList.place.oto`   | `working…` | `pending…`      |                 |
+/// | `orderList.place.otoco` | `working…` | `pendingAbove…` | `pendingBelow…` |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Leg {
+    /// The first order.
+    A = 0,
+    /// The second order.
+    B = 1,
+    /// The third order.
+    C = 2,
+}
+
+/// A field of a leg ([`Slot::Leg`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum LegField {
+    /// `BUY` or `SELL`.
+    Side = 0,
+    /// The order type ([`SpotOrderType`]).
+    Type = 1,
+    /// The time in force.
+    TimeInForce = 2,
+    /// The limit price.
+    Price = 3,
+    /// The trigger price, `stopPrice`.
+    StopPrice = 4,
+    /// The trailing delta in BIPS, `trailingDelta` (a JSON integer).
+    TrailingDelta = 5,
+    /// The quantity.
+    Qty = 6,
+    /// The leg's client order id.
+    ClientId = 7,
+}
+
+const LEG_FIELDS: usize = 8;
+const FIXED_SLOTS: usize = 10;
+const SLOT_KINDS: usize = FIXED_SLOTS + 3 * LEG_FIELDS;
 /// Widest text of any slot value (without quotes).
 const MAX_VALUE_LEN: usize = 36;
+/// The length of a slot value that is absent from this request.
+const ABSENT: u8 = u8::MAX;
 
 impl Slot {
     /// Width of the slot in the template text, quotes included.
     const fn width(self) -> usize {
         match self {
-            Slot::RequestId | Slot::OrderId | Slot::FromId => 20,
+            Slot::RequestId | Slot::OrderId | Slot::FromId | Slot::OrderListId => 20,
             Slot::Price | Slot::Qty => MAX_FORMATTED_LEN + 2,
-            Slot::ClientId | Slot::OrigClientId => MAX_VALUE_LEN + 2,
+            Slot::ClientId | Slot::OrigClientId | Slot::ListClientId => MAX_VALUE_LEN + 2,
             Slot::Timestamp => 16,
+            Slot::Leg(_, field) => match field {
+                LegField::Side => 6,
+                LegField::Type => 19,
+                LegField::TimeInForce => 5,
+                LegField::Price | LegField::StopPrice | LegField::Qty => MAX_FORMATTED_LEN + 2,
+                // A u32 in BIPS.
+                LegField::TrailingDelta => 10,
+                LegField::ClientId => MAX_VALUE_LEN + 2,
+            },
         }
     }
 
     const fn quoted(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            Slot::Price | Slot::Qty | Slot::ClientId | Slot::OrigClientId
+            Slot::RequestId
+                | Slot::OrderId
+                | Slot::FromId
+                | Slot::Timestamp
+                | Slot::OrderListId
+                | Slot::Leg(_, LegField::TrailingDelta)
         )
+    }
+
+    /// A dense index over every slot kind.
+    const fn index(self) -> usize {
+        match self {
+            Slot::RequestId => 0,
+            Slot::Price => 1,
+            Slot::Qty => 2,
+            Slot::ClientId => 3,
+            Slot::OrigClientId => 4,
+            Slot::OrderId => 5,
+            Slot::FromId => 6,
+            Slot::Timestamp => 7,
+            Slot::ListClientId => 8,
+            Slot::OrderListId => 9,
+            Slot::Leg(leg, field) => FIXED_SLOTS + leg as usize * LEG_FIELDS + field as usize,
+        }
     }
 }
 
@@ -82,6 +165,10 @@ pub struct Param {
     pub name: String,
     /// Its value.
     pub value: ParamValue,
+    /// Whether the parameter may be left out of a request (a slot only): when its value is
+    /// absent, the whole `"name":value,` is blanked to spaces and left out of the signature.
+    /// Never the last parameter (its comma is blanked with it).
+    pub optional: bool,
 }
 
 impl Param {
@@ -90,6 +177,7 @@ impl Param {
         Self {
             name: name.to_owned(),
             value: ParamValue::Text(value.to_owned()),
+            optional: false,
         }
     }
 
@@ -98,6 +186,7 @@ impl Param {
         Self {
             name: name.to_owned(),
             value: ParamValue::Number(literal.to_owned()),
+            optional: false,
         }
     }
 
@@ -106,6 +195,15 @@ impl Param {
         Self {
             name: name.to_owned(),
             value: ParamValue::Slot(slot),
+            optional: false,
+        }
+    }
+
+    /// A slot sent only when its value is present ([`Param::optional`]).
+    pub fn optional(name: &str, slot: Slot) -> Self {
+        Self {
+            optional: true,
+            ..Self::slot(name, slot)
         }
     }
 
@@ -114,6 +212,7 @@ impl Param {
         Self {
             name: "signature".to_owned(),
             value: ParamValue::Signature,
+            optional: false,
         }
     }
 }
@@ -159,6 +258,15 @@ pub enum TemplateError {
         /// The raw value.
         raw: i64,
     },
+    /// A parameter the request must carry has no value.
+    #[error("{slot:?} is required by the request but has no value")]
+    Missing {
+        /// The slot.
+        slot: Slot,
+    },
+    /// An optional parameter placed last, or one that is not a slot.
+    #[error("optional param must be a slot and not the last param")]
+    BadOptional,
     /// The template has a signature slot but no signer was given.
     #[error("{method}: signed template written without a signer")]
     NoSigner {
@@ -171,8 +279,8 @@ pub enum TemplateError {
     /// More than one signature param.
     #[error("more than one signature param")]
     TwoSignatures,
-    /// A template with more slots than a template can hold (16).
-    #[error("more than 16 slots")]
+    /// A template with more slots than a template can hold (32).
+    #[error("more than 32 slots")]
     TooManySlots,
     /// `recvWindow` above the exchange's 60 000 ms.
     #[error("recvWindow of {0} µs is above 60 000 ms")]
@@ -198,22 +306,148 @@ pub struct SlotValues<'a> {
     pub from_id: u64,
     /// `timestamp` in ms, taken when the bytes are written.
     pub timestamp_ms: u64,
+    /// An order list's client id (encoded text).
+    pub list_client_id: &'a [u8],
+    /// The exchange's order list id.
+    pub order_list_id: u64,
+    /// The orders of the request, by [`Leg`].
+    pub legs: [LegValues<'a>; 3],
 }
 
-#[derive(Debug, Clone)]
-enum Segment {
-    Fixed(Vec<u8>),
-    Slot(Slot),
+/// The values of one [`Leg`]; `None` (or an empty client id) is absent: an optional parameter
+/// is then left out, a required one is an error ([`TemplateError::Missing`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LegValues<'a> {
+    /// Side.
+    pub side: Option<OrderSide>,
+    /// Order type.
+    pub order_type: Option<SpotOrderType>,
+    /// Time in force.
+    pub tif: Option<TimeInForce>,
+    /// Limit price.
+    pub price: Option<Px>,
+    /// Trigger price.
+    pub stop_price: Option<Px>,
+    /// Trailing delta, BIPS.
+    pub trailing_delta: Option<u32>,
+    /// Quantity.
+    pub qty: Option<Qty>,
+    /// Client order id (encoded text).
+    pub client_id: &'a [u8],
 }
+
+/// Binance Spot's order types (`type`), the protective ones included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpotOrderType {
+    /// `LIMIT`.
+    Limit,
+    /// `LIMIT_MAKER`.
+    LimitMaker,
+    /// `MARKET`.
+    Market,
+    /// `STOP_LOSS`: a market order once the trigger is met.
+    StopLoss,
+    /// `STOP_LOSS_LIMIT`: a limit order once the trigger is met.
+    StopLossLimit,
+    /// `TAKE_PROFIT`: a market order once the trigger is met.
+    TakeProfit,
+    /// `TAKE_PROFIT_LIMIT`: a limit order once the trigger is met.
+    TakeProfitLimit,
+}
+
+impl SpotOrderType {
+    /// The exchange's name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SpotOrderType::Limit => "LIMIT",
+            SpotOrderType::LimitMaker => "LIMIT_MAKER",
+            SpotOrderType::Market => "MARKET",
+            SpotOrderType::StopLoss => "STOP_LOSS",
+            SpotOrderType::StopLossLimit => "STOP_LOSS_LIMIT",
+            SpotOrderType::TakeProfit => "TAKE_PROFIT",
+            SpotOrderType::TakeProfitLimit => "TAKE_PROFIT_LIMIT",
+        }
+    }
+
+    /// Whether the order waits for a trigger (`stopPrice` and/or `trailingDelta`).
+    pub const fn is_triggered(self) -> bool {
+        matches!(
+            self,
+            SpotOrderType::StopLoss
+                | SpotOrderType::StopLossLimit
+                | SpotOrderType::TakeProfit
+                | SpotOrderType::TakeProfitLimit
+        )
+    }
+
+    /// Whether the order carries a limit `price`.
+    pub const fn has_price(self) -> bool {
+        matches!(
+            self,
+            SpotOrderType::Limit
+                | SpotOrderType::LimitMaker
+                | SpotOrderType::StopLossLimit
+                | SpotOrderType::TakeProfitLimit
+        )
+    }
+
+    /// Whether the order needs a `timeInForce`.
+    pub const fn has_tif(self) -> bool {
+        matches!(
+            self,
+            SpotOrderType::Limit | SpotOrderType::StopLossLimit | SpotOrderType::TakeProfitLimit
+        )
+    }
+}
+
+impl From<OrderType> for SpotOrderType {
+    fn from(ty: OrderType) -> Self {
+        match ty {
+            OrderType::Limit => SpotOrderType::Limit,
+            OrderType::LimitMaker => SpotOrderType::LimitMaker,
+            OrderType::Market => SpotOrderType::Market,
+        }
+    }
+}
+
+/// Where a slot sits in the text, and, for an optional param, the span blanked when absent.
+#[derive(Debug, Clone, Copy)]
+struct SlotAt {
+    slot: Slot,
+    at: usize,
+    /// `(start, prefix_len)`: the param's `"name":` starts at `start` (and is `prefix_len`
+    /// long, kept in `prefixes` from `prefix_at`); its comma follows the slot.
+    optional: Option<(usize, usize, usize)>,
+}
+
+/// One `name=value` of the signature payload, in name order.
+#[derive(Debug, Clone)]
+enum Piece {
+    /// `name=value`, fixed.
+    Fixed(std::ops::Range<usize>),
+    /// `name=` then a slot's value, read back from the text (left out when absent).
+    Slot {
+        name: std::ops::Range<usize>,
+        slot: Slot,
+        at: usize,
+    },
+}
+
+/// Most slots in one template.
+const MAX_SLOTS: usize = 32;
 
 /// One pre-serialised request. See the module docs.
 #[derive(Debug, Clone)]
 pub struct RequestTemplate {
     method: &'static str,
     text: Vec<u8>,
-    slots: ArrayVec<(Slot, usize), 16>,
+    slots: ArrayVec<SlotAt, MAX_SLOTS>,
+    /// The `"name":` text of every optional param, to write back when it is present again.
+    prefixes: Vec<u8>,
     signature_at: Option<usize>,
-    plan: Vec<Segment>,
+    /// The signature payload's pieces, and the fixed bytes they point into.
+    plan: Vec<Piece>,
+    plan_bytes: Vec<u8>,
     payload: Vec<u8>,
     price_decimals: u8,
     qty_decimals: u8,
@@ -229,11 +463,14 @@ impl RequestTemplate {
         price_decimals: u8,
         qty_decimals: u8,
     ) -> Result<Self, TemplateError> {
-        let mut text = Vec::with_capacity(512);
+        let mut text = Vec::with_capacity(1024);
         let mut slots = ArrayVec::new();
+        let mut prefixes = Vec::new();
         let mut signature_at = None;
+        // Where each slot param's value sits in the text.
+        let mut param_at = vec![0usize; params.len()];
         text.extend_from_slice(b"{\"id\":");
-        push_slot(&mut text, &mut slots, Slot::RequestId)?;
+        push_slot(&mut text, &mut slots, Slot::RequestId, None)?;
         text.extend_from_slice(b",\"method\":");
         text.extend_from_slice(&json_string(method));
         if !params.is_empty() {
@@ -242,8 +479,13 @@ impl RequestTemplate {
                 if i > 0 {
                     text.push(b',');
                 }
+                let start = text.len();
                 text.extend_from_slice(&json_string(&p.name));
                 text.push(b':');
+                if p.optional && (i + 1 == params.len() || !matches!(p.value, ParamValue::Slot(_)))
+                {
+                    return Err(TemplateError::BadOptional);
+                }
                 match &p.value {
                     ParamValue::Text(s) => text.extend_from_slice(&json_string(s)),
                     ParamValue::Number(lit) => {
@@ -252,7 +494,15 @@ impl RequestTemplate {
                         }
                         text.extend_from_slice(lit.as_bytes());
                     }
-                    ParamValue::Slot(slot) => push_slot(&mut text, &mut slots, *slot)?,
+                    ParamValue::Slot(slot) => {
+                        let optional = p.optional.then(|| {
+                            let prefix_at = prefixes.len();
+                            prefixes.extend_from_slice(&text[start..]);
+                            (start, prefix_at, text.len() - start)
+                        });
+                        param_at[i] = text.len();
+                        push_slot(&mut text, &mut slots, *slot, optional)?;
+                    }
                     ParamValue::Signature => {
                         if signature_at.is_some() {
                             return Err(TemplateError::TwoSignatures);
@@ -267,45 +517,49 @@ impl RequestTemplate {
         text.push(b'}');
 
         // The signature payload plan: sorted by name, signature left out.
-        let mut sorted: Vec<&Param> = params
-            .iter()
-            .filter(|p| p.value != ParamValue::Signature)
+        let mut sorted: Vec<usize> = (0..params.len())
+            .filter(|&i| params[i].value != ParamValue::Signature)
             .collect();
-        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        sorted.sort_by(|&a, &b| params[a].name.cmp(&params[b].name));
         let mut plan = Vec::new();
-        let mut fixed = Vec::new();
+        let mut plan_bytes = Vec::new();
         let mut max_len = 0;
-        for (i, p) in sorted.iter().enumerate() {
-            if i > 0 {
-                fixed.push(b'&');
-            }
-            fixed.extend_from_slice(p.name.as_bytes());
-            fixed.push(b'=');
+        for i in sorted {
+            let p = &params[i];
+            let from = plan_bytes.len();
+            plan_bytes.extend_from_slice(p.name.as_bytes());
+            plan_bytes.push(b'=');
             match &p.value {
-                ParamValue::Text(s) => fixed.extend_from_slice(s.as_bytes()),
-                ParamValue::Number(lit) => fixed.extend_from_slice(lit.as_bytes()),
+                ParamValue::Text(s) => plan_bytes.extend_from_slice(s.as_bytes()),
+                ParamValue::Number(lit) => plan_bytes.extend_from_slice(lit.as_bytes()),
                 ParamValue::Slot(slot) => {
-                    max_len += fixed.len() + slot.width();
-                    plan.push(Segment::Fixed(std::mem::take(&mut fixed)));
-                    plan.push(Segment::Slot(*slot));
+                    max_len += plan_bytes.len() - from + slot.width() + 1;
+                    plan.push(Piece::Slot {
+                        name: from..plan_bytes.len(),
+                        slot: *slot,
+                        at: param_at[i],
+                    });
+                    continue;
                 }
                 ParamValue::Signature => {}
             }
+            max_len += plan_bytes.len() - from + 1;
+            plan.push(Piece::Fixed(from..plan_bytes.len()));
         }
-        max_len += fixed.len();
-        plan.push(Segment::Fixed(fixed));
         let mut template = Self {
             method,
             text,
             slots,
+            prefixes,
             signature_at,
             plan,
+            plan_bytes,
             payload: Vec::with_capacity(max_len),
             price_decimals,
             qty_decimals,
         };
         // Blank every slot so the text is valid JSON before the first write.
-        template.fill(&SlotValues::default())?;
+        template.fill(&SlotValues::default(), true)?;
         Ok(template)
     }
 
@@ -331,7 +585,7 @@ impl RequestTemplate {
 
     /// The slots this template has.
     pub fn slots(&self) -> impl Iterator<Item = Slot> + '_ {
-        self.slots.iter().map(|(s, _)| *s)
+        self.slots.iter().map(|s| s.slot)
     }
 
     /// Writes `values` into the slots (and the signature, when signed, with `signer`) and
@@ -341,20 +595,32 @@ impl RequestTemplate {
         values: &SlotValues<'_>,
         signer: Option<&Signer>,
     ) -> Result<&[u8], TemplateError> {
-        let rendered = self.fill(values)?;
+        let lens = self.fill(values, false)?;
         if let Some(at) = self.signature_at {
             let signer = signer.ok_or(TemplateError::NoSigner {
                 method: self.method,
             })?;
             self.payload.clear();
-            for seg in &self.plan {
-                match seg {
-                    Segment::Fixed(bytes) => self.payload.extend_from_slice(bytes),
-                    Segment::Slot(slot) => {
-                        let r = &rendered[*slot as usize];
-                        self.payload.extend_from_slice(&r.0[..r.1]);
+            for piece in &self.plan {
+                let (name, value) = match piece {
+                    Piece::Fixed(r) => (&self.plan_bytes[r.clone()], &[][..]),
+                    Piece::Slot { name, slot, at } => {
+                        let len = lens[slot.index()];
+                        if len == ABSENT {
+                            continue;
+                        }
+                        let from = at + usize::from(slot.quoted());
+                        (
+                            &self.plan_bytes[name.clone()],
+                            &self.text[from..from + usize::from(len)],
+                        )
                     }
+                };
+                if !self.payload.is_empty() {
+                    self.payload.push(b'&');
                 }
+                self.payload.extend_from_slice(name);
+                self.payload.extend_from_slice(value);
             }
             let mut sig: SignatureBuf = [0; ED25519_B64_LEN];
             let sig = signer.sign(&self.payload, &mut sig);
@@ -368,37 +634,69 @@ impl RequestTemplate {
         &self.payload
     }
 
+    /// Renders every slot into the text; returns each slot kind's value length ([`ABSENT`]
+    /// when left out). `initial`: at build time, a required slot without a value is written
+    /// as an empty string or `0` rather than refused.
     fn fill(
         &mut self,
         values: &SlotValues<'_>,
-    ) -> Result<[([u8; MAX_VALUE_LEN], usize); SLOT_KINDS], TemplateError> {
-        let mut rendered = [([0u8; MAX_VALUE_LEN], 0usize); SLOT_KINDS];
-        for &(slot, at) in &self.slots {
-            let r = &mut rendered[slot as usize];
-            r.1 = render(
+        initial: bool,
+    ) -> Result<[u8; SLOT_KINDS], TemplateError> {
+        let mut lens = [ABSENT; SLOT_KINDS];
+        for k in 0..self.slots.len() {
+            let SlotAt { slot, at, optional } = self.slots[k];
+            let mut value = [0u8; MAX_VALUE_LEN];
+            let len = match render(
                 slot,
                 values,
                 self.price_decimals,
                 self.qty_decimals,
-                &mut r.0,
-            )?;
+                &mut value,
+            )? {
+                Some(len) => len,
+                None => match optional {
+                    Some((start, _, _)) => {
+                        // Gone, comma and all.
+                        self.text[start..at + slot.width() + 1].fill(b' ');
+                        continue;
+                    }
+                    None if initial => {
+                        if !slot.quoted() {
+                            value[0] = b'0';
+                        }
+                        usize::from(!slot.quoted())
+                    }
+                    None => return Err(TemplateError::Missing { slot }),
+                },
+            };
+            if let Some((start, prefix_at, prefix_len)) = optional {
+                self.text[start..start + prefix_len]
+                    .copy_from_slice(&self.prefixes[prefix_at..prefix_at + prefix_len]);
+                self.text[at + slot.width()] = b',';
+            }
             patch(
                 &mut self.text[at..at + slot.width()],
-                &r.0[..r.1],
+                &value[..len],
                 slot.quoted(),
             );
+            lens[slot.index()] = len as u8;
         }
-        Ok(rendered)
+        Ok(lens)
     }
 }
 
 fn push_slot(
     text: &mut Vec<u8>,
-    slots: &mut ArrayVec<(Slot, usize), 16>,
+    slots: &mut ArrayVec<SlotAt, MAX_SLOTS>,
     slot: Slot,
+    optional: Option<(usize, usize, usize)>,
 ) -> Result<(), TemplateError> {
     slots
-        .try_push((slot, text.len()))
+        .try_push(SlotAt {
+            slot,
+            at: text.len(),
+            optional,
+        })
         .map_err(|_| TemplateError::TooManySlots)?;
     text.resize(text.len() + slot.width(), b' ');
     Ok(())
@@ -418,57 +716,115 @@ fn patch(slot: &mut [u8], value: &[u8], quoted: bool) {
     slot[end + open..].fill(b' ');
 }
 
+/// Checks an encoded client id: only bytes JSON and the signature payload take as they are.
+fn client_id_text(slot: Slot, text: &[u8]) -> Result<&[u8], TemplateError> {
+    if let Some(&byte) = text
+        .iter()
+        .find(|&&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    {
+        return Err(TemplateError::BadClientId { slot, byte });
+    }
+    Ok(text)
+}
+
+/// Renders `slot`'s value into `out`; `None` when the value is absent.
 fn render(
     slot: Slot,
     v: &SlotValues<'_>,
     price_decimals: u8,
     qty_decimals: u8,
     out: &mut [u8; MAX_VALUE_LEN],
-) -> Result<usize, TemplateError> {
+) -> Result<Option<usize>, TemplateError> {
     let mut dec = [0u8; MAX_FORMATTED_LEN];
-    let (bytes, len): (&[u8], usize) = match slot {
-        Slot::RequestId => return Ok(write_u64(v.request_id, out)),
-        Slot::OrderId => return Ok(write_u64(v.order_id, out)),
-        Slot::FromId => return Ok(write_u64(v.from_id, out)),
+    let decimal = |raw: i64, decimals: u8, dec: &mut [u8; MAX_FORMATTED_LEN]| {
+        if raw < 0 {
+            return Err(TemplateError::Negative { slot, raw });
+        }
+        Ok(pinion_core::decimal::write_scaled(raw, decimals, dec))
+    };
+    let text: &[u8] = match slot {
+        Slot::RequestId => return Ok(Some(write_u64(v.request_id, out))),
+        Slot::OrderId => return Ok(Some(write_u64(v.order_id, out))),
+        Slot::FromId => return Ok(Some(write_u64(v.from_id, out))),
+        Slot::OrderListId => return Ok(Some(write_u64(v.order_list_id, out))),
         Slot::Timestamp => {
             let n = write_u64(v.timestamp_ms, out);
             if n > Slot::Timestamp.width() {
                 return Err(TemplateError::TooLong { slot, len: n });
             }
-            return Ok(n);
+            return Ok(Some(n));
         }
-        Slot::Price | Slot::Qty => {
-            let (raw, decimals) = if slot == Slot::Price {
-                (v.price.0, price_decimals)
-            } else {
-                (v.qty.0, qty_decimals)
-            };
-            if raw < 0 {
-                return Err(TemplateError::Negative { slot, raw });
-            }
-            let n = pinion_core::decimal::write_scaled(raw, decimals, &mut dec);
-            (&dec[..], n)
+        Slot::Price => {
+            let n = decimal(v.price.0, price_decimals, &mut dec)?;
+            &dec[..n]
         }
-        Slot::ClientId | Slot::OrigClientId => {
-            let text = if slot == Slot::ClientId {
-                v.client_id
-            } else {
-                v.orig_client_id
-            };
-            if let Some(&byte) = text
-                .iter()
-                .find(|&&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-            {
-                return Err(TemplateError::BadClientId { slot, byte });
+        Slot::Qty => {
+            let n = decimal(v.qty.0, qty_decimals, &mut dec)?;
+            &dec[..n]
+        }
+        Slot::ClientId => client_id_text(slot, v.client_id)?,
+        Slot::OrigClientId => client_id_text(slot, v.orig_client_id)?,
+        Slot::ListClientId => {
+            if v.list_client_id.is_empty() {
+                return Ok(None);
             }
-            (text, text.len())
+            client_id_text(slot, v.list_client_id)?
+        }
+        Slot::Leg(leg, field) => {
+            let l = &v.legs[leg as usize];
+            match field {
+                LegField::Side => match l.side {
+                    Some(side) => side_name(side).as_bytes(),
+                    None => return Ok(None),
+                },
+                LegField::Type => match l.order_type {
+                    Some(ty) => ty.as_str().as_bytes(),
+                    None => return Ok(None),
+                },
+                LegField::TimeInForce => match l.tif {
+                    Some(tif) => tif_name(tif).as_bytes(),
+                    None => return Ok(None),
+                },
+                LegField::Price | LegField::StopPrice => {
+                    let px = if field == LegField::Price {
+                        l.price
+                    } else {
+                        l.stop_price
+                    };
+                    match px {
+                        Some(px) => {
+                            let n = decimal(px.0, price_decimals, &mut dec)?;
+                            &dec[..n]
+                        }
+                        None => return Ok(None),
+                    }
+                }
+                LegField::Qty => match l.qty {
+                    Some(q) => {
+                        let n = decimal(q.0, qty_decimals, &mut dec)?;
+                        &dec[..n]
+                    }
+                    None => return Ok(None),
+                },
+                LegField::TrailingDelta => match l.trailing_delta {
+                    Some(d) => return Ok(Some(write_u64(u64::from(d), out))),
+                    None => return Ok(None),
+                },
+                LegField::ClientId => {
+                    if l.client_id.is_empty() {
+                        return Ok(None);
+                    }
+                    client_id_text(slot, l.client_id)?
+                }
+            }
         }
     };
+    let len = text.len();
     if len > MAX_VALUE_LEN || len + 2 > slot.width() {
         return Err(TemplateError::TooLong { slot, len });
     }
-    out[..len].copy_from_slice(&bytes[..len]);
-    Ok(len)
+    out[..len].copy_from_slice(text);
+    Ok(Some(len))
 }
 
 /// Decimal digits of `v` into `out`; returns the length (at most 20).
@@ -664,9 +1020,7 @@ impl SymbolContext {
         }
         params.push(Param::slot("newClientOrderId", Slot::ClientId));
         params.push(Param::text("newOrderRespType", "ACK"));
-        if let Some(stp) = self.stp_mode {
-            params.push(Param::text("selfTradePreventionMode", stp.as_str()));
-        }
+        self.stp_param(params);
     }
 
     fn symbol_param(&self) -> Vec<Param> {
@@ -691,6 +1045,121 @@ impl SymbolContext {
         let mut p = self.symbol_param();
         self.new_order_params(&mut p, side, ty, tif);
         self.build("order.place", p, true)
+    }
+
+    /// `order.place` of any type ([`SpotOrderType`], the protective ones included), with the
+    /// order's fields in [`Leg::A`]'s slots: `side`, `type`, `quantity`, `newClientOrderId`
+    /// always; `timeInForce`, `price`, `stopPrice` and `trailingDelta` when the leg has them
+    /// (the exchange's mandatory set per type is checked by the caller,
+    /// [`super::contingent::LegSpec::check`]). `newOrderRespType=ACK`.
+    pub fn order_place_any(&self) -> Result<RequestTemplate, TemplateError> {
+        let mut p = self.symbol_param();
+        let a = |f| Slot::Leg(Leg::A, f);
+        p.push(Param::slot("side", a(LegField::Side)));
+        p.push(Param::slot("type", a(LegField::Type)));
+        p.push(Param::optional("timeInForce", a(LegField::TimeInForce)));
+        p.push(Param::slot("quantity", a(LegField::Qty)));
+        p.push(Param::optional("price", a(LegField::Price)));
+        p.push(Param::optional("stopPrice", a(LegField::StopPrice)));
+        p.push(Param::optional("trailingDelta", a(LegField::TrailingDelta)));
+        p.push(Param::slot("newClientOrderId", a(LegField::ClientId)));
+        p.push(Param::text("newOrderRespType", "ACK"));
+        self.stp_param(&mut p);
+        self.build("order.place", p, true)
+    }
+
+    fn stp_param(&self, p: &mut Vec<Param>) {
+        if let Some(stp) = self.stp_mode {
+            p.push(Param::text("selfTradePreventionMode", stp.as_str()));
+        }
+    }
+
+    /// The params of one leg of an order list, named `prefix` + the exchange's suffix
+    /// (`aboveType`, `pendingBelowStopPrice`, …). `side` and `qty` only when the leg carries
+    /// its own; `stopPrice` and `trailingDelta` unless it is a working order (which the
+    /// exchange documents as `LIMIT` or `LIMIT_MAKER`, without them).
+    fn leg_params(p: &mut Vec<Param>, prefix: &str, leg: Leg, side: bool, qty: bool) {
+        let triggered = prefix != "working";
+        let s = |f| Slot::Leg(leg, f);
+        let name = |suffix: &str| format!("{prefix}{suffix}");
+        p.push(Param::slot(&name("Type"), s(LegField::Type)));
+        if side {
+            p.push(Param::slot(&name("Side"), s(LegField::Side)));
+        }
+        p.push(Param::slot(&name("ClientOrderId"), s(LegField::ClientId)));
+        p.push(Param::optional(&name("Price"), s(LegField::Price)));
+        if triggered {
+            p.push(Param::optional(&name("StopPrice"), s(LegField::StopPrice)));
+            p.push(Param::optional(
+                &name("TrailingDelta"),
+                s(LegField::TrailingDelta),
+            ));
+        }
+        if qty {
+            p.push(Param::slot(&name("Quantity"), s(LegField::Qty)));
+        }
+        p.push(Param::optional(&name("TimeInForce"), s(LegField::TimeInForce)));
+    }
+
+    /// `orderList.place.oco`: `side` and `quantity` from [`Leg::A`] (both orders share them),
+    /// the above order in [`Leg::A`], the below order in [`Leg::B`], the list's id in
+    /// [`Slot::ListClientId`]. `newOrderRespType=ACK`.
+    pub fn order_list_oco(&self) -> Result<RequestTemplate, TemplateError> {
+        let mut p = self.symbol_param();
+        p.push(Param::slot("listClientOrderId", Slot::ListClientId));
+        p.push(Param::slot("side", Slot::Leg(Leg::A, LegField::Side)));
+        p.push(Param::slot("quantity", Slot::Leg(Leg::A, LegField::Qty)));
+        Self::leg_params(&mut p, "above", Leg::A, false, false);
+        Self::leg_params(&mut p, "below", Leg::B, false, false);
+        p.push(Param::text("newOrderRespType", "ACK"));
+        self.stp_param(&mut p);
+        self.build("orderList.place.oco", p, true)
+    }
+
+    /// `orderList.place.oto`: the working order in [`Leg::A`], the pending one in [`Leg::B`].
+    pub fn order_list_oto(&self) -> Result<RequestTemplate, TemplateError> {
+        let mut p = self.symbol_param();
+        p.push(Param::slot("listClientOrderId", Slot::ListClientId));
+        p.push(Param::text("newOrderRespType", "ACK"));
+        self.stp_param(&mut p);
+        Self::leg_params(&mut p, "working", Leg::A, true, true);
+        Self::leg_params(&mut p, "pending", Leg::B, true, true);
+        self.build("orderList.place.oto", p, true)
+    }
+
+    /// `orderList.place.otoco`: the entry (working order) in [`Leg::A`]; its bracket, the
+    /// pending OCO pair, in [`Leg::B`] (`pendingAbove…`) and [`Leg::C`] (`pendingBelow…`), with
+    /// `pendingSide` and `pendingQuantity` from [`Leg::B`].
+    pub fn order_list_otoco(&self) -> Result<RequestTemplate, TemplateError> {
+        let mut p = self.symbol_param();
+        p.push(Param::slot("listClientOrderId", Slot::ListClientId));
+        p.push(Param::text("newOrderRespType", "ACK"));
+        self.stp_param(&mut p);
+        Self::leg_params(&mut p, "working", Leg::A, true, true);
+        p.push(Param::slot("pendingSide", Slot::Leg(Leg::B, LegField::Side)));
+        p.push(Param::slot("pendingQuantity", Slot::Leg(Leg::B, LegField::Qty)));
+        Self::leg_params(&mut p, "pendingAbove", Leg::B, false, false);
+        Self::leg_params(&mut p, "pendingBelow", Leg::C, false, false);
+        self.build("orderList.place.otoco", p, true)
+    }
+
+    /// `orderList.cancel` by `orderListId` ([`OrderRef::OrderId`]) or by `listClientOrderId`
+    /// ([`OrderRef::ClientId`], the [`Slot::ListClientId`] slot); the cancel's own id goes in
+    /// `newClientOrderId`.
+    pub fn order_list_cancel(&self, by: OrderRef) -> Result<RequestTemplate, TemplateError> {
+        let mut p = self.symbol_param();
+        match by {
+            OrderRef::OrderId => p.push(Param::slot("orderListId", Slot::OrderListId)),
+            OrderRef::ClientId => p.push(Param::slot("listClientOrderId", Slot::ListClientId)),
+        }
+        p.push(Param::slot("newClientOrderId", Slot::ClientId));
+        self.build("orderList.cancel", p, true)
+    }
+
+    /// `openOrderLists.status`: every open order list of the account (the method takes no
+    /// symbol).
+    pub fn open_order_lists_status(&self) -> Result<RequestTemplate, TemplateError> {
+        self.build("openOrderLists.status", Vec::new(), true)
     }
 
     /// `order.cancel` by order id or by original client id; the cancel's own id goes in

@@ -1323,6 +1323,7 @@ impl Core {
                     }
                 }
                 UserEvent::ServerShutdown { .. } | UserEvent::BalanceUpdate(_) => {}
+                UserEvent::ListStatus(_) => {}
                 UserEvent::Other { .. } => {}
             },
         }

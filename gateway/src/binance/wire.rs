@@ -338,6 +338,19 @@ impl<'a> Response<'a> {
         }
     }
 
+    /// An order list result (`orderList.place.*`, `orderList.cancel`).
+    pub fn order_list(&self) -> Result<ListSnapshot<'a>, WireError> {
+        self.result_as("order list result")
+    }
+
+    /// `openOrderLists.status`: every open order list (off the hot path: allocates the list).
+    pub fn open_order_lists(&self) -> Result<Vec<ListSnapshot<'a>>, WireError> {
+        match self.outcome {
+            Ok(raw) => serde_json::from_str(raw.get()).map_err(json_error("open order lists")),
+            Err(_) => Err(WireError::NoResult("open order lists")),
+        }
+    }
+
     /// `time`'s `serverTime`, ms.
     pub fn server_time(&self) -> Result<u64, WireError> {
         #[derive(Deserialize)]
@@ -612,9 +625,23 @@ pub struct RawExecutionReport<'a> {
     /// Prevented execution quote quantity (STP only).
     #[serde(rename = "pY", default)]
     pub prevented_exec_quote: Option<&'a str>,
-    /// Expiry reason (when expired).
+    /// Expiry reason (when expired; `OCO_TRIGGER` for the other leg of an OCO that
+    /// triggered or filled).
     #[serde(rename = "eR", default)]
     pub expiry_reason: Option<&'a str>,
+    /// The order list the order belongs to (`-1`: none).
+    #[serde(rename = "g", default = "no_list")]
+    pub order_list_id: i64,
+    /// Stop price (`"0.00000000"` when the order has none).
+    #[serde(rename = "P", default)]
+    pub stop_price: Option<&'a str>,
+    /// Trailing delta, BIPS (trailing stops only).
+    #[serde(rename = "d", default)]
+    pub trailing_delta: Option<u32>,
+}
+
+const fn no_list() -> i64 {
+    -1
 }
 
 /// An `executionReport` with exact prices and quantities at its instrument's decimals.
@@ -646,6 +673,10 @@ pub struct ExecutionReport<'a> {
     pub trade_id: Option<u64>,
     /// Prevented quantity (STP), at the quantity decimals.
     pub prevented_qty: Option<Qty>,
+    /// The order list it belongs to.
+    pub order_list_id: Option<u64>,
+    /// Stop price, when the order has one (not zero).
+    pub stop_price: Option<Px>,
 }
 
 fn dec<T>(
@@ -690,6 +721,230 @@ impl<'a> RawExecutionReport<'a> {
                 Some(s) => Some(dec("A", s, |b| Qty::parse(b, qty_decimals))?),
                 None => None,
             },
+            order_list_id: u64::try_from(self.order_list_id).ok(),
+            stop_price: match self.stop_price {
+                Some(s) => Some(dec("P", s, |b| Px::parse(b, price_decimals))?)
+                    .filter(|p| p.0 != 0),
+                None => None,
+            },
+        })
+    }
+}
+
+/// An order list's `contingencyType` (an OTOCO is an `OTO`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Contingency {
+    /// `OCO`.
+    Oco,
+    /// `OTO` (OTO and OTOCO lists).
+    Oto,
+}
+
+impl Contingency {
+    /// Parses the exchange's name.
+    pub fn parse(s: &str) -> Result<Self, WireError> {
+        match s {
+            "OCO" => Ok(Contingency::Oco),
+            "OTO" => Ok(Contingency::Oto),
+            other => Err(unknown("contingencyType", other)),
+        }
+    }
+}
+
+/// `listStatusType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListStatusType {
+    /// `RESPONSE`: the answer to a failed action on the list (placement or cancel).
+    Response,
+    /// `EXEC_STARTED`: placed, or an update.
+    ExecStarted,
+    /// `UPDATED`: a leg's client id changed.
+    Updated,
+    /// `ALL_DONE`: no longer active.
+    AllDone,
+}
+
+impl ListStatusType {
+    /// Parses the exchange's name.
+    pub fn parse(s: &str) -> Result<Self, WireError> {
+        match s {
+            "RESPONSE" => Ok(ListStatusType::Response),
+            "EXEC_STARTED" => Ok(ListStatusType::ExecStarted),
+            "UPDATED" => Ok(ListStatusType::Updated),
+            "ALL_DONE" => Ok(ListStatusType::AllDone),
+            other => Err(unknown("listStatusType", other)),
+        }
+    }
+}
+
+/// `listOrderStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListOrderStatus {
+    /// `EXECUTING`.
+    Executing,
+    /// `ALL_DONE`.
+    AllDone,
+    /// `REJECT`: a failed action (placement or cancel).
+    Reject,
+}
+
+impl ListOrderStatus {
+    /// Parses the exchange's name.
+    pub fn parse(s: &str) -> Result<Self, WireError> {
+        match s {
+            "EXECUTING" => Ok(ListOrderStatus::Executing),
+            "ALL_DONE" => Ok(ListOrderStatus::AllDone),
+            "REJECT" => Ok(ListOrderStatus::Reject),
+            other => Err(unknown("listOrderStatus", other)),
+        }
+    }
+}
+
+/// One order of a list, as `listStatus` (`s`, `i`, `c`) and list results (`symbol`,
+/// `orderId`, `clientOrderId`) name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct ListLeg<'a> {
+    /// Symbol.
+    #[serde(rename = "s", alias = "symbol", default)]
+    pub symbol: &'a str,
+    /// The exchange's order id.
+    #[serde(rename = "i", alias = "orderId")]
+    pub order_id: u64,
+    /// The client order id.
+    #[serde(rename = "c", alias = "clientOrderId")]
+    pub client_id: &'a str,
+}
+
+/// Most orders in one list (OTOCO and OPOCO have three).
+pub const MAX_LIST_LEGS: usize = 3;
+
+/// The orders of a list, in a fixed array (more is an error, not dropped).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListLegs<'a>(pub ArrayVec<ListLeg<'a>, MAX_LIST_LEGS>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ListLegs<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = ListLegs<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "an array of at most {MAX_LIST_LEGS} orders")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ListLegs<'a>, A::Error> {
+                let mut out = ArrayVec::new();
+                while let Some(item) = seq.next_element::<ListLeg<'a>>()? {
+                    out.try_push(item)
+                        .map_err(|_| de::Error::invalid_length(MAX_LIST_LEGS + 1, &self))?;
+                }
+                Ok(ListLegs(out))
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
+}
+
+/// A `listStatus` user data event: an order list changed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RawListStatus<'a> {
+    /// Event time, ms.
+    #[serde(rename = "E")]
+    pub event_time: u64,
+    /// Symbol.
+    #[serde(rename = "s", default)]
+    pub symbol: &'a str,
+    /// The exchange's order list id.
+    #[serde(rename = "g")]
+    pub order_list_id: u64,
+    /// Contingency type.
+    #[serde(rename = "c")]
+    pub contingency: &'a str,
+    /// List status type.
+    #[serde(rename = "l")]
+    pub status_type: &'a str,
+    /// List order status.
+    #[serde(rename = "L")]
+    pub order_status: &'a str,
+    /// List reject reason (`NONE` unless rejected).
+    #[serde(rename = "r")]
+    pub reject_reason: &'a str,
+    /// The list's client id.
+    #[serde(rename = "C")]
+    pub list_client_id: &'a str,
+    /// Transaction time, ms.
+    #[serde(rename = "T")]
+    pub transact_time: u64,
+    /// The list's orders.
+    #[serde(rename = "O", borrow)]
+    pub orders: ListLegs<'a>,
+}
+
+/// An order list as its placement, its cancel and `openOrderLists.status` answer with it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListSnapshot<'a> {
+    /// The exchange's order list id.
+    pub order_list_id: u64,
+    /// Contingency type.
+    pub contingency_type: &'a str,
+    /// List status type.
+    pub list_status_type: &'a str,
+    /// List order status.
+    pub list_order_status: &'a str,
+    /// The list's client id.
+    pub list_client_order_id: &'a str,
+    /// Transaction time, ms.
+    pub transaction_time: u64,
+    /// Symbol.
+    pub symbol: &'a str,
+    /// The list's orders.
+    #[serde(borrow)]
+    pub orders: ListLegs<'a>,
+    /// The orders' reports (`RESULT`/`FULL` answers only), raw.
+    #[serde(borrow, default)]
+    pub order_reports: Option<&'a RawValue>,
+}
+
+/// A list's status fields, typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListUpdate<'a> {
+    /// The exchange's order list id.
+    pub order_list_id: u64,
+    /// The list's client id.
+    pub list_client_id: &'a str,
+    /// Contingency type.
+    pub contingency: Contingency,
+    /// List status type.
+    pub status_type: ListStatusType,
+    /// List order status.
+    pub order_status: ListOrderStatus,
+    /// Transaction time, ms.
+    pub transact_time: u64,
+}
+
+impl<'a> RawListStatus<'a> {
+    /// The enums typed.
+    pub fn typed(&self) -> Result<ListUpdate<'a>, WireError> {
+        Ok(ListUpdate {
+            order_list_id: self.order_list_id,
+            list_client_id: self.list_client_id,
+            contingency: Contingency::parse(self.contingency)?,
+            status_type: ListStatusType::parse(self.status_type)?,
+            order_status: ListOrderStatus::parse(self.order_status)?,
+            transact_time: self.transact_time,
+        })
+    }
+}
+
+impl<'a> ListSnapshot<'a> {
+    /// The enums typed.
+    pub fn typed(&self) -> Result<ListUpdate<'a>, WireError> {
+        Ok(ListUpdate {
+            order_list_id: self.order_list_id,
+            list_client_id: self.list_client_order_id,
+            contingency: Contingency::parse(self.contingency_type)?,
+            status_type: ListStatusType::parse(self.list_status_type)?,
+            order_status: ListOrderStatus::parse(self.list_order_status)?,
+            transact_time: self.transaction_time,
         })
     }
 }
@@ -787,7 +1042,9 @@ pub enum UserEvent<'a> {
         /// Event time, ms.
         event_time: u64,
     },
-    /// An event type this code does not act on (`listStatus`, `externalLockUpdate`, …).
+    /// An order list changed.
+    ListStatus(RawListStatus<'a>),
+    /// An event type this code does not act on (`externalLockUpdate`, …).
     Other {
         /// Its `e`.
         kind: &'a str,
@@ -872,6 +1129,9 @@ pub fn parse_event(text: &str) -> Result<UserEvent<'_>, WireError> {
         ),
         "balanceUpdate" => UserEvent::BalanceUpdate(
             serde_json::from_str(text).map_err(json_error("balanceUpdate"))?,
+        ),
+        "listStatus" => UserEvent::ListStatus(
+            serde_json::from_str(text).map_err(json_error("listStatus"))?,
         ),
         "eventStreamTerminated" => UserEvent::StreamTerminated {
             event_time: kind.event_time,
