@@ -136,8 +136,15 @@ fn account_balance_and_termination_events_of_the_docs() {
             }
         )
     );
-    let (_, ev) = event(r#"{"subscriptionId":0,"event":{"e":"listStatus","E":1,"O":[]}}"#);
-    assert_eq!(ev, UserEvent::Other { kind: "listStatus" });
+    let (_, ev) = event(
+        r#"{"subscriptionId":0,"event":{"e":"externalLockUpdate","E":1581557507324,"a":"NEO","d":"10.00000000","T":1581557507268}}"#,
+    );
+    assert_eq!(
+        ev,
+        UserEvent::Other {
+            kind: "externalLockUpdate"
+        }
+    );
 }
 
 #[test]
@@ -278,4 +285,150 @@ fn malformed_frames_are_typed_errors() {
             value: "WHATEVER".into()
         }
     );
+}
+
+/// The docs' `listStatus` example (comments removed).
+const LIST_STATUS: &str = r#"{"subscriptionId":0,"event":{"e":"listStatus","E":1564035303637,"s":"ETHBTC","g":2,"c":"OCO","l":"EXEC_STARTED","L":"EXECUTING","r":"NONE","C":"F4QN4G8DlFATFlIUQ0cjdD","T":1564035303625,"O":[{"s":"ETHBTC","i":17,"c":"AJYsMjErWJesZvqlJCTUgL"},{"s":"ETHBTC","i":18,"c":"bfYPSQdLoqAJeNrOr9adzq"}]}}"#;
+
+#[test]
+fn list_status_of_the_docs() {
+    use pinion_gateway::binance::wire::{Contingency, ListOrderStatus, ListStatusType};
+    let (sub, ev) = event(LIST_STATUS);
+    assert_eq!(sub, Some(0));
+    let UserEvent::ListStatus(raw) = ev else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(raw.symbol, "ETHBTC");
+    assert_eq!(raw.reject_reason, "NONE");
+    let u = raw.typed().unwrap();
+    assert_eq!(u.order_list_id, 2);
+    assert_eq!(u.list_client_id, "F4QN4G8DlFATFlIUQ0cjdD");
+    assert_eq!(u.contingency, Contingency::Oco);
+    assert_eq!(u.status_type, ListStatusType::ExecStarted);
+    assert_eq!(u.order_status, ListOrderStatus::Executing);
+    assert_eq!(u.transact_time, 1_564_035_303_625);
+    let legs: Vec<(u64, &str)> = raw.orders.0.iter().map(|l| (l.order_id, l.client_id)).collect();
+    assert_eq!(
+        legs,
+        [(17, "AJYsMjErWJesZvqlJCTUgL"), (18, "bfYPSQdLoqAJeNrOr9adzq")]
+    );
+    // Every documented value of the three enums; anything else is named.
+    for (l, t) in [
+        ("RESPONSE", ListStatusType::Response),
+        ("EXEC_STARTED", ListStatusType::ExecStarted),
+        ("UPDATED", ListStatusType::Updated),
+        ("ALL_DONE", ListStatusType::AllDone),
+    ] {
+        assert_eq!(ListStatusType::parse(l).unwrap(), t);
+    }
+    for (l, t) in [
+        ("EXECUTING", ListOrderStatus::Executing),
+        ("ALL_DONE", ListOrderStatus::AllDone),
+        ("REJECT", ListOrderStatus::Reject),
+    ] {
+        assert_eq!(ListOrderStatus::parse(l).unwrap(), t);
+    }
+    assert_eq!(Contingency::parse("OTO").unwrap(), Contingency::Oto);
+    let bad = LIST_STATUS.replace("EXECUTING", "EXECUTED");
+    let (_, ev) = event(&bad);
+    let UserEvent::ListStatus(raw) = ev else {
+        panic!()
+    };
+    assert!(matches!(
+        raw.typed(),
+        Err(WireError::UnknownValue { field: "listOrderStatus", value }) if value == "EXECUTED"
+    ));
+    // More orders than a list can have is an error, not a truncation.
+    let four = LIST_STATUS.replace(
+        r#"{"s":"ETHBTC","i":18,"c":"bfYPSQdLoqAJeNrOr9adzq"}"#,
+        r#"{"s":"ETHBTC","i":18,"c":"a"},{"s":"ETHBTC","i":19,"c":"b"},{"s":"ETHBTC","i":20,"c":"c"}"#,
+    );
+    assert!(parse_frame(&four).is_err());
+}
+
+#[test]
+fn execution_report_of_a_list_stop_order() {
+    // The docs' example as the stop leg of list 2: type, stop price, list id, and a trailing
+    // delta (a conditional field).
+    let text = EXECUTION_REPORT
+        .replace(r#""o":"LIMIT""#, r#""o":"STOP_LOSS_LIMIT""#)
+        .replace(r#""P":"0.00000000""#, r#""P":"0.10200000""#)
+        .replace(r#""g":-1"#, r#""g":2,"d":100"#);
+    let (_, ev) = event(&text);
+    let UserEvent::ExecutionReport(raw) = ev else {
+        panic!()
+    };
+    assert_eq!(raw.order_type, "STOP_LOSS_LIMIT");
+    assert_eq!(raw.trailing_delta, Some(100));
+    let r = raw.typed(8, 8).unwrap();
+    assert_eq!(r.order_list_id, Some(2));
+    assert_eq!(r.stop_price, Some(Px(10_200_000)));
+    // The plain order of the docs: no list, no stop price (sent as zero).
+    let (_, ev) = event(EXECUTION_REPORT);
+    let UserEvent::ExecutionReport(raw) = ev else {
+        panic!()
+    };
+    let r = raw.typed(8, 8).unwrap();
+    assert_eq!((r.order_list_id, r.stop_price), (None, None));
+    // An OCO leg expired by its partner's fill.
+    let text = EXECUTION_REPORT
+        .replace(r#""x":"NEW","X":"NEW""#, r#""x":"EXPIRED","X":"EXPIRED""#)
+        .replace(r#""V":"NONE""#, r#""V":"NONE","eR":"OCO_TRIGGER""#);
+    let (_, ev) = event(&text);
+    let UserEvent::ExecutionReport(raw) = ev else {
+        panic!()
+    };
+    assert_eq!(raw.expiry_reason, Some("OCO_TRIGGER"));
+    assert_eq!(raw.typed(8, 8).unwrap().status, VenueStatus::Expired);
+}
+
+#[test]
+fn order_list_answers_of_the_docs() {
+    use pinion_gateway::binance::wire::{Contingency, ListOrderStatus, ListStatusType};
+    // orderList.place.otoco (RESULT), rate limits trimmed.
+    let otoco = r#"{"id":"1712544408508","status":200,"result":{"orderListId":629,"contingencyType":"OTO","listStatusType":"EXEC_STARTED","listOrderStatus":"EXECUTING","listClientOrderId":"GaeJHjZPasPItFj4x7Mqm6","transactionTime":1712544408537,"symbol":"1712544378871","orders":[{"symbol":"LTCBNB","orderId":23,"clientOrderId":"OVQOpKwfmPCfaBTD0n7e7H"},{"symbol":"LTCBNB","orderId":24,"clientOrderId":"YcCPKCDMQIjNvLtNswt82X"},{"symbol":"LTCBNB","orderId":25,"clientOrderId":"ilpIoShcFZ1ZGgSASKxMPt"}],"orderReports":[{"symbol":"LTCBNB","orderId":23,"orderListId":629,"clientOrderId":"OVQOpKwfmPCfaBTD0n7e7H","transactTime":1712544408537,"price":"1.500000","origQty":"1.000000","executedQty":"0.000000","origQuoteOrderQty":"0.000000","cummulativeQuoteQty":"0.000000","status":"NEW","timeInForce":"GTC","type":"LIMIT","side":"BUY","workingTime":1712544408537,"selfTradePreventionMode":"NONE"},{"symbol":"LTCBNB","orderId":24,"orderListId":629,"clientOrderId":"YcCPKCDMQIjNvLtNswt82X","transactTime":1712544408537,"price":"0.000000","origQty":"5.000000","executedQty":"0.000000","origQuoteOrderQty":"0.000000","cummulativeQuoteQty":"0.000000","status":"PENDING_NEW","timeInForce":"GTC","type":"STOP_LOSS","side":"SELL","stopPrice":"0.500000","workingTime":-1,"selfTradePreventionMode":"NONE"}]},"rateLimits":[{"rateLimitType":"ORDERS","interval":"MINUTE","intervalNum":1,"limit":10000000,"count":18}]}"#;
+    let Frame::Response(r) = parse_frame(otoco).unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.failure(), None);
+    let l = r.order_list().unwrap();
+    let u = l.typed().unwrap();
+    assert_eq!(u.order_list_id, 629);
+    assert_eq!(u.contingency, Contingency::Oto);
+    assert_eq!(u.status_type, ListStatusType::ExecStarted);
+    assert_eq!(u.order_status, ListOrderStatus::Executing);
+    assert_eq!(u.list_client_id, "GaeJHjZPasPItFj4x7Mqm6");
+    let ids: Vec<u64> = l.orders.0.iter().map(|o| o.order_id).collect();
+    assert_eq!(ids, [23, 24, 25]);
+    assert_eq!(l.orders.0[2].client_id, "ilpIoShcFZ1ZGgSASKxMPt");
+    assert!(l.order_reports.is_some());
+
+    // orderList.cancel (RESULT): ALL_DONE.
+    let cancel = r#"{"id":"c5899911-d3f4-47ae-8835-97da553d27d0","status":200,"result":{"orderListId":1274512,"contingencyType":"OCO","listStatusType":"ALL_DONE","listOrderStatus":"ALL_DONE","listClientOrderId":"6023531d7edaad348f5aff","transactionTime":1660801720215,"symbol":"BTCUSDT","orders":[{"symbol":"BTCUSDT","orderId":12569138901,"clientOrderId":"BqtFCj5odMoWtSqGk2X9tU"},{"symbol":"BTCUSDT","orderId":12569138902,"clientOrderId":"jLnZpj5enfMXTuhKB1d0us"}],"orderReports":[]},"rateLimits":[]}"#;
+    let Frame::Response(r) = parse_frame(cancel).unwrap() else {
+        panic!()
+    };
+    let u = r.order_list().unwrap().typed().unwrap();
+    assert_eq!(
+        (u.order_list_id, u.status_type, u.order_status),
+        (1_274_512, ListStatusType::AllDone, ListOrderStatus::AllDone)
+    );
+
+    // openOrderLists.status.
+    let open = r#"{"id":"3a4437e2-41a3-4c19-897c-9cadc5dce8b6","status":200,"result":[{"orderListId":0,"contingencyType":"OCO","listStatusType":"EXEC_STARTED","listOrderStatus":"EXECUTING","listClientOrderId":"08985fedd9ea2cf6b28996","transactionTime":1660801713793,"symbol":"BTCUSDT","orders":[{"symbol":"BTCUSDT","orderId":4,"clientOrderId":"CUhLgTXnX5n2c0gWiLpV4d"},{"symbol":"BTCUSDT","orderId":5,"clientOrderId":"1ZqG7bBuYwaF4SU8CwnwHm"}]}],"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000,"count":6}]}"#;
+    let Frame::Response(r) = parse_frame(open).unwrap() else {
+        panic!()
+    };
+    let lists = r.open_order_lists().unwrap();
+    assert_eq!(lists.len(), 1);
+    assert_eq!(lists[0].orders.0[1].order_id, 5);
+    assert_eq!(lists[0].list_client_order_id, "08985fedd9ea2cf6b28996");
+    assert!(lists[0].order_reports.is_none());
+    // An error answer has no list.
+    let err = r#"{"id":1,"status":400,"error":{"code":-1165,"msg":"A limit order in a buy OCO must be below."}}"#;
+    let Frame::Response(r) = parse_frame(err).unwrap() else {
+        panic!()
+    };
+    assert!(matches!(r.order_list(), Err(WireError::NoResult(_))));
+    assert_eq!(r.failure(), Some(Failure::Refused));
 }

@@ -39,6 +39,10 @@ use pinion_strategy::{
 };
 
 use super::client_id::{ClientIdCodec, ClientIdKind};
+
+mod lists;
+pub use lists::{ListRequest, ListState, OrderList};
+use lists::list_capacity;
 use super::wire::{ExecType, ExecutionReport, Failure, OrderSnapshot, Response, VenueStatus};
 
 /// Where an order stands, as far as pinion knows.
@@ -48,6 +52,9 @@ pub enum OrderState {
     PendingNew,
     /// Accepted and open, nothing filled.
     New,
+    /// A pending order of an OTO or OTOCO list (`PENDING_NEW`): accepted, but not on the
+    /// book until the list's working order has filled.
+    Waiting,
     /// Partly filled and open.
     PartiallyFilled,
     /// Completely filled (closed).
@@ -121,9 +128,16 @@ pub struct Order {
     pub last_error: i32,
     /// The quantity an amendment on its way asks for.
     amend_qty: Qty,
+    /// The order list it belongs to (the list's client id).
+    list: Option<ClientOrderId>,
 }
 
 impl Order {
+    /// The client id of the order list it belongs to, if any.
+    pub fn list(&self) -> Option<ClientOrderId> {
+        self.list
+    }
+
     /// Quantity still open (0 once closed; never negative).
     pub fn leaves_qty(&self) -> Qty {
         if self.state.is_final() {
@@ -226,6 +240,7 @@ pub struct OrderTable {
     qty_decimals: u8,
     config: OrderTableConfig,
     orders: Vec<Order>,
+    lists: Vec<OrderList>,
     recent: [u64; RECENT_EXECUTIONS],
     recent_len: usize,
     recent_at: usize,
@@ -237,6 +252,7 @@ fn status_of(state: OrderState) -> OrderStatus {
     match state {
         OrderState::PendingNew
         | OrderState::New
+        | OrderState::Waiting
         | OrderState::Unknown
         | OrderState::PendingCancel
         | OrderState::PendingReplace => OrderStatus::New,
@@ -283,6 +299,7 @@ impl OrderTable {
             qty_decimals,
             config,
             orders: Vec::with_capacity(config.capacity),
+            lists: Vec::with_capacity(list_capacity(config.capacity)),
             recent: [0; RECENT_EXECUTIONS],
             recent_len: 0,
             recent_at: 0,
@@ -320,7 +337,14 @@ impl OrderTable {
     /// foreign-to-the-table and dropped).
     pub fn sweep_closed(&mut self) {
         let before = self.orders.len();
-        self.orders.retain(|o| !o.state.is_final());
+        // A closed order of a list still open stays: the list's state is read from it.
+        let lists = &self.lists;
+        self.orders.retain(|o| {
+            !o.state.is_final()
+                || o.list
+                    .is_some_and(|l| lists.iter().any(|x| x.list_id == l && !x.state.is_final()))
+        });
+        self.lists.retain(|l| !l.state.is_final());
         self.stats.swept += (before - self.orders.len()) as u64;
     }
 
@@ -428,6 +452,7 @@ impl OrderTable {
             accepted_reported: false,
             last_error: 0,
             amend_qty: Qty::ZERO,
+            list: None,
         });
         Ok(())
     }
@@ -586,6 +611,9 @@ impl OrderTable {
                             o.state = OrderState::Rejected(RejectReason::UnknownOrder);
                             o.last_error = code;
                             o.query_at_ms = None;
+                            if let Some(list) = o.list {
+                                self.settle_list(list);
+                            }
                             let r = self.report(
                                 &self.orders[i],
                                 status_of(self.orders[i].state),
@@ -768,6 +796,9 @@ impl OrderTable {
         };
         o.state = OrderState::Rejected(rejected);
         o.query_at_ms = None;
+        if let Some(list) = o.list {
+            self.settle_list(list);
+        }
         let r = self.report(
             &self.orders[i],
             OrderStatus::Rejected(rejected),
@@ -929,6 +960,20 @@ impl OrderTable {
             VenueStatus::Canceled => OrderState::Canceled,
             VenueStatus::Expired | VenueStatus::ExpiredInMatch => OrderState::Expired,
             VenueStatus::Rejected => OrderState::Rejected(reject),
+            // A list's pending order, not yet on the book: only ever before it opened.
+            VenueStatus::PendingNew
+                if o.cum_qty.0 == 0
+                    && matches!(
+                        o.working,
+                        OrderState::PendingNew | OrderState::Unknown | OrderState::Waiting
+                    ) =>
+            {
+                o.working = OrderState::Waiting;
+                match o.state {
+                    OrderState::PendingCancel | OrderState::PendingReplace => o.state,
+                    _ => OrderState::Waiting,
+                }
+            }
             VenueStatus::New
             | VenueStatus::PendingNew
             | VenueStatus::PartiallyFilled
@@ -948,6 +993,9 @@ impl OrderTable {
             o.query_at_ms = None;
         }
         let o = *o;
+        if let Some(list) = o.list {
+            self.settle_list(list);
+        }
         if fill.0 > 0 {
             self.orders[i].accepted_reported = true;
             let status = if next.is_final() {
@@ -1029,6 +1077,10 @@ impl OrderTable {
             let id = self.orders[k].client_id;
             self.on_lost(id, now_ms);
         }
+        for k in 0..self.lists.len() {
+            let id = self.lists[k].list_id;
+            self.on_list_lost(id, now_ms);
+        }
     }
 
     /// Requests unanswered for longer than the answer timeout become unknown.
@@ -1041,6 +1093,16 @@ impl OrderTable {
             {
                 let id = o.client_id;
                 self.on_lost(id, now_ms);
+            }
+        }
+        for k in 0..self.lists.len() {
+            let l = &self.lists[k];
+            if !l.answered
+                && !l.state.is_final()
+                && now_ms.saturating_sub(l.sent_ms) >= self.config.answer_timeout_ms
+            {
+                let id = l.list_id;
+                self.on_list_lost(id, now_ms);
             }
         }
     }
