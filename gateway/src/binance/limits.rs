@@ -61,6 +61,16 @@ pub enum Method {
     MyTrades,
     /// `account.status`.
     AccountStatus,
+    /// `orderList.place.oco` (two unfilled orders).
+    OrderListOco,
+    /// `orderList.place.oto` (two unfilled orders).
+    OrderListOto,
+    /// `orderList.place.otoco` (three unfilled orders).
+    OrderListOtoco,
+    /// `orderList.cancel`.
+    OrderListCancel,
+    /// `openOrderLists.status`.
+    OpenOrderListsStatus,
 }
 
 impl Method {
@@ -72,9 +82,13 @@ impl Method {
             | Method::OrderPlace
             | Method::OrderCancel
             | Method::OrderCancelReplace
-            | Method::OpenOrdersCancelAll => 1,
+            | Method::OpenOrdersCancelAll
+            | Method::OrderListOco
+            | Method::OrderListOto
+            | Method::OrderListOtoco
+            | Method::OrderListCancel => 1,
             Method::OrderAmendKeepPriority | Method::OrderStatus => 4,
-            Method::OpenOrdersStatus => 6,
+            Method::OpenOrdersStatus | Method::OpenOrderListsStatus => 6,
             Method::MyTrades | Method::AccountStatus => 20,
         }
     }
@@ -83,6 +97,8 @@ impl Method {
     pub const fn orders(self) -> u32 {
         match self {
             Method::OrderPlace | Method::OrderCancelReplace => 1,
+            Method::OrderListOco | Method::OrderListOto => 2,
+            Method::OrderListOtoco => 3,
             _ => 0,
         }
     }
@@ -97,6 +113,10 @@ impl Method {
                 | Method::OrderCancel
                 | Method::OrderCancelReplace
                 | Method::OpenOrdersCancelAll
+                | Method::OrderListOco
+                | Method::OrderListOto
+                | Method::OrderListOtoco
+                | Method::OrderListCancel
         )
     }
 

@@ -13,7 +13,8 @@
 //!    `userDataStream.subscribe.signature`;
 //! 4. reconciliation: `openOrders.status` (each of this run's orders listed there takes the
 //!    state and filled quantity listed) and `myTrades` from the last trade seen (fills the
-//!    interruption hid, each at its own price); then an `order.status` for each order still
+//!    interruption hid, each at its own price) and `openOrderLists.status` (each of this run's
+//!    order lists takes the status listed); then an `order.status` for each order still
 //!    open here that the list does not hold. On the first connect, orders an earlier run (or
 //!    anyone) left open are cancelled with `openOrders.cancelAll` or kept, as
 //!    [`OpenOrdersPolicy`] says, and the latest trade id is taken as where later
@@ -30,6 +31,12 @@
 //! update the table, which emits the strategy's reports; an answer that does not come in time,
 //! or a connection lost after the bytes left, makes the outcome *unknown* until user data or
 //! `order.status` resolves it (see [`super::orders`]).
+//!
+//! **Protective orders and lists.** [`BinanceVenue::submit_contingent`] (stop loss, take
+//! profit, trailing), [`BinanceVenue::submit_list`] (OCO, OTO, OTOCO) and
+//! [`BinanceVenue::cancel_list`] go the same way, from their own templates; each order of a
+//! list is tracked and reported as an order, the list's own state beside it
+//! ([`super::orders::OrderList`]).
 //!
 //! **Disconnects.** Every unanswered request becomes unknown, its rate-limit charge stays, and
 //! the session reconnects with capped, jittered backoff under a per-window attempt budget.
@@ -57,9 +64,10 @@ use pinion_strategy::{
 use super::breaker::{BreakerConfig, CircuitBreaker};
 use super::client_id::{CLIENT_ID_LEN, ClientIdCodec, ClientIdKind, RunEpoch};
 use super::clock::{ClockConfig, ClockOffset};
+use super::contingent::{ContingentError, ContingentLeg, ContingentOrder, ListIntent, ListKind};
 use super::limits::{LimitsError, Method, RateLimiter, Refusal, Ticket};
 use super::mirror::SessionMirror;
-use super::orders::{OrderState, OrderTable, OrderTableConfig, RequestKind};
+use super::orders::{ListRequest, OrderState, OrderTable, OrderTableConfig, RequestKind};
 use super::sign::{Credentials, KeyKind};
 use super::template::{
     self, OrderRef, RecvWindow, RequestTemplate, Signing, SlotValues, StpMode, SymbolContext,
@@ -268,7 +276,9 @@ enum Kind {
     TradesSince,
     Account,
     CancelAll,
+    OpenOrderLists,
     Order(RequestKind, ClientOrderId),
+    List(ListRequest, ClientOrderId),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -318,6 +328,14 @@ struct Templates {
     latest_trade: RequestTemplate,
     account: RequestTemplate,
     cancel_all: RequestTemplate,
+    /// `order.place` of any type (the protective ones).
+    place_any: RequestTemplate,
+    oco: RequestTemplate,
+    oto: RequestTemplate,
+    otoco: RequestTemplate,
+    list_cancel_by_id: RequestTemplate,
+    list_cancel_by_client: RequestTemplate,
+    open_order_lists: RequestTemplate,
     logon: Option<RequestTemplate>,
     subscribe: RequestTemplate,
     time: RequestTemplate,
@@ -391,6 +409,13 @@ impl Templates {
             latest_trade: ctx.my_trades_latest()?,
             account: ctx.account_balances()?,
             cancel_all: ctx.open_orders_cancel_all()?,
+            place_any: ctx.order_place_any()?,
+            oco: ctx.order_list_oco()?,
+            oto: ctx.order_list_oto()?,
+            otoco: ctx.order_list_otoco()?,
+            list_cancel_by_id: ctx.order_list_cancel(OrderRef::OrderId)?,
+            list_cancel_by_client: ctx.order_list_cancel(OrderRef::ClientId)?,
+            open_order_lists: ctx.open_order_lists_status()?,
             logon,
             subscribe,
             time: template::time()?,
@@ -415,6 +440,13 @@ enum Which {
     LatestTrade,
     Account,
     CancelAll,
+    PlaceAny,
+    Oco,
+    Oto,
+    Otoco,
+    ListCancelById,
+    ListCancelByClient,
+    OpenOrderLists,
     Logon,
     Subscribe,
     Time,
@@ -607,6 +639,26 @@ impl BinanceVenue {
         n
     }
 
+    /// Sends a protective order (`STOP_LOSS`, `STOP_LOSS_LIMIT`, `TAKE_PROFIT`,
+    /// `TAKE_PROFIT_LIMIT`), checked as an [`OrderIntent`] is; its reports come through
+    /// [`OrderVenue::poll`] like any order's, a refusal as a `Rejected` report.
+    pub fn submit_contingent(&mut self, order: &ContingentOrder) {
+        self.core.submit_contingent(self.conn.as_mut(), order);
+    }
+
+    /// Sends an order list (OCO, OTO, OTOCO). Its orders are reported each by its own client id;
+    /// a refusal of the whole list is a `Rejected` report for each.
+    pub fn submit_list(&mut self, list: &ListIntent) {
+        self.core.submit_list(self.conn.as_mut(), list);
+    }
+
+    /// Cancels order list `list` (`orderList.cancel`, by `orderListId` once known), the cancel
+    /// request's own id being `cancel_id`. Each order closes with its own `Canceled` report; a
+    /// refusal is a `CancelRejected` for each order still open.
+    pub fn cancel_list(&mut self, list: ClientOrderId, cancel_id: ClientOrderId, t0: u64) {
+        self.core.cancel_list(self.conn.as_mut(), list, cancel_id, t0);
+    }
+
     /// Whether orders may be sent now.
     pub fn is_ready(&self) -> bool {
         self.core.step == Step::Ready
@@ -795,6 +847,13 @@ impl Core {
             Which::LatestTrade => &mut self.templates.latest_trade,
             Which::Account => &mut self.templates.account,
             Which::CancelAll => &mut self.templates.cancel_all,
+            Which::PlaceAny => &mut self.templates.place_any,
+            Which::Oco => &mut self.templates.oco,
+            Which::Oto => &mut self.templates.oto,
+            Which::Otoco => &mut self.templates.otoco,
+            Which::ListCancelById => &mut self.templates.list_cancel_by_id,
+            Which::ListCancelByClient => &mut self.templates.list_cancel_by_client,
+            Which::OpenOrderLists => &mut self.templates.open_order_lists,
             Which::Logon => match self.templates.logon.as_mut() {
                 Some(t) => t,
                 None => &mut self.templates.time,
@@ -918,6 +977,11 @@ impl Core {
                             ),
                             (trades.0, Method::MyTrades, trades.1),
                             (Which::Account, Method::AccountStatus, Kind::Account),
+                            (
+                                Which::OpenOrderLists,
+                                Method::OpenOrderListsStatus,
+                                Kind::OpenOrderLists,
+                            ),
                         ];
                         let mut all = true;
                         for (which, method, kind) in lists {
@@ -933,6 +997,7 @@ impl Core {
                                 | Kind::TradesSince
                                 | Kind::LatestTrade
                                 | Kind::Account
+                                | Kind::OpenOrderLists
                         )
                     }) {
                         self.enter(Step::Queries);
@@ -1045,18 +1110,29 @@ impl Core {
             OrderAction::Cancel => (intent.target, OrderStatus::CancelRejected(reason)),
             _ => (intent.client_id, OrderStatus::Rejected(reason)),
         };
+        self.refuse_order(client_id, intent.side, intent.t0, status);
+    }
+
+    /// Reports `status` (a refusal) for order `client_id` on the next poll.
+    fn refuse_order(
+        &mut self,
+        client_id: ClientOrderId,
+        side: OrderSide,
+        t0: u64,
+        status: OrderStatus,
+    ) {
         let report = ExecReport {
             client_id,
             venue_id: VenueOrderId(0),
             instrument: self.instrument,
-            side: intent.side,
+            side,
             status,
             last_px: Px::ZERO,
             last_qty: Qty::ZERO,
             cum_qty: Qty::ZERO,
             leaves_qty: Qty::ZERO,
             maker: false,
-            t0: intent.t0,
+            t0,
             venue_ts: 0,
         };
         count(&mut self.stats, &report);
@@ -1174,6 +1250,206 @@ impl Core {
         }
     }
 
+    /// The checks every new order passes before a request may go: the hard limits for each
+    /// order (the legs of a list count together against the open-order limit), a ready
+    /// session, the circuit breaker and the rate limits. `Err` is the refusal.
+    fn admit(
+        &mut self,
+        conn: Option<&mut WssConnection>,
+        t0: u64,
+        legs: &[ContingentLeg],
+        method: Method,
+        now_ms: u64,
+    ) -> Result<(), RejectReason> {
+        let open = self.table.open_count();
+        for (k, leg) in legs.iter().enumerate() {
+            // The price a limit checks against the grid: the limit price, or the trigger's
+            // stop price; a trailing market stop has neither.
+            let px = leg
+                .spec
+                .price
+                .or(leg.spec.trigger.and_then(|t| t.stop_price()));
+            let intent = OrderIntent::new_limit(
+                t0,
+                leg.client_id,
+                self.instrument,
+                leg.side,
+                px.unwrap_or(Px::ZERO),
+                leg.qty,
+                if px.is_some() {
+                    OrderType::Limit
+                } else {
+                    OrderType::Market
+                },
+                TimeInForce::Gtc,
+            );
+            self.hard.check(&intent, open + k)?;
+        }
+        if conn.is_none() || self.step != Step::Ready {
+            self.session.not_connected += 1;
+            return Err(RejectReason::NotConnected);
+        }
+        if !self.breaker.allow_order(self.now_ns()) {
+            self.session.breaker_refused += 1;
+            return Err(RejectReason::Halted);
+        }
+        if let Err(refusal) = self.limiter.check(method, now_ms) {
+            self.session.rate_refused += 1;
+            return Err(match refusal {
+                Refusal::Banned { .. } => RejectReason::Halted,
+                _ => RejectReason::Overloaded,
+            });
+        }
+        Ok(())
+    }
+
+    fn submit_contingent(&mut self, conn: Option<&mut WssConnection>, order: &ContingentOrder) {
+        self.stats.submitted += 1;
+        let leg = order.leg;
+        let refuse = |core: &mut Self, reason| {
+            core.refuse_order(leg.client_id, leg.side, order.t0, OrderStatus::Rejected(reason));
+        };
+        if let Err(e) = order.check() {
+            return refuse(self, contingent_reason(e));
+        }
+        let now_ms = wall_us() / 1000;
+        let mut conn = conn;
+        if let Err(reason) = self.admit(conn.as_deref_mut(), order.t0, &[leg], Method::OrderPlace, now_ms) {
+            return refuse(self, reason);
+        }
+        let Some(conn) = conn else { return };
+        if let Err(reason) = self.table.submit_contingent(order, now_ms) {
+            return refuse(self, reason);
+        }
+        let Ok(ticket) = self.limiter.try_send(Method::OrderPlace, now_ms) else {
+            self.table.on_lost(leg.client_id, now_ms);
+            return;
+        };
+        let mut own = [0u8; CLIENT_ID_LEN];
+        self.codec.encode(leg.client_id, &mut own);
+        let mut values = SlotValues::default();
+        values.legs[0] = leg.values(&own);
+        let kind = Kind::Order(RequestKind::Place, leg.client_id);
+        if self
+            .send(conn, Which::PlaceAny, values, kind, Some(ticket))
+            .is_err()
+        {
+            self.limiter.on_lost(ticket);
+            self.table.on_lost(leg.client_id, now_ms);
+        }
+    }
+
+    fn submit_list(&mut self, conn: Option<&mut WssConnection>, list: &ListIntent) {
+        self.stats.submitted += 1;
+        let legs = list.legs();
+        let refuse = |core: &mut Self, reason| {
+            for leg in &legs {
+                core.refuse_order(leg.client_id, leg.side, list.t0, OrderStatus::Rejected(reason));
+            }
+        };
+        if let Err(e) = list.check() {
+            return refuse(self, contingent_reason(e));
+        }
+        let (which, method) = match list.kind() {
+            ListKind::Oco => (Which::Oco, Method::OrderListOco),
+            ListKind::Oto => (Which::Oto, Method::OrderListOto),
+            ListKind::Otoco => (Which::Otoco, Method::OrderListOtoco),
+        };
+        let now_ms = wall_us() / 1000;
+        let mut conn = conn;
+        if let Err(reason) = self.admit(conn.as_deref_mut(), list.t0, &legs, method, now_ms) {
+            return refuse(self, reason);
+        }
+        let Some(conn) = conn else { return };
+        if let Err(reason) = self.table.submit_list(list, now_ms) {
+            return refuse(self, reason);
+        }
+        let Ok(ticket) = self.limiter.try_send(method, now_ms) else {
+            self.table.on_list_lost(list.list_id, now_ms);
+            return;
+        };
+        let mut ids = [[0u8; CLIENT_ID_LEN]; 4];
+        self.codec.encode(list.list_id, &mut ids[0]);
+        for (k, leg) in legs.iter().enumerate() {
+            self.codec.encode(leg.client_id, &mut ids[k + 1]);
+        }
+        let mut values = SlotValues {
+            list_client_id: &ids[0],
+            ..SlotValues::default()
+        };
+        for (k, leg) in legs.iter().enumerate() {
+            values.legs[k] = leg.values(&ids[k + 1]);
+        }
+        let kind = Kind::List(ListRequest::Place, list.list_id);
+        if self.send(conn, which, values, kind, Some(ticket)).is_err() {
+            self.limiter.on_lost(ticket);
+            self.table.on_list_lost(list.list_id, now_ms);
+        }
+    }
+
+    fn cancel_list(
+        &mut self,
+        conn: Option<&mut WssConnection>,
+        list_id: ClientOrderId,
+        cancel_id: ClientOrderId,
+        t0: u64,
+    ) {
+        self.stats.submitted += 1;
+        let refuse = |core: &mut Self, reason| {
+            let Some(l) = core.table.list(list_id).copied() else {
+                return;
+            };
+            for &leg in l.legs() {
+                if let Some(o) = core.table.get(leg).copied()
+                    && !o.state.is_final()
+                {
+                    core.refuse_order(leg, o.side, t0, OrderStatus::CancelRejected(reason));
+                }
+            }
+        };
+        let (Some(conn), Step::Ready) = (conn, self.step) else {
+            self.session.not_connected += 1;
+            return refuse(self, RejectReason::NotConnected);
+        };
+        let now_ms = wall_us() / 1000;
+        if let Err(refusal) = self.limiter.check(Method::OrderListCancel, now_ms) {
+            self.session.rate_refused += 1;
+            let reason = match refusal {
+                Refusal::Banned { .. } => RejectReason::Halted,
+                _ => RejectReason::Overloaded,
+            };
+            return refuse(self, reason);
+        }
+        let order_list_id = self.table.list(list_id).and_then(|l| l.order_list_id);
+        if let Err(reason) = self.table.cancel_list(list_id, now_ms) {
+            return refuse(self, reason);
+        }
+        let Ok(ticket) = self.limiter.try_send(Method::OrderListCancel, now_ms) else {
+            self.table.on_list_lost(list_id, now_ms);
+            return;
+        };
+        let mut list_text = [0u8; CLIENT_ID_LEN];
+        let mut own = [0u8; CLIENT_ID_LEN];
+        self.codec.encode(list_id, &mut list_text);
+        self.codec.encode(cancel_id, &mut own);
+        let which = if order_list_id.is_some() {
+            Which::ListCancelById
+        } else {
+            Which::ListCancelByClient
+        };
+        let values = SlotValues {
+            order_list_id: order_list_id.unwrap_or(0),
+            list_client_id: &list_text,
+            client_id: &own,
+            ..SlotValues::default()
+        };
+        let kind = Kind::List(ListRequest::Cancel, list_id);
+        if self.send(conn, which, values, kind, Some(ticket)).is_err() {
+            self.limiter.on_lost(ticket);
+            self.table.on_list_lost(list_id, now_ms);
+        }
+    }
+
     /// Hands a record to the capture, the API key masked wherever it appears.
     fn capture(&mut self, kind: RecordKind, meta: &[u8], payload: &[u8]) {
         let Some(handle) = self.capture.as_mut() else {
@@ -1270,6 +1546,22 @@ impl Core {
                     }
                     Kind::Account => self.on_account(&resp),
                     Kind::CancelAll => {}
+                    Kind::OpenOrderLists => self.on_open_order_lists(&resp, now_ms, emit),
+                    Kind::List(kind, id) => {
+                        match failure {
+                            None => self.breaker.on_success(),
+                            Some(Failure::Unknown) => {
+                                self.breaker.on_failure(self.now_ns());
+                                self.session.breaker_opened = self.breaker.times_opened();
+                            }
+                            Some(_) => {}
+                        }
+                        let stats = &mut self.stats;
+                        self.table.on_list_response(kind, id, &resp, now_ms, |r| {
+                            count(stats, &r);
+                            emit(r)
+                        });
+                    }
                     Kind::Order(kind, id) => {
                         if kind != RequestKind::Status {
                             match failure {
@@ -1323,7 +1615,22 @@ impl Core {
                     }
                 }
                 UserEvent::ServerShutdown { .. } | UserEvent::BalanceUpdate(_) => {}
-                UserEvent::ListStatus(_) => {}
+                UserEvent::ListStatus(raw) => {
+                    if !raw.symbol.is_empty() && raw.symbol != self.symbol {
+                        return;
+                    }
+                    let Ok(update) = raw.typed() else {
+                        // Its orders' own reports (or queries) still say what happened.
+                        self.session.bad_frames += 1;
+                        return;
+                    };
+                    let stats = &mut self.stats;
+                    self.table
+                        .on_list_status(&update, &raw.orders, now_ms, |r| {
+                            count(stats, &r);
+                            emit(r)
+                        });
+                }
                 UserEvent::Other { .. } => {}
             },
         }
@@ -1414,6 +1721,33 @@ impl Core {
             .reconcile_all(now_ms, |id| list.iter().any(|s| s.order_id == id));
     }
 
+    /// `openOrderLists.status`: each of this run's lists takes the status listed (its orders
+    /// are reconciled as orders, from `openOrders.status` and queries).
+    fn on_open_order_lists(
+        &mut self,
+        resp: &wire::Response<'_>,
+        now_ms: u64,
+        emit: &mut dyn FnMut(ExecReport),
+    ) {
+        if resp.outcome.is_err() {
+            return;
+        }
+        let Ok(lists) = resp.open_order_lists() else {
+            self.session.bad_frames += 1;
+            return;
+        };
+        let stats = &mut self.stats;
+        for snap in &lists {
+            if snap.symbol != self.symbol {
+                continue;
+            }
+            self.table.on_list_snapshot(snap, now_ms, |r| {
+                count(stats, &r);
+                emit(r)
+            });
+        }
+    }
+
     fn on_trades(
         &mut self,
         resp: &wire::Response<'_>,
@@ -1495,6 +1829,24 @@ impl Core {
         if let Ok(mut slot) = self.summary.lock() {
             *slot = Some(self.summary());
         }
+    }
+}
+
+/// The strategy's reason for a protective order or list the checks refused.
+fn contingent_reason(e: ContingentError) -> RejectReason {
+    match e {
+        ContingentError::Missing { param, .. } | ContingentError::Unexpected { param, .. } => {
+            match param {
+                super::contingent::LegParam::Price | super::contingent::LegParam::Trigger => {
+                    RejectReason::InvalidPrice
+                }
+                super::contingent::LegParam::TimeInForce => RejectReason::Venue,
+            }
+        }
+        ContingentError::ZeroTrailingDelta(_) => RejectReason::InvalidPrice,
+        ContingentError::BadAmount(_) => RejectReason::InvalidQty,
+        ContingentError::SameIds => RejectReason::DuplicateId,
+        _ => RejectReason::Venue,
     }
 }
 
