@@ -168,3 +168,219 @@ fn tracking_orders_and_limits_allocates_nothing() {
     assert_eq!(thread_allocations() - before, 0);
     assert_eq!(fills, 200 * 100);
 }
+
+/// An OTOCO with a trailing stop in its bracket, for leg `k` of run `i`.
+fn otoco(i: u64) -> pinion_gateway::binance::contingent::ListIntent {
+    use pinion_core::InstrumentId;
+    use pinion_gateway::binance::contingent::{
+        ContingentLeg, LegSpec, ListIntent, ListShape, Trigger,
+    };
+    let leg = |k: u64, side, spec| ContingentLeg {
+        client_id: ClientOrderId(i * 4 + k),
+        side,
+        qty: Qty(100),
+        spec,
+    };
+    ListIntent {
+        t0: i,
+        instrument: InstrumentId(0),
+        list_id: ClientOrderId(i * 4),
+        shape: ListShape::Otoco {
+            working: leg(
+                1,
+                OrderSide::Buy,
+                LegSpec::limit(Px(6_000_000 + i as i64), TimeInForce::Gtc),
+            ),
+            above: leg(2, OrderSide::Sell, LegSpec::limit_maker(Px(6_100_000))),
+            below: leg(
+                3,
+                OrderSide::Sell,
+                LegSpec::stop_loss_limit(
+                    Trigger::StopThenTrailing {
+                        stop: Px(5_900_000),
+                        delta: 150,
+                    },
+                    Px(5_890_000),
+                    TimeInForce::Gtc,
+                ),
+            ),
+        },
+    }
+}
+
+#[test]
+fn order_lists_and_protective_orders_encode_without_allocating() {
+    use pinion_gateway::binance::contingent::{ContingentOrder, LegSpec, Trigger};
+    let hmac = Signer::hmac(b"NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j");
+    let codec = ClientIdCodec::new(RunEpoch::new(1_764_921_600_000).unwrap());
+    for (signing, signer) in [
+        (Signing::LoggedOn, None),
+        (
+            Signing::PerRequest {
+                api_key: "k".into(),
+            },
+            Some(&hmac),
+        ),
+    ] {
+        let ctx = SymbolContext {
+            symbol: "BTCUSDT".into(),
+            price_decimals: 2,
+            qty_decimals: 5,
+            recv_window: None,
+            stp_mode: None,
+            signing,
+        };
+        let mut list_t = ctx.order_list_otoco().unwrap();
+        let mut stop_t = ctx.order_place_any().unwrap();
+        let mut cancel_t = ctx
+            .order_list_cancel(pinion_gateway::binance::template::OrderRef::OrderId)
+            .unwrap();
+        let mut ids = [[0u8; CLIENT_ID_LEN]; 4];
+        let mut check = 0u64;
+        let mut round = |i: u64, ids: &mut [[u8; CLIENT_ID_LEN]; 4]| {
+            let list = otoco(i);
+            codec.encode(list.list_id, &mut ids[0]);
+            let legs = list.legs();
+            for (k, leg) in legs.iter().enumerate() {
+                codec.encode(leg.client_id, &mut ids[k + 1]);
+            }
+            let mut v = SlotValues {
+                request_id: i,
+                list_client_id: &ids[0],
+                timestamp_ms: 1_764_921_600_000 + i,
+                ..SlotValues::default()
+            };
+            for (k, leg) in legs.iter().enumerate() {
+                v.legs[k] = leg.values(&ids[k + 1]);
+            }
+            let out = list_t.write(&v, signer).unwrap();
+            let mut sum = u64::from(out[out.len() / 2]);
+            // A protective order alone, alternating shapes so optional params come and go.
+            let spec = if i % 2 == 0 {
+                LegSpec::stop_loss(Trigger::Trailing(100 + i as u32 % 50))
+            } else {
+                LegSpec::take_profit_limit(Trigger::Stop(Px(6_200_000)), Px(6_190_000), TimeInForce::Ioc)
+            };
+            let order = ContingentOrder {
+                t0: i,
+                instrument: pinion_core::InstrumentId(0),
+                leg: pinion_gateway::binance::contingent::ContingentLeg {
+                    spec,
+                    ..legs[1]
+                },
+            };
+            let mut v = SlotValues {
+                request_id: i,
+                timestamp_ms: 1_764_921_600_000 + i,
+                ..SlotValues::default()
+            };
+            v.legs[0] = order.leg.values(&ids[2]);
+            let out = stop_t.write(&v, signer).unwrap();
+            sum += u64::from(out[out.len() / 3]);
+            let v = SlotValues {
+                request_id: i,
+                order_list_id: 1_000 + i,
+                client_id: &ids[3],
+                timestamp_ms: 1_764_921_600_000 + i,
+                ..SlotValues::default()
+            };
+            let out = cancel_t.write(&v, signer).unwrap();
+            sum + u64::from(out[out.len() / 2])
+        };
+        // Warm-up.
+        check += round(0, &mut ids);
+        let before = thread_allocations();
+        for i in 1..1_000u64 {
+            check = check.wrapping_add(round(i, &mut ids));
+        }
+        assert_eq!(thread_allocations() - before, 0, "{}", signer.is_some());
+        assert_ne!(check, 0);
+    }
+}
+
+#[test]
+fn tracking_order_lists_allocates_nothing() {
+    use pinion_core::InstrumentId;
+    use pinion_gateway::binance::orders::{ListRequest, ListState, OrderTable, OrderTableConfig};
+    use pinion_gateway::binance::wire::{Frame, UserEvent, parse_frame};
+
+    let codec = ClientIdCodec::new(RunEpoch::new(1_764_921_600_000).unwrap());
+    let mut table = OrderTable::new(codec, InstrumentId(0), 2, 5, OrderTableConfig::default());
+    let text = |id: ClientOrderId| {
+        let mut out = [0u8; CLIENT_ID_LEN];
+        codec.encode(id, &mut out);
+        String::from_utf8(out.to_vec()).unwrap()
+    };
+    // Frames for list i, written before counting: the ACK, the entry's fill, the bracket
+    // working, its take profit filling, its stop expiring, the list's end.
+    let mut frames = Vec::new();
+    for i in 0..60u64 {
+        let (l, a, b, c) = (
+            text(ClientOrderId(i * 4)),
+            text(ClientOrderId(i * 4 + 1)),
+            text(ClientOrderId(i * 4 + 2)),
+            text(ClientOrderId(i * 4 + 3)),
+        );
+        let orders = format!(
+            r#"[{{"symbol":"BTCUSDT","orderId":{},"clientOrderId":"{a}"}},{{"symbol":"BTCUSDT","orderId":{},"clientOrderId":"{b}"}},{{"symbol":"BTCUSDT","orderId":{},"clientOrderId":"{c}"}}]"#,
+            i * 4 + 1,
+            i * 4 + 2,
+            i * 4 + 3
+        );
+        let ack = format!(
+            r#"{{"id":{i},"status":200,"result":{{"orderListId":{i},"contingencyType":"OTO","listStatusType":"EXEC_STARTED","listOrderStatus":"EXECUTING","listClientOrderId":"{l}","transactionTime":1,"symbol":"BTCUSDT","orders":{orders}}},"rateLimits":[{{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":50,"count":3}}]}}"#
+        );
+        let er = |c: &str, x: &str, st: &str, l: &str, z: &str, id: u64, e: u64| {
+            format!(
+                r#"{{"subscriptionId":0,"event":{{"e":"executionReport","E":1,"s":"BTCUSDT","c":"{c}","S":"BUY","o":"LIMIT","f":"GTC","q":"0.00100","p":"100.00","P":"0.00","F":"0.00000","g":{i},"C":"","x":"{x}","X":"{st}","r":"NONE","i":{id},"l":"{l}","z":"{z}","L":"100.00","n":"0","N":null,"T":2,"t":{e},"I":{e},"w":false,"m":true,"M":true,"O":1,"Z":"0.1","Y":"0.1","Q":"0","V":"NONE"}}}}"#
+            )
+        };
+        let done = format!(
+            r#"{{"subscriptionId":0,"event":{{"e":"listStatus","E":1,"s":"BTCUSDT","g":{i},"c":"OTO","l":"ALL_DONE","L":"ALL_DONE","r":"NONE","C":"{l}","T":3,"O":[{{"s":"BTCUSDT","i":{},"c":"{a}"}},{{"s":"BTCUSDT","i":{},"c":"{b}"}},{{"s":"BTCUSDT","i":{},"c":"{c}"}}]}}}}"#,
+            i * 4 + 1,
+            i * 4 + 2,
+            i * 4 + 3
+        );
+        frames.push([
+            ack,
+            er(&a, "TRADE", "FILLED", "0.00100", "0.00100", i * 4 + 1, i * 10 + 1),
+            er(&b, "NEW", "NEW", "0.00000", "0.00000", i * 4 + 2, i * 10 + 2),
+            er(&b, "TRADE", "FILLED", "0.00100", "0.00100", i * 4 + 2, i * 10 + 3),
+            er(&c, "EXPIRED", "EXPIRED", "0.00000", "0.00000", i * 4 + 3, i * 10 + 4),
+            done,
+        ]);
+    }
+    let lists: Vec<_> = (0..60).map(otoco).collect();
+    let mut fills = 0i64;
+    let before = thread_allocations();
+    for (list, frames) in lists.iter().zip(&frames) {
+        table.submit_list(list, 1_000).unwrap();
+        for f in frames {
+            match parse_frame(f) {
+                Ok(Frame::Response(r)) => {
+                    table.on_list_response(ListRequest::Place, list.list_id, &r, 1_001, |_| {})
+                }
+                Ok(Frame::Event {
+                    event: UserEvent::ExecutionReport(raw),
+                    ..
+                }) => {
+                    let (p, q) = table.decimals();
+                    let rep = raw.typed(p, q).unwrap();
+                    table.on_execution(&rep, |r| fills += r.last_qty.0);
+                }
+                Ok(Frame::Event {
+                    event: UserEvent::ListStatus(raw),
+                    ..
+                }) => {
+                    let u = raw.typed().unwrap();
+                    table.on_list_status(&u, &raw.orders, 1_002, |_| {});
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(table.list(list.list_id).unwrap().state, ListState::AllDone);
+        table.sweep_closed();
+    }
+    assert_eq!(thread_allocations() - before, 0);
+    assert_eq!(fills, 60 * 200);
+}

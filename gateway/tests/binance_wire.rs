@@ -432,3 +432,37 @@ fn order_list_answers_of_the_docs() {
     assert!(matches!(r.order_list(), Err(WireError::NoResult(_))));
     assert_eq!(r.failure(), Some(Failure::Refused));
 }
+
+#[test]
+fn the_frame_scanner_reads_nesting_and_refuses_broken_structure() {
+    // A brace and a quote inside a string do not end the value.
+    let text = r#"{"id":1,"status":200,"result":{"m":"a\"}b","n":[{"x":"]"}]},"rateLimits":[]}"#;
+    let Frame::Response(r) = parse_frame(text).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        r.outcome.unwrap().get(),
+        r#"{"m":"a\"}b","n":[{"x":"]"}]}"#
+    );
+    // Whitespace anywhere JSON allows it.
+    let text = " {\n \"id\" : 2 ,\t\"status\":200, \"result\" : { } } ";
+    assert!(matches!(parse_frame(text), Ok(Frame::Response(_))));
+    for bad in [
+        r#"{"id":1,"status":200,"result":{"a":[1,2}"#,
+        r#"{"id":1,"status":200,"result":{}} x"#,
+        r#"{"id":1 "status":200,"result":{}}"#,
+        r#"{"id":1,"status":200,"result":"open}"#,
+        r#"{"id":1,"status":,"result":{}}"#,
+        r#"{id:1}"#,
+        r#"[{"id":1}]"#,
+        "",
+    ] {
+        assert!(
+            matches!(parse_frame(bad), Err(WireError::Json { .. })),
+            "{bad:?}"
+        );
+    }
+    // An event without a type is named as such.
+    let err = parse_frame(r#"{"subscriptionId":0,"event":{"E":1}}"#).unwrap_err();
+    assert!(err.to_string().contains("`e`"), "{err}");
+}

@@ -8,6 +8,11 @@
 //! * a **user data event** `{"subscriptionId":N,"event":{"e":…}}` ([`UserEvent`]), or a
 //!   session event without a subscription (`serverShutdown`).
 //!
+//! The frame's top level, and an event's type, are read by a small scanner that finds each
+//! member's raw text without copying ([`RawJson`]); serde then reads only the members wanted.
+//! (serde_json's own skipping of a nested value, and its raw values, allocate; an order list's
+//! answer and its `listStatus` nest.)
+//!
 //! Strings are borrowed from the frame; an escaped string where none is expected is an error.
 //! Prices and quantities stay text here and become [`Px`]/[`Qty`] exactly (never `f64`) when a
 //! caller converts them at its instrument's decimals ([`RawExecutionReport::typed`]). Events are
@@ -257,7 +262,7 @@ pub struct Response<'a> {
     /// HTTP-like status: 200 ok, 400 failed, 409 partial, 418 banned, 429 limited, 5xx unknown.
     pub status: u16,
     /// The raw `result`, or the error.
-    pub outcome: Result<&'a RawValue, ApiError<'a>>,
+    pub outcome: Result<RawJson<'a>, ApiError<'a>>,
     /// The server's counts after this request (empty when `returnRateLimits` is off).
     pub rate_limits: RateLimits,
 }
@@ -1066,60 +1071,208 @@ pub enum Frame<'a> {
     },
 }
 
-/// Every top-level key of either frame kind, read in one pass: a key left to serde_json's
-/// skipping would cost an allocation when its value nests (the `rateLimits` array of objects).
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    id: Option<ResponseId<'a>>,
-    #[serde(default)]
-    status: Option<u16>,
-    #[serde(borrow, default)]
-    result: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    error: Option<ApiError<'a>>,
-    #[serde(default, rename = "rateLimits")]
-    rate_limits: RateLimits,
-    #[serde(rename = "subscriptionId", default)]
-    subscription_id: Option<u32>,
-    #[serde(borrow, default)]
-    event: Option<&'a RawValue>,
+/// The raw text of a JSON value, borrowed from the frame and read on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawJson<'a>(&'a str);
+
+impl<'a> RawJson<'a> {
+    /// The value's text.
+    pub fn get(&self) -> &'a str {
+        self.0
+    }
 }
 
-#[derive(Deserialize)]
-struct EventKind<'a> {
-    #[serde(rename = "e")]
-    kind: &'a str,
-    #[serde(rename = "E", default)]
-    event_time: u64,
+fn scan_error(at: usize, what: &str) -> WireError {
+    WireError::Json {
+        what: "frame",
+        detail: format!("{what} at byte {at}"),
+    }
+}
+
+fn skip_ws(b: &[u8], mut at: usize) -> usize {
+    while at < b.len() && matches!(b[at], b' ' | b'\t' | b'\n' | b'\r') {
+        at += 1;
+    }
+    at
+}
+
+/// The end (one past the closing quote) of the string starting at `b[at] == '"'`.
+fn string_end(b: &[u8], at: usize) -> Result<usize, WireError> {
+    let mut i = at + 1;
+    while i < b.len() {
+        match b[i] {
+            b'"' => return Ok(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    Err(scan_error(at, "unterminated string"))
+}
+
+/// The end of the value starting at `b[at]`: a string, an object or array (brackets matched,
+/// strings skipped), or a bare literal. Only the structure is checked here; the value's reader
+/// checks the rest.
+fn value_end(b: &[u8], at: usize) -> Result<usize, WireError> {
+    match b.get(at) {
+        None => Err(scan_error(at, "missing value")),
+        Some(b'"') => string_end(b, at),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut i = at;
+            while i < b.len() {
+                match b[i] {
+                    b'"' => {
+                        i = string_end(b, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Ok(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            Err(scan_error(at, "unclosed object or array"))
+        }
+        Some(_) => {
+            let mut i = at;
+            while i < b.len() && !matches!(b[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            {
+                i += 1;
+            }
+            if i == at {
+                return Err(scan_error(at, "missing value"));
+            }
+            Ok(i)
+        }
+    }
+}
+
+/// Calls `f(key, value)` for each member of the JSON object `text`, the key without its quotes
+/// and the value as its raw text. Reads the structure without copying or allocating (serde's
+/// own skipping of a nested value allocates): each value is then read by what wants it.
+fn members<'a>(
+    text: &'a str,
+    mut f: impl FnMut(&'a str, &'a str) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    let b = text.as_bytes();
+    let mut at = skip_ws(b, 0);
+    if b.get(at) != Some(&b'{') {
+        return Err(scan_error(at, "expected an object"));
+    }
+    at = skip_ws(b, at + 1);
+    if b.get(at) == Some(&b'}') {
+        at += 1;
+    } else {
+        loop {
+            if b.get(at) != Some(&b'"') {
+                return Err(scan_error(at, "expected a key"));
+            }
+            let key_end = string_end(b, at)?;
+            let key = &text[at + 1..key_end - 1];
+            at = skip_ws(b, key_end);
+            if b.get(at) != Some(&b':') {
+                return Err(scan_error(at, "expected ':'"));
+            }
+            at = skip_ws(b, at + 1);
+            let end = value_end(b, at)?;
+            f(key, &text[at..end])?;
+            at = skip_ws(b, end);
+            match b.get(at) {
+                Some(b',') => at = skip_ws(b, at + 1),
+                Some(b'}') => {
+                    at += 1;
+                    break;
+                }
+                _ => return Err(scan_error(at, "expected ',' or '}'")),
+            }
+        }
+    }
+    if skip_ws(b, at) != b.len() {
+        return Err(scan_error(at, "trailing characters"));
+    }
+    Ok(())
+}
+
+/// Reads one member's value, `null` as absent.
+fn member<'a, T: Deserialize<'a>>(
+    value: Option<&'a str>,
+    what: &'static str,
+) -> Result<Option<T>, WireError> {
+    match value {
+        None | Some("null") => Ok(None),
+        Some(v) => serde_json::from_str(v).map(Some).map_err(json_error(what)),
+    }
 }
 
 /// Reads one text frame.
 pub fn parse_frame(text: &str) -> Result<Frame<'_>, WireError> {
-    let env: Envelope<'_> = serde_json::from_str(text).map_err(json_error("frame"))?;
-    if let Some(status) = env.status {
-        let outcome = match (env.result, env.error) {
+    let (mut id, mut status, mut result, mut error) = (None, None, None, None);
+    let (mut rate_limits, mut subscription_id, mut event) = (None, None, None);
+    members(text, |key, value| {
+        match key {
+            "id" => id = Some(value),
+            "status" => status = Some(value),
+            "result" => result = Some(value),
+            "error" => error = Some(value),
+            "rateLimits" => rate_limits = Some(value),
+            "subscriptionId" => subscription_id = Some(value),
+            "event" => event = Some(value),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if let Some(status) = member::<u16>(status, "frame")? {
+        let error = member::<ApiError<'_>>(error, "frame")?;
+        let result = result.filter(|r| *r != "null");
+        let outcome = match (result, error) {
             (_, Some(e)) => Err(e),
-            (Some(r), None) => Ok(r),
+            (Some(r), None) => Ok(RawJson(r)),
             (None, None) => return Err(WireError::NoOutcome(status)),
         };
         return Ok(Frame::Response(Response {
-            id: env.id.unwrap_or(ResponseId::Null),
+            id: member(id, "frame")?.unwrap_or(ResponseId::Null),
             status,
             outcome,
-            rate_limits: env.rate_limits,
+            rate_limits: member(rate_limits, "frame")?.unwrap_or_default(),
         }));
     }
-    let event = env.event.ok_or(WireError::UnknownFrame)?;
+    let event = event
+        .filter(|e| *e != "null")
+        .ok_or(WireError::UnknownFrame)?;
     Ok(Frame::Event {
-        subscription_id: env.subscription_id,
-        event: parse_event(event.get())?,
+        subscription_id: member(subscription_id, "frame")?,
+        event: parse_event(event)?,
     })
+}
+
+struct EventKind<'a> {
+    kind: &'a str,
+    event_time: u64,
 }
 
 /// Reads one event object (the value of `event`).
 pub fn parse_event(text: &str) -> Result<UserEvent<'_>, WireError> {
-    let kind: EventKind<'_> = serde_json::from_str(text).map_err(json_error("event type"))?;
+    let (mut kind, mut event_time) = (None, None);
+    members(text, |key, value| {
+        match key {
+            "e" => kind = Some(value),
+            "E" => event_time = Some(value),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    let kind = EventKind {
+        kind: member::<&str>(kind, "event type")?.ok_or_else(|| WireError::Json {
+            what: "event type",
+            detail: "missing field `e`".to_owned(),
+        })?,
+        event_time: member(event_time, "event type")?.unwrap_or(0),
+    };
     Ok(match kind.kind {
         "executionReport" => UserEvent::ExecutionReport(
             serde_json::from_str(text).map_err(json_error("executionReport"))?,
