@@ -21,6 +21,11 @@
 //! `Message::Text`, masked, formatted into a new buffer): what a typical client does per
 //! order.
 //!
+//! A second table compares, in the same run, a plain order with an **OTOCO** (an entry and its
+//! bracket, three orders in one `orderList.place.otoco`: the list's and three orders' ids
+//! encoded, 23 slots patched, absent optional params blanked) from intent to bytes, each order
+//! timed alone and interleaved one by one, in the logged-on and HMAC modes.
+//!
 //! Rounds interleave the two (each goes first in turn); every round gives a ratio
 //! baseline/pinion of mean time per order, and the median of those ratios is reported, with the
 //! median per-order latency (p50, each order timed alone; the timer's own ~20-30 ns included)
@@ -33,6 +38,7 @@ use std::time::Instant;
 
 use pinion_core::{Px, Qty};
 use pinion_gateway::binance::client_id::{CLIENT_ID_LEN, ClientIdCodec, RunEpoch};
+use pinion_gateway::binance::contingent::{ContingentLeg, LegSpec, ListIntent, ListShape, Trigger};
 use pinion_gateway::binance::sign::Signer;
 use pinion_gateway::binance::template::{RequestTemplate, Signing, SlotValues, SymbolContext};
 use pinion_net::wss::encode_masked_text;
@@ -374,6 +380,168 @@ fn measure(mode: &str, signer: Option<Signer>) -> Figures {
     f
 }
 
+/// An entry at the intent's price and a bracket 1 % either side of it, the stop trailing.
+fn otoco_of(intent: &OrderIntent) -> ListIntent {
+    let px = intent.px.0;
+    let exit = intent.side.opposite();
+    let leg = |k: u64, side, spec| ContingentLeg {
+        client_id: ClientOrderId(intent.client_id.0 * 4 + k),
+        side,
+        qty: intent.qty,
+        spec,
+    };
+    let (above, below) = match intent.side {
+        // A long entry: take profit above, stop below.
+        OrderSide::Buy => (
+            LegSpec::limit_maker(Px(px + px / 100)),
+            LegSpec::stop_loss_limit(
+                Trigger::StopThenTrailing {
+                    stop: Px(px - px / 100),
+                    delta: 100,
+                },
+                Px(px - px / 50),
+                TimeInForce::Gtc,
+            ),
+        ),
+        OrderSide::Sell => (
+            LegSpec::stop_loss(Trigger::Stop(Px(px + px / 100))),
+            LegSpec::limit_maker(Px(px - px / 100)),
+        ),
+    };
+    ListIntent {
+        t0: intent.t0,
+        instrument: intent.instrument,
+        list_id: ClientOrderId(intent.client_id.0 * 4),
+        shape: ListShape::Otoco {
+            working: leg(1, intent.side, LegSpec::limit(intent.px, TimeInForce::Gtc)),
+            above: leg(2, exit, above),
+            below: leg(3, exit, below),
+        },
+    }
+}
+
+/// pinion's OTOCO encoder: one template, the codec, the signer, the kept frame.
+struct ListTemplate {
+    otoco: RequestTemplate,
+    codec: ClientIdCodec,
+    signer: Option<Signer>,
+    frame: Vec<u8>,
+}
+
+impl ListTemplate {
+    fn new(signer: Option<Signer>) -> Self {
+        let signing = if signer.is_some() {
+            Signing::PerRequest {
+                api_key: API_KEY.into(),
+            }
+        } else {
+            Signing::LoggedOn
+        };
+        let ctx = SymbolContext {
+            symbol: "BTCUSDT".into(),
+            price_decimals: PRICE_DECIMALS,
+            qty_decimals: QTY_DECIMALS,
+            recv_window: None,
+            stp_mode: None,
+            signing,
+        };
+        Self {
+            otoco: ctx.order_list_otoco().expect("template"),
+            codec: ClientIdCodec::new(RunEpoch::new(1_764_921_600_000).expect("epoch")),
+            signer,
+            frame: Vec::with_capacity(4096),
+        }
+    }
+
+    #[inline]
+    fn encode(&mut self, list: &ListIntent, request_id: u64, timestamp_ms: u64) -> usize {
+        let mut ids = [[0u8; CLIENT_ID_LEN]; 4];
+        self.codec.encode(list.list_id, &mut ids[0]);
+        let legs = list.legs();
+        for (k, leg) in legs.iter().enumerate() {
+            self.codec.encode(leg.client_id, &mut ids[k + 1]);
+        }
+        let mut values = SlotValues {
+            request_id,
+            timestamp_ms,
+            list_client_id: &ids[0],
+            ..SlotValues::default()
+        };
+        for (k, leg) in legs.iter().enumerate() {
+            values.legs[k] = leg.values(&ids[k + 1]);
+        }
+        let out = self
+            .otoco
+            .write(&values, self.signer.as_ref())
+            .expect("write");
+        let mask = (request_id as u32).rotate_left(7).to_be_bytes();
+        let mut frame = std::mem::take(&mut self.frame);
+        encode_masked_text(out, mask, &mut frame);
+        let n = black_box(&frame).len();
+        self.frame = frame;
+        n
+    }
+}
+
+/// Plain order against OTOCO, intent → masked frame, each timed alone and interleaved.
+fn measure_lists(mode: &str, signer: Option<Signer>) -> (u64, u64, f64) {
+    let intents = intents();
+    let lists: Vec<ListIntent> = intents.iter().map(otoco_of).collect();
+    for l in &lists {
+        l.check().expect("a list the exchange takes");
+    }
+    let clone = |s: &Option<Signer>| {
+        s.as_ref().map(|s| match s {
+            Signer::Hmac(_) => Signer::hmac(HMAC_SECRET),
+            Signer::Ed25519(_) => Signer::ed25519_pem(TEST_ONLY_ED25519_PEM).expect("key"),
+        })
+    };
+    let mut plain = Templates::new(clone(&signer));
+    let mut list_t = ListTemplate::new(signer);
+    let mut ts = 1_764_921_600_000u64;
+    // Warm-up.
+    for (i, l) in lists.iter().enumerate() {
+        plain.encode(&intents[i], i as u64, ts);
+        list_t.encode(l, i as u64, ts);
+    }
+    let (mut p_lat, mut l_lat) = (Vec::new(), Vec::new());
+    let a = thread_allocations();
+    for (i, (intent, list)) in intents
+        .iter()
+        .zip(&lists)
+        .enumerate()
+        .cycle()
+        .take(ORDERS_PER_ROUND * 10)
+    {
+        ts += 1;
+        if i % 2 == 0 {
+            let s = Instant::now();
+            plain.encode(intent, i as u64, ts);
+            p_lat.push(s.elapsed().as_nanos() as u64);
+            let s = Instant::now();
+            list_t.encode(list, i as u64, ts);
+            l_lat.push(s.elapsed().as_nanos() as u64);
+        } else {
+            let s = Instant::now();
+            list_t.encode(list, i as u64, ts);
+            l_lat.push(s.elapsed().as_nanos() as u64);
+            let s = Instant::now();
+            plain.encode(intent, i as u64, ts);
+            p_lat.push(s.elapsed().as_nanos() as u64);
+        }
+    }
+    let allocs = (thread_allocations() - a) as f64 / (2 * ORDERS_PER_ROUND * 10) as f64;
+    let (p50, l50) = (percentile(&mut p_lat, 0.5), percentile(&mut l_lat, 0.5));
+    println!(
+        "{mode:<10} plain order.place p50 {p50:>6} ns (p99 {:>6} ns)   OTOCO p50 {l50:>6} ns (p99 {:>6} ns, {} bytes)   OTOCO/plain p50 {:.2}x, {allocs:.2} allocs",
+        percentile(&mut p_lat, 0.99),
+        percentile(&mut l_lat, 0.99),
+        list_t.otoco.len(),
+        l50 as f64 / p50.max(1) as f64,
+    );
+    (p50, l50, allocs)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported (three cases only).
     println!("host: {}", pinion_benches::host_state());
@@ -385,6 +553,17 @@ fn main() {
     let ed = measure(
         "ed25519",
         Some(Signer::ed25519_pem(TEST_ONLY_ED25519_PEM).expect("key")),
+    );
+    println!(
+        "plain order vs OTOCO (entry + bracket), intent -> masked frame, {} orders each, interleaved",
+        ORDERS_PER_ROUND * 10
+    );
+    let (_, _, list_allocs_on) = measure_lists("logged-on", None);
+    let (_, _, list_allocs_hmac) = measure_lists("hmac", Some(Signer::hmac(HMAC_SECRET)));
+    assert_eq!(
+        list_allocs_on + list_allocs_hmac,
+        0.0,
+        "OTOCO encoding allocated"
     );
     let goal = logged_on.pinion_p50 < 1_000 && logged_on.ratio >= 5.0;
     println!(

@@ -3,22 +3,28 @@
 //! class (ack, refusal, -1007, 5xx, 409, 429, 418, -2015, duplicate, unknown order); execution
 //! reports with any type, status, cumulative quantity (over the order's too) and execution id
 //! (repeats included); lost answers, disconnects, timeouts, reconciliation, status queries and
-//! their answers, `myTrades` fills and `openOrders` snapshots — every one parsed from the text
-//! the exchange would send.
+//! their answers, `myTrades` fills and `openOrders` snapshots, and order lists (OCO, OTOCO)
+//! placed and cancelled with their answers, `listStatus` events and losses — every one parsed
+//! from the text the exchange would send.
 //!
 //! After every step: no order's filled quantity is negative or above its quantity; what the
 //! table reported as filled for an order sums to its filled quantity; an order's reported
-//! cumulative quantity never goes down; and a closed order is never reported open again.
+//! cumulative quantity never goes down; a closed order is never reported open again; a list
+//! whose orders are all closed is closed, a closed list stays closed, and a rejected list has
+//! no order that opened.
 
 #![no_main]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 use pinion_core::{InstrumentId, Px, Qty};
 use pinion_gateway::binance::client_id::{CLIENT_ID_LEN, ClientIdCodec, RunEpoch};
-use pinion_gateway::binance::orders::{OrderTable, OrderTableConfig, RequestKind};
+use pinion_gateway::binance::contingent::{ContingentLeg, LegSpec, ListIntent, ListShape, Trigger};
+use pinion_gateway::binance::orders::{
+    ListRequest, ListState, OrderState, OrderTable, OrderTableConfig, RequestKind,
+};
 use pinion_gateway::binance::wire::{Frame, UserEvent, parse_frame};
 use pinion_strategy::{
     ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus, OrderType,
@@ -40,6 +46,9 @@ struct World {
     now: u64,
     /// Per client id: fills reported, last cumulative reported, closed.
     seen: HashMap<ClientOrderId, (i64, i64, bool)>,
+    /// Lists placed, and those seen closed.
+    lists: Vec<ClientOrderId>,
+    closed_lists: HashSet<ClientOrderId>,
 }
 
 impl World {
@@ -68,7 +77,11 @@ impl World {
                     | OrderStatus::Rejected(_)
             );
             let open = matches!(r.status, OrderStatus::New | OrderStatus::PartiallyFilled);
-            assert!(!(e.2 && open), "{:?} reported open after it closed", r.client_id);
+            assert!(
+                !(e.2 && open),
+                "{:?} reported open after it closed",
+                r.client_id
+            );
             assert!(r.last_qty.0 >= 0, "negative fill {r:?}");
             e.0 += r.last_qty.0;
             if r.last_qty.0 > 0 || open || closed {
@@ -76,6 +89,30 @@ impl World {
                 e.1 = e.1.max(r.cum_qty.0);
             }
             e.2 |= closed;
+        }
+        for l in self.table.lists() {
+            let legs: Vec<_> = l
+                .legs()
+                .iter()
+                .filter_map(|&id| self.table.get(id))
+                .collect();
+            if legs.iter().all(|o| o.state.is_final()) {
+                assert!(l.state.is_final(), "every order closed, list open: {l:?}");
+            }
+            if matches!(l.state, ListState::Rejected(_)) {
+                for o in &legs {
+                    assert!(
+                        matches!(o.state, OrderState::Rejected(_)) && o.cum_qty.0 == 0,
+                        "rejected list with {o:?}"
+                    );
+                }
+            }
+            if self.closed_lists.contains(&l.list_id) {
+                assert!(l.state.is_final(), "closed list reopened: {l:?}");
+            }
+            if l.state.is_final() {
+                self.closed_lists.insert(l.list_id);
+            }
         }
         for o in self.table.orders() {
             assert!(o.cum_qty.0 >= 0 && o.cum_qty <= o.qty, "{o:?}");
@@ -89,7 +126,8 @@ impl World {
     fn respond(&mut self, kind: RequestKind, id: ClientOrderId, text: &str) {
         let mut out = Vec::new();
         if let Ok(Frame::Response(r)) = parse_frame(text) {
-            self.table.on_response(kind, id, &r, self.now, |r| out.push(r));
+            self.table
+                .on_response(kind, id, &r, self.now, |r| out.push(r));
         }
         self.check(out);
     }
@@ -103,14 +141,26 @@ impl World {
                     r#"{{"id":1,"status":200,"result":{{"symbol":"BTCUSDT","orderId":{order_id},"orderListId":-1,"clientOrderId":"{text}","transactTime":1}}}}"#
                 );
             }
-            1 => (400, -2010, "Account has insufficient balance for requested action."),
+            1 => (
+                400,
+                -2010,
+                "Account has insufficient balance for requested action.",
+            ),
             2 => (400, -1013, "Filter failure: PRICE_FILTER"),
-            3 => (400, -1007, "Timeout waiting for response from backend server."),
+            3 => (
+                400,
+                -1007,
+                "Timeout waiting for response from backend server.",
+            ),
             4 => (503, -1000, "An unknown error occurred."),
             5 => (409, -2021, "Order cancel-replace partially failed."),
             6 => (429, -1015, "Too many new orders."),
             7 => (418, -1003, "Way too much request weight used."),
-            8 => (400, -2015, "Invalid API-key, IP, or permissions for action."),
+            8 => (
+                400,
+                -2015,
+                "Invalid API-key, IP, or permissions for action.",
+            ),
             9 => (400, -2010, "Duplicate order sent."),
             _ => (400, -2011, "Unknown order sent."),
         };
@@ -161,13 +211,119 @@ impl World {
         Ok(())
     }
 
+    fn pick_list(&self, u: &mut Unstructured<'_>) -> Option<ClientOrderId> {
+        if self.lists.is_empty() {
+            return None;
+        }
+        let i = u.choose_index(self.lists.len()).ok()?;
+        Some(self.lists[i])
+    }
+
+    /// A `listStatus` event (`event`) or a list answer of `list` with its orders.
+    fn list_text(&self, list: ClientOrderId, l: &str, big_l: &str, event: bool) -> String {
+        let legs = self
+            .table
+            .list(list)
+            .map(|x| x.legs().to_vec())
+            .unwrap_or_default();
+        let orders: Vec<String> = legs
+            .iter()
+            .map(|&id| {
+                if event {
+                    format!(
+                        r#"{{"s":"BTCUSDT","i":{},"c":"{}"}}"#,
+                        id.0 as u32,
+                        self.text(id)
+                    )
+                } else {
+                    format!(
+                        r#"{{"symbol":"BTCUSDT","orderId":{},"clientOrderId":"{}"}}"#,
+                        id.0 as u32,
+                        self.text(id)
+                    )
+                }
+            })
+            .collect();
+        let c = if legs.len() == 2 { "OCO" } else { "OTO" };
+        if event {
+            format!(
+                r#"{{"subscriptionId":0,"event":{{"e":"listStatus","E":1,"s":"BTCUSDT","g":{g},"c":"{c}","l":"{l}","L":"{big_l}","r":"NONE","C":"{}","T":1,"O":[{}]}}}}"#,
+                self.text(list),
+                orders.join(","),
+                g = list.0 as u32
+            )
+        } else {
+            format!(
+                r#"{{"id":1,"status":200,"result":{{"orderListId":{g},"contingencyType":"{c}","listStatusType":"{l}","listOrderStatus":"{big_l}","listClientOrderId":"{}","transactionTime":1,"symbol":"BTCUSDT","orders":[{}]}}}}"#,
+                self.text(list),
+                orders.join(","),
+                g = list.0 as u32
+            )
+        }
+    }
+
+    /// Places an OCO or an OTOCO with fresh ids.
+    fn place_list(&mut self, u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
+        let base = self.next_id;
+        self.next_id += 4;
+        let qty = Qty(i64::from(u.int_in_range(1u16..=1000)?));
+        let leg = |k: u64, side, spec| ContingentLeg {
+            client_id: ClientOrderId(base + k),
+            side,
+            qty,
+            spec,
+        };
+        let take = leg(2, OrderSide::Sell, LegSpec::limit_maker(Px(11_000)));
+        let stop = leg(
+            3,
+            OrderSide::Sell,
+            LegSpec::stop_loss(Trigger::Trailing(u32::from(u.int_in_range(1u16..=2000)?))),
+        );
+        let shape = if u.arbitrary()? {
+            ListShape::Oco {
+                above: take,
+                below: ContingentLeg {
+                    client_id: ClientOrderId(base + 1),
+                    ..stop
+                },
+            }
+        } else {
+            ListShape::Otoco {
+                working: leg(
+                    1,
+                    OrderSide::Buy,
+                    LegSpec::limit(Px(10_000), TimeInForce::Gtc),
+                ),
+                above: take,
+                below: stop,
+            }
+        };
+        let list = ListIntent {
+            t0: 1,
+            instrument: InstrumentId(0),
+            list_id: ClientOrderId(base),
+            shape,
+        };
+        if self.table.submit_list(&list, self.now).is_ok() {
+            self.lists.push(list.list_id);
+            for l in list.legs() {
+                self.ids.push(l.client_id);
+            }
+        }
+        Ok(())
+    }
+
     fn step(&mut self, u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
         self.now += u64::from(u.int_in_range(0u16..=5000)?);
-        match u.int_in_range(0u8..=12)? {
+        match u.int_in_range(0u8..=16)? {
             0 => {
                 let id = ClientOrderId(self.next_id);
                 self.next_id += 1;
-                let side = if u.arbitrary()? { OrderSide::Buy } else { OrderSide::Sell };
+                let side = if u.arbitrary()? {
+                    OrderSide::Buy
+                } else {
+                    OrderSide::Sell
+                };
                 let qty = Qty(i64::from(u.int_in_range(1u16..=1000)?));
                 let intent = OrderIntent::new_limit(
                     1,
@@ -244,8 +400,7 @@ impl World {
             }
             11 => {
                 let mut due = Vec::new();
-                self.table
-                    .due_queries(self.now, |id, _| due.push(id));
+                self.table.due_queries(self.now, |id, _| due.push(id));
                 for id in due {
                     let qty = self.table.get(id).map_or(0, |o| o.qty.0);
                     let cum = i64::from(u.int_in_range(0u16..=1000)?) * qty / 1000;
@@ -264,6 +419,59 @@ impl World {
                             .to_owned()
                     };
                     self.respond(RequestKind::Status, id, &text);
+                }
+            }
+            13 => self.place_list(u)?,
+            14 => {
+                if let Some(list) = self.pick_list(u) {
+                    let text = match u.int_in_range(0u8..=3)? {
+                        0 => self.list_text(list, "EXEC_STARTED", "EXECUTING", false),
+                        1 => r#"{"id":1,"status":400,"error":{"code":-2010,"msg":"Order would immediately trigger."}}"#.to_owned(),
+                        2 => r#"{"id":1,"status":400,"error":{"code":-1007,"msg":"Timeout waiting for response from backend server."}}"#.to_owned(),
+                        _ => r#"{"id":1,"status":400,"error":{"code":-2011,"msg":"Unknown order list sent."}}"#.to_owned(),
+                    };
+                    let kind = if u.arbitrary()? {
+                        ListRequest::Place
+                    } else {
+                        ListRequest::Cancel
+                    };
+                    let mut out = Vec::new();
+                    if let Ok(Frame::Response(r)) = parse_frame(&text) {
+                        self.table
+                            .on_list_response(kind, list, &r, self.now, |r| out.push(r));
+                    }
+                    self.check(out);
+                }
+            }
+            15 => {
+                if let Some(list) = self.pick_list(u) {
+                    let (l, big_l) = [
+                        ("EXEC_STARTED", "EXECUTING"),
+                        ("ALL_DONE", "ALL_DONE"),
+                        ("RESPONSE", "REJECT"),
+                        ("UPDATED", "EXECUTING"),
+                    ][u.choose_index(4)?];
+                    let text = self.list_text(list, l, big_l, true);
+                    let mut out = Vec::new();
+                    if let Ok(Frame::Event {
+                        event: UserEvent::ListStatus(raw),
+                        ..
+                    }) = parse_frame(&text)
+                        && let Ok(update) = raw.typed()
+                    {
+                        self.table
+                            .on_list_status(&update, &raw.orders, self.now, |r| out.push(r));
+                    }
+                    self.check(out);
+                }
+            }
+            16 => {
+                if let Some(list) = self.pick_list(u) {
+                    if u.arbitrary()? {
+                        let _ = self.table.cancel_list(list, self.now);
+                    } else {
+                        self.table.on_list_lost(list, self.now);
+                    }
                 }
             }
             _ => {
@@ -305,6 +513,8 @@ fuzz_target!(|data: &[u8]| {
         next_id: 1,
         now: 1_000_000,
         seen: HashMap::new(),
+        lists: Vec::new(),
+        closed_lists: HashSet::new(),
     };
     let mut u = Unstructured::new(data);
     while !u.is_empty() {

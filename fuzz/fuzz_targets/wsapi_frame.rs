@@ -1,8 +1,9 @@
 //! Fuzz target: arbitrary text as a frame from Binance's WebSocket API (responses and user data
 //! events) through `pinion_gateway::binance::wire::parse_frame` and `parse_event`, then every
 //! typed view of what was read: a response's failure, order ack, order snapshot, open orders,
-//! server time, subscription id, trades and account balances, and an execution report's typed view at the price and
-//! quantity decimals the first byte picks. None may panic.
+//! server time, subscription id, trades and account balances, an order list's answer and the
+//! open order lists (typed), an execution report's typed view at the price and quantity
+//! decimals the first byte picks, and a `listStatus` typed. None may panic.
 
 #![no_main]
 
@@ -10,8 +11,14 @@ use libfuzzer_sys::fuzz_target;
 use pinion_gateway::binance::wire::{self, Frame, UserEvent};
 
 fn event(event: &UserEvent<'_>, price_decimals: u8, qty_decimals: u8) {
-    if let UserEvent::ExecutionReport(report) = event {
-        let _ = report.typed(price_decimals, qty_decimals);
+    match event {
+        UserEvent::ExecutionReport(report) => {
+            let _ = report.typed(price_decimals, qty_decimals);
+        }
+        UserEvent::ListStatus(list) => {
+            let _ = list.typed();
+        }
+        _ => {}
     }
 }
 
@@ -34,6 +41,14 @@ fuzz_target!(|data: &[u8]| {
             let _ = r.subscription_id();
             let _ = r.my_trades();
             let _ = r.account_balances();
+            if let Ok(list) = r.order_list() {
+                let _ = list.typed();
+            }
+            if let Ok(lists) = r.open_order_lists() {
+                for l in &lists {
+                    let _ = l.typed();
+                }
+            }
         }
         Ok(Frame::Event { event: e, .. }) => event(&e, price_decimals, qty_decimals),
         Err(_) => {}

@@ -10,8 +10,8 @@ use pinion_gateway::binance::contingent::{
 };
 use pinion_gateway::binance::sign::Signer;
 use pinion_gateway::binance::template::{
-    Leg, LegField, OrderRef, RecvWindow, RequestTemplate, Signing, Slot, SlotValues,
-    SpotOrderType, SymbolContext, TemplateError,
+    Leg, LegField, OrderRef, RecvWindow, RequestTemplate, Signing, Slot, SlotValues, SpotOrderType,
+    SymbolContext, TemplateError,
 };
 use pinion_strategy::{ClientOrderId, OrderSide, TimeInForce};
 use serde_json::{Map, Value};
@@ -95,7 +95,10 @@ fn signature_covers_what_is_sent(t: &RequestTemplate, out: &[u8]) {
         })
         .collect();
     sent.sort();
-    assert_eq!(std::str::from_utf8(t.last_payload()).unwrap(), sent.join("&"));
+    assert_eq!(
+        std::str::from_utf8(t.last_payload()).unwrap(),
+        sent.join("&")
+    );
     let mut buf = [0u8; 88];
     let sig = Signer::hmac(DOC_SECRET.as_bytes()).sign(t.last_payload(), &mut buf);
     assert_eq!(p["signature"], std::str::from_utf8(sig).unwrap());
@@ -158,7 +161,10 @@ fn otoco_from_the_docs_example() {
     assert_eq!(t.method(), "orderList.place.otoco");
     let len = t.len();
     let out = t
-        .write(&list_values(&list, 7), Some(&Signer::hmac(DOC_SECRET.as_bytes())))
+        .write(
+            &list_values(&list, 7),
+            Some(&Signer::hmac(DOC_SECRET.as_bytes())),
+        )
         .unwrap()
         .to_vec();
     assert_eq!(out.len(), len);
@@ -208,7 +214,10 @@ fn oco_from_the_docs_example() {
     list.check().unwrap();
     let mut t = ctx("LTCBNB", 8, 6, signed()).order_list_oco().unwrap();
     let out = t
-        .write(&list_values(&list, 8), Some(&Signer::hmac(DOC_SECRET.as_bytes())))
+        .write(
+            &list_values(&list, 8),
+            Some(&Signer::hmac(DOC_SECRET.as_bytes())),
+        )
         .unwrap()
         .to_vec();
     let p = params_of(&out);
@@ -246,7 +255,10 @@ fn oto_from_the_docs_example() {
     list.check().unwrap();
     let mut t = ctx("LTCBNB", 8, 6, signed()).order_list_oto().unwrap();
     let out = t
-        .write(&list_values(&list, 9), Some(&Signer::hmac(DOC_SECRET.as_bytes())))
+        .write(
+            &list_values(&list, 9),
+            Some(&Signer::hmac(DOC_SECRET.as_bytes())),
+        )
         .unwrap()
         .to_vec();
     let p = params_of(&out);
@@ -261,7 +273,12 @@ fn oto_from_the_docs_example() {
         ],
     );
     // A market pending order: no price, no trigger, no time in force.
-    for k in ["pendingPrice", "pendingStopPrice", "pendingTrailingDelta", "pendingTimeInForce"] {
+    for k in [
+        "pendingPrice",
+        "pendingStopPrice",
+        "pendingTrailingDelta",
+        "pendingTimeInForce",
+    ] {
         assert!(!p.contains_key(k), "{k}");
     }
     signature_covers_what_is_sent(&t, &out);
@@ -333,7 +350,11 @@ fn protective_order_place_sends_exactly_what_its_type_takes() {
             vec![],
         ),
         (
-            LegSpec::take_profit_limit(Trigger::Stop(Px(6_100_000)), Px(6_100_000), TimeInForce::Ioc),
+            LegSpec::take_profit_limit(
+                Trigger::Stop(Px(6_100_000)),
+                Px(6_100_000),
+                TimeInForce::Ioc,
+            ),
             vec![
                 ("stopPrice", "61000.00"),
                 ("price", "61000.00"),
@@ -419,7 +440,13 @@ fn requests_missing_what_they_need_are_refused() {
         LegSpec::limit(Px(100), TimeInForce::Gtc),
     )
     .values(IDS[1]);
-    v.legs[1] = leg(2, OrderSide::Sell, 10, LegSpec::stop_loss(Trigger::Stop(Px(90)))).values(IDS[2]);
+    v.legs[1] = leg(
+        2,
+        OrderSide::Sell,
+        10,
+        LegSpec::stop_loss(Trigger::Stop(Px(90))),
+    )
+    .values(IDS[2]);
     assert_eq!(
         t.write(&v, None).unwrap_err(),
         TemplateError::Missing {
@@ -484,14 +511,29 @@ fn requests_missing_what_they_need_are_refused() {
         instrument: InstrumentId(0),
         list_id: ClientOrderId(9),
         shape: ListShape::Oco {
-            above: leg(1, OrderSide::Sell, 10, LegSpec::stop_loss(Trigger::Stop(Px(2)))),
-            below: leg(2, OrderSide::Sell, 10, LegSpec::stop_loss(Trigger::Stop(Px(1)))),
+            above: leg(
+                1,
+                OrderSide::Sell,
+                10,
+                LegSpec::stop_loss(Trigger::Stop(Px(2))),
+            ),
+            below: leg(
+                2,
+                OrderSide::Sell,
+                10,
+                LegSpec::stop_loss(Trigger::Stop(Px(1))),
+            ),
         },
     };
     assert!(matches!(pair.check(), Err(ContingentError::OcoPair { .. })));
     let oto = ListIntent {
         shape: ListShape::Oto {
-            working: leg(1, OrderSide::Buy, 10, LegSpec::stop_loss(Trigger::Stop(Px(2)))),
+            working: leg(
+                1,
+                OrderSide::Buy,
+                10,
+                LegSpec::stop_loss(Trigger::Stop(Px(2))),
+            ),
             pending: leg(2, OrderSide::Sell, 10, LegSpec::market()),
         },
         ..pair
@@ -512,7 +554,12 @@ fn requests_missing_what_they_need_are_refused() {
     let mismatched = ListIntent {
         shape: ListShape::Oco {
             above: leg(1, OrderSide::Sell, 10, LegSpec::limit_maker(Px(2))),
-            below: leg(2, OrderSide::Sell, 11, LegSpec::stop_loss(Trigger::Stop(Px(1)))),
+            below: leg(
+                2,
+                OrderSide::Sell,
+                11,
+                LegSpec::stop_loss(Trigger::Stop(Px(1))),
+            ),
         },
         ..pair
     };

@@ -256,18 +256,19 @@ fn order_lists_and_protective_orders_encode_without_allocating() {
             let out = list_t.write(&v, signer).unwrap();
             let mut sum = u64::from(out[out.len() / 2]);
             // A protective order alone, alternating shapes so optional params come and go.
-            let spec = if i % 2 == 0 {
+            let spec = if i.is_multiple_of(2) {
                 LegSpec::stop_loss(Trigger::Trailing(100 + i as u32 % 50))
             } else {
-                LegSpec::take_profit_limit(Trigger::Stop(Px(6_200_000)), Px(6_190_000), TimeInForce::Ioc)
+                LegSpec::take_profit_limit(
+                    Trigger::Stop(Px(6_200_000)),
+                    Px(6_190_000),
+                    TimeInForce::Ioc,
+                )
             };
             let order = ContingentOrder {
                 t0: i,
                 instrument: pinion_core::InstrumentId(0),
-                leg: pinion_gateway::binance::contingent::ContingentLeg {
-                    spec,
-                    ..legs[1]
-                },
+                leg: pinion_gateway::binance::contingent::ContingentLeg { spec, ..legs[1] },
             };
             let mut v = SlotValues {
                 request_id: i,
@@ -343,10 +344,42 @@ fn tracking_order_lists_allocates_nothing() {
         );
         frames.push([
             ack,
-            er(&a, "TRADE", "FILLED", "0.00100", "0.00100", i * 4 + 1, i * 10 + 1),
-            er(&b, "NEW", "NEW", "0.00000", "0.00000", i * 4 + 2, i * 10 + 2),
-            er(&b, "TRADE", "FILLED", "0.00100", "0.00100", i * 4 + 2, i * 10 + 3),
-            er(&c, "EXPIRED", "EXPIRED", "0.00000", "0.00000", i * 4 + 3, i * 10 + 4),
+            er(
+                &a,
+                "TRADE",
+                "FILLED",
+                "0.00100",
+                "0.00100",
+                i * 4 + 1,
+                i * 10 + 1,
+            ),
+            er(
+                &b,
+                "NEW",
+                "NEW",
+                "0.00000",
+                "0.00000",
+                i * 4 + 2,
+                i * 10 + 2,
+            ),
+            er(
+                &b,
+                "TRADE",
+                "FILLED",
+                "0.00100",
+                "0.00100",
+                i * 4 + 2,
+                i * 10 + 3,
+            ),
+            er(
+                &c,
+                "EXPIRED",
+                "EXPIRED",
+                "0.00000",
+                "0.00000",
+                i * 4 + 3,
+                i * 10 + 4,
+            ),
             done,
         ]);
     }

@@ -5,14 +5,14 @@
 
 use pinion_core::{InstrumentId, Px, Qty};
 use pinion_gateway::binance::client_id::{CLIENT_ID_LEN, ClientIdCodec, RunEpoch};
-use pinion_gateway::binance::contingent::{
-    ContingentLeg, LegSpec, ListIntent, ListShape, Trigger,
-};
+use pinion_gateway::binance::contingent::{ContingentLeg, LegSpec, ListIntent, ListShape, Trigger};
 use pinion_gateway::binance::orders::{
     ListRequest, ListState, OrderState, OrderTable, OrderTableConfig,
 };
 use pinion_gateway::binance::wire::{Frame, OrderSnapshot, UserEvent, parse_frame};
-use pinion_strategy::{ClientOrderId, ExecReport, OrderSide, OrderStatus, RejectReason, TimeInForce};
+use pinion_strategy::{
+    ClientOrderId, ExecReport, OrderSide, OrderStatus, RejectReason, TimeInForce,
+};
 use proptest::prelude::*;
 
 const LIST: ClientOrderId = ClientOrderId(100);
@@ -67,7 +67,11 @@ fn otoco() -> ListIntent {
         instrument: InstrumentId(0),
         list_id: LIST,
         shape: ListShape::Otoco {
-            working: leg(0, OrderSide::Buy, LegSpec::limit(Px(10_000), TimeInForce::Gtc)),
+            working: leg(
+                0,
+                OrderSide::Buy,
+                LegSpec::limit(Px(10_000), TimeInForce::Gtc),
+            ),
             above: leg(1, OrderSide::Sell, LegSpec::limit_maker(Px(11_000))),
             below: leg(
                 2,
@@ -190,19 +194,36 @@ fn oco_leg_fill_expires_the_other_and_closes_the_list() {
     assert_eq!(l.state, ListState::Executing);
     assert_eq!(l.order_list_id, Some(ORDER_LIST_ID));
     assert_eq!(t.get(LEGS[1]).unwrap().order_id, Some(901));
-    assert_eq!((state(&t, 0), state(&t, 1)), (OrderState::New, OrderState::New));
-    feed(&mut t, &list_status(2, "EXEC_STARTED", "EXECUTING"), &mut out);
+    assert_eq!(
+        (state(&t, 0), state(&t, 1)),
+        (OrderState::New, OrderState::New)
+    );
+    feed(
+        &mut t,
+        &list_status(2, "EXEC_STARTED", "EXECUTING"),
+        &mut out,
+    );
     // The take profit fills; the exchange expires the stop and closes the list.
-    feed(&mut t, &report(0, "TRADE", "FILLED", 1_000, 1_000, 11), &mut out);
+    feed(
+        &mut t,
+        &report(0, "TRADE", "FILLED", 1_000, 1_000, 11),
+        &mut out,
+    );
     assert_eq!(t.list(LIST).unwrap().state, ListState::Executing);
     feed(&mut t, &report(1, "EXPIRED", "EXPIRED", 0, 0, 12), &mut out);
     assert_eq!(t.list(LIST).unwrap().state, ListState::AllDone);
     feed(&mut t, &list_status(2, "ALL_DONE", "ALL_DONE"), &mut out);
-    assert_eq!((state(&t, 0), state(&t, 1)), (OrderState::Filled, OrderState::Expired));
+    assert_eq!(
+        (state(&t, 0), state(&t, 1)),
+        (OrderState::Filled, OrderState::Expired)
+    );
     assert_eq!(statuses(&out, 0), [OrderStatus::New, OrderStatus::Filled]);
     assert_eq!(statuses(&out, 1), [OrderStatus::New, OrderStatus::Expired]);
     let fill = out.iter().find(|r| r.is_fill()).unwrap();
-    assert_eq!((fill.last_qty, fill.last_px, fill.t0), (Qty(1_000), Px(11_000), 7));
+    assert_eq!(
+        (fill.last_qty, fill.last_px, fill.t0),
+        (Qty(1_000), Px(11_000), 7)
+    );
 }
 
 #[test]
@@ -220,9 +241,17 @@ fn oto_pending_bracket_waits_for_the_entry_then_works() {
     feed(&mut t, &report(2, "NEW", "PENDING_NEW", 0, 0, 22), &mut out);
     assert_eq!(state(&t, 1), OrderState::Waiting);
     // A partial fill of the entry does not release the bracket.
-    feed(&mut t, &report(0, "TRADE", "PARTIALLY_FILLED", 400, 400, 23), &mut out);
+    feed(
+        &mut t,
+        &report(0, "TRADE", "PARTIALLY_FILLED", 400, 400, 23),
+        &mut out,
+    );
     assert_eq!(state(&t, 2), OrderState::Waiting);
-    feed(&mut t, &report(0, "TRADE", "FILLED", 600, 1_000, 24), &mut out);
+    feed(
+        &mut t,
+        &report(0, "TRADE", "FILLED", 600, 1_000, 24),
+        &mut out,
+    );
     feed(&mut t, &report(1, "NEW", "NEW", 0, 0, 25), &mut out);
     feed(&mut t, &report(2, "NEW", "NEW", 0, 0, 26), &mut out);
     assert_eq!(
@@ -231,7 +260,11 @@ fn oto_pending_bracket_waits_for_the_entry_then_works() {
     );
     assert_eq!(t.list(LIST).unwrap().state, ListState::Executing);
     // The stop triggers and fills; the take profit is expired by it.
-    feed(&mut t, &report(2, "TRADE", "FILLED", 1_000, 1_000, 27), &mut out);
+    feed(
+        &mut t,
+        &report(2, "TRADE", "FILLED", 1_000, 1_000, 27),
+        &mut out,
+    );
     feed(&mut t, &list_status(3, "ALL_DONE", "ALL_DONE"), &mut out);
     assert_eq!(t.list(LIST).unwrap().state, ListState::AllDone);
     // The take profit's own report has not come: it is queried at once.
@@ -282,7 +315,11 @@ fn list_cancel_closes_every_order_and_a_refused_one_changes_nothing() {
     answer(&mut t, ListRequest::Cancel, &list_ack(3), &mut out);
     assert_eq!(t.list(LIST).unwrap().state, ListState::PendingCancel);
     for (k, exec) in [(0, 31), (1, 32), (2, 33)] {
-        feed(&mut t, &report(k, "CANCELED", "CANCELED", 0, 0, exec), &mut out);
+        feed(
+            &mut t,
+            &report(k, "CANCELED", "CANCELED", 0, 0, exec),
+            &mut out,
+        );
     }
     assert_eq!(t.list(LIST).unwrap().state, ListState::AllDone);
     for k in 0..3 {
@@ -303,10 +340,17 @@ fn rejected_placements_known_and_unknown() {
     answer(
         &mut t,
         ListRequest::Place,
-        &error(400, -2010, "Account has insufficient balance for requested action."),
+        &error(
+            400,
+            -2010,
+            "Account has insufficient balance for requested action.",
+        ),
         &mut out,
     );
-    assert!(matches!(t.list(LIST).unwrap().state, ListState::Rejected(_)));
+    assert!(matches!(
+        t.list(LIST).unwrap().state,
+        ListState::Rejected(_)
+    ));
     assert!(matches!(state(&t, 0), OrderState::Rejected(_)));
     assert!(matches!(statuses(&out, 1)[..], [OrderStatus::Rejected(_)]));
 

@@ -307,10 +307,18 @@ fn list_status_of_the_docs() {
     assert_eq!(u.status_type, ListStatusType::ExecStarted);
     assert_eq!(u.order_status, ListOrderStatus::Executing);
     assert_eq!(u.transact_time, 1_564_035_303_625);
-    let legs: Vec<(u64, &str)> = raw.orders.0.iter().map(|l| (l.order_id, l.client_id)).collect();
+    let legs: Vec<(u64, &str)> = raw
+        .orders
+        .0
+        .iter()
+        .map(|l| (l.order_id, l.client_id))
+        .collect();
     assert_eq!(
         legs,
-        [(17, "AJYsMjErWJesZvqlJCTUgL"), (18, "bfYPSQdLoqAJeNrOr9adzq")]
+        [
+            (17, "AJYsMjErWJesZvqlJCTUgL"),
+            (18, "bfYPSQdLoqAJeNrOr9adzq")
+        ]
     );
     // Every documented value of the three enums; anything else is named.
     for (l, t) in [
@@ -440,10 +448,7 @@ fn the_frame_scanner_reads_nesting_and_refuses_broken_structure() {
     let Frame::Response(r) = parse_frame(text).unwrap() else {
         panic!()
     };
-    assert_eq!(
-        r.outcome.unwrap().get(),
-        r#"{"m":"a\"}b","n":[{"x":"]"}]}"#
-    );
+    assert_eq!(r.outcome.unwrap().get(), r#"{"m":"a\"}b","n":[{"x":"]"}]}"#);
     // Whitespace anywhere JSON allows it.
     let text = " {\n \"id\" : 2 ,\t\"status\":200, \"result\" : { } } ";
     assert!(matches!(parse_frame(text), Ok(Frame::Response(_))));

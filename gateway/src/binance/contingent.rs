@@ -412,7 +412,8 @@ impl ListIntent {
         let legs = self.legs();
         for (k, (leg, role)) in legs.iter().zip([Leg::A, Leg::B, Leg::C]).enumerate() {
             leg.check(role)?;
-            if leg.client_id == self.list_id || legs[..k].iter().any(|l| l.client_id == leg.client_id)
+            if leg.client_id == self.list_id
+                || legs[..k].iter().any(|l| l.client_id == leg.client_id)
             {
                 return Err(ContingentError::SameIds);
             }

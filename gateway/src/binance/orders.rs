@@ -41,9 +41,9 @@ use pinion_strategy::{
 use super::client_id::{ClientIdCodec, ClientIdKind};
 
 mod lists;
-pub use lists::{ListRequest, ListState, OrderList};
-use lists::list_capacity;
 use super::wire::{ExecType, ExecutionReport, Failure, OrderSnapshot, Response, VenueStatus};
+use lists::list_capacity;
+pub use lists::{ListRequest, ListState, OrderList};
 
 /// Where an order stands, as far as pinion knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1098,7 +1098,10 @@ impl SymbolContext {
         if qty {
             p.push(Param::slot(&name("Quantity"), s(LegField::Qty)));
         }
-        p.push(Param::optional(&name("TimeInForce"), s(LegField::TimeInForce)));
+        p.push(Param::optional(
+            &name("TimeInForce"),
+            s(LegField::TimeInForce),
+        ));
     }
 
     /// `orderList.place.oco`: `side` and `quantity` from [`Leg::A`] (both orders share them),
@@ -1136,8 +1139,14 @@ impl SymbolContext {
         p.push(Param::text("newOrderRespType", "ACK"));
         self.stp_param(&mut p);
         Self::leg_params(&mut p, "working", Leg::A, true, true);
-        p.push(Param::slot("pendingSide", Slot::Leg(Leg::B, LegField::Side)));
-        p.push(Param::slot("pendingQuantity", Slot::Leg(Leg::B, LegField::Qty)));
+        p.push(Param::slot(
+            "pendingSide",
+            Slot::Leg(Leg::B, LegField::Side),
+        ));
+        p.push(Param::slot(
+            "pendingQuantity",
+            Slot::Leg(Leg::B, LegField::Qty),
+        ));
         Self::leg_params(&mut p, "pendingAbove", Leg::B, false, false);
         Self::leg_params(&mut p, "pendingBelow", Leg::C, false, false);
         self.build("orderList.place.otoco", p, true)

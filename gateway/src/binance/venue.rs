@@ -656,7 +656,8 @@ impl BinanceVenue {
     /// request's own id being `cancel_id`. Each order closes with its own `Canceled` report; a
     /// refusal is a `CancelRejected` for each order still open.
     pub fn cancel_list(&mut self, list: ClientOrderId, cancel_id: ClientOrderId, t0: u64) {
-        self.core.cancel_list(self.conn.as_mut(), list, cancel_id, t0);
+        self.core
+            .cancel_list(self.conn.as_mut(), list, cancel_id, t0);
     }
 
     /// Whether orders may be sent now.
@@ -1307,14 +1308,25 @@ impl Core {
         self.stats.submitted += 1;
         let leg = order.leg;
         let refuse = |core: &mut Self, reason| {
-            core.refuse_order(leg.client_id, leg.side, order.t0, OrderStatus::Rejected(reason));
+            core.refuse_order(
+                leg.client_id,
+                leg.side,
+                order.t0,
+                OrderStatus::Rejected(reason),
+            );
         };
         if let Err(e) = order.check() {
             return refuse(self, contingent_reason(e));
         }
         let now_ms = wall_us() / 1000;
         let mut conn = conn;
-        if let Err(reason) = self.admit(conn.as_deref_mut(), order.t0, &[leg], Method::OrderPlace, now_ms) {
+        if let Err(reason) = self.admit(
+            conn.as_deref_mut(),
+            order.t0,
+            &[leg],
+            Method::OrderPlace,
+            now_ms,
+        ) {
             return refuse(self, reason);
         }
         let Some(conn) = conn else { return };
@@ -1344,7 +1356,12 @@ impl Core {
         let legs = list.legs();
         let refuse = |core: &mut Self, reason| {
             for leg in &legs {
-                core.refuse_order(leg.client_id, leg.side, list.t0, OrderStatus::Rejected(reason));
+                core.refuse_order(
+                    leg.client_id,
+                    leg.side,
+                    list.t0,
+                    OrderStatus::Rejected(reason),
+                );
             }
         };
         if let Err(e) = list.check() {

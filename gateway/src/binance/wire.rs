@@ -728,8 +728,9 @@ impl<'a> RawExecutionReport<'a> {
             },
             order_list_id: u64::try_from(self.order_list_id).ok(),
             stop_price: match self.stop_price {
-                Some(s) => Some(dec("P", s, |b| Px::parse(b, price_decimals))?)
-                    .filter(|p| p.0 != 0),
+                Some(s) => {
+                    Some(dec("P", s, |b| Px::parse(b, price_decimals))?).filter(|p| p.0 != 0)
+                }
                 None => None,
             },
         })
@@ -1283,9 +1284,9 @@ pub fn parse_event(text: &str) -> Result<UserEvent<'_>, WireError> {
         "balanceUpdate" => UserEvent::BalanceUpdate(
             serde_json::from_str(text).map_err(json_error("balanceUpdate"))?,
         ),
-        "listStatus" => UserEvent::ListStatus(
-            serde_json::from_str(text).map_err(json_error("listStatus"))?,
-        ),
+        "listStatus" => {
+            UserEvent::ListStatus(serde_json::from_str(text).map_err(json_error("listStatus"))?)
+        }
         "eventStreamTerminated" => UserEvent::StreamTerminated {
             event_time: kind.event_time,
         },

@@ -25,7 +25,7 @@ use pinion_core::{Px, Qty};
 use pinion_strategy::{ClientOrderId, ExecReport, OrderStatus, RejectReason};
 
 use super::super::client_id::ClientIdKind;
-use super::super::contingent::{ContingentOrder, ListIntent, ListKind};
+use super::super::contingent::{ContingentLeg, ContingentOrder, ListIntent, ListKind};
 use super::super::wire::{
     Failure, ListLegs, ListOrderStatus, ListSnapshot, ListStatusType, ListUpdate, Response,
 };
@@ -120,22 +120,26 @@ impl OrderTable {
         self.lists.iter().position(|l| l.list_id == id)
     }
 
+    /// Adds `leg` as a new order; its price is its limit price, or its stop price for a
+    /// market stop (0 for a trailing one).
     fn push_order(
         &mut self,
-        client_id: ClientOrderId,
-        side: pinion_strategy::OrderSide,
-        price: Px,
-        qty: Qty,
+        leg: &ContingentLeg,
         t0: u64,
         now_ms: u64,
         list: Option<ClientOrderId>,
     ) {
+        let price = leg
+            .spec
+            .price
+            .or(leg.spec.trigger.and_then(|t| t.stop_price()))
+            .unwrap_or(Px::ZERO);
         self.orders.push(Order {
-            client_id,
+            client_id: leg.client_id,
             order_id: None,
-            side,
+            side: leg.side,
             price,
-            qty,
+            qty: leg.qty,
             cum_qty: Qty::ZERO,
             state: OrderState::PendingNew,
             working: OrderState::PendingNew,
@@ -166,20 +170,7 @@ impl OrderTable {
         if self.orders.len() >= self.config.capacity {
             return Err(RejectReason::Overloaded);
         }
-        let px = leg
-            .spec
-            .price
-            .or(leg.spec.trigger.and_then(|t| t.stop_price()))
-            .unwrap_or(Px::ZERO);
-        self.push_order(
-            leg.client_id,
-            leg.side,
-            px,
-            leg.qty,
-            order.t0,
-            now_ms,
-            None,
-        );
+        self.push_order(leg, order.t0, now_ms, None);
         Ok(())
     }
 
@@ -201,20 +192,7 @@ impl OrderTable {
         let mut ids = [ClientOrderId(0); 3];
         for (k, leg) in legs.iter().enumerate() {
             ids[k] = leg.client_id;
-            let px = leg
-                .spec
-                .price
-                .or(leg.spec.trigger.and_then(|t| t.stop_price()))
-                .unwrap_or(Px::ZERO);
-            self.push_order(
-                leg.client_id,
-                leg.side,
-                px,
-                leg.qty,
-                list.t0,
-                now_ms,
-                Some(list.list_id),
-            );
+            self.push_order(leg, list.t0, now_ms, Some(list.list_id));
         }
         self.lists.push(OrderList {
             list_id: list.list_id,
@@ -407,8 +385,7 @@ impl OrderTable {
         now_ms: u64,
         mut emit: impl FnMut(ExecReport),
     ) -> bool {
-        let Ok(ClientIdKind::Ours(id)) = self.codec.decode(update.list_client_id.as_bytes())
-        else {
+        let Ok(ClientIdKind::Ours(id)) = self.codec.decode(update.list_client_id.as_bytes()) else {
             self.stats.foreign += 1;
             return false;
         };
@@ -499,7 +476,10 @@ impl OrderTable {
         if l.state == ListState::PendingNew {
             l.state = ListState::Unknown;
         }
-        let at = l.sent_ms.saturating_add(self.config.query_after_ms).max(now_ms);
+        let at = l
+            .sent_ms
+            .saturating_add(self.config.query_after_ms)
+            .max(now_ms);
         let l = *l;
         for &leg in l.legs() {
             self.on_lost(leg, now_ms);
