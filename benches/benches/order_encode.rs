@@ -504,7 +504,8 @@ fn measure_lists(mode: &str, signer: Option<Signer>) -> (u64, u64, f64) {
         plain.encode(&intents[i], i as u64, ts);
         list_t.encode(l, i as u64, ts);
     }
-    let (mut p_lat, mut l_lat) = (Vec::new(), Vec::new());
+    let mut p_lat = Vec::with_capacity(ORDERS_PER_ROUND * 10);
+    let mut l_lat = Vec::with_capacity(ORDERS_PER_ROUND * 10);
     let a = thread_allocations();
     for (i, (intent, list)) in intents
         .iter()

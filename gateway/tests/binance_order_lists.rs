@@ -9,7 +9,7 @@ use pinion_gateway::binance::contingent::{ContingentLeg, LegSpec, ListIntent, Li
 use pinion_gateway::binance::orders::{
     ListRequest, ListState, OrderState, OrderTable, OrderTableConfig,
 };
-use pinion_gateway::binance::wire::{Frame, OrderSnapshot, UserEvent, parse_frame};
+use pinion_gateway::binance::wire::{Frame, ListStatusType, OrderSnapshot, UserEvent, parse_frame};
 use pinion_strategy::{
     ClientOrderId, ExecReport, OrderSide, OrderStatus, RejectReason, TimeInForce,
 };
@@ -314,6 +314,14 @@ fn list_cancel_closes_every_order_and_a_refused_one_changes_nothing() {
     t.cancel_list(LIST, 3).unwrap();
     answer(&mut t, ListRequest::Cancel, &list_ack(3), &mut out);
     assert_eq!(t.list(LIST).unwrap().state, ListState::PendingCancel);
+    // The list renamed by the cancel's own id is still known by its orderListId.
+    let renamed = list_status(3, "EXEC_STARTED", "EXECUTING")
+        .replace(&id_text(LIST), &id_text(ClientOrderId(999)));
+    feed(&mut t, &renamed, &mut out);
+    assert_eq!(
+        t.list(LIST).unwrap().status_type,
+        Some(ListStatusType::ExecStarted)
+    );
     for (k, exec) in [(0, 31), (1, 32), (2, 33)] {
         feed(
             &mut t,

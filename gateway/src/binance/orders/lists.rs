@@ -19,7 +19,8 @@
 //!
 //! The strategy hears about the orders, never the list: each order's [`ExecReport`]s say what
 //! happened to it (an OCO leg cancelled by its partner's fill is reported `Expired`, as the
-//! exchange reports it).
+//! exchange reports it). A pending order ([`OrderState::Waiting`]) is reported `New` once
+//! accepted: the strategy's contract has no state for "accepted, not yet on the book".
 
 use pinion_core::{Px, Qty};
 use pinion_strategy::{ClientOrderId, ExecReport, OrderStatus, RejectReason};
@@ -385,11 +386,18 @@ impl OrderTable {
         now_ms: u64,
         mut emit: impl FnMut(ExecReport),
     ) -> bool {
-        let Ok(ClientIdKind::Ours(id)) = self.codec.decode(update.list_client_id.as_bytes()) else {
-            self.stats.foreign += 1;
-            return false;
+        // After `orderList.cancel` the list's client id may be the cancel's own
+        // (`newClientOrderId` renames the list): its `orderListId` still names it.
+        let by_client = match self.codec.decode(update.list_client_id.as_bytes()) {
+            Ok(ClientIdKind::Ours(id)) => self.list_index(id),
+            _ => None,
         };
-        let Some(i) = self.list_index(id) else {
+        let Some(i) = by_client.or_else(|| {
+            self.lists
+                .iter()
+                .position(|l| l.order_list_id == Some(update.order_list_id))
+        }) else {
+            self.stats.foreign += 1;
             return false;
         };
         self.learn_ids(i, update.order_list_id, orders);
