@@ -485,6 +485,8 @@ impl OrderTable {
             accepted_reported: true,
             last_error: 0,
             amend_qty: Qty::ZERO,
+            // The journal holds the strategies' own orders, never a list's legs.
+            list: None,
         });
         Ok(())
     }
