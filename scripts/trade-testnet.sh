@@ -5,7 +5,7 @@
 #       scripts/trade-testnet.sh [SECONDS] [OUT_DIR]       (defaults: 60 s, fixtures/testnet-DATE)
 #
 # The sessions, each `pinion live --trade` on configs/live-binance-testnet.toml:
-#   1. a clean session that leaves its orders open at the end (cancel_on_exit = false);
+#   1. a clean session that leaves its orders open at the end ([exit] policy = "leave");
 #   2. a session that starts with those orders open (they are an earlier run's: cancelled
 #      before its first order), trades, and is stopped with SIGINT half-way: it must cancel
 #      what it has open and exit 130 with its report written;
@@ -70,7 +70,7 @@ PY
     verdicts+=("$name:$verdict")
 }
 
-rc=$(session clean-open --duration "$run_s" --set live.orders.cancel_on_exit=false)
+rc=$(session clean-open --duration "$run_s" --set exit.policy=leave)
 check clean-open "$rc" 0
 
 # Stopped half-way with SIGINT, as an operator's Ctrl-C.

@@ -305,7 +305,7 @@ fn config(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         if let Some(o) = &live.orders {
             println!(
                 "  [live.orders] for `pinion live --trade`: {} with a {:?} key from ${} (secret from ${}), \
-                 recvWindow {}, open orders at start: {:?}, cancel on exit: {}",
+                 recvWindow {}, open orders at start: {:?}, on exit: {}",
                 o.ws_api_url,
                 o.credentials.kind,
                 o.credentials.api_key_env,
@@ -315,7 +315,7 @@ fn config(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                     |w| format!("{} ms", w.as_micros() as f64 / 1000.0)
                 ),
                 o.open_orders,
-                o.cancel_on_exit
+                settings.exit
             );
         }
     }

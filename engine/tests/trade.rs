@@ -453,9 +453,47 @@ fn failures_in_a_row_open_the_breaker_and_it_holds_new_orders_back() {
 
 #[test]
 fn sigusr1_kills_trading_cancels_every_resting_order_and_nothing_new_is_sent() {
-    // Market making keeps quotes resting; the session does not cancel on exit, so whatever
+    // Market making keeps quotes resting; the exit policy leaves orders open, so whatever
     // the exchange has open at the end was left there by the kill, not by the wind-down.
-    let strategy = "
+    let mut at_kill = 0;
+    let mut after_kill = 0;
+    let more = format!("{MARKET_MAKING}\n[exit]\npolicy = \"leave\"\n");
+    let run = trade_with("", 9.0, "", &more, |sim, pid| {
+        // Quotes rest, then the operator kills trading.
+        let deadline = Instant::now() + Duration::from_secs(6);
+        while resting(&sim.exchange.sim_account()) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            resting(&sim.exchange.sim_account()) > 0,
+            "no quote rested before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        // SAFETY: a plain kill(2) on the child's pid.
+        let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR1) };
+        assert_eq!(sent, 0, "SIGUSR1 sent");
+        std::thread::sleep(Duration::from_millis(1500));
+        at_kill = sim.exchange.sim_account().orders.len();
+        assert_eq!(
+            resting(&sim.exchange.sim_account()),
+            0,
+            "an order still rests after the kill"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        after_kill = sim.exchange.sim_account().orders.len();
+    });
+    assert_matches_the_exchange(&run);
+    assert_eq!(at_kill, after_kill, "orders were placed after the kill");
+    assert_eq!(run.report["control"]["killed"], "signal", "{}", run.stderr);
+    assert!(
+        run.report["control"]["control_cancels"].as_u64() > Some(0),
+        "{}",
+        run.report["control"]
+    );
+}
+
+/// Market making, one quote a side resting near the mid.
+const MARKET_MAKING: &str = "
 [strategy]
 kind = \"market-making\"
 order_qty = \"0.001\"
@@ -468,39 +506,98 @@ requote_bps = 5.0
 levels = 1
 level_step_bps = 0.5
 ";
-    let mut at_kill = 0;
-    let mut after_kill = 0;
-    let run = trade_with("", 9.0, "cancel_on_exit = false", strategy, |sim, pid| {
-        let resting = |sim: &Sim| {
-            sim.exchange
-                .sim_account()
-                .orders
-                .iter()
-                .filter(|o| o.status == "NEW" || o.status == "PARTIALLY_FILLED")
-                .count()
-        };
-        // Quotes rest, then the operator kills trading.
-        let deadline = Instant::now() + Duration::from_secs(6);
-        while resting(sim) == 0 && Instant::now() < deadline {
+
+/// Orders the exchange has open.
+fn resting(account: &SimAccount) -> usize {
+    account
+        .orders
+        .iter()
+        .filter(|o| o.status == "NEW" || o.status == "PARTIALLY_FILLED")
+        .count()
+}
+
+/// Market making under `[exit] policy`, stopped by SIGTERM (as systemd stops a service) once
+/// quotes rest: the run, and how many orders rested when the signal went.
+fn stopped_by_sigterm(policy: &str) -> (Run, usize) {
+    let more = format!("{MARKET_MAKING}\n[exit]\npolicy = \"{policy}\"\n");
+    let mut at_stop = 0;
+    let run = trade_with("", 30.0, "", &more, |sim, pid| {
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while resting(&sim.exchange.sim_account()) == 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(resting(sim) > 0, "no quote rested before the kill");
         std::thread::sleep(Duration::from_millis(500));
+        at_stop = resting(&sim.exchange.sim_account());
         // SAFETY: a plain kill(2) on the child's pid.
-        let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR1) };
-        assert_eq!(sent, 0, "SIGUSR1 sent");
-        std::thread::sleep(Duration::from_millis(1500));
-        at_kill = sim.exchange.sim_account().orders.len();
-        assert_eq!(resting(sim), 0, "an order still rests after the kill");
-        std::thread::sleep(Duration::from_secs(2));
-        after_kill = sim.exchange.sim_account().orders.len();
+        let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(sent, 0, "SIGTERM sent");
     });
+    assert!(at_stop > 0, "no quote rested before the stop");
+    (run, at_stop)
+}
+
+/// The report's `exit` section and the account's agree, and say `policy` ran connected.
+fn exit_report(run: &Run, policy: &str) -> Value {
+    let exit = run.report["exit"].clone();
+    assert_eq!(exit["policy"], policy, "{}", run.stderr);
+    assert_eq!(exit["connected"], true);
+    assert_eq!(
+        run.account[0]["exit"], exit,
+        "one session: its outcome is the total"
+    );
+    let n = |k: &str| exit[k].as_u64().unwrap_or(u64::MAX);
+    assert_eq!(
+        n("cancelled") + n("closed_otherwise") + n("left_open"),
+        n("open_at_stop"),
+        "{exit}"
+    );
+    exit
+}
+
+#[test]
+fn sigterm_with_cancel_all_cancels_every_resting_order_and_says_so() {
+    let (run, _) = stopped_by_sigterm("cancel_all");
     assert_matches_the_exchange(&run);
-    assert_eq!(at_kill, after_kill, "orders were placed after the kill");
-    assert_eq!(run.report["control"]["killed"], "signal", "{}", run.stderr);
+    assert_eq!(resting(&run.sim), 0, "an order rests after the exit");
+    let exit = exit_report(&run, "cancel_all");
+    assert!(exit["open_at_stop"].as_u64() >= Some(1), "{exit}");
+    assert_eq!(exit["left_open"], 0, "{exit}");
+    assert!(exit["cancelled"].as_u64() >= Some(1), "{exit}");
     assert!(
-        run.report["control"]["control_cancels"].as_u64() > Some(0),
-        "{}",
-        run.report["control"]
+        session(&run, "cancel_all") >= 1,
+        "the symbol's orders were cancelled with one request"
+    );
+}
+
+#[test]
+fn sigterm_with_leave_cancels_nothing_and_counts_what_it_left() {
+    let (run, _) = stopped_by_sigterm("leave");
+    assert_matches_the_exchange(&run);
+    let exit = exit_report(&run, "leave");
+    assert_eq!(exit["cancelled"], 0, "{exit}");
+    let left = resting(&run.sim);
+    assert!(left > 0, "the quotes were left at the exchange");
+    assert_eq!(
+        exit["left_open"].as_u64(),
+        Some(left as u64),
+        "{exit}: the exchange has {left} open"
+    );
+    assert_eq!(run.report["control"]["control_cancels"], 0);
+}
+
+#[test]
+fn sigterm_with_keep_protective_cancels_the_quotes_which_protect_nothing() {
+    // Limit quotes are not protective orders: each is cancelled on its own by the strategy
+    // stage (no `openOrders.cancelAll`), and none is left.
+    let (run, _) = stopped_by_sigterm("keep_protective");
+    assert_matches_the_exchange(&run);
+    assert_eq!(resting(&run.sim), 0, "a quote rests after the exit");
+    let exit = exit_report(&run, "keep_protective");
+    assert_eq!(exit["left_open"], 0, "{exit}");
+    assert!(exit["cancelled"].as_u64() >= Some(1), "{exit}");
+    assert_eq!(
+        session(&run, "cancel_all"),
+        0,
+        "the symbol's orders were not cancelled wholesale"
     );
 }

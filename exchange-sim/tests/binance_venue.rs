@@ -101,7 +101,7 @@ fn venue_with(
             ..ClockConfig::default()
         },
         open_orders: OpenOrdersPolicy::CancelAll,
-        cancel_on_exit: true,
+        exit: pinion_gateway::ExitPolicy::CancelAll,
         reconnect: BackoffPolicy {
             base: Duration::from_millis(20),
             cap: Duration::from_millis(200),

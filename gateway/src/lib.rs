@@ -19,8 +19,10 @@
 #![deny(missing_docs)]
 
 pub mod binance;
+pub mod exit;
 pub mod sim;
 
+pub use exit::{ExitOutcome, ExitPolicy};
 pub use sim::{LatencyModel, LatencyTable, QueueModel, SimLatency, SimVenue, SimVenueConfig};
 
 use pinion_core::{BookTop, TradePrint};

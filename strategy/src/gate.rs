@@ -15,7 +15,8 @@
 use pinion_core::{InstrumentId, InstrumentSpec, Px, Qty};
 
 use crate::order::{
-    ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus, RejectReason,
+    ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus, OrderType,
+    RejectReason,
 };
 use crate::position::Position;
 use crate::risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState};
@@ -25,6 +26,7 @@ use crate::risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState};
 struct Open {
     id: ClientOrderId,
     side: OrderSide,
+    order_type: OrderType,
     leaves: Qty,
 }
 
@@ -116,10 +118,27 @@ impl RiskGate {
     /// Counts an order placed before a restart (known from a journal) as open, with `leaves`
     /// still to fill, as if it had been let through now. Ignored when already known or when no
     /// room is left.
-    pub fn restore_open(&mut self, id: ClientOrderId, side: OrderSide, leaves: Qty) {
+    pub fn restore_open(
+        &mut self,
+        id: ClientOrderId,
+        side: OrderSide,
+        order_type: OrderType,
+        leaves: Qty,
+    ) {
         if self.open.len() < self.open.capacity() && !self.open.iter().any(|o| o.id == id) {
-            self.open.push(Open { id, side, leaves });
+            self.open.push(Open {
+                id,
+                side,
+                order_type,
+                leaves,
+            });
         }
+    }
+
+    /// [`RiskGate::open_ids`] with each order's type: what an exit policy that keeps
+    /// protective orders sorts by.
+    pub fn open_typed(&self) -> impl Iterator<Item = (ClientOrderId, OrderSide, OrderType)> + '_ {
+        self.open.iter().map(|o| (o.id, o.side, o.order_type))
     }
 
     /// Counters.
@@ -145,6 +164,7 @@ impl RiskGate {
                     self.open.push(Open {
                         id: intent.client_id,
                         side: intent.side,
+                        order_type: intent.order_type,
                         leaves: intent.qty,
                     });
                 }

@@ -112,6 +112,17 @@ pub enum OrderType {
     Market = 2,
 }
 
+impl OrderType {
+    /// Whether an order of this type protects a position rather than opens or quotes one
+    /// (stop-loss and take-profit types): what an exit policy that keeps protective orders
+    /// leaves at the exchange. The match names every type, so a new one must say which it is.
+    pub const fn is_protective(self) -> bool {
+        match self {
+            Self::Limit | Self::LimitMaker | Self::Market => false,
+        }
+    }
+}
+
 /// How long an order may rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]

@@ -130,9 +130,10 @@ pub struct LiveOrdersConfig {
     /// Orders found open at start-up that this run did not place: `cancel` or `keep`.
     #[serde(default = "default_open_orders")]
     pub open_orders: String,
-    /// Cancel every open order of the traded symbols when the run ends.
-    #[serde(default = "default_true")]
-    pub cancel_on_exit: bool,
+    /// Replaced by `[exit] policy`; still read so that a config that sets it is told so,
+    /// rather than told the key is unknown.
+    #[serde(default)]
+    pub cancel_on_exit: Option<bool>,
     /// An answer later than this makes the order's outcome unknown.
     #[serde(default = "default_answer_timeout_ms")]
     pub answer_timeout_ms: u64,
@@ -161,9 +162,6 @@ fn default_recv_window_ms() -> f64 {
 }
 fn default_open_orders() -> String {
     "cancel".to_owned()
-}
-fn default_true() -> bool {
-    true
 }
 fn default_answer_timeout_ms() -> u64 {
     2000

@@ -9,6 +9,7 @@
 //! TOML value tree before the typed parse, so an override is checked exactly like the file.
 
 mod bot;
+mod exit;
 mod live;
 mod money;
 mod ops;
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use bot::{BotConfig, BotSettings};
+pub use exit::ExitConfig;
 pub use live::LiveConfig;
 pub use money::{
     BacktestConfig, BacktestSpec, FeeSchedule, FeesConfig, MAX_RECORDED, VenueFeesConfig,
@@ -147,6 +149,9 @@ pub struct Config {
     /// `[protection]`: stop-loss, take-profit and trailing stop held by the engine.
     #[serde(default)]
     pub protection: ProtectionConfig,
+    /// `[exit]`: what a live trading run does with its open orders when it stops.
+    #[serde(default)]
+    pub exit: ExitConfig,
     /// How `pinion backtest` samples and measures a run.
     #[serde(default)]
     pub backtest: BacktestConfig,

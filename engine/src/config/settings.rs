@@ -196,6 +196,8 @@ pub struct Settings {
     pub fees: FeeSchedule,
     /// The position's protective exits (`[protection]`).
     pub protection: pinion_strategy::ProtectParams,
+    /// What a live trading run does with its open orders when it stops (`[exit]`).
+    pub exit: pinion_gateway::ExitPolicy,
     /// How a backtest samples and measures the run.
     pub backtest: BacktestSpec,
     /// `[live]`, when the config has it (`pinion live` runs from it).
@@ -257,8 +259,6 @@ pub struct OrderEntrySettings {
     pub stp_mode: Option<pinion_gateway::binance::template::StpMode>,
     /// Orders found open at start-up.
     pub open_orders: pinion_gateway::binance::OpenOrdersPolicy,
-    /// Cancel open orders when the run ends.
-    pub cancel_on_exit: bool,
     /// Answer deadline, ms.
     pub answer_timeout_ms: u64,
     /// Query delay for unknown outcomes, ms.

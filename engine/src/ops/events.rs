@@ -92,7 +92,7 @@ pub fn started(command: &'static str, settings: &Settings) {
                     ("key_kind", format!("{:?}", o.credentials.kind).into()),
                     ("api_key_env", o.credentials.api_key_env.clone().into()),
                     ("secret_env", o.credentials.secret_env.clone().into()),
-                    ("cancel_on_exit", o.cancel_on_exit.into()),
+                    ("exit_policy", settings.exit.as_str().into()),
                 ],
             );
         }

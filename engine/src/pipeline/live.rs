@@ -17,13 +17,13 @@ use pinion_net::rustls::pki_types::CertificateDer;
 use pinion_net::rustls::pki_types::pem::PemObject as _;
 use pinion_net::wss::{TlsClientConfig, WssSettings, client_config};
 
-use pinion_gateway::AnyVenue;
 use pinion_gateway::binance::client_id::RunEpoch;
 use pinion_gateway::binance::clock::ClockConfig;
 use pinion_gateway::binance::mirror::SessionMirror;
 use pinion_gateway::binance::orders::{Adopted, OrderTableConfig};
 use pinion_gateway::binance::sign::Credentials;
 use pinion_gateway::binance::{AccountSummary, BinanceConfig, BinanceVenue};
+use pinion_gateway::{AnyVenue, ExitOutcome};
 use pinion_net::backoff::BackoffPolicy;
 
 use super::PipelineError;
@@ -324,7 +324,7 @@ pub(super) fn trading_venues(
             },
             clock: ClockConfig::default(),
             open_orders: orders.open_orders,
-            cancel_on_exit: orders.cancel_on_exit,
+            exit: settings.exit,
             reconnect: BackoffPolicy {
                 base: live.spec.reconnect_base,
                 cap: live.spec.reconnect_cap,
@@ -458,6 +458,63 @@ pub fn for_live(mut settings: Settings) -> Result<(Settings, Option<Duration>), 
     Ok((settings, duration))
 }
 
+/// One order session's [`ExitOutcome`] as JSON.
+fn exit_json(x: &ExitOutcome) -> serde_json::Value {
+    serde_json::json!({
+        "policy": x.policy.as_str(),
+        "connected": x.connected,
+        "open_at_stop": x.open_at_stop,
+        "cancelled": x.cancelled,
+        "closed_otherwise": x.closed_otherwise,
+        "left_open": x.left_open,
+    })
+}
+
+/// What the exit policy did in every order session of `pinion live --trade`, added up: `None`
+/// when no session ended (not a trading run).
+pub fn exit_total(report: &super::PipelineReport) -> Option<ExitOutcome> {
+    let mut total: Option<ExitOutcome> = None;
+    for x in report.input.accounts.iter().filter_map(|slot| {
+        slot.lock()
+            .ok()
+            .and_then(|s| s.as_ref().and_then(|a| a.exit))
+    }) {
+        let t = total.get_or_insert(ExitOutcome {
+            connected: true,
+            open_at_stop: 0,
+            cancelled: 0,
+            closed_otherwise: 0,
+            left_open: 0,
+            ..x
+        });
+        t.connected &= x.connected;
+        t.open_at_stop += x.open_at_stop;
+        t.cancelled += x.cancelled;
+        t.closed_otherwise += x.closed_otherwise;
+        t.left_open += x.left_open;
+    }
+    total
+}
+
+/// The exit policy's line in the end-of-run summary.
+pub fn exit_line(x: &ExitOutcome) -> String {
+    let mut line = format!(
+        "exit policy {}: {} orders open at the stop, {} cancelled, {} filled or expired, {} left open",
+        x.policy, x.open_at_stop, x.cancelled, x.closed_otherwise, x.left_open
+    );
+    if !x.connected {
+        line.push_str(
+            " (an order session was not connected at the stop: nothing could be cancelled there)",
+        );
+    }
+    line
+}
+
+/// The total exit outcome as JSON (for `--report-json`).
+pub fn exit_total_json(report: &super::PipelineReport) -> Option<serde_json::Value> {
+    exit_total(report).as_ref().map(exit_json)
+}
+
 /// What each order venue knew at the end of `pinion live --trade`, as JSON: per symbol, every
 /// order (client id, exchange id, side, price, quantity, filled, state), the balances user
 /// data gave, and the session's counters. Prices and quantities are exact decimals.
@@ -500,6 +557,7 @@ pub fn accounts_json(report: &super::PipelineReport) -> serde_json::Value {
             let t = a.table;
             json!({
                 "symbol": a.symbol,
+                "exit": a.exit.as_ref().map(exit_json),
                 "orders": orders,
                 "balances": balances,
                 "clock_offset_us": a.clock_offset_us,

@@ -567,6 +567,9 @@ fn assemble(
         }
         None => None,
     };
+    if trade.is_some() {
+        strategy = strategy.with_exit(settings.exit);
+    }
 
     let mut stages: [Option<Box<dyn Stage>>; 4] = [
         Some(feed),

@@ -323,6 +323,9 @@ impl PipelineReport {
                 self.control.stats.control_cancels
             );
         }
+        if let Some(x) = super::live::exit_total(self) {
+            let _ = writeln!(s, "{}", super::live::exit_line(&x));
+        }
         for w in self.warnings() {
             let _ = writeln!(s, "warning: {w}");
         }
@@ -341,6 +344,9 @@ impl PipelineReport {
         }
         if let (false, Value::Object(map)) = (self.input.accounts.is_empty(), &mut v) {
             map.insert("accounts".to_owned(), super::live::accounts_json(self));
+            if let Some(exit) = super::live::exit_total_json(self) {
+                map.insert("exit".to_owned(), exit);
+            }
         }
         v
     }

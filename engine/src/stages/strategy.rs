@@ -56,6 +56,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, Px, Qty, TradePrint};
+use pinion_gateway::ExitPolicy;
 use pinion_strategy::{
     AnyStrategy, Breach, ExecReport, FeeRates, Intents, LossWatch, MAX_INTENTS, OrderIdSource,
     OrderIntent, OrderStatus, OrderType, Position, ProtectStats, Protector, RiskGate, Sizer,
@@ -192,6 +193,9 @@ struct StrategyCore {
     journal: Option<JournalTx>,
     /// Instruments whose replayed ledger differs from the last position journaled.
     journal_mismatch: u64,
+    /// The exit policy whose cancels this stage sends at the end (live trading only; `None`:
+    /// none are sent, as in a replay).
+    exit: Option<ExitPolicy>,
 }
 
 /// One traded instrument: its strategy and the gate its intents pass.
@@ -246,7 +250,12 @@ impl Traded {
         }
         for o in log.open_orders() {
             self.gate
-                .restore_open(o.client_id, o.side, Qty((o.qty.0 - o.cum_qty.0).max(0)));
+                .restore_open(
+                o.client_id,
+                o.side,
+                o.order_type,
+                Qty((o.qty.0 - o.cum_qty.0).max(0)),
+            );
         }
         log.last_position.is_none_or(|p| {
             p.qty == self.ledger.qty()
@@ -464,6 +473,7 @@ impl StrategyStage {
                 losses,
                 journal: None,
                 journal_mismatch,
+                exit: None,
             },
         }
     }
@@ -477,6 +487,15 @@ impl StrategyStage {
     /// Takes commands from `control` (read once a poll) and writes the account to its board.
     pub fn with_control(mut self, control: ControlReader) -> Self {
         self.core.control = Some(control);
+        self
+    }
+
+    /// At the end of the stream, cancels the orders the gates know open that `policy` does not
+    /// keep, before the end goes to the gateway. Only a policy that sorts orders by type needs
+    /// the stage: under [`ExitPolicy::CancelAll`] the order session cancels everything itself
+    /// (orders this run did not place included), under [`ExitPolicy::Leave`] nothing is sent.
+    pub fn with_exit(mut self, policy: ExitPolicy) -> Self {
+        self.core.exit = Some(policy);
         self
     }
 }
@@ -496,6 +515,9 @@ impl StrategyCore {
                 None
             }
             BookMsg::End => {
+                if self.exit == Some(ExitPolicy::KeepProtective) {
+                    self.cancel_on_exit(ExitPolicy::KeepProtective);
+                }
                 self.out.queue(OrderMsg::End, now);
                 self.ended = true;
                 None
@@ -609,6 +631,28 @@ impl StrategyCore {
         let mut sent = 0;
         for t in self.strategies.iter_mut().flatten() {
             sent += cancel_open(t, &mut self.out, &mut self.journal, at, now);
+        }
+        self.orders_sent += sent;
+        self.counts.intents += sent;
+        sent
+    }
+
+    /// Sends a cancel for every order the gates know open that `policy` cancels at the stop.
+    fn cancel_on_exit(&mut self, policy: ExitPolicy) -> u64 {
+        let at = self.clock.now_ns();
+        let now = now_ns();
+        let mut sent = 0;
+        for t in self.strategies.iter_mut().flatten() {
+            let instrument = t.gate.instrument();
+            for (target, side, ty) in t.gate.open_typed() {
+                if policy.cancels(ty) {
+                    let id = t.control_ids.next_id();
+                    let cancel = OrderIntent::cancel(now, id, target, instrument, side);
+                    self.out
+                        .send(OrderMsg::Order(cancel, Trigger::Other), at, now);
+                    sent += 1;
+                }
+            }
         }
         self.orders_sent += sent;
         self.counts.intents += sent;

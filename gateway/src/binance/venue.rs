@@ -74,7 +74,7 @@ use super::template::{
     TemplateError,
 };
 use super::wire::{self, Failure, Frame, ResponseId, UserEvent};
-use crate::{HardLimits, OrderVenue, VenueClock, VenueStats};
+use crate::{ExitOutcome, ExitPolicy, HardLimits, OrderVenue, VenueClock, VenueStats};
 
 const TOKEN: Token = Token(0);
 /// Reports a submit can leave for the next poll (refusals).
@@ -119,8 +119,8 @@ pub struct BinanceConfig {
     pub clock: ClockConfig,
     /// Orders found open on the first connect.
     pub open_orders: OpenOrdersPolicy,
-    /// Cancel every open order of the symbol when the run ends.
-    pub cancel_on_exit: bool,
+    /// What happens to open orders when the run ends.
+    pub exit: ExitPolicy,
     /// Reconnect delays.
     pub reconnect: BackoffPolicy,
     /// Most connects in 5 minutes (the exchange allows 300 per IP).
@@ -263,6 +263,8 @@ pub struct AccountSummary {
     pub table: super::orders::OrderTableStats,
     /// The clock offset at the end, µs (exchange − local).
     pub clock_offset_us: Option<i64>,
+    /// What the exit policy did (`None` before the run ended).
+    pub exit: Option<ExitOutcome>,
 }
 
 /// What a request in flight was.
@@ -494,7 +496,9 @@ struct Core {
     step_sent: bool,
     first_connect: bool,
     open_orders_policy: OpenOrdersPolicy,
-    cancel_on_exit: bool,
+    exit: ExitPolicy,
+    /// The orders open when the run stopped, and whether the session was ready then.
+    exit_watch: Option<(Vec<ClientOrderId>, bool)>,
     foreign_found: bool,
     /// Orders an earlier session of this epoch left open were taken in ([`BinanceVenue::adopt`]).
     adopted: bool,
@@ -593,7 +597,8 @@ impl BinanceVenue {
             step_sent: false,
             first_connect: true,
             open_orders_policy: config.open_orders,
-            cancel_on_exit: config.cancel_on_exit,
+            exit: config.exit,
+            exit_watch: None,
             foreign_found: false,
             adopted: false,
             restart: false,
@@ -1839,7 +1844,29 @@ impl Core {
             session: self.session,
             table: self.table.stats(),
             clock_offset_us: self.clock.offset_us(),
+            exit: self.exit_outcome(),
         }
+    }
+
+    /// What became of the orders open at the stop, once the run has stopped.
+    fn exit_outcome(&self) -> Option<ExitOutcome> {
+        let (watched, connected) = self.exit_watch.as_ref()?;
+        let mut out = ExitOutcome {
+            policy: self.exit,
+            connected: *connected,
+            open_at_stop: watched.len(),
+            cancelled: 0,
+            closed_otherwise: 0,
+            left_open: 0,
+        };
+        for &id in watched {
+            match self.table.get(id).map(|o| o.state) {
+                Some(OrderState::Canceled) => out.cancelled += 1,
+                Some(s) if s.is_final() => out.closed_otherwise += 1,
+                _ => out.left_open += 1,
+            }
+        }
+        Some(out)
     }
 
     fn publish_summary(&self) {
@@ -1919,7 +1946,9 @@ impl OrderVenue for BinanceVenue {
         match self.core.step {
             Step::Closed => {}
             Step::Closing { until_ns } => {
-                let done = self.core.table.open_count() == 0 && self.core.pending.is_empty();
+                // Under a policy that keeps orders, the answers to what was sent are enough.
+                let done = self.core.pending.is_empty()
+                    && (self.core.table.open_count() == 0 || !self.core.exit.venue_cancels_all());
                 if done || now_ns >= until_ns {
                     self.core.step = Step::Closed;
                     if let Some(c) = self.conn.as_mut() {
@@ -1929,8 +1958,15 @@ impl OrderVenue for BinanceVenue {
             }
             step => {
                 let ready = step == Step::Ready;
+                let open = self
+                    .core
+                    .table
+                    .orders()
+                    .iter()
+                    .filter(|o| !o.state.is_final());
+                self.core.exit_watch = Some((open.map(|o| o.client_id).collect(), ready));
                 if ready
-                    && self.core.cancel_on_exit
+                    && self.core.exit.venue_cancels_all()
                     && self.core.table.open_count() > 0
                     && let Some(c) = self.conn.as_mut()
                 {

@@ -184,6 +184,16 @@ fn orders(o: &LiveOrdersConfig, p: &mut Problems) -> Option<OrderEntrySettings> 
             OpenOrdersPolicy::CancelAll
         }
     };
+    if let Some(cancel) = o.cancel_on_exit {
+        let policy = if cancel { "cancel_all" } else { "leave" };
+        p.add(
+            "live.orders.cancel_on_exit",
+            format!(
+                "replaced by the [exit] table: write `[exit] policy = \"{policy}\"` \
+                 (or \"keep_protective\" to keep stop and take-profit orders)"
+            ),
+        );
+    }
     if o.answer_timeout_ms == 0 {
         p.add("live.orders.answer_timeout_ms", "must be above 0");
     }
@@ -197,7 +207,6 @@ fn orders(o: &LiveOrdersConfig, p: &mut Problems) -> Option<OrderEntrySettings> 
         recv_window,
         stp_mode,
         open_orders,
-        cancel_on_exit: o.cancel_on_exit,
         answer_timeout_ms: o.answer_timeout_ms,
         query_after_ms: o.query_after_ms,
         connects_per_5min: o.connects_per_5min,

@@ -87,6 +87,7 @@ impl Config {
         let fees = super::money::fees(&self.fees, &mut money);
         let backtest = super::money::backtest(&self.backtest, &mut money);
         let protection = super::protection::protection(&self.protection, &mut money);
+        let exit = super::exit::exit_policy(&self.exit, &mut money);
         let log = super::ops::log(&self.log, &mut money);
         let journal = self
             .journal
@@ -111,6 +112,7 @@ impl Config {
                 report: self.report.clone(),
                 fees,
                 protection,
+                exit,
                 backtest,
                 live,
                 metrics,

@@ -282,3 +282,32 @@ venue = "binance"
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
 }
+
+/// The shipped testnet trading config.
+const TESTNET_TOML: &str = include_str!("../../../../configs/live-binance-testnet.toml");
+
+#[test]
+fn the_exit_policy_is_read_and_the_old_key_names_its_replacement() {
+    let s = check(TESTNET_TOML).expect("the shipped config is valid");
+    assert_eq!(s.exit, pinion_gateway::ExitPolicy::CancelAll);
+    let keep = TESTNET_TOML.replace("policy = \"cancel_all\"", "policy = \"keep_protective\"");
+    assert_ne!(
+        keep, TESTNET_TOML,
+        "the shipped config names its exit policy"
+    );
+    assert_eq!(
+        check(&keep).expect("valid").exit,
+        pinion_gateway::ExitPolicy::KeepProtective
+    );
+    let old = TESTNET_TOML.replace(
+        "open_orders = \"cancel\"",
+        "open_orders = \"cancel\"\ncancel_on_exit = false",
+    );
+    let e = check(&old).expect_err("the old key is refused");
+    let p = e
+        .problems
+        .iter()
+        .find(|p| p.key == "live.orders.cancel_on_exit")
+        .unwrap_or_else(|| panic!("{e}"));
+    assert!(p.message.contains("policy = \"leave\""), "{}", p.message);
+}

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use pinion_core::{Px, Qty};
-use pinion_strategy::{ClientOrderId, ExecReport, OrderAction, OrderSide, OrderStatus};
+use pinion_strategy::{ClientOrderId, ExecReport, OrderAction, OrderSide, OrderStatus, OrderType};
 
 use super::frame::Scan;
 use super::{PositionChange, Record};
@@ -21,6 +21,8 @@ pub struct JournaledOrder {
     pub venue_id: Option<u64>,
     /// Side.
     pub side: OrderSide,
+    /// Its type (`Limit` when only a report told of the order).
+    pub order_type: OrderType,
     /// Limit price.
     pub px: Px,
     /// Quantity.
@@ -117,6 +119,7 @@ impl Recovered {
                                 client_id: o.client_id,
                                 venue_id: None,
                                 side: o.side,
+                                order_type: o.order_type,
                                 px: o.px,
                                 qty: o.qty,
                                 cum_qty: Qty::ZERO,
@@ -132,6 +135,7 @@ impl Recovered {
                         client_id: rep.client_id,
                         venue_id: None,
                         side: rep.side,
+                        order_type: OrderType::Limit,
                         px: rep.last_px,
                         qty: Qty(rep.cum_qty.0.saturating_add(rep.leaves_qty.0)),
                         cum_qty: Qty::ZERO,
