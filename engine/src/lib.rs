@@ -14,6 +14,7 @@
 //! - [`backtest`]: fills and equity recorded during a run, and the backtest report.
 //! - [`ops`]: running it for real: the structured log and the trade history.
 //! - [`progress`]: the progress bar's counters and monitor thread.
+//! - [`watchdog`]: liveness reported outside: systemd's watchdog, the outbound heartbeat.
 //!
 //! The `pinion` binary (`src/main.rs`) is a thin layer over this library.
 
@@ -33,3 +34,4 @@ pub mod problems;
 pub mod progress;
 pub mod runtime;
 pub mod stages;
+pub mod watchdog;

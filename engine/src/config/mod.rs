@@ -21,6 +21,7 @@ mod strategies;
 mod trading;
 mod units;
 mod validate;
+mod watch;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -50,6 +51,7 @@ pub use trading::{
 };
 pub use units::{with_px_decimals, with_qty_decimals};
 pub use validate::{MAX_RING_CAPACITY, default_data_dir, machine_cores};
+pub use watch::WatchdogConfig;
 
 /// The default main job, embedded so `pinion replay` needs no other file.
 pub const REPLAY_TOML: &str = include_str!("../../../configs/replay.toml");
@@ -152,6 +154,9 @@ pub struct Config {
     /// `[exit]`: what a live trading run does with its open orders when it stops.
     #[serde(default)]
     pub exit: ExitConfig,
+    /// `[watchdog]`: systemd's watchdog, fed while every stage thread makes progress.
+    #[serde(default)]
+    pub watchdog: WatchdogConfig,
     /// How `pinion backtest` samples and measures a run.
     #[serde(default)]
     pub backtest: BacktestConfig,

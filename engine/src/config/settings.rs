@@ -198,6 +198,8 @@ pub struct Settings {
     pub protection: pinion_strategy::ProtectParams,
     /// What a live trading run does with its open orders when it stops (`[exit]`).
     pub exit: pinion_gateway::ExitPolicy,
+    /// `[watchdog] enabled`: notify systemd (`READY=1`, `WATCHDOG=1`) when run under it.
+    pub watchdog: bool,
     /// How a backtest samples and measures the run.
     pub backtest: BacktestSpec,
     /// `[live]`, when the config has it (`pinion live` runs from it).

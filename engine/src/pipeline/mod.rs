@@ -41,6 +41,7 @@ use crate::metrics::{BookStates, Monitor, Sources};
 use crate::problems::errors_out::ErrorsOut;
 use crate::problems::{ProblemLog, ProblemSummary};
 use crate::progress::{ProgressBar, ProgressCounters};
+use crate::runtime::liveness::Beats;
 use crate::runtime::{self, PlacementReport, Published, RuntimeOptions, Stage, ThreadPlan};
 use crate::stages::book::{BookStage, FinalBooks};
 use crate::stages::event_barrier::EventBarrier;
@@ -126,6 +127,17 @@ pub enum PipelineError {
     /// The run failed.
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
+    /// `[watchdog]`: the service manager's environment could not be used.
+    #[error("watchdog: {0}")]
+    Watchdog(#[from] crate::watchdog::NotifyError),
+    /// A thread of the engine's own (watchdog, heartbeat) could not start.
+    #[error("starting the {what} thread: {source}")]
+    Thread {
+        /// Which thread.
+        what: &'static str,
+        /// What the system said.
+        source: std::io::Error,
+    },
 }
 
 /// Everything a built pipeline needs to run, before it runs.
@@ -732,10 +744,37 @@ pub fn run_pipeline(
     } = pipeline;
     // SIGUSR1 kills trading for the length of the run.
     let on_signal = control.kill_on_signal().ok();
+    let mut input = input;
+    // Liveness watchers read every thread's round count.
+    let beats = settings
+        .watchdog
+        .then(|| Beats::new(plans.iter().map(|p| p.name.clone()).collect()));
+    let watchdog = match &beats {
+        Some(b) => match crate::watchdog::Notifier::from_env()? {
+            Some(n) => Some(
+                crate::watchdog::SystemdWatchdog::start(n, Arc::clone(b)).map_err(|source| {
+                    PipelineError::Thread {
+                        what: "watchdog",
+                        source,
+                    }
+                })?,
+            ),
+            None => {
+                input.notes.push(
+                    "[watchdog] enabled, but $NOTIFY_SOCKET is unset (not run by systemd): \
+                     nothing is sent"
+                        .to_owned(),
+                );
+                None
+            }
+        },
+        None => None,
+    };
     let opts = RuntimeOptions {
         mlockall: settings.runtime.mlockall,
         realtime_priority: settings.runtime.realtime_priority,
         stop,
+        beats,
     };
     if console.startup {
         let command = if input.live.is_some() {
@@ -797,7 +836,18 @@ pub fn run_pipeline(
         if startup {
             eprint!("{p}");
         }
+        if let Some(w) = &watchdog {
+            w.ready();
+        }
     });
+    if let Some(w) = watchdog {
+        let interval = w.interval();
+        let note = w.stop().note(interval);
+        if console.startup {
+            eprintln!("  {note}");
+        }
+        input.notes.push(note);
+    }
     if let Some(bar) = bar {
         bar.finish();
     }
@@ -806,7 +856,6 @@ pub fn run_pipeline(
         m.stop();
     }
     let run = result?;
-    let mut input = input;
     // The feed stage has let go of the recorder's ring: what it queued is written out now.
     for recorder in recorder.into_iter().chain(order_recorders) {
         input.notes.push(match recorder.shutdown() {

@@ -8,6 +8,7 @@
 //! - [`run`](mod@run): [`run`](fn@run) drives the plans to completion and returns a
 //!   [`RunReport`].
 //! - [`clock`]: the engine's monotonic nanosecond clock.
+//! - [`liveness`]: each thread's round count, for the watchdog and the heartbeat.
 //!
 //! What the host offers (isolated cores, memory locking, `SCHED_FIFO`) and how quiet it is live
 //! apart, in [`host`](crate::host).
@@ -72,6 +73,7 @@
 //! error rather than a thread spinning forever.
 
 pub mod clock;
+pub mod liveness;
 pub mod placement;
 pub mod ring;
 pub mod run;

@@ -62,6 +62,9 @@ pub struct RuntimeOptions {
     /// runtime gives the stages [`STOP_GRACE`](super::run::STOP_GRACE) to drain after it is set,
     /// then tears the run down.
     pub stop: Arc<AtomicBool>,
+    /// Where each thread counts its rounds, for the liveness watchers (the systemd watchdog,
+    /// the outbound heartbeat); `None`: nobody watches.
+    pub beats: Option<Arc<super::liveness::Beats>>,
 }
 
 /// Result of pinning one thread.

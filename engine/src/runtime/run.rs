@@ -22,6 +22,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
+use super::liveness::{Beats, StallHook};
 use super::placement::{
     PinOutcome, PlacementReport, RuntimeOptions, ThreadPlacement, ThreadPlan, allowed_cores,
     pin_current_thread,
@@ -171,6 +172,8 @@ pub fn run_with(
 
     let abort = Arc::new(AtomicBool::new(false));
     let go = Arc::new(AtomicBool::new(false));
+    let stall = StallHook::from_env();
+    let begun = Instant::now();
     let (ready_tx, ready_rx) = mpsc::channel::<(usize, PinOutcome, SettingOutcome)>();
     let supervisor = thread::current();
 
@@ -188,8 +191,13 @@ pub fn run_with(
             realtime: SettingOutcome::Pending,
         });
         let name = plan.name.clone();
+        let stall = stall
+            .as_ref()
+            .and_then(|h| h.for_thread(&plan.stage_names(), begun));
         let setup = ThreadSetup {
             index,
+            beats: opts.beats.clone(),
+            stall,
             allowed: Arc::clone(&allowed),
             realtime_priority: opts.realtime_priority,
             abort: Arc::clone(&abort),
@@ -319,6 +327,10 @@ pub fn run_with(
 /// What a worker thread needs besides its plan.
 struct ThreadSetup {
     index: usize,
+    /// Where the thread counts its rounds, when a watcher reads them.
+    beats: Option<Arc<Beats>>,
+    /// The test hook's stall: which of the thread's stages, from when.
+    stall: Option<(usize, Instant)>,
     allowed: Arc<Vec<usize>>,
     realtime_priority: Option<i32>,
     abort: Arc<AtomicBool>,
@@ -380,8 +392,15 @@ fn thread_main(plan: ThreadPlan, setup: ThreadSetup) -> ThreadOutcome {
             &setup.abort,
             &mut current,
             &mut reports,
+            Rounds {
+                beats: setup.beats.as_deref().map(|b| (b, setup.index)),
+                stall: setup.stall,
+            },
         )
     }));
+    if let Some(b) = &setup.beats {
+        b.end(setup.index);
+    }
     match result {
         Ok(true) => ThreadOutcome::Completed(reports),
         Ok(false) => ThreadOutcome::Aborted,
@@ -397,16 +416,33 @@ fn thread_main(plan: ThreadPlan, setup: ThreadSetup) -> ThreadOutcome {
     }
 }
 
+/// What a thread's loop reports about its rounds: where it beats, and the test hook's stall.
+struct Rounds<'a> {
+    beats: Option<(&'a Beats, usize)>,
+    stall: Option<(usize, Instant)>,
+}
+
+/// The test hook's stall: stuck, as inside a wedged message, until the run is aborted.
+#[cold]
+fn stall_until_aborted(abort: &AtomicBool) {
+    while !abort.load(Ordering::Relaxed) {
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The thread's polling loop. Returns true when every stage is done, false when aborted.
 /// Allocates nothing: `done` and `reports` are sized before the first poll (each stage's own
-/// `finish` may allocate, once, at its end).
+/// `finish` may allocate, once, at its end). After every round the round count is stored for
+/// the liveness watchers ([`Beats`]).
 fn drive(
     stages: &mut [Box<dyn Stage>],
     wait: WaitStrategy,
     abort: &AtomicBool,
     current: &mut usize,
     reports: &mut Vec<StageReport>,
+    rounds: Rounds<'_>,
 ) -> bool {
+    let mut round = 0u64;
     let mut done = vec![false; stages.len()];
     let mut remaining = stages.len();
     for (i, stage) in stages.iter_mut().enumerate() {
@@ -424,6 +460,13 @@ fn drive(
                 continue;
             }
             *current = i;
+            if let Some((at, from)) = rounds.stall
+                && at == i
+                && Instant::now() >= from
+            {
+                stall_until_aborted(abort);
+                return false;
+            }
             match stage.poll() {
                 Progress::Busy => busy = true,
                 Progress::Idle => {}
@@ -434,6 +477,10 @@ fn drive(
                     reports.push(stage.finish());
                 }
             }
+        }
+        round += 1;
+        if let Some((beats, index)) = rounds.beats {
+            beats.beat(index, round);
         }
         if busy {
             waiter.reset();

@@ -113,6 +113,7 @@ impl Config {
                 fees,
                 protection,
                 exit,
+                watchdog: self.watchdog.enabled,
                 backtest,
                 live,
                 metrics,
