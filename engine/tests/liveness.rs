@@ -190,3 +190,135 @@ fn without_a_notify_socket_nothing_is_sent_and_the_run_says_so() {
         "no note about the missing socket: {stderr}"
     );
 }
+
+/// A local HTTPS server that answers every GET with 200 and notes each request's path and
+/// time: the far end of the heartbeat.
+struct PingServer {
+    url: String,
+    ca_file: std::path::PathBuf,
+    hits: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
+}
+
+impl PingServer {
+    fn start(dir: &TempDir) -> Self {
+        use pinion_net::rustls::{ServerConnection, StreamOwned};
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let tls = pinion_exchange_sim::SelfSignedTls::generate(&["127.0.0.1"])
+            .expect("a test certificate");
+        let ca_file = dir.0.join("ping-ca.pem");
+        std::fs::write(&ca_file, &tls.certificate_pem).expect("write the CA");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!(
+            "https://127.0.0.1:{}/ping/3f2a",
+            listener.local_addr().expect("addr").port()
+        );
+        let hits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&hits);
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                let config = std::sync::Arc::clone(&tls.server_config);
+                let seen = std::sync::Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    let Ok(conn) = ServerConnection::new(config) else {
+                        return;
+                    };
+                    let mut stream = BufReader::new(StreamOwned::new(conn, tcp));
+                    // One request after another on the kept-alive connection.
+                    loop {
+                        let mut line = String::new();
+                        if stream.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let target = line.split(' ').nth(1).unwrap_or("").to_owned();
+                        let method = line.split(' ').next().unwrap_or("").to_owned();
+                        loop {
+                            let mut header = String::new();
+                            if stream.read_line(&mut header).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if header == "\r\n" {
+                                break;
+                            }
+                        }
+                        if let Ok(mut h) = seen.lock() {
+                            h.push((Instant::now(), format!("{method} {target}")));
+                        }
+                        let out = stream.get_mut();
+                        if out
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+                            .and_then(|()| out.flush())
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { url, ca_file, hits }
+    }
+
+    fn hits(&self) -> Vec<(Instant, String)> {
+        self.hits.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    fn sets(&self, period_s: f64) -> Vec<String> {
+        vec![
+            format!("heartbeat.url=\"{}\"", self.url),
+            format!("heartbeat.period_s={period_s}"),
+            format!("heartbeat.ca_file=\"{}\"", self.ca_file.display()),
+        ]
+    }
+}
+
+#[test]
+fn the_heartbeat_pings_every_period_while_the_engine_runs() {
+    let dir = TempDir::new("heartbeat");
+    let server = PingServer::start(&dir);
+    let sets = server.sets(0.2);
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let child = replay(3.0, &sets, &[]);
+    let out = output_of(child);
+    let hits = server.hits();
+    assert!(hits.len() >= 10, "{} pings in about 3 s: {out}", hits.len());
+    assert!(hits.iter().all(|(_, r)| r == "GET /ping/3f2a"), "{hits:?}");
+    for w in hits.windows(2) {
+        assert!(
+            w[1].0 - w[0].0 < Duration::from_millis(400),
+            "a gap of {:?}",
+            w[1].0 - w[0].0
+        );
+    }
+    assert!(
+        hits[0].0 - started < Duration::from_secs(5),
+        "the first ping came late"
+    );
+    assert!(out.contains("0 failed, 0 withheld"), "{out}");
+}
+
+#[test]
+fn the_heartbeat_stops_when_a_stage_stalls() {
+    let dir = TempDir::new("heartbeat-stall");
+    let server = PingServer::start(&dir);
+    let sets = server.sets(0.2);
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let mut child = replay(10.0, &sets, &[("PINION_TEST_STALL", "book:1000")]);
+    // Pings begin, then the book stage wedges 1 s in.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.hits().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = child.kill();
+    let _ = output_of(child);
+    let hits = server.hits();
+    assert!(hits.len() >= 3, "pings before the stall: {}", hits.len());
+    let first = hits[0].0;
+    let last = hits[hits.len() - 1].0;
+    assert!(
+        last - first < Duration::from_millis(1600),
+        "pings went on for {:?} after the first, past the stall",
+        last - first
+    );
+}

@@ -51,7 +51,7 @@ pub use trading::{
 };
 pub use units::{with_px_decimals, with_qty_decimals};
 pub use validate::{MAX_RING_CAPACITY, default_data_dir, machine_cores};
-pub use watch::WatchdogConfig;
+pub use watch::{HeartbeatConfig, WatchdogConfig};
 
 /// The default main job, embedded so `pinion replay` needs no other file.
 pub const REPLAY_TOML: &str = include_str!("../../../configs/replay.toml");
@@ -157,6 +157,9 @@ pub struct Config {
     /// `[watchdog]`: systemd's watchdog, fed while every stage thread makes progress.
     #[serde(default)]
     pub watchdog: WatchdogConfig,
+    /// `[heartbeat]`: an outbound HTTPS ping while every stage thread makes progress.
+    #[serde(default)]
+    pub heartbeat: Option<HeartbeatConfig>,
     /// How `pinion backtest` samples and measures a run.
     #[serde(default)]
     pub backtest: BacktestConfig,

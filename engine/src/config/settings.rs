@@ -200,6 +200,8 @@ pub struct Settings {
     pub exit: pinion_gateway::ExitPolicy,
     /// `[watchdog] enabled`: notify systemd (`READY=1`, `WATCHDOG=1`) when run under it.
     pub watchdog: bool,
+    /// `[heartbeat]`, checked: the outbound ping while every stage thread makes progress.
+    pub heartbeat: Option<crate::watchdog::HeartbeatSettings>,
     /// How a backtest samples and measures the run.
     pub backtest: BacktestSpec,
     /// `[live]`, when the config has it (`pinion live` runs from it).

@@ -130,6 +130,9 @@ pub enum PipelineError {
     /// `[watchdog]`: the service manager's environment could not be used.
     #[error("watchdog: {0}")]
     Watchdog(#[from] crate::watchdog::NotifyError),
+    /// `[heartbeat]` could not start.
+    #[error(transparent)]
+    Heartbeat(#[from] crate::watchdog::HeartbeatError),
     /// A thread of the engine's own (watchdog, heartbeat) could not start.
     #[error("starting the {what} thread: {source}")]
     Thread {
@@ -746,10 +749,9 @@ pub fn run_pipeline(
     let on_signal = control.kill_on_signal().ok();
     let mut input = input;
     // Liveness watchers read every thread's round count.
-    let beats = settings
-        .watchdog
+    let beats = (settings.watchdog || settings.heartbeat.is_some())
         .then(|| Beats::new(plans.iter().map(|p| p.name.clone()).collect()));
-    let watchdog = match &beats {
+    let watchdog = match beats.as_ref().filter(|_| settings.watchdog) {
         Some(b) => match crate::watchdog::Notifier::from_env()? {
             Some(n) => Some(
                 crate::watchdog::SystemdWatchdog::start(n, Arc::clone(b)).map_err(|source| {
@@ -769,6 +771,13 @@ pub fn run_pipeline(
             }
         },
         None => None,
+    };
+    let heartbeat = match (&settings.heartbeat, &beats) {
+        (Some(h), Some(b)) => {
+            let tls = live::trust_for("heartbeat.ca_file", h.ca_file.as_deref())?;
+            Some(crate::watchdog::Heartbeat::start(h, tls, Arc::clone(b))?)
+        }
+        _ => None,
     };
     let opts = RuntimeOptions {
         mlockall: settings.runtime.mlockall,
@@ -839,7 +848,17 @@ pub fn run_pipeline(
         if let Some(w) = &watchdog {
             w.ready();
         }
+        if let Some(h) = &heartbeat {
+            h.ready();
+        }
     });
+    if let (Some(h), Some(s)) = (heartbeat, &settings.heartbeat) {
+        let note = h.stop().note(s);
+        if console.startup {
+            eprintln!("  {note}");
+        }
+        input.notes.push(note);
+    }
     if let Some(w) = watchdog {
         let interval = w.interval();
         let note = w.stop().note(interval);

@@ -7,11 +7,12 @@
 //!   ([`BeatCheck`](crate::runtime::liveness::BeatCheck)); a stalled thread withholds the
 //!   pings and systemd restarts the service when the interval runs out. `STOPPING=1` at the
 //!   end.
-//! - the heartbeat (`[heartbeat]`): an HTTP(S) GET to a configured URL at a configured period, while the
+//! - [`heartbeat`] (`[heartbeat]`): an HTTPS GET to a configured URL at a configured period, while the
 //!   same check passes (healthchecks-style: the far side alarms when the pings stop).
 //!
 //! Both run on threads of their own and only read the stages' round counters.
 
+pub mod heartbeat;
 pub mod notify;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::ops::log::{self, Level};
 use crate::runtime::liveness::{BeatCheck, Beats};
 
+pub use heartbeat::{Heartbeat, HeartbeatError, HeartbeatSettings, HeartbeatStats};
 pub use notify::{Notifier, NotifyError};
 
 const TARGET: &str = "pinion::watchdog";

@@ -88,6 +88,10 @@ impl Config {
         let backtest = super::money::backtest(&self.backtest, &mut money);
         let protection = super::protection::protection(&self.protection, &mut money);
         let exit = super::exit::exit_policy(&self.exit, &mut money);
+        let heartbeat = self
+            .heartbeat
+            .as_ref()
+            .and_then(|h| super::watch::heartbeat(h, &mut money));
         let log = super::ops::log(&self.log, &mut money);
         let journal = self
             .journal
@@ -114,6 +118,7 @@ impl Config {
                 protection,
                 exit,
                 watchdog: self.watchdog.enabled,
+                heartbeat,
                 backtest,
                 live,
                 metrics,
