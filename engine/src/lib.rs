@@ -14,6 +14,8 @@
 //! - [`backtest`]: fills and equity recorded during a run, and the backtest report.
 //! - [`ops`]: running it for real: the structured log and the trade history.
 //! - [`progress`]: the progress bar's counters and monitor thread.
+//! - [`secrets`]: API keys and tokens from systemd credentials, the environment, or owner-only
+//!   files.
 //! - [`watchdog`]: liveness reported outside: systemd's watchdog, the outbound heartbeat.
 //!
 //! The `pinion` binary (`src/main.rs`) is a thin layer over this library.
@@ -33,5 +35,6 @@ pub mod pipeline;
 pub mod problems;
 pub mod progress;
 pub mod runtime;
+pub mod secrets;
 pub mod stages;
 pub mod watchdog;

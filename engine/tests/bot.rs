@@ -445,12 +445,14 @@ fn a_run_with_a_bot_and_no_token_fails_before_it_starts_and_says_which_variable(
         .args(["replay", "--no-progress", "--config"])
         .arg(&config)
         .env_remove("PINION_TEST_NO_TOKEN")
+        .env_remove("PINION_TEST_NO_TOKEN_FILE")
+        .env_remove("CREDENTIALS_DIRECTORY")
         .output()
         .expect("pinion runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("bot.token_env: the environment variable PINION_TEST_NO_TOKEN is not set"),
+        stderr.contains("bot.token_env: PINION_TEST_NO_TOKEN: not set"),
         "{stderr}"
     );
     // A config without users is refused with its key.

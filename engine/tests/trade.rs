@@ -47,6 +47,27 @@ fn trade_with(
     more: &str,
     during: impl FnOnce(&Sim, u32),
 ) -> Run {
+    trade_keyed(order_faults, seconds, extra, more, Secret::Env, during)
+}
+
+/// Where a run's signing key comes from.
+enum Secret {
+    /// `PINION_TEST_SECRET`.
+    Env,
+    /// A file with this mode: `$CREDENTIALS_DIRECTORY/PINION_TEST_SECRET` (`true`), or the
+    /// file `PINION_TEST_SECRET_FILE` names.
+    File { mode: u32, credentials_dir: bool },
+}
+
+/// [`trade_with`], the signing key from `secret`.
+fn trade_keyed(
+    order_faults: &str,
+    seconds: f64,
+    extra: &str,
+    more: &str,
+    secret: Secret,
+    during: impl FnOnce(&Sim, u32),
+) -> Run {
     let (pem, public) = ed25519_key();
     let sim = start_trading_sim(public, order_faults);
     let dir = &sim.dir.0;
@@ -59,7 +80,33 @@ fn trade_with(
     let account_path = dir.join("account.json");
     let report_path = dir.join("report.json");
     let pnr_path = dir.join("orders.pnr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pinion"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pinion"));
+    command
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("PINION_TEST_SECRET")
+        .env_remove("PINION_TEST_SECRET_FILE");
+    match secret {
+        Secret::Env => {
+            command.env("PINION_TEST_SECRET", &pem);
+        }
+        Secret::File {
+            mode,
+            credentials_dir,
+        } => {
+            use std::os::unix::fs::PermissionsExt as _;
+            let creds = dir.join("credentials");
+            std::fs::create_dir_all(&creds).expect("credentials dir");
+            let path = creds.join("PINION_TEST_SECRET");
+            std::fs::write(&path, &pem).expect("write the key");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            if credentials_dir {
+                command.env("CREDENTIALS_DIRECTORY", &creds);
+            } else {
+                command.env("PINION_TEST_SECRET_FILE", &path);
+            }
+        }
+    }
+    let mut child = command
         .arg("live")
         .arg("--config")
         .arg(&config_path)
@@ -74,14 +121,16 @@ fn trade_with(
         .arg("--record-orders")
         .arg(&pnr_path)
         .env("PINION_TEST_API_KEY", API_KEY)
-        .env("PINION_TEST_SECRET", &pem)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("pinion runs");
     // The market opens once the session has subscribed.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while sim.exchange.stats().control_requests == 0 && Instant::now() < deadline {
+    while sim.exchange.stats().control_requests == 0
+        && Instant::now() < deadline
+        && matches!(child.try_wait(), Ok(None))
+    {
         std::thread::sleep(Duration::from_millis(5));
     }
     sim.exchange.release();
@@ -600,4 +649,42 @@ fn sigterm_with_keep_protective_cancels_the_quotes_which_protect_nothing() {
         0,
         "the symbol's orders were not cancelled wholesale"
     );
+}
+
+#[test]
+fn the_signing_key_from_a_systemd_credential_trades() {
+    let run = trade_keyed(
+        "",
+        6.0,
+        "",
+        "",
+        Secret::File {
+            mode: 0o400,
+            credentials_dir: true,
+        },
+        |_, _| {},
+    );
+    assert_matches_the_exchange(&run);
+}
+
+#[test]
+fn a_key_file_others_may_read_is_refused_before_anything_is_sent() {
+    let run = trade_keyed(
+        "",
+        6.0,
+        "",
+        "",
+        Secret::File {
+            mode: 0o644,
+            credentials_dir: false,
+        },
+        |_, _| {},
+    );
+    assert_ne!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("mode 0644") && run.stderr.contains("chmod 600"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.sim.orders.is_empty(), "orders went out");
 }

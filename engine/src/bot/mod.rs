@@ -51,12 +51,9 @@ const BACKOFF_BASE: Duration = Duration::from_millis(250);
 /// Why the bot could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BotError {
-    /// The token's environment variable is not set.
-    #[error("bot.token_env: the environment variable {var} is not set (it holds the bot token)")]
-    NoToken {
-        /// The variable.
-        var: String,
-    },
+    /// The token could not be read (not set, or in a file others may read).
+    #[error("bot.token_env: {0} (it holds the bot token)")]
+    NoToken(#[from] crate::secrets::SecretError),
     /// The token cannot be a Bot API token (its text is not shown).
     #[error("bot.token_env: the token in {var} {what}")]
     BadToken {
@@ -76,7 +73,7 @@ pub enum BotError {
 /// Reads the token from the variable `settings` names, checking it can go in a URL path.
 pub fn token_from_env(settings: &BotSettings) -> Result<String, BotError> {
     let var = &settings.token_env;
-    let token = std::env::var(var).map_err(|_| BotError::NoToken { var: var.clone() })?;
+    let token = crate::secrets::read_secret(var)?;
     let token = token.trim().to_owned();
     let what = if token.is_empty() {
         Some("is empty")

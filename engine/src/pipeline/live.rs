@@ -21,7 +21,7 @@ use pinion_gateway::binance::client_id::RunEpoch;
 use pinion_gateway::binance::clock::ClockConfig;
 use pinion_gateway::binance::mirror::SessionMirror;
 use pinion_gateway::binance::orders::{Adopted, OrderTableConfig};
-use pinion_gateway::binance::sign::Credentials;
+use pinion_gateway::binance::sign::{Credentials, CredentialsConfig};
 use pinion_gateway::binance::{AccountSummary, BinanceConfig, BinanceVenue};
 use pinion_gateway::{AnyVenue, ExitOutcome};
 use pinion_net::backoff::BackoffPolicy;
@@ -287,8 +287,7 @@ pub(super) fn trading_venues(
             continue;
         };
         let (_, limits) = settings.trading.in_units(spec).map_err(live_error)?;
-        let credentials = Credentials::from_env(&orders.credentials)
-            .map_err(|e| live_error(format_args!("live.orders: {e}")))?;
+        let credentials = credentials(&orders.credentials)?;
         let mut wss = WssSettings::new(parts.tls.clone());
         wss.socket = live.socket;
         let summary = Arc::new(Mutex::new(None));
@@ -364,6 +363,17 @@ pub(super) fn trading_venues(
         epoch: epoch.get(),
         adopted,
     })
+}
+
+/// The order key: its API key and secret by the names `config` gives ([`crate::secrets`]).
+fn credentials(config: &CredentialsConfig) -> Result<Credentials, PipelineError> {
+    let read = |name: &str| {
+        crate::secrets::read_secret(name).map_err(|e| live_error(format_args!("live.orders: {e}")))
+    };
+    let api_key = read(&config.api_key_env)?;
+    let secret = read(&config.secret_env)?;
+    Credentials::new(config.kind, &api_key, &secret)
+        .map_err(|e| live_error(format_args!("live.orders: {e}")))
 }
 
 /// What [`trading_venues`] makes.
