@@ -4,7 +4,7 @@
 //! - [`SystemdWatchdog`] (`[watchdog] enabled`): under systemd with `WatchdogSec=`, tells the
 //!   service manager `READY=1` once the stages run, then `WATCHDOG=1` every half interval, but
 //!   only while every stage thread is making progress
-//!   ([`BeatCheck`](crate::runtime::liveness::BeatCheck)); a stalled thread withholds the
+//!   ([`BeatCheck`]); a stalled thread withholds the
 //!   pings and systemd restarts the service when the interval runs out. `STOPPING=1` at the
 //!   end.
 //! - [`heartbeat`] (`[heartbeat]`): an HTTPS GET to a configured URL at a configured period, while the
