@@ -149,8 +149,44 @@ impl RiskGate {
     /// Checks `intent` at `now_ns` (the time the order-rate bucket runs on). On success the
     /// intent may be sent, and a new order counts as open from now on.
     pub fn admit(&mut self, intent: &OrderIntent, now_ns: u64) -> Result<(), RiskReject> {
+        self.admit_as(intent, now_ns, false)
+    }
+
+    /// [`RiskGate::admit`] for a closing order of a flatten or de-risk: one that only reduces
+    /// the position passes the kill switch (see [`PreTradeRisk::check_reducing`]); every other
+    /// rule holds, and anything that does not only reduce is checked as usual.
+    pub fn admit_reducing(&mut self, intent: &OrderIntent, now_ns: u64) -> Result<(), RiskReject> {
+        self.admit_as(intent, now_ns, true)
+    }
+
+    /// Quantity open on the side that would close the position (sells of a long, buys of a
+    /// short): what a closing order must leave room for.
+    pub fn open_closing_qty(&self) -> Qty {
+        let side = if self.position.qty().0 >= 0 {
+            OrderSide::Sell
+        } else {
+            OrderSide::Buy
+        };
+        Qty(self
+            .open
+            .iter()
+            .filter(|o| o.side == side)
+            .fold(0i64, |a, o| a.saturating_add(o.leaves.0)))
+    }
+
+    fn admit_as(
+        &mut self,
+        intent: &OrderIntent,
+        now_ns: u64,
+        reducing: bool,
+    ) -> Result<(), RiskReject> {
         let state = self.state(now_ns);
-        let verdict = self.risk.check(intent, &state).and_then(|()| {
+        let checked = if reducing {
+            self.risk.check_reducing(intent, &state)
+        } else {
+            self.risk.check(intent, &state)
+        };
+        let verdict = checked.and_then(|()| {
             if intent.action == OrderAction::New && self.open.len() == self.open.capacity() {
                 // Only reachable when max_open_orders is 0; the check above enforces the rest.
                 return Err(RiskReject::MaxOpenOrders);

@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod flatten;
 pub mod gate;
 pub mod grid;
 pub mod imbalance;
@@ -46,6 +47,10 @@ pub mod spread_capture;
 #[cfg(test)]
 mod testbook;
 
+pub use flatten::{
+    DeriskParams, FlattenCause, FlattenOutcome, FlattenParams, FlattenStats, FlattenStep,
+    Flattener, Slice, derisk_target,
+};
 pub use gate::{GateStats, RiskGate};
 pub use grid::{Grid, GridParams, GridSpacing};
 pub use imbalance::{ImbalanceParams, ImbalanceStats, ImbalanceStrategy};

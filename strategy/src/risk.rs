@@ -221,12 +221,41 @@ impl PreTradeRisk {
         r
     }
 
+    /// [`PreTradeRisk::check`], except that a new order that only reduces the position passes
+    /// the kill switch: one against the position, no larger than the position less what is
+    /// already open on its side, so even if everything open fills the position does not flip.
+    /// Every other rule holds. What flattening a killed instrument sends.
+    pub fn check_reducing(
+        &mut self,
+        intent: &OrderIntent,
+        state: &RiskState,
+    ) -> Result<(), RiskReject> {
+        let r = if reduces_only(intent, state) {
+            self.evaluate_with(intent, state, false)
+        } else {
+            self.evaluate(intent, state)
+        };
+        if r.is_err() {
+            self.rejected += 1;
+        }
+        r
+    }
+
     fn evaluate(&mut self, intent: &OrderIntent, state: &RiskState) -> Result<(), RiskReject> {
+        self.evaluate_with(intent, state, self.killed)
+    }
+
+    fn evaluate_with(
+        &mut self,
+        intent: &OrderIntent,
+        state: &RiskState,
+        killed: bool,
+    ) -> Result<(), RiskReject> {
         // Cancels and quantity reductions only lower the exposure.
         if matches!(intent.action, OrderAction::Cancel | OrderAction::Amend) {
             return Ok(());
         }
-        if self.killed {
+        if killed {
             return Err(RiskReject::KillSwitch);
         }
         let spec = &self.spec;
@@ -296,6 +325,20 @@ impl PreTradeRisk {
         }
         Ok(())
     }
+}
+
+/// Whether `intent` is a new order that can only bring the position toward zero, whatever
+/// fills of the orders open on its side.
+fn reduces_only(intent: &OrderIntent, state: &RiskState) -> bool {
+    if intent.action != OrderAction::New || intent.qty.0 <= 0 {
+        return false;
+    }
+    let (size, open) = match intent.side {
+        OrderSide::Sell if state.position.0 > 0 => (state.position.0, state.open_sell_qty.0),
+        OrderSide::Buy if state.position.0 < 0 => (-state.position.0, state.open_buy_qty.0),
+        _ => return false,
+    };
+    i128::from(intent.qty.0) + i128::from(open.max(0)) <= i128::from(size)
 }
 
 #[cfg(test)]
