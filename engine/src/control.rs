@@ -11,6 +11,13 @@
 //!   orders, no cancels of their own); open orders stay where they are.
 //! - **cancel all** ([`Control::cancel_all`]): once per request, every open order is cancelled.
 //!   The strategies see the cancellations as reports and may quote again unless paused.
+//! - **flatten** ([`Control::flatten`], per instrument; SIGUSR2 flattens every instrument,
+//!   [`Control::flatten_on_signal`]): the instrument's strategy is stopped, its open orders
+//!   cancelled and its position closed in slices inside the price band until flat or the
+//!   deadline (`[risk.flatten]`); this works while killed, as closing orders that only reduce
+//!   pass the kill switch. Each request is a cause stored in the instrument's slot and a bump of
+//!   one generation counter, so the stage's poll costs one load until something is asked. How
+//!   each run went is written to the [`FlattenBoard`] for the bot, the metrics and the report.
 //!
 //! **The account board** ([`AccountBoard`]): after every view and every report the strategy
 //! stage writes each instrument's position, PnL, fees, volume and open orders into a slot of
@@ -20,7 +27,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering, fence};
 
-use pinion_core::{InstrumentId, Instruments};
+use pinion_core::{InstrumentId, Instruments, Qty};
+use pinion_strategy::{FlattenCause, FlattenOutcome};
 
 /// Why trading was killed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,6 +85,8 @@ pub struct ControlStats {
     pub control_cancels: u64,
     /// Whether the stage has applied a kill.
     pub kill_applied: bool,
+    /// Flatten requests made (one per instrument asked; SIGUSR2 asks for every instrument).
+    pub flatten_requests: u64,
 }
 
 /// The shared control block. See the module docs.
@@ -89,7 +99,15 @@ pub struct Control {
     cancel_all: AtomicU64,
     control_cancels: AtomicU64,
     kill_applied: AtomicBool,
+    /// Set by SIGUSR2; the reader turns it into a flatten of every instrument.
+    flatten_signal: Arc<AtomicBool>,
+    /// The cause of a flatten asked for and not yet taken, per instrument (0: none).
+    flatten_asked: Vec<AtomicU8>,
+    /// Bumped after every request: the reader looks at the slots only when it moved.
+    flatten_gen: AtomicU64,
+    flatten_requests: AtomicU64,
     board: AccountBoard,
+    flattens: FlattenBoard,
 }
 
 impl Control {
@@ -102,8 +120,56 @@ impl Control {
             cancel_all: AtomicU64::new(0),
             control_cancels: AtomicU64::new(0),
             kill_applied: AtomicBool::new(false),
+            flatten_signal: Arc::new(AtomicBool::new(false)),
+            flatten_asked: (0..instruments.len()).map(|_| AtomicU8::new(0)).collect(),
+            flatten_gen: AtomicU64::new(0),
+            flatten_requests: AtomicU64::new(0),
             board: AccountBoard::new(instruments),
+            flattens: FlattenBoard::new(instruments.len()),
         })
+    }
+
+    /// Asks the stage to flatten instrument `id` for `cause`; `false` for an unknown id.
+    pub fn flatten(&self, id: InstrumentId, cause: FlattenCause) -> bool {
+        let Some(slot) = self.flatten_asked.get(usize::from(id.0)) else {
+            return false;
+        };
+        slot.store(cause as u8, Ordering::Release);
+        self.flatten_requests.fetch_add(1, Ordering::AcqRel);
+        self.flatten_gen.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
+    /// Asks the stage to flatten every instrument for `cause`.
+    pub fn flatten_all(&self, cause: FlattenCause) {
+        for i in 0..self.flatten_asked.len() {
+            self.flatten(InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)), cause);
+        }
+    }
+
+    /// The instrument named `symbol` (case-insensitive) on the board.
+    pub fn instrument_named(&self, symbol: &str) -> Option<InstrumentId> {
+        (0..self.board.len())
+            .map(|i| InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)))
+            .find(|&id| {
+                self.board
+                    .name(id)
+                    .is_some_and(|n| n.0.eq_ignore_ascii_case(symbol))
+            })
+    }
+
+    /// Makes SIGUSR2 flatten every instrument (each signal a new request) until the returned
+    /// registration is undone. The handler only stores a flag; the stage's reader takes it.
+    pub fn flatten_on_signal(&self) -> std::io::Result<signal_hook::SigId> {
+        signal_hook::flag::register(
+            signal_hook::consts::SIGUSR2,
+            Arc::clone(&self.flatten_signal),
+        )
+    }
+
+    /// How each instrument's flatten runs went, as the strategy stage wrote it.
+    pub fn flattens(&self) -> &FlattenBoard {
+        &self.flattens
     }
 
     /// Kills trading (latched; the first reason is kept).
@@ -154,6 +220,7 @@ impl Control {
             cancel_all_requests: self.cancel_all.load(Ordering::Acquire),
             control_cancels: self.control_cancels.load(Ordering::Acquire),
             kill_applied: self.kill_applied.load(Ordering::Acquire),
+            flatten_requests: self.flatten_requests.load(Ordering::Acquire),
         }
     }
 
@@ -168,6 +235,7 @@ impl Control {
             control: Arc::clone(self),
             cancel_all_seen: self.cancel_all.load(Ordering::Acquire),
             killed: false,
+            flatten_seen: 0,
         }
     }
 }
@@ -183,6 +251,8 @@ pub struct Commands {
     pub paused: bool,
     /// Cancel every open order (reported once per request).
     pub cancel_all: bool,
+    /// A flatten was asked for: take each instrument's with [`ControlReader::take_flatten`].
+    pub flatten: bool,
 }
 
 impl Commands {
@@ -193,12 +263,13 @@ impl Commands {
     }
 }
 
-/// The strategy stage's side of [`Control`]: three relaxed loads a poll.
+/// The strategy stage's side of [`Control`]: five relaxed loads a poll.
 #[derive(Debug)]
 pub struct ControlReader {
     control: Arc<Control>,
     cancel_all_seen: u64,
     killed: bool,
+    flatten_seen: u64,
 }
 
 impl ControlReader {
@@ -223,7 +294,29 @@ impl ControlReader {
             self.cancel_all_seen = requested;
             out.cancel_all = true;
         }
+        if c.flatten_signal.load(Ordering::Relaxed) && c.flatten_signal.swap(false, Ordering::AcqRel)
+        {
+            c.flatten_all(FlattenCause::Signal);
+        }
+        let asked = c.flatten_gen.load(Ordering::Acquire);
+        if asked != self.flatten_seen {
+            self.flatten_seen = asked;
+            out.flatten = true;
+        }
         out
+    }
+
+    /// Takes the flatten asked for instrument `idx`, if one is.
+    #[inline]
+    pub fn take_flatten(&self, idx: usize) -> Option<FlattenCause> {
+        let slot = self.control.flatten_asked.get(idx)?;
+        FlattenCause::from_code(slot.swap(0, Ordering::AcqRel))
+    }
+
+    /// Where to write how flatten runs went.
+    #[inline]
+    pub fn flattens(&self) -> &FlattenBoard {
+        &self.control.flattens
     }
 
     /// Counts `n` cancels the stage sent on its own.
@@ -402,6 +495,103 @@ impl AccountBoard {
     }
 }
 
+/// How an instrument's flatten runs went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlattenView {
+    /// Runs started (flattens and de-risks).
+    pub started: u64,
+    /// Runs ended.
+    pub ended: u64,
+    /// Of those, the runs that reached their target (the rest passed their deadline).
+    pub done: u64,
+    /// The run under way, if one is.
+    pub running: Option<FlattenCause>,
+    /// The last run that ended: its cause, its outcome, and the position it left.
+    pub last: Option<(FlattenCause, FlattenOutcome, Qty)>,
+}
+
+/// One instrument's slot of [`FlattenBoard`].
+#[derive(Debug, Default)]
+struct FlattenSlot {
+    started: AtomicU64,
+    ended: AtomicU64,
+    done: AtomicU64,
+    running: AtomicU8,
+    last_cause: AtomicU8,
+    last_outcome: AtomicU8,
+    last_left: AtomicI64,
+}
+
+/// Each instrument's [`FlattenView`]: written by the strategy stage when a run starts and ends
+/// (the fields first, then the count, with release), read by the bot, the metrics and the
+/// report. Allocated at start-up.
+#[derive(Debug)]
+pub struct FlattenBoard {
+    slots: Vec<FlattenSlot>,
+}
+
+impl FlattenBoard {
+    fn new(instruments: usize) -> Self {
+        Self {
+            slots: (0..instruments).map(|_| FlattenSlot::default()).collect(),
+        }
+    }
+
+    /// A run for `cause` started on instrument `idx`.
+    #[inline]
+    pub fn started(&self, idx: usize, cause: FlattenCause) {
+        if let Some(s) = self.slots.get(idx) {
+            s.running.store(cause as u8, Ordering::Release);
+            s.started.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// A run of instrument `idx` ended.
+    #[inline]
+    pub fn ended(&self, idx: usize, cause: FlattenCause, outcome: FlattenOutcome, left: Qty) {
+        if let Some(s) = self.slots.get(idx) {
+            s.last_cause.store(cause as u8, Ordering::Release);
+            s.last_outcome.store(outcome as u8, Ordering::Release);
+            s.last_left.store(left.0, Ordering::Release);
+            s.running.store(0, Ordering::Release);
+            if outcome == FlattenOutcome::Done {
+                s.done.fetch_add(1, Ordering::AcqRel);
+            }
+            s.ended.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Instrument `idx`'s runs (`None` for an unknown one).
+    pub fn read(&self, idx: usize) -> Option<FlattenView> {
+        let s = self.slots.get(idx)?;
+        let ended = s.ended.load(Ordering::Acquire);
+        let last = match (
+            FlattenCause::from_code(s.last_cause.load(Ordering::Acquire)),
+            FlattenOutcome::from_code(s.last_outcome.load(Ordering::Acquire)),
+        ) {
+            (Some(c), Some(o)) => Some((c, o, Qty(s.last_left.load(Ordering::Acquire)))),
+            _ => None,
+        };
+        Some(FlattenView {
+            started: s.started.load(Ordering::Acquire),
+            ended,
+            done: s.done.load(Ordering::Acquire).min(ended),
+            running: FlattenCause::from_code(s.running.load(Ordering::Acquire)),
+            last,
+        })
+    }
+
+    /// Instruments on the board.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the board has no instrument.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
 /// Clamps a ledger value into the board's `i64`.
 #[inline]
 pub fn saturate(v: i128) -> i64 {
@@ -458,6 +648,31 @@ mod tests {
         let p = r.poll();
         assert!(p.cancel_all && p.may_decide());
         assert!(!r.poll().cancel_all);
+    }
+
+    #[test]
+    fn a_flatten_request_is_seen_once_per_instrument_and_the_signal_asks_for_all() {
+        let c = Control::new(&instruments());
+        let mut r = c.reader();
+        assert!(!r.poll().flatten);
+        assert!(!c.flatten(InstrumentId(3), FlattenCause::Operator));
+        assert!(c.flatten(InstrumentId(0), FlattenCause::Operator));
+        assert_eq!(c.instrument_named("btcusdt"), Some(InstrumentId(0)));
+        assert!(r.poll().flatten);
+        assert_eq!(r.take_flatten(0), Some(FlattenCause::Operator));
+        assert_eq!(r.take_flatten(0), None);
+        assert!(!r.poll().flatten);
+        c.flatten_signal.store(true, Ordering::SeqCst);
+        assert!(r.poll().flatten);
+        assert_eq!(r.take_flatten(0), Some(FlattenCause::Signal));
+        assert_eq!(c.stats().flatten_requests, 2);
+        let b = c.flattens();
+        b.started(0, FlattenCause::Signal);
+        assert_eq!(b.read(0).map(|v| v.running), Some(Some(FlattenCause::Signal)));
+        b.ended(0, FlattenCause::Signal, FlattenOutcome::Done, Qty(0));
+        let v = b.read(0).expect("instrument");
+        assert_eq!((v.started, v.ended, v.running), (1, 1, None));
+        assert_eq!(v.last, Some((FlattenCause::Signal, FlattenOutcome::Done, Qty(0))));
     }
 
     #[test]

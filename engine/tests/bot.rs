@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pinion_core::{InstrumentSpec, Instruments, Venue};
+use pinion_core::{InstrumentSpec, Instruments, Qty, Venue};
 use pinion_engine::bot::{BotContext, BotHandle};
 use pinion_engine::config::BotSettings;
 use pinion_engine::control::{Control, KillReason};
+use pinion_strategy::{FlattenCause, FlattenOutcome};
 use pinion_exchange_sim::{BotApiConfig, BotApiFake, DownMode, SelfSignedTls, SentMessage};
 
 const TOKEN: &str = "123456:TEST-token_for_the_fake";
@@ -193,6 +194,52 @@ fn a_kill_confirmation_that_comes_too_late_does_nothing() {
     rig.ask("/kill", "Reply /kill confirm");
     rig.ask("yes", "KILLED");
     assert_eq!(rig.control.kill_reason(), Some(KillReason::Operator));
+}
+
+#[test]
+fn a_flatten_needs_its_confirmation_in_time_and_its_end_is_alerted() {
+    let rig = rig(|s| s.kill_confirm = Duration::from_secs(3));
+    let mut reader = rig.control.reader();
+    let ask = rig.ask("/flatten btcusdt", "Reply /flatten confirm");
+    assert!(ask.starts_with("Flatten BTCUSDT?"), "{ask}");
+    std::thread::sleep(Duration::from_millis(3200));
+    rig.ask("/flatten confirm", "expired");
+    assert!(!reader.poll().flatten, "an expired confirmation asked for a flatten");
+    assert_eq!(rig.control.stats().flatten_requests, 0);
+    rig.ask("/flatten NOPE", "No instrument NOPE");
+    // In time, it reaches the control block for that instrument, and it is not a kill.
+    rig.ask("/flatten BTCUSDT", "Reply /flatten confirm");
+    rig.ask("yes", "FLATTEN BTCUSDT");
+    assert!(reader.poll().flatten);
+    assert_eq!(reader.take_flatten(0), Some(FlattenCause::Operator));
+    assert_eq!(rig.control.kill_reason(), None);
+    // The stage's account of the run comes back as alerts.
+    let board = rig.control.flattens();
+    board.started(0, FlattenCause::Operator);
+    wait_for(Duration::from_secs(10), || {
+        rig.to(OPERATOR)
+            .iter()
+            .any(|m| m.text.contains("flatten BTCUSDT: started (operator)"))
+            .then_some(())
+    })
+    .expect("the start is alerted");
+    board.ended(0, FlattenCause::Operator, FlattenOutcome::Done, Qty::ZERO);
+    wait_for(Duration::from_secs(10), || {
+        rig.to(OPERATOR)
+            .iter()
+            .any(|m| m.text.contains("flatten BTCUSDT: done, position 0"))
+            .then_some(())
+    })
+    .expect("the end is alerted");
+    board.started(0, FlattenCause::Derisk);
+    board.ended(0, FlattenCause::Derisk, FlattenOutcome::DeadlinePassed, Qty(250));
+    wait_for(Duration::from_secs(10), || {
+        rig.to(OPERATOR)
+            .iter()
+            .any(|m| m.text.contains("de-risk BTCUSDT: deadline passed, position 0.0025 left"))
+            .then_some(())
+    })
+    .expect("a de-risk that ran out of time is alerted with what it left");
 }
 
 #[test]

@@ -541,6 +541,76 @@ fn sigusr1_kills_trading_cancels_every_resting_order_and_nothing_new_is_sent() {
     );
 }
 
+/// The position the exchange's trades add up to, in 1e-8.
+fn exchange_position(account: &SimAccount) -> i128 {
+    account
+        .trades
+        .iter()
+        .map(|t| if t.is_buyer { 1 } else { -1 } * units(&t.qty))
+        .sum()
+}
+
+#[test]
+fn sigusr2_flattens_in_slices_and_ends_flat_with_nothing_open_equal_to_the_exchange() {
+    // Market making builds a position and keeps quotes resting; the exit policy leaves orders
+    // open, so what the exchange has open at the end was left there by the flatten.
+    let more = format!(
+        "{MARKET_MAKING}\n[exit]\npolicy = \"leave\"\n\
+[risk.flatten]\nslice_qty = \"0.002\"\ndeadline_s = 8\nslippage_bps = 20\n"
+    );
+    let mut before = 0;
+    let mut at_signal = 0;
+    let mut orders_when_flat = 0;
+    let mut orders_at_end = 0;
+    let run = trade_with("", 14.0, "", &more, |sim, pid| {
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while (exchange_position(&sim.exchange.sim_account()) == 0
+            || resting(&sim.exchange.sim_account()) == 0)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let a = sim.exchange.sim_account();
+        before = exchange_position(&a);
+        at_signal = a.orders.len();
+        // SAFETY: a plain kill(2) on the child's pid.
+        let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR2) };
+        assert_eq!(sent, 0, "SIGUSR2 sent");
+        let deadline = Instant::now() + Duration::from_secs(8);
+        loop {
+            let a = sim.exchange.sim_account();
+            if (exchange_position(&a) == 0 && resting(&a) == 0) || Instant::now() > deadline {
+                orders_when_flat = a.orders.len();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Flat, and the strategy stays stopped: nothing new reaches the exchange.
+        std::thread::sleep(Duration::from_secs(2));
+        orders_at_end = sim.exchange.sim_account().orders.len();
+    });
+    assert_matches_the_exchange(&run);
+    assert_ne!(before, 0, "no position was open when the flatten was asked for");
+    assert_eq!(exchange_position(&run.sim), 0, "the exchange's position is not flat");
+    assert_eq!(resting(&run.sim), 0, "an order still rests after the flatten");
+    assert_eq!(orders_when_flat, orders_at_end, "orders were placed after the flatten");
+    let f = &run.report["trading"][0]["flatten"];
+    assert_eq!(f["flattens"], 1, "{f}\n{}", run.stderr);
+    assert_eq!(f["done"], 1, "{f}");
+    assert_eq!(f["last"]["cause"], "signal", "{f}");
+    assert_eq!(f["last"]["outcome"], "done", "{f}");
+    assert_eq!(f["last"]["position_left"], "0", "{f}");
+    // Slices no larger than slice_qty: the orders placed after the signal each within it.
+    let closes = &run.sim.orders[at_signal.min(run.sim.orders.len())..];
+    assert!(!closes.is_empty(), "no closing order reached the exchange");
+    assert!(f["closing_orders"].as_u64() >= Some(1), "{f}");
+    for o in closes {
+        assert!(units(&o.orig_qty) <= units("0.002"), "{} is larger than a slice", o.orig_qty);
+    }
+    assert_eq!(run.report["control"]["flatten_requests"], 1);
+    assert_eq!(run.report["control"]["killed"], Value::Null, "a flatten is not a kill");
+}
+
 /// Market making, one quote a side resting near the mid.
 const MARKET_MAKING: &str = "
 [strategy]

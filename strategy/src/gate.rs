@@ -94,6 +94,11 @@ impl RiskGate {
         self.risk.order_tokens(now_ns)
     }
 
+    /// The instrument's quantity step.
+    pub fn position_step(&self) -> Qty {
+        self.risk.spec().step
+    }
+
     /// The limits it enforces.
     pub fn limits(&self) -> &RiskLimits {
         self.risk.limits()

@@ -181,6 +181,11 @@ impl PreTradeRisk {
         }
     }
 
+    /// The instrument's filters.
+    pub fn spec(&self) -> &InstrumentSpec {
+        &self.spec
+    }
+
     /// The limits.
     pub fn limits(&self) -> &RiskLimits {
         &self.limits

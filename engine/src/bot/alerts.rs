@@ -2,6 +2,8 @@
 //! counters every tick (a few loads; nothing on the hot path knows it is watched).
 //!
 //! - the kill switch, once, with its reason;
+//! - each flatten or de-risk run's start and end ("flatten BTCUSDT: done, position 0", or
+//!   "deadline passed, position 0.002 left");
 //! - feed reconnects, unfilled gaps, order-session disconnects and books losing sync (each a
 //!   count that went up);
 //! - order sessions' answers 429 and 418 and circuit-breaker openings, and intents the risk
@@ -45,6 +47,8 @@ struct Seen {
     refused: u64,
     losses: Vec<u64>,
     fills: Vec<u64>,
+    /// Flatten runs started and ended, per instrument.
+    flattens: Vec<(u64, u64)>,
 }
 
 /// The watcher. See the module docs.
@@ -138,6 +142,41 @@ impl Alerts {
             ));
         }
         let board = ctx.control.board();
+        for (i, (&(started, ended), &(was_started, was_ended))) in
+            now_seen.flattens.iter().zip(&self.seen.flattens).enumerate()
+        {
+            let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
+            let Some(((sym, _, q, _), v)) = board.name(id).zip(ctx.control.flattens().read(i))
+            else {
+                continue;
+            };
+            let what = |cause: pinion_strategy::FlattenCause| {
+                if cause == pinion_strategy::FlattenCause::Derisk {
+                    "de-risk"
+                } else {
+                    "flatten"
+                }
+            };
+            if started > was_started
+                && let Some(cause) = v.running
+            {
+                out.push(format!("{} {sym}: started ({}).", what(cause), cause.as_str()));
+            }
+            if ended > was_ended
+                && let Some((cause, outcome, left)) = v.last
+            {
+                out.push(match outcome {
+                    pinion_strategy::FlattenOutcome::Done => {
+                        format!("{} {sym}: done, position {}", what(cause), fixed(left.0, q))
+                    }
+                    pinion_strategy::FlattenOutcome::DeadlinePassed => format!(
+                        "{} {sym}: deadline passed, position {} left",
+                        what(cause),
+                        fixed(left.0, q)
+                    ),
+                });
+            }
+        }
         for (i, (&now_l, &was)) in now_seen.losses.iter().zip(&self.seen.losses).enumerate() {
             if now_l > was {
                 let name = board
@@ -242,9 +281,14 @@ fn read(ctx: &BotContext) -> Seen {
                 .map_or(0, |v| v.fills)
         })
         .collect();
+    let f = ctx.control.flattens();
+    let flattens = (0..f.len())
+        .map(|i| f.read(i).map_or((0, 0), |v| (v.started, v.ended)))
+        .collect();
     let Some(s) = &ctx.sources else {
         return Seen {
             fills,
+            flattens,
             ..Seen::default()
         };
     };
@@ -272,6 +316,7 @@ fn read(ctx: &BotContext) -> Seen {
             .sum(),
         losses: (0..s.books.len()).map(|i| s.books.losses(i)).collect(),
         fills,
+        flattens,
     }
 }
 

@@ -1,9 +1,11 @@
 //! The operator's commands: what a message asks for, and the answer, read from the control
 //! block, its account board and the counters the stages publish (never a stage's state).
 //!
-//! `/kill` takes two steps: `/kill` asks, and `/kill confirm` (or `yes` / `confirm` from the same
-//! user within the confirmation window) does it; `/kill confirm` without an earlier `/kill` does
-//! nothing, so no single message kills.
+//! `/kill` and `/flatten SYMBOL` take two steps: `/kill` asks, and `/kill confirm` (or `yes` /
+//! `confirm` from the same user within the confirmation window) does it; `/flatten BTCUSDT`
+//! asks, and `/flatten confirm` (or `yes` / `confirm`) does it. A confirmation without an
+//! earlier request of its kind does nothing, so no single message kills or flattens; each user
+//! has one request pending at a time, the latest.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use pinion_core::InstrumentId;
 
 use crate::control::{Control, KillReason};
+use pinion_strategy::FlattenCause;
 use crate::metrics::{BookState, Sources};
 
 /// What the commands read.
@@ -47,7 +50,9 @@ pub enum Command {
     CancelAll,
     /// `/kill` (`true`: `/kill confirm`).
     Kill(bool),
-    /// `yes` / `confirm` / `/confirm`: confirms a pending `/kill`.
+    /// `/flatten SYMBOL` (`Some`), or `/flatten confirm` (`None`).
+    Flatten(Option<String>),
+    /// `yes` / `confirm` / `/confirm`: confirms a pending `/kill` or `/flatten`.
     Confirm,
     /// `/limits`.
     Limits,
@@ -75,6 +80,11 @@ impl Command {
             "/resume" => Self::Resume,
             "/cancelall" => Self::CancelAll,
             "/kill" => Self::Kill(arg.is_some_and(|a| a.eq_ignore_ascii_case("confirm"))),
+            "/flatten" => Self::Flatten(
+                arg.filter(|a| !a.eq_ignore_ascii_case("confirm"))
+                    .map(str::to_ascii_uppercase)
+                    .or_else(|| arg.is_none().then(String::new)),
+            ),
             "yes" | "confirm" | "/confirm" => Self::Confirm,
             "/limits" => Self::Limits,
             "/help" | "/start" => Self::Help,
@@ -83,12 +93,19 @@ impl Command {
     }
 }
 
-/// The commands' state: the kills asked for and not yet confirmed.
+/// What a user asked for and has not yet confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Kill,
+    Flatten(InstrumentId),
+}
+
+/// The commands' state: the kills and flattens asked for and not yet confirmed.
 #[derive(Debug)]
 pub struct Commands {
     ctx: BotContext,
     confirm_within: Duration,
-    pending_kills: HashMap<i64, Instant>,
+    pending: HashMap<i64, (Instant, Pending)>,
 }
 
 /// The help text.
@@ -101,6 +118,7 @@ pub const HELP: &str = "pinion operator commands:\n\
 /pause, /resume: stop or restart new decisions (open orders stay)\n\
 /cancelall: cancel every open order once\n\
 /kill: kill trading (asks to confirm: /kill confirm)\n\
+/flatten SYMBOL: cancel its orders and close its position (asks to confirm: /flatten confirm)\n\
 /limits: the risk limits in force\n\
 /help: this";
 
@@ -110,7 +128,7 @@ impl Commands {
         Commands {
             ctx,
             confirm_within,
-            pending_kills: HashMap::new(),
+            pending: HashMap::new(),
         }
     }
 
@@ -148,21 +166,67 @@ impl Commands {
             }
             // `/kill confirm` is the confirmation of an earlier `/kill`, never a kill in one
             // message: a pasted or mistyped command must not skip the step.
-            Command::Kill(true) | Command::Confirm => match self.pending_kills.remove(&user) {
-                Some(deadline) if now <= deadline => kill(c),
-                Some(_) => {
-                    "The kill request expired: nothing was done. Send /kill again.".to_owned()
+            Command::Kill(true) | Command::Flatten(None) | Command::Confirm => {
+                let wants_kill = matches!(command, Command::Kill(true));
+                let wants_flatten = matches!(command, Command::Flatten(None));
+                let pending = self.pending.get(&user).copied();
+                match pending {
+                    Some((_, Pending::Kill)) if wants_flatten => {
+                        "Nothing to confirm: send /flatten SYMBOL first.".to_owned()
+                    }
+                    Some((_, Pending::Flatten(_))) if wants_kill => {
+                        "Nothing to confirm: send /kill first.".to_owned()
+                    }
+                    Some((deadline, what)) => {
+                        self.pending.remove(&user);
+                        match what {
+                            Pending::Kill if now <= deadline => kill(c),
+                            Pending::Kill => {
+                                "The kill request expired: nothing was done. Send /kill again."
+                                    .to_owned()
+                            }
+                            Pending::Flatten(id) if now <= deadline => flatten(c, id),
+                            Pending::Flatten(_) => "The flatten request expired: nothing was done. \
+Send /flatten SYMBOL again."
+                                .to_owned(),
+                        }
+                    }
+                    None if wants_flatten => {
+                        "Nothing to confirm: send /flatten SYMBOL first.".to_owned()
+                    }
+                    None => "Nothing to confirm: send /kill first.".to_owned(),
                 }
-                None => "Nothing to confirm: send /kill first.".to_owned(),
-            },
+            }
             Command::Kill(false) => {
                 if let Some(r) = c.kill_reason() {
                     return format!("Trading is already killed ({r}).");
                 }
-                self.pending_kills.insert(user, now + self.confirm_within);
+                self.pending
+                    .insert(user, (now + self.confirm_within, Pending::Kill));
                 format!(
                     "Kill trading? Every order is cancelled and nothing trades until restart.\n\
 Reply /kill confirm (or yes) within {} s.",
+                    self.confirm_within.as_secs_f64().round()
+                )
+            }
+            Command::Flatten(Some(symbol)) => {
+                if symbol.is_empty() {
+                    return "Which instrument? /flatten SYMBOL (/positions lists them).".to_owned();
+                }
+                let Some(id) = c.instrument_named(symbol) else {
+                    return format!("No instrument {symbol}. /positions lists them.");
+                };
+                let board = c.board();
+                let (sym, q) = board.name(id).map_or((symbol.as_str(), 0), |n| (n.0, n.2));
+                let v = board.read(id).unwrap_or_default();
+                self.pending
+                    .insert(user, (now + self.confirm_within, Pending::Flatten(id)));
+                format!(
+                    "Flatten {sym}? Its strategy stops, its {} open order(s) are cancelled and \
+the position {} is closed in slices inside the price band; it stays stopped until restart.\n\
+Reply /flatten confirm (or yes) within {} s.",
+                    v.open_orders,
+                    fixed(v.position, q),
                     self.confirm_within.as_secs_f64().round()
                 )
             }
@@ -354,6 +418,18 @@ Reply /kill confirm (or yes) within {} s.",
     }
 }
 
+fn flatten(c: &Control, id: InstrumentId) -> String {
+    let sym = c.board().name(id).map_or("?", |n| n.0).to_owned();
+    if c.flatten(id, FlattenCause::Operator) {
+        format!(
+            "FLATTEN {sym}: requested; its orders are being cancelled and the position closed. \
+You will be told when it is done."
+        )
+    } else {
+        format!("No instrument {sym}.")
+    }
+}
+
 fn kill(c: &Control) -> String {
     if let Some(r) = c.kill_reason() {
         return format!("Trading is already killed ({r}).");
@@ -438,6 +514,34 @@ mod tests {
         cmds.run(1, &Command::Kill(false), t0 + Duration::from_secs(40));
         cmds.run(1, &Command::Kill(true), t0 + Duration::from_secs(41));
         assert_eq!(c.kill_reason(), Some(KillReason::Operator));
+    }
+
+    #[test]
+    fn a_flatten_needs_its_own_confirmation_in_time() {
+        let mut cmds = Commands::new(ctx(), Duration::from_secs(30));
+        let t0 = Instant::now();
+        let c = Arc::clone(&cmds.context().control);
+        let mut r = c.reader();
+        assert_eq!(
+            Command::parse("/flatten btcusdt"),
+            Command::Flatten(Some("BTCUSDT".into()))
+        );
+        assert_eq!(Command::parse("/flatten Confirm"), Command::Flatten(None));
+        assert!(cmds.run(1, &Command::Flatten(Some("ETHUSDT".into())), t0).starts_with("No instrument ETHUSDT"));
+        let ask = cmds.run(1, &Command::Flatten(Some("BTCUSDT".into())), t0);
+        assert!(ask.contains("/flatten confirm"), "{ask}");
+        // `/kill confirm` does not confirm a flatten, and nothing was asked yet.
+        assert!(cmds.run(1, &Command::Kill(true), t0).starts_with("Nothing to confirm"));
+        assert!(!r.poll().flatten);
+        let late = cmds.run(1, &Command::Flatten(None), t0 + Duration::from_secs(31));
+        assert!(late.contains("expired"), "{late}");
+        assert!(!r.poll().flatten);
+        cmds.run(1, &Command::Flatten(Some("BTCUSDT".into())), t0 + Duration::from_secs(40));
+        let done = cmds.run(1, &Command::Confirm, t0 + Duration::from_secs(41));
+        assert!(done.starts_with("FLATTEN BTCUSDT"), "{done}");
+        assert!(r.poll().flatten);
+        assert_eq!(r.take_flatten(0), Some(FlattenCause::Operator));
+        assert_eq!(c.kill_reason(), None, "a flatten is not a kill");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The operator bot: a Telegram bot that answers the operators' commands (`/status`,
 //! `/positions`, `/pnl`, `/orders`, `/book`, `/pause`, `/resume`, `/cancelall`, `/kill`,
-//! `/limits`, `/help`) and sends them alerts (kill switch, reconnects and resyncs, fills,
-//! heartbeat loss, a periodic summary).
+//! `/flatten`, `/limits`, `/help`) and sends them alerts (kill switch, flatten and de-risk
+//! runs, reconnects and resyncs, fills, heartbeat loss, a periodic summary).
 //!
 //! Two threads of its own, off the hot path:
 //! - `bot-poll` long-polls `getUpdates` (offset and timeout, see [`api`]) and hands each message

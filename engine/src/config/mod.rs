@@ -46,8 +46,9 @@ pub use strategies::{
     GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,
 };
 pub use trading::{
-    GridSpec, ImbalanceSpec, LossSpec, MarketMakingSpec, MomentumSpec, MoneyRules, QuoteChaseSpec,
-    RiskSpec, SizingSpec, SpreadCaptureSpec, StrategyParams, StrategySpec, TradingSpec, VenueSpec,
+    DeriskSpec, FlattenSpec, GridSpec, ImbalanceSpec, LossSpec, MarketMakingSpec, MomentumSpec,
+    MoneyRules, OnLossLimit, QuoteChaseSpec, RiskSpec, SizingSpec, SpreadCaptureSpec,
+    StrategyParams, StrategySpec, TradingSpec, VenueSpec,
 };
 pub use units::{with_px_decimals, with_qty_decimals};
 pub use validate::{MAX_RING_CAPACITY, default_data_dir, machine_cores};
@@ -569,6 +570,71 @@ pub struct RiskConfig {
     /// `[risk.sizing]`: how large orders are; left out: each strategy's own `order_qty`.
     #[serde(default)]
     pub sizing: SizingConfig,
+    /// What a loss or drawdown limit reached does after the kill: `"stop"` (no new orders,
+    /// open ones cancelled, the position left) or `"flatten"` (and then every position closed
+    /// as `[risk.flatten]` says).
+    #[serde(default = "default_on_loss_limit")]
+    pub on_loss_limit: String,
+    /// `[risk.flatten]`: how a flatten closes a position.
+    #[serde(default)]
+    pub flatten: FlattenConfig,
+    /// `[risk.derisk]`: cut a position that has grown too large for the account (absent: off).
+    #[serde(default)]
+    pub derisk: Option<DeriskConfig>,
+}
+
+fn default_on_loss_limit() -> String {
+    "stop".to_owned()
+}
+
+/// `[risk.flatten]`: closing a position on command (the bot's `/flatten`, SIGUSR2), on a loss
+/// limit under `on_loss_limit = "flatten"`, or in part for a de-risk.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlattenConfig {
+    /// Largest closing order, decimal string; left out: `risk.max_order_qty`.
+    #[serde(default)]
+    pub slice_qty: Option<String>,
+    /// How long a run may take (event time) before it gives up and says what is left, s.
+    #[serde(default = "default_flatten_deadline")]
+    pub deadline_s: f64,
+    /// How far through the touch each closing order is priced, bps (held inside
+    /// `risk.price_band_bps`).
+    #[serde(default = "default_flatten_slippage")]
+    pub slippage_bps: f64,
+}
+
+fn default_flatten_deadline() -> f64 {
+    30.0
+}
+
+fn default_flatten_slippage() -> f64 {
+    10.0
+}
+
+impl Default for FlattenConfig {
+    fn default() -> Self {
+        Self {
+            slice_qty: None,
+            deadline_s: default_flatten_deadline(),
+            slippage_bps: default_flatten_slippage(),
+        }
+    }
+}
+
+/// `[risk.derisk]`: when an instrument's exposure (`|position| × mid`) is above `above_pct`
+/// of its equity (capital plus net PnL), a de-risk closes `by_pct` of the position.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeriskConfig {
+    /// The largest exposure, percent of equity (above 0; above 100 allows leverage).
+    pub above_pct: f64,
+    /// The share of the position a de-risk closes, percent (above 0, at most 100).
+    pub by_pct: f64,
+    /// The capital equity starts from, in the quote asset, decimal string; left out:
+    /// `risk.sizing.capital` (one of the two is required).
+    #[serde(default)]
+    pub capital: Option<String>,
 }
 
 /// `[risk.portfolio]`: loss limits on the net PnL of all instruments together, in the quote
@@ -678,6 +744,9 @@ impl Default for RiskConfig {
             max_drawdown: None,
             portfolio: LossConfig::default(),
             sizing: SizingConfig::default(),
+            on_loss_limit: default_on_loss_limit(),
+            flatten: FlattenConfig::default(),
+            derisk: None,
         }
     }
 }

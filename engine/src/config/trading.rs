@@ -9,7 +9,8 @@
 
 use pinion_core::{Decimal, DecimalError, InstrumentSpec, Px, Qty};
 use pinion_strategy::{
-    FairPrice, GridParams, GridSpacing, ImbalanceParams, LossLimits, MarketMakingParams,
+    DeriskParams, FairPrice, FlattenParams, GridParams, GridSpacing, ImbalanceParams, LossLimits,
+    MarketMakingParams,
     MomentumParams, OrderSide, PriceSource, QuoteChaseParams, RiskLimits, RsiFilter, Sizer, Sizing,
     SpreadCaptureParams,
 };
@@ -156,6 +157,54 @@ pub struct RiskSpec {
     pub portfolio: LossSpec,
     /// How orders are sized.
     pub sizing: SizingSpec,
+    /// What a loss or drawdown limit reached does after the kill.
+    pub on_loss_limit: OnLossLimit,
+    /// How a flatten closes a position.
+    pub flatten: FlattenSpec,
+    /// The de-risk rule, if on.
+    pub derisk: Option<DeriskSpec>,
+}
+
+/// `risk.on_loss_limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnLossLimit {
+    /// Kill: no new orders, open ones cancelled, positions left.
+    #[default]
+    Stop,
+    /// Kill, then flatten every instrument.
+    Flatten,
+}
+
+/// `[risk.flatten]`, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlattenSpec {
+    /// Largest closing order (`None`: `max_order_qty`).
+    pub slice_qty: Option<Decimal>,
+    /// How long a run may take, event time, ns.
+    pub deadline_ns: u64,
+    /// How far through the touch closing orders are priced, ppm.
+    pub slippage_ppm: u32,
+}
+
+impl Default for FlattenSpec {
+    fn default() -> Self {
+        Self {
+            slice_qty: None,
+            deadline_ns: 30_000_000_000,
+            slippage_ppm: 1_000,
+        }
+    }
+}
+
+/// `[risk.derisk]`, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeriskSpec {
+    /// The largest exposure, ppm of equity.
+    pub above_ppm: u32,
+    /// The share of the position a de-risk closes, ppm.
+    pub by_ppm: u32,
+    /// The capital equity starts from, quote asset.
+    pub capital: Decimal,
 }
 
 /// Loss limits in the quote asset, checked (each positive); `None` is off.
@@ -240,6 +289,10 @@ pub struct MoneyRules {
     pub loss: LossLimits,
     /// Its order sizing.
     pub sizer: Sizer,
+    /// How a flatten closes its position.
+    pub flatten: FlattenParams,
+    /// Its de-risk rule, if on (capital in its money units).
+    pub derisk: Option<DeriskParams>,
 }
 
 /// Where orders go.
@@ -343,7 +396,25 @@ impl TradingSpec {
             Some(c) => i128::from(c.in_units(money)?),
             None => 0,
         };
+        let flatten = FlattenParams {
+            slice_qty: match self.risk.flatten.slice_qty {
+                Some(q) => Qty(q.in_units(spec.qty_decimals)?),
+                None => limits.max_order_qty,
+            },
+            deadline_ns: self.risk.flatten.deadline_ns,
+            slippage_ppm: self.risk.flatten.slippage_ppm,
+        };
+        let derisk = match self.risk.derisk {
+            Some(d) => Some(DeriskParams {
+                above_ppm: d.above_ppm,
+                by_ppm: d.by_ppm,
+                capital: i128::from(d.capital.in_units(money)?),
+            }),
+            None => None,
+        };
         Ok(MoneyRules {
+            flatten,
+            derisk,
             loss: self.risk.loss.at_scale(money)?,
             sizer: Sizer::new(
                 self.risk.sizing.sizing,
@@ -414,6 +485,9 @@ mod tests {
                 loss: LossSpec::default(),
                 portfolio: LossSpec::default(),
                 sizing: SizingSpec::default(),
+                on_loss_limit: OnLossLimit::Stop,
+                flatten: FlattenSpec::default(),
+                derisk: None,
             },
             venue: VenueSpec::Sim(crate::config::SimSpec::round_trip(100_000)),
         }

@@ -518,6 +518,14 @@ const CONTROL_CANCELS: Family = counter(
     "pinion_control_cancels_total",
     "Cancels sent by a kill or a cancel-all rather than by a strategy.",
 );
+const FLATTEN_RUNS: Family = counter(
+    "pinion_flatten_runs_total",
+    "Flatten and de-risk runs ended, by instrument and outcome (done: the position reached its target; deadline_passed).",
+);
+const FLATTENING: Family = gauge(
+    "pinion_flatten_active",
+    "1 while a flatten or de-risk run of the instrument is under way.",
+);
 const POSITION: Family = gauge(
     "pinion_position",
     "Signed position, in the instrument's base unit (contracts for futures).",
@@ -645,6 +653,8 @@ pub fn families() -> Vec<Family> {
         OPEN_ORDERS,
         FILLS,
         ORDER_OUTCOMES,
+        FLATTEN_RUNS,
+        FLATTENING,
     ]);
     all.extend(BOT.iter().map(|(f, _)| *f));
     all
@@ -963,6 +973,24 @@ fn trading(out: &mut Out, control: &crate::control::Control) {
         ] {
             let labels = [("instrument", sym.as_str()), ("outcome", outcome)];
             out.sample(&ORDER_OUTCOMES, &labels, n);
+        }
+    }
+    let flattens = control.flattens();
+    let runs: Vec<(&str, crate::control::FlattenView)> = (0..flattens.len())
+        .filter_map(|i| {
+            let (sym, ..) = board.name(InstrumentId(i as u16))?;
+            Some((sym, flattens.read(i)?))
+        })
+        .collect();
+    out.family(&FLATTENING);
+    for (sym, v) in &runs {
+        out.sample(&FLATTENING, &[("instrument", sym)], u8::from(v.running.is_some()));
+    }
+    out.family(&FLATTEN_RUNS);
+    for (sym, v) in &runs {
+        for (outcome, n) in [("done", v.done), ("deadline_passed", v.ended - v.done)] {
+            let labels = [("instrument", *sym), ("outcome", outcome)];
+            out.sample(&FLATTEN_RUNS, &labels, n);
         }
     }
 }

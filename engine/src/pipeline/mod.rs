@@ -745,8 +745,9 @@ pub fn run_pipeline(
         sessions: _,
         journal,
     } = pipeline;
-    // SIGUSR1 kills trading for the length of the run.
+    // SIGUSR1 kills trading for the length of the run; SIGUSR2 flattens every instrument.
     let on_signal = control.kill_on_signal().ok();
+    let on_flatten_signal = control.flatten_on_signal().ok();
     let mut input = input;
     // Liveness watchers read every thread's round count.
     let beats = (settings.watchdog || settings.heartbeat.is_some())
@@ -911,7 +912,7 @@ pub fn run_pipeline(
         let path = w.path().to_path_buf();
         (path, w.finish().map_err(|e| e.to_string()))
     });
-    if let Some(id) = on_signal {
+    for id in [on_signal, on_flatten_signal].into_iter().flatten() {
         signal_hook::low_level::unregister(id);
     }
     let mut report = PipelineReport::new(settings, input, run, finals.take(), trading.take());

@@ -314,6 +314,33 @@ impl PipelineReport {
                         x.closing_refused
                     );
                 }
+                let f = &t.flatten;
+                if f.flattens + f.derisks > 0 {
+                    let last = f.last.map_or_else(String::new, |(cause, outcome, left)| {
+                        let q = self
+                            .input
+                            .instruments
+                            .get(t.instrument)
+                            .map_or(0, |s| s.qty_decimals);
+                        format!(
+                            "; last ({}): {}, position {} left",
+                            cause.as_str(),
+                            outcome.as_str(),
+                            crate::bot::commands::fixed(left.0, q)
+                        )
+                    });
+                    let _ = writeln!(
+                        s,
+                        "  {:<26} flatten: {} run(s), {} de-risk(s); {} done, {} deadline passed; {} closing orders ({} refused by risk){last}",
+                        "",
+                        f.flattens,
+                        f.derisks,
+                        f.done,
+                        f.deadline_passed,
+                        f.slices,
+                        f.refused
+                    );
+                }
             }
         }
         if let Some(reason) = self.control.killed {
@@ -431,6 +458,22 @@ impl PipelineReport {
                         "closing_refused": t.exits.closing_refused,
                     },
                     "loss_breach": t.loss_breach.map(|(b, at)| json!({"limit": b.as_str(), "at_ns": at})),
+                    "flatten": {
+                        "flattens": t.flatten.flattens,
+                        "derisks": t.flatten.derisks,
+                        "done": t.flatten.done,
+                        "deadline_passed": t.flatten.deadline_passed,
+                        "closing_orders": t.flatten.slices,
+                        "closing_refused": t.flatten.refused,
+                        "last": t.flatten.last.map(|(cause, outcome, left)| json!({
+                            "cause": cause.as_str(),
+                            "outcome": outcome.as_str(),
+                            "position_left": spec.map_or_else(
+                                || left.0.to_string(),
+                                |s| crate::bot::commands::fixed(left.0, s.qty_decimals),
+                            ),
+                        })),
+                    },
                 })
             })
             .collect();
@@ -457,6 +500,7 @@ impl PipelineReport {
                 "killed": self.control.killed.map(|r| r.as_str()),
                 "control_cancels": self.control.stats.control_cancels,
                 "cancel_all_requests": self.control.stats.cancel_all_requests,
+                "flatten_requests": self.control.stats.flatten_requests,
             },
             "problems": findings::problems_json(
                 &self.problems,

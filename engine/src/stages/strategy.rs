@@ -30,6 +30,16 @@
 //! a cancel-all cancels what is open. After every report, and every view that moves the mark,
 //! the instrument's account is written to the control block's board for the bot and metrics.
 //!
+//! **Flatten and de-risk.** A flatten asked through the control block (the bot, SIGUSR2), or
+//! ordered by a loss limit under `[risk] on_loss_limit = "flatten"` (after the kill), stops the
+//! instrument's strategy, cancels its open orders and closes the position with IOC limits of at
+//! most `[risk.flatten] slice_qty`, priced through the touch inside the price band, one at a
+//! time, until flat or the deadline ([`Flattener`]). With `[risk.derisk]`, after every move of
+//! the mark and every fill, an exposure above its share of equity starts a partial run that
+//! cuts the position. Closing orders pass the gate as reduce-only
+//! ([`RiskGate::admit_reducing`]), so they go out while killed. Each run's start and end are
+//! written to the control block's flatten board.
+//!
 //! **Money.** After every fill and every move of the mark, each instrument's net PnL goes to
 //! its loss guard and to the portfolio's ([`LossWatch`], `[risk]` and `[risk.portfolio]`), at
 //! the stage's event time; a limit reached kills trading through the control block
@@ -58,16 +68,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, Px, Qty, TradePrint};
 use pinion_gateway::ExitPolicy;
 use pinion_strategy::{
-    AnyStrategy, Breach, ExecReport, FeeRates, Intents, LossWatch, MAX_INTENTS, OrderIdSource,
-    OrderIntent, OrderStatus, OrderType, Position, ProtectStats, Protector, RiskGate, Sizer,
-    Strategy, StrategyStats, TimeInForce,
+    AnyStrategy, Breach, DeriskParams, ExecReport, FeeRates, FlattenCause, FlattenStats,
+    FlattenStep, Flattener, Intents, LossWatch, MAX_INTENTS, OrderIdSource, OrderIntent,
+    OrderStatus, OrderType, Position, ProtectStats, Protector, RiskGate, Sizer, Strategy,
+    StrategyStats, TimeInForce, derisk_target,
 };
 
 use super::event_barrier::EventBarrier;
 use super::msg::{BookMsg, OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use crate::backtest::Tape;
-use crate::config::Settings;
+use crate::config::{OnLossLimit, Settings};
 use crate::control::{AccountView, Commands, ControlReader, KillReason, saturate};
 use crate::latency::{LiveLatency, Recorder};
 use crate::ops::journal::{JournalTx, PositionChange, Record, Recovered, resume_from};
@@ -188,6 +199,8 @@ struct StrategyCore {
     losses: LossWatch,
     /// Whether any loss limit is set (else nothing is observed).
     watch_losses: bool,
+    /// A loss limit reached flattens every instrument after the kill.
+    flatten_on_loss: bool,
     /// Where orders, reports and positions are journaled (`pinion live --trade` with a
     /// `[journal]`).
     journal: Option<JournalTx>,
@@ -219,6 +232,13 @@ struct Traded {
     protect: Protector,
     /// The size of new orders.
     sizer: Sizer,
+    /// Flatten and de-risk runs.
+    flatten: Flattener,
+    /// The de-risk rule, if on.
+    derisk: Option<DeriskParams>,
+    /// The best bid and ask of the last synced top of book: what closing orders are priced
+    /// from.
+    touch: (Option<Px>, Option<Px>),
 }
 
 impl Traded {
@@ -308,6 +328,8 @@ pub struct TradingFinal {
     pub exits: ProtectStats,
     /// The instrument's own loss limit reached, and the event time it was reached at.
     pub loss_breach: Option<(Breach, u64)>,
+    /// What the flatten and de-risk runs did.
+    pub flatten: FlattenStats,
 }
 
 impl TradingFinal {
@@ -428,6 +450,9 @@ impl StrategyStage {
                         control_ids: OrderIdSource::new(first_control),
                         protect: Protector::new(settings.protection, spec.tick),
                         sizer: money.sizer,
+                        flatten: Flattener::new(money.flatten, spec.step, spec.tick),
+                        derisk: money.derisk,
+                        touch: (None, None),
                     };
                     if let Some(log) = &log
                         && !t.replay(log)
@@ -469,6 +494,7 @@ impl StrategyStage {
                 control: None,
                 commands: Commands::default(),
                 watch_losses: !losses.is_off(),
+                flatten_on_loss: settings.trading.risk.on_loss_limit == OnLossLimit::Flatten,
                 losses,
                 journal: None,
                 journal_mismatch,
@@ -606,19 +632,153 @@ impl StrategyCore {
         }
         let commands = reader.poll();
         self.commands = commands;
-        if commands.kill.is_none() && !commands.cancel_all {
-            return false;
-        }
-        if commands.kill.is_some() {
-            for t in self.strategies.iter_mut().flatten() {
-                t.gate.set_kill_switch(true);
+        let cancel = commands.kill.is_some() || commands.cancel_all;
+        let mut sent = 0;
+        if cancel {
+            if commands.kill.is_some() {
+                for t in self.strategies.iter_mut().flatten() {
+                    t.gate.set_kill_switch(true);
+                }
+            }
+            sent = self.cancel_everything();
+            if let Some(reader) = &self.control {
+                reader.count_cancels(sent);
             }
         }
-        let sent = self.cancel_everything();
-        if let Some(reader) = &self.control {
-            reader.count_cancels(sent);
+        if commands.flatten {
+            for idx in 0..self.strategies.len() {
+                let cause = self.control.as_ref().and_then(|r| r.take_flatten(idx));
+                if let Some(cause) = cause {
+                    // Everything open was just cancelled if a kill or cancel-all came too.
+                    sent += self.start_flatten(idx, cause, pinion_core::Qty::ZERO, !cancel);
+                }
+            }
         }
         sent > 0
+    }
+
+    /// Starts a flatten (or, for [`FlattenCause::Derisk`], a cut to `target`) of instrument
+    /// `idx`: its open orders cancelled (when `cancel`), then the first closing slice. Returns
+    /// the orders sent.
+    fn start_flatten(
+        &mut self,
+        idx: usize,
+        cause: FlattenCause,
+        target: pinion_core::Qty,
+        cancel: bool,
+    ) -> u64 {
+        if self.ended {
+            return 0;
+        }
+        let Some(Some(t)) = self.strategies.get_mut(idx) else {
+            return 0;
+        };
+        let now = self.clock.now_ns();
+        if !t.flatten.start(cause, target, now) {
+            return 0;
+        }
+        if let Some(reader) = &self.control {
+            reader.flattens().started(idx, cause);
+        }
+        let mut sent = 0;
+        if cancel {
+            sent = cancel_open(t, &mut self.out, &mut self.journal, now, now_ns());
+            self.orders_sent += sent;
+            self.counts.intents += sent;
+            if let Some(reader) = &self.control {
+                reader.count_cancels(sent);
+            }
+        }
+        sent + self.step_flatten(idx)
+    }
+
+    /// Takes instrument `idx`'s flatten run a step: the next closing slice when none is in
+    /// flight, or the run's end (flat, or the deadline passed) written to the flatten board.
+    /// Returns the orders sent.
+    fn step_flatten(&mut self, idx: usize) -> u64 {
+        if self.ended {
+            return 0;
+        }
+        let Some(Some(t)) = self.strategies.get_mut(idx) else {
+            return 0;
+        };
+        if !t.flatten.running() {
+            return 0;
+        }
+        let at = self.clock.now_ns();
+        let step = t.flatten.next(
+            t.ledger.qty(),
+            t.gate.open_closing_qty(),
+            t.touch.0,
+            t.touch.1,
+            t.mark,
+            t.gate.limits(),
+            at,
+        );
+        match step {
+            FlattenStep::Wait => 0,
+            FlattenStep::Finished(outcome, cause, left) => {
+                if let Some(reader) = &self.control {
+                    reader.flattens().ended(idx, cause, outcome, left);
+                }
+                self.publish(idx);
+                0
+            }
+            FlattenStep::Send(slice) => {
+                let wall = now_ns();
+                let id = t.control_ids.next_id();
+                let close = OrderIntent::new_limit(
+                    wall,
+                    id,
+                    t.gate.instrument(),
+                    slice.side,
+                    slice.px,
+                    slice.qty,
+                    OrderType::Limit,
+                    TimeInForce::Ioc,
+                );
+                match t.gate.admit_reducing(&close, at) {
+                    Ok(()) if journal_order(&mut self.journal, &close) => {
+                        self.out
+                            .send(OrderMsg::Order(close, Trigger::Other), at, wall);
+                        t.flatten.sent(id);
+                        self.orders_sent += 1;
+                        self.counts.intents += 1;
+                        1
+                    }
+                    Ok(()) => {
+                        self.counts.journal_refused += 1;
+                        t.gate.on_exec(&unjournaled(&close, at));
+                        t.flatten.refused();
+                        0
+                    }
+                    Err(_) => {
+                        self.counts.refused += 1;
+                        t.flatten.refused();
+                        0
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks instrument `idx` against the de-risk rule (when on and no run is under way) and
+    /// starts a cut when its exposure is too large. Returns the orders sent.
+    fn check_derisk(&mut self, idx: usize) -> u64 {
+        let Some(Some(t)) = self.strategies.get(idx) else {
+            return 0;
+        };
+        let (Some(params), Some(mark)) = (t.derisk, t.mark) else {
+            return 0;
+        };
+        if t.flatten.running() {
+            return 0;
+        }
+        let position = t.ledger.qty();
+        match derisk_target(position, mark, t.ledger.net(Some(mark)), &params, t.gate.position_step()) {
+            Some(target) => self.start_flatten(idx, FlattenCause::Derisk, target, true),
+            None => 0,
+        }
     }
 
     /// Sends a cancel for every order the gates know open (pending ones too: the venue takes
@@ -731,6 +891,21 @@ impl StrategyCore {
             reader.kill(reason);
         }
         self.take_commands();
+        if self.flatten_on_loss {
+            let cause = match breach {
+                Breach::Drawdown => FlattenCause::Drawdown,
+                Breach::DailyLoss | Breach::TotalLoss => FlattenCause::LossLimit,
+            };
+            // Without a control block the kill is not carried out by take_commands: the gates
+            // are switched off here, and everything open cancelled by each run.
+            let cancel = self.control.is_none();
+            for i in 0..self.strategies.len() {
+                if let Some(Some(t)) = self.strategies.get_mut(i) {
+                    t.gate.set_kill_switch(true);
+                }
+                self.start_flatten(i, cause, pinion_core::Qty::ZERO, cancel);
+            }
+        }
     }
 
     /// Writes instrument `idx`'s account to the control board, if there is one.
@@ -844,6 +1019,9 @@ impl StrategyCore {
         };
         let mid = if top.synced { top.mid() } else { None };
         traded.gate.set_mid(mid);
+        if top.synced {
+            traded.touch = (top.best_bid().map(|l| l.px), top.best_ask().map(|l| l.px));
+        }
         let moved = mid.is_some() && mid != traded.mark;
         traded.mark = mid.or(traded.mark);
         if let (Some(tape), Some(mid)) = (traded.tape.as_mut(), mid) {
@@ -855,16 +1033,27 @@ impl StrategyCore {
         let Some(Some(traded)) = self.strategies.get_mut(idx) else {
             return None;
         };
-        let protecting = top.synced && traded.protect.params().any();
-        let mut sent = if protecting {
-            self.protect(idx, top, now)
-        } else {
-            0
-        };
+        let mut sent = 0;
+        if traded.flatten.running() {
+            sent += self.step_flatten(idx);
+        } else if moved {
+            sent += self.check_derisk(idx);
+        }
         let Some(Some(traded)) = self.strategies.get_mut(idx) else {
             return None;
         };
-        if self.commands.may_decide() && traded.protect.strategy_may_decide(now) {
+        let protecting =
+            top.synced && traded.protect.params().any() && !traded.flatten.running();
+        if protecting {
+            sent += self.protect(idx, top, now);
+        }
+        let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+            return None;
+        };
+        if self.commands.may_decide()
+            && traded.protect.strategy_may_decide(now)
+            && traded.flatten.strategy_may_decide()
+        {
             self.intents
                 .set_new_order_budget(traded.gate.order_tokens(now));
             self.intents.set_order_qty(traded.order_qty());
@@ -902,7 +1091,10 @@ impl StrategyCore {
             return;
         };
         let tap = self.link.market_tap;
-        let sent = if self.commands.may_decide() && traded.protect.strategy_may_decide(now) {
+        let sent = if self.commands.may_decide()
+            && traded.protect.strategy_may_decide(now)
+            && traded.flatten.strategy_may_decide()
+        {
             self.intents
                 .set_new_order_budget(traded.gate.order_tokens(now));
             self.intents.set_order_qty(traded.order_qty());
@@ -975,9 +1167,27 @@ impl StrategyCore {
             traded
                 .protect
                 .on_report(rep.client_id, rep.status.is_final());
+            traded
+                .flatten
+                .on_report(rep.client_id, rep.status.is_final());
             let now = self.clock.now_ns();
             if filled {
                 self.watch_loss(idx, now);
+            }
+            let flattening = self
+                .strategies
+                .get(idx)
+                .and_then(Option::as_ref)
+                .is_some_and(|t| t.flatten.running());
+            let closing = if flattening {
+                self.step_flatten(idx)
+            } else if filled {
+                self.check_derisk(idx)
+            } else {
+                0
+            };
+            if closing > 0 {
+                self.out.flush(now_ns());
             }
             let Some(Some(traded)) = self.strategies.get_mut(idx) else {
                 return;
@@ -986,7 +1196,10 @@ impl StrategyCore {
                 .set_new_order_budget(traded.gate.order_tokens(now));
             self.intents.set_order_qty(traded.order_qty());
             traded.strategy.on_exec(rep, &mut self.intents);
-            if self.ended || !self.commands.may_decide() || !traded.protect.strategy_may_decide(now)
+            if self.ended
+                || !self.commands.may_decide()
+                || !traded.protect.strategy_may_decide(now)
+                || !traded.flatten.strategy_may_decide()
             {
                 // After the end, and while killed or paused, nothing more is sent.
                 self.intents.clear();
@@ -1190,6 +1403,7 @@ impl Stage for StrategyStage {
                     tape,
                     exits: t.protect.stats(),
                     loss_breach: self.core.losses.breach_of(i),
+                    flatten: t.flatten.stats(),
                 })
             })
             .collect();

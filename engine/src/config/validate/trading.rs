@@ -13,8 +13,9 @@ use super::super::strategies::{
     GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,
 };
 use super::super::trading::{
-    GridSpec, ImbalanceSpec, LossSpec, MarketMakingSpec, MomentumSpec, QuoteChaseSpec, RiskSpec,
-    SizingSpec, SpreadCaptureSpec, StrategySpec, TradingSpec,
+    DeriskSpec, FlattenSpec, GridSpec, ImbalanceSpec, LossSpec, MarketMakingSpec, MomentumSpec,
+    OnLossLimit, QuoteChaseSpec, RiskSpec, SizingSpec, SpreadCaptureSpec, StrategySpec,
+    TradingSpec,
 };
 use super::super::{Config, SizingConfig, StrategyConfig};
 use super::Problems;
@@ -388,6 +389,22 @@ fn risk(cfg: &Config, p: &mut Problems) -> Option<RiskSpec> {
         [&pf.max_daily_loss, &pf.max_total_loss, &pf.max_drawdown],
     );
     let sizing = sizing(&rk.sizing, p);
+    let on_loss_limit = match rk.on_loss_limit.as_str() {
+        "stop" => Some(OnLossLimit::Stop),
+        "flatten" => Some(OnLossLimit::Flatten),
+        other => {
+            p.add(
+                "risk.on_loss_limit",
+                format!("unknown action {other:?} (stop, flatten)"),
+            );
+            None
+        }
+    };
+    let flatten = flatten(rk, max_order_qty, p);
+    let derisk = rk
+        .derisk
+        .as_ref()
+        .map(|d| derisk(d, sizing.and_then(|s| s.capital), p));
     if p.0.len() != before {
         return None;
     }
@@ -403,6 +420,103 @@ fn risk(cfg: &Config, p: &mut Problems) -> Option<RiskSpec> {
         loss,
         portfolio,
         sizing: sizing?,
+        on_loss_limit: on_loss_limit?,
+        flatten: flatten?,
+        derisk: derisk.flatten(),
+    })
+}
+
+/// `[risk.flatten]`: a positive `slice_qty` no larger than `max_order_qty`, a deadline of
+/// 0.1 s to a day, a slippage of 0 to 1000 bps.
+fn flatten(
+    rk: &super::super::RiskConfig,
+    max_order_qty: Option<Decimal>,
+    p: &mut Problems,
+) -> Option<FlattenSpec> {
+    let c = &rk.flatten;
+    let before = p.0.len();
+    let slice_qty = c
+        .slice_qty
+        .as_deref()
+        .and_then(|s| positive_decimal(p, "risk.flatten.slice_qty", s));
+    if let (Some(q), Some(max), Some(s)) = (slice_qty, max_order_qty, c.slice_qty.as_deref())
+        && let (Ok(q), Ok(max)) = (
+            q.in_units(12),
+            max.in_units(12),
+        )
+        && q > max
+    {
+        p.add(
+            "risk.flatten.slice_qty",
+            format!(
+                "{s:?} is above risk.max_order_qty ({:?}): the gate would refuse every slice",
+                rk.max_order_qty
+            ),
+        );
+    }
+    let deadline = c.deadline_s;
+    if !(deadline.is_finite() && (0.1..=86_400.0).contains(&deadline)) {
+        p.add(
+            "risk.flatten.deadline_s",
+            format!("{deadline} must be 0.1..=86400 seconds"),
+        );
+    }
+    let slip = c.slippage_bps;
+    if !(slip.is_finite() && (0.0..=1_000.0).contains(&slip)) {
+        p.add(
+            "risk.flatten.slippage_bps",
+            format!("{slip} must be 0..=1000"),
+        );
+    }
+    if p.0.len() != before {
+        return None;
+    }
+    Some(FlattenSpec {
+        slice_qty,
+        deadline_ns: (deadline * 1e9).round() as u64,
+        slippage_ppm: (slip * 100.0).round() as u32,
+    })
+}
+
+/// `[risk.derisk]`: `above_pct` above 0 (at most 10000), `by_pct` above 0 and at most 100, and a
+/// positive capital, its own or `risk.sizing.capital`.
+fn derisk(
+    c: &super::super::DeriskConfig,
+    sizing_capital: Option<Decimal>,
+    p: &mut Problems,
+) -> Option<DeriskSpec> {
+    let before = p.0.len();
+    let pct = |p: &mut Problems, key: &str, v: f64, max: f64| -> u32 {
+        if v.is_finite() && v > 0.0 && v <= max && (v * 10_000.0).round() >= 1.0 {
+            (v * 10_000.0).round() as u32
+        } else {
+            p.add(
+                key,
+                format!("{v} must be above 0 (at least 0.0001) and at most {max}"),
+            );
+            0
+        }
+    };
+    let above_ppm = pct(p, "risk.derisk.above_pct", c.above_pct, 10_000.0);
+    let by_ppm = pct(p, "risk.derisk.by_pct", c.by_pct, 100.0);
+    let capital = match c.capital.as_deref() {
+        Some(s) => positive_decimal(p, "risk.derisk.capital", s),
+        None if sizing_capital.is_some() => sizing_capital,
+        None => {
+            p.add(
+                "risk.derisk.capital",
+                "is required unless risk.sizing.capital is set (equity is capital plus net PnL)",
+            );
+            None
+        }
+    };
+    if p.0.len() != before {
+        return None;
+    }
+    Some(DeriskSpec {
+        above_ppm,
+        by_ppm,
+        capital: capital?,
     })
 }
 
@@ -615,6 +729,60 @@ mod tests {
         cfg.validate_for("t.toml", 2, Path::new("/nonexistent"))
             .map(|s| s.trading.risk)
             .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn flatten_and_derisk_are_read_and_checked() {
+        let r = risk(
+            "[risk]\nmax_order_qty = \"0.01\"\non_loss_limit = \"flatten\"\n[risk.flatten]\nslice_qty = \"0.002\"\ndeadline_s = 5\nslippage_bps = 20\n[risk.derisk]\nabove_pct = 50\nby_pct = 25\ncapital = \"1000\"\n",
+        )
+        .unwrap();
+        assert_eq!(r.on_loss_limit, OnLossLimit::Flatten);
+        assert_eq!(
+            r.flatten,
+            FlattenSpec {
+                slice_qty: Some(d("0.002")),
+                deadline_ns: 5_000_000_000,
+                slippage_ppm: 2_000,
+            }
+        );
+        assert_eq!(
+            r.derisk,
+            Some(DeriskSpec {
+                above_ppm: 500_000,
+                by_ppm: 250_000,
+                capital: d("1000"),
+            })
+        );
+        // Defaults: stop, slices of max_order_qty, 30 s, 10 bps; no de-risk.
+        let r = risk("").unwrap();
+        assert_eq!(
+            (r.on_loss_limit, r.flatten, r.derisk),
+            (OnLossLimit::Stop, FlattenSpec::default(), None)
+        );
+        // The capital may come from the sizing.
+        let r = risk(
+            "[risk.sizing]\nkind = \"fraction\"\nfraction = 0.1\ncapital = \"500\"\n[risk.derisk]\nabove_pct = 80\nby_pct = 50\n",
+        )
+        .unwrap();
+        assert_eq!(r.derisk.map(|d| d.capital), Some(d("500")));
+        let e = risk(
+            "[risk]\nmax_order_qty = \"0.01\"\non_loss_limit = \"panic\"\n[risk.flatten]\nslice_qty = \"0.5\"\ndeadline_s = 0\nslippage_bps = -1\n[risk.derisk]\nabove_pct = 0\nby_pct = 101\n",
+        )
+        .unwrap_err();
+        for want in [
+            "t.toml: risk.on_loss_limit: unknown action \"panic\" (stop, flatten)",
+            "t.toml: risk.flatten.slice_qty: \"0.5\" is above risk.max_order_qty",
+            "t.toml: risk.flatten.deadline_s: 0 must be 0.1..=86400 seconds",
+            "t.toml: risk.flatten.slippage_bps: -1 must be 0..=1000",
+            "t.toml: risk.derisk.above_pct: 0 must be above 0",
+            "t.toml: risk.derisk.by_pct: 101 must be above 0 (at least 0.0001) and at most 100",
+            "t.toml: risk.derisk.capital: is required unless risk.sizing.capital is set",
+        ] {
+            assert!(e.contains(want), "{want:?} missing from:\n{e}");
+        }
+        let e = risk("[risk.flatten]\nslice = \"1\"\n").unwrap_err();
+        assert!(e.contains("slice"), "{e}");
     }
 
     #[test]
