@@ -599,6 +599,48 @@ fn fill_time(f: &std::collections::HashMap<String, String>) -> u64 {
     f["time_ns"].parse().expect("a time")
 }
 
+/// The same limit under `on_loss_limit = "flatten"`: after the kill, the position is closed in
+/// slices that pass the killed gate because they only reduce it, and the run ends flat.
+#[test]
+fn a_loss_limit_under_flatten_kills_then_closes_the_position() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let cfg = config(
+        "backtest-market-making.toml",
+        &path,
+        "1",
+        &[
+            "risk.max_total_loss=\"0.5\"",
+            "risk.on_loss_limit=\"flatten\"",
+            "risk.flatten.slice_qty=\"0.001\"",
+        ],
+    );
+    let (report, _, dir) = run(&cfg, "backtest-loss-flatten");
+    assert_eq!(
+        report.control.killed,
+        Some(pinion_engine::control::KillReason::LossLimit)
+    );
+    let t = &report.trading[0];
+    let Some((_, at)) = t.loss_breach else {
+        panic!("no breach recorded");
+    };
+    let f = t.flatten;
+    assert_eq!(f.flattens, 1, "{f:?}");
+    let Some((cause, outcome, left)) = f.last else {
+        panic!("the flatten did not end: {f:?}");
+    };
+    assert_eq!(cause, pinion_strategy::FlattenCause::LossLimit);
+    assert_eq!(outcome, pinion_strategy::FlattenOutcome::Done, "{f:?}");
+    assert_eq!(left, pinion_core::Qty::ZERO);
+    assert_eq!(t.position, pinion_core::Qty::ZERO, "the run did not end flat");
+    assert!(f.slices >= 1 && f.refused == 0, "{f:?}");
+    // The position was closed by fills after the breach.
+    let fills = read_csv(&dir.join("fills.csv"));
+    let after: Vec<_> = fills.iter().filter(|f| fill_time(f) > at).collect();
+    assert!(!after.is_empty(), "nothing closed the position");
+}
+
 /// `[risk] max_total_loss` of 0.5 USDT on market making: the limit trips at one event, kills
 /// trading through the control block (`loss_limit`), and from then on nothing new is sent:
 /// every fill after it is of an order already out, within the venue's round trip, and up to the
