@@ -294,7 +294,8 @@ impl ControlReader {
             self.cancel_all_seen = requested;
             out.cancel_all = true;
         }
-        if c.flatten_signal.load(Ordering::Relaxed) && c.flatten_signal.swap(false, Ordering::AcqRel)
+        if c.flatten_signal.load(Ordering::Relaxed)
+            && c.flatten_signal.swap(false, Ordering::AcqRel)
         {
             c.flatten_all(FlattenCause::Signal);
         }
@@ -668,11 +669,17 @@ mod tests {
         assert_eq!(c.stats().flatten_requests, 2);
         let b = c.flattens();
         b.started(0, FlattenCause::Signal);
-        assert_eq!(b.read(0).map(|v| v.running), Some(Some(FlattenCause::Signal)));
+        assert_eq!(
+            b.read(0).map(|v| v.running),
+            Some(Some(FlattenCause::Signal))
+        );
         b.ended(0, FlattenCause::Signal, FlattenOutcome::Done, Qty(0));
         let v = b.read(0).expect("instrument");
         assert_eq!((v.started, v.ended, v.running), (1, 1, None));
-        assert_eq!(v.last, Some((FlattenCause::Signal, FlattenOutcome::Done, Qty(0))));
+        assert_eq!(
+            v.last,
+            Some((FlattenCause::Signal, FlattenOutcome::Done, Qty(0)))
+        );
     }
 
     #[test]

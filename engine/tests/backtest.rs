@@ -599,6 +599,41 @@ fn fill_time(f: &std::collections::HashMap<String, String>) -> u64 {
     f["time_ns"].parse().expect("a time")
 }
 
+/// `[risk.derisk]` on market making with a small account: every time the position's exposure
+/// passes 5 % of equity the rule cuts it, and the strategy trades on between cuts.
+#[test]
+fn the_derisk_rule_cuts_a_position_that_grows_past_its_share_of_equity() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let free = config("backtest-market-making.toml", &path, "1", &[]);
+    let (free_report, _, _) = run(&free, "backtest-derisk-free");
+    let cfg = config(
+        "backtest-market-making.toml",
+        &path,
+        "1",
+        &[
+            "risk.derisk.above_pct=5",
+            "risk.derisk.by_pct=50",
+            "risk.derisk.capital=\"1000\"",
+        ],
+    );
+    let (report, _, _) = run(&cfg, "backtest-derisk");
+    let t = &report.trading[0];
+    let f = t.flatten;
+    assert!(f.derisks >= 1, "the rule never acted: {f:?}");
+    assert_eq!(f.flattens, 0);
+    assert!(f.slices >= 1 && f.done >= 1, "{f:?}");
+    assert_eq!(f.refused, 0, "a cut was refused by the gate: {f:?}");
+    assert!(
+        t.stats.fills > f.slices,
+        "the strategy traded between the cuts: {:?}",
+        t.stats
+    );
+    assert!(report.control.killed.is_none());
+    assert!(free_report.trading[0].flatten.derisks == 0);
+}
+
 /// The same limit under `on_loss_limit = "flatten"`: after the kill, the position is closed in
 /// slices that pass the killed gate because they only reduce it, and the run ends flat.
 #[test]
@@ -633,7 +668,11 @@ fn a_loss_limit_under_flatten_kills_then_closes_the_position() {
     assert_eq!(cause, pinion_strategy::FlattenCause::LossLimit);
     assert_eq!(outcome, pinion_strategy::FlattenOutcome::Done, "{f:?}");
     assert_eq!(left, pinion_core::Qty::ZERO);
-    assert_eq!(t.position, pinion_core::Qty::ZERO, "the run did not end flat");
+    assert_eq!(
+        t.position,
+        pinion_core::Qty::ZERO,
+        "the run did not end flat"
+    );
     assert!(f.slices >= 1 && f.refused == 0, "{f:?}");
     // The position was closed by fills after the breach.
     let fills = read_csv(&dir.join("fills.csv"));

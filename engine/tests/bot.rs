@@ -10,8 +10,8 @@ use pinion_core::{InstrumentSpec, Instruments, Qty, Venue};
 use pinion_engine::bot::{BotContext, BotHandle};
 use pinion_engine::config::BotSettings;
 use pinion_engine::control::{Control, KillReason};
-use pinion_strategy::{FlattenCause, FlattenOutcome};
 use pinion_exchange_sim::{BotApiConfig, BotApiFake, DownMode, SelfSignedTls, SentMessage};
+use pinion_strategy::{FlattenCause, FlattenOutcome};
 
 const TOKEN: &str = "123456:TEST-token_for_the_fake";
 const OPERATOR: i64 = 4242;
@@ -204,7 +204,10 @@ fn a_flatten_needs_its_confirmation_in_time_and_its_end_is_alerted() {
     assert!(ask.starts_with("Flatten BTCUSDT?"), "{ask}");
     std::thread::sleep(Duration::from_millis(3200));
     rig.ask("/flatten confirm", "expired");
-    assert!(!reader.poll().flatten, "an expired confirmation asked for a flatten");
+    assert!(
+        !reader.poll().flatten,
+        "an expired confirmation asked for a flatten"
+    );
     assert_eq!(rig.control.stats().flatten_requests, 0);
     rig.ask("/flatten NOPE", "No instrument NOPE");
     // In time, it reaches the control block for that instrument, and it is not a kill.
@@ -232,11 +235,19 @@ fn a_flatten_needs_its_confirmation_in_time_and_its_end_is_alerted() {
     })
     .expect("the end is alerted");
     board.started(0, FlattenCause::Derisk);
-    board.ended(0, FlattenCause::Derisk, FlattenOutcome::DeadlinePassed, Qty(250));
+    board.ended(
+        0,
+        FlattenCause::Derisk,
+        FlattenOutcome::DeadlinePassed,
+        Qty(250),
+    );
     wait_for(Duration::from_secs(10), || {
         rig.to(OPERATOR)
             .iter()
-            .any(|m| m.text.contains("de-risk BTCUSDT: deadline passed, position 0.0025 left"))
+            .any(|m| {
+                m.text
+                    .contains("de-risk BTCUSDT: deadline passed, position 0.0025 left")
+            })
             .then_some(())
     })
     .expect("a de-risk that ran out of time is alerted with what it left");

@@ -590,10 +590,24 @@ fn sigusr2_flattens_in_slices_and_ends_flat_with_nothing_open_equal_to_the_excha
         orders_at_end = sim.exchange.sim_account().orders.len();
     });
     assert_matches_the_exchange(&run);
-    assert_ne!(before, 0, "no position was open when the flatten was asked for");
-    assert_eq!(exchange_position(&run.sim), 0, "the exchange's position is not flat");
-    assert_eq!(resting(&run.sim), 0, "an order still rests after the flatten");
-    assert_eq!(orders_when_flat, orders_at_end, "orders were placed after the flatten");
+    assert_ne!(
+        before, 0,
+        "no position was open when the flatten was asked for"
+    );
+    assert_eq!(
+        exchange_position(&run.sim),
+        0,
+        "the exchange's position is not flat"
+    );
+    assert_eq!(
+        resting(&run.sim),
+        0,
+        "an order still rests after the flatten"
+    );
+    assert_eq!(
+        orders_when_flat, orders_at_end,
+        "orders were placed after the flatten"
+    );
     let f = &run.report["trading"][0]["flatten"];
     assert_eq!(f["flattens"], 1, "{f}\n{}", run.stderr);
     assert_eq!(f["done"], 1, "{f}");
@@ -605,10 +619,18 @@ fn sigusr2_flattens_in_slices_and_ends_flat_with_nothing_open_equal_to_the_excha
     assert!(!closes.is_empty(), "no closing order reached the exchange");
     assert!(f["closing_orders"].as_u64() >= Some(1), "{f}");
     for o in closes {
-        assert!(units(&o.orig_qty) <= units("0.002"), "{} is larger than a slice", o.orig_qty);
+        assert!(
+            units(&o.orig_qty) <= units("0.002"),
+            "{} is larger than a slice",
+            o.orig_qty
+        );
     }
     assert_eq!(run.report["control"]["flatten_requests"], 1);
-    assert_eq!(run.report["control"]["killed"], Value::Null, "a flatten is not a kill");
+    assert_eq!(
+        run.report["control"]["killed"],
+        Value::Null,
+        "a flatten is not a kill"
+    );
 }
 
 /// Market making, one quote a side resting near the mid.

@@ -142,8 +142,11 @@ impl Alerts {
             ));
         }
         let board = ctx.control.board();
-        for (i, (&(started, ended), &(was_started, was_ended))) in
-            now_seen.flattens.iter().zip(&self.seen.flattens).enumerate()
+        for (i, (&(started, ended), &(was_started, was_ended))) in now_seen
+            .flattens
+            .iter()
+            .zip(&self.seen.flattens)
+            .enumerate()
         {
             let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
             let Some(((sym, _, q, _), v)) = board.name(id).zip(ctx.control.flattens().read(i))
@@ -160,7 +163,11 @@ impl Alerts {
             if started > was_started
                 && let Some(cause) = v.running
             {
-                out.push(format!("{} {sym}: started ({}).", what(cause), cause.as_str()));
+                out.push(format!(
+                    "{} {sym}: started ({}).",
+                    what(cause),
+                    cause.as_str()
+                ));
             }
             if ended > was_ended
                 && let Some((cause, outcome, left)) = v.last

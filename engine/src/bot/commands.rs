@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use pinion_core::InstrumentId;
 
 use crate::control::{Control, KillReason};
-use pinion_strategy::FlattenCause;
 use crate::metrics::{BookState, Sources};
+use pinion_strategy::FlattenCause;
 
 /// What the commands read.
 #[derive(Debug, Clone)]
@@ -186,9 +186,11 @@ impl Commands {
                                     .to_owned()
                             }
                             Pending::Flatten(id) if now <= deadline => flatten(c, id),
-                            Pending::Flatten(_) => "The flatten request expired: nothing was done. \
+                            Pending::Flatten(_) => {
+                                "The flatten request expired: nothing was done. \
 Send /flatten SYMBOL again."
-                                .to_owned(),
+                                    .to_owned()
+                            }
                         }
                     }
                     None if wants_flatten => {
@@ -527,16 +529,26 @@ mod tests {
             Command::Flatten(Some("BTCUSDT".into()))
         );
         assert_eq!(Command::parse("/flatten Confirm"), Command::Flatten(None));
-        assert!(cmds.run(1, &Command::Flatten(Some("ETHUSDT".into())), t0).starts_with("No instrument ETHUSDT"));
+        assert!(
+            cmds.run(1, &Command::Flatten(Some("ETHUSDT".into())), t0)
+                .starts_with("No instrument ETHUSDT")
+        );
         let ask = cmds.run(1, &Command::Flatten(Some("BTCUSDT".into())), t0);
         assert!(ask.contains("/flatten confirm"), "{ask}");
         // `/kill confirm` does not confirm a flatten, and nothing was asked yet.
-        assert!(cmds.run(1, &Command::Kill(true), t0).starts_with("Nothing to confirm"));
+        assert!(
+            cmds.run(1, &Command::Kill(true), t0)
+                .starts_with("Nothing to confirm")
+        );
         assert!(!r.poll().flatten);
         let late = cmds.run(1, &Command::Flatten(None), t0 + Duration::from_secs(31));
         assert!(late.contains("expired"), "{late}");
         assert!(!r.poll().flatten);
-        cmds.run(1, &Command::Flatten(Some("BTCUSDT".into())), t0 + Duration::from_secs(40));
+        cmds.run(
+            1,
+            &Command::Flatten(Some("BTCUSDT".into())),
+            t0 + Duration::from_secs(40),
+        );
         let done = cmds.run(1, &Command::Confirm, t0 + Duration::from_secs(41));
         assert!(done.starts_with("FLATTEN BTCUSDT"), "{done}");
         assert!(r.poll().flatten);

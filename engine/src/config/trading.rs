@@ -10,9 +10,8 @@
 use pinion_core::{Decimal, DecimalError, InstrumentSpec, Px, Qty};
 use pinion_strategy::{
     DeriskParams, FairPrice, FlattenParams, GridParams, GridSpacing, ImbalanceParams, LossLimits,
-    MarketMakingParams,
-    MomentumParams, OrderSide, PriceSource, QuoteChaseParams, RiskLimits, RsiFilter, Sizer, Sizing,
-    SpreadCaptureParams,
+    MarketMakingParams, MomentumParams, OrderSide, PriceSource, QuoteChaseParams, RiskLimits,
+    RsiFilter, Sizer, Sizing, SpreadCaptureParams,
 };
 
 pub use pinion_strategy::StrategyParams;

@@ -984,7 +984,11 @@ fn trading(out: &mut Out, control: &crate::control::Control) {
         .collect();
     out.family(&FLATTENING);
     for (sym, v) in &runs {
-        out.sample(&FLATTENING, &[("instrument", sym)], u8::from(v.running.is_some()));
+        out.sample(
+            &FLATTENING,
+            &[("instrument", sym)],
+            u8::from(v.running.is_some()),
+        );
     }
     out.family(&FLATTEN_RUNS);
     for (sym, v) in &runs {

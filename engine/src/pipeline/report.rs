@@ -332,13 +332,7 @@ impl PipelineReport {
                     let _ = writeln!(
                         s,
                         "  {:<26} flatten: {} run(s), {} de-risk(s); {} done, {} deadline passed; {} closing orders ({} refused by risk){last}",
-                        "",
-                        f.flattens,
-                        f.derisks,
-                        f.done,
-                        f.deadline_passed,
-                        f.slices,
-                        f.refused
+                        "", f.flattens, f.derisks, f.done, f.deadline_passed, f.slices, f.refused
                     );
                 }
             }

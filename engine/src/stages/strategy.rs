@@ -724,6 +724,14 @@ impl StrategyCore {
                 self.publish(idx);
                 0
             }
+            FlattenStep::Send(_)
+                if t.gate.open_orders() >= t.gate.limits().max_open_orders as usize
+                    || t.gate.order_tokens(at) == 0 =>
+            {
+                // The cancels sent at the start are still open, or the order rate is used up:
+                // the next report or view tries again (the deadline still runs).
+                0
+            }
             FlattenStep::Send(slice) => {
                 let wall = now_ns();
                 let id = t.control_ids.next_id();
@@ -775,7 +783,13 @@ impl StrategyCore {
             return 0;
         }
         let position = t.ledger.qty();
-        match derisk_target(position, mark, t.ledger.net(Some(mark)), &params, t.gate.position_step()) {
+        match derisk_target(
+            position,
+            mark,
+            t.ledger.net(Some(mark)),
+            &params,
+            t.gate.position_step(),
+        ) {
             Some(target) => self.start_flatten(idx, FlattenCause::Derisk, target, true),
             None => 0,
         }
@@ -1042,8 +1056,7 @@ impl StrategyCore {
         let Some(Some(traded)) = self.strategies.get_mut(idx) else {
             return None;
         };
-        let protecting =
-            top.synced && traded.protect.params().any() && !traded.flatten.running();
+        let protecting = top.synced && traded.protect.params().any() && !traded.flatten.running();
         if protecting {
             sent += self.protect(idx, top, now);
         }

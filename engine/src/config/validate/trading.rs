@@ -440,10 +440,7 @@ fn flatten(
         .as_deref()
         .and_then(|s| positive_decimal(p, "risk.flatten.slice_qty", s));
     if let (Some(q), Some(max), Some(s)) = (slice_qty, max_order_qty, c.slice_qty.as_deref())
-        && let (Ok(q), Ok(max)) = (
-            q.in_units(12),
-            max.in_units(12),
-        )
+        && let (Ok(q), Ok(max)) = (q.in_units(12), max.in_units(12))
         && q > max
     {
         p.add(
