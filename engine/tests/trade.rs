@@ -552,8 +552,25 @@ fn exchange_position(account: &SimAccount) -> i128 {
 
 #[test]
 fn sigusr2_flattens_in_slices_and_ends_flat_with_nothing_open_equal_to_the_exchange() {
-    // Market making builds a position and keeps quotes resting; the exit policy leaves orders
-    // open, so what the exchange has open at the end was left there by the flatten.
+    let run = flattened_by_signal(false);
+    assert_eq!(
+        run.report["control"]["killed"],
+        Value::Null,
+        "a flatten is not a kill"
+    );
+}
+
+#[test]
+fn a_flatten_after_a_kill_still_closes_the_position() {
+    let run = flattened_by_signal(true);
+    assert_eq!(run.report["control"]["killed"], "signal", "{}", run.stderr);
+}
+
+/// Market making builds a position and keeps quotes resting; then (after SIGUSR1 when `killed`)
+/// SIGUSR2 flattens: the exchange ends flat with nothing open, equal to pinion's account, in
+/// slices of at most `slice_qty`, and nothing new is sent afterwards. The exit policy leaves
+/// orders open, so what the exchange has open at the end was left there by the flatten.
+fn flattened_by_signal(killed: bool) -> Run {
     let more = format!(
         "{MARKET_MAKING}\n[exit]\npolicy = \"leave\"\n\
 [risk.flatten]\nslice_qty = \"0.002\"\ndeadline_s = 8\nslippage_bps = 20\n"
@@ -569,6 +586,16 @@ fn sigusr2_flattens_in_slices_and_ends_flat_with_nothing_open_equal_to_the_excha
             && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(20));
+        }
+        if killed {
+            // SAFETY: a plain kill(2) on the child's pid.
+            let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR1) };
+            assert_eq!(sent, 0, "SIGUSR1 sent");
+            // The kill cancels the quotes; the position stays.
+            let deadline = Instant::now() + Duration::from_secs(4);
+            while resting(&sim.exchange.sim_account()) > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         let a = sim.exchange.sim_account();
         before = exchange_position(&a);
@@ -626,11 +653,7 @@ fn sigusr2_flattens_in_slices_and_ends_flat_with_nothing_open_equal_to_the_excha
         );
     }
     assert_eq!(run.report["control"]["flatten_requests"], 1);
-    assert_eq!(
-        run.report["control"]["killed"],
-        Value::Null,
-        "a flatten is not a kill"
-    );
+    run
 }
 
 /// Market making, one quote a side resting near the mid.

@@ -618,9 +618,10 @@ impl StrategyCore {
         }
     }
 
-    /// Polls the control block (three relaxed loads) and carries out what it asks: a kill
+    /// Polls the control block (a few relaxed loads) and carries out what it asks: a kill
     /// switches every gate off and cancels every order the gates know open; a cancel-all
-    /// cancels them. Returns whether anything was sent.
+    /// cancels them; a flatten starts a run on each instrument asked for. Returns whether
+    /// anything was sent.
     #[inline]
     fn take_commands(&mut self) -> bool {
         let Some(reader) = self.control.as_mut() else {
