@@ -12,6 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::sim::*;
@@ -19,6 +20,9 @@ use pinion_exchange_sim::wsapi::SimAccount;
 use serde_json::Value;
 
 const API_KEY: &str = TRADE_API_KEY;
+/// The token runs with a `[bot]` use against the Bot API fake.
+const BOT_TOKEN: &str = "123456:TRADE-token_for_the_fake";
+const OPERATOR: i64 = 4242;
 
 /// What one `pinion live --trade` run left behind.
 struct Run {
@@ -121,6 +125,7 @@ fn trade_keyed(
         .arg("--record-orders")
         .arg(&pnr_path)
         .env("PINION_TEST_API_KEY", API_KEY)
+        .env("PINION_BOT_TOKEN", BOT_TOKEN)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -564,6 +569,76 @@ fn sigusr2_flattens_in_slices_and_ends_flat_with_nothing_open_equal_to_the_excha
 fn a_flatten_after_a_kill_still_closes_the_position() {
     let run = flattened_by_signal(true);
     assert_eq!(run.report["control"]["killed"], "signal", "{}", run.stderr);
+}
+
+#[test]
+fn the_bots_flatten_once_confirmed_ends_flat_with_nothing_open_equal_to_the_exchange() {
+    use pinion_exchange_sim::{BotApiConfig, BotApiFake, SelfSignedTls};
+    let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
+    let fake = BotApiFake::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        BotApiConfig::new(BOT_TOKEN),
+        Arc::clone(&tls.server_config),
+    )
+    .expect("the Bot API fake");
+    let cert = std::env::temp_dir().join(format!(
+        "pinion-trade-bot-{}-{}.pem",
+        std::process::id(),
+        fake.local_addr().port()
+    ));
+    std::fs::write(&cert, &tls.certificate_pem).expect("write cert");
+    let more = format!(
+        "{MARKET_MAKING}\n[exit]\npolicy = \"leave\"\n\
+[risk.flatten]\nslice_qty = \"0.002\"\ndeadline_s = 8\n\n\
+[bot]\napi_url = \"{}\"\nca_file = \"{}\"\nusers = [{OPERATOR}]\npoll_timeout_s = 1\n",
+        fake.base_url(),
+        cert.display()
+    );
+    let said = |text: &str| {
+        fake.sent()
+            .iter()
+            .filter(|m| m.chat_id == OPERATOR)
+            .any(|m| m.text.contains(text))
+    };
+    let wait = |what: &str, limit: Duration| {
+        let until = Instant::now() + limit;
+        while !said(what) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(said(what), "no message with {what:?}: {:?}", fake.sent());
+    };
+    let mut before = 0;
+    let run = trade_with("", 16.0, "", &more, |sim, _| {
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while exchange_position(&sim.exchange.sim_account()) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        before = exchange_position(&sim.exchange.sim_account());
+        fake.inject(OPERATOR, "/flatten BTCUSDT");
+        wait("Reply /flatten confirm", Duration::from_secs(5));
+        fake.inject(OPERATOR, "/flatten confirm");
+        wait("flatten BTCUSDT: done, position 0", Duration::from_secs(10));
+    });
+    let _ = std::fs::remove_file(&cert);
+    assert_matches_the_exchange(&run);
+    assert_ne!(
+        before, 0,
+        "no position was open when the flatten was asked for"
+    );
+    assert_eq!(
+        exchange_position(&run.sim),
+        0,
+        "the exchange's position is not flat"
+    );
+    assert_eq!(
+        resting(&run.sim),
+        0,
+        "an order still rests after the flatten"
+    );
+    let f = &run.report["trading"][0]["flatten"];
+    assert_eq!(f["last"]["cause"], "operator", "{f}\n{}", run.stderr);
+    assert_eq!(f["last"]["outcome"], "done", "{f}");
+    assert_eq!(run.report["control"]["killed"], Value::Null);
 }
 
 /// Market making builds a position and keeps quotes resting; then (after SIGUSR1 when `killed`)
