@@ -49,6 +49,8 @@ pub(crate) struct RequestHead {
     pub close: bool,
     /// `Content-Length`, when sent (a body follows the head).
     pub content_length: Option<usize>,
+    /// `X-MBX-APIKEY`: the API key a signed REST request names.
+    pub api_key: Option<String>,
 }
 
 impl RequestHead {
@@ -124,7 +126,12 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<Option<RequestHead>, HeadError> 
                 .map_err(|_| HeadError::Malformed("Content-Length is not a number"))?,
         ),
     };
+    let api_key = parsed
+        .headers
+        .get_str("x-mbx-apikey")
+        .map(str::to_owned);
     Ok(Some(RequestHead {
+        api_key,
         close,
         content_length,
         method: parsed.method.to_owned(),

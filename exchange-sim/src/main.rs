@@ -12,7 +12,9 @@
 //! `--seed N`, `--venue spot|usdm|coinm`, and the WS API (order entry at `/ws-api/v3`):
 //! `--ws-api-key K [--ws-api-ed25519-pub PEM] [--ws-api-hmac-secret S] [--ws-api-balance
 //! ASSET=AMOUNT]… [--ws-api-maker-commission R] [--ws-api-taker-commission R] [--order-faults
-//! SPEC]`. It prints `listening <addr>` the same way.
+//! SPEC] [--ws-api-key-withdrawals] [--ws-api-key-no-ip-restrict]` (the last two shape what
+//! `GET /sapi/v1/account/apiRestrictions` says of the key). It prints `listening <addr>` the
+//! same way.
 //!
 //! `pinion-exchange-sim bot-api [--listen ADDR] [--token-env VAR] [--cert-out PEM]` runs the
 //! fake Telegram Bot API over TLS (see `pinion_exchange_sim::botapi`) for the operator bot.
@@ -241,6 +243,12 @@ struct LiveArgs {
     /// Order-path faults, e.g. `o1007:3,oreset:5,fillfirst`.
     #[arg(long, requires = "ws_api_key", default_value = "")]
     order_faults: String,
+    /// The key's `apiRestrictions` say it can withdraw (`enableWithdrawals`).
+    #[arg(long, requires = "ws_api_key")]
+    ws_api_key_withdrawals: bool,
+    /// The key's `apiRestrictions` say it is bound to no IP address (`ipRestrict` false).
+    #[arg(long, requires = "ws_api_key")]
+    ws_api_key_no_ip_restrict: bool,
 }
 
 /// `keygen`: an Ed25519 pair, the private half readable by its owner only.
@@ -426,6 +434,8 @@ fn live(args: LiveArgs) -> anyhow::Result<()> {
         api.taker_commission =
             Dec::parse(&args.ws_api_taker_commission).context("--ws-api-taker-commission")?;
         api.faults = OrderFaultPlan::parse(&args.order_faults).context("--order-faults")?;
+        api.key.enable_withdrawals = args.ws_api_key_withdrawals;
+        api.key.ip_restrict = !args.ws_api_key_no_ip_restrict;
         config.ws_api = Some(api);
     }
     let tls = if args.tls {

@@ -1,5 +1,6 @@
 //! The live exchange's REST side: depth snapshots from the truth book, `exchangeInfo`, `ping`,
-//! `time`, the inspection endpoints `/sim/book`, `/sim/stats` and `/sim/account`, with
+//! `time`, the wallet API's signed `GET /sapi/v1/account/apiRestrictions` (the WS API
+//! account's [`KeyProfile`](crate::wsapi::KeyProfile); weight 1), the inspection endpoints `/sim/book`, `/sim/stats` and `/sim/account`, with
 //! Binance's request weights and a per-IP budget per fixed window. One connection serves requests until the
 //! client asks to close (`Connection: close`), goes quiet for the read timeout, or leaves.
 //!
@@ -141,6 +142,14 @@ fn answer(head: &RequestHead, shared: &LiveShared, ip: IpAddr) -> Response {
     if path == "/sim/account" {
         let body = serde_json::to_vec(&shared.ws_api.snapshot()).unwrap_or_default();
         return Response::json("200 OK", body);
+    }
+    if path == "/sapi/v1/account/apiRestrictions" {
+        return weighed(shared, ip, 1, || {
+            match crate::wsapi::api_restrictions(shared, head) {
+                Ok(body) => Response::json("200 OK", serde_json::to_vec(&body).unwrap_or_default()),
+                Err((status, code, msg)) => Response::error(status, code, msg),
+            }
+        });
     }
     if path == "/sim/stats" {
         let body = serde_json::to_vec(&shared.stats()).unwrap_or_default();

@@ -1053,6 +1053,7 @@ mod tests {
             websocket_key: None,
             close: false,
             content_length: None,
+            api_key: None,
         };
         assert_eq!(streams_of_path(&head("/ws", "")), Some((false, vec![])));
         assert_eq!(

@@ -1,4 +1,5 @@
-//! `order.cancelReplace`, `order.amend.keepPriority`, `myTrades` and `account.status`.
+//! `order.cancelReplace`, `order.amend.keepPriority`, `myTrades`, `account.status` and
+//! `account.commission`.
 
 use std::collections::BTreeMap;
 
@@ -285,4 +286,30 @@ pub(super) fn account_status(shared: &LiveShared, p: &Params) -> Value {
         "updateTime": now_ms(), "accountType": "SPOT", "balances": balances,
         "permissions": ["SPOT"], "uid": 1,
     })
+}
+
+/// `account.commission`: the standard rates are the account's configured commission (the
+/// buyer and seller parts zero); special and tax rates are zero and there is no BNB discount.
+pub(super) fn account_commission(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
+    let symbol = p.get("symbol").ok_or_else(|| mandatory("symbol"))?;
+    if symbol.is_empty() || !symbol.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(refuse(-1121, "Invalid symbol."));
+    }
+    let account = shared.ws_api.lock();
+    let (maker, taker) = account
+        .config
+        .as_ref()
+        .map_or((Dec::default(), Dec::default()), |c| {
+            (c.maker_commission, c.taker_commission)
+        });
+    let zero = || json!({"maker": "0.00000000", "taker": "0.00000000", "buyer": "0.00000000", "seller": "0.00000000"});
+    Ok(json!({
+        "symbol": symbol.to_ascii_uppercase(),
+        "standardCommission": {"maker": fixed(maker), "taker": fixed(taker),
+            "buyer": "0.00000000", "seller": "0.00000000"},
+        "specialCommission": zero(),
+        "taxCommission": zero(),
+        "discount": {"enabledForAccount": false, "enabledForSymbol": false,
+            "discountAsset": "BNB", "discount": "0.00000000"},
+    }))
 }

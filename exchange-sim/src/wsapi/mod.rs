@@ -22,9 +22,12 @@
 //! failed, `data` as documented), `order.amend.keepPriority` (quantity decrease only; the
 //! order keeps its queue position; `executionReport` `x`=`REPLACED`), `myTrades`
 //! (`orderId`, `fromId`, `startTime`/`endTime`, `limit`) and `account.status`
-//! (`omitZeroBalances`; commission in basis points and `commissionRates`).
+//! (`omitZeroBalances`; commission in basis points and `commissionRates`), and
+//! `account.commission` (`symbol`; the standard rates from the configured commission, tax and
+//! special rates zero, no BNB discount).
 //! Account requests on a logged-on session need no signature; otherwise they carry `apiKey`
-//! and an HMAC-SHA256 (hex) `signature` checked against [`WsApiConfig::hmac_secret`]. Every
+//! and a `signature`: HMAC-SHA256 (hex) checked against [`WsApiConfig::hmac_secret`], or
+//! Ed25519 (base64) checked against [`WsApiConfig::ed25519_public_key`]. Every
 //! signed request's `timestamp` must be within `recvWindow` (default 5000 ms) and not more
 //! than 1 s ahead.
 //!
@@ -162,6 +165,30 @@ pub struct WsApiConfig {
     pub maker_commission: Dec,
     /// Commission rate of taker fills, charged in the asset received.
     pub taker_commission: Dec,
+    /// What the API key may do, as the wallet API's `apiRestrictions` answers it.
+    pub key: KeyProfile,
+}
+
+/// An API key's restrictions, as `GET /sapi/v1/account/apiRestrictions` answers them. The
+/// default is the key a trading engine should have: trading only, bound to IP addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyProfile {
+    /// `enableWithdrawals`: the key can move funds off the exchange.
+    pub enable_withdrawals: bool,
+    /// `ipRestrict`: the key works only from the IP addresses bound to it.
+    pub ip_restrict: bool,
+    /// `enableSpotAndMarginTrading`: the key can place Spot orders.
+    pub enable_spot_trading: bool,
+}
+
+impl Default for KeyProfile {
+    fn default() -> Self {
+        KeyProfile {
+            enable_withdrawals: false,
+            ip_restrict: true,
+            enable_spot_trading: true,
+        }
+    }
 }
 
 impl WsApiConfig {
@@ -178,7 +205,26 @@ impl WsApiConfig {
             faults: OrderFaultPlan::none(),
             maker_commission: Dec::default(),
             taker_commission: Dec::default(),
+            key: KeyProfile::default(),
         }
+    }
+
+    /// Whether `signature` signs `payload` with this account's key: hex HMAC-SHA256 with
+    /// [`WsApiConfig::hmac_secret`], or base64 Ed25519 with
+    /// [`WsApiConfig::ed25519_public_key`].
+    pub(crate) fn signed(&self, payload: &[u8], signature: &str) -> bool {
+        if let (Some(secret), Some(sig)) = (&self.hmac_secret, hex_decode(signature)) {
+            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+            if ring::hmac::verify(&key, payload, &sig).is_ok() {
+                return true;
+            }
+        }
+        if let (Some(key), Some(sig)) = (&self.ed25519_public_key, base64_decode(signature)) {
+            return ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
+                .verify(payload, &sig)
+                .is_ok();
+        }
+        false
     }
 }
 
@@ -784,6 +830,9 @@ impl Session<'_> {
                     "account.status" => {
                         Ok(Outcome::Result(methods::account_status(self.shared, &p)))
                     }
+                    "account.commission" => {
+                        methods::account_commission(self.shared, &p).map(Outcome::Result)
+                    }
                     "orderList.place.oco" => {
                         lists::place(self.shared, &p, lists::Kind::Oco).map(Outcome::Result)
                     }
@@ -930,14 +979,11 @@ impl Session<'_> {
             ));
         }
         let signature = p.get("signature").ok_or_else(|| mandatory("signature"))?;
-        let secret = config
-            .hmac_secret
-            .ok_or_else(|| refuse(-1022, "Signature for this request is not valid."))?;
-        let sig = hex_decode(signature)
-            .ok_or_else(|| refuse(-1022, "Signature for this request is not valid."))?;
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-        ring::hmac::verify(&key, p.payload().as_bytes(), &sig)
-            .map_err(|_| refuse(-1022, "Signature for this request is not valid."))
+        if config.signed(p.payload().as_bytes(), signature) {
+            Ok(())
+        } else {
+            Err(refuse(-1022, "Signature for this request is not valid."))
+        }
     }
 
     fn place(&mut self, p: &Params) -> Result<Outcome, Refusal> {
@@ -1049,7 +1095,7 @@ fn counts_as_order(method: &str) -> bool {
 fn method_weight(method: &str, params: &Map<String, Value>) -> u32 {
     match method {
         "myTrades" if params.contains_key("orderId") => 5,
-        "myTrades" | "account.status" => 20,
+        "myTrades" | "account.status" | "account.commission" => 20,
         "order.status" | "order.amend.keepPriority" | "orderList.status" => 4,
         "openOrders.status" | "openOrderLists.status" => 6,
         "session.logon"
@@ -1152,6 +1198,7 @@ fn method_spec(method: &str) -> Option<(&'static [&'static str], &'static [&'sta
             true,
         ),
         "account.status" => (&["omitZeroBalances"], &[], true),
+        "account.commission" => (&["symbol"], &["symbol"], true),
         "orderList.place.oco" => (
             &[
                 "symbol",
@@ -1345,6 +1392,69 @@ impl Params {
             .map(|t| t.parse::<u64>().map_err(|_| mandatory(name)))
             .transpose()
     }
+}
+
+/// `GET /sapi/v1/account/apiRestrictions` on the REST side: the key named by `X-MBX-APIKEY`
+/// must be the account's, the query signed as the exchange signs REST requests (the query
+/// string as sent, up to `&signature=`), its `timestamp` within `recvWindow` of the
+/// simulator's clock. Answers the account's [`KeyProfile`], or `(status, code, message)`.
+pub(crate) fn api_restrictions(
+    shared: &LiveShared,
+    head: &RequestHead,
+) -> Result<Value, (&'static str, i64, &'static str)> {
+    const BAD_KEY: (&str, i64, &str) = (
+        "401 Unauthorized",
+        -2015,
+        "Invalid API-key, IP, or permissions for action.",
+    );
+    let config = shared.ws_api.lock().config.clone().ok_or(BAD_KEY)?;
+    if head.api_key.as_deref() != Some(config.api_key.as_str()) {
+        return Err(BAD_KEY);
+    }
+    let Some((signed, signature)) = head.query.rsplit_once("&signature=") else {
+        return Err((
+            "400 Bad Request",
+            -1102,
+            "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
+        ));
+    };
+    if !config.signed(signed.as_bytes(), &http::percent_decode(signature)) {
+        return Err((
+            "400 Bad Request",
+            -1022,
+            "Signature for this request is not valid.",
+        ));
+    }
+    let mut params = BTreeMap::new();
+    for pair in signed.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        params.insert(k.to_owned(), http::percent_decode(v));
+    }
+    let now = now_ms().saturating_add_signed(config.faults.skew_ms());
+    check_time(&Params(params), now).map_err(|r| {
+        let msg = if r.msg.contains("ahead") {
+            "Timestamp for this request was 1000ms ahead of the server's time."
+        } else {
+            "Timestamp for this request is outside of the recvWindow."
+        };
+        ("400 Bad Request", i64::from(r.code), msg)
+    })?;
+    let k = config.key;
+    Ok(json!({
+        "ipRestrict": k.ip_restrict,
+        "createTime": 1_700_000_000_000_u64,
+        "enableReading": true,
+        "enableWithdrawals": k.enable_withdrawals,
+        "enableInternalTransfer": false,
+        "enableMargin": false,
+        "enableFutures": false,
+        "permitsUniversalTransfer": false,
+        "enableVanillaOptions": false,
+        "enableFixApiTrade": false,
+        "enableFixReadOnly": false,
+        "enableSpotAndMarginTrading": k.enable_spot_trading,
+        "enablePortfolioMarginTrading": false,
+    }))
 }
 
 fn check_time(p: &Params, now: u64) -> Result<(), Refusal> {

@@ -185,7 +185,34 @@ impl RestClient {
     /// byte came), sends the request once more on a fresh connection, and never retries
     /// anything else.
     pub fn get(&mut self, path_and_query: &str) -> Result<RestResponse, RestError> {
-        self.request_with("GET", path_and_query, None)
+        self.request_with("GET", path_and_query, &[], None)
+    }
+
+    /// [`RestClient::get`] with `headers` added to the request (`X-MBX-APIKEY` on a signed
+    /// call). A name or value holding a control character, or a name that is not a token, is
+    /// refused before anything is sent.
+    pub fn get_with_headers(
+        &mut self,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<RestResponse, RestError> {
+        for (name, value) in headers {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(RestError::Target {
+                    what: "a header name is not a token",
+                });
+            }
+            if value.bytes().any(|b| b.is_ascii_control()) {
+                return Err(RestError::Target {
+                    what: "a header value holds a control character",
+                });
+            }
+        }
+        self.request_with("GET", path_and_query, headers, None)
     }
 
     /// `POST path_and_query` with `body` of `content_type` (a JSON call whose parameters are
@@ -203,13 +230,14 @@ impl RestClient {
                 what: "the content type holds a control character",
             });
         }
-        self.request_with("POST", path_and_query, Some((content_type, body)))
+        self.request_with("POST", path_and_query, &[], Some((content_type, body)))
     }
 
     fn request_with(
         &mut self,
         method: &str,
         path_and_query: &str,
+        headers: &[(&str, &str)],
         body: Option<(&str, &[u8])>,
     ) -> Result<RestResponse, RestError> {
         check_target(path_and_query)?;
@@ -227,6 +255,9 @@ Accept: application/json\r\nAccept-Encoding: identity\r\nConnection: keep-alive\
             self.host_header, self.settings.user_agent
         )
         .map_err(io)?;
+        for (name, value) in headers {
+            write!(self.request, "{name}: {value}\r\n").map_err(io)?;
+        }
         if let Some((content_type, body)) = body {
             write!(
                 self.request,
