@@ -17,6 +17,8 @@
 //! * [`contingent`]: protective orders (stop loss, take profit, trailing) and order lists
 //!   (OCO, OTO, OTOCO) as a caller asks for them, checked against the documented parameters.
 //! * [`mirror`]: the session's readiness and counters, published for other threads.
+//! * [`keycheck`]: what the exchange says about the order key at start-up (account state,
+//!   commission rates, the key's withdrawal and IP restrictions).
 //! * [`wire`]: responses (with their `rateLimits`) and user data events, read without copying;
 //!   failures classified so an unknown outcome is never taken for a rejection.
 //!
@@ -26,6 +28,7 @@ pub mod breaker;
 pub mod client_id;
 pub mod clock;
 pub mod contingent;
+pub mod keycheck;
 pub mod limits;
 pub mod mirror;
 pub mod orders;

@@ -878,7 +878,7 @@ impl RecvWindow {
 
     /// The JSON literal in its shortest form (`100`, `100.5`, `0.25`): the exchange signs the
     /// value as text, and a parser that re-renders the number must get the same text back.
-    fn literal(self) -> String {
+    pub fn literal(self) -> String {
         let (ms, us) = (self.0 / 1000, self.0 % 1000);
         if us == 0 {
             ms.to_string()
