@@ -224,6 +224,10 @@ pub struct LiveArgs {
     /// the key named there; without it orders go to the simulated venue.
     #[arg(long)]
     pub trade: bool,
+    /// Trade even with a key that can withdraw funds (the start-up checks refuse such a key
+    /// otherwise, with exit code 4).
+    #[arg(long, requires = "trade")]
+    pub allow_withdrawal_key: bool,
     /// The WebSocket API URL instead of the config's [live.orders.ws_api_url].
     #[arg(long, value_name = "URL")]
     pub ws_api_endpoint: Option<String>,

@@ -27,6 +27,10 @@ use pinion_engine::runtime::{self, clock};
 
 /// The input was damaged or a book did not end synced (and `--allow-damaged` was not given).
 const EXIT_DAMAGED: u8 = 3;
+/// `pinion live --trade`: the start-up checks refused the order key (one that can withdraw,
+/// without `--allow-withdrawal-key`; an account or key that cannot trade). Restarting cannot
+/// help, so the systemd unit does not restart on it.
+const EXIT_KEY_REFUSED: u8 = 4;
 /// Stopped by Ctrl-C: 128 + SIGINT, as shells report it.
 const EXIT_INTERRUPTED: u8 = 130;
 
@@ -551,8 +555,35 @@ fn live_logged(args: &LiveArgs, mut settings: Settings) -> anyhow::Result<ExitCo
         // The fills reach the history from the strategy stage's tape, kept only when asked.
         settings.backtest.record = true;
     }
-    let (settings, duration) = pipeline::for_live(settings)?;
+    let (mut settings, duration) = pipeline::for_live(settings)?;
     events::started("live", &settings);
+    // Before anything connects to trade: what the exchange says of the key decides whether
+    // this session trades at all, and which commission it pays.
+    let key_checks = match pipeline::check_order_key(&mut settings, args.allow_withdrawal_key) {
+        Ok(k) => k,
+        Err(pipeline::PipelineError::KeyRefused(why)) => {
+            let message = format!("order key refused: {why}");
+            if log::to_file() {
+                log::emit(log::Level::Error, "pinion::keys", &*message, Vec::new());
+            }
+            eprintln!("pinion: {message}; exit code {EXIT_KEY_REFUSED}");
+            return Ok(ExitCode::from(EXIT_KEY_REFUSED));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(k) = &key_checks {
+        for line in k.lines() {
+            if log::to_file() {
+                let level = if line.starts_with("warning:") {
+                    log::Level::Warn
+                } else {
+                    log::Level::Info
+                };
+                log::emit(level, "pinion::keys", &*line, Vec::new());
+            }
+            eprintln!("pinion: {line}");
+        }
+    }
     let started = unix_now_ns();
     let stop = Arc::new(AtomicBool::new(false));
     runtime::stop_on_ctrl_c(&stop).context("installing the Ctrl-C handler")?;
@@ -575,7 +606,8 @@ fn live_logged(args: &LiveArgs, mut settings: Settings) -> anyhow::Result<ExitCo
     if let Some(w) = watch {
         w.stop();
     }
-    let report = report?;
+    let mut report = report?;
+    report.key_checks = key_checks;
     events::ended("live", &report);
     print!("{}", report.table());
     if let Some(path) = &args.books_out {

@@ -126,10 +126,7 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<Option<RequestHead>, HeadError> 
                 .map_err(|_| HeadError::Malformed("Content-Length is not a number"))?,
         ),
     };
-    let api_key = parsed
-        .headers
-        .get_str("x-mbx-apikey")
-        .map(str::to_owned);
+    let api_key = parsed.headers.get_str("x-mbx-apikey").map(str::to_owned);
     Ok(Some(RequestHead {
         api_key,
         close,

@@ -366,7 +366,7 @@ pub(super) fn trading_venues(
 }
 
 /// The order key: its API key and secret by the names `config` gives ([`crate::secrets`]).
-fn credentials(config: &CredentialsConfig) -> Result<Credentials, PipelineError> {
+pub(super) fn credentials(config: &CredentialsConfig) -> Result<Credentials, PipelineError> {
     let read = |name: &str| {
         crate::secrets::read_secret(name).map_err(|e| live_error(format_args!("live.orders: {e}")))
     };

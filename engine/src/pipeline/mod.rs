@@ -12,6 +12,7 @@ mod book_dump;
 mod convert;
 mod findings;
 mod input;
+mod keys;
 mod live;
 mod outputs;
 mod report;
@@ -32,6 +33,7 @@ pub use findings::{BookSummary, Damage, scaled_decimal};
 pub use input::{
     BOOKS_FOR_ALL_UP_TO, LiveParts, PreparedInput, load_exchange_info, open_source, prepare,
 };
+pub use keys::{KeyCheckReport, KeyRefusal, check_order_key};
 pub use live::{accounts_json, final_books, for_live, trust};
 pub use report::{ControlOutcome, PipelineReport, Throughput};
 
@@ -118,6 +120,9 @@ pub enum PipelineError {
     /// A live session could not start.
     #[error("live: {0}")]
     Live(String),
+    /// The start-up checks of the order key refused it.
+    #[error("live: order key refused: {0}")]
+    KeyRefused(#[from] KeyRefusal),
     /// The operator bot could not start.
     #[error("bot: {0}")]
     Bot(String),

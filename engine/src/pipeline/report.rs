@@ -78,6 +78,8 @@ pub struct PipelineReport {
     pub errors_out: Option<(PathBuf, Result<u64, String>)>,
     /// Why trading was killed, if it was, and what the control block did.
     pub control: ControlOutcome,
+    /// What the start-up checks of the order key found (`pinion live --trade`).
+    pub key_checks: Option<super::KeyCheckReport>,
 }
 
 /// What the control block ([`crate::control`]) did in a run.
@@ -126,6 +128,7 @@ impl PipelineReport {
             problems: ProblemSummary::default(),
             errors_out: None,
             control: ControlOutcome::default(),
+            key_checks: None,
         }
     }
 
@@ -347,6 +350,11 @@ impl PipelineReport {
         if let Some(x) = super::live::exit_total(self) {
             let _ = writeln!(s, "{}", super::live::exit_line(&x));
         }
+        if let Some(k) = &self.key_checks {
+            for line in k.lines() {
+                let _ = writeln!(s, "{line}");
+            }
+        }
         for w in self.warnings() {
             let _ = writeln!(s, "warning: {w}");
         }
@@ -368,6 +376,9 @@ impl PipelineReport {
             if let Some(exit) = super::live::exit_total_json(self) {
                 map.insert("exit".to_owned(), exit);
             }
+        }
+        if let (Some(k), Value::Object(map)) = (&self.key_checks, &mut v) {
+            map.insert("key_checks".to_owned(), k.to_json());
         }
         v
     }

@@ -285,6 +285,16 @@ pub fn ed25519_key() -> (String, Vec<u8>) {
 /// the WS API for one account holding 10 BTC and 1 000 000 USDT, checking logons against
 /// `public_key`, with `order_faults` in its grammar.
 pub fn start_trading_sim(public_key: Vec<u8>, order_faults: &str) -> Sim {
+    start_trading_sim_with(public_key, order_faults, |_| {})
+}
+
+/// [`start_trading_sim`], the account's config then changed by `tune` (its key profile, its
+/// commission).
+pub fn start_trading_sim_with(
+    public_key: Vec<u8>,
+    order_faults: &str,
+    tune: impl FnOnce(&mut pinion_exchange_sim::wsapi::WsApiConfig),
+) -> Sim {
     let faults =
         pinion_exchange_sim::wsapi::OrderFaultPlan::parse(order_faults).expect("order faults");
     start_sim_tuned(
@@ -299,6 +309,7 @@ pub fn start_trading_sim(public_key: Vec<u8>, order_faults: &str) -> Sim {
                 ("USDT".to_owned(), "1000000".to_owned()),
             ];
             api.faults = faults;
+            tune(&mut api);
             c.ws_api = Some(api);
         },
         || {

@@ -451,12 +451,10 @@ fn ws_part(config: &KeyCheckConfig, key: &Credentials) -> Result<WsAnswers, KeyC
     let _ = conn.close();
     let mut answers = answers.into_iter().flatten();
     let _time = answers.next();
-    let account: AccountState =
-        serde_json::from_value(answers.next().unwrap_or(Value::Null)).map_err(|e| {
-            KeyCheckError::BadAnswer {
-                request: "account.status".to_owned(),
-                detail: e.to_string(),
-            }
+    let account: AccountState = serde_json::from_value(answers.next().unwrap_or(Value::Null))
+        .map_err(|e| KeyCheckError::BadAnswer {
+            request: "account.status".to_owned(),
+            detail: e.to_string(),
         })?;
     let commissions = answers
         .map(|v| parse_commission(&v))
@@ -501,7 +499,10 @@ fn rest_part(
     let mut query = format!("timestamp={}", wall_ms() + offset_ms);
     if let Some(w) = config.recv_window {
         // The wallet API takes whole milliseconds.
-        query.push_str(&format!("&recvWindow={}", w.as_micros().div_ceil(1000).max(1)));
+        query.push_str(&format!(
+            "&recvWindow={}",
+            w.as_micros().div_ceil(1000).max(1)
+        ));
     }
     let target = format!("{API_RESTRICTIONS_PATH}?{}", signed_query(&query, key));
     let response = client.get_with_headers(&target, &[("X-MBX-APIKEY", key.api_key())])?;
@@ -548,9 +549,27 @@ mod tests {
         .expect("json");
         let c = parse_commission(&v).expect("reads");
         assert_eq!(c.symbol, "BTCUSDT");
-        assert_eq!(c.standard, Rates { maker_e8: 10, taker_e8: 20 });
-        assert_eq!(c.special, Rates { maker_e8: 1_000_000, taker_e8: 2_000_000 });
-        assert_eq!(c.tax, Rates { maker_e8: 112, taker_e8: 114 });
+        assert_eq!(
+            c.standard,
+            Rates {
+                maker_e8: 10,
+                taker_e8: 20
+            }
+        );
+        assert_eq!(
+            c.special,
+            Rates {
+                maker_e8: 1_000_000,
+                taker_e8: 2_000_000
+            }
+        );
+        assert_eq!(
+            c.tax,
+            Rates {
+                maker_e8: 112,
+                taker_e8: 114
+            }
+        );
         assert!(c.discount_enabled);
         assert_eq!(
             c.effective(),
