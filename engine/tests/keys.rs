@@ -200,15 +200,15 @@ fn commission_rates_unlike_the_config_are_warned_about_and_the_exchanges_are_cha
         .trades
         .iter()
         .map(|t| {
-            let bps_e4 = if t.is_maker { 7_5 } else { 12_0 };
-            e8(&t.quote_qty) * bps_e4 / 100_000
+            let tenth_bps = if t.is_maker { 75 } else { 120 };
+            e8(&t.quote_qty) * tenth_bps / 100_000
         })
         .sum();
     let at_config: i128 = run
         .sim
         .trades
         .iter()
-        .map(|t| e8(&t.quote_qty) * 10_0 / 100_000)
+        .map(|t| e8(&t.quote_qty) * 100 / 100_000)
         .sum();
     let charged = e8(run.report["trading"][0]["fees"].as_str().expect("fees"));
     let slack = run.sim.trades.len() as i128 + 1;

@@ -13,7 +13,7 @@
 //! What was found goes in the report (text and JSON).
 
 use pinion_core::Venue;
-use pinion_gateway::binance::keycheck::{self, KeyCheckConfig, KeyFacts, Rates};
+use pinion_gateway::binance::keycheck::{self, ApiRestrictions, KeyCheckConfig, KeyFacts, Rates};
 use pinion_net::rest::RestSettings;
 use pinion_net::wss::WssSettings;
 use pinion_strategy::FeeRates;
@@ -80,23 +80,31 @@ pub fn judge(
     allow_withdrawal: bool,
 ) -> Result<KeyCheckReport, KeyRefusal> {
     let r = facts.restrictions;
-    if r.enable_withdrawals && !allow_withdrawal {
+    let withdrawals = r.is_some_and(|r| r.enable_withdrawals);
+    if withdrawals && !allow_withdrawal {
         return Err(KeyRefusal::CanWithdraw);
     }
     if !facts.account.can_trade {
         return Err(KeyRefusal::AccountCannotTrade);
     }
-    if !r.enable_spot_and_margin_trading {
+    if r.is_some_and(|r| !r.enable_spot_and_margin_trading) {
         return Err(KeyRefusal::KeyCannotTrade);
     }
     let mut warnings = Vec::new();
-    if r.enable_withdrawals {
+    if r.is_none() {
+        warnings.push(
+            "the key's restrictions (withdrawals, IP binding) were not checked: the venue has no \
+             wallet API (the Spot testnet)"
+                .to_owned(),
+        );
+    }
+    if withdrawals {
         warnings.push(
             "the order key can withdraw funds; trading with it because --allow-withdrawal-key was given"
                 .to_owned(),
         );
     }
-    if !r.ip_restrict {
+    if r.is_some_and(|r| !r.ip_restrict) {
         warnings.push(
             "the order key is not restricted to IP addresses (apiRestrictions ipRestrict = false): \
              anyone who has it can use it from anywhere; bind it to this host's addresses"
@@ -147,7 +155,7 @@ pub fn judge(
         ));
     }
     Ok(KeyCheckReport {
-        withdrawal_allowed: r.enable_withdrawals,
+        withdrawal_allowed: withdrawals,
         facts,
         configured,
         used,
@@ -195,6 +203,7 @@ pub fn check_order_key(
             .map(|s| s.to_ascii_uppercase())
             .collect(),
         timeout: std::time::Duration::from_secs(15),
+        ask_restrictions: live.spec.venue != Venue::BinanceSpotTestnet,
     };
     let venue = live.spec.venue;
     let facts = keycheck::query(&config, &key)
@@ -211,15 +220,18 @@ impl KeyCheckReport {
     /// The report's lines: what was found, then each warning.
     pub fn lines(&self) -> Vec<String> {
         let f = &self.facts;
-        let r = f.restrictions;
         let mut lines = vec![format!(
             "order key: withdrawals {}, IP restricted {}, account {} (can trade {}), commission maker {} bps taker {} bps (config {} / {})",
-            if r.enable_withdrawals {
-                "ENABLED (allowed by --allow-withdrawal-key)"
-            } else {
-                "disabled"
+            match f.restrictions {
+                None => "not checked",
+                Some(r) if r.enable_withdrawals => "ENABLED (allowed by --allow-withdrawal-key)",
+                Some(_) => "disabled",
             },
-            if r.ip_restrict { "yes" } else { "NO" },
+            match f.restrictions {
+                None => "not checked",
+                Some(r) if r.ip_restrict => "yes",
+                Some(_) => "NO",
+            },
             if f.account.account_type.is_empty() {
                 "?"
             } else {
@@ -239,13 +251,15 @@ impl KeyCheckReport {
     pub fn to_json(&self) -> Value {
         let f = &self.facts;
         let r = f.restrictions;
+        let flag = |get: fn(&ApiRestrictions) -> bool| r.as_ref().map(get);
         let rates =
             |x: FeeRates| json!({"maker_bps": bps(x.maker_e8), "taker_bps": bps(x.taker_e8)});
         json!({
-            "enable_withdrawals": r.enable_withdrawals,
+            "restrictions_checked": r.is_some(),
+            "enable_withdrawals": flag(|r| r.enable_withdrawals),
             "withdrawal_allowed_by_flag": self.withdrawal_allowed,
-            "ip_restrict": r.ip_restrict,
-            "enable_spot_and_margin_trading": r.enable_spot_and_margin_trading,
+            "ip_restrict": flag(|r| r.ip_restrict),
+            "enable_spot_and_margin_trading": flag(|r| r.enable_spot_and_margin_trading),
             "can_trade": f.account.can_trade,
             "can_withdraw_account": f.account.can_withdraw,
             "account_type": f.account.account_type,
@@ -270,7 +284,7 @@ impl KeyCheckReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pinion_gateway::binance::keycheck::{AccountState, ApiRestrictions, SymbolCommission};
+    use pinion_gateway::binance::keycheck::{AccountState, SymbolCommission};
 
     fn facts(withdrawals: bool, ip: bool, rates: &[(i64, i64)]) -> KeyFacts {
         KeyFacts {
@@ -294,12 +308,12 @@ mod tests {
                     discount_enabled: false,
                 })
                 .collect(),
-            restrictions: ApiRestrictions {
+            restrictions: Some(ApiRestrictions {
                 enable_withdrawals: withdrawals,
                 ip_restrict: ip,
                 enable_spot_and_margin_trading: true,
                 enable_reading: true,
-            },
+            }),
             clock_offset_ms: 0,
         }
     }
@@ -381,8 +395,21 @@ mod tests {
             Err(KeyRefusal::AccountCannotTrade)
         );
         f.account.can_trade = true;
-        f.restrictions.enable_spot_and_margin_trading = false;
+        if let Some(r) = f.restrictions.as_mut() {
+            r.enable_spot_and_margin_trading = false;
+        }
         assert_eq!(judge(f, TEN_BPS, false), Err(KeyRefusal::KeyCannotTrade));
+    }
+
+    #[test]
+    fn restrictions_not_asked_are_said_to_be_unchecked() {
+        let mut f = facts(false, true, &[(100_000, 100_000)]);
+        f.restrictions = None;
+        let r = judge(f, TEN_BPS, false).expect("ok");
+        assert!(!r.withdrawal_allowed);
+        assert_eq!(r.warnings.len(), 1);
+        assert!(r.warnings[0].contains("not checked"), "{}", r.warnings[0]);
+        assert_eq!(r.to_json()["enable_withdrawals"], Value::Null);
     }
 
     #[test]

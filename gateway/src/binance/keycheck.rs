@@ -41,6 +41,9 @@ pub struct KeyCheckConfig {
     pub symbols: Vec<String>,
     /// Longest time for the WS API part, connect to last answer.
     pub timeout: Duration,
+    /// Ask the wallet API for the key's restrictions (false where there is none: the Spot
+    /// testnet).
+    pub ask_restrictions: bool,
 }
 
 /// Why the exchange could not be asked, or answered something unreadable. Says what was seen.
@@ -173,8 +176,8 @@ pub struct KeyFacts {
     pub account: AccountState,
     /// `account.commission`, per symbol asked for, in order.
     pub commissions: Vec<SymbolCommission>,
-    /// `apiRestrictions`.
-    pub restrictions: ApiRestrictions,
+    /// `apiRestrictions`; `None` when not asked ([`KeyCheckConfig::ask_restrictions`]).
+    pub restrictions: Option<ApiRestrictions>,
     /// The exchange's clock less ours, ms, as the `time` request measured it.
     pub clock_offset_ms: i64,
 }
@@ -241,7 +244,11 @@ pub fn parse_commission(result: &Value) -> Result<SymbolCommission, KeyCheckErro
 /// per symbol over the WS API, then `apiRestrictions` over REST.
 pub fn query(config: &KeyCheckConfig, key: &Credentials) -> Result<KeyFacts, KeyCheckError> {
     let (account, commissions, offset) = ws_part(config, key)?;
-    let restrictions = rest_part(config, key, offset)?;
+    let restrictions = if config.ask_restrictions {
+        Some(rest_part(config, key, offset)?)
+    } else {
+        None
+    };
     Ok(KeyFacts {
         account,
         commissions,
