@@ -221,3 +221,55 @@ fn commission_rates_unlike_the_config_are_warned_about_and_the_exchanges_are_cha
         "the configured rates were charged"
     );
 }
+
+#[test]
+fn the_simulators_restrictions_request_is_signed_as_the_exchange_checks_it() {
+    use pinion_gateway::binance::keycheck::{API_RESTRICTIONS_PATH, signed_query};
+    use pinion_gateway::binance::sign::{Credentials, KeyKind};
+    use pinion_net::rest::{RestClient, RestSettings};
+
+    let (pem, public) = ed25519_key();
+    let (other_pem, _) = ed25519_key();
+    let sim = start_trading_sim_with(public, "", |api| api.key.ip_restrict = false);
+    let tls = pinion_engine::pipeline::trust(Some(&sim.cert)).expect("trust");
+    let base = format!("https://localhost:{}", sim.exchange.local_addr().port());
+    let mut client = RestClient::new(&base, RestSettings::new(tls)).expect("client");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let mut ask = |pem: &str, header_key: &str, timestamp: u128| {
+        let key = Credentials::new(KeyKind::Ed25519, TRADE_API_KEY, pem).expect("key");
+        let q = signed_query(&format!("timestamp={timestamp}&recvWindow=5000"), &key);
+        let r = client
+            .get_with_headers(
+                &format!("{API_RESTRICTIONS_PATH}?{q}"),
+                &[("X-MBX-APIKEY", header_key)],
+            )
+            .expect("answered");
+        let body: Value = serde_json::from_slice(&r.body).expect("json");
+        (r.status, body)
+    };
+    let (status, body) = ask(&pem, TRADE_API_KEY, now);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["enableWithdrawals"], false);
+    assert_eq!(body["ipRestrict"], false);
+    let (status, body) = ask(&other_pem, TRADE_API_KEY, now);
+    assert_eq!(
+        (status, body["code"].as_i64()),
+        (400, Some(-1022)),
+        "{body}"
+    );
+    let (status, body) = ask(&pem, "someoneElsesKey", now);
+    assert_eq!(
+        (status, body["code"].as_i64()),
+        (401, Some(-2015)),
+        "{body}"
+    );
+    let (status, body) = ask(&pem, TRADE_API_KEY, now - 60_000);
+    assert_eq!(
+        (status, body["code"].as_i64()),
+        (400, Some(-1021)),
+        "{body}"
+    );
+}
