@@ -628,6 +628,27 @@ mod tests {
     }
 
     #[test]
+    fn headers_that_would_break_the_request_are_refused_before_connecting() {
+        // Port 9 on loopback: a request that got as far as connecting would fail otherwise.
+        let mut c = RestClient::new("https://127.0.0.1:9", settings()).expect("valid");
+        for (name, value) in [
+            ("X-MBX-APIKEY", "key\r\nX-Injected: 1"),
+            ("X MBX", "key"),
+            ("", "key"),
+            ("X-Bad:", "key"),
+        ] {
+            assert!(
+                matches!(
+                    c.get_with_headers("/sapi/v1/x", &[(name, value)]),
+                    Err(RestError::Target { .. })
+                ),
+                "{name:?}: {value:?}"
+            );
+        }
+        assert!(!c.is_connected());
+    }
+
+    #[test]
     fn targets_that_would_break_the_request_are_refused_without_quoting_them() {
         for (target, what) in [
             ("api/v3/time", "start"),
