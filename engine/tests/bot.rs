@@ -433,7 +433,31 @@ fn pinion_replay_answers_the_bot_and_reports_the_operators_kill() {
         status.contains("replay up"),
         "the pipeline's counters: {status}"
     );
-    reply("/book BTCUSDT", "BTCUSDT: mid");
+    // The best levels as the book stage last sent them (asked again until the book has sent
+    // one): a bid below the ask, and the spread between them.
+    let mut asked = 0;
+    let book = loop {
+        asked += 1;
+        let book = reply("/book BTCUSDT", "BTCUSDT: mid");
+        if book.contains(", bid ") || asked == 20 {
+            break book;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let field = |name: &str| -> f64 {
+        let at = book
+            .find(name)
+            .unwrap_or_else(|| panic!("no {name:?} in {book:?}"));
+        let v = book[at + name.len()..]
+            .split([' ', ','])
+            .next()
+            .unwrap_or_default();
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name:?} is not a number in {book:?}"))
+    };
+    let (bid, ask, spread) = (field(", bid "), field(", ask "), field(", spread "));
+    assert!(bid < ask, "{book}");
+    assert!((ask - bid - spread).abs() < 1e-9, "{book}");
     // A stranger's kill is refused unanswered, and the metrics count it.
     fake.inject(STRANGER, "/kill confirm");
     let ignored = wait_for(Duration::from_secs(15), || {
@@ -445,7 +469,7 @@ fn pinion_replay_answers_the_bot_and_reports_the_operators_kill() {
     })
     .unwrap_or_else(|| panic!("the stranger was never counted: {:?}", scrape(metrics)));
     assert!(
-        ignored.contains("pinion_bot_commands_total 2\n"),
+        ignored.contains(&format!("pinion_bot_commands_total {}\n", 1 + asked)),
         "/status and /book were counted:\n{ignored}"
     );
     assert!(ignored.contains("pinion_kill_switch 0\n"), "{ignored}");

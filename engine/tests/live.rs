@@ -36,6 +36,7 @@ fn a_clean_synthetic_session_ends_equal_to_the_venue() {
         "one connection, never lost"
     );
     assert_eq!(c.reconnects.load(Ordering::Relaxed), 0);
+    assert_eq!(c.resyncs.load(Ordering::Relaxed), 0, "nothing to resync");
     assert_eq!(
         live_counter(&report, |l| l.snapshots.load(Ordering::Relaxed)),
         1,
@@ -83,6 +84,11 @@ fn a_reset_mid_frame_reconnects_and_resyncs() {
     let c = &report.input.live.as_ref().expect("live counters").conns[0];
     assert_eq!(c.opens.load(Ordering::Relaxed), 2, "reopened once");
     assert_eq!(c.reconnects.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        c.resyncs.load(Ordering::Relaxed),
+        1,
+        "the loss told the books to resync once"
+    );
 }
 
 #[test]
@@ -206,6 +212,11 @@ fn a_silent_depth_stream_resyncs_that_book_alone() {
         c.reconnects.load(Ordering::Relaxed),
         0,
         "the connection was kept"
+    );
+    assert_eq!(
+        c.resyncs.load(Ordering::Relaxed),
+        c.stale_streams.load(Ordering::Relaxed),
+        "each stale stream resynced its book, and nothing else did"
     );
     let book = &report.books[0];
     assert!(book.counters.resyncs >= 1, "the book was marked unsynced");

@@ -866,6 +866,29 @@ fn a_trading_session_exports_its_order_session_and_is_ready_once_reconciled() {
         e.value("pinion_order_session_reconciled_total", &book),
         Some(1.0)
     );
+    // The simulator's one rate limit (request weight per minute), used against its maximum,
+    // and the circuit breaker closed.
+    let weight = [
+        ("venue", "binance-spot"),
+        ("instrument", "BTCUSDT"),
+        ("kind", "request_weight"),
+        ("window", "60s"),
+    ];
+    let max = e
+        .value("pinion_order_session_rate_limit_max", &weight)
+        .unwrap_or_else(|| panic!("no weight limit:\n{text}"));
+    let used = e
+        .value("pinion_order_session_rate_limit_used", &weight)
+        .unwrap_or_else(|| panic!("no weight used:\n{text}"));
+    assert!(max > 0.0 && (0.0..=max).contains(&used), "{used} of {max}");
+    for (state, v) in [("closed", 1.0), ("open", 0.0), ("half_open", 0.0)] {
+        let labels = [book[0], book[1], ("state", state)];
+        assert_eq!(
+            e.value("pinion_order_session_breaker_state", &labels),
+            Some(v),
+            "breaker {state}:\n{text}"
+        );
+    }
     // The account and the kill switch, from the control board.
     let inst = [("instrument", "BTCUSDT")];
     assert_eq!(e.value("pinion_kill_switch", &[]), Some(0.0));

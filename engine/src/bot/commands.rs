@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use pinion_core::InstrumentId;
 
 use crate::control::{Control, KillReason};
-use crate::metrics::{BookState, Sources};
+use crate::metrics::{BookState, Sources, TopOfBook};
 use pinion_strategy::FlattenCause;
 
 /// What the commands read.
@@ -114,7 +114,7 @@ pub const HELP: &str = "pinion operator commands:\n\
 /positions: position and mark per instrument\n\
 /pnl: realised, unrealised, fees and net per instrument\n\
 /orders: open orders, orders sent, fills\n\
-/book SYMBOL: a book's sync state\n\
+/book SYMBOL: best bid and ask, spread, mid and sync state\n\
 /pause, /resume: stop or restart new decisions (open orders stay)\n\
 /cancelall: cancel every open order once\n\
 /kill: kill trading (asks to confirm: /kill confirm)\n\
@@ -387,7 +387,7 @@ Reply /flatten confirm (or yes) within {} s.",
         let mut out = Vec::new();
         for i in 0..board.len() {
             let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
-            let Some((sym, p, _, _)) = board.name(id) else {
+            let Some((sym, p, q, _)) = board.name(id) else {
                 continue;
             };
             if symbol.is_some_and(|s| !s.eq_ignore_ascii_case(sym)) {
@@ -403,6 +403,9 @@ Reply /flatten confirm (or yes) within {} s.",
                 }
             );
             if let Some(s) = &self.ctx.sources {
+                if let Some(top) = s.books.top(i) {
+                    line.push_str(&top_text(&top, p, q));
+                }
                 let _ = write!(
                     line,
                     ", {}, lost sync {} times",
@@ -430,6 +433,26 @@ You will be told when it is done."
     } else {
         format!("No instrument {sym}.")
     }
+}
+
+/// The best levels and the spread of a top of book, in the instrument's units (`p` price and
+/// `q` quantity decimals): `, bid 100.1 x 2, ask 100.2 x 0.5, spread 0.1`, a side that is
+/// empty shown as `-`, and `(unsynced)` when the book was not in sync.
+pub fn top_text(top: &TopOfBook, p: u8, q: u8) -> String {
+    let level = |l: Option<pinion_core::Level>| {
+        l.map_or_else(
+            || "-".to_owned(),
+            |l| format!("{} x {}", fixed(l.px.0, p), fixed(l.qty.0, q)),
+        )
+    };
+    let mut s = format!(", bid {}, ask {}", level(top.bid), level(top.ask));
+    if let Some(spread) = top.spread() {
+        let _ = write!(s, ", spread {}", fixed(spread, p));
+    }
+    if !top.synced {
+        s.push_str(" (unsynced)");
+    }
+    s
 }
 
 fn kill(c: &Control) -> String {
@@ -599,6 +622,29 @@ mod tests {
         cmds.run(1, &Command::CancelAll, t);
         assert_eq!(c.stats().cancel_all_requests, 1);
         assert_eq!(fixed(-5, 3), "-0.005");
+        let level = |px, qty| pinion_core::Level {
+            px: pinion_core::Px(px),
+            qty: pinion_core::Qty(qty),
+        };
+        let top = TopOfBook {
+            bid: Some(level(6_543_210, 150)),
+            ask: Some(level(6_543_225, 2_000_000)),
+            synced: true,
+            t_recv: 1,
+        };
+        assert_eq!(
+            top_text(&top, 2, 5),
+            ", bid 65432.1 x 0.0015, ask 65432.25 x 20, spread 0.15"
+        );
+        let one_sided = TopOfBook {
+            ask: None,
+            synced: false,
+            ..top
+        };
+        assert_eq!(
+            top_text(&one_sided, 2, 5),
+            ", bid 65432.1 x 0.0015, ask - (unsynced)"
+        );
         assert_eq!(fixed(1200, 2), "12");
     }
 }

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use pinion_core::InstrumentId;
 use pinion_feed::live::ConnCounters;
 use pinion_gateway::binance::SessionStats;
+use pinion_gateway::binance::limits::WindowUsage;
+use pinion_gateway::binance::mirror::BreakerPhase;
 
 use super::{BookState, Sources};
 
@@ -224,7 +226,7 @@ const LIVE: [(Family, SourceCounter); 9] = [
 ];
 
 /// The per-connection counters of a live input: (family, counter).
-const CONN: [(Family, ConnCounter); 16] = [
+const CONN: [(Family, ConnCounter); 17] = [
     (
         counter(
             "pinion_live_connection_attempts_total",
@@ -294,6 +296,13 @@ const CONN: [(Family, ConnCounter); 16] = [
             "Streams found silent while others flowed.",
         ),
         |c| &c.stale_streams,
+    ),
+    (
+        counter(
+            "pinion_live_connection_resyncs_total",
+            "Times the books this connection fed were told to resynchronise (lost, or a stream stale).",
+        ),
+        |c| &c.resyncs,
     ),
     (
         counter(
@@ -489,6 +498,20 @@ const SESSION_ERROR: Family = gauge(
     "The last error code the exchange answered (0: none).",
 );
 
+const SESSION_LIMIT_USED: Family = gauge(
+    "pinion_order_session_rate_limit_used",
+    "The local model's count in the current window of each exchange rate limit (kind, window).",
+);
+const SESSION_LIMIT_MAX: Family = gauge(
+    "pinion_order_session_rate_limit_max",
+    "The exchange's limit of each rate-limit window (kind, window).",
+);
+const SESSION_BREAKER: Family = gauge(
+    "pinion_order_session_breaker_state",
+    "1 for the circuit breaker's current state: closed (orders flow), open (new orders \
+     refused), half_open (one probe order may go).",
+);
+
 const CONN_LEAD: Family = counter(
     "pinion_live_connection_lead_seconds_total",
     "Redundant feeds: the sum of this feed's leads over the other.",
@@ -640,7 +663,12 @@ pub fn families() -> Vec<Family> {
     all.extend([CONN_UP, CONN_AGE, CONN_LEAD, CONN_CLOSE_CODE]);
     all.push(SESSION_READY);
     all.extend(SESSION.iter().map(|(f, _)| *f));
-    all.push(SESSION_ERROR);
+    all.extend([
+        SESSION_ERROR,
+        SESSION_LIMIT_USED,
+        SESSION_LIMIT_MAX,
+        SESSION_BREAKER,
+    ]);
     all.extend([
         KILLED,
         PAUSED,
@@ -897,6 +925,7 @@ pub fn render(src: &Sources) -> String {
             let labels = [("venue", venue.as_str()), ("instrument", sym.as_str())];
             out.sample(&SESSION_ERROR, &labels, stats.last_error);
         }
+        session_limits(&mut out, src, &sessions);
     }
     if let Some(control) = &src.control {
         trading(&mut out, control);
@@ -908,6 +937,61 @@ pub fn render(src: &Sources) -> String {
         }
     }
     out.text
+}
+
+/// Each order session's rate-limit windows (used against the limit, rolled to the wall clock
+/// now) and its circuit breaker's state.
+fn session_limits(out: &mut Out, src: &Sources, sessions: &[(String, String, bool, SessionStats)]) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let windows: Vec<Vec<(&'static str, String, WindowUsage)>> = src
+        .sessions
+        .iter()
+        .map(|(_, m)| {
+            m.limits()
+                .into_iter()
+                .map(|w| (limit_kind(w.kind), format!("{}s", w.window_ms / 1000), w))
+                .collect()
+        })
+        .collect();
+    for (f, used) in [(&SESSION_LIMIT_USED, true), (&SESSION_LIMIT_MAX, false)] {
+        out.family(f);
+        for ((venue, sym, _, _), ws) in sessions.iter().zip(&windows) {
+            for (kind, window, w) in ws {
+                let labels = [
+                    ("venue", venue.as_str()),
+                    ("instrument", sym.as_str()),
+                    ("kind", kind),
+                    ("window", window.as_str()),
+                ];
+                let v = if used { w.count_at(now_ms) } else { w.limit };
+                out.sample(f, &labels, v);
+            }
+        }
+    }
+    out.family(&SESSION_BREAKER);
+    for ((venue, sym, _, _), (_, m)) in sessions.iter().zip(&src.sessions) {
+        let phase = m.breaker();
+        for p in BreakerPhase::ALL {
+            let labels = [
+                ("venue", venue.as_str()),
+                ("instrument", sym.as_str()),
+                ("state", p.name()),
+            ];
+            out.sample(&SESSION_BREAKER, &labels, u8::from(phase == p));
+        }
+    }
+}
+
+/// A rate limit's kind as a label value.
+fn limit_kind(k: pinion_feed::exchange_info::RateLimitKind) -> &'static str {
+    use pinion_feed::exchange_info::RateLimitKind;
+    match k {
+        RateLimitKind::RequestWeight => "request_weight",
+        RateLimitKind::Orders => "orders",
+        RateLimitKind::RawRequests => "raw_requests",
+    }
 }
 
 /// Reads one money figure of an account.

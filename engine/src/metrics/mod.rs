@@ -4,8 +4,8 @@
 //!
 //! Everything here reads what the stages already publish with relaxed atomic stores on their own
 //! cache lines ([`ProgressCounters`], a live source's [`LiveCounters`] and [`SnapshotRequests`],
-//! an order session's [`SessionMirror`]), plus [`BookStates`], which the book stage writes only
-//! when a book's sync state changes. The
+//! an order session's [`SessionMirror`]), plus [`BookStates`], which the book stage writes when
+//! a book's sync state changes and, behind a sequence lock, each top of book it sends. The
 //! stages never wait for, lock against or format for this module: a scrape reads a snapshot of
 //! numbers that may be a few microseconds apart from each other, which is what a scrape is.
 //!
@@ -24,12 +24,12 @@ mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, fence};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pinion_book::SyncState;
-use pinion_core::{InstrumentId, Instruments};
+use pinion_core::{BookTop, InstrumentId, Instruments, Level, Px, Qty};
 use pinion_feed::live::{LiveCounters, SnapshotRequests};
 use pinion_gateway::binance::mirror::SessionMirror;
 
@@ -90,6 +90,32 @@ impl BookState {
 struct BookSlot {
     state: AtomicU8,
     losses: AtomicU64,
+    /// The last top of book sent to the strategy, behind a sequence lock: odd while the book
+    /// stage writes it, bumped to the next even value once written.
+    seq: AtomicU64,
+    /// Best bid price and quantity, best ask price and quantity (raw units), whether synced,
+    /// and the event time (ns); zero quantities for an empty side.
+    top: [AtomicU64; 6],
+}
+
+/// The best levels of a book as the book stage last sent them to the strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TopOfBook {
+    /// Best bid (none when that side is empty).
+    pub bid: Option<Level>,
+    /// Best ask (none when that side is empty).
+    pub ask: Option<Level>,
+    /// Whether the book was in sync with the venue.
+    pub synced: bool,
+    /// The event time of that top, ns since the Unix epoch.
+    pub t_recv: u64,
+}
+
+impl TopOfBook {
+    /// Best ask less best bid in raw price units, with both sides.
+    pub fn spread(&self) -> Option<i64> {
+        Some(self.ask?.px.0 - self.bid?.px.0)
+    }
 }
 
 /// Each book's sync state and losses of sync, by instrument id, as the book stage last published
@@ -123,6 +149,63 @@ impl BookStates {
             s.losses
                 .store(s.losses.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
+    }
+
+    /// Book `i`'s top was sent to the strategy as `top` (book stage only: the single writer).
+    /// Six relaxed stores between two sequence bumps; no lock, no allocation.
+    #[inline]
+    pub fn set_top(&self, i: usize, top: &BookTop) {
+        let Some(s) = self.slots.get(i) else {
+            return;
+        };
+        let level = |l: Option<Level>| l.map_or((0, 0), |l| (l.px.0 as u64, l.qty.0 as u64));
+        let (bp, bq) = level(top.best_bid());
+        let (ap, aq) = level(top.best_ask());
+        let seq = s.seq.load(Ordering::Relaxed);
+        s.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (slot, v) in s
+            .top
+            .iter()
+            .zip([bp, bq, ap, aq, u64::from(top.synced), top.t_recv])
+        {
+            slot.store(v, Ordering::Relaxed);
+        }
+        s.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Book `i`'s top as last sent to the strategy, read whole (never half of one update and
+    /// half of the next); `None` before the first or while the book stage keeps writing.
+    pub fn top(&self, i: usize) -> Option<TopOfBook> {
+        let s = self.slots.get(i)?;
+        for _ in 0..64 {
+            let before = s.seq.load(Ordering::Acquire);
+            if before == 0 {
+                return None;
+            }
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let v: [u64; 6] = std::array::from_fn(|k| s.top[k].load(Ordering::Relaxed));
+            fence(Ordering::Acquire);
+            if s.seq.load(Ordering::Relaxed) != before {
+                continue;
+            }
+            let level = |px: u64, qty: u64| {
+                (qty != 0).then_some(Level {
+                    px: Px(px as i64),
+                    qty: Qty(qty as i64),
+                })
+            };
+            return Some(TopOfBook {
+                bid: level(v[0], v[1]),
+                ask: level(v[2], v[3]),
+                synced: v[4] != 0,
+                t_recv: v[5],
+            });
+        }
+        None
     }
 
     /// Book `i`'s state.
@@ -380,5 +463,83 @@ impl Monitor {
 impl Drop for Monitor {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pinion_core::Side;
+
+    fn top(i: u16, bid: i64, ask: i64, qty: i64) -> BookTop {
+        let mut t = BookTop::EMPTY;
+        t.instrument = InstrumentId(i);
+        t.synced = true;
+        t.t_recv = 7;
+        t.copy_side(
+            Side::Bid,
+            &[Level {
+                px: Px(bid),
+                qty: Qty(qty),
+            }],
+        );
+        t.copy_side(
+            Side::Ask,
+            &[Level {
+                px: Px(ask),
+                qty: Qty(qty + 1),
+            }],
+        );
+        t
+    }
+
+    #[test]
+    fn a_top_reads_back_whole_and_none_before_the_first() {
+        let states = BookStates::new(2);
+        assert_eq!(states.top(0), None);
+        states.set_top(1, &top(1, 100, 103, 5));
+        let t = states.top(1).expect("written");
+        assert_eq!(t.bid.map(|l| (l.px.0, l.qty.0)), Some((100, 5)));
+        assert_eq!(t.ask.map(|l| (l.px.0, l.qty.0)), Some((103, 6)));
+        assert_eq!(t.spread(), Some(3));
+        assert!(t.synced);
+        assert_eq!(t.t_recv, 7);
+        assert_eq!(states.top(0), None, "the other book untouched");
+        assert_eq!(states.top(5), None, "no such book");
+        let mut empty = BookTop::EMPTY;
+        empty.instrument = InstrumentId(1);
+        states.set_top(1, &empty);
+        let t = states.top(1).expect("written");
+        assert_eq!(
+            (t.bid, t.ask, t.spread(), t.synced),
+            (None, None, None, false)
+        );
+    }
+
+    #[test]
+    fn a_reader_never_sees_half_of_one_top_and_half_of_another() {
+        // Every top the writer publishes has ask = bid + 3 and quantities bid + 1 and bid + 2:
+        // a torn read would break one of those.
+        let states = BookStates::new(1);
+        let writer = {
+            let states = Arc::clone(&states);
+            std::thread::spawn(move || {
+                for k in 1..200_000i64 {
+                    states.set_top(0, &top(0, k, k + 3, k + 1));
+                }
+            })
+        };
+        let mut seen = 0u64;
+        while !writer.is_finished() {
+            if let Some(t) = states.top(0) {
+                let (b, a) = (t.bid.expect("bid"), t.ask.expect("ask"));
+                assert_eq!(a.px.0, b.px.0 + 3, "{t:?}");
+                assert_eq!(b.qty.0, b.px.0 + 1, "{t:?}");
+                assert_eq!(a.qty.0, b.px.0 + 2, "{t:?}");
+                seen += 1;
+            }
+        }
+        writer.join().expect("writer");
+        assert!(seen > 0);
     }
 }

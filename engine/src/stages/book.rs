@@ -289,9 +289,13 @@ impl BookCore {
             // sees it at once, on top of the book's deeper levels.
             match sync.on_ticker(ev) {
                 TickerOutcome::Ahead => {
-                    send_top(&mut self.out, ev.t_recv, Trigger::Ticker, |top| {
-                        sync.write_top_cached(top)
-                    });
+                    send_top(
+                        &mut self.out,
+                        self.states.as_deref(),
+                        ev.t_recv,
+                        Trigger::Ticker,
+                        |top| sync.write_top_cached(top),
+                    );
                 }
                 TickerOutcome::Mismatch => log_sync_problem(
                     &mut self.problems,
@@ -321,16 +325,24 @@ impl BookCore {
             // venue reset): the strategy must learn it now and pull its orders, not at the
             // next commit, which may be minutes away.
             self.counts.lost_sync += 1;
-            send_top(&mut self.out, ev.t_recv, Trigger::Other, |top| {
-                sync.write_top(top)
-            });
+            send_top(
+                &mut self.out,
+                self.states.as_deref(),
+                ev.t_recv,
+                Trigger::Other,
+                |top| sync.write_top(top),
+            );
         }
         match outcome {
             SyncOutcome::Applied { committed: true } => {
                 self.counts.committed += 1;
-                send_top(&mut self.out, ev.t_recv, Trigger::Depth, |top| {
-                    sync.write_top_cached(top)
-                });
+                send_top(
+                    &mut self.out,
+                    self.states.as_deref(),
+                    ev.t_recv,
+                    Trigger::Depth,
+                    |top| sync.write_top_cached(top),
+                );
             }
             SyncOutcome::Applied { committed: false }
             | SyncOutcome::Buffered
@@ -367,9 +379,13 @@ impl BookCore {
                         states.lost(i);
                     }
                     log_reconnect(&mut self.problems, InstrumentId(i as u16), conn, t_event);
-                    send_top(&mut self.out, t_event, Trigger::Other, |top| {
-                        sync.write_top(top)
-                    });
+                    send_top(
+                        &mut self.out,
+                        self.states.as_deref(),
+                        t_event,
+                        Trigger::Other,
+                        |top| sync.write_top(top),
+                    );
                 }
             }
         }
@@ -465,10 +481,12 @@ impl std::fmt::Display for SyncDetail<'_> {
 }
 
 /// Sends the strategy the [`BookTop`] that `fill` writes, stamped with the event time `t_recv`:
-/// the value the message carries, which the strategy then reads in its ring slot.
+/// the value the message carries, which the strategy then reads in its ring slot. With
+/// `states`, its best levels are published there too, for the bot and the metrics.
 #[inline]
 fn send_top(
     out: &mut Outbox<BookMsg>,
+    states: Option<&BookStates>,
     t_recv: u64,
     trigger: Trigger,
     fill: impl FnOnce(&mut BookTop),
@@ -476,6 +494,9 @@ fn send_top(
     let mut top = BookTop::EMPTY;
     fill(&mut top);
     top.t_recv = t_recv;
+    if let Some(states) = states {
+        states.set_top(usize::from(top.instrument.0), &top);
+    }
     out.send(BookMsg::Book(top, trigger), t_recv, now_ns());
 }
 

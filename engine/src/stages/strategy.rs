@@ -269,8 +269,7 @@ impl Traded {
             self.gate.on_exec(rep);
         }
         for o in log.open_orders() {
-            self.gate
-                .restore_open(
+            self.gate.restore_open(
                 o.client_id,
                 o.side,
                 o.order_type,

@@ -131,6 +131,10 @@ pub struct ConnCounters {
     pub idle_timeouts: AtomicU64,
     /// Streams found silent while others flowed.
     pub stale_streams: AtomicU64,
+    /// Times the books this connection fed were told to resynchronise: the connection lost
+    /// with no redundant partner to carry its streams on, or one of its depth streams found
+    /// stale.
+    pub resyncs: AtomicU64,
     /// Application pings sent (Bybit).
     pub pings: AtomicU64,
     /// `serverShutdown` notices.
@@ -1070,6 +1074,9 @@ impl LiveSource {
                 }
                 self.queue
                     .push(wall_ns(), id, RecordKind::Disconnect, b"", b"");
+                self.counters.conns[slot]
+                    .resyncs
+                    .fetch_add(1, Ordering::Relaxed);
                 while let Some(rec) = held.pop() {
                     self.queue
                         .push(rec.t_recv, rec.conn, rec.kind, rec.meta, rec.payload);
@@ -1119,6 +1126,9 @@ impl LiveSource {
             _ => {
                 self.queue
                     .push(wall_ns(), id, RecordKind::Disconnect, b"", b"");
+                self.counters.conns[slot]
+                    .resyncs
+                    .fetch_add(1, Ordering::Relaxed);
                 // Both feeds are down now: books last fed by the partner lose sync too.
                 if let Some(p) = partner
                     && std::mem::take(&mut self.conns[p].silent_loss)
@@ -1126,6 +1136,10 @@ impl LiveSource {
                     let pid = self.conns[p].id;
                     self.queue
                         .push(wall_ns(), pid, RecordKind::Disconnect, b"", b"");
+                    let partner_slot = self.conns[p].slot;
+                    self.counters.conns[partner_slot]
+                        .resyncs
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -1413,6 +1427,9 @@ impl LiveSource {
                 {
                     self.counters.conns[slot]
                         .stale_streams
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.counters.conns[slot]
+                        .resyncs
                         .fetch_add(1, Ordering::Relaxed);
                     st.sub = Sub::Pending;
                     st.last_frame = now;

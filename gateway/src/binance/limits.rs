@@ -242,6 +242,32 @@ impl Window {
     }
 }
 
+/// One window's use as the local model counts it, for other threads to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowUsage {
+    /// What the window counts.
+    pub kind: RateLimitKind,
+    /// Its length, ms.
+    pub window_ms: u64,
+    /// The exchange's limit.
+    pub limit: u32,
+    /// The count in window `bucket`.
+    pub count: u32,
+    /// Which window the count is of: wall-clock ms since the Unix epoch over `window_ms`.
+    pub bucket: u64,
+}
+
+impl WindowUsage {
+    /// The count at wall-clock `now_ms`: 0 once the window the count is of has passed.
+    pub fn count_at(&self, now_ms: u64) -> u32 {
+        if self.window_ms > 0 && now_ms / self.window_ms == self.bucket {
+            self.count
+        } else {
+            0
+        }
+    }
+}
+
 /// A request let through, to be handed back with its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket {
@@ -311,6 +337,17 @@ impl RateLimiter {
             .find(|w| w.kind == kind && w.len_ms == window_ms)?;
         w.roll(now_ms);
         Some(w.count)
+    }
+
+    /// Each window's count as it stands (not rolled: [`WindowUsage::count_at`] does that).
+    pub fn usage(&self) -> impl Iterator<Item = WindowUsage> + '_ {
+        self.windows.iter().map(|w| WindowUsage {
+            kind: w.kind,
+            window_ms: w.len_ms,
+            limit: w.limit,
+            count: w.count,
+            bucket: w.bucket,
+        })
     }
 
     /// Requests sent and not yet answered.

@@ -66,7 +66,7 @@ use super::client_id::{CLIENT_ID_LEN, ClientIdCodec, ClientIdKind, RunEpoch};
 use super::clock::{ClockConfig, ClockOffset};
 use super::contingent::{ContingentError, ContingentLeg, ContingentOrder, ListIntent, ListKind};
 use super::limits::{LimitsError, Method, RateLimiter, Refusal, Ticket};
-use super::mirror::SessionMirror;
+use super::mirror::{BreakerPhase, SessionMirror};
 use super::orders::{ListRequest, OrderState, OrderTable, OrderTableConfig, RequestKind};
 use super::sign::{Credentials, KeyKind};
 use super::template::{
@@ -513,6 +513,8 @@ struct Core {
     session: SessionStats,
     /// The session as last published to `mirror`, and whether it was ready.
     published: (SessionStats, bool),
+    /// The circuit breaker's phase as last published to `mirror`.
+    published_breaker: BreakerPhase,
     mirror: Arc<SessionMirror>,
     summary: Arc<Mutex<Option<AccountSummary>>>,
     capture: Option<RecorderHandle>,
@@ -610,6 +612,7 @@ impl BinanceVenue {
             stats: VenueStats::default(),
             session: SessionStats::default(),
             published: (SessionStats::default(), false),
+            published_breaker: BreakerPhase::Closed,
             mirror: Arc::new(SessionMirror::default()),
             summary: config.summary,
             scratch: if config.capture.is_some() {
@@ -1924,6 +1927,13 @@ impl OrderVenue for BinanceVenue {
         if now != self.core.published {
             self.core.published = now;
             self.core.mirror.store(now.1, &now.0);
+            // Every request and answer moves a counter above: the windows' counts change then.
+            self.core.mirror.store_limits(self.core.limiter.usage());
+        }
+        let phase = BreakerPhase::of(self.core.breaker.state());
+        if phase != self.core.published_breaker {
+            self.core.published_breaker = phase;
+            self.core.mirror.store_breaker(phase);
         }
     }
 
