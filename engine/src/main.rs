@@ -112,8 +112,17 @@ fn start_history(settings: &Settings) -> anyhow::Result<Option<HistoryWriter>> {
 
 /// Writes `batch` with `writer` and says what it added.
 fn write_history(writer: HistoryWriter, batch: RunBatch) -> anyhow::Result<()> {
+    write_history_as(writer, batch, false)
+}
+
+/// [`write_history`]; `streamed`: `batch` completes the run the session streamed.
+fn write_history_as(writer: HistoryWriter, batch: RunBatch, streamed: bool) -> anyhow::Result<()> {
     let path = writer.path().to_path_buf();
-    writer.send(batch)?;
+    if streamed {
+        writer.finish_stream(batch)?;
+    } else {
+        writer.send(batch)?;
+    }
     for w in writer.finish()? {
         eprintln!(
             "history: run {} ({} orders, {} fills, {} instrument-days) written to {}",
@@ -597,7 +606,13 @@ fn live_logged(args: &LiveArgs, mut settings: Settings) -> anyhow::Result<ExitCo
             })
             .context("starting the duration timer")?;
     }
-    let built = pipeline::build(&settings, Arc::clone(&stop))?;
+    // A trading session with a journal writes its history as the journal does.
+    let stream = history
+        .as_ref()
+        .filter(|_| settings.journal.is_some() && settings.live.as_ref().is_some_and(|l| l.trade))
+        .and_then(HistoryWriter::stream);
+    let streamed = stream.is_some();
+    let built = pipeline::build_streaming(&settings, Arc::clone(&stop), stream)?;
     // Connections and resyncs are logged as they happen, read from the feed's counters.
     let watch = built.input.live.clone().and_then(|live| {
         events::LiveWatch::start(live, built.sessions.clone(), &built.input.instruments)
@@ -642,7 +657,7 @@ fn live_logged(args: &LiveArgs, mut settings: Settings) -> anyhow::Result<ExitCo
             &bt,
         )
         .with_accounts(&venue, &accounts);
-        write_history(writer, batch)?;
+        write_history_as(writer, batch, streamed)?;
     }
     // Orders whose state is not known at the end make the run unclean, whatever the books.
     let unresolved: Vec<String> = accounts

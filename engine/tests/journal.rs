@@ -319,3 +319,123 @@ fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
         assert_eq!(filled, qty, "order {order_id}: journaled fills");
     }
 }
+
+/// The fills (side, price, quantity, position after) the history file holds for its one run,
+/// in order; `None` while it cannot be read yet.
+fn history_fills(db: &Path) -> Option<Vec<(String, String, String, String)>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
+    let mut q = conn
+        .prepare("SELECT side, price, qty, position FROM fills ORDER BY seq")
+        .ok()?;
+    let rows = q
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .ok()?;
+    rows.collect::<Result<Vec<_>, _>>().ok()
+}
+
+#[test]
+fn a_sigkilled_session_leaves_its_fills_in_the_history_as_the_journal_had_them() {
+    let (pem, public) = ed25519_key();
+    let sim = start_trading_sim(public, "");
+    let dir = sim.dir.0.clone();
+    let journal = dir.join("journal.bin");
+    let db = dir.join("history.db");
+    let config = trading_config(&sim, "")
+        + STRATEGY
+        + &format!(
+            "\n[journal]\npath = \"{}\"\nfsync = \"every\"\n\n[history]\ndb = \"{}\"\n",
+            journal.display(),
+            db.display()
+        );
+    let config_path = dir.join("trade.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let mut child = spawn(&config_path, &pem, 60.0, &dir);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.exchange.stats().control_requests == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sim.exchange.release();
+    // The history fills while the session runs, not at its end.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while history_fills(&db).is_none_or(|f| f.len() < 3) {
+        assert!(
+            Instant::now() < deadline,
+            "no fills reached the history while the session ran"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: a plain kill(2) on the child's pid.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+    assert_eq!(sent, 0, "SIGKILL sent");
+    let status = child.wait().expect("pinion ends");
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.code(), None, "killed, not ended: {stderr}");
+
+    let conn = rusqlite::Connection::open(&db).expect("the history opens after the kill");
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity check");
+    assert_eq!(check, "ok");
+    let fills = history_fills(&db).expect("the fills read");
+    assert!(fills.len() >= 3, "{fills:?}");
+    // Each row whole: the position after each fill is the sum of the fills before it.
+    let mut position = 0;
+    for (side, _, qty, after) in &fills {
+        position += if side == "buy" { 1 } else { -1 } * units(qty);
+        assert_eq!(position, units(after), "{fills:?}");
+    }
+    let (stored, at): (String, i64) = conn
+        .query_row(
+            "SELECT position, time_ns FROM positions WHERE symbol = 'BTCUSDT'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the position row");
+    assert_eq!(
+        units(&stored),
+        position,
+        "the positions table is the last fill's"
+    );
+    assert!(at > 0);
+    // Nothing the journal had not written, in its order: the journal's fills start with them.
+    let bytes = std::fs::read(&journal).expect("the journal exists");
+    let scan = frame::scan(&bytes).expect("a readable journal");
+    let journaled: Vec<(i64, i64)> = scan
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Report(rep) if rep.last_qty.0 > 0 => Some((rep.last_px.0, rep.last_qty.0)),
+            _ => None,
+        })
+        .collect();
+    assert!(journaled.len() >= fills.len(), "{journaled:?} {fills:?}");
+    // Raw units against decimals: one scale for each, whatever the instrument's decimals.
+    let scale = |raw: i64, text: &str| units(text) / raw.max(1);
+    let (px_scale, qty_scale) = (
+        scale(journaled[0].0, &fills[0].1),
+        scale(journaled[0].1, &fills[0].2),
+    );
+    for ((px, qty), (_, p, q, _)) in journaled.iter().zip(&fills) {
+        assert_eq!((px * px_scale, qty * qty_scale), (units(p), units(q)));
+    }
+    // `pinion history` reads the killed session's file.
+    let out = Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .args(["history", "--db"])
+        .arg(&db)
+        .args(["fills", "--csv"])
+        .output()
+        .expect("pinion history runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        csv.lines().count(),
+        fills.len() + 1,
+        "a header and each fill:\n{csv}"
+    );
+}

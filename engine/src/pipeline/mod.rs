@@ -292,6 +292,17 @@ pub fn predecode(settings: &Settings) -> Result<DecodedInput, PipelineError> {
 /// Builds the stages and thread plans for `settings`. Everything the hot path uses is
 /// allocated here.
 pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, PipelineError> {
+    build_streaming(settings, stop, None)
+}
+
+/// [`build`], a `pinion live --trade` session with a `[journal]` streaming its orders, fills
+/// and positions to `history` as the journal writes them (see
+/// [`crate::ops::history::stream`]). Other runs leave `history` unused.
+pub fn build_streaming(
+    settings: &Settings,
+    stop: Arc<AtomicBool>,
+    history: Option<crate::ops::history::HistoryStream>,
+) -> Result<Pipeline, PipelineError> {
     // Before anything slow: a report that cannot be written is found now, not after the run.
     let errors_file = outputs::check(&settings.report)?;
     let prepared = prepare(settings)?;
@@ -321,8 +332,47 @@ pub fn build(settings: &Settings, stop: Arc<AtomicBool>) -> Result<Pipeline, Pip
             notes,
             description,
             live,
+            history,
         },
     )
+}
+
+/// The start of a session's streamed history: the instruments as its rows name and scale
+/// them, and the fees a resumed journal had already paid on each.
+fn stream_begin(
+    settings: &Settings,
+    instruments: &pinion_core::Instruments,
+    description: &str,
+    recovered: &crate::ops::journal::Recovered,
+    (epoch, started_unix_ns): (u64, u64),
+) -> crate::ops::history::Begin {
+    use crate::ops::history::StreamInstrument;
+    let mut rows = vec![None; instruments.len()];
+    let mut fees_before = vec![0; instruments.len()];
+    for (id, spec) in instruments.iter() {
+        let i = usize::from(id.0);
+        if let Some(slot) = rows.get_mut(i) {
+            *slot = Some(StreamInstrument {
+                venue: spec.venue.to_string(),
+                symbol: spec.symbol.as_str().to_owned(),
+                price_decimals: spec.price_decimals,
+                qty_decimals: spec.qty_decimals,
+            });
+        }
+        if let Some(p) = recovered.instrument(id.0).and_then(|l| l.last_position)
+            && let Some(slot) = fees_before.get_mut(i)
+        {
+            *slot = p.fees;
+        }
+    }
+    crate::ops::history::Begin {
+        started_unix_ns,
+        config: settings.origin.clone(),
+        input: description.to_owned(),
+        epoch,
+        instruments: rows,
+        fees_before,
+    }
 }
 
 /// Builds a pipeline for `settings` whose feed sends the messages of `input` (see
@@ -353,6 +403,7 @@ pub fn build_predecoded(
             notes: input.notes.clone(),
             description: input.description.clone(),
             live: None,
+            history: None,
         },
     )
 }
@@ -379,6 +430,7 @@ struct Assembly {
     notes: Vec<String>,
     description: String,
     live: Option<input::LiveParts>,
+    history: Option<crate::ops::history::HistoryStream>,
 }
 
 fn assemble(
@@ -397,6 +449,7 @@ fn assemble(
         notes,
         description,
         live,
+        history,
     } = a;
     if book_ids.is_empty() {
         return Err(PipelineError::NoInstruments(String::from(
@@ -487,8 +540,10 @@ fn assemble(
     let mut journal = None;
     if let Some(j) = &settings.journal {
         if trade.is_some() && live.is_some() {
-            let (writer, tx, recovered) = crate::ops::journal::open(j)
-                .map_err(|e| PipelineError::Live(format!("journal {}: {e}", j.path.display())))?;
+            let (writer, tx, recovered) = crate::ops::journal::open_streaming(j, history.clone())
+                .map_err(|e| {
+                PipelineError::Live(format!("journal {}: {e}", j.path.display()))
+            })?;
             journal = Some((writer, tx, recovered));
         } else {
             notes.push(format!(
@@ -571,10 +626,23 @@ fn assemble(
     )
     .with_control(control.reader());
     let journal = match journal {
-        Some((writer, mut tx, _)) => {
+        Some((writer, mut tx, recovered)) => {
             let started_unix_ns = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
+            // The history's run starts before the journal's first record of this session.
+            if let Some(h) = &history {
+                let begin = stream_begin(
+                    settings,
+                    &instruments,
+                    &description,
+                    &recovered,
+                    (epoch, started_unix_ns),
+                );
+                if h.begin(begin) {
+                    notes.push("trade history written as the journal is".to_owned());
+                }
+            }
             tx.push(crate::ops::journal::Record::Session(
                 crate::ops::journal::Session {
                     epoch,

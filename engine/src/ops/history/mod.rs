@@ -6,13 +6,18 @@
 //!   and takes [`RunBatch`]es over a channel; each batch is one transaction, so a run is in the
 //!   file whole or not at all. The file is opened (and its schema checked or created) before the
 //!   run starts, so a path that cannot be written fails the command before anything trades.
-//! - What is written is what the run already recorded for its report, taken after the run: the
+//! - A backtest or replay is written after it, from what the run recorded for its report: the
 //!   strategy stage keeps the fills on its preallocated tape (see [`crate::backtest::Tape`]) and
-//!   hands it over only when it finishes, and there is no path that would let it hand fills out
-//!   while it runs without a ring of its own. So fills reach the file at the end of a run, not
-//!   as they happen; a run that is killed (not stopped) leaves nothing here. Orders are known
-//!   one by one only from a live venue's account (`pinion live --trade`): a backtest's simulated
-//!   venue keeps counts, which the `runs` table holds.
+//!   hands it over when it finishes; a simulated venue keeps counts of its orders, which the
+//!   `runs` table holds. Such a run is in the file whole or not at all.
+//! - `pinion live --trade` with a `[journal]` is written while it runs ([`stream`]): the
+//!   journal's writer thread hands each batch of records it wrote to this thread, which writes
+//!   its orders, fills and positions in one transaction, so a session killed at any point
+//!   leaves here everything its journal had written a moment before, each row whole. When the
+//!   session ends cleanly its run is completed: the counts, the account's orders as the venue
+//!   last had them, the days.
+//! - `positions` holds each instrument's position, realised PnL and fees as of its last fill
+//!   (streamed) or the end of the run.
 //! - Money is stored exactly: prices, quantities and money as the same decimal strings as
 //!   `fills.csv`, and the day figures as integer money units with their decimals, so sums are
 //!   exact. A figure too large for SQLite's 64-bit integer is an error, never rounded.
@@ -22,8 +27,11 @@
 
 mod days;
 pub mod query;
+pub mod stream;
 
 pub use days::{DayPnl, days};
+pub use stream::{Begin, HistoryStream, StreamInstrument};
+use stream::{Msg, Streamed};
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -35,9 +43,28 @@ use crate::backtest::{BacktestReport, InstrumentResult};
 use crate::pipeline::scaled_decimal;
 
 /// The schema version this pinion writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
+/// Added in version 2: each instrument's account as of its last fill or the run's end.
+macro_rules! positions_sql {
+    () => {
+        "
+CREATE TABLE positions (
+    run INTEGER NOT NULL REFERENCES runs(id),
+    venue TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    position TEXT NOT NULL,
+    realized_pnl TEXT NOT NULL,
+    fees_total TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    PRIMARY KEY (run, venue, symbol)
+);
+"
+    };
+}
+
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
     started_unix_ns INTEGER NOT NULL,
@@ -92,7 +119,9 @@ CREATE TABLE daily_pnl (
     net INTEGER NOT NULL,
     PRIMARY KEY (run, day, venue, symbol)
 );
-";
+",
+    positions_sql!()
+);
 
 /// What went wrong with the history file.
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +207,14 @@ pub fn open(path: &Path) -> Result<Connection, HistoryError> {
             }
             let tx = conn.unchecked_transaction().map_err(sqlite(path))?;
             tx.execute_batch(SCHEMA).map_err(sqlite(path))?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(sqlite(path))?;
+            tx.commit().map_err(sqlite(path))?;
+        }
+        1 => {
+            // Version 1 had no positions table; everything else is the same.
+            let tx = conn.unchecked_transaction().map_err(sqlite(path))?;
+            tx.execute_batch(positions_sql!()).map_err(sqlite(path))?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(sqlite(path))?;
             tx.commit().map_err(sqlite(path))?;
@@ -386,6 +423,147 @@ pub fn write(
             }
         }
     }
+    for i in &batch.instruments {
+        let md = i.figures.money_decimals;
+        let t = &i.trading;
+        put_position(
+            &tx,
+            path,
+            w.run,
+            (&i.venue, &i.symbol),
+            [
+                scaled_decimal(i128::from(t.position.0), i.qty_decimals),
+                scaled_decimal(t.realized, md),
+                scaled_decimal(t.fees, md),
+            ],
+            t.tape.fills().last().map_or(0, |f| f.t_ns),
+        )?;
+    }
+    tx.commit().map_err(sqlite(path))?;
+    Ok(w)
+}
+
+/// Writes an instrument's account (`[position, realized, fees]`, exact decimals) as of
+/// `time_ns` into the run's `positions` row.
+fn put_position(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    run: i64,
+    (venue, symbol): (&str, &str),
+    [position, realized, fees]: [String; 3],
+    time_ns: u64,
+) -> Result<(), HistoryError> {
+    tx.execute(
+        "INSERT INTO positions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (run, venue, symbol) DO UPDATE SET position = excluded.position,
+             realized_pnl = excluded.realized_pnl, fees_total = excluded.fees_total,
+             time_ns = excluded.time_ns",
+        params![
+            run,
+            venue,
+            symbol,
+            position,
+            realized,
+            fees,
+            uint("position time", time_ns)?
+        ],
+    )
+    .map_err(sqlite(path))?;
+    Ok(())
+}
+
+/// Completes a streamed run with `batch`, the session's end, in one transaction: the counts,
+/// the account's orders as the venue last had them (they replace the streamed ones when the
+/// venue gave any), the final positions and the days. The fills were streamed already.
+fn finish_streamed(
+    conn: &mut Connection,
+    path: &Path,
+    streamed: &Streamed,
+    batch: &RunBatch,
+) -> Result<Written, HistoryError> {
+    let tx = conn.transaction().map_err(sqlite(path))?;
+    let run = streamed.run;
+    let mut w = Written {
+        run,
+        fills: streamed.fills,
+        ..Written::default()
+    };
+    let sum = |f: fn(&InstrumentResult) -> u64| batch.instruments.iter().map(f).sum::<u64>();
+    tx.execute(
+        "UPDATE runs SET orders = ?1, cancels = ?2 WHERE id = ?3",
+        params![
+            uint("orders", sum(|i| i.figures.orders))?,
+            uint("cancels", sum(|i| i.figures.cancels))?,
+            run
+        ],
+    )
+    .map_err(sqlite(path))?;
+    if !batch.orders.is_empty() {
+        tx.execute("DELETE FROM orders WHERE run = ?1", params![run])
+            .map_err(sqlite(path))?;
+        let mut ins = tx
+            .prepare("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+            .map_err(sqlite(path))?;
+        for o in &batch.orders {
+            ins.execute(params![
+                run,
+                o.venue,
+                o.symbol,
+                o.client_order_id,
+                o.order_id,
+                o.side,
+                o.price,
+                o.qty,
+                o.filled,
+                o.state
+            ])
+            .map_err(sqlite(path))?;
+            w.orders += 1;
+        }
+    }
+    for i in &batch.instruments {
+        let md = i.figures.money_decimals;
+        let t = &i.trading;
+        let last: Option<i64> = tx
+            .query_row(
+                "SELECT time_ns FROM positions WHERE run = ?1 AND venue = ?2 AND symbol = ?3",
+                params![run, i.venue, i.symbol],
+                |r| r.get(0),
+            )
+            .ok();
+        put_position(
+            &tx,
+            path,
+            run,
+            (&i.venue, &i.symbol),
+            [
+                scaled_decimal(i128::from(t.position.0), i.qty_decimals),
+                scaled_decimal(t.realized, md),
+                scaled_decimal(t.fees, md),
+            ],
+            last.map_or(0, |t| u64::try_from(t).unwrap_or(0)),
+        )?;
+        for d in days(i) {
+            tx.execute(
+                "INSERT INTO daily_pnl VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    run,
+                    super::civil::date(d.day * super::civil::DAY_NS),
+                    i.venue,
+                    i.symbol,
+                    md,
+                    uint("day fills", d.fills)?,
+                    int("day volume", d.volume)?,
+                    int("day realised PnL", d.realized)?,
+                    int("day fees", d.fees)?,
+                    int("day unrealised PnL", d.unrealized)?,
+                    int("day net PnL", d.net())?,
+                ],
+            )
+            .map_err(sqlite(path))?;
+            w.days += 1;
+        }
+    }
     tx.commit().map_err(sqlite(path))?;
     Ok(w)
 }
@@ -402,7 +580,7 @@ fn side_name(side: pinion_strategy::OrderSide) -> &'static str {
 #[derive(Debug)]
 pub struct HistoryWriter {
     path: PathBuf,
-    tx: Option<mpsc::Sender<RunBatch>>,
+    tx: Option<mpsc::Sender<Msg>>,
     thread: Option<JoinHandle<Result<Vec<Written>, HistoryError>>>,
 }
 
@@ -410,14 +588,32 @@ impl HistoryWriter {
     /// Opens the history at `path` (here, so a bad path fails at once) and starts the writer.
     pub fn start(path: &Path) -> Result<Self, HistoryError> {
         let mut conn = open(path)?;
-        let (tx, rx) = mpsc::channel::<RunBatch>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         let thread_path = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("pinion-history".into())
             .spawn(move || {
+                let path = thread_path.as_path();
                 let mut written = Vec::new();
-                for batch in rx {
-                    written.push(write(&mut conn, &thread_path, &batch)?);
+                let mut streamed: Option<Streamed> = None;
+                for msg in rx {
+                    match msg {
+                        Msg::Batch(batch) => written.push(write(&mut conn, path, &batch)?),
+                        Msg::Begin(begin) => {
+                            streamed = Some(Streamed::begin(&mut conn, path, begin)?);
+                        }
+                        Msg::Records(records) => {
+                            if let Some(s) = streamed.as_mut() {
+                                s.apply(&mut conn, path, &records)?;
+                            }
+                        }
+                        Msg::Finish(batch) => match streamed.take() {
+                            Some(s) => {
+                                written.push(finish_streamed(&mut conn, path, &s, &batch)?);
+                            }
+                            None => written.push(write(&mut conn, path, &batch)?),
+                        },
+                    }
                 }
                 Ok(written)
             })
@@ -436,11 +632,26 @@ impl HistoryWriter {
 
     /// Queues `batch` for writing; returns at once.
     pub fn send(&self, batch: RunBatch) -> Result<(), HistoryError> {
+        self.queue(Msg::Batch(batch))
+    }
+
+    fn queue(&self, msg: Msg) -> Result<(), HistoryError> {
         self.tx
             .as_ref()
             .ok_or_else(|| HistoryError::Writer("already finished".into()))?
-            .send(batch)
+            .send(msg)
             .map_err(|_| HistoryError::Writer("it failed on an earlier batch".into()))
+    }
+
+    /// A handle a session streams its history through while it runs (see [`stream`]).
+    pub fn stream(&self) -> Option<HistoryStream> {
+        self.tx.as_ref().map(|tx| HistoryStream { tx: tx.clone() })
+    }
+
+    /// Completes the run streamed so far with `batch`, its end (or writes `batch` as a whole
+    /// run when nothing was streamed); returns at once.
+    pub fn finish_stream(&self, batch: RunBatch) -> Result<(), HistoryError> {
+        self.queue(Msg::Finish(batch))
     }
 
     /// Waits until every queued batch is written; what each added.

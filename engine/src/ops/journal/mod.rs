@@ -46,7 +46,7 @@ mod recover;
 mod writer;
 
 pub use recover::{InstrumentLog, JournaledOrder, Recovered, resume_from};
-pub use writer::{Journal, JournalSummary, JournalTx, open};
+pub use writer::{Journal, JournalSummary, JournalTx, open, open_streaming};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::frame::{self, MAGIC};
 use super::{FsyncPolicy, JournalError, JournalSettings, Record, Recovered, Session};
+use crate::ops::history::HistoryStream;
 use crate::runtime::{RingRx, RingTx, ring_resident};
 
 /// Bytes the writer gathers before a `write`.
@@ -71,6 +72,15 @@ pub struct Journal {
 /// last frame off, rebuilds the state, and starts the writer appending after the last whole
 /// frame. Fails on a file that is not a journal or is damaged in the middle.
 pub fn open(settings: &JournalSettings) -> Result<(Journal, JournalTx, Recovered), JournalError> {
+    open_streaming(settings, None)
+}
+
+/// [`open`], the writer handing each batch of records, once written (and synced when the
+/// policy syncs every batch), to `history` as well.
+pub fn open_streaming(
+    settings: &JournalSettings,
+    history: Option<HistoryStream>,
+) -> Result<(Journal, JournalTx, Recovered), JournalError> {
     let path = settings.path.clone();
     let io = |source| JournalError::Io {
         path: path.clone(),
@@ -115,6 +125,7 @@ pub fn open(settings: &JournalSettings) -> Result<(Journal, JournalTx, Recovered
         policy: settings.fsync,
         rx,
         stop: Arc::clone(&stop),
+        history,
     };
     let thread = std::thread::Builder::new()
         .name("pinion-journal".into())
@@ -178,6 +189,8 @@ struct Writer {
     policy: FsyncPolicy,
     rx: RingRx<Record>,
     stop: Arc<AtomicBool>,
+    /// Where written records go next (the trade history's thread).
+    history: Option<HistoryStream>,
 }
 
 impl Writer {
@@ -190,10 +203,14 @@ impl Writer {
             // Read before draining: whatever was pushed before the stop is written.
             let stopping = self.stop.load(Ordering::Acquire);
             let mut taken = 0u64;
+            let mut written = Vec::new();
             while buf.len() < BATCH_BYTES {
                 let Some(r) = self.rx.pop() else { break };
                 buf.extend_from_slice(frame::encode(&r).as_bytes());
                 taken += 1;
+                if self.history.is_some() {
+                    written.push(r);
+                }
             }
             if !buf.is_empty() {
                 self.file.write_all(&buf).map_err(|e| self.io(e))?;
@@ -212,6 +229,15 @@ impl Writer {
                 summary.syncs += 1;
                 unsynced = false;
                 last_sync = Instant::now();
+            }
+            // The history holds nothing the journal does not: it follows the write.
+            if !written.is_empty()
+                && let Some(h) = &self.history
+                && !h.records(written)
+            {
+                // The history's thread stopped (its error comes out when it is finished);
+                // the journal goes on.
+                self.history = None;
             }
             if taken == 0 {
                 if stopping {
