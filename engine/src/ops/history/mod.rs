@@ -673,3 +673,34 @@ impl Drop for HistoryWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_file_gains_the_positions_table() {
+        let dir = std::env::temp_dir().join(format!("pinion-history-v1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("v1.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let conn = Connection::open(&path).expect("create");
+            let v1 = SCHEMA.replace(positions_sql!(), "");
+            conn.execute_batch(&v1).expect("v1 schema");
+            conn.pragma_update(None, "user_version", 1).expect("v1");
+        }
+        let conn = open(&path).expect("a version 1 file opens");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM positions", [], |r| r.get(0))
+            .expect("the positions table is there");
+        assert_eq!(n, 0);
+        drop(conn);
+        query::open_read(&path).expect("and reads");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

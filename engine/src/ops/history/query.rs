@@ -28,7 +28,8 @@ pub fn open_read(path: &Path) -> Result<Connection, HistoryError> {
             path: path.to_path_buf(),
         });
     }
-    if found != SCHEMA_VERSION {
+    // Version 1 lacks only the positions table, which nothing here reads.
+    if found > SCHEMA_VERSION {
         return Err(HistoryError::Version {
             path: path.to_path_buf(),
             found,
