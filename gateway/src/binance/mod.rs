@@ -16,6 +16,7 @@
 //!   parameters of protective orders and order lists left out (blanked) when absent.
 //! * [`contingent`]: protective orders (stop loss, take profit, trailing) and order lists
 //!   (OCO, OTO, OTOCO) as a caller asks for them, checked against the documented parameters.
+//! * [`guard`]: the position's protective orders resting on the exchange, resized with it.
 //! * [`mirror`]: the session's readiness and counters, published for other threads.
 //! * [`keycheck`]: what the exchange says about the order key at start-up (account state,
 //!   commission rates, the key's withdrawal and IP restrictions).
@@ -28,6 +29,7 @@ pub mod breaker;
 pub mod client_id;
 pub mod clock;
 pub mod contingent;
+pub mod guard;
 pub mod keycheck;
 pub mod limits;
 pub mod mirror;
