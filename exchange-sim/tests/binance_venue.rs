@@ -387,3 +387,147 @@ fn closed_orders_make_room_so_a_long_session_never_fills_its_table() {
     assert!(v.table().stats().swept > 0);
     assert_eq!(sim.sim_account().orders.len(), 20);
 }
+
+/// A marketable buy (above the market): it fills at once.
+fn taking_buy(id: u64, qty: i64) -> OrderIntent {
+    OrderIntent::new_limit(
+        id,
+        ClientOrderId(id),
+        BTCUSDT,
+        OrderSide::Buy,
+        Px(7_000_000), // 70000.00
+        Qty(qty),
+        OrderType::Limit,
+        TimeInForce::Ioc,
+    )
+}
+
+/// The guard's resting orders at the exchange: (type, side, quantity) of each open one.
+fn protective_at_exchange(sim: &LiveExchange) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = sim
+        .sim_account()
+        .orders
+        .into_iter()
+        .filter(|o| o.status == "NEW" && o.order_type != "LIMIT")
+        .map(|o| (o.order_type, o.side, o.orig_qty))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_guarded_position_gets_its_oco_on_the_exchange_resized_as_it_grows_and_the_guard_allocates_nothing()
+ {
+    use pinion_gateway::binance::guard::{Guard, guard_id_base};
+    use pinion_strategy::{Position, ProtectParams};
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let (credentials, public) = ed25519();
+    let sim = exchange(&tls, api(Some(public), false));
+    let mut v = venue(&tls, &sim, credentials);
+    let params = ProtectParams {
+        stop_loss_ppm: Some(10_000),
+        take_profit_ppm: Some(10_000),
+        ..ProtectParams::default()
+    };
+    v.with_guard(
+        Guard::new(
+            BTCUSDT,
+            params,
+            Px(1),
+            Position::new(),
+            guard_id_base(BTCUSDT),
+        ),
+        None,
+    );
+    let mut reports = Vec::new();
+    poll_until(&mut v, &mut reports, |v, _| v.is_ready());
+    let want = |qty: &str| {
+        vec![
+            ("STOP_LOSS".to_owned(), "SELL".to_owned(), qty.to_owned()),
+            ("TAKE_PROFIT".to_owned(), "SELL".to_owned(), qty.to_owned()),
+        ]
+    };
+    // A fill opens the position: the OCO follows, sized to it. What the venue's own code
+    // allocates on the way (the fill's report, the guard's plan, the list written, its
+    // answers) is rustls' records alone: no more than the plain order path's per request.
+    reports.reserve(1_000);
+    let requests_before = v.session_stats().requests;
+    let before = thread_allocations();
+    v.submit(&taking_buy(1, 100), 0);
+    poll_until(&mut v, &mut reports, |v, _| {
+        v.guard()
+            .and_then(|g| g.resting())
+            .is_some_and(|b| b.qty == Qty(100))
+            && v.table()
+                .orders()
+                .iter()
+                .filter(|o| o.state == OrderState::New)
+                .count()
+                == 2
+    });
+    let allocs = thread_allocations() - before;
+    let requests = v.session_stats().requests - requests_before;
+    assert_eq!(requests, 2, "the order and its OCO");
+    eprintln!("{allocs} allocations for an order, its OCO, their answers and user data");
+    // Each request is a record written; the answers and user data (the order's fill and
+    // account position; the list's two orders, its status and the locked balance) come in
+    // about ten records read: one buffer each (the plain order path's budget is 1 + 5 per
+    // order; a list brings three more events).
+    assert!(
+        allocs <= 7 * requests,
+        "{allocs} allocations for {requests} requests and their answers"
+    );
+    assert_eq!(protective_at_exchange(&sim), want("0.001"));
+    // Growing: the OCO is replaced by one of the new size.
+    v.submit(&taking_buy(2, 200), 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while protective_at_exchange(&sim) != want("0.003") {
+        assert!(
+            Instant::now() < deadline,
+            "no OCO of 0.003: {:?} {reports:?}",
+            protective_at_exchange(&sim)
+        );
+        v.poll(0, |r| reports.push(r));
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    poll_until(&mut v, &mut reports, |v, _| {
+        v.table()
+            .orders()
+            .iter()
+            .filter(|o| o.state == OrderState::New)
+            .count()
+            == 2
+    });
+    let summary = v.summary();
+    let p = summary.protection.expect("a guard");
+    assert_eq!(
+        (p.position, p.stats.placed, p.stats.cancelled),
+        (Qty(300), 2, 1)
+    );
+
+    // The guard alone, on the path a fill takes: not one allocation.
+    let mut g = Guard::new(
+        BTCUSDT,
+        params,
+        Px(1),
+        Position::new(),
+        guard_id_base(BTCUSDT),
+    );
+    let mut fill = reports
+        .iter()
+        .find(|r| r.is_fill())
+        .copied()
+        .expect("a fill");
+    let before = thread_allocations();
+    for n in 0..100 {
+        fill.side = if n % 3 == 2 {
+            OrderSide::Sell
+        } else {
+            OrderSide::Buy
+        };
+        g.on_report(&fill);
+        let plan = g.plan(n);
+        assert!(!plan.is_empty());
+    }
+    assert_eq!(thread_allocations() - before, 0, "the guard allocates");
+}

@@ -171,6 +171,11 @@ impl Guard {
         self.resting.as_ref()
     }
 
+    /// A client id of the guard's range (for the venue's own cancels of adopted orders).
+    pub fn next_id(&mut self) -> ClientOrderId {
+        self.ids.next_id()
+    }
+
     /// Counters.
     pub fn stats(&self) -> GuardStats {
         self.stats

@@ -40,6 +40,6 @@ pub mod venue;
 pub mod wire;
 
 pub use venue::{
-    AccountSummary, AssetBalance, BinanceConfig, BinanceVenue, OpenOrdersPolicy, OrderSummary,
-    SessionStats, VenueError,
+    AccountSummary, AssetBalance, BinanceConfig, BinanceVenue, GuardSummary, OpenOrdersPolicy,
+    OrderSummary, SessionStats, VenueError,
 };

@@ -65,6 +65,7 @@ use super::breaker::{BreakerConfig, CircuitBreaker};
 use super::client_id::{CLIENT_ID_LEN, ClientIdCodec, ClientIdKind, RunEpoch};
 use super::clock::{ClockConfig, ClockOffset};
 use super::contingent::{ContingentError, ContingentLeg, ContingentOrder, ListIntent, ListKind};
+use super::guard::{Bracket, Guard, GuardAction, GuardStats, is_guard_id};
 use super::limits::{LimitsError, Method, RateLimiter, Refusal, Ticket};
 use super::mirror::{BreakerPhase, SessionMirror};
 use super::orders::{ListRequest, OrderState, OrderTable, OrderTableConfig, RequestKind};
@@ -265,6 +266,19 @@ pub struct AccountSummary {
     pub clock_offset_us: Option<i64>,
     /// What the exit policy did (`None` before the run ended).
     pub exit: Option<ExitOutcome>,
+    /// The protective orders kept on the exchange (`None`: no guard, `protect = "engine"`).
+    pub protection: Option<GuardSummary>,
+}
+
+/// What the venue's [`Guard`] holds at the end of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardSummary {
+    /// The position the fills add up to.
+    pub position: Qty,
+    /// The bracket resting on the exchange, as far as the venue knows.
+    pub resting: Option<Bracket>,
+    /// Counters.
+    pub stats: GuardStats,
 }
 
 /// What a request in flight was.
@@ -520,6 +534,11 @@ struct Core {
     capture: Option<RecorderHandle>,
     /// Where a captured frame is copied to have the API key masked.
     scratch: Vec<u8>,
+    /// The position's protective orders on the exchange (`protect = "exchange"` or `"both"`).
+    guard: Option<Guard>,
+    /// Orders an earlier session left open are to be cancelled once ready, one by one, so the
+    /// guard's adopted bracket stays (instead of `openOrders.cancelAll` at the first connect).
+    sweep_adopted: bool,
     price_decimals: u8,
     qty_decimals: u8,
 }
@@ -621,6 +640,8 @@ impl BinanceVenue {
                 Vec::new()
             },
             capture: config.capture,
+            guard: None,
+            sweep_adopted: false,
             price_decimals: spec.price_decimals,
             qty_decimals: spec.qty_decimals,
         };
@@ -645,6 +666,79 @@ impl BinanceVenue {
             .count();
         self.core.adopted |= n > 0;
         n
+    }
+
+    /// Keeps the position's protective orders on the exchange with `guard` (see
+    /// [`super::guard`]): after every fill that changes the position, its bracket is cancelled
+    /// and placed again sized to it. Orders of the guard an earlier session left (`adopted`,
+    /// taken in with [`BinanceVenue::adopt`] too) are its resting bracket. With adopted orders
+    /// and [`OpenOrdersPolicy::CancelAll`], the first connect cancels the others one by one
+    /// rather than everything, so the bracket stays.
+    pub fn with_guard(
+        &mut self,
+        mut guard: Guard,
+        adopted: Option<(OrderSide, Qty, &[ClientOrderId])>,
+    ) {
+        if let Some((side, qty, legs)) = adopted {
+            guard.adopt(side, qty, legs);
+        }
+        self.core.guard = Some(guard);
+    }
+
+    /// The guard, if the venue keeps protective orders.
+    pub fn guard(&self) -> Option<&Guard> {
+        self.core.guard.as_ref()
+    }
+
+    /// Sends what the guard asks for, once the session is ready; and, on the first time ready
+    /// after a restart, cancels the adopted orders that are not the guard's.
+    fn run_guard(&mut self) {
+        if self.core.step != Step::Ready {
+            return;
+        }
+        let Some(mut guard) = self.core.guard.take() else {
+            return;
+        };
+        let t0 = self.core.now_ns();
+        if self.core.sweep_adopted {
+            self.core.sweep_adopted = false;
+            let instrument = self.core.instrument;
+            let mut cancels: ArrayVec<(ClientOrderId, OrderSide), 64> = ArrayVec::new();
+            for o in self.core.table.orders() {
+                if !o.state.is_final()
+                    && !is_guard_id(o.client_id)
+                    && cancels.try_push((o.client_id, o.side)).is_err()
+                {
+                    break;
+                }
+            }
+            for (target, side) in cancels {
+                let cancel = OrderIntent::cancel(t0, guard.next_id(), target, instrument, side);
+                self.core.submit(self.conn.as_mut(), &cancel);
+            }
+        }
+        for action in guard.plan(t0) {
+            match action {
+                GuardAction::CancelList { list, cancel_id } => {
+                    self.core
+                        .cancel_list(self.conn.as_mut(), list, cancel_id, t0);
+                }
+                GuardAction::CancelOrder {
+                    target,
+                    side,
+                    cancel_id,
+                } => {
+                    let cancel =
+                        OrderIntent::cancel(t0, cancel_id, target, self.core.instrument, side);
+                    self.core.submit(self.conn.as_mut(), &cancel);
+                }
+                GuardAction::PlaceList(list) => self.core.submit_list(self.conn.as_mut(), &list),
+                GuardAction::PlaceOne(order) => {
+                    self.core.submit_contingent(self.conn.as_mut(), &order);
+                }
+            }
+        }
+        self.core.guard = Some(guard);
     }
 
     /// Sends a protective order (`STOP_LOSS`, `STOP_LOSS_LIMIT`, `TAKE_PROFIT`,
@@ -1014,8 +1108,18 @@ impl Core {
                 }
                 Step::Queries => {
                     if !self.step_sent {
+                        let cancel_adopted = self.adopted && self.table.open_count() > 0;
+                        // A guard keeps its adopted bracket: the others go one by one once
+                        // ready. Orders nobody journaled still go all at once.
+                        let guarded = self.guard.is_some() && !self.foreign_found;
                         if self.first_connect
-                            && (self.foreign_found || self.adopted && self.table.open_count() > 0)
+                            && cancel_adopted
+                            && guarded
+                            && self.open_orders_policy == OpenOrdersPolicy::CancelAll
+                        {
+                            self.sweep_adopted = true;
+                        } else if self.first_connect
+                            && (self.foreign_found || cancel_adopted)
                             && self.open_orders_policy == OpenOrdersPolicy::CancelAll
                         {
                             self.session.cancel_all += 1;
@@ -1848,6 +1952,11 @@ impl Core {
             table: self.table.stats(),
             clock_offset_us: self.clock.offset_us(),
             exit: self.exit_outcome(),
+            protection: self.guard.as_ref().map(|g| GuardSummary {
+                position: g.position(),
+                resting: g.resting().copied(),
+                stats: g.stats(),
+            }),
         }
     }
 
@@ -1921,8 +2030,18 @@ impl OrderVenue for BinanceVenue {
     }
 
     fn poll(&mut self, _now_ns: u64, mut emit: impl FnMut(ExecReport)) {
-        self.core.flush_queued(&mut emit);
-        self.service(&mut emit);
+        // The guard sees every report on its way to the strategy.
+        let mut guard = self.core.guard.take();
+        let mut tap = |r: ExecReport| {
+            if let Some(g) = guard.as_mut() {
+                g.on_report(&r);
+            }
+            emit(r);
+        };
+        self.core.flush_queued(&mut tap);
+        self.service(&mut tap);
+        self.core.guard = guard;
+        self.run_guard();
         let now = (self.core.session, self.core.step == Step::Ready);
         if now != self.core.published {
             self.core.published = now;
@@ -2001,7 +2120,14 @@ impl OrderVenue for BinanceVenue {
             self.core.publish_summary();
             return true;
         }
-        self.service(&mut emit);
+        let mut guard = self.core.guard.take();
+        self.service(&mut |r: ExecReport| {
+            if let Some(g) = guard.as_mut() {
+                g.on_report(&r);
+            }
+            emit(r);
+        });
+        self.core.guard = guard;
         false
     }
 }
