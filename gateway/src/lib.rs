@@ -82,6 +82,12 @@ pub trait OrderVenue {
         let _ = (print, at_ns);
     }
 
+    /// Whether the venue can keep a position's protective orders resting at the exchange
+    /// (`protect = "exchange"`); without, the engine holds them.
+    fn native_protection(&self) -> bool {
+        false
+    }
+
     /// Sends `intent`, decided at `now_ns`.
     fn submit(&mut self, intent: &OrderIntent, now_ns: u64);
 
@@ -247,6 +253,13 @@ impl OrderVenue for AnyVenue {
         match self {
             AnyVenue::Sim(v) => v.on_trade(print, at_ns),
             AnyVenue::Binance(v) => v.on_trade(print, at_ns),
+        }
+    }
+
+    fn native_protection(&self) -> bool {
+        match self {
+            AnyVenue::Sim(v) => v.native_protection(),
+            AnyVenue::Binance(v) => v.native_protection(),
         }
     }
 

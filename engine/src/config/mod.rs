@@ -36,7 +36,7 @@ pub use money::{
 };
 pub use ops::{HistoryConfig, JournalConfig, LogConfig, MAX_JOURNAL_CAPACITY, MAX_LOG_CAPACITY};
 pub use overrides::{Override, Overrides};
-pub use protection::ProtectionConfig;
+pub use protection::{ProtectMode, ProtectionConfig};
 pub use settings::{
     InputSpec, InstrumentSource, LiveSettings, MetricsSettings, OrderEntrySettings, PacingSpec,
     PlacementSpec, Settings, StageKind, ThreadSpec,
@@ -483,6 +483,14 @@ pub struct StrategyConfig {
     /// `[strategy.grid]`.
     #[serde(default)]
     pub grid: Option<GridConfig>,
+    /// Where the `[protection]` exits are kept: `"engine"` (the default), `"exchange"` (native
+    /// orders resting on the venue) or `"both"`.
+    #[serde(default = "default_protect")]
+    pub protect: String,
+}
+
+fn default_protect() -> String {
+    "engine".to_owned()
 }
 
 fn default_stale_ms() -> u64 {
@@ -518,6 +526,7 @@ impl Default for StrategyConfig {
             quote_chase: None,
             momentum: None,
             grid: None,
+            protect: default_protect(),
         }
     }
 }

@@ -196,6 +196,8 @@ pub struct Settings {
     pub fees: FeeSchedule,
     /// The position's protective exits (`[protection]`).
     pub protection: pinion_strategy::ProtectParams,
+    /// Where they are kept (`[strategy] protect`).
+    pub protect: super::ProtectMode,
     /// What a live trading run does with its open orders when it stops (`[exit]`).
     pub exit: pinion_gateway::ExitPolicy,
     /// `[watchdog] enabled`: notify systemd (`READY=1`, `WATCHDOG=1`) when run under it.

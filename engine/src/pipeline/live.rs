@@ -351,6 +351,15 @@ pub(super) fn trading_venues(
                 t0: o.t0,
             }));
         }
+        if settings.protect.on_exchange(true) && settings.protection.any() {
+            guard_venue(
+                &mut venue,
+                settings,
+                spec,
+                id,
+                recovered.and_then(|r| r.instrument(id.0)),
+            );
+        }
         sessions.push((id, venue.session_mirror()));
         venues[usize::from(id.0)] = Some(AnyVenue::Binance(venue));
         slots.push(summary);
@@ -363,6 +372,43 @@ pub(super) fn trading_venues(
         epoch: epoch.get(),
         adopted,
     })
+}
+
+/// Gives `venue` the guard that keeps the position's protective orders on the exchange
+/// (`protect = "exchange"` or `"both"`): starting from the position the journal's fills add up
+/// to (`log`), its ids past every id of its range the journal holds, and the guard's orders
+/// the journal holds open taken as its resting bracket (the venue adopts them too).
+fn guard_venue(
+    venue: &mut BinanceVenue,
+    settings: &Settings,
+    spec: &pinion_core::InstrumentSpec,
+    id: InstrumentId,
+    log: Option<&crate::ops::journal::InstrumentLog>,
+) {
+    use pinion_gateway::binance::guard::{Guard, guard_id_base, is_guard_id};
+    let mut position = pinion_strategy::Position::for_instrument(spec);
+    let base = guard_id_base(id);
+    let mut max_seen = None;
+    let mut legs = Vec::new();
+    let mut resting = None;
+    if let Some(log) = log {
+        for rep in &log.fills {
+            position.apply_fill(rep.side, rep.last_px, rep.last_qty);
+        }
+        for o in log.orders.values().filter(|o| is_guard_id(o.client_id)) {
+            max_seen = Some(max_seen.map_or(o.client_id.0, |m: u64| m.max(o.client_id.0)));
+            if o.is_open() {
+                legs.push(o.client_id);
+                resting = Some((o.side, o.qty));
+            }
+        }
+    }
+    let first = crate::ops::journal::resume_from(base, max_seen);
+    let guard = Guard::new(id, settings.protection, spec.tick, position, first);
+    venue.with_guard(
+        guard,
+        resting.map(|(side, qty)| (side, qty, legs.as_slice())),
+    );
 }
 
 /// The order key: its API key and secret by the names `config` gives ([`crate::secrets`]).
@@ -520,6 +566,82 @@ pub fn exit_line(x: &ExitOutcome) -> String {
     line
 }
 
+/// Each order session's protective orders on the exchange, for the end-of-run summary: the
+/// position they cover and what rests (none without a guard).
+pub fn protection_lines(report: &super::PipelineReport) -> Vec<String> {
+    let dec = |v: i64, d: u8| trimmed(super::findings::scaled_decimal(i128::from(v), d));
+    report
+        .input
+        .accounts
+        .iter()
+        .filter_map(|slot| slot.lock().ok().and_then(|s| s.clone()))
+        .filter_map(|a| {
+            let p = a.protection?;
+            let resting = match &p.resting {
+                Some(b) => {
+                    let mut parts = Vec::new();
+                    if let Some(px) = b.stop {
+                        parts.push(format!("stop {}", dec(px.0, a.price_decimals)));
+                    }
+                    if let Some(d) = b.trailing_bips {
+                        parts.push(format!("trailing stop {d} bips"));
+                    }
+                    if let Some(px) = b.take_profit {
+                        parts.push(format!("take-profit {}", dec(px.0, a.price_decimals)));
+                    }
+                    if parts.is_empty() {
+                        parts.push("adopted from an earlier session".to_owned());
+                    }
+                    format!(
+                        "{} {} resting ({}; {} order{})",
+                        pinion_gateway::binance::template::side_name(b.side),
+                        dec(b.qty.0, a.qty_decimals),
+                        parts.join(", "),
+                        b.legs.iter().flatten().count(),
+                        if b.legs[1].is_some() { "s, one cancels the other" } else { "" }
+                    )
+                }
+                None => "nothing resting".to_owned(),
+            };
+            let st = p.stats;
+            Some(format!(
+                "protection on the exchange {}: position {}, {resting}; brackets placed {}, cancelled {}, refused {}; protective fills {}; legs adopted {}",
+                a.symbol,
+                dec(p.position.0, a.qty_decimals),
+                st.placed,
+                st.cancelled,
+                st.refused,
+                st.triggered_fills,
+                st.adopted_legs
+            ))
+        })
+        .collect()
+}
+
+/// The guard's state as JSON.
+fn protection_json(a: &AccountSummary) -> Option<serde_json::Value> {
+    let dec = |v: i64, d: u8| trimmed(super::findings::scaled_decimal(i128::from(v), d));
+    let p = a.protection.as_ref()?;
+    let codec = |id: pinion_strategy::ClientOrderId| id.0;
+    Some(serde_json::json!({
+        "position": dec(p.position.0, a.qty_decimals),
+        "resting": p.resting.as_ref().map(|b| serde_json::json!({
+            "side": pinion_gateway::binance::template::side_name(b.side),
+            "qty": dec(b.qty.0, a.qty_decimals),
+            "stop_price": b.stop.map(|px| dec(px.0, a.price_decimals)),
+            "trailing_delta_bips": b.trailing_bips,
+            "take_profit_price": b.take_profit.map(|px| dec(px.0, a.price_decimals)),
+            "list": b.list.map(codec),
+            "orders": b.legs.iter().flatten().map(|id| codec(*id)).collect::<Vec<_>>(),
+        })),
+        "placed": p.stats.placed,
+        "cancelled": p.stats.cancelled,
+        "refused": p.stats.refused,
+        "protective_fills": p.stats.triggered_fills,
+        "adopted_legs": p.stats.adopted_legs,
+    }))
+}
+
 /// The total exit outcome as JSON (for `--report-json`).
 pub fn exit_total_json(report: &super::PipelineReport) -> Option<serde_json::Value> {
     exit_total(report).as_ref().map(exit_json)
@@ -568,6 +690,7 @@ pub fn accounts_json(report: &super::PipelineReport) -> serde_json::Value {
             json!({
                 "symbol": a.symbol,
                 "exit": a.exit.as_ref().map(exit_json),
+                "protection": protection_json(&a),
                 "orders": orders,
                 "balances": balances,
                 "clock_offset_us": a.clock_offset_us,

@@ -594,7 +594,15 @@ fn assemble(
             .flatten()
             .any(|v| v.clock() == VenueClock::Wall)
             .then(|| Arc::new(AtomicBool::new(false))),
+        native_protection: venues.iter().flatten().next().is_some()
+            && venues.iter().flatten().all(OrderVenue::native_protection),
     };
+    if settings.protection.any() {
+        notes.push(format!(
+            "protection: {}",
+            settings.protect.effective(link.native_protection)
+        ));
+    }
     let mut gateway = GatewayStage::new(
         venues,
         order_rx,

@@ -304,6 +304,9 @@ impl PipelineReport {
                     v.fees,
                     v.net
                 );
+                if t.protection != "none" {
+                    let _ = writeln!(s, "  {:<26} protection: {}", "", t.protection);
+                }
                 let x = &t.exits;
                 if x.closing_orders + x.closing_refused > 0 {
                     let _ = writeln!(
@@ -354,6 +357,9 @@ impl PipelineReport {
             for line in k.lines() {
                 let _ = writeln!(s, "{line}");
             }
+        }
+        for line in super::live::protection_lines(self) {
+            let _ = writeln!(s, "{line}");
         }
         for w in self.warnings() {
             let _ = writeln!(s, "warning: {w}");
@@ -455,6 +461,7 @@ impl PipelineReport {
                     "fees": v.fees,
                     "net_pnl": v.net,
                     "maker_fills": t.maker_fills,
+                    "protection": t.protection,
                     "exits": {
                         "stop_losses": t.exits.stop_losses,
                         "take_profits": t.exits.take_profits,

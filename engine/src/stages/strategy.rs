@@ -70,8 +70,8 @@ use pinion_gateway::ExitPolicy;
 use pinion_strategy::{
     AnyStrategy, Breach, DeriskParams, ExecReport, FeeRates, FlattenCause, FlattenStats,
     FlattenStep, Flattener, Intents, LossWatch, MAX_INTENTS, OrderIdSource, OrderIntent,
-    OrderStatus, OrderType, Position, ProtectStats, Protector, RiskGate, Sizer, Strategy,
-    StrategyStats, TimeInForce, derisk_target,
+    OrderStatus, OrderType, Position, ProtectParams, ProtectStats, Protector, RiskGate, Sizer,
+    Strategy, StrategyStats, TimeInForce, derisk_target,
 };
 
 use super::event_barrier::EventBarrier;
@@ -148,6 +148,9 @@ pub struct VenueLink {
     /// still applied (a fill during the final cancels counts), and the strategy's intents are
     /// dropped.
     pub venues_done: Option<Arc<AtomicBool>>,
+    /// The venues keep protective orders on the exchange themselves (`protect = "exchange"`):
+    /// the engine then holds no exits of its own, unless asked for both.
+    pub native_protection: bool,
 }
 
 /// The strategy stage. See the module docs.
@@ -239,6 +242,8 @@ struct Traded {
     /// The best bid and ask of the last synced top of book: what closing orders are priced
     /// from.
     touch: (Option<Px>, Option<Px>),
+    /// Where the exits are kept, for the report.
+    protection: &'static str,
 }
 
 impl Traded {
@@ -326,6 +331,9 @@ pub struct TradingFinal {
     pub tape: Tape,
     /// What the protective exits did.
     pub exits: ProtectStats,
+    /// Where the exits are kept (`"engine"`, `"exchange"`, `"both"`, the engine as the venue's
+    /// fallback, or `"none"` when no exit is set).
+    pub protection: &'static str,
     /// The instrument's own loss limit reached, and the event time it was reached at.
     pub loss_breach: Option<(Breach, u64)>,
     /// What the flatten and de-risk runs did.
@@ -448,7 +456,24 @@ impl StrategyStage {
                         }),
                         maker_fills: 0,
                         control_ids: OrderIdSource::new(first_control),
-                        protect: Protector::new(settings.protection, spec.tick),
+                        protect: Protector::new(
+                            if settings.protect.engine_held(link.native_protection) {
+                                settings.protection
+                            } else {
+                                ProtectParams {
+                                    stop_loss_ppm: None,
+                                    take_profit_ppm: None,
+                                    trailing_ppm: None,
+                                    ..settings.protection
+                                }
+                            },
+                            spec.tick,
+                        ),
+                        protection: if settings.protection.any() {
+                            settings.protect.effective(link.native_protection)
+                        } else {
+                            "none"
+                        },
                         sizer: money.sizer,
                         flatten: Flattener::new(money.flatten, spec.step, spec.tick),
                         derisk: money.derisk,
@@ -1416,6 +1441,7 @@ impl Stage for StrategyStage {
                     fee_rates: t.fees,
                     tape,
                     exits: t.protect.stats(),
+                    protection: t.protection,
                     loss_breach: self.core.losses.breach_of(i),
                     flatten: t.flatten.stats(),
                 })

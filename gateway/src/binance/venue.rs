@@ -2025,6 +2025,10 @@ impl OrderVenue for BinanceVenue {
         VenueClock::Wall
     }
 
+    fn native_protection(&self) -> bool {
+        true
+    }
+
     fn submit(&mut self, intent: &OrderIntent, _now_ns: u64) {
         self.core.submit(self.conn.as_mut(), intent);
     }

@@ -87,6 +87,8 @@ impl Config {
         let fees = super::money::fees(&self.fees, &mut money);
         let backtest = super::money::backtest(&self.backtest, &mut money);
         let protection = super::protection::protection(&self.protection, &mut money);
+        let protect =
+            super::protection::protect_mode(&self.strategy.protect, &protection, &mut money);
         let exit = super::exit::exit_policy(&self.exit, &mut money);
         let heartbeat = self
             .heartbeat
@@ -116,6 +118,7 @@ impl Config {
                 report: self.report.clone(),
                 fees,
                 protection,
+                protect,
                 exit,
                 watchdog: self.watchdog.enabled,
                 heartbeat,
