@@ -505,6 +505,30 @@ fn a_guarded_position_gets_its_oco_on_the_exchange_resized_as_it_grows_and_the_g
         (Qty(300), 2, 1)
     );
 
+    // The market trades 10 % lower: the stop triggers at the exchange and sells the position;
+    // the take-profit expires with it; the guard sees the fill and has nothing left to cover.
+    let low = pinion_exchange_sim::live::Dec::parse("55000").expect("price");
+    let one = pinion_exchange_sim::live::Dec::parse("0.00001").expect("qty");
+    assert!(sim.print("BTCUSDT", low, one));
+    poll_until(&mut v, &mut reports, |v, _| {
+        v.guard()
+            .is_some_and(|g| g.position() == Qty(0) && g.resting().is_none())
+    });
+    let statuses: Vec<_> = sim
+        .sim_account()
+        .orders
+        .into_iter()
+        .filter(|o| o.order_type != "LIMIT")
+        .map(|o| (o.order_type, o.status))
+        .collect();
+    let last_two = &statuses[statuses.len() - 2..];
+    assert!(
+        last_two.contains(&("STOP_LOSS".to_owned(), "FILLED".to_owned()))
+            && last_two.contains(&("TAKE_PROFIT".to_owned(), "EXPIRED".to_owned())),
+        "{statuses:?}"
+    );
+    assert_eq!(v.guard().map(|g| g.stats().triggered_fills), Some(1));
+
     // The guard alone, on the path a fill takes: not one allocation.
     let mut g = Guard::new(
         BTCUSDT,

@@ -590,6 +590,13 @@ impl LiveExchange {
         self.shared.ws_api.snapshot()
     }
 
+    /// A trade print of `qty` at `price` of `symbol` put through the WS API account as if the
+    /// market had released it, as `/sim/print` does: stops it crosses trigger. `false` without
+    /// a WS API.
+    pub fn print(&self, symbol: &str, price: Dec, qty: Dec) -> bool {
+        crate::wsapi::inject_print(&self.shared, symbol, price, qty)
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> LiveStats {
         self.shared.stats()

@@ -1,6 +1,8 @@
 //! The live exchange's REST side: depth snapshots from the truth book, `exchangeInfo`, `ping`,
 //! `time`, the wallet API's signed `GET /sapi/v1/account/apiRestrictions` (the WS API
-//! account's [`KeyProfile`](crate::wsapi::KeyProfile); weight 1), the inspection endpoints `/sim/book`, `/sim/stats` and `/sim/account`, with
+//! account's [`KeyProfile`](crate::wsapi::KeyProfile); weight 1), the inspection endpoints
+//! `/sim/book`, `/sim/stats` and `/sim/account`, the control `/sim/print` (a trade print put
+//! through the WS API account, to move the market through a stop on cue), with
 //! Binance's request weights and a per-IP budget per fixed window. One connection serves requests until the
 //! client asks to close (`Connection: close`), goes quiet for the read timeout, or leaves.
 //!
@@ -22,7 +24,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::faults::Fault;
-use super::{LiveShared, now_ms};
+use super::{Dec, LiveShared, now_ms};
 use crate::http::{self, RequestHead};
 use crate::tls::Conn;
 
@@ -150,6 +152,9 @@ fn answer(head: &RequestHead, shared: &LiveShared, ip: IpAddr) -> Response {
                 Err((status, code, msg)) => Response::error(status, code, msg),
             }
         });
+    }
+    if path == "/sim/print" {
+        return sim_print(head, shared);
     }
     if path == "/sim/stats" {
         let body = serde_json::to_vec(&shared.stats()).unwrap_or_default();
@@ -381,6 +386,34 @@ fn sleep_unless_stopping(shared: &LiveShared, d: Duration) {
         }
         std::thread::sleep((deadline - now).min(Duration::from_millis(10)));
     }
+}
+
+/// `/sim/print?symbol=S&price=P[&qty=Q]`: a trade print put through the WS API's account (see
+/// [`crate::wsapi`]'s `inject_print`): stops it crosses trigger. Answers `{}`.
+fn sim_print(head: &RequestHead, shared: &LiveShared) -> Response {
+    let symbol = head
+        .query_param("symbol")
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let dec = |name: &str, default: &str| {
+        Dec::parse(&head.query_param(name).unwrap_or_else(|| default.to_owned())).ok()
+    };
+    let (Some(px), Some(qty)) = (dec("price", ""), dec("qty", "0.00001")) else {
+        shared.count(|c| &c.bad_requests);
+        return Response::error(
+            "400 Bad Request",
+            -1100,
+            "price (and qty, if given) must be decimals.",
+        );
+    };
+    if symbol.is_empty() || px.is_zero() {
+        shared.count(|c| &c.bad_requests);
+        return Response::error("400 Bad Request", -1100, "symbol and price are needed.");
+    }
+    if !crate::wsapi::inject_print(shared, &symbol, px, qty) {
+        return Response::error("404 Not Found", -1000, "No WS API is served here.");
+    }
+    Response::json("200 OK", b"{}".to_vec())
 }
 
 fn sim_book(head: &RequestHead, shared: &LiveShared) -> Response {

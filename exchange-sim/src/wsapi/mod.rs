@@ -2405,7 +2405,26 @@ pub(crate) fn after_frame(shared: &LiveShared, frame: Option<(&str, &str)>) {
     if shared.config.ws_api.is_none() {
         return;
     }
-    let printed = frame.and_then(|(stream, data)| printed_trade(stream, data));
+    after_print(
+        shared,
+        frame.and_then(|(stream, data)| printed_trade(stream, data)),
+    );
+}
+
+/// A trade print of `qty` at `px` of `symbol` that the market did not release, put through the
+/// account as if it had (`GET /sim/print`): it is the last price, resting orders it trades
+/// through fill, and stops it crosses trigger. How a test moves the market through a stop at
+/// a chosen moment (with the engine down, say). `false` without a WS API.
+pub(crate) fn inject_print(shared: &LiveShared, symbol: &str, px: Dec, qty: Dec) -> bool {
+    if shared.config.ws_api.is_none() {
+        return false;
+    }
+    after_print(shared, Some((symbol.to_owned(), px, qty, false)));
+    true
+}
+
+/// [`after_frame`] of the print the frame carried, if any.
+fn after_print(shared: &LiveShared, printed: Option<PrintedTrade>) {
     let market = shared.market();
     let mut account = shared.ws_api.lock();
     if let Some((symbol, px, ..)) = &printed {
