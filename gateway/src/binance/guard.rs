@@ -43,6 +43,10 @@ pub const fn is_guard_id(id: ClientOrderId) -> bool {
     id.0 & GUARD_ID_BIT != 0 && id.0 & (1 << 39) == 0
 }
 
+/// A bracket to place: closing side, quantity, stop price, trailing delta (BIPS), take-profit
+/// price.
+type Target = (OrderSide, Qty, Option<Px>, Option<u32>, Option<Px>);
+
 /// What rests on the exchange for the position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bracket {
@@ -218,7 +222,7 @@ impl Guard {
     }
 
     /// The bracket the position needs now: side, quantity, stop, trailing and take-profit.
-    fn target(&self) -> Option<(OrderSide, Qty, Option<Px>, Option<u32>, Option<Px>)> {
+    fn target(&self) -> Option<Target> {
         let pos = self.position.qty().0;
         if pos == 0 {
             return None;
