@@ -878,3 +878,89 @@ fn a_key_file_others_may_read_is_refused_before_anything_is_sent() {
     );
     assert!(run.sim.orders.is_empty(), "orders went out");
 }
+
+/// The open protective orders of pinion's at the exchange: (type, side, client id).
+fn protective_open(account: &SimAccount) -> Vec<(String, String, String)> {
+    account
+        .orders
+        .iter()
+        .filter(|o| {
+            o.status == "NEW" && (o.order_type == "STOP_LOSS" || o.order_type == "TAKE_PROFIT")
+        })
+        .map(|o| {
+            (
+                o.order_type.clone(),
+                o.side.clone(),
+                o.client_order_id.clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn protect_exchange_keeps_a_bracket_on_the_exchange_whose_stop_fills_there_and_the_position_follows()
+ {
+    let more = "
+[strategy]
+protect = \"exchange\"
+
+[protection]
+stop_loss_bps = 200
+take_profit_bps = 200
+";
+    let mut stop = None;
+    let run = trade_with("", 12.0, "", more, |sim, _| {
+        // A position, and its bracket: one stop and one take-profit resting.
+        let deadline = Instant::now() + Duration::from_secs(9);
+        let bracket = loop {
+            let open = protective_open(&sim.exchange.sim_account());
+            if open.len() == 2 && open[0].0 != open[1].0 {
+                break open;
+            }
+            assert!(Instant::now() < deadline, "no bracket rested: {open:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let (_, side, id) = bracket
+            .iter()
+            .find(|(ty, ..)| ty == "STOP_LOSS")
+            .cloned()
+            .expect("a stop");
+        // The market trades far through the stop.
+        let price = if side == "SELL" {
+            "1000.00"
+        } else {
+            "1000000.00"
+        };
+        let dec = pinion_exchange_sim::live::Dec::parse;
+        assert!(sim.exchange.print(
+            "BTCUSDT",
+            dec(price).expect("price"),
+            dec("0.00001").expect("qty")
+        ));
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !sim
+            .exchange
+            .sim_account()
+            .orders
+            .iter()
+            .any(|o| o.client_order_id == id && o.status == "FILLED")
+        {
+            assert!(Instant::now() < deadline, "the stop {id} did not fill");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop = Some(id);
+    });
+    assert_matches_the_exchange(&run);
+    let stop = stop.expect("the stop");
+    let mine = run.account[0]["orders"]
+        .as_array()
+        .and_then(|v| v.iter().find(|o| o["client_order_id"] == stop.as_str()))
+        .expect("pinion tracked the stop");
+    assert_eq!(mine["state"], "Filled");
+    assert_eq!(run.report["trading"][0]["protection"], "exchange");
+    let guard = &run.account[0]["protection"];
+    assert!(guard["protective_fills"].as_u64() >= Some(1), "{guard}");
+    assert!(guard["placed"].as_u64() >= Some(1), "{guard}");
+    // Under cancel_all nothing of the bracket is left at the exchange.
+    assert!(protective_open(&run.sim).is_empty());
+}
