@@ -166,7 +166,9 @@ fn a_run_started_with_the_kill_switch_sends_nothing() {
 
 /// Market making with engine-held exits on the real recording: stops and take-profits fire,
 /// each closes the position with an IOC through the touch, and the run is the same in both
-/// placements, exits included.
+/// placements, exits included. The second run asks for `protect = "exchange"`: the simulated
+/// venue has no native protective orders, so the engine holds the exits as before (the same
+/// run to the digest), and the report says it fell back.
 #[test]
 fn protective_exits_fire_close_the_position_and_replay_deterministically() {
     let Some(path) = pinion_testkit::data::require(RECORDING) else {
@@ -174,7 +176,7 @@ fn protective_exits_fire_close_the_position_and_replay_deterministically() {
     };
     let source = path.to_string_lossy().into_owned();
     let mut first = None;
-    for placement in ["1", "2"] {
+    for (placement, protect) in [("1", "engine"), ("2", "exchange")] {
         let name = "replay-market-making.toml";
         let text = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -191,6 +193,7 @@ fn protective_exits_fire_close_the_position_and_replay_deterministically() {
         o.push(Override::value("protection.take_profit_bps", 1.5));
         o.push(Override::value("protection.trailing_bps", 1.0));
         o.push(Override::value("protection.cooldown_ms", 200));
+        o.push(Override::string("strategy.protect", protect));
         let s = Config::parse_with(&text, name, &o)
             .unwrap_or_else(|e| panic!("{e}"))
             .validate_for(name, 2, &pinion_testkit::data::data_dir())
@@ -200,6 +203,11 @@ fn protective_exits_fire_close_the_position_and_replay_deterministically() {
         let t = &report.trading[0];
         let x = t.exits;
         eprintln!("placement {placement}: {x:?}, position {:?}", t.position);
+        let held = match protect {
+            "engine" => "engine",
+            _ => "engine (venue has no native protective orders)",
+        };
+        assert_eq!(t.protection, held, "protect = {protect:?} on the simulated venue");
         assert!(x.stop_losses + x.trailing_stops > 0, "no stop fired: {x:?}");
         assert!(x.take_profits > 0, "no take-profit fired: {x:?}");
         let fired = x.stop_losses + x.take_profits + x.trailing_stops;
