@@ -75,6 +75,11 @@
 //! orders trigger on and what new stops and OCO prices are checked against. A source without
 //! prints has none: stops are then not checked against it and never trigger.
 //!
+//! **Moving the market on cue**: `GET /sim/print?symbol=S&price=P[&qty=Q]` on the same listener
+//! (and [`LiveExchange::print`](crate::LiveExchange::print)) puts a trade print through the
+//! account as if the market had released it: it becomes the last price, resting orders it trades
+//! through fill, and stops it crosses trigger. The market's own frames are not changed.
+//!
 //! **Inspection**: `GET /sim/account` on the same listener (and
 //! [`LiveExchange::sim_account`](crate::LiveExchange::sim_account), typed: [`SimAccount`])
 //! answers every order the account ever had, every trade and the balances, amounts as
