@@ -119,6 +119,9 @@ pub struct Guard {
     refused_at: Option<Qty>,
     ids: OrderIdSource,
     stats: GuardStats,
+    /// Something changed since the last plan (a fill, the end of a leg): planning again may
+    /// send something. The venue plans only then, so an idle poll costs one load.
+    due: bool,
 }
 
 impl Guard {
@@ -141,6 +144,7 @@ impl Guard {
             refused_at: None,
             ids: OrderIdSource::new(first_id),
             stats: GuardStats::default(),
+            due: true,
         }
     }
 
@@ -162,12 +166,19 @@ impl Guard {
         if b.legs[0].is_some() {
             self.stats.adopted_legs += legs.len().min(2) as u64;
             self.resting = Some(b);
+            self.due = true;
         }
     }
 
     /// The position the fills add up to (signed).
     pub fn position(&self) -> Qty {
         self.position.qty()
+    }
+
+    /// Whether something changed since the last [`Guard::plan`] (else it sends nothing).
+    #[inline]
+    pub fn is_due(&self) -> bool {
+        self.due
     }
 
     /// What rests now.
@@ -198,6 +209,7 @@ impl Guard {
             return;
         }
         if rep.is_fill() {
+            self.due = true;
             self.position
                 .apply_fill(rep.side, rep.last_px, rep.last_qty);
             if is_guard_id(rep.client_id) {
@@ -209,6 +221,9 @@ impl Guard {
         };
         if !b.legs.contains(&Some(rep.client_id)) {
             return;
+        }
+        if rep.status.is_final() {
+            self.due = true;
         }
         match rep.status {
             OrderStatus::Rejected(_) => {
@@ -268,6 +283,9 @@ impl Guard {
     /// The bracket placed is taken as resting at once; its reports confirm or end it.
     pub fn plan(&mut self, t0: u64) -> ArrayVec<GuardAction, 2> {
         let mut out = ArrayVec::new();
+        if !std::mem::take(&mut self.due) {
+            return out;
+        }
         let target = self.target();
         if let Some(b) = &self.resting
             && target.is_some_and(|(side, qty, ..)| side == b.side && qty == b.qty)

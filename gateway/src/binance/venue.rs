@@ -693,7 +693,9 @@ impl BinanceVenue {
     /// Sends what the guard asks for, once the session is ready; and, on the first time ready
     /// after a restart, cancels the adopted orders that are not the guard's.
     fn run_guard(&mut self) {
-        if self.core.step != Step::Ready {
+        if self.core.step != Step::Ready
+            || !(self.core.sweep_adopted || self.core.guard.as_ref().is_some_and(Guard::is_due))
+        {
             return;
         }
         let Some(mut guard) = self.core.guard.take() else {
