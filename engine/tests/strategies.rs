@@ -207,7 +207,10 @@ fn protective_exits_fire_close_the_position_and_replay_deterministically() {
             "engine" => "engine",
             _ => "engine (venue has no native protective orders)",
         };
-        assert_eq!(t.protection, held, "protect = {protect:?} on the simulated venue");
+        assert_eq!(
+            t.protection, held,
+            "protect = {protect:?} on the simulated venue"
+        );
         assert!(x.stop_losses + x.trailing_stops > 0, "no stop fired: {x:?}");
         assert!(x.take_profits > 0, "no take-profit fired: {x:?}");
         let fired = x.stop_losses + x.take_profits + x.trailing_stops;
