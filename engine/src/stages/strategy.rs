@@ -273,7 +273,12 @@ impl Traded {
             self.sizer.on_fill(before, after);
             self.gate.on_exec(rep);
         }
-        for o in log.open_orders() {
+        // The venue's protective orders (`protect = "exchange"`) are its own: the gate never
+        // counted them, and a resumed one does not either (nor cancels them at a stop).
+        for o in log
+            .open_orders()
+            .filter(|o| !pinion_gateway::binance::guard::is_guard_id(o.client_id))
+        {
             self.gate.restore_open(
                 o.client_id,
                 o.side,
