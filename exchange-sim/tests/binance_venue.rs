@@ -83,6 +83,16 @@ fn venue_with(
     credentials: Credentials,
     orders: OrderTableConfig,
 ) -> BinanceVenue {
+    venue_at(tls, sim, credentials, orders, RunEpoch::now())
+}
+
+fn venue_at(
+    tls: &SelfSignedTls,
+    sim: &LiveExchange,
+    credentials: Credentials,
+    orders: OrderTableConfig,
+    epoch: RunEpoch,
+) -> BinanceVenue {
     let mut roots = RootCertStore::empty();
     roots.add(tls.certificate.clone()).expect("trust");
     let wss = WssSettings::new(wss::client_config(roots).expect("client config"));
@@ -109,7 +119,7 @@ fn venue_with(
         },
         connects_per_5min: 50,
         seed: 1,
-        epoch: RunEpoch::now(),
+        epoch,
         breaker: pinion_gateway::binance::breaker::BreakerConfig::default(),
         max_open_orders: 64,
         max_order_qty: Qty(1_000_000),
@@ -554,4 +564,59 @@ fn a_guarded_position_gets_its_oco_on_the_exchange_resized_as_it_grows_and_the_g
         assert!(!plan.is_empty());
     }
     assert_eq!(thread_allocations() - before, 0, "the guard allocates");
+
+/// A restarted session keeps its journal's run epoch. An order whose request died in the
+/// journal's ring is open at the exchange under that epoch yet unknown to the new session: it
+/// is foreign, counted and cancelled at the first connect, never left resting untracked.
+#[test]
+fn an_order_of_this_epoch_the_session_never_knew_is_cancelled_at_the_first_connect() {
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("key");
+    let pem = key.serialize_pem();
+    let credentials = || Credentials::new(KeyKind::Ed25519, API_KEY, &pem).expect("credentials");
+    let sim = exchange(&tls, api(Some(key.public_key_raw().to_vec()), false));
+    let epoch = RunEpoch::now();
+    let mut first = venue_at(
+        &tls,
+        &sim,
+        credentials(),
+        OrderTableConfig::default(),
+        epoch,
+    );
+    let mut reports = Vec::new();
+    poll_until(&mut first, &mut reports, |v, _| v.is_ready());
+    first.submit(&resting_buy(7), 0);
+    poll_until(&mut first, &mut reports, |v, _| {
+        v.table().get(ClientOrderId(7)).map(|o| o.state) == Some(OrderState::New)
+    });
+    drop(first);
+    let resting = |sim: &LiveExchange| {
+        sim.sim_account()
+            .orders
+            .iter()
+            .filter(|o| o.status == "NEW")
+            .count()
+    };
+    assert_eq!(resting(&sim), 1, "the killed session's order rests");
+    let mut second = venue_at(
+        &tls,
+        &sim,
+        credentials(),
+        OrderTableConfig::default(),
+        epoch,
+    );
+    reports.clear();
+    poll_until(&mut second, &mut reports, |v, _| v.is_ready());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while resting(&sim) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the untracked order was left resting"
+        );
+        second.poll(0, |r| reports.push(r));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let stats = second.session_stats();
+    assert_eq!(stats.foreign_open, 1, "{stats:?}");
+    assert!(stats.cancel_all >= 1, "{stats:?}");
 }

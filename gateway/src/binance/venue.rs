@@ -62,7 +62,7 @@ use pinion_strategy::{
 };
 
 use super::breaker::{BreakerConfig, CircuitBreaker};
-use super::client_id::{CLIENT_ID_LEN, ClientIdCodec, ClientIdKind, RunEpoch};
+use super::client_id::{CLIENT_ID_LEN, ClientIdCodec, RunEpoch};
 use super::clock::{ClockConfig, ClockOffset};
 use super::contingent::{ContingentError, ContingentLeg, ContingentOrder, ListIntent, ListKind};
 use super::guard::{Bracket, Guard, GuardAction, GuardStats, is_guard_id};
@@ -1838,14 +1838,13 @@ impl Core {
                 count(stats, &r);
                 emit(r)
             });
+            // Open and not in the table on the first connect: placed by someone else, by an
+            // earlier run, or by an earlier session of this run's epoch whose request never
+            // reached the journal (it died in the ring). None of them is tracked, so each is
+            // foreign: counted, and cancelled or kept as the open-orders policy says.
             if !ours && self.first_connect {
-                match self.codec.decode(snap.client_order_id.as_bytes()) {
-                    Ok(ClientIdKind::Ours(_)) => {}
-                    _ => {
-                        self.foreign_found = true;
-                        self.session.foreign_open += 1;
-                    }
-                }
+                self.foreign_found = true;
+                self.session.foreign_open += 1;
             }
         }
         self.table
