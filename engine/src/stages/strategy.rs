@@ -283,7 +283,7 @@ impl Traded {
                 o.client_id,
                 o.side,
                 o.order_type,
-                Qty((o.qty.0 - o.cum_qty.0).max(0)),
+                Qty(o.qty.0.saturating_sub(o.cum_qty.0).max(0)),
             );
         }
         log.last_position.is_none_or(|p| {
@@ -852,6 +852,7 @@ impl StrategyCore {
                 if policy.cancels(ty) {
                     let id = t.control_ids.next_id();
                     let cancel = OrderIntent::cancel(now, id, target, instrument, side);
+                    let _ = journal_order(&mut self.journal, &cancel);
                     self.out
                         .send(OrderMsg::Order(cancel, Trigger::Other), at, now);
                     sent += 1;
@@ -1270,9 +1271,9 @@ fn cancel_open(
     for (target, side) in t.gate.open_ids() {
         let id = t.control_ids.next_id();
         let cancel = OrderIntent::cancel(now, id, target, instrument, side);
-        if !journal_order(journal, &cancel) {
-            continue;
-        }
+        // A cancel adds no exposure: it goes out whether or not the journal has room (its id
+        // is of the control range, never reused), the miss counted by the journal.
+        let _ = journal_order(journal, &cancel);
         out.send(OrderMsg::Order(cancel, Trigger::Other), at, now);
         sent += 1;
     }

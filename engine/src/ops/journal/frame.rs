@@ -305,6 +305,9 @@ pub fn decode(payload: &[u8], offset: u64) -> Result<Record, JournalError> {
             let side = side_of(g.u8()).ok_or_else(|| bad(offset, "order side"))?;
             let order_type = type_of(g.u8()).ok_or_else(|| bad(offset, "order type"))?;
             let tif = tif_of(g.u8()).ok_or_else(|| bad(offset, "time in force"))?;
+            if qty.0 < 0 {
+                return Err(bad(offset, "negative order quantity"));
+            }
             Record::Order(OrderIntent {
                 t0,
                 client_id,
@@ -334,6 +337,9 @@ pub fn decode(payload: &[u8], offset: u64) -> Result<Record, JournalError> {
                 1 => true,
                 _ => return Err(bad(offset, "report maker flag")),
             };
+            if last_qty.0 < 0 || cum_qty.0 < 0 || leaves_qty.0 < 0 {
+                return Err(bad(offset, "negative report quantity"));
+            }
             Record::Report(ExecReport {
                 client_id,
                 venue_id,

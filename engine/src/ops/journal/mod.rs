@@ -14,7 +14,8 @@
 //! [`JournalSettings::capacity`] records (65 536 by default), far more than can be in flight
 //! at once: the gateway holds at most `MAX_IN_FLIGHT` requests per venue, the venue allows
 //! tens of orders a second, and the writer drains the ring in microseconds per record. If it
-//! fills all the same (the disk stalls, the writer failed), an *order* whose record does not
+//! fills all the same (the disk stalls), or the writer has failed (a write or `fsync` error
+//! ends it, and from then on every push is refused), an *order* whose record does not
 //! fit is not sent at all: the strategy gets it back refused (`Rejected(Overloaded)`), so no
 //! order is ever at the venue without its request in the journal's ring. A *report* that does
 //! not fit cannot be refused; it is counted ([`JournalTx::overflow`]), the run's notes call it
@@ -24,8 +25,14 @@
 //! **What survives.** A record pushed before the process is killed is on disk once the writer
 //! has written it (the page cache survives the process); with `fsync = "every"` it survives a
 //! power cut once synced, which follows the write by one `fsync`. What the venue acknowledged
-//! in the last instant before a kill may still be in the ring: those orders are journaled
-//! requests whose outcome is missing, and restart settles them with the venue.
+//! in the last instant before a kill may still be in the ring, so not journaled: restart finds
+//! such an order open at the venue under this epoch but unknown to the journal, and treats it
+//! as foreign (counted, and cancelled or kept as `open_orders` says); a fill it had before is
+//! not in the ledger. The journal is not written ahead of the send: waiting for the disk would
+//! put a system call on every order's path.
+//!
+//! **One writer.** The file is locked while a session has it open; a second process on the
+//! same journal is refused at start-up.
 //!
 //! **Restart.** [`open`] reads the file ([`frame::scan`]), cuts a torn last frame off, and
 //! rebuilds the state ([`Recovered`]): per instrument, the fills in order (the ledger is
@@ -133,6 +140,13 @@ pub enum JournalError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// Another process holds the journal open (two trading sessions on one journal would
+    /// adopt the same orders and interleave their records).
+    #[error("{}: in use by another process (its lock is held)", path.display())]
+    Locked {
+        /// The file.
+        path: PathBuf,
     },
     /// The file does not start with the journal's magic bytes.
     #[error("not a pinion journal (its first bytes are not PNJRNL01)")]

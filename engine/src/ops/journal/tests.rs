@@ -360,3 +360,26 @@ fn a_record_fits_a_small_ring_slot() {
     assert!(std::mem::size_of::<Record>() <= 112);
     assert!(frame::encode(&sample()[4]).as_bytes().len() <= FRAME_HEADER + frame::MAX_PAYLOAD);
 }
+
+#[test]
+fn a_second_session_on_an_open_journal_is_refused_and_the_first_keeps_writing() {
+    let path = temp_path("locked");
+    let _ = std::fs::remove_file(&path);
+    let settings = JournalSettings {
+        path: path.clone(),
+        fsync: FsyncPolicy::Never,
+        capacity: 16,
+    };
+    let (journal, mut tx, _) = open(&settings).expect("opens");
+    match open(&settings) {
+        Err(JournalError::Locked { path: p }) => assert_eq!(p, path),
+        other => panic!("a second open must be refused as locked: {other:?}"),
+    }
+    assert!(tx.push(sample()[1]));
+    assert_eq!(journal.finish().expect("finishes").records, 1);
+    // Closed: the lock is gone with the file.
+    let (journal, _, recovered) = open(&settings).expect("reopens once closed");
+    assert_eq!(recovered.records, 1);
+    journal.finish().expect("finishes");
+    let _ = std::fs::remove_file(&path);
+}

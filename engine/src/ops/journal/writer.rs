@@ -24,13 +24,19 @@ const IDLE: Duration = Duration::from_micros(50);
 pub struct JournalTx {
     ring: RingTx<Record>,
     overflow: Arc<AtomicU64>,
+    /// Set by the writer when a write or `fsync` failed and it ended.
+    failed: Arc<AtomicBool>,
 }
 
 impl JournalTx {
-    /// Pushes `record`; `false` (and counted) when the ring is full. Never blocks, never
-    /// allocates.
+    /// Pushes `record`; `false` (and counted) when the ring is full or the writer has failed
+    /// (nothing pushed would reach the file). Never blocks, never allocates.
     #[inline]
     pub fn push(&mut self, record: Record) -> bool {
+        if self.failed.load(Ordering::Relaxed) {
+            self.overflow.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
         match self.ring.try_push(record) {
             Ok(()) => true,
             Err(_) => {
@@ -40,9 +46,14 @@ impl JournalTx {
         }
     }
 
-    /// Records that did not fit the ring.
+    /// Records that did not fit the ring or came after the writer failed.
     pub fn overflow(&self) -> u64 {
         self.overflow.load(Ordering::Relaxed)
+    }
+
+    /// Whether the writer has failed.
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
     }
 }
 
@@ -93,6 +104,13 @@ pub fn open_streaming(
         .truncate(false)
         .open(&path)
         .map_err(io)?;
+    // Held until the file is closed (the writer thread owns it), released by the kernel when
+    // the process dies, so a killed session never leaves it locked.
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Err(JournalError::Locked { path }),
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(io)?;
     let scan = frame::scan(&bytes)?;
@@ -119,7 +137,9 @@ pub fn open_streaming(
     );
     let stop = Arc::new(AtomicBool::new(false));
     let overflow = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicBool::new(false));
     let writer = Writer {
+        failed: Arc::clone(&failed),
         file,
         path: path.clone(),
         policy: settings.fsync,
@@ -129,7 +149,14 @@ pub fn open_streaming(
     };
     let thread = std::thread::Builder::new()
         .name("pinion-journal".into())
-        .spawn(move || writer.run())
+        .spawn(move || {
+            let failed = Arc::clone(&writer.failed);
+            let r = writer.run();
+            if r.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            r
+        })
         .map_err(|e| JournalError::Writer(e.to_string()))?;
     Ok((
         Journal {
@@ -138,7 +165,11 @@ pub fn open_streaming(
             overflow: Arc::clone(&overflow),
             thread: Some(thread),
         },
-        JournalTx { ring: tx, overflow },
+        JournalTx {
+            ring: tx,
+            overflow,
+            failed,
+        },
         recovered,
     ))
 }
@@ -184,6 +215,7 @@ impl Drop for Journal {
 }
 
 struct Writer {
+    failed: Arc<AtomicBool>,
     file: File,
     path: PathBuf,
     policy: FsyncPolicy,
