@@ -15,7 +15,9 @@
 //! **Test hook.** `PINION_TEST_STALL=<stage>:<after_ms>` makes the thread running `<stage>`
 //! stop inside that stage `after_ms` after the run starts, as if a message wedged it, until
 //! the run is aborted (the stop grace runs out). Read once at start-up; inert unless set. It
-//! exists so the watchdog's silence on a stall can be tested end to end.
+//! exists so the watchdog's silence on a stall can be tested end to end, and only in builds
+//! with debug assertions (the test builds): a release binary ignores the variable, so no
+//! environment can wedge a production trading thread.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,6 +119,9 @@ impl StallHook {
 
     /// The hook from the environment; `None` when unset or not `<stage>:<after_ms>`.
     pub fn from_env() -> Option<Self> {
+        if !cfg!(debug_assertions) {
+            return None;
+        }
         Self::parse(&std::env::var(Self::VAR).ok()?)
     }
 
