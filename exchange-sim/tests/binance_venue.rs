@@ -564,6 +564,7 @@ fn a_guarded_position_gets_its_oco_on_the_exchange_resized_as_it_grows_and_the_g
         assert!(!plan.is_empty());
     }
     assert_eq!(thread_allocations() - before, 0, "the guard allocates");
+}
 
 /// A restarted session keeps its journal's run epoch. An order whose request died in the
 /// journal's ring is open at the exchange under that epoch yet unknown to the new session: it

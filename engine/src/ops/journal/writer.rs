@@ -106,10 +106,19 @@ pub fn open_streaming(
         .map_err(io)?;
     // Held until the file is closed (the writer thread owns it), released by the kernel when
     // the process dies, so a killed session never leaves it locked.
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return Err(JournalError::Locked { path }),
-        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    // SAFETY: `flock` only reads the descriptor, which `file` keeps open for the call.
+    let rc = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(JournalError::Locked { path });
+        }
+        return Err(io(e));
     }
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(io)?;
