@@ -19,9 +19,11 @@
 # cancels them; the engine quotes, so one is open at the kill), that
 # every order of the new run is known to the engine with the exchange's state and filled
 # quantity, that every balance equals the exchange's (the killed run's fills included), and that
-# the new run's position equals the net of its trades at the exchange. With a `[journal]` block
-# (JOURNAL_BLOCK below, the one place to add it; OPS_LOOPBACK_JOURNAL sets it), the killed run's
-# orders must be known too and the position must equal the net of every trade.
+# the new run's position equals the net of its trades at the exchange. With the `[journal]`
+# block (the default; JOURNAL_BLOCK below, OPS_LOOPBACK_JOURNAL sets it), the killed run's orders
+# still open at the kill must be known to the restarted engine with the exchange's final state
+# (its journal gave them to it; those closed before the kill are history it has no need to
+# track), and the position must equal the net of every trade of both runs.
 #
 #   scripts/ops-loopback.sh [SECONDS] [SEED]     (defaults: 20 s, seed 7; each run of the engine
 #                                                 trades about SECONDS)
@@ -44,11 +46,12 @@ done
 loopback_build "${OPS_LOOPBACK_PROFILE:-release}"
 loopback_scratch
 
-# The engine's journal, once it has one: the TOML added to the engine's config, a `[journal]`
-# table (in OPS_LOOPBACK_JOURNAL, @DIR@ stands for the run's scratch directory, e.g.
-# $'[journal]\npath = "@DIR@/journal"'). Empty: no journal, and the restart is checked against
+# The engine's journal: the TOML added to the engine's config, a `[journal]` table (in
+# OPS_LOOPBACK_JOURNAL, @DIR@ stands for the run's scratch directory). Unset: a journal in the
+# scratch directory. Set and empty: no journal, and the restart is checked against
 # reconciliation alone.
-JOURNAL_BLOCK="${OPS_LOOPBACK_JOURNAL:-}"
+default_journal=$'[journal]\npath = "@DIR@/journal"'
+JOURNAL_BLOCK="${OPS_LOOPBACK_JOURNAL-$default_journal}"
 JOURNAL_BLOCK="${JOURNAL_BLOCK//@DIR@/$dir}"
 
 operator=4242
@@ -335,6 +338,7 @@ state_for = {"FILLED": "Filled", "CANCELED": "Canceled", "EXPIRED": "Expired",
              "EXPIRED_IN_MATCH": "Expired", "PARTIALLY_FILLED": "PartiallyFilled", "NEW": "New"}
 open_states = ("NEW", "PARTIALLY_FILLED")
 run1_ids = {o["orderId"] for o in killed["orders"]}
+run1_open = {o["orderId"] for o in killed["orders"] if o["status"] in open_states}
 
 if os.path.exists(d + "/sim-restarted.json") and not journal:
     # Without a journal the restarted engine cannot know the killed run's orders: none may be
@@ -354,7 +358,7 @@ for o in sim["orders"]:
     earlier = o["orderId"] in run1_ids
     if not earlier:
         run2_order_ids.add(o["orderId"])
-    if earlier and not journal:
+    if earlier and (not journal or o["orderId"] not in run1_open):
         continue
     m = mine.get(cid)
     if m is None:
