@@ -544,6 +544,24 @@ fn assemble(
                 .map_err(|e| {
                 PipelineError::Live(format!("journal {}: {e}", j.path.display()))
             })?;
+            // Its records name instruments by their place in the config: a reordered or
+            // changed symbol list would replay one instrument's fills into another's ledger.
+            let now = |id: u16| {
+                instruments
+                    .get(InstrumentId(id))
+                    .map(crate::ops::journal::instrument_key)
+            };
+            if let Some(id) = recovered.moved_instrument(now) {
+                let what = instruments.get(InstrumentId(id)).map_or_else(
+                    || "no longer configured".to_owned(),
+                    |s| format!("now {} on {}, or its decimals changed", s.symbol, s.venue),
+                );
+                return Err(PipelineError::Live(format!(
+                    "journal {}: instrument #{id} of the journal was another instrument ({what}); \
+                     restore the config's symbol list or start a new journal",
+                    j.path.display()
+                )));
+            }
             journal = Some((writer, tx, recovered));
         } else {
             notes.push(format!(
@@ -657,6 +675,14 @@ fn assemble(
                     started_unix_ns,
                 },
             ));
+            for (instrument, spec) in instruments.iter() {
+                tx.push(crate::ops::journal::Record::Instrument(
+                    crate::ops::journal::InstrumentKey {
+                        instrument,
+                        key: crate::ops::journal::instrument_key(spec),
+                    },
+                ));
+            }
             strategy = strategy.with_journal(tx);
             notes.push(format!("journaling to {}", writer.path().display()));
             Some(writer)

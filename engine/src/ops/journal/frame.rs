@@ -18,7 +18,7 @@ use pinion_strategy::{
     RejectReason, TimeInForce, VenueOrderId,
 };
 
-use super::{JournalError, PositionChange, Record, Session};
+use super::{InstrumentKey, JournalError, PositionChange, Record, Session};
 
 /// The file's first bytes: the format and its version.
 pub const MAGIC: &[u8; 8] = b"PNJRNL01";
@@ -33,11 +33,13 @@ const KIND_SESSION: u8 = 1;
 const KIND_ORDER: u8 = 2;
 const KIND_REPORT: u8 = 3;
 const KIND_POSITION: u8 = 4;
+const KIND_INSTRUMENT: u8 = 5;
 
 const SESSION_LEN: usize = 1 + 16;
 const ORDER_LEN: usize = 1 + 8 * 5 + 2 + 4;
 const REPORT_LEN: usize = 1 + 8 + 8 + 2 + 1 + 2 + 8 * 4 + 1 + 8 + 8;
 const POSITION_LEN: usize = 1 + 2 + 8 + 16 + 16 + 8;
+const INSTRUMENT_LEN: usize = 1 + 2 + 8;
 const _: () = assert!(REPORT_LEN <= MAX_PAYLOAD && POSITION_LEN <= MAX_PAYLOAD);
 
 /// A frame's bytes, built without allocating.
@@ -158,6 +160,11 @@ pub fn encode(record: &Record) -> FrameBuf {
                 p.u8(u8::from(r.maker));
                 p.u64(r.t0);
                 p.u64(r.venue_ts);
+            }
+            Record::Instrument(k) => {
+                p.u8(KIND_INSTRUMENT);
+                p.u16(k.instrument.0);
+                p.u64(k.key);
             }
             Record::Position(c) => {
                 p.u8(KIND_POSITION);
@@ -283,6 +290,7 @@ pub fn decode(payload: &[u8], offset: u64) -> Result<Record, JournalError> {
         KIND_ORDER => ORDER_LEN,
         KIND_REPORT => REPORT_LEN,
         KIND_POSITION => POSITION_LEN,
+        KIND_INSTRUMENT => INSTRUMENT_LEN,
         _ => return Err(bad(offset, "unknown record kind")),
     };
     if payload.len() != want {
@@ -355,6 +363,10 @@ pub fn decode(payload: &[u8], offset: u64) -> Result<Record, JournalError> {
                 venue_ts: g.u64(),
             })
         }
+        KIND_INSTRUMENT => Record::Instrument(InstrumentKey {
+            instrument: InstrumentId(g.u16()),
+            key: g.u64(),
+        }),
         _ => Record::Position(PositionChange {
             instrument: InstrumentId(g.u16()),
             qty: Qty(g.i64()),

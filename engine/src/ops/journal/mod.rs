@@ -81,6 +81,37 @@ pub enum Record {
     Report(ExecReport),
     /// The instrument's position after a fill.
     Position(PositionChange),
+    /// Which instrument an id stood for in the session that follows (one per traded
+    /// instrument, after its [`Record::Session`]): the journal's records name instruments by
+    /// their place in the config, so a restart checks the places still hold the same ones.
+    Instrument(InstrumentKey),
+}
+
+/// An instrument id and the fingerprint of what it stood for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstrumentKey {
+    /// The id (its place in the config's symbol list).
+    pub instrument: InstrumentId,
+    /// [`instrument_key`] of the instrument.
+    pub key: u64,
+}
+
+/// The fingerprint of an instrument as the journal records it: venue, symbol and the decimals
+/// its prices and quantities are scaled by (FNV-1a over them), since the journal's integers mean
+/// something only on the same scale.
+pub fn instrument_key(spec: &pinion_core::InstrumentSpec) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(spec.venue.name().as_bytes());
+    eat(b"\0");
+    eat(spec.symbol.as_bytes());
+    eat(&[0, spec.price_decimals, spec.qty_decimals]);
+    h
 }
 
 /// The start of a session.

@@ -87,6 +87,29 @@ pub struct Recovered {
     pub torn: u64,
     /// By instrument id.
     pub instruments: BTreeMap<u16, InstrumentLog>,
+    /// What each instrument id stood for, as the last session to say so recorded it
+    /// ([`super::instrument_key`]); empty for a journal written before sessions said.
+    pub keys: BTreeMap<u16, u64>,
+}
+
+impl Recovered {
+    /// The first instrument id whose journaled records would be read as another instrument
+    /// now: journaled with a fingerprint `now` does not give, or with records and no longer
+    /// configured. `now(id)`: the fingerprint of the instrument configured at `id`, if any.
+    pub fn moved_instrument(&self, now: impl Fn(u16) -> Option<u64>) -> Option<u16> {
+        let traded = |id: &u16| {
+            self.instruments
+                .get(id)
+                .is_some_and(|l| !l.fills.is_empty() || l.open_orders().next().is_some())
+        };
+        self.keys
+            .iter()
+            .find(|(id, key)| match now(**id) {
+                Some(k) => k != **key,
+                None => traded(id),
+            })
+            .map(|(id, _)| *id)
+    }
 }
 
 impl Recovered {
@@ -161,6 +184,9 @@ impl Recovered {
                         .entry(p.instrument.0)
                         .or_default()
                         .last_position = Some(*p);
+                }
+                Record::Instrument(k) => {
+                    r.keys.insert(k.instrument.0, k.key);
                 }
             }
         }

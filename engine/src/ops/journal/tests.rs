@@ -73,6 +73,10 @@ fn sample() -> Vec<Record> {
     ] {
         v.push(Record::Report(report(5, status, (6_000_001, 40), 40, 60)));
     }
+    v.push(Record::Instrument(InstrumentKey {
+        instrument: InstrumentId(3),
+        key: u64::MAX - 7,
+    }));
     v
 }
 
@@ -382,4 +386,60 @@ fn a_second_session_on_an_open_journal_is_refused_and_the_first_keeps_writing() 
     assert_eq!(recovered.records, 1);
     journal.finish().expect("finishes");
     let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_journal_read_against_another_symbol_list_names_the_instrument_that_moved() {
+    use pinion_core::{InstrumentSpec, Venue};
+    let spec = |symbol: &str, venue: Venue| {
+        InstrumentSpec::new(venue, symbol, "0.01", "0.00001").expect("spec")
+    };
+    let (btc, eth) = (
+        spec("BTCUSDT", Venue::BinanceSpot),
+        spec("ETHUSDT", Venue::BinanceSpot),
+    );
+    assert_ne!(instrument_key(&btc), instrument_key(&eth));
+    assert_ne!(
+        instrument_key(&btc),
+        instrument_key(&spec("BTCUSDT", Venue::BinanceSpotTestnet))
+    );
+    let mut finer = btc.clone();
+    finer.price_decimals = 3;
+    assert_ne!(instrument_key(&btc), instrument_key(&finer));
+    let records = vec![
+        Record::Session(Session {
+            epoch: 1,
+            started_unix_ns: 1,
+        }),
+        Record::Instrument(InstrumentKey {
+            instrument: InstrumentId(0),
+            key: instrument_key(&btc),
+        }),
+        Record::Instrument(InstrumentKey {
+            instrument: InstrumentId(1),
+            key: instrument_key(&eth),
+        }),
+        Record::Order(order(1, OrderSide::Buy, 100, 10)),
+    ];
+    let r = Recovered::from_records(&records);
+    let config =
+        |list: Vec<InstrumentSpec>| move |id: u16| list.get(usize::from(id)).map(instrument_key);
+    assert_eq!(
+        r.moved_instrument(config(vec![btc.clone(), eth.clone()])),
+        None
+    );
+    // Swapped: instrument 0's orders would be read as ETH's.
+    assert_eq!(
+        r.moved_instrument(config(vec![eth.clone(), btc.clone()])),
+        Some(0)
+    );
+    // ETH dropped: it never traded, so nothing of it is lost.
+    assert_eq!(r.moved_instrument(config(vec![btc.clone()])), None);
+    // BTC dropped while it has an open order: refused.
+    assert_eq!(r.moved_instrument(config(vec![])), Some(0));
+    // A journal from before sessions recorded their instruments is not checked.
+    assert_eq!(
+        Recovered::from_records(&records[3..]).moved_instrument(config(vec![eth.clone()])),
+        None
+    );
 }
