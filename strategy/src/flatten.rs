@@ -176,6 +176,9 @@ pub struct Flattener {
     tick: Px,
     run: Option<Run>,
     in_flight: Option<ClientOrderId>,
+    /// Orders of the instrument still open (the strategy's being cancelled among them), as the
+    /// stage last said ([`Flattener::set_open_orders`]).
+    open_orders: usize,
     halted: bool,
     stats: FlattenStats,
 }
@@ -189,9 +192,17 @@ impl Flattener {
             tick: Px(tick.0.max(1)),
             run: None,
             in_flight: None,
+            open_orders: 0,
             halted: false,
             stats: FlattenStats::default(),
         }
+    }
+
+    /// How many of the instrument's orders are still open (any side). A run is not done while
+    /// one is: an order being cancelled may still fill, and a position that reads flat now
+    /// would then not be.
+    pub fn set_open_orders(&mut self, n: usize) {
+        self.open_orders = n;
     }
 
     /// The settings.
@@ -268,11 +279,15 @@ impl Flattener {
             return FlattenStep::Wait;
         };
         let need = reduction(position, run.target);
-        if need.0.abs() < self.step.0 {
+        if need.0.abs() < self.step.0 && self.open_orders == 0 {
             return self.finish(FlattenOutcome::Done, position);
         }
         if now >= run.deadline_at {
             return self.finish(FlattenOutcome::DeadlinePassed, position);
+        }
+        if need.0.abs() < self.step.0 {
+            // Flat for now, with orders still open: wait for them to close.
+            return FlattenStep::Wait;
         }
         if self.in_flight.is_some() {
             return FlattenStep::Wait;
@@ -462,6 +477,40 @@ mod tests {
             deadline_ns: 1_000,
             slippage_ppm: 1_000,
         }
+    }
+
+    #[test]
+    fn a_flat_position_is_not_done_while_an_order_being_cancelled_may_still_fill() {
+        let mut f = Flattener::new(params(), Qty(10), Px(1));
+        assert!(f.start(FlattenCause::Signal, Qty::ZERO, 0));
+        let l = limits();
+        let mid = Some(Px(10_000));
+        // Flat, but the strategy's bid is still open: its cancel may lose to a fill.
+        f.set_open_orders(1);
+        assert_eq!(
+            f.next(Qty::ZERO, Qty::ZERO, None, None, mid, &l, 1),
+            FlattenStep::Wait
+        );
+        // It filled: there is a position to close after all.
+        f.set_open_orders(0);
+        let FlattenStep::Send(s) = f.next(
+            Qty(100),
+            Qty::ZERO,
+            Some(Px(9_990)),
+            Some(Px(10_010)),
+            mid,
+            &l,
+            2,
+        ) else {
+            panic!("a slice");
+        };
+        assert_eq!((s.side, s.qty), (OrderSide::Sell, Qty(100)));
+        f.sent(ClientOrderId(9));
+        f.on_report(ClientOrderId(9), true);
+        assert_eq!(
+            f.next(Qty::ZERO, Qty::ZERO, None, None, mid, &l, 3),
+            FlattenStep::Finished(FlattenOutcome::Done, FlattenCause::Signal, Qty::ZERO)
+        );
     }
 
     #[test]

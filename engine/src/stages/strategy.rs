@@ -737,6 +737,7 @@ impl StrategyCore {
             return 0;
         }
         let at = self.clock.now_ns();
+        t.flatten.set_open_orders(t.gate.open_orders());
         let step = t.flatten.next(
             t.ledger.qty(),
             t.gate.open_closing_qty(),
