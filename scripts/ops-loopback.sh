@@ -59,20 +59,18 @@ stranger=666
 problems=()
 fail() { problems+=("$1"); echo "ops-loopback: $1" >&2; }
 
-# Everything started here is stopped at exit, the simulator by the shared cleanup.
+# Everything started here is stopped at exit, the simulator and the Bot API fake by the shared
+# cleanup.
 engine_pid=""
-bot_pid=""
 ops_cleanup() {
     local rc=$?
     if [ "$rc" -ne 0 ] && [ -z "${summarised:-}" ]; then
         echo "ops-loopback: FAIL (stopped at line ${failed_line:-?}, exit $rc)"
     fi
-    for p in "$engine_pid" "$bot_pid"; do
-        if [ -n "$p" ]; then
-            kill "$p" 2>/dev/null || true
-            wait "$p" 2>/dev/null || true
-        fi
-    done
+    if [ -n "$engine_pid" ]; then
+        kill "$engine_pid" 2>/dev/null || true
+        wait "$engine_pid" 2>/dev/null || true
+    fi
     loopback_cleanup
 }
 trap ops_cleanup EXIT
@@ -92,20 +90,7 @@ loopback_start_sim ops-loopback --synthetic --messages "$messages" --rate "$rate
     --ws-api-ed25519-pub "$dir/pub.pem" --ws-api-balance BTC=10 --ws-api-balance USDT=1000000
 sim="https://localhost:${port}"
 
-"$bin/pinion-exchange-sim" bot-api --listen 127.0.0.1:0 --cert-out "$dir/bot-cert.pem" \
-    >"$dir/bot.out" 2>"$dir/bot.err" &
-bot_pid=$!
-for _ in $(seq 1 100); do
-    grep -q '^listening ' "$dir/bot.out" 2>/dev/null && break
-    sleep 0.1
-done
-bot_addr="$(awk '/^listening /{print $2; exit}' "$dir/bot.out")"
-if [ -z "$bot_addr" ]; then
-    cat "$dir/bot.err" >&2
-    echo "ops-loopback: FAIL (no Bot API fake)"
-    exit 1
-fi
-bot="https://localhost:${bot_addr##*:}"
+loopback_start_bot ops-loopback
 
 # A free port for the metrics endpoint, the same for both runs (scraped by address).
 mport="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
@@ -127,7 +112,7 @@ file = "${dir}/pinion.log"
 db = "${dir}/history.db"
 
 [bot]
-api_url = "https://127.0.0.1:${bot_addr##*:}"
+api_url = "https://127.0.0.1:${bot_port}"
 ca_file = "${dir}/bot-cert.pem"
 users = [${operator}]
 poll_timeout_s = 2
@@ -178,34 +163,6 @@ metric() {
     curl -s --max-time 3 "$metrics/metrics" | awk -v n="$1" '$1 == n {print $2; exit}'
 }
 
-# say USER TEXT: a message from USER to the bot.
-say() {
-    python3 -c 'import json,sys; print(json.dumps({"user_id": int(sys.argv[1]), "text": sys.argv[2]}))' "$1" "$2" |
-        curl -sf --cacert "$dir/bot-cert.pem" -X POST -H 'Content-Type: application/json' \
-            --data-binary @- "$bot/fake/inject" >/dev/null
-}
-
-# sent_count: how many messages the bot has sent so far.
-sent_count() {
-    curl -sf --cacert "$dir/bot-cert.pem" "$bot/fake/sent" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
-}
-
-# reply_after FROM CHAT PATTERN SECONDS: the first message to CHAT after the first FROM
-# messages that contains PATTERN, within SECONDS; empty when none came.
-reply_after() {
-    local from="$1" chat="$2" pattern="$3" secs="$4" text=""
-    for _ in $(seq 1 $(( secs * 5 ))); do
-        text="$(curl -sf --cacert "$dir/bot-cert.pem" "$bot/fake/sent" | python3 -c '
-import json, sys
-sent = json.load(sys.stdin)[int(sys.argv[1]):]
-hit = next((m["text"] for m in sent if m["chat_id"] == int(sys.argv[2]) and sys.argv[3] in m["text"]), "")
-print(hit.replace("\n", " | "))' "$from" "$chat" "$pattern")"
-        [ -n "$text" ] && break
-        sleep 0.2
-    done
-    printf '%s' "$text"
-}
-
 # sim_account FILE: the exchange's account now.
 sim_account() {
     curl -sf --cacert "$dir/cert.pem" "$sim/sim/account" >"$1"
@@ -232,14 +189,14 @@ if wait_ready 1; then
     grep -q '^pinion_bot_ignored_total 0$' "$dir/metrics1.txt" ||
         fail "run 1: the bot's counters are not exported (pinion_bot_ignored_total 0)"
 
-    n="$(sent_count)"
-    say "$operator" /status
-    status="$(reply_after "$n" "$operator" "State: trading" 20)"
+    n="$(bot_sent_count)"
+    bot_say "$operator" /status
+    status="$(bot_reply_after "$n" "$operator" "State: trading" 20)"
     [ -n "$status" ] || fail "run 1: the operator's /status was not answered"
 
     # A stranger's kill: refused unanswered, counted, and trading goes on.
-    n="$(sent_count)"
-    say "$stranger" "/kill confirm"
+    n="$(bot_sent_count)"
+    bot_say "$stranger" "/kill confirm"
     ignored=""
     for _ in $(seq 1 100); do
         ignored="$(metric pinion_bot_ignored_total)"
@@ -247,7 +204,7 @@ if wait_ready 1; then
         sleep 0.1
     done
     [ "$ignored" = 1 ] || fail "run 1: the stranger was not counted (pinion_bot_ignored_total ${ignored:-absent})"
-    [ -z "$(reply_after "$n" "$stranger" "" 1)" ] || fail "run 1: the bot answered a stranger"
+    [ -z "$(bot_reply_after "$n" "$stranger" "" 1)" ] || fail "run 1: the bot answered a stranger"
     [ "$(metric pinion_kill_switch)" = 0 ] || fail "run 1: a stranger's /kill confirm killed trading"
 
     # Trade for about half the session; then kill while an order is open at the exchange if
@@ -282,14 +239,14 @@ if wait_ready 2; then
     promtool check metrics <"$dir/metrics2.txt" >"$dir/promtool.out" 2>&1 ||
         fail "run 2: promtool check metrics: $(tr '\n' ' ' <"$dir/promtool.out")"
     sleep $(( run_s / 3 ))
-    n="$(sent_count)"
-    say "$operator" /kill
-    kill_reply="$(reply_after "$n" "$operator" "Reply /kill confirm" 20)"
+    n="$(bot_sent_count)"
+    bot_say "$operator" /kill
+    kill_reply="$(bot_reply_after "$n" "$operator" "Reply /kill confirm" 20)"
     [ -n "$kill_reply" ] || fail "run 2: /kill did not ask for confirmation"
     [ "$(metric pinion_kill_switch)" = 0 ] || fail "run 2: /kill killed before it was confirmed"
-    n="$(sent_count)"
-    say "$operator" yes
-    confirm_reply="$(reply_after "$n" "$operator" "KILLED" 20)"
+    n="$(bot_sent_count)"
+    bot_say "$operator" yes
+    confirm_reply="$(bot_reply_after "$n" "$operator" "KILLED" 20)"
     [ -n "$confirm_reply" ] || fail "run 2: the confirmation was not answered KILLED"
     killed=""
     for _ in $(seq 1 50); do
