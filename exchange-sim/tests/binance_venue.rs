@@ -562,6 +562,15 @@ fn a_guarded_position_gets_its_oco_on_the_exchange_resized_as_it_grows_and_the_g
         g.on_report(&fill);
         let plan = g.plan(n);
         assert!(!plan.is_empty());
+        // The exchange answers the placement, so the next fill resizes it.
+        let b = g.resting().copied().expect("a bracket");
+        let mut ack = fill;
+        ack.client_id = b.legs[0].expect("a leg");
+        ack.side = b.side;
+        ack.status = OrderStatus::New;
+        ack.last_qty = Qty(0);
+        g.on_report(&ack);
+        assert!(g.plan(n).is_empty(), "the answer changes nothing");
     }
     assert_eq!(thread_allocations() - before, 0, "the guard allocates");
 }

@@ -65,6 +65,10 @@ pub struct Bracket {
     pub trailing_bips: Option<u32>,
     /// The take-profit leg's trigger price.
     pub take_profit: Option<Px>,
+    /// Whether the exchange has answered its placement (a report of a leg came back). Until
+    /// then it is not cancelled: the session refuses to cancel a list it has no answer for,
+    /// and a cancel refused there would leave the bracket resting beside its replacement.
+    pub answered: bool,
 }
 
 /// One request the guard asks the venue to send.
@@ -159,6 +163,7 @@ impl Guard {
             stop: None,
             trailing_bips: None,
             take_profit: None,
+            answered: true,
         };
         for (slot, id) in b.legs.iter_mut().zip(legs) {
             *slot = Some(*id);
@@ -216,11 +221,16 @@ impl Guard {
                 self.stats.triggered_fills += 1;
             }
         }
-        let Some(b) = self.resting.as_ref() else {
+        let Some(b) = self.resting.as_mut() else {
             return;
         };
         if !b.legs.contains(&Some(rep.client_id)) {
             return;
+        }
+        if !b.answered && !rep.status.is_final() {
+            // Answered: what changed while the placement was in flight is planned now.
+            b.answered = true;
+            self.due = true;
         }
         if rep.status.is_final() {
             self.due = true;
@@ -280,10 +290,14 @@ impl Guard {
     }
 
     /// What to send now (at most a cancel and a placement), `t0` the time that caused it.
-    /// The bracket placed is taken as resting at once; its reports confirm or end it.
+    /// The bracket placed is taken as resting at once; its reports confirm or end it. While
+    /// its placement is unanswered nothing is sent: the answer makes the guard due again.
     pub fn plan(&mut self, t0: u64) -> ArrayVec<GuardAction, 2> {
         let mut out = ArrayVec::new();
         if !std::mem::take(&mut self.due) {
+            return out;
+        }
+        if self.resting.as_ref().is_some_and(|b| !b.answered) {
             return out;
         }
         let target = self.target();
@@ -365,6 +379,7 @@ impl Guard {
             stop,
             trailing_bips: trailing,
             take_profit: tp,
+            answered: false,
         });
         out.push(action);
         out
@@ -427,6 +442,18 @@ mod tests {
         g.on_report(&report(ClientOrderId(1), side, OrderStatus::Filled, px, q));
     }
 
+    /// The exchange answers the bracket placed (a leg's `New`), and the guard plans what it
+    /// held back until then.
+    fn answer(g: &mut Guard, t0: u64) {
+        if let Some(b) = g.resting().copied()
+            && !b.answered
+        {
+            let leg = b.legs[0].expect("a leg");
+            g.on_report(&report(leg, b.side, OrderStatus::New, 0, 0));
+            let _ = g.plan(t0);
+        }
+    }
+
     #[test]
     fn a_long_gets_an_oco_sell_with_the_take_profit_above_and_the_stop_below() {
         let mut g = guard(params(Some(10_000), Some(20_000), None));
@@ -475,6 +502,15 @@ mod tests {
             panic!()
         };
         fill(&mut g, OrderSide::Buy, 10_200, 1);
+        // Not cancelled while its placement is unanswered (the session would refuse it, and
+        // the list would stay beside its replacement); the answer brings the resize.
+        assert!(g.plan(2).is_empty(), "resized before the exchange answered");
+        assert!(!g.is_due());
+        let ListShape::Oco { above: leg, .. } = first.shape else {
+            panic!()
+        };
+        g.on_report(&report(leg.client_id, leg.side, OrderStatus::New, 0, 0));
+        assert!(g.is_due());
         let plan = g.plan(2);
         assert_eq!(
             plan[0],
@@ -494,6 +530,7 @@ mod tests {
             (above.qty, above.spec.trigger),
             (Qty(2), Some(Trigger::Stop(Px(10_201))))
         );
+        g.on_report(&report(above.client_id, above.side, OrderStatus::New, 0, 0));
         fill(&mut g, OrderSide::Sell, 10_100, 2);
         let plan = g.plan(3);
         assert!(
@@ -564,12 +601,14 @@ mod tests {
                 let side = if buy { OrderSide::Buy } else { OrderSide::Sell };
                 fill(&mut g, side, px, q);
                 let _ = g.plan(k as u64);
+                answer(&mut g, k as u64);
                 // Sometimes the stop leg fills in full before the next fill.
                 if stop_fills[k]
                     && let Some(b) = g.resting().copied()
                 {
                     g.on_report(&report(b.legs[0].expect("a leg"), b.side, OrderStatus::Filled, px, b.qty.0));
                     let _ = g.plan(k as u64);
+                    answer(&mut g, k as u64);
                     prop_assert_eq!(g.position(), Qty(0));
                 }
                 let pos = g.position().0;

@@ -68,7 +68,9 @@ use super::contingent::{ContingentError, ContingentLeg, ContingentOrder, ListInt
 use super::guard::{Bracket, Guard, GuardAction, GuardStats, is_guard_id};
 use super::limits::{LimitsError, Method, RateLimiter, Refusal, Ticket};
 use super::mirror::{BreakerPhase, SessionMirror};
-use super::orders::{ListRequest, OrderState, OrderTable, OrderTableConfig, RequestKind};
+use super::orders::{
+    ListRequest, OrderList, OrderState, OrderTable, OrderTableConfig, RequestKind,
+};
 use super::sign::{Credentials, KeyKind};
 use super::template::{
     self, OrderRef, RecvWindow, RequestTemplate, Signing, SlotValues, StpMode, SymbolContext,
@@ -718,6 +720,19 @@ impl BinanceVenue {
                 let cancel = OrderIntent::cancel(t0, guard.next_id(), target, instrument, side);
                 self.core.submit(self.conn.as_mut(), &cancel);
             }
+        }
+        // A resize or a cancel of a list whose placement is unanswered would be refused here
+        // (the list's executionReports can come before the answer), leaving it resting beside
+        // its replacement: the guard stays due and plans once the answer is in.
+        if let Some(list) = guard.resting().and_then(|b| b.list)
+            && self
+                .core
+                .table
+                .list(list)
+                .is_some_and(OrderList::awaiting_answer)
+        {
+            self.core.guard = Some(guard);
+            return;
         }
         for action in guard.plan(t0) {
             match action {

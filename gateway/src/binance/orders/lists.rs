@@ -95,6 +95,12 @@ impl OrderList {
     pub fn legs(&self) -> &[ClientOrderId] {
         &self.legs[..usize::from(self.leg_count)]
     }
+
+    /// Whether the last request for it (its placement, or a cancel) is still unanswered: a
+    /// cancel of it is refused until the answer comes.
+    pub fn awaiting_answer(&self) -> bool {
+        !self.answered
+    }
 }
 
 /// A request about a list, for [`OrderTable::on_list_response`].
