@@ -540,8 +540,10 @@ impl OrderTable {
         let accepted = self.any_leg_accepted(i);
         let l = &mut self.lists[i];
         if all_final {
+            // Rejected only if none of its orders ever opened or traded: a leg that did makes
+            // the list one that ran, whatever a late refusal says.
             l.state = match rejected {
-                Some(r) if all_rejected => ListState::Rejected(r),
+                Some(r) if all_rejected && !accepted => ListState::Rejected(r),
                 _ => ListState::AllDone,
             };
         } else if accepted && matches!(l.state, ListState::PendingNew | ListState::Unknown) {
