@@ -7,6 +7,7 @@
 //! - [`recording`]: pinion's own `.pnr` format and its recorder.
 //! - [`synth`]: the synthetic market.
 //! - [`exchange_info`]: instrument specs from a venue's `exchangeInfo` / `instruments-info`.
+//! - [`sbe`]: the layout of Binance Spot's binary (SBE) market-data messages.
 //! - [`survey`]: a first pass over a recording: venues, symbols and number shapes from content.
 //! - [`live`]: the venues' live market streams as a source (feature `live`).
 //!
@@ -22,6 +23,7 @@ pub mod exchange_info;
 pub mod live;
 pub mod parse;
 pub mod recording;
+pub mod sbe;
 pub mod source;
 pub mod survey;
 pub mod synth;
