@@ -114,9 +114,686 @@ pub fn is_stream_message(frame: &[u8]) -> bool {
     MessageHeader::read(frame).is_some_and(|h| h.schema_id == SCHEMA_ID)
 }
 
+/// Why a frame is not a well-formed stream message. Every variant says what was seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SbeError {
+    /// The frame ends before the part named: `need` bytes from `at`, `len` in the frame.
+    Truncated {
+        /// The part being read.
+        part: Part,
+        /// Where it starts.
+        at: usize,
+        /// Bytes it needs.
+        need: usize,
+        /// Bytes in the frame.
+        len: usize,
+    },
+    /// The header names another schema.
+    WrongSchema {
+        /// The schema id seen.
+        schema_id: u16,
+    },
+    /// A template this schema does not define (counted and skipped by the decoder, not fatal).
+    UnknownTemplate {
+        /// The template id seen.
+        template_id: u16,
+    },
+    /// A block or group entry shorter than the fields this schema version reads from it.
+    ShortBlock {
+        /// The part being read.
+        part: Part,
+        /// Its length on the wire.
+        len: u16,
+        /// The fields' length.
+        min: u16,
+    },
+    /// A repeating group's count larger than the schema allows (`maxValue`).
+    GroupCount {
+        /// The part being read.
+        part: Part,
+        /// The count seen.
+        count: u32,
+    },
+    /// An `isBuyerMaker` that is neither 0 nor 1.
+    BadBool {
+        /// The byte seen.
+        value: u8,
+    },
+    /// Bytes left after the symbol in a message of the version this layout was written for.
+    TrailingBytes {
+        /// How many.
+        extra: usize,
+    },
+}
+
+/// The parts of a message, named in [`SbeError`]s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The 8-byte message header.
+    Header,
+    /// The root block.
+    Block,
+    /// A group's dimension header.
+    GroupHeader,
+    /// The trades group's entries.
+    Trades,
+    /// The bids group's entries.
+    Bids,
+    /// The asks group's entries.
+    Asks,
+    /// The symbol string.
+    Symbol,
+}
+
+impl std::fmt::Display for SbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::Truncated {
+                part,
+                at,
+                need,
+                len,
+            } => write!(
+                f,
+                "SBE frame of {len} bytes ends inside the {part:?} ({need} bytes at {at})"
+            ),
+            Self::WrongSchema { schema_id } => write!(
+                f,
+                "SBE header names schema {schema_id}, not the stream schema {SCHEMA_ID}"
+            ),
+            Self::UnknownTemplate { template_id } => {
+                write!(f, "SBE template {template_id} is not in the stream schema")
+            }
+            Self::ShortBlock { part, len, min } => write!(
+                f,
+                "SBE {part:?} of {len} bytes is shorter than its {min} bytes of fields"
+            ),
+            Self::GroupCount { part, count } => {
+                write!(
+                    f,
+                    "SBE {part:?} group count {count} is above the schema's maximum"
+                )
+            }
+            Self::BadBool { value } => write!(f, "SBE boolean byte {value} is neither 0 nor 1"),
+            Self::TrailingBytes { extra } => {
+                write!(f, "{extra} bytes after the end of an SBE message")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SbeError {}
+
+/// One stream message read from a frame, borrowing it: nothing is copied.
+#[derive(Clone, Copy, Debug)]
+pub enum StreamMessage<'a> {
+    /// `TradesStreamEvent`.
+    Trades(Trades<'a>),
+    /// `BestBidAskStreamEvent`.
+    BestBidAsk(BestBidAsk<'a>),
+    /// `DepthSnapshotStreamEvent` (`first_update_id` is 0: the message has none).
+    DepthSnapshot(Depth<'a>),
+    /// `DepthDiffStreamEvent`.
+    DepthDiff(Depth<'a>),
+}
+
+impl<'a> StreamMessage<'a> {
+    /// The symbol the message is about, as sent (UTF-8, upper case on Binance).
+    pub fn symbol(&self) -> &'a [u8] {
+        match self {
+            Self::Trades(m) => m.symbol,
+            Self::BestBidAsk(m) => m.symbol,
+            Self::DepthSnapshot(m) | Self::DepthDiff(m) => m.symbol,
+        }
+    }
+
+    /// The message's price and quantity exponents.
+    pub fn exponents(&self) -> (i8, i8) {
+        match self {
+            Self::Trades(m) => (m.price_exp, m.qty_exp),
+            Self::BestBidAsk(m) => (m.price_exp, m.qty_exp),
+            Self::DepthSnapshot(m) | Self::DepthDiff(m) => (m.price_exp, m.qty_exp),
+        }
+    }
+}
+
+/// A `TradesStreamEvent`.
+#[derive(Clone, Copy, Debug)]
+pub struct Trades<'a> {
+    /// Event time, µs since the epoch.
+    pub event_time_us: i64,
+    /// Match time, µs since the epoch.
+    pub transact_time_us: i64,
+    /// Exponent of every price mantissa.
+    pub price_exp: i8,
+    /// Exponent of every quantity mantissa.
+    pub qty_exp: i8,
+    /// The trades.
+    pub trades: Entries<'a>,
+    /// The symbol.
+    pub symbol: &'a [u8],
+}
+
+/// One entry of a trades group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TradeEntry {
+    /// Trade id.
+    pub id: i64,
+    /// Price mantissa.
+    pub price: i64,
+    /// Quantity mantissa.
+    pub qty: i64,
+    /// Whether the buyer was the maker.
+    pub buyer_maker: bool,
+}
+
+/// A `BestBidAskStreamEvent`.
+#[derive(Clone, Copy, Debug)]
+pub struct BestBidAsk<'a> {
+    /// Event time, µs since the epoch.
+    pub event_time_us: i64,
+    /// The book update id the top belongs to.
+    pub book_update_id: i64,
+    /// Exponent of the price mantissas.
+    pub price_exp: i8,
+    /// Exponent of the quantity mantissas.
+    pub qty_exp: i8,
+    /// Best bid price mantissa.
+    pub bid_price: i64,
+    /// Best bid quantity mantissa.
+    pub bid_qty: i64,
+    /// Best ask price mantissa.
+    pub ask_price: i64,
+    /// Best ask quantity mantissa.
+    pub ask_qty: i64,
+    /// The symbol.
+    pub symbol: &'a [u8],
+}
+
+/// A `DepthSnapshotStreamEvent` or `DepthDiffStreamEvent`.
+#[derive(Clone, Copy, Debug)]
+pub struct Depth<'a> {
+    /// Event time, µs since the epoch.
+    pub event_time_us: i64,
+    /// First update id of a diff; 0 for a snapshot.
+    pub first_update_id: i64,
+    /// Last update id (the snapshot's `bookUpdateId`).
+    pub last_update_id: i64,
+    /// Exponent of the price mantissas.
+    pub price_exp: i8,
+    /// Exponent of the quantity mantissas.
+    pub qty_exp: i8,
+    /// Bid levels (price, quantity mantissas), best first as sent.
+    pub bids: Entries<'a>,
+    /// Ask levels.
+    pub asks: Entries<'a>,
+    /// The symbol.
+    pub symbol: &'a [u8],
+}
+
+/// A repeating group's entries, bounds-checked when read: `count` entries `stride` bytes apart.
+#[derive(Clone, Copy, Debug)]
+pub struct Entries<'a> {
+    data: &'a [u8],
+    stride: usize,
+    count: usize,
+}
+
+impl<'a> Entries<'a> {
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Entry `i` of a bids or asks group: (price, quantity) mantissas.
+    #[inline]
+    pub fn level(&self, i: usize) -> (i64, i64) {
+        let e = &self.data[i * self.stride..];
+        (i64_at(e, 0), i64_at(e, 8))
+    }
+
+    /// The levels in order.
+    pub fn levels(&self) -> impl ExactSizeIterator<Item = (i64, i64)> + 'a {
+        let this = *self;
+        (0..self.count).map(move |i| this.level(i))
+    }
+
+    /// Entry `i` of a trades group. Its boolean was checked when the message was read.
+    #[inline]
+    pub fn trade(&self, i: usize) -> TradeEntry {
+        let e = &self.data[i * self.stride..];
+        TradeEntry {
+            id: i64_at(e, 0),
+            price: i64_at(e, 8),
+            qty: i64_at(e, 16),
+            buyer_maker: e[24] == 1,
+        }
+    }
+
+    /// The trades in order.
+    pub fn trades(&self) -> impl ExactSizeIterator<Item = TradeEntry> + 'a {
+        let this = *self;
+        (0..self.count).map(move |i| this.trade(i))
+    }
+}
+
+#[inline]
+fn i64_at(b: &[u8], at: usize) -> i64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    i64::from_le_bytes(v)
+}
+
+#[inline]
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+/// A bounds-checked cursor over one frame.
+struct Cursor<'a> {
+    frame: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, part: Part, need: usize) -> Result<&'a [u8], SbeError> {
+        let end = self
+            .at
+            .checked_add(need)
+            .filter(|&end| end <= self.frame.len())
+            .ok_or(SbeError::Truncated {
+                part,
+                at: self.at,
+                need,
+                len: self.frame.len(),
+            })?;
+        let out = &self.frame[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    /// A group: its dimension header (`wide`: u32 count, else u16), then its entries, each at
+    /// least `min_entry` bytes (longer ones are a newer version's: the extra is skipped).
+    fn group(&mut self, part: Part, wide: bool, min_entry: u16) -> Result<Entries<'a>, SbeError> {
+        let dim = self.take(
+            Part::GroupHeader,
+            if wide {
+                GROUP_SIZE_LEN
+            } else {
+                GROUP_SIZE16_LEN
+            },
+        )?;
+        let stride = u16_at(dim, 0);
+        let count = if wide {
+            u32::from_le_bytes([dim[2], dim[3], dim[4], dim[5]])
+        } else {
+            u32::from(u16_at(dim, 2))
+        };
+        if count > i32::MAX as u32 {
+            return Err(SbeError::GroupCount { part, count });
+        }
+        if stride < min_entry {
+            return Err(SbeError::ShortBlock {
+                part,
+                len: stride,
+                min: min_entry,
+            });
+        }
+        let bytes = (count as usize)
+            .checked_mul(usize::from(stride))
+            .ok_or(SbeError::GroupCount { part, count })?;
+        let data = self.take(part, bytes)?;
+        Ok(Entries {
+            data,
+            stride: usize::from(stride),
+            count: count as usize,
+        })
+    }
+
+    fn symbol(&mut self) -> Result<&'a [u8], SbeError> {
+        let len = self.take(Part::Symbol, 1)?[0];
+        self.take(Part::Symbol, usize::from(len))
+    }
+}
+
+/// Reads one stream message from `frame`, checking every length against the frame: the
+/// header (schema id; any version, a newer one's longer blocks and trailing data skipped),
+/// the root block, each group's dimensions and entries, and the symbol. Never panics.
+pub fn read(frame: &[u8]) -> Result<StreamMessage<'_>, SbeError> {
+    let mut cur = Cursor { frame, at: 0 };
+    let header =
+        MessageHeader::read(cur.take(Part::Header, HEADER_LEN)?).ok_or(SbeError::Truncated {
+            part: Part::Header,
+            at: 0,
+            need: HEADER_LEN,
+            len: frame.len(),
+        })?;
+    if header.schema_id != SCHEMA_ID {
+        return Err(SbeError::WrongSchema {
+            schema_id: header.schema_id,
+        });
+    }
+    let template = Template::from_id(header.template_id).ok_or(SbeError::UnknownTemplate {
+        template_id: header.template_id,
+    })?;
+    if header.block_len < template.block_len() {
+        return Err(SbeError::ShortBlock {
+            part: Part::Block,
+            len: header.block_len,
+            min: template.block_len(),
+        });
+    }
+    let b = cur.take(Part::Block, usize::from(header.block_len))?;
+    let msg = match template {
+        Template::Trades => {
+            let trades = cur.group(Part::Trades, true, TRADE_ENTRY_LEN)?;
+            for i in 0..trades.count {
+                let value = trades.data[i * trades.stride + 24];
+                if value > 1 {
+                    return Err(SbeError::BadBool { value });
+                }
+            }
+            StreamMessage::Trades(Trades {
+                event_time_us: i64_at(b, 0),
+                transact_time_us: i64_at(b, 8),
+                price_exp: b[16] as i8,
+                qty_exp: b[17] as i8,
+                trades,
+                symbol: cur.symbol()?,
+            })
+        }
+        Template::BestBidAsk => StreamMessage::BestBidAsk(BestBidAsk {
+            event_time_us: i64_at(b, 0),
+            book_update_id: i64_at(b, 8),
+            price_exp: b[16] as i8,
+            qty_exp: b[17] as i8,
+            bid_price: i64_at(b, 18),
+            bid_qty: i64_at(b, 26),
+            ask_price: i64_at(b, 34),
+            ask_qty: i64_at(b, 42),
+            symbol: cur.symbol()?,
+        }),
+        Template::DepthSnapshot => {
+            let bids = cur.group(Part::Bids, false, LEVEL_ENTRY_LEN)?;
+            let asks = cur.group(Part::Asks, false, LEVEL_ENTRY_LEN)?;
+            StreamMessage::DepthSnapshot(Depth {
+                event_time_us: i64_at(b, 0),
+                first_update_id: 0,
+                last_update_id: i64_at(b, 8),
+                price_exp: b[16] as i8,
+                qty_exp: b[17] as i8,
+                bids,
+                asks,
+                symbol: cur.symbol()?,
+            })
+        }
+        Template::DepthDiff => {
+            let bids = cur.group(Part::Bids, false, LEVEL_ENTRY_LEN)?;
+            let asks = cur.group(Part::Asks, false, LEVEL_ENTRY_LEN)?;
+            StreamMessage::DepthDiff(Depth {
+                event_time_us: i64_at(b, 0),
+                first_update_id: i64_at(b, 8),
+                last_update_id: i64_at(b, 16),
+                price_exp: b[24] as i8,
+                qty_exp: b[25] as i8,
+                bids,
+                asks,
+                symbol: cur.symbol()?,
+            })
+        }
+    };
+    let extra = frame.len() - cur.at;
+    // A newer version may append data after the last field this one knows.
+    let newer = header.version > SCHEMA_VERSION;
+    if extra > 0 && !newer {
+        return Err(SbeError::TrailingBytes { extra });
+    }
+    Ok(msg)
+}
+
+/// `mantissa × 10^exponent` as an integer count of `10^-decimals` units (a [`pinion_core::Px`] or
+/// [`pinion_core::Qty`] at that scale), exactly; `None` when the value has digits below the
+/// scale or does not fit in an `i64`.
+#[inline]
+pub fn scaled(mantissa: i64, exponent: i8, decimals: u8) -> Option<i64> {
+    if mantissa == 0 {
+        return Some(0);
+    }
+    let shift = i32::from(exponent) + i32::from(decimals);
+    if shift >= 0 {
+        mantissa.checked_mul(10i64.checked_pow(shift as u32)?)
+    } else {
+        // |i64| < 10^19: a divisor of 10^19 or more leaves a non-zero mantissa unrepresentable.
+        let div = 10i64.checked_pow(shift.unsigned_abs())?;
+        (mantissa % div == 0).then_some(mantissa / div)
+    }
+}
+
+/// The fewest decimals that represent `mantissa × 10^exponent` exactly (0 for integers):
+/// what a recording's numbers say about an instrument's scale.
+pub fn decimals_needed(mantissa: i64, exponent: i8) -> u8 {
+    if mantissa == 0 || exponent >= 0 {
+        return 0;
+    }
+    let mut m = mantissa;
+    let mut d = exponent.unsigned_abs();
+    while d > 0 && m % 10 == 0 {
+        m /= 10;
+        d -= 1;
+    }
+    d
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `BTCUSDT` as a varString8.
+    const SYM: [u8; 8] = [7, b'B', b'T', b'C', b'U', b'S', b'D', b'T'];
+
+    fn le(v: i64) -> [u8; 8] {
+        v.to_le_bytes()
+    }
+
+    /// A diff of one bid (61685.99 × 1.0087) and no ask, update ids 100..=102, built byte by
+    /// byte from the schema.
+    fn golden_diff() -> Vec<u8> {
+        let mut f = vec![26, 0, 0x13, 0x27, 1, 0, 0, 0];
+        f.extend(le(1_723_075_200_123_456)); // eventTime µs
+        f.extend(le(100)); // firstBookUpdateId
+        f.extend(le(102)); // lastBookUpdateId
+        f.extend([0xF8, 0xF8]); // exponents −8, −8
+        f.extend([16, 0, 1, 0]); // bids: blockLength 16, 1 entry
+        f.extend(le(6_168_599_000_000));
+        f.extend(le(100_870_000));
+        f.extend([16, 0, 0, 0]); // asks: none
+        f.extend(SYM);
+        f
+    }
+
+    #[test]
+    fn golden_frames_of_each_template() {
+        let frame = golden_diff();
+        let StreamMessage::DepthDiff(d) = read(&frame).unwrap() else {
+            panic!("not a diff")
+        };
+        assert_eq!(d.event_time_us, 1_723_075_200_123_456);
+        assert_eq!((d.first_update_id, d.last_update_id), (100, 102));
+        assert_eq!((d.price_exp, d.qty_exp), (-8, -8));
+        assert_eq!(
+            d.bids.levels().collect::<Vec<_>>(),
+            [(6_168_599_000_000, 100_870_000)]
+        );
+        assert!(d.asks.is_empty());
+        assert_eq!(d.symbol, b"BTCUSDT");
+        assert_eq!(scaled(6_168_599_000_000, -8, 2), Some(6_168_599));
+        assert_eq!(scaled(100_870_000, -8, 5), Some(100_870));
+
+        // Trades: two trades, the second with the buyer as maker.
+        let mut f = vec![18, 0, 0x10, 0x27, 1, 0, 0, 0];
+        f.extend(le(11));
+        f.extend(le(10));
+        f.extend([0xFE, 0xFB]); // −2, −5
+        f.extend([25, 0, 2, 0, 0, 0]);
+        for (id, px, qty, maker) in [(7, 6_168_600, 12_000, 0u8), (8, 6_168_599, 1, 1)] {
+            f.extend(le(id));
+            f.extend(le(px));
+            f.extend(le(qty));
+            f.push(maker);
+        }
+        f.extend(SYM);
+        let StreamMessage::Trades(t) = read(&f).unwrap() else {
+            panic!("not trades")
+        };
+        assert_eq!((t.event_time_us, t.transact_time_us), (11, 10));
+        assert_eq!((t.price_exp, t.qty_exp), (-2, -5));
+        let trades: Vec<_> = t.trades.trades().collect();
+        assert_eq!(trades.len(), 2);
+        assert_eq!(
+            trades[1],
+            TradeEntry {
+                id: 8,
+                price: 6_168_599,
+                qty: 1,
+                buyer_maker: true
+            }
+        );
+        assert!(!trades[0].buyer_maker);
+
+        // Best bid/ask.
+        let mut f = vec![50, 0, 0x11, 0x27, 1, 0, 0, 0];
+        for v in [5, 77] {
+            f.extend(le(v));
+        }
+        f.extend([0xFE, 0xFD]);
+        for v in [6_168_599, 1_009, 6_168_600, 2_293] {
+            f.extend(le(v));
+        }
+        f.extend(SYM);
+        let StreamMessage::BestBidAsk(b) = read(&f).unwrap() else {
+            panic!("not best bid/ask")
+        };
+        assert_eq!((b.event_time_us, b.book_update_id), (5, 77));
+        assert_eq!(
+            (b.bid_price, b.bid_qty, b.ask_price, b.ask_qty),
+            (6_168_599, 1_009, 6_168_600, 2_293)
+        );
+
+        // Partial depth: a newer version's longer block and level entries are skipped.
+        let mut f = vec![20, 0, 0x12, 0x27, 1, 0, 1, 0];
+        f.extend(le(9));
+        f.extend(le(55));
+        f.extend([0xFE, 0xFE, 0xAA, 0xAA]); // two bytes of a field this version lacks
+        f.extend([17, 0, 1, 0]);
+        f.extend(le(100));
+        f.extend(le(3));
+        f.push(0xAA);
+        f.extend([16, 0, 1, 0]);
+        f.extend(le(101));
+        f.extend(le(4));
+        f.extend(SYM);
+        f.push(0xAA); // and data after the symbol
+        let StreamMessage::DepthSnapshot(d) = read(&f).unwrap() else {
+            panic!("not a snapshot")
+        };
+        assert_eq!((d.first_update_id, d.last_update_id), (0, 55));
+        assert_eq!(d.bids.levels().collect::<Vec<_>>(), [(100, 3)]);
+        assert_eq!(d.asks.levels().collect::<Vec<_>>(), [(101, 4)]);
+        assert_eq!(d.symbol, b"BTCUSDT");
+    }
+
+    #[test]
+    fn malformed_frames_are_typed_errors() {
+        let good = golden_diff();
+        // Every truncation is an error, never a panic.
+        for n in 0..good.len() {
+            assert!(
+                matches!(read(&good[..n]), Err(SbeError::Truncated { .. })),
+                "cut at {n}: {:?}",
+                read(&good[..n])
+            );
+        }
+        let mut f = good.clone();
+        f[4] = 2;
+        assert_eq!(
+            read(&f).unwrap_err(),
+            SbeError::WrongSchema { schema_id: 2 }
+        );
+        let mut f = good.clone();
+        f[2..4].copy_from_slice(&10_004u16.to_le_bytes());
+        assert_eq!(
+            read(&f).unwrap_err(),
+            SbeError::UnknownTemplate {
+                template_id: 10_004
+            }
+        );
+        let mut f = good.clone();
+        f[0] = 25;
+        assert!(matches!(
+            read(&f),
+            Err(SbeError::ShortBlock {
+                part: Part::Block,
+                ..
+            })
+        ));
+        // A group count past the end of the frame.
+        let mut f = good.clone();
+        f[36..38].copy_from_slice(&u16::MAX.to_le_bytes());
+        assert!(matches!(
+            read(&f),
+            Err(SbeError::Truncated {
+                part: Part::Bids,
+                ..
+            })
+        ));
+        // A level entry shorter than price and quantity.
+        let mut f = good.clone();
+        f[34] = 15;
+        assert!(matches!(
+            read(&f),
+            Err(SbeError::ShortBlock {
+                part: Part::Bids,
+                ..
+            })
+        ));
+        let mut f = good.clone();
+        f.push(0);
+        assert_eq!(read(&f).unwrap_err(), SbeError::TrailingBytes { extra: 1 });
+        // A symbol longer than what is left.
+        let mut f = good.clone();
+        let at = f.len() - SYM.len();
+        f[at] = 8;
+        assert!(matches!(
+            read(&f),
+            Err(SbeError::Truncated {
+                part: Part::Symbol,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn exact_scaling() {
+        assert_eq!(scaled(0, 127, 0), Some(0));
+        assert_eq!(scaled(123, -8, 8), Some(123));
+        assert_eq!(scaled(123, -8, 7), None, "a digit below the scale");
+        assert_eq!(scaled(120, -8, 7), Some(12));
+        assert_eq!(scaled(5, 2, 2), Some(50_000));
+        assert_eq!(scaled(i64::MAX, 0, 1), None, "overflow");
+        assert_eq!(scaled(-7, -1, 1), Some(-7));
+        assert_eq!(scaled(1, -128, 0), None, "huge negative exponent");
+        assert_eq!(scaled(1, 127, 0), None, "huge positive exponent");
+        assert_eq!(scaled(i64::MIN, -19, 0), None);
+        assert_eq!(decimals_needed(6_168_599_000_000, -8), 2);
+        assert_eq!(decimals_needed(100_870_000, -8), 4);
+        assert_eq!(decimals_needed(5, 3), 0);
+        assert_eq!(decimals_needed(0, -8), 0);
+    }
 
     #[test]
     fn header_round_trips_and_json_is_not_sbe() {

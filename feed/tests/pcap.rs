@@ -1568,3 +1568,62 @@ fn real_rest_snapshot_beside_the_stream_is_a_record() {
     );
     assert!(frames_before_snapshot < frames);
 }
+
+/// Every binary frame of the SBE capture, made by an encoder written apart from pinion's, reads
+/// as a well-formed stream message of the schema, in the counts the capture's notes give, with
+/// prices exact at the tick (0.01) and quantities at most 8 decimals (a level's quantity sums
+/// orders of older, finer lot sizes: 25.426189 is one).
+#[test]
+fn real_sbe_frames_read_as_stream_messages() {
+    use pinion_feed::sbe::{self, StreamMessage};
+    let Some(path) = pinion_testkit::data::require("binance/sbe/spot-btcusdt-20240808.sbe.pcap")
+    else {
+        return;
+    };
+    let mut source = PcapSource::open(&path, PcapConfig::default()).expect("opens");
+    let mut counts = [0u64; 4];
+    let mut levels = 0u64;
+    let mut last_diff = 0i64;
+    while let Some(rec) = source.next_record().expect("reads") {
+        if rec.kind != RecordKind::Frame || !sbe::is_stream_message(rec.payload) {
+            continue;
+        }
+        let msg = sbe::read(rec.payload).expect("a well-formed message");
+        assert_eq!(msg.symbol(), b"BTCUSDT");
+        assert_eq!(msg.exponents(), (-8, -8));
+        let exact = |px: i64, qty: i64| {
+            assert!(sbe::scaled(px, -8, 2).is_some(), "price {px}e-8");
+            assert!(
+                sbe::scaled(qty, -8, 8).is_some_and(|q| q >= 0),
+                "qty {qty}e-8"
+            );
+        };
+        match msg {
+            StreamMessage::Trades(t) => {
+                counts[0] += 1;
+                assert!(!t.trades.is_empty());
+                t.trades.trades().for_each(|e| exact(e.price, e.qty));
+            }
+            StreamMessage::BestBidAsk(b) => {
+                counts[1] += 1;
+                exact(b.bid_price, b.bid_qty);
+                exact(b.ask_price, b.ask_qty);
+                assert!(b.bid_price < b.ask_price);
+            }
+            StreamMessage::DepthSnapshot(_) => counts[2] += 1,
+            StreamMessage::DepthDiff(d) => {
+                counts[3] += 1;
+                assert!(d.first_update_id <= d.last_update_id);
+                assert!(last_diff == 0 || d.first_update_id == last_diff + 1);
+                last_diff = d.last_update_id;
+                for (px, qty) in d.bids.levels().chain(d.asks.levels()) {
+                    exact(px, qty);
+                    levels += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(counts, [9_757, 28_040, 0, 3_451]);
+    assert_eq!(last_diff, 50_093_421_584);
+    assert!(levels > 3_451);
+}
