@@ -5,7 +5,8 @@
 //!
 //! - the **venue**: from the connection's URL (the host tells Binance's global exchange from
 //!   Binance.US, TR and the test networks; the path tells the market), else from the messages'
-//!   shape — a Bybit `topic`; a Binance depth update with `pu`, a `bookTicker` with an event
+//!   shape — a binary message of Binance's SBE stream schema is Spot's (no other market has
+//!   one); a Bybit `topic`; a Binance depth update with `pu`, a `bookTicker` with an event
 //!   type, or a COIN-M symbol (`BTCUSD_PERP`, `ETHUSD_240927`) mean futures; otherwise Spot. A
 //!   venue the source gives (a `.pnr` header, a file-name hint) is used for the host when the
 //!   shape agrees with its market, and overruled (with a note) when it does not.
@@ -25,6 +26,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::error::SourceError;
+use crate::sbe;
 use crate::source::FrameSource;
 use pinion_core::{InstrumentSpec, RecordKind, Symbol, Venue};
 
@@ -48,16 +50,34 @@ pub struct NumberShape {
 impl NumberShape {
     fn price(&mut self, text: &str) {
         if let Some((units, decimals)) = scaled(text) {
-            self.price_decimals = self.price_decimals.max(decimals);
-            if units > 0 {
-                self.price_grid = gcd(self.price_grid, units);
-                self.prices += 1;
-            }
+            self.price_units(units, decimals);
+        }
+    }
+
+    fn price_units(&mut self, units: u128, decimals: u8) {
+        self.price_decimals = self.price_decimals.max(decimals);
+        if units > 0 {
+            self.price_grid = gcd(self.price_grid, units);
+            self.prices += 1;
         }
     }
 
     fn qty(&mut self, text: &str) {
         if let Some((_, decimals)) = scaled(text) {
+            self.qty_decimals = self.qty_decimals.max(decimals);
+        }
+    }
+
+    /// A binary message's price: `mantissa × 10^exponent`.
+    fn price_mantissa(&mut self, mantissa: i64, exponent: i8) {
+        if let Some((units, decimals)) = mantissa_units(mantissa, exponent) {
+            self.price_units(units, decimals);
+        }
+    }
+
+    /// A binary message's quantity.
+    fn qty_mantissa(&mut self, mantissa: i64, exponent: i8) {
+        if let Some((_, decimals)) = mantissa_units(mantissa, exponent) {
             self.qty_decimals = self.qty_decimals.max(decimals);
         }
     }
@@ -147,7 +167,8 @@ pub struct Survey {
     pub first_error: Option<String>,
     /// Stream frames, on every connection.
     pub frames: u64,
-    /// Frames that are not JSON (binary frames: Binance SBE, compressed payloads).
+    /// Frames that are neither JSON nor a well-formed message of Binance's SBE stream schema
+    /// (compressed payloads, other binary encodings, damaged SBE).
     pub binary_frames: u64,
     /// JSON frames that are no market message the survey knows (control replies, klines,
     /// other venues' streams).
@@ -385,6 +406,24 @@ fn scaled(text: &str) -> Option<(u128, u8)> {
     Some((units, decimals))
 }
 
+/// A binary message's `mantissa × 10^exponent` as units of `10^-SURVEY_DECIMALS`, with the
+/// decimals it uses; `None` for a negative value or one that does not fit.
+fn mantissa_units(mantissa: i64, exponent: i8) -> Option<(u128, u8)> {
+    let m = u128::try_from(mantissa).ok()?;
+    let decimals = sbe::decimals_needed(mantissa, exponent);
+    if decimals > SURVEY_DECIMALS {
+        return None;
+    }
+    let shift = i32::from(SURVEY_DECIMALS) + i32::from(exponent);
+    let units = if shift >= 0 {
+        m.checked_mul(10u128.checked_pow(shift.unsigned_abs())?)?
+    } else {
+        // The decimals fit, so the digits below the survey's scale are zeros.
+        m / 10u128.checked_pow(shift.unsigned_abs())?
+    };
+    Some((units, decimals))
+}
+
 fn gcd(mut a: u128, mut b: u128) -> u128 {
     while b != 0 {
         (a, b) = (b, a % b);
@@ -435,6 +474,9 @@ enum FrameKind {
 
 /// One stream frame: a Binance message (combined envelope or raw) or a Bybit one.
 fn frame(acc: &mut ConnAcc, payload: &[u8]) -> FrameKind {
+    if sbe::is_stream_message(payload) {
+        return sbe_frame(acc, payload);
+    }
     let Ok(v) = serde_json::from_slice::<Value>(payload) else {
         let text = payload
             .iter()
@@ -512,6 +554,51 @@ fn frame(acc: &mut ConnAcc, payload: &[u8]) -> FrameKind {
         }
         if let Some(q) = field(data, "q").and_then(text) {
             s.numbers.qty(&q);
+        }
+    }
+    FrameKind::Market
+}
+
+/// A binary frame of Binance Spot's SBE stream schema (only Spot has one).
+fn sbe_frame(acc: &mut ConnAcc, payload: &[u8]) -> FrameKind {
+    let Ok(msg) = sbe::read(payload) else {
+        return FrameKind::Binary;
+    };
+    let Some(sym) = std::str::from_utf8(msg.symbol()).ok().and_then(symbol) else {
+        return FrameKind::Other;
+    };
+    acc.binance += 1;
+    acc.spot_signs += 1;
+    let (pe, qe) = msg.exponents();
+    let depth = matches!(
+        msg,
+        sbe::StreamMessage::DepthDiff(_) | sbe::StreamMessage::DepthSnapshot(_)
+    );
+    if depth && !acc.depth_symbols.contains(&sym) {
+        acc.depth_symbols.push(sym);
+    }
+    let s = acc.per_symbol.entry(Some(sym)).or_default();
+    match msg {
+        sbe::StreamMessage::Trades(t) => {
+            s.other_messages += 1;
+            for e in t.trades.trades() {
+                s.numbers.price_mantissa(e.price, pe);
+                s.numbers.qty_mantissa(e.qty, qe);
+            }
+        }
+        sbe::StreamMessage::BestBidAsk(b) => {
+            s.other_messages += 1;
+            for (p, q) in [(b.bid_price, b.bid_qty), (b.ask_price, b.ask_qty)] {
+                s.numbers.price_mantissa(p, pe);
+                s.numbers.qty_mantissa(q, qe);
+            }
+        }
+        sbe::StreamMessage::DepthSnapshot(d) | sbe::StreamMessage::DepthDiff(d) => {
+            s.depth_messages += 1;
+            for (p, q) in d.bids.levels().chain(d.asks.levels()) {
+                s.numbers.price_mantissa(p, pe);
+                s.numbers.qty_mantissa(q, qe);
+            }
         }
     }
     FrameKind::Market

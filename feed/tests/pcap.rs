@@ -1627,3 +1627,42 @@ fn real_sbe_frames_read_as_stream_messages() {
     assert_eq!(last_diff, 50_093_421_584);
     assert!(levels > 3_451);
 }
+
+/// With nothing configured, the survey of the SBE capture finds what the survey of the JSON
+/// recording it was made from finds: a Binance Spot connection and BTCUSDT's number shapes
+/// (decimals and price grid), learnt from mantissas and exponents instead of decimal strings.
+#[test]
+fn survey_of_the_sbe_capture_equals_its_json_recording() {
+    use pinion_core::Symbol;
+    use pinion_feed::survey::survey;
+    let (Some(sbe), Some(json)) = (
+        pinion_testkit::data::require("binance/sbe/spot-btcusdt-20240808.sbe.pcap"),
+        pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz"),
+    ) else {
+        return;
+    };
+    let binary = survey(&mut PcapSource::open(&sbe, PcapConfig::default()).expect("opens"));
+    let text = survey(&mut *pinion_feed::source::open(&json).expect("opens"));
+    assert_eq!(
+        binary.binary_frames, 0,
+        "every binary frame is an SBE message"
+    );
+    let key = (Venue::BinanceSpot, Symbol::from("BTCUSDT").expect("symbol"));
+    let (b, t) = (&binary.instruments[&key], &text.instruments[&key]);
+    assert_eq!(b.numbers.price_decimals, t.numbers.price_decimals);
+    assert_eq!(b.numbers.qty_decimals, t.numbers.qty_decimals);
+    assert_eq!(b.numbers.price_grid, t.numbers.price_grid);
+    assert_eq!(b.numbers.grid_in(2), Some(1), "a 0.01 tick");
+    assert_eq!(
+        (b.depth_messages, b.other_messages),
+        (t.depth_messages, t.other_messages)
+    );
+    assert!(
+        binary
+            .conns
+            .iter()
+            .any(|c| c.venue == Some(Venue::BinanceSpot) && c.frames > 41_000),
+        "{:?}",
+        binary.conns
+    );
+}

@@ -371,7 +371,7 @@ fn nothing_to_book(survey: Option<&Survey>, instruments: &Instruments) -> String
     }
     if s.binary_frames > 0 {
         parts.push(format!(
-            "{} binary frames (Binance SBE is not decoded yet)",
+            "{} binary frames that are neither JSON nor SBE stream messages",
             s.binary_frames
         ));
     }
