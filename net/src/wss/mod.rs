@@ -130,6 +130,30 @@ pub struct WssSettings {
     pub clock_origin: Instant,
     /// Socket options applied after the TCP connect, besides `TCP_NODELAY` (always on).
     pub socket: SocketOptions,
+    /// An API key sent in the upgrade request's `X-MBX-APIKEY` header (Binance's SBE market
+    /// data streams need one). Never printed.
+    pub api_key: Option<ApiKeyHeader>,
+}
+
+/// An API key for the WebSocket upgrade's `X-MBX-APIKEY` header. `Debug` shows only that
+/// there is one; the key never reaches a log, an error or a report.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyHeader(String);
+
+impl ApiKeyHeader {
+    /// The header for `key`: `None` when it is empty or holds a byte a header value cannot
+    /// (a control character, a line break): such a key could not be sent, or would inject
+    /// headers. The refusal does not quote the key.
+    pub fn new(key: &str) -> Option<Self> {
+        let valid = !key.is_empty() && key.bytes().all(|c| (0x21..0x7f).contains(&c));
+        valid.then(|| Self(key.to_owned()))
+    }
+}
+
+impl fmt::Debug for ApiKeyHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKeyHeader(<redacted>)")
+    }
 }
 
 impl WssSettings {
@@ -144,6 +168,7 @@ impl WssSettings {
                 .max_frame_size(Some(16 << 20)),
             clock_origin: Instant::now(),
             socket: SocketOptions::default(),
+            api_key: None,
         }
     }
 }
@@ -374,8 +399,9 @@ impl WssConnection {
                     }
                     Ok(true) => {
                         self.handshake_kind = stream.tls.handshake_kind();
+                        let request = self.upgrade_request()?;
                         self.upgraded(tungstenite::client::client_with_config(
-                            self.endpoint.url(),
+                            request,
                             stream,
                             Some(self.settings.websocket),
                         ))?
@@ -437,6 +463,29 @@ impl WssConnection {
         }
         self.nodelay = true;
         Ok(Ok(stream))
+    }
+
+    /// The upgrade request: the endpoint's URL, and the API key header when there is one
+    /// (marked sensitive, so nothing that prints headers shows it).
+    fn upgrade_request(&self) -> Result<tungstenite::handshake::client::Request, WssError> {
+        use tungstenite::client::IntoClientRequest as _;
+        use tungstenite::http::HeaderValue;
+        let mut request =
+            self.endpoint
+                .url()
+                .into_client_request()
+                .map_err(|_| WssError::Endpoint {
+                    url: self.endpoint.url(),
+                    what: "not a valid upgrade request URI",
+                })?;
+        if let Some(ApiKeyHeader(key)) = &self.settings.api_key {
+            // `ApiKeyHeader::new` admitted only visible ASCII, which a header value takes.
+            if let Ok(mut value) = HeaderValue::from_str(key) {
+                value.set_sensitive(true);
+                request.headers_mut().insert("X-MBX-APIKEY", value);
+            }
+        }
+        Ok(request)
     }
 
     /// The phase after a step of the WebSocket upgrade.
@@ -720,6 +769,19 @@ mod tests {
     use super::encode_masked_text;
     use tungstenite::protocol::frame::FrameHeader;
     use tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    /// A key that would break or inject a header is refused; none is ever printed.
+    #[test]
+    fn api_key_headers_refuse_bad_bytes_and_print_nothing() {
+        use super::ApiKeyHeader;
+        let key =
+            ApiKeyHeader::new("vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A")
+                .expect("a key of visible ASCII");
+        assert_eq!(format!("{key:?}"), "ApiKeyHeader(<redacted>)");
+        for bad in ["", "abc\r\nX-Injected: 1", "a b", "tab\tkey", "caf\u{e9}"] {
+            assert!(ApiKeyHeader::new(bad).is_none(), "{bad:?}");
+        }
+    }
 
     /// Every length form decodes, with tungstenite's own reader, to the same payload.
     #[test]
