@@ -18,6 +18,18 @@ pub struct LiveConfig {
     /// makes a second connection to the same host.
     #[serde(default)]
     pub redundant_ws_url: Option<String>,
+    /// What `ws_url` sends: `json` (the default) or `sbe`, Binance Spot's binary market data
+    /// (`wss://stream-sbe.binance.com:9443/stream`: depth every 20 ms, no text to parse).
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// What `redundant_ws_url` sends (default: `encoding`): a JSON feed and an SBE feed of
+    /// the same streams are merged by update id like any redundant pair.
+    #[serde(default)]
+    pub redundant_encoding: Option<String>,
+    /// The environment variable (or systemd credential) holding the Ed25519 API key that SBE
+    /// streams ask for in the `X-MBX-APIKEY` header. Default: `[live.orders]`'s `api_key_env`.
+    #[serde(default)]
+    pub sbe_api_key_env: Option<String>,
     /// How long a message that skips ahead on one feed waits for the other to fill the gap.
     #[serde(default = "default_gap_hold_ms")]
     pub gap_hold_ms: u64,

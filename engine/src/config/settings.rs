@@ -249,6 +249,8 @@ pub struct LiveSettings {
     /// Send the strategy's orders to the venue (`pinion live --trade`); otherwise they go to
     /// the simulated venue.
     pub trade: bool,
+    /// The variable holding the API key of SBE connections, when the session has any.
+    pub sbe_api_key_env: Option<String>,
 }
 
 /// `[live.orders]`, checked. The secrets themselves are read from the environment when the

@@ -15,7 +15,7 @@ use pinion_net::rest::{RestClient, RestSettings};
 use pinion_net::rustls::RootCertStore;
 use pinion_net::rustls::pki_types::CertificateDer;
 use pinion_net::rustls::pki_types::pem::PemObject as _;
-use pinion_net::wss::{TlsClientConfig, WssSettings, client_config};
+use pinion_net::wss::{ApiKeyHeader, TlsClientConfig, WssSettings, client_config};
 
 use pinion_gateway::binance::client_id::RunEpoch;
 use pinion_gateway::binance::clock::ClockConfig;
@@ -192,6 +192,15 @@ pub(super) fn prepare_live(
     let requests = Arc::new(SnapshotRequests::new(instruments.len()));
     let mut wss = WssSettings::new(tls.clone());
     wss.socket = live.socket;
+    if let Some(name) = &live.sbe_api_key_env {
+        let key = crate::secrets::read_secret(name)
+            .map_err(|e| live_error(format_args!("live.sbe_api_key_env: {e}")))?;
+        wss.api_key = Some(ApiKeyHeader::new(&key).ok_or_else(|| {
+            live_error(format_args!(
+                "live.sbe_api_key_env: the key in {name} holds a byte a header cannot carry"
+            ))
+        })?);
+    }
     let mut source = LiveSource::new(
         spec.clone(),
         wss,

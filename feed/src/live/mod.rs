@@ -70,6 +70,28 @@ pub enum LiveError {
     Io(#[from] std::io::Error),
 }
 
+/// How a WebSocket feed encodes its market data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// JSON text frames: every venue.
+    #[default]
+    Json,
+    /// Binance Spot's SBE: binary frames of the stream schema (decoded by
+    /// [`crate::parse::Decoder`] by their header), JSON text for control messages.
+    Sbe,
+}
+
+impl Encoding {
+    /// The encoding named `text` (`json`, `sbe`).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "json" => Some(Self::Json),
+            "sbe" => Some(Self::Sbe),
+            _ => None,
+        }
+    }
+}
+
 /// What a live session connects to and how it behaves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveSpec {
@@ -83,6 +105,12 @@ pub struct LiveSpec {
     /// merged by update id, first arrival wins, a gap on one filled from the other before it
     /// counts as a gap. Binance only.
     pub redundant_ws_url: Option<String>,
+    /// What `ws_url` sends: JSON text, or Binance Spot's binary SBE
+    /// (`wss://stream-sbe.binance.com:9443/stream`, 20 ms depth, an API key at connect).
+    pub encoding: Encoding,
+    /// What `redundant_ws_url` sends: the same as `encoding`, or the other one (a JSON and an
+    /// SBE feed merged by update id).
+    pub redundant_encoding: Encoding,
     /// How long a message that skips ahead on one feed is held for the other feed to fill the
     /// gap, before the book is given it (and resyncs).
     pub gap_hold: Duration,
@@ -150,6 +178,8 @@ impl LiveSpec {
             venue,
             ws_url: ws_url.to_owned(),
             redundant_ws_url: None,
+            encoding: Encoding::Json,
+            redundant_encoding: Encoding::Json,
             gap_hold: Duration::from_millis(50),
             rest_url: rest_url.trim_end_matches('/').to_owned(),
             symbols,
@@ -208,6 +238,26 @@ impl LiveSpec {
         }
         if self.reconnect_cap < self.reconnect_base {
             return bad("reconnect_cap must not be below reconnect_base");
+        }
+        let sbe = self.encoding == Encoding::Sbe
+            || (self.redundant_ws_url.is_some() && self.redundant_encoding == Encoding::Sbe);
+        if sbe {
+            if self.venue.market() != Venue::BinanceSpot {
+                return Err(LiveError::Config(format!(
+                    "encoding \"sbe\" is Binance Spot's alone, not {}'s",
+                    self.venue
+                )));
+            }
+            if let Some(s) = self
+                .streams
+                .iter()
+                .find(|s| protocol::sbe_stream_suffix(s).is_none())
+            {
+                return Err(LiveError::Config(format!(
+                    "stream {s:?} has no SBE counterpart (SBE carries trade, bestBidAsk or \
+                     bookTicker, depth and depth20)"
+                )));
+            }
         }
         Ok(())
     }

@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 
 use pinion_core::Venue;
 
+use crate::sbe::{self, StreamMessage, Template};
+
 /// A venue's public stream protocol family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -202,6 +204,62 @@ fn classify_bybit(frame: &[u8]) -> Frame<'_> {
     }
 }
 
+/// The SBE stream carrying what the JSON stream `suffix` carries on Binance Spot: `trade`;
+/// `bestBidAsk` for `bookTicker` (SBE's adds an event time); `depth` (every 20 ms) for the diff
+/// streams; `depth20` for the 20-level partial book. `None` for what SBE lacks (`aggTrade`,
+/// 5- and 10-level books, klines).
+pub fn sbe_stream_suffix(suffix: &str) -> Option<&'static str> {
+    match suffix {
+        "trade" => Some("trade"),
+        "bookTicker" | "bestBidAsk" => Some("bestBidAsk"),
+        "depth" | "depth@100ms" | "depth@1000ms" => Some("depth"),
+        "depth20" | "depth20@100ms" | "depth20@1000ms" => Some("depth20"),
+        _ => None,
+    }
+}
+
+/// The SBE message template of an SBE stream suffix from [`sbe_stream_suffix`].
+pub fn sbe_template(sbe_suffix: &str) -> Option<Template> {
+    match sbe_suffix {
+        "trade" => Some(Template::Trades),
+        "bestBidAsk" => Some(Template::BestBidAsk),
+        "depth" => Some(Template::DepthDiff),
+        "depth20" => Some(Template::DepthSnapshot),
+        _ => None,
+    }
+}
+
+/// Room for an SBE stream key: the template id and a symbol of up to 255 bytes.
+pub const SBE_KEY_MAX: usize = 2 + 255;
+
+/// The key an SBE stream is found by: its template id (little-endian, so never the start of a
+/// JSON stream name) then its symbol, upper case as the messages carry it.
+pub fn sbe_key(template: Template, symbol: &[u8], out: &mut [u8; SBE_KEY_MAX]) -> usize {
+    let n = symbol.len().min(SBE_KEY_MAX - 2);
+    out[..2].copy_from_slice(&(template as u16).to_le_bytes());
+    for (o, c) in out[2..2 + n].iter_mut().zip(symbol) {
+        *o = c.to_ascii_uppercase();
+    }
+    2 + n
+}
+
+/// Classifies a binary frame of the SBE stream schema: market data of the stream named by
+/// [`sbe_key`] (written into `key`); [`Frame::Other`] when it cannot be read (the decoder
+/// counts why).
+pub fn classify_sbe<'k>(frame: &[u8], key: &'k mut [u8; SBE_KEY_MAX]) -> Frame<'k> {
+    let Ok(msg) = sbe::read(frame) else {
+        return Frame::Other;
+    };
+    let template = match msg {
+        StreamMessage::Trades(_) => Template::Trades,
+        StreamMessage::BestBidAsk(_) => Template::BestBidAsk,
+        StreamMessage::DepthSnapshot(_) => Template::DepthSnapshot,
+        StreamMessage::DepthDiff(_) => Template::DepthDiff,
+    };
+    let n = sbe_key(template, msg.symbol(), key);
+    Frame::Data(&key[..n])
+}
+
 /// The unsigned integer right after `key` in `frame`.
 fn int_after(frame: &[u8], key: &[u8]) -> Option<u64> {
     let at = memchr::memmem::find(frame, key)? + key.len();
@@ -289,6 +347,32 @@ pub fn depth_weight(venue: Venue, limit: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sbe_frames_are_found_by_template_and_symbol() {
+        // A best bid/ask of ethbtc, header then block then symbol, built from the schema.
+        let mut frame = vec![50, 0, 0x11, 0x27, 1, 0, 0, 0];
+        frame.extend([0u8; 16]);
+        frame.extend([0xF8, 0xF8]);
+        frame.extend([0u8; 32]);
+        frame.push(6);
+        frame.extend(b"ETHBTC");
+        let mut key = [0u8; SBE_KEY_MAX];
+        let mut expected = [0u8; SBE_KEY_MAX];
+        let n = sbe_key(Template::BestBidAsk, b"ethbtc", &mut expected);
+        assert_eq!(classify_sbe(&frame, &mut key), Frame::Data(&expected[..n]));
+        assert_eq!(&expected[..n], b"\x11\x27ETHBTC");
+        // Cut short: not data of any stream.
+        assert_eq!(classify_sbe(&frame[..20], &mut key), Frame::Other);
+        // Streams and their SBE counterparts.
+        let sbe_of = |s| sbe_stream_suffix(s).and_then(sbe_template);
+        assert_eq!(sbe_of("depth@100ms"), Some(Template::DepthDiff));
+        assert_eq!(sbe_of("bookTicker"), Some(Template::BestBidAsk));
+        assert_eq!(sbe_of("trade"), Some(Template::Trades));
+        assert_eq!(sbe_of("depth20@100ms"), Some(Template::DepthSnapshot));
+        assert_eq!(sbe_stream_suffix("aggTrade"), None);
+        assert_eq!(sbe_stream_suffix("depth5"), None);
+    }
 
     #[test]
     fn binance_frames_are_told_apart_by_their_first_bytes() {

@@ -11,12 +11,13 @@ use pinion_net::mio::{Events, Poll, Token};
 use pinion_net::ratelimit::{MessagePacer, WeightWindow};
 use pinion_net::wss::{Endpoint, Status, WssConnection, WssSettings};
 
-use super::protocol::{self, Frame, Protocol, StreamKind};
+use super::protocol::{self, Frame, Protocol, SBE_KEY_MAX, StreamKind};
 use super::queue::RecordQueue;
 use super::requests::SnapshotRequests;
 use super::worker::{Fetch, Job, Outcome, RestCounters, Worker};
-use super::{LiveError, LiveSpec};
+use super::{Encoding, LiveError, LiveSpec};
 use crate::recording::RecorderHandle;
+use crate::sbe::{self, StreamMessage};
 use crate::{FrameSource, SourceError};
 
 /// How often timers (subscriptions, acks, idle and stale checks, snapshots) are looked at.
@@ -52,6 +53,9 @@ enum Sub {
 #[derive(Debug)]
 struct StreamSlot {
     name: String,
+    /// Its name on an SBE connection (`btcusdt@bestBidAsk` for `btcusdt@bookTicker`), when
+    /// the session has one.
+    sbe_name: Option<String>,
     symbol: usize,
     kind: StreamKind,
     conn: usize,
@@ -222,6 +226,8 @@ struct LiveConn {
     partner: Option<usize>,
     /// Whether it checks its streams for silence (one of a redundant pair does).
     primary: bool,
+    /// What it receives: JSON text, or SBE binary frames with JSON control messages.
+    encoding: Encoding,
     /// Lost while its partner carried on: the books were not told (they go on, fed by the
     /// partner); they are if the partner is lost too before this one is back.
     silent_loss: bool,
@@ -270,6 +276,7 @@ impl LiveConn {
             partner: None,
             primary: true,
             silent_loss: false,
+            encoding: Encoding::Json,
         })
     }
 }
@@ -359,12 +366,57 @@ struct FrameIds {
 
 impl FrameIds {
     fn of(frame: &[u8]) -> FrameIds {
+        if sbe::is_stream_message(frame) {
+            return Self::of_sbe(frame);
+        }
         FrameIds {
             first: int_after(frame, b"\"U\":"),
             last: int_after(frame, b"\"u\":"),
             prev: int_after(frame, b"\"pu\":"),
             trade: int_after(frame, b"\"t\":").or_else(|| int_after(frame, b"\"a\":")),
         }
+    }
+}
+
+impl FrameIds {
+    /// The same ids from an SBE message: a diff's first and last update ids, a best bid/ask's
+    /// or partial book's update id as its last, a trades message's last trade id.
+    fn of_sbe(frame: &[u8]) -> FrameIds {
+        let id = |v: i64| u64::try_from(v).ok();
+        match sbe::read(frame) {
+            Ok(StreamMessage::DepthDiff(d)) => FrameIds {
+                first: id(d.first_update_id),
+                last: id(d.last_update_id),
+                ..FrameIds::default()
+            },
+            Ok(StreamMessage::DepthSnapshot(d)) => FrameIds {
+                last: id(d.last_update_id),
+                ..FrameIds::default()
+            },
+            Ok(StreamMessage::BestBidAsk(b)) => FrameIds {
+                last: id(b.book_update_id),
+                ..FrameIds::default()
+            },
+            Ok(StreamMessage::Trades(t)) => FrameIds {
+                trade: t
+                    .trades
+                    .len()
+                    .checked_sub(1)
+                    .and_then(|i| id(t.trades.trade(i).id)),
+                ..FrameIds::default()
+            },
+            Err(_) => FrameIds::default(),
+        }
+    }
+}
+
+/// What a frame is: SBE binary frames by their header, the rest by the protocol's text rules.
+/// An SBE frame's stream key is written into `key`.
+fn classify<'a>(protocol: Protocol, frame: &'a [u8], key: &'a mut [u8; SBE_KEY_MAX]) -> Frame<'a> {
+    if sbe::is_stream_message(frame) {
+        protocol::classify_sbe(frame, key)
+    } else {
+        protocol::classify(protocol, frame)
     }
 }
 
@@ -389,7 +441,10 @@ pub struct LiveSource {
     venue: Venue,
     protocol: Protocol,
     spec: LiveSpec,
+    /// Connection settings of JSON connections (no API key: they need none).
     settings: WssSettings,
+    /// Connection settings of SBE connections: the caller's, with their API key.
+    sbe_settings: WssSettings,
     poll: Poll,
     events: Events,
     conns: Vec<LiveConn>,
@@ -446,6 +501,7 @@ impl LiveSource {
     /// [`LiveSpec::max_streams_per_connection`] each) and starts the REST worker. Nothing
     /// connects before the first [`FrameSource::next_record`]. `instruments[i]` is the
     /// instrument of `spec.symbols[i]`; `requests` is shared with the book stage.
+    /// `settings.api_key` goes to SBE connections alone, and they need one.
     pub fn new(
         spec: LiveSpec,
         settings: WssSettings,
@@ -461,6 +517,18 @@ impl LiveSource {
                 instruments.len()
             )));
         }
+        let sbe_conns = spec.encoding == Encoding::Sbe
+            || (spec.redundant_ws_url.is_some() && spec.redundant_encoding == Encoding::Sbe);
+        if sbe_conns && settings.api_key.is_none() {
+            return Err(LiveError::Config(
+                "SBE streams need an API key (Ed25519) for the X-MBX-APIKEY header".into(),
+            ));
+        }
+        let sbe_settings = settings.clone();
+        let settings = WssSettings {
+            api_key: None,
+            ..settings
+        };
         let venue = spec.venue;
         let protocol = Protocol::of(venue);
         let endpoint =
@@ -500,7 +568,16 @@ impl LiveSource {
                     symbols[si].depth = Some(idx);
                 }
                 by_name.insert(name.clone().into_bytes().into_boxed_slice(), idx);
+                // On SBE connections the same stream has another name, and its frames are
+                // found by template and symbol.
+                let sbe_suffix = protocol::sbe_stream_suffix(suffix).filter(|_| sbe_conns);
+                if let Some(template) = sbe_suffix.and_then(protocol::sbe_template) {
+                    let mut key = [0u8; SBE_KEY_MAX];
+                    let n = protocol::sbe_key(template, sym.as_bytes(), &mut key);
+                    by_name.insert(key[..n].into(), idx);
+                }
                 streams.push(StreamSlot {
+                    sbe_name: sbe_suffix.map(|x| protocol::stream_name(protocol, sym, x)),
                     name,
                     symbol: si,
                     kind,
@@ -522,7 +599,7 @@ impl LiveSource {
             for &s in &members {
                 streams[s].conn = c;
             }
-            let conn = LiveConn::new(
+            let mut conn = LiveConn::new(
                 c,
                 endpoint.clone(),
                 spec.ws_url.clone(),
@@ -534,6 +611,7 @@ impl LiveSource {
                 c,
                 now,
             )?;
+            conn.encoding = spec.encoding;
             infos.push(ConnInfo {
                 id: conn.id,
                 venue: Some(venue),
@@ -558,6 +636,7 @@ impl LiveSource {
                 )?;
                 partner.partner = Some(c);
                 partner.primary = false;
+                partner.encoding = spec.redundant_encoding;
                 infos.push(ConnInfo {
                     id: partner.id,
                     venue: Some(venue),
@@ -587,6 +666,7 @@ impl LiveSource {
             venue,
             protocol,
             settings,
+            sbe_settings,
             poll,
             events: Events::with_capacity(EVENTS),
             conns,
@@ -694,10 +774,11 @@ impl LiveSource {
         let was_open = matches!(conn.state, ConnState::Open { .. });
         // Anything read counts as life, server pings included (they never reach the callback).
         let before = ws.stats();
+        let mut key = [0u8; SBE_KEY_MAX];
         let result = ws.poll_ready(ev, |m| {
             got = true;
             let t_recv = wall_origin + m.t_recv_ns;
-            match protocol::classify(protocol, m.payload) {
+            match classify(protocol, m.payload, &mut key) {
                 Frame::Data(name) => {
                     let stream = by_name.get(name).copied();
                     if let Some(s) = stream {
@@ -810,7 +891,8 @@ impl LiveSource {
     fn merge(&mut self, slot: usize, now: Instant) {
         let mut incoming = std::mem::replace(&mut self.incoming, RecordQueue::with_capacity(0, 0));
         while let Some(rec) = incoming.pop() {
-            let stream = match protocol::classify(self.protocol, rec.payload) {
+            let mut key = [0u8; SBE_KEY_MAX];
+            let stream = match classify(self.protocol, rec.payload, &mut key) {
                 Frame::Data(name) => self.by_name.get(name).copied(),
                 _ => None,
             };
@@ -1212,9 +1294,13 @@ impl LiveSource {
                 self.counters.conns[slot]
                     .attempts
                     .fetch_add(1, Ordering::Relaxed);
+                let settings = match conn.encoding {
+                    Encoding::Json => &self.settings,
+                    Encoding::Sbe => &self.sbe_settings,
+                };
                 match WssConnection::connect(
                     &conn.endpoint,
-                    &self.settings,
+                    settings,
                     self.poll.registry(),
                     conn.token,
                 ) {
@@ -1283,6 +1369,7 @@ impl LiveSource {
             return;
         };
         conn.primary = old.primary;
+        conn.encoding = old.encoding;
         conn.role = Role::Twin { of: c };
         conn.held = RecordQueue::with_capacity(1 << 20, 1024);
         self.infos.push(ConnInfo {
@@ -1338,8 +1425,9 @@ impl LiveSource {
     fn switch(&mut self, old: usize, twin: usize, now: Instant) {
         let mut held =
             std::mem::replace(&mut self.conns[twin].held, RecordQueue::with_capacity(0, 0));
+        let mut key = [0u8; SBE_KEY_MAX];
         while let Some(rec) = held.pop() {
-            if let Frame::Data(name) = protocol::classify(self.protocol, rec.payload)
+            if let Frame::Data(name) = classify(self.protocol, rec.payload, &mut key)
                 && let Some(&s) = self.by_name.get(name)
                 && self.streams[s].kind != StreamKind::Depth
                 && let (Some(last), Some(id)) =
@@ -1479,9 +1567,16 @@ impl LiveSource {
                     _ => break,
                 }
             }
+            let sbe = conn.encoding == Encoding::Sbe;
             let names: Vec<&str> = batch
                 .iter()
-                .map(|&s| self.streams[s].name.as_str())
+                .map(|&s| {
+                    let slot = &self.streams[s];
+                    match (&slot.sbe_name, sbe) {
+                        (Some(name), true) => name.as_str(),
+                        _ => slot.name.as_str(),
+                    }
+                })
                 .collect();
             let id = conn.next_id;
             conn.next_id += 1;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pinion_feed::live::LiveSpec;
+use pinion_feed::live::{Encoding, LiveSpec};
 
 use super::{Problems, parse_venue};
 use crate::config::Config;
@@ -26,6 +26,33 @@ pub(super) fn live(config: &Config, p: &mut Problems) -> Option<LiveSettings> {
     );
     spec.snapshot_limit = l.snapshot_limit;
     spec.redundant_ws_url = l.redundant_ws_url.clone();
+    let mut encoding = |key: &str, text: Option<&String>| match text.map(String::as_str) {
+        None => Some(Encoding::Json),
+        Some(t) => Encoding::parse(t).or_else(|| {
+            p.add(key, format!("{t:?}: must be \"json\" or \"sbe\""));
+            None
+        }),
+    };
+    spec.encoding = encoding("live.encoding", l.encoding.as_ref()).unwrap_or_default();
+    spec.redundant_encoding = match &l.redundant_encoding {
+        None => spec.encoding,
+        some => encoding("live.redundant_encoding", some.as_ref()).unwrap_or_default(),
+    };
+    let sbe = spec.encoding == Encoding::Sbe
+        || (spec.redundant_ws_url.is_some() && spec.redundant_encoding == Encoding::Sbe);
+    let sbe_api_key_env = sbe
+        .then(|| {
+            l.sbe_api_key_env
+                .clone()
+                .or_else(|| l.orders.as_ref().map(|o| o.api_key_env.clone()))
+        })
+        .flatten();
+    if sbe && sbe_api_key_env.is_none() {
+        p.add(
+            "live.sbe_api_key_env",
+            "SBE streams need an Ed25519 API key: name the variable that holds it",
+        );
+    }
     spec.gap_hold = ms(l.gap_hold_ms);
     if let Some(url) = &l.redundant_ws_url
         && !url.starts_with("wss://")
@@ -99,6 +126,7 @@ pub(super) fn live(config: &Config, p: &mut Problems) -> Option<LiveSettings> {
     Some(LiveSettings {
         orders,
         trade: false,
+        sbe_api_key_env,
         spec,
         socket,
         ca_file: l.ca_file.clone(),
