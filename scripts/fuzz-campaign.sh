@@ -102,7 +102,10 @@ for target in "${TARGETS[@]}"; do
     echo "fuzz-campaign: $target for ${MINUTES} min${dict:+ with $dict}${JOBS:+, $JOBS job(s)}" >&2
     start=$(date +%s)
     set +e
-    (cd fuzz && "${CARGO[@]}" fuzz run -O "$target" "corpus/$target" -- "${args[@]}") 2>&1 |
+    # Inputs that once crashed the target run first (fuzz/regressions/<target>/).
+    regressions=()
+    [ -d "fuzz/regressions/$target" ] && regressions=("regressions/$target")
+    (cd fuzz && "${CARGO[@]}" fuzz run -O "$target" "corpus/$target" "${regressions[@]}" -- "${args[@]}") 2>&1 |
         stamp_lines >"$log"
     rc=${PIPESTATUS[0]}
     set -e

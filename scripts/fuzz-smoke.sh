@@ -19,7 +19,8 @@
 #           is one, else on the stable one with RUSTC_BOOTSTRAP=1 set for the fuzz build alone;
 #           installs cargo-fuzz with `cargo install cargo-fuzz --locked` when it is missing.
 #           Each target runs for FUZZ_SECONDS (default 20) from the corpus in
-#           fuzz/corpus/<target>.
+#           fuzz/corpus/<target>, after every input in fuzz/regressions/<target>/ (inputs that
+#           once crashed it, kept so the bug stays fixed).
 #   stable  Where cargo-fuzz cannot be had: the same entry points driven by proptest with random and mutated inputs,
 #           `feed/tests/parse_fuzz_smoke.rs`, PROPTEST_CASES inputs each (default 2000). Runs
 #           on stable everywhere, CI included.
@@ -86,7 +87,11 @@ run_fuzz() {
     for target in $TARGETS; do
         echo "fuzz-smoke: $target for ${SECONDS_PER_TARGET}s" >&2
         mkdir -p "fuzz/corpus/$target"
-        (cd fuzz && "../$bin_dir/$target" "corpus/$target" -max_total_time="$SECONDS_PER_TARGET" \
+        # Inputs that once crashed a target (fuzz/regressions/<target>/) run first, every time.
+        local regressions=()
+        [ -d "fuzz/regressions/$target" ] && regressions=("regressions/$target")
+        (cd fuzz && "../$bin_dir/$target" "corpus/$target" "${regressions[@]}" \
+            -max_total_time="$SECONDS_PER_TARGET" \
             -rss_limit_mb=2048 $(dict_args "$target") >"corpus/$target.log" 2>&1) &
         pids+=("$!")
         names+=("$target")
