@@ -630,3 +630,121 @@ fn an_order_of_this_epoch_the_session_never_knew_is_cancelled_at_the_first_conne
     assert_eq!(stats.foreign_open, 1, "{stats:?}");
     assert!(stats.cancel_all >= 1, "{stats:?}");
 }
+
+/// A trailing stop kept by the guard (`trailing_bps` alone): it rests at the exchange as one
+/// `STOP_LOSS` with `trailingDelta` and no `stopPrice`, and it triggers by the exchange's
+/// trailing rule, from the highest trade since it was placed, not from the entry: a print far
+/// above the market raises its trigger, a print just above that level leaves it waiting, one
+/// below it fires it, at prices a stop fixed at placement would never have reached.
+#[test]
+fn a_trailing_stop_rests_with_its_delta_and_fires_from_the_highest_trade_since_placement() {
+    use pinion_exchange_sim::live::Dec;
+    use pinion_gateway::binance::guard::{Guard, guard_id_base};
+    use pinion_strategy::{Position, ProtectParams};
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let (credentials, public) = ed25519();
+    let sim = exchange(&tls, api(Some(public), false));
+    let mut v = venue(&tls, &sim, credentials);
+    // 20 %: the widest delta the exchange's filter allows, so the market's own prints (about
+    // 61 800) stay clear of the trigger once a print has raised it.
+    let params = ProtectParams {
+        trailing_ppm: Some(200_000),
+        ..ProtectParams::default()
+    };
+    v.with_guard(
+        Guard::new(
+            BTCUSDT,
+            params,
+            Px(1),
+            Position::new(),
+            guard_id_base(BTCUSDT),
+        ),
+        None,
+    );
+    let mut reports = Vec::new();
+    poll_until(&mut v, &mut reports, |v, _| v.is_ready());
+    v.submit(&taking_buy(1, 100), 0);
+    poll_until(&mut v, &mut reports, |v, _| {
+        v.guard()
+            .and_then(|g| g.resting())
+            .is_some_and(|b| b.qty == Qty(100))
+            && v.table()
+                .orders()
+                .iter()
+                .any(|o| o.state == OrderState::New && o.client_id.0 != 1)
+    });
+    let open: Vec<_> = sim
+        .sim_account()
+        .orders
+        .into_iter()
+        .filter(|o| o.status == "NEW")
+        .collect();
+    assert_eq!(open.len(), 1, "one trailing stop alone: {open:?}");
+    let stop = &open[0];
+    assert_eq!(
+        (
+            stop.order_type.as_str(),
+            stop.side.as_str(),
+            stop.orig_qty.as_str(),
+            stop.stop_price.as_deref(),
+            stop.trailing_delta,
+            stop.order_list_id,
+        ),
+        ("STOP_LOSS", "SELL", "0.001", None, Some(2000), None),
+        "{stop:?}"
+    );
+    let id = stop.client_order_id.clone();
+    let status = |sim: &LiveExchange| {
+        sim.sim_account()
+            .orders
+            .into_iter()
+            .find(|o| o.client_order_id == id)
+            .map(|o| o.status)
+    };
+    let one = Dec::parse("0.00001").expect("qty");
+    let print = |price: &str| {
+        assert!(sim.print("BTCUSDT", Dec::parse(price).expect("price"), one));
+    };
+    // The highest trade since placement becomes 75 000: the trigger moves up to 60 000.
+    print("75000");
+    // 60 500 is above it: the stop keeps waiting (a stop fixed 20 % under the entry, about
+    // 49 400, would not fire at the next print either).
+    print("60500");
+    let wait_until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < wait_until {
+        v.poll(0, |r| reports.push(r));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        status(&sim).as_deref(),
+        Some("NEW"),
+        "fired above 75 000 × 0.8"
+    );
+    assert_eq!(v.guard().map(Guard::position), Some(Qty(100)));
+    // 59 500 is below 75 000 × 0.8: it fires, sells into the book, and the guard is flat.
+    print("59500");
+    poll_until(&mut v, &mut reports, |v, _| {
+        v.guard()
+            .is_some_and(|g| g.position() == Qty(0) && g.resting().is_none())
+    });
+    assert_eq!(status(&sim).as_deref(), Some("FILLED"));
+    assert_eq!(v.guard().map(|g| g.stats().triggered_fills), Some(1));
+    let net: i64 = sim
+        .sim_account()
+        .trades
+        .iter()
+        .map(|t| {
+            // Quantities on the 0.00001 grid, as counts of it.
+            let q = (t.qty.parse::<f64>().expect("qty") * 1e5).round() as i64;
+            if t.is_buyer { q } else { -q }
+        })
+        .sum();
+    assert_eq!(
+        net, 0,
+        "the exchange's trades net to the guard's flat position"
+    );
+    assert!(
+        sim.sim_account().orders.iter().all(|o| o.status != "NEW"),
+        "nothing is left open"
+    );
+}

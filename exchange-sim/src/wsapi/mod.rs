@@ -436,6 +436,13 @@ impl AccountCell {
                 executed_qty: o.executed.normalized(),
                 cummulative_quote_qty: o.cum_quote.normalized(),
                 status: o.status.to_owned(),
+                stop_price: o
+                    .trigger
+                    .as_ref()
+                    .and_then(|t| t.stop)
+                    .map(|d| d.normalized()),
+                trailing_delta: o.trigger.as_ref().and_then(|t| t.delta),
+                order_list_id: o.list,
             })
             .collect();
         orders.sort_by_key(|o| o.order_id);

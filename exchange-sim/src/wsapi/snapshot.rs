@@ -14,7 +14,8 @@ pub struct SimOrder {
     pub client_order_id: String,
     /// `BUY` or `SELL`.
     pub side: String,
-    /// `LIMIT`, `LIMIT_MAKER` or `MARKET`.
+    /// `LIMIT`, `LIMIT_MAKER`, `MARKET`, or a contingent type (`STOP_LOSS`, `TAKE_PROFIT`, their
+    /// `_LIMIT`s).
     #[serde(rename = "type")]
     pub order_type: String,
     /// Limit price (`"0"` for a market order).
@@ -27,6 +28,15 @@ pub struct SimOrder {
     pub cummulative_quote_qty: String,
     /// `NEW`, `PARTIALLY_FILLED`, `FILLED`, `CANCELED` or `EXPIRED`.
     pub status: String,
+    /// A contingent order's `stopPrice`, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_price: Option<String>,
+    /// A trailing stop's `trailingDelta`, BIPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trailing_delta: Option<u32>,
+    /// The order list it belongs to (`orderListId`), when it is in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_list_id: Option<u64>,
 }
 
 /// One trade of the account.
