@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::sim::*;
-use pinion_exchange_sim::wsapi::SimAccount;
+use pinion_exchange_sim::wsapi::{SimAccount, SimOrder};
 use serde_json::Value;
 
 const API_KEY: &str = TRADE_API_KEY;
@@ -74,16 +74,50 @@ fn trade_keyed(
 ) -> Run {
     let (pem, public) = ed25519_key();
     let sim = start_trading_sim(public, order_faults);
-    let dir = &sim.dir.0;
     let config = trading_config(
         &sim,
         &format!("recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n{extra}"),
     ) + more;
-    let config_path = dir.join("trade.toml");
+    let ran = run_pinion(&sim, &pem, &config, seconds, secret, "", during);
+    Run {
+        code: ran.code,
+        account: ran.account,
+        report: ran.report,
+        sim: sim.exchange.sim_account(),
+        stderr: ran.stderr,
+        orders_pnr: ran.orders_pnr,
+        _sim: sim,
+    }
+}
+
+/// What one `pinion live --trade` process left behind, on a simulator that outlives it.
+struct Ran {
+    code: Option<i32>,
+    account: Value,
+    report: Value,
+    stderr: String,
+    orders_pnr: Vec<u8>,
+}
+
+/// `pinion live --trade` on `config` against `sim` for `seconds`, signing with `pem` kept as
+/// `secret` says; its files in the simulator's directory, named with `tag` (runs on one
+/// simulator keep theirs apart). `during` is called with the simulator and the process id once
+/// the market is released.
+fn run_pinion(
+    sim: &Sim,
+    pem: &str,
+    config: &str,
+    seconds: f64,
+    secret: Secret,
+    tag: &str,
+    during: impl FnOnce(&Sim, u32),
+) -> Ran {
+    let dir = &sim.dir.0;
+    let config_path = dir.join(format!("trade{tag}.toml"));
     std::fs::write(&config_path, config).expect("write config");
-    let account_path = dir.join("account.json");
-    let report_path = dir.join("report.json");
-    let pnr_path = dir.join("orders.pnr");
+    let account_path = dir.join(format!("account{tag}.json"));
+    let report_path = dir.join(format!("report{tag}.json"));
+    let pnr_path = dir.join(format!("orders{tag}.pnr"));
     let mut command = Command::new(env!("CARGO_BIN_EXE_pinion"));
     command
         .env_remove("CREDENTIALS_DIRECTORY")
@@ -91,7 +125,7 @@ fn trade_keyed(
         .env_remove("PINION_TEST_SECRET_FILE");
     match secret {
         Secret::Env => {
-            command.env("PINION_TEST_SECRET", &pem);
+            command.env("PINION_TEST_SECRET", pem);
         }
         Secret::File {
             mode,
@@ -101,7 +135,7 @@ fn trade_keyed(
             let creds = dir.join("credentials");
             std::fs::create_dir_all(&creds).expect("credentials dir");
             let path = creds.join("PINION_TEST_SECRET");
-            std::fs::write(&path, &pem).expect("write the key");
+            std::fs::write(&path, pem).expect("write the key");
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
             if credentials_dir {
                 command.env("CREDENTIALS_DIRECTORY", &creds);
@@ -139,7 +173,7 @@ fn trade_keyed(
         std::thread::sleep(Duration::from_millis(5));
     }
     sim.exchange.release();
-    during(&sim, child.id());
+    during(sim, child.id());
     let out = {
         let mut stderr = String::new();
         if let Some(mut e) = child.stderr.take() {
@@ -154,14 +188,12 @@ fn trade_keyed(
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(Value::Null)
     };
-    Run {
+    Ran {
         code: out.0,
         account: read(&account_path),
         report: read(&report_path),
-        sim: sim.exchange.sim_account(),
         stderr: out.1,
         orders_pnr: std::fs::read(&pnr_path).unwrap_or_default(),
-        _sim: sim,
     }
 }
 
@@ -198,15 +230,26 @@ fn assert_matches_the_exchange(run: &Run) {
         "pinion live --trade failed:\n{}",
         run.stderr
     );
-    let account = &run.account[0];
+    assert!(!run.sim.orders.is_empty(), "no order reached the exchange");
+    assert_account_equals(&run.account, &run.report, &run.sim, |_| true);
+}
+
+/// A run's account (`--account-out`) and report equal `sim`: the orders `checked` picks of
+/// the exchange's (the state and filled quantity of each), every balance, and the position.
+fn assert_account_equals(
+    account: &Value,
+    report: &Value,
+    sim: &SimAccount,
+    checked: impl Fn(&SimOrder) -> bool,
+) {
+    let account = &account[0];
     let ours: BTreeMap<&str, &Value> = account["orders"]
         .as_array()
         .expect("orders")
         .iter()
         .map(|o| (o["client_order_id"].as_str().unwrap_or(""), o))
         .collect();
-    assert!(!run.sim.orders.is_empty(), "no order reached the exchange");
-    for o in &run.sim.orders {
+    for o in sim.orders.iter().filter(|o| checked(o)) {
         let mine = ours
             .get(o.client_order_id.as_str())
             .unwrap_or_else(|| panic!("the exchange has {} which pinion lost", o.client_order_id));
@@ -226,7 +269,7 @@ fn assert_matches_the_exchange(run: &Run) {
     }
     // What pinion tracked and the exchange never had was refused, never left unknown.
     for (id, o) in &ours {
-        if !run.sim.orders.iter().any(|s| s.client_order_id == *id) {
+        if !sim.orders.iter().any(|s| s.client_order_id == *id) {
             let state = o["state"].as_str().unwrap_or("");
             assert!(
                 state.starts_with("Rejected"),
@@ -235,7 +278,7 @@ fn assert_matches_the_exchange(run: &Run) {
         }
     }
     // Balances, asset by asset.
-    for b in &run.sim.balances {
+    for b in &sim.balances {
         let mine = account["balances"]
             .as_array()
             .and_then(|v| v.iter().find(|x| x["asset"] == b.asset.as_str()))
@@ -254,13 +297,12 @@ fn assert_matches_the_exchange(run: &Run) {
         );
     }
     // Position from the exchange's trades = the strategy's position.
-    let net: i128 = run
-        .sim
+    let net: i128 = sim
         .trades
         .iter()
         .map(|t| if t.is_buyer { 1 } else { -1 } * units(&t.qty))
         .sum();
-    let position = run.report["trading"][0]["position"]
+    let position = report["trading"][0]["position"]
         .as_str()
         .map(units)
         .expect("position in the report");
@@ -963,4 +1005,360 @@ take_profit_bps = 200
     assert!(guard["placed"].as_u64() >= Some(1), "{guard}");
     // Under cancel_all nothing of the bracket is left at the exchange.
     assert!(protective_open(&run.sim).is_empty());
+}
+
+/// Sends `signal` to `pid`.
+fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: a plain kill(2) on the child's pid.
+    let sent = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(sent, 0, "signal {signal} sent");
+}
+
+/// The orders open at the exchange.
+fn open_at(account: &SimAccount) -> Vec<SimOrder> {
+    account
+        .orders
+        .iter()
+        .filter(|o| o.status == "NEW" || o.status == "PARTIALLY_FILLED")
+        .cloned()
+        .collect()
+}
+
+/// Waits for a bracket to rest, then kills trading (SIGUSR1: the strategy's orders are
+/// cancelled, none is sent again) and waits until the bracket alone is open, sized to the
+/// position the exchange's trades add up to, on its closing side, unchanged for half a second:
+/// from then on nothing of pinion's can move the position but the bracket itself. Returns the
+/// bracket's two orders (stop first) and the position, in 1e-8.
+fn bracket_alone(sim: &Sim, pid: u32) -> ([SimOrder; 2], i128) {
+    let deadline = Instant::now() + Duration::from_secs(12);
+    while protective_open(&sim.exchange.sim_account()).len() < 2 {
+        assert!(Instant::now() < deadline, "no bracket rested");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(pid, libc::SIGUSR1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last: Option<(Vec<SimOrder>, i128)> = None;
+    let mut since = Instant::now();
+    loop {
+        let account = sim.exchange.sim_account();
+        let open = open_at(&account);
+        let net = exchange_position(&account);
+        let closing = if net > 0 { "SELL" } else { "BUY" };
+        let settled = open.len() == 2
+            && net != 0
+            && open.iter().all(|o| {
+                (o.order_type == "STOP_LOSS" || o.order_type == "TAKE_PROFIT")
+                    && o.side == closing
+                    && units(&o.orig_qty) == net.abs()
+            })
+            && open[0].order_type != open[1].order_type;
+        let now = (open, net);
+        if !settled || last.as_ref() != Some(&now) {
+            since = Instant::now();
+            last = settled.then_some(now);
+        } else if since.elapsed() > Duration::from_millis(500) {
+            let (mut open, net) = now;
+            open.sort_by_key(|o| o.order_type != "STOP_LOSS");
+            let [stop, take] = <[SimOrder; 2]>::try_from(open).expect("two orders");
+            return ([stop, take], net);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bracket never rested alone, sized to the position: {last:?} {:?}",
+            open_at(&sim.exchange.sim_account())
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A trade print at `price` through the simulator's market (stops it crosses trigger).
+fn print_at(sim: &Sim, price: &str) {
+    let dec = pinion_exchange_sim::live::Dec::parse;
+    assert!(sim.exchange.print(
+        "BTCUSDT",
+        dec(price).expect("price"),
+        dec("0.00001").expect("qty")
+    ));
+}
+
+/// The exchange's status of the order with client id `id`.
+fn status_of(sim: &Sim, id: &str) -> Option<String> {
+    sim.exchange
+        .sim_account()
+        .orders
+        .into_iter()
+        .find(|o| o.client_order_id == id)
+        .map(|o| o.status)
+}
+
+/// Waits until the exchange has the order `id` in `status`.
+fn wait_status(sim: &Sim, id: &str, status: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while status_of(sim, id).as_deref() != Some(status) {
+        assert!(
+            Instant::now() < deadline,
+            "{id} is {:?}, not {status}",
+            status_of(sim, id)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A price in 1e-8 as the exchange writes it, on the 0.01 grid.
+fn price_text(units_1e8: i128) -> String {
+    let cents = units_1e8 / 1_000_000;
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// `protect = "both"` over the real session: the native bracket rests at the simulator as one
+/// OCO list of a `STOP_LOSS` and a `TAKE_PROFIT` on the closing side, sized to the whole
+/// position, with stop prices 2 % either side of one entry (their ratio is 1.02 / 0.98 whatever
+/// the entry) and no trailing delta; and the stop triggers by the exchange's rule: a print a
+/// dollar short of its stop price leaves it waiting, a print at it fires it, and the
+/// take-profit expires with it. The engine's own exits stay on as the second line.
+#[test]
+fn protect_both_rests_an_oco_with_the_right_fields_whose_stop_fires_at_its_stop_price() {
+    let more = "
+[strategy]
+protect = \"both\"
+
+[protection]
+stop_loss_bps = 200
+take_profit_bps = 200
+";
+    let mut stop_id = String::new();
+    let run = trade_with("", 25.0, "", more, |sim, pid| {
+        let ([stop, take], net) = bracket_alone(sim, pid);
+        let list = stop.order_list_id;
+        assert!(list.is_some(), "the bracket is an order list: {stop:?}");
+        assert_eq!(take.order_list_id, list, "one list: {take:?}");
+        assert_eq!((stop.trailing_delta, take.trailing_delta), (None, None));
+        let sl = units(stop.stop_price.as_deref().expect("a stop price"));
+        let tp = units(take.stop_price.as_deref().expect("a take-profit price"));
+        // Long: the stop 2 % under the entry, the take-profit 2 % over it; short: mirrored.
+        let (lower, upper) = if net > 0 { (sl, tp) } else { (tp, sl) };
+        let ratio = upper as f64 / lower as f64;
+        let want = 1.02 / 0.98;
+        assert!(
+            (ratio - want).abs() < 1e-5,
+            "stop {sl} and take-profit {tp} are not 2 % either side of one entry ({ratio})"
+        );
+        // One dollar short of the stop: nothing; at it: the stop fires.
+        let short_of = if net > 0 {
+            sl + 100_000_000
+        } else {
+            sl - 100_000_000
+        };
+        print_at(sim, &price_text(short_of));
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(
+            status_of(sim, &stop.client_order_id).as_deref(),
+            Some("NEW"),
+            "the stop fired before the market reached it"
+        );
+        print_at(sim, &price_text(sl));
+        wait_status(sim, &stop.client_order_id, "FILLED", Duration::from_secs(3));
+        wait_status(
+            sim,
+            &take.client_order_id,
+            "EXPIRED",
+            Duration::from_secs(3),
+        );
+        stop_id = stop.client_order_id;
+        // pinion takes the fill in: the position is flat at the exchange, and stays so.
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(exchange_position(&sim.exchange.sim_account()), 0);
+        assert!(open_at(&sim.exchange.sim_account()).is_empty());
+        signal(pid, libc::SIGTERM);
+    });
+    assert_matches_the_exchange(&run);
+    assert_no_order_twice(&run);
+    assert_eq!(run.report["trading"][0]["protection"], "both");
+    let mine = run.account[0]["orders"]
+        .as_array()
+        .and_then(|v| v.iter().find(|o| o["client_order_id"] == stop_id.as_str()))
+        .expect("pinion tracked the stop");
+    assert_eq!(mine["state"], "Filled");
+    let guard = &run.account[0]["protection"];
+    assert_eq!(guard["protective_fills"], 1, "{guard}");
+    assert_eq!(
+        run.report["trading"][0]["position"].as_str().map(units),
+        Some(0),
+        "{}",
+        run.report
+    );
+}
+
+/// The open protective orders' client ids at the exchange.
+fn protective_ids(account: &SimAccount) -> Vec<String> {
+    let mut v: Vec<String> = protective_open(account)
+        .into_iter()
+        .map(|(.., id)| id)
+        .collect();
+    v.sort();
+    v
+}
+
+/// Whether the engine's `/ready` answers 200 on `port`.
+fn ready(port: u16) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
+}
+
+/// A bracket still resting when pinion dies is the restarted pinion's: run 1 trades with
+/// `protect = "exchange"` and a journal until its bracket rests alone (trading killed, so
+/// nothing else can move the position), then is SIGKILLed with the stop untouched. Run 2, on
+/// the same journal and account with trading killed from the start, takes the bracket in from
+/// the journal and the exchange: it places no bracket of its own, cancels nothing, and once its
+/// session is ready the bracket still rests as run 1 left it. Then the market trades through
+/// the stop: the adopted stop fills, its take-profit expires, run 2 sees the fill as the
+/// bracket's, and ends flat with its orders, balances and position equal to the simulator's.
+#[test]
+fn a_bracket_resting_when_pinion_dies_is_adopted_on_restart_and_its_stop_still_closes_the_position()
+{
+    let (pem, public) = ed25519_key();
+    let sim = start_trading_sim(public, "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let config = trading_config(
+        &sim,
+        "recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n",
+    ) + &format!(
+        "
+[strategy]
+protect = \"exchange\"
+
+[protection]
+stop_loss_bps = 200
+take_profit_bps = 200
+
+[journal]
+path = \"{}\"
+",
+        sim.dir.0.join("journal").display()
+    );
+    let mut left = None;
+    let first = run_pinion(&sim, &pem, &config, 40.0, Secret::Env, "1", |sim, pid| {
+        left = Some(bracket_alone(sim, pid));
+        signal(pid, libc::SIGKILL);
+    });
+    assert_eq!(first.code, None, "run 1 was killed: {}", first.stderr);
+    let ([stop, take], position) = left.expect("a bracket");
+    let after_kill = sim.exchange.sim_account();
+    assert_eq!(
+        protective_ids(&after_kill),
+        {
+            let mut v = vec![stop.client_order_id.clone(), take.client_order_id.clone()];
+            v.sort();
+            v
+        },
+        "the bracket outlives run 1"
+    );
+    assert_eq!(exchange_position(&after_kill), position);
+    let orders_before = after_kill.orders.len();
+
+    // Run 2: trading killed from the start, so only the guard may act; `/ready` says when the
+    // order session (logon, reconciliation of the adopted orders) is up.
+    let restart = config.replacen("[risk]\n", "[risk]\nkill_switch = true\n", 1)
+        + &format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n");
+    let second = run_pinion(&sim, &pem, &restart, 40.0, Secret::Env, "2", |sim, pid| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !ready(port) {
+            assert!(Instant::now() < deadline, "run 2 never became ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Ready, and a while past it: the adopted bracket still rests, untouched, and nothing
+        // was placed or cancelled.
+        std::thread::sleep(Duration::from_millis(1500));
+        let account = sim.exchange.sim_account();
+        assert_eq!(
+            account.orders.len(),
+            orders_before,
+            "run 2 placed an order: {:?}",
+            &account.orders[orders_before.min(account.orders.len())..]
+        );
+        assert_eq!(
+            open_at(&account)
+                .iter()
+                .map(|o| o.client_order_id.as_str())
+                .collect::<Vec<_>>()
+                .len(),
+            2,
+            "{:?}",
+            open_at(&account)
+        );
+        assert_eq!(
+            status_of(sim, &stop.client_order_id).as_deref(),
+            Some("NEW")
+        );
+        assert_eq!(
+            status_of(sim, &take.client_order_id).as_deref(),
+            Some("NEW")
+        );
+        // The market trades through the stop: the adopted stop closes the position.
+        let sl = units(stop.stop_price.as_deref().expect("a stop price"));
+        let through = if position > 0 {
+            sl - 100_000_000
+        } else {
+            sl + 100_000_000
+        };
+        print_at(sim, &price_text(through));
+        wait_status(sim, &stop.client_order_id, "FILLED", Duration::from_secs(3));
+        wait_status(
+            sim,
+            &take.client_order_id,
+            "EXPIRED",
+            Duration::from_secs(3),
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        signal(pid, libc::SIGTERM);
+    });
+    assert_eq!(second.code, Some(0), "run 2 failed:\n{}", second.stderr);
+    let at_end = sim.exchange.sim_account();
+    assert_eq!(at_end.orders.len(), orders_before, "run 2 placed an order");
+    assert_eq!(exchange_position(&at_end), 0, "flat at the exchange");
+    assert!(open_at(&at_end).is_empty(), "{:?}", open_at(&at_end));
+    // Run 2's state equals the exchange's: the two legs as the exchange ended them, every
+    // balance, and the position (run 1's fills from the journal, the stop's from user data).
+    let legs = [stop.client_order_id.as_str(), take.client_order_id.as_str()];
+    assert_account_equals(&second.account, &second.report, &at_end, |o| {
+        legs.contains(&o.client_order_id.as_str())
+    });
+    let state = |id: &str| {
+        second.account[0]["orders"]
+            .as_array()
+            .and_then(|v| v.iter().find(|o| o["client_order_id"] == id))
+            .map(|o| o["state"].clone())
+    };
+    assert_eq!(state(legs[0]), Some(Value::from("Filled")));
+    assert_eq!(state(legs[1]), Some(Value::from("Expired")));
+    assert_eq!(
+        second.report["trading"][0]["position"].as_str().map(units),
+        Some(0)
+    );
+    assert_eq!(second.report["trading"][0]["protection"], "exchange");
+    let guard = &second.account[0]["protection"];
+    assert_eq!(guard["placed"], 0, "run 2 placed a bracket: {guard}");
+    assert_eq!(
+        guard["cancelled"], 0,
+        "run 2 cancelled the bracket: {guard}"
+    );
+    assert_eq!(guard["protective_fills"], 1, "{guard}");
+    assert_eq!(guard["adopted_legs"], 2, "{guard}");
+    // No `openOrders.cancelAll`: not at the first connect (it would take the bracket with the
+    // rest), nor at the end (nothing was open by then).
+    assert_eq!(second.account[0]["session"]["cancel_all"], 0);
 }

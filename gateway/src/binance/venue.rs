@@ -538,6 +538,9 @@ struct Core {
     scratch: Vec<u8>,
     /// The position's protective orders on the exchange (`protect = "exchange"` or `"both"`).
     guard: Option<Guard>,
+    /// Whether a guard was given. The session's steps must ask this, not `guard`: the guard
+    /// is out of the core while the session is serviced (it sees each report on the way).
+    guarded: bool,
     /// Orders an earlier session left open are to be cancelled once ready, one by one, so the
     /// guard's adopted bracket stays (instead of `openOrders.cancelAll` at the first connect).
     sweep_adopted: bool,
@@ -623,6 +626,7 @@ impl BinanceVenue {
             exit: config.exit,
             exit_watch: None,
             foreign_found: false,
+            guarded: false,
             adopted: false,
             restart: false,
             next_id: 1,
@@ -685,6 +689,7 @@ impl BinanceVenue {
             guard.adopt(side, qty, legs);
         }
         self.core.guard = Some(guard);
+        self.core.guarded = true;
     }
 
     /// The guard, if the venue keeps protective orders.
@@ -1128,7 +1133,7 @@ impl Core {
                         let cancel_adopted = self.adopted && self.table.open_count() > 0;
                         // A guard keeps its adopted bracket: the others go one by one once
                         // ready. Orders nobody journaled still go all at once.
-                        let guarded = self.guard.is_some() && !self.foreign_found;
+                        let guarded = self.guarded && !self.foreign_found;
                         if self.first_connect
                             && cancel_adopted
                             && guarded
