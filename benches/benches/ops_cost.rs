@@ -24,13 +24,24 @@
 //! The "on" runs are checked to have done their work (the endpoint answered, the bot answered
 //! `/status`, the history holds the run): a side that silently did nothing would measure nothing.
 //!
+//! With `PINION_BENCH_ON=protect` "on" is instead what staying safe when pinion fails adds:
+//! `[strategy] protect = "both"` with a stop-loss, a take-profit and a trailing stop (on the
+//! simulated venue of a replay the engine holds them and checks them on every view; the Binance
+//! venue's guard, which keeps them on the exchange, is not in a replay: its cost is its own
+//! tests' allocation counts), `[watchdog] enabled = true` under a systemd played by this
+//! benchmark on a `NOTIFY_SOCKET` of its own (`WATCHDOG_USEC` 1 s, so a ping every 0.5 s), and
+//! `[heartbeat]` pinging an HTTPS server in this process (the Bot API fake's `getMe`) every
+//! second. Those runs are checked to have pinged (`READY=1` and `WATCHDOG=1` received, the
+//! heartbeat's requests answered) and to hold exits (the report's `protection`).
+//!
 //! `cargo bench -p pinion-benches --bench ops_cost` (`PINION_BENCH_ROUNDS`, default 7;
 //! `PINION_BENCH_MAX_RECORDS`: where the latency runs stop, default the whole recording; the
-//! throughput runs always read all of it). Figures depend on the machine state printed first:
+//! throughput runs always read all of it; `PINION_BENCH_ON`: `ops`, the default, or `protect`). Figures depend on the machine state printed first:
 //! on a shared or loaded host, read the ratios beside the control's, not the absolute figures.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -58,6 +69,34 @@ const TOKEN_ENV: &str = "PINION_OPS_COST_BOT_TOKEN";
 const OPERATOR: i64 = 42;
 /// The child's first argument.
 const CHILD: &str = "--ops-cost-child";
+/// `WATCHDOG_USEC` the protect side's runs get: a ping due every half of it.
+const WATCHDOG_USEC: u64 = 1_000_000;
+
+/// What the "on" side turns on (`PINION_BENCH_ON`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnSet {
+    /// The metrics endpoint, the log, the history and the operator bot.
+    Ops,
+    /// Protective exits (`protect = "both"`), the systemd watchdog and the heartbeat.
+    Protect,
+}
+
+impl OnSet {
+    fn from_env() -> Self {
+        match std::env::var("PINION_BENCH_ON").as_deref() {
+            Err(_) | Ok("ops") => Self::Ops,
+            Ok("protect") => Self::Protect,
+            Ok(other) => panic!("PINION_BENCH_ON={other:?}: `ops` or `protect`"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Ops => "ops",
+            Self::Protect => "protect",
+        }
+    }
+}
 
 /// One child run's figures.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,6 +105,8 @@ struct Run {
     orders: u64,
     p50_ns: f64,
     p99_ns: f64,
+    /// Protective exits that fired (stop-loss, take-profit, trailing).
+    exits: u64,
 }
 
 /// What the parent saw of an "on" run from outside.
@@ -73,6 +114,19 @@ struct Run {
 struct Seen {
     scrapes: u64,
     answers: u64,
+    ready: u64,
+    pings: u64,
+    beats: u64,
+}
+
+impl Seen {
+    fn add(&mut self, other: Self) {
+        self.scrapes += other.scrapes;
+        self.answers += other.answers;
+        self.ready += other.ready;
+        self.pings += other.pings;
+        self.beats += other.beats;
+    }
 }
 
 fn main() {
@@ -88,6 +142,7 @@ fn main() {
     }
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing and must stay quick.
     let full = args.iter().any(|a| a == "--bench");
+    let set = OnSet::from_env();
     println!("ops_cost: host: {}", pinion_benches::host_state());
     let Some(path) = pinion_testkit::data::require(RECORDING) else {
         println!("ops_cost: {RECORDING} not found; nothing to measure");
@@ -137,6 +192,7 @@ fn main() {
         pinned,
         max_records,
         full,
+        set,
     };
 
     // Side 0: off; side 1: on; side 2: off again, the control: how far two identical sides
@@ -153,8 +209,7 @@ fn main() {
                 let input = if kind == "throughput" { &pnr } else { &path };
                 let (run, s) = env.run(&fake, kind, on, input, round);
                 if on {
-                    seen.scrapes += s.scrapes;
-                    seen.answers += s.answers;
+                    seen.add(s);
                 }
                 if kind == "throughput" {
                     tput[side].push(run);
@@ -167,11 +222,21 @@ fn main() {
     let _ = std::fs::remove_dir_all(&scratch);
 
     println!();
+    let on_is = match set {
+        OnSet::Ops => {
+            "metrics endpoint scraped every 1 s + log at info to a file + history db + bot \
+             polled with /status every 1 s"
+        }
+        OnSet::Protect => {
+            "protect = \"both\" (stop-loss 20 bps, take-profit 20 bps, trailing 10 bps; held by \
+             the engine on the simulated venue) + systemd watchdog (WATCHDOG_USEC 1 s, a ping \
+             every 0.5 s) + HTTPS heartbeat every 1 s"
+        }
+    };
     println!(
         "{RECORDING}, {rounds} rounds, each running off, on and off again (the control) once per \
          measure, the first rotating, every run a process of its own; placement 2 pinned to {}; \
-         on = metrics endpoint scraped every 1 s + log at info to a file + history db + bot \
-         polled with /status every 1 s; off = none",
+         on = {on_is}; off = none",
         env.pinned
     );
     let rate = |side: &[Run]| median(side.iter().map(|r| r.records_per_s).collect());
@@ -235,14 +300,38 @@ fn main() {
         diff(&lat[1], &lat[0]),
         diff(&lat[2], &lat[0]),
     );
-    println!(
-        "the on runs were served: {} metrics scrapes answered, {} bot answers to /status",
-        seen.scrapes, seen.answers
-    );
-    assert!(
-        seen.scrapes > 0 && seen.answers > 0,
-        "the on runs did not serve their metrics or bot: the comparison would mean nothing"
-    );
+    match set {
+        OnSet::Ops => {
+            println!(
+                "the on runs were served: {} metrics scrapes answered, {} bot answers to /status",
+                seen.scrapes, seen.answers
+            );
+            assert!(
+                seen.scrapes > 0 && seen.answers > 0,
+                "the on runs did not serve their metrics or bot: the comparison would mean nothing"
+            );
+        }
+        OnSet::Protect => {
+            let exits = |side: &[Run]| side.iter().map(|r| r.exits).sum::<u64>();
+            println!(
+                "the on runs were live: {} READY=1 and {} WATCHDOG=1 received, {} heartbeats \
+                 answered; protective exits fired: {} in the throughput runs, {} in the latency \
+                 runs (off: {} and {})",
+                seen.ready,
+                seen.pings,
+                seen.beats,
+                exits(&tput[1]),
+                exits(&lat[1]),
+                exits(&tput[0]),
+                exits(&lat[0]),
+            );
+            assert!(
+                seen.ready == 2 * rounds as u64 && seen.pings > 0 && seen.beats > 0,
+                "the on runs did not ping their watchdog or heartbeat: the comparison would mean \
+                 nothing"
+            );
+        }
+    }
 }
 
 /// What every child run shares.
@@ -255,6 +344,7 @@ struct Env {
     pinned: String,
     max_records: u64,
     full: bool,
+    set: OnSet,
 }
 
 impl Env {
@@ -267,12 +357,35 @@ impl Env {
         input: &Path,
         round: usize,
     ) -> (Run, Seen) {
-        let port = if on { free_port() } else { 0 };
+        let port = if on && self.set == OnSet::Ops {
+            free_port()
+        } else {
+            0
+        };
         let tag = format!("{kind}-{round}-{}", if on { "on" } else { "off" });
         let mut cmd = Command::new(&self.exe);
+        cmd.env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID");
+        // Plays systemd for a protect run: the socket its notifications come to.
+        let notify = if on && self.set == OnSet::Protect {
+            let path = self.scratch.join(format!("{tag}.notify"));
+            let socket = match UnixDatagram::bind(&path) {
+                Ok(s) => s,
+                Err(e) => panic!("binding {}: {e}", path.display()),
+            };
+            if let Err(e) = socket.set_nonblocking(true) {
+                panic!("the notify socket: {e}");
+            }
+            cmd.env("NOTIFY_SOCKET", &path)
+                .env("WATCHDOG_USEC", WATCHDOG_USEC.to_string());
+            Some(socket)
+        } else {
+            None
+        };
         cmd.arg(CHILD)
             .arg(kind)
-            .arg(if on { "on" } else { "off" })
+            .arg(if on { self.set.name() } else { "off" })
             .arg(input)
             .arg(&self.pinned)
             // Full throughput runs read the whole recording; latency runs stop at `max_records`.
@@ -289,19 +402,32 @@ impl Env {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let answered_before = answers(fake);
+        let calls_before = fake.stats().calls;
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => panic!("starting a child run: {e}"),
         };
         let mut seen = Seen::default();
         let mut next = Instant::now() + Duration::from_millis(500);
+        let mut buf = [0u8; 256];
         loop {
+            if let Some(socket) = &notify {
+                while let Ok(n) = socket.recv(&mut buf) {
+                    for line in buf[..n].split(|&b| b == b'\n') {
+                        match line {
+                            b"READY=1" => seen.ready += 1,
+                            b"WATCHDOG=1" => seen.pings += 1,
+                            _ => {}
+                        }
+                    }
+                }
+            }
             match child.try_wait() {
                 Ok(Some(_)) => break,
                 Ok(None) => {}
                 Err(e) => panic!("waiting for a child run: {e}"),
             }
-            if on && Instant::now() >= next {
+            if on && self.set == OnSet::Ops && Instant::now() >= next {
                 next += Duration::from_secs(1);
                 if scrape(port) {
                     seen.scrapes += 1;
@@ -326,11 +452,15 @@ impl Env {
             Some(r) => r,
             None => panic!("the {tag} run printed no figures: {stdout}"),
         };
-        if on {
+        if on && self.set == OnSet::Ops {
             // The bot answers what was sent during the run within its next poll; give it a
             // moment past the child's end only to count (the child is gone: nothing is lost by
             // not waiting).
             seen.answers = answers(fake).saturating_sub(answered_before);
+        }
+        if on && self.set == OnSet::Protect {
+            // No bot runs beside a protect run: every call the fake answered was a heartbeat.
+            seen.beats = fake.stats().calls.saturating_sub(calls_before);
         }
         (run, seen)
     }
@@ -380,6 +510,7 @@ fn parse_child(out: &str) -> Option<Run> {
         orders: field("orders")? as u64,
         p50_ns: field("p50_ns")?,
         p99_ns: field("p99_ns")?,
+        exits: field("exits")? as u64,
     })
 }
 
@@ -439,7 +570,8 @@ fn child(args: &[String]) -> Result<(), String> {
     else {
         return Err(format!("expected 9 arguments, got {args:?}"));
     };
-    let on = side == "on";
+    let on = side == "ops";
+    let protect = side == "protect";
     let scratch = PathBuf::from(scratch);
     let mut o: Vec<(&str, String)> = vec![
         ("placement.mode", "2".into()),
@@ -469,6 +601,16 @@ fn child(args: &[String]) -> Result<(), String> {
         o.push(("bot.token_env", format!("{TOKEN_ENV:?}")));
         o.push(("bot.users", format!("[{OPERATOR}]")));
         o.push(("bot.poll_timeout_s", "2".into()));
+    }
+    if protect {
+        o.push(("strategy.protect", "\"both\"".into()));
+        o.push(("protection.stop_loss_bps", "20".into()));
+        o.push(("protection.take_profit_bps", "20".into()));
+        o.push(("protection.trailing_bps", "10".into()));
+        o.push(("watchdog.enabled", "true".into()));
+        o.push(("heartbeat.url", format!("\"{bot_url}/bot{TOKEN}/getMe\"")));
+        o.push(("heartbeat.period_s", "1".into()));
+        o.push(("heartbeat.ca_file", format!("{cert:?}")));
     }
     let mut settings = base_settings(Path::new(input), &o);
     let logger = if on {
@@ -503,10 +645,18 @@ fn child(args: &[String]) -> Result<(), String> {
             return Err("the log wrote no record".into());
         }
     }
+    if protect && report.trading.iter().all(|t| t.protection == "none") {
+        return Err("no instrument holds protective exits".into());
+    }
+    let exits: u64 = report
+        .trading
+        .iter()
+        .map(|t| t.exits.stop_losses + t.exits.take_profits + t.exits.trailing_stops)
+        .sum();
     let t2t = report.latency.get("tick_to_trade");
     let q = |p: f64| t2t.map_or(0.0, |h| h.hist.value_at_quantile(p) as f64);
     println!(
-        "ops_cost_child records_per_s={:.1} orders={} p50_ns={} p99_ns={}",
+        "ops_cost_child records_per_s={:.1} orders={} p50_ns={} p99_ns={} exits={exits}",
         report.throughput.records_per_second(),
         t2t.map_or(0, |h| h.count()),
         q(0.5),
