@@ -8,6 +8,7 @@
 //! - [`synth`]: the synthetic market.
 //! - [`exchange_info`]: instrument specs from a venue's `exchangeInfo` / `instruments-info`.
 //! - [`sbe`]: the layout of Binance Spot's binary (SBE) market-data messages.
+//! - [`sbe_encode`]: JSON stream messages into the SBE frames Binance would have sent.
 //! - [`survey`]: a first pass over a recording: venues, symbols and number shapes from content.
 //! - [`live`]: the venues' live market streams as a source (feature `live`).
 //!
@@ -24,6 +25,7 @@ pub mod live;
 pub mod parse;
 pub mod recording;
 pub mod sbe;
+pub mod sbe_encode;
 pub mod source;
 pub mod survey;
 pub mod synth;
