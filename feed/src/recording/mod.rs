@@ -11,6 +11,8 @@
 //! - [`writer`]: [`RecordingWriter`], buffered, with [`Rotation`] by size or time.
 //! - [`recorder`]: the recorder thread and the feed thread's non-blocking [`RecorderHandle`].
 //! - [`convert()`]: any source into this format (`pinion convert --input X --output Y`).
+//! - [`convert_to_sbe`]: the same, Binance Spot market data frames turned into SBE
+//!   (`pinion convert --encoding sbe`).
 //!
 //! # File layout
 //!
@@ -72,6 +74,7 @@
 //! header but for its sequence number and start time, and stands alone.
 
 pub mod convert;
+pub mod convert_sbe;
 pub mod format;
 pub mod reader;
 pub mod recorder;
@@ -82,6 +85,7 @@ use std::io;
 use crate::error::SourceError;
 
 pub use convert::{ConvertStats, convert};
+pub use convert_sbe::{SbeConvertStats, convert_to_sbe};
 pub use format::{InstrumentDef, RecordHeader, RecordingHeader, VERSION};
 pub use reader::RecordingReader;
 pub use recorder::{ALL_CONNECTIONS, Recorder, RecorderHandle, RecorderReport};
