@@ -91,6 +91,11 @@ pub enum Command {
     /// exchange simulator), --ca-file trusts that server's certificate.
     Live(Box<LiveArgs>),
     /// Convert a recording (any format pinion reads) into pinion's own .pnr format.
+    ///
+    /// With --encoding sbe, Binance Spot market data frames become the SBE frames Binance's
+    /// binary stream would have sent for them (trades, bookTicker as best bid/ask, diff and
+    /// partial depth); other streams' frames are dropped, control replies and other venues'
+    /// frames kept as they are.
     Convert(ConvertArgs),
     /// Print the books after message N, or after every N messages, and at the end, so they can
     /// be checked against another tool.
@@ -702,6 +707,10 @@ pub struct ConvertArgs {
     /// The .pnr file to write.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+    /// How the market data frames are written: `json` as recorded, or `sbe`, Binance Spot's
+    /// binary encoding.
+    #[arg(long, value_enum, default_value = "json")]
+    pub encoding: crate::pipeline::ConvertEncoding,
 }
 
 /// `pinion config`.

@@ -14,8 +14,8 @@ use anyhow::Context as _;
 use clap::Parser as _;
 
 use pinion_engine::cli::{
-    BacktestArgs, BookArgs, Cli, Command, ConfigArgs, ConfigSource, HistoryArgs, HistoryQuery,
-    JitterArgs, LiveArgs,
+    BacktestArgs, BookArgs, Cli, Command, ConfigArgs, ConfigSource, ConvertArgs, HistoryArgs,
+    HistoryQuery, JitterArgs, LiveArgs,
 };
 use pinion_engine::config::{Config, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::host::jitter;
@@ -24,6 +24,7 @@ use pinion_engine::ops::{events, log};
 use pinion_engine::pipeline::{self, Console, DumpPoints};
 use pinion_engine::runtime::placement::{PinOutcome, allowed_cores};
 use pinion_engine::runtime::{self, clock};
+use pinion_feed::sbe::Template;
 
 /// The input was damaged or a book did not end synced (and `--allow-damaged` was not given).
 const EXIT_DAMAGED: u8 = 3;
@@ -62,7 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 &Overrides::default(),
             )?;
-            convert(&settings, &args.input, &args.output)
+            convert(&settings, &args)
         }
         Command::Book(args) => {
             let settings = load(&args.source, &args.overrides())?;
@@ -710,9 +711,29 @@ fn live_logged(args: &LiveArgs, mut settings: Settings) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn convert(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<ExitCode> {
-    let summary = pipeline::convert_recording(settings, input, output)
+fn convert(settings: &Settings, args: &ConvertArgs) -> anyhow::Result<ExitCode> {
+    let (input, output) = (&args.input, &args.output);
+    let summary = pipeline::convert_recording_as(settings, input, output, args.encoding)
         .with_context(|| format!("converting {} to {}", input.display(), output.display()))?;
+    if let Some(sbe) = &summary.sbe {
+        println!(
+            "SBE: {} frames encoded ({} trades, {} best bid/ask, {} partial depth, {} diff depth); \
+             {} control replies and {} other venues' frames kept as JSON; {} frames of streams \
+             SBE does not have dropped; {} frames refused and kept as JSON{}",
+            sbe.encoded_total(),
+            sbe.encoded(Template::Trades),
+            sbe.encoded(Template::BestBidAsk),
+            sbe.encoded(Template::DepthSnapshot),
+            sbe.encoded(Template::DepthDiff),
+            sbe.control,
+            sbe.other_venue,
+            sbe.dropped,
+            sbe.refused,
+            sbe.first_refusal
+                .as_ref()
+                .map_or_else(String::new, |e| format!(" (the first: {e})"))
+        );
+    }
     println!(
         "{} records ({} payload bytes) and {} instruments written to {}",
         summary.stats.records,

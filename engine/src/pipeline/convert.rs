@@ -12,8 +12,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use pinion_feed::recording::{
-    ConvertStats, InstrumentDef, RecordingHeader, RecordingWriter, Rotation, convert,
+    ConvertStats, InstrumentDef, RecordingHeader, RecordingWriter, Rotation, SbeConvertStats,
+    convert, convert_to_sbe,
 };
+use pinion_feed::sbe_encode::Exponents;
 use pinion_feed::source::Decompress;
 
 use super::PipelineError;
@@ -29,6 +31,19 @@ pub struct ConvertSummary {
     pub instruments: usize,
     /// The files written.
     pub files: Vec<PathBuf>,
+    /// What the SBE encoding did, when asked for.
+    pub sbe: Option<SbeConvertStats>,
+}
+
+/// How a conversion writes market data frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ConvertEncoding {
+    /// As recorded.
+    #[default]
+    Json,
+    /// Binance Spot's market data as the SBE frames Binance would have sent
+    /// ([`convert_to_sbe`]).
+    Sbe,
 }
 
 /// Converts `input` into `output`. Instruments are resolved as a replay of `input` under
@@ -37,6 +52,16 @@ pub fn convert_recording(
     settings: &Settings,
     input: &Path,
     output: &Path,
+) -> Result<ConvertSummary, PipelineError> {
+    convert_recording_as(settings, input, output, ConvertEncoding::Json)
+}
+
+/// [`convert_recording`], writing market data frames as `encoding` says.
+pub fn convert_recording_as(
+    settings: &Settings,
+    input: &Path,
+    output: &Path,
+    encoding: ConvertEncoding,
 ) -> Result<ConvertSummary, PipelineError> {
     let mut settings = settings.clone();
     let (venue, decompress) = match &settings.input {
@@ -80,7 +105,13 @@ pub fn convert_recording(
     let written = RecordingWriter::create(&tmp, header, Rotation::NONE)
         .map_err(PipelineError::from)
         .and_then(|mut writer| {
-            let stats = convert(&mut *source, &mut writer)?;
+            let stats = match encoding {
+                ConvertEncoding::Json => (convert(&mut *source, &mut writer)?, None),
+                ConvertEncoding::Sbe => {
+                    let sbe = convert_to_sbe(&mut *source, &mut writer, Exponents::BINANCE_SPOT)?;
+                    (sbe.written, Some(sbe))
+                }
+            };
             writer.finish()?;
             Ok(stats)
         })
@@ -91,7 +122,7 @@ pub fn convert_recording(
             })?;
             Ok(stats)
         });
-    let stats = match written {
+    let (stats, sbe) = match written {
         Ok(stats) => stats,
         Err(e) => {
             // Nothing half-written stays behind; the output was never touched.
@@ -110,6 +141,7 @@ pub fn convert_recording(
         stats,
         instruments,
         files: vec![output.to_path_buf()],
+        sbe,
     })
 }
 

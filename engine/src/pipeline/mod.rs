@@ -28,7 +28,10 @@ use pinion_gateway::{OrderVenue, VenueClock};
 use pinion_strategy::{ClientOrderId, ExecReport, OrderSide, OrderStatus, VenueOrderId};
 
 pub use book_dump::{BookDumpSummary, BookPoint, BookView, DumpPoints, LevelText, replay_books};
-pub use convert::{ConvertSummary, check_output_is_not_input, convert_recording};
+pub use convert::{
+    ConvertEncoding, ConvertSummary, check_output_is_not_input, convert_recording,
+    convert_recording_as,
+};
 pub use findings::{BookSummary, Damage, scaled_decimal};
 pub use input::{
     BOOKS_FOR_ALL_UP_TO, LiveParts, PreparedInput, load_exchange_info, open_source, prepare,
