@@ -222,6 +222,10 @@ struct LiveArgs {
     /// Frames a session may fall behind before it is dropped.
     #[arg(long)]
     session_queue: Option<usize>,
+    /// Serve SBE on every stream path, as stream-sbe.binance.com (Spot only; without it only
+    /// the paths under /sbe serve SBE).
+    #[arg(long)]
+    sbe_streams: bool,
     /// Serve the WS API (order entry) at `/ws-api/v3` for this API key.
     #[arg(long)]
     ws_api_key: Option<String>,
@@ -413,6 +417,7 @@ fn live(args: LiveArgs) -> anyhow::Result<()> {
     if let Some(q) = args.session_queue {
         config.session_queue = q;
     }
+    config.sbe_streams = args.sbe_streams;
     if let Some(key) = &args.ws_api_key {
         let mut api = WsApiConfig::new(key);
         if let Some(path) = &args.ws_api_ed25519_pub {

@@ -12,6 +12,11 @@
 //! `U ≤ lastUpdateId+1 ≤ u`, futures (diffs carrying `pu`) `U ≤ lastUpdateId ≤ u`. Frames of a
 //! symbol before it opens are not released. Streams with no symbol (`!…@arr`) are released as
 //! they come.
+//!
+//! On Spot, each released trade, bookTicker, diff or partial depth frame is also encoded once
+//! into the SBE frame Binance's binary stream would carry ([`pinion_feed::sbe_encode`]), under
+//! its SBE stream name (`<sym>@trade`, `<sym>@bestBidAsk`, `<sym>@depth`, `<sym>@depth<N>`),
+//! for the sessions on the SBE endpoint.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
@@ -22,7 +27,10 @@ use std::sync::mpsc::TrySendError;
 use std::time::{Duration, Instant};
 
 use pinion_core::RecordKind;
+use pinion_feed::sbe::Template;
+use pinion_feed::sbe_encode::{Encoded, Exponents, SbeEncoder};
 use pinion_feed::{FrameSource, SourceError};
+use tungstenite::Bytes;
 
 use super::LiveShared;
 use super::truth::{Book, Dec, History, Side};
@@ -45,6 +53,17 @@ pub(crate) struct LiveFrame {
     pub data: Range<usize>,
     /// A Bybit book message's `u` (sessions skip those their snapshot already holds).
     pub update_id: Option<u64>,
+    /// The frame in SBE, for sessions on the SBE endpoint (Spot market data only).
+    pub sbe: Option<SbeFrame>,
+}
+
+/// A released frame as Binance's SBE stream carries it.
+#[derive(Debug)]
+pub(crate) struct SbeFrame {
+    /// Its SBE stream name (`btcusdt@bestBidAsk`).
+    pub stream: String,
+    /// The SBE message.
+    pub bytes: Bytes,
 }
 
 impl LiveFrame {
@@ -113,6 +132,8 @@ pub(crate) struct MarketState {
     /// the way: `(t_recv, payload)` per symbol, and the symbols in the order they began.
     buffers: HashMap<String, VecDeque<(u64, Vec<u8>)>>,
     buffer_order: Vec<String>,
+    /// Encodes released Spot frames into SBE.
+    sbe: SbeEncoder,
 }
 
 /// Most frames buffered per unseeded symbol (older ones are dropped).
@@ -193,6 +214,7 @@ impl MarketState {
             stream_seq: HashMap::new(),
             buffers: HashMap::new(),
             buffer_order: Vec::new(),
+            sbe: SbeEncoder::new(Exponents::BINANCE_SPOT),
         }
     }
 
@@ -287,6 +309,7 @@ impl MarketState {
     fn release(
         &mut self,
         c: Classified,
+        t_recv: u64,
         payload: &[u8],
         shared: &LiveShared,
     ) -> Option<(Arc<LiveFrame>, bool)> {
@@ -378,6 +401,11 @@ impl MarketState {
                 return None;
             }
         }
+        let sbe = if shared.config.venue == super::LiveVenue::Spot && c.bybit_book.is_none() {
+            self.encode_sbe(&c.stream, &text, t_recv, shared)
+        } else {
+            None
+        };
         let seq = self.stream_seq.entry(c.stream.clone()).or_insert(0);
         *seq += 1;
         self.released += 1;
@@ -388,10 +416,52 @@ impl MarketState {
                 text,
                 data: c.data,
                 update_id,
+                sbe,
             }),
             opened,
         ))
     }
+}
+
+impl MarketState {
+    /// The SBE frame of a released frame (its combined envelope `text`), if its stream is one
+    /// SBE has; an encoding failure is counted.
+    fn encode_sbe(
+        &mut self,
+        stream: &str,
+        text: &str,
+        t_recv: u64,
+        shared: &LiveShared,
+    ) -> Option<SbeFrame> {
+        match self.sbe.encode(text.as_bytes(), t_recv, Some(stream)) {
+            Ok(Encoded::Frame(template)) => Some(SbeFrame {
+                stream: sbe_stream(stream, template)?,
+                bytes: Bytes::copy_from_slice(self.sbe.frame()),
+            }),
+            Ok(Encoded::Control | Encoded::NoSbeStream) => None,
+            Err(_) => {
+                shared.count(|k| &k.sbe_encode_errors);
+                None
+            }
+        }
+    }
+}
+
+/// The SBE stream a JSON stream's message of `template` belongs to: the symbol part lower-cased,
+/// the update speed dropped (`btcusdt@depth@100ms` → `btcusdt@depth`, `btcusdt@depth20@100ms`
+/// → `btcusdt@depth20`), `bookTicker` → `bestBidAsk`.
+pub(crate) fn sbe_stream(json_stream: &str, template: Template) -> Option<String> {
+    let (symbol, kind) = json_stream.split_once('@')?;
+    let symbol = symbol.to_ascii_lowercase();
+    Some(match template {
+        Template::Trades => format!("{symbol}@trade"),
+        Template::BestBidAsk => format!("{symbol}@bestBidAsk"),
+        Template::DepthDiff => format!("{symbol}@depth"),
+        Template::DepthSnapshot => {
+            let levels = kind.split('@').next()?;
+            format!("{symbol}@{levels}")
+        }
+    })
 }
 
 /// Seeds a symbol's book from a snapshot body.
@@ -691,7 +761,7 @@ pub(crate) fn run(mut source: Box<dyn FrameSource + Send>, shared: &LiveShared) 
         if !clock.wait(t_recv, shared) {
             break;
         }
-        let released = shared.market().release(c, &payload, shared);
+        let released = shared.market().release(c, t_recv, &payload, shared);
         // Resting WS API orders move with the new truth (and its trades), frame by frame.
         crate::wsapi::after_frame(
             shared,
@@ -722,7 +792,7 @@ fn broadcast(frame: &Arc<LiveFrame>, shared: &LiveShared) {
         if link.gone.load(Ordering::Relaxed) {
             return false;
         }
-        if !link.wants(&frame.stream) {
+        if !link.wants_frame(frame) {
             return true;
         }
         match link.tx.try_send(Arc::clone(frame)) {

@@ -23,6 +23,13 @@
 //!   `ping`, `time`; the inspection endpoints `/sim/book`, `/sim/stats` and `/sim/account`
 //!   (the WS API account, see [`wsapi`](crate::wsapi)). Keep-alive: many
 //!   requests on one connection.
+//! - **SBE streams** (Spot): the same paths under `/sbe` (or every stream path with
+//!   [`LiveConfig::sbe_streams`]) serve Binance's binary market data as
+//!   `stream-sbe.binance.com` does: the upgrade needs an `X-MBX-APIKEY` header (refused 401,
+//!   code -2014, without one), the streams are `<sym>@trade`, `<sym>@bestBidAsk`,
+//!   `<sym>@depth`, `<sym>@depth<N>`, their events go out as binary SBE frames (the recording's
+//!   JSON messages encoded by [`pinion_feed::sbe_encode`], one frame each, whatever
+//!   `combined` says), control replies and `serverShutdown` as JSON text.
 //! - **Bybit v5 public** on `/v5/public/<category>` (`linear`, `spot`) from a Bybit recording:
 //!   `{"op":"subscribe","args":[…],"req_id":…}` answered `{"success":true,…,"op":"subscribe"}`,
 //!   `{"op":"ping"}` answered with `ret_msg` `pong`; subscribing to `orderbook.<N>.<SYMBOL>`
@@ -141,6 +148,9 @@ pub struct LiveConfig {
     pub faults: FaultPlan,
     /// The WebSocket API (order entry) at `/ws-api/v3`; `None` leaves the path unserved.
     pub ws_api: Option<crate::wsapi::WsApiConfig>,
+    /// Every stream path serves SBE, as `stream-sbe.binance.com` does (Spot only). Without it
+    /// only the paths under `/sbe` (`/sbe/ws`, `/sbe/stream?streams=…`) do.
+    pub sbe_streams: bool,
 }
 
 impl LiveConfig {
@@ -164,6 +174,7 @@ impl LiveConfig {
             instruments: Vec::new(),
             faults: FaultPlan::none(),
             ws_api: None,
+            sbe_streams: false,
         }
     }
 
@@ -198,6 +209,11 @@ impl LiveConfig {
         {
             return Err(ExchangeSimError::Config(
                 "intervals, timeouts and the weight window must not be zero",
+            ));
+        }
+        if self.sbe_streams && self.venue != LiveVenue::Spot {
+            return Err(ExchangeSimError::Config(
+                "SBE streams are Binance Spot's only",
             ));
         }
         if self.session_queue == 0 || self.max_messages_per_sec == 0 || self.max_streams == 0 {
@@ -319,6 +335,10 @@ counters! {
     fault_slow_snapshots,
     /// Fault: snapshots served stale (`stalesnap`).
     fault_stale_snapshots,
+    /// SBE endpoint upgrades refused for a missing or malformed `X-MBX-APIKEY`.
+    sbe_key_refusals,
+    /// Released Spot frames of an SBE stream kind the encoder refused (not served in SBE).
+    sbe_encode_errors,
 }
 
 /// REST weight used by one IP in one fixed window.

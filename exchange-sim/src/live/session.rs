@@ -40,6 +40,8 @@ const METHODS: &str =
 #[derive(Debug)]
 pub(crate) struct SessionLink {
     subs: Mutex<HashSet<String>>,
+    /// A session on the SBE endpoint: it subscribes SBE stream names and gets SBE frames.
+    pub sbe: bool,
     pub tx: SyncSender<Arc<LiveFrame>>,
     /// Set by the market when the queue overflowed.
     pub slow: AtomicBool,
@@ -48,6 +50,21 @@ pub(crate) struct SessionLink {
 }
 
 impl SessionLink {
+    /// The name this session knows `frame`'s stream by: its SBE stream on the SBE endpoint
+    /// (`None` when the frame has no SBE form), else its JSON stream.
+    pub fn stream_of<'f>(&self, frame: &'f LiveFrame) -> Option<&'f str> {
+        if self.sbe {
+            frame.sbe.as_ref().map(|s| s.stream.as_str())
+        } else {
+            Some(&frame.stream)
+        }
+    }
+
+    /// Whether the session is subscribed to `frame`'s stream.
+    pub fn wants_frame(&self, frame: &LiveFrame) -> bool {
+        self.stream_of(frame).is_some_and(|s| self.wants(s))
+    }
+
     /// Whether the session is subscribed to `stream`.
     pub fn wants(&self, stream: &str) -> bool {
         self.subs
@@ -306,7 +323,7 @@ fn bybit_snapshot(
 /// The streams a request path asks for, and whether the session is combined; `None` for a
 /// path that is not a stream endpoint.
 fn streams_of_path(head: &RequestHead) -> Option<(bool, Vec<String>)> {
-    let path = ["/public", "/market"]
+    let path = ["/public", "/market", SBE_PREFIX]
         .iter()
         .find_map(|route| head.path.strip_prefix(route))
         .filter(|p| p.starts_with('/'))
@@ -333,9 +350,41 @@ fn streams_of_path(head: &RequestHead) -> Option<(bool, Vec<String>)> {
     }
 }
 
+/// The path prefix of the SBE endpoint's routes.
+const SBE_PREFIX: &str = "/sbe";
+
+/// Whether an upgrade is for the SBE endpoint: a path under [`SBE_PREFIX`], or any stream
+/// path when the exchange plays `stream-sbe.binance.com`.
+fn is_sbe_path(path: &str, config: &super::LiveConfig) -> bool {
+    config.sbe_streams
+        || path
+            .strip_prefix(SBE_PREFIX)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Whether an `X-MBX-APIKEY` value has the shape of a key: 1 to 256 printable ASCII
+/// characters, no spaces. (Binance checks the key itself; the simulator has no key list for
+/// market data, which needs no permission.)
+fn is_api_key(key: Option<&str>) -> bool {
+    key.is_some_and(|k| (1..=256).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+}
+
 /// Handles an upgrade request: the checks before the `101`, then the session.
 pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared, ip: IpAddr) {
     let config = &shared.config;
+    let sbe = config.venue == super::LiveVenue::Spot
+        && !head.path.starts_with("/v5/")
+        && is_sbe_path(&head.path, config);
+    if sbe && !is_api_key(head.api_key.as_deref()) {
+        shared.count(|c| &c.sbe_key_refusals);
+        let _ = http::respond_error(
+            &mut stream,
+            "401 Unauthorized",
+            -2014,
+            "API-key format invalid.",
+        );
+        return;
+    }
     let bybit = head
         .path
         .strip_prefix("/v5/public/")
@@ -413,6 +462,7 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared, ip
     let (tx, rx) = std::sync::mpsc::sync_channel(config.session_queue);
     let link = Arc::new(SessionLink {
         subs: Mutex::new(initial.iter().cloned().collect()),
+        sbe,
         tx,
         slow: AtomicBool::new(false),
         gone: AtomicBool::new(false),
@@ -604,8 +654,10 @@ impl Session<'_> {
                     if self.shutdown_at.is_none() && age >= *after =>
                 {
                     self.shared.count(|c| &c.fault_shutdowns);
-                    let text = crate::session::shutdown_notice(now_ms(), self.combined)
-                        .map_err(|_| End::Io)?;
+                    // SBE sends it as bare JSON text whatever `combined` says.
+                    let combined = self.combined && !self.link.sbe;
+                    let text =
+                        crate::session::shutdown_notice(now_ms(), combined).map_err(|_| End::Io)?;
                     self.ws
                         .send(Message::text(text))
                         .map_err(|e| classify(&e))?;
@@ -837,9 +889,13 @@ impl Session<'_> {
 
     /// Sends one queued frame, through the stream faults.
     fn deliver(&mut self, frame: Arc<LiveFrame>) -> Result<(), End> {
-        if !self.link.wants(&frame.stream) {
+        let Some(name) = self.link.stream_of(&frame) else {
+            return Ok(());
+        };
+        if !self.link.wants(name) {
             return Ok(());
         }
+        let name = name.to_owned();
         if let (Some(u), Some(floor)) = (frame.update_id, self.floors.get(&frame.stream))
             && u <= *floor
         {
@@ -849,30 +905,28 @@ impl Session<'_> {
         let mut copies = 1;
         for fault in &self.faults {
             match fault {
-                Fault::Drop { stream, k, .. } if *stream == frame.stream && *k == frame.seq => {
+                Fault::Drop { stream, k, .. } if *stream == name && *k == frame.seq => {
                     self.shared.count(|c| &c.fault_drops);
                     return Ok(());
                 }
-                Fault::Mute { stream, k, .. } if *stream == frame.stream && frame.seq > *k => {
+                Fault::Mute { stream, k, .. } if *stream == name && frame.seq > *k => {
                     self.shared.count(|c| &c.fault_muted);
                     return Ok(());
                 }
                 Fault::RandomDrop {
                     stream, per_mille, ..
-                } if *stream == frame.stream => {
+                } if *stream == name => {
                     let draw = mix(seed ^ mix(self.index ^ mix(frame.seq ^ name_hash(stream))));
                     if draw % 1000 < u64::from(*per_mille) {
                         self.shared.count(|c| &c.fault_random_drops);
                         return Ok(());
                     }
                 }
-                Fault::Duplicate { stream, k, .. }
-                    if *stream == frame.stream && *k == frame.seq =>
-                {
+                Fault::Duplicate { stream, k, .. } if *stream == name && *k == frame.seq => {
                     self.shared.count(|c| &c.fault_duplicates);
                     copies = 2;
                 }
-                Fault::Swap { stream, k, .. } if *stream == frame.stream && *k == frame.seq => {
+                Fault::Swap { stream, k, .. } if *stream == name && *k == frame.seq => {
                     self.shared.count(|c| &c.fault_swaps);
                     self.held = Some(frame);
                     return Ok(());
@@ -901,7 +955,10 @@ impl Session<'_> {
             match fault {
                 Fault::ResetMidFrame { after_frames, .. } if *after_frames == n => {
                     self.shared.count(|c| &c.fault_resets);
-                    self.write_partial(frame.body(self.combined).as_bytes());
+                    match (&frame.sbe, self.link.sbe) {
+                        (Some(sbe), true) => self.write_partial(0x82, &sbe.bytes),
+                        _ => self.write_partial(0x81, frame.body(self.combined).as_bytes()),
+                    }
                     return Err(End::Reset);
                 }
                 Fault::HalfOpen { after_frames, .. } if *after_frames == n => {
@@ -918,19 +975,23 @@ impl Session<'_> {
         if let Some(tap) = self.shared.tap.get() {
             tap.frame_written();
         }
-        self.ws
-            .write(Message::text(frame.body(self.combined).to_owned()))
-            .map_err(|e| classify(&e))?;
+        let message = match (&frame.sbe, self.link.sbe) {
+            // The SBE frame is shared by every SBE session; the clone is a reference count.
+            (Some(sbe), true) => Message::Binary(sbe.bytes.clone()),
+            _ => Message::text(frame.body(self.combined).to_owned()),
+        };
+        self.ws.write(message).map_err(|e| classify(&e))?;
         self.frames_sent += 1;
         self.shared.count(|c| &c.frames_sent);
         Ok(())
     }
 
-    /// Writes the head and half the payload of a text frame, then shuts the socket.
-    fn write_partial(&mut self, body: &[u8]) {
+    /// Writes the head (`first`: FIN and the opcode, text 0x81 or binary 0x82) and half the
+    /// payload of a frame, then shuts the socket.
+    fn write_partial(&mut self, first: u8, body: &[u8]) {
         let _ = self.ws.flush();
         let len = body.len();
-        let mut head = vec![0x81u8];
+        let mut head = vec![first];
         if len < 126 {
             head.push(len as u8);
         } else if len < 65_536 {
