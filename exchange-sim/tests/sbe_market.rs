@@ -10,7 +10,7 @@
 //!   one) is refused 401; with `sbe_streams` every stream path is the SBE endpoint.
 
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -95,7 +95,7 @@ fn config() -> LiveConfig {
 }
 
 /// The encoder's frame for every market data frame of the recording, in order.
-fn encoded_recording(path: &PathBuf) -> Vec<Vec<u8>> {
+fn encoded_recording(path: &Path) -> Vec<Vec<u8>> {
     let mut source = pinion_feed::source::open(path).expect("open");
     let mut encoder = SbeEncoder::new(Exponents::BINANCE_SPOT);
     let mut frames = Vec::new();
