@@ -145,6 +145,141 @@ pub fn convert_to_sbe(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SourceError;
+    use crate::recording::{RecordingHeader, RecordingReader, Rotation};
+    use pinion_core::record::{ConnId, ConnInfo, RawRecord};
+
+    /// Records held in memory.
+    struct Records {
+        conns: Vec<ConnInfo>,
+        recs: Vec<(u64, u16, RecordKind, &'static str, &'static str)>,
+        next: usize,
+    }
+
+    impl FrameSource for Records {
+        fn connections(&self) -> &[ConnInfo] {
+            &self.conns
+        }
+
+        fn next_record(&mut self) -> Result<Option<RawRecord<'_>>, SourceError> {
+            let Some(&(t, conn, kind, meta, payload)) = self.recs.get(self.next) else {
+                return Ok(None);
+            };
+            self.next += 1;
+            Ok(Some(RawRecord {
+                t_recv: t,
+                conn: ConnId(conn),
+                kind,
+                meta: meta.as_bytes(),
+                payload: payload.as_bytes(),
+            }))
+        }
+    }
+
+    #[test]
+    fn each_kind_of_record_goes_where_the_table_says() {
+        let conn = |id, venue, url: &str| ConnInfo {
+            id: ConnId(id),
+            venue,
+            url: url.into(),
+        };
+        let depth5 = r#"{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[]}"#;
+        let trade =
+            r#"{"e":"trade","E":1,"s":"BNBBTC","t":1,"p":"0.1","q":"1","T":1,"m":false,"M":true}"#;
+        let usdm =
+            r#"{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[],"a":[]}"#;
+        let bad =
+            r#"{"e":"trade","E":1,"s":"BNBBTC","t":1,"p":"0.000000001","q":"1","T":1,"m":false}"#;
+        let agg = r#"{"e":"aggTrade","E":1,"s":"BNBBTC","a":1,"p":"1","q":"1","f":1,"l":1,"T":1,"m":true,"M":true}"#;
+        let snapshot = r#"{"lastUpdateId":1,"bids":[],"asks":[]}"#;
+        let mut src = Records {
+            conns: vec![
+                conn(
+                    0,
+                    Some(Venue::BinanceSpot),
+                    "wss://x/ws/bnbbtc@depth5@100ms",
+                ),
+                conn(1, None, "wss://x/stream"),
+                conn(2, Some(Venue::BinanceUsdm), "wss://y/stream"),
+            ],
+            recs: vec![
+                (
+                    1,
+                    0,
+                    RecordKind::Connect,
+                    "wss://x/ws/bnbbtc@depth5@100ms",
+                    "",
+                ),
+                (2, 1, RecordKind::Frame, "", r#"{"result":null,"id":1}"#),
+                (3, 0, RecordKind::Frame, "", depth5),
+                (
+                    4,
+                    1,
+                    RecordKind::RestSnapshot,
+                    "/api/v3/depth?symbol=BNBBTC",
+                    snapshot,
+                ),
+                (5, 1, RecordKind::Frame, "", trade),
+                (6, 1, RecordKind::Frame, "", agg),
+                (7, 2, RecordKind::Frame, "", usdm),
+                (8, 1, RecordKind::Frame, "", bad),
+                (9, 1, RecordKind::Frame, "", usdm),
+                (10, 1, RecordKind::Disconnect, "", ""),
+            ],
+            next: 0,
+        };
+        let path = std::env::temp_dir().join(format!(
+            "pinion-convert-sbe-unit-{}.pnr",
+            std::process::id()
+        ));
+        let mut writer =
+            RecordingWriter::create(&path, RecordingHeader::new("unit", 0), Rotation::NONE)
+                .expect("create");
+        let stats =
+            convert_to_sbe(&mut src, &mut writer, Exponents::BINANCE_SPOT).expect("converts");
+        writer.finish().expect("finish");
+        assert_eq!(stats.encoded, [1, 0, 1, 0]);
+        assert_eq!(
+            (
+                stats.control,
+                stats.dropped,
+                stats.other_venue,
+                stats.refused
+            ),
+            (1, 1, 1, 2)
+        );
+        assert!(matches!(
+            stats.first_refusal,
+            Some(SbeEncodeError::Decimal { field: "p", .. })
+        ));
+        assert_eq!(stats.written.records, 9);
+
+        let mut encoder = SbeEncoder::new(Exponents::BINANCE_SPOT);
+        let mut sbe = |json: &str, t: u64, stream: Option<&str>| {
+            encoder.encode(json.as_bytes(), t, stream).expect("encodes");
+            encoder.frame().to_vec()
+        };
+        let want: Vec<(u64, RecordKind, Vec<u8>)> = vec![
+            (1, RecordKind::Connect, Vec::new()),
+            (2, RecordKind::Frame, br#"{"result":null,"id":1}"#.to_vec()),
+            (3, RecordKind::Frame, sbe(depth5, 3, Some("bnbbtc@depth5"))),
+            (4, RecordKind::RestSnapshot, snapshot.as_bytes().to_vec()),
+            (5, RecordKind::Frame, sbe(trade, 5, None)),
+            (7, RecordKind::Frame, usdm.as_bytes().to_vec()),
+            (8, RecordKind::Frame, bad.as_bytes().to_vec()),
+            (9, RecordKind::Frame, usdm.as_bytes().to_vec()),
+            (10, RecordKind::Disconnect, Vec::new()),
+        ];
+        let mut reader = RecordingReader::open(&path).expect("reopen");
+        let mut got = Vec::new();
+        while let Some(rec) = reader.next_record().expect("record") {
+            got.push((rec.t_recv, rec.kind, rec.payload.to_vec()));
+        }
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(got, want);
+        // The partial depth frame names the symbol of its connection's stream.
+        assert!(got[2].2.ends_with(b"\x06BNBBTC"));
+    }
 
     #[test]
     fn raw_connections_name_their_stream() {
