@@ -251,3 +251,60 @@ fn mantissas_are_exact_from_the_digits() {
     assert_eq!(mantissa("1", 1), None);
     assert_eq!(mantissa("1", -19), None);
 }
+
+#[test]
+fn the_reader_reads_back_what_the_encoder_wrote() {
+    use crate::sbe::{StreamMessage, read};
+    let (_, frame) = encode(
+        r#"{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}"#,
+        0,
+        None,
+    );
+    let Ok(StreamMessage::Trades(t)) = read(&frame) else {
+        panic!("not trades");
+    };
+    assert_eq!(
+        (t.event_time_us, t.transact_time_us, t.price_exp, t.qty_exp),
+        (1_723_161_255_343_000, 1_723_161_255_342_000, -8, -8)
+    );
+    assert_eq!(t.trades.len(), 1);
+    let e = t.trades.trade(0);
+    assert_eq!(
+        (e.id, e.price, e.qty, e.buyer_maker),
+        (3_735_683_259, 6_183_763_000_000, 2_000_000, true)
+    );
+    assert_eq!(t.symbol, b"BTCUSDT");
+
+    let (_, frame) = encode(
+        r#"{"e":"depthUpdate","E":5,"s":"BTCUSDT","U":7,"u":9,"b":[["1.5","2"],["1.4","0"]],"a":[["1.6","3.25"]]}"#,
+        0,
+        None,
+    );
+    let Ok(StreamMessage::DepthDiff(d)) = read(&frame) else {
+        panic!("not a diff");
+    };
+    assert_eq!(
+        (d.event_time_us, d.first_update_id, d.last_update_id),
+        (5000, 7, 9)
+    );
+    assert_eq!(
+        d.bids.levels().collect::<Vec<_>>(),
+        [(150_000_000, 200_000_000), (140_000_000, 0)]
+    );
+    assert_eq!(
+        d.asks.levels().collect::<Vec<_>>(),
+        [(160_000_000, 325_000_000)]
+    );
+
+    let (_, frame) = encode(
+        r#"{"lastUpdateId":11,"bids":[],"asks":[["2","1"]]}"#,
+        3_000_000,
+        Some("ethbtc@depth20@100ms"),
+    );
+    let Ok(StreamMessage::DepthSnapshot(d)) = read(&frame) else {
+        panic!("not a snapshot");
+    };
+    assert_eq!((d.event_time_us, d.last_update_id), (3000, 11));
+    assert!(d.bids.is_empty());
+    assert_eq!(d.symbol, b"ETHBTC");
+}
