@@ -73,6 +73,7 @@ def http_response(body, chunked=False):
 def frame_targets(frame, venue):
     if venue == "spot":
         put("binance_spot_frame", frame)
+        put("sbe_encode", frame)
         put("flat_equivalence", frame, b"\x00")
         put("live_frame", frame, b"\x00")
     elif venue == "usdm":

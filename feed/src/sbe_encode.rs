@@ -813,5 +813,39 @@ impl<'de> Visitor<'de> for AnyLevel {
     }
 }
 
+/// The fuzz target's entry point (`fuzz/fuzz_targets/sbe_encode.rs`), also driven on stable
+/// by the unit tests.
+pub mod fuzzing {
+    use super::{Encoded, Exponents, SbeEncoder};
+    use crate::sbe::{StreamMessage, read};
+
+    /// Encodes arbitrary bytes as a JSON frame received at `t_recv_ns` and checks the
+    /// encoder's promises: no panic; a frame only for [`Encoded::Frame`], and then one the
+    /// schema's reader reads back whole as that template, at the encoder's exponents, with a
+    /// non-empty symbol.
+    pub fn encode_input(data: &[u8], t_recv_ns: u64) {
+        let mut encoder = SbeEncoder::new(Exponents::BINANCE_SPOT);
+        let outcome = encoder.encode(data, t_recv_ns, Some("fuzzusdt@depth20@100ms"));
+        let frame = encoder.frame();
+        let Ok(Encoded::Frame(template)) = outcome else {
+            assert!(frame.is_empty(), "a frame left behind by {outcome:?}");
+            return;
+        };
+        let message = match read(frame) {
+            Ok(m) => m,
+            Err(e) => panic!("the encoder wrote a frame the reader refuses: {e}"),
+        };
+        let read_template = match message {
+            StreamMessage::Trades(_) => crate::sbe::Template::Trades,
+            StreamMessage::BestBidAsk(_) => crate::sbe::Template::BestBidAsk,
+            StreamMessage::DepthSnapshot(_) => crate::sbe::Template::DepthSnapshot,
+            StreamMessage::DepthDiff(_) => crate::sbe::Template::DepthDiff,
+        };
+        assert_eq!(read_template, template, "the template written");
+        assert_eq!(message.exponents(), (-8, -8), "the exponents written");
+        assert!(!message.symbol().is_empty(), "a frame without a symbol");
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -308,3 +308,57 @@ fn the_reader_reads_back_what_the_encoder_wrote() {
     assert!(d.bids.is_empty());
     assert_eq!(d.symbol, b"ETHBTC");
 }
+
+mod fuzz_on_stable {
+    use proptest::prelude::*;
+
+    use super::super::fuzzing::encode_input;
+
+    const SEEDS: &[&str] = &[
+        r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255208,"s":"BTCUSDT","U":50093239189,"u":50093239202,"b":[["61737.63000000","0.00000000"]],"a":[["61837.64000000","1.54698000"]]}}"#,
+        r#"{"stream":"btcusdt@bookTicker","data":{"u":50093239212,"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000","a":"61837.64000000","A":"1.54698000"}}"#,
+        r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#,
+        r#"{"lastUpdateId":160,"bids":[["0.01","1"]],"asks":[["0.02","2"]]}"#,
+        r#"{"result":null,"id":1}"#,
+    ];
+
+    proptest! {
+        #[test]
+        fn mutated_frames_keep_the_promises(
+            seed in 0..SEEDS.len(),
+            edits in prop::collection::vec((any::<usize>(), prop_oneof![
+                any::<u8>(),
+                prop::sample::select(b"{}[]\",:.-0123456789eE \\".to_vec()),
+            ], 0u8..3), 0..6),
+        ) {
+            let mut v = SEEDS[seed].as_bytes().to_vec();
+            for (i, b, op) in edits {
+                let len = v.len().max(1);
+                match op {
+                    0 if !v.is_empty() => v[i % len] = b,
+                    1 => v.insert(i % (v.len() + 1), b),
+                    _ => v.truncate(v.len() - i % (v.len() / 4 + 1)),
+                }
+            }
+            encode_input(&v, 1_723_161_254_087_891_268);
+        }
+
+        #[test]
+        fn random_bytes_keep_the_promises(data in prop::collection::vec(any::<u8>(), 0..256)) {
+            encode_input(&data, 0);
+        }
+
+        #[test]
+        fn mantissas_round_trip(m in 0i64..=i64::MAX, places in 0u32..=18, zeros in 0usize..4) {
+            let digits = format!("{m:0>width$}", width = places as usize + 1);
+            let (int, frac) = digits.split_at(digits.len() - places as usize);
+            let text = if places == 0 {
+                int.to_owned()
+            } else {
+                format!("{int}.{frac}{}", "0".repeat(zeros))
+            };
+            let exponent = -(places as i8);
+            prop_assert_eq!(super::mantissa(&text, exponent), Some(m), "{}", text);
+        }
+    }
+}
