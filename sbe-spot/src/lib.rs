@@ -8,11 +8,13 @@
 //! checked against the frame before any accessor runs; a malformed frame is an [`SbeError`],
 //! never a panic. Nothing is allocated while reading.
 //!
-
+//! [`lifecycle`] checks a schema id and version against the exchange's published life-cycle.
+//!
 
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod lifecycle;
 
 pub use codec::{
     Decimal, Decimal128, GroupIter, HEADER_LEN, Header, SCHEMA_ID, SCHEMA_VERSION, SbeError,
