@@ -503,7 +503,17 @@ fn write_level(out: &mut String, level: &Level, message: Option<&Message>) {
         "        Ok((Self {{ buf, at, version, marks, end: pos }}, pos))\n    }}\n}}\n"
     );
 
+    let block_length: usize = level
+        .fields
+        .iter()
+        .filter(|f| f.constant.is_none())
+        .map(|f| f.kind.size())
+        .sum();
     let _ = writeln!(out, "impl<'a> {rust}<'a> {{");
+    let _ = writeln!(
+        out,
+        "    /// The block length of this schema version: every field, none added later.\n    pub const BLOCK_LENGTH: u16 = {block_length};\n"
+    );
     if let Some(m) = message {
         let _ = writeln!(
             out,
@@ -743,6 +753,18 @@ fn write_dispatch(out: &mut String, messages: &[Message]) {
         out,
         "        seen => return Err(SbeError::UnknownTemplate {{ seen }}),\n    }})\n}}\n"
     );
+    let _ = writeln!(
+        out,
+        "impl Message<'_> {{\n    /// Calls every accessor of the message and walks every group; returns how many values were read.\n    #[doc(hidden)]\n    pub fn touch(&self) -> usize {{\n        match self {{"
+    );
+    for m in messages {
+        let _ = writeln!(
+            out,
+            "            Message::{}(v) => v.touch(),",
+            m.level.rust.trim_end_matches("View")
+        );
+    }
+    let _ = writeln!(out, "        }}\n    }}\n}}\n");
     let _ = writeln!(
         out,
         "/// Reads `body` as a root block of every message in turn (whatever the bytes) and calls every\n/// accessor of each view that builds; returns how many values were read. For the no-panic\n/// tests and the fuzz target.\n#[doc(hidden)]\npub fn exercise_every_view(body: &[u8], block_length: u16, version: u16) -> usize {{\n    let mut n = 0;"
