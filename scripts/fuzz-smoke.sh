@@ -10,7 +10,8 @@
 # the order state machine under any sequence of answers and events; `hgrm`, the simulated
 # venue's latency-histogram reader; `bot_text`, the operator bot's commands, clipping and token
 # masking; `journal_read`, the trading journal's reader over torn and damaged files;
-# `sbe_encode`, the SBE encoder of converted recordings) for
+# `sbe_encode`, the SBE encoder of converted recordings; `wsapi_sbe`, the WS API's SBE readers
+# generated from the pinned schema, every view over any bytes) for
 # a short time each, with fuzz/dict/json.dict or http.dict where the input is such text,
 # so a parser or reader change that panics on odd input is caught before it ships. Not a
 # substitute for long fuzzing campaigns.
@@ -34,7 +35,7 @@ cd "$(dirname "$0")/.."
 
 MODE="${1:-auto}"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-20}"
-TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange http_response live_frame book_differential pnr_roundtrip pnr_read pcap wsapi_frame config_toml pcap_tcp order_table hgrm bot_text journal_read sbe_encode}"
+TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange http_response live_frame book_differential pnr_roundtrip pnr_read pcap wsapi_frame config_toml pcap_tcp order_table hgrm bot_text journal_read sbe_encode wsapi_sbe}"
 
 have_nightly() {
     rustup toolchain list 2>/dev/null | grep -q '^nightly' ||
