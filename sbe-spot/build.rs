@@ -452,7 +452,17 @@ fn write_level(out: &mut String, level: &Level, message: Option<&Message>) {
     }
     let _ = writeln!(
         out,
-        "#[derive(Debug, Clone, Copy)]\npub struct {rust}<'a> {{\n    buf: &'a [u8],\n    at: usize,\n    version: u16,\n    /// Where each group and data field starts, in schema order.\n{}    marks: [usize; {marks}],\n    end: usize,\n}}\n",
+        "\
+#[derive(Debug, Clone, Copy)]
+pub struct {rust}<'a> {{
+    buf: &'a [u8],
+    at: usize,
+    version: u16,
+    /// Where each group and data field starts, in schema order.
+{}    marks: [usize; {marks}],
+    end: usize,
+}}
+",
         if marks == 0 {
             "    #[allow(dead_code)]\n"
         } else {
@@ -478,7 +488,14 @@ fn write_level(out: &mut String, level: &Level, message: Option<&Message>) {
     }
     let _ = writeln!(
         out,
-        "impl<'a> crate::codec::Level<'a> for {rust}<'a> {{\n    const MIN_LEN: usize = {};\n\n    #[allow(unused_mut, unused_variables)]\n    fn parse(buf: &'a [u8], at: usize, block_length: u16, version: u16) -> Result<(Self, usize), SbeError> {{\n{needs}        let mut pos = crate::codec::block(buf, at, block_length, needed, version, {label:?})?;\n        let mut marks = [0usize; {marks}];",
+        "\
+impl<'a> crate::codec::Level<'a> for {rust}<'a> {{
+    const MIN_LEN: usize = {};
+
+    #[allow(unused_mut, unused_variables)]
+    fn parse(buf: &'a [u8], at: usize, block_length: u16, version: u16) -> Result<(Self, usize), SbeError> {{
+{needs}        let mut pos = crate::codec::block(buf, at, block_length, needed, version, {label:?})?;
+        let mut marks = [0usize; {marks}];",
         min_len(level)
     );
     let mut i = 0;
@@ -517,7 +534,32 @@ fn write_level(out: &mut String, level: &Level, message: Option<&Message>) {
     if let Some(m) = message {
         let _ = writeln!(
             out,
-            "    /// The template id in the message header.\n    pub const TEMPLATE_ID: u16 = {};\n\n    /// Reads a whole frame (header first): the schema id must be [`crate::SCHEMA_ID`] and the template this one.\n    ///\n    /// # Errors\n    /// Any [`SbeError`] the header, block, groups or data give.\n    pub fn decode(frame: &'a [u8]) -> Result<Self, SbeError> {{\n        let header = Header::read(frame)?;\n        if header.template_id != Self::TEMPLATE_ID {{\n            return Err(SbeError::WrongTemplate {{ seen: header.template_id, expected: Self::TEMPLATE_ID }});\n        }}\n        Self::from_body(frame, HEADER_LEN, header.block_length, header.version)\n    }}\n\n    /// Reads the message whose root block starts at `at` in `buf`, with the block length and\n    /// version its header gave.\n    ///\n    /// # Errors\n    /// Any [`SbeError`] the block, groups or data give.\n    pub fn from_body(buf: &'a [u8], at: usize, block_length: u16, version: u16) -> Result<Self, SbeError> {{\n        <Self as crate::codec::Level<'a>>::parse(buf, at, block_length, version).map(|(v, _)| v)\n    }}\n",
+            "    \
+    /// The template id in the message header.
+    pub const TEMPLATE_ID: u16 = {};
+
+    /// Reads a whole frame (header first): the schema id must be [`crate::SCHEMA_ID`] and the
+    /// template this one.
+    ///
+    /// # Errors
+    /// Any [`SbeError`] the header, block, groups or data give.
+    pub fn decode(frame: &'a [u8]) -> Result<Self, SbeError> {{
+        let header = Header::read(frame)?;
+        if header.template_id != Self::TEMPLATE_ID {{
+            return Err(SbeError::WrongTemplate {{ seen: header.template_id, expected: Self::TEMPLATE_ID }});
+        }}
+        Self::from_body(frame, HEADER_LEN, header.block_length, header.version)
+    }}
+
+    /// Reads the message whose root block starts at `at` in `buf`, with the block length and
+    /// version its header gave.
+    ///
+    /// # Errors
+    /// Any [`SbeError`] the block, groups or data give.
+    pub fn from_body(buf: &'a [u8], at: usize, block_length: u16, version: u16) -> Result<Self, SbeError> {{
+        <Self as crate::codec::Level<'a>>::parse(buf, at, block_length, version).map(|(v, _)| v)
+    }}
+",
             m.id
         );
     }
