@@ -1,6 +1,7 @@
 //! The decoder's steady state allocates nothing: after one warm-up pass over the real Spot and
-//! USD-M recordings (which grows its buffers to the largest message, the 1000-level REST
-//! snapshots), a second pass over every record makes no heap allocation at all.
+//! USD-M recordings and the Spot SBE capture's binary frames (which grows its buffers to the
+//! largest message, the 1000-level REST snapshots), a second pass over every record makes no
+//! heap allocation at all.
 //!
 //! A counting global allocator counts allocations made on the test's own thread only, so the
 //! test harness's threads cannot disturb the figure.
@@ -24,6 +25,7 @@ struct Line {
     venue: Venue,
     kind: RecordKind,
     t_recv: u64,
+    /// The frame: JSON text, or an SBE message.
     json: Vec<u8>,
 }
 
@@ -47,6 +49,29 @@ fn read_hbt(relative: &str, venue: Venue, out: &mut Vec<Line>) -> bool {
             json: json.as_bytes().to_vec(),
         });
     }
+    true
+}
+
+/// The SBE stream messages of a capture, as Binance Spot frames.
+fn read_sbe_pcap(relative: &str, out: &mut Vec<Line>) -> bool {
+    use pinion_feed::FrameSource;
+    let Some(path) = pinion_testkit::data::require(relative) else {
+        return false;
+    };
+    let mut source =
+        pinion_feed::source::pcap::PcapSource::open(&path, Default::default()).expect("opens");
+    let before = out.len();
+    while let Some(rec) = source.next_record().expect("reads") {
+        if rec.kind == RecordKind::Frame && pinion_feed::sbe::is_stream_message(rec.payload) {
+            out.push(Line {
+                venue: Venue::BinanceSpot,
+                kind: RecordKind::Frame,
+                t_recv: rec.t_recv,
+                json: rec.payload.to_vec(),
+            });
+        }
+    }
+    assert_eq!(out.len() - before, 41_248, "the capture's SBE frames");
     true
 }
 
@@ -88,7 +113,8 @@ fn steady_state_decoding_allocates_nothing() {
         Venue::BinanceUsdm,
         &mut lines,
     );
-    if !spot && !usdm {
+    let sbe = read_sbe_pcap("binance/sbe/spot-btcusdt-20240808.sbe.pcap", &mut lines);
+    if !spot && !usdm && !sbe {
         return;
     }
     let mut reg = Instruments::new();
@@ -123,6 +149,7 @@ fn steady_state_decoding_allocates_nothing() {
     assert_eq!(events, warm_events);
     assert!(events as usize >= lines.len());
     assert_eq!(dec.stats().errors.total(), 0);
+
     assert_eq!(
         allocations,
         0,

@@ -125,6 +125,11 @@ problem_kinds! {
     /// [`ParseError::OutOfRange`]: a price, or a trade's or best level's quantity, at or
     /// below zero; a negative level quantity.
     OutOfRange = "decode.out_of_range", Decode;
+    /// [`ParseError::Sbe`]: a Binance SBE frame that is not a well-formed stream message.
+    Sbe = "decode.sbe", Decode;
+    /// [`ParseError::Unrepresentable`]: an SBE price or quantity not exact at the instrument's
+    /// scale.
+    Unrepresentable = "decode.unrepresentable", Decode;
     /// Updates were missed between the book and a message.
     Gap = "sync.gap", Sync;
     /// The book was crossed or locked after a whole message.
@@ -175,6 +180,8 @@ impl ProblemKind {
             ParseError::BadValue(_) => Self::BadValue,
             ParseError::BadLevel(_) => Self::BadLevel,
             ParseError::OutOfRange { .. } => Self::OutOfRange,
+            ParseError::Sbe(_) => Self::Sbe,
+            ParseError::Unrepresentable { .. } => Self::Unrepresentable,
         }
     }
 

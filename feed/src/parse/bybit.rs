@@ -16,14 +16,15 @@ use super::scaled;
 use super::tape::{Val, opt_ms_as_ns, required};
 use super::{ConnCtx, Decoded, Origin, ParseError, Sink, SkipReason, query_param};
 
-/// One trade of a `publicTrade` message, parsed before any event is emitted.
+/// One trade of a multi-trade message (a Bybit `publicTrade`, a Binance SBE trades event),
+/// parsed before any event is emitted.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct TradeRow {
-    level: Level,
-    id: u64,
-    trans_ts: u64,
-    seq: u64,
-    buyer_maker: bool,
+    pub(super) level: Level,
+    pub(super) id: u64,
+    pub(super) trans_ts: u64,
+    pub(super) seq: u64,
+    pub(super) buyer_maker: bool,
 }
 
 /// The topics the decoder handles.

@@ -5,6 +5,8 @@
 
 use pinion_core::decimal::DecimalError;
 
+use crate::sbe::SbeError;
+
 /// A frame that is not a well-formed message of its venue. The decoder counts it in
 /// [`super::DecodeStats`] and stays usable for the next record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +52,23 @@ pub enum ParseError {
         field: &'static str,
         /// Whether the value was zero or negative.
         seen: Sign,
+    },
+    /// A Binance SBE frame that is not a well-formed stream message (truncated, a short
+    /// block, a group count past the end, …); the [`SbeError`] says what was seen where.
+    #[error("{0}")]
+    Sbe(SbeError),
+    /// An SBE price or quantity (`mantissa × 10^exponent`) that is not a whole number of the
+    /// instrument's units (`10^-decimals`), or does not fit in an `i64` at that scale.
+    #[error("field {field:?}: {mantissa}e{exponent} is not representable at {decimals} decimals")]
+    Unrepresentable {
+        /// The field (`"price"`, `"bidQty"`, `"bids"`, …).
+        field: &'static str,
+        /// The mantissa seen.
+        mantissa: i64,
+        /// The message's exponent for that field.
+        exponent: i8,
+        /// The instrument's decimals for that field.
+        decimals: u8,
     },
 }
 

@@ -20,8 +20,12 @@
 //! accepts only a subset of JSON and hands everything else to simd-json, which stays the
 //! general parser; decimal strings of the usual plain shape take a fast path (`scaled`).
 //!
-//! Venue specifics live in `binance` and `bybit`; `levels` holds the one routine for level
-//! arrays and the splitting of large messages.
+//! Binance Spot's binary market data (SBE binary frames, told from JSON by their message
+//! header) skip all of that: `sbe` reads the frame in place with [`crate::sbe::read`] and emits
+//! the same events the JSON messages would.
+//!
+//! Venue specifics live in `binance`, `bybit` and `sbe`; `levels` holds the one routine for
+//! level arrays and the splitting of large messages.
 
 mod binance;
 mod bybit;
@@ -31,6 +35,7 @@ mod flat;
 pub mod fuzzing;
 mod levels;
 mod resolve;
+mod sbe;
 mod scaled;
 mod stats;
 mod tape;
@@ -106,6 +111,9 @@ pub enum SkipReason {
     ErrorResponse,
     /// A connect, disconnect or gap record: the caller resyncs the books it feeds.
     Connection,
+    /// A Binance SBE message whose template the stream schema does not define (a newer
+    /// schema's message): skipped as SBE's rules say, and counted.
+    UnknownTemplate,
 }
 
 /// Where the frame came from, copied onto every event.
@@ -274,6 +282,19 @@ impl Decoder {
             t0,
             conn: rec.conn,
         };
+        if rec.kind == RecordKind::Frame
+            && ctx.venue == Venue::BinanceSpot
+            && crate::sbe::is_stream_message(rec.payload)
+        {
+            let mut sink = Sink {
+                levels: &mut self.levels,
+                trades: &mut self.trades,
+                counts: &mut self.stats.messages,
+                emit,
+            };
+            let reg = &mut resolve::Resolver::new(&self.instruments, &mut self.last_symbol);
+            return sbe::frame(ctx, reg, origin, rec.payload, &mut sink);
+        }
         if self.flat_scanner && rec.kind == RecordKind::Frame {
             let mut sink = Sink {
                 levels: &mut self.levels,

@@ -49,6 +49,8 @@ pub struct SkipCounts {
     pub error_response: u64,
     /// Connect, disconnect and gap records (the caller acts on them).
     pub connection: u64,
+    /// Binance SBE messages of a template the stream schema does not define.
+    pub unknown_template: u64,
 }
 
 impl SkipCounts {
@@ -60,6 +62,7 @@ impl SkipCounts {
             SkipReason::OtherHttp => &mut self.other_http,
             SkipReason::ErrorResponse => &mut self.error_response,
             SkipReason::Connection => &mut self.connection,
+            SkipReason::UnknownTemplate => &mut self.unknown_template,
         };
         *c += 1;
     }
@@ -72,6 +75,7 @@ impl SkipCounts {
             + self.other_http
             + self.error_response
             + self.connection
+            + self.unknown_template
     }
 }
 
@@ -98,6 +102,10 @@ pub struct ErrorCounts {
     pub bad_level: u64,
     /// [`ParseError::OutOfRange`].
     pub out_of_range: u64,
+    /// [`ParseError::Sbe`].
+    pub sbe: u64,
+    /// [`ParseError::Unrepresentable`].
+    pub unrepresentable: u64,
 }
 
 impl ErrorCounts {
@@ -113,6 +121,8 @@ impl ErrorCounts {
             ParseError::BadValue(_) => &mut self.bad_value,
             ParseError::BadLevel(_) => &mut self.bad_level,
             ParseError::OutOfRange { .. } => &mut self.out_of_range,
+            ParseError::Sbe(_) => &mut self.sbe,
+            ParseError::Unrepresentable { .. } => &mut self.unrepresentable,
         };
         *c += 1;
     }
@@ -129,6 +139,8 @@ impl ErrorCounts {
             + self.bad_value
             + self.bad_level
             + self.out_of_range
+            + self.sbe
+            + self.unrepresentable
     }
 }
 
