@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Smoke-runs the fuzz targets (fuzz/: Binance Spot frame, Binance futures frame, Bybit frame,
-# REST snapshot, decimal; `input`, the reader picker with every recording reader; `survey`, the
+# Smoke-runs the fuzz targets (fuzz/: Binance Spot frame, Binance Spot SBE binary frame
+# (`sbe_frame`), Binance futures frame, Bybit frame, REST snapshot, decimal; `input`, the
+# reader picker with every recording reader; `survey`, the
 # start-up pass over a recording; `http_exchange`, REST inside captures; `http_response`, the
 # REST client's response reader; `live_frame`, the live source's first look at a frame;
 # `book_differential`, the array book against the reference under one sync machine;
@@ -35,7 +36,7 @@ cd "$(dirname "$0")/.."
 
 MODE="${1:-auto}"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-20}"
-TARGETS="${FUZZ_TARGETS:-binance_spot_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange http_response live_frame book_differential pnr_roundtrip pnr_read pcap wsapi_frame config_toml pcap_tcp order_table hgrm bot_text journal_read sbe_encode wsapi_sbe}"
+TARGETS="${FUZZ_TARGETS:-binance_spot_frame sbe_frame binance_futures_frame bybit_frame rest_snapshot decimal flat_equivalence input survey http_exchange http_response live_frame book_differential pnr_roundtrip pnr_read pcap wsapi_frame config_toml pcap_tcp order_table hgrm bot_text journal_read sbe_encode wsapi_sbe}"
 
 have_nightly() {
     rustup toolchain list 2>/dev/null | grep -q '^nightly' ||

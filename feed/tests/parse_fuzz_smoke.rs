@@ -166,6 +166,11 @@ proptest! {
     }
 
     #[test]
+    fn sbe_frame(data in prop::collection::vec(any::<u8>(), 0..160)) {
+        let _ = Harness::new().sbe_frame(&data);
+    }
+
+    #[test]
     fn binance_futures_frame(data in input(FUTURES_SEEDS)) {
         let _ = Harness::new().binance_futures_frame(&data);
     }
@@ -234,6 +239,16 @@ fn unmutated_seeds_decode() {
     assert_eq!(
         h.bybit_frame(BYBIT_SEEDS[BYBIT_SEEDS.len() - 1].as_bytes()),
         Ok(Decoded::Skipped(SkipReason::Control))
+    );
+    // The SBE seeds (selector mode 2 with no edits) are well-formed messages of each template;
+    // mode 1 reaches the template check.
+    for template in 0u8..4 {
+        let r = h.sbe_frame(&[2 | template << 2]).expect("a selector");
+        assert!(decoded(r), "SBE seed {template}: {r:?}");
+    }
+    assert_eq!(
+        h.sbe_frame(&[1 | 4 << 2]),
+        Some(Ok(Decoded::Skipped(SkipReason::UnknownTemplate)))
     );
     // Spot snapshot with the URL naming BTCUSDT (selector 0x80 = Binance Spot + URL).
     let mut body = vec![0x80];

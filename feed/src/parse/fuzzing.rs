@@ -1,5 +1,7 @@
 //! Entry points for the fuzz targets (`fuzz/`) and the stable fuzz smoke test
-//! (`feed/tests/parse_fuzz_smoke.rs`), so both drive the decoder the same way.
+//! (`feed/tests/parse_fuzz_smoke.rs`), so both drive the decoder the same way. Binance's binary
+//! frames get a structure-aware entry ([`Harness::sbe_frame`]) that starts from valid messages,
+//! so the fuzzer spends its time past the header check.
 //!
 //! Each entry point decodes arbitrary bytes and then checks the decoder's own promises, whatever
 //! the input: an error or a skip emits nothing; a decoded message's events run FIRST … LAST with
@@ -8,18 +10,21 @@
 //! input itself must never panic.
 
 use pinion_core::decimal::{self, MAX_FORMATTED_LEN};
-use pinion_core::event::{MAX_LEVELS, MarketEvent};
+use pinion_core::event::{EventKind, MAX_LEVELS, MarketEvent};
 use pinion_core::instrument::{InstrumentSpec, Instruments};
 use pinion_core::record::{ConnId, RawRecord, RecordKind};
 use pinion_core::venue::Venue;
 
 use super::{ConnCtx, Decoded, Decoder, ParseError};
+use crate::sbe::{MessageHeader, Template};
 
 /// A decoder with BTCUSDT/ETHUSDT registered on every venue, and the checks above.
 #[derive(Debug)]
 pub struct Harness {
     decoder: Decoder,
     events: Vec<MarketEvent>,
+    /// The SBE frame being built from a fuzz input (reused).
+    frame: Vec<u8>,
 }
 
 impl Default for Harness {
@@ -47,12 +52,60 @@ impl Harness {
         Self {
             decoder: Decoder::new(reg),
             events: Vec::new(),
+            frame: Vec::new(),
         }
     }
 
     /// A Binance Spot WebSocket frame.
     pub fn binance_spot_frame(&mut self, data: &[u8]) -> Result<Decoded, ParseError> {
         self.check(Venue::BinanceSpot, RecordKind::Frame, b"", data)
+    }
+
+    /// A Binance Spot binary frame built from `data` to reach deep into the SBE decoder; the
+    /// first byte picks how:
+    /// - `& 3 == 0`: the rest as is;
+    /// - `& 3 == 1`: a stream-schema header (template 10000–10004 from bits 2–4, its known
+    ///   block length, version from bit 5) followed by the rest;
+    /// - `& 3 == 2`: a valid message of template `(byte >> 2) % 4` with bytes overwritten, each
+    ///   pair of the rest being (position modulo the length, new byte);
+    /// - `& 3 == 3`: that valid message cut where the rest's first byte says (modulo its length
+    ///   plus one), the rest's other bytes appended.
+    ///
+    /// `None` for empty input.
+    pub fn sbe_frame(&mut self, data: &[u8]) -> Option<Result<Decoded, ParseError>> {
+        let (&selector, rest) = data.split_first()?;
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        match selector & 3 {
+            0 => frame.extend_from_slice(rest),
+            1 => {
+                let template_id = 10_000 + u16::from((selector >> 2) % 5);
+                let block_len = Template::from_id(template_id).map_or(26, Template::block_len);
+                let header = MessageHeader {
+                    block_len,
+                    template_id,
+                    schema_id: crate::sbe::SCHEMA_ID,
+                    version: u16::from((selector >> 5) & 1),
+                };
+                frame.extend_from_slice(&header.to_bytes());
+                frame.extend_from_slice(rest);
+            }
+            mode => {
+                sbe_seed(selector >> 2, &mut frame);
+                if mode == 2 {
+                    let len = frame.len();
+                    for pair in rest.chunks_exact(2) {
+                        frame[usize::from(pair[0]) % len] = pair[1];
+                    }
+                } else if let Some((&cut, tail)) = rest.split_first() {
+                    frame.truncate(usize::from(cut) % (frame.len() + 1));
+                    frame.extend_from_slice(tail);
+                }
+            }
+        }
+        let res = self.check(Venue::BinanceSpot, RecordKind::Frame, b"", &frame);
+        self.frame = frame;
+        Some(res)
     }
 
     /// A Binance USD-M WebSocket frame.
@@ -120,6 +173,59 @@ impl Harness {
     }
 }
 
+/// A well-formed stream message of the SBE schema (`which % 4` picks the template) for
+/// BTCUSDT, exponents −8/−8, written into `out`: the seed [`Harness::sbe_frame`] mutates.
+fn sbe_seed(which: u8, out: &mut Vec<u8>) {
+    let template = [
+        Template::Trades,
+        Template::BestBidAsk,
+        Template::DepthSnapshot,
+        Template::DepthDiff,
+    ][usize::from(which % 4)];
+    let header = MessageHeader {
+        block_len: template.block_len(),
+        template_id: template as u16,
+        schema_id: crate::sbe::SCHEMA_ID,
+        version: crate::sbe::SCHEMA_VERSION,
+    };
+    out.extend_from_slice(&header.to_bytes());
+    let i64s = |out: &mut Vec<u8>, values: &[i64]| {
+        for v in values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    };
+    const PX: i64 = 6_168_599_000_000;
+    const QTY: i64 = 100_870_000;
+    match template {
+        Template::Trades => {
+            i64s(out, &[1_723_075_200_123_456, 1_723_075_200_123_400]);
+            out.extend_from_slice(&[0xF8, 0xF8, 25, 0, 2, 0, 0, 0]);
+            i64s(out, &[7, PX, QTY]);
+            out.push(0);
+            i64s(out, &[8, PX - 1_000_000, 1]);
+            out.push(1);
+        }
+        Template::BestBidAsk => {
+            i64s(out, &[1_723_075_200_123_456, 50_093_239_218]);
+            out.extend_from_slice(&[0xF8, 0xF8]);
+            i64s(out, &[PX, QTY, PX + 1_000_000, QTY * 2]);
+        }
+        Template::DepthSnapshot | Template::DepthDiff => {
+            i64s(out, &[1_723_075_200_123_456]);
+            if template == Template::DepthDiff {
+                i64s(out, &[50_093_239_219]);
+            }
+            i64s(out, &[50_093_239_220]);
+            out.extend_from_slice(&[0xF8, 0xF8, 16, 0, 2, 0]);
+            i64s(out, &[PX, QTY, PX - 1_000_000, 0]);
+            out.extend_from_slice(&[16, 0, 1, 0]);
+            i64s(out, &[PX + 1_000_000, QTY]);
+        }
+    }
+    out.push(7);
+    out.extend_from_slice(b"BTCUSDT");
+}
+
 /// The events of one decoded record (one book message, or a batch of one-event trades).
 fn check_message(events: &[MarketEvent]) {
     let mut open = false;
@@ -127,6 +233,12 @@ fn check_message(events: &[MarketEvent]) {
         assert_eq!((e.t_recv, e.t0, e.conn), (11, 13, ConnId(3)));
         assert!(usize::from(e.n_levels) <= MAX_LEVELS);
         assert!(e.n_bids <= e.n_levels);
+        // Every level is in range: a positive price; a positive quantity on a trade or a best
+        // bid/ask, never a negative one on a book level.
+        let one_off = matches!(e.kind, EventKind::Trade | EventKind::BookTicker);
+        for l in &e.levels[..usize::from(e.n_levels)] {
+            assert!(l.px.0 > 0 && l.qty.0 >= i64::from(one_off), "{e:?}");
+        }
         assert_eq!(
             e.is_first(),
             !open,
