@@ -1,0 +1,222 @@
+//! SBE decode benchmark: pinion's [`Decoder`] on Binance Spot's binary frames against the same
+//! decoder on the JSON frames they were encoded from, per message type, in the same run.
+//!
+//! The inputs are the JSON recording `binance/spot-btcusdt-20240808.hbt.gz` and its SBE twin
+//! `binance/sbe/spot-btcusdt-20240808.sbe.pcap` (the same messages in the same order, encoded
+//! independently; see the data README). The two are paired message by message and, before any
+//! timing, every pair is decoded and its events compared (the bestBidAsk event time aside, which
+//! the JSON bookTicker lacks), so both sides do the same work. The JSON side is the decoder as
+//! deployed (its strict scanner for these flat messages, simd-json behind it).
+//!
+//! Timing: per message type, rounds in which each side decodes every message of that type
+//! (repeated to about 5 ms), the side going first alternating; reported are the median ns per
+//! message of each side and the median of the rounds' ratios (JSON time / SBE time). Rounds:
+//! `PINION_BENCH_ROUNDS` (default 15).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use pinion_core::{
+    ConnId, EventKind, InstrumentSpec, Instruments, MarketEvent, RawRecord, RecordKind, Venue,
+};
+use pinion_feed::FrameSource;
+use pinion_feed::parse::{ConnCtx, Decoder};
+use pinion_feed::sbe::{self, MessageHeader, Template};
+use pinion_feed::source::pcap::{PcapConfig, PcapSource};
+
+const JSON: &str = "binance/spot-btcusdt-20240808.hbt.gz";
+const SBE: &str = "binance/sbe/spot-btcusdt-20240808.sbe.pcap";
+const DEFAULT_ROUNDS: usize = 15;
+/// Target length of one timing.
+const TIMING_NS: u128 = 5_000_000;
+
+/// Frames with their receive times.
+type Frames = [(u64, Vec<u8>)];
+
+/// One message type: the JSON frames and their SBE twins, in recording order.
+struct Case {
+    name: &'static str,
+    template: Template,
+    json: Vec<(u64, Vec<u8>)>,
+    sbe: Vec<(u64, Vec<u8>)>,
+}
+
+fn instruments() -> Instruments {
+    let mut reg = Instruments::new();
+    reg.add(
+        InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00000001").expect("spec"),
+    )
+    .expect("register");
+    reg
+}
+
+fn sbe_frames(path: &std::path::Path) -> Vec<(u64, Vec<u8>)> {
+    let mut source = PcapSource::open(path, PcapConfig::default()).expect("opens the capture");
+    let mut out = Vec::new();
+    while let Some(rec) = source.next_record().expect("reads the capture") {
+        if rec.kind == RecordKind::Frame && sbe::is_stream_message(rec.payload) {
+            out.push((rec.t_recv, rec.payload.to_vec()));
+        }
+    }
+    out
+}
+
+fn decode_one(dec: &mut Decoder, t_recv: u64, frame: &[u8]) -> Vec<MarketEvent> {
+    let rec = RawRecord {
+        t_recv,
+        conn: ConnId(0),
+        kind: RecordKind::Frame,
+        meta: b"",
+        payload: frame,
+    };
+    let mut events = Vec::new();
+    dec.decode(&ConnCtx::new(Venue::BinanceSpot), &rec, 0, |e| {
+        let mut e = *e;
+        e.t_recv = 0;
+        if e.kind == EventKind::BookTicker {
+            e.exch_ts = 0;
+        }
+        events.push(e);
+    })
+    .expect("a valid frame");
+    events
+}
+
+/// Pairs the recordings' messages and checks that both sides decode each pair to the same
+/// events; returns the cases.
+fn cases() -> Option<Vec<Case>> {
+    let sbe_path = pinion_testkit::data::require(SBE)?;
+    let json: Vec<(u64, Vec<u8>)> = pinion_benches::hbt_lines(JSON)?
+        .into_iter()
+        .filter(|l| l.is_stream())
+        .map(|l| (l.t_recv, l.json))
+        .collect();
+    let sbe = sbe_frames(&sbe_path);
+    assert_eq!(
+        json.len(),
+        sbe.len(),
+        "the recordings hold the same messages"
+    );
+
+    let mut cases = [
+        ("bestBidAsk", Template::BestBidAsk),
+        ("diff_depth", Template::DepthDiff),
+        ("trade", Template::Trades),
+    ]
+    .map(|(name, template)| Case {
+        name,
+        template,
+        json: Vec::new(),
+        sbe: Vec::new(),
+    });
+    let mut dec = Decoder::new(instruments());
+    for (j, s) in json.into_iter().zip(sbe) {
+        let template = MessageHeader::read(&s.1)
+            .and_then(|h| Template::from_id(h.template_id))
+            .expect("a stream message");
+        assert_eq!(
+            decode_one(&mut dec, j.0, &j.1),
+            decode_one(&mut dec, s.0, &s.1),
+            "a pair decodes to different events"
+        );
+        if let Some(case) = cases.iter_mut().find(|c| c.template == template) {
+            case.json.push(j);
+            case.sbe.push(s);
+        }
+    }
+    Some(cases.into())
+}
+
+/// A cheap consumer of every event, so neither side's work can be optimised away.
+#[inline]
+fn consume(acc: &mut u64, e: &MarketEvent) {
+    *acc = acc
+        .wrapping_mul(31)
+        .wrapping_add(e.last_id ^ e.levels[0].px.0 as u64 ^ u64::from(e.n_levels));
+}
+
+fn pass(dec: &mut Decoder, frames: &Frames) -> u64 {
+    let ctx = ConnCtx::new(Venue::BinanceSpot);
+    let mut acc = 0;
+    for (t_recv, f) in frames {
+        let rec = RawRecord {
+            t_recv: *t_recv,
+            conn: ConnId(0),
+            kind: RecordKind::Frame,
+            meta: b"",
+            payload: f,
+        };
+        let res = dec.decode(&ctx, &rec, 0, |e| consume(&mut acc, e));
+        black_box(res).expect("valid frame");
+    }
+    acc
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rounds = std::env::var("PINION_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_ROUNDS)
+        .max(1);
+    let Some(cases) = cases() else {
+        eprintln!("sbe: skipped, the recordings ({JSON}, {SBE}) are not there");
+        return;
+    };
+    println!("{}", pinion_benches::host_state());
+    println!(
+        "SBE vs JSON decode, Binance Spot BTCUSDT (interleaved, median of {rounds} rounds; \
+         speedup = median of the rounds' JSON/SBE time ratios)"
+    );
+    println!(
+        "{:<12} {:>7} {:>9} {:>9} {:>12} {:>12} {:>8}",
+        "message", "msgs", "JSON B", "SBE B", "JSON ns/msg", "SBE ns/msg", "speedup"
+    );
+    for case in &cases {
+        let n = case.json.len();
+        let mut json_dec = Decoder::new(instruments());
+        let mut sbe_dec = Decoder::new(instruments());
+        let mut sides: [(&mut Decoder, &Frames); 2] =
+            [(&mut json_dec, &case.json), (&mut sbe_dec, &case.sbe)];
+        // Warm-up pass (buffers grown), then repetitions so one timing lasts about TIMING_NS.
+        let reps: Vec<u32> = sides
+            .iter_mut()
+            .map(|(dec, frames)| {
+                let t = Instant::now();
+                black_box(pass(dec, frames));
+                let ns = t.elapsed().as_nanos().max(1);
+                (TIMING_NS / ns).clamp(1, 10_000) as u32
+            })
+            .collect();
+        let mut times = [Vec::new(), Vec::new()];
+        for round in 0..rounds {
+            for j in 0..2 {
+                let i = (round + j) % 2;
+                let (dec, frames) = &mut sides[i];
+                let t = Instant::now();
+                for _ in 0..reps[i] {
+                    black_box(pass(dec, frames));
+                }
+                let ns = t.elapsed().as_nanos() as f64;
+                times[i].push(ns / (f64::from(reps[i]) * n as f64));
+            }
+        }
+        let ratio = median(times[0].iter().zip(&times[1]).map(|(j, s)| j / s).collect());
+        let bytes =
+            |frames: &Frames| frames.iter().map(|(_, f)| f.len()).sum::<usize>() as f64 / n as f64;
+        println!(
+            "{:<12} {:>7} {:>9.0} {:>9.0} {:>12.1} {:>12.1} {:>7.1}x",
+            case.name,
+            n,
+            bytes(&case.json),
+            bytes(&case.sbe),
+            median(times[0].clone()),
+            median(times[1].clone()),
+            ratio
+        );
+    }
+}
