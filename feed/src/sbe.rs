@@ -84,6 +84,7 @@ pub struct MessageHeader {
 
 impl MessageHeader {
     /// The header at the start of `frame`, if it is long enough to hold one.
+    #[inline]
     pub fn read(frame: &[u8]) -> Option<Self> {
         let h: &[u8; HEADER_LEN] = frame.get(..HEADER_LEN)?.try_into().ok()?;
         let at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
@@ -110,6 +111,7 @@ impl MessageHeader {
 /// naming schema [`SCHEMA_ID`]. A JSON frame cannot pass: its first byte is `{`, `[` or
 /// whitespace, which makes a block length whose schema-id bytes are text too, never `01 00`.
 /// A frame that passes is not yet known to be well formed; the decoder checks the rest.
+#[inline]
 pub fn is_stream_message(frame: &[u8]) -> bool {
     MessageHeader::read(frame).is_some_and(|h| h.schema_id == SCHEMA_ID)
 }
@@ -401,6 +403,7 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     fn take(&mut self, part: Part, need: usize) -> Result<&'a [u8], SbeError> {
         let end = self
             .at
@@ -419,6 +422,7 @@ impl<'a> Cursor<'a> {
 
     /// A group: its dimension header (`wide`: u32 count, else u16), then its entries, each at
     /// least `min_entry` bytes (longer ones are a newer version's: the extra is skipped).
+    #[inline]
     fn group(&mut self, part: Part, wide: bool, min_entry: u16) -> Result<Entries<'a>, SbeError> {
         let dim = self.take(
             Part::GroupHeader,
@@ -455,6 +459,7 @@ impl<'a> Cursor<'a> {
         })
     }
 
+    #[inline]
     fn symbol(&mut self) -> Result<&'a [u8], SbeError> {
         let len = self.take(Part::Symbol, 1)?[0];
         self.take(Part::Symbol, usize::from(len))
@@ -464,6 +469,7 @@ impl<'a> Cursor<'a> {
 /// Reads one stream message from `frame`, checking every length against the frame: the
 /// header (schema id; any version, a newer one's longer blocks and trailing data skipped),
 /// the root block, each group's dimensions and entries, and the symbol. Never panics.
+#[inline]
 pub fn read(frame: &[u8]) -> Result<StreamMessage<'_>, SbeError> {
     let mut cur = Cursor { frame, at: 0 };
     let header =
@@ -559,6 +565,10 @@ pub fn read(frame: &[u8]) -> Result<StreamMessage<'_>, SbeError> {
 /// `mantissa × 10^exponent` as an integer count of `10^-decimals` units (a [`pinion_core::Px`] or
 /// [`pinion_core::Qty`] at that scale), exactly; `None` when the value has digits below the
 /// scale or does not fit in an `i64`.
+///
+/// Per-value work is a table look-up and a multiplication, or a division by a constant power
+/// of ten (which the compiler turns into a multiplication): no division by a run-time divisor,
+/// which would cost more than the rest of a best bid/ask message.
 #[inline]
 pub fn scaled(mantissa: i64, exponent: i8, decimals: u8) -> Option<i64> {
     if mantissa == 0 {
@@ -566,12 +576,42 @@ pub fn scaled(mantissa: i64, exponent: i8, decimals: u8) -> Option<i64> {
     }
     let shift = i32::from(exponent) + i32::from(decimals);
     if shift >= 0 {
-        mantissa.checked_mul(10i64.checked_pow(shift as u32)?)
+        // 10^19 and up overflow an i64 times any non-zero mantissa.
+        mantissa.checked_mul(*POW10.get(shift as usize)?)
     } else {
         // |i64| < 10^19: a divisor of 10^19 or more leaves a non-zero mantissa unrepresentable.
-        let div = 10i64.checked_pow(shift.unsigned_abs())?;
-        (mantissa % div == 0).then_some(mantissa / div)
+        let (q, r) = div_rem_pow10(mantissa, shift.unsigned_abs())?;
+        (r == 0).then_some(q)
     }
+}
+
+/// 10^0 ..= 10^18, every power of ten an `i64` holds.
+const POW10: [i64; 19] = {
+    let mut t = [1i64; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// `m / 10^k` and `m % 10^k` for `k` in 1..=18, each arm a division by a constant; `None`
+/// for other `k`.
+#[inline]
+fn div_rem_pow10(m: i64, k: u32) -> Option<(i64, i64)> {
+    macro_rules! by_constant {
+        ($($k:literal)*) => {
+            match k {
+                $($k => {
+                    const D: i64 = POW10[$k];
+                    Some((m / D, m % D))
+                })*
+                _ => None,
+            }
+        };
+    }
+    by_constant!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18)
 }
 
 /// The fewest decimals that represent `mantissa × 10^exponent` exactly (0 for integers):
@@ -789,6 +829,38 @@ mod tests {
         assert_eq!(scaled(1, -128, 0), None, "huge negative exponent");
         assert_eq!(scaled(1, 127, 0), None, "huge positive exponent");
         assert_eq!(scaled(i64::MIN, -19, 0), None);
+        assert_eq!(scaled(i64::MIN, -18, 0), None, "a remainder");
+        assert_eq!(scaled(-9 * POW10[18], -18, 0), Some(-9));
+        assert_eq!(scaled(9, 18, 0), Some(9 * POW10[18]));
+        assert_eq!(scaled(10, 18, 0), None, "overflow at 10^19");
+        assert_eq!(scaled(1, 19, 0), None);
+        // Against the plain arithmetic for every shift either way.
+        for m in [
+            1i64,
+            -7,
+            123_456_789,
+            6_168_599_000_000,
+            i64::MAX,
+            i64::MIN + 1,
+        ] {
+            for shift in -20i32..=20 {
+                let (e, d) = if shift < 0 {
+                    (shift as i8, 0)
+                } else {
+                    (0, shift as u8)
+                };
+                let want = if shift >= 0 {
+                    10i64
+                        .checked_pow(shift as u32)
+                        .and_then(|p| m.checked_mul(p))
+                } else {
+                    10i64
+                        .checked_pow(shift.unsigned_abs())
+                        .and_then(|p| (m % p == 0).then_some(m / p))
+                };
+                assert_eq!(scaled(m, e, d), want, "{m}e{shift}");
+            }
+        }
         assert_eq!(decimals_needed(6_168_599_000_000, -8), 2);
         assert_eq!(decimals_needed(100_870_000, -8), 4);
         assert_eq!(decimals_needed(5, 3), 0);
