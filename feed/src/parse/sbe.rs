@@ -171,7 +171,7 @@ fn side<F: FnMut(&pinion_core::MarketEvent)>(
 }
 
 /// A price and a quantity (mantissa, exponent, field name) at the instrument's scale, in range.
-#[inline]
+#[inline(always)]
 fn level(
     spec: &InstrumentSpec,
     px: (i64, i8, &'static str),
@@ -185,7 +185,7 @@ fn level(
     check_range(level, px.2, qty.2, zero_qty)
 }
 
-#[inline]
+#[inline(always)]
 fn value(
     (mantissa, exponent, field): (i64, i8, &'static str),
     decimals: u8,
