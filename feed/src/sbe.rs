@@ -568,24 +568,72 @@ pub fn read(frame: &[u8]) -> Result<StreamMessage<'_>, SbeError> {
 
 /// `mantissa × 10^exponent` as an integer count of `10^-decimals` units (a [`pinion_core::Px`] or
 /// [`pinion_core::Qty`] at that scale), exactly; `None` when the value has digits below the
-/// scale or does not fit in an `i64`.
-///
-/// Per-value work is a table look-up and a multiplication, or a division by a constant power
-/// of ten (which the compiler turns into a multiplication): no division by a run-time divisor,
-/// which would cost more than the rest of a best bid/ask message.
+/// scale or does not fit in an `i64`. [`Scale`] is the same with the per-exponent work done
+/// once for a message's values.
 #[inline(always)]
 pub fn scaled(mantissa: i64, exponent: i8, decimals: u8) -> Option<i64> {
-    if mantissa == 0 {
-        return Some(0);
+    Scale::new(exponent, decimals).apply(mantissa)
+}
+
+/// The conversion of one exponent's mantissas to a scale of `decimals`, prepared once per
+/// message: a multiplication by a power of ten, or an exact division by one done as a mask
+/// test, a shift and a multiplication by the modular inverse of its odd part (no division
+/// instruction in the per-value work).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scale(ScaleKind);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ScaleKind {
+    /// Multiply by this power of ten (1 when the scales agree).
+    Mul(i64),
+    /// Divide by `10^k = 2^k · 5^k`: the low `k` bits must be zero, then the rest, times the
+    /// inverse of `5^k` modulo 2^64, is the quotient if it is within `±bound` (= `i64::MAX /
+    /// 5^k`); outside it the value was not a multiple.
+    Div {
+        /// `k`.
+        k: u32,
+        /// The inverse of `5^k` modulo 2^64.
+        inv: u64,
+        /// `i64::MAX / 5^k`.
+        bound: i64,
+    },
+    /// The shift is past every power of ten an `i64` holds: only zero is representable.
+    ZeroOnly,
+}
+
+impl Scale {
+    /// The conversion of mantissas with `exponent` to `decimals` decimals.
+    #[inline]
+    pub fn new(exponent: i8, decimals: u8) -> Self {
+        let shift = i32::from(exponent) + i32::from(decimals);
+        Self(match usize::try_from(shift) {
+            Ok(s) => POW10
+                .get(s)
+                .map_or(ScaleKind::ZeroOnly, |&p| ScaleKind::Mul(p)),
+            Err(_) => {
+                let k = shift.unsigned_abs();
+                match (INV5.get(k as usize), BOUND5.get(k as usize)) {
+                    (Some(&inv), Some(&bound)) => ScaleKind::Div { k, inv, bound },
+                    _ => ScaleKind::ZeroOnly,
+                }
+            }
+        })
     }
-    let shift = i32::from(exponent) + i32::from(decimals);
-    if shift >= 0 {
-        // 10^19 and up overflow an i64 times any non-zero mantissa.
-        mantissa.checked_mul(*POW10.get(shift as usize)?)
-    } else {
-        // |i64| < 10^19: a divisor of 10^19 or more leaves a non-zero mantissa unrepresentable.
-        let (q, r) = div_rem_pow10(mantissa, shift.unsigned_abs())?;
-        (r == 0).then_some(q)
+
+    /// `mantissa` at the scale, exactly, or `None`.
+    #[inline(always)]
+    pub fn apply(self, mantissa: i64) -> Option<i64> {
+        match self.0 {
+            ScaleKind::Mul(p) => mantissa.checked_mul(p),
+            ScaleKind::Div { k, inv, bound } => {
+                if mantissa & ((1i64 << k) - 1) != 0 {
+                    return None;
+                }
+                let q = ((mantissa >> k) as u64).wrapping_mul(inv) as i64;
+                (-bound..=bound).contains(&q).then_some(q)
+            }
+            ScaleKind::ZeroOnly => (mantissa == 0).then_some(0),
+        }
     }
 }
 
@@ -600,22 +648,49 @@ const POW10: [i64; 19] = {
     t
 };
 
-/// `m / 10^k` and `m % 10^k` for `k` in 1..=18, each arm a division by a constant; `None`
-/// for other `k`.
-#[inline]
-fn div_rem_pow10(m: i64, k: u32) -> Option<(i64, i64)> {
-    macro_rules! by_constant {
-        ($($k:literal)*) => {
-            match k {
-                $($k => {
-                    const D: i64 = POW10[$k];
-                    Some((m / D, m % D))
-                })*
-                _ => None,
-            }
-        };
+/// 5^0 ..= 5^18.
+const POW5: [i64; 19] = {
+    let mut t = [1i64; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 5;
+        i += 1;
     }
-    by_constant!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18)
+    t
+};
+
+/// `i64::MAX / 5^k` for k in 0..=18: the largest quotient of an exact division by `10^k`.
+const BOUND5: [i64; 19] = {
+    let mut t = [0i64; 19];
+    let mut i = 0;
+    while i < 19 {
+        t[i] = i64::MAX / POW5[i];
+        i += 1;
+    }
+    t
+};
+
+/// The inverses of 5^0 ..= 5^18 modulo 2^64.
+const INV5: [u64; 19] = {
+    let mut t = [1u64; 19];
+    let mut i = 0;
+    while i < 19 {
+        t[i] = inverse_mod_2_64(POW5[i] as u64);
+        i += 1;
+    }
+    t
+};
+
+/// The inverse of odd `a` modulo 2^64 (Newton's iteration: each step doubles the correct
+/// low bits, from 3 correct for any odd `a`).
+const fn inverse_mod_2_64(a: u64) -> u64 {
+    let mut x = a;
+    let mut i = 0;
+    while i < 5 {
+        x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
+        i += 1;
+    }
+    x
 }
 
 /// The fewest decimals that represent `mantissa × 10^exponent` exactly (0 for integers):

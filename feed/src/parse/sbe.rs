@@ -26,7 +26,7 @@
 use pinion_core::event::{EventFlags, EventKind, Level};
 use pinion_core::instrument::InstrumentSpec;
 
-use crate::sbe::{self, Entries, SbeError, StreamMessage};
+use crate::sbe::{self, Entries, SbeError, Scale, StreamMessage};
 
 use super::bybit::TradeRow;
 use super::levels::{ZeroQty, check_range, emit_split};
@@ -54,14 +54,13 @@ pub(super) fn frame<F: FnMut(&pinion_core::MarketEvent)>(
     match msg {
         StreamMessage::Trades(m) => {
             sink.trades.clear();
+            let (px, qty) = (
+                Field::price(m.price_exp, spec, "price"),
+                Field::qty(m.qty_exp, spec, "qty"),
+            );
             for i in 0..m.trades.len() {
                 let t = m.trades.trade(i);
-                let level = level(
-                    spec,
-                    (t.price, m.price_exp, "price"),
-                    (t.qty, m.qty_exp, "qty"),
-                    ZeroQty::Invalid,
-                )?;
+                let level = level((t.price, px), (t.qty, qty), ZeroQty::Invalid)?;
                 sink.trades.push(TradeRow {
                     level,
                     id: to_id(t.id, "id")?,
@@ -94,16 +93,24 @@ pub(super) fn frame<F: FnMut(&pinion_core::MarketEvent)>(
             let mut header = origin.header(id, EventKind::BookTicker);
             header.exch_ts = us_as_ns(m.event_time_us, "eventTime")?;
             header.last_id = to_id(m.book_update_id, "bookUpdateId")?;
+            let bid_px = Field::price(m.price_exp, spec, "bidPrice");
+            let bid_qty = Field::qty(m.qty_exp, spec, "bidQty");
+            let ask_px = Field {
+                name: "askPrice",
+                ..bid_px
+            };
+            let ask_qty = Field {
+                name: "askQty",
+                ..bid_qty
+            };
             header.levels[0] = level(
-                spec,
-                (m.bid_price, m.price_exp, "bidPrice"),
-                (m.bid_qty, m.qty_exp, "bidQty"),
+                (m.bid_price, bid_px),
+                (m.bid_qty, bid_qty),
                 ZeroQty::Invalid,
             )?;
             header.levels[1] = level(
-                spec,
-                (m.ask_price, m.price_exp, "askPrice"),
-                (m.ask_qty, m.qty_exp, "askQty"),
+                (m.ask_price, ask_px),
+                (m.ask_qty, ask_qty),
                 ZeroQty::Invalid,
             )?;
             header.n_bids = 1;
@@ -157,45 +164,75 @@ fn side<F: FnMut(&pinion_core::MarketEvent)>(
     bid: bool,
     field: &'static str,
 ) -> Result<(), ParseError> {
+    let (px_field, qty_field) = (
+        Field::price(m.price_exp, spec, field),
+        Field::qty(m.qty_exp, spec, field),
+    );
     for i in 0..entries.len() {
         let (px, qty) = entries.level(i);
-        let level = level(
-            spec,
-            (px, m.price_exp, field),
-            (qty, m.qty_exp, field),
-            ZeroQty::Deletes,
-        )?;
+        let level = level((px, px_field), (qty, qty_field), ZeroQty::Deletes)?;
         sink.levels.push(bid, level);
     }
     Ok(())
 }
 
-/// A price and a quantity (mantissa, exponent, field name) at the instrument's scale, in range.
+/// A price or quantity field of a message: its conversion, prepared once per message, and what
+/// an error names.
+#[derive(Clone, Copy, Debug)]
+struct Field {
+    scale: Scale,
+    exponent: i8,
+    decimals: u8,
+    name: &'static str,
+}
+
+impl Field {
+    #[inline(always)]
+    fn price(exponent: i8, spec: &InstrumentSpec, name: &'static str) -> Self {
+        Self {
+            scale: Scale::new(exponent, spec.price_decimals),
+            exponent,
+            decimals: spec.price_decimals,
+            name,
+        }
+    }
+
+    #[inline(always)]
+    fn qty(exponent: i8, spec: &InstrumentSpec, name: &'static str) -> Self {
+        Self {
+            scale: Scale::new(exponent, spec.qty_decimals),
+            exponent,
+            decimals: spec.qty_decimals,
+            name,
+        }
+    }
+
+    /// `mantissa` at the instrument's scale, or what was seen.
+    #[inline(always)]
+    fn value(&self, mantissa: i64) -> Result<i64, ParseError> {
+        self.scale
+            .apply(mantissa)
+            .ok_or(ParseError::Unrepresentable {
+                field: self.name,
+                mantissa,
+                exponent: self.exponent,
+                decimals: self.decimals,
+            })
+    }
+}
+
+/// A price and a quantity (mantissa and field) at the instrument's scale, in range.
 #[inline(always)]
 fn level(
-    spec: &InstrumentSpec,
-    px: (i64, i8, &'static str),
-    qty: (i64, i8, &'static str),
+    (px, px_field): (i64, Field),
+    (qty, qty_field): (i64, Field),
     zero_qty: ZeroQty,
 ) -> Result<Level, ParseError> {
     let level = Level {
-        px: pinion_core::Px(value(px, spec.price_decimals)?),
-        qty: pinion_core::Qty(value(qty, spec.qty_decimals)?),
+        px: pinion_core::Px(px_field.value(px)?),
+        qty: pinion_core::Qty(qty_field.value(qty)?),
     };
-    check_range(level, px.2, qty.2, zero_qty)
-}
-
-#[inline(always)]
-fn value(
-    (mantissa, exponent, field): (i64, i8, &'static str),
-    decimals: u8,
-) -> Result<i64, ParseError> {
-    sbe::scaled(mantissa, exponent, decimals).ok_or(ParseError::Unrepresentable {
-        field,
-        mantissa,
-        exponent,
-        decimals,
-    })
+    check_range(level, px_field.name, qty_field.name, zero_qty)
 }
 
 /// A time in µs as ns; negative or past `u64` nanoseconds is an error.
