@@ -117,3 +117,190 @@ fn the_live_source_reads_the_simulators_sbe_streams() {
     }
     assert_eq!(sim.exchange.stats().sbe_key_refusals, 0);
 }
+
+const SBE_KEY: &str = "sim-sbe-key-0123456789";
+
+/// What a `pinion live` process left: its report and the recording of its session.
+struct LiveRun {
+    code: Option<i32>,
+    report: serde_json::Value,
+    pnr: std::path::PathBuf,
+    stderr: String,
+}
+
+/// `pinion live` on the simulator `sim` with `[live]` keys `extra` (the key for SBE in
+/// `PINION_TEST_SBE_KEY`), recording the session, until the simulator has released its whole
+/// source and the session has had a few seconds more.
+fn run_live_process(sim: &common::sim::Sim, extra: &str, tag: &str) -> LiveRun {
+    use std::process::{Command, Stdio};
+    let dir = &sim.dir.0;
+    let pnr = dir.join(format!("{tag}.pnr"));
+    let report_path = dir.join(format!("{tag}.json"));
+    let config = common::sim::live_config(
+        sim.exchange.local_addr(),
+        &sim.cert,
+        &format!("{extra}\nrecord = \"{}\"", pnr.display()),
+    );
+    let config_path = dir.join(format!("{tag}.toml"));
+    std::fs::write(&config_path, config).expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .arg("live")
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--no-progress")
+        .arg("--report-json")
+        .arg(&report_path)
+        .env("PINION_TEST_SBE_KEY", SBE_KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pinion runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sim.exchange.stats().control_requests == 0
+        && Instant::now() < deadline
+        && matches!(child.try_wait(), Ok(None))
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sim.exchange.release();
+    assert!(
+        sim.exchange.wait_exhausted(Duration::from_secs(120)),
+        "the simulator did not release its whole source in time"
+    );
+    // The session takes the tail in, then stops as Ctrl-C would stop it.
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    let code = child.wait().expect("pinion exits").code();
+    let report = std::fs::read_to_string(&report_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+    LiveRun {
+        code,
+        report,
+        pnr,
+        stderr,
+    }
+}
+
+/// The books a recording replays to, fused, with the embedded config's instruments.
+fn replay_books(pnr: &std::path::Path) -> Vec<pipeline::BookView> {
+    let settings = common::fused_recording(pnr);
+    let report = pipeline::run(
+        &settings,
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        pipeline::Console::QUIET,
+    )
+    .expect("the recording replays");
+    pipeline::final_books(&report)
+}
+
+/// `pinion live` with `encoding = "sbe"` on the real Spot recording served as SBE: the book
+/// syncs from the REST snapshot and the binary diffs, ends live and equal to the simulator's,
+/// level for level; the session's recording holds the binary frames as they came and replays
+/// to the same book.
+#[test]
+fn an_sbe_session_ends_equal_to_the_venue_and_its_recording_replays_to_it() {
+    let Some(path) = pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    let opened = path.clone();
+    let sim = start_sim_tuned(
+        "",
+        21,
+        20_000.0,
+        |c| c.sbe_streams = true,
+        move || pinion_feed::source::open(&opened),
+    );
+    let run = run_live_process(
+        &sim,
+        "encoding = \"sbe\"\nsbe_api_key_env = \"PINION_TEST_SBE_KEY\"\nsnapshot_limit = 5000",
+        "sbe",
+    );
+    assert_eq!(
+        run.code,
+        Some(130),
+        "stopped by Ctrl-C, nothing else wrong: {}",
+        run.stderr
+    );
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    assert_eq!(truth.last_update_id, 50_093_421_584);
+    let book = &run.report["books"][0];
+    assert_eq!(book["state"], "live", "{book}");
+    assert_eq!(book["last_update_id"], truth.last_update_id, "{book}");
+    assert_eq!(book["gaps"], 0, "{book}");
+    assert_eq!(sim.exchange.stats().sbe_key_refusals, 0);
+    // The recording holds binary frames, and replays to the venue's book.
+    let mut source = pinion_feed::source::open(&run.pnr).expect("the recording opens");
+    let mut binary = 0u64;
+    while let Some(r) = source.next_record().expect("reads") {
+        if r.kind == RecordKind::Frame && is_stream_message(r.payload) {
+            binary += 1;
+        }
+    }
+    assert!(binary > 30_000, "{binary} SBE frames recorded");
+    common::sim::assert_equal_to_truth(&replay_books(&run.pnr), &truth);
+}
+
+/// A JSON feed and an SBE feed of the same streams as a redundant pair: merged by update id,
+/// the book ends live and equal to the venue's, and the session's recording (each message
+/// as whichever feed brought it first) replays to the same book.
+#[test]
+fn a_json_feed_and_an_sbe_feed_merge_by_update_id() {
+    let Some(path) = pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz") else {
+        return;
+    };
+    let opened = path.clone();
+    let sim = start_sim_tuned(
+        "",
+        22,
+        20_000.0,
+        |_| {},
+        move || pinion_feed::source::open(&opened),
+    );
+    let port = sim.exchange.local_addr().port();
+    let run = run_live_process(
+        &sim,
+        &format!(
+            "redundant_ws_url = \"wss://localhost:{port}/sbe/stream\"\nredundant_encoding = \"sbe\"\n\
+             sbe_api_key_env = \"PINION_TEST_SBE_KEY\"\nsnapshot_limit = 5000\ngap_hold_ms = 200"
+        ),
+        "pair",
+    );
+    assert_eq!(
+        run.code,
+        Some(130),
+        "stopped by Ctrl-C, nothing else wrong: {}",
+        run.stderr
+    );
+    let truth = sim.exchange.truth("BTCUSDT").expect("truth");
+    let book = &run.report["books"][0];
+    assert_eq!(book["state"], "live", "{book}");
+    assert_eq!(book["last_update_id"], truth.last_update_id, "{book}");
+    common::sim::assert_equal_to_truth(&replay_books(&run.pnr), &truth);
+    // Both feeds' frames are in the recording: text and binary.
+    let mut source = pinion_feed::source::open(&run.pnr).expect("the recording opens");
+    let (mut text, mut binary) = (0u64, 0u64);
+    while let Some(r) = source.next_record().expect("reads") {
+        if r.kind == RecordKind::Frame {
+            if is_stream_message(r.payload) {
+                binary += 1;
+            } else {
+                text += 1;
+            }
+        }
+    }
+    // Which feed wins each message is a race; together they carried the whole market.
+    eprintln!("first arrivals recorded: {text} JSON, {binary} SBE");
+    assert!(
+        text + binary > 30_000,
+        "{text} JSON and {binary} SBE frames"
+    );
+}

@@ -302,8 +302,7 @@ fn renamed_recordings_replay_like_their_originals_with_no_config() {
             Some("binance/spot-multi-20211012.cryptofeed.http"),
         ),
         ("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst", None),
-        // Its streams are SBE, not decoded yet: its REST snapshot alone gives a book, which
-        // cannot sync, the same whatever the file is called.
+        // Binary SBE streams, and the REST snapshot they sync from.
         ("binance/sbe/spot-btcusdt-20240808.sbe.pcap", None),
     ];
     for (i, (rel, companion)) in shipped.iter().enumerate() {
@@ -336,9 +335,16 @@ fn renamed_recordings_replay_like_their_originals_with_no_config() {
         );
         for b in &as_renamed.books {
             if rel.contains("sbe") {
+                // The capture ends with its WebSocket's close: the book synced and then
+                // waits for a new connection's snapshot.
                 assert_eq!(
                     b.counters.snapshots, 1,
                     "{rel}: the capture's REST snapshot"
+                );
+                assert_eq!(b.counters.gaps, 0, "{rel}: no gap");
+                assert!(
+                    b.counters.messages_applied > 3_000,
+                    "{rel}: the diffs applied"
                 );
                 continue;
             }
@@ -346,6 +352,89 @@ fn renamed_recordings_replay_like_their_originals_with_no_config() {
             assert_eq!(b.counters.gaps, 0, "{rel}: no gap");
         }
     }
+}
+
+/// The SBE capture (frames from an encoder written apart from pinion's), with no config: the
+/// book after its last frame is the one its `.book.json` gives, level for level, with no frame
+/// refused. (The capture then ends with the WebSocket's close, after which the book waits for
+/// a new connection's snapshot, as it must.)
+#[test]
+fn the_sbe_capture_replays_with_no_config_to_its_book() {
+    let rel = "binance/sbe/spot-btcusdt-20240808.sbe.pcap";
+    let (Some(pcap), Some(expected)) = (
+        pinion_testkit::data::require(rel),
+        pinion_testkit::data::require(&format!("{rel}.book.json")),
+    ) else {
+        return;
+    };
+    // The message (input record, from 1) that is the last binary frame.
+    let mut source = pinion_feed::source::open(&pcap).expect("opens");
+    let (mut n, mut last_frame) = (0u64, 0u64);
+    while let Some(rec) = source.next_record().expect("reads") {
+        n += 1;
+        if rec.kind == pinion_core::RecordKind::Frame
+            && pinion_feed::sbe::is_stream_message(rec.payload)
+        {
+            last_frame = n;
+        }
+    }
+    let settings = bare(&pcap, "", &[]);
+    let mut at_last_frame = None;
+    let summary = pipeline::replay_books(
+        &settings,
+        pipeline::DumpPoints::At(last_frame),
+        usize::MAX,
+        |point| {
+            if point.message == last_frame {
+                at_last_frame = Some(point.books.clone());
+            }
+            Ok(())
+        },
+    )
+    .expect("replays");
+    assert_eq!(summary.decode_errors, 0);
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(expected).expect("read")).expect("JSON");
+    let trim = |t: &str| {
+        if !t.contains('.') {
+            return t.to_owned();
+        }
+        let t = t.trim_end_matches('0');
+        t.trim_end_matches('.').to_owned()
+    };
+    let side = |key: &str| -> Vec<[String; 2]> {
+        expected[key]
+            .as_array()
+            .expect("levels")
+            .iter()
+            .map(|l| {
+                [
+                    trim(l[0].as_str().expect("px")),
+                    trim(l[1].as_str().expect("qty")),
+                ]
+            })
+            .collect()
+    };
+    let books = at_last_frame.expect("a point after the last frame");
+    assert_eq!(books.len(), 1, "{books:?}");
+    let b = &books[0];
+    assert_eq!(
+        (b.venue.as_str(), b.symbol.as_str()),
+        ("binance-spot", "BTCUSDT")
+    );
+    assert_eq!(b.state, "live");
+    assert_eq!(
+        b.last_update_id,
+        expected["lastUpdateId"].as_u64().expect("id")
+    );
+    assert_eq!(b.bids.len(), 1_209);
+    assert_eq!(b.asks.len(), 2_196);
+    // Both as exact decimals with trailing zeros dropped.
+    let ours = |levels: &[[String; 2]]| -> Vec<[String; 2]> {
+        levels.iter().map(|[p, q]| [trim(p), trim(q)]).collect()
+    };
+    assert!(ours(&b.bids) == side("bids"), "bids differ");
+    assert!(ours(&b.asks) == side("asks"), "asks differ");
 }
 
 #[test]
