@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,45 +34,16 @@ use pinion_net::http::{HeadRules, parse_response};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::Value;
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
+
+mod live_client;
+
+use live_client::{Sim, Tls, Ws, start};
 
 const RECORDING: &str = "binance/spot-btcusdt-20240808.hbt.gz";
 const DEPTH: &str = "btcusdt@depth@100ms";
 /// The recording's last diff id and final book (`shared/data/README.md`).
 const FINAL_ID: u64 = 50_093_421_584;
-
-type Tls = StreamOwned<ClientConnection, TcpStream>;
-type Ws = WebSocket<Tls>;
-
-struct Sim {
-    exchange: LiveExchange,
-    client: Arc<ClientConfig>,
-}
-
-fn start(path: PathBuf, config: LiveConfig) -> Sim {
-    let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
-    let exchange = LiveExchange::start(
-        "127.0.0.1:0".parse().expect("addr"),
-        config,
-        Some(Arc::clone(&tls.server_config)),
-        move || pinion_feed::source::open(&path),
-    )
-    .expect("start the live exchange");
-    let mut roots = RootCertStore::empty();
-    roots
-        .add(tls.certificate.clone())
-        .expect("trust the certificate");
-    let client =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    Sim {
-        exchange,
-        client: Arc::new(client),
-    }
-}
 
 impl Sim {
     fn addr(&self) -> SocketAddr {

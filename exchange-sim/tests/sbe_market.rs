@@ -10,53 +10,24 @@
 //!   one) is refused 401; with `sbe_streams` every stream path is the SBE endpoint.
 
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pinion_core::RecordKind;
-use pinion_exchange_sim::{LiveConfig, LiveExchange, SelfSignedTls};
+use pinion_exchange_sim::LiveConfig;
 use pinion_feed::sbe::{MessageHeader, Template};
 use pinion_feed::sbe_encode::{Encoded, Exponents, SbeEncoder};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::{ClientConnection, StreamOwned};
+use tungstenite::Message;
 use tungstenite::client::IntoClientRequest;
-use tungstenite::{Message, WebSocket};
+
+mod live_client;
+
+use live_client::{Sim, Ws, start};
 
 const RECORDING: &str = "binance/spot-btcusdt-20240808.hbt.gz";
-
-type Tls = StreamOwned<ClientConnection, TcpStream>;
-type Ws = WebSocket<Tls>;
-
-struct Sim {
-    exchange: LiveExchange,
-    client: Arc<ClientConfig>,
-}
-
-fn start(path: PathBuf, config: LiveConfig) -> Sim {
-    let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
-    let exchange = LiveExchange::start(
-        "127.0.0.1:0".parse().expect("addr"),
-        config,
-        Some(Arc::clone(&tls.server_config)),
-        move || pinion_feed::source::open(&path),
-    )
-    .expect("start the live exchange");
-    let mut roots = RootCertStore::empty();
-    roots
-        .add(tls.certificate.clone())
-        .expect("trust the certificate");
-    let client =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    Sim {
-        exchange,
-        client: Arc::new(client),
-    }
-}
 
 impl Sim {
     /// A WebSocket session on `path`, with `api_key` as `X-MBX-APIKEY`, or the HTTP status
