@@ -172,24 +172,7 @@ fn trades<F: FnMut(&pinion_core::MarketEvent)>(
             buyer_maker,
         });
     }
-    let mut n = 0;
-    for row in sink.trades.iter() {
-        let mut header = origin.header(id, EventKind::Trade);
-        header.exch_ts = exch_ts;
-        header.trans_ts = row.trans_ts;
-        header.last_id = row.id;
-        header.seq = row.seq;
-        header.levels[0] = row.level;
-        header.n_levels = 1;
-        header.flags = EventFlags::FIRST | EventFlags::LAST;
-        if row.buyer_maker {
-            header.flags.insert(EventFlags::BUYER_MAKER);
-        }
-        (sink.emit)(&header);
-        n += 1;
-    }
-    sink.counts.trade += 1;
-    Ok(Decoded::Events(n))
+    Ok(Decoded::Events(sink.staged_trades(origin, id, exch_ts)))
 }
 
 /// A REST order book snapshot: `{"retCode":0,"result":{"s","b","a","ts","u","seq","cts"}}`.

@@ -383,6 +383,30 @@ impl<F: FnMut(&MarketEvent)> Sink<'_, F> {
         Ok(levels::emit_split(header, self.levels, self.emit))
     }
 
+    /// Emits every trade staged in `trades`, one FIRST|LAST event each (its id, sequence and
+    /// match time from the row, `exch_ts` from the message), and counts the message.
+    #[inline]
+    fn staged_trades(&mut self, origin: Origin, id: InstrumentId, exch_ts: u64) -> u32 {
+        let mut n = 0;
+        for row in self.trades.iter() {
+            let mut header = origin.header(id, EventKind::Trade);
+            header.exch_ts = exch_ts;
+            header.trans_ts = row.trans_ts;
+            header.last_id = row.id;
+            header.seq = row.seq;
+            header.levels[0] = row.level;
+            header.n_levels = 1;
+            header.flags = pinion_core::EventFlags::FIRST | pinion_core::EventFlags::LAST;
+            if row.buyer_maker {
+                header.flags.insert(pinion_core::EventFlags::BUYER_MAKER);
+            }
+            (self.emit)(&header);
+            n += 1;
+        }
+        self.counts.trade += 1;
+        n
+    }
+
     /// Emits a one-trade event: the price and quantity are its only level (`n_bids == 0`).
     #[inline]
     fn single_trade(

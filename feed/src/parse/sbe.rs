@@ -53,6 +53,8 @@ pub(super) fn frame<F: FnMut(&pinion_core::MarketEvent)>(
     };
     match msg {
         StreamMessage::Trades(m) => {
+            // Its error is reported after the trades' and the event time's, as it is checked.
+            let trans_ts = us_as_ns(m.transact_time_us, "transactTime");
             sink.trades.clear();
             let (px, qty) = (
                 Field::price(m.price_exp, spec, "price"),
@@ -64,30 +66,14 @@ pub(super) fn frame<F: FnMut(&pinion_core::MarketEvent)>(
                 sink.trades.push(TradeRow {
                     level,
                     id: to_id(t.id, "id")?,
-                    trans_ts: 0,
+                    trans_ts: *trans_ts.as_ref().unwrap_or(&0),
                     seq: 0,
                     buyer_maker: t.buyer_maker,
                 });
             }
             let exch_ts = us_as_ns(m.event_time_us, "eventTime")?;
-            let trans_ts = us_as_ns(m.transact_time_us, "transactTime")?;
-            let mut n = 0;
-            for row in sink.trades.iter() {
-                let mut header = origin.header(id, EventKind::Trade);
-                header.exch_ts = exch_ts;
-                header.trans_ts = trans_ts;
-                header.last_id = row.id;
-                header.levels[0] = row.level;
-                header.n_levels = 1;
-                header.flags = EventFlags::FIRST | EventFlags::LAST;
-                if row.buyer_maker {
-                    header.flags.insert(EventFlags::BUYER_MAKER);
-                }
-                (sink.emit)(&header);
-                n += 1;
-            }
-            sink.counts.trade += 1;
-            Ok(Decoded::Events(n))
+            trans_ts?;
+            Ok(Decoded::Events(sink.staged_trades(origin, id, exch_ts)))
         }
         StreamMessage::BestBidAsk(m) => {
             let mut header = origin.header(id, EventKind::BookTicker);
