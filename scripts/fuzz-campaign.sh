@@ -3,8 +3,8 @@
 # and into fuzz/corpus/<target> (seed it first with scripts/fuzz-corpus.sh), with the JSON or
 # HTTP dictionary where the target reads such text; then the corpus is merged and minimized
 # (`cargo fuzz cmin`). At the end a table per target: executions, coverage (libFuzzer's `cov`,
-# edges), features (`ft`), crashes, and when coverage last grew (seconds into the run; a run
-# that still found new edges near its end wants more time).
+# edges), features (`ft`), crashes, CPU seconds used, and when coverage last grew (seconds
+# into the run; a run that still found new edges near its end wants more time).
 #
 # One target at a time by default (the machines it runs on have few cores). FUZZ_JOBS=N runs
 # each target with libFuzzer's -fork=N instead (N worker processes, crashes still stop it).
@@ -89,6 +89,20 @@ summarize() {
     ' "$log"
 }
 
+# CPU seconds (user + system) of this shell's finished children so far, from `times` run in
+# this shell itself (in a command substitution it would be a fresh process with no children
+# yet): `times >"$CPU_FILE"` here, then this reads its second line.
+CPU_FILE="$(mktemp)"
+trap 'rm -f "$CPU_FILE"' EXIT
+children_cpu() {
+    awk 'NR == 2 {
+        n = split($0, f, " ")
+        s = 0
+        for (i = 1; i <= n; i++) { split(f[i], ms, "m"); s += ms[1] * 60 + ms[2] }
+        printf "%d\n", s
+    }' "$CPU_FILE"
+}
+
 status=0
 declare -a ROWS
 for target in "${TARGETS[@]}"; do
@@ -101,6 +115,8 @@ for target in "${TARGETS[@]}"; do
     log="$LOGS/$target.log"
     echo "fuzz-campaign: $target for ${MINUTES} min${dict:+ with $dict}${JOBS:+, $JOBS job(s)}" >&2
     start=$(date +%s)
+    times >"$CPU_FILE"
+    cpu_start=$(children_cpu)
     set +e
     # Inputs that once crashed the target run first (fuzz/regressions/<target>/).
     regressions=()
@@ -110,6 +126,8 @@ for target in "${TARGETS[@]}"; do
     rc=${PIPESTATUS[0]}
     set -e
     end=$(date +%s)
+    times >"$CPU_FILE"
+    cpu=$(($(children_cpu) - cpu_start))
     read -r runs cov ft grew < <(summarize "$log" "$start")
     crashes=$(($(find "fuzz/artifacts/$target" -type f | wc -l) - before))
     if [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ]; then
@@ -132,13 +150,15 @@ for target in "${TARGETS[@]}"; do
         fi
     fi
     corpus=$(find "fuzz/corpus/$target" -type f | wc -l)
-    ROWS+=("$(printf '%-22s %12s %7s %7s %8s %7s %12s %7s' "$target" "$runs" "$cov" "$ft" \
-        "$crashes" "$((end - start))" "$grew" "$corpus")")
+    ROWS+=("$(printf '%-22s %12s %7s %7s %8s %7s %8s %12s %7s' "$target" "$runs" "$cov" "$ft" \
+        "$crashes" "$((end - start))" "$cpu" "$grew" "$corpus")")
 done
 
-printf '\n%-22s %12s %7s %7s %8s %7s %12s %7s\n' target executions cov ft crashes seconds last-growth corpus
+printf '\n%-22s %12s %7s %7s %8s %7s %8s %12s %7s\n' target executions cov ft crashes seconds cpu-s \
+    last-growth corpus
 for row in "${ROWS[@]}"; do
     echo "$row"
 done
-echo "(last-growth: seconds into the run when cov last rose; logs in $LOGS)"
+echo "(cpu-s: CPU seconds the fuzzer and its build used, which is less than the wall seconds when"
+echo " the cores were shared; last-growth: seconds into the run when cov last rose; logs in $LOGS)"
 exit "$status"
