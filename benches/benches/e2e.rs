@@ -19,12 +19,12 @@
 //! `cargo bench -p pinion-benches --bench e2e` (or `scripts/bench.sh e2e`). Histograms are
 //! written as `.hgrm` files to `target/e2e-hgrm/`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::config::Settings;
 use pinion_engine::host::jitter;
 use pinion_engine::latency::format_ns;
 use pinion_engine::pipeline::{self, Console, PipelineReport};
@@ -40,32 +40,6 @@ const PACED_RATE: u64 = 20_000;
 const LATENCY_RUNS: usize = 3;
 /// Seconds of the host-stall baseline.
 const JITTER_SECS: u64 = 4;
-
-fn settings(path: &Path, overrides: &[(&str, &str)]) -> Settings {
-    let mut o = Overrides::default();
-    o.push(Override::string("input.source", path.to_string_lossy()));
-    o.push(Override::value("runtime.progress", false));
-    for (k, v) in overrides {
-        // Values are read as TOML, and as strings when they are not TOML (`max`, `park`).
-        match Override::parse(&format!("{k}={v}")) {
-            Ok(x) => o.push(x),
-            Err(e) => panic!("benchmark override: {e}"),
-        }
-    }
-    match Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
-        .map_err(|e| e.to_string())
-        .and_then(|c| {
-            c.validate_for(
-                REPLAY_TOML_NAME,
-                pinion_engine::config::machine_cores(),
-                &pinion_testkit::data::data_dir(),
-            )
-            .map_err(|e| e.to_string())
-        }) {
-        Ok(s) => s,
-        Err(e) => panic!("benchmark config: {e}"),
-    }
-}
 
 fn run(settings: &Settings) -> PipelineReport {
     match pipeline::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET) {
@@ -126,7 +100,7 @@ fn main() {
         for (name, path) in originals {
             let stem = name.replace('/', "_").replace(".hbt.gz", "");
             let out = pnr_dir.join(format!("{stem}.pnr"));
-            let s = settings(&path, &[]);
+            let s = pinion_benches::replay_settings(&path, &[]);
             match pipeline::convert_recording(&s, &path, &out) {
                 Ok(_) => paths.push((format!("{name} (as .pnr)"), out)),
                 Err(e) => println!("e2e: could not convert {name}: {e}"),
@@ -135,7 +109,7 @@ fn main() {
     }
     if !full {
         // A smoke run: one fused replay of the first recording, so the harness is exercised.
-        let s = settings(
+        let s = pinion_benches::replay_settings(
             &paths[0].1,
             &[("placement.mode", "1"), ("pacing.mode", "max")],
         );
@@ -193,7 +167,7 @@ fn main() {
         // minutes of a host whose speed drifts; the ratio is the median of each round's own.
         let base_settings = [false, true].map(|ahead| {
             let read_ahead = ahead.to_string();
-            settings(
+            pinion_benches::replay_settings(
                 path,
                 &[("pacing.mode", "max"), ("input.read_ahead", &read_ahead)],
             )
@@ -203,7 +177,7 @@ fn main() {
             .map(|&(placement, _, ahead)| {
                 let on = cores_for(placement);
                 let read_ahead = ahead.to_string();
-                settings(
+                pinion_benches::replay_settings(
                     path,
                     &[
                         ("placement.mode", placement),
@@ -270,7 +244,7 @@ fn main() {
             // Inflation on the feed's thread: the two threads take both cores here, so a
             // read-ahead thread would have to preempt one of them, while inline inflation comes
             // before a frame's `t0` and stays outside tick-to-trade.
-            let s = settings(
+            let s = pinion_benches::replay_settings(
                 path,
                 &[
                     ("placement.mode", "2"),

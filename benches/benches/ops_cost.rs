@@ -51,7 +51,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use pinion_engine::backtest::BacktestReport;
-use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
 use pinion_engine::latency::format_ns;
 use pinion_engine::ops::history::{HistoryWriter, RunBatch};
 use pinion_engine::ops::{events, log};
@@ -166,7 +165,9 @@ fn main() {
     let synthetic_tput: Option<PathBuf> = env_number::<u64>("PINION_BENCH_TPUT_SYNTHETIC")
         .map(|n| PathBuf::from(format!("{SYNTHETIC_PREFIX}{n}")));
     let pnr = scratch.join("spot.pnr");
-    if let Err(e) = pipeline::convert_recording(&base_settings(&path, &[]), &path, &pnr) {
+    if let Err(e) =
+        pipeline::convert_recording(&pinion_benches::replay_settings(&path, &[]), &path, &pnr)
+    {
         panic!("converting {RECORDING}: {e}");
     }
     let tls = match SelfSignedTls::generate(&["localhost", "127.0.0.1"]) {
@@ -545,32 +546,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn base_settings(path: &Path, overrides: &[(&str, String)]) -> Settings {
-    let mut o = Overrides::default();
-    o.push(Override::string("input.source", path.to_string_lossy()));
-    o.push(Override::value("runtime.progress", false));
-    for (k, v) in overrides {
-        // Values are read as TOML, and as strings when they are not TOML (`max`, `park`).
-        match Override::parse(&format!("{k}={v}")) {
-            Ok(x) => o.push(x),
-            Err(e) => panic!("benchmark override: {e}"),
-        }
-    }
-    match Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
-        .map_err(|e| e.to_string())
-        .and_then(|c| {
-            c.validate_for(
-                REPLAY_TOML_NAME,
-                pinion_engine::config::machine_cores(),
-                &pinion_testkit::data::data_dir(),
-            )
-            .map_err(|e| e.to_string())
-        }) {
-        Ok(s) => s,
-        Err(e) => panic!("benchmark config: {e}"),
-    }
-}
-
 /// A child: one run as `pinion replay` makes it (log, history, events, the pipeline), printing
 /// its figures on one line.
 fn child(args: &[String]) -> Result<(), String> {
@@ -637,7 +612,8 @@ fn child(args: &[String]) -> Result<(), String> {
         }
         None => input.as_str(),
     };
-    let mut settings = base_settings(Path::new(input), &o);
+    let o: Vec<(&str, &str)> = o.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut settings = pinion_benches::replay_settings(Path::new(input), &o);
     let logger = if on {
         Some(log::init(&settings.log).map_err(|e| e.to_string())?)
     } else {

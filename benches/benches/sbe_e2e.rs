@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::config::Settings;
 use pinion_engine::latency::format_ns;
 use pinion_engine::pipeline::{self, Console, ConvertEncoding, PipelineReport};
 use pinion_engine::runtime::placement::allowed_cores;
@@ -33,32 +33,6 @@ use pinion_engine::runtime::placement::allowed_cores;
 const RECORDING: &str = "binance/spot-btcusdt-20240808.hbt.gz";
 /// Paced rate of the latency runs, records per second.
 const PACED_RATE: u64 = 20_000;
-
-fn settings(path: &Path, overrides: &[(&str, &str)]) -> Settings {
-    let mut o = Overrides::default();
-    o.push(Override::string("input.source", path.to_string_lossy()));
-    o.push(Override::value("runtime.progress", false));
-    for (k, v) in overrides {
-        // Values are read as TOML, and as strings when they are not TOML (`max`, `park`).
-        match Override::parse(&format!("{k}={v}")) {
-            Ok(x) => o.push(x),
-            Err(e) => panic!("benchmark override: {e}"),
-        }
-    }
-    match Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
-        .map_err(|e| e.to_string())
-        .and_then(|c| {
-            c.validate_for(
-                REPLAY_TOML_NAME,
-                pinion_engine::config::machine_cores(),
-                &pinion_testkit::data::data_dir(),
-            )
-            .map_err(|e| e.to_string())
-        }) {
-        Ok(s) => s,
-        Err(e) => panic!("benchmark config: {e}"),
-    }
-}
 
 fn run(settings: &Settings) -> PipelineReport {
     match pipeline::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET) {
@@ -95,7 +69,12 @@ fn main() {
     let json = scratch.join("spot-json.pnr");
     let sbe = scratch.join("spot-sbe.pnr");
     for (out, encoding) in [(&json, ConvertEncoding::Json), (&sbe, ConvertEncoding::Sbe)] {
-        match pipeline::convert_recording_as(&settings(&path, &[]), &path, out, encoding) {
+        match pipeline::convert_recording_as(
+            &pinion_benches::replay_settings(&path, &[]),
+            &path,
+            out,
+            encoding,
+        ) {
             Ok(summary) => {
                 if let Some(s) = summary.sbe {
                     println!("sbe_e2e: SBE conversion: {s:?}");
@@ -122,7 +101,7 @@ fn main() {
     let max_records = if full { "0" } else { "5000" };
     let rate = PACED_RATE.to_string();
     let throughput_of = |p: &Path| {
-        settings(
+        pinion_benches::replay_settings(
             p,
             &[
                 ("placement.mode", "1"),
@@ -133,7 +112,7 @@ fn main() {
         )
     };
     let latency_of = |p: &Path| {
-        settings(
+        pinion_benches::replay_settings(
             p,
             &[
                 ("placement.mode", "2"),

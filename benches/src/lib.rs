@@ -1,10 +1,45 @@
 //! Shared helpers for pinion's benchmarks: loading the real recordings in `../shared/data` into
-//! memory before anything is timed, and the host state every benchmark prints first.
+//! memory before anything is timed, the host state every benchmark prints first, and the
+//! replay settings the whole-pipeline benchmarks start from.
 //!
 //! Missing recordings follow [`pinion_testkit::data::require`]: outside CI a benchmark that
 //! needs one skips with a message; in CI it fails.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+
+/// The embedded replay config on `source` (a recording's path, or `synthetic`), progress off,
+/// with `overrides` (`key`, value) applied as `pinion replay --set key=value` would apply them.
+///
+/// # Panics
+/// On an override or a config the engine refuses: benchmark settings must be sound.
+pub fn replay_settings(source: &Path, overrides: &[(&str, &str)]) -> Settings {
+    let mut o = Overrides::default();
+    o.push(Override::string("input.source", source.to_string_lossy()));
+    o.push(Override::value("runtime.progress", false));
+    for (k, v) in overrides {
+        // Values are read as TOML, and as strings when they are not TOML (`max`, `park`).
+        match Override::parse(&format!("{k}={v}")) {
+            Ok(x) => o.push(x),
+            Err(e) => panic!("benchmark override: {e}"),
+        }
+    }
+    match Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
+        .map_err(|e| e.to_string())
+        .and_then(|c| {
+            c.validate_for(
+                REPLAY_TOML_NAME,
+                pinion_engine::config::machine_cores(),
+                &pinion_testkit::data::data_dir(),
+            )
+            .map_err(|e| e.to_string())
+        }) {
+        Ok(s) => s,
+        Err(e) => panic!("benchmark config: {e}"),
+    }
+}
 
 /// One line of an hbt recording (`<receive ns> <raw JSON>`).
 #[derive(Debug, Clone)]
