@@ -56,6 +56,7 @@
 //! Machine state: absolute figures mean something only on a quiet host with a fixed CPU
 //! frequency and the run pinned to isolated cores; on a shared machine read the ratios.
 
+use pinion_benches::median;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -578,11 +579,6 @@ struct Contender<'a> {
     /// Whether it runs a strategy (and must place orders and get fills).
     trades: bool,
     pass: Box<dyn FnMut() -> Pass + 'a>,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// The median of each round's ratio of `a`'s rate to `b`'s (times are per pass: b / a).

@@ -37,6 +37,7 @@
 //! (performance governor, turbo off) and the bench pinned to an isolated core; on a shared
 //! machine compare the books within one run (the interleaved ratios), not across runs.
 
+use pinion_benches::median;
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -772,11 +773,6 @@ impl<'a> Contender<'a> {
             pass: Box::new(pass),
         }
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Runs every contender once per round, the starting one rotating, and prints per contender

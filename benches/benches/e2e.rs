@@ -20,14 +20,13 @@
 //! written as `.hgrm` files to `target/e2e-hgrm/`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use pinion_benches::{median, run_replay};
 use pinion_engine::config::Settings;
 use pinion_engine::host::jitter;
 use pinion_engine::latency::format_ns;
-use pinion_engine::pipeline::{self, Console, PipelineReport};
+use pinion_engine::pipeline::{self, PipelineReport};
 use pinion_engine::runtime::placement::allowed_cores;
 use pinion_feed::parse::Decoder;
 
@@ -40,18 +39,6 @@ const PACED_RATE: u64 = 20_000;
 const LATENCY_RUNS: usize = 3;
 /// Seconds of the host-stall baseline.
 const JITTER_SECS: u64 = 4;
-
-fn run(settings: &Settings) -> PipelineReport {
-    match pipeline::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET) {
-        Ok(r) => r,
-        Err(e) => panic!("replay failed: {e}"),
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Reader + decoder in one loop: records per second (the baseline).
 fn baseline(settings: &Settings) -> f64 {
@@ -113,7 +100,7 @@ fn main() {
             &paths[0].1,
             &[("placement.mode", "1"), ("pacing.mode", "max")],
         );
-        let r = run(&s);
+        let r = run_replay(&s);
         println!("e2e smoke: {} records", r.throughput.records);
         return;
     }
@@ -200,7 +187,7 @@ fn main() {
                 bases[usize::from(ahead)].push(baseline(&base_settings[usize::from(ahead)]));
             }
             for (rate, s) in rates.iter_mut().zip(&run_settings) {
-                rate.push(run(s).throughput.records_per_second());
+                rate.push(run_replay(s).throughput.records_per_second());
             }
         }
         for (&(placement, decompress, ahead), rate) in runs.iter().zip(&rates) {
@@ -255,7 +242,7 @@ fn main() {
                     ("input.read_ahead", "false"),
                 ],
             );
-            let runs: Vec<PipelineReport> = (0..LATENCY_RUNS).map(|_| run(&s)).collect();
+            let runs: Vec<PipelineReport> = (0..LATENCY_RUNS).map(|_| run_replay(&s)).collect();
             // The median over the runs of one histogram's count or percentile.
             let med = |h: &str, p: Option<f64>| {
                 median(

@@ -41,6 +41,7 @@
 //! work is not read as a cost per record; `PINION_BENCH_ON`: `ops`, the default, or `protect`). Figures depend on the machine state printed first:
 //! on a shared or loaded host, read the ratios beside the control's, not the absolute figures.
 
+use pinion_benches::median;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
@@ -539,11 +540,6 @@ fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
         Ok(n) => Some(n),
         Err(_) => panic!("{name}={v:?} is not a number"),
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// A child: one run as `pinion replay` makes it (log, history, events, the pipeline), printing

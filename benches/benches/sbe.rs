@@ -18,6 +18,7 @@
 //! message of each side and the median of the rounds' ratios (JSON time / SBE time). Rounds:
 //! `PINION_BENCH_ROUNDS` (default 15).
 
+use pinion_benches::median;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -181,11 +182,6 @@ fn pass(dec: &mut Decoder, packed: &Packed) -> u64 {
         black_box(res).expect("valid frame");
     }
     acc
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {

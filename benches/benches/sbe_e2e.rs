@@ -21,30 +21,16 @@
 //! depend on the machine state printed first: on a shared or loaded host, read the ratios.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use pinion_engine::config::Settings;
+use pinion_benches::{median, run_replay};
 use pinion_engine::latency::format_ns;
-use pinion_engine::pipeline::{self, Console, ConvertEncoding, PipelineReport};
+use pinion_engine::pipeline::{self, ConvertEncoding, PipelineReport};
 use pinion_engine::runtime::placement::allowed_cores;
 
 /// The recording measured.
 const RECORDING: &str = "binance/spot-btcusdt-20240808.hbt.gz";
 /// Paced rate of the latency runs, records per second.
 const PACED_RATE: u64 = 20_000;
-
-fn run(settings: &Settings) -> PipelineReport {
-    match pipeline::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET) {
-        Ok(r) => r,
-        Err(e) => panic!("replay failed: {e}"),
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// A histogram's percentile `p` (or its count, for `None`) in a run; 0 when absent.
 fn figure(r: &PipelineReport, histogram: &str, p: Option<f64>) -> f64 {
@@ -132,10 +118,10 @@ fn main() {
         // Which side goes first alternates, so a host whose speed drifts favours neither.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for side in order {
-            tput[side].push(run(&throughput_of(sides[side].1)));
+            tput[side].push(run_replay(&throughput_of(sides[side].1)));
         }
         for side in order {
-            lat[side].push(run(&latency_of(sides[side].1)));
+            lat[side].push(run_replay(&latency_of(sides[side].1)));
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);

@@ -8,7 +8,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use pinion_engine::config::{Config, Override, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::pipeline::{self, Console, PipelineReport};
 
 /// The embedded replay config on `source` (a recording's path, or `synthetic`), progress off,
 /// with `overrides` (`key`, value) applied as `pinion replay --set key=value` would apply them.
@@ -39,6 +43,23 @@ pub fn replay_settings(source: &Path, overrides: &[(&str, &str)]) -> Settings {
         Ok(s) => s,
         Err(e) => panic!("benchmark config: {e}"),
     }
+}
+
+/// One whole-pipeline run on `settings`, quiet, with no way to stop it early.
+///
+/// # Panics
+/// When the pipeline fails: a benchmark's run must be clean to be measured.
+pub fn run_replay(settings: &Settings) -> PipelineReport {
+    match pipeline::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET) {
+        Ok(r) => r,
+        Err(e) => panic!("replay failed: {e}"),
+    }
+}
+
+/// The median of `v` (the upper one of an even count), NaN when `v` is empty.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// One line of an hbt recording (`<receive ns> <raw JSON>`).
