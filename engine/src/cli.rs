@@ -45,7 +45,8 @@ Config (TOML; unknown keys are errors; `pinion config --show` prints every key, 
   [fees]           maker_bps, taker_bps, [fees.venues.<venue>] maker_bps, taker_bps
   [backtest]       period_ms, capital, max_fills, max_samples
   [log]            level, targets, file, format (json | text), capacity; PINION_LOG overrides
-  [history]        db (the trade-history SQLite file; `pinion history` reads it)
+  [history]        db (the trade-history SQLite file; `pinion history` reads it), postgres, source,
+                   postgres_ca_file, postgres_retry_ms, postgres_flush_secs (a shared PostgreSQL copy)
   [journal]        path, fsync (every | interval | never), interval_ms, capacity (live --trade)
 Flags override keys; `--set key=value` overrides any key.";
 

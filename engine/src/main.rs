@@ -17,9 +17,11 @@ use pinion_engine::cli::{
     BacktestArgs, BookArgs, Cli, Command, ConfigArgs, ConfigSource, ConvertArgs, HistoryArgs,
     HistoryQuery, JitterArgs, LiveArgs,
 };
-use pinion_engine::config::{Config, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings};
+use pinion_engine::config::{
+    Config, HISTORY_POSTGRES_SECRET, Overrides, REPLAY_TOML, REPLAY_TOML_NAME, Settings,
+};
 use pinion_engine::host::jitter;
-use pinion_engine::ops::history::{HistoryWriter, RunBatch, query};
+use pinion_engine::ops::history::{HistoryWriter, PgTarget, RunBatch, pg, query};
 use pinion_engine::ops::{events, log};
 use pinion_engine::pipeline::{self, Console, DumpPoints};
 use pinion_engine::runtime::placement::{PinOutcome, allowed_cores};
@@ -102,13 +104,37 @@ fn end_log(logger: log::Logger) {
     }
 }
 
-/// Opens the history file the settings name, before the run, so a bad path fails at once.
+/// Opens the history file the settings name, before the run, so a bad path fails at once;
+/// with `[history] postgres`, its shared copy (whose connection string is a secret, read here).
 fn start_history(settings: &Settings) -> anyhow::Result<Option<HistoryWriter>> {
-    settings
-        .history
-        .as_deref()
-        .map(|p| HistoryWriter::start(p).context("opening the trade history"))
-        .transpose()
+    let Some(path) = settings.history.as_deref() else {
+        return Ok(None);
+    };
+    let postgres = match &settings.history_postgres {
+        Some(pg) => {
+            let secret = HISTORY_POSTGRES_SECRET;
+            let connection = pinion_engine::secrets::read_secret(secret)
+                .with_context(|| format!("history.postgres: the connection string ({secret})"))?;
+            let roots = pinion_engine::pipeline::roots_for(
+                "history.postgres_ca_file",
+                pg.ca_file.as_deref(),
+            )?;
+            let tls = pg::tls_config(roots).map_err(anyhow::Error::msg)?;
+            let target = PgTarget::new(
+                &connection,
+                tls,
+                pg.source.clone(),
+                pg.retry,
+                pg.flush_within,
+            )
+            .map_err(|e| anyhow::anyhow!("history.postgres ({secret}): {e}"))?;
+            Some(target)
+        }
+        None => None,
+    };
+    HistoryWriter::start_with(path, postgres)
+        .map(Some)
+        .context("opening the trade history")
 }
 
 /// Writes `batch` with `writer` and says what it added.
@@ -124,7 +150,11 @@ fn write_history_as(writer: HistoryWriter, batch: RunBatch, streamed: bool) -> a
     } else {
         writer.send(batch)?;
     }
-    for w in writer.finish()? {
+    let (written, copy) = writer.finish_all();
+    if let Some(copy) = copy {
+        eprintln!("history: {copy}");
+    }
+    for w in written? {
         eprintln!(
             "history: run {} ({} orders, {} fills, {} instrument-days) written to {}",
             w.run,

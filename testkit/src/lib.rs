@@ -5,6 +5,7 @@
 //! - [`alloc`]: a counting global allocator, for the steady-state allocation tests.
 //! - [`pcap_writer`]: pcap and pcapng captures of WebSocket sessions, written from the
 //!   specifications, for the capture readers' tests and benchmarks.
+//! - [`postgres`]: a throwaway PostgreSQL server, for the shared history's tests.
 //!
 //! Only ever a dev-dependency: the product never links it.
 
@@ -13,3 +14,4 @@
 pub mod alloc;
 pub mod data;
 pub mod pcap_writer;
+pub mod postgres;

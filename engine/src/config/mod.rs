@@ -34,7 +34,10 @@ pub use live::LiveConfig;
 pub use money::{
     BacktestConfig, BacktestSpec, FeeSchedule, FeesConfig, MAX_RECORDED, VenueFeesConfig,
 };
-pub use ops::{HistoryConfig, JournalConfig, LogConfig, MAX_JOURNAL_CAPACITY, MAX_LOG_CAPACITY};
+pub use ops::{
+    HISTORY_POSTGRES_SECRET, HistoryConfig, HistoryPostgres, JournalConfig, LogConfig,
+    MAX_JOURNAL_CAPACITY, MAX_LOG_CAPACITY,
+};
 pub use overrides::{Override, Overrides};
 pub use protection::{ProtectMode, ProtectionConfig};
 pub use settings::{

@@ -64,6 +64,106 @@ pub struct HistoryConfig {
     /// The SQLite file runs record their orders, fills and daily PnL in; left out: none.
     #[serde(default)]
     pub db: Option<PathBuf>,
+    /// Keep a copy of the file in a shared PostgreSQL database (see
+    /// [`crate::ops::history::pg`]); its connection string is the secret
+    /// [`HISTORY_POSTGRES_SECRET`].
+    #[serde(default)]
+    pub postgres: bool,
+    /// This engine's name in the shared database; left out: `<host name>:<file path>`.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// More CA certificates (PEM) to trust for the database's TLS, beside the public roots.
+    #[serde(default)]
+    pub postgres_ca_file: Option<PathBuf>,
+    /// Wait between connection attempts while the database cannot be reached, ms.
+    #[serde(default = "default_postgres_retry_ms")]
+    pub postgres_retry_ms: u64,
+    /// How long the end of a run waits for the copy to catch up, s.
+    #[serde(default = "default_postgres_flush_secs")]
+    pub postgres_flush_secs: u64,
+}
+
+/// The secret holding the shared history's PostgreSQL connection string (from the
+/// environment, `$CREDENTIALS_DIRECTORY` or an owner-only file: [`crate::secrets`]).
+pub const HISTORY_POSTGRES_SECRET: &str = "PINION_HISTORY_POSTGRES";
+
+fn default_postgres_retry_ms() -> u64 {
+    2000
+}
+
+fn default_postgres_flush_secs() -> u64 {
+    10
+}
+
+/// `[history]` with `postgres = true`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPostgres {
+    /// This engine's name in the shared database.
+    pub source: String,
+    /// More CA certificates to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Wait between connection attempts.
+    pub retry: std::time::Duration,
+    /// How long the end of a run waits for the copy.
+    pub flush_within: std::time::Duration,
+}
+
+/// Checks `[history]`'s PostgreSQL keys: `None` when no copy is kept.
+pub(super) fn history_postgres(
+    cfg: &HistoryConfig,
+    problems: &mut Vec<(String, String)>,
+) -> Option<HistoryPostgres> {
+    if !cfg.postgres {
+        return None;
+    }
+    if cfg.db.is_none() {
+        problems.push((
+            "history.postgres".into(),
+            "copies the history file: set history.db too".into(),
+        ));
+    }
+    if !(100..=600_000).contains(&cfg.postgres_retry_ms) {
+        problems.push((
+            "history.postgres_retry_ms".into(),
+            format!("{} ms: from 100 to 600000", cfg.postgres_retry_ms),
+        ));
+    }
+    if cfg.postgres_flush_secs > 3600 {
+        problems.push((
+            "history.postgres_flush_secs".into(),
+            format!("{} s: at most 3600", cfg.postgres_flush_secs),
+        ));
+    }
+    let source = match &cfg.source {
+        Some(s) if s.trim().is_empty() => {
+            problems.push(("history.source".into(), "empty: name this engine".into()));
+            String::new()
+        }
+        Some(s) => s.clone(),
+        None => format!(
+            "{}:{}",
+            host_name(),
+            cfg.db
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+    };
+    Some(HistoryPostgres {
+        source,
+        ca_file: cfg.postgres_ca_file.clone(),
+        retry: std::time::Duration::from_millis(cfg.postgres_retry_ms),
+        flush_within: std::time::Duration::from_secs(cfg.postgres_flush_secs),
+    })
+}
+
+/// This machine's host name, or `localhost` when it has none.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// `[journal]`: the trading journal of `pinion live --trade` (see [`crate::ops::journal`]).

@@ -214,6 +214,8 @@ pub struct Settings {
     pub log: crate::ops::log::LogSettings,
     /// `[history] db`: the trade-history file runs write to; `None`: none.
     pub history: Option<PathBuf>,
+    /// `[history] postgres`, checked: the shared PostgreSQL copy of the history; `None`: none.
+    pub history_postgres: Option<super::ops::HistoryPostgres>,
     /// `[journal]`, checked: the trading journal `pinion live --trade` appends to and resumes.
     pub journal: Option<crate::ops::journal::JournalSettings>,
     /// `[bot]`, checked, when the config has it.

@@ -67,6 +67,11 @@ pub fn trust(ca_file: Option<&Path>) -> Result<TlsClientConfig, PipelineError> {
 
 /// The public roots plus `ca_file`'s certificates; problems name `key` (`bot.ca_file`).
 pub fn trust_for(key: &str, ca_file: Option<&Path>) -> Result<TlsClientConfig, PipelineError> {
+    client_config(roots_for(key, ca_file)?).map_err(live_error)
+}
+
+/// The certificates [`trust_for`] trusts: the public roots plus `ca_file`'s.
+pub fn roots_for(key: &str, ca_file: Option<&Path>) -> Result<RootCertStore, PipelineError> {
     let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -87,7 +92,7 @@ pub fn trust_for(key: &str, ca_file: Option<&Path>) -> Result<TlsClientConfig, P
                 .map_err(|e| live_error(format_args!("{key} {}: {e}", path.display())))?;
         }
     }
-    client_config(roots).map_err(live_error)
+    Ok(roots)
 }
 
 /// The venue's instrument list: fetched now (and written to the cache), else the cache.

@@ -37,7 +37,7 @@ pub use input::{
     BOOKS_FOR_ALL_UP_TO, LiveParts, PreparedInput, load_exchange_info, open_source, prepare,
 };
 pub use keys::{KeyCheckReport, KeyRefusal, check_order_key};
-pub use live::{accounts_json, final_books, for_live, trust};
+pub use live::{accounts_json, final_books, for_live, roots_for, trust};
 pub use report::{ControlOutcome, PipelineReport, Throughput};
 
 use crate::config::{Settings, StageKind};

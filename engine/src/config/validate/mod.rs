@@ -95,6 +95,7 @@ impl Config {
             .as_ref()
             .and_then(|h| super::watch::heartbeat(h, &mut money));
         let log = super::ops::log(&self.log, &mut money);
+        let history_postgres = super::ops::history_postgres(&self.history, &mut money);
         let journal = self
             .journal
             .as_ref()
@@ -127,6 +128,7 @@ impl Config {
                 metrics,
                 log,
                 history: self.history.db.clone(),
+                history_postgres,
                 journal,
                 bot,
             }),

@@ -21,15 +21,19 @@
 //! - Money is stored exactly: prices, quantities and money as the same decimal strings as
 //!   `fills.csv`, and the day figures as integer money units with their decimals, so sums are
 //!   exact. A figure too large for SQLite's 64-bit integer is an error, never rounded.
+//! - With `[history] postgres`, a copy of the file is kept in a shared PostgreSQL database by a
+//!   thread of its own, from the rows each committed transaction touched ([`pg`]).
 //! - The schema is versioned with `PRAGMA user_version` ([`SCHEMA_VERSION`]); a file written by
 //!   a newer pinion is refused rather than misread. The journal is WAL, so `pinion history` can
 //!   read while a run writes.
 
 mod days;
+pub mod pg;
 pub mod query;
 pub mod stream;
 
 pub use days::{DayPnl, days};
+pub use pg::{MirrorReport, PgTarget};
 pub use stream::{Begin, HistoryStream, StreamInstrument};
 use stream::{Msg, Streamed};
 
@@ -581,13 +585,25 @@ fn side_name(side: pinion_strategy::OrderSide) -> &'static str {
 pub struct HistoryWriter {
     path: PathBuf,
     tx: Option<mpsc::Sender<Msg>>,
-    thread: Option<JoinHandle<Result<Vec<Written>, HistoryError>>>,
+    thread: Option<JoinHandle<Finished>>,
 }
+
+/// What the writer thread ends with: the runs it wrote (or why it stopped), and the
+/// PostgreSQL copy's figures when one is kept.
+type Finished = (Result<Vec<Written>, HistoryError>, Option<MirrorReport>);
 
 impl HistoryWriter {
     /// Opens the history at `path` (here, so a bad path fails at once) and starts the writer.
     pub fn start(path: &Path) -> Result<Self, HistoryError> {
+        Self::start_with(path, None)
+    }
+
+    /// [`HistoryWriter::start`], keeping a copy in PostgreSQL when `postgres` names one.
+    pub fn start_with(path: &Path, postgres: Option<PgTarget>) -> Result<Self, HistoryError> {
         let mut conn = open(path)?;
+        let mirror = postgres
+            .map(|target| pg::Mirror::start(&conn, path, target))
+            .transpose()?;
         let (tx, rx) = mpsc::channel::<Msg>();
         let thread_path = path.to_path_buf();
         let thread = std::thread::Builder::new()
@@ -596,26 +612,40 @@ impl HistoryWriter {
                 let path = thread_path.as_path();
                 let mut written = Vec::new();
                 let mut streamed: Option<Streamed> = None;
+                let mut result = Ok(());
                 for msg in rx {
-                    match msg {
-                        Msg::Batch(batch) => written.push(write(&mut conn, path, &batch)?),
+                    let done = match msg {
+                        Msg::Batch(batch) => {
+                            write(&mut conn, path, &batch).map(|w| written.push(w))
+                        }
                         Msg::Begin(begin) => {
-                            streamed = Some(Streamed::begin(&mut conn, path, begin)?);
+                            Streamed::begin(&mut conn, path, begin).map(|s| streamed = Some(s))
                         }
-                        Msg::Records(records) => {
-                            if let Some(s) = streamed.as_mut() {
-                                s.apply(&mut conn, path, &records)?;
-                            }
-                        }
-                        Msg::Finish(batch) => match streamed.take() {
-                            Some(s) => {
-                                written.push(finish_streamed(&mut conn, path, &s, &batch)?);
-                            }
-                            None => written.push(write(&mut conn, path, &batch)?),
+                        Msg::Records(records) => match streamed.as_mut() {
+                            Some(s) => s.apply(&mut conn, path, &records),
+                            None => Ok(()),
                         },
+                        Msg::Finish(batch) => match streamed.take() {
+                            Some(s) => finish_streamed(&mut conn, path, &s, &batch),
+                            None => write(&mut conn, path, &batch),
+                        }
+                        .map(|w| written.push(w)),
+                    };
+                    if let Some(m) = &mirror {
+                        match done {
+                            Ok(()) => m.committed(),
+                            Err(_) => m.rolled_back(),
+                        }
+                    }
+                    if let Err(e) = done {
+                        result = Err(e);
+                        break;
                     }
                 }
-                Ok(written)
+                // The hook goes with the connection; the copy finishes what it was handed.
+                drop(conn);
+                let report = mirror.map(pg::Mirror::finish);
+                (result.map(|()| written), report)
             })
             .map_err(|e| HistoryError::Writer(e.to_string()))?;
         Ok(Self {
@@ -655,12 +685,21 @@ impl HistoryWriter {
     }
 
     /// Waits until every queued batch is written; what each added.
-    pub fn finish(mut self) -> Result<Vec<Written>, HistoryError> {
+    pub fn finish(self) -> Result<Vec<Written>, HistoryError> {
+        self.finish_all().0
+    }
+
+    /// [`HistoryWriter::finish`], and the PostgreSQL copy's figures when one is kept (after
+    /// waiting up to its `flush_within` for it to catch up).
+    pub fn finish_all(mut self) -> Finished {
         drop(self.tx.take());
         match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(HistoryError::Writer("the writer thread panicked".into())),
-            None => Ok(Vec::new()),
+            Some(Ok(done)) => done,
+            Some(Err(_)) => (
+                Err(HistoryError::Writer("the writer thread panicked".into())),
+                None,
+            ),
+            None => (Ok(Vec::new()), None),
         }
     }
 }
