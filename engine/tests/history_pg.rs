@@ -10,6 +10,9 @@
 //!   `[history] postgres_ca_file`; without it the connection is refused for the certificate
 //!   and the copy is behind, the run still clean. The connection string's password appears in
 //!   no output.
+//! - `pinion live --trade` with a journal: fills reach the copy while the session runs, and
+//!   after its end (which replaces the streamed orders with the venue's) the copy equals the
+//!   file.
 
 mod common;
 
@@ -273,4 +276,95 @@ fn over_tls_the_server_certificate_is_verified() {
     assert!(stderr.contains("up to date"), "{stderr}");
     assert_copy_equals_file(&pg, &db, "desk-a");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Quotes rest and fill as the simulator's market moves.
+const STRATEGY: &str = "
+[strategy]
+kind = \"market-making\"
+order_qty = \"0.001\"
+
+[strategy.market_making]
+fair = \"mid\"
+half_spread_bps = 0.5
+skew_bps = 0.0
+requote_bps = 2.0
+levels = 1
+level_step_bps = 0.5
+";
+
+#[test]
+fn a_trading_sessions_fills_reach_the_copy_while_it_runs_and_its_end_matches_the_file() {
+    use common::sim::*;
+    use std::time::{Duration, Instant};
+
+    let Some(pg) = PgServer::start("live") else {
+        return;
+    };
+    let (pem, public) = ed25519_key();
+    let sim = start_trading_sim(public, "");
+    let dir = sim.dir.0.clone();
+    let db = dir.join("history.db");
+    let config = trading_config(&sim, "")
+        + STRATEGY
+        + &format!(
+            "\n[journal]\npath = \"{}\"\n\n[history]\ndb = \"{}\"\npostgres = true\n\
+             source = \"desk-live\"\npostgres_retry_ms = 200\n",
+            dir.join("journal.bin").display(),
+            db.display()
+        );
+    let config_path = dir.join("trade.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .arg("live")
+        .arg("--config")
+        .arg(&config_path)
+        .args(["--trade", "--duration", "12", "--no-progress"])
+        .env("PINION_TEST_API_KEY", TRADE_API_KEY)
+        .env("PINION_TEST_SECRET", &pem)
+        .env("PINION_HISTORY_POSTGRES", pg.url())
+        .env_remove("PINION_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pinion runs");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.exchange.stats().control_requests == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sim.exchange.release();
+    // Fills are in the copy while the session still runs.
+    let fills = || -> u64 {
+        let text = pg.psql(
+            "SELECT CASE WHEN to_regclass('pinion_fills') IS NULL THEN 0 ELSE \
+             (SELECT count(*) FROM pinion_fills) END",
+        );
+        text.trim().parse().unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while fills() < 3 {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the session ended before three fills reached the copy"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no fills reached the copy while the session ran"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = child.wait().expect("pinion exits");
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("PostgreSQL copy (source \"desk-live\") up to date"),
+        "{stderr}"
+    );
+    // The end replaced the streamed orders with the venue's: deletions reached the copy too.
+    assert_copy_equals_file(&pg, &db, "desk-live");
+    let orders = pg.psql("SELECT count(*) FROM pinion_orders WHERE source = 'desk-live'");
+    assert!(orders.trim().parse::<u64>().unwrap() > 0, "{stderr}");
 }
