@@ -80,6 +80,7 @@ fn intents() -> Vec<OrderIntent> {
                 Qty(100 + (i as i64 % 77)),
                 OrderType::Limit,
                 TimeInForce::Gtc,
+                pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
             )
         })
         .collect()

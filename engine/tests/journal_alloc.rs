@@ -25,6 +25,7 @@ fn records(n: u64) -> [Record; 3] {
         Qty(100),
         OrderType::Limit,
         TimeInForce::Gtc,
+        pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
     );
     let report = ExecReport {
         client_id: ClientOrderId(n),

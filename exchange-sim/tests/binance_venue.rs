@@ -154,6 +154,7 @@ fn resting_buy(id: u64) -> OrderIntent {
         Qty(100),      // 0.001
         OrderType::Limit,
         TimeInForce::Gtc,
+        pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
     )
 }
 
@@ -379,8 +380,14 @@ fn closed_orders_make_room_so_a_long_session_never_fills_its_table() {
         poll_until(&mut v, &mut reports, |v, _| {
             v.table().get(id).map(|o| o.state) == Some(OrderState::New)
         });
-        let cancel =
-            OrderIntent::cancel(0, ClientOrderId(101 + 2 * n), id, BTCUSDT, OrderSide::Buy);
+        let cancel = OrderIntent::cancel(
+            0,
+            ClientOrderId(101 + 2 * n),
+            id,
+            BTCUSDT,
+            OrderSide::Buy,
+            pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Requote),
+        );
         v.submit(&cancel, 0);
         poll_until(&mut v, &mut reports, |v, _| {
             v.table()
@@ -409,6 +416,7 @@ fn taking_buy(id: u64, qty: i64) -> OrderIntent {
         Qty(qty),
         OrderType::Limit,
         TimeInForce::Ioc,
+        pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
     )
 }
 

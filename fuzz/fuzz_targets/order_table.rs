@@ -334,6 +334,7 @@ impl World {
                     qty,
                     OrderType::Limit,
                     TimeInForce::Gtc,
+                    pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
                 );
                 if self.table.submit(&intent, self.now).is_ok() {
                     self.ids.push(id);
@@ -352,6 +353,7 @@ impl World {
                     Qty(100),
                     OrderType::Limit,
                     TimeInForce::Gtc,
+                    pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
                 );
                 self.next_id += 1;
                 intent.target = target;

@@ -36,6 +36,7 @@ fn exercise(text: &str) {
         pinion_core::Qty(100_000),
         OrderType::Limit,
         TimeInForce::Gtc,
+        pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
     );
     table.submit(&intent, 0).unwrap();
     let ticket = limiter.try_send(Method::OrderPlace, 0).unwrap();

@@ -145,6 +145,7 @@ fn tracking_orders_and_limits_allocates_nothing() {
             Qty(100),
             OrderType::Limit,
             TimeInForce::Gtc,
+            pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
         );
         let ticket = limiter.try_send(Method::OrderPlace, 1_000).unwrap();
         table.submit(&intent, 1_000).unwrap();

@@ -47,6 +47,7 @@ fn intent(qty: i64) -> OrderIntent {
         Qty(qty),
         OrderType::Limit,
         TimeInForce::Gtc,
+        pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
     )
 }
 
@@ -274,7 +275,14 @@ fn run(s: &Scenario) -> (OrderTable, Vec<ExecReport>, Truth) {
                 respond(&mut t, RequestKind::Place, ORDER, &text, now, &mut out);
             }
             Step::CancelSubmit => {
-                let c = OrderIntent::cancel(6, CANCEL, ORDER, InstrumentId(0), OrderSide::Buy);
+                let c = OrderIntent::cancel(
+                    6,
+                    CANCEL,
+                    ORDER,
+                    InstrumentId(0),
+                    OrderSide::Buy,
+                    pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Requote),
+                );
                 cancel_sent = t.submit(&c, now).is_ok();
             }
             Step::CancelAnswer => {
@@ -510,7 +518,14 @@ fn a_fill_before_the_ack_and_a_cancel_racing_a_fill() {
     assert_eq!(t.get(ORDER).unwrap().order_id, Some(ORDER_ID));
     // Cancel sent; the exchange fills 6 more before it arrives: "Unknown order sent.".
     t.submit(
-        &OrderIntent::cancel(6, CANCEL, ORDER, InstrumentId(0), OrderSide::Buy),
+        &OrderIntent::cancel(
+            6,
+            CANCEL,
+            ORDER,
+            InstrumentId(0),
+            OrderSide::Buy,
+            pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Requote),
+        ),
         4,
     )
     .unwrap();
@@ -555,7 +570,14 @@ fn a_fill_before_the_ack_and_a_cancel_racing_a_fill() {
     let mut t = table();
     t.submit(&intent(10), 0).unwrap();
     t.submit(
-        &OrderIntent::cancel(6, CANCEL, ORDER, InstrumentId(0), OrderSide::Buy),
+        &OrderIntent::cancel(
+            6,
+            CANCEL,
+            ORDER,
+            InstrumentId(0),
+            OrderSide::Buy,
+            pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Requote),
+        ),
         1,
     )
     .unwrap();

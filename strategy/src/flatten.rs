@@ -21,6 +21,7 @@
 use pinion_core::{Px, Qty};
 
 use crate::order::{ClientOrderId, OrderSide};
+use crate::reason::ReasonCode;
 use crate::risk::RiskLimits;
 
 const PPM: i128 = 1_000_000;
@@ -86,6 +87,15 @@ impl FlattenCause {
             Self::LossLimit => "loss_limit",
             Self::Drawdown => "drawdown",
             Self::Derisk => "derisk",
+        }
+    }
+
+    /// The reason a run of this cause gives its cancels and slices: a de-risk cut is
+    /// [`ReasonCode::DeRisk`], every other run [`ReasonCode::Flatten`].
+    pub const fn reason(self) -> ReasonCode {
+        match self {
+            Self::Derisk => ReasonCode::DeRisk,
+            Self::Operator | Self::Signal | Self::LossLimit | Self::Drawdown => ReasonCode::Flatten,
         }
     }
 }

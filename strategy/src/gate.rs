@@ -304,6 +304,7 @@ mod tests {
             Qty(qty),
             OrderType::Limit,
             TimeInForce::Gtc,
+            crate::OrderReason::new(0, crate::ReasonCode::Entry),
         )
     }
 
@@ -357,8 +358,14 @@ mod tests {
         assert!(g.admit(&buy(2, 1), 0).is_ok());
         assert_eq!(g.admit(&buy(3, 1), 0), Err(RiskReject::MaxOpenOrders));
         g.set_kill_switch(true);
-        let cancel =
-            OrderIntent::cancel(0, ClientOrderId(9), ClientOrderId(1), INST, OrderSide::Buy);
+        let cancel = OrderIntent::cancel(
+            0,
+            ClientOrderId(9),
+            ClientOrderId(1),
+            INST,
+            OrderSide::Buy,
+            crate::OrderReason::new(0, crate::ReasonCode::Requote),
+        );
         assert_eq!(g.admit(&cancel, 0), Ok(()));
         assert_eq!(g.admit(&buy(4, 1), 0), Err(RiskReject::KillSwitch));
         // A rejected order closes; a report for an order the gate never let through is ignored.
@@ -382,8 +389,14 @@ mod tests {
             (r.client_id, r.venue_ts, r.last_qty),
             (ClientOrderId(7), 42, Qty::ZERO)
         );
-        let cancel =
-            OrderIntent::cancel(5, ClientOrderId(8), ClientOrderId(7), INST, OrderSide::Buy);
+        let cancel = OrderIntent::cancel(
+            5,
+            ClientOrderId(8),
+            ClientOrderId(7),
+            INST,
+            OrderSide::Buy,
+            crate::OrderReason::new(0, crate::ReasonCode::Requote),
+        );
         assert_eq!(
             RiskGate::refusal(&cancel, 0).status,
             OrderStatus::CancelRejected(RejectReason::Risk)

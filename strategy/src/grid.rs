@@ -21,6 +21,7 @@ use pinion_core::{BookTop, InstrumentId, Px, Qty, TradePrint};
 
 use crate::order::{ExecReport, OrderIdSource, OrderSide};
 use crate::price::floor_tick;
+use crate::reason::ReasonCode;
 use crate::slots::{MAX_SLOTS, OrderSlots, OrderState, Quote};
 use crate::{Intents, Strategy};
 
@@ -169,7 +170,7 @@ impl Strategy for Grid {
             });
             self.orders.reconcile(
                 i,
-                want.map(|s| Quote::maker(s, px, qty)),
+                want.map(|s| Quote::maker(s, px, qty, ReasonCode::GridLevel)),
                 book.t0,
                 book.t_recv,
                 out,

@@ -29,6 +29,7 @@ use crate::order::{
     RejectReason, TimeInForce,
 };
 use crate::position::Position;
+use crate::reason::{OrderReason, entry_or_exit};
 use crate::{Intents, Strategy};
 
 /// Settings of the imbalance strategy.
@@ -75,6 +76,8 @@ struct WorkingOrder {
     /// Event time of the decision that placed it.
     sent_at: u64,
     cancel_sent: bool,
+    /// Why it was placed: a cancel of it carries the same reason.
+    reason: OrderReason,
 }
 
 /// The order-book imbalance strategy for one instrument. See the module docs.
@@ -133,7 +136,7 @@ impl ImbalanceStrategy {
             return;
         };
         let id = self.ids.next_id();
-        let intent = OrderIntent::cancel(t0, id, w.id, self.instrument, w.side);
+        let intent = OrderIntent::cancel(t0, id, w.id, self.instrument, w.side, w.reason);
         if out.push(intent) {
             self.stats.cancels += 1;
             if let Some(w) = self.working.as_mut() {
@@ -188,6 +191,7 @@ impl Strategy for ImbalanceStrategy {
             return;
         }
         let id = self.ids.next_id();
+        let reason = out.reason(entry_or_exit(self.position.qty(), side));
         let intent = OrderIntent::new_limit(
             book.t0,
             id,
@@ -197,6 +201,7 @@ impl Strategy for ImbalanceStrategy {
             qty,
             OrderType::Limit,
             TimeInForce::Gtc,
+            reason,
         );
         if out.push(intent) {
             self.stats.orders += 1;
@@ -206,6 +211,7 @@ impl Strategy for ImbalanceStrategy {
                 leaves: intent.qty,
                 sent_at: book.t_recv,
                 cancel_sent: false,
+                reason,
             });
         }
     }

@@ -8,6 +8,7 @@
 //! the book crate nor a copy of its output.
 //!
 //! - [`order`]: the order contract.
+//! - [`reason`]: why each order was sent, carried on the intent.
 //! - [`risk`]: pre-trade risk rules and the exchange's filters.
 //! - [`gate`]: the risk gate every intent of every strategy passes.
 //! - [`position`]: position and PnL from fills.
@@ -41,6 +42,7 @@ pub mod position;
 pub mod price;
 pub mod protect;
 pub mod quote_chase;
+pub mod reason;
 pub mod risk;
 pub mod slots;
 pub mod spread_capture;
@@ -65,6 +67,7 @@ pub use order::{
 pub use position::{FeeRates, Position};
 pub use protect::{Exit, ExitKind, ProtectParams, ProtectStats, Protector};
 pub use quote_chase::{QuoteChase, QuoteChaseParams};
+pub use reason::{OrderReason, ReasonCode};
 pub use risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState, TokenBucket};
 pub use slots::{OrderSlots, OrderState, Quote};
 pub use spread_capture::{SpreadCapture, SpreadCaptureParams};
@@ -93,12 +96,17 @@ pub const MAX_INTENTS: usize = 8;
 /// size, which is what it gets when the stage says nothing. The size is the strategy's unit of
 /// exposure (each quote, each grid order, the momentum target, a chase); a size of zero means
 /// no new exposure now (the equity is gone), and a strategy then opens nothing.
+///
+/// **Reasons.** The stage says which strategy instance writes into the buffer
+/// ([`Intents::set_strategy`]); a strategy stamps each intent with [`Intents::reason`] of the
+/// code of its decision, so it never needs to know its own index.
 #[derive(Debug, Clone)]
 pub struct Intents {
     buf: arrayvec::ArrayVec<OrderIntent, MAX_INTENTS>,
     new_order_budget: u32,
     new_orders_written: u32,
     order_qty: Option<Qty>,
+    strategy: u8,
 }
 
 impl Default for Intents {
@@ -115,7 +123,21 @@ impl Intents {
             new_order_budget: u32::MAX,
             new_orders_written: 0,
             order_qty: None,
+            strategy: 0,
         }
+    }
+
+    /// Sets the strategy instance whose intents are written next (the stage, before each
+    /// callback; 0 until then).
+    #[inline]
+    pub fn set_strategy(&mut self, strategy: u8) {
+        self.strategy = strategy;
+    }
+
+    /// The reason `code` of the strategy instance writing now.
+    #[inline]
+    pub const fn reason(&self, code: ReasonCode) -> OrderReason {
+        OrderReason::new(self.strategy, code)
     }
 
     /// The size a new order should have: what the stage set, or `configured` (the strategy's
@@ -234,6 +256,7 @@ mod tests {
             Qty(1),
             OrderType::Limit,
             TimeInForce::Gtc,
+            OrderReason::new(0, ReasonCode::Entry),
         )
     }
 
@@ -249,7 +272,8 @@ mod tests {
             ClientOrderId(9),
             ClientOrderId(1),
             InstrumentId(0),
-            OrderSide::Buy
+            OrderSide::Buy,
+            out.reason(ReasonCode::Entry)
         )));
         assert!(out.new_orders_allowed(), "a cancel uses no budget");
         assert!(out.push(new_order(2)));
@@ -262,5 +286,17 @@ mod tests {
         out.set_new_orders_allowed(false);
         assert!(!out.new_orders_allowed());
         assert_eq!(out.len(), 4);
+    }
+
+    #[test]
+    fn reasons_take_the_instance_the_stage_set() {
+        let mut out = Intents::new();
+        assert_eq!(
+            out.reason(ReasonCode::Chase),
+            OrderReason::new(0, ReasonCode::Chase)
+        );
+        out.set_strategy(4);
+        assert_eq!(out.reason(ReasonCode::Exit).strategy, 4);
+        assert_eq!(out.reason(ReasonCode::Exit).code, ReasonCode::Exit);
     }
 }

@@ -22,6 +22,7 @@ use pinion_core::{BookTop, InstrumentId, Px, Qty, TradePrint};
 
 use crate::order::{ExecReport, OrderIdSource, OrderSide};
 use crate::price::{ceil_tick, distance_ppm, floor_tick, ppm_of};
+use crate::reason::ReasonCode;
 use crate::slots::{OrderSlots, Quote};
 use crate::{Intents, Strategy};
 
@@ -137,7 +138,7 @@ impl MarketMaking {
                 ceil_tick(centre.saturating_add(offset).max(passive), p.tick)
             }
         };
-        Some(Quote::maker(side, px, qty))
+        Some(Quote::maker(side, px, qty, ReasonCode::Requote))
     }
 }
 

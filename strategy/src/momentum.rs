@@ -21,6 +21,7 @@
 use pinion_core::{BookTop, InstrumentId, Px, Qty, TradePrint};
 
 use crate::order::{ExecReport, OrderIdSource, OrderSide, OrderType, TimeInForce};
+use crate::reason::entry_or_exit;
 use crate::slots::{OrderSlots, Quote};
 use crate::{Intents, Strategy};
 
@@ -248,6 +249,7 @@ impl Strategy for Momentum {
             qty: Qty(diff.abs()),
             order_type: OrderType::Limit,
             tif: TimeInForce::Ioc,
+            code: entry_or_exit(self.orders.position().qty(), side),
         };
         if self.orders.place(0, quote, book.t0, book.t_recv, out) {
             self.ordered_in = Some(bucket);

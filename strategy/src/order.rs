@@ -13,6 +13,8 @@
 
 use pinion_core::{InstrumentId, Px, Qty, Side};
 
+use crate::reason::OrderReason;
+
 /// A client order id, unique per engine run (from an [`OrderIdSource`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[repr(transparent)]
@@ -159,6 +161,9 @@ pub struct OrderIntent {
     pub order_type: OrderType,
     /// Time in force.
     pub tif: TimeInForce,
+    /// Why it was sent (strategy instance and reason code): in what was tail padding, so the
+    /// intent is no larger for it.
+    pub reason: OrderReason,
 }
 
 impl OrderIntent {
@@ -173,6 +178,7 @@ impl OrderIntent {
         qty: Qty,
         order_type: OrderType,
         tif: TimeInForce,
+        reason: OrderReason,
     ) -> Self {
         Self {
             t0,
@@ -185,16 +191,19 @@ impl OrderIntent {
             side,
             order_type,
             tif,
+            reason,
         }
     }
 
-    /// A cancel of `target` (whose side and instrument are repeated for the venue's sake).
+    /// A cancel of `target` (whose side and instrument are repeated for the venue's sake), for
+    /// `reason`.
     pub const fn cancel(
         t0: u64,
         client_id: ClientOrderId,
         target: ClientOrderId,
         instrument: InstrumentId,
         side: OrderSide,
+        reason: OrderReason,
     ) -> Self {
         Self {
             t0,
@@ -207,6 +216,7 @@ impl OrderIntent {
             side,
             order_type: OrderType::Limit,
             tif: TimeInForce::Gtc,
+            reason,
         }
     }
 }
@@ -347,7 +357,9 @@ mod tests {
         fn is_copy<T: Copy>() {}
         is_copy::<OrderIntent>();
         is_copy::<ExecReport>();
+        // The reason's two bytes took the tail padding: 48 bytes before it and after.
         assert_eq!(std::mem::size_of::<OrderIntent>(), 48);
+        assert_eq!(std::mem::offset_of!(OrderIntent, reason), 46);
         assert!(std::mem::size_of::<ExecReport>() <= 96);
     }
 
@@ -365,6 +377,7 @@ mod tests {
             ClientOrderId(1),
             InstrumentId(0),
             OrderSide::Buy,
+            OrderReason::new(0, crate::ReasonCode::Kill),
         );
         assert_eq!(
             (c.action, c.target),

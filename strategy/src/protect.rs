@@ -22,6 +22,7 @@
 use pinion_core::{Px, Qty};
 
 use crate::order::{ClientOrderId, OrderSide};
+use crate::reason::ReasonCode;
 
 const PPM: i128 = 1_000_000;
 
@@ -58,6 +59,17 @@ pub enum ExitKind {
     TakeProfit,
     /// The trailing stop.
     Trailing,
+}
+
+impl ExitKind {
+    /// The reason its closing order (and the cancels before it) carries.
+    pub const fn reason(self) -> ReasonCode {
+        match self {
+            Self::StopLoss => ReasonCode::Stop,
+            Self::TakeProfit => ReasonCode::TakeProfit,
+            Self::Trailing => ReasonCode::Trailing,
+        }
+    }
 }
 
 /// What the stage must do: cancel the instrument's open orders and send this closing order.

@@ -23,6 +23,7 @@ use pinion_core::{BookTop, InstrumentId, Px, Qty, TradePrint};
 
 use crate::order::{ExecReport, OrderIdSource, OrderSide};
 use crate::price::{ceil_tick, floor_tick, ppm_of};
+use crate::reason::ReasonCode;
 use crate::slots::{OrderSlots, Quote};
 use crate::{Intents, Strategy};
 
@@ -207,7 +208,7 @@ impl Strategy for QuoteChase {
         let want = self.price(&c, book).and_then(|px| {
             let keeps = self.orders.live(0).is_some_and(|o| o.px == px);
             (keeps || (remaining.0 > 0 && self.orders.fits(c.side, remaining)))
-                .then_some(Quote::maker(c.side, px, remaining))
+                .then_some(Quote::maker(c.side, px, remaining, ReasonCode::Chase))
         });
         self.orders.reconcile(0, want, book.t0, book.t_recv, out);
     }

@@ -393,6 +393,7 @@ mod tests {
             Qty(qty),
             OrderType::Limit,
             TimeInForce::Gtc,
+            crate::OrderReason::new(0, crate::ReasonCode::Entry),
         )
     }
 
@@ -593,6 +594,7 @@ mod tests {
             ClientOrderId(1),
             InstrumentId(0),
             OrderSide::Buy,
+            crate::OrderReason::new(0, crate::ReasonCode::Requote),
         );
         assert_eq!(r.check(&cancel, &st), Ok(()));
         r.set_kill_switch(false);

@@ -31,6 +31,7 @@ use crate::order::{
     RejectReason, TimeInForce,
 };
 use crate::position::Position;
+use crate::reason::{OrderReason, ReasonCode};
 
 /// Most slots one strategy may use (the simulated venue holds 64 open orders in all).
 pub const MAX_SLOTS: usize = 32;
@@ -85,18 +86,21 @@ pub struct Quote {
     pub order_type: OrderType,
     /// Time in force.
     pub tif: TimeInForce,
+    /// Why it is wanted: the reason its order (and a cancel of it) carries.
+    pub code: ReasonCode,
 }
 
 impl Quote {
-    /// A post-only good-till-cancelled quote (`LIMIT_MAKER`).
+    /// A post-only good-till-cancelled quote (`LIMIT_MAKER`), wanted for `code`.
     #[inline]
-    pub const fn maker(side: OrderSide, px: Px, qty: Qty) -> Self {
+    pub const fn maker(side: OrderSide, px: Px, qty: Qty, code: ReasonCode) -> Self {
         Self {
             side,
             px,
             qty,
             order_type: OrderType::LimitMaker,
             tif: TimeInForce::Gtc,
+            code,
         }
     }
 }
@@ -118,6 +122,8 @@ pub struct SlotOrder {
     pub sent_at: u64,
     /// Whether a cancel for it is on its way.
     pub cancel_sent: bool,
+    /// Why it was placed: a cancel of it carries the same reason.
+    pub reason: OrderReason,
 }
 
 /// What a report did to a slot, for the strategy to react to.
@@ -283,6 +289,7 @@ impl OrderSlots {
             return false;
         }
         let id = self.ids.next_id();
+        let reason = out.reason(quote.code);
         let intent = OrderIntent::new_limit(
             t0,
             id,
@@ -292,6 +299,7 @@ impl OrderSlots {
             quote.qty,
             quote.order_type,
             quote.tif,
+            reason,
         );
         if !out.push(intent) {
             return false;
@@ -305,12 +313,13 @@ impl OrderSlots {
             leaves: quote.qty,
             sent_at: now,
             cancel_sent: false,
+            reason,
         });
         true
     }
 
     /// Cancels the order of `slot` if it is acknowledged, open and not being cancelled
-    /// already; true when a cancel was written.
+    /// already, for the reason it was placed; true when a cancel was written.
     pub fn cancel(&mut self, slot: usize, t0: u64, out: &mut Intents) -> bool {
         let Some(o) = self.order(slot) else {
             return false;
@@ -319,7 +328,8 @@ impl OrderSlots {
             return false;
         }
         let id = self.ids.next_id();
-        if !out.push(OrderIntent::cancel(t0, id, o.id, self.instrument, o.side)) {
+        let cancel = OrderIntent::cancel(t0, id, o.id, self.instrument, o.side, o.reason);
+        if !out.push(cancel) {
             return false;
         }
         self.stats.cancels += 1;
@@ -460,7 +470,7 @@ pub(crate) mod tests {
     fn a_pending_slot_takes_no_second_order_and_is_not_cancelled() {
         let mut s = slots();
         let mut out = Intents::new();
-        let q = Quote::maker(OrderSide::Buy, Px(100), Qty(10));
+        let q = Quote::maker(OrderSide::Buy, Px(100), Qty(10), ReasonCode::Requote);
         assert!(s.place(0, q, 1, 1, &mut out));
         assert!(!s.place(0, q, 2, 2, &mut out), "slot 0 is pending");
         assert!(!s.cancel(0, 3, &mut out), "not acknowledged yet");
@@ -476,6 +486,11 @@ pub(crate) mod tests {
         assert!(s.cancel(0, 4, &mut out));
         assert!(!s.cancel(0, 5, &mut out));
         assert_eq!((out[0].action, out[0].target), (OrderAction::Cancel, id));
+        assert_eq!(
+            out[0].reason,
+            OrderReason::new(0, ReasonCode::Requote),
+            "a cancel carries the reason its order was placed for"
+        );
         // A refused cancel lets it try again; a final report frees the slot.
         s.on_exec(&report(
             id,
@@ -498,7 +513,7 @@ pub(crate) mod tests {
         let mut out = Intents::new();
         s.place(
             0,
-            Quote::maker(OrderSide::Buy, Px(100), Qty(200)),
+            Quote::maker(OrderSide::Buy, Px(100), Qty(200), ReasonCode::Requote),
             1,
             1,
             &mut out,
@@ -552,7 +567,7 @@ pub(crate) mod tests {
     fn rejects_count_apart_and_the_rate_pauses_new_orders_only() {
         let mut s = slots();
         let mut out = Intents::new();
-        let q = Quote::maker(OrderSide::Sell, Px(100), Qty(10));
+        let q = Quote::maker(OrderSide::Sell, Px(100), Qty(10), ReasonCode::GridLevel);
         s.place(0, q, 1, 1, &mut out);
         s.place(1, q, 1, 1, &mut out);
         let (a, b) = (out[0].client_id, out[1].client_id);

@@ -15,6 +15,7 @@ use pinion_core::{BookTop, InstrumentId, Px, Qty, TradePrint};
 
 use crate::order::{ExecReport, OrderIdSource, OrderSide};
 use crate::price::spread_ppm;
+use crate::reason::ReasonCode;
 use crate::slots::{OrderSlots, Quote};
 use crate::{Intents, Strategy};
 
@@ -93,7 +94,12 @@ impl Strategy for SpreadCapture {
             let want = quotes.and_then(|(bid, ask)| {
                 let px = if side == OrderSide::Buy { bid } else { ask };
                 let keeps = self.orders.live(slot).is_some_and(|o| o.px == px);
-                (keeps || self.orders.fits(side, qty)).then_some(Quote::maker(side, px, qty))
+                (keeps || self.orders.fits(side, qty)).then_some(Quote::maker(
+                    side,
+                    px,
+                    qty,
+                    ReasonCode::Requote,
+                ))
             });
             self.orders.reconcile(slot, want, book.t0, book.t_recv, out);
         }

@@ -136,7 +136,7 @@ proptest! {
         for (i, &(buy, steps, dt)) in c.resting.iter().enumerate() {
             let side = if buy { OrderSide::Buy } else { OrderSide::Sell };
             let o = OrderIntent::new_limit(0, ClientOrderId(i as u64 + 1), INST, side,
-                Px(mid.0 + dt * TICK), Qty(steps * STEP), OrderType::Limit, TimeInForce::Gtc);
+                Px(mid.0 + dt * TICK), Qty(steps * STEP), OrderType::Limit, TimeInForce::Gtc, pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry));
             let _ = gate.admit(&o, 0);
         }
         gate.set_kill_switch(c.killed);
@@ -201,7 +201,7 @@ proptest! {
         // Through the gate: never refused for a limit the slice was planned within, nor, as
         // it only reduces, for the kill switch.
         let intent = OrderIntent::new_limit(0, ClientOrderId(99), INST, slice.side, slice.px,
-            slice.qty, OrderType::Limit, TimeInForce::Ioc);
+            slice.qty, OrderType::Limit, TimeInForce::Ioc, pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry));
         match gate.admit_reducing(&intent, 1) {
             Ok(()) => {}
             Err(e) => prop_assert!(
@@ -239,6 +239,7 @@ fn the_kill_switch_lets_a_reducing_order_through_and_nothing_else() {
             Qty(qty),
             OrderType::Limit,
             TimeInForce::Ioc,
+            pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
         )
     };
     // Adding to the position, or more than it: the kill switch holds.

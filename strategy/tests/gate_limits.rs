@@ -249,6 +249,10 @@ fn run(steps: &[Step]) {
                             } else {
                                 TimeInForce::Gtc
                             },
+                            pinion_strategy::OrderReason::new(
+                                0,
+                                pinion_strategy::ReasonCode::Entry,
+                            ),
                         );
                         if market {
                             i.px = Px::ZERO;
@@ -269,6 +273,10 @@ fn run(steps: &[Step]) {
                             Qty(qty),
                             OrderType::Limit,
                             TimeInForce::Gtc,
+                            pinion_strategy::OrderReason::new(
+                                0,
+                                pinion_strategy::ReasonCode::Entry,
+                            ),
                         );
                         i.action = OrderAction::Replace;
                         i.target = target;
@@ -297,7 +305,14 @@ fn run(steps: &[Step]) {
                 let Some(&(target, side, _)) = acc.open.get(pick % acc.open.len().max(1)) else {
                     continue;
                 };
-                let cancel = OrderIntent::cancel(now, ClientOrderId(next_id), target, INST, side);
+                let cancel = OrderIntent::cancel(
+                    now,
+                    ClientOrderId(next_id),
+                    target,
+                    INST,
+                    side,
+                    pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Requote),
+                );
                 next_id += 1;
                 assert_eq!(gate.admit(&cancel, now), Ok(()), "a cancel always passes");
             }
@@ -377,6 +392,7 @@ fn each_limit_is_reached_by_some_sequence() {
             Qty(qty),
             OrderType::Limit,
             TimeInForce::Gtc,
+            pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
         )
     };
     let t = NANO;

@@ -70,8 +70,8 @@ use pinion_gateway::ExitPolicy;
 use pinion_strategy::{
     AnyStrategy, Breach, DeriskParams, ExecReport, FeeRates, FlattenCause, FlattenStats,
     FlattenStep, Flattener, Intents, LossWatch, MAX_INTENTS, OrderIdSource, OrderIntent,
-    OrderStatus, OrderType, Position, ProtectParams, ProtectStats, Protector, RiskGate, Sizer,
-    Strategy, StrategyStats, TimeInForce, derisk_target,
+    OrderReason, OrderStatus, OrderType, Position, ProtectParams, ProtectStats, Protector,
+    ReasonCode, RiskGate, Sizer, Strategy, StrategyStats, TimeInForce, derisk_target,
 };
 
 use super::event_barrier::EventBarrier;
@@ -218,6 +218,9 @@ struct StrategyCore {
 #[derive(Debug)]
 struct Traded {
     strategy: AnyStrategy,
+    /// The strategy's instance: what the reasons of its orders, and of the stage's orders
+    /// acting on them, name. One strategy per instrument today, so 0.
+    instance: u8,
     gate: RiskGate,
     /// The mid of the last synced top of book: what the open position is marked at.
     mark: Option<Px>,
@@ -247,6 +250,12 @@ struct Traded {
 }
 
 impl Traded {
+    /// The reason `code` of this instrument's strategy instance.
+    #[inline]
+    fn reason(&self, code: ReasonCode) -> OrderReason {
+        OrderReason::new(self.instance, code)
+    }
+
     /// The position and the realised PnL less fees: what a round trip is measured on.
     fn booked(&self) -> (Qty, i128) {
         (
@@ -452,6 +461,7 @@ impl StrategyStage {
                     let bt = &settings.backtest;
                     let mut t = Traded {
                         strategy,
+                        instance: 0,
                         gate: RiskGate::new(id, limits, spec.clone()),
                         mark: None,
                         ledger: Position::for_instrument(spec),
@@ -671,7 +681,12 @@ impl StrategyCore {
                     t.gate.set_kill_switch(true);
                 }
             }
-            sent = self.cancel_everything();
+            let code = if commands.kill.is_some() {
+                ReasonCode::Kill
+            } else {
+                ReasonCode::CancelAll
+            };
+            sent = self.cancel_everything(code);
             if let Some(reader) = &self.control {
                 reader.count_cancels(sent);
             }
@@ -713,7 +728,14 @@ impl StrategyCore {
         }
         let mut sent = 0;
         if cancel {
-            sent = cancel_open(t, &mut self.out, &mut self.journal, now, now_ns());
+            sent = cancel_open(
+                t,
+                &mut self.out,
+                &mut self.journal,
+                now,
+                now_ns(),
+                cause.reason(),
+            );
             self.orders_sent += sent;
             self.counts.intents += sent;
             if let Some(reader) = &self.control {
@@ -767,6 +789,10 @@ impl StrategyCore {
             FlattenStep::Send(slice) => {
                 let wall = now_ns();
                 let id = t.control_ids.next_id();
+                let code = t
+                    .flatten
+                    .cause()
+                    .map_or(ReasonCode::Flatten, FlattenCause::reason);
                 let close = OrderIntent::new_limit(
                     wall,
                     id,
@@ -776,6 +802,7 @@ impl StrategyCore {
                     slice.qty,
                     OrderType::Limit,
                     TimeInForce::Ioc,
+                    t.reason(code),
                 );
                 match t.gate.admit_reducing(&close, at) {
                     Ok(()) if journal_order(&mut self.journal, &close) => {
@@ -828,14 +855,15 @@ impl StrategyCore {
     }
 
     /// Sends a cancel for every order the gates know open (pending ones too: the venue takes
-    /// requests in order). The strategies see the cancellations as reports. Rare: the outbox
-    /// queue may grow past its start-up capacity here.
-    fn cancel_everything(&mut self) -> u64 {
+    /// requests in order), for `code` (the kill or a cancel-all). The strategies see the
+    /// cancellations as reports. Rare: the outbox queue may grow past its start-up capacity
+    /// here.
+    fn cancel_everything(&mut self, code: ReasonCode) -> u64 {
         let at = self.clock.now_ns();
         let now = now_ns();
         let mut sent = 0;
         for t in self.strategies.iter_mut().flatten() {
-            sent += cancel_open(t, &mut self.out, &mut self.journal, at, now);
+            sent += cancel_open(t, &mut self.out, &mut self.journal, at, now, code);
         }
         self.orders_sent += sent;
         self.counts.intents += sent;
@@ -852,7 +880,8 @@ impl StrategyCore {
             for (target, side, ty) in t.gate.open_typed() {
                 if policy.cancels(ty) {
                     let id = t.control_ids.next_id();
-                    let cancel = OrderIntent::cancel(now, id, target, instrument, side);
+                    let reason = t.reason(ReasonCode::Shutdown);
+                    let cancel = OrderIntent::cancel(now, id, target, instrument, side, reason);
                     let _ = journal_order(&mut self.journal, &cancel);
                     self.out
                         .send(OrderMsg::Order(cancel, Trigger::Other), at, now);
@@ -884,7 +913,8 @@ impl StrategyCore {
         };
         let at = self.clock.now_ns();
         let wall = now_ns();
-        let mut sent = cancel_open(t, &mut self.out, &mut self.journal, at, wall);
+        let code = exit.kind.reason();
+        let mut sent = cancel_open(t, &mut self.out, &mut self.journal, at, wall, code);
         let qty = pinion_core::Qty(exit.qty.0.min(t.gate.limits().max_order_qty.0));
         let id = t.control_ids.next_id();
         let close = OrderIntent::new_limit(
@@ -896,6 +926,7 @@ impl StrategyCore {
             qty,
             OrderType::Limit,
             TimeInForce::Ioc,
+            t.reason(code),
         );
         match t.gate.admit(&close, at) {
             Ok(()) if journal_order(&mut self.journal, &close) => {
@@ -1103,6 +1134,7 @@ impl StrategyCore {
             self.intents
                 .set_new_order_budget(traded.gate.order_tokens(now));
             self.intents.set_order_qty(traded.order_qty());
+            self.intents.set_strategy(traded.instance);
             traded.strategy.on_book(top, &mut self.intents);
             sent += self.send_intents(idx, trigger);
         }
@@ -1144,6 +1176,7 @@ impl StrategyCore {
             self.intents
                 .set_new_order_budget(traded.gate.order_tokens(now));
             self.intents.set_order_qty(traded.order_qty());
+            self.intents.set_strategy(traded.instance);
             traded.strategy.on_trade(ev, &mut self.intents);
             self.send_intents(idx, Trigger::Other)
         } else {
@@ -1241,6 +1274,7 @@ impl StrategyCore {
             self.intents
                 .set_new_order_budget(traded.gate.order_tokens(now));
             self.intents.set_order_qty(traded.order_qty());
+            self.intents.set_strategy(traded.instance);
             traded.strategy.on_exec(rep, &mut self.intents);
             if self.ended
                 || !self.commands.may_decide()
@@ -1257,8 +1291,8 @@ impl StrategyCore {
     }
 }
 
-/// Sends a cancel for every order `t`'s gate knows open, with ids of the stage's own; returns
-/// how many. A cancel that does not fit the journal's ring is not sent (the kill switch
+/// Sends a cancel for every order `t`'s gate knows open, with ids of the stage's own, for
+/// `code`; returns how many. A cancel that does not fit the journal's ring is not sent (the kill switch
 /// already holds new orders back; a later cancel-all may try again).
 fn cancel_open(
     t: &mut Traded,
@@ -1266,12 +1300,14 @@ fn cancel_open(
     journal: &mut Option<JournalTx>,
     at: u64,
     now: u64,
+    code: ReasonCode,
 ) -> u64 {
     let instrument = t.gate.instrument();
+    let reason = t.reason(code);
     let mut sent = 0;
     for (target, side) in t.gate.open_ids() {
         let id = t.control_ids.next_id();
-        let cancel = OrderIntent::cancel(now, id, target, instrument, side);
+        let cancel = OrderIntent::cancel(now, id, target, instrument, side, reason);
         // A cancel adds no exposure: it goes out whether or not the journal has room (its id
         // is of the control range, never reused), the miss counted by the journal.
         let _ = journal_order(journal, &cancel);

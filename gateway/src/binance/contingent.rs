@@ -18,7 +18,7 @@
 //! [`OrderIntent`]: pinion_strategy::OrderIntent
 
 use pinion_core::{InstrumentId, Px, Qty};
-use pinion_strategy::{ClientOrderId, OrderSide, TimeInForce};
+use pinion_strategy::{ClientOrderId, OrderSide, ReasonCode, TimeInForce};
 
 use super::template::{Leg, LegValues, SpotOrderType};
 
@@ -138,6 +138,19 @@ pub enum ContingentError {
 }
 
 impl LegSpec {
+    /// Why an order of this spec protects the position: a trailing trigger is the trailing
+    /// stop, a stop-loss type the stop, anything else (the profit legs, an OTO's working order)
+    /// the take-profit.
+    pub const fn reason(&self) -> ReasonCode {
+        match (self.trigger, self.order_type) {
+            (Some(Trigger::Trailing(_) | Trigger::StopThenTrailing { .. }), _) => {
+                ReasonCode::Trailing
+            }
+            (_, SpotOrderType::StopLoss | SpotOrderType::StopLossLimit) => ReasonCode::Stop,
+            _ => ReasonCode::TakeProfit,
+        }
+    }
+
     /// A `STOP_LOSS` (market once triggered).
     pub const fn stop_loss(trigger: Trigger) -> Self {
         Self {

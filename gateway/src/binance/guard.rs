@@ -23,6 +23,7 @@ use arrayvec::ArrayVec;
 use pinion_core::{InstrumentId, Px, Qty};
 use pinion_strategy::{
     ClientOrderId, ExecReport, OrderIdSource, OrderSide, OrderStatus, Position, ProtectParams,
+    ReasonCode,
 };
 
 use super::contingent::{ContingentLeg, ContingentOrder, LegSpec, ListIntent, ListShape, Trigger};
@@ -71,6 +72,21 @@ pub struct Bracket {
     pub answered: bool,
 }
 
+impl Bracket {
+    /// What its single order protects against: the trailing stop, the stop or the
+    /// take-profit. A bracket adopted from an earlier session is not known in that detail and
+    /// counts as a stop.
+    pub const fn reason(&self) -> ReasonCode {
+        if self.trailing_bips.is_some() {
+            ReasonCode::Trailing
+        } else if self.stop.is_none() && self.take_profit.is_some() {
+            ReasonCode::TakeProfit
+        } else {
+            ReasonCode::Stop
+        }
+    }
+}
+
 /// One request the guard asks the venue to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardAction {
@@ -89,6 +105,8 @@ pub enum GuardAction {
         side: OrderSide,
         /// The cancel request's id.
         cancel_id: ClientOrderId,
+        /// What the order protected against, the cancel's reason.
+        reason: ReasonCode,
     },
     /// Place an OCO.
     PlaceList(ListIntent),
@@ -319,6 +337,7 @@ impl Guard {
                     target,
                     side: b.side,
                     cancel_id,
+                    reason: b.reason(),
                 }),
                 (None, None) => {}
             }

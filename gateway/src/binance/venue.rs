@@ -57,8 +57,8 @@ use pinion_net::backoff::{AttemptBudget, BackoffPolicy, Reconnect, SplitMix64};
 use pinion_net::mio::{Events, Poll, Token};
 use pinion_net::wss::{Endpoint, Status, WssConnection, WssError, WssSettings};
 use pinion_strategy::{
-    ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus, OrderType,
-    RejectReason, TimeInForce, VenueOrderId,
+    ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderReason, OrderSide, OrderStatus,
+    OrderType, ReasonCode, RejectReason, TimeInForce, VenueOrderId,
 };
 
 use super::breaker::{BreakerConfig, CircuitBreaker};
@@ -722,7 +722,15 @@ impl BinanceVenue {
                 }
             }
             for (target, side) in cancels {
-                let cancel = OrderIntent::cancel(t0, guard.next_id(), target, instrument, side);
+                // Orders left from before the restart that the guard does not own.
+                let cancel = OrderIntent::cancel(
+                    t0,
+                    guard.next_id(),
+                    target,
+                    instrument,
+                    side,
+                    OrderReason::new(0, ReasonCode::Restart),
+                );
                 self.core.submit(self.conn.as_mut(), &cancel);
             }
         }
@@ -749,9 +757,17 @@ impl BinanceVenue {
                     target,
                     side,
                     cancel_id,
+                    reason,
                 } => {
-                    let cancel =
-                        OrderIntent::cancel(t0, cancel_id, target, self.core.instrument, side);
+                    let reason = OrderReason::new(0, reason);
+                    let cancel = OrderIntent::cancel(
+                        t0,
+                        cancel_id,
+                        target,
+                        self.core.instrument,
+                        side,
+                        reason,
+                    );
                     self.core.submit(self.conn.as_mut(), &cancel);
                 }
                 GuardAction::PlaceList(list) => self.core.submit_list(self.conn.as_mut(), &list),
@@ -1417,6 +1433,7 @@ impl Core {
                     OrderType::Market
                 },
                 TimeInForce::Gtc,
+                OrderReason::new(0, leg.spec.reason()),
             );
             self.hard.check(&intent, open + k)?;
         }

@@ -55,6 +55,7 @@ fn order(id: u64, side: OrderSide, px: i64, qty: i64) -> OrderIntent {
         Qty(qty),
         OrderType::Limit,
         TimeInForce::Gtc,
+        pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
     )
 }
 
@@ -165,7 +166,14 @@ fn off_grid_prices_and_quantities_are_rejected() {
 #[test]
 fn cancel_and_cancel_of_unknown_order() {
     let mut v = resting(OrderSide::Buy, 100, 10);
-    let cancel = OrderIntent::cancel(77, ClientOrderId(2), ClientOrderId(1), INST, OrderSide::Buy);
+    let cancel = OrderIntent::cancel(
+        77,
+        ClientOrderId(2),
+        ClientOrderId(1),
+        INST,
+        OrderSide::Buy,
+        pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Requote),
+    );
     v.submit(&cancel, 200);
     let r = drain(&mut v, 350);
     assert_eq!(r.len(), 1);
@@ -416,7 +424,14 @@ fn idle_only_when_nothing_rests_travels_or_waits() {
     assert!(!v.is_idle(), "resting, its ack not yet delivered");
     let _ = drain(&mut v, 150);
     assert!(!v.is_idle(), "resting");
-    let cancel = OrderIntent::cancel(20, ClientOrderId(2), ClientOrderId(1), INST, OrderSide::Buy);
+    let cancel = OrderIntent::cancel(
+        20,
+        ClientOrderId(2),
+        ClientOrderId(1),
+        INST,
+        OrderSide::Buy,
+        pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Requote),
+    );
     v.submit(&cancel, 200);
     let _ = drain(&mut v, 349);
     assert!(!v.is_idle(), "the cancel's report is on its way");

@@ -1,6 +1,11 @@
 //! The journal's bytes: a file header, then frames of `[len u32][crc u32][payload]`, each
 //! payload one [`Record`] (a kind byte and fixed fields, little-endian).
 //!
+//! Records are versioned by their kind byte: an order is written as kind 6 (its fields, then
+//! its reason: strategy instance and code, a byte each); kind 2, the order before reasons, is
+//! still read, with [`OrderReason::UNKNOWN`], so a journal begun by an older pinion replays and
+//! is appended to as it is. A kind this pinion does not know is a [`JournalError::BadRecord`].
+//!
 //! The CRC (CRC-32, IEEE) covers the length bytes and the payload, so a frame whose length was
 //! damaged does not pass for another. Reading ([`scan`]) tells two kinds of damage apart:
 //!
@@ -14,8 +19,8 @@
 
 use pinion_core::{InstrumentId, Px, Qty};
 use pinion_strategy::{
-    ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus, OrderType,
-    RejectReason, TimeInForce, VenueOrderId,
+    ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderReason, OrderSide, OrderStatus,
+    OrderType, ReasonCode, RejectReason, TimeInForce, VenueOrderId,
 };
 
 use super::{InstrumentKey, JournalError, PositionChange, Record, Session};
@@ -30,13 +35,17 @@ pub const FRAME_HEADER: usize = 8;
 pub const MAX_PAYLOAD: usize = 96;
 
 const KIND_SESSION: u8 = 1;
-const KIND_ORDER: u8 = 2;
+/// An order without its reason (journals written before reasons): read, never written.
+const KIND_ORDER_V1: u8 = 2;
 const KIND_REPORT: u8 = 3;
 const KIND_POSITION: u8 = 4;
 const KIND_INSTRUMENT: u8 = 5;
+/// An order with its reason.
+const KIND_ORDER: u8 = 6;
 
 const SESSION_LEN: usize = 1 + 16;
-const ORDER_LEN: usize = 1 + 8 * 5 + 2 + 4;
+const ORDER_V1_LEN: usize = 1 + 8 * 5 + 2 + 4;
+const ORDER_LEN: usize = ORDER_V1_LEN + 2;
 const REPORT_LEN: usize = 1 + 8 + 8 + 2 + 1 + 2 + 8 * 4 + 1 + 8 + 8;
 const POSITION_LEN: usize = 1 + 2 + 8 + 16 + 16 + 8;
 const INSTRUMENT_LEN: usize = 1 + 2 + 8;
@@ -143,6 +152,8 @@ pub fn encode(record: &Record) -> FrameBuf {
                 p.u8(o.side as u8);
                 p.u8(o.order_type as u8);
                 p.u8(o.tif as u8);
+                p.u8(o.reason.strategy);
+                p.u8(o.reason.code as u8);
             }
             Record::Report(r) => {
                 p.u8(KIND_REPORT);
@@ -288,6 +299,7 @@ pub fn decode(payload: &[u8], offset: u64) -> Result<Record, JournalError> {
     let want = match kind {
         KIND_SESSION => SESSION_LEN,
         KIND_ORDER => ORDER_LEN,
+        KIND_ORDER_V1 => ORDER_V1_LEN,
         KIND_REPORT => REPORT_LEN,
         KIND_POSITION => POSITION_LEN,
         KIND_INSTRUMENT => INSTRUMENT_LEN,
@@ -302,7 +314,7 @@ pub fn decode(payload: &[u8], offset: u64) -> Result<Record, JournalError> {
             epoch: g.u64(),
             started_unix_ns: g.u64(),
         }),
-        KIND_ORDER => {
+        KIND_ORDER | KIND_ORDER_V1 => {
             let t0 = g.u64();
             let client_id = ClientOrderId(g.u64());
             let target = ClientOrderId(g.u64());
@@ -316,6 +328,14 @@ pub fn decode(payload: &[u8], offset: u64) -> Result<Record, JournalError> {
             if qty.0 < 0 {
                 return Err(bad(offset, "negative order quantity"));
             }
+            let reason = if kind == KIND_ORDER {
+                let strategy = g.u8();
+                let code =
+                    ReasonCode::from_u8(g.u8()).ok_or_else(|| bad(offset, "order reason"))?;
+                OrderReason::new(strategy, code)
+            } else {
+                OrderReason::UNKNOWN
+            };
             Record::Order(OrderIntent {
                 t0,
                 client_id,
@@ -327,6 +347,7 @@ pub fn decode(payload: &[u8], offset: u64) -> Result<Record, JournalError> {
                 side,
                 order_type,
                 tif,
+                reason,
             })
         }
         KIND_REPORT => {

@@ -19,6 +19,7 @@ fn order(id: u64, side: OrderSide, px: i64, qty: i64) -> OrderIntent {
         Qty(qty),
         OrderType::Limit,
         TimeInForce::Gtc,
+        pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
     )
 }
 
@@ -53,6 +54,7 @@ fn sample() -> Vec<Record> {
             ClientOrderId(1 << 40 | 1),
             InstrumentId(0),
             OrderSide::Sell,
+            pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Requote),
         )),
         Record::Position(PositionChange {
             instrument: InstrumentId(3),
@@ -185,6 +187,73 @@ fn a_record_with_a_good_crc_but_unknown_content_is_a_bad_record() {
     ));
 }
 
+/// `payload` framed by hand (length, CRC), as any pinion writes it.
+fn framed(payload: &[u8]) -> Vec<u8> {
+    let len = (payload.len() as u32).to_le_bytes();
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len);
+    h.update(payload);
+    let mut bytes = len.to_vec();
+    bytes.extend_from_slice(&h.finalize().to_le_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// The payload of an order as a pinion before reasons wrote it: kind 2, no reason bytes.
+fn order_v1_payload(o: &OrderIntent) -> Vec<u8> {
+    let mut p = vec![2u8];
+    p.extend_from_slice(&o.t0.to_le_bytes());
+    p.extend_from_slice(&o.client_id.0.to_le_bytes());
+    p.extend_from_slice(&o.target.0.to_le_bytes());
+    p.extend_from_slice(&o.px.0.to_le_bytes());
+    p.extend_from_slice(&o.qty.0.to_le_bytes());
+    p.extend_from_slice(&o.instrument.0.to_le_bytes());
+    p.extend_from_slice(&[
+        o.action as u8,
+        o.side as u8,
+        o.order_type as u8,
+        o.tif as u8,
+    ]);
+    p
+}
+
+#[test]
+fn an_order_journaled_before_reasons_reads_with_an_unknown_reason_beside_new_ones() {
+    let old = order(11, OrderSide::Sell, 6_100_000, 30);
+    let new = Record::Order(order(12, OrderSide::Buy, 6_000_000, 30));
+    // An old journal, appended to by this pinion: both frames read, in order.
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&framed(&order_v1_payload(&old)));
+    bytes.extend_from_slice(frame::encode(&new).as_bytes());
+    let s = scan(&bytes).expect("an old order frame reads");
+    let want_old = OrderIntent {
+        reason: pinion_strategy::OrderReason::UNKNOWN,
+        ..old
+    };
+    assert_eq!(s.records, vec![Record::Order(want_old), new]);
+    let Record::Order(o) = &s.records[0] else {
+        unreachable!()
+    };
+    assert!(!o.reason.is_known());
+    // The new frame is the old one and two bytes: instance and code.
+    let new_len = frame::encode(&new).as_bytes().len();
+    assert_eq!(new_len, FRAME_HEADER + order_v1_payload(&old).len() + 2);
+}
+
+#[test]
+fn an_order_frame_with_a_reason_code_this_pinion_does_not_know_is_a_bad_record() {
+    let mut payload = frame::encode(&Record::Order(order(3, OrderSide::Buy, 1, 1))).as_bytes()
+        [FRAME_HEADER..]
+        .to_vec();
+    *payload.last_mut().expect("a payload") = 200;
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&framed(&payload));
+    match scan(&bytes) {
+        Err(JournalError::BadRecord { offset: 8, why }) => assert_eq!(why, "order reason"),
+        other => panic!("expected a bad record, got {other:?}"),
+    }
+}
+
 fn temp_path(tag: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("pinion-journal-{tag}-{}", std::process::id()))
 }
@@ -275,6 +344,7 @@ fn the_state_rebuilt_knows_open_orders_fills_and_ids() {
             ClientOrderId(base + 2),
             InstrumentId(0),
             OrderSide::Buy,
+            pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Requote),
         )),
         Record::Report(report(
             base + 2,

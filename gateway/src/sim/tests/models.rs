@@ -107,8 +107,14 @@ fn drawn_latencies_never_let_a_cancel_overtake_its_order() {
         let mut v = venue_cfg(latency, QueueModel::Conservative, seed);
         v.on_book(&book(), 0);
         v.submit(&order(1, OrderSide::Buy, 99, 10), 0);
-        let cancel =
-            OrderIntent::cancel(20, ClientOrderId(2), ClientOrderId(1), INST, OrderSide::Buy);
+        let cancel = OrderIntent::cancel(
+            20,
+            ClientOrderId(2),
+            ClientOrderId(1),
+            INST,
+            OrderSide::Buy,
+            pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Requote),
+        );
         v.submit(&cancel, 1);
         let r = drain(&mut v, 10_000_000);
         let got: Vec<OrderStatus> = r.iter().map(|r| r.status).collect();
@@ -267,7 +273,14 @@ fn session(seed: u64) -> Vec<ExecReport> {
     v.on_book(&bids_at_100(9, 3), 3_000);
     v.on_trade(&trade(100, 7, true), 4_000);
     v.on_trade(&trade(102, 5, false), 5_000);
-    let cancel = OrderIntent::cancel(60, ClientOrderId(4), ClientOrderId(1), INST, OrderSide::Buy);
+    let cancel = OrderIntent::cancel(
+        60,
+        ClientOrderId(4),
+        ClientOrderId(1),
+        INST,
+        OrderSide::Buy,
+        pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Requote),
+    );
     v.submit(&cancel, 6_000);
     v.poll(10_000_000, |r| out.push(r));
     out
