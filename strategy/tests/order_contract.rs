@@ -1,8 +1,10 @@
 //! The order contract under random markets and random venue answers: whatever the sequence of
 //! views, trades and execution reports, no strategy cancels an order the venue has not
 //! acknowledged as open (or one whose cancel is still on its way), reuses a client id, places a
-//! second order in a slot whose order is not known closed, or places more new orders in one
-//! callback than the order rate admits.
+//! second order in a slot whose order is not known closed, places more new orders in one
+//! callback than the order rate admits, or sends an intent without its reason: every order
+//! carries the instance the stage set and a code of the strategy's own kind, every cancel the
+//! reason of the order it cancels.
 //!
 //! The test keeps its own account of every order from the intents it saw and the reports it
 //! gave back (a small venue that answers at random, as a real one may: acknowledge, reject,
@@ -13,9 +15,9 @@ use std::collections::{HashMap, HashSet};
 use pinion_core::{BookTop, InstrumentId, Level, Px, Qty, TradePrint};
 use pinion_strategy::{
     AnyStrategy, ClientOrderId, ExecReport, FairPrice, GridParams, GridSpacing, Intents,
-    MarketMakingParams, MomentumParams, OrderAction, OrderIdSource, OrderIntent, OrderSide,
-    OrderStatus, PriceSource, QuoteChaseParams, RejectReason, RsiFilter, SpreadCaptureParams,
-    Strategy as _, StrategyParams, VenueOrderId,
+    MarketMakingParams, MomentumParams, OrderAction, OrderIdSource, OrderIntent, OrderReason,
+    OrderSide, OrderStatus, PriceSource, QuoteChaseParams, ReasonCode, RejectReason, RsiFilter,
+    SpreadCaptureParams, Strategy as _, StrategyParams, VenueOrderId,
 };
 use proptest::prelude::*;
 
@@ -66,6 +68,7 @@ struct Order {
     acked: bool,
     closed: bool,
     cancel_on_way: bool,
+    reason: OrderReason,
 }
 
 /// The test's own account, and the checks.
@@ -75,15 +78,21 @@ struct Venue {
     /// The live order of each slot, as the test counts it.
     slots: HashMap<usize, ClientOrderId>,
     cum: HashMap<ClientOrderId, i64>,
+    /// The strategy instance the intents must name.
+    instance: u8,
+    /// The reason codes the strategy's kind may give a new order.
+    codes: &'static [ReasonCode],
 }
 
 impl Venue {
-    fn new() -> Self {
+    fn new(instance: u8, codes: &'static [ReasonCode]) -> Self {
         Self {
             orders: HashMap::new(),
             ids: HashSet::new(),
             slots: HashMap::new(),
             cum: HashMap::new(),
+            instance,
+            codes,
         }
     }
 
@@ -104,6 +113,13 @@ impl Venue {
             match i.action {
                 OrderAction::New => {
                     assert!(i.qty.0 > 0 && i.px.0 > 0, "empty order {i:?}");
+                    assert!(
+                        i.reason.strategy == self.instance && self.codes.contains(&i.reason.code),
+                        "reason {} not of instance {} and {:?}: {i:?}",
+                        i.reason,
+                        self.instance,
+                        self.codes
+                    );
                     let slot = s
                         .orders()
                         .and_then(|o| o.slot_of(i.client_id))
@@ -121,6 +137,7 @@ impl Venue {
                             acked: false,
                             closed: false,
                             cancel_on_way: false,
+                            reason: i.reason,
                         },
                     );
                 }
@@ -134,6 +151,7 @@ impl Venue {
                         "cancel of an order not known open: {i:?} {o:?}"
                     );
                     assert!(!o.cancel_on_way, "second cancel on its way: {i:?}");
+                    assert_eq!(i.reason, o.reason, "a cancel carries its order's reason");
                     o.cancel_on_way = true;
                 }
                 OrderAction::Replace | OrderAction::Amend => {
@@ -303,11 +321,27 @@ fn kinds() -> Vec<StrategyParams> {
     ]
 }
 
+/// The codes a strategy of `params`' kind gives its orders.
+fn codes(params: &StrategyParams) -> &'static [ReasonCode] {
+    match params {
+        StrategyParams::MarketMaking(_) | StrategyParams::SpreadCapture(_) => {
+            &[ReasonCode::Requote]
+        }
+        StrategyParams::QuoteChase(_) => &[ReasonCode::Chase],
+        StrategyParams::Grid(_) => &[ReasonCode::GridLevel],
+        StrategyParams::Momentum(_) | StrategyParams::Imbalance(_) => {
+            &[ReasonCode::Entry, ReasonCode::Exit]
+        }
+    }
+}
+
 fn run(params: StrategyParams, steps: &[Step]) {
+    // An instance other than 0, so a reason that ignored the stage's would show.
+    let mut venue = Venue::new(2, codes(&params));
     let mut s = AnyStrategy::new(INST, params, OrderIdSource::new(1));
-    let mut venue = Venue::new();
     let (mut t, mut mid, mut budget) = (0u64, 100_000i64, 8u32);
     let mut out = Intents::new();
+    out.set_strategy(2);
     for st in steps {
         t += 7;
         out.set_new_order_budget(budget);
