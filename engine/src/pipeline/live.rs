@@ -363,6 +363,7 @@ pub(super) fn trading_venues(
                 qty: o.qty,
                 cum_qty: o.cum_qty,
                 t0: o.t0,
+                reason: o.reason,
             }));
         }
         if settings.protect.on_exchange(true) && settings.protection.any() {
@@ -662,7 +663,8 @@ pub fn exit_total_json(report: &super::PipelineReport) -> Option<serde_json::Val
 }
 
 /// What each order venue knew at the end of `pinion live --trade`, as JSON: per symbol, every
-/// order (client id, exchange id, side, price, quantity, filled, state), the balances user
+/// order (client id, exchange id, side, price, quantity, filled, state, strategy instance and
+/// reason), the balances user
 /// data gave, and the session's counters. Prices and quantities are exact decimals.
 pub fn accounts_json(report: &super::PipelineReport) -> serde_json::Value {
     use serde_json::{Value, json};
@@ -685,6 +687,8 @@ pub fn accounts_json(report: &super::PipelineReport) -> serde_json::Value {
                         "qty": dec(o.qty.0, a.qty_decimals),
                         "filled": dec(o.filled.0, a.qty_decimals),
                         "state": format!("{:?}", o.state),
+                        "strategy": o.reason.strategy,
+                        "reason": o.reason.code.name(),
                     })
                 })
                 .collect();

@@ -34,8 +34,8 @@
 
 use pinion_core::{InstrumentId, Px, Qty};
 use pinion_strategy::{
-    ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderSide, OrderStatus, RejectReason,
-    VenueOrderId,
+    ClientOrderId, ExecReport, OrderAction, OrderIntent, OrderReason, OrderSide, OrderStatus,
+    RejectReason, VenueOrderId,
 };
 
 use super::client_id::{ClientIdCodec, ClientIdKind};
@@ -130,6 +130,8 @@ pub struct Order {
     amend_qty: Qty,
     /// The order list it belongs to (the list's client id).
     list: Option<ClientOrderId>,
+    /// Why it was placed: what the account's orders (`/orders`, the history) show beside it.
+    pub reason: OrderReason,
 }
 
 impl Order {
@@ -165,6 +167,8 @@ pub struct Adopted {
     pub cum_qty: Qty,
     /// `t0` of the intent that placed it.
     pub t0: u64,
+    /// Why it was placed, as the journal knows it.
+    pub reason: OrderReason,
 }
 
 /// What a request was, for [`OrderTable::on_response`].
@@ -453,6 +457,7 @@ impl OrderTable {
             last_error: 0,
             amend_qty: Qty::ZERO,
             list: None,
+            reason: intent.reason,
         });
         Ok(())
     }
@@ -487,6 +492,7 @@ impl OrderTable {
             amend_qty: Qty::ZERO,
             // The journal holds the strategies' own orders, never a list's legs.
             list: None,
+            reason: order.reason,
         });
         Ok(())
     }

@@ -244,6 +244,8 @@ pub struct OrderSummary {
     /// `t0` of the market data that caused it (engine monotonic ns): the start of its
     /// tick-to-trade.
     pub t0: u64,
+    /// Why it was placed.
+    pub reason: OrderReason,
 }
 
 /// What the venue knows at the end of a run: for the report, and for checking against the
@@ -1977,6 +1979,7 @@ impl Core {
                     filled: o.cum_qty,
                     state: o.state,
                     t0: o.t0,
+                    reason: o.reason,
                 }
             })
             .collect();

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use pinion_core::{Px, Qty};
-use pinion_strategy::{ClientOrderId, ExecReport, OrderAction, OrderSide, OrderStatus, OrderType};
+use pinion_strategy::{
+    ClientOrderId, ExecReport, OrderAction, OrderReason, OrderSide, OrderStatus, OrderType,
+};
 
 use super::frame::Scan;
 use super::{PositionChange, Record};
@@ -33,6 +35,9 @@ pub struct JournaledOrder {
     pub status: Option<OrderStatus>,
     /// `t0` of the intent that placed it.
     pub t0: u64,
+    /// Why it was placed ([`OrderReason::UNKNOWN`] when only a report told of the order, or
+    /// its frame is from before reasons).
+    pub reason: OrderReason,
 }
 
 impl JournaledOrder {
@@ -148,6 +153,7 @@ impl Recovered {
                                 cum_qty: Qty::ZERO,
                                 status: None,
                                 t0: o.t0,
+                                reason: o.reason,
                             },
                         );
                     }
@@ -164,6 +170,7 @@ impl Recovered {
                         cum_qty: Qty::ZERO,
                         status: None,
                         t0: rep.t0,
+                        reason: OrderReason::UNKNOWN,
                     });
                     if rep.venue_id.0 != 0 {
                         o.venue_id = Some(rep.venue_id.0);

@@ -23,7 +23,7 @@
 //! accepted: the strategy's contract has no state for "accepted, not yet on the book".
 
 use pinion_core::{Px, Qty};
-use pinion_strategy::{ClientOrderId, ExecReport, OrderStatus, RejectReason};
+use pinion_strategy::{ClientOrderId, ExecReport, OrderReason, OrderStatus, RejectReason};
 
 use super::super::client_id::ClientIdKind;
 use super::super::contingent::{ContingentLeg, ContingentOrder, ListIntent, ListKind};
@@ -158,6 +158,7 @@ impl OrderTable {
             last_error: 0,
             amend_qty: Qty::ZERO,
             list,
+            reason: OrderReason::new(0, leg.spec.reason()),
         });
     }
 
