@@ -371,9 +371,28 @@ pub struct AccountView {
     pub venue_rejects: u64,
     /// Event time of the write, ns.
     pub at_ns: u64,
+    /// Orders and cancels sent, by reason code (index `code as usize`).
+    pub sent_by_code: [u64; REASON_CODES],
+    /// Fills, by the reason code of the order filled.
+    pub fills_by_code: [u64; REASON_CODES],
 }
 
+/// How many reason codes the board counts by.
+pub const REASON_CODES: usize = pinion_strategy::ReasonCode::ALL.len();
+
+/// The scalar fields of an [`AccountView`] on the board, before its two by-reason rows.
+const SCALARS: usize = 13;
+
 impl AccountView {
+    /// The `(code, sent, filled)` of every reason code with anything sent or filled.
+    pub fn by_reason(&self) -> impl Iterator<Item = (pinion_strategy::ReasonCode, u64, u64)> + '_ {
+        pinion_strategy::ReasonCode::ALL
+            .into_iter()
+            .zip(self.sent_by_code.iter().zip(&self.fills_by_code))
+            .filter(|(_, (s, f))| **s + **f > 0)
+            .map(|(c, (s, f))| (c, *s, *f))
+    }
+
     /// Net PnL: realised and unrealised less fees.
     pub const fn net(&self) -> i64 {
         self.realized
@@ -383,10 +402,19 @@ impl AccountView {
 }
 
 /// A slot of [`AccountBoard`]: the fields of an [`AccountView`] under a sequence number.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Slot {
     seq: AtomicU64,
-    fields: [AtomicI64; 13],
+    fields: [AtomicI64; SCALARS + 2 * REASON_CODES],
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Self {
+            seq: AtomicU64::new(0),
+            fields: std::array::from_fn(|_| AtomicI64::new(0)),
+        }
+    }
 }
 
 /// Every instrument's [`AccountView`]. See the module docs.
@@ -458,7 +486,12 @@ impl AccountBoard {
             view.venue_rejects as i64,
             view.at_ns as i64,
         ];
-        for (f, v) in slot.fields.iter().zip(values) {
+        let by_code = view.sent_by_code.iter().chain(&view.fills_by_code);
+        for (f, v) in slot
+            .fields
+            .iter()
+            .zip(values.into_iter().chain(by_code.map(|&v| v as i64)))
+        {
             f.store(v, Ordering::Relaxed);
         }
         slot.seq.store(seq.wrapping_add(2), Ordering::Release);
@@ -473,7 +506,8 @@ impl AccountBoard {
                 std::hint::spin_loop();
                 continue;
             }
-            let v: [i64; 13] = std::array::from_fn(|i| slot.fields[i].load(Ordering::Relaxed));
+            let v: [i64; SCALARS + 2 * REASON_CODES] =
+                std::array::from_fn(|i| slot.fields[i].load(Ordering::Relaxed));
             fence(Ordering::Acquire);
             if slot.seq.load(Ordering::Relaxed) == before {
                 return Some(AccountView {
@@ -490,6 +524,8 @@ impl AccountBoard {
                     risk_rejects: v[10] as u64,
                     venue_rejects: v[11] as u64,
                     at_ns: v[12] as u64,
+                    sent_by_code: std::array::from_fn(|c| v[SCALARS + c] as u64),
+                    fills_by_code: std::array::from_fn(|c| v[SCALARS + REASON_CODES + c] as u64),
                 });
             }
         }

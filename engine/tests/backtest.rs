@@ -121,6 +121,34 @@ fn the_report_agrees_with_an_independent_reckoning_from_its_files() {
     );
     assert_eq!(json_num(&total["fills"]) as usize, fills.len());
     assert_eq!(inst["fills_not_recorded"], 0);
+
+    // Every fill names the reason of its order; market making quotes, so all are requotes.
+    for f in &fills {
+        assert_eq!(
+            (f["strategy"].as_str(), f["reason"].as_str()),
+            ("0", "requote"),
+            "{f:?}"
+        );
+    }
+    // The by-reason rows add up to the totals, exactly (integer money units).
+    let t = &bt.total;
+    let rows = &bt.total_by_reason;
+    assert_eq!(rows.iter().map(|r| r.fills).sum::<u64>(), t.fills);
+    assert_eq!(rows.iter().map(|r| r.realized).sum::<i128>(), t.realized);
+    assert_eq!(rows.iter().map(|r| r.fees).sum::<i128>(), t.fees);
+    assert_eq!(
+        rows.iter().map(|r| r.orders).sum::<u64>(),
+        t.orders,
+        "every order sent is a strategy's: {rows:?}"
+    );
+    let unknown = rows[pinion_strategy::ReasonCode::Unknown as usize];
+    assert_eq!((unknown.orders, unknown.cancels, unknown.fills), (0, 0, 0));
+    let by_reason = inst["by_reason"].as_array().expect("by_reason rows");
+    assert_eq!(by_reason.len(), 1, "{by_reason:?}");
+    assert_eq!(by_reason[0]["reason"], "requote");
+    assert_eq!(by_reason[0]["realized_pnl"], inst["realized_pnl"]);
+    assert_eq!(by_reason[0]["fees"], inst["fees"]);
+    assert!(bt.table().contains("by reason"), "{}", bt.table());
     assert_eq!(
         fills.iter().filter(|f| f["maker"] == "true").count() as f64,
         json_num(&total["maker_fills"])
@@ -678,6 +706,16 @@ fn a_loss_limit_under_flatten_kills_then_closes_the_position() {
     let fills = read_csv(&dir.join("fills.csv"));
     let after: Vec<_> = fills.iter().filter(|f| fill_time(f) > at).collect();
     assert!(!after.is_empty(), "nothing closed the position");
+    // Those fills are the flatten's, or of quotes already out at the breach.
+    assert!(
+        after.iter().any(|f| f["reason"] == "flatten"),
+        "no fill of the flatten's slices: {after:?}"
+    );
+    assert!(
+        after
+            .iter()
+            .all(|f| matches!(f["reason"].as_str(), "flatten" | "requote"))
+    );
 }
 
 /// `[risk] max_total_loss` of 0.5 USDT on market making: the limit trips at one event, kills

@@ -266,6 +266,8 @@ fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
         match r {
             Record::Session(_) => session += 1,
             Record::Order(o) => {
+                // Every order and cancel, of every session and whoever sent it, says why.
+                assert!(o.reason.is_known(), "journaled without a reason: {o:?}");
                 placed_in.entry(o.client_id.0).or_insert(session);
             }
             Record::Report(rep) => {

@@ -19,6 +19,7 @@ use crate::order::{
     RejectReason,
 };
 use crate::position::Position;
+use crate::reason::{OrderReason, ReasonCode};
 use crate::risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState};
 
 /// An order the gate let through and has not seen closed.
@@ -28,6 +29,7 @@ struct Open {
     side: OrderSide,
     order_type: OrderType,
     leaves: Qty,
+    reason: OrderReason,
 }
 
 /// What the gate did, for reports.
@@ -39,6 +41,24 @@ pub struct GateStats {
     pub refused: u64,
     /// Of those, refused because the order rate was used up.
     pub rate_limited: u64,
+    /// Intents sent, by reason code (index `code as usize`): `[new orders and replaces,
+    /// cancels and amends]`. Those the gate passed, and the stage's cancels that do not pass it
+    /// ([`RiskGate::note_cancels`]).
+    pub sent_by_code: [[u64; 2]; ReasonCode::ALL.len()],
+}
+
+impl GateStats {
+    /// Counts `intent` as sent under its reason code.
+    #[inline]
+    fn count(&mut self, intent: &OrderIntent) {
+        let kind = usize::from(!matches!(
+            intent.action,
+            OrderAction::New | OrderAction::Replace
+        ));
+        if let Some(row) = self.sent_by_code.get_mut(intent.reason.code as usize) {
+            row[kind] += 1;
+        }
+    }
 }
 
 /// The pre-trade gate of one instrument. See the module docs.
@@ -129,6 +149,7 @@ impl RiskGate {
         side: OrderSide,
         order_type: OrderType,
         leaves: Qty,
+        reason: OrderReason,
     ) {
         if self.open.len() < self.open.capacity() && !self.open.iter().any(|o| o.id == id) {
             self.open.push(Open {
@@ -136,8 +157,29 @@ impl RiskGate {
                 side,
                 order_type,
                 leaves,
+                reason,
             });
         }
+    }
+
+    /// Counts `n` cancels of `code` sent without passing the gate (those of the kill, a
+    /// cancel-all, a protective exit, a flatten or the stop) in [`GateStats::sent_by_code`].
+    #[inline]
+    pub fn note_cancels(&mut self, code: ReasonCode, n: u64) {
+        if let Some(row) = self.stats.sent_by_code.get_mut(code as usize) {
+            row[1] += n;
+        }
+    }
+
+    /// Why the open order `id` was placed; [`OrderReason::UNKNOWN`] when the gate does not
+    /// hold it open. Asked before [`RiskGate::on_exec`] takes a report, so a fill that closes
+    /// the order is still told its reason.
+    #[inline]
+    pub fn reason_of(&self, id: ClientOrderId) -> OrderReason {
+        self.open
+            .iter()
+            .find(|o| o.id == id)
+            .map_or(OrderReason::UNKNOWN, |o| o.reason)
     }
 
     /// [`RiskGate::open_ids`] with each order's type: what an exit policy that keeps
@@ -201,12 +243,14 @@ impl RiskGate {
         match verdict {
             Ok(()) => {
                 self.stats.passed += 1;
+                self.stats.count(intent);
                 if intent.action == OrderAction::New {
                     self.open.push(Open {
                         id: intent.client_id,
                         side: intent.side,
                         order_type: intent.order_type,
                         leaves: intent.qty,
+                        reason: intent.reason,
                     });
                 }
             }
@@ -336,8 +380,12 @@ mod tests {
         g.on_exec(&report(1, OrderStatus::PartiallyFilled, 600, 400));
         assert_eq!(g.position().qty(), Qty(600));
         assert_eq!(g.admit(&buy(4, 1), 0), Err(RiskReject::MaxPosition));
+        // The open order knows its reason until it closes.
+        let entry = crate::OrderReason::new(0, ReasonCode::Entry);
+        assert_eq!(g.reason_of(ClientOrderId(1)), entry);
         // Cancelled: its 400 no longer counts, the 600 filled does.
         g.on_exec(&report(1, OrderStatus::Canceled, 0, 0));
+        assert_eq!(g.reason_of(ClientOrderId(1)), OrderReason::UNKNOWN);
         assert_eq!(g.open_orders(), 1);
         assert_eq!(g.admit(&buy(5, 400), 0), Ok(()));
         assert_eq!(g.admit(&buy(6, 1), 0), Err(RiskReject::MaxPosition));
@@ -346,9 +394,17 @@ mod tests {
             GateStats {
                 passed: 3,
                 refused: 3,
-                rate_limited: 0
+                rate_limited: 0,
+                sent_by_code: {
+                    let mut s = [[0; 2]; ReasonCode::ALL.len()];
+                    s[ReasonCode::Entry as usize] = [3, 0];
+                    s
+                },
             }
         );
+        // Cancels sent around the gate count under their code.
+        g.note_cancels(ReasonCode::Kill, 2);
+        assert_eq!(g.stats().sent_by_code[ReasonCode::Kill as usize], [0, 2]);
     }
 
     #[test]

@@ -273,6 +273,7 @@ mod tests {
             position: Qty(0),
             realized,
             fees: 0,
+            reason: pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Exit),
         };
         let w = wins(&[f(0, 1), f(10, 2), f(10, 1), f(7, 1), f(8, 2)]);
         assert_eq!((w.closing, w.wins, w.won, w.lost), (3, 1, 8, 4 + 1));

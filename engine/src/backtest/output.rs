@@ -75,14 +75,14 @@ pub fn write_fills(path: &Path, instruments: &[InstrumentResult]) -> std::io::Re
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
     writeln!(
         w,
-        "time_ns,venue,symbol,side,price,qty,maker,fee,position,realized_pnl,fees_total"
+        "time_ns,venue,symbol,side,price,qty,maker,fee,position,realized_pnl,fees_total,strategy,reason"
     )?;
     for i in instruments {
         let md = i.figures.money_decimals;
         for f in i.trading.tape.fills() {
             writeln!(
                 w,
-                "{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 f.t_ns,
                 i.venue,
                 i.symbol,
@@ -94,6 +94,8 @@ pub fn write_fills(path: &Path, instruments: &[InstrumentResult]) -> std::io::Re
                 scaled_decimal(i128::from(f.position.0), i.qty_decimals),
                 scaled_decimal(f.realized, md),
                 scaled_decimal(f.fees, md),
+                f.reason.strategy,
+                f.reason.code.name(),
             )?;
         }
     }

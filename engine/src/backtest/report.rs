@@ -11,6 +11,7 @@ use super::figures::{self, Drawdown, EquityPoint, Wins};
 use crate::config::BacktestSpec;
 use crate::pipeline::{PipelineReport, scaled_decimal};
 use crate::stages::strategy::TradingFinal;
+use pinion_strategy::ReasonCode;
 
 /// The figures of one instrument, or of the total.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +116,85 @@ impl Figures {
     }
 }
 
+/// What one reason code did: the intents sent for it, the fills of its orders and their
+/// realised PnL and fees. Realised PnL is the change each fill made to the account's realised
+/// PnL, so the rows of an instrument add up to its realised PnL and fees (of the recorded
+/// fills); unrealised PnL belongs to the open position, not to a reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReasonFigures {
+    /// The reason code.
+    pub code: ReasonCode,
+    /// New orders (and replaces) sent.
+    pub orders: u64,
+    /// Cancels (and amends) sent.
+    pub cancels: u64,
+    /// Fills of its orders.
+    pub fills: u64,
+    /// Realised PnL of those fills, before fees.
+    pub realized: i128,
+    /// Their fees.
+    pub fees: i128,
+}
+
+impl ReasonFigures {
+    fn empty(code: ReasonCode) -> Self {
+        Self {
+            code,
+            orders: 0,
+            cancels: 0,
+            fills: 0,
+            realized: 0,
+            fees: 0,
+        }
+    }
+
+    /// Realised PnL less fees.
+    pub fn net_realized(&self) -> i128 {
+        self.realized - self.fees
+    }
+
+    fn is_empty(&self) -> bool {
+        self.orders == 0 && self.cancels == 0 && self.fills == 0
+    }
+}
+
+/// The by-reason rows of one instrument: intents from the gate's counts, fills and realised
+/// PnL from the tape, one row per code (index `code as usize`).
+fn by_reason(t: &TradingFinal) -> Vec<ReasonFigures> {
+    let mut rows: Vec<ReasonFigures> = ReasonCode::ALL.map(ReasonFigures::empty).to_vec();
+    for (row, [orders, cancels]) in rows.iter_mut().zip(t.gate.sent_by_code) {
+        row.orders = orders;
+        row.cancels = cancels;
+    }
+    let mut realized = 0i128;
+    for f in t.tape.fills() {
+        let row = &mut rows[f.reason.code as usize];
+        row.fills += 1;
+        row.realized += f.realized - realized;
+        row.fees += f.fee;
+        realized = f.realized;
+    }
+    rows
+}
+
+fn reasons_json(rows: &[ReasonFigures], money_decimals: u8) -> Value {
+    let money = |v| scaled_decimal(v, money_decimals);
+    rows.iter()
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            json!({
+                "reason": r.code.name(),
+                "orders": r.orders,
+                "cancels": r.cancels,
+                "fills": r.fills,
+                "realized_pnl": money(r.realized),
+                "fees": money(r.fees),
+                "net_realized_pnl": money(r.net_realized()),
+            })
+        })
+        .collect()
+}
+
 /// One traded instrument's result.
 #[derive(Debug, Clone)]
 pub struct InstrumentResult {
@@ -132,6 +212,8 @@ pub struct InstrumentResult {
     pub trading: TradingFinal,
     /// Its figures.
     pub figures: Figures,
+    /// Its figures by reason code, one row per code (index `code as usize`).
+    pub by_reason: Vec<ReasonFigures>,
 }
 
 /// The backtest's report. See the module docs.
@@ -141,6 +223,8 @@ pub struct BacktestReport {
     pub instruments: Vec<InstrumentResult>,
     /// All of them together (money in the finest of their units).
     pub total: Figures,
+    /// All of them together by reason code (money in the total's units).
+    pub total_by_reason: Vec<ReasonFigures>,
     /// The total equity series (money in the total's units).
     pub total_equity: Vec<EquityPoint>,
     /// The sampling and return period, ns.
@@ -202,6 +286,7 @@ impl BacktestReport {
                 symbol,
                 price_decimals: pd,
                 qty_decimals: qd,
+                by_reason: by_reason(t),
                 trading: t.clone(),
                 figures: f,
             });
@@ -229,9 +314,18 @@ impl BacktestReport {
             wins: Wins::default(),
         };
         let mut series = Vec::new();
+        let mut total_by_reason: Vec<ReasonFigures> =
+            ReasonCode::ALL.map(ReasonFigures::empty).to_vec();
         for i in &instruments {
             let f = &i.figures;
             let k = pow10(md - f.money_decimals);
+            for (t, r) in total_by_reason.iter_mut().zip(&i.by_reason) {
+                t.orders += r.orders;
+                t.cancels += r.cancels;
+                t.fills += r.fills;
+                t.realized += r.realized * k;
+                t.fees += r.fees * k;
+            }
             total.realized += f.realized * k;
             total.unrealized += f.unrealized * k;
             total.fees += f.fees * k;
@@ -255,6 +349,7 @@ impl BacktestReport {
         Self {
             instruments,
             total,
+            total_by_reason,
             total_equity,
             period_ns: spec.period_ns,
             capital: spec.capital,
@@ -287,6 +382,7 @@ impl BacktestReport {
                         "fills_not_recorded": t.tape.fills_dropped(),
                         "samples": t.tape.samples().len(),
                         "samples_not_recorded": t.tape.samples_dropped(),
+                        "by_reason": reasons_json(&i.by_reason, i.figures.money_decimals),
                     });
                     if let Value::Object(extra) = extra {
                         map.extend(extra);
@@ -300,6 +396,7 @@ impl BacktestReport {
             "capital": self.capital,
             "instruments": instruments,
             "total": self.total.to_json(self.capital * pow10(self.total.money_decimals) as f64),
+            "total_by_reason": reasons_json(&self.total_by_reason, self.total.money_decimals),
         })
     }
 
@@ -381,6 +478,25 @@ impl BacktestReport {
                 let _ = write!(s, " {:>24}", cell(f));
             }
             let _ = writeln!(s);
+        }
+        let _ = writeln!(
+            s,
+            "  by reason (all instruments)  {:>8} {:>8} {:>8} {:>20} {:>16} {:>20}",
+            "orders", "cancels", "fills", "realised", "fees", "net realised"
+        );
+        let money = |v| scaled_decimal(v, self.total.money_decimals);
+        for r in self.total_by_reason.iter().filter(|r| !r.is_empty()) {
+            let _ = writeln!(
+                s,
+                "    {:<26} {:>8} {:>8} {:>8} {:>20} {:>16} {:>20}",
+                r.code.name(),
+                r.orders,
+                r.cancels,
+                r.fills,
+                money(r.realized),
+                money(r.fees),
+                money(r.net_realized())
+            );
         }
         for i in &self.instruments {
             let t = &i.trading.tape;

@@ -6,7 +6,7 @@
 //! `backtest_alloc` test counts). The tape is read once, after the run.
 
 use pinion_core::{Px, Qty};
-use pinion_strategy::{OrderSide, Position};
+use pinion_strategy::{OrderReason, OrderSide, Position};
 
 /// One fill, with the account as it stood after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,9 @@ pub struct FillRecord {
     pub realized: i128,
     /// Fees paid up to and including it, money units.
     pub fees: i128,
+    /// Why the order it filled was placed ([`OrderReason::UNKNOWN`] for an order the stage's
+    /// gate did not hold: one placed before a restart from a journal without reasons).
+    pub reason: OrderReason,
 }
 
 /// The account at one point of event time, marked at the mid.
@@ -80,7 +83,8 @@ impl Tape {
         }
     }
 
-    /// Records a fill at `t_ns` that `ledger` has just applied (with `fee`).
+    /// Records a fill at `t_ns` of an order placed for `reason`, that `ledger` has just applied
+    /// (with `fee`).
     #[inline]
     pub fn fill(
         &mut self,
@@ -88,6 +92,7 @@ impl Tape {
         fill: (OrderSide, Px, Qty, bool),
         fee: i128,
         ledger: &Position,
+        reason: OrderReason,
     ) {
         if self.fills.len() == self.fills.capacity() {
             self.fills_dropped += 1;
@@ -104,6 +109,7 @@ impl Tape {
             position: ledger.qty(),
             realized: ledger.realized(),
             fees: ledger.fees(),
+            reason,
         });
     }
 
@@ -161,7 +167,8 @@ mod tests {
 
     #[test]
     fn record_sizes_are_pinned() {
-        // What `backtest.max_fills` and `backtest.max_samples` cost per entry (replay.toml says).
+        // What `backtest.max_fills` and `backtest.max_samples` cost per entry (replay.toml says);
+        // a fill's reason took two bytes of its padding.
         assert_eq!(std::mem::size_of::<FillRecord>(), 96);
         assert_eq!(std::mem::size_of::<EquitySample>(), 80);
     }
@@ -174,8 +181,21 @@ mod tests {
         tape.sample(1_900, Px(101), &ledger, false);
         tape.sample(2_000, Px(102), &ledger, false);
         ledger.apply_fill(OrderSide::Buy, Px(102), Qty(2));
-        tape.fill(2_100, (OrderSide::Buy, Px(102), Qty(2), true), 0, &ledger);
-        tape.fill(2_200, (OrderSide::Sell, Px(102), Qty(2), true), 0, &ledger);
+        let r = OrderReason::new(0, pinion_strategy::ReasonCode::GridLevel);
+        tape.fill(
+            2_100,
+            (OrderSide::Buy, Px(102), Qty(2), true),
+            0,
+            &ledger,
+            r,
+        );
+        tape.fill(
+            2_200,
+            (OrderSide::Sell, Px(102), Qty(2), true),
+            0,
+            &ledger,
+            r,
+        );
         tape.sample(2_300, Px(105), &ledger, true);
         tape.sample(9_000, Px(105), &ledger, false);
         let t: Vec<u64> = tape.samples().iter().map(|s| s.t_ns).collect();
@@ -185,5 +205,6 @@ mod tests {
         assert_eq!((tape.fills().len(), tape.fills_dropped()), (1, 1));
         assert_eq!(tape.samples_dropped(), 1);
         assert_eq!(tape.fills()[0].position, Qty(2));
+        assert_eq!(tape.fills()[0].reason, r);
     }
 }

@@ -17,8 +17,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pinion_core::InstrumentId;
+use pinion_strategy::ReasonCode;
 
 use super::commands::{BotContext, Commands, fixed};
+use crate::control::REASON_CODES;
 
 /// What the watcher is told to watch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +49,8 @@ struct Seen {
     refused: u64,
     losses: Vec<u64>,
     fills: Vec<u64>,
+    /// Fills per instrument by the reason code of the order filled.
+    fills_by_code: Vec<[u64; REASON_CODES]>,
     /// Flatten runs started and ended, per instrument.
     flattens: Vec<(u64, u64)>,
 }
@@ -59,6 +63,7 @@ pub struct Alerts {
     seen: Seen,
     fills_since: Option<Instant>,
     fills_reported: Vec<u64>,
+    fills_reported_by_code: Vec<[u64; REASON_CODES]>,
     heartbeat_lost: bool,
     last_records: u64,
     records_moved: Instant,
@@ -77,6 +82,7 @@ impl Alerts {
             settings,
             killed: ctx.control.kill_reason().is_some(),
             fills_reported: seen.fills.clone(),
+            fills_reported_by_code: seen.fills_by_code.clone(),
             seen,
             fills_since: None,
             heartbeat_lost: false,
@@ -211,14 +217,29 @@ impl Alerts {
                     }
                     let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
                     if let (Some(v), Some((sym, _, q, _))) = (board.read(id), board.name(id)) {
-                        parts.push(format!(
-                            "{sym} +{} (position {})",
-                            f - was,
-                            fixed(v.position, q)
-                        ));
+                        // What the fills were of: the reason codes that gained some.
+                        let zero = [0; REASON_CODES];
+                        let now_c = now_seen.fills_by_code.get(i).unwrap_or(&zero);
+                        let was_c = self.fills_reported_by_code.get(i).unwrap_or(&zero);
+                        let reasons: Vec<String> = ReasonCode::ALL
+                            .iter()
+                            .zip(now_c.iter().zip(was_c))
+                            .filter(|(_, (n, w))| n > w)
+                            .map(|(c, (n, w))| format!("{c} +{}", n - w))
+                            .collect();
+                        let mut part =
+                            format!("{sym} +{} (position {}", f - was, fixed(v.position, q));
+                        if !reasons.is_empty() {
+                            part.push_str("; ");
+                            part.push_str(&reasons.join(", "));
+                        }
+                        part.push(')');
+                        parts.push(part);
                     }
                 }
                 self.fills_reported.clone_from(&now_seen.fills);
+                self.fills_reported_by_code
+                    .clone_from(&now_seen.fills_by_code);
                 if !parts.is_empty() {
                     out.push(format!("Fills: {}", parts.join(", ")));
                 }
@@ -281,12 +302,13 @@ impl Alerts {
 
 fn read(ctx: &BotContext) -> Seen {
     let board = ctx.control.board();
-    let fills = (0..board.len())
-        .map(|i| {
-            board
-                .read(InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)))
-                .map_or(0, |v| v.fills)
-        })
+    let views: Vec<Option<crate::control::AccountView>> = (0..board.len())
+        .map(|i| board.read(InstrumentId(u16::try_from(i).unwrap_or(u16::MAX))))
+        .collect();
+    let fills = views.iter().map(|v| v.map_or(0, |v| v.fills)).collect();
+    let fills_by_code = views
+        .iter()
+        .map(|v| v.map_or([0; REASON_CODES], |v| v.fills_by_code))
         .collect();
     let f = ctx.control.flattens();
     let flattens = (0..f.len())
@@ -295,6 +317,7 @@ fn read(ctx: &BotContext) -> Seen {
     let Some(s) = &ctx.sources else {
         return Seen {
             fills,
+            fills_by_code,
             flattens,
             ..Seen::default()
         };
@@ -323,6 +346,7 @@ fn read(ctx: &BotContext) -> Seen {
             .sum(),
         losses: (0..s.books.len()).map(|i| s.books.losses(i)).collect(),
         fills,
+        fills_by_code,
         flattens,
     }
 }
@@ -366,6 +390,12 @@ mod tests {
                 &AccountView {
                     fills: n,
                     position: n as i64 * 10,
+                    fills_by_code: {
+                        let mut f = [0; REASON_CODES];
+                        f[ReasonCode::Requote as usize] = n.min(4);
+                        f[ReasonCode::Stop as usize] = n.saturating_sub(4);
+                        f
+                    },
                     ..AccountView::default()
                 },
             );
@@ -373,7 +403,10 @@ mod tests {
             assert!(due.is_empty(), "fills wait for the window: {due:?}");
         }
         let due = alerts.check(&cmds, t0 + Duration::from_millis(2200));
-        assert_eq!(due, vec!["Fills: BTCUSDT +5 (position 0.005)".to_owned()]);
+        assert_eq!(
+            due,
+            vec!["Fills: BTCUSDT +5 (position 0.005; requote +4, stop +1)".to_owned()]
+        );
         assert!(alerts.check(&cmds, t0 + Duration::from_secs(10)).is_empty());
         c.kill(KillReason::Operator);
         let due = alerts.check(&cmds, t0 + Duration::from_secs(11));

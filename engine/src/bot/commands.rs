@@ -113,7 +113,7 @@ pub const HELP: &str = "pinion operator commands:\n\
 /status: trading state, uptime, counters\n\
 /positions: position and mark per instrument\n\
 /pnl: realised, unrealised, fees and net per instrument\n\
-/orders: open orders, orders sent, fills\n\
+/orders: open orders, orders sent, fills, and both by reason\n\
 /book SYMBOL: best bid and ask, spread, mid and sync state\n\
 /pause, /resume: stop or restart new decisions (open orders stay)\n\
 /cancelall: cancel every open order once\n\
@@ -374,10 +374,19 @@ Reply /flatten confirm (or yes) within {} s.",
     /// `/orders`.
     pub fn orders(&self) -> String {
         self.each(|sym, _, _, _, v| {
-            format!(
+            let mut line = format!(
                 "{sym}: open {}, sent {}, fills {}",
                 v.open_orders, v.orders, v.fills
-            )
+            );
+            // Orders and cancels sent and fills, by what caused them.
+            let reasons: Vec<String> = v
+                .by_reason()
+                .map(|(code, sent, filled)| format!("{code} {sent}/{filled}"))
+                .collect();
+            if !reasons.is_empty() {
+                let _ = write!(line, "; by reason (sent/filled): {}", reasons.join(", "));
+            }
+            line
         })
     }
 
@@ -593,6 +602,18 @@ mod tests {
                 open_orders: 2,
                 fills: 3,
                 orders: 9,
+                sent_by_code: {
+                    let mut s = [0; crate::control::REASON_CODES];
+                    s[pinion_strategy::ReasonCode::Requote as usize] = 8;
+                    s[pinion_strategy::ReasonCode::Stop as usize] = 1;
+                    s
+                },
+                fills_by_code: {
+                    let mut f = [0; crate::control::REASON_CODES];
+                    f[pinion_strategy::ReasonCode::Requote as usize] = 2;
+                    f[pinion_strategy::ReasonCode::Stop as usize] = 1;
+                    f
+                },
                 ..AccountView::default()
             },
         );
@@ -604,7 +625,7 @@ mod tests {
         assert!(cmds.run(1, &Command::Pnl, t).contains("net -0.0124456"));
         assert_eq!(
             cmds.run(1, &Command::Orders, t),
-            "BTCUSDT: open 2, sent 9, fills 3"
+            "BTCUSDT: open 2, sent 9, fills 3; by reason (sent/filled): requote 8/2, stop 1/1"
         );
         assert!(
             cmds.run(1, &Command::Book(Some("ETHUSDT".into())), t)

@@ -232,6 +232,8 @@ struct Traded {
     tape: Option<Tape>,
     /// Fills as maker.
     maker_fills: u64,
+    /// Fills by the reason code of the order filled (index `code as usize`).
+    fills_by_code: [u64; ReasonCode::ALL.len()],
     /// Ids of the stage's own orders (kill and cancel-all cancels, protective closes).
     control_ids: OrderIdSource,
     /// The position's protective exits.
@@ -278,6 +280,11 @@ impl Traded {
                 &self.fees,
             );
             self.maker_fills += u64::from(rep.maker);
+            let code = log
+                .orders
+                .get(&rep.client_id.0)
+                .map_or(ReasonCode::Unknown, |o| o.reason.code);
+            self.fills_by_code[code as usize] += 1;
             let after = self.booked();
             self.sizer.on_fill(before, after);
             self.gate.on_exec(rep);
@@ -293,6 +300,7 @@ impl Traded {
                 o.side,
                 o.order_type,
                 Qty(o.qty.0.saturating_sub(o.cum_qty.0).max(0)),
+                o.reason,
             );
         }
         log.last_position.is_none_or(|p| {
@@ -470,6 +478,7 @@ impl StrategyStage {
                             Tape::with_capacity(bt.max_fills, bt.max_samples, bt.period_ns)
                         }),
                         maker_fills: 0,
+                        fills_by_code: [0; ReasonCode::ALL.len()],
                         control_ids: OrderIdSource::new(first_control),
                         protect: Protector::new(
                             if settings.protect.engine_held(link.native_protection) {
@@ -877,6 +886,7 @@ impl StrategyCore {
         let mut sent = 0;
         for t in self.strategies.iter_mut().flatten() {
             let instrument = t.gate.instrument();
+            let before = sent;
             for (target, side, ty) in t.gate.open_typed() {
                 if policy.cancels(ty) {
                     let id = t.control_ids.next_id();
@@ -888,6 +898,7 @@ impl StrategyCore {
                     sent += 1;
                 }
             }
+            t.gate.note_cancels(ReasonCode::Shutdown, sent - before);
         }
         self.orders_sent += sent;
         self.counts.intents += sent;
@@ -1008,6 +1019,8 @@ impl StrategyCore {
             risk_rejects: stats.risk_rejects,
             venue_rejects: stats.venue_rejects,
             at_ns: self.clock.now_ns(),
+            sent_by_code: t.gate.stats().sent_by_code.map(|[o, c]| o + c),
+            fills_by_code: t.fills_by_code,
         };
         reader.board().write(t.gate.instrument(), &view);
     }
@@ -1227,8 +1240,11 @@ impl StrategyCore {
                     &traded.fees,
                 );
                 traded.maker_fills += u64::from(rep.maker);
+                // Asked before the gate takes the report, which closes a filled order.
+                let reason = traded.gate.reason_of(rep.client_id);
+                traded.fills_by_code[reason.code as usize] += 1;
                 if let Some(tape) = traded.tape.as_mut() {
-                    tape.fill(rep.venue_ts, fill, fee, &traded.ledger);
+                    tape.fill(rep.venue_ts, fill, fee, &traded.ledger, reason);
                 }
                 let after = traded.booked();
                 traded.sizer.on_fill(before, after);
@@ -1314,6 +1330,7 @@ fn cancel_open(
         out.send(OrderMsg::Order(cancel, Trigger::Other), at, now);
         sent += 1;
     }
+    t.gate.note_cancels(code, sent);
     sent
 }
 

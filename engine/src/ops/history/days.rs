@@ -130,7 +130,8 @@ mod tests {
         let fill = |t: u64, side, px: i64, ledger: &mut Position, tape: &mut Tape| {
             let fee = ledger.apply_fill_paying(side, Px(px), Qty(2), true, &rates);
             assert_eq!(fee, 1);
-            tape.fill(t, (side, Px(px), Qty(2), true), fee, ledger);
+            let reason = pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry);
+            tape.fill(t, (side, Px(px), Qty(2), true), fee, ledger, reason);
         };
         // Day 20 000: buy 2 at 100, marked at 103 in the evening.
         fill(day(20_000, 9), OrderSide::Buy, 100, &mut ledger, &mut tape);
