@@ -155,9 +155,10 @@ pub enum HistoryQuery {
         #[arg(long)]
         csv: bool,
     },
-    /// Realised, unrealised, fees and net PnL summed by UTC day or by instrument.
+    /// Realised, unrealised, fees and net PnL summed by UTC day, by instrument, or by the
+    /// strategy instance and reason of the orders filled.
     Pnl {
-        /// Group by `day` or by `instrument`.
+        /// Group by `day`, `instrument` or `reason`.
         #[arg(long, value_enum, default_value = "day")]
         by: crate::ops::history::query::PnlBy,
         /// CSV instead of a table.

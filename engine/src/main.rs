@@ -227,6 +227,7 @@ fn history_command(args: &HistoryArgs) -> anyhow::Result<ExitCode> {
             let key = match by {
                 query::PnlBy::Day => "day",
                 query::PnlBy::Instrument => "instrument",
+                query::PnlBy::Reason => "reason",
             };
             let header: Vec<&str> = std::iter::once(key).chain(query::PNL_COLUMNS).collect();
             let cells: Vec<Vec<String>> = rows.iter().map(query::PnlRow::cells).collect();

@@ -440,4 +440,30 @@ fn a_sigkilled_session_leaves_its_fills_in_the_history_as_the_journal_had_them()
         fills.len() + 1,
         "a header and each fill:\n{csv}"
     );
+    // By reason: every fill is of an order this session journaled with its reason, and the
+    // rows add up to every fill.
+    let out = Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .args(["history", "--db"])
+        .arg(&db)
+        .args(["pnl", "--by", "reason", "--csv"])
+        .output()
+        .expect("pinion history runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert!(!rows.is_empty(), "{csv}");
+    assert!(rows.iter().all(|r| r[0] != "s0:unknown"), "{csv}");
+    let by_reason: usize = rows
+        .iter()
+        .map(|r| r[1].parse::<usize>().expect("fills"))
+        .sum();
+    assert_eq!(by_reason, fills.len(), "{csv}");
 }

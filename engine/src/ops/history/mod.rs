@@ -47,7 +47,18 @@ use crate::backtest::{BacktestReport, InstrumentResult};
 use crate::pipeline::scaled_decimal;
 
 /// The schema version this pinion writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
+
+/// Added in version 3: each order's and each fill's reason, the strategy instance and the
+/// code's name ([`pinion_strategy::ReasonCode::name`]). Rows from before read as instance 0,
+/// `unknown`. A new file is made as version 2 and then this, so old and new files have the
+/// same columns in the same order.
+const REASONS_SQL: &str = "
+ALTER TABLE orders ADD COLUMN strategy INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN reason TEXT NOT NULL DEFAULT 'unknown';
+ALTER TABLE fills ADD COLUMN strategy INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE fills ADD COLUMN reason TEXT NOT NULL DEFAULT 'unknown';
+";
 
 /// Added in version 2: each instrument's account as of its last fill or the run's end.
 macro_rules! positions_sql {
@@ -164,6 +175,14 @@ pub enum HistoryError {
         /// Its value.
         value: i128,
     },
+    /// A row holds a value that is not what pinion writes there.
+    #[error("{}: {what}", path.display())]
+    BadRow {
+        /// The file.
+        path: PathBuf,
+        /// What was seen, and where.
+        what: String,
+    },
     /// The writer thread is gone (it failed on an earlier batch, or could not start).
     #[error("the history writer stopped: {0}")]
     Writer(String),
@@ -211,14 +230,18 @@ pub fn open(path: &Path) -> Result<Connection, HistoryError> {
             }
             let tx = conn.unchecked_transaction().map_err(sqlite(path))?;
             tx.execute_batch(SCHEMA).map_err(sqlite(path))?;
+            tx.execute_batch(REASONS_SQL).map_err(sqlite(path))?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(sqlite(path))?;
             tx.commit().map_err(sqlite(path))?;
         }
-        1 => {
-            // Version 1 had no positions table; everything else is the same.
+        1 | 2 => {
+            // Version 1 had no positions table; versions 1 and 2 no reasons.
             let tx = conn.unchecked_transaction().map_err(sqlite(path))?;
-            tx.execute_batch(positions_sql!()).map_err(sqlite(path))?;
+            if version == 1 {
+                tx.execute_batch(positions_sql!()).map_err(sqlite(path))?;
+            }
+            tx.execute_batch(REASONS_SQL).map_err(sqlite(path))?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(sqlite(path))?;
             tx.commit().map_err(sqlite(path))?;
@@ -255,6 +278,10 @@ pub struct OrderRow {
     pub filled: String,
     /// The order's state at the end.
     pub state: String,
+    /// The strategy instance whose order it is.
+    pub strategy: u8,
+    /// Its reason code's name (`unknown` when the venue's account did not say).
+    pub reason: String,
 }
 
 /// Everything one run adds to the history: one transaction.
@@ -308,6 +335,11 @@ impl RunBatch {
                     qty: text(&o["qty"]),
                     filled: text(&o["filled"]),
                     state: text(&o["state"]),
+                    strategy: o["strategy"]
+                        .as_u64()
+                        .and_then(|v| u8::try_from(v).ok())
+                        .unwrap_or(0),
+                    reason: o["reason"].as_str().unwrap_or("unknown").to_owned(),
                 });
             }
         }
@@ -358,7 +390,9 @@ pub fn write(
     w.run = tx.last_insert_rowid();
     {
         let mut ins = tx
-            .prepare("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+            .prepare(
+                "INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
             .map_err(sqlite(path))?;
         for o in &batch.orders {
             ins.execute(params![
@@ -371,14 +405,17 @@ pub fn write(
                 o.price,
                 o.qty,
                 o.filled,
-                o.state
+                o.state,
+                o.strategy,
+                o.reason
             ])
             .map_err(sqlite(path))?;
             w.orders += 1;
         }
         let mut ins = tx
             .prepare(
-                "INSERT INTO fills VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "INSERT INTO fills VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                                           ?14, ?15)",
             )
             .map_err(sqlite(path))?;
         for i in &batch.instruments {
@@ -398,6 +435,8 @@ pub fn write(
                     scaled_decimal(i128::from(f.position.0), i.qty_decimals),
                     scaled_decimal(f.realized, md),
                     scaled_decimal(f.fees, md),
+                    f.reason.strategy,
+                    f.reason.code.name(),
                 ])
                 .map_err(sqlite(path))?;
                 w.fills += 1;
@@ -506,7 +545,9 @@ fn finish_streamed(
         tx.execute("DELETE FROM orders WHERE run = ?1", params![run])
             .map_err(sqlite(path))?;
         let mut ins = tx
-            .prepare("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+            .prepare(
+                "INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
             .map_err(sqlite(path))?;
         for o in &batch.orders {
             ins.execute(params![
@@ -519,7 +560,9 @@ fn finish_streamed(
                 o.price,
                 o.qty,
                 o.filled,
-                o.state
+                o.state,
+                o.strategy,
+                o.reason
             ])
             .map_err(sqlite(path))?;
             w.orders += 1;
@@ -740,6 +783,83 @@ mod tests {
         assert_eq!(n, 0);
         drop(conn);
         query::open_read(&path).expect("and reads");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A fill row of run `run`: number `seq`, `fee` and realised PnL after it; `reason` when
+    /// the file has the columns.
+    fn put_fill(conn: &Connection, run: i64, seq: i64, money: (&str, &str), reason: Option<&str>) {
+        let (fee, realized) = money;
+        let cols = "run, seq, time_ns, venue, symbol, side, price, qty, maker, fee, position,
+                    realized_pnl, fees_total";
+        let vals = format!(
+            "{run}, {seq}, {seq}, 'binance-spot', 'BTCUSDT', 'buy', '1', '1', 1, '{fee}', '0',
+             '{realized}', '0'"
+        );
+        let sql = match reason {
+            Some(r) => {
+                format!("INSERT INTO fills ({cols}, strategy, reason) VALUES ({vals}, 0, '{r}')")
+            }
+            None => format!("INSERT INTO fills ({cols}) VALUES ({vals})"),
+        };
+        conn.execute_batch(&sql).expect("a fill row");
+    }
+
+    #[test]
+    fn a_version_2_file_gains_reasons_and_pnl_by_reason_adds_up() {
+        let dir = std::env::temp_dir().join(format!("pinion-history-v2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("v2.db");
+        let _ = std::fs::remove_file(&path);
+        let run = "INSERT INTO runs VALUES (?1, 0, 'backtest', 'c', 'i', 0, 0, 2, 0)";
+        {
+            let conn = Connection::open(&path).expect("create");
+            conn.execute_batch(SCHEMA).expect("v2 schema");
+            conn.pragma_update(None, "user_version", 2).expect("v2");
+            conn.execute(run, [1]).expect("run 1");
+            put_fill(&conn, 1, 0, ("0.1", "0"), None);
+            put_fill(&conn, 1, 1, ("0.1", "2.5"), None);
+        }
+        // Read-only, not yet migrated: the old rows read as instance 0, unknown.
+        {
+            let conn = query::open_read(&path).expect("a version 2 file reads");
+            let fills = query::fills(&conn, &path, &query::FillFilter::default()).expect("fills");
+            assert!(
+                fills.iter().all(|f| f[11] == "0" && f[12] == "unknown"),
+                "{fills:?}"
+            );
+        }
+        let conn = open(&path).expect("a version 2 file opens");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        conn.execute(run, [2]).expect("run 2");
+        put_fill(&conn, 2, 2, ("0.05", "0"), Some("requote"));
+        put_fill(&conn, 2, 3, ("0.05", "-1.25"), Some("stop"));
+        let rows = query::pnl(&conn, &path, query::PnlBy::Reason).expect("by reason");
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.key.as_str(),
+                    r.fills,
+                    r.realized.as_str(),
+                    r.fees.as_str(),
+                    r.net.as_str(),
+                )
+            })
+            .collect();
+        // Each run's realised PnL starts from zero: run 2's first fill realised nothing.
+        assert_eq!(
+            got,
+            [
+                ("s0:requote", 1, "0.00", "0.05", "-0.05"),
+                ("s0:stop", 1, "-1.25", "0.05", "-1.30"),
+                ("s0:unknown", 2, "2.50", "0.20", "2.30"),
+            ]
+        );
+        drop(conn);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -28,7 +28,8 @@ pub fn open_read(path: &Path) -> Result<Connection, HistoryError> {
             path: path.to_path_buf(),
         });
     }
-    // Version 1 lacks only the positions table, which nothing here reads.
+    // Version 1 lacks the positions table, which nothing here reads, and versions 1 and 2 the
+    // reasons, which read as instance 0, `unknown` (see `has_reasons`).
     if found > SCHEMA_VERSION {
         return Err(HistoryError::Version {
             path: path.to_path_buf(),
@@ -36,6 +37,24 @@ pub fn open_read(path: &Path) -> Result<Connection, HistoryError> {
         });
     }
     Ok(conn)
+}
+
+/// Whether the file has the reason columns (version 3 on); an older file opened read-only is
+/// not migrated, and its rows read as instance 0, `unknown`.
+fn has_reasons(conn: &Connection, path: &Path) -> Result<bool, HistoryError> {
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sqlite(path))?;
+    Ok(v >= 3)
+}
+
+/// The columns naming a row's reason: the real ones, or their defaults in a file from before.
+fn reason_columns(conn: &Connection, path: &Path) -> Result<&'static str, HistoryError> {
+    Ok(if has_reasons(conn, path)? {
+        "strategy, reason"
+    } else {
+        "0, 'unknown'"
+    })
 }
 
 /// Which fills to list.
@@ -50,7 +69,7 @@ pub struct FillFilter {
 }
 
 /// The columns of a fill, as in `fills.csv`.
-pub const FILL_COLUMNS: [&str; 11] = [
+pub const FILL_COLUMNS: [&str; 13] = [
     "time_ns",
     "venue",
     "symbol",
@@ -62,6 +81,8 @@ pub const FILL_COLUMNS: [&str; 11] = [
     "position",
     "realized_pnl",
     "fees_total",
+    "strategy",
+    "reason",
 ];
 
 /// The fills `filter` picks, run by run in the order they were applied; each row's cells in
@@ -70,18 +91,18 @@ pub fn fills(
     conn: &Connection,
     path: &Path,
     filter: &FillFilter,
-) -> Result<Vec<[String; 11]>, HistoryError> {
+) -> Result<Vec<[String; 13]>, HistoryError> {
     let as_int = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-    let mut stmt = conn
-        .prepare(
-            "SELECT time_ns, venue, symbol, side, price, qty, maker, fee, position, realized_pnl,
-                    fees_total
-             FROM fills
-             WHERE (?1 IS NULL OR time_ns >= ?1) AND (?2 IS NULL OR time_ns < ?2)
-               AND (?3 IS NULL OR symbol = ?3)
-             ORDER BY run, seq",
-        )
-        .map_err(sqlite(path))?;
+    let sql = format!(
+        "SELECT time_ns, venue, symbol, side, price, qty, maker, fee, position, realized_pnl,
+                fees_total, {}
+         FROM fills
+         WHERE (?1 IS NULL OR time_ns >= ?1) AND (?2 IS NULL OR time_ns < ?2)
+           AND (?3 IS NULL OR symbol = ?3)
+         ORDER BY run, seq",
+        reason_columns(conn, path)?
+    );
+    let mut stmt = conn.prepare(&sql).map_err(sqlite(path))?;
     let rows = stmt
         .query_map(
             rusqlite::params![as_int(filter.from_ns), as_int(filter.to_ns), filter.symbol],
@@ -98,6 +119,8 @@ pub fn fills(
                     r.get(8)?,
                     r.get(9)?,
                     r.get(10)?,
+                    r.get::<_, i64>(11)?.to_string(),
+                    r.get(12)?,
                 ])
             },
         )
@@ -112,6 +135,10 @@ pub enum PnlBy {
     Day,
     /// One row per instrument, every day summed.
     Instrument,
+    /// One row per strategy instance and reason code (`s0:requote`), from the fills: realised
+    /// PnL is what each fill changed the realised PnL by, so the rows add up to the realised
+    /// PnL and fees of every fill; unrealised PnL belongs to no reason (`-`).
+    Reason,
 }
 
 /// One row of `pinion history pnl`: exact decimal strings.
@@ -134,8 +161,90 @@ pub struct PnlRow {
 /// The columns of a [`PnlRow`] after its key.
 pub const PNL_COLUMNS: [&str; 5] = ["fills", "realized_pnl", "fees", "unrealized_pnl", "net_pnl"];
 
+/// `text`, an exact decimal as the history writes money (`-12.5`), as an integer and its
+/// decimals; `None` when it is not one.
+fn parse_money(text: &str) -> Option<(i128, u8)> {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let decimals = u8::try_from(frac.len()).ok()?;
+    let v: i128 = format!("{int}{frac}").parse().ok()?;
+    Some((if neg { -v } else { v }, decimals))
+}
+
+/// The PnL of every fill in the file by strategy instance and reason code (see
+/// [`PnlBy::Reason`]).
+pub fn pnl_by_reason(conn: &Connection, path: &Path) -> Result<Vec<PnlRow>, HistoryError> {
+    let sql = format!(
+        "SELECT run, venue, symbol, fee, realized_pnl, {} FROM fills ORDER BY run, seq",
+        reason_columns(conn, path)?
+    );
+    let mut stmt = conn.prepare(&sql).map_err(sqlite(path))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                (
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ),
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                format!("s{}:{}", r.get::<_, i64>(5)?, r.get::<_, String>(6)?),
+            ))
+        })
+        .map_err(sqlite(path))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sqlite(path))?;
+    let money = |what: &'static str, text: &str| {
+        parse_money(text).ok_or_else(|| HistoryError::BadRow {
+            path: path.to_path_buf(),
+            what: format!("a fill's {what} {text:?} is not a decimal"),
+        })
+    };
+    // Every amount at the finest decimals found.
+    let mut parsed = Vec::with_capacity(rows.len());
+    let mut decimals = 0u8;
+    for (account, fee, realized, key) in rows {
+        let (fee, realized) = (money("fee", &fee)?, money("realized_pnl", &realized)?);
+        decimals = decimals.max(fee.1).max(realized.1);
+        parsed.push((account, fee, realized, key));
+    }
+    let at = |(v, d): (i128, u8)| v * 10i128.pow(u32::from(decimals - d));
+    // The realised PnL after the last fill of each run's instrument.
+    let mut last: BTreeMap<(i64, String, String), i128> = BTreeMap::new();
+    let mut groups: BTreeMap<String, (u64, i128, i128)> = BTreeMap::new();
+    for (account, fee, realized, key) in parsed {
+        let realized = at(realized);
+        let before = last.insert(account, realized).unwrap_or(0);
+        let g = groups.entry(key).or_default();
+        g.0 += 1;
+        g.1 += realized - before;
+        g.2 += at(fee);
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(key, (fills, realized, fees))| PnlRow {
+            key,
+            fills,
+            realized: scaled_decimal(realized, decimals),
+            fees: scaled_decimal(fees, decimals),
+            unrealized: "-".to_owned(),
+            net: scaled_decimal(realized - fees, decimals),
+        })
+        .collect())
+}
+
 /// The PnL of every run in the file, grouped `by`.
 pub fn pnl(conn: &Connection, path: &Path, by: PnlBy) -> Result<Vec<PnlRow>, HistoryError> {
+    if by == PnlBy::Reason {
+        return pnl_by_reason(conn, path);
+    }
     let mut stmt = conn
         .prepare(
             "SELECT day, venue, symbol, money_decimals, fills, realized, fees, unrealized, net
@@ -162,7 +271,7 @@ pub fn pnl(conn: &Connection, path: &Path, by: PnlBy) -> Result<Vec<PnlRow>, His
     for (day, venue, symbol, md, fills, money) in rows {
         let key = match by {
             PnlBy::Day => day,
-            PnlBy::Instrument => format!("{venue} {symbol}"),
+            PnlBy::Instrument | PnlBy::Reason => format!("{venue} {symbol}"),
         };
         let scale = 10i128.pow(u32::from(decimals.saturating_sub(md)));
         let g = groups.entry(key).or_default();
@@ -250,6 +359,16 @@ mod tests {
             csv_line(&["a", "b,c", "say \"x\""]),
             "a,\"b,c\",\"say \"\"x\"\"\"\n"
         );
+    }
+
+    #[test]
+    fn money_parses_exactly_or_not_at_all() {
+        assert_eq!(parse_money("-12.50"), Some((-1250, 2)));
+        assert_eq!(parse_money("7"), Some((7, 0)));
+        assert_eq!(parse_money("0.00000001"), Some((1, 8)));
+        assert_eq!(parse_money(""), None);
+        assert_eq!(parse_money("1e5"), None);
+        assert_eq!(parse_money("-.5"), None);
     }
 
     #[test]

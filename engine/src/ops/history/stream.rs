@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use pinion_gateway::binance::client_id::{CLIENT_ID_LEN, ClientIdCodec, RunEpoch};
-use pinion_strategy::{ExecReport, OrderAction, OrderStatus};
+use pinion_strategy::{ExecReport, OrderAction, OrderReason, OrderStatus};
 use rusqlite::{Connection, params};
 
 use super::{HistoryError, RunBatch, side_name, sqlite, uint};
@@ -93,6 +93,8 @@ impl HistoryStream {
 #[derive(Debug, Clone, Copy)]
 struct OrderSeen {
     qty_decimals: u8,
+    /// Why it was placed: its fills are written with it.
+    reason: OrderReason,
 }
 
 /// The history thread's state of the session being streamed.
@@ -169,7 +171,8 @@ impl Streamed {
                         continue;
                     };
                     tx.execute(
-                        "INSERT INTO orders VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7, ?8, 'Sent')",
+                        "INSERT INTO orders VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7, ?8, 'Sent',
+                                                    ?9, ?10)",
                         params![
                             self.run,
                             i.venue,
@@ -179,6 +182,8 @@ impl Streamed {
                             scaled_decimal(i128::from(o.px.0), i.price_decimals),
                             scaled_decimal(i128::from(o.qty.0), i.qty_decimals),
                             scaled_decimal(0, i.qty_decimals),
+                            o.reason.strategy,
+                            o.reason.code.name(),
                         ],
                     )
                     .map_err(sqlite(path))?;
@@ -186,6 +191,7 @@ impl Streamed {
                         o.client_id.0,
                         OrderSeen {
                             qty_decimals: i.qty_decimals,
+                            reason: o.reason,
                         },
                     );
                 }
@@ -227,9 +233,14 @@ impl Streamed {
                     let fee = p.fees - self.fees[idx];
                     self.fees[idx] = p.fees;
                     if let Some(f) = self.pending[idx].take() {
+                        // An order of an earlier session (not in this run's rows) is unknown.
+                        let reason = self
+                            .orders
+                            .get(&f.client_id.0)
+                            .map_or(OrderReason::UNKNOWN, |o| o.reason);
                         tx.execute(
                             "INSERT INTO fills VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                                                       ?11, ?12, ?13)",
+                                                       ?11, ?12, ?13, ?14, ?15)",
                             params![
                                 self.run,
                                 uint("fill number", self.fills)?,
@@ -244,6 +255,8 @@ impl Streamed {
                                 scaled_decimal(i128::from(p.qty.0), i.qty_decimals),
                                 scaled_decimal(p.realized, md),
                                 scaled_decimal(p.fees, md),
+                                reason.strategy,
+                                reason.code.name(),
                             ],
                         )
                         .map_err(sqlite(path))?;
