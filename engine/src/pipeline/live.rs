@@ -70,7 +70,7 @@ pub fn trust_for(key: &str, ca_file: Option<&Path>) -> Result<TlsClientConfig, P
     client_config(roots_for(key, ca_file)?).map_err(live_error)
 }
 
-/// The certificates [`trust_for`] trusts: the public roots plus `ca_file`'s.
+/// The certificates `trust_for` trusts: the public roots plus `ca_file`'s.
 pub fn roots_for(key: &str, ca_file: Option<&Path>) -> Result<RootCertStore, PipelineError> {
     let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
