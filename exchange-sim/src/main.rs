@@ -63,7 +63,7 @@ enum Check {
     /// snapshot over REST and meet faults on.
     Live(Box<LiveArgs>),
     /// Run the fake Telegram Bot API over TLS (`getUpdates`, `sendMessage`, and the test
-    /// controls `/fake/inject`, `/fake/sent`, `/fake/down`).
+    /// controls `/fake/inject`, `/fake/press`, `/fake/sent`, `/fake/down`).
     BotApi {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8443")]

@@ -1,5 +1,6 @@
 //! The Bot API fake over real TLS on loopback: the long poll and its offset, messages recorded
-//! and read back, the token check, the HTTP controls and each way of going down.
+//! and read back, inline keyboards pressed and their callback queries answered, the token
+//! check, the HTTP controls and each way of going down.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -128,6 +129,65 @@ fn a_long_poll_waits_for_a_message_and_the_offset_confirms_it() {
     let second = fake.inject(8, "hello");
     assert_eq!(second, id + 1);
     assert_eq!(fake.stats().polls, 4);
+}
+
+#[test]
+fn a_button_pressed_arrives_as_a_callback_query_that_is_answered_once() {
+    let (fake, tls, raw) = start();
+    let addr = fake.local_addr();
+    let send = format!("/bot{TOKEN}/sendMessage");
+    let body = r#"{"chat_id":7,"text":"Buy?","reply_markup":{"inline_keyboard":[[{"text":"Confirm","callback_data":"ok:1"},{"text":"Drop","callback_data":"no:1"}]]}}"#;
+    let (status, v) = post(addr, &raw, &send, body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["result"]["reply_markup"]["inline_keyboard"][0][1]["callback_data"],
+        "no:1"
+    );
+    let message_id = v["result"]["message_id"].as_u64().expect("message id");
+    // Data longer than the API's 64 bytes is refused.
+    let long = format!(
+        r#"{{"chat_id":7,"text":"x","reply_markup":{{"inline_keyboard":[[{{"text":"y","callback_data":"{}"}}]]}}}}"#,
+        "d".repeat(65)
+    );
+    let (status, v) = post(addr, &raw, &send, &long);
+    assert_eq!(
+        (status, v["description"].as_str()),
+        (400, Some("Bad Request: BUTTON_DATA_INVALID"))
+    );
+    // No such button, or not in that chat: nothing to press.
+    let (status, _) = post(addr, &raw, "/fake/press", r#"{"user_id":7,"label":"Nope"}"#);
+    assert_eq!(status, 404);
+    assert_eq!(fake.press(8, "Confirm"), None);
+    let (status, v) = post(
+        addr,
+        &raw,
+        "/fake/press",
+        r#"{"user_id":7,"label":"Confirm"}"#,
+    );
+    assert_eq!(status, 200, "{v}");
+    let mut c = client(&fake, &tls);
+    let (_, v) = get(&mut c, &format!("/bot{TOKEN}/getUpdates?timeout=0"));
+    let q = &v["result"][0]["callback_query"];
+    assert_eq!(q["data"], "ok:1");
+    assert_eq!(q["from"]["id"], 7);
+    assert_eq!(q["message"]["chat"]["id"], 7);
+    assert_eq!(q["message"]["message_id"].as_u64(), Some(message_id));
+    assert_eq!(q["message"]["text"], "Buy?");
+    let id = q["id"].as_str().expect("a query id").to_owned();
+    let answer = format!(r#"{{"callback_query_id":"{id}","text":"Received."}}"#);
+    let path = format!("/bot{TOKEN}/answerCallbackQuery");
+    let (status, v) = post(addr, &raw, &path, &answer);
+    assert_eq!((status, v["result"].as_bool()), (200, Some(true)));
+    // Answered already, or never delivered: refused as the API refuses an invalid query.
+    let (status, _) = post(addr, &raw, &path, &answer);
+    assert_eq!(status, 400);
+    let (status, _) = post(addr, &raw, &path, r#"{"callback_query_id":"cb999"}"#);
+    assert_eq!(status, 400);
+    assert_eq!(fake.stats().callbacks_answered, 1);
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].buttons.len(), 2);
+    assert_eq!(sent[0].buttons[0].text, "Confirm");
 }
 
 #[test]

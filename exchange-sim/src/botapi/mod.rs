@@ -6,14 +6,25 @@
 //! - `getUpdates` (`offset`, `timeout`, `limit`): a long poll. Updates with an id below `offset`
 //!   are confirmed and forgotten; with none pending the answer waits up to `timeout` seconds
 //!   (bounded by [`BotApiConfig::max_poll`]) for one to be injected.
-//! - `sendMessage` (`chat_id`, `text`): recorded, answered with the message as the API does.
+//! - `sendMessage` (`chat_id`, `text`, optional `reply_markup` with an `inline_keyboard` of
+//!   buttons, each `{text, callback_data}`, the data 1 to 64 bytes): recorded with its buttons,
+//!   answered with the message (and its markup) as the API does.
+//! - `answerCallbackQuery` (`callback_query_id`, optional `text`): a button press answered;
+//!   an id never delivered, or answered already, is refused `400` as the API refuses a query
+//!   too old or invalid.
 //! - `getMe`: the bot's own user.
+//!
+//! A button pressed ([`BotApiFake::press`]) arrives in `getUpdates` as the API sends it: an
+//! update with a `callback_query` (`id`, `from`, `message` the keyboard was on, `data`).
 //!
 //! A wrong token is answered `401 Unauthorized` with the API's `{"ok":false,…}` body.
 //!
 //! The test controls, outside the token path:
 //! - `POST /fake/inject` `{"user_id":…,"text":…}` (optional `chat_id`, default the user's
 //!   private chat, whose id is the user's): queues a message from that user.
+//! - `POST /fake/press` `{"user_id":…,"label":…}` (optional `chat_id`, as above): the user
+//!   presses the button so labelled on the latest message to that chat that has one; `404`
+//!   when there is none.
 //! - `GET /fake/sent`: every message sent so far, as `[{"chat_id":…,"text":…,"at_ms":…}]`.
 //! - `POST /fake/down` `{"ms":…,"mode":"refuse"|"close"|"bad_gateway"|"too_many_requests"}`:
 //!   the API goes down for that long. `refuse` closes the listening socket (connections are
@@ -99,6 +110,21 @@ pub struct SentMessage {
     pub text: String,
     /// When it was received, ms since the Unix epoch.
     pub at_ms: u64,
+    /// Its id, as the API answered it.
+    #[serde(default)]
+    pub message_id: u64,
+    /// The buttons of its inline keyboard, row after row.
+    #[serde(default)]
+    pub buttons: Vec<SentButton>,
+}
+
+/// A button of a sent message's inline keyboard.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SentButton {
+    /// Its label.
+    pub text: String,
+    /// What a press sends back.
+    pub callback_data: String,
 }
 
 /// Counters of the fake.
@@ -116,6 +142,8 @@ pub struct BotApiStats {
     pub bad_requests: u64,
     /// Connections refused, dropped or answered 502 while down.
     pub failed_while_down: u64,
+    /// Button presses (callback queries) answered with `answerCallbackQuery`.
+    pub callbacks_answered: u64,
 }
 
 /// One update waiting to be fetched.
@@ -126,6 +154,9 @@ struct Update {
     chat_id: i64,
     text: String,
     date: u64,
+    /// A button press: the callback query's id and the message the keyboard was on; `text`
+    /// is then its data.
+    press: Option<(String, SentMessage)>,
 }
 
 /// What the threads share under the lock.
@@ -135,6 +166,8 @@ struct Board {
     next_update: u64,
     next_message: u64,
     sent: VecDeque<SentMessage>,
+    /// Callback query ids delivered and not yet answered.
+    unanswered: Vec<String>,
     down_until: Option<(Instant, DownMode)>,
     /// Each open connection's socket, to cut it when the API goes down or the fake stops.
     sockets: Vec<(u64, TcpStream)>,
@@ -162,6 +195,7 @@ struct Counters {
     unauthorized: AtomicU64,
     bad_requests: AtomicU64,
     failed_while_down: AtomicU64,
+    callbacks_answered: AtomicU64,
 }
 
 /// What the accept and connection threads share.
@@ -209,10 +243,36 @@ impl Shared {
             chat_id,
             text: text.to_owned(),
             date: now_ms() / 1000,
+            press: None,
         });
         drop(board);
         self.changed.notify_all();
         id
+    }
+
+    /// `user_id` presses the button labelled `label` on the latest message to `chat_id` that
+    /// has one; the update's id, or `None` without such a button.
+    fn press(&self, user_id: i64, chat_id: i64, label: &str) -> Option<u64> {
+        let mut board = self.board();
+        let (message, data) = board.sent.iter().rev().find_map(|m| {
+            let b = m.buttons.iter().find(|b| b.text == label)?;
+            (m.chat_id == chat_id).then(|| (m.clone(), b.callback_data.clone()))
+        })?;
+        board.next_update += 1;
+        let id = board.next_update;
+        let query = format!("cb{id}");
+        board.unanswered.push(query.clone());
+        board.updates.push_back(Update {
+            id,
+            user_id,
+            chat_id,
+            text: data,
+            date: now_ms() / 1000,
+            press: Some((query, message)),
+        });
+        drop(board);
+        self.changed.notify_all();
+        Some(id)
     }
 
     fn go_down(&self, for_: Duration, mode: DownMode, except: u64) {
@@ -233,6 +293,7 @@ impl Shared {
             unauthorized: l(&c.unauthorized),
             bad_requests: l(&c.bad_requests),
             failed_while_down: l(&c.failed_while_down),
+            callbacks_answered: l(&c.callbacks_answered),
         }
     }
 }
@@ -304,6 +365,12 @@ impl BotApiFake {
     /// Queues a message from `user_id` in chat `chat_id`; returns its update id.
     pub fn inject_in(&self, user_id: i64, chat_id: i64, text: &str) -> u64 {
         self.shared.inject(user_id, chat_id, text)
+    }
+
+    /// `user_id` presses the button labelled `label` on the latest message to the user's
+    /// private chat that has one; the update's id, or `None` without such a button.
+    pub fn press(&self, user_id: i64, label: &str) -> Option<u64> {
+        self.shared.press(user_id, user_id, label)
     }
 
     /// Every message sent so far, oldest first.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{DownMode, SentMessage, Shared, Update, bind, blocking, now_ms};
+use super::{DownMode, SentButton, SentMessage, Shared, Update, bind, blocking, now_ms};
 use crate::http::{self, RequestHead, percent_decode};
 use crate::tls::Conn;
 
@@ -249,6 +249,7 @@ fn route(head: &RequestHead, body: &[u8], shared: &Shared, conn: u64) -> Option<
             get_updates(&params, shared)
         }
         "sendMessage" => Some(send_message(&params, shared)),
+        "answerCallbackQuery" => Some(answer_callback(&params, shared)),
         _ => {
             shared.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
             Some(Reply::api_error(
@@ -388,6 +389,20 @@ fn too_many(left: Duration) -> Reply {
 }
 
 fn update_json(u: &Update) -> Value {
+    let from =
+        json!({"id": u.user_id, "is_bot": false, "first_name": format!("user{}", u.user_id)});
+    if let Some((query, m)) = &u.press {
+        return json!({
+            "update_id": u.id,
+            "callback_query": {
+                "id": query,
+                "from": from,
+                "message": message_json(m),
+                "chat_instance": format!("{}", m.chat_id),
+                "data": u.text,
+            }
+        });
+    }
     json!({
         "update_id": u.id,
         "message": {
@@ -398,6 +413,94 @@ fn update_json(u: &Update) -> Value {
             "text": u.text,
         }
     })
+}
+
+/// A sent message as the API shows it (with its keyboard, if it has one).
+fn message_json(m: &SentMessage) -> Value {
+    let mut v = json!({
+        "message_id": m.message_id,
+        "from": {"id": 1, "is_bot": true, "first_name": "pinion"},
+        "chat": {"id": m.chat_id, "type": "private"},
+        "date": m.at_ms / 1000,
+        "text": m.text,
+    });
+    if !m.buttons.is_empty() {
+        let row: Vec<Value> = m
+            .buttons
+            .iter()
+            .map(|b| json!({"text": b.text, "callback_data": b.callback_data}))
+            .collect();
+        v["reply_markup"] = json!({ "inline_keyboard": [row] });
+    }
+    v
+}
+
+/// The buttons of `reply_markup` (a JSON object, or its text in a form), row after row; what
+/// is wrong with it otherwise.
+fn buttons_of(params: &Params) -> Result<Vec<SentButton>, &'static str> {
+    let markup = match params.get("reply_markup") {
+        None => return Ok(Vec::new()),
+        Some(Value::String(text)) => {
+            serde_json::from_str(text).map_err(|_| "reply_markup is not JSON")?
+        }
+        Some(v) => v.clone(),
+    };
+    let Some(rows) = markup.get("inline_keyboard") else {
+        // Another kind of keyboard: nothing to press here.
+        return Ok(Vec::new());
+    };
+    let rows = rows
+        .as_array()
+        .ok_or("inline keyboard must be an Array of Arrays")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let row = row
+            .as_array()
+            .ok_or("inline keyboard must be an Array of Arrays")?;
+        for b in row {
+            let text = b
+                .get("text")
+                .and_then(Value::as_str)
+                .ok_or("button text is empty")?;
+            let data = b
+                .get("callback_data")
+                .and_then(Value::as_str)
+                .ok_or("BUTTON_DATA_INVALID")?;
+            if data.is_empty() || data.len() > 64 {
+                return Err("BUTTON_DATA_INVALID");
+            }
+            out.push(SentButton {
+                text: text.to_owned(),
+                callback_data: data.to_owned(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn answer_callback(params: &Params, shared: &Shared) -> Reply {
+    let Some(id) = params.text("callback_query_id").map(str::to_owned) else {
+        return Reply::api_error(
+            "400 Bad Request",
+            400,
+            "Bad Request: callback_query_id is empty",
+        );
+    };
+    let mut board = shared.board();
+    let Some(at) = board.unanswered.iter().position(|q| *q == id) else {
+        return Reply::api_error(
+            "400 Bad Request",
+            400,
+            "Bad Request: query is too old and response timeout expired or query ID is invalid",
+        );
+    };
+    board.unanswered.swap_remove(at);
+    drop(board);
+    shared
+        .counters
+        .callbacks_answered
+        .fetch_add(1, Ordering::Relaxed);
+    Reply::ok(Value::Bool(true))
 }
 
 fn send_message(params: &Params, shared: &Shared) -> Reply {
@@ -414,29 +517,32 @@ fn send_message(params: &Params, shared: &Shared) -> Reply {
     if text.chars().count() > 4096 {
         return Reply::api_error("400 Bad Request", 400, "Bad Request: message is too long");
     }
+    let buttons = match buttons_of(params) {
+        Ok(b) => b,
+        Err(what) => {
+            return Reply::api_error("400 Bad Request", 400, &format!("Bad Request: {what}"));
+        }
+    };
     let at_ms = now_ms();
     let mut board = shared.board();
     board.next_message += 1;
-    let message_id = board.next_message;
-    board.sent.push_back(SentMessage {
+    let message = SentMessage {
         chat_id,
         text: text.to_owned(),
         at_ms,
-    });
+        message_id: board.next_message,
+        buttons,
+    };
+    let answer = message_json(&message);
+    board.sent.push_back(message);
     while board.sent.len() > shared.config.max_sent {
         board.sent.pop_front();
     }
     drop(board);
-    Reply::ok(json!({
-        "message_id": message_id,
-        "from": {"id": 1, "is_bot": true, "first_name": "pinion"},
-        "chat": {"id": chat_id, "type": "private"},
-        "date": at_ms / 1000,
-        "text": text,
-    }))
+    Reply::ok(answer)
 }
 
-/// `/fake/inject`, `/fake/sent`, `/fake/down`, `/fake/stats`.
+/// `/fake/inject`, `/fake/press`, `/fake/sent`, `/fake/down`, `/fake/stats`.
 fn fake_control(
     control: &str,
     head: &RequestHead,
@@ -463,6 +569,26 @@ fn fake_control(
                     Reply::ok(json!({"update_id": id}))
                 }
                 Err(e) => bad(&format!("inject wants {{user_id, text[, chat_id]}}: {e}")),
+            }
+        }
+        ("POST", "press") => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Press {
+                user_id: i64,
+                chat_id: Option<i64>,
+                label: String,
+            }
+            match serde_json::from_slice::<Press>(body) {
+                Ok(p) => match shared.press(p.user_id, p.chat_id.unwrap_or(p.user_id), &p.label) {
+                    Some(id) => Reply::ok(json!({"update_id": id})),
+                    None => Reply::api_error(
+                        "404 Not Found",
+                        404,
+                        "Not Found: no message to that chat has a button so labelled",
+                    ),
+                },
+                Err(e) => bad(&format!("press wants {{user_id, label[, chat_id]}}: {e}")),
             }
         }
         ("GET", "sent") => {
