@@ -19,16 +19,95 @@
 //!   one generation counter, so the stage's poll costs one load until something is asked. How
 //!   each run went is written to the [`FlattenBoard`] for the bot, the metrics and the report.
 //!
+//! **Manual orders** ([`Control::submit`]): the operator bot's `/buy`, `/sell` and `/cancel`,
+//! once confirmed, go to the stage as [`ManualRequest`]s on a fixed-size ring (the bot's end
+//! behind a lock, off the hot path; the stage's end owned by its reader, no lock), with a
+//! generation counter bumped after each, so the stage's poll costs one load until one comes.
+//! The stage passes each order through the instrument's risk gate like any other, and answers
+//! on a second ring ([`ManualAnswer`]: the client id it used and what became of it), which the
+//! bot drains ([`Control::answers`]).
+//!
 //! **The account board** ([`AccountBoard`]): after every view and every report the strategy
 //! stage writes each instrument's position, PnL, fees, volume and open orders into a slot of
 //! atomics under a sequence number, a seqlock in safe code: the writer never waits, a reader
 //! retries while a write is under way. Nothing is allocated after start-up.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering, fence};
+use std::sync::{Arc, Mutex};
 
-use pinion_core::{InstrumentId, Instruments, Qty};
-use pinion_strategy::{FlattenCause, FlattenOutcome};
+use pinion_core::{InstrumentId, Instruments, Px, Qty};
+use pinion_strategy::{
+    ClientOrderId, FlattenCause, FlattenOutcome, OrderSide, RiskReject, TimeInForce,
+};
+
+use crate::runtime::{RingRx, RingTx, ring};
+
+/// Manual requests (and answers) the rings hold: far more than operators confirm between two
+/// polls of the stage.
+pub const MANUAL_RING: usize = 64;
+
+/// What an operator asks the strategy stage to send. Small and `Copy`: it crosses a ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManualRequest {
+    /// The bot's number for the request; its answer carries it back.
+    pub seq: u64,
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// What to send.
+    pub action: ManualAction,
+}
+
+/// What a [`ManualRequest`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManualAction {
+    /// A limit order (`Ioc` for a marketable limit that must not rest, `Gtc` to rest).
+    Order {
+        /// Buy or sell.
+        side: OrderSide,
+        /// The limit price.
+        px: Px,
+        /// The quantity.
+        qty: Qty,
+        /// How long it may rest.
+        tif: TimeInForce,
+    },
+    /// A cancel of an order the instrument's risk gate knows open.
+    Cancel {
+        /// The order to cancel.
+        target: ClientOrderId,
+    },
+}
+
+/// What became of a [`ManualRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManualOutcome {
+    /// The gate let it through and it went to the gateway (the venue's answer follows as
+    /// reports, like any order's).
+    Sent,
+    /// The risk gate refused it: nothing was sent.
+    Refused(RiskReject),
+    /// A cancel of an order the gate does not know open (closed already, or never this
+    /// session's): nothing was sent.
+    NotOpen,
+    /// The instrument is not traded in this run.
+    NotTraded,
+    /// The journal's ring was full: the order was not sent (never at the venue without its
+    /// record).
+    JournalFull,
+    /// The run has ended: nothing more is sent.
+    Ended,
+}
+
+/// The stage's answer to a [`ManualRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManualAnswer {
+    /// The request's number.
+    pub seq: u64,
+    /// The client id the stage gave the order or cancel (0 when nothing was built).
+    pub client_id: ClientOrderId,
+    /// What became of it.
+    pub outcome: ManualOutcome,
+}
 
 /// Why trading was killed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,11 +187,21 @@ pub struct Control {
     flatten_requests: AtomicU64,
     board: AccountBoard,
     flattens: FlattenBoard,
+    /// The bot's end of the manual requests' ring.
+    manual_tx: Mutex<RingTx<ManualRequest>>,
+    /// Bumped after every request pushed: the reader looks at the ring only when it moved.
+    manual_gen: AtomicU64,
+    /// The stage's ends, taken by the first reader.
+    stage_ends: Mutex<Option<(RingRx<ManualRequest>, RingTx<ManualAnswer>)>>,
+    /// The bot's end of the answers' ring.
+    answers_rx: Mutex<RingRx<ManualAnswer>>,
 }
 
 impl Control {
     /// A control block for `instruments`, nothing requested.
     pub fn new(instruments: &Instruments) -> Arc<Self> {
+        let (manual_tx, manual_rx) = ring(MANUAL_RING);
+        let (answers_tx, answers_rx) = ring(MANUAL_RING);
         Arc::new(Self {
             kill: AtomicU8::new(0),
             signal: Arc::new(AtomicBool::new(false)),
@@ -126,7 +215,28 @@ impl Control {
             flatten_requests: AtomicU64::new(0),
             board: AccountBoard::new(instruments),
             flattens: FlattenBoard::new(instruments.len()),
+            manual_tx: Mutex::new(manual_tx),
+            manual_gen: AtomicU64::new(0),
+            stage_ends: Mutex::new(Some((manual_rx, answers_tx))),
+            answers_rx: Mutex::new(answers_rx),
         })
+    }
+
+    /// Hands `request` to the strategy stage; `false` when its ring is full (nothing was
+    /// asked). Off the hot path: the bot's end is behind a lock.
+    pub fn submit(&self, request: ManualRequest) -> bool {
+        let mut tx = self.manual_tx.lock().unwrap_or_else(|e| e.into_inner());
+        if tx.try_push(request).is_err() {
+            return false;
+        }
+        self.manual_gen.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
+    /// The stage's answers to manual requests that came since the last call, oldest first.
+    pub fn answers(&self) -> Vec<ManualAnswer> {
+        let mut rx = self.answers_rx.lock().unwrap_or_else(|e| e.into_inner());
+        std::iter::from_fn(|| rx.pop()).collect()
     }
 
     /// Asks the stage to flatten instrument `id` for `cause`; `false` for an unknown id.
@@ -230,12 +340,21 @@ impl Control {
     }
 
     /// The reader the strategy stage polls.
+    /// The reader the strategy stage polls. The first one made takes the manual requests' ring
+    /// (there is one stage to send them).
     pub fn reader(self: &Arc<Self>) -> ControlReader {
+        let manual = self
+            .stage_ends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         ControlReader {
             control: Arc::clone(self),
             cancel_all_seen: self.cancel_all.load(Ordering::Acquire),
             killed: false,
             flatten_seen: 0,
+            manual_seen: 0,
+            manual,
         }
     }
 }
@@ -253,6 +372,8 @@ pub struct Commands {
     pub cancel_all: bool,
     /// A flatten was asked for: take each instrument's with [`ControlReader::take_flatten`].
     pub flatten: bool,
+    /// Manual requests came: take them with [`ControlReader::take_manual`].
+    pub manual: bool,
 }
 
 impl Commands {
@@ -270,6 +391,9 @@ pub struct ControlReader {
     cancel_all_seen: u64,
     killed: bool,
     flatten_seen: u64,
+    manual_seen: u64,
+    /// The manual requests' ring and the answers' (the first reader's only).
+    manual: Option<(RingRx<ManualRequest>, RingTx<ManualAnswer>)>,
 }
 
 impl ControlReader {
@@ -304,7 +428,27 @@ impl ControlReader {
             self.flatten_seen = asked;
             out.flatten = true;
         }
+        let manual = c.manual_gen.load(Ordering::Acquire);
+        if manual != self.manual_seen && self.manual.is_some() {
+            self.manual_seen = manual;
+            out.manual = true;
+        }
         out
+    }
+
+    /// The next manual request waiting, if any (no lock: this end is the reader's own).
+    #[inline]
+    pub fn take_manual(&mut self) -> Option<ManualRequest> {
+        self.manual.as_mut()?.0.pop()
+    }
+
+    /// Answers a manual request; `false` when the answers' ring is full (the bot has not
+    /// drained it: the answer is lost, the order's reports still tell).
+    #[inline]
+    pub fn answer(&mut self, answer: ManualAnswer) -> bool {
+        self.manual
+            .as_mut()
+            .is_some_and(|(_, tx)| tx.try_push(answer).is_ok())
     }
 
     /// Takes the flatten asked for instrument `idx`, if one is.

@@ -30,6 +30,15 @@
 //! a cancel-all cancels what is open. After every report, and every view that moves the mark,
 //! the instrument's account is written to the control block's board for the bot and metrics.
 //!
+//! **Manual orders.** The operator bot's confirmed `/buy`, `/sell` and `/cancel` come through
+//! the control block's ring ([`crate::control::ManualRequest`]), taken once a poll when its
+//! generation moved. Each order gets a client id of the instrument's manual range and the reason
+//! [`ReasonCode::Manual`], passes the
+//! instrument's risk gate like a strategy's (refused: nothing is sent), is journaled and sent;
+//! a cancel must name an order the gate knows open. Every request is answered on the control
+//! block's answers ring with the id used and what became of it. Manual orders go out while
+//! paused (the operator decides), never while killed (the gate's kill switch refuses them).
+//!
 //! **Flatten and de-risk.** A flatten asked through the control block (the bot, SIGUSR2), or
 //! ordered by a loss limit under `[risk] on_loss_limit = "flatten"` (after the kill), stops the
 //! instrument's strategy, cancels its open orders and closes the position with IOC limits of at
@@ -79,7 +88,10 @@ use super::msg::{BookMsg, OrderMsg, Trigger};
 use super::outbox::{Outbox, Stamped};
 use crate::backtest::Tape;
 use crate::config::{OnLossLimit, Settings};
-use crate::control::{AccountView, Commands, ControlReader, KillReason, saturate};
+use crate::control::{
+    AccountView, Commands, ControlReader, KillReason, MANUAL_RING, ManualAction, ManualAnswer,
+    ManualOutcome, ManualRequest, saturate,
+};
 use crate::latency::{LiveLatency, Recorder};
 use crate::ops::journal::{JournalTx, PositionChange, Record, Recovered, resume_from};
 use crate::runtime::{LiveCounts, Progress, RingRx, Stage, StageReport, now_ns};
@@ -94,6 +106,10 @@ const ORDER_ID_SHIFT: u32 = 40;
 /// The stage's own cancels (kill, cancel-all) of instrument `i` take ids from
 /// `((i + 1) << ORDER_ID_SHIFT) | CONTROL_ID_BIT`, apart from the strategy's.
 const CONTROL_ID_BIT: u64 = 1 << 39;
+
+/// Manual orders (the operator bot's) of instrument `i` take ids from
+/// `((i + 1) << ORDER_ID_SHIFT) | MANUAL_ID_BIT`, apart from the strategy's and the stage's.
+pub const MANUAL_ID_BIT: u64 = 1 << 37;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct StrategyCounts {
@@ -236,6 +252,8 @@ struct Traded {
     fills_by_code: [u64; ReasonCode::ALL.len()],
     /// Ids of the stage's own orders (kill and cancel-all cancels, protective closes).
     control_ids: OrderIdSource,
+    /// Ids of the operator's manual orders and cancels.
+    manual_ids: OrderIdSource,
     /// The position's protective exits.
     protect: Protector,
     /// The size of new orders.
@@ -458,12 +476,13 @@ impl StrategyStage {
                     let log = recovered
                         .filter(|r| r.is_resumed())
                         .map(|r| r.instrument(id.0).cloned().unwrap_or_default());
-                    let (first, first_control) = match &log {
+                    let (first, first_control, first_manual) = match &log {
                         Some(l) => (
                             resume_from(base, l.max_strategy_id),
                             resume_from(base | CONTROL_ID_BIT, l.max_control_id),
+                            resume_from(base | MANUAL_ID_BIT, l.max_manual_id),
                         ),
-                        None => (base, base | CONTROL_ID_BIT),
+                        None => (base, base | CONTROL_ID_BIT, base | MANUAL_ID_BIT),
                     };
                     let strategy = AnyStrategy::new(id, params, OrderIdSource::new(first));
                     let bt = &settings.backtest;
@@ -480,6 +499,7 @@ impl StrategyStage {
                         maker_fills: 0,
                         fills_by_code: [0; ReasonCode::ALL.len()],
                         control_ids: OrderIdSource::new(first_control),
+                        manual_ids: OrderIdSource::new(first_manual),
                         protect: Protector::new(
                             if settings.protect.engine_held(link.native_protection) {
                                 settings.protection
@@ -709,7 +729,99 @@ impl StrategyCore {
                 }
             }
         }
+        if commands.manual {
+            sent += self.take_manual();
+        }
         sent > 0
+    }
+
+    /// Carries out the manual requests waiting (see the module docs), answering each. Returns
+    /// the orders and cancels sent.
+    fn take_manual(&mut self) -> u64 {
+        let mut sent = 0;
+        for _ in 0..MANUAL_RING {
+            let Some(request) = self.control.as_mut().and_then(ControlReader::take_manual) else {
+                break;
+            };
+            let (client_id, outcome) = self.manual(request);
+            if outcome == ManualOutcome::Sent {
+                sent += 1;
+                self.publish(usize::from(request.instrument.0));
+            }
+            if let Some(reader) = self.control.as_mut() {
+                reader.answer(ManualAnswer {
+                    seq: request.seq,
+                    client_id,
+                    outcome,
+                });
+            }
+        }
+        sent
+    }
+
+    /// One manual request: the client id used (0 when none was) and what became of it.
+    fn manual(
+        &mut self,
+        request: ManualRequest,
+    ) -> (pinion_strategy::ClientOrderId, ManualOutcome) {
+        let none = pinion_strategy::ClientOrderId(0);
+        if self.ended {
+            return (none, ManualOutcome::Ended);
+        }
+        let Some(Some(t)) = self.strategies.get_mut(usize::from(request.instrument.0)) else {
+            return (none, ManualOutcome::NotTraded);
+        };
+        let at = self.clock.now_ns();
+        let wall = now_ns();
+        let instrument = t.gate.instrument();
+        // The operator's user id is not on the intent (two bytes of reason are): the bot
+        // journals it beside the order, keyed by the client id it is answered with.
+        let reason = t.reason(ReasonCode::Manual);
+        let intent = match request.action {
+            ManualAction::Order { side, px, qty, tif } => OrderIntent::new_limit(
+                wall,
+                t.manual_ids.next_id(),
+                instrument,
+                side,
+                px,
+                qty,
+                OrderType::Limit,
+                tif,
+                reason,
+            ),
+            ManualAction::Cancel { target } => {
+                let Some((_, side)) = t.gate.open_ids().find(|(id, _)| *id == target) else {
+                    return (none, ManualOutcome::NotOpen);
+                };
+                OrderIntent::cancel(
+                    wall,
+                    t.manual_ids.next_id(),
+                    target,
+                    instrument,
+                    side,
+                    reason,
+                )
+            }
+        };
+        let outcome = match t.gate.admit(&intent, at) {
+            Ok(()) if journal_order(&mut self.journal, &intent) => {
+                self.out
+                    .send(OrderMsg::Order(intent, Trigger::Other), at, wall);
+                self.orders_sent += 1;
+                self.counts.intents += 1;
+                ManualOutcome::Sent
+            }
+            Ok(()) => {
+                self.counts.journal_refused += 1;
+                t.gate.on_exec(&unjournaled(&intent, at));
+                ManualOutcome::JournalFull
+            }
+            Err(e) => {
+                self.counts.refused += 1;
+                ManualOutcome::Refused(e)
+            }
+        };
+        (intent.client_id, outcome)
     }
 
     /// Starts a flatten (or, for [`FlattenCause::Derisk`], a cut to `target`) of instrument

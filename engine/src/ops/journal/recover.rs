@@ -14,6 +14,9 @@ use super::{PositionChange, Record};
 /// protective closes); see `stages::strategy`.
 const CONTROL_ID_BIT: u64 = 1 << 39;
 
+/// Client ids with this bit (and not [`CONTROL_ID_BIT`]) are the operator's manual orders.
+const MANUAL_ID_BIT: u64 = crate::stages::strategy::MANUAL_ID_BIT;
+
 /// One order as the journal knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JournaledOrder {
@@ -58,6 +61,8 @@ pub struct InstrumentLog {
     pub max_strategy_id: Option<u64>,
     /// The highest client id of the stage's own orders (control bit set).
     pub max_control_id: Option<u64>,
+    /// The highest client id of the operator's manual orders (manual bit set).
+    pub max_manual_id: Option<u64>,
     /// The last position change journaled.
     pub last_position: Option<PositionChange>,
 }
@@ -71,6 +76,8 @@ impl InstrumentLog {
     fn note_id(&mut self, id: u64) {
         let slot = if id & CONTROL_ID_BIT != 0 {
             &mut self.max_control_id
+        } else if id & MANUAL_ID_BIT != 0 {
+            &mut self.max_manual_id
         } else {
             &mut self.max_strategy_id
         };
