@@ -279,7 +279,7 @@ fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
                     learned_fills += u64::from(rep.is_fill());
                 }
             }
-            Record::Position(_) | Record::Instrument(_) => {}
+            Record::Position(_) | Record::Instrument(_) | Record::Operator(_) => {}
         }
     }
     assert!(

@@ -164,7 +164,7 @@ impl Streamed {
         let tx = conn.transaction().map_err(sqlite(path))?;
         for r in records {
             match r {
-                Record::Session(_) | Record::Instrument(_) => {}
+                Record::Session(_) | Record::Instrument(_) | Record::Operator(_) => {}
                 Record::Order(o) if o.action == OrderAction::New => {
                     let Some(Some(i)) = self.begin.instruments.get(usize::from(o.instrument.0))
                     else {

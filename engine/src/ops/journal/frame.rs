@@ -23,7 +23,9 @@ use pinion_strategy::{
     OrderType, ReasonCode, RejectReason, TimeInForce, VenueOrderId,
 };
 
-use super::{InstrumentKey, JournalError, PositionChange, Record, Session};
+use super::{
+    InstrumentKey, JournalError, OperatorAction, OperatorKind, PositionChange, Record, Session,
+};
 
 /// The file's first bytes: the format and its version.
 pub const MAGIC: &[u8; 8] = b"PNJRNL01";
@@ -42,6 +44,8 @@ const KIND_POSITION: u8 = 4;
 const KIND_INSTRUMENT: u8 = 5;
 /// An order with its reason.
 const KIND_ORDER: u8 = 6;
+/// What an operator did, and who.
+const KIND_OPERATOR: u8 = 7;
 
 const SESSION_LEN: usize = 1 + 16;
 const ORDER_V1_LEN: usize = 1 + 8 * 5 + 2 + 4;
@@ -49,7 +53,10 @@ const ORDER_LEN: usize = ORDER_V1_LEN + 2;
 const REPORT_LEN: usize = 1 + 8 + 8 + 2 + 1 + 2 + 8 * 4 + 1 + 8 + 8;
 const POSITION_LEN: usize = 1 + 2 + 8 + 16 + 16 + 8;
 const INSTRUMENT_LEN: usize = 1 + 2 + 8;
-const _: () = assert!(REPORT_LEN <= MAX_PAYLOAD && POSITION_LEN <= MAX_PAYLOAD);
+const OPERATOR_LEN: usize = 1 + 8 + 8 + 1 + 2 + 8 + 8 + 1 + 8 + 8 + 1;
+const _: () = assert!(
+    REPORT_LEN <= MAX_PAYLOAD && POSITION_LEN <= MAX_PAYLOAD && OPERATOR_LEN <= MAX_PAYLOAD
+);
 
 /// A frame's bytes, built without allocating.
 #[derive(Debug, Clone, Copy)]
@@ -177,6 +184,19 @@ pub fn encode(record: &Record) -> FrameBuf {
                 p.u16(k.instrument.0);
                 p.u64(k.key);
             }
+            Record::Operator(a) => {
+                p.u8(KIND_OPERATOR);
+                p.i64(a.user);
+                p.u64(a.at_unix_ns);
+                p.u8(a.kind as u8);
+                p.u16(a.instrument.0);
+                p.u64(a.client_id.0);
+                p.u64(a.target);
+                p.u8(a.side as u8);
+                p.i64(a.px.0);
+                p.i64(a.qty.0);
+                p.u8(a.outcome);
+            }
             Record::Position(c) => {
                 p.u8(KIND_POSITION);
                 p.u16(c.instrument.0);
@@ -303,6 +323,7 @@ pub fn decode(payload: &[u8], offset: u64) -> Result<Record, JournalError> {
         KIND_REPORT => REPORT_LEN,
         KIND_POSITION => POSITION_LEN,
         KIND_INSTRUMENT => INSTRUMENT_LEN,
+        KIND_OPERATOR => OPERATOR_LEN,
         _ => return Err(bad(offset, "unknown record kind")),
     };
     if payload.len() != want {
@@ -388,6 +409,34 @@ pub fn decode(payload: &[u8], offset: u64) -> Result<Record, JournalError> {
             instrument: InstrumentId(g.u16()),
             key: g.u64(),
         }),
+        KIND_OPERATOR => {
+            let user = g.i64();
+            let at_unix_ns = g.u64();
+            let kind =
+                OperatorKind::from_code(g.u8()).ok_or_else(|| bad(offset, "operator kind"))?;
+            let instrument = InstrumentId(g.u16());
+            let client_id = ClientOrderId(g.u64());
+            let target = g.u64();
+            let side = side_of(g.u8()).ok_or_else(|| bad(offset, "operator order side"))?;
+            let px = Px(g.i64());
+            let qty = Qty(g.i64());
+            let outcome = g.u8();
+            if outcome > OperatorAction::NOT_SENT {
+                return Err(bad(offset, "operator outcome"));
+            }
+            Record::Operator(OperatorAction {
+                user,
+                at_unix_ns,
+                kind,
+                instrument,
+                client_id,
+                target,
+                side,
+                px,
+                qty,
+                outcome,
+            })
+        }
         _ => Record::Position(PositionChange {
             instrument: InstrumentId(g.u16()),
             qty: Qty(g.i64()),

@@ -31,6 +31,13 @@
 //! not in the ledger. The journal is not written ahead of the send: waiting for the disk would
 //! put a system call on every order's path.
 //!
+//! **Operators.** What an operator does through the bot (pause, resume, cancel-all, kill,
+//! flatten, a manual order or cancel, an alert set or removed, a confirmation that expired) is
+//! journaled as a [`Record::Operator`] with the operator's user id, pushed by the bot's thread
+//! into a ring of its own ([`OperatorLog`], which the writer drains beside the stages'), so
+//! nothing of it is on the hot path. A manual order's record carries the client id the
+//! strategy stage gave it: the order's own records (request, reports) join it on that id.
+//!
 //! **One writer.** The file is locked while a session has it open; a second process on the
 //! same journal is refused at start-up.
 //!
@@ -53,13 +60,13 @@ mod recover;
 mod writer;
 
 pub use recover::{InstrumentLog, JournaledOrder, Recovered, resume_from};
-pub use writer::{Journal, JournalSummary, JournalTx, open, open_streaming};
+pub use writer::{Journal, JournalSummary, JournalTx, OperatorLog, open, open_streaming};
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use pinion_core::{InstrumentId, Qty};
-use pinion_strategy::{ExecReport, OrderIntent};
+use pinion_strategy::{ClientOrderId, ExecReport, OrderIntent, OrderSide};
 
 /// How far past the highest journaled client id a restarted session's ids start: more than any
 /// number of orders that could have been sent and not yet written when the session died (the
@@ -85,6 +92,106 @@ pub enum Record {
     /// instrument, after its [`Record::Session`]): the journal's records name instruments by
     /// their place in the config, so a restart checks the places still hold the same ones.
     Instrument(InstrumentKey),
+    /// Something an operator did, and who (see the module docs).
+    Operator(OperatorAction),
+}
+
+/// What an operator did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum OperatorKind {
+    /// `/pause`.
+    Pause = 1,
+    /// `/resume`.
+    Resume = 2,
+    /// `/cancelall`.
+    CancelAll = 3,
+    /// A confirmed `/kill`.
+    Kill = 4,
+    /// A confirmed `/flatten`.
+    Flatten = 5,
+    /// A confirmed `/buy` or `/sell`.
+    Order = 6,
+    /// A confirmed `/cancel`.
+    Cancel = 7,
+    /// `/alert`: an alarm set.
+    AlertSet = 8,
+    /// `/unalert`: an alarm removed.
+    AlertRemoved = 9,
+    /// A confirmation that came too late: nothing was done.
+    Expired = 10,
+}
+
+impl OperatorKind {
+    /// The kind of code `code`, if it is one.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => Self::Pause,
+            2 => Self::Resume,
+            3 => Self::CancelAll,
+            4 => Self::Kill,
+            5 => Self::Flatten,
+            6 => Self::Order,
+            7 => Self::Cancel,
+            8 => Self::AlertSet,
+            9 => Self::AlertRemoved,
+            10 => Self::Expired,
+            _ => return None,
+        })
+    }
+}
+
+/// One operator action, as journaled. Fields that do not apply to its kind are zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperatorAction {
+    /// The operator's user id (the bot's `users`).
+    pub user: i64,
+    /// When, ns since the Unix epoch.
+    pub at_unix_ns: u64,
+    /// What.
+    pub kind: OperatorKind,
+    /// The instrument acted on (0 when none).
+    pub instrument: InstrumentId,
+    /// The client id of the order or cancel sent (0 when none was): a manual order's
+    /// records join this one on it.
+    pub client_id: ClientOrderId,
+    /// A cancel's order; an alarm's number.
+    pub target: u64,
+    /// An order's side.
+    pub side: OrderSide,
+    /// An order's limit price, or an alarm's threshold (in the instrument's price units).
+    pub px: pinion_core::Px,
+    /// An order's quantity.
+    pub qty: Qty,
+    /// What became of it: [`OperatorAction::DONE`], or a manual request's outcome code.
+    pub outcome: u8,
+}
+
+impl OperatorAction {
+    /// Carried out (or, for an order or cancel, sent).
+    pub const DONE: u8 = 0;
+    /// Refused by the risk gate (nothing sent).
+    pub const REFUSED: u8 = 1;
+    /// Not sent for another reason (no such open order, not traded, journal full, ended).
+    pub const NOT_SENT: u8 = 2;
+
+    /// An action of `kind` by `user` now, every other field zero.
+    pub fn now(user: i64, kind: OperatorKind) -> Self {
+        OperatorAction {
+            user,
+            at_unix_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            kind,
+            instrument: InstrumentId(0),
+            client_id: ClientOrderId(0),
+            target: 0,
+            side: OrderSide::Buy,
+            px: pinion_core::Px(0),
+            qty: Qty(0),
+            outcome: Self::DONE,
+        }
+    }
 }
 
 /// An instrument id and the fingerprint of what it stood for.

@@ -102,6 +102,8 @@ pub struct Recovered {
     /// What each instrument id stood for, as the last session to say so recorded it
     /// ([`super::instrument_key`]); empty for a journal written before sessions said.
     pub keys: BTreeMap<u16, u64>,
+    /// Operator actions journaled (they change nothing a restart rebuilds).
+    pub operator_actions: u64,
 }
 
 impl Recovered {
@@ -202,6 +204,7 @@ impl Recovered {
                 Record::Instrument(k) => {
                     r.keys.insert(k.instrument.0, k.key);
                 }
+                Record::Operator(_) => r.operator_actions += 1,
             }
         }
         r

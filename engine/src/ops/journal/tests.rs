@@ -79,7 +79,40 @@ fn sample() -> Vec<Record> {
         instrument: InstrumentId(3),
         key: u64::MAX - 7,
     }));
+    v.push(Record::Operator(OperatorAction {
+        user: -1_001_234_567_890,
+        at_unix_ns: 1_733_400_000_000_000_456,
+        kind: OperatorKind::Order,
+        instrument: InstrumentId(3),
+        client_id: ClientOrderId(4 << 40 | 1 << 37 | 2),
+        target: 0,
+        side: OrderSide::Sell,
+        px: Px(6_000_100),
+        qty: Qty(250),
+        outcome: OperatorAction::REFUSED,
+    }));
     v
+}
+
+#[test]
+fn manual_ids_resume_in_their_own_range_and_operator_records_are_counted() {
+    let manual = 1 << 40 | 1 << 37 | 9;
+    let records = [
+        Record::Order(order(1 << 40 | 3, OrderSide::Buy, 6_000_000, 100)),
+        Record::Order(order(manual, OrderSide::Sell, 6_000_000, 100)),
+        Record::Operator(OperatorAction::now(42, OperatorKind::Pause)),
+    ];
+    let r = Recovered::from_records(&records);
+    let log = r.instrument(0).expect("instrument 0");
+    assert_eq!(log.max_strategy_id, Some(1 << 40 | 3));
+    assert_eq!(log.max_manual_id, Some(manual));
+    assert_eq!(log.max_control_id, None);
+    assert_eq!(r.operator_actions, 1);
+    // A record of an unknown operator kind or outcome is refused, not guessed.
+    let mut bytes = frame::encode(&records[2]).as_bytes().to_vec();
+    let kind_at = FRAME_HEADER + 1 + 8 + 8;
+    bytes[kind_at] = 99;
+    assert!(frame::decode(&bytes[FRAME_HEADER..], 0).is_err());
 }
 
 fn bytes_of(records: &[Record]) -> Vec<u8> {

@@ -9,9 +9,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::frame::{self, MAGIC};
-use super::{FsyncPolicy, JournalError, JournalSettings, Record, Recovered, Session};
+use super::{
+    FsyncPolicy, JournalError, JournalSettings, OperatorAction, Record, Recovered, Session,
+};
 use crate::ops::history::HistoryStream;
-use crate::runtime::{RingRx, RingTx, ring_resident};
+use crate::runtime::{RingRx, RingTx, ring, ring_resident};
+
+/// Operator actions the bot's ring holds: a person does not act faster than the writer drains.
+const OPERATOR_RING: usize = 256;
 
 /// Bytes the writer gathers before a `write`.
 const BATCH_BYTES: usize = 1 << 16;
@@ -57,6 +62,29 @@ impl JournalTx {
     }
 }
 
+/// The operator bot's end of the journal: its own ring, which the writer drains beside the
+/// stages'. Off the hot path.
+#[derive(Debug)]
+pub struct OperatorLog {
+    ring: RingTx<Record>,
+    overflow: Arc<AtomicU64>,
+    failed: Arc<AtomicBool>,
+}
+
+impl OperatorLog {
+    /// Journals `action`; `false` (and counted with the journal's overflow) when its ring is
+    /// full or the writer has failed.
+    pub fn push(&mut self, action: OperatorAction) -> bool {
+        if self.failed.load(Ordering::Relaxed)
+            || self.ring.try_push(Record::Operator(action)).is_err()
+        {
+            self.overflow.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+}
+
 /// What a journal's writer did in a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct JournalSummary {
@@ -76,6 +104,8 @@ pub struct Journal {
     path: PathBuf,
     stop: Arc<AtomicBool>,
     overflow: Arc<AtomicU64>,
+    /// The operator bot's end, until taken.
+    operator: Option<OperatorLog>,
     thread: Option<JoinHandle<Result<JournalSummary, JournalError>>>,
 }
 
@@ -144,10 +174,12 @@ pub fn open_streaming(
             started_unix_ns: 0,
         }),
     );
+    let (operator_tx, operator_rx) = ring(OPERATOR_RING);
     let stop = Arc::new(AtomicBool::new(false));
     let overflow = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicBool::new(false));
     let writer = Writer {
+        operator: operator_rx,
         failed: Arc::clone(&failed),
         file,
         path: path.clone(),
@@ -172,6 +204,11 @@ pub fn open_streaming(
             path,
             stop,
             overflow: Arc::clone(&overflow),
+            operator: Some(OperatorLog {
+                ring: operator_tx,
+                overflow: Arc::clone(&overflow),
+                failed: Arc::clone(&failed),
+            }),
             thread: Some(thread),
         },
         JournalTx {
@@ -199,6 +236,11 @@ impl Journal {
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The operator bot's end of the journal (once: there is one bot).
+    pub fn operator_log(&mut self) -> Option<OperatorLog> {
+        self.operator.take()
     }
 
     /// Once the stages have finished: the writer drains the ring, syncs and ends.
@@ -229,6 +271,8 @@ struct Writer {
     path: PathBuf,
     policy: FsyncPolicy,
     rx: RingRx<Record>,
+    /// The operator bot's records.
+    operator: RingRx<Record>,
     stop: Arc<AtomicBool>,
     /// Where written records go next (the trade history's thread).
     history: Option<HistoryStream>,
@@ -246,7 +290,9 @@ impl Writer {
             let mut taken = 0u64;
             let mut written = Vec::new();
             while buf.len() < BATCH_BYTES {
-                let Some(r) = self.rx.pop() else { break };
+                let Some(r) = self.rx.pop().or_else(|| self.operator.pop()) else {
+                    break;
+                };
                 buf.extend_from_slice(frame::encode(&r).as_bytes());
                 taken += 1;
                 if self.history.is_some() {
