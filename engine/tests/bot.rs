@@ -1,17 +1,24 @@
 //! The operator bot against the exchange simulator's Bot API fake, over real TLS on loopback:
 //! commands through the control block, the whitelist, the kill confirmation and its timeout,
-//! alert coalescing, and an outage of the API with the alerts delivered after it.
+//! alert coalescing, an outage of the API with the alerts delivered after it, manual orders
+//! confirmed by their buttons (or too late, or refused by the risk gate) and answered with the
+//! stage's outcome, and the operators' alarms fired once and kept over a restart.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pinion_core::{InstrumentSpec, Instruments, Qty, Venue};
+use pinion_core::{BookTop, InstrumentId, InstrumentSpec, Instruments, Level, Px, Qty, Venue};
 use pinion_engine::bot::{BotContext, BotHandle};
 use pinion_engine::config::BotSettings;
-use pinion_engine::control::{Control, KillReason};
+use pinion_engine::control::{
+    AccountView, Control, KillReason, ManualAction, ManualAnswer, ManualOutcome,
+};
+use pinion_engine::metrics::{BookStates, Sources};
 use pinion_exchange_sim::{BotApiConfig, BotApiFake, DownMode, SelfSignedTls, SentMessage};
-use pinion_strategy::{FlattenCause, FlattenOutcome};
+use pinion_strategy::{
+    ClientOrderId, FlattenCause, FlattenOutcome, OrderSide, RiskLimits, RiskReject, TimeInForce,
+};
 
 const TOKEN: &str = "123456:TEST-token_for_the_fake";
 const OPERATOR: i64 = 4242;
@@ -23,6 +30,9 @@ struct Rig {
     fake: BotApiFake,
     control: Arc<Control>,
     cert: PathBuf,
+    /// What the bot was started with, to start another on the same fake.
+    settings: BotSettings,
+    ctx: BotContext,
 }
 
 impl Drop for Rig {
@@ -32,6 +42,11 @@ impl Drop for Rig {
 }
 
 fn rig(tune: impl FnOnce(&mut BotSettings)) -> Rig {
+    rig_with(tune, |_| {})
+}
+
+/// [`rig`], the bot's context changed by `more` first.
+fn rig_with(tune: impl FnOnce(&mut BotSettings), more: impl FnOnce(&mut BotContext)) -> Rig {
     let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
     let fake = BotApiFake::start(
         "127.0.0.1:0".parse().expect("addr"),
@@ -58,17 +73,22 @@ fn rig(tune: impl FnOnce(&mut BotSettings)) -> Rig {
     settings.summary = None;
     settings.backoff_cap = Duration::from_secs(1);
     tune(&mut settings);
-    let ctx = BotContext {
+    let mut ctx = BotContext {
         control: Arc::clone(&control),
         sources: None,
         limits: vec!["max position 0.01 BTC".to_owned()],
+        risk: Vec::new(),
+        journal: None,
     };
-    let bot = BotHandle::start(&settings, TOKEN, trust, ctx).expect("bot");
+    more(&mut ctx);
+    let bot = BotHandle::start(&settings, TOKEN, trust, ctx.clone()).expect("bot");
     Rig {
         fake,
         control,
         bot: Some(bot),
         cert,
+        settings,
+        ctx,
     }
 }
 
@@ -77,6 +97,69 @@ impl Rig {
         self.bot.as_ref().expect("running")
     }
 
+    /// Stops the bot and starts another with the same settings and context (a restart).
+    fn restart(&mut self) {
+        if let Some(bot) = self.bot.take() {
+            bot.stop();
+        }
+        let trust = pinion_engine::pipeline::trust(Some(&self.cert)).expect("trust");
+        let bot = BotHandle::start(&self.settings, TOKEN, trust, self.ctx.clone()).expect("bot");
+        self.bot = Some(bot);
+    }
+
+    /// Presses `label` on the latest message with buttons and waits for the reply that
+    /// contains `expect`.
+    fn press(&self, label: &str, expect: &str) -> String {
+        let before = self.to(OPERATOR).len();
+        assert!(
+            self.fake.press(OPERATOR, label).is_some(),
+            "no button {label:?}: {:?}",
+            self.fake.sent()
+        );
+        wait_for(Duration::from_secs(10), || {
+            self.to(OPERATOR)[before..]
+                .iter()
+                .find(|m| m.text.contains(expect))
+                .map(|m| m.text.clone())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no reply to {label:?} containing {expect:?}; sent: {:?}",
+                self.fake.sent()
+            )
+        })
+    }
+
+    /// The latest message to the operator whose text contains `text`.
+    fn message(&self, text: &str) -> SentMessage {
+        self.to(OPERATOR)
+            .into_iter()
+            .rev()
+            .find(|m| m.text.contains(text))
+            .unwrap_or_else(|| panic!("no message with {text:?}"))
+    }
+}
+
+/// The instrument's filters and the risk limits of the manual-order tests: 0.01 BTC an order,
+/// 0.02 BTC of position, prices within 100 bps of the mid.
+fn btc_rules() -> (InstrumentSpec, RiskLimits) {
+    let mut spec =
+        InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").expect("spec");
+    spec.min_qty = Qty(1);
+    spec.min_notional = 5 * 10i128.pow(7);
+    let limits = RiskLimits {
+        max_order_qty: Qty(1_000),
+        max_notional: 1_000 * 10i128.pow(7),
+        max_position: Qty(2_000),
+        max_open_orders: 4,
+        orders_per_sec: 10,
+        order_burst: 10,
+        price_band_bps: 100,
+    };
+    (spec, limits)
+}
+
+impl Rig {
     fn to(&self, chat: i64) -> Vec<SentMessage> {
         self.fake
             .sent()
@@ -547,5 +630,272 @@ fn a_run_with_a_bot_and_no_token_fails_before_it_starts_and_says_which_variable(
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("bot.users: no user id"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_manual_order_goes_to_the_stage_only_once_its_button_confirms_it_in_time() {
+    let rig = rig_with(
+        |s| s.kill_confirm = Duration::from_secs(3),
+        |ctx| ctx.risk = vec![Some(btc_rules())],
+    );
+    // This test is the strategy stage: the first reader takes the manual requests.
+    let mut stage = rig.control.reader();
+    // The stage has published the mark (65000) the gate's price band is checked against.
+    rig.control.board().write(
+        InstrumentId(0),
+        &AccountView {
+            mark: 6_500_000,
+            position: 300,
+            ..AccountView::default()
+        },
+    );
+    let ask = rig.ask("/buy btcusdt 0.001 64990.5", "Reply /buy confirm");
+    assert!(
+        ask.starts_with(
+            "BUY 0.001 BTCUSDT @ 64990.5 (limit, good till cancelled), notional 64.9905.\n\
+Position 0.003 now, 0.004 if it fills whole."
+        ),
+        "{ask}"
+    );
+    assert!(ask.contains("Risk gate: passes now"), "{ask}");
+    let buttons: Vec<String> = rig
+        .message("Reply /buy confirm")
+        .buttons
+        .iter()
+        .map(|b| b.text.clone())
+        .collect();
+    assert_eq!(buttons, ["Confirm", "Drop"]);
+    assert!(
+        !stage.poll().manual,
+        "nothing reaches the stage before the confirmation"
+    );
+    rig.press("Confirm", "handed to the risk gate");
+    assert!(stage.poll().manual);
+    let request = stage.take_manual().expect("the order was handed over");
+    assert_eq!(request.instrument, InstrumentId(0));
+    assert_eq!(
+        request.action,
+        ManualAction::Order {
+            side: OrderSide::Buy,
+            px: Px(6_499_050),
+            qty: Qty(100),
+            tif: TimeInForce::Gtc,
+        }
+    );
+    assert_eq!(stage.take_manual(), None, "one press, one order");
+    let id = (1u64 << 40) | (1 << 37);
+    assert!(stage.answer(ManualAnswer {
+        seq: request.seq,
+        client_id: ClientOrderId(id),
+        outcome: ManualOutcome::Sent,
+    }));
+    let sent = wait_for(Duration::from_secs(10), || {
+        rig.to(OPERATOR)
+            .into_iter()
+            .find(|m| m.text.starts_with("SENT: "))
+    })
+    .expect("the stage's answer is told");
+    assert_eq!(
+        sent.text,
+        format!("SENT: BUY 0.001 BTCUSDT @ 64990.5 GTC as order {id} (manual, by 4242).")
+    );
+    rig.ask(
+        "/orders",
+        &format!("Manual orders:\n{id} BUY 0.001 BTCUSDT"),
+    );
+    // Pressed again, the same button confirms nothing.
+    rig.press("Confirm", "no longer pending");
+    assert_eq!(stage.take_manual(), None);
+
+    // A confirmation after the window does nothing, by button or typed.
+    rig.ask("/sell BTCUSDT 0.002 65010", "Reply /sell confirm");
+    std::thread::sleep(Duration::from_millis(3200));
+    rig.press("Confirm", "The order request expired: nothing was sent.");
+    rig.ask("/sell BTCUSDT 0.002 65010", "Reply /sell confirm");
+    std::thread::sleep(Duration::from_millis(3200));
+    rig.ask("/sell confirm", "expired");
+    assert_eq!(
+        stage.take_manual(),
+        None,
+        "an expired confirmation sent something"
+    );
+
+    // What the gate refuses is not offered: above the order limit, outside the band.
+    let refused = rig.ask("/buy BTCUSDT 0.02 65000", "Risk gate: REFUSED");
+    assert!(
+        refused.contains("REFUSED (quantity above the order limit)"),
+        "{refused}"
+    );
+    assert!(rig.message("Risk gate: REFUSED").buttons.is_empty());
+    rig.ask(
+        "/buy confirm",
+        "Nothing to confirm: send /buy or /sell first.",
+    );
+    rig.ask(
+        "/sell BTCUSDT 0.001 60000",
+        "REFUSED (price outside the band",
+    );
+    assert_eq!(stage.take_manual(), None);
+
+    // The stage's own gate has the last word: a refusal there is told as such.
+    rig.ask("/sell BTCUSDT 0.001 65000", "Reply /sell confirm");
+    rig.ask("yes", "handed to the risk gate");
+    let request = stage.take_manual().expect("handed over");
+    stage.answer(ManualAnswer {
+        seq: request.seq,
+        client_id: ClientOrderId(id + 1),
+        outcome: ManualOutcome::Refused(RiskReject::KillSwitch),
+    });
+    rig.ask(
+        "/status",
+        "REFUSED by the risk gate: SELL 0.001 BTCUSDT @ 65000 GTC: kill switch is on.",
+    );
+
+    // Without a price: a marketable limit at the touch needs a book, and there is none here.
+    rig.ask("/buy BTCUSDT 0.001", "No synced book price for BTCUSDT");
+    // Drop drops.
+    rig.ask("/buy BTCUSDT 0.001 65000", "Reply /buy confirm");
+    rig.press("Drop", "Dropped: nothing was done.");
+    rig.ask("yes", "Nothing to confirm");
+
+    // A cancel names the order; the stage says whether it was open.
+    rig.ask(
+        &format!("/cancel {id}"),
+        &format!("Cancel order {id} of BTCUSDT?"),
+    );
+    rig.ask("/cancel confirm", "Cancel handed to the trading stage");
+    let request = stage.take_manual().expect("the cancel was handed over");
+    assert_eq!(
+        request.action,
+        ManualAction::Cancel {
+            target: ClientOrderId(id)
+        }
+    );
+    stage.answer(ManualAnswer {
+        seq: request.seq,
+        client_id: ClientOrderId(0),
+        outcome: ManualOutcome::NotOpen,
+    });
+    rig.ask(
+        "/status",
+        &format!("NOT SENT: cancel of order {id}: the order is not open"),
+    );
+    rig.ask("/cancel 42", "Order 42 is of no instrument of this run.");
+    assert_eq!(
+        rig.fake.stats().callbacks_answered,
+        4,
+        "every press is answered"
+    );
+}
+
+/// A synced top of BTCUSDT: `bid` and `ask` in cents, one BTC a side.
+fn top(bid: i64, ask: i64) -> BookTop {
+    let level = |px| Level {
+        px: Px(px),
+        qty: Qty(100_000),
+    };
+    BookTop::from_levels(InstrumentId(0), 1, 1, true, &[level(bid)], &[level(ask)])
+}
+
+#[test]
+fn an_alarm_fires_once_and_the_alarms_survive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("pinion-bot-alarms-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("alerts.json");
+    let _ = std::fs::remove_file(&file);
+    let books = BookStates::new(1);
+    let file_for_rig = file.clone();
+    let books_for_rig = Arc::clone(&books);
+    let mut rig = rig_with(
+        move |s| s.alerts_file = Some(file_for_rig),
+        move |ctx| {
+            let mut instruments = Instruments::new();
+            instruments
+                .add(
+                    InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001")
+                        .expect("spec"),
+                )
+                .expect("add");
+            ctx.sources = Some(Sources {
+                command: "live",
+                threads: Vec::new(),
+                instruments,
+                progress: pinion_engine::progress::ProgressCounters::new(),
+                books: books_for_rig,
+                live: None,
+                requests: None,
+                sessions: Vec::new(),
+                started: Instant::now(),
+                ended: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                control: Some(Arc::clone(&ctx.control)),
+                stages: Vec::new(),
+                latency: Vec::new(),
+                ring_capacity: 0,
+                bot: None,
+            });
+        },
+    );
+    books.set_top(0, &top(6_499_000, 6_499_100));
+    rig.ask(
+        "/alert BTCUSDT > 65000",
+        "Alert #1 set: BTCUSDT price > 65000.",
+    );
+    rig.ask(
+        "/alert btcusdt spread > 5",
+        "Alert #2 set: BTCUSDT spread > 5.",
+    );
+    rig.ask("/alert BTCUSDT < 60000", "Alert #3 set");
+    rig.ask("/alert BTCUSDT ~ 1", "Usage: /alert");
+    // The mid moves to 65000.5: #1 fires, once, and the others stay.
+    books.set_top(0, &top(6_500_000, 6_500_100));
+    let fired = wait_for(Duration::from_secs(10), || {
+        rig.to(OPERATOR)
+            .into_iter()
+            .find(|m| m.text.contains("ALERT #1"))
+    })
+    .expect("the alarm fired");
+    assert!(
+        fired
+            .text
+            .contains("ALERT #1 BTCUSDT: price 65000.5 (alert price > 65000, set by 4242)"),
+        "{}",
+        fired.text
+    );
+    // The price stays above: nothing more of #1 (the bot looks every 50 ms).
+    books.set_top(0, &top(6_500_100, 6_500_200));
+    std::thread::sleep(Duration::from_millis(1500));
+    let listed = rig.ask("/alerts", "Alerts:");
+    assert_eq!(
+        listed,
+        "Alerts:\n#2 BTCUSDT spread > 5 (set by 4242)\n#3 BTCUSDT price < 60000 (set by 4242)"
+    );
+    let times = |rig: &Rig, n: &str| {
+        rig.to(OPERATOR)
+            .iter()
+            .map(|m| m.text.matches(n).count())
+            .sum::<usize>()
+    };
+    assert_eq!(times(&rig, "ALERT #1 "), 1, "{:?}", rig.fake.sent());
+    // A restart reads them back.
+    rig.restart();
+    rig.ask("/alerts", "#2 BTCUSDT spread > 5");
+    rig.ask("/unalert 3", "Alert #3 removed.");
+    rig.ask("/unalert 3", "No alert #3.");
+    rig.restart();
+    assert_eq!(
+        rig.ask("/alerts", "Alerts:"),
+        "Alerts:\n#2 BTCUSDT spread > 5 (set by 4242)"
+    );
+    // And a restarted bot fires what was set before it: the spread widens to 6.
+    books.set_top(0, &top(6_500_000, 6_500_600));
+    wait_for(Duration::from_secs(10), || {
+        rig.to(OPERATOR)
+            .into_iter()
+            .find(|m| m.text.contains("ALERT #2 BTCUSDT: spread 6"))
+    })
+    .expect("the alarm set before the restart fired");
+    rig.ask("/alerts", "No alerts set.");
+    assert_eq!(times(&rig, "ALERT #1 "), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1362,3 +1362,231 @@ path = \"{}\"
     // rest), nor at the end (nothing was open by then).
     assert_eq!(second.account[0]["session"]["cancel_all"], 0);
 }
+
+/// The client id part of an order's `clientOrderId` (`p<epoch>-<13 base-36 digits>`).
+fn client_number(text: &str) -> Option<u64> {
+    let (_, digits) = text.rsplit_once('-')?;
+    u64::from_str_radix(digits, 36).ok()
+}
+
+/// The number after `label` in `text` (up to a space, a comma or a parenthesis).
+fn number_after(text: &str, label: &str) -> String {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {text:?}"));
+    text[at + label.len()..]
+        .split([' ', ',', '(', ')'])
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('.')
+        .to_owned()
+}
+
+/// The operator bot trades by hand: a marketable `/buy` confirmed by its button reaches the
+/// exchange under a manual client id; a confirmation that comes too late, an order the risk
+/// gate refuses when asked, and one its gate refuses when sent (trading killed in between)
+/// never do; a resting order is cancelled by `/cancel` once confirmed; an alarm fires once.
+/// The account still equals the exchange's, and the journal holds every operator action with
+/// the operator's id, the orders' joined to their own records by client id.
+#[test]
+fn the_bots_manual_orders_pass_the_gate_only_once_confirmed_and_are_journaled_with_the_operator() {
+    use pinion_engine::ops::journal::{OperatorAction, OperatorKind, Record, frame};
+    use pinion_exchange_sim::{BotApiConfig, BotApiFake, SelfSignedTls};
+    use pinion_strategy::ReasonCode;
+    let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
+    let fake = BotApiFake::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        BotApiConfig::new(BOT_TOKEN),
+        Arc::clone(&tls.server_config),
+    )
+    .expect("the Bot API fake");
+    let dir = std::env::temp_dir().join(format!(
+        "pinion-trade-manual-{}-{}",
+        std::process::id(),
+        fake.local_addr().port()
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cert = dir.join("fake.pem");
+    std::fs::write(&cert, &tls.certificate_pem).expect("write cert");
+    let journal = dir.join("journal");
+    let more = format!(
+        "\n[journal]\npath = \"{}\"\n\n\
+[bot]\napi_url = \"{}\"\nca_file = \"{}\"\nusers = [{OPERATOR}]\npoll_timeout_s = 1\n\
+kill_confirm_s = 5\nalerts_file = \"{}\"\n",
+        journal.display(),
+        fake.base_url(),
+        cert.display(),
+        dir.join("alerts.json").display()
+    );
+    let to_operator = || -> Vec<String> {
+        fake.sent()
+            .into_iter()
+            .filter(|m| m.chat_id == OPERATOR)
+            .map(|m| m.text)
+            .collect()
+    };
+    let wait_said = |since: usize, what: &str, limit: Duration| -> String {
+        let until = Instant::now() + limit;
+        loop {
+            if let Some(t) = to_operator()[since..].iter().find(|t| t.contains(what)) {
+                return t.clone();
+            }
+            assert!(
+                Instant::now() < until,
+                "no message with {what:?}: {:?}",
+                to_operator()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let say = |text: &str, expect: &str| -> String {
+        let before = to_operator().len();
+        fake.inject(OPERATOR, text);
+        wait_said(before, expect, Duration::from_secs(10))
+    };
+    let press = |label: &str, expect: &str| -> String {
+        let before = to_operator().len();
+        assert!(fake.press(OPERATOR, label).is_some(), "no {label} button");
+        wait_said(before, expect, Duration::from_secs(10))
+    };
+    let mut bought = 0;
+    let mut rested = 0;
+    let mut rest_px = String::new();
+    let run = trade_with("", 30.0, "", &more, |sim, pid| {
+        let until = Instant::now() + Duration::from_secs(15);
+        while fake.stats().polls == 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The strategy stops deciding; manual orders still go (and have the order rate).
+        say("/pause", "Paused");
+        say("/alert BTCUSDT > 1", "Alert #1 set");
+        // A marketable buy at the touch, once the book has one.
+        let mut ask = String::new();
+        for _ in 0..20 {
+            ask = say("/buy BTCUSDT 0.001", "BUY 0.001");
+            if ask.contains("Reply /buy confirm") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        assert!(ask.contains("immediate or cancel"), "{ask}");
+        assert!(ask.contains("Risk gate: passes now"), "{ask}");
+        let bid: f64 = number_after(&ask, "Book bid ").parse().expect("a bid");
+        let sent = press("Confirm", "SENT: BUY 0.001 BTCUSDT");
+        bought = number_after(&sent, " as order ")
+            .parse()
+            .expect("an order id");
+        // Too late: nothing is sent.
+        say("/sell BTCUSDT 0.001", "Reply /sell confirm");
+        std::thread::sleep(Duration::from_millis(5300));
+        press("Confirm", "The order request expired: nothing was sent.");
+        // Refused when asked: above the order limit (0.01).
+        say(
+            "/buy BTCUSDT 1",
+            "Risk gate: REFUSED (quantity above the order limit)",
+        );
+        // A limit 0.4% under the bid (inside the 50 bps band) rests, and is cancelled by hand.
+        rest_px = format!("{:.2}", bid * 0.996);
+        say(
+            &format!("/buy BTCUSDT 0.001 {rest_px}"),
+            "Reply /buy confirm",
+        );
+        let sent = say("/buy confirm", "SENT: BUY 0.001 BTCUSDT");
+        rested = number_after(&sent, " as order ")
+            .parse()
+            .expect("an order id");
+        say(&format!("/cancel {rested}"), "Reply /cancel confirm");
+        press("Confirm", &format!("SENT: cancel of order {rested}"));
+        // Asked before a kill, confirmed after it: the stage's own gate refuses it.
+        say("/sell BTCUSDT 0.001", "Reply /sell confirm");
+        signal(pid, libc::SIGUSR1);
+        wait_said(0, "KILL SWITCH", Duration::from_secs(10));
+        press("Confirm", "REFUSED by the risk gate: SELL 0.001 BTCUSDT");
+        let _ = sim;
+    });
+    assert_matches_the_exchange(&run);
+    // The alarm (the mid above 1) fired, once.
+    let fired = to_operator()
+        .iter()
+        .map(|t| t.matches("ALERT #1 BTCUSDT").count())
+        .sum::<usize>();
+    assert_eq!(fired, 1, "{:?}", to_operator());
+    // At the exchange: the two confirmed orders, and no other manual one.
+    let manual: Vec<&SimOrder> = run
+        .sim
+        .orders
+        .iter()
+        .filter(|o| {
+            client_number(&o.client_order_id)
+                .is_some_and(|n| n & (1 << 37) != 0 && n & (1 << 39) == 0)
+        })
+        .collect();
+    let ids: Vec<u64> = manual
+        .iter()
+        .filter_map(|o| client_number(&o.client_order_id))
+        .collect();
+    assert_eq!(ids, [bought, rested], "{manual:?}");
+    assert_eq!(manual[0].side, "BUY");
+    assert_eq!(units(&manual[0].orig_qty), units("0.001"));
+    assert_eq!(manual[1].status, "CANCELED", "{:?}", manual[1]);
+    assert_eq!(units(&manual[1].price), units(&rest_px));
+    // The journal: every operator action with the operator's id; the orders' records share
+    // their client ids with the operator's.
+    let bytes = std::fs::read(&journal).expect("the journal");
+    let scan = frame::scan(&bytes).expect("a readable journal");
+    let actions: Vec<OperatorAction> = scan
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Operator(a) => Some(*a),
+            _ => None,
+        })
+        .collect();
+    assert!(actions.iter().all(|a| a.user == OPERATOR), "{actions:?}");
+    let kinds: Vec<(OperatorKind, u8)> = actions.iter().map(|a| (a.kind, a.outcome)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (OperatorKind::Pause, OperatorAction::DONE),
+            (OperatorKind::AlertSet, OperatorAction::DONE),
+            (OperatorKind::Order, OperatorAction::DONE),
+            (OperatorKind::Expired, OperatorAction::NOT_SENT),
+            (OperatorKind::Order, OperatorAction::DONE),
+            (OperatorKind::Cancel, OperatorAction::DONE),
+            (OperatorKind::Order, OperatorAction::REFUSED),
+        ],
+        "{actions:?}"
+    );
+    assert_eq!(actions[2].client_id.0, bought);
+    assert_eq!(actions[4].client_id.0, rested);
+    assert_eq!(actions[5].target, rested);
+    // Each manual order and cancel is journaled with the reason `manual`.
+    let journaled = |id: u64| {
+        scan.records.iter().any(|r| {
+            matches!(r, Record::Order(o) if o.client_id.0 == id && o.reason.code == ReasonCode::Manual)
+        })
+    };
+    assert!(journaled(bought) && journaled(rested) && journaled(actions[5].client_id.0));
+    // And the account's orders say so too.
+    let reason_of = |id: u64| {
+        run.account[0]["orders"]
+            .as_array()
+            .and_then(|orders| {
+                orders.iter().find(|o| {
+                    o["client_order_id"]
+                        .as_str()
+                        .and_then(client_number)
+                        .is_some_and(|n| n == id)
+                })
+            })
+            .map(|o| o["reason"].clone())
+    };
+    assert_eq!(
+        reason_of(bought),
+        Some(Value::from("manual")),
+        "{}",
+        run.account
+    );
+    assert_eq!(reason_of(rested), Some(Value::from("manual")));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -373,6 +373,8 @@ mod tests {
             control: Control::new(&all),
             sources: None,
             limits: Vec::new(),
+            risk: Vec::new(),
+            journal: None,
         };
         let c = std::sync::Arc::clone(&ctx.control);
         let cmds = Commands::new(ctx.clone(), Duration::from_secs(5));
@@ -463,6 +465,8 @@ mod tests {
                 bot: None,
             }),
             limits: Vec::new(),
+            risk: Vec::new(),
+            journal: None,
         };
         let cmds = Commands::new(ctx.clone(), Duration::from_secs(5));
         let t0 = Instant::now();

@@ -1,6 +1,8 @@
-//! The Bot API client: `getUpdates` and `sendMessage` over the workspace's blocking HTTPS
-//! client ([`RestClient`]: certificate verification always on); `getUpdates`'s parameters in
-//! the query string, `sendMessage`'s in a JSON body (a long text would not fit a URL).
+//! The Bot API client: `getUpdates`, `sendMessage` (with an inline keyboard of buttons when
+//! asked) and `answerCallbackQuery` over the workspace's blocking HTTPS client
+//! ([`RestClient`]: certificate verification always on); `getUpdates`'s parameters in the query
+//! string, the others' in a JSON body (a long text would not fit a URL). `getUpdates` asks for
+//! messages and callback queries (a button pressed), both handed on as [`Incoming`].
 //!
 //! The token is part of every path (`/bot<TOKEN>/<method>`). It never leaves this module in
 //! text: [`ApiError`] holds no path, and every message that came from below is passed through
@@ -63,7 +65,7 @@ pub fn mask(text: &str, token: &str) -> String {
     text.replace(token, MASKED)
 }
 
-/// A text message from a user.
+/// A text message from a user, or a button of an inline keyboard pressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incoming {
     /// The update's id (the next poll's offset is one past it).
@@ -72,8 +74,20 @@ pub struct Incoming {
     pub user_id: Option<i64>,
     /// The chat to answer in.
     pub chat_id: i64,
-    /// The text (empty for a message without one).
+    /// The text (empty for a message without one); for a button, its callback data.
     pub text: String,
+    /// For a button pressed: the callback query's id, to be answered
+    /// ([`BotApi::answer_callback`]).
+    pub callback: Option<String>,
+}
+
+/// A button of an inline keyboard: its label and the callback data it sends back when pressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    /// What the button says.
+    pub label: String,
+    /// What a press sends back (at most 64 bytes).
+    pub data: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +108,21 @@ struct ReplyParameters {
 struct RawUpdate {
     update_id: u64,
     message: Option<RawMessage>,
+    callback_query: Option<RawCallback>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawCallback {
+    id: String,
+    from: RawUser,
+    /// The message the keyboard was on (absent when too old for the API to say).
+    message: Option<RawCallbackMessage>,
+    data: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawCallbackMessage {
+    chat: RawChat,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,25 +181,35 @@ impl BotApi {
         timeout: Duration,
     ) -> Result<Vec<Incoming>, ApiError> {
         let query = format!(
-            "offset={offset}&timeout={}&allowed_updates=%5B%22message%22%5D",
+            "offset={offset}&timeout={}&allowed_updates=%5B%22message%22%2C%22callback_query%22%5D",
             timeout.as_secs()
         );
         let raw: Vec<RawUpdate> = self.call("getUpdates", &query, None)?;
         Ok(raw
             .into_iter()
-            .map(|u| match u.message {
-                Some(m) => Incoming {
+            .map(|u| match (u.message, u.callback_query) {
+                (Some(m), _) => Incoming {
                     update_id: u.update_id,
                     user_id: m.from.map(|f| f.id),
                     chat_id: m.chat.id,
                     text: m.text.unwrap_or_default(),
+                    callback: None,
                 },
-                // Not a message (an edit, a callback): only its id matters, to move past it.
-                None => Incoming {
+                (None, Some(c)) => Incoming {
+                    update_id: u.update_id,
+                    user_id: Some(c.from.id),
+                    // Without its message, the private chat of the user (whose id it is).
+                    chat_id: c.message.map_or(c.from.id, |m| m.chat.id),
+                    text: c.data.unwrap_or_default(),
+                    callback: Some(c.id),
+                },
+                // Neither (an edit, another kind): only its id matters, to move past it.
+                (None, None) => Incoming {
                     update_id: u.update_id,
                     user_id: None,
                     chat_id: 0,
                     text: String::new(),
+                    callback: None,
                 },
             })
             .collect())
@@ -178,14 +217,43 @@ impl BotApi {
 
     /// Sends `text` (cut to [`MAX_TEXT`] characters) to `chat_id`.
     pub fn send_message(&mut self, chat_id: i64, text: &str) -> Result<(), ApiError> {
+        self.send_with_buttons(chat_id, text, &[])
+    }
+
+    /// Sends `text` to `chat_id` with `buttons` (when any) as an inline keyboard of one row.
+    pub fn send_with_buttons(
+        &mut self,
+        chat_id: i64,
+        text: &str,
+        buttons: &[Button],
+    ) -> Result<(), ApiError> {
         // A JSON body: a message of 4096 characters would make too long a query string.
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "chat_id": chat_id,
             "text": clip(text, MAX_TEXT),
             "disable_web_page_preview": true,
         });
+        if !buttons.is_empty() {
+            let row: Vec<serde_json::Value> = buttons
+                .iter()
+                .map(|b| serde_json::json!({"text": b.label, "callback_data": b.data}))
+                .collect();
+            body["reply_markup"] = serde_json::json!({ "inline_keyboard": [row] });
+        }
         let body = serde_json::to_vec(&body).map_err(|e| ApiError::Body(e.to_string()))?;
         let _: serde_json::Value = self.call("sendMessage", "", Some(&body))?;
+        Ok(())
+    }
+
+    /// Answers the callback query `id` (a button pressed), with `text` shown to the user
+    /// briefly; the client stops showing the button as busy.
+    pub fn answer_callback(&mut self, id: &str, text: &str) -> Result<(), ApiError> {
+        let body = serde_json::json!({
+            "callback_query_id": id,
+            "text": clip(text, 200),
+        });
+        let body = serde_json::to_vec(&body).map_err(|e| ApiError::Body(e.to_string()))?;
+        let _: serde_json::Value = self.call("answerCallbackQuery", "", Some(&body))?;
         Ok(())
     }
 

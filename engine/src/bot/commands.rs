@@ -1,22 +1,52 @@
 //! The operator's commands: what a message asks for, and the answer, read from the control
 //! block, its account board and the counters the stages publish (never a stage's state).
 //!
-//! `/kill` and `/flatten SYMBOL` take two steps: `/kill` asks, and `/kill confirm` (or `yes` /
-//! `confirm` from the same user within the confirmation window) does it; `/flatten BTCUSDT`
-//! asks, and `/flatten confirm` (or `yes` / `confirm`) does it. A confirmation without an
-//! earlier request of its kind does nothing, so no single message kills or flattens; each user
-//! has one request pending at a time, the latest.
+//! `/kill`, `/flatten SYMBOL`, `/buy`, `/sell` and `/cancel ORDER` take two steps: the command
+//! asks (and shows what it would do), and a confirmation from the same user within the
+//! confirmation window does it: the *Confirm* button under the question (an inline keyboard),
+//! or typed: `/kill confirm`, `/flatten confirm`, `/buy confirm` (or `/sell confirm`),
+//! `/cancel confirm`, or `yes` / `confirm` for whatever is pending. *Drop* (or `no`) drops it.
+//! A confirmation without an earlier request of its kind does nothing, so no single message
+//! kills, flattens or trades; each user has one request pending at a time, the latest, and a
+//! button only confirms the request it was sent with.
+//!
+//! **Manual orders.** `/buy SYMBOL QTY [PRICE]` (and `/sell`): with a price, a limit order good
+//! till cancelled; without, a marketable limit at the touch (the best ask to buy, the best bid
+//! to sell, as the book stage last published it), immediate or cancel, so it never walks the
+//! book. The question shows the price, the notional, the position a full fill leads to and the
+//! risk gate's verdict, checked here with the same rules ([`PreTradeRisk`]) on the account
+//! board's position, open orders and mark; an order the gate would refuse is not offered. Once
+//! confirmed it goes to the strategy stage through the control block
+//! ([`Control::submit`]), where the instrument's own gate decides again as for any order; its
+//! answer (the client id, or the refusal) comes back and is told ([`Commands::take_answers`]).
+//! `/cancel ORDER` cancels an order by its client id (as a manual order's answer shows it).
+//!
+//! **Alarms.** `/alert`, `/alerts` and `/unalert N` set, list and remove the operators' own
+//! alarms ([`super::alarms`]), checked by the bot's thread ([`Commands::check_alarms`]).
+//!
+//! **Journal.** With a journal (`pinion live --trade` with `[journal]`), everything an operator
+//! does here is journaled with the user id ([`crate::ops::journal::OperatorAction`]); a manual
+//! order's record carries its client id.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pinion_core::InstrumentId;
+use pinion_core::decimal::parse_scaled;
+use pinion_core::{InstrumentId, InstrumentSpec, Px, Qty};
 
-use crate::control::{Control, KillReason};
+use super::alarms::Alarms;
+use super::api::Button;
+use crate::control::{
+    Control, KillReason, ManualAction, ManualAnswer, ManualOutcome, ManualRequest,
+};
 use crate::metrics::{BookState, Sources, TopOfBook};
-use pinion_strategy::FlattenCause;
+use crate::ops::journal::{OperatorAction, OperatorKind, OperatorLog};
+use pinion_strategy::{
+    ClientOrderId, FlattenCause, OrderIntent, OrderReason, OrderSide, OrderType, PreTradeRisk,
+    ReasonCode, RiskLimits, RiskReject, RiskState, TimeInForce,
+};
 
 /// What the commands read.
 #[derive(Debug, Clone)]
@@ -27,6 +57,29 @@ pub struct BotContext {
     pub sources: Option<Sources>,
     /// The risk limits in force, one line each, for `/limits`.
     pub limits: Vec<String>,
+    /// Each traded instrument's filters and risk limits, by instrument id (`None`: not
+    /// traded), for the risk gate's verdict on a manual order before it is confirmed.
+    pub risk: Vec<Option<(InstrumentSpec, RiskLimits)>>,
+    /// Where operator actions are journaled, when the run has a journal.
+    pub journal: Option<Arc<Mutex<OperatorLog>>>,
+}
+
+/// An answer: its text, and buttons under it (a confirmation's).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reply {
+    /// The text.
+    pub text: String,
+    /// The buttons (an inline keyboard of one row), none for most answers.
+    pub buttons: Vec<Button>,
+}
+
+impl From<String> for Reply {
+    fn from(text: String) -> Self {
+        Reply {
+            text,
+            buttons: Vec::new(),
+        }
+    }
 }
 
 /// A command, as parsed.
@@ -52,8 +105,23 @@ pub enum Command {
     Kill(bool),
     /// `/flatten SYMBOL` (`Some`), or `/flatten confirm` (`None`).
     Flatten(Option<String>),
-    /// `yes` / `confirm` / `/confirm`: confirms a pending `/kill` or `/flatten`.
+    /// `/buy SYMBOL QTY [PRICE]` or `/sell …` (`Some`: the words after the command), or
+    /// `/buy confirm` / `/sell confirm` (`None`).
+    Order(OrderSide, Option<Vec<String>>),
+    /// `/cancel ORDER` (`Some`), or `/cancel confirm` (`None`).
+    Cancel(Option<String>),
+    /// `yes` / `confirm` / `/confirm`: confirms whatever is pending.
     Confirm,
+    /// `no` / `/drop`: drops whatever is pending.
+    Drop,
+    /// A button pressed: its callback data.
+    Button(String),
+    /// `/alert …`: the words after the command.
+    Alert(Vec<String>),
+    /// `/alerts`.
+    Alerts,
+    /// `/unalert N`.
+    Unalert(String),
     /// `/limits`.
     Limits,
     /// `/help` or `/start`.
@@ -85,7 +153,30 @@ impl Command {
                     .map(str::to_ascii_uppercase)
                     .or_else(|| arg.is_none().then(String::new)),
             ),
+            "/buy" | "/sell" => {
+                let side = if name == "/buy" {
+                    OrderSide::Buy
+                } else {
+                    OrderSide::Sell
+                };
+                match arg {
+                    Some(a) if a.eq_ignore_ascii_case("confirm") => Self::Order(side, None),
+                    _ => Self::Order(
+                        side,
+                        Some(arg.into_iter().chain(words).map(str::to_owned).collect()),
+                    ),
+                }
+            }
+            "/cancel" => Self::Cancel(
+                arg.filter(|a| !a.eq_ignore_ascii_case("confirm"))
+                    .map(str::to_owned)
+                    .or_else(|| arg.is_none().then(String::new)),
+            ),
+            "/alert" => Self::Alert(arg.into_iter().chain(words).map(str::to_owned).collect()),
+            "/alerts" => Self::Alerts,
+            "/unalert" => Self::Unalert(arg.unwrap_or("").to_owned()),
             "yes" | "confirm" | "/confirm" => Self::Confirm,
+            "no" | "/drop" => Self::Drop,
             "/limits" => Self::Limits,
             "/help" | "/start" => Self::Help,
             _ => Self::Unknown(crate::bot::api::clip(text, 40).to_owned()),
@@ -98,14 +189,76 @@ impl Command {
 enum Pending {
     Kill,
     Flatten(InstrumentId),
+    Order(InstrumentId, ManualAction),
+    Cancel(InstrumentId, ClientOrderId),
 }
 
-/// The commands' state: the kills and flattens asked for and not yet confirmed.
+/// The kinds of request a typed confirmation names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Kill,
+    Flatten,
+    Order,
+    Cancel,
+}
+
+impl Pending {
+    const fn kind(&self) -> Kind {
+        match self {
+            Self::Kill => Kind::Kill,
+            Self::Flatten(_) => Kind::Flatten,
+            Self::Order(..) => Kind::Order,
+            Self::Cancel(..) => Kind::Cancel,
+        }
+    }
+}
+
+impl Kind {
+    /// What to send first, for a confirmation of this kind with nothing of it pending.
+    const fn first(self) -> &'static str {
+        match self {
+            Self::Kill => "send /kill first.",
+            Self::Flatten => "send /flatten SYMBOL first.",
+            Self::Order => "send /buy or /sell first.",
+            Self::Cancel => "send /cancel ORDER first.",
+        }
+    }
+}
+
+/// A request asked for: until when it may be confirmed, what, and its number (which its
+/// buttons carry).
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    deadline: Instant,
+    what: Pending,
+    nonce: u64,
+}
+
+/// A manual request handed to the stage and not yet answered.
+#[derive(Debug, Clone, Copy)]
+struct Submitted {
+    user: i64,
+    chat: i64,
+    instrument: InstrumentId,
+    action: ManualAction,
+}
+
+/// Manual orders remembered for `/orders`.
+const MANUAL_KEPT: usize = 20;
+
+/// The commands' state: the requests asked for and not yet confirmed, the manual requests
+/// waiting for the stage's answer, and the alarms.
 #[derive(Debug)]
 pub struct Commands {
     ctx: BotContext,
     confirm_within: Duration,
-    pending: HashMap<i64, (Instant, Pending)>,
+    pending: HashMap<i64, Asked>,
+    nonce: u64,
+    seq: u64,
+    submitted: HashMap<u64, Submitted>,
+    /// The last manual orders sent, newest last, for `/orders`.
+    manual: Vec<String>,
+    alarms: Alarms,
 }
 
 /// The help text.
@@ -119,17 +272,41 @@ pub const HELP: &str = "pinion operator commands:\n\
 /cancelall: cancel every open order once\n\
 /kill: kill trading (asks to confirm: /kill confirm)\n\
 /flatten SYMBOL: cancel its orders and close its position (asks to confirm: /flatten confirm)\n\
+/buy SYMBOL QTY [PRICE], /sell SYMBOL QTY [PRICE]: a limit order (without PRICE: at the touch, \
+immediate or cancel), through the risk gate (asks to confirm: /buy confirm)\n\
+/cancel ORDER: cancel an order by its client id (asks to confirm: /cancel confirm)\n\
+/alert SYMBOL > PRICE (or <; or SYMBOL spread > X, SYMBOL imbalance < -0.5): an alarm, fired once\n\
+/alerts: the alarms set; /unalert N removes one\n\
 /limits: the risk limits in force\n\
 /help: this";
 
 impl Commands {
-    /// Commands over `ctx`; a `/kill` must be confirmed within `confirm_within`.
+    /// Commands over `ctx`; a request must be confirmed within `confirm_within`. Alarms are
+    /// kept in memory only: see [`Commands::keep_alarms_in`].
     pub fn new(ctx: BotContext, confirm_within: Duration) -> Self {
+        let alarms = Alarms::in_memory(instrument_names(&ctx.control));
         Commands {
             ctx,
             confirm_within,
             pending: HashMap::new(),
+            nonce: 0,
+            seq: 0,
+            submitted: HashMap::new(),
+            manual: Vec::new(),
+            alarms,
         }
+    }
+
+    /// Keeps the alarms in `path` (read now: those set before a restart are set again).
+    /// Returns notes on alarms that could not be set again, or why the file cannot be used
+    /// (then the alarms stay in memory only).
+    pub fn keep_alarms_in(
+        &mut self,
+        path: &std::path::Path,
+    ) -> Result<Vec<String>, super::alarms::AlarmError> {
+        let (alarms, notes) = Alarms::load(Some(path), instrument_names(&self.ctx.control))?;
+        self.alarms = alarms;
+        Ok(notes)
     }
 
     /// What the commands read.
@@ -137,110 +314,587 @@ impl Commands {
         &self.ctx
     }
 
-    /// Carries out `command` from `user` at `now`; the answer.
+    /// Carries out `command` from `user` at `now`; the answer's text.
     pub fn run(&mut self, user: i64, command: &Command, now: Instant) -> String {
-        let c = &self.ctx.control;
+        self.handle(user, user, command, now).text
+    }
+
+    /// Carries out `command` from `user` in `chat` at `now`; the answer, with its buttons.
+    pub fn handle(&mut self, user: i64, chat: i64, command: &Command, now: Instant) -> Reply {
+        let c = Arc::clone(&self.ctx.control);
         match command {
-            Command::Status => self.status(),
-            Command::Positions => self.positions(),
-            Command::Pnl => self.pnl(),
-            Command::Orders => self.orders(),
-            Command::Book(symbol) => self.book(symbol.as_deref()),
+            Command::Status => self.status().into(),
+            Command::Positions => self.positions().into(),
+            Command::Pnl => self.pnl().into(),
+            Command::Orders => self.orders().into(),
+            Command::Book(symbol) => self.book(symbol.as_deref()).into(),
             Command::Pause => {
                 c.pause();
-                "Paused: no new decisions; open orders stay. /resume to trade again.".to_owned()
+                self.journal(OperatorAction::now(user, OperatorKind::Pause));
+                "Paused: no new decisions; open orders stay. /resume to trade again."
+                    .to_owned()
+                    .into()
             }
             Command::Resume => {
                 c.resume();
+                self.journal(OperatorAction::now(user, OperatorKind::Resume));
                 match c.kill_reason() {
                     Some(r) => format!("Resumed, but trading is killed ({r}): nothing will trade."),
                     None => "Resumed: the strategies decide again.".to_owned(),
                 }
+                .into()
             }
             Command::CancelAll => {
                 c.cancel_all();
+                self.journal(OperatorAction::now(user, OperatorKind::CancelAll));
                 format!(
                     "Cancel-all requested (request #{}).",
                     c.stats().cancel_all_requests
                 )
+                .into()
             }
             // `/kill confirm` is the confirmation of an earlier `/kill`, never a kill in one
             // message: a pasted or mistyped command must not skip the step.
-            Command::Kill(true) | Command::Flatten(None) | Command::Confirm => {
-                let wants_kill = matches!(command, Command::Kill(true));
-                let wants_flatten = matches!(command, Command::Flatten(None));
-                let pending = self.pending.get(&user).copied();
-                match pending {
-                    Some((_, Pending::Kill)) if wants_flatten => {
-                        "Nothing to confirm: send /flatten SYMBOL first.".to_owned()
-                    }
-                    Some((_, Pending::Flatten(_))) if wants_kill => {
-                        "Nothing to confirm: send /kill first.".to_owned()
-                    }
-                    Some((deadline, what)) => {
-                        self.pending.remove(&user);
-                        match what {
-                            Pending::Kill if now <= deadline => kill(c),
-                            Pending::Kill => {
-                                "The kill request expired: nothing was done. Send /kill again."
-                                    .to_owned()
-                            }
-                            Pending::Flatten(id) if now <= deadline => flatten(c, id),
-                            Pending::Flatten(_) => {
-                                "The flatten request expired: nothing was done. \
-Send /flatten SYMBOL again."
-                                    .to_owned()
-                            }
-                        }
-                    }
-                    None if wants_flatten => {
-                        "Nothing to confirm: send /flatten SYMBOL first.".to_owned()
-                    }
-                    None => "Nothing to confirm: send /kill first.".to_owned(),
-                }
-            }
+            Command::Kill(true) => self.confirm(user, chat, Some(Kind::Kill), None, now),
+            Command::Flatten(None) => self.confirm(user, chat, Some(Kind::Flatten), None, now),
+            Command::Order(_, None) => self.confirm(user, chat, Some(Kind::Order), None, now),
+            Command::Cancel(None) => self.confirm(user, chat, Some(Kind::Cancel), None, now),
+            Command::Confirm => self.confirm(user, chat, None, None, now),
+            Command::Drop => self.drop_pending(user, None),
+            Command::Button(data) => match data.split_once(':') {
+                Some(("ok", n)) => match n.parse() {
+                    Ok(n) => self.confirm(user, chat, None, Some(n), now),
+                    Err(_) => "That button is not one of this bot's.".to_owned().into(),
+                },
+                Some(("no", n)) => match n.parse() {
+                    Ok(n) => self.drop_pending(user, Some(n)),
+                    Err(_) => "That button is not one of this bot's.".to_owned().into(),
+                },
+                _ => "That button is not one of this bot's.".to_owned().into(),
+            },
             Command::Kill(false) => {
                 if let Some(r) = c.kill_reason() {
-                    return format!("Trading is already killed ({r}).");
+                    return format!("Trading is already killed ({r}).").into();
                 }
-                self.pending
-                    .insert(user, (now + self.confirm_within, Pending::Kill));
-                format!(
-                    "Kill trading? Every order is cancelled and nothing trades until restart.\n\
+                let buttons = self.ask(user, now, Pending::Kill);
+                Reply {
+                    text: format!(
+                        "Kill trading? Every order is cancelled and nothing trades until restart.\n\
 Reply /kill confirm (or yes) within {} s.",
-                    self.confirm_within.as_secs_f64().round()
-                )
+                        self.confirm_within.as_secs_f64().round()
+                    ),
+                    buttons,
+                }
             }
             Command::Flatten(Some(symbol)) => {
                 if symbol.is_empty() {
-                    return "Which instrument? /flatten SYMBOL (/positions lists them).".to_owned();
+                    return "Which instrument? /flatten SYMBOL (/positions lists them)."
+                        .to_owned()
+                        .into();
                 }
                 let Some(id) = c.instrument_named(symbol) else {
-                    return format!("No instrument {symbol}. /positions lists them.");
+                    return format!("No instrument {symbol}. /positions lists them.").into();
                 };
                 let board = c.board();
                 let (sym, q) = board.name(id).map_or((symbol.as_str(), 0), |n| (n.0, n.2));
                 let v = board.read(id).unwrap_or_default();
-                self.pending
-                    .insert(user, (now + self.confirm_within, Pending::Flatten(id)));
-                format!(
+                let text = format!(
                     "Flatten {sym}? Its strategy stops, its {} open order(s) are cancelled and \
 the position {} is closed in slices inside the price band; it stays stopped until restart.\n\
 Reply /flatten confirm (or yes) within {} s.",
                     v.open_orders,
                     fixed(v.position, q),
                     self.confirm_within.as_secs_f64().round()
-                )
+                );
+                let buttons = self.ask(user, now, Pending::Flatten(id));
+                Reply { text, buttons }
             }
-            Command::Limits => {
-                if self.ctx.limits.is_empty() {
-                    "No risk limits were given to the bot.".to_owned()
+            Command::Order(side, Some(words)) => self.order(user, *side, words, now),
+            Command::Cancel(Some(order)) => self.cancel(user, order, now),
+            Command::Alert(words) => {
+                let words: Vec<&str> = words.iter().map(String::as_str).collect();
+                match self.alarms.set(user, chat, &words) {
+                    Ok(a) => {
+                        let mut action = OperatorAction::now(user, OperatorKind::AlertSet);
+                        action.target = a.number;
+                        action.instrument = c.instrument_named(&a.symbol).unwrap_or_default();
+                        self.journal(action);
+                        format!(
+                            "Alert #{} set: {} {} {} {}. It fires once. /alerts lists them.",
+                            a.number,
+                            a.symbol,
+                            a.measure.name(),
+                            a.cmp.sign(),
+                            a.threshold
+                        )
+                    }
+                    Err(e) => e.to_string(),
+                }
+                .into()
+            }
+            Command::Alerts => {
+                let lines: Vec<String> = self
+                    .alarms
+                    .list()
+                    .map(|a| {
+                        format!(
+                            "#{} {} {} {} {} (set by {})",
+                            a.number,
+                            a.symbol,
+                            a.measure.name(),
+                            a.cmp.sign(),
+                            a.threshold,
+                            a.user
+                        )
+                    })
+                    .collect();
+                if lines.is_empty() {
+                    "No alerts set. /alert SYMBOL > PRICE sets one.".to_owned()
                 } else {
-                    format!("Risk limits:\n{}", self.ctx.limits.join("\n"))
+                    format!("Alerts:\n{}", lines.join("\n"))
+                }
+                .into()
+            }
+            Command::Unalert(n) => {
+                let Ok(number) = n.trim_start_matches('#').parse::<u64>() else {
+                    return "Which alert? /unalert N (/alerts lists them)."
+                        .to_owned()
+                        .into();
+                };
+                match self.alarms.remove(number) {
+                    Ok(Some(a)) => {
+                        let mut action = OperatorAction::now(user, OperatorKind::AlertRemoved);
+                        action.target = a.number;
+                        action.instrument = c.instrument_named(&a.symbol).unwrap_or_default();
+                        self.journal(action);
+                        format!("Alert #{number} removed.")
+                    }
+                    Ok(None) => format!("No alert #{number}. /alerts lists them."),
+                    Err(e) => format!("Alert #{number} removed, but not saved: {e}"),
+                }
+                .into()
+            }
+            Command::Limits => if self.ctx.limits.is_empty() {
+                "No risk limits were given to the bot.".to_owned()
+            } else {
+                format!("Risk limits:\n{}", self.ctx.limits.join("\n"))
+            }
+            .into(),
+            Command::Help => HELP.to_owned().into(),
+            Command::Unknown(text) => format!("Unknown command {text:?}. /help lists them.").into(),
+        }
+    }
+
+    /// Makes `what` the user's pending request; the buttons that confirm or drop it.
+    fn ask(&mut self, user: i64, now: Instant, what: Pending) -> Vec<Button> {
+        self.nonce += 1;
+        let nonce = self.nonce;
+        self.pending.insert(
+            user,
+            Asked {
+                deadline: now + self.confirm_within,
+                what,
+                nonce,
+            },
+        );
+        vec![
+            Button {
+                label: "Confirm".to_owned(),
+                data: format!("ok:{nonce}"),
+            },
+            Button {
+                label: "Drop".to_owned(),
+                data: format!("no:{nonce}"),
+            },
+        ]
+    }
+
+    /// A confirmation from `user`: of a request of kind `want` when typed with one, of the
+    /// request numbered `nonce` when a button; of whatever is pending otherwise.
+    fn confirm(
+        &mut self,
+        user: i64,
+        chat: i64,
+        want: Option<Kind>,
+        nonce: Option<u64>,
+        now: Instant,
+    ) -> Reply {
+        let Some(asked) = self.pending.get(&user).copied() else {
+            return match (want, nonce) {
+                (_, Some(_)) => "That request is no longer pending (confirmed, dropped or \
+replaced): nothing was done."
+                    .to_owned(),
+                (Some(k), None) => format!("Nothing to confirm: {}", k.first()),
+                (None, None) => "Nothing to confirm: nothing is pending.".to_owned(),
+            }
+            .into();
+        };
+        if let Some(k) = want.filter(|k| *k != asked.what.kind()) {
+            return format!("Nothing to confirm: {}", k.first()).into();
+        }
+        if nonce.is_some_and(|n| n != asked.nonce) {
+            return "That request is no longer pending (confirmed, dropped or replaced): \
+nothing was done."
+                .to_owned()
+                .into();
+        }
+        self.pending.remove(&user);
+        if now > asked.deadline {
+            let mut action = OperatorAction::now(user, OperatorKind::Expired);
+            action.outcome = OperatorAction::NOT_SENT;
+            self.journal(action);
+            return match asked.what {
+                Pending::Kill => "The kill request expired: nothing was done. Send /kill again.",
+                Pending::Flatten(_) => {
+                    "The flatten request expired: nothing was done. Send /flatten SYMBOL again."
+                }
+                Pending::Order(..) => {
+                    "The order request expired: nothing was sent. Send /buy or /sell again."
+                }
+                Pending::Cancel(..) => {
+                    "The cancel request expired: nothing was sent. Send /cancel ORDER again."
                 }
             }
-            Command::Help => HELP.to_owned(),
-            Command::Unknown(text) => format!("Unknown command {text:?}. /help lists them."),
+            .to_owned()
+            .into();
+        }
+        let c = Arc::clone(&self.ctx.control);
+        match asked.what {
+            Pending::Kill => {
+                self.journal(OperatorAction::now(user, OperatorKind::Kill));
+                kill(&c).into()
+            }
+            Pending::Flatten(id) => {
+                let mut action = OperatorAction::now(user, OperatorKind::Flatten);
+                action.instrument = id;
+                self.journal(action);
+                flatten(&c, id).into()
+            }
+            Pending::Order(id, action) => self.submit(user, chat, id, action),
+            Pending::Cancel(id, target) => {
+                self.submit(user, chat, id, ManualAction::Cancel { target })
+            }
+        }
+    }
+
+    /// Hands a confirmed manual request to the stage.
+    fn submit(
+        &mut self,
+        user: i64,
+        chat: i64,
+        instrument: InstrumentId,
+        action: ManualAction,
+    ) -> Reply {
+        self.seq += 1;
+        let request = ManualRequest {
+            seq: self.seq,
+            instrument,
+            action,
+        };
+        if !self.ctx.control.submit(request) {
+            return "Not sent: the trading stage has not taken the requests before this one \
+(its queue is full). Try again in a moment."
+                .to_owned()
+                .into();
+        }
+        self.submitted.insert(
+            self.seq,
+            Submitted {
+                user,
+                chat,
+                instrument,
+                action,
+            },
+        );
+        match action {
+            ManualAction::Order { .. } => "Order handed to the risk gate; its answer follows.",
+            ManualAction::Cancel { .. } => {
+                "Cancel handed to the trading stage; its answer follows."
+            }
+        }
+        .to_owned()
+        .into()
+    }
+
+    /// Drops `user`'s pending request (the one numbered `nonce`, for a button).
+    fn drop_pending(&mut self, user: i64, nonce: Option<u64>) -> Reply {
+        match self.pending.get(&user) {
+            Some(a) if nonce.is_none_or(|n| n == a.nonce) => {
+                self.pending.remove(&user);
+                "Dropped: nothing was done.".to_owned().into()
+            }
+            _ => "Nothing to drop.".to_owned().into(),
+        }
+    }
+
+    /// `/buy` or `/sell` with its words: the question, or why there is none.
+    fn order(&mut self, user: i64, side: OrderSide, words: &[String], now: Instant) -> Reply {
+        let c = Arc::clone(&self.ctx.control);
+        let verb = if side == OrderSide::Buy {
+            "buy"
+        } else {
+            "sell"
+        };
+        let (symbol, qty, price) = match words {
+            [s, q] => (s, q, None),
+            [s, q, p] => (s, q, Some(p)),
+            _ => return format!("Usage: /{verb} SYMBOL QTY [PRICE]").into(),
+        };
+        let Some(id) = c.instrument_named(symbol) else {
+            return format!(
+                "No instrument {}. /positions lists them.",
+                symbol.to_ascii_uppercase()
+            )
+            .into();
+        };
+        let board = c.board();
+        let Some((sym, p, q, _)) = board.name(id) else {
+            return format!("No instrument {symbol}.").into();
+        };
+        let qty = match parse_scaled(qty.as_bytes(), q) {
+            Ok(v) if v > 0 => Qty(v),
+            Ok(_) => return "The quantity must be above 0.".to_owned().into(),
+            Err(e) => return format!("Quantity {qty:?}: {e} ({q} decimals here).").into(),
+        };
+        let top = self
+            .ctx
+            .sources
+            .as_ref()
+            .and_then(|s| s.books.top(usize::from(id.0)));
+        let (px, tif) = match price {
+            Some(text) => match parse_scaled(text.as_bytes(), p) {
+                Ok(v) if v > 0 => (Px(v), TimeInForce::Gtc),
+                Ok(_) => return "The price must be above 0.".to_owned().into(),
+                Err(e) => return format!("Price {text:?}: {e} ({p} decimals here).").into(),
+            },
+            None => {
+                let touch = top.filter(|t| t.synced).and_then(|t| match side {
+                    OrderSide::Buy => t.ask,
+                    OrderSide::Sell => t.bid,
+                });
+                match touch {
+                    Some(l) => (l.px, TimeInForce::Ioc),
+                    None => {
+                        return format!(
+                            "No synced book price for {sym} to buy or sell at: give a PRICE."
+                        )
+                        .into();
+                    }
+                }
+            }
+        };
+        let v = board.read(id).unwrap_or_default();
+        let after = i128::from(v.position) + i128::from(side.sign()) * i128::from(qty.0);
+        let notional = i128::from(px.0) * i128::from(qty.0);
+        let money = p.saturating_add(q);
+        let mut text = format!(
+            "{} {} {sym} @ {} ({}), notional {}.\nPosition {} now, {} if it fills whole.",
+            verb.to_ascii_uppercase(),
+            fixed(qty.0, q),
+            fixed(px.0, p),
+            if tif == TimeInForce::Ioc {
+                "marketable limit at the touch, immediate or cancel"
+            } else {
+                "limit, good till cancelled"
+            },
+            fixed(crate::control::saturate(notional), money),
+            fixed(v.position, q),
+            fixed(crate::control::saturate(after), q),
+        );
+        if let Some(t) = top {
+            let _ = write!(text, "\nBook{}", top_text(&t, p, q).trim_start_matches(','));
+        }
+        let action = ManualAction::Order { side, px, qty, tif };
+        match self.preview(id, side, px, qty, &v) {
+            Some(Err(e)) => {
+                let _ = write!(
+                    text,
+                    "\nRisk gate: REFUSED ({e}). Nothing to confirm: nothing was sent."
+                );
+                return text.into();
+            }
+            Some(Ok(())) => {
+                text.push_str("\nRisk gate: passes now (it decides again when the order is sent).")
+            }
+            None => text.push_str("\nRisk gate: decides when the order is sent."),
+        }
+        let _ = write!(
+            text,
+            "\nReply /{verb} confirm (or yes) within {} s.",
+            self.confirm_within.as_secs_f64().round()
+        );
+        let buttons = self.ask(user, now, Pending::Order(id, action));
+        Reply { text, buttons }
+    }
+
+    /// The risk gate's verdict on a new order of instrument `id`, with the rules the stage's
+    /// gate applies, on the board's account `v`; `None` without the instrument's rules.
+    fn preview(
+        &self,
+        id: InstrumentId,
+        side: OrderSide,
+        px: Px,
+        qty: Qty,
+        v: &crate::control::AccountView,
+    ) -> Option<Result<(), RiskReject>> {
+        let (spec, limits) = self.ctx.risk.get(usize::from(id.0))?.as_ref()?;
+        let mut risk = PreTradeRisk::new(*limits, spec.clone());
+        risk.set_kill_switch(self.ctx.control.kill_reason().is_some());
+        let intent = OrderIntent::new_limit(
+            0,
+            ClientOrderId(0),
+            id,
+            side,
+            px,
+            qty,
+            OrderType::Limit,
+            TimeInForce::Gtc,
+            OrderReason::new(0, ReasonCode::Manual),
+        );
+        let state = RiskState {
+            position: Qty(v.position),
+            open_orders: u32::try_from(v.open_orders).unwrap_or(u32::MAX),
+            mid: (v.mark != 0).then_some(Px(v.mark)),
+            ..RiskState::default()
+        };
+        Some(risk.check(&intent, &state))
+    }
+
+    /// `/cancel ORDER`: the question, or why there is none.
+    fn cancel(&mut self, user: i64, order: &str, now: Instant) -> Reply {
+        if order.is_empty() {
+            return "Which order? /cancel ORDER, its client id as a manual order's answer shows it."
+                .to_owned()
+                .into();
+        }
+        let Ok(raw) = order.trim_start_matches('#').parse::<u64>() else {
+            return format!("{order:?} is not a client order id (a number).").into();
+        };
+        let c = Arc::clone(&self.ctx.control);
+        let board = c.board();
+        // Client ids of instrument `i` start at `(i + 1) << 40`.
+        let id = (raw >> 40)
+            .checked_sub(1)
+            .and_then(|i| u16::try_from(i).ok())
+            .map(InstrumentId);
+        let Some((id, (sym, ..))) = id.and_then(|id| Some((id, board.name(id)?))) else {
+            return format!("Order {raw} is of no instrument of this run.").into();
+        };
+        let text = format!(
+            "Cancel order {raw} of {sym}?\nReply /cancel confirm (or yes) within {} s.",
+            self.confirm_within.as_secs_f64().round()
+        );
+        let buttons = self.ask(user, now, Pending::Cancel(id, ClientOrderId(raw)));
+        Reply { text, buttons }
+    }
+
+    /// The stage's answers to the manual requests handed to it since the last call: each
+    /// journaled with its operator, and told in the chat it was asked in.
+    pub fn take_answers(&mut self) -> Vec<(i64, String)> {
+        let mut out = Vec::new();
+        for ManualAnswer {
+            seq,
+            client_id,
+            outcome,
+        } in self.ctx.control.answers()
+        {
+            let Some(s) = self.submitted.remove(&seq) else {
+                continue;
+            };
+            let board = self.ctx.control.board();
+            let (sym, p, q, _) = board.name(s.instrument).unwrap_or(("?", 0, 0, 0));
+            let (kind, what) = match s.action {
+                ManualAction::Order { side, px, qty, tif } => (
+                    OperatorKind::Order,
+                    format!(
+                        "{} {} {sym} @ {} {}",
+                        if side == OrderSide::Buy {
+                            "BUY"
+                        } else {
+                            "SELL"
+                        },
+                        fixed(qty.0, q),
+                        fixed(px.0, p),
+                        if tif == TimeInForce::Ioc {
+                            "IOC"
+                        } else {
+                            "GTC"
+                        }
+                    ),
+                ),
+                ManualAction::Cancel { target } => (
+                    OperatorKind::Cancel,
+                    format!("cancel of order {}", target.0),
+                ),
+            };
+            let mut action = OperatorAction::now(s.user, kind);
+            action.instrument = s.instrument;
+            action.client_id = client_id;
+            match s.action {
+                ManualAction::Order { side, px, qty, .. } => {
+                    action.side = side;
+                    action.px = px;
+                    action.qty = qty;
+                }
+                ManualAction::Cancel { target } => action.target = target.0,
+            }
+            let text = match outcome {
+                ManualOutcome::Sent => {
+                    if kind == OperatorKind::Order {
+                        self.manual.push(format!("{} {what}", client_id.0));
+                        if self.manual.len() > MANUAL_KEPT {
+                            self.manual.remove(0);
+                        }
+                    }
+                    format!(
+                        "SENT: {what} as order {} (manual, by {}).",
+                        client_id.0, s.user
+                    )
+                }
+                ManualOutcome::Refused(e) => {
+                    action.outcome = OperatorAction::REFUSED;
+                    format!("REFUSED by the risk gate: {what}: {e}. Nothing was sent.")
+                }
+                other => {
+                    action.outcome = OperatorAction::NOT_SENT;
+                    let why = match other {
+                        ManualOutcome::NotOpen => {
+                            "the order is not open (closed already, or \
+not this session's)"
+                        }
+                        ManualOutcome::NotTraded => "the instrument is not traded in this run",
+                        ManualOutcome::JournalFull => "the journal's ring is full",
+                        _ => "the run has ended",
+                    };
+                    format!("NOT SENT: {what}: {why}.")
+                }
+            };
+            self.journal(action);
+            out.push((s.chat, text));
+        }
+        out
+    }
+
+    /// The alarms that fire on the tops the book stage last published: `(chat, message)`.
+    pub fn check_alarms(&mut self) -> Vec<(i64, String)> {
+        let Some(sources) = &self.ctx.sources else {
+            return Vec::new();
+        };
+        let books = Arc::clone(&sources.books);
+        let (fired, failed) = self.alarms.check(|i| books.top(i));
+        if let Some(e) = failed {
+            eprintln!("bot: alerts fired but their file was not rewritten: {e}");
+        }
+        fired.into_iter().map(|f| (f.chat, f.text)).collect()
+    }
+
+    /// Journals `action`, when the run has a journal.
+    fn journal(&self, action: OperatorAction) {
+        if let Some(j) = &self.ctx.journal {
+            let pushed = j.lock().unwrap_or_else(|e| e.into_inner()).push(action);
+            if !pushed {
+                eprintln!("bot: an operator action did not fit the journal's ring");
+            }
         }
     }
 
@@ -371,9 +1025,9 @@ Reply /flatten confirm (or yes) within {} s.",
         }
     }
 
-    /// `/orders`.
+    /// `/orders`, and the manual orders sent in this session (the last few).
     pub fn orders(&self) -> String {
-        self.each(|sym, _, _, _, v| {
+        let mut out = self.each(|sym, _, _, _, v| {
             let mut line = format!(
                 "{sym}: open {}, sent {}, fills {}",
                 v.open_orders, v.orders, v.fills
@@ -387,7 +1041,11 @@ Reply /flatten confirm (or yes) within {} s.",
                 let _ = write!(line, "; by reason (sent/filled): {}", reasons.join(", "));
             }
             line
-        })
+        });
+        if !self.manual.is_empty() {
+            let _ = write!(out, "\nManual orders:\n{}", self.manual.join("\n"));
+        }
+        out
     }
 
     /// `/book SYMBOL`.
@@ -472,6 +1130,18 @@ fn kill(c: &Control) -> String {
     "KILLED: every open order is being cancelled and nothing trades until restart.".to_owned()
 }
 
+/// `(symbol, price decimals)` of every instrument on the board, by id.
+fn instrument_names(c: &Control) -> Vec<(String, u8)> {
+    let board = c.board();
+    (0..board.len())
+        .map(|i| {
+            board
+                .name(InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)))
+                .map_or((String::new(), 0), |n| (n.0.to_owned(), n.1))
+        })
+        .collect()
+}
+
 /// `v · 10^-decimals` as a decimal number.
 pub fn fixed(v: i64, decimals: u8) -> String {
     let d = u32::from(decimals.min(18));
@@ -510,6 +1180,8 @@ mod tests {
             control: Control::new(&all),
             sources: None,
             limits: vec!["max position 0.01".into()],
+            risk: Vec::new(),
+            journal: None,
         }
     }
 
@@ -524,6 +1196,28 @@ mod tests {
         );
         assert_eq!(Command::parse("yes"), Command::Confirm);
         assert_eq!(Command::parse("hello"), Command::Unknown("hello".into()));
+        assert_eq!(
+            Command::parse("/buy btcusdt 0.001 65000"),
+            Command::Order(
+                OrderSide::Buy,
+                Some(vec!["btcusdt".into(), "0.001".into(), "65000".into()])
+            )
+        );
+        assert_eq!(
+            Command::parse("/sell Confirm"),
+            Command::Order(OrderSide::Sell, None)
+        );
+        assert_eq!(
+            Command::parse("/cancel 12"),
+            Command::Cancel(Some("12".into()))
+        );
+        assert_eq!(Command::parse("/cancel confirm"), Command::Cancel(None));
+        assert_eq!(
+            Command::parse("/alert BTCUSDT > 1"),
+            Command::Alert(vec!["BTCUSDT".into(), ">".into(), "1".into()])
+        );
+        assert_eq!(Command::parse("/unalert 3"), Command::Unalert("3".into()));
+        assert_eq!(Command::parse("no"), Command::Drop);
     }
 
     #[test]
@@ -536,7 +1230,7 @@ mod tests {
         // Another user's "yes" confirms nothing of user 1's.
         assert_eq!(
             cmds.run(2, &Command::Confirm, t0),
-            "Nothing to confirm: send /kill first."
+            "Nothing to confirm: nothing is pending."
         );
         // Nor does `/kill confirm` sent on its own, by anyone.
         let alone = cmds.run(3, &Command::Kill(true), t0);

@@ -1,13 +1,16 @@
 //! The operator bot: a Telegram bot that answers the operators' commands (`/status`,
 //! `/positions`, `/pnl`, `/orders`, `/book`, `/pause`, `/resume`, `/cancelall`, `/kill`,
-//! `/flatten`, `/limits`, `/help`) and sends them alerts (kill switch, flatten and de-risk
-//! runs, reconnects and resyncs, fills, heartbeat loss, a periodic summary).
+//! `/flatten`, `/buy`, `/sell`, `/cancel`, `/alert`, `/alerts`, `/unalert`, `/limits`,
+//! `/help`) and sends them alerts (kill switch, flatten and de-risk runs, reconnects and
+//! resyncs, fills, heartbeat loss, a periodic summary, their own price alarms).
 //!
 //! Two threads of its own, off the hot path:
 //! - `bot-poll` long-polls `getUpdates` (offset and timeout, see [`api`]) and hands each message
 //!   to the other thread over a channel;
-//! - `bot` answers messages ([`commands`]), watches for alerts ([`alerts`]) and sends everything
-//!   through the [`outbox`], which paces messages to the API's limits and coalesces bursts.
+//! - `bot` answers messages and buttons pressed ([`commands`]), watches for alerts
+//!   ([`alerts`]) and the operators' alarms ([`alarms`]), tells the strategy stage's answers to
+//!   manual orders, and sends everything through the [`outbox`], which paces messages to the
+//!   API's limits and coalesces bursts.
 //!
 //! The bot talks to the engine only through [`Control`](crate::control::Control) (commands,
 //! the account board) and the read-only counters the stages publish
@@ -19,6 +22,7 @@
 //! off (doubling up to `backoff_cap`), the bot keeps its state (pending kills, alerts seen), and
 //! what queued meanwhile is delivered, coalesced, once it returns.
 
+pub mod alarms;
 pub mod alerts;
 pub mod api;
 pub mod commands;
@@ -33,8 +37,8 @@ use std::time::{Duration, Instant};
 use pinion_net::wss::TlsClientConfig;
 
 pub use alerts::AlertSettings;
-pub use api::{ApiError, BotApi, Incoming};
-pub use commands::{BotContext, Command, Commands};
+pub use api::{ApiError, BotApi, Button, Incoming};
+pub use commands::{BotContext, Command, Commands, Reply};
 pub use outbox::{Outbox, Pacing};
 
 use crate::config::BotSettings;
@@ -348,11 +352,27 @@ impl Bot {
             heartbeat: s.heartbeat,
             summary: s.summary,
         };
+        let alerts = alerts::Alerts::new(alert_settings, &ctx, now);
+        let mut commands = Commands::new(ctx, s.kill_confirm);
+        if let Some(path) = &s.alerts_file {
+            match commands.keep_alarms_in(path) {
+                Ok(notes) => {
+                    for n in notes {
+                        eprintln!("bot: {n}");
+                    }
+                }
+                // The file is left as it is for the operator to look at; nothing set now is
+                // kept over a restart.
+                Err(e) => eprintln!(
+                    "bot: the alerts file cannot be used ({e}); alerts are kept in memory only"
+                ),
+            }
+        }
         Bot {
             api,
             users: s.users.clone(),
-            alerts: alerts::Alerts::new(alert_settings, &ctx, now),
-            commands: Commands::new(ctx, s.kill_confirm),
+            alerts,
+            commands,
             outbox: Outbox::new(Pacing {
                 per_chat: s.per_chat,
                 global: s.global,
@@ -384,10 +404,17 @@ impl Bot {
                     self.outbox.push(u, a.clone());
                 }
             }
+            for (chat, text) in self.commands.check_alarms() {
+                self.counters.alerts.fetch_add(1, Ordering::Relaxed);
+                self.outbox.push(chat, text);
+            }
+            for (chat, text) in self.commands.take_answers() {
+                self.outbox.push(chat, text);
+            }
             let api = &mut self.api;
-            let failed = self
-                .outbox
-                .flush(now, |chat, text| api.send_message(chat, text));
+            let failed = self.outbox.flush(now, |chat, text, buttons| {
+                api.send_with_buttons(chat, text, buttons)
+            });
             self.note_send(failed, now);
             if stopping_until.is_none() && stop.load(Ordering::SeqCst) {
                 // One more round first: what was raised just before the stop is taken in.
@@ -452,12 +479,23 @@ impl Bot {
             self.counters.ignored.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        if m.text.trim().is_empty() {
-            return;
-        }
+        let command = match &m.callback {
+            Some(id) => {
+                // Answered at once (the client shows the button busy until then); the outcome
+                // follows as a message. A failed answer only leaves the button spinning.
+                if let Err(e) = self.api.answer_callback(id, "Received.") {
+                    eprintln!("bot: a button press could not be answered ({e})");
+                }
+                Command::Button(m.text.clone())
+            }
+            None if m.text.trim().is_empty() => return,
+            None => Command::parse(&m.text),
+        };
         self.counters.commands.fetch_add(1, Ordering::Relaxed);
-        let command = Command::parse(&m.text);
-        let reply = self.commands.run(user, &command, Instant::now());
-        self.outbox.push(m.chat_id, reply);
+        let reply = self
+            .commands
+            .handle(user, m.chat_id, &command, Instant::now());
+        self.outbox
+            .push_with_buttons(m.chat_id, reply.text, reply.buttons);
     }
 }

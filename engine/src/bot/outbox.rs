@@ -9,12 +9,22 @@
 //! meanwhile arrives coalesced once it returns. A queue is bounded ([`MAX_NOTES`]): past it the
 //! oldest notes are dropped and the next message says how many.
 //!
+//! A note with buttons (a confirmation's inline keyboard) goes out as a message of its own,
+//! never coalesced: the buttons belong to its text.
+//!
 //! Time is passed in (`Instant`), so the pacing is tested without waiting.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::api::{ApiError, MAX_TEXT, clip};
+use super::api::{ApiError, Button, MAX_TEXT, clip};
+
+/// One note: its text, and the buttons it carries (none for most).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Note {
+    text: String,
+    buttons: Vec<Button>,
+}
 
 /// Notes kept per chat while they cannot be sent.
 pub const MAX_NOTES: usize = 500;
@@ -25,7 +35,7 @@ const SEPARATOR: &str = "\n\n";
 /// One chat's queue.
 #[derive(Debug)]
 struct ChatQueue {
-    notes: VecDeque<String>,
+    notes: VecDeque<Note>,
     /// When the chat may next be sent to.
     next_at: Option<Instant>,
     dropped: u64,
@@ -86,6 +96,15 @@ impl Outbox {
 
     /// Queues `note` for `chat`.
     pub fn push(&mut self, chat: i64, note: String) {
+        self.push_with_buttons(chat, note, Vec::new());
+    }
+
+    /// Queues `note` for `chat` with `buttons` (an inline keyboard): sent as a message alone.
+    pub fn push_with_buttons(&mut self, chat: i64, note: String, buttons: Vec<Button>) {
+        let note = Note {
+            text: note,
+            buttons,
+        };
         let q = self.chats.entry(chat).or_insert_with(|| ChatQueue {
             notes: VecDeque::new(),
             next_at: None,
@@ -115,12 +134,12 @@ impl Outbox {
         self.hold_until
     }
 
-    /// Sends what may be sent at `now` through `send` (chat, text); stops at the first
+    /// Sends what may be sent at `now` through `send` (chat, text, buttons); stops at the first
     /// failure, which starts the back-off. Returns the failure, if any.
     pub fn flush(
         &mut self,
         now: Instant,
-        mut send: impl FnMut(i64, &str) -> Result<(), ApiError>,
+        mut send: impl FnMut(i64, &str, &[Button]) -> Result<(), ApiError>,
     ) -> Option<ApiError> {
         if self.hold_until.is_some_and(|t| now < t) {
             return None;
@@ -148,9 +167,13 @@ impl Outbox {
                 continue;
             }
             let (text, taken) = compose(q);
+            let buttons = match q.notes.front() {
+                Some(n) if taken == 1 => n.buttons.clone(),
+                _ => Vec::new(),
+            };
             q.next_at = Some(now + spacing);
             self.recent.push_back(now);
-            match send(chat, &text) {
+            match send(chat, &text, &buttons) {
                 Ok(()) => {
                     q.notes.drain(..taken);
                     q.dropped = 0;
@@ -178,7 +201,7 @@ impl Outbox {
 }
 
 /// The message for a queue: its notes from the front while they fit, and how many. A single
-/// note longer than a message is cut.
+/// note longer than a message is cut. A note with buttons goes alone: first, or not at all.
 fn compose(q: &ChatQueue) -> (String, usize) {
     let mut text = String::new();
     if q.dropped > 0 {
@@ -187,17 +210,23 @@ fn compose(q: &ChatQueue) -> (String, usize) {
     let mut taken = 0;
     let mut chars = text.chars().count();
     for note in &q.notes {
+        if taken > 0 && !note.buttons.is_empty() {
+            break;
+        }
         let sep = if text.is_empty() { 0 } else { SEPARATOR.len() };
-        let n = note.chars().count();
+        let n = note.text.chars().count();
         if taken > 0 && chars + sep + n > MAX_TEXT {
             break;
         }
         if sep > 0 {
             text.push_str(SEPARATOR);
         }
-        text.push_str(note);
+        text.push_str(&note.text);
         chars += sep + n;
         taken += 1;
+        if !note.buttons.is_empty() {
+            break;
+        }
     }
     (clip(&text, MAX_TEXT).to_owned(), taken)
 }
@@ -227,19 +256,19 @@ mod tests {
         let mut out = Outbox::new(PACING);
         let mut sent = Vec::new();
         out.push(7, "alert 0".into());
-        out.flush(t0, |c, t| {
+        out.flush(t0, |c, t, _| {
             sent.push((c, t.to_owned()));
             Ok(())
         });
         for i in 1..20 {
             out.push(7, format!("alert {i}"));
-            out.flush(t0 + Duration::from_millis(10 * i), |c, t| {
+            out.flush(t0 + Duration::from_millis(10 * i), |c, t, _| {
                 sent.push((c, t.to_owned()));
                 Ok(())
             });
         }
         assert_eq!(sent.len(), 1, "one message a second per chat");
-        out.flush(t0 + Duration::from_secs(1), |c, t| {
+        out.flush(t0 + Duration::from_secs(1), |c, t, _| {
             sent.push((c, t.to_owned()));
             Ok(())
         });
@@ -247,6 +276,34 @@ mod tests {
         assert_eq!(sent[1].1.matches("alert ").count(), 19);
         assert_eq!(out.pending(), 0);
         assert_eq!(out.stats().coalesced, 19);
+    }
+
+    #[test]
+    fn a_note_with_buttons_goes_alone_with_them() {
+        let t0 = Instant::now();
+        let mut out = Outbox::new(PACING);
+        out.push(7, "before".into());
+        let ok = Button {
+            label: "Confirm".into(),
+            data: "ok:1".into(),
+        };
+        out.push_with_buttons(7, "Buy?".into(), vec![ok.clone()]);
+        out.push(7, "after".into());
+        let mut sent = Vec::new();
+        for s in 0..3 {
+            out.flush(t0 + Duration::from_secs(s), |_, t, b| {
+                sent.push((t.to_owned(), b.to_vec()));
+                Ok(())
+            });
+        }
+        assert_eq!(
+            sent,
+            [
+                ("before".to_owned(), Vec::new()),
+                ("Buy?".to_owned(), vec![ok]),
+                ("after".to_owned(), Vec::new()),
+            ]
+        );
     }
 
     #[test]
@@ -261,17 +318,17 @@ mod tests {
             out.push(chat, format!("to {chat}"));
         }
         let mut sent = Vec::new();
-        out.flush(t0, |c, _| {
+        out.flush(t0, |c, _, _| {
             sent.push(c);
             Ok(())
         });
         assert_eq!(sent, [0, 1, 2], "three a second overall");
-        out.flush(t0 + Duration::from_millis(999), |c, _| {
+        out.flush(t0 + Duration::from_millis(999), |c, _, _| {
             sent.push(c);
             Ok(())
         });
         assert_eq!(sent.len(), 3);
-        out.flush(t0 + Duration::from_secs(1), |c, _| {
+        out.flush(t0 + Duration::from_secs(1), |c, _, _| {
             sent.push(c);
             Ok(())
         });
@@ -284,20 +341,20 @@ mod tests {
         let mut out = Outbox::new(PACING);
         out.push(1, "a".into());
         out.push(1, "b".into());
-        let e = out.flush(t0, |_, _| Err(ApiError::Transport("refused".into())));
+        let e = out.flush(t0, |_, _, _| Err(ApiError::Transport("refused".into())));
         assert!(e.is_some());
         assert_eq!(out.pending(), 2);
         assert_eq!(out.held_until(), Some(t0 + Duration::from_millis(500)));
         // Held: nothing is tried before the back-off ends.
         let mut tried = 0;
-        out.flush(t0 + Duration::from_millis(400), |_, _| {
+        out.flush(t0 + Duration::from_millis(400), |_, _, _| {
             tried += 1;
             Ok(())
         });
         assert_eq!(tried, 0);
         out.push(1, "c".into());
         let mut got = String::new();
-        out.flush(t0 + Duration::from_secs(2), |_, t| {
+        out.flush(t0 + Duration::from_secs(2), |_, t, _| {
             got = t.to_owned();
             Ok(())
         });
@@ -315,7 +372,7 @@ mod tests {
         assert_eq!(out.stats().dropped, 3);
         let mut texts = Vec::new();
         for s in 0..200 {
-            out.flush(t0 + Duration::from_secs(s), |_, t| {
+            out.flush(t0 + Duration::from_secs(s), |_, t, _| {
                 texts.push(t.to_owned());
                 Ok(())
             });

@@ -32,7 +32,8 @@ pub struct BotConfig {
     /// How long one `getUpdates` long poll waits, seconds (1 to 50).
     #[serde(default = "default_poll_timeout_s")]
     pub poll_timeout_s: u64,
-    /// How long a `/kill` waits for its confirmation, seconds.
+    /// How long a `/kill`, `/flatten`, `/buy`, `/sell` or `/cancel` waits for its
+    /// confirmation, seconds.
     #[serde(default = "default_kill_confirm_s")]
     pub kill_confirm_s: f64,
     /// Fill alerts, gathered for `fill_coalesce_ms` after the first.
@@ -56,6 +57,10 @@ pub struct BotConfig {
     /// The longest back-off while the API is unreachable, seconds.
     #[serde(default = "default_backoff_cap_s")]
     pub backoff_cap_s: f64,
+    /// The file the operators' `/alert` alarms are kept in, so they survive a restart (none:
+    /// kept in memory only).
+    #[serde(default)]
+    pub alerts_file: Option<PathBuf>,
 }
 
 fn default_api_url() -> String {
@@ -119,6 +124,8 @@ pub struct BotSettings {
     pub global: u32,
     /// The longest outage back-off.
     pub backoff_cap: Duration,
+    /// Where the operators' alarms are kept (`None`: in memory only).
+    pub alerts_file: Option<PathBuf>,
 }
 
 impl BotSettings {
@@ -150,6 +157,7 @@ impl BotConfig {
             messages_per_chat_per_s: default_per_chat(),
             messages_per_s: default_global(),
             backoff_cap_s: default_backoff_cap_s(),
+            alerts_file: None,
         }
     }
 
@@ -172,6 +180,7 @@ impl BotConfig {
             per_chat: self.messages_per_chat_per_s.max(1),
             global: self.messages_per_s.max(1),
             backoff_cap: secs(self.backoff_cap_s),
+            alerts_file: self.alerts_file.clone(),
         }
     }
 

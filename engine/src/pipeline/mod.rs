@@ -853,7 +853,7 @@ pub fn run_pipeline(
         metrics,
         control,
         sessions: _,
-        journal,
+        mut journal,
     } = pipeline;
     // SIGUSR1 kills trading for the length of the run; SIGUSR2 flattens every instrument.
     let on_signal = control.kill_on_signal().ok();
@@ -932,7 +932,18 @@ pub fn run_pipeline(
                 s.started = std::time::Instant::now();
                 s
             });
-            Some(start_bot(b, settings, &control, sources)?)
+            // The bot journals what the operators do, beside the stages' records.
+            let operator_log = journal
+                .as_mut()
+                .and_then(crate::ops::journal::Journal::operator_log);
+            Some(start_bot(
+                b,
+                settings,
+                &control,
+                sources,
+                &input.instruments,
+                operator_log,
+            )?)
         }
         None => None,
     };
@@ -1046,12 +1057,15 @@ pub fn run_pipeline(
 }
 
 /// Starts the operator bot: its token from the environment, the public roots plus
-/// `bot.ca_file`, the risk limits for `/limits`.
+/// `bot.ca_file`, the risk limits for `/limits` and, in each instrument's units, for the
+/// verdict on a manual order; operator actions journaled into `operator_log` when given.
 fn start_bot(
     b: &crate::config::BotSettings,
     settings: &Settings,
     control: &Arc<Control>,
     sources: Option<Sources>,
+    instruments: &pinion_core::Instruments,
+    operator_log: Option<crate::ops::journal::OperatorLog>,
 ) -> Result<crate::bot::BotHandle, PipelineError> {
     let bot_error = |e: &dyn std::fmt::Display| PipelineError::Bot(e.to_string());
     let token = crate::bot::token_from_env(b).map_err(|e| bot_error(&e))?;
@@ -1071,10 +1085,23 @@ fn start_bot(
         ),
         format!("price band {} bps", r.price_band_bps),
     ];
+    let risk = instruments
+        .iter()
+        .map(|(_, spec)| {
+            settings
+                .trading
+                .risk
+                .in_units(spec)
+                .ok()
+                .map(|l| (spec.clone(), l))
+        })
+        .collect();
     let ctx = crate::bot::BotContext {
         control: Arc::clone(control),
         sources,
         limits,
+        risk,
+        journal: operator_log.map(|l| Arc::new(std::sync::Mutex::new(l))),
     };
     crate::bot::BotHandle::start(b, &token, tls, ctx).map_err(|e| bot_error(&e))
 }
