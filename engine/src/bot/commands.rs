@@ -241,7 +241,16 @@ struct Submitted {
     chat: i64,
     instrument: InstrumentId,
     action: ManualAction,
+    /// When it was handed over.
+    at: Instant,
+    /// Told (and journaled) as unanswered already.
+    overdue: bool,
 }
+
+/// How long the stage may take to answer a manual request before the operator is told its
+/// fate is not known (the stage takes requests once a poll: microseconds while it runs; a run
+/// that has ended takes none).
+pub const ANSWER_WAIT: Duration = Duration::from_secs(10);
 
 /// Manual orders remembered for `/orders`.
 const MANUAL_KEPT: usize = 20;
@@ -542,6 +551,21 @@ nothing was done."
         if now > asked.deadline {
             let mut action = OperatorAction::now(user, OperatorKind::Expired);
             action.outcome = OperatorAction::NOT_SENT;
+            match asked.what {
+                Pending::Kill => {}
+                Pending::Flatten(id) => action.instrument = id,
+                Pending::Order(id, ManualAction::Order { side, px, qty, .. }) => {
+                    action.instrument = id;
+                    action.side = side;
+                    action.px = px;
+                    action.qty = qty;
+                }
+                Pending::Order(id, ManualAction::Cancel { target })
+                | Pending::Cancel(id, target) => {
+                    action.instrument = id;
+                    action.target = target.0;
+                }
+            }
             self.journal(action);
             return match asked.what {
                 Pending::Kill => "The kill request expired: nothing was done. Send /kill again.",
@@ -570,9 +594,9 @@ nothing was done."
                 self.journal(action);
                 flatten(&c, id).into()
             }
-            Pending::Order(id, action) => self.submit(user, chat, id, action),
+            Pending::Order(id, action) => self.submit(user, chat, id, action, now),
             Pending::Cancel(id, target) => {
-                self.submit(user, chat, id, ManualAction::Cancel { target })
+                self.submit(user, chat, id, ManualAction::Cancel { target }, now)
             }
         }
     }
@@ -584,6 +608,7 @@ nothing was done."
         chat: i64,
         instrument: InstrumentId,
         action: ManualAction,
+        now: Instant,
     ) -> Reply {
         self.seq += 1;
         let request = ManualRequest {
@@ -604,6 +629,8 @@ nothing was done."
                 chat,
                 instrument,
                 action,
+                at: now,
+                overdue: false,
             },
         );
         match action {
@@ -788,9 +815,10 @@ nothing was done."
         Reply { text, buttons }
     }
 
-    /// The stage's answers to the manual requests handed to it since the last call: each
-    /// journaled with its operator, and told in the chat it was asked in.
-    pub fn take_answers(&mut self) -> Vec<(i64, String)> {
+    /// The stage's answers to the manual requests handed to it since the last call, and the
+    /// requests it has left unanswered for [`ANSWER_WAIT`] at `now` (told once as not known):
+    /// each journaled with its operator, and told in the chat it was asked in.
+    pub fn take_answers(&mut self, now: Instant) -> Vec<(i64, String)> {
         let mut out = Vec::new();
         for ManualAnswer {
             seq,
@@ -801,46 +829,10 @@ nothing was done."
             let Some(s) = self.submitted.remove(&seq) else {
                 continue;
             };
-            let board = self.ctx.control.board();
-            let (sym, p, q, _) = board.name(s.instrument).unwrap_or(("?", 0, 0, 0));
-            let (kind, what) = match s.action {
-                ManualAction::Order { side, px, qty, tif } => (
-                    OperatorKind::Order,
-                    format!(
-                        "{} {} {sym} @ {} {}",
-                        if side == OrderSide::Buy {
-                            "BUY"
-                        } else {
-                            "SELL"
-                        },
-                        fixed(qty.0, q),
-                        fixed(px.0, p),
-                        if tif == TimeInForce::Ioc {
-                            "IOC"
-                        } else {
-                            "GTC"
-                        }
-                    ),
-                ),
-                ManualAction::Cancel { target } => (
-                    OperatorKind::Cancel,
-                    format!("cancel of order {}", target.0),
-                ),
-            };
-            let mut action = OperatorAction::now(s.user, kind);
-            action.instrument = s.instrument;
-            action.client_id = client_id;
-            match s.action {
-                ManualAction::Order { side, px, qty, .. } => {
-                    action.side = side;
-                    action.px = px;
-                    action.qty = qty;
-                }
-                ManualAction::Cancel { target } => action.target = target.0,
-            }
+            let (mut action, what) = self.described(&s, client_id);
             let text = match outcome {
                 ManualOutcome::Sent => {
-                    if kind == OperatorKind::Order {
+                    if action.kind == OperatorKind::Order {
                         self.manual.push(format!("{} {what}", client_id.0));
                         if self.manual.len() > MANUAL_KEPT {
                             self.manual.remove(0);
@@ -859,8 +851,7 @@ nothing was done."
                     action.outcome = OperatorAction::NOT_SENT;
                     let why = match other {
                         ManualOutcome::NotOpen => {
-                            "the order is not open (closed already, or \
-not this session's)"
+                            "the order is not open (closed already, or not this session's)"
                         }
                         ManualOutcome::NotTraded => "the instrument is not traded in this run",
                         ManualOutcome::JournalFull => "the journal's ring is full",
@@ -872,7 +863,68 @@ not this session's)"
             self.journal(action);
             out.push((s.chat, text));
         }
+        let overdue: Vec<u64> = self
+            .submitted
+            .iter()
+            .filter(|(_, s)| !s.overdue && now.saturating_duration_since(s.at) >= ANSWER_WAIT)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in overdue {
+            let Some(s) = self.submitted.get_mut(&seq) else {
+                continue;
+            };
+            s.overdue = true;
+            let s = *s;
+            let (mut action, what) = self.described(&s, ClientOrderId(0));
+            action.outcome = OperatorAction::UNKNOWN;
+            self.journal(action);
+            out.push((
+                s.chat,
+                format!(
+                    "UNKNOWN: the trading stage has not answered for {what} in {} s; whether it \
+was sent is not known (the run may be ending). /orders and the exchange tell.",
+                    ANSWER_WAIT.as_secs()
+                ),
+            ));
+        }
         out
+    }
+
+    /// The journal record of a manual request (its outcome yet to be set) and how it reads.
+    fn described(&self, s: &Submitted, client_id: ClientOrderId) -> (OperatorAction, String) {
+        let board = self.ctx.control.board();
+        let (sym, p, q, _) = board.name(s.instrument).unwrap_or(("?", 0, 0, 0));
+        let mut action = OperatorAction::now(s.user, OperatorKind::Order);
+        action.instrument = s.instrument;
+        action.client_id = client_id;
+        let what = match s.action {
+            ManualAction::Order { side, px, qty, tif } => {
+                action.side = side;
+                action.px = px;
+                action.qty = qty;
+                format!(
+                    "{} {} {sym} @ {} {}",
+                    if side == OrderSide::Buy {
+                        "BUY"
+                    } else {
+                        "SELL"
+                    },
+                    fixed(qty.0, q),
+                    fixed(px.0, p),
+                    if tif == TimeInForce::Ioc {
+                        "IOC"
+                    } else {
+                        "GTC"
+                    }
+                )
+            }
+            ManualAction::Cancel { target } => {
+                action.kind = OperatorKind::Cancel;
+                action.target = target.0;
+                format!("cancel of order {}", target.0)
+            }
+        };
+        (action, what)
     }
 
     /// The alarms that fire on the tops the book stage last published: `(chat, message)`.
@@ -1242,6 +1294,59 @@ mod tests {
         cmds.run(1, &Command::Kill(false), t0 + Duration::from_secs(40));
         cmds.run(1, &Command::Kill(true), t0 + Duration::from_secs(41));
         assert_eq!(c.kill_reason(), Some(KillReason::Operator));
+    }
+
+    #[test]
+    fn a_manual_order_the_stage_does_not_answer_is_told_unknown_once_then_its_answer() {
+        let mut cmds = Commands::new(ctx(), Duration::from_secs(30));
+        let c = Arc::clone(&cmds.context().control);
+        let mut stage = c.reader();
+        let t0 = Instant::now();
+        let words = vec!["BTCUSDT".to_owned(), "0.001".to_owned(), "65000".to_owned()];
+        let ask = cmds.handle(1, 5, &Command::Order(OrderSide::Sell, Some(words)), t0);
+        assert!(
+            ask.text
+                .contains("Risk gate: decides when the order is sent"),
+            "{}",
+            ask.text
+        );
+        assert_eq!(ask.buttons.len(), 2);
+        let pressed = Command::Button(ask.buttons[0].data.clone());
+        let sent = cmds.handle(1, 5, &pressed, t0 + Duration::from_secs(1));
+        assert!(
+            sent.text.contains("handed to the risk gate"),
+            "{}",
+            sent.text
+        );
+        assert!(cmds.take_answers(t0 + Duration::from_secs(2)).is_empty());
+        let late = cmds.take_answers(t0 + Duration::from_secs(12));
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].0, 5, "told in the chat it was asked in");
+        assert!(
+            late[0].1.starts_with(
+                "UNKNOWN: the trading stage has not answered for SELL 0.001 BTCUSDT @ 65000 GTC"
+            ),
+            "{}",
+            late[0].1
+        );
+        assert!(
+            cmds.take_answers(t0 + Duration::from_secs(20)).is_empty(),
+            "told once"
+        );
+        let request = stage.take_manual().expect("handed over");
+        stage.answer(ManualAnswer {
+            seq: request.seq,
+            client_id: ClientOrderId(77),
+            outcome: ManualOutcome::Sent,
+        });
+        let answered = cmds.take_answers(t0 + Duration::from_secs(21));
+        assert_eq!(
+            answered,
+            [(
+                5,
+                "SENT: SELL 0.001 BTCUSDT @ 65000 GTC as order 77 (manual, by 1).".to_owned()
+            )]
+        );
     }
 
     #[test]

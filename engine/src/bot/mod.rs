@@ -408,7 +408,7 @@ impl Bot {
                 self.counters.alerts.fetch_add(1, Ordering::Relaxed);
                 self.outbox.push(chat, text);
             }
-            for (chat, text) in self.commands.take_answers() {
+            for (chat, text) in self.commands.take_answers(now) {
                 self.outbox.push(chat, text);
             }
             let api = &mut self.api;

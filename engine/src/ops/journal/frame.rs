@@ -421,7 +421,7 @@ pub fn decode(payload: &[u8], offset: u64) -> Result<Record, JournalError> {
             let px = Px(g.i64());
             let qty = Qty(g.i64());
             let outcome = g.u8();
-            if outcome > OperatorAction::NOT_SENT {
+            if outcome > OperatorAction::UNKNOWN {
                 return Err(bad(offset, "operator outcome"));
             }
             Record::Operator(OperatorAction {

@@ -163,7 +163,8 @@ pub struct OperatorAction {
     pub px: pinion_core::Px,
     /// An order's quantity.
     pub qty: Qty,
-    /// What became of it: [`OperatorAction::DONE`], or a manual request's outcome code.
+    /// What became of it: [`OperatorAction::DONE`], [`OperatorAction::REFUSED`],
+    /// [`OperatorAction::NOT_SENT`] or [`OperatorAction::UNKNOWN`].
     pub outcome: u8,
 }
 
@@ -174,6 +175,10 @@ impl OperatorAction {
     pub const REFUSED: u8 = 1;
     /// Not sent for another reason (no such open order, not traded, journal full, ended).
     pub const NOT_SENT: u8 = 2;
+    /// Handed to the trading stage, which did not answer in time: whether it was sent is not
+    /// known here (the order's own records, and the venue, tell). A later answer is journaled
+    /// again with its outcome.
+    pub const UNKNOWN: u8 = 3;
 
     /// An action of `kind` by `user` now, every other field zero.
     pub fn now(user: i64, kind: OperatorKind) -> Self {
