@@ -347,6 +347,12 @@ fn write_types(out: &mut String, types: roxmltree::Node<'_, '_>) {
                 )
             })
             .collect();
+        // `mbx:jsonValue`: the text the JSON API shows for each value.
+        let json: Vec<Option<String>> = t
+            .children()
+            .filter(|n| n.is_element())
+            .map(|v| attr(v, "jsonValue").map(str::to_string))
+            .collect();
         let r = p.rust;
         if t.has_tag_name("enum") {
             let _ = writeln!(
@@ -377,8 +383,35 @@ fn write_types(out: &mut String, types: roxmltree::Node<'_, '_>) {
             }
             let _ = writeln!(
                 out,
-                "            Self::Unrecognised(raw) => raw,\n        }}\n    }}\n}}\n"
+                "            Self::Unrecognised(raw) => raw,\n        }}\n    }}\n"
             );
+            let _ = writeln!(
+                out,
+                "    /// The text the JSON API shows for this value (`mbx:jsonValue`); `None` for a\n    /// value this schema version does not name.\n    pub const fn json_value(self) -> Option<&'static str> {{\n        match self {{"
+            );
+            for ((v, _), j) in values.iter().zip(&json) {
+                match j {
+                    Some(j) => {
+                        let _ = writeln!(out, "            Self::{v} => Some({j:?}),");
+                    }
+                    None => {
+                        let _ = writeln!(out, "            Self::{v} => None,");
+                    }
+                }
+            }
+            let _ = writeln!(
+                out,
+                "            Self::Unrecognised(_) => None,\n        }}\n    }}\n\n    /// The value the JSON API's text `s` names (`mbx:jsonValue`), if any.\n    pub fn from_json_value(s: &str) -> Option<Self> {{\n        match s {{"
+            );
+            let mut seen = std::collections::HashSet::new();
+            for ((v, _), j) in values.iter().zip(&json) {
+                if let Some(j) = j
+                    && seen.insert(j.clone())
+                {
+                    let _ = writeln!(out, "            {j:?} => Some(Self::{v}),");
+                }
+            }
+            let _ = writeln!(out, "            _ => None,\n        }}\n    }}\n}}\n");
         } else {
             let _ = writeln!(
                 out,
