@@ -125,6 +125,7 @@ fn venue_at(
         max_order_qty: Qty(1_000_000),
         summary: Arc::new(Mutex::new(None)),
         capture: None,
+        response_format: pinion_gateway::binance::ResponseFormat::Json,
     })
     .expect("venue")
 }

@@ -167,10 +167,17 @@ pub struct LiveOrdersConfig {
     /// (with several symbols, one file each, the symbol added to the name).
     #[serde(default)]
     pub record: Option<PathBuf>,
+    /// The encoding of answers and user data: `json` (default) or `sbe` (schema 3:5, checked
+    /// against the exchange's schema life-cycle at start-up).
+    #[serde(default = "default_response_format")]
+    pub response_format: String,
 }
 
 fn default_recv_window_ms() -> f64 {
     1000.0
+}
+fn default_response_format() -> String {
+    "json".to_owned()
 }
 fn default_open_orders() -> String {
     "cancel".to_owned()

@@ -279,4 +279,6 @@ pub struct OrderEntrySettings {
     pub record: Option<PathBuf>,
     /// The circuit breaker in front of new orders.
     pub breaker: pinion_gateway::binance::breaker::BreakerConfig,
+    /// JSON or SBE answers and user data.
+    pub response_format: pinion_gateway::binance::ResponseFormat,
 }

@@ -21,6 +21,7 @@ use pinion_gateway::binance::client_id::RunEpoch;
 use pinion_gateway::binance::clock::ClockConfig;
 use pinion_gateway::binance::mirror::SessionMirror;
 use pinion_gateway::binance::orders::{Adopted, OrderTableConfig};
+use pinion_gateway::binance::sbe::{self, lifecycle::Status};
 use pinion_gateway::binance::sign::{Credentials, CredentialsConfig};
 use pinion_gateway::binance::{AccountSummary, BinanceConfig, BinanceVenue};
 use pinion_gateway::{AnyVenue, ExitOutcome};
@@ -351,9 +352,23 @@ pub(super) fn trading_venues(
             max_order_qty: limits.max_order_qty,
             summary: Arc::clone(&summary),
             capture,
+            response_format: orders.response_format,
         };
         let mut venue = BinanceVenue::new(config)
             .map_err(|e| live_error(format_args!("live.orders {}: {e}", orders.ws_api_url)))?;
+        if let Some(Status::Deprecated { since, retires }) = venue.sbe_schema() {
+            // Start-up, once: the schema still works, but its end is announced.
+            let end = retires.map_or_else(
+                || "at least six months after that".to_owned(),
+                |r| format!("on {r}"),
+            );
+            eprintln!(
+                "warning: live.orders: SBE schema {}:{} was deprecated on {since}; the exchange \
+                 retires it {end}",
+                sbe::SCHEMA_ID,
+                sbe::SCHEMA_VERSION,
+            );
+        }
         if let Some(log) = recovered.and_then(|r| r.instrument(id.0)) {
             adopted += venue.adopt(log.open_orders().map(|o| Adopted {
                 client_id: o.client_id,

@@ -20,6 +20,7 @@
 //! * [`mirror`]: the session's readiness and counters, published for other threads.
 //! * [`keycheck`]: what the exchange says about the order key at start-up (account state,
 //!   commission rates, the key's withdrawal and IP restrictions).
+//! * [`sbe`]: the WS API's SBE frames (`responseFormat=sbe`) read into the JSON [`wire`] reads.
 //! * [`wire`]: responses (with their `rateLimits`) and user data events, read without copying;
 //!   failures classified so an unknown outcome is never taken for a rejection.
 //!
@@ -34,6 +35,7 @@ pub mod keycheck;
 pub mod limits;
 pub mod mirror;
 pub mod orders;
+pub mod sbe;
 pub mod sign;
 pub mod template;
 pub mod venue;
@@ -41,5 +43,5 @@ pub mod wire;
 
 pub use venue::{
     AccountSummary, AssetBalance, BinanceConfig, BinanceVenue, GuardSummary, OpenOrdersPolicy,
-    OrderSummary, SessionStats, VenueError,
+    OrderSummary, ResponseFormat, SessionStats, VenueError,
 };

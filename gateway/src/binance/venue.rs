@@ -41,6 +41,12 @@
 //! **Disconnects.** Every unanswered request becomes unknown, its rate-limit charge stays, and
 //! the session reconnects with capped, jittered backoff under a per-window attempt budget.
 //!
+//! **SBE.** With [`ResponseFormat::Sbe`] the session asks for `responseFormat=sbe` with the
+//! pinned schema (3:5) in its URL, after checking the schema against the exchange's published
+//! life-cycle: a retired schema refuses to make the venue, a deprecated one is reported
+//! ([`BinanceVenue::sbe_schema`]). Binary frames are read by [`super::sbe`] into the JSON the
+//! rest of the session reads, so both formats take the same paths.
+//!
 //! **At the end** ([`OrderVenue::wind_down`]) every open order of the symbol is cancelled with
 //! `openOrders.cancelAll` (when configured), the venue waits for the cancels to show in user
 //! data, and writes its [`AccountSummary`] for the run's report.
@@ -97,6 +103,20 @@ pub enum OpenOrdersPolicy {
     Keep,
 }
 
+/// The encoding the WS API answers in, and sends user data in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseFormat {
+    /// JSON text frames.
+    #[default]
+    Json,
+    /// SBE binary frames, schema `pinion_sbe_spot::SCHEMA_ID`:`SCHEMA_VERSION`.
+    Sbe,
+}
+
+/// Where an SBE session's answers go before they are read: reserved at start-up, so answers and
+/// events of the order path are read without allocating.
+const SBE_TEXT_CAPACITY: usize = 1 << 16;
+
 /// Everything a [`BinanceVenue`] is made from.
 #[derive(Debug)]
 pub struct BinanceConfig {
@@ -140,10 +160,57 @@ pub struct BinanceConfig {
     pub max_order_qty: Qty,
     /// Where the final [`AccountSummary`] is written.
     pub summary: Arc<Mutex<Option<AccountSummary>>>,
+    /// The encoding asked for: JSON, or SBE (checked against the schema life-cycle at start).
+    pub response_format: ResponseFormat,
     /// Records every frame received (answers and user data; the API key masked) and every
     /// connect and disconnect, for fixtures from a real venue. Off the order path's cost only
     /// as far as a copy into the recorder's ring goes.
     pub capture: Option<RecorderHandle>,
+}
+
+/// The URL with the SBE parameters added: `responseFormat=sbe` and the pinned schema.
+fn sbe_url(url: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!(
+        "{url}{sep}responseFormat=sbe&sbeSchemaId={}&sbeSchemaVersion={}",
+        pinion_sbe_spot::SCHEMA_ID,
+        pinion_sbe_spot::SCHEMA_VERSION
+    )
+}
+
+/// The pinned SBE schema's standing on `today` in the life-cycle file `lifecycle`.
+fn schema_standing(
+    lifecycle: &str,
+    today: pinion_sbe_spot::lifecycle::Date,
+) -> Result<pinion_sbe_spot::lifecycle::Status, VenueError> {
+    Ok(
+        pinion_sbe_spot::lifecycle::Lifecycle::parse(lifecycle)?.check(
+            pinion_sbe_spot::SCHEMA_ID,
+            pinion_sbe_spot::SCHEMA_VERSION,
+            today,
+        )?,
+    )
+}
+
+/// Today's UTC date, for the schema life-cycle check.
+fn today() -> pinion_sbe_spot::lifecycle::Date {
+    let days = (wall_us() / 86_400_000_000) as i64;
+    civil_date(days)
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01.
+fn civil_date(days: i64) -> pinion_sbe_spot::lifecycle::Date {
+    // Eras of 400 years (146 097 days), March-based years so the leap day ends the year.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as u16;
+    pinion_sbe_spot::lifecycle::Date { year, month, day }
 }
 
 /// Why a venue could not be made.
@@ -161,6 +228,9 @@ pub enum VenueError {
     /// The poller could not be made.
     #[error("poller: {0}")]
     Poll(std::io::Error),
+    /// SBE was asked for with a schema the exchange no longer serves (or does not list).
+    #[error("SBE: {0}")]
+    SbeSchema(#[from] pinion_sbe_spot::lifecycle::LifecycleError),
 }
 
 /// Counters of the session.
@@ -548,6 +618,12 @@ struct Core {
     sweep_adopted: bool,
     price_decimals: u8,
     qty_decimals: u8,
+    /// Whether the session asked for SBE.
+    sbe: bool,
+    /// The pinned schema's standing in the life-cycle file at start-up (SBE only).
+    sbe_status: Option<pinion_sbe_spot::lifecycle::Status>,
+    /// An SBE frame's JSON text, read by the same code as a JSON frame.
+    sbe_text: Vec<u8>,
 }
 
 fn wall_us() -> u64 {
@@ -561,7 +637,21 @@ impl BinanceVenue {
     /// A venue for `config`'s symbol; resolves the endpoint's host here (start-up), and makes
     /// every template. Connects on the first poll.
     pub fn new(config: BinanceConfig) -> Result<Self, VenueError> {
-        let endpoint = Endpoint::parse(&config.url)?;
+        let sbe = config.response_format == ResponseFormat::Sbe;
+        let sbe_status = if sbe {
+            Some(schema_standing(
+                pinion_sbe_spot::lifecycle::PROD_LIFECYCLE,
+                today(),
+            )?)
+        } else {
+            None
+        };
+        let url = if sbe {
+            sbe_url(&config.url)
+        } else {
+            config.url.clone()
+        };
+        let endpoint = Endpoint::parse(&url)?;
         let addrs = endpoint.resolve()?;
         let logon = config.credentials.signer().kind() == KeyKind::Ed25519;
         let signing = if logon {
@@ -600,7 +690,7 @@ impl BinanceVenue {
         let poll = Poll::new().map_err(VenueError::Poll)?;
         let core = Core {
             endpoint,
-            url: config.url.clone(),
+            url,
             addrs,
             origin: config.wss.clock_origin,
             wss: config.wss,
@@ -652,6 +742,13 @@ impl BinanceVenue {
             sweep_adopted: false,
             price_decimals: spec.price_decimals,
             qty_decimals: spec.qty_decimals,
+            sbe,
+            sbe_status,
+            sbe_text: if sbe {
+                Vec::with_capacity(SBE_TEXT_CAPACITY)
+            } else {
+                Vec::new()
+            },
         };
         Ok(Self {
             conn: None,
@@ -659,6 +756,13 @@ impl BinanceVenue {
             events: Events::with_capacity(16),
             core,
         })
+    }
+
+    /// The pinned SBE schema's standing when the venue was made: `None` for a JSON session;
+    /// [`Status::Deprecated`](pinion_sbe_spot::lifecycle::Status::Deprecated) is worth a
+    /// warning (the exchange serves it for at least six months after that date).
+    pub fn sbe_schema(&self) -> Option<pinion_sbe_spot::lifecycle::Status> {
+        self.core.sbe_status
     }
 
     /// Takes in orders an earlier session of this epoch left open (from the engine's journal):
@@ -857,6 +961,10 @@ impl BinanceVenue {
             outcome = c.poll_ready(event, |msg| {
                 if !msg.binary {
                     core.on_frame(msg.payload, emit);
+                } else if core.sbe {
+                    core.on_binary(msg.payload, emit);
+                } else {
+                    core.session.bad_frames += 1;
                 }
             });
             if outcome.is_err() {
@@ -1638,6 +1746,29 @@ impl Core {
         handle.record(&RawRecord::new(t, ConnId(0), kind, meta, &self.scratch));
     }
 
+    /// One binary frame from an SBE session: read into JSON text, then as a text frame.
+    fn on_binary(&mut self, payload: &[u8], emit: &mut dyn FnMut(ExecReport)) {
+        if self.capture.is_some() {
+            self.capture(RecordKind::Frame, b"sbe", payload);
+        }
+        // Out of the core while it is read (a move, no allocation), back after.
+        let mut text = std::mem::take(&mut self.sbe_text);
+        match super::sbe::transcode(payload, &mut text) {
+            Ok(super::sbe::Transcoded::Json) => match std::str::from_utf8(&text) {
+                Ok(t) => self.on_text(t, emit),
+                Err(_) => self.session.bad_frames += 1,
+            },
+            Ok(super::sbe::Transcoded::NonRepresentable) => {
+                // Something happened that schema 3:5 cannot say, to an order not named: every
+                // open order is unknown until the queries settle it.
+                self.session.bad_frames += 1;
+                self.table.lose_track_of_all(wall_us() / 1000);
+            }
+            Err(_) => self.session.bad_frames += 1,
+        }
+        self.sbe_text = text;
+    }
+
     /// One text frame from the exchange.
     fn on_frame(&mut self, payload: &[u8], emit: &mut dyn FnMut(ExecReport)) {
         if self.capture.is_some() {
@@ -1647,6 +1778,11 @@ impl Core {
             self.session.bad_frames += 1;
             return;
         };
+        self.on_text(text, emit);
+    }
+
+    /// One frame's JSON text.
+    fn on_text(&mut self, text: &str, emit: &mut dyn FnMut(ExecReport)) {
         let frame = match wire::parse_frame(text) {
             Ok(f) => f,
             Err(_) => {
@@ -2174,5 +2310,73 @@ impl OrderVenue for BinanceVenue {
         });
         self.core.guard = guard;
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_from_days_since_the_epoch() {
+        let d = |days| civil_date(days).to_string();
+        assert_eq!(d(0), "1970-01-01");
+        assert_eq!(d(11_016), "2000-02-29");
+        assert_eq!(d(11_017), "2000-03-01");
+        assert_eq!(d(20_453), "2025-12-31");
+        assert_eq!(d(20_793), "2026-12-06");
+        assert_eq!(d(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn a_retired_pinned_schema_refuses_the_venue_and_a_deprecated_one_is_reported() {
+        use pinion_sbe_spot::lifecycle::{Date, LifecycleError, PROD_LIFECYCLE, Status};
+        let day = Date::parse("2027-03-01").expect("date");
+        let file = |deprecated: &str, retired: &str| {
+            format!(
+                r#"{{"environment":"PROD","latestSchema":{{"id":3,"version":7,"releaseDate":"2027-01-10"}},
+                "deprecatedSchemas":[{deprecated}],"retiredSchemas":[{retired}]}}"#
+            )
+        };
+        let retired = file(
+            "",
+            r#"{"id":3,"version":5,"releaseDate":"2026-07-07","deprecatedDate":"2026-09-01","retiredDate":"2027-02-28"}"#,
+        );
+        match schema_standing(&retired, day) {
+            Err(VenueError::SbeSchema(LifecycleError::Retired {
+                id: 3,
+                version: 5,
+                retired,
+            })) => assert_eq!(retired.to_string(), "2027-02-28"),
+            other => panic!("3:5 retired on 2027-02-28 must refuse: {other:?}"),
+        }
+        let deprecated = file(
+            r#"{"id":3,"version":5,"releaseDate":"2026-07-07","deprecatedDate":"2027-01-10"}"#,
+            "",
+        );
+        assert_eq!(
+            schema_standing(&deprecated, day).expect("still served"),
+            Status::Deprecated {
+                since: Date::parse("2027-01-10").expect("date"),
+                retires: None
+            }
+        );
+        assert_eq!(
+            schema_standing(PROD_LIFECYCLE, Date::parse("2026-12-06").expect("date"))
+                .expect("the pinned schema is served"),
+            Status::Latest
+        );
+    }
+
+    #[test]
+    fn the_sbe_url_names_the_pinned_schema() {
+        assert_eq!(
+            sbe_url("wss://ws-api.binance.com:443/ws-api/v3"),
+            "wss://ws-api.binance.com:443/ws-api/v3?responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5"
+        );
+        assert_eq!(
+            sbe_url("wss://h/ws-api/v3?returnRateLimits=true"),
+            "wss://h/ws-api/v3?returnRateLimits=true&responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5"
+        );
     }
 }

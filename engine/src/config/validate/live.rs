@@ -225,6 +225,17 @@ fn orders(o: &LiveOrdersConfig, p: &mut Problems) -> Option<OrderEntrySettings> 
     if o.answer_timeout_ms == 0 {
         p.add("live.orders.answer_timeout_ms", "must be above 0");
     }
+    let response_format = match o.response_format.as_str() {
+        "json" => Some(pinion_gateway::binance::ResponseFormat::Json),
+        "sbe" => Some(pinion_gateway::binance::ResponseFormat::Sbe),
+        other => {
+            p.add(
+                "live.orders.response_format",
+                format!("{other:?}: must be \"json\" or \"sbe\""),
+            );
+            None
+        }
+    };
     Some(OrderEntrySettings {
         ws_api_url: o.ws_api_url.clone(),
         credentials: CredentialsConfig {
@@ -243,5 +254,6 @@ fn orders(o: &LiveOrdersConfig, p: &mut Problems) -> Option<OrderEntrySettings> 
             threshold: o.breaker_failures,
             open_for_ns: o.breaker_open_ms.saturating_mul(1_000_000),
         },
+        response_format: response_format?,
     })
 }
