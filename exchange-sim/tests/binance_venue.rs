@@ -14,7 +14,7 @@ use pinion_gateway::binance::client_id::RunEpoch;
 use pinion_gateway::binance::clock::ClockConfig;
 use pinion_gateway::binance::orders::{OrderState, OrderTableConfig};
 use pinion_gateway::binance::sign::{Credentials, KeyKind};
-use pinion_gateway::binance::{BinanceConfig, BinanceVenue, OpenOrdersPolicy};
+use pinion_gateway::binance::{BinanceConfig, BinanceVenue, OpenOrdersPolicy, ResponseFormat};
 use pinion_net::backoff::BackoffPolicy;
 use pinion_net::rustls::RootCertStore;
 use pinion_net::wss::{self, WssSettings};
@@ -93,6 +93,17 @@ fn venue_at(
     orders: OrderTableConfig,
     epoch: RunEpoch,
 ) -> BinanceVenue {
+    venue_in(tls, sim, credentials, orders, epoch, ResponseFormat::Json)
+}
+
+fn venue_in(
+    tls: &SelfSignedTls,
+    sim: &LiveExchange,
+    credentials: Credentials,
+    orders: OrderTableConfig,
+    epoch: RunEpoch,
+    response_format: ResponseFormat,
+) -> BinanceVenue {
     let mut roots = RootCertStore::empty();
     roots.add(tls.certificate.clone()).expect("trust");
     let wss = WssSettings::new(wss::client_config(roots).expect("client config"));
@@ -125,7 +136,7 @@ fn venue_at(
         max_order_qty: Qty(1_000_000),
         summary: Arc::new(Mutex::new(None)),
         capture: None,
-        response_format: pinion_gateway::binance::ResponseFormat::Json,
+        response_format,
     })
     .expect("venue")
 }
@@ -168,10 +179,26 @@ fn ed25519() -> (Credentials, Vec<u8>) {
 
 #[test]
 fn orders_wait_for_the_session_and_the_order_path_allocates_only_in_tls() {
+    order_path(ResponseFormat::Json);
+}
+
+#[test]
+fn in_sbe_too_the_order_path_allocates_only_in_tls() {
+    order_path(ResponseFormat::Sbe);
+}
+
+fn order_path(format: ResponseFormat) {
     let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
     let (credentials, public) = ed25519();
     let sim = exchange(&tls, api(Some(public), false));
-    let mut v = venue(&tls, &sim, credentials);
+    let mut v = venue_in(
+        &tls,
+        &sim,
+        credentials,
+        OrderTableConfig::default(),
+        RunEpoch::now(),
+        format,
+    );
     let mut reports = Vec::new();
 
     // Before the session is ready: refused at once, never queued.
@@ -233,7 +260,9 @@ fn orders_wait_for_the_session_and_the_order_path_allocates_only_in_tls() {
     }
     let per_submit = submit_allocs as f64 / N as f64;
     let per_answer = poll_allocs as f64 / N as f64;
-    eprintln!("allocations: {per_submit:.2} per order written, {per_answer:.2} per answer read");
+    eprintln!(
+        "{format:?}: allocations: {per_submit:.2} per order written, {per_answer:.2} per answer read"
+    );
     // rustls encrypts each record into a fresh buffer (one per order written), and decrypts
     // each record received into one; an order brings three messages here (the answer, its
     // executionReport, the account position), each in its own record. The order path's own
@@ -755,5 +784,154 @@ fn a_trailing_stop_rests_with_its_delta_and_fires_from_the_highest_trade_since_p
     assert!(
         sim.sim_account().orders.iter().all(|o| o.status != "NEW"),
         "nothing is left open"
+    );
+}
+
+/// What a session ends with: each order's (client id number, state, quantity, filled), the
+/// balances the venue holds (asset, free, locked), and the exchange's own view of the orders
+/// (status, quantity, filled) and balances.
+type Outcome = (
+    Vec<(u64, OrderState, Qty, Qty)>,
+    Vec<(String, String, String)>,
+    Vec<(String, String, String)>,
+    Vec<(String, String, String)>,
+);
+
+/// Place, amend, cancel and fill, then wind down, in one response format.
+fn place_amend_cancel_fill(format: ResponseFormat) -> Outcome {
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let (credentials, public) = ed25519();
+    let sim = exchange(&tls, api(Some(public), false));
+    let mut v = venue_in(
+        &tls,
+        &sim,
+        credentials,
+        OrderTableConfig::default(),
+        RunEpoch::now(),
+        format,
+    );
+    let mut reports = Vec::new();
+    poll_until(&mut v, &mut reports, |v, _| v.is_ready());
+    let state = |v: &BinanceVenue, id: u64| v.table().get(ClientOrderId(id)).map(|o| o.state);
+    // Two resting buys; the second is amended down, the first cancelled.
+    v.submit(&resting_buy(1), 0);
+    let mut second = resting_buy(2);
+    second.qty = Qty(300);
+    v.submit(&second, 0);
+    poll_until(&mut v, &mut reports, |v, _| {
+        state(v, 1) == Some(OrderState::New) && state(v, 2) == Some(OrderState::New)
+    });
+    let mut amend = second;
+    amend.action = pinion_strategy::OrderAction::Amend;
+    amend.qty = Qty(100);
+    v.submit(&amend, 0);
+    poll_until(&mut v, &mut reports, |_, r| {
+        r.iter()
+            .any(|r| r.client_id == ClientOrderId(2) && r.leaves_qty == Qty(100))
+    });
+    v.submit(
+        &OrderIntent::cancel(
+            0,
+            ClientOrderId(3),
+            ClientOrderId(1),
+            BTCUSDT,
+            OrderSide::Buy,
+            pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Requote),
+        ),
+        0,
+    );
+    poll_until(&mut v, &mut reports, |v, _| {
+        state(v, 1) == Some(OrderState::Canceled)
+    });
+    // A marketable buy fills at once.
+    v.submit(&taking_buy(4, 200), 0);
+    poll_until(&mut v, &mut reports, |v, _| {
+        state(v, 4) == Some(OrderState::Filled)
+    });
+    // Its position reaches the venue's balances through user data.
+    poll_until(&mut v, &mut reports, |v, _| {
+        v.balances()
+            .iter()
+            .any(|b| b.asset.as_str() == "BTC" && b.free.to_string() == "1.002")
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !v.wind_down(3_000_000_000, |r| reports.push(r)) {
+        assert!(Instant::now() < deadline, "wind-down: {v:?}");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let s = v.session_stats();
+    assert_eq!(s.bad_frames, 0, "{format:?}: every frame read: {s:?}");
+    // Every answer came in the format asked for.
+    let binary = sim.stats().ws_api_sbe_messages;
+    match format {
+        ResponseFormat::Json => assert_eq!(binary, 0),
+        ResponseFormat::Sbe => assert!(binary >= s.answers, "{binary} SBE messages: {s:?}"),
+    }
+    let mut orders: Vec<_> = v
+        .table()
+        .orders()
+        .iter()
+        .map(|o| (o.client_id.0, o.state, o.qty, o.cum_qty))
+        .collect();
+    orders.sort_by_key(|o| o.0);
+    let mut balances: Vec<_> = v
+        .balances()
+        .iter()
+        .map(|b| {
+            (
+                b.asset.to_string(),
+                b.free.to_string(),
+                b.locked.to_string(),
+            )
+        })
+        .collect();
+    balances.sort();
+    let account = sim.sim_account();
+    let mut at_exchange: Vec<_> = account
+        .orders
+        .iter()
+        .map(|o| (o.status.clone(), o.orig_qty.clone(), o.executed_qty.clone()))
+        .collect();
+    at_exchange.sort();
+    let mut exchange_balances: Vec<_> = account
+        .balances
+        .iter()
+        .map(|b| (b.asset.clone(), b.free.clone(), b.locked.clone()))
+        .collect();
+    exchange_balances.sort();
+    (orders, balances, at_exchange, exchange_balances)
+}
+
+#[test]
+fn an_sbe_session_places_amends_cancels_and_fills_to_the_same_end_as_a_json_one() {
+    let json = place_amend_cancel_fill(ResponseFormat::Json);
+    let sbe = place_amend_cancel_fill(ResponseFormat::Sbe);
+    // The orders end alike in both formats, here and at the exchange.
+    assert_eq!(sbe.0, json.0, "orders at the venue");
+    assert_eq!(sbe.2, json.2, "orders at the exchange");
+    assert_eq!(
+        sbe.0.iter().map(|o| (o.0, o.1)).collect::<Vec<_>>(),
+        vec![
+            (1, OrderState::Canceled),
+            (2, OrderState::Canceled),
+            (4, OrderState::Filled)
+        ]
+    );
+    assert_eq!(sbe.0[1].2, Qty(100), "the amendment held");
+    assert_eq!(sbe.0[2].3, Qty(200), "the fill");
+    // The position: 0.002 BTC bought, nothing locked once every order is closed. The quote
+    // paid depends on where the synthetic market stood, so each session's balances are
+    // checked against its own exchange's, and the base asset across formats.
+    for (format, run) in [("json", &json), ("sbe", &sbe)] {
+        assert_eq!(
+            run.1, run.3,
+            "{format}: the venue's balances are the exchange's"
+        );
+    }
+    let btc = |run: &Outcome| run.1.iter().find(|b| b.0 == "BTC").cloned();
+    assert_eq!(btc(&sbe), btc(&json));
+    assert_eq!(
+        btc(&sbe),
+        Some(("BTC".to_owned(), "1.002".to_owned(), "0".to_owned()))
     );
 }

@@ -28,3 +28,6 @@ pub mod spot {
 }
 
 pub use spot::{Message, decode};
+
+/// The pinned schema's XML (`schema/spot_3_5.xml`), for tools that write frames from it.
+pub const SCHEMA_XML: &str = include_str!("../schema/spot_3_5.xml");

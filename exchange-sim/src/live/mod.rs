@@ -297,6 +297,8 @@ counters! {
     pings_sent,
     /// Sessions dropped for an unanswered ping.
     pong_timeouts,
+    /// WS API messages (answers and user data) sent in SBE, to sessions that asked.
+    ws_api_sbe_messages,
     /// REST requests answered.
     rest_requests,
     /// REST depth snapshots served.

@@ -116,6 +116,7 @@ mod contingent;
 mod faults;
 mod lists;
 mod methods;
+pub mod sbe;
 mod snapshot;
 
 pub use faults::{OrderFault, OrderFaultError, OrderFaultPlan};
@@ -520,6 +521,10 @@ struct Session<'a> {
     authorized: Option<u64>,
     /// `olate`: how long the answer being made waits.
     late: Option<Duration>,
+    /// The session asked for SBE (`responseFormat=sbe`): answers and events go out binary.
+    sbe: bool,
+    /// The method of the request being answered (which SBE message its result is).
+    method: String,
 }
 
 /// Upgrades and serves one WS API connection until it ends.
@@ -530,6 +535,39 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared) {
         shared.count(|c| &c.bad_requests);
         let _ = http::respond_error(&mut stream, "404 Not Found", -1000, "Unknown path.");
         return;
+    };
+    // SBE as the exchange takes it: `responseFormat=sbe` with a schema it serves, else 400.
+    let sbe = match head.query_param("responseFormat").as_deref() {
+        None | Some("json") => false,
+        Some("sbe") => {
+            let id = head.query_param("sbeSchemaId");
+            let version = head.query_param("sbeSchemaVersion");
+            let pinned = (
+                pinion_sbe_spot::SCHEMA_ID.to_string(),
+                pinion_sbe_spot::SCHEMA_VERSION.to_string(),
+            );
+            if (id, version) != (Some(pinned.0), Some(pinned.1)) {
+                shared.count(|c| &c.bad_requests);
+                let _ = http::respond_error(
+                    &mut stream,
+                    "400 Bad Request",
+                    -1100,
+                    "Invalid sbeSchemaId or sbeSchemaVersion.",
+                );
+                return;
+            }
+            true
+        }
+        Some(_) => {
+            shared.count(|c| &c.bad_requests);
+            let _ = http::respond_error(
+                &mut stream,
+                "400 Bad Request",
+                -1100,
+                "Invalid responseFormat.",
+            );
+            return;
+        }
     };
     if http::respond_switching(&mut stream, key).is_err() {
         return;
@@ -552,6 +590,8 @@ pub(crate) fn open(mut stream: Conn, head: &RequestHead, shared: &LiveShared) {
         connected: now_ms(),
         authorized: None,
         late: None,
+        sbe,
+        method: String::new(),
     };
     let reset = session.run(&mut ws);
     shared.ws_api.lock().subscribers.retain(|s| s.session != id);
@@ -609,7 +649,7 @@ impl Session<'_> {
                     match next {
                         Next::Reset => return true,
                         Next::Answer(answer) => {
-                            if ws.send(Message::text(answer)).is_err() {
+                            if ws.send(self.answer_message(answer)).is_err() {
                                 return false;
                             }
                         }
@@ -621,7 +661,8 @@ impl Session<'_> {
                         &Value::Null,
                         &refuse(-1100, "Binary frames are not accepted."),
                     );
-                    if ws.send(Message::text(answer)).is_err() {
+                    self.method.clear();
+                    if ws.send(self.answer_message(answer)).is_err() {
                         return false;
                     }
                 }
@@ -660,6 +701,16 @@ impl Session<'_> {
             .is_some_and(|c| c.faults.fill_first())
     }
 
+    /// An answer as the session's format wants it.
+    fn answer_message(&self, answer: String) -> Message {
+        if self.sbe {
+            self.shared.count(|c| &c.ws_api_sbe_messages);
+            Message::binary(sbe::response(&answer, &self.method))
+        } else {
+            Message::text(answer)
+        }
+    }
+
     fn send_events(&self, ws: &mut WebSocket<Conn>) -> tungstenite::Result<()> {
         let events: Vec<String> = {
             let mut account = self.shared.ws_api.lock();
@@ -671,7 +722,13 @@ impl Session<'_> {
                 .collect()
         };
         for event in events {
-            ws.write(Message::text(event))?;
+            let message = if self.sbe {
+                self.shared.count(|c| &c.ws_api_sbe_messages);
+                Message::binary(sbe::event(&event))
+            } else {
+                Message::text(event)
+            };
+            ws.write(message)?;
         }
         match ws.flush() {
             Err(tungstenite::Error::Io(e))
@@ -717,6 +774,7 @@ impl Session<'_> {
     }
 
     fn handle(&mut self, text: &str) -> Next {
+        self.method.clear();
         let request: Value = match serde_json::from_str(text) {
             Ok(v @ Value::Object(_)) => v,
             _ => {
@@ -736,6 +794,7 @@ impl Session<'_> {
         let Some(method) = request.get("method").and_then(Value::as_str) else {
             return Next::Answer(self.error_answer(&id, &mandatory("method")));
         };
+        self.method.push_str(method);
         let empty = Map::new();
         let params = match request.get("params") {
             None => &empty,
