@@ -466,12 +466,30 @@ fn protective_at_exchange(sim: &LiveExchange) -> Vec<(String, String, String)> {
 #[test]
 fn a_guarded_position_gets_its_oco_on_the_exchange_resized_as_it_grows_and_the_guard_allocates_nothing()
  {
+    guarded_position(ResponseFormat::Json);
+}
+
+/// The same with answers and user data in SBE: order lists (their placement, cancel and
+/// `listStatus`) read from binary frames.
+#[test]
+fn in_sbe_a_guarded_position_gets_its_oco_resized_alike() {
+    guarded_position(ResponseFormat::Sbe);
+}
+
+fn guarded_position(format: ResponseFormat) {
     use pinion_gateway::binance::guard::{Guard, guard_id_base};
     use pinion_strategy::{Position, ProtectParams};
     let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
     let (credentials, public) = ed25519();
     let sim = exchange(&tls, api(Some(public), false));
-    let mut v = venue(&tls, &sim, credentials);
+    let mut v = venue_in(
+        &tls,
+        &sim,
+        credentials,
+        OrderTableConfig::default(),
+        RunEpoch::now(),
+        format,
+    );
     let params = ProtectParams {
         stop_loss_ppm: Some(10_000),
         take_profit_ppm: Some(10_000),
@@ -576,6 +594,14 @@ fn a_guarded_position_gets_its_oco_on_the_exchange_resized_as_it_grows_and_the_g
         "{statuses:?}"
     );
     assert_eq!(v.guard().map(|g| g.stats().triggered_fills), Some(1));
+    let s = v.session_stats();
+    assert_eq!(
+        s.bad_frames, 0,
+        "{format:?}: every answer and event read: {s:?}"
+    );
+    if format == ResponseFormat::Sbe {
+        assert!(sim.stats().ws_api_sbe_messages >= s.answers, "{s:?}");
+    }
 
     // The guard alone, on the path a fill takes: not one allocation.
     let mut g = Guard::new(
