@@ -173,9 +173,9 @@ fn an_execution_report_reads_as_its_json_and_an_unrepresentable_one_is_refused()
 
 #[test]
 fn a_result_the_schema_cannot_say_is_an_unknown_outcome_never_a_rejection() {
-    // The simulator does not write `order.cancelReplace` in SBE: NonRepresentableMessage.
-    let answer = r#"{"id":9,"status":200,"result":{"cancelResult":"SUCCESS"},"rateLimits":[]}"#;
-    let frame = sbe::response(answer, "order.cancelReplace");
+    // A result the simulator has no SBE message for goes out as NonRepresentableMessage.
+    let answer = r#"{"id":9,"status":200,"result":{"unsubscribed":true},"rateLimits":[]}"#;
+    let frame = sbe::response(answer, "userDataStream.unsubscribe");
     let Ok(Message::WebSocketResponse(r)) = pinion_sbe_spot::decode(&frame) else {
         panic!("a WebSocketResponse");
     };
@@ -219,4 +219,42 @@ fn an_error_answer_keeps_its_code_message_and_retry_time() {
     };
     assert_eq!((a.code, &*a.msg), (b.code, &*b.msg));
     assert_eq!(a.retry_after_ms(), Some(1_780_000_010_000));
+}
+
+#[test]
+fn a_cancel_replace_carries_both_answers_as_nested_messages() {
+    let answer = r#"{"id":11,"status":200,"result":{"cancelResult":"SUCCESS","newOrderResult":"SUCCESS",
+        "cancelResponse":{"symbol":"BTCUSDT","origClientOrderId":"c1","orderId":12,"orderListId":-1,"clientOrderId":"x1","transactTime":1780000000600,"price":"60000.00000000","origQty":"0.00100000","executedQty":"0.00000000","cummulativeQuoteQty":"0.00000000","status":"CANCELED","timeInForce":"GTC","type":"LIMIT","side":"BUY","selfTradePreventionMode":"EXPIRE_MAKER"},
+        "newOrderResponse":{"symbol":"BTCUSDT","orderId":13,"orderListId":-1,"clientOrderId":"c2","transactTime":1780000000600}},
+        "rateLimits":[]}"#;
+    let frame = sbe::response(answer, "order.cancelReplace");
+    let Ok(Message::WebSocketResponse(r)) = pinion_sbe_spot::decode(&frame) else {
+        panic!("a WebSocketResponse");
+    };
+    let Ok(Message::CancelReplaceOrderResponse(c)) = pinion_sbe_spot::decode(r.result()) else {
+        panic!("a CancelReplaceOrderResponse");
+    };
+    let Some(Ok(Message::CancelOrderResponse(cancel))) =
+        c.cancel_response().map(pinion_sbe_spot::decode)
+    else {
+        panic!("the cancel's answer");
+    };
+    assert_eq!(cancel.orig_client_order_id(), Ok("c1"));
+    assert_eq!(
+        (cancel.price().mantissa, cancel.price().exponent),
+        (6_000_000_000_000, -8)
+    );
+    let Some(Ok(Message::NewOrderAckResponse(new))) =
+        c.new_order_response().map(pinion_sbe_spot::decode)
+    else {
+        panic!("the new order's answer");
+    };
+    assert_eq!((new.order_id(), new.client_order_id()), (13, Ok("c2")));
+    let mut text = Vec::new();
+    transcode(&frame, &mut text).expect("frame");
+    let text = std::str::from_utf8(&text).expect("utf-8");
+    let Ok(Frame::Response(resp)) = wire::parse_frame(text) else {
+        panic!("a response: {text}");
+    };
+    assert_eq!(resp.failure(), None, "{text}");
 }

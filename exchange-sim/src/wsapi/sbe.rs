@@ -9,8 +9,9 @@
 //! written with), timestamps from the JSON API's milliseconds to microseconds, an optional
 //! field absent or at its `mbx:jsonDefaultValue` as the null value, groups from arrays (`..`:
 //! the value itself), data from strings. Which message a result is written as follows from the
-//! method (and, for `order.place`, the result's shape). A result the simulator cannot say in
-//! this schema is sent as `NonRepresentableMessage`, as the exchange does.
+//! method (and, for `order.place` and nested answers, the result's shape). A result the
+//! simulator cannot say in this schema is sent as `NonRepresentableMessage`, as the exchange
+//! does.
 //!
 //! Off the order path of the client under test: the simulator allocates freely here.
 
@@ -474,12 +475,22 @@ fn non_representable() -> Vec<u8> {
     out
 }
 
-/// The message a cancel (or one of `openOrders.cancelAll`'s) is: an order's or a list's.
-fn cancel_kind(v: &Value) -> &'static str {
-    if v.get("contingencyType").is_some() {
+/// The message a nested answer is, by its shape: an error, a cancel of an order or of a list
+/// (`openOrders.cancelAll`'s entries, `order.cancelReplace`'s `cancelResponse`), or a new
+/// order's `ACK`, `RESULT` or `FULL` (`order.cancelReplace`'s `newOrderResponse`).
+fn nested_kind(v: &Value) -> &'static str {
+    if v.get("code").is_some() {
+        "ErrorResponse"
+    } else if v.get("contingencyType").is_some() {
         "CancelOrderListResponse"
-    } else {
+    } else if v.get("origClientOrderId").is_some() {
         "CancelOrderResponse"
+    } else if v.get("fills").is_some() {
+        "NewOrderFullResponse"
+    } else if v.get("status").is_some() {
+        "NewOrderResultResponse"
+    } else {
+        "NewOrderAckResponse"
     }
 }
 
@@ -502,7 +513,8 @@ fn result_message(method: &str, result: &Value) -> &'static str {
         "order.place" if result.get("fills").is_some() => "NewOrderFullResponse",
         "order.place" if result.get("status").is_some() => "NewOrderResultResponse",
         "order.place" => "NewOrderAckResponse",
-        "order.cancel" => cancel_kind(result),
+        "order.cancel" => nested_kind(result),
+        "order.cancelReplace" => "CancelReplaceOrderResponse",
         "openOrders.cancelAll" => "CancelOpenOrdersResponse",
         "order.status" => "OrderResponse",
         "openOrders.status" => "OrdersResponse",
@@ -516,7 +528,7 @@ fn result_message(method: &str, result: &Value) -> &'static str {
         "orderList.cancel" => "CancelOrderListResponse",
         "orderList.status" => "OrderListResponse",
         "openOrderLists.status" => "OrderListsResponse",
-        // `order.cancelReplace` and anything else: not written by this simulator.
+        // Anything else: not written by this simulator.
         _ => "",
     }
 }
@@ -535,7 +547,7 @@ pub fn response(answer: &str, method: &str) -> Vec<u8> {
             }
         }
         flat.remove("data");
-        message("ErrorResponse", &Value::Object(flat), &cancel_kind)
+        message("ErrorResponse", &Value::Object(flat), &nested_kind)
     } else {
         let result = v.get("result").cloned().unwrap_or(Value::Null);
         let name = result_message(method, &result);
@@ -552,7 +564,7 @@ pub fn response(answer: &str, method: &str) -> Vec<u8> {
         } else {
             result
         };
-        message(name, &result, &cancel_kind)
+        message(name, &result, &nested_kind)
     };
     let id = match v.get("id") {
         Some(Value::Number(n)) => n.to_string(),
@@ -572,7 +584,7 @@ pub fn response(answer: &str, method: &str) -> Vec<u8> {
             .unwrap_or(Value::Array(Vec::new())),
     );
     envelope.insert("id".into(), Value::String(id));
-    let mut out = message("WebSocketResponse", &Value::Object(envelope), &cancel_kind);
+    let mut out = message("WebSocketResponse", &Value::Object(envelope), &nested_kind);
     // The result goes last: a `messageData` (u32 length, then the message).
     out.truncate(out.len() - 4);
     Prim::U32.write(&mut out, inner.len() as i128);
@@ -598,7 +610,7 @@ pub fn event(text: &str) -> Vec<u8> {
         Some("serverShutdown") => "ServerShutdownEvent",
         _ => "",
     };
-    message(name, &event, &cancel_kind)
+    message(name, &event, &nested_kind)
 }
 
 #[cfg(test)]

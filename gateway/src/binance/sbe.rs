@@ -7,7 +7,7 @@
 //! results, cancels, amendments, order lists, order and trade queries, the account, the clock,
 //! logon and subscribe) and the user data events (execution reports, balances, list status,
 //! stream termination, server shutdown). Other templates become an event of no interest
-//! (`Other`) or, as an answer, a result of `null`.
+//! (`Other`) or, as an answer, an unknown outcome (below).
 //!
 //! Values are written exactly: a decimal as its digits with the point where its exponent puts
 //! it (never through `f64`), a timestamp from microseconds to the JSON API's milliseconds, an
@@ -165,7 +165,7 @@ fn response(w: &mut Json<'_>, r: &spot::WebSocketResponseView<'_>) -> Result<(),
         Ok(m) => {
             w.raw("\"result\":");
             let at = w.0.len();
-            if result(w, &m).is_err() || matches!(m, Message::NonRepresentableMessage(_)) {
+            if !matches!(result(w, &m), Ok(true)) {
                 w.0.truncate(at);
                 w.0.truncate(mark);
                 unknown_outcome(w);
@@ -327,8 +327,9 @@ macro_rules! list_of {
     };
 }
 
-/// A response's result, as the JSON API shows it for the fields pinion reads.
-fn result(w: &mut Json<'_>, m: &Message<'_>) -> Result<(), SbeError> {
+/// A response's result, as the JSON API shows it for the fields pinion reads; `false` for a
+/// message that is no answer pinion asks for (`NonRepresentableMessage` among them).
+fn result(w: &mut Json<'_>, m: &Message<'_>) -> Result<bool, SbeError> {
     match m {
         Message::ServerTimeResponse(t) => {
             w.raw("{\"serverTime\":");
@@ -428,6 +429,15 @@ fn result(w: &mut Json<'_>, m: &Message<'_>) -> Result<(), SbeError> {
             order(w, &fields, |_| {});
             w.raw("}");
         }
+        Message::CancelReplaceOrderResponse(c) => {
+            // The session acts on the outcome (both legs done, or the 409 error); the orders'
+            // own reports and queries say the rest.
+            w.raw("{\"cancelResult\":");
+            w.enum_text(c.cancel_result().json_value());
+            w.raw(",\"newOrderResult\":");
+            w.enum_text(c.new_order_result().json_value());
+            w.raw("}");
+        }
         Message::CancelOpenOrdersResponse(_) => {
             // pinion acts on the outcome of `openOrders.cancelAll` only; the orders it closed
             // arrive one by one as execution reports.
@@ -491,9 +501,9 @@ fn result(w: &mut Json<'_>, m: &Message<'_>) -> Result<(), SbeError> {
             }
             w.raw("]");
         }
-        _ => w.raw("null"),
+        _ => return Ok(false),
     }
-    Ok(())
+    Ok(true)
 }
 
 /// A user data event, as the JSON API's `event` object.
