@@ -3,6 +3,8 @@
 //! pinion's reader of those frames (`pinion_gateway::binance::sbe`) giving what the JSON frame
 //! gives, or, for a value it cannot represent, an order whose state is not taken as known.
 
+mod common;
+
 use pinion_exchange_sim::wsapi::sbe;
 use pinion_gateway::binance::sbe::{Transcoded, transcode};
 use pinion_gateway::binance::wire::{self, Failure, Frame, ResponseId, UserEvent, WireError};
@@ -257,4 +259,72 @@ fn a_cancel_replace_carries_both_answers_as_nested_messages() {
         panic!("a response: {text}");
     };
     assert_eq!(resp.failure(), None, "{text}");
+}
+
+/// The simulator's synthetic market with the WS API, over TLS.
+fn live() -> common::Sim {
+    common::start_from(
+        || {
+            let market = pinion_feed::synth::SynthMarket::new(pinion_feed::synth::SynthConfig {
+                messages: 1000,
+                ..pinion_feed::synth::SynthConfig::default()
+            })
+            .map_err(|e| pinion_feed::SourceError::Io(std::io::Error::other(e.to_string())))?;
+            Ok(Box::new(market) as Box<dyn pinion_feed::FrameSource + Send>)
+        },
+        pinion_exchange_sim::WsApiConfig::new(common::API_KEY),
+        pinion_exchange_sim::LivePacing::AsFastAsPossible,
+        &["BTCUSDT"],
+    )
+}
+
+#[test]
+fn a_session_asking_for_the_pinned_schema_is_answered_in_sbe_and_another_schema_is_refused() {
+    let sim = live();
+    let url = |query: &str| {
+        format!(
+            "wss://localhost:{}/ws-api/v3?{query}",
+            sim.exchange.local_addr().port()
+        )
+    };
+    for query in [
+        "responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=4",
+        "responseFormat=sbe",
+        "responseFormat=xml",
+    ] {
+        match tungstenite::client::client(url(query), sim.tls()) {
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+                assert_eq!(r.status(), 400, "{query}");
+            }
+            other => panic!("{query}: must be HTTP 400, got {:?}", other.map(|_| ())),
+        }
+    }
+    let (mut ws, _) = tungstenite::client::client(
+        url("responseFormat=sbe&sbeSchemaId=3&sbeSchemaVersion=5"),
+        sim.tls(),
+    )
+    .expect("handshake");
+    ws.send(tungstenite::Message::text(r#"{"id":5,"method":"time"}"#))
+        .expect("send");
+    let frame = loop {
+        match ws.read().expect("read") {
+            tungstenite::Message::Binary(b) => break b,
+            tungstenite::Message::Text(t) => panic!("a JSON answer in an SBE session: {t}"),
+            _ => {}
+        }
+    };
+    let Ok(Message::WebSocketResponse(r)) = pinion_sbe_spot::decode(&frame) else {
+        panic!("a WebSocketResponse");
+    };
+    assert_eq!((r.status(), r.id()), (200, Ok("5")));
+    let Ok(Message::ServerTimeResponse(t)) = pinion_sbe_spot::decode(r.result()) else {
+        panic!("a ServerTimeResponse");
+    };
+    let now_us = common::now_ms() as i64 * 1000;
+    assert!(
+        (t.server_time() - now_us).abs() < 5_000_000,
+        "{}",
+        t.server_time()
+    );
+    assert!(sim.exchange.stats().ws_api_sbe_messages >= 1);
 }
