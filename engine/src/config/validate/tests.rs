@@ -311,3 +311,33 @@ fn the_exit_policy_is_read_and_the_old_key_names_its_replacement() {
         .unwrap_or_else(|| panic!("{e}"));
     assert!(p.message.contains("policy = \"leave\""), "{}", p.message);
 }
+
+#[test]
+fn the_order_session_format_is_json_unless_sbe_is_asked_for_and_nothing_else_is_taken() {
+    use pinion_gateway::binance::ResponseFormat;
+    let format = |toml: &str| {
+        check(toml)
+            .expect("valid")
+            .live
+            .expect("live")
+            .orders
+            .expect("orders")
+            .response_format
+    };
+    assert_eq!(format(TESTNET_TOML), ResponseFormat::Json);
+    let with = |value: &str| {
+        TESTNET_TOML.replace(
+            "open_orders = \"cancel\"",
+            &format!("open_orders = \"cancel\"\nresponse_format = \"{value}\""),
+        )
+    };
+    assert_eq!(format(&with("sbe")), ResponseFormat::Sbe);
+    assert_eq!(format(&with("json")), ResponseFormat::Json);
+    let e = check(&with("SBE")).expect_err("only json or sbe");
+    assert!(
+        e.problems
+            .iter()
+            .any(|p| p.key == "live.orders.response_format" && p.message.contains("\"SBE\"")),
+        "{e}"
+    );
+}
