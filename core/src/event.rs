@@ -23,6 +23,8 @@
 //! | `PartialDepth` | `lastUpdateId` / `u` in `last_id` | top N bids then asks (replaces the top N) |
 //! | `BookTicker` | `u` in `last_id` | `[best bid, best ask]`, `n_bids == 1` |
 //! | `Trade` | trade id in `last_id` (aggregate: `a` in `seq`, `f`/`l` in `first_id`/`last_id`) | one level: price and quantity |
+//! | `Kline` | candle start in `trans_ts`, interval (ns) in `prev_id`, first/last trade id in `first_id`/`last_id`, trade count in `seq`; [`EventFlags::CLOSED`] when final | open × volume, high × taker buy volume, low, close ([`crate::Candle`]) |
+//! | `Ticker24h` | the [`crate::TickerFields`] carried in `prev_id` | last, open × volume, high, low ([`crate::Ticker24h`]) |
 
 use crate::decimal::{Px, Qty};
 use crate::instrument::InstrumentId;
@@ -78,6 +80,10 @@ pub enum EventKind {
     BookTicker = 3,
     /// A trade (Binance `trade` / `aggTrade`, Bybit `publicTrade`).
     Trade = 4,
+    /// A candle, open or closed (Binance `kline`, Bybit `kline`).
+    Kline = 5,
+    /// Rolling 24-hour statistics (Binance `24hrTicker` / `24hrMiniTicker`, Bybit `tickers`).
+    Ticker24h = 6,
 }
 
 /// Bit flags of an event.
@@ -96,6 +102,8 @@ impl EventFlags {
     pub const AGGREGATE: EventFlags = EventFlags(1 << 3);
     /// Bybit: `u == 1`, the venue restarted the book; the local one must be replaced.
     pub const RESET: EventFlags = EventFlags(1 << 4);
+    /// Kline: the candle's interval is over (Binance `x`, Bybit `confirm`).
+    pub const CLOSED: EventFlags = EventFlags(1 << 5);
 
     /// Whether all bits of `other` are set.
     #[inline]

@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod candle;
 pub mod clock;
 pub mod decimal;
 pub mod event;
@@ -30,6 +31,7 @@ pub mod record;
 pub mod top;
 pub mod venue;
 
+pub use candle::{Candle, CandleBuilder, Ticker24h, TickerFields};
 pub use clock::{DataClock, EventClock};
 pub use decimal::{Decimal, DecimalError, Px, Qty};
 pub use event::{EventFlags, EventKind, Level, MarketEvent, Side, TradePrint};

@@ -449,9 +449,11 @@ impl<B: L2Book> BookSync<B> {
             EventKind::Snapshot => self.on_snapshot(ev),
             // Partial depth replaces only the top N levels and carries no id chain: it cannot
             // be reconciled with the diff stream, so the L2 book does not use it.
-            EventKind::PartialDepth | EventKind::BookTicker | EventKind::Trade => {
-                SyncOutcome::Ignored
-            }
+            EventKind::PartialDepth
+            | EventKind::BookTicker
+            | EventKind::Trade
+            | EventKind::Kline
+            | EventKind::Ticker24h => SyncOutcome::Ignored,
         }
     }
 
