@@ -11,6 +11,7 @@
 use pinion_core::event::{EventFlags, EventKind, Level};
 use pinion_core::instrument::{InstrumentId, InstrumentSpec};
 
+use super::candles;
 use super::levels::{ZeroQty, check_range};
 use super::resolve::Resolver;
 use super::scaled;
@@ -30,6 +31,10 @@ pub(super) enum Stream {
     AggTrade,
     /// `<sym>@bookTicker`.
     BookTicker,
+    /// `<sym>@kline_<interval>[@+08:00]`.
+    Kline,
+    /// `<sym>@ticker` and `<sym>@miniTicker`: 24-hour statistics.
+    Ticker,
 }
 
 /// Splits a combined-stream name into the (lower-case) symbol and the message type, or `None`
@@ -42,7 +47,12 @@ pub(super) fn parse_stream_name(name: &[u8]) -> Option<(&[u8], Stream)> {
     // instead of searching for that `@` and comparing against all of them.
     let candidates: &[(&[u8], Stream)] = match rest.first()? {
         b'b' => &[(b"bookTicker", Stream::BookTicker)],
-        b't' => &[(b"trade", Stream::Trade)],
+        b't' => &[(b"trade", Stream::Trade), (b"ticker", Stream::Ticker)],
+        b'm' => &[(b"miniTicker", Stream::Ticker)],
+        // Any interval: the payload's start and close times give its length.
+        b'k' if rest.starts_with(b"kline_") && rest.len() > 6 => {
+            return Some((symbol, Stream::Kline));
+        }
         b'a' => &[(b"aggTrade", Stream::AggTrade)],
         b'd' => &[
             (b"depth", Stream::Depth),
@@ -129,6 +139,8 @@ pub(super) fn frame<F: FnMut(&pinion_core::MarketEvent)>(
             b"trade" => Stream::Trade,
             b"aggTrade" => Stream::AggTrade,
             b"bookTicker" => Stream::BookTicker,
+            b"kline" => Stream::Kline,
+            b"24hrTicker" | b"24hrMiniTicker" => Stream::Ticker,
             b"serverShutdown" => return Ok(Decoded::Skipped(SkipReason::Control)),
             _ => return Ok(Decoded::Skipped(SkipReason::UnknownStream)),
         },
@@ -180,6 +192,8 @@ fn message<F: FnMut(&pinion_core::MarketEvent)>(
         Stream::Trade => trade(id, spec, origin, payload, sink),
         Stream::AggTrade => agg_trade(id, spec, origin, payload, sink),
         Stream::BookTicker => book_ticker(id, spec, origin, payload, sink),
+        Stream::Kline => candles::binance_kline(id, spec, origin, payload, sink),
+        Stream::Ticker => candles::binance_ticker(id, spec, origin, payload, sink),
     }
 }
 
@@ -434,7 +448,25 @@ mod tests {
             parse_stream_name(b"btcusdt@trade@x"),
             Some((&b"btcusdt"[..], Stream::Trade))
         );
-        assert_eq!(parse_stream_name(b"btcusdt@kline_1m"), None);
+        assert_eq!(
+            parse_stream_name(b"btcusdt@kline_1m"),
+            Some((&b"btcusdt"[..], Stream::Kline))
+        );
+        assert_eq!(
+            parse_stream_name(b"btcusdt@kline_1d@+08:00"),
+            Some((&b"btcusdt"[..], Stream::Kline))
+        );
+        assert_eq!(parse_stream_name(b"btcusdt@kline_"), None);
+        assert_eq!(
+            parse_stream_name(b"btcusdt@ticker"),
+            Some((&b"btcusdt"[..], Stream::Ticker))
+        );
+        assert_eq!(
+            parse_stream_name(b"btcusdt@miniTicker"),
+            Some((&b"btcusdt"[..], Stream::Ticker))
+        );
+        // Rolling windows other than 24 h are other statistics.
+        assert_eq!(parse_stream_name(b"btcusdt@ticker_1h"), None);
         assert_eq!(parse_stream_name(b"btcusdt@trades"), None);
         assert_eq!(parse_stream_name(b"btcusdt@depth2"), None);
         assert_eq!(

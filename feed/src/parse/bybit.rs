@@ -1,5 +1,6 @@
-//! Bybit v5 public streams (`orderbook.{depth}.{symbol}`, `publicTrade.{symbol}`) and the REST
-//! order book snapshot (`GET /v5/market/orderbook`).
+//! Bybit v5 public streams (`orderbook.{depth}.{symbol}`, `publicTrade.{symbol}`,
+//! `kline.{interval}.{symbol}`, `tickers.{symbol}`) and the REST order book snapshot
+//! (`GET /v5/market/orderbook`).
 //!
 //! The topic names the symbol; the connection's venue says which market (spot, linear,
 //! inverse). Order book messages carry `u` (in `first_id` and `last_id`), `seq`, `ts`
@@ -10,6 +11,7 @@
 use pinion_core::event::{EventFlags, EventKind, Level};
 use pinion_core::instrument::{InstrumentId, InstrumentSpec};
 
+use super::candles;
 use super::levels::{ZeroQty, check_range};
 use super::resolve::Resolver;
 use super::scaled;
@@ -34,6 +36,10 @@ pub(super) enum Topic {
     OrderBook,
     /// `publicTrade.{symbol}`.
     PublicTrade,
+    /// `kline.{interval}.{symbol}`.
+    Kline,
+    /// `tickers.{symbol}`.
+    Tickers,
 }
 
 /// Splits a topic into its type and symbol, or `None` for topics the decoder does not handle.
@@ -42,6 +48,14 @@ pub(super) fn parse_topic(topic: &[u8]) -> Option<(Topic, &[u8])> {
         let dot = rest.iter().position(|&c| c == b'.')?;
         let symbol = &rest[dot + 1..];
         return (!symbol.is_empty()).then_some((Topic::OrderBook, symbol));
+    }
+    if let Some(rest) = topic.strip_prefix(b"kline.") {
+        let dot = rest.iter().position(|&c| c == b'.')?;
+        let symbol = &rest[dot + 1..];
+        return (dot > 0 && !symbol.is_empty()).then_some((Topic::Kline, symbol));
+    }
+    if let Some(symbol) = topic.strip_prefix(b"tickers.") {
+        return (!symbol.is_empty()).then_some((Topic::Tickers, symbol));
     }
     let symbol = topic.strip_prefix(b"publicTrade.")?;
     (!symbol.is_empty()).then_some((Topic::PublicTrade, symbol))
@@ -98,6 +112,8 @@ pub(super) fn frame<F: FnMut(&pinion_core::MarketEvent)>(
             book(&mut header, spec, data, sink, true)
         }
         Topic::PublicTrade => trades(id, spec, origin, exch_ts, data, sink),
+        Topic::Kline => candles::bybit_kline(id, spec, origin, exch_ts, data, sink),
+        Topic::Tickers => candles::bybit_ticker(id, spec, origin, exch_ts, data, sink),
     }
 }
 
@@ -226,8 +242,17 @@ mod tests {
             parse_topic(b"publicTrade.SOLUSDT"),
             Some((Topic::PublicTrade, &b"SOLUSDT"[..]))
         );
-        assert_eq!(parse_topic(b"tickers.BTCUSDT"), None);
-        assert_eq!(parse_topic(b"kline.1.BTCUSDT"), None);
+        assert_eq!(
+            parse_topic(b"tickers.BTCUSDT"),
+            Some((Topic::Tickers, &b"BTCUSDT"[..]))
+        );
+        assert_eq!(
+            parse_topic(b"kline.1.BTCUSDT"),
+            Some((Topic::Kline, &b"BTCUSDT"[..]))
+        );
+        assert_eq!(parse_topic(b"kline.BTCUSDT"), None);
+        assert_eq!(parse_topic(b"kline..BTCUSDT"), None);
+        assert_eq!(parse_topic(b"tickers."), None);
         assert_eq!(parse_topic(b"orderbook.200"), None);
         assert_eq!(parse_topic(b"orderbook.200."), None);
         assert_eq!(parse_topic(b"publicTrade."), None);

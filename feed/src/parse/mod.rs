@@ -29,6 +29,7 @@
 
 mod binance;
 mod bybit;
+mod candles;
 mod error;
 mod flat;
 #[doc(hidden)]
@@ -98,7 +99,7 @@ pub enum Decoded {
 /// Why a record produced no event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SkipReason {
-    /// A stream or topic the decoder does not handle (kline, ticker, liquidations, …).
+    /// A stream or topic the decoder does not handle (liquidations, mark price, …).
     UnknownStream,
     /// A symbol that is not in the instrument registry (or no symbol and no default).
     UnknownInstrument,

@@ -20,6 +20,10 @@ pub struct MessageCounts {
     pub trade: u64,
     /// Aggregate trades (Binance `aggTrade`).
     pub agg_trade: u64,
+    /// Candles (Binance `kline`, Bybit `kline`; one Bybit message may hold two).
+    pub kline: u64,
+    /// 24-hour tickers (Binance `24hrTicker`, `24hrMiniTicker`, Bybit `tickers`).
+    pub ticker: u64,
 }
 
 impl MessageCounts {
@@ -31,13 +35,15 @@ impl MessageCounts {
             + self.book_ticker
             + self.trade
             + self.agg_trade
+            + self.kline
+            + self.ticker
     }
 }
 
 /// Records that produced no event, per [`SkipReason`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SkipCounts {
-    /// Streams or topics the decoder does not handle (klines, tickers, …).
+    /// Streams or topics the decoder does not handle (liquidations, mark price, …).
     pub unknown_stream: u64,
     /// Symbols not in the instrument registry.
     pub unknown_instrument: u64,

@@ -133,6 +133,19 @@ impl<'t, 'i> Val<'t, 'i> {
         }
     }
 
+    /// A signed integer (for the `-1` some venues put where an id is absent).
+    #[inline]
+    pub(super) fn signed(&self, field: &'static str) -> Result<i64, ParseError> {
+        match self.node() {
+            Some(Node::Static(StaticNode::I64(v))) => Ok(*v),
+            Some(Node::Static(StaticNode::U64(v))) => {
+                i64::try_from(*v).map_err(|_| ParseError::BadId(field))
+            }
+            Some(Node::Static(StaticNode::F64(_))) => Err(ParseError::BadId(field)),
+            _ => Err(ParseError::WrongType(field)),
+        }
+    }
+
     /// A millisecond timestamp, returned in nanoseconds.
     #[inline]
     pub(super) fn ms_as_ns(&self, field: &'static str) -> Result<u64, ParseError> {

@@ -235,7 +235,7 @@ pub(super) fn frame<F: FnMut(&MarketEvent)>(
     sc.literal(ENVELOPE_HEAD)?;
     let name = sc.string_body()?;
     let (symbol, kind) = parse_stream_name(name)?;
-    if kind == Stream::PartialDepth {
+    if matches!(kind, Stream::PartialDepth | Stream::Kline | Stream::Ticker) {
         return None;
     }
     let (id, spec) = reg.symbol(ctx.venue, symbol)?;

@@ -223,11 +223,11 @@ fn unknown_streams_and_control_messages_are_skipped() {
     let mut dec = decoder();
     let cases = [
         (
-            r#"{"stream":"btcusdt@kline_1m","data":{"e":"kline","E":1,"s":"BTCUSDT","k":{}}}"#,
+            r#"{"stream":"btcusdt@ticker_1h","data":{"e":"1hTicker","E":1,"s":"BTCUSDT"}}"#,
             SkipReason::UnknownStream,
         ),
         (
-            r#"{"e":"24hrTicker","E":1,"s":"BTCUSDT"}"#,
+            r#"{"e":"avgPrice","E":1,"s":"BTCUSDT","i":"5m","w":"1.0","T":1}"#,
             SkipReason::UnknownStream,
         ),
         (r#"{"result":null,"id":1}"#, SkipReason::Control),

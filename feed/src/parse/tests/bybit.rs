@@ -172,11 +172,11 @@ fn bybit_control_and_unknown_topics() {
             SkipReason::Control,
         ),
         (
-            r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","bid1Price":"65114.20"},"cs":1,"ts":1}"#,
+            r#"{"topic":"insurance.USDT","type":"delta","data":[],"ts":1}"#,
             SkipReason::UnknownStream,
         ),
         (
-            r#"{"topic":"kline.1.BTCUSDT","data":[{"start":1}],"ts":1,"type":"snapshot"}"#,
+            r#"{"topic":"kline_lt.1.BTC3LUSDT","data":[{"start":1}],"ts":1,"type":"snapshot"}"#,
             SkipReason::UnknownStream,
         ),
         (

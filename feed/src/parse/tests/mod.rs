@@ -4,6 +4,7 @@
 mod bad_input;
 mod binance;
 mod bybit;
+mod candles;
 
 pub(super) use super::*;
 pub(super) use pinion_core::decimal::DecimalError;
