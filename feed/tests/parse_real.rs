@@ -341,6 +341,10 @@ fn bybit_recording() {
     let mut trades = 0u64;
     let mut emitted = 0u64;
     let mut first_delta: Option<(MarketEvent, String)> = None;
+    let mut candles = std::collections::HashMap::new();
+    let mut tickers: std::collections::HashMap<_, pinion_core::Ticker24h> =
+        std::collections::HashMap::new();
+    let mut closed = 0u64;
     for line in lines.iter().filter(|l| l["t"] == "recv") {
         let venue = match line["conn"].as_str() {
             Some("BYBIT.ws.2") => Venue::BybitLinear,
@@ -383,17 +387,57 @@ fn bybit_recording() {
                 assert!(!msg.first.flags.contains(pinion_core::EventFlags::RESET));
                 last_u.insert(key, msg.first.last_id);
             }
+            Some(EventKind::Kline) => {
+                // `kline.1.*`: one-minute candles, on the minute; within a candle the volume
+                // only grows.
+                for e in &events {
+                    let c = pinion_core::Candle::from_event(e).expect("candle");
+                    assert_eq!(c.interval_ns, 60_000_000_000, "{data}");
+                    assert_eq!(c.start_ns % c.interval_ns, 0, "{data}");
+                    assert!(c.low <= c.open.min(c.close) && c.high >= c.open.max(c.close));
+                    let seen = candles.entry((venue, c.instrument)).or_insert(c);
+                    if seen.start_ns == c.start_ns {
+                        assert!(c.volume >= seen.volume, "{data}");
+                    } else {
+                        assert!(c.start_ns > seen.start_ns, "{data}");
+                    }
+                    closed += u64::from(c.closed);
+                    *seen = c;
+                }
+            }
+            Some(EventKind::Ticker24h) => {
+                let t = pinion_core::Ticker24h::from_event(&events[0]).expect("ticker");
+                let merged = tickers.entry((venue, t.instrument)).or_default();
+                merged.merge(&t);
+                assert!(
+                    merged.low <= merged.last && merged.last <= merged.high,
+                    "{data}"
+                );
+            }
+            // A linear ticker delta of fields other than the 24 h ones.
+            None => assert!(data.contains(r#""topic":"tickers."#), "{data}"),
             other => panic!("unexpected {other:?}"),
         }
     }
+    // Four linear symbols and two spot ones; every ticker began with a snapshot of all its
+    // fields.
+    assert_eq!(tickers.len(), 6);
+    assert!(
+        tickers
+            .values()
+            .all(|t| t.fields == pinion_core::TickerFields::ALL)
+    );
+    assert_eq!(candles.len(), 6);
+    assert!(closed > 0, "a candle closed while recording");
     let s = dec.stats();
     assert_eq!((s.messages.snapshot, s.messages.depth), (6, 2_142));
     assert_eq!(s.messages.trade, 102 + 18);
     assert!(trades >= s.messages.trade);
     assert_eq!(s.errors.total(), 0);
     assert_eq!(s.skipped.control, 17 + 7);
-    // tickers (758 linear + 81 spot) and kline (71 + 25).
-    assert_eq!(s.skipped.unknown_stream, 758 + 81 + 71 + 25);
+    assert_eq!(s.messages.ticker, 758 + 81);
+    assert_eq!(s.messages.kline, 71 + 25);
+    assert_eq!(s.skipped.unknown_stream, 0);
     assert_eq!(s.skipped.unknown_instrument, 0);
     assert_eq!(s.events, emitted);
     assert_eq!(last_u.len(), 6);
