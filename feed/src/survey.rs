@@ -14,7 +14,7 @@
 //!   `/ws/<stream>` socket): the only depth stream's symbol on that connection.
 //!
 //! and per instrument (venue and symbol), from every price and quantity it carries (depth
-//! levels, snapshots, book tickers, trades): the most decimals a price and a quantity use, and
+//! levels, snapshots, book tickers, trades, klines and 24-hour tickers): the most decimals a price and a quantity use, and
 //! the grid of its prices (their greatest common divisor), which is its tick or a fraction of it.
 //! The engine uses these to define instruments nobody configured, and to check the specs it was
 //! given against the data.
@@ -113,6 +113,8 @@ pub struct InstrumentSurvey {
     pub snapshots: u64,
     /// Book tickers and trades.
     pub other_messages: u64,
+    /// Klines and 24-hour tickers.
+    pub candle_messages: u64,
 }
 
 impl InstrumentSurvey {
@@ -121,6 +123,7 @@ impl InstrumentSurvey {
         self.depth_messages += other.depth_messages;
         self.snapshots += other.snapshots;
         self.other_messages += other.other_messages;
+        self.candle_messages += other.candle_messages;
     }
 }
 
@@ -170,8 +173,8 @@ pub struct Survey {
     /// Frames that are neither JSON nor a well-formed message of Binance's SBE stream schema
     /// (compressed payloads, other binary encodings, damaged SBE).
     pub binary_frames: u64,
-    /// JSON frames that are no market message the survey knows (control replies, klines,
-    /// other venues' streams).
+    /// JSON frames that are no market message the survey knows (control replies, mark prices,
+    /// liquidations, other venues' streams).
     pub other_frames: u64,
     /// Per connection, indexed by [`pinion_core::ConnId`].
     pub conns: Vec<ConnSurvey>,
@@ -512,6 +515,20 @@ fn frame(acc: &mut ConnAcc, payload: &[u8]) -> FrameKind {
     let is_ticker = event == Some("bookTicker")
         || (event.is_none() && field(data, "b").is_some() && field(data, "B").is_some());
     let is_trade = matches!(event, Some("trade" | "aggTrade"));
+    let is_candle = matches!(event, Some("kline" | "24hrTicker" | "24hrMiniTicker"));
+    if is_candle {
+        // Klines and 24 h tickers: Spot and futures send the same shapes, so they tell the
+        // venue nothing; their prices and volumes are the instrument's all the same.
+        acc.binance += 1;
+        if sym.is_some_and(|s| is_coinm_symbol(&s)) {
+            acc.coinm += 1;
+        }
+        let s = acc.per_symbol.entry(sym).or_default();
+        s.candle_messages += 1;
+        let body = field(data, "k").unwrap_or(data);
+        candle_numbers(s, body, &["o", "h", "l", "c"], &["v"]);
+        return FrameKind::Market;
+    }
     if !(is_depth || is_ticker || is_trade) {
         return FrameKind::Other;
     }
@@ -662,10 +679,45 @@ fn bybit_frame(acc: &mut ConnAcc, topic: &str, v: &Value) -> bool {
             if data.is_some_and(|d| field(d, "fundingRate").is_some()) {
                 acc.bybit_derivative += 1;
             }
+            let (Some(data), Some(sym)) = (data, topic.rsplit('.').next().and_then(symbol)) else {
+                return true;
+            };
+            let s = acc.per_symbol.entry(Some(sym)).or_default();
+            s.candle_messages += 1;
+            candle_numbers(
+                s,
+                data,
+                &["lastPrice", "prevPrice24h", "highPrice24h", "lowPrice24h"],
+                &["volume24h"],
+            );
+        }
+        "kline" => {
+            let (Some(Value::Array(candles)), Some(sym)) =
+                (data, topic.rsplit('.').next().and_then(symbol))
+            else {
+                return false;
+            };
+            acc.bybit += 1;
+            bybit_symbol(acc, &sym);
+            let s = acc.per_symbol.entry(Some(sym)).or_default();
+            s.candle_messages += 1;
+            for c in candles {
+                candle_numbers(s, c, &["open", "high", "low", "close"], &["volume"]);
+            }
         }
         _ => return false,
     }
     true
+}
+
+/// The prices and quantities of a kline or a 24 h ticker, by field name.
+fn candle_numbers(s: &mut InstrumentSurvey, v: &Value, prices: &[&str], qtys: &[&str]) {
+    for p in prices.iter().filter_map(|k| field(v, k).and_then(text)) {
+        s.numbers.price(&p);
+    }
+    for q in qtys.iter().filter_map(|k| field(v, k).and_then(text)) {
+        s.numbers.qty(&q);
+    }
 }
 
 fn bybit_symbol(acc: &mut ConnAcc, sym: &str) {
@@ -765,6 +817,9 @@ mod tests {
             r#"{"u":3,"s":"BTCUSD_PERP","b":"1.5","B":"1","a":"1.6","A":"2"}"#,
             r#"{"topic":"orderbook.500.BTCUSD","type":"snapshot","data":{"s":"BTCUSD","b":[["1","2"]],"a":[],"u":1}}"#,
             r#"{"topic":"publicTrade.ETHUSDT","data":[{"s":"ETHUSDT","p":"3.25","v":"0.1","L":"PlusTick"}]}"#,
+            r#"{"stream":"btcusdt@kline_1m","data":{"e":"kline","E":1,"s":"BTCUSDT","k":{"t":0,"T":59999,"o":"1.5","h":"1.6","l":"1.4","c":"1.5","v":"2","x":false}}}"#,
+            r#"{"topic":"kline.1.BTCUSDT","data":[{"start":0,"end":59999,"open":"1.5","high":"1.6","low":"1.4","close":"1.5","volume":"2","confirm":true}]}"#,
+            r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"lastPrice":"1.5"}}"#,
         ];
         let mut text = String::new();
         let mut n = 0u64;
@@ -786,6 +841,32 @@ mod tests {
         );
         let s = survey(&mut src);
         assert_eq!(s.records, n);
+    }
+
+    #[test]
+    fn klines_and_tickers_are_market_frames_whose_numbers_count() {
+        let lines = [
+            r#"{"stream":"btcusdt@kline_1m","data":{"e":"kline","E":1,"s":"BTCUSDT","k":{"t":0,"T":59999,"s":"BTCUSDT","o":"1.50","h":"1.625","l":"1.4","c":"1.5","v":"2.0001","x":false}}}"#,
+            r#"{"stream":"btcusdt@miniTicker","data":{"e":"24hrMiniTicker","E":1,"s":"BTCUSDT","c":"1.5","o":"1.25","h":"1.7","l":"1.1","v":"100"}}"#,
+        ];
+        let text: String = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{} {l}\n", 1_000 + i))
+            .collect();
+        let mut src = crate::source::hbt::HbtReader::from_buf_read(
+            std::io::Cursor::new(text.into_bytes()),
+            None,
+            String::from("candles"),
+        );
+        let s = survey(&mut src);
+        assert_eq!((s.frames, s.other_frames), (2, 0));
+        let i = s
+            .instruments
+            .get(&(Venue::BinanceSpot, symbol("BTCUSDT").unwrap()))
+            .expect("BTCUSDT surveyed");
+        assert_eq!(i.candle_messages, 2);
+        assert_eq!((i.numbers.price_decimals, i.numbers.qty_decimals), (3, 4));
     }
 
     #[test]
