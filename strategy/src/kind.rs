@@ -191,4 +191,13 @@ impl Strategy for AnyStrategy {
     fn on_exec(&mut self, rep: &ExecReport, out: &mut Intents) {
         each!(self, s => s.on_exec(rep, out))
     }
+
+    #[inline]
+    fn on_candle(&mut self, candle: &pinion_core::Candle, out: &mut Intents) {
+        each!(self, s => s.on_candle(candle, out))
+    }
+
+    fn candle_interval_ns(&self) -> Option<u64> {
+        each!(self, s => s.candle_interval_ns())
+    }
 }

@@ -72,7 +72,7 @@ pub use risk::{PreTradeRisk, RiskLimits, RiskReject, RiskState, TokenBucket};
 pub use slots::{OrderSlots, OrderState, Quote};
 pub use spread_capture::{SpreadCapture, SpreadCaptureParams};
 
-use pinion_core::{BookTop, Qty, TradePrint};
+use pinion_core::{BookTop, Candle, Qty, TradePrint};
 
 /// Most intents one callback may produce.
 pub const MAX_INTENTS: usize = 8;
@@ -239,6 +239,17 @@ pub trait Strategy {
 
     /// A report about one of our orders.
     fn on_exec(&mut self, rep: &ExecReport, out: &mut Intents);
+
+    /// A closed candle of [`Strategy::candle_interval_ns`]: the venue's kline, or one built
+    /// from trades in event time where no kline stream is read. Strategies that read no
+    /// candles ignore it.
+    fn on_candle(&mut self, _candle: &Candle, _out: &mut Intents) {}
+
+    /// The length of the candles the strategy reads, ns; `None` (the default) when it reads
+    /// none, and the engine then builds none for it.
+    fn candle_interval_ns(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 //!
 //! **Samples.** Prices (trade prices, or the mid of synced views: [`PriceSource`]) are sampled
 //! in event time: the last price seen in each `sample_ns` bucket of receive time is that
-//! bucket's sample; a bucket with no price repeats the previous sample. The samples live in a
-//! fixed ring of [`MAX_SAMPLES`].
+//! bucket's sample; a bucket with no price repeats the previous sample. With
+//! [`PriceSource::Candles`] each closed candle of `sample_ns` is a sample, its close price (the
+//! venue's kline, or a candle the engine built from trades in trade time); a candle missing
+//! between two repeats the previous close. The samples live in a fixed ring of [`MAX_SAMPLES`].
 //!
 //! **Signal**, at each closed bucket once `long_samples` are in: the simple averages of the
 //! last `short_samples` and `long_samples` samples; the short above the long by more than
@@ -18,7 +20,7 @@
 //! immediate-or-cancel limit order at the opposite touch (taker), at most one per sample
 //! bucket, on a synced view; what does not fill expires and is tried again in a later bucket.
 
-use pinion_core::{BookTop, InstrumentId, Px, Qty, TradePrint};
+use pinion_core::{BookTop, Candle, InstrumentId, Px, Qty, TradePrint};
 
 use crate::order::{ExecReport, OrderIdSource, OrderSide, OrderType, TimeInForce};
 use crate::reason::entry_or_exit;
@@ -35,6 +37,8 @@ pub enum PriceSource {
     Trades,
     /// The mid of each synced view.
     Mid,
+    /// The close of each closed candle of `sample_ns`.
+    Candles,
 }
 
 /// The RSI filter's settings.
@@ -159,6 +163,8 @@ pub struct Momentum {
     target: i64,
     /// The bucket of the last order sent.
     ordered_in: Option<u64>,
+    /// Start of the last candle sampled.
+    last_candle: Option<u64>,
 }
 
 impl Momentum {
@@ -177,6 +183,7 @@ impl Momentum {
             samples: Samples::new(),
             target: 0,
             ordered_in: None,
+            last_candle: None,
         }
     }
 
@@ -195,6 +202,33 @@ impl Momentum {
         if !self.samples.observe(t / self.params.sample_ns, px.0) {
             return;
         }
+        self.signal(size);
+    }
+
+    /// Samples a closed candle's close; one that is not later than the last is ignored.
+    fn candle(&mut self, c: &Candle, size: Qty) {
+        if let Some(last) = self.last_candle {
+            if c.start_ns <= last {
+                return;
+            }
+            // Candles missing in between (no trades) repeat the last close.
+            let missing = ((c.start_ns - last) / self.params.sample_ns)
+                .saturating_sub(1)
+                .min(MAX_SAMPLES as u64);
+            if missing > 0 && self.samples.len > 0 {
+                let prev = self.samples.back(0);
+                for _ in 0..missing {
+                    self.samples.push(prev);
+                }
+            }
+        }
+        self.last_candle = Some(c.start_ns);
+        self.samples.push(c.close.0);
+        self.signal(size);
+    }
+
+    /// Compares the averages on the samples so far and sets the target.
+    fn signal(&mut self, size: Qty) {
         let p = &self.params;
         let need = p.rsi.map_or(0, |r| r.period + 1).max(p.long_samples);
         if self.samples.len < need {
@@ -265,6 +299,20 @@ impl Strategy for Momentum {
 
     fn on_exec(&mut self, rep: &ExecReport, _out: &mut Intents) {
         self.orders.on_exec(rep);
+    }
+
+    fn on_candle(&mut self, candle: &Candle, out: &mut Intents) {
+        if self.params.source == PriceSource::Candles
+            && candle.closed
+            && candle.instrument == self.orders.instrument()
+            && candle.interval_ns == self.params.sample_ns
+        {
+            self.candle(candle, out.order_qty(self.params.order_qty));
+        }
+    }
+
+    fn candle_interval_ns(&self) -> Option<u64> {
+        (self.params.source == PriceSource::Candles).then_some(self.params.sample_ns)
     }
 }
 
@@ -381,6 +429,83 @@ mod tests {
             (o.side, o.px, o.qty),
             (OrderSide::Sell, Px(99_990), Qty(10))
         );
+    }
+
+    fn candle(start: u64, close: i64) -> Candle {
+        let mut b = pinion_core::CandleBuilder::new(100, 4);
+        let mut t = trade(start, close);
+        t.trade_ts = start;
+        b.on_trade(&t, t.trade_id);
+        b.close_before(INST, u64::MAX).unwrap()
+    }
+
+    #[test]
+    fn candle_closes_are_the_samples_and_the_rsi_filter_applies_to_them() {
+        let p = MomentumParams {
+            source: PriceSource::Candles,
+            ..params()
+        };
+        let mut s = Momentum::new(INST, p, OrderIdSource::new(1));
+        assert_eq!(s.candle_interval_ns(), Some(100));
+        let on = |s: &mut Momentum, c: Candle| s.on_candle(&c, &mut Intents::new());
+        for (i, px) in [1_000, 1_000, 1_000, 1_000].into_iter().enumerate() {
+            on(&mut s, candle(i as u64 * 100, px));
+        }
+        // Trades and open candles do not count; a candle of another length neither.
+        feed(&mut s, &[(500, 2_000), (600, 2_000), (700, 2_000)]);
+        on(
+            &mut s,
+            Candle {
+                closed: false,
+                ..candle(400, 2_000)
+            },
+        );
+        on(
+            &mut s,
+            Candle {
+                interval_ns: 60,
+                ..candle(400, 2_000)
+            },
+        );
+        assert_eq!(s.target(), Qty(0));
+        // Two closes up: short 1015 over long 1007.5.
+        on(&mut s, candle(400, 1_010));
+        on(&mut s, candle(500, 1_020));
+        assert_eq!(s.target(), Qty(5));
+        // A candle again, or an older one, is not a new sample.
+        on(&mut s, candle(500, 500));
+        on(&mut s, candle(300, 500));
+        assert_eq!((s.samples.len, s.samples.back(0)), (6, 1_020));
+        // A gap of two candles repeats 1020 twice before the new close.
+        on(&mut s, candle(800, 900));
+        assert_eq!(s.samples.len, 9);
+        assert_eq!(
+            (s.samples.back(0), s.samples.back(1), s.samples.back(2)),
+            (900, 1_020, 1_020)
+        );
+
+        // With the RSI filter, a run of rising closes is overbought: no entry.
+        let mut s = Momentum::new(
+            INST,
+            MomentumParams {
+                rsi: Some(RsiFilter {
+                    period: 3,
+                    overbought: 70,
+                    oversold: 30,
+                }),
+                ..p
+            },
+            OrderIdSource::new(1),
+        );
+        for (i, px) in [1_000, 1_000, 1_000, 1_000, 1_010, 1_020, 1_030]
+            .into_iter()
+            .enumerate()
+        {
+            on(&mut s, candle(i as u64 * 100, px));
+        }
+        assert_eq!(s.target(), Qty(0));
+        let trades_only = Momentum::new(INST, params(), OrderIdSource::new(1));
+        assert_eq!(trades_only.candle_interval_ns(), None);
     }
 
     #[test]
