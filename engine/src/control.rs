@@ -30,12 +30,13 @@
 //! **The account board** ([`AccountBoard`]): after every view and every report the strategy
 //! stage writes each instrument's position, PnL, fees, volume and open orders into a slot of
 //! atomics under a sequence number, a seqlock in safe code: the writer never waits, a reader
-//! retries while a write is under way. Nothing is allocated after start-up.
+//! retries while a write is under way. Nothing is allocated after start-up. The
+//! [`TickerBoard`] holds each instrument's latest 24-hour ticker the same way.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex};
 
-use pinion_core::{InstrumentId, Instruments, Px, Qty};
+use pinion_core::{InstrumentId, Instruments, Px, Qty, Ticker24h, TickerFields};
 use pinion_strategy::{
     ClientOrderId, FlattenCause, FlattenOutcome, OrderSide, RiskReject, TimeInForce,
 };
@@ -186,6 +187,7 @@ pub struct Control {
     flatten_gen: AtomicU64,
     flatten_requests: AtomicU64,
     board: AccountBoard,
+    tickers: TickerBoard,
     flattens: FlattenBoard,
     /// The bot's end of the manual requests' ring.
     manual_tx: Mutex<RingTx<ManualRequest>>,
@@ -214,6 +216,7 @@ impl Control {
             flatten_gen: AtomicU64::new(0),
             flatten_requests: AtomicU64::new(0),
             board: AccountBoard::new(instruments),
+            tickers: TickerBoard::new(instruments.len()),
             flattens: FlattenBoard::new(instruments.len()),
             manual_tx: Mutex::new(manual_tx),
             manual_gen: AtomicU64::new(0),
@@ -332,6 +335,11 @@ impl Control {
             kill_applied: self.kill_applied.load(Ordering::Acquire),
             flatten_requests: self.flatten_requests.load(Ordering::Acquire),
         }
+    }
+
+    /// Each instrument's latest 24-hour ticker.
+    pub fn tickers(&self) -> &TickerBoard {
+        &self.tickers
     }
 
     /// Each instrument's account as the strategy stage last wrote it.
@@ -478,6 +486,12 @@ impl ControlReader {
         &self.control.board
     }
 
+    /// The board to write the 24-hour tickers to.
+    #[inline]
+    pub fn tickers(&self) -> &TickerBoard {
+        &self.control.tickers
+    }
+
     /// Kills trading from the stage itself (a loss or drawdown limit reached).
     pub fn kill(&self, reason: KillReason) {
         self.control.kill(reason);
@@ -545,14 +559,14 @@ impl AccountView {
     }
 }
 
-/// A slot of [`AccountBoard`]: the fields of an [`AccountView`] under a sequence number.
+/// A slot of a board: `N` fields under a sequence number (a seqlock in safe code).
 #[derive(Debug)]
-struct Slot {
+struct Slot<const N: usize> {
     seq: AtomicU64,
-    fields: [AtomicI64; SCALARS + 2 * REASON_CODES],
+    fields: [AtomicI64; N],
 }
 
-impl Default for Slot {
+impl<const N: usize> Default for Slot<N> {
     fn default() -> Self {
         Self {
             seq: AtomicU64::new(0),
@@ -561,10 +575,40 @@ impl Default for Slot {
     }
 }
 
+impl<const N: usize> Slot<N> {
+    /// Writes `values` (one writer).
+    #[inline]
+    fn write(&self, values: [i64; N]) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (f, v) in self.fields.iter().zip(values) {
+            f.store(v, Ordering::Relaxed);
+        }
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// A consistent copy of one write, and how many writes there were.
+    fn read(&self) -> ([i64; N], u64) {
+        loop {
+            let before = self.seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let v: [i64; N] = std::array::from_fn(|i| self.fields[i].load(Ordering::Relaxed));
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == before {
+                return (v, before / 2);
+            }
+        }
+    }
+}
+
 /// Every instrument's [`AccountView`]. See the module docs.
 #[derive(Debug)]
 pub struct AccountBoard {
-    slots: Vec<Slot>,
+    slots: Vec<Slot<{ SCALARS + 2 * REASON_CODES }>>,
     /// `(symbol, price decimals, qty decimals, money decimals)` per instrument, fixed at start.
     names: Vec<(String, u8, u8, u8)>,
 }
@@ -612,10 +656,7 @@ impl AccountBoard {
         let Some(slot) = self.slots.get(usize::from(id.0)) else {
             return;
         };
-        let seq = slot.seq.load(Ordering::Relaxed);
-        slot.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
-        let values = [
+        let scalars = [
             view.position,
             view.realized,
             view.unrealized,
@@ -630,49 +671,81 @@ impl AccountBoard {
             view.venue_rejects as i64,
             view.at_ns as i64,
         ];
-        let by_code = view.sent_by_code.iter().chain(&view.fills_by_code);
-        for (f, v) in slot
-            .fields
-            .iter()
-            .zip(values.into_iter().chain(by_code.map(|&v| v as i64)))
-        {
-            f.store(v, Ordering::Relaxed);
-        }
-        slot.seq.store(seq.wrapping_add(2), Ordering::Release);
+        let mut by_code = view.sent_by_code.iter().chain(&view.fills_by_code);
+        slot.write(std::array::from_fn(|i| match scalars.get(i) {
+            Some(&v) => v,
+            None => by_code.next().map_or(0, |&v| v as i64),
+        }));
     }
 
     /// Reads `id`'s account: a consistent copy of one write (`None` for an unknown id).
     pub fn read(&self, id: InstrumentId) -> Option<AccountView> {
-        let slot = self.slots.get(usize::from(id.0))?;
-        loop {
-            let before = slot.seq.load(Ordering::Acquire);
-            if before % 2 == 1 {
-                std::hint::spin_loop();
-                continue;
-            }
-            let v: [i64; SCALARS + 2 * REASON_CODES] =
-                std::array::from_fn(|i| slot.fields[i].load(Ordering::Relaxed));
-            fence(Ordering::Acquire);
-            if slot.seq.load(Ordering::Relaxed) == before {
-                return Some(AccountView {
-                    position: v[0],
-                    realized: v[1],
-                    unrealized: v[2],
-                    fees: v[3],
-                    volume: v[4],
-                    mark: v[5],
-                    open_orders: v[6] as u64,
-                    fills: v[7] as u64,
-                    orders: v[8] as u64,
-                    cancels: v[9] as u64,
-                    risk_rejects: v[10] as u64,
-                    venue_rejects: v[11] as u64,
-                    at_ns: v[12] as u64,
-                    sent_by_code: std::array::from_fn(|c| v[SCALARS + c] as u64),
-                    fills_by_code: std::array::from_fn(|c| v[SCALARS + REASON_CODES + c] as u64),
-                });
-            }
+        let (v, _) = self.slots.get(usize::from(id.0))?.read();
+        Some(AccountView {
+            position: v[0],
+            realized: v[1],
+            unrealized: v[2],
+            fees: v[3],
+            volume: v[4],
+            mark: v[5],
+            open_orders: v[6] as u64,
+            fills: v[7] as u64,
+            orders: v[8] as u64,
+            cancels: v[9] as u64,
+            risk_rejects: v[10] as u64,
+            venue_rejects: v[11] as u64,
+            at_ns: v[12] as u64,
+            sent_by_code: std::array::from_fn(|c| v[SCALARS + c] as u64),
+            fills_by_code: std::array::from_fn(|c| v[SCALARS + REASON_CODES + c] as u64),
+        })
+    }
+}
+
+/// Every instrument's latest 24-hour ticker (the venue's `24hrTicker`, `miniTicker` or
+/// `tickers`, deltas merged), written by the strategy stage as they arrive, for the bot.
+#[derive(Debug)]
+pub struct TickerBoard {
+    slots: Vec<Slot<7>>,
+}
+
+impl TickerBoard {
+    fn new(instruments: usize) -> Self {
+        Self {
+            slots: (0..instruments).map(|_| Slot::default()).collect(),
         }
+    }
+
+    /// Writes `id`'s ticker (one writer: the strategy stage).
+    #[inline]
+    pub fn write(&self, id: InstrumentId, t: &Ticker24h) {
+        let Some(slot) = self.slots.get(usize::from(id.0)) else {
+            return;
+        };
+        slot.write([
+            t.last.0,
+            t.open.0,
+            t.high.0,
+            t.low.0,
+            t.volume.0,
+            i64::from(t.fields.0),
+            t.exch_ts.max(t.t_recv) as i64,
+        ]);
+    }
+
+    /// `id`'s latest ticker; `None` before the first (or for an unknown id).
+    pub fn read(&self, id: InstrumentId) -> Option<Ticker24h> {
+        let (v, writes) = self.slots.get(usize::from(id.0))?.read();
+        (writes > 0).then(|| Ticker24h {
+            exch_ts: v[6] as u64,
+            t_recv: v[6] as u64,
+            last: Px(v[0]),
+            open: Px(v[1]),
+            high: Px(v[2]),
+            low: Px(v[3]),
+            volume: Qty(v[4]),
+            instrument: id,
+            fields: TickerFields(v[5] as u8),
+        })
     }
 }
 

@@ -985,6 +985,13 @@ was sent is not known (the run may be ending). /orders and the exchange tell.",
         if !net.is_empty() {
             let _ = writeln!(out, "Net PnL: {}", net.join(", "));
         }
+        let tickers = c.tickers();
+        for i in 0..board.len() {
+            let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
+            if let (Some(t), Some((sym, p, q, _))) = (tickers.read(id), board.name(id)) {
+                let _ = writeln!(out, "{}", ticker_text(sym, &t, p, q));
+            }
+        }
         if let Some(s) = &self.ctx.sources {
             let up = s.uptime().as_secs();
             let _ = writeln!(
@@ -1192,6 +1199,34 @@ fn instrument_names(c: &Control) -> Vec<(String, u8)> {
                 .map_or((String::new(), 0), |n| (n.0.to_owned(), n.1))
         })
         .collect()
+}
+
+/// One instrument's 24 h ticker: last price, change from the window's open (and in per cent),
+/// high, low and volume; the fields a venue has not sent yet are left out.
+pub fn ticker_text(sym: &str, t: &pinion_core::Ticker24h, p: u8, q: u8) -> String {
+    use pinion_core::TickerFields as F;
+    let mut parts = Vec::new();
+    if t.fields.contains(F::LAST) {
+        parts.push(format!("last {}", fixed(t.last.0, p)));
+    }
+    if let Some(change) = t.change() {
+        let sign = if change > 0 { "+" } else { "" };
+        let pct = t.change_bps().map_or(String::new(), |bps| {
+            let sign = if bps > 0 { "+" } else { "" };
+            format!(" ({sign}{}%)", fixed(bps, 2))
+        });
+        parts.push(format!("change {sign}{}{pct}", fixed(change, p)));
+    }
+    if t.fields.contains(F::HIGH) {
+        parts.push(format!("high {}", fixed(t.high.0, p)));
+    }
+    if t.fields.contains(F::LOW) {
+        parts.push(format!("low {}", fixed(t.low.0, p)));
+    }
+    if t.fields.contains(F::VOLUME) {
+        parts.push(format!("volume {}", fixed(t.volume.0, q)));
+    }
+    format!("24h {sym}: {}", parts.join(", "))
 }
 
 /// `v · 10^-decimals` as a decimal number.
@@ -1466,5 +1501,45 @@ mod tests {
             ", bid 65432.1 x 0.0015, ask - (unsynced)"
         );
         assert_eq!(fixed(1200, 2), "12");
+    }
+
+    #[test]
+    fn status_shows_the_24h_ticker_once_one_arrived() {
+        let mut cmds = Commands::new(ctx(), Duration::from_secs(30));
+        let c = Arc::clone(&cmds.context().control);
+        let t = Instant::now();
+        assert!(!cmds.run(1, &Command::Status, t).contains("24h"));
+        let mut ticker = pinion_core::Ticker24h {
+            last: pinion_core::Px(6_511_430),
+            open: pinion_core::Px(6_500_870),
+            high: pinion_core::Px(6_528_230),
+            low: pinion_core::Px(6_469_440),
+            volume: pinion_core::Qty(1_757_391_200),
+            instrument: InstrumentId(0),
+            fields: pinion_core::TickerFields::ALL,
+            ..pinion_core::Ticker24h::default()
+        };
+        c.tickers().write(InstrumentId(0), &ticker);
+        let status = cmds.run(1, &Command::Status, t);
+        assert!(
+            status.contains(
+                "24h BTCUSDT: last 65114.3, change +105.6 (+0.16%), high 65282.3, \
+                 low 64694.4, volume 17573.912"
+            ),
+            "{status}"
+        );
+        // A fall, and a ticker that has not said its open yet (no change).
+        ticker.last = pinion_core::Px(6_400_000);
+        c.tickers().write(InstrumentId(0), &ticker);
+        assert!(
+            cmds.run(1, &Command::Status, t)
+                .contains("change -1008.7 (-1.55%)")
+        );
+        ticker.fields = pinion_core::TickerFields::LAST;
+        c.tickers().write(InstrumentId(0), &ticker);
+        assert!(
+            cmds.run(1, &Command::Status, t)
+                .ends_with("24h BTCUSDT: last 64000")
+        );
     }
 }

@@ -98,10 +98,14 @@ impl Default for QuoteChaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MomentumConfig {
-    /// `"trades"` or `"mid"` (default `"trades"`).
+    /// `"trades"`, `"mid"` or `"candles"` (default `"trades"`).
     pub source: String,
-    /// Length of a sample, ms of event time (default 100).
+    /// Length of a sample, ms of event time (default 100); not used with `"candles"`.
     pub sample_ms: u64,
+    /// With `source = "candles"`: the candle length, ms (default 60000, one minute). The
+    /// venue's klines of that length are used where the feed subscribes them, else candles
+    /// are built from trades in trade time.
+    pub candle_ms: u64,
     /// Samples of the short average (default 10).
     pub short_samples: usize,
     /// Samples of the long average (default 50, at most 256).
@@ -121,6 +125,7 @@ impl Default for MomentumConfig {
         Self {
             source: "trades".to_owned(),
             sample_ms: 100,
+            candle_ms: 60_000,
             short_samples: 10,
             long_samples: 50,
             min_gap_bps: 0.5,

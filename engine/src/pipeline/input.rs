@@ -377,7 +377,7 @@ fn nothing_to_book(survey: Option<&Survey>, instruments: &Instruments) -> String
     }
     if s.other_frames > 0 {
         parts.push(format!(
-            "{} frames that are no depth, book ticker or trade message",
+            "{} frames that are no depth, book ticker, trade, kline or 24 h ticker message",
             s.other_frames
         ));
     }

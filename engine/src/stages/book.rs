@@ -28,7 +28,9 @@
 //! a reference and the report can say how each book fared.
 
 use pinion_book::{BookLevels, BookSync, SyncCounters, SyncOutcome, SyncState, TickerOutcome};
-use pinion_core::{BookTop, ConnId, EventKind, InstrumentId, Level, Side, TradePrint};
+use pinion_core::{
+    BookTop, Candle, ConnId, EventKind, InstrumentId, Level, Side, Ticker24h, TradePrint,
+};
 
 use std::sync::Arc;
 
@@ -95,6 +97,10 @@ struct BookCounts {
     events: u64,
     committed: u64,
     trades: u64,
+    /// Venue klines passed on to the strategy.
+    candles: u64,
+    /// Venue 24 h tickers passed on to the strategy.
+    tickers: u64,
     no_book: u64,
     resync_msgs: u64,
     gaps: u64,
@@ -274,6 +280,21 @@ impl BookCore {
             // The decoder gives every trade its print; a trade without one carries nothing.
             if let Some(print) = TradePrint::from_event(ev) {
                 self.out.send(BookMsg::Trade(print), ev.t_recv, now_ns());
+            }
+            return;
+        }
+        // Candles and 24 h tickers do not touch the book: they go on to the strategy.
+        if ev.kind == EventKind::Kline {
+            self.counts.candles += 1;
+            if let Some(candle) = Candle::from_event(ev) {
+                self.out.send(BookMsg::Candle(candle), ev.t_recv, now_ns());
+            }
+            return;
+        }
+        if ev.kind == EventKind::Ticker24h {
+            self.counts.tickers += 1;
+            if let Some(ticker) = Ticker24h::from_event(ev) {
+                self.out.send(BookMsg::Ticker(ticker), ev.t_recv, now_ns());
             }
             return;
         }
@@ -555,6 +576,8 @@ impl Stage for BookStage {
             ("events", c.events),
             ("messages_committed", c.committed),
             ("trades", c.trades),
+            ("candles", c.candles),
+            ("tickers", c.tickers),
             ("tickers_ahead", tickers.ahead),
             ("tickers_stale", tickers.stale),
             ("tickers_matched", tickers.matched),

@@ -4,7 +4,7 @@
 //! Every ring carries an explicit end-of-stream variant: shutdown is the marker travelling
 //! through the pipeline, so each stage flushes what came before it and then reports `Done`.
 
-use pinion_core::{BookTop, ConnId, InstrumentId, MarketEvent, TradePrint};
+use pinion_core::{BookTop, Candle, ConnId, InstrumentId, MarketEvent, Ticker24h, TradePrint};
 use pinion_strategy::{ExecReport, OrderIntent};
 
 use crate::latency::{NamedHistogram, Recorder};
@@ -78,6 +78,11 @@ pub enum BookMsg {
     Book(BookTop, Trigger),
     /// A trade print (all the strategy and the simulated venue use of a trade event).
     Trade(TradePrint),
+    /// A venue's kline, open or closed.
+    Candle(Candle),
+    /// A venue's 24-hour ticker (only the fields its message carried: see
+    /// [`pinion_core::TickerFields`]).
+    Ticker(Ticker24h),
     /// End of stream.
     End,
 }

@@ -74,7 +74,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use pinion_core::{BookTop, DataClock, EventClock, InstrumentId, Instruments, Px, Qty, TradePrint};
+use pinion_core::{
+    BookTop, Candle, CandleBuilder, DataClock, EventClock, InstrumentId, Instruments, Px, Qty,
+    Ticker24h, TradePrint,
+};
 use pinion_gateway::ExitPolicy;
 use pinion_strategy::{
     AnyStrategy, Breach, DeriskParams, ExecReport, FeeRates, FlattenCause, FlattenStats,
@@ -116,6 +119,11 @@ struct StrategyCounts {
     views: u64,
     unsynced_views: u64,
     trades: u64,
+    /// Closed candles given to strategies (the venue's or built).
+    candles: u64,
+    /// Venue klines and 24 h tickers taken.
+    venue_klines: u64,
+    tickers: u64,
     exec_reports: u64,
     intents: u64,
     untraded_inputs: u64,
@@ -228,6 +236,8 @@ struct StrategyCore {
     /// The exit policy whose cancels this stage sends at the end (live trading only; `None`:
     /// none are sent, as in a replay).
     exit: Option<ExitPolicy>,
+    /// Every instrument's 24 h ticker, deltas merged (allocated at start-up).
+    tickers: Vec<Ticker24h>,
 }
 
 /// One traded instrument: its strategy and the gate its intents pass.
@@ -267,6 +277,17 @@ struct Traded {
     touch: (Option<Px>, Option<Px>),
     /// Where the exits are kept, for the report.
     protection: &'static str,
+    /// Candles for a strategy that reads them.
+    candles: Option<CandleFeed>,
+}
+
+/// The candles of one instrument's strategy: built from its trades in trade time until the
+/// venue's klines of the same length arrive, the venue's from then on.
+#[derive(Debug)]
+struct CandleFeed {
+    builder: CandleBuilder,
+    /// The venue sends klines of the strategy's length: nothing is built any more.
+    venue: bool,
 }
 
 impl Traded {
@@ -485,6 +506,11 @@ impl StrategyStage {
                         None => (base, base | CONTROL_ID_BIT, base | MANUAL_ID_BIT),
                     };
                     let strategy = AnyStrategy::new(id, params, OrderIdSource::new(first));
+                    let candles = strategy.candle_interval_ns().map(|ns| CandleFeed {
+                        // Sized for this one instrument, at its id.
+                        builder: CandleBuilder::new(ns, usize::from(id.0) + 1),
+                        venue: false,
+                    });
                     let bt = &settings.backtest;
                     let mut t = Traded {
                         strategy,
@@ -522,6 +548,7 @@ impl StrategyStage {
                         flatten: Flattener::new(money.flatten, spec.step, spec.tick),
                         derisk: money.derisk,
                         touch: (None, None),
+                        candles,
                     };
                     if let Some(log) = &log
                         && !t.replay(log)
@@ -568,6 +595,7 @@ impl StrategyStage {
                 journal: None,
                 journal_mismatch,
                 exit: None,
+                tickers: vec![Ticker24h::default(); instruments.len()],
             },
         }
     }
@@ -606,6 +634,14 @@ impl StrategyCore {
             BookMsg::Book(top, trigger) => self.on_book(top, *trigger, now),
             BookMsg::Trade(ev) => {
                 self.on_trade(ev, now);
+                None
+            }
+            BookMsg::Candle(c) => {
+                self.on_venue_candle(c, now);
+                None
+            }
+            BookMsg::Ticker(t) => {
+                self.on_ticker(t);
                 None
             }
             BookMsg::End => {
@@ -1293,6 +1329,17 @@ impl StrategyCore {
             self.counts.untraded_inputs += 1;
             return;
         };
+        // The candle this trade closes comes before the trade. A print names its last trade
+        // id only, so a built candle counts an aggregate as one trade.
+        if let Some(feed) = traded.candles.as_mut()
+            && !feed.venue
+            && let Some(closed) = feed.builder.on_trade(ev, ev.trade_id)
+        {
+            self.give_candle(idx, &closed, now);
+        }
+        let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+            return;
+        };
         let tap = self.link.market_tap;
         let sent = if self.commands.may_decide()
             && traded.protect.strategy_may_decide(now)
@@ -1317,6 +1364,63 @@ impl StrategyCore {
             if tap {
                 self.out.queue(OrderMsg::Trade(*ev), now);
             }
+        }
+    }
+
+    /// A venue's kline: once one of the strategy's candle length arrives, the venue's candles
+    /// replace the built ones; a closed one goes to the strategy.
+    #[inline]
+    fn on_venue_candle(&mut self, c: &Candle, now: u64) {
+        self.counts.venue_klines += 1;
+        let idx = usize::from(c.instrument.0);
+        let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+            self.counts.untraded_inputs += 1;
+            return;
+        };
+        let Some(feed) = traded.candles.as_mut() else {
+            return;
+        };
+        if feed.builder.interval_ns() != c.interval_ns {
+            return;
+        }
+        feed.venue = true;
+        if c.closed {
+            self.give_candle(idx, c, now);
+        }
+    }
+
+    /// Gives a closed candle to instrument `idx`'s strategy, and sends what it decides.
+    #[inline]
+    fn give_candle(&mut self, idx: usize, c: &Candle, now: u64) {
+        self.counts.candles += 1;
+        let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+            return;
+        };
+        if self.commands.may_decide()
+            && traded.protect.strategy_may_decide(now)
+            && traded.flatten.strategy_may_decide()
+        {
+            self.intents
+                .set_new_order_budget(traded.gate.order_tokens(now));
+            self.intents.set_order_qty(traded.order_qty());
+            traded.strategy.on_candle(c, &mut self.intents);
+            if self.send_intents(idx, Trigger::Other) > 0 {
+                self.out.flush(now_ns());
+            }
+        }
+    }
+
+    /// A venue's 24 h ticker: merged into the instrument's and written to the control block's
+    /// ticker board for the bot.
+    #[inline]
+    fn on_ticker(&mut self, t: &Ticker24h) {
+        self.counts.tickers += 1;
+        let Some(merged) = self.tickers.get_mut(usize::from(t.instrument.0)) else {
+            return;
+        };
+        merged.merge(t);
+        if let Some(reader) = &self.control {
+            reader.tickers().write(t.instrument, merged);
         }
     }
 
@@ -1625,6 +1729,9 @@ impl Stage for StrategyStage {
             ("views", c.views),
             ("unsynced_views", c.unsynced_views),
             ("trades", c.trades),
+            ("candles", c.candles),
+            ("venue_klines", c.venue_klines),
+            ("tickers", c.tickers),
             ("exec_reports", c.exec_reports),
             ("intents", c.intents),
             ("orders", totals.orders - totals.risk_rejects),

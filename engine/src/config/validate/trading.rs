@@ -271,10 +271,17 @@ fn momentum(
         p,
         &k("source"),
         &c.source,
-        &[("trades", PriceSource::Trades), ("mid", PriceSource::Mid)],
+        &[
+            ("trades", PriceSource::Trades),
+            ("mid", PriceSource::Mid),
+            ("candles", PriceSource::Candles),
+        ],
     );
     if c.sample_ms == 0 {
         p.add(k("sample_ms"), "must be at least 1");
+    }
+    if c.candle_ms == 0 {
+        p.add(k("candle_ms"), "must be at least 1");
     }
     let long = count(p, &k("long_samples"), c.long_samples, 2, MAX_SAMPLES);
     let short = count(
@@ -302,7 +309,11 @@ fn momentum(
     });
     let (source, long_samples, short_samples, min_gap_ppm, _) =
         (source?, long?, short?, gap?, period?);
-    let sample_ns = c.sample_ms.saturating_mul(1_000_000);
+    let sample_ns = match source {
+        PriceSource::Candles => c.candle_ms,
+        _ => c.sample_ms,
+    }
+    .saturating_mul(1_000_000);
     Some(MomentumSpec {
         source,
         sample_ns,
@@ -706,6 +717,21 @@ mod tests {
                 rsi: None,
                 order_qty: d("0.001"),
             }))
+        );
+        // Candles: the candle length is the sample, 5 minutes here; the RSI filter stays on.
+        let Ok(StrategySpec::Momentum(m)) = spec(
+            "kind = \"momentum\"\n[strategy.momentum]\nsource = \"candles\"\ncandle_ms = 300000\n",
+        ) else {
+            panic!("candles is a momentum source");
+        };
+        assert_eq!(
+            (m.source, m.sample_ns, m.rsi.map(|r| r.period)),
+            (PriceSource::Candles, 300_000_000_000, Some(14))
+        );
+        assert!(
+            spec("kind = \"momentum\"\n[strategy.momentum]\nsource = \"candles\"\ncandle_ms = 0\n")
+                .unwrap_err()
+                .contains("strategy.momentum.candle_ms: must be at least 1")
         );
         assert_eq!(
             spec(
