@@ -239,6 +239,17 @@ impl LiveSpec {
         if self.reconnect_cap < self.reconnect_base {
             return bad("reconnect_cap must not be below reconnect_base");
         }
+        // Binance futures route klines and tickers to `/market`: a `/public` connection
+        // subscribes them and is silently sent nothing.
+        if let Some(s) = self.streams.iter().find(|s| is_market_route_stream(s))
+            && self.venue.is_binance_futures()
+            && self.ws_url.contains("/public/")
+        {
+            return Err(LiveError::Config(format!(
+                "stream {s:?} comes on Binance futures' /market route, not /public: subscribe \
+                 it in a session whose ws_url is …/market/stream"
+            )));
+        }
         let sbe = self.encoding == Encoding::Sbe
             || (self.redundant_ws_url.is_some() && self.redundant_encoding == Encoding::Sbe);
         if sbe {
@@ -260,5 +271,52 @@ impl LiveSpec {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether a Binance stream suffix is a kline or a 24 h ticker (`kline_1m`, `ticker`,
+/// `miniTicker`), which Binance futures send on the `/market` route only.
+pub fn is_market_route_stream(suffix: &str) -> bool {
+    suffix.starts_with("kline_") || suffix == "ticker" || suffix == "miniTicker"
+}
+
+#[cfg(test)]
+mod route_tests {
+    use super::*;
+
+    #[test]
+    fn futures_klines_and_tickers_on_the_public_route_are_refused() {
+        let spec = |venue, url: &str, streams: &[&str]| {
+            LiveSpec::new(
+                venue,
+                url,
+                "https://fapi.binance.com",
+                vec!["BTCUSDT".to_owned()],
+                streams.iter().map(|s| (*s).to_owned()).collect(),
+            )
+        };
+        let public = "wss://fstream.binance.com/public/stream";
+        let market = "wss://fstream.binance.com/market/stream";
+        for s in ["kline_1m", "ticker", "miniTicker"] {
+            let err = spec(Venue::BinanceUsdm, public, &["depth@100ms", s])
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("stream {s:?} comes on Binance futures' /market")));
+            assert!(spec(Venue::BinanceUsdm, market, &[s]).validate().is_ok());
+        }
+        assert!(
+            spec(Venue::BinanceUsdm, public, &["depth@100ms", "bookTicker"])
+                .validate()
+                .is_ok()
+        );
+        // Spot has no routes.
+        let spot = "wss://stream.binance.com:9443/stream";
+        assert!(
+            spec(Venue::BinanceSpot, spot, &["kline_1m", "miniTicker"])
+                .validate()
+                .is_ok()
+        );
+        assert!(!is_market_route_stream("ticker_1h"));
     }
 }
