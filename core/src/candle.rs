@@ -360,7 +360,8 @@ impl CandleBuilder {
         self.interval_ns
     }
 
-    /// Trades not taken: an instrument past the table, or a trade older than its open candle.
+    /// Trades not taken: an instrument past the table, or a trade older than its open candle
+    /// or of a candle already closed.
     pub fn refused(&self) -> u64 {
         self.refused
     }
@@ -385,6 +386,11 @@ impl CandleBuilder {
             return None;
         };
         let mut closed = None;
+        if !slot.live && slot.candle.closed && start <= slot.candle.start_ns {
+            // A late trade of a candle already closed (by event time passing its end).
+            self.refused += 1;
+            return None;
+        }
         if slot.live {
             if start < slot.candle.start_ns {
                 self.refused += 1;
@@ -505,11 +511,16 @@ mod tests {
         );
         assert_eq!(b.close_before(I, 500), None, "closed once");
         assert_eq!(b.open_candle(I), None);
+        // A late trade of the candle closed by time is refused, not a second candle.
+        assert_eq!(b.on_trade(&print(200, 15, 1, 1, false), 15), None);
+        assert_eq!((b.open_candle(I), b.refused()), (None, 2));
+        assert_eq!(b.on_trade(&print(240, 16, 7, 1, false), 16), None);
+        assert_eq!(b.open_candle(I).unwrap().start_ns, 240);
         // An instrument past the table is refused, not a panic.
         let mut far = print(1, 1, 1, 1, false);
         far.instrument = InstrumentId(9);
         assert_eq!(b.on_trade(&far, 1), None);
-        assert_eq!(b.refused(), 2);
+        assert_eq!(b.refused(), 3);
     }
 
     #[test]
