@@ -117,6 +117,9 @@ if os.path.exists(ws):
     lines = lines_of(ws)
     for l in spread([l for l in lines if b": {" in l]):
         frame_targets(l.split(b": ", 1)[1], "spot")
+    # Its few klines and tickers, which an even spread may miss.
+    for l in [l for l in lines if b": {" in l and re.search(rb'@(kline_|ticker"|miniTicker")', l)][:8]:
+        frame_targets(l.split(b": ", 1)[1], "spot")
     for t in ("input", "survey"):
         put(t, b"\n".join(lines[:200]) + b"\n")
 http = f"{DATA}/binance/spot-multi-20211012.cryptofeed.http"
@@ -147,6 +150,9 @@ for path in glob.glob(f"{DATA}/bybit/*.jsonl*"):
     frames = [r["data"].encode() for r in recs if r.get("t") == "recv" and isinstance(r.get("data"), str)]
     for f in spread(frames):
         frame_targets(f, "bybit")
+    for topic in (b'"topic":"kline.', b'"topic":"tickers.'):
+        for f in spread([f for f in frames if topic in f], 8):
+            frame_targets(f, "bybit")
     bodies = [r["data"].encode() for r in recs if r.get("t") == "http" and isinstance(r.get("data"), str)]
     for b in spread(bodies, 8):
         put("rest_snapshot", b, b"\x02")

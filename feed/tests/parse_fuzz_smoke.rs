@@ -20,6 +20,9 @@ const SPOT_SEEDS: &[&str] = &[
     r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":2,"s":"BTCUSDT","a":26129,"p":"61837.63","q":"4.70443","f":27781,"l":27785,"T":1,"m":false,"M":true}}"#,
     r#"{"stream":"btcusdt@depth5@100ms","data":{"lastUpdateId":160,"bids":[["0.01","1"]],"asks":[["0.02","2"]]}}"#,
     r#"{"lastUpdateId":160,"bids":[["0.01","1"]],"asks":[]}"#,
+    r#"{"stream":"btcusdt@kline_1m","data":{"e":"kline","E":1700000042123,"s":"BTCUSDT","k":{"t":1700000040000,"T":1700000099999,"s":"BTCUSDT","i":"1m","f":501,"L":507,"o":"36100.50","c":"36090.00","h":"36120.25","l":"36080.75","v":"1.25000","n":7,"x":false,"q":"45120.1","V":"0.50000","Q":"18050.2","B":"0"}}}"#,
+    r#"{"stream":"btcusdt@ticker","data":{"e":"24hrTicker","E":1700000050000,"s":"BTCUSDT","p":"-200.00","c":"36090.00","Q":"0.01000","o":"36290.00","h":"36500.00","l":"35900.00","v":"1234.56789","q":"1","O":1,"C":2,"F":100,"L":250,"n":151}}"#,
+    r#"{"e":"24hrMiniTicker","E":1700000051000,"s":"BTCUSDT","c":"0.00","o":"0.00","h":"0.00","l":"0.00","v":"0","q":"0"}"#,
     r#"{"result":null,"id":1}"#,
 ];
 
@@ -27,12 +30,15 @@ const FUTURES_SEEDS: &[&str] = &[
     r#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1723161256299,"T":1723161256298,"s":"BTCUSDT","U":5123107832006,"u":5123107837557,"pu":5123107831937,"st":1,"b":[["58710.20","0.014"]],"a":[["61800.30","2.510"]]}}"#,
     r#"{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}}"#,
     r#"{"e":"trade","E":1723161256322,"T":1723161256322,"s":"BTCUSDT","t":5266583935,"p":"61800.30","q":"0.006","X":"MARKET","m":false}"#,
+    r#"{"e":"kline","E":1700000100500,"s":"BTCUSDT","k":{"t":1700000100000,"T":1700000399999,"s":"BTCUSDT","i":"5m","f":-1,"L":-1,"o":"36001.2","c":"36001.2","h":"36001.2","l":"36001.2","v":"0.000","n":0,"x":true,"V":"0"}}"#,
 ];
 
 const BYBIT_SEEDS: &[&str] = &[
     r#"{"topic":"orderbook.200.BTCUSDT","type":"snapshot","ts":1786310818129,"data":{"s":"BTCUSDT","b":[["65114.20","6.054"],["65114.10","0.002"]],"a":[["65114.30","10.470"]],"u":1,"seq":753843913860},"cts":1786310818128}"#,
     r#"{"topic":"orderbook.200.ETHUSDT","ts":1786310816618,"type":"delta","data":{"s":"ETHUSDT","b":[["1923.5","10"]],"a":[["1924","0"]],"u":62505425,"seq":112488545865},"cts":1786310816585}"#,
     r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1786310819681,"data":[{"T":1786310819680,"s":"BTCUSDT","S":"Sell","v":"0.004","p":"65114.20","i":"a9188a0a-82bc-50de-be60-03eedbe3cdd7","seq":753843954913},{"T":1,"S":"Buy","v":"1","p":"1","i":"7","seq":2}]}"#,
+    r#"{"topic":"kline.1.BTCUSDT","type":"snapshot","ts":1,"data":[{"start":1700000040000,"end":1700000099999,"open":"36000.0","close":"36010.5","high":"36020.0","low":"35990.0","volume":"3.210","confirm":true},{"start":1700000100000,"end":1700000159999,"open":"1.5","close":"1.5","high":"1.5","low":"1.5","volume":"0","confirm":false}]}"#,
+    r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","lastPrice":"36011.0","volume24h":"17000.500","bid1Price":"36010.9"},"cs":99,"ts":1}"#,
     r#"{"success":true,"ret_msg":"","conn_id":"x","req_id":"","op":"subscribe"}"#,
 ];
 

@@ -233,11 +233,33 @@ fn check_message(events: &[MarketEvent]) {
         assert_eq!((e.t_recv, e.t0, e.conn), (11, 13, ConnId(3)));
         assert!(usize::from(e.n_levels) <= MAX_LEVELS);
         assert!(e.n_bids <= e.n_levels);
-        // Every level is in range: a positive price; a positive quantity on a trade or a best
-        // bid/ask, never a negative one on a book level.
-        let one_off = matches!(e.kind, EventKind::Trade | EventKind::BookTicker);
-        for l in &e.levels[..usize::from(e.n_levels)] {
-            assert!(l.px.0 > 0 && l.qty.0 >= i64::from(one_off), "{e:?}");
+        match e.kind {
+            // A candle: positive prices, the high and low around the open and close, volumes
+            // never negative.
+            EventKind::Kline => {
+                let c = pinion_core::Candle::from_event(e).expect("a kline's four levels");
+                assert!(c.low.0 > 0 && c.open.0 > 0 && c.close.0 > 0, "{e:?}");
+                assert!(c.low <= c.open.min(c.close) && c.high >= c.open.max(c.close));
+                assert!(c.volume.0 >= 0 && c.taker_buy_volume.0 >= 0, "{e:?}");
+                assert!(e.is_first() && e.is_last());
+            }
+            // A 24 h ticker: nothing negative (a price is zero where the window had no trade,
+            // or the message did not carry it).
+            EventKind::Ticker24h => {
+                let t = pinion_core::Ticker24h::from_event(e).expect("a ticker's four levels");
+                assert!(t.fields.0 != 0, "a ticker event carries a field");
+                for l in &e.levels[..usize::from(e.n_levels)] {
+                    assert!(l.px.0 >= 0 && l.qty.0 >= 0, "{e:?}");
+                }
+            }
+            // Every level is in range: a positive price; a positive quantity on a trade or a
+            // best bid/ask, never a negative one on a book level.
+            _ => {
+                let one_off = matches!(e.kind, EventKind::Trade | EventKind::BookTicker);
+                for l in &e.levels[..usize::from(e.n_levels)] {
+                    assert!(l.px.0 > 0 && l.qty.0 >= i64::from(one_off), "{e:?}");
+                }
+            }
         }
         assert_eq!(
             e.is_first(),
