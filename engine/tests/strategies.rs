@@ -241,3 +241,67 @@ fn protective_exits_fire_close_the_position_and_replay_deterministically() {
         }
     }
 }
+
+/// `source = "candles"` on a recording without klines: the strategy stage builds 5 s candles
+/// from the trades in trade time and gives momentum every closed one (all but the last, still
+/// open at the end), the same in both placements.
+#[test]
+fn momentum_trades_on_candles_built_from_trades() {
+    use std::io::BufRead;
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    // The 5 s candles the recording's trades fall in, read independently of the engine.
+    let file = std::fs::File::open(&path).expect("recording");
+    let mut buckets = std::collections::BTreeSet::new();
+    for line in std::io::BufReader::new(flate2::read::GzDecoder::new(file)).lines() {
+        let line = line.expect("line");
+        let json = line.split_once(' ').expect("`<ns> <json>`").1;
+        if !json.contains("@trade\"") {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(json).expect("json");
+        buckets.insert(v["data"]["T"].as_u64().expect("trade time") / 5_000);
+    }
+    assert!(buckets.len() > 40, "five minutes of trades");
+    let source = path.to_string_lossy().into_owned();
+    let mut first: Option<Outcome> = None;
+    for placement in ["1", "2"] {
+        let name = "replay-momentum.toml";
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../configs")
+                .join(name),
+        )
+        .expect("the shipped config");
+        let mut o = Overrides::default();
+        o.push(Override::string("input.source", source.as_str()));
+        o.push(Override::string("placement.mode", placement));
+        o.push(Override::string("placement.wait", "park"));
+        o.push(Override::value("runtime.progress", false));
+        o.push(Override::string("strategy.momentum.source", "candles"));
+        o.push(Override::value("strategy.momentum.candle_ms", 5_000));
+        o.push(Override::value("strategy.momentum.short_samples", 3));
+        o.push(Override::value("strategy.momentum.long_samples", 8));
+        o.push(Override::value("strategy.momentum.rsi_period", 5));
+        let s = Config::parse_with(&text, name, &o)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .validate_for(name, 2, &pinion_testkit::data::data_dir())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let report = pipeline::run(&s, Arc::new(AtomicBool::new(false)), Console::QUIET)
+            .expect("replay runs");
+        assert_eq!(
+            report.counter("strategy", "candles"),
+            buckets.len() as u64 - 1,
+            "every 5 s candle but the last, still open"
+        );
+        assert_eq!(report.counter("strategy", "venue_klines"), 0);
+        let got = outcome("momentum", &report);
+        eprintln!("momentum on candles, placement {placement}: {got:?}");
+        assert!(got.orders > 0, "the closes move enough to trade");
+        match &first {
+            None => first = Some(got),
+            Some(f) => assert_eq!(&got, f, "placement {placement} differs"),
+        }
+    }
+}
