@@ -518,3 +518,22 @@ fn standard_input_replays_with_no_flag_but_its_own() {
         "{line}"
     );
 }
+
+/// The Bybit recording, with no config: its klines and 24 h tickers are decoded, not dropped as
+/// unknown, and reach the strategy stage: 100 candles (71 linear and 25 spot messages, some
+/// with two) and 162 tickers (the linear deltas of the best bid and ask alone carry no 24 h
+/// field and make no event), counted from the file with a JSON reader.
+#[test]
+fn the_bybit_recordings_klines_and_tickers_reach_the_strategy_stage() {
+    let Some(path) =
+        pinion_testkit::data::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst")
+    else {
+        return;
+    };
+    let r = run(&bare(&path, "", &[]));
+    assert_eq!(r.counter("book", "candles"), 100);
+    assert_eq!(r.counter("book", "tickers"), 162);
+    assert_eq!(r.counter("strategy", "venue_klines"), 100);
+    assert_eq!(r.counter("strategy", "tickers"), 162);
+    assert!(r.books.iter().all(|b| b.state == SyncState::Live));
+}
