@@ -167,3 +167,72 @@ fn the_counter_sees_allocations() {
     drop(v);
     assert_eq!(n, 1);
 }
+
+/// Klines and 24 h tickers too: the Bybit recording's `kline` and `tickers` frames (ticker
+/// deltas of bid and ask alone included) and Binance klines and tickers decode, after a warm-up
+/// pass, without a heap allocation.
+#[test]
+fn klines_and_tickers_decode_without_allocating() {
+    let Some(path) =
+        pinion_testkit::data::require("bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst")
+    else {
+        return;
+    };
+    let file = std::fs::File::open(path).expect("open recording");
+    let reader = BufReader::new(zstd::Decoder::new(file).expect("zstd"));
+    let mut lines = Vec::new();
+    for line in reader.lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.expect("line")).expect("json");
+        let (Some(data), Some(conn)) = (v["data"].as_str(), v["conn"].as_str()) else {
+            continue;
+        };
+        if v["t"] != "recv"
+            || !(data.contains(r#""topic":"kline."#) || data.contains(r#""topic":"tickers."#))
+        {
+            continue;
+        }
+        let venue = if conn == "BYBIT.ws.2" {
+            Venue::BybitLinear
+        } else {
+            Venue::BybitSpot
+        };
+        lines.push(Line {
+            venue,
+            kind: RecordKind::Frame,
+            t_recv: 1,
+            json: data.as_bytes().to_vec(),
+        });
+    }
+    assert_eq!(lines.len(), 758 + 81 + 71 + 25);
+    for json in [
+        r#"{"stream":"btcusdt@kline_1m","data":{"e":"kline","E":1700000042123,"s":"BTCUSDT","k":{"t":1700000040000,"T":1700000099999,"s":"BTCUSDT","i":"1m","f":501,"L":507,"o":"36100.50","c":"36090.00","h":"36120.25","l":"36080.75","v":"1.25000","n":7,"x":false,"q":"45120.1","V":"0.50000","Q":"18050.2","B":"0"}}}"#,
+        r#"{"stream":"btcusdt@ticker","data":{"e":"24hrTicker","E":1700000050000,"s":"BTCUSDT","c":"36090.00","Q":"0.01000","o":"36290.00","h":"36500.00","l":"35900.00","v":"1234.56789","q":"1","F":100,"L":250,"n":151}}"#,
+        r#"{"e":"24hrMiniTicker","E":1700000051000,"s":"BTCUSDT","c":"36002.00","o":"35800.00","h":"36100.00","l":"35700.00","v":"99999.999","q":"3600000000.0"}"#,
+    ] {
+        lines.push(Line {
+            venue: Venue::BinanceSpot,
+            kind: RecordKind::Frame,
+            t_recv: 1,
+            json: json.as_bytes().to_vec(),
+        });
+    }
+    let mut reg = Instruments::new();
+    let venues = [Venue::BybitLinear, Venue::BybitSpot, Venue::BinanceSpot];
+    for venue in venues {
+        for sym in ["BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT"] {
+            reg.add(InstrumentSpec::new(venue, sym, "0.00001", "0.000001").unwrap())
+                .unwrap();
+        }
+    }
+    let ctxs = venues.map(|v| (v, ConnCtx::new(v)));
+    let mut dec = Decoder::new(reg);
+    let warm_events = decode_all(&mut dec, &lines, &ctxs);
+    let (events, allocations) = count_allocations(|| decode_all(&mut dec, &lines, &ctxs));
+    assert_eq!(events, warm_events);
+    assert_eq!(dec.stats().errors.total(), 0);
+    assert_eq!(
+        (dec.stats().messages.kline, dec.stats().messages.ticker),
+        (2 * (71 + 25 + 1), 2 * (758 + 81 + 2))
+    );
+    assert_eq!(allocations, 0, "{} records, {events} events", lines.len());
+}
