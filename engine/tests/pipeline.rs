@@ -37,6 +37,8 @@ struct Reference {
     trades: u64,
     /// Book tickers ahead of their book (each one a view for the strategy).
     tickers_ahead: u64,
+    /// Kline and 24 h ticker events (passed to the strategy, not applied to a book).
+    candles_and_tickers: u64,
     books: Vec<BookFinal>,
 }
 
@@ -60,6 +62,7 @@ fn reference(settings: &Settings) -> Reference {
     let mut fed_by: Vec<Option<ConnId>> = vec![None; books.len()];
     let mut seen = vec![BookSeen::default(); books.len()];
     let (mut records, mut events, mut trades, mut tickers_ahead) = (0u64, 0u64, 0u64, 0u64);
+    let mut candles_and_tickers = 0u64;
     // An owned copy of each record, so the connection table can be refreshed from the source
     // when a record names a connection it has not announced yet (as the feed stage does).
     while let Some((t_recv, conn, kind, meta, payload)) =
@@ -102,6 +105,11 @@ fn reference(settings: &Settings) -> Reference {
                     trades += 1;
                     continue;
                 }
+                // Klines and 24 h tickers pass the books by, on to the strategy.
+                if matches!(e.kind, EventKind::Kline | EventKind::Ticker24h) {
+                    candles_and_tickers += 1;
+                    continue;
+                }
                 let i = usize::from(e.instrument.0);
                 if let Some(Some(b)) = books.get_mut(i) {
                     fed_by[i] = Some(e.conn);
@@ -138,6 +146,7 @@ fn reference(settings: &Settings) -> Reference {
         messages: decoder.stats().messages.total(),
         trades,
         tickers_ahead,
+        candles_and_tickers,
         books,
     }
 }
@@ -163,6 +172,16 @@ fn check(report: &PipelineReport, reference: &Reference, what: &str) {
         "{what}: events at the book"
     );
     assert_eq!(c("book", "trades"), reference.trades, "{what}: trades");
+    assert_eq!(
+        c("book", "candles") + c("book", "tickers"),
+        reference.candles_and_tickers,
+        "{what}: klines and 24 h tickers"
+    );
+    assert_eq!(
+        c("strategy", "venue_klines") + c("strategy", "tickers"),
+        reference.candles_and_tickers,
+        "{what}: klines and 24 h tickers at the strategy"
+    );
     assert_eq!(
         c("strategy", "trades"),
         reference.trades,

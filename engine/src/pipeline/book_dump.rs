@@ -151,7 +151,11 @@ struct Books {
 impl Books {
     /// One event, as the book stage applies it.
     fn apply(&mut self, ev: &MarketEvent) {
-        if ev.kind == EventKind::Trade {
+        // Trades, klines and 24 h tickers pass the books by, as in the book stage.
+        if matches!(
+            ev.kind,
+            EventKind::Trade | EventKind::Kline | EventKind::Ticker24h
+        ) {
             return;
         }
         let i = usize::from(ev.instrument.0);
