@@ -278,21 +278,6 @@ fn over_tls_the_server_certificate_is_verified() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Quotes rest and fill as the simulator's market moves.
-const STRATEGY: &str = "
-[strategy]
-kind = \"market-making\"
-order_qty = \"0.001\"
-
-[strategy.market_making]
-fair = \"mid\"
-half_spread_bps = 0.5
-skew_bps = 0.0
-requote_bps = 2.0
-levels = 1
-level_step_bps = 0.5
-";
-
 #[test]
 fn a_trading_sessions_fills_reach_the_copy_while_it_runs_and_its_end_matches_the_file() {
     use common::sim::*;
@@ -306,7 +291,7 @@ fn a_trading_sessions_fills_reach_the_copy_while_it_runs_and_its_end_matches_the
     let dir = sim.dir.0.clone();
     let db = dir.join("history.db");
     let config = trading_config(&sim, "")
-        + STRATEGY
+        + RESTING_QUOTES
         + &format!(
             "\n[journal]\npath = \"{}\"\n\n[history]\ndb = \"{}\"\npostgres = true\n\
              source = \"desk-live\"\npostgres_retry_ms = 200\n",

@@ -27,21 +27,6 @@ use pinion_gateway::binance::client_id::{ClientIdCodec, ClientIdKind, RunEpoch};
 use pinion_strategy::OrderStatus;
 use serde_json::Value;
 
-/// Quotes rest (so a kill leaves orders open at the exchange) and fill as the market moves.
-const STRATEGY: &str = "
-[strategy]
-kind = \"market-making\"
-order_qty = \"0.001\"
-
-[strategy.market_making]
-fair = \"mid\"
-half_spread_bps = 0.5
-skew_bps = 0.0
-requote_bps = 2.0
-levels = 1
-level_step_bps = 0.5
-";
-
 /// A small deterministic generator for the kill points.
 struct SplitMix(u64);
 
@@ -148,7 +133,7 @@ fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
     let config = trading_config(
         &sim,
         "recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n",
-    ) + STRATEGY
+    ) + RESTING_QUOTES
         + &format!(
             "\n[journal]\npath = \"{}\"\nfsync = \"every\"\n",
             journal.display()
@@ -345,7 +330,7 @@ fn a_sigkilled_session_leaves_its_fills_in_the_history_as_the_journal_had_them()
     let journal = dir.join("journal.bin");
     let db = dir.join("history.db");
     let config = trading_config(&sim, "")
-        + STRATEGY
+        + RESTING_QUOTES
         + &format!(
             "\n[journal]\npath = \"{}\"\nfsync = \"every\"\n\n[history]\ndb = \"{}\"\n",
             journal.display(),

@@ -352,3 +352,19 @@ price_band_bps = 50
         port = addr.port(),
     )
 }
+
+/// A market-making strategy whose quotes rest (so a session leaves orders open at the
+/// exchange) and fill as the simulator's market moves: appended to [`trading_config`]'s text.
+pub const RESTING_QUOTES: &str = "
+[strategy]
+kind = \"market-making\"
+order_qty = \"0.001\"
+
+[strategy.market_making]
+fair = \"mid\"
+half_spread_bps = 0.5
+skew_bps = 0.0
+requote_bps = 2.0
+levels = 1
+level_step_bps = 0.5
+";
