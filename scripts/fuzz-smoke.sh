@@ -28,7 +28,8 @@
 #           `feed/tests/parse_fuzz_smoke.rs`, PROPTEST_CASES inputs each (default 2000). Runs
 #           on stable everywhere, CI included.
 #
-# Usage: scripts/fuzz-smoke.sh [auto|fuzz|stable]     (default auto: fuzz if possible)
+# Usage: scripts/fuzz-smoke.sh [auto|fuzz|stable|build]     (default auto: fuzz if possible;
+#        build: the libFuzzer build alone, ahead of a run)
 # Env:   FUZZ_SECONDS, PROPTEST_CASES, FUZZ_TARGETS (space-separated subset)
 set -euo pipefail
 
@@ -65,7 +66,10 @@ dict_args() {
     esac
 }
 
-run_fuzz() {
+# The smoke build's target directory, under fuzz/.
+SMOKE_TARGET_DIR="target/smoke"
+
+build_fuzz() {
     local toolchain=()
     local bootstrap=()
     if have_nightly; then
@@ -82,9 +86,14 @@ run_fuzz() {
     # opt-level 1, still with AddressSanitizer and the same coverage instrumentation; about a
     # fifth less build CPU. Its own target directory, so a campaign's fully optimised build
     # (scripts/fuzz-campaign.sh) is not thrown away by it, nor it by a campaign.
-    local target_dir="target/smoke"
     (cd fuzz && CARGO_PROFILE_RELEASE_OPT_LEVEL=1 "${bootstrap[@]}" cargo "${toolchain[@]}" \
-        fuzz build -O --codegen-units 16 --target-dir "$target_dir")
+        fuzz build -O --codegen-units 16 --target-dir "$SMOKE_TARGET_DIR")
+}
+
+run_fuzz() {
+    # A no-op when `build` ran before (as .ci/run does, beside the tests).
+    build_fuzz
+    local target_dir="$SMOKE_TARGET_DIR"
     local triple
     triple="$(rustc -vV | awk '/^host:/{print $2}')"
     local bin_dir="fuzz/$target_dir/$triple/release"
@@ -133,6 +142,16 @@ run_stable() {
 }
 
 case "$MODE" in
+    build)
+        # The build alone, so it can run ahead of the smoke (`.ci/run` starts it at low
+        # priority while the loopback tests wait on their simulators). Without cargo-fuzz there
+        # is nothing to build: the smoke then says which fallback ran.
+        if ensure_cargo_fuzz; then
+            build_fuzz
+        else
+            echo "fuzz-smoke: cargo-fuzz unavailable; nothing to build" >&2
+        fi
+        ;;
     fuzz)
         ensure_cargo_fuzz
         run_fuzz
@@ -149,7 +168,7 @@ case "$MODE" in
         fi
         ;;
     *)
-        echo "usage: $0 [auto|fuzz|stable]" >&2
+        echo "usage: $0 [auto|fuzz|stable|build]" >&2
         exit 2
         ;;
 esac

@@ -14,16 +14,60 @@ use pinion_engine::pipeline::{self, BookView, Console, PipelineReport};
 use pinion_exchange_sim::SelfSignedTls;
 use pinion_exchange_sim::live::{FaultPlan, LiveConfig, LiveExchange, LivePacing, TruthBook};
 
-/// Serialises the sessions of the tests in this file.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// How many simulator sessions of one test binary run at once: `PINION_TEST_SESSIONS`, else 2.
+/// A session mostly waits on the simulator's clock (the trade tests use under half a core),
+/// so two fit a 2-core machine without measuring the machine rather than the session; more
+/// would, and one at a time doubles the wall time of the loopback test binaries.
+fn sessions_at_once() -> usize {
+    std::env::var("PINION_TEST_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(2)
+}
+
+/// Sessions running now, against [`sessions_at_once`].
+static RUNNING: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+/// A place among the sessions at once, held until dropped.
+pub struct SessionPermit(());
+
+impl SessionPermit {
+    pub fn take() -> Self {
+        let limit = sessions_at_once();
+        let (count, freed) = &RUNNING;
+        let mut running = count
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *running >= limit {
+            running = freed
+                .wait(running)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *running += 1;
+        SessionPermit(())
+    }
+}
+
+impl Drop for SessionPermit {
+    fn drop(&mut self) {
+        let (count, freed) = &RUNNING;
+        let mut running = count
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *running -= 1;
+        freed.notify_one();
+    }
+}
 
 /// A running simulator and the file holding its certificate.
 pub struct Sim {
     pub exchange: LiveExchange,
     pub cert: PathBuf,
     pub dir: TempDir,
-    /// Dropped last, after the simulator: the next test starts once this one is gone.
-    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+    /// Dropped last, after the simulator: a waiting test starts once this one is gone.
+    _permit: SessionPermit,
 }
 
 /// A directory removed at the end.
@@ -92,11 +136,8 @@ pub fn start_sim_tuned(
     + Sync
     + 'static,
 ) -> Sim {
-    // One test at a time: each runs a simulator and a whole pipeline, and on a small machine
-    // several at once would measure the machine rather than the session.
-    let one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A few sessions at a time: each runs a simulator and a whole pipeline.
+    let permit = SessionPermit::take();
     let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
     let dir = TempDir::new("sim");
     let cert = dir.0.join("sim-cert.pem");
@@ -119,7 +160,7 @@ pub fn start_sim_tuned(
         exchange,
         cert,
         dir,
-        _one_at_a_time: one,
+        _permit: permit,
     }
 }
 
