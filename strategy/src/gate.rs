@@ -28,6 +28,8 @@ struct Open {
     id: ClientOrderId,
     side: OrderSide,
     order_type: OrderType,
+    /// The limit (zero for a market order).
+    px: Px,
     leaves: Qty,
     reason: OrderReason,
 }
@@ -148,6 +150,7 @@ impl RiskGate {
         id: ClientOrderId,
         side: OrderSide,
         order_type: OrderType,
+        px: Px,
         leaves: Qty,
         reason: OrderReason,
     ) {
@@ -156,6 +159,7 @@ impl RiskGate {
                 id,
                 side,
                 order_type,
+                px,
                 leaves,
                 reason,
             });
@@ -186,6 +190,14 @@ impl RiskGate {
     /// protective orders sorts by.
     pub fn open_typed(&self) -> impl Iterator<Item = (ClientOrderId, OrderSide, OrderType)> + '_ {
         self.open.iter().map(|o| (o.id, o.side, o.order_type))
+    }
+
+    /// [`RiskGate::open_ids`] with each order's limit (zero for a market order) and reason:
+    /// what self-trade prevention between strategy instances compares a new order with.
+    pub fn open_priced(
+        &self,
+    ) -> impl Iterator<Item = (ClientOrderId, OrderSide, Px, OrderReason)> + '_ {
+        self.open.iter().map(|o| (o.id, o.side, o.px, o.reason))
     }
 
     /// Counters.
@@ -249,6 +261,7 @@ impl RiskGate {
                         id: intent.client_id,
                         side: intent.side,
                         order_type: intent.order_type,
+                        px: intent.px,
                         leaves: intent.qty,
                         reason: intent.reason,
                     });

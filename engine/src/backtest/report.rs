@@ -383,6 +383,10 @@ impl BacktestReport {
                         "samples": t.tape.samples().len(),
                         "samples_not_recorded": t.tape.samples_dropped(),
                         "by_reason": reasons_json(&i.by_reason, i.figures.money_decimals),
+                        "by_strategy": crate::pipeline::by_strategy_json(
+                            t,
+                            (i.qty_decimals, i.figures.money_decimals),
+                        ),
                     });
                     if let Value::Object(extra) = extra {
                         map.extend(extra);

@@ -49,8 +49,8 @@ pub use strategies::{
     GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,
 };
 pub use trading::{
-    DeriskSpec, FlattenSpec, GridSpec, ImbalanceSpec, LossSpec, MarketMakingSpec, MomentumSpec,
-    MoneyRules, OnLossLimit, QuoteChaseSpec, RiskSpec, SizingSpec, SpreadCaptureSpec,
+    DeriskSpec, FlattenSpec, GridSpec, ImbalanceSpec, InstanceSpec, LossSpec, MarketMakingSpec,
+    MomentumSpec, MoneyRules, OnLossLimit, QuoteChaseSpec, RiskSpec, SizingSpec, SpreadCaptureSpec,
     StrategyParams, StrategySpec, TradingSpec, VenueSpec,
 };
 pub use units::{with_px_decimals, with_qty_decimals};
@@ -131,8 +131,9 @@ pub struct Config {
     /// Process-wide runtime settings.
     #[serde(default)]
     pub runtime: RuntimeConfig,
-    /// The strategy and its parameters.
-    #[serde(default)]
+    /// The strategy and its parameters: one `[strategy]` table, or several instances as
+    /// `[[strategy]]` tables (the first here, the others in [`StrategyConfig::more`]).
+    #[serde(default, deserialize_with = "one_or_more_strategies")]
     pub strategy: StrategyConfig,
     /// Pre-trade risk limits (strategy stage) and hard limits (gateway).
     #[serde(default)]
@@ -451,10 +452,56 @@ pub struct MetricsConfig {
     pub status_interval_s: u64,
 }
 
-/// `[strategy]`.
+/// `strategy` as written: one `[strategy]` table, or an array of `[[strategy]]` tables whose
+/// first becomes the config's `strategy` and the rest its [`StrategyConfig::more`]. Each table
+/// is read as its own, so a mistake is reported with its key.
+fn one_or_more_strategies<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<StrategyConfig, D::Error> {
+    struct OneOrMore;
+    impl<'de> serde::de::Visitor<'de> for OneOrMore {
+        type Value = StrategyConfig;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a [strategy] table or [[strategy]] tables")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            map: A,
+        ) -> Result<StrategyConfig, A::Error> {
+            StrategyConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<StrategyConfig, A::Error> {
+            let mut first: StrategyConfig = seq
+                .next_element()?
+                .ok_or_else(|| serde::de::Error::invalid_length(0, &"at least one [[strategy]]"))?;
+            while let Some(more) = seq.next_element::<StrategyConfig>()? {
+                first.more.push(more);
+            }
+            Ok(first)
+        }
+    }
+    d.deserialize_any(OneOrMore)
+}
+
+/// `[strategy]`, or one `[[strategy]]` instance of several.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyConfig {
+    /// The instance's name in reports, metrics, the history and the bot (`[[strategy]]`:
+    /// required and unique; a lone `[strategy]` is named after its kind).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The symbols this instance trades (left out: every instrument that has a book).
+    #[serde(default)]
+    pub instruments: Option<Vec<String>>,
+    /// `[strategy.risk]`: the instance's own budget, checked before the account's `[risk]`
+    /// limits (which then hold for the net of every instance); each key left out is the
+    /// account's.
+    #[serde(default)]
+    pub risk: Option<InstanceRiskConfig>,
     /// `"imbalance"`, `"market-making"`, `"spread-capture"`, `"quote-chase"`, `"momentum"`
     /// or `"grid"`.
     #[serde(default = "default_strategy_kind")]
@@ -490,6 +537,33 @@ pub struct StrategyConfig {
     /// orders resting on the venue) or `"both"`.
     #[serde(default = "default_protect")]
     pub protect: String,
+    /// The other `[[strategy]]` instances, after this first one (none for `[strategy]`).
+    #[serde(skip)]
+    pub more: Vec<StrategyConfig>,
+}
+
+/// `[strategy.risk]`: one instance's own limits (each left out: the account's `[risk]` one).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceRiskConfig {
+    /// Largest order quantity, decimal string.
+    #[serde(default)]
+    pub max_order_qty: Option<String>,
+    /// Largest order notional in the quote asset, decimal string.
+    #[serde(default)]
+    pub max_notional: Option<String>,
+    /// Largest absolute position of this instance's own fills, decimal string.
+    #[serde(default)]
+    pub max_position: Option<String>,
+    /// Most of this instance's orders open at once.
+    #[serde(default)]
+    pub max_open_orders: Option<u32>,
+    /// This instance's orders per second.
+    #[serde(default)]
+    pub orders_per_second: Option<u32>,
+    /// This instance's burst.
+    #[serde(default)]
+    pub order_burst: Option<u32>,
 }
 
 fn default_protect() -> String {
@@ -530,6 +604,10 @@ impl Default for StrategyConfig {
             momentum: None,
             grid: None,
             protect: default_protect(),
+            name: None,
+            instruments: None,
+            risk: None,
+            more: Vec::new(),
         }
     }
 }

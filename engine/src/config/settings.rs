@@ -183,6 +183,9 @@ pub struct Settings {
     pub runtime: RuntimeConfig,
     /// The strategy, its risk limits and the venue.
     pub trading: TradingSpec,
+    /// Every strategy instance, the first being `trading`'s strategy (its own limits in its
+    /// spec where it set any; `trading.risk` is the account's, held on the net of all).
+    pub instances: Vec<super::trading::InstanceSpec>,
     /// Instruments defined in the config.
     pub instruments: Vec<InstrumentSpec>,
     /// Instruments whose book keeps levels on the price unit's grid rather than the tick's

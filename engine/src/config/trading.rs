@@ -301,7 +301,31 @@ pub enum VenueSpec {
     Sim(super::SimSpec),
 }
 
-/// What one instrument trades with: the strategy, its risk and the venue.
+/// One strategy instance (`[strategy]`, or one of several `[[strategy]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSpec {
+    /// Its name (`[[strategy]] name`, or a lone `[strategy]`'s kind).
+    pub name: String,
+    /// The symbols it trades (`None`: every instrument that has a book).
+    pub instruments: Option<Vec<String>>,
+    /// Whether it set limits of its own (`[strategy.risk]`): then its orders pass a gate of its
+    /// own before the account's.
+    pub own_budget: bool,
+    /// Its strategy, its limits (the account's where it set none) and the venue.
+    pub trading: TradingSpec,
+}
+
+impl InstanceSpec {
+    /// Whether it trades the instrument named `symbol`.
+    pub fn trades(&self, symbol: &str) -> bool {
+        self.instruments
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|s| s.eq_ignore_ascii_case(symbol)))
+    }
+}
+
+/// The strategy, its risk limits and the venue of one instance (the first instance's with the
+/// account's `[risk]`: [`Settings::trading`](super::Settings::trading)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TradingSpec {
     /// The strategy.

@@ -38,6 +38,7 @@ pub use input::{
 };
 pub use keys::{KeyCheckReport, KeyRefusal, check_order_key};
 pub use live::{accounts_json, final_books, for_live, roots_for, trust};
+pub(crate) use report::by_strategy_json;
 pub use report::{ControlOutcome, PipelineReport, Throughput};
 
 use crate::config::{Settings, StageKind};

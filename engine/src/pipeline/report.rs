@@ -15,7 +15,7 @@ use crate::latency::LatencyReport;
 use crate::problems::ProblemSummary;
 use crate::runtime::RunReport;
 use crate::stages::book::BookFinal;
-use crate::stages::strategy::TradingFinal;
+use crate::stages::strategy::{InstanceFinal, TradingFinal};
 
 /// Rates over the run's wall time.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -304,6 +304,28 @@ impl PipelineReport {
                     v.fees,
                     v.net
                 );
+                if t.instances.len() > 1 {
+                    for i in &t.instances {
+                        let v = InstanceView::new(i, self.input.instruments.get(t.instrument));
+                        let _ = writeln!(
+                            s,
+                            "  {:<26} strategy {} ({}): orders {} cancels {} fills {} ({} maker) | risk refused {} | position {} | realised {} unrealised {} | fees {} net {}",
+                            "",
+                            i.name,
+                            i.strategy,
+                            i.stats.orders.saturating_sub(i.stats.risk_rejects),
+                            i.stats.cancels,
+                            i.fills,
+                            i.maker_fills,
+                            i.stats.risk_rejects,
+                            v.position,
+                            v.realized,
+                            v.unrealized,
+                            v.fees,
+                            v.net
+                        );
+                    }
+                }
                 if t.protection != "none" {
                     let _ = writeln!(s, "  {:<26} protection: {}", "", t.protection);
                 }
@@ -461,6 +483,10 @@ impl PipelineReport {
                     "fees": v.fees,
                     "net_pnl": v.net,
                     "maker_fills": t.maker_fills,
+                    "by_strategy": by_strategy_json(
+                        t,
+                        spec.map_or((0, 0), |s| (s.qty_decimals, s.money_decimals())),
+                    ),
                     "protection": t.protection,
                     "exits": {
                         "stop_losses": t.exits.stop_losses,
@@ -584,6 +610,66 @@ impl TradingView {
             gross: scaled_decimal(gross, money),
             fees: scaled_decimal(t.fees, money),
             net: scaled_decimal(t.net(), money),
+        }
+    }
+}
+
+/// One strategy instance's result on one instrument as decimal strings in its terms.
+struct InstanceView {
+    position: String,
+    realized: String,
+    unrealized: String,
+    fees: String,
+    volume: String,
+    net: String,
+}
+
+/// Each strategy instance's result on one instrument (`by_strategy` in `report.json`), with
+/// quantities and money at `(qty_decimals, money_decimals)`.
+pub(crate) fn by_strategy_json(t: &TradingFinal, decimals: (u8, u8)) -> Value {
+    t.instances
+        .iter()
+        .map(|i| {
+            let v = InstanceView::at(i, decimals);
+            json!({
+                "name": &*i.name,
+                "instance": i.instance,
+                "strategy": i.strategy,
+                "orders": i.stats.orders.saturating_sub(i.stats.risk_rejects),
+                "cancels": i.stats.cancels,
+                "fills": i.fills,
+                "maker_fills": i.maker_fills,
+                "risk_refused": i.stats.risk_rejects,
+                "own_budget_refused": i.gate.map(|g| g.refused),
+                "position": v.position,
+                "realized_pnl": v.realized,
+                "unrealized_pnl": v.unrealized,
+                "fees": v.fees,
+                "volume": v.volume,
+                "net_pnl": v.net,
+            })
+        })
+        .collect()
+}
+
+impl InstanceView {
+    fn new(i: &InstanceFinal, spec: Option<&pinion_core::InstrumentSpec>) -> Self {
+        Self::at(
+            i,
+            spec.map_or((0, 0), |s| (s.qty_decimals, s.money_decimals())),
+        )
+    }
+
+    fn at(i: &InstanceFinal, (qty, money): (u8, u8)) -> Self {
+        Self {
+            position: scaled_decimal(i128::from(i.position.0), qty),
+            realized: scaled_decimal(i.realized, money),
+            unrealized: i
+                .unrealized
+                .map_or_else(|| "-".to_owned(), |u| scaled_decimal(u, money)),
+            fees: scaled_decimal(i.fees, money),
+            volume: scaled_decimal(i.volume, money),
+            net: scaled_decimal(i.net(), money),
         }
     }
 }

@@ -114,6 +114,25 @@ const CONTROL_ID_BIT: u64 = 1 << 39;
 /// `((i + 1) << ORDER_ID_SHIFT) | MANUAL_ID_BIT`, apart from the strategy's and the stage's.
 pub const MANUAL_ID_BIT: u64 = 1 << 37;
 
+/// The strategy ids of instrument `i`'s instance slot `k` start at
+/// `((i + 1) << ORDER_ID_SHIFT) | (k << SLOT_SHIFT)`: a report finds the instance it belongs to
+/// from its id alone. Slot 0 is the range one strategy per instrument always had.
+const SLOT_SHIFT: u32 = 30;
+
+/// The slot bits of a strategy id (below [`MANUAL_ID_BIT`]).
+const SLOT_MASK: u64 = 0x7f;
+
+/// The instance slot a client id of a strategy belongs to; `None` for the stage's and the
+/// operator's ids.
+#[inline]
+const fn slot_of(id: u64) -> Option<usize> {
+    if id & (CONTROL_ID_BIT | MANUAL_ID_BIT) != 0 {
+        None
+    } else {
+        Some(((id >> SLOT_SHIFT) & SLOT_MASK) as usize)
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 struct StrategyCounts {
     views: u64,
@@ -135,6 +154,9 @@ struct StrategyCounts {
     exec_digest: u64,
     /// Orders not sent because the journal's ring was full.
     journal_refused: u64,
+    /// New orders of one instance stopped because they would have crossed another instance's
+    /// open order on the same instrument (self-trade prevention).
+    self_trades: u64,
 }
 
 /// The digest of nothing: FNV-1a's offset basis.
@@ -240,13 +262,44 @@ struct StrategyCore {
     tickers: Vec<Ticker24h>,
 }
 
-/// One traded instrument: its strategy and the gate its intents pass.
+/// One strategy instance on one instrument.
+#[derive(Debug)]
+struct Slot {
+    /// The instance's name, for the report.
+    name: Arc<str>,
+    strategy: AnyStrategy,
+    /// The instance (its index in the config): what the reasons of its orders name.
+    instance: u8,
+    /// The instance's own budget (`[strategy.risk]`), checked before the instrument's gate;
+    /// `None` when it has none.
+    gate: Option<RiskGate>,
+    /// The instance's own fills (its orders'; not the stage's or the operator's).
+    ledger: Position,
+    /// Of those, fills as maker.
+    maker_fills: u64,
+    /// Candles for a strategy that reads them.
+    candles: Option<CandleFeed>,
+}
+
+impl Slot {
+    /// New orders the instance may send at `now`: its own budget's and the instrument's.
+    #[inline]
+    fn order_tokens(&mut self, net: &mut RiskGate, now: u64) -> u32 {
+        let net = net.order_tokens(now);
+        self.gate
+            .as_mut()
+            .map_or(net, |g| g.order_tokens(now).min(net))
+    }
+}
+
+/// One traded instrument: its strategy instances and the gate all their intents pass.
 #[derive(Debug)]
 struct Traded {
-    strategy: AnyStrategy,
-    /// The strategy's instance: what the reasons of its orders, and of the stage's orders
-    /// acting on them, name. One strategy per instrument today, so 0.
-    instance: u8,
+    /// The instances trading it (one, unless several `[[strategy]]` name it), allocated at
+    /// start-up. Reports of the stage's and the operator's orders go to the first.
+    slots: Vec<Slot>,
+    /// The instrument's gate under the account's `[risk]` limits: every order of every
+    /// instance passes it, so it holds the net position and every open order.
     gate: RiskGate,
     /// The mid of the last synced top of book: what the open position is marked at.
     mark: Option<Px>,
@@ -277,8 +330,6 @@ struct Traded {
     touch: (Option<Px>, Option<Px>),
     /// Where the exits are kept, for the report.
     protection: &'static str,
-    /// Candles for a strategy that reads them.
-    candles: Option<CandleFeed>,
 }
 
 /// The candles of one instrument's strategy: built from its trades in trade time until the
@@ -291,10 +342,33 @@ struct CandleFeed {
 }
 
 impl Traded {
-    /// The reason `code` of this instrument's strategy instance.
+    /// The reason `code` of the stage's orders on this instrument: they name its first
+    /// instance (the only one, unless several trade it).
     #[inline]
     fn reason(&self, code: ReasonCode) -> OrderReason {
-        OrderReason::new(self.instance, code)
+        OrderReason::new(self.slots.first().map_or(0, |s| s.instance), code)
+    }
+
+    /// Whether a new order of `instance` would cross an open order of another instance on
+    /// this instrument: a buy at or above its sell, a sell at or below its buy (an order
+    /// without a limit crosses any). Only strategies' orders count on both sides: the stage's
+    /// closing orders cancel first, and the operator's are the operator's.
+    #[inline]
+    fn would_self_trade(&self, intent: &OrderIntent, instance: u8) -> bool {
+        if self.slots.len() < 2 || intent.action != pinion_strategy::OrderAction::New {
+            return false;
+        }
+        let limit = (intent.order_type != OrderType::Market).then_some(intent.px);
+        self.gate.open_priced().any(|(id, side, px, reason)| {
+            side != intent.side
+                && reason.strategy != instance
+                && slot_of(id.0).is_some()
+                && match (limit, side) {
+                    (None, _) => true,
+                    (Some(l), pinion_strategy::OrderSide::Sell) => px <= l,
+                    (Some(l), pinion_strategy::OrderSide::Buy) => px >= l,
+                }
+        })
     }
 
     /// The position and the realised PnL less fees: what a round trip is measured on.
@@ -327,6 +401,19 @@ impl Traded {
             let after = self.booked();
             self.sizer.on_fill(before, after);
             self.gate.on_exec(rep);
+            if let Some(slot) = slot_of(rep.client_id.0).and_then(|k| self.slots.get_mut(k)) {
+                slot.ledger.apply_fill_paying(
+                    rep.side,
+                    rep.last_px,
+                    rep.last_qty,
+                    rep.maker,
+                    &self.fees,
+                );
+                slot.maker_fills += u64::from(rep.maker);
+                if let Some(g) = slot.gate.as_mut() {
+                    g.on_exec(rep);
+                }
+            }
         }
         // The venue's protective orders (`protect = "exchange"`) are its own: the gate never
         // counted them, and a resumed one does not either (nor cancels them at a stop).
@@ -334,19 +421,38 @@ impl Traded {
             .open_orders()
             .filter(|o| !pinion_gateway::binance::guard::is_guard_id(o.client_id))
         {
-            self.gate.restore_open(
-                o.client_id,
-                o.side,
-                o.order_type,
-                Qty(o.qty.0.saturating_sub(o.cum_qty.0).max(0)),
-                o.reason,
-            );
+            let leaves = Qty(o.qty.0.saturating_sub(o.cum_qty.0).max(0));
+            self.gate
+                .restore_open(o.client_id, o.side, o.order_type, o.px, leaves, o.reason);
+            if let Some(g) = slot_of(o.client_id.0)
+                .and_then(|k| self.slots.get_mut(k))
+                .and_then(|s| s.gate.as_mut())
+            {
+                g.restore_open(o.client_id, o.side, o.order_type, o.px, leaves, o.reason);
+            }
         }
         log.last_position.is_none_or(|p| {
             p.qty == self.ledger.qty()
                 && p.realized == self.ledger.realized()
                 && p.fees == self.ledger.fees()
         })
+    }
+
+    /// Its instances' counters, added up.
+    fn stats(&self) -> StrategyStats {
+        self.slots
+            .iter()
+            .fold(StrategyStats::default(), |mut a, s| {
+                let st = s.strategy.stats();
+                a.books += st.books;
+                a.orders += st.orders;
+                a.cancels += st.cancels;
+                a.throttled += st.throttled;
+                a.risk_rejects += st.risk_rejects;
+                a.venue_rejects += st.venue_rejects;
+                a.fills += st.fills;
+                a
+            })
     }
 
     /// The size new orders should have now, or `None` for the strategy's own.
@@ -358,6 +464,63 @@ impl Traded {
         self.mark
             .map(|m| self.sizer.size(self.ledger.net(Some(m)), m))
     }
+}
+
+/// The instance slots of instrument `id` (`spec`): one per configured instance that trades it,
+/// in config order, each with its strategy (`first_params` when the settings name no instance),
+/// its own gate when it has a budget, and client ids from its slot's range (past the highest
+/// journaled in it, when resumed from `log`). `None` when an instance's units cannot express
+/// its sizes.
+fn slots_for(
+    settings: &Settings,
+    spec: &pinion_core::InstrumentSpec,
+    id: InstrumentId,
+    base: u64,
+    log: Option<&crate::ops::journal::InstrumentLog>,
+    first_params: pinion_strategy::StrategyParams,
+) -> Option<Vec<Slot>> {
+    let count = settings.instances.len().max(1);
+    let mut slots = Vec::with_capacity(count);
+    let single = count == 1;
+    for k in 0..count {
+        // A settings value built without instances runs the one strategy of `trading`.
+        let instance = settings.instances.get(k);
+        if instance.is_some_and(|i| !i.trades(spec.symbol.as_str())) {
+            continue;
+        }
+        let (params, limits) = match instance {
+            Some(i) => i.trading.in_units(spec).ok()?,
+            None => (first_params, settings.trading.risk.in_units(spec).ok()?),
+        };
+        let lo = base | ((k as u64) << SLOT_SHIFT);
+        let first = match log {
+            // One instance: every strategy id is its own (the range before slots existed).
+            Some(l) if single => resume_from(lo, l.max_strategy_id),
+            Some(l) => {
+                let hi = base | ((k as u64 + 1) << SLOT_SHIFT);
+                resume_from(lo, l.orders.range(lo..hi).next_back().map(|(&id, _)| id))
+            }
+            None => lo,
+        };
+        let strategy = AnyStrategy::new(id, params, OrderIdSource::new(first));
+        let candles = strategy.candle_interval_ns().map(|ns| CandleFeed {
+            // Sized for this one instrument, at its id.
+            builder: CandleBuilder::new(ns, usize::from(id.0) + 1),
+            venue: false,
+        });
+        slots.push(Slot {
+            name: Arc::from(instance.map_or(strategy.kind(), |i| i.name.as_str())),
+            strategy,
+            instance: k as u8,
+            gate: instance
+                .is_some_and(|i| i.own_budget)
+                .then(|| RiskGate::new(id, limits, spec.clone())),
+            ledger: Position::for_instrument(spec),
+            maker_fills: 0,
+            candles,
+        });
+    }
+    Some(slots)
 }
 
 /// What one instrument's strategy did and earned, taken when the stage finishes.
@@ -399,6 +562,45 @@ pub struct TradingFinal {
     pub loss_breach: Option<(Breach, u64)>,
     /// What the flatten and de-risk runs did.
     pub flatten: FlattenStats,
+    /// Each strategy instance that traded it, apart: its own orders' fills only (the stage's
+    /// closing orders and the operator's are in the totals above, not here).
+    pub instances: Vec<InstanceFinal>,
+}
+
+/// What one strategy instance did and earned on one instrument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceFinal {
+    /// The instance's name (`[[strategy]] name`).
+    pub name: Arc<str>,
+    /// The instance (its index among the configured ones).
+    pub instance: u8,
+    /// The strategy's kind.
+    pub strategy: &'static str,
+    /// The strategy's counters.
+    pub stats: StrategyStats,
+    /// Its own budget's gate counters, when it has one.
+    pub gate: Option<pinion_strategy::GateStats>,
+    /// The position its fills add up to.
+    pub position: Qty,
+    /// Realised PnL before fees (the instrument's money units).
+    pub realized: i128,
+    /// The open position marked at the instrument's mark.
+    pub unrealized: Option<i128>,
+    /// Fees paid.
+    pub fees: i128,
+    /// Notional traded.
+    pub volume: i128,
+    /// Fills.
+    pub fills: u64,
+    /// Fills as maker.
+    pub maker_fills: u64,
+}
+
+impl InstanceFinal {
+    /// Net PnL: realised and unrealised less fees.
+    pub fn net(&self) -> i128 {
+        self.realized + self.unrealized.unwrap_or(0) - self.fees
+    }
 }
 
 impl TradingFinal {
@@ -497,24 +699,25 @@ impl StrategyStage {
                     let log = recovered
                         .filter(|r| r.is_resumed())
                         .map(|r| r.instrument(id.0).cloned().unwrap_or_default());
-                    let (first, first_control, first_manual) = match &log {
+                    let (first_control, first_manual) = match &log {
                         Some(l) => (
-                            resume_from(base, l.max_strategy_id),
                             resume_from(base | CONTROL_ID_BIT, l.max_control_id),
                             resume_from(base | MANUAL_ID_BIT, l.max_manual_id),
                         ),
-                        None => (base, base | CONTROL_ID_BIT, base | MANUAL_ID_BIT),
+                        None => (base | CONTROL_ID_BIT, base | MANUAL_ID_BIT),
                     };
-                    let strategy = AnyStrategy::new(id, params, OrderIdSource::new(first));
-                    let candles = strategy.candle_interval_ns().map(|ns| CandleFeed {
-                        // Sized for this one instrument, at its id.
-                        builder: CandleBuilder::new(ns, usize::from(id.0) + 1),
-                        venue: false,
-                    });
+                    let Some(slots) = slots_for(settings, spec, id, base, log.as_ref(), params)
+                    else {
+                        untradable += 1;
+                        continue;
+                    };
+                    if slots.is_empty() {
+                        // No instance names it.
+                        continue;
+                    }
                     let bt = &settings.backtest;
                     let mut t = Traded {
-                        strategy,
-                        instance: 0,
+                        slots,
                         gate: RiskGate::new(id, limits, spec.clone()),
                         mark: None,
                         ledger: Position::for_instrument(spec),
@@ -548,7 +751,6 @@ impl StrategyStage {
                         flatten: Flattener::new(money.flatten, spec.step, spec.tick),
                         derisk: money.derisk,
                         touch: (None, None),
-                        candles,
                     };
                     if let Some(log) = &log
                         && !t.replay(log)
@@ -1152,7 +1354,7 @@ impl StrategyCore {
             return;
         };
         let p = &t.ledger;
-        let stats = t.strategy.stats();
+        let stats = t.stats();
         let view = AccountView {
             position: p.qty().0,
             realized: saturate(p.realized()),
@@ -1188,16 +1390,22 @@ impl StrategyCore {
         }
     }
 
-    /// Passes the intents the strategy of instrument `idx` just wrote through its gate and sends
-    /// what the gate admits: straight into the ring when nothing waits in the outbox ahead of
-    /// them. A refusal goes back to the strategy at once (which may write more intents, which
-    /// pass the gate in turn). Returns how many were sent.
+    /// Passes the intents instance slot `k` of instrument `idx` just wrote through the gates
+    /// and sends what they admit: straight into the ring when nothing waits in the outbox
+    /// ahead of them. A new order that would cross another instance's is stopped first
+    /// (self-trade prevention); then the instance's own budget, if it has one, and the
+    /// instrument's gate must both admit it. A refusal goes back to the strategy at once (which
+    /// may write more intents, which pass the gates in turn). Returns how many were sent.
     #[inline]
-    fn send_intents(&mut self, idx: usize, trigger: Trigger) -> u64 {
+    fn send_intents(&mut self, idx: usize, k: usize, trigger: Trigger) -> u64 {
         let Some(Some(traded)) = self.strategies.get_mut(idx) else {
             self.intents.clear();
             return 0;
         };
+        if k >= traded.slots.len() {
+            self.intents.clear();
+            return 0;
+        }
         let at = self.clock.now_ns();
         let mut sent = 0;
         // Bounded: a strategy answering every refusal with a new intent cannot spin here.
@@ -1208,7 +1416,23 @@ impl StrategyCore {
             let mut refused = arrayvec::ArrayVec::<ExecReport, MAX_INTENTS>::new();
             let now = now_ns();
             for intent in self.intents.drain() {
-                match traded.gate.admit(&intent, at) {
+                let instance = traded.slots[k].instance;
+                if traded.would_self_trade(&intent, instance) {
+                    self.counts.self_trades += 1;
+                    refused.push(RiskGate::refusal(&intent, at));
+                    continue;
+                }
+                let slot = &mut traded.slots[k];
+                let own = slot.gate.as_mut().map_or(Ok(()), |g| g.admit(&intent, at));
+                let admitted = own.and_then(|()| {
+                    traded.gate.admit(&intent, at).inspect_err(|_| {
+                        // The instance's budget counted it open: closed again.
+                        if let Some(g) = slot.gate.as_mut() {
+                            g.on_exec(&RiskGate::refusal(&intent, at));
+                        }
+                    })
+                });
+                match admitted {
                     Ok(()) if journal_order(&mut self.journal, &intent) => {
                         sent += 1;
                         self.out.send(OrderMsg::Order(intent, trigger), at, now);
@@ -1218,16 +1442,20 @@ impl StrategyCore {
                         self.counts.journal_refused += 1;
                         let rep = unjournaled(&intent, at);
                         traded.gate.on_exec(&rep);
+                        if let Some(g) = slot.gate.as_mut() {
+                            g.on_exec(&rep);
+                        }
                         refused.push(rep);
                     }
                     Err(_) => refused.push(RiskGate::refusal(&intent, at)),
                 }
             }
+            let slot = &mut traded.slots[k];
             self.intents
-                .set_new_order_budget(traded.gate.order_tokens(at));
+                .set_new_order_budget(slot.order_tokens(&mut traded.gate, at));
             self.counts.refused += refused.len() as u64;
             for rep in &refused {
-                traded.strategy.on_exec(rep, &mut self.intents);
+                slot.strategy.on_exec(rep, &mut self.intents);
             }
         }
         self.intents.clear();
@@ -1258,6 +1486,9 @@ impl StrategyCore {
         };
         let mid = if top.synced { top.mid() } else { None };
         traded.gate.set_mid(mid);
+        for g in traded.slots.iter_mut().filter_map(|s| s.gate.as_mut()) {
+            g.set_mid(mid);
+        }
         if top.synced {
             traded.touch = (top.best_bid().map(|l| l.px), top.best_ask().map(|l| l.px));
         }
@@ -1292,12 +1523,19 @@ impl StrategyCore {
             && traded.protect.strategy_may_decide(now)
             && traded.flatten.strategy_may_decide()
         {
-            self.intents
-                .set_new_order_budget(traded.gate.order_tokens(now));
-            self.intents.set_order_qty(traded.order_qty());
-            self.intents.set_strategy(traded.instance);
-            traded.strategy.on_book(top, &mut self.intents);
-            sent += self.send_intents(idx, trigger);
+            let qty = traded.order_qty();
+            for k in 0..traded.slots.len() {
+                let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+                    break;
+                };
+                let slot = &mut traded.slots[k];
+                self.intents
+                    .set_new_order_budget(slot.order_tokens(&mut traded.gate, now));
+                self.intents.set_order_qty(qty);
+                self.intents.set_strategy(slot.instance);
+                slot.strategy.on_book(top, &mut self.intents);
+                sent += self.send_intents(idx, k, trigger);
+            }
         }
         if moved {
             self.publish(idx);
@@ -1329,31 +1567,37 @@ impl StrategyCore {
             self.counts.untraded_inputs += 1;
             return;
         };
-        // The candle this trade closes comes before the trade. A print names its last trade
-        // id only, so a built candle counts an aggregate as one trade.
-        if let Some(feed) = traded.candles.as_mut()
-            && !feed.venue
-            && let Some(closed) = feed.builder.on_trade(ev, ev.trade_id)
-        {
-            self.give_candle(idx, &closed, now);
-        }
-        let Some(Some(traded)) = self.strategies.get_mut(idx) else {
-            return;
-        };
         let tap = self.link.market_tap;
-        let sent = if self.commands.may_decide()
-            && traded.protect.strategy_may_decide(now)
-            && traded.flatten.strategy_may_decide()
-        {
-            self.intents
-                .set_new_order_budget(traded.gate.order_tokens(now));
-            self.intents.set_order_qty(traded.order_qty());
-            self.intents.set_strategy(traded.instance);
-            traded.strategy.on_trade(ev, &mut self.intents);
-            self.send_intents(idx, Trigger::Other)
-        } else {
-            0
-        };
+        let mut sent = 0;
+        for k in 0..traded.slots.len() {
+            // The candle this trade closes comes before the trade. A print names its last
+            // trade id only, so a built candle counts an aggregate as one trade.
+            let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+                return;
+            };
+            if let Some(feed) = traded.slots[k].candles.as_mut()
+                && !feed.venue
+                && let Some(closed) = feed.builder.on_trade(ev, ev.trade_id)
+            {
+                self.give_candle(idx, k, &closed, now);
+            }
+            let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+                return;
+            };
+            if self.commands.may_decide()
+                && traded.protect.strategy_may_decide(now)
+                && traded.flatten.strategy_may_decide()
+            {
+                let qty = traded.order_qty();
+                let slot = &mut traded.slots[k];
+                self.intents
+                    .set_new_order_budget(slot.order_tokens(&mut traded.gate, now));
+                self.intents.set_order_qty(qty);
+                self.intents.set_strategy(slot.instance);
+                slot.strategy.on_trade(ev, &mut self.intents);
+                sent += self.send_intents(idx, k, Trigger::Other);
+            }
+        }
         if sent == 0 {
             if tap {
                 self.out.send(OrderMsg::Trade(*ev), now, now_ns());
@@ -1377,34 +1621,44 @@ impl StrategyCore {
             self.counts.untraded_inputs += 1;
             return;
         };
-        let Some(feed) = traded.candles.as_mut() else {
-            return;
-        };
-        if feed.builder.interval_ns() != c.interval_ns {
-            return;
-        }
-        feed.venue = true;
-        if c.closed {
-            self.give_candle(idx, c, now);
+        for k in 0..traded.slots.len() {
+            let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+                return;
+            };
+            let Some(feed) = traded.slots[k].candles.as_mut() else {
+                continue;
+            };
+            if feed.builder.interval_ns() != c.interval_ns {
+                continue;
+            }
+            feed.venue = true;
+            if c.closed {
+                self.give_candle(idx, k, c, now);
+            }
         }
     }
 
-    /// Gives a closed candle to instrument `idx`'s strategy, and sends what it decides.
+    /// Gives a closed candle to instance slot `k` of instrument `idx`, and sends what it
+    /// decides.
     #[inline]
-    fn give_candle(&mut self, idx: usize, c: &Candle, now: u64) {
+    fn give_candle(&mut self, idx: usize, k: usize, c: &Candle, now: u64) {
         self.counts.candles += 1;
         let Some(Some(traded)) = self.strategies.get_mut(idx) else {
             return;
         };
-        if self.commands.may_decide()
+        if k < traded.slots.len()
+            && self.commands.may_decide()
             && traded.protect.strategy_may_decide(now)
             && traded.flatten.strategy_may_decide()
         {
+            let qty = traded.order_qty();
+            let slot = &mut traded.slots[k];
             self.intents
-                .set_new_order_budget(traded.gate.order_tokens(now));
-            self.intents.set_order_qty(traded.order_qty());
-            traded.strategy.on_candle(c, &mut self.intents);
-            if self.send_intents(idx, Trigger::Other) > 0 {
+                .set_new_order_budget(slot.order_tokens(&mut traded.gate, now));
+            self.intents.set_order_qty(qty);
+            self.intents.set_strategy(slot.instance);
+            slot.strategy.on_candle(c, &mut self.intents);
+            if self.send_intents(idx, k, Trigger::Other) > 0 {
                 self.out.flush(now_ns());
             }
         }
@@ -1445,6 +1699,24 @@ impl StrategyCore {
         let idx = usize::from(rep.instrument.0);
         if let Some(Some(traded)) = self.strategies.get_mut(idx) {
             let filled = rep.last_qty.0 > 0;
+            // The instance whose order it is; the stage's and the operator's go to the first.
+            let own = slot_of(rep.client_id.0).filter(|&k| k < traded.slots.len());
+            let owner = own.unwrap_or(0);
+            if let Some(slot) = own.map(|k| &mut traded.slots[k]) {
+                if filled {
+                    slot.ledger.apply_fill_paying(
+                        rep.side,
+                        rep.last_px,
+                        rep.last_qty,
+                        rep.maker,
+                        &traded.fees,
+                    );
+                    slot.maker_fills += u64::from(rep.maker);
+                }
+                if let Some(g) = slot.gate.as_mut() {
+                    g.on_exec(rep);
+                }
+            }
             if filled {
                 let before = traded.booked();
                 let fill = (rep.side, rep.last_px, rep.last_qty, rep.maker);
@@ -1503,11 +1775,15 @@ impl StrategyCore {
             let Some(Some(traded)) = self.strategies.get_mut(idx) else {
                 return;
             };
+            let qty = traded.order_qty();
+            let Some(slot) = traded.slots.get_mut(owner) else {
+                return;
+            };
             self.intents
-                .set_new_order_budget(traded.gate.order_tokens(now));
-            self.intents.set_order_qty(traded.order_qty());
-            self.intents.set_strategy(traded.instance);
-            traded.strategy.on_exec(rep, &mut self.intents);
+                .set_new_order_budget(slot.order_tokens(&mut traded.gate, now));
+            self.intents.set_order_qty(qty);
+            self.intents.set_strategy(slot.instance);
+            slot.strategy.on_exec(rep, &mut self.intents);
             if self.ended
                 || !self.commands.may_decide()
                 || !traded.protect.strategy_may_decide(now)
@@ -1516,7 +1792,7 @@ impl StrategyCore {
                 // After the end, and while killed or paused, nothing more is sent.
                 self.intents.clear();
             } else {
-                self.send_intents(idx, Trigger::Other);
+                self.send_intents(idx, owner, Trigger::Other);
             }
             self.publish(idx);
         }
@@ -1668,15 +1944,18 @@ impl Stage for StrategyStage {
             gate.passed += gs.passed;
             gate.refused += gs.refused;
             gate.rate_limited += gs.rate_limited;
-            let s = &s.strategy;
-            let p = s.position();
-            for word in [
-                i as u64,
-                p.qty().0 as u64,
-                p.realized() as u64,
-                (p.realized() >> 64) as u64,
-            ] {
-                positions = digest(positions, word);
+            for slot in &s.slots {
+                let s = &slot.strategy;
+                let p = s.position();
+                for word in [
+                    i as u64,
+                    p.qty().0 as u64,
+                    p.realized() as u64,
+                    (p.realized() >> 64) as u64,
+                ] {
+                    positions = digest(positions, word);
+                }
+                position_fills += p.fills();
             }
             let st = s.stats();
             totals.books += st.books;
@@ -1686,7 +1965,6 @@ impl Stage for StrategyStage {
             totals.throttled += st.throttled;
             totals.venue_rejects += st.venue_rejects;
             totals.fills += st.fills;
-            position_fills += s.position().fills();
         }
         let now = self.core.clock.now_ns();
         let results: Vec<TradingFinal> = self
@@ -1702,10 +1980,29 @@ impl Stage for StrategyStage {
                     // The account as the run ends, whatever the period.
                     tape.sample(now, mark, &p, true);
                 }
+                let instances = t
+                    .slots
+                    .iter()
+                    .map(|s| InstanceFinal {
+                        name: Arc::clone(&s.name),
+                        instance: s.instance,
+                        strategy: s.strategy.kind(),
+                        stats: s.strategy.stats(),
+                        gate: s.gate.as_ref().map(RiskGate::stats),
+                        position: s.ledger.qty(),
+                        realized: s.ledger.realized(),
+                        unrealized: t.mark.map(|m| s.ledger.unrealized(m)),
+                        fees: s.ledger.fees(),
+                        volume: s.ledger.volume(),
+                        fills: s.ledger.fills(),
+                        maker_fills: s.maker_fills,
+                    })
+                    .collect();
                 Some(TradingFinal {
                     instrument: InstrumentId(i as u16),
-                    strategy: t.strategy.kind(),
-                    stats: t.strategy.stats(),
+                    strategy: t.slots.first().map_or("none", |s| s.strategy.kind()),
+                    stats: t.stats(),
+                    instances,
                     gate: t.gate.stats(),
                     position: p.qty(),
                     realized: p.realized(),
@@ -1748,6 +2045,7 @@ impl Stage for StrategyStage {
             ("position_digest", positions),
             ("untradable_instruments", self.core.untradable),
             ("journal_refused", c.journal_refused),
+            ("self_trades_stopped", c.self_trades),
             (
                 "journal_overflow",
                 self.core.journal.as_ref().map_or(0, JournalTx::overflow),

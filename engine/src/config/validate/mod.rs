@@ -71,6 +71,7 @@ impl Config {
         placement::runtime(self, &mut p);
         let metrics = placement::metrics(self, &mut p);
         let trading = trading::trading(self, &mut p);
+        let instances = trading::instances(self, trading.as_ref(), &mut p);
         let (instruments, unit_price_grid) = instruments::instruments(self, &mut p);
         let instrument_sources = instruments::instrument_sources(self, &mut p, default_data_dir);
         let live = live::live(self, &mut p);
@@ -113,6 +114,7 @@ impl Config {
                 ring_capacity,
                 runtime: self.runtime.clone(),
                 trading,
+                instances,
                 instruments,
                 unit_price_grid,
                 instrument_sources,

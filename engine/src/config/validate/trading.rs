@@ -13,9 +13,9 @@ use super::super::strategies::{
     GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,
 };
 use super::super::trading::{
-    DeriskSpec, FlattenSpec, GridSpec, ImbalanceSpec, LossSpec, MarketMakingSpec, MomentumSpec,
-    OnLossLimit, QuoteChaseSpec, RiskSpec, SizingSpec, SpreadCaptureSpec, StrategySpec,
-    TradingSpec,
+    DeriskSpec, FlattenSpec, GridSpec, ImbalanceSpec, InstanceSpec, LossSpec, MarketMakingSpec,
+    MomentumSpec, OnLossLimit, QuoteChaseSpec, RiskSpec, SizingSpec, SpreadCaptureSpec,
+    StrategySpec, TradingSpec,
 };
 use super::super::{Config, SizingConfig, StrategyConfig};
 use super::Problems;
@@ -48,8 +48,181 @@ pub(super) fn trading(cfg: &Config, p: &mut Problems) -> Option<TradingSpec> {
     })
 }
 
+/// The most strategy instances one config may run (each instance's number is one byte of
+/// every order's reason, and a slice of each instrument's client ids).
+pub const MAX_INSTANCES: usize = 32;
+
+/// Every strategy instance (the `[strategy]` table, or each `[[strategy]]`), each with its
+/// parameters and its own budget over `account` (the `[risk]` limits); empty when any has a
+/// problem (each reported, an instance's keys as `strategy[N].…`).
+pub(super) fn instances(
+    cfg: &Config,
+    account: Option<&TradingSpec>,
+    p: &mut Problems,
+) -> Vec<InstanceSpec> {
+    let all: Vec<&StrategyConfig> = std::iter::once(&cfg.strategy)
+        .chain(cfg.strategy.more.iter())
+        .collect();
+    let several = all.len() > 1;
+    if all.len() > MAX_INSTANCES {
+        p.add(
+            "strategy",
+            format!("{} instances; at most {MAX_INSTANCES}", all.len()),
+        );
+        return Vec::new();
+    }
+    let before = p.0.len();
+    let mut out = Vec::with_capacity(all.len());
+    for (k, st) in all.iter().enumerate() {
+        let prefix = if several {
+            format!("strategy[{k}]")
+        } else {
+            "strategy".to_owned()
+        };
+        let mut own = Problems(Vec::new());
+        let spec = if k == 0 {
+            // Checked (and reported) with the account's trading spec.
+            account.map(|a| a.strategy)
+        } else {
+            strategy_of(st, &mut own)
+        };
+        let name = match (&st.name, several) {
+            (Some(n), _)
+                if n.is_empty() || n.len() > 32 || !n.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                own.add(
+                    "strategy.name",
+                    format!("{n:?}: 1 to 32 visible characters, no spaces"),
+                );
+                None
+            }
+            (Some(n), _) => Some(n.clone()),
+            (None, false) => Some(st.kind.clone()),
+            (None, true) => {
+                own.add(
+                    "strategy.name",
+                    "several [[strategy]] instances: each needs a name",
+                );
+                None
+            }
+        };
+        if let Some(n) = &name
+            && out.iter().any(|i: &InstanceSpec| &i.name == n)
+        {
+            own.add(
+                "strategy.name",
+                format!("{n:?} is the name of an instance before"),
+            );
+        }
+        if k > 0 && st.protect != cfg.strategy.protect {
+            own.add(
+                "strategy.protect",
+                "the exits are the account's: set `protect` on the first instance only",
+            );
+        }
+        if let Some(list) = &st.instruments
+            && list.is_empty()
+        {
+            own.add(
+                "strategy.instruments",
+                "empty: leave it out to trade every instrument",
+            );
+        }
+        let risk = account.and_then(|a| instance_risk(&a.risk, st.risk.as_ref(), &mut own));
+        for problem in own.0 {
+            let key = match problem.key.strip_prefix("strategy") {
+                Some(rest) => format!("{prefix}{rest}"),
+                None => problem.key,
+            };
+            p.add(key, problem.message);
+        }
+        if let (Some(name), Some(strategy), Some(risk), Some(account)) = (name, spec, risk, account)
+        {
+            out.push(InstanceSpec {
+                name,
+                instruments: st.instruments.clone(),
+                own_budget: st.risk.is_some(),
+                trading: TradingSpec {
+                    strategy,
+                    risk,
+                    venue: account.venue,
+                },
+            });
+        }
+    }
+    if p.0.len() != before {
+        out.clear();
+    }
+    out
+}
+
+/// The account's limits with an instance's own in place of those it sets.
+fn instance_risk(
+    account: &RiskSpec,
+    own: Option<&super::super::InstanceRiskConfig>,
+    p: &mut Problems,
+) -> Option<RiskSpec> {
+    let mut risk = *account;
+    let Some(own) = own else {
+        return Some(risk);
+    };
+    let before = p.0.len();
+    let decimal = |p: &mut Problems, key: &str, v: &Option<String>, into: &mut Decimal| {
+        if let Some(s) = v
+            && let Some(d) = positive_decimal(p, key, s)
+        {
+            *into = d;
+        }
+    };
+    decimal(
+        p,
+        "strategy.risk.max_order_qty",
+        &own.max_order_qty,
+        &mut risk.max_order_qty,
+    );
+    decimal(
+        p,
+        "strategy.risk.max_notional",
+        &own.max_notional,
+        &mut risk.max_notional,
+    );
+    decimal(
+        p,
+        "strategy.risk.max_position",
+        &own.max_position,
+        &mut risk.max_position,
+    );
+    for (key, v, into) in [
+        (
+            "strategy.risk.max_open_orders",
+            own.max_open_orders,
+            &mut risk.max_open_orders,
+        ),
+        (
+            "strategy.risk.orders_per_second",
+            own.orders_per_second,
+            &mut risk.orders_per_second,
+        ),
+        (
+            "strategy.risk.order_burst",
+            own.order_burst,
+            &mut risk.order_burst,
+        ),
+    ] {
+        match v {
+            Some(0) => p.add(key, "must be at least 1"),
+            Some(n) => *into = n,
+            None => {}
+        }
+    }
+    (p.0.len() == before).then_some(risk)
+}
+
 fn strategy(cfg: &Config, p: &mut Problems) -> Option<StrategySpec> {
-    let st = &cfg.strategy;
+    strategy_of(&cfg.strategy, p)
+}
+
+fn strategy_of(st: &StrategyConfig, p: &mut Problems) -> Option<StrategySpec> {
     let before = p.0.len();
     let order_qty = positive_decimal(p, "strategy.order_qty", &st.order_qty);
     let tables = [

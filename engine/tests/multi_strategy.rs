@@ -1,0 +1,389 @@
+//! Several strategy instances at once (`[[strategy]]`), backtested on the real recording: each
+//! trades within its own budget (`[strategy.risk]`) and the account's `[risk]` holds the net;
+//! each instance's position, fees and realised PnL in `report.json`'s `by_strategy` equal an
+//! independent reckoning from its own rows of `fills.csv`; an order of one instance that
+//! would cross another's is stopped before the venue; and the same config gives the same fills
+//! in every run and placement.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use pinion_engine::backtest::{self, BacktestReport};
+use pinion_engine::config::{Config, Settings};
+use pinion_engine::pipeline::{Console, PipelineReport};
+use serde_json::Value;
+
+mod common;
+
+const RECORDING: &str = "binance/spot-btcusdt-20240808.hbt.gz";
+
+/// The account and the instrument, as the shipped backtest configs have them.
+const ACCOUNT: &str = r#"
+[pacing]
+mode = "max"
+
+[runtime]
+progress = false
+
+[risk]
+max_order_qty = "0.01"
+max_notional = "1000"
+max_position = "0.005"
+max_open_orders = 10
+orders_per_second = 100
+order_burst = 10
+price_band_bps = 50
+
+[fees]
+maker_bps = 10.0
+taker_bps = 10.0
+
+[backtest]
+period_ms = 1000
+capital = "10000"
+
+[[instrument]]
+venue = "binance-spot"
+symbol = "BTCUSDT"
+tick_size = "0.01"
+step_size = "0.00001"
+qty_decimals = 8
+"#;
+
+/// A market maker quoting behind the touch, and an imbalance trader, each with a budget of
+/// its own smaller than the account's.
+const APART: &str = r#"
+[[strategy]]
+name = "maker"
+kind = "market-making"
+order_qty = "0.001"
+[strategy.market_making]
+fair = "microprice"
+half_spread_bps = 0.5
+skew_bps = 2.0
+requote_bps = 0.5
+levels = 2
+level_step_bps = 0.5
+[strategy.risk]
+max_position = "0.002"
+
+[[strategy]]
+name = "taker"
+kind = "imbalance"
+order_qty = "0.001"
+threshold = 0.5
+[strategy.risk]
+max_position = "0.003"
+max_open_orders = 2
+"#;
+
+/// A market maker quoting at the touch and an imbalance trader taking it: the taker's orders
+/// would often trade with the maker's own quotes.
+const CROSSING: &str = r#"
+[[strategy]]
+name = "touch"
+kind = "market-making"
+order_qty = "0.001"
+[strategy.market_making]
+fair = "mid"
+half_spread_bps = 0.001
+skew_bps = 0.0
+requote_bps = 0.001
+levels = 1
+
+[[strategy]]
+name = "taker"
+kind = "imbalance"
+order_qty = "0.001"
+threshold = 0.3
+"#;
+
+/// The account on the recording at `source` with `strategies`, in `placement`, with park
+/// waits (the CI machine has two cores).
+fn settings(strategies: &str, source: &Path, placement: &str) -> Settings {
+    let text = format!(
+        "[input]\nsource = {:?}\n[placement]\nmode = {placement:?}\nwait = \"park\"\n{ACCOUNT}{strategies}",
+        source.to_str().expect("a UTF-8 path"),
+    );
+    Config::parse(&text, "multi.toml")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .validate_for("multi.toml", 2, &pinion_testkit::data::data_dir())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(settings: &Settings, tag: &str) -> (PipelineReport, BacktestReport, PathBuf) {
+    let (report, bt) = backtest::run(settings, Arc::new(AtomicBool::new(false)), Console::QUIET)
+        .expect("the backtest runs");
+    let dir = common::scratch_dir(tag);
+    backtest::write_all(&dir, &bt, &report).expect("the files are written");
+    (report, bt, dir)
+}
+
+fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).expect("the CSV file");
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .expect("a header")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+fn num(v: &str) -> f64 {
+    v.parse().unwrap_or_else(|_| panic!("{v:?} is a number"))
+}
+
+fn json_num(v: &Value) -> f64 {
+    match v {
+        Value::String(s) => num(s),
+        Value::Number(n) => n.as_f64().expect("a number"),
+        other => panic!("{other} is not a number"),
+    }
+}
+
+fn close(a: f64, b: f64, tol: f64, what: &str) {
+    assert!((a - b).abs() <= tol, "{what}: {a} against {b}");
+}
+
+/// Position, realised PnL (average cost) and fees of a sequence of fills, reckoned in floats.
+#[derive(Debug, Default, Clone, Copy)]
+struct Reckoning {
+    qty: f64,
+    cost: f64,
+    realized: f64,
+    fees: f64,
+    fills: usize,
+    /// The largest absolute position reached.
+    peak: f64,
+}
+
+impl Reckoning {
+    fn fill(&mut self, f: &HashMap<String, String>) {
+        let (px, q) = (num(&f["price"]), num(&f["qty"]));
+        let dir = if f["side"] == "buy" { 1.0 } else { -1.0 };
+        self.fees += num(&f["fee"]);
+        self.fills += 1;
+        let mut rest = q;
+        if self.qty != 0.0 && self.qty.signum() != dir {
+            let closed = rest.min(self.qty.abs());
+            let removed = self.cost * closed / self.qty.abs();
+            self.realized += self.qty.signum() * px * closed - removed;
+            self.cost -= removed;
+            self.qty += dir * closed;
+            rest -= closed;
+            if self.qty.abs() < 1e-12 {
+                (self.qty, self.cost) = (0.0, 0.0);
+            }
+        }
+        if rest > 0.0 {
+            self.qty += dir * rest;
+            self.cost += px * dir * rest;
+        }
+        self.peak = self.peak.max(self.qty.abs());
+    }
+}
+
+#[test]
+fn two_instances_trade_apart_within_their_budgets_and_add_up_to_the_account() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let (report, _bt, dir) = run(&settings(APART, &path, "1"), "multi-apart");
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("report.json")).expect("report.json"),
+    )
+    .expect("JSON");
+    let inst = &doc["trading"]["instruments"][0];
+    let by = inst["by_strategy"].as_array().expect("by_strategy");
+    assert_eq!(by.len(), 2, "{by:?}");
+    assert_eq!(
+        (by[0]["name"].as_str(), by[1]["name"].as_str()),
+        (Some("maker"), Some("taker"))
+    );
+    let fills = read_csv(&dir.join("fills.csv"));
+    let mut own: [Reckoning; 2] = Default::default();
+    let mut net = Reckoning::default();
+    for f in &fills {
+        let k: usize = f["strategy"].parse().expect("an instance number");
+        assert!(k < 2, "{f:?}");
+        own[k].fill(f);
+        net.fill(f);
+    }
+    for (k, (r, row)) in own.iter().zip(by).enumerate() {
+        assert!(r.fills > 10, "instance {k} traded: {r:?}");
+        assert_eq!(json_num(&row["fills"]) as usize, r.fills, "instance {k}");
+        close(
+            r.qty,
+            json_num(&row["position"]),
+            1e-9,
+            "an instance's position",
+        );
+        close(
+            r.realized,
+            json_num(&row["realized_pnl"]),
+            1e-6,
+            "an instance's realised PnL",
+        );
+        close(r.fees, json_num(&row["fees"]), 1e-6, "an instance's fees");
+    }
+    // Each budget held its instance, and the account the net.
+    assert!(own[0].peak <= 0.002 + 1e-12, "maker's peak {}", own[0].peak);
+    assert!(own[1].peak <= 0.003 + 1e-12, "taker's peak {}", own[1].peak);
+    assert!(net.peak <= 0.005 + 1e-12, "the account's peak {}", net.peak);
+    assert!(
+        own[0].peak > 0.0015 && own[1].peak > 0.0025,
+        "each instance reached its own limit, not the other's: {own:?}"
+    );
+    // The instances add up to the instrument (no order of the stage's in this run): the
+    // position, and the PnL before fees and after (each instance keeps its own average cost,
+    // so realised and unrealised split differently from the net's, their sum does not).
+    close(
+        net.qty,
+        json_num(&inst["position"]),
+        1e-9,
+        "the net position",
+    );
+    let sum = |key: &str| by.iter().map(|r| json_num(&r[key])).sum::<f64>();
+    close(
+        sum("realized_pnl") + sum("unrealized_pnl"),
+        json_num(&inst["gross_pnl"]),
+        1e-6,
+        "gross PnL in total",
+    );
+    close(
+        sum("net_pnl"),
+        json_num(&inst["net_pnl"]),
+        1e-6,
+        "net PnL in total",
+    );
+    assert_eq!(
+        report.counter("strategy", "fills"),
+        fills.len() as u64,
+        "every fill is an instance's"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_order_that_would_trade_with_another_instances_is_stopped_before_the_venue() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let (report, _bt, dir) = run(&settings(CROSSING, &path, "1"), "multi-crossing");
+    let stopped = report.counter("strategy", "self_trades_stopped");
+    assert!(
+        stopped > 0,
+        "the taker met the maker's quotes: {stopped} stopped"
+    );
+    let fills = read_csv(&dir.join("fills.csv"));
+    let by_instance = |k: &str| fills.iter().filter(|f| f["strategy"] == k).count();
+    assert!(
+        by_instance("0") > 0 && by_instance("1") > 0,
+        "both still traded"
+    );
+    // One instance alone is never stopped: there is nobody to trade with.
+    let alone = CROSSING
+        .split("[[strategy]]")
+        .nth(2)
+        .expect("the second instance");
+    let (report, _bt, dir_alone) = run(
+        &settings(&format!("[[strategy]]{alone}"), &path, "1"),
+        "multi-alone",
+    );
+    assert_eq!(report.counter("strategy", "self_trades_stopped"), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir_alone);
+}
+
+#[test]
+fn a_two_strategy_backtest_is_the_same_in_every_run_and_placement() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let mut first: Option<(String, Value)> = None;
+    for (i, placement) in ["1", "2", "1", "4"].into_iter().enumerate() {
+        let (_report, _bt, dir) = run(
+            &settings(APART, &path, placement),
+            &format!("multi-det-{i}"),
+        );
+        let fills = std::fs::read_to_string(dir.join("fills.csv")).expect("fills.csv");
+        let doc: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("report.json")).expect("report.json"),
+        )
+        .expect("JSON");
+        let by = doc["trading"]["instruments"][0]["by_strategy"].clone();
+        let _ = std::fs::remove_dir_all(&dir);
+        for row in by.as_array().expect("by_strategy") {
+            assert!(json_num(&row["fills"]) > 0.0, "{row}");
+        }
+        match &first {
+            None => first = Some((fills, by)),
+            Some((f, b)) => {
+                assert!(*f == fills, "placement {placement}: fills.csv differs");
+                assert_eq!(*b, by, "placement {placement}");
+            }
+        }
+    }
+}
+
+#[test]
+fn several_instances_are_checked_and_named_in_the_problems() {
+    let parse = |text: &str| {
+        Config::parse(text, "t.toml")
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                c.validate_for("t.toml", 2, Path::new("/nonexistent"))
+                    .map_err(|e| e.to_string())
+            })
+    };
+    // A lone [strategy] is one instance named after its kind.
+    let one = parse("[strategy]\nkind = \"imbalance\"\n").expect("valid");
+    assert_eq!(one.instances.len(), 1);
+    assert_eq!(one.instances[0].name, "imbalance");
+    assert!(!one.instances[0].own_budget);
+    // Two, with a budget of its own for the second, checked against the account's.
+    let two = parse(
+        "[[strategy]]\nname = \"a\"\nkind = \"imbalance\"\n[[strategy]]\nname = \"b\"\nkind = \"quote-chase\"\ninstruments = [\"BTCUSDT\"]\n[strategy.risk]\nmax_position = \"0.002\"\n",
+    )
+    .expect("valid");
+    assert_eq!(two.instances.len(), 2);
+    assert_eq!(two.instances[1].name, "b");
+    assert!(two.instances[1].own_budget && !two.instances[0].own_budget);
+    assert!(two.instances[1].trades("btcusdt") && !two.instances[1].trades("ETHUSDT"));
+    assert_eq!(
+        two.instances[1].trading.risk.max_order_qty, two.trading.risk.max_order_qty,
+        "a key left out is the account's"
+    );
+    assert_ne!(
+        two.instances[1].trading.risk.max_position,
+        two.trading.risk.max_position
+    );
+    // Names: required with several, unique; a bad value names its instance.
+    let e = parse("[[strategy]]\nkind = \"imbalance\"\n[[strategy]]\nname = \"b\"\n").unwrap_err();
+    assert!(e.contains("strategy[0].name"), "{e}");
+    let e = parse("[[strategy]]\nname = \"a\"\n[[strategy]]\nname = \"a\"\n").unwrap_err();
+    assert!(
+        e.contains("strategy[1].name") && e.contains("before"),
+        "{e}"
+    );
+    let e = parse(
+        "[[strategy]]\nname = \"a\"\n[[strategy]]\nname = \"b\"\n[strategy.risk]\nmax_position = \"-1\"\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("strategy[1].risk.max_position"), "{e}");
+    let e = parse("[[strategy]]\nname = \"a\"\n[[strategy]]\nname = \"b\"\nkind = \"nope\"\n")
+        .unwrap_err();
+    assert!(e.contains("strategy[1].kind"), "{e}");
+}
