@@ -197,6 +197,19 @@ fn run_pinion(
     }
 }
 
+/// A decimal string as an exact integer count of `10^-decimals` (digits past them dropped).
+fn scaled(s: &str, decimals: usize) -> i128 {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let neg = int.starts_with('-');
+    let int: i128 = int.trim_start_matches('-').parse().unwrap_or(0);
+    let mut f: String = frac.chars().take(decimals).collect();
+    while f.len() < decimals {
+        f.push('0');
+    }
+    let v = int * 10i128.pow(decimals as u32) + f.parse::<i128>().unwrap_or(0);
+    if neg { -v } else { v }
+}
+
 /// A decimal string as an exact integer count of 1e-8.
 fn units(s: &str) -> i128 {
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
@@ -1589,4 +1602,136 @@ kill_confirm_s = 5\nalerts_file = \"{}\"\n",
     );
     assert_eq!(reason_of(rested), Some(Value::from("manual")));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two strategy instances on the one instrument: a market maker whose quotes rest, with a
+/// budget of its own, and an imbalance trader with another.
+const TWO_INSTANCES: &str = "
+[[strategy]]
+name = \"maker\"
+kind = \"market-making\"
+order_qty = \"0.001\"
+[strategy.market_making]
+fair = \"mid\"
+half_spread_bps = 0.001
+skew_bps = 0.0
+requote_bps = 0.5
+levels = 1
+[strategy.risk]
+max_position = \"0.002\"
+orders_per_second = 2
+order_burst = 3
+
+[[strategy]]
+name = \"taker\"
+kind = \"imbalance\"
+order_qty = \"0.001\"
+threshold = 0.3
+[strategy.risk]
+max_position = \"0.003\"
+max_open_orders = 2
+orders_per_second = 1
+order_burst = 2
+";
+
+/// Two instances trade on one account against the simulator: the account still equals the
+/// exchange's, every order at the exchange names its instance, each instance's position and
+/// realised PnL in the report equal a reckoning from the exchange's own trades of that
+/// instance's orders, each within its own budget, and none of its orders reached the exchange
+/// crossing the other's.
+#[test]
+fn two_strategies_trade_apart_and_each_ones_pnl_is_its_own_exchange_trades() {
+    let run = trade_with("", 10.0, "", TWO_INSTANCES, |_, _| {});
+    assert_matches_the_exchange(&run);
+    let ours: BTreeMap<&str, u64> = run.account[0]["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .map(|o| {
+            (
+                o["client_order_id"].as_str().unwrap_or(""),
+                o["strategy"]
+                    .as_u64()
+                    .expect("every order names its instance"),
+            )
+        })
+        .collect();
+    let instance_of_order: BTreeMap<u64, u64> = run
+        .sim
+        .orders
+        .iter()
+        .map(|o| (o.order_id, ours[o.client_order_id.as_str()]))
+        .collect();
+    // Position and realised PnL by average cost, per instance, from the exchange's trades in
+    // the order it made them (exact: 1e-8 units of price × 1e-8 of quantity).
+    #[derive(Debug, Default, Clone, Copy)]
+    struct Book {
+        qty: i128,
+        cost: i128,
+        realized: i128,
+        peak: i128,
+        trades: usize,
+    }
+    let mut books = [Book::default(); 2];
+    let mut trades = run.sim.trades.clone();
+    trades.sort_by_key(|t| t.id);
+    for t in &trades {
+        let k = instance_of_order[&t.order_id] as usize;
+        let b = &mut books[k];
+        let (px, q) = (units(&t.price), units(&t.qty));
+        let dir = if t.is_buyer { 1 } else { -1 };
+        b.trades += 1;
+        let mut rest = q;
+        if b.qty != 0 && b.qty.signum() != dir {
+            let closed = rest.min(b.qty.abs());
+            let removed = b.cost * closed / b.qty.abs();
+            b.realized += b.qty.signum() * px * closed - removed;
+            b.cost -= removed;
+            b.qty += dir * closed;
+            rest -= closed;
+            if b.qty == 0 {
+                b.cost = 0;
+            }
+        }
+        if rest > 0 {
+            b.qty += dir * rest;
+            b.cost += px * dir * rest;
+        }
+        b.peak = b.peak.max(b.qty.abs());
+    }
+    let by = run.report["trading"][0]["by_strategy"]
+        .as_array()
+        .expect("by_strategy");
+    assert_eq!(by.len(), 2, "{by:?}");
+    for (k, (b, row)) in books.iter().zip(by).enumerate() {
+        assert!(b.trades > 0, "instance {k} traded at the exchange: {b:?}");
+        assert_eq!(
+            units(row["position"].as_str().expect("position")),
+            b.qty,
+            "instance {k}'s position"
+        );
+        // Average cost divides: the report's ledger and this reckoning may round apart by a
+        // unit of 1e-16 per closing trade.
+        let reported = scaled(row["realized_pnl"].as_str().expect("realised"), 16);
+        let diff = (reported - b.realized).abs();
+        assert!(
+            diff <= b.trades as i128,
+            "instance {k}'s realised PnL: reported {reported}, reckoned {} (1e-16 units)",
+            b.realized
+        );
+    }
+    assert!(books[0].peak <= units("0.002"), "maker's budget: {books:?}");
+    assert!(books[1].peak <= units("0.003"), "taker's budget: {books:?}");
+    // Nothing reached the exchange crossing another instance's order.
+    assert!(
+        run.sim
+            .orders
+            .iter()
+            .all(|o| o.status != "EXPIRED_IN_MATCH"),
+        "a self-trade reached the exchange"
+    );
+    eprintln!(
+        "self-trades stopped: {}",
+        run.report["stages"]["strategy"]["self_trades_stopped"]
+    );
 }
