@@ -1604,11 +1604,13 @@ kill_confirm_s = 5\nalerts_file = \"{}\"\n",
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Two strategy instances on the one instrument: a market maker whose quotes rest, with a
-/// budget of its own, and an imbalance trader with another.
+/// Two strategy instances on the one instrument, each with a budget of its own: two market
+/// makers quoting a hair either side of their fair price, one at the mid, one at the
+/// microprice. When the book leans, the second's bid is above the first's ask (or its ask
+/// below the first's bid): those quotes would trade with each other.
 const TWO_INSTANCES: &str = "
 [[strategy]]
-name = \"maker\"
+name = \"mid\"
 kind = \"market-making\"
 order_qty = \"0.001\"
 [strategy.market_making]
@@ -1623,22 +1625,26 @@ orders_per_second = 2
 order_burst = 3
 
 [[strategy]]
-name = \"taker\"
-kind = \"imbalance\"
+name = \"micro\"
+kind = \"market-making\"
 order_qty = \"0.001\"
-threshold = 0.3
+[strategy.market_making]
+fair = \"microprice\"
+half_spread_bps = 0.001
+skew_bps = 0.0
+requote_bps = 0.5
+levels = 1
 [strategy.risk]
 max_position = \"0.003\"
-max_open_orders = 2
-orders_per_second = 1
-order_burst = 2
+orders_per_second = 2
+order_burst = 3
 ";
 
 /// Two instances trade on one account against the simulator: the account still equals the
 /// exchange's, every order at the exchange names its instance, each instance's position and
 /// realised PnL in the report equal a reckoning from the exchange's own trades of that
-/// instance's orders, each within its own budget, and none of its orders reached the exchange
-/// crossing the other's.
+/// instance's orders, each within its own budget, and no order reached the exchange crossing
+/// the other's: those were stopped before they were sent.
 #[test]
 fn two_strategies_trade_apart_and_each_ones_pnl_is_its_own_exchange_trades() {
     let run = trade_with("", 10.0, "", TWO_INSTANCES, |_, _| {});
@@ -1710,12 +1716,13 @@ fn two_strategies_trade_apart_and_each_ones_pnl_is_its_own_exchange_trades() {
             b.qty,
             "instance {k}'s position"
         );
-        // Average cost divides: the report's ledger and this reckoning may round apart by a
-        // unit of 1e-16 per closing trade.
+        // The report's ledger keeps money in the instrument's units (1e-10 here: price 1e-2
+        // × quantity 1e-8) and divides the average cost in them: it may round apart from this
+        // reckoning, in 1e-16, by one of its units per trade.
         let reported = scaled(row["realized_pnl"].as_str().expect("realised"), 16);
         let diff = (reported - b.realized).abs();
         assert!(
-            diff <= b.trades as i128,
+            diff <= b.trades as i128 * 1_000_000,
             "instance {k}'s realised PnL: reported {reported}, reckoned {} (1e-16 units)",
             b.realized
         );
@@ -1730,8 +1737,10 @@ fn two_strategies_trade_apart_and_each_ones_pnl_is_its_own_exchange_trades() {
             .all(|o| o.status != "EXPIRED_IN_MATCH"),
         "a self-trade reached the exchange"
     );
-    eprintln!(
-        "self-trades stopped: {}",
-        run.report["stages"]["strategy"]["self_trades_stopped"]
-    );
+    // ... because such orders were stopped before they were sent.
+    let stopped = run.report["stages"]["strategy"]["self_trades_stopped"]
+        .as_u64()
+        .unwrap_or(0);
+    eprintln!("self-trades stopped: {stopped}");
+    assert!(stopped > 0, "the two makers' quotes never crossed");
 }
