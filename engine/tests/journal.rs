@@ -452,3 +452,102 @@ fn a_sigkilled_session_leaves_its_fills_in_the_history_as_the_journal_had_them()
         .sum();
     assert_eq!(by_reason, fills.len(), "{csv}");
 }
+
+/// Two strategy instances on one account, SIGKILLed mid-session and resumed from the journal:
+/// each instance goes on in its own slice of client ids past the highest it had journaled (no
+/// id reaches the exchange twice, and every order there is in the slice of the instance it
+/// names), and the last session ends with the exchange's position.
+#[test]
+fn two_instances_resume_each_in_its_own_id_range() {
+    let (pem, public) = ed25519_key();
+    let sim = start_trading_sim(public, "");
+    let dir = sim.dir.0.clone();
+    let journal = dir.join("journal.bin");
+    let config = trading_config(
+        &sim,
+        "recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n",
+    ) + TWO_INSTANCES
+        + &format!(
+            "\n[journal]\npath = \"{}\"\nfsync = \"every\"\n",
+            journal.display()
+        );
+    let config_path = dir.join("trade.toml");
+    std::fs::write(&config_path, config).expect("write config");
+
+    let mut child = spawn(&config_path, &pem, 60.0, &dir);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.exchange.stats().control_requests == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sim.exchange.release();
+    std::thread::sleep(Duration::from_millis(4_000));
+    // SAFETY: a plain kill(2) on the child's pid.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+    assert_eq!(sent, 0, "SIGKILL sent");
+    let _ = child.wait();
+    let mut child = spawn(&config_path, &pem, 5.0, &dir);
+    let stderr = stderr_of(&mut child);
+    let status = child.wait().expect("pinion ends");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the resumed session failed:\n{stderr}"
+    );
+    assert!(stderr.contains("journal resumed"), "{stderr}");
+
+    let exchange = sim.exchange.sim_account();
+    let scan = frame::scan(&std::fs::read(&journal).expect("journal")).expect("it reads");
+    let recovered = Recovered::from_scan(&scan);
+    let codec =
+        ClientIdCodec::new(RunEpoch::new(recovered.epoch.expect("an epoch")).expect("epoch"));
+    let log = recovered.instrument(0).expect("instrument 0 journaled");
+    let mut seen = BTreeSet::new();
+    let mut per_instance = [0u32; 2];
+    for o in &exchange.orders {
+        assert!(
+            seen.insert(o.client_order_id.clone()),
+            "{} placed twice",
+            o.client_order_id
+        );
+        let Ok(ClientIdKind::Ours(id)) = codec.decode(o.client_order_id.as_bytes()) else {
+            panic!("{}: not of the journal's epoch", o.client_order_id);
+        };
+        let mine = log.orders.get(&id.0).expect("journaled");
+        // Strategy ids (neither the stage's nor the operator's bits): bits 30..36 are the slot.
+        if id.0 & ((1 << 39) | (1 << 37)) == 0 {
+            let slot = (id.0 >> 30) & 0x7f;
+            assert_eq!(
+                u64::from(mine.reason.strategy),
+                slot,
+                "{}",
+                o.client_order_id
+            );
+            per_instance[slot as usize] += 1;
+        }
+    }
+    assert!(
+        per_instance.iter().all(|&n| n > 0),
+        "both instances placed orders: {per_instance:?}"
+    );
+    let report = read_json(&dir.join("report.json"));
+    let position = report["trading"][0]["position"]
+        .as_str()
+        .map(units)
+        .expect("position in the report");
+    assert_eq!(
+        position,
+        net_of(&exchange),
+        "the resumed session's position"
+    );
+    let by = report["trading"][0]["by_strategy"]
+        .as_array()
+        .expect("by_strategy");
+    let instances: i64 = by
+        .iter()
+        .map(|r| units(r["position"].as_str().expect("position")))
+        .sum();
+    assert_eq!(
+        instances, position,
+        "the instances' positions, resumed from the journal, add up to the account's"
+    );
+}

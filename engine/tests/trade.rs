@@ -1604,42 +1604,6 @@ kill_confirm_s = 5\nalerts_file = \"{}\"\n",
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Two strategy instances on the one instrument, each with a budget of its own: two market
-/// makers quoting a hair either side of their fair price, one at the mid, one at the
-/// microprice. When the book leans, the second's bid is above the first's ask (or its ask
-/// below the first's bid): those quotes would trade with each other.
-const TWO_INSTANCES: &str = "
-[[strategy]]
-name = \"mid\"
-kind = \"market-making\"
-order_qty = \"0.001\"
-[strategy.market_making]
-fair = \"mid\"
-half_spread_bps = 0.001
-skew_bps = 0.0
-requote_bps = 0.5
-levels = 1
-[strategy.risk]
-max_position = \"0.002\"
-orders_per_second = 2
-order_burst = 3
-
-[[strategy]]
-name = \"micro\"
-kind = \"market-making\"
-order_qty = \"0.001\"
-[strategy.market_making]
-fair = \"microprice\"
-half_spread_bps = 0.001
-skew_bps = 0.0
-requote_bps = 0.5
-levels = 1
-[strategy.risk]
-max_position = \"0.003\"
-orders_per_second = 2
-order_burst = 3
-";
-
 /// Two instances trade on one account against the simulator: the account still equals the
 /// exchange's, every order at the exchange names its instance, each instance's position and
 /// realised PnL in the report equal a reckoning from the exchange's own trades of that
