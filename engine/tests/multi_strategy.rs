@@ -387,3 +387,26 @@ fn several_instances_are_checked_and_named_in_the_problems() {
         .unwrap_err();
     assert!(e.contains("strategy[1].kind"), "{e}");
 }
+
+#[test]
+fn an_instance_naming_an_instrument_not_traded_stops_the_run_before_it_starts() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let typo = APART.replacen(
+        "name = \"taker\"\n",
+        "name = \"taker\"\ninstruments = [\"BTCUSD\"]\n",
+        1,
+    );
+    let err = backtest::run(
+        &settings(&typo, &path, "1"),
+        Arc::new(AtomicBool::new(false)),
+        Console::QUIET,
+    )
+    .expect_err("the run must not start");
+    let text = err.to_string();
+    assert!(
+        text.contains("\"taker\"") && text.contains("\"BTCUSD\"") && text.contains("BTCUSDT"),
+        "{text}"
+    );
+}

@@ -130,6 +130,18 @@ pub enum PipelineError {
     /// The operator bot could not start.
     #[error("bot: {0}")]
     Bot(String),
+    /// A `[[strategy]]` instance names an instrument that is not traded in this run.
+    #[error(
+        "strategy {instance:?}: `instruments` names {symbol:?}, which is not among the instruments traded here ({known})"
+    )]
+    InstanceInstrument {
+        /// The instance's name.
+        instance: String,
+        /// The symbol it names.
+        symbol: String,
+        /// The symbols traded.
+        known: String,
+    },
     /// The input has no instrument the engine can book; says what the input held instead.
     #[error("nothing to book in the input: {0}")]
     NoInstruments(String),
@@ -641,6 +653,7 @@ fn assemble(
     if settings.trading.risk.kill_switch {
         control.kill(KillReason::Config);
     }
+    check_instance_instruments(settings, &instruments, &traded)?;
     let mut strategy = StrategyStage::resumed(
         settings,
         &instruments,
@@ -1105,4 +1118,30 @@ fn start_bot(
         journal: operator_log.map(|l| Arc::new(std::sync::Mutex::new(l))),
     };
     crate::bot::BotHandle::start(b, &token, tls, ctx).map_err(|e| bot_error(&e))
+}
+
+/// Every symbol a `[[strategy]]` instance's `instruments` names is one of those `traded`: a
+/// typo would leave the instance trading nothing, silently.
+fn check_instance_instruments(
+    settings: &Settings,
+    instruments: &pinion_core::Instruments,
+    traded: &[InstrumentId],
+) -> Result<(), PipelineError> {
+    let symbols: Vec<&str> = traded
+        .iter()
+        .filter_map(|&id| instruments.get(id))
+        .map(|s| s.symbol.as_str())
+        .collect();
+    for instance in &settings.instances {
+        for symbol in instance.instruments.iter().flatten() {
+            if !symbols.iter().any(|s| s.eq_ignore_ascii_case(symbol)) {
+                return Err(PipelineError::InstanceInstrument {
+                    instance: instance.name.clone(),
+                    symbol: symbol.clone(),
+                    known: symbols.join(", "),
+                });
+            }
+        }
+    }
+    Ok(())
 }
