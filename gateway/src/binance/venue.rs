@@ -2137,6 +2137,28 @@ impl Core {
         }
     }
 
+    /// Adds the orders open now to those the exit report follows (the first call of a stop
+    /// starts the list), `ready` saying whether the session was connected.
+    fn watch_exit_from_now(&mut self, ready: bool) {
+        let open = self
+            .table
+            .orders()
+            .iter()
+            .filter(|o| !o.state.is_final())
+            .map(|o| o.client_id);
+        match &mut self.exit_watch {
+            None => self.exit_watch = Some((open.collect(), ready)),
+            Some((ids, connected)) => {
+                for id in open {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                *connected = ready;
+            }
+        }
+    }
+
     /// What became of the orders open at the stop, once the run has stopped.
     fn exit_outcome(&self) -> Option<ExitOutcome> {
         let (watched, connected) = self.exit_watch.as_ref()?;
@@ -2207,6 +2229,13 @@ impl OrderVenue for BinanceVenue {
     }
 
     fn submit(&mut self, intent: &OrderIntent, _now_ns: u64) {
+        if intent.reason.code == pinion_strategy::ReasonCode::Shutdown {
+            // The stop has begun (the strategy stage cancels what the exit policy cancels
+            // before the end reaches the venue): the exit report follows what is open now, even
+            // if these cancels are answered before the venue winds down.
+            let ready = self.core.step == Step::Ready;
+            self.core.watch_exit_from_now(ready);
+        }
         self.core.submit(self.conn.as_mut(), intent);
     }
 
@@ -2268,13 +2297,7 @@ impl OrderVenue for BinanceVenue {
             }
             step => {
                 let ready = step == Step::Ready;
-                let open = self
-                    .core
-                    .table
-                    .orders()
-                    .iter()
-                    .filter(|o| !o.state.is_final());
-                self.core.exit_watch = Some((open.map(|o| o.client_id).collect(), ready));
+                self.core.watch_exit_from_now(ready);
                 if ready
                     && self.core.exit.venue_cancels_all()
                     && self.core.table.open_count() > 0
