@@ -1,9 +1,18 @@
 //! The strategy stage: hands each [`BookTop`] the book stage sent, where it lies in the ring,
-//! to the strategy the config chose ([`AnyStrategy`], one instance per traded instrument),
-//! passes every [`OrderIntent`] it writes through that
+//! to the strategies the config chose ([`AnyStrategy`], each instance trading the instrument),
+//! passes every [`OrderIntent`] they write through that
 //! instrument's [`RiskGate`], and sends what the gate admits to the gateway. A refused intent is
 //! answered to the strategy at once as a `Rejected(Risk)` report. Execution reports come back
 //! from the gateway on a reverse ring and go to the gate and the strategy that own the order.
+//!
+//! **Instances.** Each `[[strategy]]` instance that trades an instrument is a slot of it,
+//! allocated at start-up and called in config order. An instance's orders take client ids from
+//! its own slice of the instrument's range, so a report finds its instance by the id alone. A
+//! new order passes self-trade prevention first (it must not cross another instance's open
+//! order), then the instance's own budget when it has one, then the instrument's gate under the
+//! account's limits, which so holds the net position and every order. Each instance keeps a
+//! ledger of its own orders' fills; the instrument's ledger holds them all, and the stage's and
+//! the operator's orders too.
 //!
 //! **Market tap.** When the venue taps the market (the simulated venue does), the market the
 //! strategy saw (each view, each trade) is forwarded to the gateway too, so the venue matches
