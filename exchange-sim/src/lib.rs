@@ -70,7 +70,8 @@ pub use snapshots::SnapshotTable;
 pub use state::{FeedServerStats, SourceOpener};
 pub use tls::SelfSignedTls;
 pub use wsapi::{
-    KeyProfile, OrderFault, OrderFaultPlan, SimAccount, SimBalance, SimOrder, SimTrade, WsApiConfig,
+    KeyProfile, OrderFault, OrderFaultPlan, SimAccount, SimBalance, SimOrder, SimTrade, StpMode,
+    WsApiConfig,
 };
 
 use std::net::SocketAddr;

@@ -496,6 +496,17 @@ fn exchange_info(family: Family, shared: &LiveShared) -> Response {
     }
     drop(market);
     let spot = family == Family::Spot;
+    // Self-trade prevention as the WS API applies it (the exchange's defaults without one).
+    let (stp_default, stp_allowed) = shared.config.ws_api.as_ref().map_or_else(
+        || {
+            (
+                crate::wsapi::StpMode::ExpireMaker,
+                crate::wsapi::StpMode::ALL.to_vec(),
+            )
+        },
+        |c| (c.stp_default, c.stp_allowed.clone()),
+    );
+    let stp_names: Vec<&str> = stp_allowed.iter().map(|m| m.name()).collect();
     let symbols: Vec<serde_json::Value> = instruments
         .iter()
         .map(|i| {
@@ -506,7 +517,7 @@ fn exchange_info(family: Family, shared: &LiveShared) -> Response {
             } else {
                 json!({"filterType": "MIN_NOTIONAL", "notional": i.min_notional})
             };
-            json!({
+            let mut symbol = json!({
                 "symbol": i.symbol,
                 "status": "TRADING",
                 "baseAsset": base,
@@ -516,7 +527,12 @@ fn exchange_info(family: Family, shared: &LiveShared) -> Response {
                     {"filterType": "LOT_SIZE", "minQty": i.step_size, "maxQty": "9000.00000000", "stepSize": i.step_size},
                     notional,
                 ],
-            })
+            });
+            if spot {
+                symbol["defaultSelfTradePreventionMode"] = json!(stp_default.name());
+                symbol["allowedSelfTradePreventionModes"] = json!(stp_names);
+            }
+            symbol
         })
         .collect();
     let limit = shared.config.weight_limit;

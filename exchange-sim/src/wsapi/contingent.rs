@@ -348,7 +348,8 @@ pub(super) fn start(
         .balances
         .get(&pay_asset(&o))
         .map_or(Dec::default(), |b| b.0);
-    let crosses = o.ty == "LIMIT_MAKER" && !fills.is_empty();
+    let crosses = o.ty == "LIMIT_MAKER"
+        && (!fills.is_empty() || super::stp::crosses_own(account, &o.symbol, o.side, o.price));
     if crosses || free < add(taken, resting) {
         expire(account, at, "REJECTED", now, events);
         let (base, quote) = assets(&o.symbol);

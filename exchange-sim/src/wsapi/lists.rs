@@ -433,7 +433,7 @@ pub(super) fn place(shared: &LiveShared, p: &Params, kind: Kind) -> Result<Value
     let mut fills = Vec::new();
     if working {
         let w = &legs[0].0;
-        fills = work(&mut account, ats[0], &w.fills, w.left, now, &mut events);
+        fills = work(&mut account, ats[0], &w.fills, w.left, now, &mut events).fills;
     } else {
         // The OCO's one lock, spread so the legs together hold the larger need: a limit maker
         // its own, the waiting leg the rest.

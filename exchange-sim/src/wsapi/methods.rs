@@ -139,7 +139,9 @@ pub(super) fn amend(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         || format!("simamend{}", account.next_exec_id),
         str::to_owned,
     );
-    let ends = new_qty <= old.executed;
+    // What executed or self-trade prevention took stays part of the quantity.
+    let used = add(old.executed, old.prevented);
+    let ends = new_qty <= used;
     let released = if ends {
         old.remaining()
     } else {
@@ -154,7 +156,7 @@ pub(super) fn amend(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
     release(&mut account, &old.symbol, old.side, amount);
     let o = &mut account.orders[at];
     o.lock = sub(o.lock, amount);
-    o.qty = if ends { o.executed } else { new_qty };
+    o.qty = if ends { used } else { new_qty };
     o.client_id = new_id.clone();
     o.updated = now;
     if ends {
@@ -180,7 +182,7 @@ pub(super) fn amend(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         "symbol": o.symbol, "orderId": o.order_id, "orderListId": -1,
         "origClientOrderId": old.client_id, "clientOrderId": o.client_id,
         "price": fixed(o.price), "qty": fixed(o.qty), "executedQty": fixed(o.executed),
-        "preventedQty": "0.00000000", "quoteOrderQty": "0.00000000",
+        "preventedQty": fixed(o.prevented), "quoteOrderQty": "0.00000000",
         "cumulativeQuoteQty": fixed(o.cum_quote), "status": o.status, "timeInForce": o.tif,
         "type": o.ty, "side": o.side.name(),
         "workingTime": o.working.map_or(-1, |w| w as i64),

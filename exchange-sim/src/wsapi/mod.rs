@@ -55,6 +55,24 @@
 //! - a print **beyond** its price (below a bid, above an ask), or the truth's best opposite
 //!   price at or through its price, fills its whole remainder.
 //!
+//! **Self-trade prevention**: the account's own resting orders are part of the book an
+//! incoming order walks. An own order is met after every better price and, at its own price,
+//! after the market quantity queued ahead of it (`ahead` above; one inside the spread is met
+//! first). There the incoming order's `selfTradePreventionMode` decides, as on the exchange
+//! (the taker's mode): `EXPIRE_TAKER` ends the incoming order's remainder, `EXPIRE_MAKER` the
+//! resting order (its lock released; the incoming order walks on), `EXPIRE_BOTH` both — each
+//! `EXPIRED_IN_MATCH` —, `DECREMENT` (and `TRANSFER`, the same within one account) takes the
+//! quantity that would have traded from both and ends whichever has nothing left, and `NONE`
+//! lets the two trade (one trade id, both sides in the account's trades). Every order a
+//! prevented match touched gets an `executionReport` `x`=`TRADE_PREVENTION` with `v` (the match
+//! id, from 0 per symbol), `A`, `B`, `U`, `Cs`, `u` (`-1`), `pl`/`pL`/`pY` (`l`, `L`, `Y`
+//! zero); the order answer lists `preventedMatches` (with `takerPreventedQuantity` and/or
+//! `makerPreventedQuantity`) and the taker's `preventedQuantity`; `order.status` carries
+//! `preventedMatchId` and `preventedQuantity`. A `FOK` order fills entirely or does nothing (no
+//! prevented match then); a `LIMIT_MAKER` that would meet an own order is refused as taking. An
+//! order without a mode gets [`WsApiConfig::stp_default`]; a mode outside
+//! [`WsApiConfig::stp_allowed`] is refused with `-1013`, an unknown name with `-1100`.
+//!
 //! Maker fills are at the order's price, `m` true. Each fill is one `executionReport`
 //! `TRADE` (`l`, `z`, `L`, `Y`, `n`, `N`, `t`, `I`, `w`, `m`, status `PARTIALLY_FILLED` or
 //! `FILLED`) followed by an `outboundAccountPosition`. Filters come from
@@ -118,6 +136,7 @@ mod lists;
 mod methods;
 pub mod sbe;
 mod snapshot;
+mod stp;
 
 pub use faults::{OrderFault, OrderFaultError, OrderFaultPlan};
 pub use snapshot::{SimAccount, SimBalance, SimOrder, SimTrade};
@@ -173,6 +192,59 @@ pub struct WsApiConfig {
     pub taker_commission: Dec,
     /// What the API key may do, as the wallet API's `apiRestrictions` answers it.
     pub key: KeyProfile,
+    /// The self-trade prevention mode of an order that names none
+    /// (`defaultSelfTradePreventionMode` of every symbol in `exchangeInfo`).
+    pub stp_default: StpMode,
+    /// The modes an order may name (`allowedSelfTradePreventionModes`); another is refused
+    /// with `-1013`.
+    pub stp_allowed: Vec<StpMode>,
+}
+
+/// A self-trade prevention mode (`selfTradePreventionMode`): what happens when an incoming
+/// order would trade with a resting order of the same account (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StpMode {
+    /// No prevention: the two orders trade.
+    None,
+    /// The incoming order's remaining quantity expires.
+    ExpireTaker,
+    /// The resting order's remaining quantity expires.
+    ExpireMaker,
+    /// Both orders' remaining quantities expire.
+    ExpireBoth,
+    /// Both orders lose the quantity that would have traded.
+    Decrement,
+    /// `DECREMENT` between orders of one account (the simulator has no trade groups).
+    Transfer,
+}
+
+impl StpMode {
+    /// Every mode, in the exchange's order.
+    pub const ALL: [StpMode; 6] = [
+        StpMode::None,
+        StpMode::ExpireTaker,
+        StpMode::ExpireMaker,
+        StpMode::ExpireBoth,
+        StpMode::Decrement,
+        StpMode::Transfer,
+    ];
+
+    /// The exchange's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StpMode::None => "NONE",
+            StpMode::ExpireTaker => "EXPIRE_TAKER",
+            StpMode::ExpireMaker => "EXPIRE_MAKER",
+            StpMode::ExpireBoth => "EXPIRE_BOTH",
+            StpMode::Decrement => "DECREMENT",
+            StpMode::Transfer => "TRANSFER",
+        }
+    }
+
+    /// The mode of an exchange name.
+    pub fn parse(name: &str) -> Option<StpMode> {
+        StpMode::ALL.into_iter().find(|m| m.name() == name)
+    }
 }
 
 /// An API key's restrictions, as `GET /sapi/v1/account/apiRestrictions` answers them. The
@@ -212,6 +284,8 @@ impl WsApiConfig {
             maker_commission: Dec::default(),
             taker_commission: Dec::default(),
             key: KeyProfile::default(),
+            stp_default: StpMode::ExpireMaker,
+            stp_allowed: StpMode::ALL.to_vec(),
         }
     }
 
@@ -283,6 +357,12 @@ struct Order {
     list: Option<u64>,
     /// What the account holds locked for it, in the asset it pays with.
     lock: Dec,
+    /// Quantity self-trade prevention took from it (`preventedQuantity`, `A`).
+    prevented: Dec,
+    /// What the last prevented match took (`B`).
+    last_prevented: Dec,
+    /// Its last prevented match (`preventedMatchId`, `v`).
+    prevented_match: Option<u64>,
 }
 
 impl Order {
@@ -296,8 +376,10 @@ impl Order {
         matches!(self.status, "NEW" | "PARTIALLY_FILLED") && self.working.is_some()
     }
 
+    /// What it may still execute: its quantity less what executed and what self-trade
+    /// prevention took.
     fn remaining(&self) -> Dec {
-        Dec::from_units(self.qty.units() - self.executed.units())
+        sub(self.qty, add(self.executed, self.prevented))
     }
 }
 
@@ -369,6 +451,8 @@ pub(crate) struct Account {
     next_list_id: u64,
     /// The last trade price the market released, per symbol (what stops trigger on).
     last_price: BTreeMap<String, Dec>,
+    /// The next prevented match id, per symbol.
+    prevented_ids: BTreeMap<String, u64>,
 }
 
 /// The account behind its lock.
@@ -404,6 +488,7 @@ impl AccountCell {
             lists: Vec::new(),
             next_list_id: 1,
             last_price: BTreeMap::new(),
+            prevented_ids: BTreeMap::new(),
         }))
     }
 
@@ -444,6 +529,7 @@ impl AccountCell {
                     .map(|d| d.normalized()),
                 trailing_delta: o.trigger.as_ref().and_then(|t| t.delta),
                 order_list_id: o.list,
+                prevented_qty: o.prevented_match.map(|_| o.prevented.normalized()),
             })
             .collect();
         orders.sort_by_key(|o| o.order_id);
@@ -1767,10 +1853,7 @@ fn plan(shared: &LiveShared, p: &Params) -> Result<Plan, Refusal> {
             ));
         }
     };
-    let stp = p
-        .get("selfTradePreventionMode")
-        .unwrap_or("EXPIRE_MAKER")
-        .to_owned();
+    let stp = stp_mode(shared, p)?.name().to_owned();
     let limit = price.unwrap_or_default();
     let (levels, own_level) = truth_levels(shared, &symbol, side, limit)
         .ok_or_else(|| refuse(-1121, "Invalid symbol."))?;
@@ -1803,6 +1886,39 @@ fn plan(shared: &LiveShared, p: &Params) -> Result<Plan, Refusal> {
     })
 }
 
+/// The order's self-trade prevention mode: the one it names, else the account's default. A
+/// name the exchange does not know is refused (`-1100`), a known mode the symbol does not
+/// allow with `-1013`.
+fn stp_mode(shared: &LiveShared, p: &Params) -> Result<StpMode, Refusal> {
+    let (default, allowed) = {
+        let account = shared.ws_api.lock();
+        account.config.as_ref().map_or_else(
+            || (StpMode::ExpireMaker, StpMode::ALL.to_vec()),
+            |c| (c.stp_default, c.stp_allowed.clone()),
+        )
+    };
+    let Some(name) = p.get("selfTradePreventionMode") else {
+        return Ok(default);
+    };
+    let mode = StpMode::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = StpMode::ALL.iter().map(|m| m.name()).collect();
+        refuse(
+            -1100,
+            format!(
+                "Illegal characters found in parameter 'selfTradePreventionMode'; legal range is '{}'.",
+                names.join(", ")
+            ),
+        )
+    })?;
+    if !allowed.contains(&mode) {
+        return Err(refuse(
+            -1013,
+            "This symbol does not allow the specified self-trade prevention mode.",
+        ));
+    }
+    Ok(mode)
+}
+
 /// A new order of `plan`, numbered `order_id`: on the book from `now` (a contingent order
 /// waits off it), queued behind what the truth shows at its price.
 fn order_of(plan: &Plan, order_id: u64, client_id: &str, now: u64, step: Dec) -> Order {
@@ -1830,6 +1946,9 @@ fn order_of(plan: &Plan, order_id: u64, client_id: &str, now: u64, step: Dec) ->
         trigger: plan.trigger,
         list: None,
         lock: Dec::default(),
+        prevented: Dec::default(),
+        last_prevented: Dec::default(),
+        prevented_match: None,
     }
 }
 
@@ -1869,6 +1988,10 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
         .any(|o| o.is_open() && o.symbol == *symbol && o.client_id == client_id)
     {
         return Err(refuse(-2010, "Duplicate order sent."));
+    }
+    // A maker-only order that would meet one of the account's own resting orders would take.
+    if ty == "LIMIT_MAKER" && stp::crosses_own(&account, symbol, side, limit) {
+        return Err(refuse(-2010, "Order would immediately match and take."));
     }
     let mut order = order_of(&plan, 0, &client_id, now, lot_step(shared, symbol));
     if let Some(t) = order.trigger.as_mut() {
@@ -1910,36 +2033,86 @@ fn place(shared: &LiveShared, p: &Params) -> Result<Value, Refusal> {
     account.orders.push(order.clone());
     let at = account.orders.len() - 1;
     let mut events = vec![report(&mut account, &order, "NEW", None, now)];
-    let fill_json = if order.trigger.is_some() {
+    let worked = if order.trigger.is_some() {
         // It waits off the book, its funds locked.
         contingent::take_lock(&mut account, at, resting_lock);
         if !resting_lock.is_zero() {
             events.push(account_position(&account, &[&base, &quote], now));
         }
-        Vec::new()
+        Worked::default()
     } else {
         work(&mut account, at, &fills, left, now, &mut events)
     };
     let order = account.orders[at].clone();
     publish(&mut account, events);
+    let lists_open = account.lists.iter().any(|l| !l.done);
     drop(account);
+    // A resting order of a list that self-trade prevention ended takes its list with it (the
+    // market first, then the account: the lock order of the market thread).
+    if lists_open && !worked.prevented.is_empty() {
+        let market = shared.market();
+        let mut account = shared.ws_api.lock();
+        let mut events = Vec::new();
+        lists::settle(&mut account, &market, now, &mut events);
+        publish(&mut account, events);
+    }
     let mut result = json!({"symbol": symbol, "orderId": order_id, "orderListId": -1,
         "clientOrderId": order.client_id, "transactTime": now});
     if resp_type != "ACK" {
         let extra = order_fields(&order);
-        if let (Value::Object(r), Value::Object(e)) = (&mut result, extra) {
+        if let (Value::Object(r), Value::Object(mut e)) = (&mut result, extra) {
+            if !worked.prevented.is_empty() {
+                // The answer lists the matches instead of naming the last.
+                e.remove("preventedMatchId");
+            }
             r.extend(e);
         }
         if resp_type == "FULL" {
-            result["fills"] = Value::Array(fill_json);
+            result["fills"] = Value::Array(worked.fills);
+        }
+        if !worked.prevented.is_empty() {
+            result["preventedMatches"] = Value::Array(worked.prevented);
         }
     }
     Ok(result)
 }
 
-/// Works the order at `at` as a taker: executes `fills` (its walk of the truth), rests what
-/// is `left` when it is a `GTC` limit (locking its funds) or expires it. The caller checked
-/// the funds. Queues the reports; returns the trades as a `FULL` answer's `fills`.
+/// What working an order as a taker did, as its answer shows it.
+#[derive(Debug, Default)]
+struct Worked {
+    /// Its trades (a `FULL` answer's `fills`).
+    fills: Vec<Value>,
+    /// Its prevented matches (`preventedMatches`).
+    prevented: Vec<Value>,
+}
+
+/// Gives back the part of the order's lock that `qty` of its remaining quantity held (self-
+/// trade prevention took that much of it).
+fn release_part(account: &mut Account, at: usize, qty: Dec) {
+    let o = &account.orders[at];
+    let amount = match o.side {
+        Side::Buy => mul(o.price, qty),
+        Side::Sell => qty,
+    }
+    .min(o.lock);
+    if amount.is_zero() {
+        return;
+    }
+    let asset = contingent::pay_asset(o);
+    account.orders[at].lock = sub(account.orders[at].lock, amount);
+    let b = account.balances.entry(asset).or_default();
+    b.1 = sub(b.1, amount);
+    b.0 = add(b.0, amount);
+}
+
+/// Works the order at `at` as a taker: walks `fills` (its walk of the truth) together with
+/// the account's own resting orders it reaches, which its self-trade prevention mode decides
+/// about (the `stp` module's rules); rests what is left when it is a `GTC` limit (locking its funds)
+/// or expires it. `left` is what the truth walk left (a `FOK` order the truth cannot fill
+/// passes no fills). The caller checked the funds for the truth walk, which covers this one:
+/// a self-trade is at a price no worse than the market quantity it takes the place of, and a
+/// prevented quantity costs nothing. Queues the reports; returns the trades and prevented
+/// matches as the answer shows them.
 fn work(
     account: &mut Account,
     at: usize,
@@ -1947,10 +2120,25 @@ fn work(
     left: Dec,
     now: u64,
     events: &mut Vec<Value>,
-) -> Vec<Value> {
+) -> Worked {
     let o = account.orders[at].clone();
     let (base, quote) = assets(&o.symbol);
     let market = contingent::market_like(o.ty);
+    let fok = o.tif == "FOK";
+    let mode = StpMode::parse(&o.stp).unwrap_or(StpMode::ExpireMaker);
+    let (actions, left) = if fok && !left.is_zero() {
+        (Vec::new(), o.remaining())
+    } else {
+        let own = stp::own_in_reach(account, at, o.price, market);
+        let steps = stp::steps(account, o.side, fills, &own);
+        let (actions, rest) = stp::resolve(account, &steps, o.remaining(), mode);
+        // A FOK order fills entirely or does nothing.
+        if fok && (!rest.is_zero() || stp::taker_prevented(&actions)) {
+            (Vec::new(), o.remaining())
+        } else {
+            (actions, rest)
+        }
+    };
     let rests = !market && o.tif == "GTC" && !left.is_zero();
     if rests {
         let lock = match o.side {
@@ -1958,26 +2146,75 @@ fn work(
             Side::Sell => left,
         };
         contingent::take_lock(account, at, lock);
-        if fills.is_empty() {
+        if actions.is_empty() {
             events.push(account_position(account, &[&base, &quote], now));
         }
     }
-    let mut fill_json = Vec::new();
-    for (px, q) in fills {
-        execute(account, at, *px, *q, false, now, events);
-        if let Some(t) = account.trades.last() {
-            fill_json.push(json!({"price": fixed(t.price), "qty": fixed(t.qty),
-                "commission": fixed(t.commission), "commissionAsset": t.commission_asset,
-                "tradeId": t.id}));
+    let mut worked = Worked::default();
+    let fill_json = |t: &Trade| {
+        json!({"price": fixed(t.price), "qty": fixed(t.qty),
+            "commission": fixed(t.commission), "commissionAsset": t.commission_asset,
+            "tradeId": t.id})
+    };
+    for action in actions {
+        match action {
+            stp::Action::Take(px, q) => {
+                execute(account, at, px, q, false, None, now, events);
+                if let Some(t) = account.trades.last() {
+                    worked.fills.push(fill_json(t));
+                }
+            }
+            stp::Action::SelfTrade { maker, px, qty } => {
+                // One trade, both sides the account's: the resting order's first.
+                let id = account.next_trade_id;
+                execute(account, maker, px, qty, true, None, now, events);
+                execute(account, at, px, qty, false, Some(id), now, events);
+                if let Some(t) = account.trades.last() {
+                    worked.fills.push(fill_json(t));
+                }
+            }
+            stp::Action::Prevent {
+                maker,
+                px,
+                taker,
+                maker_qty,
+                would,
+            } => {
+                let id = stp::next_match_id(account, &o.symbol);
+                let maker_order = account.orders[maker].order_id;
+                if !maker_qty.is_zero() {
+                    stp::prevent(account, maker, maker_qty, id, now);
+                    if account.orders[maker].is_open() {
+                        release_part(account, maker, maker_qty);
+                    } else {
+                        contingent::release_lock(account, maker);
+                    }
+                    let m = account.orders[maker].clone();
+                    let mut event = report(account, &m, "TRADE_PREVENTION", None, now);
+                    stp::report_fields(&mut event, &m, o.order_id, px, would);
+                    events.push(event);
+                    events.push(account_position(account, &[&base, &quote], now));
+                }
+                if !taker.is_zero() {
+                    stp::prevent(account, at, taker, id, now);
+                    let t = account.orders[at].clone();
+                    let mut event = report(account, &t, "TRADE_PREVENTION", None, now);
+                    stp::report_fields(&mut event, &t, maker_order, px, would);
+                    events.push(event);
+                }
+                worked
+                    .prevented
+                    .push(stp::match_json(id, maker_order, px, taker, maker_qty));
+            }
         }
     }
-    if !left.is_zero() && !rests {
+    if !left.is_zero() && !rests && account.orders[at].is_open() {
         let o = &mut account.orders[at];
         o.status = "EXPIRED";
         o.updated = now;
         o.expiry = Some(if market {
             "INSUFFICIENT_LIQUIDITY"
-        } else if o.tif == "FOK" {
+        } else if fok {
             "UNFILLED_FOK_ORDER_EXPIRED"
         } else {
             "UNFILLED_IOC_QUANTITY_EXPIRED"
@@ -1985,18 +2222,21 @@ fn work(
         let o = o.clone();
         events.push(report(account, &o, "EXPIRED", None, now));
     }
-    fill_json
+    worked
 }
 
 /// Executes `q` of the order at `at` at `px` (as maker: a resting order, paid from its lock);
-/// records the trade with its commission, moves the balances, and queues the order's
-/// `executionReport` `TRADE` and an `outboundAccountPosition`.
+/// records the trade with its commission (a new trade id, or `trade_id`: the taker side of a
+/// self-trade), moves the balances, and queues the order's `executionReport` `TRADE` and an
+/// `outboundAccountPosition`.
+#[allow(clippy::too_many_arguments)]
 fn execute(
     account: &mut Account,
     at: usize,
     px: Dec,
     q: Dec,
     maker: bool,
+    trade_id: Option<u64>,
     now: u64,
     events: &mut Vec<Value>,
 ) {
@@ -2026,8 +2266,10 @@ fn execute(
         let g = account.balances.entry(get.clone()).or_default();
         g.0 = add(g.0, sub(get_amount, commission));
     }
-    let id = account.next_trade_id;
-    account.next_trade_id += 1;
+    let id = trade_id.unwrap_or_else(|| {
+        account.next_trade_id += 1;
+        account.next_trade_id - 1
+    });
     let trade = Trade {
         symbol,
         id,
@@ -2096,6 +2338,10 @@ fn order_fields(o: &Order) -> Value {
     }
     if let Some(reason) = o.expiry {
         v["expiryReason"] = json!(reason);
+    }
+    if let Some(id) = o.prevented_match {
+        v["preventedMatchId"] = json!(id);
+        v["preventedQuantity"] = json!(fixed(o.prevented));
     }
     v
 }
@@ -2548,7 +2794,7 @@ fn after_print(shared: &LiveShared, printed: Option<PrintedTrade>) {
         };
         if !q.is_zero() {
             let px = o.price;
-            execute(&mut account, at, px, q, true, now, &mut events);
+            execute(&mut account, at, px, q, true, None, now, &mut events);
         }
     }
     // The print is the last price: waiting orders of its symbol may trigger (after the
@@ -2700,6 +2946,9 @@ mod tests {
             trigger: None,
             list: None,
             lock: Dec::default(),
+            prevented: Dec::default(),
+            last_prevented: Dec::default(),
+            prevented_match: None,
         }
     }
 

@@ -26,7 +26,8 @@ pub struct SimOrder {
     pub executed_qty: String,
     /// Quote quantity executed (the exchange's spelling).
     pub cummulative_quote_qty: String,
-    /// `NEW`, `PARTIALLY_FILLED`, `FILLED`, `CANCELED` or `EXPIRED`.
+    /// `NEW`, `PARTIALLY_FILLED`, `FILLED`, `CANCELED`, `EXPIRED` or `EXPIRED_IN_MATCH`
+    /// (self-trade prevention ended it).
     pub status: String,
     /// A contingent order's `stopPrice`, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,6 +38,10 @@ pub struct SimOrder {
     /// The order list it belongs to (`orderListId`), when it is in one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_list_id: Option<u64>,
+    /// The quantity self-trade prevention took from it (`preventedQuantity`), when a match of
+    /// it was prevented.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prevented_qty: Option<String>,
 }
 
 /// One trade of the account.
