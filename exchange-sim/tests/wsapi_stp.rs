@@ -222,16 +222,16 @@ fn expire_maker_ends_the_resting_order_and_the_incoming_one_trades_on() {
         )
     );
     assert_eq!(
-        (&e["v"], &e["A"], &e["B"], &e["U"], &e["Cs"], &e["u"]),
+        (&e["v"], &e["A"], &e["B"], &e["U"], &e["Cs"]),
         (
             &json!(0),
             &json!("1.00000000"),
             &json!("1.00000000"),
             &json!(ask),
-            &json!("BTCUSDT"),
-            &json!(-1)
+            &json!("BTCUSDT")
         )
     );
+    assert!(e.get("u").is_none(), "no trade group: {e}");
     assert_eq!(
         (&e["pl"], &e["pL"], &e["pY"]),
         (

@@ -65,7 +65,7 @@
 //! quantity that would have traded from both and ends whichever has nothing left, and `NONE`
 //! lets the two trade (one trade id, both sides in the account's trades). Every order a
 //! prevented match touched gets an `executionReport` `x`=`TRADE_PREVENTION` with `v` (the match
-//! id, from 0 per symbol), `A`, `B`, `U`, `Cs`, `u` (`-1`), `pl`/`pL`/`pY` (`l`, `L`, `Y`
+//! id, from 0 per symbol), `A`, `B`, `U`, `Cs`, `pl`/`pL`/`pY` (`l`, `L`, `Y`
 //! zero); the order answer lists `preventedMatches` (with `takerPreventedQuantity` and/or
 //! `makerPreventedQuantity`) and the taker's `preventedQuantity`; `order.status` carries
 //! `preventedMatchId` and `preventedQuantity`. A `FOK` order fills entirely or does nothing (no

@@ -29,8 +29,9 @@
 //! order it prevents quantity of gets an `executionReport` with `x` `TRADE_PREVENTION`, `X`
 //! its status (`EXPIRED_IN_MATCH` when it ended), `l`/`L`/`Y` zero, and `v` (the id), `A`
 //! (prevented quantity so far), `B` (prevented by this match), `U` (the other order), `Cs`
-//! (the symbol), `u` (`-1`: no trade group), `pl`/`pL`/`pY` (the quantity, price and quote
-//! quantity that would have traded). A `FOK` order fills from what it meets entirely or does
+//! (the symbol), `pl`/`pL`/`pY` (the quantity, price and quote quantity that would have
+//! traded); no `u`, the account being in no trade group (as the exchange leaves
+//! `tradeGroupId` out of its answers then). A `FOK` order fills from what it meets entirely or does
 //! nothing: when the market cannot fill it alone, or a prevention would stop it short, it
 //! expires `UNFILLED_FOK_ORDER_EXPIRED` with no prevented match.
 
@@ -257,7 +258,6 @@ pub(super) fn report_fields(event: &mut Value, o: &Order, counter: u64, px: Dec,
     event["v"] = json!(o.prevented_match.unwrap_or_default());
     event["A"] = json!(fixed(o.prevented));
     event["B"] = json!(fixed(o.last_prevented));
-    event["u"] = json!(-1);
     event["U"] = json!(counter);
     event["Cs"] = json!(o.symbol);
     event["pl"] = json!(fixed(would));
