@@ -810,3 +810,87 @@ fn an_acceptance_after_the_query_found_no_order_never_reopens_it() {
     assert!(out.is_empty(), "reopened: {out:?}");
     assert_eq!(t.stats().contradictions, 1);
 }
+
+/// The `TRADE_PREVENTION` report of `report`'s order: self-trade prevention took `prevented`
+/// (match 7, against order 901), `cum` executed before.
+fn prevention(c: &str, cum: i64, qty: i64, prevented: i64, exec_id: u64) -> String {
+    let base = report(
+        c,
+        "",
+        "TRADE_PREVENTION",
+        "EXPIRED_IN_MATCH",
+        0,
+        cum,
+        qty,
+        exec_id,
+        -1,
+    );
+    let body = base.strip_suffix("}}").expect("an event frame");
+    format!(
+        r#"{body},"v":7,"A":"{a}","B":"{a}","u":-1,"U":901,"Cs":"BTCUSDT","pl":"{a}","pL":"100.00","pY":"0"}}}}"#,
+        a = fmt_qty(prevented),
+    )
+}
+
+#[test]
+fn an_order_expired_in_match_ends_expired_with_what_it_filled() {
+    let c = id_text(ORDER);
+    // Through user data: 4 of 10 traded, then the exchange's self-trade prevention took the
+    // other 6 (EXPIRE_TAKER).
+    let mut t = table();
+    let mut out = Vec::new();
+    t.submit(&intent(10), 0).unwrap();
+    feed(
+        &mut t,
+        &report(&c, "", "NEW", "NEW", 0, 0, 10, 1, -1),
+        &mut out,
+    );
+    feed(
+        &mut t,
+        &report(&c, "", "TRADE", "PARTIALLY_FILLED", 4, 4, 10, 2, 2),
+        &mut out,
+    );
+    feed(&mut t, &prevention(&c, 4, 10, 6, 3), &mut out);
+    let o = t.get(ORDER).unwrap();
+    assert_eq!((o.state, o.cum_qty), (OrderState::Expired, Qty(4)));
+    let last = out.last().unwrap();
+    assert_eq!(
+        (last.status, last.last_qty, last.cum_qty, last.leaves_qty),
+        (OrderStatus::Expired, Qty::ZERO, Qty(4), Qty::ZERO)
+    );
+    let fills: i64 = out.iter().map(|r| r.last_qty.0).sum();
+    assert_eq!(fills, 4, "the prevented quantity is no fill");
+    // The same report again, and a late fill report: the order stays as it ended.
+    let before = out.len();
+    feed(&mut t, &prevention(&c, 4, 10, 6, 3), &mut out);
+    feed(
+        &mut t,
+        &report(&c, "", "TRADE", "PARTIALLY_FILLED", 1, 5, 10, 4, 4),
+        &mut out,
+    );
+    assert_eq!(out.len(), before);
+    assert_eq!(t.get(ORDER).unwrap().cum_qty, Qty(4));
+
+    // Through an `order.status` answer (user data lost): the same end.
+    let mut t = table();
+    let mut out = Vec::new();
+    t.submit(&intent(10), 0).unwrap();
+    respond(
+        &mut t,
+        RequestKind::Status,
+        ORDER,
+        &format!(
+            r#"{{"id":3,"status":200,"result":{{"symbol":"BTCUSDT","orderId":{ORDER_ID},"orderListId":-1,"clientOrderId":"{c}","price":"100.00","origQty":"0.010","executedQty":"0.004","origQuoteOrderQty":"0","cummulativeQuoteQty":"0.40","status":"EXPIRED_IN_MATCH","timeInForce":"GTC","type":"LIMIT","side":"BUY","stopPrice":"0","icebergQty":"0","time":1,"updateTime":2,"isWorking":true,"workingTime":1,"selfTradePreventionMode":"EXPIRE_TAKER","preventedMatchId":7,"preventedQuantity":"0.006"}}}}"#
+        ),
+        5,
+        &mut out,
+    );
+    let o = t.get(ORDER).unwrap();
+    assert_eq!((o.state, o.cum_qty), (OrderState::Expired, Qty(4)));
+    assert_eq!(o.order_id, Some(ORDER_ID));
+    let last = out.last().unwrap();
+    assert_eq!(
+        (last.status, last.cum_qty, last.leaves_qty),
+        (OrderStatus::Expired, Qty(4), Qty::ZERO)
+    );
+}

@@ -615,9 +615,10 @@ pub struct RawExecutionReport<'a> {
     /// Counter order id (STP only).
     #[serde(rename = "U", default)]
     pub counter_order_id: Option<u64>,
-    /// Trade group id (STP only).
+    /// Trade group id (STP only; `-1` is an account in no trade group, as the exchange
+    /// writes it elsewhere).
     #[serde(rename = "u", default)]
-    pub trade_group_id: Option<u64>,
+    pub trade_group_id: Option<i64>,
     /// Counter symbol (STP only).
     #[serde(rename = "Cs", default)]
     pub counter_symbol: Option<&'a str>,
