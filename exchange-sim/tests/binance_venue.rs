@@ -1,6 +1,7 @@
 //! pinion's Binance venue ([`BinanceVenue`]) driven directly against the simulator's WS API over
 //! TLS on loopback: the session's steps before the first order, refusals while not ready, what
-//! the order path allocates, and signing with an HMAC key (no logon, every request signed).
+//! the order path allocates, signing with an HMAC key (no logon, every request signed), and an
+//! order the exchange's self-trade prevention stopped ending `Expired` with its market fills.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -104,10 +105,29 @@ fn venue_in(
     epoch: RunEpoch,
     response_format: ResponseFormat,
 ) -> BinanceVenue {
+    BinanceVenue::new(config_in(
+        tls,
+        sim,
+        credentials,
+        orders,
+        epoch,
+        response_format,
+    ))
+    .expect("venue")
+}
+
+fn config_in(
+    tls: &SelfSignedTls,
+    sim: &LiveExchange,
+    credentials: Credentials,
+    orders: OrderTableConfig,
+    epoch: RunEpoch,
+    response_format: ResponseFormat,
+) -> BinanceConfig {
     let mut roots = RootCertStore::empty();
     roots.add(tls.certificate.clone()).expect("trust");
     let wss = WssSettings::new(wss::client_config(roots).expect("client config"));
-    BinanceVenue::new(BinanceConfig {
+    BinanceConfig {
         url: format!("wss://localhost:{}/ws-api/v3", sim.local_addr().port()),
         wss,
         credentials,
@@ -137,8 +157,7 @@ fn venue_in(
         summary: Arc::new(Mutex::new(None)),
         capture: None,
         response_format,
-    })
-    .expect("venue")
+    }
 }
 
 /// Polls until `done` or the deadline, collecting reports.
@@ -959,5 +978,145 @@ fn an_sbe_session_places_amends_cancels_and_fills_to_the_same_end_as_a_json_one(
     assert_eq!(
         btc(&sbe),
         Some(("BTC".to_owned(), "1.002".to_owned(), "0".to_owned()))
+    );
+}
+
+/// `text` (a decimal) in units of 10^-`decimals`.
+fn units(text: &str, decimals: usize) -> i64 {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let frac = frac.trim_end_matches('0');
+    assert!(
+        frac.len() <= decimals,
+        "{text} has more than {decimals} decimals"
+    );
+    let frac = format!("{frac:0<decimals$}");
+    format!("{int}{frac}").parse().expect("a decimal")
+}
+
+/// Self-trade prevention at the exchange, the venue's second guard: a resting buy of the
+/// session at the best bid (queued behind the market's quantity there), then the session's
+/// own sell to that price for the level and 0.002 more, sent with `EXPIRE_TAKER` from the
+/// venue's config. The sell takes the market's level, then would meet the buy: the exchange
+/// expires its remainder (`EXPIRED_IN_MATCH`) and the order table ends it `Expired` with
+/// exactly the level filled, while the buy rests on untouched.
+#[test]
+fn an_own_sell_stopped_by_self_trade_prevention_ends_expired_with_its_market_fills() {
+    own_sell_stopped(ResponseFormat::Json);
+}
+
+/// The same with answers and user data in SBE (the `TRADE_PREVENTION` report read from a
+/// binary frame).
+#[test]
+fn in_sbe_an_own_sell_stopped_by_self_trade_prevention_ends_alike() {
+    own_sell_stopped(ResponseFormat::Sbe);
+}
+
+fn own_sell_stopped(format: ResponseFormat) {
+    let tls = SelfSignedTls::generate(&["localhost"]).expect("certificate");
+    let (credentials, public) = ed25519();
+    let mut api = api(Some(public), false);
+    api.balances = vec![
+        ("BTC".to_owned(), "100".to_owned()),
+        ("USDT".to_owned(), "100000".to_owned()),
+    ];
+    let sim = exchange(&tls, api);
+    assert!(
+        sim.wait_exhausted(Duration::from_secs(20)),
+        "the market ends"
+    );
+    let truth = sim.truth("BTCUSDT").expect("truth");
+    let (bid_px, bid_qty) = truth.bids[0].clone();
+    let (px, level) = (units(&bid_px, 2), units(&bid_qty, 5));
+    let mut config = config_in(
+        &tls,
+        &sim,
+        credentials,
+        OrderTableConfig::default(),
+        RunEpoch::now(),
+        format,
+    );
+    config.stp_mode = Some(pinion_gateway::binance::template::StpMode::ExpireTaker);
+    let mut v = BinanceVenue::new(config).expect("venue");
+    let mut reports = Vec::new();
+    poll_until(&mut v, &mut reports, |v, _| v.is_ready());
+    let order = |id: u64, side: OrderSide, qty: i64, tif: TimeInForce| {
+        OrderIntent::new_limit(
+            id,
+            ClientOrderId(id),
+            BTCUSDT,
+            side,
+            Px(px),
+            Qty(qty),
+            OrderType::Limit,
+            tif,
+            pinion_strategy::OrderReason::new(0, pinion_strategy::ReasonCode::Entry),
+        )
+    };
+    v.submit(&order(1, OrderSide::Buy, 100, TimeInForce::Gtc), 0);
+    poll_until(&mut v, &mut reports, |v, _| {
+        v.table().get(ClientOrderId(1)).map(|o| o.state) == Some(OrderState::New)
+    });
+    v.submit(&order(2, OrderSide::Sell, level + 200, TimeInForce::Gtc), 0);
+    poll_until(&mut v, &mut reports, |v, _| {
+        v.table()
+            .get(ClientOrderId(2))
+            .is_some_and(|o| o.state.is_final())
+    });
+    let sell = v.table().get(ClientOrderId(2)).expect("the sell");
+    assert_eq!(
+        (sell.state, sell.cum_qty),
+        (OrderState::Expired, Qty(level))
+    );
+    let ended = reports
+        .iter()
+        .rfind(|r| r.client_id == ClientOrderId(2))
+        .expect("the sell's reports");
+    assert_eq!(
+        (ended.status, ended.cum_qty, ended.leaves_qty),
+        (OrderStatus::Expired, Qty(level), Qty::ZERO)
+    );
+    let filled: i64 = reports
+        .iter()
+        .filter(|r| r.client_id == ClientOrderId(2))
+        .map(|r| r.last_qty.0)
+        .sum();
+    assert_eq!(filled, level);
+    assert_eq!(
+        v.table()
+            .get(ClientOrderId(1))
+            .map(|o| (o.state, o.cum_qty)),
+        Some((OrderState::New, Qty::ZERO))
+    );
+    let account = sim.sim_account();
+    let states: Vec<(&str, &str, &str, Option<&str>)> = account
+        .orders
+        .iter()
+        .map(|o| {
+            (
+                o.side.as_str(),
+                o.status.as_str(),
+                o.executed_qty.as_str(),
+                o.prevented_qty.as_deref(),
+            )
+        })
+        .collect();
+    let level_text = pinion_exchange_sim::Dec::parse(&bid_qty)
+        .expect("quantity")
+        .normalized();
+    assert_eq!(
+        states,
+        [
+            ("BUY", "NEW", "0", None),
+            (
+                "SELL",
+                "EXPIRED_IN_MATCH",
+                level_text.as_str(),
+                Some("0.002")
+            )
+        ]
+    );
+    assert!(
+        account.trades.iter().all(|t| !t.is_buyer),
+        "the buy never traded"
     );
 }
