@@ -155,10 +155,11 @@ pub enum HistoryQuery {
         #[arg(long)]
         csv: bool,
     },
-    /// Realised, unrealised, fees and net PnL summed by UTC day, by instrument, or by the
-    /// strategy instance and reason of the orders filled.
+    /// Realised, unrealised, fees and net PnL summed by UTC day, by instrument, by the
+    /// strategy instance and reason of the orders filled, or by strategy instance (its orders,
+    /// fills, and its own fills' realised PnL and fees, named as the run's config named it).
     Pnl {
-        /// Group by `day`, `instrument` or `reason`.
+        /// Group by `day`, `instrument`, `reason` or `strategy`.
         #[arg(long, value_enum, default_value = "day")]
         by: crate::ops::history::query::PnlBy,
         /// CSV instead of a table.

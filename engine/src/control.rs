@@ -31,10 +31,12 @@
 //! stage writes each instrument's position, PnL, fees, volume and open orders into a slot of
 //! atomics under a sequence number, a seqlock in safe code: the writer never waits, a reader
 //! retries while a write is under way. Nothing is allocated after start-up. The
-//! [`TickerBoard`] holds each instrument's latest 24-hour ticker the same way.
+//! [`TickerBoard`] holds each instrument's latest 24-hour ticker the same way, and the
+//! [`InstanceBoard`] each strategy instance's own account on each instrument it trades (laid
+//! out once by the stage at start-up, written in the same publish as the instrument's).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering, fence};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use pinion_core::{InstrumentId, Instruments, Px, Qty, Ticker24h, TickerFields};
 use pinion_strategy::{
@@ -42,6 +44,10 @@ use pinion_strategy::{
 };
 
 use crate::runtime::{RingRx, RingTx, ring};
+
+mod instances;
+
+pub use instances::{InstanceBoard, InstanceKey, InstanceView};
 
 /// Manual requests (and answers) the rings hold: far more than operators confirm between two
 /// polls of the stage.
@@ -189,6 +195,8 @@ pub struct Control {
     board: AccountBoard,
     tickers: TickerBoard,
     flattens: FlattenBoard,
+    /// Each strategy instance's account, laid out by the stage at start-up.
+    instances: OnceLock<InstanceBoard>,
     /// The bot's end of the manual requests' ring.
     manual_tx: Mutex<RingTx<ManualRequest>>,
     /// Bumped after every request pushed: the reader looks at the ring only when it moved.
@@ -218,6 +226,7 @@ impl Control {
             board: AccountBoard::new(instruments),
             tickers: TickerBoard::new(instruments.len()),
             flattens: FlattenBoard::new(instruments.len()),
+            instances: OnceLock::new(),
             manual_tx: Mutex::new(manual_tx),
             manual_gen: AtomicU64::new(0),
             stage_ends: Mutex::new(Some((manual_rx, answers_tx))),
@@ -347,7 +356,19 @@ impl Control {
         &self.board
     }
 
-    /// The reader the strategy stage polls.
+    /// Each strategy instance's account on each instrument, as the strategy stage last wrote
+    /// it; `None` until a stage has laid the board out.
+    pub fn instances(&self) -> Option<&InstanceBoard> {
+        self.instances.get()
+    }
+
+    /// Lays the instance board out: a slot for each of `keys`, in the order given within an
+    /// instrument (the stage's slot order). Once only: `false` when it was laid out already.
+    pub fn lay_out_instances(&self, keys: Vec<InstanceKey>) -> bool {
+        let n = self.board.len();
+        self.instances.set(InstanceBoard::new(n, keys)).is_ok()
+    }
+
     /// The reader the strategy stage polls. The first one made takes the manual requests' ring
     /// (there is one stage to send them).
     pub fn reader(self: &Arc<Self>) -> ControlReader {
@@ -484,6 +505,17 @@ impl ControlReader {
     #[inline]
     pub fn board(&self) -> &AccountBoard {
         &self.control.board
+    }
+
+    /// The board to write each strategy instance's account to, once laid out.
+    #[inline]
+    pub fn instances(&self) -> Option<&InstanceBoard> {
+        self.control.instances.get()
+    }
+
+    /// Lays the instance board out (see [`Control::lay_out_instances`]).
+    pub fn lay_out_instances(&self, keys: Vec<InstanceKey>) -> bool {
+        self.control.lay_out_instances(keys)
     }
 
     /// The board to write the 24-hour tickers to.

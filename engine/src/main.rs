@@ -224,12 +224,7 @@ fn history_command(args: &HistoryArgs) -> anyhow::Result<ExitCode> {
         }
         HistoryQuery::Pnl { by, csv } => {
             let rows = query::pnl(&conn, &args.db, *by)?;
-            let key = match by {
-                query::PnlBy::Day => "day",
-                query::PnlBy::Instrument => "instrument",
-                query::PnlBy::Reason => "reason",
-            };
-            let header: Vec<&str> = std::iter::once(key).chain(query::PNL_COLUMNS).collect();
+            let header = query::pnl_columns(*by);
             let cells: Vec<Vec<String>> = rows.iter().map(query::PnlRow::cells).collect();
             if *csv {
                 text.push_str(&query::csv_line(&header));

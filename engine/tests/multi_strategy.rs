@@ -410,3 +410,256 @@ fn an_instance_naming_an_instrument_not_traded_stops_the_run_before_it_starts() 
         "{text}"
     );
 }
+
+/// `promtool check metrics` on `text` when promtool is there (under `CI` it must be).
+fn promtool_accepts(text: &str) {
+    use std::io::Write as _;
+    let promtool = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("promtool"))
+            .find(|p| p.is_file())
+    });
+    let Some(promtool) = promtool else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set and promtool is missing"
+        );
+        eprintln!("skipping the promtool check: promtool not found");
+        return;
+    };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("promtool reads");
+    let out = child.wait_with_output().expect("promtool ends");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool refused: {said}\n{text}");
+    assert!(said.trim().is_empty(), "promtool complained: {said}");
+}
+
+/// The value of the sample `name{labels}` in an exposition (labels in the order written).
+fn sample(text: &str, name: &str, labels: &str) -> f64 {
+    let head = format!("{name}{{{labels}}} ");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&head))
+        .unwrap_or_else(|| panic!("no sample {head} in\n{text}"));
+    num(&line[head.len()..])
+}
+
+#[test]
+fn each_instance_is_reported_apart_and_in_total_by_the_board_metrics_bot_and_history() {
+    use pinion_core::InstrumentId;
+    use pinion_engine::bot::commands::{BotContext, Commands, fixed};
+    use pinion_engine::ops::history::{self, RunBatch, query};
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let mut s = settings(APART, &path, "1");
+    // As `backtest::run` runs it, keeping the control block to read afterwards.
+    s.backtest.record = true;
+    let stop = Arc::new(AtomicBool::new(false));
+    let built = pinion_engine::pipeline::build(&s, Arc::clone(&stop)).expect("builds");
+    let control = Arc::clone(&built.control);
+    let report = pinion_engine::pipeline::run_pipeline(&s, built, stop, Console::QUIET)
+        .expect("the backtest runs");
+    let bt = BacktestReport::new(&report, &s.backtest);
+    let result = &bt.instruments[0];
+    let finals = &result.trading.instances;
+    assert_eq!(finals.len(), 2);
+
+    // The board: the stage's own slots, each instance's figures as the report has them, and
+    // together the instrument's account (written in the same publish).
+    let id = InstrumentId(0);
+    let board = control.instances().expect("the stage laid the board out");
+    let names: Vec<&str> = board.of(id).iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["maker", "taker"]);
+    let views: Vec<_> = board.read_all(id).map(|(_, v)| v).collect();
+    let account = control.board().read(id).expect("the account");
+    for (v, f) in views.iter().zip(finals) {
+        assert!(v.fills > 10 && v.orders > 10, "{} traded: {v:?}", f.name);
+        assert_eq!(v.position, f.position.0, "{}", f.name);
+        assert_eq!(i128::from(v.realized), f.realized, "{}", f.name);
+        assert_eq!(i128::from(v.fees), f.fees, "{}", f.name);
+        assert_eq!(v.fills, f.fills, "{}", f.name);
+        assert_eq!(v.orders, f.stats.orders, "{}", f.name);
+    }
+    let sum =
+        |get: fn(&pinion_engine::control::InstanceView) -> i64| views.iter().map(get).sum::<i64>();
+    assert_eq!(sum(|v| v.position), account.position);
+    assert_eq!(
+        sum(|v| v.realized + v.unrealized),
+        account.realized + account.unrealized
+    );
+    assert_eq!(sum(|v| v.fees), account.fees);
+    assert_eq!(sum(|v| v.net()), account.net());
+    assert_eq!(sum(|v| v.fills as i64), account.fills as i64);
+    assert_eq!(sum(|v| v.orders as i64), account.orders as i64);
+    assert_eq!(
+        sum(|v| v.open_orders as i64),
+        account.open_orders as i64,
+        "no order of the stage's or the operator's is open"
+    );
+
+    // The metrics: a series per instance beside the instrument's, adding up to it.
+    let text = pinion_engine::metrics::render_trading(&control);
+    promtool_accepts(&text);
+    let (md, qd) = (
+        10f64.powi(i32::from(result.figures.money_decimals)),
+        10f64.powi(i32::from(result.qty_decimals)),
+    );
+    let mut total = [0.0; 4];
+    for (name, v) in names.iter().zip(&views) {
+        let l = format!("instrument=\"BTCUSDT\",strategy=\"{name}\"");
+        close(
+            sample(&text, "pinion_strategy_position", &l),
+            v.position as f64 / qd,
+            1e-12,
+            "position",
+        );
+        close(
+            sample(&text, "pinion_strategy_net_pnl", &l),
+            v.net() as f64 / md,
+            1e-9,
+            "net",
+        );
+        assert_eq!(
+            sample(&text, "pinion_strategy_fills_total", &l),
+            v.fills as f64
+        );
+        let sent = format!("{l},outcome=\"sent\"");
+        assert_eq!(
+            sample(&text, "pinion_strategy_orders_total", &sent),
+            v.orders as f64
+        );
+        for (t, family) in total.iter_mut().zip([
+            "pinion_strategy_position",
+            "pinion_strategy_realized_pnl",
+            "pinion_strategy_fees_paid",
+            "pinion_strategy_net_pnl",
+        ]) {
+            *t += sample(&text, family, &l);
+        }
+    }
+    let inst = "instrument=\"BTCUSDT\"";
+    close(
+        total[0],
+        sample(&text, "pinion_position", inst),
+        1e-9,
+        "positions add up",
+    );
+    close(
+        total[2],
+        sample(&text, "pinion_fees_paid", inst),
+        1e-9,
+        "fees add up",
+    );
+    close(
+        total[3],
+        sample(&text, "pinion_net_pnl", inst),
+        1e-9,
+        "net PnL adds up",
+    );
+
+    // The bot: each instance's line under the instrument, in its units.
+    let bot = Commands::new(
+        BotContext {
+            control: Arc::clone(&control),
+            sources: None,
+            limits: Vec::new(),
+            risk: Vec::new(),
+            journal: None,
+        },
+        std::time::Duration::from_secs(30),
+    );
+    let m = result.figures.money_decimals;
+    let pnl = bot.pnl();
+    let positions = bot.positions();
+    for (name, v) in names.iter().zip(&views) {
+        let line = format!(
+            "\n  {name}: realised {} unrealised {} fees {} net {} (fills {}, orders {})",
+            fixed(v.realized, m),
+            fixed(v.unrealized, m),
+            fixed(v.fees, m),
+            fixed(v.net(), m),
+            v.fills,
+            v.orders
+        );
+        assert!(pnl.contains(&line), "{line:?} in\n{pnl}");
+        let line = format!(
+            "\n  {name}: position {}",
+            fixed(v.position, result.qty_decimals)
+        );
+        assert!(positions.contains(&line), "{line:?} in\n{positions}");
+    }
+    assert!(
+        !pnl.contains("other orders"),
+        "the instances make the whole: {pnl}"
+    );
+    assert!(
+        pnl.ends_with(&format!("Total net {}", fixed(account.net(), m))),
+        "{pnl}"
+    );
+
+    // The history: the instances by name, each its own fills' realised PnL and fees exactly
+    // as the report reckons them, their orders as decided.
+    let dir = common::scratch_dir("multi-history");
+    let db = dir.join("history.db");
+    let writer = history::HistoryWriter::start(&db).expect("the history opens");
+    writer
+        .send(RunBatch::new("backtest", 1, "multi.toml", "recording", &bt))
+        .expect("queued");
+    writer.finish().expect("written");
+    let conn = query::open_read(&db).expect("reads");
+    let rows = query::pnl(&conn, &db, query::PnlBy::Strategy).expect("by strategy");
+    assert_eq!(
+        rows.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+        ["maker", "taker"]
+    );
+    let decimals = result.figures.money_decimals;
+    for (row, f) in rows.iter().zip(finals) {
+        assert_eq!(row.orders, Some(f.stats.orders), "{}", f.name);
+        assert_eq!(row.fills, f.fills, "{}", f.name);
+        assert_eq!(row.realized, scaled(f.realized, decimals), "{}", f.name);
+        assert_eq!(row.fees, scaled(f.fees, decimals), "{}", f.name);
+        assert_eq!(row.net, scaled(f.realized - f.fees, decimals), "{}", f.name);
+    }
+    assert_eq!(
+        query::pnl_columns(query::PnlBy::Strategy),
+        [
+            "strategy",
+            "orders",
+            "fills",
+            "realized_pnl",
+            "fees",
+            "unrealized_pnl",
+            "net_pnl"
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `v · 10^-decimals` as the history writes money (every decimal kept).
+fn scaled(v: i128, decimals: u8) -> String {
+    let unit = 10i128.pow(u32::from(decimals));
+    let sign = if v < 0 { "-" } else { "" };
+    let (int, frac) = (v.abs() / unit, v.abs() % unit);
+    if decimals == 0 {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac:0width$}", width = usize::from(decimals))
+    }
+}

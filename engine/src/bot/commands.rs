@@ -273,8 +273,9 @@ pub struct Commands {
 /// The help text.
 pub const HELP: &str = "pinion operator commands:\n\
 /status: trading state, uptime, counters\n\
-/positions: position and mark per instrument\n\
-/pnl: realised, unrealised, fees and net per instrument\n\
+/positions: position and mark per instrument, and per strategy instance where several trade it\n\
+/pnl: realised, unrealised, fees and net per instrument, and per strategy instance where several \
+trade it\n\
 /orders: open orders, orders sent, fills, and both by reason\n\
 /book SYMBOL: best bid and ask, spread, mid and sync state\n\
 /pause, /resume: stop or restart new decisions (open orders stay)\n\
@@ -1026,14 +1027,14 @@ was sent is not known (the run may be ending). /orders and the exchange tell.",
 
     fn each(
         &self,
-        mut line: impl FnMut(&str, u8, u8, u8, &crate::control::AccountView) -> String,
+        mut line: impl FnMut(InstrumentId, &str, u8, u8, u8, &crate::control::AccountView) -> String,
     ) -> String {
         let board = self.ctx.control.board();
         let mut out = Vec::new();
         for i in 0..board.len() {
             let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
             if let (Some(v), Some((sym, p, q, m))) = (board.read(id), board.name(id)) {
-                out.push(line(sym, p, q, m, &v));
+                out.push(line(id, sym, p, q, m, &v));
             }
         }
         if out.is_empty() {
@@ -1043,10 +1044,26 @@ was sent is not known (the run may be ending). /orders and the exchange tell.",
         }
     }
 
-    /// `/positions`.
+    /// The strategy instances of instrument `id` with their accounts, when more than one trades
+    /// it (one instance's account is the instrument's, so it gets no lines of its own).
+    fn instances(&self, id: InstrumentId) -> Vec<(String, crate::control::InstanceView)> {
+        let Some(board) = self.ctx.control.instances() else {
+            return Vec::new();
+        };
+        if board.of(id).len() < 2 {
+            return Vec::new();
+        }
+        board
+            .read_all(id)
+            .map(|(k, v)| (k.name.clone(), v))
+            .collect()
+    }
+
+    /// `/positions`: each instrument's position (the total), and under it each instance's
+    /// own when several trade it.
     pub fn positions(&self) -> String {
-        self.each(|sym, p, q, _, v| {
-            format!(
+        self.each(|id, sym, p, q, _, v| {
+            let mut text = format!(
                 "{sym}: position {} @ mark {}",
                 fixed(v.position, q),
                 if v.mark == 0 {
@@ -1054,29 +1071,78 @@ was sent is not known (the run may be ending). /orders and the exchange tell.",
                 } else {
                     fixed(v.mark, p)
                 }
-            )
+            );
+            let instances = self.instances(id);
+            for (name, i) in &instances {
+                let _ = write!(
+                    text,
+                    "\n  {name}: position {} (open orders {})",
+                    fixed(i.position, q),
+                    i.open_orders
+                );
+            }
+            let rest = v
+                .position
+                .saturating_sub(instances.iter().map(|(_, i)| i.position).sum());
+            if !instances.is_empty() && rest != 0 {
+                let _ = write!(text, "\n  other orders: position {}", fixed(rest, q));
+            }
+            text
         })
     }
 
-    /// `/pnl`.
+    /// `/pnl`: each instrument's PnL (the total), under it each instance's own when several
+    /// trade it, and the total net.
     pub fn pnl(&self) -> String {
         let mut total: i64 = 0;
         let mut scale = None;
         let mut same_scale = true;
-        let lines = self.each(|sym, _, _, m, v| {
+        let lines = self.each(|id, sym, _, _, m, v| {
             total = total.saturating_add(v.net());
             if scale.is_some_and(|s| s != m) {
                 same_scale = false;
             }
             scale = Some(m);
-            format!(
+            let mut text = format!(
                 "{sym}: realised {} unrealised {} fees {} net {} (volume {})",
                 fixed(v.realized, m),
                 fixed(v.unrealized, m),
                 fixed(v.fees, m),
                 fixed(v.net(), m),
                 fixed(v.volume, m)
-            )
+            );
+            let instances = self.instances(id);
+            // Each instance keeps its own average cost, so its realised and unrealised PnL
+            // split apart from the account's: only their sum (gross) adds up.
+            let mut rest = (v.realized.saturating_add(v.unrealized), v.fees);
+            for (name, i) in &instances {
+                let _ = write!(
+                    text,
+                    "\n  {name}: realised {} unrealised {} fees {} net {} (fills {}, orders {})",
+                    fixed(i.realized, m),
+                    fixed(i.unrealized, m),
+                    fixed(i.fees, m),
+                    fixed(i.net(), m),
+                    i.fills,
+                    i.orders
+                );
+                rest = (
+                    rest.0
+                        .saturating_sub(i.realized.saturating_add(i.unrealized)),
+                    rest.1.saturating_sub(i.fees),
+                );
+            }
+            // The stage's closing orders and the operator's belong to no instance.
+            if !instances.is_empty() && rest != (0, 0) {
+                let _ = write!(
+                    text,
+                    "\n  other orders: gross {} fees {} net {}",
+                    fixed(rest.0, m),
+                    fixed(rest.1, m),
+                    fixed(rest.0.saturating_sub(rest.1), m)
+                );
+            }
+            text
         });
         match scale {
             Some(s) if same_scale => format!("{lines}\nTotal net {}", fixed(total, s)),
@@ -1086,7 +1152,7 @@ was sent is not known (the run may be ending). /orders and the exchange tell.",
 
     /// `/orders`, and the manual orders sent in this session (the last few).
     pub fn orders(&self) -> String {
-        let mut out = self.each(|sym, _, _, _, v| {
+        let mut out = self.each(|_, sym, _, _, _, v| {
             let mut line = format!(
                 "{sym}: open {}, sent {}, fills {}",
                 v.open_orders, v.orders, v.fills
@@ -1501,6 +1567,99 @@ mod tests {
             ", bid 65432.1 x 0.0015, ask - (unsynced)"
         );
         assert_eq!(fixed(1200, 2), "12");
+    }
+
+    #[test]
+    fn positions_and_pnl_show_each_instance_under_its_instrument_when_several_trade_it() {
+        use crate::control::{InstanceKey, InstanceView};
+        let mut cmds = Commands::new(ctx(), Duration::from_secs(30));
+        let c = Arc::clone(&cmds.context().control);
+        let t = Instant::now();
+        let key = |instance, name: &str| InstanceKey {
+            instrument: InstrumentId(0),
+            instance,
+            name: name.to_owned(),
+            kind: "imbalance",
+        };
+        // The instrument's account, the total: two instances and a manual fill of 0.0005.
+        c.board().write(
+            InstrumentId(0),
+            &AccountView {
+                position: 250,
+                realized: 3_000_000,
+                unrealized: -500_000,
+                fees: 700_000,
+                mark: 6_543_210,
+                at_ns: 1,
+                ..AccountView::default()
+            },
+        );
+        let single = cmds.run(1, &Command::Pnl, t);
+        assert!(c.lay_out_instances(vec![key(0, "maker"), key(1, "taker")]));
+        assert!(!c.lay_out_instances(Vec::new()), "laid out once");
+        let board = c.instances().expect("laid out");
+        board.write(
+            InstrumentId(0),
+            0,
+            &InstanceView {
+                position: 300,
+                realized: 2_000_000,
+                unrealized: -600_000,
+                fees: 400_000,
+                fills: 4,
+                orders: 9,
+                open_orders: 2,
+                at_ns: 1,
+                ..InstanceView::default()
+            },
+        );
+        board.write(
+            InstrumentId(0),
+            1,
+            &InstanceView {
+                position: -100,
+                realized: 1_000_000,
+                unrealized: 200_000,
+                fees: 200_000,
+                fills: 2,
+                orders: 3,
+                at_ns: 1,
+                ..InstanceView::default()
+            },
+        );
+        assert_eq!(
+            cmds.run(1, &Command::Positions, t),
+            "BTCUSDT: position 0.0025 @ mark 65432.1\n  \
+             maker: position 0.003 (open orders 2)\n  \
+             taker: position -0.001 (open orders 0)\n  \
+             other orders: position 0.0005"
+        );
+        assert_eq!(
+            cmds.run(1, &Command::Pnl, t),
+            "BTCUSDT: realised 0.3 unrealised -0.05 fees 0.07 net 0.18 (volume 0)\n  \
+             maker: realised 0.2 unrealised -0.06 fees 0.04 net 0.1 (fills 4, orders 9)\n  \
+             taker: realised 0.1 unrealised 0.02 fees 0.02 net 0.1 (fills 2, orders 3)\n  \
+             other orders: gross -0.01 fees 0.01 net -0.02\n\
+             Total net 0.18"
+        );
+        // With one instance on the board the answers are the instrument's alone, as before.
+        let one = Commands::new(ctx(), Duration::from_secs(30));
+        let c1 = Arc::clone(&one.context().control);
+        c1.board().write(
+            InstrumentId(0),
+            &AccountView {
+                position: 250,
+                realized: 3_000_000,
+                unrealized: -500_000,
+                fees: 700_000,
+                mark: 6_543_210,
+                at_ns: 1,
+                ..AccountView::default()
+            },
+        );
+        assert!(c1.lay_out_instances(vec![key(0, "imbalance")]));
+        assert_eq!(one.pnl(), single);
+        assert_eq!(one.positions(), "BTCUSDT: position 0.0025 @ mark 65432.1");
     }
 
     #[test]

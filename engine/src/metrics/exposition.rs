@@ -579,6 +579,41 @@ const ORDER_OUTCOMES: Family = counter(
     "The strategies' orders by outcome: sent, cancel_sent, refused_by_risk (the risk gate), \
      rejected_by_venue.",
 );
+const STRATEGY_POSITION: Family = gauge(
+    "pinion_strategy_position",
+    "Signed position of one strategy instance's own fills, in the instrument's base unit; the \
+     instances of an instrument add up to pinion_position less the stage's closing and the \
+     operator's orders.",
+);
+const STRATEGY_REALIZED: Family = gauge(
+    "pinion_strategy_realized_pnl",
+    "One strategy instance's realised PnL before fees, in the quote asset (base for inverse contracts).",
+);
+const STRATEGY_UNREALIZED: Family = gauge(
+    "pinion_strategy_unrealized_pnl",
+    "One strategy instance's open position marked at the instrument's mid, in the quote asset.",
+);
+const STRATEGY_FEES: Family = gauge(
+    "pinion_strategy_fees_paid",
+    "Fees one strategy instance's fills paid (negative: rebates), in the quote asset.",
+);
+const STRATEGY_NET: Family = gauge(
+    "pinion_strategy_net_pnl",
+    "One strategy instance's realised plus unrealised PnL less fees, in the quote asset.",
+);
+const STRATEGY_OPEN_ORDERS: Family = gauge(
+    "pinion_strategy_open_orders",
+    "One strategy instance's orders sent and not yet known closed.",
+);
+const STRATEGY_FILLS: Family = counter(
+    "pinion_strategy_fills_total",
+    "Fills of one strategy instance's orders.",
+);
+const STRATEGY_ORDERS: Family = counter(
+    "pinion_strategy_orders_total",
+    "One strategy instance's orders by outcome: sent, cancel_sent, refused_by_risk (its own \
+     budget, the account's gate or self-trade prevention), rejected_by_venue.",
+);
 
 /// One of the operator bot's counters.
 type BotCounter = fn(&crate::bot::BotStats) -> u64;
@@ -683,6 +718,14 @@ pub fn families() -> Vec<Family> {
         ORDER_OUTCOMES,
         FLATTEN_RUNS,
         FLATTENING,
+        STRATEGY_POSITION,
+        STRATEGY_REALIZED,
+        STRATEGY_UNREALIZED,
+        STRATEGY_FEES,
+        STRATEGY_NET,
+        STRATEGY_OPEN_ORDERS,
+        STRATEGY_FILLS,
+        STRATEGY_ORDERS,
     ]);
     all.extend(BOT.iter().map(|(f, _)| *f));
     all
@@ -997,6 +1040,89 @@ fn limit_kind(k: pinion_feed::exchange_info::RateLimitKind) -> &'static str {
 /// Reads one money figure of an account.
 type MoneyOf = fn(&crate::control::AccountView) -> i64;
 
+/// Reads one money figure of a strategy instance's account.
+type InstanceMoneyOf = fn(&crate::control::InstanceView) -> i64;
+
+/// The kill switch, the pause, each traded instrument's account and each strategy instance's,
+/// from the control board alone: the trading part of [`render`].
+pub fn render_trading(control: &crate::control::Control) -> String {
+    let mut out = Out {
+        text: String::with_capacity(4 << 10),
+    };
+    trading(&mut out, control);
+    out.text
+}
+
+/// Each strategy instance's account on each traded instrument (labels `instrument` and
+/// `strategy`, the instance's name), from the instance board. The families are declared even
+/// before the stage has laid the board out.
+fn instances(
+    out: &mut Out,
+    control: &crate::control::Control,
+    traded: &[(InstrumentId, &str, f64, f64)],
+) {
+    let rows: Vec<(&str, &str, f64, f64, crate::control::InstanceView)> = control
+        .instances()
+        .map(|board| {
+            traded
+                .iter()
+                .flat_map(|&(id, sym, q, m)| {
+                    board
+                        .read_all(id)
+                        .map(move |(k, v)| (sym, k.name.as_str(), q, m, v))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.family(&STRATEGY_POSITION);
+    for (sym, name, q, _, v) in &rows {
+        let labels = [("instrument", *sym), ("strategy", *name)];
+        out.sample(&STRATEGY_POSITION, &labels, v.position as f64 / q);
+    }
+    let money: [(&Family, InstanceMoneyOf); 4] = [
+        (&STRATEGY_REALIZED, |v| v.realized),
+        (&STRATEGY_UNREALIZED, |v| v.unrealized),
+        (&STRATEGY_FEES, |v| v.fees),
+        (&STRATEGY_NET, |v| v.net()),
+    ];
+    for (f, get) in money {
+        out.family(f);
+        for (sym, name, _, m, v) in &rows {
+            out.sample(
+                f,
+                &[("instrument", *sym), ("strategy", *name)],
+                get(v) as f64 / m,
+            );
+        }
+    }
+    out.family(&STRATEGY_OPEN_ORDERS);
+    for (sym, name, _, _, v) in &rows {
+        let labels = [("instrument", *sym), ("strategy", *name)];
+        out.sample(&STRATEGY_OPEN_ORDERS, &labels, v.open_orders);
+    }
+    out.family(&STRATEGY_FILLS);
+    for (sym, name, _, _, v) in &rows {
+        let labels = [("instrument", *sym), ("strategy", *name)];
+        out.sample(&STRATEGY_FILLS, &labels, v.fills);
+    }
+    out.family(&STRATEGY_ORDERS);
+    for (sym, name, _, _, v) in &rows {
+        for (outcome, n) in [
+            ("sent", v.orders),
+            ("cancel_sent", v.cancels),
+            ("refused_by_risk", v.risk_rejects),
+            ("rejected_by_venue", v.venue_rejects),
+        ] {
+            let labels = [
+                ("instrument", *sym),
+                ("strategy", *name),
+                ("outcome", outcome),
+            ];
+            out.sample(&STRATEGY_ORDERS, &labels, n);
+        }
+    }
+}
+
 /// The kill switch, the pause, and each traded instrument's account from the control board.
 fn trading(out: &mut Out, control: &crate::control::Control) {
     out.family(&KILLED);
@@ -1007,7 +1133,8 @@ fn trading(out: &mut Out, control: &crate::control::Control) {
     out.single(&PAUSED, u8::from(control.paused()));
     out.single(&CONTROL_CANCELS, control.stats().control_cancels);
     let board = control.board();
-    let accounts: Vec<(String, f64, f64, crate::control::AccountView)> = (0..board.len())
+    let accounts: Vec<(InstrumentId, String, f64, f64, crate::control::AccountView)> = (0..board
+        .len())
         .filter_map(|i| {
             let id = InstrumentId(i as u16);
             let (sym, _, qd, md) = board.name(id)?;
@@ -1015,7 +1142,7 @@ fn trading(out: &mut Out, control: &crate::control::Control) {
             // Written at least once: the instrument is traded and its stage has run.
             (v.at_ns > 0).then(|| {
                 let q = 10f64.powi(i32::from(qd));
-                (sym.to_owned(), q, 10f64.powi(i32::from(md)), v)
+                (id, sym.to_owned(), q, 10f64.powi(i32::from(md)), v)
             })
         })
         .collect();
@@ -1026,7 +1153,7 @@ fn trading(out: &mut Out, control: &crate::control::Control) {
         (&NET, |v| v.net()),
     ];
     out.family(&POSITION);
-    for (sym, q, _, v) in &accounts {
+    for (_, sym, q, _, v) in &accounts {
         out.sample(
             &POSITION,
             &[("instrument", sym.as_str())],
@@ -1035,20 +1162,20 @@ fn trading(out: &mut Out, control: &crate::control::Control) {
     }
     for (f, get) in money {
         out.family(f);
-        for (sym, _, m, v) in &accounts {
+        for (_, sym, _, m, v) in &accounts {
             out.sample(f, &[("instrument", sym.as_str())], get(v) as f64 / m);
         }
     }
     out.family(&OPEN_ORDERS);
-    for (sym, _, _, v) in &accounts {
+    for (_, sym, _, _, v) in &accounts {
         out.sample(&OPEN_ORDERS, &[("instrument", sym.as_str())], v.open_orders);
     }
     out.family(&FILLS);
-    for (sym, _, _, v) in &accounts {
+    for (_, sym, _, _, v) in &accounts {
         out.sample(&FILLS, &[("instrument", sym.as_str())], v.fills);
     }
     out.family(&ORDER_OUTCOMES);
-    for (sym, _, _, v) in &accounts {
+    for (_, sym, _, _, v) in &accounts {
         for (outcome, n) in [
             ("sent", v.orders),
             ("cancel_sent", v.cancels),
@@ -1059,6 +1186,11 @@ fn trading(out: &mut Out, control: &crate::control::Control) {
             out.sample(&ORDER_OUTCOMES, &labels, n);
         }
     }
+    let traded: Vec<(InstrumentId, &str, f64, f64)> = accounts
+        .iter()
+        .map(|(id, sym, q, m, _)| (*id, sym.as_str(), *q, *m))
+        .collect();
+    instances(out, control, &traded);
     let flattens = control.flattens();
     let runs: Vec<(&str, crate::control::FlattenView)> = (0..flattens.len())
         .filter_map(|i| {

@@ -36,7 +36,7 @@ use pinion_gateway::binance::mirror::SessionMirror;
 use crate::config::MetricsSettings;
 use crate::progress::ProgressCounters;
 
-pub use exposition::{Family, MetricKind, families, render};
+pub use exposition::{Family, MetricKind, families, render, render_trading};
 pub use server::{Response, respond};
 pub use status::status_line;
 

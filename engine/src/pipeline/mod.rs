@@ -388,6 +388,16 @@ fn stream_begin(
         epoch,
         instruments: rows,
         fees_before,
+        strategies: settings
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(k, i)| crate::ops::history::RunStrategy {
+                instance: u8::try_from(k).unwrap_or(u8::MAX),
+                name: i.name.clone(),
+                orders: None,
+            })
+            .collect(),
     }
 }
 

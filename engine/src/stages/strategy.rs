@@ -101,8 +101,8 @@ use super::outbox::{Outbox, Stamped};
 use crate::backtest::Tape;
 use crate::config::{OnLossLimit, Settings};
 use crate::control::{
-    AccountView, Commands, ControlReader, KillReason, MANUAL_RING, ManualAction, ManualAnswer,
-    ManualOutcome, ManualRequest, saturate,
+    AccountView, Commands, ControlReader, InstanceKey, InstanceView, KillReason, MANUAL_RING,
+    ManualAction, ManualAnswer, ManualOutcome, ManualRequest, saturate,
 };
 use crate::latency::{LiveLatency, Recorder};
 use crate::ops::journal::{JournalTx, PositionChange, Record, Recovered, resume_from};
@@ -291,6 +291,38 @@ struct Slot {
 }
 
 impl Slot {
+    /// The instance's account for the instance board, its position marked at the
+    /// instrument's mark. Its open orders: its own gate's when it has one, else those of the
+    /// instrument's gate whose ids lie in its range (a pass over at most `max_open_orders`).
+    #[inline]
+    fn view(&self, t: &Traded, at_ns: u64) -> InstanceView {
+        let p = &self.ledger;
+        let st = self.strategy.stats();
+        let open_orders = match &self.gate {
+            Some(g) => g.open_orders() as u64,
+            None => t
+                .gate
+                .open_priced()
+                .filter(|(id, ..)| slot_of(id.0) == Some(usize::from(self.instance)))
+                .count() as u64,
+        };
+        InstanceView {
+            position: p.qty().0,
+            realized: saturate(p.realized()),
+            unrealized: t.mark.map_or(0, |m| saturate(p.unrealized(m))),
+            fees: saturate(p.fees()),
+            volume: saturate(p.volume()),
+            fills: p.fills(),
+            maker_fills: self.maker_fills,
+            orders: st.orders,
+            cancels: st.cancels,
+            risk_rejects: st.risk_rejects,
+            venue_rejects: st.venue_rejects,
+            open_orders,
+            at_ns,
+        }
+    }
+
     /// New orders the instance may send at `now`: its own budget's and the instrument's.
     #[inline]
     fn order_tokens(&mut self, net: &mut RiskGate, now: u64) -> u32 {
@@ -817,8 +849,25 @@ impl StrategyStage {
         self
     }
 
-    /// Takes commands from `control` (read once a poll) and writes the account to its board.
+    /// Takes commands from `control` (read once a poll) and writes the account to its board,
+    /// and each instance's to its instance board, laid out here from the stage's own slots.
     pub fn with_control(mut self, control: ControlReader) -> Self {
+        let keys = self
+            .core
+            .strategies
+            .iter()
+            .flatten()
+            .flat_map(|t| {
+                let instrument = t.gate.instrument();
+                t.slots.iter().map(move |s| InstanceKey {
+                    instrument,
+                    instance: s.instance,
+                    name: s.name.to_string(),
+                    kind: s.strategy.kind(),
+                })
+            })
+            .collect();
+        control.lay_out_instances(keys);
         self.core.control = Some(control);
         self
     }
@@ -1382,6 +1431,11 @@ impl StrategyCore {
             fills_by_code: t.fills_by_code,
         };
         reader.board().write(t.gate.instrument(), &view);
+        if let Some(board) = reader.instances() {
+            for (j, s) in t.slots.iter().enumerate() {
+                board.write(t.gate.instrument(), j, &s.view(t, self.clock.now_ns()));
+            }
+        }
     }
 
     /// Records the values an input that led to orders left for later.

@@ -23,6 +23,10 @@
 //!   exact. A figure too large for SQLite's 64-bit integer is an error, never rounded.
 //! - With `[history] postgres`, a copy of the file is kept in a shared PostgreSQL database by a
 //!   thread of its own, from the rows each committed transaction touched ([`pg`]).
+//! - `strategies` names each run's strategy instances (the number its orders' and fills'
+//!   `strategy` column holds, and the `[[strategy]] name`), written when the run's row is:
+//!   at a streamed session's start, from the settings, or with a whole run's batch; the
+//!   orders each instance decided are added when the run ends (`NULL` until then).
 //! - The schema is versioned with `PRAGMA user_version` ([`SCHEMA_VERSION`]); a file written by
 //!   a newer pinion is refused rather than misread. The journal is WAL, so `pinion history` can
 //!   read while a run writes.
@@ -47,7 +51,20 @@ use crate::backtest::{BacktestReport, InstrumentResult};
 use crate::pipeline::scaled_decimal;
 
 /// The schema version this pinion writes and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// Added in version 4: each run's strategy instances by number, with their names and, once the
+/// run has ended, the orders each decided. Files from before have no names: their instances
+/// read as `s0`, `s1`, ...
+const STRATEGIES_SQL: &str = "
+CREATE TABLE strategies (
+    run INTEGER NOT NULL REFERENCES runs(id),
+    instance INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    orders INTEGER,
+    PRIMARY KEY (run, instance)
+);
+";
 
 /// Added in version 3: each order's and each fill's reason, the strategy instance and the
 /// code's name ([`pinion_strategy::ReasonCode::name`]). Rows from before read as instance 0,
@@ -231,17 +248,22 @@ pub fn open(path: &Path) -> Result<Connection, HistoryError> {
             let tx = conn.unchecked_transaction().map_err(sqlite(path))?;
             tx.execute_batch(SCHEMA).map_err(sqlite(path))?;
             tx.execute_batch(REASONS_SQL).map_err(sqlite(path))?;
+            tx.execute_batch(STRATEGIES_SQL).map_err(sqlite(path))?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(sqlite(path))?;
             tx.commit().map_err(sqlite(path))?;
         }
-        1 | 2 => {
-            // Version 1 had no positions table; versions 1 and 2 no reasons.
+        1..=3 => {
+            // Version 1 had no positions table; versions 1 and 2 no reasons; 1 to 3 no
+            // strategy names.
             let tx = conn.unchecked_transaction().map_err(sqlite(path))?;
             if version == 1 {
                 tx.execute_batch(positions_sql!()).map_err(sqlite(path))?;
             }
-            tx.execute_batch(REASONS_SQL).map_err(sqlite(path))?;
+            if version <= 2 {
+                tx.execute_batch(REASONS_SQL).map_err(sqlite(path))?;
+            }
+            tx.execute_batch(STRATEGIES_SQL).map_err(sqlite(path))?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(sqlite(path))?;
             tx.commit().map_err(sqlite(path))?;
@@ -302,6 +324,24 @@ pub struct RunBatch {
 }
 
 impl RunBatch {
+    /// The run's strategy instances, from what each instrument's stage handed over: each
+    /// instance once, its orders added up over the instruments it traded.
+    pub fn strategies(&self) -> Vec<RunStrategy> {
+        let mut out: Vec<RunStrategy> = Vec::new();
+        for i in self.instruments.iter().flat_map(|i| &i.trading.instances) {
+            match out.iter_mut().find(|s| s.instance == i.instance) {
+                Some(s) => s.orders = Some(s.orders.unwrap_or(0) + i.stats.orders),
+                None => out.push(RunStrategy {
+                    instance: i.instance,
+                    name: i.name.to_string(),
+                    orders: Some(i.stats.orders),
+                }),
+            }
+        }
+        out.sort_by_key(|s| s.instance);
+        out
+    }
+
     /// The batch of a run measured as `bt`.
     pub fn new(
         command: &'static str,
@@ -388,6 +428,7 @@ pub fn write(
     )
     .map_err(sqlite(path))?;
     w.run = tx.last_insert_rowid();
+    put_strategies(&tx, path, w.run, &batch.strategies())?;
     {
         let mut ins = tx
             .prepare(
@@ -486,6 +527,40 @@ pub fn write(
     Ok(w)
 }
 
+/// One strategy instance of a run, as the `strategies` table holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunStrategy {
+    /// Its number (what its orders' and fills' `strategy` column holds).
+    pub instance: u8,
+    /// Its name (`[[strategy]] name`).
+    pub name: String,
+    /// The orders it decided over the run, on every instrument; `None` until the run ends.
+    pub orders: Option<u64>,
+}
+
+/// Writes `strategies` as run `run`'s instances; an instance already there keeps its row and
+/// takes the name and, when given, the orders.
+fn put_strategies(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    run: i64,
+    strategies: &[RunStrategy],
+) -> Result<(), HistoryError> {
+    let mut ins = tx
+        .prepare(
+            "INSERT INTO strategies VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (run, instance) DO UPDATE SET name = excluded.name,
+                 orders = coalesce(excluded.orders, orders)",
+        )
+        .map_err(sqlite(path))?;
+    for s in strategies {
+        let orders = s.orders.map(|n| uint("orders", n)).transpose()?;
+        ins.execute(params![run, s.instance, s.name, orders])
+            .map_err(sqlite(path))?;
+    }
+    Ok(())
+}
+
 /// Writes an instrument's account (`[position, realized, fees]`, exact decimals) as of
 /// `time_ns` into the run's `positions` row.
 fn put_position(
@@ -541,6 +616,7 @@ fn finish_streamed(
         ],
     )
     .map_err(sqlite(path))?;
+    put_strategies(&tx, path, run, &batch.strategies())?;
     if !batch.orders.is_empty() {
         tx.execute("DELETE FROM orders WHERE run = ?1", params![run])
             .map_err(sqlite(path))?;
@@ -857,6 +933,136 @@ mod tests {
                 ("s0:requote", 1, "0.00", "0.05", "-0.05"),
                 ("s0:stop", 1, "-1.25", "0.05", "-1.30"),
                 ("s0:unknown", 2, "2.50", "0.20", "2.30"),
+            ]
+        );
+        drop(conn);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A fill of `run` at `seq` on BTCUSDT: `(side, price, qty, fee, account realised after)`,
+    /// of instance `strategy` for `reason`.
+    fn put_own_fill(
+        conn: &Connection,
+        run: i64,
+        seq: i64,
+        (side, price, qty, fee, realized): (&str, &str, &str, &str, &str),
+        (strategy, reason): (u8, &str),
+    ) {
+        conn.execute(
+            "INSERT INTO fills VALUES (?1, ?2, ?2, 'binance-spot', 'BTCUSDT', ?3, ?4, ?5, 0, ?6,
+                                       '0', ?7, '0', ?8, ?9)",
+            params![run, seq, side, price, qty, fee, realized, strategy, reason],
+        )
+        .expect("a fill row");
+    }
+
+    #[test]
+    fn a_version_3_file_gains_strategy_names_and_each_instance_reckons_its_own_fills() {
+        let dir = std::env::temp_dir().join(format!("pinion-history-v3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("v3.db");
+        let _ = std::fs::remove_file(&path);
+        let run = "INSERT INTO runs VALUES (?1, 0, 'backtest', 'c', 'i', 0, 0, 2, 0)";
+        {
+            let conn = Connection::open(&path).expect("create");
+            conn.execute_batch(SCHEMA).expect("v2 schema");
+            conn.execute_batch(REASONS_SQL).expect("v3 columns");
+            conn.pragma_update(None, "user_version", 3).expect("v3");
+            conn.execute(run, [1]).expect("run 1");
+            put_own_fill(
+                &conn,
+                1,
+                0,
+                ("buy", "10.0", "1.0", "0.10", "0.00"),
+                (0, "entry"),
+            );
+            put_own_fill(
+                &conn,
+                1,
+                1,
+                ("sell", "11.0", "1.0", "0.10", "1.00"),
+                (0, "exit"),
+            );
+        }
+        // Read-only, not yet migrated: the instances have no names.
+        {
+            let conn = query::open_read(&path).expect("a version 3 file reads");
+            let rows = query::pnl(&conn, &path, query::PnlBy::Strategy).expect("by strategy");
+            assert_eq!(
+                rows.iter().map(query::PnlRow::cells).collect::<Vec<_>>(),
+                [["s0", "0", "2", "1.00", "0.20", "-", "0.80"]]
+            );
+        }
+        let mut conn = open(&path).expect("a version 3 file opens");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        conn.execute(run, [2]).expect("run 2");
+        {
+            let tx = conn.transaction().expect("tx");
+            let named = |instance, name: &str, orders| RunStrategy {
+                instance,
+                name: name.to_owned(),
+                orders,
+            };
+            put_strategies(
+                &tx,
+                &path,
+                2,
+                &[named(0, "maker", None), named(1, "taker", None)],
+            )
+            .expect("names at the start");
+            // The end adds the orders and keeps the names.
+            put_strategies(
+                &tx,
+                &path,
+                2,
+                &[named(0, "maker", Some(5)), named(1, "taker", Some(3))],
+            )
+            .expect("orders at the end");
+            tx.commit().expect("commit");
+        }
+        // The maker buys, the taker sells: the account closes flat with 2.00 realised, while
+        // each instance's own ledger holds a position and has realised nothing.
+        put_own_fill(
+            &conn,
+            2,
+            2,
+            ("buy", "10.0", "1.0", "0.10", "0.00"),
+            (0, "requote"),
+        );
+        put_own_fill(
+            &conn,
+            2,
+            3,
+            ("sell", "12.0", "1.0", "0.12", "2.00"),
+            (1, "entry"),
+        );
+        // The operator's order is no instance's: the account's realised moved by 0.50.
+        put_own_fill(
+            &conn,
+            2,
+            4,
+            ("sell", "12.5", "1.0", "0.05", "2.50"),
+            (0, "manual"),
+        );
+        let rows = query::pnl(&conn, &path, query::PnlBy::Strategy).expect("by strategy");
+        assert_eq!(
+            rows.iter().map(query::PnlRow::cells).collect::<Vec<_>>(),
+            [
+                [
+                    "(stage and operator)",
+                    "0",
+                    "1",
+                    "0.50",
+                    "0.05",
+                    "-",
+                    "0.45"
+                ],
+                ["maker", "5", "1", "0.00", "0.10", "-", "-0.10"],
+                ["s0", "0", "2", "1.00", "0.20", "-", "0.80"],
+                ["taker", "3", "1", "0.00", "0.12", "-", "-0.12"],
             ]
         );
         drop(conn);

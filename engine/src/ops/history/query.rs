@@ -10,7 +10,11 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 use super::{HistoryError, SCHEMA_VERSION, sqlite};
+
+mod by_strategy;
+
 use crate::pipeline::scaled_decimal;
+pub use by_strategy::{STAGE_ROW, pnl_by_strategy};
 
 /// Opens the history at `path` for reading only; it must exist and have a schema this pinion
 /// reads.
@@ -139,13 +143,27 @@ pub enum PnlBy {
     /// PnL is what each fill changed the realised PnL by, so the rows add up to the realised
     /// PnL and fees of every fill; unrealised PnL belongs to no reason (`-`).
     Reason,
+    /// One row per strategy instance, named as its run's `strategies` rows name it (`s0`, `s1`
+    /// where none does), every run and instrument summed: the orders it decided, its fills,
+    /// and the realised PnL and fees of its own fills, reckoned per run and instrument on its
+    /// own average cost (as the report's `by_strategy`), so two instances trading against
+    /// each other's inventory each show their own. Fills of the stage's closing orders and the
+    /// operator's (reasons stop, take_profit, trailing, flatten, derisk, manual) are no
+    /// instance's: they are the row `(stage and operator)`, their realised PnL what each
+    /// changed the account's by. Unrealised PnL is not reckoned (`-`). An inverse contract's
+    /// fills (money not in price × quantity units) count in orders, fills and fees, their
+    /// realised PnL is not reckoned here and its rows read `-`.
+    Strategy,
 }
 
 /// One row of `pinion history pnl`: exact decimal strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PnlRow {
-    /// The day (`2025-12-05`) or the instrument (`binance-spot BTCUSDT`).
+    /// The day (`2025-12-05`), the instrument (`binance-spot BTCUSDT`), the reason
+    /// (`s0:requote`) or the strategy instance's name.
     pub key: String,
+    /// Orders decided ([`PnlBy::Strategy`] only).
+    pub orders: Option<u64>,
     /// Fills.
     pub fills: u64,
     /// Realised PnL, gross of fees.
@@ -231,6 +249,7 @@ pub fn pnl_by_reason(conn: &Connection, path: &Path) -> Result<Vec<PnlRow>, Hist
         .into_iter()
         .map(|(key, (fills, realized, fees))| PnlRow {
             key,
+            orders: None,
             fills,
             realized: scaled_decimal(realized, decimals),
             fees: scaled_decimal(fees, decimals),
@@ -242,8 +261,10 @@ pub fn pnl_by_reason(conn: &Connection, path: &Path) -> Result<Vec<PnlRow>, Hist
 
 /// The PnL of every run in the file, grouped `by`.
 pub fn pnl(conn: &Connection, path: &Path, by: PnlBy) -> Result<Vec<PnlRow>, HistoryError> {
-    if by == PnlBy::Reason {
-        return pnl_by_reason(conn, path);
+    match by {
+        PnlBy::Reason => return pnl_by_reason(conn, path),
+        PnlBy::Strategy => return pnl_by_strategy(conn, path),
+        PnlBy::Day | PnlBy::Instrument => {}
     }
     let mut stmt = conn
         .prepare(
@@ -271,7 +292,7 @@ pub fn pnl(conn: &Connection, path: &Path, by: PnlBy) -> Result<Vec<PnlRow>, His
     for (day, venue, symbol, md, fills, money) in rows {
         let key = match by {
             PnlBy::Day => day,
-            PnlBy::Instrument | PnlBy::Reason => format!("{venue} {symbol}"),
+            PnlBy::Instrument | PnlBy::Reason | PnlBy::Strategy => format!("{venue} {symbol}"),
         };
         let scale = 10i128.pow(u32::from(decimals.saturating_sub(md)));
         let g = groups.entry(key).or_default();
@@ -284,6 +305,7 @@ pub fn pnl(conn: &Connection, path: &Path, by: PnlBy) -> Result<Vec<PnlRow>, His
         .into_iter()
         .map(|(key, (fills, m))| PnlRow {
             key,
+            orders: None,
             fills,
             realized: scaled_decimal(m[0], decimals),
             fees: scaled_decimal(m[1], decimals),
@@ -336,17 +358,36 @@ pub fn table<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
 }
 
 impl PnlRow {
-    /// The row's cells, key first.
+    /// The row's cells, key first and then its orders when it has them, as [`pnl_columns`]
+    /// names them.
     pub fn cells(&self) -> Vec<String> {
-        vec![
-            self.key.clone(),
-            self.fills.to_string(),
-            self.realized.clone(),
-            self.fees.clone(),
-            self.unrealized.clone(),
-            self.net.clone(),
-        ]
+        let orders = self.orders.map(|n| n.to_string());
+        std::iter::once(self.key.clone())
+            .chain(orders)
+            .chain([
+                self.fills.to_string(),
+                self.realized.clone(),
+                self.fees.clone(),
+                self.unrealized.clone(),
+                self.net.clone(),
+            ])
+            .collect()
     }
+}
+
+/// The columns of `pinion history pnl --by by`, the key's first.
+pub fn pnl_columns(by: PnlBy) -> Vec<&'static str> {
+    let key = match by {
+        PnlBy::Day => "day",
+        PnlBy::Instrument => "instrument",
+        PnlBy::Reason => "reason",
+        PnlBy::Strategy => "strategy",
+    };
+    let orders = (by == PnlBy::Strategy).then_some("orders");
+    std::iter::once(key)
+        .chain(orders)
+        .chain(PNL_COLUMNS)
+        .collect()
 }
 
 #[cfg(test)]

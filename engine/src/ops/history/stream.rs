@@ -69,6 +69,8 @@ pub struct Begin {
     /// Each instrument's fees paid before this session (a resumed journal's last position),
     /// by id, in its money units: the first fill's fee is measured from there.
     pub fees_before: Vec<i128>,
+    /// The strategy instances, by number, with their names (their orders come at the end).
+    pub strategies: Vec<super::RunStrategy>,
 }
 
 /// The handle a session streams its history through: cheap to clone, never blocks.
@@ -128,11 +130,17 @@ impl Streamed {
             ],
         )
         .map_err(sqlite(path))?;
+        let run = conn.last_insert_rowid();
+        {
+            let tx = conn.transaction().map_err(sqlite(path))?;
+            super::put_strategies(&tx, path, run, &begin.strategies)?;
+            tx.commit().map_err(sqlite(path))?;
+        }
         let n = begin.instruments.len();
         let mut fees = begin.fees_before.clone();
         fees.resize(n, 0);
         Ok(Self {
-            run: conn.last_insert_rowid(),
+            run,
             codec: RunEpoch::new(begin.epoch).ok().map(ClientIdCodec::new),
             begin,
             fees,
