@@ -65,6 +65,9 @@ fn strategy_names(conn: &Connection, path: &Path) -> Result<Names, HistoryError>
     Ok(rows)
 }
 
+/// An instance's own ledger's place: its row's key, the run, the venue and the symbol.
+type LedgerKey = (String, i64, String, String);
+
 /// One group of [`pnl_by_strategy`]: orders, fills, realised PnL (and its decimals), fees.
 #[derive(Debug, Default)]
 struct StrategySums {
@@ -126,10 +129,7 @@ pub fn pnl_by_strategy(conn: &Connection, path: &Path) -> Result<Vec<PnlRow>, Hi
     let money = |what: &str, text: &str| parse_money(text).ok_or_else(|| bad(what, text));
     // Each instance's own ledger per run and instrument, and its money decimals (`None`: an
     // inverse contract's, not reckoned here).
-    let mut ledgers: BTreeMap<
-        (String, i64, String, String),
-        (pinion_strategy::Position, Option<u8>),
-    > = BTreeMap::new();
+    let mut ledgers: BTreeMap<LedgerKey, (pinion_strategy::Position, Option<u8>)> = BTreeMap::new();
     // The account's realised PnL after the last fill of each run's instrument.
     let mut account: BTreeMap<(i64, String, String), (i128, u8)> = BTreeMap::new();
     let mut groups: BTreeMap<String, StrategySums> = BTreeMap::new();
