@@ -383,6 +383,16 @@ struct CandleFeed {
 }
 
 impl Traded {
+    /// The slot (index in `slots`) of the instance strategy client id `id` belongs to; `None`
+    /// for the stage's and the operator's ids. An id's slot bits name the instance's number,
+    /// which is its index in `slots` only when every instance before it trades this
+    /// instrument too.
+    #[inline]
+    fn slot_index(&self, id: u64) -> Option<usize> {
+        let k = slot_of(id)?;
+        self.slots.iter().position(|s| usize::from(s.instance) == k)
+    }
+
     /// The reason `code` of the stage's orders on this instrument: they name its first
     /// instance (the only one, unless several trade it).
     #[inline]
@@ -442,7 +452,10 @@ impl Traded {
             let after = self.booked();
             self.sizer.on_fill(before, after);
             self.gate.on_exec(rep);
-            if let Some(slot) = slot_of(rep.client_id.0).and_then(|k| self.slots.get_mut(k)) {
+            if let Some(slot) = self
+                .slot_index(rep.client_id.0)
+                .and_then(|k| self.slots.get_mut(k))
+            {
                 slot.ledger.apply_fill_paying(
                     rep.side,
                     rep.last_px,
@@ -465,7 +478,8 @@ impl Traded {
             let leaves = Qty(o.qty.0.saturating_sub(o.cum_qty.0).max(0));
             self.gate
                 .restore_open(o.client_id, o.side, o.order_type, o.px, leaves, o.reason);
-            if let Some(g) = slot_of(o.client_id.0)
+            if let Some(g) = self
+                .slot_index(o.client_id.0)
                 .and_then(|k| self.slots.get_mut(k))
                 .and_then(|s| s.gate.as_mut())
             {
@@ -1763,7 +1777,7 @@ impl StrategyCore {
         if let Some(Some(traded)) = self.strategies.get_mut(idx) {
             let filled = rep.last_qty.0 > 0;
             // The instance whose order it is; the stage's and the operator's go to the first.
-            let own = slot_of(rep.client_id.0).filter(|&k| k < traded.slots.len());
+            let own = traded.slot_index(rep.client_id.0);
             let owner = own.unwrap_or(0);
             if let Some(slot) = own.map(|k| &mut traded.slots[k]) {
                 if filled {
