@@ -451,6 +451,32 @@ fn a_sigkilled_session_leaves_its_fills_in_the_history_as_the_journal_had_them()
         .map(|r| r[1].parse::<usize>().expect("fills"))
         .sum();
     assert_eq!(by_reason, fills.len(), "{csv}");
+    // By strategy: the one instance, by the name the session's start wrote (a lone
+    // [strategy] is named after its kind), with every fill and, as the session never ended,
+    // its order rows counted.
+    let out = Command::new(env!("CARGO_BIN_EXE_pinion"))
+        .args(["history", "--db"])
+        .arg(&db)
+        .args(["pnl", "--by", "strategy", "--csv"])
+        .output()
+        .expect("pinion history runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8_lossy(&out.stdout);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("strategy,orders,fills,realized_pnl,fees,unrealized_pnl,net_pnl")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 1, "{csv}");
+    assert_eq!(rows[0][0], "market-making", "{csv}");
+    let orders: usize = rows[0][1].parse().expect("orders");
+    assert!(orders > 0, "the orders filled were counted: {csv}");
+    assert_eq!(rows[0][2], fills.len().to_string(), "{csv}");
 }
 
 /// Two strategy instances on one account, SIGKILLed mid-session and resumed from the journal:
