@@ -37,7 +37,9 @@
 //! a kill switches every gate off, cancels every order the gates know open and stops asking
 //! the strategies for decisions (reports are still applied); a pause stops the decisions alone;
 //! a cancel-all cancels what is open. After every report, and every view that moves the mark,
-//! the instrument's account is written to the control block's board for the bot and metrics.
+//! the instrument's account is written to the control block's board for the bot and metrics,
+//! and in the same write each of its instances' own account to the instance board, whose slots
+//! the stage lays out from its own at start-up ([`StrategyStage::with_control`]).
 //!
 //! **Manual orders.** The operator bot's confirmed `/buy`, `/sell` and `/cancel` come through
 //! the control block's ring ([`crate::control::ManualRequest`]), taken once a poll when its
