@@ -1148,7 +1148,11 @@ fn check_instance_instruments(
                 return Err(PipelineError::InstanceInstrument {
                     instance: instance.name.clone(),
                     symbol: symbol.clone(),
-                    known: symbols.join(", "),
+                    known: if symbols.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        symbols.join(", ")
+                    },
                 });
             }
         }
