@@ -590,8 +590,13 @@ fn connection_faults_do_what_they_say() {
     let mut ws: Vec<Ws> = (0..5).map(|_| sim.ws(&path)).collect();
     sim.exchange.release();
     let texts = |ws: &mut Ws, n: usize| {
-        for _ in 0..n {
-            assert!(matches!(next(ws), Got::Text(_)));
+        for k in 0..n {
+            let got = next(ws);
+            assert!(
+                matches!(got, Got::Text(_)),
+                "frame {k} of {n}: {got:?}, {:?} after the sessions opened",
+                opened.elapsed()
+            );
         }
     };
     // 0: five frames, then a frame cut short and the socket shut with no close frame.
