@@ -2,7 +2,7 @@
 # Runs the benchmarks with the host state printed first, so the figures carry their context.
 # Every benchmark measures a baseline in the same run; quote medians, with the baseline beside them.
 #   scripts/bench.sh            all benchmarks
-#   scripts/bench.sh parse      one of: parse sbe book readers ring e2e wire order_encode tick_to_trade_wire backtest ops_cost
+#   scripts/bench.sh parse      one of: parse sbe book readers ring e2e wire order_encode tick_to_trade_wire backtest ops_cost strategies3
 #                               tick_to_trade_wire
 set -euo pipefail
 cd "$(dirname "$0")/.."

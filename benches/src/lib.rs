@@ -20,6 +20,21 @@ use pinion_engine::pipeline::{self, Console, PipelineReport};
 /// # Panics
 /// On an override or a config the engine refuses: benchmark settings must be sound.
 pub fn replay_settings(source: &Path, overrides: &[(&str, &str)]) -> Settings {
+    config_settings(REPLAY_TOML, REPLAY_TOML_NAME, source, overrides)
+}
+
+/// The config `text` (its file name `name`, for messages) on `source`, progress off, with
+/// `overrides` applied as [`replay_settings`] applies them: for a benchmark whose config is not
+/// the embedded one (several `[[strategy]]` tables, say).
+///
+/// # Panics
+/// On an override or a config the engine refuses: benchmark settings must be sound.
+pub fn config_settings(
+    text: &str,
+    name: &str,
+    source: &Path,
+    overrides: &[(&str, &str)],
+) -> Settings {
     let mut o = Overrides::default();
     o.push(Override::string("input.source", source.to_string_lossy()));
     o.push(Override::value("runtime.progress", false));
@@ -30,11 +45,11 @@ pub fn replay_settings(source: &Path, overrides: &[(&str, &str)]) -> Settings {
             Err(e) => panic!("benchmark override: {e}"),
         }
     }
-    match Config::parse_with(REPLAY_TOML, REPLAY_TOML_NAME, &o)
+    match Config::parse_with(text, name, &o)
         .map_err(|e| e.to_string())
         .and_then(|c| {
             c.validate_for(
-                REPLAY_TOML_NAME,
+                name,
                 pinion_engine::config::machine_cores(),
                 &pinion_testkit::data::data_dir(),
             )
