@@ -1,11 +1,12 @@
-//! The steady state of a replay allocates nothing: fused placement `1` on the synthetic market,
-//! with a counting global allocator that counts only while the run is between 40 % and 90 % of
+//! The steady state of a replay allocates nothing: fused placement `1` on the synthetic market
+//! and on the real recordings, with one strategy and with three instances on one instrument,
+//! under a counting global allocator that counts only while the run is between 40 % and 90 % of
 //! its records (after start-up and warm-up, before the end-of-stream flush and the report).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use pinion_engine::config::Settings;
+use pinion_engine::config::{Config, Override, Settings};
 use pinion_engine::pipeline::{self, Console, PipelineReport};
 use pinion_testkit::alloc::process_allocations;
 
@@ -52,6 +53,108 @@ fn steady_state_replay_allocates_nothing() {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+    // Three strategy instances on one instrument, each with a budget of its own: their slots,
+    // their gates and the self-trade check allocate nothing either, and each instance trades
+    // inside the window (its fills recorded, in buffers allocated before the run).
+    if let Some(path) = pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz") {
+        const SPOT_RECORDS: u64 = 41_249;
+        let mut settings = three_instances(&path);
+        settings.backtest.record = true;
+        let report = allocations_in_steady_state(&settings, SPOT_RECORDS);
+        assert_eq!(report.counter("feed", "records"), SPOT_RECORDS);
+        let [t] = report.trading.as_slice() else {
+            panic!("{} instruments traded", report.trading.len());
+        };
+        let names: Vec<&str> = t.instances.iter().map(|i| &*i.name).collect();
+        assert_eq!(names, ["maker", "taker", "chaser"]);
+        let (fills, samples) = (t.tape.fills(), t.tape.samples());
+        let (t0, t1) = (samples[0].t_ns, samples[samples.len() - 1].t_ns);
+        let middle = t0 + (t1 - t0) / 2..t0 + (t1 - t0) * 8 / 10;
+        for i in &t.instances {
+            assert!(i.fills > 0, "{} has no fill", i.name);
+            assert!(
+                fills
+                    .iter()
+                    .any(|f| f.reason.strategy == i.instance && middle.contains(&f.t_ns)),
+                "{} has no fill in the middle of the run",
+                i.name
+            );
+        }
+    }
+}
+
+/// Three `[[strategy]]` instances on the Binance Spot instrument of the recording at `path`
+/// (market making, an imbalance taker and a quote chaser, each with a budget of its own under
+/// the account's `[risk]`), fused as [`common::fused_overrides`] runs.
+fn three_instances(path: &std::path::Path) -> Settings {
+    const TEXT: &str = r#"
+[risk]
+max_order_qty = "0.01"
+max_notional = "1000"
+max_position = "0.005"
+max_open_orders = 10
+orders_per_second = 100
+order_burst = 10
+price_band_bps = 50
+
+[fees]
+maker_bps = 10.0
+taker_bps = 10.0
+
+[[instrument]]
+venue = "binance-spot"
+symbol = "BTCUSDT"
+tick_size = "0.01"
+step_size = "0.00001"
+qty_decimals = 8
+
+[[strategy]]
+name = "maker"
+kind = "market-making"
+order_qty = "0.001"
+[strategy.market_making]
+fair = "microprice"
+half_spread_bps = 0.5
+skew_bps = 2.0
+requote_bps = 0.5
+levels = 2
+level_step_bps = 0.5
+[strategy.risk]
+max_position = "0.002"
+
+[[strategy]]
+name = "taker"
+kind = "imbalance"
+order_qty = "0.001"
+threshold = 0.5
+[strategy.risk]
+max_position = "0.002"
+max_open_orders = 2
+
+[[strategy]]
+name = "chaser"
+kind = "quote-chase"
+order_qty = "0.001"
+[strategy.quote_chase]
+side = "buy"
+improve_ticks = 0
+limit_bps = 5.0
+give_up_ms = 2000
+cycle = true
+[strategy.risk]
+max_position = "0.002"
+max_open_orders = 2
+"#;
+    let mut o = common::fused_overrides();
+    o.push(Override::value(
+        "input.source",
+        path.to_str().expect("a UTF-8 path"),
+    ));
+    o.push(Override::value("input.read_ahead", true));
+    Config::parse_with(TEXT, "three-instances.toml", &o)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .validate_for("three-instances.toml", 2, &pinion_testkit::data::data_dir())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Copies the gzip hbt recording `from` to `to` with the price of every `n`th trade made
