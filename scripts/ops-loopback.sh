@@ -159,8 +159,10 @@ wait_ready() {
 }
 
 # metric NAME: the value of an unlabelled sample (empty when absent).
+# awk reads the whole exposition (no early exit): curl killed by SIGPIPE mid-write would fail
+# the pipeline under pipefail, which a larger exposition made happen.
 metric() {
-    curl -s --max-time 3 "$metrics/metrics" | awk -v n="$1" '$1 == n {print $2; exit}'
+    curl -s --max-time 3 "$metrics/metrics" | awk -v n="$1" '$1 == n && !found {print $2; found = 1}'
 }
 
 # sim_account FILE: the exchange's account now.
@@ -250,7 +252,7 @@ if wait_ready 2; then
     [ -n "$confirm_reply" ] || fail "run 2: the confirmation was not answered KILLED"
     killed=""
     for _ in $(seq 1 50); do
-        killed="$(curl -s --max-time 3 "$metrics/metrics" | awk '/^pinion_kill_switch\{/ {print $2; exit}')"
+        killed="$(curl -s --max-time 3 "$metrics/metrics" | awk '/^pinion_kill_switch\{/ && !found {print $2; found = 1}')"
         [ "$killed" = 1 ] && break
         sleep 0.1
     done
