@@ -1607,12 +1607,8 @@ impl StrategyCore {
                 let Some(Some(traded)) = self.strategies.get_mut(idx) else {
                     break;
                 };
-                let slot = &mut traded.slots[k];
-                self.intents
-                    .set_new_order_budget(slot.order_tokens(&mut traded.gate, now));
-                self.intents.set_order_qty(qty);
-                self.intents.set_strategy(slot.instance);
-                slot.strategy.on_book(top, &mut self.intents);
+                prepare_slot(traded, k, qty, &mut self.intents, now)
+                    .on_book(top, &mut self.intents);
                 sent += self.send_intents(idx, k, trigger);
             }
         }
@@ -1668,12 +1664,8 @@ impl StrategyCore {
                 && traded.flatten.strategy_may_decide()
             {
                 let qty = traded.order_qty();
-                let slot = &mut traded.slots[k];
-                self.intents
-                    .set_new_order_budget(slot.order_tokens(&mut traded.gate, now));
-                self.intents.set_order_qty(qty);
-                self.intents.set_strategy(slot.instance);
-                slot.strategy.on_trade(ev, &mut self.intents);
+                prepare_slot(traded, k, qty, &mut self.intents, now)
+                    .on_trade(ev, &mut self.intents);
                 sent += self.send_intents(idx, k, Trigger::Other);
             }
         }
@@ -1731,12 +1723,7 @@ impl StrategyCore {
             && traded.flatten.strategy_may_decide()
         {
             let qty = traded.order_qty();
-            let slot = &mut traded.slots[k];
-            self.intents
-                .set_new_order_budget(slot.order_tokens(&mut traded.gate, now));
-            self.intents.set_order_qty(qty);
-            self.intents.set_strategy(slot.instance);
-            slot.strategy.on_candle(c, &mut self.intents);
+            prepare_slot(traded, k, qty, &mut self.intents, now).on_candle(c, &mut self.intents);
             if self.send_intents(idx, k, Trigger::Other) > 0 {
                 self.out.flush(now_ns());
             }
@@ -1855,14 +1842,11 @@ impl StrategyCore {
                 return;
             };
             let qty = traded.order_qty();
-            let Some(slot) = traded.slots.get_mut(owner) else {
+            if owner >= traded.slots.len() {
                 return;
-            };
-            self.intents
-                .set_new_order_budget(slot.order_tokens(&mut traded.gate, now));
-            self.intents.set_order_qty(qty);
-            self.intents.set_strategy(slot.instance);
-            slot.strategy.on_exec(rep, &mut self.intents);
+            }
+            prepare_slot(traded, owner, qty, &mut self.intents, now)
+                .on_exec(rep, &mut self.intents);
             if self.ended
                 || !self.commands.may_decide()
                 || !traded.protect.strategy_may_decide(now)
@@ -1876,6 +1860,23 @@ impl StrategyCore {
             self.publish(idx);
         }
     }
+}
+
+/// Readies `intents` for instance slot `k` of `traded` to decide at `now` (its order budget,
+/// the size of new orders `qty`, its instance on the reasons) and returns its strategy.
+#[inline]
+fn prepare_slot<'a>(
+    traded: &'a mut Traded,
+    k: usize,
+    qty: Option<Qty>,
+    intents: &mut Intents,
+    now: u64,
+) -> &'a mut AnyStrategy {
+    let slot = &mut traded.slots[k];
+    intents.set_new_order_budget(slot.order_tokens(&mut traded.gate, now));
+    intents.set_order_qty(qty);
+    intents.set_strategy(slot.instance);
+    &mut slot.strategy
 }
 
 /// Sends a cancel for every order `t`'s gate knows open, with ids of the stage's own, for
