@@ -124,22 +124,32 @@ fn net_of(sim: &SimAccount) -> i64 {
         .sum()
 }
 
-#[test]
-fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
-    let (pem, public) = ed25519_key();
-    let sim = start_trading_sim(public, "");
+/// A trading config for `sim` with `strategies` and a journal, written into the simulator's
+/// directory: that directory, the journal's path and the config's.
+fn journaled_config(
+    sim: &Sim,
+    strategies: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let dir = sim.dir.0.clone();
     let journal = dir.join("journal.bin");
     let config = trading_config(
-        &sim,
+        sim,
         "recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n",
-    ) + RESTING_QUOTES
+    ) + strategies
         + &format!(
             "\n[journal]\npath = \"{}\"\nfsync = \"every\"\n",
             journal.display()
         );
     let config_path = dir.join("trade.toml");
     std::fs::write(&config_path, config).expect("write config");
+    (dir, journal, config_path)
+}
+
+#[test]
+fn sigkilled_sessions_resume_from_the_journal_and_end_equal_to_the_exchange() {
+    let (pem, public) = ed25519_key();
+    let sim = start_trading_sim(public, "");
+    let (dir, journal, config_path) = journaled_config(&sim, RESTING_QUOTES);
 
     let mut rng = SplitMix(0x5eed_0017);
     let kills = 3;
@@ -487,18 +497,7 @@ fn a_sigkilled_session_leaves_its_fills_in_the_history_as_the_journal_had_them()
 fn two_instances_resume_each_in_its_own_id_range() {
     let (pem, public) = ed25519_key();
     let sim = start_trading_sim(public, "");
-    let dir = sim.dir.0.clone();
-    let journal = dir.join("journal.bin");
-    let config = trading_config(
-        &sim,
-        "recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n",
-    ) + TWO_INSTANCES
-        + &format!(
-            "\n[journal]\npath = \"{}\"\nfsync = \"every\"\n",
-            journal.display()
-        );
-    let config_path = dir.join("trade.toml");
-    std::fs::write(&config_path, config).expect("write config");
+    let (dir, journal, config_path) = journaled_config(&sim, TWO_INSTANCES);
 
     let mut child = spawn(&config_path, &pem, 60.0, &dir);
     let deadline = Instant::now() + Duration::from_secs(20);
