@@ -197,21 +197,43 @@ pub struct Control {
     flattens: FlattenBoard,
     /// Each strategy instance's account, laid out by the stage at start-up.
     instances: OnceLock<InstanceBoard>,
-    /// The bot's end of the manual requests' ring.
-    manual_tx: Mutex<RingTx<ManualRequest>>,
+    /// The bot's end of each strategy stage's manual requests' ring.
+    manual_tx: Vec<Mutex<RingTx<ManualRequest>>>,
+    /// The strategy stage of each instrument id (absent: the first).
+    manual_route: Vec<u8>,
     /// Bumped after every request pushed: the reader looks at the ring only when it moved.
     manual_gen: AtomicU64,
-    /// The stage's ends, taken by the first reader.
-    stage_ends: Mutex<Option<(RingRx<ManualRequest>, RingTx<ManualAnswer>)>>,
-    /// The bot's end of the answers' ring.
-    answers_rx: Mutex<RingRx<ManualAnswer>>,
+    /// Each strategy stage's ends, taken by its reader.
+    stage_ends: Vec<StageEnds>,
+    /// The bot's end of each stage's answers' ring.
+    answers_rx: Vec<Mutex<RingRx<ManualAnswer>>>,
 }
+
+/// A strategy stage's ends of its manual requests' ring and its answers' ring, until its reader
+/// takes them.
+type StageEnds = Mutex<Option<(RingRx<ManualRequest>, RingTx<ManualAnswer>)>>;
 
 impl Control {
     /// A control block for `instruments`, nothing requested.
     pub fn new(instruments: &Instruments) -> Arc<Self> {
-        let (manual_tx, manual_rx) = ring(MANUAL_RING);
-        let (answers_tx, answers_rx) = ring(MANUAL_RING);
+        Self::with_stages(instruments, 1, Vec::new())
+    }
+
+    /// A control block for `instruments` traded by `stages` strategy stages, instrument id `i`
+    /// by stage `route[i]` (ids past the table: the first): each stage has its own manual
+    /// requests' ring, and a request goes to its instrument's stage.
+    pub fn with_stages(instruments: &Instruments, stages: usize, route: Vec<u8>) -> Arc<Self> {
+        let stages = stages.max(1);
+        let mut manual_tx = Vec::with_capacity(stages);
+        let mut stage_ends = Vec::with_capacity(stages);
+        let mut answers = Vec::with_capacity(stages);
+        for _ in 0..stages {
+            let (tx, rx) = ring(MANUAL_RING);
+            let (answers_tx, answers_rx) = ring(MANUAL_RING);
+            manual_tx.push(Mutex::new(tx));
+            stage_ends.push(Mutex::new(Some((rx, answers_tx))));
+            answers.push(Mutex::new(answers_rx));
+        }
         Arc::new(Self {
             kill: AtomicU8::new(0),
             signal: Arc::new(AtomicBool::new(false)),
@@ -227,17 +249,25 @@ impl Control {
             tickers: TickerBoard::new(instruments.len()),
             flattens: FlattenBoard::new(instruments.len()),
             instances: OnceLock::new(),
-            manual_tx: Mutex::new(manual_tx),
+            manual_tx,
+            manual_route: route,
             manual_gen: AtomicU64::new(0),
-            stage_ends: Mutex::new(Some((manual_rx, answers_tx))),
-            answers_rx: Mutex::new(answers_rx),
+            stage_ends,
+            answers_rx: answers,
         })
     }
 
     /// Hands `request` to the strategy stage; `false` when its ring is full (nothing was
     /// asked). Off the hot path: the bot's end is behind a lock.
     pub fn submit(&self, request: ManualRequest) -> bool {
-        let mut tx = self.manual_tx.lock().unwrap_or_else(|e| e.into_inner());
+        let stage = self
+            .manual_route
+            .get(usize::from(request.instrument.0))
+            .map_or(0, |&s| usize::from(s));
+        let Some(tx) = self.manual_tx.get(stage).or(self.manual_tx.first()) else {
+            return false;
+        };
+        let mut tx = tx.lock().unwrap_or_else(|e| e.into_inner());
         if tx.try_push(request).is_err() {
             return false;
         }
@@ -247,8 +277,12 @@ impl Control {
 
     /// The stage's answers to manual requests that came since the last call, oldest first.
     pub fn answers(&self) -> Vec<ManualAnswer> {
-        let mut rx = self.answers_rx.lock().unwrap_or_else(|e| e.into_inner());
-        std::iter::from_fn(|| rx.pop()).collect()
+        let mut all = Vec::new();
+        for rx in &self.answers_rx {
+            let mut rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+            all.extend(std::iter::from_fn(|| rx.pop()));
+        }
+        all
     }
 
     /// Asks the stage to flatten instrument `id` for `cause`; `false` for an unknown id.
@@ -369,14 +403,19 @@ impl Control {
         self.instances.set(InstanceBoard::new(n, keys)).is_ok()
     }
 
-    /// The reader the strategy stage polls. The first one made takes the manual requests' ring
-    /// (there is one stage to send them).
+    /// The reader the (first) strategy stage polls. The first one made takes its manual
+    /// requests' ring.
     pub fn reader(self: &Arc<Self>) -> ControlReader {
+        self.reader_for(0)
+    }
+
+    /// The reader strategy stage `stage` polls. The first one made for the stage takes its
+    /// manual requests' ring.
+    pub fn reader_for(self: &Arc<Self>, stage: usize) -> ControlReader {
         let manual = self
             .stage_ends
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+            .get(stage)
+            .and_then(|e| e.lock().unwrap_or_else(|e| e.into_inner()).take());
         ControlReader {
             control: Arc::clone(self),
             cancel_all_seen: self.cancel_all.load(Ordering::Acquire),

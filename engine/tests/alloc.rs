@@ -1,12 +1,12 @@
 //! The steady state of a replay allocates nothing: fused placement `1` on the synthetic market
-//! and on the real recordings, with one strategy and with three instances on one instrument,
-//! under a counting global allocator that counts only while the run is between 40 % and 90 % of
+//! and on the real recordings, with one strategy, with three instances on one instrument, and
+//! with those three on a second strategy stage, under a counting global allocator that counts only while the run is between 40 % and 90 % of
 //! its records (after start-up and warm-up, before the end-of-stream flush and the report).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use pinion_engine::config::{Config, Override, Settings};
+use pinion_engine::config::{Config, Override, Settings, StageKind};
 use pinion_engine::pipeline::{self, Console, PipelineReport};
 use pinion_testkit::alloc::process_allocations;
 
@@ -80,6 +80,30 @@ fn steady_state_replay_allocates_nothing() {
                 i.name
             );
         }
+        // The same three on a second strategy stage, the first idle beside it on the thread:
+        // the book stage's fan-out and the gateway's lanes allocate nothing either.
+        let mut two = three_instances(&path);
+        two.placement.strategy_stages = vec![vec![0, 1, 2]];
+        for t in &mut two.placement.threads {
+            if let Some(at) = t.stages.iter().position(|k| *k == StageKind::Strategy(0)) {
+                t.stages.insert(at + 1, StageKind::Strategy(1));
+            }
+        }
+        let report = allocations_in_steady_state(&two, SPOT_RECORDS);
+        assert_eq!(report.counter("feed", "records"), SPOT_RECORDS);
+        let strategy_stages: Vec<u64> = report
+            .run
+            .stages
+            .iter()
+            .filter(|s| s.stage == "strategy")
+            .map(|s| s.counter("views").unwrap_or(0))
+            .collect();
+        assert_eq!(strategy_stages.len(), 2);
+        assert!(
+            strategy_stages.contains(&0) && strategy_stages.iter().any(|&v| v > 0),
+            "the second stage took every view: {strategy_stages:?}"
+        );
+        assert!(report.counter("gateway", "orders_sent") > 0);
     }
 }
 

@@ -74,10 +74,15 @@ fn trade_keyed(
 ) -> Run {
     let (pem, public) = ed25519_key();
     let sim = start_trading_sim(public, order_faults);
-    let config = trading_config(
+    let mut config = trading_config(
         &sim,
         &format!("recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n{extra}"),
-    ) + more;
+    );
+    if more.contains("[placement]") {
+        // `more` places the stages itself.
+        config = config.replace("[placement]\nmode = \"2\"\nwait = \"park\"\n", "");
+    }
+    config += more;
     let ran = run_pinion(&sim, &pem, &config, seconds, secret, "", during);
     Run {
         code: ran.code,
@@ -1612,7 +1617,46 @@ kill_confirm_s = 5\nalerts_file = \"{}\"\n",
 #[test]
 fn two_strategies_trade_apart_and_each_ones_pnl_is_its_own_exchange_trades() {
     let run = trade_with("", 10.0, "", TWO_INSTANCES, |_, _| {});
-    assert_matches_the_exchange(&run);
+    assert_two_instances_apart(&run);
+}
+
+/// The same two instances on a strategy stage of their own, on a thread of their own beside the
+/// first strategy stage's (idle: no instance is left to it): the book stage's second lane
+/// carries the market to them, the gateway's second lane their orders and reports, and at the
+/// end their stage waits for the venue's wind-down as the one stage would. Same outcome.
+#[test]
+fn two_strategies_on_a_second_strategy_stage_trade_as_on_the_first() {
+    let placement = "
+[placement]
+mode = \"custom\"
+wait = \"park\"
+[[placement.threads]]
+name = \"market\"
+stages = [\"feed\", \"book\", \"strategy\"]
+[[placement.threads]]
+name = \"trading\"
+stages = [\"strategy:mid+micro\", \"gateway\"]
+";
+    let run = trade_with(
+        "",
+        10.0,
+        "",
+        &format!("{placement}{TWO_INSTANCES}"),
+        |_, _| {},
+    );
+    assert_eq!(
+        run.report["waits"],
+        serde_json::json!(["market=park", "trading=park"]),
+        "the custom placement ran"
+    );
+    assert_two_instances_apart(&run);
+}
+
+/// Two instances on one instrument traded apart: each one's position and realised PnL equal
+/// a reckoning from its own orders' exchange trades, each within its budget, no self-trade at
+/// the exchange because such orders were stopped before they were sent.
+fn assert_two_instances_apart(run: &Run) {
+    assert_matches_the_exchange(run);
     let ours: BTreeMap<&str, u64> = run.account[0]["orders"]
         .as_array()
         .expect("orders")

@@ -341,7 +341,7 @@ fn read(ctx: &BotContext) -> Seen {
         refused: s
             .stages
             .iter()
-            .filter(|st| st.name() == "strategy")
+            .filter(|st| st.name().starts_with("strategy"))
             .map(|st| st.load().errors)
             .sum(),
         losses: (0..s.books.len()).map(|i| s.books.losses(i)).collect(),

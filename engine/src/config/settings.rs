@@ -19,8 +19,9 @@ pub enum StageKind {
     Feed,
     /// Book apply and sync.
     Book,
-    /// Strategy and pre-trade risk.
-    Strategy,
+    /// Strategy and pre-trade risk: stage 0 runs every instance no other strategy stage names;
+    /// stage `g` ≥ 1 the instances of [`PlacementSpec::strategy_stages`]`[g - 1]`.
+    Strategy(u8),
     /// Hard limits and the venue.
     Gateway,
 }
@@ -30,7 +31,7 @@ impl StageKind {
     pub const ALL: [StageKind; 4] = [
         StageKind::Feed,
         StageKind::Book,
-        StageKind::Strategy,
+        StageKind::Strategy(0),
         StageKind::Gateway,
     ];
 
@@ -39,8 +40,18 @@ impl StageKind {
         match self {
             StageKind::Feed => "feed",
             StageKind::Book => "book",
-            StageKind::Strategy => "strategy",
+            StageKind::Strategy(_) => "strategy",
             StageKind::Gateway => "gateway",
+        }
+    }
+
+    /// The stage's place in data order (every strategy stage at the same place).
+    pub const fn rank(self) -> u8 {
+        match self {
+            StageKind::Feed => 0,
+            StageKind::Book => 1,
+            StageKind::Strategy(_) => 2,
+            StageKind::Gateway => 3,
         }
     }
 
@@ -69,6 +80,24 @@ pub struct PlacementSpec {
     pub label: String,
     /// The threads.
     pub threads: Vec<ThreadSpec>,
+    /// The strategy stages after the first (`"strategy:NAME[+NAME…]"` in a custom placement):
+    /// the instance numbers each runs. Empty: one strategy stage runs every instance.
+    pub strategy_stages: Vec<Vec<u8>>,
+}
+
+impl PlacementSpec {
+    /// How many strategy stages run (at least one).
+    pub fn strategy_stage_count(&self) -> usize {
+        1 + self.strategy_stages.len()
+    }
+
+    /// The strategy stage that runs instance `k`.
+    pub fn stage_of_instance(&self, k: u8) -> usize {
+        self.strategy_stages
+            .iter()
+            .position(|g| g.contains(&k))
+            .map_or(0, |g| g + 1)
+    }
 }
 
 /// How fast recorded frames are released.

@@ -164,7 +164,7 @@ pub struct LiveLatency {
 }
 
 /// A [`LiveLatency`] read into cumulative buckets.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LatencyBuckets {
     /// Per upper bound given, the values at or below it (each slot counted at its lowest
     /// value, 1 % resolution).
@@ -173,6 +173,20 @@ pub struct LatencyBuckets {
     pub count: u64,
     /// Their sum, ns (each slot's values at its lowest value).
     pub sum_ns: u128,
+}
+
+impl LatencyBuckets {
+    /// Adds `other`'s counts (read at the same bounds) to these.
+    pub fn add(&mut self, other: &LatencyBuckets) {
+        if self.cumulative.len() < other.cumulative.len() {
+            self.cumulative.resize(other.cumulative.len(), 0);
+        }
+        for (a, b) in self.cumulative.iter_mut().zip(&other.cumulative) {
+            *a += b;
+        }
+        self.count += other.count;
+        self.sum_ns += other.sum_ns;
+    }
 }
 
 impl LiveLatency {

@@ -817,9 +817,18 @@ fn stages(out: &mut Out, src: &Sources) {
         .iter()
         .map(|ns| format!("{}", *ns as f64 / 1e9))
         .collect();
+    // Several strategy stages record under the same names: one series each, added up.
+    let mut names: Vec<&str> = Vec::with_capacity(src.latency.len());
     for h in &src.latency {
-        let b = h.buckets(&LATENCY_BOUNDS_NS);
-        let name = h.name();
+        if !names.contains(&h.name()) {
+            names.push(h.name());
+        }
+    }
+    for name in names {
+        let mut b = crate::latency::LatencyBuckets::default();
+        for h in src.latency.iter().filter(|h| h.name() == name) {
+            b.add(&h.buckets(&LATENCY_BOUNDS_NS));
+        }
         for (le, n) in bounds.iter().zip(&b.cumulative) {
             out.sample_as(
                 "pinion_latency_seconds_bucket",

@@ -52,9 +52,11 @@ use crate::runtime::{self, PlacementReport, Published, RuntimeOptions, Stage, Th
 use crate::stages::book::{BookStage, FinalBooks};
 use crate::stages::event_barrier::EventBarrier;
 use crate::stages::feed::{FeedParts, FeedStage};
+use crate::stages::gateway::LanePorts;
 use crate::stages::gateway::{GatewayStage, venues_for};
 use crate::stages::handoff::Handoff;
 use crate::stages::msg::{BookMsg, MarketMsg, OrderMsg};
+use crate::stages::outbox::Fanout;
 use crate::stages::outbox::{Outbox, Stamped};
 use crate::stages::pacing::Pacer;
 use crate::stages::predecoded::{Predecoded, PredecodedFeed};
@@ -141,6 +143,23 @@ pub enum PipelineError {
         symbol: String,
         /// The symbols traded.
         known: String,
+    },
+    /// Instances of two strategy stages trade one instrument: its net position, open orders
+    /// and self-trade check live on one stage.
+    #[error(
+        "{symbol} is traded by strategy {first:?} (strategy stage {first_stage}) and by {second:?} (strategy stage {second_stage}): instances that trade one instrument must run on one strategy stage, where its net position, open orders and self-trade check live (list them together: \"strategy:{first}+{second}\")"
+    )]
+    SharedInstrument {
+        /// The instrument.
+        symbol: String,
+        /// One instance trading it, and its stage.
+        first: String,
+        /// Its stage (0: `strategy`).
+        first_stage: usize,
+        /// Another, on another stage.
+        second: String,
+        /// Its stage.
+        second_stage: usize,
     },
     /// The input has no instrument the engine can book; says what the input held instead.
     #[error("nothing to book in the input: {0}")]
@@ -483,12 +502,28 @@ fn assemble(
         )));
     }
     let cap = settings.ring_capacity;
+    check_instance_instruments(settings, &instruments, &traded)?;
+    let lanes = settings.placement.strategy_stage_count();
+    let route = strategy_route(settings, &instruments, &traded)?;
     // Rings, queues and books are written once here so that their pages are mapped before the
-    // run: a first touch mid-run is a page fault of several µs on the hot path.
+    // run: a first touch mid-run is a page fault of several µs on the hot path. Each strategy
+    // stage has its own three rings: from the book stage, to the gateway, and back.
     let (feed_tx, feed_rx) = runtime::ring_resident(cap, Stamped::unstamped(MarketMsg::End));
-    let (book_tx, book_rx) = runtime::ring_resident(cap, Stamped::unstamped(BookMsg::End));
-    let (order_tx, order_rx) = runtime::ring_resident(cap, Stamped::unstamped(OrderMsg::End));
-    let (exec_tx, exec_rx) = runtime::ring_resident(cap, Stamped::unstamped(EXEC_FILL));
+    let mut book_outs = Vec::with_capacity(lanes);
+    let mut strategy_ports = Vec::with_capacity(lanes);
+    let mut gateway_lanes = Vec::with_capacity(lanes);
+    for _ in 0..lanes {
+        let (book_tx, book_rx) = runtime::ring_resident(cap, Stamped::unstamped(BookMsg::End));
+        let (order_tx, order_rx) = runtime::ring_resident(cap, Stamped::unstamped(OrderMsg::End));
+        let (exec_tx, exec_rx) = runtime::ring_resident(cap, Stamped::unstamped(EXEC_FILL));
+        book_outs.push(Outbox::new(book_tx, 64).prefaulted(BookMsg::End));
+        strategy_ports.push(StrategyPorts {
+            input: book_rx,
+            execs: exec_rx,
+            out: Outbox::new(order_tx, 64).prefaulted(OrderMsg::End),
+        });
+        gateway_lanes.push((order_rx, Outbox::new(exec_tx, 256).prefaulted(EXEC_FILL)));
+    }
 
     let mut books: Vec<Option<BookSync>> = (0..instruments.len()).map(|_| None).collect();
     for &id in &book_ids {
@@ -538,9 +573,14 @@ fn assemble(
             problems.clone(),
         )),
     };
+    let book_out = if lanes == 1 {
+        Fanout::single(book_outs.remove(0))
+    } else {
+        Fanout::new(book_outs, route.clone())
+    };
     let mut book = BookStage::new(
         feed_rx,
-        Outbox::new(book_tx, 64).prefaulted(BookMsg::End),
+        book_out,
         books,
         finals.clone(),
         ProblemLog::new(instruments.len(), book_ring),
@@ -566,10 +606,10 @@ fn assemble(
     let mut journal = None;
     if let Some(j) = &settings.journal {
         if trade.is_some() && live.is_some() {
-            let (writer, tx, recovered) = crate::ops::journal::open_streaming(j, history.clone())
-                .map_err(|e| {
-                PipelineError::Live(format!("journal {}: {e}", j.path.display()))
-            })?;
+            let (writer, tx, recovered) =
+                crate::ops::journal::open_stages(j, history.clone(), lanes).map_err(|e| {
+                    PipelineError::Live(format!("journal {}: {e}", j.path.display()))
+                })?;
             // Its records name instruments by their place in the config: a reordered or
             // changed symbol list would replay one instrument's fills into another's ledger.
             let now = |id: u16| {
@@ -647,39 +687,79 @@ fn assemble(
             settings.protect.effective(link.native_protection)
         ));
     }
-    let mut gateway = GatewayStage::new(
+    // Each strategy stage meets its venues through its own barrier.
+    let links: Vec<VenueLink> = (0..lanes)
+        .map(|_| VenueLink {
+            barrier: link.barrier.as_ref().map(|_| EventBarrier::shared()),
+            ..link.clone()
+        })
+        .collect();
+    let mut gateway = GatewayStage::with_lanes(
         venues,
-        order_rx,
-        Outbox::new(exec_tx, 256).prefaulted(EXEC_FILL),
+        gateway_lanes
+            .into_iter()
+            .zip(&links)
+            .map(|((input, out), l)| LanePorts {
+                input,
+                out,
+                barrier: l.barrier.clone(),
+            })
+            .collect(),
+        &route,
         Arc::clone(&progress),
-        link.barrier.clone(),
     );
     if let Some(flag) = &link.venues_done {
         gateway = gateway.with_venues_done(Arc::clone(flag));
     }
-    // Kill, pause and cancel-all reach the strategy stage through the control block: from the
+    // Kill, pause and cancel-all reach the strategy stages through the control block: from the
     // config, from SIGUSR1 and from whatever the caller hands it to (the operator bot).
-    let control = Control::new(&instruments);
+    let control = Control::with_stages(&instruments, lanes, route.clone());
     if settings.trading.risk.kill_switch {
         control.kill(KillReason::Config);
     }
-    check_instance_instruments(settings, &instruments, &traded)?;
-    let mut strategy = StrategyStage::resumed(
-        settings,
-        &instruments,
-        &traded,
-        StrategyPorts {
-            input: book_rx,
-            execs: exec_rx,
-            out: Outbox::new(order_tx, 64).prefaulted(OrderMsg::End),
-        },
-        link,
-        trading.clone(),
-        recovered,
-    )
-    .with_control(control.reader());
+    let mut strategies: Vec<StrategyStage> = Vec::with_capacity(lanes);
+    for (g, (ports, link)) in strategy_ports.into_iter().zip(links).enumerate() {
+        // Each stage trades the instruments routed to it, with the instances placed on it.
+        let own: Vec<InstrumentId> = traded
+            .iter()
+            .copied()
+            .filter(|id| route.get(usize::from(id.0)).map_or(0, |&l| usize::from(l)) == g)
+            .collect();
+        let only: Option<Vec<u8>> = (lanes > 1).then(|| {
+            (0..settings.instances.len() as u8)
+                .filter(|&k| settings.placement.stage_of_instance(k) == g)
+                .collect()
+        });
+        let event_time = link.barrier.is_some();
+        let mut stage = StrategyStage::resumed(
+            settings,
+            &instruments,
+            &own,
+            ports,
+            link,
+            trading.clone(),
+            recovered,
+            only.as_deref(),
+        )
+        .with_control(control.reader_for(g))
+        .numbered(g);
+        if lanes > 1 && event_time {
+            stage = stage.with_local_kill();
+        }
+        strategies.push(stage);
+    }
+    control.lay_out_instances(
+        strategies
+            .iter()
+            .flat_map(StrategyStage::instance_keys)
+            .collect(),
+    );
     let journal = match journal {
-        Some((writer, mut tx, recovered)) => {
+        Some((writer, txs, recovered)) => {
+            let mut txs = txs.into_iter();
+            let mut tx = txs.next().ok_or_else(|| {
+                PipelineError::Live("journal: no ring for the strategy stage".to_owned())
+            })?;
             let started_unix_ns = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
@@ -710,22 +790,34 @@ fn assemble(
                     },
                 ));
             }
-            strategy = strategy.with_journal(tx);
+            let mut rest = std::iter::once(tx).chain(txs);
+            strategies = strategies
+                .into_iter()
+                .map(|st| match rest.next() {
+                    Some(tx) => st.with_journal(tx),
+                    None => st,
+                })
+                .collect();
             notes.push(format!("journaling to {}", writer.path().display()));
             Some(writer)
         }
         None => None,
     };
     if trade.is_some() {
-        strategy = strategy.with_exit(settings.exit);
+        strategies = strategies
+            .into_iter()
+            .map(|st| st.with_exit(settings.exit))
+            .collect();
     }
 
-    let mut stages: [Option<Box<dyn Stage>>; 4] = [
-        Some(feed),
-        Some(Box::new(book)),
-        Some(Box::new(strategy)),
-        Some(Box::new(gateway)),
-    ];
+    // In stage_index order: feed, book, each strategy stage, gateway.
+    let mut stages: Vec<Option<Box<dyn Stage>>> = Vec::with_capacity(lanes + 3);
+    stages.push(Some(feed));
+    stages.push(Some(Box::new(book)));
+    for st in strategies {
+        stages.push(Some(Box::new(st)));
+    }
+    stages.push(Some(Box::new(gateway)));
     // With something reading them, each stage publishes its running counters after its busy
     // polls, and its latency recorders are shared read-only.
     let mut stage_live = Vec::new();
@@ -751,7 +843,7 @@ fn assemble(
             stages: t
                 .stages
                 .iter()
-                .filter_map(|k| stages[stage_index(*k)].take())
+                .filter_map(|k| stages.get_mut(stage_index(*k, lanes))?.take())
                 .collect(),
         })
         .collect();
@@ -816,13 +908,56 @@ pub fn book_for(
     Ok(book)
 }
 
-fn stage_index(k: StageKind) -> usize {
+/// Where stage `k` is among the built stages: feed, book, the `lanes` strategy stages, gateway.
+fn stage_index(k: StageKind, lanes: usize) -> usize {
     match k {
         StageKind::Feed => 0,
         StageKind::Book => 1,
-        StageKind::Strategy => 2,
-        StageKind::Gateway => 3,
+        StageKind::Strategy(g) => 2 + usize::from(g),
+        StageKind::Gateway => 2 + lanes,
     }
+}
+
+/// The strategy stage of each instrument id: the stage whose instances trade it (the first for
+/// an instrument none trades). An error when instances on two stages trade one instrument.
+fn strategy_route(
+    settings: &Settings,
+    instruments: &pinion_core::Instruments,
+    traded: &[InstrumentId],
+) -> Result<Vec<u8>, PipelineError> {
+    let mut route = vec![0u8; instruments.len()];
+    if settings.placement.strategy_stage_count() == 1 {
+        return Ok(route);
+    }
+    for &id in traded {
+        let Some(spec) = instruments.get(id) else {
+            continue;
+        };
+        let mut owner: Option<(usize, &str)> = None;
+        for (k, instance) in settings.instances.iter().enumerate() {
+            if !instance.trades(spec.symbol.as_str()) {
+                continue;
+            }
+            let stage = settings.placement.stage_of_instance(k as u8);
+            match owner {
+                None => owner = Some((stage, instance.name.as_str())),
+                Some((s, first)) if s != stage => {
+                    return Err(PipelineError::SharedInstrument {
+                        symbol: spec.symbol.to_string(),
+                        first: first.to_owned(),
+                        first_stage: s,
+                        second: instance.name.clone(),
+                        second_stage: stage,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some((stage, _)) = owner {
+            route[usize::from(id.0)] = stage as u8;
+        }
+    }
+    Ok(route)
 }
 
 /// How a replay run talks to the person running it.
@@ -1060,7 +1195,10 @@ pub fn run_pipeline(
     for id in [on_signal, on_flatten_signal].into_iter().flatten() {
         signal_hook::low_level::unregister(id);
     }
-    let mut report = PipelineReport::new(settings, input, run, finals.take(), trading.take());
+    // Several strategy stages leave their results in the order they finished.
+    let mut trading = trading.take();
+    trading.sort_by_key(|t| t.instrument.0);
+    let mut report = PipelineReport::new(settings, input, run, finals.take(), trading);
     report.set_problems(ProblemSummary::merge(problems.take()), errors_out);
     report.control = ControlOutcome {
         killed: control.kill_reason(),

@@ -100,8 +100,7 @@ impl PipelineReport {
         books: Vec<BookFinal>,
         trading: Vec<TradingFinal>,
     ) -> Self {
-        let c =
-            |stage: &str, name: &str| run.stage(stage).and_then(|s| s.counter(name)).unwrap_or(0);
+        let c = |stage: &str, name: &str| run.counter(stage, name).unwrap_or(0);
         let throughput = Throughput {
             seconds: run.wall.as_secs_f64(),
             records: c("feed", "records"),
@@ -177,10 +176,7 @@ impl PipelineReport {
     }
     /// A counter of a stage (0 if absent).
     pub fn counter(&self, stage: &str, name: &str) -> u64 {
-        self.run
-            .stage(stage)
-            .and_then(|s| s.counter(name))
-            .unwrap_or(0)
+        self.run.counter(stage, name).unwrap_or(0)
     }
 
     /// The text report.
@@ -419,19 +415,23 @@ impl PipelineReport {
             .ok()
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or(Value::Null);
-        let stages: serde_json::Map<String, Value> = self
-            .run
-            .stages
-            .iter()
-            .map(|st| {
-                let counters: serde_json::Map<String, Value> = st
-                    .counters
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), json!(v)))
-                    .collect();
-                (st.stage.to_owned(), Value::Object(counters))
-            })
-            .collect();
+        // Stages of one name (several strategy stages) are added up, counter by counter.
+        let mut stages: serde_json::Map<String, Value> = serde_json::Map::new();
+        for st in &self.run.stages {
+            let Value::Object(counters) = stages
+                .entry(st.stage.to_owned())
+                .or_insert_with(|| Value::Object(serde_json::Map::new()))
+            else {
+                continue;
+            };
+            for (k, v) in &st.counters {
+                let sum = counters
+                    .get(*k)
+                    .and_then(Value::as_u64)
+                    .map_or(*v, |before| before.wrapping_add(*v));
+                counters.insert((*k).to_owned(), json!(sum));
+            }
+        }
         let books: Vec<Value> = self
             .books
             .iter()

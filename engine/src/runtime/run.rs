@@ -68,9 +68,19 @@ impl RunReport {
         LatencyReport::from_stage_reports(&self.stages)
     }
 
-    /// The report of stage `name`, if it ran.
+    /// The report of stage `name`, if it ran (the first, where several share the name).
     pub fn stage(&self, name: &str) -> Option<&StageReport> {
         self.stages.iter().find(|s| s.stage == name)
+    }
+
+    /// Counter `counter` of stage `name`, added up over every stage of that name (the strategy
+    /// stages of a placement that has several); `None` when no stage of the name has it.
+    pub fn counter(&self, name: &str, counter: &str) -> Option<u64> {
+        self.stages
+            .iter()
+            .filter(|s| s.stage == name)
+            .filter_map(|s| s.counter(counter))
+            .reduce(u64::wrapping_add)
     }
 
     /// The end-of-run text: wall time, every stage's counters as an aligned table, then the

@@ -38,7 +38,7 @@ use pinion_feed::live::SnapshotRequests;
 
 use super::handoff::Handoff;
 use super::msg::{BookMsg, MarketMsg, Trigger};
-use super::outbox::{Outbox, Stamped};
+use super::outbox::{Fanout, Stamped};
 use crate::latency::{LiveLatency, Recorder};
 use crate::metrics::{BookState, BookStates};
 use crate::problems::{Problem, ProblemKind, ProblemLog, ProblemSummary, Subject};
@@ -117,7 +117,8 @@ pub struct BookStage {
 
 /// The book stage's state.
 struct BookCore {
-    out: Outbox<BookMsg>,
+    /// To the strategy stages, each instrument to the one that trades it.
+    out: Fanout<BookMsg>,
     /// Indexed by instrument id; `None` for instruments without a book.
     books: Vec<Option<BookSync>>,
     /// The connection that last fed each book.
@@ -157,7 +158,7 @@ impl BookStage {
     /// `problems`, whose summary is left in `problem_summary` at the end.
     pub fn new(
         input: RingRx<Stamped<MarketMsg>>,
-        out: Outbox<BookMsg>,
+        out: Fanout<BookMsg>,
         books: Vec<Option<BookSync>>,
         finals: FinalBooks,
         problems: ProblemLog,
@@ -260,7 +261,7 @@ impl BookCore {
                 conn, instrument, ..
             } => self.on_resync(*conn, *instrument, input.t_event),
             MarketMsg::End => {
-                self.out.queue(BookMsg::End, 0);
+                self.out.queue_all(BookMsg::End);
                 self.ended = true;
             }
         }
@@ -279,7 +280,8 @@ impl BookCore {
             self.counts.trades += 1;
             // The decoder gives every trade its print; a trade without one carries nothing.
             if let Some(print) = TradePrint::from_event(ev) {
-                self.out.send(BookMsg::Trade(print), ev.t_recv, now_ns());
+                self.out
+                    .send(print.instrument, BookMsg::Trade(print), ev.t_recv, now_ns());
             }
             return;
         }
@@ -287,14 +289,24 @@ impl BookCore {
         if ev.kind == EventKind::Kline {
             self.counts.candles += 1;
             if let Some(candle) = Candle::from_event(ev) {
-                self.out.send(BookMsg::Candle(candle), ev.t_recv, now_ns());
+                self.out.send(
+                    candle.instrument,
+                    BookMsg::Candle(candle),
+                    ev.t_recv,
+                    now_ns(),
+                );
             }
             return;
         }
         if ev.kind == EventKind::Ticker24h {
             self.counts.tickers += 1;
             if let Some(ticker) = Ticker24h::from_event(ev) {
-                self.out.send(BookMsg::Ticker(ticker), ev.t_recv, now_ns());
+                self.out.send(
+                    ticker.instrument,
+                    BookMsg::Ticker(ticker),
+                    ev.t_recv,
+                    now_ns(),
+                );
             }
             return;
         }
@@ -506,7 +518,7 @@ impl std::fmt::Display for SyncDetail<'_> {
 /// `states`, its best levels are published there too, for the bot and the metrics.
 #[inline]
 fn send_top(
-    out: &mut Outbox<BookMsg>,
+    out: &mut Fanout<BookMsg>,
     states: Option<&BookStates>,
     t_recv: u64,
     trigger: Trigger,
@@ -518,7 +530,12 @@ fn send_top(
     if let Some(states) = states {
         states.set_top(usize::from(top.instrument.0), &top);
     }
-    out.send(BookMsg::Book(top, trigger), t_recv, now_ns());
+    out.send(
+        top.instrument,
+        BookMsg::Book(top, trigger),
+        t_recv,
+        now_ns(),
+    );
 }
 
 impl Stage for BookStage {

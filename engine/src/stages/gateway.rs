@@ -13,6 +13,12 @@
 //! the strategy published the event time it has reached, the venues move to it, and reports due
 //! before it go out.
 //!
+//! With several strategy stages (a custom placement's `strategy:NAME` stages) the gateway
+//! has a lane for each: its order ring, its report ring and, with event-time venues, its own
+//! barrier. Each venue belongs to the lane of the stage that trades its instrument, so a
+//! lane's venues see only its stage's messages and move only to its stage's event time: every
+//! lane is as deterministic as the one lane of a single strategy stage, whatever the threads do.
+//!
 //! Histograms: `tick_to_trade` (`t0` of the market data behind an order → the order handed to
 //! the venue), the same split by what the order was decided on (`tick_to_trade.on_depth`,
 //! `.on_ticker`, `.on_other`; those with orders), `gateway.service`, `hop.strategy_gateway`.
@@ -50,33 +56,52 @@ struct GatewayCounts {
 
 /// The gateway stage. See the module docs.
 pub struct GatewayStage<V: OrderVenue = AnyVenue> {
-    input: RingRx<Stamped<OrderMsg>>,
-    /// Everything else, apart from the input, so a message can be handled in its ring slot.
+    /// Each lane's order ring, in lane order.
+    inputs: Vec<RingRx<Stamped<OrderMsg>>>,
+    /// Everything else, apart from the inputs, so a message can be handled in its ring slot.
     core: GatewayCore<V>,
 }
 
-/// The gateway stage's state.
-struct GatewayCore<V> {
+/// One strategy stage's connections to the gateway.
+#[derive(Debug)]
+pub struct LanePorts {
+    /// Its orders (and tapped market).
+    pub input: RingRx<Stamped<OrderMsg>>,
+    /// Its execution reports.
+    pub out: Outbox<ExecReport>,
+    /// With event-time venues: the barrier its stage holds.
+    pub barrier: Option<Arc<EventBarrier>>,
+}
+
+/// One strategy stage's side of the gateway. See the module docs.
+struct Lane {
     out: Outbox<ExecReport>,
-    /// Indexed by instrument id.
-    venues: Vec<Option<V>>,
-    /// The ids that have a venue: polled for reports on every round, so the registry's size
+    /// With event-time venues: where the stage's event time is published, and where the
+    /// lane's venues' is.
+    barrier: Option<Arc<EventBarrier>>,
+    /// The ids of the lane's venues: polled for reports on every round, so the registry's size
     /// (thousands of instruments from an exchange list) costs nothing here.
     active: Vec<usize>,
-    progress: Arc<ProgressCounters>,
-    counts: GatewayCounts,
-    /// With event-time venues: where the strategy's event time is published, and where the
-    /// venues' is.
-    barrier: Option<Arc<EventBarrier>>,
-    /// The event time the venues have been moved to (everything before it has happened).
+    /// The event time the lane's venues have been moved to (everything before it has
+    /// happened).
     venues_at: u64,
     /// Order messages handled (orders and cancels), for the barrier's quiet mark.
     orders_handled: u64,
     /// The last quiet mark published.
     quiet_published: u64,
+    /// Its stage sent the end of stream.
     ended: bool,
+}
+
+/// The gateway stage's state.
+struct GatewayCore<V> {
+    lanes: Vec<Lane>,
+    /// Indexed by instrument id.
+    venues: Vec<Option<V>>,
+    progress: Arc<ProgressCounters>,
+    counts: GatewayCounts,
     /// With wall-clock venues: set once they have wound down and their last reports are in the
-    /// ring, so the strategy knows no report can come any more.
+    /// rings, so the strategy stages know no report can come any more.
     venues_done: Option<Arc<AtomicBool>>,
     tick_to_trade: Recorder,
     /// `tick_to_trade` again, by [`Trigger`] (in its order).
@@ -89,6 +114,7 @@ impl<V: OrderVenue> std::fmt::Debug for GatewayStage<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayStage")
             .field("venues", &self.core.venues.iter().flatten().count())
+            .field("lanes", &self.core.lanes.len())
             .field("counts", &self.core.counts)
             .finish_non_exhaustive()
     }
@@ -127,8 +153,8 @@ pub fn venues_for(
 }
 
 impl<V: OrderVenue> GatewayStage<V> {
-    /// A stage with `venues[id]` for each traded instrument id. With event-time venues,
-    /// `barrier` is the one the strategy stage holds.
+    /// A stage with `venues[id]` for each traded instrument id and one strategy stage. With
+    /// event-time venues, `barrier` is the one the strategy stage holds.
     pub fn new(
         venues: Vec<Option<V>>,
         input: RingRx<Stamped<OrderMsg>>,
@@ -136,25 +162,58 @@ impl<V: OrderVenue> GatewayStage<V> {
         progress: Arc<ProgressCounters>,
         barrier: Option<Arc<EventBarrier>>,
     ) -> Self {
-        let active = venues
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.is_some())
-            .map(|(i, _)| i)
-            .collect();
-        Self {
-            input,
-            core: GatewayCore {
+        Self::with_lanes(
+            venues,
+            vec![LanePorts {
+                input,
                 out,
-                venues,
-                active,
-                progress,
-                counts: GatewayCounts::default(),
                 barrier,
+            }],
+            &[],
+            progress,
+        )
+    }
+
+    /// A stage with `venues[id]` for each traded instrument id and a lane for each strategy
+    /// stage: instrument id `i`'s venue in lane `route[i]` (ids past the table, and lanes past
+    /// `lanes`, in the first).
+    pub fn with_lanes(
+        venues: Vec<Option<V>>,
+        lanes: Vec<LanePorts>,
+        route: &[u8],
+        progress: Arc<ProgressCounters>,
+    ) -> Self {
+        let n = lanes.len();
+        let lane_of = |i: usize| {
+            let l = route.get(i).map_or(0, |&l| usize::from(l));
+            if l < n { l } else { 0 }
+        };
+        let mut inputs = Vec::with_capacity(n);
+        let mut core_lanes = Vec::with_capacity(n);
+        for (k, ports) in lanes.into_iter().enumerate() {
+            inputs.push(ports.input);
+            core_lanes.push(Lane {
+                out: ports.out,
+                barrier: ports.barrier,
+                active: venues
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, v)| v.is_some() && lane_of(*i) == k)
+                    .map(|(i, _)| i)
+                    .collect(),
                 venues_at: 0,
                 orders_handled: 0,
                 quiet_published: 0,
                 ended: false,
+            });
+        }
+        Self {
+            inputs,
+            core: GatewayCore {
+                lanes: core_lanes,
+                venues,
+                progress,
+                counts: GatewayCounts::default(),
                 venues_done: None,
                 tick_to_trade: Recorder::new("tick_to_trade"),
                 by_trigger: Trigger::recorders("tick_to_trade"),
@@ -166,7 +225,7 @@ impl<V: OrderVenue> GatewayStage<V> {
 }
 
 impl<V: OrderVenue> GatewayStage<V> {
-    /// Tells the strategy through `flag` when the venues have wound down at the end (see
+    /// Tells the strategy stages through `flag` when the venues have wound down at the end (see
     /// [`VenueLink::venues_done`](super::strategy::VenueLink::venues_done)).
     pub fn with_venues_done(mut self, flag: Arc<AtomicBool>) -> Self {
         self.core.venues_done = Some(flag);
@@ -175,11 +234,11 @@ impl<V: OrderVenue> GatewayStage<V> {
 }
 
 impl<V: OrderVenue> GatewayCore<V> {
-    /// Handles one input where it lies in the ring.
+    /// Handles one input of lane `k` where it lies in the ring.
     #[inline]
-    fn handle(&mut self, input: &Stamped<OrderMsg>) {
+    fn handle(&mut self, k: usize, input: &Stamped<OrderMsg>) {
         let start = now_ns();
-        self.on_msg(&input.msg, input.t_event);
+        self.on_msg(k, &input.msg, input.t_event);
         // Recorded once an order is with the venue.
         self.hop.record_between(input.t_exit, start);
         self.service.record_between(start, now_ns());
@@ -192,12 +251,12 @@ impl<V: OrderVenue> GatewayCore<V> {
             .and_then(Option::as_mut)
     }
 
-    /// Handles one message of event time `t_event`.
+    /// Handles one message of lane `k`, of event time `t_event`.
     #[inline]
-    fn on_msg(&mut self, msg: &OrderMsg, t_event: u64) {
+    fn on_msg(&mut self, k: usize, msg: &OrderMsg, t_event: u64) {
         match msg {
             OrderMsg::Order(intent, trigger) => {
-                self.orders_handled += 1;
+                self.lanes[k].orders_handled += 1;
                 let Some(venue) = self.venue(intent.instrument) else {
                     self.counts.unknown_instrument += 1;
                     return;
@@ -229,26 +288,25 @@ impl<V: OrderVenue> GatewayCore<V> {
                     venue.on_trade(ev, t_event);
                 }
             }
-            OrderMsg::End => self.ended = true,
+            OrderMsg::End => self.lanes[k].ended = true,
         }
     }
 
-    /// Collects the reports that are due: from wall-clock venues those due now, from event-time
-    /// venues those due before `event_bound` (the event time the strategy has reached, once the
-    /// order ring has been emptied after it was published).
+    /// Collects the reports of lane `k`'s venues that are due: from wall-clock venues those due
+    /// now, from event-time venues those due before `event_bound` (the event time its strategy
+    /// stage has reached, once its order ring has been emptied after it was published).
     #[inline]
-    fn collect_reports(&mut self, event_bound: Option<u64>) {
+    fn collect_reports(&mut self, k: usize, event_bound: Option<u64>) {
         let Self {
             venues,
-            active,
-            out,
+            lanes,
             counts,
-            venues_at,
             ..
         } = self;
-        let advance = event_bound.filter(|t| *t > *venues_at);
+        let lane = &mut lanes[k];
+        let advance = event_bound.filter(|t| *t > lane.venues_at);
         let mut wall_now = None;
-        for &i in active.iter() {
+        for &i in &lane.active {
             let Some(venue) = venues[i].as_mut() else {
                 continue;
             };
@@ -263,37 +321,75 @@ impl<V: OrderVenue> GatewayCore<V> {
                     (now, 0)
                 }
             };
+            let out = &mut lane.out;
             venue.poll(upto, |rep| {
                 counts.reports += 1;
                 out.queue(rep, stamp);
             });
         }
         if let Some(t) = advance {
-            *venues_at = t;
+            lane.venues_at = t;
         }
     }
 
-    /// After the end of stream: each venue finishes (a live one cancels what it has open), its
-    /// last reports go to the strategy, and once every report is in the ring the strategy is
-    /// told the venues are done.
+    /// One round of lane `k`: its orders to the venues, the reports due back to its ring, its
+    /// barrier's values. Returns whether anything was done.
+    #[inline]
+    fn poll_lane(&mut self, k: usize, input: &mut RingRx<Stamped<OrderMsg>>) -> bool {
+        if self.lanes[k].ended {
+            // Its stage still reads reports only while it waits for wall-clock venues to wind
+            // down; an event-time lane's stage is done.
+            if self.venues_done.is_none() {
+                return false;
+            }
+            let sent_before = self.counts.reports;
+            self.collect_reports(k, None);
+            self.lanes[k].out.flush(now_ns());
+            return self.counts.reports != sent_before;
+        }
+        if !self.lanes[k].out.flush(now_ns()) {
+            return false;
+        }
+        // Read before the ring is emptied: every message the strategy stage sent before
+        // reaching this event time is then handled.
+        let strategy_at = self.lanes[k].barrier.as_ref().map(|b| b.strategy_at());
+        let batch = input.pop_batch(BATCH, |m| {
+            self.handle(k, m);
+            !self.lanes[k].ended
+        });
+        let mut did = batch.taken > 0;
+        let sent_before = self.counts.reports;
+        self.collect_reports(k, strategy_at.filter(|_| batch.emptied));
+        did |= self.counts.reports != sent_before;
+        self.lanes[k].out.flush(now_ns());
+        self.publish(k);
+        did
+    }
+
+    /// After the end of stream on every lane: each venue finishes (a live one cancels what it
+    /// has open), its last reports go to its strategy stage, and once every report is in the
+    /// rings the stages are told the venues are done.
     fn wind_down(&mut self) -> Progress {
         let mut done = true;
         let Self {
             venues,
-            active,
-            out,
+            lanes,
             counts,
             ..
         } = self;
-        for &i in active.iter() {
-            if let Some(v) = venues[i].as_mut() {
-                done &= v.wind_down(WIND_DOWN_GRACE_NS, |rep| {
-                    counts.reports += 1;
-                    out.queue(rep, 0);
-                });
+        let mut flushed = true;
+        for lane in lanes.iter_mut() {
+            for &i in &lane.active {
+                if let Some(v) = venues[i].as_mut() {
+                    let out = &mut lane.out;
+                    done &= v.wind_down(WIND_DOWN_GRACE_NS, |rep| {
+                        counts.reports += 1;
+                        out.queue(rep, 0);
+                    });
+                }
             }
+            flushed &= lane.out.flush(now_ns());
         }
-        let flushed = out.flush(now_ns());
         match &self.venues_done {
             Some(flag) if done && flushed => {
                 flag.store(true, Ordering::Release);
@@ -304,27 +400,29 @@ impl<V: OrderVenue> GatewayCore<V> {
         }
     }
 
-    /// Publishes the venues' event time and quiet mark, once their reports are all in the ring.
+    /// Publishes lane `k`'s venues' event time and quiet mark, once their reports are all in
+    /// its ring.
     #[inline]
-    fn publish(&mut self) {
-        let Some(barrier) = self.barrier.as_ref() else {
+    fn publish(&mut self, k: usize) {
+        let lane = &mut self.lanes[k];
+        let Some(barrier) = lane.barrier.as_ref() else {
             return;
         };
-        if !self.out.is_empty() {
+        if !lane.out.is_empty() {
             return;
         }
-        if barrier.venue_at() < self.venues_at {
-            barrier.publish_venue_at(self.venues_at);
+        if barrier.venue_at() < lane.venues_at {
+            barrier.publish_venue_at(lane.venues_at);
         }
-        if self.quiet_published != self.orders_handled
-            && self.active.iter().all(|&i| {
+        if lane.quiet_published != lane.orders_handled
+            && lane.active.iter().all(|&i| {
                 self.venues[i]
                     .as_ref()
                     .is_none_or(|v| v.clock() == VenueClock::Wall || v.is_idle())
             })
         {
-            barrier.publish_quiet_at(self.orders_handled);
-            self.quiet_published = self.orders_handled;
+            barrier.publish_quiet_at(lane.orders_handled);
+            lane.quiet_published = lane.orders_handled;
         }
     }
 }
@@ -335,31 +433,16 @@ impl<V: OrderVenue + Send> Stage for GatewayStage<V> {
     }
 
     fn poll(&mut self) -> Progress {
-        let core = &mut self.core;
-        // After the end of stream the strategy has stopped reading reports: none can be
-        // delivered any more, so waiting for room in its ring could never end. A live venue
-        // still cancels what it has open before the stage is done.
-        if core.ended {
+        let Self { inputs, core } = self;
+        // After the end of stream the strategy stages have stopped sending: a live venue still
+        // cancels what it has open before the stage is done.
+        if core.lanes.iter().all(|l| l.ended) {
             return core.wind_down();
         }
-        let now = now_ns();
-        if !core.out.flush(now) {
-            return Progress::Idle;
+        let mut did = false;
+        for (k, input) in inputs.iter_mut().enumerate() {
+            did |= core.poll_lane(k, input);
         }
-        // Read before the ring is emptied: every message the strategy sent before reaching
-        // this event time is then handled.
-        let strategy_at = core.barrier.as_ref().map(|b| b.strategy_at());
-        let batch = self.input.pop_batch(BATCH, |m| {
-            core.handle(m);
-            !core.ended
-        });
-        let emptied = batch.emptied;
-        let mut did = batch.taken > 0;
-        let sent_before = core.counts.reports;
-        core.collect_reports(strategy_at.filter(|_| emptied));
-        did |= core.counts.reports != sent_before;
-        core.out.flush(now_ns());
-        core.publish();
         if did { Progress::Busy } else { Progress::Idle }
     }
 
@@ -368,8 +451,8 @@ impl<V: OrderVenue + Send> Stage for GatewayStage<V> {
         Some(LiveCounts {
             messages: c.orders + c.cancels + c.reports,
             errors: c.unknown_instrument,
-            backpressure: self.core.out.backpressure(),
-            input_queued: self.input.len() as u64,
+            backpressure: self.core.lanes.iter().map(|l| l.out.backpressure()).sum(),
+            input_queued: self.inputs.iter().map(|i| i.len() as u64).sum(),
         })
     }
 
@@ -403,8 +486,11 @@ impl<V: OrderVenue + Send> Stage for GatewayStage<V> {
             ("venue_reports_dropped", dropped),
             ("open_at_end", open),
             ("unknown_instrument", c.unknown_instrument),
-            ("sent", self.core.out.sent()),
-            ("backpressure", self.core.out.backpressure()),
+            ("sent", self.core.lanes.iter().map(|l| l.out.sent()).sum()),
+            (
+                "backpressure",
+                self.core.lanes.iter().map(|l| l.out.backpressure()).sum(),
+            ),
         ];
         r.histograms = vec![
             self.core.tick_to_trade.take(),

@@ -32,6 +32,14 @@ impl<T> Handoff<T> {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = values;
     }
 
+    /// Adds `values` to what the slot holds (for slots several stages fill).
+    pub fn extend(&self, values: Vec<T>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(values);
+    }
+
     /// Adds `value` to what the slot holds (for slots several stages fill).
     pub fn push(&self, value: T) {
         self.0

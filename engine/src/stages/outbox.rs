@@ -14,6 +14,8 @@
 
 use std::collections::VecDeque;
 
+use pinion_core::InstrumentId;
+
 use crate::runtime::RingTx;
 
 /// A message with the time its producer handed it to the ring and its event time.
@@ -141,6 +143,91 @@ impl<T> Outbox<T> {
     }
 }
 
+/// A stage's outboxes to several consumers of one kind (the strategy stages), each
+/// instrument's messages going to the one that owns it. With one consumer it is that consumer's
+/// outbox and a bounds check.
+#[derive(Debug)]
+pub struct Fanout<T> {
+    outs: Vec<Outbox<T>>,
+    /// The outbox of each instrument id (absent ids: the first).
+    route: Vec<u8>,
+    /// The latest event time sent to any outbox.
+    latest: u64,
+}
+
+impl<T: Copy> Fanout<T> {
+    /// One consumer: every message goes to `out`.
+    pub fn single(out: Outbox<T>) -> Self {
+        Self {
+            outs: vec![out],
+            route: Vec::new(),
+            latest: 0,
+        }
+    }
+
+    /// Several consumers: instrument id `i`'s messages go to `outs[route[i]]` (ids past the
+    /// table, and lanes past `outs`, to the first).
+    pub fn new(outs: Vec<Outbox<T>>, route: Vec<u8>) -> Self {
+        assert!(!outs.is_empty(), "a fanout needs an outbox");
+        Self {
+            outs,
+            route,
+            latest: 0,
+        }
+    }
+
+    /// The outbox of instrument `id`'s messages.
+    #[inline]
+    pub fn lane_of(&self, id: InstrumentId) -> usize {
+        let lane = self
+            .route
+            .get(usize::from(id.0))
+            .map_or(0, |&l| usize::from(l));
+        if lane < self.outs.len() { lane } else { 0 }
+    }
+
+    /// [`Outbox::send`] to the outbox of instrument `id`, stamped with the stream's event time:
+    /// `t_event`, or the latest sent to any outbox if that is later. A stream merged from
+    /// several connections is not quite in event-time order; a lone consumer's clock never
+    /// goes back, and stamped so, each of several consumers sees the very times it would have
+    /// seen alone, so how the instruments are spread over them changes nothing they decide.
+    #[inline]
+    pub fn send(&mut self, id: InstrumentId, msg: T, t_event: u64, now: u64) {
+        let lane = self.lane_of(id);
+        self.latest = self.latest.max(t_event);
+        self.outs[lane].send(msg, self.latest, now);
+    }
+
+    /// [`Outbox::queue`] to every outbox (the end-of-stream marker), at the latest event time
+    /// sent to any: each consumer's event clock ends where the stream's does, as a lone
+    /// consumer's would.
+    pub fn queue_all(&mut self, msg: T) {
+        for out in &mut self.outs {
+            out.queue(msg, self.latest);
+        }
+    }
+
+    /// [`Outbox::flush`] of every outbox; whether all are empty now.
+    #[inline]
+    pub fn flush(&mut self, now: u64) -> bool {
+        let mut empty = true;
+        for out in &mut self.outs {
+            empty &= out.flush(now);
+        }
+        empty
+    }
+
+    /// Messages that went into the rings.
+    pub fn sent(&self) -> u64 {
+        self.outs.iter().map(Outbox::sent).sum()
+    }
+
+    /// Messages that found a ring full.
+    pub fn backpressure(&self) -> u64 {
+        self.outs.iter().map(Outbox::backpressure).sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +271,34 @@ mod tests {
             .map(|s| (s.t_exit, s.msg))
             .collect();
         assert_eq!(got, [(9, 3), (9, 4)]);
+    }
+
+    #[test]
+    fn a_fanout_sends_each_instrument_to_its_lane_and_the_end_to_all() {
+        let (tx0, mut rx0) = ring::<Stamped<u32>>(8);
+        let (tx1, mut rx1) = ring::<Stamped<u32>>(8);
+        let mut out = Fanout::new(
+            vec![Outbox::new(tx0, 4), Outbox::new(tx1, 4)],
+            vec![1, 0, 1],
+        );
+        out.send(InstrumentId(0), 10, 0, 1);
+        out.send(InstrumentId(1), 11, 0, 1);
+        out.send(InstrumentId(2), 12, 0, 1);
+        // Past the table: the first lane.
+        out.send(InstrumentId(9), 19, 0, 1);
+        out.send(InstrumentId(1), 13, 7, 1);
+        out.queue_all(99);
+        assert!(out.flush(2));
+        assert_eq!(out.sent(), 7);
+        let lane = |rx: &mut crate::runtime::RingRx<Stamped<u32>>| {
+            std::iter::from_fn(|| rx.pop())
+                .map(|s| (s.msg, s.t_event))
+                .collect::<Vec<_>>()
+        };
+        out.send(InstrumentId(0), 14, 5, 1);
+        assert!(out.flush(3));
+        assert_eq!(lane(&mut rx0), [(11, 0), (19, 0), (13, 7), (99, 7)]);
+        // Sent at 5 after 7: stamped 7.
+        assert_eq!(lane(&mut rx1), [(10, 0), (12, 0), (99, 7), (14, 7)]);
     }
 }

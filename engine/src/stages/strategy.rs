@@ -212,6 +212,8 @@ pub struct VenueLink {
 
 /// The strategy stage. See the module docs.
 pub struct StrategyStage {
+    /// `strategy`, or `strategy-G` for the placement's strategy stage `G` ≥ 1.
+    name: &'static str,
     input: RingRx<Stamped<BookMsg>>,
     /// Everything else, apart from the input, so a message can be handled in its ring slot.
     core: StrategyCore,
@@ -271,6 +273,9 @@ struct StrategyCore {
     exit: Option<ExitPolicy>,
     /// Every instrument's 24 h ticker, deltas merged (allocated at start-up).
     tickers: Vec<Ticker24h>,
+    /// A loss limit stops this stage's instruments, not the account (see
+    /// [`StrategyStage::with_local_kill`]).
+    local_kill: bool,
 }
 
 /// One strategy instance on one instrument.
@@ -523,8 +528,8 @@ impl Traded {
     }
 }
 
-/// The instance slots of instrument `id` (`spec`): one per configured instance that trades it,
-/// in config order, each with its strategy (`first_params` when the settings name no instance),
+/// The instance slots of instrument `id` (`spec`): one per configured instance that trades it
+/// (of those `only` lists, when it lists), in config order, each with its strategy (`first_params` when the settings name no instance),
 /// its own gate when it has a budget, and client ids from its slot's range (past the highest
 /// journaled in it, when resumed from `log`). `None` when an instance's units cannot express
 /// its sizes.
@@ -535,6 +540,7 @@ fn slots_for(
     base: u64,
     log: Option<&crate::ops::journal::InstrumentLog>,
     first_params: pinion_strategy::StrategyParams,
+    only: Option<&[u8]>,
 ) -> Option<Vec<Slot>> {
     let count = settings.instances.len().max(1);
     let mut slots = Vec::with_capacity(count);
@@ -542,7 +548,9 @@ fn slots_for(
     for k in 0..count {
         // A settings value built without instances runs the one strategy of `trading`.
         let instance = settings.instances.get(k);
-        if instance.is_some_and(|i| !i.trades(spec.symbol.as_str())) {
+        if instance.is_some_and(|i| !i.trades(spec.symbol.as_str()))
+            || only.is_some_and(|o| !o.contains(&(k as u8)))
+        {
             continue;
         }
         let (params, limits) = match instance {
@@ -710,12 +718,24 @@ impl StrategyStage {
         link: VenueLink,
         finals: FinalTrading,
     ) -> Self {
-        Self::resumed(settings, instruments, traded, ports, link, finals, None)
+        Self::resumed(
+            settings,
+            instruments,
+            traded,
+            ports,
+            link,
+            finals,
+            None,
+            None,
+        )
     }
 
-    /// [`StrategyStage::new`], resuming what `recovered` (a journal's state) holds: each
-    /// instrument's ledger and gate position replayed from its fills, its open orders counted
-    /// open by the gate, and client ids starting past the highest journaled.
+    /// [`StrategyStage::new`], running only the instances `only` lists (their numbers; `None`:
+    /// every instance) and the instruments they trade, and resuming what `recovered` (a
+    /// journal's state) holds: each instrument's ledger and gate position replayed from its
+    /// fills, its open orders counted open by the gate, and client ids starting past the
+    /// highest journaled.
+    #[allow(clippy::too_many_arguments)] // The stage's whole set-up, each part distinct.
     pub fn resumed(
         settings: &Settings,
         instruments: &Instruments,
@@ -724,6 +744,7 @@ impl StrategyStage {
         link: VenueLink,
         finals: FinalTrading,
         recovered: Option<&Recovered>,
+        only: Option<&[u8]>,
     ) -> Self {
         let mut journal_mismatch = 0;
         let StrategyPorts { input, execs, out } = ports;
@@ -763,7 +784,8 @@ impl StrategyStage {
                         ),
                         None => (base | CONTROL_ID_BIT, base | MANUAL_ID_BIT),
                     };
-                    let Some(slots) = slots_for(settings, spec, id, base, log.as_ref(), params)
+                    let Some(slots) =
+                        slots_for(settings, spec, id, base, log.as_ref(), params, only)
                     else {
                         untradable += 1;
                         continue;
@@ -820,6 +842,7 @@ impl StrategyStage {
             }
         }
         Self {
+            name: "strategy",
             input,
             core: StrategyCore {
                 execs,
@@ -855,6 +878,7 @@ impl StrategyStage {
                 journal_mismatch,
                 exit: None,
                 tickers: vec![Ticker24h::default(); instruments.len()],
+                local_kill: false,
             },
         }
     }
@@ -866,10 +890,24 @@ impl StrategyStage {
     }
 
     /// Takes commands from `control` (read once a poll) and writes the account to its board,
-    /// and each instance's to its instance board, laid out here from the stage's own slots.
+    /// and each instance's to its instance board (laid out from every stage's
+    /// [`StrategyStage::instance_keys`]).
     pub fn with_control(mut self, control: ControlReader) -> Self {
-        let keys = self
-            .core
+        self.core.control = Some(control);
+        self
+    }
+
+    /// Names the stage as the placement's strategy stage `g` (its threads, metrics and
+    /// placement report tell the stages apart; the run report adds their counters up).
+    pub fn numbered(mut self, g: usize) -> Self {
+        self.name = STAGE_NAMES.get(g).copied().unwrap_or("strategy-n");
+        self
+    }
+
+    /// The stage's instance slots, instrument by instrument, each in its slot order: its part
+    /// of the instance board's layout.
+    pub fn instance_keys(&self) -> Vec<InstanceKey> {
+        self.core
             .strategies
             .iter()
             .flatten()
@@ -882,9 +920,14 @@ impl StrategyStage {
                     kind: s.strategy.kind(),
                 })
             })
-            .collect();
-        control.lay_out_instances(keys);
-        self.core.control = Some(control);
+            .collect()
+    }
+
+    /// A loss limit reached stops this stage's instruments alone instead of killing the
+    /// account: for one of several strategy stages on event time, where another stage would
+    /// see an account-wide kill at a point its thread's timing decides.
+    pub fn with_local_kill(mut self) -> Self {
+        self.core.local_kill = true;
         self
     }
 
@@ -1034,6 +1077,10 @@ impl StrategyCore {
         }
         if commands.flatten {
             for idx in 0..self.strategies.len() {
+                // Another strategy stage's instrument: its request is that stage's to take.
+                if self.strategies[idx].is_none() {
+                    continue;
+                }
                 let cause = self.control.as_ref().and_then(|r| r.take_flatten(idx));
                 if let Some(cause) = cause {
                     // Everything open was just cancelled if a kill or cancel-all came too.
@@ -1400,10 +1447,21 @@ impl StrategyCore {
             Breach::Drawdown => KillReason::Drawdown,
             Breach::DailyLoss | Breach::TotalLoss => KillReason::LossLimit,
         };
-        if let Some(reader) = &self.control {
-            reader.kill(reason);
+        match &self.control {
+            Some(reader) if !self.local_kill => {
+                reader.kill(reason);
+                self.take_commands();
+            }
+            _ if self.local_kill => {
+                for t in self.strategies.iter_mut().flatten() {
+                    t.gate.set_kill_switch(true);
+                }
+                self.cancel_everything(ReasonCode::Kill);
+            }
+            _ => {
+                self.take_commands();
+            }
         }
-        self.take_commands();
         if self.flatten_on_loss {
             let cause = match breach {
                 Breach::Drawdown => FlattenCause::Drawdown,
@@ -1927,9 +1985,45 @@ fn unjournaled(intent: &OrderIntent, at: u64) -> ExecReport {
     ExecReport::refusal(intent, status, at)
 }
 
+/// The names of the strategy stages, by number: one per instance at most.
+const STAGE_NAMES: [&str; 32] = [
+    "strategy",
+    "strategy-1",
+    "strategy-2",
+    "strategy-3",
+    "strategy-4",
+    "strategy-5",
+    "strategy-6",
+    "strategy-7",
+    "strategy-8",
+    "strategy-9",
+    "strategy-10",
+    "strategy-11",
+    "strategy-12",
+    "strategy-13",
+    "strategy-14",
+    "strategy-15",
+    "strategy-16",
+    "strategy-17",
+    "strategy-18",
+    "strategy-19",
+    "strategy-20",
+    "strategy-21",
+    "strategy-22",
+    "strategy-23",
+    "strategy-24",
+    "strategy-25",
+    "strategy-26",
+    "strategy-27",
+    "strategy-28",
+    "strategy-29",
+    "strategy-30",
+    "strategy-31",
+];
+
 impl Stage for StrategyStage {
     fn name(&self) -> &'static str {
-        "strategy"
+        self.name
     }
 
     fn poll(&mut self) -> Progress {
@@ -2100,7 +2194,8 @@ impl Stage for StrategyStage {
                 })
             })
             .collect();
-        self.core.finals.put(results);
+        // Several strategy stages leave theirs in the one slot; the pipeline sorts them.
+        self.core.finals.extend(results);
         let mut r = StageReport::new("strategy");
         r.counters = vec![
             ("views", c.views),

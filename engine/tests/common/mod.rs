@@ -96,4 +96,5 @@ pub fn scratch_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+pub mod accounts;
 pub mod sim;

@@ -66,12 +66,18 @@ impl Config {
         let mut p = Problems(Vec::new());
         let input = input::input(self, &mut p);
         let pacing = input::pacing(self, &mut p);
-        let placement = placement::placement(self, &mut p, cores);
+        let (mut placement, named_stages) = placement::placement(self, &mut p, cores);
         let ring_capacity = placement::ring_capacity(self, &mut p);
         placement::runtime(self, &mut p);
         let metrics = placement::metrics(self, &mut p);
         let trading = trading::trading(self, &mut p);
         let instances = trading::instances(self, trading.as_ref(), &mut p);
+        placement.strategy_stages = placement::strategy_stages(
+            &named_stages,
+            &instances,
+            trading.as_ref().is_some_and(|t| !t.risk.portfolio.is_off()),
+            &mut p,
+        );
         let (instruments, unit_price_grid) = instruments::instruments(self, &mut p);
         let instrument_sources = instruments::instrument_sources(self, &mut p, default_data_dir);
         let live = live::live(self, &mut p);

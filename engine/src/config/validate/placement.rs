@@ -14,15 +14,15 @@ use super::{Problems, check_core};
 fn preset_threads(mode: &str) -> Option<Vec<(&'static str, Vec<StageKind>)>> {
     use StageKind::*;
     Some(match mode {
-        "1" => vec![("pipeline", vec![Feed, Book, Strategy, Gateway])],
+        "1" => vec![("pipeline", vec![Feed, Book, Strategy(0), Gateway])],
         "2" => vec![
             ("market", vec![Feed, Book]),
-            ("trading", vec![Strategy, Gateway]),
+            ("trading", vec![Strategy(0), Gateway]),
         ],
         "4" => vec![
             ("feed", vec![Feed]),
             ("book", vec![Book]),
-            ("strategy", vec![Strategy]),
+            ("strategy", vec![Strategy(0)]),
             ("gateway", vec![Gateway]),
         ],
         _ => return None,
@@ -48,13 +48,24 @@ fn parse_wait(p: &mut Problems, key: &str, s: &str, spins: u32, park_us: u32) ->
     }
 }
 
-/// Which stages run on which threads, on a machine with `cores` cores.
-pub(super) fn placement(cfg: &Config, p: &mut Problems, cores: usize) -> PlacementSpec {
+/// The strategy stages a custom placement adds (`"strategy:NAME[+NAME…]"`), in stage order:
+/// the key that names each and the instance names it lists. Resolved to instance numbers by
+/// [`strategy_stages`] once the instances are known.
+pub(super) type NamedStrategyStages = Vec<(String, Vec<String>)>;
+
+/// Which stages run on which threads, on a machine with `cores` cores, and the strategy stages
+/// named by instance (see [`NamedStrategyStages`]).
+pub(super) fn placement(
+    cfg: &Config,
+    p: &mut Problems,
+    cores: usize,
+) -> (PlacementSpec, NamedStrategyStages) {
     let pl = &cfg.placement;
     let default_wait = parse_wait(p, "placement.wait", &pl.wait, pl.spins, pl.park_timeout_us);
     for (i, &core) in pl.cores.iter().enumerate() {
         check_core(p, &format!("placement.cores[{i}]"), core, cores);
     }
+    let mut named = Vec::new();
     let threads = match preset_threads(&pl.mode) {
         Some(preset) => {
             if !pl.threads.is_empty() {
@@ -85,7 +96,7 @@ pub(super) fn placement(cfg: &Config, p: &mut Problems, cores: usize) -> Placeme
                 })
                 .collect()
         }
-        None if pl.mode == "custom" => custom_threads(pl, p, cores, default_wait),
+        None if pl.mode == "custom" => custom_threads(pl, p, cores, default_wait, &mut named),
         None => {
             p.add(
                 "placement.mode",
@@ -94,10 +105,64 @@ pub(super) fn placement(cfg: &Config, p: &mut Problems, cores: usize) -> Placeme
             Vec::new()
         }
     };
-    PlacementSpec {
-        label: pl.mode.clone(),
-        threads,
+    (
+        PlacementSpec {
+            label: pl.mode.clone(),
+            threads,
+            strategy_stages: Vec::new(),
+        },
+        named,
+    )
+}
+
+/// Resolves the strategy stages named by instance to instance numbers: every name must be a
+/// `[[strategy]]` instance's, each instance on at most one stage, and the portfolio's loss
+/// limits need one stage (each stage adds up only its own instruments' PnL, and a sum across
+/// threads would make a replay depend on their timing).
+pub(super) fn strategy_stages(
+    named: &NamedStrategyStages,
+    instances: &[super::super::trading::InstanceSpec],
+    portfolio_limits: bool,
+    p: &mut Problems,
+) -> Vec<Vec<u8>> {
+    let mut stages: Vec<Vec<u8>> = Vec::with_capacity(named.len());
+    for (key, names) in named {
+        let mut group = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(k) = instances.iter().position(|i| i.name == *name) else {
+                let known: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
+                p.add(
+                    key.clone(),
+                    format!(
+                        "no [[strategy]] instance is named {name:?} (instances: {})",
+                        known.join(", ")
+                    ),
+                );
+                continue;
+            };
+            let k = k as u8;
+            if let Some(other) = stages.iter().chain([&group]).position(|g| g.contains(&k)) {
+                let other = named.get(other).map_or(key.as_str(), |(k, _)| k.as_str());
+                p.add(
+                    key.clone(),
+                    format!("instance {name:?} is already on the strategy stage of {other}"),
+                );
+                continue;
+            }
+            group.push(k);
+        }
+        stages.push(group);
     }
+    if !named.is_empty() && portfolio_limits {
+        p.add(
+            named[0].0.clone(),
+            "several strategy stages cannot keep [risk.portfolio] loss limits: each stage adds \
+             up only its own instruments' PnL, and a sum across threads would make a replay \
+             depend on their timing; set per-instrument limits ([risk] loss limits) or run one \
+             strategy stage",
+        );
+    }
+    stages
 }
 
 /// Slots per ring.
@@ -191,6 +256,7 @@ fn custom_threads(
     p: &mut Problems,
     cores: usize,
     default_wait: WaitStrategy,
+    named: &mut NamedStrategyStages,
 ) -> Vec<ThreadSpec> {
     if pl.threads.is_empty() {
         p.add(
@@ -227,10 +293,29 @@ fn custom_threads(
         let mut stages = Vec::new();
         for (j, s) in t.stages.iter().enumerate() {
             let skey = format!("{key}.stages[{j}]");
-            match StageKind::from_name(s) {
+            let kind = match s.strip_prefix("strategy:") {
+                Some(list) => {
+                    let names: Vec<String> = list.split('+').map(|n| n.trim().to_owned()).collect();
+                    if names.iter().any(String::is_empty) {
+                        p.add(
+                            skey,
+                            format!("{s:?} names an empty instance (strategy:NAME or strategy:NAME+NAME)"),
+                        );
+                        continue;
+                    }
+                    if named.len() >= usize::from(u8::MAX) {
+                        p.add(skey, "too many strategy stages");
+                        continue;
+                    }
+                    named.push((skey.clone(), names));
+                    Some(StageKind::Strategy(named.len() as u8))
+                }
+                None => StageKind::from_name(s),
+            };
+            match kind {
                 None => p.add(
                     skey,
-                    format!("unknown stage {s:?} (feed, book, strategy, gateway)"),
+                    format!("unknown stage {s:?} (feed, book, strategy, strategy:NAME, gateway)"),
                 ),
                 Some(k) => {
                     if let Some(&(_, other)) = placed.iter().find(|(pk, _)| *pk == k) {
@@ -239,7 +324,10 @@ fn custom_threads(
                             format!("stage {s} is already on placement.threads[{other}]"),
                         );
                     } else {
-                        if stages.last().is_some_and(|&prev| prev > k) {
+                        if stages
+                            .last()
+                            .is_some_and(|&prev: &StageKind| prev.rank() > k.rank())
+                        {
                             p.add(
                                     skey,
                                     format!("stage {s} listed after a later stage: list a thread's stages in data order (feed, book, strategy, gateway)"),

@@ -60,7 +60,9 @@ mod recover;
 mod writer;
 
 pub use recover::{InstrumentLog, JournaledOrder, Recovered, resume_from};
-pub use writer::{Journal, JournalSummary, JournalTx, OperatorLog, open, open_streaming};
+pub use writer::{
+    Journal, JournalSummary, JournalTx, OperatorLog, open, open_stages, open_streaming,
+};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -122,6 +122,21 @@ pub fn open_streaming(
     settings: &JournalSettings,
     history: Option<HistoryStream>,
 ) -> Result<(Journal, JournalTx, Recovered), JournalError> {
+    let (journal, mut txs, recovered) = open_stages(settings, history, 1)?;
+    let tx = txs
+        .pop()
+        .ok_or_else(|| JournalError::Writer("no ring".into()))?;
+    Ok((journal, tx, recovered))
+}
+
+/// [`open_streaming`] for `stages` strategy stages: a ring for each, which the writer drains
+/// beside the others, the first before the rest (the records a session starts with are pushed
+/// there before any stage runs).
+pub fn open_stages(
+    settings: &JournalSettings,
+    history: Option<HistoryStream>,
+    stages: usize,
+) -> Result<(Journal, Vec<JournalTx>, Recovered), JournalError> {
     let path = settings.path.clone();
     let io = |source| JournalError::Io {
         path: path.clone(),
@@ -167,13 +182,17 @@ pub fn open_streaming(
         }
         file.seek(SeekFrom::Start(scan.valid_len)).map_err(io)?;
     }
-    let (tx, rx) = ring_resident(
-        settings.capacity.max(16),
-        Record::Session(Session {
-            epoch: 0,
-            started_unix_ns: 0,
-        }),
-    );
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..stages.max(1))
+        .map(|_| {
+            ring_resident(
+                settings.capacity.max(16),
+                Record::Session(Session {
+                    epoch: 0,
+                    started_unix_ns: 0,
+                }),
+            )
+        })
+        .unzip();
     let (operator_tx, operator_rx) = ring(OPERATOR_RING);
     let stop = Arc::new(AtomicBool::new(false));
     let overflow = Arc::new(AtomicU64::new(0));
@@ -184,7 +203,7 @@ pub fn open_streaming(
         file,
         path: path.clone(),
         policy: settings.fsync,
-        rx,
+        rx: rxs,
         stop: Arc::clone(&stop),
         history,
     };
@@ -211,11 +230,13 @@ pub fn open_streaming(
             }),
             thread: Some(thread),
         },
-        JournalTx {
-            ring: tx,
-            overflow,
-            failed,
-        },
+        txs.into_iter()
+            .map(|ring| JournalTx {
+                ring,
+                overflow: Arc::clone(&overflow),
+                failed: Arc::clone(&failed),
+            })
+            .collect(),
         recovered,
     ))
 }
@@ -270,7 +291,8 @@ struct Writer {
     file: File,
     path: PathBuf,
     policy: FsyncPolicy,
-    rx: RingRx<Record>,
+    /// Each strategy stage's ring.
+    rx: Vec<RingRx<Record>>,
     /// The operator bot's records.
     operator: RingRx<Record>,
     stop: Arc<AtomicBool>,
@@ -290,7 +312,12 @@ impl Writer {
             let mut taken = 0u64;
             let mut written = Vec::new();
             while buf.len() < BATCH_BYTES {
-                let Some(r) = self.rx.pop().or_else(|| self.operator.pop()) else {
+                let Some(r) = self
+                    .rx
+                    .iter_mut()
+                    .find_map(RingRx::pop)
+                    .or_else(|| self.operator.pop())
+                else {
                     break;
                 };
                 buf.extend_from_slice(frame::encode(&r).as_bytes());
