@@ -605,3 +605,40 @@ fn scaled(v: i128, decimals: u8) -> String {
         format!("{sign}{int}.{frac:0width$}", width = usize::from(decimals))
     }
 }
+
+/// The stage's protective exits close the instrument's net position: their fills belong to no
+/// instance. Each instance's strategy sees only its own orders' fills, as its figures count
+/// them, so its view of its position is its own ledger's, not the account's.
+#[test]
+fn exits_of_the_net_position_are_no_instances_fills() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let with_exits = format!(
+        "{APART}\n[protection]\nstop_loss_bps = 2.0\ntake_profit_bps = 2.0\nslippage_bps = 5.0\ncooldown_ms = 200\n"
+    );
+    let (report, _bt, dir) = run(&settings(&with_exits, &path, "1"), "multi-exits");
+    let _ = std::fs::remove_dir_all(&dir);
+    let [t] = report.trading.as_slice() else {
+        panic!("{} instruments traded", report.trading.len());
+    };
+    assert!(
+        t.exits.closing_orders > 0,
+        "the exits closed the position: {:?}",
+        t.exits
+    );
+    let own: u64 = t.instances.iter().map(|i| i.fills).sum();
+    let all = t.tape.fills().len() as u64;
+    assert!(
+        all > own,
+        "the exits' fills are the account's: {all} fills, {own} of the instances"
+    );
+    for i in &t.instances {
+        assert!(i.fills > 0, "{} traded", i.name);
+        assert_eq!(
+            i.stats.fills, i.fills,
+            "{}: the fills its strategy saw are its own",
+            i.name
+        );
+    }
+}

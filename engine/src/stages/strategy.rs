@@ -344,7 +344,7 @@ impl Slot {
 #[derive(Debug)]
 struct Traded {
     /// The instances trading it (one, unless several `[[strategy]]` name it), allocated at
-    /// start-up. Reports of the stage's and the operator's orders go to the first.
+    /// start-up. Reports of the stage's and the operator's orders go to a lone instance only.
     slots: Vec<Slot>,
     /// The instrument's gate under the account's `[risk]` limits: every order of every
     /// instance passes it, so it holds the net position and every open order.
@@ -1823,9 +1823,11 @@ impl StrategyCore {
         let idx = usize::from(rep.instrument.0);
         if let Some(Some(traded)) = self.strategies.get_mut(idx) {
             let filled = rep.last_qty.0 > 0;
-            // The instance whose order it is; the stage's and the operator's go to the first.
+            // The instance whose order it is. The stage's and the operator's orders belong to
+            // none: a lone instance's position is the account's, so it is told of them; of
+            // several, none is (each decides on its own orders' fills, as its ledger counts).
             let own = traded.slot_index(rep.client_id.0);
-            let owner = own.unwrap_or(0);
+            let owner = own.or((traded.slots.len() == 1).then_some(0));
             if let Some(slot) = own.map(|k| &mut traded.slots[k]) {
                 if filled {
                     slot.ledger.apply_fill_paying(
@@ -1900,9 +1902,10 @@ impl StrategyCore {
                 return;
             };
             let qty = traded.order_qty();
-            if owner >= traded.slots.len() {
+            let Some(owner) = owner.filter(|&k| k < traded.slots.len()) else {
+                self.publish(idx);
                 return;
-            }
+            };
             prepare_slot(traded, owner, qty, &mut self.intents, now)
                 .on_exec(rep, &mut self.intents);
             if self.ended
