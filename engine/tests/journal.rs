@@ -132,10 +132,16 @@ fn journaled_config(
 ) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let dir = sim.dir.0.clone();
     let journal = dir.join("journal.bin");
-    let config = trading_config(
+    let mut base = trading_config(
         sim,
         "recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n",
-    ) + strategies
+    );
+    if strategies.contains("[placement]") {
+        // The strategies come with their own placement.
+        base = base.replace("[placement]\nmode = \"2\"\nwait = \"park\"\n", "");
+    }
+    let config = base
+        + strategies
         + &format!(
             "\n[journal]\npath = \"{}\"\nfsync = \"every\"\n",
             journal.display()
@@ -495,9 +501,35 @@ fn a_sigkilled_session_leaves_its_fills_in_the_history_as_the_journal_had_them()
 /// names), and the last session ends with the exchange's position.
 #[test]
 fn two_instances_resume_each_in_its_own_id_range() {
+    resume_two_instances(TWO_INSTANCES);
+}
+
+/// The same, the two instances on a second strategy stage of their own thread: their records
+/// reach the journal through that stage's ring, and the resumed session replays them into it.
+#[test]
+fn two_instances_on_a_second_strategy_stage_resume_from_its_journal_ring() {
+    resume_two_instances(&format!(
+        "
+[placement]
+mode = \"custom\"
+wait = \"park\"
+[[placement.threads]]
+name = \"market\"
+stages = [\"feed\", \"book\", \"strategy\"]
+[[placement.threads]]
+name = \"trading\"
+stages = [\"strategy:mid+micro\", \"gateway\"]
+{TWO_INSTANCES}"
+    ));
+}
+
+/// Two instances on one instrument (`strategies`), a session SIGKILLed mid-run and resumed
+/// from the journal: every order placed once, each strategy order in its instance's id range
+/// and journaled with its instance, and the resumed positions adding up to the exchange's.
+fn resume_two_instances(strategies: &str) {
     let (pem, public) = ed25519_key();
     let sim = start_trading_sim(public, "");
-    let (dir, journal, config_path) = journaled_config(&sim, TWO_INSTANCES);
+    let (dir, journal, config_path) = journaled_config(&sim, strategies);
 
     let mut child = spawn(&config_path, &pem, 60.0, &dir);
     let deadline = Instant::now() + Duration::from_secs(20);
