@@ -1007,6 +1007,50 @@ mod tests {
     }
 
     #[test]
+    fn manual_requests_go_to_their_instruments_strategy_stage_and_every_answer_comes_back() {
+        let mut all = instruments();
+        let eth = pinion_core::InstrumentSpec::new(
+            pinion_core::Venue::BinanceSpot,
+            "ETHUSDT",
+            "0.01",
+            "0.0001",
+        )
+        .expect("spec");
+        all.add(eth).expect("add");
+        // ETHUSDT (id 1) on the second stage.
+        let c = Control::with_stages(&all, 2, vec![0, 1]);
+        let (mut first, mut second) = (c.reader_for(0), c.reader_for(1));
+        let cancel = |seq, id| ManualRequest {
+            seq,
+            instrument: InstrumentId(id),
+            action: ManualAction::Cancel {
+                target: ClientOrderId(7),
+            },
+        };
+        assert!(c.submit(cancel(1, 1)));
+        assert!(c.submit(cancel(2, 0)));
+        assert!(first.poll().manual && second.poll().manual);
+        assert_eq!(second.take_manual(), Some(cancel(1, 1)));
+        assert_eq!(second.take_manual(), None);
+        assert_eq!(first.take_manual(), Some(cancel(2, 0)));
+        for (reader, seq) in [(&mut second, 1), (&mut first, 2)] {
+            assert!(reader.answer(ManualAnswer {
+                seq,
+                client_id: ClientOrderId(0),
+                outcome: ManualOutcome::NotOpen,
+            }));
+        }
+        let mut seqs: Vec<u64> = c.answers().iter().map(|a| a.seq).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, [1, 2]);
+        // A stage's ends are taken once: a second reader of it gets no manual requests.
+        assert!(c.submit(cancel(3, 1)));
+        let mut late = c.reader_for(1);
+        assert!(!late.poll().manual);
+        assert_eq!(second.take_manual(), Some(cancel(3, 1)));
+    }
+
+    #[test]
     fn the_signal_flag_kills_with_its_reason() {
         let c = Control::new(&instruments());
         let mut r = c.reader();
