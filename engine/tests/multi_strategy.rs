@@ -325,6 +325,20 @@ fn several_instances_are_checked_and_named_in_the_problems() {
     )
     .unwrap_err();
     assert!(e.contains("strategy[1].risk.max_position"), "{e}");
+    let e = parse(
+        "[[strategy]]\nname = \"a\"\n[[strategy]]\nname = \"b\"\n[strategy.risk]\nmax_drawdown = \"0\"\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("strategy[1].risk.max_drawdown"), "{e}");
+    // An instance's loss limits are its own; the account's are the instrument's.
+    let own = parse(
+        "[risk]\nmax_daily_loss = \"50\"\n[[strategy]]\nname = \"a\"\n[[strategy]]\nname = \"b\"\n[strategy.risk]\nmax_total_loss = \"5\"\n",
+    )
+    .expect("valid");
+    assert!(own.instances[0].trading.risk.loss.is_off());
+    assert!(own.instances[1].trading.risk.loss.max_daily_loss.is_none());
+    assert!(own.instances[1].trading.risk.loss.max_total_loss.is_some());
+    assert!(own.trading.risk.loss.max_daily_loss.is_some());
     let e = parse("[[strategy]]\nname = \"a\"\n[[strategy]]\nname = \"b\"\nkind = \"nope\"\n")
         .unwrap_err();
     assert!(e.contains("strategy[1].kind"), "{e}");
@@ -641,4 +655,66 @@ fn exits_of_the_net_position_are_no_instances_fills() {
             i.name
         );
     }
+}
+
+/// An instance's own loss limit (`[strategy.risk] max_total_loss`) stops that instance alone:
+/// its open orders are cancelled and it sends nothing more, while the other instance and the
+/// account go on; the report says when and why.
+#[test]
+fn an_instances_loss_limit_stops_it_alone() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    // The maker pays 10 bps a fill: a few fills cost it more than 0.2 USDT.
+    let limited = APART.replacen(
+        "[strategy.risk]\nmax_position = \"0.002\"",
+        "[strategy.risk]\nmax_position = \"0.002\"\nmax_total_loss = \"0.2\"",
+        1,
+    );
+    assert_ne!(limited, APART);
+    let (free, _, free_dir) = run(&settings(APART, &path, "1"), "multi-loss-free");
+    let _ = std::fs::remove_dir_all(&free_dir);
+    let (report, _bt, dir) = run(&settings(&limited, &path, "1"), "multi-loss");
+    let fills = read_csv(&dir.join("fills.csv"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let [t] = report.trading.as_slice() else {
+        panic!("{} instruments traded", report.trading.len());
+    };
+    let [maker, taker] = t.instances.as_slice() else {
+        panic!("two instances");
+    };
+    let (breach, at) = maker.loss_breach.expect("the maker reached its limit");
+    assert_eq!(breach.as_str(), "total_loss");
+    assert!(taker.loss_breach.is_none());
+    assert_eq!(report.counter("strategy", "instance_loss_breaches"), 1);
+    assert!(
+        report.control.killed.is_none(),
+        "the account was not killed"
+    );
+    let free_maker = &free.trading[0].instances[0];
+    assert!(
+        maker.stats.orders < free_maker.stats.orders,
+        "stopped early: {} orders against {} without the limit",
+        maker.stats.orders,
+        free_maker.stats.orders
+    );
+    // Its fills end within the venue's latency of the stop (orders resting then may fill
+    // before their cancels land); the taker's go on.
+    let last = |instance: &str| {
+        fills
+            .iter()
+            .filter(|f| f["strategy"] == instance)
+            .map(|f| f["time_ns"].parse::<u64>().expect("time_ns"))
+            .max()
+            .expect("the instance filled")
+    };
+    assert!(
+        last("0") <= at + 1_000_000_000,
+        "maker filled at {} after its stop at {at}",
+        last("0")
+    );
+    assert!(
+        last("1") > at,
+        "the taker traded on after the maker stopped"
+    );
 }

@@ -564,6 +564,15 @@ pub struct InstanceRiskConfig {
     /// This instance's burst.
     #[serde(default)]
     pub order_burst: Option<u32>,
+    /// Most this instance may lose in a UTC day (its own fills' net PnL), quote asset.
+    #[serde(default)]
+    pub max_daily_loss: Option<String>,
+    /// Most this instance may lose in all, quote asset.
+    #[serde(default)]
+    pub max_total_loss: Option<String>,
+    /// Largest fall of this instance's net PnL from its peak, quote asset.
+    #[serde(default)]
+    pub max_drawdown: Option<String>,
 }
 
 fn default_protect() -> String {

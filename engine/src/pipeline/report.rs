@@ -320,6 +320,14 @@ impl PipelineReport {
                             v.fees,
                             v.net
                         );
+                        if let Some((b, at)) = i.loss_breach {
+                            let _ = writeln!(
+                                s,
+                                "  {:<26}   stopped: its {} limit reached at {at} ns",
+                                "",
+                                b.as_str()
+                            );
+                        }
                     }
                 }
                 if t.protection != "none" {
@@ -647,6 +655,7 @@ pub(crate) fn by_strategy_json(t: &TradingFinal, decimals: (u8, u8)) -> Value {
                 "fees": v.fees,
                 "volume": v.volume,
                 "net_pnl": v.net,
+                "loss_breach": i.loss_breach.map(|(b, at)| json!({"limit": b.as_str(), "at_ns": at})),
             })
         })
         .collect()

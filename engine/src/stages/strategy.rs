@@ -92,7 +92,7 @@ use pinion_core::{
 use pinion_gateway::ExitPolicy;
 use pinion_strategy::{
     AnyStrategy, Breach, DeriskParams, ExecReport, FeeRates, FlattenCause, FlattenStats,
-    FlattenStep, Flattener, Intents, LossWatch, MAX_INTENTS, OrderIdSource, OrderIntent,
+    FlattenStep, Flattener, Intents, LossGuard, LossWatch, MAX_INTENTS, OrderIdSource, OrderIntent,
     OrderReason, OrderStatus, OrderType, Position, ProtectParams, ProtectStats, Protector,
     ReasonCode, RiskGate, Sizer, Strategy, StrategyStats, TimeInForce, derisk_target,
 };
@@ -168,6 +168,8 @@ struct StrategyCounts {
     /// New orders of one instance stopped because they would have crossed another instance's
     /// open order on the same instrument (self-trade prevention).
     self_trades: u64,
+    /// Instances stopped by their own loss limits.
+    instance_loss_breaches: u64,
 }
 
 /// The digest of nothing: FNV-1a's offset basis.
@@ -295,6 +297,12 @@ struct Slot {
     maker_fills: u64,
     /// Candles for a strategy that reads them.
     candles: Option<CandleFeed>,
+    /// The instance's own loss limits (`[strategy.risk]`), on its own fills' net PnL; `None`
+    /// when it set none.
+    loss: Option<LossGuard>,
+    /// Its loss limit was reached (and when): it is asked for nothing more, its orders were
+    /// cancelled, and its budget's gate refuses anything new.
+    stopped: Option<(Breach, u64)>,
 }
 
 impl Slot {
@@ -573,7 +581,16 @@ fn slots_for(
             builder: CandleBuilder::new(ns, usize::from(id.0) + 1),
             venue: false,
         });
+        let loss = match instance {
+            Some(i) if !i.trading.risk.loss.is_off() => {
+                let money = spec.price_decimals.saturating_add(spec.qty_decimals);
+                Some(LossGuard::new(i.trading.risk.loss.at_scale(money).ok()?))
+            }
+            _ => None,
+        };
         slots.push(Slot {
+            loss,
+            stopped: None,
             name: Arc::from(instance.map_or(strategy.kind(), |i| i.name.as_str())),
             strategy,
             instance: k as u8,
@@ -659,6 +676,8 @@ pub struct InstanceFinal {
     pub fills: u64,
     /// Fills as maker.
     pub maker_fills: u64,
+    /// Its own loss limit reached, and the event time it was reached at (it was stopped then).
+    pub loss_breach: Option<(Breach, u64)>,
 }
 
 impl InstanceFinal {
@@ -1433,6 +1452,7 @@ impl StrategyCore {
     /// reached kills trading at once (see the module docs).
     #[inline]
     fn watch_loss(&mut self, idx: usize, now: u64) {
+        self.watch_instance_losses(idx, now);
         if !self.watch_losses {
             return;
         }
@@ -1477,6 +1497,65 @@ impl StrategyCore {
                 self.start_flatten(i, cause, pinion_core::Qty::ZERO, cancel);
             }
         }
+    }
+
+    /// Takes each instance's net PnL on instrument `idx` (its own fills, marked at the
+    /// instrument's mark) at event time `now` into its own loss limits; an instance that reaches
+    /// one is stopped: its budget's gate switched off, its open orders cancelled, and it is
+    /// asked for nothing more. The account and the other instances go on.
+    #[inline]
+    fn watch_instance_losses(&mut self, idx: usize, now: u64) {
+        let Some(Some(t)) = self.strategies.get_mut(idx) else {
+            return;
+        };
+        let mark = t.mark;
+        let mut breached = None;
+        for (k, slot) in t.slots.iter_mut().enumerate() {
+            let Some(guard) = slot.loss.as_mut() else {
+                continue;
+            };
+            if let Some(breach) = guard.observe(now, slot.ledger.net(mark)) {
+                slot.stopped = Some((breach, now));
+                if let Some(g) = slot.gate.as_mut() {
+                    g.set_kill_switch(true);
+                }
+                breached = Some(k);
+            }
+        }
+        if let Some(k) = breached {
+            self.counts.instance_loss_breaches += 1;
+            self.cancel_instance(idx, k);
+        }
+    }
+
+    /// Cancels every open order of instance slot `k` of instrument `idx`.
+    #[cold]
+    fn cancel_instance(&mut self, idx: usize, k: usize) {
+        let Some(Some(t)) = self.strategies.get_mut(idx) else {
+            return;
+        };
+        let Some(instance) = t.slots.get(k).map(|s| usize::from(s.instance)) else {
+            return;
+        };
+        let at = self.clock.now_ns();
+        let now = now_ns();
+        let instrument = t.gate.instrument();
+        let reason = OrderReason::new(instance as u8, ReasonCode::Kill);
+        let mut sent = 0;
+        for (target, side) in t.gate.open_ids() {
+            if slot_of(target.0) != Some(instance) {
+                continue;
+            }
+            let id = t.control_ids.next_id();
+            let cancel = OrderIntent::cancel(now, id, target, instrument, side, reason);
+            let _ = journal_order(&mut self.journal, &cancel);
+            self.out
+                .send(OrderMsg::Order(cancel, Trigger::Other), at, now);
+            sent += 1;
+        }
+        t.gate.note_cancels(ReasonCode::Kill, sent);
+        self.orders_sent += sent;
+        self.counts.intents += sent;
     }
 
     /// Writes instrument `idx`'s account to the control board, if there is one.
@@ -1665,6 +1744,9 @@ impl StrategyCore {
                 let Some(Some(traded)) = self.strategies.get_mut(idx) else {
                     break;
                 };
+                if traded.slots[k].stopped.is_some() {
+                    continue;
+                }
                 prepare_slot(traded, k, qty, &mut self.intents, now)
                     .on_book(top, &mut self.intents);
                 sent += self.send_intents(idx, k, trigger);
@@ -1718,6 +1800,7 @@ impl StrategyCore {
                 return;
             };
             if self.commands.may_decide()
+                && traded.slots[k].stopped.is_none()
                 && traded.protect.strategy_may_decide(now)
                 && traded.flatten.strategy_may_decide()
             {
@@ -1776,6 +1859,7 @@ impl StrategyCore {
             return;
         };
         if k < traded.slots.len()
+            && traded.slots[k].stopped.is_none()
             && self.commands.may_decide()
             && traded.protect.strategy_may_decide(now)
             && traded.flatten.strategy_may_decide()
@@ -1910,6 +1994,7 @@ impl StrategyCore {
                 .on_exec(rep, &mut self.intents);
             if self.ended
                 || !self.commands.may_decide()
+                || traded.slots[owner].stopped.is_some()
                 || !traded.protect.strategy_may_decide(now)
                 || !traded.flatten.strategy_may_decide()
             {
@@ -2173,6 +2258,7 @@ impl Stage for StrategyStage {
                         volume: s.ledger.volume(),
                         fills: s.ledger.fills(),
                         maker_fills: s.maker_fills,
+                        loss_breach: s.stopped,
                     })
                     .collect();
                 Some(TradingFinal {
@@ -2224,6 +2310,7 @@ impl Stage for StrategyStage {
             ("untradable_instruments", self.core.untradable),
             ("journal_refused", c.journal_refused),
             ("self_trades_stopped", c.self_trades),
+            ("instance_loss_breaches", c.instance_loss_breaches),
             (
                 "journal_overflow",
                 self.core.journal.as_ref().map_or(0, JournalTx::overflow),

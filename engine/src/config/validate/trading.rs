@@ -163,6 +163,9 @@ fn instance_risk(
     p: &mut Problems,
 ) -> Option<RiskSpec> {
     let mut risk = *account;
+    // The account's loss limits are the instrument's (its net position's); an instance's are
+    // its own, or none.
+    risk.loss = LossSpec::default();
     let Some(own) = own else {
         return Some(risk);
     };
@@ -215,6 +218,11 @@ fn instance_risk(
             None => {}
         }
     }
+    risk.loss = loss_limits(
+        p,
+        "strategy.risk",
+        [&own.max_daily_loss, &own.max_total_loss, &own.max_drawdown],
+    );
     (p.0.len() == before).then_some(risk)
 }
 
