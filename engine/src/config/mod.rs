@@ -499,7 +499,7 @@ pub struct StrategyConfig {
     pub instruments: Option<Vec<String>>,
     /// `[strategy.risk]`: the instance's own budget, checked before the account's `[risk]`
     /// limits (which then hold for the net of every instance); each key left out is the
-    /// account's.
+    /// account's, and `[strategy.risk.sizing]` left out is the instrument's sizing.
     #[serde(default)]
     pub risk: Option<InstanceRiskConfig>,
     /// `"imbalance"`, `"market-making"`, `"spread-capture"`, `"quote-chase"`, `"momentum"`
@@ -573,6 +573,25 @@ pub struct InstanceRiskConfig {
     /// Largest fall of this instance's net PnL from its peak, quote asset.
     #[serde(default)]
     pub max_drawdown: Option<String>,
+    /// `[strategy.risk.sizing]`: how large this instance's orders are, the keys of
+    /// `[risk.sizing]`, its capital its own (equity is that plus its own fills' net PnL); left
+    /// out: the instrument's sizing. Alone in `[strategy.risk]` it sets no limit, so the
+    /// instance gets no gate of its own.
+    #[serde(default)]
+    pub sizing: Option<SizingConfig>,
+}
+
+impl InstanceRiskConfig {
+    /// Whether it sets any limit of its own on orders or position (its sizing and its loss
+    /// limits are not checked by a gate).
+    pub fn sets_limits(&self) -> bool {
+        self.max_order_qty.is_some()
+            || self.max_notional.is_some()
+            || self.max_position.is_some()
+            || self.max_open_orders.is_some()
+            || self.orders_per_second.is_some()
+            || self.order_burst.is_some()
+    }
 }
 
 fn default_protect() -> String {

@@ -308,9 +308,12 @@ pub struct InstanceSpec {
     pub name: String,
     /// The symbols it trades (`None`: every instrument that has a book).
     pub instruments: Option<Vec<String>>,
-    /// Whether it set limits of its own (`[strategy.risk]`): then its orders pass a gate of its
-    /// own before the account's.
+    /// Whether it set limits of its own (`[strategy.risk]`, unless that holds only
+    /// `[strategy.risk.sizing]`): then its orders pass a gate of its own before the account's.
     pub own_budget: bool,
+    /// Whether it sizes its orders itself (`[strategy.risk.sizing]`, in `trading.risk.sizing`),
+    /// from its own capital and fills; else its orders take the instrument's size.
+    pub own_sizing: bool,
     /// Its strategy, its limits (the account's where it set none) and the venue.
     pub trading: TradingSpec,
 }

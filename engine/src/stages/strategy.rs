@@ -66,7 +66,9 @@
 //! (`loss_limit`, or `drawdown`) and the kill is carried out at once, before anything else is
 //! decided, so the same event trips it on every run. Before each decision the instrument's
 //! [`Sizer`] (`[risk.sizing]`) puts the size of new orders into the [`Intents`] the strategy
-//! writes to; with fixed sizing it leaves each strategy's own.
+//! writes to; with fixed sizing it leaves each strategy's own. An instance with sizing of its
+//! own (`[strategy.risk.sizing]`) is sized by a sizer of its own instead, on its own ledger:
+//! its capital plus its own fills' net PnL is its equity, and its own round trips its edge.
 //!
 //! **Journal.** With a journal (`[journal]`, `pinion live --trade`), every order sent to the
 //! gateway is pushed to its ring first, and every report applied, and every position after a
@@ -303,6 +305,9 @@ struct Slot {
     /// Its loss limit was reached (and when): it is asked for nothing more, its orders were
     /// cancelled, and its budget's gate refuses anything new.
     stopped: Option<(Breach, u64)>,
+    /// The instance's own sizing (`[strategy.risk.sizing]`), driven by its own ledger: its
+    /// capital is its own budget. `None`: its orders take the instrument's size.
+    sizer: Option<Sizer>,
 }
 
 impl Slot {
@@ -335,6 +340,29 @@ impl Slot {
             venue_rejects: st.venue_rejects,
             open_orders,
             at_ns,
+        }
+    }
+
+    /// The position and the realised PnL less fees of its own fills: what its own sizer
+    /// measures a round trip on.
+    fn booked(&self) -> (Qty, i128) {
+        (
+            self.ledger.qty(),
+            self.ledger.realized() - self.ledger.fees(),
+        )
+    }
+
+    /// Books a fill of one of its orders in its ledger (charged `fees`), and in its sizer
+    /// when it has its own.
+    #[inline]
+    fn book_fill(&mut self, rep: &ExecReport, fees: &FeeRates) {
+        let before = self.booked();
+        self.ledger
+            .apply_fill_paying(rep.side, rep.last_px, rep.last_qty, rep.maker, fees);
+        self.maker_fills += u64::from(rep.maker);
+        let after = self.booked();
+        if let Some(sizer) = self.sizer.as_mut() {
+            sizer.on_fill(before, after);
         }
     }
 
@@ -445,8 +473,8 @@ impl Traded {
         )
     }
 
-    /// Replays a journal's fills of this instrument into the ledger, the sizer and the gate,
-    /// and counts its open orders open at the gate. `false` when the ledger then differs from
+    /// Replays a journal's fills of this instrument into the ledger, the sizer and the gate
+    /// (and each instance's own), and counts its open orders open at the gate. `false` when the ledger then differs from
     /// the last position journaled (the fees changed in between, or records were lost).
     fn replay(&mut self, log: &crate::ops::journal::InstrumentLog) -> bool {
         for rep in &log.fills {
@@ -471,14 +499,7 @@ impl Traded {
                 .slot_index(rep.client_id.0)
                 .and_then(|k| self.slots.get_mut(k))
             {
-                slot.ledger.apply_fill_paying(
-                    rep.side,
-                    rep.last_px,
-                    rep.last_qty,
-                    rep.maker,
-                    &self.fees,
-                );
-                slot.maker_fills += u64::from(rep.maker);
+                slot.book_fill(rep, &self.fees);
                 if let Some(g) = slot.gate.as_mut() {
                     g.on_exec(rep);
                 }
@@ -525,20 +546,30 @@ impl Traded {
             })
     }
 
-    /// The size new orders should have now, or `None` for the strategy's own.
+    /// The size new orders of instance slot `k` should have now, or `None` for its
+    /// strategy's own: by the instance's own sizer on its own ledger when it has one, else by
+    /// the instrument's on the instrument's.
     #[inline]
-    fn order_qty(&self) -> Option<Qty> {
-        if self.sizer.is_fixed() {
+    fn order_qty(&self, k: usize) -> Option<Qty> {
+        let (sizer, ledger) = match self.slots.get(k) {
+            Some(Slot {
+                sizer: Some(own),
+                ledger,
+                ..
+            }) => (own, ledger),
+            _ => (&self.sizer, &self.ledger),
+        };
+        if sizer.is_fixed() {
             return None;
         }
-        self.mark
-            .map(|m| self.sizer.size(self.ledger.net(Some(m)), m))
+        self.mark.map(|m| sizer.size(ledger.net(Some(m)), m))
     }
 }
 
 /// The instance slots of instrument `id` (`spec`): one per configured instance that trades it
-/// (of those `only` lists, when it lists), in config order, each with its strategy (`first_params` when the settings name no instance),
-/// its own gate when it has a budget, and client ids from its slot's range (past the highest
+/// (of those `only` lists, when it lists), in config order, each with its strategy
+/// (`first_params` when the settings name no instance), its own gate when it has a budget, its
+/// own sizer when it has its own sizing, and client ids from its slot's range (past the highest
 /// journaled in it, when resumed from `log`). `None` when an instance's units cannot express
 /// its sizes.
 fn slots_for(
@@ -576,6 +607,10 @@ fn slots_for(
             None => lo,
         };
         let strategy = AnyStrategy::new(id, params, OrderIdSource::new(first));
+        let sizer = match instance {
+            Some(i) if i.own_sizing => Some(i.trading.money_in_units(spec).ok()?.sizer),
+            _ => None,
+        };
         let candles = strategy.candle_interval_ns().map(|ns| CandleFeed {
             // Sized for this one instrument, at its id.
             builder: CandleBuilder::new(ns, usize::from(id.0) + 1),
@@ -600,6 +635,7 @@ fn slots_for(
             ledger: Position::for_instrument(spec),
             maker_fills: 0,
             candles,
+            sizer,
         });
     }
     Some(slots)
@@ -1739,7 +1775,6 @@ impl StrategyCore {
             && traded.protect.strategy_may_decide(now)
             && traded.flatten.strategy_may_decide()
         {
-            let qty = traded.order_qty();
             for k in 0..traded.slots.len() {
                 let Some(Some(traded)) = self.strategies.get_mut(idx) else {
                     break;
@@ -1747,8 +1782,7 @@ impl StrategyCore {
                 if traded.slots[k].stopped.is_some() {
                     continue;
                 }
-                prepare_slot(traded, k, qty, &mut self.intents, now)
-                    .on_book(top, &mut self.intents);
+                prepare_slot(traded, k, &mut self.intents, now).on_book(top, &mut self.intents);
                 sent += self.send_intents(idx, k, trigger);
             }
         }
@@ -1804,9 +1838,7 @@ impl StrategyCore {
                 && traded.protect.strategy_may_decide(now)
                 && traded.flatten.strategy_may_decide()
             {
-                let qty = traded.order_qty();
-                prepare_slot(traded, k, qty, &mut self.intents, now)
-                    .on_trade(ev, &mut self.intents);
+                prepare_slot(traded, k, &mut self.intents, now).on_trade(ev, &mut self.intents);
                 sent += self.send_intents(idx, k, Trigger::Other);
             }
         }
@@ -1864,8 +1896,7 @@ impl StrategyCore {
             && traded.protect.strategy_may_decide(now)
             && traded.flatten.strategy_may_decide()
         {
-            let qty = traded.order_qty();
-            prepare_slot(traded, k, qty, &mut self.intents, now).on_candle(c, &mut self.intents);
+            prepare_slot(traded, k, &mut self.intents, now).on_candle(c, &mut self.intents);
             if self.send_intents(idx, k, Trigger::Other) > 0 {
                 self.out.flush(now_ns());
             }
@@ -1914,14 +1945,7 @@ impl StrategyCore {
             let owner = own.or((traded.slots.len() == 1).then_some(0));
             if let Some(slot) = own.map(|k| &mut traded.slots[k]) {
                 if filled {
-                    slot.ledger.apply_fill_paying(
-                        rep.side,
-                        rep.last_px,
-                        rep.last_qty,
-                        rep.maker,
-                        &traded.fees,
-                    );
-                    slot.maker_fills += u64::from(rep.maker);
+                    slot.book_fill(rep, &traded.fees);
                 }
                 if let Some(g) = slot.gate.as_mut() {
                     g.on_exec(rep);
@@ -1985,13 +2009,11 @@ impl StrategyCore {
             let Some(Some(traded)) = self.strategies.get_mut(idx) else {
                 return;
             };
-            let qty = traded.order_qty();
             let Some(owner) = owner.filter(|&k| k < traded.slots.len()) else {
                 self.publish(idx);
                 return;
             };
-            prepare_slot(traded, owner, qty, &mut self.intents, now)
-                .on_exec(rep, &mut self.intents);
+            prepare_slot(traded, owner, &mut self.intents, now).on_exec(rep, &mut self.intents);
             if self.ended
                 || !self.commands.may_decide()
                 || traded.slots[owner].stopped.is_some()
@@ -2009,18 +2031,17 @@ impl StrategyCore {
 }
 
 /// Readies `intents` for instance slot `k` of `traded` to decide at `now` (its order budget,
-/// the size of new orders `qty`, its instance on the reasons) and returns its strategy.
+/// the size of its new orders, its instance on the reasons) and returns its strategy.
 #[inline]
 fn prepare_slot<'a>(
     traded: &'a mut Traded,
     k: usize,
-    qty: Option<Qty>,
     intents: &mut Intents,
     now: u64,
 ) -> &'a mut AnyStrategy {
+    intents.set_order_qty(traded.order_qty(k));
     let slot = &mut traded.slots[k];
     intents.set_new_order_budget(slot.order_tokens(&mut traded.gate, now));
-    intents.set_order_qty(qty);
     intents.set_strategy(slot.instance);
     &mut slot.strategy
 }

@@ -128,7 +128,7 @@ pub(super) fn instances(
                 "empty: leave it out to trade every instrument",
             );
         }
-        let risk = account.and_then(|a| instance_risk(&a.risk, st.risk.as_ref(), &mut own));
+        let mut risk = account.and_then(|a| instance_risk(&a.risk, st.risk.as_ref(), &mut own));
         for problem in own.0 {
             let key = match problem.key.strip_prefix("strategy") {
                 Some(rest) => format!("{prefix}{rest}"),
@@ -136,12 +136,28 @@ pub(super) fn instances(
             };
             p.add(key, problem.message);
         }
+        let own_sizing = st.risk.as_ref().and_then(|r| r.sizing.as_ref());
+        if let Some(c) = own_sizing {
+            // Checked here, where its keys are named with the instance's index.
+            match (
+                sizing(c, &format!("{prefix}.risk.sizing"), p),
+                risk.as_mut(),
+            ) {
+                (Some(s), Some(r)) => r.sizing = s,
+                _ => risk = None,
+            }
+        }
         if let (Some(name), Some(strategy), Some(risk), Some(account)) = (name, spec, risk, account)
         {
             out.push(InstanceSpec {
                 name,
                 instruments: st.instruments.clone(),
-                own_budget: st.risk.is_some(),
+                // A table of the sizing alone is no budget: the account's gate holds the rest.
+                own_budget: st
+                    .risk
+                    .as_ref()
+                    .is_some_and(|r| r.sizing.is_none() || r.sets_limits()),
+                own_sizing: own_sizing.is_some(),
                 trading: TradingSpec {
                     strategy,
                     risk,
@@ -580,7 +596,7 @@ fn risk(cfg: &Config, p: &mut Problems) -> Option<RiskSpec> {
         "risk.portfolio",
         [&pf.max_daily_loss, &pf.max_total_loss, &pf.max_drawdown],
     );
-    let sizing = sizing(&rk.sizing, p);
+    let sizing = sizing(&rk.sizing, "risk.sizing", p);
     let on_loss_limit = match rk.on_loss_limit.as_str() {
         "stop" => Some(OnLossLimit::Stop),
         "flatten" => Some(OnLossLimit::Flatten),
@@ -738,17 +754,16 @@ fn share_ppm(p: &mut Problems, key: &str, v: f64) -> Option<u32> {
     }
 }
 
-fn sizing(c: &SizingConfig, p: &mut Problems) -> Option<SizingSpec> {
-    let k = |name: &str| format!("risk.sizing.{name}");
+/// A sizing table (`table`: `risk.sizing`, or an instance's `strategy[N].risk.sizing`), its
+/// keys named under `table`.
+fn sizing(c: &SizingConfig, table: &str, p: &mut Problems) -> Option<SizingSpec> {
+    let k = |name: &str| format!("{table}.{name}");
     let before = p.0.len();
     let only_for = |p: &mut Problems, name: &str, set: bool, kinds: &str| {
         if set {
             p.add(
                 k(name),
-                format!(
-                    "set, but risk.sizing.kind is {:?} (it is for {kinds})",
-                    c.kind
-                ),
+                format!("set, but {table}.kind is {:?} (it is for {kinds})", c.kind),
             );
         }
     };
@@ -775,8 +790,8 @@ fn sizing(c: &SizingConfig, p: &mut Problems) -> Option<SizingSpec> {
                 p.add(
                     k("capital"),
                     format!(
-                        "is required when risk.sizing.kind is {:?} (the starting capital in \
-                         the quote asset, as a decimal string)",
+                        "is required when {table}.kind is {:?} (the starting capital in the \
+                         quote asset, as a decimal string)",
                         c.kind
                     ),
                 );
@@ -794,7 +809,7 @@ fn sizing(c: &SizingConfig, p: &mut Problems) -> Option<SizingSpec> {
             None => {
                 p.add(
                     k("fraction"),
-                    "is required when risk.sizing.kind is \"fraction\" (a share of equity)",
+                    format!("is required when {table}.kind is \"fraction\" (a share of equity)"),
                 );
                 None
             }
@@ -1050,6 +1065,81 @@ mod tests {
         );
         let e = risk("[risk.portfolio]\nmax_loss = \"1\"\n").unwrap_err();
         assert!(e.contains("unknown field `max_loss`"), "{e}");
+    }
+
+    fn instances(text: &str) -> Result<Vec<InstanceSpec>, String> {
+        let cfg = Config::parse(text, "t.toml").map_err(|e| e.to_string())?;
+        cfg.validate_for("t.toml", 2, Path::new("/nonexistent"))
+            .map(|s| s.instances)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_instance_sizes_its_orders_itself_when_it_says_so() {
+        let two = "[risk.sizing]\nkind = \"fraction\"\nfraction = 0.01\ncapital = \"10000\"\n\
+                   [[strategy]]\nname = \"a\"\n[[strategy]]\nname = \"b\"\n";
+        let all = instances(&format!(
+            "{two}[strategy.risk.sizing]\nkind = \"kelly\"\ncapital = \"2500\"\nmin_trades = 4\n"
+        ))
+        .unwrap();
+        // Left out: the instrument's sizing, no gate of its own.
+        assert!(!all[0].own_sizing && !all[0].own_budget);
+        assert_eq!(
+            all[0].trading.risk.sizing,
+            SizingSpec {
+                sizing: Sizing::Fraction {
+                    fraction_ppm: 10_000
+                },
+                capital: Some(d("10000")),
+            }
+        );
+        // Its own, with kelly's defaults; a table of the sizing alone sets no limit.
+        assert!(all[1].own_sizing && !all[1].own_budget);
+        assert_eq!(
+            all[1].trading.risk.sizing,
+            SizingSpec {
+                sizing: Sizing::Kelly {
+                    scale_ppm: 500_000,
+                    max_fraction_ppm: 50_000,
+                    min_trades: 4,
+                },
+                capital: Some(d("2500")),
+            }
+        );
+        let with_limit = instances(&format!(
+            "{two}[strategy.risk]\nmax_position = \"0.002\"\n[strategy.risk.sizing]\nkind = \"fixed\"\n"
+        ))
+        .unwrap();
+        assert!(with_limit[1].own_sizing && with_limit[1].own_budget);
+        assert_eq!(with_limit[1].trading.risk.sizing, SizingSpec::default());
+        // A bad value is named with the instance's index, each problem under its key.
+        let e = instances(&format!(
+            "{two}[strategy.risk.sizing]\nkind = \"fraction\"\nfraction = 2.0\nmin_trades = 3\n"
+        ))
+        .unwrap_err();
+        for want in [
+            "t.toml: strategy[1].risk.sizing.fraction: 2 must be above 0 (at least 0.000001) and at most 1",
+            "t.toml: strategy[1].risk.sizing.capital: is required when strategy[1].risk.sizing.kind is \"fraction\"",
+            "t.toml: strategy[1].risk.sizing.min_trades: set, but strategy[1].risk.sizing.kind is \"fraction\" (it is for kelly)",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        let e =
+            instances(&format!("{two}[strategy.risk.sizing]\nkind = \"all-in\"\n")).unwrap_err();
+        assert!(
+            e.contains(
+                "strategy[1].risk.sizing.kind: unknown sizing \"all-in\" (fixed, fraction, kelly)"
+            ),
+            "{e}"
+        );
+        // A lone [strategy] names its keys without an index; a mistyped key is refused.
+        let e = instances("[strategy]\n[strategy.risk.sizing]\nkind = \"kelly\"\n").unwrap_err();
+        assert!(
+            e.contains("t.toml: strategy.risk.sizing.capital: is required"),
+            "{e}"
+        );
+        let e = instances(&format!("{two}[strategy.risk.sizing]\nfracton = 0.1\n")).unwrap_err();
+        assert!(e.contains("unknown field `fracton`"), "{e}");
     }
 
     #[test]
