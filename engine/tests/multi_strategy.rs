@@ -2,8 +2,9 @@
 //! trades within its own budget (`[strategy.risk]`) and the account's `[risk]` holds the net;
 //! each instance's position, fees and realised PnL in `report.json`'s `by_strategy` equal an
 //! independent reckoning from its own rows of `fills.csv`; an order of one instance that
-//! would cross another's is stopped before the venue; and the same config gives the same fills
-//! in every run and placement.
+//! would cross another's is stopped before the venue; two instances on one instrument size
+//! their orders each by its own sizing (`[strategy.risk.sizing]`); and the same config gives
+//! the same fills in every run and placement.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,42 @@ name = "taker"
 kind = "imbalance"
 order_qty = "0.001"
 threshold = 0.3
+"#;
+
+/// The instrument sized at 1 % of 10 000 USDT (about 0.0016 BTC an order); a market maker
+/// with fixed sizing of its own (its `order_qty`), and an imbalance trader sized at 15 % of a
+/// capital of its own of 1 000 USDT (about 0.0024 BTC).
+const OWN_SIZING: &str = r#"
+[risk.sizing]
+kind = "fraction"
+fraction = 0.01
+capital = "10000"
+
+[[strategy]]
+name = "fixed"
+kind = "market-making"
+order_qty = "0.001"
+[strategy.market_making]
+fair = "microprice"
+half_spread_bps = 0.5
+skew_bps = 2.0
+requote_bps = 0.5
+levels = 2
+level_step_bps = 0.5
+[strategy.risk]
+max_position = "0.002"
+[strategy.risk.sizing]
+kind = "fixed"
+
+[[strategy]]
+name = "fraction"
+kind = "imbalance"
+order_qty = "0.001"
+threshold = 0.5
+[strategy.risk.sizing]
+kind = "fraction"
+fraction = 0.15
+capital = "1000"
 "#;
 
 /// The account on the recording at `source` with `strategies`, in `placement`, with park
@@ -277,6 +314,100 @@ fn a_two_strategy_backtest_is_the_same_in_every_run_and_placement() {
                 assert_eq!(*b, by, "placement {placement}");
             }
         }
+    }
+}
+
+/// The recording's quantity step (BTCUSDT: 0.00001).
+const STEP: f64 = 0.00001;
+
+/// `share × equity / px` rounded down to the step, as a sizer sizes.
+fn fraction_size(share: f64, equity: f64, px: f64) -> f64 {
+    (share * equity / px / STEP + 1e-9).floor() * STEP
+}
+
+/// The fills of instance `k` in `fills`.
+fn of_instance(fills: &[HashMap<String, String>], k: &str) -> Vec<HashMap<String, String>> {
+    fills
+        .iter()
+        .filter(|f| f["strategy"] == k)
+        .cloned()
+        .collect()
+}
+
+/// Whether at least four in five of `fills` pass `full` (the rest were partly filled).
+fn mostly(
+    fills: &[HashMap<String, String>],
+    mut full: impl FnMut(&HashMap<String, String>) -> bool,
+) {
+    let n = fills.iter().filter(|f| full(f)).count();
+    assert!(5 * n >= 4 * fills.len(), "{n} of {} fills", fills.len());
+}
+
+#[test]
+fn two_instances_on_one_instrument_size_their_orders_each_by_its_own_sizing() {
+    let Some(path) = pinion_testkit::data::require(RECORDING) else {
+        return;
+    };
+    let (_report, _bt, dir) = run(&settings(OWN_SIZING, &path, "1"), "multi-own-sizing");
+    let fills = read_csv(&dir.join("fills.csv"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (fixed, fraction) = (of_instance(&fills, "0"), of_instance(&fills, "1"));
+    assert!(
+        fixed.len() > 10 && fraction.len() > 10,
+        "both traded: {} and {} fills",
+        fixed.len(),
+        fraction.len()
+    );
+    // The fixed instance: its own order_qty, never the instrument's larger size.
+    for f in &fixed {
+        assert!(num(&f["qty"]) <= 0.001 + 1e-12, "{f:?}");
+    }
+    mostly(&fixed, |f| (num(&f["qty"]) - 0.001).abs() < 1e-12);
+    // The fraction instance: 15 % of its own equity (its capital plus its own fills' PnL,
+    // reckoned from its rows alone, its open position at the fill's price), within a step for
+    // the move of the price between the decision and the fill; the instrument's sizing would
+    // give two thirds of that.
+    let mut own = Reckoning::default();
+    for f in &fraction {
+        let px = num(&f["price"]);
+        let equity = 1000.0 + own.realized - own.fees + (own.qty * px - own.cost);
+        let (want, instrument) = (
+            fraction_size(0.15, equity, px),
+            fraction_size(0.01, 10_000.0, px),
+        );
+        assert!(
+            want > instrument + 50.0 * STEP,
+            "{want} against {instrument}"
+        );
+        let q = num(&f["qty"]);
+        assert!(q <= want + STEP + 1e-12, "{q} above {want}: {f:?}");
+        own.fill(f);
+    }
+    let mut own = Reckoning::default();
+    mostly(&fraction, |f| {
+        let px = num(&f["price"]);
+        let equity = 1000.0 + own.realized - own.fees + (own.qty * px - own.cost);
+        own.fill(f);
+        (num(&f["qty"]) - fraction_size(0.15, equity, px)).abs() <= STEP + 1e-12
+    });
+    // Without sizing of their own both take the instrument's size: 1 % of 10 000 USDT.
+    let shared = OWN_SIZING
+        .replace("[strategy.risk.sizing]\nkind = \"fixed\"\n", "")
+        .replace(
+            "[strategy.risk.sizing]\nkind = \"fraction\"\nfraction = 0.15\ncapital = \"1000\"\n",
+            "",
+        );
+    assert!(!shared.contains("strategy.risk.sizing"));
+    let (_report, _bt, dir) = run(&settings(&shared, &path, "1"), "multi-shared-sizing");
+    let fills = read_csv(&dir.join("fills.csv"));
+    let _ = std::fs::remove_dir_all(&dir);
+    for k in ["0", "1"] {
+        let mine = of_instance(&fills, k);
+        assert!(mine.len() > 10, "instance {k} traded");
+        mostly(&mine, |f| {
+            let want = fraction_size(0.01, 10_000.0, num(&f["price"]));
+            (num(&f["qty"]) - want).abs() <= STEP + 1e-12
+        });
     }
 }
 
