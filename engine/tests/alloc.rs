@@ -53,9 +53,10 @@ fn steady_state_replay_allocates_nothing() {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
-    // Three strategy instances on one instrument, each with a budget of its own: their slots,
-    // their gates and the self-trade check allocate nothing either, and each instance trades
-    // inside the window (its fills recorded, in buffers allocated before the run).
+    // Three strategy instances on one instrument, each with a budget of its own, two sized by
+    // their own sizing: their slots, their gates, their sizers and the self-trade check
+    // allocate nothing either, and each instance trades inside the window (its fills
+    // recorded, in buffers allocated before the run).
     if let Some(path) = pinion_testkit::data::require("binance/spot-btcusdt-20240808.hbt.gz") {
         const SPOT_RECORDS: u64 = 41_249;
         let mut settings = three_instances(&path);
@@ -80,6 +81,15 @@ fn steady_state_replay_allocates_nothing() {
                 i.name
             );
         }
+        // The taker's own sizing was in force: 5 % of 2 000 USDT, about 0.0016 BTC (qty
+        // units of 1e-8), above its order_qty of 0.001.
+        assert!(
+            fills
+                .iter()
+                .filter(|f| f.reason.strategy == 1)
+                .any(|f| f.qty.0 > 100_000),
+            "the taker's orders were never sized above its order_qty"
+        );
         // The same three on a second strategy stage, the first idle beside it on the thread:
         // the book stage's fan-out and the gateway's lanes allocate nothing either.
         let mut two = three_instances(&path);
@@ -109,7 +119,8 @@ fn steady_state_replay_allocates_nothing() {
 
 /// Three `[[strategy]]` instances on the Binance Spot instrument of the recording at `path`
 /// (market making, an imbalance taker and a quote chaser, each with a budget of its own under
-/// the account's `[risk]`), fused as [`common::fused_overrides`] runs.
+/// the account's `[risk]`, the taker sized at a fraction of its own capital and the chaser by
+/// its own Kelly), fused as [`common::fused_overrides`] runs.
 fn three_instances(path: &std::path::Path) -> Settings {
     const TEXT: &str = r#"
 [risk]
@@ -154,6 +165,10 @@ threshold = 0.5
 [strategy.risk]
 max_position = "0.002"
 max_open_orders = 2
+[strategy.risk.sizing]
+kind = "fraction"
+fraction = 0.05
+capital = "2000"
 
 [[strategy]]
 name = "chaser"
@@ -168,6 +183,11 @@ cycle = true
 [strategy.risk]
 max_position = "0.002"
 max_open_orders = 2
+[strategy.risk.sizing]
+kind = "kelly"
+capital = "5000"
+max_fraction = 0.02
+min_trades = 2
 "#;
     let mut o = common::fused_overrides();
     o.push(Override::value(
