@@ -2353,3 +2353,118 @@ impl Stage for StrategyStage {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pinion_core::{InstrumentSpec, Venue};
+    use pinion_strategy::{ClientOrderId, OrderSide, VenueOrderId};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::ops::journal::InstrumentLog;
+
+    /// Two imbalance instances on BTCUSDT, the instrument sized by `order_qty` (the default);
+    /// the second by a Kelly of its own, trusted after two round trips.
+    const TWO: &str = r#"
+[[strategy]]
+name = "a"
+order_qty = "0.001"
+[[strategy]]
+name = "b"
+order_qty = "0.001"
+[strategy.risk.sizing]
+kind = "kelly"
+capital = "10000"
+kelly_scale = 1.0
+max_fraction = 0.02
+min_trades = 2
+"#;
+
+    /// The instrument of `settings` with its slots, as the stage builds it at start-up.
+    fn traded(settings: &Settings, spec: &InstrumentSpec) -> Traded {
+        let id = InstrumentId(0);
+        let (params, limits) = settings.trading.in_units(spec).unwrap();
+        let money = settings.trading.money_in_units(spec).unwrap();
+        let base = 1 << ORDER_ID_SHIFT;
+        Traded {
+            slots: slots_for(settings, spec, id, base, None, params, None).unwrap(),
+            gate: RiskGate::new(id, limits, spec.clone()),
+            mark: None,
+            ledger: Position::for_instrument(spec),
+            fees: settings.fees.for_venue(spec.venue),
+            tape: None,
+            maker_fills: 0,
+            fills_by_code: [0; ReasonCode::ALL.len()],
+            control_ids: OrderIdSource::new(base | CONTROL_ID_BIT),
+            manual_ids: OrderIdSource::new(base | MANUAL_ID_BIT),
+            protect: Protector::new(settings.protection, spec.tick),
+            protection: "none",
+            sizer: money.sizer,
+            flatten: Flattener::new(money.flatten, spec.step, spec.tick),
+            derisk: money.derisk,
+            touch: (None, None),
+        }
+    }
+
+    /// A fill of `qty` at `px` (units of the spec) of client id `id`.
+    fn fill(id: u64, side: OrderSide, px: i64, qty: i64) -> ExecReport {
+        ExecReport {
+            client_id: ClientOrderId(id),
+            venue_id: VenueOrderId(id),
+            instrument: InstrumentId(0),
+            side,
+            status: OrderStatus::Filled,
+            last_px: Px(px),
+            last_qty: Qty(qty),
+            cum_qty: Qty(qty),
+            leaves_qty: Qty(0),
+            maker: true,
+            t0: 0,
+            venue_ts: 0,
+        }
+    }
+
+    #[test]
+    fn a_resumed_instance_sizes_by_its_own_replayed_fills() {
+        let settings = Config::parse(TWO, "t.toml")
+            .unwrap()
+            .validate_for("t.toml", 2, std::path::Path::new("/nonexistent"))
+            .unwrap();
+        let spec = InstrumentSpec::new(Venue::BinanceSpot, "BTCUSDT", "0.01", "0.00001").unwrap();
+        let mut t = traded(&settings, &spec);
+        assert!(t.slots[0].sizer.is_none() && t.slots[1].sizer.is_some());
+        t.mark = Some(Px(6_000_000)); // 60 000.00
+        // Before any round trip: the instrument leaves each strategy its own size; the second
+        // instance's Kelly bets its floor, its order_qty.
+        assert_eq!((t.order_qty(0), t.order_qty(1)), (None, Some(Qty(100))));
+        // Two winning round trips of the second instance (0.001 bought at 60 000.00, sold at
+        // 61 000.00), and one of the first's that loses, journaled in the slots' id ranges.
+        let (a, b) = (
+            1 << ORDER_ID_SHIFT,
+            (1 << ORDER_ID_SHIFT) | (1 << SLOT_SHIFT),
+        );
+        let log = InstrumentLog {
+            fills: vec![
+                fill(b, OrderSide::Buy, 6_000_000, 100),
+                fill(a, OrderSide::Buy, 6_100_000, 100),
+                fill(b + 1, OrderSide::Sell, 6_100_000, 100),
+                fill(a + 1, OrderSide::Sell, 6_000_000, 100),
+                fill(b + 2, OrderSide::Buy, 6_000_000, 100),
+                fill(b + 3, OrderSide::Sell, 6_100_000, 100),
+            ],
+            ..InstrumentLog::default()
+        };
+        assert!(t.replay(&log));
+        assert_eq!(
+            (t.slots[0].ledger.fills(), t.slots[1].ledger.fills()),
+            (2, 4)
+        );
+        // Its own edge: two wins, no loss, a Kelly fraction of 1, held to 2 % of its equity
+        // (10 000 plus its own net PnL of 2, no fees being configured; money in units of
+        // 1e-7) at 60 000: 0.00333 BTC. The first instance's losing trip did not count
+        // against it, nor its loss against the equity.
+        assert_eq!(t.slots[1].ledger.net(t.mark), 20_000_000);
+        assert_eq!(t.order_qty(1), Some(Qty(333)));
+        assert_eq!(t.order_qty(0), None);
+    }
+}
