@@ -504,6 +504,12 @@ impl ControlReader {
         out
     }
 
+    /// Counts this reader's stage as killed from now on (its strategies are asked for nothing
+    /// more) without killing the account: the stage's own kill, where others go on.
+    pub fn stop_here(&mut self) {
+        self.killed = true;
+    }
+
     /// The next manual request waiting, if any (no lock: this end is the reader's own).
     #[inline]
     pub fn take_manual(&mut self) -> Option<ManualRequest> {

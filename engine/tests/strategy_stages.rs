@@ -311,3 +311,39 @@ fn strategy_stages_name_configured_instances_once() {
         "{err}"
     );
 }
+
+/// An instrument's loss limit reached in a replay on a second strategy stage stops that stage
+/// (its gates off, its orders cancelled, its strategies asked for nothing more) without
+/// killing the account, which another stage's thread would see at a point its timing decides:
+/// the fills are those of the one-stage run, where the same limit kills the account.
+#[test]
+fn a_loss_limit_on_a_second_stage_stops_it_as_the_kill_stops_one_stage() {
+    let Some(path) = pinion_testkit::data::require(BTCUSDT) else {
+        return;
+    };
+    let account = btc_account().replacen(
+        "price_band_bps = 50\n",
+        "price_band_bps = 50\nmax_total_loss = \"1\"\n",
+        1,
+    );
+    let one = run(
+        &settings(&account, &path, &preset("1")).expect("valid"),
+        "stages-loss-one",
+    );
+    assert_eq!(one.report.counter("strategy", "loss_breaches"), 1);
+    assert!(
+        one.report.control.killed.is_some(),
+        "one stage: the account is killed"
+    );
+    let placement = custom(&[&["strategy"], &["strategy:maker+taker", "gateway"]]);
+    let split = run(
+        &settings(&account, &path, &placement).expect("valid"),
+        "stages-loss-split",
+    );
+    assert_eq!(split.report.counter("strategy", "loss_breaches"), 1);
+    assert!(
+        split.report.control.killed.is_none(),
+        "several stages: the account is not killed by a replay's loss limit"
+    );
+    assert_same(&one, &split, "a loss limit reached");
+}

@@ -1513,6 +1513,11 @@ impl StrategyCore {
                     t.gate.set_kill_switch(true);
                 }
                 self.cancel_everything(ReasonCode::Kill);
+                // Killed here: its strategies are asked for nothing more, as under a kill.
+                if let Some(reader) = self.control.as_mut() {
+                    reader.stop_here();
+                }
+                self.commands.killed = true;
             }
             _ => {
                 self.take_commands();
