@@ -347,3 +347,20 @@ fn a_loss_limit_on_a_second_stage_stops_it_as_the_kill_stops_one_stage() {
     );
     assert_same(&one, &split, "a loss limit reached");
 }
+
+/// A strategy stage the settings ask for but no thread runs (settings changed after they were
+/// checked) is refused when the run is built, not left to fill its ring and stall the book stage.
+#[test]
+fn a_strategy_stage_on_no_thread_is_refused_at_build() {
+    let Some(path) = pinion_testkit::data::require(BTCUSDT) else {
+        return;
+    };
+    let placement = custom(&[&["strategy", "gateway"], &["strategy:maker+taker"]]);
+    let mut s = settings(&btc_account(), &path, &placement).expect("valid");
+    s.placement.threads.pop();
+    match pinion_engine::pipeline::build(&s, Arc::new(AtomicBool::new(false))) {
+        Err(PipelineError::UnplacedStage(name)) => assert_eq!(name, "strategy-1"),
+        Err(e) => panic!("another error: {e}"),
+        Ok(_) => panic!("built with a stage on no thread"),
+    }
+}

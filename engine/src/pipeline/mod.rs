@@ -161,6 +161,9 @@ pub enum PipelineError {
         /// Its stage.
         second_stage: usize,
     },
+    /// A stage the run built is on no thread of the placement.
+    #[error("stage {0} is on no thread of the placement: list it in a [[placement.threads]] entry")]
+    UnplacedStage(String),
     /// The input has no instrument the engine can book; says what the input held instead.
     #[error("nothing to book in the input: {0}")]
     NoInstruments(String),
@@ -847,6 +850,11 @@ fn assemble(
                 .collect(),
         })
         .collect();
+    // Every stage built runs on some thread: one left over would never drain its ring, and the
+    // stages feeding it would wait on it for ever.
+    if let Some(left) = stages.iter().flatten().next() {
+        return Err(PipelineError::UnplacedStage(left.name().to_owned()));
+    }
     let watched_sessions = sessions.clone();
     let metrics = book_states.map(|books| Sources {
         command: if live.is_some() { "live" } else { "replay" },
