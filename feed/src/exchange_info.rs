@@ -147,6 +147,53 @@ pub fn binance_rate_limits(json: &[u8]) -> Result<Vec<RateLimit>, InstrumentErro
     Ok(info.rate_limits)
 }
 
+/// A symbol's self-trade prevention modes as a Binance Spot `exchangeInfo` gives them.
+///
+/// Names are kept as the exchange spells them: a mode added after this was written (as
+/// `TRANSFER` and `DECREMENT` were) is still a name to compare and to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolStpModes {
+    /// The exchange's symbol.
+    pub symbol: String,
+    /// `defaultSelfTradePreventionMode`: the mode of an order that names none; `None` when the
+    /// response has no such field.
+    pub default: Option<String>,
+    /// `allowedSelfTradePreventionModes`: the modes an order may name; `None` when the
+    /// response has no such field (the format from before self-trade prevention, 2023).
+    pub allowed: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BinanceStpInfo {
+    #[serde(default)]
+    symbols: Vec<BinanceStpSymbol>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BinanceStpSymbol {
+    symbol: String,
+    default_self_trade_prevention_mode: Option<String>,
+    allowed_self_trade_prevention_modes: Option<Vec<String>>,
+}
+
+/// The self-trade prevention modes of every symbol of a Binance Spot `exchangeInfo` response,
+/// in the order given. A response without the fields (older than self-trade prevention) gives
+/// `None` for them; a field of the wrong type is an error.
+pub fn binance_stp_modes(json: &[u8]) -> Result<Vec<SymbolStpModes>, InstrumentError> {
+    let info: BinanceStpInfo =
+        serde_json::from_slice(json).map_err(|e| format_error(format!("exchangeInfo: {e}")))?;
+    Ok(info
+        .symbols
+        .into_iter()
+        .map(|s| SymbolStpModes {
+            symbol: s.symbol,
+            default: s.default_self_trade_prevention_mode,
+            allowed: s.allowed_self_trade_prevention_modes,
+        })
+        .collect())
+}
+
 fn binance_symbol_spec(s: &BinanceSymbol, venue: Venue) -> Result<InstrumentSpec, InstrumentError> {
     let filter = |ty: &str| s.filters.iter().find(|f| f.filter_type == ty);
     let missing = |what: &str| format_error(format!("{}: no {what}", s.symbol));
@@ -564,6 +611,39 @@ mod tests {
         ));
         let notional = BINANCE_FUTURES.replace("\"100\"", "\"-\"");
         assert!(binance_exchange_info(notional.as_bytes(), Venue::BinanceUsdm).is_err());
+    }
+
+    #[test]
+    fn stp_modes_are_read_per_symbol_and_absent_fields_are_none() {
+        let json = r#"{"symbols":[
+            {"symbol":"BTCUSDT","defaultSelfTradePreventionMode":"EXPIRE_MAKER",
+             "allowedSelfTradePreventionModes":["NONE","EXPIRE_TAKER","TRANSFER"]},
+            {"symbol":"OLDUSDT","filters":[]}]}"#;
+        let modes = binance_stp_modes(json.as_bytes()).expect("parses");
+        assert_eq!(
+            modes,
+            [
+                SymbolStpModes {
+                    symbol: "BTCUSDT".into(),
+                    default: Some("EXPIRE_MAKER".into()),
+                    allowed: Some(vec![
+                        "NONE".into(),
+                        "EXPIRE_TAKER".into(),
+                        "TRANSFER".into()
+                    ]),
+                },
+                SymbolStpModes {
+                    symbol: "OLDUSDT".into(),
+                    default: None,
+                    allowed: None,
+                },
+            ]
+        );
+        let bad = r#"{"symbols":[{"symbol":"X","allowedSelfTradePreventionModes":"NONE"}]}"#;
+        assert!(matches!(
+            binance_stp_modes(bad.as_bytes()),
+            Err(InstrumentError::Format(_))
+        ));
     }
 
     #[test]

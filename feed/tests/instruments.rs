@@ -9,7 +9,7 @@ use pinion_core::{InstrumentSpec, Instruments, Px, Qty, RecordKind, Symbol, Venu
 use pinion_feed::FrameSource;
 use pinion_feed::exchange_info::{
     RateLimit, RateLimitInterval, RateLimitKind, binance_exchange_info, binance_rate_limits,
-    bybit_instruments_info, load_instruments_from_source,
+    binance_stp_modes, bybit_instruments_info, load_instruments_from_source,
 };
 use pinion_feed::source::cryptofeed::{CryptofeedJsonlReader, parse_http_line};
 use pinion_testkit::data;
@@ -55,6 +55,22 @@ fn exchange_info_body() -> Option<Vec<u8>> {
     assert_eq!(parsed.url, b"https://api.binance.com/api/v3/exchangeInfo");
     assert_eq!(parsed.t_ns, 1_633_998_511_132_921_000);
     Some(parsed.body.to_vec())
+}
+
+#[test]
+fn the_2021_exchange_info_predates_self_trade_prevention_and_lists_no_modes() {
+    let Some(body) = exchange_info_body() else {
+        return;
+    };
+    let modes = binance_stp_modes(&body).expect("parses");
+    assert_eq!(modes.len(), 1_695);
+    assert!(modes.iter().any(|m| m.symbol == "BTCUSDT"));
+    assert!(
+        modes
+            .iter()
+            .all(|m| m.default.is_none() && m.allowed.is_none()),
+        "a 2021 response names STP modes"
+    );
 }
 
 #[test]
