@@ -23,6 +23,7 @@ use pinion_gateway::binance::mirror::SessionMirror;
 use pinion_gateway::binance::orders::{Adopted, OrderTableConfig};
 use pinion_gateway::binance::sbe::{self, lifecycle::Status};
 use pinion_gateway::binance::sign::{Credentials, CredentialsConfig};
+use pinion_gateway::binance::stp::check_stp_mode;
 use pinion_gateway::binance::{AccountSummary, BinanceConfig, BinanceVenue};
 use pinion_gateway::{AnyVenue, ExitOutcome};
 use pinion_net::backoff::BackoffPolicy;
@@ -139,6 +140,34 @@ fn instrument_list(
     }
 }
 
+/// With `--trade` on Binance Spot: `[live.orders] stp_mode` against every configured symbol's
+/// allowed modes in the instrument list (`body`, `None` when there is none), a note for each
+/// symbol where it could not be checked or where the symbol's default applies. Refuses the run
+/// at the first symbol that does not allow the mode.
+fn check_stp_modes(
+    live: &LiveSettings,
+    body: Option<&[u8]>,
+    notes: &mut Vec<String>,
+) -> Result<(), PipelineError> {
+    let Some(orders) = live.orders.as_ref().filter(|_| live.trade) else {
+        return Ok(());
+    };
+    if live.spec.venue.market() != Venue::BinanceSpot {
+        // Order entry refuses other venues on its own.
+        return Ok(());
+    }
+    let listed = match body {
+        Some(body) => exchange_info::binance_stp_modes(body)?,
+        None => Vec::new(),
+    };
+    for symbol in &live.spec.symbols {
+        let entry = listed.iter().find(|m| m.symbol == *symbol);
+        let found = check_stp_mode(orders.stp_mode, symbol, entry)?;
+        notes.extend(found.note(symbol, orders.stp_mode));
+    }
+    Ok(())
+}
+
 /// Prepares a live session.
 pub(super) fn prepare_live(
     settings: &Settings,
@@ -155,7 +184,11 @@ pub(super) fn prepare_live(
 
     let mut instruments = Instruments::new();
     let mut rate_limits = Vec::new();
-    if let Some(body) = instrument_list(&mut client, live, &mut notes)? {
+    let list = instrument_list(&mut client, live, &mut notes)?;
+    // Before anything connects: a mode a traded symbol does not allow would have every one of
+    // its orders refused.
+    check_stp_modes(live, list.as_deref(), &mut notes)?;
+    if let Some(body) = list {
         if !venue.is_bybit() {
             rate_limits = exchange_info::binance_rate_limits(&body).unwrap_or_default();
         }

@@ -129,6 +129,10 @@ pub enum PipelineError {
     /// The start-up checks of the order key refused it.
     #[error("live: order key refused: {0}")]
     KeyRefused(#[from] KeyRefusal),
+    /// A traded symbol does not allow the configured self-trade prevention mode: the exchange
+    /// would refuse every order of it (found at start-up, before any order).
+    #[error("live: {0}")]
+    StpNotAllowed(#[from] pinion_gateway::binance::stp::StpNotAllowed),
     /// The operator bot could not start.
     #[error("bot: {0}")]
     Bot(String),

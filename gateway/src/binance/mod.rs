@@ -20,6 +20,9 @@
 //! * [`mirror`]: the session's readiness and counters, published for other threads.
 //! * [`keycheck`]: what the exchange says about the order key at start-up (account state,
 //!   commission rates, the key's withdrawal and IP restrictions).
+//! * [`stp`]: the configured self-trade prevention mode against the modes each symbol allows,
+//!   checked at start-up so that a mode the exchange would refuse stops the run before any
+//!   order.
 //! * [`sbe`]: the WS API's SBE frames (`responseFormat=sbe`) read into the JSON [`wire`] reads.
 //! * [`wire`]: responses (with their `rateLimits`) and user data events, read without copying;
 //!   failures classified so an unknown outcome is never taken for a rejection.
@@ -37,6 +40,7 @@ pub mod mirror;
 pub mod orders;
 pub mod sbe;
 pub mod sign;
+pub mod stp;
 pub mod template;
 pub mod venue;
 pub mod wire;

@@ -901,8 +901,8 @@ pub enum Signing {
     },
 }
 
-/// Self-trade prevention mode sent with every order (checked by the caller against the symbol's
-/// `allowedSelfTradePreventionModes`).
+/// Self-trade prevention mode sent with every order (checked at start-up against the symbol's
+/// `allowedSelfTradePreventionModes` by [`super::stp::check_stp_mode`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StpMode {
     /// `NONE`.
@@ -918,6 +918,21 @@ pub enum StpMode {
 }
 
 impl StpMode {
+    /// Every mode pinion sends, in the exchange's order (`TRANSFER` is not one: it acts on
+    /// trade groups, which pinion does not use).
+    pub const ALL: [StpMode; 5] = [
+        StpMode::None,
+        StpMode::ExpireTaker,
+        StpMode::ExpireMaker,
+        StpMode::ExpireBoth,
+        StpMode::Decrement,
+    ];
+
+    /// The mode the exchange calls `name` (exactly as it spells it), if pinion sends it.
+    pub fn parse(name: &str) -> Option<StpMode> {
+        StpMode::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
     /// The exchange's name.
     pub const fn as_str(self) -> &'static str {
         match self {

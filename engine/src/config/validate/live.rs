@@ -186,20 +186,16 @@ fn orders(o: &LiveOrdersConfig, p: &mut Problems) -> Option<OrderEntrySettings> 
     };
     let stp_mode = match o.stp_mode.as_deref() {
         None => None,
-        Some("NONE") => Some(StpMode::None),
-        Some("EXPIRE_TAKER") => Some(StpMode::ExpireTaker),
-        Some("EXPIRE_MAKER") => Some(StpMode::ExpireMaker),
-        Some("EXPIRE_BOTH") => Some(StpMode::ExpireBoth),
-        Some("DECREMENT") => Some(StpMode::Decrement),
-        Some(other) => {
+        Some(name) => StpMode::parse(name).or_else(|| {
             p.add(
                 "live.orders.stp_mode",
                 format!(
-                    "{other:?}: one of NONE, EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH, DECREMENT"
+                    "{name:?}: one of NONE, EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH, DECREMENT \
+                     (or leave it out for the symbol's default)"
                 ),
             );
             None
-        }
+        }),
     };
     let open_orders = match o.open_orders.as_str() {
         "cancel" => OpenOrdersPolicy::CancelAll,
