@@ -71,7 +71,7 @@ pub use state::{FeedServerStats, SourceOpener};
 pub use tls::SelfSignedTls;
 pub use wsapi::{
     KeyProfile, OrderFault, OrderFaultPlan, SimAccount, SimBalance, SimOrder, SimTrade, StpMode,
-    WsApiConfig,
+    SymbolStp, WsApiConfig,
 };
 
 use std::net::SocketAddr;

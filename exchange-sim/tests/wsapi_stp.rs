@@ -18,6 +18,9 @@
 //!   `EXPIRE_TAKER`, `EXPIRE_BOTH` allowed, an order without a mode gets the default, `NONE`
 //!   is refused with `-1013`, an unknown name with `-1100`; `exchangeInfo` says the same; a
 //!   `LIMIT_MAKER` that would meet an own order is refused as taking.
+//! - `a_symbol_with_modes_of_its_own_shows_and_applies_them`: BTCUSDT's own default and
+//!   allowed modes replace the account's, in `exchangeInfo` and for its orders; every order
+//!   request is counted, the refused one too.
 
 mod common;
 
@@ -26,7 +29,7 @@ use std::time::Duration;
 
 use common::*;
 use pinion_core::{ConnId, ConnInfo, RawRecord, RecordKind};
-use pinion_exchange_sim::{Dec, LivePacing, SimAccount, StpMode, WsApiConfig};
+use pinion_exchange_sim::{Dec, LivePacing, SimAccount, StpMode, SymbolStp, WsApiConfig};
 use pinion_feed::{FrameSource, SourceError};
 use serde_json::{Value, json};
 
@@ -554,4 +557,39 @@ fn the_default_mode_applies_and_a_mode_not_allowed_is_refused() {
     );
     assert_eq!(balance(&account, "USDT"), (d("899.98"), d("100.02")));
     assert_eq!(balance(&account, "BTC"), (d("10"), d("0")));
+}
+
+#[test]
+fn a_symbol_with_modes_of_its_own_shows_and_applies_them() {
+    let mut api = api();
+    // The account allows every mode by default, EXPIRE_MAKER without one; BTCUSDT does not.
+    api.stp_symbols = vec![SymbolStp {
+        symbol: "BTCUSDT".into(),
+        default: StpMode::ExpireTaker,
+        allowed: vec![StpMode::None, StpMode::ExpireTaker],
+    }];
+    let sim = sim_with(api);
+    let info = exchange_info(&sim);
+    let symbol = &info["symbols"][0];
+    assert_eq!(symbol["symbol"], "BTCUSDT");
+    assert_eq!(symbol["defaultSelfTradePreventionMode"], "EXPIRE_TAKER");
+    assert_eq!(
+        symbol["allowedSelfTradePreventionModes"],
+        json!(["NONE", "EXPIRE_TAKER"])
+    );
+    let mut c = sim.client();
+    c.logon();
+    let r = limit(&mut c, "maker", "BUY", "99.00", "1", Some("EXPIRE_MAKER"));
+    assert_eq!(r["error"]["code"], -1013, "{r}");
+    let r = limit(&mut c, "taker", "BUY", "99.00", "1", Some("EXPIRE_TAKER"));
+    assert_eq!(
+        r["result"]["selfTradePreventionMode"], "EXPIRE_TAKER",
+        "{r}"
+    );
+    let r = limit(&mut c, "default", "BUY", "99.00", "1", None);
+    assert_eq!(
+        r["result"]["selfTradePreventionMode"], "EXPIRE_TAKER",
+        "{r}"
+    );
+    assert_eq!(sim.exchange.stats().ws_api_order_requests, 3);
 }

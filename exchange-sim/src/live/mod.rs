@@ -299,6 +299,9 @@ counters! {
     pong_timeouts,
     /// WS API messages (answers and user data) sent in SBE, to sessions that asked.
     ws_api_sbe_messages,
+    /// WS API requests that place orders (`order.place`, `order.cancelReplace`, the
+    /// `orderList.place.*`), refused ones included.
+    ws_api_order_requests,
     /// REST requests answered.
     rest_requests,
     /// REST depth snapshots served.

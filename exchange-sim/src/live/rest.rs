@@ -496,17 +496,21 @@ fn exchange_info(family: Family, shared: &LiveShared) -> Response {
     }
     drop(market);
     let spot = family == Family::Spot;
-    // Self-trade prevention as the WS API applies it (the exchange's defaults without one).
-    let (stp_default, stp_allowed) = shared.config.ws_api.as_ref().map_or_else(
-        || {
-            (
+    // Self-trade prevention as the WS API applies it to each symbol (the exchange's defaults
+    // without one).
+    let stp_of = |symbol: &str| -> (crate::wsapi::StpMode, Vec<&'static str>) {
+        let names = |allowed: &[crate::wsapi::StpMode]| allowed.iter().map(|m| m.name()).collect();
+        match shared.config.ws_api.as_ref() {
+            Some(c) => {
+                let (default, allowed) = c.stp_of(symbol);
+                (default, names(allowed))
+            }
+            None => (
                 crate::wsapi::StpMode::ExpireMaker,
-                crate::wsapi::StpMode::ALL.to_vec(),
-            )
-        },
-        |c| (c.stp_default, c.stp_allowed.clone()),
-    );
-    let stp_names: Vec<&str> = stp_allowed.iter().map(|m| m.name()).collect();
+                names(&crate::wsapi::StpMode::ALL),
+            ),
+        }
+    };
     let symbols: Vec<serde_json::Value> = instruments
         .iter()
         .map(|i| {
@@ -529,8 +533,9 @@ fn exchange_info(family: Family, shared: &LiveShared) -> Response {
                 ],
             });
             if spot {
-                symbol["defaultSelfTradePreventionMode"] = json!(stp_default.name());
-                symbol["allowedSelfTradePreventionModes"] = json!(stp_names);
+                let (default, allowed) = stp_of(&i.symbol);
+                symbol["defaultSelfTradePreventionMode"] = json!(default.name());
+                symbol["allowedSelfTradePreventionModes"] = json!(allowed);
             }
             symbol
         })

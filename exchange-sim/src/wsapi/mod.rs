@@ -71,7 +71,8 @@
 //! `preventedMatchId` and `preventedQuantity`. A `FOK` order fills entirely or does nothing (no
 //! prevented match then); a `LIMIT_MAKER` that would meet an own order is refused as taking. An
 //! order without a mode gets [`WsApiConfig::stp_default`]; a mode outside
-//! [`WsApiConfig::stp_allowed`] is refused with `-1013`, an unknown name with `-1100`.
+//! [`WsApiConfig::stp_allowed`] is refused with `-1013`, an unknown name with `-1100`; a
+//! symbol in [`WsApiConfig::stp_symbols`] has its own default and allowed modes instead.
 //!
 //! Maker fills are at the order's price, `m` true. Each fill is one `executionReport`
 //! `TRADE` (`l`, `z`, `L`, `Y`, `n`, `N`, `t`, `I`, `w`, `m`, status `PARTIALLY_FILLED` or
@@ -198,6 +199,21 @@ pub struct WsApiConfig {
     /// The modes an order may name (`allowedSelfTradePreventionModes`); another is refused
     /// with `-1013`.
     pub stp_allowed: Vec<StpMode>,
+    /// Symbols with a default and allowed modes of their own, in place of
+    /// [`WsApiConfig::stp_default`] and [`WsApiConfig::stp_allowed`].
+    pub stp_symbols: Vec<SymbolStp>,
+}
+
+/// One symbol's self-trade prevention modes, as its `exchangeInfo` entry shows them and as its
+/// orders are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolStp {
+    /// The symbol, upper case.
+    pub symbol: String,
+    /// `defaultSelfTradePreventionMode`.
+    pub default: StpMode,
+    /// `allowedSelfTradePreventionModes`.
+    pub allowed: Vec<StpMode>,
 }
 
 /// A self-trade prevention mode (`selfTradePreventionMode`): what happens when an incoming
@@ -286,7 +302,19 @@ impl WsApiConfig {
             key: KeyProfile::default(),
             stp_default: StpMode::ExpireMaker,
             stp_allowed: StpMode::ALL.to_vec(),
+            stp_symbols: Vec::new(),
         }
+    }
+
+    /// The default and allowed self-trade prevention modes of `symbol`: its own, when
+    /// [`WsApiConfig::stp_symbols`] lists it, else the account's.
+    pub fn stp_of(&self, symbol: &str) -> (StpMode, &[StpMode]) {
+        self.stp_symbols
+            .iter()
+            .find(|s| s.symbol == symbol)
+            .map_or((self.stp_default, &self.stp_allowed), |s| {
+                (s.default, &s.allowed)
+            })
     }
 
     /// Whether `signature` signs `payload` with this account's key: hex HMAC-SHA256 with
@@ -900,6 +928,9 @@ impl Session<'_> {
                 | "orderList.cancel"
         );
         let counts_order = counts_as_order(method);
+        if counts_order {
+            self.shared.count(|c| &c.ws_api_order_requests);
+        }
         match self.dispatch(method, params) {
             Ok(Outcome::Result(result)) => {
                 let ended = method == "order.amend.keepPriority"
@@ -1853,7 +1884,7 @@ fn plan(shared: &LiveShared, p: &Params) -> Result<Plan, Refusal> {
             ));
         }
     };
-    let stp = stp_mode(shared, p)?.name().to_owned();
+    let stp = stp_mode(shared, &symbol, p)?.name().to_owned();
     let limit = price.unwrap_or_default();
     let (levels, own_level) = truth_levels(shared, &symbol, side, limit)
         .ok_or_else(|| refuse(-1121, "Invalid symbol."))?;
@@ -1886,15 +1917,18 @@ fn plan(shared: &LiveShared, p: &Params) -> Result<Plan, Refusal> {
     })
 }
 
-/// The order's self-trade prevention mode: the one it names, else the account's default. A
-/// name the exchange does not know is refused (`-1100`), a known mode the symbol does not
-/// allow with `-1013`.
-fn stp_mode(shared: &LiveShared, p: &Params) -> Result<StpMode, Refusal> {
+/// The self-trade prevention mode of an order of `symbol`: the one it names, else the symbol's
+/// default. A name the exchange does not know is refused (`-1100`), a known mode the symbol
+/// does not allow with `-1013`.
+fn stp_mode(shared: &LiveShared, symbol: &str, p: &Params) -> Result<StpMode, Refusal> {
     let (default, allowed) = {
         let account = shared.ws_api.lock();
         account.config.as_ref().map_or_else(
             || (StpMode::ExpireMaker, StpMode::ALL.to_vec()),
-            |c| (c.stp_default, c.stp_allowed.clone()),
+            |c| {
+                let (default, allowed) = c.stp_of(symbol);
+                (default, allowed.to_vec())
+            },
         )
     };
     let Some(name) = p.get("selfTradePreventionMode") else {
