@@ -939,6 +939,100 @@ fn a_key_file_others_may_read_is_refused_before_anything_is_sent() {
     assert!(run.sim.orders.is_empty(), "orders went out");
 }
 
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn an_stp_mode_the_symbol_does_not_allow_stops_the_run_before_anything_is_sent() {
+    use pinion_exchange_sim::wsapi::{StpMode, SymbolStp};
+    // BTCUSDT allows two modes; the account's other symbols would allow every mode.
+    let (pem, public) = ed25519_key();
+    let sim = start_trading_sim_with(public, "", |api| {
+        api.stp_symbols = vec![SymbolStp {
+            symbol: "BTCUSDT".into(),
+            default: StpMode::None,
+            allowed: vec![StpMode::None, StpMode::ExpireTaker],
+        }];
+    });
+    let config = |mode: &str| {
+        trading_config(
+            &sim,
+            &format!(
+                "recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n\
+                 stp_mode = \"{mode}\"\n"
+            ),
+        )
+    };
+    // An allowed mode trades as before, every order carrying it and none refused for it.
+    let allowed = run_pinion(
+        &sim,
+        &pem,
+        &config("EXPIRE_TAKER"),
+        4.0,
+        Secret::Env,
+        "-allowed",
+        |_, _| {},
+    );
+    assert_eq!(allowed.code, Some(0), "{}", allowed.stderr);
+    let placed = sim.exchange.sim_account().orders.len();
+    assert!(placed > 0, "no order placed: {}", allowed.stderr);
+    assert!(contains(&allowed.orders_pnr, r#""V":"EXPIRE_TAKER""#));
+    for other in [
+        "NONE",
+        "EXPIRE_MAKER",
+        "EXPIRE_BOTH",
+        "DECREMENT",
+        "TRANSFER",
+    ] {
+        let field = format!(r#""V":"{other}""#);
+        assert!(
+            !contains(&allowed.orders_pnr, &field),
+            "an order with {other}"
+        );
+    }
+    assert!(!contains(&allowed.orders_pnr, "-1013"), "an order refused");
+
+    // A mode the symbol does not allow: refused with what it allows, before the market's
+    // streams or the order session open.
+    let before = sim.exchange.stats();
+    let refused = run_pinion(
+        &sim,
+        &pem,
+        &config("EXPIRE_MAKER"),
+        4.0,
+        Secret::Env,
+        "-refused",
+        |_, _| {},
+    );
+    let after = sim.exchange.stats();
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(
+            "live.orders.stp_mode = \"EXPIRE_MAKER\": BTCUSDT does not allow it (its allowed \
+             modes: NONE, EXPIRE_TAKER; its default: NONE)"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        after.ws_api_order_requests, before.ws_api_order_requests,
+        "order requests went out"
+    );
+    assert_eq!(
+        after.control_requests, before.control_requests,
+        "subscribed"
+    );
+    assert_eq!(sim.exchange.sim_account().orders.len(), placed);
+    assert!(
+        refused.orders_pnr.is_empty(),
+        "an order session was recorded"
+    );
+}
+
 /// The open protective orders of pinion's at the exchange: (type, side, client id).
 fn protective_open(account: &SimAccount) -> Vec<(String, String, String)> {
     account
