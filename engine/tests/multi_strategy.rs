@@ -4,7 +4,10 @@
 //! independent reckoning from its own rows of `fills.csv`; an order of one instance that
 //! would cross another's is stopped before the venue; two instances on one instrument size
 //! their orders each by its own sizing (`[strategy.risk.sizing]`); and the same config gives
-//! the same fills in every run and placement.
+//! the same fills in every run and placement. With two instruments where one instance trades
+//! both and another one of them (in either config order, so an instance's number need not be
+//! its slot on an instrument), each instance's figures on each instrument are its own rows of
+//! `fills.csv`, and an instance has none on the instrument it does not trade.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -848,4 +851,293 @@ fn an_instances_loss_limit_stops_it_alone() {
         last("1") > at,
         "the taker traded on after the maker stopped"
     );
+}
+
+/// The Bybit capture: linear DOGEUSDT and SOLUSDT (among others) with books and trades.
+const BYBIT: &str = "bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst";
+
+/// An account for the Bybit capture's perpetuals, its limits in units both DOGEUSDT (step 1)
+/// and SOLUSDT (step 0.1) can express.
+const BYBIT_ACCOUNT: &str = r#"
+[pacing]
+mode = "max"
+
+[runtime]
+progress = false
+
+[risk]
+max_order_qty = "1000"
+max_notional = "100000"
+max_position = "1000"
+max_open_orders = 10
+orders_per_second = 100
+order_burst = 10
+price_band_bps = 50
+
+[fees]
+maker_bps = 2.0
+taker_bps = 5.5
+
+[gateway]
+queue_model = "optimistic"
+
+[backtest]
+period_ms = 1000
+capital = "10000"
+"#;
+
+/// Instance "a" trading both perpetuals: quotes at the touch.
+const BOTH: &str = r#"
+[[strategy]]
+name = "a"
+kind = "market-making"
+order_qty = "100"
+instruments = ["DOGEUSDT", "SOLUSDT"]
+[strategy.market_making]
+fair = "mid"
+half_spread_bps = 0.001
+skew_bps = 0.0
+requote_bps = 0.001
+levels = 1
+[strategy.risk]
+max_position = "300"
+"#;
+
+/// Instance "b" trading SOLUSDT alone: quotes of its own size at the touch too, on a budget
+/// of the account's.
+const SOL_ONLY: &str = r#"
+[[strategy]]
+name = "b"
+kind = "market-making"
+order_qty = "5"
+instruments = ["SOLUSDT"]
+[strategy.market_making]
+fair = "microprice"
+half_spread_bps = 0.001
+skew_bps = 1.0
+requote_bps = 0.001
+levels = 1
+"#;
+
+/// One unit of the last decimal of `v` as written (`"-0.180"`: 0.001).
+fn money_unit(v: &str) -> f64 {
+    let decimals = v.split_once('.').map_or(0, |(_, f)| f.len());
+    10f64.powi(-i32::try_from(decimals).expect("a few decimals"))
+}
+
+/// The Bybit account with `strategies`, in `placement`.
+fn bybit_settings(strategies: &str, source: &Path, placement: &str) -> Settings {
+    let text = format!(
+        "[input]\nsource = {:?}\n[placement]\nmode = {placement:?}\nwait = \"park\"\n{BYBIT_ACCOUNT}{strategies}",
+        source.to_str().expect("a UTF-8 path"),
+    );
+    Config::parse(&text, "two-instruments.toml")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .validate_for("two-instruments.toml", 2, &pinion_testkit::data::data_dir())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Each instrument's instances in a run of `strategies`, as `(symbol, [(instance, name)])`:
+/// those of the config's instances that name the symbol, in config order.
+fn expected_instances(strategies: &[(&str, &[&str])]) -> Vec<(&'static str, Vec<(u64, String)>)> {
+    ["DOGEUSDT", "SOLUSDT"]
+        .into_iter()
+        .map(|sym| {
+            let on: Vec<(u64, String)> = strategies
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, symbols))| symbols.contains(&sym))
+                .map(|(k, (name, _))| (k as u64, (*name).to_owned()))
+                .collect();
+            (sym, on)
+        })
+        .collect()
+}
+
+/// One run of the instances `config` in `placement` (`layout`: each instance's name and
+/// symbols, in config order): checks each instrument's instances against its own rows of
+/// `fills.csv` and the instrument's totals against the instances', and returns `fills.csv` and
+/// every instrument's `by_strategy`, for the runs to be compared.
+fn check_two_instruments(
+    path: &Path,
+    config: &str,
+    layout: &[(&str, &[&str])],
+    placement: &str,
+    tag: &str,
+) -> (String, Vec<Value>) {
+    let (report, bt, dir) = run(&bybit_settings(config, path, placement), tag);
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("report.json")).expect("report.json"),
+    )
+    .expect("JSON");
+    let fills_text = std::fs::read_to_string(dir.join("fills.csv")).expect("fills.csv");
+    let fills = read_csv(&dir.join("fills.csv"));
+    let instruments = doc["trading"]["instruments"]
+        .as_array()
+        .expect("instruments");
+    let expected = expected_instances(layout);
+    assert_eq!(
+        instruments.len(),
+        expected.len(),
+        "only the named perpetuals are traded: {instruments:?}"
+    );
+    let mut all_by = Vec::new();
+    for (sym, on) in &expected {
+        let inst = instruments
+            .iter()
+            .find(|i| i["symbol"] == *sym)
+            .unwrap_or_else(|| panic!("{sym} is traded: {instruments:?}"));
+        let venue = inst["venue"].as_str().expect("a venue");
+        let by = inst["by_strategy"].as_array().expect("by_strategy");
+        let named: Vec<(u64, String)> = by
+            .iter()
+            .map(|r| {
+                (
+                    r["instance"].as_u64().expect("an instance number"),
+                    r["name"].as_str().expect("a name").to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(&named, on, "{sym}'s instances, by number and name");
+        // The same instances in the report the stage handed over.
+        let t = bt
+            .instruments
+            .iter()
+            .find(|i| i.symbol == *sym)
+            .unwrap_or_else(|| panic!("{sym}'s trading result"));
+        let finals: Vec<(u64, String, u64)> = t
+            .trading
+            .instances
+            .iter()
+            .map(|i| (u64::from(i.instance), i.name.to_string(), i.fills))
+            .collect();
+        let rows: Vec<(u64, String, u64)> = by
+            .iter()
+            .map(|r| {
+                (
+                    r["instance"].as_u64().expect("number"),
+                    r["name"].as_str().expect("name").to_owned(),
+                    json_num(&r["fills"]) as u64,
+                )
+            })
+            .collect();
+        assert_eq!(finals, rows, "{sym}: the stage's instances and by_strategy");
+
+        let mine: Vec<&HashMap<String, String>> = fills
+            .iter()
+            .filter(|f| f["symbol"] == *sym && f["venue"] == venue)
+            .collect();
+        let mut net = Reckoning::default();
+        let mut own: HashMap<u64, Reckoning> = HashMap::new();
+        for f in &mine {
+            let k: u64 = f["strategy"].parse().expect("an instance number");
+            assert!(
+                on.iter().any(|(n, _)| *n == k),
+                "{sym}: a fill of instance {k}, which does not trade it: {f:?}"
+            );
+            own.entry(k).or_default().fill(f);
+            net.fill(f);
+        }
+        // Money is kept in the instrument's units (10^-3 of USDT for SOLUSDT: price 10^-2 ×
+        // quantity 10^-1), and an average cost divided in them rounds by up to one unit a fill.
+        let unit = money_unit(inst["fees"].as_str().expect("fees as a decimal"));
+        for row in by {
+            let k = row["instance"].as_u64().expect("number");
+            let name = row["name"].as_str().expect("name");
+            let r = own.get(&k).copied().unwrap_or_default();
+            assert!(r.fills > 3, "{name} traded {sym}: {r:?}");
+            assert_eq!(json_num(&row["fills"]) as usize, r.fills, "{name} on {sym}");
+            close(
+                r.qty,
+                json_num(&row["position"]),
+                1e-9,
+                "an instance's position",
+            );
+            close(
+                r.realized,
+                json_num(&row["realized_pnl"]),
+                unit * r.fills as f64,
+                "an instance's realised PnL",
+            );
+            close(r.fees, json_num(&row["fees"]), 1e-9, "an instance's fees");
+        }
+        // The instances make up the instrument: no order of the stage's in these runs.
+        assert_eq!(
+            json_num(&inst["fills"]) as usize,
+            net.fills,
+            "{sym}'s fills"
+        );
+        close(
+            net.qty,
+            json_num(&inst["position"]),
+            1e-9,
+            "the net position",
+        );
+        close(
+            net.fees,
+            json_num(&inst["fees"]),
+            1e-9,
+            "the instrument's fees",
+        );
+        let sum = |key: &str| by.iter().map(|r| json_num(&r[key])).sum::<f64>();
+        close(sum("position"), net.qty, 1e-9, "positions add up");
+        close(sum("fees"), json_num(&inst["fees"]), 1e-9, "fees add up");
+        // Each instance keeps its own average cost: realised and unrealised split apart from
+        // the instrument's, their sum does not (but for the rounding of each ledger).
+        let slack = unit * (net.fills + 2 * by.len()) as f64;
+        close(
+            sum("realized_pnl") + sum("unrealized_pnl"),
+            json_num(&inst["gross_pnl"]),
+            slack,
+            "gross PnL in total",
+        );
+        close(
+            sum("net_pnl"),
+            json_num(&inst["net_pnl"]),
+            slack,
+            "net PnL in total",
+        );
+        all_by.push(Value::from(by.clone()));
+    }
+    assert_eq!(
+        report.counter("strategy", "fills"),
+        fills.len() as u64,
+        "every fill is an instance's"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    (fills_text, all_by)
+}
+
+#[test]
+fn instances_trading_different_instruments_each_book_their_own_fills_on_each() {
+    let Some(path) = pinion_testkit::data::require(BYBIT) else {
+        return;
+    };
+    let both: &[&str] = &["DOGEUSDT", "SOLUSDT"];
+    let sol: &[&str] = &["SOLUSDT"];
+    // "a" first, trading both; then "b", trading the second alone. And "b" first: on
+    // DOGEUSDT, "a" (instance 1) is then the only slot, slot 0.
+    for (config, layout, tag) in [
+        (
+            format!("{BOTH}{SOL_ONLY}"),
+            [("a", both), ("b", sol)],
+            "a-first",
+        ),
+        (
+            format!("{SOL_ONLY}{BOTH}"),
+            [("b", sol), ("a", both)],
+            "b-first",
+        ),
+    ] {
+        let first = check_two_instruments(&path, &config, &layout, "1", &format!("two-{tag}-1"));
+        let again = check_two_instruments(&path, &config, &layout, "4", &format!("two-{tag}-4"));
+        assert!(
+            first.0 == again.0,
+            "{tag}: fills.csv differs in placement 4"
+        );
+        assert_eq!(
+            first.1, again.1,
+            "{tag}: by_strategy differs in placement 4"
+        );
+    }
 }
