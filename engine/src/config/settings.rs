@@ -254,6 +254,21 @@ pub struct Settings {
     pub bot: Option<super::BotSettings>,
 }
 
+impl Settings {
+    /// What instrument `symbol` is traded under: the strategy of the first instance that
+    /// trades it (the one whose order size the instrument's sizer falls back to), with the
+    /// account's limits and the venue. [`Settings::trading`] when no instance names it.
+    pub fn trading_for(&self, symbol: &str) -> TradingSpec {
+        self.instances
+            .iter()
+            .find(|i| i.trades(symbol))
+            .map_or(self.trading, |i| TradingSpec {
+                strategy: i.trading.strategy,
+                ..self.trading
+            })
+    }
+}
+
 /// `[metrics]`, checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MetricsSettings {

@@ -334,7 +334,10 @@ pub(super) fn trading_venues(
         let Some(spec) = instruments.get(id) else {
             continue;
         };
-        let (_, limits) = settings.trading.in_units(spec).map_err(live_error)?;
+        let (_, limits) = settings
+            .trading_for(spec.symbol.as_str())
+            .in_units(spec)
+            .map_err(live_error)?;
         let credentials = credentials(&orders.credentials)?;
         let mut wss = WssSettings::new(parts.tls.clone());
         wss.socket = live.socket;

@@ -818,12 +818,12 @@ impl StrategyStage {
             let Some(spec) = instruments.get(id) else {
                 continue;
             };
-            let units = settings
-                .trading
+            // Under the first instance that trades it: the first configured one may not, and
+            // its sizes need not fit this instrument's units.
+            let trading = settings.trading_for(spec.symbol.as_str());
+            let units = trading
                 .in_units(spec)
-                .and_then(|(params, limits)| {
-                    Ok((params, limits, settings.trading.money_in_units(spec)?))
-                });
+                .and_then(|(params, limits)| Ok((params, limits, trading.money_in_units(spec)?)));
             match units {
                 Ok((params, limits, money)) => {
                     let decimals = spec.price_decimals.saturating_add(spec.qty_decimals);
