@@ -904,12 +904,13 @@ max_position = "300"
 "#;
 
 /// Instance "b" trading SOLUSDT alone: quotes of its own size at the touch too, on a budget
-/// of the account's.
+/// of the account's. Its size is one DOGEUSDT's whole units cannot express: first in the
+/// config, it must still leave DOGEUSDT to "a".
 const SOL_ONLY: &str = r#"
 [[strategy]]
 name = "b"
 kind = "market-making"
-order_qty = "5"
+order_qty = "2.5"
 instruments = ["SOLUSDT"]
 [strategy.market_making]
 fair = "microprice"
@@ -1140,4 +1141,189 @@ fn instances_trading_different_instruments_each_book_their_own_fills_on_each() {
             "{tag}: by_strategy differs in placement 4"
         );
     }
+}
+
+#[test]
+fn an_instance_not_first_on_an_instrument_is_shown_in_its_own_slot_by_the_board_metrics_bot_and_history()
+ {
+    use pinion_engine::bot::commands::{BotContext, Commands, fixed};
+    use pinion_engine::ops::history::{self, RunBatch, query};
+    let Some(path) = pinion_testkit::data::require(BYBIT) else {
+        return;
+    };
+    // "b" (instance 0) trades SOLUSDT alone, "a" (instance 1) both: on DOGEUSDT "a" is the
+    // only slot.
+    let mut s = bybit_settings(&format!("{SOL_ONLY}{BOTH}"), &path, "1");
+    s.backtest.record = true;
+    let stop = Arc::new(AtomicBool::new(false));
+    let built = pinion_engine::pipeline::build(&s, Arc::clone(&stop)).expect("builds");
+    let control = Arc::clone(&built.control);
+    let report = pinion_engine::pipeline::run_pipeline(&s, built, stop, Console::QUIET)
+        .expect("the backtest runs");
+    let bt = BacktestReport::new(&report, &s.backtest);
+    let result = |sym: &str| {
+        bt.instruments
+            .iter()
+            .find(|i| i.symbol == sym)
+            .unwrap_or_else(|| panic!("{sym} traded"))
+    };
+    let (doge, sol) = (result("DOGEUSDT"), result("SOLUSDT"));
+    let board = control.instances().expect("the stage laid the board out");
+    let text = pinion_engine::metrics::render_trading(&control);
+    promtool_accepts(&text);
+    for (r, expected) in [
+        (doge, &[(1u8, "a")][..]),
+        (sol, &[(0u8, "b"), (1u8, "a")][..]),
+    ] {
+        let id = r.trading.instrument;
+        let sym = r.symbol.as_str();
+        let keys: Vec<(u8, &str)> = board
+            .of(id)
+            .iter()
+            .map(|k| (k.instance, k.name.as_str()))
+            .collect();
+        assert_eq!(keys, expected, "{sym}'s slots on the board");
+        let finals = &r.trading.instances;
+        let views: Vec<_> = board.read_all(id).map(|(_, v)| v).collect();
+        assert_eq!(views.len(), finals.len(), "{sym}");
+        let account = control.board().read(id).expect("the account");
+        let (md, qd) = (
+            10f64.powi(i32::from(r.figures.money_decimals)),
+            10f64.powi(i32::from(r.qty_decimals)),
+        );
+        for (v, f) in views.iter().zip(finals) {
+            let who = format!("{} on {sym}", f.name);
+            assert!(v.fills > 3 && v.orders > 3, "{who} traded: {v:?}");
+            assert_eq!(v.position, f.position.0, "{who}");
+            assert_eq!(i128::from(v.realized), f.realized, "{who}");
+            assert_eq!(i128::from(v.fees), f.fees, "{who}");
+            assert_eq!(v.fills, f.fills, "{who}");
+            assert_eq!(v.orders, f.stats.orders, "{who}");
+            // Its series in the metrics, labelled with its own name.
+            let l = format!("instrument=\"{sym}\",strategy=\"{}\"", f.name);
+            close(
+                sample(&text, "pinion_strategy_position", &l),
+                v.position as f64 / qd,
+                1e-12,
+                "position",
+            );
+            close(
+                sample(&text, "pinion_strategy_net_pnl", &l),
+                v.net() as f64 / md,
+                1e-9,
+                "net",
+            );
+            assert_eq!(
+                sample(&text, "pinion_strategy_fills_total", &l),
+                v.fills as f64,
+                "{who}"
+            );
+        }
+        let sum = |get: fn(&pinion_engine::control::InstanceView) -> i64| {
+            views.iter().map(get).sum::<i64>()
+        };
+        assert_eq!(sum(|v| v.position), account.position, "{sym}");
+        assert_eq!(sum(|v| v.fees), account.fees, "{sym}");
+        assert_eq!(sum(|v| v.fills as i64), account.fills as i64, "{sym}");
+        assert_eq!(sum(|v| v.orders as i64), account.orders as i64, "{sym}");
+        assert_eq!(
+            sum(|v| v.realized + v.unrealized),
+            account.realized + account.unrealized,
+            "{sym}"
+        );
+    }
+    // No series of "b" on the instrument it does not trade.
+    assert!(
+        !text.contains("instrument=\"DOGEUSDT\",strategy=\"b\""),
+        "{text}"
+    );
+
+    // The bot: the instances' lines under SOLUSDT; DOGEUSDT's one instance is its account.
+    let bot = Commands::new(
+        BotContext {
+            control: Arc::clone(&control),
+            sources: None,
+            limits: Vec::new(),
+            risk: Vec::new(),
+            journal: None,
+        },
+        std::time::Duration::from_secs(30),
+    );
+    let (pnl, positions) = (bot.pnl(), bot.positions());
+    let m = sol.figures.money_decimals;
+    for (j, name) in ["b", "a"].into_iter().enumerate() {
+        let v = board.read(sol.trading.instrument, j).expect("a slot");
+        let line = format!(
+            "\n  {name}: realised {} unrealised {} fees {} net {} (fills {}, orders {})",
+            fixed(v.realized, m),
+            fixed(v.unrealized, m),
+            fixed(v.fees, m),
+            fixed(v.net(), m),
+            v.fills,
+            v.orders
+        );
+        assert!(pnl.contains(&line), "{line:?} in\n{pnl}");
+        let line = format!(
+            "\n  {name}: position {}",
+            fixed(v.position, sol.qty_decimals)
+        );
+        assert!(positions.contains(&line), "{line:?} in\n{positions}");
+    }
+    let doge_block = |text: &str| {
+        text.lines()
+            .skip_while(|l| !l.starts_with("DOGEUSDT"))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(doge_block(&pnl).is_empty(), "{pnl}");
+    assert!(doge_block(&positions).is_empty(), "{positions}");
+    assert!(!pnl.contains("other orders"), "{pnl}");
+
+    // The history: each instance once, by its name, with its fills and orders on every
+    // instrument it traded.
+    let dir = common::scratch_dir("two-instruments-history");
+    let db = dir.join("history.db");
+    let writer = history::HistoryWriter::start(&db).expect("the history opens");
+    writer
+        .send(RunBatch::new(
+            "backtest",
+            1,
+            "two-instruments.toml",
+            "recording",
+            &bt,
+        ))
+        .expect("queued");
+    writer.finish().expect("written");
+    let conn = query::open_read(&db).expect("reads");
+    let rows = query::pnl(&conn, &db, query::PnlBy::Strategy).expect("by strategy");
+    let fills_of = |name: &str| -> u64 {
+        bt.instruments
+            .iter()
+            .flat_map(|i| &i.trading.instances)
+            .filter(|f| &*f.name == name)
+            .map(|f| f.fills)
+            .sum()
+    };
+    let orders_of = |name: &str| -> u64 {
+        bt.instruments
+            .iter()
+            .flat_map(|i| &i.trading.instances)
+            .filter(|f| &*f.name == name)
+            .map(|f| f.stats.orders)
+            .sum()
+    };
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.key.as_str(), r.fills, r.orders))
+            .collect::<Vec<_>>(),
+        [
+            ("a", fills_of("a"), Some(orders_of("a"))),
+            ("b", fills_of("b"), Some(orders_of("b"))),
+        ],
+        "by name"
+    );
+    assert!(fills_of("a") > sol.trading.instances[1].fills);
+    let _ = std::fs::remove_dir_all(&dir);
 }
