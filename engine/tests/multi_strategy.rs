@@ -446,6 +446,24 @@ fn several_instances_are_checked_and_named_in_the_problems() {
         two.instances[1].trading.risk.max_position,
         two.trading.risk.max_position
     );
+    // An instrument is traded under the first instance that trades it, with the account's
+    // limits: where the first configured names other symbols only, under the next.
+    let skipping = parse(
+        "[[strategy]]\nname = \"b\"\nkind = \"quote-chase\"\ninstruments = [\"ETHUSDT\"]\n[strategy.risk]\nmax_position = \"0.002\"\n[[strategy]]\nname = \"a\"\nkind = \"imbalance\"\n",
+    )
+    .expect("valid");
+    let under = |symbol: &str| skipping.trading_for(symbol);
+    assert_eq!(under("ethusdt"), skipping.trading, "the first trades it");
+    assert_eq!(
+        under("BTCUSDT").strategy,
+        skipping.instances[1].trading.strategy
+    );
+    assert_eq!(
+        under("BTCUSDT").risk,
+        skipping.trading.risk,
+        "the account's"
+    );
+    assert_eq!(under("BTCUSDT").venue, skipping.trading.venue);
     // Names: required with several, unique; a bad value names its instance.
     let e = parse("[[strategy]]\nkind = \"imbalance\"\n[[strategy]]\nname = \"b\"\n").unwrap_err();
     assert!(e.contains("strategy[0].name"), "{e}");
