@@ -688,6 +688,8 @@ pub struct AccountBoard {
     slots: Vec<Slot<{ SCALARS + 2 * REASON_CODES }>>,
     /// `(symbol, price decimals, qty decimals, money decimals)` per instrument, fixed at start.
     names: Vec<(String, u8, u8, u8)>,
+    /// The venue of each instrument (its config name), fixed at start.
+    venues: Vec<&'static str>,
 }
 
 impl AccountBoard {
@@ -706,6 +708,7 @@ impl AccountBoard {
         Self {
             slots: (0..names.len()).map(|_| Slot::default()).collect(),
             names,
+            venues: instruments.iter().map(|(_, s)| s.venue.name()).collect(),
         }
     }
 
@@ -725,6 +728,11 @@ impl AccountBoard {
         self.names
             .get(usize::from(id.0))
             .map(|(s, p, q, m)| (s.as_str(), *p, *q, *m))
+    }
+
+    /// The venue of `id`, as configs name it: one symbol may be traded on several.
+    pub fn venue(&self, id: InstrumentId) -> Option<&'static str> {
+        self.venues.get(usize::from(id.0)).copied()
     }
 
     /// Writes `view` for `id` (one writer: the strategy stage).

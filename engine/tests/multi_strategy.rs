@@ -631,7 +631,7 @@ fn each_instance_is_reported_apart_and_in_total_by_the_board_metrics_bot_and_his
     );
     let mut total = [0.0; 4];
     for (name, v) in names.iter().zip(&views) {
-        let l = format!("instrument=\"BTCUSDT\",strategy=\"{name}\"");
+        let l = format!("venue=\"binance-spot\",instrument=\"BTCUSDT\",strategy=\"{name}\"");
         close(
             sample(&text, "pinion_strategy_position", &l),
             v.position as f64 / qd,
@@ -662,7 +662,7 @@ fn each_instance_is_reported_apart_and_in_total_by_the_board_metrics_bot_and_his
             *t += sample(&text, family, &l);
         }
     }
-    let inst = "instrument=\"BTCUSDT\"";
+    let inst = "venue=\"binance-spot\",instrument=\"BTCUSDT\"";
     close(
         total[0],
         sample(&text, "pinion_position", inst),
@@ -1218,7 +1218,10 @@ fn an_instance_not_first_on_an_instrument_is_shown_in_its_own_slot_by_the_board_
             assert_eq!(v.fills, f.fills, "{who}");
             assert_eq!(v.orders, f.stats.orders, "{who}");
             // Its series in the metrics, labelled with its own name.
-            let l = format!("instrument=\"{sym}\",strategy=\"{}\"", f.name);
+            let l = format!(
+                "venue=\"{}\",instrument=\"{sym}\",strategy=\"{}\"",
+                r.venue, f.name
+            );
             close(
                 sample(&text, "pinion_strategy_position", &l),
                 v.position as f64 / qd,
@@ -1252,7 +1255,9 @@ fn an_instance_not_first_on_an_instrument_is_shown_in_its_own_slot_by_the_board_
     }
     // No series of "b" on the instrument it does not trade.
     assert!(
-        !text.contains("instrument=\"DOGEUSDT\",strategy=\"b\""),
+        !text
+            .lines()
+            .any(|l| l.contains("instrument=\"DOGEUSDT\"") && l.contains("strategy=\"b\"")),
         "{text}"
     );
 
@@ -1344,4 +1349,77 @@ fn an_instance_not_first_on_an_instrument_is_shown_in_its_own_slot_by_the_board_
     );
     assert!(fills_of("a") > sol.trading.instances[1].fills);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn one_symbol_traded_on_two_venues_has_a_series_of_each() {
+    let Some(path) = pinion_testkit::data::require(BYBIT) else {
+        return;
+    };
+    // BTCUSDT names both the Bybit spot pair and the linear perpetual of the capture.
+    let mut s = bybit_settings(
+        r#"
+[[strategy]]
+name = "m"
+kind = "market-making"
+order_qty = "0.001"
+instruments = ["BTCUSDT"]
+[strategy.market_making]
+fair = "mid"
+half_spread_bps = 0.001
+requote_bps = 0.001
+"#,
+        &path,
+        "1",
+    );
+    s.backtest.record = true;
+    let stop = Arc::new(AtomicBool::new(false));
+    let built = pinion_engine::pipeline::build(&s, Arc::clone(&stop)).expect("builds");
+    let control = Arc::clone(&built.control);
+    let report = pinion_engine::pipeline::run_pipeline(&s, built, stop, Console::QUIET)
+        .expect("the backtest runs");
+    assert_eq!(report.trading.len(), 2, "both venues' BTCUSDT are traded");
+    let text = pinion_engine::metrics::render_trading(&control);
+    promtool_accepts(&text);
+    // Every series once: a scrape drops all but one of a repeated series.
+    let mut seen = std::collections::BTreeSet::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, _) = line.rsplit_once(' ').expect("a sample");
+        assert!(seen.insert(series), "{series} twice in\n{text}");
+    }
+    let bt = BacktestReport::new(&report, &s.backtest);
+    for venue in ["bybit-spot", "bybit-linear"] {
+        let r = bt
+            .instruments
+            .iter()
+            .find(|i| i.venue == venue)
+            .unwrap_or_else(|| panic!("{venue} traded"));
+        let account = control
+            .board()
+            .read(r.trading.instrument)
+            .expect("the account");
+        let l = format!("venue=\"{venue}\",instrument=\"BTCUSDT\"");
+        assert_eq!(
+            sample(&text, "pinion_fills_total", &l),
+            account.fills as f64,
+            "{venue}"
+        );
+        let q = 10f64.powi(i32::from(r.qty_decimals));
+        close(
+            sample(&text, "pinion_position", &l),
+            account.position as f64 / q,
+            1e-12,
+            venue,
+        );
+        close(
+            sample(
+                &text,
+                "pinion_strategy_position",
+                &format!("{l},strategy=\"m\""),
+            ),
+            account.position as f64 / q,
+            1e-12,
+            venue,
+        );
+    }
 }

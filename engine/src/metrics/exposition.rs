@@ -1062,30 +1062,38 @@ pub fn render_trading(control: &crate::control::Control) -> String {
     out.text
 }
 
-/// Each strategy instance's account on each traded instrument (labels `instrument` and
+/// Each strategy instance's account on each traded instrument (labels `venue`, `instrument` and
 /// `strategy`, the instance's name), from the instance board. The families are declared even
 /// before the stage has laid the board out.
 fn instances(
     out: &mut Out,
     control: &crate::control::Control,
-    traded: &[(InstrumentId, &str, f64, f64)],
+    traded: &[(InstrumentId, &str, &str, f64, f64)],
 ) {
-    let rows: Vec<(&str, &str, f64, f64, crate::control::InstanceView)> = control
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        f64,
+        f64,
+        crate::control::InstanceView,
+    );
+    let rows: Vec<Row<'_>> = control
         .instances()
         .map(|board| {
             traded
                 .iter()
-                .flat_map(|&(id, sym, q, m)| {
+                .flat_map(|&(id, venue, sym, q, m)| {
                     board
                         .read_all(id)
-                        .map(move |(k, v)| (sym, k.name.as_str(), q, m, v))
+                        .map(move |(k, v)| (venue, sym, k.name.as_str(), q, m, v))
                 })
                 .collect()
         })
         .unwrap_or_default();
     out.family(&STRATEGY_POSITION);
-    for (sym, name, q, _, v) in &rows {
-        let labels = [("instrument", *sym), ("strategy", *name)];
+    for (venue, sym, name, q, _, v) in &rows {
+        let labels = [("venue", *venue), ("instrument", *sym), ("strategy", *name)];
         out.sample(&STRATEGY_POSITION, &labels, v.position as f64 / q);
     }
     let money: [(&Family, InstanceMoneyOf); 4] = [
@@ -1096,26 +1104,26 @@ fn instances(
     ];
     for (f, get) in money {
         out.family(f);
-        for (sym, name, _, m, v) in &rows {
+        for (venue, sym, name, _, m, v) in &rows {
             out.sample(
                 f,
-                &[("instrument", *sym), ("strategy", *name)],
+                &[("venue", *venue), ("instrument", *sym), ("strategy", *name)],
                 get(v) as f64 / m,
             );
         }
     }
     out.family(&STRATEGY_OPEN_ORDERS);
-    for (sym, name, _, _, v) in &rows {
-        let labels = [("instrument", *sym), ("strategy", *name)];
+    for (venue, sym, name, _, _, v) in &rows {
+        let labels = [("venue", *venue), ("instrument", *sym), ("strategy", *name)];
         out.sample(&STRATEGY_OPEN_ORDERS, &labels, v.open_orders);
     }
     out.family(&STRATEGY_FILLS);
-    for (sym, name, _, _, v) in &rows {
-        let labels = [("instrument", *sym), ("strategy", *name)];
+    for (venue, sym, name, _, _, v) in &rows {
+        let labels = [("venue", *venue), ("instrument", *sym), ("strategy", *name)];
         out.sample(&STRATEGY_FILLS, &labels, v.fills);
     }
     out.family(&STRATEGY_ORDERS);
-    for (sym, name, _, _, v) in &rows {
+    for (venue, sym, name, _, _, v) in &rows {
         for (outcome, n) in [
             ("sent", v.orders),
             ("cancel_sent", v.cancels),
@@ -1123,6 +1131,7 @@ fn instances(
             ("rejected_by_venue", v.venue_rejects),
         ] {
             let labels = [
+                ("venue", *venue),
                 ("instrument", *sym),
                 ("strategy", *name),
                 ("outcome", outcome),
@@ -1132,7 +1141,8 @@ fn instances(
     }
 }
 
-/// The kill switch, the pause, and each traded instrument's account from the control board.
+/// The kill switch, the pause, and each traded instrument's account from the control board
+/// (labels `venue` and `instrument`: a symbol may be traded on several venues at once).
 fn trading(out: &mut Out, control: &crate::control::Control) {
     out.family(&KILLED);
     match control.kill_reason() {
@@ -1142,16 +1152,24 @@ fn trading(out: &mut Out, control: &crate::control::Control) {
     out.single(&PAUSED, u8::from(control.paused()));
     out.single(&CONTROL_CANCELS, control.stats().control_cancels);
     let board = control.board();
-    let accounts: Vec<(InstrumentId, String, f64, f64, crate::control::AccountView)> = (0..board
-        .len())
+    type Account<'a> = (
+        InstrumentId,
+        &'a str,
+        &'a str,
+        f64,
+        f64,
+        crate::control::AccountView,
+    );
+    let accounts: Vec<Account<'_>> = (0..board.len())
         .filter_map(|i| {
             let id = InstrumentId(i as u16);
             let (sym, _, qd, md) = board.name(id)?;
+            let venue = board.venue(id)?;
             let v = board.read(id)?;
             // Written at least once: the instrument is traded and its stage has run.
             (v.at_ns > 0).then(|| {
                 let q = 10f64.powi(i32::from(qd));
-                (id, sym.to_owned(), q, 10f64.powi(i32::from(md)), v)
+                (id, venue, sym, q, 10f64.powi(i32::from(md)), v)
             })
         })
         .collect();
@@ -1162,63 +1180,69 @@ fn trading(out: &mut Out, control: &crate::control::Control) {
         (&NET, |v| v.net()),
     ];
     out.family(&POSITION);
-    for (_, sym, q, _, v) in &accounts {
-        out.sample(
-            &POSITION,
-            &[("instrument", sym.as_str())],
-            v.position as f64 / q,
-        );
+    for (_, venue, sym, q, _, v) in &accounts {
+        let labels = [("venue", *venue), ("instrument", *sym)];
+        out.sample(&POSITION, &labels, v.position as f64 / q);
     }
     for (f, get) in money {
         out.family(f);
-        for (_, sym, _, m, v) in &accounts {
-            out.sample(f, &[("instrument", sym.as_str())], get(v) as f64 / m);
+        for (_, venue, sym, _, m, v) in &accounts {
+            let labels = [("venue", *venue), ("instrument", *sym)];
+            out.sample(f, &labels, get(v) as f64 / m);
         }
     }
     out.family(&OPEN_ORDERS);
-    for (_, sym, _, _, v) in &accounts {
-        out.sample(&OPEN_ORDERS, &[("instrument", sym.as_str())], v.open_orders);
+    for (_, venue, sym, _, _, v) in &accounts {
+        let labels = [("venue", *venue), ("instrument", *sym)];
+        out.sample(&OPEN_ORDERS, &labels, v.open_orders);
     }
     out.family(&FILLS);
-    for (_, sym, _, _, v) in &accounts {
-        out.sample(&FILLS, &[("instrument", sym.as_str())], v.fills);
+    for (_, venue, sym, _, _, v) in &accounts {
+        let labels = [("venue", *venue), ("instrument", *sym)];
+        out.sample(&FILLS, &labels, v.fills);
     }
     out.family(&ORDER_OUTCOMES);
-    for (_, sym, _, _, v) in &accounts {
+    for (_, venue, sym, _, _, v) in &accounts {
         for (outcome, n) in [
             ("sent", v.orders),
             ("cancel_sent", v.cancels),
             ("refused_by_risk", v.risk_rejects),
             ("rejected_by_venue", v.venue_rejects),
         ] {
-            let labels = [("instrument", sym.as_str()), ("outcome", outcome)];
+            let labels = [
+                ("venue", *venue),
+                ("instrument", *sym),
+                ("outcome", outcome),
+            ];
             out.sample(&ORDER_OUTCOMES, &labels, n);
         }
     }
-    let traded: Vec<(InstrumentId, &str, f64, f64)> = accounts
+    let traded: Vec<(InstrumentId, &str, &str, f64, f64)> = accounts
         .iter()
-        .map(|(id, sym, q, m, _)| (*id, sym.as_str(), *q, *m))
+        .map(|(id, venue, sym, q, m, _)| (*id, *venue, *sym, *q, *m))
         .collect();
     instances(out, control, &traded);
     let flattens = control.flattens();
-    let runs: Vec<(&str, crate::control::FlattenView)> = (0..flattens.len())
+    let runs: Vec<(&str, &str, crate::control::FlattenView)> = (0..flattens.len())
         .filter_map(|i| {
-            let (sym, ..) = board.name(InstrumentId(i as u16))?;
-            Some((sym, flattens.read(i)?))
+            let id = InstrumentId(i as u16);
+            let (sym, ..) = board.name(id)?;
+            Some((board.venue(id)?, sym, flattens.read(i)?))
         })
         .collect();
     out.family(&FLATTENING);
-    for (sym, v) in &runs {
-        out.sample(
-            &FLATTENING,
-            &[("instrument", sym)],
-            u8::from(v.running.is_some()),
-        );
+    for (venue, sym, v) in &runs {
+        let labels = [("venue", *venue), ("instrument", *sym)];
+        out.sample(&FLATTENING, &labels, u8::from(v.running.is_some()));
     }
     out.family(&FLATTEN_RUNS);
-    for (sym, v) in &runs {
+    for (venue, sym, v) in &runs {
         for (outcome, n) in [("done", v.done), ("deadline_passed", v.ended - v.done)] {
-            let labels = [("instrument", *sym), ("outcome", outcome)];
+            let labels = [
+                ("venue", *venue),
+                ("instrument", *sym),
+                ("outcome", outcome),
+            ];
             out.sample(&FLATTEN_RUNS, &labels, n);
         }
     }
