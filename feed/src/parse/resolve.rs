@@ -38,16 +38,27 @@ impl<'a> Resolver<'a> {
     }
 
     /// The instrument a venue's symbol names (as in payloads or, lower case, in stream names).
-    #[inline]
+    ///
+    /// The hit is inlined into every message's path; the registry lookup on a miss is not.
+    #[inline(always)]
     pub(super) fn symbol(
         &mut self,
         venue: Venue,
         symbol: &[u8],
     ) -> Option<(InstrumentId, &'a InstrumentSpec)> {
         let last = &*self.last;
-        if last.venue == Some(venue) && last.bytes.get(..last.len) == Some(symbol) {
+        if last.venue == Some(venue)
+            && last.len == symbol.len()
+            && short_eq(&last.bytes[..last.len.min(MAX_SYMBOL)], symbol)
+        {
             return self.by_id(last.id);
         }
+        self.miss(venue, symbol)
+    }
+
+    /// A symbol that is not the last one: the registry's lookup, remembered if found.
+    #[inline(never)]
+    fn miss(&mut self, venue: Venue, symbol: &[u8]) -> Option<(InstrumentId, &'a InstrumentSpec)> {
         let id = self.instruments.lookup(venue, symbol)?;
         if symbol.len() <= MAX_SYMBOL {
             let mut bytes = [0; MAX_SYMBOL];
@@ -72,9 +83,67 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// Whether two slices are equal, for the few bytes of a symbol: two overlapping loads from each
+/// end instead of a call to `memcmp`.
+#[inline(always)]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
+        8..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
+        _ => a == b,
+    }
+}
+
+/// The 4 bytes at `at` (the caller has checked the length; the check below stays).
+#[inline(always)]
+fn word4(x: &[u8], at: usize) -> u32 {
+    x[at..at + 4].try_into().map_or(0, u32::from_ne_bytes)
+}
+
+/// The 8 bytes at `at` (the caller has checked the length; the check below stays).
+#[inline(always)]
+fn word8(x: &[u8], at: usize) -> u64 {
+    x[at..at + 8].try_into().map_or(0, u64::from_ne_bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_eq_is_slice_equality() {
+        let words: [&[u8]; 12] = [
+            b"",
+            b"A",
+            b"AB",
+            b"ABC",
+            b"ABCD",
+            b"BTCUSDT",
+            b"BTCUSDC",
+            b"ETHUSDT",
+            b"1000PEPEUSDT",
+            b"1000PEPEUSDC",
+            b"ABCDEFGHIJKLMNOPQ",
+            b"ABCDEFGHIJKLMNOPR",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(short_eq(a, b), a == b, "{a:?} {b:?}");
+            }
+            // Every single-byte difference is seen, wherever it is.
+            for i in 0..a.len() {
+                let mut c = a.to_vec();
+                c[i] ^= 0x20;
+                assert!(!short_eq(a, &c), "{a:?} at {i}");
+            }
+        }
+    }
 
     #[test]
     fn remembers_hits_and_keeps_venues_apart() {
