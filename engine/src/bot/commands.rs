@@ -1030,11 +1030,24 @@ was sent is not known (the run may be ending). /orders and the exchange tell.",
         mut line: impl FnMut(InstrumentId, &str, u8, u8, u8, &crate::control::AccountView) -> String,
     ) -> String {
         let board = self.ctx.control.board();
+        let ids = || (0..board.len()).map(|i| InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)));
+        // A symbol on several venues is named with its venue.
+        let mut venues_of: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::new();
+        for id in ids() {
+            if let Some((sym, ..)) = board.name(id) {
+                *venues_of.entry(sym).or_default() += 1;
+            }
+        }
         let mut out = Vec::new();
-        for i in 0..board.len() {
-            let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
+        for id in ids() {
             if let (Some(v), Some((sym, p, q, m))) = (board.read(id), board.name(id)) {
-                out.push(line(id, sym, p, q, m, &v));
+                let shared = venues_of.get(sym).is_some_and(|&n| n > 1);
+                let label = match board.venue(id) {
+                    Some(venue) if shared => format!("{sym} ({venue})"),
+                    _ => sym.to_owned(),
+                };
+                out.push(line(id, &label, p, q, m, &v));
             }
         }
         if out.is_empty() {
@@ -1660,6 +1673,54 @@ mod tests {
         assert!(c1.lay_out_instances(vec![key(0, "imbalance")]));
         assert_eq!(one.pnl(), single);
         assert_eq!(one.positions(), "BTCUSDT: position 0.0025 @ mark 65432.1");
+    }
+
+    #[test]
+    fn a_symbol_traded_on_two_venues_is_named_with_each_venue() {
+        let mut all = pinion_core::Instruments::new();
+        for venue in [
+            pinion_core::Venue::BybitSpot,
+            pinion_core::Venue::BybitLinear,
+        ] {
+            let spec =
+                pinion_core::InstrumentSpec::new(venue, "BTCUSDT", "0.1", "0.001").expect("spec");
+            all.add(spec).expect("add");
+        }
+        let spec = pinion_core::InstrumentSpec::new(
+            pinion_core::Venue::BybitLinear,
+            "ETHUSDT",
+            "0.01",
+            "0.01",
+        )
+        .expect("spec");
+        all.add(spec).expect("add");
+        let cmds = Commands::new(
+            BotContext {
+                control: Control::new(&all),
+                ..ctx()
+            },
+            Duration::from_secs(30),
+        );
+        let c = Arc::clone(&cmds.context().control);
+        for (i, position) in [(0, 5), (1, -5), (2, 0)] {
+            c.board().write(
+                InstrumentId(i),
+                &AccountView {
+                    position,
+                    at_ns: 1,
+                    ..AccountView::default()
+                },
+            );
+        }
+        let lines: Vec<String> = cmds
+            .positions()
+            .lines()
+            .map(|l| l.split(':').next().unwrap_or("").to_owned())
+            .collect();
+        assert_eq!(
+            lines,
+            ["BTCUSDT (bybit-spot)", "BTCUSDT (bybit-linear)", "ETHUSDT"]
+        );
     }
 
     #[test]
