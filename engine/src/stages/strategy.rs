@@ -1578,23 +1578,15 @@ impl StrategyCore {
         let Some(instance) = t.slots.get(k).map(|s| usize::from(s.instance)) else {
             return;
         };
-        let at = self.clock.now_ns();
-        let now = now_ns();
-        let instrument = t.gate.instrument();
         let reason = OrderReason::new(instance as u8, ReasonCode::Kill);
-        let mut sent = 0;
-        for (target, side) in t.gate.open_ids() {
-            if slot_of(target.0) != Some(instance) {
-                continue;
-            }
-            let id = t.control_ids.next_id();
-            let cancel = OrderIntent::cancel(now, id, target, instrument, side, reason);
-            let _ = journal_order(&mut self.journal, &cancel);
-            self.out
-                .send(OrderMsg::Order(cancel, Trigger::Other), at, now);
-            sent += 1;
-        }
-        t.gate.note_cancels(ReasonCode::Kill, sent);
+        let sent = cancel_open_where(
+            t,
+            &mut self.out,
+            &mut self.journal,
+            (self.clock.now_ns(), now_ns()),
+            reason,
+            |id| slot_of(id.0) == Some(instance),
+        );
         self.orders_sent += sent;
         self.counts.intents += sent;
     }
@@ -2062,10 +2054,26 @@ fn cancel_open(
     now: u64,
     code: ReasonCode,
 ) -> u64 {
-    let instrument = t.gate.instrument();
     let reason = t.reason(code);
+    cancel_open_where(t, out, journal, (at, now), reason, |_| true)
+}
+
+/// Sends a cancel, with `reason`, for every order the instrument's gate knows open whose id
+/// `which` picks; `(at, now)` are the event and engine times. Returns how many were sent.
+fn cancel_open_where(
+    t: &mut Traded,
+    out: &mut Outbox<OrderMsg>,
+    journal: &mut Option<JournalTx>,
+    (at, now): (u64, u64),
+    reason: OrderReason,
+    which: impl Fn(pinion_strategy::ClientOrderId) -> bool,
+) -> u64 {
+    let instrument = t.gate.instrument();
     let mut sent = 0;
     for (target, side) in t.gate.open_ids() {
+        if !which(target) {
+            continue;
+        }
         let id = t.control_ids.next_id();
         let cancel = OrderIntent::cancel(now, id, target, instrument, side, reason);
         // A cancel adds no exposure: it goes out whether or not the journal has room (its id
@@ -2074,7 +2082,7 @@ fn cancel_open(
         out.send(OrderMsg::Order(cancel, Trigger::Other), at, now);
         sent += 1;
     }
-    t.gate.note_cancels(code, sent);
+    t.gate.note_cancels(reason.code, sent);
     sent
 }
 
