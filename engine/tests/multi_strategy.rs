@@ -437,7 +437,8 @@ fn several_instances_are_checked_and_named_in_the_problems() {
     assert_eq!(two.instances.len(), 2);
     assert_eq!(two.instances[1].name, "b");
     assert!(two.instances[1].own_budget && !two.instances[0].own_budget);
-    assert!(two.instances[1].trades("btcusdt") && !two.instances[1].trades("ETHUSDT"));
+    let spot = pinion_core::Venue::BinanceSpot;
+    assert!(two.instances[1].trades(spot, "btcusdt") && !two.instances[1].trades(spot, "ETHUSDT"));
     assert_eq!(
         two.instances[1].trading.risk.max_order_qty, two.trading.risk.max_order_qty,
         "a key left out is the account's"
@@ -452,7 +453,7 @@ fn several_instances_are_checked_and_named_in_the_problems() {
         "[[strategy]]\nname = \"b\"\nkind = \"quote-chase\"\ninstruments = [\"ETHUSDT\"]\n[strategy.risk]\nmax_position = \"0.002\"\n[[strategy]]\nname = \"a\"\nkind = \"imbalance\"\n",
     )
     .expect("valid");
-    let under = |symbol: &str| skipping.trading_for(symbol);
+    let under = |symbol: &str| skipping.trading_for(pinion_core::Venue::BinanceSpot, symbol);
     assert_eq!(under("ethusdt"), skipping.trading, "the first trades it");
     assert_eq!(
         under("BTCUSDT").strategy,
@@ -946,14 +947,24 @@ fn money_unit(v: &str) -> f64 {
 
 /// The Bybit account with `strategies`, in `placement`.
 fn bybit_settings(strategies: &str, source: &Path, placement: &str) -> Settings {
+    bybit_placed(
+        strategies,
+        source,
+        &format!("[placement]\nmode = {placement:?}\nwait = \"park\"\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The Bybit account with `strategies` and the `[placement]` table `placement`, checked.
+fn bybit_placed(strategies: &str, source: &Path, placement: &str) -> Result<Settings, String> {
     let text = format!(
-        "[input]\nsource = {:?}\n[placement]\nmode = {placement:?}\nwait = \"park\"\n{BYBIT_ACCOUNT}{strategies}",
+        "[input]\nsource = {:?}\n{placement}{BYBIT_ACCOUNT}{strategies}",
         source.to_str().expect("a UTF-8 path"),
     );
     Config::parse(&text, "two-instruments.toml")
-        .unwrap_or_else(|e| panic!("{e}"))
+        .map_err(|e| e.to_string())?
         .validate_for("two-instruments.toml", 2, &pinion_testkit::data::data_dir())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .map_err(|e| e.to_string())
 }
 
 /// Each instrument's instances in a run of `strategies`, as `(symbol, [(instance, name)])`:
@@ -1351,27 +1362,22 @@ fn an_instance_not_first_on_an_instrument_is_shown_in_its_own_slot_by_the_board_
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A market maker "m" quoting 0.001 at the touch on the instruments `entry` names.
+fn btc_maker(entry: &str) -> String {
+    format!(
+        "[[strategy]]\nname = \"m\"\nkind = \"market-making\"\norder_qty = \"0.001\"\n\
+         instruments = [{entry:?}]\n[strategy.market_making]\nfair = \"mid\"\n\
+         half_spread_bps = 0.001\nrequote_bps = 0.001\n"
+    )
+}
+
 #[test]
 fn one_symbol_traded_on_two_venues_has_a_series_of_each() {
     let Some(path) = pinion_testkit::data::require(BYBIT) else {
         return;
     };
     // BTCUSDT names both the Bybit spot pair and the linear perpetual of the capture.
-    let mut s = bybit_settings(
-        r#"
-[[strategy]]
-name = "m"
-kind = "market-making"
-order_qty = "0.001"
-instruments = ["BTCUSDT"]
-[strategy.market_making]
-fair = "mid"
-half_spread_bps = 0.001
-requote_bps = 0.001
-"#,
-        &path,
-        "1",
-    );
+    let mut s = bybit_settings(&btc_maker("BTCUSDT"), &path, "1");
     s.backtest.record = true;
     let stop = Arc::new(AtomicBool::new(false));
     let built = pinion_engine::pipeline::build(&s, Arc::clone(&stop)).expect("builds");
@@ -1422,4 +1428,238 @@ requote_bps = 0.001
             venue,
         );
     }
+}
+
+/// A pair: DOGEUSDT against SOLUSDT (the capture's perpetuals, on one connection, so their
+/// books interleave in time), 50 USDT a leg.
+const PAIR: &str = r#"
+[[strategy]]
+name = "pair"
+kind = "pairs"
+instruments = ["bybit-linear:DOGEUSDT", "bybit-linear:SOLUSDT"]
+[strategy.pairs]
+entry_bps = 1.0
+exit_bps = 0.2
+mean_samples = 50
+warmup_samples = 20
+notional = "50"
+"#;
+
+/// Another instance beside the pair, on an instrument of its own.
+const ETH_MAKER: &str = r#"
+[[strategy]]
+name = "eth"
+kind = "market-making"
+order_qty = "0.01"
+instruments = ["bybit-linear:ETHUSDT"]
+[strategy.market_making]
+fair = "mid"
+half_spread_bps = 0.001
+requote_bps = 0.001
+"#;
+
+/// The rows of `fills` of `symbol`.
+fn of_symbol<'a>(
+    fills: &'a [HashMap<String, String>],
+    symbol: &str,
+) -> Vec<&'a HashMap<String, String>> {
+    fills.iter().filter(|f| f["symbol"] == symbol).collect()
+}
+
+#[test]
+fn a_pairs_instance_trades_its_two_legs_together_hedged_in_every_placement() {
+    let Some(path) = pinion_testkit::data::require(BYBIT) else {
+        return;
+    };
+    let strategies = format!("{PAIR}{ETH_MAKER}");
+    let split = "[placement]\nmode = \"custom\"\nwait = \"park\"\n\
+        [[placement.threads]]\nname = \"market\"\nstages = [\"feed\", \"book\"]\n\
+        [[placement.threads]]\nname = \"orders\"\nstages = [\"strategy\", \"gateway\"]\n\
+        [[placement.threads]]\nname = \"pair\"\nstages = [\"strategy:pair\"]\n";
+    let placements = [
+        ("one thread", bybit_settings(&strategies, &path, "1")),
+        ("two threads", bybit_settings(&strategies, &path, "2")),
+        (
+            "the pair on a strategy stage of its own",
+            bybit_placed(&strategies, &path, split).expect("valid"),
+        ),
+    ];
+    let mut first: Option<(String, Vec<Value>)> = None;
+    for (i, (what, settings)) in placements.iter().enumerate() {
+        let (report, _bt, dir) = run(settings, &format!("pairs-{i}"));
+        let fills_text = std::fs::read_to_string(dir.join("fills.csv")).expect("fills.csv");
+        let fills = read_csv(&dir.join("fills.csv"));
+        let doc: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("report.json")).expect("report.json"),
+        )
+        .expect("JSON");
+        let _ = std::fs::remove_dir_all(&dir);
+        let (doge, sol) = (of_symbol(&fills, "DOGEUSDT"), of_symbol(&fills, "SOLUSDT"));
+        assert!(doge.len() >= 2, "{what}: the pair traded: {fills_text}");
+        // The legs go out together: each fill of one leg has the other's, at the same event
+        // time, on the other side, for the same reason, and of about the same value.
+        assert_eq!(doge.len(), sol.len(), "{what}: {fills_text}");
+        for (d, s) in doge.iter().zip(&sol) {
+            assert_eq!(d["time_ns"], s["time_ns"], "{what}");
+            assert_ne!(d["side"], s["side"], "{what}: hedged");
+            assert_eq!(d["reason"], s["reason"], "{what}");
+            let value = |f: &HashMap<String, String>| num(&f["price"]) * num(&f["qty"]);
+            // 50 USDT a leg, each down to its lot (1 DOGE, 0.1 SOL).
+            assert!(value(d) <= 50.0 && value(d) > 50.0 - 0.08, "{what}: {d:?}");
+            assert!(value(s) <= 50.0 && value(s) > 50.0 - 7.8, "{what}: {s:?}");
+        }
+        // Each leg's row of the instance equals its fills, reckoned apart.
+        let instruments = doc["trading"]["instruments"]
+            .as_array()
+            .expect("instruments");
+        for symbol in ["DOGEUSDT", "SOLUSDT"] {
+            let inst = instruments
+                .iter()
+                .find(|i| i["symbol"] == symbol && i["venue"] == "bybit-linear")
+                .unwrap_or_else(|| panic!("{what}: {symbol} traded"));
+            let by = inst["by_strategy"].as_array().expect("by_strategy");
+            assert_eq!(by.len(), 1, "{what}: {by:?}");
+            assert_eq!(by[0]["name"], "pair");
+            assert_eq!(by[0]["strategy"], "pairs");
+            let mut r = Reckoning::default();
+            for f in of_symbol(&fills, symbol) {
+                assert_eq!(f["strategy"], "0", "{what}: the pair's own");
+                r.fill(f);
+            }
+            assert_eq!(
+                json_num(&by[0]["fills"]) as usize,
+                r.fills,
+                "{what} {symbol}"
+            );
+            assert_eq!(
+                json_num(&by[0]["orders"]) as usize,
+                r.fills,
+                "{what} {symbol}: IOCs filled"
+            );
+            close(r.qty, json_num(&by[0]["position"]), 1e-9, symbol);
+            close(r.realized, json_num(&by[0]["realized_pnl"]), 1e-6, symbol);
+            close(r.fees, json_num(&by[0]["fees"]), 1e-6, symbol);
+        }
+        assert_eq!(
+            report.counter("strategy", "risk_rejects"),
+            0,
+            "{what}: nothing refused"
+        );
+        let by: Vec<Value> = instruments
+            .iter()
+            .map(|i| i["by_strategy"].clone())
+            .collect();
+        match &first {
+            None => first = Some((fills_text, by)),
+            Some((f, b)) => {
+                assert!(*f == fills_text, "{what}: fills.csv differs");
+                assert_eq!(*b, by, "{what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_pair_that_reaches_its_loss_limit_stops_on_both_legs() {
+    let Some(path) = pinion_testkit::data::require(BYBIT) else {
+        return;
+    };
+    // A loss of a few cents on either leg: its entry's fee and spread reach it.
+    let config = format!("{PAIR}[strategy.risk]\nmax_total_loss = \"0.03\"\n");
+    let (report, bt, dir) = run(&bybit_settings(&config, &path, "1"), "pairs-loss");
+    let fills = read_csv(&dir.join("fills.csv"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(report.counter("strategy", "instance_loss_breaches") >= 1);
+    let mut stops = Vec::new();
+    for symbol in ["DOGEUSDT", "SOLUSDT"] {
+        let r = bt
+            .instruments
+            .iter()
+            .find(|i| i.symbol == symbol)
+            .unwrap_or_else(|| panic!("{symbol} traded"));
+        let (_, at) = r.trading.instances[0]
+            .loss_breach
+            .unwrap_or_else(|| panic!("{symbol}: the pair stopped on this leg too"));
+        stops.push(at);
+    }
+    let at = stops.iter().copied().max().expect("two legs");
+    let last = fills
+        .iter()
+        .map(|f| f["time_ns"].parse::<u64>().expect("a time"))
+        .max()
+        .expect("the pair traded before it stopped");
+    assert!(last <= at, "a fill at {last} after the stop at {at}");
+}
+
+#[test]
+fn pairs_legs_are_checked_before_the_run() {
+    let Some(path) = pinion_testkit::data::require(BYBIT) else {
+        return;
+    };
+    let problem = |strategies: &str| {
+        bybit_placed(
+            strategies,
+            &path,
+            "[placement]\nmode = \"1\"\nwait = \"park\"\n",
+        )
+        .expect_err("refused")
+    };
+    let one_leg = PAIR.replace(
+        "[\"bybit-linear:DOGEUSDT\", \"bybit-linear:SOLUSDT\"]",
+        "[\"bybit-linear:DOGEUSDT\"]",
+    );
+    let e = problem(&one_leg);
+    assert!(
+        e.contains("strategy.instruments") && e.contains("exactly two"),
+        "{e}"
+    );
+    let e = problem(&PAIR.replace("exit_bps = 0.2", "exit_bps = 1.5"));
+    assert!(e.contains("strategy.pairs.exit_bps"), "{e}");
+    let e = problem(&PAIR.replace("notional = \"50\"\n", ""));
+    assert!(e.contains("strategy.pairs.notional"), "{e}");
+    let e = problem(&format!(
+        "{PAIR}[strategy.risk.sizing]\nkind = \"fraction\"\nfraction = 0.1\ncapital = \"100\"\n"
+    ));
+    assert!(e.contains("strategy.risk.sizing"), "{e}");
+    let e = problem(&PAIR.replace("bybit-linear:SOLUSDT", "bybit-perp:SOLUSDT"));
+    assert!(e.contains("\"bybit-perp\" is not a venue"), "{e}");
+    // At start-up: a bare symbol the capture has on two venues is no leg.
+    let start = |strategies: &str| {
+        let s = bybit_settings(strategies, &path, "1");
+        let stop = Arc::new(AtomicBool::new(false));
+        match pinion_engine::pipeline::build(&s, stop) {
+            Ok(_) => panic!("refused at start-up"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = start(&PAIR.replace("bybit-linear:DOGEUSDT", "BTCUSDT"));
+    assert!(
+        e.contains("\"BTCUSDT\"")
+            && e.contains("bybit-spot:BTCUSDT")
+            && e.contains("bybit-linear:BTCUSDT"),
+        "{e}"
+    );
+    let e = start(&PAIR.replace("bybit-linear:DOGEUSDT", "SOLUSDT"));
+    assert!(e.contains("the other leg's instrument too"), "{e}");
+}
+
+#[test]
+fn an_instance_naming_a_venue_trades_that_venues_instrument_only() {
+    let Some(path) = pinion_testkit::data::require(BYBIT) else {
+        return;
+    };
+    let s = bybit_settings(&btc_maker("BYBIT-SPOT:btcusdt"), &path, "1");
+    let (report, bt, dir) = run(&s, "venue-qualified");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(report.trading.len(), 1, "the spot pair alone");
+    assert_eq!(
+        (
+            bt.instruments[0].venue.as_str(),
+            bt.instruments[0].symbol.as_str()
+        ),
+        ("bybit-spot", "BTCUSDT")
+    );
+    let t = &report.trading[0];
+    assert_eq!(t.instances.len(), 1);
+    assert!(t.instances[0].stats.orders > 0, "it quoted: {t:?}");
 }

@@ -13,6 +13,7 @@ use crate::imbalance::{ImbalanceParams, ImbalanceStats, ImbalanceStrategy};
 use crate::market_making::{MarketMaking, MarketMakingParams};
 use crate::momentum::{Momentum, MomentumParams};
 use crate::order::{ExecReport, OrderIdSource};
+use crate::pairs::{Pairs, PairsParams};
 use crate::position::Position;
 use crate::quote_chase::{QuoteChase, QuoteChaseParams};
 use crate::slots::OrderSlots;
@@ -43,6 +44,8 @@ pub enum AnyStrategy {
     Momentum(Momentum),
     /// A price grid ([`Grid`]).
     Grid(Grid),
+    /// Two instruments traded together on their price ratio ([`Pairs`]).
+    Pairs(Pairs),
 }
 
 /// Any strategy's parameters, in one instrument's units: what [`AnyStrategy::new`] builds from.
@@ -60,6 +63,8 @@ pub enum StrategyParams {
     Momentum(MomentumParams),
     /// See [`AnyStrategy::Grid`].
     Grid(GridParams),
+    /// See [`AnyStrategy::Pairs`]: one leg's units.
+    Pairs(PairsParams),
 }
 
 /// Dispatches `$body` to the strategy inside `$s`, whatever its kind, as `$x`.
@@ -72,6 +77,7 @@ macro_rules! each {
             AnyStrategy::QuoteChase($x) => $body,
             AnyStrategy::Momentum($x) => $body,
             AnyStrategy::Grid($x) => $body,
+            AnyStrategy::Pairs($x) => $body,
         }
     };
 }
@@ -93,6 +99,18 @@ pub struct StrategyStats {
     pub venue_rejects: u64,
     /// Fills received.
     pub fills: u64,
+}
+
+impl std::ops::AddAssign for StrategyStats {
+    fn add_assign(&mut self, o: Self) {
+        self.books += o.books;
+        self.orders += o.orders;
+        self.cancels += o.cancels;
+        self.throttled += o.throttled;
+        self.risk_rejects += o.risk_rejects;
+        self.venue_rejects += o.venue_rejects;
+        self.fills += o.fills;
+    }
 }
 
 impl From<ImbalanceStats> for StrategyStats {
@@ -127,18 +145,46 @@ impl AnyStrategy {
             }
             StrategyParams::Momentum(p) => AnyStrategy::Momentum(Momentum::new(instrument, p, ids)),
             StrategyParams::Grid(p) => AnyStrategy::Grid(Grid::new(instrument, p, ids)),
+            StrategyParams::Pairs(p) => AnyStrategy::Pairs(Pairs::new(instrument, p, ids)),
         }
     }
 
     /// The strategy's counters.
     pub fn stats(&self) -> StrategyStats {
-        match self.slots() {
-            Ok(o) => o.stats(),
-            Err(s) => s.stats().into(),
+        match self {
+            AnyStrategy::Imbalance(s) => s.stats().into(),
+            AnyStrategy::Pairs(s) => s.stats(),
+            _ => self.orders().map(OrderSlots::stats).unwrap_or_default(),
         }
     }
 
-    /// The position as the strategy counts it.
+    /// The counters of its orders on `instrument`: all of them, but for a strategy that
+    /// trades several instruments ([`AnyStrategy::Pairs`]).
+    pub fn stats_on(&self, instrument: InstrumentId) -> StrategyStats {
+        match self {
+            AnyStrategy::Pairs(s) => s.stats_on(instrument),
+            _ => self.stats(),
+        }
+    }
+
+    /// The pairs strategy inside, if it is one.
+    pub fn as_pairs_mut(&mut self) -> Option<&mut Pairs> {
+        match self {
+            AnyStrategy::Pairs(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The pairs strategy inside, if it is one.
+    pub fn as_pairs(&self) -> Option<&Pairs> {
+        match self {
+            AnyStrategy::Pairs(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The position as the strategy counts it (of its first instrument, for one that trades
+    /// several).
     pub fn position(&self) -> &Position {
         match self.slots() {
             Ok(o) => o.position(),
@@ -160,6 +206,7 @@ impl AnyStrategy {
             AnyStrategy::QuoteChase(s) => Ok(s.orders()),
             AnyStrategy::Momentum(s) => Ok(s.orders()),
             AnyStrategy::Grid(s) => Ok(s.orders()),
+            AnyStrategy::Pairs(s) => Ok(s.orders()),
         }
     }
 
@@ -172,6 +219,7 @@ impl AnyStrategy {
             AnyStrategy::QuoteChase(_) => "quote-chase",
             AnyStrategy::Momentum(_) => "momentum",
             AnyStrategy::Grid(_) => "grid",
+            AnyStrategy::Pairs(_) => "pairs",
         }
     }
 }

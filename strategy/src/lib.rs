@@ -23,6 +23,7 @@
 //! - [`quote_chase`]: maker-only chasing of the touch up to a limit.
 //! - [`momentum`]: short against long moving averages, with an RSI filter.
 //! - [`grid`]: buy low / sell high on fixed price levels.
+//! - [`pairs`]: two instruments traded together on their price ratio.
 //!
 //! Nothing here allocates after construction, locks or formats on the decision path.
 
@@ -38,6 +39,7 @@ pub mod market_making;
 pub mod momentum;
 pub mod money;
 pub mod order;
+pub mod pairs;
 pub mod position;
 pub mod price;
 pub mod protect;
@@ -64,6 +66,7 @@ pub use order::{
     ClientOrderId, ExecReport, OrderAction, OrderIdSource, OrderIntent, OrderSide, OrderStatus,
     OrderType, RejectReason, TimeInForce, VenueOrderId,
 };
+pub use pairs::{PairState, Pairs, PairsParams};
 pub use position::{FeeRates, Position};
 pub use protect::{Exit, ExitKind, ProtectParams, ProtectStats, Protector};
 pub use quote_chase::{QuoteChase, QuoteChaseParams};

@@ -329,7 +329,7 @@ fn codes(params: &StrategyParams) -> &'static [ReasonCode] {
         }
         StrategyParams::QuoteChase(_) => &[ReasonCode::Chase],
         StrategyParams::Grid(_) => &[ReasonCode::GridLevel],
-        StrategyParams::Momentum(_) | StrategyParams::Imbalance(_) => {
+        StrategyParams::Momentum(_) | StrategyParams::Imbalance(_) | StrategyParams::Pairs(_) => {
             &[ReasonCode::Entry, ReasonCode::Exit]
         }
     }

@@ -46,12 +46,13 @@ pub use settings::{
 };
 pub use sim::{LatencyConfig, MAX_SIM_LATENCY_US, SimSpec, parse_queue_model};
 pub use strategies::{
-    GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,
+    GridConfig, MarketMakingConfig, MomentumConfig, PairsConfig, QuoteChaseConfig,
+    SpreadCaptureConfig,
 };
 pub use trading::{
     DeriskSpec, FlattenSpec, GridSpec, ImbalanceSpec, InstanceSpec, LossSpec, MarketMakingSpec,
-    MomentumSpec, MoneyRules, OnLossLimit, QuoteChaseSpec, RiskSpec, SizingSpec, SpreadCaptureSpec,
-    StrategyParams, StrategySpec, TradingSpec, VenueSpec,
+    MomentumSpec, MoneyRules, OnLossLimit, PairsSpec, QuoteChaseSpec, RiskSpec, SizingSpec,
+    SpreadCaptureSpec, StrategyParams, StrategySpec, TradingSpec, VenueSpec, names_instrument,
 };
 pub use units::{with_px_decimals, with_qty_decimals};
 pub use validate::{MAX_RING_CAPACITY, default_data_dir, machine_cores};
@@ -494,7 +495,8 @@ pub struct StrategyConfig {
     /// required and unique; a lone `[strategy]` is named after its kind).
     #[serde(default)]
     pub name: Option<String>,
-    /// The symbols this instance trades (left out: every instrument that has a book).
+    /// The symbols this instance trades (left out: every instrument that has a book), each
+    /// bare (`"BTCUSDT"`, on any venue) or with its venue (`"bybit-spot:BTCUSDT"`).
     #[serde(default)]
     pub instruments: Option<Vec<String>>,
     /// `[strategy.risk]`: the instance's own budget, checked before the account's `[risk]`
@@ -502,8 +504,8 @@ pub struct StrategyConfig {
     /// account's, and `[strategy.risk.sizing]` left out is the instrument's sizing.
     #[serde(default)]
     pub risk: Option<InstanceRiskConfig>,
-    /// `"imbalance"`, `"market-making"`, `"spread-capture"`, `"quote-chase"`, `"momentum"`
-    /// or `"grid"`.
+    /// `"imbalance"`, `"market-making"`, `"spread-capture"`, `"quote-chase"`, `"momentum"`,
+    /// `"grid"` or `"pairs"`.
     #[serde(default = "default_strategy_kind")]
     pub kind: String,
     /// Levels per side the imbalance is computed over.
@@ -533,6 +535,9 @@ pub struct StrategyConfig {
     /// `[strategy.grid]`.
     #[serde(default)]
     pub grid: Option<GridConfig>,
+    /// `[strategy.pairs]`.
+    #[serde(default)]
+    pub pairs: Option<PairsConfig>,
     /// Where the `[protection]` exits are kept: `"engine"` (the default), `"exchange"` (native
     /// orders resting on the venue) or `"both"`.
     #[serde(default = "default_protect")]
@@ -631,6 +636,7 @@ impl Default for StrategyConfig {
             quote_chase: None,
             momentum: None,
             grid: None,
+            pairs: None,
             protect: default_protect(),
             name: None,
             instruments: None,

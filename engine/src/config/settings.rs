@@ -255,13 +255,14 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// What instrument `symbol` is traded under: the strategy of the first instance that
-    /// trades it (the one whose order size the instrument's sizer falls back to), with the
-    /// account's limits and the venue. [`Settings::trading`] when no instance names it.
-    pub fn trading_for(&self, symbol: &str) -> TradingSpec {
+    /// What instrument `symbol` of `venue` is traded under: the strategy of the first
+    /// instance that trades it (the one whose order size the instrument's sizer falls back
+    /// to), with the account's limits and the venue. [`Settings::trading`] when no instance
+    /// names it.
+    pub fn trading_for(&self, venue: pinion_core::Venue, symbol: &str) -> TradingSpec {
         self.instances
             .iter()
-            .find(|i| i.trades(symbol))
+            .find(|i| i.trades(venue, symbol))
             .map_or(self.trading, |i| TradingSpec {
                 strategy: i.trading.strategy,
                 ..self.trading

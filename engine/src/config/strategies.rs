@@ -1,5 +1,5 @@
 //! The per-kind tables under `[strategy]`: `[strategy.market_making]`, `[strategy.spread_capture]`,
-//! `[strategy.quote_chase]`, `[strategy.momentum]`, `[strategy.grid]`. Raw as written; checked
+//! `[strategy.quote_chase]`, `[strategy.momentum]`, `[strategy.grid]`, `[strategy.pairs]`. Raw as written; checked
 //! and typed by [`Config::validate`](super::Config::validate) into a
 //! [`StrategySpec`](super::StrategySpec).
 //!
@@ -157,6 +157,44 @@ impl Default for GridConfig {
             upper: None,
             levels: 10,
             spacing: "arithmetic".to_owned(),
+        }
+    }
+}
+
+/// `[strategy.pairs]`: two instruments (the instance's two `instruments`, its legs, in order)
+/// traded together on the ratio of their mids.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PairsConfig {
+    /// Distance of the ratio from its mean that opens the pair, bps (default 10).
+    pub entry_bps: f64,
+    /// Distance within which the open pair closes, bps (default 2; below `entry_bps`).
+    pub exit_bps: f64,
+    /// The ratio is sampled once per this much event time, ms (default 100).
+    pub sample_ms: u64,
+    /// Length of the ratio's exponential mean, samples (default 600).
+    pub mean_samples: u32,
+    /// Samples before the pair may open (default 100).
+    pub warmup_samples: u32,
+    /// Each leg's size in its quote asset, a decimal string (required).
+    pub notional: Option<String>,
+    /// Wait after a refused order on a leg, ms of event time (default 1000).
+    pub cooldown_ms: u64,
+    /// A leg's book older than this is not traded on, ms of event time (default 1000).
+    pub max_age_ms: u64,
+}
+
+impl Default for PairsConfig {
+    fn default() -> Self {
+        Self {
+            entry_bps: 10.0,
+            exit_bps: 2.0,
+            sample_ms: 100,
+            mean_samples: 600,
+            warmup_samples: 100,
+            notional: None,
+            cooldown_ms: 1_000,
+            max_age_ms: 1_000,
         }
     }
 }

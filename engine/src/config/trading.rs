@@ -7,11 +7,11 @@
 //! that says the instrument cannot express them. This is the one place config values become
 //! instrument units: the strategy stage and the venue both take the result.
 
-use pinion_core::{Decimal, DecimalError, InstrumentSpec, Px, Qty};
+use pinion_core::{Decimal, DecimalError, InstrumentSpec, Px, Qty, Venue};
 use pinion_strategy::{
     DeriskParams, FairPrice, FlattenParams, GridParams, GridSpacing, ImbalanceParams, LossLimits,
-    MarketMakingParams, MomentumParams, OrderSide, PriceSource, QuoteChaseParams, RiskLimits,
-    RsiFilter, Sizer, Sizing, SpreadCaptureParams,
+    MarketMakingParams, MomentumParams, OrderSide, PairsParams, PriceSource, QuoteChaseParams,
+    RiskLimits, RsiFilter, Sizer, Sizing, SpreadCaptureParams,
 };
 
 pub use pinion_strategy::StrategyParams;
@@ -31,6 +31,29 @@ pub enum StrategySpec {
     Momentum(MomentumSpec),
     /// `kind = "grid"`: buy low and sell high on fixed price levels.
     Grid(GridSpec),
+    /// `kind = "pairs"`: two instruments traded together on the ratio of their prices.
+    Pairs(PairsSpec),
+}
+
+/// The pairs strategy's parameters, checked (see [`pinion_strategy::pairs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairsSpec {
+    /// Distance of the ratio from its mean that opens the pair, ppm.
+    pub entry_ppm: i64,
+    /// Distance within which it closes, ppm (below `entry_ppm`).
+    pub exit_ppm: i64,
+    /// Sample length, event-time ns.
+    pub sample_ns: u64,
+    /// Length of the ratio's mean, samples.
+    pub mean_samples: u32,
+    /// Samples before the pair may open.
+    pub warmup_samples: u32,
+    /// Each leg's size in its quote asset.
+    pub notional: Decimal,
+    /// Wait after a refused order, event-time ns.
+    pub cooldown_ns: u64,
+    /// Age beyond which a leg's book is not traded on, event-time ns.
+    pub max_age_ns: u64,
 }
 
 /// The market-making strategy's parameters, checked (distances in ppm of a price).
@@ -319,11 +342,25 @@ pub struct InstanceSpec {
 }
 
 impl InstanceSpec {
-    /// Whether it trades the instrument named `symbol`.
-    pub fn trades(&self, symbol: &str) -> bool {
+    /// Whether it trades the instrument `symbol` of `venue`.
+    pub fn trades(&self, venue: Venue, symbol: &str) -> bool {
         self.instruments
             .as_ref()
-            .is_none_or(|list| list.iter().any(|s| s.eq_ignore_ascii_case(symbol)))
+            .is_none_or(|list| list.iter().any(|e| names_instrument(e, venue, symbol)))
+    }
+
+    /// Whether it is a pairs instance (which trades its two `instruments` together).
+    pub fn is_pairs(&self) -> bool {
+        matches!(self.trading.strategy, StrategySpec::Pairs(_))
+    }
+}
+
+/// Whether an `instruments` entry names the instrument `symbol` of `venue`: a bare symbol
+/// names it on every venue, `venue:SYMBOL` on that venue only (both case-insensitive).
+pub fn names_instrument(entry: &str, venue: Venue, symbol: &str) -> bool {
+    match entry.split_once(':') {
+        Some((v, s)) => v.eq_ignore_ascii_case(venue.name()) && s.eq_ignore_ascii_case(symbol),
+        None => entry.eq_ignore_ascii_case(symbol),
     }
 }
 
@@ -407,6 +444,21 @@ impl TradingSpec {
                 max_position,
                 tick,
             }),
+            StrategySpec::Pairs(c) => StrategyParams::Pairs(PairsParams {
+                entry_ppm: c.entry_ppm,
+                exit_ppm: c.exit_ppm,
+                sample_ns: c.sample_ns,
+                mean_samples: c.mean_samples,
+                warmup_samples: c.warmup_samples,
+                notional: money(
+                    c.notional,
+                    spec.price_decimals.saturating_add(spec.qty_decimals),
+                )?,
+                step: spec.step,
+                max_position,
+                cooldown_ns: c.cooldown_ns,
+                max_age_ns: c.max_age_ns,
+            }),
         };
         Ok((params, limits))
     }
@@ -417,7 +469,11 @@ impl TradingSpec {
     pub fn money_in_units(&self, spec: &InstrumentSpec) -> Result<MoneyRules, DecimalError> {
         let money = spec.price_decimals.saturating_add(spec.qty_decimals);
         let limits = self.risk.in_units(spec)?;
-        let floor = Qty(self.order_qty().in_units(spec.qty_decimals)?);
+        // A pair sizes each leg by its notional: its floor is one lot.
+        let floor = match self.order_qty() {
+            Some(q) => Qty(q.in_units(spec.qty_decimals)?),
+            None => spec.step,
+        };
         let capital = match self.risk.sizing.capital {
             Some(c) => i128::from(c.in_units(money)?),
             None => 0,
@@ -453,15 +509,16 @@ impl TradingSpec {
         })
     }
 
-    /// The strategy's own order size.
-    fn order_qty(&self) -> Decimal {
+    /// The strategy's own order size (`None` for a pair, whose legs size by notional).
+    fn order_qty(&self) -> Option<Decimal> {
         match self.strategy {
-            StrategySpec::Imbalance(s) => s.order_qty,
-            StrategySpec::MarketMaking(s) => s.order_qty,
-            StrategySpec::SpreadCapture(s) => s.order_qty,
-            StrategySpec::QuoteChase(s) => s.qty,
-            StrategySpec::Momentum(s) => s.order_qty,
-            StrategySpec::Grid(s) => s.order_qty,
+            StrategySpec::Imbalance(s) => Some(s.order_qty),
+            StrategySpec::MarketMaking(s) => Some(s.order_qty),
+            StrategySpec::SpreadCapture(s) => Some(s.order_qty),
+            StrategySpec::QuoteChase(s) => Some(s.qty),
+            StrategySpec::Momentum(s) => Some(s.order_qty),
+            StrategySpec::Grid(s) => Some(s.order_qty),
+            StrategySpec::Pairs(_) => None,
         }
     }
 }

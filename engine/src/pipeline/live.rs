@@ -335,7 +335,7 @@ pub(super) fn trading_venues(
             continue;
         };
         let (_, limits) = settings
-            .trading_for(spec.symbol.as_str())
+            .trading_for(spec.venue, spec.symbol.as_str())
             .in_units(spec)
             .map_err(live_error)?;
         let credentials = credentials(&orders.credentials)?;

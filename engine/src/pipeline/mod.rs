@@ -148,6 +148,18 @@ pub enum PipelineError {
         /// The symbols traded.
         known: String,
     },
+    /// A pairs instance's leg does not name exactly one traded instrument.
+    #[error(
+        "strategy {instance:?}: the pairs leg {leg:?} names {found}: each leg must name one instrument (write it with its venue: \"VENUE:SYMBOL\")"
+    )]
+    PairsLeg {
+        /// The instance's name.
+        instance: String,
+        /// The leg as written.
+        leg: String,
+        /// What it names (`"both binance-spot:BTCUSDT and …"`, or the same instrument twice).
+        found: String,
+    },
     /// Instances of two strategy stages trade one instrument: its net position, open orders
     /// and self-trade check live on one stage.
     #[error(
@@ -947,7 +959,7 @@ fn strategy_route(
         };
         let mut owner: Option<(usize, &str)> = None;
         for (k, instance) in settings.instances.iter().enumerate() {
-            if !instance.trades(spec.symbol.as_str()) {
+            if !instance.trades(spec.venue, spec.symbol.as_str()) {
                 continue;
             }
             let stage = settings.placement.stage_of_instance(k as u8);
@@ -1280,30 +1292,61 @@ fn start_bot(
     crate::bot::BotHandle::start(b, &token, tls, ctx).map_err(|e| bot_error(&e))
 }
 
-/// Every symbol a `[[strategy]]` instance's `instruments` names is one of those `traded`: a
-/// typo would leave the instance trading nothing, silently.
+/// Every entry a `[[strategy]]` instance's `instruments` names is among those `traded`: a
+/// typo would leave the instance trading nothing, silently. A pairs instance's two legs must
+/// each name exactly one traded instrument, and not the same one.
 fn check_instance_instruments(
     settings: &Settings,
     instruments: &pinion_core::Instruments,
     traded: &[InstrumentId],
 ) -> Result<(), PipelineError> {
-    let symbols: Vec<&str> = traded
+    let specs: Vec<&pinion_core::InstrumentSpec> = traded
         .iter()
         .filter_map(|&id| instruments.get(id))
-        .map(|s| s.symbol.as_str())
         .collect();
     for instance in &settings.instances {
-        for symbol in instance.instruments.iter().flatten() {
-            if !symbols.iter().any(|s| s.eq_ignore_ascii_case(symbol)) {
+        let mut legs = Vec::new();
+        for entry in instance.instruments.iter().flatten() {
+            let named: Vec<&pinion_core::InstrumentSpec> = specs
+                .iter()
+                .copied()
+                .filter(|s| crate::config::names_instrument(entry, s.venue, s.symbol.as_str()))
+                .collect();
+            if named.is_empty() {
                 return Err(PipelineError::InstanceInstrument {
                     instance: instance.name.clone(),
-                    symbol: symbol.clone(),
-                    known: if symbols.is_empty() {
+                    symbol: entry.clone(),
+                    known: if specs.is_empty() {
                         "none".to_owned()
                     } else {
-                        symbols.join(", ")
+                        specs
+                            .iter()
+                            .map(|s| format!("{}:{}", s.venue.name(), s.symbol.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     },
                 });
+            }
+            if instance.is_pairs() {
+                let names: Vec<String> = named
+                    .iter()
+                    .map(|s| format!("{}:{}", s.venue.name(), s.symbol.as_str()))
+                    .collect();
+                if named.len() > 1 {
+                    return Err(PipelineError::PairsLeg {
+                        instance: instance.name.clone(),
+                        leg: entry.clone(),
+                        found: format!("{} instruments ({})", named.len(), names.join(", ")),
+                    });
+                }
+                if legs.contains(&names[0]) {
+                    return Err(PipelineError::PairsLeg {
+                        instance: instance.name.clone(),
+                        leg: entry.clone(),
+                        found: format!("{}, the other leg's instrument too", names[0]),
+                    });
+                }
+                legs.push(names[0].clone());
             }
         }
     }

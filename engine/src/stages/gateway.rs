@@ -132,7 +132,10 @@ pub fn venues_for(
         let Some(spec) = instruments.get(id) else {
             continue;
         };
-        let Ok((_, limits)) = settings.trading_for(spec.symbol.as_str()).in_units(spec) else {
+        let Ok((_, limits)) = settings
+            .trading_for(spec.venue, spec.symbol.as_str())
+            .in_units(spec)
+        else {
             continue;
         };
         let venue = match settings.trading.venue {

@@ -308,6 +308,28 @@ struct Slot {
     /// The instance's own sizing (`[strategy.risk.sizing]`), driven by its own ledger: its
     /// capital is its own budget. `None`: its orders take the instrument's size.
     sizer: Option<Sizer>,
+    /// For a leg of a pairs instance: the other leg's slot, and whether this one decides.
+    pair: Option<PairLink>,
+}
+
+/// The link between the two slots of a pairs instance, one on each leg's instrument. The
+/// first leg's slot holds the strategy that decides for both; the second's keeps its leg's
+/// ledger, budget and client ids, and its reports and books go to the first's strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PairLink {
+    /// The other leg's slot: (instrument index, slot index).
+    other: (usize, usize),
+    /// Whether this slot's strategy decides (the first leg).
+    leads: bool,
+}
+
+impl Slot {
+    /// The slot of the strategy that decides for this one: the first leg's for the second
+    /// leg of a pair; `None` when it decides itself.
+    #[inline]
+    fn led_by(&self) -> Option<(usize, usize)> {
+        self.pair.filter(|p| !p.leads).map(|p| p.other)
+    }
 }
 
 impl Slot {
@@ -315,9 +337,8 @@ impl Slot {
     /// instrument's mark. Its open orders: its own gate's when it has one, else those of the
     /// instrument's gate whose ids lie in its range (a pass over at most `max_open_orders`).
     #[inline]
-    fn view(&self, t: &Traded, at_ns: u64) -> InstanceView {
+    fn view(&self, t: &Traded, st: StrategyStats, at_ns: u64) -> InstanceView {
         let p = &self.ledger;
-        let st = self.strategy.stats();
         let open_orders = match &self.gate {
             Some(g) => g.open_orders() as u64,
             None => t
@@ -414,6 +435,9 @@ struct Traded {
     touch: (Option<Px>, Option<Px>),
     /// Where the exits are kept, for the report.
     protection: &'static str,
+    /// Slots of pairs instances on other instruments that decide on this one's data too
+    /// (instrument index, slot index): its second leg's.
+    followers: Vec<(usize, usize)>,
 }
 
 /// The candles of one instrument's strategy: built from its trades in trade time until the
@@ -529,23 +553,6 @@ impl Traded {
         })
     }
 
-    /// Its instances' counters, added up.
-    fn stats(&self) -> StrategyStats {
-        self.slots
-            .iter()
-            .fold(StrategyStats::default(), |mut a, s| {
-                let st = s.strategy.stats();
-                a.books += st.books;
-                a.orders += st.orders;
-                a.cancels += st.cancels;
-                a.throttled += st.throttled;
-                a.risk_rejects += st.risk_rejects;
-                a.venue_rejects += st.venue_rejects;
-                a.fills += st.fills;
-                a
-            })
-    }
-
     /// The size new orders of instance slot `k` should have now, or `None` for its
     /// strategy's own: by the instance's own sizer on its own ledger when it has one, else by
     /// the instrument's on the instrument's.
@@ -563,6 +570,111 @@ impl Traded {
             return None;
         }
         self.mark.map(|m| sizer.size(ledger.net(Some(m)), m))
+    }
+}
+
+/// The counters of slot `k` of instrument `idx` on that instrument: of the strategy that
+/// decides for it (a pair's first leg's, for its second leg's slot).
+fn slot_stats(strategies: &[Option<Traded>], idx: usize, k: usize) -> StrategyStats {
+    let Some(Some(t)) = strategies.get(idx) else {
+        return StrategyStats::default();
+    };
+    let Some(slot) = t.slots.get(k) else {
+        return StrategyStats::default();
+    };
+    let instrument = t.gate.instrument();
+    let decider = slot
+        .led_by()
+        .and_then(|(i, j)| strategies.get(i)?.as_ref()?.slots.get(j))
+        .unwrap_or(slot);
+    decider.strategy.stats_on(instrument)
+}
+
+/// Whether slot `k` of instrument `idx` may decide at `now`: it is not stopped, and its
+/// instrument has no protective close or flatten under way; for a pair, the same of the
+/// other leg's slot and instrument.
+#[inline]
+fn slot_may_decide(strategies: &[Option<Traded>], idx: usize, k: usize, now: u64) -> bool {
+    let free = |i: usize, j: usize| {
+        strategies.get(i).and_then(Option::as_ref).is_some_and(|t| {
+            t.slots.get(j).is_some_and(|s| s.stopped.is_none())
+                && t.protect.strategy_may_decide(now)
+                && t.flatten.strategy_may_decide()
+        })
+    };
+    let pair = strategies
+        .get(idx)
+        .and_then(Option::as_ref)
+        .and_then(|t| t.slots.get(k))
+        .and_then(|s| s.pair);
+    free(idx, k) && pair.is_none_or(|p| free(p.other.0, p.other.1))
+}
+
+/// Instrument `idx`'s instances' counters, added up.
+fn traded_stats(strategies: &[Option<Traded>], idx: usize) -> StrategyStats {
+    let n = strategies
+        .get(idx)
+        .and_then(Option::as_ref)
+        .map_or(0, |t| t.slots.len());
+    (0..n).fold(StrategyStats::default(), |mut a, k| {
+        a += slot_stats(strategies, idx, k);
+        a
+    })
+}
+
+/// Joins each pairs instance's two leg slots: the second leg's strategy is joined into the
+/// first's, which then decides for both, and the second leg's instrument lists the first's
+/// slot among those deciding on its data. A pair whose legs are not both traded here stays
+/// unjoined and trades nothing.
+fn link_pairs(settings: &Settings, instruments: &Instruments, strategies: &mut [Option<Traded>]) {
+    for (k, instance) in settings.instances.iter().enumerate() {
+        if !instance.is_pairs() {
+            continue;
+        }
+        let Some([first, second]) = instance.instruments.as_deref() else {
+            continue;
+        };
+        let slot_on = |strategies: &[Option<Traded>], entry: &str| {
+            strategies.iter().enumerate().find_map(|(i, t)| {
+                let t = t.as_ref()?;
+                let spec = instruments.get(t.gate.instrument())?;
+                if !crate::config::names_instrument(entry, spec.venue, spec.symbol.as_str()) {
+                    return None;
+                }
+                let j = t.slots.iter().position(|s| usize::from(s.instance) == k)?;
+                Some((i, j))
+            })
+        };
+        let (Some(a), Some(b)) = (slot_on(strategies, first), slot_on(strategies, second)) else {
+            continue;
+        };
+        if a.0 == b.0 {
+            continue;
+        }
+        let Some(second_leg) = strategies[b.0]
+            .as_ref()
+            .and_then(|t| t.slots[b.1].strategy.as_pairs())
+            .cloned()
+        else {
+            continue;
+        };
+        if let Some(t) = strategies[a.0].as_mut() {
+            let lead = &mut t.slots[a.1];
+            if let Some(p) = lead.strategy.as_pairs_mut() {
+                p.join(&second_leg);
+            }
+            lead.pair = Some(PairLink {
+                other: b,
+                leads: true,
+            });
+        }
+        if let Some(t) = strategies[b.0].as_mut() {
+            t.slots[b.1].pair = Some(PairLink {
+                other: a,
+                leads: false,
+            });
+            t.followers.push(a);
+        }
     }
 }
 
@@ -587,7 +699,7 @@ fn slots_for(
     for k in 0..count {
         // A settings value built without instances runs the one strategy of `trading`.
         let instance = settings.instances.get(k);
-        if instance.is_some_and(|i| !i.trades(spec.symbol.as_str()))
+        if instance.is_some_and(|i| !i.trades(spec.venue, spec.symbol.as_str()))
             || only.is_some_and(|o| !o.contains(&(k as u8)))
         {
             continue;
@@ -636,6 +748,7 @@ fn slots_for(
             maker_fills: 0,
             candles,
             sizer,
+            pair: None,
         });
     }
     Some(slots)
@@ -820,7 +933,7 @@ impl StrategyStage {
             };
             // Under the first instance that trades it: the first configured one may not, and
             // its sizes need not fit this instrument's units.
-            let trading = settings.trading_for(spec.symbol.as_str());
+            let trading = settings.trading_for(spec.venue, spec.symbol.as_str());
             let units = trading
                 .in_units(spec)
                 .and_then(|(params, limits)| Ok((params, limits, trading.money_in_units(spec)?)));
@@ -885,6 +998,7 @@ impl StrategyStage {
                         flatten: Flattener::new(money.flatten, spec.step, spec.tick),
                         derisk: money.derisk,
                         touch: (None, None),
+                        followers: Vec::with_capacity(settings.instances.len()),
                     };
                     if let Some(log) = &log
                         && !t.replay(log)
@@ -896,6 +1010,7 @@ impl StrategyStage {
                 Err(_) => untradable += 1,
             }
         }
+        link_pairs(settings, instruments, &mut strategies);
         Self {
             name: "strategy",
             input,
@@ -1566,6 +1681,23 @@ impl StrategyCore {
         if let Some(k) = breached {
             self.counts.instance_loss_breaches += 1;
             self.cancel_instance(idx, k);
+            // A pair stops on both legs.
+            let other = self
+                .strategies
+                .get(idx)
+                .and_then(Option::as_ref)
+                .and_then(|t| Some((t.slots[k].pair?.other, t.slots[k].stopped?)));
+            if let Some(((i, j), stop)) = other
+                && let Some(Some(t)) = self.strategies.get_mut(i)
+                && let Some(slot) = t.slots.get_mut(j)
+                && slot.stopped.is_none()
+            {
+                slot.stopped = Some(stop);
+                if let Some(g) = slot.gate.as_mut() {
+                    g.set_kill_switch(true);
+                }
+                self.cancel_instance(i, j);
+            }
         }
     }
 
@@ -1598,7 +1730,7 @@ impl StrategyCore {
             return;
         };
         let p = &t.ledger;
-        let stats = t.stats();
+        let stats = traded_stats(&self.strategies, idx);
         let view = AccountView {
             position: p.qty().0,
             realized: saturate(p.realized()),
@@ -1619,7 +1751,8 @@ impl StrategyCore {
         reader.board().write(t.gate.instrument(), &view);
         if let Some(board) = reader.instances() {
             for (j, s) in t.slots.iter().enumerate() {
-                board.write(t.gate.instrument(), j, &s.view(t, self.clock.now_ns()));
+                let st = slot_stats(&self.strategies, idx, j);
+                board.write(t.gate.instrument(), j, &s.view(t, st, self.clock.now_ns()));
             }
         }
     }
@@ -1641,20 +1774,24 @@ impl StrategyCore {
 
     /// Passes the intents instance slot `k` of instrument `idx` just wrote through the gates
     /// and sends what they admit: straight into the ring when nothing waits in the outbox
-    /// ahead of them. A new order that would cross another instance's is stopped first
-    /// (self-trade prevention); then the instance's own budget, if it has one, and the
-    /// instrument's gate must both admit it. A refusal goes back to the strategy at once (which
-    /// may write more intents, which pass the gates in turn). Returns how many were sent.
+    /// ahead of them. Each intent goes through the gates of its own instrument (a pair's
+    /// strategy writes for both legs): a new order that would cross another instance's is
+    /// stopped first (self-trade prevention); then the instance's own budget on that
+    /// instrument, if it has one, and the instrument's gate must both admit it. A refusal goes
+    /// back to the strategy at once (which may write more intents, which pass the gates in
+    /// turn). Returns how many were sent.
     #[inline]
     fn send_intents(&mut self, idx: usize, k: usize, trigger: Trigger) -> u64 {
-        let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+        let Some(instance) = self
+            .strategies
+            .get(idx)
+            .and_then(Option::as_ref)
+            .and_then(|t| t.slots.get(k))
+            .map(|s| s.instance)
+        else {
             self.intents.clear();
             return 0;
         };
-        if k >= traded.slots.len() {
-            self.intents.clear();
-            return 0;
-        }
         let at = self.clock.now_ns();
         let mut sent = 0;
         // Bounded: a strategy answering every refusal with a new intent cannot spin here.
@@ -1665,13 +1802,31 @@ impl StrategyCore {
             let mut refused = arrayvec::ArrayVec::<ExecReport, MAX_INTENTS>::new();
             let now = now_ns();
             for intent in self.intents.drain() {
-                let instance = traded.slots[k].instance;
+                let j = usize::from(intent.instrument.0);
+                // The instance's slot on the intent's instrument: `k` on its own, the other
+                // leg's for a pair.
+                let target = self
+                    .strategies
+                    .get_mut(j)
+                    .and_then(Option::as_mut)
+                    .and_then(|t| {
+                        let kj = if j == idx {
+                            k
+                        } else {
+                            t.slots.iter().position(|s| s.instance == instance)?
+                        };
+                        Some((t, kj))
+                    });
+                let Some((traded, kj)) = target else {
+                    refused.push(RiskGate::refusal(&intent, at));
+                    continue;
+                };
                 if traded.would_self_trade(&intent, instance) {
                     self.counts.self_trades += 1;
                     refused.push(RiskGate::refusal(&intent, at));
                     continue;
                 }
-                let slot = &mut traded.slots[k];
+                let slot = &mut traded.slots[kj];
                 let own = slot.gate.as_mut().map_or(Ok(()), |g| g.admit(&intent, at));
                 let admitted = own.and_then(|()| {
                     traded.gate.admit(&intent, at).inspect_err(|_| {
@@ -1699,6 +1854,9 @@ impl StrategyCore {
                     Err(_) => refused.push(RiskGate::refusal(&intent, at)),
                 }
             }
+            let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+                break;
+            };
             let slot = &mut traded.slots[k];
             self.intents
                 .set_new_order_budget(slot.order_tokens(&mut traded.gate, at));
@@ -1768,19 +1926,44 @@ impl StrategyCore {
         let Some(Some(traded)) = self.strategies.get_mut(idx) else {
             return None;
         };
-        if self.commands.may_decide()
-            && traded.protect.strategy_may_decide(now)
-            && traded.flatten.strategy_may_decide()
-        {
+        if self.commands.may_decide() {
             for k in 0..traded.slots.len() {
+                if !slot_may_decide(&self.strategies, idx, k, now) {
+                    continue;
+                }
                 let Some(Some(traded)) = self.strategies.get_mut(idx) else {
                     break;
                 };
-                if traded.slots[k].stopped.is_some() {
+                if traded.slots[k].led_by().is_some() {
+                    // A pair's second leg: its first leg's strategy decides, below.
                     continue;
                 }
                 prepare_slot(traded, k, &mut self.intents, now).on_book(top, &mut self.intents);
                 sent += self.send_intents(idx, k, trigger);
+            }
+            // Pairs whose second leg this instrument is: their first leg's strategy sees it.
+            let followers = self
+                .strategies
+                .get(idx)
+                .and_then(Option::as_ref)
+                .map_or(0, |t| t.followers.len());
+            for f in 0..followers {
+                let Some((i, k)) = self
+                    .strategies
+                    .get(idx)
+                    .and_then(Option::as_ref)
+                    .and_then(|t| t.followers.get(f).copied())
+                else {
+                    break;
+                };
+                if !slot_may_decide(&self.strategies, i, k, now) {
+                    continue;
+                }
+                let Some(Some(lead)) = self.strategies.get_mut(i) else {
+                    continue;
+                };
+                prepare_slot(lead, k, &mut self.intents, now).on_book(top, &mut self.intents);
+                sent += self.send_intents(i, k, trigger);
             }
         }
         if moved {
@@ -1831,10 +2014,12 @@ impl StrategyCore {
                 return;
             };
             if self.commands.may_decide()
-                && traded.slots[k].stopped.is_none()
-                && traded.protect.strategy_may_decide(now)
-                && traded.flatten.strategy_may_decide()
+                && traded.slots[k].led_by().is_none()
+                && slot_may_decide(&self.strategies, idx, k, now)
             {
+                let Some(Some(traded)) = self.strategies.get_mut(idx) else {
+                    return;
+                };
                 prepare_slot(traded, k, &mut self.intents, now).on_trade(ev, &mut self.intents);
                 sent += self.send_intents(idx, k, Trigger::Other);
             }
@@ -2010,19 +2195,26 @@ impl StrategyCore {
                 self.publish(idx);
                 return;
             };
-            prepare_slot(traded, owner, &mut self.intents, now).on_exec(rep, &mut self.intents);
+            // A pair's second leg's report goes to its first leg's strategy.
+            let (di, dk) = traded.slots[owner].led_by().unwrap_or((idx, owner));
+            let Some(Some(decider)) = self.strategies.get_mut(di) else {
+                self.publish(idx);
+                return;
+            };
+            prepare_slot(decider, dk, &mut self.intents, now).on_exec(rep, &mut self.intents);
             if self.ended
                 || !self.commands.may_decide()
-                || traded.slots[owner].stopped.is_some()
-                || !traded.protect.strategy_may_decide(now)
-                || !traded.flatten.strategy_may_decide()
+                || !slot_may_decide(&self.strategies, di, dk, now)
             {
                 // After the end, and while killed or paused, nothing more is sent.
                 self.intents.clear();
             } else {
-                self.send_intents(idx, owner, Trigger::Other);
+                self.send_intents(di, dk, Trigger::Other);
             }
             self.publish(idx);
+            if di != idx {
+                self.publish(di);
+            }
         }
     }
 }
@@ -2253,16 +2445,23 @@ impl Stage for StrategyStage {
                 }
                 position_fills += p.fills();
             }
-            let st = s.stats();
-            totals.books += st.books;
-            totals.orders += st.orders;
-            totals.cancels += st.cancels;
-            totals.risk_rejects += st.risk_rejects;
-            totals.throttled += st.throttled;
-            totals.venue_rejects += st.venue_rejects;
-            totals.fills += st.fills;
+            totals += traded_stats(&self.core.strategies, i);
         }
         let now = self.core.clock.now_ns();
+        // Taken first: a pair's second leg's counters are its first leg's strategy's.
+        let stats: Vec<(StrategyStats, Vec<StrategyStats>)> = (0..self.core.strategies.len())
+            .map(|i| {
+                let n = self.core.strategies[i]
+                    .as_ref()
+                    .map_or(0, |t| t.slots.len());
+                (
+                    traded_stats(&self.core.strategies, i),
+                    (0..n)
+                        .map(|k| slot_stats(&self.core.strategies, i, k))
+                        .collect(),
+                )
+            })
+            .collect();
         let results: Vec<TradingFinal> = self
             .core
             .strategies
@@ -2276,14 +2475,16 @@ impl Stage for StrategyStage {
                     // The account as the run ends, whatever the period.
                     tape.sample(now, mark, &p, true);
                 }
+                let (total, by_slot) = &stats[i];
                 let instances = t
                     .slots
                     .iter()
-                    .map(|s| InstanceFinal {
+                    .zip(by_slot)
+                    .map(|(s, st)| InstanceFinal {
                         name: Arc::clone(&s.name),
                         instance: s.instance,
                         strategy: s.strategy.kind(),
-                        stats: s.strategy.stats(),
+                        stats: *st,
                         gate: s.gate.as_ref().map(RiskGate::stats),
                         position: s.ledger.qty(),
                         realized: s.ledger.realized(),
@@ -2298,7 +2499,7 @@ impl Stage for StrategyStage {
                 Some(TradingFinal {
                     instrument: InstrumentId(i as u16),
                     strategy: t.slots.first().map_or("none", |s| s.strategy.kind()),
-                    stats: t.stats(),
+                    stats: *total,
                     instances,
                     gate: t.gate.stats(),
                     position: p.qty(),
@@ -2416,6 +2617,7 @@ min_trades = 2
             flatten: Flattener::new(money.flatten, spec.step, spec.tick),
             derisk: money.derisk,
             touch: (None, None),
+            followers: Vec::new(),
         }
     }
 

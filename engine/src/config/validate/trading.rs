@@ -10,11 +10,12 @@ use pinion_strategy::money::PPM;
 use pinion_strategy::{FairPrice, GridSpacing, OrderSide, PriceSource, RsiFilter, Sizing};
 
 use super::super::strategies::{
-    GridConfig, MarketMakingConfig, MomentumConfig, QuoteChaseConfig, SpreadCaptureConfig,
+    GridConfig, MarketMakingConfig, MomentumConfig, PairsConfig, QuoteChaseConfig,
+    SpreadCaptureConfig,
 };
 use super::super::trading::{
     DeriskSpec, FlattenSpec, GridSpec, ImbalanceSpec, InstanceSpec, LossSpec, MarketMakingSpec,
-    MomentumSpec, OnLossLimit, QuoteChaseSpec, RiskSpec, SizingSpec, SpreadCaptureSpec,
+    MomentumSpec, OnLossLimit, PairsSpec, QuoteChaseSpec, RiskSpec, SizingSpec, SpreadCaptureSpec,
     StrategySpec, TradingSpec,
 };
 use super::super::{Config, SizingConfig, StrategyConfig};
@@ -127,6 +128,37 @@ pub(super) fn instances(
                 "strategy.instruments",
                 "empty: leave it out to trade every instrument",
             );
+        }
+        for entry in st.instruments.iter().flatten() {
+            if let Some((venue, _)) = entry.split_once(':')
+                && venue
+                    .to_ascii_lowercase()
+                    .parse::<pinion_core::Venue>()
+                    .is_err()
+            {
+                own.add(
+                    "strategy.instruments",
+                    format!("{entry:?}: {venue:?} is not a venue (e.g. \"bybit-spot:BTCUSDT\")"),
+                );
+            }
+        }
+        if st.kind == "pairs" {
+            let legs = st.instruments.as_deref().unwrap_or_default();
+            if legs.len() != 2 || legs[0].eq_ignore_ascii_case(&legs[1]) {
+                own.add(
+                    "strategy.instruments",
+                    format!(
+                        "a pairs strategy trades exactly two instruments, its legs in order \
+                         (e.g. [\"bybit-spot:BTCUSDT\", \"bybit-linear:BTCUSDT\"]); this lists {legs:?}"
+                    ),
+                );
+            }
+            if st.risk.as_ref().is_some_and(|r| r.sizing.is_some()) {
+                own.add(
+                    "strategy.risk.sizing",
+                    "a pairs strategy sizes each leg by its notional ([strategy.pairs] notional)",
+                );
+            }
         }
         let mut risk = account.and_then(|a| instance_risk(&a.risk, st.risk.as_ref(), &mut own));
         for problem in own.0 {
@@ -259,6 +291,7 @@ fn strategy_of(st: &StrategyConfig, p: &mut Problems) -> Option<StrategySpec> {
         ("quote_chase", "quote-chase", st.quote_chase.is_some()),
         ("momentum", "momentum", st.momentum.is_some()),
         ("grid", "grid", st.grid.is_some()),
+        ("pairs", "pairs", st.pairs.is_some()),
     ];
     for (table, kind, present) in tables {
         if present && st.kind != kind {
@@ -283,12 +316,13 @@ fn strategy_of(st: &StrategyConfig, p: &mut Problems) -> Option<StrategySpec> {
         "momentum" => momentum(&st.momentum.clone().unwrap_or_default(), p, order_qty)
             .map(StrategySpec::Momentum),
         "grid" => grid(&st.grid.clone().unwrap_or_default(), p, order_qty).map(StrategySpec::Grid),
+        "pairs" => pairs(&st.pairs.clone().unwrap_or_default(), p).map(StrategySpec::Pairs),
         other => {
             p.add(
                 "strategy.kind",
                 format!(
                     "unknown strategy {other:?} (imbalance, market-making, spread-capture, \
-                     quote-chase, momentum, grid)"
+                     quote-chase, momentum, grid, pairs)"
                 ),
             );
             None
@@ -561,6 +595,56 @@ fn grid(c: &GridConfig, p: &mut Problems, order_qty: Option<Decimal>) -> Option<
         levels,
         spacing,
         order_qty: order_qty?,
+    })
+}
+
+fn pairs(c: &PairsConfig, p: &mut Problems) -> Option<PairsSpec> {
+    let k = |name: &str| format!("strategy.pairs.{name}");
+    let entry = bps(p, &k("entry_bps"), c.entry_bps, true);
+    let exit = bps(p, &k("exit_bps"), c.exit_bps, false);
+    if let (Some(e), Some(x)) = (entry, exit)
+        && x >= e
+    {
+        p.add(
+            k("exit_bps"),
+            format!(
+                "{} must be below entry_bps ({}): the pair would close as it opens",
+                c.exit_bps, c.entry_bps
+            ),
+        );
+    }
+    let notional = match &c.notional {
+        Some(s) => positive_decimal(p, &k("notional"), s),
+        None => {
+            p.add(
+                k("notional"),
+                "is required for pairs: each leg's size in its quote asset, as a decimal string",
+            );
+            None
+        }
+    };
+    let positive = |p: &mut Problems, name: &str, v: u64| {
+        if v == 0 {
+            p.add(k(name), "must be at least 1");
+        }
+        v
+    };
+    let sample_ms = positive(p, "sample_ms", c.sample_ms);
+    let mean_samples = positive(p, "mean_samples", u64::from(c.mean_samples));
+    let max_age_ms = positive(p, "max_age_ms", c.max_age_ms);
+    let (entry_ppm, exit_ppm, notional) = (entry?, exit?, notional?);
+    if sample_ms == 0 || mean_samples == 0 || max_age_ms == 0 {
+        return None;
+    }
+    Some(PairsSpec {
+        entry_ppm,
+        exit_ppm,
+        sample_ns: sample_ms.saturating_mul(1_000_000),
+        mean_samples: c.mean_samples,
+        warmup_samples: c.warmup_samples,
+        notional,
+        cooldown_ns: c.cooldown_ms.saturating_mul(1_000_000),
+        max_age_ns: max_age_ms.saturating_mul(1_000_000),
     })
 }
 
@@ -1192,7 +1276,16 @@ mod tests {
             assert!(e.contains(want), "missing {want:?} in:\n{e}");
         }
         let e = spec("kind = \"martingale\"\n").unwrap_err();
-        assert!(e.contains("strategy.kind: unknown strategy \"martingale\" (imbalance, market-making, spread-capture, quote-chase, momentum, grid)"), "{e}");
+        assert!(e.contains("strategy.kind: unknown strategy \"martingale\" (imbalance, market-making, spread-capture, quote-chase, momentum, grid, pairs)"), "{e}");
+        let e = spec("kind = \"pairs\"\ninstruments = [\"A\", \"B\"]\n[strategy.pairs]\nentry_bps = 0\nsample_ms = 0\nmax_age_ms = 0\n").unwrap_err();
+        for want in [
+            "strategy.pairs.entry_bps: 0 must be above 0",
+            "strategy.pairs.notional: is required for pairs",
+            "strategy.pairs.sample_ms: must be at least 1",
+            "strategy.pairs.max_age_ms: must be at least 1",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
         let e = spec("kind = \"grid\"\n[strategy.grid]\nlower = \"1\"\nupper = \"2\"\nlevel = 3\n")
             .unwrap_err();
         assert!(e.contains("unknown field `level`"), "{e}");
