@@ -46,8 +46,10 @@ use pinion_strategy::{
 use crate::runtime::{RingRx, RingTx, ring};
 
 mod instances;
+pub mod names;
 
 pub use instances::{InstanceBoard, InstanceKey, InstanceView};
+pub use names::{NameError, find_instrument};
 
 /// Manual requests (and answers) the rings hold: far more than operators confirm between two
 /// polls of the stage.
@@ -303,15 +305,12 @@ impl Control {
         }
     }
 
-    /// The instrument named `symbol` (case-insensitive) on the board.
-    pub fn instrument_named(&self, symbol: &str) -> Option<InstrumentId> {
-        (0..self.board.len())
+    /// The instrument an operator names `given` on the board: a symbol (case-insensitive) the
+    /// run trades on one venue, or `VENUE:SYMBOL`. A symbol on several venues, named bare, is
+    /// refused with the qualified names to say instead ([`names`]).
+    pub fn instrument(&self, given: &str) -> Result<InstrumentId, NameError> {
+        find_instrument(self.board.names_and_venues(), given)
             .map(|i| InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)))
-            .find(|&id| {
-                self.board
-                    .name(id)
-                    .is_some_and(|n| n.0.eq_ignore_ascii_case(symbol))
-            })
     }
 
     /// Makes SIGUSR2 flatten every instrument (each signal a new request) until the returned
@@ -735,6 +734,32 @@ impl AccountBoard {
         self.venues.get(usize::from(id.0)).copied()
     }
 
+    /// Each instrument's `(symbol, venue)`, by id.
+    pub fn names_and_venues(&self) -> impl Iterator<Item = (&str, &'static str)> + '_ {
+        self.names
+            .iter()
+            .zip(&self.venues)
+            .map(|((s, ..), v)| (s.as_str(), *v))
+    }
+
+    /// How operators read `id`'s name: its symbol, and its venue in brackets when the board
+    /// holds the symbol on several venues (`BTCUSDT (bybit-spot)`). Allocates: not for the hot
+    /// path.
+    pub fn label(&self, id: InstrumentId) -> Option<String> {
+        let (sym, ..) = self.name(id)?;
+        let venue = self.venue(id)?;
+        let shared = self
+            .names_and_venues()
+            .filter(|(s, _)| *s == sym)
+            .nth(1)
+            .is_some();
+        Some(if shared {
+            format!("{sym} ({venue})")
+        } else {
+            sym.to_owned()
+        })
+    }
+
     /// Writes `view` for `id` (one writer: the strategy stage).
     #[inline]
     pub fn write(&self, id: InstrumentId, view: &AccountView) {
@@ -996,7 +1021,7 @@ mod tests {
         assert!(!r.poll().flatten);
         assert!(!c.flatten(InstrumentId(3), FlattenCause::Operator));
         assert!(c.flatten(InstrumentId(0), FlattenCause::Operator));
-        assert_eq!(c.instrument_named("btcusdt"), Some(InstrumentId(0)));
+        assert_eq!(c.instrument("btcusdt"), Ok(InstrumentId(0)));
         assert!(r.poll().flatten);
         assert_eq!(r.take_flatten(0), Some(FlattenCause::Operator));
         assert_eq!(r.take_flatten(0), None);

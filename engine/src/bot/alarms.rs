@@ -17,12 +17,18 @@
 //! new one), and read back at start, so they survive a restart. Thresholds are kept as the
 //! text the operator gave and scaled again at start: a file never holds a number in units
 //! that might have changed.
+//!
+//! The instrument is named as for every command ([`crate::control::names`]): a symbol the run
+//! trades on several venues must be given as `VENUE:SYMBOL`. An alarm given with its venue keeps
+//! it in the file (an alarm saved bare reads as before); one read back bare whose symbol now
+//! trades on several venues is dropped, and said, rather than set on a venue it never named.
 
 use std::path::{Path, PathBuf};
 
 use pinion_core::decimal::parse_scaled;
 
 use super::commands::fixed;
+use crate::control::{find_instrument, names::qualified};
 use crate::metrics::TopOfBook;
 
 /// The imbalance's threshold scale: parts per million.
@@ -86,12 +92,25 @@ pub struct Alarm {
     pub chat: i64,
     /// The instrument's symbol.
     pub symbol: String,
+    /// The instrument's venue, when the operator named it (`VENUE:SYMBOL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<String>,
     /// What it watches.
     pub measure: Measure,
     /// Above or below.
     pub cmp: Cmp,
     /// The threshold as given.
     pub threshold: String,
+}
+
+impl Alarm {
+    /// The instrument as the operator named it: `SYMBOL`, or `VENUE:SYMBOL`.
+    pub fn name(&self) -> String {
+        match &self.venue {
+            Some(v) => qualified(v, &self.symbol),
+            None => self.symbol.clone(),
+        }
+    }
 }
 
 /// The file's contents.
@@ -152,13 +171,13 @@ pub struct Alarms {
     path: Option<PathBuf>,
     next: u64,
     armed: Vec<Armed>,
-    /// `(symbol, price decimals)` by instrument id.
-    instruments: Vec<(String, u8)>,
+    /// `(symbol, venue, price decimals)` by instrument id.
+    instruments: Vec<(String, &'static str, u8)>,
 }
 
 impl Alarms {
     /// Alarms kept in memory only (lost at a restart), over `instruments`.
-    pub fn in_memory(instruments: Vec<(String, u8)>) -> Self {
+    pub fn in_memory(instruments: Vec<(String, &'static str, u8)>) -> Self {
         Alarms {
             path: None,
             next: 1,
@@ -168,12 +187,13 @@ impl Alarms {
     }
 
     /// The alarms kept in `path` (none when it does not exist yet; `None`: kept in memory only,
-    /// lost at a restart), over `instruments` (`(symbol, price decimals)` by instrument id).
-    /// An alarm whose instrument is no longer configured, or whose threshold no longer fits its
-    /// units, is dropped and said in the returned notes.
+    /// lost at a restart), over `instruments` (`(symbol, venue, price decimals)` by instrument
+    /// id). An alarm whose instrument is no longer configured (or, saved bare, now trades on
+    /// several venues), or whose threshold no longer fits its units, is dropped and said in the
+    /// returned notes.
     pub fn load(
         path: Option<&Path>,
-        instruments: Vec<(String, u8)>,
+        instruments: Vec<(String, &'static str, u8)>,
     ) -> Result<(Self, Vec<String>), AlarmError> {
         let mut me = Alarms {
             path: path.map(Path::to_path_buf),
@@ -213,8 +233,9 @@ impl Alarms {
         self.armed.iter().map(|a| &a.alarm)
     }
 
-    /// Sets an alarm from `/alert`'s words (`SYMBOL [price|spread|imbalance] >|< VALUE`) for
-    /// `user` in `chat`; the alarm set, saved.
+    /// Sets an alarm from `/alert`'s words (`SYMBOL [price|spread|imbalance] >|< VALUE`,
+    /// `VENUE:SYMBOL` for a symbol on several venues) for `user` in `chat`; the alarm set,
+    /// saved.
     pub fn set(&mut self, user: i64, chat: i64, words: &[&str]) -> Result<Alarm, AlarmError> {
         let usage = || {
             AlarmError::Usage(
@@ -246,11 +267,15 @@ impl Alarms {
                 "{MAX_ALARMS} alerts are set already: /unalert some first."
             )));
         }
+        let book =
+            find_instrument(self.names(), symbol).map_err(|e| AlarmError::Usage(e.to_string()))?;
+        let (sym, venue, _) = &self.instruments[book];
         let alarm = Alarm {
             number: self.next,
             user,
             chat,
-            symbol: symbol.to_ascii_uppercase(),
+            symbol: sym.clone(),
+            venue: symbol.contains(':').then(|| (*venue).to_owned()),
             measure,
             cmp,
             threshold: value.to_owned(),
@@ -295,7 +320,7 @@ impl Alarms {
                     text: format!(
                         "ALERT #{} {}: {} {} (alert {} {} {}, set by {})",
                         a.alarm.number,
-                        a.alarm.symbol,
+                        a.alarm.name(),
                         a.alarm.measure.name(),
                         shown(a.alarm.measure, value, a.price_decimals),
                         a.alarm.measure.name(),
@@ -315,16 +340,15 @@ impl Alarms {
         (fired, failed)
     }
 
+    /// Each instrument's `(symbol, venue)`, by id.
+    fn names(&self) -> impl Iterator<Item = (&str, &'static str)> + '_ {
+        self.instruments.iter().map(|(s, v, _)| (s.as_str(), *v))
+    }
+
     /// An alarm scaled to its instrument, or why it cannot be.
     fn arm(&self, alarm: Alarm) -> Result<Armed, String> {
-        let Some((book, (_, price_decimals))) = self
-            .instruments
-            .iter()
-            .enumerate()
-            .find(|(_, (s, _))| s.eq_ignore_ascii_case(&alarm.symbol))
-        else {
-            return Err(format!("no instrument {}", alarm.symbol));
-        };
+        let book = find_instrument(self.names(), &alarm.name()).map_err(|e| e.to_string())?;
+        let price_decimals = &self.instruments[book].2;
         let decimals = match alarm.measure {
             Measure::Imbalance => IMBALANCE_DECIMALS,
             Measure::Price | Measure::Spread => *price_decimals,
@@ -429,8 +453,11 @@ mod tests {
         }
     }
 
-    fn instruments() -> Vec<(String, u8)> {
-        vec![("BTCUSDT".to_owned(), 2), ("ETHUSDT".to_owned(), 2)]
+    fn instruments() -> Vec<(String, &'static str, u8)> {
+        vec![
+            ("BTCUSDT".to_owned(), "binance-spot", 2),
+            ("ETHUSDT".to_owned(), "binance-spot", 2),
+        ]
     }
 
     #[test]
@@ -495,9 +522,85 @@ mod tests {
         let mut c = c;
         assert_eq!(c.set(7, 7, &["BTCUSDT", "<", "1"]).expect("set").number, 4);
         // An instrument no longer configured drops its alarm, and says so.
-        let (d, notes) = Alarms::load(Some(&path), vec![("ETHUSDT".to_owned(), 2)]).expect("d");
+        let (d, notes) =
+            Alarms::load(Some(&path), vec![("ETHUSDT".to_owned(), "binance-spot", 2)]).expect("d");
         assert_eq!(d.list().count(), 0);
-        assert_eq!(notes, ["alert #4 dropped: no instrument BTCUSDT"]);
+        assert_eq!(notes, ["alert #4 dropped: No instrument BTCUSDT."]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_symbol_on_two_venues_needs_its_venue_and_keeps_it_over_a_reload() {
+        let dir = std::env::temp_dir().join(format!("pinion-alarms-2v-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("alerts.json");
+        let _ = std::fs::remove_file(&path);
+        let two = || {
+            vec![
+                ("BTCUSDT".to_owned(), "binance-spot", 2),
+                ("BTCUSDT".to_owned(), "bybit-spot", 1),
+            ]
+        };
+        let (mut a, _) = Alarms::load(Some(&path), two()).expect("load");
+        let Err(AlarmError::Usage(why)) = a.set(7, 7, &["btcusdt", ">", "65000"]) else {
+            panic!("a bare symbol on two venues set an alarm");
+        };
+        assert_eq!(
+            why,
+            "BTCUSDT trades on binance-spot and bybit-spot: say binance-spot:BTCUSDT or bybit-spot:BTCUSDT."
+        );
+        assert!(matches!(
+            a.set(7, 7, &["bybit:BTCUSDT", ">", "65000"]),
+            Err(AlarmError::Usage(_))
+        ));
+        let set = a
+            .set(7, 7, &["BYBIT-SPOT:btcusdt", ">", "65000.5"])
+            .expect("qualified");
+        assert_eq!(set.name(), "bybit-spot:BTCUSDT");
+        assert_eq!(set.venue.as_deref(), Some("bybit-spot"));
+        // Bybit's price has one decimal here: 65000.55 does not fit it.
+        assert!(
+            a.set(7, 7, &["bybit-spot:BTCUSDT", ">", "65000.55"])
+                .is_err()
+        );
+        // It watches the Bybit book (slot 1) only.
+        let (fired, _) = a.check(|i| (i == 0).then(|| top((650_010, 1), (650_020, 1))));
+        assert!(fired.is_empty(), "{fired:?}");
+        // Read back after a restart with its venue, and still on slot 1.
+        let (mut b, notes) = Alarms::load(Some(&path), two()).expect("reload");
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(
+            b.list().map(Alarm::name).collect::<Vec<_>>(),
+            ["bybit-spot:BTCUSDT"]
+        );
+        let (fired, _) = b.check(|i| (i == 1).then(|| top((650_000, 1), (650_010, 1))));
+        assert_eq!(
+            fired,
+            [Fired {
+                chat: 7,
+                text:
+                    "ALERT #1 bybit-spot:BTCUSDT: price 65000.5 (alert price > 65000.5, set by 7)"
+                        .to_owned()
+            }]
+        );
+        // An alarm saved bare when the symbol traded on one venue is dropped, and said, once
+        // it trades on two: it is not moved to a venue it never named.
+        let _ = std::fs::remove_file(&path);
+        let (mut one, _) =
+            Alarms::load(Some(&path), vec![("BTCUSDT".to_owned(), "binance-spot", 2)])
+                .expect("one venue");
+        let bare = one.set(7, 7, &["BTCUSDT", "<", "1"]).expect("bare");
+        assert_eq!(bare.venue, None);
+        let saved = std::fs::read_to_string(&path).expect("saved");
+        assert!(!saved.contains("venue"), "{saved}");
+        let (c, notes) = Alarms::load(Some(&path), two()).expect("reload");
+        assert_eq!(c.list().count(), 0);
+        assert_eq!(
+            notes,
+            [
+                "alert #1 dropped: BTCUSDT trades on binance-spot and bybit-spot: say binance-spot:BTCUSDT or bybit-spot:BTCUSDT."
+            ]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

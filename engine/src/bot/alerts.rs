@@ -155,8 +155,11 @@ impl Alerts {
             .enumerate()
         {
             let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
-            let Some(((sym, _, q, _), v)) = board.name(id).zip(ctx.control.flattens().read(i))
-            else {
+            let (Some((_, _, q, _)), Some(sym), Some(v)) = (
+                board.name(id),
+                board.label(id),
+                ctx.control.flattens().read(i),
+            ) else {
                 continue;
             };
             let what = |cause: pinion_strategy::FlattenCause| {
@@ -193,8 +196,8 @@ impl Alerts {
         for (i, (&now_l, &was)) in now_seen.losses.iter().zip(&self.seen.losses).enumerate() {
             if now_l > was {
                 let name = board
-                    .name(InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)))
-                    .map_or_else(|| format!("#{i}"), |n| n.0.to_owned());
+                    .label(InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)))
+                    .unwrap_or_else(|| format!("#{i}"));
                 out.push(format!(
                     "Book {name} lost sync {} time(s) ({now_l} in all); resyncing.",
                     now_l - was
@@ -216,7 +219,9 @@ impl Alerts {
                         continue;
                     }
                     let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
-                    if let (Some(v), Some((sym, _, q, _))) = (board.read(id), board.name(id)) {
+                    if let (Some(v), Some((_, _, q, _)), Some(sym)) =
+                        (board.read(id), board.name(id), board.label(id))
+                    {
                         // What the fills were of: the reason codes that gained some.
                         let zero = [0; REASON_CODES];
                         let now_c = now_seen.fills_by_code.get(i).unwrap_or(&zero);

@@ -21,6 +21,13 @@
 //! answer (the client id, or the refusal) comes back and is told ([`Commands::take_answers`]).
 //! `/cancel ORDER` cancels an order by its client id (as a manual order's answer shows it).
 //!
+//! **Naming an instrument.** A symbol the run trades on one venue is named bare, in any case;
+//! one it trades on several venues must be named `VENUE:SYMBOL` (`bybit-spot:BTCUSDT`, the
+//! venue as `/positions` shows it), or the command is refused with the names to say
+//! ([`Control::instrument`]): an operator never flattens or trades a venue picked for them.
+//! Answers name such a symbol with its venue (`BTCUSDT (bybit-spot)`), the confirmation's
+//! question included.
+//!
 //! **Alarms.** `/alert`, `/alerts` and `/unalert N` set, list and remove the operators' own
 //! alarms ([`super::alarms`]), checked by the bot's thread ([`Commands::check_alarms`]).
 //!
@@ -39,7 +46,7 @@ use pinion_core::{InstrumentId, InstrumentSpec, Px, Qty};
 use super::alarms::Alarms;
 use super::api::Button;
 use crate::control::{
-    Control, KillReason, ManualAction, ManualAnswer, ManualOutcome, ManualRequest,
+    Control, KillReason, ManualAction, ManualAnswer, ManualOutcome, ManualRequest, NameError,
 };
 use crate::metrics::{BookState, Sources, TopOfBook};
 use crate::ops::journal::{OperatorAction, OperatorKind, OperatorLog};
@@ -288,7 +295,9 @@ immediate or cancel), through the risk gate (asks to confirm: /buy confirm)\n\
 /alert SYMBOL > PRICE (or <; or SYMBOL spread > X, SYMBOL imbalance < -0.5): an alarm, fired once\n\
 /alerts: the alarms set; /unalert N removes one\n\
 /limits: the risk limits in force\n\
-/help: this";
+/help: this\n\
+A symbol traded on several venues is named with its venue: /flatten bybit-spot:BTCUSDT (the \
+venue as /positions shows it).";
 
 impl Commands {
     /// Commands over `ctx`; a request must be confirmed within `confirm_within`. Alarms are
@@ -402,11 +411,13 @@ Reply /kill confirm (or yes) within {} s.",
                         .to_owned()
                         .into();
                 }
-                let Some(id) = c.instrument_named(symbol) else {
-                    return format!("No instrument {symbol}. /positions lists them.").into();
+                let id = match c.instrument(symbol) {
+                    Ok(id) => id,
+                    Err(e) => return named_none(&e).into(),
                 };
                 let board = c.board();
-                let (sym, q) = board.name(id).map_or((symbol.as_str(), 0), |n| (n.0, n.2));
+                let q = board.name(id).map_or(0, |n| n.2);
+                let sym = board.label(id).unwrap_or_else(|| symbol.clone());
                 let v = board.read(id).unwrap_or_default();
                 let text = format!(
                     "Flatten {sym}? Its strategy stops, its {} open order(s) are cancelled and \
@@ -427,12 +438,12 @@ Reply /flatten confirm (or yes) within {} s.",
                     Ok(a) => {
                         let mut action = OperatorAction::now(user, OperatorKind::AlertSet);
                         action.target = a.number;
-                        action.instrument = c.instrument_named(&a.symbol).unwrap_or_default();
+                        action.instrument = c.instrument(&a.name()).unwrap_or_default();
                         self.journal(action);
                         format!(
                             "Alert #{} set: {} {} {} {}. It fires once. /alerts lists them.",
                             a.number,
-                            a.symbol,
+                            a.name(),
                             a.measure.name(),
                             a.cmp.sign(),
                             a.threshold
@@ -450,7 +461,7 @@ Reply /flatten confirm (or yes) within {} s.",
                         format!(
                             "#{} {} {} {} {} (set by {})",
                             a.number,
-                            a.symbol,
+                            a.name(),
                             a.measure.name(),
                             a.cmp.sign(),
                             a.threshold,
@@ -475,7 +486,7 @@ Reply /flatten confirm (or yes) within {} s.",
                     Ok(Some(a)) => {
                         let mut action = OperatorAction::now(user, OperatorKind::AlertRemoved);
                         action.target = a.number;
-                        action.instrument = c.instrument_named(&a.symbol).unwrap_or_default();
+                        action.instrument = c.instrument(&a.name()).unwrap_or_default();
                         self.journal(action);
                         format!("Alert #{number} removed.")
                     }
@@ -668,15 +679,12 @@ nothing was done."
             [s, q, p] => (s, q, Some(p)),
             _ => return format!("Usage: /{verb} SYMBOL QTY [PRICE]").into(),
         };
-        let Some(id) = c.instrument_named(symbol) else {
-            return format!(
-                "No instrument {}. /positions lists them.",
-                symbol.to_ascii_uppercase()
-            )
-            .into();
+        let id = match c.instrument(symbol) {
+            Ok(id) => id,
+            Err(e) => return named_none(&e).into(),
         };
         let board = c.board();
-        let Some((sym, p, q, _)) = board.name(id) else {
+        let (Some((_, p, q, _)), Some(sym)) = (board.name(id), board.label(id)) else {
             return format!("No instrument {symbol}.").into();
         };
         let qty = match parse_scaled(qty.as_bytes(), q) {
@@ -805,7 +813,7 @@ nothing was done."
             .checked_sub(1)
             .and_then(|i| u16::try_from(i).ok())
             .map(InstrumentId);
-        let Some((id, (sym, ..))) = id.and_then(|id| Some((id, board.name(id)?))) else {
+        let Some((id, sym)) = id.and_then(|id| Some((id, board.label(id)?))) else {
             return format!("Order {raw} is of no instrument of this run.").into();
         };
         let text = format!(
@@ -894,7 +902,8 @@ was sent is not known (the run may be ending). /orders and the exchange tell.",
     /// The journal record of a manual request (its outcome yet to be set) and how it reads.
     fn described(&self, s: &Submitted, client_id: ClientOrderId) -> (OperatorAction, String) {
         let board = self.ctx.control.board();
-        let (sym, p, q, _) = board.name(s.instrument).unwrap_or(("?", 0, 0, 0));
+        let (_, p, q, _) = board.name(s.instrument).unwrap_or(("?", 0, 0, 0));
+        let sym = board.label(s.instrument).unwrap_or_else(|| "?".to_owned());
         let mut action = OperatorAction::now(s.user, OperatorKind::Order);
         action.instrument = s.instrument;
         action.client_id = client_id;
@@ -973,7 +982,9 @@ was sent is not known (the run may be ending). /orders and the exchange tell.",
         let (mut open, mut fills, mut orders, mut net) = (0u64, 0u64, 0u64, Vec::new());
         for i in 0..board.len() {
             let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
-            if let (Some(v), Some((sym, _, _, m))) = (board.read(id), board.name(id)) {
+            if let (Some(v), Some((_, _, _, m)), Some(sym)) =
+                (board.read(id), board.name(id), board.label(id))
+            {
                 open += v.open_orders;
                 fills += v.fills;
                 orders += v.orders;
@@ -989,8 +1000,10 @@ was sent is not known (the run may be ending). /orders and the exchange tell.",
         let tickers = c.tickers();
         for i in 0..board.len() {
             let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
-            if let (Some(t), Some((sym, p, q, _))) = (tickers.read(id), board.name(id)) {
-                let _ = writeln!(out, "{}", ticker_text(sym, &t, p, q));
+            if let (Some(t), Some((_, p, q, _)), Some(sym)) =
+                (tickers.read(id), board.name(id), board.label(id))
+            {
+                let _ = writeln!(out, "{}", ticker_text(&sym, &t, p, q));
             }
         }
         if let Some(s) = &self.ctx.sources {
@@ -1030,23 +1043,13 @@ was sent is not known (the run may be ending). /orders and the exchange tell.",
         mut line: impl FnMut(InstrumentId, &str, u8, u8, u8, &crate::control::AccountView) -> String,
     ) -> String {
         let board = self.ctx.control.board();
-        let ids = || (0..board.len()).map(|i| InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)));
-        // A symbol on several venues is named with its venue.
-        let mut venues_of: std::collections::HashMap<&str, usize> =
-            std::collections::HashMap::new();
-        for id in ids() {
-            if let Some((sym, ..)) = board.name(id) {
-                *venues_of.entry(sym).or_default() += 1;
-            }
-        }
         let mut out = Vec::new();
-        for id in ids() {
-            if let (Some(v), Some((sym, p, q, m))) = (board.read(id), board.name(id)) {
-                let shared = venues_of.get(sym).is_some_and(|&n| n > 1);
-                let label = match board.venue(id) {
-                    Some(venue) if shared => format!("{sym} ({venue})"),
-                    _ => sym.to_owned(),
-                };
+        for i in 0..board.len() {
+            let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
+            // A symbol on several venues is named with its venue.
+            if let (Some(v), Some((_, p, q, m)), Some(label)) =
+                (board.read(id), board.name(id), board.label(id))
+            {
                 out.push(line(id, &label, p, q, m, &v));
             }
         }
@@ -1186,16 +1189,31 @@ was sent is not known (the run may be ending). /orders and the exchange tell.",
         out
     }
 
-    /// `/book SYMBOL`.
+    /// `/book SYMBOL` (`VENUE:SYMBOL` for one venue's; a symbol on several venues, bare, shows
+    /// each venue's book: looking harms nothing).
     pub fn book(&self, symbol: Option<&str>) -> String {
         let board = self.ctx.control.board();
+        let shown: Option<Vec<usize>> = match symbol.map(|s| self.ctx.control.instrument(s)) {
+            None => None,
+            Some(Ok(id)) => Some(vec![usize::from(id.0)]),
+            Some(Err(crate::control::NameError::Ambiguous { symbol, .. })) => Some(
+                board
+                    .names_and_venues()
+                    .enumerate()
+                    .filter(|(_, (s, _))| *s == symbol)
+                    .map(|(i, _)| i)
+                    .collect(),
+            ),
+            Some(Err(crate::control::NameError::Unknown { .. })) => Some(Vec::new()),
+            Some(Err(e)) => return format!("{e} /status lists the instruments."),
+        };
         let mut out = Vec::new();
         for i in 0..board.len() {
             let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
-            let Some((sym, p, q, _)) = board.name(id) else {
+            let (Some((_, p, q, _)), Some(sym)) = (board.name(id), board.label(id)) else {
                 continue;
             };
-            if symbol.is_some_and(|s| !s.eq_ignore_ascii_case(sym)) {
+            if shown.as_ref().is_some_and(|s| !s.contains(&i)) {
                 continue;
             }
             let mark = board.read(id).map_or(0, |v| v.mark);
@@ -1229,7 +1247,7 @@ was sent is not known (the run may be ending). /orders and the exchange tell.",
 }
 
 fn flatten(c: &Control, id: InstrumentId) -> String {
-    let sym = c.board().name(id).map_or("?", |n| n.0).to_owned();
+    let sym = c.board().label(id).unwrap_or_else(|| "?".to_owned());
     if c.flatten(id, FlattenCause::Operator) {
         format!(
             "FLATTEN {sym}: requested; its orders are being cancelled and the position closed. \
@@ -1260,6 +1278,14 @@ pub fn top_text(top: &TopOfBook, p: u8, q: u8) -> String {
     s
 }
 
+/// What an operator is told when their name for an instrument names none, or several.
+fn named_none(e: &NameError) -> String {
+    match e {
+        NameError::Unknown { .. } => format!("{e} /positions lists them."),
+        _ => e.to_string(),
+    }
+}
+
 fn kill(c: &Control) -> String {
     if let Some(r) = c.kill_reason() {
         return format!("Trading is already killed ({r}).");
@@ -1268,14 +1294,16 @@ fn kill(c: &Control) -> String {
     "KILLED: every open order is being cancelled and nothing trades until restart.".to_owned()
 }
 
-/// `(symbol, price decimals)` of every instrument on the board, by id.
-fn instrument_names(c: &Control) -> Vec<(String, u8)> {
+/// `(symbol, venue, price decimals)` of every instrument on the board, by id.
+fn instrument_names(c: &Control) -> Vec<(String, &'static str, u8)> {
     let board = c.board();
     (0..board.len())
         .map(|i| {
+            let id = InstrumentId(u16::try_from(i).unwrap_or(u16::MAX));
+            let venue = board.venue(id).unwrap_or("");
             board
-                .name(InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)))
-                .map_or((String::new(), 0), |n| (n.0.to_owned(), n.1))
+                .name(id)
+                .map_or((String::new(), venue, 0), |n| (n.0.to_owned(), venue, n.1))
         })
         .collect()
 }
@@ -1720,6 +1748,120 @@ mod tests {
         assert_eq!(
             lines,
             ["BTCUSDT (bybit-spot)", "BTCUSDT (bybit-linear)", "ETHUSDT"]
+        );
+    }
+
+    #[test]
+    fn a_symbol_traded_on_two_venues_is_acted_on_only_when_its_venue_is_named() {
+        let mut all = pinion_core::Instruments::new();
+        for (venue, sym) in [
+            (pinion_core::Venue::BybitSpot, "BTCUSDT"),
+            (pinion_core::Venue::BybitLinear, "BTCUSDT"),
+            (pinion_core::Venue::BybitLinear, "ETHUSDT"),
+        ] {
+            let spec = pinion_core::InstrumentSpec::new(venue, sym, "0.1", "0.001").expect("spec");
+            all.add(spec).expect("add");
+        }
+        let mut cmds = Commands::new(
+            BotContext {
+                control: Control::new(&all),
+                ..ctx()
+            },
+            Duration::from_secs(30),
+        );
+        let c = Arc::clone(&cmds.context().control);
+        let mut r = c.reader();
+        let t0 = Instant::now();
+        let run = |cmds: &mut Commands, text: &str| cmds.run(1, &Command::parse(text), t0);
+        let ambiguous = "BTCUSDT trades on bybit-spot and bybit-linear: say bybit-spot:BTCUSDT or bybit-linear:BTCUSDT.";
+
+        // Bare, every command that acts on it refuses, and nothing is left to confirm.
+        assert_eq!(run(&mut cmds, "/flatten btcusdt"), ambiguous);
+        assert_eq!(run(&mut cmds, "/buy BTCUSDT 0.001 65000"), ambiguous);
+        assert_eq!(run(&mut cmds, "/sell btcusdt 0.001 65000"), ambiguous);
+        assert_eq!(run(&mut cmds, "/alert BTCUSDT > 65000"), ambiguous);
+        assert_eq!(
+            run(&mut cmds, "yes"),
+            "Nothing to confirm: nothing is pending."
+        );
+        assert!(!r.poll().flatten && !r.poll().manual);
+
+        // A venue it does not trade on, and a venue that is none, are refused too.
+        assert_eq!(
+            run(&mut cmds, "/flatten bybit-inverse:BTCUSDT"),
+            "BTCUSDT does not trade on bybit-inverse: it trades on bybit-spot and bybit-linear."
+        );
+        assert_eq!(
+            run(&mut cmds, "/buy bybit:BTCUSDT 0.001 65000"),
+            "No venue \"bybit\": this run trades on bybit-spot and bybit-linear."
+        );
+        assert_eq!(
+            run(&mut cmds, "/flatten bybit-spot:NOPE"),
+            "No instrument NOPE on bybit-spot. /positions lists them."
+        );
+
+        // Qualified, the question names the venue, and the confirmation acts on that one.
+        let ask = run(&mut cmds, "/flatten bybit-linear:btcusdt");
+        assert!(ask.starts_with("Flatten BTCUSDT (bybit-linear)?"), "{ask}");
+        let done = run(&mut cmds, "yes");
+        assert!(done.starts_with("FLATTEN BTCUSDT (bybit-linear)"), "{done}");
+        assert!(r.poll().flatten);
+        assert_eq!(r.take_flatten(0), None, "the other venue's BTCUSDT");
+        assert_eq!(r.take_flatten(1), Some(FlattenCause::Operator));
+        let ask = run(&mut cmds, "/buy BYBIT-SPOT:BTCUSDT 0.001 65000.1");
+        assert!(
+            ask.starts_with("BUY 0.001 BTCUSDT (bybit-spot) @ 65000.1 (limit"),
+            "{ask}"
+        );
+        run(&mut cmds, "yes");
+        assert!(r.poll().manual);
+        assert_eq!(r.take_manual().map(|m| m.instrument), Some(InstrumentId(0)));
+        assert_eq!(
+            run(&mut cmds, "/alert bybit-linear:BTCUSDT > 65000"),
+            "Alert #1 set: bybit-linear:BTCUSDT price > 65000. It fires once. /alerts lists them."
+        );
+        assert_eq!(
+            run(&mut cmds, "/alerts"),
+            "Alerts:\n#1 bybit-linear:BTCUSDT price > 65000 (set by 1)"
+        );
+
+        // A symbol on one venue is named bare as before.
+        let ask = run(&mut cmds, "/flatten ethusdt");
+        assert!(ask.starts_with("Flatten ETHUSDT?"), "{ask}");
+        run(&mut cmds, "/flatten confirm");
+        assert!(r.poll().flatten);
+        assert_eq!(r.take_flatten(2), Some(FlattenCause::Operator));
+
+        // Looking harms nothing: a bare /book shows each venue's, named.
+        let book = |text: &str| -> Vec<String> {
+            cmds.book(
+                match Command::parse(text) {
+                    Command::Book(s) => s,
+                    other => panic!("{other:?}"),
+                }
+                .as_deref(),
+            )
+            .lines()
+            .map(|l| l.split(':').next().unwrap_or("").to_owned())
+            .collect()
+        };
+        assert_eq!(
+            book("/book btcusdt"),
+            ["BTCUSDT (bybit-spot)", "BTCUSDT (bybit-linear)"]
+        );
+        assert_eq!(
+            book("/book bybit-linear:BTCUSDT"),
+            ["BTCUSDT (bybit-linear)"]
+        );
+        assert_eq!(book("/book ETHUSDT"), ["ETHUSDT"]);
+        assert_eq!(
+            book("/book"),
+            ["BTCUSDT (bybit-spot)", "BTCUSDT (bybit-linear)", "ETHUSDT"]
+        );
+        assert_eq!(
+            cmds.book(Some("binance-spot:BTCUSDT")),
+            "BTCUSDT does not trade on binance-spot: it trades on bybit-spot and bybit-linear. \
+/status lists the instruments."
         );
     }
 
