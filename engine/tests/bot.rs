@@ -2,7 +2,8 @@
 //! commands through the control block, the whitelist, the kill confirmation and its timeout,
 //! alert coalescing, an outage of the API with the alerts delivered after it, manual orders
 //! confirmed by their buttons (or too late, or refused by the risk gate) and answered with the
-//! stage's outcome, and the operators' alarms fired once and kept over a restart.
+//! stage's outcome, the operators' alarms fired once and kept over a restart, and a symbol
+//! traded on two venues acted on only where the operator names its venue.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,7 +46,8 @@ fn rig(tune: impl FnOnce(&mut BotSettings)) -> Rig {
     rig_with(tune, |_| {})
 }
 
-/// [`rig`], the bot's context changed by `more` first.
+/// [`rig`], the bot's context changed by `more` first (which may give it another control block:
+/// the rig's is the context's).
 fn rig_with(tune: impl FnOnce(&mut BotSettings), more: impl FnOnce(&mut BotContext)) -> Rig {
     let tls = SelfSignedTls::generate(&["localhost", "127.0.0.1"]).expect("certificate");
     let fake = BotApiFake::start(
@@ -81,6 +83,7 @@ fn rig_with(tune: impl FnOnce(&mut BotSettings), more: impl FnOnce(&mut BotConte
         journal: None,
     };
     more(&mut ctx);
+    let control = Arc::clone(&ctx.control);
     let bot = BotHandle::start(&settings, TOKEN, trust, ctx.clone()).expect("bot");
     Rig {
         fake,
@@ -897,5 +900,108 @@ fn an_alarm_fires_once_and_the_alarms_survive_a_restart() {
     .expect("the alarm set before the restart fired");
     rig.ask("/alerts", "No alerts set.");
     assert_eq!(times(&rig, "ALERT #1 "), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_symbol_on_two_venues_is_flattened_and_watched_only_where_its_venue_is_named() {
+    let dir = std::env::temp_dir().join(format!("pinion-bot-venues-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("alerts.json");
+    let _ = std::fs::remove_file(&file);
+    let file_for_rig = file.clone();
+    // BTCUSDT on Binance Spot (id 0) and on Bybit spot (id 1).
+    let mut rig = rig_with(
+        move |s| {
+            s.kill_confirm = Duration::from_secs(30);
+            s.alerts_file = Some(file_for_rig);
+        },
+        |ctx| {
+            let mut instruments = Instruments::new();
+            for venue in [Venue::BinanceSpot, Venue::BybitSpot] {
+                let spec = InstrumentSpec::new(venue, "BTCUSDT", "0.01", "0.00001").expect("spec");
+                instruments.add(spec).expect("add");
+            }
+            ctx.control = Control::new(&instruments);
+        },
+    );
+    let mut reader = rig.control.reader();
+    for (i, position) in [(0, 100), (1, -200)] {
+        rig.control.board().write(
+            InstrumentId(i),
+            &AccountView {
+                position,
+                at_ns: 1,
+                ..AccountView::default()
+            },
+        );
+    }
+    let ambiguous = "BTCUSDT trades on binance-spot and bybit-spot: \
+say binance-spot:BTCUSDT or bybit-spot:BTCUSDT.";
+    assert_eq!(rig.ask("/flatten BTCUSDT", "trades on"), ambiguous);
+    assert!(
+        rig.message("trades on").buttons.is_empty(),
+        "a refusal has nothing to confirm"
+    );
+    rig.ask("yes", "Nothing to confirm");
+    assert_eq!(rig.ask("/sell btcusdt 0.001 65000", "trades on"), ambiguous);
+    rig.ask(
+        "/flatten bybit-linear:BTCUSDT",
+        "BTCUSDT does not trade on bybit-linear: it trades on binance-spot and bybit-spot.",
+    );
+    assert!(!reader.poll().flatten && !reader.poll().manual);
+    assert_eq!(rig.control.stats().flatten_requests, 0);
+
+    // Named with its venue, the question says which, and its button flattens that one only.
+    let ask = rig.ask("/flatten bybit-spot:btcusdt", "Reply /flatten confirm");
+    assert!(
+        ask.starts_with(
+            "Flatten BTCUSDT (bybit-spot)? Its strategy stops, its 0 open order(s) are \
+cancelled and the position -0.002 is closed"
+        ),
+        "{ask}"
+    );
+    rig.press("Confirm", "FLATTEN BTCUSDT (bybit-spot): requested");
+    assert!(reader.poll().flatten);
+    assert_eq!(
+        reader.take_flatten(0),
+        None,
+        "Binance's BTCUSDT was flattened"
+    );
+    assert_eq!(reader.take_flatten(1), Some(FlattenCause::Operator));
+    rig.control.flattens().started(1, FlattenCause::Operator);
+    wait_for(Duration::from_secs(10), || {
+        rig.to(OPERATOR)
+            .iter()
+            .any(|m| {
+                m.text
+                    .contains("flatten BTCUSDT (bybit-spot): started (operator)")
+            })
+            .then_some(())
+    })
+    .expect("the start is alerted with the venue");
+
+    // An alarm needs the venue too, and keeps it over a restart.
+    rig.ask(
+        "/alert BTCUSDT > 65000",
+        "trades on binance-spot and bybit-spot",
+    );
+    rig.ask(
+        "/alert binance-spot:BTCUSDT > 65000",
+        "Alert #1 set: binance-spot:BTCUSDT price > 65000.",
+    );
+    rig.restart();
+    assert_eq!(
+        rig.ask("/alerts", "Alerts:"),
+        "Alerts:\n#1 binance-spot:BTCUSDT price > 65000 (set by 4242)"
+    );
+    let saved = std::fs::read_to_string(&file).expect("alerts file");
+    assert!(saved.contains("\"venue\": \"binance-spot\""), "{saved}");
+    let positions = rig.ask("/positions", "position");
+    assert_eq!(
+        positions,
+        "BTCUSDT (binance-spot): position 0.001 @ mark -\n\
+BTCUSDT (bybit-spot): position -0.002 @ mark -"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
