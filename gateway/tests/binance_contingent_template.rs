@@ -10,8 +10,8 @@ use pinion_gateway::binance::contingent::{
 };
 use pinion_gateway::binance::sign::Signer;
 use pinion_gateway::binance::template::{
-    Leg, LegField, OrderRef, RecvWindow, RequestTemplate, Signing, Slot, SlotValues, SpotOrderType,
-    SymbolContext, TemplateError,
+    Leg, LegField, LegValues, OrderRef, RecvWindow, RequestTemplate, Signing, Slot, SlotValues,
+    SpotOrderType, SymbolContext, TemplateError,
 };
 use pinion_strategy::{ClientOrderId, OrderSide, TimeInForce};
 use serde_json::{Map, Value};
@@ -564,4 +564,131 @@ fn requests_missing_what_they_need_are_refused() {
         ..pair
     };
     assert_eq!(mismatched.check(), Err(ContingentError::OcoShared));
+}
+
+/// A small deterministic generator (xorshift), so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// A number of 1 to `max_digits` digits: values of every text length.
+    fn digits(&mut self, max_digits: u32) -> u64 {
+        let d = 1 + self.below(u64::from(max_digits)) as u32;
+        self.next() % 10u64.pow(d)
+    }
+
+    fn maybe<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> Option<T> {
+        (self.below(3) != 0).then(|| f(self))
+    }
+}
+
+const TYPES: [SpotOrderType; 7] = [
+    SpotOrderType::Limit,
+    SpotOrderType::LimitMaker,
+    SpotOrderType::Market,
+    SpotOrderType::StopLoss,
+    SpotOrderType::StopLossLimit,
+    SpotOrderType::TakeProfit,
+    SpotOrderType::TakeProfitLimit,
+];
+const TIFS: [TimeInForce; 3] = [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok];
+const ID_BYTES: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
+
+/// A template keeps its last request and rewrites only what changed (values of another
+/// length, optional params coming and going): whatever it wrote before, and after refused
+/// writes that stopped half-way, each request must be byte for byte what a fresh template
+/// writes for the same values, signature payload included.
+#[test]
+fn a_kept_template_writes_what_a_fresh_one_writes_whatever_came_before() {
+    type Make = fn(&SymbolContext) -> Result<RequestTemplate, TemplateError>;
+    let makers: [(&str, Make); 4] = [
+        ("otoco", SymbolContext::order_list_otoco),
+        ("oco", SymbolContext::order_list_oco),
+        ("oto", SymbolContext::order_list_oto),
+        ("place_any", SymbolContext::order_place_any),
+    ];
+    let signer = Signer::hmac(DOC_SECRET.as_bytes());
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    for signing in [Signing::LoggedOn, signed()] {
+        let c = ctx("BTCUSDT", 2, 8, signing);
+        for (name, make) in makers {
+            let mut kept = make(&c).unwrap();
+            let (mut good, mut refused) = (0, 0);
+            for round in 0..1500 {
+                let mut ids = [[0u8; 36]; 4];
+                let mut id_lens = [0usize; 4];
+                for (id, len) in ids.iter_mut().zip(&mut id_lens) {
+                    *len = 1 + rng.below(36) as usize;
+                    for b in &mut id[..*len] {
+                        *b = ID_BYTES[rng.below(ID_BYTES.len() as u64) as usize];
+                    }
+                }
+                let mut v = SlotValues {
+                    request_id: rng.digits(19),
+                    timestamp_ms: rng.digits(13),
+                    list_client_id: &ids[0][..id_lens[0]],
+                    ..SlotValues::default()
+                };
+                for k in 0..3 {
+                    v.legs[k] = LegValues {
+                        side: Some([OrderSide::Buy, OrderSide::Sell][rng.below(2) as usize]),
+                        order_type: Some(TYPES[rng.below(7) as usize]),
+                        tif: rng.maybe(|r| TIFS[r.below(3) as usize]),
+                        price: rng.maybe(|r| Px(r.digits(15) as i64)),
+                        stop_price: rng.maybe(|r| Px(r.digits(15) as i64)),
+                        trailing_delta: rng.maybe(|r| r.digits(9) as u32),
+                        qty: Some(Qty(rng.digits(15) as i64)),
+                        client_id: &ids[k + 1][..id_lens[k + 1]],
+                    };
+                }
+                // Now and then a write the template refuses part-way through its slots.
+                let bad = round % 7 == 3;
+                if bad {
+                    match rng.below(3) {
+                        0 => v.legs[2].price = Some(Px(-5)),
+                        1 => v.legs[1].client_id = b"bad.id",
+                        _ => v.legs[0].qty = None,
+                    }
+                }
+                let ours = kept.write(&v, Some(&signer)).map(<[u8]>::to_vec);
+                let mut fresh = make(&c).unwrap();
+                let theirs = fresh.write(&v, Some(&signer)).map(<[u8]>::to_vec);
+                match (ours, theirs) {
+                    (Ok(ours), Ok(theirs)) => {
+                        assert_eq!(
+                            String::from_utf8(ours.clone()).unwrap(),
+                            String::from_utf8(theirs).unwrap(),
+                            "{name}, round {round}"
+                        );
+                        assert_eq!(kept.last_payload(), fresh.last_payload(), "{name}");
+                        assert_eq!(ours.len(), kept.len());
+                        params_of(&ours);
+                        good += 1;
+                    }
+                    (Err(a), Err(b)) => {
+                        assert!(bad, "{name}, round {round}: {a}");
+                        assert_eq!(a, b);
+                        refused += 1;
+                    }
+                    (a, b) => panic!("{name}, round {round}: {a:?} against {b:?}"),
+                }
+            }
+            // Both kinds of write happened (a list's legs B and C are not all read by every
+            // template, so not every bad write is refused).
+            assert!(
+                good > 1000 && refused > 0,
+                "{name}: {good} good, {refused} refused"
+            );
+        }
+    }
 }

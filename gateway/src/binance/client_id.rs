@@ -126,7 +126,7 @@ impl ClientIdCodec {
     #[inline]
     pub fn encode(&self, id: ClientOrderId, out: &mut [u8; CLIENT_ID_LEN]) {
         out[..=DASH_AT].copy_from_slice(&self.prefix);
-        write_base36(id.0, &mut out[DASH_AT + 1..]);
+        write_id_digits(id.0, &mut out[DASH_AT + 1..]);
     }
 
     /// Classifies a received id: this run's, an earlier run's, or foreign; an error only for
@@ -173,6 +173,41 @@ fn write_base36(mut value: u64, out: &mut [u8]) {
     }
 }
 
+/// Base-36 digit pairs, `00` to `zz`.
+const PAIRS: [[u8; 2]; 36 * 36] = {
+    let mut pairs = [[0u8; 2]; 36 * 36];
+    let mut i = 0;
+    while i < 36 * 36 {
+        pairs[i] = [DIGITS[i / 36], DIGITS[i % 36]];
+        i += 1;
+    }
+    pairs
+};
+
+/// `36^6`, the most six base-36 digits hold plus one; below `u32::MAX`.
+const SIX_DIGITS: u64 = 36u64.pow(6);
+
+/// Six base-36 digits of `value` (below `36^6`) into `out`, two at a time.
+#[inline(always)]
+fn write_six(value: u32, out: &mut [u8]) {
+    let (high, low) = (value / 1296, value % 1296);
+    out[4..6].copy_from_slice(&PAIRS[low as usize]);
+    out[2..4].copy_from_slice(&PAIRS[(high % 1296) as usize]);
+    out[0..2].copy_from_slice(&PAIRS[(high / 1296) as usize % PAIRS.len()]);
+}
+
+/// [`write_base36`] for an id's 13 digits (any `u64`), in three groups that do not wait on
+/// each other and two digits per step: an id is written with each of an OTOCO's four
+/// orders, and thirteen divisions one after the other were most of the time of that.
+#[inline]
+fn write_id_digits(value: u64, out: &mut [u8]) {
+    let out = &mut out[..ID_DIGITS];
+    // u64::MAX is "3w5e11264sgsf": the top digit is below 36.
+    out[0] = DIGITS[(value / (SIX_DIGITS * SIX_DIGITS)) as usize % 36];
+    write_six(((value / SIX_DIGITS) % SIX_DIGITS) as u32, &mut out[1..7]);
+    write_six((value % SIX_DIGITS) as u32, &mut out[7..]);
+}
+
 fn read_base36(text: &[u8]) -> Option<u64> {
     let mut acc: u64 = 0;
     for &c in text {
@@ -213,6 +248,30 @@ mod tests {
             RunEpoch::new(EPOCH_LIMIT),
             Err(ClientIdError::EpochTooLarge(EPOCH_LIMIT))
         );
+    }
+
+    #[test]
+    fn id_digits_in_pairs_match_digit_by_digit() {
+        let mut values = vec![0, 1, 35, 36, 1295, 1296, SIX_DIGITS - 1, SIX_DIGITS];
+        values.extend([
+            SIX_DIGITS * SIX_DIGITS - 1,
+            SIX_DIGITS * SIX_DIGITS,
+            u64::MAX,
+        ]);
+        values.extend([u64::MAX - 1, 1_764_921_600_000, 4_000_000_000_000_000_001]);
+        // A spread of magnitudes and digit patterns.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for shift in 0..64 {
+            x = x.rotate_left(7) ^ x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            values.push(x >> shift);
+        }
+        for v in values {
+            let (mut pairs, mut one) = ([0u8; ID_DIGITS], [0u8; ID_DIGITS]);
+            write_id_digits(v, &mut pairs);
+            write_base36(v, &mut one);
+            assert_eq!(pairs, one, "{v}");
+            assert_eq!(read_base36(&pairs), Some(v));
+        }
     }
 
     #[test]

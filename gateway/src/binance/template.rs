@@ -155,6 +155,8 @@ impl Slot {
     }
 }
 
+const _: () = assert!(MAX_FORMATTED_LEN <= MAX_VALUE_LEN);
+
 /// Width of the signature slot (an Ed25519 base64 signature in quotes).
 const SIGNATURE_WIDTH: usize = ED25519_B64_LEN + 2;
 
@@ -420,12 +422,14 @@ struct SlotAt {
     optional: Option<(usize, usize, usize)>,
 }
 
-/// One `name=value` of the signature payload, in name order.
+/// A run of the signature payload, in name order. Every `name=` is stored with the `&` before
+/// it (the payload is built with one leading `&`, which is not signed), and fixed params that
+/// follow each other are one run: a write copies one run per slot, not three pieces per param.
 #[derive(Debug, Clone)]
 enum Piece {
-    /// `name=value`, fixed.
+    /// `&name=value` of one or more fixed params.
     Fixed(std::ops::Range<usize>),
-    /// `name=` then a slot's value, read back from the text (left out when absent).
+    /// `&name=` then a slot's value, read back from the text (left out when absent).
     Slot {
         name: std::ops::Range<usize>,
         slot: Slot,
@@ -445,10 +449,16 @@ pub struct RequestTemplate {
     /// The `"name":` text of every optional param, to write back when it is present again.
     prefixes: Vec<u8>,
     signature_at: Option<usize>,
+    /// What each slot's value takes of the text now, quotes included (the rest of the slot is
+    /// spaces), or [`ABSENT`] while its optional param is blanked out: a write touches only
+    /// what changed since the last one.
+    used: [u8; MAX_SLOTS],
     /// The signature payload's pieces, and the fixed bytes they point into.
     plan: Vec<Piece>,
     plan_bytes: Vec<u8>,
-    payload: Vec<u8>,
+    /// The last signature payload, after one leading `&` (sized at build time for the longest).
+    payload: Box<[u8]>,
+    payload_len: usize,
     price_decimals: u8,
     qty_decimals: u8,
 }
@@ -527,13 +537,14 @@ impl RequestTemplate {
         for i in sorted {
             let p = &params[i];
             let from = plan_bytes.len();
+            plan_bytes.push(b'&');
             plan_bytes.extend_from_slice(p.name.as_bytes());
             plan_bytes.push(b'=');
             match &p.value {
                 ParamValue::Text(s) => plan_bytes.extend_from_slice(s.as_bytes()),
                 ParamValue::Number(lit) => plan_bytes.extend_from_slice(lit.as_bytes()),
                 ParamValue::Slot(slot) => {
-                    max_len += plan_bytes.len() - from + slot.width() + 1;
+                    max_len += plan_bytes.len() - from + slot.width();
                     plan.push(Piece::Slot {
                         name: from..plan_bytes.len(),
                         slot: *slot,
@@ -543,8 +554,12 @@ impl RequestTemplate {
                 }
                 ParamValue::Signature => {}
             }
-            max_len += plan_bytes.len() - from + 1;
-            plan.push(Piece::Fixed(from..plan_bytes.len()));
+            max_len += plan_bytes.len() - from;
+            match plan.last_mut() {
+                // Right after another fixed run: one run.
+                Some(Piece::Fixed(run)) => run.end = plan_bytes.len(),
+                _ => plan.push(Piece::Fixed(from..plan_bytes.len())),
+            }
         }
         let mut template = Self {
             method,
@@ -552,9 +567,12 @@ impl RequestTemplate {
             slots,
             prefixes,
             signature_at,
+            // Every slot is spaces, every param in place.
+            used: [0; MAX_SLOTS],
             plan,
             plan_bytes,
-            payload: Vec::with_capacity(max_len),
+            payload: vec![0; max_len].into_boxed_slice(),
+            payload_len: 0,
             price_decimals,
             qty_decimals,
         };
@@ -600,30 +618,30 @@ impl RequestTemplate {
             let signer = signer.ok_or(TemplateError::NoSigner {
                 method: self.method,
             })?;
-            self.payload.clear();
+            let mut n = 0;
             for piece in &self.plan {
-                let (name, value) = match piece {
-                    Piece::Fixed(r) => (&self.plan_bytes[r.clone()], &[][..]),
+                match piece {
+                    Piece::Fixed(r) => {
+                        copy_short(&mut self.payload[n..], &self.plan_bytes[r.clone()]);
+                        n += r.len();
+                    }
                     Piece::Slot { name, slot, at } => {
                         let len = lens[slot.index()];
                         if len == ABSENT {
                             continue;
                         }
+                        copy_short(&mut self.payload[n..], &self.plan_bytes[name.clone()]);
+                        n += name.len();
                         let from = at + usize::from(slot.quoted());
-                        (
-                            &self.plan_bytes[name.clone()],
-                            &self.text[from..from + usize::from(len)],
-                        )
+                        let len = usize::from(len);
+                        copy_short(&mut self.payload[n..], &self.text[from..from + len]);
+                        n += len;
                     }
-                };
-                if !self.payload.is_empty() {
-                    self.payload.push(b'&');
                 }
-                self.payload.extend_from_slice(name);
-                self.payload.extend_from_slice(value);
             }
+            self.payload_len = n;
             let mut sig: SignatureBuf = [0; ED25519_B64_LEN];
-            let sig = signer.sign(&self.payload, &mut sig);
+            let sig = signer.sign(self.last_payload(), &mut sig);
             patch(&mut self.text[at..at + SIGNATURE_WIDTH], sig, true);
         }
         Ok(&self.text)
@@ -631,7 +649,8 @@ impl RequestTemplate {
 
     /// The signature payload of the last [`RequestTemplate::write`] (empty when unsigned).
     pub fn last_payload(&self) -> &[u8] {
-        &self.payload
+        // Past the leading `&`.
+        self.payload.get(1..self.payload_len).unwrap_or(&[])
     }
 
     /// Renders every slot into the text; returns each slot kind's value length ([`ABSENT`]
@@ -645,43 +664,87 @@ impl RequestTemplate {
         let mut lens = [ABSENT; SLOT_KINDS];
         for k in 0..self.slots.len() {
             let SlotAt { slot, at, optional } = self.slots[k];
-            let mut value = [0u8; MAX_VALUE_LEN];
-            let len = match render(
+            let width = slot.width();
+            let quoted = slot.quoted();
+            let mut scratch = [0u8; MAX_VALUE_LEN];
+            let value: &[u8] = match render(
                 slot,
                 values,
                 self.price_decimals,
                 self.qty_decimals,
-                &mut value,
+                &mut scratch,
             )? {
-                Some(len) => len,
+                Some(value) => value,
                 None => match optional {
                     Some((start, _, _)) => {
-                        // Gone, comma and all.
-                        self.text[start..at + slot.width() + 1].fill(b' ');
+                        if self.used[k] != ABSENT {
+                            // Gone, comma and all.
+                            self.text[start..at + width + 1].fill(b' ');
+                            self.used[k] = ABSENT;
+                        }
                         continue;
                     }
                     None if initial => {
-                        if !slot.quoted() {
-                            value[0] = b'0';
+                        if quoted {
+                            b""
+                        } else {
+                            b"0"
                         }
-                        usize::from(!slot.quoted())
                     }
                     None => return Err(TemplateError::Missing { slot }),
                 },
             };
-            if let Some((start, prefix_at, prefix_len)) = optional {
-                self.text[start..start + prefix_len]
-                    .copy_from_slice(&self.prefixes[prefix_at..prefix_at + prefix_len]);
-                self.text[at + slot.width()] = b',';
+            let mut was = usize::from(self.used[k]);
+            if self.used[k] == ABSENT {
+                if let Some((start, prefix_at, prefix_len)) = optional {
+                    self.text[start..start + prefix_len]
+                        .copy_from_slice(&self.prefixes[prefix_at..prefix_at + prefix_len]);
+                    self.text[at + width] = b',';
+                }
+                // The blanked slot is all spaces.
+                was = 0;
             }
-            patch(
-                &mut self.text[at..at + slot.width()],
-                &value[..len],
-                slot.quoted(),
-            );
-            lens[slot.index()] = len as u8;
+            let text = &mut self.text[at..at + width];
+            let end = if quoted {
+                text[0] = b'"';
+                copy_short(&mut text[1..], value);
+                text[1 + value.len()] = b'"';
+                value.len() + 2
+            } else {
+                copy_short(text, value);
+                value.len()
+            };
+            // Only what the last value took beyond this one needs spacing out.
+            if was > end {
+                text[end..was].fill(b' ');
+            }
+            self.used[k] = end as u8;
+            lens[slot.index()] = value.len() as u8;
         }
         Ok(lens)
+    }
+}
+
+/// Copies `src` to the start of `dst` in 8-byte moves (the last one overlapping), sparing
+/// the short, variable-length copies of a write a call each.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    let dst = &mut dst[..n];
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            dst[i..i + 8].copy_from_slice(&src[i..i + 8]);
+            i += 8;
+        }
+        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
     }
 }
 
@@ -717,51 +780,73 @@ fn patch(slot: &mut [u8], value: &[u8], quoted: bool) {
 }
 
 /// Checks an encoded client id: only bytes JSON and the signature payload take as they are.
+#[inline(always)]
 fn client_id_text(slot: Slot, text: &[u8]) -> Result<&[u8], TemplateError> {
-    if let Some(&byte) = text
+    // Every byte looked up, no branch per byte; the offender is looked for only on failure.
+    if !text
         .iter()
-        .find(|&&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+        .fold(true, |ok, &b| ok & CLIENT_ID_BYTES[usize::from(b)])
+        && let Some(&byte) = text.iter().find(|&&b| !CLIENT_ID_BYTES[usize::from(b)])
     {
         return Err(TemplateError::BadClientId { slot, byte });
     }
     Ok(text)
 }
 
-/// Renders `slot`'s value into `out`; `None` when the value is absent.
-fn render(
+/// The bytes a client id may carry: `[A-Za-z0-9_-]`.
+const CLIENT_ID_BYTES: [bool; 256] = {
+    let mut ok = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        ok[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+        b += 1;
+    }
+    ok
+};
+
+/// `slot`'s value text (numbers rendered into `out`, names and client ids as they are);
+/// `None` when the value is absent.
+#[inline(always)]
+fn render<'r>(
     slot: Slot,
-    v: &SlotValues<'_>,
+    v: &SlotValues<'r>,
     price_decimals: u8,
     qty_decimals: u8,
-    out: &mut [u8; MAX_VALUE_LEN],
-) -> Result<Option<usize>, TemplateError> {
-    let mut dec = [0u8; MAX_FORMATTED_LEN];
-    let decimal = |raw: i64, decimals: u8, dec: &mut [u8; MAX_FORMATTED_LEN]| {
+    out: &'r mut [u8; MAX_VALUE_LEN],
+) -> Result<Option<&'r [u8]>, TemplateError> {
+    let decimal = |raw: i64, decimals: u8, out: &'r mut [u8; MAX_VALUE_LEN]| {
         if raw < 0 {
             return Err(TemplateError::Negative { slot, raw });
         }
-        Ok(pinion_core::decimal::write_scaled(raw, decimals, dec))
+        let n = match <&mut [u8; MAX_FORMATTED_LEN]>::try_from(&mut out[..MAX_FORMATTED_LEN]) {
+            Ok(dec) => pinion_core::decimal::write_scaled(raw, decimals, dec),
+            // MAX_FORMATTED_LEN <= MAX_VALUE_LEN (checked at compile time).
+            Err(_) => 0,
+        };
+        Ok(&out[..n])
+    };
+    let int = |value: u64, out: &'r mut [u8; MAX_VALUE_LEN]| {
+        let n = write_u64(value, out);
+        &out[..n]
     };
     let text: &[u8] = match slot {
-        Slot::RequestId => return Ok(Some(write_u64(v.request_id, out))),
-        Slot::OrderId => return Ok(Some(write_u64(v.order_id, out))),
-        Slot::FromId => return Ok(Some(write_u64(v.from_id, out))),
-        Slot::OrderListId => return Ok(Some(write_u64(v.order_list_id, out))),
+        Slot::RequestId => return Ok(Some(int(v.request_id, out))),
+        Slot::OrderId => return Ok(Some(int(v.order_id, out))),
+        Slot::FromId => return Ok(Some(int(v.from_id, out))),
+        Slot::OrderListId => return Ok(Some(int(v.order_list_id, out))),
         Slot::Timestamp => {
-            let n = write_u64(v.timestamp_ms, out);
-            if n > Slot::Timestamp.width() {
-                return Err(TemplateError::TooLong { slot, len: n });
+            let text = int(v.timestamp_ms, out);
+            if text.len() > Slot::Timestamp.width() {
+                return Err(TemplateError::TooLong {
+                    slot,
+                    len: text.len(),
+                });
             }
-            return Ok(Some(n));
+            return Ok(Some(text));
         }
-        Slot::Price => {
-            let n = decimal(v.price.0, price_decimals, &mut dec)?;
-            &dec[..n]
-        }
-        Slot::Qty => {
-            let n = decimal(v.qty.0, qty_decimals, &mut dec)?;
-            &dec[..n]
-        }
+        Slot::Price => return decimal(v.price.0, price_decimals, out).map(Some),
+        Slot::Qty => return decimal(v.qty.0, qty_decimals, out).map(Some),
         Slot::ClientId => client_id_text(slot, v.client_id)?,
         Slot::OrigClientId => client_id_text(slot, v.orig_client_id)?,
         Slot::ListClientId => {
@@ -792,22 +877,16 @@ fn render(
                         l.stop_price
                     };
                     match px {
-                        Some(px) => {
-                            let n = decimal(px.0, price_decimals, &mut dec)?;
-                            &dec[..n]
-                        }
+                        Some(px) => return decimal(px.0, price_decimals, out).map(Some),
                         None => return Ok(None),
                     }
                 }
                 LegField::Qty => match l.qty {
-                    Some(q) => {
-                        let n = decimal(q.0, qty_decimals, &mut dec)?;
-                        &dec[..n]
-                    }
+                    Some(q) => return decimal(q.0, qty_decimals, out).map(Some),
                     None => return Ok(None),
                 },
                 LegField::TrailingDelta => match l.trailing_delta {
-                    Some(d) => return Ok(Some(write_u64(u64::from(d), out))),
+                    Some(d) => return Ok(Some(int(u64::from(d), out))),
                     None => return Ok(None),
                 },
                 LegField::ClientId => {
@@ -823,8 +902,7 @@ fn render(
     if len > MAX_VALUE_LEN || len + 2 > slot.width() {
         return Err(TemplateError::TooLong { slot, len });
     }
-    out[..len].copy_from_slice(text);
-    Ok(Some(len))
+    Ok(Some(text))
 }
 
 /// Decimal digits of `v` into `out`; returns the length (at most 20).
