@@ -21,7 +21,7 @@
 //! time: the exchange's `recvWindow` check measures the request's staleness from it.
 
 use arrayvec::ArrayVec;
-use pinion_core::decimal::MAX_FORMATTED_LEN;
+use pinion_core::decimal::{MAX_DECIMALS, MAX_FORMATTED_LEN};
 use pinion_core::{Px, Qty};
 use pinion_strategy::{OrderSide, OrderType, TimeInForce};
 
@@ -679,7 +679,7 @@ impl RequestTemplate {
                     Some((start, _, _)) => {
                         if self.used[k] != ABSENT {
                             // Gone, comma and all.
-                            self.text[start..at + width + 1].fill(b' ');
+                            fill_spaces(&mut self.text[start..at + width + 1]);
                             self.used[k] = ABSENT;
                         }
                         continue;
@@ -697,8 +697,10 @@ impl RequestTemplate {
             let mut was = usize::from(self.used[k]);
             if self.used[k] == ABSENT {
                 if let Some((start, prefix_at, prefix_len)) = optional {
-                    self.text[start..start + prefix_len]
-                        .copy_from_slice(&self.prefixes[prefix_at..prefix_at + prefix_len]);
+                    copy_short(
+                        &mut self.text[start..],
+                        &self.prefixes[prefix_at..prefix_at + prefix_len],
+                    );
                     self.text[at + width] = b',';
                 }
                 // The blanked slot is all spaces.
@@ -716,12 +718,31 @@ impl RequestTemplate {
             };
             // Only what the last value took beyond this one needs spacing out.
             if was > end {
-                text[end..was].fill(b' ');
+                fill_spaces(&mut text[end..was]);
             }
             self.used[k] = end as u8;
             lens[slot.index()] = value.len() as u8;
         }
         Ok(lens)
+    }
+}
+
+/// Spaces over `dst`, 8 bytes per store (the last one overlapping).
+#[inline(always)]
+fn fill_spaces(dst: &mut [u8]) {
+    const SPACES: [u8; 8] = [b' '; 8];
+    let n = dst.len();
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            dst[i..i + 8].copy_from_slice(&SPACES);
+            i += 8;
+        }
+        dst[n - 8..].copy_from_slice(&SPACES);
+    } else {
+        for b in dst {
+            *b = b' ';
+        }
     }
 }
 
@@ -819,11 +840,7 @@ fn render<'r>(
         if raw < 0 {
             return Err(TemplateError::Negative { slot, raw });
         }
-        let n = match <&mut [u8; MAX_FORMATTED_LEN]>::try_from(&mut out[..MAX_FORMATTED_LEN]) {
-            Ok(dec) => pinion_core::decimal::write_scaled(raw, decimals, dec),
-            // MAX_FORMATTED_LEN <= MAX_VALUE_LEN (checked at compile time).
-            Err(_) => 0,
-        };
+        let n = write_decimal(raw as u64, decimals, out);
         Ok(&out[..n])
     };
     let int = |value: u64, out: &'r mut [u8; MAX_VALUE_LEN]| {
@@ -906,22 +923,73 @@ fn render<'r>(
 }
 
 /// Decimal digits of `v` into `out`; returns the length (at most 20).
-#[inline]
-fn write_u64(mut v: u64, out: &mut [u8; MAX_VALUE_LEN]) -> usize {
-    let mut digits = [0u8; 20];
-    let mut n = 0;
-    loop {
-        digits[n] = b'0' + (v % 10) as u8;
-        v /= 10;
-        n += 1;
-        if v == 0 {
-            break;
-        }
-    }
-    for i in 0..n {
-        out[i] = digits[n - 1 - i];
-    }
+#[inline(always)]
+fn write_u64(v: u64, out: &mut [u8; MAX_VALUE_LEN]) -> usize {
+    let n = digit_count(v);
+    write_digits(v, &mut out[..n]);
     n
+}
+
+/// How many decimal digits `v` takes (1 for 0).
+#[inline(always)]
+fn digit_count(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Decimal digit pairs, `00` to `99`.
+const DECIMAL_PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        pairs[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    pairs
+};
+
+/// The low `out.len()` decimal digits of `v` into `out`, zero-padded, two per step.
+#[inline(always)]
+fn write_digits(mut v: u64, out: &mut [u8]) {
+    let mut i = out.len();
+    while i >= 2 {
+        out[i - 2..i].copy_from_slice(&DECIMAL_PAIRS[(v % 100) as usize]);
+        v /= 100;
+        i -= 2;
+    }
+    if i == 1 {
+        out[0] = b'0' + (v % 10) as u8;
+    }
+}
+
+/// Powers of ten up to `10^MAX_DECIMALS`.
+const POW10: [u64; MAX_DECIMALS as usize + 1] = {
+    let mut p = [1u64; MAX_DECIMALS as usize + 1];
+    let mut i = 1;
+    while i < p.len() {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
+/// `raw` units of `10^-decimals` as text, exactly as [`pinion_core::decimal::write_scaled`]
+/// writes a value that is not negative (at least one integer digit, every fraction digit),
+/// but two digits per step and straight into `out`: an OTOCO carries six prices and
+/// quantities. Returns the length (at most 20).
+#[inline(always)]
+fn write_decimal(raw: u64, decimals: u8, out: &mut [u8; MAX_VALUE_LEN]) -> usize {
+    let decimals = decimals.min(MAX_DECIMALS);
+    let scale = POW10[usize::from(decimals)];
+    let (int, frac) = (raw / scale, raw % scale);
+    let n = digit_count(int);
+    write_digits(int, &mut out[..n]);
+    if decimals == 0 {
+        return n;
+    }
+    out[n] = b'.';
+    let end = n + 1 + usize::from(decimals);
+    write_digits(frac, &mut out[n + 1..end]);
+    end
 }
 
 fn json_string(s: &str) -> Vec<u8> {
@@ -1386,4 +1454,45 @@ pub fn user_data_stream_subscribe_signature(
 /// `time` (the server's clock, for the offset estimate; no params).
 pub fn time() -> Result<RequestTemplate, TemplateError> {
     RequestTemplate::new("time", &[], 0, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_written_as_core_writes_them() {
+        let mut values = vec![
+            0i64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999_999,
+            i64::MAX,
+            i64::MAX - 1,
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for shift in 0..64 {
+            x = x.rotate_left(11) ^ x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            values.push((x >> shift) as i64 & i64::MAX);
+        }
+        for p in POW10 {
+            values.extend([p as i64 - 1, p as i64, p as i64 + 1]);
+        }
+        for v in values {
+            for decimals in 0..=MAX_DECIMALS + 2 {
+                let mut core = [0u8; MAX_FORMATTED_LEN];
+                let n = pinion_core::decimal::write_scaled(v, decimals, &mut core);
+                let mut ours = [0u8; MAX_VALUE_LEN];
+                let m = write_decimal(v as u64, decimals, &mut ours);
+                assert_eq!(ours[..m], core[..n], "{v} at {decimals} decimals");
+            }
+            let mut ours = [0u8; MAX_VALUE_LEN];
+            let m = write_u64(v as u64, &mut ours);
+            assert_eq!(&ours[..m], v.to_string().as_bytes());
+        }
+    }
 }
