@@ -11,6 +11,12 @@
 //! frame header can be computed once, and the session may patch the frame in place. Strings go
 //! through `serde_json` when the template is built, so a symbol or key is always escaped.
 //!
+//! **Kept text.** A template keeps its last request and remembers what each slot holds, so a
+//! write touches only what changed: a value is copied over the last one, the spaces after it
+//! are written only where the last value was longer, and an optional parameter is blanked or
+//! written back only when its presence changes. What comes out depends on the values alone,
+//! never on the writes before.
+//!
 //! **Signing.** In logged-on mode (after `session.logon` with an Ed25519 key) order requests
 //! carry no `apiKey` and no `signature`, only `timestamp` and `recvWindow`. Per-request mode
 //! adds `apiKey` and a `signature` slot: the signature payload is rebuilt from a precomputed plan
@@ -417,6 +423,10 @@ impl From<OrderType> for SpotOrderType {
 struct SlotAt {
     slot: Slot,
     at: usize,
+    /// [`Slot::width`], [`Slot::quoted`] and [`Slot::index`], looked up once at build time.
+    width: usize,
+    quoted: bool,
+    index: usize,
     /// `(start, prefix_len)`: the param's `"name":` starts at `start` (and is `prefix_len`
     /// long, kept in `prefixes` from `prefix_at`); its comma follows the slot.
     optional: Option<(usize, usize, usize)>,
@@ -663,9 +673,14 @@ impl RequestTemplate {
     ) -> Result<[u8; SLOT_KINDS], TemplateError> {
         let mut lens = [ABSENT; SLOT_KINDS];
         for k in 0..self.slots.len() {
-            let SlotAt { slot, at, optional } = self.slots[k];
-            let width = slot.width();
-            let quoted = slot.quoted();
+            let SlotAt {
+                slot,
+                at,
+                width,
+                quoted,
+                index,
+                optional,
+            } = self.slots[k];
             let mut scratch = [0u8; MAX_VALUE_LEN];
             let value: &[u8] = match render(
                 slot,
@@ -721,7 +736,7 @@ impl RequestTemplate {
                 fill_spaces(&mut text[end..was]);
             }
             self.used[k] = end as u8;
-            lens[slot.index()] = value.len() as u8;
+            lens[index] = value.len() as u8;
         }
         Ok(lens)
     }
@@ -779,6 +794,9 @@ fn push_slot(
         .try_push(SlotAt {
             slot,
             at: text.len(),
+            width: slot.width(),
+            quoted: slot.quoted(),
+            index: slot.index(),
             optional,
         })
         .map_err(|_| TemplateError::TooManySlots)?;
@@ -826,6 +844,21 @@ const CLIENT_ID_BYTES: [bool; 256] = {
     ok
 };
 
+/// A price or quantity as text in `out`; a negative one refused.
+#[inline(always)]
+fn decimal_text(
+    slot: Slot,
+    raw: i64,
+    decimals: u8,
+    out: &mut [u8; MAX_VALUE_LEN],
+) -> Result<&[u8], TemplateError> {
+    if raw < 0 {
+        return Err(TemplateError::Negative { slot, raw });
+    }
+    let n = write_decimal(raw as u64, decimals, out);
+    Ok(&out[..n])
+}
+
 /// `slot`'s value text (numbers rendered into `out`, names and client ids as they are);
 /// `None` when the value is absent.
 #[inline(always)]
@@ -836,13 +869,6 @@ fn render<'r>(
     qty_decimals: u8,
     out: &'r mut [u8; MAX_VALUE_LEN],
 ) -> Result<Option<&'r [u8]>, TemplateError> {
-    let decimal = |raw: i64, decimals: u8, out: &'r mut [u8; MAX_VALUE_LEN]| {
-        if raw < 0 {
-            return Err(TemplateError::Negative { slot, raw });
-        }
-        let n = write_decimal(raw as u64, decimals, out);
-        Ok(&out[..n])
-    };
     let int = |value: u64, out: &'r mut [u8; MAX_VALUE_LEN]| {
         let n = write_u64(value, out);
         &out[..n]
@@ -862,8 +888,8 @@ fn render<'r>(
             }
             return Ok(Some(text));
         }
-        Slot::Price => return decimal(v.price.0, price_decimals, out).map(Some),
-        Slot::Qty => return decimal(v.qty.0, qty_decimals, out).map(Some),
+        Slot::Price => return decimal_text(slot, v.price.0, price_decimals, out).map(Some),
+        Slot::Qty => return decimal_text(slot, v.qty.0, qty_decimals, out).map(Some),
         Slot::ClientId => client_id_text(slot, v.client_id)?,
         Slot::OrigClientId => client_id_text(slot, v.orig_client_id)?,
         Slot::ListClientId => {
@@ -894,12 +920,12 @@ fn render<'r>(
                         l.stop_price
                     };
                     match px {
-                        Some(px) => return decimal(px.0, price_decimals, out).map(Some),
+                        Some(px) => return decimal_text(slot, px.0, price_decimals, out).map(Some),
                         None => return Ok(None),
                     }
                 }
                 LegField::Qty => match l.qty {
-                    Some(q) => return decimal(q.0, qty_decimals, out).map(Some),
+                    Some(q) => return decimal_text(slot, q.0, qty_decimals, out).map(Some),
                     None => return Ok(None),
                 },
                 LegField::TrailingDelta => match l.trailing_delta {
@@ -947,9 +973,23 @@ const DECIMAL_PAIRS: [[u8; 2]; 100] = {
     pairs
 };
 
-/// The low `out.len()` decimal digits of `v` into `out`, zero-padded, two per step.
+/// The low `out.len()` decimal digits of `v` into `out`, zero-padded, two per step; past
+/// eight digits the low eight and the rest are two chains that do not wait on each other.
 #[inline(always)]
-fn write_digits(mut v: u64, out: &mut [u8]) {
+fn write_digits(v: u64, out: &mut [u8]) {
+    let n = out.len();
+    if n > 8 {
+        let (high, low) = out.split_at_mut(n - 8);
+        write_pairs(v / 100_000_000, high);
+        // Below 10^8: u32 arithmetic.
+        write_pairs(u64::from((v % 100_000_000) as u32), low);
+    } else {
+        write_pairs(v, out);
+    }
+}
+
+#[inline(always)]
+fn write_pairs(mut v: u64, out: &mut [u8]) {
     let mut i = out.len();
     while i >= 2 {
         out[i - 2..i].copy_from_slice(&DECIMAL_PAIRS[(v % 100) as usize]);
