@@ -23,9 +23,14 @@
 //!
 //! A second table compares, in the same run, a plain order with an **OTOCO** (an entry and its
 //! bracket, three orders in one `orderList.place.otoco`: the list's and three orders' ids
-//! encoded, 23 slots patched, absent optional params blanked) from intent to bytes, each order
-//! timed alone and interleaved one by one, in the logged-on and HMAC modes: p50 and p99 of each
-//! over all rounds, and the median of the rounds' own OTOCO/plain p50 ratios.
+//! encoded, 23 slots patched, optional params put in or blanked as the orders' types need)
+//! from intent to bytes, each order timed alone and interleaved one by one, in the logged-on
+//! and HMAC modes: p50 and p99 of each over all rounds, and the median of the rounds' own
+//! OTOCO/plain p50 ratios. The lists alternate a long entry (take-profit `LIMIT_MAKER`, trailing
+//! `STOP_LOSS_LIMIT`) and a short one (`STOP_LOSS`, `LIMIT_MAKER`), so every OTOCO changes which
+//! optional params it carries. A third table breaks both down by stage (client ids, slot
+//! values, template write, the signature alone, masked frame), each stage timed over a whole
+//! round of orders, the two kinds interleaved round by round.
 //!
 //! Rounds interleave the two (each goes first in turn); every round gives a ratio
 //! baseline/pinion of mean time per order, and the median of those ratios is reported, with the
@@ -557,6 +562,187 @@ fn measure_lists(mode: &str, signer: Option<Signer>) -> (u64, u64, f64) {
     (p50, l50, allocs)
 }
 
+/// Stage means of one round, ns per order: client ids, slot values, template write (slots
+/// patched, and when signed the payload rebuilt and signed), the signature alone (over the
+/// same payload), the masked frame.
+#[derive(Default, Clone, Copy)]
+struct Stages {
+    ids: f64,
+    values: f64,
+    write: f64,
+    sign: f64,
+    frame: f64,
+}
+
+/// Mean ns per item of `f` over `n` items.
+fn per_item(n: usize, mut f: impl FnMut(usize)) -> f64 {
+    let start = Instant::now();
+    for i in 0..n {
+        f(i);
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// Where a plain order's and an OTOCO's time goes, stage by stage, each stage over all
+/// [`ORDERS_PER_ROUND`] orders at once (one timer per stage, so no timer cost per order), the
+/// two kinds interleaved in each of [`ROUNDS`] rounds, each going first in turn; the medians
+/// over rounds are printed, with each request's bytes, slots and signed payload.
+fn breakdown(mode: &str, signer: Option<Signer>) {
+    let intents = intents();
+    let lists: Vec<ListIntent> = intents.iter().map(otoco_of).collect();
+    let clone = |s: &Option<Signer>| {
+        s.as_ref().map(|s| match s {
+            Signer::Hmac(_) => Signer::hmac(HMAC_SECRET),
+            Signer::Ed25519(_) => Signer::ed25519_pem(TEST_ONLY_ED25519_PEM).expect("key"),
+        })
+    };
+    let mut plain = Templates::new(clone(&signer));
+    let mut list_t = ListTemplate::new(signer);
+    let codec = plain.codec;
+    let n = intents.len();
+    let mut plain_ids = vec![[0u8; CLIENT_ID_LEN]; n];
+    let mut list_ids = vec![[[0u8; CLIENT_ID_LEN]; 4]; n];
+    let mut rounds: Vec<[Stages; 2]> = Vec::with_capacity(ROUNDS);
+    let mut ts = 1_764_921_600_000u64;
+    let mut frame = Vec::with_capacity(4096);
+    let mut sig = [0u8; pinion_gateway::binance::sign::ED25519_B64_LEN];
+    for round in 0..ROUNDS {
+        let mut st = [Stages::default(); 2];
+        for k in 0..2 {
+            // Each kind goes first in turn.
+            let otoco = (k + round) % 2 == 1;
+            let s = &mut st[usize::from(otoco)];
+            if !otoco {
+                s.ids = per_item(n, |i| codec.encode(intents[i].client_id, &mut plain_ids[i]));
+                s.values = per_item(n, |i| {
+                    black_box(SlotValues {
+                        request_id: i as u64,
+                        price: intents[i].px,
+                        qty: intents[i].qty,
+                        client_id: &plain_ids[i],
+                        timestamp_ms: ts,
+                        ..SlotValues::default()
+                    });
+                });
+                s.write = per_item(n, |i| {
+                    ts += 1;
+                    let t = match intents[i].side {
+                        OrderSide::Buy => &mut plain.buy,
+                        OrderSide::Sell => &mut plain.sell,
+                    };
+                    let values = SlotValues {
+                        request_id: i as u64,
+                        price: intents[i].px,
+                        qty: intents[i].qty,
+                        client_id: &plain_ids[i],
+                        timestamp_ms: ts,
+                        ..SlotValues::default()
+                    };
+                    black_box(t.write(&values, plain.signer.as_ref()).expect("write"));
+                });
+                if let Some(signer) = &plain.signer {
+                    let payload = plain.buy.last_payload();
+                    s.sign = per_item(n, |_| {
+                        black_box(signer.sign(black_box(payload), &mut sig));
+                    });
+                }
+                let bytes = plain
+                    .buy
+                    .write(
+                        &SlotValues {
+                            client_id: &plain_ids[0],
+                            ..SlotValues::default()
+                        },
+                        plain.signer.as_ref(),
+                    )
+                    .expect("write")
+                    .to_vec();
+                s.frame = per_item(n, |i| {
+                    encode_masked_text(&bytes, (i as u32).to_be_bytes(), &mut frame);
+                    black_box(&frame);
+                });
+            } else {
+                s.ids = per_item(n, |i| {
+                    let ids = &mut list_ids[i];
+                    codec.encode(lists[i].list_id, &mut ids[0]);
+                    for (k, leg) in lists[i].legs().iter().enumerate() {
+                        codec.encode(leg.client_id, &mut ids[k + 1]);
+                    }
+                });
+                let values_of = |i: usize, ts: u64| {
+                    let ids = &list_ids[i];
+                    let mut values = SlotValues {
+                        request_id: i as u64,
+                        timestamp_ms: ts,
+                        list_client_id: &ids[0],
+                        ..SlotValues::default()
+                    };
+                    for (k, leg) in lists[i].legs().iter().enumerate() {
+                        values.legs[k] = leg.values(&ids[k + 1]);
+                    }
+                    values
+                };
+                s.values = per_item(n, |i| {
+                    black_box(values_of(i, ts));
+                });
+                let all: Vec<SlotValues<'_>> = (0..n).map(|i| values_of(i, ts)).collect();
+                s.write = per_item(n, |i| {
+                    let mut values = all[i];
+                    ts += 1;
+                    values.timestamp_ms = ts;
+                    black_box(
+                        list_t
+                            .otoco
+                            .write(&values, list_t.signer.as_ref())
+                            .expect("write"),
+                    );
+                });
+                if let Some(signer) = &list_t.signer {
+                    let payload = list_t.otoco.last_payload();
+                    s.sign = per_item(n, |_| {
+                        black_box(signer.sign(black_box(payload), &mut sig));
+                    });
+                }
+                let bytes = list_t
+                    .otoco
+                    .write(&all[0], list_t.signer.as_ref())
+                    .expect("write")
+                    .to_vec();
+                s.frame = per_item(n, |i| {
+                    encode_masked_text(&bytes, (i as u32).to_be_bytes(), &mut frame);
+                    black_box(&frame);
+                });
+            }
+        }
+        rounds.push(st);
+    }
+    let med = |kind: usize, f: fn(&Stages) -> f64| {
+        let mut v: Vec<f64> = rounds.iter().map(|r| f(&r[kind])).collect();
+        median(&mut v)
+    };
+    type Stage = (&'static str, fn(&Stages) -> f64);
+    let stages: [Stage; 5] = [
+        ("client ids", |s| s.ids),
+        ("slot values", |s| s.values),
+        ("template write", |s| s.write),
+        ("  of which signature", |s| s.sign),
+        ("masked frame", |s| s.frame),
+    ];
+    println!(
+        "{mode}: stage means, ns per order (median of {ROUNDS} rounds): plain / OTOCO ({} / {} bytes, {} / {} slots, signed payload {} / {} bytes)",
+        plain.buy.len(),
+        list_t.otoco.len(),
+        plain.buy.slots().count(),
+        list_t.otoco.slots().count(),
+        plain.buy.last_payload().len(),
+        list_t.otoco.last_payload().len(),
+    );
+    for (name, f) in stages {
+        let (p, l) = (med(0, f), med(1, f));
+        println!("  {name:<22} {p:>7.1} / {l:>7.1}");
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported (three cases only).
     println!("host: {}", pinion_benches::host_state());
@@ -575,6 +761,8 @@ fn main() {
     );
     let (_, _, list_allocs_on) = measure_lists("logged-on", None);
     let (_, _, list_allocs_hmac) = measure_lists("hmac", Some(Signer::hmac(HMAC_SECRET)));
+    breakdown("logged-on", None);
+    breakdown("hmac", Some(Signer::hmac(HMAC_SECRET)));
     assert_eq!(
         list_allocs_on + list_allocs_hmac,
         0.0,
