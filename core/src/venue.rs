@@ -118,9 +118,11 @@ impl Venue {
     }
 
     /// Infers the venue from a WebSocket or REST URL, as found in recordings: the host decides
-    /// the exchange and its variant, the path (or host prefix) the market.
+    /// the exchange and its variant, the path (or host prefix) the market. Letter case does not
+    /// matter. Allocates nothing: a capture's feed stage calls it when a connection opens
+    /// mid-stream.
     pub fn from_url(url: &str) -> Option<Venue> {
-        let u = url.to_ascii_lowercase();
+        let u = Caseless(url.as_bytes());
         let futures = |usdm: Venue, coinm: Venue| {
             if u.contains("dstream") || u.contains("dapi") {
                 coinm
@@ -181,6 +183,22 @@ impl Venue {
             10 => Some(Venue::BinanceCoinmTestnet),
             _ => None,
         }
+    }
+}
+
+/// Text searched without regard to ASCII letter case, in place.
+#[derive(Clone, Copy)]
+struct Caseless<'a>(&'a [u8]);
+
+impl Caseless<'_> {
+    /// Whether `needle` (in lower case) occurs in the text in any case.
+    fn contains(self, needle: &str) -> bool {
+        let needle = needle.as_bytes();
+        needle.is_empty()
+            || self
+                .0
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle))
     }
 }
 
@@ -255,6 +273,17 @@ mod tests {
             Venue::from_url("wss://dstream.binancefuture.com/stream"),
             Some(Venue::BinanceCoinmTestnet)
         );
+        // Letter case does not matter, in the host or the path.
+        assert_eq!(
+            Venue::from_url("WSS://Stream.Bybit.com/V5/Public/SPOT"),
+            Some(Venue::BybitSpot)
+        );
+        assert_eq!(
+            Venue::from_url("wss://DSTREAM.binancefuture.COM/stream"),
+            Some(Venue::BinanceCoinmTestnet)
+        );
+        assert_eq!(Venue::from_url("BYBIT.ws.3"), None);
+        assert_eq!(Venue::from_url(""), None);
     }
 
     #[test]
