@@ -43,6 +43,10 @@ pub const MAX_CONSECUTIVE_SOURCE_ERRORS: u32 = 64;
 /// split into 28-level events is 358).
 pub const BURST: usize = 512;
 
+/// Connection slots a [`ConnTable`] reserves at start-up at the least, so that connections a
+/// source discovers as it reads need no allocation.
+pub const RESERVED_CONNECTIONS: usize = 16;
+
 /// How each connection of the source is decoded.
 #[derive(Debug, Clone)]
 pub struct ConnTable {
@@ -81,11 +85,11 @@ impl ConnTable {
         instruments: Instruments,
     ) -> Self {
         let mut t = Self {
-            ctx: Vec::new(),
+            ctx: Vec::with_capacity(RESERVED_CONNECTIONS),
             fallback_venue,
             instruments,
             planned: Vec::new(),
-            learning: Vec::new(),
+            learning: Vec::with_capacity(RESERVED_CONNECTIONS),
         };
         t.refresh(source);
         t
@@ -99,8 +103,11 @@ impl ConnTable {
         instruments: Instruments,
         survey: &pinion_feed::survey::Survey,
     ) -> Self {
+        // Every connection the first pass saw has its slot before the run: one that opens
+        // mid-stream (a capture's second WebSocket) finds room.
+        let slots = survey.conns.len().max(RESERVED_CONNECTIONS);
         let mut t = Self {
-            ctx: Vec::new(),
+            ctx: Vec::with_capacity(slots),
             fallback_venue,
             instruments,
             planned: survey
@@ -108,14 +115,15 @@ impl ConnTable {
                 .iter()
                 .map(|c| c.venue.map(|v| (v, c.default_symbol)))
                 .collect(),
-            learning: Vec::new(),
+            learning: Vec::with_capacity(slots),
         };
         t.refresh(source);
         t
     }
 
-    /// Re-reads the source's connections (a capture discovers them as it goes). Allocates only
-    /// when the source has a connection not seen before.
+    /// Re-reads the source's connections (a capture discovers them as it goes). Allocates
+    /// nothing while the connections fit the slots reserved at start-up (those the first pass
+    /// saw, and at least [`RESERVED_CONNECTIONS`]).
     pub fn refresh(&mut self, source: &dyn FrameSource) {
         for info in source.connections() {
             let i = usize::from(info.id.0);
@@ -190,7 +198,8 @@ impl ConnTable {
 
 /// The instrument of a connection's symbol-less payloads: the venue's only instrument, else the
 /// longest symbol that appears as a whole word in the connection's URL or file name
-/// (`spot-btcusdt-20240808.hbt.gz`, `…/ws/btcusdt@depth`).
+/// (`spot-btcusdt-20240808.hbt.gz`, `…/ws/btcusdt@depth`), in any letter case. Allocates
+/// nothing: the feed stage calls it when a capture's connection opens mid-stream.
 pub fn default_instrument(
     instruments: &Instruments,
     venue: Venue,
@@ -201,14 +210,17 @@ pub fn default_instrument(
     if of_venue.next().is_none() {
         return Some(first.0);
     }
-    let words: Vec<String> = url
+    let words = url
         .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_uppercase)
-        .collect();
+        .filter(|w| !w.is_empty());
     instruments
         .iter()
-        .filter(|(_, s)| s.venue == venue && words.iter().any(|w| w == s.symbol.as_str()))
+        .filter(|(_, s)| {
+            s.venue == venue
+                && words
+                    .clone()
+                    .any(|w| w.eq_ignore_ascii_case(s.symbol.as_str()))
+        })
         .max_by_key(|(_, s)| s.symbol.len())
         .map(|(id, _)| id)
 }
