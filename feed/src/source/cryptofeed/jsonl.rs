@@ -14,9 +14,12 @@
 //! Each distinct `conn` name gets a [`ConnId`] in order of first appearance; a WebSocket's venue
 //! comes from its `connect` address. Times come from the digits of `ts` (never through `f64`).
 //! The envelope is read with serde_json without copying; `data` is unescaped exactly into a
-//! reused buffer, so reading allocates nothing per record once the buffers have grown. A line
-//! that does not parse is a [`SourceError::Format`] with its 1-based line number; reading may go
-//! on after it.
+//! reused buffer, so reading allocates nothing per record once the buffers have grown. A
+//! connection that opens mid-capture (a second WebSocket) takes its name and address strings
+//! from a pool filled at start-up, so it allocates nothing either (up to
+//! [`RESERVED_CONNECTIONS`] connections, names and addresses up to [`RESERVED_TEXT`] bytes).
+//! A line that does not parse is a [`SourceError::Format`] with its 1-based line number;
+//! reading may go on after it.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -35,6 +38,13 @@ use pinion_core::record::{ConnId, ConnInfo, RawRecord, RecordKind};
 use pinion_core::venue::Venue;
 
 const FORMAT: &str = "cryptofeed-jsonl";
+
+/// Connections whose names and addresses have room reserved at start-up.
+pub const RESERVED_CONNECTIONS: usize = 16;
+
+/// The capacity of each reserved name or address string, in bytes (a WebSocket address with
+/// its query is rarely over 100).
+pub const RESERVED_TEXT: usize = 256;
 
 /// A string field, borrowed from the line unless it holds escapes. (A bare `Option<Cow<str>>`
 /// field would always be deserialized owned; the newtype makes serde borrow.)
@@ -82,6 +92,9 @@ pub struct CryptofeedJsonlReader<R> {
     /// Connection names, index = `ConnId`.
     names: Vec<String>,
     connections: Vec<ConnInfo>,
+    /// Empty strings of [`RESERVED_TEXT`] bytes, for the names and addresses of connections
+    /// not yet seen.
+    spare: Vec<String>,
 }
 
 impl CryptofeedJsonlReader<BufReader<zstd::stream::read::Decoder<'static, BufReader<File>>>> {
@@ -121,8 +134,11 @@ impl<R: BufRead> CryptofeedJsonlReader<R> {
             meta: Vec::with_capacity(256),
             payload: Vec::with_capacity(1 << 12),
             header: None,
-            names: Vec::new(),
-            connections: Vec::new(),
+            names: Vec::with_capacity(RESERVED_CONNECTIONS),
+            connections: Vec::with_capacity(RESERVED_CONNECTIONS),
+            spare: (0..2 * RESERVED_CONNECTIONS)
+                .map(|_| String::with_capacity(RESERVED_TEXT))
+                .collect(),
         };
         if reader.read_line()? {
             let text = trim_line_end(&reader.line);
@@ -261,14 +277,21 @@ impl<R: BufRead> FrameSource for CryptofeedJsonlReader<R> {
                     kind
                 }
             };
-            let Some(conn) = register(&mut self.names, &mut self.connections, conn_name) else {
+            let Some(conn) = register(
+                &mut self.names,
+                &mut self.connections,
+                &mut self.spare,
+                conn_name,
+            ) else {
                 return Err(self.error("too many connections"));
             };
             if kind == RecordKind::Connect {
-                let url = String::from_utf8_lossy(&self.meta).into_owned();
+                // `meta` holds the `addr` text: valid UTF-8, borrowed as it is.
+                let url = String::from_utf8_lossy(&self.meta);
                 let info = &mut self.connections[conn.0 as usize];
                 info.venue = Venue::from_url(&url);
-                info.url = url;
+                info.url.clear();
+                info.url.push_str(&url);
             }
             return Ok(Some(RawRecord {
                 t_recv,
@@ -288,22 +311,30 @@ impl<R: BufRead> FrameSource for CryptofeedJsonlReader<R> {
     }
 }
 
-/// The id for a connection name, registering it on first sight. Takes the fields rather than
-/// the reader so it can run while the envelope still borrows the line buffer.
+/// The id for a connection name, registering it on first sight with strings from `spare`
+/// (allocated only once it is empty). Takes the fields rather than the reader so it can run
+/// while the envelope still borrows the line buffer.
 fn register(
     names: &mut Vec<String>,
     connections: &mut Vec<ConnInfo>,
+    spare: &mut Vec<String>,
     name: &str,
 ) -> Option<ConnId> {
     if let Some(i) = names.iter().position(|n| n == name) {
         return Some(ConnId(i as u16));
     }
     let id = ConnId(u16::try_from(names.len()).ok()?);
-    names.push(name.to_owned());
+    let mut copy = || {
+        let mut s = spare.pop().unwrap_or_default();
+        s.push_str(name);
+        s
+    };
+    let (own, url) = (copy(), copy());
+    names.push(own);
     connections.push(ConnInfo {
         id,
         venue: None,
-        url: name.to_owned(),
+        url,
     });
     Some(id)
 }
