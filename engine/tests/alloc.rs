@@ -1,7 +1,9 @@
 //! The steady state of a replay allocates nothing: fused placement `1` on the synthetic market
-//! and on the real recordings, with one strategy, with three instances on one instrument, and
-//! with those three on a second strategy stage, under a counting global allocator that counts only while the run is between 40 % and 90 % of
-//! its records (after start-up and warm-up, before the end-of-stream flush and the report).
+//! and on the real recordings, with one strategy, with three instances on one instrument, with
+//! those three on a second strategy stage, and on a Bybit capture whose second connection opens
+//! mid-run, under a counting global allocator that counts only while the run is between 40 %
+//! and 90 % of its records (after start-up and warm-up, before the end-of-stream flush and the
+//! report).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -115,6 +117,63 @@ fn steady_state_replay_allocates_nothing() {
         );
         assert!(report.counter("gateway", "orders_sent") > 0);
     }
+    // A Bybit capture of two WebSockets, one after the other in the file: the spot
+    // connection opens inside the window (its connection slot, name and address were reserved
+    // at start-up), and frames carried as escaped JSON strings are unescaped into a reused
+    // buffer, while an instance makes a market on a linear perpetual.
+    if let Some(path) = pinion_testkit::data::require(BYBIT) {
+        let report = allocations_in_steady_state(&bybit_maker(&path), BYBIT_RECORDS);
+        assert_eq!(report.counter("feed", "records"), BYBIT_RECORDS);
+        assert_eq!(report.counter("book", "gaps"), 0);
+        assert_eq!(
+            report.counter("feed", "resync_records"),
+            2,
+            "both connections opened"
+        );
+        assert_eq!(report.counter("feed", "unknown_venue"), 0);
+        assert!(report.counter("gateway", "orders_sent") > 0);
+    }
+}
+
+/// The Bybit capture: linear BTC, ETH, SOL and DOGE perpetuals on one connection, then spot
+/// BTC and ETH on a second, with the instruments-info responses.
+const BYBIT: &str = "bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst";
+
+/// The records of [`BYBIT`] the feed reads (`send` lines are not records).
+const BYBIT_RECORDS: u64 = 3_231;
+
+/// A market-making instance on the capture's DOGEUSDT perpetual (named with its venue), under
+/// an account whose limits fit it, fused as [`common::fused_overrides`] runs.
+fn bybit_maker(path: &std::path::Path) -> Settings {
+    const TEXT: &str = r#"
+[risk]
+max_order_qty = "1000"
+max_notional = "100000"
+max_position = "1000"
+max_open_orders = 10
+orders_per_second = 100
+order_burst = 10
+price_band_bps = 50
+
+[gateway]
+queue_model = "optimistic"
+
+[[strategy]]
+name = "maker"
+kind = "market-making"
+order_qty = "100"
+instruments = ["bybit-linear:DOGEUSDT"]
+"#;
+    let mut o = common::fused_overrides();
+    o.push(Override::value(
+        "input.source",
+        path.to_str().expect("a UTF-8 path"),
+    ));
+    o.push(Override::value("input.read_ahead", true));
+    Config::parse_with(TEXT, "bybit-maker.toml", &o)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .validate_for("bybit-maker.toml", 2, &pinion_testkit::data::data_dir())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Three `[[strategy]]` instances on the Binance Spot instrument of the recording at `path`
@@ -229,34 +288,52 @@ fn damage_every_trade(from: &std::path::Path, to: &std::path::Path, n: usize) ->
 }
 
 /// Runs `settings` (of `records` records), asserting that nothing allocated between 40 % and
-/// 90 % of them.
+/// 90 % of them. The window is kept by a thread that sleeps between looks at the record count:
+/// on a busy machine it can wake too late, after the feed's last record (and so count the
+/// end-of-stream flush and the report), or so late that too few records were left between its
+/// ends. Such a run measured nothing and is run again, a few times at most; a run whose window
+/// closed in time fails on its first allocation count above zero.
 fn allocations_in_steady_state(settings: &Settings, records: u64) -> PipelineReport {
-    let opened_at = Arc::new(AtomicU64::new(0));
-    let closed_at = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let pipeline = pipeline::build(settings, Arc::clone(&stop)).expect("builds");
-    let window = common::steady_state_window(
-        Arc::clone(&pipeline.progress),
-        records,
-        {
-            let at = Arc::clone(&opened_at);
-            move || at.store(process_allocations(), Ordering::SeqCst)
-        },
-        {
-            let at = Arc::clone(&closed_at);
-            move || at.store(process_allocations(), Ordering::SeqCst)
-        },
-    );
-    let report = pipeline::run_pipeline(settings, pipeline, stop, Console::QUIET).expect("runs");
-    let (opened, closed, ()) = window.join().expect("window thread");
-    let allocations = closed_at.load(Ordering::SeqCst) - opened_at.load(Ordering::SeqCst);
-    assert!(
-        closed > opened + records / 4,
-        "window {opened}..{closed} too small"
-    );
-    assert_eq!(
-        allocations, 0,
-        "{allocations} allocations while records {opened}..{closed} went through"
-    );
-    report
+    const ATTEMPTS: u32 = 5;
+    for attempt in 1..=ATTEMPTS {
+        let opened_at = Arc::new(AtomicU64::new(0));
+        let closed_at = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let pipeline = pipeline::build(settings, Arc::clone(&stop)).expect("builds");
+        let window = common::steady_state_window(
+            Arc::clone(&pipeline.progress),
+            records,
+            {
+                let at = Arc::clone(&opened_at);
+                move || at.store(process_allocations(), Ordering::SeqCst)
+            },
+            {
+                let at = Arc::clone(&closed_at);
+                move || at.store(process_allocations(), Ordering::SeqCst)
+            },
+        );
+        let report =
+            pipeline::run_pipeline(settings, pipeline, stop, Console::QUIET).expect("runs");
+        let (opened, closed, ()) = window.join().expect("window thread");
+        // `closed` was read after the count at the window's end: below `records`, the feed had
+        // not yet read its last record when the window closed.
+        let in_time = closed < records && closed > opened + records / 4;
+        if !in_time && attempt < ATTEMPTS {
+            eprintln!(
+                "window {opened}..{closed} of {records} records missed the steady state; again"
+            );
+            continue;
+        }
+        assert!(
+            in_time,
+            "window {opened}..{closed} of {records} records missed the steady state {ATTEMPTS} times"
+        );
+        let allocations = closed_at.load(Ordering::SeqCst) - opened_at.load(Ordering::SeqCst);
+        assert_eq!(
+            allocations, 0,
+            "{allocations} allocations while records {opened}..{closed} went through"
+        );
+        return report;
+    }
+    unreachable!("the last attempt returns or fails")
 }
