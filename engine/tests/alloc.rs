@@ -1,7 +1,8 @@
 //! The steady state of a replay allocates nothing: fused placement `1` on the synthetic market
 //! and on the real recordings, with one strategy, with three instances on one instrument, with
 //! those three on a second strategy stage, and on a Bybit capture whose second connection opens
-//! mid-run, under a counting global allocator that counts only while the run is between 40 %
+//! mid-run (with a market maker, then with a pair trading two of its perpetuals together),
+//! under a counting global allocator that counts only while the run is between 40 %
 //! and 90 % of its records (after start-up and warm-up, before the end-of-stream flush and the
 //! report).
 
@@ -122,7 +123,7 @@ fn steady_state_replay_allocates_nothing() {
     // at start-up), and frames carried as escaped JSON strings are unescaped into a reused
     // buffer, while an instance makes a market on a linear perpetual.
     if let Some(path) = pinion_testkit::data::require(BYBIT) {
-        let report = allocations_in_steady_state(&bybit_maker(&path), BYBIT_RECORDS);
+        let report = allocations_in_steady_state(&bybit_settings(&path, MAKER), BYBIT_RECORDS);
         assert_eq!(report.counter("feed", "records"), BYBIT_RECORDS);
         assert_eq!(report.counter("book", "gaps"), 0);
         assert_eq!(
@@ -132,6 +133,16 @@ fn steady_state_replay_allocates_nothing() {
         );
         assert_eq!(report.counter("feed", "unknown_venue"), 0);
         assert!(report.counter("gateway", "orders_sent") > 0);
+        // A pair deciding on two perpetuals' books together, each order through its own
+        // leg's gates: nothing allocated either, and both legs trade.
+        let mut pair = bybit_settings(&path, PAIR);
+        pair.backtest.record = true;
+        let report = allocations_in_steady_state(&pair, BYBIT_RECORDS);
+        assert_eq!(report.trading.len(), 2);
+        for t in &report.trading {
+            assert_eq!(&*t.instances[0].name, "pair");
+            assert!(t.instances[0].fills >= 2, "{t:?}");
+        }
     }
 }
 
@@ -142,10 +153,33 @@ const BYBIT: &str = "bybit/v5-linear-spot-20260809.cryptofeed.jsonl.zst";
 /// The records of [`BYBIT`] the feed reads (`send` lines are not records).
 const BYBIT_RECORDS: u64 = 3_231;
 
-/// A market-making instance on the capture's DOGEUSDT perpetual (named with its venue), under
-/// an account whose limits fit it, fused as [`common::fused_overrides`] runs.
-fn bybit_maker(path: &std::path::Path) -> Settings {
-    const TEXT: &str = r#"
+/// A market-making instance on the capture's DOGEUSDT perpetual (named with its venue).
+const MAKER: &str = r#"
+[[strategy]]
+name = "maker"
+kind = "market-making"
+order_qty = "100"
+instruments = ["bybit-linear:DOGEUSDT"]
+"#;
+
+/// A pair of the capture's DOGEUSDT and SOLUSDT perpetuals, 50 USDT a leg.
+const PAIR: &str = r#"
+[[strategy]]
+name = "pair"
+kind = "pairs"
+instruments = ["bybit-linear:DOGEUSDT", "bybit-linear:SOLUSDT"]
+[strategy.pairs]
+entry_bps = 1.0
+exit_bps = 0.2
+mean_samples = 50
+warmup_samples = 20
+notional = "50"
+"#;
+
+/// `strategies` on [`BYBIT`], under an account whose limits fit the perpetuals, fused as
+/// [`common::fused_overrides`] runs.
+fn bybit_settings(path: &std::path::Path, strategies: &str) -> Settings {
+    const ACCOUNT: &str = r#"
 [risk]
 max_order_qty = "1000"
 max_notional = "100000"
@@ -157,12 +191,6 @@ price_band_bps = 50
 
 [gateway]
 queue_model = "optimistic"
-
-[[strategy]]
-name = "maker"
-kind = "market-making"
-order_qty = "100"
-instruments = ["bybit-linear:DOGEUSDT"]
 "#;
     let mut o = common::fused_overrides();
     o.push(Override::value(
@@ -170,9 +198,9 @@ instruments = ["bybit-linear:DOGEUSDT"]
         path.to_str().expect("a UTF-8 path"),
     ));
     o.push(Override::value("input.read_ahead", true));
-    Config::parse_with(TEXT, "bybit-maker.toml", &o)
+    Config::parse_with(&format!("{ACCOUNT}{strategies}"), "bybit.toml", &o)
         .unwrap_or_else(|e| panic!("{e}"))
-        .validate_for("bybit-maker.toml", 2, &pinion_testkit::data::data_dir())
+        .validate_for("bybit.toml", 2, &pinion_testkit::data::data_dir())
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
