@@ -224,6 +224,100 @@ fn main() {
         );
         compare(case.name, "all", &case.json, &case.sbe, rounds);
     }
+    println!();
+    println!(
+        "SBE decode by stage, hot set (each stage alone, interleaved, median ns/msg of {rounds} \
+         rounds; a stage includes the ones above it)"
+    );
+    println!(
+        "{:<12} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "message", "loop", "header", "read", "convert", "decode"
+    );
+    for case in cases.iter().filter(|c| c.template != Template::Trades) {
+        let mut bytes = 0;
+        let hot = case
+            .json
+            .iter()
+            .take_while(|(_, f)| {
+                bytes += f.len();
+                bytes <= HOT_BYTES
+            })
+            .count();
+        stages(case.name, &case.sbe[..hot], rounds);
+    }
+}
+
+/// The stages of decoding SBE frames, each timed alone on the same frames: `loop`, walking the
+/// frames; `header`, the 8-byte header read and the schema check; `read`, [`sbe::read`] (every
+/// length checked, the fields in registers); `convert`, that plus the exponent conversions of
+/// every price and quantity at the instrument's scale; `decode`, the whole [`Decoder::decode`]
+/// (symbol look-up, range checks, the event, counters and the result). Stages overlap in the
+/// core, so the differences are where the time goes only roughly.
+fn stages(name: &str, frames: &Frames, rounds: usize) {
+    let n = frames.len();
+    let packed = Packed::new(frames);
+    let mut dec = Decoder::new(instruments());
+    #[inline(always)]
+    fn walk_with(packed: &Packed, f: impl Fn(&[u8]) -> u64) -> u64 {
+        let mut acc = 0u64;
+        for &(_, start, end) in &packed.frames {
+            acc = acc.wrapping_add(f(black_box(&packed.bytes[start..end])));
+        }
+        acc
+    }
+    let (px_dec, qty_dec) = (2, 8);
+    let convert = |m: &sbe::StreamMessage<'_>| -> u64 {
+        let (pe, qe) = m.exponents();
+        let (px, qty) = (sbe::Scale::new(pe, px_dec), sbe::Scale::new(qe, qty_dec));
+        let one = |(p, q): (i64, i64)| {
+            px.apply(p)
+                .unwrap_or(0)
+                .wrapping_add(qty.apply(q).unwrap_or(0)) as u64
+        };
+        match m {
+            sbe::StreamMessage::BestBidAsk(b) => {
+                one((b.bid_price, b.bid_qty)).wrapping_add(one((b.ask_price, b.ask_qty)))
+            }
+            sbe::StreamMessage::DepthDiff(d) | sbe::StreamMessage::DepthSnapshot(d) => d
+                .bids
+                .levels()
+                .chain(d.asks.levels())
+                .fold(0u64, |acc, l| acc.wrapping_add(one(l))),
+            sbe::StreamMessage::Trades(t) => t.trades.len() as u64,
+        }
+    };
+    let mut times = [(); 5].map(|()| Vec::new());
+    for round in 0..rounds {
+        for j in 0..5 {
+            let stage = (round + j) % 5;
+            let t = Instant::now();
+            let mut reps = 0u32;
+            while t.elapsed().as_nanos() < TIMING_NS {
+                let acc = match stage {
+                    0 => walk_with(&packed, |f: &[u8]| f.len() as u64),
+                    1 => walk_with(&packed, |f: &[u8]| {
+                        u64::from(sbe::is_stream_message(f))
+                            + MessageHeader::read(f).map_or(0, |h| u64::from(h.template_id))
+                    }),
+                    2 => walk_with(&packed, |f: &[u8]| match sbe::read(f) {
+                        Ok(m) => m.symbol().len() as u64 + m.exponents().0 as u64,
+                        Err(_) => 0,
+                    }),
+                    3 => walk_with(&packed, |f: &[u8]| sbe::read(f).map_or(0, |m| convert(&m))),
+                    _ => pass(&mut dec, &packed),
+                };
+                black_box(acc);
+                reps += 1;
+            }
+            let ns = t.elapsed().as_nanos() as f64;
+            times[stage].push(ns / (f64::from(reps) * n as f64));
+        }
+    }
+    let m: Vec<f64> = times.into_iter().map(median).collect();
+    println!(
+        "{:<12} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+        name, m[0], m[1], m[2], m[3], m[4]
+    );
 }
 
 /// Times both sides on the same messages, interleaved, and prints one row.
