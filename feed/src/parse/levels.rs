@@ -53,6 +53,16 @@ impl LevelBuf {
         }
     }
 
+    /// Appends one side's levels (bids before the first ask), reserving once for all of them.
+    #[inline]
+    pub(super) fn extend(&mut self, bid: bool, levels: impl ExactSizeIterator<Item = Level>) {
+        let n = levels.len();
+        self.levels.extend(levels);
+        if bid {
+            self.n_bids += n;
+        }
+    }
+
     /// Appends the levels of a JSON array of `[price, quantity]` string pairs (extra elements in
     /// a pair are ignored).
     #[inline]
