@@ -17,6 +17,12 @@
 //! (repeated to about 5 ms; the frames laid end to end in one buffer, as a reader holds them), the side going first alternating; reported are the median ns per
 //! message of each side and the median of the rounds' ratios (JSON time / SBE time). Rounds:
 //! `PINION_BENCH_ROUNDS` (default 15).
+//!
+//! A second table breaks the SBE side down on the `hot` sets of best bid/ask and diff depth:
+//! the same frames walked with more of the work each time (the loop alone; the header read;
+//! [`sbe::read`]; that plus every price and quantity conversion; the whole decode), stages
+//! interleaved within each round, medians of ns per message. The stages overlap in the core,
+//! so their differences show where the time goes only roughly.
 
 use pinion_benches::median;
 use std::hint::black_box;

@@ -589,65 +589,52 @@ pub fn scaled(mantissa: i64, exponent: i8, decimals: u8) -> Option<i64> {
 }
 
 /// The conversion of one exponent's mantissas to a scale of `decimals`, prepared once per
-/// message (or once per instrument and exponent pair: see the decoder). Every case is the same
-/// straight-line work, so a loop over levels has no branch on the kind: the low bits under
-/// `mask` must be zero, then the value shifted right by `k` and multiplied by `inv` (modulo
-/// 2^64) must lie in `lo..=hi`, then it is multiplied by `mul` without overflow.
+/// message: a multiplication by a power of ten, or an exact division by one done as a mask
+/// test, a shift and a multiplication by the modular inverse of its odd part (no division
+/// instruction in the per-value work).
 ///
-/// - Multiplying by `10^s`: `mask` 0, `k` 0, `inv` 1, the whole `i64` range, `mul` `10^s`.
-/// - Dividing exactly by `10^k = 2^k · 5^k`: `mask` the low `k` bits, `inv` the inverse of
-///   `5^k` modulo 2^64, `lo..=hi` `±(i64::MAX / 5^k)` (a product outside it means the value
-///   was not a multiple), `mul` 1. No division instruction.
-/// - A shift past every power of ten an `i64` holds: `mask` all bits, so only zero passes.
+/// A branch on the kind per value stays: it always goes the same way for a message's values
+/// and is predicted, and a branch-free form that does every kind's work (a mask, a shift and
+/// two multiplications for every value) was measured slower, best bid/ask and diff depth both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Scale {
-    mask: i64,
-    k: u32,
-    inv: u64,
-    lo: i64,
-    hi: i64,
-    mul: i64,
+pub struct Scale(ScaleKind);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ScaleKind {
+    /// Multiply by this power of ten (1 when the scales agree).
+    Mul(i64),
+    /// Divide by `10^k = 2^k · 5^k`: the low `k` bits must be zero, then the rest, times the
+    /// inverse of `5^k` modulo 2^64, is the quotient if it is within `±bound` (= `i64::MAX /
+    /// 5^k`); outside it the value was not a multiple.
+    Div {
+        /// `k`.
+        k: u32,
+        /// The inverse of `5^k` modulo 2^64.
+        inv: u64,
+        /// `i64::MAX / 5^k`.
+        bound: i64,
+    },
+    /// The shift is past every power of ten an `i64` holds: only zero is representable.
+    ZeroOnly,
 }
 
 impl Scale {
-    /// Only zero is representable.
-    const ZERO_ONLY: Self = Self {
-        mask: -1,
-        k: 0,
-        inv: 1,
-        lo: i64::MIN,
-        hi: i64::MAX,
-        mul: 1,
-    };
-
     /// The conversion of mantissas with `exponent` to `decimals` decimals.
     #[inline]
     pub fn new(exponent: i8, decimals: u8) -> Self {
         let shift = i32::from(exponent) + i32::from(decimals);
-        match usize::try_from(shift) {
-            Ok(s) => POW10.get(s).map_or(Self::ZERO_ONLY, |&mul| Self {
-                mask: 0,
-                k: 0,
-                inv: 1,
-                lo: i64::MIN,
-                hi: i64::MAX,
-                mul,
-            }),
+        Self(match usize::try_from(shift) {
+            Ok(s) => POW10
+                .get(s)
+                .map_or(ScaleKind::ZeroOnly, |&p| ScaleKind::Mul(p)),
             Err(_) => {
                 let k = shift.unsigned_abs();
                 match (INV5.get(k as usize), BOUND5.get(k as usize)) {
-                    (Some(&inv), Some(&bound)) => Self {
-                        mask: (1i64 << k) - 1,
-                        k,
-                        inv,
-                        lo: -bound,
-                        hi: bound,
-                        mul: 1,
-                    },
-                    _ => Self::ZERO_ONLY,
+                    (Some(&inv), Some(&bound)) => ScaleKind::Div { k, inv, bound },
+                    _ => ScaleKind::ZeroOnly,
                 }
             }
-        }
+        })
     }
 
     /// `mantissa` at the scale, exactly, or `None`.
@@ -657,15 +644,22 @@ impl Scale {
         ok.then_some(value)
     }
 
-    /// [`Scale::apply`] without a branch: the value (meaningless when not exact) and whether
-    /// it is exact, so a caller can check a whole message's values with one branch.
+    /// [`Scale::apply`] with no branch on the value: the result (meaningless when not exact)
+    /// and whether it is exact, so a caller can check a whole message's values at once.
     #[inline(always)]
     pub fn apply_flagged(self, mantissa: i64) -> (i64, bool) {
-        let exact = mantissa & self.mask == 0;
-        let q = ((mantissa >> self.k) as u64).wrapping_mul(self.inv) as i64;
-        let in_range = (self.lo <= q) & (q <= self.hi);
-        let (value, overflow) = q.overflowing_mul(self.mul);
-        (value, exact & in_range & !overflow)
+        match self.0 {
+            ScaleKind::Mul(p) => {
+                let (value, overflow) = mantissa.overflowing_mul(p);
+                (value, !overflow)
+            }
+            ScaleKind::Div { k, inv, bound } => {
+                let exact = mantissa & ((1i64 << k) - 1) == 0;
+                let q = ((mantissa >> k) as u64).wrapping_mul(inv) as i64;
+                (q, exact & (-bound <= q) & (q <= bound))
+            }
+            ScaleKind::ZeroOnly => (0, mantissa == 0),
+        }
     }
 }
 

@@ -53,14 +53,10 @@ impl LevelBuf {
         }
     }
 
-    /// Appends one side's levels (bids before the first ask), reserving once for all of them.
+    /// Makes room for `n` more levels.
     #[inline]
-    pub(super) fn extend(&mut self, bid: bool, levels: impl ExactSizeIterator<Item = Level>) {
-        let n = levels.len();
-        self.levels.extend(levels);
-        if bid {
-            self.n_bids += n;
-        }
+    pub(super) fn reserve(&mut self, n: usize) {
+        self.levels.reserve(n);
     }
 
     /// Appends the levels of a JSON array of `[price, quantity]` string pairs (extra elements in

@@ -159,8 +159,6 @@ pub struct Decoder {
     levels: LevelBuf,
     trades: Vec<bybit::TradeRow>,
     last_symbol: resolve::LastSymbol,
-    /// The SBE path's conversions for the last instrument and exponents seen.
-    sbe_scales: sbe::ScaleCache,
     stats: DecodeStats,
     /// Whether Binance frames try the strict scanner of [`flat`] before simd-json.
     flat_scanner: bool,
@@ -187,7 +185,6 @@ impl Decoder {
             levels: LevelBuf::with_capacity(INITIAL_LEVEL_CAPACITY),
             trades: Vec::with_capacity(INITIAL_TRADE_CAPACITY),
             last_symbol: resolve::LastSymbol::default(),
-            sbe_scales: sbe::ScaleCache::default(),
             stats: DecodeStats::default(),
             flat_scanner: true,
         }
@@ -297,14 +294,7 @@ impl Decoder {
                 emit,
             };
             let reg = &mut resolve::Resolver::new(&self.instruments, &mut self.last_symbol);
-            return sbe::frame(
-                ctx,
-                reg,
-                &mut self.sbe_scales,
-                origin,
-                rec.payload,
-                &mut sink,
-            );
+            return sbe::frame(ctx, reg, origin, rec.payload, &mut sink);
         }
         if self.flat_scanner && rec.kind == RecordKind::Frame {
             let mut sink = Sink {
@@ -336,7 +326,6 @@ impl Decoder {
             levels,
             trades,
             last_symbol,
-            sbe_scales: _,
             stats,
             flat_scanner: _,
         } = self;

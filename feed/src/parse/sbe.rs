@@ -24,12 +24,12 @@
 //! strategy, exactly as a run of JSON `@trade` messages (and Bybit's `publicTrade` batches).
 
 use pinion_core::event::{EventFlags, EventKind, Level};
-use pinion_core::instrument::{InstrumentId, InstrumentSpec};
+use pinion_core::instrument::InstrumentSpec;
 
 use crate::sbe::{self, Entries, SbeError, Scale, StreamMessage};
 
 use super::bybit::TradeRow;
-use super::levels::{ZeroQty, check_range, emit_split};
+use super::levels::{LevelBuf, ZeroQty, check_range, emit_split};
 use super::resolve::Resolver;
 use super::{ConnCtx, Decoded, Origin, ParseError, Sink, SkipReason};
 
@@ -42,12 +42,11 @@ use super::{ConnCtx, Decoded, Origin, ParseError, Sink, SkipReason};
 pub(super) fn frame<F: FnMut(&pinion_core::MarketEvent)>(
     ctx: &ConnCtx,
     reg: &mut Resolver<'_>,
-    scales: &mut ScaleCache,
     origin: Origin,
     frame: &[u8],
     sink: &mut Sink<'_, F>,
 ) -> Result<Decoded, ParseError> {
-    if let Some(done) = fast(ctx, reg, scales, origin, frame, sink) {
+    if let Some(done) = fast(ctx, reg, origin, frame, sink) {
         return done;
     }
     general(ctx, reg, origin, frame, sink)
@@ -149,53 +148,15 @@ fn general<F: FnMut(&pinion_core::MarketEvent)>(
     }
 }
 
-/// The conversions of the last instrument and exponent pair seen: Binance sends one exponent
-/// pair per symbol, so preparing them (table look-ups and branches on the shift) is done once,
-/// not per message. The registry the ids refer to never changes under a decoder.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct ScaleCache {
-    last: Option<CachedScales>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct CachedScales {
-    id: InstrumentId,
-    exponents: (i8, i8),
-    px: Scale,
-    qty: Scale,
-}
-
-impl ScaleCache {
-    /// The price and quantity conversions of `id` (whose spec is `spec`) at these exponents.
-    #[inline(always)]
-    fn get(
-        &mut self,
-        id: InstrumentId,
-        spec: &InstrumentSpec,
-        exponents: (i8, i8),
-    ) -> (Scale, Scale) {
-        match self.last {
-            Some(c) if c.id == id && c.exponents == exponents => (c.px, c.qty),
-            _ => self.fill(id, spec, exponents),
-        }
-    }
-
-    #[inline(never)]
-    fn fill(
-        &mut self,
-        id: InstrumentId,
-        spec: &InstrumentSpec,
-        exponents: (i8, i8),
-    ) -> (Scale, Scale) {
-        let c = CachedScales {
-            id,
-            exponents,
-            px: Scale::new(exponents.0, spec.price_decimals),
-            qty: Scale::new(exponents.1, spec.qty_decimals),
-        };
-        self.last = Some(c);
-        (c.px, c.qty)
-    }
+/// The price and quantity conversions of an instrument at a message's exponents. Prepared for
+/// every message: remembering them per instrument and exponent pair was measured no faster
+/// (the copy of the remembered pair costs what the preparation does).
+#[inline(always)]
+fn scales(spec: &InstrumentSpec, (px_exp, qty_exp): (i8, i8)) -> (Scale, Scale) {
+    (
+        Scale::new(px_exp, spec.price_decimals),
+        Scale::new(qty_exp, spec.qty_decimals),
+    )
 }
 
 /// The little-endian `i64` at `at` of a fixed-size prefix (offsets are constants, so no check
@@ -230,7 +191,6 @@ fn us_to_ns(us: i64) -> u64 {
 fn fast<F: FnMut(&pinion_core::MarketEvent)>(
     ctx: &ConnCtx,
     reg: &mut Resolver<'_>,
-    scales: &mut ScaleCache,
     origin: Origin,
     frame: &[u8],
     sink: &mut Sink<'_, F>,
@@ -241,10 +201,10 @@ fn fast<F: FnMut(&pinion_core::MarketEvent)>(
     const TRADES: u64 = sbe::Template::Trades.header_word();
     let word = u64::from_le_bytes(*frame.first_chunk::<{ sbe::HEADER_LEN }>()?);
     match word {
-        BBA => best_bid_ask(ctx, reg, scales, origin, frame, sink),
-        DIFF => depth::<true, F>(ctx, reg, scales, origin, frame, sink),
-        SNAPSHOT => depth::<false, F>(ctx, reg, scales, origin, frame, sink),
-        TRADES => trades(ctx, reg, scales, origin, frame, sink),
+        BBA => best_bid_ask(ctx, reg, origin, frame, sink),
+        DIFF => depth::<true, F>(ctx, reg, origin, frame, sink),
+        SNAPSHOT => depth::<false, F>(ctx, reg, origin, frame, sink),
+        TRADES => trades(ctx, reg, origin, frame, sink),
         _ => None,
     }
 }
@@ -261,7 +221,6 @@ fn symbol_at(frame: &[u8], at: usize) -> Option<&[u8]> {
 fn best_bid_ask<F: FnMut(&pinion_core::MarketEvent)>(
     ctx: &ConnCtx,
     reg: &mut Resolver<'_>,
-    scales: &mut ScaleCache,
     origin: Origin,
     frame: &[u8],
     sink: &mut Sink<'_, F>,
@@ -273,7 +232,7 @@ fn best_bid_ask<F: FnMut(&pinion_core::MarketEvent)>(
     let Some((id, spec)) = reg.symbol(ctx.venue, symbol) else {
         return Some(Ok(Decoded::Skipped(SkipReason::UnknownInstrument)));
     };
-    let (px, qty) = scales.get(id, spec, (f[24] as i8, f[25] as i8));
+    let (px, qty) = scales(spec, (f[24] as i8, f[25] as i8));
     let (event_time, update_id) = (le(f, 8), le(f, 16));
     let (bid_px, ok_bp) = px.apply_flagged(le(f, 26));
     let (bid_qty, ok_bq) = qty.apply_flagged(le(f, 34));
@@ -327,11 +286,37 @@ fn level_group(frame: &[u8], at: usize) -> Option<(&[[u8; 16]], usize)> {
     rest.is_empty().then_some((entries, end))
 }
 
+/// Converts and stages one side's levels, without a branch per level (a plain loop: a
+/// closure here is not reliably inlined); whether every level was exact and in range.
+#[inline(always)]
+fn stage_levels(
+    buf: &mut LevelBuf,
+    bid: bool,
+    entries: &[[u8; 16]],
+    px: Scale,
+    qty: Scale,
+) -> bool {
+    buf.reserve(entries.len());
+    let mut ok = true;
+    for e in entries {
+        let (p, ok_p) = px.apply_flagged(le(e, 0));
+        let (q, ok_q) = qty.apply_flagged(le(e, 8));
+        ok &= ok_p & ok_q & (p > 0) & (q >= 0);
+        buf.push(
+            bid,
+            Level {
+                px: pinion_core::Px(p),
+                qty: pinion_core::Qty(q),
+            },
+        );
+    }
+    ok
+}
+
 #[inline(always)]
 fn depth<const DIFF: bool, F: FnMut(&pinion_core::MarketEvent)>(
     ctx: &ConnCtx,
     reg: &mut Resolver<'_>,
-    scales: &mut ScaleCache,
     origin: Origin,
     frame: &[u8],
     sink: &mut Sink<'_, F>,
@@ -355,21 +340,13 @@ fn depth<const DIFF: bool, F: FnMut(&pinion_core::MarketEvent)>(
     let Some((id, spec)) = reg.symbol(ctx.venue, symbol) else {
         return Some(Ok(Decoded::Skipped(SkipReason::UnknownInstrument)));
     };
-    let (px, qty) = scales.get(id, spec, exponents);
-    let mut ok = time_ok(event_time) & (first_id >= 0) & (last_id >= 0);
-    // Every level converted and staged without a branch; the flag says whether all were good.
-    let mut level = |e: &[u8; 16]| {
-        let (p, ok_p) = px.apply_flagged(le(e, 0));
-        let (q, ok_q) = qty.apply_flagged(le(e, 8));
-        ok &= ok_p & ok_q & (p > 0) & (q >= 0);
-        Level {
-            px: pinion_core::Px(p),
-            qty: pinion_core::Qty(q),
-        }
-    };
+    let (px, qty) = scales(spec, exponents);
     sink.levels.clear();
-    sink.levels.extend(true, bids.iter().map(&mut level));
-    sink.levels.extend(false, asks.iter().map(&mut level));
+    let ok = time_ok(event_time)
+        & (first_id >= 0)
+        & (last_id >= 0)
+        & stage_levels(sink.levels, true, bids, px, qty)
+        & stage_levels(sink.levels, false, asks, px, qty);
     if !ok {
         return None;
     }
@@ -395,7 +372,6 @@ fn depth<const DIFF: bool, F: FnMut(&pinion_core::MarketEvent)>(
 fn trades<F: FnMut(&pinion_core::MarketEvent)>(
     ctx: &ConnCtx,
     reg: &mut Resolver<'_>,
-    scales: &mut ScaleCache,
     origin: Origin,
     frame: &[u8],
     sink: &mut Sink<'_, F>,
@@ -421,24 +397,28 @@ fn trades<F: FnMut(&pinion_core::MarketEvent)>(
     }
     let symbol = symbol_at(frame, end)?;
     // A bad boolean is a fault of the frame's shape, found before the symbol is resolved.
-    if entries.iter().any(|e| e[24] > 1) {
+    let mut bools_ok = true;
+    for e in entries {
+        bools_ok &= e[24] <= 1;
+    }
+    if !bools_ok {
         return None;
     }
     let Some((id, spec)) = reg.symbol(ctx.venue, symbol) else {
         return Some(Ok(Decoded::Skipped(SkipReason::UnknownInstrument)));
     };
-    let (px, qty) = scales.get(id, spec, (f[24] as i8, f[25] as i8));
+    let (px, qty) = scales(spec, (f[24] as i8, f[25] as i8));
     let (event_time, transact_time) = (le(f, 8), le(f, 16));
     let mut ok = time_ok(event_time) & time_ok(transact_time);
     let trans_ts = us_to_ns(transact_time);
     sink.trades.clear();
-    sink.trades.extend(entries.iter().map(|e| {
+    sink.trades.reserve(entries.len());
+    for e in entries {
         let trade_id = le(e, 0);
         let (p, ok_p) = px.apply_flagged(le(e, 8));
         let (q, ok_q) = qty.apply_flagged(le(e, 16));
-        let maker = e[24];
         ok &= ok_p & ok_q & (p > 0) & (q > 0) & (trade_id >= 0);
-        TradeRow {
+        sink.trades.push(TradeRow {
             level: Level {
                 px: pinion_core::Px(p),
                 qty: pinion_core::Qty(q),
@@ -446,9 +426,9 @@ fn trades<F: FnMut(&pinion_core::MarketEvent)>(
             id: trade_id as u64,
             trans_ts,
             seq: 0,
-            buyer_maker: maker == 1,
-        }
-    }));
+            buyer_maker: e[24] == 1,
+        });
+    }
     if !ok {
         return None;
     }
@@ -571,11 +551,10 @@ fn to_id(id: i64, field: &'static str) -> Result<u64, ParseError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::levels::LevelBuf;
     use super::super::resolve::LastSymbol;
     use super::*;
     use crate::parse::MessageCounts;
-    use pinion_core::instrument::Instruments;
+    use pinion_core::instrument::{InstrumentId, Instruments};
     use pinion_core::venue::Venue;
     use pinion_core::{ConnId, MarketEvent};
 
@@ -591,7 +570,6 @@ mod tests {
     /// One decoder's state, kept across frames as the decoder keeps it.
     struct State {
         last: LastSymbol,
-        scales: ScaleCache,
         levels: LevelBuf,
         trades: Vec<TradeRow>,
         counts: MessageCounts,
@@ -601,7 +579,6 @@ mod tests {
         fn new() -> Self {
             Self {
                 last: LastSymbol::default(),
-                scales: ScaleCache::default(),
                 levels: LevelBuf::with_capacity(0),
                 trades: Vec::new(),
                 counts: MessageCounts::default(),
@@ -628,7 +605,7 @@ mod tests {
                     conn: ConnId(3),
                 };
                 if fast {
-                    frame(&ctx, reg, &mut self.scales, origin, bytes, &mut sink)
+                    frame(&ctx, reg, origin, bytes, &mut sink)
                 } else {
                     general(&ctx, reg, origin, bytes, &mut sink)
                 }
@@ -773,9 +750,9 @@ mod tests {
         assert!(seen_events > 10_000, "{seen_events} events");
     }
 
-    /// The remembered conversions follow the instrument and the exponents.
+    /// Each message's conversions follow its instrument and exponents.
     #[test]
-    fn scale_cache_follows_instrument_and_exponents() {
+    fn conversions_follow_instrument_and_exponents() {
         let reg = registry();
         let mut state = State::new();
         let bba = |symbol: &str, px_exp: u8| {
