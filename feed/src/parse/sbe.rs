@@ -36,7 +36,7 @@ use super::{ConnCtx, Decoded, Origin, ParseError, Sink, SkipReason};
 /// Decodes one SBE stream message (the caller has checked [`sbe::is_stream_message`]).
 ///
 /// A frame in exactly this layout's shape (see [`fast`]) takes a path that knows every offset
-/// and checks the message's values with one branch; anything else, and any frame that path
+/// and checks the message's values together; anything else, and any frame that path
 /// finds fault with, goes the general way below, which gives the same events and names the
 /// fault.
 pub(super) fn frame<F: FnMut(&pinion_core::MarketEvent)>(
@@ -182,7 +182,8 @@ fn us_to_ns(us: i64) -> u64 {
 /// [`sbe::Template::header_word`]: schema 1, version 0, the root block of the fields known,
 /// group entries of the known length, nothing after the symbol): every offset is a constant or
 /// follows from one group count, the lengths are checked once against the frame, and the
-/// message's values (conversions, ranges, times, ids) are checked together with one branch.
+/// message's values (conversions, ranges, times, ids) are checked together, not one exit per
+/// value.
 ///
 /// `None` hands the frame to the general path: another shape, or a fault in it, which that
 /// path then names. Whatever this path accepts the general path reads the same way, so both
