@@ -91,7 +91,9 @@ pub const MAX_INTENTS: usize = 8;
 /// the number of order-rate tokens available; [`Intents::set_new_orders_allowed`] knows only
 /// whether there is at least one, and allows one. Each new order (or replace) written uses one,
 /// so a strategy that places several orders in one callback stops when the budget is spent
-/// instead of sending orders the gate would refuse.
+/// instead of sending orders the gate would refuse. A strategy that trades a second instrument
+/// in the same callback (a pairs instance's other leg) has that instrument's tokens as a budget
+/// of their own ([`Intents::set_leg_budget`]): each leg's orders spend their own instrument's.
 ///
 /// **Order size.** The stage may also say how large a new order should be now
 /// ([`Intents::set_order_qty`], from the sizing rule of `[risk.sizing]`:
@@ -108,6 +110,8 @@ pub struct Intents {
     buf: arrayvec::ArrayVec<OrderIntent, MAX_INTENTS>,
     new_order_budget: u32,
     new_orders_written: u32,
+    /// A second instrument's own budget in this callback: (instrument, budget, written).
+    leg: Option<(pinion_core::InstrumentId, u32, u32)>,
     order_qty: Option<Qty>,
     strategy: u8,
 }
@@ -125,6 +129,7 @@ impl Intents {
             buf: arrayvec::ArrayVec::new_const(),
             new_order_budget: u32::MAX,
             new_orders_written: 0,
+            leg: None,
             order_qty: None,
             strategy: 0,
         }
@@ -170,11 +175,31 @@ impl Intents {
         self.set_new_order_budget(u32::from(allowed));
     }
 
+    /// Whether the order rate of `instrument` admits a new order on it now: its own budget
+    /// when [`Intents::set_leg_budget`] gave it one, else [`Intents::new_orders_allowed`].
+    #[inline]
+    pub fn new_orders_allowed_on(&self, instrument: pinion_core::InstrumentId) -> bool {
+        match self.leg {
+            Some((leg, budget, written)) if leg == instrument => written < budget,
+            _ => self.new_orders_allowed(),
+        }
+    }
+
     /// Sets how many new orders the order rate admits now (the stage, before each callback).
+    /// Clears any leg's budget.
     #[inline]
     pub fn set_new_order_budget(&mut self, budget: u32) {
         self.new_order_budget = budget;
         self.new_orders_written = 0;
+        self.leg = None;
+    }
+
+    /// Gives `instrument`, a second instrument the callback may trade, a budget of `budget`
+    /// new orders of its own (the stage, after [`Intents::set_new_order_budget`]): its orders
+    /// spend this budget, not the first's.
+    #[inline]
+    pub fn set_leg_budget(&mut self, instrument: pinion_core::InstrumentId, budget: u32) {
+        self.leg = Some((instrument, budget, 0));
     }
 
     /// Adds `intent`; false when the buffer is full (the intent is not sent).
@@ -184,7 +209,12 @@ impl Intents {
             return false;
         }
         if matches!(intent.action, OrderAction::New | OrderAction::Replace) {
-            self.new_orders_written = self.new_orders_written.saturating_add(1);
+            match self.leg.as_mut() {
+                Some((leg, _, written)) if *leg == intent.instrument => {
+                    *written = written.saturating_add(1);
+                }
+                _ => self.new_orders_written = self.new_orders_written.saturating_add(1),
+            }
         }
         true
     }
@@ -272,6 +302,40 @@ mod tests {
             TimeInForce::Gtc,
             OrderReason::new(0, ReasonCode::Entry),
         )
+    }
+
+    #[test]
+    fn a_legs_orders_spend_its_own_budget_not_the_first_instruments() {
+        let mut out = Intents::new();
+        let leg = InstrumentId(1);
+        let on_leg = |id| OrderIntent {
+            instrument: leg,
+            ..new_order(id)
+        };
+        // The first instrument has one token, the leg none: the leg's order is not allowed
+        // although the first's budget has room, and the first's order does not use the leg's.
+        out.set_new_order_budget(1);
+        out.set_leg_budget(leg, 0);
+        assert!(out.new_orders_allowed_on(InstrumentId(0)));
+        assert!(!out.new_orders_allowed_on(leg));
+        // Two for the leg, one for the first: each spends its own.
+        out.set_new_order_budget(1);
+        out.set_leg_budget(leg, 2);
+        assert!(out.push(on_leg(1)));
+        assert!(
+            out.new_orders_allowed_on(InstrumentId(0)),
+            "the first's untouched"
+        );
+        assert!(out.push(new_order(2)));
+        assert!(!out.new_orders_allowed_on(InstrumentId(0)));
+        assert!(out.new_orders_allowed_on(leg), "one left on the leg");
+        assert!(out.push(on_leg(3)));
+        assert!(!out.new_orders_allowed_on(leg));
+        // A new budget for the first clears the leg's: the leg then shares the first's.
+        out.set_new_order_budget(1);
+        assert!(out.new_orders_allowed_on(leg));
+        assert!(out.push(on_leg(4)));
+        assert!(!out.new_orders_allowed_on(InstrumentId(0)));
     }
 
     #[test]

@@ -12,10 +12,14 @@
 //! quote asset's money units) divided by the leg's mid, down to its lot step, within its
 //! `max_position`. Each leg is then driven to its target on its own, one order at a time:
 //! an immediate-or-cancel limit at the touch for the difference, sent again on the leg's next
-//! update while the target is not reached. So a leg that filled while the other did not (the
-//! pair "legged") is hedged by the other leg's next order, not left open: the targets, not the
-//! orders, are the state. A refused order makes its leg wait `cooldown_ns` before it tries
-//! again, so a full budget does not turn every update into a refusal.
+//! top while the target is not reached (not at once when its rest expires: the touch it was
+//! priced at is gone, and the same price would only expire again). So a leg that filled while
+//! the other did not (the pair "legged") is hedged by the other leg's next order, not left
+//! open: the targets, not the orders, are the state. A refused order makes its leg wait
+//! `cooldown_ns` before it tries again, so a full budget does not turn every update into a
+//! refusal. Each leg's orders spend its own instrument's order rate
+//! ([`Intents::new_orders_allowed_on`]), so one leg's used-up rate holds back neither the
+//! other's order nor, past it, the hedge.
 //!
 //! **Placement in the stage.** The strategy stage builds one `Pairs` on each leg's instrument
 //! (each with that leg's units and client ids) and then [`Pairs::join`]s the second into the
@@ -84,6 +88,9 @@ struct Leg {
     target: i64,
     /// No new order before this event time (after a refusal).
     retry_at: u64,
+    /// The leg's last order ended short of its quantity (its IOC's rest expired): the touch
+    /// it was priced at is gone at the venue, so nothing is sent before the leg's next top.
+    missed: bool,
 }
 
 impl Leg {
@@ -96,6 +103,7 @@ impl Leg {
             at: 0,
             target: 0,
             retry_at: 0,
+            missed: false,
         }
     }
 
@@ -129,7 +137,7 @@ impl Leg {
     /// Sends the leg's next order towards its target, if one is due and allowed at `now`.
     fn drive(&mut self, t0: u64, now: u64, out: &mut Intents) {
         let diff = self.target - self.orders.position().qty().0;
-        if diff == 0 || !self.orders.is_free(0) || now < self.retry_at {
+        if diff == 0 || !self.orders.is_free(0) || now < self.retry_at || self.missed {
             return;
         }
         if self.fresh_mid(now).is_none() {
@@ -380,6 +388,7 @@ impl Strategy for Pairs {
                 l.bid = book.best_bid().map(|x| x.px);
                 l.ask = book.best_ask().map(|x| x.px);
                 l.at = book.t_recv;
+                l.missed = false;
             } else {
                 // Nothing is traded on a book out of sync.
                 l.at = 0;
@@ -398,9 +407,14 @@ impl Strategy for Pairs {
         let now = self.now;
         if let Some(l) = self.leg_mut(i)
             && let Some(ev) = l.orders.on_exec(rep)
-            && ev.state == OrderState::Rejected
         {
-            l.retry_at = now.saturating_add(l.params.cooldown_ns);
+            match ev.state {
+                OrderState::Rejected => l.retry_at = now.saturating_add(l.params.cooldown_ns),
+                // The IOC's rest expired: sent again at the same touch it would only expire
+                // again, so the leg waits for its next top.
+                OrderState::Cancelled => l.missed = true,
+                _ => {}
+            }
         }
         self.drive(rep.t0, out);
     }
@@ -527,8 +541,12 @@ mod tests {
         let mut out = Intents::new();
         p.on_exec(&fill(&sent[0]), &mut out);
         assert!(out.is_empty(), "A is at its target");
-        // B's IOC expired: its next update sends it again, A's does not.
+        // B's IOC expired: not sent again at the touch that was gone, but on B's next top.
         p.on_exec(&expired(&sent[1]), &mut out);
+        assert!(out.is_empty(), "sent again before a new top: {out:?}");
+        p.on_book(&book(A, 20_100, 750), &mut out);
+        assert!(out.is_empty(), "A's top is not B's: {out:?}");
+        p.on_book(&book(B, 10_000, 750), &mut out);
         let again = out.as_slice().to_vec();
         assert_eq!(again.len(), 1);
         assert_eq!((again[0].instrument, again[0].side), (B, OrderSide::Buy));
@@ -540,6 +558,29 @@ mod tests {
             step(&mut p, 20_100, 10_000, 800).is_empty(),
             "both at target"
         );
+    }
+
+    #[test]
+    fn each_leg_is_sent_on_its_own_order_rate() {
+        let mut p = warmed();
+        // A has one token, B none: A goes, B waits (not sent against A's budget).
+        let mut out = Intents::new();
+        out.set_new_order_budget(1);
+        out.set_leg_budget(B, 0);
+        p.on_book(&book(A, 20_100, 700), &mut out);
+        assert_eq!(p.state(), PairState::Short);
+        let sent = out.as_slice().to_vec();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].instrument, A);
+        assert_eq!(p.stats_on(B).throttled, 1);
+        // A has none left, B one: B goes on its own rate.
+        let mut out = Intents::new();
+        out.set_new_order_budget(0);
+        out.set_leg_budget(B, 1);
+        p.on_book(&book(B, 10_000, 710), &mut out);
+        let sent = out.as_slice().to_vec();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!((sent[0].instrument, sent[0].side), (B, OrderSide::Buy));
     }
 
     #[test]

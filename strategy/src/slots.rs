@@ -284,7 +284,7 @@ impl OrderSlots {
         if !self.is_free(slot) || quote.qty.0 <= 0 || quote.px.0 <= 0 {
             return false;
         }
-        if !out.new_orders_allowed() {
+        if !out.new_orders_allowed_on(self.instrument) {
             self.stats.throttled += 1;
             return false;
         }

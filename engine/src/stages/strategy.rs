@@ -1854,12 +1854,16 @@ impl StrategyCore {
                     Err(_) => refused.push(RiskGate::refusal(&intent, at)),
                 }
             }
+            let leg = pair_leg_budget(&mut self.strategies, idx, k, at);
             let Some(Some(traded)) = self.strategies.get_mut(idx) else {
                 break;
             };
             let slot = &mut traded.slots[k];
             self.intents
                 .set_new_order_budget(slot.order_tokens(&mut traded.gate, at));
+            if let Some((instrument, tokens)) = leg {
+                self.intents.set_leg_budget(instrument, tokens);
+            }
             self.counts.refused += refused.len() as u64;
             for rep in &refused {
                 slot.strategy.on_exec(rep, &mut self.intents);
@@ -1931,6 +1935,7 @@ impl StrategyCore {
                 if !slot_may_decide(&self.strategies, idx, k, now) {
                     continue;
                 }
+                let leg = pair_leg_budget(&mut self.strategies, idx, k, now);
                 let Some(Some(traded)) = self.strategies.get_mut(idx) else {
                     break;
                 };
@@ -1938,7 +1943,8 @@ impl StrategyCore {
                     // A pair's second leg: its first leg's strategy decides, below.
                     continue;
                 }
-                prepare_slot(traded, k, &mut self.intents, now).on_book(top, &mut self.intents);
+                prepare_slot(traded, k, &mut self.intents, now, leg)
+                    .on_book(top, &mut self.intents);
                 sent += self.send_intents(idx, k, trigger);
             }
             // Pairs whose second leg this instrument is: their first leg's strategy sees it.
@@ -1959,10 +1965,11 @@ impl StrategyCore {
                 if !slot_may_decide(&self.strategies, i, k, now) {
                     continue;
                 }
+                let leg = pair_leg_budget(&mut self.strategies, i, k, now);
                 let Some(Some(lead)) = self.strategies.get_mut(i) else {
                     continue;
                 };
-                prepare_slot(lead, k, &mut self.intents, now).on_book(top, &mut self.intents);
+                prepare_slot(lead, k, &mut self.intents, now, leg).on_book(top, &mut self.intents);
                 sent += self.send_intents(i, k, trigger);
             }
         }
@@ -2017,10 +2024,12 @@ impl StrategyCore {
                 && traded.slots[k].led_by().is_none()
                 && slot_may_decide(&self.strategies, idx, k, now)
             {
+                let leg = pair_leg_budget(&mut self.strategies, idx, k, now);
                 let Some(Some(traded)) = self.strategies.get_mut(idx) else {
                     return;
                 };
-                prepare_slot(traded, k, &mut self.intents, now).on_trade(ev, &mut self.intents);
+                prepare_slot(traded, k, &mut self.intents, now, leg)
+                    .on_trade(ev, &mut self.intents);
                 sent += self.send_intents(idx, k, Trigger::Other);
             }
         }
@@ -2069,6 +2078,7 @@ impl StrategyCore {
     #[inline]
     fn give_candle(&mut self, idx: usize, k: usize, c: &Candle, now: u64) {
         self.counts.candles += 1;
+        let leg = pair_leg_budget(&mut self.strategies, idx, k, now);
         let Some(Some(traded)) = self.strategies.get_mut(idx) else {
             return;
         };
@@ -2078,7 +2088,7 @@ impl StrategyCore {
             && traded.protect.strategy_may_decide(now)
             && traded.flatten.strategy_may_decide()
         {
-            prepare_slot(traded, k, &mut self.intents, now).on_candle(c, &mut self.intents);
+            prepare_slot(traded, k, &mut self.intents, now, leg).on_candle(c, &mut self.intents);
             if self.send_intents(idx, k, Trigger::Other) > 0 {
                 self.out.flush(now_ns());
             }
@@ -2197,11 +2207,12 @@ impl StrategyCore {
             };
             // A pair's second leg's report goes to its first leg's strategy.
             let (di, dk) = traded.slots[owner].led_by().unwrap_or((idx, owner));
+            let leg = pair_leg_budget(&mut self.strategies, di, dk, now);
             let Some(Some(decider)) = self.strategies.get_mut(di) else {
                 self.publish(idx);
                 return;
             };
-            prepare_slot(decider, dk, &mut self.intents, now).on_exec(rep, &mut self.intents);
+            prepare_slot(decider, dk, &mut self.intents, now, leg).on_exec(rep, &mut self.intents);
             if self.ended
                 || !self.commands.may_decide()
                 || !slot_may_decide(&self.strategies, di, dk, now)
@@ -2220,19 +2231,48 @@ impl StrategyCore {
 }
 
 /// Readies `intents` for instance slot `k` of `traded` to decide at `now` (its order budget,
-/// the size of its new orders, its instance on the reasons) and returns its strategy.
+/// and `leg`'s for a pair's other leg, the size of its new orders, its instance on the
+/// reasons) and returns its strategy.
 #[inline]
 fn prepare_slot<'a>(
     traded: &'a mut Traded,
     k: usize,
     intents: &mut Intents,
     now: u64,
+    leg: Option<(InstrumentId, u32)>,
 ) -> &'a mut AnyStrategy {
     intents.set_order_qty(traded.order_qty(k));
     let slot = &mut traded.slots[k];
     intents.set_new_order_budget(slot.order_tokens(&mut traded.gate, now));
+    if let Some((instrument, tokens)) = leg {
+        intents.set_leg_budget(instrument, tokens);
+    }
     intents.set_strategy(slot.instance);
     &mut slot.strategy
+}
+
+/// For the deciding slot `k` of instrument `idx` when it is a pair's first leg: the second
+/// leg's instrument and the new orders its gates admit now (the instance's budget there and
+/// the account's), which its orders spend rather than the first leg's. `None` otherwise.
+#[inline]
+fn pair_leg_budget(
+    strategies: &mut [Option<Traded>],
+    idx: usize,
+    k: usize,
+    now: u64,
+) -> Option<(InstrumentId, u32)> {
+    let link = strategies
+        .get(idx)?
+        .as_ref()?
+        .slots
+        .get(k)?
+        .pair
+        .filter(|p| p.leads)?;
+    let (i, j) = link.other;
+    let t = strategies.get_mut(i)?.as_mut()?;
+    let instrument = t.gate.instrument();
+    let slot = t.slots.get_mut(j)?;
+    Some((instrument, slot.order_tokens(&mut t.gate, now)))
 }
 
 /// Sends a cancel for every order `t`'s gate knows open, with ids of the stage's own, for
