@@ -260,14 +260,31 @@ fn assert_account_equals(
     sim: &SimAccount,
     checked: impl Fn(&SimOrder) -> bool,
 ) {
-    let account = &account[0];
+    assert_symbol_equals(account, report, sim, "BTCUSDT", checked);
+}
+
+/// [`assert_account_equals`] for `symbol` of a run that traded several: its session's orders
+/// against the exchange's orders of `symbol` that `checked` picks, the balances of its two
+/// assets, and its position against the exchange's trades of `symbol`.
+fn assert_symbol_equals(
+    account: &Value,
+    report: &Value,
+    sim: &SimAccount,
+    symbol: &str,
+    checked: impl Fn(&SimOrder) -> bool,
+) {
+    let account = account
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["symbol"] == symbol))
+        .unwrap_or_else(|| panic!("no session of {symbol} in the account: {account}"));
     let ours: BTreeMap<&str, &Value> = account["orders"]
         .as_array()
         .expect("orders")
         .iter()
         .map(|o| (o["client_order_id"].as_str().unwrap_or(""), o))
         .collect();
-    for o in sim.orders.iter().filter(|o| checked(o)) {
+    let theirs = || sim.orders.iter().filter(|o| o.symbol == symbol);
+    for o in theirs().filter(|o| checked(o)) {
         let mine = ours
             .get(o.client_order_id.as_str())
             .unwrap_or_else(|| panic!("the exchange has {} which pinion lost", o.client_order_id));
@@ -287,7 +304,7 @@ fn assert_account_equals(
     }
     // What pinion tracked and the exchange never had was refused, never left unknown.
     for (id, o) in &ours {
-        if !sim.orders.iter().any(|s| s.client_order_id == *id) {
+        if !theirs().any(|s| s.client_order_id == *id) {
             let state = o["state"].as_str().unwrap_or("");
             assert!(
                 state.starts_with("Rejected"),
@@ -295,22 +312,23 @@ fn assert_account_equals(
             );
         }
     }
-    // Balances, asset by asset.
-    for b in &sim.balances {
+    // Balances of the symbol's assets, asset by asset.
+    let of_symbol = |asset: &str| symbol.starts_with(asset) || symbol.ends_with(asset);
+    for b in sim.balances.iter().filter(|b| of_symbol(&b.asset)) {
         let mine = account["balances"]
             .as_array()
             .and_then(|v| v.iter().find(|x| x["asset"] == b.asset.as_str()))
-            .unwrap_or_else(|| panic!("no balance of {}", b.asset));
+            .unwrap_or_else(|| panic!("{symbol}: no balance of {}", b.asset));
         assert_eq!(
             units(mine["free"].as_str().unwrap_or("")),
             units(&b.free),
-            "{} free",
+            "{symbol}: {} free",
             b.asset
         );
         assert_eq!(
             units(mine["locked"].as_str().unwrap_or("")),
             units(&b.locked),
-            "{} locked",
+            "{symbol}: {} locked",
             b.asset
         );
     }
@@ -318,13 +336,16 @@ fn assert_account_equals(
     let net: i128 = sim
         .trades
         .iter()
+        .filter(|t| t.symbol == symbol)
         .map(|t| if t.is_buyer { 1 } else { -1 } * units(&t.qty))
         .sum();
-    let position = report["trading"][0]["position"]
-        .as_str()
+    let position = report["trading"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["symbol"] == symbol))
+        .and_then(|r| r["position"].as_str())
         .map(units)
-        .expect("position in the report");
-    assert_eq!(position, net, "position");
+        .unwrap_or_else(|| panic!("no position of {symbol} in the report"));
+    assert_eq!(position, net, "{symbol}: position");
 }
 
 #[test]
@@ -1746,6 +1767,64 @@ stages = [\"strategy:mid+micro\", \"gateway\"]
     assert_two_instances_apart(&run);
 }
 
+/// Position and realised PnL by average cost, reckoned from exchange trades in the order the
+/// exchange made them (exact: 1e-8 units of price × 1e-8 of quantity).
+#[derive(Debug, Default, Clone, Copy)]
+struct Reckoning {
+    qty: i128,
+    cost: i128,
+    realized: i128,
+    peak: i128,
+    trades: usize,
+}
+
+impl Reckoning {
+    fn trade(&mut self, t: &pinion_exchange_sim::wsapi::SimTrade) {
+        let b = self;
+        let (px, q) = (units(&t.price), units(&t.qty));
+        let dir = if t.is_buyer { 1 } else { -1 };
+        b.trades += 1;
+        let mut rest = q;
+        if b.qty != 0 && b.qty.signum() != dir {
+            let closed = rest.min(b.qty.abs());
+            let removed = b.cost * closed / b.qty.abs();
+            b.realized += b.qty.signum() * px * closed - removed;
+            b.cost -= removed;
+            b.qty += dir * closed;
+            rest -= closed;
+            if b.qty == 0 {
+                b.cost = 0;
+            }
+        }
+        if rest > 0 {
+            b.qty += dir * rest;
+            b.cost += px * dir * rest;
+        }
+        b.peak = b.peak.max(b.qty.abs());
+    }
+
+    /// A `by_strategy` row of the report (`what`'s) has this position and realised PnL, and
+    /// the reckoning has trades.
+    fn assert_row(&self, row: &Value, what: &str) {
+        assert!(self.trades > 0, "{what} traded at the exchange: {self:?}");
+        assert_eq!(
+            units(row["position"].as_str().expect("position")),
+            self.qty,
+            "{what}'s position"
+        );
+        // The report's ledger keeps money in the instrument's units (1e-10 here: price 1e-2
+        // × quantity 1e-8) and divides the average cost in them: it may round apart from this
+        // reckoning, in 1e-16, by one of its units per trade.
+        let reported = scaled(row["realized_pnl"].as_str().expect("realised"), 16);
+        let diff = (reported - self.realized).abs();
+        assert!(
+            diff <= self.trades as i128 * 1_000_000,
+            "{what}'s realised PnL: reported {reported}, reckoned {} (1e-16 units)",
+            self.realized
+        );
+    }
+}
+
 /// Two instances on one instrument traded apart: each one's position and realised PnL equal
 /// a reckoning from its own orders' exchange trades, each within its budget, no self-trade at
 /// the exchange because such orders were stopped before they were sent.
@@ -1770,64 +1849,19 @@ fn assert_two_instances_apart(run: &Run) {
         .iter()
         .map(|o| (o.order_id, ours[o.client_order_id.as_str()]))
         .collect();
-    // Position and realised PnL by average cost, per instance, from the exchange's trades in
-    // the order it made them (exact: 1e-8 units of price × 1e-8 of quantity).
-    #[derive(Debug, Default, Clone, Copy)]
-    struct Book {
-        qty: i128,
-        cost: i128,
-        realized: i128,
-        peak: i128,
-        trades: usize,
-    }
-    let mut books = [Book::default(); 2];
+    // Position and realised PnL per instance, from its orders' exchange trades.
+    let mut books = [Reckoning::default(); 2];
     let mut trades = run.sim.trades.clone();
     trades.sort_by_key(|t| t.id);
     for t in &trades {
-        let k = instance_of_order[&t.order_id] as usize;
-        let b = &mut books[k];
-        let (px, q) = (units(&t.price), units(&t.qty));
-        let dir = if t.is_buyer { 1 } else { -1 };
-        b.trades += 1;
-        let mut rest = q;
-        if b.qty != 0 && b.qty.signum() != dir {
-            let closed = rest.min(b.qty.abs());
-            let removed = b.cost * closed / b.qty.abs();
-            b.realized += b.qty.signum() * px * closed - removed;
-            b.cost -= removed;
-            b.qty += dir * closed;
-            rest -= closed;
-            if b.qty == 0 {
-                b.cost = 0;
-            }
-        }
-        if rest > 0 {
-            b.qty += dir * rest;
-            b.cost += px * dir * rest;
-        }
-        b.peak = b.peak.max(b.qty.abs());
+        books[instance_of_order[&t.order_id] as usize].trade(t);
     }
     let by = run.report["trading"][0]["by_strategy"]
         .as_array()
         .expect("by_strategy");
     assert_eq!(by.len(), 2, "{by:?}");
     for (k, (b, row)) in books.iter().zip(by).enumerate() {
-        assert!(b.trades > 0, "instance {k} traded at the exchange: {b:?}");
-        assert_eq!(
-            units(row["position"].as_str().expect("position")),
-            b.qty,
-            "instance {k}'s position"
-        );
-        // The report's ledger keeps money in the instrument's units (1e-10 here: price 1e-2
-        // × quantity 1e-8) and divides the average cost in them: it may round apart from this
-        // reckoning, in 1e-16, by one of its units per trade.
-        let reported = scaled(row["realized_pnl"].as_str().expect("realised"), 16);
-        let diff = (reported - b.realized).abs();
-        assert!(
-            diff <= b.trades as i128 * 1_000_000,
-            "instance {k}'s realised PnL: reported {reported}, reckoned {} (1e-16 units)",
-            b.realized
-        );
+        b.assert_row(row, &format!("instance {k}"));
     }
     assert!(books[0].peak <= units("0.002"), "maker's budget: {books:?}");
     assert!(books[1].peak <= units("0.003"), "taker's budget: {books:?}");
@@ -1845,4 +1879,242 @@ fn assert_two_instances_apart(run: &Run) {
         .unwrap_or(0);
     eprintln!("self-trades stopped: {stopped}");
     assert!(stopped > 0, "the two makers' quotes never crossed");
+}
+
+/// The pair the live pairs test trades: BTCUSDT against ETHUSDT (the instruments named as the
+/// `[live]` symbols are, one venue), thresholds a few basis points wide so the synthetic market
+/// opens and closes it several times in seconds, 20 USDT a leg (0.0003 BTC, 0.0064 ETH: inside
+/// the account's 0.01 per order in either unit).
+const LIVE_PAIR: &str = "
+[[strategy]]
+name = \"pair\"
+kind = \"pairs\"
+instruments = [\"BTCUSDT\", \"ETHUSDT\"]
+[strategy.pairs]
+entry_bps = 1.5
+exit_bps = 0.3
+sample_ms = 50
+mean_samples = 20
+warmup_samples = 10
+notional = \"20\"
+cooldown_ms = 500
+";
+
+/// The strategy-id part of one of this run's client order ids (`p<epoch>-<id>`, base 36).
+fn client_id(text: &str) -> u64 {
+    let (_, id) = text
+        .split_once('-')
+        .unwrap_or_else(|| panic!("{text}: not one of pinion's client ids"));
+    u64::from_str_radix(id, 36).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// A pairs instance trading live: `pinion live --trade` with one `kind = "pairs"` instance on
+/// BTCUSDT and ETHUSDT, both served by the simulator's synthetic market and both tradable on its
+/// WS API. The run is clean and each symbol's session equals the exchange; every order at the
+/// exchange is the pair's, on the leg its id says; each leg's row of the instance equals that
+/// symbol's exchange trades reckoned apart; and the legs go out together: whenever a decision
+/// sent orders on both legs, they are on opposite sides, and an order sent alone is the re-send
+/// of a leg whose previous order did not fill in full.
+#[test]
+fn a_pairs_instance_trades_both_legs_live_hedged_and_each_leg_is_its_exchange_trades() {
+    let (pem, public) = ed25519_key();
+    let eth = pinion_feed::synth::SynthConfig {
+        seed: 11,
+        symbol: "ETHUSDT".to_owned(),
+        messages: 400_000,
+        start_price: "3100.00".to_owned(),
+        step_size: "0.0001".to_owned(),
+        level_qty: "2.5".to_owned(),
+        trade_qty: "0.1".to_owned(),
+        ..pinion_feed::synth::SynthConfig::default()
+    };
+    let sim = start_trading_sim_on(public, "", vec![eth], |api| {
+        api.balances.push(("ETH".to_owned(), "100".to_owned()));
+    });
+    let journal = sim.dir.0.join("pairs.journal");
+    let config = trading_config(
+        &sim,
+        "recv_window_ms = 5000\nanswer_timeout_ms = 1000\nquery_after_ms = 1500\n",
+    )
+    .replace(
+        "symbols = [\"BTCUSDT\"]",
+        "symbols = [\"BTCUSDT\", \"ETHUSDT\"]",
+    ) + &format!(
+        "
+[[instrument]]
+venue = \"binance-spot\"
+symbol = \"ETHUSDT\"
+tick_size = \"0.01\"
+step_size = \"0.0001\"
+qty_decimals = 8
+
+[journal]
+path = \"{}\"
+fsync = \"never\"
+{LIVE_PAIR}",
+        journal.display()
+    );
+    let ran = run_pinion(&sim, &pem, &config, 10.0, Secret::Env, "", |_, _| {});
+    let at_exchange = sim.exchange.sim_account();
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "pinion live --trade failed:\n{}",
+        ran.stderr
+    );
+    const LEGS: [&str; 2] = ["BTCUSDT", "ETHUSDT"];
+
+    // (1) Each symbol's session equals the exchange, and nothing is left open (IOCs only).
+    for symbol in LEGS {
+        assert_symbol_equals(&ran.account, &ran.report, &at_exchange, symbol, |_| true);
+    }
+    for session in ran.account.as_array().expect("sessions") {
+        assert_eq!(session["orders_table"]["unknown"], 0, "{session}");
+    }
+    let open: Vec<&SimOrder> = at_exchange
+        .orders
+        .iter()
+        .filter(|o| matches!(o.status.as_str(), "NEW" | "PARTIALLY_FILLED"))
+        .collect();
+    assert!(open.is_empty(), "left open at the exchange: {open:?}");
+
+    // (2) Both legs traded; every order is the pair's (instance 0, its slot 0 on the leg's
+    // instrument), and each leg's ids name one instrument, the two legs' different.
+    let mut leg_instrument = [None::<u64>; 2];
+    for o in &at_exchange.orders {
+        let leg = LEGS
+            .iter()
+            .position(|s| *s == o.symbol)
+            .unwrap_or_else(|| panic!("an order on {}", o.symbol));
+        let id = client_id(&o.client_order_id);
+        assert_eq!(
+            (id & ((1 << 40) - 1)) >> 30,
+            0,
+            "{}: the pair's slot",
+            o.client_order_id
+        );
+        let instrument = (id >> 40) - 1;
+        assert_eq!(
+            *leg_instrument[leg].get_or_insert(instrument),
+            instrument,
+            "{}: {} orders from two instruments' ranges",
+            o.client_order_id,
+            o.symbol
+        );
+    }
+    assert_ne!(leg_instrument[0], leg_instrument[1], "the legs' ids");
+    for session in ran.account.as_array().expect("sessions") {
+        for o in session["orders"].as_array().expect("orders") {
+            assert_eq!(o["strategy"], 0, "every order is the pair's: {o}");
+        }
+    }
+
+    // (3) Each leg's row of the instance equals that symbol's exchange trades reckoned apart.
+    let mut trades = at_exchange.trades.clone();
+    trades.sort_by_key(|t| t.id);
+    for symbol in LEGS {
+        let mut leg = Reckoning::default();
+        for t in trades.iter().filter(|t| t.symbol == symbol) {
+            leg.trade(t);
+        }
+        let row = ran.report["trading"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["symbol"] == symbol))
+            .unwrap_or_else(|| panic!("{symbol} in the report"));
+        let by = row["by_strategy"].as_array().expect("by_strategy");
+        assert_eq!(by.len(), 1, "{symbol}: {by:?}");
+        assert_eq!(by[0]["name"], "pair", "{symbol}");
+        leg.assert_row(&by[0], &format!("the pair's {symbol} leg"));
+    }
+
+    // (4) The legs go out together. The journal holds every order the stage sent and every
+    // report it applied, in the order it did: the two orders of one decision are adjacent, with
+    // the one trigger time `t0`. Walked in that order with each leg's position from its fills,
+    // every order that opens a leg from flat goes out beside an order on the other leg, on the
+    // other side, unless the other leg already holds that side or it is the re-send of a leg
+    // whose previous order fell short.
+    use pinion_engine::ops::journal::Record;
+    use pinion_strategy::OrderSide;
+    let bytes = std::fs::read(&journal).expect("the journal");
+    let scan = pinion_engine::ops::journal::frame::scan(&bytes).expect("the journal reads");
+    let leg_of = |instrument: pinion_core::InstrumentId| {
+        leg_instrument
+            .iter()
+            .position(|i| *i == Some(u64::from(instrument.0)))
+            .unwrap_or_else(|| panic!("an order on instrument {instrument:?}, neither leg"))
+    };
+    let sign = |side: OrderSide| if side == OrderSide::Buy { 1 } else { -1 };
+    // The orders sent since the last report, each with its leg.
+    let mut run: Vec<(usize, pinion_strategy::OrderIntent)> = Vec::new();
+    let mut position = [0i64; 2];
+    // Each leg's last order, and whether it ended short of its quantity.
+    let mut last: [Option<(pinion_strategy::OrderIntent, bool)>; 2] = [None; 2];
+    // Orders that opened a leg from flat, not yet seen beside an order on the other leg.
+    let mut alone: Vec<(usize, pinion_strategy::OrderIntent)> = Vec::new();
+    let (mut orders, mut together, mut openings) = (0, 0, 0);
+    for record in &scan.records {
+        match record {
+            Record::Order(o) => {
+                let leg = leg_of(o.instrument);
+                orders += 1;
+                if let Some((_, p)) = run.last().filter(|(l, p)| *l != leg && p.t0 == o.t0) {
+                    assert_ne!(
+                        p.side, o.side,
+                        "one decision, both legs one side: {p:?} {o:?}"
+                    );
+                    together += 1;
+                    if position[leg] == 0 {
+                        openings += 1;
+                    }
+                }
+                let resent = last[leg].is_some_and(|(p, short)| short && p.side == o.side);
+                // The other leg already holds the opposite side: nothing to send there.
+                let hedged = position[1 - leg] * sign(o.side) < 0;
+                if position[leg] == 0 && !resent && !hedged {
+                    alone.push((leg, *o));
+                }
+                run.push((leg, *o));
+                last[leg] = Some((*o, false));
+                // The other leg's order of the decision may come before this one or after.
+                alone.retain(|(leg, o)| {
+                    !run.iter()
+                        .any(|(l, p)| l != leg && p.t0 == o.t0 && p.side != o.side)
+                });
+            }
+            Record::Report(r) => {
+                assert!(
+                    alone.is_empty(),
+                    "a leg opened from flat with no order on the other leg beside it: {alone:?}"
+                );
+                run.clear();
+                let leg = leg_of(r.instrument);
+                if r.is_fill() {
+                    position[leg] += sign(r.side) * r.last_qty.0;
+                }
+                if let Some((o, short)) = last[leg].as_mut()
+                    && o.client_id == r.client_id
+                    && r.status.is_final()
+                {
+                    *short = r.cum_qty.0 < o.qty.0;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(alone.is_empty(), "opened alone: {alone:?}");
+    assert_eq!(
+        orders,
+        at_exchange.orders.len(),
+        "every order journaled once"
+    );
+    eprintln!(
+        "pair: {orders} orders, {together} decisions on both legs, {openings} openings; trades {} BTCUSDT, {} ETHUSDT",
+        trades.iter().filter(|t| t.symbol == "BTCUSDT").count(),
+        trades.iter().filter(|t| t.symbol == "ETHUSDT").count(),
+    );
+    assert!(openings >= 2, "the pair opened {openings} times");
+    assert!(
+        together >= 3,
+        "and closed: {together} decisions on both legs"
+    );
 }

@@ -336,6 +336,18 @@ pub fn start_trading_sim_with(
     order_faults: &str,
     tune: impl FnOnce(&mut pinion_exchange_sim::wsapi::WsApiConfig),
 ) -> Sim {
+    start_trading_sim_on(public_key, order_faults, Vec::new(), tune)
+}
+
+/// [`start_trading_sim_with`], the synthetic markets `more` served beside BTCUSDT (merged by
+/// receive time, one connection each), every symbol tradable on the WS API. The account's
+/// balances are `tune`'s to add for their assets.
+pub fn start_trading_sim_on(
+    public_key: Vec<u8>,
+    order_faults: &str,
+    more: Vec<pinion_feed::synth::SynthConfig>,
+    tune: impl FnOnce(&mut pinion_exchange_sim::wsapi::WsApiConfig),
+) -> Sim {
     let faults =
         pinion_exchange_sim::wsapi::OrderFaultPlan::parse(order_faults).expect("order faults");
     start_sim_tuned(
@@ -353,15 +365,26 @@ pub fn start_trading_sim_with(
             tune(&mut api);
             c.ws_api = Some(api);
         },
-        || {
-            let config = pinion_feed::synth::SynthConfig {
+        move || {
+            let open = |config: pinion_feed::synth::SynthConfig| {
+                pinion_feed::synth::SynthMarket::new(config)
+                    .map(|m| Box::new(m) as Box<dyn pinion_feed::FrameSource + Send>)
+                    .map_err(|e| pinion_feed::SourceError::Io(std::io::Error::other(e.to_string())))
+            };
+            let btc = open(pinion_feed::synth::SynthConfig {
                 seed: 5,
                 messages: 400_000,
                 ..pinion_feed::synth::SynthConfig::default()
-            };
-            let market = pinion_feed::synth::SynthMarket::new(config)
-                .map_err(|e| pinion_feed::SourceError::Io(std::io::Error::other(e.to_string())))?;
-            Ok(Box::new(market) as Box<dyn pinion_feed::FrameSource + Send>)
+            })?;
+            if more.is_empty() {
+                return Ok(btc);
+            }
+            let mut sources = vec![btc];
+            for config in &more {
+                sources.push(open(config.clone())?);
+            }
+            Ok(Box::new(pinion_exchange_sim::MergedSource::new(sources))
+                as Box<dyn pinion_feed::FrameSource + Send>)
         },
     )
 }
