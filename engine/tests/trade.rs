@@ -1883,7 +1883,7 @@ fn assert_two_instances_apart(run: &Run) {
 
 /// The pair the live pairs test trades: BTCUSDT against ETHUSDT (the instruments named as the
 /// `[live]` symbols are, one venue), thresholds a few basis points wide so the synthetic market
-/// opens and closes it several times in seconds, 20 USDT a leg (0.0003 BTC, 0.0064 ETH: inside
+/// opens and closes it several times in seconds, 20 USDT a leg (0.00032 BTC, 0.0064 ETH: inside
 /// the account's 0.01 per order in either unit).
 const LIVE_PAIR: &str = "
 [[strategy]]
@@ -1912,9 +1912,10 @@ fn client_id(text: &str) -> u64 {
 /// BTCUSDT and ETHUSDT, both served by the simulator's synthetic market and both tradable on its
 /// WS API. The run is clean and each symbol's session equals the exchange; every order at the
 /// exchange is the pair's, on the leg its id says; each leg's row of the instance equals that
-/// symbol's exchange trades reckoned apart; and the legs go out together: whenever a decision
-/// sent orders on both legs, they are on opposite sides, and an order sent alone is the re-send
-/// of a leg whose previous order did not fill in full.
+/// symbol's exchange trades reckoned apart; and the legs go out together: the two orders of a
+/// decision are on opposite sides, and a leg opens from flat beside an order on the other leg
+/// (unless the other leg already holds the opposite side, or this is the re-send of a leg whose
+/// previous order fell short).
 #[test]
 fn a_pairs_instance_trades_both_legs_live_hedged_and_each_leg_is_its_exchange_trades() {
     let (pem, public) = ed25519_key();
@@ -1993,7 +1994,9 @@ fsync = \"never\"
             "{}: the pair's slot",
             o.client_order_id
         );
-        let instrument = (id >> 40) - 1;
+        let instrument = (id >> 40)
+            .checked_sub(1)
+            .unwrap_or_else(|| panic!("{}: no instrument's range", o.client_order_id));
         assert_eq!(
             *leg_instrument[leg].get_or_insert(instrument),
             instrument,
@@ -2002,6 +2005,10 @@ fsync = \"never\"
             o.symbol
         );
     }
+    assert!(
+        leg_instrument.iter().all(Option::is_some),
+        "both legs sent orders: {leg_instrument:?}"
+    );
     assert_ne!(leg_instrument[0], leg_instrument[1], "the legs' ids");
     for session in ran.account.as_array().expect("sessions") {
         for o in session["orders"].as_array().expect("orders") {
