@@ -2036,10 +2036,12 @@ fsync = \"never\"
 
     // (4) The legs go out together. The journal holds every order the stage sent and every
     // report it applied, in the order it did: the two orders of one decision are adjacent, with
-    // the one trigger time `t0`. Walked in that order with each leg's position from its fills,
-    // every order that opens a leg from flat goes out beside an order on the other leg, on the
-    // other side, unless the other leg already holds that side or it is the re-send of a leg
-    // whose previous order fell short.
+    // the one trigger time `t0`, and on opposite sides. Walked in that order with each leg's
+    // position from its fills, every order that opens a leg from flat is followed by an order
+    // on the other leg on the other side (beside it, or later when that leg still had an order
+    // out or its order rate was spent), unless the other leg already holds that side or it is
+    // the re-send of a leg whose previous order fell short. Only an opening in the run's last
+    // second may still wait for its hedge when the run ends.
     use pinion_engine::ops::journal::Record;
     use pinion_strategy::OrderSide;
     let bytes = std::fs::read(&journal).expect("the journal");
@@ -2056,15 +2058,18 @@ fsync = \"never\"
     let mut position = [0i64; 2];
     // Each leg's last order, and whether it ended short of its quantity.
     let mut last: [Option<(pinion_strategy::OrderIntent, bool)>; 2] = [None; 2];
-    // Orders that opened a leg from flat, not yet seen beside an order on the other leg.
-    let mut alone: Vec<(usize, pinion_strategy::OrderIntent)> = Vec::new();
-    let (mut orders, mut together, mut openings) = (0, 0, 0);
+    // The hedge each leg owes: the side its next orders must take, and the opening that asked.
+    let mut owed: [Option<(OrderSide, pinion_strategy::OrderIntent)>; 2] = [None; 2];
+    let (mut orders, mut together, mut openings, mut late) = (0, 0, 0, 0);
+    let mut last_t0 = 0;
     for record in &scan.records {
         match record {
             Record::Order(o) => {
                 let leg = leg_of(o.instrument);
                 orders += 1;
-                if let Some((_, p)) = run.last().filter(|(l, p)| *l != leg && p.t0 == o.t0) {
+                last_t0 = last_t0.max(o.t0);
+                let beside = run.last().filter(|(l, p)| *l != leg && p.t0 == o.t0);
+                if let Some((_, p)) = beside {
                     assert_ne!(
                         p.side, o.side,
                         "one decision, both legs one side: {p:?} {o:?}"
@@ -2074,25 +2079,23 @@ fsync = \"never\"
                         openings += 1;
                     }
                 }
+                if owed[leg].is_some_and(|(side, _)| side == o.side) {
+                    if beside.is_none() {
+                        late += 1;
+                    }
+                    owed[leg] = None;
+                }
                 let resent = last[leg].is_some_and(|(p, short)| short && p.side == o.side);
                 // The other leg already holds the opposite side: nothing to send there.
                 let hedged = position[1 - leg] * sign(o.side) < 0;
-                if position[leg] == 0 && !resent && !hedged {
-                    alone.push((leg, *o));
+                let answered = beside.is_some_and(|(_, p)| p.side != o.side);
+                if position[leg] == 0 && !resent && !hedged && !answered {
+                    owed[1 - leg] = Some((o.side.opposite(), *o));
                 }
                 run.push((leg, *o));
                 last[leg] = Some((*o, false));
-                // The other leg's order of the decision may come before this one or after.
-                alone.retain(|(leg, o)| {
-                    !run.iter()
-                        .any(|(l, p)| l != leg && p.t0 == o.t0 && p.side != o.side)
-                });
             }
             Record::Report(r) => {
-                assert!(
-                    alone.is_empty(),
-                    "a leg opened from flat with no order on the other leg beside it: {alone:?}"
-                );
                 run.clear();
                 let leg = leg_of(r.instrument);
                 if r.is_fill() {
@@ -2104,18 +2107,29 @@ fsync = \"never\"
                 {
                     *short = r.cum_qty.0 < o.qty.0;
                 }
+                // The other leg already holds the owed side (its earlier order filled).
+                for (l, due) in owed.iter_mut().enumerate() {
+                    if due.is_some_and(|(side, _)| position[l] * sign(side) > 0) {
+                        *due = None;
+                    }
+                }
             }
             _ => {}
         }
     }
-    assert!(alone.is_empty(), "opened alone: {alone:?}");
+    for (side, opening) in owed.iter().flatten() {
+        assert!(
+            last_t0.saturating_sub(opening.t0) < 1_000_000_000,
+            "a leg opened from flat and the other never sent its {side:?}: {opening:?}"
+        );
+    }
     assert_eq!(
         orders,
         at_exchange.orders.len(),
         "every order journaled once"
     );
     eprintln!(
-        "pair: {orders} orders, {together} decisions on both legs, {openings} openings; trades {} BTCUSDT, {} ETHUSDT",
+        "pair: {orders} orders, {together} decisions on both legs, {openings} openings, {late} hedges sent after their opening; trades {} BTCUSDT, {} ETHUSDT",
         trades.iter().filter(|t| t.symbol == "BTCUSDT").count(),
         trades.iter().filter(|t| t.symbol == "ETHUSDT").count(),
     );
