@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use common::accounts::BYBIT_PAIR;
 use pinion_engine::config::{Config, Override, Settings, StageKind};
 use pinion_engine::pipeline::{self, Console, PipelineReport};
 use pinion_testkit::alloc::process_allocations;
@@ -135,7 +136,7 @@ fn steady_state_replay_allocates_nothing() {
         assert!(report.counter("gateway", "orders_sent") > 0);
         // A pair deciding on two perpetuals' books together, each order through its own
         // leg's gates: nothing allocated either, and both legs trade.
-        let mut pair = bybit_settings(&path, PAIR);
+        let mut pair = bybit_settings(&path, BYBIT_PAIR);
         pair.backtest.record = true;
         let report = allocations_in_steady_state(&pair, BYBIT_RECORDS);
         assert_eq!(report.trading.len(), 2);
@@ -160,20 +161,6 @@ name = "maker"
 kind = "market-making"
 order_qty = "100"
 instruments = ["bybit-linear:DOGEUSDT"]
-"#;
-
-/// A pair of the capture's DOGEUSDT and SOLUSDT perpetuals, 50 USDT a leg.
-const PAIR: &str = r#"
-[[strategy]]
-name = "pair"
-kind = "pairs"
-instruments = ["bybit-linear:DOGEUSDT", "bybit-linear:SOLUSDT"]
-[strategy.pairs]
-entry_bps = 1.0
-exit_bps = 0.2
-mean_samples = 50
-warmup_samples = 20
-notional = "50"
 "#;
 
 /// `strategies` on [`BYBIT`], under an account whose limits fit the perpetuals, fused as

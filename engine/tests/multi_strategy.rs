@@ -15,13 +15,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use pinion_engine::backtest::{self, BacktestReport};
+use pinion_engine::bot::commands::fixed;
 use pinion_engine::config::{Config, Settings};
 use pinion_engine::pipeline::{Console, PipelineReport};
 use serde_json::Value;
 
 mod common;
 
-use common::accounts::{ACCOUNT, APART};
+use common::accounts::{ACCOUNT, APART, BYBIT_PAIR};
 
 const RECORDING: &str = "binance/spot-btcusdt-20240808.hbt.gz";
 
@@ -572,7 +573,7 @@ fn sample(text: &str, name: &str, labels: &str) -> f64 {
 #[test]
 fn each_instance_is_reported_apart_and_in_total_by_the_board_metrics_bot_and_history() {
     use pinion_core::InstrumentId;
-    use pinion_engine::bot::commands::{BotContext, Commands, fixed};
+    use pinion_engine::bot::commands::{BotContext, Commands};
     use pinion_engine::ops::history::{self, RunBatch, query};
     let Some(path) = pinion_testkit::data::require(RECORDING) else {
         return;
@@ -698,21 +699,7 @@ fn each_instance_is_reported_apart_and_in_total_by_the_board_metrics_bot_and_his
     let pnl = bot.pnl();
     let positions = bot.positions();
     for (name, v) in names.iter().zip(&views) {
-        let line = format!(
-            "\n  {name}: realised {} unrealised {} fees {} net {} (fills {}, orders {})",
-            fixed(v.realized, m),
-            fixed(v.unrealized, m),
-            fixed(v.fees, m),
-            fixed(v.net(), m),
-            v.fills,
-            v.orders
-        );
-        assert!(pnl.contains(&line), "{line:?} in\n{pnl}");
-        let line = format!(
-            "\n  {name}: position {}",
-            fixed(v.position, result.qty_decimals)
-        );
-        assert!(positions.contains(&line), "{line:?} in\n{positions}");
+        assert_instance_lines(&pnl, &positions, name, v, m, result.qty_decimals);
     }
     assert!(
         !pnl.contains("other orders"),
@@ -1175,7 +1162,7 @@ fn instances_trading_different_instruments_each_book_their_own_fills_on_each() {
 #[test]
 fn an_instance_not_first_on_an_instrument_is_shown_in_its_own_slot_by_the_board_metrics_bot_and_history()
  {
-    use pinion_engine::bot::commands::{BotContext, Commands, fixed};
+    use pinion_engine::bot::commands::{BotContext, Commands};
     use pinion_engine::ops::history::{self, RunBatch, query};
     let Some(path) = pinion_testkit::data::require(BYBIT) else {
         return;
@@ -1287,21 +1274,7 @@ fn an_instance_not_first_on_an_instrument_is_shown_in_its_own_slot_by_the_board_
     let m = sol.figures.money_decimals;
     for (j, name) in ["b", "a"].into_iter().enumerate() {
         let v = board.read(sol.trading.instrument, j).expect("a slot");
-        let line = format!(
-            "\n  {name}: realised {} unrealised {} fees {} net {} (fills {}, orders {})",
-            fixed(v.realized, m),
-            fixed(v.unrealized, m),
-            fixed(v.fees, m),
-            fixed(v.net(), m),
-            v.fills,
-            v.orders
-        );
-        assert!(pnl.contains(&line), "{line:?} in\n{pnl}");
-        let line = format!(
-            "\n  {name}: position {}",
-            fixed(v.position, sol.qty_decimals)
-        );
-        assert!(positions.contains(&line), "{line:?} in\n{positions}");
+        assert_instance_lines(&pnl, &positions, name, &v, m, sol.qty_decimals);
     }
     let doge_block = |text: &str| {
         text.lines()
@@ -1360,6 +1333,30 @@ fn an_instance_not_first_on_an_instrument_is_shown_in_its_own_slot_by_the_board_
     );
     assert!(fills_of("a") > sol.trading.instances[1].fills);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The bot's `/pnl` and `/positions` texts show instance `name`'s line of `v` (money at `m`
+/// decimals, positions at `qty_decimals`).
+fn assert_instance_lines(
+    pnl: &str,
+    positions: &str,
+    name: &str,
+    v: &pinion_engine::control::InstanceView,
+    m: u8,
+    qty_decimals: u8,
+) {
+    let line = format!(
+        "\n  {name}: realised {} unrealised {} fees {} net {} (fills {}, orders {})",
+        fixed(v.realized, m),
+        fixed(v.unrealized, m),
+        fixed(v.fees, m),
+        fixed(v.net(), m),
+        v.fills,
+        v.orders
+    );
+    assert!(pnl.contains(&line), "{line:?} in\n{pnl}");
+    let line = format!("\n  {name}: position {}", fixed(v.position, qty_decimals));
+    assert!(positions.contains(&line), "{line:?} in\n{positions}");
 }
 
 /// A market maker "m" quoting 0.001 at the touch on the instruments `entry` names.
@@ -1430,21 +1427,6 @@ fn one_symbol_traded_on_two_venues_has_a_series_of_each() {
     }
 }
 
-/// A pair: DOGEUSDT against SOLUSDT (the capture's perpetuals, on one connection, so their
-/// books interleave in time), 50 USDT a leg.
-const PAIR: &str = r#"
-[[strategy]]
-name = "pair"
-kind = "pairs"
-instruments = ["bybit-linear:DOGEUSDT", "bybit-linear:SOLUSDT"]
-[strategy.pairs]
-entry_bps = 1.0
-exit_bps = 0.2
-mean_samples = 50
-warmup_samples = 20
-notional = "50"
-"#;
-
 /// Another instance beside the pair, on an instrument of its own.
 const ETH_MAKER: &str = r#"
 [[strategy]]
@@ -1471,7 +1453,7 @@ fn a_pairs_instance_trades_its_two_legs_together_hedged_in_every_placement() {
     let Some(path) = pinion_testkit::data::require(BYBIT) else {
         return;
     };
-    let strategies = format!("{PAIR}{ETH_MAKER}");
+    let strategies = format!("{BYBIT_PAIR}{ETH_MAKER}");
     let split = "[placement]\nmode = \"custom\"\nwait = \"park\"\n\
         [[placement.threads]]\nname = \"market\"\nstages = [\"feed\", \"book\"]\n\
         [[placement.threads]]\nname = \"orders\"\nstages = [\"strategy\", \"gateway\"]\n\
@@ -1565,7 +1547,7 @@ fn a_pair_that_reaches_its_loss_limit_stops_on_both_legs() {
         return;
     };
     // A loss of a few cents on either leg: its entry's fee and spread reach it.
-    let config = format!("{PAIR}[strategy.risk]\nmax_total_loss = \"0.03\"\n");
+    let config = format!("{BYBIT_PAIR}[strategy.risk]\nmax_total_loss = \"0.03\"\n");
     let (report, bt, dir) = run(&bybit_settings(&config, &path, "1"), "pairs-loss");
     let fills = read_csv(&dir.join("fills.csv"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -1604,7 +1586,7 @@ fn pairs_legs_are_checked_before_the_run() {
         )
         .expect_err("refused")
     };
-    let one_leg = PAIR.replace(
+    let one_leg = BYBIT_PAIR.replace(
         "[\"bybit-linear:DOGEUSDT\", \"bybit-linear:SOLUSDT\"]",
         "[\"bybit-linear:DOGEUSDT\"]",
     );
@@ -1613,15 +1595,15 @@ fn pairs_legs_are_checked_before_the_run() {
         e.contains("strategy.instruments") && e.contains("exactly two"),
         "{e}"
     );
-    let e = problem(&PAIR.replace("exit_bps = 0.2", "exit_bps = 1.5"));
+    let e = problem(&BYBIT_PAIR.replace("exit_bps = 0.2", "exit_bps = 1.5"));
     assert!(e.contains("strategy.pairs.exit_bps"), "{e}");
-    let e = problem(&PAIR.replace("notional = \"50\"\n", ""));
+    let e = problem(&BYBIT_PAIR.replace("notional = \"50\"\n", ""));
     assert!(e.contains("strategy.pairs.notional"), "{e}");
     let e = problem(&format!(
-        "{PAIR}[strategy.risk.sizing]\nkind = \"fraction\"\nfraction = 0.1\ncapital = \"100\"\n"
+        "{BYBIT_PAIR}[strategy.risk.sizing]\nkind = \"fraction\"\nfraction = 0.1\ncapital = \"100\"\n"
     ));
     assert!(e.contains("strategy.risk.sizing"), "{e}");
-    let e = problem(&PAIR.replace("bybit-linear:SOLUSDT", "bybit-perp:SOLUSDT"));
+    let e = problem(&BYBIT_PAIR.replace("bybit-linear:SOLUSDT", "bybit-perp:SOLUSDT"));
     assert!(e.contains("\"bybit-perp\" is not a venue"), "{e}");
     // At start-up: a bare symbol the capture has on two venues is no leg.
     let start = |strategies: &str| {
@@ -1632,14 +1614,14 @@ fn pairs_legs_are_checked_before_the_run() {
             Err(e) => e.to_string(),
         }
     };
-    let e = start(&PAIR.replace("bybit-linear:DOGEUSDT", "BTCUSDT"));
+    let e = start(&BYBIT_PAIR.replace("bybit-linear:DOGEUSDT", "BTCUSDT"));
     assert!(
         e.contains("\"BTCUSDT\"")
             && e.contains("bybit-spot:BTCUSDT")
             && e.contains("bybit-linear:BTCUSDT"),
         "{e}"
     );
-    let e = start(&PAIR.replace("bybit-linear:DOGEUSDT", "SOLUSDT"));
+    let e = start(&BYBIT_PAIR.replace("bybit-linear:DOGEUSDT", "SOLUSDT"));
     assert!(e.contains("the other leg's instrument too"), "{e}");
 }
 

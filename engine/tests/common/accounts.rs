@@ -59,3 +59,18 @@ threshold = 0.5
 max_position = "0.003"
 max_open_orders = 2
 "#;
+
+/// A pair: the Bybit capture's DOGEUSDT perpetual against its SOLUSDT (on one connection, so
+/// their books interleave in time), 50 USDT a leg, thresholds tight enough for its quiet ratio.
+pub const BYBIT_PAIR: &str = r#"
+[[strategy]]
+name = "pair"
+kind = "pairs"
+instruments = ["bybit-linear:DOGEUSDT", "bybit-linear:SOLUSDT"]
+[strategy.pairs]
+entry_bps = 1.0
+exit_bps = 0.2
+mean_samples = 50
+warmup_samples = 20
+notional = "50"
+"#;
