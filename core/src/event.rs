@@ -126,7 +126,11 @@ impl std::ops::BitOr for EventFlags {
 }
 
 /// One normalised market event. See the module docs for how each kind uses the fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Only the first `n_levels` of `levels` mean anything: a decoder may leave older values in the
+/// rest (it does not clear hundreds of bytes it is not going to use), so equality and `Debug`
+/// look at the used levels only.
+#[derive(Clone, Copy)]
 #[repr(C)]
 pub struct MarketEvent {
     /// When the frame was received: ns since the Unix epoch (socket read time, or the time the
@@ -169,6 +173,37 @@ impl Default for MarketEvent {
     }
 }
 
+impl PartialEq for MarketEvent {
+    /// Equal when every field and every used level is; unused levels are not compared.
+    fn eq(&self, other: &Self) -> bool {
+        self.head() == other.head() && self.used_levels() == other.used_levels()
+    }
+}
+
+impl Eq for MarketEvent {}
+
+impl std::fmt::Debug for MarketEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MarketEvent")
+            .field("t_recv", &self.t_recv)
+            .field("t0", &self.t0)
+            .field("exch_ts", &self.exch_ts)
+            .field("trans_ts", &self.trans_ts)
+            .field("first_id", &self.first_id)
+            .field("last_id", &self.last_id)
+            .field("prev_id", &self.prev_id)
+            .field("seq", &self.seq)
+            .field("instrument", &self.instrument)
+            .field("conn", &self.conn)
+            .field("kind", &self.kind)
+            .field("flags", &self.flags)
+            .field("n_bids", &self.n_bids)
+            .field("n_levels", &self.n_levels)
+            .field("levels", &self.used_levels())
+            .finish()
+    }
+}
+
 impl MarketEvent {
     /// An event with every field zero.
     pub const EMPTY: MarketEvent = MarketEvent {
@@ -191,6 +226,45 @@ impl MarketEvent {
             qty: Qty(0),
         }; MAX_LEVELS],
     };
+
+    /// The levels in use (`n_levels` of them, at most [`MAX_LEVELS`]): bids, then asks.
+    #[inline]
+    pub fn used_levels(&self) -> &[Level] {
+        &self.levels[..usize::from(self.n_levels).min(MAX_LEVELS)]
+    }
+
+    /// Every field but the levels, for equality.
+    #[allow(clippy::type_complexity)]
+    fn head(
+        &self,
+    ) -> (
+        [u64; 8],
+        InstrumentId,
+        ConnId,
+        EventKind,
+        EventFlags,
+        u8,
+        u8,
+    ) {
+        (
+            [
+                self.t_recv,
+                self.t0,
+                self.exch_ts,
+                self.trans_ts,
+                self.first_id,
+                self.last_id,
+                self.prev_id,
+                self.seq,
+            ],
+            self.instrument,
+            self.conn,
+            self.kind,
+            self.flags,
+            self.n_bids,
+            self.n_levels,
+        )
+    }
 
     /// The bid levels.
     #[inline]

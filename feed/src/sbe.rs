@@ -719,6 +719,102 @@ const fn inverse_mod_2_64(a: u64) -> u64 {
     x
 }
 
+/// [`Scale`] for values that may not be negative (prices, quantities), with no branch at all:
+/// the fast paths' conversion. Every kind is one multiplication, one rotation and two
+/// unsigned comparisons:
+///
+/// - to a coarser-or-equal scale (multiply by `10^s`): the mantissa must be at most
+///   `i64::MAX / 10^s` (which, compared unsigned, also refuses a negative one), then the
+///   product cannot overflow;
+/// - to a finer scale (divide by `10^k = 2^k · 5^k`): the mantissa must not be negative, and
+///   `m · inv(5^k)` rotated right by `k` is at most `u64::MAX / 10^k` exactly when `10^k`
+///   divides `m`, and is then the quotient (the divisibility test of Granlund and Montgomery);
+/// - a shift past every power of ten an `i64` holds: only zero.
+///
+/// `apply_flagged` agrees with [`Scale::apply`] on every non-negative mantissa and flags every
+/// negative one as not representable; a caller that must name the fault (negative, or not
+/// exact) asks [`Scale`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnsignedScale {
+    /// `10^s`, or the inverse of `5^k` modulo 2^64.
+    factor: u64,
+    /// `k` (0 when multiplying).
+    rotate: u32,
+    /// The largest mantissa taken.
+    max_in: u64,
+    /// The largest result that proves the division exact (`u64::MAX` when multiplying).
+    max_out: u64,
+}
+
+impl UnsignedScale {
+    /// The conversion of mantissas with `exponent` to `decimals` decimals.
+    #[inline(always)]
+    pub fn new(exponent: i8, decimals: u8) -> Self {
+        let shift = i32::from(exponent) + i32::from(decimals);
+        const ZERO_ONLY: UnsignedScale = UnsignedScale {
+            factor: 0,
+            rotate: 0,
+            max_in: 0,
+            max_out: 0,
+        };
+        if shift >= 0 {
+            match MUL_MAX_IN.get(shift as usize) {
+                Some(&max_in) => Self {
+                    factor: POW10[shift as usize] as u64,
+                    rotate: 0,
+                    max_in,
+                    max_out: u64::MAX,
+                },
+                None => ZERO_ONLY,
+            }
+        } else {
+            let k = shift.unsigned_abs();
+            match (INV5.get(k as usize), DIV_MAX_OUT.get(k as usize)) {
+                (Some(&factor), Some(&max_out)) => Self {
+                    factor,
+                    rotate: k,
+                    max_in: i64::MAX as u64,
+                    max_out,
+                },
+                _ => ZERO_ONLY,
+            }
+        }
+    }
+
+    /// `mantissa` at the scale and whether it is exact and not negative (the value is
+    /// meaningless when not).
+    #[inline(always)]
+    pub fn apply_flagged(self, mantissa: i64) -> (i64, bool) {
+        let m = mantissa as u64;
+        let value = m.wrapping_mul(self.factor).rotate_right(self.rotate);
+        (value as i64, (m <= self.max_in) & (value <= self.max_out))
+    }
+}
+
+/// `i64::MAX / 10^s` for s in 0..=18: the largest mantissa that a multiplication by `10^s`
+/// keeps within an `i64`.
+const MUL_MAX_IN: [u64; 19] = {
+    let mut t = [0u64; 19];
+    let mut i = 0;
+    while i < 19 {
+        t[i] = (i64::MAX / POW10[i]) as u64;
+        i += 1;
+    }
+    t
+};
+
+/// `u64::MAX / 10^k` for k in 0..=18: the largest quotient of an exact division by `10^k`
+/// that the divisibility test admits.
+const DIV_MAX_OUT: [u64; 19] = {
+    let mut t = [0u64; 19];
+    let mut i = 0;
+    while i < 19 {
+        t[i] = u64::MAX / POW10[i] as u64;
+        i += 1;
+    }
+    t
+};
+
 /// The fewest decimals that represent `mantissa × 10^exponent` exactly (0 for integers):
 /// what a recording's numbers say about an instrument's scale.
 pub fn decimals_needed(mantissa: i64, exponent: i8) -> u8 {
@@ -737,6 +833,71 @@ pub fn decimals_needed(mantissa: i64, exponent: i8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsigned_scale_agrees_with_scale_on_non_negative_values() {
+        let mut mantissas = vec![
+            0i64,
+            1,
+            5,
+            9,
+            10,
+            99,
+            100,
+            12_345_000,
+            i64::MAX,
+            i64::MAX - 7,
+        ];
+        for p in 0..19 {
+            let t = 10i64.pow(p);
+            mantissas.extend([
+                t,
+                t - 1,
+                t.saturating_add(1),
+                t.saturating_mul(3),
+                t.saturating_mul(7),
+                i64::MAX / t,
+            ]);
+            mantissas.extend([
+                (i64::MAX / t).saturating_add(1),
+                (i64::MAX / t) * t,
+                (i64::MAX / t) * t - t,
+            ]);
+        }
+        // A cheap generator for the rest: a 64-bit LCG, each value also rounded to a multiple
+        // of powers of ten so exact divisions are common.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let v = (x >> 1) as i64 >> (x % 60);
+            let p = 10i64.pow((x >> 40) as u32 % 19);
+            mantissas.extend([v, v / p * p]);
+        }
+        for exponent in [
+            -128i8, -40, -20, -19, -18, -12, -9, -8, -6, -2, -1, 0, 1, 2, 8, 18, 19, 127,
+        ] {
+            for decimals in [0u8, 1, 2, 6, 8, 12, 18, 19, 30, 255] {
+                let (signed, unsigned) = (
+                    Scale::new(exponent, decimals),
+                    UnsignedScale::new(exponent, decimals),
+                );
+                for &m in &mantissas {
+                    let (value, ok) = unsigned.apply_flagged(m);
+                    let (neg_value, neg_ok) = unsigned.apply_flagged(-m);
+                    let want = signed.apply(m);
+                    assert_eq!(
+                        ok.then_some(value),
+                        want,
+                        "{m} at 10^{exponent} to {decimals} decimals"
+                    );
+                    assert!(m == 0 || !neg_ok, "{} accepted ({neg_value})", -m);
+                }
+                assert!(!unsigned.apply_flagged(i64::MIN).1);
+            }
+        }
+    }
 
     /// `BTCUSDT` as a varString8.
     const SYM: [u8; 8] = [7, b'B', b'T', b'C', b'U', b'S', b'D', b'T'];

@@ -22,9 +22,14 @@ use super::scaled;
 use super::tape::Val;
 
 /// The levels of the message being decoded. Grows to the largest message seen, then is reused.
+///
+/// The vector is never shortened: its length is the most levels any message has had, and
+/// `len` says how many of them are this message's. Clearing is then one store, and an append
+/// of a known count writes into slots that already exist ([`LevelBuf::append_with`]).
 #[derive(Debug)]
 pub(super) struct LevelBuf {
     levels: Vec<Level>,
+    len: usize,
     n_bids: usize,
 }
 
@@ -33,6 +38,7 @@ impl LevelBuf {
     pub(super) fn with_capacity(capacity: usize) -> Self {
         Self {
             levels: Vec::with_capacity(capacity),
+            len: 0,
             n_bids: 0,
         }
     }
@@ -40,23 +46,73 @@ impl LevelBuf {
     /// Empties the buffer for the next message.
     #[inline]
     pub(super) fn clear(&mut self) {
-        self.levels.clear();
+        self.len = 0;
         self.n_bids = 0;
+    }
+
+    /// This message's levels so far: bids, then asks.
+    #[inline]
+    pub(super) fn levels(&self) -> &[Level] {
+        &self.levels[..self.len]
     }
 
     /// Appends one level. Bids must all be pushed before the first ask.
     #[inline]
     pub(super) fn push(&mut self, bid: bool, level: Level) {
-        self.levels.push(level);
+        match self.levels.get_mut(self.len) {
+            Some(slot) => *slot = level,
+            None => self.levels.push(level),
+        }
+        self.len += 1;
         if bid {
             self.n_bids += 1;
         }
     }
 
+    /// Appends one side's levels, one for each of `entries`, each made by `level`, which also
+    /// says whether the entry was valid; whether all were. The levels are written into slots
+    /// that already exist (the buffer grows, zeroed, only past its largest message so far):
+    /// no level pays a push's capacity check and length update, and the flag stays in a
+    /// register (a closure that updated a captured flag kept it in memory, a store and a load
+    /// per level). Bids must all be appended before the first ask.
+    #[inline(always)]
+    pub(super) fn append_with<E>(
+        &mut self,
+        bid: bool,
+        entries: &[E],
+        level: impl Fn(&E) -> (Level, bool),
+    ) -> bool {
+        let (start, end) = (self.len, self.len + entries.len());
+        if self.levels.len() < end {
+            self.grow(end);
+        }
+        let mut ok = true;
+        for (slot, e) in self.levels[start..end].iter_mut().zip(entries) {
+            let (l, valid) = level(e);
+            *slot = l;
+            ok &= valid;
+        }
+        self.len = end;
+        if bid {
+            self.n_bids += entries.len();
+        }
+        ok
+    }
+
+    /// Makes the vector `len` long (a message larger than any before).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, len: usize) {
+        self.levels.resize(len, Level::default());
+    }
+
     /// Makes room for `n` more levels.
     #[inline]
-    pub(super) fn reserve(&mut self, n: usize) {
-        self.levels.reserve(n);
+    fn reserve(&mut self, n: usize) {
+        let end = self.len + n;
+        if self.levels.len() < end {
+            self.levels.reserve(end - self.levels.len());
+        }
     }
 
     /// Appends the levels of a JSON array of `[price, quantity]` string pairs (extra elements in
@@ -70,7 +126,7 @@ impl LevelBuf {
         spec: &InstrumentSpec,
     ) -> Result<(), ParseError> {
         let n = arr.array_len(field)?;
-        self.levels.reserve(n);
+        self.reserve(n);
         for pair in arr.items(field)? {
             let mut it = pair.items(field).map_err(|_| ParseError::BadLevel(field))?;
             let (Some(px), Some(qty)) = (it.next(), it.next()) else {
@@ -131,19 +187,20 @@ pub(super) fn check_range(
 
 /// Emits `header` carrying `buf`'s levels, split into as many events as needed (at least one).
 /// `header`'s flags other than FIRST/LAST are kept on every event. Returns the number emitted.
-#[inline]
+#[inline(always)]
 pub(super) fn emit_split<F: FnMut(&MarketEvent)>(
     header: &mut MarketEvent,
     buf: &LevelBuf,
     emit: &mut F,
 ) -> u32 {
     let base = EventFlags(header.flags.0 & !(EventFlags::FIRST.0 | EventFlags::LAST.0));
-    let total = buf.levels.len();
+    let levels = buf.levels();
+    let total = levels.len();
     let mut start = 0;
     let mut count = 0u32;
     loop {
         let end = total.min(start + MAX_LEVELS);
-        let chunk = &buf.levels[start..end];
+        let chunk = &levels[start..end];
         header.levels[..chunk.len()].copy_from_slice(chunk);
         // Both fit in u8: a chunk holds at most MAX_LEVELS (28) levels.
         header.n_levels = chunk.len() as u8;

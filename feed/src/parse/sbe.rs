@@ -26,7 +26,7 @@
 use pinion_core::event::{EventFlags, EventKind, Level};
 use pinion_core::instrument::InstrumentSpec;
 
-use crate::sbe::{self, Entries, SbeError, Scale, StreamMessage};
+use crate::sbe::{self, Entries, SbeError, Scale, StreamMessage, UnsignedScale};
 
 use super::bybit::TradeRow;
 use super::levels::{LevelBuf, ZeroQty, check_range, emit_split};
@@ -148,14 +148,15 @@ fn general<F: FnMut(&pinion_core::MarketEvent)>(
     }
 }
 
-/// The price and quantity conversions of an instrument at a message's exponents. Prepared for
-/// every message: remembering them per instrument and exponent pair was measured no faster
-/// (the copy of the remembered pair costs what the preparation does).
+/// The price and quantity conversions of an instrument at a message's exponents, in the
+/// branch-free form for values that may not be negative. Prepared for every message:
+/// remembering them per instrument and exponent pair was measured no faster (the copy of the
+/// remembered pair costs what the preparation does).
 #[inline(always)]
-fn scales(spec: &InstrumentSpec, (px_exp, qty_exp): (i8, i8)) -> (Scale, Scale) {
+fn scales(spec: &InstrumentSpec, (px_exp, qty_exp): (i8, i8)) -> (UnsignedScale, UnsignedScale) {
     (
-        Scale::new(px_exp, spec.price_decimals),
-        Scale::new(qty_exp, spec.qty_decimals),
+        UnsignedScale::new(px_exp, spec.price_decimals),
+        UnsignedScale::new(qty_exp, spec.qty_decimals),
     )
 }
 
@@ -287,31 +288,26 @@ fn level_group(frame: &[u8], at: usize) -> Option<(&[[u8; 16]], usize)> {
     rest.is_empty().then_some((entries, end))
 }
 
-/// Converts and stages one side's levels, without a branch per level (a plain loop: a
-/// closure here is not reliably inlined); whether every level was exact and in range.
+/// Converts and stages one side's levels, without a branch per level; whether every level
+/// was exact and in range. A converted value that is exact is never negative, so a price
+/// needs only to be non-zero and a quantity nothing more.
 #[inline(always)]
 fn stage_levels(
     buf: &mut LevelBuf,
     bid: bool,
     entries: &[[u8; 16]],
-    px: Scale,
-    qty: Scale,
+    px: UnsignedScale,
+    qty: UnsignedScale,
 ) -> bool {
-    buf.reserve(entries.len());
-    let mut ok = true;
-    for e in entries {
+    buf.append_with(bid, entries, |e| {
         let (p, ok_p) = px.apply_flagged(le(e, 0));
         let (q, ok_q) = qty.apply_flagged(le(e, 8));
-        ok &= ok_p & ok_q & (p > 0) & (q >= 0);
-        buf.push(
-            bid,
-            Level {
-                px: pinion_core::Px(p),
-                qty: pinion_core::Qty(q),
-            },
-        );
-    }
-    ok
+        let level = Level {
+            px: pinion_core::Px(p),
+            qty: pinion_core::Qty(q),
+        };
+        (level, ok_p & ok_q & (p != 0))
+    })
 }
 
 #[inline(always)]
@@ -356,11 +352,12 @@ fn depth<const DIFF: bool, F: FnMut(&pinion_core::MarketEvent)>(
     } else {
         EventKind::PartialDepth
     };
-    let mut header = origin.header(id, kind);
+    let header = &mut *sink.event;
+    origin.reset(header, id, kind);
     header.exch_ts = us_to_ns(event_time);
     header.first_id = first_id as u64;
     header.last_id = last_id as u64;
-    let n = emit_split(&mut header, sink.levels, sink.emit);
+    let n = emit_split(header, sink.levels, sink.emit);
     if DIFF {
         sink.counts.depth += 1;
     } else {
@@ -570,6 +567,7 @@ mod tests {
 
     /// One decoder's state, kept across frames as the decoder keeps it.
     struct State {
+        event: pinion_core::MarketEvent,
         last: LastSymbol,
         levels: LevelBuf,
         trades: Vec<TradeRow>,
@@ -579,6 +577,7 @@ mod tests {
     impl State {
         fn new() -> Self {
             Self {
+                event: pinion_core::MarketEvent::EMPTY,
                 last: LastSymbol::default(),
                 levels: LevelBuf::with_capacity(0),
                 trades: Vec::new(),
@@ -591,6 +590,7 @@ mod tests {
             let mut events = Vec::new();
             let mut emit = |e: &pinion_core::MarketEvent| events.push(*e);
             let mut sink = Sink {
+                event: &mut self.event,
                 levels: &mut self.levels,
                 trades: &mut self.trades,
                 counts: &mut self.counts,
