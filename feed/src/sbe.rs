@@ -751,8 +751,9 @@ impl UnsignedScale {
     #[inline(always)]
     pub fn new(exponent: i8, decimals: u8) -> Self {
         let shift = i32::from(exponent) + i32::from(decimals);
+        // The mantissa as it is: any but zero is above both limits.
         const ZERO_ONLY: UnsignedScale = UnsignedScale {
-            factor: 0,
+            factor: 1,
             rotate: 0,
             max_in: 0,
             max_out: 0,
@@ -789,6 +790,43 @@ impl UnsignedScale {
         let value = m.wrapping_mul(self.factor).rotate_right(self.rotate);
         (value as i64, (m <= self.max_in) & (value <= self.max_out))
     }
+
+    /// `mantissa` at the scale, unchecked; `seen` takes in what [`UnsignedScale::admits`] later
+    /// checks for a whole run of values at once (two running maxima: cheaper per value than a
+    /// flag of two comparisons). With `nonzero`, a zero mantissa is refused too.
+    #[inline(always)]
+    pub fn apply_tracked(self, mantissa: i64, nonzero: bool, seen: Seen) -> (i64, Seen) {
+        let m = mantissa as u64;
+        let value = m.wrapping_mul(self.factor).rotate_right(self.rotate);
+        // A zero becomes u64::MAX, above every limit; every other mantissa one less, checked
+        // against one less.
+        let key = m.wrapping_sub(u64::from(nonzero));
+        let seen = Seen {
+            mantissa: seen.mantissa.max(key),
+            value: seen.value.max(value),
+        };
+        (value as i64, seen)
+    }
+
+    /// Whether every value [`UnsignedScale::apply_tracked`] took into `seen` (with the same
+    /// `nonzero`) was exact and not negative, and not zero when `nonzero`: what
+    /// [`UnsignedScale::apply_flagged`] says of each (and of its zero test), for all at once.
+    #[inline(always)]
+    pub fn admits(self, nonzero: bool, seen: Seen) -> bool {
+        // Every limit but the zero-only scale's is at least 1; that one refuses every
+        // mantissa but zero by its value, and zero by the wrapped key.
+        (seen.mantissa <= self.max_in.saturating_sub(u64::from(nonzero)))
+            & (seen.value <= self.max_out)
+    }
+}
+
+/// What [`UnsignedScale::apply_tracked`] has seen of a run of values: the largest mantissa
+/// (as unsigned, so a negative one is huge) and the largest result. Start from
+/// `Seen::default()`; an empty run is admitted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    mantissa: u64,
+    value: u64,
 }
 
 /// `i64::MAX / 10^s` for s in 0..=18: the largest mantissa that a multiplication by `10^s`
@@ -833,6 +871,46 @@ pub fn decimals_needed(mantissa: i64, exponent: i8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracked_runs_are_admitted_exactly_when_every_value_is() {
+        let runs: [&[i64]; 9] = [
+            &[],
+            &[0],
+            &[5_000_000, 6_168_599_000_000, 1_000_000],
+            &[5_000_000, 6_168_599_000_001],
+            &[5_000_000, -1_000_000],
+            &[i64::MAX, 1_000_000],
+            &[1_000_000, 0, 2_000_000],
+            &[i64::MIN],
+            &[10, 20, 30],
+        ];
+        for exponent in [-20i8, -8, -6, -2, 0, 3, 19] {
+            for decimals in [0u8, 2, 6, 8, 18] {
+                let scale = UnsignedScale::new(exponent, decimals);
+                for run in runs {
+                    for nonzero in [false, true] {
+                        let mut seen = Seen::default();
+                        let mut want = true;
+                        for &m in run {
+                            let (value, next) = scale.apply_tracked(m, nonzero, seen);
+                            seen = next;
+                            let (flagged, ok) = scale.apply_flagged(m);
+                            want &= ok & (!nonzero | (m != 0));
+                            if ok {
+                                assert_eq!(value, flagged);
+                            }
+                        }
+                        assert_eq!(
+                            scale.admits(nonzero, seen),
+                            want,
+                            "{run:?} at 10^{exponent} to {decimals} decimals, nonzero {nonzero}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn unsigned_scale_agrees_with_scale_on_non_negative_values() {

@@ -69,34 +69,35 @@ impl LevelBuf {
         }
     }
 
-    /// Appends one side's levels, one for each of `entries`, each made by `level`, which also
-    /// says whether the entry was valid; whether all were. The levels are written into slots
+    /// Appends one side's levels, one for each of `entries`, each made by `level` from the
+    /// entry and a running state (what the caller checks once the message is staged), which
+    /// it returns updated; the final state is returned. The levels are written into slots
     /// that already exist (the buffer grows, zeroed, only past its largest message so far):
-    /// no level pays a push's capacity check and length update, and the flag stays in a
-    /// register (a closure that updated a captured flag kept it in memory, a store and a load
+    /// no level pays a push's capacity check and length update, and the state stays in
+    /// registers (a closure that updated captured state kept it in memory, a store and a load
     /// per level). Bids must all be appended before the first ask.
     #[inline(always)]
-    pub(super) fn append_with<E>(
+    pub(super) fn append_with<E, S: Copy>(
         &mut self,
         bid: bool,
         entries: &[E],
-        level: impl Fn(&E) -> (Level, bool),
-    ) -> bool {
+        mut state: S,
+        level: impl Fn(&E, S) -> (Level, S),
+    ) -> S {
         let (start, end) = (self.len, self.len + entries.len());
         if self.levels.len() < end {
             self.grow(end);
         }
-        let mut ok = true;
         for (slot, e) in self.levels[start..end].iter_mut().zip(entries) {
-            let (l, valid) = level(e);
+            let (l, next) = level(e, state);
             *slot = l;
-            ok &= valid;
+            state = next;
         }
         self.len = end;
         if bid {
             self.n_bids += entries.len();
         }
-        ok
+        state
     }
 
     /// Makes the vector `len` long (a message larger than any before).

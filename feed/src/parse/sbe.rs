@@ -26,7 +26,7 @@
 use pinion_core::event::{EventFlags, EventKind, Level};
 use pinion_core::instrument::InstrumentSpec;
 
-use crate::sbe::{self, Entries, SbeError, Scale, StreamMessage, UnsignedScale};
+use crate::sbe::{self, Entries, SbeError, Scale, Seen, StreamMessage, UnsignedScale};
 
 use super::bybit::TradeRow;
 use super::levels::{LevelBuf, ZeroQty, check_range, emit_split};
@@ -288,25 +288,26 @@ fn level_group(frame: &[u8], at: usize) -> Option<(&[[u8; 16]], usize)> {
     rest.is_empty().then_some((entries, end))
 }
 
-/// Converts and stages one side's levels, without a branch per level; whether every level
-/// was exact and in range. A converted value that is exact is never negative, so a price
-/// needs only to be non-zero and a quantity nothing more.
+/// Converts and stages one side's levels, taking what is to be checked into `seen` (prices,
+/// then quantities), without a branch or a check per level: the caller checks the message's
+/// values once ([`UnsignedScale::admits`]). A price may not be zero, a quantity may (it
+/// deletes the level); an exact value is never negative.
 #[inline(always)]
 fn stage_levels(
     buf: &mut LevelBuf,
     bid: bool,
     entries: &[[u8; 16]],
-    px: UnsignedScale,
-    qty: UnsignedScale,
-) -> bool {
-    buf.append_with(bid, entries, |e| {
-        let (p, ok_p) = px.apply_flagged(le(e, 0));
-        let (q, ok_q) = qty.apply_flagged(le(e, 8));
+    (px, qty): (UnsignedScale, UnsignedScale),
+    seen: (Seen, Seen),
+) -> (Seen, Seen) {
+    buf.append_with(bid, entries, seen, |e, (seen_px, seen_qty)| {
+        let (p, seen_px) = px.apply_tracked(le(e, 0), true, seen_px);
+        let (q, seen_qty) = qty.apply_tracked(le(e, 8), false, seen_qty);
         let level = Level {
             px: pinion_core::Px(p),
             qty: pinion_core::Qty(q),
         };
-        (level, ok_p & ok_q & (p != 0))
+        (level, (seen_px, seen_qty))
     })
 }
 
@@ -339,11 +340,14 @@ fn depth<const DIFF: bool, F: FnMut(&pinion_core::MarketEvent)>(
     };
     let (px, qty) = scales(spec, exponents);
     sink.levels.clear();
+    let seen = (Seen::default(), Seen::default());
+    let seen = stage_levels(sink.levels, true, bids, (px, qty), seen);
+    let (seen_px, seen_qty) = stage_levels(sink.levels, false, asks, (px, qty), seen);
     let ok = time_ok(event_time)
         & (first_id >= 0)
         & (last_id >= 0)
-        & stage_levels(sink.levels, true, bids, px, qty)
-        & stage_levels(sink.levels, false, asks, px, qty);
+        & px.admits(true, seen_px)
+        & qty.admits(false, seen_qty);
     if !ok {
         return None;
     }
