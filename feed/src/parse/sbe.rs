@@ -694,7 +694,30 @@ mod tests {
             &mut snapshot,
             &[(6_168_600_000_000, 2), (6_168_601_000_000, 4)],
         );
-        [bba, trades, diff, snapshot]
+        // Diffs of exactly one event's levels and of one more (split in two),
+        // prices a cent apart from the touch outwards.
+        let sized = |n_bids: i64, n_asks: i64| {
+            let mut f = vec![26, 0, 0x13, 0x27, 1, 0, 0, 0];
+            for v in [1_723_075_200_123_456, 100, 102] {
+                f.extend(le(v));
+            }
+            f.extend([0xF8, 0xF8]);
+            let side = |start: i64, step: i64, n: i64| -> Vec<(i64, i64)> {
+                (0..n)
+                    .map(|i| (start + i * step, (i % 3) * 50_000_000))
+                    .collect()
+            };
+            levels(&mut f, &side(6_168_599_000_000, -1_000_000, n_bids));
+            levels(&mut f, &side(6_168_600_000_000, 1_000_000, n_asks));
+            f
+        };
+        let (full, split) = (sized(16, 12), sized(17, 12));
+        assert_eq!(
+            pinion_core::event::MAX_LEVELS,
+            28,
+            "the sized diffs are one event and one more level"
+        );
+        [bba, trades, diff, snapshot, full, split]
             .into_iter()
             .map(|f| with_symbol(f, symbol))
             .collect()
