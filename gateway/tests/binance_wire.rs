@@ -69,7 +69,7 @@ fn trade_with_stp_fields_and_expiry() {
         (Qty(100), Qty(200), Px(6_183_764))
     );
     assert_eq!(r.trade_id, Some(991));
-    assert!(r.raw.maker);
+    assert!(r.maker);
     assert_eq!(r.raw.commission_asset, Some("BNB"));
     assert_eq!(r.cum_quote, Decimal::parse(b"123.67527").unwrap());
     assert_eq!(r.prevented_qty, Some(Qty(100)));
@@ -448,7 +448,10 @@ fn the_frame_scanner_reads_nesting_and_refuses_broken_structure() {
     let Frame::Response(r) = parse_frame(text).unwrap() else {
         panic!()
     };
-    assert_eq!(r.outcome.unwrap().get(), r#"{"m":"a\"}b","n":[{"x":"]"}]}"#);
+    assert_eq!(
+        r.outcome.unwrap().json().unwrap().get(),
+        r#"{"m":"a\"}b","n":[{"x":"]"}]}"#
+    );
     // Whitespace anywhere JSON allows it.
     let text = " {\n \"id\" : 2 ,\t\"status\":200, \"result\" : { } } ";
     assert!(matches!(parse_frame(text), Ok(Frame::Response(_))));

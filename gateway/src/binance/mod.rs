@@ -24,6 +24,8 @@
 //!   checked at start-up so that a mode the exchange would refuse stops the run before any
 //!   order.
 //! * [`sbe`]: the WS API's SBE frames (`responseFormat=sbe`) read into the JSON [`wire`] reads.
+//! * [`sbe_direct`]: the order path of an SBE session (execution reports, order answers) read
+//!   straight into the values [`wire`] gives, without JSON text.
 //! * [`wire`]: responses (with their `rateLimits`) and user data events, read without copying;
 //!   failures classified so an unknown outcome is never taken for a rejection.
 //!
@@ -39,6 +41,7 @@ pub mod limits;
 pub mod mirror;
 pub mod orders;
 pub mod sbe;
+pub mod sbe_direct;
 pub mod sign;
 pub mod stp;
 pub mod template;

@@ -876,10 +876,10 @@ impl OrderTable {
     /// A user data `executionReport` (converted at this table's decimals).
     pub fn on_execution(&mut self, rep: &ExecutionReport<'_>, mut emit: impl FnMut(ExecReport)) {
         // On a cancel, `c` is the cancel request's id and `C` the order's.
-        let text = if rep.raw.orig_client_id.is_empty() {
-            rep.raw.client_id
+        let text = if rep.orig_client_id.is_empty() {
+            rep.client_id
         } else {
-            rep.raw.orig_client_id
+            rep.orig_client_id
         };
         let id = match self.codec.decode(text.as_bytes()) {
             Ok(ClientIdKind::Ours(id)) => id,
@@ -888,7 +888,7 @@ impl OrderTable {
                 return;
             }
         };
-        if self.seen(rep.raw.execution_id) {
+        if self.seen(rep.execution_id) {
             self.stats.duplicate_executions += 1;
             return;
         }
@@ -897,13 +897,13 @@ impl OrderTable {
             return;
         };
         if self.orders[i].order_id.is_none() {
-            self.orders[i].order_id = Some(rep.raw.order_id);
+            self.orders[i].order_id = Some(rep.order_id);
         }
         if rep.exec_type == ExecType::Replaced {
             // keepPriority amend: the quantity went down, nothing else changed.
             self.orders[i].qty = rep.qty;
         }
-        let reason = match rep.raw.reject_reason {
+        let reason = match rep.reject_reason {
             "WOULD_MATCH_IMMEDIATELY" => RejectReason::WouldTakeLiquidity,
             _ => RejectReason::Venue,
         };
@@ -912,8 +912,8 @@ impl OrderTable {
             rep.status,
             rep.cum_qty,
             rep.last_px,
-            rep.raw.maker,
-            rep.raw.transact_time,
+            rep.maker,
+            rep.transact_time,
             reason,
             &mut emit,
         );

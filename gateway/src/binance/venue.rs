@@ -77,12 +77,13 @@ use super::mirror::{BreakerPhase, SessionMirror};
 use super::orders::{
     ListRequest, OrderList, OrderState, OrderTable, OrderTableConfig, RequestKind,
 };
+use super::sbe_direct::Direct;
 use super::sign::{Credentials, KeyKind};
 use super::template::{
     self, OrderRef, RecvWindow, RequestTemplate, Signing, SlotValues, StpMode, SymbolContext,
     TemplateError,
 };
-use super::wire::{self, Failure, Frame, ResponseId, UserEvent};
+use super::wire::{self, ExecutionReport, Failure, Frame, ResponseId, UnreadReport, UserEvent};
 use crate::{ExitOutcome, ExitPolicy, HardLimits, OrderVenue, VenueClock, VenueStats};
 
 const TOKEN: Token = Token(0);
@@ -1746,10 +1747,24 @@ impl Core {
         handle.record(&RawRecord::new(t, ConnId(0), kind, meta, &self.scratch));
     }
 
-    /// One binary frame from an SBE session: read into JSON text, then as a text frame.
+    /// One binary frame from an SBE session: the order path's messages read straight into
+    /// the values the session acts on ([`super::sbe_direct`]); the rest into JSON text, then
+    /// as a text frame. Both end in the same handlers.
     fn on_binary(&mut self, payload: &[u8], emit: &mut dyn FnMut(ExecReport)) {
         if self.capture.is_some() {
             self.capture(RecordKind::Frame, b"sbe", payload);
+        }
+        match super::sbe_direct::read(payload) {
+            Direct::Report(r) => {
+                let (p, q) = (self.price_decimals, self.qty_decimals);
+                self.on_execution(r.ids(), || r.typed(p, q), emit);
+                return;
+            }
+            Direct::Answer(resp) if self.reads_directly(&resp) => {
+                self.on_response(&resp, emit);
+                return;
+            }
+            Direct::Answer(_) | Direct::Transcode => {}
         }
         // Out of the core while it is read (a move, no allocation), back after.
         let mut text = std::mem::take(&mut self.sbe_text);
@@ -1767,6 +1782,22 @@ impl Core {
             Err(_) => self.session.bad_frames += 1,
         }
         self.sbe_text = text;
+    }
+
+    /// Whether an answer read straight from SBE serves its request: its result holds only
+    /// what an order request's answer is read for ([`wire::ResultBody::Order`]), so the answer
+    /// to any other request (a query, a list, the session's own) is read from its JSON.
+    fn reads_directly(&self, resp: &wire::Response<'_>) -> bool {
+        let ResponseId::Num(id) = resp.id else {
+            return true;
+        };
+        if resp.outcome.is_err() {
+            return true;
+        }
+        match self.pending.iter().find(|p| p.id == id) {
+            Some(p) => matches!(p.kind, Kind::Order(k, _) if k != RequestKind::Status),
+            None => true,
+        }
     }
 
     /// One text frame from the exchange.
@@ -1790,155 +1821,184 @@ impl Core {
                 return;
             }
         };
+        match frame {
+            Frame::Response(resp) => self.on_response(&resp, emit),
+            Frame::Event { event, .. } => self.on_event(event, emit),
+        }
+    }
+
+    /// The answer to a request, from either format.
+    fn on_response(&mut self, resp: &wire::Response<'_>, emit: &mut dyn FnMut(ExecReport)) {
         let now_us = wall_us();
         let now_ms = now_us / 1000;
-        match frame {
-            Frame::Response(resp) => {
-                let ResponseId::Num(id) = resp.id else {
-                    // `null`: the server speaks unasked (a revoked session): start over.
-                    self.session.bad_frames += 1;
-                    return;
-                };
-                let Some(at) = self.pending.iter().position(|p| p.id == id) else {
-                    self.session.bad_frames += 1;
-                    return;
-                };
-                let p = self.pending.remove(at);
-                self.session.answers += 1;
-                if let Some(t) = p.ticket {
-                    self.limiter.on_response(t, &resp, now_ms);
-                    if self.pending.is_empty() {
-                        self.check_limits(&resp, now_ms);
-                    }
-                }
-                let failure = resp.failure();
-                if let Err(e) = &resp.outcome {
-                    self.session.last_error = e.code;
-                }
-                match failure {
-                    Some(Failure::Timestamp) => self.clock.on_timestamp_rejected(),
-                    Some(Failure::RateLimited) => self.session.rate_limited += 1,
-                    Some(Failure::Banned) => self.session.banned += 1,
-                    Some(Failure::Unauthorized) => {
-                        // The key no longer works: user data has stopped, so nothing open can
-                        // be watched any more. Every open order is unknown, and the session
-                        // starts over (its logon fails until the key works again).
-                        self.session.unauthorized += 1;
-                        self.table.lose_track_of_all(now_ms);
-                        self.restart = true;
-                    }
-                    _ => {}
-                }
-                match p.kind {
-                    Kind::Time => {
-                        if let Ok(server_ms) = resp.server_time() {
-                            self.clock.on_time(p.sent_us, now_us, server_ms);
-                        }
-                    }
-                    Kind::Logon => match failure {
-                        None => self.enter(Step::Subscribe),
-                        Some(_) => {
-                            self.session.logon_refused += 1;
-                            self.restart = true;
-                        }
-                    },
-                    Kind::Subscribe => match failure {
-                        None => self.enter(Step::Lists),
-                        Some(_) => self.restart = true,
-                    },
-                    Kind::OpenOrders => self.on_open_orders(&resp, now_ms, emit),
-                    Kind::LatestTrade | Kind::TradesSince => {
-                        self.on_trades(&resp, p.kind == Kind::TradesSince, emit)
-                    }
-                    Kind::Account => self.on_account(&resp),
-                    Kind::CancelAll => {}
-                    Kind::OpenOrderLists => self.on_open_order_lists(&resp, now_ms, emit),
-                    Kind::List(kind, id) => {
-                        match failure {
-                            None => self.breaker.on_success(),
-                            Some(Failure::Unknown) => {
-                                self.breaker.on_failure(self.now_ns());
-                                self.session.breaker_opened = self.breaker.times_opened();
-                            }
-                            Some(_) => {}
-                        }
-                        let stats = &mut self.stats;
-                        self.table.on_list_response(kind, id, &resp, now_ms, |r| {
-                            count(stats, &r);
-                            emit(r)
-                        });
-                    }
-                    Kind::Order(kind, id) => {
-                        if kind != RequestKind::Status {
-                            match failure {
-                                None => self.breaker.on_success(),
-                                Some(Failure::Unknown) => {
-                                    self.breaker.on_failure(self.now_ns());
-                                    self.session.breaker_opened = self.breaker.times_opened();
-                                }
-                                Some(_) => {}
-                            }
-                        }
-                        let stats = &mut self.stats;
-                        self.table.on_response(kind, id, &resp, now_ms, |r| {
-                            count(stats, &r);
-                            emit(r)
-                        });
-                    }
+        let ResponseId::Num(id) = resp.id else {
+            // `null`: the server speaks unasked (a revoked session): start over.
+            self.session.bad_frames += 1;
+            return;
+        };
+        let Some(at) = self.pending.iter().position(|p| p.id == id) else {
+            self.session.bad_frames += 1;
+            return;
+        };
+        let p = self.pending.remove(at);
+        self.session.answers += 1;
+        if let Some(t) = p.ticket {
+            self.limiter.on_response(t, resp, now_ms);
+            if self.pending.is_empty() {
+                self.check_limits(resp, now_ms);
+            }
+        }
+        let failure = resp.failure();
+        if let Err(e) = &resp.outcome {
+            self.session.last_error = e.code;
+        }
+        match failure {
+            Some(Failure::Timestamp) => self.clock.on_timestamp_rejected(),
+            Some(Failure::RateLimited) => self.session.rate_limited += 1,
+            Some(Failure::Banned) => self.session.banned += 1,
+            Some(Failure::Unauthorized) => {
+                // The key no longer works: user data has stopped, so nothing open can
+                // be watched any more. Every open order is unknown, and the session
+                // starts over (its logon fails until the key works again).
+                self.session.unauthorized += 1;
+                self.table.lose_track_of_all(now_ms);
+                self.restart = true;
+            }
+            _ => {}
+        }
+        match p.kind {
+            Kind::Time => {
+                if let Ok(server_ms) = resp.server_time() {
+                    self.clock.on_time(p.sent_us, now_us, server_ms);
                 }
             }
-            Frame::Event { event, .. } => match event {
-                UserEvent::ExecutionReport(raw) => {
-                    if raw.symbol != self.symbol {
-                        return;
+            Kind::Logon => match failure {
+                None => self.enter(Step::Subscribe),
+                Some(_) => {
+                    self.session.logon_refused += 1;
+                    self.restart = true;
+                }
+            },
+            Kind::Subscribe => match failure {
+                None => self.enter(Step::Lists),
+                Some(_) => self.restart = true,
+            },
+            Kind::OpenOrders => self.on_open_orders(resp, now_ms, emit),
+            Kind::LatestTrade | Kind::TradesSince => {
+                self.on_trades(resp, p.kind == Kind::TradesSince, emit)
+            }
+            Kind::Account => self.on_account(resp),
+            Kind::CancelAll => {}
+            Kind::OpenOrderLists => self.on_open_order_lists(resp, now_ms, emit),
+            Kind::List(kind, id) => {
+                match failure {
+                    None => self.breaker.on_success(),
+                    Some(Failure::Unknown) => {
+                        self.breaker.on_failure(self.now_ns());
+                        self.session.breaker_opened = self.breaker.times_opened();
                     }
-                    let Ok(rep) = raw.typed(self.price_decimals, self.qty_decimals) else {
-                        // What it said about the order is lost: the order is unknown until
-                        // a query settles it, never left pending on a report not read.
-                        self.session.bad_frames += 1;
-                        if !self.table.lose_track_of(raw.orig_client_id, now_ms) {
-                            self.table.lose_track_of(raw.client_id, now_ms);
+                    Some(_) => {}
+                }
+                let stats = &mut self.stats;
+                self.table.on_list_response(kind, id, resp, now_ms, |r| {
+                    count(stats, &r);
+                    emit(r)
+                });
+            }
+            Kind::Order(kind, id) => {
+                if kind != RequestKind::Status {
+                    match failure {
+                        None => self.breaker.on_success(),
+                        Some(Failure::Unknown) => {
+                            self.breaker.on_failure(self.now_ns());
+                            self.session.breaker_opened = self.breaker.times_opened();
                         }
-                        return;
-                    };
-                    if let Some(t) = rep.trade_id {
-                        self.last_trade_id = Some(self.last_trade_id.map_or(t, |l| l.max(t)));
+                        Some(_) => {}
                     }
-                    let stats = &mut self.stats;
-                    self.table.on_execution(&rep, |r| {
+                }
+                let stats = &mut self.stats;
+                self.table.on_response(kind, id, resp, now_ms, |r| {
+                    count(stats, &r);
+                    emit(r)
+                });
+            }
+        }
+    }
+
+    /// An `executionReport` of either format: `typed` gives it at the instrument's decimals
+    /// (read only for this venue's symbol), or what names the order it could not be read for.
+    fn on_execution<'a>(
+        &mut self,
+        ids: UnreadReport<'a>,
+        typed: impl FnOnce() -> Result<ExecutionReport<'a>, UnreadReport<'a>>,
+        emit: &mut dyn FnMut(ExecReport),
+    ) {
+        if ids.symbol != self.symbol {
+            return;
+        }
+        let rep = match typed() {
+            Ok(rep) => rep,
+            Err(unread) => {
+                // What it said about the order is lost: the order is unknown until a query
+                // settles it, never left pending on a report not read.
+                let now_ms = wall_us() / 1000;
+                self.session.bad_frames += 1;
+                if !self.table.lose_track_of(unread.orig_client_id, now_ms) {
+                    self.table.lose_track_of(unread.client_id, now_ms);
+                }
+                return;
+            }
+        };
+        if let Some(t) = rep.trade_id {
+            self.last_trade_id = Some(self.last_trade_id.map_or(t, |l| l.max(t)));
+        }
+        let stats = &mut self.stats;
+        self.table.on_execution(&rep, |r| {
+            count(stats, &r);
+            emit(r)
+        });
+    }
+
+    /// A user data event read from JSON text.
+    fn on_event(&mut self, event: UserEvent<'_>, emit: &mut dyn FnMut(ExecReport)) {
+        let now_ms = wall_us() / 1000;
+        match event {
+            UserEvent::ExecutionReport(raw) => {
+                let (p, q) = (self.price_decimals, self.qty_decimals);
+                self.on_execution(
+                    raw.unread(),
+                    || raw.typed(p, q).map_err(|_| raw.unread()),
+                    emit,
+                );
+            }
+            UserEvent::AccountPosition(pos) => {
+                for b in &pos.balances.0 {
+                    self.set_balance(b.asset, b.free, b.locked);
+                }
+            }
+            UserEvent::StreamTerminated { .. } => {
+                if matches!(self.step, Step::Ready | Step::Queries | Step::Lists) {
+                    self.enter(Step::Subscribe);
+                }
+            }
+            UserEvent::ServerShutdown { .. } | UserEvent::BalanceUpdate(_) => {}
+            UserEvent::ListStatus(raw) => {
+                if !raw.symbol.is_empty() && raw.symbol != self.symbol {
+                    return;
+                }
+                let Ok(update) = raw.typed() else {
+                    // Its orders' own reports (or queries) still say what happened.
+                    self.session.bad_frames += 1;
+                    return;
+                };
+                let stats = &mut self.stats;
+                self.table
+                    .on_list_status(&update, &raw.orders, now_ms, |r| {
                         count(stats, &r);
                         emit(r)
                     });
-                }
-                UserEvent::AccountPosition(pos) => {
-                    for b in &pos.balances.0 {
-                        self.set_balance(b.asset, b.free, b.locked);
-                    }
-                }
-                UserEvent::StreamTerminated { .. } => {
-                    if matches!(self.step, Step::Ready | Step::Queries | Step::Lists) {
-                        self.enter(Step::Subscribe);
-                    }
-                }
-                UserEvent::ServerShutdown { .. } | UserEvent::BalanceUpdate(_) => {}
-                UserEvent::ListStatus(raw) => {
-                    if !raw.symbol.is_empty() && raw.symbol != self.symbol {
-                        return;
-                    }
-                    let Ok(update) = raw.typed() else {
-                        // Its orders' own reports (or queries) still say what happened.
-                        self.session.bad_frames += 1;
-                        return;
-                    };
-                    let stats = &mut self.stats;
-                    self.table
-                        .on_list_status(&update, &raw.orders, now_ms, |r| {
-                            count(stats, &r);
-                            emit(r)
-                        });
-                }
-                UserEvent::Other { .. } => {}
-            },
+            }
+            UserEvent::Other { .. } => {}
         }
     }
 

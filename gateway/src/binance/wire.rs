@@ -261,10 +261,33 @@ pub struct Response<'a> {
     pub id: ResponseId<'a>,
     /// HTTP-like status: 200 ok, 400 failed, 409 partial, 418 banned, 429 limited, 5xx unknown.
     pub status: u16,
-    /// The raw `result`, or the error.
-    pub outcome: Result<RawJson<'a>, ApiError<'a>>,
+    /// The `result`, or the error.
+    pub outcome: Result<ResultBody<'a>, ApiError<'a>>,
     /// The server's counts after this request (empty when `returnRateLimits` is off).
     pub rate_limits: RateLimits,
+}
+
+/// A successful response's `result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultBody<'a> {
+    /// The raw JSON text, read on demand by the accessors of [`Response`].
+    Json(RawJson<'a>),
+    /// The answer to an order request (`order.place`, `order.cancel`, `order.amend.keepPriority`,
+    /// `order.cancelReplace`) read straight from an SBE frame ([`super::sbe_direct`]): only
+    /// what the session reads of it, the order's ids and time when the message has them (what
+    /// [`Response::order_ack`] gives; `None` for an amendment or a cancel-replace, whose JSON
+    /// has no such top-level fields either). Every other accessor finds no result in it.
+    Order(Option<OrderAck<'a>>),
+}
+
+impl<'a> ResultBody<'a> {
+    /// The JSON text, when the result is one.
+    pub fn json(&self) -> Option<RawJson<'a>> {
+        match self {
+            ResultBody::Json(raw) => Some(*raw),
+            ResultBody::Order(_) => None,
+        }
+    }
 }
 
 /// The `ACK` result of `order.place` (and the fields every order result has).
@@ -318,7 +341,7 @@ impl<'a> Response<'a> {
 
     fn result_as<T: Deserialize<'a>>(&self, what: &'static str) -> Result<T, WireError> {
         match self.outcome {
-            Ok(raw) if raw.get().starts_with('{') => {
+            Ok(ResultBody::Json(raw)) if raw.get().starts_with('{') => {
                 serde_json::from_str(raw.get()).map_err(json_error(what))
             }
             _ => Err(WireError::NoResult(what)),
@@ -327,7 +350,10 @@ impl<'a> Response<'a> {
 
     /// The `order.place` ACK result.
     pub fn order_ack(&self) -> Result<OrderAck<'a>, WireError> {
-        self.result_as("order ack")
+        match self.outcome {
+            Ok(ResultBody::Order(ack)) => ack.ok_or(WireError::NoResult("order ack")),
+            _ => self.result_as("order ack"),
+        }
     }
 
     /// An order result (`order.status`, `order.cancel`).
@@ -338,8 +364,10 @@ impl<'a> Response<'a> {
     /// `openOrders.status`: every open order (off the hot path: allocates the list).
     pub fn open_orders(&self) -> Result<Vec<OrderSnapshot<'a>>, WireError> {
         match self.outcome {
-            Ok(raw) => serde_json::from_str(raw.get()).map_err(json_error("open orders")),
-            Err(_) => Err(WireError::NoResult("open orders")),
+            Ok(ResultBody::Json(raw)) => {
+                serde_json::from_str(raw.get()).map_err(json_error("open orders"))
+            }
+            _ => Err(WireError::NoResult("open orders")),
         }
     }
 
@@ -351,8 +379,10 @@ impl<'a> Response<'a> {
     /// `openOrderLists.status`: every open order list (off the hot path: allocates the list).
     pub fn open_order_lists(&self) -> Result<Vec<ListSnapshot<'a>>, WireError> {
         match self.outcome {
-            Ok(raw) => serde_json::from_str(raw.get()).map_err(json_error("open order lists")),
-            Err(_) => Err(WireError::NoResult("open order lists")),
+            Ok(ResultBody::Json(raw)) => {
+                serde_json::from_str(raw.get()).map_err(json_error("open order lists"))
+            }
+            _ => Err(WireError::NoResult("open order lists")),
         }
     }
 
@@ -370,8 +400,10 @@ impl<'a> Response<'a> {
     /// list).
     pub fn my_trades(&self) -> Result<Vec<MyTrade<'a>>, WireError> {
         match self.outcome {
-            Ok(raw) => serde_json::from_str(raw.get()).map_err(json_error("my trades")),
-            Err(_) => Err(WireError::NoResult("my trades")),
+            Ok(ResultBody::Json(raw)) => {
+                serde_json::from_str(raw.get()).map_err(json_error("my trades"))
+            }
+            _ => Err(WireError::NoResult("my trades")),
         }
     }
 
@@ -650,11 +682,32 @@ const fn no_list() -> i64 {
     -1
 }
 
-/// An `executionReport` with exact prices and quantities at its instrument's decimals.
+/// An `executionReport` with exact prices and quantities at its instrument's decimals: what the
+/// order table acts on, whichever format the event came in (JSON text through
+/// [`RawExecutionReport::typed`], or an SBE frame read directly by
+/// [`super::sbe_direct`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecutionReport<'a> {
-    /// The raw event (ids, times, text fields).
-    pub raw: RawExecutionReport<'a>,
+    /// Event time, ms.
+    pub event_time: u64,
+    /// Symbol.
+    pub symbol: &'a str,
+    /// Client order id (on a cancel: the cancel request's own id).
+    pub client_id: &'a str,
+    /// Original client id: the order being cancelled (empty otherwise).
+    pub orig_client_id: &'a str,
+    /// Reject reason (`NONE` unless rejected).
+    pub reject_reason: &'a str,
+    /// Order id.
+    pub order_id: u64,
+    /// Execution id: unique per event of the symbol; the dedup key.
+    pub execution_id: u64,
+    /// Transaction time, ms.
+    pub transact_time: u64,
+    /// Whether the order is on the book.
+    pub on_book: bool,
+    /// Whether this fill was as maker.
+    pub maker: bool,
     /// Side.
     pub side: OrderSide,
     /// Execution type.
@@ -685,6 +738,18 @@ pub struct ExecutionReport<'a> {
     pub stop_price: Option<Px>,
 }
 
+/// What names an `executionReport` whose values could not be read at the instrument's
+/// decimals: the order it concerns becomes unknown until a query settles it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnreadReport<'a> {
+    /// Symbol.
+    pub symbol: &'a str,
+    /// Client order id (on a cancel: the cancel request's own id).
+    pub client_id: &'a str,
+    /// Original client id (empty unless a cancel).
+    pub orig_client_id: &'a str,
+}
+
 fn dec<T>(
     field: &'static str,
     s: &str,
@@ -698,6 +763,15 @@ fn dec<T>(
 }
 
 impl<'a> RawExecutionReport<'a> {
+    /// What names the report when its values cannot be read ([`Self::typed`] failed).
+    pub fn unread(&self) -> UnreadReport<'a> {
+        UnreadReport {
+            symbol: self.symbol,
+            client_id: self.client_id,
+            orig_client_id: self.orig_client_id,
+        }
+    }
+
     /// Converts the decimals at the instrument's price and quantity decimals (exact or an
     /// error naming the field), and the enums.
     pub fn typed(
@@ -711,7 +785,16 @@ impl<'a> RawExecutionReport<'a> {
             other => return Err(unknown("S", other)),
         };
         Ok(ExecutionReport {
-            raw: *self,
+            event_time: self.event_time,
+            symbol: self.symbol,
+            client_id: self.client_id,
+            orig_client_id: self.orig_client_id,
+            reject_reason: self.reject_reason,
+            order_id: self.order_id,
+            execution_id: self.execution_id,
+            transact_time: self.transact_time,
+            on_book: self.on_book,
+            maker: self.maker,
             side,
             exec_type: ExecType::parse(self.exec_type)?,
             status: VenueStatus::parse(self.status)?,
@@ -1233,7 +1316,7 @@ pub fn parse_frame(text: &str) -> Result<Frame<'_>, WireError> {
         let result = result.filter(|r| *r != "null");
         let outcome = match (result, error) {
             (_, Some(e)) => Err(e),
-            (Some(r), None) => Ok(RawJson(r)),
+            (Some(r), None) => Ok(ResultBody::Json(RawJson(r))),
             (None, None) => return Err(WireError::NoOutcome(status)),
         };
         return Ok(Frame::Response(Response {
