@@ -70,21 +70,21 @@ fn trade_with_stp_fields_and_expiry() {
     );
     assert_eq!(r.trade_id, Some(991));
     assert!(r.maker);
-    assert_eq!(r.raw.commission_asset, Some("BNB"));
+    assert_eq!(raw.commission_asset, Some("BNB"));
     assert_eq!(r.cum_quote, Decimal::parse(b"123.67527").unwrap());
     assert_eq!(r.prevented_qty, Some(Qty(100)));
-    assert_eq!(r.raw.counter_order_id, Some(37));
-    assert_eq!(r.raw.trade_group_id, Some(1));
-    assert_eq!(r.raw.counter_symbol, Some("BTCUSDT"));
+    assert_eq!(raw.counter_order_id, Some(37));
+    assert_eq!(raw.trade_group_id, Some(1));
+    assert_eq!(raw.counter_symbol, Some("BTCUSDT"));
     assert_eq!(
         (
-            r.raw.prevented_exec_qty,
-            r.raw.prevented_exec_px,
-            r.raw.prevented_exec_quote
+            raw.prevented_exec_qty,
+            raw.prevented_exec_px,
+            raw.prevented_exec_quote
         ),
         (Some("0.001"), Some("61837.64"), Some("61.83764"))
     );
-    assert_eq!(r.raw.expiry_reason, Some("NONE"));
+    assert_eq!(raw.expiry_reason, Some("NONE"));
 }
 
 #[test]
