@@ -102,6 +102,40 @@ fn reading_order_acks_and_execution_reports_allocates_nothing() {
 }
 
 #[test]
+fn reading_sbe_order_answers_and_execution_reports_directly_allocates_nothing() {
+    use pinion_exchange_sim::wsapi::sbe;
+    use pinion_gateway::binance::sbe_direct::{Direct, read};
+    let report = sbe::event(
+        r#"{"subscriptionId":0,"event":{"e":"executionReport","E":1499405658658,"s":"ETHBTC","c":"mUvoqJxFIILMdfAW5iGSOW","S":"BUY","o":"LIMIT","f":"GTC","q":"1.00000000","p":"0.10264410","P":"0.00000000","F":"0.00000000","g":-1,"C":"","x":"TRADE","X":"PARTIALLY_FILLED","r":"NONE","i":4293153,"l":"0.50000000","z":"0.50000000","L":"0.10264410","n":"0.00010000","N":"BNB","T":1499405658657,"t":12,"I":8641984,"w":true,"m":false,"M":false,"O":1499405658657,"Z":"0.05132205","Y":"0.05132205","Q":"0.00000000","W":1499405658657,"V":"NONE"}}"#,
+    );
+    let ack = sbe::response(
+        r#"{"id":42,"status":200,"result":{"symbol":"BTCUSDT","orderId":12510053279,"orderListId":-1,"clientOrderId":"p0miskr280-0000000000001","transactTime":1655716096505},"rateLimits":[{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":50,"count":12},{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000,"count":1}]}"#,
+        "order.place",
+    );
+    let rejected = sbe::response(
+        r#"{"id":43,"status":400,"error":{"code":-2010,"msg":"Order would immediately match and take."},"rateLimits":[]}"#,
+        "order.place",
+    );
+    let mut sum = 0u64;
+    let before = thread_allocations();
+    for _ in 0..100 {
+        if let Direct::Report(r) = read(&report) {
+            sum += r.typed(8, 8).unwrap().cum_qty.0 as u64;
+            // Not representable at 2 decimals: the unread report, without allocating either.
+            sum += u64::from(r.typed(2, 8).is_err());
+        }
+        if let Direct::Answer(a) = read(&ack) {
+            sum += a.order_ack().unwrap().order_id + u64::from(a.rate_limits.0[0].count);
+        }
+        if let Direct::Answer(a) = read(&rejected) {
+            sum += u64::from(a.failure().is_some());
+        }
+    }
+    assert_eq!(thread_allocations() - before, 0);
+    assert_eq!(sum, 100 * (50_000_000 + 1 + 12_510_053_279 + 12 + 1));
+}
+
+#[test]
 fn tracking_orders_and_limits_allocates_nothing() {
     use pinion_core::InstrumentId;
     use pinion_feed::exchange_info::{RateLimit, RateLimitInterval, RateLimitKind};
