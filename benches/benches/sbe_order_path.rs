@@ -224,7 +224,7 @@ fn main() {
         assert_eq!(allocs[2], 0, "{}: the direct path allocated", m.name);
     }
     println!(
-        "sbe_order_path: load average after: {}",
+        "sbe_order_path: host after: {}",
         pinion_benches::host_state()
     );
 }

@@ -2,6 +2,9 @@
 //! generated views of `pinion-sbe-spot` and written out as the JSON text the exchange would have
 //! sent for it, into a buffer kept by the session, so the one reader of [`super::wire`] (and
 //! everything behind it: the order table, the limits, the reconciliation) serves both formats.
+//! The order path's own messages (execution reports, the answers to order requests) skip the
+//! text: [`super::sbe_direct`] reads them straight into the same values, and leaves to this
+//! module whatever it cannot read exactly as the text would be read.
 //!
 //! Only what pinion reads is written: the answers to the requests it sends (order acks and
 //! results, cancels, amendments, order lists, order and trade queries, the account, the clock,

@@ -44,8 +44,11 @@
 //! **SBE.** With [`ResponseFormat::Sbe`] the session asks for `responseFormat=sbe` with the
 //! pinned schema (3:5) in its URL, after checking the schema against the exchange's published
 //! life-cycle: a retired schema refuses to make the venue, a deprecated one is reported
-//! ([`BinanceVenue::sbe_schema`]). Binary frames are read by [`super::sbe`] into the JSON the
-//! rest of the session reads, so both formats take the same paths.
+//! ([`BinanceVenue::sbe_schema`]). The order path's binary frames (execution reports, the
+//! answers to order requests) are read straight into the values the session acts on
+//! ([`super::sbe_direct`]); every other frame by [`super::sbe`] into the JSON the rest of the
+//! session reads. Both end in the same handlers (one per message), so both formats take the
+//! same paths to the order table.
 //!
 //! **At the end** ([`OrderVenue::wind_down`]) every open order of the symbol is cancelled with
 //! `openOrders.cancelAll` (when configured), the venue waits for the cancels to show in user

@@ -4,7 +4,8 @@
 //!
 //! * a **response** `{"id":…,"status":…,"result":…|"error":{code,msg,data?},"rateLimits":[…]}`
 //!   ([`Response`]): `result` is kept as raw JSON and read on demand ([`Response::order_ack`],
-//!   [`Response::server_time`], …), `rateLimits` is read into a fixed array;
+//!   [`Response::server_time`], …), `rateLimits` is read into a fixed array (an SBE session's
+//!   answers to order requests arrive already read, [`ResultBody::Order`]);
 //! * a **user data event** `{"subscriptionId":N,"event":{"e":…}}` ([`UserEvent`]), or a
 //!   session event without a subscription (`serverShutdown`).
 //!
