@@ -2454,6 +2454,135 @@ mod tests {
         );
     }
 
+    /// A venue in SBE that has not connected: frames are handed to it as the socket would.
+    fn sbe_venue() -> BinanceVenue {
+        let tls = pinion_net::wss::client_config(pinion_net::rustls::RootCertStore::empty())
+            .expect("client config");
+        BinanceVenue::new(BinanceConfig {
+            url: "wss://127.0.0.1:9/ws-api/v3".into(),
+            wss: WssSettings::new(tls),
+            credentials: Credentials::new(KeyKind::Hmac, "k", "s").expect("credentials"),
+            instrument: InstrumentId(0),
+            spec: InstrumentSpec::new(
+                pinion_core::Venue::BinanceSpot,
+                "BTCUSDT",
+                "0.01",
+                "0.00001",
+            )
+            .expect("spec"),
+            recv_window: None,
+            stp_mode: None,
+            rate_limits: super::super::limits::spot_defaults(),
+            orders: OrderTableConfig::default(),
+            clock: ClockConfig::default(),
+            open_orders: OpenOrdersPolicy::CancelAll,
+            exit: ExitPolicy::CancelAll,
+            reconnect: BackoffPolicy {
+                base: std::time::Duration::from_millis(20),
+                cap: std::time::Duration::from_millis(200),
+                healthy_after: std::time::Duration::from_secs(5),
+            },
+            connects_per_5min: 50,
+            seed: 1,
+            epoch: RunEpoch::new(1_764_921_600_000).expect("epoch"),
+            breaker: BreakerConfig::default(),
+            max_open_orders: 64,
+            max_order_qty: Qty(1_000_000),
+            summary: Arc::new(Mutex::new(None)),
+            response_format: ResponseFormat::Sbe,
+            capture: None,
+        })
+        .expect("venue")
+    }
+
+    fn report(c: &str, x: &str, status: &str, l: &str, z: &str, id: u64) -> String {
+        format!(
+            r#"{{"subscriptionId":0,"event":{{"e":"executionReport","E":1780000000900,"s":"BTCUSDT","c":"{c}","S":"BUY","o":"LIMIT","f":"GTC","q":"0.00100","p":"60000.00","P":"0.00","F":"0.00000","g":-1,"C":"","x":"{x}","X":"{status}","r":"NONE","i":12,"l":"{l}","z":"{z}","L":"60000.00","n":"0","N":null,"T":1780000000899,"t":{id},"I":{id},"w":true,"m":true,"M":true,"O":1780000000499,"Z":"0.00","Y":"0.00","Q":"0.00000","W":1780000000499,"V":"EXPIRE_MAKER"}}}}"#
+        )
+    }
+
+    #[test]
+    fn an_sbe_session_reads_its_order_path_without_text_and_the_rest_through_it() {
+        use pinion_exchange_sim::wsapi::sbe;
+        let mut venue = sbe_venue();
+        let v = &mut venue.core;
+        let id = ClientOrderId(1);
+        let mut text = [0u8; CLIENT_ID_LEN];
+        v.codec.encode(id, &mut text);
+        let c = std::str::from_utf8(&text).expect("ascii");
+        let intent = OrderIntent::new_limit(
+            1,
+            id,
+            InstrumentId(0),
+            OrderSide::Buy,
+            Px(6_000_000),
+            Qty(100),
+            OrderType::Limit,
+            TimeInForce::Gtc,
+            OrderReason::new(0, ReasonCode::Entry),
+        );
+        v.table.submit(&intent, wall_us() / 1000).expect("tracked");
+        let pending = |id, kind| Pending {
+            id,
+            kind,
+            ticket: None,
+            sent_us: 0,
+        };
+        let mut reports = Vec::new();
+
+        // The placement's answer: read directly (no JSON text written), the order accepted.
+        v.pending
+            .push(pending(7, Kind::Order(RequestKind::Place, id)));
+        let ack = format!(
+            r#"{{"id":7,"status":200,"result":{{"symbol":"BTCUSDT","orderId":12,"orderListId":-1,"clientOrderId":"{c}","transactTime":1780000000499}},"rateLimits":[]}}"#
+        );
+        v.on_binary(&sbe::response(&ack, "order.place"), &mut |r| {
+            reports.push(r)
+        });
+        assert!(v.sbe_text.is_empty(), "the ack went through text");
+        assert_eq!((v.session.answers, v.session.bad_frames), (1, 0));
+        let o = v.table.get(id).expect("order");
+        assert_eq!((o.order_id, o.state), (Some(12), OrderState::New));
+
+        // A fill: read directly, applied.
+        let fill = report(c, "TRADE", "PARTIALLY_FILLED", "0.00040", "0.00040", 5);
+        v.on_binary(&sbe::event(&fill), &mut |r| reports.push(r));
+        assert!(v.sbe_text.is_empty(), "the report went through text");
+        assert_eq!(v.table.get(id).expect("order").cum_qty, Qty(40));
+
+        // A report finer than the instrument's quantity: read directly, and the order is
+        // unknown until a query settles it, as from its JSON.
+        let odd = report(c, "TRADE", "PARTIALLY_FILLED", "0.000401", "0.000801", 6);
+        v.on_binary(&sbe::event(&odd), &mut |r| reports.push(r));
+        assert!(v.sbe_text.is_empty(), "the report went through text");
+        assert_eq!(v.session.bad_frames, 1);
+        let o = v.table.get(id).expect("order");
+        assert_eq!((o.cum_qty, o.state), (Qty(40), OrderState::Unknown));
+
+        // An order query's answer is read from its JSON text, even in a template the direct
+        // reader takes (here an order result, as a placement answers): only the answers to
+        // order requests are read without it.
+        v.pending
+            .push(pending(8, Kind::Order(RequestKind::Status, id)));
+        let status = format!(
+            r#"{{"id":8,"status":200,"result":{{"symbol":"BTCUSDT","orderId":12,"orderListId":-1,"clientOrderId":"{c}","transactTime":1780000000499,"price":"60000.00","origQty":"0.00100","executedQty":"0.00040","cummulativeQuoteQty":"24.00","status":"PARTIALLY_FILLED","timeInForce":"GTC","type":"LIMIT","side":"BUY","selfTradePreventionMode":"EXPIRE_MAKER"}},"rateLimits":[]}}"#
+        );
+        let frame = sbe::response(&status, "order.place");
+        assert!(matches!(
+            super::super::sbe_direct::read(&frame),
+            super::super::sbe_direct::Direct::Answer(_)
+        ));
+        v.on_binary(&frame, &mut |r| reports.push(r));
+        assert!(
+            !v.sbe_text.is_empty(),
+            "the query's answer was not transcoded"
+        );
+        let o = v.table.get(id).expect("order");
+        assert_eq!((o.cum_qty, o.state), (Qty(40), OrderState::PartiallyFilled));
+        assert_eq!(v.session.answers, 2);
+        assert!(!reports.is_empty());
+    }
+
     #[test]
     fn the_sbe_url_names_the_pinned_schema() {
         assert_eq!(
