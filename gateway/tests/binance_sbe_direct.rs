@@ -593,3 +593,19 @@ proptest! {
         check(&frame);
     }
 }
+
+/// An execution report whose optional `orderCreationTime` is null (the exchange's JSON says
+/// `"O":-1` then) is read both ways, not dropped as a bad frame: the order it reports on is
+/// updated, never left to a guess.
+#[test]
+fn a_report_without_its_creation_time_is_read_both_ways() {
+    let json = Report::new_order().json();
+    let other = json.replace("\"O\":1780000000499", "\"O\":1780000000498");
+    assert_ne!(json, other, "the report names its creation time");
+    let (mut frame, moved) = (sbe::event(&json), sbe::event(&other));
+    let at = offset_of(&frame, &moved);
+    frame[at..at + 8].copy_from_slice(&i64::MIN.to_le_bytes());
+    let text = text_of(&frame).expect("transcodes");
+    assert!(text.contains("\"O\":-1"), "{text}");
+    assert_eq!(check(&frame), Way::Report, "{text}");
+}

@@ -103,7 +103,9 @@ fn report(e: spot::ExecutionReportEventView<'_>) -> Option<SbeReport<'_>> {
         plain(a)?;
     }
     // Fields the JSON reader requires in range, though the session does not act on them.
-    ms(e.order_creation_time()?)?;
+    if let Some(t) = e.order_creation_time() {
+        ms(t)?;
+    }
     if let Some(t) = e.working_time() {
         ms(t)?;
     }

@@ -621,9 +621,11 @@ pub struct RawExecutionReport<'a> {
     /// Whether this fill was as maker.
     #[serde(rename = "m")]
     pub maker: bool,
-    /// Order creation time, ms.
+    /// Order creation time, ms; -1 when the exchange does not say (the JSON form of the SBE
+    /// field's null, per the schema's `jsonDefaultValue`). Nothing acts on it, so a report
+    /// without it is read like any other.
     #[serde(rename = "O")]
-    pub created: u64,
+    pub created: i64,
     /// Cumulative quote quantity.
     #[serde(rename = "Z")]
     pub cum_quote: &'a str,
