@@ -593,9 +593,8 @@ pub fn scaled(mantissa: i64, exponent: i8, decimals: u8) -> Option<i64> {
 /// test, a shift and a multiplication by the modular inverse of its odd part (no division
 /// instruction in the per-value work).
 ///
-/// A branch on the kind per value stays: it always goes the same way for a message's values
-/// and is predicted, and a branch-free form that does every kind's work (a mask, a shift and
-/// two multiplications for every value) was measured slower, best bid/ask and diff depth both.
+/// Signed, so the general path can tell a negative value (out of range) from an inexact one;
+/// the fast paths, which only need a verdict, use the branch-free [`UnsignedScale`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Scale(ScaleKind);
 
