@@ -182,6 +182,21 @@ impl Decimal {
         })
     }
 
+    /// The decimal `units × 10^-decimals`, kept at the fewest decimals that write it, as
+    /// [`Decimal::parse`] keeps its text's value; [`DecimalError::BadScale`] past
+    /// [`MAX_DECIMALS`]. For a value that arrives as integers (an SBE mantissa at a scale).
+    pub fn from_units(units: i64, decimals: u8) -> Result<Self, DecimalError> {
+        if decimals > MAX_DECIMALS {
+            return Err(DecimalError::BadScale(decimals));
+        }
+        let (mut mantissa, mut scale) = (units, decimals);
+        while scale > 0 && mantissa % 10 == 0 {
+            mantissa /= 10;
+            scale -= 1;
+        }
+        Ok(Self { mantissa, scale })
+    }
+
     /// Whether the value is above zero.
     pub const fn is_positive(self) -> bool {
         self.mantissa > 0
@@ -380,6 +395,36 @@ mod tests {
     #[test]
     fn leading_zeros_do_not_count_as_significant() {
         assert_eq!(Qty::parse(b"0000000000000000000000001.5", 1), Ok(Qty(15)));
+    }
+
+    #[test]
+    fn from_units_is_what_its_text_parses_to() {
+        let mut buf = [0u8; MAX_FORMATTED_LEN];
+        for units in [
+            0i64,
+            1,
+            -1,
+            10,
+            100,
+            12_300,
+            -4_500,
+            6_168_599,
+            i64::MAX,
+            i64::MIN + 1,
+        ] {
+            for decimals in 0..=MAX_DECIMALS {
+                let n = write_scaled(units, decimals, &mut buf);
+                assert_eq!(
+                    Decimal::from_units(units, decimals),
+                    Decimal::parse(&buf[..n]),
+                    "{units} at {decimals}"
+                );
+            }
+        }
+        assert_eq!(
+            Decimal::from_units(1, MAX_DECIMALS + 1),
+            Err(DecimalError::BadScale(MAX_DECIMALS + 1))
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@
 use std::borrow::Cow;
 
 use arrayvec::ArrayVec;
-use pinion_core::decimal::{self, MAX_DECIMALS, MAX_FORMATTED_LEN};
+use pinion_core::decimal::{self, MAX_DECIMALS};
 use pinion_core::{Px, Qty};
 use pinion_feed::exchange_info::{RateLimitInterval, RateLimitKind};
 use pinion_sbe_spot::Decimal as SbeDecimal;
@@ -174,12 +174,7 @@ fn exact(d: SbeDecimal) -> Option<pinion_core::Decimal> {
     } else {
         0
     };
-    let value = units(d, scale)?;
-    // The core type is built from its canonical text (a few bytes on the stack): it has no
-    // constructor from parts.
-    let mut buf = [0u8; MAX_FORMATTED_LEN];
-    let n = decimal::write_scaled(value, scale, &mut buf);
-    pinion_core::Decimal::parse(&buf[..n]).ok()
+    pinion_core::Decimal::from_units(units(d, scale)?, scale).ok()
 }
 
 impl<'a> SbeReport<'a> {
