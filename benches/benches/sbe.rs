@@ -79,6 +79,22 @@ struct Case {
     sbe: Vec<(u64, Vec<u8>)>,
 }
 
+impl Case {
+    /// How many messages from the start make the `hot` set: those whose JSON fits
+    /// `HOT_BYTES`, so both sides' frames stay in the core's L2 cache between passes, as a
+    /// frame just read from a socket is.
+    fn hot_len(&self) -> usize {
+        let mut bytes = 0;
+        self.json
+            .iter()
+            .take_while(|(_, f)| {
+                bytes += f.len();
+                bytes <= HOT_BYTES
+            })
+            .count()
+    }
+}
+
 fn instruments() -> Instruments {
     let mut reg = Instruments::new();
     reg.add(
@@ -221,17 +237,7 @@ fn main() {
         "message", "set", "msgs", "JSON B", "SBE B", "JSON ns/msg", "SBE ns/msg", "speedup"
     );
     for case in &cases {
-        // The messages from the start whose JSON fits HOT_BYTES: both sides' frames stay in
-        // the core's L2 cache between passes, as a frame just read from a socket is.
-        let mut bytes = 0;
-        let hot = case
-            .json
-            .iter()
-            .take_while(|(_, f)| {
-                bytes += f.len();
-                bytes <= HOT_BYTES
-            })
-            .count();
+        let hot = case.hot_len();
         compare(
             case.name,
             "hot",
@@ -251,15 +257,7 @@ fn main() {
         "message", "loop", "header", "read", "convert", "decode"
     );
     for case in cases.iter().filter(|c| c.template != Template::Trades) {
-        let mut bytes = 0;
-        let hot = case
-            .json
-            .iter()
-            .take_while(|(_, f)| {
-                bytes += f.len();
-                bytes <= HOT_BYTES
-            })
-            .count();
+        let hot = case.hot_len();
         stages(case.name, &case.sbe[..hot], rounds);
     }
 }
@@ -271,15 +269,7 @@ fn profile(cases: &[Case], name: &str) {
         eprintln!("no message type {name}");
         return;
     };
-    let mut bytes = 0;
-    let hot = case
-        .json
-        .iter()
-        .take_while(|(_, f)| {
-            bytes += f.len();
-            bytes <= HOT_BYTES
-        })
-        .count();
+    let hot = case.hot_len();
     let packed = Packed::new(&case.sbe[..hot]);
     let mut dec = Decoder::new(instruments());
     let start = Instant::now();

@@ -1830,6 +1830,19 @@ impl Core {
         }
     }
 
+    /// The circuit breaker's view of an order or list request's answer: a success closes
+    /// it, an unknown outcome counts towards opening it, a refusal says nothing of the link.
+    fn breaker_sees(&mut self, failure: Option<Failure>) {
+        match failure {
+            None => self.breaker.on_success(),
+            Some(Failure::Unknown) => {
+                self.breaker.on_failure(self.now_ns());
+                self.session.breaker_opened = self.breaker.times_opened();
+            }
+            Some(_) => {}
+        }
+    }
+
     /// The answer to a request, from either format.
     fn on_response(&mut self, resp: &wire::Response<'_>, emit: &mut dyn FnMut(ExecReport)) {
         let now_us = wall_us();
@@ -1894,14 +1907,7 @@ impl Core {
             Kind::CancelAll => {}
             Kind::OpenOrderLists => self.on_open_order_lists(resp, now_ms, emit),
             Kind::List(kind, id) => {
-                match failure {
-                    None => self.breaker.on_success(),
-                    Some(Failure::Unknown) => {
-                        self.breaker.on_failure(self.now_ns());
-                        self.session.breaker_opened = self.breaker.times_opened();
-                    }
-                    Some(_) => {}
-                }
+                self.breaker_sees(failure);
                 let stats = &mut self.stats;
                 self.table.on_list_response(kind, id, resp, now_ms, |r| {
                     count(stats, &r);
@@ -1910,14 +1916,7 @@ impl Core {
             }
             Kind::Order(kind, id) => {
                 if kind != RequestKind::Status {
-                    match failure {
-                        None => self.breaker.on_success(),
-                        Some(Failure::Unknown) => {
-                            self.breaker.on_failure(self.now_ns());
-                            self.session.breaker_opened = self.breaker.times_opened();
-                        }
-                        Some(_) => {}
-                    }
+                    self.breaker_sees(failure);
                 }
                 let stats = &mut self.stats;
                 self.table.on_response(kind, id, resp, now_ms, |r| {
