@@ -639,15 +639,7 @@ impl Scale {
     /// `mantissa` at the scale, exactly, or `None`.
     #[inline(always)]
     pub fn apply(self, mantissa: i64) -> Option<i64> {
-        let (value, ok) = self.apply_flagged(mantissa);
-        ok.then_some(value)
-    }
-
-    /// [`Scale::apply`] with no branch on the value: the result (meaningless when not exact)
-    /// and whether it is exact, so a caller can check a whole message's values at once.
-    #[inline(always)]
-    pub fn apply_flagged(self, mantissa: i64) -> (i64, bool) {
-        match self.0 {
+        let (value, ok) = match self.0 {
             ScaleKind::Mul(p) => {
                 let (value, overflow) = mantissa.overflowing_mul(p);
                 (value, !overflow)
@@ -658,7 +650,8 @@ impl Scale {
                 (q, exact & (-bound <= q) & (q <= bound))
             }
             ScaleKind::ZeroOnly => (0, mantissa == 0),
-        }
+        };
+        ok.then_some(value)
     }
 }
 
